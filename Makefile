@@ -1,0 +1,25 @@
+# The two commands of the README: `make run` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: run test venv services lint
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock
+	./scripts/setup_venv.sh "$(VENV)"
+
+services:
+	./scripts/ensure_services.sh
+
+run: venv
+	./scripts/run.sh
+
+# The whole suite on PostgreSQL and Redis, with lint and type checks.
+test: venv services
+	./scripts/test.sh $(ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy

@@ -1,0 +1,31 @@
+"""The Celery app. Workers: `celery -A ocrreview worker -Q default` (CPU work),
+`-Q gpu` (recognition), `-Q training --pool solo --concurrency 1` (one training at a time)."""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ocrreview.settings")
+
+app = Celery("ocrreview")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    result_serializer="json",
+    # State lives in the database rows the tasks update, so no result backend is needed.
+    task_ignore_result=True,
+    # A task is acknowledged only after it ran; a worker killed mid-task gives it back.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_default_queue="default",
+    task_queues=(Queue("default"), Queue("gpu"), Queue("training")),
+    task_routes={
+        "ocrreview.transcription.tasks.*": {"queue": "gpu"},
+        "ocrreview.training.tasks.train_*": {"queue": "training"},
+    },
+    broker_connection_retry_on_startup=True,
+)
+app.autodiscover_tasks()

@@ -1,0 +1,36 @@
+"""Who may see and manage what. Reviewers see only their collections (anything else is a
+404, so collection names do not leak); admin actions need the collection's admin role or
+staff status (403 otherwise)."""
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from ocrreview.corpus.models import Collection, Membership
+
+
+def visible_collections(user) -> QuerySet[Collection]:
+    if not user.is_authenticated:
+        return Collection.objects.none()
+    if user.is_staff:
+        return Collection.objects.all()
+    return Collection.objects.filter(memberships__user=user)
+
+
+def collection_for(user, pk: int) -> Collection:
+    return get_object_or_404(visible_collections(user), pk=pk)
+
+
+def is_collection_admin(user, collection: Collection) -> bool:
+    if user.is_staff:
+        return True
+    return Membership.objects.filter(
+        user=user, collection=collection, role=Membership.Role.ADMIN
+    ).exists()
+
+
+def admin_collection_for(user, pk: int) -> Collection:
+    collection = collection_for(user, pk)
+    if not is_collection_admin(user, collection):
+        raise PermissionDenied("Only the collection's admins may do this.")
+    return collection

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CorpusConfig(AppConfig):
+    name = "ocrreview.corpus"
+    verbose_name = "Collections, documents, pages and lines"

@@ -1,0 +1,213 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class Collection(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="collections"
+    )
+    # Review policy: lines whose calibrated confidence is below the threshold go to a human.
+    confidence_threshold = models.FloatField(
+        default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    nbest_size = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    model_version = models.ForeignKey(
+        "training.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="active_in_collections",
+        help_text="The model that recognises new lines of this collection.",
+    )
+    # Characters offered in the editor's palette (ſ, æ, superscripts, ...).
+    special_characters = models.CharField(max_length=500, blank=True, default="ſæœ")
+    licence = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(confidence_threshold__gte=0.0, confidence_threshold__lte=1.0),
+                name="collection_threshold_in_unit_interval",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(nbest_size__gte=1, nbest_size__lte=10),
+                name="collection_nbest_size_1_to_10",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        REVIEWER = "reviewer", "Reviewer"
+        ADMIN = "admin", "Admin"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REVIEWER)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "collection"], name="one_membership_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.collection} ({self.role})"
+
+
+class Document(models.Model):
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        SEGMENTING = "segmenting", "Segmenting"
+        RECOGNIZING = "recognizing", "Recognizing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class Segmentation(models.TextChoices):
+        KRAKEN = "kraken", "Detect lines (kraken)"
+        WHOLE_IMAGE = "whole_image", "Each image is one line"
+        IMPORTED = "imported", "Keep imported PAGE/ALTO lines"
+
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")
+    title = models.CharField(max_length=300)
+    source_file = models.FileField(upload_to="uploads/%Y/%m/", blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    segmentation = models.CharField(
+        max_length=16, choices=Segmentation.choices, default=Segmentation.KRAKEN
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        indexes = [models.Index(fields=["collection", "status"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Page(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SEGMENTING = "segmenting", "Segmenting"
+        SEGMENTED = "segmented", "Segmented"
+        FAILED = "failed", "Failed"
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="pages")
+    index = models.PositiveIntegerField()
+    # width and height are set by ingestion, not by ImageField's width_field, which would
+    # open the image file every time a Page is loaded.
+    image = models.ImageField(upload_to="pages/%Y/%m/")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["document", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "index"], name="unique_page_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} p.{self.index + 1}"
+
+
+class Line(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending recognition"
+        RECOGNIZED = "recognized", "Recognized"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+        IN_REVIEW = "in_review", "In review"
+        REVIEWED = "reviewed", "Reviewed"
+        AUTO_ACCEPTED = "auto_accepted", "Auto-accepted"
+        FAILED = "failed", "Recognition failed"
+
+    # collection and document repeat what page implies so the review queue and a document's
+    # reading order are single-index scans; save() keeps them consistent with page.
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="lines")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="lines")
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="lines")
+    order = models.PositiveIntegerField(help_text="Reading order within the page.")
+    # Bounding box in page pixels: [x0, y0, x1, y1].
+    bbox = models.JSONField()
+    polygon = models.JSONField(default=list, blank=True, help_text="[[x, y], ...] in page pixels")
+    baseline = models.JSONField(default=list, blank=True, help_text="[[x, y], ...] in page pixels")
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=False
+    )
+    text = models.TextField(blank=True)
+    # Calibrated confidence of the current text's hypothesis; routing compares it to the
+    # collection's threshold.
+    confidence = models.FloatField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        "training.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The model whose hypotheses the line currently shows.",
+    )
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    # Optimistic concurrency: every change of text or status increments it, and a save
+    # that names an older version is refused instead of overwriting.
+    version = models.PositiveIntegerField(default=1)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["page__index", "order"]
+        indexes = [
+            models.Index(fields=["collection", "status", "confidence"], name="review_queue"),
+            models.Index(fields=["document", "page", "order"], name="reading_order"),
+            models.Index(fields=["status", "id"], name="pending_lines"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(claimed_by__isnull=True, claimed_until__isnull=True)
+                    | models.Q(claimed_by__isnull=False, claimed_until__isnull=False)
+                ),
+                name="line_claim_has_holder_and_expiry",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(confidence__isnull=True)
+                | models.Q(confidence__gte=0.0, confidence__lte=1.0),
+                name="line_confidence_in_unit_interval",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.pk} ({self.status})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.document_id is None or self.collection_id is None:
+            self.document_id = self.page.document_id
+            self.collection_id = self.page.document.collection_id
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if not (isinstance(self.bbox, list) and len(self.bbox) == 4):
+            raise ValidationError({"bbox": "A bounding box is [x0, y0, x1, y1]."})
+        x0, y0, x1, y1 = self.bbox
+        if x1 <= x0 or y1 <= y0:
+            raise ValidationError({"bbox": "A bounding box needs x1 > x0 and y1 > y0."})

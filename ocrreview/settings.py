@@ -1,0 +1,174 @@
+"""Django settings, read from environment variables (see README, "Configuration").
+
+Every variable has a default that is safe for a single-machine install; a malformed value
+raises ImproperlyConfigured at start-up (ocrreview/env.py).
+"""
+
+import secrets
+from pathlib import Path
+
+from ocrreview.env import (
+    env_bool,
+    env_choice,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("OCRREVIEW_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    # Without SECRET_KEY a random one is made once and kept in var/, so sessions survive
+    # restarts and no install ever runs on a key that is published in the repository.
+    key = env_str("SECRET_KEY", "")
+    if key:
+        return key
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(64))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "ocrreview.corpus",
+    "ocrreview.transcription",
+    "ocrreview.review",
+    "ocrreview.training",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ocrreview.urls"
+WSGI_APPLICATION = "ocrreview.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Without DATABASE_URL the app runs on SQLite so a first look needs no server; the test
+# command and production set DATABASE_URL to PostgreSQL (row locks, concurrent reviewers).
+DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# HTTPS hardening is on whenever the site is served over TLS (production behind a proxy).
+HTTPS = env_bool("OCRREVIEW_HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# --- Celery -----------------------------------------------------------------------------
+# Without REDIS_URL, Celery uses kombu's filesystem transport: a broker that needs no
+# server, good enough for one machine trying the app out.
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+else:
+    _broker_dir = VAR_DIR / "broker"
+    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# --- Recognition ------------------------------------------------------------------------
+OCRREVIEW_MODEL = env_str("OCRREVIEW_MODEL", "microsoft/trocr-base-handwritten")
+OCRREVIEW_MODEL_REVISION = env_str("OCRREVIEW_MODEL_REVISION", "") or None
+OCRREVIEW_DEVICE = env_choice("OCRREVIEW_DEVICE", "auto", ("auto", "cpu", "cuda"))
+OCRREVIEW_QUANTIZE = env_bool("OCRREVIEW_QUANTIZE", False)
+OCRREVIEW_BATCH_SIZE = env_int("OCRREVIEW_BATCH_SIZE", 8, minimum=1)
+OCRREVIEW_MAX_NEW_TOKENS = env_int("OCRREVIEW_MAX_NEW_TOKENS", 96, minimum=8)
+# How many pending lines one recognition task claims, across documents.
+OCRREVIEW_RECOGNITION_CHUNK = env_int("OCRREVIEW_RECOGNITION_CHUNK", 64, minimum=1)
+OCRREVIEW_DEFAULT_THRESHOLD = env_float("OCRREVIEW_DEFAULT_THRESHOLD", 0.9, low=0.0, high=1.0)
+OCRREVIEW_MODELS_DIR = Path(env_str("OCRREVIEW_MODELS_DIR", str(VAR_DIR / "models")))
+
+# --- Uploads and review -----------------------------------------------------------------
+OCRREVIEW_MAX_UPLOAD_MB = env_int("OCRREVIEW_MAX_UPLOAD_MB", 200, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+OCRREVIEW_LEASE_SECONDS = env_int("OCRREVIEW_LEASE_SECONDS", 600, minimum=30)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,53 @@
+"""Shared fixtures. Personas (as in healthchecks' tests): alice administers the "Letters"
+collection, bob reviews it, charlie reviews only "Ledgers", and staff is a site admin."""
+
+import pytest
+
+from ocrreview.corpus.models import Membership
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def letters(db):
+    return factories.make_collection("Letters")
+
+
+@pytest.fixture
+def ledgers(db):
+    return factories.make_collection("Ledgers")
+
+
+@pytest.fixture
+def alice(letters):
+    user = factories.make_user("alice")
+    factories.add_member(user, letters, Membership.Role.ADMIN)
+    return user
+
+
+@pytest.fixture
+def bob(letters):
+    user = factories.make_user("bob")
+    factories.add_member(user, letters, Membership.Role.REVIEWER)
+    return user
+
+
+@pytest.fixture
+def charlie(ledgers):
+    user = factories.make_user("charlie")
+    factories.add_member(user, ledgers, Membership.Role.REVIEWER)
+    return user
+
+
+@pytest.fixture
+def staff(db):
+    return factories.make_user("staff", staff=True)
+
+
+@pytest.fixture
+def model_version(db):
+    return factories.make_model_version()

@@ -1,0 +1,29 @@
+"""The Celery wiring: routing by task, JSON only, late acks; a real worker on real Redis."""
+
+import pytest
+
+from ocrreview.celery import app
+from tests.workers import celery_worker
+
+
+def test_tasks_are_routed_to_their_queues():
+    route = app.amqp.router.route
+    assert route({}, "ocrreview.transcription.tasks.recognize_pending")["queue"].name == "gpu"
+    assert route({}, "ocrreview.training.tasks.train_model")["queue"].name == "training"
+    assert route({}, "ocrreview.corpus.tasks.segment_document")["queue"].name == "default"
+
+
+def test_only_json_crosses_the_broker():
+    assert app.conf.task_serializer == "json"
+    assert app.conf.accept_content == ["json"]
+    assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_consumes_all_three_queues():
+    with celery_worker("default,gpu,training", name="foundation") as worker:
+        inspect = app.control.inspect(destination=[worker.hostname], timeout=5)
+        queues = inspect.active_queues()[worker.hostname]
+        assert {q["name"] for q in queues} == {"default", "gpu", "training"}
+        assert worker.process.poll() is None

@@ -1,0 +1,102 @@
+"""Bad settings stop start-up with a message that names the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from ocrreview import env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_django(**overrides: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, **overrides}
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["nonsense", "http://example.org/db", "postgres://user@host:notaport/db"]
+)
+def test_malformed_database_url_is_named_in_the_error(url):
+    result = start_django(DATABASE_URL=url)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_bad_boolean_is_refused(monkeypatch):
+    monkeypatch.setenv("DEBUG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="DEBUG='maybe' is not a boolean"):
+        env.env_bool("DEBUG", False)
+
+
+def test_threshold_outside_unit_interval_is_refused(monkeypatch):
+    monkeypatch.setenv("OCRREVIEW_DEFAULT_THRESHOLD", "1.5")
+    with pytest.raises(ImproperlyConfigured, match="between 0.0 and 1.0"):
+        env.env_float("OCRREVIEW_DEFAULT_THRESHOLD", 0.9, low=0.0, high=1.0)
+
+
+def test_batch_size_must_be_a_positive_integer(monkeypatch):
+    monkeypatch.setenv("OCRREVIEW_BATCH_SIZE", "eight")
+    with pytest.raises(ImproperlyConfigured, match="not an integer"):
+        env.env_int("OCRREVIEW_BATCH_SIZE", 8, minimum=1)
+    monkeypatch.setenv("OCRREVIEW_BATCH_SIZE", "0")
+    with pytest.raises(ImproperlyConfigured, match="at least 1"):
+        env.env_int("OCRREVIEW_BATCH_SIZE", 8, minimum=1)
+
+
+def test_device_must_be_a_known_choice():
+    result = start_django(OCRREVIEW_DEVICE="tpu")
+    assert result.returncode != 0
+    assert "OCRREVIEW_DEVICE='tpu' must be one of auto, cpu, cuda" in result.stderr
+
+
+def test_defaults_need_no_server(tmp_path):
+    """Without DATABASE_URL and REDIS_URL the app runs on SQLite and the filesystem broker."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    environ["OCRREVIEW_VAR_DIR"] = str(tmp_path)
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_deploy_check_passes_with_production_settings(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DEBUG": "false",
+            "SECRET_KEY": "x" * 20 + "production-secret-key-with-enough-entropy-0123456789",
+            "ALLOWED_HOSTS": "ocr.example.org",
+            "OCRREVIEW_HTTPS": "true",
+            "OCRREVIEW_VAR_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,88 @@
+"""Start a real Celery worker process against the real Redis broker and the test database."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from ocrreview.celery import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env["DATABASE_URL"] = (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    )
+    env["REDIS_URL"] = settings.CELERY_BROKER_URL
+    env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    hostname: str
+
+
+@contextmanager
+def celery_worker(
+    queues: str = "default,gpu,training", *, name: str = "test", timeout: float = 60, **env: str
+) -> Iterator[Worker]:
+    """A worker in its own process group, so kill -9 reaches it and its pool children."""
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        raise RuntimeError("Worker tests need REDIS_URL (the test command sets it).")
+    hostname = f"{name}-{os.getpid()}-{time.monotonic_ns()}@localhost"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ocrreview",
+            "worker",
+            "-Q",
+            queues,
+            "--pool",
+            "solo",
+            "--hostname",
+            hostname,
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=worker_env(**env),
+        start_new_session=True,
+    )
+    try:
+        wait_for_worker(hostname, timeout)
+        yield Worker(process, hostname)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_for_worker(hostname: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.ping(destination=[hostname], timeout=1.0):
+            return
+    raise TimeoutError(f"Celery worker {hostname} did not answer within {timeout} s")
