@@ -1,0 +1,291 @@
+"""Loading TrOCR-style ``VisionEncoderDecoderModel`` checkpoints for inference.
+
+A checkpoint is a hub id (optionally pinned to a revision) or a local
+``save_pretrained`` directory holding the model, its tokenizer and its image
+processor. Each worker process keeps at most two loaded models (see get_model).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import try_to_load_from_cache
+from transformers import (
+    AutoImageProcessor,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+    VisionEncoderDecoderModel,
+)
+
+logger = logging.getLogger(__name__)
+
+STARTER_MODEL_DIR = Path(__file__).parent / "starter_model"
+
+# Each entry is one requirement; any one of its alternatives satisfies it, and
+# an alternative may need several files (slow BPE tokenizers).
+REQUIRED_FILES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "model config": (("config.json",),),
+    "model weights": (
+        ("model.safetensors",),
+        ("model.safetensors.index.json",),
+        ("pytorch_model.bin",),
+        ("pytorch_model.bin.index.json",),
+    ),
+    "image processor": (("preprocessor_config.json",),),
+    "tokenizer": (
+        ("tokenizer.json",),
+        ("vocab.json", "merges.txt"),
+        ("sentencepiece.bpe.model",),
+    ),
+}
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says what is missing or wrong."""
+
+
+@dataclass
+class LoadedModel:
+    model: VisionEncoderDecoderModel
+    tokenizer: PreTrainedTokenizerBase
+    image_processor: Any
+    device: torch.device
+    dtype: torch.dtype
+    source: str
+    revision: str | None = None
+    quantized: bool = False
+
+
+def load_model(
+    source: str,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    quantize: bool = False,
+    local_files_only: bool | None = None,
+) -> LoadedModel:
+    """Load a checkpoint ready for ``recognition.inference.recognize``.
+
+    ``device`` defaults to CUDA when present (bf16 where supported, else fp16)
+    and to CPU fp32 otherwise. ``quantize`` applies int8 dynamic quantisation
+    to the Linear layers and is CPU-only. ``local_files_only`` defaults to the
+    ``HF_HUB_OFFLINE`` environment setting.
+    """
+    source = str(source)
+    offline = resolve_offline(local_files_only)
+    torch_device = resolve_device(device)
+    dtype = inference_dtype(torch_device)
+    if quantize and torch_device.type != "cpu":
+        raise ValueError("int8 dynamic quantisation is only available on CPU")
+    _check_files_present(source, revision, offline)
+    options: dict[str, Any] = {"revision": revision, "local_files_only": offline}
+    try:
+        # The tokenizer and image processor are loaded separately: in
+        # transformers 5 AutoProcessor resolves TrOCR checkpoints to the bare
+        # tokenizer. The default attention implementation is SDPA wherever the
+        # architecture supports it (ViT/DeiT encoders) and eager elsewhere.
+        model = VisionEncoderDecoderModel.from_pretrained(source, dtype=dtype, **options)
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        image_processor = AutoImageProcessor.from_pretrained(source, **options)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(_load_failure_message(source, revision, exc)) from exc
+    fill_special_token_ids(model, tokenizer)
+    torch.nn.Module.to(model, torch_device)  # the typed wrapper on .to confuses mypy
+    model.eval()
+    if quantize:
+        model = quantize_linear_int8(model)
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        image_processor=image_processor,
+        device=torch_device,
+        dtype=dtype,
+        source=source,
+        revision=revision,
+        quantized=quantize,
+    )
+
+
+def get_model(
+    source: str,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    quantize: bool = False,
+    local_files_only: bool | None = None,
+) -> LoadedModel:
+    """``load_model`` through a per-process LRU cache of two models.
+
+    Two entries let a worker alternate between two model versions (say the
+    current and the candidate one) without reloading. A local directory is
+    keyed on its path, so a retrained model must be saved to a new directory.
+    """
+    return _cached_load(
+        str(source),
+        revision,
+        str(resolve_device(device)),
+        quantize,
+        resolve_offline(local_files_only),
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_load(
+    source: str, revision: str | None, device: str, quantize: bool, local_files_only: bool
+) -> LoadedModel:
+    return load_model(
+        source,
+        revision=revision,
+        device=device,
+        quantize=quantize,
+        local_files_only=local_files_only,
+    )
+
+
+def clear_model_cache() -> None:
+    _cached_load.cache_clear()
+
+
+def load_model_or_starter(
+    source: str | None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    quantize: bool = False,
+    local_files_only: bool | None = None,
+) -> tuple[LoadedModel, str]:
+    """Load ``source`` (cached), falling back to the bundled starter model.
+
+    Returns the model and the source actually used, so callers can record
+    which model produced a transcription.
+    """
+    if source:
+        try:
+            loaded = get_model(
+                source,
+                revision=revision,
+                device=device,
+                quantize=quantize,
+                local_files_only=local_files_only,
+            )
+            return loaded, str(source)
+        except ModelLoadError as exc:
+            logger.warning("Falling back to the starter model: %s", exc)
+    starter = str(STARTER_MODEL_DIR)
+    loaded = get_model(starter, device=device, quantize=quantize, local_files_only=local_files_only)
+    return loaded, starter
+
+
+def resolve_offline(local_files_only: bool | None) -> bool:
+    if local_files_only is not None:
+        return local_files_only
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def inference_dtype(device: torch.device) -> torch.dtype:
+    if device.type != "cuda":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def fill_special_token_ids(
+    model: VisionEncoderDecoderModel, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    """Make sure generation knows its start, padding and end tokens.
+
+    Many checkpoints set these only on the decoder config or not at all. The
+    last resort for the start token is the tokenizer's ``</s>`` (id 2 for the
+    RoBERTa vocabulary), which is what TrOCR was trained with; the ``<s>``/cls
+    id many tutorials use gives a systematically worse first token.
+    """
+    decoder_config = getattr(model.config, "decoder", None)
+    fallbacks = {
+        "decoder_start_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    for name, fallback in fallbacks.items():
+        candidates = (
+            getattr(model.generation_config, name, None),
+            getattr(model.config, name, None),
+            getattr(decoder_config, name, None),
+            fallback,
+        )
+        value = next((v for v in candidates if v is not None), None)
+        if value is None:
+            raise ModelLoadError(
+                f"the checkpoint does not define {name} and its tokenizer has none"
+            )
+        setattr(model.config, name, value)
+        setattr(model.generation_config, name, value)
+
+
+def quantize_linear_int8(model: VisionEncoderDecoderModel) -> VisionEncoderDecoderModel:
+    """int8 dynamic quantisation of every nn.Linear (weights int8, activations
+    quantised per batch at run time); CPU only."""
+    with warnings.catch_warnings():
+        # torch.ao.quantization is deprecated in favour of torchao, which has no
+        # fast CPU dynamic-int8 path yet; the eager API still works.
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8
+        )
+
+
+def missing_files(source: str, revision: str | None = None) -> list[str]:
+    """Which required files are absent, locally or from the hub cache.
+
+    Each entry describes one requirement, e.g. ``"tokenizer (tokenizer.json or
+    vocab.json + merges.txt or sentencepiece.bpe.model)"``.
+    """
+    local = Path(source)
+    is_local = local.is_dir()
+
+    def present(name: str) -> bool:
+        if is_local:
+            return (local / name).is_file()
+        try:
+            cached = try_to_load_from_cache(source, name, revision=revision)
+        except ValueError:  # not a valid repo id either
+            return False
+        return isinstance(cached, str)
+
+    missing = []
+    for what, alternatives in REQUIRED_FILES.items():
+        if not any(all(present(name) for name in option) for option in alternatives):
+            names = " or ".join(" + ".join(option) for option in alternatives)
+            missing.append(f"{what} ({names})")
+    return missing
+
+
+def _check_files_present(source: str, revision: str | None, offline: bool) -> None:
+    is_local = Path(source).is_dir()
+    if not is_local and not offline:
+        return  # the hub will be asked; failures are explained after the fact
+    missing = missing_files(source, revision)
+    if missing:
+        where = f"directory {source}" if is_local else f"the local hub cache for {source!r}"
+        if not is_local and revision:
+            where += f" at revision {revision!r}"
+        hint = "" if is_local else " (offline mode: HF_HUB_OFFLINE or local_files_only is set)"
+        raise ModelLoadError(f"cannot load model: {where} lacks {', '.join(missing)}{hint}")
+
+
+def _load_failure_message(source: str, revision: str | None, exc: Exception) -> str:
+    missing = missing_files(source, revision)
+    at = f" at revision {revision!r}" if revision else ""
+    detail = f"; missing locally: {', '.join(missing)}" if missing else ""
+    return f"cannot load model {source!r}{at}: {exc}{detail}"
