@@ -1,0 +1,19 @@
+# One image for the web server and every worker; docker-compose.yml picks the command.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    OCRREVIEW_VAR_DIR=/data/var MEDIA_ROOT=/data/media OCRREVIEW_MODELS_DIR=/data/models
+
+WORKDIR /app
+COPY requirements-apt.txt ./
+RUN apt-get update \
+    && grep -vE '^\s*(#|$)' requirements-apt.txt | grep -vE '^chromium' \
+       | xargs apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
+COPY . .
+RUN DEBUG=false SECRET_KEY=build-only python manage.py collectstatic --noinput
+
+EXPOSE 8000
+CMD ["gunicorn", "ocrreview.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
