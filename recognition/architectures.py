@@ -1,0 +1,145 @@
+"""Build the small offline starter model from scratch.
+
+Everything here produces stock transformers classes (a Swin encoder, a TrOCR decoder inside a
+VisionEncoderDecoderModel, a tokenizers-backed character tokenizer, a ViTImageProcessor), so
+`save_pretrained` writes a directory that `from_pretrained` reads with no code from this project.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import (
+    PreTrainedTokenizerFast,
+    SwinConfig,
+    TrOCRConfig,
+    VisionEncoderDecoderConfig,
+    VisionEncoderDecoderModel,
+    ViTImageProcessor,
+)
+
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+
+# Latin script as found in English archival hands, plus currency and typographic marks.
+DEFAULT_CHARSET: str = (
+    " " + string.ascii_letters + string.digits + "!\"#$%&'()*+,-./:;<=>?@[]_" + "£¢§°½¼¾–—‘’“”"
+)
+
+
+@dataclass(frozen=True)
+class StarterSpec:
+    """Sizes of the starter model. Height x width is the aspect of an average text line."""
+
+    image_height: int = 64
+    image_width: int = 512
+    patch_size: int = 4
+    embed_dim: int = 48
+    depths: tuple[int, ...] = (2, 2)
+    num_heads: tuple[int, ...] = (2, 4)
+    window_size: int = 4
+    decoder_dim: int = 256
+    decoder_layers: int = 3
+    decoder_heads: int = 4
+    decoder_ffn: int = 1024
+    max_length: int = 128
+
+
+def build_char_tokenizer(charset: str = DEFAULT_CHARSET) -> PreTrainedTokenizerFast:
+    """One token per character; decoding fuses tokens back without separators."""
+    specials = [PAD, BOS, EOS, UNK]
+    vocab = {tok: i for i, tok in enumerate(specials)}
+    for ch in dict.fromkeys(charset):
+        vocab.setdefault(ch, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    # "isolated" keeps every character, spaces included, as its own pre-token.
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex("(?m:.)"), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"$A {EOS}", special_tokens=[(EOS, vocab[EOS])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token=PAD,
+        bos_token=BOS,
+        eos_token=EOS,
+        unk_token=UNK,
+        model_max_length=StarterSpec.max_length,
+    )
+
+
+def build_image_processor(spec: StarterSpec = StarterSpec()) -> ViTImageProcessor:
+    return ViTImageProcessor(
+        do_resize=True,
+        size={"height": spec.image_height, "width": spec.image_width},
+        do_rescale=True,
+        do_normalize=True,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    )
+
+
+def build_starter_model(
+    tokenizer: PreTrainedTokenizerFast, spec: StarterSpec = StarterSpec()
+) -> VisionEncoderDecoderModel:
+    """A hierarchical (windowed-attention) encoder, so it sees strokes locally from the start,
+    which a plain ViT trained from scratch on little data does not learn to do."""
+    encoder = SwinConfig(
+        image_size=(spec.image_height, spec.image_width),
+        patch_size=spec.patch_size,
+        num_channels=3,
+        embed_dim=spec.embed_dim,
+        depths=list(spec.depths),
+        num_heads=list(spec.num_heads),
+        window_size=spec.window_size,
+        drop_path_rate=0.05,
+    )
+    decoder = TrOCRConfig(
+        vocab_size=len(tokenizer),
+        d_model=spec.decoder_dim,
+        decoder_layers=spec.decoder_layers,
+        decoder_attention_heads=spec.decoder_heads,
+        decoder_ffn_dim=spec.decoder_ffn,
+        max_position_embeddings=spec.max_length + 2,
+        activation_function="gelu",
+        dropout=0.1,
+        attention_dropout=0.0,
+        layernorm_embedding=True,
+        use_learned_position_embeddings=True,
+        scale_embedding=True,
+        tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.bos_token_id,
+    )
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+    config.decoder_start_token_id = tokenizer.bos_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    config.eos_token_id = tokenizer.eos_token_id
+    config.bos_token_id = tokenizer.bos_token_id
+    config.vocab_size = len(tokenizer)
+    model = VisionEncoderDecoderModel(config=config)
+    generation = model.generation_config
+    generation.decoder_start_token_id = tokenizer.bos_token_id
+    generation.bos_token_id = tokenizer.bos_token_id
+    generation.eos_token_id = tokenizer.eos_token_id
+    generation.pad_token_id = tokenizer.pad_token_id
+    generation.max_new_tokens = spec.max_length
+    return model
+
+
+def create_starter_base(out_dir: Path, spec: StarterSpec = StarterSpec(), seed: int = 0) -> Path:
+    """Write an untrained starter model directory that `training.train` can start from."""
+    import torch
+
+    torch.manual_seed(seed)
+    tokenizer = build_char_tokenizer()
+    model = build_starter_model(tokenizer, spec)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    build_image_processor(spec).save_pretrained(out_dir)
+    return out_dir

@@ -1,0 +1,172 @@
+"""Reproduce the offline starter model: pretrain on synthetic lines, adapt to real lines, export.
+
+    python -m recognition.starter pretrain --work var/starter --steps 7000
+    python -m recognition.starter finetune --work var/starter --lines ../shared/data/lathrop_stanford/lines
+    python -m recognition.starter export --work var/starter
+
+Every stage resumes from `WORK/<stage>/checkpoint` when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from recognition.architectures import StarterSpec, create_starter_base
+from recognition.synth.dataset import SyntheticLines
+from recognition.synth.fonts import discover_fonts
+from recognition.training import Sample, TrainingConfig, load_bundle, train
+
+STARTER_DIR = Path(__file__).with_name("starter_model")
+
+
+def _log(path: Path) -> Any:
+    def on_progress(event: dict[str, Any]) -> None:
+        line = json.dumps({"time": time.strftime("%H:%M:%S"), **event})
+        print(line, flush=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(line + "\n")
+
+    return on_progress
+
+
+def pretrain_config(steps: int) -> TrainingConfig:
+    return TrainingConfig(
+        max_steps=steps,
+        batch_size=16,
+        learning_rate=5e-4,
+        weight_decay=0.05,
+        warmup_steps=400,
+        shuffle=False,  # SyntheticLines orders its items as a length curriculum
+        eval_every=350,
+        max_new_tokens=72,
+        patience=None,
+        ctc_weight=0.5,
+        checkpoint_every=100,
+        num_threads=1,
+        check_train_chars=False,
+    )
+
+
+def pretrain(work: Path, steps: int, seed: int = 0) -> Path:
+    base = work / "base"
+    if not (base / "config.json").exists():
+        create_starter_base(base, StarterSpec(), seed=seed)
+    config = pretrain_config(steps)
+    fonts = discover_fonts()
+    train_lines = SyntheticLines(
+        fonts, steps * config.batch_size, seed=seed, curriculum=steps * config.batch_size // 5
+    )
+    # Validation uses the training fonts with another seed: the held-out fonts are for the
+    # final evaluation only, never for choosing a checkpoint.
+    val_lines = SyntheticLines(fonts, 64, seed=seed + 10_000)
+    val = [val_lines[i] for i in range(len(val_lines))]
+    result = train(base, train_lines, val, config, work / "pretrain", _log(work / "pretrain.log"))
+    return result.model_dir
+
+
+def read_imagefolder(
+    folder: Path, split: str | None, field: str = "text_plain"
+) -> list[dict[str, Any]]:
+    rows = []
+    with (folder / "metadata.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            if split is None or row.get("split") == split:
+                rows.append(
+                    {**row, "path": folder / row["file_name"], "label": row.get(field, row["text"])}
+                )
+    return rows
+
+
+def split_by_page(
+    rows: Sequence[dict[str, Any]], fraction: float, seed: int
+) -> tuple[list[Sample], list[Sample]]:
+    """Hold out whole pages, as the dataset's own split holds out whole letters."""
+    pages = sorted({str(r.get("page", r["file_name"])) for r in rows})
+    random.Random(seed).shuffle(pages)
+    held = set(pages[: max(1, int(len(pages) * fraction))])
+    train_set = [
+        (r["path"], r["label"]) for r in rows if str(r.get("page", r["file_name"])) not in held
+    ]
+    val_set = [(r["path"], r["label"]) for r in rows if str(r.get("page", r["file_name"])) in held]
+    return train_set, val_set
+
+
+def finetune_config(epochs: int) -> TrainingConfig:
+    return TrainingConfig(
+        epochs=epochs,
+        batch_size=8,
+        learning_rate=1.5e-4,
+        weight_decay=0.05,
+        warmup_steps=20,
+        eval_every=20,
+        max_new_tokens=72,
+        patience=6,
+        ctc_weight=0.5,
+        checkpoint_every=40,
+        num_threads=1,
+    )
+
+
+def finetune(work: Path, lines: Path, epochs: int, synthetic_mix: int, seed: int = 0) -> Path:
+    """Adapt to real lines of the `train` split only; the `test` split is never read here."""
+    rows = read_imagefolder(lines, split="train")
+    train_set, val_set = split_by_page(rows, 0.15, seed)
+    # Some synthetic lines keep the model from forgetting how to read while it adapts.
+    synth = SyntheticLines(discover_fonts(), synthetic_mix, seed=seed + 20_000)
+    mixed: list[Sample] = train_set + [synth[i] for i in range(len(synth))]
+    result = train(
+        work / "pretrain" / "best",
+        mixed,
+        val_set,
+        finetune_config(epochs),
+        work / "finetune",
+        _log(work / "finetune.log"),
+    )
+    return result.model_dir
+
+
+def export(source: Path, out_dir: Path = STARTER_DIR) -> Path:
+    """Copy a trained model into the repository, keeping the model card."""
+    model, tokenizer, image_processor = load_bundle(source)
+    card = out_dir / "MODEL_CARD.md"
+    kept = card.read_text(encoding="utf-8") if card.exists() else None
+    shutil.rmtree(out_dir, ignore_errors=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    image_processor.save_pretrained(out_dir)
+    if kept is not None:
+        card.write_text(kept, encoding="utf-8")
+    return out_dir
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recognition.starter", description=__doc__)
+    parser.add_argument("stage", choices=["pretrain", "finetune", "export"])
+    parser.add_argument("--work", type=Path, default=Path("var/starter"))
+    parser.add_argument("--steps", type=int, default=7000, help="pretraining optimizer steps")
+    parser.add_argument("--lines", type=Path, default=Path("../shared/data/lathrop_stanford/lines"))
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--synthetic-mix", type=int, default=400)
+    parser.add_argument("--source", type=Path, help="export this model directory")
+    parser.add_argument("--out", type=Path, default=STARTER_DIR)
+    args = parser.parse_args(argv)
+    if args.stage == "pretrain":
+        print(pretrain(args.work, args.steps))
+    elif args.stage == "finetune":
+        print(finetune(args.work, args.lines, args.epochs, args.synthetic_mix))
+    else:
+        print(export(args.source or args.work / "finetune" / "best", args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

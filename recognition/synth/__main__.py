@@ -1,0 +1,5 @@
+import sys
+
+from recognition.synth.cli import main
+
+sys.exit(main())

@@ -1,0 +1,426 @@
+"""Generic fine-tuning of a VisionEncoderDecoder line recogniser.
+
+Used both to build the starter model and by the retraining feature (from a Celery task), so it
+takes plain samples and callbacks, knows nothing of Django, and can resume after an interruption.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import jiwer
+import torch
+from PIL import Image
+from torch import nn
+from transformers import (
+    AutoImageProcessor,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+    VisionEncoderDecoderModel,
+)
+
+Sample = tuple["Image.Image | str | Path", str]
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+class ModelBundle(Protocol):
+    """What `recognition.loading.LoadedModel` provides; a directory path works as well."""
+
+    model: Any
+    tokenizer: Any
+    image_processor: Any
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 10
+    max_steps: int | None = None  # optimizer steps; overrides epochs when set
+    batch_size: int = 8
+    grad_accum: int = 1
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    train_encoder: bool = True  # False: decoder-only, far cheaper and safer on few lines
+    shuffle: bool = True  # False keeps sample order, e.g. for a length curriculum
+    eval_every: int = 200  # steps; validation also runs at the end
+    eval_batch_size: int = 16
+    max_new_tokens: int = 128
+    patience: int | None = 5  # validations without a better CER before stopping
+    ctc_weight: float = 0.0  # auxiliary CTC loss on the encoder output (Swin-like encoders)
+    checkpoint_every: int = 500  # steps
+    resume: bool = True
+    seed: int = 0
+    num_threads: int | None = None
+    log_every: int = 20
+    # Check the training texts for characters the tokenizer lacks; off for rendered streams,
+    # whose texts cannot be read without rendering every image.
+    check_train_chars: bool = True
+
+
+@dataclass
+class TrainingResult:
+    model_dir: Path
+    best_cer: float | None
+    best_step: int
+    steps: int
+    added_chars: list[str]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+    cancelled: bool = False
+    wall_s: float = 0.0
+
+
+@dataclass
+class _State:
+    step: int = 0
+    best_cer: float | None = None
+    best_step: int = 0
+    bad_evals: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_bundle(base: str | Path | ModelBundle) -> tuple[VisionEncoderDecoderModel, Any, Any]:
+    if isinstance(base, str | Path):
+        return (
+            VisionEncoderDecoderModel.from_pretrained(base),
+            AutoTokenizer.from_pretrained(base),
+            AutoImageProcessor.from_pretrained(base),
+        )
+    return base.model, base.tokenizer, base.image_processor
+
+
+def find_unknown_chars(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[str]:
+    """Characters the tokenizer cannot round-trip (mapped to unk, dropped, or altered)."""
+    unknown = []
+    for ch in sorted(set("".join(texts))):
+        if ch.isspace():
+            continue
+        ids = tokenizer(ch, add_special_tokens=False)["input_ids"]
+        decoded = str(tokenizer.decode(ids, skip_special_tokens=True)).strip()
+        if not ids or tokenizer.unk_token_id in ids or decoded != ch:
+            unknown.append(ch)
+    return unknown
+
+
+def add_chars(model: VisionEncoderDecoderModel, tokenizer: Any, chars: Sequence[str]) -> None:
+    if not chars:
+        return
+    tokenizer.add_tokens(list(chars))
+    model.decoder.resize_token_embeddings(len(tokenizer))
+    model.config.decoder.vocab_size = len(tokenizer)
+    model.config.vocab_size = len(tokenizer)
+
+
+def encode_labels(
+    tokenizer: Any, texts: Sequence[str], start_id: int, max_len: int
+) -> torch.Tensor:
+    """Target ids padded with -100; the decoder start token is dropped and EOS ensured, which
+    fits both a tokenizer that adds BOS (RoBERTa) and one that adds only EOS (the starter's)."""
+    eos = tokenizer.eos_token_id
+    rows = []
+    for text in texts:
+        ids = list(tokenizer(text)["input_ids"])
+        if ids and ids[0] == start_id:
+            ids = ids[1:]
+        if not ids or ids[-1] != eos:
+            ids.append(eos)
+        rows.append(ids[: max_len - 1] + [eos] if len(ids) > max_len else ids)
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [-100] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+def _open(image: Image.Image | str | Path) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    with Image.open(image) as opened:
+        return opened.convert("RGB")
+
+
+def pixel_values(image_processor: Any, images: Sequence[Image.Image | str | Path]) -> torch.Tensor:
+    return image_processor([_open(i) for i in images], return_tensors="pt")["pixel_values"]
+
+
+def character_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    chars = sum(len(r) for r in refs)
+    if chars == 0:
+        return 0.0
+    output = jiwer.process_characters(list(refs), list(hyps))
+    errors = output.substitutions + output.deletions + output.insertions
+    return float(errors) / chars
+
+
+@torch.no_grad()
+def transcribe(
+    model: VisionEncoderDecoderModel,
+    tokenizer: Any,
+    image_processor: Any,
+    images: Sequence[Image.Image | str | Path],
+    batch_size: int = 16,
+    max_new_tokens: int = 128,
+    num_beams: int = 1,
+) -> list[str]:
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out: list[str] = []
+    for i in range(0, len(images), batch_size):
+        pixels = pixel_values(image_processor, images[i : i + batch_size]).to(device)
+        ids = cast(Any, model).generate(pixels, max_new_tokens=max_new_tokens, num_beams=num_beams)
+        out.extend(t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True))
+    model.train(was_training)
+    return out
+
+
+class CTCHead(nn.Module):
+    """Reads the encoder's feature map column by column; the alignment CTC forces on it is what
+    teaches a from-scratch encoder to localise characters early, before cross-attention can."""
+
+    def __init__(self, hidden: int, vocab: int) -> None:
+        super().__init__()
+        self.blank = vocab
+        self.proj = nn.Linear(hidden, vocab + 1)
+
+    def loss(
+        self, hidden: torch.Tensor, grid: tuple[int, int], labels: torch.Tensor, eos: int
+    ) -> torch.Tensor:
+        batch, _, channels = hidden.shape
+        columns = hidden.reshape(batch, grid[0], grid[1], channels).mean(1)
+        log_probs = self.proj(columns).float().log_softmax(-1).transpose(0, 1)
+        keep = (labels >= 0) & (labels != eos)
+        targets = labels[keep]
+        lengths = keep.sum(1)
+        inputs = torch.full((batch,), columns.shape[1], dtype=torch.long)
+        return nn.functional.ctc_loss(
+            log_probs, targets, inputs, lengths, blank=self.blank, zero_infinity=True
+        )
+
+
+def _grid(model: VisionEncoderDecoderModel, pixels: torch.Tensor) -> tuple[Any, tuple[int, int]]:
+    outputs = model.encoder(pixel_values=pixels, output_hidden_states=True)
+    reshaped = getattr(outputs, "reshaped_hidden_states", None)
+    if not reshaped:
+        raise ValueError("ctc_weight needs an encoder with a 2-D feature map (Swin, DonutSwin)")
+    return outputs, (int(reshaped[-1].shape[2]), int(reshaped[-1].shape[3]))
+
+
+def _lr_factor(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = (step - warmup) / max(1, total - warmup)
+    return max(0.05, 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _order(n: int, epoch: int, config: TrainingConfig) -> list[int]:
+    if not config.shuffle:
+        return list(range(n))
+    order = list(range(n))
+    random.Random(config.seed * 7919 + epoch).shuffle(order)
+    return order
+
+
+def _save_model(path: Path, model: Any, tokenizer: Any, image_processor: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    image_processor.save_pretrained(tmp)
+    _swap(tmp, path)
+
+
+def _swap(tmp: Path, path: Path) -> None:
+    """Replace a directory so that a crash leaves either the old or the new one, never half."""
+    old = path.with_name(path.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _save_checkpoint(
+    out_dir: Path, bundle: tuple[Any, Any, Any], extra: dict[str, Any], state: _State
+) -> None:
+    path = out_dir / "checkpoint"
+    _save_model(path, *bundle)
+    torch.save({"state": asdict(state), **extra}, path / "trainer_state.pt")
+
+
+def _amp(device: torch.device) -> tuple[torch.autocast | None, torch.amp.GradScaler | None]:
+    if device.type != "cuda":
+        return None, None
+    if torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16), None
+    return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
+
+
+def train(
+    base: str | Path | ModelBundle,
+    train_samples: Sequence[Sample],
+    val_samples: Sequence[Sample],
+    config: TrainingConfig,
+    out_dir: str | Path,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> TrainingResult:
+    """Fine-tune `base` and keep the model with the lowest validation CER in `out_dir/best`.
+
+    A checkpoint in `out_dir/checkpoint` is resumed when `config.resume` is set.
+    """
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
+    checkpoint = out_dir / "checkpoint"
+    resuming = config.resume and (checkpoint / "trainer_state.pt").exists()
+    model, tokenizer, image_processor = load_bundle(checkpoint if resuming else base)
+    start_id = model.config.decoder_start_token_id
+    if start_id is None or model.config.pad_token_id is None:
+        raise ValueError("the model config needs decoder_start_token_id and pad_token_id")
+
+    texts = [t for _, t in train_samples] if config.check_train_chars else []
+    texts += [t for _, t in val_samples]
+    added = find_unknown_chars(tokenizer, texts)
+    add_chars(model, tokenizer, added)
+
+    device = next(model.parameters()).device
+    model.train()
+    if not config.train_encoder:
+        model.encoder.requires_grad_(False)
+    ctc = CTCHead(model.encoder.config.hidden_size, len(tokenizer)) if config.ctc_weight else None
+    params = [p for p in model.parameters() if p.requires_grad]
+    if ctc is not None:
+        ctc.to(device)
+        params += list(ctc.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    per_step = config.batch_size * config.grad_accum
+    steps_per_epoch = max(1, len(train_samples) // per_step)
+    total = config.max_steps or config.epochs * steps_per_epoch
+    state = _State()
+    if resuming:
+        saved = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
+        state = _State(**saved["state"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if ctc is not None and saved.get("ctc") is not None:
+            ctc.load_state_dict(saved["ctc"])
+    autocast, scaler = _amp(device)
+
+    def report(event: dict[str, Any]) -> None:
+        if on_progress is not None:
+            on_progress(event)
+
+    def validate() -> bool:
+        """Run validation; True when patience is exhausted."""
+        if not val_samples:
+            return False
+        hyps = transcribe(
+            model,
+            tokenizer,
+            image_processor,
+            [i for i, _ in val_samples],
+            config.eval_batch_size,
+            config.max_new_tokens,
+        )
+        cer = character_error_rate([t for _, t in val_samples], hyps)
+        event = {
+            "event": "eval",
+            "step": state.step,
+            "cer": cer,
+            "example": hyps[0] if hyps else "",
+        }
+        state.history.append(event)
+        if state.best_cer is None or cer < state.best_cer:
+            state.best_cer, state.best_step, state.bad_evals = cer, state.step, 0
+            _save_model(out_dir / "best", model, tokenizer, image_processor)
+        else:
+            state.bad_evals += 1
+        report({**event, "best_cer": state.best_cer})
+        return config.patience is not None and state.bad_evals >= config.patience
+
+    def checkpoint_now() -> None:
+        extra = {"optimizer": optimizer.state_dict(), "ctc": ctc.state_dict() if ctc else None}
+        _save_checkpoint(out_dir, (model, tokenizer, image_processor), extra, state)
+
+    stopped_early = cancelled = False
+    window_loss, window_samples, window_start = 0.0, 0, time.monotonic()
+    order_epoch, order = -1, []
+    while state.step < total and not (stopped_early or cancelled):
+        epoch, offset = divmod(state.step, steps_per_epoch)
+        if epoch != order_epoch:
+            order_epoch, order = epoch, _order(len(train_samples), epoch, config)
+        for group in range(config.grad_accum):
+            start = offset * per_step + group * config.batch_size
+            batch = [train_samples[i] for i in order[start : start + config.batch_size]]
+            pixels = pixel_values(image_processor, [i for i, _ in batch]).to(device)
+            labels = encode_labels(
+                tokenizer, [t for _, t in batch], start_id, config.max_new_tokens
+            )
+            labels = labels.to(device)
+            with autocast or nullcontext():
+                if ctc is not None:
+                    encoded, grid = _grid(model, pixels)
+                    loss = model(encoder_outputs=encoded, labels=labels).loss
+                    ctc_loss = ctc.loss(
+                        encoded.last_hidden_state, grid, labels, tokenizer.eos_token_id
+                    )
+                    loss = loss + config.ctc_weight * ctc_loss
+                else:
+                    loss = model(pixel_values=pixels, labels=labels).loss
+            scaled = loss / config.grad_accum
+            (scaler.scale(scaled) if scaler else scaled).backward()
+            window_loss += loss.item() * len(batch)
+            window_samples += len(batch)
+        for group_ in optimizer.param_groups:
+            group_["lr"] = config.learning_rate * _lr_factor(state.step, config.warmup_steps, total)
+        if scaler:
+            scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if scaler:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        if state.step % config.log_every == 0 or state.step == total:
+            elapsed = time.monotonic() - window_start
+            event = {
+                "event": "step",
+                "step": state.step,
+                "total_steps": total,
+                "loss": window_loss / max(1, window_samples),
+                "lr": optimizer.param_groups[0]["lr"],
+                "samples_per_s": window_samples / max(elapsed, 1e-9),
+            }
+            state.history.append(event)
+            report(event)
+            window_loss, window_samples, window_start = 0.0, 0, time.monotonic()
+        if state.step % config.eval_every == 0 or state.step == total:
+            stopped_early = validate()
+        if should_cancel is not None and should_cancel():
+            cancelled = True
+        if state.step % config.checkpoint_every == 0 or cancelled or stopped_early:
+            checkpoint_now()
+    checkpoint_now()
+    if not (out_dir / "best").exists():
+        _save_model(out_dir / "best", model, tokenizer, image_processor)
+    return TrainingResult(
+        model_dir=out_dir / "best",
+        best_cer=state.best_cer,
+        best_step=state.best_step,
+        steps=state.step,
+        added_chars=added,
+        history=state.history,
+        stopped_early=stopped_early,
+        cancelled=cancelled,
+        wall_s=time.monotonic() - started,
+    )
