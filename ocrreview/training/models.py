@@ -100,3 +100,83 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"training run {self.pk} from {self.base_model}"
+
+
+class EvaluationSplit(models.Model):
+    """A collection's frozen evaluation split: made once, then used by every training run, so
+    the CER of a parent and of each later child is measured on the same lines."""
+
+    class Unit(models.TextChoices):
+        DOCUMENT = "document", "Document"
+        PAGE = "page", "Page"
+
+    collection = models.OneToOneField(
+        "corpus.Collection", on_delete=models.CASCADE, related_name="evaluation_split"
+    )
+    # Whole documents (or pages) go to one side, so a writer's hand or a page's layout never
+    # appears in both training and evaluation material.
+    unit = models.CharField(max_length=16, choices=Unit.choices, default=Unit.DOCUMENT)
+    seed = models.IntegerField(default=0)
+    frozen_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lines = models.ManyToManyField("corpus.Line", through="EvaluationLine", related_name="+")
+
+    def __str__(self) -> str:
+        return f"evaluation split of {self.collection}"
+
+
+class EvaluationLine(models.Model):
+    split = models.ForeignKey(EvaluationSplit, on_delete=models.CASCADE, related_name="members")
+    line = models.ForeignKey("corpus.Line", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["split", "line"], name="one_evaluation_entry_per_line")
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line_id} in {self.split}"
+
+
+class PromotionEvent(models.Model):
+    """Append-only audit of every promotion decision: the gate's verdict and any override."""
+
+    class Kind(models.TextChoices):
+        PROMOTED = "promoted", "Promoted (beat its parent)"
+        REJECTED = "rejected", "Kept inactive (did not beat its parent)"
+        OVERRIDDEN = "overridden", "Promoted by an admin despite the gate"
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="promotion_events"
+    )
+    parent = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    collection = models.ForeignKey(
+        "corpus.Collection", on_delete=models.PROTECT, related_name="promotion_events"
+    )
+    training_run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # None when the gate decided on its own at the end of a training run.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # {"cer": ..., "wer": ..., "parent_cer": ..., "parent_wer": ..., "lines": ...}
+    numbers = models.JSONField(default=dict)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.model_version}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("Promotion events are an audit trail; they are never updated.")
+        super().save(*args, **kwargs)

@@ -1,0 +1,390 @@
+"""Every state change of the training app: exports, training runs and promotions.
+
+Views, tasks and management commands call these and nothing else writes the app's rows.
+"""
+
+import logging
+import shutil
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ocrreview.corpus.models import Collection
+from ocrreview.training import exports, splits, tasks
+from ocrreview.training.exports import ExportError, ExportOptions
+from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingError(ValueError):
+    """A training run cannot be started or finished as asked; the message says why."""
+
+
+# --- Exports -----------------------------------------------------------------------------
+
+
+def do_start_export(collection: Collection, options: ExportOptions, *, user) -> DatasetExport:
+    foreign = set(options.documents) - set(
+        collection.documents.filter(pk__in=options.documents).values_list("pk", flat=True)
+    )
+    if foreign:
+        raise ExportError(f"documents {sorted(foreign)} are not in {collection}")
+    export = DatasetExport.objects.create(
+        collection=collection,
+        created_by=user,
+        filters=options.filters(),
+        formats=options.formats,
+    )
+    transaction.on_commit(lambda: tasks.build_dataset_export.delay(export.pk))
+    return export
+
+
+def run_export(export_id: int) -> DatasetExport:
+    """Build an export (the task's body); a failure is recorded on the row, never raised."""
+    export = DatasetExport.objects.select_related("collection", "created_by").get(pk=export_id)
+    if export.status in (DatasetExport.Status.DONE, DatasetExport.Status.FAILED):
+        return export  # a redelivered message for an export that already finished
+    DatasetExport.objects.filter(pk=export.pk).update(
+        status=DatasetExport.Status.RUNNING, progress=0.0
+    )
+
+    def progress(fraction: float) -> None:
+        DatasetExport.objects.filter(pk=export.pk).update(progress=round(fraction, 3))
+
+    try:
+        counts = exports.build_export(export, progress)
+    except (ExportError, splits.SplitError) as exc:
+        return _fail_export(export, str(exc))
+    except Exception as exc:
+        logger.exception("Export %s failed", export.pk)
+        return _fail_export(export, f"internal error ({type(exc).__name__}: {exc})")
+    export.status = DatasetExport.Status.DONE
+    export.progress = 1.0
+    export.counts = counts
+    export.error = ""
+    export.save(update_fields=["status", "progress", "counts", "path", "checksum", "error"])
+    return export
+
+
+def _fail_export(export: DatasetExport, message: str) -> DatasetExport:
+    export.status = DatasetExport.Status.FAILED
+    export.error = message
+    export.save(update_fields=["status", "error"])
+    return export
+
+
+# --- Training ----------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingParams:
+    train_part: str = "decoder"  # "decoder" or "all"
+    epochs: int = 10
+    max_steps: int | None = None
+    learning_rate: float = 5e-5
+    batch_size: int = 8
+    grad_accum: int = 1
+    patience: int | None = 5  # validations without a better CER before stopping
+    eval_every: int = 100
+    warmup_steps: int = 20
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.train_part not in ("decoder", "all"):
+            raise TrainingError(f"train_part must be 'decoder' or 'all', not {self.train_part!r}")
+        positive = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "grad_accum": self.grad_accum,
+            "eval_every": self.eval_every,
+        }
+        if self.max_steps is not None:
+            positive["max_steps"] = self.max_steps
+        if self.patience is not None:
+            positive["patience"] = self.patience
+        for name, value in positive.items():
+            if value < 1:
+                raise TrainingError(f"{name} must be at least 1, not {value}")
+        if not 0 < self.learning_rate < 1:
+            raise TrainingError(f"learning_rate must be between 0 and 1, not {self.learning_rate}")
+        if self.warmup_steps < 0:
+            raise TrainingError(f"warmup_steps cannot be negative ({self.warmup_steps})")
+
+
+def do_start_training(
+    base: ModelVersion, dataset: DatasetExport, params: TrainingParams, *, user
+) -> TrainingRun:
+    if dataset.status != DatasetExport.Status.DONE:
+        raise TrainingError(f"dataset export {dataset.pk} is {dataset.get_status_display()}")
+    if "imagefolder" not in dataset.formats:
+        raise TrainingError("training reads the image folder; export the dataset with it")
+    if not dataset.counts.get("train"):
+        raise TrainingError(f"dataset export {dataset.pk} has no training lines")
+    if base.status == ModelVersion.Status.TRAINING:
+        raise TrainingError(f"{base} is still being trained")
+    run = TrainingRun.objects.create(
+        base_model=base, dataset=dataset, params=asdict(params), created_by=user
+    )
+    transaction.on_commit(lambda: tasks.train_model.delay(run.pk))
+    return run
+
+
+def do_request_cancel(run: TrainingRun) -> bool:
+    """Ask a queued or running run to stop; it stops after its current optimiser step."""
+    active = [TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
+    return bool(
+        TrainingRun.objects.filter(pk=run.pk, status__in=active).update(cancel_requested=True)
+    )
+
+
+class _RunLog:
+    """Appends to the run's log and history as training reports, so the page shows them live."""
+
+    def __init__(self, run: TrainingRun) -> None:
+        self.run = run
+
+    def write(self, message: str) -> None:
+        stamp = timezone.now().strftime("%H:%M:%S")
+        self.run.log += f"[{stamp}] {message}\n"
+        TrainingRun.objects.filter(pk=self.run.pk).update(log=self.run.log)
+
+    def progress(self, event: dict[str, Any]) -> None:
+        self.run.history.append(event)
+        TrainingRun.objects.filter(pk=self.run.pk).update(history=self.run.history)
+        if event.get("event") == "eval":
+            self.write(f"step {event['step']}: validation CER {event['cer']:.4f}")
+
+    def cancelled(self) -> bool:
+        return TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+
+
+def run_training(run_id: int) -> TrainingRun:
+    """Train, evaluate and gate (the task's body); a failure is recorded on the run."""
+    run = TrainingRun.objects.select_related("base_model", "dataset__collection").get(pk=run_id)
+    if run.status not in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
+        return run  # a redelivered message for a run that already finished
+    log = _RunLog(run)
+    if run.cancel_requested:
+        return _finish(run, TrainingRun.Status.CANCELLED, log, "cancelled before it started")
+    run.status = TrainingRun.Status.RUNNING
+    run.started_at = timezone.now()
+    run.save(update_fields=["status", "started_at"])
+    work = Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}"
+    try:
+        return _train_and_gate(run, work, log)
+    except Exception as exc:
+        logger.exception("Training run %s failed", run.pk)
+        log.write(traceback.format_exc())
+        run.error = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
+        return _finish(run, TrainingRun.Status.FAILED, log, f"failed: {run.error}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _finish(run: TrainingRun, status: str, log: _RunLog, message: str) -> TrainingRun:
+    log.write(message)
+    run.status = status
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "finished_at", "error"])
+    return run
+
+
+def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
+    # torch and transformers load here, in the training worker, not in every web process.
+    from ocrreview.training import evaluation
+    from recognition.training import TrainingConfig, train
+
+    params = TrainingParams(**run.params)
+    collection = run.dataset.collection
+    split = getattr(collection, "evaluation_split", None)
+    if split is None:
+        raise TrainingError(f"{collection} has no frozen evaluation split; export a dataset")
+    train_samples = exports.read_split(run.dataset, splits.TRAIN, work / "data")
+    val_samples = exports.read_split(run.dataset, splits.VALIDATION, work / "data")
+    if not train_samples:
+        raise TrainingError(f"dataset export {run.dataset.pk} has no training lines")
+    log.write(
+        f"training {run.base_model} on {len(train_samples)} lines, "
+        f"validating on {len(val_samples)} ({params.train_part} trained)"
+    )
+    base = evaluation.load_for_training(run.base_model)
+    config = TrainingConfig(
+        epochs=params.epochs,
+        max_steps=params.max_steps,
+        batch_size=params.batch_size,
+        grad_accum=params.grad_accum,
+        learning_rate=params.learning_rate,
+        warmup_steps=params.warmup_steps,
+        train_encoder=params.train_part == "all",
+        eval_every=params.eval_every,
+        max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
+        patience=params.patience,
+        seed=params.seed,
+        log_every=max(1, min(20, params.eval_every // 2)),
+        # The work directory is deleted after every run, so there is nothing to resume.
+        resume=False,
+    )
+    result = train(
+        base,
+        train_samples,
+        val_samples,
+        config,
+        work / "out",
+        on_progress=log.progress,
+        should_cancel=log.cancelled,
+    )
+    if result.added_chars:
+        log.write(
+            "characters the base tokenizer could not encode, added to the vocabulary: "
+            + " ".join(result.added_chars)
+        )
+    if result.cancelled:
+        return _finish(run, TrainingRun.Status.CANCELLED, log, f"cancelled at step {result.steps}")
+    log.write(
+        f"trained {result.steps} steps in {result.wall_s:.0f} s; best step {result.best_step}"
+    )
+
+    name = f"{run.base_model.name}-run{run.pk}"
+    target = Path(settings.OCRREVIEW_MODELS_DIR) / name
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(result.model_dir), target)
+    calibration = evaluation.fit_calibration_on(target, val_samples)
+    log.write(
+        "calibration fitted on the validation lines"
+        if calibration
+        else "too few validation lines to fit a calibration; confidences stay raw"
+    )
+    eval_lines = splits.evaluation_lines(split)
+    parent_score = evaluation.score(run.base_model.source, run.base_model.revision, eval_lines)
+    child_score = evaluation.score(str(target), "", eval_lines)
+    log.write(
+        f"frozen evaluation split ({len(eval_lines)} lines): CER {child_score['cer']:.4f} "
+        f"(parent {parent_score['cer']:.4f}), WER {child_score['wer']:.4f} "
+        f"(parent {parent_score['wer']:.4f})"
+    )
+    metrics = {
+        "eval_split": split.pk,
+        "lines": len(eval_lines),
+        "cer": child_score["cer"],
+        "wer": child_score["wer"],
+        "parent": {"name": run.base_model.name, **parent_score},
+        "val_cer": result.best_cer,
+        "best_step": result.best_step,
+        "steps": result.steps,
+        "train_lines": len(train_samples),
+        "validation_lines": len(val_samples),
+        "added_chars": result.added_chars,
+    }
+    with transaction.atomic():
+        child = ModelVersion.objects.create(
+            name=name,
+            source=str(target),
+            parent=run.base_model,
+            metrics=metrics,
+            calibration=calibration,
+            created_by=run.created_by,
+        )
+        run.result_model = child
+        run.save(update_fields=["result_model"])
+        promoted = do_apply_gate(run)
+    log.write(
+        f"{child} promoted: it beats {run.base_model}"
+        if promoted
+        else f"{child} kept inactive: it does not beat {run.base_model}"
+    )
+    return _finish(run, TrainingRun.Status.SUCCEEDED, log, "done")
+
+
+def gate_numbers(child: ModelVersion) -> dict[str, Any]:
+    parent = child.metrics.get("parent", {})
+    return {
+        "cer": child.metrics.get("cer"),
+        "wer": child.metrics.get("wer"),
+        "parent_cer": parent.get("cer"),
+        "parent_wer": parent.get("wer"),
+        "lines": child.metrics.get("lines"),
+        "eval_split": child.metrics.get("eval_split"),
+    }
+
+
+def beats_parent(child: ModelVersion) -> bool:
+    numbers = gate_numbers(child)
+    if numbers["cer"] is None or numbers["parent_cer"] is None:
+        return False
+    return numbers["cer"] < numbers["parent_cer"]
+
+
+def do_apply_gate(run: TrainingRun) -> bool:
+    """Activate the run's model in its collection if it beats its parent on the frozen split;
+    either way the verdict and its numbers are recorded."""
+    child = run.result_model
+    collection = run.dataset.collection
+    if beats_parent(child):
+        _activate(child, collection)
+        run.promoted = True
+        run.save(update_fields=["promoted"])
+        kind = PromotionEvent.Kind.PROMOTED
+    else:
+        kind = PromotionEvent.Kind.REJECTED
+    PromotionEvent.objects.create(
+        model_version=child,
+        parent=child.parent,
+        collection=collection,
+        training_run=run,
+        kind=kind,
+        numbers=gate_numbers(child),
+    )
+    return run.promoted
+
+
+@transaction.atomic
+def do_override_promotion(run: TrainingRun, *, actor, reason: str) -> PromotionEvent:
+    """An admin activates a model the gate kept inactive; who, when and why is recorded."""
+    run = (
+        TrainingRun.objects.select_for_update().select_related("dataset__collection").get(pk=run.pk)
+    )
+    if run.status != TrainingRun.Status.SUCCEEDED or run.result_model_id is None:
+        raise TrainingError("only a finished run's model can be promoted")
+    if run.promoted:
+        raise TrainingError(f"{run.result_model} is already promoted")
+    if not reason.strip():
+        raise TrainingError("say why the gate is overridden")
+    child = run.result_model
+    _activate(child, run.dataset.collection)
+    run.promoted = True
+    run.promotion_overridden_by = actor
+    run.save(update_fields=["promoted", "promotion_overridden_by"])
+    return PromotionEvent.objects.create(
+        model_version=child,
+        parent=child.parent,
+        collection=run.dataset.collection,
+        training_run=run,
+        kind=PromotionEvent.Kind.OVERRIDDEN,
+        actor=actor,
+        numbers=gate_numbers(child),
+        reason=reason.strip(),
+    )
+
+
+def _activate(child: ModelVersion, collection: Collection) -> None:
+    collection = Collection.objects.select_for_update().get(pk=collection.pk)
+    previous = collection.model_version
+    collection.model_version = child
+    collection.save(update_fields=["model_version"])
+    ModelVersion.objects.filter(pk=child.pk).update(status=ModelVersion.Status.ACTIVE)
+    child.status = ModelVersion.Status.ACTIVE
+    if (
+        previous is not None
+        and previous.pk != child.pk
+        and not previous.active_in_collections.exists()
+    ):
+        ModelVersion.objects.filter(pk=previous.pk, status=ModelVersion.Status.ACTIVE).update(
+            status=ModelVersion.Status.READY
+        )

@@ -1,0 +1,139 @@
+"""Which lines train, which validate, and which measure.
+
+The evaluation split of a collection is frozen the first time it is needed: the human-reviewed
+lines of a seeded sample of whole documents (or pages). From then on those lines are the test
+set of every export and every training run, and any later ground truth from the same documents
+(or pages) is held out, so a model is never trained on material that sits beside its test lines.
+Everything else is split between train and validation by a seeded hash of its document (or
+page): a unit keeps its side when new material arrives, and the same seed gives the same split.
+"""
+
+import hashlib
+import math
+import random
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from ocrreview.corpus.models import Collection, Line
+from ocrreview.training.models import EvaluationLine, EvaluationSplit
+
+TRAIN, VALIDATION, TEST, HELD_OUT = "train", "validation", "test", "held_out"
+SPLITS = (TRAIN, VALIDATION, TEST)
+
+
+class SplitError(ValueError):
+    """The material cannot be split as asked; the message says why."""
+
+
+def unit_key(line: Line, unit: str) -> int:
+    return line.document_id if unit == EvaluationSplit.Unit.DOCUMENT else line.page_id
+
+
+def _unit_hash(seed: int, unit: str, key: int) -> float:
+    digest = hashlib.sha256(f"{seed}:{unit}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def evaluation_candidates(collection: Collection) -> list[Line]:
+    """Only lines a human has read can measure a model: an auto-accepted line is the model's
+    own output, and scoring a model against itself proves nothing."""
+    lines = Line.objects.filter(collection=collection, status=Line.Status.REVIEWED).exclude(text="")
+    return list(lines.order_by("id"))
+
+
+@transaction.atomic
+def freeze_evaluation_split(
+    collection: Collection,
+    *,
+    unit: str = EvaluationSplit.Unit.DOCUMENT,
+    seed: int = 0,
+    fraction: float = 0.1,
+    user=None,
+) -> EvaluationSplit:
+    """Return the collection's evaluation split, sampling and freezing it if it has none.
+
+    Row-locks the collection, so two exports started at once freeze one split, not two.
+    """
+    Collection.objects.select_for_update().get(pk=collection.pk)
+    existing = EvaluationSplit.objects.filter(collection=collection).first()
+    if existing is not None:
+        return existing
+    if not 0 < fraction < 1:
+        raise SplitError(f"the evaluation fraction must be between 0 and 1, not {fraction}")
+    lines = evaluation_candidates(collection)
+    keys = sorted({unit_key(line, unit) for line in lines})
+    if len(keys) < 2:
+        raise SplitError(
+            f"freezing an evaluation split needs human-reviewed lines in at least two {unit}s "
+            f"(there are {len(keys)}); review more lines or split by page"
+        )
+    chosen = set(random.Random(seed).sample(keys, max(1, math.floor(fraction * len(keys)))))
+    return _create_split(
+        collection, [line for line in lines if unit_key(line, unit) in chosen], unit, seed, user
+    )
+
+
+@transaction.atomic
+def freeze_evaluation_lines(
+    collection: Collection, lines: Iterable[Line], *, unit: str, user=None
+) -> EvaluationSplit:
+    """Freeze a given set of lines as the evaluation split (a published test split, say)."""
+    Collection.objects.select_for_update().get(pk=collection.pk)
+    if EvaluationSplit.objects.filter(collection=collection).exists():
+        raise SplitError(f"{collection} already has a frozen evaluation split")
+    lines = list(lines)
+    if not lines:
+        raise SplitError("an evaluation split needs at least one line")
+    return _create_split(collection, lines, unit, 0, user)
+
+
+def _create_split(
+    collection: Collection, lines: list[Line], unit: str, seed: int, user
+) -> EvaluationSplit:
+    split = EvaluationSplit.objects.create(
+        collection=collection, unit=unit, seed=seed, created_by=user
+    )
+    EvaluationLine.objects.bulk_create(EvaluationLine(split=split, line=line) for line in lines)
+    return split
+
+
+def evaluation_lines(split: EvaluationSplit) -> list[Line]:
+    """The frozen lines that are still ground truth (a line a human later reopened is skipped
+    until it is reviewed again)."""
+    return list(
+        Line.objects.filter(pk__in=split.members.values("line"), status=Line.Status.REVIEWED)
+        .exclude(text="")
+        .select_related("page", "document")
+        .order_by("id")
+    )
+
+
+def assign_splits(
+    lines: list[Line], split: EvaluationSplit, *, unit: str, seed: int, validation_fraction: float
+) -> dict[int, str]:
+    """Map each line id to train, validation, test or held_out."""
+    frozen = set(split.members.values_list("line_id", flat=True))
+    frozen_units = {
+        unit_key(line, split.unit)
+        for line in Line.objects.filter(pk__in=frozen).only("document_id", "page_id")
+    }
+    assignment: dict[int, str] = {}
+    open_units: dict[int, list[int]] = {}
+    for line in lines:
+        if line.pk in frozen:
+            assignment[line.pk] = TEST
+        elif unit_key(line, split.unit) in frozen_units:
+            assignment[line.pk] = HELD_OUT
+        else:
+            open_units.setdefault(unit_key(line, unit), []).append(line.pk)
+    scores = {key: _unit_hash(seed, unit, key) for key in open_units}
+    validation = {key for key, score in scores.items() if score < validation_fraction}
+    if not validation and validation_fraction > 0 and len(scores) >= 2:
+        # Too few units for the fraction to catch one; early stopping still needs a validation
+        # set, so the unit with the lowest hash (still a seeded, reproducible choice) serves.
+        validation = {min(scores, key=scores.__getitem__)}
+    for key, ids in open_units.items():
+        for pk in ids:
+            assignment[pk] = VALIDATION if key in validation else TRAIN
+    return assignment

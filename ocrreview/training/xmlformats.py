@@ -1,0 +1,147 @@
+"""PAGE XML (2019-07-15) and ALTO v4 for exported pages.
+
+A page is written with the lines the export chose, in reading order. PAGE keeps the whole n-best:
+the ground truth is the TextEquiv with index 0 and the model's hypotheses follow by rank, each
+with its confidence, which is what tools that learn from alternatives read.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from lxml import etree
+from lxml.builder import ElementMaker
+
+PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
+PAGE_SCHEMA = f"{PAGE_NS} {PAGE_NS}/pagecontent.xsd"
+ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
+ALTO_SCHEMA = f"{ALTO_NS} http://www.loc.gov/standards/alto/v4/alto-4-2.xsd"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+
+@dataclass
+class Alternative:
+    text: str
+    confidence: float
+
+
+@dataclass
+class XmlLine:
+    id: int
+    text: str
+    confidence: float | None
+    bbox: Sequence[int]
+    polygon: Sequence[Sequence[int]] = ()
+    baseline: Sequence[Sequence[int]] = ()
+    alternatives: list[Alternative] = field(default_factory=list)
+
+
+@dataclass
+class XmlPage:
+    image_filename: str
+    width: int
+    height: int
+    lines: list[XmlLine]
+
+
+def _outline(line: XmlLine) -> list[tuple[int, int]]:
+    if len(line.polygon) >= 3:
+        return [(int(x), int(y)) for x, y in line.polygon]
+    x0, y0, x1, y1 = (int(v) for v in line.bbox)
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+
+
+def _points(points: Sequence[Sequence[int]]) -> str:
+    return " ".join(f"{int(x)},{int(y)}" for x, y in points)
+
+
+def _box(lines: Sequence[XmlLine]) -> tuple[int, int, int, int]:
+    xs = [x for line in lines for x, _ in _outline(line)]
+    ys = [y for line in lines for _, y in _outline(line)]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _conf(value: float) -> str:
+    return f"{min(max(value, 0.0), 1.0):.4f}"
+
+
+def page_xml(page: XmlPage) -> bytes:
+    E = ElementMaker(namespace=PAGE_NS, nsmap={None: PAGE_NS, "xsi": XSI})
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    root = E.PcGts(E.Metadata(E.Creator("ocrreview"), E.Created(now), E.LastChange(now)))
+    root.set(f"{{{XSI}}}schemaLocation", PAGE_SCHEMA)
+    page_el = E.Page(
+        imageFilename=page.image_filename,
+        imageWidth=str(page.width),
+        imageHeight=str(page.height),
+    )
+    root.append(page_el)
+    if page.lines:
+        x0, y0, x1, y1 = _box(page.lines)
+        region = E.TextRegion(E.Coords(points=_points([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])))
+        region.set("id", "r0")
+        page_el.append(region)
+        for order, line in enumerate(page.lines):
+            line_el = E.TextLine(E.Coords(points=_points(_outline(line))))
+            line_el.set("id", f"l{line.id}")
+            line_el.set("custom", f"readingOrder {{index:{order};}}")
+            if len(line.baseline) >= 2:
+                line_el.append(E.Baseline(points=_points(line.baseline)))
+            truth = E.TextEquiv(E.Unicode(line.text), index="0")
+            if line.confidence is not None:
+                truth.set("conf", _conf(line.confidence))
+            line_el.append(truth)
+            for rank, alternative in enumerate(line.alternatives, start=1):
+                line_el.append(
+                    E.TextEquiv(
+                        E.Unicode(alternative.text),
+                        index=str(rank),
+                        conf=_conf(alternative.confidence),
+                    )
+                )
+            region.append(line_el)
+        region.append(E.TextEquiv(E.Unicode("\n".join(line.text for line in page.lines))))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def alto_xml(page: XmlPage, page_id: str) -> bytes:
+    E = ElementMaker(namespace=ALTO_NS, nsmap={None: ALTO_NS, "xsi": XSI})
+    root = E.alto(
+        E.Description(
+            E.MeasurementUnit("pixel"),
+            E.sourceImageInformation(E.fileName(page.image_filename)),
+        )
+    )
+    root.set(f"{{{XSI}}}schemaLocation", ALTO_SCHEMA)
+    page_el = E.Page(ID=page_id, WIDTH=str(page.width), HEIGHT=str(page.height))
+    page_el.set("PHYSICAL_IMG_NR", "1")
+    space = E.PrintSpace(HPOS="0", VPOS="0", WIDTH=str(page.width), HEIGHT=str(page.height))
+    page_el.append(space)
+    root.append(E.Layout(page_el))
+    if page.lines:
+        x0, y0, x1, y1 = _box(page.lines)
+        block = E.TextBlock(**_geometry(x0, y0, x1, y1))
+        block.set("ID", f"{page_id}_r0")
+        space.append(block)
+        for line in page.lines:
+            lx0, ly0, lx1, ly1 = _box([line])
+            line_el = E.TextLine(**_geometry(lx0, ly0, lx1, ly1))
+            line_el.set("ID", f"l{line.id}")
+            if len(line.baseline) >= 2:
+                line_el.set("BASELINE", " ".join(f"{x},{y}" for x, y in line.baseline))
+            line_el.append(
+                E.Shape(E.Polygon(POINTS=" ".join(f"{x},{y}" for x, y in _outline(line))))
+            )
+            for i, word in enumerate(line.text.split()):
+                if i:
+                    line_el.append(E.SP())
+                string = E.String(CONTENT=word)
+                if line.confidence is not None:
+                    string.set("WC", _conf(line.confidence))
+                line_el.append(string)
+            block.append(line_el)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _geometry(x0: int, y0: int, x1: int, y1: int) -> dict[str, str]:
+    return {"HPOS": str(x0), "VPOS": str(y0), "WIDTH": str(x1 - x0), "HEIGHT": str(y1 - y0)}

@@ -1,0 +1,90 @@
+"""Fixtures for the training app: a tiny real model, and pages whose lines are rendered text,
+so a model can actually learn to read them."""
+
+import io
+
+import pytest
+from django.core.files.base import ContentFile
+from PIL import Image, ImageDraw, ImageFont
+
+from ocrreview.corpus.models import Line, Page
+from ocrreview.review.models import Correction
+from tests import factories
+from tests.tiny_model import build_tiny_model
+
+# A small alphabet, so a tiny model memorises it in a few hundred CPU steps.
+WORDS = ["ab", "ba", "cab", "abc", "bca", "cc", "aa", "bb"]
+LINE_BOX = (100, 40)  # width, height of a line: near-square, as the tiny model sees 32x32
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", texts=WORDS)
+
+
+@pytest.fixture(autouse=True)
+def _models_dir(settings, tmp_path):
+    settings.OCRREVIEW_MODELS_DIR = tmp_path / "models"
+
+
+@pytest.fixture
+def tiny_version(db, tiny_model_dir):
+    return factories.make_model_version(name="tiny", source=str(tiny_model_dir), status="active")
+
+
+def render_page(texts: list[str]) -> tuple[bytes, list[list[int]]]:
+    """A page with one rendered word per line; returns the PNG and each line's bbox."""
+    width, height = LINE_BOX[0] + 20, 10 + len(texts) * (LINE_BOX[1] + 10)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=26)
+    boxes = []
+    for order, text in enumerate(texts):
+        top = 10 + order * (LINE_BOX[1] + 10)
+        box = [10, top, 10 + LINE_BOX[0], top + LINE_BOX[1]]
+        draw.text((box[0] + 6, top + 4), text, fill="black", font=font)
+        boxes.append(box)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue(), boxes
+
+
+def make_rendered_page(document, texts: list[str], index: int = 0, **line_fields) -> list[Line]:
+    png, boxes = render_page(texts)
+    page = Page(document=document, index=index, width=LINE_BOX[0] + 20, height=1)
+    image = Image.open(io.BytesIO(png))
+    page.width, page.height = image.size
+    page.image.save(f"page-{index}.png", ContentFile(png), save=False)
+    page.save()
+    return [
+        factories.make_line(page, order, bbox=box, text=text, **line_fields)
+        for order, (text, box) in enumerate(zip(texts, boxes, strict=True))
+    ]
+
+
+def mark_reviewed(lines: list[Line], user) -> None:
+    """Ground truth made outside the review UI (tests of the export alone)."""
+    for line in lines:
+        line.status = Line.Status.REVIEWED
+        line.version += 1
+        line.save()
+        Correction.objects.create(
+            line=line,
+            user=user,
+            action=Correction.Action.ACCEPT,
+            text_before=line.text,
+            text_after=line.text,
+            line_version=line.version,
+        )
+
+
+@pytest.fixture
+def reviewed_letters(letters, bob):
+    """Six documents of the Letters collection, one page of four reviewed lines each."""
+    lines = []
+    for number in range(6):
+        document = factories.make_document(letters, f"Letter {number}")
+        words = [WORDS[(number + k) % len(WORDS)] for k in range(4)]
+        lines += make_rendered_page(document, words, status=Line.Status.NEEDS_REVIEW)
+    mark_reviewed(lines, bob)
+    return lines

@@ -1,0 +1,213 @@
+"""Dataset exports: every format from the same lines, provenance, checksums, the frozen
+evaluation split, and bad material failing with a message."""
+
+import hashlib
+import json
+import zipfile
+
+import pytest
+from datasets import load_from_disk
+from lxml import etree
+
+from ocrreview.corpus.models import Line
+from ocrreview.training import actions
+from ocrreview.training.exports import ExportError, ExportOptions, export_file
+from ocrreview.training.models import DatasetExport, EvaluationSplit
+from ocrreview.training.xmlformats import ALTO_NS, PAGE_NS
+from ocrreview.transcription.models import Hypothesis
+from tests import factories
+from tests.training.conftest import make_rendered_page, mark_reviewed
+
+
+def export_now(collection, user, **options) -> DatasetExport:
+    """Create the export row and run the task's body here (the worker path is in test_views)."""
+    export = DatasetExport.objects.create(
+        collection=collection,
+        created_by=user,
+        filters=ExportOptions(**options).filters(),
+        formats=ExportOptions(**options).formats,
+    )
+    return actions.run_export(export.pk)
+
+
+def split_of(export: DatasetExport) -> dict[int, str]:
+    with zipfile.ZipFile(export_file(export)) as archive:
+        manifest = json.loads(archive.read("export.json"))
+    return {int(pk): name for pk, name in manifest["lines"].items()}
+
+
+def test_an_export_holds_every_format_with_provenance(
+    letters, alice, bob, reviewed_letters, tmp_path
+):
+    letters.licence = "CC-BY-4.0"
+    letters.save()
+    version = factories.make_model_version(name="tiny-v1")
+    line = reviewed_letters[0]
+    Line.objects.filter(pk=line.pk).update(model_version=version, confidence=0.42)
+    for rank, (text, confidence) in enumerate([("ab", 0.42), ("a b", 0.3)]):
+        Hypothesis.objects.create(
+            line=line,
+            model_version=version,
+            rank=rank,
+            text=text,
+            logprob=-1.0,
+            confidence=confidence,
+            share=0.5,
+        )
+
+    export = export_now(letters, alice)
+
+    assert export.status == DatasetExport.Status.DONE, export.error
+    assert export.progress == 1.0
+    data = export_file(export).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == export.checksum
+    assert export.counts["lines"] == 24
+    assert export.counts["train"] + export.counts["validation"] + export.counts["test"] == 24
+    assert export.counts["test"] == 4  # one of six documents, frozen
+
+    with zipfile.ZipFile(export_file(export)) as archive:
+        archive.extractall(tmp_path)
+    rows = [
+        json.loads(raw)
+        for name in ("train", "validation", "test")
+        for raw in (tmp_path / "imagefolder" / name / "metadata.jsonl").read_text().splitlines()
+    ]
+    first = next(row for row in rows if row["line_id"] == line.pk)
+    assert first["text"] == "ab"
+    assert first["reviewer"] == "bob"
+    assert first["model_version"] == "tiny-v1"
+    assert first["confidence"] == 0.42
+    assert first["licence"] == "CC-BY-4.0"
+    assert first["document"] == "Letter 0" and first["page"] == 0
+
+    dataset = load_from_disk(str(tmp_path / "hf"))
+    assert sum(len(part) for part in dataset.values()) == 24
+    sample = dataset["train"][0]
+    assert sample["image"].size == (100, 40)
+    assert sample["text"] and sample["licence"] == "CC-BY-4.0"
+    assert (tmp_path / "parquet" / "train.parquet").stat().st_size > 0
+
+    page_files = sorted((tmp_path / "page").glob("*.xml"))
+    assert len(page_files) == 6 and len(list((tmp_path / "page").glob("*.png"))) == 6
+    root = etree.parse(str(tmp_path / "page" / f"document-{line.document_id}-page-0001.xml"))
+    equivs = root.findall(f".//{{{PAGE_NS}}}TextLine[@id='l{line.pk}']/{{{PAGE_NS}}}TextEquiv")
+    assert [(e.get("index"), e.findtext(f"{{{PAGE_NS}}}Unicode")) for e in equivs] == [
+        ("0", "ab"),
+        ("1", "ab"),
+        ("2", "a b"),
+    ]
+    assert equivs[2].get("conf") == "0.3000"
+    alto = etree.parse(str(tmp_path / "alto" / f"document-{line.document_id}-page-0001.xml"))
+    strings = alto.findall(f".//{{{ALTO_NS}}}String")
+    assert [s.get("CONTENT") for s in strings] == [w.text for w in reviewed_letters[:4]]
+    text = (tmp_path / "text" / f"document-{line.document_id}.txt").read_text()
+    assert text.splitlines() == [w.text for w in reviewed_letters[:4]]
+
+
+def test_the_evaluation_split_is_frozen_by_the_first_export(letters, alice, bob, reviewed_letters):
+    first = export_now(letters, alice, seed=3)
+    frozen = {pk for pk, name in split_of(first).items() if name == "test"}
+    assert len(frozen) == 4
+    assert EvaluationSplit.objects.get(collection=letters).members.count() == 4
+
+    # New ground truth arrives: two more documents, and one more line in a frozen document.
+    new_lines = []
+    for number in (6, 7):
+        document = factories.make_document(letters, f"Letter {number}")
+        new_lines += make_rendered_page(document, ["ab", "ba"])
+    frozen_document = Line.objects.get(pk=min(frozen)).document
+    late = make_rendered_page(frozen_document, ["cc"], index=1)
+    mark_reviewed(new_lines + late, bob)
+
+    # A different seed and fraction cannot move the frozen lines.
+    second = export_now(letters, alice, seed=99, test_fraction=0.5)
+    assignment = split_of(second)
+    assert {pk for pk, name in assignment.items() if name == "test"} == frozen
+    assert assignment[late[0].pk] == "held_out"
+    assert {assignment[line.pk] for line in new_lines} <= {"train", "validation"}
+    assert second.counts["held_out"] == 1
+
+
+def test_train_and_validation_are_reproducible_by_seed(letters, alice, bob, reviewed_letters):
+    first = split_of(export_now(letters, alice, seed=5, validation_fraction=0.3))
+    again = split_of(export_now(letters, alice, seed=5, validation_fraction=0.3))
+    assert first == again
+    assert "validation" in first.values()
+    # Whole documents stay on one side.
+    by_document: dict[int, set[str]] = {}
+    for line in reviewed_letters:
+        by_document.setdefault(line.document_id, set()).add(first[line.pk])
+    assert all(len(sides) == 1 for sides in by_document.values())
+
+
+def test_auto_accepted_lines_count_only_when_asked_and_confident(letters, alice, bob):
+    reviewed = []
+    for number in range(3):
+        document = factories.make_document(letters, f"Letter {number}")
+        reviewed += make_rendered_page(document, ["ab", "ba"])
+    mark_reviewed(reviewed, bob)
+    document = factories.make_document(letters, "Auto")
+    sure, unsure = make_rendered_page(
+        document, ["abc", "cab"], status=Line.Status.AUTO_ACCEPTED, confidence=0.99
+    )
+    Line.objects.filter(pk=unsure.pk).update(confidence=0.5)
+
+    default = export_now(letters, alice)
+    assert default.counts["lines"] == 6
+
+    widened = export_now(letters, alice, include_auto_accepted=True, min_confidence=0.9)
+    assert widened.counts["lines"] == 7 and widened.counts["auto_accepted"] == 1
+    assert split_of(widened)[sure.pk] in ("train", "validation", "test")
+    assert unsure.pk not in split_of(widened)
+
+
+def test_documents_filter(letters, alice, bob, reviewed_letters):
+    export_now(letters, alice)  # freezes the split on the whole collection
+    chosen = [reviewed_letters[0].document_id, reviewed_letters[4].document_id]
+    export = export_now(letters, alice, documents=chosen)
+    assert export.counts["documents"] == 2 and export.counts["lines"] == 8
+
+
+def test_no_ground_truth_fails_with_a_message(letters, alice):
+    document = factories.make_document(letters)
+    make_rendered_page(document, ["ab"], status=Line.Status.NEEDS_REVIEW)
+    export = export_now(letters, alice)
+    assert export.status == DatasetExport.Status.FAILED
+    assert "no ground-truth lines" in export.error
+    assert not export.path
+
+
+def test_one_document_cannot_be_split(letters, alice, bob):
+    document = factories.make_document(letters)
+    mark_reviewed(make_rendered_page(document, ["ab", "ba"]), bob)
+    export = export_now(letters, alice)
+    assert export.status == DatasetExport.Status.FAILED
+    assert "at least two documents" in export.error
+    assert not EvaluationSplit.objects.exists()
+
+
+def test_a_corrupt_page_image_fails_the_export_and_names_the_line(
+    letters, alice, bob, reviewed_letters
+):
+    page = reviewed_letters[5].page
+    with open(page.image.path, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n not really")
+    export = export_now(letters, alice)
+    assert export.status == DatasetExport.Status.FAILED
+    assert f"line {reviewed_letters[4].pk}" in export.error
+    assert not export.path and not export.checksum
+    assert Line.objects.filter(status=Line.Status.REVIEWED).count() == 24  # nothing lost
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"formats": ["docx"]}, "unknown export formats: docx"),
+        ({"formats": []}, "at least one export format"),
+        ({"unit": "word"}, "split unit must be one of"),
+        ({"validation_fraction": 1.5}, "validation_fraction must be between 0 and 1"),
+    ],
+)
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(ExportError, match=message):
+        ExportOptions(**options)
