@@ -180,3 +180,16 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Ingestion and the recognition pipeline (issue 4) -------------------------------------
+# PDF pages are rendered at this resolution; 300 dpi suits handwriting, and a page that
+# would exceed the decoder's pixel limit at it is refused rather than rendered.
+OCRREVIEW_PDF_DPI = env_int("OCRREVIEW_PDF_DPI", 300, minimum=72)
+# A ZIP archive may expand to at most this much, and to at most this many files.
+OCRREVIEW_ZIP_MAX_MB = env_int("OCRREVIEW_ZIP_MAX_MB", 2000, minimum=1)
+OCRREVIEW_ZIP_MAX_FILES = env_int("OCRREVIEW_ZIP_MAX_FILES", 5000, minimum=1)
+# A worker holds its claimed lines this long without renewing (it renews after every
+# batch); lines of a worker that died return to the queue when the lease runs out.
+OCRREVIEW_RECOGNITION_LEASE_SECONDS = env_int("OCRREVIEW_RECOGNITION_LEASE_SECONDS", 300, minimum=1)
+# A line whose recognition crashed this many times is marked failed.
+OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = env_int("OCRREVIEW_RECOGNITION_MAX_ATTEMPTS", 3, minimum=1)

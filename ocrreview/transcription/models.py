@@ -31,3 +31,58 @@ class Hypothesis(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.rank} {self.text[:40]}"
+
+
+class RecognitionRequest(models.Model):
+    """One line to be read by one model version: the unit workers claim, retry and finish.
+
+    At most one per (line, model version), so queueing twice, or re-running a document,
+    never reads a line twice with the same model. A worker claims requests with a lease
+    and renews it after every batch; a worker that dies leaves its claims to expire, and
+    the next worker takes them over.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    line = models.ForeignKey(
+        "corpus.Line", on_delete=models.CASCADE, related_name="recognition_requests"
+    )
+    # Repeats line.document so a document's progress is one index scan.
+    document = models.ForeignKey("corpus.Document", on_delete=models.CASCADE, related_name="+")
+    model_version = models.ForeignKey(
+        "training.ModelVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claim = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    # The line's share of its batch's model time; the pipeline benchmark sums it.
+    model_seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line", "model_version"], name="one_recognition_per_line_and_model"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="running")
+                | models.Q(claim__isnull=False, lease_until__isnull=False),
+                name="running_recognition_has_claim_and_lease",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "id"], name="recognition_queue"),
+            models.Index(fields=["document", "status"], name="recognition_by_document"),
+        ]
+
+    def __str__(self) -> str:
+        return f"recognition of line {self.line_id} by {self.model_version_id} ({self.status})"

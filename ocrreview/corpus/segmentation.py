@@ -1,0 +1,164 @@
+"""Cutting pages into lines: kraken's baseline segmenter, one line per image, or the lines
+of an imported PAGE/ALTO file. Lines keep baseline and boundary polygon, and their bbox is
+what the editor and the cropper fall back to."""
+
+import functools
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from ocrreview.corpus.models import Document, Line, Page
+from ocrreview.corpus.xmlimport import ImportedPage
+from ocrreview.review.models import Correction
+from recognition.preprocess import ImageError, open_image
+
+logger = logging.getLogger(__name__)
+
+Points = list[list[int]]
+
+
+@dataclass
+class LineGeometry:
+    bbox: list[int]
+    polygon: Points = field(default_factory=list)
+    baseline: Points = field(default_factory=list)
+    text: str = ""
+
+
+def whole_image_lines(width: int, height: int) -> list[LineGeometry]:
+    return [LineGeometry(bbox=[0, 0, width, height])]
+
+
+def imported_lines(layout: ImportedPage, width: int, height: int) -> list[LineGeometry]:
+    """The XML's lines, scaled when the image is not the size the XML was made for."""
+    sx, sy = width / layout.width, height / layout.height
+
+    def scale(points: Sequence[Sequence[float]]) -> Points:
+        return [[round(x * sx), round(y * sy)] for x, y in points]
+
+    lines = []
+    for line in layout.lines:
+        polygon, baseline = scale(line.polygon), scale(line.baseline)
+        bbox = bbox_of(polygon or baseline, width, height)
+        if bbox is not None:
+            lines.append(LineGeometry(bbox, polygon, baseline, line.text))
+    return lines
+
+
+def bbox_of(points: Points, width: int, height: int) -> list[int] | None:
+    """The points' bounding box clipped to the page; None when nothing is left of it."""
+    if not points:
+        return None
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, y0 = max(0, min(xs)), max(0, min(ys))
+    x1, y1 = min(width, max(xs) + 1), min(height, max(ys) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return [x0, y0, x1, y1]
+
+
+def store_lines(page: Page, geometries: list[LineGeometry], *, import_text: bool, user) -> int:
+    """Create the page's lines in reading order and mark it segmented.
+
+    With `import_text`, a line's text from the XML is reviewed ground truth, recorded as an
+    IMPORT correction like every other human-made text.
+    """
+    document = page.document
+    lines = Line.objects.bulk_create(
+        Line(
+            collection_id=document.collection_id,
+            document=document,
+            page=page,
+            order=order,
+            bbox=geometry.bbox,
+            polygon=geometry.polygon,
+            baseline=geometry.baseline,
+            text=geometry.text if import_text else "",
+            status=Line.Status.REVIEWED if import_text and geometry.text else Line.Status.PENDING,
+        )
+        for order, geometry in enumerate(geometries)
+    )
+    Correction.objects.bulk_create(
+        Correction(
+            line=line,
+            user=user if user is not None and user.is_authenticated else None,
+            action=Correction.Action.IMPORT,
+            text_after=line.text,
+            line_version=line.version,
+        )
+        for line in lines
+        if line.status == Line.Status.REVIEWED
+    )
+    page.status = Page.Status.SEGMENTED
+    page.error = ""
+    page.save(update_fields=["status", "error"])
+    return len(lines)
+
+
+@functools.cache
+def _kraken_model():
+    from kraken.tasks import SegmentationTaskModel
+
+    return SegmentationTaskModel.load_model()
+
+
+def kraken_lines(page: Page) -> list[LineGeometry]:
+    """kraken's default baseline model (blla.mlmodel, as in eScriptorium), lines in its
+    reading order."""
+    import torch
+    from kraken.configs import SegmentationInferenceConfig
+
+    with page.image.open("rb") as stream:
+        image = open_image(stream.read())
+    config = SegmentationInferenceConfig(device="cuda" if torch.cuda.is_available() else "cpu")
+    started = time.monotonic()
+    segmentation = _kraken_model().predict(image, config)
+    logger.info("kraken segmented %s in %.1f s", page, time.monotonic() - started)
+    lines = []
+    for line in segmentation.lines:
+        polygon = [[round(x), round(y)] for x, y in (line.boundary or [])]
+        baseline = [[round(x), round(y)] for x, y in (line.baseline or [])]
+        bbox = bbox_of(polygon or baseline, image.width, image.height)
+        if bbox is not None:
+            lines.append(LineGeometry(bbox, polygon, baseline))
+    return lines
+
+
+def do_segment_document(document_id: int) -> None:
+    """Segment every page not yet segmented, then queue the document's lines for
+    recognition. Safe to run twice: a page is segmented, and its lines created, in one
+    transaction."""
+    from ocrreview.transcription.services import do_queue_recognition
+
+    document = Document.objects.filter(pk=document_id).first()
+    if document is None:
+        return
+    Document.objects.filter(pk=document_id).update(status=Document.Status.SEGMENTING)
+    for page in document.pages.exclude(status=Page.Status.SEGMENTED):
+        Page.objects.filter(pk=page.pk).update(status=Page.Status.SEGMENTING)
+        try:
+            geometries = kraken_lines(page)
+        except ImageError as exc:
+            Page.objects.filter(pk=page.pk).update(status=Page.Status.FAILED, error=str(exc))
+            continue
+        with transaction.atomic():
+            locked = Page.objects.select_for_update().get(pk=page.pk)
+            if locked.status == Page.Status.SEGMENTED:
+                continue  # another run finished this page meanwhile
+            locked.lines.all().delete()
+            store_lines(locked, geometries, import_text=False, user=None)
+    with transaction.atomic():
+        failed = document.pages.filter(status=Page.Status.FAILED)
+        if failed.exists() and not document.lines.exists():
+            errors = "; ".join(f"page {p.index + 1}: {p.error}" for p in failed)
+            Document.objects.filter(pk=document_id).update(
+                status=Document.Status.FAILED, error=errors
+            )
+            return
+        Document.objects.filter(pk=document_id).update(status=Document.Status.RECOGNIZING)
+        do_queue_recognition(document.lines.all())
+    logger.info("document %s segmented at %s", document_id, timezone.now())

@@ -1,0 +1,495 @@
+"""The recognition pipeline: queueing lines, claiming them on a worker, reading them with
+the engine in batches drawn from many documents, and storing n-best lists.
+
+Exactly once per model version: a (line, model version) pair has one RecognitionRequest;
+a worker owns the requests it claimed under a claim token and writes their results only
+while it still holds that token, in the same transaction that finishes the requests. A
+worker that dies mid-batch loses its token when the lease expires, and whoever claims the
+lines next writes them; the dead worker's half-finished batch never lands.
+"""
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Min, Q, QuerySet
+from django.utils import timezone
+from PIL import Image
+
+from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.training.models import ModelVersion
+from ocrreview.transcription.models import Hypothesis, RecognitionRequest
+
+logger = logging.getLogger(__name__)
+
+R = RecognitionRequest.Status
+OUTSTANDING = (R.QUEUED, R.RUNNING)
+# Lines whose text a human set: recognition adds hypotheses but never replaces the text.
+HUMAN_STATUSES = (Line.Status.REVIEWED, Line.Status.IN_REVIEW)
+STARTER_MODEL_NAME = "Starter model (shipped)"
+
+
+def default_model_version() -> ModelVersion:
+    """The version for settings.OCRREVIEW_MODEL, used where a collection names none."""
+    revision = settings.OCRREVIEW_MODEL_REVISION or ""
+    name = settings.OCRREVIEW_MODEL + (f"@{revision}" if revision else "")
+    version, _ = ModelVersion.objects.get_or_create(
+        name=name, defaults={"source": settings.OCRREVIEW_MODEL, "revision": revision}
+    )
+    return version
+
+
+def model_version_for(collection: Collection) -> ModelVersion:
+    return collection.model_version or default_model_version()
+
+
+def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | None = None) -> int:
+    """Queue lines for recognition by `model_version` (default: their collection's model).
+
+    Lines already read by that version are left alone; lines whose recognition failed are
+    queued again. Returns how many lines were queued.
+    """
+    rows = list(lines.values_list("id", "document_id", "collection_id"))
+    if not rows:
+        return 0
+    versions: dict[int, ModelVersion] = {}
+    for collection_id in {row[2] for row in rows}:
+        versions[collection_id] = model_version or model_version_for(
+            Collection.objects.get(pk=collection_id)
+        )
+    line_ids = [row[0] for row in rows]
+    existing = set(
+        RecognitionRequest.objects.filter(
+            line_id__in=line_ids, model_version__in=set(versions.values())
+        ).values_list("line_id", "model_version_id")
+    )
+    new = [
+        RecognitionRequest(
+            line_id=line_id, document_id=document_id, model_version=versions[collection_id]
+        )
+        for line_id, document_id, collection_id in rows
+        if (line_id, versions[collection_id].pk) not in existing
+    ]
+    # A concurrent queueing of the same lines loses the race quietly.
+    RecognitionRequest.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+    retried = RecognitionRequest.objects.filter(
+        line_id__in=line_ids,
+        model_version__in=set(versions.values()),
+        status=R.FAILED,
+    ).update(status=R.QUEUED, attempts=0, error="", claim=None, lease_until=None)
+    document_ids = {row[1] for row in rows}
+    Document.objects.filter(
+        pk__in=RecognitionRequest.objects.filter(
+            document_id__in=document_ids, status__in=OUTSTANDING
+        ).values("document_id")
+    ).exclude(status__in=[Document.Status.UPLOADED, Document.Status.SEGMENTING]).update(
+        status=Document.Status.RECOGNIZING
+    )
+    transaction.on_commit(kick_recognition)
+    return len(new) + retried
+
+
+def do_rerecognize(documents: QuerySet[Document], model_version: ModelVersion) -> int:
+    """Read the documents' lines again with another model version. Old hypotheses stay;
+    reviewed lines keep their text."""
+    with transaction.atomic():
+        return do_queue_recognition(
+            Line.objects.filter(document__in=documents), model_version=model_version
+        )
+
+
+def kick_recognition() -> None:
+    from ocrreview.transcription.tasks import recognize_pending
+
+    recognize_pending.delay()
+
+
+@dataclass
+class Claimed:
+    token: uuid.UUID
+    requests: list[RecognitionRequest]
+
+
+def lease_end() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.OCRREVIEW_RECOGNITION_LEASE_SECONDS)
+
+
+def do_claim(limit: int, worker: str) -> Claimed:
+    """Take up to `limit` queued requests, or requests whose worker's lease ran out, in
+    one transaction; SKIP LOCKED lets concurrent workers claim disjoint sets."""
+    token = uuid.uuid4()
+    now = timezone.now()
+    with transaction.atomic():
+        _fail_exhausted(now)
+        ids = list(
+            RecognitionRequest.objects.select_for_update(skip_locked=True)
+            .filter(Q(status=R.QUEUED) | Q(status=R.RUNNING, lease_until__lt=now))
+            .order_by("id")
+            .values_list("id", flat=True)[:limit]
+        )
+        RecognitionRequest.objects.filter(id__in=ids).update(
+            status=R.RUNNING,
+            claim=token,
+            lease_until=lease_end(),
+            attempts=F("attempts") + 1,
+            worker=worker[:200],
+        )
+    requests = list(
+        RecognitionRequest.objects.filter(claim=token, status=R.RUNNING)
+        .select_related("line__page", "line__collection", "model_version")
+        .order_by("line__page_id", "line__order")
+    )
+    return Claimed(token, requests)
+
+
+def _fail_exhausted(now: datetime) -> None:
+    """Requests whose worker died with them `MAX_ATTEMPTS` times are not tried again."""
+    exhausted = list(
+        RecognitionRequest.objects.select_for_update(skip_locked=True).filter(
+            status=R.RUNNING,
+            lease_until__lt=now,
+            attempts__gte=settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS,
+        )
+    )
+    if not exhausted:
+        return
+    message = (
+        f"recognition did not finish in {settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS} "
+        "attempts (the worker crashed or timed out each time)"
+    )
+    _finish_failed(exhausted, {r.id: message for r in exhausted})
+
+
+def _finish_failed(requests: list[RecognitionRequest], errors: dict[int, str]) -> None:
+    now = timezone.now()
+    for request in requests:
+        request.status = R.FAILED
+        request.error = errors[request.id]
+        request.claim = None
+        request.lease_until = None
+        request.finished_at = now
+    RecognitionRequest.objects.bulk_update(
+        requests, ["status", "error", "claim", "lease_until", "finished_at"]
+    )
+    for request in requests:
+        Line.objects.filter(pk=request.line_id).exclude(status__in=HUMAN_STATUSES).exclude(
+            hypotheses__isnull=False
+        ).update(status=Line.Status.FAILED, error=errors[request.id], version=F("version") + 1)
+    _finish_documents({r.document_id for r in requests})
+
+
+def renew_lease(token: uuid.UUID) -> None:
+    RecognitionRequest.objects.filter(claim=token, status=R.RUNNING).update(lease_until=lease_end())
+
+
+def release(token: uuid.UUID, error: str) -> None:
+    """Give back what is left of a claim after an error: queued again, or failed once it
+    has had its attempts."""
+    with transaction.atomic():
+        left = list(
+            RecognitionRequest.objects.select_for_update().filter(claim=token, status=R.RUNNING)
+        )
+        exhausted = [r for r in left if r.attempts >= settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS]
+        if exhausted:
+            _finish_failed(exhausted, {r.id: error for r in exhausted})
+        RecognitionRequest.objects.filter(id__in=[r.id for r in left if r not in exhausted]).update(
+            status=R.QUEUED, claim=None, lease_until=None, error=error
+        )
+
+
+@dataclass
+class Engine:
+    """A loaded model and the version its hypotheses are recorded under."""
+
+    loaded: object
+    version: ModelVersion
+
+
+def load_engine(version: ModelVersion) -> Engine:
+    """The model for a version, once per worker process. The default model falls back to
+    the starter model shipped with the engine; its lines then record the starter."""
+    from recognition.loading import get_model, load_model_or_starter
+
+    device = None if settings.OCRREVIEW_DEVICE == "auto" else settings.OCRREVIEW_DEVICE
+    options = {
+        "device": device,
+        "quantize": settings.OCRREVIEW_QUANTIZE and device != "cuda",
+    }
+    if version.source != settings.OCRREVIEW_MODEL:
+        loaded = get_model(version.source, revision=version.revision or None, **options)
+        return Engine(loaded, version)
+    loaded, used = load_model_or_starter(
+        version.source, revision=version.revision or None, **options
+    )
+    if used == version.source:
+        return Engine(loaded, version)
+    logger.warning("Model %s could not be loaded; recognising with %s", version.source, used)
+    starter, _ = ModelVersion.objects.get_or_create(
+        name=STARTER_MODEL_NAME, defaults={"source": used}
+    )
+    return Engine(loaded, starter)
+
+
+def do_recognize_pending(worker: str) -> int:
+    """Claim one chunk of lines, read them and store the results; returns how many lines
+    were claimed (0: nothing to do)."""
+    claimed = do_claim(settings.OCRREVIEW_RECOGNITION_CHUNK, worker)
+    if not claimed.requests:
+        return 0
+    groups: dict[tuple[int, int], list[RecognitionRequest]] = defaultdict(list)
+    for request in claimed.requests:
+        groups[(request.model_version_id, request.line.collection.nbest_size)].append(request)
+    for (_, nbest), requests in groups.items():
+        try:
+            engine = load_engine(requests[0].model_version)
+            _recognize_group(claimed.token, engine, requests, nbest)
+        except Exception as exc:
+            logger.exception("Recognition of %d lines failed", len(requests))
+            release(claimed.token, f"{type(exc).__name__}: {exc}")
+            raise
+    return len(claimed.requests)
+
+
+def _recognize_group(
+    token: uuid.UUID, engine: Engine, requests: list[RecognitionRequest], nbest: int
+) -> None:
+    from recognition.inference import recognize
+
+    batch_size = settings.OCRREVIEW_BATCH_SIZE
+    pages = _PageCache()
+    for start in range(0, len(requests), batch_size):
+        batch = requests[start : start + batch_size]
+        images, errors = pages.crops(batch)
+        started = time.perf_counter()
+        results = recognize(
+            engine.loaded,
+            [image for image in images if image is not None],
+            nbest=nbest,
+            batch_size=batch_size,
+            max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
+            calibration=engine.version.calibration,
+        )
+        seconds = (time.perf_counter() - started) / max(1, len(results))
+        by_request = iter(results)
+        outcome = {}
+        for request, image in zip(batch, images, strict=True):
+            outcome[request.id] = next(by_request) if image is not None else errors[request.id]
+        do_store_results(token, engine.version, batch, outcome, seconds)
+        renew_lease(token)
+
+
+class _PageCache:
+    """Claims are sorted by page, so keeping the last decoded page is enough."""
+
+    def __init__(self):
+        self.page_id: int | None = None
+        self.image: Image.Image | None = None
+        self.error = ""
+
+    def crops(self, batch: list[RecognitionRequest]):
+        from recognition.preprocess import ImageError, crop_line, open_image
+
+        images: list[Image.Image | None] = []
+        errors: dict[int, str] = {}
+        for request in batch:
+            line = request.line
+            if line.page_id != self.page_id:
+                self.page_id, self.image, self.error = line.page_id, None, ""
+                try:
+                    self.image = _open_page(line.page, open_image)
+                except (ImageError, OSError) as exc:
+                    self.error = f"the page image cannot be read: {exc}"
+            try:
+                if self.image is None:
+                    raise ImageError(self.error)
+                polygon = line.polygon if len(line.polygon or []) >= 3 else None
+                images.append(crop_line(self.image, polygon=polygon, bbox=tuple(line.bbox)))
+            except (ImageError, TypeError, ValueError) as exc:
+                images.append(None)
+                errors[request.id] = str(exc)
+        return images, errors
+
+
+def _open_page(page: Page, open_image) -> Image.Image:
+    with page.image.open("rb") as stream:
+        return open_image(stream.read())
+
+
+def do_store_results(
+    token: uuid.UUID,
+    version: ModelVersion,
+    batch: list[RecognitionRequest],
+    outcome: dict,
+    model_seconds: float,
+) -> None:
+    """Write a batch's n-best lists and route its lines, for the requests this claim still
+    holds. `outcome` maps a request id to its LineResult or to an error message."""
+    now = timezone.now()
+    with transaction.atomic():
+        mine = {
+            r.id: r
+            for r in RecognitionRequest.objects.select_for_update().filter(
+                id__in=[r.id for r in batch], claim=token, status=R.RUNNING
+            )
+        }
+        if not mine:
+            return
+        lines = {
+            line.id: line
+            for line in Line.objects.select_for_update()
+            .select_related("collection")
+            .filter(id__in=[r.line_id for r in mine.values()])
+        }
+        already = set(
+            Hypothesis.objects.filter(line_id__in=lines, model_version=version).values_list(
+                "line_id", flat=True
+            )
+        )
+        hypotheses: list[Hypothesis] = []
+        routed: list[Line] = []
+        failed: dict[int, str] = {}
+        for request in mine.values():
+            line = lines[request.line_id]
+            result = outcome[request.id]
+            error = result if isinstance(result, str) else result.error
+            if error or not result.hypotheses:
+                failed[request.id] = error or "the model returned no reading"
+                continue
+            if line.id in already:
+                continue  # read by this version under another request (starter fallback)
+            hypotheses.extend(_hypotheses(line, version, result))
+            if _route(line, version, result.hypotheses[0], now):
+                routed.append(line)
+        Hypothesis.objects.bulk_create(hypotheses)
+        Line.objects.bulk_update(
+            routed,
+            ["text", "confidence", "model_version", "status", "error", "version", "updated_at"],
+        )
+        done = [r for r in mine.values() if r.id not in failed]
+        for request in done:
+            request.status = R.DONE
+            request.claim = None
+            request.lease_until = None
+            request.error = ""
+            request.finished_at = now
+            request.model_seconds = model_seconds
+        RecognitionRequest.objects.bulk_update(
+            done, ["status", "claim", "lease_until", "error", "finished_at", "model_seconds"]
+        )
+        if failed:
+            _finish_failed([mine[i] for i in failed], failed)
+        _finish_documents({r.document_id for r in mine.values()})
+
+
+def _hypotheses(line: Line, version: ModelVersion, result) -> Iterable[Hypothesis]:
+    for hypothesis in result.hypotheses:
+        yield Hypothesis(
+            line=line,
+            model_version=version,
+            rank=hypothesis.rank - 1,  # the engine counts from 1, the database from 0
+            text=hypothesis.text,
+            logprob=hypothesis.logprob,
+            confidence=hypothesis.raw_confidence,
+            calibrated_confidence=_unit(hypothesis.confidence),
+            share=_unit(hypothesis.share),
+            tokens=[
+                {"start": t.start, "end": t.end, "prob": t.prob, "token": t.token}
+                for t in hypothesis.tokens
+            ],
+        )
+
+
+def _route(line: Line, version: ModelVersion, best, now: datetime) -> bool:
+    """Show the best reading on the line and send it to review or accept it; lines a
+    human has set keep their text. Returns whether the line changed."""
+    if line.status in HUMAN_STATUSES:
+        return False
+    line.text = best.text
+    line.confidence = _unit(best.confidence)
+    line.model_version = version
+    line.status = (
+        Line.Status.AUTO_ACCEPTED
+        if line.confidence >= line.collection.confidence_threshold
+        else Line.Status.NEEDS_REVIEW
+    )
+    line.error = ""
+    line.version += 1
+    line.updated_at = now
+    return True
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, float(value)))
+
+
+def _finish_documents(document_ids: set[int]) -> None:
+    """Documents with no line left to read are ready. The rows are locked so that two
+    workers finishing a document's last lines at once cannot both miss it."""
+    documents = Document.objects.select_for_update().filter(
+        pk__in=document_ids, status=Document.Status.RECOGNIZING
+    )
+    for document in documents.order_by("pk"):
+        busy = RecognitionRequest.objects.filter(document=document, status__in=OUTSTANDING).exists()
+        if not busy:
+            Document.objects.filter(pk=document.pk).update(status=Document.Status.READY)
+
+
+def next_lease_expiry() -> datetime | None:
+    """When the earliest claim held by some worker runs out, if any is held."""
+    return RecognitionRequest.objects.filter(status=R.RUNNING).aggregate(first=Min("lease_until"))[
+        "first"
+    ]
+
+
+def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
+    """Per document: its state, lines done and total, and the model versions that ran."""
+    totals = dict(
+        Line.objects.filter(document__in=documents)
+        .values("document_id")
+        .annotate(n=Count("id"))
+        .values_list("document_id", "n")
+    )
+    outstanding = dict(
+        RecognitionRequest.objects.filter(document__in=documents, status__in=OUTSTANDING)
+        .values("document_id")
+        .annotate(n=Count("id"))
+        .values_list("document_id", "n")
+    )
+    failed = dict(
+        Line.objects.filter(document__in=documents, status=Line.Status.FAILED)
+        .values("document_id")
+        .annotate(n=Count("id"))
+        .values_list("document_id", "n")
+    )
+    models: dict[int, list[str]] = defaultdict(list)
+    for document_id, name in (
+        Line.objects.filter(document__in=documents, model_version__isnull=False)
+        .values_list("document_id", "model_version__name")
+        .distinct()
+    ):
+        models[document_id].append(name)
+    progress = {}
+    for document in documents:
+        total = totals.get(document.pk, 0)
+        waiting = document.status in (Document.Status.UPLOADED, Document.Status.SEGMENTING)
+        done = 0 if waiting else total - outstanding.get(document.pk, 0)
+        progress[document.pk] = {
+            "id": document.pk,
+            "title": document.title,
+            "status": document.status,
+            "status_display": document.get_status_display(),
+            "error": document.error,
+            "lines_total": total,
+            "lines_done": done,
+            "lines_failed": failed.get(document.pk, 0),
+            "percent": round(100 * done / total) if total else 0,
+            "models": sorted(models[document.pk]),
+            "finished": document.status in (Document.Status.READY, Document.Status.FAILED),
+        }
+    return progress

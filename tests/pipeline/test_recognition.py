@@ -1,0 +1,169 @@
+"""Recognition in-process on the real database: n-best storage, routing, idempotence,
+re-recognition, failures and crashed workers' claims."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from ocrreview.corpus.models import Document, Line
+from ocrreview.training.models import ModelVersion
+from ocrreview.transcription import services
+from ocrreview.transcription.models import Hypothesis, RecognitionRequest
+from tests import factories
+
+R = RecognitionRequest.Status
+
+
+@pytest.fixture
+def document(letters):
+    document = factories.make_document(letters, status=Document.Status.RECOGNIZING)
+    page = factories.make_page(document)
+    for order in range(3):
+        factories.make_line(page, order)
+    return document
+
+
+def drain() -> int:
+    total = 0
+    while claimed := services.do_recognize_pending("test-worker"):
+        total += claimed
+    return total
+
+
+@pytest.mark.django_db
+def test_lines_get_their_nbest_list_and_are_routed_by_the_threshold(tiny_model, document):
+    collection = document.collection
+    collection.nbest_size = 3
+    collection.confidence_threshold = 1.0
+    collection.save()
+    assert services.do_queue_recognition(document.lines.all()) == 3
+    assert drain() == 3
+    for line in document.lines.all():
+        ranks = list(line.hypotheses.values_list("rank", flat=True))
+        assert ranks == list(range(len(ranks))) and 1 <= len(ranks) <= 3
+        best = line.hypotheses.get(rank=0)
+        assert line.text == best.text
+        assert line.confidence == pytest.approx(best.calibrated_confidence)
+        assert line.status == Line.Status.NEEDS_REVIEW  # nothing reaches a threshold of 1
+        assert line.model_version.source == str(tiny_model)
+        assert line.version == 2
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
+    assert not RecognitionRequest.objects.exclude(status=R.DONE).exists()
+
+
+@pytest.mark.django_db
+def test_a_zero_threshold_accepts_every_line(tiny_model, document):
+    document.collection.confidence_threshold = 0.0
+    document.collection.save()
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    assert set(document.lines.values_list("status", flat=True)) == {Line.Status.AUTO_ACCEPTED}
+
+
+@pytest.mark.django_db
+def test_queueing_and_running_twice_reads_each_line_once(tiny_model, document):
+    services.do_queue_recognition(document.lines.all())
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    before = Hypothesis.objects.count()
+    assert services.do_queue_recognition(document.lines.all()) == 0
+    assert drain() == 0
+    assert Hypothesis.objects.count() == before
+    assert RecognitionRequest.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_rerecognition_keeps_old_hypotheses_and_reviewed_text(tiny_model, document):
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    reviewed = document.lines.first()
+    Line.objects.filter(pk=reviewed.pk).update(status=Line.Status.REVIEWED, text="Dear Sir")
+    first_version = reviewed.model_version if reviewed.model_version else None
+    old = Hypothesis.objects.count()
+    other = ModelVersion.objects.create(name="other", source=str(tiny_model) + "/")
+    queued = services.do_rerecognize(Document.objects.filter(pk=document.pk), other)
+    assert queued == 3
+    document.refresh_from_db()
+    assert document.status == Document.Status.RECOGNIZING
+    drain()
+    assert Hypothesis.objects.filter(model_version=other).count() == old
+    assert Hypothesis.objects.count() == 2 * old
+    reviewed.refresh_from_db()
+    assert (reviewed.status, reviewed.text) == (Line.Status.REVIEWED, "Dear Sir")
+    assert reviewed.model_version == first_version
+    assert set(document.lines.exclude(pk=reviewed.pk).values_list("model_version", flat=True)) == {
+        other.pk
+    }
+
+
+@pytest.mark.django_db
+def test_a_line_that_cannot_be_read_fails_and_the_rest_go_on(tiny_model, document):
+    broken = document.lines.last()
+    Line.objects.filter(pk=broken.pk).update(bbox=[5000, 5000, 5100, 5100], polygon=[])
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    broken.refresh_from_db()
+    assert broken.status == Line.Status.FAILED
+    assert "outside" in broken.error
+    request = RecognitionRequest.objects.get(line=broken)
+    assert request.status == R.FAILED and "outside" in request.error
+    assert document.lines.filter(status=Line.Status.FAILED).count() == 1
+    assert Hypothesis.objects.exclude(line=broken).values("line").distinct().count() == 2
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
+
+
+@pytest.mark.django_db
+def test_two_claims_never_share_a_line(tiny_model, document, settings):
+    services.do_queue_recognition(document.lines.all())
+    first = services.do_claim(2, "a")
+    second = services.do_claim(2, "b")
+    assert len(first.requests) == 2 and len(second.requests) == 1
+    assert not {r.id for r in first.requests} & {r.id for r in second.requests}
+    assert services.do_claim(2, "c").requests == []
+
+
+@pytest.mark.django_db
+def test_a_dead_workers_claim_is_taken_over_and_its_late_results_are_dropped(tiny_model, document):
+    services.do_queue_recognition(document.lines.all())
+    dead = services.do_claim(10, "dead")
+    RecognitionRequest.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert drain() == 3
+    hypotheses = Hypothesis.objects.count()
+    # The dead worker wakes up and tries to write what it had: nothing lands.
+    engine = services.load_engine(dead.requests[0].model_version)
+    services._recognize_group(dead.token, engine, dead.requests, nbest=1)
+    assert Hypothesis.objects.count() == hypotheses
+    assert set(RecognitionRequest.objects.values_list("attempts", flat=True)) == {2}
+
+
+@pytest.mark.django_db
+def test_a_line_whose_worker_keeps_dying_is_failed(tiny_model, document, settings):
+    settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = 2
+    services.do_queue_recognition(document.lines.all())
+    for _ in range(2):
+        services.do_claim(10, "dies")
+        RecognitionRequest.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert services.do_claim(10, "next").requests == []
+    assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.FAILED}
+    assert set(document.lines.values_list("status", flat=True)) == {Line.Status.FAILED}
+    assert "2 attempts" in document.lines.first().error
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
+
+
+@pytest.mark.django_db
+def test_a_model_that_cannot_load_is_retried_then_fails_with_its_error(document, settings):
+    settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = 2
+    broken = ModelVersion.objects.create(name="broken", source="/nonexistent/model")
+    document.collection.model_version = broken
+    document.collection.save()
+    services.do_queue_recognition(document.lines.all())
+    for _ in range(2):
+        with pytest.raises(Exception, match="nonexistent"):
+            services.do_recognize_pending("w")
+    assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.FAILED}
+    line = document.lines.first()
+    assert line.status == Line.Status.FAILED and "nonexistent" in line.error
