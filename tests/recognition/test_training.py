@@ -1,0 +1,159 @@
+"""The generic training loop, on a tiny from-scratch model that memorises a few lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
+
+from recognition.architectures import (
+    StarterSpec,
+    build_char_tokenizer,
+    build_image_processor,
+    build_starter_model,
+)
+from recognition.training import (
+    TrainingConfig,
+    encode_labels,
+    find_unknown_chars,
+    train,
+    transcribe,
+)
+
+TINY = StarterSpec(
+    image_height=32,
+    image_width=128,
+    embed_dim=16,
+    depths=(1, 1),
+    num_heads=(1, 2),
+    window_size=4,
+    decoder_dim=64,
+    decoder_layers=1,
+    decoder_heads=2,
+    decoder_ffn=128,
+    max_length=16,
+)
+WORDS = ["cat", "dog", "sun", "map"]
+
+
+def word_image(text: str) -> Image.Image:
+    image = Image.new("L", (128, 32), 255)
+    ImageDraw.Draw(image).text((8, 6), text, fill=0, font=ImageFont.load_default(size=20))
+    return image
+
+
+@pytest.fixture
+def tiny_base(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    tokenizer = build_char_tokenizer("abcdefghijklmnopqrstuvwxyz ")
+    out = tmp_path / "base"
+    build_starter_model(tokenizer, TINY).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    build_image_processor(TINY).save_pretrained(out)
+    return out
+
+
+def config(**overrides: object) -> TrainingConfig:
+    settings: dict[str, object] = {
+        "max_steps": 240,
+        "batch_size": 4,
+        "learning_rate": 3e-3,
+        "warmup_steps": 5,
+        "eval_every": 80,
+        "max_new_tokens": 8,
+        "checkpoint_every": 1000,
+        "log_every": 10,
+        "patience": None,
+        "num_threads": 1,
+    }
+    settings.update(overrides)
+    return TrainingConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_labels_drop_the_start_token_end_with_eos_and_pad_with_minus_100() -> None:
+    tokenizer = build_char_tokenizer("abc")
+    labels = encode_labels(tokenizer, ["ab", "c"], start_id=tokenizer.bos_token_id, max_len=10)
+    eos = tokenizer.eos_token_id
+    assert labels[0].tolist() == [tokenizer.convert_tokens_to_ids("a"), 5, eos]
+    assert labels[1].tolist() == [tokenizer.convert_tokens_to_ids("c"), eos, -100]
+
+
+def test_char_tokenizer_round_trips_text_with_spaces() -> None:
+    tokenizer = build_char_tokenizer()
+    text = "Mch 22 - £3 4s 6d, Esq."
+    ids = tokenizer(text)["input_ids"]
+    assert ids[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(ids, skip_special_tokens=True) == text
+    assert find_unknown_chars(tokenizer, [text, "Straße €5"]) == ["ß", "€"]
+
+
+def test_training_memorises_lines_and_keeps_the_best_model(tiny_base: Path, tmp_path: Path) -> None:
+    samples = [(word_image(w), w) for w in WORDS]
+    events: list[dict[str, object]] = []
+    result = train(
+        tiny_base, samples * 4, samples, config(ctc_weight=0.5), tmp_path / "run", events.append
+    )
+
+    losses = [e["loss"] for e in events if e["event"] == "step"]
+    assert losses[-1] < losses[0] / 2  # type: ignore[operator]
+    cers = [e["cer"] for e in events if e["event"] == "eval"]
+    assert result.best_cer == min(cers) < 0.1 < cers[0]  # type: ignore[operator]
+    best = VisionEncoderDecoderModel.from_pretrained(result.model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(result.model_dir)
+    processor = AutoImageProcessor.from_pretrained(result.model_dir)
+    hyps = transcribe(best, tokenizer, processor, [i for i, _ in samples], max_new_tokens=8)
+    assert sum(h == w for h, w in zip(hyps, WORDS, strict=True)) >= 3
+
+
+def test_unknown_characters_are_added_to_tokenizer_and_decoder(
+    tiny_base: Path, tmp_path: Path
+) -> None:
+    samples = [(word_image("café"), "café"), (word_image("Ø5"), "Ø5")]
+    result = train(tiny_base, samples, samples, config(max_steps=2), tmp_path / "run")
+    assert result.added_chars == ["5", "Ø", "é"]
+    tokenizer = AutoTokenizer.from_pretrained(result.model_dir)
+    model = VisionEncoderDecoderModel.from_pretrained(result.model_dir)
+    assert (
+        tokenizer.decode(tokenizer("café Ø5")["input_ids"], skip_special_tokens=True) == "café Ø5"
+    )
+    assert model.decoder.get_input_embeddings().num_embeddings == len(tokenizer)
+    assert model.decoder.get_output_embeddings().out_features == len(tokenizer)
+
+
+def test_decoder_only_training_leaves_the_encoder_untouched(
+    tiny_base: Path, tmp_path: Path
+) -> None:
+    samples = [(word_image(w), w) for w in WORDS]
+    before = VisionEncoderDecoderModel.from_pretrained(tiny_base)
+    result = train(
+        tiny_base, samples, [], config(max_steps=3, train_encoder=False), tmp_path / "run"
+    )
+    after = VisionEncoderDecoderModel.from_pretrained(result.model_dir)
+    for (name, old), new in zip(
+        before.encoder.state_dict().items(), after.encoder.state_dict().values(), strict=True
+    ):
+        assert torch.equal(old, new), name
+    assert not torch.equal(
+        before.decoder.get_input_embeddings().weight, after.decoder.get_input_embeddings().weight
+    )
+
+
+def test_cancelled_run_resumes_from_its_checkpoint(tiny_base: Path, tmp_path: Path) -> None:
+    samples = [(word_image(w), w) for w in WORDS]
+    out = tmp_path / "run"
+    calls = {"n": 0}
+
+    def cancel_after_three() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 3
+
+    first = train(
+        tiny_base, samples, samples, config(max_steps=6), out, should_cancel=cancel_after_three
+    )
+    assert first.cancelled and first.steps == 3
+    assert (out / "checkpoint" / "trainer_state.pt").exists()
+    second = train(tiny_base, samples, samples, config(max_steps=6), out)
+    assert not second.cancelled and second.steps == 6
