@@ -1,0 +1,131 @@
+"""Real files of every accepted type, and broken ones, made in memory for the tests."""
+
+import io
+import struct
+import zipfile
+import zlib
+
+from PIL import Image, ImageDraw
+
+ALTO = """<?xml version="1.0" encoding="UTF-8"?>
+<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#">
+  <Description><MeasurementUnit>pixel</MeasurementUnit>
+    <sourceImageInformation><fileName>{image}</fileName></sourceImageInformation>
+  </Description>
+  <Layout><Page WIDTH="{width}" HEIGHT="{height}" ID="p1"><PrintSpace>
+    <TextBlock ID="b1">
+      <TextLine ID="l1" BASELINE="20 60 500 60" HPOS="20" VPOS="20" WIDTH="480" HEIGHT="50">
+        <Shape><Polygon POINTS="20 20 500 20 500 70 20 70"/></Shape>
+        <String CONTENT="Dear Sir," HPOS="20" VPOS="20" WIDTH="480" HEIGHT="50"/>
+      </TextLine>
+      <TextLine ID="l2" BASELINE="20 160 500 160" HPOS="20" VPOS="120" WIDTH="480" HEIGHT="50">
+        <Shape><Polygon POINTS="20 120 500 120 500 170 20 170"/></Shape>
+        <String CONTENT="your letter of the 3rd" HPOS="20" VPOS="120" WIDTH="480" HEIGHT="50"/>
+      </TextLine>
+    </TextBlock>
+  </PrintSpace></Page></Layout>
+</alto>
+"""
+
+PAGE_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15">
+  <Page imageFilename="{image}" imageWidth="{width}" imageHeight="{height}">
+    <TextRegion id="r1"><Coords points="0,0 600,0 600,400 0,400"/>
+      <TextLine id="l1"><Coords points="20,20 500,20 500,70 20,70"/>
+        <Baseline points="20,60 500,60"/>
+        <TextEquiv><Unicode>First line</Unicode></TextEquiv>
+      </TextLine>
+    </TextRegion>
+  </Page>
+</PcGts>
+"""
+
+
+def page_image(width: int = 600, height: int = 400, text: str = "Dear Sir") -> Image.Image:
+    image = Image.new("RGB", (width, height), "white")
+    ImageDraw.Draw(image).text((30, 40), text, fill="black")
+    return image
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def jpeg(width: int = 600, height: int = 400) -> bytes:
+    return encode(page_image(width, height), "JPEG")
+
+
+def png(width: int = 600, height: int = 400) -> bytes:
+    return encode(page_image(width, height), "PNG")
+
+
+def tiff(pages: int = 3) -> bytes:
+    frames = [page_image(text=f"page {i}") for i in range(pages)]
+    return encode(frames[0], "TIFF", save_all=True, append_images=frames[1:])
+
+
+def pdf(pages: int = 2) -> bytes:
+    frames = [page_image(text=f"page {i}") for i in range(pages)]
+    return encode(frames[0], "PDF", save_all=True, append_images=frames[1:], resolution=100)
+
+
+def zip_of(entries: dict[str, bytes], **options) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, **options) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def alto(image: str, width: int = 600, height: int = 400) -> bytes:
+    return ALTO.format(image=image, width=width, height=height).encode()
+
+
+def page_xml(image: str, width: int = 600, height: int = 400) -> bytes:
+    return PAGE_XML.format(image=image, width=width, height=height).encode()
+
+
+def png_bomb(width: int = 40_000, height: int = 40_000) -> bytes:
+    """A PNG header claiming 1.6 gigapixels: a few hundred bytes that would decode to
+    gigabytes."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = zlib.compress(b"\x00" * 1000)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+def encrypted_pdf() -> bytes:
+    """A PDF under the standard security handler whose user password is not empty."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>",
+        b"<< /Filter /Standard /V 1 /R 2 /O <"
+        + b"11" * 32
+        + b"> /U <"
+        + b"22" * 32
+        + b"> /P -4 >>",
+    ]
+    body = b"%PDF-1.4\n"
+    offsets = []
+    for number, content in enumerate(objects, start=1):
+        offsets.append(len(body))
+        body += f"{number} 0 obj\n".encode() + content + b"\nendobj\n"
+    xref = len(body)
+    body += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        body += f"{offset:010d} 00000 n \n".encode()
+    body += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Encrypt 4 0 R "
+        f"/ID [<{'ab' * 16}> <{'ab' * 16}>] >>\nstartxref\n{xref}\n%%EOF\n"
+    ).encode()
+    return body

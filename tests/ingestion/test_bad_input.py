@@ -1,0 +1,145 @@
+"""Bad input: each bad file gets its own clear message, the rest of the upload succeeds,
+and nothing already stored is touched."""
+
+import pytest
+
+from ocrreview.corpus.ingestion import Upload, do_ingest
+from ocrreview.corpus.models import Document, Page
+from tests import factories
+from tests.ingestion import files
+
+
+def ingest(collection, *named: tuple[str, bytes], **options):
+    return {
+        r.name: r
+        for r in do_ingest(collection, [Upload.from_bytes(n, d) for n, d in named], **options)
+    }
+
+
+@pytest.fixture
+def stored(letters):
+    """A document that was there before the bad upload."""
+    document = factories.make_document(letters, title="Kept")
+    factories.make_line(factories.make_page(document), text="old")
+    return document
+
+
+def assert_untouched(stored):
+    document = Document.objects.get(pk=stored.pk)
+    assert document.title == "Kept" and document.pages.count() == 1
+    assert document.lines.get().text == "old"
+
+
+BAD = {
+    "empty.jpg": (b"", "the file is empty"),
+    "notes.txt": (b"just some text", "unsupported file type"),
+    "truncated.jpg": (files.jpeg()[:600], "corrupt or truncated"),
+    "garbage.png": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "not an image"),
+    "bomb.png": (files.png_bomb(), "too large"),
+    "locked.pdf": (files.encrypted_pdf(), "encrypted"),
+    "broken.pdf": (b"%PDF-1.4\nnot really", "PDF cannot be read"),
+    "broken.tif": (b"II*\x00" + b"\xff" * 50, "TIFF is corrupt"),
+    "broken.zip": (b"PK\x03\x04" + b"\x00" * 50, "not a readable ZIP"),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_a_bad_file_gets_its_message_and_the_rest_succeeds(letters, stored, name):
+    data, message = BAD[name]
+    results = ingest(letters, (name, data), ("good.jpg", files.jpeg()))
+    assert message in results[name].error
+    assert results[name].document is None
+    assert results["good.jpg"].ok
+    assert Document.objects.filter(collection=letters).count() == 2
+    assert_untouched(stored)
+
+
+@pytest.mark.django_db
+def test_a_file_over_the_size_limit_is_refused_unread(letters, settings):
+    settings.OCRREVIEW_MAX_UPLOAD_MB = 1
+    big = Upload("huge.tif", 5 * 1024 * 1024, lambda: pytest.fail("read a refused file"))
+    (result,) = do_ingest(letters, [big])
+    assert "5.0 MB; the limit is 1 MB" in result.error
+
+
+@pytest.mark.django_db
+def test_zip_entries_with_absolute_or_parent_paths_are_skipped(letters, tmp_path):
+    archive = files.zip_of(
+        {"/etc/evil.jpg": files.jpeg(), "../../evil.jpg": files.jpeg(), "ok/a.jpg": files.jpeg()}
+    )
+    results = ingest(letters, ("x.zip", archive))
+    assert "unsafe path" in results["x.zip//etc/evil.jpg"].error
+    assert "unsafe path" in results["x.zip/../../evil.jpg"].error
+    assert results["x.zip/ok/a.jpg"].ok
+    assert Document.objects.count() == 1
+    assert not (tmp_path / "evil.jpg").exists()
+
+
+@pytest.mark.django_db
+def test_a_zip_bomb_is_refused(letters, settings):
+    bomb = files.zip_of({"zeros.png": b"\x89PNG\r\n\x1a\n" + b"\x00" * (20 * 1024 * 1024)})
+    assert len(bomb) < 100_000
+    results = ingest(letters, ("bomb.zip", bomb), ("good.png", files.png()))
+    assert "ZIP bomb" in results["bomb.zip/zeros.png"].error
+    assert results["good.png"].ok
+    settings.OCRREVIEW_ZIP_MAX_MB = 10
+    results = ingest(letters, ("bomb.zip", bomb))
+    assert "would expand to 20 MB; the limit is 10 MB" in results["bomb.zip"].error
+
+
+@pytest.mark.django_db
+def test_an_archive_inside_an_archive_is_not_unpacked(letters):
+    inner = files.zip_of({"a.jpg": files.jpeg()})
+    results = ingest(
+        letters, ("outer.zip", files.zip_of({"inner.zip": inner, "b.jpg": files.jpeg()}))
+    )
+    assert "inside ZIP" in results["outer.zip/inner.zip"].error
+    assert results["outer.zip/b.jpg"].ok
+
+
+@pytest.mark.django_db
+def test_malformed_xml_is_reported_and_its_image_is_still_ingested(letters):
+    results = ingest(letters, ("p.xml", b"<alto><Layout>"), ("p.jpg", files.jpeg()))
+    assert "malformed" in results["p.xml"].error
+    assert results["p.jpg"].ok
+    assert results["p.jpg"].document.segmentation == Document.Segmentation.KRAKEN
+
+
+@pytest.mark.django_db
+def test_xml_pointing_to_a_missing_image_is_reported(letters):
+    results = ingest(letters, ("p.xml", files.alto("missing.jpg")))
+    assert "refers to the image 'missing.jpg', which is not part of this upload" in (
+        results["p.xml"].error
+    )
+    assert not Document.objects.exists()
+
+
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE alto [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#"><Description>
+<sourceImageInformation><fileName>p.jpg</fileName></sourceImageInformation></Description>
+<Layout><Page WIDTH="600" HEIGHT="400"><PrintSpace><TextBlock><TextLine ID="l"
+BASELINE="1 2 300 2" HPOS="0" VPOS="0" WIDTH="300" HEIGHT="20"><String CONTENT="&secret;"/>
+</TextLine></TextBlock></PrintSpace></Page></Layout></alto>"""
+
+LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<alto>&lol3;</alto>"""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("payload", [XXE, LAUGHS], ids=["external-entity", "billion-laughs"])
+def test_xml_entity_tricks_are_refused(letters, payload):
+    results = ingest(letters, ("p.xml", payload), ("p.jpg", files.jpeg()), import_text=True)
+    assert "declares entities" in results["p.xml"].error
+    document = results["p.jpg"].document
+    assert not document.lines.exists()  # kraken segmentation instead, nothing from the XML
+
+
+@pytest.mark.django_db
+def test_imported_segmentation_without_xml_is_refused(letters):
+    results = ingest(letters, ("p.jpg", files.jpeg()), segmentation=Document.Segmentation.IMPORTED)
+    assert "no PAGE XML or ALTO" in results["p.jpg"].error
+    assert not Page.objects.exists()

@@ -1,0 +1,129 @@
+"""Every accepted format becomes documents and pages through the one ingestion service."""
+
+import pytest
+from PIL import Image
+
+from ocrreview.corpus.ingestion import Upload, do_ingest
+from ocrreview.corpus.models import Document, Line, Page
+from ocrreview.review.models import Correction
+from ocrreview.transcription.models import RecognitionRequest
+from tests.ingestion import files
+
+K = Document.Segmentation
+
+
+def ingest(collection, *named: tuple[str, bytes], **options):
+    return do_ingest(collection, [Upload.from_bytes(n, d) for n, d in named], **options)
+
+
+@pytest.mark.django_db
+def test_jpeg_and_png_each_become_a_one_page_document(letters, alice):
+    results = ingest(letters, ("a.jpg", files.jpeg()), ("b.png", files.png(300, 200)), user=alice)
+    assert [r.error for r in results] == ["", ""]
+    documents = Document.objects.filter(collection=letters).order_by("title")
+    assert [d.title for d in documents] == ["a", "b"]
+    a, b = (d.pages.get() for d in documents)
+    assert (a.width, a.height, b.width, b.height) == (600, 400, 300, 200)
+    assert Image.open(b.image.path).size == (300, 200)
+    assert documents[0].uploaded_by == alice
+    assert documents[0].segmentation == K.KRAKEN
+    assert documents[0].status == Document.Status.UPLOADED
+
+
+@pytest.mark.django_db
+def test_the_type_comes_from_the_content_not_the_name(letters):
+    (result,) = ingest(letters, ("scan.pdf", files.png()))
+    assert result.ok and result.pages == 1
+    assert result.document.pages.get().image.name.endswith(".png")
+
+
+@pytest.mark.django_db
+def test_a_multipage_tiff_is_one_document_with_a_page_per_frame(letters):
+    (result,) = ingest(letters, ("register.tif", files.tiff(3)))
+    assert result.ok and result.pages == 3
+    assert list(result.document.pages.values_list("index", flat=True)) == [0, 1, 2]
+    assert result.document.source_file.name.endswith("register.tif")
+
+
+@pytest.mark.django_db
+def test_each_pdf_page_is_rendered_at_the_set_dpi(letters, settings):
+    settings.OCRREVIEW_PDF_DPI = 144
+    (result,) = ingest(letters, ("letters.pdf", files.pdf(2)))
+    assert result.ok and result.pages == 2
+    page = result.document.pages.first()
+    # 600 px at 100 dpi is 6 in; rendered at 144 dpi that is 864 px.
+    assert (page.width, page.height) == (864, 576)
+    assert Image.open(page.image.path).size == (864, 576)
+
+
+@pytest.mark.django_db
+def test_a_zip_is_unpacked_with_its_folders(letters):
+    archive = files.zip_of({"box1/a.jpg": files.jpeg(), "box1/sub/b.png": files.png()})
+    results = ingest(letters, ("box.zip", archive))
+    assert sorted(r.name for r in results) == ["box.zip/box1/a.jpg", "box.zip/box1/sub/b.png"]
+    assert all(r.ok for r in results)
+    assert Document.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_each_image_is_one_line_is_recognition_ready_at_once(letters, tiny_model):
+    (result,) = ingest(letters, ("line.png", files.png(400, 60)), segmentation=K.WHOLE_IMAGE)
+    line = Line.objects.get()
+    assert line.bbox == [0, 0, 400, 60]
+    assert result.document.status == Document.Status.RECOGNIZING
+    assert result.document.pages.get().status == Page.Status.SEGMENTED
+    assert RecognitionRequest.objects.get().line == line
+
+
+@pytest.mark.django_db
+def test_alto_beside_its_image_imports_its_lines_in_order(letters, tiny_model):
+    results = ingest(
+        letters, ("p1.xml", files.alto("p1.jpg")), ("p1.jpg", files.jpeg()), segmentation=K.KRAKEN
+    )
+    assert all(r.ok for r in results)
+    document = Document.objects.get()
+    assert document.segmentation == K.IMPORTED
+    lines = list(document.lines.order_by("order"))
+    assert [line.bbox for line in lines] == [[20, 20, 501, 71], [20, 120, 501, 171]]
+    assert lines[0].baseline == [[20, 60], [500, 60]]
+    assert lines[0].polygon[0] == [20, 20]
+    # Without the ground-truth option the text is not taken.
+    assert {line.status for line in lines} == {Line.Status.PENDING}
+    assert {line.text for line in lines} == {""}
+
+
+@pytest.mark.django_db
+def test_xml_text_becomes_reviewed_ground_truth_when_asked(letters, alice, tiny_model):
+    ingest(
+        letters,
+        ("scan.png", files.png()),
+        ("other.xml", files.page_xml("scan.png")),  # paired by the name the XML gives
+        import_text=True,
+        user=alice,
+    )
+    line = Line.objects.get()
+    assert (line.text, line.status) == ("First line", Line.Status.REVIEWED)
+    correction = Correction.objects.get(line=line)
+    assert (correction.action, correction.user, correction.text_after) == (
+        Correction.Action.IMPORT,
+        alice,
+        "First line",
+    )
+
+
+@pytest.mark.django_db
+def test_imported_coordinates_follow_a_resized_image(letters, tiny_model):
+    ingest(letters, ("p.xml", files.alto("p.jpg", 1200, 800)), ("p.jpg", files.jpeg(600, 400)))
+    assert Line.objects.order_by("order").first().bbox == [10, 10, 251, 36]
+
+
+@pytest.mark.django_db
+def test_exif_rotated_photos_are_stored_upright(letters):
+    image = files.page_image(600, 400)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    data = files.encode(image, "JPEG", exif=exif)
+    (result,) = ingest(letters, ("phone.jpg", data))
+    page = result.document.pages.get()
+    assert (page.width, page.height) == (400, 600)
+    assert Image.open(page.image.path).size == (400, 600)
