@@ -182,26 +182,28 @@ def memory_batch_limit(loaded: LoadedModel, num_beams: int, max_new_tokens: int)
 
 def estimate_line_bytes(loaded: LoadedModel, num_beams: int, max_new_tokens: int) -> int:
     """Cross- and self-attention key/value caches for every beam, the stored
-    per-step scores, and encoder activations (attention maps included)."""
-    config = loaded.model.config
-    encoder, decoder = config.encoder, config.decoder
-    image_size = _side(getattr(encoder, "image_size", 384))
-    patch = _side(getattr(encoder, "patch_size", 16))
-    tokens = (image_size // patch) ** 2 + 2
+    per-step scores, and encoder activations with their attention maps. Only
+    the leading terms: this sizes batches, it is not an allocator."""
+    encoder, decoder = loaded.model.config.encoder, loaded.model.config.decoder
+    height, width = _pair(getattr(encoder, "image_size", 384))
+    patch, _ = _pair(getattr(encoder, "patch_size", 16))
+    tokens = (height // patch) * (width // patch) + 2  # + class/distillation tokens
+    hidden = getattr(encoder, "hidden_size", decoder.d_model)
+    heads, _ = _pair(getattr(encoder, "num_attention_heads", getattr(encoder, "num_heads", 1)))
     layers = decoder.decoder_layers
-    width = decoder.d_model
+    cross_cache = num_beams * layers * 2 * tokens * decoder.d_model
+    self_cache = num_beams * layers * 2 * (max_new_tokens + 1) * decoder.d_model
+    encoder_activations = 16 * tokens * hidden + heads * tokens * tokens
+    scores = num_beams * max_new_tokens * decoder.vocab_size  # kept in float32
     element = torch.finfo(loaded.dtype).bits // 8
-    cross_cache = num_beams * layers * 2 * tokens * width
-    self_cache = num_beams * layers * 2 * (max_new_tokens + 1) * width
-    scores = num_beams * max_new_tokens * decoder.vocab_size
-    encoder_activations = tokens * (4 * encoder.hidden_size + encoder.intermediate_size)
-    attention_maps = tokens * tokens * encoder.num_attention_heads
-    total = cross_cache + self_cache + encoder_activations + attention_maps
-    return max(1, element * total + 4 * scores)
+    return element * (cross_cache + self_cache + encoder_activations) + 4 * scores
 
 
-def _side(value: int | Sequence[int]) -> int:
-    return value if isinstance(value, int) else int(value[0])
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
+    """Config sizes are an int or a per-axis (or per-stage) sequence."""
+    if isinstance(value, int):
+        return value, value
+    return int(value[0]), int(value[-1] if len(value) == 2 else value[0])
 
 
 def _free_memory_bytes(device: torch.device) -> int:

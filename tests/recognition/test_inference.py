@@ -1,0 +1,208 @@
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from recognition.calibration import fit_calibration
+from recognition.inference import (
+    LineResult,
+    estimate_line_bytes,
+    memory_batch_limit,
+    recognize,
+    token_spans,
+)
+from recognition.loading import LoadedModel, load_model
+from tests.recognition.conftest import noise_line
+
+MAX_TOKENS = 12
+
+
+def _summary(results: list[LineResult]) -> list[list[tuple[str, float]]]:
+    return [[(h.text, h.logprob) for h in r.hypotheses] for r in results]
+
+
+def _assert_same(a: list[LineResult], b: list[LineResult]) -> None:
+    assert [[h.text for h in r.hypotheses] for r in a] == [
+        [h.text for h in r.hypotheses] for r in b
+    ]
+    for left, right in zip(_summary(a), _summary(b), strict=True):
+        assert [lp for _, lp in left] == pytest.approx([lp for _, lp in right], abs=1e-4)
+
+
+@pytest.mark.parametrize("nbest", [1, 3])
+def test_batched_results_equal_one_by_one(
+    tiny_model: LoadedModel, line_images: list[Image.Image], nbest: int
+) -> None:
+    batched = recognize(
+        tiny_model, line_images, nbest=nbest, batch_size=4, max_new_tokens=MAX_TOKENS
+    )
+    alone = [
+        recognize(tiny_model, [image], nbest=nbest, max_new_tokens=MAX_TOKENS)[0]
+        for image in line_images
+    ]
+    _assert_same(batched, alone)
+    assert len({r.hypotheses[0].text for r in batched}) > 1  # the model does look at the image
+
+
+def test_nbest_is_sorted_and_shares_sum_to_at_most_one(
+    tiny_model: LoadedModel, line_images: list[Image.Image]
+) -> None:
+    results = recognize(tiny_model, line_images, nbest=4, num_beams=5, max_new_tokens=MAX_TOKENS)
+    for result in results:
+        hypotheses = result.hypotheses
+        assert 1 <= len(hypotheses) <= 4
+        assert [h.rank for h in hypotheses] == list(range(1, len(hypotheses) + 1))
+        logprobs = [h.logprob for h in hypotheses]
+        assert logprobs == sorted(logprobs, reverse=True)
+        assert sum(h.share for h in hypotheses) == pytest.approx(1.0)
+        assert sum(h.confidence for h in hypotheses) <= 1.0
+        assert len({h.text for h in hypotheses}) == len(hypotheses)
+        for h in hypotheses:
+            assert h.confidence == pytest.approx(math.exp(h.logprob))
+            assert 0.0 < h.confidence <= h.share <= 1.0
+
+
+def test_token_spans_cover_the_text(
+    tiny_model: LoadedModel, line_images: list[Image.Image]
+) -> None:
+    results = recognize(tiny_model, line_images, nbest=2, max_new_tokens=MAX_TOKENS)
+    for hypothesis in (h for r in results for h in r.hypotheses):
+        spans = [(t.start, t.end) for t in hypothesis.tokens]
+        assert spans[0][0] == 0
+        assert spans[-1][1] == len(hypothesis.text)
+        assert all(prev[1] == cur[0] for prev, cur in zip(spans, spans[1:], strict=False))
+        assert all(start <= end for start, end in spans)
+        assert all(0.0 < t.prob <= 1.0 for t in hypothesis.tokens)
+
+
+def test_multibyte_characters_go_to_the_token_that_completes_them(
+    tiny_model: LoadedModel,
+) -> None:
+    text = "Überweisung à Paris €"
+    ids = tiny_model.tokenizer.encode(text, add_special_tokens=False)
+    decoded, tokens = token_spans(tiny_model.tokenizer, ids, [0.0] * len(ids))
+    assert decoded == text
+    assert "".join(decoded[t.start : t.end] for t in tokens) == text
+    assert any(t.start == t.end for t in tokens) or len(ids) <= len(text)
+
+
+def test_greedy_gives_one_hypothesis_whose_probability_is_the_product(
+    tiny_model: LoadedModel, line_images: list[Image.Image]
+) -> None:
+    for result in recognize(tiny_model, line_images, max_new_tokens=MAX_TOKENS):
+        (best,) = result.hypotheses
+        assert best.share == 1.0
+        product = math.prod(t.prob for t in best.tokens)
+        assert best.raw_confidence == pytest.approx(product, rel=1e-6)
+        assert best.confidence <= min(t.prob for t in best.tokens)
+
+
+def test_max_new_tokens_is_honoured_and_reported(tiny_model: LoadedModel) -> None:
+    (result,) = recognize(tiny_model, [noise_line(200)], max_new_tokens=3)
+    best = result.hypotheses[0]
+    assert len(best.tokens) <= 3
+    assert best.truncated == (len(best.tokens) == 3 and best.tokens[-1].token != "</s>")
+
+
+def test_bad_images_do_not_sink_the_batch(tiny_model: LoadedModel) -> None:
+    good = noise_line(120)
+    images = [
+        good,
+        Image.new("RGB", (0, 0)),
+        Image.new("RGB", (1, 1)),
+        noise_line(20_000, height=40),
+        "not an image",
+        Image.new("P", (80, 20)),
+        Image.new("I;16", (80, 20)),
+        Image.new("RGBA", (80, 20)),
+    ]
+    results = recognize(tiny_model, images, nbest=2, max_new_tokens=MAX_TOKENS)  # type: ignore[arg-type]
+    assert len(results) == len(images)
+    assert results[1].error is not None and "no pixels" in results[1].error
+    assert results[4].error is not None and "PIL image" in results[4].error
+    for index in (0, 2, 3, 5, 6, 7):
+        assert results[index].error is None
+        assert results[index].hypotheses
+    alone = recognize(tiny_model, [good], nbest=2, max_new_tokens=MAX_TOKENS)
+    _assert_same(results[:1], alone)
+
+
+def test_cuda_out_of_memory_halves_the_batch(
+    tiny_model: LoadedModel, line_images: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = recognize(tiny_model, line_images, nbest=2, batch_size=8, max_new_tokens=MAX_TOKENS)
+    real_generate = tiny_model.model.generate
+    sizes: list[int] = []
+
+    def generate_with_little_memory(*args, **kwargs):  # type: ignore[no-untyped-def]
+        sizes.append(kwargs["pixel_values"].shape[0])
+        if sizes[-1] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_model.model, "generate", generate_with_little_memory)
+    results = recognize(tiny_model, line_images, nbest=2, batch_size=8, max_new_tokens=MAX_TOKENS)
+    assert sizes[:2] == [7, 3]  # 7 lines, then halved until a batch fits
+    assert max(sizes[2:]) <= 2
+    _assert_same(results, expected)
+
+
+def test_a_failing_batch_is_retried_line_by_line(
+    tiny_model: LoadedModel, line_images: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_generate = tiny_model.model.generate
+
+    def generate_failing_on_batches(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["pixel_values"].shape[0] > 1:
+            raise RuntimeError("simulated kernel failure")
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_model.model, "generate", generate_failing_on_batches)
+    results = recognize(tiny_model, line_images, batch_size=4, max_new_tokens=MAX_TOKENS)
+    assert all(r.error is None and r.hypotheses for r in results)
+
+
+def test_results_round_trip_through_json(
+    tiny_model: LoadedModel, line_images: list[Image.Image]
+) -> None:
+    results = recognize(
+        tiny_model, line_images[:2] + [Image.new("RGB", (0, 5))], nbest=2, max_new_tokens=MAX_TOKENS
+    )
+    for result in results:
+        data = json.loads(json.dumps(result.to_dict()))
+        assert LineResult.from_dict(data) == result
+
+
+def test_calibration_is_applied_to_the_confidence(
+    tiny_model: LoadedModel, line_images: list[Image.Image]
+) -> None:
+    fit = fit_calibration([(0.9, False), (0.8, True)] * 10)
+    (raw,) = recognize(tiny_model, line_images[:1], max_new_tokens=MAX_TOKENS)
+    (calibrated,) = recognize(
+        tiny_model, line_images[:1], max_new_tokens=MAX_TOKENS, calibration=fit
+    )
+    assert calibrated.hypotheses[0].raw_confidence == raw.hypotheses[0].raw_confidence
+    assert calibrated.hypotheses[0].confidence != raw.hypotheses[0].confidence
+
+
+def test_invalid_search_settings_are_refused(tiny_model: LoadedModel) -> None:
+    with pytest.raises(ValueError, match="nbest"):
+        recognize(tiny_model, [noise_line(50)], nbest=3, num_beams=2)
+    with pytest.raises(ValueError, match="positive"):
+        recognize(tiny_model, [noise_line(50)], max_new_tokens=0)
+
+
+def test_batch_size_is_bounded_by_memory(tiny_model: LoadedModel) -> None:
+    assert estimate_line_bytes(tiny_model, 8, 96) > estimate_line_bytes(tiny_model, 1, 96)
+    assert memory_batch_limit(tiny_model, 4, 96) >= 1
+
+
+def test_int8_quantised_model_transcribes(
+    tiny_model_dir: Path, line_images: list[Image.Image]
+) -> None:
+    quantised = load_model(str(tiny_model_dir), device="cpu", quantize=True)
+    results = recognize(quantised, line_images, nbest=2, max_new_tokens=MAX_TOKENS)
+    assert all(r.error is None and r.hypotheses for r in results)

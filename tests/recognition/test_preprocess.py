@@ -1,0 +1,136 @@
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from recognition.preprocess import ImageError, crop_line, open_image, paper_colour
+
+
+def _encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def test_exif_orientation_is_applied() -> None:
+    image = Image.new("RGB", (60, 20), "white")
+    image.paste((0, 0, 0), (0, 0, 10, 20))  # dark band on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    result = open_image(_encode(image, "JPEG", exif=exif))
+    assert result.size == (20, 60)
+    assert result.mode == "RGB"
+    top = np.asarray(result)[:10].mean()
+    bottom = np.asarray(result)[-10:].mean()
+    assert top < 100 < bottom  # the left band is now at the top
+
+
+def test_palette_with_transparency_becomes_paper() -> None:
+    image = Image.new("P", (10, 10), 0)
+    image.putpalette([0, 0, 0, 200, 0, 0] + [0] * 762)
+    image.paste(1, (0, 0, 5, 10))
+    result = open_image(_encode(image, transparency=0))
+    pixels = np.asarray(result)
+    assert tuple(pixels[0, 0]) == (200, 0, 0)
+    assert tuple(pixels[0, 9]) == (255, 255, 255)  # the transparent half
+
+
+def test_sixteen_bit_grayscale_is_scaled_not_clipped() -> None:
+    values = np.linspace(0, 65535, 256 * 4, dtype=np.uint16).reshape(4, 256)
+    result = open_image(_encode(Image.fromarray(values)))
+    pixels = np.asarray(result)[..., 0]
+    assert pixels.min() == 0 and pixels.max() == 255
+    assert 100 < pixels.mean() < 155  # clipping would make almost all of it 255
+
+
+def test_alpha_is_flattened_onto_white() -> None:
+    image = Image.new("LA", (4, 4), (0, 0))
+    image.putpixel((0, 0), (30, 255))
+    pixels = np.asarray(open_image(_encode(image)))
+    assert tuple(pixels[0, 0]) == (30, 30, 30)
+    assert tuple(pixels[3, 3]) == (255, 255, 255)
+
+
+def test_grayscale_and_bilevel_become_rgb() -> None:
+    for mode in ("L", "1", "CMYK"):
+        fmt = "JPEG" if mode == "CMYK" else "PNG"
+        assert open_image(_encode(Image.new(mode, (5, 3)), fmt)).mode == "RGB"
+
+
+def test_reads_paths(tmp_path: Path) -> None:
+    path = tmp_path / "line.png"
+    path.write_bytes(_encode(Image.new("RGB", (7, 3))))
+    assert open_image(path).size == (7, 3)
+    assert open_image(str(path)).size == (7, 3)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"this is not an image at all", "not an image"),
+        (_encode(Image.new("RGB", (200, 200), "red"))[:120], "corrupt or truncated"),
+    ],
+)
+def test_bad_bytes_give_clear_errors(data: bytes, message: str) -> None:
+    with pytest.raises(ImageError, match=message):
+        open_image(data)
+
+
+def test_missing_file_is_an_image_error(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="cannot read"):
+        open_image(tmp_path / "nope.png")
+
+
+def _png_claiming_size(width: int, height: int) -> bytes:
+    """A real PNG whose header claims a huge size: a decompression bomb."""
+    data = bytearray(_encode(Image.new("L", (1, 1))))
+    header = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:29] = header[4:]
+    data[29:33] = struct.pack(">I", zlib.crc32(header))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("side", [12_000, 100_000])  # over our limit; over Pillow's
+def test_decompression_bomb_is_refused_before_decoding(side: int) -> None:
+    with pytest.raises(ImageError, match="too large"):
+        open_image(_png_claiming_size(side, side))
+
+
+def _page() -> Image.Image:
+    page = Image.new("RGB", (100, 60), (230, 220, 200))  # yellowed paper
+    page.paste((10, 10, 10), (0, 0, 100, 10))  # ink of the line above
+    page.paste((20, 20, 20), (40, 25, 60, 35))  # ink of our line
+    return page
+
+
+def test_crop_by_bbox_clips_to_the_page() -> None:
+    crop = crop_line(_page(), bbox=(90, 50, 150, 90))
+    assert crop.size == (10, 10)
+
+
+def test_crop_by_polygon_fills_the_outside_with_paper() -> None:
+    triangle = [(0, 0), (99, 30), (0, 59)]
+    crop = crop_line(_page(), polygon=triangle)
+    assert crop.size == (100, 60)
+    pixels = np.asarray(crop)
+    assert tuple(pixels[2, 90]) == (230, 220, 200)  # outside: paper, not the ink above
+    assert tuple(pixels[5, 0]) == (10, 10, 10)  # inside keeps its ink
+    assert tuple(pixels[30, 45]) == (20, 20, 20)
+
+
+def test_paper_colour_is_the_median() -> None:
+    assert paper_colour(_page()) == (230, 220, 200)
+
+
+def test_degenerate_regions_are_errors() -> None:
+    with pytest.raises(ImageError, match="at least 3 points"):
+        crop_line(_page(), polygon=[(0, 0), (5, 5)])
+    with pytest.raises(ImageError, match="outside"):
+        crop_line(_page(), bbox=(200, 200, 300, 300))
+    with pytest.raises(ImageError, match="polygon or a bbox"):
+        crop_line(_page())
