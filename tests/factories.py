@@ -53,3 +53,43 @@ def make_line(page: Page, order: int = 0, **kwargs) -> Line:
     top = 10 + order * 40
     kwargs.setdefault("bbox", [10, top, 500, top + 30])
     return Line.objects.create(page=page, order=order, **kwargs)
+
+
+def make_read_line(
+    page: Page,
+    order: int,
+    readings: list[tuple[str, float]],
+    model_version: ModelVersion,
+    *,
+    confidence: float | None = None,
+    status: str = Line.Status.NEEDS_REVIEW,
+    tokens: list[dict] | None = None,
+) -> Line:
+    """A line as recognition leaves it: its n-best readings [(text, share), ...] best first,
+    the best one as its text. tokens are the best reading's [{start, end, prob, token}]."""
+    from ocrreview.transcription.models import Hypothesis
+
+    best_text, best_share = readings[0]
+    line = make_line(
+        page,
+        order,
+        text=best_text,
+        status=status,
+        confidence=best_share if confidence is None else confidence,
+        model_version=model_version,
+    )
+    Hypothesis.objects.bulk_create(
+        Hypothesis(
+            line=line,
+            model_version=model_version,
+            rank=rank,
+            text=text,
+            logprob=-1.0 - rank,
+            confidence=share,
+            calibrated_confidence=share,
+            share=share,
+            tokens=tokens if rank == 0 and tokens is not None else [],
+        )
+        for rank, (text, share) in enumerate(readings)
+    )
+    return line

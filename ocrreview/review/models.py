@@ -24,6 +24,7 @@ class Correction(models.Model):
         SKIP = "skip", "Skipped"
         REVERT = "revert", "Reverted"
         IMPORT = "import", "Imported as ground truth"
+        SEGMENT = "segment", "Changed the segmentation"
 
     # PROTECT: a line with history cannot disappear with its history.
     line = models.ForeignKey("corpus.Line", on_delete=models.PROTECT, related_name="corrections")
@@ -63,3 +64,47 @@ class Correction(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Corrections are an append-only audit trail; they are never deleted.")
+
+
+class Draft(models.Model):
+    """What a reviewer has typed into a line but not saved yet, so a reload or a closed tab
+    loses nothing. base_version is the line version the text was typed against: restoring
+    the draft saves against it, so a line changed meanwhile shows a conflict instead of
+    being overwritten."""
+
+    line = models.ForeignKey("corpus.Line", on_delete=models.CASCADE, related_name="drafts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField(blank=True)
+    base_version = models.PositiveIntegerField()
+    hypothesis = models.ForeignKey(
+        "transcription.Hypothesis",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["line", "user"], name="one_draft_per_reviewer")
+        ]
+
+    def __str__(self) -> str:
+        return f"draft of line {self.line_id} by {self.user_id}"
+
+
+class ReviewerPreference(models.Model):
+    class QueueOrder(models.TextChoices):
+        CONFIDENCE = "confidence", "Lowest confidence first"
+        READING = "reading", "Reading order"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_preference"
+    )
+    queue_order = models.CharField(
+        max_length=16, choices=QueueOrder.choices, default=QueueOrder.CONFIDENCE
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.queue_order}"

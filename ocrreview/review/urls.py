@@ -1,1 +1,29 @@
-urlpatterns: list = []
+from django.urls import path
+
+from ocrreview.review import views
+
+C = "collections/<int:pk>/review/"
+L = C + "lines/<int:line_id>/"
+P = C + "pages/<int:page_id>/"
+
+urlpatterns = [
+    path(C, views.review_queue, name="review_queue"),
+    path(L, views.line_editor, name="review_line"),
+    path(L + "save/", views.save_line, name="review_save"),
+    path(L + "skip/", views.skip_line, name="review_skip"),
+    path(L + "draft/", views.save_draft, name="review_draft"),
+    path(L + "draft/discard/", views.discard_draft, name="review_discard"),
+    path(L + "lease/", views.renew_lease, name="review_lease"),
+    path(L + "history/", views.line_history, name="review_history"),
+    path(L + "revert/<int:correction_id>/", views.revert_line, name="review_revert"),
+    path(L + "image/", views.line_image, name="review_line_image"),
+    path(L + "move/", views.move_line, name="review_move"),
+    path(L + "split/", views.split_line, name="review_split"),
+    path(L + "merge/", views.merge_line, name="review_merge"),
+    path(L + "delete/", views.delete_line, name="review_delete"),
+    path(P, views.page_view, name="review_page"),
+    path(P + "image/", views.page_image, name="review_page_image"),
+    path(P + "lines/add/", views.add_line, name="review_add_line"),
+    path(C + "threshold-preview/", views.threshold_preview, name="review_threshold_preview"),
+    path(C + "progress/", views.progress_view, name="review_progress"),
+]

@@ -1,0 +1,522 @@
+"""Every change a reviewer makes, as plain functions (Zulip's do_* style). The views, and the
+export/retraining code that writes corrections "through the review code path", call these,
+so each change is checked against the line's version and lands in the Correction trail the
+same way. They take a Line or a line id, the acting user, and the version the caller saw."""
+
+import unicodedata
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ocrreview.corpus.models import Collection, Line, Page
+from ocrreview.review import queue
+from ocrreview.review.models import Correction, Draft, ReviewerPreference
+from ocrreview.transcription.models import Hypothesis
+
+S = Line.Status
+A = Correction.Action
+MAX_TEXT_LENGTH = 2000
+# A client clock gone wrong should not turn one line into a week of work in the statistics.
+MAX_TIME_SPENT_MS = 60 * 60 * 1000
+
+
+class ReviewError(ValueError):
+    """A request that cannot be carried out, with a message fit to show the reviewer."""
+
+
+class VersionConflict(Exception):
+    """The line changed since the caller read it. Carries the line as it is now and the text
+    the caller tried to save, so both can be shown and the reviewer can choose."""
+
+    def __init__(self, line: Line, attempted_text: str):
+        super().__init__(f"line {line.pk} is at version {line.version}")
+        self.line = line
+        self.attempted_text = attempted_text
+
+
+def _line_id(line: Line | int) -> int:
+    return line.pk if isinstance(line, Line) else int(line)
+
+
+def clean_text(text: str) -> str:
+    if not isinstance(text, str):
+        raise ReviewError("The text must be a string.")
+    if "\n" in text or "\r" in text:
+        raise ReviewError("A line's text is one line: it cannot contain line breaks.")
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise ReviewError("The text contains control characters; remove them and save again.")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ReviewError(f"A line's text is at most {MAX_TEXT_LENGTH} characters.")
+    # One spelling per character, so "ä" typed two ways counts as the same text in exports.
+    return unicodedata.normalize("NFC", text)
+
+
+def _clamp_time(time_spent_ms: int) -> int:
+    return max(0, min(int(time_spent_ms), MAX_TIME_SPENT_MS))
+
+
+def _lease_seconds() -> int:
+    return settings.OCRREVIEW_LEASE_SECONDS
+
+
+# --- Leases -----------------------------------------------------------------------------
+
+
+def do_claim_next_line(
+    collection: Collection | int,
+    user,
+    *,
+    document_id: int | None = None,
+    order: str = queue.QueueOrder.CONFIDENCE,
+    exclude: Sequence[int] = (),
+) -> int | None:
+    """Give the reviewer the next line that needs a human, leased to them, or None when the
+    queue is empty. A line the reviewer already holds comes back first."""
+    params = {
+        "user": user.pk,
+        "lease": _lease_seconds(),
+        "collection": collection.pk if isinstance(collection, Collection) else collection,
+        "document": document_id,
+        "exclude": list(exclude),
+    }
+    sql = queue.claim_sql(order, by_document=document_id is not None, excluding=bool(exclude))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def do_claim_line(line: Line | int, user) -> bool:
+    """Lease one particular line (the reviewer opened it directly) if nobody else holds it."""
+    claimed = Line.objects.filter(_claimable(user), pk=_line_id(line))
+    return bool(
+        claimed.update(
+            status=S.IN_REVIEW,
+            claimed_by=user,
+            claimed_until=timezone.now() + timedelta(seconds=_lease_seconds()),
+        )
+    )
+
+
+def _claimable(user) -> Q:
+    now = timezone.now()
+    return (
+        Q(status=S.NEEDS_REVIEW)
+        | Q(status=S.IN_REVIEW, claimed_until__lt=now)
+        | Q(status=S.IN_REVIEW, claimed_by=user)
+    )
+
+
+def do_renew_lease(line: Line | int, user) -> bool:
+    """Keep the line while the reviewer types. False when the lease was lost meanwhile."""
+    return bool(
+        Line.objects.filter(pk=_line_id(line), status=S.IN_REVIEW, claimed_by=user).update(
+            claimed_until=timezone.now() + timedelta(seconds=_lease_seconds())
+        )
+    )
+
+
+def do_set_queue_order(user, order: str) -> None:
+    if order not in ReviewerPreference.QueueOrder.values:
+        raise ReviewError(f"Unknown queue order {order!r}.")
+    ReviewerPreference.objects.update_or_create(user=user, defaults={"queue_order": order})
+
+
+# --- Text -------------------------------------------------------------------------------
+
+
+def _hypothesis_of(line_id: int, hypothesis: Hypothesis | int | None) -> Hypothesis | None:
+    if hypothesis is None:
+        return None
+    hypothesis_id = hypothesis.pk if isinstance(hypothesis, Hypothesis) else int(hypothesis)
+    found = (
+        Hypothesis.objects.filter(pk=hypothesis_id, line_id=line_id)
+        .only("id", "rank", "text")
+        .first()
+    )
+    if found is None:
+        raise ReviewError("That alternative does not belong to this line.")
+    return found
+
+
+def _write_text(
+    line_id: int,
+    user,
+    *,
+    text: str,
+    action: str | None,
+    expected_version: int,
+    hypothesis: Hypothesis | None = None,
+    time_spent_ms: int = 0,
+    status: str = S.REVIEWED,
+) -> Correction:
+    """The one place a line's text changes. action None means: work it out from what changed
+    (unchanged is an accept, an alternative taken as is is a pick, anything else an edit)."""
+    with transaction.atomic():
+        line = (
+            Line.objects.select_for_update()
+            .only("id", "text", "version", "status", "claimed_by_id", "claimed_until")
+            .get(pk=line_id)
+        )
+        if line.version != expected_version:
+            raise VersionConflict(Line.objects.select_related("claimed_by").get(pk=line_id), text)
+        if action is None:
+            if text == line.text:
+                action = A.ACCEPT
+            elif hypothesis is not None and hypothesis.rank > 0 and text == hypothesis.text:
+                action = A.PICK
+            else:
+                action = A.EDIT
+        version = line.version + 1
+        Line.objects.filter(pk=line_id).update(
+            text=text,
+            status=status,
+            claimed_by=None,
+            claimed_until=None,
+            version=version,
+            updated_at=timezone.now(),
+        )
+        correction = Correction.objects.create(
+            line_id=line_id,
+            user=user,
+            action=action,
+            text_before=line.text,
+            text_after=text,
+            hypothesis=hypothesis,
+            line_version=version,
+            time_spent_ms=_clamp_time(time_spent_ms),
+        )
+        Draft.objects.filter(line_id=line_id, user=user).delete()
+    return correction
+
+
+def do_save_line(
+    line: Line | int,
+    user,
+    text: str,
+    *,
+    expected_version: int,
+    hypothesis: Hypothesis | int | None = None,
+    time_spent_ms: int = 0,
+) -> Correction:
+    """Save what the reviewer typed (Enter). hypothesis is the reading they started from."""
+    line_id = _line_id(line)
+    return _write_text(
+        line_id,
+        user,
+        text=clean_text(text),
+        action=None,
+        expected_version=expected_version,
+        hypothesis=_hypothesis_of(line_id, hypothesis),
+        time_spent_ms=time_spent_ms,
+    )
+
+
+def do_accept_line(
+    line: Line | int,
+    user,
+    *,
+    expected_version: int,
+    hypothesis: Hypothesis | int | None = None,
+    time_spent_ms: int = 0,
+) -> Correction:
+    """Confirm the line's current text unchanged (Ctrl+Enter)."""
+    line_id = _line_id(line)
+    current = Line.objects.filter(pk=line_id).values_list("text", flat=True).get()
+    return _write_text(
+        line_id,
+        user,
+        text=current,
+        action=A.ACCEPT,
+        expected_version=expected_version,
+        hypothesis=_hypothesis_of(line_id, hypothesis),
+        time_spent_ms=time_spent_ms,
+    )
+
+
+def do_pick_hypothesis(
+    line: Line | int,
+    user,
+    hypothesis: Hypothesis | int,
+    *,
+    expected_version: int,
+    time_spent_ms: int = 0,
+) -> Correction:
+    """Take one of the n-best readings as the line's text."""
+    line_id = _line_id(line)
+    chosen = _hypothesis_of(line_id, hypothesis)
+    assert chosen is not None
+    return _write_text(
+        line_id,
+        user,
+        text=chosen.text,
+        action=A.PICK,
+        expected_version=expected_version,
+        hypothesis=chosen,
+        time_spent_ms=time_spent_ms,
+    )
+
+
+def do_revert_line(
+    line: Line | int,
+    user,
+    correction: Correction | int,
+    *,
+    expected_version: int,
+    before: bool = False,
+) -> Correction:
+    """Put back the text a line had after (or, with before, just before) an earlier action."""
+    line_id = _line_id(line)
+    correction_id = correction.pk if isinstance(correction, Correction) else int(correction)
+    earlier = Correction.objects.filter(pk=correction_id, line_id=line_id).first()
+    if earlier is None:
+        raise ReviewError("That history entry does not belong to this line.")
+    return _write_text(
+        line_id,
+        user,
+        text=earlier.text_before if before else earlier.text_after,
+        action=A.REVERT,
+        expected_version=expected_version,
+    )
+
+
+def do_skip_line(line: Line | int, user, *, time_spent_ms: int = 0) -> Correction:
+    """Hand the line back to the queue untouched (Esc); the skip is recorded."""
+    line_id = _line_id(line)
+    with transaction.atomic():
+        current = (
+            Line.objects.select_for_update().only("id", "text", "version", "status").get(pk=line_id)
+        )
+        Line.objects.filter(pk=line_id, status=S.IN_REVIEW, claimed_by=user).update(
+            status=S.NEEDS_REVIEW, claimed_by=None, claimed_until=None
+        )
+        return Correction.objects.create(
+            line_id=line_id,
+            user=user,
+            action=A.SKIP,
+            text_before=current.text,
+            text_after=current.text,
+            line_version=current.version,
+            time_spent_ms=_clamp_time(time_spent_ms),
+        )
+
+
+# --- Drafts -----------------------------------------------------------------------------
+
+
+def do_save_draft(
+    line: Line | int,
+    user,
+    text: str,
+    *,
+    base_version: int,
+    hypothesis: Hypothesis | int | None = None,
+) -> Draft:
+    """Keep unsaved text on the server (one upsert) and renew the reviewer's lease."""
+    line_id = _line_id(line)
+    hypothesis_id = None
+    if hypothesis is not None:
+        hypothesis_id = hypothesis.pk if isinstance(hypothesis, Hypothesis) else int(hypothesis)
+    draft = Draft(
+        line_id=line_id,
+        user=user,
+        text=clean_text(text),
+        base_version=base_version,
+        hypothesis_id=hypothesis_id,
+        updated_at=timezone.now(),
+    )
+    Draft.objects.bulk_create(
+        [draft],
+        update_conflicts=True,
+        unique_fields=["line", "user"],
+        update_fields=["text", "base_version", "hypothesis", "updated_at"],
+    )
+    do_renew_lease(line_id, user)
+    return draft
+
+
+def do_discard_draft(line: Line | int, user) -> None:
+    Draft.objects.filter(line_id=_line_id(line), user=user).delete()
+
+
+# --- Segmentation -----------------------------------------------------------------------
+
+
+def clean_bbox(bbox: Sequence, page: Page) -> list[int]:
+    """A box [x0, y0, x1, y1] in page pixels, clipped to the page, at least 2 px each way."""
+    try:
+        x0, y0, x1, y1 = (round(float(v)) for v in bbox)
+    except (TypeError, ValueError):
+        raise ReviewError("A line box is four numbers: x0, y0, x1, y1.") from None
+    x0, x1 = sorted((max(0, min(x0, page.width)), max(0, min(x1, page.width))))
+    y0, y1 = sorted((max(0, min(y0, page.height)), max(0, min(y1, page.height))))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise ReviewError("The line box is empty or lies outside the page.")
+    return [x0, y0, x1, y1]
+
+
+def _locked_line(line_id: int, expected_version: int) -> Line:
+    line = Line.objects.select_for_update().select_related("page").get(pk=line_id)
+    if line.version != expected_version:
+        raise VersionConflict(line, line.text)
+    return line
+
+
+def do_move_line(line: Line | int, user, bbox: Sequence, *, expected_version: int) -> Line:
+    """Move or resize a line's box. A pure move shifts the polygon and baseline with it; a
+    resize drops them, since they no longer describe the box, and crops fall back to it."""
+    with transaction.atomic():
+        current = _locked_line(_line_id(line), expected_version)
+        new = clean_bbox(bbox, current.page)
+        old = current.bbox
+        dx, dy = new[0] - old[0], new[1] - old[1]
+        same_size = (new[2] - new[0], new[3] - new[1]) == (old[2] - old[0], old[3] - old[1])
+        if same_size:
+            current.polygon = [[x + dx, y + dy] for x, y in current.polygon]
+            current.baseline = [[x + dx, y + dy] for x, y in current.baseline]
+        else:
+            current.polygon, current.baseline = [], []
+        current.bbox = new
+        current.version += 1
+        current.save(update_fields=["bbox", "polygon", "baseline", "version", "updated_at"])
+    return current
+
+
+def _split_text(text: str, fraction: float) -> tuple[str, str]:
+    """Cut at the space nearest to where the box was cut."""
+    if not text:
+        return "", ""
+    target = round(len(text) * fraction)
+    spaces = [i for i, c in enumerate(text) if c == " "]
+    if not spaces:
+        return text, ""
+    cut = min(spaces, key=lambda i: abs(i - target))
+    return text[:cut].rstrip(), text[cut + 1 :].lstrip()
+
+
+def do_split_line(line: Line | int, user, *, at_x: float, expected_version: int) -> Line:
+    """Cut a line box in two at x; the text is cut at the nearest space. Both halves go back
+    to the queue, since no model has read them as they now are."""
+    with transaction.atomic():
+        current = _locked_line(_line_id(line), expected_version)
+        x0, y0, x1, y1 = current.bbox
+        cut = round(float(at_x))
+        if not x0 + 2 <= cut <= x1 - 2:
+            raise ReviewError("Split the line inside its box.")
+        left, right = _split_text(current.text, (cut - x0) / (x1 - x0))
+        Line.objects.filter(page_id=current.page_id, order__gt=current.order).update(
+            order=F("order") + 1
+        )
+        new = Line.objects.create(
+            page_id=current.page_id,
+            document_id=current.document_id,
+            collection_id=current.collection_id,
+            order=current.order + 1,
+            bbox=[cut, y0, x1, y1],
+            status=S.NEEDS_REVIEW,
+            text=right,
+        )
+        before = current.text
+        current.bbox = [x0, y0, cut, y1]
+        current.polygon, current.baseline = [], []
+        current.text = left
+        # No model has read the new box, so no hypothesis describes it.
+        current.confidence, current.model_version = None, None
+        current.status = S.NEEDS_REVIEW
+        current.claimed_by, current.claimed_until = None, None
+        current.version += 1
+        current.save()
+        _record_segmentation(current, user, before)
+    return new
+
+
+def do_merge_lines(line: Line | int, user, *, expected_version: int) -> Line:
+    """Join a line with the next one of its page: one box around both, texts joined."""
+    with transaction.atomic():
+        current = _locked_line(_line_id(line), expected_version)
+        following = (
+            Line.objects.select_for_update()
+            .filter(page_id=current.page_id, order__gte=current.order)
+            .exclude(pk=current.pk)
+            .order_by("order", "id")
+            .first()
+        )
+        if following is None:
+            raise ReviewError("This is the last line of the page; there is nothing to merge.")
+        _refuse_if_history(following)
+        before = current.text
+        boxes = (current.bbox, following.bbox)
+        current.bbox = [
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        ]
+        current.polygon, current.baseline = [], []
+        current.text = " ".join(t for t in (current.text, following.text) if t)
+        current.confidence, current.model_version = None, None
+        current.status = S.NEEDS_REVIEW
+        current.claimed_by, current.claimed_until = None, None
+        current.version += 1
+        following.delete()
+        current.save()
+        _record_segmentation(current, user, before)
+    return current
+
+
+def do_add_line(page: Page, user, bbox: Sequence) -> Line:
+    """A line the segmentation missed. It is placed in reading order by its top edge and
+    waits for a human to type it."""
+    box = clean_bbox(bbox, page)
+    with transaction.atomic():
+        above = (
+            Line.objects.select_for_update()
+            .filter(page=page)
+            .order_by("order", "id")
+            .values_list("order", "bbox")
+        )
+        order = 0
+        for line_order, line_box in above:
+            if line_box[1] <= box[1]:
+                order = line_order + 1
+        Line.objects.filter(page=page, order__gte=order).update(order=F("order") + 1)
+        return Line.objects.create(
+            page=page,
+            document_id=page.document_id,
+            collection_id=page.document.collection_id,
+            order=order,
+            bbox=box,
+            status=S.NEEDS_REVIEW,
+        )
+
+
+def do_delete_line(line: Line | int, user, *, expected_version: int) -> None:
+    """Remove a box that is not a line. A line with review history cannot go: the trail
+    keeps it (correct its box instead)."""
+    with transaction.atomic():
+        current = _locked_line(_line_id(line), expected_version)
+        _refuse_if_history(current)
+        current.delete()
+
+
+def _refuse_if_history(line: Line) -> None:
+    if Correction.objects.filter(line=line).exists():
+        raise ReviewError(
+            f"Line {line.order + 1} has review history, which is kept for good; "
+            "correct its box instead of removing it."
+        )
+
+
+def _record_segmentation(line: Line, user, text_before: str) -> None:
+    Correction.objects.create(
+        line=line,
+        user=user,
+        action=A.SEGMENT,
+        text_before=text_before,
+        text_after=line.text,
+        line_version=line.version,
+    )

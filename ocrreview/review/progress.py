@@ -1,0 +1,73 @@
+"""Progress of a collection: where its lines stand, and how each reviewer is doing."""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, F, Q, Sum
+
+from ocrreview.corpus.models import Collection
+from ocrreview.corpus.progress import line_counts
+from ocrreview.review.models import Correction
+
+A = Correction.Action
+# Actions that settle a line; skips, segmentation and imports are not review work done.
+SETTLING = [A.ACCEPT, A.EDIT, A.PICK, A.REVERT]
+
+
+@dataclass
+class ReviewerStats:
+    username: str
+    lines: int
+    changed: int
+    hours: float
+
+    @property
+    def lines_per_hour(self) -> float | None:
+        return self.lines / self.hours if self.hours else None
+
+    @property
+    def changed_share(self) -> float:
+        return self.changed / self.lines if self.lines else 0.0
+
+
+@dataclass
+class Progress:
+    counts: dict
+    documents: list[tuple]
+    reviewers: list[ReviewerStats]
+
+    @property
+    def max_rate(self) -> float:
+        return max((r.lines_per_hour or 0 for r in self.reviewers), default=0) or 1.0
+
+
+def reviewer_stats(collection: Collection) -> list[ReviewerStats]:
+    """Lines per hour counts the time reviewers spent on the lines they settled, as their
+    browsers measured it, so coffee breaks with the editor closed do not count against them."""
+    rows = (
+        Correction.objects.filter(line__collection=collection, action__in=SETTLING)
+        .values("user__username")
+        .annotate(
+            lines=Count("id"),
+            changed=Count("id", filter=~Q(text_before=F("text_after"))),
+            ms=Sum("time_spent_ms"),
+        )
+        .order_by("user__username")
+    )
+    return [
+        ReviewerStats(
+            username=row["user__username"] or "(deleted user)",
+            lines=row["lines"],
+            changed=row["changed"],
+            hours=(row["ms"] or 0) / 3_600_000,
+        )
+        for row in rows
+    ]
+
+
+def collection_progress(collection: Collection) -> Progress:
+    documents = [(d, line_counts(d.lines.all())) for d in collection.documents.all()]
+    return Progress(
+        counts=line_counts(collection.lines.all()),
+        documents=documents,
+        reviewers=reviewer_stats(collection),
+    )

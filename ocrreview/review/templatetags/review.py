@@ -1,0 +1,35 @@
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def band(line) -> str:
+    """The colour class of a line in the page view: how much a human should look at it."""
+    if line.status == "reviewed":
+        return "reviewed"
+    if line.confidence is None:
+        return "unknown"
+    if line.confidence < 0.5:
+        return "low"
+    if line.confidence < 0.8:
+        return "mid"
+    return "high"
+
+
+@register.filter
+def percent(value) -> str:
+    if value is None:
+        return "–"
+    return f"{float(value) * 100:.0f}%"
+
+
+@register.filter
+def bbox_attr(bbox) -> str:
+    return ",".join(str(int(v)) for v in bbox)
+
+
+@register.filter
+def rect(bbox) -> dict[str, int]:
+    x0, y0, x1, y1 = (int(v) for v in bbox)
+    return {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}

@@ -1,0 +1,517 @@
+"""Thin views over ocrreview.review.actions. Requests from the editor's script carry
+X-Requested-With: fetch and get HTML fragments back; plain form posts get redirects, so the
+editor still works, more slowly, without JavaScript."""
+
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from ocrreview.corpus.access import admin_collection_for, collection_for, is_collection_admin
+from ocrreview.corpus.models import Collection, Line, Page
+from ocrreview.review import actions, images, progress, queue
+from ocrreview.review.diff import diff_spans
+from ocrreview.review.forms import (
+    BoxForm,
+    DraftForm,
+    MoveForm,
+    QueueForm,
+    RevertForm,
+    SaveForm,
+    SkipForm,
+    SplitForm,
+    ThresholdForm,
+    VersionForm,
+    first_error,
+)
+from ocrreview.review.models import Correction
+from recognition.preprocess import ImageError
+
+S = Line.Status
+SKIPPED = "review-skipped-{}"
+# Crops and page images are addressed by a version in the URL, so browsers may keep them.
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def _is_fetch(request) -> bool:
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+def _line(collection: Collection, line_id: int) -> Line:
+    return get_object_or_404(
+        Line.objects.select_related("page", "document", "claimed_by"),
+        pk=line_id,
+        collection=collection,
+    )
+
+
+def _queue_params(request, collection: Collection) -> dict:
+    """The reviewer's queue filter (document) and order, carried from page to page."""
+    form = QueueForm(request.GET if request.method == "GET" else request.POST)
+    if not form.is_valid():
+        raise Http404(first_error(form))
+    document_id = form.cleaned_data["document"]
+    order = form.cleaned_data["order"] or queue.queue_order_for(request.user)
+    return {"document": document_id, "order": order}
+
+
+def _query(params: dict) -> str:
+    present = {k: v for k, v in params.items() if v}
+    return f"?{urlencode(present)}" if present else ""
+
+
+def _editor_url(collection: Collection, line_id: int, params: dict) -> str:
+    return reverse("review_line", args=[collection.pk, line_id]) + _query(params)
+
+
+def _editor_context(request, collection: Collection, line: Line, params: dict) -> dict:
+    return {
+        "collection": collection,
+        "ed": queue.editor_line(line, request.user),
+        "params": params,
+        "query": _query(params),
+        "palette": list(dict.fromkeys(collection.special_characters.replace(" ", ""))),
+    }
+
+
+def _error(request, message: str, status: int = 400) -> HttpResponse:
+    if _is_fetch(request):
+        return JsonResponse({"error": message}, status=status)
+    return HttpResponseBadRequest(message)
+
+
+# --- The queue and the editor -----------------------------------------------------------
+
+
+@login_required
+@require_GET
+def review_queue(request, pk: int):
+    """Opening the queue claims the next line and opens it in the editor."""
+    collection = collection_for(request.user, pk)
+    params = _queue_params(request, collection)
+    if params["document"] and not collection.documents.filter(pk=params["document"]).exists():
+        raise Http404("No such document in this collection.")
+    if request.GET.get("order"):
+        actions.do_set_queue_order(request.user, params["order"])
+    line_id = _claim_next(request, collection, params)
+    if line_id is not None:
+        return redirect(_editor_url(collection, line_id, params))
+    return render(
+        request,
+        "review/queue_done.html",
+        {
+            "collection": collection,
+            "params": params,
+            "documents": collection.documents.values("id", "title"),
+            "waiting": queue.waiting_count(collection, params["document"]),
+        },
+    )
+
+
+def _claim_next(request, collection: Collection, params: dict) -> int | None:
+    return actions.do_claim_next_line(
+        collection,
+        request.user,
+        document_id=params["document"],
+        order=params["order"],
+        exclude=request.session.get(SKIPPED.format(collection.pk), []),
+    )
+
+
+def _open_next(request, collection: Collection, params: dict) -> HttpResponse:
+    line_id = _claim_next(request, collection, params)
+    if not _is_fetch(request):
+        if line_id is None:
+            return redirect(reverse("review_queue", args=[collection.pk]) + _query(params))
+        return redirect(_editor_url(collection, line_id, params))
+    if line_id is None:
+        response = render(
+            request,
+            "review/_queue_done.html",
+            {"collection": collection, "params": params, "query": _query(params)},
+        )
+        response["X-Line-Url"] = reverse("review_queue", args=[collection.pk]) + _query(params)
+        return response
+    response = render(
+        request,
+        "review/_editor.html",
+        _editor_context(request, collection, _line(collection, line_id), params),
+    )
+    response["X-Line-Url"] = _editor_url(collection, line_id, params)
+    return response
+
+
+@login_required
+@require_GET
+def line_editor(request, pk: int, line_id: int):
+    collection = collection_for(request.user, pk)
+    params = _queue_params(request, collection)
+    line = _line(collection, line_id)
+    if line.status in (S.NEEDS_REVIEW, S.IN_REVIEW) and actions.do_claim_line(line, request.user):
+        line = _line(collection, line_id)
+    context = _editor_context(request, collection, line, params)
+    context["documents"] = collection.documents.values("id", "title")
+    return render(request, "review/editor.html", context)
+
+
+@login_required
+@require_POST
+def save_line(request, pk: int, line_id: int):
+    """Enter (save) and Ctrl+Enter (accept), then the next line of the queue; from the page
+    view (stay=1), the saved line again."""
+    collection = collection_for(request.user, pk)
+    line = _line(collection, line_id)
+    params = _queue_params(request, collection)
+    form = SaveForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    data = form.cleaned_data
+    try:
+        if data["action"] == SaveForm.ACCEPT:
+            actions.do_accept_line(
+                line,
+                request.user,
+                expected_version=data["expected_version"],
+                hypothesis=data["hypothesis"],
+                time_spent_ms=data["time_spent_ms"] or 0,
+            )
+        else:
+            actions.do_save_line(
+                line,
+                request.user,
+                data["text"],
+                expected_version=data["expected_version"],
+                hypothesis=data["hypothesis"],
+                time_spent_ms=data["time_spent_ms"] or 0,
+            )
+    except actions.ReviewError as exc:
+        return _error(request, str(exc))
+    except actions.VersionConflict as conflict:
+        return _conflict(request, collection, conflict, params)
+    if request.POST.get("stay"):
+        return _page_line(request, collection, line_id)
+    return _open_next(request, collection, params)
+
+
+def _conflict(request, collection, conflict: actions.VersionConflict, params) -> HttpResponse:
+    last = (
+        Correction.objects.filter(line=conflict.line)
+        .select_related("user")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    context = {
+        "collection": collection,
+        "line": conflict.line,
+        "mine": conflict.attempted_text,
+        "last": last,
+        "query": _query(params),
+    }
+    if _is_fetch(request):
+        return render(request, "review/_conflict.html", context, status=409)
+    context.update(_editor_context(request, collection, conflict.line, params))
+    context["conflict"] = True
+    return render(request, "review/editor.html", context, status=409)
+
+
+@login_required
+@require_POST
+def skip_line(request, pk: int, line_id: int):
+    collection = collection_for(request.user, pk)
+    line = _line(collection, line_id)
+    params = _queue_params(request, collection)
+    form = SkipForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    actions.do_skip_line(line, request.user, time_spent_ms=form.cleaned_data["time_spent_ms"] or 0)
+    # Skipped lines stay out of this reviewer's queue for the session, or the lowest-
+    # confidence line would come straight back.
+    key = SKIPPED.format(collection.pk)
+    request.session[key] = [*request.session.get(key, [])[-500:], line.pk]
+    return _open_next(request, collection, params)
+
+
+@login_required
+@require_POST
+def save_draft(request, pk: int, line_id: int):
+    collection = collection_for(request.user, pk)
+    line = _line(collection, line_id)
+    form = DraftForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    try:
+        actions.do_save_draft(
+            line,
+            request.user,
+            form.cleaned_data["text"],
+            base_version=form.cleaned_data["base_version"],
+            hypothesis=form.cleaned_data["hypothesis"],
+        )
+    except actions.ReviewError as exc:
+        return _error(request, str(exc))
+    return JsonResponse({"saved": True, "lease": _lease_state(line_id, request.user)})
+
+
+@login_required
+@require_POST
+def discard_draft(request, pk: int, line_id: int):
+    collection = collection_for(request.user, pk)
+    actions.do_discard_draft(_line(collection, line_id), request.user)
+    return JsonResponse({"discarded": True})
+
+
+@login_required
+@require_POST
+def renew_lease(request, pk: int, line_id: int):
+    collection = collection_for(request.user, pk)
+    line = _line(collection, line_id)
+    actions.do_renew_lease(line, request.user)
+    return JsonResponse({"lease": _lease_state(line_id, request.user)})
+
+
+def _lease_state(line_id: int, user) -> str:
+    """held: ours; lost: someone else has it now; none: the line is not in review."""
+    status, holder = Line.objects.filter(pk=line_id).values_list("status", "claimed_by_id").get()
+    if status != S.IN_REVIEW:
+        return "none"
+    return "held" if holder == user.pk else "lost"
+
+
+# --- History ----------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def line_history(request, pk: int, line_id: int):
+    collection = collection_for(request.user, pk)
+    line = _line(collection, line_id)
+    corrections = list(
+        Correction.objects.filter(line=line).select_related("user").order_by("-created_at", "-id")
+    )
+    rows = [(c, diff_spans(c.text_before, c.text_after)) for c in corrections]
+    return render(
+        request, "review/_history.html", {"collection": collection, "line": line, "rows": rows}
+    )
+
+
+@login_required
+@require_POST
+def revert_line(request, pk: int, line_id: int, correction_id: int):
+    collection = collection_for(request.user, pk)
+    line = _line(collection, line_id)
+    params = _queue_params(request, collection)
+    form = RevertForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    try:
+        actions.do_revert_line(
+            line,
+            request.user,
+            correction_id,
+            expected_version=form.cleaned_data["expected_version"],
+            before=form.cleaned_data["before"],
+        )
+    except actions.ReviewError as exc:
+        return _error(request, str(exc))
+    except actions.VersionConflict as conflict:
+        return _conflict(request, collection, conflict, params)
+    if _is_fetch(request):
+        fresh = _line(collection, line_id)
+        response = render(
+            request, "review/_editor.html", _editor_context(request, collection, fresh, params)
+        )
+        response["X-Line-Url"] = _editor_url(collection, line_id, params)
+        return response
+    return redirect(_editor_url(collection, line_id, params))
+
+
+# --- Images -----------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def line_image(request, pk: int, line_id: int):
+    collection = collection_for(request.user, pk)
+    line = _line(collection, line_id)
+    try:
+        path = images.line_crop(line)
+    except (ImageError, OSError) as exc:
+        return HttpResponse(f"The line image cannot be shown: {exc}", status=422)
+    response = FileResponse(path.open("rb"), content_type="image/png")
+    response["Cache-Control"] = IMMUTABLE
+    return response
+
+
+@login_required
+@require_GET
+def page_image(request, pk: int, page_id: int):
+    collection = collection_for(request.user, pk)
+    page = get_object_or_404(Page, pk=page_id, document__collection=collection)
+    try:
+        path = images.page_image(page)
+    except (ImageError, OSError) as exc:
+        return HttpResponse(f"The page image cannot be shown: {exc}", status=422)
+    response = FileResponse(path.open("rb"))
+    response["Cache-Control"] = IMMUTABLE
+    return response
+
+
+# --- The page view and segmentation -----------------------------------------------------
+
+
+@login_required
+@require_GET
+def page_view(request, pk: int, page_id: int):
+    collection = collection_for(request.user, pk)
+    page = get_object_or_404(
+        Page.objects.select_related("document"), pk=page_id, document__collection=collection
+    )
+    lines = list(page.lines.order_by("order", "id"))
+    siblings = list(page.document.pages.order_by("index").values_list("id", flat=True))
+    index = siblings.index(page.pk)
+    return render(
+        request,
+        "review/page.html",
+        {
+            "collection": collection,
+            "page": page,
+            "lines": lines,
+            "previous_page": siblings[index - 1] if index > 0 else None,
+            "next_page": siblings[index + 1] if index + 1 < len(siblings) else None,
+            "palette": list(dict.fromkeys(collection.special_characters.replace(" ", ""))),
+        },
+    )
+
+
+def _page_line(request, collection: Collection, line_id: int) -> HttpResponse:
+    return render(
+        request,
+        "review/_page_line.html",
+        {"collection": collection, "line": _line(collection, line_id)},
+    )
+
+
+def _segmentation(request, run) -> JsonResponse:
+    try:
+        result = run()
+    except actions.ReviewError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    except actions.VersionConflict:
+        return JsonResponse(
+            {"error": "Someone changed this line meanwhile; the page is reloaded."}, status=409
+        )
+    return JsonResponse({"ok": True, "line": getattr(result, "pk", None)})
+
+
+@login_required
+@require_POST
+def move_line(request, pk: int, line_id: int):
+    collection = collection_for(request.user, pk)
+    line = _line(collection, line_id)
+    form = MoveForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": first_error(form)}, status=400)
+    return _segmentation(
+        request,
+        lambda: actions.do_move_line(
+            line, request.user, form.bbox(), expected_version=form.cleaned_data["expected_version"]
+        ),
+    )
+
+
+@login_required
+@require_POST
+def split_line(request, pk: int, line_id: int):
+    collection = collection_for(request.user, pk)
+    line = _line(collection, line_id)
+    form = SplitForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": first_error(form)}, status=400)
+    return _segmentation(
+        request,
+        lambda: actions.do_split_line(
+            line,
+            request.user,
+            at_x=form.cleaned_data["x"],
+            expected_version=form.cleaned_data["expected_version"],
+        ),
+    )
+
+
+@login_required
+@require_POST
+def merge_line(request, pk: int, line_id: int):
+    collection = collection_for(request.user, pk)
+    line = _line(collection, line_id)
+    form = VersionForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": first_error(form)}, status=400)
+    return _segmentation(
+        request,
+        lambda: actions.do_merge_lines(
+            line, request.user, expected_version=form.cleaned_data["expected_version"]
+        ),
+    )
+
+
+@login_required
+@require_POST
+def delete_line(request, pk: int, line_id: int):
+    collection = collection_for(request.user, pk)
+    line = _line(collection, line_id)
+    form = VersionForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": first_error(form)}, status=400)
+    return _segmentation(
+        request,
+        lambda: actions.do_delete_line(
+            line, request.user, expected_version=form.cleaned_data["expected_version"]
+        ),
+    )
+
+
+@login_required
+@require_POST
+def add_line(request, pk: int, page_id: int):
+    collection = collection_for(request.user, pk)
+    page = get_object_or_404(
+        Page.objects.select_related("document"), pk=page_id, document__collection=collection
+    )
+    form = BoxForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": first_error(form)}, status=400)
+    return _segmentation(request, lambda: actions.do_add_line(page, request.user, form.bbox()))
+
+
+# --- Admin and progress -----------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def threshold_preview(request, pk: int):
+    collection = admin_collection_for(request.user, pk)
+    form = ThresholdForm(request.GET)
+    if not form.is_valid():
+        return render(
+            request, "review/_threshold_preview.html", {"error": first_error(form)}, status=400
+        )
+    preview = queue.threshold_preview(collection, form.cleaned_data["confidence_threshold"])
+    return render(request, "review/_threshold_preview.html", {"preview": preview})
+
+
+@login_required
+@require_GET
+def progress_view(request, pk: int):
+    collection = collection_for(request.user, pk)
+    return render(
+        request,
+        "review/progress.html",
+        {
+            "collection": collection,
+            "report": progress.collection_progress(collection),
+            "is_admin": is_collection_admin(request.user, collection),
+        },
+    )

@@ -1,0 +1,420 @@
+// The keyboard-first line editor. The server renders each line as an HTML fragment
+// (#editor); this script wires keys, drafts and saving to whichever fragment is shown, and
+// swaps in the next one after a save without reloading the page.
+(() => {
+  "use strict";
+  const review = document.getElementById("review");
+  const help = document.getElementById("help");
+  if (!review) return;
+
+  const DRAFT_DELAY_MS = 800;
+  const LEASE_EVERY_MS = 60_000;
+  let ed = null;
+
+  // --- drafts in the browser: they survive a reload, a closed tab, a lost connection.
+  const draftKey = (id) => `ocrreview:draft:${id}`;
+  const readLocal = (id) => {
+    try { return JSON.parse(localStorage.getItem(draftKey(id))); } catch { return null; }
+  };
+  const writeLocal = (id, draft) => {
+    try { localStorage.setItem(draftKey(id), JSON.stringify(draft)); } catch { /* full or off */ }
+  };
+  const dropLocal = (id) => {
+    try { localStorage.removeItem(draftKey(id)); } catch { /* off */ }
+  };
+
+  const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+  const post = (url, body) => fetch(url, {
+    method: "POST",
+    body,
+    headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch" },
+    credentials: "same-origin",
+  });
+
+  function notice(message, kind = "") {
+    const el = document.getElementById("notice");
+    if (!el) return;
+    el.textContent = message;
+    el.className = `notice ${kind}`;
+  }
+
+  function init() {
+    const root = document.getElementById("editor");
+    if (!root) { ed = null; return; }
+    const d = root.dataset;
+    const input = root.querySelector("#line-text");
+    ed = {
+      root, input, d,
+      id: d.lineId,
+      version: Number(d.version),
+      original: d.text,
+      hypothesis: d.hypothesis || "",
+      started: Date.now(),
+      active: Date.now(),
+      undo: [],
+      last: input.value,
+      serverText: null,
+      draftTimer: null,
+      leaseTimer: setInterval(renewLease, LEASE_EVERY_MS),
+      acceptArmed: false,
+      busy: false,
+    };
+    restoreDraft();
+    input.addEventListener("input", onInput);
+    root.querySelectorAll(".alternatives li").forEach((li, i) => {
+      li.addEventListener("click", () => takeAlternative(i));
+    });
+    root.querySelectorAll(".palette button").forEach((b) => {
+      b.addEventListener("click", () => insertText(b.dataset.char));
+    });
+    root.querySelector("[data-toggle=page-viewer]")?.addEventListener("click", togglePageViewer);
+    const history = root.querySelector("#history");
+    history.addEventListener("toggle", () => { if (history.open) loadHistory(); });
+    const form = root.querySelector("#line-form");
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const button = e.submitter;
+      if (button?.getAttribute("formaction")) skip();
+      else save(button?.value === "accept" ? "accept" : "save");
+    });
+    wireConflict();
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+  }
+
+  function restoreDraft() {
+    const d = ed.d;
+    const candidates = [readLocal(ed.id)];
+    if (d.draftVersion) {
+      candidates.push({
+        text: d.draftText, version: Number(d.draftVersion),
+        hypothesis: d.draftHypothesis || "", at: Number(d.draftAt) * 1000,
+      });
+      ed.serverText = d.draftText;
+    }
+    const draft = candidates.filter(Boolean).sort((a, b) => b.at - a.at)[0];
+    if (!draft || draft.text === ed.input.value) return;
+    ed.input.value = draft.text;
+    ed.last = draft.text;
+    // Saving a restored draft names the version it was typed against, so a line changed
+    // meanwhile shows both texts instead of being overwritten.
+    ed.version = draft.version;
+    ed.hypothesis = draft.hypothesis || ed.hypothesis;
+    const stale = draft.version !== Number(d.version);
+    notice(stale
+      ? "Your unsaved text was restored. The line has changed since you typed it; saving will show both texts."
+      : "Your unsaved text was restored.", "info");
+  }
+
+  function remember() {
+    writeLocal(ed.id, {
+      text: ed.input.value, version: ed.version, hypothesis: ed.hypothesis, at: Date.now(),
+    });
+    clearTimeout(ed.draftTimer);
+    ed.draftTimer = setTimeout(saveDraft, DRAFT_DELAY_MS);
+  }
+
+  function onInput() {
+    ed.undo.push(ed.last);
+    ed.last = ed.input.value;
+    ed.acceptArmed = false;
+    ed.active = Date.now();
+    remember();
+  }
+
+  // Changes made by keys (alternatives, palette) go through here so Ctrl+Z can undo them.
+  function setText(value, caret = value.length) {
+    ed.undo.push(ed.last);
+    ed.input.value = value;
+    ed.last = value;
+    ed.input.focus();
+    ed.input.setSelectionRange(caret, caret);
+    remember();
+  }
+
+  function undo() {
+    if (!ed.undo.length) return false;
+    const value = ed.undo.pop();
+    ed.input.value = value;
+    ed.last = value;
+    remember();
+    return true;
+  }
+
+  function takeAlternative(index) {
+    const items = ed.root.querySelectorAll(".alternatives li");
+    const li = items[index];
+    if (!li) return;
+    setText(li.dataset.text);
+    ed.hypothesis = li.dataset.hypothesis;
+    items.forEach((item) => item.classList.toggle("taken", item === li));
+    notice(`Alternative ${index + 1} taken; Enter saves it, Ctrl+Z undoes.`, "info");
+  }
+
+  function insertText(text) {
+    const { selectionStart: start, selectionEnd: end, value } = ed.input;
+    setText(value.slice(0, start) + text + value.slice(end), start + text.length);
+  }
+
+  async function saveDraft() {
+    if (!ed || ed.input.value === ed.serverText) return;
+    const body = new FormData();
+    body.set("text", ed.input.value);
+    body.set("base_version", ed.version);
+    body.set("hypothesis", ed.hypothesis);
+    const sent = ed.input.value;
+    const current = ed;
+    try {
+      const response = await post(ed.d.draftUrl, body);
+      if (!response.ok) return;
+      current.serverText = sent;
+      const data = await response.json();
+      if (data.lease === "lost" && current === ed) {
+        notice("Another reviewer has this line now (your lease ran out). Your text is kept; saving will show both texts if they save first.", "warn");
+      }
+    } catch { /* kept locally; the next keystroke tries again */ }
+  }
+
+  async function renewLease() {
+    if (!ed || Date.now() - ed.active > 2 * LEASE_EVERY_MS) return;
+    try { await post(ed.d.leaseUrl, new FormData()); } catch { /* offline: try next time */ }
+  }
+
+  function formBody(action) {
+    const form = ed.root.querySelector("#line-form");
+    const body = new FormData(form);
+    body.set("text", ed.input.value);
+    body.set("expected_version", ed.version);
+    body.set("hypothesis", ed.hypothesis);
+    body.set("time_spent_ms", Date.now() - ed.started);
+    body.set("action", action);
+    return body;
+  }
+
+  async function send(url, body, { push = true, keepDraft = false } = {}) {
+    if (ed.busy) return;
+    ed.busy = true;
+    clearTimeout(ed.draftTimer);
+    const id = ed.id;
+    let response;
+    try {
+      response = await post(url, body);
+    } catch {
+      ed.busy = false;
+      notice("Not saved: the server cannot be reached. Your text is kept here; press Enter to try again.", "error");
+      return;
+    }
+    ed.busy = false;
+    if (response.status === 409) {
+      document.getElementById("conflict-area").innerHTML = await response.text();
+      wireConflict();
+      notice("");
+      return;
+    }
+    if (!response.ok) {
+      const message = response.headers.get("Content-Type")?.includes("json")
+        ? (await response.json()).error : `The server refused the request (${response.status}).`;
+      notice(`Not saved: ${message}`, "error");
+      return;
+    }
+    const html = await response.text();
+    if (!keepDraft) dropLocal(id);
+    swap(html, response.headers.get("X-Line-Url"), push);
+  }
+
+  function swap(html, url, push) {
+    clearInterval(ed.leaseTimer);
+    clearTimeout(ed.draftTimer);
+    review.innerHTML = html;
+    if (url) (push ? history.pushState : history.replaceState).call(history, {}, "", url);
+    init();
+  }
+
+  function save(action) {
+    if (action === "accept" && ed.input.value !== ed.original && !ed.acceptArmed) {
+      ed.acceptArmed = true;
+      notice("You changed the text. Ctrl+Enter again accepts the recognised text and drops your change; Enter saves your change.", "warn");
+      return;
+    }
+    send(ed.root.querySelector("#line-form").action, formBody(action));
+  }
+
+  function skip() {
+    const body = new FormData();
+    body.set("time_spent_ms", Date.now() - ed.started);
+    // The draft stays, here and on the server: a skipped line keeps what was typed into it.
+    send(ed.d.skipUrl, body, { keepDraft: true });
+  }
+
+  function wireConflict() {
+    ed?.root.querySelectorAll("#conflict-area [data-choose]").forEach((button) => {
+      button.addEventListener("click", () => choose(button.dataset.choose));
+    });
+  }
+
+  async function choose(which) {
+    const conflict = ed.root.querySelector("#conflict-area .conflict");
+    if (!conflict) return;
+    if (which === "mine") {
+      ed.version = Number(conflict.dataset.version);
+      conflict.remove();
+      send(ed.root.querySelector("#line-form").action, formBody("save"));
+      return;
+    }
+    dropLocal(ed.id);
+    try { await post(ed.d.discardUrl, new FormData()); } catch { /* nothing to lose */ }
+    window.location.assign(ed.d.queueUrl);
+  }
+
+  async function loadHistory() {
+    const body = ed.root.querySelector("#history .history-body");
+    const response = await fetch(ed.d.historyUrl, { headers: { "X-Requested-With": "fetch" } });
+    body.innerHTML = await response.text();
+    body.querySelectorAll("[data-revert-url]").forEach((button) => {
+      button.addEventListener("click", () => {
+        const form = new FormData();
+        form.set("expected_version", ed.version);
+        if (button.dataset.before) form.set("before", "1");
+        send(button.dataset.revertUrl, form, { push: false });
+      });
+    });
+  }
+
+  function go(url) {
+    if (!url) return;
+    clearTimeout(ed.draftTimer);
+    saveDraft();
+    window.location.assign(url);
+  }
+
+  // --- the page around the line: zoom and pan with CSS transforms on the page image.
+  const view = { scale: 1, x: 0, y: 0 };
+
+  function applyView(pv) {
+    pv.querySelector(".pv-stage").style.transform =
+      `translate(${view.x}px, ${view.y}px) scale(${view.scale})`;
+  }
+
+  function zoom(pv, factor, cx, cy) {
+    const next = Math.min(8, Math.max(0.05, view.scale * factor));
+    view.x = cx - (cx - view.x) * (next / view.scale);
+    view.y = cy - (cy - view.y) * (next / view.scale);
+    view.scale = next;
+    applyView(pv);
+  }
+
+  function togglePageViewer() {
+    const pv = ed.root.querySelector("#page-viewer");
+    if (!pv.hidden) { pv.hidden = true; ed.input.focus(); return; }
+    pv.hidden = false;
+    const img = pv.querySelector("img");
+    if (!img.getAttribute("src")) img.src = img.dataset.src;
+    const [x0, y0, x1, y1] = pv.dataset.bbox.split(",").map(Number);
+    const box = pv.getBoundingClientRect();
+    view.scale = Math.min(2, (box.width * 0.8) / Math.max(1, x1 - x0));
+    view.x = box.width / 2 - ((x0 + x1) / 2) * view.scale;
+    view.y = box.height / 2 - ((y0 + y1) / 2) * view.scale;
+    applyView(pv);
+    pv.focus();
+    if (pv.dataset.wired) return;
+    pv.dataset.wired = "1";
+    pv.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const r = pv.getBoundingClientRect();
+      zoom(pv, e.deltaY < 0 ? 1.15 : 1 / 1.15, e.clientX - r.left, e.clientY - r.top);
+    }, { passive: false });
+    pv.addEventListener("pointerdown", (e) => {
+      const start = { x: e.clientX - view.x, y: e.clientY - view.y };
+      pv.setPointerCapture(e.pointerId);
+      const move = (m) => { view.x = m.clientX - start.x; view.y = m.clientY - start.y; applyView(pv); };
+      pv.addEventListener("pointermove", move);
+      pv.addEventListener("pointerup", () => pv.removeEventListener("pointermove", move), { once: true });
+    });
+  }
+
+  function viewerKeys(e, pv) {
+    const r = pv.getBoundingClientRect();
+    const step = 60;
+    const keys = {
+      "+": () => zoom(pv, 1.25, r.width / 2, r.height / 2),
+      "=": () => zoom(pv, 1.25, r.width / 2, r.height / 2),
+      "-": () => zoom(pv, 0.8, r.width / 2, r.height / 2),
+      ArrowLeft: () => { view.x += step; applyView(pv); },
+      ArrowRight: () => { view.x -= step; applyView(pv); },
+      ArrowUp: () => { view.y += step; applyView(pv); },
+      ArrowDown: () => { view.y -= step; applyView(pv); },
+      Escape: togglePageViewer,
+    };
+    const action = (e.altKey && e.code === "KeyP") ? togglePageViewer : keys[e.key];
+    if (action) { e.preventDefault(); action(); }
+  }
+
+  // --- keys
+  document.getElementById("help-button")?.addEventListener("click", () => help.showModal());
+
+  document.addEventListener("keydown", (e) => {
+    if (!ed || help?.open) return;
+    ed.active = Date.now();
+    const pv = ed.root.querySelector("#page-viewer");
+    if (!pv.hidden) { viewerKeys(e, pv); return; }
+    const inText = e.target === ed.input;
+    if (e.key === "F1" || (e.key === "?" && !inText)) {
+      e.preventDefault();
+      help.showModal();
+      return;
+    }
+    if (e.altKey && !e.ctrlKey && !e.metaKey) {
+      const digit = /^Digit([1-9])$/.exec(e.code);
+      if (digit) {
+        e.preventDefault();
+        const n = Number(digit[1]) - 1;
+        if (e.shiftKey) {
+          const chars = ed.root.querySelectorAll(".palette button");
+          if (chars[n]) insertText(chars[n].dataset.char);
+        } else {
+          takeAlternative(n);
+        }
+        return;
+      }
+      const byCode = {
+        ArrowUp: () => go(ed.d.prevUrl),
+        ArrowDown: () => go(ed.d.nextUrl),
+        KeyP: togglePageViewer,
+        KeyG: () => go(ed.d.pageUrl),
+        KeyH: () => {
+          const h = ed.root.querySelector("#history");
+          h.open = !h.open;
+        },
+        KeyM: () => choose("mine"),
+        KeyT: () => choose("theirs"),
+      };
+      const action = byCode[e.code] || byCode[e.key];
+      if (action) { e.preventDefault(); action(); }
+      return;
+    }
+    if (e.target.tagName === "BUTTON" || e.target.tagName === "A" || e.target.tagName === "SELECT") return;
+    if (e.key === "Enter" && !e.shiftKey) {
+      e.preventDefault();
+      save(e.ctrlKey || e.metaKey ? "accept" : "save");
+    } else if (e.key === "Escape") {
+      e.preventDefault();
+      skip();
+    } else if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === "z" && inText) {
+      if (undo()) e.preventDefault();
+    }
+  });
+
+  // A closed tab or a navigation still sends the last words typed to the server.
+  window.addEventListener("pagehide", () => {
+    if (!ed || ed.input.value === ed.serverText || ed.input.value === ed.original) return;
+    const body = new FormData();
+    body.set("csrfmiddlewaretoken", csrf());
+    body.set("text", ed.input.value);
+    body.set("base_version", ed.version);
+    body.set("hypothesis", ed.hypothesis);
+    navigator.sendBeacon(ed.d.draftUrl, body);
+  });
+
+  window.addEventListener("popstate", () => window.location.reload());
+  init();
+})();

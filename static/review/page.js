@@ -1,0 +1,238 @@
+// The page view: every line of a page beside its image, editable in place, and the line
+// boxes editable on the image (move, resize, split, merge, add, delete).
+(() => {
+  "use strict";
+  const view = document.getElementById("page-view");
+  if (!view) return;
+  const svg = document.getElementById("page-boxes");
+  const status = document.getElementById("seg-status");
+  const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+  const post = (url, fields) => {
+    const body = new FormData();
+    Object.entries(fields).forEach(([k, v]) => body.set(k, v));
+    return fetch(url, {
+      method: "POST", body, credentials: "same-origin",
+      headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch" },
+    });
+  };
+  const draftKey = (id) => `ocrreview:draft:${id}`;
+  let selected = null;  // the <li> of the selected line
+  let lastClick = null; // where on the page the reviewer last clicked, in page pixels
+  let adding = false;
+
+  const rowOf = (id) => document.getElementById(`line-${id}`);
+  const boxOf = (id) => svg.querySelector(`g[data-line-id="${id}"]`);
+
+  function say(message, kind = "") {
+    status.textContent = message;
+    status.className = `notice ${kind}`;
+  }
+
+  function toPage(event) {
+    const point = svg.createSVGPoint();
+    point.x = event.clientX;
+    point.y = event.clientY;
+    return point.matrixTransform(svg.getScreenCTM().inverse());
+  }
+
+  function select(li) {
+    selected?.classList.remove("selected");
+    if (selected) boxOf(selected.dataset.lineId)?.classList.remove("selected");
+    selected = li;
+    if (!li) return;
+    li.classList.add("selected");
+    boxOf(li.dataset.lineId)?.classList.add("selected");
+  }
+
+  function wireRow(li) {
+    const input = li.querySelector(".pl-text");
+    const local = (() => {
+      try { return JSON.parse(localStorage.getItem(draftKey(li.dataset.lineId))); } catch { return null; }
+    })();
+    if (local && local.text !== input.value) {
+      input.value = local.text;
+      li.dataset.version = local.version;
+      li.querySelector(".pl-msg").textContent = "Unsaved text restored; Enter saves it.";
+    }
+    input.addEventListener("focus", () => select(li));
+    input.addEventListener("input", () => {
+      try {
+        localStorage.setItem(draftKey(li.dataset.lineId), JSON.stringify({
+          text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
+        }));
+      } catch { /* storage off */ }
+    });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") { e.preventDefault(); saveRow(li); }
+      if (e.key === "ArrowDown" && !e.altKey) { e.preventDefault(); moveFocus(li, 1); }
+      if (e.key === "ArrowUp" && !e.altKey) { e.preventDefault(); moveFocus(li, -1); }
+    });
+  }
+
+  function moveFocus(li, step) {
+    const rows = [...document.querySelectorAll(".page-line")];
+    rows[rows.indexOf(li) + step]?.querySelector(".pl-text").focus();
+  }
+
+  async function saveRow(li, version = li.dataset.version) {
+    const input = li.querySelector(".pl-text");
+    const msg = li.querySelector(".pl-msg");
+    let response;
+    try {
+      response = await post(li.dataset.saveUrl, {
+        text: input.value, expected_version: version, stay: "1", action: "save",
+      });
+    } catch {
+      msg.textContent = "Not saved: the server cannot be reached. Your text is kept.";
+      return;
+    }
+    if (response.status === 409) {
+      const holder = document.createElement("div");
+      holder.innerHTML = await response.text();
+      const conflict = holder.querySelector(".conflict");
+      msg.replaceChildren(conflict);
+      conflict.querySelector("[data-choose=mine]").addEventListener("click", () => {
+        saveRow(li, conflict.dataset.version);
+      });
+      conflict.querySelector("[data-choose=theirs]").addEventListener("click", () => {
+        localStorage.removeItem(draftKey(li.dataset.lineId));
+        input.value = conflict.dataset.theirs;
+        li.dataset.version = conflict.dataset.version;
+        msg.textContent = "";
+      });
+      return;
+    }
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({}));
+      msg.textContent = `Not saved: ${data.error || response.status}`;
+      return;
+    }
+    localStorage.removeItem(draftKey(li.dataset.lineId));
+    const holder = document.createElement("div");
+    holder.innerHTML = (await response.text()).trim();
+    const fresh = holder.firstElementChild;
+    li.replaceWith(fresh);
+    wireRow(fresh);
+    const box = boxOf(fresh.dataset.lineId);
+    box?.setAttribute("class", `box ${[...fresh.classList].find((c) => c.startsWith("band-"))}`);
+    moveFocus(fresh, 1);
+    if (document.activeElement === document.body) fresh.querySelector(".pl-text").focus();
+  }
+
+  async function segmentation(url, fields) {
+    say("Saving…");
+    let response;
+    try {
+      response = await post(url, fields);
+    } catch {
+      say("The server cannot be reached; nothing was changed.", "error");
+      return;
+    }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      say(data.error || `Refused (${response.status}).`, "error");
+      if (response.status === 409) setTimeout(() => window.location.reload(), 1500);
+      return;
+    }
+    if (data.line) window.location.hash = `line-${data.line}`;
+    window.location.reload();
+  }
+
+  function run(action) {
+    if (action === "add") {
+      adding = !adding;
+      view.classList.toggle("adding", adding);
+      say(adding ? "Drag a box on the image to add a line." : "");
+      return;
+    }
+    if (!selected) { say("Select a line first: click its box or its text.", "warn"); return; }
+    const version = selected.dataset.version;
+    if (action === "split") {
+      const [x0, , x1] = selected.dataset.bbox.split(",").map(Number);
+      const x = lastClick && lastClick.x > x0 && lastClick.x < x1 ? lastClick.x : (x0 + x1) / 2;
+      segmentation(selected.dataset.splitUrl, { x: Math.round(x), expected_version: version });
+    } else if (action === "merge") {
+      segmentation(selected.dataset.mergeUrl, { expected_version: version });
+    } else if (action === "delete") {
+      segmentation(selected.dataset.deleteUrl, { expected_version: version });
+    }
+  }
+
+  document.querySelectorAll("[data-seg]").forEach((button) => {
+    button.addEventListener("click", () => run(button.dataset.seg));
+  });
+  document.addEventListener("keydown", (e) => {
+    if (!e.altKey) return;
+    const keys = { KeyS: "split", KeyJ: "merge", Delete: "delete", Backspace: "delete", KeyA: "add" };
+    const action = keys[e.code];
+    if (action) { e.preventDefault(); run(action); }
+  });
+
+  // Dragging on the image: a box body moves the box, its corner handle resizes it, and in
+  // "add" mode a drag on empty paper draws a new line box.
+  svg.addEventListener("pointerdown", (e) => {
+    const start = toPage(e);
+    lastClick = start;
+    const g = e.target.closest("g.box");
+    if (adding) {
+      const ghost = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+      ghost.setAttribute("class", "ghost");
+      svg.appendChild(ghost);
+      drag(e, (p) => {
+        ghost.setAttribute("x", Math.min(start.x, p.x));
+        ghost.setAttribute("y", Math.min(start.y, p.y));
+        ghost.setAttribute("width", Math.abs(p.x - start.x));
+        ghost.setAttribute("height", Math.abs(p.y - start.y));
+      }, (p) => {
+        adding = false;
+        view.classList.remove("adding");
+        segmentation(view.dataset.addUrl, {
+          x0: Math.round(start.x), y0: Math.round(start.y), x1: Math.round(p.x), y1: Math.round(p.y),
+        });
+      });
+      return;
+    }
+    if (!g) return;
+    const li = rowOf(g.dataset.lineId);
+    select(li);
+    li.querySelector(".pl-text").focus({ preventScroll: true });
+    const resizing = e.target.classList.contains("handle");
+    const body = g.querySelector("rect:not(.handle)");
+    const [x0, y0, x1, y1] = li.dataset.bbox.split(",").map(Number);
+    let box = [x0, y0, x1, y1];
+    drag(e, (p) => {
+      const dx = p.x - start.x;
+      const dy = p.y - start.y;
+      box = resizing ? [x0, y0, x1 + dx, y1 + dy] : [x0 + dx, y0 + dy, x1 + dx, y1 + dy];
+      body.setAttribute("x", Math.min(box[0], box[2]));
+      body.setAttribute("y", Math.min(box[1], box[3]));
+      body.setAttribute("width", Math.abs(box[2] - box[0]));
+      body.setAttribute("height", Math.abs(box[3] - box[1]));
+    }, (p) => {
+      if (Math.hypot(p.x - start.x, p.y - start.y) < 3) return;  // a click, not a drag
+      const [a, b, c, d] = box.map(Math.round);
+      segmentation(li.dataset.moveUrl, {
+        x0: a, y0: b, x1: c, y1: d, expected_version: li.dataset.version,
+      });
+    });
+  });
+
+  function drag(e, onMove, onEnd) {
+    e.preventDefault();
+    svg.setPointerCapture(e.pointerId);
+    const move = (m) => onMove(toPage(m));
+    svg.addEventListener("pointermove", move);
+    svg.addEventListener("pointerup", (u) => {
+      svg.removeEventListener("pointermove", move);
+      onEnd(toPage(u));
+    }, { once: true });
+  }
+
+  document.querySelectorAll(".page-line").forEach(wireRow);
+  const target = window.location.hash && document.querySelector(window.location.hash);
+  const first = target || document.querySelector(".page-line");
+  if (first) {
+    first.querySelector(".pl-text").focus();
+    first.scrollIntoView({ block: "center" });
+  }
+})();

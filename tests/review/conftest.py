@@ -1,0 +1,54 @@
+"""A "Letters" document of two pages with lines as recognition leaves them, n-best and all."""
+
+import pytest
+
+from ocrreview.corpus.models import Line
+from tests import factories
+
+S = Line.Status
+
+
+@pytest.fixture
+def letter(letters):
+    return factories.make_document(letters, "Letter to Mr Hale")
+
+
+@pytest.fixture
+def page(letter):
+    return factories.make_page(letter, 0, width=600, height=400)
+
+
+@pytest.fixture
+def lines(page, model_version):
+    """Four lines of one page in reading order; the queue wants the unsure ones first."""
+    return [
+        factories.make_read_line(
+            page,
+            0,
+            [("Dear Sir", 0.95)],
+            model_version,
+            status=S.AUTO_ACCEPTED,
+        ),
+        factories.make_read_line(
+            page,
+            1,
+            [("I recieved your", 0.40), ("I received your", 0.35), ("I reecived your", 0.1)],
+            model_version,
+            tokens=[
+                {"start": 0, "end": 1, "prob": 0.99, "token": "I"},
+                {"start": 2, "end": 10, "prob": 0.3, "token": "recieved"},
+                {"start": 11, "end": 15, "prob": 0.7, "token": "your"},
+            ],
+        ),
+        factories.make_read_line(
+            page, 2, [("letter of the 3d", 0.60), ("letter of the 3rd", 0.30)], model_version
+        ),
+        factories.make_read_line(page, 3, [("inst. and", 0.20), ("inst and", 0.15)], model_version),
+    ]
+
+
+@pytest.fixture
+def ledger_line(ledgers, model_version):
+    document = factories.make_document(ledgers, "Ledger 1801")
+    page = factories.make_page(document)
+    return factories.make_read_line(page, 0, [("To cash", 0.3)], model_version)

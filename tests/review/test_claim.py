@@ -1,0 +1,141 @@
+"""Opening the queue claims the next line with a lease: lowest confidence first (or reading
+order), one reviewer per line, abandoned lines come back."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from ocrreview.corpus.models import Line
+from ocrreview.review import actions
+from ocrreview.review.models import ReviewerPreference
+from tests import factories
+
+S = Line.Status
+
+
+def queue_url(collection, **query):
+    url = reverse("review_queue", args=[collection.pk])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def test_opening_the_queue_claims_the_least_confident_line(client, bob, letters, lines):
+    client.force_login(bob)
+    response = client.get(queue_url(letters))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("review_line", args=[letters.pk, lines[3].pk]))
+    line = Line.objects.get(pk=lines[3].pk)
+    assert (line.status, line.claimed_by) == (S.IN_REVIEW, bob)
+    assert line.claimed_until > timezone.now() + timedelta(seconds=500)
+    # A claim is not a change of content: the version saves are checked against stays.
+    assert line.version == lines[3].version
+
+
+def test_two_reviewers_get_different_lines(client, bob, alice, letters, lines):
+    first = actions.do_claim_next_line(letters, bob)
+    second = actions.do_claim_next_line(letters, alice)
+    assert first == lines[3].pk and second == lines[1].pk
+
+
+def test_a_reviewer_gets_their_own_held_line_back(bob, letters, lines):
+    held = actions.do_claim_next_line(letters, bob)
+    assert actions.do_claim_next_line(letters, bob) == held
+
+
+def test_an_abandoned_line_returns_when_its_lease_runs_out(bob, alice, letters, lines):
+    held = actions.do_claim_next_line(letters, bob)
+    Line.objects.filter(pk=held).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert actions.do_claim_next_line(letters, alice) == held
+    assert Line.objects.get(pk=held).claimed_by == alice
+
+
+def test_reading_order_is_a_per_user_choice(client, bob, letters, lines):
+    client.force_login(bob)
+    response = client.get(queue_url(letters, order="reading"))
+    assert response["Location"].startswith(reverse("review_line", args=[letters.pk, lines[1].pk]))
+    assert ReviewerPreference.objects.get(user=bob).queue_order == "reading"
+
+
+def test_the_queue_filters_by_document(client, bob, letters, lines, model_version):
+    other = factories.make_document(letters, "Another letter")
+    page = factories.make_page(other)
+    very_unsure = factories.make_read_line(page, 0, [("xx", 0.01)], model_version)
+    client.force_login(bob)
+    response = client.get(queue_url(letters, document=lines[0].document_id))
+    assert f"/lines/{lines[3].pk}/" in response["Location"]
+    response = client.get(queue_url(letters, document=other.pk))
+    assert f"/lines/{very_unsure.pk}/" in response["Location"]
+
+
+def test_a_document_of_another_collection_is_not_found(client, bob, letters, ledger_line):
+    client.force_login(bob)
+    assert client.get(queue_url(letters, document=ledger_line.document_id)).status_code == 404
+    assert client.get(queue_url(letters, document="x")).status_code == 404
+
+
+def test_an_empty_queue_says_so(client, bob, letters, lines):
+    Line.objects.filter(status=S.NEEDS_REVIEW).update(status=S.REVIEWED)
+    client.force_login(bob)
+    response = client.get(queue_url(letters))
+    assert response.status_code == 200
+    assert "Nothing left to review" in response.content.decode()
+
+
+def test_opening_a_line_directly_claims_it_unless_someone_holds_it(
+    client, bob, alice, letters, lines
+):
+    actions.do_claim_line(lines[2], alice)
+    client.force_login(bob)
+    page = client.get(reverse("review_line", args=[letters.pk, lines[2].pk])).content.decode()
+    assert "alice is working on this line" in page
+    assert Line.objects.get(pk=lines[2].pk).claimed_by == alice
+    client.get(reverse("review_line", args=[letters.pk, lines[1].pk]))
+    assert Line.objects.get(pk=lines[1].pk).claimed_by == bob
+
+
+def test_renewing_a_lease(client, bob, alice, letters, lines):
+    held = actions.do_claim_next_line(letters, bob)
+    Line.objects.filter(pk=held).update(claimed_until=timezone.now() + timedelta(seconds=5))
+    client.force_login(bob)
+    response = client.post(reverse("review_lease", args=[letters.pk, held]))
+    assert response.json() == {"lease": "held"}
+    assert Line.objects.get(pk=held).claimed_until > timezone.now() + timedelta(seconds=500)
+    client.force_login(alice)
+    assert client.post(reverse("review_lease", args=[letters.pk, held])).json() == {"lease": "lost"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_reviewers_claiming_at_once_never_share_a_line(letters, model_version):
+    document = factories.make_document(letters)
+    page = factories.make_page(document)
+    for i in range(200):
+        factories.make_read_line(page, i, [(f"line {i}", (i % 97) / 100)], model_version)
+    reviewers = [factories.make_user(f"reviewer{i}") for i in range(16)]
+    claimed: dict[int, list[int]] = {r.pk: [] for r in reviewers}
+    barrier = threading.Barrier(len(reviewers))
+
+    def work(reviewer):
+        barrier.wait()
+        try:
+            while True:
+                line_id = actions.do_claim_next_line(letters, reviewer)
+                if line_id is None:
+                    return
+                claimed[reviewer.pk].append(line_id)
+                Line.objects.filter(pk=line_id).update(
+                    status=S.REVIEWED, claimed_by=None, claimed_until=None
+                )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in reviewers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [line_id for ids in claimed.values() for line_id in ids]
+    assert len(everything) == len(set(everything)) == 200
+    assert sum(1 for ids in claimed.values() if ids) > 1

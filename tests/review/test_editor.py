@@ -1,0 +1,66 @@
+"""The line editor page: the line, its unsure characters, its alternatives, its draft."""
+
+from django.urls import reverse
+
+from ocrreview.review import actions, queue
+
+
+def editor(client, collection, line):
+    return client.get(reverse("review_line", args=[collection.pk, line.pk]))
+
+
+def test_the_editor_shows_the_line_its_alternatives_and_palette(client, bob, letters, lines):
+    client.force_login(bob)
+    response = editor(client, letters, lines[1])
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'value="I recieved your"' in page
+    assert reverse("review_line_image", args=[letters.pk, lines[1].pk]) in page
+    assert "I received your" in page and "35%" in page
+    assert "Alt+1" in page and "Alt+3" in page
+    assert 'data-char="ſ"' in page and 'data-char="æ"' in page
+    assert "Keyboard shortcuts" in page
+    assert f'data-next-url="{reverse("review_line", args=[letters.pk, lines[2].pk])}' in page
+
+
+def test_unsure_characters_are_marked_from_token_probabilities(client, bob, letters, lines):
+    client.force_login(bob)
+    page = editor(client, letters, lines[1]).content.decode()
+    assert '<span class="low">recieved</span>' in page
+    assert '<span class="mid">your</span>' in page
+
+
+def test_marked_spans_cut_the_text_by_token_confidence():
+    tokens = [
+        {"start": 0, "end": 2, "prob": 0.99},
+        {"start": 2, "end": 4, "prob": 0.3},
+        {"start": 4, "end": 6, "prob": 0.6},
+        {"start": 99, "end": 120, "prob": 0.1},
+        {"start": "bad"},
+    ]
+    spans = queue.marked_spans("abcdef", tokens)
+    assert [(s.text, s.level) for s in spans] == [("ab", ""), ("cd", "low"), ("ef", "mid")]
+
+
+def test_a_server_draft_comes_back_in_the_editor(client, bob, letters, lines):
+    actions.do_save_draft(lines[1], bob, "I received yo", base_version=1)
+    client.force_login(bob)
+    page = editor(client, letters, lines[1]).content.decode()
+    assert 'data-draft-text="I received yo"' in page
+    assert 'data-draft-version="1"' in page
+
+
+def test_another_reviewers_draft_is_not_shown(client, alice, bob, letters, lines):
+    actions.do_save_draft(lines[1], alice, "alice's words", base_version=1)
+    client.force_login(bob)
+    assert "alice&#x27;s words" not in editor(client, letters, lines[1]).content.decode()
+
+
+def test_a_line_without_hypotheses_can_be_typed(client, bob, letters, page):
+    from tests import factories
+
+    blank = factories.make_line(page, 9, status="needs_review")
+    client.force_login(bob)
+    response = editor(client, letters, blank)
+    assert response.status_code == 200
+    assert 'class="alternatives"' not in response.content.decode()

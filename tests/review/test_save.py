@@ -1,0 +1,157 @@
+"""Enter saves and opens the next line, Ctrl+Enter accepts, Alt+N picks; every action lands
+in the Correction trail, and a stale save shows both texts instead of overwriting."""
+
+import pytest
+from django.urls import reverse
+
+from ocrreview.corpus.models import Line
+from ocrreview.review import actions
+from ocrreview.review.models import Correction, Draft
+
+S = Line.Status
+FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
+
+
+def save(client, collection, line, **data):
+    data.setdefault("expected_version", line.version)
+    return client.post(reverse("review_save", args=[collection.pk, line.pk]), data, **FETCH)
+
+
+def test_enter_saves_the_text_and_opens_the_next_line(client, bob, letters, lines):
+    client.force_login(bob)
+    first = actions.do_claim_next_line(letters, bob)
+    assert first == lines[3].pk
+    top = lines[3].hypotheses.get(rank=0)
+    response = save(
+        client, letters, lines[3], text="inst. and ſo", hypothesis=top.pk, time_spent_ms=4200
+    )
+    assert response.status_code == 200
+    assert response["X-Line-Url"].startswith(reverse("review_line", args=[letters.pk, lines[1].pk]))
+    assert 'value="I recieved your"' in response.content.decode()
+    line = Line.objects.get(pk=lines[3].pk)
+    assert (line.text, line.status, line.version, line.claimed_by) == (
+        "inst. and ſo",
+        S.REVIEWED,
+        2,
+        None,
+    )
+    correction = Correction.objects.get(line=line)
+    assert correction.action == "edit"
+    assert (correction.text_before, correction.text_after) == ("inst. and", "inst. and ſo")
+    assert (correction.hypothesis, correction.line_version, correction.time_spent_ms) == (
+        top,
+        2,
+        4200,
+    )
+    assert (correction.user, Line.objects.get(pk=lines[1].pk).claimed_by) == (bob, bob)
+
+
+def test_ctrl_enter_accepts_the_text_unchanged(client, bob, letters, lines):
+    client.force_login(bob)
+    response = save(client, letters, lines[2], text="typed but dropped", action="accept")
+    assert response.status_code == 200
+    line = Line.objects.get(pk=lines[2].pk)
+    assert (line.text, line.status) == ("letter of the 3d", S.REVIEWED)
+    assert Correction.objects.get(line=line).action == "accept"
+
+
+def test_saving_an_alternative_as_is_is_a_pick(client, bob, letters, lines):
+    client.force_login(bob)
+    second = lines[1].hypotheses.get(rank=1)
+    save(client, letters, lines[1], text="I received your", hypothesis=second.pk)
+    correction = Correction.objects.get(line=lines[1])
+    assert (correction.action, correction.hypothesis) == ("pick", second)
+    assert Line.objects.get(pk=lines[1].pk).text == "I received your"
+
+
+def test_do_pick_hypothesis_takes_the_reading(bob, lines):
+    third = lines[1].hypotheses.get(rank=2)
+    correction = actions.do_pick_hypothesis(lines[1].pk, bob, third, expected_version=1)
+    assert (correction.action, correction.text_after) == ("pick", "I reecived your")
+
+
+def test_a_stale_save_shows_both_texts_and_changes_nothing(client, alice, bob, letters, lines):
+    actions.do_save_line(lines[1], alice, "I received your", expected_version=1)
+    client.force_login(bob)
+    response = save(client, letters, lines[1], text="I receiued your", expected_version=1)
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "I received your" in page and "I receiued your" in page
+    assert "alice saved it" in page and 'data-version="2"' in page
+    line = Line.objects.get(pk=lines[1].pk)
+    assert (line.text, line.version) == ("I received your", 2)
+    assert Correction.objects.filter(line=line).count() == 1
+    # Keeping mine is a save against the version the conflict showed.
+    response = save(client, letters, lines[1], text="I receiued your", expected_version=2)
+    assert response.status_code == 200
+    assert Line.objects.get(pk=lines[1].pk).text == "I receiued your"
+
+
+def test_saving_clears_the_reviewers_draft(client, bob, letters, lines):
+    actions.do_save_draft(lines[1], bob, "I rec", base_version=1)
+    client.force_login(bob)
+    save(client, letters, lines[1], text="I received your")
+    assert not Draft.objects.filter(line=lines[1]).exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"text": "two\nlines"}, "line breaks"),
+        ({"text": "bell\x07"}, "control characters"),
+        ({"text": "x" * 2001}, "at most 2000"),
+        ({"text": "ok", "expected_version": "first"}, "expected version"),
+        ({"text": "ok", "hypothesis": "999999"}, "does not belong"),
+        ({"text": "ok", "time_spent_ms": "-5"}, "time spent ms"),
+    ],
+)
+def test_bad_input_is_refused_with_a_message(client, bob, letters, lines, data, message):
+    client.force_login(bob)
+    response = save(client, letters, lines[1], **data)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    line = Line.objects.get(pk=lines[1].pk)
+    assert (line.text, line.version) == ("I recieved your", 1)
+    assert not Correction.objects.exists()
+
+
+def test_a_hypothesis_of_another_line_is_refused(client, bob, letters, lines):
+    client.force_login(bob)
+    foreign = lines[2].hypotheses.get(rank=0)
+    response = save(client, letters, lines[1], text="x", hypothesis=foreign.pk)
+    assert response.status_code == 400
+
+
+def test_text_is_stored_in_one_unicode_spelling(bob, lines):
+    actions.do_save_line(lines[1], bob, "Mu\u0308ller", expected_version=1)
+    assert Line.objects.get(pk=lines[1].pk).text == "M\u00fcller"
+
+
+def test_without_javascript_a_save_redirects_to_the_next_line(client, bob, letters, lines):
+    client.force_login(bob)
+    url = reverse("review_save", args=[letters.pk, lines[3].pk])
+    response = client.post(url, {"text": "inst. and", "expected_version": 1})
+    assert response.status_code == 302
+    assert f"/lines/{lines[1].pk}/" in response["Location"]
+
+
+def test_the_last_line_saved_says_the_queue_is_done(client, bob, letters, lines):
+    Line.objects.exclude(pk=lines[3].pk).update(status=S.REVIEWED)
+    client.force_login(bob)
+    response = save(client, letters, lines[3], text="inst. and")
+    assert "Nothing left to review" in response.content.decode()
+
+
+def test_skip_hands_the_line_back_and_opens_another(client, bob, letters, lines):
+    client.force_login(bob)
+    assert actions.do_claim_next_line(letters, bob) == lines[3].pk
+    url = reverse("review_skip", args=[letters.pk, lines[3].pk])
+    response = client.post(url, {"time_spent_ms": "900"}, **FETCH)
+    assert f"/lines/{lines[1].pk}/" in response["X-Line-Url"]
+    line = Line.objects.get(pk=lines[3].pk)
+    assert (line.status, line.claimed_by, line.version) == (S.NEEDS_REVIEW, None, 1)
+    skip = Correction.objects.get(line=line)
+    assert (skip.action, skip.time_spent_ms, skip.line_version) == ("skip", 900, 1)
+    # The skipped line stays out of bob's way for the rest of his session.
+    save(client, letters, lines[1], text="I received your")
+    assert Line.objects.get(pk=lines[2].pk).claimed_by == bob
