@@ -18,6 +18,7 @@ from ocrreview.corpus.models import Collection
 from ocrreview.training import exports, splits, tasks
 from ocrreview.training.exports import ExportError, ExportOptions
 from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
+from ocrreview.transcription.services import HUMAN_STATUSES, do_queue_recognition
 
 logger = logging.getLogger(__name__)
 
@@ -388,3 +389,12 @@ def _activate(child: ModelVersion, collection: Collection) -> None:
         ModelVersion.objects.filter(pk=previous.pk, status=ModelVersion.Status.ACTIVE).update(
             status=ModelVersion.Status.READY
         )
+
+
+def do_rerecognize_unreviewed(collection: Collection, version: ModelVersion) -> int:
+    """Queue the lines no human has settled for reading by ``version`` (the pipeline's
+    re-recognition); reviewed text is never touched. Returns how many lines were queued."""
+    if collection.model_version_id != version.pk:
+        raise TrainingError(f"{version} is not the active model of {collection}")
+    lines = collection.lines.exclude(status__in=HUMAN_STATUSES)
+    return do_queue_recognition(lines, model_version=version)

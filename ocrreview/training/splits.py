@@ -4,8 +4,8 @@ The evaluation split of a collection is frozen the first time it is needed: the 
 lines of a seeded sample of whole documents (or pages). From then on those lines are the test
 set of every export and every training run, and any later ground truth from the same documents
 (or pages) is held out, so a model is never trained on material that sits beside its test lines.
-Everything else is split between train and validation by a seeded hash of its document (or
-page): a unit keeps its side when new material arrives, and the same seed gives the same split.
+Everything else is split between train and validation by whole documents (or pages), ranked
+by a seeded hash: the same seed on the same material gives the same split.
 """
 
 import hashlib
@@ -127,12 +127,11 @@ def assign_splits(
             assignment[line.pk] = HELD_OUT
         else:
             open_units.setdefault(unit_key(line, unit), []).append(line.pk)
-    scores = {key: _unit_hash(seed, unit, key) for key in open_units}
-    validation = {key for key, score in scores.items() if score < validation_fraction}
-    if not validation and validation_fraction > 0 and len(scores) >= 2:
-        # Too few units for the fraction to catch one; early stopping still needs a validation
-        # set, so the unit with the lowest hash (still a seeded, reproducible choice) serves.
-        validation = {min(scores, key=scores.__getitem__)}
+    # Units ranked by a seeded hash and the lowest share taken: an exact fraction even for a
+    # handful of documents, and the same seed gives the same split.
+    ranked = sorted(open_units, key=lambda key: _unit_hash(seed, unit, key))
+    wanted = min(math.ceil(validation_fraction * len(ranked)), len(ranked) - 1)
+    validation = set(ranked[:wanted])
     for key, ids in open_units.items():
         for pk in ids:
             assignment[pk] = VALIDATION if key in validation else TRAIN
