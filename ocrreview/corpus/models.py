@@ -211,3 +211,23 @@ class Line(models.Model):
         x0, y0, x1, y1 = self.bbox
         if x1 <= x0 or y1 <= y0:
             raise ValidationError({"bbox": "A bounding box needs x1 > x0 and y1 > y0."})
+
+
+class ApiToken(models.Model):
+    """A key for the HTTP API. Only its SHA-256 is stored: a leaked database does not leak
+    usable keys. The prefix lets a user tell their tokens apart."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=8)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"

@@ -1,0 +1,33 @@
+from django import forms
+
+from ocrreview.corpus.models import Document
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        # Each file is judged by ingestion, which reports empty or bad files one by one
+        # instead of refusing the whole upload as FileField would.
+        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
+        if not files and self.required:
+            raise forms.ValidationError("Choose at least one file.")
+        return files
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(
+        help_text="JPEG, PNG, TIFF, PDF, or ZIP archives of these; "
+        "PAGE XML or ALTO files beside their images."
+    )
+    segmentation = forms.ChoiceField(
+        choices=Document.Segmentation.choices, initial=Document.Segmentation.KRAKEN
+    )
+    import_text = forms.BooleanField(
+        required=False,
+        label="Take the text of PAGE/ALTO files as reviewed ground truth",
+    )

@@ -1,0 +1,29 @@
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from ocrreview.corpus.access import admin_collection_for
+from ocrreview.corpus.ingestion import Upload, do_ingest
+from ocrreview.corpus.upload_forms import UploadForm
+
+
+@login_required
+def upload(request, pk: int):
+    """The form, and its results: the script posts with XMLHttpRequest (one request, so
+    XML files meet their images) and swaps in the results fragment."""
+    collection = admin_collection_for(request.user, pk)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    results = None
+    if request.method == "POST" and form.is_valid():
+        results = do_ingest(
+            collection,
+            [Upload.from_django(f) for f in form.cleaned_data["files"]],
+            user=request.user,
+            segmentation=form.cleaned_data["segmentation"],
+            import_text=form.cleaned_data["import_text"],
+        )
+        form = UploadForm()
+    context = {"collection": collection, "form": form, "results": results}
+    status = 400 if request.method == "POST" and results is None else 200
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        return render(request, "corpus/upload_results.html", context, status=status)
+    return render(request, "corpus/upload.html", context, status=status)

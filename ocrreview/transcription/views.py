@@ -1,0 +1,57 @@
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from ocrreview.corpus.access import admin_collection_for, collection_for, is_collection_admin
+from ocrreview.transcription import ops
+from ocrreview.transcription.forms import RerecognizeForm
+from ocrreview.transcription.services import do_rerecognize, document_progress
+
+
+@login_required
+def progress(request, pk: int):
+    collection = collection_for(request.user, pk)
+    rows = list(document_progress(collection.documents.all()).values())
+    context = {
+        "collection": collection,
+        "rows": rows,
+        # The fragment stops polling once every document is finished.
+        "polling": any(not row["finished"] for row in rows),
+        "form": RerecognizeForm(collection=collection)
+        if is_collection_admin(request.user, collection)
+        else None,
+    }
+    if request.headers.get("HX-Request"):
+        return render(request, "transcription/_progress_rows.html", context)
+    return render(request, "transcription/progress.html", context)
+
+
+@login_required
+@require_POST
+def rerecognize(request, pk: int):
+    collection = admin_collection_for(request.user, pk)
+    form = RerecognizeForm(request.POST, collection=collection)
+    if not form.is_valid():
+        messages.error(request, "Choose a model version (and, if you like, one document).")
+        return redirect("recognition_progress", pk=collection.pk)
+    document = form.cleaned_data["document"]
+    documents = collection.documents.filter(pk=document.pk) if document else collection.documents
+    version = form.cleaned_data["model_version"]
+    queued = do_rerecognize(documents.all(), version)
+    messages.success(request, f"{queued} lines queued for recognition with {version}.")
+    return redirect("recognition_progress", pk=collection.pk)
+
+
+@staff_member_required
+def queues(request):
+    return render(
+        request,
+        "transcription/queues.html",
+        {
+            "queues": ops.queue_lengths(),
+            "workers": ops.workers(),
+            "requests": ops.recognition_counts(),
+        },
+    )

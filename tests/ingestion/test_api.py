@@ -1,0 +1,90 @@
+"""The HTTP API: token auth, upload, document listing and progress, with the personas."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from ocrreview.corpus.models import ApiToken, Document
+from ocrreview.corpus.tokens import do_create_api_token
+from tests.ingestion import files
+
+
+def auth(user) -> dict:
+    return {"Authorization": f"Token {do_create_api_token(user, 'test')}"}
+
+
+def upload(client, collection, headers, *named, **data):
+    return client.post(
+        reverse("api_collection_documents", args=[collection.pk]),
+        {"files": [SimpleUploadedFile(n, d) for n, d in named], **data},
+        headers=headers,
+    )
+
+
+@pytest.mark.django_db
+def test_an_admin_uploads_with_a_token_and_reads_progress(client, alice, letters, tiny_model):
+    headers = auth(alice)
+    response = upload(
+        client,
+        letters,
+        headers,
+        ("line.png", files.png(300, 50)),
+        ("bad.jpg", b""),
+        segmentation="whole_image",
+    )
+    assert response.status_code == 201
+    by_file = {f["file"]: f for f in response.json()["files"]}
+    assert by_file["line.png"]["pages"] == 1 and by_file["line.png"]["lines"] == 1
+    assert by_file["bad.jpg"]["error"] == "the file is empty"
+    document_id = by_file["line.png"]["document"]
+
+    detail = client.get(reverse("api_document", args=[document_id]), headers=headers).json()
+    assert detail["status"] == Document.Status.RECOGNIZING
+    assert (detail["lines_done"], detail["lines_total"]) == (0, 1)
+    listing = client.get(reverse("api_collection_documents", args=[letters.pk]), headers=headers)
+    assert [d["id"] for d in listing.json()["documents"]] == [document_id]
+
+
+@pytest.mark.django_db
+def test_only_the_hash_of_a_key_is_stored(alice):
+    key = do_create_api_token(alice, "scanner")
+    token = ApiToken.objects.get()
+    assert key not in (token.key_hash, token.prefix) and key.startswith(token.prefix)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("header", [None, "Token nope", "Bearer x", "Token "])
+def test_no_or_a_wrong_token_is_a_401(client, letters, header):
+    headers = {"Authorization": header} if header else {}
+    response = upload(client, letters, headers, ("a.jpg", files.jpeg()))
+    assert response.status_code == 401
+    assert "API token" in response.json()["error"]
+    assert not Document.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_session_alone_does_not_authenticate_the_api(client, alice, letters):
+    client.force_login(alice)
+    assert upload(client, letters, {}, ("a.jpg", files.jpeg())).status_code == 401
+
+
+@pytest.mark.django_db
+def test_reviewers_read_but_may_not_upload_and_strangers_get_404(
+    client, bob, charlie, letters, alice
+):
+    document = Document.objects.create(collection=letters, title="x")
+    bob_headers = auth(bob)
+    assert upload(client, letters, bob_headers, ("a.jpg", files.jpeg())).status_code == 403
+    response = client.get(reverse("api_document", args=[document.pk]), headers=bob_headers)
+    assert response.status_code == 200 and response.json()["title"] == "x"
+    charlie_headers = auth(charlie)
+    assert upload(client, letters, charlie_headers, ("a.jpg", files.jpeg())).status_code == 404
+    response = client.get(reverse("api_document", args=[document.pk]), headers=charlie_headers)
+    assert response.status_code == 404 and response.json() == {"error": "Not found."}
+
+
+@pytest.mark.django_db
+def test_bad_form_data_is_a_400_naming_the_field(client, alice, letters):
+    response = upload(client, letters, auth(alice), ("a.jpg", files.jpeg()), segmentation="x")
+    assert response.status_code == 400
+    assert "segmentation" in response.json()["fields"]
