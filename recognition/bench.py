@@ -28,9 +28,10 @@ import random
 import resource
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image, ImageDraw
@@ -55,6 +56,8 @@ OUTPUT_TOKENS = 24
 BATCH_SIZE = 8
 VOCAB_SIZE = 50265
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]
+
+Transcriber = Callable[[Sequence[Image.Image]], list[str]]
 
 
 @dataclass
@@ -177,10 +180,10 @@ def run_variant(name: str, model_dir: str, pngs: list[bytes]) -> VariantResult:
     return VariantResult(name, elapsed / len(images), peak_kib / 1024, top1)
 
 
-def _naive(model_dir: str):  # type: ignore[no-untyped-def]
+def _naive(model_dir: str) -> Transcriber:
     processor = AutoImageProcessor.from_pretrained(model_dir)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(model_dir)
-    model = VisionEncoderDecoderModel.from_pretrained(model_dir)
+    model: Any = VisionEncoderDecoderModel.from_pretrained(model_dir)
     model.eval()
 
     def transcribe(images: Sequence[Image.Image]) -> list[str]:
@@ -200,7 +203,7 @@ def _naive(model_dir: str):  # type: ignore[no-untyped-def]
     return transcribe
 
 
-def _engine(name: str, model_dir: str):  # type: ignore[no-untyped-def]
+def _engine(name: str, model_dir: str) -> Transcriber:
     loaded = load_model(model_dir, device="cpu", quantize="int8" in name)
     loaded.model.generation_config.min_new_tokens = OUTPUT_TOKENS
 

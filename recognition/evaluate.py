@@ -1,0 +1,138 @@
+"""Score a model on a folder of line images.
+
+``python -m recognition.evaluate MODEL FOLDER [--field text_plain]``
+
+FOLDER holds the images and a ``metadata.jsonl`` whose rows name an image
+(``file_name``, relative to FOLDER) and its reference text (``--field``, by
+default ``text``), the Hugging Face "imagefolder" layout. The per-line results
+go to ``FOLDER/predictions.jsonl`` (or ``--output``); corpus-level WER and CER
+are printed, CER last as ``cer: 0.XXX``. A line whose image cannot be read
+counts as an empty transcription.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from recognition.inference import LineResult, recognize
+from recognition.loading import LoadedModel, load_model
+from recognition.metrics import cer, wer
+from recognition.preprocess import ImageError, open_image
+
+# Lines decoded and held in memory at once; bounds memory on large folders.
+CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Sample:
+    file_name: str
+    reference: str
+
+
+def read_metadata(folder: Path, field: str) -> list[Sample]:
+    path = folder / "metadata.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"{path} not found")
+    samples = []
+    with path.open(encoding="utf-8") as rows:
+        for number, row in enumerate(rows, start=1):
+            if not row.strip():
+                continue
+            record = json.loads(row)
+            if "file_name" not in record or field not in record:
+                raise SystemExit(f"{path}:{number} lacks 'file_name' or {field!r}")
+            samples.append(Sample(str(record["file_name"]), str(record[field])))
+    if not samples:
+        raise SystemExit(f"{path} lists no lines")
+    return samples
+
+
+def transcribe(
+    loaded: LoadedModel, folder: Path, samples: Sequence[Sample], **options: Any
+) -> Iterator[tuple[Sample, LineResult]]:
+    for start in range(0, len(samples), CHUNK):
+        chunk = samples[start : start + CHUNK]
+        opened: list[Image.Image | LineResult] = []
+        for sample in chunk:
+            try:
+                opened.append(open_image(folder / sample.file_name))
+            except ImageError as exc:
+                opened.append(LineResult(error=str(exc)))
+        images = [item for item in opened if isinstance(item, Image.Image)]
+        recognised = iter(recognize(loaded, images, **options))
+        for sample, item in zip(chunk, opened, strict=True):
+            yield sample, item if isinstance(item, LineResult) else next(recognised)
+
+
+def prediction_row(sample: Sample, result: LineResult) -> dict[str, Any]:
+    best = result.best
+    prediction = best.text if best else ""
+    return {
+        "file_name": sample.file_name,
+        "reference": sample.reference,
+        "prediction": prediction,
+        "confidence": best.confidence if best else None,
+        "line_cer": cer([sample.reference], [prediction]) if sample.reference.strip() else None,
+        "error": result.error,
+        "hypotheses": [
+            {"text": h.text, "confidence": h.confidence, "share": h.share}
+            for h in result.hypotheses
+        ],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recognition.evaluate", description=__doc__)
+    parser.add_argument("model", help="hub id or local model directory")
+    parser.add_argument("folder", type=Path, help="folder with metadata.jsonl and the images")
+    parser.add_argument("--field", default="text", help="reference text field (default: text)")
+    parser.add_argument("--output", type=Path, help="default: FOLDER/predictions.jsonl")
+    parser.add_argument("--revision")
+    parser.add_argument("--device")
+    parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--nbest", type=int, default=1)
+    parser.add_argument("--num-beams", type=int)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--calibration", type=Path, help="JSON file with a calibration fit")
+    args = parser.parse_args(argv)
+
+    samples = read_metadata(args.folder, args.field)
+    loaded = load_model(
+        args.model, revision=args.revision, device=args.device, quantize=args.quantize
+    )
+    fit = json.loads(args.calibration.read_text()) if args.calibration else None
+    output = args.output or args.folder / "predictions.jsonl"
+    refs, hyps, failed = [], [], 0
+    with output.open("w", encoding="utf-8") as out:
+        for sample, result in transcribe(
+            loaded,
+            args.folder,
+            samples,
+            nbest=args.nbest,
+            num_beams=args.num_beams,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            calibration=fit,
+        ):
+            row = prediction_row(sample, result)
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            refs.append(sample.reference)
+            hyps.append(row["prediction"])
+            failed += result.error is not None
+    print(f"lines: {len(samples)} ({failed} failed)")
+    print(f"predictions: {output}")
+    print(f"wer: {wer(refs, hyps):.3f}")
+    print(f"cer: {cer(refs, hyps):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
