@@ -1,0 +1,65 @@
+"""Drafts: what was typed but not saved is kept on the server, one per reviewer and line."""
+
+from django.urls import reverse
+from django.utils import timezone
+
+from ocrreview.corpus.models import Line
+from ocrreview.review import actions
+from ocrreview.review.models import Draft
+
+
+def post_draft(client, collection, line, **data):
+    url = reverse("review_draft", args=[collection.pk, line.pk])
+    return client.post(url, data, HTTP_X_REQUESTED_WITH="fetch")
+
+
+def test_a_draft_is_kept_and_replaced_in_place(client, bob, letters, lines):
+    client.force_login(bob)
+    assert post_draft(client, letters, lines[1], text="I rec", base_version=1).status_code == 200
+    response = post_draft(client, letters, lines[1], text="I received", base_version=1)
+    assert response.json()["saved"] is True
+    draft = Draft.objects.get(line=lines[1], user=bob)
+    assert (draft.text, draft.base_version) == ("I received", 1)
+    # The line itself is untouched until the reviewer saves.
+    assert Line.objects.get(pk=lines[1].pk).text == "I recieved your"
+
+
+def test_typing_renews_the_lease(client, bob, letters, lines):
+    actions.do_claim_line(lines[1], bob)
+    Line.objects.filter(pk=lines[1].pk).update(
+        claimed_until=timezone.now() + timezone.timedelta(seconds=3)
+    )
+    client.force_login(bob)
+    response = post_draft(client, letters, lines[1], text="I rec", base_version=1)
+    assert response.json()["lease"] == "held"
+    line = Line.objects.get(pk=lines[1].pk)
+    assert line.claimed_until > timezone.now() + timezone.timedelta(seconds=500)
+
+
+def test_a_draft_says_when_the_lease_was_lost(client, alice, bob, letters, lines):
+    actions.do_claim_line(lines[1], alice)
+    client.force_login(bob)
+    response = post_draft(client, letters, lines[1], text="I rec", base_version=1)
+    assert response.json()["lease"] == "lost"
+    assert Draft.objects.filter(user=bob).exists()
+
+
+def test_bad_drafts_are_refused_and_the_old_one_kept(client, bob, letters, lines):
+    actions.do_save_draft(lines[1], bob, "kept", base_version=1)
+    client.force_login(bob)
+    assert post_draft(client, letters, lines[1], text="a\x00b", base_version=1).status_code == 400
+    assert post_draft(client, letters, lines[1], text="x", base_version="v1").status_code == 400
+    assert Draft.objects.get(line=lines[1], user=bob).text == "kept"
+
+
+def test_discarding_a_draft(client, bob, letters, lines):
+    actions.do_save_draft(lines[1], bob, "not wanted", base_version=1)
+    client.force_login(bob)
+    client.post(reverse("review_discard", args=[letters.pk, lines[1].pk]))
+    assert not Draft.objects.exists()
+
+
+def test_skipping_keeps_the_draft(bob, letters, lines):
+    actions.do_save_draft(lines[1], bob, "half typed", base_version=1)
+    actions.do_skip_line(lines[1], bob)
+    assert Draft.objects.get(line=lines[1]).text == "half typed"

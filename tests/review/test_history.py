@@ -1,0 +1,67 @@
+"""Each line shows its history (who, when, the diff) and can go back to any earlier text."""
+
+from django.urls import reverse
+
+from ocrreview.corpus.models import Line
+from ocrreview.review import actions
+from ocrreview.review.models import Correction
+
+FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
+
+
+def history(client, collection, line):
+    return client.get(reverse("review_history", args=[collection.pk, line.pk])).content.decode()
+
+
+def test_history_lists_who_did_what_with_a_diff(client, alice, bob, letters, lines):
+    actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
+    actions.do_accept_line(lines[1], alice, expected_version=2)
+    client.force_login(bob)
+    page = history(client, letters, lines[1])
+    assert page.index("alice") < page.index("bob")  # newest first
+    assert "<del>ie</del><ins>ei</ins>" in page or "<ins>" in page
+    assert "Accepted unchanged" in page and "Edited" in page
+
+
+def test_a_line_without_history_says_so(client, bob, letters, lines):
+    client.force_login(bob)
+    assert "No one has changed this line yet" in history(client, letters, lines[1])
+
+
+def test_reverting_to_an_earlier_text(client, bob, letters, lines):
+    first = actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
+    actions.do_save_line(lines[1], bob, "I received yours", expected_version=2)
+    client.force_login(bob)
+    url = reverse("review_revert", args=[letters.pk, lines[1].pk, first.pk])
+    response = client.post(url, {"expected_version": 3}, **FETCH)
+    assert response.status_code == 200
+    line = Line.objects.get(pk=lines[1].pk)
+    assert (line.text, line.version) == ("I received your", 4)
+    revert = Correction.objects.filter(line=line).latest("id")
+    assert (revert.action, revert.text_before, revert.text_after) == (
+        "revert",
+        "I received yours",
+        "I received your",
+    )
+    # ... and to the machine's reading, the text before the first action.
+    response = client.post(url, {"expected_version": 4, "before": "1"}, **FETCH)
+    assert Line.objects.get(pk=lines[1].pk).text == "I recieved your"
+
+
+def test_a_stale_revert_is_a_conflict(client, bob, letters, lines):
+    first = actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
+    actions.do_save_line(lines[1], bob, "I received yours", expected_version=2)
+    client.force_login(bob)
+    url = reverse("review_revert", args=[letters.pk, lines[1].pk, first.pk])
+    assert client.post(url, {"expected_version": 2}, **FETCH).status_code == 409
+    assert Line.objects.get(pk=lines[1].pk).text == "I received yours"
+
+
+def test_reverting_to_another_lines_history_is_refused(client, bob, letters, lines):
+    other = actions.do_save_line(lines[2], bob, "letter of the 3rd", expected_version=1)
+    client.force_login(bob)
+    url = reverse("review_revert", args=[letters.pk, lines[1].pk, other.pk])
+    response = client.post(url, {"expected_version": 1}, **FETCH)
+    assert response.status_code == 400
+    assert "does not belong" in response.json()["error"]
+    assert Line.objects.get(pk=lines[1].pk).text == "I recieved your"

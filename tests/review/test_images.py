@@ -1,0 +1,74 @@
+"""Line crops and page images come through access-checked views, cached."""
+
+from django.core.files.base import ContentFile
+from django.urls import reverse
+from PIL import Image
+
+from tests import factories
+
+
+def read_png(response) -> Image.Image:
+    import io
+
+    return Image.open(io.BytesIO(b"".join(response.streaming_content)))
+
+
+def test_a_line_image_is_its_box_of_the_page(client, bob, letters, lines):
+    client.force_login(bob)
+    response = client.get(reverse("review_line_image", args=[letters.pk, lines[1].pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert "immutable" in response["Cache-Control"]
+    assert read_png(response).size == (490, 30)
+
+
+def test_a_line_with_a_polygon_is_cut_along_it(client, bob, letters, page):
+    line = factories.make_line(page, 5, polygon=[[20, 20], [120, 20], [120, 60], [20, 60]])
+    client.force_login(bob)
+    response = client.get(reverse("review_line_image", args=[letters.pk, line.pk]))
+    assert read_png(response).size == (101, 41)
+
+
+def test_the_crop_is_made_once(client, bob, letters, lines, settings):
+    client.force_login(bob)
+    url = reverse("review_line_image", args=[letters.pk, lines[1].pk])
+    client.get(url)
+    cached = list((settings.MEDIA_ROOT / "review-cache" / "lines").iterdir())
+    assert len(cached) == 1
+    lines[1].page.image.storage.delete(lines[1].page.image.name)
+    assert client.get(url).status_code == 200
+
+
+def test_a_broken_page_image_gives_a_clear_error(client, bob, letters, page, lines):
+    page.image.save("broken.png", ContentFile(b"not a png at all"), save=True)
+    client.force_login(bob)
+    response = client.get(reverse("review_line_image", args=[letters.pk, lines[2].pk]))
+    assert response.status_code == 422
+    assert b"not an image" in response.content
+
+
+def test_the_page_image(client, bob, letters, page):
+    client.force_login(bob)
+    response = client.get(reverse("review_page_image", args=[letters.pk, page.pk]))
+    assert response.status_code == 200
+    assert read_png(response).size == (600, 400)
+
+
+def test_a_tiff_page_is_shown_as_jpeg(client, bob, letters, letter):
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), "white").save(buffer, format="TIFF")
+    page = factories.make_page(letter, 1, width=300, height=200)
+    page.image.save("scan.tif", ContentFile(buffer.getvalue()), save=True)
+    client.force_login(bob)
+    response = client.get(reverse("review_page_image", args=[letters.pk, page.pk]))
+    assert read_png(response).format == "JPEG"
+
+
+def test_images_of_other_collections_are_not_found(client, charlie, letters, lines, page):
+    client.force_login(charlie)
+    assert (
+        client.get(reverse("review_line_image", args=[letters.pk, lines[1].pk])).status_code == 404
+    )
+    assert client.get(reverse("review_page_image", args=[letters.pk, page.pk])).status_code == 404

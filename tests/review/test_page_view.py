@@ -1,0 +1,150 @@
+"""The page view: every line of a page, editable in place, and its segmentation."""
+
+import pytest
+from django.urls import reverse
+
+from ocrreview.corpus.models import Line
+from ocrreview.review import actions
+from ocrreview.review.models import Correction
+
+FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
+
+
+def ordered(page):
+    return list(Line.objects.filter(page=page).order_by("order").values_list("text", flat=True))
+
+
+def test_the_page_view_shows_every_line_coloured_by_confidence(client, bob, letters, page, lines):
+    client.force_login(bob)
+    response = client.get(reverse("review_page", args=[letters.pk, page.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    for line in lines:
+        assert f'id="line-{line.pk}"' in html
+    assert 'class="box band-high"' in html and 'class="box band-low"' in html
+    assert reverse("review_page_image", args=[letters.pk, page.pk]) in html
+
+
+def test_a_line_saved_in_place_comes_back_as_its_row(client, bob, letters, lines):
+    client.force_login(bob)
+    url = reverse("review_save", args=[letters.pk, lines[0].pk])
+    response = client.post(url, {"text": "Dear Sirs", "expected_version": 1, "stay": "1"}, **FETCH)
+    assert response.status_code == 200
+    assert 'value="Dear Sirs"' in response.content.decode()
+    assert Line.objects.get(pk=lines[0].pk).status == "reviewed"
+
+
+def test_moving_a_box_shifts_its_polygon(client, bob, letters, page, lines):
+    Line.objects.filter(pk=lines[1].pk).update(polygon=[[10, 50], [500, 50], [500, 80]])
+    client.force_login(bob)
+    url = reverse("review_move", args=[letters.pk, lines[1].pk])
+    box = {"x0": 20, "y0": 55, "x1": 510, "y1": 85, "expected_version": 1}
+    assert client.post(url, box).json() == {"ok": True, "line": lines[1].pk}
+    line = Line.objects.get(pk=lines[1].pk)
+    assert (line.bbox, line.version) == ([20, 55, 510, 85], 2)
+    assert line.polygon == [[20, 55], [510, 55], [510, 85]]
+
+
+def test_resizing_a_box_drops_the_polygon_and_clips_to_the_page(client, bob, letters, lines):
+    Line.objects.filter(pk=lines[1].pk).update(polygon=[[10, 50], [500, 50], [500, 80]])
+    client.force_login(bob)
+    url = reverse("review_move", args=[letters.pk, lines[1].pk])
+    client.post(url, {"x0": 10, "y0": 50, "x1": 900, "y1": 95, "expected_version": 1})
+    line = Line.objects.get(pk=lines[1].pk)
+    assert (line.bbox, line.polygon) == ([10, 50, 600, 95], [])
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        {"x0": 700, "y0": 10, "x1": 800, "y1": 40},
+        {"x0": 10, "y0": 10, "x1": 11, "y1": 40},
+        {"x0": "left", "y0": 10, "x1": 100, "y1": 40},
+    ],
+)
+def test_a_bad_box_is_refused(client, bob, letters, lines, box):
+    client.force_login(bob)
+    url = reverse("review_move", args=[letters.pk, lines[1].pk])
+    response = client.post(url, {**box, "expected_version": 1})
+    assert response.status_code == 400 and response.json()["error"]
+    assert Line.objects.get(pk=lines[1].pk).bbox == lines[1].bbox
+
+
+def test_a_stale_move_is_refused(client, bob, letters, lines):
+    actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
+    client.force_login(bob)
+    url = reverse("review_move", args=[letters.pk, lines[1].pk])
+    response = client.post(url, {"x0": 1, "y0": 1, "x1": 90, "y1": 40, "expected_version": 1})
+    assert response.status_code == 409
+
+
+def test_splitting_a_line_cuts_box_and_text(client, bob, letters, page, lines):
+    client.force_login(bob)
+    url = reverse("review_split", args=[letters.pk, lines[2].pk])
+    response = client.post(url, {"x": 300, "expected_version": 1})
+    assert response.status_code == 200
+    assert ordered(page) == ["Dear Sir", "I recieved your", "letter of", "the 3d", "inst. and"]
+    left = Line.objects.get(pk=lines[2].pk)
+    right = Line.objects.get(pk=response.json()["line"])
+    assert (left.bbox, right.bbox) == ([10, 90, 300, 120], [300, 90, 500, 120])
+    assert left.status == right.status == "needs_review"
+    assert left.model_version is None and left.confidence is None
+    record = Correction.objects.get(line=left)
+    assert (record.action, record.text_after) == ("segment", "letter of")
+
+
+def test_merging_a_line_with_the_next(client, bob, letters, page, lines):
+    client.force_login(bob)
+    url = reverse("review_merge", args=[letters.pk, lines[2].pk])
+    assert client.post(url, {"expected_version": 1}).status_code == 200
+    assert ordered(page) == ["Dear Sir", "I recieved your", "letter of the 3d inst. and"]
+    assert Line.objects.get(pk=lines[2].pk).bbox == [10, 90, 500, 160]
+
+
+def test_a_line_with_history_cannot_be_merged_away_or_deleted(client, bob, letters, page, lines):
+    actions.do_save_line(lines[3], bob, "inst. and", expected_version=1)
+    client.force_login(bob)
+    merge = client.post(
+        reverse("review_merge", args=[letters.pk, lines[2].pk]), {"expected_version": 1}
+    )
+    assert merge.status_code == 400 and "review history" in merge.json()["error"]
+    delete = client.post(
+        reverse("review_delete", args=[letters.pk, lines[3].pk]), {"expected_version": 2}
+    )
+    assert delete.status_code == 400
+    assert len(ordered(page)) == 4
+
+
+def test_the_last_line_has_nothing_to_merge_with(client, bob, letters, lines):
+    client.force_login(bob)
+    response = client.post(
+        reverse("review_merge", args=[letters.pk, lines[3].pk]), {"expected_version": 1}
+    )
+    assert "last line" in response.json()["error"]
+
+
+def test_adding_a_line_puts_it_in_reading_order(client, bob, letters, page, lines):
+    client.force_login(bob)
+    url = reverse("review_add_line", args=[letters.pk, page.pk])
+    response = client.post(url, {"x0": 10, "y0": 75, "x1": 400, "y1": 88})
+    new = Line.objects.get(pk=response.json()["line"])
+    assert (new.bbox, new.status, new.text) == ([10, 75, 400, 88], "needs_review", "")
+    assert ordered(page)[2] == ""
+    assert Line.objects.get(pk=lines[2].pk).order == 3
+
+
+def test_deleting_a_box_that_is_not_a_line(client, bob, letters, page, lines):
+    client.force_login(bob)
+    url = reverse("review_delete", args=[letters.pk, lines[0].pk])
+    assert client.post(url, {"expected_version": 1}).json()["ok"] is True
+    assert not Line.objects.filter(pk=lines[0].pk).exists()
+
+
+def test_segmentation_of_another_collection_is_not_found(client, charlie, letters, page, lines):
+    client.force_login(charlie)
+    assert client.get(reverse("review_page", args=[letters.pk, page.pk])).status_code == 404
+    url = reverse("review_delete", args=[letters.pk, lines[0].pk])
+    assert client.post(url, {"expected_version": 1}).status_code == 404
+    url = reverse("review_add_line", args=[letters.pk, page.pk])
+    assert client.post(url, {"x0": 1, "y0": 1, "x1": 50, "y1": 50}).status_code == 404
+    assert Line.objects.filter(page=page).count() == 4

@@ -1,0 +1,49 @@
+"""Admins see what a threshold would do before they save it."""
+
+import pytest
+from django.urls import reverse
+
+
+def preview(client, collection, value):
+    url = reverse("review_threshold_preview", args=[collection.pk])
+    return client.get(url, {"confidence_threshold": value})
+
+
+def test_the_preview_counts_lines_to_humans_and_expected_errors(client, alice, letters, lines):
+    client.force_login(alice)
+    response = preview(client, letters, "0.5")
+    assert response.status_code == 200
+    numbers = response.context["preview"]
+    # Confidences 0.95, 0.40, 0.60, 0.20: two below 0.5, two accepted with 0.05 + 0.4 errors.
+    assert (numbers.to_humans, numbers.auto_accepted) == (2, 2)
+    assert numbers.expected_errors == pytest.approx(0.45)
+    assert "<strong>2</strong> lines go to reviewers" in response.content.decode()
+
+
+def test_reviewed_lines_are_left_out(client, alice, letters, lines):
+    lines[1].status = "reviewed"
+    lines[1].save()
+    client.force_login(alice)
+    numbers = preview(client, letters, "0.99").context["preview"]
+    assert (numbers.to_humans, numbers.already_reviewed) == (3, 1)
+
+
+def test_the_settings_page_loads_the_preview(client, alice, letters):
+    client.force_login(alice)
+    page = client.get(reverse("collection_settings", args=[letters.pk])).content.decode()
+    assert reverse("review_threshold_preview", args=[letters.pk]) in page
+
+
+@pytest.mark.parametrize("value", ["1.5", "-1", "high", ""])
+def test_a_bad_threshold_gets_a_message(client, alice, letters, value):
+    client.force_login(alice)
+    response = preview(client, letters, value)
+    assert response.status_code == 400
+    assert 'class="error"' in response.content.decode()
+
+
+def test_reviewers_cannot_preview_thresholds(client, bob, charlie, letters):
+    client.force_login(bob)
+    assert preview(client, letters, "0.5").status_code == 403
+    client.force_login(charlie)
+    assert preview(client, letters, "0.5").status_code == 404
