@@ -1,0 +1,140 @@
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from transformers import VisionEncoderDecoderModel
+
+from recognition import loading
+from recognition.inference import recognize
+from recognition.loading import (
+    ModelLoadError,
+    clear_model_cache,
+    get_model,
+    load_model,
+    load_model_or_starter,
+)
+from tests.recognition.conftest import noise_line
+from tests.tiny_model import build_tiny_model
+
+
+@pytest.fixture
+def fresh_cache() -> Iterator[None]:
+    clear_model_cache()
+    yield
+    clear_model_cache()
+
+
+def _copy(source: Path, tmp_path: Path, name: str) -> Path:
+    return Path(shutil.copytree(source, tmp_path / name))
+
+
+def test_loads_a_saved_checkpoint(tiny_model_dir: Path) -> None:
+    loaded = load_model(str(tiny_model_dir), local_files_only=True)
+    assert str(loaded.device) == "cpu"
+    assert loaded.dtype.is_floating_point and loaded.dtype.itemsize == 4
+    assert type(loaded.image_processor).__name__ == "ViTImageProcessor"
+    assert loaded.tokenizer.eos_token == "</s>"
+    assert loaded.model.encoder.config._attn_implementation == "sdpa"
+    assert not loaded.model.training
+
+
+def test_missing_special_token_ids_are_filled_in(tiny_model_dir: Path, tmp_path: Path) -> None:
+    stripped = _copy(tiny_model_dir, tmp_path, "stripped")
+    names = ("decoder_start_token_id", "pad_token_id", "eos_token_id", "bos_token_id")
+    generation = json.loads((stripped / "generation_config.json").read_text())
+    (stripped / "generation_config.json").write_text(
+        json.dumps({k: v for k, v in generation.items() if k not in names})
+    )
+    config = json.loads((stripped / "config.json").read_text())
+    config["decoder"] = {k: v for k, v in config["decoder"].items() if k not in names}
+    (stripped / "config.json").write_text(json.dumps(config))
+
+    loaded = load_model(str(stripped))
+    generation_config = loaded.model.generation_config
+    # </s>, as TrOCR was trained, not the <s>/cls id (0).
+    assert generation_config.decoder_start_token_id == 2
+    assert generation_config.pad_token_id == 1
+    assert generation_config.eos_token_id == 2
+    assert loaded.model.config.decoder_start_token_id == 2
+
+
+def test_missing_local_files_are_named(tiny_model_dir: Path, tmp_path: Path) -> None:
+    incomplete = _copy(tiny_model_dir, tmp_path, "incomplete")
+    (incomplete / "preprocessor_config.json").unlink()
+    (incomplete / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError) as error:
+        load_model(str(incomplete))
+    message = str(error.value)
+    assert "preprocessor_config.json" in message and "model.safetensors" in message
+    assert "tokenizer" not in message
+
+
+def test_offline_hub_id_names_the_files_missing_from_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match=r"config\.json.*offline") as error:
+        load_model("ocrreview-tests/never-downloaded", revision="v2")
+    assert "revision 'v2'" in str(error.value)
+    assert "tokenizer.json" in str(error.value)
+
+
+def test_hub_failure_without_network_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:  # the hub cannot be reached here
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
+
+    monkeypatch.setattr(VisionEncoderDecoderModel, "from_pretrained", no_network)
+    with pytest.raises(ModelLoadError, match=r"couldn't connect.*missing locally.*config\.json"):
+        load_model("microsoft/trocr-base-handwritten", local_files_only=False)
+
+
+def test_quantisation_is_cpu_only(tiny_model_dir: Path) -> None:
+    with pytest.raises(ValueError, match="CPU"):
+        load_model(str(tiny_model_dir), device="cuda", quantize=True)
+
+
+def test_quantisation_replaces_linear_layers(tiny_model_dir: Path) -> None:
+    loaded = load_model(str(tiny_model_dir), quantize=True)
+    assert loaded.quantized
+    assert "quantized" in type(loaded.model.decoder.output_projection).__module__
+
+
+def test_get_model_keeps_the_two_most_recent_models(
+    tiny_model_dir: Path, tmp_path: Path, fresh_cache: None
+) -> None:
+    a = str(tiny_model_dir)
+    b = str(_copy(tiny_model_dir, tmp_path, "b"))
+    c = str(_copy(tiny_model_dir, tmp_path, "c"))
+    first_a = get_model(a)
+    assert get_model(a, device="cpu", revision=None) is first_a
+    first_b = get_model(b)
+    assert get_model(a) is first_a  # switching between two versions does not reload
+    get_model(c)  # evicts b, the least recently used
+    assert get_model(a) is first_a
+    assert get_model(b) is not first_b
+    assert get_model(a, quantize=True) is not first_a
+
+
+def test_falls_back_to_the_starter_model(
+    tiny_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    fresh_cache: None,
+) -> None:
+    monkeypatch.setattr(loading, "STARTER_MODEL_DIR", tiny_model_dir)
+    with caplog.at_level(logging.WARNING, logger="recognition.loading"):
+        loaded, used = load_model_or_starter("/nonexistent/model", local_files_only=True)
+    assert used == str(tiny_model_dir)
+    assert loaded.source == str(tiny_model_dir)
+    assert "starter model" in caplog.text
+    _, used = load_model_or_starter(str(tiny_model_dir))
+    assert used == str(tiny_model_dir)
+
+
+def test_deit_encoder_checkpoint_works(tmp_path: Path) -> None:
+    loaded = load_model(str(build_tiny_model(tmp_path / "deit", encoder="deit", seed=1)))
+    (result,) = recognize(loaded, [noise_line(100)], nbest=2, max_new_tokens=6)
+    assert result.error is None and result.hypotheses
