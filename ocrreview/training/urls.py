@@ -1,1 +1,25 @@
-urlpatterns: list = []
+from django.urls import path
+
+from ocrreview.training import views
+
+C = "collections/<int:pk>/training/"
+
+urlpatterns = [
+    path(C, views.training_home, name="training_home"),
+    path(C + "exports/", views.start_export, name="training_start_export"),
+    path(C + "runs/", views.start_training, name="training_start_run"),
+    path("training/exports/<int:pk>/", views.export_detail, name="training_export"),
+    path(
+        "training/exports/<int:pk>/download/",
+        views.export_download,
+        name="training_export_download",
+    ),
+    path("training/runs/<int:pk>/", views.run_detail, name="training_run"),
+    path("training/runs/<int:pk>/cancel/", views.cancel_run, name="training_cancel"),
+    path("training/runs/<int:pk>/promote/", views.override_promotion, name="training_override"),
+    path(
+        "training/runs/<int:pk>/rerecognize/",
+        views.rerecognize,
+        name="training_rerecognize",
+    ),
+]

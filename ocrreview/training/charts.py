@@ -1,0 +1,47 @@
+"""The training chart: loss and validation CER against step, as SVG polyline points."""
+
+from dataclasses import dataclass
+from typing import Any
+
+WIDTH, HEIGHT, PAD = 600, 180, 6
+
+
+@dataclass
+class Chart:
+    loss: str
+    cer: str
+    steps: int
+    max_loss: float
+    max_cer: float
+    width: int = WIDTH
+    height: int = HEIGHT
+
+
+def _points(pairs: list[tuple[int, float]], steps: int, top: float) -> str:
+    def x(step: int) -> float:
+        return PAD + (WIDTH - 2 * PAD) * step / max(steps, 1)
+
+    def y(value: float) -> float:
+        return HEIGHT - PAD - (HEIGHT - 2 * PAD) * min(value, top) / (top or 1.0)
+
+    return " ".join(f"{x(step):.1f},{y(value):.1f}" for step, value in pairs)
+
+
+def history_chart(history: list[dict[str, Any]]) -> Chart | None:
+    losses = [(e["step"], e["loss"]) for e in history if e.get("event") == "step"]
+    cers = [(e["step"], e["cer"]) for e in history if e.get("event") == "eval"]
+    if not losses and not cers:
+        return None
+    steps = max(
+        [e.get("total_steps", 0) for e in history] + [s for s, _ in losses] + [s for s, _ in cers]
+    )
+    max_loss = max((v for _, v in losses), default=1.0)
+    # CER above 1 (a model that rambles) is clipped so the interesting range stays visible.
+    max_cer = min(max((v for _, v in cers), default=1.0), 1.0)
+    return Chart(
+        loss=_points(losses, steps, max_loss),
+        cer=_points(cers, steps, max_cer),
+        steps=steps,
+        max_loss=max_loss,
+        max_cer=max_cer,
+    )

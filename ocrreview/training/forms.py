@@ -1,0 +1,107 @@
+from django import forms
+from django.db.models import Q
+
+from ocrreview.corpus.models import Collection, Document
+from ocrreview.training.actions import TrainingParams
+from ocrreview.training.exports import FORMATS, UNITS, ExportOptions
+from ocrreview.training.models import DatasetExport, ModelVersion
+
+_defaults = ExportOptions()
+_params = TrainingParams()
+
+
+class ExportForm(forms.Form):
+    documents = forms.ModelMultipleChoiceField(
+        queryset=Document.objects.none(),
+        required=False,
+        help_text="None chosen: the whole collection.",
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    include_auto_accepted = forms.BooleanField(
+        required=False, label="Also count auto-accepted lines as ground truth"
+    )
+    min_confidence = forms.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        initial=_defaults.min_confidence,
+        label="… when their confidence is at least",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
+    unit = forms.ChoiceField(
+        choices=[(u, f"by {u}") for u in UNITS], initial=_defaults.unit, label="Split"
+    )
+    seed = forms.IntegerField(initial=_defaults.seed)
+    validation_fraction = forms.FloatField(
+        min_value=0.0, max_value=0.9, initial=_defaults.validation_fraction
+    )
+    test_fraction = forms.FloatField(
+        min_value=0.01,
+        max_value=0.9,
+        initial=_defaults.test_fraction,
+        help_text="Used only the first time: the evaluation split is then frozen.",
+    )
+    formats = forms.MultipleChoiceField(
+        choices=list(FORMATS.items()),
+        initial=list(FORMATS),
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, collection: Collection, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["documents"].queryset = collection.documents.order_by("title")
+
+    def options(self) -> ExportOptions:
+        data = dict(self.cleaned_data)
+        data["documents"] = [d.pk for d in data["documents"]]
+        return ExportOptions(**data)
+
+
+class TrainingForm(forms.Form):
+    base = forms.ModelChoiceField(queryset=ModelVersion.objects.none(), label="Base model")
+    dataset = forms.ModelChoiceField(queryset=DatasetExport.objects.none(), label="Dataset export")
+    train_part = forms.ChoiceField(
+        choices=[("decoder", "Decoder only"), ("all", "Everything (encoder too)")],
+        initial=_params.train_part,
+        label="Train",
+    )
+    epochs = forms.IntegerField(min_value=1, max_value=1000, initial=_params.epochs)
+    max_steps = forms.IntegerField(
+        min_value=1, required=False, help_text="Optimiser steps; overrides epochs when set."
+    )
+    learning_rate = forms.FloatField(
+        min_value=1e-8, max_value=0.5, initial=_params.learning_rate, widget=forms.TextInput
+    )
+    batch_size = forms.IntegerField(min_value=1, max_value=512, initial=_params.batch_size)
+    grad_accum = forms.IntegerField(
+        min_value=1, max_value=256, initial=_params.grad_accum, label="Gradient accumulation"
+    )
+    eval_every = forms.IntegerField(
+        min_value=1, initial=_params.eval_every, label="Validate every (steps)"
+    )
+    patience = forms.IntegerField(
+        min_value=1,
+        required=False,
+        initial=_params.patience,
+        help_text="Stop after this many validations without a better CER; empty: never.",
+    )
+
+    def __init__(self, *args, collection: Collection, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        usable = ~Q(status=ModelVersion.Status.TRAINING)
+        self.fields["base"].queryset = ModelVersion.objects.filter(usable)
+        self.fields["base"].initial = collection.model_version_id
+        self.fields["dataset"].queryset = collection.exports.filter(
+            status=DatasetExport.Status.DONE
+        )
+
+    def params(self) -> TrainingParams:
+        data = {k: v for k, v in self.cleaned_data.items() if k not in ("base", "dataset")}
+        return TrainingParams(**data)
+
+
+class OverrideForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded with your name in the promotion log.",
+    )

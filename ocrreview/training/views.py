@@ -1,0 +1,204 @@
+"""Thin views over ocrreview.training.actions. Everything here is for a collection's admins:
+other members get 403, and users outside the collection 404."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from ocrreview.corpus.access import admin_collection_for
+from ocrreview.training import actions
+from ocrreview.training.charts import history_chart
+from ocrreview.training.exports import ExportError, export_file
+from ocrreview.training.forms import ExportForm, OverrideForm, TrainingForm
+from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
+
+FINISHED_RUN = (
+    TrainingRun.Status.SUCCEEDED,
+    TrainingRun.Status.FAILED,
+    TrainingRun.Status.CANCELLED,
+)
+
+
+def _polled(request) -> bool:
+    """htmx asks for the status fragment alone while a job runs."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def _export(request, pk: int) -> DatasetExport:
+    export = get_object_or_404(DatasetExport.objects.select_related("created_by"), pk=pk)
+    export.collection = admin_collection_for(request.user, export.collection_id)
+    return export
+
+
+def _run(request, pk: int) -> TrainingRun:
+    run = get_object_or_404(
+        TrainingRun.objects.select_related(
+            "base_model", "result_model", "dataset", "created_by", "promotion_overridden_by"
+        ),
+        pk=pk,
+    )
+    run.collection = admin_collection_for(request.user, run.dataset.collection_id)
+    return run
+
+
+@login_required
+def training_home(request, pk: int):
+    collection = admin_collection_for(request.user, pk)
+    return render(
+        request,
+        "training/home.html",
+        {
+            "collection": collection,
+            "export_form": ExportForm(collection=collection),
+            "training_form": TrainingForm(collection=collection),
+            "exports": collection.exports.select_related("created_by")[:20],
+            "runs": TrainingRun.objects.filter(dataset__collection=collection).select_related(
+                "base_model", "result_model"
+            )[:20],
+            "events": PromotionEvent.objects.filter(collection=collection).select_related(
+                "model_version", "parent", "actor"
+            )[:20],
+            "split": getattr(collection, "evaluation_split", None),
+        },
+    )
+
+
+@login_required
+@require_POST
+def start_export(request, pk: int):
+    collection = admin_collection_for(request.user, pk)
+    form = ExportForm(request.POST, collection=collection)
+    if form.is_valid():
+        try:
+            export = actions.do_start_export(collection, form.options(), user=request.user)
+        except ExportError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("training_export", pk=export.pk)
+    return render(
+        request,
+        "training/home.html",
+        {
+            "collection": collection,
+            "export_form": form,
+            "training_form": TrainingForm(collection=collection),
+        },
+        status=400,
+    )
+
+
+@login_required
+def export_detail(request, pk: int):
+    export = _export(request, pk)
+    template = "training/_export_status.html" if _polled(request) else "training/export.html"
+    return render(request, template, {"export": export, "collection": export.collection})
+
+
+@login_required
+def export_download(request, pk: int):
+    export = _export(request, pk)
+    if export.status != DatasetExport.Status.DONE:
+        raise Http404("This export is not finished.")
+    path = export_file(export)
+    if not path.exists():
+        raise Http404("The export file is gone from the server.")
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=f"{export.collection.name}-export-{export.pk}.zip",
+        content_type="application/zip",
+    )
+
+
+@login_required
+@require_POST
+def start_training(request, pk: int):
+    collection = admin_collection_for(request.user, pk)
+    form = TrainingForm(request.POST, collection=collection)
+    if form.is_valid():
+        try:
+            run = actions.do_start_training(
+                form.cleaned_data["base"],
+                form.cleaned_data["dataset"],
+                form.params(),
+                user=request.user,
+            )
+        except actions.TrainingError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("training_run", pk=run.pk)
+    return render(
+        request,
+        "training/home.html",
+        {
+            "collection": collection,
+            "export_form": ExportForm(collection=collection),
+            "training_form": form,
+        },
+        status=400,
+    )
+
+
+@login_required
+def run_detail(request, pk: int):
+    run = _run(request, pk)
+    context = {
+        "run": run,
+        "collection": run.collection,
+        "chart": history_chart(run.history),
+        "finished": run.status in FINISHED_RUN,
+        "override_form": OverrideForm(),
+        "events": PromotionEvent.objects.filter(training_run=run).select_related("actor"),
+    }
+    if _polled(request):
+        return render(request, "training/_run_status.html", context)
+    return render(request, "training/run.html", context)
+
+
+@login_required
+@require_POST
+def cancel_run(request, pk: int):
+    run = _run(request, pk)
+    if actions.do_request_cancel(run):
+        messages.success(request, "Cancelling: the run stops after its current step.")
+    else:
+        messages.error(
+            request, f"The run is {run.get_status_display().lower()}; nothing to cancel."
+        )
+    return redirect("training_run", pk=run.pk)
+
+
+@login_required
+@require_POST
+def override_promotion(request, pk: int):
+    run = _run(request, pk)
+    form = OverrideForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.do_override_promotion(
+                run, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except actions.TrainingError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{run.result_model} is now the active model.")
+    else:
+        messages.error(request, "Say why the gate is overridden.")
+    return redirect("training_run", pk=run.pk)
+
+
+@login_required
+@require_POST
+def rerecognize(request, pk: int):
+    run = _run(request, pk)
+    if run.result_model is None:
+        raise Http404("This run produced no model.")
+    try:
+        queued = actions.do_rerecognize_unreviewed(run.collection, run.result_model)
+    except actions.TrainingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{queued} unreviewed lines queued for {run.result_model}.")
+    return redirect("training_run", pk=run.pk)

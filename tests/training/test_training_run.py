@@ -1,0 +1,172 @@
+"""Training runs in the task's body (the worker path is in test_loop and test_views): the gate,
+overrides, cancellation, failures, bad parameters, and characters the tokenizer lacks."""
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from transformers import AutoTokenizer
+
+from ocrreview.training import actions
+from ocrreview.training.actions import TrainingError, TrainingParams
+from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
+from recognition.architectures import (
+    StarterSpec,
+    build_char_tokenizer,
+    build_image_processor,
+    build_starter_model,
+)
+from tests import factories
+from tests.training.conftest import make_rendered_page, mark_reviewed
+from tests.training.test_exports import export_now
+
+# One step at a negligible learning rate: the child reads exactly like its parent.
+UNCHANGED = TrainingParams(max_steps=1, learning_rate=1e-9, eval_every=1, warmup_steps=0)
+
+
+@pytest.fixture
+def done_export(letters, alice, reviewed_letters):
+    export = export_now(letters, alice)
+    assert export.status == DatasetExport.Status.DONE, export.error
+    return export
+
+
+def start(base, export, params, user) -> TrainingRun:
+    return TrainingRun.objects.create(
+        base_model=base, dataset=export, params=asdict(params), created_by=user
+    )
+
+
+def test_a_child_that_does_not_beat_its_parent_stays_inactive(
+    letters, alice, tiny_version, done_export
+):
+    letters.model_version = tiny_version
+    letters.save()
+    run = actions.run_training(start(tiny_version, done_export, UNCHANGED, alice).pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    child = run.result_model
+    assert child.parent == tiny_version and child.status == ModelVersion.Status.READY
+    assert child.metrics["cer"] == child.metrics["parent"]["cer"]
+    assert child.metrics["lines"] == 4
+    assert Path(child.source, "model.safetensors").exists()
+    assert Path(child.source, "tokenizer.json").exists()
+    assert Path(child.source, "preprocessor_config.json").exists()
+    assert not run.promoted
+    letters.refresh_from_db()
+    assert letters.model_version == tiny_version
+    event = PromotionEvent.objects.get(training_run=run)
+    assert event.kind == PromotionEvent.Kind.REJECTED and event.actor is None
+    assert event.numbers["cer"] == event.numbers["parent_cer"]
+    assert "kept inactive" in run.log
+    assert not (Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}").exists()
+
+
+def test_an_admin_can_override_the_gate_and_it_is_recorded(
+    letters, alice, tiny_version, done_export
+):
+    run = actions.run_training(start(tiny_version, done_export, UNCHANGED, alice).pk)
+    with pytest.raises(TrainingError, match="say why"):
+        actions.do_override_promotion(run, actor=alice, reason="  ")
+
+    event = actions.do_override_promotion(run, actor=alice, reason="the parent is retired")
+
+    assert event.kind == PromotionEvent.Kind.OVERRIDDEN and event.actor == alice
+    assert event.reason == "the parent is retired"
+    assert event.numbers["cer"] == run.result_model.metrics["cer"]
+    run.refresh_from_db()
+    assert run.promoted and run.promotion_overridden_by == alice
+    letters.refresh_from_db()
+    assert letters.model_version == run.result_model
+    assert letters.model_version.status == ModelVersion.Status.ACTIVE
+    with pytest.raises(TrainingError, match="already promoted"):
+        actions.do_override_promotion(run, actor=alice, reason="again")
+    with pytest.raises(ValueError, match="never updated"):
+        event.save()
+
+
+def test_a_run_cancelled_before_it_starts_does_not_train(alice, tiny_version, done_export):
+    run = start(tiny_version, done_export, UNCHANGED, alice)
+    assert actions.do_request_cancel(run)
+    run = actions.run_training(run.pk)
+    assert run.status == TrainingRun.Status.CANCELLED
+    assert run.result_model is None and not run.history
+    assert not actions.do_request_cancel(run)  # finished runs cannot be cancelled
+
+
+def test_a_base_model_that_cannot_load_fails_the_run_with_its_reason(alice, done_export):
+    missing = factories.make_model_version(name="gone", source="/nonexistent/model")
+    run = actions.run_training(start(missing, done_export, UNCHANGED, alice).pk)
+    assert run.status == TrainingRun.Status.FAILED
+    assert "/nonexistent/model" in run.error
+    assert run.result_model is None
+    assert ModelVersion.objects.filter(parent=missing).count() == 0
+
+
+def test_a_run_needs_a_finished_export_with_training_lines(letters, alice, tiny_version):
+    failed = DatasetExport.objects.create(collection=letters, status=DatasetExport.Status.FAILED)
+    with pytest.raises(TrainingError, match="is Failed"):
+        actions.do_start_training(tiny_version, failed, TrainingParams(), user=alice)
+    no_images = DatasetExport.objects.create(
+        collection=letters, status="done", formats=["text"], counts={"train": 3}
+    )
+    with pytest.raises(TrainingError, match="image folder"):
+        actions.do_start_training(tiny_version, no_images, TrainingParams(), user=alice)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"train_part": "encoder"}, "train_part must be"),
+        ({"batch_size": 0}, "batch_size must be at least 1"),
+        ({"learning_rate": 3.0}, "learning_rate must be between"),
+        ({"max_steps": -5}, "max_steps must be at least 1"),
+    ],
+)
+def test_bad_training_parameters_are_refused(params, message):
+    with pytest.raises(TrainingError, match=message):
+        TrainingParams(**params)
+
+
+@pytest.fixture
+def char_model_version(db, tmp_path):
+    """A tiny model with the starter's character tokenizer, which has no ſ."""
+    spec = StarterSpec(
+        image_height=32,
+        image_width=64,
+        embed_dim=16,
+        depths=(1, 1),
+        num_heads=(1, 1),
+        window_size=4,
+        decoder_dim=32,
+        decoder_layers=1,
+        decoder_heads=1,
+        decoder_ffn=64,
+    )
+    tokenizer = build_char_tokenizer()
+    model = build_starter_model(tokenizer, spec)
+    directory = tmp_path / "charmodel"
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    build_image_processor(spec).save_pretrained(directory)
+    return factories.make_model_version(name="chars", source=str(directory))
+
+
+def test_characters_the_tokenizer_lacks_are_added_and_reported(
+    letters, alice, bob, char_model_version
+):
+    lines = []
+    for number in range(3):
+        document = factories.make_document(letters, f"Letter {number}")
+        lines += make_rendered_page(document, ["ſab", "ba"])
+    mark_reviewed(lines, bob)
+    export = export_now(letters, alice)
+    run = actions.run_training(start(char_model_version, export, UNCHANGED, alice).pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert "could not encode, added to the vocabulary: ſ" in run.log
+    child = run.result_model
+    assert child.metrics["added_chars"] == ["ſ"]
+    tokenizer = AutoTokenizer.from_pretrained(child.source)
+    assert tokenizer.decode(tokenizer("ſ", add_special_tokens=False)["input_ids"]) == "ſ"

@@ -1,0 +1,256 @@
+"""The admin pages: who sees what, starting exports and runs (on a real worker), live status,
+download, cancel, override and re-recognition, and bad form data."""
+
+import hashlib
+import time
+from dataclasses import asdict
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from ocrreview.corpus.models import Line
+from ocrreview.training import actions
+from ocrreview.training.actions import TrainingParams
+from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
+from ocrreview.transcription.models import RecognitionRequest
+from tests import factories
+from tests.training.test_exports import export_now
+from tests.workers import celery_worker
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def done_export(letters, alice, reviewed_letters):
+    return export_now(letters, alice)
+
+
+@pytest.fixture
+def finished_run(letters, alice, tiny_version, done_export):
+    params = TrainingParams(max_steps=1, learning_rate=1e-9, eval_every=1, warmup_steps=0)
+    run = TrainingRun.objects.create(
+        base_model=tiny_version, dataset=done_export, params=asdict(params), created_by=alice
+    )
+    return actions.run_training(run.pk)
+
+
+@pytest.mark.parametrize(
+    "who, status", [("alice", 200), ("staff", 200), ("bob", 403), ("charlie", 404)]
+)
+def test_only_collection_admins_see_the_training_page(
+    client, letters, alice, bob, charlie, staff, who, status
+):
+    client.force_login({"alice": alice, "bob": bob, "charlie": charlie, "staff": staff}[who])
+    assert client.get(reverse("training_home", args=[letters.pk])).status_code == status
+
+
+def test_anonymous_users_are_sent_to_log_in(client, letters):
+    response = client.get(reverse("training_home", args=[letters.pk]))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("who, status", [("bob", 403), ("charlie", 404)])
+def test_exports_and_runs_are_closed_to_non_admins(
+    client, bob, charlie, done_export, finished_run, who, status
+):
+    client.force_login({"bob": bob, "charlie": charlie}[who])
+    for name, pk in [
+        ("training_export", done_export.pk),
+        ("training_export_download", done_export.pk),
+        ("training_run", finished_run.pk),
+    ]:
+        assert client.get(reverse(name, args=[pk])).status_code == status
+    for name in ("training_cancel", "training_override", "training_rerecognize"):
+        response = client.post(reverse(name, args=[finished_run.pk]), {"reason": "x"})
+        assert response.status_code == status
+    finished_run.refresh_from_db()
+    assert not finished_run.promoted
+
+
+def test_the_download_is_the_checksummed_zip(client, alice, done_export):
+    client.force_login(alice)
+    response = client.get(reverse("training_export_download", args=[done_export.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    body = b"".join(response.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == done_export.checksum
+    page = client.get(reverse("training_export", args=[done_export.pk]))
+    assert done_export.checksum in page.content.decode()
+
+
+def test_an_unfinished_export_cannot_be_downloaded(client, letters, alice):
+    export = DatasetExport.objects.create(collection=letters, created_by=alice)
+    client.force_login(alice)
+    response = client.get(reverse("training_export_download", args=[export.pk]))
+    assert response.status_code == 404
+    # While it is queued, the status fragment keeps polling.
+    fragment = client.get(reverse("training_export", args=[export.pk]), **HX).content.decode()
+    assert 'hx-trigger="every 1s"' in fragment and "<html" not in fragment
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"formats": []}, "This field is required"),
+        ({"formats": ["docx"]}, "Select a valid choice"),
+        ({"min_confidence": "high"}, "Enter a number"),
+        ({"test_fraction": "2"}, "less than or equal to 0.9"),
+    ],
+)
+def test_bad_export_forms_are_refused_with_a_message(client, letters, alice, data, message):
+    client.force_login(alice)
+    form = {
+        "min_confidence": "0.95",
+        "unit": "document",
+        "seed": "0",
+        "validation_fraction": "0.1",
+        "test_fraction": "0.1",
+        "formats": ["imagefolder"],
+        **data,
+    }
+    response = client.post(reverse("training_start_export", args=[letters.pk]), form)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not DatasetExport.objects.exists()
+
+
+def test_a_document_of_another_collection_cannot_be_exported(client, letters, ledgers, alice):
+    other = factories.make_document(ledgers, "Not yours")
+    client.force_login(alice)
+    response = client.post(
+        reverse("training_start_export", args=[letters.pk]),
+        {
+            "documents": [other.pk],
+            "min_confidence": "0.95",
+            "unit": "document",
+            "seed": "0",
+            "validation_fraction": "0.1",
+            "test_fraction": "0.1",
+            "formats": ["imagefolder"],
+        },
+    )
+    assert response.status_code == 400 and not DatasetExport.objects.exists()
+
+
+def test_bad_training_forms_are_refused_with_a_message(
+    client, letters, alice, tiny_version, done_export
+):
+    client.force_login(alice)
+    form = {
+        "base": tiny_version.pk,
+        "dataset": done_export.pk,
+        "train_part": "decoder",
+        "epochs": "1",
+        "learning_rate": "fast",
+        "batch_size": "8",
+        "grad_accum": "1",
+        "eval_every": "10",
+    }
+    response = client.post(reverse("training_start_run", args=[letters.pk]), form)
+    assert response.status_code == 400 and "Enter a number" in response.content.decode()
+    failed = DatasetExport.objects.create(collection=letters, status="failed")
+    form.update(learning_rate="0.001", dataset=failed.pk)
+    response = client.post(reverse("training_start_run", args=[letters.pk]), form)
+    assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
+    assert not TrainingRun.objects.exists()
+
+
+def test_the_run_page_shows_both_numbers_and_the_gate(client, alice, finished_run):
+    client.force_login(alice)
+    page = client.get(reverse("training_run", args=[finished_run.pk])).content.decode()
+    metrics = finished_run.result_model.metrics
+    assert f"{metrics['cer']:.4f}" in page and f"{metrics['parent']['cer']:.4f}" in page
+    assert "Promote anyway" in page and "<svg" in page
+    assert "hx-trigger" not in page  # finished: no more polling
+
+
+def test_overriding_the_gate_from_the_page(client, letters, alice, finished_run):
+    client.force_login(alice)
+    url = reverse("training_override", args=[finished_run.pk])
+    client.post(url, {"reason": ""})
+    assert not PromotionEvent.objects.filter(kind="overridden").exists()
+    client.post(url, {"reason": "needed for the ſ letters"})
+    event = PromotionEvent.objects.get(kind="overridden")
+    assert event.actor == alice and event.reason == "needed for the ſ letters"
+    letters.refresh_from_db()
+    assert letters.model_version == finished_run.result_model
+    page = client.get(reverse("training_home", args=[letters.pk])).content.decode()
+    assert "needed for the ſ letters" in page
+
+    response = client.post(reverse("training_rerecognize", args=[finished_run.pk]), follow=True)
+    assert "unreviewed lines queued" in response.content.decode()
+    # Every line of the fixture is reviewed: nothing to re-read, and no text was touched.
+    assert not RecognitionRequest.objects.filter(model_version=finished_run.result_model).exists()
+    assert not Line.objects.exclude(status=Line.Status.REVIEWED).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_export_and_training_from_the_ui_on_a_real_worker_and_cancel(
+    client, letters, alice, bob, tiny_version, reviewed_letters
+):
+    client.force_login(alice)
+    with celery_worker(
+        "default,training",
+        name="training-ui",
+        OCRREVIEW_MODELS_DIR=str(settings.OCRREVIEW_MODELS_DIR),
+    ):
+        response = client.post(
+            reverse("training_start_export", args=[letters.pk]),
+            {
+                "min_confidence": "0.95",
+                "unit": "document",
+                "seed": "2",
+                "validation_fraction": "0.2",
+                "test_fraction": "0.2",
+                "formats": ["imagefolder", "text"],
+            },
+        )
+        assert response.status_code == 302
+        export = DatasetExport.objects.get()
+        assert response["Location"] == reverse("training_export", args=[export.pk])
+        url = reverse("training_export", args=[export.pk])
+        wait_for(
+            lambda: "Download the zip" in client.get(url, **HX).content.decode(), 60, "the export"
+        )
+
+        response = client.post(
+            reverse("training_start_run", args=[letters.pk]),
+            {
+                "base": tiny_version.pk,
+                "dataset": export.pk,
+                "train_part": "decoder",
+                "epochs": "1",
+                "max_steps": "100000",
+                "learning_rate": "0.0001",
+                "batch_size": "4",
+                "grad_accum": "2",
+                "eval_every": "1000",
+            },
+        )
+        run = TrainingRun.objects.get()
+        assert response["Location"] == reverse("training_run", args=[run.pk])
+        run_url = reverse("training_run", args=[run.pk])
+        wait_for(lambda: "step " in client.get(run_url, **HX).content.decode(), 90, "a step")
+        client.post(reverse("training_cancel", args=[run.pk]))
+        run = wait_for(
+            lambda: TrainingRun.objects.filter(pk=run.pk, status="cancelled").first(),
+            60,
+            "the run to stop",
+        )
+    assert run.result_model is None and run.finished_at is not None
+    steps = [e["step"] for e in run.history if e["event"] == "step"]
+    assert steps and max(steps) < 100000
+    assert "cancelled at step" in run.log
+    assert run.params["grad_accum"] == 2 and run.params["train_part"] == "decoder"
