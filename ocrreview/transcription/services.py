@@ -105,9 +105,9 @@ def do_rerecognize(documents: QuerySet[Document], model_version: ModelVersion) -
 
 
 def kick_recognition() -> None:
-    from ocrreview.transcription.tasks import recognize_pending
+    from ocrreview.transcription.tasks import kick
 
-    recognize_pending.delay()
+    kick()
 
 
 @dataclass

@@ -15,11 +15,31 @@ from ocrreview.transcription import services
 logger = logging.getLogger(__name__)
 
 SWEEP_KEY = "ocrreview:recognition-sweep"
+KICK_KEY = "ocrreview:recognition-kick"
+# A kick that never ran (its message lost) stops holding back new ones after this long.
+KICK_TTL_MS = 60_000
+
+
+def _redis() -> redis.Redis | None:
+    broker = settings.CELERY_BROKER_URL
+    return redis.Redis.from_url(broker) if broker.startswith("redis://") else None
+
+
+def kick() -> None:
+    """Ask a worker to drain the queue, unless a kick is already waiting: an upload of 200
+    files queues 200 documents but needs one kick."""
+    client = _redis()
+    if client is None or client.set(KICK_KEY, "1", nx=True, px=KICK_TTL_MS):
+        recognize_pending.delay()
 
 
 @shared_task(bind=True, autoretry_for=(Exception,), retry_backoff=5, max_retries=None)
 def recognize_pending(self) -> int:
     """Drain the recognition queue, a chunk of lines (from any documents) at a time."""
+    client = _redis()
+    if client is not None:
+        # From here on, newly queued lines need a kick of their own.
+        client.delete(KICK_KEY)
     worker = self.request.hostname or "worker"
     total = 0
     while claimed := services.do_recognize_pending(worker):
@@ -35,11 +55,9 @@ def _sweep_after_leases() -> None:
     if expiry is None:
         return
     delay = max(1.0, (expiry - timezone.now()).total_seconds() + 1)
-    broker = settings.CELERY_BROKER_URL
-    if broker.startswith("redis://"):
-        client = redis.Redis.from_url(broker)
-        if not client.set(SWEEP_KEY, "1", nx=True, px=int(delay * 1000)):
-            return
+    client = _redis()
+    if client is not None and not client.set(SWEEP_KEY, "1", nx=True, px=int(delay * 1000)):
+        return
     recognize_pending.apply_async(eta=timezone.now() + timedelta(seconds=delay))
 
 

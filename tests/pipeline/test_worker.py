@@ -1,0 +1,120 @@
+"""The pipeline on real worker processes: Redis, PostgreSQL and `celery worker`, including a
+worker killed with SIGKILL in the middle of a batch."""
+
+import os
+import signal
+import time
+
+import pytest
+import redis
+from django.conf import settings
+from django.db.models import Count, Q
+
+from ocrreview.corpus.ingestion import Upload, do_ingest
+from ocrreview.corpus.models import Document, Line
+from ocrreview.transcription.models import Hypothesis, RecognitionRequest
+from tests.ingestion import files
+from tests.workers import celery_worker
+
+R = RecognitionRequest.Status
+
+
+def worker_settings(model_dir, **extra) -> dict[str, str]:
+    return {
+        "OCRREVIEW_MODEL": str(model_dir),
+        "OCRREVIEW_DEVICE": "cpu",
+        "OCRREVIEW_MAX_NEW_TOKENS": "8",
+        "HF_HUB_OFFLINE": "1",
+        **extra,
+    }
+
+
+def wait_for(condition, timeout: float, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def outstanding() -> int:
+    return RecognitionRequest.objects.filter(status__in=[R.QUEUED, R.RUNNING]).count()
+
+
+@pytest.fixture
+def broker():
+    # This test run's own Redis database: start without leftovers of earlier runs.
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+def upload_lines(collection, count: int) -> list:
+    uploads = [Upload.from_bytes(f"line-{i}.png", files.png(320, 48)) for i in range(count)]
+    return do_ingest(collection, uploads, segmentation=Document.Segmentation.WHOLE_IMAGE)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_uploaded_lines_are_recognised_by_a_worker(broker, letters, tiny_model, settings):
+    settings.OCRREVIEW_MODEL = str(tiny_model)
+    with celery_worker("gpu", name="pipeline", timeout=120, **worker_settings(tiny_model)):
+        results = upload_lines(letters, 12)
+        assert all(r.ok for r in results)
+        wait_for(lambda: outstanding() == 0, 60, what="recognition")
+    assert Line.objects.filter(hypotheses__isnull=True).count() == 0
+    assert set(Document.objects.values_list("status", flat=True)) == {Document.Status.READY}
+    assert not Line.objects.filter(status=Line.Status.PENDING).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
+    broker, letters, tiny_model, settings
+):
+    settings.OCRREVIEW_MODEL = str(tiny_model)
+    slow = worker_settings(
+        tiny_model,
+        OCRREVIEW_BATCH_SIZE="2",
+        OCRREVIEW_RECOGNITION_CHUNK="60",
+        OCRREVIEW_RECOGNITION_LEASE_SECONDS="3",
+    )
+    with celery_worker("gpu", name="doomed", **slow) as doomed:
+        upload_lines(letters, 40)
+        total = Line.objects.count()
+        wait_for(
+            lambda: RecognitionRequest.objects.filter(status=R.DONE).count() >= 4,
+            60,
+            interval=0.02,
+            what="the first batches",
+        )
+        os.killpg(doomed.process.pid, signal.SIGKILL)
+        doomed.process.wait()
+    stranded = RecognitionRequest.objects.filter(status=R.RUNNING).count()
+    done_before = RecognitionRequest.objects.filter(status=R.DONE).count()
+    assert stranded > 0, "the worker died between batches; nothing was left mid-batch"
+    assert done_before < total
+
+    # The rescuer's start-up kick takes over what the dead worker held once its lease
+    # runs out (a solo worker answers the readiness ping only after that first task).
+    with celery_worker("gpu", name="rescuer", timeout=120, **slow):
+        wait_for(lambda: outstanding() == 0, 60, interval=0.2, what="the rescue")
+
+    assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.DONE}
+    assert RecognitionRequest.objects.count() == total
+    # Exactly one n-best list per line and model version: one best reading each, and
+    # ranks without gaps or repeats.
+    per_line = (
+        Hypothesis.objects.values("line", "model_version")
+        .annotate(best=Count("id", filter=Q(rank=0)))
+        .order_by()
+    )
+    assert len(per_line) == total
+    assert {row["best"] for row in per_line} == {1}
+    for line in Line.objects.prefetch_related("hypotheses"):
+        ranks = sorted(h.rank for h in line.hypotheses.all())
+        assert ranks == list(range(len(ranks)))
+        assert line.status in (Line.Status.AUTO_ACCEPTED, Line.Status.NEEDS_REVIEW)
+        assert line.version == 2
+    # The lines the dead worker held were taken over: a second attempt each.
+    assert RecognitionRequest.objects.filter(attempts=2).count() >= stranded
+    assert set(Document.objects.values_list("status", flat=True)) == {Document.Status.READY}
