@@ -30,7 +30,11 @@ class TrainingError(ValueError):
 # --- Exports -----------------------------------------------------------------------------
 
 
-def do_start_export(collection: Collection, options: ExportOptions, *, user) -> DatasetExport:
+def do_start_export(
+    collection: Collection, options: ExportOptions, *, user, queue: bool = True
+) -> DatasetExport:
+    """Record an export and hand it to a worker (``queue=False``: the caller builds it with
+    run_export, as the management command does)."""
     foreign = set(options.documents) - set(
         collection.documents.filter(pk__in=options.documents).values_list("pk", flat=True)
     )
@@ -42,7 +46,8 @@ def do_start_export(collection: Collection, options: ExportOptions, *, user) -> 
         filters=options.filters(),
         formats=options.formats,
     )
-    transaction.on_commit(lambda: tasks.build_dataset_export.delay(export.pk))
+    if queue:
+        transaction.on_commit(lambda: tasks.build_dataset_export.delay(export.pk))
     return export
 
 
@@ -119,8 +124,10 @@ class TrainingParams:
 
 
 def do_start_training(
-    base: ModelVersion, dataset: DatasetExport, params: TrainingParams, *, user
+    base: ModelVersion, dataset: DatasetExport, params: TrainingParams, *, user, queue: bool = True
 ) -> TrainingRun:
+    """Record a run and put it on the training queue (``queue=False``: the caller runs it with
+    run_training)."""
     if dataset.status != DatasetExport.Status.DONE:
         raise TrainingError(f"dataset export {dataset.pk} is {dataset.get_status_display()}")
     if "imagefolder" not in dataset.formats:
@@ -132,7 +139,8 @@ def do_start_training(
     run = TrainingRun.objects.create(
         base_model=base, dataset=dataset, params=asdict(params), created_by=user
     )
-    transaction.on_commit(lambda: tasks.train_model.delay(run.pk))
+    if queue:
+        transaction.on_commit(lambda: tasks.train_model.delay(run.pk))
     return run
 
 

@@ -2,6 +2,7 @@
 so a model can actually learn to read them."""
 
 import io
+import json
 
 import pytest
 from django.core.files.base import ContentFile
@@ -88,3 +89,27 @@ def reviewed_letters(letters, bob):
         lines += make_rendered_page(document, words, status=Line.Status.NEEDS_REVIEW)
     mark_reviewed(lines, bob)
     return lines
+
+
+def render_line(text: str) -> Image.Image:
+    image = Image.new("RGB", LINE_BOX, "white")
+    ImageDraw.Draw(image).text((6, 4), text, fill="black", font=ImageFont.load_default(size=26))
+    return image
+
+
+@pytest.fixture
+def line_folder(tmp_path):
+    """An image folder as published HTR sets ship it: one PNG a line, metadata.jsonl with the
+    text, the page it comes from and its split (test: pages 6 and 7)."""
+    folder = tmp_path / "lines"
+    folder.mkdir()
+    rows = []
+    for page in range(8):
+        for k in range(4):
+            text = WORDS[(page + k) % len(WORDS)]
+            file_name = f"{page:02d}-{k}.png"
+            render_line(text).save(folder / file_name)
+            split = "test" if page >= 6 else "train"
+            rows.append({"file_name": file_name, "text": text, "page": f"p{page}", "split": split})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder

@@ -1,0 +1,200 @@
+"""Line datasets back in as ground truth: an image folder with ``metadata.jsonl`` (flat or with
+one folder per split, as exports write it, and as TrOCR recipes and published HTR sets ship it)
+or a Hugging Face dataset saved with ``save_to_disk``. PAGE XML and ALTO with text come in
+through the upload form, which keeps their text as ground truth.
+
+Each line image becomes a page of its own holding one reviewed line; rows are grouped into
+documents by their ``document`` or ``page`` column. Every image is decoded before anything is
+stored, so a bad file fails the whole import with its name and nothing half-imported remains.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.review.models import Correction
+from ocrreview.training import splits
+from ocrreview.training.models import EvaluationSplit
+from recognition.preprocess import ImageError, open_image
+
+GROUP_COLUMNS = ("document", "page")
+
+
+class DatasetImportError(ValueError):
+    """The dataset cannot be imported; the message names the file or row at fault."""
+
+
+@dataclass
+class Row:
+    name: str
+    image: bytes
+    text: str
+    group: str
+    split: str = ""
+
+
+@dataclass
+class ImportResult:
+    documents: list[Document] = field(default_factory=list)
+    lines_by_split: dict[str, list[Line]] = field(default_factory=dict)
+
+    @property
+    def lines(self) -> list[Line]:
+        return [line for lines in self.lines_by_split.values() for line in lines]
+
+
+def read_dataset(path: Path, *, text_column: str = "text") -> list[Row]:
+    path = Path(path)
+    if not path.is_dir():
+        raise DatasetImportError(f"{path} is not a directory")
+    if (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists():
+        return _read_hf(path, text_column)
+    folders = [path] if (path / "metadata.jsonl").exists() else []
+    folders += sorted(p.parent for p in path.glob("*/metadata.jsonl"))
+    if not folders:
+        raise DatasetImportError(
+            f"{path} holds neither a metadata.jsonl (image folder) nor a saved Hugging Face dataset"
+        )
+    rows: list[Row] = []
+    for folder in folders:
+        default_split = folder.name if folder != path else ""
+        rows += _read_imagefolder(folder, text_column, default_split)
+    return rows
+
+
+def _read_imagefolder(folder: Path, text_column: str, default_split: str) -> list[Row]:
+    rows = []
+    with (folder / "metadata.jsonl").open(encoding="utf-8") as metadata:
+        for number, raw in enumerate(metadata, start=1):
+            if not raw.strip():
+                continue
+            where = f"{folder / 'metadata.jsonl'} line {number}"
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise DatasetImportError(f"{where} is not JSON ({exc.msg})") from exc
+            if not isinstance(record, dict) or "file_name" not in record:
+                raise DatasetImportError(f"{where} has no file_name")
+            image_path = (folder / str(record["file_name"])).resolve()
+            if folder.resolve() not in image_path.parents:
+                raise DatasetImportError(f"{where} names a file outside the folder")
+            try:
+                image = image_path.read_bytes()
+            except OSError as exc:
+                message = f"{where}: cannot read {record['file_name']} ({exc.strerror})"
+                raise DatasetImportError(message) from exc
+            rows.append(_row(record, str(record["file_name"]), image, text_column, default_split))
+    return rows
+
+
+def _read_hf(path: Path, text_column: str) -> list[Row]:
+    from datasets import DatasetDict, load_from_disk
+
+    try:
+        loaded = load_from_disk(str(path))
+    except (OSError, ValueError) as exc:
+        raise DatasetImportError(f"{path} is not a readable saved dataset ({exc})") from exc
+    parts = loaded.items() if isinstance(loaded, DatasetDict) else [("", loaded)]
+    rows = []
+    for split_name, part in parts:
+        if "image" not in part.column_names:
+            raise DatasetImportError(f"the {split_name or 'dataset'} split has no image column")
+        for index, record in enumerate(part.cast_column("image", _raw_image()).to_list()):
+            image = record["image"] or {}
+            name = image.get("path") or f"{split_name}-{index}"
+            rows.append(_row(record, name, image.get("bytes") or b"", text_column, split_name))
+    return rows
+
+
+def _raw_image():
+    from datasets import Image
+
+    return Image(decode=False)
+
+
+def _row(record: dict, name: str, image: bytes, text_column: str, split: str) -> Row:
+    text = record.get(text_column)
+    if not isinstance(text, str):
+        raise DatasetImportError(f"{name}: no {text_column!r} text")
+    group = next((str(record[c]) for c in GROUP_COLUMNS if record.get(c) not in (None, "")), "")
+    return Row(name, image, text.strip(), group, str(record.get("split") or split))
+
+
+def do_import_ground_truth(
+    collection: Collection, rows: list[Row], *, user, title: str, freeze_test: bool = False
+) -> ImportResult:
+    """Store the rows as reviewed lines. ``freeze_test``: the rows of the dataset's own test
+    split become the collection's frozen evaluation split (a published split stays intact)."""
+    rows = [row for row in rows if row.text]
+    if not rows:
+        raise DatasetImportError("the dataset has no line with text")
+    sizes = []
+    for row in rows:
+        try:
+            sizes.append(open_image(row.image).size)
+        except ImageError as exc:
+            raise DatasetImportError(f"{row.name}: {exc}") from exc
+    groups: dict[str, list[tuple[Row, tuple[int, int]]]] = {}
+    for row, size in zip(rows, sizes, strict=True):
+        groups.setdefault(row.group, []).append((row, size))
+    result = ImportResult()
+    saved: list[str] = []
+    try:
+        with transaction.atomic():
+            for group, members in groups.items():
+                document = Document.objects.create(
+                    collection=collection,
+                    title=(group or title)[:300],
+                    uploaded_by=user,
+                    segmentation=Document.Segmentation.WHOLE_IMAGE,
+                    status=Document.Status.READY,
+                )
+                result.documents.append(document)
+                for index, (row, (width, height)) in enumerate(members):
+                    line = _store_line(document, index, row, width, height, user, saved)
+                    result.lines_by_split.setdefault(row.split, []).append(line)
+            if freeze_test:
+                splits.freeze_evaluation_lines(
+                    collection,
+                    result.lines_by_split.get(splits.TEST, []),
+                    unit=EvaluationSplit.Unit.DOCUMENT,
+                    user=user,
+                )
+    except Exception:
+        for name in saved:
+            default_storage.delete(name)
+        raise
+    return result
+
+
+def _store_line(
+    document: Document, index: int, row: Row, width: int, height: int, user, saved: list[str]
+) -> Line:
+    page = Page(
+        document=document, index=index, width=width, height=height, status=Page.Status.SEGMENTED
+    )
+    page.image.save(Path(row.name).name, ContentFile(row.image), save=False)
+    saved.append(page.image.name)
+    page.save()
+    line = Line.objects.create(
+        collection=document.collection,
+        document=document,
+        page=page,
+        order=0,
+        bbox=[0, 0, width, height],
+        text=row.text,
+        status=Line.Status.REVIEWED,
+    )
+    Correction.objects.create(
+        line=line,
+        user=user,
+        action=Correction.Action.IMPORT,
+        text_after=row.text,
+        line_version=line.version,
+    )
+    return line

@@ -1,0 +1,114 @@
+"""Datasets back in as ground truth: image folders, saved Hugging Face datasets, an export's
+own layout, and bad input that fails whole with the file at fault named."""
+
+import json
+import zipfile
+
+import pytest
+
+from ocrreview.corpus.models import Document, Line, Page
+from ocrreview.review.models import Correction
+from ocrreview.training import splits
+from ocrreview.training.exports import export_file
+from ocrreview.training.imports import DatasetImportError, do_import_ground_truth, read_dataset
+from ocrreview.training.models import EvaluationSplit
+from tests.training.test_exports import export_now
+
+
+def test_an_image_folder_becomes_reviewed_lines_with_a_frozen_test_split(
+    letters, alice, line_folder
+):
+    rows = read_dataset(line_folder)
+    result = do_import_ground_truth(letters, rows, user=alice, title="lines", freeze_test=True)
+
+    assert len(result.lines) == 32 and len(result.documents) == 8
+    assert {d.title for d in result.documents} == {f"p{n}" for n in range(8)}
+    line = Line.objects.get(page__image__endswith="00-1.png")
+    assert line.text == "ba" and line.status == Line.Status.REVIEWED
+    assert line.bbox == [0, 0, 100, 40] and line.page.width == 100
+    correction = Correction.objects.get(line=line)
+    assert correction.action == Correction.Action.IMPORT and correction.user == alice
+    frozen = EvaluationSplit.objects.get(collection=letters)
+    assert frozen.members.count() == 8
+    assert {line.document.title for line in splits.evaluation_lines(frozen)} == {"p6", "p7"}
+
+
+def test_an_export_imports_into_another_collection(
+    letters, ledgers, alice, bob, reviewed_letters, tmp_path
+):
+    export = export_now(letters, alice)
+    with zipfile.ZipFile(export_file(export)) as archive:
+        archive.extractall(tmp_path / "export")
+
+    from_folder = do_import_ground_truth(
+        ledgers, read_dataset(tmp_path / "export" / "imagefolder"), user=bob, title="x"
+    )
+    from_hf = do_import_ground_truth(
+        ledgers, read_dataset(tmp_path / "export" / "hf"), user=bob, title="x"
+    )
+
+    for result in (from_folder, from_hf):
+        assert len(result.lines) == 24
+        assert sorted(line.text for line in result.lines) == sorted(
+            line.text for line in reviewed_letters
+        )
+        assert {name for name in result.lines_by_split} == {"train", "validation", "test"}
+    # Grouped by the export's document column: the six letters come back as six documents.
+    assert {d.title for d in from_hf.documents} == {f"Letter {n}" for n in range(6)}
+
+
+def write_metadata(folder, rows):
+    (folder / "metadata.jsonl").write_text("".join(row + "\n" for row in rows))
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (['{"file_name": "00-0.png", "text": "ab"}', "{not json"], "line 2 is not JSON"),
+        (['{"text": "ab"}'], "line 1 has no file_name"),
+        (['{"file_name": "missing.png", "text": "ab"}'], "cannot read missing.png"),
+        (['{"file_name": "../secret.png", "text": "ab"}'], "names a file outside the folder"),
+        (['{"file_name": "00-0.png", "text": 12}'], "00-0.png: no 'text' text"),
+    ],
+)
+def test_malformed_metadata_is_refused_with_the_place(line_folder, rows, message):
+    write_metadata(line_folder, rows)
+    with pytest.raises(DatasetImportError, match=message):
+        read_dataset(line_folder)
+
+
+def test_a_corrupt_image_fails_the_whole_import(letters, alice, line_folder):
+    (line_folder / "03-2.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    rows = read_dataset(line_folder)
+    with pytest.raises(DatasetImportError, match="03-2.png: the file is not an image"):
+        do_import_ground_truth(letters, rows, user=alice, title="lines")
+    assert not Document.objects.exists() and not Page.objects.exists()
+
+
+def test_a_failed_freeze_leaves_nothing_behind(letters, alice, line_folder, tmp_path):
+    do_import_ground_truth(
+        letters, read_dataset(line_folder), user=alice, title="lines", freeze_test=True
+    )
+    media = sorted(p.name for p in (tmp_path / "media").rglob("*.png"))
+    with pytest.raises(splits.SplitError, match="already has a frozen evaluation split"):
+        do_import_ground_truth(
+            letters, read_dataset(line_folder), user=alice, title="again", freeze_test=True
+        )
+    assert Line.objects.count() == 32
+    assert sorted(p.name for p in (tmp_path / "media").rglob("*.png")) == media
+
+
+def test_a_folder_without_metadata_is_refused(tmp_path):
+    with pytest.raises(DatasetImportError, match="neither a metadata.jsonl"):
+        read_dataset(tmp_path)
+    with pytest.raises(DatasetImportError, match="is not a directory"):
+        read_dataset(tmp_path / "nope")
+
+
+def test_rows_without_text_are_skipped_and_an_empty_set_refused(letters, alice, line_folder):
+    rows = read_dataset(line_folder)
+    for row in rows:
+        row.text = ""
+    with pytest.raises(DatasetImportError, match="no line with text"):
+        do_import_ground_truth(letters, rows, user=alice, title="lines")
+    assert json.loads((line_folder / "metadata.jsonl").read_text().splitlines()[0])["text"]
