@@ -129,69 +129,109 @@ def do_set_queue_order(user, order: str) -> None:
 # --- Text -------------------------------------------------------------------------------
 
 
-def _hypothesis_of(line_id: int, hypothesis: Hypothesis | int | None) -> Hypothesis | None:
+def _hypothesis_id(hypothesis: Hypothesis | int | None) -> int | None:
     if hypothesis is None:
         return None
-    hypothesis_id = hypothesis.pk if isinstance(hypothesis, Hypothesis) else int(hypothesis)
-    found = (
-        Hypothesis.objects.filter(pk=hypothesis_id, line_id=line_id)
-        .only("id", "rank", "text")
-        .first()
-    )
-    if found is None:
-        raise ReviewError("That alternative does not belong to this line.")
-    return found
+    return hypothesis.pk if isinstance(hypothesis, Hypothesis) else int(hypothesis)
+
+
+# Saving is what reviewers do all day, so it is one statement and one round trip: lock the
+# line, check the version the reviewer saw, write the text, append to the trail and drop the
+# reviewer's draft. It writes nothing when the version is stale or the hypothesis belongs to
+# another line; _write_text then finds out which and says so. The action, when not given, is
+# worked out from what changed: unchanged is an accept, an alternative (rank > 0) taken as
+# is is a pick, anything else an edit.
+_SAVE = """
+WITH old AS (
+    SELECT id, text, version FROM corpus_line WHERE id = %(line)s FOR UPDATE
+), hypothesis AS (
+    SELECT id, rank, text FROM transcription_hypothesis
+    WHERE id = %(hypothesis)s AND line_id = %(line)s
+), saved AS (
+    UPDATE corpus_line AS l
+    SET text = COALESCE(%(text)s, old.text), status = %(status)s, claimed_by_id = NULL,
+        claimed_until = NULL, version = old.version + 1, updated_at = %(now)s
+    FROM old
+    WHERE l.id = old.id AND old.version = %(expected)s
+      AND (%(hypothesis)s::bigint IS NULL OR EXISTS (SELECT 1 FROM hypothesis))
+    RETURNING old.text AS text_before, l.text AS text_after, l.version
+), recorded AS (
+    INSERT INTO review_correction (line_id, user_id, action, created_at, text_before,
+        text_after, hypothesis_id, line_version, time_spent_ms)
+    SELECT %(line)s, %(user)s,
+        COALESCE(%(action)s, CASE
+            WHEN saved.text_after = saved.text_before THEN 'accept'
+            WHEN EXISTS (SELECT 1 FROM hypothesis h WHERE h.rank > 0 AND h.text = saved.text_after)
+                THEN 'pick'
+            ELSE 'edit' END),
+        %(now)s, saved.text_before, saved.text_after, %(hypothesis)s, saved.version, %(ms)s
+    FROM saved
+    RETURNING id, action, text_before, text_after, line_version
+), dropped AS (
+    DELETE FROM review_draft
+    WHERE line_id = %(line)s AND user_id = %(user)s AND EXISTS (SELECT 1 FROM saved)
+)
+SELECT id, action, text_before, text_after, line_version FROM recorded
+"""
 
 
 def _write_text(
     line_id: int,
     user,
     *,
-    text: str,
+    text: str | None,
     action: str | None,
     expected_version: int,
-    hypothesis: Hypothesis | None = None,
+    hypothesis: Hypothesis | int | None = None,
     time_spent_ms: int = 0,
-    status: str = S.REVIEWED,
 ) -> Correction:
-    """The one place a line's text changes. action None means: work it out from what changed
-    (unchanged is an accept, an alternative taken as is is a pick, anything else an edit)."""
-    with transaction.atomic():
-        line = (
-            Line.objects.select_for_update()
-            .only("id", "text", "version", "status", "claimed_by_id", "claimed_until")
-            .get(pk=line_id)
-        )
-        if line.version != expected_version:
-            raise VersionConflict(Line.objects.select_related("claimed_by").get(pk=line_id), text)
-        if action is None:
-            if text == line.text:
-                action = A.ACCEPT
-            elif hypothesis is not None and hypothesis.rank > 0 and text == hypothesis.text:
-                action = A.PICK
-            else:
-                action = A.EDIT
-        version = line.version + 1
-        Line.objects.filter(pk=line_id).update(
-            text=text,
-            status=status,
-            claimed_by=None,
-            claimed_until=None,
-            version=version,
-            updated_at=timezone.now(),
-        )
-        correction = Correction.objects.create(
-            line_id=line_id,
-            user=user,
-            action=action,
-            text_before=line.text,
-            text_after=text,
-            hypothesis=hypothesis,
-            line_version=version,
-            time_spent_ms=_clamp_time(time_spent_ms),
-        )
-        Draft.objects.filter(line_id=line_id, user=user).delete()
+    """The one place a line's text changes; text None keeps the current text (an accept)."""
+    now = timezone.now()
+    hypothesis_id = _hypothesis_id(hypothesis)
+    params = {
+        "line": line_id,
+        "user": user.pk,
+        "text": text,
+        "action": action,
+        "status": S.REVIEWED,
+        "expected": expected_version,
+        "hypothesis": hypothesis_id,
+        "ms": _clamp_time(time_spent_ms),
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_SAVE, params)
+        row = cursor.fetchone()
+    if row is None:
+        _explain_refusal(line_id, hypothesis_id, text)
+    correction_id, action, text_before, text_after, version = row
+    correction = Correction(
+        id=correction_id,
+        line_id=line_id,
+        user=user,
+        action=action,
+        created_at=now,
+        text_before=text_before,
+        text_after=text_after,
+        hypothesis_id=hypothesis_id,
+        line_version=version,
+        time_spent_ms=params["ms"],
+    )
+    correction._state.adding = False
+    correction._state.db = connection.alias
     return correction
+
+
+def _explain_refusal(line_id: int, hypothesis_id: int | None, text: str | None) -> None:
+    line = Line.objects.select_related("claimed_by").filter(pk=line_id).first()
+    if line is None:
+        raise ReviewError("This line no longer exists (its box was merged or deleted).")
+    if (
+        hypothesis_id is not None
+        and not Hypothesis.objects.filter(pk=hypothesis_id, line_id=line_id).exists()
+    ):
+        raise ReviewError("That alternative does not belong to this line.")
+    raise VersionConflict(line, line.text if text is None else text)
 
 
 def do_save_line(
@@ -204,14 +244,13 @@ def do_save_line(
     time_spent_ms: int = 0,
 ) -> Correction:
     """Save what the reviewer typed (Enter). hypothesis is the reading they started from."""
-    line_id = _line_id(line)
     return _write_text(
-        line_id,
+        _line_id(line),
         user,
         text=clean_text(text),
         action=None,
         expected_version=expected_version,
-        hypothesis=_hypothesis_of(line_id, hypothesis),
+        hypothesis=hypothesis,
         time_spent_ms=time_spent_ms,
     )
 
@@ -225,15 +264,13 @@ def do_accept_line(
     time_spent_ms: int = 0,
 ) -> Correction:
     """Confirm the line's current text unchanged (Ctrl+Enter)."""
-    line_id = _line_id(line)
-    current = Line.objects.filter(pk=line_id).values_list("text", flat=True).get()
     return _write_text(
-        line_id,
+        _line_id(line),
         user,
-        text=current,
+        text=None,
         action=A.ACCEPT,
         expected_version=expected_version,
-        hypothesis=_hypothesis_of(line_id, hypothesis),
+        hypothesis=hypothesis,
         time_spent_ms=time_spent_ms,
     )
 
@@ -248,8 +285,9 @@ def do_pick_hypothesis(
 ) -> Correction:
     """Take one of the n-best readings as the line's text."""
     line_id = _line_id(line)
-    chosen = _hypothesis_of(line_id, hypothesis)
-    assert chosen is not None
+    chosen = Hypothesis.objects.filter(pk=_hypothesis_id(hypothesis), line_id=line_id).first()
+    if chosen is None:
+        raise ReviewError("That alternative does not belong to this line.")
     return _write_text(
         line_id,
         user,

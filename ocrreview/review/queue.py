@@ -1,9 +1,9 @@
 """The review queue, read side: which line comes next, what a reviewer sees of it, and what a
 threshold would do. Every change goes through ocrreview.review.actions."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.db.models import Count, F, FloatField, Q, Sum, Value
+from django.db.models import Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from ocrreview.corpus.models import Collection, Line
@@ -105,9 +105,9 @@ class EditorLine:
     previous_id: int | None
     next_id: int | None
     held_by_other: bool
-    position: int = 0
-    page_lines: int = 0
-    alternatives: list[Hypothesis] = field(default_factory=list)
+    position: int
+    page_lines: int
+    alternatives: list[Hypothesis]
 
 
 LOW, MID = 0.5, 0.8
@@ -135,8 +135,27 @@ def marked_spans(text: str, tokens: list[dict]) -> list[Span]:
     return spans
 
 
+def editor_lines() -> QuerySet[Line]:
+    """Lines with what the editor shows around them: the collection (palette), the page,
+    the holder of the lease, and the neighbours in reading order, in one query."""
+    siblings = Line.objects.filter(
+        document_id=OuterRef("document_id"), page_id=OuterRef("page_id")
+    ).order_by()
+    count = siblings.values("page_id").annotate(n=Count("id")).values("n")
+    return Line.objects.select_related("collection", "page", "document", "claimed_by").annotate(
+        previous_id=Subquery(
+            siblings.filter(order__lt=OuterRef("order")).order_by("-order", "-id").values("id")[:1]
+        ),
+        next_id=Subquery(
+            siblings.filter(order__gt=OuterRef("order")).order_by("order", "id").values("id")[:1]
+        ),
+        position=Coalesce(Subquery(count.filter(order__lt=OuterRef("order"))), 0) + 1,
+        page_lines=Subquery(count),
+    )
+
+
 def editor_line(line: Line, user) -> EditorLine:
-    """Everything the editor shows about one line, in four small queries."""
+    """Everything the editor shows about a line from editor_lines(): two more queries."""
     hypotheses = list(
         Hypothesis.objects.filter(line=line, model_version_id=line.model_version_id).order_by(
             "rank"
@@ -144,26 +163,17 @@ def editor_line(line: Line, user) -> EditorLine:
     )
     start = next((h for h in hypotheses if h.text == line.text), None)
     marked = marked_spans(line.text, start.tokens) if start else [Span(line.text, "")]
-    draft = Draft.objects.filter(line=line, user=user).first()
-    siblings = list(
-        Line.objects.filter(page_id=line.page_id)
-        .order_by("order", "id")
-        .values_list("id", flat=True)
-    )
-    index = siblings.index(line.id)
     return EditorLine(
         line=line,
         hypotheses=hypotheses,
         start_hypothesis=start or (hypotheses[0] if hypotheses else None),
         marked=marked,
-        draft=draft,
-        previous_id=siblings[index - 1] if index > 0 else None,
-        next_id=siblings[index + 1] if index + 1 < len(siblings) else None,
-        held_by_other=line.status == S.IN_REVIEW
-        and line.claimed_by_id not in (None, user.pk)
-        and line.claimed_until is not None,
-        position=index + 1,
-        page_lines=len(siblings),
+        draft=Draft.objects.filter(line=line, user=user).first(),
+        previous_id=line.previous_id,
+        next_id=line.next_id,
+        held_by_other=line.status == S.IN_REVIEW and line.claimed_by_id not in (None, user.pk),
+        position=line.position,
+        page_lines=line.page_lines,
         alternatives=hypotheses[:9],
     )
 
