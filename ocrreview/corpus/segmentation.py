@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.utils import timezone
 
 from ocrreview.corpus.models import Document, Line, Page
 from ocrreview.corpus.xmlimport import ImportedPage
@@ -108,13 +107,12 @@ def _kraken_model():
 
 def kraken_lines(page: Page) -> list[LineGeometry]:
     """kraken's default baseline model (blla.mlmodel, as in eScriptorium), lines in its
-    reading order."""
-    import torch
+    reading order. Its default configuration runs on the GPU where there is one."""
     from kraken.configs import SegmentationInferenceConfig
 
     with page.image.open("rb") as stream:
         image = open_image(stream.read())
-    config = SegmentationInferenceConfig(device="cuda" if torch.cuda.is_available() else "cpu")
+    config = SegmentationInferenceConfig()
     started = time.monotonic()
     segmentation = _kraken_model().predict(image, config)
     logger.info("kraken segmented %s in %.1f s", page, time.monotonic() - started)
@@ -161,4 +159,3 @@ def do_segment_document(document_id: int) -> None:
             return
         Document.objects.filter(pk=document_id).update(status=Document.Status.RECOGNIZING)
         do_queue_recognition(document.lines.all())
-    logger.info("document %s segmented at %s", document_id, timezone.now())

@@ -1,0 +1,42 @@
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from ocrreview.corpus.ingestion import Upload, do_ingest
+from ocrreview.corpus.models import Collection, Document
+
+DEMO_DIR = Path(settings.BASE_DIR) / "demo" / "lathrop"
+COLLECTION = "Lathrop letters (demo)"
+
+
+class Command(BaseCommand):
+    help = (
+        f"Create the collection {COLLECTION!r} from the pages in demo/lathrop/ with their "
+        "ALTO lines, and queue their recognition. Running it again adds nothing."
+    )
+
+    def handle(self, *args, **options):
+        collection, _ = Collection.objects.get_or_create(
+            name=COLLECTION,
+            defaults={
+                "description": "Three letters of 1905 from the Stanford University Archives.",
+                "licence": "CC-BY-4.0 (see demo/lathrop/NOTICE.md)",
+            },
+        )
+        present = set(collection.documents.values_list("title", flat=True))
+        images = [p for p in sorted(DEMO_DIR.glob("*.jpg")) if p.stem not in present]
+        if not images:
+            self.stdout.write(f"{COLLECTION!r} already holds the demo pages.")
+            return
+        uploads = []
+        for image in images:
+            uploads += [Upload.from_path(image), Upload.from_path(image.with_suffix(".xml"))]
+        results = do_ingest(collection, uploads, segmentation=Document.Segmentation.IMPORTED)
+        errors = [f"{r.name}: {r.error}" for r in results if r.error]
+        if errors:
+            raise CommandError("Demo import failed: " + "; ".join(errors))
+        lines = sum(r.lines for r in results if r.document)
+        self.stdout.write(
+            f"{COLLECTION!r}: {len(images)} pages, {lines} lines queued for recognition."
+        )

@@ -1,0 +1,74 @@
+"""`import_documents`, `load_demo` and `create_api_token` on real files."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from ocrreview.corpus.models import ApiToken, Collection, Document, Line
+from ocrreview.transcription.models import RecognitionRequest
+from tests.ingestion import files
+
+
+@pytest.mark.django_db
+def test_import_documents_walks_folders_and_pairs_xml_per_folder(tmp_path, letters, capsys):
+    (tmp_path / "box" / "f1").mkdir(parents=True)
+    (tmp_path / "box" / "f1" / "p.jpg").write_bytes(files.jpeg())
+    (tmp_path / "box" / "f1" / "p.xml").write_bytes(files.alto("p.jpg"))
+    (tmp_path / "box" / "scans.pdf").write_bytes(files.pdf(2))
+    (tmp_path / "box" / ".DS_Store").write_bytes(b"junk")
+    call_command("import_documents", str(tmp_path / "box"), "--collection", "Letters")
+    out = capsys.readouterr().out
+    assert "scans.pdf -> document" in out and "(2 pages, 0 lines)" in out
+    assert "p.jpg -> document" in out and "(1 pages, 2 lines)" in out
+    assert sorted(Document.objects.values_list("title", flat=True)) == ["p", "scans"]
+
+
+@pytest.mark.django_db
+def test_import_documents_reports_bad_files_and_fails_at_the_end(tmp_path, letters, capsys):
+    (tmp_path / "good.png").write_bytes(files.png())
+    (tmp_path / "bad.jpg").write_bytes(b"")
+    with pytest.raises(CommandError, match="1 file"):
+        call_command("import_documents", str(tmp_path), "--collection", "Letters")
+    assert "bad.jpg: the file is empty" in capsys.readouterr().err
+    assert Document.objects.get().title == "good"
+
+
+@pytest.mark.django_db
+def test_import_documents_needs_an_existing_collection_or_create(tmp_path, capsys):
+    (tmp_path / "a.png").write_bytes(files.png())
+    with pytest.raises(CommandError, match="No collection named 'New'"):
+        call_command("import_documents", str(tmp_path), "--collection", "New")
+    call_command("import_documents", str(tmp_path), "--collection", "New", "--create")
+    assert Collection.objects.get(name="New").documents.count() == 1
+
+
+@pytest.mark.django_db
+def test_load_demo_imports_the_alto_lines_once(tiny_model, capsys):
+    call_command("load_demo")
+    collection = Collection.objects.get(name="Lathrop letters (demo)")
+    assert collection.documents.count() == 3
+    lines = Line.objects.filter(collection=collection)
+    assert lines.count() > 30
+    assert set(lines.values_list("status", flat=True)) == {Line.Status.PENDING}
+    assert set(lines.values_list("text", flat=True)) == {""}  # not ground truth
+    assert RecognitionRequest.objects.filter(line__collection=collection).count() == lines.count()
+    page = collection.documents.first().pages.get()
+    assert page.height == 1500
+    assert all(
+        0 <= b[0] < b[2] <= page.width
+        for b in lines.filter(page=page).values_list("bbox", flat=True)
+    )
+    call_command("load_demo")
+    assert "already holds" in capsys.readouterr().out
+    assert (
+        collection.documents.count() == 3
+        and lines.count() == Line.objects.filter(collection=collection).count()
+    )
+
+
+@pytest.mark.django_db
+def test_create_api_token_prints_a_working_key(alice, capsys):
+    call_command("create_api_token", "alice", "--name", "scanner")
+    key = capsys.readouterr().out.strip()
+    assert ApiToken.objects.get().name == "scanner" and len(key) > 30
+    with pytest.raises(CommandError):
+        call_command("create_api_token", "nobody")
