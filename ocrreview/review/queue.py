@@ -19,7 +19,8 @@ QueueOrder = ReviewerPreference.QueueOrder
 # "mine" gives a reviewer back a line they already hold (a reload, a second tab), "expired"
 # takes back lines whose lease ran out, "waiting" is the queue proper. Each is a short scan
 # of the (collection, status, confidence) index; NULLS LAST keeps to the index's order.
-# (FOR UPDATE is not allowed inside a UNION, hence the CTEs.)
+# (FOR UPDATE is not allowed inside a UNION, hence the CTEs.) statement_timestamp(), not
+# now(): inside a longer transaction now() is its start, and leases would look younger.
 _CLAIM = """
 WITH mine AS (
     SELECT 0 AS branch, {sort_columns} FROM corpus_line l {join}
@@ -29,7 +30,7 @@ WITH mine AS (
 ), expired AS (
     SELECT 1 AS branch, {sort_columns} FROM corpus_line l {join}
     WHERE l.collection_id = %(collection)s AND l.status = 'in_review'
-      AND l.claimed_until < now() {filters}
+      AND l.claimed_until < statement_timestamp() {filters}
     ORDER BY {sort} LIMIT 1 FOR UPDATE OF l SKIP LOCKED
 ), waiting AS (
     SELECT 2 AS branch, {sort_columns} FROM corpus_line l {join}
@@ -37,7 +38,7 @@ WITH mine AS (
     ORDER BY {sort} LIMIT 1 FOR UPDATE OF l SKIP LOCKED
 )
 UPDATE corpus_line SET status = 'in_review', claimed_by_id = %(user)s,
-    claimed_until = now() + make_interval(secs => %(lease)s)
+    claimed_until = statement_timestamp() + make_interval(secs => %(lease)s)
 WHERE id = (
     SELECT id FROM (
         SELECT * FROM mine UNION ALL SELECT * FROM expired UNION ALL SELECT * FROM waiting
