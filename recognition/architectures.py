@@ -1,7 +1,7 @@
 """Build the small offline starter model from scratch.
 
 Everything here produces stock transformers classes (a Swin encoder, a TrOCR decoder inside a
-VisionEncoderDecoderModel, a tokenizers-backed character tokenizer, a ViTImageProcessor), so
+VisionEncoderDecoderModel, a tokenizers-backed character tokenizer, a DonutImageProcessor), so
 `save_pretrained` writes a directory that `from_pretrained` reads with no code from this project.
 """
 
@@ -13,12 +13,12 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import (
+    DonutImageProcessor,
     PreTrainedTokenizerFast,
     SwinConfig,
     TrOCRConfig,
     VisionEncoderDecoderConfig,
     VisionEncoderDecoderModel,
-    ViTImageProcessor,
 )
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -70,10 +70,17 @@ def build_char_tokenizer(charset: str = DEFAULT_CHARSET) -> PreTrainedTokenizerF
     )
 
 
-def build_image_processor(spec: StarterSpec = StarterSpec()) -> ViTImageProcessor:
-    return ViTImageProcessor(
+def build_image_processor(spec: StarterSpec = StarterSpec()) -> DonutImageProcessor:
+    """Scale to the model's height keeping the aspect ratio, shrink lines that are too long,
+    and pad the rest. Stretching a short word to the full width instead would make its letters
+    far wider than the encoder's attention windows."""
+    return DonutImageProcessor(
         do_resize=True,
         size={"height": spec.image_height, "width": spec.image_width},
+        do_thumbnail=True,
+        do_align_long_axis=False,
+        do_pad=True,
+        random_padding=False,
         do_rescale=True,
         do_normalize=True,
         image_mean=[0.5, 0.5, 0.5],
