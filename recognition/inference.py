@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from recognition.beam_sharing import beam_search_cache
 from recognition.calibration import apply_calibration
 from recognition.loading import LoadedModel
 from recognition.preprocess import ImageError, to_rgb
@@ -270,6 +271,7 @@ def _recognize_batch(
             output_scores=True,
             return_dict_in_generate=True,
             length_penalty=0.0 if beam else None,
+            past_key_values=beam_search_cache(model.config.decoder) if beam else None,
         )
         # Beam-search scores are already log-probabilities; greedy ones are
         # logits and need normalising.

@@ -24,6 +24,8 @@ from transformers import (
     VisionEncoderDecoderModel,
 )
 
+from recognition.beam_sharing import share_cross_attention_projections
+
 logger = logging.getLogger(__name__)
 
 STARTER_MODEL_DIR = Path(__file__).parent / "starter_model"
@@ -73,6 +75,10 @@ def load_model(
 ) -> LoadedModel:
     """Load a checkpoint ready for ``recognition.inference.recognize``.
 
+    The model is prepared for inference only (eval mode, cross-attention
+    projections shared between beams, see ``recognition.beam_sharing``); do
+    not train or re-save it.
+
     ``device`` defaults to CUDA when present (bf16 where supported, else fp16)
     and to CPU fp32 otherwise. ``quantize`` applies int8 dynamic quantisation
     to the Linear layers and is CPU-only. ``local_files_only`` defaults to the
@@ -101,6 +107,7 @@ def load_model(
     model.eval()
     if quantize:
         model = quantize_linear_int8(model)
+    share_cross_attention_projections(model)
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
