@@ -356,9 +356,10 @@ def do_save_draft(
 ) -> Draft:
     """Keep unsaved text on the server (one upsert) and renew the reviewer's lease."""
     line_id = _line_id(line)
-    hypothesis_id = None
-    if hypothesis is not None:
-        hypothesis_id = hypothesis.pk if isinstance(hypothesis, Hypothesis) else int(hypothesis)
+    hypothesis_id = _hypothesis_id(hypothesis)
+    if hypothesis_id and not Hypothesis.objects.filter(pk=hypothesis_id, line_id=line_id).exists():
+        # The text is what matters; a reading that is not this line's is simply forgotten.
+        hypothesis_id = None
     draft = Draft(
         line_id=line_id,
         user=user,

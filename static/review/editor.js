@@ -236,7 +236,7 @@
       notice("You changed the text. Ctrl+Enter again accepts the recognised text and drops your change; Enter saves your change.", "warn");
       return;
     }
-    send(ed.root.querySelector("#line-form").action, formBody(action));
+    send(ed.root.querySelector("#line-form").getAttribute("action"), formBody(action));
   }
 
   function skip() {
@@ -258,7 +258,7 @@
     if (which === "mine") {
       ed.version = Number(conflict.dataset.version);
       conflict.remove();
-      send(ed.root.querySelector("#line-form").action, formBody("save"));
+      send(ed.root.querySelector("#line-form").getAttribute("action"), formBody("save"));
       return;
     }
     dropLocal(ed.id);
@@ -311,7 +311,7 @@
     if (!img.getAttribute("src")) img.src = img.dataset.src;
     const [x0, y0, x1, y1] = pv.dataset.bbox.split(",").map(Number);
     const box = pv.getBoundingClientRect();
-    view.scale = Math.min(2, (box.width * 0.8) / Math.max(1, x1 - x0));
+    view.scale = Math.min(2, (box.width * 0.6) / Math.max(1, x1 - x0));
     view.x = box.width / 2 - ((x0 + x1) / 2) * view.scale;
     view.y = box.height / 2 - ((y0 + y1) / 2) * view.scale;
     applyView(pv);

@@ -77,7 +77,7 @@ def test_a_stale_save_shows_both_texts_and_changes_nothing(client, alice, bob, l
     assert response.status_code == 409
     page = response.content.decode()
     assert "I received your" in page and "I receiued your" in page
-    assert "alice saved it" in page and 'data-version="2"' in page
+    assert "alice saved it at" in page and 'data-version="2"' in page
     line = Line.objects.get(pk=lines[1].pk)
     assert (line.text, line.version) == ("I received your", 2)
     assert Correction.objects.filter(line=line).count() == 1

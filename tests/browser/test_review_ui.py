@@ -1,0 +1,298 @@
+"""The review UI in a real headless Chromium: a reviewer works through the queue with the
+keyboard alone, takes an alternative, reloads mid-edit and finds the draft; two reviewers
+race for one line and nothing is lost; the page view edits text and segmentation."""
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from PIL import Image, ImageDraw, ImageFont
+
+from ocrreview.corpus.models import Line
+from ocrreview.review.models import Correction
+from tests import factories
+from tests.browser.conftest import log_in
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf")
+WRITTEN = [
+    "Dear Sir",
+    "I received your letter",
+    "of the 3d inst. and",
+    "hasten to reply that",
+    "the ſhip is expected",
+]
+READINGS = [
+    [("Dear Sir", 0.97)],
+    [
+        ("I recieved your letter", 0.41),
+        ("I received your letter", 0.38),
+        ("I reeived your letter", 0.1),
+    ],
+    [("of the 3d inst. and", 0.62), ("of the 3rd inst. and", 0.30)],
+    [("hasten to reply tbat", 0.22), ("hasten to reply that", 0.20), ("hasten lo reply that", 0.1)],
+    [("the fhip is expected", 0.35), ("the ſhip is expected", 0.33)],
+]
+UNSURE = {
+    1: [{"start": 2, "end": 10, "prob": 0.31, "token": "recieved"}],
+    3: [{"start": 16, "end": 20, "prob": 0.4, "token": "tbat"}],
+}
+
+
+def page_png(width=1000, height=420) -> bytes:
+    image = Image.new("RGB", (width, height), (246, 240, 226))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(FONT), 38) if FONT.exists() else ImageFont.load_default(38)
+    for i, text in enumerate(WRITTEN):
+        draw.text((40, 30 + i * 75), text, fill=(40, 30, 70), font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def letter_lines(letters, model_version):
+    document = factories.make_document(letters, "Letter to Mr Hale")
+    page = factories.make_page(document, 0, width=1000, height=420)
+    page.image.save("letter.png", ContentFile(page_png()), save=True)
+    return [
+        factories.make_read_line(
+            page,
+            i,
+            readings,
+            model_version,
+            status="auto_accepted" if i == 0 else "needs_review",
+            tokens=UNSURE.get(i, []),
+        )
+        for i, readings in enumerate(READINGS)
+    ]
+
+
+def bbox_lines(lines):
+    for i, line in enumerate(lines):
+        Line.objects.filter(pk=line.pk).update(bbox=[30, 22 + i * 75, 700, 82 + i * 75])
+
+
+def editor_text(page):
+    return page.locator("#line-text")
+
+
+def wait_for_line(page, line):
+    try:
+        page.wait_for_selector(f'#editor[data-line-id="{line.pk}"]')
+    except Exception as exc:
+        notice = page.locator("#notice").inner_text() if page.locator("#notice").count() else ""
+        raise AssertionError(f"line {line.pk} did not open; the page says {notice!r}") from exc
+
+
+def test_a_reviewer_works_through_the_queue_with_the_keyboard(
+    new_page, bob, letters, letter_lines, screenshot
+):
+    bbox_lines(letter_lines)
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/")
+    # Lowest confidence first: line 4 (0.22), then 5 (0.35), 2 (0.41), 3 (0.62).
+    wait_for_line(page, letter_lines[3])
+    assert editor_text(page).input_value() == "hasten to reply tbat"
+    assert page.locator(".marked .low").inner_text() == "tbat"
+    page.wait_for_function("document.querySelector('.line-image img').naturalWidth > 0")
+    screenshot(page, "review-editor")
+
+    # Alt+2 takes the second reading, Enter saves it and opens the next line.
+    page.keyboard.press("Alt+2")
+    assert editor_text(page).input_value() == "hasten to reply that"
+    page.keyboard.press("Enter")
+    wait_for_line(page, letter_lines[4])
+    assert f"/lines/{letter_lines[4].pk}/" in page.url
+
+    # Typing a correction with the palette: select the wrong letter, Alt+Shift+1 puts ſ.
+    def put_long_s():
+        page.keyboard.press("Home")
+        for _ in range(4):
+            page.keyboard.press("ArrowRight")
+        page.keyboard.press("Shift+ArrowRight")
+        page.keyboard.press("Alt+Shift+1")
+
+    put_long_s()
+    assert editor_text(page).input_value() == "the ſhip is expected"
+    page.keyboard.press("Control+z")
+    assert editor_text(page).input_value() == "the fhip is expected"
+    put_long_s()
+    page.keyboard.press("Enter")
+    wait_for_line(page, letter_lines[1])
+
+    # Esc skips; Ctrl+Enter accepts unchanged.
+    page.keyboard.press("Escape")
+    wait_for_line(page, letter_lines[2])
+    page.keyboard.press("Control+Enter")
+    # The skipped line stays out of this session's queue, so the queue is done.
+    page.wait_for_selector(".queue-done")
+
+    actions = list(Correction.objects.order_by("id").values_list("line_id", "action", "text_after"))
+    assert actions == [
+        (letter_lines[3].pk, "pick", "hasten to reply that"),
+        (letter_lines[4].pk, "edit", "the ſhip is expected"),
+        (letter_lines[1].pk, "skip", "I recieved your letter"),
+        (letter_lines[2].pk, "accept", "of the 3d inst. and"),
+    ]
+    assert Line.objects.get(pk=letter_lines[3].pk).status == "reviewed"
+
+
+def test_help_history_and_the_page_around_the_line(
+    new_page, bob, letters, letter_lines, screenshot
+):
+    bbox_lines(letter_lines)
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    page.locator("body").click(position={"x": 5, "y": 300})
+    page.keyboard.press("?")
+    assert page.locator("#help").is_visible()
+    assert "Take alternative" in page.locator("#help").inner_text()
+    page.keyboard.press("Escape")
+    assert not page.locator("#help").is_visible()
+
+    editor_text(page).focus()
+    page.keyboard.press("Alt+p")
+    viewer = page.locator("#page-viewer")
+    assert viewer.is_visible()
+    page.wait_for_function("document.querySelector('#page-viewer img').naturalWidth > 0")
+    page.keyboard.press("+")
+    screenshot(page, "review-page-around-line")
+    page.keyboard.press("Escape")
+    assert not viewer.is_visible()
+
+    # Alt+Down opens the next line of the page, Alt+Up comes back.
+    page.keyboard.press("Alt+ArrowDown")
+    wait_for_line(page, letter_lines[2])
+    page.keyboard.press("Alt+ArrowUp")
+    wait_for_line(page, letter_lines[1])
+
+    editor_text(page).fill("I received your letter")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: f"/lines/{letter_lines[1].pk}/" not in url)
+    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    page.keyboard.press("Alt+h")
+    page.wait_for_selector(".history-list")
+    assert "bob" in page.locator(".history-list").inner_text()
+    page.locator("[data-before]").click()
+    page.wait_for_function(
+        "document.querySelector('#line-text').value === 'I recieved your letter'"
+    )
+    assert Line.objects.get(pk=letter_lines[1].pk).text == "I recieved your letter"
+    assert Correction.objects.filter(line=letter_lines[1], action="revert").exists()
+
+
+def test_a_reload_mid_edit_finds_the_draft(new_page, bob, letters, letter_lines):
+    page = new_page()
+    log_in(page, "bob")
+    url = f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/"
+    page.goto(url)
+    editor_text(page).press("End")
+    page.keyboard.type(" (half typed")
+    page.reload()
+    assert editor_text(page).input_value() == "I recieved your letter (half typed"
+    assert "restored" in page.locator("#notice").inner_text()
+
+    # A fresh browser (no local storage) gets the draft from the server.
+    page.wait_for_function(
+        "fetch(document.querySelector('#editor').dataset.draftUrl, {method: 'HEAD'}) && true"
+    )
+    page.keyboard.type(")")
+    page.wait_for_timeout(1500)  # the draft is sent 0.8 s after the last key
+    other = new_page()
+    log_in(other, "bob")
+    other.goto(url)
+    assert editor_text(other).input_value() == "I recieved your letter (half typed)"
+    assert Line.objects.get(pk=letter_lines[1].pk).text == "I recieved your letter"
+
+
+def test_two_reviewers_racing_for_a_line_lose_nothing(
+    new_page, alice, bob, letters, letter_lines, screenshot
+):
+    bbox_lines(letter_lines)
+    url = f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/"
+    first, second = new_page(), new_page()
+    log_in(first, "bob")
+    log_in(second, "alice")
+    first.goto(url)
+    second.goto(url)
+    assert "bob is working on this line" in second.locator(".line-meta").inner_text()
+
+    editor_text(first).fill("of the 3rd inst. and")
+    editor_text(second).fill("of the third inst. and")
+    first.keyboard.press("Enter")
+    first.wait_for_url(lambda u: str(letter_lines[2].pk) not in u)
+    second.keyboard.press("Enter")
+    conflict = second.locator(".conflict")
+    conflict.wait_for()
+    assert "of the 3rd inst. and" in conflict.locator(".theirs").inner_text()
+    assert "of the third inst. and" in conflict.locator(".mine").inner_text()
+    screenshot(second, "review-conflict")
+    assert Line.objects.get(pk=letter_lines[2].pk).text == "of the 3rd inst. and"
+
+    second.keyboard.press("Alt+m")
+    second.wait_for_url(lambda u: str(letter_lines[2].pk) not in u)
+    line = Line.objects.get(pk=letter_lines[2].pk)
+    assert (line.text, line.version) == ("of the third inst. and", 3)
+    trail = list(
+        Correction.objects.filter(line=line)
+        .order_by("id")
+        .values_list("text_after", "user__username")
+    )
+    assert trail == [("of the 3rd inst. and", "bob"), ("of the third inst. and", "alice")]
+
+
+def test_the_page_view_edits_text_and_segmentation(
+    new_page, bob, letters, letter_lines, screenshot
+):
+    bbox_lines(letter_lines)
+    page_id = letter_lines[0].page_id
+    page = new_page(viewport=(1400, 900))
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/pages/{page_id}/")
+    page.wait_for_function("document.querySelector('.pv-canvas img').naturalWidth > 0")
+    assert page.locator(".page-line").count() == 5
+    assert page.locator("g.box.band-low").count() == 3
+    screenshot(page, "review-page-view")
+
+    row = page.locator(f"#line-{letter_lines[3].pk} .pl-text")
+    row.fill("hasten to reply that")
+    row.press("Enter")
+    page.wait_for_selector(f"#line-{letter_lines[3].pk}.band-reviewed")
+    assert Line.objects.get(pk=letter_lines[3].pk).text == "hasten to reply that"
+
+    # Split line 2 at its middle with the keyboard; the page reloads with six lines.
+    page.locator(f"#line-{letter_lines[1].pk} .pl-text").focus()
+    page.keyboard.press("Alt+s")
+    page.wait_for_function("document.querySelectorAll('.page-line').length === 6")
+    assert Line.objects.filter(page_id=page_id).count() == 6
+    # Move a box by dragging it on the image.
+    box = page.locator(f'g.box[data-line-id="{letter_lines[4].pk}"] rect').first.bounding_box()
+    page.mouse.move(box["x"] + 40, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 60, box["y"] + 16, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        f"document.querySelector('#line-{letter_lines[4].pk}').dataset.bbox !== '30,322,700,382'"
+    )
+    moved = Line.objects.get(pk=letter_lines[4].pk).bbox
+    assert moved != [30, 322, 700, 382] and moved[2] - moved[0] == 670
+    screenshot(page, "review-page-view-after-edits")
+
+
+def test_permissions_in_the_browser(new_page, bob, charlie, letters, letter_lines):
+    page = new_page()
+    log_in(page, "charlie")
+    response = page.goto(f"/collections/{letters.pk}/review/")
+    assert response.status == 404
+    page = new_page()
+    log_in(page, "bob")
+    response = page.goto(
+        f"/collections/{letters.pk}/review/threshold-preview/?confidence_threshold=0.5"
+    )
+    assert response.status == 403
+    assert page.goto(f"/collections/{letters.pk}/settings/").status == 403
