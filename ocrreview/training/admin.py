@@ -1,6 +1,12 @@
 from django.contrib import admin
 
-from ocrreview.training.models import DatasetExport, ModelVersion, TrainingRun
+from ocrreview.training.models import (
+    DatasetExport,
+    EvaluationSplit,
+    ModelVersion,
+    PromotionEvent,
+    TrainingRun,
+)
 
 
 @admin.register(ModelVersion)
@@ -19,3 +25,24 @@ class DatasetExportAdmin(admin.ModelAdmin):
 class TrainingRunAdmin(admin.ModelAdmin):
     list_display = ["id", "base_model", "status", "result_model", "promoted", "created_at"]
     list_filter = ["status"]
+
+
+@admin.register(EvaluationSplit)
+class EvaluationSplitAdmin(admin.ModelAdmin):
+    list_display = ["collection", "unit", "seed", "frozen_at"]
+
+    # Frozen means frozen: changing it would make earlier and later CERs incomparable.
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PromotionEvent)
+class PromotionEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "model_version", "kind", "collection", "actor"]
+    list_filter = ["kind"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

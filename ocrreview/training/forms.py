@@ -105,3 +105,15 @@ class OverrideForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Recorded with your name in the promotion log.",
     )
+
+
+class ImportForm(forms.Form):
+    archive = forms.FileField(
+        label="Zip file",
+        help_text="An export of this site, or line images with a metadata.jsonl, zipped.",
+    )
+    text_column = forms.CharField(max_length=100, initial="text")
+    freeze_test = forms.BooleanField(
+        required=False,
+        label="Freeze the dataset's test split as this collection's evaluation split",
+    )

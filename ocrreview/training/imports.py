@@ -9,9 +9,13 @@ stored, so a bad file fails the whole import with its name and nothing half-impo
 """
 
 import json
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -23,6 +27,10 @@ from ocrreview.training.models import EvaluationSplit
 from recognition.preprocess import ImageError, open_image
 
 GROUP_COLUMNS = ("document", "page")
+# An archive may unpack to at most this many times the upload limit: line PNGs barely
+# compress, so a larger ratio means a zip bomb, not a dataset.
+MAX_UNPACK_RATIO = 4
+MAX_MEMBERS = 200_000
 
 
 class DatasetImportError(ValueError):
@@ -198,3 +206,61 @@ def _store_line(
         line_version=line.version,
     )
     return line
+
+
+def do_import_zip(
+    collection: Collection,
+    archive: BinaryIO,
+    *,
+    user,
+    title: str,
+    text_column: str = "text",
+    freeze_test: bool = False,
+) -> ImportResult:
+    """Import an uploaded zip: one of our exports, or an image folder zipped as it is."""
+    with tempfile.TemporaryDirectory(prefix="ocrreview-import-") as tmp:
+        root = Path(tmp)
+        _unpack(archive, root)
+        rows = read_dataset(_dataset_root(root), text_column=text_column)
+        return do_import_ground_truth(
+            collection, rows, user=user, title=title, freeze_test=freeze_test
+        )
+
+
+def _unpack(archive: BinaryIO, into: Path) -> None:
+    limit = settings.OCRREVIEW_MAX_UPLOAD_MB * 1024 * 1024 * MAX_UNPACK_RATIO
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            if len(members) > MAX_MEMBERS:
+                raise DatasetImportError(f"the zip holds more than {MAX_MEMBERS} files")
+            if sum(m.file_size for m in members) > limit:
+                raise DatasetImportError("the zip unpacks to more than the upload limit allows")
+            for member in members:
+                path = PurePosixPath(member.filename)
+                if path.is_absolute() or ".." in path.parts:
+                    raise DatasetImportError(
+                        f"the zip entry {member.filename!r} leaves the archive"
+                    )
+                target = into.joinpath(*path.parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(member) as source, target.open("wb") as out:
+                    # The sizes in the directory can lie; count what really comes out.
+                    copied = 0
+                    while chunk := source.read(1 << 20):
+                        copied += len(chunk)
+                        if copied > member.file_size:
+                            raise DatasetImportError(f"{member.filename} is larger than declared")
+                        out.write(chunk)
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise DatasetImportError(f"the file is not a readable zip archive ({exc})") from exc
+
+
+def _dataset_root(root: Path) -> Path:
+    """Our exports keep the image folder under imagefolder/; a zipped folder may add one level."""
+    if (root / "imagefolder").is_dir():
+        return root / "imagefolder"
+    entries = [p for p in root.iterdir() if not p.name.startswith(("__MACOSX", "."))]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return root

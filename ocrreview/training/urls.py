@@ -8,6 +8,7 @@ urlpatterns = [
     path(C, views.training_home, name="training_home"),
     path(C + "exports/", views.start_export, name="training_start_export"),
     path(C + "runs/", views.start_training, name="training_start_run"),
+    path(C + "import/", views.import_dataset, name="training_import"),
     path("training/exports/<int:pk>/", views.export_detail, name="training_export"),
     path(
         "training/exports/<int:pk>/download/",

@@ -1,6 +1,8 @@
 """Thin views over ocrreview.training.actions. Everything here is for a collection's admins:
 other members get 403, and users outside the collection 404."""
 
+from pathlib import Path
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
@@ -8,10 +10,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from ocrreview.corpus.access import admin_collection_for
-from ocrreview.training import actions
+from ocrreview.training import actions, splits
 from ocrreview.training.charts import history_chart
 from ocrreview.training.exports import ExportError, export_file
-from ocrreview.training.forms import ExportForm, OverrideForm, TrainingForm
+from ocrreview.training.forms import ExportForm, ImportForm, OverrideForm, TrainingForm
+from ocrreview.training.imports import DatasetImportError, do_import_zip
 from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
 
 FINISHED_RUN = (
@@ -53,6 +56,7 @@ def training_home(request, pk: int):
             "collection": collection,
             "export_form": ExportForm(collection=collection),
             "training_form": TrainingForm(collection=collection),
+            "import_form": ImportForm(),
             "exports": collection.exports.select_related("created_by")[:20],
             "runs": TrainingRun.objects.filter(dataset__collection=collection).select_related(
                 "base_model", "result_model"
@@ -84,6 +88,45 @@ def start_export(request, pk: int):
             "collection": collection,
             "export_form": form,
             "training_form": TrainingForm(collection=collection),
+            "import_form": ImportForm(),
+        },
+        status=400,
+    )
+
+
+@login_required
+@require_POST
+def import_dataset(request, pk: int):
+    collection = admin_collection_for(request.user, pk)
+    form = ImportForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["archive"]
+        try:
+            result = do_import_zip(
+                collection,
+                upload,
+                user=request.user,
+                title=Path(upload.name).stem,
+                text_column=form.cleaned_data["text_column"],
+                freeze_test=form.cleaned_data["freeze_test"],
+            )
+        except (DatasetImportError, splits.SplitError) as exc:
+            form.add_error("archive", str(exc))
+        else:
+            messages.success(
+                request,
+                f"Imported {len(result.lines)} lines in {len(result.documents)} documents "
+                "as reviewed ground truth.",
+            )
+            return redirect("training_home", pk=collection.pk)
+    return render(
+        request,
+        "training/home.html",
+        {
+            "collection": collection,
+            "export_form": ExportForm(collection=collection),
+            "training_form": TrainingForm(collection=collection),
+            "import_form": form,
         },
         status=400,
     )
@@ -136,6 +179,7 @@ def start_training(request, pk: int):
             "collection": collection,
             "export_form": ExportForm(collection=collection),
             "training_form": form,
+            "import_form": ImportForm(),
         },
         status=400,
     )

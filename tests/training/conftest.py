@@ -23,9 +23,24 @@ def tiny_model_dir(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", texts=WORDS)
 
 
+# A random model rambles until max_new_tokens; the words here need a handful.
+MAX_NEW_TOKENS = 24
+
+
 @pytest.fixture(autouse=True)
-def _models_dir(settings, tmp_path):
+def _training_settings(settings, tmp_path):
     settings.OCRREVIEW_MODELS_DIR = tmp_path / "models"
+    settings.OCRREVIEW_MAX_NEW_TOKENS = MAX_NEW_TOKENS
+
+
+def worker_settings() -> dict[str, str]:
+    """What a worker process must share with the test's settings."""
+    from django.conf import settings
+
+    return {
+        "OCRREVIEW_MODELS_DIR": str(settings.OCRREVIEW_MODELS_DIR),
+        "OCRREVIEW_MAX_NEW_TOKENS": str(MAX_NEW_TOKENS),
+    }
 
 
 @pytest.fixture

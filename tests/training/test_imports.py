@@ -1,10 +1,13 @@
 """Datasets back in as ground truth: image folders, saved Hugging Face datasets, an export's
 own layout, and bad input that fails whole with the file at fault named."""
 
+import io
 import json
 import zipfile
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from ocrreview.corpus.models import Document, Line, Page
 from ocrreview.review.models import Correction
@@ -12,6 +15,7 @@ from ocrreview.training import splits
 from ocrreview.training.exports import export_file
 from ocrreview.training.imports import DatasetImportError, do_import_ground_truth, read_dataset
 from ocrreview.training.models import EvaluationSplit
+from tests import factories
 from tests.training.test_exports import export_now
 
 
@@ -112,3 +116,67 @@ def test_rows_without_text_are_skipped_and_an_empty_set_refused(letters, alice, 
     with pytest.raises(DatasetImportError, match="no line with text"):
         do_import_ground_truth(letters, rows, user=alice, title="lines")
     assert json.loads((line_folder / "metadata.jsonl").read_text().splitlines()[0])["text"]
+
+
+def zipped(folder, arcprefix: str = "") -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, arcprefix + path.relative_to(folder).as_posix())
+    return SimpleUploadedFile("lines.zip", buffer.getvalue(), content_type="application/zip")
+
+
+def test_admins_import_a_zipped_folder_from_the_page(client, letters, alice, line_folder):
+    client.force_login(alice)
+    response = client.post(
+        reverse("training_import", args=[letters.pk]),
+        {"archive": zipped(line_folder, "lines/"), "text_column": "text", "freeze_test": "on"},
+        follow=True,
+    )
+    assert "Imported 32 lines in 8 documents" in response.content.decode()
+    assert Line.objects.filter(collection=letters, status=Line.Status.REVIEWED).count() == 32
+    assert EvaluationSplit.objects.get(collection=letters).members.count() == 8
+
+
+def test_an_export_zip_imports_from_the_page(client, letters, ledgers, alice, reviewed_letters):
+    export = export_now(letters, alice)
+    staff = factories.make_user("root", staff=True)
+    client.force_login(staff)
+    with export_file(export).open("rb") as handle:
+        upload = SimpleUploadedFile("export.zip", handle.read())
+    response = client.post(
+        reverse("training_import", args=[ledgers.pk]), {"archive": upload, "text_column": "text"}
+    )
+    assert response.status_code == 302
+    assert Line.objects.filter(collection=ledgers).count() == 24
+
+
+@pytest.mark.parametrize("who, status", [("bob", 403), ("charlie", 404)])
+def test_only_admins_import(client, letters, bob, charlie, line_folder, who, status):
+    client.force_login({"bob": bob, "charlie": charlie}[who])
+    response = client.post(
+        reverse("training_import", args=[letters.pk]),
+        {"archive": zipped(line_folder), "text_column": "text"},
+    )
+    assert response.status_code == status and not Line.objects.exists()
+
+
+def test_bad_archives_are_refused_with_a_message(client, letters, alice, line_folder):
+    client.force_login(alice)
+    url = reverse("training_import", args=[letters.pk])
+    not_zip = SimpleUploadedFile("lines.zip", b"PK\x03\x04 this is not a zip")
+    response = client.post(url, {"archive": not_zip, "text_column": "text"})
+    assert response.status_code == 400
+    assert "not a readable zip archive" in response.content.decode()
+
+    escaping = zipped(line_folder, "../")
+    response = client.post(url, {"archive": escaping, "text_column": "text"})
+    assert response.status_code == 400 and "leaves the archive" in response.content.decode()
+
+    response = client.post(url, {"archive": zipped(line_folder), "text_column": "transcript"})
+    assert (
+        response.status_code == 400
+        and "no &#x27;transcript&#x27; text" in response.content.decode()
+    )
+    assert not Line.objects.exists()

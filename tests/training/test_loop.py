@@ -6,7 +6,6 @@ split beats its parent's, so it is promoted and re-reads the lines nobody has re
 import time
 
 import pytest
-from django.conf import settings
 
 from ocrreview.corpus.models import Line
 from ocrreview.review.actions import do_save_line
@@ -17,7 +16,7 @@ from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
 from ocrreview.transcription.models import Hypothesis
 from ocrreview.transcription.services import do_queue_recognition
 from tests import factories
-from tests.training.conftest import WORDS, make_rendered_page
+from tests.training.conftest import WORDS, make_rendered_page, worker_settings
 from tests.workers import celery_worker
 
 
@@ -49,7 +48,7 @@ def test_corrections_retrain_a_better_model(letters, alice, bob, tiny_version):
         "default,gpu,training",
         name="loop",
         timeout=120,
-        OCRREVIEW_MODELS_DIR=str(settings.OCRREVIEW_MODELS_DIR),
+        **worker_settings(),
     ):
         do_queue_recognition(Line.objects.all())
         wait_for(
@@ -81,7 +80,7 @@ def test_corrections_retrain_a_better_model(letters, alice, bob, tiny_version):
             batch_size=8,
             eval_every=50,
             warmup_steps=10,
-            patience=2,
+            patience=1,
         )
         run = actions.do_start_training(tiny_version, export, params, user=alice)
         run = wait_for(

@@ -6,7 +6,6 @@ import time
 from dataclasses import asdict
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
 from ocrreview.corpus.models import Line
@@ -15,6 +14,7 @@ from ocrreview.training.actions import TrainingParams
 from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
 from ocrreview.transcription.models import RecognitionRequest
 from tests import factories
+from tests.training.conftest import worker_settings
 from tests.training.test_exports import export_now
 from tests.workers import celery_worker
 
@@ -38,11 +38,34 @@ def done_export(letters, alice, reviewed_letters):
 
 @pytest.fixture
 def finished_run(letters, alice, tiny_version, done_export):
-    params = TrainingParams(max_steps=1, learning_rate=1e-9, eval_every=1, warmup_steps=0)
-    run = TrainingRun.objects.create(
-        base_model=tiny_version, dataset=done_export, params=asdict(params), created_by=alice
+    """A run the gate kept inactive, made with the ORM: the pages need its rows, not a model
+    (test_training_run trains real ones)."""
+    child = factories.make_model_version(
+        name="tiny-run",
+        source="/models/tiny-run",
+        parent=tiny_version,
+        metrics={
+            "cer": 0.61234,
+            "wer": 0.9,
+            "lines": 4,
+            "eval_split": 1,
+            "parent": {"name": "tiny", "cer": 0.51234, "wer": 0.8},
+        },
     )
-    return actions.run_training(run.pk)
+    run = TrainingRun.objects.create(
+        base_model=tiny_version,
+        dataset=done_export,
+        result_model=child,
+        status=TrainingRun.Status.SUCCEEDED,
+        params=asdict(TrainingParams()),
+        history=[
+            {"event": "step", "step": 10, "total_steps": 20, "loss": 2.5},
+            {"event": "eval", "step": 20, "cer": 0.7},
+        ],
+        created_by=alice,
+    )
+    actions.do_apply_gate(run)
+    return run
 
 
 @pytest.mark.parametrize(
@@ -204,7 +227,7 @@ def test_export_and_training_from_the_ui_on_a_real_worker_and_cancel(
     with celery_worker(
         "default,training",
         name="training-ui",
-        OCRREVIEW_MODELS_DIR=str(settings.OCRREVIEW_MODELS_DIR),
+        **worker_settings(),
     ):
         response = client.post(
             reverse("training_start_export", args=[letters.pk]),
@@ -236,7 +259,7 @@ def test_export_and_training_from_the_ui_on_a_real_worker_and_cancel(
                 "learning_rate": "0.0001",
                 "batch_size": "4",
                 "grad_accum": "2",
-                "eval_every": "1000",
+                "eval_every": "10",
             },
         )
         run = TrainingRun.objects.get()
