@@ -134,8 +134,6 @@ def do_start_training(
         raise TrainingError("training reads the image folder; export the dataset with it")
     if not dataset.counts.get("train"):
         raise TrainingError(f"dataset export {dataset.pk} has no training lines")
-    if base.status == ModelVersion.Status.TRAINING:
-        raise TrainingError(f"{base} is still being trained")
     run = TrainingRun.objects.create(
         base_model=base, dataset=dataset, params=asdict(params), created_by=user
     )
@@ -236,8 +234,9 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         patience=params.patience,
         seed=params.seed,
         log_every=max(1, min(20, params.eval_every // 2)),
-        # The work directory is deleted after every run, so there is nothing to resume.
-        resume=False,
+        # A run redelivered after its worker died picks up its last checkpoint; a run that
+        # ends in any other way deletes its work directory, so nothing stale is resumed.
+        resume=True,
     )
     result = train(
         base,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
+from PIL import Image as PILImage
 
 from ocrreview.corpus.models import Collection, Line, Page
 from ocrreview.review.models import Correction
@@ -75,9 +76,11 @@ class ExportOptions:
             raise ExportError("choose at least one export format")
         if self.unit not in UNITS:
             raise ExportError(f"split unit must be one of {', '.join(UNITS)}, not {self.unit!r}")
-        for name in ("min_confidence", "validation_fraction", "test_fraction"):
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ExportError(f"min_confidence must be between 0 and 1, not {self.min_confidence}")
+        for name in ("validation_fraction", "test_fraction"):
             value = getattr(self, name)
-            if not 0.0 <= value < 1.0 + (name == "min_confidence"):
+            if not 0.0 <= value < 1.0:
                 raise ExportError(f"{name} must be between 0 and 1, not {value}")
 
     def filters(self) -> dict:
@@ -162,7 +165,8 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
     return counts
 
 
-def line_image(line: Line, page_images: dict[int, object]):
+def line_image(line: Line, page_images: dict[int, PILImage.Image]) -> PILImage.Image:
+    """The line cut from its page; ``page_images`` caches the page being read."""
     if line.page_id not in page_images:
         page_images.clear()  # lines come page by page; keep one decoded page in memory
         with line.page.image.open("rb") as handle:
@@ -181,7 +185,7 @@ def _write_line_images(
     on_progress: ProgressCallback,
 ) -> dict[str, list[dict]]:
     rows: dict[str, list[dict]] = {name: [] for name in splits.SPLITS}
-    page_images: dict[int, object] = {}
+    page_images: dict[int, PILImage.Image] = {}
     for done, line in enumerate(lines, start=1):
         split_name = assignment[line.pk]
         if split_name == splits.HELD_OUT:

@@ -87,8 +87,11 @@ class TrainingForm(forms.Form):
 
     def __init__(self, *args, collection: Collection, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        usable = ~Q(status=ModelVersion.Status.TRAINING)
-        self.fields["base"].queryset = ModelVersion.objects.filter(usable)
+        # Shared base models (hub checkpoints, the starter model) and this collection's own
+        # fine-tuned versions; other collections' versions are theirs to see.
+        self.fields["base"].queryset = ModelVersion.objects.filter(
+            Q(training_run__isnull=True) | Q(training_run__dataset__collection=collection)
+        )
         self.fields["base"].initial = collection.model_version_id
         self.fields["dataset"].queryset = collection.exports.filter(
             status=DatasetExport.Status.DONE

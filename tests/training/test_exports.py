@@ -206,6 +206,8 @@ def test_a_corrupt_page_image_fails_the_export_and_names_the_line(
         ({"formats": []}, "at least one export format"),
         ({"unit": "word"}, "split unit must be one of"),
         ({"validation_fraction": 1.5}, "validation_fraction must be between 0 and 1"),
+        ({"test_fraction": 1.0}, "test_fraction must be between 0 and 1"),
+        ({"min_confidence": 1.5}, "min_confidence must be between 0 and 1"),
     ],
 )
 def test_bad_options_are_refused(options, message):

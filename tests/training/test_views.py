@@ -189,6 +189,19 @@ def test_bad_training_forms_are_refused_with_a_message(
     assert not TrainingRun.objects.exists()
 
 
+def test_the_training_form_offers_shared_and_own_models_only(
+    client, letters, ledgers, alice, tiny_version, finished_run
+):
+    theirs = factories.make_model_version(name="ledgers-secret", parent=tiny_version)
+    ledger_export = DatasetExport.objects.create(collection=ledgers, status="done")
+    TrainingRun.objects.create(base_model=tiny_version, dataset=ledger_export, result_model=theirs)
+    client.force_login(alice)
+    response = client.get(reverse("training_home", args=[letters.pk]))
+    offered = {v.name for v in response.context["training_form"].fields["base"].queryset}
+    assert offered == {"tiny", "tiny-run"}
+    assert "ledgers-secret" not in response.content.decode()
+
+
 def test_the_run_page_shows_both_numbers_and_the_gate(client, alice, finished_run):
     client.force_login(alice)
     page = client.get(reverse("training_run", args=[finished_run.pk])).content.decode()
