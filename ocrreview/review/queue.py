@@ -1,12 +1,15 @@
 """The review queue, read side: which line comes next, what a reviewer sees of it, and what a
 threshold would do. Every change goes through ocrreview.review.actions."""
 
+import json
 from dataclasses import dataclass
 
-from django.db.models import Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
-from ocrreview.corpus.models import Collection, Line
+from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.review.models import Draft, ReviewerPreference
 from ocrreview.transcription.models import Hypothesis
 
@@ -136,45 +139,100 @@ def marked_spans(text: str, tokens: list[dict]) -> list[Span]:
     return spans
 
 
-def editor_lines() -> QuerySet[Line]:
-    """Lines with what the editor shows around them: the collection (palette), the page,
-    the holder of the lease, and the neighbours in reading order, in one query."""
-    siblings = Line.objects.filter(
-        document_id=OuterRef("document_id"), page_id=OuterRef("page_id")
-    ).order_by()
-    count = siblings.values("page_id").annotate(n=Count("id")).values("n")
-    return Line.objects.select_related("collection", "page", "document", "claimed_by").annotate(
-        previous_id=Subquery(
-            siblings.filter(order__lt=OuterRef("order")).order_by("-order", "-id").values("id")[:1]
-        ),
-        next_id=Subquery(
-            siblings.filter(order__gt=OuterRef("order")).order_by("order", "id").values("id")[:1]
-        ),
-        position=Coalesce(Subquery(count.filter(order__lt=OuterRef("order"))), 0) + 1,
-        page_lines=Subquery(count),
+# The editor's view of a line in one round trip: the line with its page, document and lease
+# holder, its neighbours in reading order, its readings and the reviewer's draft. This runs
+# on every "save and open next", where the ORM's compiling of five queries cost more than
+# the database took to answer them.
+_EDITOR_LINE = """
+SELECT l.id, l.text, l.version, l.status, l.confidence, l.bbox, l."order", l.page_id,
+    l.document_id, l.collection_id, l.model_version_id, l.claimed_by_id, l.claimed_until,
+    p.index, p.width, p.height, d.title, u.username,
+    (SELECT s.id FROM corpus_line s
+     WHERE s.document_id = l.document_id AND s.page_id = l.page_id AND s."order" < l."order"
+     ORDER BY s."order" DESC, s.id DESC LIMIT 1),
+    (SELECT s.id FROM corpus_line s
+     WHERE s.document_id = l.document_id AND s.page_id = l.page_id AND s."order" > l."order"
+     ORDER BY s."order", s.id LIMIT 1),
+    (SELECT count(*) FROM corpus_line s
+     WHERE s.document_id = l.document_id AND s.page_id = l.page_id AND s."order" < l."order"),
+    (SELECT count(*) FROM corpus_line s
+     WHERE s.document_id = l.document_id AND s.page_id = l.page_id),
+    (SELECT json_agg(json_build_object('id', h.id, 'rank', h.rank, 'text', h.text,
+                                       'share', h.share, 'tokens', h.tokens) ORDER BY h.rank)
+     FROM transcription_hypothesis h
+     WHERE h.line_id = l.id AND h.model_version_id = l.model_version_id),
+    dr.text, dr.base_version, dr.hypothesis_id, dr.updated_at
+FROM corpus_line l
+JOIN corpus_page p ON p.id = l.page_id
+JOIN corpus_document d ON d.id = l.document_id
+LEFT JOIN auth_user u ON u.id = l.claimed_by_id
+LEFT JOIN review_draft dr ON dr.line_id = l.id AND dr.user_id = %(user)s
+WHERE l.id = %(line)s
+"""
+
+
+def editor_line(line_id: int, user) -> EditorLine | None:
+    """Everything the editor shows about a line, as model instances the templates know."""
+    with connection.cursor() as cursor:
+        cursor.execute(_EDITOR_LINE, {"line": line_id, "user": user.pk})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (id_, text, version, status, confidence, bbox, order, page_id, document_id, collection_id,
+     model_version_id, claimed_by_id, claimed_until, page_index, width, height, title, username,
+     previous_id, next_id, before, page_lines, readings, draft_text, draft_version,
+     draft_hypothesis, draft_at) = row  # fmt: skip
+    line = Line(
+        id=id_,
+        text=text,
+        version=version,
+        status=status,
+        confidence=confidence,
+        bbox=bbox if isinstance(bbox, list) else json.loads(bbox),
+        order=order,
+        collection_id=collection_id,
+        model_version_id=model_version_id,
+        claimed_until=claimed_until,
     )
-
-
-def editor_line(line: Line, user) -> EditorLine:
-    """Everything the editor shows about a line from editor_lines(): two more queries."""
-    hypotheses = list(
-        Hypothesis.objects.filter(line=line, model_version_id=line.model_version_id).order_by(
-            "rank"
+    line.page = Page(
+        id=page_id, document_id=document_id, index=page_index, width=width, height=height
+    )
+    line.document = Document(id=document_id, title=title, collection_id=collection_id)
+    if claimed_by_id is not None:
+        line.claimed_by = get_user_model()(id=claimed_by_id, username=username)
+    hypotheses = [
+        Hypothesis(
+            id=h["id"],
+            line_id=id_,
+            rank=h["rank"],
+            text=h["text"],
+            share=h["share"],
+            tokens=h["tokens"],
         )
-    )
-    start = next((h for h in hypotheses if h.text == line.text), None)
-    marked = marked_spans(line.text, start.tokens) if start else [Span(line.text, "")]
+        for h in (json.loads(readings) if isinstance(readings, str) else readings or [])
+    ]
+    draft = None
+    if draft_version is not None:
+        draft = Draft(
+            line_id=id_,
+            user=user,
+            text=draft_text,
+            base_version=draft_version,
+            hypothesis_id=draft_hypothesis,
+            updated_at=draft_at,
+        )
+    start = next((h for h in hypotheses if h.text == text), None)
     return EditorLine(
         line=line,
         hypotheses=hypotheses,
         start_hypothesis=start or (hypotheses[0] if hypotheses else None),
-        marked=marked,
-        draft=Draft.objects.filter(line=line, user=user).first(),
-        previous_id=line.previous_id,
-        next_id=line.next_id,
-        held_by_other=line.status == S.IN_REVIEW and line.claimed_by_id not in (None, user.pk),
-        position=line.position,
-        page_lines=line.page_lines,
+        marked=marked_spans(text, start.tokens) if start else [Span(text, "")],
+        draft=draft,
+        previous_id=previous_id,
+        next_id=next_id,
+        held_by_other=status == S.IN_REVIEW and claimed_by_id not in (None, user.pk),
+        position=before + 1,
+        page_lines=page_lines,
         alternatives=hypotheses[:9],
     )
 

@@ -45,13 +45,15 @@ def _is_fetch(request) -> bool:
     return request.headers.get("X-Requested-With") == "fetch"
 
 
-def _line(request, pk: int, line_id: int, *, for_editor: bool = True) -> Line:
+def _line(request, pk: int, line_id: int) -> Line:
     """The line, if it belongs to collection pk and the user may see that collection (404
-    otherwise), with its collection and, for_editor, what the editor shows about it, in one
-    query. Actions only need the check, and skip the editor's joins."""
-    lines = queue.editor_lines() if for_editor else Line.objects.select_related("collection")
+    otherwise), with its collection and page, in one query."""
     visible = visible_collections(request.user)
-    return get_object_or_404(lines.filter(collection__in=visible), pk=line_id, collection_id=pk)
+    return get_object_or_404(
+        Line.objects.select_related("collection", "page").filter(collection__in=visible),
+        pk=line_id,
+        collection_id=pk,
+    )
 
 
 def _queue_params(request, collection: Collection) -> dict:
@@ -73,10 +75,13 @@ def _editor_url(collection: Collection, line_id: int, params: dict) -> str:
     return reverse("review_line", args=[collection.pk, line_id]) + _query(params)
 
 
-def _editor_context(request, collection: Collection, line: Line, params: dict) -> dict:
+def _editor_context(request, collection: Collection, line_id: int, params: dict) -> dict:
+    editor_line = queue.editor_line(line_id, request.user)
+    if editor_line is None:
+        raise Http404("This line no longer exists (its box was merged or deleted).")
     return {
         "collection": collection,
-        "ed": queue.editor_line(line, request.user),
+        "ed": editor_line,
         "params": params,
         "query": _query(params),
         "palette": list(dict.fromkeys(collection.special_characters.replace(" ", ""))),
@@ -144,7 +149,7 @@ def _open_next(request, collection: Collection, params: dict) -> HttpResponse:
     response = render(
         request,
         "review/_editor.html",
-        _editor_context(request, collection, _line(request, collection.pk, line_id), params),
+        _editor_context(request, collection, line_id, params),
     )
     response["X-Line-Url"] = _editor_url(collection, line_id, params)
     return response
@@ -156,9 +161,9 @@ def line_editor(request, pk: int, line_id: int):
     line = _line(request, pk, line_id)
     collection = line.collection
     params = _queue_params(request, collection)
-    if line.status in (S.NEEDS_REVIEW, S.IN_REVIEW) and actions.do_claim_line(line, request.user):
-        line = _line(request, pk, line_id)
-    context = _editor_context(request, collection, line, params)
+    if line.status in (S.NEEDS_REVIEW, S.IN_REVIEW):
+        actions.do_claim_line(line, request.user)
+    context = _editor_context(request, collection, line_id, params)
     context["documents"] = collection.documents.values("id", "title")
     return render(request, "review/editor.html", context)
 
@@ -168,7 +173,7 @@ def line_editor(request, pk: int, line_id: int):
 def save_line(request, pk: int, line_id: int):
     """Enter (save) and Ctrl+Enter (accept), then the next line of the queue; from the page
     view (stay=1), the saved line again."""
-    line = _line(request, pk, line_id, for_editor=False)
+    line = _line(request, pk, line_id)
     collection = line.collection
     params = _queue_params(request, collection)
     form = SaveForm(request.POST)
@@ -218,7 +223,7 @@ def _conflict(request, collection, conflict: actions.VersionConflict, params) ->
     }
     if _is_fetch(request):
         return render(request, "review/_conflict.html", context, status=409)
-    context.update(_editor_context(request, collection, conflict.line, params))
+    context.update(_editor_context(request, collection, conflict.line.pk, params))
     context["conflict"] = True
     return render(request, "review/editor.html", context, status=409)
 
@@ -226,7 +231,7 @@ def _conflict(request, collection, conflict: actions.VersionConflict, params) ->
 @login_required
 @require_POST
 def skip_line(request, pk: int, line_id: int):
-    line = _line(request, pk, line_id, for_editor=False)
+    line = _line(request, pk, line_id)
     collection = line.collection
     params = _queue_params(request, collection)
     form = SkipForm(request.POST)
@@ -243,7 +248,7 @@ def skip_line(request, pk: int, line_id: int):
 @login_required
 @require_POST
 def save_draft(request, pk: int, line_id: int):
-    line = _line(request, pk, line_id, for_editor=False)
+    line = _line(request, pk, line_id)
     form = DraftForm(request.POST)
     if not form.is_valid():
         return _error(request, first_error(form))
@@ -263,14 +268,14 @@ def save_draft(request, pk: int, line_id: int):
 @login_required
 @require_POST
 def discard_draft(request, pk: int, line_id: int):
-    actions.do_discard_draft(_line(request, pk, line_id, for_editor=False), request.user)
+    actions.do_discard_draft(_line(request, pk, line_id), request.user)
     return JsonResponse({"discarded": True})
 
 
 @login_required
 @require_POST
 def renew_lease(request, pk: int, line_id: int):
-    line = _line(request, pk, line_id, for_editor=False)
+    line = _line(request, pk, line_id)
     actions.do_renew_lease(line, request.user)
     return JsonResponse({"lease": _lease_state(line_id, request.user)})
 
@@ -303,7 +308,7 @@ def line_history(request, pk: int, line_id: int):
 @login_required
 @require_POST
 def revert_line(request, pk: int, line_id: int, correction_id: int):
-    line = _line(request, pk, line_id, for_editor=False)
+    line = _line(request, pk, line_id)
     collection = line.collection
     params = _queue_params(request, collection)
     form = RevertForm(request.POST)
@@ -322,9 +327,8 @@ def revert_line(request, pk: int, line_id: int, correction_id: int):
     except actions.VersionConflict as conflict:
         return _conflict(request, collection, conflict, params)
     if _is_fetch(request):
-        fresh = _line(request, pk, line_id)
         response = render(
-            request, "review/_editor.html", _editor_context(request, collection, fresh, params)
+            request, "review/_editor.html", _editor_context(request, collection, line_id, params)
         )
         response["X-Line-Url"] = _editor_url(collection, line_id, params)
         return response
@@ -411,7 +415,7 @@ def _segmentation(request, run) -> JsonResponse:
 @login_required
 @require_POST
 def move_line(request, pk: int, line_id: int):
-    line = _line(request, pk, line_id, for_editor=False)
+    line = _line(request, pk, line_id)
     form = MoveForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"error": first_error(form)}, status=400)
@@ -426,7 +430,7 @@ def move_line(request, pk: int, line_id: int):
 @login_required
 @require_POST
 def split_line(request, pk: int, line_id: int):
-    line = _line(request, pk, line_id, for_editor=False)
+    line = _line(request, pk, line_id)
     form = SplitForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"error": first_error(form)}, status=400)
@@ -444,7 +448,7 @@ def split_line(request, pk: int, line_id: int):
 @login_required
 @require_POST
 def merge_line(request, pk: int, line_id: int):
-    line = _line(request, pk, line_id, for_editor=False)
+    line = _line(request, pk, line_id)
     form = VersionForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"error": first_error(form)}, status=400)
@@ -459,7 +463,7 @@ def merge_line(request, pk: int, line_id: int):
 @login_required
 @require_POST
 def delete_line(request, pk: int, line_id: int):
-    line = _line(request, pk, line_id, for_editor=False)
+    line = _line(request, pk, line_id)
     form = VersionForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"error": first_error(form)}, status=400)

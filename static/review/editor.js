@@ -24,9 +24,10 @@
   };
 
   const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
-  const post = (url, body) => fetch(url, {
+  // URL-encoded rather than multipart: the fields are short text, and Django reads it faster.
+  const post = (url, form) => fetch(url, {
     method: "POST",
-    body,
+    body: new URLSearchParams(form),
     headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch" },
     credentials: "same-origin",
   });

@@ -8,8 +8,7 @@
   const status = document.getElementById("seg-status");
   const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
   const post = (url, fields) => {
-    const body = new FormData();
-    Object.entries(fields).forEach(([k, v]) => body.set(k, v));
+    const body = new URLSearchParams(fields);
     return fetch(url, {
       method: "POST", body, credentials: "same-origin",
       headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch" },

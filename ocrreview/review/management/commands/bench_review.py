@@ -17,6 +17,7 @@ import re
 import statistics
 import threading
 import time
+from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -201,16 +202,20 @@ def open_queue(client: Client, collection) -> tuple[int, int, str]:
 
 
 def save_and_next(client: Client, collection, line_id: int, version: int, hypothesis: str):
+    # Form-encoded, as the editor's script sends it.
     return client.post(
         f"/collections/{collection.pk}/review/lines/{line_id}/save/",
-        {
-            "text": f"corrected {line_id}",
-            "expected_version": version,
-            "hypothesis": hypothesis,
-            "time_spent_ms": 5000,
-            "action": "save",
-            "order": "confidence",
-        },
+        urlencode(
+            {
+                "text": f"corrected {line_id}",
+                "expected_version": version,
+                "hypothesis": hypothesis,
+                "time_spent_ms": 5000,
+                "action": "save",
+                "order": "confidence",
+            }
+        ),
+        content_type="application/x-www-form-urlencoded",
         HTTP_X_REQUESTED_WITH="fetch",
     )
 
