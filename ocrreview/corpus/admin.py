@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from ocrreview.corpus.models import Collection, Document, Line, Membership, Page
+from ocrreview.corpus.models import ApiToken, Collection, Document, Line, Membership, Page
 
 
 class MembershipInline(admin.TabularInline):
@@ -42,3 +42,15 @@ class LineAdmin(admin.ModelAdmin):
     list_filter = ["status", "collection"]
     search_fields = ["text"]
     raw_id_fields = ["collection", "document", "page", "model_version", "claimed_by"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are minted with `manage.py create_api_token` (the key is shown once); here
+    they can be reviewed and revoked."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at"]
+    readonly_fields = ["user", "name", "prefix", "key_hash", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False

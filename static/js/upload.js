@@ -8,6 +8,8 @@
   const list = document.getElementById("upload-files");
   const results = document.getElementById("upload-results");
   let chosen = [];
+  // Dropped files never reach the input, so the script checks for files itself.
+  input.required = false;
 
   function show() {
     list.replaceChildren(
