@@ -1,8 +1,7 @@
-"""The admin pages: who sees what, starting exports and runs (on a real worker), live status,
-download, cancel, override and re-recognition, and bad form data."""
+"""The admin pages: who sees what, live status fragments, download, override and
+re-recognition, and bad form data (the worker-backed flow is in test_browser)."""
 
 import hashlib
-import time
 from dataclasses import asdict
 
 import pytest
@@ -14,21 +13,9 @@ from ocrreview.training.actions import TrainingParams
 from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
 from ocrreview.transcription.models import RecognitionRequest
 from tests import factories
-from tests.training.conftest import worker_settings
 from tests.training.test_exports import export_now
-from tests.workers import celery_worker
 
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
@@ -229,64 +216,3 @@ def test_overriding_the_gate_from_the_page(client, letters, alice, finished_run)
     # Every line of the fixture is reviewed: nothing to re-read, and no text was touched.
     assert not RecognitionRequest.objects.filter(model_version=finished_run.result_model).exists()
     assert not Line.objects.exclude(status=Line.Status.REVIEWED).exists()
-
-
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_export_and_training_from_the_ui_on_a_real_worker_and_cancel(
-    client, letters, alice, bob, tiny_version, reviewed_letters
-):
-    client.force_login(alice)
-    with celery_worker(
-        "default,training",
-        name="training-ui",
-        **worker_settings(),
-    ):
-        response = client.post(
-            reverse("training_start_export", args=[letters.pk]),
-            {
-                "min_confidence": "0.95",
-                "unit": "document",
-                "seed": "2",
-                "validation_fraction": "0.2",
-                "test_fraction": "0.2",
-                "formats": ["imagefolder", "text"],
-            },
-        )
-        assert response.status_code == 302
-        export = DatasetExport.objects.get()
-        assert response["Location"] == reverse("training_export", args=[export.pk])
-        url = reverse("training_export", args=[export.pk])
-        wait_for(
-            lambda: "Download the zip" in client.get(url, **HX).content.decode(), 60, "the export"
-        )
-
-        response = client.post(
-            reverse("training_start_run", args=[letters.pk]),
-            {
-                "base": tiny_version.pk,
-                "dataset": export.pk,
-                "train_part": "decoder",
-                "epochs": "1",
-                "max_steps": "100000",
-                "learning_rate": "0.0001",
-                "batch_size": "4",
-                "grad_accum": "2",
-                "eval_every": "10",
-            },
-        )
-        run = TrainingRun.objects.get()
-        assert response["Location"] == reverse("training_run", args=[run.pk])
-        run_url = reverse("training_run", args=[run.pk])
-        wait_for(lambda: "step " in client.get(run_url, **HX).content.decode(), 90, "a step")
-        client.post(reverse("training_cancel", args=[run.pk]))
-        run = wait_for(
-            lambda: TrainingRun.objects.filter(pk=run.pk, status="cancelled").first(),
-            60,
-            "the run to stop",
-        )
-    assert run.result_model is None and run.finished_at is not None
-    steps = [e["step"] for e in run.history if e["event"] == "step"]
-    assert steps and max(steps) < 100000
-    assert "cancelled at step" in run.log
-    assert run.params["grad_accum"] == 2 and run.params["train_part"] == "decoder"
