@@ -296,3 +296,29 @@ def test_permissions_in_the_browser(new_page, bob, charlie, letters, letter_line
     )
     assert response.status == 403
     assert page.goto(f"/collections/{letters.pk}/settings/").status == 403
+
+
+def test_threshold_preview_and_progress(new_page, alice, bob, letters, letter_lines, screenshot):
+    from ocrreview.review import actions
+
+    actions.do_save_line(
+        letter_lines[1], bob, "I received your letter", expected_version=1, time_spent_ms=7000
+    )
+    actions.do_accept_line(letter_lines[2], alice, expected_version=1, time_spent_ms=3000)
+    page = new_page()
+    log_in(page, "alice")
+    page.goto(f"/collections/{letters.pk}/settings/")
+    preview = page.locator(".threshold-preview")
+    preview.wait_for()
+    assert preview.get_attribute("data-to-humans") == "2"
+    page.fill("#id_confidence_threshold", "0.3")
+    page.wait_for_function("document.querySelector('.threshold-preview').dataset.toHumans === '1'")
+    # 0.97 and 0.35 accepted: 0.03 + 0.65 errors expected among them.
+    assert page.locator(".threshold-preview").get_attribute("data-expected-errors") == "0.7"
+    screenshot(page, "review-threshold-preview")
+
+    page.goto(f"/collections/{letters.pk}/review/progress/")
+    assert page.locator("#p-reviewed").inner_text() == "2"
+    reviewers = page.locator(".progress-reviewers").inner_text()
+    assert "alice\t1\t1200\t0%" in reviewers and "bob\t1\t514\t100%" in reviewers
+    screenshot(page, "review-progress")
