@@ -347,7 +347,7 @@ def _ingest_item(
 def _start_processing(document: Document) -> None:
     # Imported: circular at module level (transcription builds on corpus).
     from ocrreview.corpus.tasks import segment_document
-    from ocrreview.transcription.services import do_queue_recognition
+    from ocrreview.transcription.services import do_queue_recognition, finish_documents
 
     if document.segmentation == Document.Segmentation.KRAKEN:
         transaction.on_commit(lambda: segment_document.delay(document.pk))
@@ -355,6 +355,7 @@ def _start_processing(document: Document) -> None:
     document.status = Document.Status.RECOGNIZING
     document.save(update_fields=["status"])
     do_queue_recognition(document.lines.all())
+    finish_documents({document.pk})
 
 
 def _decode_image(item: _Item) -> list[_PageImage]:

@@ -130,7 +130,7 @@ def do_segment_document(document_id: int) -> None:
     """Segment every page not yet segmented, then queue the document's lines for
     recognition. Safe to run twice: a page is segmented, and its lines created, in one
     transaction."""
-    from ocrreview.transcription.services import do_queue_recognition
+    from ocrreview.transcription.services import do_queue_recognition, finish_documents
 
     document = Document.objects.filter(pk=document_id).first()
     if document is None:
@@ -141,21 +141,31 @@ def do_segment_document(document_id: int) -> None:
         try:
             geometries = kraken_lines(page)
         except ImageError as exc:
-            Page.objects.filter(pk=page.pk).update(status=Page.Status.FAILED, error=str(exc))
+            _page_failed(page, str(exc))
+            continue
+        except Exception as exc:  # one page kraken cannot handle must not stop the others
+            logger.exception("Segmentation of %s failed", page)
+            _page_failed(page, f"segmentation failed ({type(exc).__name__}: {exc})")
             continue
         with transaction.atomic():
             locked = Page.objects.select_for_update().get(pk=page.pk)
             if locked.status == Page.Status.SEGMENTED:
                 continue  # another run finished this page meanwhile
-            locked.lines.all().delete()
             store_lines(locked, geometries, import_text=False, user=None)
     with transaction.atomic():
         failed = document.pages.filter(status=Page.Status.FAILED)
-        if failed.exists() and not document.lines.exists():
-            errors = "; ".join(f"page {p.index + 1}: {p.error}" for p in failed)
+        errors = "; ".join(f"page {p.index + 1}: {p.error}" for p in failed)
+        if failed and not document.lines.exists():
             Document.objects.filter(pk=document_id).update(
                 status=Document.Status.FAILED, error=errors
             )
             return
-        Document.objects.filter(pk=document_id).update(status=Document.Status.RECOGNIZING)
+        Document.objects.filter(pk=document_id).update(
+            status=Document.Status.RECOGNIZING, error=errors
+        )
         do_queue_recognition(document.lines.all())
+        finish_documents({document_id})
+
+
+def _page_failed(page: Page, error: str) -> None:
+    Page.objects.filter(pk=page.pk).update(status=Page.Status.FAILED, error=error)

@@ -181,7 +181,7 @@ def _finish_failed(requests: list[RecognitionRequest], errors: dict[int, str]) -
         Line.objects.filter(pk=request.line_id).exclude(status__in=HUMAN_STATUSES).exclude(
             hypotheses__isnull=False
         ).update(status=Line.Status.FAILED, error=errors[request.id], version=F("version") + 1)
-    _finish_documents({r.document_id for r in requests})
+    finish_documents({r.document_id for r in requests})
 
 
 def renew_lease(token: uuid.UUID) -> None:
@@ -384,7 +384,7 @@ def do_store_results(
         )
         if failed:
             _finish_failed([mine[i] for i in failed], failed)
-        _finish_documents({r.document_id for r in mine.values()})
+        finish_documents({r.document_id for r in mine.values()})
 
 
 def _hypotheses(line: Line, version: ModelVersion, result) -> Iterable[Hypothesis]:
@@ -428,8 +428,9 @@ def _unit(value: float) -> float:
     return min(1.0, max(0.0, float(value)))
 
 
-def _finish_documents(document_ids: set[int]) -> None:
-    """Documents with no line left to read are ready. The rows are locked so that two
+def finish_documents(document_ids: set[int]) -> None:
+    """Documents with no line left to read are ready (a blank page has none to begin
+    with). The rows are locked so that two
     workers finishing a document's last lines at once cannot both miss it."""
     documents = Document.objects.select_for_update().filter(
         pk__in=document_ids, status=Document.Status.RECOGNIZING

@@ -127,3 +127,16 @@ def test_exif_rotated_photos_are_stored_upright(letters):
     page = result.document.pages.get()
     assert (page.width, page.height) == (400, 600)
     assert Image.open(page.image.path).size == (400, 600)
+
+
+@pytest.mark.django_db
+def test_a_layout_without_lines_leaves_a_ready_document(letters, tiny_model):
+    empty = files.ALTO.split("<TextBlock")[0] + "</PrintSpace></Page></Layout></alto>"
+    results = ingest(
+        letters,
+        ("blank.xml", empty.format(image="blank.jpg", width=600, height=400).encode()),
+        ("blank.jpg", files.jpeg()),
+    )
+    assert all(r.ok for r in results)
+    document = Document.objects.get()
+    assert document.status == Document.Status.READY and not document.lines.exists()
