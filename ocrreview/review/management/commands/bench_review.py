@@ -112,7 +112,8 @@ class Command(BaseCommand):
         p99 = samples[int(0.99 * (len(samples) - 1))]
         self.stdout.write(
             f"{len(samples)} saves by {len(users)} concurrent reviewers in {wall:.1f} s "
-            f"({len(samples) / wall:.0f} saves/s); lines handed out twice: {duplicates}; "
+            f"({len(samples) / wall:.0f} saves/s, think time {think * 1000:.0f} ms); "
+            f"lines handed out twice: {duplicates}; "
             f"lines saved twice: {saved_twice}"
         )
         self.stdout.write(f"p50_ms: {p50:.1f}")
