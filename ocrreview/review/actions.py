@@ -126,6 +126,26 @@ def do_set_queue_order(user, order: str) -> None:
     ReviewerPreference.objects.update_or_create(user=user, defaults={"queue_order": order})
 
 
+def do_apply_threshold(collection: Collection, threshold: float) -> dict[str, int]:
+    """Set a collection's threshold and route its machine-read lines by it: lines below go to
+    reviewers, lines at or above are accepted. Lines a human holds or has reviewed stay."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ReviewError("The threshold is a confidence between 0 and 1.")
+    lines = Line.objects.filter(collection=collection)
+    below = Q(confidence__lt=threshold) | Q(confidence__isnull=True)
+    changed = {"version": F("version") + 1, "updated_at": timezone.now()}
+    with transaction.atomic():
+        Collection.objects.filter(pk=collection.pk).update(confidence_threshold=threshold)
+        collection.confidence_threshold = threshold
+        to_humans = lines.filter(below, status=S.AUTO_ACCEPTED).update(
+            status=S.NEEDS_REVIEW, **changed
+        )
+        accepted = lines.filter(~below, status=S.NEEDS_REVIEW).update(
+            status=S.AUTO_ACCEPTED, **changed
+        )
+    return {"to_humans": to_humans, "accepted": accepted}
+
+
 # --- Text -------------------------------------------------------------------------------
 
 

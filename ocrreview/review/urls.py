@@ -25,5 +25,6 @@ urlpatterns = [
     path(P + "image/", views.page_image, name="review_page_image"),
     path(P + "lines/add/", views.add_line, name="review_add_line"),
     path(C + "threshold-preview/", views.threshold_preview, name="review_threshold_preview"),
+    path(C + "threshold/apply/", views.apply_threshold, name="review_apply_threshold"),
     path(C + "progress/", views.progress_view, name="review_progress"),
 ]

@@ -4,6 +4,7 @@ editor still works, more slowly, without JavaScript."""
 
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -502,6 +503,24 @@ def threshold_preview(request, pk: int):
         )
     preview = queue.threshold_preview(collection, form.cleaned_data["confidence_threshold"])
     return render(request, "review/_threshold_preview.html", {"preview": preview})
+
+
+@login_required
+@require_POST
+def apply_threshold(request, pk: int):
+    """ "Save and apply to existing lines" on the settings page posts the settings form here."""
+    collection = admin_collection_for(request.user, pk)
+    form = ThresholdForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Nothing was changed: {first_error(form)}")
+        return redirect("collection_settings", pk=collection.pk)
+    moved = actions.do_apply_threshold(collection, form.cleaned_data["confidence_threshold"])
+    messages.success(
+        request,
+        f"Threshold set to {collection.confidence_threshold:.2f}: "
+        f"{moved['to_humans']} line(s) sent to reviewers, {moved['accepted']} accepted.",
+    )
+    return redirect("collection_settings", pk=collection.pk)
 
 
 @login_required

@@ -47,3 +47,44 @@ def test_reviewers_cannot_preview_thresholds(client, bob, charlie, letters):
     assert preview(client, letters, "0.5").status_code == 403
     client.force_login(charlie)
     assert preview(client, letters, "0.5").status_code == 404
+
+
+def test_applying_a_threshold_routes_the_lines_already_read(client, alice, bob, letters, lines):
+    from ocrreview.corpus.models import Line
+    from ocrreview.review import actions
+
+    held = actions.do_claim_next_line(letters, bob)  # the 0.20 line, held by bob
+    client.force_login(alice)
+    url = reverse("review_apply_threshold", args=[letters.pk])
+    response = client.post(url, {"confidence_threshold": "0.5"}, follow=True)
+    assert "0 line(s) sent to reviewers, 1 accepted" in response.content.decode()
+    statuses = dict(Line.objects.values_list("id", "status"))
+    # 0.95 stays accepted, 0.40 stays to review, 0.60 is accepted, 0.20 stays with bob.
+    assert statuses == {
+        lines[0].pk: "auto_accepted",
+        lines[1].pk: "needs_review",
+        lines[2].pk: "auto_accepted",
+        held: "in_review",
+    }
+    assert Line.objects.get(pk=lines[2].pk).version == 2
+    letters.refresh_from_db()
+    assert letters.confidence_threshold == 0.5
+    response = client.post(url, {"confidence_threshold": "0.99"}, follow=True)
+    assert "2 line(s) sent to reviewers, 0 accepted" in response.content.decode()
+
+
+def test_applying_a_bad_threshold_changes_nothing(client, alice, letters, lines):
+    client.force_login(alice)
+    url = reverse("review_apply_threshold", args=[letters.pk])
+    response = client.post(url, {"confidence_threshold": "2"}, follow=True)
+    assert "Nothing was changed" in response.content.decode()
+    letters.refresh_from_db()
+    assert letters.confidence_threshold == 0.9
+
+
+def test_reviewers_cannot_apply_a_threshold(client, bob, letters, lines):
+    client.force_login(bob)
+    url = reverse("review_apply_threshold", args=[letters.pk])
+    assert client.post(url, {"confidence_threshold": "0.1"}).status_code == 403
+    letters.refresh_from_db()
+    assert letters.confidence_threshold == 0.9
