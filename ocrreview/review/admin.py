@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from ocrreview.review.models import Correction
+from ocrreview.review.models import Correction, Draft, ReviewerPreference
 
 
 @admin.register(Correction)
@@ -19,3 +19,14 @@ class CorrectionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Draft)
+class DraftAdmin(admin.ModelAdmin):
+    list_display = ["updated_at", "line", "user", "text", "base_version"]
+    raw_id_fields = ["line", "hypothesis"]
+
+
+@admin.register(ReviewerPreference)
+class ReviewerPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "queue_order"]
