@@ -1,28 +1,59 @@
 """Measuring and calibrating model versions with the recognition engine."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from django.conf import settings
+from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
 from ocrreview.corpus.models import Line
 from ocrreview.training.exports import line_image
 from ocrreview.training.models import ModelVersion
 from recognition import calibration, metrics
 from recognition.inference import recognize
-from recognition.loading import LoadedModel, load_model
+from recognition.loading import (
+    LoadedModel,
+    ModelLoadError,
+    fill_special_token_ids,
+    load_model,
+    resolve_offline,
+)
 from recognition.preprocess import open_image
 
 
-def load_for_training(version: ModelVersion) -> LoadedModel:
-    """The base model in float32 (mixed precision keeps float32 master weights; a model loaded
-    for inference on a GPU is bf16), moved to the GPU when there is one."""
-    loaded = load_model(version.source, revision=version.revision or None, device="cpu")
+@dataclass
+class TrainingBundle:
+    """What ``recognition.training.train`` needs of a base model."""
+
+    model: VisionEncoderDecoderModel
+    tokenizer: Any
+    image_processor: Any
+
+
+def load_for_training(version: ModelVersion) -> TrainingBundle:
+    """The base model as its checkpoint has it, in float32 (mixed precision keeps float32
+    master weights), on the GPU when there is one. Not ``load_model``: that one prepares a
+    model for inference only (bf16 on a GPU, beam-shared projections that would be saved
+    under other names)."""
+    options: dict[str, Any] = {
+        "revision": version.revision or None,
+        "local_files_only": resolve_offline(None),
+    }
+    try:
+        model = VisionEncoderDecoderModel.from_pretrained(version.source, **options)
+        tokenizer = AutoTokenizer.from_pretrained(version.source, **options)
+        image_processor = AutoImageProcessor.from_pretrained(version.source, **options)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load {version} ({version.source}) to train: {exc}") from exc
+    # Like published TrOCR checkpoints, a base may name its decoder start token only in the
+    # decoder's config; training needs it on the model's.
+    fill_special_token_ids(model, tokenizer)
     if torch.cuda.is_available():
-        loaded.model.to("cuda")
-    return loaded
+        model.to("cuda")
+    return TrainingBundle(model, tokenizer, image_processor)
 
 
 def _read(loaded: LoadedModel, images: Sequence[Any]) -> list[Any]:

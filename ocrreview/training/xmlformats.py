@@ -5,6 +5,7 @@ the ground truth is the TextEquiv with index 0 and the model's hypotheses follow
 with its confidence, which is what tools that learn from alternatives read.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,13 @@ PAGE_SCHEMA = f"{PAGE_NS} {PAGE_NS}/pagecontent.xsd"
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
 ALTO_SCHEMA = f"{ALTO_NS} http://www.loc.gov/standards/alto/v4/alto-4-2.xsd"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
+# Characters XML 1.0 cannot carry at all. A model's hypotheses can hold them (byte-level BPE
+# decodes any byte), and one such reading must not make a page unexportable.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    return NOT_XML.sub("\ufffd", text)
 
 
 @dataclass
@@ -71,7 +79,7 @@ def page_xml(page: XmlPage) -> bytes:
     root = E.PcGts(E.Metadata(E.Creator("ocrreview"), E.Created(now), E.LastChange(now)))
     root.set(f"{{{XSI}}}schemaLocation", PAGE_SCHEMA)
     page_el = E.Page(
-        imageFilename=page.image_filename,
+        imageFilename=xml_text(page.image_filename),
         imageWidth=str(page.width),
         imageHeight=str(page.height),
     )
@@ -87,20 +95,21 @@ def page_xml(page: XmlPage) -> bytes:
             line_el.set("custom", f"readingOrder {{index:{order};}}")
             if len(line.baseline) >= 2:
                 line_el.append(E.Baseline(points=_points(line.baseline)))
-            truth = E.TextEquiv(E.Unicode(line.text), index="0")
+            truth = E.TextEquiv(E.Unicode(xml_text(line.text)), index="0")
             if line.confidence is not None:
                 truth.set("conf", _conf(line.confidence))
             line_el.append(truth)
             for rank, alternative in enumerate(line.alternatives, start=1):
                 line_el.append(
                     E.TextEquiv(
-                        E.Unicode(alternative.text),
+                        E.Unicode(xml_text(alternative.text)),
                         index=str(rank),
                         conf=_conf(alternative.confidence),
                     )
                 )
             region.append(line_el)
-        region.append(E.TextEquiv(E.Unicode("\n".join(line.text for line in page.lines))))
+        region_text = "\n".join(xml_text(line.text) for line in page.lines)
+        region.append(E.TextEquiv(E.Unicode(region_text)))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -109,7 +118,7 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
     root = E.alto(
         E.Description(
             E.MeasurementUnit("pixel"),
-            E.sourceImageInformation(E.fileName(page.image_filename)),
+            E.sourceImageInformation(E.fileName(xml_text(page.image_filename))),
         )
     )
     root.set(f"{{{XSI}}}schemaLocation", ALTO_SCHEMA)
@@ -135,7 +144,7 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
             for i, word in enumerate(line.text.split()):
                 if i:
                     line_el.append(E.SP())
-                string = E.String(CONTENT=word)
+                string = E.String(CONTENT=xml_text(word))
                 if line.confidence is not None:
                     string.set("WC", _conf(line.confidence))
                 line_el.append(string)

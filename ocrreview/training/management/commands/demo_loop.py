@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("folder", type=Path, help="line images with a metadata.jsonl")
         parser.add_argument("--base", default=str(STARTER_MODEL_DIR), help="model dir or hub id")
         parser.add_argument("--text-column", default="text")
-        parser.add_argument("--validation-fraction", type=float, default=0.1)
+        parser.add_argument("--validation-fraction", type=float, default=0.15)
         parser.add_argument("--seed", type=int, default=0)
         cli.add_training_arguments(parser, max_steps=600, learning_rate=1e-4, patience=3)
 
