@@ -76,6 +76,30 @@ def do_claim_next_line(
 ) -> int | None:
     """Give the reviewer the next line that needs a human, leased to them, or None when the
     queue is empty. A line the reviewer already holds comes back first."""
+    sql, params = _claim(collection, user, document_id, order, exclude)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def do_claim_and_open_next_line(
+    collection: Collection | int,
+    user,
+    *,
+    document_id: int | None = None,
+    order: str = queue.QueueOrder.CONFIDENCE,
+    exclude: Sequence[int] = (),
+) -> queue.EditorLine | None:
+    """do_claim_next_line and the editor's view of the line it claims, in one statement."""
+    claim, params = _claim(collection, user, document_id, order, exclude)
+    with connection.cursor() as cursor:
+        cursor.execute(queue.editor_line_sql(claim), params)
+        row = cursor.fetchone()
+    return queue.editor_line_from_row(row, user) if row else None
+
+
+def _claim(collection, user, document_id, order, exclude) -> tuple[str, dict]:
     params = {
         "user": user.pk,
         "lease": _lease_seconds(),
@@ -84,10 +108,7 @@ def do_claim_next_line(
         "exclude": list(exclude),
     }
     sql = queue.claim_sql(order, by_document=document_id is not None, excluding=bool(exclude))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
+    return sql, params
 
 
 def do_claim_line(line: Line | int, user) -> bool:

@@ -48,7 +48,7 @@ WHERE id = (
     ) AS candidates
     ORDER BY {outer_sort} LIMIT 1
 )
-RETURNING id
+RETURNING id, status, claimed_by_id, claimed_until
 """
 
 _ORDERS = {
@@ -144,9 +144,10 @@ def marked_spans(text: str, tokens: list[dict]) -> list[Span]:
 # on every "save and open next", where the ORM's compiling of five queries cost more than
 # the database took to answer them.
 _EDITOR_LINE = """
-SELECT l.id, l.text, l.version, l.status, l.confidence, l.bbox, l."order", l.page_id,
-    l.document_id, l.collection_id, l.model_version_id, l.claimed_by_id, l.claimed_until,
-    p.index, p.width, p.height, d.title, u.username,
+{with_claim}
+SELECT l.id, l.text, l.version, {claim}.status, l.confidence, l.bbox, l."order", l.page_id,
+    l.document_id, l.collection_id, l.model_version_id, {claim}.claimed_by_id,
+    {claim}.claimed_until, p.index, p.width, p.height, d.title, u.username,
     (SELECT s.id FROM corpus_line s
      WHERE s.document_id = l.document_id AND s.page_id = l.page_id AND s."order" < l."order"
      ORDER BY s."order" DESC, s.id DESC LIMIT 1),
@@ -162,22 +163,38 @@ SELECT l.id, l.text, l.version, l.status, l.confidence, l.bbox, l."order", l.pag
      FROM transcription_hypothesis h
      WHERE h.line_id = l.id AND h.model_version_id = l.model_version_id),
     dr.text, dr.base_version, dr.hypothesis_id, dr.updated_at
-FROM corpus_line l
+FROM {source}
 JOIN corpus_page p ON p.id = l.page_id
 JOIN corpus_document d ON d.id = l.document_id
-LEFT JOIN auth_user u ON u.id = l.claimed_by_id
+LEFT JOIN auth_user u ON u.id = {claim}.claimed_by_id
 LEFT JOIN review_draft dr ON dr.line_id = l.id AND dr.user_id = %(user)s
-WHERE l.id = %(line)s
 """
+
+
+def editor_line_sql(claim: str | None = None) -> str:
+    """The editor's query for line %(line)s, or, given a claim statement, for the line that
+    statement claims: one round trip for "open the next line". The claim's own RETURNING
+    gives the lease, since the rest of the statement sees the line as it was before."""
+    if claim is None:
+        return _EDITOR_LINE.format(with_claim="", claim="l", source="corpus_line l") + (
+            "WHERE l.id = %(line)s"
+        )
+    return _EDITOR_LINE.format(
+        with_claim=f"WITH claimed AS ({claim})",
+        claim="claimed",
+        source="claimed JOIN corpus_line l ON l.id = claimed.id",
+    )
 
 
 def editor_line(line_id: int, user) -> EditorLine | None:
     """Everything the editor shows about a line, as model instances the templates know."""
     with connection.cursor() as cursor:
-        cursor.execute(_EDITOR_LINE, {"line": line_id, "user": user.pk})
+        cursor.execute(editor_line_sql(), {"line": line_id, "user": user.pk})
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return editor_line_from_row(row, user) if row else None
+
+
+def editor_line_from_row(row: tuple, user) -> EditorLine:
     (id_, text, version, status, confidence, bbox, order, page_id, document_id, collection_id,
      model_version_id, claimed_by_id, claimed_until, page_index, width, height, title, username,
      previous_id, next_id, before, page_lines, readings, draft_text, draft_version,

@@ -76,8 +76,10 @@ def _editor_url(collection: Collection, line_id: int, params: dict) -> str:
     return reverse("review_line", args=[collection.pk, line_id]) + _query(params)
 
 
-def _editor_context(request, collection: Collection, line_id: int, params: dict) -> dict:
-    editor_line = queue.editor_line(line_id, request.user)
+def _editor_context(
+    request, collection: Collection, line: int | queue.EditorLine, params: dict
+) -> dict:
+    editor_line = queue.editor_line(line, request.user) if isinstance(line, int) else line
     if editor_line is None:
         raise Http404("This line no longer exists (its box was merged or deleted).")
     return {
@@ -125,21 +127,30 @@ def review_queue(request, pk: int):
 
 def _claim_next(request, collection: Collection, params: dict) -> int | None:
     return actions.do_claim_next_line(
-        collection,
-        request.user,
-        document_id=params["document"],
-        order=params["order"],
-        exclude=request.session.get(SKIPPED.format(collection.pk), []),
+        collection, request.user, **_claim_args(request, collection, params)
     )
 
 
+def _claim_args(request, collection: Collection, params: dict) -> dict:
+    # Skipped lines stay out of this reviewer's queue for the session, or the lowest-
+    # confidence line would come straight back.
+    return {
+        "document_id": params["document"],
+        "order": params["order"],
+        "exclude": request.session.get(SKIPPED.format(collection.pk), []),
+    }
+
+
 def _open_next(request, collection: Collection, params: dict) -> HttpResponse:
-    line_id = _claim_next(request, collection, params)
     if not _is_fetch(request):
+        line_id = _claim_next(request, collection, params)
         if line_id is None:
             return redirect(reverse("review_queue", args=[collection.pk]) + _query(params))
         return redirect(_editor_url(collection, line_id, params))
-    if line_id is None:
+    editor_line = actions.do_claim_and_open_next_line(
+        collection, request.user, **_claim_args(request, collection, params)
+    )
+    if editor_line is None:
         response = render(
             request,
             "review/_queue_done.html",
@@ -147,12 +158,9 @@ def _open_next(request, collection: Collection, params: dict) -> HttpResponse:
         )
         response["X-Line-Url"] = reverse("review_queue", args=[collection.pk]) + _query(params)
         return response
-    response = render(
-        request,
-        "review/_editor.html",
-        _editor_context(request, collection, line_id, params),
-    )
-    response["X-Line-Url"] = _editor_url(collection, line_id, params)
+    context = _editor_context(request, collection, editor_line, params)
+    response = render(request, "review/_editor.html", context)
+    response["X-Line-Url"] = _editor_url(collection, editor_line.line.pk, params)
     return response
 
 
@@ -239,8 +247,6 @@ def skip_line(request, pk: int, line_id: int):
     if not form.is_valid():
         return _error(request, first_error(form))
     actions.do_skip_line(line, request.user, time_spent_ms=form.cleaned_data["time_spent_ms"] or 0)
-    # Skipped lines stay out of this reviewer's queue for the session, or the lowest-
-    # confidence line would come straight back.
     key = SKIPPED.format(collection.pk)
     request.session[key] = [*request.session.get(key, [])[-500:], line.pk]
     return _open_next(request, collection, params)
