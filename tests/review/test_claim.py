@@ -107,8 +107,27 @@ def test_renewing_a_lease(client, bob, alice, letters, lines):
     assert client.post(reverse("review_lease", args=[letters.pk, held])).json() == {"lease": "lost"}
 
 
+def claim_id(collection, user):
+    return actions.do_claim_next_line(collection, user)
+
+
+def claim_and_open_id(collection, user):
+    opened = actions.do_claim_and_open_next_line(collection, user)
+    return opened.line.pk if opened else None
+
+
+def test_claim_and_open_shows_the_line_as_leased(bob, letters, lines):
+    opened = actions.do_claim_and_open_next_line(letters, bob)
+    assert opened.line.pk == lines[3].pk
+    assert (opened.line.status, opened.line.claimed_by_id) == (S.IN_REVIEW, bob.pk)
+    assert opened.line.claimed_until is not None and not opened.held_by_other
+    assert [h.text for h in opened.alternatives] == ["inst. and", "inst and"]
+    assert (opened.position, opened.page_lines, opened.next_id) == (4, 4, None)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_sixteen_reviewers_claiming_at_once_never_share_a_line(letters, model_version):
+@pytest.mark.parametrize("claim", [claim_id, claim_and_open_id])
+def test_sixteen_reviewers_claiming_at_once_never_share_a_line(letters, model_version, claim):
     document = factories.make_document(letters)
     page = factories.make_page(document)
     for i in range(200):
@@ -121,7 +140,7 @@ def test_sixteen_reviewers_claiming_at_once_never_share_a_line(letters, model_ve
         barrier.wait()
         try:
             while True:
-                line_id = actions.do_claim_next_line(letters, reviewer)
+                line_id = claim(letters, reviewer)
                 if line_id is None:
                     return
                 claimed[reviewer.pk].append(line_id)
