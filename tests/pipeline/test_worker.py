@@ -57,6 +57,8 @@ def upload_lines(collection, count: int) -> list:
 @pytest.mark.django_db(transaction=True)
 def test_uploaded_lines_are_recognised_by_a_worker(broker, letters, tiny_model, settings):
     settings.OCRREVIEW_MODEL = str(tiny_model)
+    letters.nbest_size = 1
+    letters.save()
     with celery_worker("gpu", name="pipeline", timeout=120, **worker_settings(tiny_model)):
         results = upload_lines(letters, 12)
         assert all(r.ok for r in results)
@@ -78,8 +80,10 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
         OCRREVIEW_RECOGNITION_CHUNK="60",
         OCRREVIEW_RECOGNITION_LEASE_SECONDS="3",
     )
+    letters.nbest_size = 2
+    letters.save()
     with celery_worker("gpu", name="doomed", **slow) as doomed:
-        upload_lines(letters, 40)
+        upload_lines(letters, 30)
         total = Line.objects.count()
         wait_for(
             lambda: RecognitionRequest.objects.filter(status=R.DONE).count() >= 4,
