@@ -102,7 +102,6 @@ class Span:
 @dataclass
 class EditorLine:
     line: Line
-    hypotheses: list[Hypothesis]
     start_hypothesis: Hypothesis | None
     marked: list[Span]
     draft: Draft | None
@@ -241,7 +240,6 @@ def editor_line_from_row(row: tuple, user) -> EditorLine:
     start = next((h for h in hypotheses if h.text == text), None)
     return EditorLine(
         line=line,
-        hypotheses=hypotheses,
         start_hypothesis=start or (hypotheses[0] if hypotheses else None),
         marked=marked_spans(text, start.tokens) if start else [Span(text, "")],
         draft=draft,
@@ -250,6 +248,7 @@ def editor_line_from_row(row: tuple, user) -> EditorLine:
         held_by_other=status == S.IN_REVIEW and claimed_by_id not in (None, user.pk),
         position=before + 1,
         page_lines=page_lines,
+        # Alt+1 to Alt+9 reach nine readings; a collection may keep up to ten.
         alternatives=hypotheses[:9],
     )
 
