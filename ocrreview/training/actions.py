@@ -205,7 +205,7 @@ def _finish(run: TrainingRun, status: str, log: _RunLog, message: str) -> Traini
 def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
     # torch and transformers load here, in the training worker, not in every web process.
     from ocrreview.training import evaluation
-    from recognition.training import TrainingConfig, train
+    from recognition.training import TrainingConfig, find_unknown_chars, train
 
     params = TrainingParams(**run.params)
     collection = run.dataset.collection
@@ -221,6 +221,12 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         f"validating on {len(val_samples)} ({params.train_part} trained)"
     )
     base = evaluation.load_for_training(run.base_model)
+    unknown = find_unknown_chars(base.tokenizer, [text for _, text in train_samples + val_samples])
+    if unknown:
+        log.write(
+            "characters the base tokenizer cannot encode, added to its vocabulary before "
+            "training: " + " ".join(unknown)
+        )
     config = TrainingConfig(
         epochs=params.epochs,
         max_steps=params.max_steps,
@@ -247,11 +253,6 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         on_progress=log.progress,
         should_cancel=log.cancelled,
     )
-    if result.added_chars:
-        log.write(
-            "characters the base tokenizer could not encode, added to the vocabulary: "
-            + " ".join(result.added_chars)
-        )
     if result.cancelled:
         return _finish(run, TrainingRun.Status.CANCELLED, log, f"cancelled at step {result.steps}")
     log.write(

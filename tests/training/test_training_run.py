@@ -172,7 +172,7 @@ def test_characters_the_tokenizer_lacks_are_added_and_reported(
     run = actions.run_training(start(char_model_version, export, UNCHANGED, alice).pk)
 
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
-    assert "could not encode, added to the vocabulary: ſ" in run.log
+    assert "cannot encode, added to its vocabulary before training: ſ" in run.log
     child = run.result_model
     assert child.metrics["added_chars"] == ["ſ"]
     tokenizer = AutoTokenizer.from_pretrained(child.source)
