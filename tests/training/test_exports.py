@@ -4,15 +4,18 @@ evaluation split, and bad material failing with a message."""
 import hashlib
 import json
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from datasets import load_from_disk
+from django.db import connection
 from lxml import etree
 
 from ocrreview.corpus.models import Line
 from ocrreview.training import actions
 from ocrreview.training.exports import ExportError, ExportOptions, export_file
 from ocrreview.training.models import DatasetExport, EvaluationSplit
+from ocrreview.training.splits import freeze_evaluation_split
 from ocrreview.training.xmlformats import ALTO_NS, PAGE_NS
 from ocrreview.transcription.models import Hypothesis
 from tests import factories
@@ -214,3 +217,19 @@ def test_a_corrupt_page_image_fails_the_export_and_names_the_line(
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ExportError, match=message):
         ExportOptions(**options)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_exports_at_once_freeze_one_split(letters, bob, reviewed_letters):
+    """The first freeze holds the collection's row lock; the second waits and finds its split."""
+
+    def freeze(seed: int) -> int:
+        try:
+            return freeze_evaluation_split(letters, seed=seed, fraction=0.3).pk
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(freeze, [1, 2]))
+    assert results[0] == results[1]
+    assert EvaluationSplit.objects.count() == 1
