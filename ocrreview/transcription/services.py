@@ -35,14 +35,24 @@ HUMAN_STATUSES = (Line.Status.REVIEWED, Line.Status.IN_REVIEW)
 STARTER_MODEL_NAME = "Starter model (shipped)"
 
 
+def _default_name(source: str, revision: str) -> str:
+    return source + (f"@{revision}" if revision else "")
+
+
 def default_model_version() -> ModelVersion:
     """The version for settings.OCRREVIEW_MODEL, used where a collection names none."""
     revision = settings.OCRREVIEW_MODEL_REVISION or ""
-    name = settings.OCRREVIEW_MODEL + (f"@{revision}" if revision else "")
     version, _ = ModelVersion.objects.get_or_create(
-        name=name, defaults={"source": settings.OCRREVIEW_MODEL, "revision": revision}
+        name=_default_name(settings.OCRREVIEW_MODEL, revision),
+        defaults={"source": settings.OCRREVIEW_MODEL, "revision": revision},
     )
     return version
+
+
+def is_default_version(version: ModelVersion) -> bool:
+    """Made by default_model_version (under this or an earlier OCRREVIEW_MODEL), not
+    chosen by an admin."""
+    return version.name == _default_name(version.source, version.revision)
 
 
 def model_version_for(collection: Collection) -> ModelVersion:
@@ -212,8 +222,9 @@ class Engine:
 
 
 def load_engine(version: ModelVersion) -> Engine:
-    """The model for a version, once per worker process. The default model falls back to
-    the starter model shipped with the engine; its lines then record the starter."""
+    """The model for a version, once per worker process. A default version falls back to
+    the starter model shipped with the engine (its lines then record the starter); a
+    version an admin chose fails loudly instead of being silently replaced."""
     from recognition.loading import get_model, load_model_or_starter
 
     device = None if settings.OCRREVIEW_DEVICE == "auto" else settings.OCRREVIEW_DEVICE
@@ -221,7 +232,7 @@ def load_engine(version: ModelVersion) -> Engine:
         "device": device,
         "quantize": settings.OCRREVIEW_QUANTIZE and device != "cuda",
     }
-    if version.source != settings.OCRREVIEW_MODEL:
+    if not is_default_version(version):
         loaded = get_model(version.source, revision=version.revision or None, **options)
         return Engine(loaded, version)
     loaded, used = load_model_or_starter(

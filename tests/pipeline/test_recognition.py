@@ -167,3 +167,27 @@ def test_a_model_that_cannot_load_is_retried_then_fails_with_its_error(document,
     assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.FAILED}
     line = document.lines.first()
     assert line.status == Line.Status.FAILED and "nonexistent" in line.error
+
+
+@pytest.mark.django_db
+def test_the_default_model_falls_back_to_the_starter_and_says_so(
+    document, settings, tiny_model_dir, monkeypatch
+):
+    from recognition import loading
+
+    # The shipped starter model stands in for an unreachable hub model; until it is
+    # trained, the tiny model plays the starter.
+    monkeypatch.setattr(loading, "STARTER_MODEL_DIR", tiny_model_dir)
+    settings.OCRREVIEW_MODEL = "/nonexistent/default-model"
+    settings.OCRREVIEW_MAX_NEW_TOKENS = 8
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    assert RecognitionRequest.objects.get(line=document.lines.first()).model_version.name == (
+        "/nonexistent/default-model"
+    )
+    versions = set(document.lines.values_list("model_version__name", flat=True))
+    assert versions == {services.STARTER_MODEL_NAME}
+    assert set(document.lines.values_list("status", flat=True)) <= {
+        Line.Status.AUTO_ACCEPTED,
+        Line.Status.NEEDS_REVIEW,
+    }
