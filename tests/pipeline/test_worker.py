@@ -8,15 +8,17 @@ import time
 import pytest
 import redis
 from django.conf import settings
+from django.conf import settings as django_settings
 from django.db.models import Count, Q
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
-from ocrreview.corpus.models import Document, Line
+from ocrreview.corpus.models import Document, Line, Page
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 from tests.ingestion import files
 from tests.workers import celery_worker
 
 R = RecognitionRequest.Status
+DEMO_PAGE = django_settings.BASE_DIR / "demo" / "lathrop" / "SC0033B_s4_b01_f14_i080.jpg"
 
 
 def worker_settings(model_dir, **extra) -> dict[str, str]:
@@ -55,17 +57,35 @@ def upload_lines(collection, count: int) -> list:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_uploaded_lines_are_recognised_by_a_worker(broker, letters, tiny_model, settings):
+def test_an_uploaded_page_is_segmented_by_kraken_and_recognised_on_workers(
+    broker, letters, tiny_model, settings
+):
+    """Upload -> kraken (default queue) -> recognition (gpu queue), as deployed."""
     settings.OCRREVIEW_MODEL = str(tiny_model)
     letters.nbest_size = 1
     letters.save()
-    with celery_worker("gpu", name="pipeline", timeout=120, **worker_settings(tiny_model)):
-        results = upload_lines(letters, 12)
-        assert all(r.ok for r in results)
-        wait_for(lambda: outstanding() == 0, 60, what="recognition")
-    assert Line.objects.filter(hypotheses__isnull=True).count() == 0
-    assert set(Document.objects.values_list("status", flat=True)) == {Document.Status.READY}
-    assert not Line.objects.filter(status=Line.Status.PENDING).exists()
+    with celery_worker("default,gpu", name="pipeline", timeout=120, **worker_settings(tiny_model)):
+        (result,) = do_ingest(letters, [Upload.from_bytes("letter.jpg", DEMO_PAGE.read_bytes())])
+        assert result.ok and result.document.status == Document.Status.UPLOADED
+        document = result.document
+        wait_for(
+            lambda: Document.objects.get(pk=document.pk).status == Document.Status.READY,
+            150,
+            interval=0.5,
+            what="segmentation and recognition",
+        )
+    lines = list(document.lines.order_by("order"))
+    assert len(lines) >= 10  # the page has 16 transcribed lines
+    for line in lines:
+        assert len(line.baseline) >= 2 and len(line.polygon) >= 3
+        x0, y0, x1, y1 = line.bbox
+        assert 0 <= x0 < x1 <= 1158 and 0 <= y0 < y1 <= 1500
+        assert line.status in (Line.Status.AUTO_ACCEPTED, Line.Status.NEEDS_REVIEW)
+        assert line.hypotheses.filter(rank=0).count() == 1
+    # Reading order runs down the page (a single column letter).
+    tops = [line.bbox[1] for line in lines]
+    assert tops[0] < tops[len(tops) // 2] < tops[-1]
+    assert document.pages.get().status == Page.Status.SEGMENTED
 
 
 @pytest.mark.slow
