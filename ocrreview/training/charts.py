@@ -32,9 +32,9 @@ def history_chart(history: list[dict[str, Any]]) -> Chart | None:
     cers = [(e["step"], e["cer"]) for e in history if e.get("event") == "eval"]
     if not losses and not cers:
         return None
-    steps = max(
-        [e.get("total_steps", 0) for e in history] + [s for s, _ in losses] + [s for s, _ in cers]
-    )
+    # The axis ends at the last step reported, not the planned total: a run capped at many
+    # steps that stops early would otherwise draw in a sliver at the left.
+    steps = max([s for s, _ in losses] + [s for s, _ in cers])
     max_loss = max((v for _, v in losses), default=1.0)
     # CER above 1 (a model that rambles) is clipped so the interesting range stays visible.
     max_cer = min(max((v for _, v in cers), default=1.0), 1.0)

@@ -17,7 +17,7 @@ STILL_MARKED = "() => window.__notReloaded === true"
 
 @pytest.mark.django_db(transaction=True)
 def test_alice_exports_trains_watches_and_cancels(
-    new_page, letters, alice, tiny_version, reviewed_letters
+    new_page, screenshot, letters, alice, tiny_version, reviewed_letters
 ):
     page = new_page()
     log_in(page, "alice")
@@ -33,6 +33,7 @@ def test_alice_exports_trains_watches_and_cancels(
         assert page.evaluate(STILL_MARKED)
         export = DatasetExport.objects.get()
         assert export.checksum in page.inner_text("#export-status")
+        screenshot(page, "training-export")
         with page.expect_download() as download:
             page.click("text=Download the zip")
         assert download.value.suggested_filename == f"Letters-export-{export.pk}.zip"
@@ -52,9 +53,12 @@ def test_alice_exports_trains_watches_and_cancels(
         page.wait_for_selector(".training-chart polyline.loss[points*=',']", timeout=90_000)
         assert page.evaluate(STILL_MARKED)
         assert "step" in page.inner_text("#run-status")
+        screenshot(page, "training-run")
         page.click("button:has-text('Cancel')")
         page.wait_for_selector("text=Cancelled", timeout=60_000)
+        assert "cancelled at step" in page.inner_text(".training-log")
+        page.click("text=Datasets and training")
+        screenshot(page, "training-home")
     run = TrainingRun.objects.get()
     assert run.status == TrainingRun.Status.CANCELLED and run.result_model is None
     assert run.params["grad_accum"] == 2 and run.params["train_part"] == "decoder"
-    assert "cancelled at step" in page.inner_text(".training-log")

@@ -10,6 +10,7 @@ from django.urls import reverse
 from ocrreview.corpus.models import Line
 from ocrreview.training import actions
 from ocrreview.training.actions import TrainingParams
+from ocrreview.training.charts import history_chart
 from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
 from ocrreview.transcription.models import RecognitionRequest
 from tests import factories
@@ -216,3 +217,17 @@ def test_overriding_the_gate_from_the_page(client, letters, alice, finished_run)
     # Every line of the fixture is reviewed: nothing to re-read, and no text was touched.
     assert not RecognitionRequest.objects.filter(model_version=finished_run.result_model).exists()
     assert not Line.objects.exclude(status=Line.Status.REVIEWED).exists()
+
+
+def test_the_chart_spans_the_steps_reported_so_far():
+    chart = history_chart(
+        [
+            {"event": "step", "step": 10, "total_steps": 100000, "loss": 2.0},
+            {"event": "step", "step": 20, "total_steps": 100000, "loss": 1.0},
+            {"event": "eval", "step": 20, "cer": 3.5},
+        ]
+    )
+    assert chart.steps == 20 and chart.max_loss == 2.0 and chart.max_cer == 1.0
+    assert chart.loss == "300.0,6.0 594.0,90.0"
+    assert chart.cer == "594.0,6.0"  # a CER above 1 is drawn at the top, not off the chart
+    assert history_chart([]) is None
