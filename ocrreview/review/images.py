@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 
 from ocrreview.corpus.models import Line, Page
-from recognition.preprocess import crop_line, open_image
+from recognition.preprocess import ImageError, crop_line, open_image
 
 # Formats every browser shows; anything else (TIFF, JPEG 2000, ...) is converted once.
 BROWSER_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
@@ -36,19 +36,38 @@ def _page_image(page: Page):
         return open_image(source.read())
 
 
-def line_crop(line: Line) -> Path:
-    """The PNG of one line: its polygon when it has one (neighbouring ink masked), else its
-    box. Raises recognition.preprocess.ImageError when the page image is unusable."""
+def _crop_path(line: Line) -> Path:
     geometry = json.dumps([line.page.image.name, line.bbox, line.polygon])
     key = hashlib.sha256(geometry.encode()).hexdigest()[:16]
-    path = _cache_dir("lines") / f"{line.pk}-{key}.png"
-    if not path.exists():
-        page = _page_image(line.page)
-        if len(line.polygon) >= 3:
-            crop = crop_line(page, polygon=[tuple(p) for p in line.polygon])
-        else:
-            crop = crop_line(page, bbox=tuple(line.bbox))
-        _write_atomically(path, crop, format="PNG", optimize=False)
+    return _cache_dir("lines") / f"{line.pk}-{key}.png"
+
+
+def _crop(page, line: Line):
+    if len(line.polygon) >= 3:
+        return crop_line(page, polygon=[tuple(p) for p in line.polygon])
+    return crop_line(page, bbox=tuple(line.bbox))
+
+
+def line_crop(line: Line) -> Path:
+    """The PNG of one line: its polygon when it has one (neighbouring ink masked), else its
+    box. Raises recognition.preprocess.ImageError when the page image is unusable.
+
+    The first crop of a page crops all its lines: decoding a large scan takes far longer
+    than cutting it, and the reviewer's next line is most likely on the same page."""
+    path = _crop_path(line)
+    if path.exists():
+        return path
+    page = _page_image(line.page)
+    _write_atomically(path, _crop(page, line), format="PNG")
+    for sibling in line.page.lines.exclude(pk=line.pk).only("id", "bbox", "polygon"):
+        sibling.page = line.page
+        target = _crop_path(sibling)
+        if target.exists():
+            continue
+        try:
+            _write_atomically(target, _crop(page, sibling), format="PNG")
+        except ImageError:
+            continue  # that line's own request reports its problem
     return path
 
 

@@ -29,14 +29,27 @@ def test_a_line_with_a_polygon_is_cut_along_it(client, bob, letters, page):
     assert read_png(response).size == (101, 41)
 
 
-def test_the_crop_is_made_once(client, bob, letters, lines, settings):
+def test_the_page_is_cut_once_for_all_its_lines(client, bob, letters, lines, settings):
     client.force_login(bob)
     url = reverse("review_line_image", args=[letters.pk, lines[1].pk])
     client.get(url)
     cached = list((settings.MEDIA_ROOT / "review-cache" / "lines").iterdir())
-    assert len(cached) == 1
+    assert sorted(int(p.name.split("-")[0]) for p in cached) == [line.pk for line in lines]
     lines[1].page.image.storage.delete(lines[1].page.image.name)
     assert client.get(url).status_code == 200
+    other = reverse("review_line_image", args=[letters.pk, lines[3].pk])
+    assert client.get(other).status_code == 200
+
+
+def test_a_line_outside_its_page_does_not_spoil_the_others(client, bob, letters, page, lines):
+    outside = factories.make_line(page, 7, bbox=[900, 900, 990, 950])
+    client.force_login(bob)
+    assert (
+        client.get(reverse("review_line_image", args=[letters.pk, lines[1].pk])).status_code == 200
+    )
+    response = client.get(reverse("review_line_image", args=[letters.pk, outside.pk]))
+    assert response.status_code == 422
+    assert b"outside" in response.content
 
 
 def test_a_broken_page_image_gives_a_clear_error(client, bob, letters, page, lines):
