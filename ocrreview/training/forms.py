@@ -93,9 +93,9 @@ class TrainingForm(forms.Form):
             Q(training_run__isnull=True) | Q(training_run__dataset__collection=collection)
         )
         self.fields["base"].initial = collection.model_version_id
-        self.fields["dataset"].queryset = collection.exports.filter(
-            status=DatasetExport.Status.DONE
-        )
+        finished = collection.exports.filter(status=DatasetExport.Status.DONE)
+        self.fields["dataset"].queryset = finished
+        self.fields["dataset"].initial = finished.values_list("pk", flat=True).first()
 
     def params(self) -> TrainingParams:
         data = {k: v for k, v in self.cleaned_data.items() if k not in ("base", "dataset")}
