@@ -59,6 +59,17 @@ def _outline(line: XmlLine) -> list[tuple[int, int]]:
     return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
 
 
+def _baseline(line: XmlLine) -> list[tuple[int, int]]:
+    """The line's baseline, or one drawn across its box at the usual height for lines that
+    have none (whole-image or hand-drawn boxes): kraken and the tools built on it drop a line
+    without a baseline when they read PAGE or ALTO."""
+    if len(line.baseline) >= 2:
+        return [(int(x), int(y)) for x, y in line.baseline]
+    x0, y0, x1, y1 = _box([line])
+    y = y0 + round(0.8 * (y1 - y0))
+    return [(x0, y), (x1, y)]
+
+
 def _points(points: Sequence[Sequence[int]]) -> str:
     return " ".join(f"{int(x)},{int(y)}" for x, y in points)
 
@@ -93,8 +104,7 @@ def page_xml(page: XmlPage) -> bytes:
             line_el = E.TextLine(E.Coords(points=_points(_outline(line))))
             line_el.set("id", f"l{line.id}")
             line_el.set("custom", f"readingOrder {{index:{order};}}")
-            if len(line.baseline) >= 2:
-                line_el.append(E.Baseline(points=_points(line.baseline)))
+            line_el.append(E.Baseline(points=_points(_baseline(line))))
             truth = E.TextEquiv(E.Unicode(xml_text(line.text)), index="0")
             if line.confidence is not None:
                 truth.set("conf", _conf(line.confidence))
@@ -136,8 +146,7 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
             lx0, ly0, lx1, ly1 = _box([line])
             line_el = E.TextLine(**_geometry(lx0, ly0, lx1, ly1))
             line_el.set("ID", f"l{line.id}")
-            if len(line.baseline) >= 2:
-                line_el.set("BASELINE", " ".join(f"{x},{y}" for x, y in line.baseline))
+            line_el.set("BASELINE", " ".join(f"{x},{y}" for x, y in _baseline(line)))
             line_el.append(
                 E.Shape(E.Polygon(POINTS=" ".join(f"{x},{y}" for x, y in _outline(line))))
             )

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from ocrreview.corpus.models import Document, Line, Page
+from ocrreview.corpus.xmlimport import parse_layout_xml
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
 from ocrreview.training.exports import export_file
@@ -180,3 +181,20 @@ def test_bad_archives_are_refused_with_a_message(client, letters, alice, line_fo
         and "no &#x27;transcript&#x27; text" in response.content.decode()
     )
     assert not Line.objects.exists()
+
+
+@pytest.mark.parametrize("folder", ["page", "alto"])
+def test_exported_page_and_alto_read_back_through_the_upload_parser(
+    letters, alice, reviewed_letters, tmp_path, folder
+):
+    """PAGE and ALTO come back in through the upload form, whose parser (kraken's) must read
+    our files: the same lines, in the same order, with the same text."""
+    export = export_now(letters, alice)
+    with zipfile.ZipFile(export_file(export)) as archive:
+        archive.extractall(tmp_path)
+    line = reviewed_letters[0]
+    name = f"document-{line.document_id}-page-0001"
+    parsed = parse_layout_xml((tmp_path / folder / f"{name}.xml").read_bytes(), f"{name}.xml")
+    assert parsed.image_name == f"{name}.png"
+    assert (parsed.width, parsed.height) == (line.page.width, line.page.height)
+    assert [imported.text for imported in parsed.lines] == [gt.text for gt in reviewed_letters[:4]]
