@@ -139,6 +139,11 @@ def do_ingest(
             results.append(_ingest_item(collection, item, layout, user, segmentation, import_text))
         except IngestError as exc:
             results.append(FileResult(item.name, error=str(exc)))
+        except Exception as exc:  # a decoder's unforeseen failure must not sink the upload
+            logger.exception("Ingesting %s failed", item.name)
+            results.append(
+                FileResult(item.name, error=f"the file could not be read ({type(exc).__name__})")
+            )
     return results
 
 
