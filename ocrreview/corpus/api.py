@@ -14,7 +14,8 @@ from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Document
 from ocrreview.corpus.tokens import user_for_key
 from ocrreview.corpus.upload_forms import UploadForm
-from ocrreview.transcription.services import document_progress
+from ocrreview.transcription.forms import RerecognizeForm
+from ocrreview.transcription.services import do_rerecognize, document_progress
 
 
 def _error(status: int, message: str, **extra) -> JsonResponse:
@@ -73,3 +74,17 @@ def document_detail(request, pk: int):
         Document.objects.filter(collection__in=visible_collections(request.user)), pk=pk
     )
     return JsonResponse(document_progress(Document.objects.filter(pk=document.pk))[document.pk])
+
+
+@token_required
+@require_http_methods(["POST"])
+def collection_recognize(request, pk: int):
+    """Re-run recognition of the collection, or of one `document`, with `model_version`."""
+    collection = admin_collection_for(request.user, pk)
+    form = RerecognizeForm(request.POST, collection=collection)
+    if not form.is_valid():
+        return _error(400, "Invalid request.", fields=form.errors.get_json_data())
+    document = form.cleaned_data["document"]
+    documents = collection.documents.filter(pk=document.pk) if document else collection.documents
+    queued = do_rerecognize(documents.all(), form.cleaned_data["model_version"])
+    return JsonResponse({"queued_lines": queued}, status=202)

@@ -12,5 +12,6 @@ urlpatterns = [
         api.collection_documents,
         name="api_collection_documents",
     ),
+    path("api/collections/<int:pk>/recognize/", api.collection_recognize, name="api_recognize"),
     path("api/documents/<int:pk>/", api.document_detail, name="api_document"),
 ]

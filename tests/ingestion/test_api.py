@@ -88,3 +88,22 @@ def test_bad_form_data_is_a_400_naming_the_field(client, alice, letters):
     response = upload(client, letters, auth(alice), ("a.jpg", files.jpeg()), segmentation="x")
     assert response.status_code == 400
     assert "segmentation" in response.json()["fields"]
+
+
+@pytest.mark.django_db
+def test_an_admin_reruns_recognition_through_the_api(client, alice, bob, letters):
+    from ocrreview.transcription.models import RecognitionRequest
+    from tests import factories
+
+    document = factories.make_document(letters)
+    factories.make_line(factories.make_page(document))
+    version = factories.make_model_version("candidate")
+    url = reverse("api_recognize", args=[letters.pk])
+    assert client.post(url, {"model_version": version.pk}, headers=auth(bob)).status_code == 403
+    response = client.post(url, {"model_version": 999}, headers=auth(alice))
+    assert response.status_code == 400 and "model_version" in response.json()["fields"]
+    response = client.post(
+        url, {"model_version": version.pk, "document": document.pk}, headers=auth(alice)
+    )
+    assert response.status_code == 202 and response.json() == {"queued_lines": 1}
+    assert RecognitionRequest.objects.get().model_version == version
