@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.review.models import Draft, ReviewerPreference
@@ -245,7 +246,9 @@ def editor_line_from_row(row: tuple, user) -> EditorLine:
         draft=draft,
         previous_id=previous_id,
         next_id=next_id,
-        held_by_other=status == S.IN_REVIEW and claimed_by_id not in (None, user.pk),
+        held_by_other=status == S.IN_REVIEW
+        and claimed_by_id not in (None, user.pk)
+        and claimed_until > timezone.now(),
         position=before + 1,
         page_lines=page_lines,
         # Alt+1 to Alt+9 reach nine readings; a collection may keep up to ten.

@@ -64,3 +64,18 @@ def test_a_line_without_hypotheses_can_be_typed(client, bob, letters, page):
     response = editor(client, letters, blank)
     assert response.status_code == 200
     assert 'class="alternatives"' not in response.content.decode()
+
+
+def test_opening_a_line_whose_lease_lapsed_takes_it_over(client, alice, bob, letters, lines):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ocrreview.corpus.models import Line
+
+    actions.do_claim_line(lines[2], alice)
+    Line.objects.filter(pk=lines[2].pk).update(claimed_until=timezone.now() - timedelta(minutes=1))
+    client.force_login(bob)
+    page = editor(client, letters, lines[2]).content.decode()
+    assert "is working on this line" not in page
+    assert Line.objects.get(pk=lines[2].pk).claimed_by == bob
