@@ -353,7 +353,8 @@ def do_store_results(
             return
         lines = {
             line.id: line
-            for line in Line.objects.select_for_update()
+            # Lock the lines only: the collection row is read, and admins may edit it.
+            for line in Line.objects.select_for_update(of=("self",))
             .select_related("collection")
             .filter(id__in=[r.line_id for r in mine.values()])
         }
