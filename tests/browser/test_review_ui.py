@@ -225,7 +225,7 @@ def test_two_reviewers_racing_for_a_line_lose_nothing(
     editor_text(first).fill("of the 3rd inst. and")
     editor_text(second).fill("of the third inst. and")
     first.keyboard.press("Enter")
-    first.wait_for_url(lambda u: str(letter_lines[2].pk) not in u)
+    first.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
     second.keyboard.press("Enter")
     conflict = second.locator(".conflict")
     conflict.wait_for()
@@ -235,7 +235,7 @@ def test_two_reviewers_racing_for_a_line_lose_nothing(
     assert Line.objects.get(pk=letter_lines[2].pk).text == "of the 3rd inst. and"
 
     second.keyboard.press("Alt+m")
-    second.wait_for_url(lambda u: str(letter_lines[2].pk) not in u)
+    second.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
     line = Line.objects.get(pk=letter_lines[2].pk)
     assert (line.text, line.version) == ("of the third inst. and", 3)
     trail = list(
@@ -322,3 +322,29 @@ def test_threshold_preview_and_progress(new_page, alice, bob, letters, letter_li
     reviewers = page.locator(".progress-reviewers").inner_text()
     assert "alice\t1\t1200\t0%" in reviewers and "bob\t1\t514\t100%" in reviewers
     screenshot(page, "review-progress")
+
+
+def test_keeping_theirs_after_a_conflict(new_page, alice, bob, letters, letter_lines):
+    from ocrreview.review.models import Draft
+
+    url = f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/"
+    first, second = new_page(), new_page()
+    log_in(first, "bob")
+    log_in(second, "alice")
+    first.goto(url)
+    second.goto(url)
+    editor_text(second).fill("of the third inst. and")
+    second.wait_for_timeout(1500)  # alice's draft reaches the server
+    editor_text(first).fill("of the 3rd inst. and")
+    first.keyboard.press("Enter")
+    first.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
+    second.keyboard.press("Enter")
+    second.locator(".conflict").wait_for()
+    second.keyboard.press("Alt+t")
+    second.wait_for_url(
+        lambda u: f"/lines/{letter_lines[2].pk}/" not in u, wait_until="domcontentloaded"
+    )
+    # bob's save took the 0.22 line; alice gets the next least sure one.
+    wait_for_line(second, letter_lines[4])
+    assert Line.objects.get(pk=letter_lines[2].pk).text == "of the 3rd inst. and"
+    assert not Draft.objects.filter(user=alice).exists()
