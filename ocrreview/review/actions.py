@@ -16,6 +16,7 @@ from ocrreview.corpus.models import Collection, Line, Page
 from ocrreview.review import queue
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
 from ocrreview.transcription.models import Hypothesis
+from ocrreview.transcription.services import do_queue_recognition
 
 S = Line.Status
 A = Correction.Action
@@ -480,7 +481,9 @@ def _split_text(text: str, fraction: float) -> tuple[str, str]:
 
 def do_split_line(line: Line | int, user, *, at_x: float, expected_version: int) -> Line:
     """Cut a line box in two at x; the text is cut at the nearest space. Both halves go back
-    to the queue, since no model has read them as they now are."""
+    to the queue, since no model has read them as they now are. The new half is queued for
+    the model as well; the first half was read by it already (the pipeline reads a line once
+    per model version), so it waits for a human, with its old readings put aside."""
     with transaction.atomic():
         current = _locked_line(_line_id(line), expected_version)
         x0, y0, x1, y1 = current.bbox
@@ -500,6 +503,7 @@ def do_split_line(line: Line | int, user, *, at_x: float, expected_version: int)
             status=S.NEEDS_REVIEW,
             text=right,
         )
+        do_queue_recognition(Line.objects.filter(pk=new.pk))
         before = current.text
         current.bbox = [x0, y0, cut, y1]
         current.polygon, current.baseline = [], []
@@ -549,8 +553,9 @@ def do_merge_lines(line: Line | int, user, *, expected_version: int) -> Line:
 
 
 def do_add_line(page: Page, user, bbox: Sequence) -> Line:
-    """A line the segmentation missed. It is placed in reading order by its top edge and
-    waits for a human to type it."""
+    """A line the segmentation missed. It is placed in reading order by its top edge, in the
+    queue for a human, and queued for the model to read (which fills in its text unless a
+    reviewer has it by then)."""
     box = clean_bbox(bbox, page)
     with transaction.atomic():
         above = (
@@ -564,7 +569,7 @@ def do_add_line(page: Page, user, bbox: Sequence) -> Line:
             if line_box[1] <= box[1]:
                 order = line_order + 1
         Line.objects.filter(page=page, order__gte=order).update(order=F("order") + 1)
-        return Line.objects.create(
+        line = Line.objects.create(
             page=page,
             document_id=page.document_id,
             collection_id=page.document.collection_id,
@@ -572,6 +577,8 @@ def do_add_line(page: Page, user, bbox: Sequence) -> Line:
             bbox=box,
             status=S.NEEDS_REVIEW,
         )
+        do_queue_recognition(Line.objects.filter(pk=line.pk))
+    return line
 
 
 def do_delete_line(line: Line | int, user, *, expected_version: int) -> None:

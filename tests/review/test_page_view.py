@@ -6,6 +6,7 @@ from django.urls import reverse
 from ocrreview.corpus.models import Line
 from ocrreview.review import actions
 from ocrreview.review.models import Correction
+from ocrreview.transcription.models import RecognitionRequest
 
 FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
 
@@ -91,6 +92,8 @@ def test_splitting_a_line_cuts_box_and_text(client, bob, letters, page, lines):
     assert left.model_version is None and left.confidence is None
     record = Correction.objects.get(line=left)
     assert (record.action, record.text_after) == ("segment", "letter of")
+    # The model reads the new half; the pipeline does the rest.
+    assert RecognitionRequest.objects.filter(line=right, status="queued").exists()
 
 
 def test_merging_a_line_with_the_next(client, bob, letters, page, lines):
@@ -131,6 +134,7 @@ def test_adding_a_line_puts_it_in_reading_order(client, bob, letters, page, line
     assert (new.bbox, new.status, new.text) == ([10, 75, 400, 88], "needs_review", "")
     assert ordered(page)[2] == ""
     assert Line.objects.get(pk=lines[2].pk).order == 3
+    assert RecognitionRequest.objects.filter(line=new, status="queued").exists()
 
 
 def test_deleting_a_box_that_is_not_a_line(client, bob, letters, page, lines):
