@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from ocrreview.training.models import (
     DatasetExport,
+    EvaluationLine,
     EvaluationSplit,
     ModelVersion,
     PromotionEvent,
@@ -32,6 +33,16 @@ class EvaluationSplitAdmin(admin.ModelAdmin):
     list_display = ["collection", "unit", "seed", "frozen_at"]
 
     # Frozen means frozen: changing it would make earlier and later CERs incomparable.
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(EvaluationLine)
+class EvaluationLineAdmin(admin.ModelAdmin):
+    list_display = ["split", "line"]
+    list_select_related = ["split__collection"]
+    raw_id_fields = ["line"]
+
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
