@@ -21,8 +21,8 @@ QueueOrder = ReviewerPreference.QueueOrder
 # same line: each branch locks its candidate with FOR UPDATE SKIP LOCKED, and a row another
 # transaction claimed between our snapshot and our lock is re-checked and passed over.
 # "mine" gives a reviewer back a line they already hold (a reload, a second tab), "expired"
-# takes back lines whose lease ran out, "waiting" is the queue proper. Each is a short scan
-# of the (collection, status, confidence) index; NULLS LAST keeps to the index's order.
+# takes back lines whose lease ran out, "waiting" is the queue proper. Each is a short index
+# scan; in confidence order NULLS LAST keeps to the (collection, status, confidence) index.
 # (FOR UPDATE is not allowed inside a UNION, hence the CTEs.) statement_timestamp(), not
 # now(): inside a longer transaction now() is its start, and leases would look younger.
 _CLAIM = """
@@ -36,11 +36,7 @@ WITH mine AS (
     WHERE l.collection_id = %(collection)s AND l.status = 'in_review'
       AND l.claimed_until < statement_timestamp() {filters}
     ORDER BY {sort} LIMIT 1 FOR UPDATE OF l SKIP LOCKED
-), waiting AS (
-    SELECT 2 AS branch, {sort_columns} FROM corpus_line l {join}
-    WHERE l.collection_id = %(collection)s AND l.status = 'needs_review' {filters}
-    ORDER BY {sort} LIMIT 1 FOR UPDATE OF l SKIP LOCKED
-)
+), waiting AS ({waiting})
 UPDATE corpus_line SET status = 'in_review', claimed_by_id = %(user)s,
     claimed_until = statement_timestamp() + make_interval(secs => %(lease)s)
 WHERE id = (
@@ -57,13 +53,32 @@ _ORDERS = {
         "sort_columns": "l.id, l.confidence AS k1, 0 AS k2, 0 AS k3",
         "join": "",
         "sort": "l.confidence ASC NULLS LAST, l.id",
+        "waiting": """
+    SELECT 2 AS branch, l.id, l.confidence AS k1, 0 AS k2, 0 AS k3 FROM corpus_line l
+    WHERE l.collection_id = %(collection)s AND l.status = 'needs_review' {filters}
+    ORDER BY l.confidence ASC NULLS LAST, l.id LIMIT 1 FOR UPDATE OF l SKIP LOCKED
+""",
     },
-    # Reading order needs the page's index; pages are few, so the join is cheap per
-    # document, and a reviewer who reads in order usually filters by document.
+    # In reading order the queue walks the pages in order (the (document, index) index)
+    # and takes the first waiting line of the first page that has one (the reading_order
+    # index), instead of sorting every waiting line of the collection by page and line.
     QueueOrder.READING: {
         "sort_columns": 'l.id, l.document_id AS k1, p.index AS k2, l."order" AS k3',
         "join": "JOIN corpus_page p ON p.id = l.page_id",
         "sort": 'l.document_id, p.index, l."order", l.id',
+        "waiting": """
+    SELECT 2 AS branch, w.id, p.document_id AS k1, p.index AS k2, w."order" AS k3
+    FROM corpus_page p
+    JOIN corpus_document d ON d.id = p.document_id
+    CROSS JOIN LATERAL (
+        SELECT l.id, l."order" FROM corpus_line l
+        WHERE l.document_id = p.document_id AND l.page_id = p.id
+          AND l.status = 'needs_review' {filters}
+        ORDER BY l."order", l.id LIMIT 1 FOR UPDATE OF l SKIP LOCKED
+    ) AS w
+    WHERE d.collection_id = %(collection)s {page_filters}
+    ORDER BY p.document_id, p.index LIMIT 1
+""",
     },
 }
 
@@ -74,7 +89,10 @@ def claim_sql(order: str, *, by_document: bool, excluding: bool) -> str:
         filters += " AND l.document_id = %(document)s"
     if excluding:
         filters += " AND l.id <> ALL(%(exclude)s)"
-    parts = _ORDERS[QueueOrder(order)]
+    parts = dict(_ORDERS[QueueOrder(order)])
+    parts["waiting"] = parts["waiting"].format(
+        filters=filters, page_filters=" AND p.document_id = %(document)s" if by_document else ""
+    )
     return _CLAIM.format(
         filters=filters,
         outer_sort="branch, k1 ASC NULLS LAST, k2, k3, id",

@@ -116,6 +116,10 @@ def claim_and_open_id(collection, user):
     return opened.line.pk if opened else None
 
 
+def claim_in_reading_order(collection, user):
+    return actions.do_claim_next_line(collection, user, order="reading")
+
+
 def test_claim_and_open_shows_the_line_as_leased(bob, letters, lines):
     opened = actions.do_claim_and_open_next_line(letters, bob)
     assert opened.line.pk == lines[3].pk
@@ -126,12 +130,13 @@ def test_claim_and_open_shows_the_line_as_leased(bob, letters, lines):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("claim", [claim_id, claim_and_open_id])
+@pytest.mark.parametrize("claim", [claim_id, claim_and_open_id, claim_in_reading_order])
 def test_sixteen_reviewers_claiming_at_once_never_share_a_line(letters, model_version, claim):
     document = factories.make_document(letters)
-    page = factories.make_page(document)
-    for i in range(200):
-        factories.make_read_line(page, i, [(f"line {i}", (i % 97) / 100)], model_version)
+    for p in range(4):
+        page = factories.make_page(document, p)
+        for i in range(50):
+            factories.make_read_line(page, i, [(f"line {i}", (i % 97) / 100)], model_version)
     reviewers = [factories.make_user(f"reviewer{i}") for i in range(16)]
     claimed: dict[int, list[int]] = {r.pk: [] for r in reviewers}
     barrier = threading.Barrier(len(reviewers))
@@ -158,3 +163,15 @@ def test_sixteen_reviewers_claiming_at_once_never_share_a_line(letters, model_ve
     everything = [line_id for ids in claimed.values() for line_id in ids]
     assert len(everything) == len(set(everything)) == 200
     assert sum(1 for ids in claimed.values() if ids) > 1
+
+
+def test_reading_order_follows_pages_then_lines(bob, letters, letter, model_version):
+    second = factories.make_page(letter, 1)
+    first = factories.make_page(letter, 0)  # made later, so its id is higher
+    late = factories.make_read_line(second, 0, [("page two", 0.1)], model_version)
+    early = factories.make_read_line(first, 3, [("page one, line four", 0.9)], model_version)
+    done = factories.make_read_line(first, 1, [("reviewed", 0.2)], model_version, status="reviewed")
+    assert actions.do_claim_next_line(letters, bob, order="reading") == early.pk
+    assert Line.objects.get(pk=done.pk).status == S.REVIEWED
+    Line.objects.filter(pk=early.pk).update(status=S.REVIEWED, claimed_by=None, claimed_until=None)
+    assert actions.do_claim_next_line(letters, bob, order="reading") == late.pk
