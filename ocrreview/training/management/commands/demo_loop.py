@@ -33,7 +33,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         base_source = options["base"]
-        if Path(base_source).is_absolute() and missing_files(base_source):
+        local = Path(base_source).is_dir() or Path(base_source).is_absolute()
+        if local and missing_files(base_source):
             raise CommandError(
                 f"no usable model at {base_source} (missing {', '.join(missing_files(base_source))})"
                 "; pass --base with a model directory or hub id"
