@@ -235,16 +235,22 @@ def load_engine(version: ModelVersion) -> Engine:
     if not is_default_version(version):
         loaded = get_model(version.source, revision=version.revision or None, **options)
         return Engine(loaded, version)
-    loaded, used = load_model_or_starter(
-        version.source, revision=version.revision or None, **options
-    )
+    source = _fallen_back.get(version.pk, version.source)
+    loaded, used = load_model_or_starter(source, revision=version.revision or None, **options)
     if used == version.source:
         return Engine(loaded, version)
-    logger.warning("Model %s could not be loaded; recognising with %s", version.source, used)
+    if version.pk not in _fallen_back:
+        logger.warning("Model %s could not be loaded; recognising with %s", version.source, used)
+        _fallen_back[version.pk] = used
     starter, _ = ModelVersion.objects.get_or_create(
         name=STARTER_MODEL_NAME, defaults={"source": used}
     )
     return Engine(loaded, starter)
+
+
+# Default versions that could not be loaded, and what ran instead, for this process: a
+# failed load is not retried for every chunk (online, that would ask the hub each time).
+_fallen_back: dict[int, str] = {}
 
 
 def do_recognize_pending(worker: str) -> int:

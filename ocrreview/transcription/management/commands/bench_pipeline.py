@@ -146,9 +146,12 @@ class Command(BaseCommand):
             model=Sum("model_seconds"), first=Min("finished_at"), last=Max("finished_at")
         )
         model = stats["model"]
-        version = requests.first().model_version
+        first = requests.select_related("model_version", "line__model_version").first()
+        ran, asked = first.line.model_version, first.model_version
         self.stdout.write(f"lines: {lines}")
-        self.stdout.write(f"model: {version.name} ({version.source})")
+        self.stdout.write(f"model: {ran.name} ({ran.source})")
+        if ran != asked:
+            self.stdout.write(f"  ({asked.name} could not be loaded; the starter model ran)")
         self.stdout.write(f"upload (ingest service): {self.ingest_seconds:.2f} s")
         self.stdout.write(f"model time: {model:.2f} s ({1000 * model / lines:.1f} ms/line)")
         self.stdout.write(f"total time: {total:.2f} s")
