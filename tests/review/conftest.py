@@ -8,6 +8,13 @@ from tests import factories
 S = Line.Status
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # The personas' passwords are hashed once per test; the default hasher is made slow on
+    # purpose, which these tests do not need to prove.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def letter(letters):
     return factories.make_document(letters, "Letter to Mr Hale")
