@@ -5,6 +5,7 @@ import pytest
 
 from ocrreview.corpus.models import Membership
 from tests import factories
+from tests.playwright_fixtures import browser, new_page, screenshot  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ocrreview.corpus.models import Line
 from ocrreview.review.models import Correction
 from tests import factories
-from tests.browser.conftest import log_in
+from tests.playwright_fixtures import log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -88,7 +88,7 @@ def test_deploy_check_passes_with_production_settings(tmp_path):
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
         env={
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
             "DEBUG": "false",
             "SECRET_KEY": "x" * 20 + "production-secret-key-with-enough-entropy-0123456789",
             "ALLOWED_HOSTS": "ocr.example.org",

@@ -16,7 +16,3 @@ def tiny_model(settings, tiny_model_dir):
     settings.OCRREVIEW_MAX_NEW_TOKENS = 8
     settings.OCRREVIEW_DEVICE = "cpu"
     return tiny_model_dir
-
-
-# The browser fixtures (a real Chromium against live_server) for the upload page test.
-from tests.browser.conftest import browser, new_page  # noqa: E402, F401

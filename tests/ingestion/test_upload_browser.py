@@ -7,8 +7,8 @@ import json
 import pytest
 
 from ocrreview.corpus.models import Document
-from tests.browser.conftest import log_in
 from tests.ingestion import files
+from tests.playwright_fixtures import log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

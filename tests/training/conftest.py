@@ -11,11 +11,6 @@ from PIL import Image, ImageDraw, ImageFont
 from ocrreview.corpus.models import Line, Page
 from ocrreview.review.models import Correction
 from tests import factories
-from tests.browser.conftest import (  # noqa: F401 (fixtures for test_browser)
-    browser,
-    new_page,
-    screenshot,
-)
 from tests.tiny_model import build_tiny_model
 
 # A small alphabet, so a tiny model memorises it in a few hundred CPU steps.

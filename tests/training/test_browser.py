@@ -4,7 +4,7 @@ and a run's chart update in place (htmx polling, no page load), and Cancel stops
 import pytest
 
 from ocrreview.training.models import DatasetExport, TrainingRun
-from tests.browser.conftest import log_in
+from tests.playwright_fixtures import log_in
 from tests.training.conftest import worker_settings
 from tests.workers import celery_worker
 
