@@ -157,6 +157,15 @@ else:
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
+# Sessions are read on every request; caching them saves the review editor's hot path
+# ("save and open next") a query. Redis when there is one, else a per-process cache.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 # --- Recognition ------------------------------------------------------------------------
 OCRREVIEW_MODEL = env_str("OCRREVIEW_MODEL", "microsoft/trocr-base-handwritten")
 OCRREVIEW_MODEL_REVISION = env_str("OCRREVIEW_MODEL_REVISION", "") or None
