@@ -9,7 +9,8 @@ output length of 24 tokens:
 
 (a) the way the Hugging Face docs show it: one ``generate`` per line, fp32;
 (b) the engine with its best CPU settings: int8 dynamic quantisation, batches
-    of 8 lines sorted by width, SDPA encoder attention, inference mode.
+    of 8 lines sorted by width, beam sharing (``recognition.beam_sharing``),
+    SDPA encoder attention, inference mode.
 
 ``--agreement MODEL FOLDER`` measures instead the accuracy cost of the tricks
 on a trained model and real lines (top-1 agreement with fp32 one line at a
