@@ -7,8 +7,10 @@ become the frozen evaluation split, and the base model (the shipped starter mode
 --base says otherwise) is fine-tuned, measured against itself on the test rows, and gated.
 """
 
+import shutil
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -46,9 +48,14 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if not any(row.split == "test" for row in rows):
             raise CommandError("the dataset has no rows with split 'test' to evaluate on")
-        base = ModelVersion.objects.create(
-            name=f"{Path(base_source).name}-demo-{stamp}", source=base_source
-        )
+        name = f"{Path(base_source).name}-demo-{stamp}"
+        if local:
+            # A snapshot: the parent is scored after training, and a directory that is
+            # replaced meanwhile (the starter model, say) would be a different parent.
+            snapshot = Path(settings.OCRREVIEW_MODELS_DIR) / name
+            shutil.copytree(base_source, snapshot)
+            base_source = str(snapshot)
+        base = ModelVersion.objects.create(name=name, source=base_source)
         collection = Collection.objects.create(
             name=f"Demo loop: {options['folder'].name} {stamp}", model_version=base
         )
