@@ -6,6 +6,7 @@ import pytest
 from ocrreview.corpus.models import Membership
 from tests import factories
 from tests.playwright_fixtures import browser, new_page, screenshot  # noqa: F401
+from tests.tiny_model import build_tiny_model
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +53,18 @@ def staff(db):
 @pytest.fixture
 def model_version(db):
     return factories.make_model_version()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture
+def tiny_model(settings, tiny_model_dir):
+    """The tiny random model as the site's default model, read in few tokens."""
+    settings.OCRREVIEW_MODEL = str(tiny_model_dir)
+    settings.OCRREVIEW_MODEL_REVISION = None
+    settings.OCRREVIEW_MAX_NEW_TOKENS = 8
+    settings.OCRREVIEW_DEVICE = "cpu"
+    return tiny_model_dir

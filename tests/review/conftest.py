@@ -59,10 +59,3 @@ def ledger_line(ledgers, model_version):
     document = factories.make_document(ledgers, "Ledger 1801")
     page = factories.make_page(document)
     return factories.make_read_line(page, 0, [("To cash", 0.3)], model_version)
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    from tests.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
