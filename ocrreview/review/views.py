@@ -419,6 +419,18 @@ def _segmentation(request, run) -> JsonResponse:
     return JsonResponse({"ok": True, "line": getattr(result, "pk", None)})
 
 
+def _versioned_segmentation(request, pk: int, line_id: int, action) -> JsonResponse:
+    """A segmentation edit whose only input is the line version the reviewer saw."""
+    line = _line(request, pk, line_id)
+    form = VersionForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": first_error(form)}, status=400)
+    expected_version = form.cleaned_data["expected_version"]
+    return _segmentation(
+        request, lambda: action(line, request.user, expected_version=expected_version)
+    )
+
+
 @login_required
 @require_POST
 def move_line(request, pk: int, line_id: int):
@@ -455,31 +467,13 @@ def split_line(request, pk: int, line_id: int):
 @login_required
 @require_POST
 def merge_line(request, pk: int, line_id: int):
-    line = _line(request, pk, line_id)
-    form = VersionForm(request.POST)
-    if not form.is_valid():
-        return JsonResponse({"error": first_error(form)}, status=400)
-    return _segmentation(
-        request,
-        lambda: actions.do_merge_lines(
-            line, request.user, expected_version=form.cleaned_data["expected_version"]
-        ),
-    )
+    return _versioned_segmentation(request, pk, line_id, actions.do_merge_lines)
 
 
 @login_required
 @require_POST
 def delete_line(request, pk: int, line_id: int):
-    line = _line(request, pk, line_id)
-    form = VersionForm(request.POST)
-    if not form.is_valid():
-        return JsonResponse({"error": first_error(form)}, status=400)
-    return _segmentation(
-        request,
-        lambda: actions.do_delete_line(
-            line, request.user, expected_version=form.cleaned_data["expected_version"]
-        ),
-    )
+    return _versioned_segmentation(request, pk, line_id, actions.do_delete_line)
 
 
 @login_required
