@@ -1,12 +1,13 @@
 """Score a model on a folder of line images.
 
-``python -m recognition.evaluate MODEL FOLDER [--field text_plain]``
+``python -m recognition.evaluate MODEL FOLDER [--field text_plain] [--split test]``
 
 FOLDER holds the images and a ``metadata.jsonl`` whose rows name an image
 (``file_name``, relative to FOLDER) and its reference text (``--field``, by
-default ``text``), the Hugging Face "imagefolder" layout. The per-line results
-go to ``FOLDER/predictions.jsonl`` (or ``--output``); corpus-level WER and CER
-are printed, CER last as ``cer: 0.XXX``. A line whose image cannot be read
+default ``text``), the Hugging Face "imagefolder" layout; ``--split`` keeps the
+rows whose ``split`` field has that value. The per-line results go to
+``--output`` when given (data folders are often read-only); corpus-level WER and
+CER are printed, CER last as ``cer: 0.XXX``. A line whose image cannot be read
 counts as an empty transcription.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ class Sample:
     reference: str
 
 
-def read_metadata(folder: Path, field: str) -> list[Sample]:
+def read_metadata(folder: Path, field: str, split: str | None = None) -> list[Sample]:
     path = folder / "metadata.jsonl"
     if not path.is_file():
         raise SystemExit(f"{path} not found")
@@ -48,9 +50,11 @@ def read_metadata(folder: Path, field: str) -> list[Sample]:
             record = json.loads(row)
             if "file_name" not in record or field not in record:
                 raise SystemExit(f"{path}:{number} lacks 'file_name' or {field!r}")
+            if split is not None and record.get("split") != split:
+                continue
             samples.append(Sample(str(record["file_name"]), str(record[field])))
     if not samples:
-        raise SystemExit(f"{path} lists no lines")
+        raise SystemExit(f"{path} lists no lines" + (f" in split {split!r}" if split else ""))
     return samples
 
 
@@ -93,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("model", help="hub id or local model directory")
     parser.add_argument("folder", type=Path, help="folder with metadata.jsonl and the images")
     parser.add_argument("--field", default="text", help="reference text field (default: text)")
-    parser.add_argument("--output", type=Path, help="default: FOLDER/predictions.jsonl")
+    parser.add_argument("--split", help="keep only rows whose 'split' field has this value")
+    parser.add_argument("--output", type=Path, help="write per-line results (JSON lines) here")
     parser.add_argument("--revision")
     parser.add_argument("--device")
     parser.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation (CPU)")
@@ -104,14 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calibration", type=Path, help="JSON file with a calibration fit")
     args = parser.parse_args(argv)
 
-    samples = read_metadata(args.folder, args.field)
+    samples = read_metadata(args.folder, args.field, args.split)
     loaded = load_model(
         args.model, revision=args.revision, device=args.device, quantize=args.quantize
     )
     fit = json.loads(args.calibration.read_text()) if args.calibration else None
-    output = args.output or args.folder / "predictions.jsonl"
     refs, hyps, failed = [], [], 0
-    with output.open("w", encoding="utf-8") as out:
+    with args.output.open("w", encoding="utf-8") if args.output else nullcontext() as out:
         for sample, result in transcribe(
             loaded,
             args.folder,
@@ -123,12 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             calibration=fit,
         ):
             row = prediction_row(sample, result)
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if out is not None:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
             refs.append(sample.reference)
             hyps.append(row["prediction"])
             failed += result.error is not None
     print(f"lines: {len(samples)} ({failed} failed)")
-    print(f"predictions: {output}")
+    if args.output:
+        print(f"predictions: {args.output}")
     print(f"wer: {wer(refs, hyps):.3f}")
     print(f"cer: {cer(refs, hyps):.3f}")
     return 0

@@ -24,6 +24,7 @@ from transformers import (
     VisionEncoderDecoderModel,
 )
 
+import recognition.line_encoder  # noqa: F401  (registers the starter's encoder with Auto*)
 from recognition.beam_sharing import share_cross_attention_projections
 
 logger = logging.getLogger(__name__)

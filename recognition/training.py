@@ -27,6 +27,8 @@ from transformers import (
     VisionEncoderDecoderModel,
 )
 
+import recognition.line_encoder  # noqa: F401  (registers the starter's encoder with Auto*)
+
 Sample = tuple["Image.Image | str | Path", str]
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -211,6 +213,13 @@ def _grid(model: VisionEncoderDecoderModel, pixels: torch.Tensor) -> tuple[Any, 
     return outputs, (int(reshaped[-1].shape[2]), int(reshaped[-1].shape[3]))
 
 
+def _train_mode(model: VisionEncoderDecoderModel, config: TrainingConfig) -> None:
+    """A frozen encoder stays in eval mode, or its batch-norm statistics would still drift."""
+    model.train()
+    if not config.train_encoder:
+        model.encoder.eval()
+
+
 def _lr_factor(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / max(1, warmup)
@@ -293,7 +302,7 @@ def train(
     add_chars(model, tokenizer, added)
 
     device = next(model.parameters()).device
-    model.train()
+    _train_mode(model, config)
     if not config.train_encoder:
         model.encoder.requires_grad_(False)
     ctc = CTCHead(model.encoder.config.hidden_size, len(tokenizer)) if config.ctc_weight else None
@@ -406,6 +415,7 @@ def train(
             window_loss, window_samples, window_start = 0.0, 0, time.monotonic()
         if state.step % config.eval_every == 0 or state.step == total:
             stopped_early = validate()
+            _train_mode(model, config)
         if should_cancel is not None and should_cancel():
             cancelled = True
         if state.step % config.checkpoint_every == 0 or cancelled or stopped_early:
