@@ -1,6 +1,6 @@
 """The floor any recogniser must beat: Tesseract 5 on the same line crops.
 
-    python bench/tesseract_floor.py ../shared/data/lathrop_stanford/lines --split test
+    python -m bench.tesseract_floor ../shared/data/lathrop_stanford/lines --split test
 prints `cer: 0.XXX`. Needs Debian's `tesseract-ocr` (only for this measurement).
 """
 
