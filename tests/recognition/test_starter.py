@@ -1,0 +1,91 @@
+"""The starter model's reproduction stages, on a tiny model and a tiny imagefolder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from recognition.architectures import (
+    StarterSpec,
+    build_char_tokenizer,
+    build_image_processor,
+    build_starter_model,
+)
+from recognition.inference import recognize
+from recognition.loading import load_model
+from recognition.starter import export, finetune, read_imagefolder
+from tests.recognition.conftest import noise_line
+
+TINY = StarterSpec(
+    image_height=32,
+    image_width=96,
+    channels=(4, 8, 8, 16, 32),
+    context_layers=1,
+    context_heads=2,
+    context_ffn=32,
+    decoder_dim=32,
+    decoder_layers=1,
+    decoder_heads=2,
+    decoder_ffn=64,
+    max_length=80,  # fine-tuning validates with 72 new tokens
+)
+
+
+def tiny_base(out: Path) -> Path:
+    torch.manual_seed(0)
+    tokenizer = build_char_tokenizer()
+    build_starter_model(tokenizer, TINY).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    build_image_processor(TINY).save_pretrained(out)
+    return out
+
+
+def lines_folder(root: Path) -> Path:
+    """Train lines on three pages, and a test split whose images cannot even be opened: the
+    fine-tuning stage must never read them."""
+    folder = root / "lines"
+    folder.mkdir()
+    rows = []
+    for i in range(6):
+        noise_line(90, seed=i).save(folder / f"train{i}.png")
+        rows.append(
+            {"file_name": f"train{i}.png", "text": f"x{i}", "text_plain": f"Line {i}"}
+            | {"page": f"p{i % 3}", "split": "train"}
+        )
+    for i in range(2):
+        (folder / f"test{i}.png").write_bytes(b"never read")
+        rows.append({"file_name": f"test{i}.png", "text_plain": "held", "split": "test"})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_imagefolder_rows_come_from_one_split_with_the_chosen_field(tmp_path: Path) -> None:
+    rows = read_imagefolder(lines_folder(tmp_path), split="train")
+    assert [r["label"] for r in rows] == [f"Line {i}" for i in range(6)]
+    assert all(r["path"].is_file() for r in rows)
+
+
+def test_finetune_then_export_gives_a_model_the_engine_loads(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    tuned = finetune(
+        work,
+        lines_folder(tmp_path),
+        epochs=1,
+        synthetic_mix=2,
+        num_threads=1,
+        base=tiny_base(tmp_path / "base"),
+    )
+    assert (work / "finetune.log").read_text().count('"event": "eval"') >= 1
+
+    shipped = tmp_path / "starter_model"
+    shipped.mkdir()
+    (shipped / "MODEL_CARD.md").write_text("# card\n")
+    (shipped / "stale.bin").write_bytes(b"old weights")
+    export(tuned, shipped)
+    assert (shipped / "MODEL_CARD.md").read_text() == "# card\n"
+    assert not (shipped / "stale.bin").exists()
+    loaded = load_model(str(shipped), device="cpu", local_files_only=True)
+    [result] = recognize(loaded, [noise_line(80)], num_beams=2, nbest=2, max_new_tokens=6)
+    assert result.error is None and len(result.hypotheses) == 2
