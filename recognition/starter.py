@@ -3,7 +3,7 @@
     python -m recognition.starter pretrain --work var/starter --steps 6000
     python -m recognition.starter finetune --work var/starter --lines ../shared/data/lathrop_stanford/lines
     python -m recognition.starter export --work var/starter
-    python -m recognition.starter cpu-time --folder LINES   # CPU s/line, beam 4, one thread
+    python -m recognition.starter cpu-time --folder LINES [--split test]  # CPU s/line, beam 4
 
 Every stage resumes from `WORK/<stage>/checkpoint` when interrupted.
 """
@@ -165,7 +165,9 @@ def export(source: Path, out_dir: Path = STARTER_DIR) -> Path:
     return out_dir
 
 
-def cpu_time_per_line(model_dir: Path, folder: Path, num_beams: int = 4) -> float:
+def cpu_time_per_line(
+    model_dir: Path, folder: Path, split: str | None = None, num_beams: int = 4
+) -> float:
     """CPU seconds per line for the engine on one thread, the way a small worker runs it."""
     import torch
 
@@ -175,7 +177,7 @@ def cpu_time_per_line(model_dir: Path, folder: Path, num_beams: int = 4) -> floa
 
     torch.set_num_threads(1)
     loaded = load_model(str(model_dir), device="cpu", local_files_only=True)
-    rows = read_imagefolder(folder, split=None)
+    rows = read_imagefolder(folder, split=split)
     images = [open_image(r["path"]) for r in rows]
     recognize(loaded, images[:2], num_beams=num_beams)  # warm-up, not timed
     started = time.process_time()
@@ -197,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=STARTER_DIR)
     parser.add_argument("--folder", type=Path, help="cpu-time: imagefolder of line images")
+    parser.add_argument("--split", help="cpu-time: only the rows of this split")
     args = parser.parse_args(argv)
     if args.stage == "pretrain":
         print(pretrain(args.work, args.steps, args.threads))
@@ -207,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     elif args.stage == "cpu-time":
-        seconds = cpu_time_per_line(args.source or STARTER_DIR, args.folder)
+        seconds = cpu_time_per_line(args.source or STARTER_DIR, args.folder, args.split)
         print(f"cpu_s_per_line_beam4: {seconds:.3f}")
     else:
         print(export(args.source or args.work / "finetune" / "best", args.out))

@@ -56,7 +56,7 @@ class TrainingConfig:
     eval_batch_size: int = 16
     max_new_tokens: int = 128
     patience: int | None = 5  # validations without a better CER before stopping
-    ctc_weight: float = 0.0  # auxiliary CTC loss on the encoder output (Swin-like encoders)
+    ctc_weight: float = 0.0  # auxiliary CTC loss on the encoder's columns (line encoder, Swin)
     checkpoint_every: int = 500  # steps
     resume: bool = True
     seed: int = 0
@@ -209,7 +209,7 @@ def _grid(model: VisionEncoderDecoderModel, pixels: torch.Tensor) -> tuple[Any, 
     outputs = model.encoder(pixel_values=pixels, output_hidden_states=True)
     reshaped = getattr(outputs, "reshaped_hidden_states", None)
     if not reshaped:
-        raise ValueError("ctc_weight needs an encoder with a 2-D feature map (Swin, DonutSwin)")
+        raise ValueError("ctc_weight needs an encoder with a 2-D feature map (line encoder, Swin)")
     return outputs, (int(reshaped[-1].shape[2]), int(reshaped[-1].shape[3]))
 
 
