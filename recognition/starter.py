@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from recognition.architectures import StarterSpec, create_starter_base
+from recognition.augment import AugmentedLines
 from recognition.synth.dataset import SyntheticLines
 from recognition.synth.fonts import discover_fonts
 from recognition.training import Sample, TrainingConfig, load_bundle, train
@@ -114,11 +115,11 @@ def finetune_config(epochs: int, num_threads: int) -> TrainingConfig:
         learning_rate=2e-4,
         weight_decay=0.05,
         warmup_steps=20,
-        eval_every=30,
+        eval_every=40,
         max_new_tokens=72,
-        patience=4,
+        patience=5,
         ctc_weight=1.0,
-        checkpoint_every=30,
+        checkpoint_every=40,
         num_threads=num_threads,
     )
 
@@ -131,6 +132,7 @@ def finetune(
     num_threads: int,
     base: Path | None = None,
     seed: int = 0,
+    copies: int = 6,
 ) -> Path:
     """Adapt to real lines of the `train` split only; the `test` split is never read here."""
     rows = read_imagefolder(lines, split="train")
@@ -139,7 +141,10 @@ def finetune(
     synth = SyntheticLines(
         discover_fonts(), synthetic_mix, seed=seed + 20_000, max_chars=PRETRAIN_MAX_CHARS
     )
-    mixed: list[Sample] = train_set + [synth[i] for i in range(len(synth))]
+    real = AugmentedLines(train_set, copies, seed=seed)
+    mixed: list[Sample] = [real[i] for i in range(len(real))] + [
+        synth[i] for i in range(len(synth))
+    ]
     result = train(
         base or work / "pretrain" / "best",
         mixed,
@@ -192,8 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=6000, help="pretraining optimizer steps")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
     parser.add_argument("--lines", type=Path, default=Path("../shared/data/lathrop_stanford/lines"))
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--synthetic-mix", type=int, default=150)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--copies", type=int, default=6, help="augmented variants per real line")
+    parser.add_argument("--synthetic-mix", type=int, default=300)
     parser.add_argument(
         "--source", type=Path, help="finetune: start from this model; export, cpu-time: this model"
     )
@@ -206,7 +212,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.stage == "finetune":
         print(
             finetune(
-                args.work, args.lines, args.epochs, args.synthetic_mix, args.threads, args.source
+                args.work,
+                args.lines,
+                args.epochs,
+                args.synthetic_mix,
+                args.threads,
+                args.source,
+                copies=args.copies,
             )
         )
     elif args.stage == "cpu-time":

@@ -139,7 +139,7 @@ def encode_labels(
     return torch.tensor([r + [-100] * (width - len(r)) for r in rows], dtype=torch.long)
 
 
-def _open(image: Image.Image | str | Path) -> Image.Image:
+def open_rgb(image: Image.Image | str | Path) -> Image.Image:
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     with Image.open(image) as opened:
@@ -147,7 +147,7 @@ def _open(image: Image.Image | str | Path) -> Image.Image:
 
 
 def pixel_values(image_processor: Any, images: Sequence[Image.Image | str | Path]) -> torch.Tensor:
-    return image_processor([_open(i) for i in images], return_tensors="pt")["pixel_values"]
+    return image_processor([open_rgb(i) for i in images], return_tensors="pt")["pixel_values"]
 
 
 def character_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
