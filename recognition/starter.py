@@ -27,6 +27,8 @@ from recognition.synth.fonts import discover_fonts
 from recognition.training import Sample, TrainingConfig, load_bundle, train
 
 STARTER_DIR = Path(__file__).with_name("starter_model")
+DEMO_DIR = Path(__file__).parent.parent / "demo" / "lathrop"
+IMAGES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff"})
 
 
 def _log(path: Path) -> Any:
@@ -89,7 +91,11 @@ def read_imagefolder(
             row = json.loads(line)
             if split is None or row.get("split") == split:
                 rows.append(
-                    {**row, "path": folder / row["file_name"], "label": row.get(field, row["text"])}
+                    {
+                        **row,
+                        "path": folder / row["file_name"],
+                        "label": row.get(field) or row["text"],
+                    }
                 )
     return rows
 
@@ -133,9 +139,15 @@ def finetune(
     base: Path | None = None,
     seed: int = 0,
     copies: int = 6,
+    exclude_pages: Sequence[str] = (),
 ) -> Path:
-    """Adapt to real lines of the `train` split only; the `test` split is never read here."""
-    rows = read_imagefolder(lines, split="train")
+    """Adapt to real lines of the `train` split only; the `test` split is never read here, nor
+    lines of pages whose names end with one of `exclude_pages`."""
+    rows = [
+        row
+        for row in read_imagefolder(lines, split="train")
+        if not str(row.get("page", "")).endswith(tuple(exclude_pages))
+    ]
     train_set, val_set = split_by_page(rows, 0.15, seed)
     # Some synthetic lines keep the model from forgetting how to read while it adapts.
     synth = SyntheticLines(
@@ -201,6 +213,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=6, help="augmented variants per real line")
     parser.add_argument("--synthetic-mix", type=int, default=300)
     parser.add_argument(
+        "--exclude-pages-of",
+        type=Path,
+        default=DEMO_DIR,
+        help="finetune: never train on lines of the page images in this folder (default: the "
+        "demo pages, so the demo shows what the model does on pages it has not seen)",
+    )
+    parser.add_argument(
         "--source", type=Path, help="finetune: start from this model; export, cpu-time: this model"
     )
     parser.add_argument("--out", type=Path, default=STARTER_DIR)
@@ -219,6 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.threads,
                 args.source,
                 copies=args.copies,
+                exclude_pages=[
+                    p.name for p in args.exclude_pages_of.iterdir() if p.suffix.lower() in IMAGES
+                ],
             )
         )
     elif args.stage == "cpu-time":

@@ -43,8 +43,8 @@ def tiny_base(out: Path) -> Path:
 
 
 def lines_folder(root: Path) -> Path:
-    """Train lines on three pages, and a test split whose images cannot even be opened: the
-    fine-tuning stage must never read them."""
+    """Train lines on three pages, and a test split and a demo page whose images cannot even be
+    opened: the fine-tuning stage must never read them."""
     folder = root / "lines"
     folder.mkdir()
     rows = []
@@ -57,13 +57,18 @@ def lines_folder(root: Path) -> Path:
     for i in range(2):
         (folder / f"test{i}.png").write_bytes(b"never read")
         rows.append({"file_name": f"test{i}.png", "text_plain": "held", "split": "test"})
+        (folder / f"demo{i}.png").write_bytes(b"never read")
+        rows.append(
+            {"file_name": f"demo{i}.png", "text_plain": "demo", "split": "train"}
+            | {"page": "scans/demo_page.jpg"}
+        )
     (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
 
 
 def test_imagefolder_rows_come_from_one_split_with_the_chosen_field(tmp_path: Path) -> None:
     rows = read_imagefolder(lines_folder(tmp_path), split="train")
-    assert [r["label"] for r in rows] == [f"Line {i}" for i in range(6)]
+    assert [r["label"] for r in rows] == [f"Line {i}" for i in range(6)] + ["demo"] * 2
     assert all(r["path"].is_file() for r in rows)
 
 
@@ -76,6 +81,7 @@ def test_finetune_then_export_gives_a_model_the_engine_loads(tmp_path: Path) -> 
         synthetic_mix=2,
         num_threads=1,
         base=tiny_base(tmp_path / "base"),
+        exclude_pages=["demo_page.jpg"],
     )
     assert (work / "finetune.log").read_text().count('"event": "eval"') >= 1
 
