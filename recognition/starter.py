@@ -118,7 +118,7 @@ def finetune_config(epochs: int, num_threads: int) -> TrainingConfig:
     return TrainingConfig(
         epochs=epochs,
         batch_size=8,
-        learning_rate=2e-4,
+        learning_rate=5e-4,
         weight_decay=0.05,
         warmup_steps=20,
         eval_every=40,

@@ -170,14 +170,8 @@ def test_a_model_that_cannot_load_is_retried_then_fails_with_its_error(document,
 
 
 @pytest.mark.django_db
-def test_the_default_model_falls_back_to_the_starter_and_says_so(
-    document, settings, tiny_model_dir, monkeypatch
-):
-    from recognition import loading
-
-    # The shipped starter model stands in for an unreachable hub model; until it is
-    # trained, the tiny model plays the starter.
-    monkeypatch.setattr(loading, "STARTER_MODEL_DIR", tiny_model_dir)
+def test_the_default_model_falls_back_to_the_starter_and_says_so(document, settings):
+    # The shipped starter model stands in for an unreachable hub model.
     settings.OCRREVIEW_MODEL = "/nonexistent/default-model"
     settings.OCRREVIEW_MAX_NEW_TOKENS = 8
     services.do_queue_recognition(document.lines.all())
