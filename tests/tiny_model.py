@@ -22,6 +22,23 @@ from transformers import (
     ViTImageProcessor,
 )
 
+from recognition.architectures import StarterSpec
+
+# The starter's architecture (convolutional line encoder, character tokenizer) at toy size.
+TINY_STARTER = StarterSpec(
+    image_height=32,
+    image_width=96,
+    channels=(4, 8, 8, 16, 32),
+    context_layers=1,
+    context_heads=2,
+    context_ffn=32,
+    decoder_dim=32,
+    decoder_layers=1,
+    decoder_heads=2,
+    decoder_ffn=64,
+    max_length=80,  # fine-tuning validates with 72 new tokens
+)
+
 DEFAULT_TEXTS = [
     "the quick brown fox jumps over the lazy dog",
     "Dear Sir, I received your letter of the 3rd inst.",

@@ -9,27 +9,15 @@ import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import AutoConfig, VisionEncoderDecoderModel
 
-from recognition.architectures import StarterSpec, build_char_tokenizer, build_starter_model
+from recognition.architectures import build_char_tokenizer, build_starter_model
 from recognition.line_encoder import LineEncoderConfig, LineEncoderModel
-
-SMALL = StarterSpec(
-    image_height=32,
-    image_width=96,
-    channels=(4, 8, 8, 16, 32),
-    context_layers=1,
-    context_heads=2,
-    context_ffn=32,
-    decoder_dim=32,
-    decoder_layers=1,
-    decoder_heads=2,
-    decoder_ffn=64,
-)
+from tests.tiny_model import TINY_STARTER
 
 
 @pytest.fixture
 def model() -> VisionEncoderDecoderModel:
     torch.manual_seed(0)
-    return build_starter_model(build_char_tokenizer("abc "), SMALL).eval()
+    return build_starter_model(build_char_tokenizer("abc "), TINY_STARTER).eval()
 
 
 def test_one_feature_per_eight_pixel_column(model: VisionEncoderDecoderModel) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 
 from recognition.architectures import (
-    StarterSpec,
     build_char_tokenizer,
     build_image_processor,
     build_starter_model,
@@ -17,28 +16,15 @@ from recognition.inference import recognize
 from recognition.loading import load_model
 from recognition.starter import export, finetune, read_imagefolder
 from tests.recognition.conftest import noise_line
-
-TINY = StarterSpec(
-    image_height=32,
-    image_width=96,
-    channels=(4, 8, 8, 16, 32),
-    context_layers=1,
-    context_heads=2,
-    context_ffn=32,
-    decoder_dim=32,
-    decoder_layers=1,
-    decoder_heads=2,
-    decoder_ffn=64,
-    max_length=80,  # fine-tuning validates with 72 new tokens
-)
+from tests.tiny_model import TINY_STARTER
 
 
 def tiny_base(out: Path) -> Path:
     torch.manual_seed(0)
     tokenizer = build_char_tokenizer()
-    build_starter_model(tokenizer, TINY).save_pretrained(out)
+    build_starter_model(tokenizer, TINY_STARTER).save_pretrained(out)
     tokenizer.save_pretrained(out)
-    build_image_processor(TINY).save_pretrained(out)
+    build_image_processor(TINY_STARTER).save_pretrained(out)
     return out
 
 
