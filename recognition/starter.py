@@ -1,6 +1,6 @@
 """Reproduce the offline starter model: pretrain on synthetic lines, adapt to real lines, export.
 
-    python -m recognition.starter pretrain --work var/starter --steps 6000
+    python -m recognition.starter pretrain --work var/starter --steps 7200
     python -m recognition.starter finetune --work var/starter --lines ../shared/data/lathrop_stanford/lines
     python -m recognition.starter export --work var/starter
     python -m recognition.starter cpu-time --folder LINES [--split test]  # CPU s/line, beam 4
@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recognition.starter", description=__doc__)
     parser.add_argument("stage", choices=["pretrain", "finetune", "export", "cpu-time"])
     parser.add_argument("--work", type=Path, default=Path("var/starter"))
-    parser.add_argument("--steps", type=int, default=6000, help="pretraining optimizer steps")
+    parser.add_argument("--steps", type=int, default=7200, help="pretraining optimizer steps")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
     parser.add_argument("--lines", type=Path, default=Path("../shared/data/lathrop_stanford/lines"))
     parser.add_argument("--epochs", type=int, default=4)
