@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 from huggingface_hub import try_to_load_from_cache
+from torch import nn
 from transformers import (
     AutoImageProcessor,
     AutoTokenizer,
@@ -242,15 +243,30 @@ def fill_special_token_ids(
 
 
 def quantize_linear_int8(model: VisionEncoderDecoderModel) -> VisionEncoderDecoderModel:
-    """int8 dynamic quantisation of every nn.Linear, in place so that peak memory
+    """int8 dynamic quantisation of the nn.Linear layers, in place so that peak memory
     stays near one copy of the model (weights int8, activations
-    quantised per batch at run time); CPU only."""
+    quantised per batch at run time); CPU only.
+
+    Linear layers inside torch's own ``nn.TransformerEncoderLayer`` (the starter's line
+    encoder) stay fp32: its fast path reads ``linear.weight`` as a tensor, which a quantised
+    Linear exposes as a method, so every line would fail."""
+    torch_layers = [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, nn.TransformerEncoderLayer)
+    ]
+    targets = {
+        name: torch.ao.quantization.default_dynamic_qconfig
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear)
+        and not any(name.startswith(layer + ".") for layer in torch_layers)
+    }
     with warnings.catch_warnings():
         # torch.ao.quantization is deprecated in favour of torchao, which has no
         # fast CPU dynamic-int8 path yet; the eager API still works.
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(
-            model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+            model, targets, dtype=torch.qint8, inplace=True
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from recognition.inference import recognize
 from recognition.loading import STARTER_MODEL_DIR, load_model
 from recognition.metrics import cer
@@ -19,12 +21,16 @@ def test_the_shipped_files_stay_under_30_mb() -> None:
     assert 0 < size <= MAX_BYTES
 
 
-def test_it_reads_lines_in_fonts_it_never_saw() -> None:
+@pytest.mark.parametrize("quantize", [False, True], ids=["fp32", "int8"])
+def test_it_reads_lines_in_fonts_it_never_saw(quantize: bool) -> None:
     """A regression guard for the shipped weights, not their measurement (see MODEL_CARD.md):
     lines in the held-out fonts, which no training step or checkpoint choice ever used."""
-    loaded = load_model(str(STARTER_MODEL_DIR), device="cpu", local_files_only=True)
+    loaded = load_model(
+        str(STARTER_MODEL_DIR), device="cpu", quantize=quantize, local_files_only=True
+    )
     lines = SyntheticLines(discover_fonts(held_out=True), 24, seed=4242, max_chars=30)
     images, texts = zip(*(lines[i] for i in range(len(lines))), strict=True)
     results = recognize(loaded, list(images), max_new_tokens=48)
+    assert [r.error for r in results] == [None] * len(results)
     predictions = [r.best.text if r.best else "" for r in results]
     assert cer(list(texts), predictions) < READS_BELOW_CER
