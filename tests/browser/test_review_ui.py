@@ -75,6 +75,16 @@ def bbox_lines(lines):
         Line.objects.filter(pk=line.pk).update(bbox=[30, 22 + i * 75, 700, 82 + i * 75])
 
 
+def bob_then_alice_on(new_page, url):
+    """Two reviewers' browsers on one line, bob's first, so bob holds its lease."""
+    first, second = new_page(), new_page()
+    log_in(first, "bob")
+    log_in(second, "alice")
+    first.goto(url)
+    second.goto(url)
+    return first, second
+
+
 def editor_text(page):
     return page.locator("#line-text")
 
@@ -215,11 +225,7 @@ def test_two_reviewers_racing_for_a_line_lose_nothing(
 ):
     bbox_lines(letter_lines)
     url = f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/"
-    first, second = new_page(), new_page()
-    log_in(first, "bob")
-    log_in(second, "alice")
-    first.goto(url)
-    second.goto(url)
+    first, second = bob_then_alice_on(new_page, url)
     assert "bob is working on this line" in second.locator(".line-meta").inner_text()
 
     editor_text(first).fill("of the 3rd inst. and")
@@ -328,11 +334,7 @@ def test_keeping_theirs_after_a_conflict(new_page, alice, bob, letters, letter_l
     from ocrreview.review.models import Draft
 
     url = f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/"
-    first, second = new_page(), new_page()
-    log_in(first, "bob")
-    log_in(second, "alice")
-    first.goto(url)
-    second.goto(url)
+    first, second = bob_then_alice_on(new_page, url)
     editor_text(second).fill("of the third inst. and")
     second.wait_for_timeout(1500)  # alice's draft reaches the server
     editor_text(first).fill("of the 3rd inst. and")
