@@ -1,6 +1,7 @@
 """Reproduce the offline starter model: pretrain on synthetic lines, adapt to real lines, export.
 
     python -m recognition.starter pretrain --work var/starter --steps 7200
+    python -m recognition.starter pretrain --work var/starter2 --init MODEL --steps N --lr 5e-4
     python -m recognition.starter finetune --work var/starter --lines ../shared/data/lathrop_stanford/lines
     python -m recognition.starter export --work var/starter
     python -m recognition.starter cpu-time --folder LINES [--split test]  # CPU s/line, beam 4
@@ -46,11 +47,11 @@ def _log(path: Path) -> Any:
 PRETRAIN_MAX_CHARS = 44
 
 
-def pretrain_config(steps: int, num_threads: int) -> TrainingConfig:
+def pretrain_config(steps: int, num_threads: int, learning_rate: float = 1e-3) -> TrainingConfig:
     return TrainingConfig(
         max_steps=steps,
         batch_size=16,
-        learning_rate=1e-3,
+        learning_rate=learning_rate,
         weight_decay=0.05,
         warmup_steps=300,
         shuffle=False,  # SyntheticLines orders its items as a length curriculum
@@ -64,15 +65,29 @@ def pretrain_config(steps: int, num_threads: int) -> TrainingConfig:
     )
 
 
-def pretrain(work: Path, steps: int, num_threads: int, seed: int = 0) -> Path:
-    base = work / "base"
-    if not (base / "config.json").exists():
+def pretrain(
+    work: Path,
+    steps: int,
+    num_threads: int,
+    seed: int = 0,
+    init: Path | None = None,
+    learning_rate: float = 1e-3,
+) -> Path:
+    """Train on synthetic lines from a fresh starter, or go on training `init` (say, with
+    fonts it has not seen) under another seed, so it meets new lines."""
+    base = init or work / "base"
+    if init is None and not (base / "config.json").exists():
         create_starter_base(base, StarterSpec(), seed=seed)
-    config = pretrain_config(steps, num_threads)
+    config = pretrain_config(steps, num_threads, learning_rate)
     fonts = discover_fonts()
     samples = steps * config.batch_size
+    # A model that reads whole lines already needs no curriculum from short words.
     train_lines = SyntheticLines(
-        fonts, samples, seed=seed, max_chars=PRETRAIN_MAX_CHARS, curriculum=samples // 4
+        fonts,
+        samples,
+        seed=seed,
+        max_chars=PRETRAIN_MAX_CHARS,
+        curriculum=0 if init else samples // 4,
     )
     # Validation uses the training fonts with another seed: the held-out fonts are for the
     # final evaluation only, never for choosing a checkpoint.
@@ -208,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("var/starter"))
     parser.add_argument("--steps", type=int, default=7200, help="pretraining optimizer steps")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    parser.add_argument("--init", type=Path, help="pretrain: go on training this model")
+    parser.add_argument("--lr", type=float, default=1e-3, help="pretrain: peak learning rate")
+    parser.add_argument("--seed", type=int, default=0, help="pretrain: seed of the synthetic lines")
     parser.add_argument("--lines", type=Path, default=Path("../shared/data/lathrop_stanford/lines"))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--copies", type=int, default=6, help="augmented variants per real line")
@@ -227,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", help="cpu-time: only the rows of this split")
     args = parser.parse_args(argv)
     if args.stage == "pretrain":
-        print(pretrain(args.work, args.steps, args.threads))
+        print(pretrain(args.work, args.steps, args.threads, args.seed, args.init, args.lr))
     elif args.stage == "finetune":
         print(
             finetune(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates the virtual environment with the pinned dependencies, and the system packages
-# (fonts for synthetic handwriting, Chromium for browser tests) when apt-get is available.
+# Creates the virtual environment with the pinned dependencies, the system packages
+# (fonts for synthetic handwriting, Chromium for browser tests) when apt-get is available, and
+# the handwriting fonts from npm (recognition/synth/npm-fonts) when npm is.
 set -euo pipefail
 venv=${1:-.venv}
 cd "$(dirname "$0")/.."
@@ -18,4 +19,11 @@ fi
 "$venv/bin/python" -m pip install -q --upgrade pip
 # torch is pinned to 2.14.0 because kraken 7.1.1 requires torch<=2.14.
 "$venv/bin/python" -m pip install -q -r requirements.lock
+
+# Ten Debian hands are too few to learn handwriting from; Fontsource packages 124 more.
+if command -v npm >/dev/null; then
+  npm ci --prefix recognition/synth/npm-fonts --no-audit --no-fund --silent
+else
+  echo "== npm not found: synthetic handwriting uses the Debian fonts only" >&2
+fi
 touch "$venv/.installed"

@@ -1,8 +1,14 @@
-"""Handwriting fonts from Debian packages (see requirements-apt.txt), with held-out families."""
+"""Handwriting fonts, with held-out families.
+
+Two sources, both installed by `scripts/setup_venv.sh`: Debian packages (requirements-apt.txt)
+and Google Fonts' handwriting families as packaged by Fontsource on npm (npm-fonts/package.json).
+Debian alone gives about ten hands; a model trained on so few reads them and little else.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -13,7 +19,16 @@ from fontTools.ttLib import TTFont
 # Some Debian fonts have harmless quirks in tables we never read ("extra bytes in post").
 logging.getLogger("fontTools").setLevel(logging.ERROR)
 
-FONT_DIRS: tuple[Path, ...] = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
+FONTSOURCE_DIR = Path(__file__).with_name("npm-fonts") / "node_modules" / "@fontsource"
+FONT_DIRS: tuple[Path, ...] = (
+    Path("/usr/share/fonts"),
+    Path("/usr/local/share/fonts"),
+    FONTSOURCE_DIR,
+)
+
+# Fontsource ships every subset in WOFF and WOFF2; the Latin subset in zlib-compressed WOFF is
+# all we need and FreeType and fontTools read it without a brotli decoder.
+FONTSOURCE_FILE = re.compile(r"^(?P<family>[a-z0-9-]+)-latin-\d{3}-(normal|italic)\.woff$")
 
 # File stem -> (family, capitals only). Families, not files, are held out, so a held-out hand is
 # never seen in any weight or slant.
@@ -69,15 +84,25 @@ def _font_files(dirs: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for directory in dirs:
         if directory.is_dir():
-            files.extend(p for p in directory.rglob("*") if p.suffix.lower() in {".ttf", ".otf"})
+            files.extend(
+                p for p in directory.rglob("*") if p.suffix.lower() in {".ttf", ".otf", ".woff"}
+            )
     return sorted(files)
+
+
+def _family(path: Path) -> tuple[str, bool] | None:
+    """(family, capitals only) of a handwriting font we know, else None."""
+    fontsource = FONTSOURCE_FILE.match(path.name)
+    if fontsource is not None:
+        return fontsource["family"], False
+    return KNOWN_FONTS.get(path.stem)
 
 
 @lru_cache(maxsize=8)
 def _discover(dirs: tuple[Path, ...]) -> tuple[FontSpec, ...]:
     specs = []
     for path in _font_files(dirs):
-        known = KNOWN_FONTS.get(path.stem)
+        known = _family(path)
         if known is not None:
             specs.append(FontSpec(path, known[0], known[1], _charset(path)))
     return tuple(specs)

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fontTools.ttLib import TTFont
 from PIL import Image
 
 from recognition.synth import HELD_OUT_FAMILIES, SyntheticLines, discover_fonts, write_imagefolder
 from recognition.synth.cli import main
 from recognition.synth.corpus import money, prose_words, sample_text
+from recognition.synth.fonts import FONTSOURCE_DIR
 
 pytestmark = pytest.mark.skipif(
     not discover_fonts(), reason="handwriting fonts from requirements-apt.txt are not installed"
@@ -83,3 +85,40 @@ def test_imagefolder_and_cli_write_metadata(tmp_path: Path) -> None:
 
     assert main(["2", str(tmp_path / "cli"), "--held-out", "--seed", "4"]) == 0
     assert len((tmp_path / "cli" / "metadata.jsonl").read_text().splitlines()) == 2
+
+
+def _woff_family(root: Path, name: str, source: Path) -> None:
+    """A Fontsource package layout: every subset and weight, in WOFF and WOFF2."""
+    files = root / "@fontsource" / name / "files"
+    files.mkdir(parents=True)
+    font = TTFont(source)
+    font.flavor = "woff"
+    for subset in ("latin", "latin-ext", "cyrillic"):
+        font.save(files / f"{name}-{subset}-400-normal.woff")
+    font.save(files / f"{name}-latin-700-italic.woff")
+    (files / f"{name}-latin-400-normal.woff2").write_bytes(b"needs brotli, never read")
+
+
+def test_fontsource_packages_give_one_family_each_from_their_latin_woff_files(
+    tmp_path: Path,
+) -> None:
+    source = next(f.path for f in discover_fonts() if not f.caps_only)
+    _woff_family(tmp_path, "homemade-apple", source)
+    _woff_family(tmp_path, "caveat-brush", source)
+
+    fonts = discover_fonts(dirs=[tmp_path])
+
+    assert sorted(f.path.name for f in fonts) == [
+        "caveat-brush-latin-400-normal.woff",
+        "caveat-brush-latin-700-italic.woff",
+        "homemade-apple-latin-400-normal.woff",
+        "homemade-apple-latin-700-italic.woff",
+    ]
+    assert {f.family for f in fonts} == {"homemade-apple", "caveat-brush"}
+    image, text = SyntheticLines(fonts, 1, seed=0)[0]
+    assert text and np.asarray(image.convert("L")).min() < 128
+
+
+@pytest.mark.skipif(not FONTSOURCE_DIR.is_dir(), reason="npm fonts not installed (no npm)")
+def test_the_setup_installs_over_a_hundred_training_hands() -> None:
+    assert len({f.family for f in discover_fonts()}) > 100
