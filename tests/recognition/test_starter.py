@@ -5,13 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
-from recognition.architectures import (
-    build_char_tokenizer,
-    build_image_processor,
-    build_starter_model,
-)
+from recognition.architectures import create_starter_base
 from recognition.inference import recognize
 from recognition.loading import load_model
 from recognition.starter import export, finetune, read_imagefolder
@@ -20,12 +14,7 @@ from tests.tiny_model import TINY_STARTER
 
 
 def tiny_base(out: Path) -> Path:
-    torch.manual_seed(0)
-    tokenizer = build_char_tokenizer()
-    build_starter_model(tokenizer, TINY_STARTER).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    build_image_processor(TINY_STARTER).save_pretrained(out)
-    return out
+    return create_starter_base(out, TINY_STARTER)
 
 
 def lines_folder(root: Path) -> Path:

@@ -12,13 +12,9 @@ from transformers import AutoTokenizer
 from ocrreview.training import actions
 from ocrreview.training.actions import TrainingError, TrainingParams
 from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
-from recognition.architectures import (
-    StarterSpec,
-    build_char_tokenizer,
-    build_image_processor,
-    build_starter_model,
-)
+from recognition.architectures import create_starter_base
 from tests import factories
+from tests.tiny_model import TINY_STARTER
 from tests.training.conftest import make_rendered_page, mark_reviewed
 from tests.training.test_exports import export_now
 
@@ -139,24 +135,7 @@ def test_bad_training_parameters_are_refused(params, message):
 @pytest.fixture
 def char_model_version(db, tmp_path):
     """A tiny model with the starter's character tokenizer, which has no ſ."""
-    spec = StarterSpec(
-        image_height=32,
-        image_width=64,
-        channels=(4, 8, 8, 16, 32),
-        context_layers=1,
-        context_heads=1,
-        context_ffn=64,
-        decoder_dim=32,
-        decoder_layers=1,
-        decoder_heads=1,
-        decoder_ffn=64,
-    )
-    tokenizer = build_char_tokenizer()
-    model = build_starter_model(tokenizer, spec)
-    directory = tmp_path / "charmodel"
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    build_image_processor(spec).save_pretrained(directory)
+    directory = create_starter_base(tmp_path / "charmodel", TINY_STARTER)
     return factories.make_model_version(name="chars", source=str(directory))
 
 
