@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,6 @@ from PIL import Image, ImageDraw, ImageFont
 from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
 from recognition.architectures import (
-    StarterSpec,
     build_char_tokenizer,
     build_image_processor,
     build_starter_model,
@@ -23,17 +23,15 @@ from recognition.training import (
     train,
     transcribe,
 )
+from tests.tiny_model import TINY_STARTER
 
-TINY = StarterSpec(
-    image_height=32,
+# The shared toy starter, wide enough to learn four words within a test.
+TINY = replace(
+    TINY_STARTER,
     image_width=128,
     channels=(8, 16, 32, 32, 64),
-    context_layers=1,
-    context_heads=2,
     context_ffn=128,
     decoder_dim=64,
-    decoder_layers=1,
-    decoder_heads=2,
     decoder_ffn=128,
     max_length=16,
 )
