@@ -61,6 +61,7 @@ def pretrain_config(steps: int, num_threads: int, learning_rate: float = 1e-3) -
         ctc_weight=1.0,
         checkpoint_every=100,
         num_threads=num_threads,
+        cpu_bf16=True,
         check_train_chars=False,
     )
 
@@ -142,6 +143,7 @@ def finetune_config(epochs: int, num_threads: int) -> TrainingConfig:
         ctc_weight=1.0,
         checkpoint_every=40,
         num_threads=num_threads,
+        cpu_bf16=True,
     )
 
 

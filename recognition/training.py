@@ -61,6 +61,9 @@ class TrainingConfig:
     resume: bool = True
     seed: int = 0
     num_threads: int | None = None
+    # bf16 autocast on the CPU: twice the samples per second on a CPU with native bf16
+    # (AVX512-BF16, AMX), slower where it is emulated; weights and optimizer stay fp32.
+    cpu_bf16: bool = False
     log_every: int = 20
     # Check the training texts for characters the tokenizer lacks; off for rendered streams,
     # whose texts cannot be read without rendering every image.
@@ -262,7 +265,11 @@ def _save_checkpoint(
     torch.save({"state": asdict(state), **extra}, path / "trainer_state.pt")
 
 
-def _amp(device: torch.device) -> tuple[torch.autocast | None, torch.amp.GradScaler | None]:
+def _amp(
+    device: torch.device, cpu_bf16: bool
+) -> tuple[torch.autocast | None, torch.amp.GradScaler | None]:
+    if device.type == "cpu" and cpu_bf16:
+        return torch.autocast("cpu", dtype=torch.bfloat16), None
     if device.type != "cuda":
         return None, None
     if torch.cuda.is_bf16_supported():
@@ -321,7 +328,7 @@ def train(
         optimizer.load_state_dict(saved["optimizer"])
         if ctc is not None and saved.get("ctc") is not None:
             ctc.load_state_dict(saved["ctc"])
-    autocast, scaler = _amp(device)
+    autocast, scaler = _amp(device, config.cpu_bf16)
 
     def report(event: dict[str, Any]) -> None:
         if on_progress is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -89,19 +90,39 @@ def test_char_tokenizer_round_trips_text_with_spaces() -> None:
     assert find_unknown_chars(tokenizer, [text, "Straße €5"]) == ["ß", "€"]
 
 
-def test_training_memorises_lines_and_keeps_the_best_model(tiny_base: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("cpu_bf16", [False, True], ids=["fp32", "bf16-autocast"])
+def test_training_memorises_lines_and_keeps_the_best_model(
+    tiny_base: Path, tmp_path: Path, cpu_bf16: bool
+) -> None:
     samples = [(word_image(w), w) for w in WORDS]
+    bundle = SimpleNamespace(
+        model=VisionEncoderDecoderModel.from_pretrained(tiny_base),
+        tokenizer=AutoTokenizer.from_pretrained(tiny_base),
+        image_processor=AutoImageProcessor.from_pretrained(tiny_base),
+    )
     untrained = transcribe(
-        VisionEncoderDecoderModel.from_pretrained(tiny_base),
-        AutoTokenizer.from_pretrained(tiny_base),
-        AutoImageProcessor.from_pretrained(tiny_base),
+        bundle.model,
+        bundle.tokenizer,
+        bundle.image_processor,
         [i for i, _ in samples],
         max_new_tokens=8,
     )
+    logit_dtypes: set[torch.dtype] = set()
+    bundle.model.decoder.get_output_embeddings().register_forward_hook(
+        lambda _module, _inputs, output: logit_dtypes.add(output.dtype)
+    )
     events: list[dict[str, object]] = []
     result = train(
-        tiny_base, samples * 4, samples, config(ctc_weight=0.5), tmp_path / "run", events.append
+        bundle,
+        samples * 4,
+        samples,
+        config(ctc_weight=0.5, cpu_bf16=cpu_bf16),
+        tmp_path / "run",
+        events.append,
     )
+
+    # Training steps ran in bf16 only when asked; validation always runs in fp32.
+    assert logit_dtypes == ({torch.bfloat16, torch.float32} if cpu_bf16 else {torch.float32})
 
     losses = [e["loss"] for e in events if e["event"] == "step"]
     assert losses[-1] < losses[0] / 2  # type: ignore[operator]
@@ -109,6 +130,7 @@ def test_training_memorises_lines_and_keeps_the_best_model(tiny_base: Path, tmp_
     assert result.best_cer == min(cers) < 0.1  # type: ignore[operator]
     assert character_error_rate(WORDS, untrained) > 0.5
     best = VisionEncoderDecoderModel.from_pretrained(result.model_dir)
+    assert {p.dtype for p in best.parameters()} == {torch.float32}
     tokenizer = AutoTokenizer.from_pretrained(result.model_dir)
     processor = AutoImageProcessor.from_pretrained(result.model_dir)
     hyps = transcribe(best, tokenizer, processor, [i for i, _ in samples], max_new_tokens=8)
