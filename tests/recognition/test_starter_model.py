@@ -11,9 +11,9 @@ from recognition.synth.dataset import SyntheticLines
 from recognition.synth.fonts import discover_fonts
 
 MAX_BYTES = 30 * 1024 * 1024
-# The shipped model scores 0.36 (fp32 and int8) on these lines; the one before it 0.52, and a
-# model that does not read (random weights) 1.0 or more.
-READS_BELOW_CER = 0.5
+# The shipped model scores 0.30 (fp32) and 0.31 (int8) on these lines; the one before it 0.36,
+# and a model that does not read (random weights) 1.0 or more.
+READS_BELOW_CER = 0.4
 
 
 def test_the_shipped_files_stay_under_30_mb() -> None:
