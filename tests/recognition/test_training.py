@@ -11,6 +11,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
+from recognition import training
 from recognition.architectures import (
     build_char_tokenizer,
     build_image_processor,
@@ -92,8 +93,10 @@ def test_char_tokenizer_round_trips_text_with_spaces() -> None:
 
 @pytest.mark.parametrize("cpu_bf16", [False, True], ids=["fp32", "bf16-autocast"])
 def test_training_memorises_lines_and_keeps_the_best_model(
-    tiny_base: Path, tmp_path: Path, cpu_bf16: bool
+    tiny_base: Path, tmp_path: Path, cpu_bf16: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The bf16 path runs wherever the test does (emulated on CPUs without native bf16).
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
     samples = [(word_image(w), w) for w in WORDS]
     bundle = SimpleNamespace(
         model=VisionEncoderDecoderModel.from_pretrained(tiny_base),
@@ -135,6 +138,38 @@ def test_training_memorises_lines_and_keeps_the_best_model(
     processor = AutoImageProcessor.from_pretrained(result.model_dir)
     hyps = transcribe(best, tokenizer, processor, [i for i, _ in samples], max_new_tokens=8)
     assert sum(h == w for h, w in zip(hyps, WORDS, strict=True)) >= 3
+
+
+def test_bf16_asked_on_a_cpu_without_native_bf16_trains_in_fp32_and_says_so(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    model = VisionEncoderDecoderModel.from_pretrained(tiny_base)
+    logit_dtypes: set[torch.dtype] = set()
+    model.decoder.get_output_embeddings().register_forward_hook(
+        lambda _module, _inputs, output: logit_dtypes.add(output.dtype)
+    )
+    bundle = SimpleNamespace(
+        model=model,
+        tokenizer=AutoTokenizer.from_pretrained(tiny_base),
+        image_processor=AutoImageProcessor.from_pretrained(tiny_base),
+    )
+    samples = [(word_image(w), w) for w in WORDS]
+    events: list[dict[str, object]] = []
+    train(
+        bundle,
+        samples,
+        samples,
+        config(max_steps=2, cpu_bf16=True),
+        tmp_path / "run",
+        events.append,
+    )
+
+    assert logit_dtypes == {torch.float32}
+    assert {
+        "event": "warning",
+        "message": "this CPU has no native bf16: training in fp32",
+    } in events
 
 
 def test_unknown_characters_are_added_to_tokenizer_and_decoder(
