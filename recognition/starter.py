@@ -188,7 +188,7 @@ def finetune(
     # to train, train again from the same start on all the pages, for as many epochs.
     everything = mix(train_set + val_set)
     steps = round(result.best_step * len(everything) / len(mixed))
-    config = replace(config, max_steps=steps)
+    config = replace(config, max_steps=steps, eval_every=steps)
     refitted = train(base, everything, [], config, work / "refit", _log(work / "refit.log"))
     return refitted.model_dir
 
