@@ -2,8 +2,8 @@
 
     python -m recognition.starter pretrain --work var/starter --steps 7200
     python -m recognition.starter pretrain --work var/starter2 --init MODEL --steps N --lr 5e-4
-    python -m recognition.starter finetune --work var/starter --lines ../shared/data/lathrop_stanford/lines [--refit]
-    python -m recognition.starter export --work var/starter  # the refit model if there is one
+    python -m recognition.starter finetune --work var/starter --lines ../shared/data/lathrop_stanford/lines
+    python -m recognition.starter export --work var/starter
     python -m recognition.starter cpu-time --folder LINES [--split test]  # CPU s/line, beam 4
 
 Every stage resumes from `WORK/<stage>/checkpoint` when interrupted.
@@ -18,7 +18,6 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +157,9 @@ def finetune(
     seed: int = 0,
     copies: int = 6,
     exclude_pages: Sequence[str] = (),
-    refit: bool = False,
 ) -> Path:
     """Adapt to real lines of the `train` split only; the `test` split is never read here, nor
-    lines of pages whose names end with one of `exclude_pages`. With `refit`, the pages held out
-    for early stopping are trained on too, in a second run as long as the first one's best."""
+    lines of pages whose names end with one of `exclude_pages`."""
     rows = [
         row
         for row in read_imagefolder(lines, split="train")
@@ -173,24 +170,19 @@ def finetune(
     synth = SyntheticLines(
         discover_fonts(), synthetic_mix, seed=seed + 20_000, max_chars=PRETRAIN_MAX_CHARS
     )
-
-    def mix(real_lines: list[Sample]) -> list[Sample]:
-        real = AugmentedLines(real_lines, copies, seed=seed)
-        return [real[i] for i in range(len(real))] + [synth[i] for i in range(len(synth))]
-
-    base = base or work / "pretrain" / "best"
-    config = finetune_config(epochs, num_threads)
-    mixed = mix(train_set)
-    result = train(base, mixed, val_set, config, work / "finetune", _log(work / "finetune.log"))
-    if not refit:
-        return result.model_dir
-    # Real lines are what the model lacks most: once the held-out pages have chosen how long
-    # to train, train again from the same start on all the pages, for as many epochs.
-    everything = mix(train_set + val_set)
-    steps = round(result.best_step * len(everything) / len(mixed))
-    config = replace(config, max_steps=steps, eval_every=steps)
-    refitted = train(base, everything, [], config, work / "refit", _log(work / "refit.log"))
-    return refitted.model_dir
+    real = AugmentedLines(train_set, copies, seed=seed)
+    mixed: list[Sample] = [real[i] for i in range(len(real))] + [
+        synth[i] for i in range(len(synth))
+    ]
+    result = train(
+        base or work / "pretrain" / "best",
+        mixed,
+        val_set,
+        finetune_config(epochs, num_threads),
+        work / "finetune",
+        _log(work / "finetune.log"),
+    )
+    return result.model_dir
 
 
 def export(source: Path, out_dir: Path = STARTER_DIR) -> Path:
@@ -241,11 +233,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=6, help="augmented variants per real line")
     parser.add_argument("--synthetic-mix", type=int, default=300)
     parser.add_argument(
-        "--refit",
-        action="store_true",
-        help="finetune: then train on the early-stopping pages too, for the steps they chose",
-    )
-    parser.add_argument(
         "--exclude-pages-of",
         type=Path,
         default=DEMO_DIR,
@@ -271,7 +258,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.threads,
                 args.source,
                 copies=args.copies,
-                refit=args.refit,
                 exclude_pages=[
                     p.name for p in args.exclude_pages_of.iterdir() if p.suffix.lower() in IMAGES
                 ],
@@ -281,9 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds = cpu_time_per_line(args.source or STARTER_DIR, args.folder, args.split)
         print(f"cpu_s_per_line_beam4: {seconds:.3f}")
     else:
-        refitted = args.work / "refit" / "best"
-        tuned = refitted if refitted.exists() else args.work / "finetune" / "best"
-        print(export(args.source or tuned, args.out))
+        print(export(args.source or args.work / "finetune" / "best", args.out))
     return 0
 
 

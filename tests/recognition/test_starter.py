@@ -70,27 +70,3 @@ def test_finetune_then_export_gives_a_model_the_engine_loads(tmp_path: Path) -> 
     loaded = load_model(str(shipped), device="cpu", local_files_only=True)
     [result] = recognize(loaded, [noise_line(80)], num_beams=2, nbest=2, max_new_tokens=6)
     assert result.error is None and len(result.hypotheses) == 2
-
-
-def test_refit_trains_on_the_early_stopping_pages_too_for_as_many_epochs(tmp_path: Path) -> None:
-    work = tmp_path / "work"
-    refitted = finetune(
-        work,
-        lines_folder(tmp_path),
-        epochs=2,
-        synthetic_mix=2,
-        num_threads=1,
-        base=tiny_base(tmp_path / "base"),
-        copies=2,
-        exclude_pages=["demo_page.jpg"],
-        refit=True,
-    )
-    assert refitted == work / "refit" / "best"
-    first = [json.loads(line) for line in (work / "finetune.log").read_text().splitlines()]
-    second = [json.loads(line) for line in (work / "refit.log").read_text().splitlines()]
-    best_step = min((e for e in first if e["event"] == "eval"), key=lambda e: e["cer"])["step"]
-    # Four train lines (two variants each) and two synthetic ones chose the steps; the refit
-    # sees the held-out page's two lines as well: 14 samples against 10.
-    assert second[-1]["total_steps"] == round(best_step * 14 / 10)
-    assert not any(e["event"] == "eval" for e in second)
-    assert load_model(str(refitted), device="cpu", local_files_only=True) is not None
