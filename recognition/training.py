@@ -273,7 +273,7 @@ def cpu_has_native_bf16() -> bool:
 def _amp(
     device: torch.device, cpu_bf16: bool
 ) -> tuple[torch.autocast | None, torch.amp.GradScaler | None]:
-    if device.type == "cpu" and cpu_bf16:
+    if device.type == "cpu" and cpu_bf16 and cpu_has_native_bf16():
         return torch.autocast("cpu", dtype=torch.bfloat16), None
     if device.type != "cuda":
         return None, None
@@ -333,14 +333,13 @@ def train(
         optimizer.load_state_dict(saved["optimizer"])
         if ctc is not None and saved.get("ctc") is not None:
             ctc.load_state_dict(saved["ctc"])
-    cpu_bf16 = config.cpu_bf16 and cpu_has_native_bf16()
-    autocast, scaler = _amp(device, cpu_bf16)
+    autocast, scaler = _amp(device, config.cpu_bf16)
 
     def report(event: dict[str, Any]) -> None:
         if on_progress is not None:
             on_progress(event)
 
-    if config.cpu_bf16 and not cpu_bf16 and device.type == "cpu":
+    if config.cpu_bf16 and device.type == "cpu" and autocast is None:
         report({"event": "warning", "message": "this CPU has no native bf16: training in fp32"})
 
     def validate() -> bool:

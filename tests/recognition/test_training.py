@@ -57,6 +57,15 @@ def tiny_base(tmp_path: Path) -> Path:
     return out
 
 
+def record_logit_dtypes(model: VisionEncoderDecoderModel) -> set[torch.dtype]:
+    """The dtypes of the decoder's logits in every forward pass from now on."""
+    dtypes: set[torch.dtype] = set()
+    model.decoder.get_output_embeddings().register_forward_hook(
+        lambda _module, _inputs, output: dtypes.add(output.dtype)
+    )
+    return dtypes
+
+
 def config(**overrides: object) -> TrainingConfig:
     settings: dict[str, object] = {
         "max_steps": 240,
@@ -110,10 +119,7 @@ def test_training_memorises_lines_and_keeps_the_best_model(
         [i for i, _ in samples],
         max_new_tokens=8,
     )
-    logit_dtypes: set[torch.dtype] = set()
-    bundle.model.decoder.get_output_embeddings().register_forward_hook(
-        lambda _module, _inputs, output: logit_dtypes.add(output.dtype)
-    )
+    logit_dtypes = record_logit_dtypes(bundle.model)
     events: list[dict[str, object]] = []
     result = train(
         bundle,
@@ -145,10 +151,7 @@ def test_bf16_asked_on_a_cpu_without_native_bf16_trains_in_fp32_and_says_so(
 ) -> None:
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
     model = VisionEncoderDecoderModel.from_pretrained(tiny_base)
-    logit_dtypes: set[torch.dtype] = set()
-    model.decoder.get_output_embeddings().register_forward_hook(
-        lambda _module, _inputs, output: logit_dtypes.add(output.dtype)
-    )
+    logit_dtypes = record_logit_dtypes(model)
     bundle = SimpleNamespace(
         model=model,
         tokenizer=AutoTokenizer.from_pretrained(tiny_base),
