@@ -47,7 +47,9 @@ def _log(path: Path) -> Any:
 PRETRAIN_MAX_CHARS = 44
 
 
-def pretrain_config(steps: int, num_threads: int, learning_rate: float = 1e-3) -> TrainingConfig:
+def pretrain_config(
+    steps: int, num_threads: int, learning_rate: float = 1e-3, num_workers: int = 0
+) -> TrainingConfig:
     return TrainingConfig(
         max_steps=steps,
         batch_size=16,
@@ -63,6 +65,7 @@ def pretrain_config(steps: int, num_threads: int, learning_rate: float = 1e-3) -
         num_threads=num_threads,
         cpu_bf16=True,
         check_train_chars=False,
+        num_workers=num_workers,
     )
 
 
@@ -73,13 +76,14 @@ def pretrain(
     seed: int = 0,
     init: Path | None = None,
     learning_rate: float = 1e-3,
+    num_workers: int = 0,
 ) -> Path:
     """Train on synthetic lines from a fresh starter, or go on training `init` (say, with
     fonts it has not seen) under another seed, so it meets new lines."""
     base = init or work / "base"
     if init is None and not (base / "config.json").exists():
         create_starter_base(base, StarterSpec(), seed=seed)
-    config = pretrain_config(steps, num_threads, learning_rate)
+    config = pretrain_config(steps, num_threads, learning_rate, num_workers)
     fonts = discover_fonts()
     samples = steps * config.batch_size
     # A model that reads whole lines already needs no curriculum from short words.
@@ -225,6 +229,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("var/starter"))
     parser.add_argument("--steps", type=int, default=7200, help="pretraining optimizer steps")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="pretrain: processes rendering the next lines while the model trains; on a GPU "
+        "machine its CPU cores less one, since rendering is then the bottleneck; 0 on a small "
+        "CPU, where a worker slows training down",
+    )
     parser.add_argument("--init", type=Path, help="pretrain: go on training this model")
     parser.add_argument("--lr", type=float, default=1e-3, help="pretrain: peak learning rate")
     parser.add_argument("--seed", type=int, default=0, help="pretrain: seed of the synthetic lines")
@@ -247,7 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", help="cpu-time: only the rows of this split")
     args = parser.parse_args(argv)
     if args.stage == "pretrain":
-        print(pretrain(args.work, args.steps, args.threads, args.seed, args.init, args.lr))
+        print(
+            pretrain(
+                args.work, args.steps, args.threads, args.seed, args.init, args.lr, args.workers
+            )
+        )
     elif args.stage == "finetune":
         print(
             finetune(

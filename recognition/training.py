@@ -10,7 +10,7 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ import jiwer
 import torch
 from PIL import Image
 from torch import nn
+from torch.utils.data import DataLoader
 from transformers import (
     AutoImageProcessor,
     AutoTokenizer,
@@ -28,6 +29,7 @@ from transformers import (
 )
 
 import recognition.line_encoder  # noqa: F401  (registers the starter's encoder with Auto*)
+from recognition.loading import resolve_device
 
 Sample = tuple["Image.Image | str | Path", str]
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -66,6 +68,12 @@ class TrainingConfig:
     # AVX2 CPU here) training stays in fp32 and says so. Weights and optimizer stay fp32.
     cpu_bf16: bool = False
     log_every: int = 20
+    # Processes that open, render and preprocess the next batches while the model trains: on a
+    # GPU, rendering synthetic lines (about 70 a second in one process) is the bottleneck. 0 on
+    # a small CPU, where a worker takes a core from training (`bench.training_data`: 0.73 times
+    # the samples/s on 2 cores), and for the retraining task, since a Celery prefork worker is
+    # a daemon and may not have children.
+    num_workers: int = 0
     # Check the training texts for characters the tokenizer lacks; off for rendered streams,
     # whose texts cannot be read without rendering every image.
     check_train_chars: bool = True
@@ -94,12 +102,12 @@ class _State:
 
 
 def load_bundle(base: str | Path | ModelBundle) -> tuple[VisionEncoderDecoderModel, Any, Any]:
+    """A model directory is loaded onto the GPU when there is one; a loaded bundle stays where
+    it is."""
     if isinstance(base, str | Path):
-        return (
-            VisionEncoderDecoderModel.from_pretrained(base),
-            AutoTokenizer.from_pretrained(base),
-            AutoImageProcessor.from_pretrained(base),
-        )
+        model = VisionEncoderDecoderModel.from_pretrained(base)
+        torch.nn.Module.to(model, resolve_device(None))  # the typed wrapper on .to confuses mypy
+        return model, AutoTokenizer.from_pretrained(base), AutoImageProcessor.from_pretrained(base)
     return base.model, base.tokenizer, base.image_processor
 
 
@@ -152,6 +160,45 @@ def open_rgb(image: Image.Image | str | Path) -> Image.Image:
 
 def pixel_values(image_processor: Any, images: Sequence[Image.Image | str | Path]) -> torch.Tensor:
     return image_processor([open_rgb(i) for i in images], return_tensors="pt")["pixel_values"]
+
+
+@dataclass(frozen=True)
+class BatchEncoder:
+    """Sample indices to model inputs (pixels, label ids); picklable, so that DataLoader workers
+    can run it."""
+
+    samples: Sequence[Sample]
+    image_processor: Any
+    tokenizer: Any
+    start_id: int
+    max_len: int
+
+    def __call__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = [self.samples[i] for i in indices]
+        return (
+            pixel_values(self.image_processor, [image for image, _ in batch]),
+            encode_labels(self.tokenizer, [text for _, text in batch], self.start_id, self.max_len),
+        )
+
+
+def micro_batches(
+    encode: BatchEncoder, order: Sequence[int], first_step: int, steps: int, config: TrainingConfig
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The micro-batches of one epoch's `order` from optimizer step `first_step` on."""
+    size = config.batch_size
+    per_step = size * config.grad_accum
+    chunks = [order[i : i + size] for i in range(first_step * per_step, steps * per_step, size)]
+    if config.num_workers == 0:
+        return map(encode, chunks)
+    # batch_size=None: each chunk is already a batch, and the encoder is the collate function.
+    loader: DataLoader[tuple[torch.Tensor, torch.Tensor]] = DataLoader(
+        chunks,  # type: ignore[arg-type]  # a list is a map-style dataset
+        batch_size=None,
+        collate_fn=encode,
+        num_workers=config.num_workers,
+        prefetch_factor=4,
+    )
+    return iter(loader)
 
 
 def character_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
@@ -376,19 +423,20 @@ def train(
 
     stopped_early = cancelled = False
     window_loss, window_samples, window_start = 0.0, 0, time.monotonic()
-    order_epoch, order = -1, []
+    encode = BatchEncoder(
+        train_samples, image_processor, tokenizer, start_id, config.max_new_tokens
+    )
+    order_epoch = -1
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = iter(())
     while state.step < total and not (stopped_early or cancelled):
         epoch, offset = divmod(state.step, steps_per_epoch)
         if epoch != order_epoch:
-            order_epoch, order = epoch, _order(len(train_samples), epoch, config)
-        for group in range(config.grad_accum):
-            start = offset * per_step + group * config.batch_size
-            batch = [train_samples[i] for i in order[start : start + config.batch_size]]
-            pixels = pixel_values(image_processor, [i for i, _ in batch]).to(device)
-            labels = encode_labels(
-                tokenizer, [t for _, t in batch], start_id, config.max_new_tokens
-            )
-            labels = labels.to(device)
+            order = _order(len(train_samples), epoch, config)
+            order_epoch = epoch
+            batches = micro_batches(encode, order, offset, steps_per_epoch, config)
+        for _ in range(config.grad_accum):
+            pixels, labels = next(batches)
+            pixels, labels = pixels.to(device), labels.to(device)
             with autocast or nullcontext():
                 if ctc is not None:
                     encoded, grid = _grid(model, pixels)
@@ -401,10 +449,10 @@ def train(
                     loss = model(pixel_values=pixels, labels=labels).loss
             scaled = loss / config.grad_accum
             (scaler.scale(scaled) if scaler else scaled).backward()
-            window_loss += loss.item() * len(batch)
-            window_samples += len(batch)
-        for group_ in optimizer.param_groups:
-            group_["lr"] = config.learning_rate * _lr_factor(state.step, config.warmup_steps, total)
+            window_loss += loss.item() * len(labels)
+            window_samples += len(labels)
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate * _lr_factor(state.step, config.warmup_steps, total)
         if scaler:
             scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
+from transformers import (
+    AutoImageProcessor,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+    VisionEncoderDecoderModel,
+)
 
 from recognition import training
 from recognition.architectures import (
@@ -224,3 +230,60 @@ def test_cancelled_run_resumes_from_its_checkpoint(tiny_base: Path, tmp_path: Pa
     assert (out / "checkpoint" / "trainer_state.pt").exists()
     second = train(tiny_base, samples, samples, config(max_steps=6), out)
     assert not second.cancelled and second.steps == 6
+
+
+def record_trained_texts(
+    monkeypatch: pytest.MonkeyPatch, tokenizer: PreTrainedTokenizerBase
+) -> list[str]:
+    """The texts of every training micro-batch, in the order the model is trained on them."""
+    texts: list[str] = []
+    forward = VisionEncoderDecoderModel.forward
+
+    def recording_forward(self: VisionEncoderDecoderModel, *args: Any, **kwargs: Any) -> Any:
+        labels = kwargs.get("labels")
+        if labels is not None:
+            for row in labels.tolist():
+                ids = [i for i in row if i != -100]
+                texts.append(tokenizer.decode(ids, skip_special_tokens=True))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(VisionEncoderDecoderModel, "forward", recording_forward)
+    return texts
+
+
+def test_loading_workers_change_the_speed_not_the_batches_even_across_a_resume(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    words = [f"{a}{b}" for a in "abcde" for b in "xy"]
+    samples = []
+    for word in words:  # files, which the workers open themselves
+        word_image(word).save(tmp_path / f"{word}.png")
+        samples.append((tmp_path / f"{word}.png", word))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    texts = record_trained_texts(monkeypatch, tokenizer)
+    # Two optimizer steps per epoch (two micro-batches of two each; 2 of the 10 lines left
+    # over), so six steps cross two epoch boundaries.
+    run = config(max_steps=6, batch_size=2, grad_accum=2, eval_every=100)
+
+    train(tiny_base, samples, [], run, tmp_path / "in-process")
+    in_process = list(texts)
+    texts.clear()
+    calls = {"n": 0}
+
+    def cancel_after_three() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 3
+
+    with_workers = replace(run, num_workers=2)
+    first = train(
+        tiny_base, samples, [], with_workers, tmp_path / "workers", should_cancel=cancel_after_three
+    )
+    assert first.cancelled and first.steps == 3
+    second = train(tiny_base, samples, [], with_workers, tmp_path / "workers")
+
+    assert second.steps == 6
+    assert texts == in_process
+    assert len(in_process) == 6 * 4
+    epochs = [in_process[i : i + 8] for i in range(0, len(in_process), 8)]
+    assert all(len(set(epoch)) == 8 for epoch in epochs)  # no line twice within an epoch
+    assert len({tuple(epoch) for epoch in epochs}) == 3  # each epoch in its own order
