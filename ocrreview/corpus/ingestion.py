@@ -9,6 +9,7 @@ and never touches what is already stored; its error message goes back in its Fil
 import io
 import logging
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -37,6 +38,20 @@ IMAGE_KINDS = {"jpeg", "png", "tiff"}
 # whatever the archive's total: real scans barely compress.
 MAX_ZIP_RATIO = 100
 MIN_RATIO_CHECKED = 1024 * 1024
+
+
+# What zipfile raises for one entry it cannot read: among others zlib.error for a damaged
+# deflate stream, RuntimeError for an encrypted entry, NotImplementedError for an unknown method.
+ZIP_ENTRY_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
+ZIP_ENCRYPTED = 0x1  # general purpose flag bit 0 of the ZIP format
 
 
 class IngestError(ValueError):
@@ -217,8 +232,10 @@ def _zip_entries(archive: str, data: bytes, results: list[FileResult]):
         if info.filename.startswith(("/", "\\")) or ":" in path.parts[0] or ".." in path.parts:
             results.append(FileResult(name, error="unsafe path in the archive; entry skipped"))
             continue
-        if info.flag_bits & 0x1:
-            results.append(FileResult(name, error="the entry is encrypted"))
+        if info.flag_bits & ZIP_ENCRYPTED:
+            results.append(
+                FileResult(name, error="the entry is encrypted; zip it again without a password")
+            )
             continue
         if info.file_size > MIN_RATIO_CHECKED and info.file_size > MAX_ZIP_RATIO * max(
             info.compress_size, 1
@@ -242,7 +259,7 @@ def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byte
     try:
         with zf.open(info) as stream:
             entry = stream.read(cap + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+    except ZIP_ENTRY_ERRORS as exc:
         raise IngestError(f"the entry cannot be unpacked ({exc})") from exc
     if len(entry) > cap:
         raise IngestError("the entry is larger than the archive says or than the size limit")

@@ -20,6 +20,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from ocrreview.corpus.ingestion import ZIP_ENCRYPTED, ZIP_ENTRY_ERRORS
 from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
@@ -76,27 +77,32 @@ def read_dataset(path: Path, *, text_column: str = "text") -> list[Row]:
 
 
 def _read_imagefolder(folder: Path, text_column: str, default_split: str) -> list[Row]:
+    try:
+        lines = (folder / "metadata.jsonl").read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        raise DatasetImportError(
+            f"{folder / 'metadata.jsonl'} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
     rows = []
-    with (folder / "metadata.jsonl").open(encoding="utf-8") as metadata:
-        for number, raw in enumerate(metadata, start=1):
-            if not raw.strip():
-                continue
-            where = f"{folder / 'metadata.jsonl'} line {number}"
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise DatasetImportError(f"{where} is not JSON ({exc.msg})") from exc
-            if not isinstance(record, dict) or "file_name" not in record:
-                raise DatasetImportError(f"{where} has no file_name")
-            image_path = (folder / str(record["file_name"])).resolve()
-            if folder.resolve() not in image_path.parents:
-                raise DatasetImportError(f"{where} names a file outside the folder")
-            try:
-                image = image_path.read_bytes()
-            except OSError as exc:
-                message = f"{where}: cannot read {record['file_name']} ({exc.strerror})"
-                raise DatasetImportError(message) from exc
-            rows.append(_row(record, str(record["file_name"]), image, text_column, default_split))
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        where = f"{folder / 'metadata.jsonl'} line {number}"
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DatasetImportError(f"{where} is not JSON ({exc.msg})") from exc
+        if not isinstance(record, dict) or "file_name" not in record:
+            raise DatasetImportError(f"{where} has no file_name")
+        image_path = (folder / str(record["file_name"])).resolve()
+        if folder.resolve() not in image_path.parents:
+            raise DatasetImportError(f"{where} names a file outside the folder")
+        try:
+            image = image_path.read_bytes()
+        except OSError as exc:
+            message = f"{where}: cannot read {record['file_name']} ({exc.strerror})"
+            raise DatasetImportError(message) from exc
+        rows.append(_row(record, str(record["file_name"]), image, text_column, default_split))
     return rows
 
 
@@ -244,16 +250,31 @@ def _unpack(archive: BinaryIO, into: Path) -> None:
                     )
                 target = into.joinpath(*path.parts)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(member) as source, target.open("wb") as out:
-                    # The sizes in the directory can lie; count what really comes out.
-                    copied = 0
-                    while chunk := source.read(1 << 20):
-                        copied += len(chunk)
-                        if copied > member.file_size:
-                            raise DatasetImportError(f"{member.filename} is larger than declared")
-                        out.write(chunk)
+                _copy_member(zf, member, target)
     except (zipfile.BadZipFile, EOFError) as exc:
         raise DatasetImportError(f"the file is not a readable zip archive ({exc})") from exc
+
+
+def _copy_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path) -> None:
+    if member.flag_bits & ZIP_ENCRYPTED:
+        raise DatasetImportError(
+            f"the zip entry {member.filename!r} is encrypted; zip it again without a password"
+        )
+    copied = 0
+    try:
+        with zf.open(member) as source, target.open("wb") as out:
+            # The sizes in the directory can lie; count what really comes out.
+            while chunk := source.read(1 << 20):
+                copied += len(chunk)
+                if copied > member.file_size:
+                    break
+                out.write(chunk)
+    except ZIP_ENTRY_ERRORS as exc:
+        raise DatasetImportError(
+            f"the zip entry {member.filename!r} cannot be unpacked ({exc})"
+        ) from exc
+    if copied > member.file_size:
+        raise DatasetImportError(f"{member.filename} is larger than declared")
 
 
 def _dataset_root(root: Path) -> Path:

@@ -79,6 +79,28 @@ def zip_of(entries: dict[str, bytes], **options) -> bytes:
     return buffer.getvalue()
 
 
+def zip_with_unreadable_entries(
+    good: dict[str, bytes], unreadable: tuple[str, ...] = ("corrupt.png", "locked.png")
+) -> bytes:
+    """`good`, plus `corrupt.png`, whose deflate stream is damaged, and `locked.png`, marked
+    encrypted: zipfile fails on them with zlib.error and RuntimeError, not BadZipFile."""
+    data = bytearray(zip_of({**good, **{name: png() for name in unreadable}}))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        infos = {name: archive.getinfo(name) for name in unreadable}
+    if "corrupt.png" in infos:
+        start = infos["corrupt.png"].header_offset + 30 + len("corrupt.png")
+        data[start + 10 : start + 50] = bytes(b ^ 0xFF for b in data[start + 10 : start + 50])
+    if "locked.png" in infos:
+        data[infos["locked.png"].header_offset + 6] |= 0x01  # the encryption bit, local header
+        position = 0
+        while (position := data.find(b"PK\x01\x02", position)) != -1:
+            name_length = struct.unpack("<H", data[position + 28 : position + 30])[0]
+            if data[position + 46 : position + 46 + name_length] == b"locked.png":
+                data[position + 8] |= 0x01  # and in the central directory
+            position += 4
+    return bytes(data)
+
+
 def alto(image: str, width: int = 600, height: int = 400) -> bytes:
     return ALTO.format(image=image, width=width, height=height).encode()
 

@@ -89,6 +89,22 @@ def test_a_zip_bomb_is_refused(letters, settings):
 
 
 @pytest.mark.django_db
+def test_unreadable_zip_entries_get_their_message_and_the_rest_succeeds(letters, stored):
+    archive = files.zip_with_unreadable_entries({"a.jpg": files.jpeg()})
+    results = ingest(letters, ("scans.zip", archive), ("good.jpg", files.jpeg()))
+    assert (
+        "cannot be unpacked (Error -3 while decompressing" in results["scans.zip/corrupt.png"].error
+    )
+    assert (
+        "the entry is encrypted; zip it again without a password"
+        in results["scans.zip/locked.png"].error
+    )
+    assert results["scans.zip/a.jpg"].ok and results["good.jpg"].ok
+    assert Document.objects.filter(collection=letters).count() == 3
+    assert_untouched(stored)
+
+
+@pytest.mark.django_db
 def test_an_archive_inside_an_archive_is_not_unpacked(letters):
     inner = files.zip_of({"a.jpg": files.jpeg()})
     results = ingest(

@@ -17,6 +17,7 @@ from ocrreview.training.exports import export_file
 from ocrreview.training.imports import DatasetImportError, do_import_ground_truth, read_dataset
 from ocrreview.training.models import EvaluationSplit
 from tests import factories
+from tests.ingestion import files
 from tests.training.test_exports import export_now
 
 
@@ -181,6 +182,41 @@ def test_bad_archives_are_refused_with_a_message(client, letters, alice, line_fo
         and "no &#x27;transcript&#x27; text" in response.content.decode()
     )
     assert not Line.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("corrupt.png", "&#x27;corrupt.png&#x27; cannot be unpacked (Error -3 while decompressing"),
+        (
+            "locked.png",
+            "&#x27;locked.png&#x27; is encrypted; zip it again without a password",
+        ),
+    ],
+)
+def test_an_unreadable_zip_entry_is_refused_with_its_name(client, letters, alice, entry, message):
+    archive = files.zip_with_unreadable_entries(
+        {"metadata.jsonl": b'{"file_name": "a.png", "text": "ab"}\n', "a.png": files.png()},
+        unreadable=(entry,),
+    )
+    client.force_login(alice)
+    response = client.post(
+        reverse("training_import", args=[letters.pk]),
+        {"archive": SimpleUploadedFile("lines.zip", archive), "text_column": "text"},
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Line.objects.exists()
+
+
+def test_metadata_that_is_not_utf8_is_refused_with_a_hint(line_folder):
+    (line_folder / "metadata.jsonl").write_bytes(
+        '{"file_name": "00-0.png", "text": "café"}\n'.encode("latin-1")
+    )
+    with pytest.raises(
+        DatasetImportError, match=r"metadata.jsonl is not UTF-8 text \(byte 38\); save it as UTF-8"
+    ):
+        read_dataset(line_folder)
 
 
 @pytest.mark.parametrize("folder", ["page", "alto"])
