@@ -69,17 +69,28 @@ def apply_calibration(fit: Mapping[str, Any] | None, confidence: float) -> float
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Newton's method on the penalised log-likelihood (convex, so it
-    converges in a few steps from the identity)."""
+    """Newton's method on the penalised log-likelihood, each step halved until the objective
+    goes down: full steps from the identity overshoot and oscillate when the logits are spread
+    wide (long lines, a weak model), and would return wherever the swing stopped."""
     params = np.array([1.0, 0.0])
     prior = np.array([1.0, 0.0])
     design = np.stack([x, np.ones_like(x)], axis=1)
+
+    def objective(theta: np.ndarray) -> float:
+        z = design @ theta
+        penalty = 0.5 * PRIOR_STRENGTH * float(np.sum((theta - prior) ** 2))
+        return float(np.sum(np.logaddexp(0.0, z) - y * z)) + penalty
+
+    current = objective(params)
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-(design @ params)))
         gradient = design.T @ (p - y) + PRIOR_STRENGTH * (params - prior)
         hessian = (design * (p * (1 - p))[:, None]).T @ design + PRIOR_STRENGTH * np.eye(2)
         step = np.linalg.solve(hessian, gradient)
-        params -= step
+        while objective(params - step) > current and np.abs(step).max() > 1e-12:
+            step = step / 2
+        params = params - step
+        current = objective(params)
         if np.abs(step).max() < 1e-10:
             break
     a, b = float(params[0]), float(params[1])

@@ -43,6 +43,25 @@ def test_fit_is_json_serialisable_and_monotone() -> None:
     assert all(0.0 < v < 1.0 for v in values)
 
 
+def _weak_model_reviews(n: int, seed: int) -> list[tuple[float, bool]]:
+    """A weak model's raw scores spread over many orders of magnitude (long lines, a product
+    of token probabilities), with an acceptance rate that barely depends on them."""
+    rng = random.Random(seed)
+    return [(rng.random() ** 8, rng.random() < 0.7) for _ in range(n)]
+
+
+@pytest.mark.parametrize("n, seed", [(2000, 0), (50, 3), (300, 7)])
+def test_a_fit_on_widely_spread_scores_converges_and_beats_the_identity(n, seed) -> None:
+    # Undamped Newton steps swung between two fits here and returned a = 4038, which mapped
+    # every raw score to 0 or 1.
+    pairs = _weak_model_reviews(n, seed)
+    fit = fit_calibration(pairs)
+    assert fit["log_loss_after"] < fit["log_loss_before"]
+    assert 0.0 <= fit["a"] < 1.0
+    accepted = sum(ok for _, ok in pairs) / n
+    assert apply_calibration(fit, 0.5) == pytest.approx(accepted, abs=0.15)
+
+
 def test_extreme_raw_values_stay_finite() -> None:
     fit = fit_calibration(_overconfident_reviews(200))
     assert 0.0 < apply_calibration(fit, 0.0) < apply_calibration(fit, 1.0) < 1.0
