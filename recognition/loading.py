@@ -42,11 +42,15 @@ REQUIRED_FILES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("pytorch_model.bin",),
         ("pytorch_model.bin.index.json",),
     ),
-    "image processor": (("preprocessor_config.json",),),
+    # processor_config.json: what TrOCRProcessor.save_pretrained writes in transformers 5.
+    "image processor": (("preprocessor_config.json",), ("processor_config.json",)),
     "tokenizer": (
         ("tokenizer.json",),
         ("vocab.json", "merges.txt"),
         ("sentencepiece.bpe.model",),
+        ("spiece.model",),
+        ("tokenizer.model",),
+        ("vocab.txt",),
     ),
 }
 
@@ -102,7 +106,7 @@ def load_model(
         model = VisionEncoderDecoderModel.from_pretrained(source, dtype=dtype, **options)
         tokenizer = AutoTokenizer.from_pretrained(source, **options)
         image_processor = AutoImageProcessor.from_pretrained(source, **options)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # truncated weights, a damaged tokenizer.json: the fallback's cases
         raise ModelLoadError(_load_failure_message(source, revision, exc)) from exc
     fill_special_token_ids(model, tokenizer)
     torch.nn.Module.to(model, torch_device)  # the typed wrapper on .to confuses mypy
@@ -313,4 +317,5 @@ def _load_failure_message(source: str, revision: str | None, exc: Exception) -> 
     missing = missing_files(source, revision)
     at = f" at revision {revision!r}" if revision else ""
     detail = f"; missing locally: {', '.join(missing)}" if missing else ""
-    return f"cannot load model {source!r}{at}: {exc}{detail}"
+    reason = str(exc) if isinstance(exc, OSError | ValueError) else f"{type(exc).__name__}: {exc}"
+    return f"cannot load model {source!r}{at}: {reason}{detail}"

@@ -1,11 +1,11 @@
 import json
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from transformers import VisionEncoderDecoderModel
+from transformers import TrOCRProcessor, VisionEncoderDecoderModel
 
 from recognition import loading
 from recognition.inference import recognize
@@ -70,6 +70,52 @@ def test_missing_local_files_are_named(tiny_model_dir: Path, tmp_path: Path) -> 
     message = str(error.value)
     assert "preprocessor_config.json" in message and "model.safetensors" in message
     assert "tokenizer" not in message
+
+
+def test_a_model_saved_with_its_processor_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # transformers 5's TrOCRProcessor.save_pretrained writes processor_config.json instead of
+    # preprocessor_config.json; such a model used to be refused and silently replaced by the
+    # starter.
+    saved = _copy(tiny_model_dir, tmp_path, "processor-saved")
+    loaded = load_model(str(saved))
+    (saved / "preprocessor_config.json").unlink()
+    TrOCRProcessor(
+        image_processor=loaded.image_processor, tokenizer=loaded.tokenizer
+    ).save_pretrained(saved)
+    assert (saved / "processor_config.json").exists()
+    assert not (saved / "preprocessor_config.json").exists()
+    assert type(load_model(str(saved)).image_processor).__name__ == "ViTImageProcessor"
+
+
+def _truncated(data: bytes) -> bytes:
+    return data[: len(data) // 3]  # an interrupted copy
+
+
+@pytest.mark.parametrize(
+    "damaged_file, damage, message",
+    [
+        ("model.safetensors", _truncated, "SafetensorError"),
+        ("tokenizer.json", _truncated, "cannot load model"),
+        ("tokenizer.json", lambda _: b'{"version": "1.0"}', "KeyError"),
+    ],
+    ids=["truncated-weights", "truncated-tokenizer", "tokenizer-without-vocabulary"],
+)
+def test_damaged_files_are_a_load_error_and_the_starter_takes_over(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_cache: None,
+    damaged_file: str,
+    damage: Callable[[bytes], bytes],
+    message: str,
+) -> None:
+    damaged = _copy(tiny_model_dir, tmp_path, "damaged")
+    (damaged / damaged_file).write_bytes(damage((damaged / damaged_file).read_bytes()))
+    with pytest.raises(ModelLoadError, match=message):
+        load_model(str(damaged))
+    monkeypatch.setattr(loading, "STARTER_MODEL_DIR", tiny_model_dir)
+    _, used = load_model_or_starter(str(damaged))
+    assert used == str(tiny_model_dir)
 
 
 def test_offline_hub_id_names_the_files_missing_from_the_cache(
