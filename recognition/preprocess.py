@@ -8,6 +8,7 @@ trained with.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,10 @@ def open_image(data: bytes | str | Path) -> Image.Image:
             raise ImageError("the file is not an image in a supported format") from exc
         except Image.DecompressionBombError as exc:
             raise ImageError(f"the image is too large to process ({exc})") from exc
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+            # Pillow reads a JPEG, WebP, ICO or JPEG 2000 header at open: a cut or damaged one
+            # fails there ("Truncated File Read"), before any pixel is decoded.
+            raise ImageError(f"the image is corrupt or truncated ({exc})") from exc
         _check_size(image.size)
         try:
             image.load()

@@ -387,9 +387,6 @@ def _decode_image(item: _Item) -> list[_PageImage]:
         image = open_image(item.data)
     except ImageError as exc:
         raise IngestError(str(exc)) from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        # Pillow fails on some truncated headers before open_image can describe them.
-        raise IngestError(f"the image is corrupt or truncated ({exc})") from exc
     if _orientation(item.data) == 1:
         # The upload is already upright: keep its bytes rather than re-encode them.
         extension = "jpg" if item.kind == "jpeg" else "png"

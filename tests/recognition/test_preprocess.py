@@ -68,13 +68,21 @@ def test_reads_paths(tmp_path: Path) -> None:
     assert open_image(str(path)).size == (7, 3)
 
 
+_NOISE = Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 90, 3), dtype=np.uint8))
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         (b"", "empty"),
         (b"this is not an image at all", "not an image"),
         (_encode(Image.new("RGB", (200, 200), "red"))[:120], "corrupt or truncated"),
+        # Formats whose header Pillow reads at open, cut short: they fail before any pixel.
+        (_encode(_NOISE, "JPEG")[:64], "corrupt or truncated"),
+        (_encode(_NOISE, "WEBP")[:64], "corrupt or truncated"),
+        (_encode(_NOISE, "JPEG2000")[:40], "corrupt or truncated"),
     ],
+    ids=["empty", "text", "cut-png", "cut-jpeg-header", "cut-webp-header", "cut-jpeg2000-header"],
 )
 def test_bad_bytes_give_clear_errors(data: bytes, message: str) -> None:
     with pytest.raises(ImageError, match=message):
