@@ -153,6 +153,9 @@ class Line(models.Model):
         max_length=16, choices=Status.choices, default=Status.PENDING, db_index=False
     )
     text = models.TextField(blank=True)
+    # The text was cut or joined from a person's reviewed text by a segmentation edit: the line
+    # needs review again, but a model's reading adds hypotheses and never replaces the text.
+    human_text = models.BooleanField(default=False)
     # Calibrated confidence of the current text's hypothesis; routing compares it to the
     # collection's threshold.
     confidence = models.FloatField(null=True, blank=True)

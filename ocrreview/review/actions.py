@@ -481,9 +481,10 @@ def _split_text(text: str, fraction: float) -> tuple[str, str]:
 
 def do_split_line(line: Line | int, user, *, at_x: float, expected_version: int) -> Line:
     """Cut a line box in two at x; the text is cut at the nearest space. Both halves go back
-    to the queue, since no model has read them as they now are. The new half is queued for
-    the model as well; the first half was read by it already (the pipeline reads a line once
-    per model version), so it waits for a human, with its old readings put aside."""
+    to the queue, since nobody has read them as they now are. Halves of a model's text: the new
+    one is queued for the model as well; the first was read by it already (the pipeline reads a
+    line once per model version), so it waits for a human, with its old readings put aside.
+    Halves of a person's text keep it (`human_text`): no model reading replaces it."""
     with transaction.atomic():
         current = _locked_line(_line_id(line), expected_version)
         x0, y0, x1, y1 = current.bbox
@@ -491,6 +492,7 @@ def do_split_line(line: Line | int, user, *, at_x: float, expected_version: int)
         if not x0 + 2 <= cut <= x1 - 2:
             raise ReviewError("Split the line inside its box.")
         left, right = _split_text(current.text, (cut - x0) / (x1 - x0))
+        human = _text_is_human(current)
         Line.objects.filter(page_id=current.page_id, order__gt=current.order).update(
             order=F("order") + 1
         )
@@ -502,12 +504,15 @@ def do_split_line(line: Line | int, user, *, at_x: float, expected_version: int)
             bbox=[cut, y0, x1, y1],
             status=S.NEEDS_REVIEW,
             text=right,
+            human_text=human,
         )
-        do_queue_recognition(Line.objects.filter(pk=new.pk))
+        if not human:
+            do_queue_recognition(Line.objects.filter(pk=new.pk))
         before = current.text
         current.bbox = [x0, y0, cut, y1]
         current.polygon, current.baseline = [], []
         current.text = left
+        current.human_text = human
         # No model has read the new box, so no hypothesis describes it.
         current.confidence, current.model_version = None, None
         current.status = S.NEEDS_REVIEW
@@ -542,6 +547,7 @@ def do_merge_lines(line: Line | int, user, *, expected_version: int) -> Line:
         ]
         current.polygon, current.baseline = [], []
         current.text = " ".join(t for t in (current.text, following.text) if t)
+        current.human_text = _text_is_human(current) or _text_is_human(following)
         current.confidence, current.model_version = None, None
         current.status = S.NEEDS_REVIEW
         current.claimed_by, current.claimed_until = None, None
@@ -588,6 +594,10 @@ def do_delete_line(line: Line | int, user, *, expected_version: int) -> None:
         current = _locked_line(_line_id(line), expected_version)
         _refuse_if_history(current)
         current.delete()
+
+
+def _text_is_human(line: Line) -> bool:
+    return line.status == S.REVIEWED or line.human_text
 
 
 def _refuse_if_history(line: Line) -> None:

@@ -426,7 +426,7 @@ def _hypotheses(line: Line, version: ModelVersion, result) -> Iterable[Hypothesi
 def _route(line: Line, version: ModelVersion, best, now: datetime) -> bool:
     """Show the best reading on the line and send it to review or accept it; lines a
     human has set keep their text. Returns whether the line changed."""
-    if line.status in HUMAN_STATUSES:
+    if line.status in HUMAN_STATUSES or line.human_text:
         return False
     line.text = best.text
     line.confidence = _unit(best.confidence)

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from ocrreview.corpus.models import Document, Line
+from ocrreview.review import actions
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription import services
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
@@ -96,6 +97,37 @@ def test_rerecognition_keeps_old_hypotheses_and_reviewed_text(tiny_model, docume
     assert set(document.lines.exclude(pk=reviewed.pk).values_list("model_version", flat=True)) == {
         other.pk
     }
+
+
+@pytest.mark.django_db
+def test_lines_cut_or_joined_from_reviewed_text_keep_it_when_a_model_reads_them(
+    tiny_model, document, bob
+):
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    first, second, _ = document.lines.order_by("order")
+    second_reading = second.text
+    actions.do_save_line(first, bob, "letter of the third instant", expected_version=2)
+    first.refresh_from_db()
+
+    right = actions.do_split_line(first, bob, at_x=300, expected_version=first.version)
+    # Nothing to read: the person's words stand, and a model reading would replace them.
+    assert not RecognitionRequest.objects.filter(line=right).exists()
+    merged = actions.do_merge_lines(right, bob, expected_version=right.version)
+    other = ModelVersion.objects.create(name="other", source=str(tiny_model) + "/")
+    services.do_rerecognize(Document.objects.filter(pk=document.pk), other)
+    drain()
+
+    lines = list(document.lines.order_by("order"))
+    assert [line.text for line in lines[:2]] == [
+        "letter of the",
+        f"third instant {second_reading}",
+    ]
+    assert lines[1].pk == merged.pk
+    for line in lines[:2]:
+        assert line.human_text and line.status == Line.Status.NEEDS_REVIEW
+        assert line.hypotheses.filter(model_version=other).exists()  # readings, as alternatives
+    assert not lines[2].human_text and lines[2].model_version == other
 
 
 @pytest.mark.django_db
