@@ -537,6 +537,7 @@ def do_merge_lines(line: Line | int, user, *, expected_version: int) -> Line:
         if following is None:
             raise ReviewError("This is the last line of the page; there is nothing to merge.")
         _refuse_if_history(following)
+        _refuse_if_someone_else_is_typing(following, user)
         before = current.text
         boxes = (current.bbox, following.bbox)
         current.bbox = [
@@ -594,6 +595,13 @@ def do_delete_line(line: Line | int, user, *, expected_version: int) -> None:
         current = _locked_line(_line_id(line), expected_version)
         _refuse_if_history(current)
         current.delete()
+
+
+def _refuse_if_someone_else_is_typing(line: Line, user) -> None:
+    """Merging deletes the following line, and its drafts with it."""
+    held = queue.held_by_other(line.status, line.claimed_by_id, line.claimed_until, user)
+    if held or Draft.objects.filter(line=line).exclude(user=user).exists():
+        raise ReviewError(f"Someone is working on line {line.order + 1}; merge once they are done.")
 
 
 def _text_is_human(line: Line) -> bool:

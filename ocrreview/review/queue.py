@@ -264,9 +264,7 @@ def editor_line_from_row(row: tuple, user) -> EditorLine:
         draft=draft,
         previous_id=previous_id,
         next_id=next_id,
-        held_by_other=status == S.IN_REVIEW
-        and claimed_by_id not in (None, user.pk)
-        and claimed_until > timezone.now(),
+        held_by_other=held_by_other(status, claimed_by_id, claimed_until, user),
         position=before + 1,
         page_lines=page_lines,
         # Alt+1 to Alt+9 reach nine readings; a collection may keep up to ten.
@@ -300,3 +298,13 @@ def threshold_preview(collection: Collection, threshold: float) -> ThresholdPrev
         already_reviewed=Count("id", filter=Q(status=S.REVIEWED)),
     )
     return ThresholdPreview(threshold=threshold, **numbers)
+
+
+def held_by_other(status: str, claimed_by_id: int | None, claimed_until, user) -> bool:
+    """Another reviewer holds the line's lease now."""
+    return (
+        status == S.IN_REVIEW
+        and claimed_by_id not in (None, user.pk)
+        and claimed_until is not None
+        and claimed_until > timezone.now()
+    )

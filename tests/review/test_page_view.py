@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from ocrreview.corpus.models import Line
 from ocrreview.review import actions
-from ocrreview.review.models import Correction
+from ocrreview.review.models import Correction, Draft
 from ocrreview.transcription.models import RecognitionRequest
 
 FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
@@ -116,6 +116,26 @@ def test_a_line_with_history_cannot_be_merged_away_or_deleted(client, bob, lette
     )
     assert delete.status_code == 400
     assert len(ordered(page)) == 4
+
+
+@pytest.mark.parametrize("alice_has", ["the lease", "a draft"])
+def test_a_line_someone_else_is_working_on_is_not_merged_away(
+    client, alice, bob, letters, page, lines, alice_has
+):
+    following = lines[3]
+    if alice_has == "the lease":
+        actions.do_claim_line(following, alice)
+    else:
+        actions.do_save_draft(following, alice, "inst. and I", base_version=1)
+    client.force_login(bob)
+    merge = client.post(
+        reverse("review_merge", args=[letters.pk, lines[2].pk]), {"expected_version": 1}
+    )
+    assert merge.status_code == 400
+    assert merge.json()["error"] == "Someone is working on line 4; merge once they are done."
+    assert Line.objects.filter(pk=following.pk).exists() and len(ordered(page)) == 4
+    if alice_has == "a draft":
+        assert Draft.objects.get(line=following, user=alice).text == "inst. and I"
 
 
 def test_the_last_line_has_nothing_to_merge_with(client, bob, letters, lines):
