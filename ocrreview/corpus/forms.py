@@ -1,6 +1,8 @@
 from django import forms
+from django.db.models import Q
 
 from ocrreview.corpus.models import Collection
+from ocrreview.training.models import ModelVersion
 
 
 class CollectionSettingsForm(forms.ModelForm):
@@ -15,3 +17,12 @@ class CollectionSettingsForm(forms.ModelForm):
             "licence",
         ]
         widgets = {"confidence_threshold": forms.NumberInput(attrs={"step": "0.01"})}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        collection = self.instance
+        # The current model stays choosable, so saving other settings never trips on it.
+        self.fields["model_version"].queryset = ModelVersion.objects.filter(
+            Q(pk__in=ModelVersion.objects.activatable_in(collection))
+            | Q(pk=collection.model_version_id)
+        )

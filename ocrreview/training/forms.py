@@ -1,5 +1,4 @@
 from django import forms
-from django.db.models import Q
 
 from ocrreview.corpus.models import Collection, Document
 from ocrreview.training.actions import TrainingParams
@@ -87,11 +86,7 @@ class TrainingForm(forms.Form):
 
     def __init__(self, *args, collection: Collection, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Shared base models (hub checkpoints, the starter model) and this collection's own
-        # fine-tuned versions; other collections' versions are theirs to see.
-        self.fields["base"].queryset = ModelVersion.objects.filter(
-            Q(training_run__isnull=True) | Q(training_run__dataset__collection=collection)
-        )
+        self.fields["base"].queryset = ModelVersion.objects.visible_to(collection)
         self.fields["base"].initial = collection.model_version_id
         finished = collection.exports.filter(status=DatasetExport.Status.DONE)
         self.fields["dataset"].queryset = finished

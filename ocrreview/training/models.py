@@ -1,5 +1,33 @@
+from __future__ import annotations
+
 from django.conf import settings
 from django.db import models
+
+
+class ModelVersionQuerySet(models.QuerySet):
+    def visible_to(self, collection) -> ModelVersionQuerySet:
+        """Shared base models (hub checkpoints, the starter model) and the collection's own
+        fine-tuned versions; other collections' versions are trained on their private
+        ground truth and are theirs to see."""
+        return self.filter(
+            models.Q(training_run__isnull=True)
+            | models.Q(training_run__dataset__collection=collection)
+        )
+
+    def activatable_in(self, collection) -> ModelVersionQuerySet:
+        """What an admin may make the collection's model by choosing it: a finished shared
+        model, or an own version that the promotion gate (or an audited override) let
+        through. A version the gate kept inactive goes through the override, which records
+        who and why."""
+        promoted = PromotionEvent.objects.filter(
+            collection=collection,
+            kind__in=[PromotionEvent.Kind.PROMOTED, PromotionEvent.Kind.OVERRIDDEN],
+        ).values("model_version")
+        return (
+            self.visible_to(collection)
+            .exclude(status=ModelVersion.Status.TRAINING)
+            .filter(models.Q(training_run__isnull=True) | models.Q(pk__in=promoted))
+        )
 
 
 class ModelVersion(models.Model):
@@ -25,6 +53,8 @@ class ModelVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

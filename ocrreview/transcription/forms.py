@@ -6,7 +6,7 @@ from ocrreview.training.models import ModelVersion
 
 class RerecognizeForm(forms.Form):
     model_version = forms.ModelChoiceField(
-        queryset=ModelVersion.objects.exclude(status=ModelVersion.Status.TRAINING),
+        queryset=ModelVersion.objects.none(),
         help_text="Old hypotheses stay; reviewed lines keep their reviewed text.",
     )
     document = forms.ModelChoiceField(
@@ -18,3 +18,6 @@ class RerecognizeForm(forms.Form):
     def __init__(self, *args, collection, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["document"].queryset = collection.documents.all()
+        self.fields["model_version"].queryset = ModelVersion.objects.visible_to(collection).exclude(
+            status=ModelVersion.Status.TRAINING
+        )

@@ -190,6 +190,41 @@ def test_the_training_form_offers_shared_and_own_models_only(
     assert "ledgers-secret" not in response.content.decode()
 
 
+def test_settings_and_rereading_offer_no_other_collections_models_nor_unpromoted_ones(
+    client, letters, ledgers, alice, tiny_version, finished_run
+):
+    theirs = factories.make_model_version(name="ledgers-secret", parent=tiny_version)
+    ledger_export = DatasetExport.objects.create(collection=ledgers, status="done")
+    TrainingRun.objects.create(base_model=tiny_version, dataset=ledger_export, result_model=theirs)
+    rejected = finished_run.result_model  # the gate kept it inactive: worse than its parent
+    client.force_login(alice)
+    settings_url = reverse("collection_settings", args=[letters.pk])
+
+    page = client.get(settings_url)
+    assert {v.name for v in page.context["form"].fields["model_version"].queryset} == {"tiny"}
+    assert "ledgers-secret" not in page.content.decode()
+    policy = {"confidence_threshold": "0.9", "nbest_size": "5"}
+    for version in (theirs, rejected):
+        response = client.post(settings_url, {**policy, "model_version": version.pk})
+        assert "Select a valid choice" in response.content.decode()
+    letters.refresh_from_db()
+    assert letters.model_version is None
+
+    progress = client.get(reverse("recognition_progress", args=[letters.pk]))
+    offered = {v.name for v in progress.context["form"].fields["model_version"].queryset}
+    assert offered == {"tiny", "tiny-run"}
+    client.post(reverse("rerecognize", args=[letters.pk]), {"model_version": theirs.pk})
+    assert not RecognitionRequest.objects.filter(model_version=theirs).exists()
+
+    # The audited override is the way in; once active, it stays choosable.
+    actions.do_override_promotion(finished_run, actor=alice, reason="reads our hands better")
+    page = client.get(settings_url)
+    assert {v.name for v in page.context["form"].fields["model_version"].queryset} == {
+        "tiny",
+        "tiny-run",
+    }
+
+
 def test_the_run_page_shows_both_numbers_and_the_gate(client, alice, finished_run):
     client.force_login(alice)
     page = client.get(reverse("training_run", args=[finished_run.pk])).content.decode()
