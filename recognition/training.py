@@ -6,6 +6,8 @@ takes plain samples and callbacks, knows nothing of Django, and can resume after
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import random
 import shutil
@@ -32,6 +34,7 @@ import recognition.line_encoder  # noqa: F401  (registers the starter's encoder 
 from recognition.loading import resolve_device
 
 Sample = tuple["Image.Image | str | Path", str]
+BEST_RECORD = "best_cer.json"  # beside the best model: its validation CER and step
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
@@ -187,7 +190,8 @@ def micro_batches(
     """The micro-batches of one epoch's `order` from optimizer step `first_step` on."""
     size = config.batch_size
     per_step = size * config.grad_accum
-    chunks = [order[i : i + size] for i in range(first_step * per_step, steps * per_step, size)]
+    starts = range(first_step * per_step, min(steps * per_step, len(order)), size)
+    chunks = [order[i : i + size] for i in starts]
     if config.num_workers == 0:
         return map(encode, chunks)
     # batch_size=None: each chunk is already a batch, and the encoder is the collate function.
@@ -286,13 +290,32 @@ def _order(n: int, epoch: int, config: TrainingConfig) -> list[int]:
     return order
 
 
-def _save_model(path: Path, model: Any, tokenizer: Any, image_processor: Any) -> None:
+def _save_model(
+    path: Path,
+    model: Any,
+    tokenizer: Any,
+    image_processor: Any,
+    add_files: Callable[[Path], object] | None = None,
+) -> None:
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     image_processor.save_pretrained(tmp)
+    if add_files is not None:
+        add_files(tmp)
     _swap(tmp, path)
+
+
+def _recall_best(state: _State, record: Path) -> None:
+    """A better model may have been kept after the last checkpoint (validation runs more often
+    than checkpoints): without this, a resumed run would overwrite it with a worse one and
+    report the checkpoint's best instead of the one in best/."""
+    if not record.exists():
+        return
+    best = json.loads(record.read_text())
+    if state.best_cer is None or best["cer"] < state.best_cer:
+        state.best_cer, state.best_step = float(best["cer"]), int(best["step"])
 
 
 def _swap(tmp: Path, path: Path) -> None:
@@ -308,9 +331,15 @@ def _swap(tmp: Path, path: Path) -> None:
 def _save_checkpoint(
     out_dir: Path, bundle: tuple[Any, Any, Any], extra: dict[str, Any], state: _State
 ) -> None:
-    path = out_dir / "checkpoint"
-    _save_model(path, *bundle)
-    torch.save({"state": asdict(state), **extra}, path / "trainer_state.pt")
+    # Saved with the weights, before the swap: a kill at any moment leaves the previous
+    # checkpoint or this one, each whole, never weights without their optimizer state.
+    _save_model(
+        out_dir / "checkpoint",
+        *bundle,
+        add_files=lambda tmp: torch.save(
+            {"state": asdict(state), **extra}, tmp / "trainer_state.pt"
+        ),
+    )
 
 
 def cpu_has_native_bf16() -> bool:
@@ -342,6 +371,8 @@ def train(
 
     A checkpoint in `out_dir/checkpoint` is resumed when `config.resume` is set.
     """
+    if not train_samples:
+        raise ValueError("no training samples")
     started = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -377,6 +408,7 @@ def train(
     if resuming:
         saved = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
         state = _State(**saved["state"])
+        _recall_best(state, out_dir / "best" / BEST_RECORD)
         optimizer.load_state_dict(saved["optimizer"])
         if ctc is not None and saved.get("ctc") is not None:
             ctc.load_state_dict(saved["ctc"])
@@ -411,7 +443,14 @@ def train(
         state.history.append(event)
         if state.best_cer is None or cer < state.best_cer:
             state.best_cer, state.best_step, state.bad_evals = cer, state.step, 0
-            _save_model(out_dir / "best", model, tokenizer, image_processor)
+            best = {"cer": cer, "step": state.step}
+            _save_model(
+                out_dir / "best",
+                model,
+                tokenizer,
+                image_processor,
+                add_files=lambda tmp: (tmp / BEST_RECORD).write_text(json.dumps(best)),
+            )
         else:
             state.bad_evals += 1
         report({**event, "best_cer": state.best_cer})
@@ -434,8 +473,9 @@ def train(
             order = _order(len(train_samples), epoch, config)
             order_epoch = epoch
             batches = micro_batches(encode, order, offset, steps_per_epoch, config)
-        for _ in range(config.grad_accum):
-            pixels, labels = next(batches)
+        # Fewer micro-batches than grad_accum when there are fewer lines than one step takes.
+        step_batches = list(itertools.islice(batches, config.grad_accum))
+        for pixels, labels in step_batches:
             pixels, labels = pixels.to(device), labels.to(device)
             with autocast or nullcontext():
                 if ctc is not None:
@@ -447,7 +487,7 @@ def train(
                     loss = loss + config.ctc_weight * ctc_loss
                 else:
                     loss = model(pixel_values=pixels, labels=labels).loss
-            scaled = loss / config.grad_accum
+            scaled = loss / len(step_batches)
             (scaler.scale(scaled) if scaler else scaled).backward()
             window_loss += loss.item() * len(labels)
             window_samples += len(labels)

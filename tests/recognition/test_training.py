@@ -287,3 +287,62 @@ def test_loading_workers_change_the_speed_not_the_batches_even_across_a_resume(
     epochs = [in_process[i : i + 8] for i in range(0, len(in_process), 8)]
     assert all(len(set(epoch)) == 8 for epoch in epochs)  # no line twice within an epoch
     assert len({tuple(epoch) for epoch in epochs}) == 3  # each epoch in its own order
+
+
+def test_fewer_lines_than_one_accumulated_step_still_train(tiny_base: Path, tmp_path: Path) -> None:
+    samples = [(word_image(w), w) for w in WORDS]
+    run = config(max_steps=2, batch_size=4, grad_accum=2)  # a step would take 8 lines
+    assert train(tiny_base, samples, [], run, tmp_path / "run").steps == 2
+    with pytest.raises(ValueError, match="no training samples"):
+        train(tiny_base, [], samples, run, tmp_path / "empty")
+
+
+def test_a_run_killed_while_checkpointing_resumes_from_the_last_whole_checkpoint(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = [(word_image(w), w) for w in WORDS]
+    run = config(max_steps=4, batch_size=2, checkpoint_every=1, eval_every=100)
+    save = torch.save
+
+    def killed_at_step_three(obj: Any, path: Path) -> None:
+        if obj["state"]["step"] == 3:
+            Path(path).write_bytes(b"PK\x03\x04 half a file")
+            raise KeyboardInterrupt("killed")
+        save(obj, path)
+
+    monkeypatch.setattr(training.torch, "save", killed_at_step_three)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_base, samples, [], run, tmp_path / "run")
+    monkeypatch.setattr(training.torch, "save", save)
+
+    events: list[dict[str, object]] = []
+    resumed = train(tiny_base, samples, [], run, tmp_path / "run", events.append)
+    assert resumed.steps == 4
+    assert [e["step"] for e in events if e["event"] == "step"] == [4]  # steps 3 and 4 only
+
+
+def test_a_resumed_run_keeps_a_better_model_saved_after_its_checkpoint(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = [(word_image(w), w) for w in WORDS]
+    run = config(max_steps=4, batch_size=2, eval_every=1, checkpoint_every=2)
+    # Validation CER by step; the first run dies at step 4's validation, after the best model
+    # (step 3) but two steps after its last checkpoint (step 2).
+    first_run = iter([0.9, 0.8, 0.1])
+
+    def scripted_then_killed(refs: object, hyps: object) -> float:
+        value = next(first_run, None)
+        if value is None:
+            raise KeyboardInterrupt("killed")
+        return value
+
+    monkeypatch.setattr(training, "character_error_rate", scripted_then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_base, samples, samples, run, tmp_path / "run")
+    best_weights = (tmp_path / "run" / "best" / "model.safetensors").read_bytes()
+
+    second_run = iter([0.5, 0.6])
+    monkeypatch.setattr(training, "character_error_rate", lambda refs, hyps: next(second_run))
+    resumed = train(tiny_base, samples, samples, run, tmp_path / "run")
+    assert (resumed.best_cer, resumed.best_step) == (0.1, 3)
+    assert (tmp_path / "run" / "best" / "model.safetensors").read_bytes() == best_weights
