@@ -49,6 +49,10 @@ def test_bad_drafts_are_refused_and_the_old_one_kept(client, bob, letters, lines
     client.force_login(bob)
     assert post_draft(client, letters, lines[1], text="a\x00b", base_version=1).status_code == 400
     assert post_draft(client, letters, lines[1], text="x", base_version="v1").status_code == 400
+    too_large = post_draft(client, letters, lines[1], text="x", base_version=2**31)
+    assert too_large.status_code == 400
+    too_large = post_draft(client, letters, lines[1], text="x", base_version=1, hypothesis=2**63)
+    assert too_large.status_code == 400
     assert Draft.objects.get(line=lines[1], user=bob).text == "kept"
 
 

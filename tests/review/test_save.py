@@ -103,6 +103,10 @@ def test_saving_clears_the_reviewers_draft(client, bob, letters, lines):
         ({"text": "ok", "expected_version": "first"}, "expected version"),
         ({"text": "ok", "hypothesis": "999999"}, "does not belong"),
         ({"text": "ok", "time_spent_ms": "-5"}, "time spent ms"),
+        # Beyond PostgreSQL's bigint and integer: a form error, not a database error (500).
+        ({"text": "ok", "hypothesis": str(2**63)}, "hypothesis"),
+        ({"text": "ok", "expected_version": str(2**31)}, "expected version"),
+        ({"text": "ok", "time_spent_ms": str(2**31)}, "time spent ms"),
     ],
 )
 def test_bad_input_is_refused_with_a_message(client, bob, letters, lines, data, message):
