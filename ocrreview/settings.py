@@ -182,6 +182,9 @@ OCRREVIEW_MODELS_DIR = Path(env_str("OCRREVIEW_MODELS_DIR", str(VAR_DIR / "model
 OCRREVIEW_MAX_UPLOAD_MB = env_int("OCRREVIEW_MAX_UPLOAD_MB", 200, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Files in one upload request (Django's default is 100); the upload page sends all at once so
+# that PAGE/ALTO files meet their images.
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("OCRREVIEW_MAX_UPLOAD_FILES", 1000, minimum=1)
 OCRREVIEW_LEASE_SECONDS = env_int("OCRREVIEW_LEASE_SECONDS", 600, minimum=30)
 
 LOGGING = {

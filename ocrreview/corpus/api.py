@@ -3,7 +3,7 @@ Same rules as the web: collections not yours are 404, admin actions 403."""
 
 from functools import wraps
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, TooManyFilesSent
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -13,7 +13,7 @@ from ocrreview.corpus.access import admin_collection_for, collection_for, visibl
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Document
 from ocrreview.corpus.tokens import user_for_key
-from ocrreview.corpus.upload_forms import UploadForm
+from ocrreview.corpus.upload_forms import UploadForm, too_many_files_message
 from ocrreview.transcription.forms import RerecognizeForm
 from ocrreview.transcription.services import do_rerecognize, document_progress
 
@@ -53,7 +53,10 @@ def collection_documents(request, pk: int):
         progress = document_progress(collection.documents.all())
         return JsonResponse({"documents": list(progress.values())})
     collection = admin_collection_for(request.user, pk)
-    form = UploadForm(request.POST, request.FILES)
+    try:
+        form = UploadForm(request.POST, request.FILES)
+    except TooManyFilesSent:
+        return _error(400, too_many_files_message())
     if not form.is_valid():
         return _error(400, "Invalid upload.", fields=form.errors.get_json_data())
     results = do_ingest(

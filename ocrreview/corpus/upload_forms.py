@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 
 from ocrreview.corpus.models import Document
 
@@ -30,4 +31,14 @@ class UploadForm(forms.Form):
     import_text = forms.BooleanField(
         required=False,
         label="Take the text of PAGE/ALTO files as reviewed ground truth",
+    )
+
+
+def too_many_files_message() -> str:
+    """For the request Django refuses as it parses it (TooManyFilesSent), before any view code
+    could judge a file."""
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+    return (
+        f"One upload takes at most {limit} file{'s' if limit != 1 else ''}: send the rest in "
+        "another, or put them in a ZIP archive."
     )

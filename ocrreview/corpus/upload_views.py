@@ -1,9 +1,10 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
 from ocrreview.corpus.access import admin_collection_for
 from ocrreview.corpus.ingestion import Upload, do_ingest
-from ocrreview.corpus.upload_forms import UploadForm
+from ocrreview.corpus.upload_forms import UploadForm, too_many_files_message
 
 
 @login_required
@@ -22,7 +23,13 @@ def upload(request, pk: int):
             import_text=form.cleaned_data["import_text"],
         )
         form = UploadForm()
-    context = {"collection": collection, "form": form, "results": results}
+    context = {
+        "collection": collection,
+        "form": form,
+        "results": results,
+        "max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES,
+        "too_many_files": too_many_files_message(),
+    }
     status = 400 if request.method == "POST" and results is None else 200
     if request.headers.get("X-Requested-With") == "XMLHttpRequest":
         return render(request, "corpus/upload_results.html", context, status=status)

@@ -48,6 +48,11 @@
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!chosen.length) return;
+    // Django refuses a request with more files before any view sees it, with a bare 400.
+    if (chosen.length > Number(form.dataset.maxFiles)) {
+      results.textContent = form.dataset.tooMany;
+      return;
+    }
     const data = new FormData(form);
     data.delete("files");
     chosen.forEach((file) => data.append("files", file));
@@ -68,8 +73,11 @@
     request.addEventListener("load", () => {
       bars.forEach((bar) => (bar.value = 100));
       results.innerHTML = request.responseText;
-      chosen = [];
-      form.reset();
+      if (request.status < 400) {
+        // Kept after a refused upload, so the files need not be chosen again.
+        chosen = [];
+        form.reset();
+      }
     });
     request.addEventListener("error", () => {
       results.textContent = "The upload failed: the connection was lost.";

@@ -91,6 +91,16 @@ def test_bad_form_data_is_a_400_naming_the_field(client, alice, letters):
 
 
 @pytest.mark.django_db
+def test_more_files_than_a_request_may_carry_is_a_400_saying_so(client, alice, letters, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    three = [(f"{n}.jpg", files.jpeg()) for n in "abc"]
+    response = upload(client, letters, auth(alice), *three, segmentation="whole_image")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("One upload takes at most 2 files:")
+    assert not Document.objects.exists()
+
+
+@pytest.mark.django_db
 def test_an_admin_reruns_recognition_through_the_api(client, alice, bob, letters):
     from ocrreview.transcription.models import RecognitionRequest
     from tests import factories

@@ -48,3 +48,21 @@ def test_alice_drops_two_files_and_sees_their_results(new_page, alice, letters):
     assert "scan.jpg" in text and "1 page" in text
     assert "notes.txt" in text and "unsupported file type" in text
     assert Document.objects.get().segmentation == Document.Segmentation.WHOLE_IMAGE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_more_files_than_one_request_may_carry_are_held_back_with_the_reason(
+    new_page, alice, letters, settings
+):
+    # Django would refuse such a request before any view ran, with a bare "Bad Request".
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 1
+    page = new_page()
+    log_in(page, "alice")
+    page.goto(f"/collections/{letters.pk}/upload/")
+    jpeg = base64.b64encode(files.jpeg()).decode()
+    page.evaluate(DROP, ["a.jpg", jpeg, "b.jpg", jpeg])
+    page.click("button[type=submit]")
+    message = page.inner_text("#upload-results")
+    assert message.startswith("One upload takes at most 1 file:")
+    assert page.locator("#upload-files li").count() == 2  # still chosen
+    assert not Document.objects.exists()
