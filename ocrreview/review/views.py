@@ -58,8 +58,15 @@ def _line(request, pk: int, line_id: int) -> Line:
 
 
 def _queue_params(request, collection: Collection) -> dict:
-    """The reviewer's queue filter (document) and order, carried from page to page."""
-    form = QueueForm(request.GET if request.method == "GET" else request.POST)
+    """The reviewer's queue filter (document) and order, carried from page to page: in the
+    query string, or for a POST in its body (the editor's save form) or its URL (skip and
+    revert post only their own fields to a URL that carries the filter)."""
+    data = request.GET.copy()
+    if request.method == "POST":
+        for key in ("document", "order"):
+            if key in request.POST:
+                data[key] = request.POST[key]
+    form = QueueForm(data)
     if not form.is_valid():
         raise Http404(first_error(form))
     document_id = form.cleaned_data["document"]

@@ -7,6 +7,7 @@ from django.urls import reverse
 from ocrreview.corpus.models import Line
 from ocrreview.review import actions
 from ocrreview.review.models import Correction, Draft
+from tests import factories
 
 S = Line.Status
 FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
@@ -159,3 +160,17 @@ def test_skip_hands_the_line_back_and_opens_another(client, bob, letters, lines)
     # The skipped line stays out of bob's way for the rest of his session.
     save(client, letters, lines[1], text="I received your")
     assert Line.objects.get(pk=lines[2].pk).claimed_by == bob
+
+
+def test_skipping_keeps_the_reviewers_document_filter(
+    client, bob, letters, letter, lines, model_version
+):
+    other = factories.make_document(letters, "Another letter")
+    factories.make_read_line(factories.make_page(other), 0, [("unsure", 0.01)], model_version)
+    client.force_login(bob)
+    assert actions.do_claim_next_line(letters, bob, document_id=letter.pk) == lines[3].pk
+    url = reverse("review_skip", args=[letters.pk, lines[3].pk]) + f"?document={letter.pk}"
+    response = client.post(url, {"time_spent_ms": "900"}, **FETCH)
+    # The next line is of the same letter, though the other document's line is less sure.
+    assert f"/lines/{lines[1].pk}/" in response["X-Line-Url"]
+    assert f"document={letter.pk}" in response["X-Line-Url"]
