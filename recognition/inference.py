@@ -31,10 +31,35 @@ from PIL import Image
 
 from recognition.beam_sharing import beam_search_cache
 from recognition.calibration import apply_calibration
-from recognition.loading import LoadedModel
+from recognition.loading import LoadedModel, max_new_tokens_for
 from recognition.preprocess import ImageError, to_rgb
 
 logger = logging.getLogger(__name__)
+
+# Decoding constraints a checkpoint's generation config may carry, at transformers' neutral
+# values: generate() takes them from the checkpoint unless told otherwise, and fine-tunes often
+# ship some (the TrOCR tutorial's no_repeat_ngram_size=3, a repetition_penalty). They would
+# forbid right readings such as "1 1 1", and make the scores something other than the model's
+# probabilities, which the confidences must be.
+NEUTRAL_SEARCH: dict[str, Any] = {
+    "min_length": 0,
+    "min_new_tokens": None,
+    "repetition_penalty": 1.0,
+    "encoder_repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0,
+    "bad_words_ids": None,
+    "sequence_bias": None,
+    "suppress_tokens": None,
+    "begin_suppress_tokens": None,
+    "forced_bos_token_id": None,
+    "forced_eos_token_id": None,
+    "exponential_decay_length_penalty": None,
+    "renormalize_logits": False,
+    "early_stopping": False,
+    "num_beam_groups": 1,
+    "diversity_penalty": 0.0,
+}
 
 # Share of currently free memory a batch may plan to use; the estimate below is
 # rough and the allocator needs headroom.
@@ -138,7 +163,9 @@ def recognize(
         raise ValueError(f"need 1 <= nbest <= num_beams, got nbest={nbest}, num_beams={beams}")
     if batch_size < 1 or max_new_tokens < 1:
         raise ValueError("batch_size and max_new_tokens must be positive")
-    settings = _Settings(nbest, beams, max_new_tokens, calibration)
+    settings = _Settings(
+        nbest, beams, max_new_tokens_for(loaded.model, max_new_tokens), calibration
+    )
     results: list[LineResult | None] = [None] * len(images)
     lines: list[_Line] = []
     for index, image in enumerate(images):
@@ -264,6 +291,7 @@ def _recognize_batch(
     with torch.inference_mode():
         output = model.generate(
             pixel_values=pixel_values,
+            **NEUTRAL_SEARCH,
             num_beams=settings.num_beams,
             num_return_sequences=settings.nbest,
             max_new_tokens=settings.max_new_tokens,

@@ -319,3 +319,10 @@ def _load_failure_message(source: str, revision: str | None, exc: Exception) -> 
     detail = f"; missing locally: {', '.join(missing)}" if missing else ""
     reason = str(exc) if isinstance(exc, OSError | ValueError) else f"{type(exc).__name__}: {exc}"
     return f"cannot load model {source!r}{at}: {reason}{detail}"
+
+
+def max_new_tokens_for(model: VisionEncoderDecoderModel, asked: int) -> int:
+    """`asked`, within what the decoder's learned positions reach (the start token takes one):
+    past them generation fails with an IndexError instead of stopping, truncated."""
+    positions = getattr(model.config.decoder, "max_position_embeddings", None)
+    return min(asked, positions - 1) if positions else asked

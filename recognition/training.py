@@ -31,7 +31,8 @@ from transformers import (
 )
 
 import recognition.line_encoder  # noqa: F401  (registers the starter's encoder with Auto*)
-from recognition.loading import resolve_device
+from recognition.inference import NEUTRAL_SEARCH
+from recognition.loading import max_new_tokens_for, resolve_device
 
 Sample = tuple["Image.Image | str | Path", str]
 BEST_RECORD = "best_cer.json"  # beside the best model: its validation CER and step
@@ -230,7 +231,14 @@ def transcribe(
     out: list[str] = []
     for i in range(0, len(images), batch_size):
         pixels = pixel_values(image_processor, images[i : i + batch_size]).to(device)
-        ids = cast(Any, model).generate(pixels, max_new_tokens=max_new_tokens, num_beams=num_beams)
+        # Validated the way the engine reads, so the CER that picks the best model is the
+        # engine's: the checkpoint's decoding constraints off, within the decoder's positions.
+        ids = cast(Any, model).generate(
+            pixels,
+            max_new_tokens=max_new_tokens_for(model, max_new_tokens),
+            num_beams=num_beams,
+            **NEUTRAL_SEARCH,
+        )
         out.extend(t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True))
     model.train(was_training)
     return out
@@ -462,9 +470,8 @@ def train(
 
     stopped_early = cancelled = False
     window_loss, window_samples, window_start = 0.0, 0, time.monotonic()
-    encode = BatchEncoder(
-        train_samples, image_processor, tokenizer, start_id, config.max_new_tokens
-    )
+    label_length = max_new_tokens_for(model, config.max_new_tokens)
+    encode = BatchEncoder(train_samples, image_processor, tokenizer, start_id, label_length)
     order_epoch = -1
     batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = iter(())
     while state.step < total and not (stopped_early or cancelled):

@@ -1,5 +1,6 @@
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,34 @@ def test_max_new_tokens_is_honoured_and_reported(tiny_model: LoadedModel) -> Non
     best = result.hypotheses[0]
     assert len(best.tokens) <= 3
     assert best.truncated == (len(best.tokens) == 3 and best.tokens[-1].token != "</s>")
+
+
+@pytest.mark.parametrize("nbest", [1, 3])
+def test_decoding_constraints_a_checkpoint_ships_do_not_change_readings_or_scores(
+    tiny_model_dir: Path, tmp_path: Path, line_images: list[Image.Image], nbest: int
+) -> None:
+    constrained = Path(shutil.copytree(tiny_model_dir, tmp_path / "constrained"))
+    generation = json.loads((constrained / "generation_config.json").read_text())
+    generation.update(no_repeat_ngram_size=1, repetition_penalty=3.0, length_penalty=2.0)
+    (constrained / "generation_config.json").write_text(json.dumps(generation))
+    plain = recognize(
+        load_model(str(tiny_model_dir)), line_images, nbest=nbest, max_new_tokens=MAX_TOKENS
+    )
+    shipped = recognize(
+        load_model(str(constrained)), line_images, nbest=nbest, max_new_tokens=MAX_TOKENS
+    )
+    _assert_same(shipped, plain)
+
+
+def test_generation_stops_where_the_decoders_positions_end(tiny_model_dir: Path) -> None:
+    loaded = load_model(str(tiny_model_dir))
+    # A decoder with learned positions for 4 tokens, the start token included.
+    positions = loaded.model.decoder.model.decoder.embed_positions
+    positions.weight = torch.nn.Parameter(positions.weight[: 4 + positions.offset].clone())
+    loaded.model.config.decoder.max_position_embeddings = 4
+    (result,) = recognize(loaded, [noise_line(200)], max_new_tokens=50)
+    assert result.error is None
+    assert len(result.hypotheses[0].tokens) <= 3
 
 
 def test_bad_images_do_not_sink_the_batch(tiny_model: LoadedModel) -> None:
