@@ -59,12 +59,22 @@ def fit_calibration(pairs: Iterable[tuple[float, bool]]) -> dict[str, Any]:
     }
 
 
+def check_calibration(fit: Mapping[str, Any] | None) -> None:
+    """Raise ValueError for a fit this code cannot apply (another method, missing numbers)."""
+    if fit is None:
+        return
+    if fit.get("method") != METHOD:
+        raise ValueError(f"unknown calibration method {fit.get('method')!r}")
+    for key in ("a", "b"):
+        if not isinstance(fit.get(key), int | float) or not math.isfinite(fit[key]):
+            raise ValueError(f"the calibration fit lacks a finite {key!r}")
+
+
 def apply_calibration(fit: Mapping[str, Any] | None, confidence: float) -> float:
     """Map a raw confidence through ``fit``; the identity when ``fit`` is None."""
     if fit is None:
         return confidence
-    if fit.get("method") != METHOD:
-        raise ValueError(f"unknown calibration method {fit.get('method')!r}")
+    check_calibration(fit)
     return _sigmoid(float(fit["a"]) * _logit(confidence) + float(fit["b"]))
 
 

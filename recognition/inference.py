@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from recognition.beam_sharing import beam_search_cache
-from recognition.calibration import apply_calibration
+from recognition.calibration import apply_calibration, check_calibration
 from recognition.loading import LoadedModel, max_new_tokens_for
 from recognition.preprocess import ImageError, to_rgb
 
@@ -163,6 +163,8 @@ def recognize(
         raise ValueError(f"need 1 <= nbest <= num_beams, got nbest={nbest}, num_beams={beams}")
     if batch_size < 1 or max_new_tokens < 1:
         raise ValueError("batch_size and max_new_tokens must be positive")
+    # Up front: applied line by line inside the batch, a bad fit failed every line, twice.
+    check_calibration(calibration)
     settings = _Settings(
         nbest, beams, max_new_tokens_for(loaded.model, max_new_tokens), calibration
     )

@@ -217,6 +217,24 @@ def test_calibration_is_applied_to_the_confidence(
     assert calibrated.hypotheses[0].confidence != raw.hypotheses[0].confidence
 
 
+@pytest.mark.parametrize(
+    "fit, message",
+    [
+        ({"method": "isotonic", "a": 1.0, "b": 0.0}, "unknown calibration method 'isotonic'"),
+        ({"method": "platt-logit", "a": 1.0}, "lacks a finite 'b'"),
+        ({"method": "platt-logit", "a": float("nan"), "b": 0.0}, "lacks a finite 'a'"),
+    ],
+)
+def test_a_calibration_fit_that_cannot_be_applied_is_refused_before_reading(
+    tiny_model: LoadedModel, monkeypatch: pytest.MonkeyPatch, fit: dict, message: str
+) -> None:
+    calls = []
+    monkeypatch.setattr(tiny_model.model, "generate", lambda **kwargs: calls.append(kwargs))
+    with pytest.raises(ValueError, match=message):
+        recognize(tiny_model, [noise_line(100)], calibration=fit)
+    assert not calls
+
+
 def test_invalid_search_settings_are_refused(tiny_model: LoadedModel) -> None:
     with pytest.raises(ValueError, match="nbest"):
         recognize(tiny_model, [noise_line(50)], nbest=3, num_beams=2)
