@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 import jiwer
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -33,6 +34,7 @@ from transformers import (
 import recognition.line_encoder  # noqa: F401  (registers the starter's encoder with Auto*)
 from recognition.inference import NEUTRAL_SEARCH
 from recognition.loading import max_new_tokens_for, resolve_device
+from recognition.preprocess import open_image, to_rgb
 
 Sample = tuple["Image.Image | str | Path", str]
 BEST_RECORD = "best_cer.json"  # beside the best model: its validation CER and step
@@ -156,14 +158,21 @@ def encode_labels(
 
 
 def open_rgb(image: Image.Image | str | Path) -> Image.Image:
+    """As the engine prepares a line (recognition.preprocess): transparency on paper white,
+    16-bit scans scaled, EXIF orientation applied, a bad file an ImageError. A model trained
+    on lines prepared otherwise would be validated on pictures it never reads."""
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    with Image.open(image) as opened:
-        return opened.convert("RGB")
+        return to_rgb(image)
+    return open_image(image)
 
 
 def pixel_values(image_processor: Any, images: Sequence[Image.Image | str | Path]) -> torch.Tensor:
-    return image_processor([open_rgb(i) for i in images], return_tensors="pt")["pixel_values"]
+    # Explicit HWC arrays, as the engine passes them: for an image 1 or 3 pixels wide the
+    # processor would otherwise have to guess the channel axis.
+    arrays = [np.array(open_rgb(i)) for i in images]
+    return image_processor(arrays, return_tensors="pt", input_data_format="channels_last")[
+        "pixel_values"
+    ]
 
 
 @dataclass(frozen=True)

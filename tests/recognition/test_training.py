@@ -7,9 +7,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 from transformers import (
     AutoImageProcessor,
     AutoTokenizer,
@@ -23,6 +24,7 @@ from recognition.architectures import (
     build_image_processor,
     build_starter_model,
 )
+from recognition.preprocess import to_rgb
 from recognition.training import (
     TrainingConfig,
     character_error_rate,
@@ -346,3 +348,16 @@ def test_a_resumed_run_keeps_a_better_model_saved_after_its_checkpoint(
     resumed = train(tiny_base, samples, samples, run, tmp_path / "run")
     assert (resumed.best_cer, resumed.best_step) == (0.1, 3)
     assert (tmp_path / "run" / "best" / "model.safetensors").read_bytes() == best_weights
+
+
+def test_lines_are_prepared_for_training_as_the_engine_prepares_them(tiny_base: Path) -> None:
+    processor = AutoImageProcessor.from_pretrained(tiny_base)
+    ink = word_image("cat")
+    transparent = Image.new("RGBA", ink.size, (0, 0, 0, 0))  # black, but see-through
+    transparent.putalpha(ImageOps.invert(ink))
+    flattened = training.pixel_values(processor, [transparent])
+    assert torch.equal(flattened, training.pixel_values(processor, [ink.convert("RGB")]))
+    assert torch.equal(
+        flattened,
+        processor(images=[np.array(to_rgb(transparent))], return_tensors="pt").pixel_values,
+    )
