@@ -105,6 +105,8 @@ class _State:
     best_step: int = 0
     bad_evals: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Kept with the checkpoint: a resumed run's tokenizer has them already, and finds none.
+    added_chars: list[str] = field(default_factory=list)
 
 
 def load_bundle(base: str | Path | ModelBundle) -> tuple[VisionEncoderDecoderModel, Any, Any]:
@@ -429,6 +431,7 @@ def train(
         optimizer.load_state_dict(saved["optimizer"])
         if ctc is not None and saved.get("ctc") is not None:
             ctc.load_state_dict(saved["ctc"])
+    state.added_chars = [*state.added_chars, *added]
     autocast, scaler = _amp(device, config.cpu_bf16)
 
     def report(event: dict[str, Any]) -> None:
@@ -547,7 +550,7 @@ def train(
         best_cer=state.best_cer,
         best_step=state.best_step,
         steps=state.step,
-        added_chars=added,
+        added_chars=state.added_chars,
         history=state.history,
         stopped_early=stopped_early,
         cancelled=cancelled,

@@ -189,6 +189,9 @@ def test_unknown_characters_are_added_to_tokenizer_and_decoder(
     samples = [(word_image("café"), "café"), (word_image("Ø5"), "Ø5")]
     result = train(tiny_base, samples, samples, config(max_steps=2), tmp_path / "run")
     assert result.added_chars == ["5", "Ø", "é"]
+    # Resumed (here: asked for more steps), the run still reports what it added.
+    resumed = train(tiny_base, samples, samples, config(max_steps=3), tmp_path / "run")
+    assert (resumed.steps, resumed.added_chars) == (3, ["5", "Ø", "é"])
     tokenizer = AutoTokenizer.from_pretrained(result.model_dir)
     model = VisionEncoderDecoderModel.from_pretrained(result.model_dir)
     assert (
