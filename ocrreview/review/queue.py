@@ -282,14 +282,15 @@ class ThresholdPreview:
 
 
 def threshold_preview(collection: Collection, threshold: float) -> ThresholdPreview:
-    """What a threshold would do to the machine-read lines: below it a human reads the line;
-    at or above it the line is accepted, and each accepted line is wrong with probability
-    1 - its calibrated confidence, so their sum is the errors we expect to leave behind."""
-    machine = Q(status__in=[S.RECOGNIZED, S.NEEDS_REVIEW, S.IN_REVIEW, S.AUTO_ACCEPTED])
+    """What a threshold would do to the machine-read lines, counted as `do_apply_threshold`
+    routes them: below it a human reads the line; at or above it the line is accepted, and
+    each accepted line is wrong with probability 1 - its calibrated confidence, so their sum
+    is the errors we expect to leave behind. A line a reviewer has open stays with them."""
+    machine = Q(status__in=[S.NEEDS_REVIEW, S.AUTO_ACCEPTED])
     below = Q(confidence__lt=threshold) | Q(confidence__isnull=True)
     above = Q(confidence__gte=threshold)
     numbers = collection.lines.aggregate(
-        to_humans=Count("id", filter=machine & below),
+        to_humans=Count("id", filter=(machine & below) | Q(status=S.IN_REVIEW)),
         auto_accepted=Count("id", filter=machine & above),
         expected_errors=Coalesce(
             Sum(Value(1.0) - F("confidence"), filter=machine & above, output_field=FloatField()),

@@ -28,6 +28,17 @@ def test_reviewed_lines_are_left_out(client, alice, letters, lines):
     assert (numbers.to_humans, numbers.already_reviewed) == (3, 1)
 
 
+def test_a_line_a_reviewer_has_open_counts_as_with_humans_whatever_its_confidence(
+    client, alice, letters, lines
+):
+    lines[0].status = "in_review"  # confidence 0.95: applying 0.5 would not accept it
+    lines[0].save()
+    client.force_login(alice)
+    numbers = preview(client, letters, "0.5").context["preview"]
+    assert (numbers.to_humans, numbers.auto_accepted) == (3, 1)
+    assert numbers.expected_errors == pytest.approx(0.4)
+
+
 def test_the_settings_page_loads_the_preview(client, alice, letters):
     client.force_login(alice)
     page = client.get(reverse("collection_settings", args=[letters.pk])).content.decode()
