@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from ocrreview.corpus.access import admin_collection_for
+from ocrreview.corpus.models import Collection
 from ocrreview.training import actions, splits
 from ocrreview.training.charts import history_chart
 from ocrreview.training.exports import ExportError, export_file
@@ -46,27 +47,30 @@ def _run(request, pk: int) -> TrainingRun:
     return run
 
 
+def _home(request, collection: Collection, status: int = 200, **forms):
+    """The training page; a refused form comes back in it with its errors, beside the same
+    lists as ever (without them the page said "No exports yet" and that no split was frozen)."""
+    context = {
+        "collection": collection,
+        "export_form": ExportForm(collection=collection),
+        "training_form": TrainingForm(collection=collection),
+        "import_form": ImportForm(),
+        **forms,
+        "exports": collection.exports.select_related("created_by")[:20],
+        "runs": TrainingRun.objects.filter(dataset__collection=collection).select_related(
+            "base_model", "result_model"
+        )[:20],
+        "events": PromotionEvent.objects.filter(collection=collection).select_related(
+            "model_version", "parent", "actor"
+        )[:20],
+        "split": getattr(collection, "evaluation_split", None),
+    }
+    return render(request, "training/home.html", context, status=status)
+
+
 @login_required
 def training_home(request, pk: int):
-    collection = admin_collection_for(request.user, pk)
-    return render(
-        request,
-        "training/home.html",
-        {
-            "collection": collection,
-            "export_form": ExportForm(collection=collection),
-            "training_form": TrainingForm(collection=collection),
-            "import_form": ImportForm(),
-            "exports": collection.exports.select_related("created_by")[:20],
-            "runs": TrainingRun.objects.filter(dataset__collection=collection).select_related(
-                "base_model", "result_model"
-            )[:20],
-            "events": PromotionEvent.objects.filter(collection=collection).select_related(
-                "model_version", "parent", "actor"
-            )[:20],
-            "split": getattr(collection, "evaluation_split", None),
-        },
-    )
+    return _home(request, admin_collection_for(request.user, pk))
 
 
 @login_required
@@ -81,17 +85,7 @@ def start_export(request, pk: int):
             form.add_error(None, str(exc))
         else:
             return redirect("training_export", pk=export.pk)
-    return render(
-        request,
-        "training/home.html",
-        {
-            "collection": collection,
-            "export_form": form,
-            "training_form": TrainingForm(collection=collection),
-            "import_form": ImportForm(),
-        },
-        status=400,
-    )
+    return _home(request, collection, 400, export_form=form)
 
 
 @login_required
@@ -119,17 +113,7 @@ def import_dataset(request, pk: int):
                 "as reviewed ground truth.",
             )
             return redirect("training_home", pk=collection.pk)
-    return render(
-        request,
-        "training/home.html",
-        {
-            "collection": collection,
-            "export_form": ExportForm(collection=collection),
-            "training_form": TrainingForm(collection=collection),
-            "import_form": form,
-        },
-        status=400,
-    )
+    return _home(request, collection, 400, import_form=form)
 
 
 @login_required
@@ -172,17 +156,7 @@ def start_training(request, pk: int):
             form.add_error(None, str(exc))
         else:
             return redirect("training_run", pk=run.pk)
-    return render(
-        request,
-        "training/home.html",
-        {
-            "collection": collection,
-            "export_form": ExportForm(collection=collection),
-            "training_form": form,
-            "import_form": ImportForm(),
-        },
-        status=400,
-    )
+    return _home(request, collection, 400, training_form=form)
 
 
 @login_required

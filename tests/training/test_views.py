@@ -225,6 +225,17 @@ def test_settings_and_rereading_offer_no_other_collections_models_nor_unpromoted
     }
 
 
+def test_a_refused_form_comes_back_beside_the_runs_and_exports_there_are(
+    client, letters, alice, finished_run
+):
+    client.force_login(alice)
+    response = client.post(reverse("training_start_run", args=[letters.pk]), {"epochs": "x"})
+    page = response.content.decode()
+    assert response.status_code == 400 and "Enter a whole number" in page
+    assert "No training runs yet" not in page and "No exports yet" not in page
+    assert reverse("training_run", args=[finished_run.pk]) in page
+
+
 def test_the_run_page_shows_both_numbers_and_the_gate(client, alice, finished_run):
     client.force_login(alice)
     page = client.get(reverse("training_run", args=[finished_run.pk])).content.decode()
