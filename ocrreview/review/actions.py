@@ -364,16 +364,20 @@ def do_revert_line(
     )
 
 
-def do_skip_line(line: Line | int, user, *, time_spent_ms: int = 0) -> Correction:
-    """Hand the line back to the queue untouched (Esc); the skip is recorded."""
+def do_skip_line(line: Line | int, user, *, time_spent_ms: int = 0) -> Correction | None:
+    """Hand the line back to the queue untouched (Esc); the skip is recorded. A reviewer who
+    no longer holds the line hands nothing back, and nothing is recorded: a record would make
+    the line part of the kept history (never deleted) for a skip that did nothing."""
     line_id = _line_id(line)
     with transaction.atomic():
         current = (
             Line.objects.select_for_update().only("id", "text", "version", "status").get(pk=line_id)
         )
-        Line.objects.filter(pk=line_id, status=S.IN_REVIEW, claimed_by=user).update(
+        released = Line.objects.filter(pk=line_id, status=S.IN_REVIEW, claimed_by=user).update(
             status=S.NEEDS_REVIEW, claimed_by=None, claimed_until=None
         )
+        if not released:
+            return None
         return Correction.objects.create(
             line_id=line_id,
             user=user,

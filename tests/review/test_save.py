@@ -162,6 +162,22 @@ def test_skip_hands_the_line_back_and_opens_another(client, bob, letters, lines)
     assert Line.objects.get(pk=lines[2].pk).claimed_by == bob
 
 
+def test_a_skip_by_someone_who_does_not_hold_the_line_changes_and_records_nothing(
+    client, alice, bob, letters, lines
+):
+    actions.do_claim_line(lines[1], alice)
+    client.force_login(bob)
+    client.post(reverse("review_skip", args=[letters.pk, lines[1].pk]), **FETCH)
+    line = Line.objects.get(pk=lines[1].pk)
+    assert (line.status, line.claimed_by) == (S.IN_REVIEW, alice)
+    assert not Correction.objects.exists()
+    # So the box, if it is not a line, can still be removed.
+    Line.objects.filter(pk=lines[1].pk).update(
+        status=S.NEEDS_REVIEW, claimed_by=None, claimed_until=None
+    )
+    actions.do_delete_line(lines[1], alice, expected_version=1)
+
+
 def test_skipping_keeps_the_reviewers_document_filter(
     client, bob, letters, letter, lines, model_version
 ):
