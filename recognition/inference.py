@@ -32,7 +32,7 @@ from PIL import Image
 from recognition.beam_sharing import beam_search_cache
 from recognition.calibration import apply_calibration, check_calibration
 from recognition.loading import LoadedModel, max_new_tokens_for
-from recognition.preprocess import ImageError, to_rgb
+from recognition.preprocess import ImageError, bounded_aspect, to_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def _release_cached_memory(loaded: LoadedModel) -> None:
 def _prepare(loaded: LoadedModel, index: int, image: Image.Image) -> _Line:
     if not isinstance(image, Image.Image):
         raise ImageError(f"expected a PIL image, got {type(image).__name__}")
-    rgb = to_rgb(image)
+    rgb = bounded_aspect(to_rgb(image))
     # An explicit HWC array: from a PIL image 1 or 3 pixels high the processor
     # would have to guess the channel axis.
     pixel_values = loaded.image_processor(

@@ -8,6 +8,7 @@ trained with.
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
 from collections.abc import Sequence
@@ -103,6 +104,25 @@ def crop_line(
     if bbox is not None:
         return page.crop(_clip_box(bbox, page.size))
     raise ImageError("crop_line needs a polygon or a bbox")
+
+
+# Beyond these width:height ratios a crop (a sliver from a bad polygon) is padded with paper:
+# image processors that keep the aspect ratio, like the starter's, would shrink it to zero
+# pixels on one side and fail. Real lines stay well inside them.
+MAX_ASPECT, MIN_ASPECT = 64.0, 1 / 8
+
+
+def bounded_aspect(image: Image.Image) -> Image.Image:
+    width, height = image.size
+    if width > height * MAX_ASPECT:
+        size = (width, math.ceil(width / MAX_ASPECT))
+    elif width < height * MIN_ASPECT:
+        size = (math.ceil(height * MIN_ASPECT), height)
+    else:
+        return image
+    canvas = Image.new("RGB", size, paper_colour(image))
+    canvas.paste(image.convert("RGB"), ((size[0] - width) // 2, (size[1] - height) // 2))
+    return canvas
 
 
 def paper_colour(image: Image.Image) -> tuple[int, int, int]:

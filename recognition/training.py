@@ -34,7 +34,7 @@ from transformers import (
 import recognition.line_encoder  # noqa: F401  (registers the starter's encoder with Auto*)
 from recognition.inference import NEUTRAL_SEARCH
 from recognition.loading import max_new_tokens_for, resolve_device
-from recognition.preprocess import open_image, to_rgb
+from recognition.preprocess import bounded_aspect, open_image, to_rgb
 
 Sample = tuple["Image.Image | str | Path", str]
 BEST_RECORD = "best_cer.json"  # beside the best model: its validation CER and step
@@ -161,11 +161,10 @@ def encode_labels(
 
 def open_rgb(image: Image.Image | str | Path) -> Image.Image:
     """As the engine prepares a line (recognition.preprocess): transparency on paper white,
-    16-bit scans scaled, EXIF orientation applied, a bad file an ImageError. A model trained
-    on lines prepared otherwise would be validated on pictures it never reads."""
-    if isinstance(image, Image.Image):
-        return to_rgb(image)
-    return open_image(image)
+    16-bit scans scaled, EXIF orientation applied, slivers padded, a bad file an ImageError.
+    A model trained on lines prepared otherwise would be validated on pictures it never
+    reads."""
+    return bounded_aspect(to_rgb(image) if isinstance(image, Image.Image) else open_image(image))
 
 
 def pixel_values(image_processor: Any, images: Sequence[Image.Image | str | Path]) -> torch.Tensor:

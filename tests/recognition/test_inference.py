@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from recognition.architectures import create_starter_base
 from recognition.calibration import fit_calibration
 from recognition.inference import (
     LineResult,
@@ -17,6 +18,7 @@ from recognition.inference import (
 )
 from recognition.loading import LoadedModel, load_model
 from tests.recognition.conftest import noise_line
+from tests.tiny_model import TINY_STARTER
 
 MAX_TOKENS = 12
 
@@ -134,6 +136,17 @@ def test_generation_stops_where_the_decoders_positions_end(tiny_model_dir: Path)
     (result,) = recognize(loaded, [noise_line(200)], max_new_tokens=50)
     assert result.error is None
     assert len(result.hypotheses[0].tokens) <= 3
+
+
+@pytest.mark.parametrize("size", [(5000, 2), (3, 400)], ids=["sliver", "tall-and-narrow"])
+def test_a_sliver_is_read_by_a_model_that_keeps_the_aspect_ratio(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    # The starter's processor scales to its height and shrinks long lines: a 2500:1 crop
+    # came out zero pixels high and failed ("Size must contain 'height' and 'width'").
+    loaded = load_model(str(create_starter_base(tmp_path / "starter", TINY_STARTER)))
+    (result,) = recognize(loaded, [Image.new("RGB", size, "white")], max_new_tokens=4)
+    assert result.error is None and result.hypotheses
 
 
 def test_bad_images_do_not_sink_the_batch(tiny_model: LoadedModel) -> None:

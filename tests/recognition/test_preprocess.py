@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recognition.preprocess import ImageError, crop_line, open_image, paper_colour
+from recognition.preprocess import (
+    ImageError,
+    bounded_aspect,
+    crop_line,
+    open_image,
+    paper_colour,
+)
 
 
 def _encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
@@ -142,3 +148,15 @@ def test_degenerate_regions_are_errors() -> None:
         crop_line(_page(), bbox=(200, 200, 300, 300))
     with pytest.raises(ImageError, match="polygon or a bbox"):
         crop_line(_page())
+
+
+@pytest.mark.parametrize(
+    "size, padded",
+    [((6400, 10), (6400, 100)), ((10, 400), (50, 400)), ((640, 40), (640, 40))],
+    ids=["long-sliver", "tall-sliver", "a-line-untouched"],
+)
+def test_slivers_are_padded_with_their_paper(size, padded) -> None:
+    image = Image.new("RGB", size, (230, 220, 200))
+    bounded = bounded_aspect(image)
+    assert bounded.size == padded
+    assert bounded.getpixel((0, 0)) == (230, 220, 200)
