@@ -453,7 +453,10 @@ def _locked_line(line_id: int, expected_version: int) -> Line:
 
 def do_move_line(line: Line | int, user, bbox: Sequence, *, expected_version: int) -> Line:
     """Move or resize a line's box. A pure move shifts the polygon and baseline with it; a
-    resize drops them, since they no longer describe the box, and crops fall back to it."""
+    resize drops them, since they no longer describe the box, and crops fall back to it. On a
+    reviewed line the trail records who moved the box: its text becomes ground truth for the
+    new crop. (Other lines' moves are not recorded: any history keeps a line for good, and a
+    box that turns out to be no line must stay deletable.)"""
     with transaction.atomic():
         current = _locked_line(_line_id(line), expected_version)
         new = clean_bbox(bbox, current.page)
@@ -468,6 +471,8 @@ def do_move_line(line: Line | int, user, bbox: Sequence, *, expected_version: in
         current.bbox = new
         current.version += 1
         current.save(update_fields=["bbox", "polygon", "baseline", "version", "updated_at"])
+        if current.status == S.REVIEWED:
+            _record_segmentation(current, user, current.text)
     return current
 
 

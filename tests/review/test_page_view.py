@@ -46,6 +46,28 @@ def test_moving_a_box_shifts_its_polygon(client, bob, letters, page, lines):
     assert line.polygon == [[20, 55], [510, 55], [510, 85]]
 
 
+def test_moving_a_reviewed_box_is_in_the_trail_and_other_moves_are_not(
+    client, alice, bob, letters, lines
+):
+    actions.do_save_line(lines[1], alice, "I received your", expected_version=1)
+    client.force_login(bob)
+    box = {"x0": 12, "y0": 52, "x1": 502, "y1": 82}
+    client.post(
+        reverse("review_move", args=[letters.pk, lines[1].pk]), {**box, "expected_version": 2}
+    )
+    client.post(
+        reverse("review_move", args=[letters.pk, lines[2].pk]), {**box, "expected_version": 1}
+    )
+    moved = Correction.objects.get(line=lines[1], action="segment")
+    assert (moved.user, moved.text_before, moved.text_after, moved.line_version) == (
+        bob,
+        "I received your",
+        "I received your",
+        3,
+    )
+    assert not Correction.objects.filter(line=lines[2]).exists()
+
+
 def test_resizing_a_box_drops_the_polygon_and_clips_to_the_page(client, bob, letters, lines):
     Line.objects.filter(pk=lines[1].pk).update(polygon=[[10, 50], [500, 50], [500, 80]])
     client.force_login(bob)
