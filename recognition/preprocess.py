@@ -166,16 +166,20 @@ def _exif_upright(image: Image.Image) -> Image.Image:
 
 
 def _high_depth_to_l(image: Image.Image) -> Image.Image:
-    """Map 16/32-bit integer or float grayscale to 8 bit by value range.
+    """Map 16/32-bit integer or float grayscale to 8 bit by value range: the range of the
+    fewest bits that hold the largest value, since scanners write 10, 12 or 14 bits into
+    16-bit files (a fixed 16-bit range made a 12-bit scan nearly black).
 
     Pillow's own ``convert("L")`` clips instead of scaling, which turns a
     16-bit scan almost entirely white.
     """
     values = np.asarray(image, dtype=np.float64)
-    if image.mode == "F" and values.size and values.max() <= 1.0:
+    top = float(values.max()) if values.size else 0.0
+    if image.mode == "F" and top <= 1.0:
         scaled = values * 255.0
-    elif values.size and values.max() > 255:
-        scaled = values / 257.0
+    elif top > 255:
+        bits = math.ceil(math.log2(top + 1))
+        scaled = values * (255.0 / (2**bits - 1))
     else:
         scaled = values
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))

@@ -13,6 +13,7 @@ from recognition.preprocess import (
     crop_line,
     open_image,
     paper_colour,
+    to_rgb,
 )
 
 
@@ -51,6 +52,19 @@ def test_sixteen_bit_grayscale_is_scaled_not_clipped() -> None:
     pixels = np.asarray(result)[..., 0]
     assert pixels.min() == 0 and pixels.max() == 255
     assert 100 < pixels.mean() < 155  # clipping would make almost all of it 255
+
+
+@pytest.mark.parametrize(
+    "dtype, top",
+    [(np.uint16, 2**12 - 1), (np.uint16, 2**10 - 1), (np.int32, 2**20 - 1)],
+    ids=["12-bit-in-16", "10-bit-in-16", "20-bit-in-32"],
+)
+def test_fewer_bits_in_a_wide_container_use_the_whole_grey_range(dtype, top: int) -> None:
+    image = Image.fromarray(np.linspace(0, top, 256).astype(dtype).reshape(1, 256))
+    assert image.mode in ("I;16", "I")
+    pixels = np.asarray(to_rgb(image))[0, :, 0]
+    assert (pixels[0], pixels[-1]) == (0, 255)
+    assert 120 <= pixels[128] <= 135
 
 
 def test_alpha_is_flattened_onto_white() -> None:
