@@ -387,8 +387,29 @@ def train(
 ) -> TrainingResult:
     """Fine-tune `base` and keep the model with the lowest validation CER in `out_dir/best`.
 
-    A checkpoint in `out_dir/checkpoint` is resumed when `config.resume` is set.
+    A checkpoint in `out_dir/checkpoint` is resumed when `config.resume` is set. Torch's thread
+    count and random state are the caller's again afterwards: a worker that trains and then
+    reads lines must not read them on the training's threads and seed.
     """
+    threads = torch.get_num_threads()
+    try:
+        with torch.random.fork_rng():
+            return _train(
+                base, train_samples, val_samples, config, out_dir, on_progress, should_cancel
+            )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    base: str | Path | ModelBundle,
+    train_samples: Sequence[Sample],
+    val_samples: Sequence[Sample],
+    config: TrainingConfig,
+    out_dir: str | Path,
+    on_progress: ProgressCallback | None,
+    should_cancel: Callable[[], bool] | None,
+) -> TrainingResult:
     if not train_samples:
         raise ValueError("no training samples")
     started = time.monotonic()

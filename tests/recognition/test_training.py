@@ -364,3 +364,16 @@ def test_lines_are_prepared_for_training_as_the_engine_prepares_them(tiny_base: 
         flattened,
         processor(images=[np.array(to_rgb(transparent))], return_tensors="pt").pixel_values,
     )
+
+
+def test_training_leaves_torchs_threads_and_random_state_as_it_found_them(
+    tiny_base: Path, tmp_path: Path
+) -> None:
+    torch.set_num_threads(2)
+    torch.manual_seed(1234)
+    expected = torch.rand(3)
+    torch.manual_seed(1234)
+    samples = [(word_image(w), w) for w in WORDS]
+    train(tiny_base, samples, [], config(max_steps=1, num_threads=1, seed=7), tmp_path / "run")
+    assert torch.get_num_threads() == 2
+    assert torch.equal(torch.rand(3), expected)
