@@ -218,15 +218,21 @@ def estimate_line_bytes(loaded: LoadedModel, num_beams: int, max_new_tokens: int
     height, width = _pair(getattr(encoder, "image_size", 384))
     patch, _ = _pair(getattr(encoder, "patch_size", 16))
     tokens = (height // patch) * (width // patch) + 2  # + class/distillation tokens
-    hidden = getattr(encoder, "hidden_size", decoder.d_model)
+    # TrOCR and BART name the decoder's sizes one way, BERT and GPT-2 decoders another.
+    width = _first_attr(decoder, "d_model", "hidden_size", "n_embd")
+    layers = _first_attr(decoder, "decoder_layers", "num_hidden_layers", "n_layer")
+    hidden = getattr(encoder, "hidden_size", width)
     heads, _ = _pair(getattr(encoder, "num_attention_heads", getattr(encoder, "num_heads", 1)))
-    layers = decoder.decoder_layers
-    cross_cache = num_beams * layers * 2 * tokens * decoder.d_model
-    self_cache = num_beams * layers * 2 * (max_new_tokens + 1) * decoder.d_model
+    cross_cache = num_beams * layers * 2 * tokens * width
+    self_cache = num_beams * layers * 2 * (max_new_tokens + 1) * width
     encoder_activations = 16 * tokens * hidden + heads * tokens * tokens
     scores = num_beams * max_new_tokens * decoder.vocab_size  # kept in float32
     element = torch.finfo(loaded.dtype).bits // 8
     return element * (cross_cache + self_cache + encoder_activations) + 4 * scores
+
+
+def _first_attr(config: Any, *names: str) -> int:
+    return int(next(getattr(config, n) for n in names if getattr(config, n, None) is not None))
 
 
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:

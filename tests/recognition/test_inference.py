@@ -6,6 +6,14 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    VisionEncoderDecoderConfig,
+    VisionEncoderDecoderModel,
+    ViTConfig,
+    ViTImageProcessor,
+)
 
 from recognition.architectures import create_starter_base
 from recognition.calibration import fit_calibration
@@ -147,6 +155,38 @@ def test_a_sliver_is_read_by_a_model_that_keeps_the_aspect_ratio(
     loaded = load_model(str(create_starter_base(tmp_path / "starter", TINY_STARTER)))
     (result,) = recognize(loaded, [Image.new("RGB", size, "white")], max_new_tokens=4)
     assert result.error is None and result.hypotheses
+
+
+@pytest.mark.parametrize("nbest", [1, 3])
+def test_a_model_with_a_bert_decoder_reads(
+    tiny_model_dir: Path, tmp_path: Path, nbest: int
+) -> None:
+    # Sizes are named otherwise than TrOCR's (hidden_size, num_hidden_layers): the memory
+    # estimate that sizes batches read d_model and failed every call.
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    encoder = ViTConfig(
+        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2
+    )
+    decoder = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        is_decoder=True,
+        add_cross_attention=True,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+    )
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+    out = tmp_path / "bert"
+    VisionEncoderDecoderModel(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    ViTImageProcessor.from_pretrained(tiny_model_dir).save_pretrained(out)
+    (result,) = recognize(load_model(str(out)), [noise_line(64)], nbest=nbest, max_new_tokens=4)
+    assert result.error is None and 1 <= len(result.hypotheses) <= nbest
 
 
 def test_bad_images_do_not_sink_the_batch(tiny_model: LoadedModel) -> None:
