@@ -184,7 +184,8 @@
   function formBody(action) {
     const form = ed.root.querySelector("#line-form");
     const body = new FormData(form);
-    body.set("text", ed.input.value);
+    // An accept confirms the recognised text the reviewer saw, whatever the input holds.
+    body.set("text", action === "accept" ? ed.original : ed.input.value);
     body.set("expected_version", ed.version);
     body.set("hypothesis", ed.hypothesis);
     body.set("time_spent_ms", Date.now() - ed.started);
@@ -195,17 +196,22 @@
   async function send(url, body, { push = true, keepDraft = false } = {}) {
     if (ed.busy) return;
     ed.busy = true;
+    // Keys typed while the save is on its way would go when the next line comes in.
+    ed.input.readOnly = true;
     clearTimeout(ed.draftTimer);
     const id = ed.id;
+    const sending = ed;
     let response;
     try {
       response = await post(url, body);
     } catch {
-      ed.busy = false;
+      sending.busy = false;
+      sending.input.readOnly = false;
       notice("Not saved: the server cannot be reached. Your text is kept here; press Enter to try again.", "error");
       return;
     }
-    ed.busy = false;
+    sending.busy = false;
+    sending.input.readOnly = false;
     if (response.status === 409) {
       document.getElementById("conflict-area").innerHTML = await response.text();
       wireConflict();
@@ -259,10 +265,16 @@
     if (which === "mine") {
       ed.version = Number(conflict.dataset.version);
       conflict.remove();
-      send(ed.root.querySelector("#line-form").getAttribute("action"), formBody("save"));
+      // Exactly the text shown as mine: after an accept, or a revert, it is not the input's.
+      const body = formBody("save");
+      body.set("text", conflict.dataset.mine);
+      send(ed.root.querySelector("#line-form").getAttribute("action"), body);
       return;
     }
     dropLocal(ed.id);
+    clearTimeout(ed.draftTimer);
+    // Their text stands: nothing of mine may go out again as a draft when the page goes.
+    ed.serverText = ed.input.value;
     try { await post(ed.d.discardUrl, new FormData()); } catch { /* nothing to lose */ }
     window.location.assign(ed.d.queueUrl);
   }
@@ -276,7 +288,8 @@
         const form = new FormData();
         form.set("expected_version", ed.version);
         if (button.dataset.before) form.set("before", "1");
-        send(button.dataset.revertUrl, form, { push: false });
+        // The page's query carries the reviewer's queue filter and order to the next line.
+        send(button.dataset.revertUrl + window.location.search, form, { push: false });
       });
     });
   }
@@ -393,7 +406,9 @@
       if (action) { e.preventDefault(); action(); }
       return;
     }
-    if (e.target.tagName === "BUTTON" || e.target.tagName === "A" || e.target.tagName === "SELECT") return;
+    if (["BUTTON", "A", "SELECT", "SUMMARY"].includes(e.target.tagName)) return;
+    // A held key repeats: Enter would save the next line, unseen, as it comes in.
+    if (e.repeat && (e.key === "Enter" || e.key === "Escape")) { e.preventDefault(); return; }
     if (e.key === "Enter" && !e.shiftKey) {
       e.preventDefault();
       save(e.ctrlKey || e.metaKey ? "accept" : "save");

@@ -161,8 +161,12 @@
     button.addEventListener("click", () => run(button.dataset.seg));
   });
   document.addEventListener("keydown", (e) => {
-    if (!e.altKey) return;
-    const keys = { KeyS: "split", KeyJ: "merge", Delete: "delete", Backspace: "delete", KeyA: "add" };
+    // AltGr arrives as Ctrl+Alt on Windows (ś, ą on a Polish keyboard), and Option+S types ß
+    // on a Mac: those keys are letters, as Alt+Backspace (delete a word) is editing.
+    if (!e.altKey || e.ctrlKey || e.metaKey || e.getModifierState("AltGraph")) return;
+    const typesACharacter = e.key.length === 1 && e.code !== `Key${e.key.toUpperCase()}`;
+    if (e.target.classList?.contains("pl-text") && typesACharacter) return;
+    const keys = { KeyS: "split", KeyJ: "merge", Delete: "delete", KeyA: "add" };
     const action = keys[e.code];
     if (action) { e.preventDefault(); run(action); }
   });

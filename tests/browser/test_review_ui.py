@@ -350,3 +350,72 @@ def test_keeping_theirs_after_a_conflict(new_page, alice, bob, letters, letter_l
     wait_for_line(second, letter_lines[4])
     assert Line.objects.get(pk=letter_lines[2].pk).text == "of the 3rd inst. and"
     assert not Draft.objects.filter(user=alice).exists()
+
+
+def test_a_save_after_the_session_ended_keeps_the_text_and_says_why(
+    new_page, bob, letters, letter_lines
+):
+    page = new_page()
+    log_in(page, "bob")
+    url = f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/"
+    page.goto(url)
+    editor_text(page).fill("I received your letter")
+    page.context.clear_cookies(name="sessionid")  # the session ends (it expired, say)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#notice').innerText.includes('session')")
+    assert "your session has ended" in page.locator("#notice").inner_text()
+    assert editor_text(page).input_value() == "I received your letter"
+    assert Line.objects.get(pk=letter_lines[1].pk).text == "I recieved your letter"
+    # Logged in again, the line comes back with what was typed.
+    log_in(page, "bob")
+    page.goto(url)
+    assert editor_text(page).input_value() == "I received your letter"
+
+
+def test_keeping_mine_after_an_accept_conflict_keeps_the_text_i_accepted(
+    new_page, alice, bob, letters, letter_lines
+):
+    url = f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/"
+    first, second = bob_then_alice_on(new_page, url)
+    editor_text(first).fill("of the 3rd inst. and")
+    first.keyboard.press("Enter")
+    first.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
+    editor_text(second).focus()
+    second.keyboard.press("Control+Enter")  # alice accepts the reading she sees
+    conflict = second.locator(".conflict")
+    conflict.wait_for()
+    assert conflict.locator(".theirs").inner_text() == "of the 3rd inst. and"
+    assert conflict.locator(".mine").inner_text() == "of the 3d inst. and"
+    second.keyboard.press("Alt+m")
+    second.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
+    assert Line.objects.get(pk=letter_lines[2].pk).text == "of the 3d inst. and"
+
+
+def test_a_held_enter_saves_one_line_not_the_next_unseen(new_page, bob, letters, letter_lines):
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[3].pk}/")
+    editor_text(page).focus()
+    page.keyboard.down("Enter")
+    wait_for_line(page, letter_lines[4])
+    editor_text(page).focus()
+    page.keyboard.down("Enter")  # the key is still held: the browser repeats it
+    page.keyboard.up("Enter")
+    page.wait_for_timeout(500)
+    assert Line.objects.get(pk=letter_lines[3].pk).status == "reviewed"
+    assert Line.objects.get(pk=letter_lines[4].pk).status != "reviewed"
+
+
+def test_altgr_letters_in_the_page_view_are_typed_not_shortcuts(
+    new_page, bob, letters, letter_lines
+):
+    bbox_lines(letter_lines)
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/pages/{letter_lines[0].page_id}/")
+    page.locator(f"#line-{letter_lines[1].pk} .pl-text").focus()
+    page.keyboard.press("Control+Alt+s")  # AltGr+S: "ś" on a Polish keyboard
+    page.keyboard.press("Alt+Backspace")  # delete the word before the caret
+    page.wait_for_timeout(500)
+    assert page.locator(".page-line").count() == 5
+    assert Line.objects.filter(page_id=letter_lines[0].page_id).count() == 5

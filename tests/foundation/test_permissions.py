@@ -10,6 +10,14 @@ def test_anonymous_users_are_sent_to_the_login_page(client, letters):
     assert response["Location"].startswith(reverse("login"))
 
 
+def test_a_scripts_request_without_a_session_is_a_401_not_the_login_page(client, letters):
+    url = reverse("collection_settings", args=[letters.pk])
+    response = client.post(url, {}, headers={"X-Requested-With": "fetch"})
+    assert response.status_code == 401
+    assert "your session has ended" in response.json()["error"]
+    assert client.get(url).status_code == 302  # a person's page load still goes to log in
+
+
 def test_login_page_logs_in(client, bob):
     response = client.post(reverse("login"), {"username": "bob", "password": "password"})
     assert response.status_code == 302
