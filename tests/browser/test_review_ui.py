@@ -419,3 +419,74 @@ def test_altgr_letters_in_the_page_view_are_typed_not_shortcuts(
     page.wait_for_timeout(500)
     assert page.locator(".page-line").count() == 5
     assert Line.objects.filter(page_id=letter_lines[0].page_id).count() == 5
+
+
+def test_enter_on_the_history_heading_opens_it_and_saves_nothing(
+    new_page, bob, letters, letter_lines
+):
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    page.locator("#history summary").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#history').open")
+    page.wait_for_timeout(300)
+    assert f"/lines/{letter_lines[1].pk}/" in page.url
+    assert not Correction.objects.exists()
+
+
+def test_keeping_theirs_right_after_typing_leaves_no_draft_of_mine(
+    new_page, alice, bob, letters, letter_lines
+):
+    from ocrreview.review.models import Draft
+
+    url = f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/"
+    first, second = bob_then_alice_on(new_page, url)
+    editor_text(first).fill("of the 3rd inst. and")
+    first.keyboard.press("Enter")
+    first.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
+    editor_text(second).fill("of the third inst. and")
+    second.keyboard.press("Enter")  # within the 0.8 s before the draft would be sent
+    second.locator(".conflict").wait_for()
+    second.keyboard.press("Alt+t")
+    second.wait_for_url(
+        lambda u: f"/lines/{letter_lines[2].pk}/" not in u, wait_until="domcontentloaded"
+    )
+    second.wait_for_timeout(500)
+    assert not Draft.objects.filter(user=alice).exists()
+    second.goto(url)
+    assert editor_text(second).input_value() == "of the 3rd inst. and"
+
+
+def test_a_revert_keeps_the_reviewers_document_filter(new_page, bob, letters, letter_lines):
+    document = letter_lines[1].document_id
+    page = new_page()
+    log_in(page, "bob")
+    url = f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/?document={document}"
+    page.goto(url)
+    editor_text(page).fill("I received your letter")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
+    page.goto(url)
+    page.keyboard.press("Alt+h")
+    page.wait_for_selector(".history-list")
+    with page.expect_response(lambda r: "/revert/" in r.url) as reverted:
+        page.locator("[data-before]").click()
+    assert f"document={document}" in reverted.value.headers["x-line-url"]
+
+
+def test_the_text_cannot_change_while_its_save_is_on_its_way(new_page, bob, letters, letter_lines):
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    held = []
+    page.route("**/save/**", lambda route: held.append(route))  # a slow network
+    editor_text(page).fill("I received your letter")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#line-text').readOnly")
+    page.keyboard.type(" and more")  # would have gone with the line swapped in
+    assert editor_text(page).input_value() == "I received your letter"
+    page.wait_for_timeout(100)
+    held[0].continue_()
+    wait_for_line(page, letter_lines[3])
+    assert Line.objects.get(pk=letter_lines[1].pk).text == "I received your letter"
