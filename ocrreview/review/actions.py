@@ -399,9 +399,16 @@ def do_save_draft(
     *,
     base_version: int,
     hypothesis: Hypothesis | int | None = None,
-) -> Draft:
-    """Keep unsaved text on the server (one upsert) and renew the reviewer's lease."""
+) -> Draft | None:
+    """Keep unsaved text on the server (one upsert) and renew the reviewer's lease. A draft
+    typed before this reviewer's own later save is dropped: sent just before the save, it can
+    arrive after it, and would bring the old text back as unsaved when the line is opened."""
     line_id = _line_id(line)
+    saved_since = Correction.objects.filter(
+        line_id=line_id, user=user, line_version__gt=base_version
+    ).exclude(action=A.SKIP)
+    if saved_since.exists():
+        return None
     hypothesis_id = _hypothesis_id(hypothesis)
     if hypothesis_id and not Hypothesis.objects.filter(pk=hypothesis_id, line_id=line_id).exists():
         # The text is what matters; a reading that is not this line's is simply forgotten.

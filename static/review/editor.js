@@ -246,10 +246,14 @@
     send(ed.root.querySelector("#line-form").getAttribute("action"), formBody(action));
   }
 
-  function skip() {
+  async function skip() {
+    if (ed.busy) return;
     const body = new FormData();
     body.set("time_spent_ms", Date.now() - ed.started);
-    // The draft stays, here and on the server: a skipped line keeps what was typed into it.
+    // The draft stays, here and on the server: a skipped line keeps what was typed into it,
+    // the keys of the last 0.8 s too.
+    clearTimeout(ed.draftTimer);
+    await saveDraft();
     send(ed.d.skipUrl, body, { keepDraft: true });
   }
 

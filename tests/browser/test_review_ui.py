@@ -490,3 +490,18 @@ def test_the_text_cannot_change_while_its_save_is_on_its_way(new_page, bob, lett
     held[0].continue_()
     wait_for_line(page, letter_lines[3])
     assert Line.objects.get(pk=letter_lines[1].pk).text == "I received your letter"
+
+
+def test_escape_right_after_typing_keeps_the_last_keys_on_the_server(
+    new_page, bob, letters, letter_lines
+):
+    from ocrreview.review.models import Draft
+
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    editor_text(page).press("End")
+    page.keyboard.type(" (to")
+    page.keyboard.press("Escape")  # before the draft would have been sent
+    page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
+    assert Draft.objects.get(line=letter_lines[1]).text == "I recieved your letter (to"

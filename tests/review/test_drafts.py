@@ -68,3 +68,20 @@ def test_skipping_keeps_the_draft(bob, letters, lines):
     actions.do_save_draft(lines[1], bob, "half typed", base_version=1)
     assert actions.do_skip_line(lines[1], bob) is not None
     assert Draft.objects.get(line=lines[1]).text == "half typed"
+
+
+def test_a_draft_arriving_after_its_own_save_is_dropped(client, bob, letters, lines):
+    actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
+    client.force_login(bob)
+    late = post_draft(client, letters, lines[1], text="I rece", base_version=1)
+    assert late.status_code == 200
+    assert not Draft.objects.filter(line=lines[1]).exists()
+
+
+def test_a_draft_typed_against_someone_elses_older_version_is_kept(
+    client, alice, bob, letters, lines
+):
+    actions.do_save_line(lines[1], alice, "I received your", expected_version=1)
+    client.force_login(bob)
+    post_draft(client, letters, lines[1], text="I recieved yours", base_version=1)
+    assert Draft.objects.get(line=lines[1], user=bob).text == "I recieved yours"
