@@ -87,9 +87,12 @@
     const d = ed.d;
     const candidates = [readLocal(ed.id)];
     if (d.draftVersion) {
+      // The server's time of its draft, on this browser's clock, to compare with the local
+      // copy's: a browser clock behind the server's made an older server draft win.
+      const skew = Date.now() - Number(d.serverNow) * 1000;
       candidates.push({
         text: d.draftText, version: Number(d.draftVersion),
-        hypothesis: d.draftHypothesis || "", at: Number(d.draftAt) * 1000,
+        hypothesis: d.draftHypothesis || "", at: Number(d.draftAt) * 1000 + skew,
       });
       ed.serverText = d.draftText;
     }
@@ -126,6 +129,7 @@
   // Changes made by keys (alternatives, palette) go through here so Ctrl+Z can undo them.
   function setText(value, caret = value.length) {
     ed.undo.push(ed.last);
+    ed.acceptArmed = false;  // a new text needs its own warning before Ctrl+Enter drops it
     ed.input.value = value;
     ed.last = value;
     ed.input.focus();
@@ -136,6 +140,7 @@
   function undo() {
     if (!ed.undo.length) return false;
     const value = ed.undo.pop();
+    ed.acceptArmed = false;
     ed.input.value = value;
     ed.last = value;
     remember();

@@ -505,3 +505,40 @@ def test_escape_right_after_typing_keeps_the_last_keys_on_the_server(
     page.keyboard.press("Escape")  # before the draft would have been sent
     page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
     assert Draft.objects.get(line=letter_lines[1]).text == "I recieved your letter (to"
+
+
+def test_a_browser_clock_behind_the_servers_does_not_bring_back_an_older_draft(
+    new_page, bob, letters, letter_lines
+):
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    from ocrreview.review import actions
+    from ocrreview.review.models import Draft
+
+    page = new_page()
+    page.clock.install(time=datetime.now() - timedelta(hours=1))
+    log_in(page, "bob")
+    url = f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/"
+    actions.do_save_draft(letter_lines[1], bob, "older, from another device", base_version=1)
+    Draft.objects.update(updated_at=timezone.now() - timedelta(minutes=10))
+    page.goto(url)
+    editor_text(page).fill("I received your letter, typed last")
+    Draft.objects.update(text="older, from another device")  # this browser's send is late
+    Draft.objects.update(updated_at=timezone.now() - timedelta(minutes=10))
+    page.reload()
+    assert editor_text(page).input_value() == "I received your letter, typed last"
+
+
+def test_ctrl_enter_after_taking_an_alternative_warns_again(new_page, bob, letters, letter_lines):
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    editor_text(page).fill("I received your letter!")
+    page.keyboard.press("Control+Enter")  # warns: the change would be dropped
+    page.keyboard.press("Alt+2")  # takes the second reading instead
+    page.keyboard.press("Control+Enter")  # must warn again, not accept
+    page.wait_for_timeout(300)
+    assert "Ctrl+Enter again" in page.locator("#notice").inner_text()
+    assert not Correction.objects.exists()
