@@ -118,8 +118,14 @@
     ed.draftTimer = setTimeout(saveDraft, DRAFT_DELAY_MS);
   }
 
+  // Undo steps hold the reading the text came from too: undoing a taken alternative must not
+  // leave it recorded as the reading the saved text started from.
+  function pushUndo() {
+    ed.undo.push({ text: ed.last, hypothesis: ed.hypothesis });
+  }
+
   function onInput() {
-    ed.undo.push(ed.last);
+    pushUndo();
     ed.last = ed.input.value;
     ed.acceptArmed = false;
     ed.active = Date.now();
@@ -128,7 +134,7 @@
 
   // Changes made by keys (alternatives, palette) go through here so Ctrl+Z can undo them.
   function setText(value, caret = value.length) {
-    ed.undo.push(ed.last);
+    pushUndo();
     ed.acceptArmed = false;  // a new text needs its own warning before Ctrl+Enter drops it
     ed.input.value = value;
     ed.last = value;
@@ -139,10 +145,14 @@
 
   function undo() {
     if (!ed.undo.length) return false;
-    const value = ed.undo.pop();
+    const { text, hypothesis } = ed.undo.pop();
     ed.acceptArmed = false;
-    ed.input.value = value;
-    ed.last = value;
+    ed.input.value = text;
+    ed.last = text;
+    ed.hypothesis = hypothesis;
+    ed.root.querySelectorAll(".alternatives li").forEach((li) => {
+      if (li.dataset.hypothesis !== hypothesis) li.classList.remove("taken");
+    });
     remember();
     return true;
   }

@@ -542,3 +542,18 @@ def test_ctrl_enter_after_taking_an_alternative_warns_again(new_page, bob, lette
     page.wait_for_timeout(300)
     assert "Ctrl+Enter again" in page.locator("#notice").inner_text()
     assert not Correction.objects.exists()
+
+
+def test_undoing_a_taken_alternative_also_forgets_its_reading(new_page, bob, letters, letter_lines):
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    editor_text(page).focus()
+    page.keyboard.press("Alt+2")
+    assert editor_text(page).input_value() == "I received your letter"
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
+    saved = Correction.objects.get(line=letter_lines[1])
+    assert saved.text_after == "I recieved your letter"
+    assert saved.hypothesis == letter_lines[1].hypotheses.get(rank=0)
