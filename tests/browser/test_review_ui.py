@@ -85,6 +85,23 @@ def bob_then_alice_on(new_page, url):
     return first, second
 
 
+def bob_saves_it_first(new_page, url, line):
+    """bob and alice open the line and bob saves it: alice's page, where she still has it."""
+    first, second = bob_then_alice_on(new_page, url)
+    editor_text(first).fill("of the 3rd inst. and")
+    first.keyboard.press("Enter")
+    first.wait_for_url(lambda u: f"/lines/{line.pk}/" not in u)
+    return second
+
+
+def bob_on(new_page, letters, line):
+    """bob's browser, logged in, on the line's editor."""
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/lines/{line.pk}/")
+    return page
+
+
 def editor_text(page):
     return page.locator("#line-text")
 
@@ -155,9 +172,7 @@ def test_help_history_and_the_page_around_the_line(
     new_page, bob, letters, letter_lines, screenshot
 ):
     bbox_lines(letter_lines)
-    page = new_page()
-    log_in(page, "bob")
-    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    page = bob_on(new_page, letters, letter_lines[1])
     page.locator("body").click(position={"x": 5, "y": 300})
     page.keyboard.press("?")
     assert page.locator("#help").is_visible()
@@ -376,10 +391,7 @@ def test_keeping_mine_after_an_accept_conflict_keeps_the_text_i_accepted(
     new_page, alice, bob, letters, letter_lines
 ):
     url = f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/"
-    first, second = bob_then_alice_on(new_page, url)
-    editor_text(first).fill("of the 3rd inst. and")
-    first.keyboard.press("Enter")
-    first.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
+    second = bob_saves_it_first(new_page, url, letter_lines[2])
     editor_text(second).focus()
     second.keyboard.press("Control+Enter")  # alice accepts the reading she sees
     conflict = second.locator(".conflict")
@@ -392,9 +404,7 @@ def test_keeping_mine_after_an_accept_conflict_keeps_the_text_i_accepted(
 
 
 def test_a_held_enter_saves_one_line_not_the_next_unseen(new_page, bob, letters, letter_lines):
-    page = new_page()
-    log_in(page, "bob")
-    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[3].pk}/")
+    page = bob_on(new_page, letters, letter_lines[3])
     editor_text(page).focus()
     page.keyboard.down("Enter")
     wait_for_line(page, letter_lines[4])
@@ -424,9 +434,7 @@ def test_altgr_letters_in_the_page_view_are_typed_not_shortcuts(
 def test_enter_on_the_history_heading_opens_it_and_saves_nothing(
     new_page, bob, letters, letter_lines
 ):
-    page = new_page()
-    log_in(page, "bob")
-    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    page = bob_on(new_page, letters, letter_lines[1])
     page.locator("#history summary").focus()
     page.keyboard.press("Enter")
     page.wait_for_function("document.querySelector('#history').open")
@@ -441,10 +449,7 @@ def test_keeping_theirs_right_after_typing_leaves_no_draft_of_mine(
     from ocrreview.review.models import Draft
 
     url = f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/"
-    first, second = bob_then_alice_on(new_page, url)
-    editor_text(first).fill("of the 3rd inst. and")
-    first.keyboard.press("Enter")
-    first.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
+    second = bob_saves_it_first(new_page, url, letter_lines[2])
     editor_text(second).fill("of the third inst. and")
     second.keyboard.press("Enter")  # within the 0.8 s before the draft would be sent
     second.locator(".conflict").wait_for()
@@ -476,9 +481,7 @@ def test_a_revert_keeps_the_reviewers_document_filter(new_page, bob, letters, le
 
 
 def test_the_text_cannot_change_while_its_save_is_on_its_way(new_page, bob, letters, letter_lines):
-    page = new_page()
-    log_in(page, "bob")
-    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    page = bob_on(new_page, letters, letter_lines[1])
     held = []
     page.route("**/save/**", lambda route: held.append(route))  # a slow network
     editor_text(page).fill("I received your letter")
@@ -497,9 +500,7 @@ def test_escape_right_after_typing_keeps_the_last_keys_on_the_server(
 ):
     from ocrreview.review.models import Draft
 
-    page = new_page()
-    log_in(page, "bob")
-    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    page = bob_on(new_page, letters, letter_lines[1])
     editor_text(page).press("End")
     page.keyboard.type(" (to")
     page.keyboard.press("Escape")  # before the draft would have been sent
@@ -532,9 +533,7 @@ def test_a_browser_clock_behind_the_servers_does_not_bring_back_an_older_draft(
 
 
 def test_ctrl_enter_after_taking_an_alternative_warns_again(new_page, bob, letters, letter_lines):
-    page = new_page()
-    log_in(page, "bob")
-    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    page = bob_on(new_page, letters, letter_lines[1])
     editor_text(page).fill("I received your letter!")
     page.keyboard.press("Control+Enter")  # warns: the change would be dropped
     page.keyboard.press("Alt+2")  # takes the second reading instead
@@ -545,9 +544,7 @@ def test_ctrl_enter_after_taking_an_alternative_warns_again(new_page, bob, lette
 
 
 def test_undoing_a_taken_alternative_also_forgets_its_reading(new_page, bob, letters, letter_lines):
-    page = new_page()
-    log_in(page, "bob")
-    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    page = bob_on(new_page, letters, letter_lines[1])
     editor_text(page).focus()
     page.keyboard.press("Alt+2")
     assert editor_text(page).input_value() == "I received your letter"
