@@ -219,12 +219,12 @@ def estimate_line_bytes(loaded: LoadedModel, num_beams: int, max_new_tokens: int
     patch, _ = _pair(getattr(encoder, "patch_size", 16))
     tokens = (height // patch) * (width // patch) + 2  # + class/distillation tokens
     # TrOCR and BART name the decoder's sizes one way, BERT and GPT-2 decoders another.
-    width = _first_attr(decoder, "d_model", "hidden_size", "n_embd")
+    d_model = _first_attr(decoder, "d_model", "hidden_size", "n_embd")
     layers = _first_attr(decoder, "decoder_layers", "num_hidden_layers", "n_layer")
-    hidden = getattr(encoder, "hidden_size", width)
+    hidden = getattr(encoder, "hidden_size", d_model)
     heads, _ = _pair(getattr(encoder, "num_attention_heads", getattr(encoder, "num_heads", 1)))
-    cross_cache = num_beams * layers * 2 * tokens * width
-    self_cache = num_beams * layers * 2 * (max_new_tokens + 1) * width
+    cross_cache = num_beams * layers * 2 * tokens * d_model
+    self_cache = num_beams * layers * 2 * (max_new_tokens + 1) * d_model
     encoder_activations = 16 * tokens * hidden + heads * tokens * tokens
     scores = num_beams * max_new_tokens * decoder.vocab_size  # kept in float32
     element = torch.finfo(loaded.dtype).bits // 8
