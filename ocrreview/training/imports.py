@@ -267,7 +267,7 @@ def _copy_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path) -> 
             while chunk := source.read(1 << 20):
                 copied += len(chunk)
                 if copied > member.file_size:
-                    break
+                    break  # refused below: raised here, it would be taken for a zipfile error
                 out.write(chunk)
     except ZIP_ENTRY_ERRORS as exc:
         raise DatasetImportError(
