@@ -8,6 +8,7 @@ writes a directory that `from_pretrained` reads once `recognition.line_encoder` 
 
 from __future__ import annotations
 
+import copy
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,3 +151,41 @@ def create_starter_base(out_dir: Path, spec: StarterSpec = StarterSpec(), seed: 
     tokenizer.save_pretrained(out_dir)
     build_image_processor(spec).save_pretrained(out_dir)
     return out_dir
+
+
+def grow_starter(
+    model: VisionEncoderDecoderModel,
+    tokenizer: PreTrainedTokenizerFast,
+    image_width: int,
+    context_layers: int,
+) -> DonutImageProcessor:
+    """Widen a trained starter's input and deepen its encoder context in place, keeping what it
+    learned: the convolutions are translation-invariant, the columns it knew keep their
+    positions, and each added transformer layer starts as the identity (its attention output
+    and second feed-forward layer are zero), so the grown model reads as the old one did
+    until training moves them. Returns the image processor for the new width."""
+    import torch
+    from torch import nn
+
+    encoder = model.encoder
+    config = encoder.config
+    if image_width < config.image_width or context_layers < config.context_layers:
+        raise ValueError("a starter can only grow")
+    old = encoder.positions.data
+    columns = image_width // (config.image_width // old.shape[1])
+    grown = old[:, -1:].repeat(1, columns, 1)
+    grown[:, : old.shape[1]] = old
+    grown[:, old.shape[1] :] += torch.randn_like(grown[:, old.shape[1] :]) * 0.02
+    encoder.positions = nn.Parameter(grown)
+    while len(encoder.context.layers) < context_layers:
+        layer = copy.deepcopy(encoder.context.layers[-1])
+        for linear in (layer.self_attn.out_proj, layer.linear2):
+            nn.init.zeros_(linear.weight)
+            nn.init.zeros_(linear.bias)
+        encoder.context.layers.append(layer)
+    encoder.context.num_layers = context_layers
+    config.image_width = image_width
+    config.context_layers = context_layers
+    model.config.encoder = config
+    spec = StarterSpec(image_height=config.image_height, image_width=image_width)
+    return build_image_processor(spec)

@@ -1,4 +1,4 @@
-"""Handwriting fonts, with held-out families.
+"""Handwriting fonts, with held-out families, and printed faces.
 
 Two sources, both installed by `scripts/setup_venv.sh`: Debian packages (requirements-apt.txt)
 and Google Fonts' handwriting families as packaged by Fontsource on npm (npm-fonts/package.json).
@@ -62,6 +62,20 @@ KNOWN_FONTS: dict[str, tuple[str, bool]] = {
 
 HELD_OUT_FAMILIES: frozenset[str] = frozenset({"SteveHand", "Breip"})
 
+# Typewriter and book faces from Fontsource, for typed and printed pages of archives.
+PRINTED_FAMILIES: frozenset[str] = frozenset(
+    {
+        "special-elite",
+        "cutive-mono",
+        "courier-prime",
+        "eb-garamond",
+        "libre-caslon-text",
+        "old-standard-tt",
+        "im-fell-english",
+        "libre-baskerville",
+    }
+)
+
 
 @dataclass(frozen=True)
 class FontSpec:
@@ -108,6 +122,14 @@ def _discover(dirs: tuple[Path, ...]) -> tuple[FontSpec, ...]:
     return tuple(specs)
 
 
-def discover_fonts(held_out: bool = False, dirs: Sequence[Path] = FONT_DIRS) -> list[FontSpec]:
-    """Training fonts, or with `held_out` only the evaluation fonts."""
-    return [f for f in _discover(tuple(dirs)) if (f.family in HELD_OUT_FAMILIES) == held_out]
+def discover_fonts(
+    held_out: bool = False, dirs: Sequence[Path] = FONT_DIRS, printed: bool | None = None
+) -> list[FontSpec]:
+    """Training fonts, or with `held_out` only the evaluation fonts; with `printed` only the
+    printed faces (True) or only the hands (False)."""
+    return [
+        f
+        for f in _discover(tuple(dirs))
+        if (f.family in HELD_OUT_FAMILIES) == held_out
+        and (printed is None or (f.family in PRINTED_FAMILIES) == printed)
+    ]
