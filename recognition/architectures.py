@@ -22,7 +22,7 @@ from transformers import (
     VisionEncoderDecoderModel,
 )
 
-from recognition.line_encoder import LineEncoderConfig
+from recognition.line_encoder import LineEncoderConfig, LineEncoderModel
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 
@@ -168,6 +168,7 @@ def grow_starter(
     from torch import nn
 
     encoder = model.encoder
+    assert isinstance(encoder, LineEncoderModel), "only the starter's line encoder can grow"
     config = encoder.config
     if image_width < config.image_width or context_layers < config.context_layers:
         raise ValueError("a starter can only grow")

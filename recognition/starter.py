@@ -20,9 +20,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from torch.utils.data import ConcatDataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from recognition.architectures import StarterSpec, create_starter_base, grow_starter
 from recognition.augment import AugmentedLines
@@ -280,26 +280,27 @@ def train_real(
     val: list[Sample] = [(r["path"], r["label"]) for r in htr_val] + lathrop_val
     chars = (htr / "chars.tsv").read_text(encoding="utf-8").splitlines()[1:]
     base = grown_base(source, work / "base", "".join(line.split("\t")[0] for line in chars))
-    lines = ConcatDataset(
-        [
-            AugmentedLines(real, copies, seed=seed),
-            SyntheticLines(
-                discover_fonts(printed=False),
-                synthetic,
-                seed=seed + 30_000,
-                max_chars=REAL_MAX_CHARS,
-            ),
-            # Typed pages are a minority of the real lines and of archives' typed letters.
-            SyntheticLines(
-                discover_fonts(printed=True),
-                synthetic // 2,
-                seed=seed + 40_000,
-                max_chars=REAL_MAX_CHARS,
-            ),
-        ]
-    )
+    streams: list[Sequence[Sample]] = [
+        AugmentedLines(real, copies, seed=seed),
+        SyntheticLines(
+            discover_fonts(printed=False),
+            synthetic,
+            seed=seed + 30_000,
+            max_chars=REAL_MAX_CHARS,
+        ),
+        # Typed pages are a minority of the real lines and of archives' typed letters.
+        SyntheticLines(
+            discover_fonts(printed=True),
+            synthetic // 2,
+            seed=seed + 40_000,
+            max_chars=REAL_MAX_CHARS,
+        ),
+    ]
+    # ConcatDataset needs only len() and [] of its parts and offers them itself, which is all
+    # that train() reads of a Sequence.
+    lines = cast(Sequence[Sample], ConcatDataset(cast("list[Dataset[Sample]]", streams)))
     config = real_config(steps, num_threads, learning_rate)
-    result = train(base, lines, val, config, work / "real", _log(work / "real.log"))  # type: ignore[arg-type]
+    result = train(base, lines, val, config, work / "real", _log(work / "real.log"))
     return result.model_dir
 
 

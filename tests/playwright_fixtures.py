@@ -5,9 +5,12 @@ sync_playwright() while the first is open fails ("Sync API inside the asyncio lo
 tests/conftest.py imports these fixtures."""
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from django.core.signals import request_finished, request_started
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -38,9 +41,69 @@ def browser():
         browser.close()
 
 
+SETTLE_TIMEOUT_S = 30
+
+
+class RequestsInFlight:
+    """A context's requests from sent to answered or failed, as the browser sees them."""
+
+    def __init__(self, context) -> None:
+        self.open: set = set()
+        context.on("request", self.open.add)
+        context.on("requestfinished", self.open.discard)
+        context.on("requestfailed", self.open.discard)
+
+
+class ServedInFlight:
+    """Requests the live server (a thread of this process) has started and not finished; a
+    request the browser gave up on is still served to its end."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+        request_started.connect(self.started, weak=False)
+        request_finished.connect(self.finished, weak=False)
+
+    def started(self, **kwargs) -> None:
+        with self.lock:
+            self.count += 1
+
+    def finished(self, **kwargs) -> None:
+        with self.lock:
+            self.count -= 1
+
+
+SERVED = ServedInFlight()
+
+
+def settle(contexts: list, deadline: float) -> None:
+    """Stop the pages sending anything new, then wait until all they sent is answered and the
+    live server has finished serving it.
+
+    A test ends only then: the test database is flushed (TRUNCATE) as it ends, and a request
+    the server is still serving (a draft a timer sent) holds row locks that deadlock the
+    flush, which then leaves the next test a full database."""
+    for context, _ in contexts:
+        context.route("**/*", lambda route: route.abort())
+    for context, in_flight in contexts:
+        pump = context.pages[0] if context.pages else context.new_page()
+        while in_flight.open and time.monotonic() < deadline:
+            pump.wait_for_timeout(50)  # lets Playwright deliver the events
+        if in_flight.open:
+            urls = sorted(request.url for request in in_flight.open)
+            raise AssertionError(f"requests still unanswered after {SETTLE_TIMEOUT_S} s: {urls}")
+    quiet = 0
+    while quiet < 3:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the live server still serves {SERVED.count} requests")
+        quiet = quiet + 1 if SERVED.count == 0 else 0
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def new_page(browser, live_server):
-    """Pages of fresh browser contexts (separate cookies and localStorage), closed after."""
+    """Pages of fresh browser contexts (separate cookies and localStorage), closed after the
+    requests they sent are answered."""
     contexts = []
 
     def make(viewport=(1280, 900)):
@@ -48,11 +111,12 @@ def new_page(browser, live_server):
             base_url=live_server.url, viewport={"width": viewport[0], "height": viewport[1]}
         )
         context.set_default_timeout(15_000)
-        contexts.append(context)
+        contexts.append((context, RequestsInFlight(context)))
         return context.new_page()
 
     yield make
-    for context in contexts:
+    settle(contexts, time.monotonic() + SETTLE_TIMEOUT_S)
+    for context, _ in contexts:
         context.close()
 
 

@@ -73,7 +73,6 @@ def test_corrections_are_append_only(line, bob):
     assert correction.text_after == "Dear Sir"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger is PostgreSQL's")
 def test_the_database_refuses_to_rewrite_corrections(line, bob):
     correction = Correction.objects.create(
         line=line,

@@ -62,13 +62,20 @@ def test_device_must_be_a_known_choice():
     assert "OCRREVIEW_DEVICE='tpu' must be one of auto, cpu, cuda" in result.stderr
 
 
+def test_a_database_other_than_postgresql_is_refused():
+    result = start_django(DATABASE_URL="sqlite:///var/db.sqlite3")
+    assert result.returncode != 0
+    assert "is not a PostgreSQL URL; ocrreview runs on PostgreSQL only" in result.stderr
+
+
 def test_defaults_need_no_server(tmp_path):
-    """Without DATABASE_URL and REDIS_URL the app runs on SQLite and the filesystem broker."""
+    """Without DATABASE_URL and REDIS_URL the app uses its embedded PostgreSQL in var/postgres
+    and the filesystem broker."""
     environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     environ["OCRREVIEW_VAR_DIR"] = str(tmp_path)
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
-        "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)"
+        "d = s.DATABASES['default']; print(d['ENGINE'], d['HOST'], d['NAME'], s.CELERY_BROKER_URL)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -79,7 +86,12 @@ def test_defaults_need_no_server(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        str(tmp_path / "postgres"),
+        "ocrreview",
+        "filesystem://",
+    ]
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
 
 

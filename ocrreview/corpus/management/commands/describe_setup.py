@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from transformers.utils import logging as transformers_logging
 
-from recognition.loading import ModelLoadError, load_model_or_starter
+from recognition.loading import STARTER_MODEL_DIR, ModelLoadError, get_model
 
 
 class Command(BaseCommand):
@@ -9,10 +10,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         db = settings.DATABASES["default"]
-        if db["ENGINE"].endswith("sqlite3"):
+        if settings.EMBEDDED_PGDATA:
             self.stdout.write(
-                f"database: SQLite at {db['NAME']} (embedded default; set DATABASE_URL "
-                "for PostgreSQL)"
+                f"database: the embedded PostgreSQL in {settings.EMBEDDED_PGDATA} (set "
+                "DATABASE_URL for your own server)"
             )
         else:
             self.stdout.write(f"database: PostgreSQL {db['NAME']} on {db['HOST']}:{db['PORT']}")
@@ -23,17 +24,21 @@ class Command(BaseCommand):
                 "broker: kombu filesystem transport in var/broker (embedded default; set "
                 "REDIS_URL for Redis)"
             )
+        transformers_logging.disable_progress_bar()
+        source = settings.OCRREVIEW_MODEL
         try:
-            _, used = load_model_or_starter(
-                settings.OCRREVIEW_MODEL, revision=settings.OCRREVIEW_MODEL_REVISION, device="cpu"
-            )
+            get_model(source, revision=settings.OCRREVIEW_MODEL_REVISION, device="cpu")
+        except ModelLoadError as exc:
+            reason = str(exc).splitlines()[0]
+        else:
+            self.stdout.write(f"model: {source}")
+            return
+        try:
+            get_model(str(STARTER_MODEL_DIR), device="cpu")
         except ModelLoadError as exc:
             self.stdout.write(self.style.ERROR(f"model: none can be loaded: {exc}"))
             return
-        if used == settings.OCRREVIEW_MODEL:
-            self.stdout.write(f"model: {used}")
-        else:
-            self.stdout.write(
-                f"model: the shipped starter model ({used}), because OCRREVIEW_MODEL="
-                f"{settings.OCRREVIEW_MODEL} cannot be loaded here (offline or missing)"
-            )
+        self.stdout.write(
+            f"model: the shipped starter model ({STARTER_MODEL_DIR}), because OCRREVIEW_MODEL="
+            f"{source} cannot be loaded here: {reason}"
+        )

@@ -53,8 +53,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, lines: int, reviewers: int, saves: int, think_ms: int, **options):
-        if connection.vendor != "postgresql":
-            raise CommandError("bench_review measures PostgreSQL; set DATABASE_URL.")
         if lines < reviewers * saves * 2:
             raise CommandError("--lines must be at least twice --reviewers × --saves.")
         settings_dict = connection.settings_dict

@@ -1,0 +1,77 @@
+import shlex
+import socket
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from ocrreview import embedded_db
+from ocrreview.supervisor import Service, Supervisor, python_tool
+
+WEB_READY_TIMEOUT_S = 120
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the web server and the Celery workers under a supervisor that restarts any that "
+        "dies, until Ctrl+C, which stops them all (and the embedded PostgreSQL, if in use)."
+    )
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, host: str, port: int, **options):
+        logs = settings.VAR_DIR / "log"
+        worker = [python_tool("celery"), "-A", "ocrreview", "worker", "--loglevel", "INFO"]
+        supervisor = Supervisor(
+            [
+                Service(
+                    "worker main",
+                    [*worker, *shlex.split("-Q default,gpu --concurrency 1 --hostname main@%h")],
+                    logs / "worker.log",
+                ),
+                Service(
+                    "worker training",
+                    [*worker, *shlex.split("-Q training --pool solo --hostname training@%h")],
+                    logs / "worker-training.log",
+                ),
+                Service(
+                    "web server",
+                    [
+                        python_tool("gunicorn"),
+                        "ocrreview.wsgi",
+                        "--bind",
+                        f"{host}:{port}",
+                        *shlex.split("--workers 2 --threads 4"),
+                        "--access-logfile",
+                        str(logs / "access.log"),
+                    ],
+                ),
+            ]
+        )
+        self.stdout.write(f"== Celery workers (logs in {logs}/) and the web server")
+        supervisor.start()
+        try:
+            self._wait_for_web(supervisor, host, port)
+            self.stdout.write(f"ocrreview is running at http://{host}:{port}/  (Ctrl+C stops it)")
+            supervisor.supervise()
+            self.stdout.write("== Stopping")
+        finally:
+            supervisor.stop()
+            if settings.EMBEDDED_PGDATA is not None:
+                embedded_db.stop(settings.EMBEDDED_PGDATA)
+        self.stdout.write("ocrreview stopped.")
+
+    def _wait_for_web(self, supervisor: Supervisor, host: str, port: int) -> None:
+        deadline = time.monotonic() + WEB_READY_TIMEOUT_S
+        while not supervisor.stopping:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise CommandError(f"the web server did not answer on {host}:{port}") from None
+                supervisor.check()
+                time.sleep(0.2)
