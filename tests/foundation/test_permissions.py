@@ -1,5 +1,8 @@
 """Reviewers see only their collections (404 elsewhere) and cannot change settings (403)."""
 
+import io
+import logging
+
 import pytest
 from django.urls import reverse
 
@@ -81,3 +84,18 @@ def test_every_model_is_in_the_django_admin():
     ours = [m for m in apps.get_models() if m.__module__.startswith("ocrreview.")]
     assert ours
     assert [m for m in ours if m not in admin.site._registry] == []
+
+
+def test_a_refused_request_is_one_line_in_the_log(client, bob, letters):
+    """A 403 is an answer, not a fault: the console log says so in one line, no traceback."""
+    console = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    written = io.StringIO()
+    previous = console.setStream(written)
+    try:
+        client.force_login(bob)
+        assert client.get(reverse("collection_settings", args=[letters.pk])).status_code == 403
+    finally:
+        console.setStream(previous)
+    assert written.getvalue().splitlines() == [
+        f"Forbidden (Permission denied): /collections/{letters.pk}/settings/"
+    ]

@@ -1,0 +1,61 @@
+"""The run command's supervisor, on real processes: a service that dies is restarted after a
+back-off that grows while it keeps dying; stopping ends every process of every service."""
+
+import sys
+import time
+
+import psutil
+
+from ocrreview.supervisor import Service, Supervisor
+
+DIES_AT_ONCE = [sys.executable, "-c", "import sys; sys.exit(3)"]
+# A parent with a child of its own, as a Celery worker has its pool.
+WITH_A_CHILD = [
+    sys.executable,
+    "-c",
+    "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+    "'import time; time.sleep(300)']); time.sleep(300)",
+]
+
+
+def run_checks(supervisor: Supervisor, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        supervisor.check()
+        time.sleep(0.02)
+
+
+def test_a_service_that_keeps_dying_is_restarted_later_each_time():
+    said: list[str] = []
+    supervisor = Supervisor(
+        [Service("crasher", DIES_AT_ONCE)], say=said.append, backoff_s=(0.1, 0.4, 0.8)
+    )
+    supervisor.start()
+    try:
+        run_checks(supervisor, 2.0)
+    finally:
+        supervisor.stop()
+    waits = [line for line in said if "exited with code 3" in line]
+    assert waits[:3] == [
+        "[supervisor] crasher exited with code 3; restarting it in 0.1 s",
+        "[supervisor] crasher exited with code 3; restarting it in 0.4 s",
+        "[supervisor] crasher exited with code 3; restarting it in 0.8 s",
+    ]
+    assert all(line.endswith("0.8 s") for line in waits[3:])
+    assert "[supervisor] restarting crasher" in said
+
+
+def test_stopping_ends_each_service_with_the_processes_it_started(tmp_path):
+    supervisor = Supervisor(
+        [Service("worker", WITH_A_CHILD, tmp_path / "worker.log")], say=lambda line: None
+    )
+    supervisor.start()
+    parent = psutil.Process(supervisor.services[0].process.pid)
+    deadline = time.monotonic() + 30
+    while not parent.children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    family = [parent, *parent.children()]
+    assert len(family) == 2
+    supervisor.stop()
+    gone, alive = psutil.wait_procs(family, timeout=10)
+    assert alive == []
