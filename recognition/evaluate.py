@@ -5,7 +5,7 @@
 FOLDER holds the images and a ``metadata.jsonl`` whose rows name an image
 (``file_name``, relative to FOLDER) and its reference text (``--field``, by
 default ``text``), the Hugging Face "imagefolder" layout; ``--split`` keeps the
-rows whose ``split`` field has that value. The per-line results go to
+rows whose ``split`` field has that value, ``--where FIELD=VALUE`` those whose FIELD does. The per-line results go to
 ``--output`` when given (data folders are often read-only); corpus-level WER and
 CER are printed, CER last as ``cer: 0.XXX``. A line whose image cannot be read
 counts as an empty transcription.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,9 @@ class Sample:
     reference: str
 
 
-def read_metadata(folder: Path, field: str, split: str | None = None) -> list[Sample]:
+def read_metadata(
+    folder: Path, field: str, split: str | None = None, where: Mapping[str, str] | None = None
+) -> list[Sample]:
     path = folder / "metadata.jsonl"
     if not path.is_file():
         raise SystemExit(f"{path} not found")
@@ -52,9 +54,15 @@ def read_metadata(folder: Path, field: str, split: str | None = None) -> list[Sa
                 raise SystemExit(f"{path}:{number} lacks 'file_name' or {field!r}")
             if split is not None and record.get("split") != split:
                 continue
+            if any(str(record.get(key)) != value for key, value in (where or {}).items()):
+                continue
             samples.append(Sample(str(record["file_name"]), str(record[field])))
     if not samples:
-        raise SystemExit(f"{path} lists no lines" + (f" in split {split!r}" if split else ""))
+        raise SystemExit(
+            f"{path} lists no lines"
+            + (f" in split {split!r}" if split else "")
+            + (f" where {dict(where)}" if where else "")
+        )
     return samples
 
 
@@ -98,6 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="folder with metadata.jsonl and the images")
     parser.add_argument("--field", default="text", help="reference text field (default: text)")
     parser.add_argument("--split", help="keep only rows whose 'split' field has this value")
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="keep only rows whose FIELD has this value (e.g. script=typed); repeatable",
+    )
     parser.add_argument("--output", type=Path, help="write per-line results (JSON lines) here")
     parser.add_argument("--revision")
     parser.add_argument("--device")
@@ -109,7 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calibration", type=Path, help="JSON file with a calibration fit")
     args = parser.parse_args(argv)
 
-    samples = read_metadata(args.folder, args.field, args.split)
+    where = dict(condition.split("=", 1) for condition in args.where if "=" in condition)
+    if len(where) != len(args.where):
+        parser.error("--where takes FIELD=VALUE")
+    samples = read_metadata(args.folder, args.field, args.split, where)
     loaded = load_model(
         args.model, revision=args.revision, device=args.device, quantize=args.quantize
     )

@@ -49,9 +49,15 @@ class RequestsInFlight:
 
     def __init__(self, context) -> None:
         self.open: set = set()
-        context.on("request", self.open.add)
-        context.on("requestfinished", self.open.discard)
-        context.on("requestfailed", self.open.discard)
+        context.on("request", self.sent)
+        context.on("requestfinished", self.ended)
+        context.on("requestfailed", self.ended)
+
+    def sent(self, request) -> None:
+        self.open.add(request)
+
+    def ended(self, request) -> None:
+        self.open.discard(request)
 
 
 class ServedInFlight:
