@@ -60,3 +60,18 @@ def test_evaluate_reports_an_empty_split(tiny_model_dir: Path, tmp_path: Path) -
     folder = _folder(tmp_path, "text")
     with pytest.raises(SystemExit, match="no lines in split 'validation'"):
         main([str(tiny_model_dir), str(folder), "--split", "validation"])
+
+
+def test_evaluate_keeps_the_rows_a_where_condition_names(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _folder(tmp_path, "text")
+    output = tmp_path / "typed.jsonl"
+    argv = [str(tiny_model_dir), str(folder), "--max-new-tokens", "4", "--output", str(output)]
+    assert main([*argv, "--where", "file_name=line1.png", "--where", "split=test"]) == 0
+    assert "lines: 1 (0 failed)" in capsys.readouterr().out
+    assert [json.loads(r)["file_name"] for r in output.read_text().splitlines()] == ["line1.png"]
+    with pytest.raises(SystemExit, match="no lines where {'script': 'typed'}"):
+        main([*argv, "--where", "script=typed"])
+    with pytest.raises(SystemExit):
+        main([*argv, "--where", "script"])

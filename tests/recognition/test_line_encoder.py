@@ -9,7 +9,7 @@ import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import AutoConfig, VisionEncoderDecoderModel
 
-from recognition.architectures import build_char_tokenizer, build_starter_model
+from recognition.architectures import build_char_tokenizer, build_starter_model, grow_starter
 from recognition.line_encoder import LineEncoderConfig, LineEncoderModel
 from tests.tiny_model import TINY_STARTER
 
@@ -55,3 +55,22 @@ def test_an_image_of_the_wrong_size_is_refused_clearly(
 def test_sizes_must_be_multiples_of_the_stride() -> None:
     with pytest.raises(StrictDataclassClassValidationError, match="multiples of 8"):
         LineEncoderConfig(image_height=30, image_width=96)
+
+
+def test_a_grown_starter_reads_what_it_read_before_and_takes_wider_lines(
+    model: VisionEncoderDecoderModel,
+) -> None:
+    tokenizer = build_char_tokenizer("abc ")
+    pixels = torch.randn(1, 3, 32, 96)
+    with torch.no_grad():
+        before = model.encoder(pixel_values=pixels).last_hidden_state
+        processor = grow_starter(model, tokenizer, image_width=192, context_layers=3)
+        after = model.encoder(pixel_values=pixels).last_hidden_state
+        wide = model.encoder(pixel_values=torch.randn(1, 3, 32, 192)).last_hidden_state
+    assert torch.allclose(before, after, atol=1e-5)  # added layers start as the identity
+    assert wide.shape == (1, 24, 32)
+    assert len(model.encoder.context.layers) == 3
+    assert model.config.encoder.image_width == 192
+    assert processor.size == {"height": 32, "width": 192}
+    with pytest.raises(ValueError, match="can only grow"):
+        grow_starter(model, tokenizer, image_width=96, context_layers=3)

@@ -8,7 +8,7 @@ from pathlib import Path
 from recognition.architectures import create_starter_base
 from recognition.inference import recognize
 from recognition.loading import load_model
-from recognition.starter import export, finetune, read_imagefolder
+from recognition.starter import REAL_SPEC, export, finetune, read_imagefolder, train_real
 from tests.recognition.conftest import noise_line
 from tests.tiny_model import TINY_STARTER
 
@@ -70,3 +70,42 @@ def test_finetune_then_export_gives_a_model_the_engine_loads(tmp_path: Path) -> 
     loaded = load_model(str(shipped), device="cpu", local_files_only=True)
     [result] = recognize(loaded, [noise_line(80)], num_beams=2, nbest=2, max_new_tokens=6)
     assert result.error is None and len(result.hypotheses) == 2
+
+
+def htr_folder(root: Path) -> Path:
+    """htr_lines' layout: train and validation splits and a chars.tsv of every character."""
+    folder = root / "htr"
+    folder.mkdir()
+    rows = []
+    for i, (text, split) in enumerate(
+        [("Cœur été", "train"), ("£ 3 payé", "train"), ("Cœur", "validation")]
+    ):
+        noise_line(120, seed=10 + i).save(folder / f"l{i}.webp")
+        rows.append({"file_name": f"l{i}.webp", "text": text, "split": split, "page": f"p{i}"})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    chars = sorted(set("".join(r["text"] for r in rows)))
+    (folder / "chars.tsv").write_text("char\tcount\n" + "".join(f"{c}\t1\n" for c in chars))
+    return folder
+
+
+def test_the_real_stage_grows_the_model_and_never_reads_test_or_demo_lines(
+    tmp_path: Path,
+) -> None:
+    model_dir = train_real(
+        tmp_path / "work",
+        tiny_base(tmp_path / "base"),
+        steps=2,
+        num_threads=1,
+        copies=2,
+        synthetic=2,
+        htr=htr_folder(tmp_path),
+        lathrop=lines_folder(tmp_path),
+        exclude_pages=["demo_page.jpg"],
+    )
+    loaded = load_model(str(model_dir), device="cpu", local_files_only=True)
+    assert loaded.model.config.encoder.image_width == REAL_SPEC.image_width
+    assert len(loaded.model.encoder.context.layers) == REAL_SPEC.context_layers
+    vocabulary = loaded.tokenizer.get_vocab()
+    assert {"œ", "é", "£"} <= vocabulary.keys()
+    [result] = recognize(loaded, [noise_line(300)], num_beams=2, max_new_tokens=6)
+    assert result.error is None

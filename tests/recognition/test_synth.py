@@ -14,7 +14,7 @@ from PIL import Image
 from recognition.synth import HELD_OUT_FAMILIES, SyntheticLines, discover_fonts, write_imagefolder
 from recognition.synth.cli import main
 from recognition.synth.corpus import money, prose_words, sample_text
-from recognition.synth.fonts import FONTSOURCE_DIR
+from recognition.synth.fonts import FONTSOURCE_DIR, PRINTED_FAMILIES
 
 pytestmark = pytest.mark.skipif(
     not discover_fonts(), reason="handwriting fonts from requirements-apt.txt are not installed"
@@ -122,3 +122,12 @@ def test_fontsource_packages_give_one_family_each_from_their_latin_woff_files(
 @pytest.mark.skipif(not FONTSOURCE_DIR.is_dir(), reason="npm fonts not installed (no npm)")
 def test_the_setup_installs_over_a_hundred_training_hands() -> None:
     assert len({f.family for f in discover_fonts()}) > 100
+
+
+@pytest.mark.skipif(not FONTSOURCE_DIR.is_dir(), reason="npm fonts not installed (no npm)")
+def test_printed_faces_are_apart_from_the_hands() -> None:
+    printed = {f.family for f in discover_fonts(printed=True)}
+    hands = {f.family for f in discover_fonts(printed=False)}
+    assert printed == set(PRINTED_FAMILIES)
+    assert not printed & hands
+    assert {f.family for f in discover_fonts()} == printed | hands
