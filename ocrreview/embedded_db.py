@@ -52,7 +52,9 @@ def start(pgdata: Path) -> str:
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process; stop() ends it with the app.
-    _pgserver().get_server(pgdata, cleanup_mode=None)
+    # start() on the handle, since get_server() hands out a handle it made before in this
+    # process without checking that its server still runs.
+    _pgserver().get_server(pgdata, cleanup_mode=None, start=False).start()
     with psycopg.connect(
         url(pgdata).rsplit("/", 1)[0] + "/postgres", autocommit=True
     ) as connection:

@@ -1,0 +1,41 @@
+"""The embedded PostgreSQL of an install without DATABASE_URL: a real server from the wheel."""
+
+import psycopg
+import pytest
+
+from ocrreview import embedded_db
+
+
+@pytest.fixture
+def pgdata(tmp_path):
+    pgdata = tmp_path / "var" / "postgres"
+    yield pgdata
+    embedded_db.stop(pgdata)
+
+
+def test_a_second_start_takes_over_the_running_server_and_keeps_the_data(pgdata):
+    url = embedded_db.start(pgdata)
+    first = embedded_db.running_pid(pgdata)
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("CREATE TABLE kept (note text)")
+        db.execute("INSERT INTO kept VALUES ('written before')")
+
+    # As after a run that was killed: the server is still up, and a new run starts.
+    assert embedded_db.start(pgdata) == url
+    assert embedded_db.running_pid(pgdata) == first
+
+    assert embedded_db.stop(pgdata)
+    assert embedded_db.running_pid(pgdata) is None
+    assert not embedded_db.stop(pgdata)
+
+    with psycopg.connect(embedded_db.start(pgdata)) as db:
+        assert db.execute("SELECT note FROM kept").fetchall() == [("written before",)]
+    assert embedded_db.running_pid(pgdata) != first
+
+
+def test_it_listens_on_a_socket_only(pgdata):
+    url = embedded_db.start(pgdata)
+    assert url.startswith("postgres://postgres@%2F")
+    with psycopg.connect(url) as db:
+        assert db.execute("SHOW listen_addresses").fetchone() == ("",)
+        assert db.execute("SELECT current_database()").fetchone() == ("ocrreview",)
