@@ -147,7 +147,8 @@ if REDIS_URL:
 else:
     _broker_dir = VAR_DIR / "broker"
     (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    # The transport ignores the host; naming one spares a warning on every connection.
+    CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
@@ -208,6 +209,8 @@ LOGGING = {
     },
 }
 os.environ.setdefault("HF_HUB_VERBOSITY", "error")
+# Download and weight-loading progress bars are for terminals, not for workers' logs.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 # --- Ingestion and the recognition pipeline (issue 4) -------------------------------------
 # PDF pages are rendered at this resolution; 300 dpi suits handwriting, and a page that

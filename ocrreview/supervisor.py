@@ -2,14 +2,17 @@
 
 A service that dies (a worker killed by the out-of-memory killer, a crash) is started again
 after a back-off that grows while it keeps dying, and the others go on serving. SIGINT
-(Ctrl+C) or SIGTERM stops them all. Each service runs in a process group of its own, so a
-worker's pool processes go with it, and Ctrl+C reaches the supervisor alone, which stops the
-services in order instead of every process at once.
+(Ctrl+C) or SIGTERM stops them all. Each service runs in a process group of its own, so
+Ctrl+C reaches the supervisor alone, which stops each service through its main process (a
+Celery worker then stops its own pool) and clears what is left of the group after. On Linux
+a service is also told to stop when the supervisor itself dies (kill -9), so a killed run
+leaves no workers behind to run beside the next one's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -61,6 +64,7 @@ class Supervisor:
                 stdout=output,
                 stderr=subprocess.STDOUT if output else None,
                 start_new_session=True,
+                preexec_fn=_stop_with_parent if sys.platform == "linux" else None,
             )
         finally:
             if output is not None:
@@ -108,7 +112,7 @@ class Supervisor:
     def stop(self) -> None:
         running = [s.process for s in self.services if s.process and s.process.poll() is None]
         for process in running:
-            _signal_group(process, signal.SIGTERM)
+            process.terminate()
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for process in running:
             try:
@@ -116,9 +120,16 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 _signal_group(process, signal.SIGKILL)
                 process.wait()
-        # A worker's pool processes may outlive their parent by a moment.
         for process in running:
             _signal_group(process, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: SIGTERM when the supervisor dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

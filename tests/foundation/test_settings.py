@@ -90,7 +90,7 @@ def test_defaults_need_no_server(tmp_path):
         "django.db.backends.postgresql",
         str(tmp_path / "postgres"),
         "ocrreview",
-        "filesystem://",
+        "filesystem://localhost//",
     ]
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
 

@@ -1,13 +1,17 @@
 """The run command's supervisor, on real processes: a service that dies is restarted after a
 back-off that grows while it keeps dying; stopping ends every process of every service."""
 
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 
 from ocrreview.supervisor import Service, Supervisor
 
+ROOT = Path(__file__).resolve().parents[2]
+SLEEPS = [sys.executable, "-c", "import time; time.sleep(300)"]
 DIES_AT_ONCE = [sys.executable, "-c", "import sys; sys.exit(3)"]
 # A parent with a child of its own, as a Celery worker has its pool.
 WITH_A_CHILD = [
@@ -58,4 +62,23 @@ def test_stopping_ends_each_service_with_the_processes_it_started(tmp_path):
     assert len(family) == 2
     supervisor.stop()
     gone, alive = psutil.wait_procs(family, timeout=10)
+    assert alive == []
+
+
+def test_services_stop_when_the_supervisor_is_killed(tmp_path):
+    """A `kill -9` of the run command leaves no worker to run beside the next run's."""
+    script = (
+        "import sys; from ocrreview.supervisor import Service, Supervisor; "
+        f"s = Supervisor([Service('sleeper', {SLEEPS!r})]); s.start(); s.supervise()"
+    )
+    supervisor = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while not psutil.Process(supervisor.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [service] = psutil.Process(supervisor.pid).children()
+    finally:
+        supervisor.kill()
+        supervisor.wait()
+    gone, alive = psutil.wait_procs([service], timeout=10)
     assert alive == []

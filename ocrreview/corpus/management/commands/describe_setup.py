@@ -1,6 +1,5 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from transformers.utils import logging as transformers_logging
 
 from recognition.loading import STARTER_MODEL_DIR, ModelLoadError, get_model
 
@@ -24,12 +23,12 @@ class Command(BaseCommand):
                 "broker: kombu filesystem transport in var/broker (embedded default; set "
                 "REDIS_URL for Redis)"
             )
-        transformers_logging.disable_progress_bar()
         source = settings.OCRREVIEW_MODEL
         try:
             get_model(source, revision=settings.OCRREVIEW_MODEL_REVISION, device="cpu")
         except ModelLoadError as exc:
-            reason = str(exc).splitlines()[0]
+            # The first sentence; the rest lists every file a local copy would need.
+            reason = str(exc).split(". ", 1)[0]
         else:
             self.stdout.write(f"model: {source}")
             return
