@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: run test venv services lint
+.PHONY: run test venv services lint schema
 
 venv: $(VENV)/.installed
 
@@ -23,3 +23,7 @@ test: venv services
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
+
+# The committed OpenAPI schema, written from the API's code; `make test` fails when they differ.
+schema: venv
+	$(PY) manage.py spectacular --validate --fail-on-warn --file openapi.yaml

@@ -18,5 +18,8 @@ echo "== mypy recognition"
 mypy
 echo "== makemigrations --check"
 python manage.py makemigrations --check --dry-run
+echo "== openapi.yaml matches the API (make schema writes it)"
+python manage.py spectacular --validate --fail-on-warn --file "$OCRREVIEW_VAR_DIR/openapi.yaml"
+diff -u openapi.yaml "$OCRREVIEW_VAR_DIR/openapi.yaml"
 echo "== pytest"
 pytest "$@"

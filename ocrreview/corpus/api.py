@@ -1,93 +1,165 @@
-"""The HTTP API: `Authorization: Token <key>` (see `manage.py create_api_token`), JSON out.
-Same rules as the web: collections not yours are 404, admin actions 403."""
+"""The HTTP API of collections and documents (Django REST framework; the schema and its
+documentation page are at /api/schema/ and /api/docs/). Same rules as the web: collections
+not yours are 404, admin actions 403. Authentication, pagination and the error shape: `api_base.py`."""
 
-from functools import wraps
-
-from django.core.exceptions import PermissionDenied, TooManyFilesSent
-from django.http import Http404, JsonResponse
+from django.core.exceptions import TooManyFilesSent
 from django.shortcuts import get_object_or_404
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
+from ocrreview.corpus.api_base import error
 from ocrreview.corpus.ingestion import Upload, do_ingest
-from ocrreview.corpus.models import Document
-from ocrreview.corpus.tokens import user_for_key
+from ocrreview.corpus.models import Collection, Document
 from ocrreview.corpus.upload_forms import UploadForm, too_many_files_message
 from ocrreview.transcription.forms import RerecognizeForm
 from ocrreview.transcription.services import do_rerecognize, document_progress
 
 
-def _error(status: int, message: str, **extra) -> JsonResponse:
-    return JsonResponse({"error": message, **extra}, status=status)
+class CollectionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Collection
+        fields = [
+            "id",
+            "name",
+            "description",
+            "licence",
+            "confidence_threshold",
+            "nbest_size",
+            "model_version",
+            "special_characters",
+            "created_at",
+        ]
 
 
-def token_required(view):
-    """Token auth only: a browser session must not be usable cross-site without CSRF."""
-
-    @csrf_exempt
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        user = user_for_key(key.strip()) if scheme == "Token" and key.strip() else None
-        if user is None:
-            response = _error(401, "Send a valid API token: 'Authorization: Token <key>'.")
-            response["WWW-Authenticate"] = "Token"
-            return response
-        request.user = user
-        try:
-            return view(request, *args, **kwargs)
-        except Http404:
-            return _error(404, "Not found.")
-        except PermissionDenied as exc:
-            return _error(403, str(exc) or "Forbidden.")
-
-    return wrapper
+class DocumentProgressSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    status = serializers.ChoiceField(choices=Document.Status.choices)
+    status_display = serializers.CharField()
+    error = serializers.CharField(allow_blank=True)
+    lines_total = serializers.IntegerField()
+    lines_done = serializers.IntegerField()
+    lines_failed = serializers.IntegerField()
+    percent = serializers.IntegerField(min_value=0, max_value=100)
+    models = serializers.ListField(child=serializers.CharField())
+    finished = serializers.BooleanField()
 
 
-@token_required
-@require_http_methods(["GET", "POST"])
-def collection_documents(request, pk: int):
-    if request.method == "GET":
+class DocumentListSerializer(serializers.Serializer):
+    documents = DocumentProgressSerializer(many=True)
+
+
+class UploadSerializer(serializers.Serializer):
+    """For the schema; the upload itself is validated by the web's UploadForm."""
+
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        help_text="JPEG, PNG, TIFF, PDF, or ZIP archives of these; PAGE XML or ALTO files "
+        "beside their images.",
+    )
+    segmentation = serializers.ChoiceField(
+        choices=Document.Segmentation.choices, default=Document.Segmentation.KRAKEN
+    )
+    import_text = serializers.BooleanField(
+        default=False, help_text="Take the text of PAGE/ALTO files as reviewed ground truth."
+    )
+
+
+class UploadResultSerializer(serializers.Serializer):
+    file = serializers.CharField()
+    document = serializers.IntegerField(allow_null=True)
+    pages = serializers.IntegerField()
+    lines = serializers.IntegerField()
+    error = serializers.CharField(allow_null=True)
+
+
+class UploadResultsSerializer(serializers.Serializer):
+    files = UploadResultSerializer(many=True)
+
+
+class RecognizeSerializer(serializers.Serializer):
+    model_version = serializers.IntegerField()
+    document = serializers.IntegerField(required=False, help_text="only this document")
+
+
+class QueuedSerializer(serializers.Serializer):
+    queued_lines = serializers.IntegerField()
+
+
+class CollectionList(generics.ListAPIView):
+    """The collections you are a member of (all of them for site staff)."""
+
+    serializer_class = CollectionSerializer
+
+    def get_queryset(self):
+        return visible_collections(self.request.user).order_by("id")
+
+
+class CollectionDetail(generics.RetrieveAPIView):
+    serializer_class = CollectionSerializer
+
+    def get_object(self):
+        return collection_for(self.request.user, self.kwargs["pk"])
+
+
+class CollectionDocuments(APIView):
+    @extend_schema(responses=DocumentListSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        """Every document of the collection with its recognition progress."""
         collection = collection_for(request.user, pk)
         progress = document_progress(collection.documents.all())
-        return JsonResponse({"documents": list(progress.values())})
-    collection = admin_collection_for(request.user, pk)
-    try:
-        form = UploadForm(request.POST, request.FILES)
-    except TooManyFilesSent:
-        return _error(400, too_many_files_message())
-    if not form.is_valid():
-        return _error(400, "Invalid upload.", fields=form.errors.get_json_data())
-    results = do_ingest(
-        collection,
-        [Upload.from_django(f) for f in form.cleaned_data["files"]],
-        user=request.user,
-        segmentation=form.cleaned_data["segmentation"],
-        import_text=form.cleaned_data["import_text"],
+        return Response({"documents": list(progress.values())})
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={201: UploadResultsSerializer, 400: UploadResultsSerializer},
     )
-    status = 201 if any(r.document for r in results) else 400
-    return JsonResponse({"files": [r.to_dict() for r in results]}, status=status)
+    def post(self, request: Request, pk: int) -> Response:
+        """Upload files as the web's upload page does (collection admins only). 201 when at
+        least one document was made; each file says what became of it."""
+        collection = admin_collection_for(request.user, pk)
+        try:
+            form = UploadForm(request.POST, request.FILES)
+        except TooManyFilesSent:
+            return error(too_many_files_message())
+        if not form.is_valid():
+            return error("Invalid upload.", fields=form.errors.get_json_data())
+        results = do_ingest(
+            collection,
+            [Upload.from_django(f) for f in form.cleaned_data["files"]],
+            user=request.user,
+            segmentation=form.cleaned_data["segmentation"],
+            import_text=form.cleaned_data["import_text"],
+        )
+        code = status.HTTP_201_CREATED if any(r.document for r in results) else 400
+        return Response({"files": [r.to_dict() for r in results]}, status=code)
 
 
-@token_required
-@require_http_methods(["GET"])
-def document_detail(request, pk: int):
-    document = get_object_or_404(
-        Document.objects.filter(collection__in=visible_collections(request.user)), pk=pk
-    )
-    return JsonResponse(document_progress(Document.objects.filter(pk=document.pk))[document.pk])
+class DocumentDetail(APIView):
+    @extend_schema(responses=DocumentProgressSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        """A document's state and recognition progress."""
+        visible = Document.objects.filter(collection__in=visible_collections(request.user))
+        document = get_object_or_404(visible, pk=pk)
+        return Response(document_progress(Document.objects.filter(pk=document.pk))[document.pk])
 
 
-@token_required
-@require_http_methods(["POST"])
-def collection_recognize(request, pk: int):
-    """Re-run recognition of the collection, or of one `document`, with `model_version`."""
-    collection = admin_collection_for(request.user, pk)
-    form = RerecognizeForm(request.POST, collection=collection)
-    if not form.is_valid():
-        return _error(400, "Invalid request.", fields=form.errors.get_json_data())
-    document = form.cleaned_data["document"]
-    documents = collection.documents.filter(pk=document.pk) if document else collection.documents
-    queued = do_rerecognize(documents.all(), form.cleaned_data["model_version"])
-    return JsonResponse({"queued_lines": queued}, status=202)
+class CollectionRecognize(APIView):
+    @extend_schema(request=RecognizeSerializer, responses={202: QueuedSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        """Re-run recognition of the collection, or of one `document`, with `model_version`
+        (collection admins only)."""
+        collection = admin_collection_for(request.user, pk)
+        form = RerecognizeForm(request.data, collection=collection)
+        if not form.is_valid():
+            return error("Invalid request.", fields=form.errors.get_json_data())
+        document = form.cleaned_data["document"]
+        documents = collection.documents
+        if document:
+            documents = documents.filter(pk=document.pk)
+        queued = do_rerecognize(documents.all(), form.cleaned_data["model_version"])
+        return Response({"queued_lines": queued}, status=status.HTTP_202_ACCEPTED)

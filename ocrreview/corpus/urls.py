@@ -7,11 +7,17 @@ urlpatterns = [
     path("collections/<int:pk>/", views.collection_detail, name="collection_detail"),
     path("collections/<int:pk>/settings/", views.collection_settings, name="collection_settings"),
     path("collections/<int:pk>/upload/", upload_views.upload, name="upload"),
+    path("api/collections/", api.CollectionList.as_view(), name="api_collections"),
+    path("api/collections/<int:pk>/", api.CollectionDetail.as_view(), name="api_collection"),
     path(
         "api/collections/<int:pk>/documents/",
-        api.collection_documents,
+        api.CollectionDocuments.as_view(),
         name="api_collection_documents",
     ),
-    path("api/collections/<int:pk>/recognize/", api.collection_recognize, name="api_recognize"),
-    path("api/documents/<int:pk>/", api.document_detail, name="api_document"),
+    path(
+        "api/collections/<int:pk>/recognize/",
+        api.CollectionRecognize.as_view(),
+        name="api_recognize",
+    ),
+    path("api/documents/<int:pk>/", api.DocumentDetail.as_view(), name="api_document"),
 ]

@@ -1,0 +1,28 @@
+"""The HTTP API's authentication: `Authorization: Token <key>` only (see `manage.py
+create_api_token`): a browser session must not be usable cross-site without CSRF.
+
+Kept apart from api_base.py: REST framework imports its authentication classes while its
+own views module loads, so this module may import nothing of that module."""
+
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+
+from ocrreview.corpus.tokens import user_for_key
+
+TOKEN_HELP = "Send a valid API token: 'Authorization: Token <key>'."
+
+
+class ApiTokenAuthentication(BaseAuthentication):
+    keyword = "Token"
+
+    def authenticate(self, request):
+        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+        if scheme != self.keyword:
+            return None
+        user = user_for_key(key.strip()) if key.strip() else None
+        if user is None:
+            raise exceptions.AuthenticationFailed(TOKEN_HELP)
+        return user, None
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword

@@ -1,0 +1,60 @@
+"""GET /api/collections/ and /api/collections/<id>/: the collections a token's user may see."""
+
+import pytest
+from django.urls import reverse
+
+from ocrreview.corpus.tokens import do_create_api_token
+from tests import factories
+
+
+def auth(user) -> dict:
+    return {"Authorization": f"Token {do_create_api_token(user, 'test')}"}
+
+
+@pytest.mark.django_db
+def test_a_reviewer_lists_only_their_collections(client, bob, letters, ledgers):
+    response = client.get(reverse("api_collections"), headers=auth(bob))
+    assert response.status_code == 200
+    body = response.json()
+    assert [c["name"] for c in body["results"]] == ["Letters"]
+    assert body["next"] is None
+    assert body["results"][0]["confidence_threshold"] == letters.confidence_threshold
+
+
+@pytest.mark.django_db
+def test_staff_pages_through_every_collection_with_a_cursor(client, staff):
+    for n in range(5):
+        factories.make_collection(f"Box {n}")
+    headers = auth(staff)
+    names, url = [], reverse("api_collections") + "?page_size=2"
+    while url:
+        body = client.get(url, headers=headers).json()
+        assert len(body["results"]) <= 2
+        names += [c["name"] for c in body["results"]]
+        url = body["next"]
+    assert names == [f"Box {n}" for n in range(5)]
+
+
+@pytest.mark.django_db
+def test_a_collection_not_yours_is_a_404_and_a_bad_cursor_a_404(client, bob, ledgers):
+    headers = auth(bob)
+    response = client.get(reverse("api_collection", args=[ledgers.pk]), headers=headers)
+    assert response.status_code == 404 and response.json() == {"error": "Not found."}
+    response = client.get(reverse("api_collections") + "?cursor=garbage", headers=headers)
+    assert response.status_code == 404 and "error" in response.json()
+
+
+@pytest.mark.django_db
+def test_without_a_token_it_is_a_401_that_says_how_to_authenticate(client, alice, letters):
+    client.force_login(alice)  # a browser session is not enough
+    response = client.get(reverse("api_collection", args=[letters.pk]))
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json() == {"error": "Send a valid API token: 'Authorization: Token <key>'."}
+
+
+@pytest.mark.django_db
+def test_the_collection_detail_gives_its_review_policy(client, alice, letters):
+    response = client.get(reverse("api_collection", args=[letters.pk]), headers=auth(alice))
+    assert response.status_code == 200
+    assert response.json()["nbest_size"] == letters.nbest_size
