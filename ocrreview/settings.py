@@ -164,6 +164,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DocumentStatus": "ocrreview.corpus.models.Document.Status",
+        "LineStatus": "ocrreview.corpus.models.Line.Status",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------

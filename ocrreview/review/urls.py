@@ -1,12 +1,19 @@
 from django.urls import path
 
-from ocrreview.review import views
+from ocrreview.review import api, views
 
 C = "collections/<int:pk>/review/"
 L = C + "lines/<int:line_id>/"
 P = C + "pages/<int:page_id>/"
 
 urlpatterns = [
+    path("api/collections/<int:pk>/lines/", api.CollectionLines.as_view(), name="api_lines"),
+    path("api/lines/<int:pk>/", api.LineDetail.as_view(), name="api_line"),
+    path(
+        "api/lines/<int:pk>/corrections/",
+        api.LineCorrections.as_view(),
+        name="api_line_corrections",
+    ),
     path(C, views.review_queue, name="review_queue"),
     path(L, views.line_editor, name="review_line"),
     path(L + "save/", views.save_line, name="review_save"),

@@ -1,0 +1,182 @@
+"""The HTTP API of lines: read them with their n-best and history, and correct them with the
+version read, as the editor does (a stale version is a 409 carrying both texts). Permissions as
+in the web: any member of the line's collection may read and correct it."""
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ocrreview.corpus.access import collection_for, visible_collections
+from ocrreview.corpus.api_base import error
+from ocrreview.corpus.models import Line
+from ocrreview.review import actions
+from ocrreview.review.models import Correction
+from ocrreview.transcription.models import Hypothesis
+
+
+class HypothesisSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Hypothesis
+        fields = ["id", "rank", "text", "confidence", "calibrated_confidence", "share", "tokens"]
+
+
+class CorrectionSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Correction
+        fields = [
+            "id",
+            "action",
+            "user",
+            "created_at",
+            "text_before",
+            "text_after",
+            "hypothesis",
+            "line_version",
+        ]
+
+
+class LineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Line
+        fields = [
+            "id",
+            "collection",
+            "document",
+            "page",
+            "order",
+            "text",
+            "status",
+            "confidence",
+            "human_text",
+            "model_version",
+            "version",
+            "bbox",
+            "polygon",
+            "baseline",
+            "updated_at",
+        ]
+
+
+class LineDetailSerializer(LineSerializer):
+    hypotheses = HypothesisSerializer(many=True, source="current_hypotheses")
+    history = CorrectionSerializer(many=True, source="trail")
+
+    class Meta(LineSerializer.Meta):
+        fields = [*LineSerializer.Meta.fields, "hypotheses", "history"]
+
+
+class SaveSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=10_000)
+    expected_version = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, help_text="the line's `version` you read"
+    )
+    hypothesis = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="the reading you started from"
+    )
+
+
+class ConflictSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    version = serializers.IntegerField(help_text="the line's version now")
+    text = serializers.CharField(help_text="the line's text now (theirs)")
+    attempted_text = serializers.CharField(help_text="the text you sent (yours)")
+
+
+def _line_for(request: Request, pk: int) -> Line:
+    lines = Line.objects.filter(collection__in=visible_collections(request.user))
+    return get_object_or_404(
+        lines.prefetch_related(
+            Prefetch("corrections", Correction.objects.select_related("user"), to_attr="trail")
+        ),
+        pk=pk,
+    )
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("status", str, enum=Line.Status.values),
+        OpenApiParameter("document", int),
+        OpenApiParameter("confidence_below", OpenApiTypes.FLOAT),
+        OpenApiParameter("confidence_at_least", OpenApiTypes.FLOAT),
+    ]
+)
+class CollectionLines(generics.ListAPIView):
+    """The collection's lines in id order, filtered by status, document and confidence."""
+
+    serializer_class = LineSerializer
+
+    def get_queryset(self):
+        collection = collection_for(self.request.user, self.kwargs["pk"])
+        filters = LineFilters(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        lines = Line.objects.filter(collection=collection)
+        wanted = filters.validated_data
+        if "status" in wanted:
+            lines = lines.filter(status=wanted["status"])
+        if "document" in wanted:
+            lines = lines.filter(document_id=wanted["document"])
+        if "confidence_below" in wanted:
+            lines = lines.filter(confidence__lt=wanted["confidence_below"])
+        if "confidence_at_least" in wanted:
+            lines = lines.filter(confidence__gte=wanted["confidence_at_least"])
+        return lines
+
+
+class LineFilters(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Line.Status.choices, required=False)
+    document = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    confidence_below = serializers.FloatField(required=False, min_value=0, max_value=1)
+    confidence_at_least = serializers.FloatField(required=False, min_value=0, max_value=1)
+
+
+class LineDetail(APIView):
+    @extend_schema(responses=LineDetailSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        """A line with the n-best of the model that read it and its correction history."""
+        line = _line_for(request, pk)
+        line.current_hypotheses = Hypothesis.objects.filter(
+            line=line, model_version_id=line.model_version_id
+        ).order_by("rank")
+        return Response(LineDetailSerializer(line).data)
+
+
+class LineCorrections(APIView):
+    @extend_schema(
+        request=SaveSerializer,
+        responses={201: CorrectionSerializer, 409: ConflictSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """Save the line's text, stating the version you read. If the line changed since,
+        nothing is saved and the answer is a 409 with its text now and yours."""
+        line = _line_for(request, pk)
+        form = SaveSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            correction = actions.do_save_line(
+                line,
+                request.user,
+                data["text"],
+                expected_version=data["expected_version"],
+                hypothesis=data.get("hypothesis"),
+            )
+        except actions.ReviewError as exc:
+            return error(str(exc))
+        except actions.VersionConflict as conflict:
+            return Response(
+                {
+                    "error": "The line changed since you read it; nothing was saved.",
+                    "version": conflict.line.version,
+                    "text": conflict.line.text,
+                    "attempted_text": conflict.attempted_text,
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(CorrectionSerializer(correction).data, status=status.HTTP_201_CREATED)
