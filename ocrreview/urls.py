@@ -14,3 +14,5 @@ urlpatterns = [
     path("", include("ocrreview.review.urls")),
     path("", include("ocrreview.training.urls")),
 ]
+
+handler404 = "ocrreview.corpus.api_base.not_found"

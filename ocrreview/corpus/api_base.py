@@ -1,27 +1,15 @@
-"""How the HTTP API pages lists, answers errors and describes its authentication in the
-schema, for every app's API views. Errors keep the API's own shape, `{"error": message}` with
-`fields` for invalid input, which clients of the first API rely on."""
+"""How the HTTP API pages lists and answers errors, for every app's API views. Errors keep
+the API's own shape, `{"error": message}` with `fields` for invalid input, which clients of the
+first API rely on. (The schema's side of both: api_schema.py.)"""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from django.http import HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from ocrreview.corpus.api_auth import TOKEN_HELP, ApiTokenAuthentication
-
-
-class ApiTokenScheme(OpenApiAuthenticationExtension):
-    target_class = ApiTokenAuthentication
-    name = "token"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "`Token <key>`; create keys on your API tokens page.",
-        }
+from ocrreview.corpus.api_auth import TOKEN_HELP
 
 
 def api_exception_handler(exc, context):
@@ -64,3 +52,31 @@ class IdCursorPagination(CursorPagination):
     page_size = 100
     max_page_size = 1000
     page_size_query_param = "page_size"
+
+    def get_page_size(self, request):
+        """REST framework quietly falls back to the default for a bad page_size; a client that
+        asked for one should learn it was not taken."""
+        asked = request.query_params.getlist(self.page_size_query_param)
+        if not asked:
+            return self.page_size
+        size = asked[0] if len(asked) == 1 and asked[0].isdigit() else ""
+        if not size or not 1 <= int(size) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [f"a whole number from 1 to {self.max_page_size}"]}
+            )
+        return int(size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
+
+def not_found(request, exception=None) -> JsonResponse | HttpResponse:
+    """Django's 404 for a URL that matches no route (an id that is not a number): JSON under
+    /api/, as every other API answer, and the usual page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "Not found."}, status=404)
+    return page_not_found(request, exception)

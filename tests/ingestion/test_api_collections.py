@@ -58,3 +58,20 @@ def test_the_collection_detail_gives_its_review_policy(client, alice, letters):
     response = client.get(reverse("api_collection", args=[letters.pk]), headers=auth(alice))
     assert response.status_code == 200
     assert response.json()["nbest_size"] == letters.nbest_size
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query", ["page_size=0", "page_size=1001", "page_size=x", "page_size=1&page_size=2"]
+)
+def test_a_page_size_that_cannot_be_taken_is_a_400(client, bob, letters, query):
+    response = client.get(reverse("api_collections") + "?" + query, headers=auth(bob))
+    assert response.status_code == 400
+    assert response.json()["fields"]["page_size"]
+
+
+@pytest.mark.django_db
+def test_an_api_url_with_an_id_that_is_no_number_is_a_json_404(client, bob):
+    response = client.get("/api/collections/null,null/", headers=auth(bob))
+    assert response.status_code == 404 and response.json() == {"error": "Not found."}
+    assert client.get("/no-such-page/").status_code == 404

@@ -1,0 +1,53 @@
+"""What the OpenAPI schema says beyond what drf-spectacular reads from the views: the token
+scheme and the error answers every operation may give.
+
+Apart from api_base.py: drf-spectacular's schema module imports REST framework's generic views,
+which import the pagination class from api_base.py."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
+
+from ocrreview.corpus.api_auth import ApiTokenAuthentication
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = ApiTokenAuthentication
+    name = "token"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>`; `manage.py create_api_token USER` prints a key.",
+        }
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    code = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    fields = serializers.DictField(
+        child=FieldErrorSerializer(many=True), required=False, help_text="per invalid field"
+    )
+
+
+class ApiAutoSchema(AutoSchema):
+    """Every operation may answer with an error: 400 for invalid input, 401 without a valid
+    token, 403 for an action the collection's role does not allow, 404 for what is missing or
+    not yours. The schema says so, so that clients (and schemathesis) expect them."""
+
+    error_codes = ("400", "401", "403", "404")
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for code in self.error_codes:
+            if code not in responses:
+                responses[code] = self._get_response_for_code(
+                    ErrorSerializer, code, direction=direction
+                )
+        return responses
