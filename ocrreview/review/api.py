@@ -1,6 +1,7 @@
-"""The HTTP API of lines: read them with their n-best and history, and correct them with the
-version read, as the editor does (a stale version is a 409 carrying both texts). Permissions as
-in the web: any member of the line's collection may read and correct it."""
+"""The HTTP API of lines: read them with their n-best and history, take them from the review
+queue under a lease, and correct them with the version read, as the editor does (a stale
+version is a 409 carrying both texts). Permissions as in the web: any member of the line's
+collection may read, claim and correct it."""
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
@@ -13,8 +14,9 @@ from rest_framework.views import APIView
 
 from ocrreview.corpus.access import collection_for, visible_collections
 from ocrreview.corpus.api_base import error
+from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.models import Line
-from ocrreview.review import actions
+from ocrreview.review import actions, queue
 from ocrreview.review.models import Correction
 from ocrreview.transcription.models import Hypothesis
 
@@ -99,6 +101,13 @@ def _line_for(request: Request, pk: int) -> Line:
     )
 
 
+def _line_detail(line: Line) -> dict:
+    line.current_hypotheses = Hypothesis.objects.filter(
+        line=line, model_version_id=line.model_version_id
+    ).order_by("rank")
+    return LineDetailSerializer(line).data
+
+
 @extend_schema(
     parameters=[
         OpenApiParameter("status", str, enum=Line.Status.values),
@@ -140,11 +149,7 @@ class LineDetail(APIView):
     @extend_schema(responses=LineDetailSerializer)
     def get(self, request: Request, pk: int) -> Response:
         """A line with the n-best of the model that read it and its correction history."""
-        line = _line_for(request, pk)
-        line.current_hypotheses = Hypothesis.objects.filter(
-            line=line, model_version_id=line.model_version_id
-        ).order_by("rank")
-        return Response(LineDetailSerializer(line).data)
+        return Response(_line_detail(_line_for(request, pk)))
 
 
 class LineCorrections(APIView):
@@ -180,3 +185,56 @@ class LineCorrections(APIView):
                 status=status.HTTP_409_CONFLICT,
             )
         return Response(CorrectionSerializer(correction).data, status=status.HTTP_201_CREATED)
+
+
+class ClaimSerializer(serializers.Serializer):
+    document = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="only this document's lines"
+    )
+    order = serializers.ChoiceField(
+        choices=queue.QueueOrder.choices, default=queue.QueueOrder.CONFIDENCE
+    )
+
+
+class LeaseSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    claimed_until = serializers.DateTimeField()
+
+
+class QueueClaim(APIView):
+    @extend_schema(request=ClaimSerializer, responses={200: LineDetailSerializer, 204: None})
+    def post(self, request: Request, pk: int) -> Response:
+        """Lease the next line that needs a human (lowest confidence first, or in reading
+        order), as the review queue does; a line you already hold comes back first. 204 when
+        nothing is waiting. Renew the lease while you work on it; release it to hand it back."""
+        collection = collection_for(request.user, pk)
+        form = ClaimSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        line_id = actions.do_claim_next_line(
+            collection,
+            request.user,
+            document_id=form.validated_data.get("document"),
+            order=form.validated_data["order"],
+        )
+        if line_id is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(_line_detail(_line_for(request, line_id)))
+
+
+class LineLease(APIView):
+    @extend_schema(request=None, responses={200: LeaseSerializer, 409: ErrorSerializer})
+    def put(self, request: Request, pk: int) -> Response:
+        """Renew your lease on the line; a 409 when it was lost (it ran out and someone else
+        took the line)."""
+        line = _line_for(request, pk)
+        if not actions.do_renew_lease(line, request.user):
+            return error("You no longer hold this line.", status.HTTP_409_CONFLICT)
+        line.refresh_from_db(fields=["claimed_until"])
+        return Response({"line": line.pk, "claimed_until": line.claimed_until})
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        """Hand the line back to the queue untouched (the editor's Esc). Nothing happens if
+        you do not hold it."""
+        actions.do_skip_line(_line_for(request, pk), request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

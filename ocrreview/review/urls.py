@@ -8,7 +8,9 @@ P = C + "pages/<int:page_id>/"
 
 urlpatterns = [
     path("api/collections/<int:pk>/lines/", api.CollectionLines.as_view(), name="api_lines"),
+    path("api/collections/<int:pk>/queue/claim/", api.QueueClaim.as_view(), name="api_claim"),
     path("api/lines/<int:pk>/", api.LineDetail.as_view(), name="api_line"),
+    path("api/lines/<int:pk>/lease/", api.LineLease.as_view(), name="api_line_lease"),
     path(
         "api/lines/<int:pk>/corrections/",
         api.LineCorrections.as_view(),
