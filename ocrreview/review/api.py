@@ -4,7 +4,9 @@ version is a 409 carrying both texts). Permissions as in the web: any member of 
 collection may read, claim and correct it."""
 
 from django.db.models import Prefetch
+from django.http import FileResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
@@ -15,10 +17,11 @@ from rest_framework.views import APIView
 from ocrreview.corpus.access import collection_for, visible_collections
 from ocrreview.corpus.api_base import error
 from ocrreview.corpus.api_schema import ErrorSerializer
-from ocrreview.corpus.models import Line
-from ocrreview.review import actions, queue
+from ocrreview.corpus.models import Line, Page
+from ocrreview.review import actions, images, queue
 from ocrreview.review.models import Correction
 from ocrreview.transcription.models import Hypothesis
+from recognition.preprocess import ImageError
 
 
 class HypothesisSerializer(serializers.ModelSerializer):
@@ -238,3 +241,53 @@ class LineLease(APIView):
         you do not hold it."""
         actions.do_skip_line(_line_for(request, pk), request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PageLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Line
+        fields = ["id", "order", "text", "status", "confidence", "version", "bbox", "polygon"]
+
+
+class PageSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField()
+    lines = PageLineSerializer(many=True, source="ordered_lines")
+
+    class Meta:
+        model = Page
+        fields = ["id", "document", "index", "width", "height", "status", "image_url", "lines"]
+
+    def get_image_url(self, page: Page) -> str:
+        return self.context["request"].build_absolute_uri(reverse("api_page_image", args=[page.pk]))
+
+
+def _page_for(request: Request, pk: int) -> Page:
+    visible = Page.objects.filter(document__collection__in=visible_collections(request.user))
+    return get_object_or_404(visible, pk=pk)
+
+
+class PageDetail(APIView):
+    @extend_schema(responses=PageSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        """A page with its lines in reading order (boxes and polygons in its pixels)."""
+        page = _page_for(request, pk)
+        page.ordered_lines = page.lines.order_by("order", "id")
+        return Response(PageSerializer(page, context={"request": request}).data)
+
+
+class PageImage(APIView):
+    @extend_schema(
+        responses={
+            (200, "image/*"): OpenApiTypes.BINARY,
+            422: ErrorSerializer,
+        }
+    )
+    def get(self, request: Request, pk: int) -> HttpResponseBase:
+        """The page image as the editor shows it: the scan itself where browsers show its
+        format (JPEG, PNG, WebP, ...), a JPEG rendition otherwise (TIFF, JPEG 2000)."""
+        page = _page_for(request, pk)
+        try:
+            path = images.page_image(page)
+        except (ImageError, OSError) as exc:
+            return error(f"The page image cannot be shown: {exc}", 422)
+        return FileResponse(path.open("rb"))

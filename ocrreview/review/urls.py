@@ -9,6 +9,8 @@ P = C + "pages/<int:page_id>/"
 urlpatterns = [
     path("api/collections/<int:pk>/lines/", api.CollectionLines.as_view(), name="api_lines"),
     path("api/collections/<int:pk>/queue/claim/", api.QueueClaim.as_view(), name="api_claim"),
+    path("api/pages/<int:pk>/", api.PageDetail.as_view(), name="api_page"),
+    path("api/pages/<int:pk>/image/", api.PageImage.as_view(), name="api_page_image"),
     path("api/lines/<int:pk>/", api.LineDetail.as_view(), name="api_line"),
     path("api/lines/<int:pk>/lease/", api.LineLease.as_view(), name="api_line_lease"),
     path(

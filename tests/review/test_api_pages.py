@@ -1,0 +1,52 @@
+"""A page over the API: its lines in reading order and its image, for members only."""
+
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from ocrreview.corpus.models import Page
+from ocrreview.corpus.tokens import do_create_api_token
+from tests import factories
+
+
+def auth(user) -> dict:
+    return {"Authorization": f"Token {do_create_api_token(user, 'test')}"}
+
+
+@pytest.fixture
+def page(letters, model_version):
+    page = factories.make_page(factories.make_document(letters))
+    for order, text in [(1, "second"), (0, "first")]:
+        factories.make_read_line(page, order, [(text, 0.9)], model_version)
+    return page
+
+
+@pytest.mark.django_db
+def test_a_member_reads_the_page_lines_in_order_and_its_image(client, bob, page):
+    headers = auth(bob)
+    body = client.get(reverse("api_page", args=[page.pk]), headers=headers).json()
+    assert [line["text"] for line in body["lines"]] == ["first", "second"]
+    assert (body["width"], body["height"]) == (page.width, page.height)
+    image = client.get(body["image_url"], headers=headers)
+    assert image.status_code == 200 and image["Content-Type"].startswith("image/")
+    assert b"".join(image.streaming_content) == page.image.read()
+
+
+@pytest.mark.django_db
+def test_a_page_of_a_collection_not_yours_is_a_404(client, charlie, page):
+    headers = auth(charlie)
+    assert client.get(reverse("api_page", args=[page.pk]), headers=headers).status_code == 404
+    response = client.get(reverse("api_page_image", args=[page.pk]), headers=headers)
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_page_whose_image_is_damaged_is_a_422_saying_so(client, bob, page):
+    Page.objects.filter(pk=page.pk).update(image="pages/broken.tif")
+    broken = Path(page.image.storage.path("pages/broken.tif"))
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_bytes(b"II*\x00 not a tiff")
+    response = client.get(reverse("api_page_image", args=[page.pk]), headers=auth(bob))
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("The page image cannot be shown")
