@@ -67,8 +67,13 @@ def start(pgdata: Path) -> str:
 
 
 def running_pid(pgdata: Path) -> int | None:
+    """The server's pid while it runs. The pid in postmaster.pid may belong to another process
+    after a reboot (a container's pids repeat), so it counts only if that process is a
+    postgres."""
     info = _postmaster(pgdata)
-    return info.pid if info is not None and info.is_running() else None
+    if info is None or not info.is_running():
+        return None
+    return info.pid if info.process.name().startswith("postgres") else None
 
 
 def stop(pgdata: Path) -> bool:
@@ -85,4 +90,8 @@ def stop(pgdata: Path) -> bool:
         postmaster.wait(STOP_TIMEOUT_S)
     except psutil.NoSuchProcess:
         pass
+    except psutil.TimeoutExpired:
+        raise RuntimeError(
+            f"PostgreSQL (pid {pid}) did not stop within {STOP_TIMEOUT_S:g} s; see {pgdata / 'log'}"
+        ) from None
     return True

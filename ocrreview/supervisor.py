@@ -64,7 +64,7 @@ class Supervisor:
                 stdout=output,
                 stderr=subprocess.STDOUT if output else None,
                 start_new_session=True,
-                preexec_fn=_stop_with_parent if sys.platform == "linux" else None,
+                preexec_fn=_stop_with(os.getpid()) if _prctl is not None else None,
             )
         finally:
             if output is not None:
@@ -125,11 +125,20 @@ class Supervisor:
 
 
 PR_SET_PDEATHSIG = 1
+# Looked up once here: the child between fork and exec must not load libraries.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
 
-def _stop_with_parent() -> None:
-    """In the child before exec: SIGTERM when the supervisor dies."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _stop_with(parent: int) -> Callable[[], None]:
+    def in_the_child() -> None:
+        """Before exec: SIGTERM when the supervisor dies, and no start at all when it died
+        before the request was made."""
+        assert _prctl is not None
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return in_the_child
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

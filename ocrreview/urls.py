@@ -16,3 +16,4 @@ urlpatterns = [
 ]
 
 handler404 = "ocrreview.corpus.api_base.not_found"
+handler500 = "ocrreview.corpus.api_base.server_error"

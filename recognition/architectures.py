@@ -154,10 +154,7 @@ def create_starter_base(out_dir: Path, spec: StarterSpec = StarterSpec(), seed: 
 
 
 def grow_starter(
-    model: VisionEncoderDecoderModel,
-    tokenizer: PreTrainedTokenizerFast,
-    image_width: int,
-    context_layers: int,
+    model: VisionEncoderDecoderModel, image_width: int, context_layers: int
 ) -> DonutImageProcessor:
     """Widen a trained starter's input and deepen its encoder context in place, keeping what it
     learned: the convolutions are translation-invariant, the columns it knew keep their

@@ -54,7 +54,10 @@ def read_metadata(
                 raise SystemExit(f"{path}:{number} lacks 'file_name' or {field!r}")
             if split is not None and record.get("split") != split:
                 continue
-            if any(str(record.get(key)) != value for key, value in (where or {}).items()):
+            if any(
+                key not in record or _as_text(record[key]) != value
+                for key, value in (where or {}).items()
+            ):
                 continue
             samples.append(Sample(str(record["file_name"]), str(record[field])))
     if not samples:
@@ -64,6 +67,11 @@ def read_metadata(
             + (f" where {dict(where)}" if where else "")
         )
     return samples
+
+
+def _as_text(value: Any) -> str:
+    """A metadata value as a --where condition writes it (JSON's true, not Python's True)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def transcribe(
@@ -124,9 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calibration", type=Path, help="JSON file with a calibration fit")
     args = parser.parse_args(argv)
 
-    where = dict(condition.split("=", 1) for condition in args.where if "=" in condition)
-    if len(where) != len(args.where):
+    if any("=" not in condition for condition in args.where):
         parser.error("--where takes FIELD=VALUE")
+    where = dict(condition.split("=", 1) for condition in args.where)
+    if len(where) != len(args.where):
+        parser.error("--where names a field twice; a row has one value per field")
     samples = read_metadata(args.folder, args.field, args.split, where)
     loaded = load_model(
         args.model, revision=args.revision, device=args.device, quantize=args.quantize

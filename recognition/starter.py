@@ -231,17 +231,26 @@ def real_config(steps: int, num_threads: int, learning_rate: float) -> TrainingC
 
 def grown_base(source: Path, out_dir: Path, chars: str) -> Path:
     """`source` widened and deepened to REAL_SPEC (a no-op for a model already that size),
-    with every character of `chars` in its vocabulary."""
+    with every character of `chars` in its vocabulary. Made once per work folder, whole or not
+    at all; a later run from another source is refused rather than training the old base."""
+    record = out_dir / "grown_from.txt"
     if (out_dir / "config.json").exists():
+        if record.exists() and record.read_text(encoding="utf-8") != str(source.resolve()):
+            raise ValueError(
+                f"{out_dir} was grown from {record.read_text(encoding='utf-8')}, not {source}; "
+                "use another --work folder"
+            )
         return out_dir
     model, tokenizer, _ = load_bundle(source)
-    image_processor = grow_starter(
-        model, tokenizer, REAL_SPEC.image_width, REAL_SPEC.context_layers
-    )
+    image_processor = grow_starter(model, REAL_SPEC.image_width, REAL_SPEC.context_layers)
     add_chars(model, tokenizer, find_unknown_chars(tokenizer, list(chars)))
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    image_processor.save_pretrained(out_dir)
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    image_processor.save_pretrained(partial)
+    (partial / record.name).write_text(str(source.resolve()), encoding="utf-8")
+    partial.rename(out_dir)
     return out_dir
 
 
@@ -353,12 +362,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "CPU, where a worker slows training down",
     )
     parser.add_argument("--init", type=Path, help="pretrain: go on training this model")
-    parser.add_argument("--lr", type=float, default=1e-3, help="pretrain: peak learning rate")
+    parser.add_argument(
+        "--lr", type=float, help="peak learning rate (default: pretrain 1e-3, real 5e-4)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="pretrain: seed of the synthetic lines")
     parser.add_argument("--lines", type=Path, default=Path("../shared/data/lathrop_stanford/lines"))
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--copies", type=int, default=6, help="augmented variants per real line")
-    parser.add_argument("--synthetic-mix", type=int, default=300)
+    parser.add_argument(
+        "--copies", type=int, help="augmented variants per real line (finetune 6, real 4)"
+    )
+    parser.add_argument(
+        "--synthetic-mix", type=int, help="synthetic lines mixed in (finetune 300, real 30000)"
+    )
     parser.add_argument(
         "--exclude-pages-of",
         type=Path,
@@ -374,10 +389,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", help="cpu-time: only the rows of this split")
     args = parser.parse_args(argv)
     demo_pages = [p.name for p in args.exclude_pages_of.iterdir() if p.suffix.lower() in IMAGES]
+    # Options left out take each stage's own default.
+    lr = {"learning_rate": args.lr} if args.lr is not None else {}
+    copies = {"copies": args.copies} if args.copies is not None else {}
+    mix = args.synthetic_mix
     if args.stage == "pretrain":
         print(
             pretrain(
-                args.work, args.steps, args.threads, args.seed, args.init, args.lr, args.workers
+                args.work,
+                args.steps,
+                args.threads,
+                args.seed,
+                args.init,
+                **lr,
+                num_workers=args.workers,
             )
         )
     elif args.stage == "finetune":
@@ -386,24 +411,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.work,
                 args.lines,
                 args.epochs,
-                args.synthetic_mix,
+                300 if mix is None else mix,
                 args.threads,
                 args.source,
-                copies=args.copies,
                 exclude_pages=demo_pages,
+                **copies,
             )
         )
     elif args.stage == "real":
+        synthetic = {"synthetic": mix} if mix is not None else {}
         print(
             train_real(
                 args.work,
                 args.source or STARTER_DIR,
                 args.steps,
                 args.threads,
-                args.lr,
-                copies=args.copies,
-                synthetic=args.synthetic_mix,
                 exclude_pages=demo_pages,
+                **lr,
+                **copies,
+                **synthetic,
             )
         )
     elif args.stage == "cpu-time":

@@ -82,8 +82,10 @@ class UploadResultsSerializer(serializers.Serializer):
 
 
 class RecognizeSerializer(serializers.Serializer):
-    model_version = serializers.IntegerField()
-    document = serializers.IntegerField(required=False, help_text="only this document")
+    model_version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    document = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="only this document"
+    )
 
 
 class QueuedSerializer(serializers.Serializer):
@@ -154,7 +156,9 @@ class CollectionRecognize(APIView):
         """Re-run recognition of the collection, or of one `document`, with `model_version`
         (collection admins only)."""
         collection = admin_collection_for(request.user, pk)
-        form = RerecognizeForm(request.data, collection=collection)
+        body = RecognizeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        form = RerecognizeForm(body.validated_data, collection=collection)
         if not form.is_valid():
             return error("Invalid request.", fields=form.errors.get_json_data())
         document = form.cleaned_data["document"]

@@ -2,8 +2,11 @@
 the API's own shape, `{"error": message}` with `fields` for invalid input, which clients of the
 first API rely on. (The schema's side of both: api_schema.py.)"""
 
+import re
+
 from django.http import HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -59,12 +62,21 @@ class IdCursorPagination(CursorPagination):
         asked = request.query_params.getlist(self.page_size_query_param)
         if not asked:
             return self.page_size
-        size = asked[0] if len(asked) == 1 and asked[0].isdigit() else ""
+        size = asked[0] if len(asked) == 1 and re.fullmatch("[0-9]{1,9}", asked[0]) else ""
         if not size or not 1 <= int(size) <= self.max_page_size:
             raise exceptions.ValidationError(
                 {self.page_size_query_param: [f"a whole number from 1 to {self.max_page_size}"]}
             )
         return int(size)
+
+    def decode_cursor(self, request):
+        """A cursor is opaque to clients, so one they made up is a 404 like a spent one, not a
+        500 from a position that is no id."""
+        cursor = super().decode_cursor(request)
+        position = None if cursor is None else cursor.position
+        if position is not None and not re.fullmatch("[0-9]{1,18}", str(position)):
+            raise exceptions.NotFound(self.invalid_cursor_message)
+        return cursor
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
@@ -72,6 +84,13 @@ class IdCursorPagination(CursorPagination):
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size)
         return parameters
+
+
+def server_error(request) -> JsonResponse | HttpResponse:
+    """A fault is logged with its traceback either way; the client under /api/ gets JSON."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "Server error; it has been logged."}, status=500)
+    return django_server_error(request)
 
 
 def not_found(request, exception=None) -> JsonResponse | HttpResponse:

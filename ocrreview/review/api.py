@@ -78,7 +78,9 @@ class LineDetailSerializer(LineSerializer):
 
 
 class SaveSerializer(serializers.Serializer):
-    text = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=10_000)
+    text = serializers.CharField(
+        allow_blank=True, trim_whitespace=False, max_length=actions.MAX_TEXT_LENGTH
+    )
     expected_version = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, help_text="the line's `version` you read"
     )
@@ -213,10 +215,13 @@ class QueueClaim(APIView):
         collection = collection_for(request.user, pk)
         form = ClaimSerializer(data=request.data)
         form.is_valid(raise_exception=True)
+        document = form.validated_data.get("document")
+        if document is not None and not collection.documents.filter(pk=document).exists():
+            return error("No such document in this collection.")
         line_id = actions.do_claim_next_line(
             collection,
             request.user,
-            document_id=form.validated_data.get("document"),
+            document_id=document,
             order=form.validated_data["order"],
         )
         if line_id is None:

@@ -123,10 +123,10 @@ def _discover(dirs: tuple[Path, ...]) -> tuple[FontSpec, ...]:
 
 
 def discover_fonts(
-    held_out: bool = False, dirs: Sequence[Path] = FONT_DIRS, printed: bool | None = None
+    held_out: bool = False, dirs: Sequence[Path] = FONT_DIRS, printed: bool | None = False
 ) -> list[FontSpec]:
-    """Training fonts, or with `held_out` only the evaluation fonts; with `printed` only the
-    printed faces (True) or only the hands (False)."""
+    """Training hands, or with `held_out` only the evaluation hands; `printed=True` gives the
+    printed faces instead, `printed=None` both."""
     return [
         f
         for f in _discover(tuple(dirs))

@@ -1,5 +1,8 @@
 """The embedded PostgreSQL of an install without DATABASE_URL: a real server from the wheel."""
 
+import subprocess
+import sys
+
 import psycopg
 import pytest
 
@@ -39,3 +42,20 @@ def test_it_listens_on_a_socket_only(pgdata):
     with psycopg.connect(url) as db:
         assert db.execute("SHOW listen_addresses").fetchone() == ("",)
         assert db.execute("SELECT current_database()").fetchone() == ("ocrreview",)
+
+
+def test_a_stale_pid_file_naming_another_process_is_not_taken_for_the_server(pgdata):
+    """After a reboot the pid in postmaster.pid may be another program's."""
+    embedded_db.start(pgdata)
+    embedded_db.stop(pgdata)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lines = ["0"] * 8
+        lines[0] = str(other.pid)
+        (pgdata / "postmaster.pid").write_text("\n".join(lines) + "\n")
+        assert embedded_db.running_pid(pgdata) is None
+        assert not embedded_db.stop(pgdata)
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

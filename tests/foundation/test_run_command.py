@@ -60,6 +60,7 @@ class RunCommand:
             if k not in ("DATABASE_URL", "REDIS_URL", "OCRREVIEW_VAR_DIR", "DJANGO_SETTINGS_MODULE")
         }
         environ["PORT"] = str(port)
+        self.environ = environ
         self.repo = repo
         self.output: list[str] = []
         self.process = subprocess.Popen(
@@ -146,6 +147,19 @@ def test_make_run_serves_the_demo_supervises_its_workers_and_stops_on_ctrl_c(run
     password = run_command.wait_for(r"password '([^']+)'")[1]
     url = run_command.wait_for(r"ocrreview is running at (http://\S+)")[1]
     assert "database: the embedded PostgreSQL in" in "".join(run_command.output)
+
+    # A second run from the same folder is refused, and leaves the first one's database be.
+    second = subprocess.run(
+        ["bash", "scripts/run.sh"],
+        cwd=run_command.repo,
+        env=run_command.environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert "ocrreview is already running from this folder" in second.stderr
+    assert embedded_db.running_pid(run_command.repo / "var" / "postgres") is not None
 
     context = browser.new_context(base_url=url)
     context.set_default_timeout(30_000)

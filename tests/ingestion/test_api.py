@@ -117,3 +117,16 @@ def test_an_admin_reruns_recognition_through_the_api(client, alice, bob, letters
     )
     assert response.status_code == 202 and response.json() == {"queued_lines": 1}
     assert RecognitionRequest.objects.get().model_version == version
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ["[1]", '"x"', "null", '{"model_version": "one"}'])
+def test_a_recognize_body_that_is_no_object_of_ids_is_a_400(client, alice, letters, body):
+    response = client.post(
+        reverse("api_recognize", args=[letters.pk]),
+        body,
+        headers=auth(alice),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "Invalid request."

@@ -1,5 +1,7 @@
 """GET /api/collections/ and /api/collections/<id>/: the collections a token's user may see."""
 
+import base64
+
 import pytest
 from django.urls import reverse
 
@@ -75,3 +77,10 @@ def test_an_api_url_with_an_id_that_is_no_number_is_a_json_404(client, bob):
     response = client.get("/api/collections/null,null/", headers=auth(bob))
     assert response.status_code == 404 and response.json() == {"error": "Not found."}
     assert client.get("/no-such-page/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_cursor_made_up_by_the_client_is_a_404(client, bob, letters):
+    forged = base64.b64encode(b"p=abc").decode()
+    response = client.get(reverse("api_collections") + f"?cursor={forged}", headers=auth(bob))
+    assert response.status_code == 404 and response.json() == {"error": "Not found."}

@@ -75,3 +75,5 @@ def test_evaluate_keeps_the_rows_a_where_condition_names(
         main([*argv, "--where", "script=typed"])
     with pytest.raises(SystemExit):
         main([*argv, "--where", "script"])
+    with pytest.raises(SystemExit, match="no lines where {'page': 'None'}"):
+        main([*argv, "--where", "page=None"])  # no row has the field

@@ -60,11 +60,10 @@ def test_sizes_must_be_multiples_of_the_stride() -> None:
 def test_a_grown_starter_reads_what_it_read_before_and_takes_wider_lines(
     model: VisionEncoderDecoderModel,
 ) -> None:
-    tokenizer = build_char_tokenizer("abc ")
     pixels = torch.randn(1, 3, 32, 96)
     with torch.no_grad():
         before = model.encoder(pixel_values=pixels).last_hidden_state
-        processor = grow_starter(model, tokenizer, image_width=192, context_layers=3)
+        processor = grow_starter(model, image_width=192, context_layers=3)
         after = model.encoder(pixel_values=pixels).last_hidden_state
         wide = model.encoder(pixel_values=torch.randn(1, 3, 32, 192)).last_hidden_state
     assert torch.allclose(before, after, atol=1e-5)  # added layers start as the identity
@@ -73,4 +72,4 @@ def test_a_grown_starter_reads_what_it_read_before_and_takes_wider_lines(
     assert model.config.encoder.image_width == 192
     assert processor.size == {"height": 32, "width": 192}
     with pytest.raises(ValueError, match="can only grow"):
-        grow_starter(model, tokenizer, image_width=96, context_layers=3)
+        grow_starter(model, image_width=96, context_layers=3)

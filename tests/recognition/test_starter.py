@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from recognition.architectures import create_starter_base
 from recognition.inference import recognize
 from recognition.loading import load_model
-from recognition.starter import REAL_SPEC, export, finetune, read_imagefolder, train_real
+from recognition.starter import (
+    REAL_SPEC,
+    export,
+    finetune,
+    grown_base,
+    read_imagefolder,
+    train_real,
+)
 from tests.recognition.conftest import noise_line
 from tests.tiny_model import TINY_STARTER
 
@@ -109,3 +118,12 @@ def test_the_real_stage_grows_the_model_and_never_reads_test_or_demo_lines(
     assert {"œ", "é", "£"} <= vocabulary.keys()
     [result] = recognize(loaded, [noise_line(300)], num_beams=2, max_new_tokens=6)
     assert result.error is None
+
+
+def test_a_grown_base_is_not_reused_for_another_source(tmp_path: Path) -> None:
+    first, other = tiny_base(tmp_path / "first"), tiny_base(tmp_path / "other")
+    base = grown_base(first, tmp_path / "work" / "base", "é")
+    assert grown_base(first, base, "é") == base
+    assert not (tmp_path / "work" / "base.partial").exists()
+    with pytest.raises(ValueError, match="use another --work folder"):
+        grown_base(other, base, "é")

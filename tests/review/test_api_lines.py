@@ -106,6 +106,7 @@ def test_lines_of_a_collection_not_yours_are_404s(client, charlie, letters, line
         {"text": "x", "expected_version": 2**40},
         {"expected_version": 1},
         {"text": "x", "expected_version": 1, "hypothesis": -3},
+        {"text": "x" * 2001, "expected_version": 1},
     ],
 )
 def test_bad_correction_bodies_are_400s_naming_the_field(client, bob, lines, body):

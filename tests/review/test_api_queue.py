@@ -79,3 +79,11 @@ def test_a_bad_claim_is_a_400(client, bob, letters, lines, body):
     response = claim(client, auth(bob), letters, **body)
     assert response.status_code == 400 and response.json()["fields"]
     assert not Line.objects.filter(status=Line.Status.IN_REVIEW).exists()
+
+
+@pytest.mark.django_db
+def test_claiming_in_another_collections_document_is_a_400(client, bob, letters, ledgers, lines):
+    elsewhere = factories.make_document(ledgers)
+    response = claim(client, auth(bob), letters, document=elsewhere.pk)
+    assert response.status_code == 400
+    assert response.json() == {"error": "No such document in this collection."}
