@@ -93,3 +93,10 @@ def make_read_line(
         for rank, (text, share) in enumerate(readings)
     )
     return line
+
+
+def token_headers(user) -> dict:
+    """The API's Authorization header with a new key of the user's."""
+    from ocrreview.corpus.tokens import do_create_api_token
+
+    return {"Authorization": f"Token {do_create_api_token(user, 'test')}"}

@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
 from ocrreview.corpus.api_base import error
-from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Collection, Document
 from ocrreview.corpus.upload_forms import UploadForm, too_many_files_message
 from ocrreview.transcription.forms import RerecognizeForm
@@ -130,13 +129,7 @@ class CollectionDocuments(APIView):
             return error(too_many_files_message())
         if not form.is_valid():
             return error("Invalid upload.", fields=form.errors.get_json_data())
-        results = do_ingest(
-            collection,
-            [Upload.from_django(f) for f in form.cleaned_data["files"]],
-            user=request.user,
-            segmentation=form.cleaned_data["segmentation"],
-            import_text=form.cleaned_data["import_text"],
-        )
+        results = form.ingest(collection, request.user)
         code = status.HTTP_201_CREATED if any(r.document for r in results) else 400
         return Response({"files": [r.to_dict() for r in results]}, status=code)
 

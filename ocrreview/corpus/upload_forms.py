@@ -1,6 +1,7 @@
 from django import forms
 from django.conf import settings
 
+from ocrreview.corpus.ingestion import FileResult, Upload, do_ingest
 from ocrreview.corpus.models import Document
 
 
@@ -32,6 +33,17 @@ class UploadForm(forms.Form):
         required=False,
         label="Take the text of PAGE/ALTO files as reviewed ground truth",
     )
+
+    def ingest(self, collection, user) -> list[FileResult]:
+        """The valid form's files into the collection, each with what became of it."""
+        data = self.cleaned_data
+        return do_ingest(
+            collection,
+            [Upload.from_django(f) for f in data["files"]],
+            user=user,
+            segmentation=data["segmentation"],
+            import_text=data["import_text"],
+        )
 
 
 def too_many_files_message() -> str:

@@ -3,7 +3,6 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
 from ocrreview.corpus.access import admin_collection_for
-from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.upload_forms import UploadForm, too_many_files_message
 
 
@@ -15,13 +14,7 @@ def upload(request, pk: int):
     form = UploadForm(request.POST or None, request.FILES or None)
     results = None
     if request.method == "POST" and form.is_valid():
-        results = do_ingest(
-            collection,
-            [Upload.from_django(f) for f in form.cleaned_data["files"]],
-            user=request.user,
-            segmentation=form.cleaned_data["segmentation"],
-            import_text=form.cleaned_data["import_text"],
-        )
+        results = form.ingest(collection, request.user)
         form = UploadForm()
     context = {
         "collection": collection,

@@ -6,11 +6,8 @@ from django.urls import reverse
 
 from ocrreview.corpus.models import ApiToken, Document
 from ocrreview.corpus.tokens import do_create_api_token
+from tests.factories import token_headers as auth
 from tests.ingestion import files
-
-
-def auth(user) -> dict:
-    return {"Authorization": f"Token {do_create_api_token(user, 'test')}"}
 
 
 def upload(client, collection, headers, *named, **data):

@@ -5,12 +5,8 @@ import base64
 import pytest
 from django.urls import reverse
 
-from ocrreview.corpus.tokens import do_create_api_token
 from tests import factories
-
-
-def auth(user) -> dict:
-    return {"Authorization": f"Token {do_create_api_token(user, 'test')}"}
+from tests.factories import token_headers as auth
 
 
 @pytest.mark.django_db

@@ -6,12 +6,8 @@ import pytest
 from django.urls import reverse
 
 from ocrreview.corpus.models import Page
-from ocrreview.corpus.tokens import do_create_api_token
 from tests import factories
-
-
-def auth(user) -> dict:
-    return {"Authorization": f"Token {do_create_api_token(user, 'test')}"}
+from tests.factories import token_headers as auth
 
 
 @pytest.fixture

@@ -4,13 +4,9 @@ import pytest
 from django.urls import reverse
 
 from ocrreview.corpus.models import Line
-from ocrreview.corpus.tokens import do_create_api_token
 from ocrreview.review.models import Correction
 from tests import factories
-
-
-def auth(user) -> dict:
-    return {"Authorization": f"Token {do_create_api_token(user, 'test')}"}
+from tests.factories import token_headers as auth
 
 
 @pytest.fixture
