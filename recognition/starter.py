@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -284,7 +285,8 @@ def train_real(
         for row in read_imagefolder(lathrop, split="train")
         if not str(row.get("page", "")).endswith(tuple(exclude_pages))
     ]
-    lathrop_train, lathrop_val = split_by_page(lathrop_rows, 0.15, seed)
+    # The same pages are held out whatever the seed, so that stages' validations compare.
+    lathrop_train, lathrop_val = split_by_page(lathrop_rows, 0.15, seed=0)
     real: list[Sample] = [(r["path"], r["label"]) for r in htr_rows] + lathrop_train
     val: list[Sample] = [(r["path"], r["label"]) for r in htr_val] + lathrop_val
     chars = (htr / "chars.tsv").read_text(encoding="utf-8").splitlines()[1:]
@@ -308,7 +310,7 @@ def train_real(
     # ConcatDataset needs only len() and [] of its parts and offers them itself, which is all
     # that train() reads of a Sequence.
     lines = cast(Sequence[Sample], ConcatDataset(cast("list[Dataset[Sample]]", streams)))
-    config = real_config(steps, num_threads, learning_rate)
+    config = replace(real_config(steps, num_threads, learning_rate), seed=seed)
     result = train(base, lines, val, config, work / "real", _log(work / "real.log"))
     return result.model_dir
 
@@ -365,7 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--lr", type=float, help="peak learning rate (default: pretrain 1e-3, real 5e-4)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="pretrain: seed of the synthetic lines")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="pretrain, real: seed of the lines and their order"
+    )
     parser.add_argument("--lines", type=Path, default=Path("../shared/data/lathrop_stanford/lines"))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument(
@@ -427,6 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.steps,
                 args.threads,
                 exclude_pages=demo_pages,
+                seed=args.seed,
                 **lr,
                 **copies,
                 **synthetic,
