@@ -91,26 +91,26 @@ SERVED = ServedInFlight()
 
 
 def settle(contexts: list, deadline: float) -> None:
-    """Stop the pages sending anything new, close them, then wait until all they sent is
-    answered and the live server has finished serving it.
+    """Stop the pages sending anything new, wait until all they sent is answered, close them,
+    and wait until the live server has finished serving everything.
 
     A test ends only then: the test database is flushed (TRUNCATE) as it ends, and a request
     the server is still serving (a draft a timer sent) holds row locks that deadlock the
     flush, which then leaves the next test a full database. The pages are closed here, not
     with their contexts, because closing one sends its last draft (the editor's pagehide
-    beacon): here it meets the abort route, or else it is waited for; after this it would
-    reach a server whose test is over."""
+    beacon): here it meets the abort route, or else the server's count below waits for it;
+    after this it would reach a server whose test is over."""
     for context, _ in contexts:
         context.route("**/*", lambda route: route.abort())
     for context, in_flight in contexts:
-        for page in list(context.pages):
-            page.close()
-        pump = context.new_page()  # a blank page, through which Playwright delivers events
+        pump = context.pages[0] if context.pages else context.new_page()
         while in_flight.open and time.monotonic() < deadline:
-            pump.wait_for_timeout(50)
+            pump.wait_for_timeout(50)  # lets Playwright deliver the events
         if in_flight.open:
             urls = sorted(request.url for request in in_flight.open)
             raise AssertionError(f"requests still unanswered after {SETTLE_TIMEOUT_S} s: {urls}")
+        for page in list(context.pages):
+            page.close()
     # A beacon may reach the server a moment after its page is gone: half a second of quiet.
     quiet = 0
     while quiet < 10:
