@@ -210,23 +210,16 @@ REAL_VALIDATION_LINES = 300
 
 
 def real_config(steps: int, num_threads: int, learning_rate: float) -> TrainingConfig:
-    return TrainingConfig(
-        max_steps=steps,
-        batch_size=16,
-        learning_rate=learning_rate,
-        weight_decay=0.05,
+    """The pretraining recipe, over real lines: shuffled (no curriculum), longer lines.
+    The vocabulary is grown from chars.tsv beforehand, so the texts are not read first
+    (that would augment every line once before the first step)."""
+    return replace(
+        pretrain_config(steps, num_threads, learning_rate),
         warmup_steps=200,
+        shuffle=True,
         eval_every=500,
         eval_batch_size=32,
         max_new_tokens=REAL_SPEC.max_length,
-        patience=None,
-        ctc_weight=1.0,
-        checkpoint_every=100,
-        num_threads=num_threads,
-        cpu_bf16=True,
-        # The vocabulary is grown from chars.tsv beforehand; reading every text here would
-        # augment every line once before the first step.
-        check_train_chars=False,
     )
 
 
