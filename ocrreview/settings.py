@@ -257,3 +257,8 @@ OCRREVIEW_ZIP_MAX_FILES = env_int("OCRREVIEW_ZIP_MAX_FILES", 5000, minimum=1)
 OCRREVIEW_RECOGNITION_LEASE_SECONDS = env_int("OCRREVIEW_RECOGNITION_LEASE_SECONDS", 300, minimum=1)
 # A line whose recognition crashed this many times is marked failed.
 OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = env_int("OCRREVIEW_RECOGNITION_MAX_ATTEMPTS", 3, minimum=1)
+# Every worker looks this often for work whose worker died (ocrreview/sweep.py), so a dead
+# worker's lines are read again within a lease and a sweep of its death.
+OCRREVIEW_SWEEP_SECONDS = env_int(
+    "OCRREVIEW_SWEEP_SECONDS", min(30, OCRREVIEW_RECOGNITION_LEASE_SECONDS), minimum=1
+)

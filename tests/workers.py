@@ -38,9 +38,15 @@ class Worker:
 
 @contextmanager
 def celery_worker(
-    queues: str = "default,gpu,training", *, name: str = "test", timeout: float = 60, **env: str
+    queues: str = "default,gpu,training",
+    *,
+    name: str = "test",
+    timeout: float = 60,
+    pool: str = "solo",
+    **env: str,
 ) -> Iterator[Worker]:
-    """A worker in its own process group, so kill -9 reaches it and its pool children."""
+    """A worker in its own process group, so kill -9 reaches it and its pool children.
+    `pool="prefork"` runs one pool child, as `manage.py serve` starts its main worker."""
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         raise RuntimeError("Worker tests need REDIS_URL (the test command sets it).")
     hostname = f"{name}-{os.getpid()}-{time.monotonic_ns()}@localhost"
@@ -55,7 +61,8 @@ def celery_worker(
             "-Q",
             queues,
             "--pool",
-            "solo",
+            pool,
+            *(["--concurrency", "1"] if pool == "prefork" else []),
             "--hostname",
             hostname,
             "--loglevel",

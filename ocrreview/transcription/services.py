@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from PIL import Image
 
@@ -459,11 +459,14 @@ def finish_documents(document_ids: set[int]) -> None:
             Document.objects.filter(pk=document.pk).update(status=Document.Status.READY)
 
 
-def next_lease_expiry() -> datetime | None:
-    """When the earliest claim held by some worker runs out, if any is held."""
-    return RecognitionRequest.objects.filter(status=R.RUNNING).aggregate(first=Min("lease_until"))[
-        "first"
-    ]
+def unattended_work_exists() -> bool:
+    """Whether lines wait with no live worker reading them: claims whose lease ran out (their
+    worker died), or queued lines while no worker holds a claim (the kick that would have
+    drained them may have died with a worker)."""
+    running = RecognitionRequest.objects.filter(status=R.RUNNING)
+    if running.filter(lease_until__lt=timezone.now()).exists():
+        return True
+    return not running.exists() and RecognitionRequest.objects.filter(status=R.QUEUED).exists()
 
 
 def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:

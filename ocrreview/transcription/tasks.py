@@ -2,19 +2,17 @@
 and its guarantees are in services.py."""
 
 import logging
-from datetime import timedelta
 
 import redis
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
-from django.utils import timezone
 
+from ocrreview.sweep import consumes, start_sweeping
 from ocrreview.transcription import services
 
 logger = logging.getLogger(__name__)
 
-SWEEP_KEY = "ocrreview:recognition-sweep"
 KICK_KEY = "ocrreview:recognition-kick"
 # A kick that never ran (its message lost) stops holding back new ones after this long.
 KICK_TTL_MS = 60_000
@@ -44,24 +42,20 @@ def recognize_pending(self) -> int:
     total = 0
     while claimed := services.do_recognize_pending(worker):
         total += claimed
-    _sweep_after_leases()
     return total
 
 
-def _sweep_after_leases() -> None:
-    """Lines held by other workers come back if those workers die; look again when their
-    leases run out. One sweep is scheduled at a time, so idle kicks do not pile up."""
-    expiry = services.next_lease_expiry()
-    if expiry is None:
-        return
-    delay = max(1.0, (expiry - timezone.now()).total_seconds() + 1)
-    client = _redis()
-    if client is not None and not client.set(SWEEP_KEY, "1", nx=True, px=int(delay * 1000)):
-        return
-    recognize_pending.apply_async(eta=timezone.now() + timedelta(seconds=delay))
+def sweep() -> None:
+    """Drain what no live worker is reading (see ocrreview/sweep.py). The kick's dedupe key is
+    not consulted: it may belong to a kick that died with a worker. The message expires by
+    the next sweep, so sweeps do not pile up behind a busy worker."""
+    if services.unattended_work_exists():
+        recognize_pending.apply_async(expires=settings.OCRREVIEW_SWEEP_SECONDS)
 
 
 @worker_ready.connect
-def _resume_after_restart(sender, **kwargs) -> None:
-    # Lines a crashed worker held are picked up as soon as a worker is back.
-    recognize_pending.delay()
+def _sweep_while_serving(sender, **kwargs) -> None:
+    # Lines a crashed worker held are picked up as soon as a worker that reads them is back,
+    # and while it runs, whichever worker dies.
+    if consumes(sender, "gpu"):
+        start_sweeping("recognition", sweep)

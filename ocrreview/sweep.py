@@ -1,0 +1,44 @@
+"""A periodic sweep in every Celery worker, for work whose worker died.
+
+A task message held by a worker killed with SIGKILL comes back from Redis only after its
+visibility timeout (an hour), so what brings back a dead worker's work cannot be a message
+either: each live worker looks for it on a timer of its own, at start-up and then every
+OCRREVIEW_SWEEP_SECONDS. It is a thread rather than the worker's own timer, which a solo
+pool runs only between tasks, and a training task takes hours.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+
+from celery.signals import worker_shutdown
+from django.conf import settings
+from django.db import connections
+
+logger = logging.getLogger(__name__)
+
+
+def consumes(consumer, queue: str) -> bool:
+    """Whether the worker that `worker_ready` announced reads `queue` (its -Q option)."""
+    return queue in consumer.app.amqp.queues.consume_from
+
+
+def start_sweeping(name: str, sweep: Callable[[], None]) -> None:
+    """Run `sweep` now and then every OCRREVIEW_SWEEP_SECONDS until the worker shuts down."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while True:
+            try:
+                sweep()
+            except Exception:
+                # A database or broker outage must not end the sweeps that follow it.
+                logger.exception("The %s sweep failed; trying again in %s s", name, interval)
+            finally:
+                connections.close_all()
+            if stop.wait(interval):
+                return
+
+    interval = settings.OCRREVIEW_SWEEP_SECONDS
+    worker_shutdown.connect(lambda **kwargs: stop.set(), weak=False)
+    threading.Thread(target=loop, name=f"sweep-{name}", daemon=True).start()

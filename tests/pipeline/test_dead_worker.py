@@ -1,0 +1,85 @@
+"""Lines held by a worker killed with SIGKILL come back through the live workers' periodic
+sweep, as issue 17 found them not to: the replacement started before the dead worker's
+lease ran out, so its start-up found nothing to take, and the one message that would have
+looked again later had died with the killed worker."""
+
+import os
+import signal
+import time
+
+import psutil
+import pytest
+import redis
+from django.conf import settings
+from django.db.models import Count, Q
+
+from ocrreview.corpus.models import Document, Line
+from ocrreview.transcription.models import Hypothesis, RecognitionRequest
+from tests.pipeline.test_worker import outstanding, upload_lines, wait_for, worker_settings
+from tests.workers import celery_worker
+
+R = RecognitionRequest.Status
+# Longer than a replacement worker takes to start, so that its start-up sweep comes too
+# early and only the periodic one can bring the lines back.
+LEASE_S = 15
+SWEEP_S = 1
+# Reading the stranded lines with the tiny model on a busy CPU, after they came back.
+READ_S = 30
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_lines_of_a_worker_killed_with_its_pool_come_back_within_a_lease(letters, tiny_model):
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    env = worker_settings(
+        tiny_model,
+        OCRREVIEW_BATCH_SIZE="2",
+        OCRREVIEW_RECOGNITION_CHUNK="60",
+        OCRREVIEW_RECOGNITION_LEASE_SECONDS=str(LEASE_S),
+        OCRREVIEW_SWEEP_SECONDS=str(SWEEP_S),
+    )
+    letters.nbest_size = 2
+    letters.save()
+    # `manage.py serve`'s main worker: a prefork main process with one pool child.
+    with celery_worker("default,gpu", name="doomed", pool="prefork", **env) as doomed:
+        upload_lines(letters, 16)
+        total = Line.objects.count()
+        wait_for(
+            lambda: RecognitionRequest.objects.filter(status=R.DONE).count() >= 2,
+            60,
+            interval=0.02,
+            what="the first batches",
+        )
+        children = psutil.Process(doomed.process.pid).children()
+        assert len(children) == 1, "the worker runs one pool child"
+        os.killpg(doomed.process.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        doomed.process.wait()
+        psutil.wait_procs(children, timeout=10)
+    stranded = RecognitionRequest.objects.filter(status=R.RUNNING).count()
+    assert stranded > 0, "the worker died between batches; it held no claim"
+
+    with celery_worker("default,gpu", name="replacement", pool="prefork", **env):
+        ready_after = time.monotonic() - killed_at
+        assert ready_after < LEASE_S, "the replacement started after the lease ran out"
+        wait_for(lambda: outstanding() == 0, LEASE_S + SWEEP_S + READ_S, 0.2, "the rescue")
+        back_after = time.monotonic() - killed_at
+    print(
+        f"replacement ready {ready_after:.1f} s, every line read {back_after:.1f} s after the kill"
+    )
+
+    assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.DONE}
+    assert RecognitionRequest.objects.count() == total
+    per_line = (
+        Hypothesis.objects.values("line", "model_version")
+        .annotate(best=Count("id", filter=Q(rank=0)))
+        .order_by()
+    )
+    assert len(per_line) == total
+    assert {row["best"] for row in per_line} == {1}
+    for line in Line.objects.prefetch_related("hypotheses"):
+        ranks = sorted(h.rank for h in line.hypotheses.all())
+        assert ranks == list(range(len(ranks)))
+        assert line.version == 2  # routed once: read exactly once
+    assert RecognitionRequest.objects.filter(attempts=2).count() == stranded
+    assert set(Document.objects.values_list("status", flat=True)) == {Document.Status.READY}
