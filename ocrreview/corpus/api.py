@@ -3,15 +3,20 @@ documentation page are at /api/schema/ and /api/docs/). Same rules as the web: c
 not yours are 404, admin actions 403. Authentication, pagination and the error shape: `api_base.py`."""
 
 from django.core.exceptions import TooManyFilesSent
+from django.forms.models import model_to_dict
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ocrreview.corpus import actions
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
-from ocrreview.corpus.api_base import error
+from ocrreview.corpus.api_base import bind_form, error
+from ocrreview.corpus.api_schema import ErrorSerializer
+from ocrreview.corpus.forms import CollectionSettingsForm
 from ocrreview.corpus.models import Collection, Document
 from ocrreview.corpus.upload_forms import UploadForm, too_many_files_message
 from ocrreview.transcription.forms import RerecognizeForm
@@ -32,6 +37,22 @@ class CollectionSerializer(serializers.ModelSerializer):
             "special_characters",
             "created_at",
         ]
+
+
+class CollectionSettingsSerializer(serializers.Serializer):
+    """For the schema; the change itself is validated by the web's settings form."""
+
+    description = serializers.CharField(required=False, allow_blank=True)
+    confidence_threshold = serializers.FloatField(required=False, min_value=0, max_value=1)
+    nbest_size = serializers.IntegerField(required=False, min_value=1, max_value=10)
+    model_version = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="a shared model, or one of the collection's own that the promotion gate "
+        "(or an override) let through",
+    )
+    special_characters = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    licence = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
 class DocumentProgressSerializer(serializers.Serializer):
@@ -102,9 +123,27 @@ class CollectionList(generics.ListAPIView):
 
 class CollectionDetail(generics.RetrieveAPIView):
     serializer_class = CollectionSerializer
+    parser_classes = [JSONParser]
 
     def get_object(self):
         return collection_for(self.request.user, self.kwargs["pk"])
+
+    @extend_schema(request=CollectionSettingsSerializer, responses=CollectionSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        """Change the collection's settings (collection admins only), as its settings page
+        does; fields left out keep their values."""
+        collection = admin_collection_for(request.user, pk)
+        fields = CollectionSettingsForm._meta.fields
+        form = bind_form(
+            CollectionSettingsForm,
+            request.data,
+            defaults=model_to_dict(collection, fields),
+            instance=collection,
+        )
+        if not form.is_valid():
+            return error("Invalid settings.", fields=form.errors.get_json_data())
+        form.save()
+        return Response(CollectionSerializer(collection).data)
 
 
 class CollectionDocuments(APIView):
@@ -141,6 +180,20 @@ class DocumentDetail(APIView):
         visible = Document.objects.filter(collection__in=visible_collections(request.user))
         document = get_object_or_404(visible, pk=pk)
         return Response(document_progress(Document.objects.filter(pk=document.pk))[document.pk])
+
+    @extend_schema(request=None, responses={204: None, 409: ErrorSerializer})
+    def delete(self, request: Request, pk: int) -> Response:
+        """Delete the document with its pages, lines and files (collection admins only). A
+        409 while it is being segmented or recognised, and for a document whose lines carry
+        corrections: the project keeps every correction with its history."""
+        visible = Document.objects.filter(collection__in=visible_collections(request.user))
+        document = get_object_or_404(visible, pk=pk)
+        admin_collection_for(request.user, document.collection_id)
+        try:
+            actions.do_delete_document(document, request.user)
+        except actions.DocumentInUse as exc:
+            return error(str(exc), status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CollectionRecognize(APIView):

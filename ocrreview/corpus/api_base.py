@@ -4,6 +4,7 @@ first API rely on. (The schema's side of both: api_schema.py.)"""
 
 import re
 
+from django import forms
 from django.http import HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
@@ -42,6 +43,51 @@ def _fields(detail) -> dict:
         ]
         for name, errors in detail.items()
     }
+
+
+LIST_FIELDS = (forms.MultipleChoiceField, forms.ModelMultipleChoiceField)
+
+
+def bind_form(form_class: type[forms.BaseForm], data, *, defaults: dict | None = None, **kwargs):
+    """The web's form for the same action, bound to a JSON object: fields left out take the
+    form's initial values (or `defaults`), so the API and the web validate alike. A body that
+    is no object, names no field of the form, or gives a field a value of the wrong JSON
+    type is a 400 here: a form would read a list or an object as its text."""
+    if not isinstance(data, dict):
+        raise exceptions.ValidationError("Send a JSON object.")
+    unbound = form_class(**kwargs)
+    problems = {}
+    for name, value in data.items():
+        field = unbound.fields.get(name)
+        if field is None:
+            problems[name] = ["not a field of this request"]
+        elif not _fits(field, value):
+            problems[name] = [_expected(field)]
+    if problems:
+        raise exceptions.ValidationError(problems)
+    if defaults is None:
+        defaults = {n: f.initial for n, f in unbound.fields.items() if f.initial is not None}
+    return form_class({**defaults, **data}, **kwargs)
+
+
+def _scalar(value) -> bool:
+    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+
+
+def _fits(field: forms.Field, value) -> bool:
+    if isinstance(field, LIST_FIELDS):
+        return isinstance(value, list) and all(_scalar(v) for v in value)
+    if isinstance(field, forms.BooleanField):
+        return isinstance(value, bool)
+    return _scalar(value)
+
+
+def _expected(field: forms.Field) -> str:
+    if isinstance(field, LIST_FIELDS):
+        return "a list of strings or numbers"
+    if isinstance(field, forms.BooleanField):
+        return "true or false"
+    return "a string, a number or null"
 
 
 def error(message: str, code: int = status.HTTP_400_BAD_REQUEST, **extra) -> Response:

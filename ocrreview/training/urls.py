@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ocrreview.training import views
+from ocrreview.training import api, views
 
 C = "collections/<int:pk>/training/"
 
@@ -22,5 +22,28 @@ urlpatterns = [
         "training/runs/<int:pk>/rerecognize/",
         views.rerecognize,
         name="training_rerecognize",
+    ),
+    path("api/" + C + "exports/", api.CollectionExports.as_view(), name="api_exports"),
+    path("api/training/exports/<int:pk>/", api.ExportDetail.as_view(), name="api_export"),
+    path(
+        "api/training/exports/<int:pk>/download/",
+        api.ExportDownload.as_view(),
+        name="api_export_download",
+    ),
+    path("api/" + C + "runs/", api.CollectionTrainingRuns.as_view(), name="api_training_runs"),
+    path("api/training/runs/<int:pk>/", api.TrainingRunDetail.as_view(), name="api_training_run"),
+    path(
+        "api/training/runs/<int:pk>/cancel/",
+        api.TrainingRunCancel.as_view(),
+        name="api_training_cancel",
+    ),
+    path("api/" + C + "models/", api.CollectionModelVersions.as_view(), name="api_model_versions"),
+    path(
+        "api/training/models/<int:pk>/", api.ModelVersionDetail.as_view(), name="api_model_version"
+    ),
+    path(
+        "api/training/models/<int:pk>/promote/",
+        api.ModelVersionPromote.as_view(),
+        name="api_model_promote",
     ),
 ]

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, settings
 
 from ocrreview.corpus.models import Membership
 from ocrreview.corpus.tokens import do_create_api_token
+from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def seeded(transactional_db, tmp_path, settings):
-    """alice administers "Letters", which holds a read document; the ids start at 1, which is
-    where generated ids land most."""
+    """alice administers "Letters", which holds a read document, a finished export (whose file
+    is gone) and a training run whose model the gate kept inactive; the ids start at 1, which
+    is where generated ids land most."""
     settings.MEDIA_ROOT = tmp_path / "media"
     alice = factories.make_user("alice")
     letters = factories.make_collection("Letters")
@@ -28,6 +30,24 @@ def seeded(transactional_db, tmp_path, settings):
     page = factories.make_page(factories.make_document(letters))
     for order in range(3):
         factories.make_read_line(page, order, [("Dear Sir", 0.7), ("Dear Sin", 0.3)], version)
+    export = DatasetExport.objects.create(
+        collection=letters,
+        created_by=alice,
+        status=DatasetExport.Status.DONE,
+        formats=["imagefolder"],
+        counts={"train": 3},
+    )
+    child = factories.make_model_version("tiny-run", parent=version, metrics={"cer": 0.5})
+    run = TrainingRun.objects.create(
+        base_model=version,
+        dataset=export,
+        result_model=child,
+        status=TrainingRun.Status.SUCCEEDED,
+        history=[{"event": "eval", "step": 10, "cer": 0.5}],
+    )
+    PromotionEvent.objects.create(
+        model_version=child, parent=version, collection=letters, training_run=run, kind="rejected"
+    )
     return {"Authorization": f"Token {do_create_api_token(alice, 'fuzz')}"}
 
 

@@ -80,3 +80,90 @@ def test_a_cursor_made_up_by_the_client_is_a_404(client, bob, letters):
     forged = base64.b64encode(b"p=abc").decode()
     response = client.get(reverse("api_collections") + f"?cursor={forged}", headers=auth(bob))
     assert response.status_code == 404 and response.json() == {"error": "Not found."}
+
+
+def patch(client, collection, user, body, **kwargs):
+    return client.patch(
+        reverse("api_collection", args=[collection.pk]),
+        body,
+        content_type=kwargs.pop("content_type", "application/json"),
+        headers=auth(user),
+    )
+
+
+@pytest.mark.django_db
+def test_an_admin_changes_some_settings_and_the_others_keep_their_values(client, alice, letters):
+    letters.description = "Family letters"
+    letters.save()
+    response = patch(client, letters, alice, {"confidence_threshold": 0.75, "nbest_size": 3})
+    assert response.status_code == 200
+    assert response.json()["confidence_threshold"] == 0.75
+    letters.refresh_from_db()
+    assert (letters.confidence_threshold, letters.nbest_size) == (0.75, 3)
+    assert letters.description == "Family letters"
+
+
+@pytest.mark.django_db
+def test_a_reviewer_may_not_change_settings_and_an_outsider_does_not_see_them(
+    client, bob, charlie, letters
+):
+    assert patch(client, letters, bob, {"nbest_size": 2}).status_code == 403
+    assert patch(client, letters, charlie, {"nbest_size": 2}).status_code == 404
+    letters.refresh_from_db()
+    assert letters.nbest_size == 5
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"confidence_threshold": 1.5}, "confidence_threshold"),
+        ({"nbest_size": 0}, "nbest_size"),
+        ({"nbest_size": [3]}, "nbest_size"),
+        ({"description": {"text": "x"}}, "description"),
+        ({"model_version": 999999}, "model_version"),
+    ],
+)
+def test_invalid_settings_are_a_400_naming_the_field_and_change_nothing(
+    client, alice, letters, body, field
+):
+    response = patch(client, letters, alice, body)
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+    letters.refresh_from_db()
+    assert (letters.confidence_threshold, letters.nbest_size) == (0.9, 5)
+
+
+@pytest.mark.django_db
+def test_a_model_of_another_collection_cannot_be_chosen(client, alice, letters, ledgers):
+    from ocrreview.training.models import DatasetExport, TrainingRun
+
+    base = factories.make_model_version("base")
+    theirs = factories.make_model_version("ledgers-ft", status="ready")
+    export = DatasetExport.objects.create(collection=ledgers)
+    TrainingRun.objects.create(base_model=base, dataset=export, result_model=theirs)
+    response = patch(client, letters, alice, {"model_version": theirs.pk})
+    assert response.status_code == 400 and "model_version" in response.json()["fields"]
+    assert patch(client, letters, alice, {"model_version": base.pk}).status_code == 200
+    letters.refresh_from_db()
+    assert letters.model_version == base
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ({"name": "Renamed"}, "application/json"),
+        ("[1, 2]", "application/json"),
+        ("{not json", "application/json"),
+        ("nbest_size=3", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_what_is_not_a_json_object_of_settings_is_refused(
+    client, alice, letters, body, content_type
+):
+    response = patch(client, letters, alice, body, content_type=content_type)
+    assert response.status_code in (400, 415)
+    assert "error" in response.json()
+    letters.refresh_from_db()
+    assert (letters.name, letters.nbest_size) == ("Letters", 5)

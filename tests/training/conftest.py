@@ -3,6 +3,7 @@ so a model can actually learn to read them."""
 
 import io
 import json
+from dataclasses import asdict
 
 import pytest
 from django.core.files.base import ContentFile
@@ -10,6 +11,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ocrreview.corpus.models import Line, Page
 from ocrreview.review.models import Correction
+from ocrreview.training import actions
+from ocrreview.training.actions import TrainingParams
+from ocrreview.training.models import TrainingRun
 from tests import factories
 from tests.tiny_model import build_tiny_model
 
@@ -128,3 +132,42 @@ def line_folder(tmp_path):
             rows.append({"file_name": file_name, "text": text, "page": f"p{page}", "split": split})
     (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return folder
+
+
+@pytest.fixture
+def done_export(letters, alice, reviewed_letters):
+    from tests.training.test_exports import export_now
+
+    return export_now(letters, alice)
+
+
+@pytest.fixture
+def finished_run(letters, alice, tiny_version, done_export):
+    """A run the gate kept inactive, made with the ORM: the pages need its rows, not a model
+    (test_training_run trains real ones)."""
+    child = factories.make_model_version(
+        name="tiny-run",
+        source="/models/tiny-run",
+        parent=tiny_version,
+        metrics={
+            "cer": 0.61234,
+            "wer": 0.9,
+            "lines": 4,
+            "eval_split": 1,
+            "parent": {"name": "tiny", "cer": 0.51234, "wer": 0.8},
+        },
+    )
+    run = TrainingRun.objects.create(
+        base_model=tiny_version,
+        dataset=done_export,
+        result_model=child,
+        status=TrainingRun.Status.SUCCEEDED,
+        params=asdict(TrainingParams()),
+        history=[
+            {"event": "step", "step": 10, "total_steps": 20, "loss": 2.5},
+            {"event": "eval", "step": 20, "cer": 0.7},
+        ],
+        created_by=alice,
+    )
+    actions.do_apply_gate(run)
+    return run

@@ -2,58 +2,18 @@
 re-recognition, and bad form data (the worker-backed flow is in test_browser)."""
 
 import hashlib
-from dataclasses import asdict
 
 import pytest
 from django.urls import reverse
 
 from ocrreview.corpus.models import Line
 from ocrreview.training import actions
-from ocrreview.training.actions import TrainingParams
 from ocrreview.training.charts import history_chart
 from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
 from ocrreview.transcription.models import RecognitionRequest
 from tests import factories
-from tests.training.test_exports import export_now
 
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def done_export(letters, alice, reviewed_letters):
-    return export_now(letters, alice)
-
-
-@pytest.fixture
-def finished_run(letters, alice, tiny_version, done_export):
-    """A run the gate kept inactive, made with the ORM: the pages need its rows, not a model
-    (test_training_run trains real ones)."""
-    child = factories.make_model_version(
-        name="tiny-run",
-        source="/models/tiny-run",
-        parent=tiny_version,
-        metrics={
-            "cer": 0.61234,
-            "wer": 0.9,
-            "lines": 4,
-            "eval_split": 1,
-            "parent": {"name": "tiny", "cer": 0.51234, "wer": 0.8},
-        },
-    )
-    run = TrainingRun.objects.create(
-        base_model=tiny_version,
-        dataset=done_export,
-        result_model=child,
-        status=TrainingRun.Status.SUCCEEDED,
-        params=asdict(TrainingParams()),
-        history=[
-            {"event": "step", "step": 10, "total_steps": 20, "loss": 2.5},
-            {"event": "eval", "step": 20, "cer": 0.7},
-        ],
-        created_by=alice,
-    )
-    actions.do_apply_gate(run)
-    return run
 
 
 @pytest.mark.parametrize(

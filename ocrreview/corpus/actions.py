@@ -1,0 +1,46 @@
+"""State changes of the corpus that are not ingestion (ingestion.py)."""
+
+import logging
+
+from django.db import transaction
+from django.db.models import ProtectedError
+
+from ocrreview.corpus.models import Document
+
+logger = logging.getLogger(__name__)
+
+BUSY = (Document.Status.SEGMENTING, Document.Status.RECOGNIZING)
+
+
+class DocumentInUse(ValueError):
+    """The document cannot be deleted now, or at all; the message says why."""
+
+
+def do_delete_document(document: Document, actor) -> None:
+    """Delete the document, its pages and lines, then their files once that is committed (a
+    rolled-back delete keeps its images). The lock makes a worker starting on the document
+    wait, and makes this wait for one that holds it."""
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().get(pk=document.pk)
+        if locked.status in BUSY:
+            raise DocumentInUse(
+                f"The document is {locked.get_status_display().lower()}; delete it when "
+                "that is finished."
+            )
+        files = [page.image for page in locked.pages.all()]
+        if locked.source_file:
+            files.append(locked.source_file)
+        try:
+            locked.delete()
+        except ProtectedError as exc:
+            raise DocumentInUse(
+                "Lines of this document carry corrections, and every correction is kept with "
+                "its history; the document cannot be deleted."
+            ) from exc
+        transaction.on_commit(lambda: _delete_files(files))
+    logger.info("document %s (%r) deleted by %s", document.pk, document.title, actor)
+
+
+def _delete_files(files) -> None:
+    for file in files:
+        file.storage.delete(file.name)

@@ -1,0 +1,342 @@
+"""The HTTP API of exports, training runs and model versions: the same actions as the
+training page, for the same people (a collection's admins; other members get 403, users
+outside the collection 404). Requests are validated by the page's own forms."""
+
+from django.db.models import Q
+from django.http import FileResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ocrreview.corpus.access import admin_collection_for, visible_collections
+from ocrreview.corpus.api_base import bind_form, error
+from ocrreview.corpus.api_schema import ErrorSerializer
+from ocrreview.training import actions
+from ocrreview.training.exports import FORMATS, UNITS, ExportError, export_file
+from ocrreview.training.forms import ExportForm, OverrideForm, TrainingForm
+from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField(
+        help_text="where the zip is once the export is done"
+    )
+
+    class Meta:
+        model = DatasetExport
+        fields = [
+            "id",
+            "collection",
+            "status",
+            "progress",
+            "filters",
+            "formats",
+            "counts",
+            "checksum",
+            "error",
+            "created_at",
+            "download_url",
+        ]
+
+    def get_download_url(self, export: DatasetExport) -> str | None:
+        if export.status != DatasetExport.Status.DONE:
+            return None
+        url = reverse("api_export_download", args=[export.pk])
+        return self.context["request"].build_absolute_uri(url)
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    """For the schema; the request is validated by the training page's export form."""
+
+    documents = serializers.ListField(
+        child=serializers.IntegerField(), required=False, help_text="none: the whole collection"
+    )
+    include_auto_accepted = serializers.BooleanField(required=False)
+    min_confidence = serializers.FloatField(required=False, min_value=0, max_value=1)
+    unit = serializers.ChoiceField(choices=UNITS, required=False)
+    seed = serializers.IntegerField(required=False)
+    validation_fraction = serializers.FloatField(required=False, min_value=0, max_value=0.9)
+    test_fraction = serializers.FloatField(
+        required=False,
+        min_value=0.01,
+        max_value=0.9,
+        help_text="used only the first time: the evaluation split is then frozen",
+    )
+    formats = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(FORMATS)), required=False
+    )
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    collection = serializers.IntegerField(source="dataset.collection_id")
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "collection",
+            "base_model",
+            "dataset",
+            "result_model",
+            "params",
+            "status",
+            "history",
+            "log",
+            "cancel_requested",
+            "promoted",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        extra_kwargs = {
+            "history": {
+                "help_text": "every logged step ({step, loss, lr}) and validation "
+                "({event: eval, step, cer}): the loss and CER curves"
+            }
+        }
+
+
+class TrainingRequestSerializer(serializers.Serializer):
+    """For the schema; the request is validated by the training page's form."""
+
+    base = serializers.IntegerField(required=False, help_text="default: the collection's model")
+    dataset = serializers.IntegerField(
+        required=False, help_text="a finished export; default: the latest"
+    )
+    train_part = serializers.ChoiceField(choices=["decoder", "all"], required=False)
+    epochs = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    max_steps = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    learning_rate = serializers.FloatField(required=False, min_value=1e-8, max_value=0.5)
+    batch_size = serializers.IntegerField(required=False, min_value=1, max_value=512)
+    grad_accum = serializers.IntegerField(required=False, min_value=1, max_value=256)
+    eval_every = serializers.IntegerField(required=False, min_value=1)
+    patience = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class PromotionEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+
+    class Meta:
+        model = PromotionEvent
+        fields = ["id", "kind", "collection", "training_run", "actor", "numbers", "reason"]
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    training_run = serializers.IntegerField(source="training_run.pk", allow_null=True, default=None)
+    promotions = PromotionEventSerializer(many=True, source="promotion_events")
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "name",
+            "source",
+            "revision",
+            "parent",
+            "status",
+            "metrics",
+            "training_run",
+            "promotions",
+            "created_at",
+        ]
+        extra_kwargs = {
+            "metrics": {
+                "help_text": "the evaluation on the collection's frozen split: cer, wer, "
+                "lines, and the parent's numbers on the same lines"
+            }
+        }
+
+
+class PromoteSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="recorded with your name")
+
+
+def _export_for(request: Request, pk: int) -> DatasetExport:
+    export = get_object_or_404(DatasetExport, pk=pk)
+    admin_collection_for(request.user, export.collection_id)
+    return export
+
+
+def _run_for(request: Request, pk: int) -> TrainingRun:
+    run = get_object_or_404(TrainingRun.objects.select_related("dataset"), pk=pk)
+    admin_collection_for(request.user, run.dataset.collection_id)
+    return run
+
+
+class CollectionExports(generics.ListAPIView):
+    """The collection's dataset exports, newest last."""
+
+    serializer_class = ExportSerializer
+    parser_classes = [JSONParser]
+
+    def get_queryset(self):
+        return admin_collection_for(self.request.user, self.kwargs["pk"]).exports.all()
+
+    @extend_schema(request=ExportRequestSerializer, responses={202: ExportSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        """Export the collection's ground truth as a fine-tuning dataset (a worker builds
+        it; follow its status, then download it)."""
+        collection = admin_collection_for(request.user, pk)
+        form = bind_form(ExportForm, request.data, collection=collection)
+        if not form.is_valid():
+            return error("Invalid export.", fields=form.errors.get_json_data())
+        try:
+            export = actions.do_start_export(collection, form.options(), user=request.user)
+        except ExportError as exc:
+            return error(str(exc))
+        body = ExportSerializer(export, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetail(generics.RetrieveAPIView):
+    serializer_class = ExportSerializer
+
+    def get_object(self):
+        return _export_for(self.request, self.kwargs["pk"])
+
+
+class ExportDownload(APIView):
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY, 409: ErrorSerializer})
+    def get(self, request: Request, pk: int) -> HttpResponseBase:
+        """The export's zip; a 409 while it is not done."""
+        export = _export_for(request, pk)
+        if export.status != DatasetExport.Status.DONE:
+            return error(
+                f"The export is {export.get_status_display().lower()}.", status.HTTP_409_CONFLICT
+            )
+        path = export_file(export)
+        if not path.exists():
+            return error("The export file is gone from the server.", status.HTTP_404_NOT_FOUND)
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"export-{export.pk}.zip",
+            content_type="application/zip",
+        )
+
+
+class CollectionTrainingRuns(generics.ListAPIView):
+    """The collection's training runs, newest last."""
+
+    serializer_class = TrainingRunSerializer
+    parser_classes = [JSONParser]
+
+    def get_queryset(self):
+        collection = admin_collection_for(self.request.user, self.kwargs["pk"])
+        return TrainingRun.objects.filter(dataset__collection=collection).select_related("dataset")
+
+    @extend_schema(request=TrainingRequestSerializer, responses={202: TrainingRunSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        """Fine-tune a model on a finished export; a training worker picks it up. The new
+        version is evaluated on the collection's frozen split and replaces the collection's
+        model only if it beats its parent there."""
+        collection = admin_collection_for(request.user, pk)
+        form = bind_form(TrainingForm, request.data, collection=collection)
+        if not form.is_valid():
+            return error("Invalid training run.", fields=form.errors.get_json_data())
+        try:
+            run = actions.do_start_training(
+                form.cleaned_data["base"],
+                form.cleaned_data["dataset"],
+                form.params(),
+                user=request.user,
+            )
+        except actions.TrainingError as exc:
+            return error(str(exc))
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunDetail(generics.RetrieveAPIView):
+    """A run's status, its loss and validation CER by step, and its log."""
+
+    serializer_class = TrainingRunSerializer
+
+    def get_object(self):
+        return _run_for(self.request, self.kwargs["pk"])
+
+
+class TrainingRunCancel(APIView):
+    @extend_schema(request=None, responses={202: TrainingRunSerializer, 409: ErrorSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        """Stop a queued or running run after its current step; a 409 once it finished."""
+        run = _run_for(request, pk)
+        if not actions.do_request_cancel(run):
+            return error(
+                f"The run is {run.get_status_display().lower()}; nothing to cancel.",
+                status.HTTP_409_CONFLICT,
+            )
+        run.refresh_from_db()
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _versions_for(request: Request):
+    """Shared models, and the versions trained in collections the user can see (their
+    admins alone may read them: the views check)."""
+    own = Q(training_run__dataset__collection__in=visible_collections(request.user))
+    versions = ModelVersion.objects.filter(Q(training_run__isnull=True) | own)
+    return versions.select_related("training_run__dataset").prefetch_related(
+        "promotion_events__actor"
+    )
+
+
+class CollectionModelVersions(generics.ListAPIView):
+    """The models the collection may use: shared ones and its own fine-tuned versions, with
+    their evaluation numbers and promotion decisions."""
+
+    serializer_class = ModelVersionSerializer
+
+    def get_queryset(self):
+        collection = admin_collection_for(self.request.user, self.kwargs["pk"])
+        return (
+            ModelVersion.objects.visible_to(collection)
+            .select_related("training_run")
+            .prefetch_related("promotion_events__actor")
+        )
+
+
+class ModelVersionDetail(generics.RetrieveAPIView):
+    serializer_class = ModelVersionSerializer
+
+    def get_object(self):
+        version = get_object_or_404(_versions_for(self.request), pk=self.kwargs["pk"])
+        run = getattr(version, "training_run", None)
+        if run is not None:
+            admin_collection_for(self.request.user, run.dataset.collection_id)
+        return version
+
+
+class ModelVersionPromote(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=PromoteSerializer, responses={201: PromotionEventSerializer, 409: ErrorSerializer}
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """Make a version the gate kept inactive its collection's model anyway, saying why
+        (collection admins only); who, when and why go into the promotion log."""
+        version = get_object_or_404(_versions_for(request), pk=pk)
+        run = getattr(version, "training_run", None)
+        if run is None:
+            return error(
+                "A shared model has no gate to override; choose it as a collection's model "
+                "with PATCH /api/collections/{id}/.",
+                status.HTTP_409_CONFLICT,
+            )
+        admin_collection_for(request.user, run.dataset.collection_id)
+        form = bind_form(OverrideForm, request.data)
+        if not form.is_valid():
+            return error("Say why the gate is overridden.", fields=form.errors.get_json_data())
+        try:
+            event = actions.do_override_promotion(
+                run, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except actions.TrainingError as exc:
+            return error(str(exc), status.HTTP_409_CONFLICT)
+        return Response(PromotionEventSerializer(event).data, status=status.HTTP_201_CREATED)

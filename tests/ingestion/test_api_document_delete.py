@@ -1,0 +1,71 @@
+"""DELETE /api/documents/<id>/: a collection admin deletes a document with its pages, lines
+and files; what people corrected is never deleted."""
+
+import pytest
+from django.urls import reverse
+
+from ocrreview.corpus.models import Document, Line, Page
+from ocrreview.review.models import Correction
+from tests import factories
+from tests.factories import token_headers as auth
+
+
+def delete(client, document, user):
+    return client.delete(reverse("api_document", args=[document.pk]), headers=auth(user))
+
+
+@pytest.fixture
+def letter(letters, model_version):
+    document = factories.make_document(letters, status=Document.Status.READY)
+    page = factories.make_page(document)
+    factories.make_read_line(page, 0, [("Dear Sir", 0.5)], model_version)
+    return document
+
+
+@pytest.mark.django_db
+def test_an_admin_deletes_a_document_its_lines_and_its_page_images(
+    client, alice, letter, django_capture_on_commit_callbacks
+):
+    image = letter.pages.get().image
+    assert image.storage.exists(image.name)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = delete(client, letter, alice)
+    assert response.status_code == 204
+    assert not Document.objects.filter(pk=letter.pk).exists()
+    assert not Page.objects.filter(document_id=letter.pk).exists()
+    assert not Line.objects.filter(document_id=letter.pk).exists()
+    assert not image.storage.exists(image.name)
+
+
+@pytest.mark.django_db
+def test_a_reviewer_gets_a_403_and_an_outsider_a_404(client, bob, charlie, letter):
+    assert delete(client, letter, bob).status_code == 403
+    assert delete(client, letter, charlie).status_code == 404
+    assert Document.objects.filter(pk=letter.pk).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("busy", [Document.Status.SEGMENTING, Document.Status.RECOGNIZING])
+def test_a_document_being_processed_is_a_409_and_stays(client, alice, letter, busy):
+    Document.objects.filter(pk=letter.pk).update(status=busy)
+    response = delete(client, letter, alice)
+    assert response.status_code == 409
+    assert "finished" in response.json()["error"]
+    assert Line.objects.filter(document_id=letter.pk).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_document_with_corrections_is_a_409_and_keeps_its_files(
+    client, alice, letter, django_capture_on_commit_callbacks
+):
+    from ocrreview.review.actions import do_save_line
+
+    line = Line.objects.get(document=letter)
+    do_save_line(line, alice, "Dear Madam", expected_version=line.version)
+    image = letter.pages.get().image
+    with django_capture_on_commit_callbacks(execute=True):
+        response = delete(client, letter, alice)
+    assert response.status_code == 409
+    assert "correction" in response.json()["error"]
+    assert Correction.objects.filter(line=line).exists()
+    assert image.storage.exists(image.name)
