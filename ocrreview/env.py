@@ -52,6 +52,17 @@ def env_float(name: str, default: float, *, low: float, high: float) -> float:
     return number
 
 
+def env_rate(name: str, default: str) -> str:
+    """A request rate as REST framework's throttles read it: "600/min", "10/hour"."""
+    value = os.getenv(name) or default
+    count, _, period = value.partition("/")
+    if not (count.isdigit() and int(count) > 0 and period in ("s", "sec", "min", "hour", "day")):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate such as 600/min (periods: sec, min, hour, day)"
+        )
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.getenv(name)
     if value is None or value == "":

@@ -16,6 +16,7 @@ from ocrreview.env import (
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
 )
 
@@ -149,8 +150,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "ocrreview.corpus.api_base.IdCursorPagination",
     "EXCEPTION_HANDLER": "ocrreview.corpus.api_base.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "ocrreview.corpus.api_schema.ApiAutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["ocrreview.corpus.api_auth.TokenUserRateThrottle"],
     "UNAUTHENTICATED_USER": None,
 }
+# Requests a user may make with their tokens (all of them together), and tokens they may
+# create from their page an hour. The counts live in the cache: Redis where there is one;
+# per process on the embedded defaults.
+OCRREVIEW_API_RATE = env_rate("OCRREVIEW_API_RATE", "1200/min")
+OCRREVIEW_TOKEN_CREATION_RATE = env_int("OCRREVIEW_TOKEN_CREATION_RATE", 10, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "ocrreview API",
     "DESCRIPTION": "Collections, documents and their recognition. Authenticate with "

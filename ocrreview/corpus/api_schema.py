@@ -39,9 +39,10 @@ class ErrorSerializer(serializers.Serializer):
 class ApiAutoSchema(AutoSchema):
     """Every operation may answer with an error: 400 for invalid input, 401 without a valid
     token, 403 for an action the collection's role does not allow, 404 for what is missing or
-    not yours. The schema says so, so that clients (and schemathesis) expect them."""
+    not yours, 429 past the rate limit (with Retry-After). The schema says so, so that clients
+    (and schemathesis) expect them."""
 
-    error_codes = ("400", "401", "403", "404")
+    error_codes = ("400", "401", "403", "404", "429")
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

@@ -26,3 +26,9 @@ class CollectionSettingsForm(forms.ModelForm):
             Q(pk__in=ModelVersion.objects.activatable_in(collection))
             | Q(pk=collection.model_version_id)
         )
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, help_text="What the token is for: a script, a notebook, a machine."
+    )

@@ -7,6 +7,8 @@ urlpatterns = [
     path("collections/<int:pk>/", views.collection_detail, name="collection_detail"),
     path("collections/<int:pk>/settings/", views.collection_settings, name="collection_settings"),
     path("collections/<int:pk>/upload/", upload_views.upload, name="upload"),
+    path("account/tokens/", views.api_tokens, name="api_tokens"),
+    path("account/tokens/<int:pk>/revoke/", views.revoke_api_token, name="revoke_api_token"),
     path("api/collections/", api.CollectionList.as_view(), name="api_collections"),
     path("api/collections/<int:pk>/", api.CollectionDetail.as_view(), name="api_collection"),
     path(

@@ -1,9 +1,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from ocrreview.corpus import tokens
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
-from ocrreview.corpus.forms import CollectionSettingsForm
+from ocrreview.corpus.forms import ApiTokenForm, CollectionSettingsForm
 from ocrreview.corpus.progress import line_counts
 
 
@@ -37,3 +39,38 @@ def collection_settings(request, pk: int):
     return render(
         request, "corpus/collection_settings.html", {"collection": collection, "form": form}
     )
+
+
+@login_required
+def api_tokens(request):
+    """The user's own API tokens: create one (its key is shown on this answer only), see when
+    each was last used, revoke them."""
+    form = ApiTokenForm(request.POST or None)
+    key, status = None, 200
+    if request.method == "POST" and form.is_valid():
+        if not tokens.take_creation_slot(request.user):
+            form.add_error(None, "You created many tokens in the last hour; try again later.")
+            status = 429
+        else:
+            try:
+                key = tokens.do_create_api_token(request.user, form.cleaned_data["name"])
+            except tokens.TokenError as exc:
+                form.add_error("name", str(exc))
+            else:
+                form = ApiTokenForm()
+    if form.errors and status == 200:
+        status = 400
+    context = {"form": form, "key": key, "tokens": request.user.api_tokens.all()}
+    return render(request, "corpus/api_tokens.html", context, status=status)
+
+
+@login_required
+@require_POST
+def revoke_api_token(request, pk: int):
+    try:
+        token = tokens.do_revoke_api_token(request.user, pk)
+    except tokens.TokenError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Token {token.name} ({token.prefix}…) revoked.")
+    return redirect("api_tokens")

@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from ocrreview.corpus.tokens import do_create_api_token
+from ocrreview.corpus.tokens import TokenError, do_create_api_token
 
 
 class Command(BaseCommand):
@@ -15,4 +15,7 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=options["username"]).first()
         if user is None:
             raise CommandError(f"No user named {options['username']!r}.")
-        self.stdout.write(do_create_api_token(user, options["name"]))
+        try:
+            self.stdout.write(do_create_api_token(user, options["name"]))
+        except TokenError as exc:
+            raise CommandError(str(exc)) from exc
