@@ -264,6 +264,9 @@ OCRREVIEW_ZIP_MAX_FILES = env_int("OCRREVIEW_ZIP_MAX_FILES", 5000, minimum=1)
 OCRREVIEW_RECOGNITION_LEASE_SECONDS = env_int("OCRREVIEW_RECOGNITION_LEASE_SECONDS", 300, minimum=1)
 # A line whose recognition crashed this many times is marked failed.
 OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = env_int("OCRREVIEW_RECOGNITION_MAX_ATTEMPTS", 3, minimum=1)
+# A training run's worker beats every quarter of this; a run without a beat for this long
+# lost its worker, and is queued again to resume from its last checkpoint.
+OCRREVIEW_TRAINING_LEASE_SECONDS = env_int("OCRREVIEW_TRAINING_LEASE_SECONDS", 120, minimum=4)
 # Every worker looks this often for work whose worker died (ocrreview/sweep.py), so a dead
 # worker's lines are read again within a lease and a sweep of its death.
 OCRREVIEW_SWEEP_SECONDS = env_int(

@@ -387,7 +387,8 @@ def train(
 ) -> TrainingResult:
     """Fine-tune `base` and keep the model with the lowest validation CER in `out_dir/best`.
 
-    A checkpoint in `out_dir/checkpoint` is resumed when `config.resume` is set. Torch's thread
+    A checkpoint in `out_dir/checkpoint` is resumed when `config.resume` is set (reported as a
+    `{"event": "resumed", "step": N}` before the first step trained again). Torch's thread
     count and random state are the caller's again afterwards: a worker that trains and then
     reads lines must not read them on the training's threads and seed.
     """
@@ -460,6 +461,8 @@ def _train(
 
     if config.cpu_bf16 and device.type == "cpu" and autocast is None:
         report({"event": "warning", "message": "this CPU has no native bf16: training in fp32"})
+    if resuming:
+        report({"event": "resumed", "step": state.step})
 
     def validate() -> bool:
         """Run validation; True when patience is exhausted."""

@@ -5,13 +5,19 @@ Views, tasks and management commands call these and nothing else writes the app'
 
 import logging
 import shutil
+import threading
 import traceback
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ocrreview.corpus.models import Collection
@@ -100,6 +106,8 @@ class TrainingParams:
     eval_every: int = 100
     warmup_steps: int = 20
     seed: int = 0
+    # A run whose worker dies resumes from its last checkpoint.
+    checkpoint_every: int = 500
 
     def __post_init__(self) -> None:
         if self.train_part not in ("decoder", "all"):
@@ -109,6 +117,7 @@ class TrainingParams:
             "batch_size": self.batch_size,
             "grad_accum": self.grad_accum,
             "eval_every": self.eval_every,
+            "checkpoint_every": self.checkpoint_every,
         }
         if self.max_steps is not None:
             positive["max_steps"] = self.max_steps
@@ -150,56 +159,156 @@ def do_request_cancel(run: TrainingRun) -> bool:
     )
 
 
+class _RunLost(Exception):
+    """A sweep gave this worker up for dead and queued the run again; another worker has it."""
+
+
+def _stamp(when) -> str:
+    return when.strftime("%H:%M:%S")
+
+
 class _RunLog:
-    """Appends to the run's log and history as training reports, so the page shows them live."""
+    """Appends to the run's log and history as training reports, so the page shows them live.
+    Every write holds the run's claim: once a sweep has queued the run again, this worker's
+    writes change nothing, and training stops at its next step."""
 
     def __init__(self, run: TrainingRun) -> None:
         self.run = run
+        self.lost = False
+
+    def update(self, **fields: Any) -> None:
+        if not TrainingRun.objects.filter(pk=self.run.pk, claim=self.run.claim).update(**fields):
+            self.lost = True
 
     def write(self, message: str) -> None:
-        stamp = timezone.now().strftime("%H:%M:%S")
-        self.run.log += f"[{stamp}] {message}\n"
-        TrainingRun.objects.filter(pk=self.run.pk).update(log=self.run.log)
+        self.run.log += f"[{_stamp(timezone.now())}] {message}\n"
+        self.update(log=self.run.log)
 
     def progress(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "resumed":
+            # The steps after the checkpoint were reported by the worker that died; they are
+            # trained again, and reported again.
+            step = event["step"]
+            self.run.history = [e for e in self.run.history if e.get("step", 0) <= step]
+            self.update(history=self.run.history)
+            self.write(f"resumed from step {step}, its last checkpoint")
+            return
         self.run.history.append(event)
-        TrainingRun.objects.filter(pk=self.run.pk).update(history=self.run.history)
+        self.update(history=self.run.history)
         if event.get("event") == "eval":
             self.write(f"step {event['step']}: validation CER {event['cer']:.4f}")
 
     def cancelled(self) -> bool:
-        return TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+        state = TrainingRun.objects.filter(pk=self.run.pk).values("cancel_requested", "claim")
+        row = state.first()
+        self.lost = self.lost or row is None or row["claim"] != self.run.claim
+        return self.lost or row["cancel_requested"]
+
+    @contextmanager
+    def beating(self) -> Iterator[None]:
+        """Beat for the run from a thread while the body trains, evaluates and gates (steps
+        alone would not do: an evaluation or one step of a large model can outlast a lease)."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(settings.OCRREVIEW_TRAINING_LEASE_SECONDS / 4):
+                try:
+                    TrainingRun.objects.filter(pk=self.run.pk, claim=self.run.claim).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError:
+                    logger.exception("No heartbeat for training run %s", self.run.pk)
+                finally:
+                    connections.close_all()
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-run-{self.run.pk}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
 
-def run_training(run_id: int) -> TrainingRun:
-    """Train, evaluate and gate (the task's body); a failure is recorded on the run."""
-    run = TrainingRun.objects.select_related("base_model", "dataset__collection").get(pk=run_id)
-    if run.status not in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
-        return run  # a redelivered message for a run that already finished
+def _claim_run(run_id: int, worker: str) -> TrainingRun | None:
+    """Take a queued run, or a running one whose worker died; None when the run finished or
+    another live worker has it (a message redelivered after its worker was given up)."""
+    takeable = Q(status=TrainingRun.Status.QUEUED) | Q(
+        pk__in=TrainingRun.objects.abandoned().values("pk")
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        run = (
+            TrainingRun.objects.select_for_update(of=("self",))
+            .select_related("base_model", "dataset__collection")
+            .filter(takeable, pk=run_id)
+            .first()
+        )
+        if run is None:
+            return None
+        run.status = TrainingRun.Status.RUNNING
+        run.claim = uuid.uuid4()
+        run.worker = worker[:200]
+        run.heartbeat_at = now
+        run.started_at = run.started_at or now
+        run.save(update_fields=["status", "claim", "worker", "heartbeat_at", "started_at"])
+    return run
+
+
+def run_training(run_id: int, worker: str = "") -> TrainingRun:
+    """Train, evaluate and gate (the task's body); a failure is recorded on the run. A run
+    whose worker died resumes from its last checkpoint."""
+    run = _claim_run(run_id, worker)
+    if run is None:
+        return TrainingRun.objects.get(pk=run_id)
     log = _RunLog(run)
     if run.cancel_requested:
         return _finish(run, TrainingRun.Status.CANCELLED, log, "cancelled before it started")
-    run.status = TrainingRun.Status.RUNNING
-    run.started_at = timezone.now()
-    run.save(update_fields=["status", "started_at"])
     work = Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}"
     try:
-        return _train_and_gate(run, work, log)
+        with log.beating():
+            return _train_and_gate(run, work, log)
+    except _RunLost:
+        logger.warning("Training run %s was given to another worker; leaving it", run.pk)
+        return TrainingRun.objects.get(pk=run_id)
     except Exception as exc:
         logger.exception("Training run %s failed", run.pk)
         log.write(traceback.format_exc())
         run.error = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
         return _finish(run, TrainingRun.Status.FAILED, log, f"failed: {run.error}")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not log.lost:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _finish(run: TrainingRun, status: str, log: _RunLog, message: str) -> TrainingRun:
     log.write(message)
     run.status = status
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "finished_at", "error"])
+    log.update(status=status, finished_at=run.finished_at, error=run.error)
     return run
+
+
+def do_requeue_abandoned_runs() -> int:
+    """Queue again the runs whose worker died (the training workers' periodic sweep, see
+    ocrreview/sweep.py), saying so in their log; the next training worker resumes each from
+    its last checkpoint. Returns how many were queued."""
+    now = timezone.now()
+    with transaction.atomic():
+        runs = list(TrainingRun.objects.abandoned().select_for_update(skip_locked=True))
+        for run in runs:
+            steps = [e["step"] for e in run.history if e.get("event") == "step"]
+            beat = _stamp(run.heartbeat_at) if run.heartbeat_at else "none"
+            run.log += (
+                f"[{_stamp(now)}] {run.worker or 'its worker'} stopped answering at step "
+                f"{max(steps, default=0)} (last heartbeat {beat}); queued again, to resume from "
+                "its last checkpoint\n"
+            )
+            run.status = TrainingRun.Status.QUEUED
+            run.claim = None
+            run.save(update_fields=["log", "status", "claim"])
+            transaction.on_commit(partial(tasks.train_model.delay, run.pk))
+    return len(runs)
 
 
 def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
@@ -240,7 +349,8 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         patience=params.patience,
         seed=params.seed,
         log_every=max(1, min(20, params.eval_every // 2)),
-        # A run redelivered after its worker died picks up its last checkpoint; a run that
+        checkpoint_every=params.checkpoint_every,
+        # A run taken over after its worker died picks up its last checkpoint; a run that
         # ends in any other way deletes its work directory, so nothing stale is resumed.
         resume=True,
     )
@@ -253,6 +363,8 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         on_progress=log.progress,
         should_cancel=log.cancelled,
     )
+    if log.lost:
+        raise _RunLost
     if result.cancelled:
         return _finish(run, TrainingRun.Status.CANCELLED, log, f"cancelled at step {result.steps}")
     log.write(
@@ -292,6 +404,8 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         "added_chars": result.added_chars,
     }
     with transaction.atomic():
+        if not TrainingRun.objects.select_for_update().filter(pk=run.pk, claim=run.claim).exists():
+            raise _RunLost
         child = ModelVersion.objects.create(
             name=name,
             source=str(target),

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class ModelVersionQuerySet(models.QuerySet):
@@ -93,6 +96,16 @@ class DatasetExport(models.Model):
         return f"export {self.pk} of {self.collection}"
 
 
+class TrainingRunQuerySet(models.QuerySet):
+    def abandoned(self) -> TrainingRunQuerySet:
+        """Running runs whose worker stopped beating for a whole lease: it died. A run that
+        started before runs had heartbeats has none, and its worker is gone too."""
+        stale = timezone.now() - timedelta(seconds=settings.OCRREVIEW_TRAINING_LEASE_SECONDS)
+        return self.filter(status=TrainingRun.Status.RUNNING).filter(
+            models.Q(heartbeat_at__lt=stale) | models.Q(heartbeat_at__isnull=True)
+        )
+
+
 class TrainingRun(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -124,6 +137,14 @@ class TrainingRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker running the run holds it under a claim token and beats every quarter of
+    # OCRREVIEW_TRAINING_LEASE_SECONDS; it writes to the run only while it holds the claim,
+    # so a worker that a sweep gave up for dead cannot overwrite the one that took over.
+    claim = models.UUIDField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TrainingRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

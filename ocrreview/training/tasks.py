@@ -2,7 +2,9 @@
 the training queue (routed by the ``train_*`` name; one run at a time on a solo worker)."""
 
 from celery import shared_task
+from celery.signals import worker_ready
 
+from ocrreview.sweep import consumes, start_sweeping
 from ocrreview.training import actions
 
 
@@ -11,6 +13,13 @@ def build_dataset_export(export_id: int) -> None:
     actions.run_export(export_id)
 
 
-@shared_task
-def train_model(run_id: int) -> None:
-    actions.run_training(run_id)
+@shared_task(bind=True)
+def train_model(self, run_id: int) -> None:
+    actions.run_training(run_id, worker=self.request.hostname or "worker")
+
+
+@worker_ready.connect
+def _sweep_while_serving(sender, **kwargs) -> None:
+    # A run whose worker died is queued again by whichever training worker is alive.
+    if consumes(sender, "training"):
+        start_sweeping("training", actions.do_requeue_abandoned_runs)

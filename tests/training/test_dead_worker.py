@@ -1,0 +1,145 @@
+"""A training run whose worker was killed with SIGKILL is queued again by the next training
+worker's sweep once its heartbeat stops, and resumes from its last checkpoint, saying so; a
+run another live worker holds is left to it. Real PostgreSQL, Redis and worker processes."""
+
+import os
+import re
+import signal
+import time
+from dataclasses import asdict
+from datetime import timedelta
+
+import pytest
+import redis
+from django.conf import settings
+from django.utils import timezone
+
+from ocrreview.training import actions
+from ocrreview.training.actions import TrainingParams
+from ocrreview.training.models import DatasetExport, TrainingRun
+from tests.training.conftest import worker_settings
+from tests.training.test_exports import export_now
+from tests.workers import celery_worker
+
+# Longer than a training worker takes to start, so the successor is up before the run is
+# given up for dead, and what brings it back is the successor's periodic sweep.
+LEASE_S = 12
+SWEEP_S = 1
+# From the run given up for dead to the successor's claim: its sweep, and the message's trip.
+TAKE_OVER_S = SWEEP_S + 5
+STEPS = 80
+
+
+def steps_done(run_id: int) -> int:
+    history = TrainingRun.objects.get(pk=run_id).history
+    return max((e["step"] for e in history if e.get("event") == "step"), default=0)
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_worker_was_killed_resumes_from_its_checkpoint_on_the_next_worker(
+    letters, alice, tiny_version, reviewed_letters
+):
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    export = export_now(letters, alice)
+    assert export.status == DatasetExport.Status.DONE, export.error
+    env = {
+        **worker_settings(),
+        "OCRREVIEW_TRAINING_LEASE_SECONDS": str(LEASE_S),
+        "OCRREVIEW_SWEEP_SECONDS": str(SWEEP_S),
+    }
+    params = TrainingParams(
+        max_steps=STEPS,
+        batch_size=2,
+        learning_rate=1e-3,
+        warmup_steps=0,
+        eval_every=10,
+        checkpoint_every=10,
+        patience=None,
+    )
+    with celery_worker("training", name="doomed-trainer", **env) as doomed:
+        run = actions.do_start_training(tiny_version, export, params, user=alice)
+        wait_for(lambda: steps_done(run.pk) >= 25, 120, "training past two checkpoints")
+        os.killpg(doomed.process.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        doomed.process.wait()
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.RUNNING and run.worker == doomed.hostname
+    stopped_at = steps_done(run.pk)
+    assert stopped_at < STEPS, "the run finished before its worker was killed"
+
+    with celery_worker("training", name="successor", **env) as successor:
+        ready_after = time.monotonic() - killed_at
+        assert ready_after < LEASE_S, "the successor started after the run was given up"
+        wait_for(
+            lambda: TrainingRun.objects.filter(pk=run.pk, worker=successor.hostname).exists(),
+            LEASE_S + TAKE_OVER_S,
+            "the successor to take the run over",
+        )
+        taken_after = time.monotonic() - killed_at
+        wait_for(
+            lambda: TrainingRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(),
+            300,
+            "the resumed run to finish",
+        )
+    print(f"successor ready {ready_after:.1f} s, run taken over {taken_after:.1f} s after the kill")
+    run.refresh_from_db()
+    print(run.log)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert f"stopped answering at step {stopped_at}" in run.log
+    resumed = re.findall(r"resumed from step (\d+)", run.log)
+    assert len(resumed) == 1
+    checkpoint = int(resumed[0])
+    assert checkpoint % 10 == 0 and 20 <= checkpoint <= stopped_at
+    # Each step once in the history: the dead worker's steps after its checkpoint are replaced.
+    steps = [e["step"] for e in run.history if e["event"] == "step"]
+    assert steps == sorted(set(steps)) and steps[-1] == STEPS
+    assert run.result_model.metrics["steps"] == STEPS
+
+
+@pytest.mark.django_db
+def test_the_sweep_queues_only_runs_whose_heartbeat_stopped(
+    letters, alice, tiny_version, reviewed_letters, django_capture_on_commit_callbacks
+):
+    export = export_now(letters, alice)
+    params = asdict(TrainingParams(max_steps=1))
+    now = timezone.now()
+    lease = timedelta(seconds=settings.OCRREVIEW_TRAINING_LEASE_SECONDS)
+
+    def running(heartbeat_at, history=()) -> TrainingRun:
+        return TrainingRun.objects.create(
+            base_model=tiny_version,
+            dataset=export,
+            params=params,
+            status=TrainingRun.Status.RUNNING,
+            claim="00000000-0000-0000-0000-000000000001",
+            worker="training@gone",
+            heartbeat_at=heartbeat_at,
+            history=list(history),
+        )
+
+    dead = running(now - lease - timedelta(seconds=1), [{"event": "step", "step": 600}])
+    alive = running(now - lease + timedelta(seconds=5))
+
+    with django_capture_on_commit_callbacks() as queued:
+        assert actions.do_requeue_abandoned_runs() == 1
+    assert len(queued) == 1  # its message to the training queue
+
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == TrainingRun.Status.QUEUED and dead.claim is None
+    assert "training@gone stopped answering at step 600" in dead.log
+    assert alive.status == TrainingRun.Status.RUNNING and alive.log == ""
+    # A message for the live run (one redelivered long after) leaves it to its worker.
+    assert actions.run_training(alive.pk).worker == "training@gone"
+    alive.refresh_from_db()
+    assert alive.status == TrainingRun.Status.RUNNING and alive.log == ""
