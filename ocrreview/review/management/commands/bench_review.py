@@ -56,14 +56,19 @@ class Command(BaseCommand):
         if lines < reviewers * saves * 2:
             raise CommandError("--lines must be at least twice --reviewers × --saves.")
         settings_dict = connection.settings_dict
-        settings_dict.setdefault("TEST", {})["NAME"] = f"{settings_dict['NAME']}_bench"
-        self.stdout.write(f"creating {settings_dict['TEST']['NAME']} …")
-        old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+        test_settings = settings_dict.setdefault("TEST", {})
+        test_name, real_name = test_settings.get("NAME"), settings_dict["NAME"]
+        test_settings["NAME"] = f"{real_name}_bench"
+        self.stdout.write(f"creating {test_settings['NAME']} …")
+        connection.creation.create_test_db(verbosity=0, autoclobber=True)
         try:
             self.run(lines, reviewers, saves, think_ms / 1000)
         finally:
             connections.close_all()
-            connection.creation.destroy_test_db(old_name, verbosity=0)
+            # Back on the real database, and its test name as it was: a test session that runs
+            # the command goes on with its own database and drops it by that name.
+            connection.creation.destroy_test_db(real_name, verbosity=0)
+            test_settings["NAME"] = test_name
 
     def run(self, lines: int, reviewers: int, saves: int, think: float) -> None:
         started = time.perf_counter()
@@ -154,13 +159,15 @@ def seed(lines: int, reviewers: int):
         cursor.execute(
             """
             INSERT INTO corpus_line (collection_id, document_id, page_id, "order", bbox, polygon,
-                baseline, status, text, confidence, model_version_id, version, error, updated_at)
+                baseline, status, text, human_text, confidence, model_version_id, version, error,
+                updated_at)
             SELECT %(collection)s, %(document)s, p.id, n %% %(per_page)s,
                 jsonb_build_array(40, 60 + 70 * (n %% %(per_page)s), 1900,
                                   120 + 70 * (n %% %(per_page)s)),
                 '[]', '[]',
                 CASE WHEN n %% 2 = 0 THEN 'needs_review' ELSE 'auto_accepted' END,
-                'line ' || n || ' of the bench', (n * 7919 %% 1000) / 1000.0, %(model)s, 1, '',
+                'line ' || n || ' of the bench', false, (n * 7919 %% 1000) / 1000.0, %(model)s,
+                1, '',
                 now()
             FROM generate_series(0, %(lines)s - 1) AS n
             JOIN corpus_page p ON p.document_id = %(document)s AND p.index = n / %(per_page)s

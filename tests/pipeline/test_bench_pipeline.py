@@ -1,0 +1,30 @@
+"""`manage.py bench_pipeline` at a tiny size (three lines, the tiny model), so that the
+benchmark cannot rot unnoticed. It starts its own worker from the environment."""
+
+import io
+import re
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.management import call_command
+
+from ocrreview.corpus.models import Collection
+from tests.workers import worker_env
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_bench_pipeline_runs_and_prints_its_overhead_last(tiny_model, monkeypatch):
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    env = worker_env(OCRREVIEW_DEVICE="cpu", OCRREVIEW_MAX_NEW_TOKENS="8", HF_HUB_OFFLINE="1")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out = io.StringIO()
+    call_command(
+        "bench_pipeline", *("--lines", "3", "--nbest", "1", "--model", str(tiny_model)), stdout=out
+    )
+    lines = out.getvalue().strip().splitlines()
+    assert "lines: 3" in lines
+    assert re.fullmatch(r"overhead: \d+\.\d\d", lines[-1]), lines[-1]
+    assert not Collection.objects.exists()  # the bench cleans up after itself
