@@ -163,7 +163,10 @@ class CollectionDocuments(APIView):
         least one document was made; each file says what became of it."""
         collection = admin_collection_for(request.user, pk)
         try:
-            form = UploadForm(request.POST, request.FILES)
+            # The schema's default, which the web's form leaves to its page's initial value.
+            fields = request.POST.copy()
+            fields.setdefault("segmentation", Document.Segmentation.KRAKEN)
+            form = UploadForm(fields, request.FILES)
         except TooManyFilesSent:
             return error(too_many_files_message())
         if not form.is_valid():

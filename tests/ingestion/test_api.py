@@ -127,3 +127,14 @@ def test_a_recognize_body_that_is_no_object_of_ids_is_a_400(client, alice, lette
     )
     assert response.status_code == 400
     assert response.json()["error"] == "Invalid request."
+
+
+@pytest.mark.django_db
+def test_an_upload_without_a_segmentation_is_segmented_by_kraken(
+    client, alice, letters, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as queued:
+        response = upload(client, letters, auth(alice), ("scan.png", files.png()))
+    assert response.status_code == 201
+    assert Document.objects.get().segmentation == Document.Segmentation.KRAKEN
+    assert len(queued) == 1  # segmentation is handed to a worker
