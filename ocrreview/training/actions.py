@@ -199,9 +199,9 @@ class _RunLog:
             self.write(f"step {event['step']}: validation CER {event['cer']:.4f}")
 
     def cancelled(self) -> bool:
-        state = TrainingRun.objects.filter(pk=self.run.pk).values("cancel_requested", "claim")
-        row = state.first()
-        self.lost = self.lost or row is None or row["claim"] != self.run.claim
+        """Asked every step: an admin's cancel, or the run given to another worker."""
+        row = TrainingRun.objects.filter(pk=self.run.pk).values("cancel_requested", "claim")[0]
+        self.lost = self.lost or row["claim"] != self.run.claim
         return self.lost or row["cancel_requested"]
 
     @contextmanager

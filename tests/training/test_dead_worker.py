@@ -5,6 +5,7 @@ run another live worker holds is left to it. Real PostgreSQL, Redis and worker p
 import os
 import re
 import signal
+import threading
 import time
 from dataclasses import asdict
 from datetime import timedelta
@@ -12,6 +13,7 @@ from datetime import timedelta
 import pytest
 import redis
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from ocrreview.training import actions
@@ -143,3 +145,45 @@ def test_the_sweep_queues_only_runs_whose_heartbeat_stopped(
     assert actions.run_training(alive.pk).worker == "training@gone"
     alive.refresh_from_db()
     assert alive.status == TrainingRun.Status.RUNNING and alive.log == ""
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_given_up_for_dead_stops_without_touching_the_run(
+    letters, alice, tiny_version, reviewed_letters
+):
+    """Its heartbeat late (a stalled machine, not a dead one), the worker finds the run
+    queued again by a sweep: it stops training, and neither finishes the run nor deletes
+    the checkpoint its successor resumes from."""
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    export = export_now(letters, alice)
+    params = TrainingParams(
+        max_steps=2000, batch_size=2, eval_every=1000, checkpoint_every=5, patience=None
+    )
+    run = actions.do_start_training(tiny_version, export, params, user=alice, queue=False)
+    outcome: list[TrainingRun] = []
+
+    def stalled_worker() -> None:
+        try:
+            outcome.append(actions.run_training(run.pk))
+        finally:
+            connections.close_all()
+
+    stalled = threading.Thread(target=stalled_worker)
+    stalled.start()
+    try:
+        wait_for(lambda: steps_done(run.pk) >= 10, 120, "the first checkpoints")
+        lease = timedelta(seconds=settings.OCRREVIEW_TRAINING_LEASE_SECONDS)
+        TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - 2 * lease)
+        assert actions.do_requeue_abandoned_runs() == 1
+    finally:
+        stalled.join(60)
+    assert not stalled.is_alive(), "the stalled worker kept training"
+    assert outcome[0].status == TrainingRun.Status.QUEUED
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.QUEUED and run.finished_at is None
+    assert run.log.endswith("queued again, to resume from its last checkpoint\n")
+    assert steps_done(run.pk) < 2000
+    checkpoint = settings.OCRREVIEW_MODELS_DIR / ".runs" / f"run-{run.pk}" / "out" / "checkpoint"
+    assert (checkpoint / "trainer_state.pt").exists()
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
