@@ -69,10 +69,6 @@ class DocumentProgressSerializer(serializers.Serializer):
     finished = serializers.BooleanField()
 
 
-class DocumentListSerializer(serializers.Serializer):
-    documents = DocumentProgressSerializer(many=True)
-
-
 class UploadSerializer(serializers.Serializer):
     """For the schema; the upload itself is validated by the web's UploadForm."""
 
@@ -146,13 +142,30 @@ class CollectionDetail(generics.RetrieveAPIView):
         return Response(CollectionSerializer(collection).data)
 
 
-class CollectionDocuments(APIView):
-    @extend_schema(responses=DocumentListSerializer)
-    def get(self, request: Request, pk: int) -> Response:
-        """Every document of the collection with its recognition progress."""
-        collection = collection_for(request.user, pk)
-        progress = document_progress(collection.documents.all())
-        return Response({"documents": list(progress.values())})
+class DocumentFilters(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Document.Status.choices, required=False)
+
+
+@extend_schema(parameters=[DocumentFilters])
+class CollectionDocuments(generics.ListAPIView):
+    """Every document of the collection, optionally in one `status`, with its recognition
+    progress, oldest first."""
+
+    serializer_class = DocumentProgressSerializer
+
+    def get_queryset(self):
+        collection = collection_for(self.request.user, self.kwargs["pk"])
+        filters = DocumentFilters(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        documents = collection.documents.all()
+        if "status" in filters.validated_data:
+            documents = documents.filter(status=filters.validated_data["status"])
+        return documents
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        progress = document_progress(Document.objects.filter(pk__in=[d.pk for d in page]))
+        return self.get_paginated_response([progress[d.pk] for d in page])
 
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},

@@ -39,7 +39,7 @@ def test_an_admin_uploads_with_a_token_and_reads_progress(client, alice, letters
     assert detail["status"] == Document.Status.RECOGNIZING
     assert (detail["lines_done"], detail["lines_total"]) == (0, 1)
     listing = client.get(reverse("api_collection_documents", args=[letters.pk]), headers=headers)
-    assert [d["id"] for d in listing.json()["documents"]] == [document_id]
+    assert [d["id"] for d in listing.json()["results"]] == [document_id]
 
 
 @pytest.mark.django_db
@@ -138,3 +138,23 @@ def test_an_upload_without_a_segmentation_is_segmented_by_kraken(
     assert response.status_code == 201
     assert Document.objects.get().segmentation == Document.Segmentation.KRAKEN
     assert len(queued) == 1  # segmentation is handed to a worker
+
+
+@pytest.mark.django_db
+def test_documents_are_paged_with_a_cursor_and_filtered_by_status(client, bob, letters):
+    from tests import factories
+
+    ready = [factories.make_document(letters, f"Ready {n}", status="ready") for n in range(3)]
+    factories.make_document(letters, "Failed", status="failed")
+    headers = auth(bob)
+    url = reverse("api_collection_documents", args=[letters.pk]) + "?status=ready&page_size=2"
+    seen = []
+    while url:
+        body = client.get(url, headers=headers).json()
+        seen += [(d["id"], d["status"]) for d in body["results"]]
+        url = body["next"]
+    assert seen == [(d.pk, "ready") for d in ready]
+    bad = client.get(
+        reverse("api_collection_documents", args=[letters.pk]) + "?status=done", headers=headers
+    )
+    assert bad.status_code == 400 and "status" in bad.json()["fields"]
