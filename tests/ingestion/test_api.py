@@ -4,7 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from ocrreview.corpus.models import ApiToken, Document
+from ocrreview.corpus.models import ApiToken, Document, Line, Page
 from ocrreview.corpus.tokens import do_create_api_token
 from tests.factories import token_headers as auth
 from tests.ingestion import files
@@ -158,3 +158,25 @@ def test_documents_are_paged_with_a_cursor_and_filtered_by_status(client, bob, l
         reverse("api_collection_documents", args=[letters.pk]) + "?status=done", headers=headers
     )
     assert bad.status_code == 400 and "status" in bad.json()["fields"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "named, segmentation, pages",
+    [
+        ([("scan.pdf", files.pdf(2))], "whole_image", 2),
+        ([("scan.tif", files.tiff(3))], "whole_image", 3),
+        ([("box.zip", files.zip_of({"a.png": files.png(), "b.jpg": files.jpeg()}))], "kraken", 2),
+        ([("p.png", files.png()), ("p.xml", files.page_xml("p.png"))], "imported", 1),
+        ([("a.png", files.png()), ("a.xml", files.alto("a.png"))], "imported", 1),
+    ],
+)
+def test_every_format_of_the_upload_page_goes_through_the_api(
+    client, alice, letters, tiny_model, named, segmentation, pages
+):
+    response = upload(client, letters, auth(alice), *named, segmentation=segmentation)
+    assert response.status_code == 201, response.json()
+    assert not any(f["error"] for f in response.json()["files"]), response.json()
+    assert Page.objects.filter(document__collection=letters).count() == pages
+    if segmentation != "kraken":  # kraken finds the lines later, on a worker
+        assert Line.objects.filter(collection=letters).count() >= pages
