@@ -1,4 +1,6 @@
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -129,6 +131,20 @@ class Page(models.Model):
         return f"{self.document} p.{self.index + 1}"
 
 
+# 'simple' lowercases and splits, nothing more: a collection mixes English and French (and
+# Latin, Dutch...) line by line, and a language's stemmer and stop words would mangle the
+# others' words, drop "Des" or "Will" as stop words when they are names, and stem the spelling
+# of old hands that no dictionary knows. Variants of accents and misreadings are found by
+# trigram similarity instead (ocrreview/review/search.py).
+SEARCH_CONFIG = "simple"
+
+
+def line_search_vector() -> SearchVector:
+    """The expression the full-text index is built on; a query must use this very one to be
+    answered from the index."""
+    return SearchVector("text", config=SEARCH_CONFIG)
+
+
 class Line(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending recognition"
@@ -183,6 +199,9 @@ class Line(models.Model):
             models.Index(fields=["collection", "status", "confidence"], name="review_queue"),
             models.Index(fields=["document", "page", "order"], name="reading_order"),
             models.Index(fields=["status", "id"], name="pending_lines"),
+            # Search; the trigram index beside it is made by migration 0005 where the server
+            # has pg_trgm.
+            GinIndex(line_search_vector(), name="line_text_search"),
         ]
         constraints = [
             models.CheckConstraint(
