@@ -261,6 +261,14 @@ OCRREVIEW_PDF_DPI = env_int("OCRREVIEW_PDF_DPI", 300, minimum=72)
 # A ZIP archive may expand to at most this much, and to at most this many files.
 OCRREVIEW_ZIP_MAX_MB = env_int("OCRREVIEW_ZIP_MAX_MB", 2000, minimum=1)
 OCRREVIEW_ZIP_MAX_FILES = env_int("OCRREVIEW_ZIP_MAX_FILES", 5000, minimum=1)
+# IIIF import (issue 20): hosts that may be fetched although they resolve to a private, local
+# or reserved address (host or host:port, comma-separated); every other such host is refused.
+OCRREVIEW_IIIF_ALLOWED_HOSTS = env_list("OCRREVIEW_IIIF_ALLOWED_HOSTS", [])
+OCRREVIEW_IIIF_MAX_CANVASES = env_int("OCRREVIEW_IIIF_MAX_CANVASES", 1000, minimum=1)
+OCRREVIEW_IIIF_CONNECT_TIMEOUT = env_float("OCRREVIEW_IIIF_CONNECT_TIMEOUT", 10, low=0.1, high=600)
+OCRREVIEW_IIIF_READ_TIMEOUT = env_float("OCRREVIEW_IIIF_READ_TIMEOUT", 30, low=0.1, high=600)
+# The most one manifest or image may take to arrive, however steadily it trickles in.
+OCRREVIEW_IIIF_FETCH_DEADLINE = env_float("OCRREVIEW_IIIF_FETCH_DEADLINE", 120, low=1, high=3600)
 # A worker holds its claimed lines this long without renewing (it renews after every
 # batch); lines of a worker that died return to the queue when the lease runs out.
 OCRREVIEW_RECOGNITION_LEASE_SECONDS = env_int("OCRREVIEW_RECOGNITION_LEASE_SECONDS", 300, minimum=1)

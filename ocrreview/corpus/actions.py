@@ -9,7 +9,7 @@ from ocrreview.corpus.models import Document
 
 logger = logging.getLogger(__name__)
 
-BUSY = (Document.Status.SEGMENTING, Document.Status.RECOGNIZING)
+BUSY = (Document.Status.FETCHING, Document.Status.SEGMENTING, Document.Status.RECOGNIZING)
 
 
 class DocumentInUse(ValueError):

@@ -358,7 +358,7 @@ def _ingest_item(
                     geometries = whole_image_lines(page.width, page.height)
                 if geometries is not None:
                     line_count += store_lines(page, geometries, import_text=import_text, user=user)
-            _start_processing(document)
+            start_processing(document)
     except Exception:
         for name in saved:
             default_storage.delete(name)
@@ -366,7 +366,7 @@ def _ingest_item(
     return FileResult(item.name, document=document, pages=len(pages), lines=line_count)
 
 
-def _start_processing(document: Document) -> None:
+def start_processing(document: Document) -> None:
     # Imported: circular at module level (transcription builds on corpus).
     from ocrreview.corpus.tasks import segment_document
     from ocrreview.transcription.services import do_queue_recognition, finish_documents
@@ -378,6 +378,14 @@ def _start_processing(document: Document) -> None:
     document.save(update_fields=["status"])
     do_queue_recognition(document.lines.all())
     finish_documents({document.pk})
+
+
+def decode_image_file(name: str, data: bytes) -> _PageImage:
+    """One image file as a page, checked as an uploaded image is (a TIFF's first frame)."""
+    kind = sniff(data)
+    if kind not in IMAGE_KINDS:
+        raise IngestError("not an image (JPEG, PNG or TIFF)")
+    return _decode_image(_Item(name, data, kind))[0]
 
 
 def _decode_image(item: _Item) -> list[_PageImage]:

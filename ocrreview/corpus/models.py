@@ -73,6 +73,7 @@ class Membership(models.Model):
 class Document(models.Model):
     class Status(models.TextChoices):
         UPLOADED = "uploaded", "Uploaded"
+        FETCHING = "fetching", "Fetching images"
         SEGMENTING = "segmenting", "Segmenting"
         RECOGNIZING = "recognizing", "Recognizing"
         READY = "ready", "Ready"
@@ -95,10 +96,24 @@ class Document(models.Model):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
     error = models.TextField(blank=True)
+    # A document imported from a IIIF manifest: the manifest's URL, its label, summary,
+    # metadata, requiredStatement and rights as Presentation 3 values (a version 2 manifest's
+    # converted), and its canvases in order, each with the image to fetch, which a page is
+    # made from. Exports point back to the manifest's canvases and image services.
+    iiif_manifest = models.URLField(max_length=2000, blank=True)
+    iiif_descriptive = models.JSONField(default=dict, blank=True)
+    iiif_canvases = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]
         indexes = [models.Index(fields=["collection", "status"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["collection", "iiif_manifest"],
+                condition=~models.Q(iiif_manifest=""),
+                name="one_document_per_iiif_manifest",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -120,6 +135,8 @@ class Page(models.Model):
     height = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
+    # The IIIF canvas the page shows, for a document imported from a manifest.
+    iiif_canvas = models.URLField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["document", "index"]

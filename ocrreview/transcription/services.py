@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Func, IntegerField, Q, QuerySet
 from django.utils import timezone
 from PIL import Image
 
@@ -33,6 +33,8 @@ OUTSTANDING = (R.QUEUED, R.RUNNING)
 # Lines whose text a human set: recognition adds hypotheses but never replaces the text.
 HUMAN_STATUSES = (Line.Status.REVIEWED, Line.Status.IN_REVIEW)
 STARTER_MODEL_NAME = "Starter model (shipped)"
+# Documents whose lines are not all made yet.
+WAITING = (Document.Status.UPLOADED, Document.Status.FETCHING, Document.Status.SEGMENTING)
 
 
 def _default_name(source: str, revision: str) -> str:
@@ -98,9 +100,7 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
         pk__in=RecognitionRequest.objects.filter(
             document_id__in=document_ids, status__in=OUTSTANDING
         ).values("document_id")
-    ).exclude(status__in=[Document.Status.UPLOADED, Document.Status.SEGMENTING]).update(
-        status=Document.Status.RECOGNIZING
-    )
+    ).exclude(status__in=WAITING).update(status=Document.Status.RECOGNIZING)
     transaction.on_commit(kick_recognition)
     return len(new) + retried
 
@@ -470,7 +470,19 @@ def unattended_work_exists() -> bool:
 
 
 def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
-    """Per document: its state, lines done and total, and the model versions that ran."""
+    """Per document: its state, pages (of those a IIIF import is fetching), lines done and
+    total, and the model versions that ran."""
+    pages = dict(
+        Page.objects.filter(document__in=documents)
+        .values("document_id")
+        .annotate(n=Count("id"))
+        .values_list("document_id", "n")
+    )
+    canvases = dict(
+        documents.annotate(
+            n=Func(F("iiif_canvases"), function="jsonb_array_length", output_field=IntegerField())
+        ).values_list("pk", "n")
+    )
     totals = dict(
         Line.objects.filter(document__in=documents)
         .values("document_id")
@@ -499,7 +511,7 @@ def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
     progress = {}
     for document in documents:
         total = totals.get(document.pk, 0)
-        waiting = document.status in (Document.Status.UPLOADED, Document.Status.SEGMENTING)
+        waiting = document.status in WAITING
         done = 0 if waiting else total - outstanding.get(document.pk, 0)
         progress[document.pk] = {
             "id": document.pk,
@@ -507,6 +519,8 @@ def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
             "status": document.status,
             "status_display": document.get_status_display(),
             "error": document.error,
+            "pages": pages.get(document.pk, 0),
+            "pages_expected": canvases.get(document.pk) or pages.get(document.pk, 0),
             "lines_total": total,
             "lines_done": done,
             "lines_failed": failed.get(document.pk, 0),

@@ -1,0 +1,470 @@
+"""IIIF Presentation manifests (versions 2 and 3) into documents.
+
+The manifest is fetched and checked while the user waits: a manifest that is no JSON, no
+IIIF, has no canvases or more than OCRREVIEW_IIIF_MAX_CANVASES, or cannot be fetched safely
+(remote.py) is refused with its reason and stores nothing. A good one becomes a document in
+the state "fetching images" holding its canvases in order; a worker then fetches one image
+per canvas from its Image API service, bounded by the app's pixel limit, and makes each a
+page in its own transaction. A worker that dies, or a server that fails for a while, costs
+nothing fetched: the next run starts at the first canvas without a page. Importing the same
+manifest URL into the same collection again gives the document made the first time.
+"""
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from ocrreview.corpus.ingestion import IngestError, decode_image_file, start_processing
+from ocrreview.corpus.models import Collection, Document, Page
+from ocrreview.corpus.remote import FetchError, FetchUnavailable, check_url, fetch
+from ocrreview.corpus.segmentation import store_lines, whole_image_lines
+from recognition.preprocess import MAX_PIXELS
+
+logger = logging.getLogger(__name__)
+
+PRESENTATION_2 = "http://iiif.io/api/presentation/2/context.json"
+PRESENTATION_3 = "http://iiif.io/api/presentation/3/context.json"
+# A manifest at the canvas limit is a few megabytes; anything far larger is not one.
+MANIFEST_MAX_BYTES = 20 * 1024 * 1024
+INFO_MAX_BYTES = 1024 * 1024
+JSON_TYPES = "application/ld+json, application/json;q=0.9, */*;q=0.1"
+IMAGE_TYPES = "image/jpeg, image/png, image/tiff;q=0.8, image/*;q=0.5"
+SEGMENTATIONS = (Document.Segmentation.KRAKEN, Document.Segmentation.WHOLE_IMAGE)
+
+
+class IiifError(ValueError):
+    """A manifest or image that cannot be imported, with a message fit to show to the user."""
+
+
+@dataclass
+class Canvas:
+    id: str
+    label: str
+    width: int
+    height: int
+    # The painting annotation's image, and the Image API service that serves it, if any.
+    image: str
+    service: str = ""
+    service_version: int = 0
+    service_profile: str = ""
+
+
+@dataclass
+class Manifest:
+    version: int
+    title: str
+    descriptive: dict
+    canvases: list[Canvas]
+
+
+def do_import_iiif(
+    collection: Collection,
+    url: str,
+    *,
+    user=None,
+    segmentation: str = Document.Segmentation.KRAKEN,
+) -> tuple[Document, bool]:
+    """The document of the manifest at `url`, and whether its images are being fetched now:
+    a new document, or a failed import resumed; an earlier import's document comes back as
+    it is. Raises IiifError (or remote.FetchError) when the manifest cannot be imported."""
+    url = url.strip()
+    if segmentation not in SEGMENTATIONS:
+        raise IiifError("IIIF images are cut into lines by kraken, or taken as one line each")
+    check_url(url)
+    existing = collection.documents.filter(iiif_manifest=url).first()
+    if existing is not None:
+        return existing, _resume(existing)
+    fetched = fetch(url, max_bytes=MANIFEST_MAX_BYTES, accept=JSON_TYPES)
+    manifest = parse_manifest(fetched.body)
+    try:
+        with transaction.atomic():
+            document = Document.objects.create(
+                collection=collection,
+                title=manifest.title[:300],
+                uploaded_by=user if user is not None and user.is_authenticated else None,
+                segmentation=segmentation,
+                status=Document.Status.FETCHING,
+                iiif_manifest=url,
+                iiif_descriptive=manifest.descriptive,
+                iiif_canvases=[asdict(canvas) for canvas in manifest.canvases],
+            )
+            _queue_fetch(document)
+    except IntegrityError:
+        # The same manifest imported at the same moment by another request.
+        return collection.documents.get(iiif_manifest=url), False
+    logger.info("IIIF manifest %s imported as document %s", url, document.pk)
+    return document, True
+
+
+def _resume(document: Document) -> bool:
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().get(pk=document.pk)
+        if locked.status != Document.Status.FAILED or locked.pages.count() == len(
+            locked.iiif_canvases
+        ):
+            return False
+        locked.status, locked.error = Document.Status.FETCHING, ""
+        locked.save(update_fields=["status", "error"])
+        _queue_fetch(locked)
+    document.refresh_from_db()
+    return True
+
+
+def _queue_fetch(document: Document) -> None:
+    # Imported here: tasks.py imports this module.
+    from ocrreview.corpus.tasks import fetch_iiif_images
+
+    transaction.on_commit(lambda: fetch_iiif_images.delay(document.pk))
+
+
+# --- Reading manifests -----------------------------------------------------------------------
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    try:
+        manifest = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IiifError(f"the manifest is not JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise IiifError("the manifest is not a IIIF Presentation manifest (not a JSON object)")
+    contexts = _as_list(manifest.get("@context"))
+    kind = manifest.get("type") or manifest.get("@type")
+    if kind in ("Collection", "sc:Collection"):
+        raise IiifError("this is a IIIF collection, not a manifest: import its manifests")
+    if PRESENTATION_3 in contexts and kind == "Manifest":
+        version, canvases = 3, _canvases_3(manifest)
+    elif PRESENTATION_2 in contexts and kind == "sc:Manifest":
+        version, canvases = 2, _canvases_2(manifest)
+    else:
+        raise IiifError(
+            "the manifest is not a IIIF Presentation manifest of version 2 or 3 "
+            "(its @context and type say otherwise)"
+        )
+    if not canvases:
+        raise IiifError("the manifest has no canvases")
+    limit = settings.OCRREVIEW_IIIF_MAX_CANVASES
+    if len(canvases) > limit:
+        raise IiifError(f"the manifest has {len(canvases)} canvases; the limit is {limit}")
+    parsed = [_canvas(raw, version, n) for n, raw in enumerate(canvases, 1)]
+    descriptive = _descriptive(manifest, version)
+    title = _first_value(descriptive.get("label")) or "IIIF manifest"
+    return Manifest(version, title, descriptive, parsed)
+
+
+def _canvases_3(manifest: dict) -> list:
+    items = manifest.get("items")
+    if not isinstance(items, list):
+        raise IiifError("the manifest's items are not a list of canvases")
+    return items
+
+
+def _canvases_2(manifest: dict) -> list:
+    sequences = manifest.get("sequences")
+    if not isinstance(sequences, list) or not sequences or not isinstance(sequences[0], dict):
+        raise IiifError("the manifest has no sequence of canvases")
+    canvases = sequences[0].get("canvases")
+    if not isinstance(canvases, list):
+        raise IiifError("the manifest's sequence holds no list of canvases")
+    return canvases
+
+
+def _canvas(raw, version: int, number: int) -> Canvas:
+    where = f"canvas {number}"
+    if not isinstance(raw, dict):
+        raise IiifError(f"{where} is not a JSON object")
+    canvas_id = raw.get("id") if version == 3 else raw.get("@id")
+    if not _is_http(canvas_id):
+        raise IiifError(f"{where} has no http(s) id")
+    where = f"canvas {number} ({canvas_id})"
+    body = _image_body_3(raw) if version == 3 else _image_body_2(raw)
+    if body is None:
+        raise IiifError(f"{where} has no image")
+    image = body.get("id") if version == 3 else body.get("@id")
+    service = _service(body.get("service"))
+    if not _is_http(image) and service is None:
+        raise IiifError(f"{where}: its image has no http(s) URL")
+    width, height = raw.get("width"), raw.get("height")
+    if not (_positive_int(width) and _positive_int(height)):
+        width, height = body.get("width"), body.get("height")
+    if not (_positive_int(width) and _positive_int(height)):
+        raise IiifError(f"{where} has no width and height")
+    label = _first_value(_language_map(raw.get("label"))) or f"canvas {number}"
+    service_id, service_version, profile = service or ("", 0, "")
+    return Canvas(
+        canvas_id, label[:300], width, height, image or "", service_id, service_version, profile
+    )
+
+
+def _image_body_3(canvas: dict) -> dict | None:
+    for page in _as_list(canvas.get("items")):
+        for annotation in _as_list(page.get("items") if isinstance(page, dict) else None):
+            if not isinstance(annotation, dict) or annotation.get("motivation") != "painting":
+                continue
+            body = annotation.get("body")
+            if isinstance(body, list):
+                body = body[0] if body else None
+            if isinstance(body, dict) and body.get("type") == "Choice":
+                choices = _as_list(body.get("items"))
+                body = choices[0] if choices else None
+            if isinstance(body, dict) and body.get("type") == "Image":
+                return body
+    return None
+
+
+def _image_body_2(canvas: dict) -> dict | None:
+    for annotation in _as_list(canvas.get("images")):
+        resource = annotation.get("resource") if isinstance(annotation, dict) else None
+        if isinstance(resource, dict) and resource.get("@type") == "oa:Choice":
+            resource = resource.get("default")
+        if isinstance(resource, dict):
+            return resource
+    return None
+
+
+def _service(raw) -> tuple[str, int, str] | None:
+    """The first IIIF Image API service (id, major version, profile) among the resource's
+    services."""
+    for service in _as_list(raw):
+        if not isinstance(service, dict):
+            continue
+        service_id = service.get("id") or service.get("@id")
+        kind = str(service.get("type") or service.get("@type") or "")
+        signs = " ".join(
+            [kind, *map(str, _as_list(service.get("@context"))), str(service.get("profile", ""))]
+        )
+        profile = next((p for p in _as_list(service.get("profile")) if isinstance(p, str)), "")
+        if not _is_http(service_id):
+            continue
+        if "ImageService3" in signs or "image/3" in signs:
+            return service_id.rstrip("/"), 3, profile
+        if "ImageService2" in signs or "image/2" in signs:
+            return service_id.rstrip("/"), 2, profile
+        if profile in ("level0", "level1", "level2"):
+            return service_id.rstrip("/"), 3, profile
+    return None
+
+
+def _descriptive(manifest: dict, version: int) -> dict:
+    """What the manifest says about the object, in Presentation 3's terms."""
+    if version == 3:
+        described = {
+            "label": _language_map(manifest.get("label")),
+            "summary": _language_map(manifest.get("summary")),
+            "metadata": _metadata(manifest.get("metadata")),
+            "requiredStatement": _pair(manifest.get("requiredStatement")),
+            "rights": manifest.get("rights") if _is_http(manifest.get("rights")) else "",
+            "id": manifest.get("id") if _is_http(manifest.get("id")) else "",
+        }
+    else:
+        attribution = _language_map(manifest.get("attribution"))
+        licence = next((x for x in _as_list(manifest.get("license")) if _is_http(x)), "")
+        described = {
+            "label": _language_map(manifest.get("label")),
+            "summary": _language_map(manifest.get("description")),
+            "metadata": _metadata(manifest.get("metadata")),
+            "requiredStatement": {"label": {"en": ["Attribution"]}, "value": attribution}
+            if attribution
+            else None,
+            "rights": licence,
+            "id": manifest.get("@id") if _is_http(manifest.get("@id")) else "",
+        }
+    return {key: value for key, value in described.items() if value}
+
+
+def _metadata(raw) -> list[dict]:
+    return [pair for pair in map(_pair, _as_list(raw)) if pair]
+
+
+def _pair(raw) -> dict | None:
+    if not isinstance(raw, dict):
+        return None
+    label, value = _language_map(raw.get("label")), _language_map(raw.get("value"))
+    return {"label": label, "value": value} if label and value else None
+
+
+def _language_map(raw) -> dict[str, list[str]]:
+    """A label or value of either version as a Presentation 3 language map: version 3's
+    {"en": ["..."]}, version 2's plain string, {"@value", "@language"}, or a list of them."""
+    if isinstance(raw, dict) and "@value" not in raw:
+        return {
+            str(language): [str(v) for v in _as_list(values) if isinstance(v, str | int | float)]
+            for language, values in raw.items()
+            if _as_list(values)
+        }
+    values: dict[str, list[str]] = {}
+    for item in _as_list(raw):
+        if isinstance(item, str | int | float) and not isinstance(item, bool):
+            values.setdefault("none", []).append(str(item))
+        elif isinstance(item, dict) and isinstance(item.get("@value"), str):
+            language = str(item.get("@language") or "none")
+            values.setdefault(language, []).append(item["@value"])
+    return values
+
+
+def _first_value(language_map: dict | None) -> str:
+    if not language_map:
+        return ""
+    for language in ("en", "none", *language_map):
+        values = [v for v in language_map.get(language, []) if v.strip()]
+        if values:
+            return " ".join(v.strip() for v in values)
+    return ""
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _is_http(value) -> bool:
+    return isinstance(value, str) and urlsplit(value).scheme in ("http", "https")
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+# --- Fetching the images (on a worker) -------------------------------------------------------
+
+
+def do_fetch_iiif_images(document_id: int) -> None:
+    """Make a page of every canvas that has none yet, then hand the document on to
+    segmentation. Raises FetchUnavailable when a server fails for now (the task tries again
+    later, and keeps what it fetched); any other failure fails the document, with its pages."""
+    document = Document.objects.filter(pk=document_id, status=Document.Status.FETCHING).first()
+    if document is None:
+        return
+    fetched = set(document.pages.values_list("index", flat=True))
+    for index, raw in enumerate(document.iiif_canvases):
+        if index in fetched:
+            continue
+        canvas = Canvas(**raw)
+        try:
+            data = fetch_canvas_image(canvas)
+            image = decode_image_file(canvas.label, data)
+        except FetchUnavailable:
+            raise
+        except (FetchError, IngestError) as exc:
+            _fail(document, f"canvas {index + 1} ({canvas.id}): {exc}")
+            return
+        if not _store_page(document, index, canvas, image):
+            return
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().get(pk=document_id)
+        if locked.status == Document.Status.FETCHING:
+            locked.status = Document.Status.UPLOADED
+            locked.save(update_fields=["status"])
+            start_processing(locked)
+
+
+def fetch_canvas_image(canvas: Canvas) -> bytes:
+    """The canvas's image, from its Image API service at the largest size the server offers
+    and the app's pixel limit allows, or else from the image's own URL."""
+    max_bytes = settings.OCRREVIEW_MAX_UPLOAD_MB * 1024 * 1024
+    if not canvas.service:
+        return _image(fetch(canvas.image, max_bytes=max_bytes, accept=IMAGE_TYPES))
+    version, width, height = _image_info(canvas)
+    size = "max" if version == 3 else "full"
+    if width * height > MAX_PIXELS:
+        scale = math.sqrt(MAX_PIXELS / (width * height))
+        size = f"!{math.floor(width * scale)},{math.floor(height * scale)}"
+    url = f"{canvas.service}/full/{size}/0/default.jpg"
+    return _image(fetch(url, max_bytes=max_bytes, accept=IMAGE_TYPES))
+
+
+def _image_info(canvas: Canvas) -> tuple[int, int, int]:
+    """The service's Image API version and the image's size, from its info.json; the
+    manifest's word and the canvas's size when the server gives none."""
+    try:
+        info = json.loads(
+            fetch(f"{canvas.service}/info.json", max_bytes=INFO_MAX_BYTES, accept=JSON_TYPES).body
+        )
+    except FetchUnavailable:
+        raise
+    except (FetchError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        logger.warning("IIIF info.json of %s unusable: %s", canvas.service, exc)
+        info = {}
+    if not isinstance(info, dict):
+        info = {}
+    version = canvas.service_version
+    if info.get("type") == "ImageService3" or "image/3" in str(info.get("@context", "")):
+        version = 3
+    elif "image/2" in str(info.get("@context", "")):
+        version = 2
+    width, height = info.get("width"), info.get("height")
+    if not (_positive_int(width) and _positive_int(height)):
+        width, height = canvas.width, canvas.height
+    return version or 3, width, height
+
+
+def _image(fetched) -> bytes:
+    kind = fetched.content_type
+    if kind.startswith("text/") or "json" in kind or "xml" in kind:
+        raise FetchError(f"{fetched.url} answered {kind}, not an image")
+    return fetched.body
+
+
+def _store_page(document: Document, index: int, canvas: Canvas, image) -> bool:
+    """The canvas's page, in one transaction with its whole-image line; False when the
+    document is no longer being fetched (deleted, or failed by another run)."""
+    name = ""
+    try:
+        with transaction.atomic():
+            locked = Document.objects.select_for_update().filter(pk=document.pk).first()
+            if locked is None or locked.status != Document.Status.FETCHING:
+                return False
+            if locked.pages.filter(index=index).exists():
+                return True  # another run of the task fetched it meanwhile
+            page = Page(
+                document=locked,
+                index=index,
+                width=image.width,
+                height=image.height,
+                iiif_canvas=canvas.id,
+            )
+            page.image.save(
+                f"{locked.pk}-{index + 1}.{image.extension}", ContentFile(image.content), save=False
+            )
+            name = page.image.name
+            page.save()
+            if locked.segmentation == Document.Segmentation.WHOLE_IMAGE:
+                store_lines(
+                    page, whole_image_lines(page.width, page.height), import_text=False, user=None
+                )
+    except Exception:
+        if name:
+            default_storage.delete(name)
+        raise
+    return True
+
+
+def _fail(document: Document, error: str) -> None:
+    """A canvas that cannot be imported fails the document: it keeps no page, so nothing
+    half-imported is segmented or read, and says why."""
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().filter(pk=document.pk).first()
+        if locked is None:
+            return
+        files = [page.image for page in locked.pages.all()]
+        locked.pages.all().delete()
+        locked.status, locked.error = Document.Status.FAILED, error
+        locked.save(update_fields=["status", "error"])
+        transaction.on_commit(lambda: [f.storage.delete(f.name) for f in files])
+    logger.warning("IIIF import of document %s failed: %s", document.pk, error)
+
+
+def give_up_fetching(document_id: int, error: str) -> None:
+    """The servers kept failing: the document fails with the reason, keeping the pages
+    fetched so far for a later import of the same manifest to resume from."""
+    Document.objects.filter(pk=document_id, status=Document.Status.FETCHING).update(
+        status=Document.Status.FAILED,
+        error=f"{error} (import the manifest again to resume)",
+    )

@@ -1,0 +1,204 @@
+"""Fetching from servers that a user names (IIIF manifests and images) without letting that
+user reach what only the server running this app can reach.
+
+Every request, and every redirect, is checked before any connection: only http and https,
+and the host's every DNS address must be public (not loopback, private, link-local, multicast,
+reserved, shared or cloud-metadata) unless OCRREVIEW_IIIF_ALLOWED_HOSTS names the host. The
+connection then goes to the very address that was checked, with the name kept in the Host
+header and TLS SNI, so a second DNS answer cannot swap in another address (DNS rebinding).
+Redirects are followed here, a few at most; every answer is read with timeouts, an overall
+deadline and a byte cap.
+"""
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import certifi
+import urllib3
+from django.conf import settings
+
+MAX_REDIRECTS = 5
+REDIRECTS = {301, 302, 303, 307, 308}
+CHUNK = 64 * 1024
+USER_AGENT = "ocrreview IIIF import"
+
+
+class FetchError(ValueError):
+    """A fetch that failed for good, with a message fit to show to the user."""
+
+
+class FetchUnavailable(FetchError):
+    """A fetch that may succeed later: a timeout, a refused connection, a 5xx or 429."""
+
+
+@dataclass
+class Fetched:
+    url: str
+    content_type: str
+    body: bytes
+
+
+def fetch(url: str, *, max_bytes: int, accept: str) -> Fetched:
+    """GET `url`, following redirects, every hop checked as the module says."""
+    seen = url
+    for _ in range(MAX_REDIRECTS + 1):
+        response, pool = _request(seen, accept)
+        try:
+            if response.status in REDIRECTS:
+                location = response.headers.get("Location")
+                if not location:
+                    raise FetchError(f"{seen} redirects without saying where to")
+                seen = urljoin(seen, location)
+                continue
+            if response.status == 429 or response.status >= 500:
+                raise FetchUnavailable(f"{seen} answered {response.status} {response.reason}")
+            if response.status != 200:
+                raise FetchError(f"{seen} answered {response.status} {response.reason}")
+            body = _read_capped(response, seen, max_bytes)
+            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            return Fetched(seen, content_type, body)
+        finally:
+            response.release_conn()
+            pool.close()
+    raise FetchError(f"{url} redirects more than {MAX_REDIRECTS} times (a redirect loop?)")
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL this module would not fetch, without fetching it."""
+    _target(url)
+
+
+@dataclass
+class _Target:
+    scheme: str
+    host: str
+    port: int
+    address: str
+
+
+def _target(url: str) -> _Target:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise FetchError(f"{url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(f"{url!r} is not an http or https URL")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise FetchError(f"{url!r} names no host")
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchUnavailable(f"the host {host} cannot be resolved ({exc})") from None
+    addresses = [answer[4][0] for answer in answers]
+    if not _allowed(host, port):
+        for address in addresses:
+            if not _public(address):
+                raise FetchError(
+                    f"{url} is refused: {host} is at {address}, an address of a private, "
+                    "local or reserved network (an administrator may allow the host with "
+                    "OCRREVIEW_IIIF_ALLOWED_HOSTS)"
+                )
+    return _Target(parts.scheme, host, port, addresses[0])
+
+
+def _allowed(host: str, port: int) -> bool:
+    for entry in settings.OCRREVIEW_IIIF_ALLOWED_HOSTS:
+        allowed = urlsplit(f"//{entry.lower()}")
+        if allowed.hostname == host and allowed.port in (None, port):
+            return True
+    return False
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    # is_global leaves out loopback, private, link-local (169.254.169.254, where clouds serve
+    # instance credentials), shared (100.64/10), reserved and unspecified addresses.
+    return ip.is_global and not ip.is_multicast
+
+
+def _request(url: str, accept: str) -> tuple[urllib3.BaseHTTPResponse, urllib3.HTTPConnectionPool]:
+    target = _target(url)
+    parts = urlsplit(url)
+    default_port = 443 if target.scheme == "https" else 80
+    host_header = f"[{target.host}]" if ":" in target.host else target.host
+    if target.port != default_port:
+        host_header = f"{host_header}:{target.port}"
+    timeout = urllib3.Timeout(
+        total=settings.OCRREVIEW_IIIF_FETCH_DEADLINE,
+        connect=settings.OCRREVIEW_IIIF_CONNECT_TIMEOUT,
+        read=settings.OCRREVIEW_IIIF_READ_TIMEOUT,
+    )
+    if target.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            target.address,
+            target.port,
+            timeout=timeout,
+            retries=False,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(
+            target.address, target.port, timeout=timeout, retries=False
+        )
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    try:
+        response = pool.urlopen(
+            "GET",
+            path,
+            headers={"Host": host_header, "Accept": accept, "User-Agent": USER_AGENT},
+            redirect=False,
+            preload_content=False,
+            assert_same_host=False,
+        )
+    except urllib3.exceptions.HTTPError as exc:
+        pool.close()
+        raise _failure(url, exc) from None
+    return response, pool
+
+
+def _failure(url: str, exc: urllib3.exceptions.HTTPError) -> FetchError:
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return FetchUnavailable(f"{url} did not answer in time ({exc})")
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return FetchError(f"{url}: the TLS connection failed ({exc})")
+    return FetchUnavailable(f"{url} cannot be reached ({exc})")
+
+
+def _read_capped(response: urllib3.BaseHTTPResponse, url: str, max_bytes: int) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise FetchError(f"{url} is {_mb(int(declared))}; the limit is {_mb(max_bytes)}")
+    deadline = time.monotonic() + settings.OCRREVIEW_IIIF_FETCH_DEADLINE
+    chunks, size = [], 0
+    try:
+        # read1 returns what one read of the socket brings, so that the deadline is looked
+        # at while a server drips its bytes, each just within the read timeout.
+        while chunk := response.read1(CHUNK, decode_content=True):
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchError(f"{url} is larger than the limit of {_mb(max_bytes)}")
+            if time.monotonic() > deadline:
+                raise FetchUnavailable(
+                    f"{url} took longer than {settings.OCRREVIEW_IIIF_FETCH_DEADLINE:g} s to send"
+                )
+            chunks.append(chunk)
+    except urllib3.exceptions.HTTPError as exc:
+        raise _failure(url, exc) from None
+    return b"".join(chunks)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"

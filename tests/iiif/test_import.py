@@ -1,0 +1,157 @@
+"""IIIF manifests of both versions become documents whose pages are the canvases, fetched
+from a real HTTP server; the fetch resumes where it stopped, and a manifest imported twice
+is one document."""
+
+import pytest
+from django.core.management import call_command
+from PIL import Image
+
+from ocrreview.corpus.iiif import do_fetch_iiif_images, do_import_iiif
+from ocrreview.corpus.models import Document
+from ocrreview.corpus.remote import FetchUnavailable
+from recognition.preprocess import MAX_PIXELS
+from tests.iiif.server import manifest_2, manifest_3, send
+
+
+def fetch_all(document: Document) -> Document:
+    do_fetch_iiif_images(document.pk)
+    document.refresh_from_db()
+    return document
+
+
+@pytest.mark.django_db
+def test_a_version_3_manifest_with_info_json_becomes_a_document_of_its_canvases(
+    iiif_server, letters, alice
+):
+    first = iiif_server.image_service("f1", 640, 480)
+    second = iiif_server.image_service("f2", 500, 700)
+    url = manifest_3(
+        iiif_server, "/m3/manifest.json", [("f. 1r", 640, 480, first), ("f. 1v", 500, 700, second)]
+    )
+    document, fetching = do_import_iiif(
+        letters, url, user=alice, segmentation=Document.Segmentation.WHOLE_IMAGE
+    )
+    assert fetching and document.status == Document.Status.FETCHING
+    assert document.title == "Letters of Rebecca Lathrop"
+    assert document.iiif_manifest == url
+    described = document.iiif_descriptive
+    assert described["metadata"][1] == {
+        "label": {"en": ["Shelfmark"]},
+        "value": {"none": ["SC0033 B1 F14"]},
+    }
+    assert described["requiredStatement"]["value"] == {"en": ["Stanford Libraries"]}
+    assert described["rights"] == "http://creativecommons.org/publicdomain/mark/1.0/"
+    assert not document.pages.exists()  # the images are the worker's
+
+    document = fetch_all(document)
+    pages = list(document.pages.order_by("index"))
+    assert [p.iiif_canvas for p in pages] == [f"{url}/canvas/1", f"{url}/canvas/2"]
+    assert [(p.width, p.height) for p in pages] == [(640, 480), (500, 700)]
+    with Image.open(pages[1].image.path) as image:
+        assert image.size == (500, 700)
+    # Image API 3 at its largest size, after its info.json.
+    assert iiif_server.hits["/iiif/f1/info.json"] == 1
+    assert iiif_server.hits["/iiif/f2/full/max/0/default.jpg"] == 1
+    # Handed on as an upload is: one line per image here, queued for recognition.
+    assert document.status == Document.Status.RECOGNIZING
+    assert document.lines.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_version_2_manifest_with_a_service_and_a_plain_image(iiif_server, letters):
+    service = iiif_server.image_service("p1", 300, 200, version=2)
+    plain = iiif_server.image("/static/p2.jpg", 320, 240)
+    url = manifest_2(
+        iiif_server, "/m2/manifest", [("p. 1", 300, 200, service), ("p. 2", 320, 240, plain)]
+    )
+    document, _ = do_import_iiif(letters, url)
+    assert document.title == "Ledger of the Lathrop farm"
+    assert document.iiif_descriptive["summary"] == {"en": ["Accounts, 1870"]}
+    assert document.iiif_descriptive["metadata"] == [
+        {"label": {"none": ["Date"]}, "value": {"none": ["1870"]}}
+    ]
+    assert document.iiif_descriptive["rights"] == "http://creativecommons.org/licenses/by/4.0/"
+    assert [c["label"] for c in document.iiif_canvases] == ["p. 1", "p. 2"]
+    document = fetch_all(document)
+    assert iiif_server.hits["/iiif/p1/full/full/0/default.jpg"] == 1
+    assert iiif_server.hits["/static/p2.jpg"] == 1
+    assert [p.iiif_canvas for p in document.pages.order_by("index")] == [
+        f"{url}/canvas/1",
+        f"{url}/canvas/2",
+    ]
+    # kraken segments it on a worker next.
+    assert document.status == Document.Status.UPLOADED
+
+
+@pytest.mark.django_db
+def test_an_image_larger_than_the_pixel_limit_is_asked_for_smaller(iiif_server, letters):
+    side = int(MAX_PIXELS**0.5) + 1000
+    service = iiif_server.url("/iiif/huge")
+    iiif_server.serve(
+        "/iiif/huge/info.json",
+        {
+            "id": service,
+            "type": "ImageService3",
+            "profile": "level2",
+            "width": side,
+            "height": side,
+        },
+    )
+    fit = int(side * (MAX_PIXELS / side**2) ** 0.5)
+    iiif_server.image(f"/iiif/huge/full/!{fit},{fit}/0/default.jpg", 400, 400)
+    url = manifest_3(iiif_server, "/huge.json", [("huge", side, side, service)])
+    document = fetch_all(do_import_iiif(letters, url)[0])
+    assert document.error == ""
+    assert iiif_server.hits[f"/iiif/huge/full/!{fit},{fit}/0/default.jpg"] == 1
+    assert iiif_server.hits["/iiif/huge/full/max/0/default.jpg"] == 0
+    assert fit * fit <= MAX_PIXELS
+
+
+@pytest.mark.django_db
+def test_the_fetch_resumes_after_a_failure_without_fetching_a_page_twice(iiif_server, letters):
+    first = iiif_server.image_service("r1", 200, 100)
+    second = iiif_server.image_service("r2", 200, 100)
+    url = manifest_3(iiif_server, "/r.json", [("1", 200, 100, first), ("2", 200, 100, second)])
+    document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
+    good = iiif_server.routes["/iiif/r2/full/max/0/default.jpg"]
+    iiif_server.routes["/iiif/r2/full/max/0/default.jpg"] = lambda h: send(
+        h, b"busy", "text/plain", status=503
+    )
+    with pytest.raises(FetchUnavailable, match="503"):
+        do_fetch_iiif_images(document.pk)
+    document.refresh_from_db()
+    assert document.status == Document.Status.FETCHING
+    assert list(document.pages.values_list("index", flat=True)) == [0]
+
+    iiif_server.routes["/iiif/r2/full/max/0/default.jpg"] = good
+    document = fetch_all(document)
+    assert document.pages.count() == 2
+    assert iiif_server.hits["/iiif/r1/full/max/0/default.jpg"] == 1
+    assert document.status == Document.Status.RECOGNIZING
+
+
+@pytest.mark.django_db
+def test_the_same_manifest_imported_again_is_the_same_document(iiif_server, letters, ledgers):
+    service = iiif_server.image_service("s1", 200, 100)
+    url = manifest_3(iiif_server, "/same.json", [("1", 200, 100, service)])
+    document, fetching = do_import_iiif(letters, url)
+    fetch_all(document)
+    again, fetching_again = do_import_iiif(letters, f" {url} ")
+    assert (again.pk, fetching_again) == (document.pk, False)
+    assert iiif_server.hits["/same.json"] == 1
+    assert Document.objects.filter(collection=letters).count() == 1
+    assert document.pages.count() == 1
+    # Another collection may hold its own copy.
+    other, _ = do_import_iiif(ledgers, url)
+    assert other.pk != document.pk
+
+
+@pytest.mark.django_db
+def test_the_management_command_imports_a_manifest(iiif_server, letters, capsys):
+    service = iiif_server.image_service("c1", 200, 100)
+    url = manifest_3(iiif_server, "/cmd.json", [("1", 200, 100, service)])
+    call_command("import_iiif", "Letters", url, "--segmentation", "whole_image")
+    document = Document.objects.get(collection=letters)
+    assert f"document {document.pk} (Letters of Rebecca Lathrop)" in capsys.readouterr().out
+    assert document.segmentation == Document.Segmentation.WHOLE_IMAGE
+    assert document.iiif_manifest == url
