@@ -18,7 +18,8 @@ from ocrreview.corpus.access import collection_for, visible_collections
 from ocrreview.corpus.api_base import error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.models import Line, Page
-from ocrreview.review import actions, images, queue
+from ocrreview.review import actions, images, queue, search
+from ocrreview.review.forms import SearchForm
 from ocrreview.review.models import Correction
 from ocrreview.transcription.models import Hypothesis
 from recognition.preprocess import ImageError
@@ -296,3 +297,88 @@ class PageImage(APIView):
         except (ImageError, OSError) as exc:
             return error(f"The page image cannot be shown: {exc}", 422)
         return FileResponse(path.open("rb"))
+
+
+class SearchHitSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="line.pk")
+    document = serializers.IntegerField(source="line.document_id")
+    document_title = serializers.CharField(source="line.document.title")
+    page = serializers.IntegerField(source="line.page_id")
+    page_index = serializers.IntegerField(source="line.page.index", help_text="from 0")
+    order = serializers.IntegerField(source="line.order")
+    text = serializers.CharField(source="line.text")
+    status = serializers.ChoiceField(source="line.status", choices=Line.Status.choices)
+    confidence = serializers.FloatField(source="line.confidence", allow_null=True)
+    version = serializers.IntegerField(source="line.version")
+    bbox = serializers.ListField(source="line.bbox", child=serializers.IntegerField())
+    match = serializers.SerializerMethodField(
+        help_text="`exact`: the words (or phrase) are in the line; `similar`: words like them"
+    )
+    score = serializers.FloatField(help_text="rank of an exact hit, similarity of a similar one")
+    snippet = serializers.CharField(
+        source="snippet_html", help_text="the line's text, HTML-escaped, the matches in `<mark>`"
+    )
+
+    def get_match(self, hit: search.Hit) -> str:
+        return "exact" if hit.exact else "similar"
+
+
+class SearchResultsSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    fuzzy = serializers.BooleanField(
+        help_text="whether similar lines were looked for too (not for words under 4 letters, "
+        "nor on a server without pg_trgm)"
+    )
+    results = SearchHitSerializer(many=True)
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "q",
+            str,
+            required=True,
+            description='words, "a phrase", `or`, `-excluded`; at most 200 characters',
+        ),
+        OpenApiParameter("document", int),
+        OpenApiParameter("status", str, enum=Line.Status.values),
+        OpenApiParameter("confidence_below", OpenApiTypes.FLOAT),
+        OpenApiParameter("confidence_at_least", OpenApiTypes.FLOAT),
+        OpenApiParameter("cursor", str, description="`next` or `previous` of a page"),
+        OpenApiParameter("page_size", int, description="1 to 100, default 20"),
+    ],
+    responses=SearchResultsSerializer,
+)
+class CollectionSearch(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        """The collection's lines whose current text matches `q`, best first: exact hits by
+        rank, then lines with similar words (typos, misreadings), by similarity."""
+        collection = collection_for(request.user, pk)
+        form = SearchForm(request.query_params, collection=collection)
+        if not form.is_valid():
+            return error("Invalid search.", fields=form.errors.get_json_data())
+        data = form.cleaned_data
+        results = search.search_lines(
+            collection,
+            data["q"],
+            form.filters(),
+            cursor=data["cursor"] or None,
+            page_size=data["page_size"] or search.DEFAULT_PAGE_SIZE,
+        )
+        return Response(
+            {
+                "next": _page_url(request, results.next, before=False),
+                "previous": _page_url(request, results.previous, before=True),
+                "fuzzy": results.fuzzy,
+                "results": SearchHitSerializer(results.hits, many=True).data,
+            }
+        )
+
+
+def _page_url(request: Request, position: search.Position | None, *, before: bool) -> str | None:
+    if position is None:
+        return None
+    params = request.query_params.copy()
+    params["cursor"] = search.encode_cursor(position, before=before)
+    return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")

@@ -1,5 +1,7 @@
 from django import forms
 
+from ocrreview.corpus.models import Collection, Document, Line
+from ocrreview.review import search
 from ocrreview.review.actions import MAX_TEXT_LENGTH
 from ocrreview.review.models import ReviewerPreference
 
@@ -83,3 +85,44 @@ def first_error(form: forms.Form) -> str:
         label = field.replace("_", " ") if field != "__all__" else ""
         return f"{label}: {errors[0]}" if label else errors[0]
     return "The request was not valid."
+
+
+class SearchForm(forms.Form):
+    """A search of one collection's lines, from the search box and the API alike."""
+
+    q = forms.CharField(max_length=search.MAX_QUERY_LENGTH)
+    document = forms.ModelChoiceField(queryset=Document.objects.none(), required=False)
+    status = forms.ChoiceField(choices=[("", "any status"), *Line.Status.choices], required=False)
+    confidence_below = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
+    confidence_at_least = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
+    cursor = forms.CharField(required=False, max_length=200)
+    page_size = forms.IntegerField(required=False, min_value=1, max_value=search.MAX_PAGE_SIZE)
+
+    def __init__(self, *args, collection: Collection, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["document"].queryset = collection.documents.order_by("title", "id")
+
+    def clean_q(self) -> str:
+        q = self.cleaned_data["q"]
+        problem = search.query_problem(q)
+        if problem:
+            raise forms.ValidationError(problem, code="invalid")
+        return q
+
+    def clean_cursor(self) -> str:
+        cursor = self.cleaned_data["cursor"]
+        if cursor:
+            try:
+                search.decode_cursor(cursor)
+            except search.BadCursor as exc:
+                raise forms.ValidationError(str(exc), code="invalid") from exc
+        return cursor
+
+    def filters(self) -> search.Filters:
+        data = self.cleaned_data
+        return search.Filters(
+            document=data["document"],
+            status=data["status"] or None,
+            confidence_below=data["confidence_below"],
+            confidence_at_least=data["confidence_at_least"],
+        )

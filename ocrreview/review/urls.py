@@ -8,6 +8,7 @@ P = C + "pages/<int:page_id>/"
 
 urlpatterns = [
     path("api/collections/<int:pk>/lines/", api.CollectionLines.as_view(), name="api_lines"),
+    path("api/collections/<int:pk>/search/", api.CollectionSearch.as_view(), name="api_search"),
     path("api/collections/<int:pk>/queue/claim/", api.QueueClaim.as_view(), name="api_claim"),
     path("api/pages/<int:pk>/", api.PageDetail.as_view(), name="api_page"),
     path("api/pages/<int:pk>/image/", api.PageImage.as_view(), name="api_page_image"),
@@ -38,4 +39,5 @@ urlpatterns = [
     path(C + "threshold-preview/", views.threshold_preview, name="review_threshold_preview"),
     path(C + "threshold/apply/", views.apply_threshold, name="review_apply_threshold"),
     path(C + "progress/", views.progress_view, name="review_progress"),
+    path("collections/<int:pk>/search/", views.search_view, name="collection_search"),
 ]

@@ -18,7 +18,7 @@ from ocrreview.corpus.access import (
     visible_collections,
 )
 from ocrreview.corpus.models import Collection, Line, Page
-from ocrreview.review import actions, images, progress, queue
+from ocrreview.review import actions, images, progress, queue, search
 from ocrreview.review.diff import diff_spans
 from ocrreview.review.forms import (
     BoxForm,
@@ -27,6 +27,7 @@ from ocrreview.review.forms import (
     QueueForm,
     RevertForm,
     SaveForm,
+    SearchForm,
     SkipForm,
     SplitForm,
     ThresholdForm,
@@ -547,3 +548,26 @@ def progress_view(request, pk: int):
             "is_admin": is_collection_admin(request.user, collection),
         },
     )
+
+
+@login_required
+@require_GET
+def search_view(request, pk: int):
+    collection = collection_for(request.user, pk)
+    form = SearchForm(request.GET if "q" in request.GET else None, collection=collection)
+    context = {"collection": collection, "form": form, "results": None}
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        results = search.search_lines(collection, data["q"], form.filters(), cursor=data["cursor"])
+        context["results"] = results
+        context["next_url"] = _search_page(request, results.next, before=False)
+        context["previous_url"] = _search_page(request, results.previous, before=True)
+    return render(request, "review/search.html", context, status=400 if form.errors else 200)
+
+
+def _search_page(request, position: search.Position | None, *, before: bool) -> str | None:
+    if position is None:
+        return None
+    params = request.GET.copy()
+    params["cursor"] = search.encode_cursor(position, before=before)
+    return f"?{params.urlencode()}"

@@ -386,7 +386,8 @@
   document.getElementById("help-button")?.addEventListener("click", () => help.showModal());
 
   document.addEventListener("keydown", (e) => {
-    if (!ed || help?.open) return;
+    // Keys typed into the header's search box are words to search for, not shortcuts.
+    if (!ed || help?.open || e.target.closest?.(".search-box")) return;
     ed.active = Date.now();
     const pv = ed.root.querySelector("#page-viewer");
     if (!pv.hidden) { viewerKeys(e, pv); return; }

@@ -1,0 +1,156 @@
+"""Search over lines' text (ocrreview/review/search.py) on real PostgreSQL with pg_trgm: ranking,
+typos and misreadings found by similarity, filters, paging, and snippets that escape the text."""
+
+import pytest
+
+from ocrreview.corpus.models import Line
+from ocrreview.review import search
+from ocrreview.review.search import Filters, search_lines
+from tests import factories
+
+
+@pytest.fixture
+def page(letters):
+    return factories.make_page(factories.make_document(letters, title="Babcock letters"))
+
+
+def line(page, order, text, **kwargs):
+    kwargs.setdefault("status", Line.Status.REVIEWED)
+    kwargs.setdefault("confidence", 0.95)
+    return factories.make_line(page, order, text=text, **kwargs)
+
+
+def texts(results):
+    return [hit.line.text for hit in results.hits]
+
+
+@pytest.mark.django_db
+def test_exact_hits_come_first_ranked_then_similar_ones(letters, page):
+    line(page, 0, "Paid to the carrier for wood")
+    once = line(page, 1, "Received of Mr Babcock the sum of ten shillings")
+    twice = line(page, 2, "Babcock wrote to Babcock senior")
+    misread = line(page, 3, "Mr Babcoek at the mill")
+    results = search_lines(letters, "Babcock")
+    assert [h.line for h in results.hits] == [twice, once, misread]
+    assert [h.exact for h in results.hits] == [True, True, False]
+    assert results.fuzzy
+    assert results.hits[0].score > results.hits[1].score
+
+
+@pytest.mark.django_db
+def test_a_name_typed_with_a_typo_finds_the_line(letters, page):
+    wanted = line(page, 0, "Received of Mr Babcock the sum of ten shillings")
+    line(page, 1, "Paid to the carrier for wood")
+    results = search_lines(letters, "Babcok")
+    assert [h.line for h in results.hits] == [wanted]
+    assert not results.hits[0].exact
+
+
+@pytest.mark.django_db
+def test_a_word_the_model_misread_is_still_found(letters, page):
+    wanted = line(page, 0, "Reçu de Monsieur Lefèvre la somme de dix livres tournois")
+    assert [h.line for h in search_lines(letters, "tournoi").hits] == [wanted]
+    assert [h.line for h in search_lines(letters, "Monsieur Lefevre").hits] == [wanted]
+
+
+@pytest.mark.django_db
+def test_words_and_phrases_follow_web_search_syntax(letters, page):
+    adjacent = line(page, 0, "the sum of ten shillings")
+    apart = line(page, 1, "ten yards of cloth at shillings each")
+    assert [h.line for h in search_lines(letters, '"ten shillings"').hits] == [adjacent]
+    assert {h.line for h in search_lines(letters, "ten shillings").hits} == {adjacent, apart}
+    assert [h.line for h in search_lines(letters, "shillings -cloth").hits] == [adjacent]
+
+
+@pytest.mark.django_db
+def test_an_excluded_word_excludes_similar_lines_too(letters, page):
+    line(page, 0, "Mr Babcoek of the mill")
+    kept = line(page, 1, "Mr Babcoek of Boston")
+    assert [h.line for h in search_lines(letters, "Babcock -mill").hits] == [kept]
+
+
+@pytest.mark.django_db
+def test_filters_narrow_the_hits(letters, page):
+    other = factories.make_page(factories.make_document(letters, title="Ledger"))
+    reviewed = line(page, 0, "Babcock paid", status=Line.Status.REVIEWED, confidence=0.99)
+    unsure = line(page, 1, "Babcock owes", status=Line.Status.NEEDS_REVIEW, confidence=0.4)
+    elsewhere = line(other, 0, "Babcock again", status=Line.Status.AUTO_ACCEPTED, confidence=0.95)
+
+    def found(**filters):
+        return {h.line for h in search_lines(letters, "Babcock", Filters(**filters)).hits}
+
+    assert found() == {reviewed, unsure, elsewhere}
+    assert found(document=other.document) == {elsewhere}
+    assert found(status=Line.Status.NEEDS_REVIEW) == {unsure}
+    assert found(confidence_below=0.5) == {unsure}
+    assert found(confidence_at_least=0.95) == {reviewed, elsewhere}
+    assert found(confidence_at_least=0.9, confidence_below=0.96) == {elsewhere}
+
+
+@pytest.mark.django_db
+def test_only_the_collection_searched_is_searched(letters, ledgers, page):
+    line(page, 0, "Babcock in the letters")
+    theirs = factories.make_page(factories.make_document(ledgers))
+    line(theirs, 0, "Babcock in the ledgers")
+    assert texts(search_lines(letters, "Babcock")) == ["Babcock in the letters"]
+
+
+@pytest.mark.django_db
+def test_pages_follow_each_other_without_gaps_or_repeats(letters, page):
+    for i in range(7):
+        line(page, i, "Babcock " * (i % 3 + 1) + f"entry {i}")
+    for i in range(3):
+        line(page, 10 + i, f"Babcoek misread {i}")
+    everything = [h.line.pk for h in search_lines(letters, "Babcock", page_size=100).hits]
+    assert len(everything) == 10
+
+    seen, cursor, pages = [], None, []
+    while True:
+        results = search_lines(letters, "Babcock", cursor=cursor, page_size=3)
+        pages.append(results)
+        seen += [h.line.pk for h in results.hits]
+        if results.next is None:
+            break
+        cursor = search.encode_cursor(results.next, before=False)
+    assert seen == everything
+    assert pages[0].previous is None
+
+    back = search.encode_cursor(pages[-1].previous, before=True)
+    assert [h.line.pk for h in search_lines(letters, "Babcock", cursor=back, page_size=3).hits] == [
+        h.line.pk for h in pages[-2].hits
+    ]
+
+
+@pytest.mark.django_db
+def test_a_cursor_not_made_here_is_refused(letters):
+    for cursor in [
+        "nonsense",
+        "W10",
+        search.encode_cursor(search.Position(1, 0.5, 0), before=True),
+    ]:
+        with pytest.raises(search.BadCursor):
+            search_lines(letters, "Babcock", cursor=cursor)
+
+
+@pytest.mark.django_db
+def test_the_snippet_marks_the_match_and_escapes_the_text(letters, page):
+    line(page, 0, 'Babcock <script>alert("x")</script> & sons')
+    [hit] = search_lines(letters, "Babcock").hits
+    assert hit.snippet_html == (
+        "<mark>Babcock</mark> &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; sons"
+    )
+
+
+def test_queries_that_cannot_be_searched_for_are_explained():
+    assert search.query_problem("Babcock") is None
+    assert search.query_problem("?!-") == "Type a word to search for."
+    assert search.query_problem("a" * 201) == "At most 200 characters."
+
+
+@pytest.mark.django_db
+def test_a_short_query_matches_exact_words_only(letters, page):
+    wanted = line(page, 0, "of the mill")
+    line(page, 1, "often at the office")
+    results = search_lines(letters, "of")
+    assert [h.line for h in results.hits] == [wanted]
+    assert not results.fuzzy

@@ -1,0 +1,52 @@
+"""The search page (/collections/{id}/search/) and the search box that leads to it."""
+
+import pytest
+from django.urls import reverse
+
+from ocrreview.corpus.models import Line
+from tests import factories
+
+
+@pytest.fixture
+def hit(letters):
+    page = factories.make_page(factories.make_document(letters, title="Babcock letters"))
+    return factories.make_line(
+        page, 0, text='Babcock <script>alert("x")</script>', status=Line.Status.REVIEWED,
+        confidence=0.95,
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_collection_page_has_a_search_box(client, bob, letters):
+    client.force_login(bob)
+    html = client.get(reverse("collection_detail", args=[letters.pk])).content.decode()
+    assert f'action="{reverse("collection_search", args=[letters.pk])}"' in html
+
+
+@pytest.mark.django_db
+def test_a_hit_shows_its_escaped_snippet_image_and_links(client, bob, letters, hit):
+    client.force_login(bob)
+    response = client.get(reverse("collection_search", args=[letters.pk]), {"q": "Babcock"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<script>alert" not in html
+    assert "<mark>Babcock</mark> &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert reverse("review_line_image", args=[letters.pk, hit.pk]) in html
+    assert reverse("review_line", args=[letters.pk, hit.pk]) in html
+    assert reverse("review_page", args=[letters.pk, hit.page_id]) + f"#line-{hit.pk}" in html
+
+
+@pytest.mark.django_db
+def test_a_query_too_long_is_explained(client, bob, letters):
+    client.force_login(bob)
+    response = client.get(reverse("collection_search", args=[letters.pk]), {"q": "a" * 201})
+    assert response.status_code == 400
+    assert "Ensure this value has at most 200 characters" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_outsider_gets_a_404(client, charlie, letters, hit):
+    client.force_login(charlie)
+    response = client.get(reverse("collection_search", args=[letters.pk]), {"q": "Babcock"})
+    assert response.status_code == 404
+    assert "Babcock" not in response.content.decode()
