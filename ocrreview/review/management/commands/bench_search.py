@@ -141,7 +141,7 @@ def seed(lines: int, words: list[str]) -> Collection:
             SELECT %(collection)s, %(document)s, p.id, n %% %(per_page)s,
                 '[40, 60, 1900, 120]', '[]', '[]',
                 (ARRAY['reviewed', 'auto_accepted', 'needs_review'])[1 + n %% 3],
-                t.text, false, (n * 7919 %% 1000) / 1000.0, 1, '', now()
+                t.text, false, (n::bigint * 7919 %% 1000) / 1000.0, 1, '', now()
             FROM generate_series(0, %(lines)s - 1) AS n
             JOIN corpus_page p ON p.document_id = %(document)s AND p.index = n / %(per_page)s
             CROSS JOIN LATERAL (
