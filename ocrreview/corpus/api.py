@@ -5,6 +5,7 @@ not yours are 404, admin actions 403. Authentication, pagination and the error s
 from django.core.exceptions import TooManyFilesSent
 from django.forms.models import model_to_dict
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import JSONParser
@@ -17,8 +18,9 @@ from ocrreview.corpus.access import admin_collection_for, collection_for, visibl
 from ocrreview.corpus.api_base import bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.forms import CollectionSettingsForm
+from ocrreview.corpus.iiif_export import document_manifest
 from ocrreview.corpus.models import Collection, Document
-from ocrreview.corpus.upload_forms import UploadForm, too_many_files_message
+from ocrreview.corpus.upload_forms import IiifImportForm, UploadForm, too_many_files_message
 from ocrreview.transcription.forms import RerecognizeForm
 from ocrreview.transcription.services import do_rerecognize, document_progress
 
@@ -61,6 +63,10 @@ class DocumentProgressSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Document.Status.choices)
     status_display = serializers.CharField()
     error = serializers.CharField(allow_blank=True)
+    pages = serializers.IntegerField(help_text="pages stored")
+    pages_expected = serializers.IntegerField(
+        help_text="the pages the document will have: a IIIF import's canvases"
+    )
     lines_total = serializers.IntegerField()
     lines_done = serializers.IntegerField()
     lines_failed = serializers.IntegerField()
@@ -229,3 +235,52 @@ class CollectionRecognize(APIView):
             documents = documents.filter(pk=document.pk)
         queued = do_rerecognize(documents.all(), form.cleaned_data["model_version"])
         return Response({"queued_lines": queued}, status=status.HTTP_202_ACCEPTED)
+
+
+class IiifImportSerializer(serializers.Serializer):
+    """For the schema; the request itself is validated by the upload page's IIIF form."""
+
+    manifest = serializers.URLField(
+        max_length=2000, help_text="a IIIF Presentation manifest URL, version 2 or 3"
+    )
+    segmentation = serializers.ChoiceField(
+        choices=IiifImportForm.base_fields["segmentation"].choices,
+        default=Document.Segmentation.KRAKEN,
+    )
+
+
+class CollectionIiifImport(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=IiifImportSerializer,
+        responses={200: DocumentProgressSerializer, 202: DocumentProgressSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """Import a IIIF manifest (collection admins only): 202 with its new document, whose
+        images a worker fetches (follow `pages` of `pages_expected`); 200 with the document an
+        earlier import of the same URL made; 400 with the reason when the manifest cannot be
+        imported, and nothing is stored."""
+        collection = admin_collection_for(request.user, pk)
+        form = bind_form(IiifImportForm, request.data)
+        if not form.is_valid():
+            return error("Invalid request.", fields=form.errors.get_json_data())
+        imported = form.import_into(collection, request.user)
+        if imported is None:
+            return error(form.errors["manifest"][0], fields=form.errors.get_json_data())
+        document, fetching = imported
+        progress = document_progress(Document.objects.filter(pk=document.pk))[document.pk]
+        code = status.HTTP_202_ACCEPTED if fetching else status.HTTP_200_OK
+        return Response(progress, status=code)
+
+
+class DocumentIiifManifest(APIView):
+    @extend_schema(operation_id="documents_iiif_manifest", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, pk: int) -> Response:
+        """The document's transcription as a IIIF Presentation 3 manifest: every line with
+        text a `supplementing` Web Annotation on its page's canvas (polygon as SvgSelector,
+        else an `#xywh=` box), with its reviewed text, or the model's text and confidence.
+        A document imported from IIIF keeps its source's canvas ids and image services."""
+        visible = Document.objects.filter(collection__in=visible_collections(request.user))
+        document = get_object_or_404(visible.select_related("collection"), pk=pk)
+        return Response(document_manifest(document, request.build_absolute_uri))

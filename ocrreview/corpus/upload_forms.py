@@ -1,8 +1,10 @@
 from django import forms
 from django.conf import settings
 
+from ocrreview.corpus.iiif import SEGMENTATIONS, IiifError, do_import_iiif
 from ocrreview.corpus.ingestion import FileResult, Upload, do_ingest
 from ocrreview.corpus.models import Document
+from ocrreview.corpus.remote import FetchError
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -44,6 +46,34 @@ class UploadForm(forms.Form):
             segmentation=data["segmentation"],
             import_text=data["import_text"],
         )
+
+
+class IiifImportForm(forms.Form):
+    manifest = forms.URLField(
+        label="IIIF manifest URL",
+        max_length=2000,
+        assume_scheme="https",
+        help_text="A IIIF Presentation manifest (version 2 or 3): its canvases become the "
+        "document's pages, in order.",
+    )
+    segmentation = forms.ChoiceField(
+        choices=[c for c in Document.Segmentation.choices if c[0] in SEGMENTATIONS],
+        initial=Document.Segmentation.KRAKEN,
+    )
+
+    def import_into(self, collection, user) -> tuple[Document, bool] | None:
+        """The manifest's document and whether its images are being fetched now; None, with
+        the reason as the form's error, when the manifest cannot be imported."""
+        try:
+            return do_import_iiif(
+                collection,
+                self.cleaned_data["manifest"],
+                user=user,
+                segmentation=self.cleaned_data["segmentation"],
+            )
+        except (IiifError, FetchError) as exc:
+            self.add_error("manifest", str(exc))
+            return None
 
 
 def too_many_files_message() -> str:

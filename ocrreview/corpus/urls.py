@@ -7,6 +7,12 @@ urlpatterns = [
     path("collections/<int:pk>/", views.collection_detail, name="collection_detail"),
     path("collections/<int:pk>/settings/", views.collection_settings, name="collection_settings"),
     path("collections/<int:pk>/upload/", upload_views.upload, name="upload"),
+    path("collections/<int:pk>/upload/iiif/", upload_views.import_iiif, name="import_iiif"),
+    path(
+        "documents/<int:pk>/iiif/manifest.json",
+        views.document_iiif_manifest,
+        name="document_iiif_manifest",
+    ),
     path("account/tokens/", views.api_tokens, name="api_tokens"),
     path("account/tokens/<int:pk>/revoke/", views.revoke_api_token, name="revoke_api_token"),
     path("api/collections/", api.CollectionList.as_view(), name="api_collections"),
@@ -22,4 +28,10 @@ urlpatterns = [
         name="api_recognize",
     ),
     path("api/documents/<int:pk>/", api.DocumentDetail.as_view(), name="api_document"),
+    path("api/collections/<int:pk>/iiif/", api.CollectionIiifImport.as_view(), name="api_iiif"),
+    path(
+        "api/documents/<int:pk>/iiif/manifest.json",
+        api.DocumentIiifManifest.as_view(),
+        name="api_document_iiif",
+    ),
 ]

@@ -1,12 +1,17 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from ocrreview.corpus import tokens
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
 from ocrreview.corpus.forms import ApiTokenForm, CollectionSettingsForm
+from ocrreview.corpus.iiif_export import document_manifest
+from ocrreview.corpus.models import Document
 from ocrreview.corpus.progress import line_counts
+
+IIIF_JSON = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
 
 
 @login_required
@@ -26,6 +31,15 @@ def collection_detail(request, pk: int):
         "corpus/collection_detail.html",
         {"collection": collection, "rows": rows, "counts": line_counts(collection.lines.all())},
     )
+
+
+@login_required
+def document_iiif_manifest(request, pk: int):
+    """The document's transcription as a IIIF Presentation 3 manifest (as the API's)."""
+    visible = Document.objects.filter(collection__in=visible_collections(request.user))
+    document = get_object_or_404(visible.select_related("collection"), pk=pk)
+    manifest = document_manifest(document, request.build_absolute_uri)
+    return JsonResponse(manifest, content_type=IIIF_JSON, json_dumps_params={"ensure_ascii": False})
 
 
 @login_required
