@@ -9,6 +9,7 @@ from PIL import Image
 from ocrreview.corpus.iiif import do_fetch_iiif_images, do_import_iiif
 from ocrreview.corpus.models import Document
 from ocrreview.corpus.remote import FetchUnavailable
+from ocrreview.corpus.tasks import IIIF_RETRIES, fetch_iiif_images
 from recognition.preprocess import MAX_PIXELS
 from tests.iiif.server import manifest_2, manifest_3, send
 
@@ -155,3 +156,36 @@ def test_the_management_command_imports_a_manifest(iiif_server, letters, capsys)
     assert f"document {document.pk} (Letters of Rebecca Lathrop)" in capsys.readouterr().out
     assert document.segmentation == Document.Segmentation.WHOLE_IMAGE
     assert document.iiif_manifest == url
+
+
+@pytest.mark.django_db
+def test_a_server_failing_for_good_fails_the_document_and_a_new_import_resumes(
+    iiif_server, letters
+):
+    first = iiif_server.image_service("g1", 200, 100)
+    second = iiif_server.image_service("g2", 200, 100)
+    url = manifest_3(iiif_server, "/g.json", [("1", 200, 100, first), ("2", 200, 100, second)])
+    document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
+    path = "/iiif/g2/full/max/0/default.jpg"
+    good = iiif_server.routes[path]
+    iiif_server.routes[path] = lambda h: send(h, b"down", "text/plain", status=502)
+    # Eagerly, the task's retries follow one another at once.
+    fetch_iiif_images.apply(args=[document.pk])
+    document.refresh_from_db()
+    assert iiif_server.hits[path] == 1 + IIIF_RETRIES
+    assert document.status == Document.Status.FAILED
+    assert document.error.endswith("answered 502 Bad Gateway (import the manifest again to resume)")
+    assert document.pages.count() == 1  # kept for the next import
+
+    iiif_server.routes[path] = good
+    again, fetching = do_import_iiif(letters, url)
+    assert (again.pk, fetching, again.status, again.error) == (
+        document.pk,
+        True,
+        Document.Status.FETCHING,
+        "",
+    )
+    document = fetch_all(again)
+    assert document.pages.count() == 2
+    assert iiif_server.hits["/iiif/g1/full/max/0/default.jpg"] == 1
+    assert document.status == Document.Status.RECOGNIZING
