@@ -457,8 +457,13 @@ def _fail(document: Document, error: str) -> None:
         locked.pages.all().delete()
         locked.status, locked.error = Document.Status.FAILED, error
         locked.save(update_fields=["status", "error"])
-        transaction.on_commit(lambda: [f.storage.delete(f.name) for f in files])
+        transaction.on_commit(lambda: _delete_files(files))
     logger.warning("IIIF import of document %s failed: %s", document.pk, error)
+
+
+def _delete_files(files) -> None:
+    for file in files:
+        file.storage.delete(file.name)
 
 
 def give_up_fetching(document_id: int, error: str) -> None:
