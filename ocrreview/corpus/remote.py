@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import certifi
 import urllib3
 from django.conf import settings
 
@@ -142,10 +141,11 @@ def _request(url: str, accept: str) -> tuple[urllib3.BaseHTTPResponse, urllib3.H
             target.port,
             timeout=timeout,
             retries=False,
+            # Connected to the checked address, the certificate is still checked against the
+            # host's name, in the system's trust store (SSL_CERT_FILE is honoured).
             server_hostname=target.host,
             assert_hostname=target.host,
             cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
         )
     else:
         pool = urllib3.HTTPConnectionPool(
