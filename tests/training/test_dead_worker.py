@@ -23,13 +23,12 @@ from tests.training.conftest import worker_settings
 from tests.training.test_exports import export_now
 from tests.workers import celery_worker
 
-# Longer than a training worker takes to start, so the successor is up before the run is
-# given up for dead, and what brings it back is the successor's periodic sweep.
 LEASE_S = 12
 SWEEP_S = 1
 # From the run given up for dead to the successor's claim: its sweep, and the message's trip.
 TAKE_OVER_S = SWEEP_S + 5
-STEPS = 80
+# Enough that the run is still going once the successor has started beside it.
+STEPS = 120
 
 
 def steps_done(run_id: int) -> int:
@@ -64,36 +63,40 @@ def test_a_run_whose_worker_was_killed_resumes_from_its_checkpoint_on_the_next_w
         batch_size=2,
         learning_rate=1e-3,
         warmup_steps=0,
-        eval_every=10,
+        eval_every=50,
         checkpoint_every=10,
         patience=None,
     )
     with celery_worker("training", name="doomed-trainer", **env) as doomed:
         run = actions.do_start_training(tiny_version, export, params, user=alice)
-        wait_for(lambda: steps_done(run.pk) >= 25, 120, "training past two checkpoints")
-        os.killpg(doomed.process.pid, signal.SIGKILL)
-        killed_at = time.monotonic()
-        doomed.process.wait()
-    run.refresh_from_db()
-    assert run.status == TrainingRun.Status.RUNNING and run.worker == doomed.hostname
-    stopped_at = steps_done(run.pk)
-    assert stopped_at < STEPS, "the run finished before its worker was killed"
-
-    with celery_worker("training", name="successor", **env) as successor:
-        ready_after = time.monotonic() - killed_at
-        assert ready_after < LEASE_S, "the successor started after the run was given up"
         wait_for(
-            lambda: TrainingRun.objects.filter(pk=run.pk, worker=successor.hostname).exists(),
-            LEASE_S + TAKE_OVER_S,
-            "the successor to take the run over",
+            lambda: TrainingRun.objects.filter(pk=run.pk, worker=doomed.hostname).exists(),
+            120,
+            "the first worker to take the run",
         )
-        taken_after = time.monotonic() - killed_at
-        wait_for(
-            lambda: TrainingRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(),
-            300,
-            "the resumed run to finish",
-        )
-    print(f"successor ready {ready_after:.1f} s, run taken over {taken_after:.1f} s after the kill")
+        # Up and idle before the kill, however long a worker takes to start on a busy
+        # machine: what brings the run back is then its periodic sweep.
+        with celery_worker("training", name="successor", **env) as successor:
+            wait_for(lambda: steps_done(run.pk) >= 25, 120, "training past two checkpoints")
+            os.killpg(doomed.process.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            doomed.process.wait()
+            run.refresh_from_db()
+            assert run.status == TrainingRun.Status.RUNNING and run.worker == doomed.hostname
+            stopped_at = steps_done(run.pk)
+            assert stopped_at < STEPS, "the run finished before its worker was killed"
+            wait_for(
+                lambda: TrainingRun.objects.filter(pk=run.pk, worker=successor.hostname).exists(),
+                LEASE_S + TAKE_OVER_S,
+                "the successor to take the run over",
+            )
+            taken_after = time.monotonic() - killed_at
+            wait_for(
+                lambda: TrainingRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(),
+                300,
+                "the resumed run to finish",
+            )
+    print(f"run taken over {taken_after:.1f} s after the kill")
     run.refresh_from_db()
     print(run.log)
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
