@@ -27,6 +27,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from ocrreview.corpus.models import Collection, Document, Membership
+from ocrreview.review.management.bench_database import bench_database
 from ocrreview.review.models import Correction
 from ocrreview.training.models import ModelVersion
 
@@ -55,20 +56,8 @@ class Command(BaseCommand):
     def handle(self, *args, lines: int, reviewers: int, saves: int, think_ms: int, **options):
         if lines < reviewers * saves * 2:
             raise CommandError("--lines must be at least twice --reviewers × --saves.")
-        settings_dict = connection.settings_dict
-        test_settings = settings_dict.setdefault("TEST", {})
-        test_name, real_name = test_settings.get("NAME"), settings_dict["NAME"]
-        test_settings["NAME"] = f"{real_name}_bench"
-        self.stdout.write(f"creating {test_settings['NAME']} …")
-        connection.creation.create_test_db(verbosity=0, autoclobber=True)
-        try:
+        with bench_database(self.stdout.write):
             self.run(lines, reviewers, saves, think_ms / 1000)
-        finally:
-            connections.close_all()
-            # Back on the real database, and its test name as it was: a test session that runs
-            # the command goes on with its own database and drops it by that name.
-            connection.creation.destroy_test_db(real_name, verbosity=0)
-            test_settings["NAME"] = test_name
 
     def run(self, lines: int, reviewers: int, saves: int, think: float) -> None:
         started = time.perf_counter()
@@ -150,8 +139,9 @@ def seed(lines: int, reviewers: int):
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO corpus_page (document_id, index, image, width, height, status, error)
-            SELECT %(document)s, n, 'bench/page.png', 2000, 3000, 'segmented', ''
+            INSERT INTO corpus_page (document_id, index, image, width, height, status, error,
+                iiif_canvas)
+            SELECT %(document)s, n, 'bench/page.png', 2000, 3000, 'segmented', '', ''
             FROM generate_series(0, (%(lines)s - 1) / %(per_page)s) AS n
             """,
             params,

@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, connections
+from django.db import connection
 
 from ocrreview.corpus.models import Collection, Document, Page
+from ocrreview.review.management.bench_database import bench_database
 from ocrreview.review.search import search_lines, trigram_search_available
 
 WORDS_FILE = Path("/usr/share/dict/words")
@@ -43,19 +44,8 @@ class Command(BaseCommand):
     def handle(self, *args, lines: int, searches: int, **options):
         if lines < 1 or searches < 1:
             raise CommandError("--lines and --searches must be positive.")
-        settings_dict = connection.settings_dict
-        test_settings = settings_dict.setdefault("TEST", {})
-        test_name, real_name = test_settings.get("NAME"), settings_dict["NAME"]
-        test_settings["NAME"] = f"{real_name}_bench"
-        self.stdout.write(f"creating {test_settings['NAME']} …")
-        connection.creation.create_test_db(verbosity=0, autoclobber=True)
-        try:
+        with bench_database(self.stdout.write):
             self.run(lines, searches)
-        finally:
-            connections.close_all()
-            # Back on the real database under its test name as it was (see bench_review).
-            connection.creation.destroy_test_db(real_name, verbosity=0)
-            test_settings["NAME"] = test_name
 
     def run(self, lines: int, searches: int) -> None:
         words = _dictionary()
