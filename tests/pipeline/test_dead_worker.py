@@ -11,11 +11,16 @@ import psutil
 import pytest
 import redis
 from django.conf import settings
-from django.db.models import Count, Q
 
 from ocrreview.corpus.models import Document, Line
-from ocrreview.transcription.models import Hypothesis, RecognitionRequest
-from tests.pipeline.test_worker import outstanding, upload_lines, wait_for, worker_settings
+from ocrreview.transcription.models import RecognitionRequest
+from tests.pipeline.test_worker import (
+    assert_each_line_read_once,
+    outstanding,
+    upload_lines,
+    wait_for,
+    worker_settings,
+)
 from tests.workers import celery_worker
 
 R = RecognitionRequest.Status
@@ -70,16 +75,6 @@ def test_lines_of_a_worker_killed_with_its_pool_come_back_within_a_lease(letters
 
     assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.DONE}
     assert RecognitionRequest.objects.count() == total
-    per_line = (
-        Hypothesis.objects.values("line", "model_version")
-        .annotate(best=Count("id", filter=Q(rank=0)))
-        .order_by()
-    )
-    assert len(per_line) == total
-    assert {row["best"] for row in per_line} == {1}
-    for line in Line.objects.prefetch_related("hypotheses"):
-        ranks = sorted(h.rank for h in line.hypotheses.all())
-        assert ranks == list(range(len(ranks)))
-        assert line.version == 2  # routed once: read exactly once
+    assert_each_line_read_once(total)
     assert RecognitionRequest.objects.filter(attempts=2).count() == stranded
     assert set(Document.objects.values_list("status", flat=True)) == {Document.Status.READY}

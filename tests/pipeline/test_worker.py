@@ -44,6 +44,22 @@ def outstanding() -> int:
     return RecognitionRequest.objects.filter(status__in=[R.QUEUED, R.RUNNING]).count()
 
 
+def assert_each_line_read_once(total: int) -> None:
+    """Exactly one n-best list per line and model version (one best reading each, ranks
+    without gaps or repeats), and every line routed once."""
+    per_line = (
+        Hypothesis.objects.values("line", "model_version")
+        .annotate(best=Count("id", filter=Q(rank=0)))
+        .order_by()
+    )
+    assert len(per_line) == total
+    assert {row["best"] for row in per_line} == {1}
+    for line in Line.objects.prefetch_related("hypotheses"):
+        ranks = sorted(h.rank for h in line.hypotheses.all())
+        assert ranks == list(range(len(ranks)))
+        assert line.version == 2
+
+
 @pytest.fixture
 def broker():
     # This test run's own Redis database: start without leftovers of earlier runs.
@@ -125,20 +141,9 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
 
     assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.DONE}
     assert RecognitionRequest.objects.count() == total
-    # Exactly one n-best list per line and model version: one best reading each, and
-    # ranks without gaps or repeats.
-    per_line = (
-        Hypothesis.objects.values("line", "model_version")
-        .annotate(best=Count("id", filter=Q(rank=0)))
-        .order_by()
-    )
-    assert len(per_line) == total
-    assert {row["best"] for row in per_line} == {1}
-    for line in Line.objects.prefetch_related("hypotheses"):
-        ranks = sorted(h.rank for h in line.hypotheses.all())
-        assert ranks == list(range(len(ranks)))
+    assert_each_line_read_once(total)
+    for line in Line.objects.all():
         assert line.status in (Line.Status.AUTO_ACCEPTED, Line.Status.NEEDS_REVIEW)
-        assert line.version == 2
     # The lines the dead worker held were taken over: a second attempt each.
     assert RecognitionRequest.objects.filter(attempts=2).count() >= stranded
     assert set(Document.objects.values_list("status", flat=True)) == {Document.Status.READY}
