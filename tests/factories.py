@@ -102,3 +102,8 @@ def token_headers(user) -> dict:
     if not hasattr(user, "test_api_key"):
         user.test_api_key = do_create_api_token(user, "test")
     return {"Authorization": f"Token {user.test_api_key}"}
+
+
+def post_json(client, url: str, user, body):
+    """An API POST of `body` as JSON, with a key of the user's."""
+    return client.post(url, body, content_type="application/json", headers=token_headers(user))

@@ -6,17 +6,13 @@ from django.urls import reverse
 
 from ocrreview.corpus.iiif import do_fetch_iiif_images
 from ocrreview.corpus.models import Document
+from tests.factories import post_json
 from tests.factories import token_headers as auth
 from tests.iiif.server import manifest_3
 
 
 def post(client, collection, user, body):
-    return client.post(
-        reverse("api_iiif", args=[collection.pk]),
-        body,
-        content_type="application/json",
-        headers=auth(user),
-    )
+    return post_json(client, reverse("api_iiif", args=[collection.pk]), user, body)
 
 
 @pytest.mark.django_db

@@ -8,16 +8,12 @@ import pytest
 from django.urls import reverse
 
 from ocrreview.training.models import DatasetExport
+from tests.factories import post_json
 from tests.factories import token_headers as auth
 
 
 def start(client, collection, user, body):
-    return client.post(
-        reverse("api_exports", args=[collection.pk]),
-        body,
-        content_type="application/json",
-        headers=auth(user),
-    )
+    return post_json(client, reverse("api_exports", args=[collection.pk]), user, body)
 
 
 @pytest.mark.django_db

@@ -5,16 +5,12 @@ import pytest
 from django.urls import reverse
 
 from ocrreview.training.models import PromotionEvent
+from tests.factories import post_json
 from tests.factories import token_headers as auth
 
 
 def promote(client, version, user, body):
-    return client.post(
-        reverse("api_model_promote", args=[version.pk]),
-        body,
-        content_type="application/json",
-        headers=auth(user),
-    )
+    return post_json(client, reverse("api_model_promote", args=[version.pk]), user, body)
 
 
 @pytest.mark.django_db

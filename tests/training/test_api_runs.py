@@ -5,16 +5,12 @@ import pytest
 from django.urls import reverse
 
 from ocrreview.training.models import DatasetExport, TrainingRun
+from tests.factories import post_json
 from tests.factories import token_headers as auth
 
 
 def start(client, collection, user, body):
-    return client.post(
-        reverse("api_training_runs", args=[collection.pk]),
-        body,
-        content_type="application/json",
-        headers=auth(user),
-    )
+    return post_json(client, reverse("api_training_runs", args=[collection.pk]), user, body)
 
 
 @pytest.fixture
