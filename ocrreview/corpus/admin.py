@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from ocrreview.corpus.models import ApiToken, Collection, Document, Line, Membership, Page
+from ocrreview.corpus.models import (
+    ApiToken,
+    Collection,
+    Document,
+    Line,
+    Membership,
+    Page,
+    SearchWord,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -42,6 +50,21 @@ class LineAdmin(admin.ModelAdmin):
     list_filter = ["status", "collection"]
     search_fields = ["text"]
     raw_id_fields = ["collection", "document", "page", "model_version", "claimed_by"]
+
+
+@admin.register(SearchWord)
+class SearchWordAdmin(admin.ModelAdmin):
+    """Read-only: the database triggers keep the vocabulary (see SearchWord)."""
+
+    list_display = ["word", "collection"]
+    list_filter = ["collection"]
+    search_fields = ["word"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(ApiToken)

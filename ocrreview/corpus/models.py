@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -157,8 +157,7 @@ SEARCH_CONFIG = "simple"
 
 
 def line_search_vector() -> SearchVector:
-    """The expression the full-text index is built on; a query must use this very one to be
-    answered from the index."""
+    """The words of a line's text, as Line.search_vector stores them."""
     return SearchVector("text", config=SEARCH_CONFIG)
 
 
@@ -189,6 +188,11 @@ class Line(models.Model):
     # The text was cut or joined from a person's reviewed text by a segmentation edit: the line
     # needs review again, but a model's reading adds hypotheses and never replaces the text.
     human_text = models.BooleanField(default=False)
+    # Stored rather than computed in the query: a search that matches thousands of lines
+    # would otherwise parse each of them again to rank it.
+    search_vector = models.GeneratedField(
+        expression=line_search_vector(), output_field=SearchVectorField(), db_persist=True
+    )
     # Calibrated confidence of the current text's hypothesis; routing compares it to the
     # collection's threshold.
     confidence = models.FloatField(null=True, blank=True)
@@ -216,9 +220,7 @@ class Line(models.Model):
             models.Index(fields=["collection", "status", "confidence"], name="review_queue"),
             models.Index(fields=["document", "page", "order"], name="reading_order"),
             models.Index(fields=["status", "id"], name="pending_lines"),
-            # Search; the trigram index beside it is made by migration 0005 where the server
-            # has pg_trgm.
-            GinIndex(line_search_vector(), name="line_text_search"),
+            GinIndex(fields=["search_vector"], name="line_search_vector"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -250,6 +252,29 @@ class Line(models.Model):
         x0, y0, x1, y1 = self.bbox
         if x1 <= x0 or y1 <= y0:
             raise ValidationError({"bbox": "A bounding box needs x1 > x0 and y1 > y0."})
+
+
+class SearchWord(models.Model):
+    """A word of a collection's lines, as their search vectors hold it: the vocabulary that
+    search compares a query's words with to find similar ones ("babcok" finds "babcock"),
+    tens of thousands of rows where comparing with the lines would read millions.
+
+    Database triggers on corpus_line (migration 0007) add the words of every line inserted or
+    whose text changes, whichever code path writes it. They insert without a unique
+    constraint, so that writers never wait on each other's vocabulary: two transactions that
+    add the same new word at once leave it twice, which lookups ignore. Words whose lines are
+    gone stay; a lookup then finds a word that matches no line, which costs nothing."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    word = models.TextField()
+
+    class Meta:
+        # The trigram index beside it, for similarity, is made by migration 0007 where the
+        # server has pg_trgm.
+        indexes = [models.Index(fields=["collection", "word"], name="search_word_lookup")]
+
+    def __str__(self) -> str:
+        return self.word
 
 
 class ApiToken(models.Model):

@@ -1,12 +1,14 @@
 """Search a collection's lines by their current text.
 
-Two ways to match, in one query: full-text search (PostgreSQL's `websearch_to_tsquery`, so
-"quoted phrases", `or` and `-word` work as in a web search engine) ranked by cover density,
-and trigram word similarity (pg_trgm) for what full text cannot find: a name typed with a
-typo ("Babcok" for "Babcock"), a word the model misread, an accent left out. Exact hits come
-first, by rank; similar ones after, by similarity. Both are answered from GIN indexes
-(corpus migration 0005); where the server lacks pg_trgm (the embedded PostgreSQL), only exact
-hits are found and the results say so.
+Two ways to match, in one query over the lines' stored search vectors: full-text search
+(PostgreSQL's `websearch_to_tsquery`, so "quoted phrases", `or` and `-word` work as in a web
+search engine) ranked by cover density, and similar words for what full text cannot find: a
+name typed with a typo ("Babcok" for "Babcock"), a word the model misread, an accent left
+out. Each word of the query is compared by trigram similarity (pg_trgm) with the collection's
+vocabulary (corpus.SearchWord), and a line matches when it holds, for every word, one of the
+most similar ones. Exact hits come first, by rank; similar ones after, by how similar their
+words are. Everything is answered from GIN indexes (corpus migration 0007); where the server
+lacks pg_trgm (the embedded PostgreSQL), only exact hits are found and the results say so.
 
 Pages are keyset cursors over (exact, score, id), so a page does not shift when lines are
 corrected or added while someone pages through the results."""
@@ -18,25 +20,29 @@ import re
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import (
+    CombinedSearchQuery,
     SearchHeadline,
     SearchQuery,
     SearchRank,
-    TrigramWordSimilarity,
 )
 from django.db import connection
 from django.db.models import Case, F, FloatField, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Cast
 from django.utils.html import escape
 
-from ocrreview.corpus.models import SEARCH_CONFIG, Collection, Document, Line, line_search_vector
+from ocrreview.corpus.models import SEARCH_CONFIG, Collection, Document, Line
 
 MAX_QUERY_LENGTH = 200
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-TRIGRAM_INDEX = "line_text_trigram"
+TRIGRAM_INDEX = "search_word_trigram"
 # Shorter words share a trigram with too many others ("of" is similar to every word that
-# starts with "of"), so a short query would drown its few exact hits in noise.
+# starts with "of"), so they match only themselves.
 FUZZY_MIN_CHARACTERS = 4
+# "babcok" is 0.5 similar to "babcock", 0.45 to "babcocks"; below that, words that merely
+# share a syllable ("cocks") come in.
+MIN_SIMILARITY = 0.45
+SIMILAR_WORDS_PER_TERM = 8
 # Private-use characters, which no transcription holds, mark the matches in ts_headline's
 # output.
 START, STOP = "\ue000", "\ue001"
@@ -127,6 +133,25 @@ def trigram_search_available() -> bool:
         return cursor.fetchone() is not None
 
 
+class LexemeQuery(SearchQuery):
+    """Lexemes as the search vectors hold them, cast to a tsquery as they are: to_tsquery
+    would parse them again, and split a word such as "well-known" into parts."""
+
+    def __init__(self, alternatives: list[list[str]]) -> None:
+        """Every group must match, by one of its lexemes."""
+        self.tsquery = " & ".join(
+            "(" + " | ".join(_quoted(lexeme) for lexeme in group) + ")" for group in alternatives
+        )
+        super().__init__(self.tsquery)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "%s::tsquery", [self.tsquery]
+
+
+def _quoted(lexeme: str) -> str:
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 def _fuzzy_terms(q: str) -> tuple[str, list[str]]:
     """The unquoted words to compare by similarity, and the excluded terms (`-word`, `-"a phrase"`),
     which exclude similar lines too."""
@@ -141,6 +166,64 @@ def _fuzzy_terms(q: str) -> tuple[str, list[str]]:
     return " ".join(words), excluded
 
 
+def similar_words(collection: Collection, text: str) -> list[list[tuple[str, float]]]:
+    """For each word of text (as the search vectors spell it), the collection's words most
+    similar to it, best first, with their similarity; a word shorter than
+    FUZZY_MIN_CHARACTERS only matches itself."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT t.term, w.word, w.similarity
+            FROM unnest(tsvector_to_array(to_tsvector(%(config)s::regconfig, %(text)s)))
+                AS t(term)
+            LEFT JOIN LATERAL (
+                SELECT word, similarity(word, t.term) AS similarity
+                FROM corpus_searchword
+                WHERE collection_id = %(collection)s AND word %% t.term
+                    AND length(t.term) >= %(min_length)s
+                GROUP BY word
+                HAVING similarity(word, t.term) >= %(min_similarity)s
+                ORDER BY similarity DESC, word
+                LIMIT %(limit)s
+            ) AS w ON true
+            """,
+            {
+                "config": SEARCH_CONFIG,
+                "text": text,
+                "collection": collection.pk,
+                "min_length": FUZZY_MIN_CHARACTERS,
+                "min_similarity": MIN_SIMILARITY,
+                "limit": SIMILAR_WORDS_PER_TERM,
+            },
+        )
+        rows = cursor.fetchall()
+    words: dict[str, list[tuple[str, float]]] = {}
+    for term, word, similarity in rows:
+        # The word itself first: a line that holds it is as similar as can be, whether or not
+        # the vocabulary has caught up with it.
+        group = words.setdefault(term, [(term, 1.0)])
+        if word is not None and word != term:
+            group.append((word, similarity))
+    return list(words.values())
+
+
+def _similarity_score(groups: list[list[tuple[str, float]]]) -> Case | Value:
+    """The mean over the query's words of the similarity of the best word of each group that
+    the line holds."""
+    total: Case | Value = Value(0.0)
+    for group in groups:
+        best = Case(
+            *(
+                When(Q(search_vector=LexemeQuery([[word]])), then=Value(similarity))
+                for word, similarity in group
+            ),
+            default=Value(0.0),
+            output_field=FloatField(),
+        )
+        total = best if isinstance(total, Value) else total + best
+    return total / Value(float(len(groups)))
+
+
 def search_lines(
     collection: Collection,
     q: str,
@@ -153,21 +236,23 @@ def search_lines(
     that the user may see the collection, and q with query_problem(). Raises BadCursor."""
     position, before = decode_cursor(cursor) if cursor else (None, False)
     query = SearchQuery(q, search_type="websearch", config=SEARCH_CONFIG)
-    exact = Q(search=query)
+    exact = Q(search_vector=query)
     fuzzy_text, excluded = _fuzzy_terms(q)
-    fuzzy = len(fuzzy_text) >= FUZZY_MIN_CHARACTERS and trigram_search_available()
-    lines = _filtered(Line.objects.filter(collection=collection), filters).alias(
-        search=line_search_vector()
-    )
+    groups = similar_words(collection, fuzzy_text) if trigram_search_available() else []
+    fuzzy = any(len(group) > 1 or len(group[0][0]) >= FUZZY_MIN_CHARACTERS for group in groups)
+    lines = _filtered(Line.objects.filter(collection=collection), filters)
+    marked: SearchQuery | CombinedSearchQuery = query
     if fuzzy:
-        similar = Q(text__trigram_word_similar=fuzzy_text)
+        similar_query = LexemeQuery([[word for word, _ in group] for group in groups])
+        similar = Q(search_vector=similar_query)
         if excluded:
             shunned = SearchQuery(
                 " or ".join(excluded), search_type="websearch", config=SEARCH_CONFIG
             )
-            similar &= ~Q(search=shunned)
+            similar &= ~Q(search_vector=shunned)
         lines = lines.filter(exact | similar)
-        fallback = TrigramWordSimilarity(fuzzy_text, "text")
+        fallback = _similarity_score(groups)
+        marked = query | similar_query
     else:
         lines = lines.filter(exact)
         fallback = Value(0.0)
@@ -178,7 +263,7 @@ def search_lines(
         # is rounded).
         score=Cast(
             Case(
-                When(exact, then=SearchRank(F("search"), query, cover_density=True)),
+                When(exact, then=SearchRank(F("search_vector"), query, cover_density=True)),
                 default=fallback,
             ),
             FloatField(),
@@ -190,7 +275,7 @@ def search_lines(
     page = list(
         lines.annotate(
             headline=SearchHeadline(
-                "text", query, config=SEARCH_CONFIG, start_sel=START, stop_sel=STOP
+                "text", marked, config=SEARCH_CONFIG, start_sel=START, stop_sel=STOP
             )
         )
         .select_related("document", "page")

@@ -3,7 +3,7 @@ typos and misreadings found by similarity, filters, paging, and snippets that es
 
 import pytest
 
-from ocrreview.corpus.models import Line
+from ocrreview.corpus.models import Line, SearchWord
 from ocrreview.review import search
 from ocrreview.review.search import Filters, search_lines
 from tests import factories
@@ -154,3 +154,46 @@ def test_a_short_query_matches_exact_words_only(letters, page):
     results = search_lines(letters, "of")
     assert [h.line for h in results.hits] == [wanted]
     assert not results.fuzzy
+
+
+def vocabulary(collection):
+    return sorted(SearchWord.objects.filter(collection=collection).values_list("word", flat=True))
+
+
+@pytest.mark.django_db
+def test_the_vocabulary_holds_each_word_of_the_collection_once(letters, ledgers, page):
+    line(page, 0, "Mr Babcock paid Babcock")
+    line(page, 1, "Paid to Mr Babcock")
+    factories.make_line(factories.make_page(factories.make_document(ledgers)), 0, text="Ledger")
+    assert vocabulary(letters) == ["babcock", "mr", "paid", "to"]
+    assert vocabulary(ledgers) == ["ledger"]
+
+
+@pytest.mark.django_db
+def test_a_corrected_word_is_found_by_similarity_after_the_correction(letters, page):
+    corrected = line(page, 0, "Received of Mr Bahcuck")
+    Line.objects.filter(pk=corrected.pk).update(text="Received of Mr Babcock")
+    read = line(page, 1, "", status=Line.Status.PENDING)
+    read.text = "Mr Pemberton at the mill"
+    # The way recognition stores its batches.
+    Line.objects.bulk_update([read], ["text"])
+    assert [h.line for h in search_lines(letters, "Babcok").hits] == [corrected]
+    assert [h.line for h in search_lines(letters, "Pemberon").hits] == [read]
+
+
+@pytest.mark.django_db
+def test_a_change_that_leaves_the_text_alone_adds_no_words(letters, page):
+    kept = line(page, 0, "Received of Mr Babcock")
+    SearchWord.objects.all().delete()
+    Line.objects.filter(pk=kept.pk).update(status=Line.Status.NEEDS_REVIEW, confidence=0.2)
+    assert vocabulary(letters) == []
+
+
+@pytest.mark.django_db
+def test_words_with_query_syntax_in_them_are_searched_as_words(letters, page):
+    """The simple parser keeps URLs and paths whole, with characters that are operators in a
+    tsquery; similar words are cast to a tsquery as they are, so each must be quoted."""
+    wanted = line(page, 0, "see http://archive.org/a?b=c&d=e|f!g:h for Babcock's file")
+    line(page, 1, "Paid to the carrier")
+    for q in ["archive.org/a?b=c&d=x|f!g:h", "Babcok's", "archive.org/a?b=c&d=e|f!g:h"]:
+        assert [h.line for h in search_lines(letters, q).hits] == [wanted], q
