@@ -223,9 +223,11 @@ def real_config(steps: int, num_threads: int, learning_rate: float) -> TrainingC
     )
 
 
-def grown_base(source: Path, out_dir: Path, chars: str) -> Path:
-    """`source` widened and deepened to REAL_SPEC (a no-op for a model already that size),
-    with every character of `chars` in its vocabulary. Made once per work folder, whole or not
+def grown_base(
+    source: Path, out_dir: Path, chars: str, context_layers: int = REAL_SPEC.context_layers
+) -> Path:
+    """`source` widened to REAL_SPEC and deepened to `context_layers` (a no-op for a model
+    already that size), with every character of `chars` in its vocabulary. Made once per work folder, whole or not
     at all; a later run from another source is refused rather than training the old base."""
     record = out_dir / "grown_from.txt"
     if (out_dir / "config.json").exists():
@@ -236,7 +238,7 @@ def grown_base(source: Path, out_dir: Path, chars: str) -> Path:
             )
         return out_dir
     model, tokenizer, _ = load_bundle(source)
-    image_processor = grow_starter(model, REAL_SPEC.image_width, REAL_SPEC.context_layers)
+    image_processor = grow_starter(model, REAL_SPEC.image_width, context_layers)
     add_chars(model, tokenizer, find_unknown_chars(tokenizer, list(chars)))
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -266,6 +268,7 @@ def train_real(
     htr: Path = HTR_LINES,
     lathrop: Path = LATHROP_LINES,
     exclude_pages: Sequence[str] = (),
+    context_layers: int = REAL_SPEC.context_layers,
 ) -> Path:
     """Go on training `source` on the real lines of htr_lines and the Lathrop `train` split
     (less the demo pages), augmented, mixed with synthetic lines in handwritten and printed
@@ -283,7 +286,9 @@ def train_real(
     real: list[Sample] = [(r["path"], r["label"]) for r in htr_rows] + lathrop_train
     val: list[Sample] = [(r["path"], r["label"]) for r in htr_val] + lathrop_val
     chars = (htr / "chars.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    base = grown_base(source, work / "base", "".join(line.split("\t")[0] for line in chars))
+    base = grown_base(
+        source, work / "base", "".join(line.split("\t")[0] for line in chars), context_layers
+    )
     streams: list[Sequence[Sample]] = [
         AugmentedLines(real, copies, seed=seed),
         SyntheticLines(
@@ -381,6 +386,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--source", type=Path, help="finetune: start from this model; export, cpu-time: this model"
     )
+    parser.add_argument(
+        "--context-layers",
+        type=int,
+        default=REAL_SPEC.context_layers,
+        help="real: grow the encoder to this many transformer layers, each added one starting "
+        "as the identity",
+    )
     parser.add_argument("--out", type=Path, default=STARTER_DIR)
     parser.add_argument("--folder", type=Path, help="cpu-time: imagefolder of line images")
     parser.add_argument("--split", help="cpu-time: only the rows of this split")
@@ -425,6 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.threads,
                 exclude_pages=demo_pages,
                 seed=args.seed,
+                context_layers=args.context_layers,
                 **lr,
                 **copies,
                 **synthetic,
