@@ -123,8 +123,34 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Page images, caches, uploads, exports and trained model versions go through Django's
+# default storage (ocrreview/storage.py): the local disk under MEDIA_ROOT, or an S3 bucket
+# (AWS or any S3-compatible store, MinIO included) once OCRREVIEW_S3_BUCKET is set, so that web,
+# workers and training share no disk. Keys come from the usual AWS variables
+# (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or the instance's role, as boto3 finds them.
+OCRREVIEW_S3_BUCKET = env_str("OCRREVIEW_S3_BUCKET", "")
+OCRREVIEW_S3_OPTIONS = {
+    "bucket_name": OCRREVIEW_S3_BUCKET,
+    "endpoint_url": env_str("OCRREVIEW_S3_ENDPOINT_URL", "") or None,
+    "region_name": env_str("OCRREVIEW_S3_REGION", "") or None,
+    # MinIO and most S3-compatible stores serve buckets under the path, not as subdomains.
+    "addressing_style": env_choice("OCRREVIEW_S3_ADDRESSING", "path", ("path", "virtual")),
+    "signature_version": "s3v4",
+    "default_acl": None,
+    # Downloads are redirects to presigned URLs that expire soon after the permission check.
+    "querystring_expire": env_int("OCRREVIEW_S3_URL_SECONDS", 300, minimum=10),
+    # An object read through the storage spills to a temporary file past this size instead
+    # of staying whole in memory (django-storages' default keeps all of it).
+    "max_memory_size": 8 * 1024 * 1024,
+    # As on the local disk: a name already taken gets a suffix, never overwrites.
+    "file_overwrite": False,
+}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": OCRREVIEW_S3_OPTIONS}
+        if OCRREVIEW_S3_BUCKET
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
         if not DEBUG

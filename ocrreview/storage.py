@@ -1,0 +1,196 @@
+"""Where files live: Django's default storage, the local disk under MEDIA_ROOT or an S3 bucket
+(settings, OCRREVIEW_S3_BUCKET). Code outside this module names files by their storage name and
+never builds a path under MEDIA_ROOT, so web, workers and training may run on different hosts.
+
+What needs a real file (a zip to seek in, a model directory for `from_pretrained`) gets a local
+copy from here: the file itself on the local disk, a download otherwise."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+
+CHUNK = 1 << 20
+# ModelVersion.source of a version kept in storage, as opposed to a hub id or a local folder.
+MODEL_SCHEME = "storage:"
+CHECKSUMS = "SHA256SUMS"
+
+
+class StorageUnavailable(ImproperlyConfigured):
+    """The configured storage cannot be reached; the message names the setting to check."""
+
+
+def is_local() -> bool:
+    return isinstance(default_storage, FileSystemStorage)
+
+
+def check_storage() -> None:
+    """Fail with a message naming the setting when the bucket is missing or unreachable, so
+    that a misconfigured install says so at start rather than at its first upload."""
+    if is_local():
+        return
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket = settings.OCRREVIEW_S3_BUCKET
+    try:
+        default_storage.connection.meta.client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        problem = (
+            "does not exist" if code in ("404", "NoSuchBucket") else f"refused access ({code})"
+        )
+        raise StorageUnavailable(
+            f"OCRREVIEW_S3_BUCKET={bucket!r} {problem} at "
+            f"{settings.STORAGES['default']['OPTIONS']['endpoint_url'] or 'AWS S3'}; create it "
+            "or check the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY it is reached with"
+        ) from exc
+    except BotoCoreError as exc:
+        raise StorageUnavailable(
+            f"cannot reach the storage of OCRREVIEW_S3_BUCKET={bucket!r} "
+            f"(OCRREVIEW_S3_ENDPOINT_URL={settings.STORAGES['default']['OPTIONS']['endpoint_url']!r}): "
+            f"{exc}"
+        ) from exc
+
+
+def put_file(name: str, local: Path) -> str:
+    """Store the local file under exactly this name, replacing what was there (an export or
+    a cache entry rebuilt); uploads to S3 go in parts. Returns the name."""
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    with local.open("rb") as handle:
+        stored = default_storage.save(name, File(handle, name=local.name))
+    if stored != name:
+        # Another writer stored the same name between the delete and the save.
+        default_storage.delete(stored)
+        raise FileExistsError(f"{name} was written by someone else meanwhile")
+    return name
+
+
+def put_directory(prefix: str, local: Path) -> str:
+    """Store every file under the local folder below prefix/ (a trained model version), and
+    last a SHA256SUMS of them: its presence says the upload is whole, and a download is
+    checked against it."""
+    sums = []
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            relative = path.relative_to(local).as_posix()
+            put_file(f"{prefix}/{relative}", path)
+            sums.append(f"{_sha256(path)}  {relative}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / CHECKSUMS
+        listing.write_text("".join(sums), encoding="utf-8")
+        put_file(f"{prefix}/{CHECKSUMS}", listing)
+    return prefix
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def delete_directory(prefix: str) -> None:
+    directories, files = default_storage.listdir(prefix)
+    for name in files:
+        default_storage.delete(f"{prefix}/{name}")
+    for directory in directories:
+        delete_directory(f"{prefix}/{directory}")
+
+
+@contextmanager
+def local_copy(name: str, suffix: str = "") -> Iterator[Path]:
+    """A path to read the stored file at: the file itself on the local disk, else a
+    temporary download that is removed afterwards."""
+    if is_local():
+        yield Path(default_storage.path(name))
+        return
+    fd, tmp = tempfile.mkstemp(suffix=suffix or Path(name).suffix, prefix="ocrreview-")
+    try:
+        with os.fdopen(fd, "wb") as out, default_storage.open(name, "rb") as source:
+            shutil.copyfileobj(source, out, CHUNK)
+        yield Path(tmp)
+    finally:
+        os.unlink(tmp)
+
+
+def download_response(name: str, filename: str, content_type: str | None = None) -> HttpResponse:
+    """The stored file as a download, once the caller has checked the permission: a redirect to
+    a short-lived presigned URL on S3, so the bytes never pass through the web worker, or the
+    file streamed from the local disk."""
+    if is_local():
+        return FileResponse(
+            default_storage.open(name, "rb"),
+            as_attachment=True,
+            filename=filename,
+            content_type=content_type,
+        )
+    parameters = {"ResponseContentDisposition": f'attachment; filename="{filename}"'}
+    if content_type:
+        parameters["ResponseContentType"] = content_type
+    return HttpResponseRedirect(default_storage.url(name, parameters=parameters))
+
+
+def model_source(prefix: str) -> str:
+    return MODEL_SCHEME + prefix
+
+
+def resolve_model_source(source: str) -> str:
+    """What `from_pretrained` loads for a ModelVersion.source: a version kept in storage is
+    downloaded once into OCRREVIEW_MODELS_DIR/cache (keyed by its storage name and the
+    checksum of its files) and loaded from there; hub ids and folders pass through."""
+    if not source.startswith(MODEL_SCHEME):
+        return source
+    prefix = source.removeprefix(MODEL_SCHEME)
+    if is_local():
+        return default_storage.path(prefix)
+    return str(_cached_model(prefix))
+
+
+def _cached_model(prefix: str) -> Path:
+    try:
+        with default_storage.open(f"{prefix}/{CHECKSUMS}", "rb") as handle:
+            listing = handle.read()
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"no whole model version under {prefix!r} in storage") from exc
+    # Keyed by the checksums: a version stored again under the same name is downloaded again
+    # instead of loading stale weights.
+    key = hashlib.sha256(prefix.encode() + b"\0" + listing).hexdigest()[:32]
+    cache = Path(settings.OCRREVIEW_MODELS_DIR) / "cache"
+    target = cache / key
+    if target.is_dir():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    # One download per version on a host, whichever process asks first; the others wait for
+    # it and load the same folder.
+    with (cache / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_dir():
+            return target
+        partial = cache / f"{key}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        for line in listing.decode("utf-8").splitlines():
+            expected, relative = line.split("  ", 1)
+            local = partial / relative
+            local.parent.mkdir(parents=True, exist_ok=True)
+            stored = f"{prefix}/{relative}"
+            with default_storage.open(stored, "rb") as source, local.open("wb") as out:
+                shutil.copyfileobj(source, out, CHUNK)
+            if _sha256(local) != expected:
+                shutil.rmtree(partial)
+                raise OSError(f"{prefix}/{relative} does not match its checksum; not loaded")
+        partial.rename(target)
+    return target

@@ -1,0 +1,121 @@
+"""The storage layer (ocrreview/storage.py) on a real S3 endpoint over HTTP and on the local
+disk: files stored whole under their names, downloads as presigned redirects, model versions
+cached once per host and checked against their checksums, and a missing bucket named at start."""
+
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from django.core.files.storage import default_storage
+
+from ocrreview import storage
+
+
+def write_model(folder: Path) -> Path:
+    (folder / "sub").mkdir(parents=True)
+    (folder / "config.json").write_text('{"a": 1}')
+    (folder / "sub" / "weights.bin").write_bytes(bytes(range(256)) * 4096)
+    return folder
+
+
+def test_a_file_is_stored_under_its_name_and_replaced_whole(s3_storage, tmp_path):
+    local = tmp_path / "export.zip"
+    local.write_bytes(b"first")
+    assert storage.put_file("exports/1.zip", local) == "exports/1.zip"
+    local.write_bytes(b"second, longer")
+    storage.put_file("exports/1.zip", local)
+    with default_storage.open("exports/1.zip", "rb") as handle:
+        assert handle.read() == b"second, longer"
+    with storage.local_copy("exports/1.zip") as path:
+        assert path.read_bytes() == b"second, longer"
+    assert not path.exists()
+
+
+def test_a_download_on_s3_is_a_redirect_to_a_presigned_url(s3_storage, tmp_path):
+    local = tmp_path / "data.zip"
+    local.write_bytes(b"zip bytes")
+    storage.put_file("exports/2.zip", local)
+    response = storage.download_response("exports/2.zip", "letters-export.zip", "application/zip")
+    assert response.status_code == 302
+    url = response["Location"]
+    assert url.startswith(s3_storage.endpoint) and "Signature" in url and "Expires" in url
+    fetched = requests.get(url, timeout=10)
+    assert fetched.content == b"zip bytes"
+    assert 'filename="letters-export.zip"' in fetched.headers["Content-Disposition"]
+    # Without the signature the bucket refuses: it is not public.
+    assert requests.get(url.split("?")[0], timeout=10).status_code == 403
+
+
+def test_a_download_on_the_local_disk_is_streamed(settings, tmp_path):
+    local = tmp_path / "data.zip"
+    local.write_bytes(b"zip bytes")
+    storage.put_file("exports/3.zip", local)
+    response = storage.download_response("exports/3.zip", "letters.zip")
+    assert response.status_code == 200 and response.streaming
+    assert b"".join(response.streaming_content) == b"zip bytes"
+    assert 'filename="letters.zip"' in response["Content-Disposition"]
+
+
+def test_a_model_version_is_downloaded_once_and_checked(s3_storage, settings, tmp_path):
+    settings.OCRREVIEW_MODELS_DIR = tmp_path / "models"
+    storage.put_directory("models/v1", write_model(tmp_path / "trained"))
+    source = storage.model_source("models/v1")
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(storage.resolve_model_source(source)))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(results)) == 1
+    loaded = Path(results[0])
+    assert (loaded / "sub" / "weights.bin").read_bytes() == bytes(range(256)) * 4096
+    assert sorted(p.name for p in (tmp_path / "models" / "cache").iterdir() if p.is_dir()) == [
+        loaded.name
+    ]
+
+
+def test_a_model_file_that_does_not_match_its_checksum_is_not_loaded(
+    s3_storage, settings, tmp_path
+):
+    settings.OCRREVIEW_MODELS_DIR = tmp_path / "models"
+    storage.put_directory("models/v2", write_model(tmp_path / "trained"))
+    tampered = tmp_path / "tampered.bin"
+    tampered.write_bytes(b"not the weights")
+    storage.put_file("models/v2/sub/weights.bin", tampered)
+    with pytest.raises(OSError, match="does not match its checksum"):
+        storage.resolve_model_source(storage.model_source("models/v2"))
+    assert not [p for p in (tmp_path / "models" / "cache").iterdir() if p.is_dir()]
+
+
+def test_a_model_version_on_the_local_disk_loads_in_place(settings, tmp_path):
+    storage.put_directory("models/v3", write_model(tmp_path / "trained"))
+    resolved = Path(storage.resolve_model_source(storage.model_source("models/v3")))
+    assert resolved == Path(settings.MEDIA_ROOT) / "models" / "v3"
+    assert storage.resolve_model_source("microsoft/trocr-base-handwritten") == (
+        "microsoft/trocr-base-handwritten"
+    )
+
+
+def storage_options(settings, **options) -> dict:
+    default = settings.STORAGES["default"]
+    return {
+        **settings.STORAGES,
+        "default": {**default, "OPTIONS": {**default["OPTIONS"], **options}},
+    }
+
+
+def test_a_missing_bucket_is_named_at_start(s3_storage, settings):
+    settings.STORAGES = storage_options(settings, bucket_name="no-such-bucket")
+    settings.OCRREVIEW_S3_BUCKET = "no-such-bucket"
+    with pytest.raises(storage.StorageUnavailable, match="OCRREVIEW_S3_BUCKET='no-such-bucket'"):
+        storage.check_storage()
+
+
+def test_an_unreachable_endpoint_is_named_at_start(s3_storage, settings):
+    settings.STORAGES = storage_options(settings, endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(storage.StorageUnavailable, match="OCRREVIEW_S3_ENDPOINT_URL"):
+        storage.check_storage()
