@@ -2,8 +2,10 @@
 `-Q gpu` (recognition), `-Q training --pool solo --concurrency 1` (one training at a time)."""
 
 import os
+import sys
 
 from celery import Celery
+from celery.signals import worker_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ocrreview.settings")
@@ -29,3 +31,16 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
 )
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _refuse_unreachable_storage(**kwargs) -> None:
+    """A worker that cannot reach the storage would fail every task; it stops at start with
+    the setting to fix instead."""
+    from ocrreview.storage import StorageUnavailable, check_storage
+
+    try:
+        check_storage()
+    except StorageUnavailable as exc:
+        # SystemExit, since Celery logs and ignores what a signal handler raises otherwise.
+        sys.exit(f"ocrreview: {exc}")

@@ -17,8 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 
@@ -64,6 +66,16 @@ def check_storage() -> None:
         ) from exc
 
 
+def storage_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """check_storage as a system check, so that `migrate` (which production runs before
+    anything else starts) and `check` refuse a storage they cannot reach."""
+    try:
+        check_storage()
+    except StorageUnavailable as exc:
+        return [checks.Error(str(exc), id="ocrreview.E001")]
+    return []
+
+
 def put_file(name: str, local: Path) -> str:
     """Store the local file under exactly this name, replacing what was there (an export or
     a cache entry rebuilt); uploads to S3 go in parts. Returns the name."""
@@ -75,6 +87,22 @@ def put_file(name: str, local: Path) -> str:
         # Another writer stored the same name between the delete and the save.
         default_storage.delete(stored)
         raise FileExistsError(f"{name} was written by someone else meanwhile")
+    return name
+
+
+def put_bytes(name: str, data: bytes) -> str:
+    """Store data under exactly this name, whole or not at all, however many writers race (a
+    cache entry that two requests make at once): a reader never sees half a file."""
+    if is_local():
+        path = Path(default_storage.path(name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    else:
+        # One PUT: S3 shows an object whole or not at all, and the last writer wins.
+        default_storage._save(name, ContentFile(data))
     return name
 
 

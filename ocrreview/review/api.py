@@ -293,10 +293,10 @@ class PageImage(APIView):
         format (JPEG, PNG, WebP, ...), a JPEG rendition otherwise (TIFF, JPEG 2000)."""
         page = _page_for(request, pk)
         try:
-            path = images.page_image(page)
+            image = images.open_page_image(page)
         except (ImageError, OSError) as exc:
             return error(f"The page image cannot be shown: {exc}", 422)
-        return FileResponse(path.open("rb"))
+        return FileResponse(image)
 
 
 class SearchHitSerializer(serializers.Serializer):

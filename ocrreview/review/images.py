@@ -1,34 +1,28 @@
-"""Line crops and browser-friendly page images, made once and kept on disk: decoding a page
+"""Line crops and browser-friendly page images, made once and kept in storage: decoding a page
 scan costs far more than serving a small file, and a reviewer opens each line at least twice
 (the editor, then the page view)."""
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 
+from ocrreview import storage
 from ocrreview.corpus.models import Line, Page
 from recognition.preprocess import ImageError, crop_line, open_image
 
 # Formats every browser shows; anything else (TIFF, JPEG 2000, ...) is converted once.
 BROWSER_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
+CACHE = "review-cache"
 
 
-def _cache_dir(kind: str) -> Path:
-    path = Path(settings.MEDIA_ROOT) / "review-cache" / kind
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _write_atomically(path: Path, image, **save_args) -> None:
-    # Two requests for the same crop may race; rename makes the last one win cleanly.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    with os.fdopen(fd, "wb") as out:
-        image.save(out, **save_args)
-    os.replace(tmp, path)
+def _store(name: str, image, **save_args) -> None:
+    buffer = io.BytesIO()
+    image.save(buffer, **save_args)
+    storage.put_bytes(name, buffer.getvalue())
 
 
 def _page_image(page: Page):
@@ -36,10 +30,10 @@ def _page_image(page: Page):
         return open_image(source.read())
 
 
-def _crop_path(line: Line) -> Path:
+def _crop_name(line: Line) -> str:
     geometry = json.dumps([line.page.image.name, line.bbox, line.polygon])
     key = hashlib.sha256(geometry.encode()).hexdigest()[:16]
-    return _cache_dir("lines") / f"{line.pk}-{key}.png"
+    return f"{CACHE}/lines/{line.pk}-{key}.png"
 
 
 def _crop(page, line: Line):
@@ -48,36 +42,36 @@ def _crop(page, line: Line):
     return crop_line(page, bbox=tuple(line.bbox))
 
 
-def line_crop(line: Line) -> Path:
+def open_line_crop(line: Line) -> File:
     """The PNG of one line: its polygon when it has one (neighbouring ink masked), else its
-    box. Raises recognition.preprocess.ImageError when the page image is unusable.
+    box. Raises recognition.preprocess.ImageError when the page image is unusable, OSError
+    when it is gone from storage.
 
     The first crop of a page crops all its lines: decoding a large scan takes far longer
     than cutting it, and the reviewer's next line is most likely on the same page."""
-    path = _crop_path(line)
-    if path.exists():
-        return path
-    page = _page_image(line.page)
-    _write_atomically(path, _crop(page, line), format="PNG")
-    for sibling in line.page.lines.exclude(pk=line.pk).only("id", "bbox", "polygon"):
-        sibling.page = line.page
-        target = _crop_path(sibling)
-        if target.exists():
-            continue
-        try:
-            _write_atomically(target, _crop(page, sibling), format="PNG")
-        except ImageError:
-            continue  # that line's own request reports its problem
-    return path
+    name = _crop_name(line)
+    if not default_storage.exists(name):
+        page = _page_image(line.page)
+        _store(name, _crop(page, line), format="PNG")
+        for sibling in line.page.lines.exclude(pk=line.pk).only("id", "bbox", "polygon"):
+            sibling.page = line.page
+            target = _crop_name(sibling)
+            if default_storage.exists(target):
+                continue
+            try:
+                _store(target, _crop(page, sibling), format="PNG")
+            except ImageError:
+                continue  # that line's own request reports its problem
+    return default_storage.open(name, "rb")
 
 
-def page_image(page: Page) -> Path:
-    """The page scan itself when a browser can show it, otherwise a JPEG rendition."""
+def open_page_image(page: Page) -> File:
+    """The page scan itself when a browser can show it, otherwise a JPEG rendition. Raises
+    ImageError or OSError as open_line_crop does."""
     name = page.image.name
-    if Path(name).suffix.lower() in BROWSER_FORMATS:
-        return Path(page.image.path)
-    key = hashlib.sha256(name.encode()).hexdigest()[:16]
-    path = _cache_dir("pages") / f"{page.pk}-{key}.jpg"
-    if not path.exists():
-        _write_atomically(path, _page_image(page), format="JPEG", quality=88)
-    return path
+    if Path(name).suffix.lower() not in BROWSER_FORMATS:
+        key = hashlib.sha256(name.encode()).hexdigest()[:16]
+        name = f"{CACHE}/pages/{page.pk}-{key}.jpg"
+        if not default_storage.exists(name):
+            _store(name, _page_image(page), format="JPEG", quality=88)
+    return default_storage.open(name, "rb")

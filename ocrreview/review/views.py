@@ -362,10 +362,10 @@ def revert_line(request, pk: int, line_id: int, correction_id: int):
 def line_image(request, pk: int, line_id: int):
     line = _line(request, pk, line_id)
     try:
-        path = images.line_crop(line)
+        image = images.open_line_crop(line)
     except (ImageError, OSError) as exc:
         return HttpResponse(f"The line image cannot be shown: {exc}", status=422)
-    response = FileResponse(path.open("rb"), content_type="image/png")
+    response = FileResponse(image, content_type="image/png")
     response["Cache-Control"] = IMMUTABLE
     return response
 
@@ -376,10 +376,10 @@ def page_image(request, pk: int, page_id: int):
     collection = collection_for(request.user, pk)
     page = get_object_or_404(Page, pk=page_id, document__collection=collection)
     try:
-        path = images.page_image(page)
+        image = images.open_page_image(page)
     except (ImageError, OSError) as exc:
         return HttpResponse(f"The page image cannot be shown: {exc}", status=422)
-    response = FileResponse(path.open("rb"))
+    response = FileResponse(image)
     response["Cache-Control"] = IMMUTABLE
     return response
 

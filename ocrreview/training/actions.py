@@ -20,6 +20,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ocrreview import storage
 from ocrreview.corpus.models import Collection
 from ocrreview.training import exports, splits, tasks
 from ocrreview.training.exports import ExportError, ExportOptions
@@ -372,11 +373,8 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
     )
 
     name = f"{run.base_model.name}-run{run.pk}"
-    target = Path(settings.OCRREVIEW_MODELS_DIR) / name
-    shutil.rmtree(target, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(result.model_dir), target)
-    calibration = evaluation.fit_calibration_on(target, val_samples)
+    trained = result.model_dir
+    calibration = evaluation.fit_calibration_on(trained, val_samples)
     log.write(
         "calibration fitted on the validation lines"
         if calibration
@@ -384,7 +382,7 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
     )
     eval_lines = splits.evaluation_lines(split)
     parent_score = evaluation.score(run.base_model.source, run.base_model.revision, eval_lines)
-    child_score = evaluation.score(str(target), "", eval_lines)
+    child_score = evaluation.score(str(trained), "", eval_lines)
     log.write(
         f"frozen evaluation split ({len(eval_lines)} lines): CER {child_score['cer']:.4f} "
         f"(parent {parent_score['cer']:.4f}), WER {child_score['wer']:.4f} "
@@ -403,12 +401,14 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         "validation_lines": len(val_samples),
         "added_chars": result.added_chars,
     }
+    # In storage, where every worker finds it, before the row that points at it exists.
+    stored = storage.put_directory(f"models/{name}", trained)
     with transaction.atomic():
         if not TrainingRun.objects.select_for_update().filter(pk=run.pk, claim=run.claim).exists():
             raise _RunLost
         child = ModelVersion.objects.create(
             name=name,
-            source=str(target),
+            source=storage.model_source(stored),
             parent=run.base_model,
             metrics=metrics,
             calibration=calibration,

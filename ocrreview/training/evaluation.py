@@ -9,6 +9,7 @@ import torch
 from django.conf import settings
 from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
+from ocrreview import storage
 from ocrreview.corpus.models import Line
 from ocrreview.training.exports import line_image
 from ocrreview.training.models import ModelVersion
@@ -43,9 +44,10 @@ def load_for_training(version: ModelVersion) -> TrainingBundle:
         "local_files_only": resolve_offline(None),
     }
     try:
-        model = VisionEncoderDecoderModel.from_pretrained(version.source, **options)
-        tokenizer = AutoTokenizer.from_pretrained(version.source, **options)
-        image_processor = AutoImageProcessor.from_pretrained(version.source, **options)
+        source = storage.resolve_model_source(version.source)
+        model = VisionEncoderDecoderModel.from_pretrained(source, **options)
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        image_processor = AutoImageProcessor.from_pretrained(source, **options)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load {version} ({version.source}) to train: {exc}") from exc
     # Like published TrOCR checkpoints, a base may name its decoder start token only in the
@@ -70,7 +72,7 @@ def score(source: str, revision: str, lines: Sequence[Line]) -> dict[str, float]
     """Corpus CER and WER of a model on lines whose text is the reference."""
     if not lines:
         raise ValueError("the frozen evaluation split has no reviewed lines left to score on")
-    loaded = load_model(source, revision=revision or None)
+    loaded = load_model(storage.resolve_model_source(source), revision=revision or None)
     cache: dict[int, Any] = {}
     images = [line_image(line, cache) for line in lines]
     hyps = [result.best.text if result.best else "" for result in _read(loaded, images)]

@@ -22,6 +22,7 @@ from django.db.models import Count, F, Func, IntegerField, Q, QuerySet
 from django.utils import timezone
 from PIL import Image
 
+from ocrreview import storage
 from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
@@ -233,7 +234,8 @@ def load_engine(version: ModelVersion) -> Engine:
         "quantize": settings.OCRREVIEW_QUANTIZE and device != "cuda",
     }
     if not is_default_version(version):
-        loaded = get_model(version.source, revision=version.revision or None, **options)
+        source = storage.resolve_model_source(version.source)
+        loaded = get_model(source, revision=version.revision or None, **options)
         return Engine(loaded, version)
     source = _fallen_back.get(version.pk, version.source)
     loaded, used = load_model_or_starter(source, revision=version.revision or None, **options)

@@ -1,6 +1,7 @@
 """Line crops and page images come through access-checked views, cached."""
 
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.urls import reverse
 from PIL import Image
 
@@ -33,8 +34,8 @@ def test_the_page_is_cut_once_for_all_its_lines(client, bob, letters, lines, set
     client.force_login(bob)
     url = reverse("review_line_image", args=[letters.pk, lines[1].pk])
     client.get(url)
-    cached = list((settings.MEDIA_ROOT / "review-cache" / "lines").iterdir())
-    assert sorted(int(p.name.split("-")[0]) for p in cached) == [line.pk for line in lines]
+    _, cached = default_storage.listdir("review-cache/lines")
+    assert sorted(int(name.split("-")[0]) for name in cached) == [line.pk for line in lines]
     lines[1].page.image.storage.delete(lines[1].page.image.name)
     assert client.get(url).status_code == 200
     other = reverse("review_line_image", args=[letters.pk, lines[3].pk])
@@ -85,3 +86,41 @@ def test_images_of_other_collections_are_not_found(client, charlie, letters, lin
         client.get(reverse("review_line_image", args=[letters.pk, lines[1].pk])).status_code == 404
     )
     assert client.get(reverse("review_page_image", args=[letters.pk, page.pk])).status_code == 404
+
+
+def test_a_page_gone_from_storage_is_a_clear_error_not_a_500(client, bob, letters, page, lines):
+    page.image.storage.delete(page.image.name)
+    client.force_login(bob)
+    for url in [
+        reverse("review_line_image", args=[letters.pk, lines[0].pk]),
+        reverse("review_page_image", args=[letters.pk, page.pk]),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 422
+        assert b"cannot be shown" in response.content
+
+
+def test_on_s3_images_come_from_the_bucket_and_crops_are_cached_there(
+    s3_storage, client, bob, letters, page, lines
+):
+    client.force_login(bob)
+    response = client.get(reverse("review_line_image", args=[letters.pk, lines[1].pk]))
+    assert read_png(response).size == (490, 30)
+    assert read_png(client.get(reverse("review_page_image", args=[letters.pk, page.pk]))).size == (
+        600,
+        400,
+    )
+    listed = s3_storage.client().list_objects_v2(Bucket=default_storage.bucket_name)
+    names = [item["Key"] for item in listed["Contents"]]
+    assert page.image.name in names
+    assert len([n for n in names if n.startswith("review-cache/lines/")]) == len(lines)
+
+
+def test_on_s3_a_page_gone_from_the_bucket_is_a_clear_error(
+    s3_storage, client, bob, letters, page, lines
+):
+    page.image.storage.delete(page.image.name)
+    client.force_login(bob)
+    response = client.get(reverse("review_line_image", args=[letters.pk, lines[0].pk]))
+    assert response.status_code == 422
+    assert b"cannot be shown" in response.content

@@ -2,14 +2,19 @@
 disk: files stored whole under their names, downloads as presigned redirects, model versions
 cached once per host and checked against their checksums, and a missing bucket named at start."""
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 import requests
 from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
 from ocrreview import storage
+from tests.workers import ROOT, worker_env
 
 
 def write_model(folder: Path) -> Path:
@@ -119,3 +124,25 @@ def test_an_unreachable_endpoint_is_named_at_start(s3_storage, settings):
     settings.STORAGES = storage_options(settings, endpoint_url="http://127.0.0.1:9")
     with pytest.raises(storage.StorageUnavailable, match="OCRREVIEW_S3_ENDPOINT_URL"):
         storage.check_storage()
+
+
+def test_check_refuses_a_missing_bucket(s3_storage, settings):
+    settings.STORAGES = storage_options(settings, bucket_name="no-such-bucket")
+    settings.OCRREVIEW_S3_BUCKET = "no-such-bucket"
+    with pytest.raises(SystemCheckError, match="OCRREVIEW_S3_BUCKET='no-such-bucket' does not"):
+        call_command("check")
+
+
+def test_a_worker_stops_at_start_on_a_missing_bucket(s3_server, db):
+    """As production starts it: the worker exits naming the setting, before taking a task."""
+    env = worker_env(**s3_server.env("no-such-bucket"))
+    finished = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "ocrreview", "worker", "-Q", "storage-check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode != 0
+    assert "OCRREVIEW_S3_BUCKET='no-such-bucket' does not exist" in finished.stderr

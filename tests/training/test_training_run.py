@@ -9,6 +9,7 @@ from django.conf import settings
 from safetensors import safe_open
 from transformers import AutoTokenizer
 
+from ocrreview.storage import resolve_model_source
 from ocrreview.training import actions
 from ocrreview.training.actions import TrainingError, TrainingParams
 from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
@@ -50,12 +51,12 @@ def test_a_child_that_does_not_beat_its_parent_stays_inactive(
     # The checkpoint holds the parent's parameters under the parent's names (a model
     # prepared for inference, saved as is, would not load back).
     with (
-        safe_open(Path(child.source, "model.safetensors"), "pt") as saved,
+        safe_open(Path(resolve_model_source(child.source), "model.safetensors"), "pt") as saved,
         safe_open(Path(tiny_version.source, "model.safetensors"), "pt") as parent,
     ):
         assert set(saved.keys()) == set(parent.keys())
-    assert Path(child.source, "tokenizer.json").exists()
-    assert Path(child.source, "preprocessor_config.json").exists()
+    assert Path(resolve_model_source(child.source), "tokenizer.json").exists()
+    assert Path(resolve_model_source(child.source), "preprocessor_config.json").exists()
     assert not run.promoted
     letters.refresh_from_db()
     assert letters.model_version == tiny_version
@@ -154,5 +155,5 @@ def test_characters_the_tokenizer_lacks_are_added_and_reported(
     assert "cannot encode, added to its vocabulary before training: ſ" in run.log
     child = run.result_model
     assert child.metrics["added_chars"] == ["ſ"]
-    tokenizer = AutoTokenizer.from_pretrained(child.source)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(child.source))
     assert tokenizer.decode(tokenizer("ſ", add_special_tokens=False)["input_ids"]) == "ſ"

@@ -7,13 +7,12 @@ become the frozen evaluation split, and the base model (the shipped starter mode
 --base says otherwise) is fine-tuned, measured against itself on the test rows, and gated.
 """
 
-import shutil
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from ocrreview import storage
 from ocrreview.corpus.models import Collection
 from ocrreview.training import actions, cli
 from ocrreview.training.exports import ExportOptions
@@ -52,9 +51,9 @@ class Command(BaseCommand):
         if local:
             # A snapshot: the parent is scored after training, and a directory that is
             # replaced meanwhile (the starter model, say) would be a different parent.
-            snapshot = Path(settings.OCRREVIEW_MODELS_DIR) / name
-            shutil.copytree(base_source, snapshot)
-            base_source = str(snapshot)
+            base_source = storage.model_source(
+                storage.put_directory(f"models/{name}", Path(base_source))
+            )
         base = ModelVersion.objects.create(name=name, source=base_source)
         collection = Collection.objects.create(
             name=f"Demo loop: {options['folder'].name} {stamp}", model_version=base
