@@ -129,6 +129,10 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # workers and training share no disk. Keys come from the usual AWS variables
 # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or the instance's role, as boto3 finds them.
 OCRREVIEW_S3_BUCKET = env_str("OCRREVIEW_S3_BUCKET", "")
+# Where browsers reach the store, when the app reaches it at another address (MinIO as
+# http://minio:9000 inside docker-compose, published on the host): downloads are presigned
+# for this one, since a signature covers the host name.
+OCRREVIEW_S3_PUBLIC_URL = env_str("OCRREVIEW_S3_PUBLIC_URL", "")
 OCRREVIEW_S3_OPTIONS = {
     "bucket_name": OCRREVIEW_S3_BUCKET,
     "endpoint_url": env_str("OCRREVIEW_S3_ENDPOINT_URL", "") or None,

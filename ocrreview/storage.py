@@ -169,7 +169,24 @@ def download_response(name: str, filename: str, content_type: str | None = None)
     parameters = {"ResponseContentDisposition": f'attachment; filename="{filename}"'}
     if content_type:
         parameters["ResponseContentType"] = content_type
-    return HttpResponseRedirect(default_storage.url(name, parameters=parameters))
+    if not settings.OCRREVIEW_S3_PUBLIC_URL:
+        return HttpResponseRedirect(default_storage.url(name, parameters=parameters))
+    import boto3
+    from botocore.config import Config
+
+    # Signing needs no connection: a client for the public address signs for it.
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.OCRREVIEW_S3_PUBLIC_URL,
+        region_name=default_storage.region_name,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    url = client.generate_presigned_url(
+        "get_object",
+        Params={"Bucket": default_storage.bucket_name, "Key": name, **parameters},
+        ExpiresIn=default_storage.querystring_expire,
+    )
+    return HttpResponseRedirect(url)
 
 
 def model_source(prefix: str) -> str:

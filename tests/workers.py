@@ -43,10 +43,12 @@ def celery_worker(
     name: str = "test",
     timeout: float = 60,
     pool: str = "solo",
+    cwd: Path = ROOT,
     **env: str,
 ) -> Iterator[Worker]:
     """A worker in its own process group, so kill -9 reaches it and its pool children.
-    `pool="prefork"` runs one pool child, as `manage.py serve` starts its main worker."""
+    `pool="prefork"` runs one pool child, as `manage.py serve` starts its main worker.
+    A `cwd` other than the repository stands for a worker on another host."""
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         raise RuntimeError("Worker tests need REDIS_URL (the test command sets it).")
     hostname = f"{name}-{os.getpid()}-{time.monotonic_ns()}@localhost"
@@ -70,8 +72,8 @@ def celery_worker(
             "--without-gossip",
             "--without-mingle",
         ],
-        cwd=ROOT,
-        env=worker_env(**env),
+        cwd=cwd,
+        env=worker_env(PYTHONPATH=str(ROOT), **env),
         start_new_session=True,
     )
     try:

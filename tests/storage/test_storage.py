@@ -52,6 +52,18 @@ def test_a_download_on_s3_is_a_redirect_to_a_presigned_url(s3_storage, tmp_path)
     assert requests.get(url.split("?")[0], timeout=10).status_code == 403
 
 
+def test_a_download_is_signed_for_the_public_address_of_the_store(s3_storage, settings, tmp_path):
+    """As in docker-compose: the app reaches MinIO by one name, browsers by another."""
+    public = s3_storage.endpoint.replace("127.0.0.1", "localhost")
+    settings.OCRREVIEW_S3_PUBLIC_URL = public
+    local = tmp_path / "data.zip"
+    local.write_bytes(b"zip bytes")
+    storage.put_file("exports/4.zip", local)
+    url = storage.download_response("exports/4.zip", "letters.zip")["Location"]
+    assert url.startswith(public + "/")
+    assert requests.get(url, timeout=10).content == b"zip bytes"
+
+
 def test_a_download_on_the_local_disk_is_streamed(settings, tmp_path):
     local = tmp_path / "data.zip"
     local.write_bytes(b"zip bytes")
