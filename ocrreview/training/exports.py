@@ -1,30 +1,40 @@
 """Building a fine-tuning dataset from a collection's ground truth.
 
-One export is one zip under MEDIA_ROOT/exports/ holding, for the same lines and the same
+One export is one zip in storage, ``exports/<id>.zip``, holding, for the same lines and the same
 train/validation/test split, every format asked for:
 
 - ``imagefolder/<split>/`` line PNGs and ``metadata.jsonl`` (what TrOCR fine-tuning recipes read,
   and what ``load_dataset("imagefolder")`` and the training task read);
-- ``hf/`` a ``datasets.DatasetDict`` written with ``save_to_disk``, and ``parquet/<split>.parquet``;
+- ``hf/`` a ``datasets.DatasetDict`` as ``save_to_disk`` lays it out, and
+  ``parquet/<split>.parquet``;
 - ``page/`` and ``alto/`` one XML file per page next to the page image;
 - ``text/`` one plain-text file per document;
 - ``export.json`` the filters, counts and split of every line.
+
+It is written as a stream, so that a worker's memory does not grow with the collection: lines
+come from the database in chunks and in reading order, one page image is decoded at a time, and
+each line image is cropped, encoded and written to the zip and to the Hugging Face files before
+the next one; a page's XML and a document's text are written when the next page or document
+begins; what is kept for every line is its id and its split. The zip is a temporary file until
+it is whole; then it goes to storage (in parts, on S3).
 """
 
 import hashlib
 import io
 import json
+import secrets
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
-from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from PIL import Image as PILImage
 
+from ocrreview import storage
 from ocrreview.corpus.models import Collection, Line, Page
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
@@ -51,6 +61,13 @@ READING_ACTIONS = [
 ]
 
 ProgressCallback = Callable[[float], None]
+READING_ORDER = ("document_id", "page__index", "order", "id")
+CHUNK = 1000  # lines fetched from the database at a time
+# Rows per Arrow record batch and Parquet row group: what datasets itself uses for images.
+HF_BATCH = 100
+HF_SHARD = "data-00000-of-00001.arrow"
+# Compressed already: deflating them again costs time only.
+STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".parquet", ".arrow")
 
 
 class ExportError(ValueError):
@@ -93,32 +110,37 @@ class ExportOptions:
         return cls(**export.filters, formats=list(export.formats))
 
 
-def ground_truth_lines(collection: Collection, options: ExportOptions) -> QuerySet[Line]:
+def _matching_lines(collection: Collection, options: ExportOptions) -> QuerySet[Line]:
     accepted = Q(status=Line.Status.REVIEWED)
     if options.include_auto_accepted:
         accepted |= Q(status=Line.Status.AUTO_ACCEPTED, confidence__gte=options.min_confidence)
     lines = Line.objects.filter(accepted, collection=collection).exclude(text="")
     if options.documents:
         lines = lines.filter(document__in=options.documents)
+    return lines.order_by(*READING_ORDER)
+
+
+def ground_truth_lines(collection: Collection, options: ExportOptions) -> QuerySet[Line]:
     last_reader = Correction.objects.filter(line=OuterRef("pk"), action__in=READING_ACTIONS)
     last_reader = last_reader.order_by("-created_at", "-id").values("user__username")[:1]
     return (
-        lines.select_related("document", "page", "model_version")
+        _matching_lines(collection, options)
+        .select_related("document", "page", "model_version")
         .annotate(reviewer=Subquery(last_reader))
-        .order_by("document_id", "page__index", "order", "id")
     )
 
 
-def export_file(export: DatasetExport) -> Path:
-    return Path(settings.MEDIA_ROOT) / export.path
+def export_file(export: DatasetExport) -> str:
+    """The export's zip by its name in storage (``storage.local_copy`` reads it)."""
+    return export.path
 
 
 def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
-    """Write the export's zip and return its counts; sets ``path`` and ``checksum``."""
+    """Write the export's zip to storage and return its counts; sets ``path`` and ``checksum``."""
     options = ExportOptions.of(export)
     collection = export.collection
-    lines = list(ground_truth_lines(collection, options))
-    if not lines:
+    matching = _matching_lines(collection, options)
+    if not matching.exists():
         raise ExportError(
             "no ground-truth lines match these filters: review some lines first"
             + ("" if options.include_auto_accepted else " or include auto-accepted lines")
@@ -130,39 +152,45 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
         fraction=options.test_fraction,
         user=export.created_by,
     )
+    # A first pass over the ids alone: the split of a document needs all of its lines.
     assignment = splits.assign_splits(
-        lines,
+        matching.only("id", "document_id", "page_id").iterator(chunk_size=CHUNK),
         split,
         unit=options.unit,
         seed=options.seed,
         validation_fraction=options.validation_fraction,
     )
     with tempfile.TemporaryDirectory(prefix=f"export-{export.pk}-") as tmp:
-        root = Path(tmp) / "dataset"
-        rows = _write_line_images(lines, assignment, collection, root, on_progress)
-        counts = _counts(lines, assignment)
-        if "hf" in options.formats:
-            _write_hf(rows, root)
-        by_page = _group_by_page(lines)
-        if "page" in options.formats or "alto" in options.formats:
-            _write_xml(by_page, options.formats, root)
-        if "text" in options.formats:
-            _write_text(lines, root)
-        if "imagefolder" not in options.formats:
-            shutil.rmtree(root / "imagefolder")
-        manifest = {
-            "collection": collection.name,
-            "licence": collection.licence,
-            "filters": options.filters(),
-            "formats": options.formats,
-            "evaluation_split": {"frozen_at": split.frozen_at.isoformat(), "unit": split.unit},
-            "counts": counts,
-            "lines": {str(pk): name for pk, name in assignment.items()},
-        }
-        (root / "export.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
+        work = Path(tmp)
+        local = work / "export.zip"
+        with zipfile.ZipFile(local, "w", zipfile.ZIP_DEFLATED) as archive:
+            writer = _ExportWriter(archive, work, options.formats, collection.licence)
+            lines = ground_truth_lines(collection, options).iterator(chunk_size=CHUNK)
+            for done, line in enumerate(lines, start=1):
+                # A line that became ground truth after the first pass waits for the next export.
+                if line.pk in assignment:
+                    writer.add(line, assignment[line.pk])
+                if done % 20 == 0:
+                    on_progress(0.7 * min(1.0, done / len(assignment)))
+            writer.close()
+            on_progress(0.8)
+            manifest = {
+                "collection": collection.name,
+                "licence": collection.licence,
+                "filters": options.filters(),
+                "formats": options.formats,
+                "evaluation_split": {"frozen_at": split.frozen_at.isoformat(), "unit": split.unit},
+                "counts": writer.counts,
+                "lines": {
+                    str(pk): name for pk, name in assignment.items() if pk in writer.exported
+                },
+            }
+            archive.writestr("export.json", json.dumps(manifest, ensure_ascii=False, indent=1))
         on_progress(0.9)
-        export.path, export.checksum = _zip(root, export.pk)
-    return counts
+        checksum = _sha256(local)
+        export.path = storage.put_file(f"exports/{export.pk}.zip", local)
+        export.checksum = checksum
+    return writer.counts
 
 
 def line_image(line: Line, page_images: dict[int, PILImage.Image]) -> PILImage.Image:
@@ -171,140 +199,135 @@ def line_image(line: Line, page_images: dict[int, PILImage.Image]) -> PILImage.I
         page_images.clear()  # lines come page by page; keep one decoded page in memory
         with line.page.image.open("rb") as handle:
             page_images[line.page_id] = open_image(handle.read())
-    page_image = page_images[line.page_id]
+    return _crop(line, page_images[line.page_id])
+
+
+def _crop(line: Line, page_image: PILImage.Image) -> PILImage.Image:
     if len(line.polygon) >= 3:
         return crop_line(page_image, polygon=[tuple(p) for p in line.polygon])
     return crop_line(page_image, bbox=tuple(line.bbox))
 
 
-def _write_line_images(
-    lines: list[Line],
-    assignment: dict[int, str],
-    collection: Collection,
-    root: Path,
-    on_progress: ProgressCallback,
-) -> dict[str, list[dict]]:
-    rows: dict[str, list[dict]] = {name: [] for name in splits.SPLITS}
-    page_images: dict[int, PILImage.Image] = {}
-    for done, line in enumerate(lines, start=1):
-        split_name = assignment[line.pk]
-        if split_name == splits.HELD_OUT:
-            continue
+class _ExportWriter:
+    """Writes the formats of an export into its zip a line at a time, lines coming in reading
+    order; its temporary files go under ``work``."""
+
+    def __init__(
+        self, archive: zipfile.ZipFile, work: Path, formats: list[str], licence: str
+    ) -> None:
+        self.archive = archive
+        self.work = work
+        self.formats = formats
+        self.licence = licence
+        self.xml_formats = [name for name in ("page", "alto") if name in formats]
+        self.line_images = "imagefolder" in formats or "hf" in formats
+        self.exported: set[int] = set()
+        self.counts: dict[str, int] = {name: 0 for name in (*splits.SPLITS, splits.HELD_OUT)}
+        self.counts.update(lines=0, documents=0, pages=0, characters=0, reviewed=0)
+        self._metadata: dict[str, IO[str]] = {}
+        self._hf: dict[str, _HFSplit] = {}
+        self._page: Page | None = None
+        self._page_lines: list[Line] = []
+        self._page_bytes: bytes | None = None
+        self._page_image: PILImage.Image | None = None
+        self._document_id: int | None = None
+        self._document_text: list[str] = []
+
+    def add(self, line: Line, split_name: str) -> None:
+        if line.document_id != self._document_id:
+            self._end_page()
+            self._end_document()
+            self._document_id = line.document_id
+            self.counts["documents"] += 1
+        if self._page is None or line.page_id != self._page.pk:
+            self._end_page()
+            self._page = line.page
+            self.counts["pages"] += 1
+        self.exported.add(line.pk)
+        self.counts[split_name] += 1
+        self.counts["lines"] += 1
+        self.counts["characters"] += len(line.text)
+        self.counts["reviewed"] += line.status == Line.Status.REVIEWED
+        if self.xml_formats:
+            self._page_lines.append(line)
+        if "text" in self.formats:
+            self._document_text.append(line.text)
+        if split_name != splits.HELD_OUT and self.line_images:
+            self._add_line_image(line, split_name)
+
+    def close(self) -> None:
+        """Write what waits for the end: the last page and document, the metadata files and
+        the Hugging Face dataset."""
+        self._end_page()
+        self._end_document()
+        self.counts["auto_accepted"] = self.counts["lines"] - self.counts["reviewed"]
+        for split_name, handle in self._metadata.items():
+            handle.close()
+            self._move(Path(handle.name), f"imagefolder/{split_name}/metadata.jsonl")
+        if self._hf:
+            self._finish_hf()
+
+    def _add_line_image(self, line: Line, split_name: str) -> None:
         try:
-            image = line_image(line, page_images)
+            if self._page_image is None:
+                self._page_image = open_image(self._read_page_image())
+            image = _crop(line, self._page_image)
         except (ImageError, OSError) as exc:
             raise ExportError(f"line {line.pk} of {line.page}: {exc}") from exc
-        folder = root / "imagefolder" / split_name
-        folder.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        png = buffer.getvalue()
         file_name = f"line-{line.pk}.png"
-        image.save(folder / file_name)
-        rows[split_name].append(
-            {
-                "file_name": file_name,
-                "text": line.text,
-                "line_id": line.pk,
-                "document_id": line.document_id,
-                "document": line.document.title,
-                "page_id": line.page_id,
-                "page": line.page.index,
-                "model_version": line.model_version.name if line.model_version else "",
-                "reviewer": line.reviewer or "",
-                "status": line.status,
-                "confidence": line.confidence,
-                "licence": collection.licence,
-            }
-        )
-        if done % 20 == 0:
-            on_progress(0.7 * done / len(lines))
-    for split_name, split_rows in rows.items():
-        if split_rows:
-            with (root / "imagefolder" / split_name / "metadata.jsonl").open("w") as out:
-                for row in split_rows:
-                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return rows
-
-
-def _counts(lines: list[Line], assignment: dict[int, str]) -> dict:
-    counts = {name: 0 for name in (*splits.SPLITS, splits.HELD_OUT)}
-    for name in assignment.values():
-        counts[name] += 1
-    counts["lines"] = len(lines)
-    counts["documents"] = len({line.document_id for line in lines})
-    counts["pages"] = len({line.page_id for line in lines})
-    counts["characters"] = sum(len(line.text) for line in lines)
-    counts["reviewed"] = sum(line.status == Line.Status.REVIEWED for line in lines)
-    counts["auto_accepted"] = counts["lines"] - counts["reviewed"]
-    return counts
-
-
-def _write_hf(rows: dict[str, list[dict]], root: Path) -> None:
-    from datasets import Dataset, DatasetDict, Features, Image, Value, disable_progress_bars
-
-    disable_progress_bars()  # they would fill the worker's log with carriage returns
-
-    features = Features(
-        {
-            "image": Image(),
-            "text": Value("string"),
-            "line_id": Value("int64"),
-            "document_id": Value("int64"),
-            "document": Value("string"),
-            "page_id": Value("int64"),
-            "page": Value("int64"),
-            "model_version": Value("string"),
-            "reviewer": Value("string"),
-            "status": Value("string"),
-            "confidence": Value("float64"),
-            "licence": Value("string"),
+        row = {
+            "file_name": file_name,
+            "text": line.text,
+            "line_id": line.pk,
+            "document_id": line.document_id,
+            "document": line.document.title,
+            "page_id": line.page_id,
+            "page": line.page.index,
+            "model_version": line.model_version.name if line.model_version else "",
+            "reviewer": line.reviewer or "",
+            "status": line.status,
+            "confidence": line.confidence,
+            "licence": self.licence,
         }
-    )
-    parts = {}
-    for split_name, split_rows in rows.items():
-        if not split_rows:
-            continue
-        folder = root / "imagefolder" / split_name
-        columns: dict[str, list] = {name: [] for name in features}
-        for row in split_rows:
-            for name in features:
-                if name != "image":
-                    columns[name].append(row[name])
+        if "imagefolder" in self.formats:
+            self._write(f"imagefolder/{split_name}/{file_name}", png)
+            if split_name not in self._metadata:
+                self._metadata[split_name] = (self.work / f"metadata-{split_name}.jsonl").open(
+                    "w", encoding="utf-8"
+                )
+            self._metadata[split_name].write(json.dumps(row, ensure_ascii=False) + "\n")
+        if "hf" in self.formats:
+            if split_name not in self._hf:
+                self._hf[split_name] = _HFSplit(self.work, split_name)
             # Bytes, not paths, so the saved dataset carries its images wherever it goes.
-            png = (folder / row["file_name"]).read_bytes()
-            columns["image"].append({"bytes": png, "path": row["file_name"]})
-        parts[split_name] = Dataset.from_dict(columns, features=features)
-    dataset = DatasetDict(parts)
-    dataset.save_to_disk(str(root / "hf"))
-    (root / "parquet").mkdir()
-    for split_name, part in dataset.items():
-        part.to_parquet(str(root / "parquet" / f"{split_name}.parquet"))
+            self._hf[split_name].add({**row, "image": {"bytes": png, "path": file_name}})
 
+    def _read_page_image(self) -> bytes:
+        """The current page's image file, read once for its lines and its XML."""
+        assert self._page is not None
+        if self._page_bytes is None:
+            with self._page.image.open("rb") as handle:
+                self._page_bytes = handle.read()
+        return self._page_bytes
 
-def _group_by_page(lines: list[Line]) -> dict[Page, list[Line]]:
-    pages: dict[Page, list[Line]] = {}
-    for line in lines:
-        pages.setdefault(line.page, []).append(line)
-    return pages
+    def _end_page(self) -> None:
+        if self._page is not None and self._page_lines:
+            self._write_xml(self._page, self._page_lines)
+        self._page = None
+        self._page_lines = []
+        self._page_bytes = None
+        self._page_image = None
 
+    def _end_document(self) -> None:
+        if self._document_text:
+            text = "\n".join(self._document_text) + "\n"
+            self._write(f"text/document-{self._document_id}.txt", text.encode("utf-8"))
+        self._document_text = []
 
-def _alternatives(lines: list[Line]) -> dict[int, list[Alternative]]:
-    found: dict[int, list[Alternative]] = {}
-    hypotheses = Hypothesis.objects.filter(
-        line__in=[line.pk for line in lines if line.model_version_id is not None]
-    ).order_by("line_id", "rank")
-    current = {line.pk: line.model_version_id for line in lines}
-    for hypothesis in hypotheses:
-        if hypothesis.model_version_id == current[hypothesis.line_id]:
-            confidence = hypothesis.calibrated_confidence
-            if confidence is None:
-                confidence = hypothesis.confidence
-            found.setdefault(hypothesis.line_id, []).append(
-                Alternative(hypothesis.text, confidence)
-            )
-    return found
-
-
-def _write_xml(by_page: dict[Page, list[Line]], formats: list[str], root: Path) -> None:
-    for page, page_lines in by_page.items():
+    def _write_xml(self, page: Page, page_lines: list[Line]) -> None:
         stem = f"document-{page.document_id}-page-{page.index + 1:04d}"
         image_name = stem + Path(page.image.name).suffix.lower()
         alternatives = _alternatives(page_lines)
@@ -325,57 +348,144 @@ def _write_xml(by_page: dict[Page, list[Line]], formats: list[str], root: Path) 
                 for line in page_lines
             ],
         )
-        with page.image.open("rb") as handle:
-            image_bytes = handle.read()
-        for name in ("page", "alto"):
-            if name not in formats:
-                continue
-            folder = root / name
-            folder.mkdir(exist_ok=True)
-            (folder / image_name).write_bytes(image_bytes)
+        image_bytes = self._read_page_image()
+        for name in self.xml_formats:
+            self._write(f"{name}/{image_name}", image_bytes)
             xml = page_xml(xml_page) if name == "page" else alto_xml(xml_page, f"p{page.pk}")
-            (folder / f"{stem}.xml").write_bytes(xml)
+            self._write(f"{name}/{stem}.xml", xml)
+
+    def _finish_hf(self) -> None:
+        names = [name for name in splits.SPLITS if name in self._hf]
+        for name in names:
+            folder = self._hf[name].close()
+            for path in sorted(folder.iterdir()):
+                self._move(path, f"hf/{name}/{path.name}")
+            self._move(self._hf[name].parquet, f"parquet/{name}.parquet")
+        self._write("hf/dataset_dict.json", json.dumps({"splits": names}).encode())
+
+    def _write(self, name: str, data: bytes) -> None:
+        self.archive.writestr(name, data, compress_type=_compression(name))
+
+    def _move(self, path: Path, name: str) -> None:
+        """Into the zip, and off the disk: the temporary folder holds one copy of a format."""
+        self.archive.write(path, name, compress_type=_compression(name))
+        path.unlink()
 
 
-def _write_text(lines: list[Line], root: Path) -> None:
-    folder = root / "text"
-    folder.mkdir()
-    documents: dict[int, list[Line]] = {}
-    for line in lines:
-        documents.setdefault(line.document_id, []).append(line)
-    for document_id, document_lines in documents.items():
-        text = "\n".join(line.text for line in document_lines) + "\n"
-        (folder / f"document-{document_id}.txt").write_text(text, encoding="utf-8")
+def _compression(name: str) -> int:
+    return zipfile.ZIP_STORED if name.endswith(STORED_SUFFIXES) else zipfile.ZIP_DEFLATED
 
 
-def _zip(root: Path, export_id: int) -> tuple[str, str]:
-    relative = f"exports/{export_id}.zip"
-    target = Path(settings.MEDIA_ROOT) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".zip.part")
+class _HFSplit:
+    """One split of the Hugging Face dataset, written in batches as ``save_to_disk`` lays it
+    out (an Arrow stream with the features in its schema, dataset_info.json, state.json) and as
+    Parquet; datasets' own writers would hold a whole split or map it into memory to save it."""
+
+    def __init__(self, work: Path, split_name: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.features = _hf_features()
+        self.schema = self.features.arrow_schema
+        self.split_name = split_name
+        self.folder = work / "hf" / split_name
+        self.folder.mkdir(parents=True)
+        self.parquet = work / "parquet" / f"{split_name}.parquet"
+        self.parquet.parent.mkdir(exist_ok=True)
+        self._sink = pa.OSFile(str(self.folder / HF_SHARD), "wb")
+        self._arrow = pa.ipc.new_stream(self._sink, self.schema)
+        self._parquet = pq.ParquetWriter(str(self.parquet), self.schema)
+        self._rows: list[dict[str, Any]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._rows.append({name: row[name] for name in self.features})
+        if len(self._rows) >= HF_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if not self._rows:
+            return
+        columns = {name: [row[name] for row in self._rows] for name in self.features}
+        table = pa.Table.from_pydict(self.features.encode_batch(columns), schema=self.schema)
+        self._arrow.write_table(table)
+        self._parquet.write_table(table)
+        self._rows = []
+
+    def close(self) -> Path:
+        from datasets import DatasetInfo
+
+        self._flush()
+        self._arrow.close()
+        self._sink.close()
+        self._parquet.close()
+        DatasetInfo(features=self.features).write_to_directory(str(self.folder))
+        state = {
+            "_data_files": [{"filename": HF_SHARD}],
+            # What Dataset.from_dict gives a new dataset: a random fingerprint.
+            "_fingerprint": secrets.token_hex(8),
+            "_format_columns": None,
+            "_format_kwargs": {},
+            "_format_type": None,
+            "_output_all_columns": False,
+            "_split": self.split_name,
+        }
+        (self.folder / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True))
+        return self.folder
+
+
+def _hf_features():
+    from datasets import Features, Image, Value
+
+    return Features(
+        {
+            "image": Image(),
+            "text": Value("string"),
+            "line_id": Value("int64"),
+            "document_id": Value("int64"),
+            "document": Value("string"),
+            "page_id": Value("int64"),
+            "page": Value("int64"),
+            "model_version": Value("string"),
+            "reviewer": Value("string"),
+            "status": Value("string"),
+            "confidence": Value("float64"),
+            "licence": Value("string"),
+        }
+    )
+
+
+def _alternatives(lines: list[Line]) -> dict[int, list[Alternative]]:
+    found: dict[int, list[Alternative]] = {}
+    hypotheses = Hypothesis.objects.filter(
+        line__in=[line.pk for line in lines if line.model_version_id is not None]
+    ).order_by("line_id", "rank")
+    current = {line.pk: line.model_version_id for line in lines}
+    for hypothesis in hypotheses:
+        if hypothesis.model_version_id == current[hypothesis.line_id]:
+            confidence = hypothesis.calibrated_confidence
+            if confidence is None:
+                confidence = hypothesis.confidence
+            found.setdefault(hypothesis.line_id, []).append(
+                Alternative(hypothesis.text, confidence)
+            )
+    return found
+
+
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                # PNGs and Parquet are compressed already; deflating them again costs time only.
-                stored = path.suffix in (".png", ".jpg", ".jpeg", ".parquet", ".arrow")
-                archive.write(
-                    path,
-                    path.relative_to(root).as_posix(),
-                    compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED,
-                )
-    with partial.open("rb") as handle:
+    with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-    partial.replace(target)
-    return relative, digest.hexdigest()
+    return digest.hexdigest()
 
 
 def read_split(export: DatasetExport, split_name: str, into: Path) -> list[tuple[Path, str]]:
     """Unpack one split's line images from an export; returns (image path, text) pairs."""
     prefix = f"imagefolder/{split_name}/"
     samples = []
-    with zipfile.ZipFile(export_file(export)) as archive:
+    with storage.local_copy(export.path) as local, zipfile.ZipFile(local) as archive:
         names = set(archive.namelist())
         if prefix + "metadata.jsonl" not in names:
             return []
@@ -383,6 +493,7 @@ def read_split(export: DatasetExport, split_name: str, into: Path) -> list[tuple
             row = json.loads(raw)
             target = into / split_name / row["file_name"]
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(archive.read(prefix + row["file_name"]))
+            with archive.open(prefix + row["file_name"]) as source, target.open("wb") as out:
+                shutil.copyfileobj(source, out)
             samples.append((target, row["text"]))
     return samples

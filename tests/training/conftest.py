@@ -3,17 +3,22 @@ so a model can actually learn to read them."""
 
 import io
 import json
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 
 import pytest
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from PIL import Image, ImageDraw, ImageFont
 
+from ocrreview import storage
 from ocrreview.corpus.models import Line, Page
 from ocrreview.review.models import Correction
 from ocrreview.training import actions
 from ocrreview.training.actions import TrainingParams
-from ocrreview.training.models import TrainingRun
+from ocrreview.training.models import DatasetExport, TrainingRun
 from tests import factories
 from tests.tiny_model import build_tiny_model
 
@@ -35,6 +40,18 @@ MAX_NEW_TOKENS = 24
 def _training_settings(settings, tmp_path):
     settings.OCRREVIEW_MODELS_DIR = tmp_path / "models"
     settings.OCRREVIEW_MAX_NEW_TOKENS = MAX_NEW_TOKENS
+
+
+@contextmanager
+def export_zip(export: DatasetExport) -> Iterator[zipfile.ZipFile]:
+    """The export's zip, read from storage as the training task reads it."""
+    with storage.local_copy(export.path) as local, zipfile.ZipFile(local) as archive:
+        yield archive
+
+
+def export_bytes(export: DatasetExport) -> bytes:
+    with default_storage.open(export.path, "rb") as handle:
+        return handle.read()
 
 
 def worker_settings() -> dict[str, str]:

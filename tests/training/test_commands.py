@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from ocrreview.corpus.models import Collection
-from ocrreview.training.exports import export_file
 from ocrreview.training.models import DatasetExport, EvaluationSplit, TrainingRun
+from tests.training.conftest import export_bytes
 
 
 def run(*args, **options) -> str:
@@ -23,7 +23,7 @@ def test_export_dataset_builds_the_zip_here(letters, alice, reviewed_letters):
     export = DatasetExport.objects.get()
     assert export.status == DatasetExport.Status.DONE and export.created_by == alice
     assert export.formats == ["imagefolder", "text"]
-    assert hashlib.sha256(export_file(export).read_bytes()).hexdigest() == export.checksum
+    assert hashlib.sha256(export_bytes(export)).hexdigest() == export.checksum
     assert f"sha256 {export.checksum}" in out and "lines=24" in out
 
 

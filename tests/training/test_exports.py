@@ -3,7 +3,6 @@ evaluation split, and bad material failing with a message."""
 
 import hashlib
 import json
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,13 +12,13 @@ from lxml import etree
 
 from ocrreview.corpus.models import Line
 from ocrreview.training import actions
-from ocrreview.training.exports import ExportError, ExportOptions, export_file
+from ocrreview.training.exports import ExportError, ExportOptions
 from ocrreview.training.models import DatasetExport, EvaluationSplit
 from ocrreview.training.splits import freeze_evaluation_split
 from ocrreview.training.xmlformats import ALTO_NS, PAGE_NS
 from ocrreview.transcription.models import Hypothesis
 from tests import factories
-from tests.training.conftest import make_rendered_page, mark_reviewed
+from tests.training.conftest import export_bytes, export_zip, make_rendered_page, mark_reviewed
 
 
 def export_now(collection, user, **options) -> DatasetExport:
@@ -34,7 +33,7 @@ def export_now(collection, user, **options) -> DatasetExport:
 
 
 def split_of(export: DatasetExport) -> dict[int, str]:
-    with zipfile.ZipFile(export_file(export)) as archive:
+    with export_zip(export) as archive:
         manifest = json.loads(archive.read("export.json"))
     return {int(pk): name for pk, name in manifest["lines"].items()}
 
@@ -62,13 +61,13 @@ def test_an_export_holds_every_format_with_provenance(
 
     assert export.status == DatasetExport.Status.DONE, export.error
     assert export.progress == 1.0
-    data = export_file(export).read_bytes()
+    data = export_bytes(export)
     assert hashlib.sha256(data).hexdigest() == export.checksum
     assert export.counts["lines"] == 24
     assert export.counts["train"] + export.counts["validation"] + export.counts["test"] == 24
     assert export.counts["test"] == 4  # one of six documents, frozen
 
-    with zipfile.ZipFile(export_file(export)) as archive:
+    with export_zip(export) as archive:
         archive.extractall(tmp_path)
     rows = [
         json.loads(raw)

@@ -13,11 +13,11 @@ from ocrreview.corpus.models import Document, Line, Page
 from ocrreview.corpus.xmlimport import parse_layout_xml
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
-from ocrreview.training.exports import export_file
 from ocrreview.training.imports import DatasetImportError, do_import_ground_truth, read_dataset
 from ocrreview.training.models import EvaluationSplit
 from tests import factories
 from tests.ingestion import files
+from tests.training.conftest import export_bytes, export_zip
 from tests.training.test_exports import export_now
 
 
@@ -43,7 +43,7 @@ def test_an_export_imports_into_another_collection(
     letters, ledgers, alice, bob, reviewed_letters, tmp_path
 ):
     export = export_now(letters, alice)
-    with zipfile.ZipFile(export_file(export)) as archive:
+    with export_zip(export) as archive:
         archive.extractall(tmp_path / "export")
 
     from_folder = do_import_ground_truth(
@@ -145,8 +145,7 @@ def test_an_export_zip_imports_from_the_page(client, letters, ledgers, alice, re
     export = export_now(letters, alice)
     staff = factories.make_user("root", staff=True)
     client.force_login(staff)
-    with export_file(export).open("rb") as handle:
-        upload = SimpleUploadedFile("export.zip", handle.read())
+    upload = SimpleUploadedFile("export.zip", export_bytes(export))
     response = client.post(
         reverse("training_import", args=[ledgers.pk]), {"archive": upload, "text_column": "text"}
     )
@@ -226,7 +225,7 @@ def test_exported_page_and_alto_read_back_through_the_upload_parser(
     """PAGE and ALTO come back in through the upload form, whose parser (kraken's) must read
     our files: the same lines, in the same order, with the same text."""
     export = export_now(letters, alice)
-    with zipfile.ZipFile(export_file(export)) as archive:
+    with export_zip(export) as archive:
         archive.extractall(tmp_path)
     line = reviewed_letters[0]
     name = f"document-{line.document_id}-page-0001"
