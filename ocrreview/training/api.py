@@ -2,23 +2,25 @@
 training page, for the same people (a collection's admins; other members get 403, users
 outside the collection 404). Requests are validated by the page's own forms."""
 
+from django.core.files.storage import default_storage
 from django.db.models import Q
-from django.http import FileResponse, HttpResponseBase
+from django.http import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ocrreview import storage
 from ocrreview.corpus.access import admin_collection_for, visible_collections
 from ocrreview.corpus.api_base import bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.training import actions
-from ocrreview.training.exports import FORMATS, UNITS, ExportError, export_file
+from ocrreview.training.exports import FORMATS, UNITS, ExportError
 from ocrreview.training.forms import ExportForm, OverrideForm, TrainingForm
 from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
 
@@ -203,23 +205,24 @@ class ExportDetail(generics.RetrieveAPIView):
 
 
 class ExportDownload(APIView):
-    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY, 409: ErrorSerializer})
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            302: OpenApiResponse(description="on S3 storage: to a short-lived presigned URL"),
+            409: ErrorSerializer,
+        }
+    )
     def get(self, request: Request, pk: int) -> HttpResponseBase:
-        """The export's zip; a 409 while it is not done."""
+        """The export's zip, streamed, or on S3 a redirect to a short-lived link to it; a 409
+        while it is not done."""
         export = _export_for(request, pk)
         if export.status != DatasetExport.Status.DONE:
             return error(
                 f"The export is {export.get_status_display().lower()}.", status.HTTP_409_CONFLICT
             )
-        path = export_file(export)
-        if not path.exists():
-            return error("The export file is gone from the server.", status.HTTP_404_NOT_FOUND)
-        return FileResponse(
-            path.open("rb"),
-            as_attachment=True,
-            filename=f"export-{export.pk}.zip",
-            content_type="application/zip",
-        )
+        if not export.path or not default_storage.exists(export.path):
+            return error("The export file is gone from storage.", status.HTTP_404_NOT_FOUND)
+        return storage.download_response(export.path, f"export-{export.pk}.zip", "application/zip")
 
 
 class CollectionTrainingRuns(generics.ListAPIView):

@@ -5,15 +5,17 @@ from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.core.files.storage import default_storage
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from ocrreview import storage
 from ocrreview.corpus.access import admin_collection_for
 from ocrreview.corpus.models import Collection
 from ocrreview.training import actions, splits
 from ocrreview.training.charts import history_chart
-from ocrreview.training.exports import ExportError, export_file
+from ocrreview.training.exports import ExportError
 from ocrreview.training.forms import ExportForm, ImportForm, OverrideForm, TrainingForm
 from ocrreview.training.imports import DatasetImportError, do_import_zip
 from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
@@ -128,14 +130,10 @@ def export_download(request, pk: int):
     export = _export(request, pk)
     if export.status != DatasetExport.Status.DONE:
         raise Http404("This export is not finished.")
-    path = export_file(export)
-    if not path.exists():
-        raise Http404("The export file is gone from the server.")
-    return FileResponse(
-        path.open("rb"),
-        as_attachment=True,
-        filename=f"{export.collection.name}-export-{export.pk}.zip",
-        content_type="application/zip",
+    if not export.path or not default_storage.exists(export.path):
+        raise Http404("The export file is gone from storage.")
+    return storage.download_response(
+        export.path, f"{export.collection.name}-export-{export.pk}.zip", "application/zip"
     )
 
 
