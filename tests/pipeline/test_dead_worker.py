@@ -6,11 +6,13 @@ looked again later had died with the killed worker."""
 import os
 import signal
 import time
+from datetime import timedelta
 
 import psutil
 import pytest
 import redis
 from django.conf import settings
+from django.utils import timezone
 
 from ocrreview.corpus.models import Document, Line
 from ocrreview.transcription.models import RecognitionRequest
@@ -24,9 +26,12 @@ from tests.pipeline.test_worker import (
 from tests.workers import celery_worker
 
 R = RecognitionRequest.Status
-# Longer than a replacement worker takes to start, so that its start-up sweep comes too
-# early and only the periodic one can bring the lines back.
-LEASE_S = 15
+# The doomed worker's lease outlasts any start-up of the replacement, however slow the
+# machine; once the replacement is up, the test lets the stranded claims run out (the clock
+# the scenario needs), so its start-up sweep has come too early and only the periodic one
+# can bring the lines back.
+DOOMED_LEASE_S = 600
+EXPIRES_S = 2
 SWEEP_S = 1
 # Reading the stranded lines with the tiny model on a busy CPU, after they came back.
 READ_S = 30
@@ -40,7 +45,7 @@ def test_lines_of_a_worker_killed_with_its_pool_come_back_within_a_lease(letters
         tiny_model,
         OCRREVIEW_BATCH_SIZE="2",
         OCRREVIEW_RECOGNITION_CHUNK="60",
-        OCRREVIEW_RECOGNITION_LEASE_SECONDS=str(LEASE_S),
+        OCRREVIEW_RECOGNITION_LEASE_SECONDS=str(DOOMED_LEASE_S),
         OCRREVIEW_SWEEP_SECONDS=str(SWEEP_S),
     )
     letters.nbest_size = 2
@@ -65,12 +70,18 @@ def test_lines_of_a_worker_killed_with_its_pool_come_back_within_a_lease(letters
     assert stranded > 0, "the worker died between batches; it held no claim"
 
     with celery_worker("default,gpu", name="replacement", pool="prefork", **env):
+        assert RecognitionRequest.objects.filter(status=R.RUNNING).count() == stranded, (
+            "the replacement's start-up sweep took lines whose lease had not run out"
+        )
         ready_after = time.monotonic() - killed_at
-        assert ready_after < LEASE_S, "the replacement started after the lease ran out"
-        wait_for(lambda: outstanding() == 0, LEASE_S + SWEEP_S + READ_S, 0.2, "the rescue")
-        back_after = time.monotonic() - killed_at
+        RecognitionRequest.objects.filter(status=R.RUNNING).update(
+            lease_until=timezone.now() + timedelta(seconds=EXPIRES_S)
+        )
+        wait_for(lambda: outstanding() == 0, EXPIRES_S + SWEEP_S + READ_S, 0.2, "the rescue")
+        back_after = time.monotonic() - killed_at - ready_after
     print(
-        f"replacement ready {ready_after:.1f} s, every line read {back_after:.1f} s after the kill"
+        f"replacement ready {ready_after:.1f} s after the kill; every line read {back_after:.1f} s "
+        f"after that, the stranded lease running out after {EXPIRES_S} s"
     )
 
     assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.DONE}
