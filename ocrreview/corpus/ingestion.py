@@ -4,15 +4,23 @@ API and `import_documents` share.
 Every file succeeds or fails on its own. A file is decoded completely before anything is
 written, and its document is written in one transaction, so a bad file leaves no trace
 and never touches what is already stored; its error message goes back in its FileResult.
+
+Files are read when their turn comes, one at a time: a ZIP's entries are unpacked one by one
+into temporary files (never more of one than the limits allow), so an upload's memory is that
+of its largest file, not the sum of them.
 """
 
 import io
 import logging
+import os
+import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import pypdfium2 as pdfium
 from django.conf import settings
@@ -38,6 +46,9 @@ IMAGE_KINDS = {"jpeg", "png", "tiff"}
 # whatever the archive's total: real scans barely compress.
 MAX_ZIP_RATIO = 100
 MIN_RATIO_CHECKED = 1024 * 1024
+# Enough of a file's start to tell its type, an XML declaration after a long blank run included.
+SNIFF_BYTES = 64 * 1024
+COPY_CHUNK = 1024 * 1024
 
 
 # What zipfile raises for one entry it cannot read: among others zlib.error for a damaged
@@ -62,26 +73,33 @@ class IngestError(ValueError):
 class Upload:
     name: str
     size: int
-    reader: Callable[[], bytes] = field(repr=False)
+    opener: Callable[[], AbstractContextManager[BinaryIO]] = field(repr=False)
+
+    def open(self) -> AbstractContextManager[BinaryIO]:
+        """The file to read, seekable (a ZIP is read from its end)."""
+        return self.opener()
 
     def read(self) -> bytes:
-        return self.reader()
+        with self.open() as handle:
+            return handle.read()
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> "Upload":
-        return cls(name, len(data), lambda: data)
+        return cls(name, len(data), lambda: io.BytesIO(data))
 
     @classmethod
     def from_path(cls, path: Path, name: str | None = None) -> "Upload":
-        return cls(name or path.name, path.stat().st_size, path.read_bytes)
+        return cls(name or path.name, path.stat().st_size, lambda: path.open("rb"))
 
     @classmethod
     def from_django(cls, uploaded) -> "Upload":
-        def read() -> bytes:
+        @contextmanager
+        def opened() -> Iterator[BinaryIO]:
+            # Left open: Django closes it, and removes its temporary file, after the request.
             uploaded.seek(0)
-            return uploaded.read()
+            yield uploaded
 
-        return cls(uploaded.name, uploaded.size, read)
+        return cls(uploaded.name, uploaded.size, opened)
 
 
 @dataclass
@@ -116,11 +134,13 @@ class _PageImage:
 
 @dataclass
 class _Item:
-    """One file to ingest, after archives are unpacked."""
+    """One file to ingest, after archives are unpacked; its bytes are read when its turn
+    comes."""
 
     name: str
-    data: bytes
     kind: str
+    read: Callable[[], bytes] = field(repr=False)
+    path: Path | None = None  # an unpacked ZIP entry's temporary file
 
 
 def do_ingest(
@@ -138,27 +158,34 @@ def do_ingest(
     ground truth.
     """
     results: list[FileResult] = []
-    items: list[_Item] = []
-    for upload in uploads:
-        try:
-            items.extend(_unpack(upload, results))
-        except IngestError as exc:
-            results.append(FileResult(upload.name, error=str(exc)))
+    with tempfile.TemporaryDirectory(prefix="ocrreview-upload-") as tmp:
+        items: list[_Item] = []
+        for upload in uploads:
+            try:
+                items.extend(_unpack(upload, results, Path(tmp)))
+            except IngestError as exc:
+                results.append(FileResult(upload.name, error=str(exc)))
 
-    layouts = _pair_layouts(items, results)
-    for item in items:
-        if item.kind == "xml":
-            continue
-        layout = layouts.get(item.name)
-        try:
-            results.append(_ingest_item(collection, item, layout, user, segmentation, import_text))
-        except IngestError as exc:
-            results.append(FileResult(item.name, error=str(exc)))
-        except Exception as exc:  # a decoder's unforeseen failure must not sink the upload
-            logger.exception("Ingesting %s failed", item.name)
-            results.append(
-                FileResult(item.name, error=f"the file could not be read ({type(exc).__name__})")
-            )
+        layouts = _pair_layouts(items, results)
+        for item in items:
+            if item.kind == "xml":
+                continue
+            layout = layouts.get(item.name)
+            try:
+                results.append(
+                    _ingest_item(collection, item, layout, user, segmentation, import_text)
+                )
+            except IngestError as exc:
+                results.append(FileResult(item.name, error=str(exc)))
+            except Exception as exc:  # a decoder's unforeseen failure must not sink the upload
+                logger.exception("Ingesting %s failed", item.name)
+                results.append(
+                    FileResult(
+                        item.name, error=f"the file could not be read ({type(exc).__name__})"
+                    )
+                )
+            if item.path is not None:
+                item.path.unlink()  # done with: the disk holds what is still to come
     return results
 
 
@@ -185,31 +212,37 @@ def _max_bytes() -> int:
     return settings.OCRREVIEW_MAX_UPLOAD_MB * 1024 * 1024
 
 
-def _unpack(upload: Upload, results: list[FileResult]) -> list[_Item]:
+def _unpack(upload: Upload, results: list[FileResult], work: Path) -> list[_Item]:
     if upload.size > _max_bytes():
         raise IngestError(
             f"the file is {upload.size / 1024 / 1024:.1f} MB; "
             f"the limit is {settings.OCRREVIEW_MAX_UPLOAD_MB} MB"
         )
-    data = upload.read()
-    kind = sniff(data)
-    if kind != "zip":
-        return [_Item(upload.name, data, kind)]
-    items = []
-    for name, entry in _zip_entries(upload.name, data, results):
-        try:
-            entry_kind = sniff(entry)
-            if entry_kind == "zip":
-                raise IngestError("ZIP archives inside ZIP archives are not unpacked")
-            items.append(_Item(name, entry, entry_kind))
-        except IngestError as exc:
-            results.append(FileResult(name, error=str(exc)))
-    return items
+    with upload.open() as handle:
+        kind = sniff(handle.read(SNIFF_BYTES))
+        if kind != "zip":
+            return [_Item(upload.name, kind, upload.read)]
+        items = []
+        for name, path in _zip_entries(upload.name, handle, results, work):
+            try:
+                with path.open("rb") as entry:
+                    entry_kind = sniff(entry.read(SNIFF_BYTES))
+                if entry_kind == "zip":
+                    raise IngestError("ZIP archives inside ZIP archives are not unpacked")
+                items.append(_Item(name, entry_kind, path.read_bytes, path))
+            except IngestError as exc:
+                path.unlink()
+                results.append(FileResult(name, error=str(exc)))
+        return items
 
 
-def _zip_entries(archive: str, data: bytes, results: list[FileResult]):
+def _zip_entries(
+    archive: str, handle: BinaryIO, results: list[FileResult], work: Path
+) -> Iterator[tuple[str, Path]]:
+    """Each entry unpacked into a temporary file of its own under `work`, one at a time."""
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        handle.seek(0)
+        zf = zipfile.ZipFile(handle)
     except (zipfile.BadZipFile, ValueError) as exc:
         raise IngestError(f"not a readable ZIP archive ({exc})") from exc
     infos = [info for info in zf.infolist() if not info.is_dir()]
@@ -244,26 +277,37 @@ def _zip_entries(archive: str, data: bytes, results: list[FileResult]):
                 FileResult(name, error="the entry expands too much (a ZIP bomb?); skipped")
             )
             continue
+        # A name of its own: the entry's is the uploader's and stays out of paths.
+        fd, tmp = tempfile.mkstemp(dir=work, prefix="entry-")
+        target = Path(tmp)
         try:
-            entry = _read_capped(zf, info, min(budget, _max_bytes()))
+            with os.fdopen(fd, "wb") as out:
+                size = _extract_capped(zf, info, min(budget, _max_bytes()), out)
         except IngestError as exc:
+            target.unlink()
             results.append(FileResult(name, error=str(exc)))
             continue
-        budget -= len(entry)
-        yield name, entry
+        budget -= size
+        yield name, target
 
 
-def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
-    # The sizes in the archive's directory may lie; never read more than they claim.
+def _extract_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, out: BinaryIO) -> int:
+    """Copy the entry to `out` a chunk at a time; returns its size."""
+    # The sizes in the archive's directory may lie; never write more than they claim.
     cap = min(info.file_size, limit)
+    copied = 0
     try:
         with zf.open(info) as stream:
-            entry = stream.read(cap + 1)
+            while chunk := stream.read(min(COPY_CHUNK, cap + 1 - copied)):
+                copied += len(chunk)
+                if copied > cap:
+                    break
+                out.write(chunk)
     except ZIP_ENTRY_ERRORS as exc:
         raise IngestError(f"the entry cannot be unpacked ({exc})") from exc
-    if len(entry) > cap:
+    if copied > cap:
         raise IngestError("the entry is larger than the archive says or than the size limit")
-    return entry
+    return copied
 
 
 def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, ImportedPage]:
@@ -275,7 +319,7 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
         if item.kind != "xml":
             continue
         try:
-            layout = parse_layout_xml(item.data, item.name)
+            layout = parse_layout_xml(item.read(), item.name)
         except XMLImportError as exc:
             results.append(FileResult(item.name, error=str(exc)))
             continue
@@ -317,7 +361,8 @@ def _ingest_item(
 ) -> FileResult:
     if layout is None and segmentation == Document.Segmentation.IMPORTED:
         raise IngestError("no PAGE XML or ALTO file for this image was uploaded beside it")
-    pages = _render_pdf(item.data) if item.kind == "pdf" else _decode_image(item)
+    data = item.read()
+    pages = _render_pdf(data) if item.kind == "pdf" else _decode_image(data, item.kind)
     if layout is not None and len(pages) != 1:
         raise IngestError("a PAGE/ALTO file can only describe a single-page image")
     method = Document.Segmentation.IMPORTED if layout else segmentation
@@ -333,7 +378,7 @@ def _ingest_item(
             )
             if keep_source:
                 document.source_file.save(
-                    PurePosixPath(item.name).name, ContentFile(item.data), save=True
+                    PurePosixPath(item.name).name, ContentFile(data), save=True
                 )
                 saved.append(document.source_file.name)
             line_count = 0
@@ -385,21 +430,21 @@ def decode_image_file(name: str, data: bytes) -> _PageImage:
     kind = sniff(data)
     if kind not in IMAGE_KINDS:
         raise IngestError("not an image (JPEG, PNG or TIFF)")
-    return _decode_image(_Item(name, data, kind))[0]
+    return _decode_image(data, kind)[0]
 
 
-def _decode_image(item: _Item) -> list[_PageImage]:
-    if item.kind == "tiff":
-        return _decode_frames(item.data)
+def _decode_image(data: bytes, kind: str) -> list[_PageImage]:
+    if kind == "tiff":
+        return _decode_frames(data)
     try:
-        image = open_image(item.data)
+        image = open_image(data)
     except ImageError as exc:
         raise IngestError(str(exc)) from exc
-    if _orientation(item.data) == 1:
+    if _orientation(data) == 1:
         # The upload is already upright: keep its bytes rather than re-encode them.
-        extension = "jpg" if item.kind == "jpeg" else "png"
-        return [_PageImage(item.data, extension, image.width, image.height)]
-    return [_encode(image, "jpg" if item.kind == "jpeg" else "png")]
+        extension = "jpg" if kind == "jpeg" else "png"
+        return [_PageImage(data, extension, image.width, image.height)]
+    return [_encode(image, "jpg" if kind == "jpeg" else "png")]
 
 
 def _decode_frames(data: bytes) -> list[_PageImage]:

@@ -1,9 +1,12 @@
 """Real files of every accepted type, and broken ones, made in memory for the tests."""
 
 import io
+import random
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from PIL import Image, ImageDraw
 
@@ -151,3 +154,21 @@ def encrypted_pdf() -> bytes:
         f"/ID [<{'ab' * 16}> <{'ab' * 16}>] >>\nstartxref\n{xref}\n%%EOF\n"
     ).encode()
     return body
+
+
+def noise_png(width: int, height: int, seed: int = 0) -> bytes:
+    """A PNG that does not compress (random pixels): a large scan's size in few lines."""
+    pixels = random.Random(seed).randbytes(width * height * 3)
+    return encode(Image.frombytes("RGB", (width, height), pixels), "PNG", compress_level=1)
+
+
+def zip_file(path: Path, entries: Iterable[tuple[str, Callable[[], bytes]]]) -> int:
+    """A ZIP written to disk an entry at a time, stored (scans do not compress); returns the
+    sum of its entries' sizes."""
+    total = 0
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, make in entries:
+            data = make()
+            total += len(data)
+            archive.writestr(name, data)
+    return total
