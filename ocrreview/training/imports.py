@@ -6,11 +6,16 @@ through the upload form, which keeps their text as ground truth.
 Each line image becomes a page of its own holding one reviewed line; rows are grouped into
 documents by their ``document`` or ``page`` column. Every image is decoded before anything is
 stored, so a bad file fails the whole import with its name and nothing half-imported remains.
+
+Images are read one at a time, when they are checked and again when they are stored: a zip is
+unpacked entry by entry into a temporary folder, and a row holds where its image is, not its
+bytes, so an import's memory does not grow with the size of the dataset's images.
 """
 
 import json
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -41,9 +46,9 @@ class DatasetImportError(ValueError):
 @dataclass
 class Row:
     name: str
-    image: bytes
-    text: str
-    group: str
+    read_image: Callable[[], bytes] = field(repr=False)
+    text: str = ""
+    group: str = ""
     split: str = ""
 
 
@@ -98,15 +103,21 @@ def _read_imagefolder(folder: Path, text_column: str, default_split: str) -> lis
         if folder.resolve() not in image_path.parents:
             raise DatasetImportError(f"{where} names a file outside the folder")
         try:
-            image = image_path.read_bytes()
+            with image_path.open("rb"):
+                pass  # read when its turn comes; here only whether it can be
         except OSError as exc:
             message = f"{where}: cannot read {record['file_name']} ({exc.strerror})"
             raise DatasetImportError(message) from exc
-        rows.append(_row(record, str(record["file_name"]), image, text_column, default_split))
+        rows.append(
+            _row(
+                record, str(record["file_name"]), image_path.read_bytes, text_column, default_split
+            )
+        )
     return rows
 
 
 def _read_hf(path: Path, text_column: str) -> list[Row]:
+    import pyarrow.compute as pc
     from datasets import DatasetDict, load_from_disk
 
     try:
@@ -118,11 +129,18 @@ def _read_hf(path: Path, text_column: str) -> list[Row]:
     for split_name, part in parts:
         if "image" not in part.column_names:
             raise DatasetImportError(f"the {split_name or 'dataset'} split has no image column")
-        for index, record in enumerate(part.cast_column("image", _raw_image()).to_list()):
-            image = record["image"] or {}
-            name = image.get("path") or f"{split_name}-{index}"
-            rows.append(_row(record, name, image.get("bytes") or b"", text_column, split_name))
+        raw = part.cast_column("image", _raw_image())
+        # The other columns row by row; an image only when it is read (the table is mapped
+        # from its file, not loaded).
+        paths = pc.struct_field(raw.data.column("image"), "path").to_pylist()
+        for index, record in enumerate(raw.remove_columns("image")):
+            name = paths[index] or f"{split_name}-{index}"
+            rows.append(_row(record, name, _hf_image(raw, index), text_column, split_name))
     return rows
+
+
+def _hf_image(dataset, index: int) -> Callable[[], bytes]:
+    return lambda: (dataset[index]["image"] or {}).get("bytes") or b""
 
 
 def _raw_image():
@@ -131,12 +149,14 @@ def _raw_image():
     return Image(decode=False)
 
 
-def _row(record: dict, name: str, image: bytes, text_column: str, split: str) -> Row:
+def _row(
+    record: dict, name: str, read_image: Callable[[], bytes], text_column: str, split: str
+) -> Row:
     text = record.get(text_column)
     if not isinstance(text, str):
         raise DatasetImportError(f"{name}: no {text_column!r} text")
     group = next((str(record[c]) for c in GROUP_COLUMNS if record.get(c) not in (None, "")), "")
-    return Row(name, image, text.strip(), group, str(record.get("split") or split))
+    return Row(name, read_image, text.strip(), group, str(record.get("split") or split))
 
 
 def do_import_ground_truth(
@@ -150,7 +170,7 @@ def do_import_ground_truth(
     sizes = []
     for row in rows:
         try:
-            sizes.append(open_image(row.image).size)
+            sizes.append(open_image(row.read_image()).size)
         except ImageError as exc:
             raise DatasetImportError(f"{row.name}: {exc}") from exc
     groups: dict[str, list[tuple[Row, tuple[int, int]]]] = {}
@@ -192,7 +212,7 @@ def _store_line(
     page = Page(
         document=document, index=index, width=width, height=height, status=Page.Status.SEGMENTED
     )
-    page.image.save(Path(row.name).name, ContentFile(row.image), save=False)
+    page.image.save(Path(row.name).name, ContentFile(row.read_image()), save=False)
     saved.append(page.image.name)
     page.save()
     line = Line.objects.create(

@@ -3,6 +3,7 @@ own layout, and bad input that fails whole with the file at fault named."""
 
 import io
 import json
+import tracemalloc
 import zipfile
 
 import pytest
@@ -13,7 +14,12 @@ from ocrreview.corpus.models import Document, Line, Page
 from ocrreview.corpus.xmlimport import parse_layout_xml
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
-from ocrreview.training.imports import DatasetImportError, do_import_ground_truth, read_dataset
+from ocrreview.training.imports import (
+    DatasetImportError,
+    do_import_ground_truth,
+    do_import_zip,
+    read_dataset,
+)
 from ocrreview.training.models import EvaluationSplit
 from tests import factories
 from tests.ingestion import files
@@ -233,3 +239,26 @@ def test_exported_page_and_alto_read_back_through_the_upload_parser(
     assert parsed.image_name == f"{name}.png"
     assert (parsed.width, parsed.height) == (line.page.width, line.page.height)
     assert [imported.text for imported in parsed.lines] == [gt.text for gt in reviewed_letters[:4]]
+
+
+def test_a_zip_of_large_line_images_is_imported_an_image_at_a_time(letters, alice, tmp_path):
+    """The zip is unpacked entry by entry and each image read when it is checked or stored,
+    never all of them at once (tracemalloc counts every bytes object Python allocates)."""
+    count, size = 6, (1600, 1200)  # some 5.8 MB of PNG each
+    rows = [{"file_name": f"{n}.png", "text": "ab", "page": f"p{n % 2}"} for n in range(count)]
+    archive = tmp_path / "lines.zip"
+    total = files.zip_file(
+        archive,
+        [(f"lines/{n}.png", lambda n=n: files.noise_png(*size, seed=n)) for n in range(count)]
+        + [("lines/metadata.jsonl", lambda: "".join(json.dumps(r) + "\n" for r in rows).encode())],
+    )
+    tracemalloc.start()
+    try:
+        with archive.open("rb") as handle:
+            result = do_import_zip(letters, handle, user=alice, title="lines")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(result.lines) == count and len(result.documents) == 2
+    assert {line.page.width for line in result.lines} == {size[0]}
+    assert peak < total / 3, f"peak {peak / 2**20:.1f} MiB for {total / 2**20:.1f} MiB of images"
