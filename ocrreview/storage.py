@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 
+logger = logging.getLogger(__name__)
 CHUNK = 1 << 20
 # ModelVersion.source of a version kept in storage, as opposed to a hub id or a local folder.
 MODEL_SCHEME = "storage:"
@@ -36,6 +38,21 @@ class StorageUnavailable(ImproperlyConfigured):
 
 def is_local() -> bool:
     return isinstance(default_storage, FileSystemStorage)
+
+
+class StorageError(Exception):
+    """A file could not be written to the storage; the message says why, for the user."""
+
+
+def save_field_file(field_file, name: str, content, *, save: bool) -> str:
+    """FieldFile.save, with whatever the backend raises (OSError on a disk, botocore's errors
+    on S3) as a StorageError that callers can report beside their other errors."""
+    try:
+        field_file.save(name, content, save=save)
+    except Exception as exc:
+        logger.exception("Storing %s failed", name)
+        raise StorageError(f"the file could not be stored ({exc})") from exc
+    return field_file.name
 
 
 def check_storage() -> None:

@@ -29,6 +29,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image, ImageOps, ImageSequence
 
+from ocrreview import storage
 from ocrreview.corpus.models import Collection, Document, Page
 from ocrreview.corpus.segmentation import (
     LineGeometry,
@@ -37,6 +38,7 @@ from ocrreview.corpus.segmentation import (
     whole_image_lines,
 )
 from ocrreview.corpus.xmlimport import ImportedPage, XMLImportError, parse_layout_xml
+from ocrreview.storage import StorageError
 from recognition.preprocess import MAX_PIXELS, ImageError, open_image, to_rgb
 
 logger = logging.getLogger(__name__)
@@ -175,7 +177,7 @@ def do_ingest(
                 results.append(
                     _ingest_item(collection, item, layout, user, segmentation, import_text)
                 )
-            except IngestError as exc:
+            except (IngestError, StorageError) as exc:
                 results.append(FileResult(item.name, error=str(exc)))
             except Exception as exc:  # a decoder's unforeseen failure must not sink the upload
                 logger.exception("Ingesting %s failed", item.name)
@@ -377,10 +379,14 @@ def _ingest_item(
                 segmentation=method,
             )
             if keep_source:
-                document.source_file.save(
-                    PurePosixPath(item.name).name, ContentFile(data), save=True
+                saved.append(
+                    storage.save_field_file(
+                        document.source_file,
+                        PurePosixPath(item.name).name,
+                        ContentFile(data),
+                        save=True,
+                    )
                 )
-                saved.append(document.source_file.name)
             line_count = 0
             for index, page_image in enumerate(pages):
                 page = Page(
@@ -389,12 +395,14 @@ def _ingest_item(
                     width=page_image.width,
                     height=page_image.height,
                 )
-                page.image.save(
-                    f"{document.pk}-{index + 1}.{page_image.extension}",
-                    ContentFile(page_image.content),
-                    save=False,
+                saved.append(
+                    storage.save_field_file(
+                        page.image,
+                        f"{document.pk}-{index + 1}.{page_image.extension}",
+                        ContentFile(page_image.content),
+                        save=False,
+                    )
                 )
-                saved.append(page.image.name)
                 page.save()
                 geometries: list[LineGeometry] | None = None
                 if layout is not None:
