@@ -25,6 +25,7 @@ import json
 import secrets
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -232,6 +233,7 @@ class _ExportWriter:
         self._page_image: PILImage.Image | None = None
         self._document_id: int | None = None
         self._document_text: list[str] = []
+        self._date_time = time.localtime()[:6]
 
     def add(self, line: Line, split_name: str) -> None:
         if line.document_id != self._document_id:
@@ -364,7 +366,12 @@ class _ExportWriter:
         self._write("hf/dataset_dict.json", json.dumps({"splits": names}).encode())
 
     def _write(self, name: str, data: bytes) -> None:
-        self.archive.writestr(name, data, compress_type=_compression(name))
+        # One date for all: the zip's directory, held until it is written last, keeps an entry
+        # for every line, and this makes each smaller.
+        info = zipfile.ZipInfo(name, date_time=self._date_time)
+        info.compress_type = _compression(name)
+        info.external_attr = 0o644 << 16
+        self.archive.writestr(info, data)
 
     def _move(self, path: Path, name: str) -> None:
         """Into the zip, and off the disk: the temporary folder holds one copy of a format."""
@@ -376,17 +383,49 @@ def _compression(name: str) -> int:
     return zipfile.ZIP_STORED if name.endswith(STORED_SUFFIXES) else zipfile.ZIP_DEFLATED
 
 
+# The Hugging Face dataset's columns, as datasets describes them in an Arrow schema's metadata
+# and in dataset_info.json. Written out rather than taken from datasets.Features, whose import
+# alone would add some 115 MB to every export worker; a test checks them against it.
+HF_COLUMNS = {
+    "image": {"_type": "Image"},
+    "text": {"dtype": "string", "_type": "Value"},
+    "line_id": {"dtype": "int64", "_type": "Value"},
+    "document_id": {"dtype": "int64", "_type": "Value"},
+    "document": {"dtype": "string", "_type": "Value"},
+    "page_id": {"dtype": "int64", "_type": "Value"},
+    "page": {"dtype": "int64", "_type": "Value"},
+    "model_version": {"dtype": "string", "_type": "Value"},
+    "reviewer": {"dtype": "string", "_type": "Value"},
+    "status": {"dtype": "string", "_type": "Value"},
+    "confidence": {"dtype": "float64", "_type": "Value"},
+    "licence": {"dtype": "string", "_type": "Value"},
+}
+
+
+def hf_schema():
+    import pyarrow as pa
+
+    types = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64()}
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    return pa.schema(
+        [
+            (name, image if column["_type"] == "Image" else types[column["dtype"]])
+            for name, column in HF_COLUMNS.items()
+        ],
+        metadata={"huggingface": json.dumps({"info": {"features": HF_COLUMNS}})},
+    )
+
+
 class _HFSplit:
     """One split of the Hugging Face dataset, written in batches as ``save_to_disk`` lays it
     out (an Arrow stream with the features in its schema, dataset_info.json, state.json) and as
-    Parquet; datasets' own writers would hold a whole split or map it into memory to save it."""
+    Parquet; datasets' own writers would hold a whole split, or map it into memory to save it."""
 
     def __init__(self, work: Path, split_name: str) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        self.features = _hf_features()
-        self.schema = self.features.arrow_schema
+        self.schema = hf_schema()
         self.split_name = split_name
         self.folder = work / "hf" / split_name
         self.folder.mkdir(parents=True)
@@ -398,7 +437,7 @@ class _HFSplit:
         self._rows: list[dict[str, Any]] = []
 
     def add(self, row: dict[str, Any]) -> None:
-        self._rows.append({name: row[name] for name in self.features})
+        self._rows.append(row)
         if len(self._rows) >= HF_BATCH:
             self._flush()
 
@@ -407,20 +446,18 @@ class _HFSplit:
 
         if not self._rows:
             return
-        columns = {name: [row[name] for row in self._rows] for name in self.features}
-        table = pa.Table.from_pydict(self.features.encode_batch(columns), schema=self.schema)
+        table = pa.Table.from_pylist(self._rows, schema=self.schema)
         self._arrow.write_table(table)
         self._parquet.write_table(table)
         self._rows = []
 
     def close(self) -> Path:
-        from datasets import DatasetInfo
-
         self._flush()
         self._arrow.close()
         self._sink.close()
         self._parquet.close()
-        DatasetInfo(features=self.features).write_to_directory(str(self.folder))
+        info = {"citation": "", "description": "", "features": HF_COLUMNS, "homepage": ""}
+        (self.folder / "dataset_info.json").write_text(json.dumps({**info, "license": ""}))
         state = {
             "_data_files": [{"filename": HF_SHARD}],
             # What Dataset.from_dict gives a new dataset: a random fingerprint.
@@ -433,27 +470,6 @@ class _HFSplit:
         }
         (self.folder / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True))
         return self.folder
-
-
-def _hf_features():
-    from datasets import Features, Image, Value
-
-    return Features(
-        {
-            "image": Image(),
-            "text": Value("string"),
-            "line_id": Value("int64"),
-            "document_id": Value("int64"),
-            "document": Value("string"),
-            "page_id": Value("int64"),
-            "page": Value("int64"),
-            "model_version": Value("string"),
-            "reviewer": Value("string"),
-            "status": Value("string"),
-            "confidence": Value("float64"),
-            "licence": Value("string"),
-        }
-    )
 
 
 def _alternatives(lines: list[Line]) -> dict[int, list[Alternative]]:

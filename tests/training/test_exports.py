@@ -11,7 +11,7 @@ from django.db import connection
 from lxml import etree
 
 from ocrreview.corpus.models import Line
-from ocrreview.training import actions
+from ocrreview.training import actions, exports
 from ocrreview.training.exports import ExportError, ExportOptions
 from ocrreview.training.models import DatasetExport, EvaluationSplit
 from ocrreview.training.splits import freeze_evaluation_split
@@ -232,3 +232,12 @@ def test_two_exports_at_once_freeze_one_split(letters, bob, reviewed_letters):
         results = list(pool.map(freeze, [1, 2]))
     assert results[0] == results[1]
     assert EvaluationSplit.objects.count() == 1
+
+
+def test_the_hugging_face_columns_are_written_as_datasets_describes_them():
+    """The export writes the features datasets would (without importing it in the worker)."""
+    from datasets import Features
+
+    features = Features.from_dict(exports.HF_COLUMNS)
+    assert features.to_dict() == exports.HF_COLUMNS
+    assert exports.hf_schema().equals(features.arrow_schema, check_metadata=True)
