@@ -29,15 +29,16 @@ from tests.workers import celery_worker
 
 
 def multipage_tiff(pages: int) -> bytes:
-    """Pages of typed lines, as kraken segments them."""
+    """Pages of typed lines, as kraken segments them. Portrait and small: kraken scales a
+    page to a fixed height, so a landscape page would cost it several times the pixels."""
     font = ImageFont.load_default(size=30)
     frames = []
     for number in range(pages):
-        image = Image.new("L", (900, 420), "white")
+        image = Image.new("L", (420, 640), "white")
         draw = ImageDraw.Draw(image)
         for row in range(4):
-            words = " ".join(WORDS[(number + row + k) % len(WORDS)] for k in range(8))
-            draw.text((40, 40 + row * 90), words, fill="black", font=font)
+            words = " ".join(WORDS[(number + row + k) % len(WORDS)] for k in range(3))
+            draw.text((40, 60 + row * 140), words, fill="black", font=font)
         frames.append(image)
     buffer = io.BytesIO()
     frames[0].save(buffer, format="TIFF", save_all=True, append_images=frames[1:])
