@@ -19,15 +19,16 @@ begins; what is kept for every line is its id and its split. The zip is a tempor
 it is whole; then it goes to storage (in parts, on S3).
 """
 
+import bisect
 import hashlib
 import io
 import json
 import secrets
 import shutil
 import tempfile
-import time
 import zipfile
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -41,6 +42,7 @@ from ocrreview.review.models import Correction
 from ocrreview.training import splits
 from ocrreview.training.models import DatasetExport, EvaluationSplit
 from ocrreview.training.xmlformats import Alternative, XmlLine, XmlPage, alto_xml, page_xml
+from ocrreview.training.zipstream import ZipWriter
 from ocrreview.transcription.models import Hypothesis
 from recognition.preprocess import ImageError, crop_line, open_image
 
@@ -154,23 +156,26 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
         user=export.created_by,
     )
     # A first pass over the ids alone: the split of a document needs all of its lines.
-    assignment = splits.assign_splits(
-        matching.only("id", "document_id", "page_id").iterator(chunk_size=CHUNK),
-        split,
-        unit=options.unit,
-        seed=options.seed,
-        validation_fraction=options.validation_fraction,
+    assignment = _Assignment(
+        splits.assign_splits(
+            matching.only("id", "document_id", "page_id").iterator(chunk_size=CHUNK),
+            split,
+            unit=options.unit,
+            seed=options.seed,
+            validation_fraction=options.validation_fraction,
+        )
     )
     with tempfile.TemporaryDirectory(prefix=f"export-{export.pk}-") as tmp:
         work = Path(tmp)
         local = work / "export.zip"
-        with zipfile.ZipFile(local, "w", zipfile.ZIP_DEFLATED) as archive:
+        with ZipWriter(local) as archive:
             writer = _ExportWriter(archive, work, options.formats, collection.licence)
             lines = ground_truth_lines(collection, options).iterator(chunk_size=CHUNK)
             for done, line in enumerate(lines, start=1):
+                split_name = assignment.take(line.pk)
                 # A line that became ground truth after the first pass waits for the next export.
-                if line.pk in assignment:
-                    writer.add(line, assignment[line.pk])
+                if split_name is not None:
+                    writer.add(line, split_name)
                 if done % 20 == 0:
                     on_progress(0.7 * min(1.0, done / len(assignment)))
             writer.close()
@@ -182,16 +187,44 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
                 "formats": options.formats,
                 "evaluation_split": {"frozen_at": split.frozen_at.isoformat(), "unit": split.unit},
                 "counts": writer.counts,
-                "lines": {
-                    str(pk): name for pk, name in assignment.items() if pk in writer.exported
-                },
             }
-            archive.writestr("export.json", json.dumps(manifest, ensure_ascii=False, indent=1))
+            writer.write_manifest(manifest, assignment.taken())
         on_progress(0.9)
         checksum = _sha256(local)
         export.path = storage.put_file(f"exports/{export.pk}.zip", local)
         export.checksum = checksum
     return writer.counts
+
+
+class _Assignment:
+    """Each line's split in some ten bytes (a dict of them takes twenty times that): line ids
+    in order in an array, the number of each one's split beside it, and whether the line was
+    written."""
+
+    NAMES = (*splits.SPLITS, splits.HELD_OUT)
+
+    def __init__(self, assignment: dict[int, str]) -> None:
+        ids = sorted(assignment)
+        numbers = {name: number for number, name in enumerate(self.NAMES)}
+        self._ids = array("q", ids)
+        self._splits = bytes(numbers[assignment[pk]] for pk in ids)
+        self._taken = bytearray(len(ids))
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def take(self, pk: int) -> str | None:
+        """The line's split, noting that it is written; None for a line not assigned."""
+        index = bisect.bisect_left(self._ids, pk)
+        if index == len(self._ids) or self._ids[index] != pk:
+            return None
+        self._taken[index] = 1
+        return self.NAMES[self._splits[index]]
+
+    def taken(self) -> Iterator[tuple[int, str]]:
+        for pk, number, taken in zip(self._ids, self._splits, self._taken, strict=True):
+            if taken:
+                yield pk, self.NAMES[number]
 
 
 def line_image(line: Line, page_images: dict[int, PILImage.Image]) -> PILImage.Image:
@@ -213,16 +246,13 @@ class _ExportWriter:
     """Writes the formats of an export into its zip a line at a time, lines coming in reading
     order; its temporary files go under ``work``."""
 
-    def __init__(
-        self, archive: zipfile.ZipFile, work: Path, formats: list[str], licence: str
-    ) -> None:
+    def __init__(self, archive: ZipWriter, work: Path, formats: list[str], licence: str) -> None:
         self.archive = archive
         self.work = work
         self.formats = formats
         self.licence = licence
         self.xml_formats = [name for name in ("page", "alto") if name in formats]
         self.line_images = "imagefolder" in formats or "hf" in formats
-        self.exported: set[int] = set()
         self.counts: dict[str, int] = {name: 0 for name in (*splits.SPLITS, splits.HELD_OUT)}
         self.counts.update(lines=0, documents=0, pages=0, characters=0, reviewed=0)
         self._metadata: dict[str, IO[str]] = {}
@@ -233,7 +263,6 @@ class _ExportWriter:
         self._page_image: PILImage.Image | None = None
         self._document_id: int | None = None
         self._document_text: list[str] = []
-        self._date_time = time.localtime()[:6]
 
     def add(self, line: Line, split_name: str) -> None:
         if line.document_id != self._document_id:
@@ -245,7 +274,6 @@ class _ExportWriter:
             self._end_page()
             self._page = line.page
             self.counts["pages"] += 1
-        self.exported.add(line.pk)
         self.counts[split_name] += 1
         self.counts["lines"] += 1
         self.counts["characters"] += len(line.text)
@@ -365,22 +393,31 @@ class _ExportWriter:
             self._move(self._hf[name].parquet, f"parquet/{name}.parquet")
         self._write("hf/dataset_dict.json", json.dumps({"splits": names}).encode())
 
+    def write_manifest(self, manifest: dict, lines: Iterable[tuple[int, str]]) -> None:
+        """export.json: the manifest and every line's split, written as the lines come."""
+        path = self.work / "export.json"
+        head = json.dumps({**manifest, "lines": {}}, ensure_ascii=False, indent=1)
+        assert head.endswith("{}\n}")
+        with path.open("w", encoding="utf-8") as out:
+            out.write(head[: -len("}\n}")])
+            separator = "\n"
+            for pk, name in lines:
+                out.write(f'{separator}  "{pk}": "{name}"')
+                separator = ",\n"
+            out.write("\n }\n}")
+        self._move(path, "export.json")
+
     def _write(self, name: str, data: bytes) -> None:
-        # One date for all: the zip's directory, held until it is written last, keeps an entry
-        # for every line, and this makes each smaller.
-        info = zipfile.ZipInfo(name, date_time=self._date_time)
-        info.compress_type = _compression(name)
-        info.external_attr = 0o644 << 16
-        self.archive.writestr(info, data)
+        self.archive.writestr(name, data, compress=_compressed(name))
 
     def _move(self, path: Path, name: str) -> None:
         """Into the zip, and off the disk: the temporary folder holds one copy of a format."""
-        self.archive.write(path, name, compress_type=_compression(name))
+        self.archive.write(name, path, compress=_compressed(name))
         path.unlink()
 
 
-def _compression(name: str) -> int:
-    return zipfile.ZIP_STORED if name.endswith(STORED_SUFFIXES) else zipfile.ZIP_DEFLATED
+def _compressed(name: str) -> bool:
+    return not name.endswith(STORED_SUFFIXES)
 
 
 # The Hugging Face dataset's columns, as datasets describes them in an Arrow schema's metadata
