@@ -30,6 +30,24 @@ def wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def finished_export(export: DatasetExport) -> DatasetExport:
+    return wait_for(
+        lambda: DatasetExport.objects.filter(pk=export.pk, status__in=["done", "failed"]).first(),
+        120,
+        "the export",
+    )
+
+
+def finished_run(run: TrainingRun) -> TrainingRun:
+    return wait_for(
+        lambda: TrainingRun.objects.filter(
+            pk=run.pk, status__in=["succeeded", "failed", "cancelled"]
+        ).first(),
+        600,
+        "the training run",
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_corrections_retrain_a_better_model(letters, alice, bob, tiny_version):
@@ -64,13 +82,7 @@ def test_corrections_retrain_a_better_model(letters, alice, bob, tiny_version):
         export = actions.do_start_export(
             letters, ExportOptions(seed=1, validation_fraction=0.35), user=alice
         )
-        export = wait_for(
-            lambda: DatasetExport.objects.filter(
-                pk=export.pk, status__in=["done", "failed"]
-            ).first(),
-            120,
-            "the export",
-        )
+        export = finished_export(export)
         assert export.status == DatasetExport.Status.DONE, export.error
         assert export.counts["test"] == 4 and export.counts["validation"] >= 10
 
@@ -84,13 +96,7 @@ def test_corrections_retrain_a_better_model(letters, alice, bob, tiny_version):
             patience=1,
         )
         run = actions.do_start_training(tiny_version, export, params, user=alice)
-        run = wait_for(
-            lambda: TrainingRun.objects.filter(
-                pk=run.pk, status__in=["succeeded", "failed", "cancelled"]
-            ).first(),
-            600,
-            "the training run",
-        )
+        run = finished_run(run)
         print(run.log)
         assert run.status == TrainingRun.Status.SUCCEEDED, run.error
         child = run.result_model

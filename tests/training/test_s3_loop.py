@@ -24,7 +24,7 @@ from ocrreview.transcription.models import Hypothesis
 from ocrreview.transcription.services import do_queue_recognition
 from tests import factories
 from tests.training.conftest import WORDS, make_rendered_page, worker_settings
-from tests.training.test_loop import wait_for
+from tests.training.test_loop import finished_export, finished_run, wait_for
 from tests.workers import celery_worker
 
 
@@ -108,13 +108,7 @@ def test_the_loop_runs_on_s3_with_a_worker_that_shares_no_disk(
         export = actions.do_start_export(
             letters, ExportOptions(seed=1, validation_fraction=0.35), user=alice
         )
-        export = wait_for(
-            lambda: DatasetExport.objects.filter(
-                pk=export.pk, status__in=["done", "failed"]
-            ).first(),
-            120,
-            "the export",
-        )
+        export = finished_export(export)
         assert export.status == DatasetExport.Status.DONE, export.error
         download = client.get(reverse("api_export_download", args=[export.pk]), headers=headers)
         assert download.status_code == 302
@@ -127,13 +121,7 @@ def test_the_loop_runs_on_s3_with_a_worker_that_shares_no_disk(
             train_part="all", max_steps=20, batch_size=8, eval_every=10, warmup_steps=2
         )
         run = actions.do_start_training(tiny_version, export, params, user=alice)
-        run = wait_for(
-            lambda: TrainingRun.objects.filter(
-                pk=run.pk, status__in=["succeeded", "failed", "cancelled"]
-            ).first(),
-            600,
-            "the training run",
-        )
+        run = finished_run(run)
         assert run.status == TrainingRun.Status.SUCCEEDED, run.error
         child = run.result_model
         assert child.source == f"storage:models/{child.name}"
