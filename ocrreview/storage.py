@@ -24,6 +24,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.utils.http import content_disposition_header
 
 logger = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -183,7 +184,11 @@ def download_response(name: str, filename: str, content_type: str | None = None)
             filename=filename,
             content_type=content_type,
         )
-    parameters = {"ResponseContentDisposition": f'attachment; filename="{filename}"'}
+    # Quoted and RFC 5987-encoded as Django does it: a collection's name may hold quotes or
+    # accents.
+    parameters = {
+        "ResponseContentDisposition": content_disposition_header(True, filename) or "attachment"
+    }
     if content_type:
         parameters["ResponseContentType"] = content_type
     if not settings.OCRREVIEW_S3_PUBLIC_URL:

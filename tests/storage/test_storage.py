@@ -52,6 +52,16 @@ def test_a_download_on_s3_is_a_redirect_to_a_presigned_url(s3_storage, tmp_path)
     assert requests.get(url.split("?")[0], timeout=10).status_code == 403
 
 
+def test_a_download_name_with_quotes_and_accents_reaches_the_browser_whole(s3_storage, tmp_path):
+    local = tmp_path / "data.zip"
+    local.write_bytes(b"zip bytes")
+    storage.put_file("exports/5.zip", local)
+    url = storage.download_response("exports/5.zip", 'Lettres "de" Lefèvre.zip')["Location"]
+    disposition = requests.get(url, timeout=10).headers["Content-Disposition"]
+    assert disposition.startswith("attachment; filename*=utf-8''")
+    assert "Lettres%20%22de%22%20Lef%C3%A8vre.zip" in disposition
+
+
 def test_a_download_is_signed_for_the_public_address_of_the_store(s3_storage, settings, tmp_path):
     """As in docker-compose: the app reaches MinIO by one name, browsers by another."""
     public = s3_storage.endpoint.replace("127.0.0.1", "localhost")
