@@ -149,14 +149,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def delete_directory(prefix: str) -> None:
-    directories, files = default_storage.listdir(prefix)
-    for name in files:
-        default_storage.delete(f"{prefix}/{name}")
-    for directory in directories:
-        delete_directory(f"{prefix}/{directory}")
-
-
 @contextmanager
 def local_copy(name: str, suffix: str = "") -> Iterator[Path]:
     """A path to read the stored file at: the file itself on the local disk, else a
