@@ -8,17 +8,29 @@ worker that dies mid-batch loses its token when the lease expires, and whoever c
 lines next writes them; the dead worker's half-finished batch never lands.
 """
 
+import json
 import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, Func, IntegerField, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.utils import timezone
 from PIL import Image
 
@@ -178,21 +190,56 @@ def _fail_exhausted(now: datetime) -> None:
 
 
 def _finish_failed(requests: list[RecognitionRequest], errors: dict[int, str]) -> None:
-    now = timezone.now()
-    for request in requests:
-        request.status = R.FAILED
-        request.error = errors[request.id]
-        request.claim = None
-        request.lease_until = None
-        request.finished_at = now
-    RecognitionRequest.objects.bulk_update(
-        requests, ["status", "error", "claim", "lease_until", "finished_at"]
+    _update_from_values(
+        RecognitionRequest,
+        "status = %s, error = v.error, claim = NULL, lease_until = NULL, finished_at = %s",
+        [R.FAILED, timezone.now()],
+        [("error", "text")],
+        [(r.id, errors[r.id]) for r in requests],
     )
-    for request in requests:
-        Line.objects.filter(pk=request.line_id).exclude(status__in=HUMAN_STATUSES).exclude(
-            hypotheses__isnull=False
-        ).update(status=Line.Status.FAILED, error=errors[request.id], version=F("version") + 1)
+    # A line that two versions failed to read in one go takes the last error, as one change.
+    line_errors = {r.line_id: errors[r.id] for r in requests}
+    _update_from_values(
+        Line,
+        "status = %s, error = v.error, version = t.version + 1",
+        [Line.Status.FAILED],
+        [("error", "text")],
+        list(line_errors.items()),
+        # A line a human set, or one that a model did read, keeps what it shows.
+        where=f"t.status <> ALL(%s) AND NOT EXISTS "
+        f"(SELECT 1 FROM {Hypothesis._meta.db_table} h WHERE h.line_id = t.id)",
+        where_params=[[str(status) for status in HUMAN_STATUSES]],
+    )
     finish_documents({r.document_id for r in requests})
+
+
+def _update_from_values(
+    model: type[Model],
+    assignments: str,
+    params: Sequence[Any],
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple],
+    *,
+    where: str = "",
+    where_params: Sequence[Any] = (),
+) -> None:
+    """Update many rows, each to values of its own, in one statement: `rows` are (pk,
+    *values) joined as `v`, whose `columns` are (name, SQL type), to the table as `t`.
+    bulk_update would build a CASE with a branch per row for every column, which the
+    server walks for every row: quadratic in the batch."""
+    if not rows:
+        return
+    row = "(" + ", ".join(["%s::bigint", *(f"%s::{kind}" for _, kind in columns)]) + ")"
+    names = ", ".join(["id", *(name for name, _ in columns)])
+    sql = (
+        f"UPDATE {model._meta.db_table} AS t SET {assignments} "
+        f"FROM (VALUES {', '.join([row] * len(rows))}) AS v({names}) WHERE t.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{sql} AND {where}" if where else sql,
+            [*params, *(value for r in rows for value in r), *where_params],
+        )
 
 
 def renew_lease(token: uuid.UUID) -> None:
@@ -371,7 +418,7 @@ def do_store_results(
                 "line_id", flat=True
             )
         )
-        hypotheses: list[Hypothesis] = []
+        hypotheses: list[tuple] = []
         routed: list[Line] = []
         failed: dict[int, str] = {}
         for request in mine.values():
@@ -383,64 +430,95 @@ def do_store_results(
                 continue
             if line.id in already:
                 continue  # read by this version under another request (starter fallback)
-            hypotheses.extend(_hypotheses(line, version, result))
-            if _route(line, version, result.hypotheses[0], now):
+            hypotheses.extend(_hypothesis_rows(line, version, result, now))
+            if _route(line, result.hypotheses[0]):
                 routed.append(line)
-        Hypothesis.objects.bulk_create(hypotheses)
-        Line.objects.bulk_update(
-            routed,
-            ["text", "confidence", "model_version", "status", "error", "version", "updated_at"],
+        _copy_hypotheses(hypotheses)
+        _update_from_values(
+            Line,
+            "text = v.text, confidence = v.confidence, model_version_id = %s, "
+            "status = v.status, error = '', version = t.version + 1, updated_at = %s",
+            [version.pk, now],
+            [("text", "text"), ("confidence", "double precision"), ("status", "text")],
+            [(line.id, line.text, line.confidence, line.status) for line in routed],
         )
-        done = [r for r in mine.values() if r.id not in failed]
-        for request in done:
-            request.status = R.DONE
-            request.claim = None
-            request.lease_until = None
-            request.error = ""
-            request.finished_at = now
-            request.model_seconds = model_seconds
-        RecognitionRequest.objects.bulk_update(
-            done, ["status", "claim", "lease_until", "error", "finished_at", "model_seconds"]
+        RecognitionRequest.objects.filter(
+            id__in=[r.id for r in mine.values() if r.id not in failed]
+        ).update(
+            status=R.DONE,
+            claim=None,
+            lease_until=None,
+            error="",
+            finished_at=now,
+            model_seconds=model_seconds,
         )
         if failed:
             _finish_failed([mine[i] for i in failed], failed)
         finish_documents({r.document_id for r in mine.values()})
 
 
-def _hypotheses(line: Line, version: ModelVersion, result) -> Iterable[Hypothesis]:
+# The columns _hypothesis_rows fills, in its order.
+HYPOTHESIS_COLUMNS = (
+    "line_id",
+    "model_version_id",
+    "rank",
+    "text",
+    "logprob",
+    "confidence",
+    "calibrated_confidence",
+    "share",
+    "tokens",
+    "created_at",
+)
+
+
+def _hypothesis_rows(line: Line, version: ModelVersion, result, now: datetime) -> Iterable[tuple]:
     for hypothesis in result.hypotheses:
-        yield Hypothesis(
-            line=line,
-            model_version=version,
-            rank=hypothesis.rank - 1,  # the engine counts from 1, the database from 0
-            text=hypothesis.text,
-            logprob=hypothesis.logprob,
-            confidence=hypothesis.raw_confidence,
-            calibrated_confidence=_unit(hypothesis.confidence),
-            share=_unit(hypothesis.share),
-            tokens=[
-                {"start": t.start, "end": t.end, "prob": t.prob, "token": t.token}
-                for t in hypothesis.tokens
-            ],
+        tokens = [
+            {"start": t.start, "end": t.end, "prob": t.prob, "token": t.token}
+            for t in hypothesis.tokens
+        ]
+        yield (
+            line.id,
+            version.pk,
+            hypothesis.rank - 1,  # the engine counts from 1, the database from 0
+            hypothesis.text,
+            hypothesis.logprob,
+            hypothesis.raw_confidence,
+            _unit(hypothesis.confidence),
+            _unit(hypothesis.share),
+            json.dumps(tokens),
+            now,
         )
 
 
-def _route(line: Line, version: ModelVersion, best, now: datetime) -> bool:
+def _copy_hypotheses(rows: list[tuple]) -> None:
+    """COPY rather than bulk_create: a batch's n-best lists are hundreds of rows with their
+    token lists, and an INSERT of them took several times as long (see bench_pipeline)."""
+    if not rows:
+        return
+    table = Hypothesis._meta.db_table
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(HYPOTHESIS_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def _route(line: Line, best) -> bool:
     """Show the best reading on the line and send it to review or accept it; lines a
-    human has set keep their text. Returns whether the line changed."""
+    human has set keep their text. Returns whether the line changed (the model version,
+    version and time are set where it is written)."""
     if line.status in HUMAN_STATUSES or line.human_text:
         return False
     line.text = best.text
     line.confidence = _unit(best.confidence)
-    line.model_version = version
     line.status = (
         Line.Status.AUTO_ACCEPTED
         if line.confidence >= line.collection.confidence_threshold
         else Line.Status.NEEDS_REVIEW
     )
-    line.error = ""
-    line.version += 1
-    line.updated_at = now
     return True
 
 
@@ -450,15 +528,23 @@ def _unit(value: float) -> float:
 
 def finish_documents(document_ids: set[int]) -> None:
     """Documents with no line left to read are ready (a blank page has none to begin
-    with). The rows are locked so that two
-    workers finishing a document's last lines at once cannot both miss it."""
-    documents = Document.objects.select_for_update().filter(
-        pk__in=document_ids, status=Document.Status.RECOGNIZING
+    with). The rows are locked first, in a statement of their own, so that two workers
+    finishing a document's last lines at once cannot both miss it: the one that waited
+    for the lock looks for outstanding lines after the other committed."""
+    locked = list(
+        Document.objects.select_for_update()
+        .filter(pk__in=document_ids, status=Document.Status.RECOGNIZING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    for document in documents.order_by("pk"):
-        busy = RecognitionRequest.objects.filter(document=document, status__in=OUTSTANDING).exists()
-        if not busy:
-            Document.objects.filter(pk=document.pk).update(status=Document.Status.READY)
+    if not locked:
+        return
+    outstanding = RecognitionRequest.objects.filter(
+        document_id=OuterRef("pk"), status__in=OUTSTANDING
+    )
+    Document.objects.filter(pk__in=locked).exclude(Exists(outstanding)).update(
+        status=Document.Status.READY
+    )
 
 
 def unattended_work_exists() -> bool:
