@@ -209,12 +209,19 @@ REAL_MAX_CHARS = 80
 REAL_VALIDATION_LINES = 300
 
 
-def real_config(steps: int, num_threads: int, learning_rate: float) -> TrainingConfig:
+def real_config(
+    steps: int,
+    num_threads: int,
+    learning_rate: float,
+    batch_size: int = 16,
+    num_workers: int = 0,
+) -> TrainingConfig:
     """The pretraining recipe, over real lines: shuffled (no curriculum), longer lines.
     The vocabulary is grown from chars.tsv beforehand, so the texts are not read first
     (that would augment every line once before the first step)."""
     return replace(
-        pretrain_config(steps, num_threads, learning_rate),
+        pretrain_config(steps, num_threads, learning_rate, num_workers),
+        batch_size=batch_size,
         warmup_steps=200,
         shuffle=True,
         eval_every=500,
@@ -269,6 +276,8 @@ def train_real(
     lathrop: Path = LATHROP_LINES,
     exclude_pages: Sequence[str] = (),
     context_layers: int = REAL_SPEC.context_layers,
+    batch_size: int = 16,
+    num_workers: int = 0,
 ) -> Path:
     """Go on training `source` on the real lines of htr_lines and the Lathrop `train` split
     (less the demo pages), augmented, mixed with synthetic lines in handwritten and printed
@@ -308,7 +317,9 @@ def train_real(
     # ConcatDataset needs only len() and [] of its parts and offers them itself, which is all
     # that train() reads of a Sequence.
     lines = cast(Sequence[Sample], ConcatDataset(cast("list[Dataset[Sample]]", streams)))
-    config = replace(real_config(steps, num_threads, learning_rate), seed=seed)
+    config = replace(
+        real_config(steps, num_threads, learning_rate, batch_size, num_workers), seed=seed
+    )
     result = train(base, lines, val, config, work / "real", _log(work / "real.log"))
     return result.model_dir
 
@@ -357,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--workers",
         type=int,
         default=0,
-        help="pretrain: processes rendering the next lines while the model trains; on a GPU "
+        help="pretrain, real: processes rendering the next lines while the model trains; on a GPU "
         "machine its CPU cores less one, since rendering is then the bottleneck; 0 on a small "
         "CPU, where a worker slows training down",
     )
@@ -368,7 +379,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--seed", type=int, default=0, help="pretrain, real: seed of the lines and their order"
     )
-    parser.add_argument("--lines", type=Path, default=Path("../shared/data/lathrop_stanford/lines"))
+    parser.add_argument(
+        "--lines", type=Path, default=LATHROP_LINES, help="finetune, real: the Lathrop lines"
+    )
+    parser.add_argument("--htr", type=Path, default=HTR_LINES, help="real: the htr_lines folder")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="real: lines per optimizer step (16 on a CPU; more on a GPU, with a higher --lr)",
+    )
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument(
         "--copies", type=int, help="augmented variants per real line (finetune 6, real 4)"
@@ -438,6 +458,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 exclude_pages=demo_pages,
                 seed=args.seed,
                 context_layers=args.context_layers,
+                batch_size=args.batch_size,
+                num_workers=args.workers,
+                htr=args.htr,
+                lathrop=args.lines,
                 **lr,
                 **copies,
                 **synthetic,

@@ -110,10 +110,11 @@ class _State:
 
 
 def load_bundle(base: str | Path | ModelBundle) -> tuple[VisionEncoderDecoderModel, Any, Any]:
-    """A model directory is loaded onto the GPU when there is one; a loaded bundle stays where
-    it is."""
+    """A model directory is loaded onto the GPU when there is one, in fp32 whatever the
+    checkpoint's dtype (training keeps fp32 weights; autocast does the rest); a loaded bundle
+    stays where it is."""
     if isinstance(base, str | Path):
-        model = VisionEncoderDecoderModel.from_pretrained(base)
+        model = VisionEncoderDecoderModel.from_pretrained(base, dtype=torch.float32)
         torch.nn.Module.to(model, resolve_device(None))  # the typed wrapper on .to confuses mypy
         return model, AutoTokenizer.from_pretrained(base), AutoImageProcessor.from_pretrained(base)
     return base.model, base.tokenizer, base.image_processor

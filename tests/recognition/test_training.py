@@ -30,6 +30,7 @@ from recognition.training import (
     character_error_rate,
     encode_labels,
     find_unknown_chars,
+    load_bundle,
     train,
     transcribe,
 )
@@ -377,3 +378,17 @@ def test_training_leaves_torchs_threads_and_random_state_as_it_found_them(
     train(tiny_base, samples, [], config(max_steps=1, num_threads=1, seed=7), tmp_path / "run")
     assert torch.get_num_threads() == 2
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_half_precision_checkpoint_trains_in_fp32(tiny_base: Path, tmp_path: Path) -> None:
+    """A model shipped in fp16 (half the disk) must not be trained in fp16 on the CPU, where
+    small updates round away."""
+    model, tokenizer, image_processor = load_bundle(tiny_base)
+    half = tmp_path / "half"
+    model.half().save_pretrained(half)
+    tokenizer.save_pretrained(half)
+    image_processor.save_pretrained(half)
+
+    reloaded, _, _ = load_bundle(half)
+
+    assert {p.dtype for p in reloaded.parameters()} == {torch.float32}
