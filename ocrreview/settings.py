@@ -248,6 +248,10 @@ OCRREVIEW_BATCH_SIZE = env_int("OCRREVIEW_BATCH_SIZE", 8, minimum=1)
 OCRREVIEW_MAX_NEW_TOKENS = env_int("OCRREVIEW_MAX_NEW_TOKENS", 96, minimum=8)
 # How many pending lines one recognition task claims, across documents.
 OCRREVIEW_RECOGNITION_CHUNK = env_int("OCRREVIEW_RECOGNITION_CHUNK", 64, minimum=1)
+# For `manage.py bench_pipeline --null-model` only, never for serving: the pipeline prepares
+# every line with the model's image processor, then answers a fixed n-best at once instead
+# of running the model, so that the benchmark measures everything but the model.
+OCRREVIEW_NULL_MODEL = env_bool("OCRREVIEW_NULL_MODEL", False)
 OCRREVIEW_DEFAULT_THRESHOLD = env_float("OCRREVIEW_DEFAULT_THRESHOLD", 0.9, low=0.0, high=1.0)
 OCRREVIEW_MODELS_DIR = Path(env_str("OCRREVIEW_MODELS_DIR", str(VAR_DIR / "models")))
 

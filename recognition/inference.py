@@ -139,6 +139,16 @@ class _Line:
     aspect: float
 
 
+@dataclass
+class Prepared:
+    """Line images as the model takes them (``prepare``), with the results of the lines
+    that could not be prepared."""
+
+    count: int
+    lines: list[_Line]
+    failed: dict[int, LineResult]
+
+
 def recognize(
     loaded: LoadedModel,
     images: Sequence[Image.Image],
@@ -158,6 +168,40 @@ def recognize(
     capped by ``batch_size`` and by free memory, and halved on a CUDA
     out-of-memory error.
     """
+    return recognize_prepared(
+        loaded,
+        prepare(loaded, images),
+        nbest=nbest,
+        num_beams=num_beams,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        calibration=calibration,
+    )
+
+
+def prepare(loaded: LoadedModel, images: Sequence[Image.Image]) -> Prepared:
+    """Turn line images into the model's inputs with its own image processor: the part of
+    ``recognize`` that needs no model, so a pipeline can do it while the model reads."""
+    prepared = Prepared(count=len(images), lines=[], failed={})
+    for index, image in enumerate(images):
+        try:
+            prepared.lines.append(_prepare(loaded, index, image))
+        except Exception as exc:  # one unreadable line must not sink the batch
+            prepared.failed[index] = LineResult(error=_describe(exc))
+    return prepared
+
+
+def recognize_prepared(
+    loaded: LoadedModel,
+    prepared: Prepared,
+    *,
+    nbest: int = 1,
+    num_beams: int | None = None,
+    batch_size: int = 8,
+    max_new_tokens: int = 96,
+    calibration: Mapping[str, Any] | None = None,
+) -> list[LineResult]:
+    """``recognize`` for lines already prepared."""
     beams = num_beams if num_beams is not None else nbest
     if nbest < 1 or beams < nbest:
         raise ValueError(f"need 1 <= nbest <= num_beams, got nbest={nbest}, num_beams={beams}")
@@ -168,14 +212,10 @@ def recognize(
     settings = _Settings(
         nbest, beams, max_new_tokens_for(loaded.model, max_new_tokens), calibration
     )
-    results: list[LineResult | None] = [None] * len(images)
-    lines: list[_Line] = []
-    for index, image in enumerate(images):
-        try:
-            lines.append(_prepare(loaded, index, image))
-        except Exception as exc:  # one unreadable line must not sink the batch
-            results[index] = LineResult(error=_describe(exc))
-    lines.sort(key=lambda line: line.aspect)
+    results: list[LineResult | None] = [None] * prepared.count
+    for index, failed in prepared.failed.items():
+        results[index] = failed
+    lines = sorted(prepared.lines, key=lambda line: line.aspect)
     size = min(batch_size, memory_batch_limit(loaded, beams, max_new_tokens))
     position = 0
     while position < len(lines):
@@ -199,6 +239,36 @@ def recognize(
         position += len(batch)
     return [
         result if result is not None else LineResult(error="not processed") for result in results
+    ]
+
+
+# What fixed_readings reads on every line.
+FIXED_TEXT = "Dear Sir, I received your letter of the 3rd inst. and thank you for it"
+
+
+def fixed_readings(prepared: Prepared, *, nbest: int = 1) -> list[LineResult]:
+    """The same n-best list for every prepared line, at once: a stand-in for the model, so
+    that a benchmark measures everything around it (bench_pipeline --null-model). The
+    readings are as long as a real line's, a token per word."""
+    texts = [FIXED_TEXT] + [f"{FIXED_TEXT} {rank}" for rank in range(2, nbest + 1)]
+    logprobs = [-0.05 * rank for rank in range(1, nbest + 1)]
+    total = _logsumexp(logprobs)
+    hypotheses = []
+    for rank, (text, logprob) in enumerate(zip(texts, logprobs, strict=True), start=1):
+        tokens, start = [], 0
+        for word in text.split(" "):
+            end = start + len(word) + 1
+            tokens.append(TokenProb(start, min(end, len(text)), 0.99, word))
+            start = end
+        confidence = math.exp(logprob)
+        hypotheses.append(
+            Hypothesis(
+                rank, text, logprob, confidence, math.exp(logprob - total), tokens, confidence
+            )
+        )
+    return [
+        prepared.failed.get(index) or LineResult(hypotheses=hypotheses)
+        for index in range(prepared.count)
     ]
 
 

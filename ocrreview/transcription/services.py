@@ -13,7 +13,8 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -302,10 +303,12 @@ def load_engine(version: ModelVersion) -> Engine:
 _fallen_back: dict[int, str] = {}
 
 
-def do_recognize_pending(worker: str) -> int:
+def do_recognize_pending(worker: str, stages: defaultdict[str, float] | None = None) -> int:
     """Claim one chunk of lines, read them and store the results; returns how many lines
-    were claimed (0: nothing to do)."""
-    claimed = do_claim(settings.OCRREVIEW_RECOGNITION_CHUNK, worker)
+    were claimed (0: nothing to do). `stages` collects the seconds each stage took."""
+    stages = defaultdict(float) if stages is None else stages
+    with _timed(stages, "claim"):
+        claimed = do_claim(settings.OCRREVIEW_RECOGNITION_CHUNK, worker)
     if not claimed.requests:
         return 0
     groups: dict[tuple[int, int], list[RecognitionRequest]] = defaultdict(list)
@@ -314,7 +317,7 @@ def do_recognize_pending(worker: str) -> int:
     for (_, nbest), requests in groups.items():
         try:
             engine = load_engine(requests[0].model_version)
-            _recognize_group(claimed.token, engine, requests, nbest)
+            _recognize_group(claimed.token, engine, requests, nbest, stages)
         except Exception as exc:
             logger.exception("Recognition of %d lines failed", len(requests))
             release(claimed.token, f"{type(exc).__name__}: {exc}")
@@ -322,32 +325,55 @@ def do_recognize_pending(worker: str) -> int:
     return len(claimed.requests)
 
 
-def _recognize_group(
-    token: uuid.UUID, engine: Engine, requests: list[RecognitionRequest], nbest: int
-) -> None:
-    from recognition.inference import recognize
+@contextmanager
+def _timed(stages: defaultdict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        stages[stage] += time.perf_counter() - started
 
+
+def _recognize_group(
+    token: uuid.UUID,
+    engine: Engine,
+    requests: list[RecognitionRequest],
+    nbest: int,
+    stages: defaultdict[str, float] | None = None,
+) -> None:
+    from recognition.inference import fixed_readings, prepare, recognize_prepared
+
+    stages = defaultdict(float) if stages is None else stages
     batch_size = settings.OCRREVIEW_BATCH_SIZE
     pages = _PageCache()
     for start in range(0, len(requests), batch_size):
         batch = requests[start : start + batch_size]
-        images, errors = pages.crops(batch)
+        with _timed(stages, "decode+crop"):
+            images, errors = pages.crops(batch)
+        with _timed(stages, "preprocess"):
+            prepared = prepare(engine.loaded, [image for image in images if image is not None])
         started = time.perf_counter()
-        results = recognize(
-            engine.loaded,
-            [image for image in images if image is not None],
-            nbest=nbest,
-            batch_size=batch_size,
-            max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
-            calibration=engine.version.calibration,
-        )
-        seconds = (time.perf_counter() - started) / max(1, len(results))
+        if settings.OCRREVIEW_NULL_MODEL:
+            results = fixed_readings(prepared, nbest=nbest)
+        else:
+            results = recognize_prepared(
+                engine.loaded,
+                prepared,
+                nbest=nbest,
+                batch_size=batch_size,
+                max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
+                calibration=engine.version.calibration,
+            )
+        model = time.perf_counter() - started
+        stages["model"] += model
         by_request = iter(results)
         outcome = {}
         for request, image in zip(batch, images, strict=True):
             outcome[request.id] = next(by_request) if image is not None else errors[request.id]
-        do_store_results(token, engine.version, batch, outcome, seconds)
-        renew_lease(token)
+        with _timed(stages, "write"):
+            do_store_results(token, engine.version, batch, outcome, model / max(1, len(results)))
+        with _timed(stages, "lease"):
+            renew_lease(token)
 
 
 class _PageCache:

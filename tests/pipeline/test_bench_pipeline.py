@@ -1,5 +1,6 @@
 """`manage.py bench_pipeline` at a tiny size (three lines, the tiny model), so that the
-benchmark cannot rot unnoticed. It starts its own worker from the environment."""
+benchmark cannot rot unnoticed. It starts its own worker from the environment; with
+--null-model it reads the lines in its own process."""
 
 import io
 import re
@@ -27,4 +28,20 @@ def test_bench_pipeline_runs_and_prints_its_overhead_last(tiny_model, monkeypatc
     lines = out.getvalue().strip().splitlines()
     assert "lines: 3" in lines
     assert re.fullmatch(r"overhead: \d+\.\d\d", lines[-1]), lines[-1]
+    assert not Collection.objects.exists()  # the bench cleans up after itself
+
+
+@pytest.mark.django_db
+def test_bench_pipeline_with_the_null_model_prints_its_stages_and_lines_per_s_last(tiny_model):
+    out = io.StringIO()
+    call_command(
+        "bench_pipeline",
+        *("--null-model", "--lines", "45", "--nbest", "3", "--model", str(tiny_model)),
+        stdout=out,
+    )
+    lines = out.getvalue().strip().splitlines()
+    assert "lines: 45 (2 pages of up to 40)" in lines
+    for stage in ("claim", "decode+crop", "preprocess", "model (stand-in)", "write", "lease"):
+        assert any(re.fullmatch(rf"  {re.escape(stage)}: \d+\.\d{{3}}", line) for line in lines)
+    assert re.fullmatch(r"lines_per_s: \d+", lines[-1]), lines[-1]
     assert not Collection.objects.exists()  # the bench cleans up after itself

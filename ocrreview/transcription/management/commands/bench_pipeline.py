@@ -9,7 +9,16 @@ What is neither model nor waiting: the upload service (type sniffing, decoding, 
 page files, a transaction per document), the kick through Redis, claiming chunks, decoding
 and cropping page images, and per batch the writes (n-best rows, line routing, request and
 document states, lease renewal). Ingestion overlaps recognition: every document is queued
-when its transaction commits.
+when its transaction commits. Preparing the crops for the model (its image processor) is
+outside the model's time.
+
+With --null-model the model is a stand-in (settings.OCRREVIEW_NULL_MODEL) that answers a
+fixed n-best at once, so what is measured is everything else: pages of many lines each
+(drawn text, saved as JPEG scans) are queued for recognition, and this process drains the
+queue as a worker does, timing each stage (claims, page decoding and cropping, the model's
+preprocessing, writes, lease renewals), from the queueing until the last line is stored.
+Like a worker, it reads whatever is queued: run it with no other recognition worker. It
+prints milliseconds per line by stage, and lines_per_s last.
 """
 
 import io
@@ -18,19 +27,28 @@ import signal
 import subprocess
 import sys
 import time
+from collections import defaultdict
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.db.models import Max, Min, Sum
-from PIL import Image, ImageDraw
+from django.test import override_settings
+from PIL import Image, ImageDraw, ImageFont
 
 from ocrreview.celery import app
 from ocrreview.corpus.ingestion import Upload, do_ingest
-from ocrreview.corpus.models import Collection, Document
+from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.training.models import ModelVersion
+from ocrreview.transcription import services
 from ocrreview.transcription.models import RecognitionRequest
 
 R = RecognitionRequest.Status
+LINES_PER_PAGE = 40
+LINE_HEIGHT = 56
+PAGE_WIDTH = 1600
+STAGES = ("claim", "decode+crop", "preprocess", "model", "write", "lease")
 WORDS = [
     "the",
     "quick",
@@ -61,11 +79,38 @@ def line_png(index: int) -> bytes:
     return buffer.getvalue()
 
 
+def line_text(index: int) -> str:
+    return " ".join(WORDS[(index * 7 + k) % len(WORDS)] for k in range(4 + index % 5))
+
+
+def page_jpeg(first: int, count: int) -> bytes:
+    """A scanned page of `count` lines of text, one every LINE_HEIGHT pixels."""
+    image = Image.new("L", (PAGE_WIDTH, 2 * LINE_HEIGHT + count * LINE_HEIGHT), 238)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=30)
+    for k in range(count):
+        draw.text((70, LINE_HEIGHT + k * LINE_HEIGHT + 8), line_text(first + k), fill=30, font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
 class Command(BaseCommand):
-    help = "Benchmark upload -> recognition with a real worker; prints overhead last."
+    help = (
+        "Benchmark upload -> recognition with a real worker; prints overhead last. "
+        "With --null-model, the pipeline around a stand-in model; prints lines_per_s last."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--lines", type=int, default=200)
+        parser.add_argument(
+            "--lines", type=int, help="lines to read (default: 200, with --null-model 2000)"
+        )
+        parser.add_argument(
+            "--null-model",
+            action="store_true",
+            help="a stand-in that answers at once instead of the model (its image processor "
+            "still prepares every line)",
+        )
         parser.add_argument(
             "--model",
             help="model directory or hub id (default: OCRREVIEW_MODEL, else the starter model)",
@@ -75,7 +120,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--timeout", type=float, default=1800)
 
-    def handle(self, *args, lines: int, model: str | None, nbest: int, timeout: float, **options):
+    def handle(
+        self,
+        *args,
+        lines: int | None,
+        null_model: bool,
+        model: str | None,
+        nbest: int,
+        timeout: float,
+        **options,
+    ):
         if not settings.CELERY_BROKER_URL.startswith("redis://"):
             raise CommandError("The benchmark needs a real broker: set REDIS_URL.")
         collection = Collection.objects.create(
@@ -86,6 +140,14 @@ class Command(BaseCommand):
                 name=f"bench: {model}", defaults={"source": model}
             )
             collection.save()
+        if null_model:
+            try:
+                with override_settings(OCRREVIEW_NULL_MODEL=True):
+                    self._null_model(collection, lines or 2000)
+            finally:
+                self._clean(collection)
+            return
+        lines = lines or 200
         worker = self._start_worker(dict(os.environ))
         try:
             self.stdout.write("warming up (model load, first batch)...")
@@ -158,6 +220,68 @@ class Command(BaseCommand):
             f"outside the model: {outside:.2f} s ({1000 * outside / lines:.1f} ms/line)"
         )
         self.stdout.write(f"overhead: {(total - model) / model:.2f}")
+
+    def _null_model(self, collection: Collection, lines: int) -> None:
+        self.stdout.write("warming up (model load, first batch)...")
+        warmup = self._page(collection, 0, min(lines, LINES_PER_PAGE))
+        self._drain(Line.objects.filter(document=warmup))
+        documents = [
+            self._page(collection, first, min(LINES_PER_PAGE, lines - first))
+            for first in range(0, lines, LINES_PER_PAGE)
+        ]
+        started = time.perf_counter()
+        stages = self._drain(Line.objects.filter(document__in=documents))
+        total = time.perf_counter() - started
+        requests = RecognitionRequest.objects.filter(document__in=documents)
+        unfinished = requests.exclude(status=R.DONE).first()
+        if unfinished is not None:
+            raise CommandError(
+                f"Recognition did not finish: {unfinished.status} {unfinished.error}"
+            )
+        used = Line.objects.filter(document__in=documents)[0].model_version
+        self.stdout.write(f"lines: {lines} ({len(documents)} pages of up to {LINES_PER_PAGE})")
+        self.stdout.write(f"image processor: {used.name}; the model: a stand-in (fixed n-best)")
+        self.stdout.write(f"batch size: {settings.OCRREVIEW_BATCH_SIZE}")
+        self.stdout.write("ms/line by stage:")
+        other = total - sum(stages.values())
+        for stage in ("queue", *STAGES):
+            label = "model (stand-in)" if stage == "model" else stage
+            self.stdout.write(f"  {label}: {1000 * stages[stage] / lines:.3f}")
+        self.stdout.write(f"  other: {1000 * other / lines:.3f}")
+        self.stdout.write(f"total: {total:.2f} s ({1000 * total / lines:.3f} ms/line)")
+        self.stdout.write(f"lines_per_s: {lines / total:.0f}")
+
+    def _page(self, collection: Collection, first: int, count: int) -> Document:
+        document = Document.objects.create(
+            collection=collection, title=f"page {first}", status=Document.Status.RECOGNIZING
+        )
+        data = page_jpeg(first, count)
+        image = Image.open(io.BytesIO(data))
+        page = Page(document=document, index=0, width=image.width, height=image.height)
+        page.image.save(f"page-{first:06d}.jpg", ContentFile(data), save=False)
+        page.save()
+        Line.objects.bulk_create(
+            Line(
+                page=page,
+                document=document,
+                collection=collection,
+                order=k,
+                bbox=[50, (k + 1) * LINE_HEIGHT, PAGE_WIDTH - 50, (k + 2) * LINE_HEIGHT],
+            )
+            for k in range(count)
+        )
+        return document
+
+    def _drain(self, lines) -> defaultdict[str, float]:
+        """Queue the lines and read everything queued, as a worker does."""
+        stages: defaultdict[str, float] = defaultdict(float)
+        started = time.perf_counter()
+        with transaction.atomic():
+            services.do_queue_recognition(lines)
+        stages["queue"] += time.perf_counter() - started
+        while services.do_recognize_pending(f"bench-{os.getpid()}", stages):
+            pass
+        return stages
 
     def _clean(self, collection: Collection) -> None:
         for document in collection.documents.all():
