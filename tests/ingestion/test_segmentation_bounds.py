@@ -1,0 +1,65 @@
+"""Segmentation's bounds on pages kraken handles badly: a blank page is not sent to kraken at
+all (blla found up to 200 "lines" of scanner noise on one, in minutes and 4 GB), and a page
+much wider than tall is padded with paper before kraken scales it to its fixed height."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from ocrreview.corpus.models import Document, Page
+from ocrreview.corpus.segmentation import (
+    MAX_SEGMENTATION_ASPECT,
+    bounded_for_segmentation,
+    do_segment_document,
+    has_ink,
+)
+from tests import factories
+
+PAPER = 245
+
+
+def scanned_blank(width: int = 800, height: int = 300, seed: int = 0) -> Image.Image:
+    noise = np.random.default_rng(seed).normal(PAPER, 4, (height, width))
+    return Image.fromarray(noise.clip(0, 255).astype("uint8")).convert("RGB")
+
+
+def test_white_and_scanned_blank_pages_have_no_ink():
+    assert not has_ink(Image.new("RGB", (800, 300), "white"))
+    assert not has_ink(scanned_blank())
+
+
+def test_one_word_or_faint_pencil_is_ink():
+    word = scanned_blank()
+    ImageDraw.Draw(word).text((40, 140), "Received", fill=(20, 20, 20))
+    pencil = scanned_blank(seed=1)
+    ImageDraw.Draw(pencil).line([(100, 150), (400, 152)], fill=(PAPER - 60,) * 3, width=2)
+    assert has_ink(word)
+    assert has_ink(pencil)
+
+
+def test_a_wide_page_is_padded_below_with_paper_and_a_page_is_left_alone():
+    strip = scanned_blank()
+    ImageDraw.Draw(strip).text((40, 140), "Received", fill=(20, 20, 20))
+
+    bounded = bounded_for_segmentation(strip)
+
+    assert bounded.width == strip.width
+    assert bounded.width / bounded.height <= MAX_SEGMENTATION_ASPECT
+    assert np.array_equal(np.asarray(bounded)[: strip.height], np.asarray(strip))
+    below = np.asarray(bounded.convert("L"))[strip.height :]
+    assert abs(int(np.median(below)) - PAPER) <= 1 and below.std() == 0
+    portrait = scanned_blank(600, 800)
+    assert bounded_for_segmentation(portrait) is portrait
+
+
+@pytest.mark.django_db
+def test_a_blank_page_is_segmented_into_no_lines_and_its_document_is_ready(letters):
+    document = factories.make_document(letters)
+    factories.make_page(document, width=800, height=300)  # white
+
+    do_segment_document(document.pk)
+
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
+    assert document.pages.get().status == Page.Status.SEGMENTED
+    assert not document.lines.exists()
