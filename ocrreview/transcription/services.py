@@ -14,10 +14,11 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -39,6 +40,9 @@ from ocrreview import storage
 from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
+
+if TYPE_CHECKING:
+    from recognition.inference import Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -341,39 +345,67 @@ def _recognize_group(
     nbest: int,
     stages: defaultdict[str, float] | None = None,
 ) -> None:
-    from recognition.inference import fixed_readings, prepare, recognize_prepared
+    from recognition.inference import prepare
 
     stages = defaultdict(float) if stages is None else stages
     batch_size = settings.OCRREVIEW_BATCH_SIZE
     pages = _PageCache()
-    for start in range(0, len(requests), batch_size):
-        batch = requests[start : start + batch_size]
+    batches = [requests[i : i + batch_size] for i in range(0, len(requests), batch_size)]
+
+    def crop_and_prepare(batch: list[RecognitionRequest]):
         with _timed(stages, "decode+crop"):
             images, errors = pages.crops(batch)
         with _timed(stages, "preprocess"):
             prepared = prepare(engine.loaded, [image for image in images if image is not None])
-        started = time.perf_counter()
-        if settings.OCRREVIEW_NULL_MODEL:
-            results = fixed_readings(prepared, nbest=nbest)
-        else:
-            results = recognize_prepared(
-                engine.loaded,
-                prepared,
-                nbest=nbest,
-                batch_size=batch_size,
-                max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
-                calibration=engine.version.calibration,
-            )
-        model = time.perf_counter() - started
-        stages["model"] += model
-        by_request = iter(results)
-        outcome = {}
-        for request, image in zip(batch, images, strict=True):
-            outcome[request.id] = next(by_request) if image is not None else errors[request.id]
-        with _timed(stages, "write"):
-            do_store_results(token, engine.version, batch, outcome, model / max(1, len(results)))
-        with _timed(stages, "lease"):
-            renew_lease(token)
+        return images, errors, prepared
+
+    # The next batch is cut and prepared in a thread while this one is in the model and being
+    # stored (PIL, numpy and torch release the GIL for their work). The thread reads page files
+    # only, never the database, and one batch at a time, so the page cache needs no lock.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as ahead:
+        upcoming = ahead.submit(crop_and_prepare, batches[0])
+        for index, batch in enumerate(batches):
+            images, errors, prepared = upcoming.result()
+            if index + 1 < len(batches):
+                upcoming = ahead.submit(crop_and_prepare, batches[index + 1])
+            _read_and_store(token, engine, batch, images, errors, prepared, nbest, stages)
+
+
+def _read_and_store(
+    token: uuid.UUID,
+    engine: Engine,
+    batch: list[RecognitionRequest],
+    images: list[Image.Image | None],
+    errors: dict[int, str],
+    prepared: "Prepared",
+    nbest: int,
+    stages: defaultdict[str, float],
+) -> None:
+    from recognition.inference import fixed_readings, recognize_prepared
+
+    batch_size = settings.OCRREVIEW_BATCH_SIZE
+    started = time.perf_counter()
+    if settings.OCRREVIEW_NULL_MODEL:
+        results = fixed_readings(prepared, nbest=nbest)
+    else:
+        results = recognize_prepared(
+            engine.loaded,
+            prepared,
+            nbest=nbest,
+            batch_size=batch_size,
+            max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
+            calibration=engine.version.calibration,
+        )
+    model = time.perf_counter() - started
+    stages["model"] += model
+    by_request = iter(results)
+    outcome = {}
+    for request, image in zip(batch, images, strict=True):
+        outcome[request.id] = next(by_request) if image is not None else errors[request.id]
+    with _timed(stages, "write"):
+        do_store_results(token, engine.version, batch, outcome, model / max(1, len(results)))
+    with _timed(stages, "lease"):
+        renew_lease(token)
 
 
 class _PageCache:
