@@ -245,6 +245,9 @@ OCRREVIEW_MODEL_REVISION = env_str("OCRREVIEW_MODEL_REVISION", "") or None
 OCRREVIEW_DEVICE = env_choice("OCRREVIEW_DEVICE", "auto", ("auto", "cpu", "cuda"))
 OCRREVIEW_QUANTIZE = env_bool("OCRREVIEW_QUANTIZE", False)
 OCRREVIEW_BATCH_SIZE = env_int("OCRREVIEW_BATCH_SIZE", 8, minimum=1)
+# A GPU reads a batch of many lines in about the time of one; recognize lowers it to what the
+# free GPU memory allows.
+OCRREVIEW_CUDA_BATCH_SIZE = env_int("OCRREVIEW_CUDA_BATCH_SIZE", 64, minimum=1)
 OCRREVIEW_MAX_NEW_TOKENS = env_int("OCRREVIEW_MAX_NEW_TOKENS", 96, minimum=8)
 # How many pending lines one recognition task claims, across documents.
 OCRREVIEW_RECOGNITION_CHUNK = env_int("OCRREVIEW_RECOGNITION_CHUNK", 64, minimum=1)

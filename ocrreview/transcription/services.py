@@ -348,7 +348,7 @@ def _recognize_group(
     from recognition.inference import prepare
 
     stages = defaultdict(float) if stages is None else stages
-    batch_size = settings.OCRREVIEW_BATCH_SIZE
+    batch_size = batch_size_for(engine)
     pages = _PageCache()
     batches = [requests[i : i + batch_size] for i in range(0, len(requests), batch_size)]
 
@@ -371,6 +371,15 @@ def _recognize_group(
             _read_and_store(token, engine, batch, images, errors, prepared, nbest, stages)
 
 
+def batch_size_for(engine: Engine) -> int:
+    """Lines per batch on the engine's device: OCRREVIEW_BATCH_SIZE on a CPU,
+    OCRREVIEW_CUDA_BATCH_SIZE on a GPU."""
+    device = getattr(engine.loaded, "device", None)
+    if device is not None and device.type == "cuda":
+        return settings.OCRREVIEW_CUDA_BATCH_SIZE
+    return settings.OCRREVIEW_BATCH_SIZE
+
+
 def _read_and_store(
     token: uuid.UUID,
     engine: Engine,
@@ -383,7 +392,6 @@ def _read_and_store(
 ) -> None:
     from recognition.inference import fixed_readings, recognize_prepared
 
-    batch_size = settings.OCRREVIEW_BATCH_SIZE
     started = time.perf_counter()
     if settings.OCRREVIEW_NULL_MODEL:
         results = fixed_readings(prepared, nbest=nbest)
@@ -392,7 +400,7 @@ def _read_and_store(
             engine.loaded,
             prepared,
             nbest=nbest,
-            batch_size=batch_size,
+            batch_size=len(batch),
             max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
             calibration=engine.version.calibration,
         )

@@ -1,0 +1,22 @@
+"""Batches are sized for the device the engine runs on: a GPU reads many lines in about the
+time of one, a CPU in proportion to their number."""
+
+from dataclasses import replace
+
+import torch
+
+from ocrreview.transcription.services import Engine, batch_size_for
+from recognition.loading import load_model
+
+
+def test_a_cpu_engine_takes_the_cpu_batch_size_and_a_gpu_engine_the_cuda_one(
+    settings, tiny_model_dir
+):
+    settings.OCRREVIEW_BATCH_SIZE = 8
+    settings.OCRREVIEW_CUDA_BATCH_SIZE = 96
+    on_cpu = load_model(str(tiny_model_dir), device="cpu", local_files_only=True)
+    # The model stays on the CPU: only the device the engine reports is read.
+    on_gpu = replace(on_cpu, device=torch.device("cuda", 0))
+
+    assert batch_size_for(Engine(on_cpu, version=None)) == 8
+    assert batch_size_for(Engine(on_gpu, version=None)) == 96
