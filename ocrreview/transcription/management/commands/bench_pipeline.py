@@ -244,7 +244,7 @@ class Command(BaseCommand):
         used = Line.objects.filter(document__in=documents)[0].model_version
         self.stdout.write(f"lines: {lines} ({len(documents)} pages of up to {LINES_PER_PAGE})")
         self.stdout.write(f"image processor: {used.name}; the model: a stand-in (fixed n-best)")
-        self.stdout.write(f"batch size: {settings.OCRREVIEW_BATCH_SIZE}")
+        self.stdout.write(f"batch size: {services.batch_size_for(services.load_engine(used))}")
         self.stdout.write("ms/line by stage:")
         for stage in ("queue", *STAGES):
             label = "model (stand-in)" if stage == "model" else stage
