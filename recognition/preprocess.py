@@ -132,8 +132,15 @@ def paper_colour(image: Image.Image) -> tuple[int, int, int]:
     even for yellowed or tinted documents, where pure white would show as a
     hard edge around the polygon.
     """
-    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
-    r, g, b = (int(v) for v in np.median(pixels, axis=0))
+    # From Pillow's histogram rather than np.median, which sorts every pixel: a millisecond a
+    # line crop, as much as the rest of cutting it out.
+    histogram = np.asarray(to_rgb(image).histogram()).reshape(3, 256)
+    count = image.width * image.height
+    ranks = [(count - 1) // 2, count // 2]  # the middle two; the same one for an odd count
+    r, g, b = (
+        int(np.searchsorted(np.cumsum(channel), ranks, side="right").sum()) // 2
+        for channel in histogram
+    )
     return r, g, b
 
 

@@ -247,6 +247,31 @@ def test_a_failing_batch_is_retried_line_by_line(
     assert all(r.error is None and r.hypotheses for r in results)
 
 
+def test_a_line_the_image_processor_refuses_fails_alone(
+    tiny_model: LoadedModel, line_images: list[Image.Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch is prepared in one call of the processor; when that call fails, the lines
+    are prepared one by one so that only the line it refuses fails."""
+    processor = tiny_model.image_processor
+    refused_width = line_images[1].width
+
+    class Refusing:
+        def __call__(self, *, images, **kwargs):  # type: ignore[no-untyped-def]
+            if any(image.shape[1] == refused_width for image in images):
+                raise ValueError("simulated processor failure")
+            return processor(images=images, **kwargs)
+
+    monkeypatch.setattr(tiny_model, "image_processor", Refusing())
+    results = recognize(tiny_model, line_images, max_new_tokens=MAX_TOKENS)
+    assert results[1].error == "ValueError: simulated processor failure"
+    others = [r for i, r in enumerate(results) if i != 1]
+    assert all(r.error is None and r.hypotheses for r in others)
+    monkeypatch.setattr(tiny_model, "image_processor", processor)
+    _assert_same(
+        others, recognize(tiny_model, line_images[:1] + line_images[2:], max_new_tokens=MAX_TOKENS)
+    )
+
+
 def test_results_round_trip_through_json(
     tiny_model: LoadedModel, line_images: list[Image.Image]
 ) -> None:

@@ -155,6 +155,15 @@ def test_paper_colour_is_the_median() -> None:
     assert paper_colour(_page()) == (230, 220, 200)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (7, 3), (1560, 51)])
+def test_paper_colour_equals_numpys_median(size: tuple[int, int]) -> None:
+    rng = np.random.default_rng(size[0])
+    for levels in (3, 256):  # few levels: ties at the middle; many: the two middle values differ
+        pixels = rng.integers(0, levels, size=(size[1], size[0], 3), dtype=np.uint8)
+        expected = tuple(int(v) for v in np.median(pixels.reshape(-1, 3), axis=0))
+        assert paper_colour(Image.fromarray(pixels)) == expected
+
+
 def test_degenerate_regions_are_errors() -> None:
     with pytest.raises(ImageError, match="at least 3 points"):
         crop_line(_page(), polygon=[(0, 0), (5, 5)])
