@@ -348,6 +348,7 @@ def _recognize_group(
     from recognition.inference import prepare
 
     stages = defaultdict(float) if stages is None else stages
+    _one_thread_unless_the_model_is_on_the_cpu(engine)
     batch_size = batch_size_for(engine)
     pages = _PageCache()
     batches = [requests[i : i + batch_size] for i in range(0, len(requests), batch_size)]
@@ -374,10 +375,23 @@ def _recognize_group(
 def batch_size_for(engine: Engine) -> int:
     """Lines per batch on the engine's device: OCRREVIEW_BATCH_SIZE on a CPU,
     OCRREVIEW_CUDA_BATCH_SIZE on a GPU."""
+    return settings.OCRREVIEW_CUDA_BATCH_SIZE if _on_gpu(engine) else settings.OCRREVIEW_BATCH_SIZE
+
+
+def _on_gpu(engine: Engine) -> bool:
     device = getattr(engine.loaded, "device", None)
-    if device is not None and device.type == "cuda":
-        return settings.OCRREVIEW_CUDA_BATCH_SIZE
-    return settings.OCRREVIEW_BATCH_SIZE
+    return device is not None and device.type == "cuda"
+
+
+def _one_thread_unless_the_model_is_on_the_cpu(engine: Engine) -> None:
+    """Where the model does not run on this CPU (a GPU worker, or the null model), torch does
+    nothing here but the image processor's small operations, and a pool of a thread per core
+    slows them down as soon as other processes want the cores: bench_pipeline --null-model
+    beside a training run read 16 lines/s with two threads, 60 with one."""
+    import torch
+
+    if (settings.OCRREVIEW_NULL_MODEL or _on_gpu(engine)) and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 def _read_and_store(
