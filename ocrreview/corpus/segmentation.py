@@ -2,10 +2,8 @@
 of an imported PAGE/ALTO file. Lines keep baseline and boundary polygon, and their bbox is
 what the editor and the cropper fall back to."""
 
-import functools
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,6 +11,7 @@ import numpy as np
 from django.db import transaction
 from PIL import Image, ImageOps
 
+from ocrreview.corpus.kraken_child import SegmentationFailed, detect_lines
 from ocrreview.corpus.models import Document, Line, Page
 from ocrreview.corpus.xmlimport import ImportedPage
 from ocrreview.review.models import Correction
@@ -101,13 +100,6 @@ def store_lines(page: Page, geometries: list[LineGeometry], *, import_text: bool
     return len(lines)
 
 
-@functools.cache
-def _kraken_model():
-    from kraken.tasks import SegmentationTaskModel
-
-    return SegmentationTaskModel.load_model()
-
-
 # A pixel is ink when it is this much darker than the page's median (the paper); scanner noise
 # on blank paper stays within a few levels of it, the faintest pencil is some 60 below it.
 INK_CONTRAST = 40
@@ -137,23 +129,19 @@ def bounded_for_segmentation(image: Image.Image) -> Image.Image:
 
 def kraken_lines(page: Page) -> list[LineGeometry]:
     """kraken's default baseline model (blla.mlmodel, as in eScriptorium), lines in its
-    reading order. Its default configuration runs on the GPU where there is one. A page
-    without ink has no lines, and kraken is not asked: on a blank page it finds noise."""
-    from kraken.configs import SegmentationInferenceConfig
-
+    reading order, found in a child process that is stopped past the time and memory limits
+    (kraken_child.py). A page without ink has no lines, and kraken is not asked: on a blank
+    page it finds noise."""
     with page.image.open("rb") as stream:
         image = open_image(stream.read())
     if not has_ink(image):
         logger.info("%s has no ink: no lines", page)
         return []
-    config = SegmentationInferenceConfig()
-    started = time.monotonic()
-    segmentation = _kraken_model().predict(bounded_for_segmentation(image), config)
-    logger.info("kraken segmented %s in %.1f s", page, time.monotonic() - started)
+    found = detect_lines(bounded_for_segmentation(image), str(page))
     lines = []
-    for line in segmentation.lines:
-        polygon = [[round(x), round(y)] for x, y in (line.boundary or [])]
-        baseline = [[round(x), round(y)] for x, y in (line.baseline or [])]
+    for found_boundary, found_baseline in found:
+        polygon = [[round(x), round(y)] for x, y in found_boundary]
+        baseline = [[round(x), round(y)] for x, y in found_baseline]
         bbox = bbox_of(polygon or baseline, image.width, image.height)
         if bbox is not None:
             lines.append(LineGeometry(bbox, polygon, baseline))
@@ -175,6 +163,10 @@ def do_segment_document(document_id: int) -> None:
         try:
             geometries = kraken_lines(page)
         except ImageError as exc:
+            _page_failed(page, str(exc))
+            continue
+        except SegmentationFailed as exc:
+            logger.warning("Segmentation of %s: %s", page, exc)
             _page_failed(page, str(exc))
             continue
         except Exception as exc:  # one page kraken cannot handle must not stop the others
