@@ -251,6 +251,10 @@ OCRREVIEW_CUDA_BATCH_SIZE = env_int("OCRREVIEW_CUDA_BATCH_SIZE", 64, minimum=1)
 OCRREVIEW_MAX_NEW_TOKENS = env_int("OCRREVIEW_MAX_NEW_TOKENS", 96, minimum=8)
 # How many pending lines one recognition task claims, across documents.
 OCRREVIEW_RECOGNITION_CHUNK = env_int("OCRREVIEW_RECOGNITION_CHUNK", 64, minimum=1)
+# Processes that cut lines out of their pages and prepare them for the model while it reads
+# (0: a thread of the worker). A GPU worker needs several to keep the GPU busy. For a worker
+# that serves with the solo pool: a prefork pool's processes may not start processes.
+OCRREVIEW_PREPARE_PROCESSES = env_int("OCRREVIEW_PREPARE_PROCESSES", 0, minimum=0)
 # For `manage.py bench_pipeline --null-model` only, never for serving: the pipeline prepares
 # every line with the model's image processor, then answers a fixed n-best at once instead
 # of running the model, so that the benchmark measures everything but the model.

@@ -10,14 +10,17 @@ lines next writes them; the dead worker's half-finished batch never lands.
 
 import json
 import logging
+import multiprocessing
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -34,7 +37,6 @@ from django.db.models import (
     QuerySet,
 )
 from django.utils import timezone
-from PIL import Image
 
 from ocrreview import storage
 from ocrreview.corpus.models import Collection, Document, Line, Page
@@ -42,7 +44,7 @@ from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 
 if TYPE_CHECKING:
-    from recognition.inference import Prepared
+    from recognition.cutting import CutBatch
 
 logger = logging.getLogger(__name__)
 
@@ -345,31 +347,81 @@ def _recognize_group(
     nbest: int,
     stages: defaultdict[str, float] | None = None,
 ) -> None:
-    from recognition.inference import prepare
-
     stages = defaultdict(float) if stages is None else stages
     _one_thread_unless_the_model_is_on_the_cpu(engine)
     batch_size = batch_size_for(engine)
-    pages = _PageCache()
     batches = [requests[i : i + batch_size] for i in range(0, len(requests), batch_size)]
-
-    def crop_and_prepare(batch: list[RecognitionRequest]):
-        with _timed(stages, "decode+crop"):
-            images, errors = pages.crops(batch)
-        with _timed(stages, "preprocess"):
-            prepared = prepare(engine.loaded, [image for image in images if image is not None])
-        return images, errors, prepared
-
-    # The next batch is cut and prepared in a thread while this one is in the model and being
-    # stored (PIL, numpy and torch release the GIL for their work). The thread reads page files
-    # only, never the database, and one batch at a time, so the page cache needs no lock.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as ahead:
-        upcoming = ahead.submit(crop_and_prepare, batches[0])
+    page_files = _PageFiles()
+    with _cutting(engine) as (cut, ahead):
+        upcoming: deque[Future] = deque()
         for index, batch in enumerate(batches):
-            images, errors, prepared = upcoming.result()
-            if index + 1 < len(batches):
-                upcoming = ahead.submit(crop_and_prepare, batches[index + 1])
-            _read_and_store(token, engine, batch, images, errors, prepared, nbest, stages)
+            while len(upcoming) < ahead and index + len(upcoming) < len(batches):
+                following = batches[index + len(upcoming)]
+                with _timed(stages, "read page files"):
+                    pages = page_files.of(following)
+                upcoming.append(cut(pages, [_line_cut(request.line) for request in following]))
+            done = upcoming.popleft().result()
+            for stage, seconds in done.seconds.items():
+                stages[stage] += seconds
+            _read_and_store(token, engine, batch, done, nbest, stages)
+
+
+@contextmanager
+def _cutting(engine: Engine) -> Iterator[tuple[Callable[..., Future], int]]:
+    """How the next batches are cut out of their pages and prepared for the model while this
+    one is in the model and being stored: a function that starts that work for a batch, and
+    how many batches to keep started. By default a thread (PIL, numpy and torch release the
+    GIL for their work); with OCRREVIEW_PREPARE_PROCESSES, a pool of that many processes, so
+    that a GPU worker's preparation scales with its cores."""
+    from recognition.cutting import PageCutter, cut_in_process
+
+    processes = settings.OCRREVIEW_PREPARE_PROCESSES
+    if not processes:
+        cutter = PageCutter()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as thread:
+            yield partial(thread.submit, cutter.cut_and_prepare, engine.loaded.image_processor), 1
+        return
+    pool = _cutting_pool(engine.loaded.image_processor, processes)
+    try:
+        yield partial(pool.submit, cut_in_process), processes + 1
+    except BrokenProcessPool:
+        # A process died (killed for its memory, say): the claim is given back, and the next
+        # one starts a new pool.
+        _cutting_pools.pop(id(engine.loaded.image_processor), None)
+        raise
+
+
+# Pools of processes that cut and prepare lines, by the image processor they were started
+# with: started once per worker process.
+_cutting_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def _cutting_pool(image_processor: Any, processes: int) -> ProcessPoolExecutor:
+    from recognition.cutting import start_cutting_process
+
+    key = id(image_processor)
+    if key not in _cutting_pools:
+        for stale in _cutting_pools.values():
+            stale.shutdown(wait=False, cancel_futures=True)
+        _cutting_pools.clear()
+        # Not forked from the worker, which has threads and may hold CUDA, neither of which
+        # survives a fork: from a server process that imports torch and transformers once, so
+        # that a pool started again after a process died is ready at once.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["recognition.cutting"])
+        _cutting_pools[key] = ProcessPoolExecutor(
+            processes,
+            mp_context=context,
+            initializer=start_cutting_process,
+            initargs=(image_processor,),
+        )
+    return _cutting_pools[key]
+
+
+def _line_cut(line: Line):
+    from recognition.cutting import LineCut
+
+    return LineCut(page=line.page_id, bbox=tuple(line.bbox), polygon=line.polygon or None)
 
 
 def batch_size_for(engine: Engine) -> int:
@@ -398,9 +450,7 @@ def _read_and_store(
     token: uuid.UUID,
     engine: Engine,
     batch: list[RecognitionRequest],
-    images: list[Image.Image | None],
-    errors: dict[int, str],
-    prepared: "Prepared",
+    cut: "CutBatch",
     nbest: int,
     stages: defaultdict[str, float],
 ) -> None:
@@ -408,11 +458,11 @@ def _read_and_store(
 
     started = time.perf_counter()
     if settings.OCRREVIEW_NULL_MODEL:
-        results = fixed_readings(prepared, nbest=nbest)
+        results = fixed_readings(cut.prepared, nbest=nbest)
     else:
         results = recognize_prepared(
             engine.loaded,
-            prepared,
+            cut.prepared,
             nbest=nbest,
             batch_size=len(batch),
             max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
@@ -421,50 +471,33 @@ def _read_and_store(
     model = time.perf_counter() - started
     stages["model"] += model
     by_request = iter(results)
-    outcome = {}
-    for request, image in zip(batch, images, strict=True):
-        outcome[request.id] = next(by_request) if image is not None else errors[request.id]
+    outcome = {
+        request.id: cut.errors[position] if position in cut.errors else next(by_request)
+        for position, request in enumerate(batch)
+    }
     with _timed(stages, "write"):
         do_store_results(token, engine.version, batch, outcome, model / max(1, len(results)))
     with _timed(stages, "lease"):
         renew_lease(token)
 
 
-class _PageCache:
-    """Claims are sorted by page, so keeping the last decoded page is enough."""
+class _PageFiles:
+    """The files of a claim's pages, each read once (from S3, a request): to each its bytes,
+    or why it cannot be read."""
 
-    def __init__(self):
-        self.page_id: int | None = None
-        self.image: Image.Image | None = None
-        self.error = ""
+    def __init__(self) -> None:
+        self._files: dict[int, bytes | str] = {}
 
-    def crops(self, batch: list[RecognitionRequest]):
-        from recognition.preprocess import ImageError, crop_line, open_image
-
-        images: list[Image.Image | None] = []
-        errors: dict[int, str] = {}
+    def of(self, batch: list[RecognitionRequest]) -> dict[int, bytes | str]:
         for request in batch:
-            line = request.line
-            if line.page_id != self.page_id:
-                self.page_id, self.image, self.error = line.page_id, None, ""
+            page = request.line.page
+            if page.pk not in self._files:
                 try:
-                    self.image = _open_page(line.page, open_image)
-                except (ImageError, OSError) as exc:
-                    self.error = f"the page image cannot be read: {exc}"
-            try:
-                if self.image is None:
-                    raise ImageError(self.error)
-                polygon = line.polygon if len(line.polygon or []) >= 3 else None
-                images.append(crop_line(self.image, polygon=polygon, bbox=tuple(line.bbox)))
-            except (ImageError, TypeError, ValueError) as exc:
-                images.append(None)
-                errors[request.id] = str(exc)
-        return images, errors
-
-
-def _open_page(page: Page, open_image) -> Image.Image:
-    with page.image.open("rb") as stream:
-        return open_image(stream.read())
+                    with page.image.open("rb") as stream:
+                        self._files[page.pk] = stream.read()
+                except OSError as exc:
+                    self._files[page.pk] = str(exc)
+        return {request.line.page_id: self._files[request.line.page_id] for request in batch}
 
 
 def do_store_results(
