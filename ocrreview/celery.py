@@ -1,5 +1,6 @@
-"""The Celery app. Workers: `celery -A ocrreview worker -Q default` (CPU work),
-`-Q gpu` (recognition), `-Q training --pool solo --concurrency 1` (one training at a time)."""
+"""The Celery app. Workers: `celery -A ocrreview worker -Q default,segment` (fetching, exports,
+segmentation), `-Q gpu,segment --pool solo` (recognition, and segmentation on the GPU),
+`-Q training --pool solo --concurrency 1` (one training at a time)."""
 
 import os
 import sys
@@ -23,8 +24,11 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     task_default_queue="default",
-    task_queues=(Queue("default"), Queue("gpu"), Queue("training")),
+    task_queues=(Queue("default"), Queue("segment"), Queue("gpu"), Queue("training")),
     task_routes={
+        # Apart from `default`, so that both CPU and GPU workers take it: kraken runs where it
+        # finds a GPU (ocrreview/corpus/kraken_child.py).
+        "ocrreview.corpus.tasks.segment_document": {"queue": "segment"},
         "ocrreview.transcription.tasks.*": {"queue": "gpu"},
         "ocrreview.training.tasks.train_*": {"queue": "training"},
     },

@@ -38,7 +38,7 @@ class Worker:
 
 @contextmanager
 def celery_worker(
-    queues: str = "default,gpu,training",
+    queues: str = "default,segment,gpu,training",
     *,
     name: str = "test",
     timeout: float = 60,

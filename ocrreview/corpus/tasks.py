@@ -1,4 +1,5 @@
-"""CPU work on the `default` queue. Thin wrappers over segmentation.py and iiif.py."""
+"""Segmentation on the `segment` queue, fetching IIIF images on `default`. Thin wrappers over
+segmentation.py and iiif.py."""
 
 from celery import shared_task
 

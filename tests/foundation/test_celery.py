@@ -10,7 +10,8 @@ def test_tasks_are_routed_to_their_queues():
     route = app.amqp.router.route
     assert route({}, "ocrreview.transcription.tasks.recognize_pending")["queue"].name == "gpu"
     assert route({}, "ocrreview.training.tasks.train_model")["queue"].name == "training"
-    assert route({}, "ocrreview.corpus.tasks.segment_document")["queue"].name == "default"
+    assert route({}, "ocrreview.corpus.tasks.segment_document")["queue"].name == "segment"
+    assert route({}, "ocrreview.corpus.tasks.fetch_iiif_images")["queue"].name == "default"
 
 
 def test_only_json_crosses_the_broker():
@@ -21,9 +22,9 @@ def test_only_json_crosses_the_broker():
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_consumes_all_three_queues():
-    with celery_worker("default,gpu,training", name="foundation") as worker:
+def test_a_real_worker_consumes_all_four_queues():
+    with celery_worker("default,segment,gpu,training", name="foundation") as worker:
         inspect = app.control.inspect(destination=[worker.hostname], timeout=5)
         queues = inspect.active_queues()[worker.hostname]
-        assert {q["name"] for q in queues} == {"default", "gpu", "training"}
+        assert {q["name"] for q in queues} == {"default", "segment", "gpu", "training"}
         assert worker.process.poll() is None

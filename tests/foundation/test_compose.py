@@ -26,6 +26,11 @@ def compose(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+def queues(service: dict) -> set[str]:
+    command = service["command"]
+    return set(command[command.index("-Q") + 1].split(","))
+
+
 SECRETS = {"SECRET_KEY": "s3cret", "AWS_SECRET_ACCESS_KEY": "minio-s3cret"}
 
 
@@ -45,8 +50,10 @@ def test_production_layout():
     config = yaml.safe_load(compose("config", **SECRETS).stdout)
     services = config["services"]
     assert {"web", "worker-cpu", "worker-gpu", "worker-training", "db", "redis"} <= set(services)
+    # Segmentation where it is fastest: on the GPU worker, and on the CPU worker's processes.
+    assert queues(services["worker-cpu"]) == {"default", "segment"}
+    assert queues(services["worker-gpu"]) == {"gpu", "segment"}
     gpu = services["worker-gpu"]
-    assert "gpu" in gpu["command"][gpu["command"].index("-Q") + 1]
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
     training = services["worker-training"]["command"]

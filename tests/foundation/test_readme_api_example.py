@@ -58,7 +58,7 @@ def test_the_readme_api_example_runs_against_live_server_and_workers(
         "OCRREVIEW_DEVICE": "cpu",
         "HF_HUB_OFFLINE": "1",
     }
-    with celery_worker("default,gpu", name="readme", timeout=120, **env):
+    with celery_worker("default,segment,gpu", name="readme", timeout=120, **env):
         finished = subprocess.run(
             [sys.executable, "example.py", "letter.pdf"],
             cwd=tmp_path,

@@ -38,8 +38,10 @@ def test_a_page_whose_image_is_unreadable_fails_with_its_message(letters):
     assert "page 1: the file is not an image" in document.error
 
 
-def test_segmentation_tasks_go_to_the_default_queue():
+def test_segmentation_tasks_go_to_the_segment_queue_which_the_embedded_worker_serves():
     from ocrreview.celery import app
+    from ocrreview.corpus.management.commands.serve import MAIN_WORKER_QUEUES
 
     route = app.amqp.router.route({}, "ocrreview.corpus.tasks.segment_document")
-    assert route["queue"].name == "default"
+    assert route["queue"].name == "segment"
+    assert "segment" in MAIN_WORKER_QUEUES.split(",")

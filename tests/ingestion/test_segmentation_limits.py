@@ -75,14 +75,16 @@ def test_a_page_past_the_time_limit_fails_naming_the_setting_and_the_next_page_g
 def test_a_worker_stops_kraken_past_the_memory_limit_and_segments_the_next_document(
     letters, tiny_model
 ):
-    """On a worker as `manage.py serve` runs its main one (a prefork pool of one): a card
-    that needs more memory than allowed fails, and a strip uploaded after it is segmented in a
-    new child and read."""
+    """On the embedded run's main worker (its queues, a prefork pool of one): a card that
+    needs more memory than allowed fails, and a strip uploaded after it is segmented in a new
+    child and read."""
+    from ocrreview.corpus.management.commands.serve import MAIN_WORKER_QUEUES
+
     redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()
     letters.nbest_size = 1
     letters.save()
     env = worker_settings(tiny_model, OCRREVIEW_SEGMENTATION_MEMORY_MB="1800")
-    with celery_worker("default,gpu", name="main", pool="prefork", timeout=120, **env) as w:
+    with celery_worker(MAIN_WORKER_QUEUES, name="main", pool="prefork", timeout=120, **env) as w:
         (heavy,) = do_ingest(letters, [Upload.from_bytes("card.png", card())])
         (light,) = do_ingest(letters, [Upload.from_bytes("strip.png", strip())])
         done = (Document.Status.READY, Document.Status.FAILED)

@@ -76,11 +76,11 @@ def upload_lines(collection, count: int) -> list:
 def test_an_uploaded_page_is_segmented_by_kraken_and_recognised_on_workers(
     broker, letters, tiny_model, settings
 ):
-    """Upload -> kraken (default queue) -> recognition (gpu queue), as deployed."""
+    """Upload -> kraken (segment queue) -> recognition (gpu queue), as deployed."""
     settings.OCRREVIEW_MODEL = str(tiny_model)
     letters.nbest_size = 1
     letters.save()
-    with celery_worker("default,gpu", name="pipeline", timeout=120, **worker_settings(tiny_model)):
+    with celery_worker("segment,gpu", name="pipeline", timeout=120, **worker_settings(tiny_model)):
         (result,) = do_ingest(letters, [Upload.from_bytes("letter.jpg", DEMO_PAGE.read_bytes())])
         assert result.ok and result.document.status == Document.Status.UPLOADED
         document = result.document

@@ -11,6 +11,9 @@ from ocrreview.supervisor import Service, Supervisor, python_tool
 WEB_READY_TIMEOUT_S = 120
 # A web server of a run that was just stopped may hold the port a few seconds longer.
 PORT_FREE_TIMEOUT_S = 20
+# One machine, one worker for all but training: fetching, segmentation (on the GPU where kraken
+# finds one) and recognition.
+MAIN_WORKER_QUEUES = "default,segment,gpu"
 
 
 class Command(BaseCommand):
@@ -62,7 +65,10 @@ class Command(BaseCommand):
             [
                 Service(
                     "worker main",
-                    [*worker, *shlex.split("-Q default,gpu --concurrency 1 --hostname main@%h")],
+                    [
+                        *worker,
+                        *shlex.split(f"-Q {MAIN_WORKER_QUEUES} --concurrency 1 --hostname main@%h"),
+                    ],
                     logs / "worker.log",
                 ),
                 Service(
