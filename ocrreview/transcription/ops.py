@@ -6,7 +6,8 @@ from django.db.models import Count
 from ocrreview.celery import app
 from ocrreview.transcription.models import RecognitionRequest
 
-QUEUES = ("default", "gpu", "training")
+# Every queue the app routes to, so a new one shows without being listed twice.
+QUEUES = tuple(queue.name for queue in app.conf.task_queues)
 
 
 def queue_lengths() -> dict[str, int | None]:

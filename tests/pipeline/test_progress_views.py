@@ -82,4 +82,6 @@ def test_staff_see_queues_and_workers(client, staff, alice):
     assert client.get(reverse("recognition_queues")).status_code == 302
     client.force_login(staff)
     page = client.get(reverse("recognition_queues")).content.decode()
-    assert "gpu" in page and "Workers" in page
+    assert "Workers" in page
+    for queue in ("default", "segment", "gpu", "training"):
+        assert f"<td>{queue}</td>" in page
