@@ -105,7 +105,9 @@ class RunCommand:
 
 
 def answers(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=10) as response:
+    # Generous: right after a worker is killed its replacement starts (torch, Django) on the
+    # same cores, and on a loaded 2-core machine the page took 11 s to come.
+    with urllib.request.urlopen(url, timeout=60) as response:
         return response.status == 200
 
 
