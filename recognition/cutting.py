@@ -16,15 +16,16 @@ import torch
 from PIL import Image
 
 from recognition.inference import Prepared, prepare_with
-from recognition.preprocess import BBox, ImageError, Point, crop_line, open_image
+from recognition.preprocess import ImageError, Point, crop_line, open_image
 
 
 @dataclass(frozen=True)
 class LineCut:
-    """Where a line is: its page (a key of the batch's pages) and its polygon or box."""
+    """Where a line is: its page (a key of the batch's pages) and its polygon or box, as
+    stored: a malformed one fails its line when it is cut."""
 
     page: Hashable
-    bbox: BBox
+    bbox: Sequence[int]
     polygon: Sequence[Point] | None = None
 
 
@@ -60,7 +61,8 @@ class PageCutter:
             try:
                 image = self._page_image(line.page, pages[line.page])
                 polygon = line.polygon if len(line.polygon or []) >= 3 else None
-                images.append(crop_line(image, polygon=polygon, bbox=line.bbox))
+                x0, y0, x1, y1 = line.bbox
+                images.append(crop_line(image, polygon=polygon, bbox=(x0, y0, x1, y1)))
             except (ImageError, TypeError, ValueError) as exc:
                 errors[position] = str(exc)
         cut = time.perf_counter()

@@ -424,7 +424,7 @@ def _cutting_pool(image_processor: Any, processes: int) -> ProcessPoolExecutor:
 def _line_cut(line: Line):
     from recognition.cutting import LineCut
 
-    return LineCut(page=line.page_id, bbox=tuple(line.bbox), polygon=line.polygon or None)
+    return LineCut(page=line.page_id, bbox=line.bbox, polygon=line.polygon or None)
 
 
 def batch_size_for(engine: Engine) -> int:

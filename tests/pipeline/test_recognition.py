@@ -131,16 +131,23 @@ def test_lines_cut_or_joined_from_reviewed_text_keep_it_when_a_model_reads_them(
 
 
 @pytest.mark.django_db
-def test_a_line_that_cannot_be_read_fails_and_the_rest_go_on(tiny_model, document):
+@pytest.mark.parametrize(
+    "bbox, error",
+    [
+        ([5000, 5000, 5100, 5100], "outside"),
+        ([10, 20, 30], "not enough values to unpack"),  # stored past the model's validation
+    ],
+)
+def test_a_line_that_cannot_be_read_fails_and_the_rest_go_on(tiny_model, document, bbox, error):
     broken = document.lines.last()
-    Line.objects.filter(pk=broken.pk).update(bbox=[5000, 5000, 5100, 5100], polygon=[])
+    Line.objects.filter(pk=broken.pk).update(bbox=bbox, polygon=[])
     services.do_queue_recognition(document.lines.all())
     drain()
     broken.refresh_from_db()
     assert broken.status == Line.Status.FAILED
-    assert "outside" in broken.error
+    assert error in broken.error
     request = RecognitionRequest.objects.get(line=broken)
-    assert request.status == R.FAILED and "outside" in request.error
+    assert request.status == R.FAILED and error in request.error
     assert document.lines.filter(status=Line.Status.FAILED).count() == 1
     assert Hypothesis.objects.exclude(line=broken).values("line").distinct().count() == 2
     document.refresh_from_db()
