@@ -155,6 +155,29 @@ def test_a_line_that_cannot_be_read_fails_and_the_rest_go_on(tiny_model, documen
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_lines_of_a_page_whose_image_cannot_be_read_fail_with_the_reason(
+    tiny_model, document, damage
+):
+    page = document.pages.get()
+    if damage == "corrupt":
+        with page.image.open("wb") as stream:
+            stream.write(b"\x89PNG\r\n\x1a\n this is not the rest of a PNG")
+    else:
+        page.image.storage.delete(page.image.name)
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    errors = set(document.lines.values_list("status", "error"))
+    assert len(errors) == 1
+    ((status, error),) = errors
+    assert status == Line.Status.FAILED
+    assert error.startswith("the page image cannot be read: ")
+    assert not RecognitionRequest.objects.exclude(status=R.FAILED).exists()
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY  # nothing left to read
+
+
+@pytest.mark.django_db
 def test_two_claims_never_share_a_line(tiny_model, document, settings):
     services.do_queue_recognition(document.lines.all())
     first = services.do_claim(2, "a")
