@@ -25,13 +25,9 @@ prints milliseconds per line by stage, and lines_per_s last.
 
 import io
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -39,11 +35,15 @@ from django.db.models import Max, Min, Sum
 from django.test import override_settings
 from PIL import Image, ImageDraw, ImageFont
 
-from ocrreview.celery import app
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Collection, Document, Line, Page
-from ocrreview.training.models import ModelVersion
 from ocrreview.transcription import services
+from ocrreview.transcription.management.bench_workers import (
+    bench_collection,
+    celery_workers,
+    delete_collection,
+    model_report,
+)
 from ocrreview.transcription.models import RecognitionRequest
 
 R = RecognitionRequest.Status
@@ -133,57 +133,25 @@ class Command(BaseCommand):
         timeout: float,
         **options,
     ):
-        if not settings.CELERY_BROKER_URL.startswith("redis://"):
-            raise CommandError("The benchmark needs a real broker: set REDIS_URL.")
-        collection = Collection.objects.create(
-            name=f"bench-{os.getpid()}-{time.time():.0f}", nbest_size=nbest
-        )
-        if model:
-            collection.model_version, _ = ModelVersion.objects.get_or_create(
-                name=f"bench: {model}", defaults={"source": model}
-            )
-            collection.save()
-        if null_model:
-            try:
+        collection = bench_collection(model, nbest_size=nbest)
+        try:
+            if null_model:
                 with override_settings(OCRREVIEW_NULL_MODEL=True):
                     self._null_model(collection, lines or 2000)
-            finally:
-                self._clean(collection)
-            return
-        lines = lines or 200
-        worker = self._start_worker(dict(os.environ))
-        try:
-            self.stdout.write("warming up (model load, first batch)...")
-            self._run(collection, [Upload.from_bytes("warmup.png", line_png(0))], timeout)
-            uploads = [Upload.from_bytes(f"line-{i:04d}.png", line_png(i)) for i in range(lines)]
-            started = time.perf_counter()
-            requests = self._run(collection, uploads, timeout, started)
-            total = time.perf_counter() - started
+                return
+            lines = lines or 200
+            with celery_workers("gpu"):
+                self.stdout.write("warming up (model load, first batch)...")
+                self._run(collection, [Upload.from_bytes("warmup.png", line_png(0))], timeout)
+                uploads = [
+                    Upload.from_bytes(f"line-{i:04d}.png", line_png(i)) for i in range(lines)
+                ]
+                started = time.perf_counter()
+                requests = self._run(collection, uploads, timeout, started)
+                total = time.perf_counter() - started
             self._report(requests, lines, total)
         finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
-            self._clean(collection)
-
-    def _start_worker(self, env: dict) -> subprocess.Popen:
-        hostname = f"bench-{os.getpid()}@localhost"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ocrreview", "worker", "-Q", "gpu"]
-            + ["--pool", "solo", "--hostname", hostname, "--loglevel", "WARNING"]
-            + ["--without-gossip", "--without-mingle"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 120
-        while not app.control.ping(destination=[hostname], timeout=1.0):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise CommandError("The benchmark worker did not start.")
-        return process
+            delete_collection(collection)
 
     def _run(self, collection, uploads, timeout, started=None):
         ingest_started = time.perf_counter()
@@ -209,12 +177,9 @@ class Command(BaseCommand):
             model=Sum("model_seconds"), first=Min("finished_at"), last=Max("finished_at")
         )
         model = stats["model"]
-        first = requests.select_related("model_version", "line__model_version").first()
-        ran, asked = first.line.model_version, first.model_version
         self.stdout.write(f"lines: {lines}")
-        self.stdout.write(f"model: {ran.name} ({ran.source})")
-        if ran != asked:
-            self.stdout.write(f"  ({asked.name} could not be loaded; the starter model ran)")
+        for line in model_report(requests):
+            self.stdout.write(line)
         self.stdout.write(f"upload (ingest service): {self.ingest_seconds:.2f} s")
         self.stdout.write(f"model time: {model:.2f} s ({1000 * model / lines:.1f} ms/line)")
         self.stdout.write(f"total time: {total:.2f} s")
@@ -288,10 +253,3 @@ class Command(BaseCommand):
         while services.do_recognize_pending(f"bench-{os.getpid()}", stages):
             pass
         return stages
-
-    def _clean(self, collection: Collection) -> None:
-        for document in collection.documents.all():
-            for page in document.pages.all():
-                page.image.delete(save=False)
-            document.delete()
-        collection.delete()
