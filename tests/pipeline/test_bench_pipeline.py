@@ -7,6 +7,7 @@ import re
 
 import pytest
 import redis
+import torch
 from django.conf import settings
 from django.core.management import call_command
 
@@ -31,17 +32,32 @@ def test_bench_pipeline_runs_and_prints_its_overhead_last(tiny_model, monkeypatc
     assert not Collection.objects.exists()  # the bench cleans up after itself
 
 
+@pytest.fixture
+def torch_threads():
+    """The null model leaves torch on one thread in this process, as in a GPU worker."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.django_db
-def test_bench_pipeline_with_the_null_model_prints_its_stages_and_lines_per_s_last(tiny_model):
+def test_bench_pipeline_with_the_null_model_prints_its_stages_and_lines_per_s_last(
+    tiny_model, settings, torch_threads
+):
+    settings.OCRREVIEW_CUDA_BATCH_SIZE = 16
     out = io.StringIO()
     call_command(
         "bench_pipeline",
         *("--null-model", "--lines", "45", "--nbest", "3", "--model", str(tiny_model)),
+        *("--chunk", "20"),
         stdout=out,
     )
     lines = out.getvalue().strip().splitlines()
     assert "lines: 45 (2 pages of up to 40)" in lines
-    for stage in ("claim", "decode+crop", "preprocess", "model (stand-in)", "write", "lease"):
+    assert "batch size: 16, claims of 20 lines" in lines
+    assert torch.get_num_threads() == 1
+    stages = ("claim", "read page files", "decode+crop", "preprocess", "model (stand-in)")
+    for stage in (*stages, "write", "lease"):
         label = rf"  {re.escape(stage)}( \(in the prepare thread, beside the others\))?: "
         assert any(re.fullmatch(rf"{label}\d+\.\d{{3}}", line) for line in lines)
     assert re.fullmatch(r"lines_per_s: \d+", lines[-1]), lines[-1]

@@ -16,7 +16,10 @@ With --null-model the model is a stand-in (settings.OCRREVIEW_NULL_MODEL) that a
 fixed n-best at once, so what is measured is everything else: pages of many lines each
 (drawn text, saved as JPEG scans) are queued for recognition, and this process drains the
 queue as a worker does, timing each stage (claims, page decoding and cropping, the model's
-preprocessing, writes, lease renewals), from the queueing until the last line is stored.
+preprocessing, writes, lease renewals), from the queueing until the last line is stored. The
+stand-in takes a GPU's place, so the pipeline runs as docker-compose's GPU worker's does:
+batches of OCRREVIEW_CUDA_BATCH_SIZE, claims of --chunk lines, torch on one CPU thread, and
+OCRREVIEW_PREPARE_PROCESSES as set.
 Decoding, cropping and preprocessing run in the pipeline's prepare thread, a batch ahead of
 the model and the writes, so the stages add up to more than the total.
 Like a worker, it reads whatever is queued: run it with no other recognition worker. It
@@ -28,6 +31,7 @@ import os
 import time
 from collections import defaultdict
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -50,7 +54,7 @@ R = RecognitionRequest.Status
 LINES_PER_PAGE = 40
 LINE_HEIGHT = 56
 PAGE_WIDTH = 1600
-STAGES = ("claim", "decode+crop", "preprocess", "model", "write", "lease")
+STAGES = ("claim", "read page files", "decode+crop", "preprocess", "model", "write", "lease")
 PREPARE_THREAD_STAGES = ("decode+crop", "preprocess")
 WORDS = [
     "the",
@@ -121,6 +125,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--nbest", type=int, default=5, help="n-best size (beam width) of the collection"
         )
+        parser.add_argument(
+            "--chunk",
+            type=int,
+            default=256,
+            help="--null-model: lines claimed at a time (default: 256, docker-compose's GPU "
+            "worker's OCRREVIEW_RECOGNITION_CHUNK)",
+        )
         parser.add_argument("--timeout", type=float, default=1800)
 
     def handle(
@@ -130,13 +141,19 @@ class Command(BaseCommand):
         null_model: bool,
         model: str | None,
         nbest: int,
+        chunk: int,
         timeout: float,
         **options,
     ):
         collection = bench_collection(model, nbest_size=nbest)
         try:
             if null_model:
-                with override_settings(OCRREVIEW_NULL_MODEL=True):
+                # The stand-in replaces a GPU, so the pipeline runs as a GPU worker's does.
+                with override_settings(
+                    OCRREVIEW_NULL_MODEL=True,
+                    OCRREVIEW_BATCH_SIZE=settings.OCRREVIEW_CUDA_BATCH_SIZE,
+                    OCRREVIEW_RECOGNITION_CHUNK=chunk,
+                ):
                     self._null_model(collection, lines or 2000)
                 return
             lines = lines or 200
@@ -209,7 +226,10 @@ class Command(BaseCommand):
         used = Line.objects.filter(document__in=documents)[0].model_version
         self.stdout.write(f"lines: {lines} ({len(documents)} pages of up to {LINES_PER_PAGE})")
         self.stdout.write(f"image processor: {used.name}; the model: a stand-in (fixed n-best)")
-        self.stdout.write(f"batch size: {services.batch_size_for(services.load_engine(used))}")
+        batch_size = services.batch_size_for(services.load_engine(used))
+        self.stdout.write(
+            f"batch size: {batch_size}, claims of {settings.OCRREVIEW_RECOGNITION_CHUNK} lines"
+        )
         self.stdout.write("ms/line by stage:")
         for stage in ("queue", *STAGES):
             label = "model (stand-in)" if stage == "model" else stage
