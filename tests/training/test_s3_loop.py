@@ -70,7 +70,7 @@ def test_the_loop_runs_on_s3_with_a_worker_that_shares_no_disk(
     headers = factories.token_headers(alice)
 
     with celery_worker(
-        "default,gpu,training",
+        "default,segment,gpu,training",
         name="s3",
         timeout=120,
         cwd=elsewhere / "cwd",
