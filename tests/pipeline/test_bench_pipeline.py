@@ -6,22 +6,15 @@ import io
 import re
 
 import pytest
-import redis
 import torch
-from django.conf import settings
 from django.core.management import call_command
 
 from ocrreview.corpus.models import Collection
-from tests.workers import worker_env
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_bench_pipeline_runs_and_prints_its_overhead_last(tiny_model, monkeypatch):
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    env = worker_env(OCRREVIEW_DEVICE="cpu", OCRREVIEW_MAX_NEW_TOKENS="8", HF_HUB_OFFLINE="1")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+def test_bench_pipeline_runs_and_prints_its_overhead_last(tiny_model, bench_environment):
     out = io.StringIO()
     call_command(
         "bench_pipeline", *("--lines", "3", "--nbest", "1", "--model", str(tiny_model)), stdout=out

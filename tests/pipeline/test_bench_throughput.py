@@ -6,29 +6,15 @@ import io
 import re
 
 import pytest
-import redis
-from django.conf import settings
 from django.core.management import call_command
 
 from ocrreview.corpus.models import Collection
-from tests.workers import worker_env
-
-STAGES = (
-    "upload",
-    "waiting for segmentation",
-    "segmentation (kraken)",
-    "waiting for recognition",
-    "recognition",
-)
+from ocrreview.transcription.management.commands.bench_throughput import STAGES
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_bench_throughput_runs_a_page_and_prints_pages_per_hour_last(tiny_model, monkeypatch):
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    env = worker_env(OCRREVIEW_DEVICE="cpu", OCRREVIEW_MAX_NEW_TOKENS="8", HF_HUB_OFFLINE="1")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+def test_bench_throughput_runs_a_page_and_prints_pages_per_hour_last(tiny_model, bench_environment):
     out = io.StringIO()
     call_command(
         "bench_throughput",
