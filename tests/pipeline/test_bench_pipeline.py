@@ -53,5 +53,12 @@ def test_bench_pipeline_with_the_null_model_prints_its_stages_and_lines_per_s_la
     for stage in (*stages, "write", "lease"):
         label = rf"  {re.escape(stage)}( \(in the prepare thread, beside the others\))?: "
         assert any(re.fullmatch(rf"{label}\d+\.\d{{3}}", line) for line in lines)
+    # The CPU time of every process that worked, the PostgreSQL server's included (it runs
+    # on this machine), and the rate it allows.
+    cpu = r"CPU time: (\d+\.\d{3}) ms/line \(this process (\d+\.\d{3}), .*PostgreSQL (\d+\.\d{3})\)"
+    spent = next(m for m in map(re.compile(cpu).fullmatch, lines) if m)
+    assert float(spent[1]) >= float(spent[2]) > 0 and float(spent[3]) > 0
+    ceiling = re.fullmatch(r"most lines/s this CPU time allows on (\d+) cores: (\d+)", lines[-2])
+    assert ceiling and abs(int(ceiling[2]) - int(ceiling[1]) * 1000 / float(spent[1])) <= 1
     assert re.fullmatch(r"lines_per_s: \d+", lines[-1]), lines[-1]
     assert not Collection.objects.exists()  # the bench cleans up after itself

@@ -23,7 +23,9 @@ OCRREVIEW_PREPARE_PROCESSES as set.
 Decoding, cropping and preprocessing run in the pipeline's prepare thread, a batch ahead of
 the model and the writes, so the stages add up to more than the total.
 Like a worker, it reads whatever is queued: run it with no other recognition worker. It
-prints milliseconds per line by stage, and lines_per_s last.
+prints milliseconds per line by stage, the CPU time a line cost in every process that worked
+on it (this one, the preparing processes, and the PostgreSQL backend where the server runs on
+this machine), the rate those CPU costs allow on this machine's cores, and lines_per_s last.
 """
 
 import io
@@ -31,10 +33,11 @@ import os
 import time
 from collections import defaultdict
 
+import psutil
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min, Sum
 from django.test import override_settings
 from PIL import Image, ImageDraw, ImageFont
@@ -51,6 +54,8 @@ from ocrreview.transcription.management.bench_workers import (
 from ocrreview.transcription.models import RecognitionRequest
 
 R = RecognitionRequest.Status
+# CPU seconds by (role, process id).
+CpuTimes = dict[tuple[str, int], float]
 LINES_PER_PAGE = 40
 LINE_HEIGHT = 56
 PAGE_WIDTH = 1600
@@ -214,9 +219,11 @@ class Command(BaseCommand):
             self._page(collection, first, min(LINES_PER_PAGE, lines - first))
             for first in range(0, lines, LINES_PER_PAGE)
         ]
+        cpu_before = _cpu_seconds(_working_processes())
         started = time.perf_counter()
         stages = self._drain(Line.objects.filter(document__in=documents))
         total = time.perf_counter() - started
+        cpu_after = _cpu_seconds(_working_processes())
         requests = RecognitionRequest.objects.filter(document__in=documents)
         unfinished = requests.exclude(status=R.DONE).first()
         if unfinished is not None:
@@ -240,7 +247,22 @@ class Command(BaseCommand):
         waiting = total - main
         self.stdout.write(f"  waiting for the prepare thread, other: {1000 * waiting / lines:.3f}")
         self.stdout.write(f"total: {total:.2f} s ({1000 * total / lines:.3f} ms/line)")
+        self._report_cpu(cpu_before, cpu_after, lines)
         self.stdout.write(f"lines_per_s: {lines / total:.0f}")
+
+    def _report_cpu(self, before: CpuTimes, after: CpuTimes, lines: int) -> None:
+        """What the run cost in CPU time, and so the most lines/s this machine's cores can give
+        at that cost, however the work were spread over them."""
+        cpu: defaultdict[str, float] = defaultdict(float)
+        for (role, pid), seconds in after.items():
+            cpu[role] += seconds - before.get((role, pid), 0.0)
+        spent = sum(cpu.values())
+        parts = ", ".join(f"{role} {1000 * seconds / lines:.3f}" for role, seconds in cpu.items())
+        self.stdout.write(f"CPU time: {1000 * spent / lines:.3f} ms/line ({parts})")
+        cores = len(os.sched_getaffinity(0))
+        self.stdout.write(
+            f"most lines/s this CPU time allows on {cores} cores: {cores * lines / spent:.0f}"
+        )
 
     def _page(self, collection: Collection, first: int, count: int) -> Document:
         document = Document.objects.create(
@@ -273,3 +295,32 @@ class Command(BaseCommand):
         while services.do_recognize_pending(f"bench-{os.getpid()}", stages):
             pass
         return stages
+
+
+def _working_processes() -> dict[str, list[psutil.Process]]:
+    """The processes that do a worker's work here, by role. The PostgreSQL backend counts when
+    the server runs on this machine (it does the writes' work: parsing, triggers, indexes)."""
+    me = psutil.Process()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend_pid,) = cursor.fetchone()
+    roles = {"this process": [me], "preparing processes": me.children(recursive=True)}
+    try:
+        backend = psutil.Process(backend_pid)
+        if "postgres" in backend.name():
+            roles["PostgreSQL"] = [backend]
+    except psutil.Error:  # a server on another host: its work is not counted
+        pass
+    return roles
+
+
+def _cpu_seconds(roles: dict[str, list[psutil.Process]]) -> CpuTimes:
+    seconds: CpuTimes = {}
+    for role, processes in roles.items():
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:  # ended since
+                continue
+            seconds[(role, process.pid)] = times.user + times.system
+    return seconds
