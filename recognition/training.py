@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import multiprocessing
 import random
 import shutil
 import time
@@ -207,12 +208,18 @@ def micro_batches(
     if config.num_workers == 0:
         return map(encode, chunks)
     # batch_size=None: each chunk is already a batch, and the encoder is the collate function.
+    # The workers come from a forkserver that has imported this module, not from a fork of
+    # this process: a fork inherits its threads' locks and open connections (kombu's after-fork
+    # hook closing a Celery connection that was waiting on Redis hung a forked worker for good).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     loader: DataLoader[tuple[torch.Tensor, torch.Tensor]] = DataLoader(
         chunks,  # type: ignore[arg-type]  # a list is a map-style dataset
         batch_size=None,
         collate_fn=encode,
         num_workers=config.num_workers,
         prefetch_factor=4,
+        multiprocessing_context=context,
     )
     return iter(loader)
 
