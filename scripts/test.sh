@@ -9,7 +9,23 @@ export DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ocrr
 export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/14}
 export OCRREVIEW_VAR_DIR=${OCRREVIEW_VAR_DIR:-$PWD/var/test}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-redis-cli -u "$REDIS_URL" flushdb >/dev/null
+# pytest runs in TEST_PROCESSES processes (pytest-xdist): most of the suite's time is spent
+# waiting on the workers, servers and browsers it starts, which the other process fills. Each
+# has a test database (pytest-django), a Redis database and a var folder of its own
+# (tests/parallel.py): REDIS_URL's database and the ones after it.
+processes=${TEST_PROCESSES:-2}
+redis_db=${REDIS_URL##*/}
+if (( redis_db + processes > 16 )); then
+    echo "TEST_REDIS_URL's database ($redis_db) leaves no room for $processes processes' own (Redis has 0 to 15)" >&2
+    exit 2
+fi
+for ((i = 0; i < processes; i++)); do
+    redis-cli -u "${REDIS_URL%/*}/$((redis_db + i))" flushdb >/dev/null
+done
+parallel=()
+if (( processes > 1 )); then
+    parallel=(-p tests.parallel -n "$processes" --dist worksteal)
+fi
 
 echo "== ruff"
 ruff check .
@@ -22,4 +38,4 @@ echo "== openapi.yaml matches the API (make schema writes it)"
 python manage.py spectacular --validate --fail-on-warn --file "$OCRREVIEW_VAR_DIR/openapi.yaml"
 diff -u openapi.yaml "$OCRREVIEW_VAR_DIR/openapi.yaml"
 echo "== pytest"
-pytest "$@"
+python -m pytest "${parallel[@]}" "$@"

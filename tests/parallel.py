@@ -1,0 +1,20 @@
+"""A pytest plugin, loaded by scripts/test.sh (`-p tests.parallel`), that gives each
+pytest-xdist process a Redis database and a var folder of its own before Django reads its
+settings. pytest-django makes a test database per process, but two processes' Celery workers
+on one broker would take each other's tasks: process gwN uses REDIS_URL's database plus N,
+and OCRREVIEW_VAR_DIR/gwN."""
+
+import os
+
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-django loads the settings
+def pytest_load_initial_conftests() -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    index = int(worker.removeprefix("gw"))
+    server, _, database = os.environ["REDIS_URL"].rpartition("/")
+    os.environ["REDIS_URL"] = f"{server}/{int(database) + index}"
+    os.environ["OCRREVIEW_VAR_DIR"] = os.path.join(os.environ["OCRREVIEW_VAR_DIR"], worker)
