@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from recognition import starter
 from recognition.architectures import create_starter_base
 from recognition.inference import recognize
 from recognition.loading import load_model
@@ -15,6 +17,7 @@ from recognition.starter import (
     export,
     finetune,
     grown_base,
+    main,
     read_imagefolder,
     train_real,
 )
@@ -127,3 +130,23 @@ def test_a_grown_base_is_not_reused_for_another_source(tmp_path: Path) -> None:
     assert not (tmp_path / "work" / "base.partial").exists()
     with pytest.raises(ValueError, match="use another --work folder"):
         grown_base(other, base, "é")
+
+
+def test_cpu_time_reads_the_test_lines_of_the_lathrop_folder_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "lathrop"
+    folder.mkdir()
+    rows = []
+    for i in range(3):
+        noise_line(90, seed=i).save(folder / f"test{i}.png")
+        rows.append({"file_name": f"test{i}.png", "text_plain": "held", "split": "test"})
+    (folder / "train.png").write_bytes(b"never read")  # would fail the run if it were
+    rows.append({"file_name": "train.png", "text_plain": "x", "split": "train"})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(starter, "LATHROP_LINES", folder)
+
+    assert main(["cpu-time", "--source", str(tiny_base(tmp_path / "model"))]) == 0
+
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(r"cpu_s_per_line_beam4: \d+\.\d{3}", last), last
