@@ -37,6 +37,7 @@ from ocrreview.corpus.segmentation import (
     store_lines,
     whole_image_lines,
 )
+from ocrreview.corpus.signals import lines_ready
 from ocrreview.corpus.xmlimport import ImportedPage, XMLImportError, parse_layout_xml
 from ocrreview.storage import StorageError
 from recognition.preprocess import MAX_PIXELS, ImageError, open_image, to_rgb
@@ -420,17 +421,15 @@ def _ingest_item(
 
 
 def start_processing(document: Document) -> None:
-    # Imported: circular at module level (transcription builds on corpus).
+    # Imported here: the tasks module imports segmentation, which imports this one.
     from ocrreview.corpus.tasks import segment_document
-    from ocrreview.transcription.services import do_queue_recognition, finish_documents
 
     if document.segmentation == Document.Segmentation.KRAKEN:
         transaction.on_commit(lambda: segment_document.delay(document.pk))
         return
     document.status = Document.Status.RECOGNIZING
     document.save(update_fields=["status"])
-    do_queue_recognition(document.lines.all())
-    finish_documents({document.pk})
+    lines_ready.send(Document, document=document)
 
 
 def decode_image_file(name: str, data: bytes) -> _PageImage:

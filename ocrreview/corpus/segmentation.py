@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 
 from ocrreview.corpus.kraken_child import SegmentationFailed, detect_lines
 from ocrreview.corpus.models import Document, Line, Page
+from ocrreview.corpus.signals import lines_ready
 from ocrreview.corpus.xmlimport import ImportedPage
 from ocrreview.review.models import Correction
 from recognition.preprocess import ImageError, open_image
@@ -152,8 +153,6 @@ def do_segment_document(document_id: int) -> None:
     """Segment every page not yet segmented, then queue the document's lines for
     recognition. Safe to run twice: a page is segmented, and its lines created, in one
     transaction."""
-    from ocrreview.transcription.services import do_queue_recognition, finish_documents
-
     document = Document.objects.filter(pk=document_id).first()
     if document is None:
         return
@@ -189,8 +188,7 @@ def do_segment_document(document_id: int) -> None:
         Document.objects.filter(pk=document_id).update(
             status=Document.Status.RECOGNIZING, error=errors
         )
-        do_queue_recognition(document.lines.all())
-        finish_documents({document_id})
+        lines_ready.send(Document, document=document)
 
 
 def _page_failed(page: Page, error: str) -> None:

@@ -125,6 +125,13 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
     return len(new) + retried
 
 
+def read_document_lines(sender: type[Document], document: Document, **kwargs: Any) -> None:
+    """corpus's `lines_ready`: a document's lines are made, so they are queued; a document
+    without lines is ready at once."""
+    do_queue_recognition(document.lines.all())
+    finish_documents({document.pk})
+
+
 def do_rerecognize(documents: QuerySet[Document], model_version: ModelVersion) -> int:
     """Read the documents' lines again with another model version. Old hypotheses stay;
     reviewed lines keep their text."""
