@@ -357,13 +357,22 @@ def _recognize_group(
     nbest: int,
     stages: defaultdict[str, float] | None = None,
 ) -> None:
+    """Read a claim's lines of one model version in batches, as a pipeline: while the model
+    reads a batch (in a thread of its own: torch leaves the GIL while it computes), this thread
+    writes the batch before it, and the next batches are cut and prepared beside both. The
+    database is only used from this thread, where the claim's transaction is."""
     stages = defaultdict(float) if stages is None else stages
     _one_thread_unless_the_model_is_on_the_cpu(engine)
     batch_size = batch_size_for(engine)
     batches = [requests[i : i + batch_size] for i in range(0, len(requests), batch_size)]
     page_files = _PageFiles()
-    with _cutting(engine) as (cut, ahead):
+    read = partial(_read, engine, nbest)
+    with (
+        _cutting(engine) as (cut, ahead),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="model") as model,
+    ):
         upcoming: deque[Future] = deque()
+        in_model: tuple[list[RecognitionRequest], CutBatch, Future] | None = None
         for index, batch in enumerate(batches):
             while len(upcoming) < ahead and index + len(upcoming) < len(batches):
                 following = batches[index + len(upcoming)]
@@ -373,7 +382,12 @@ def _recognize_group(
             done = upcoming.popleft().result()
             for stage, seconds in done.seconds.items():
                 stages[stage] += seconds
-            _read_and_store(token, engine, batch, done, nbest, stages)
+            reading = (batch, done, model.submit(read, done, len(batch)))
+            if in_model is not None:
+                _store(token, engine, *in_model, stages)
+            in_model = reading
+        if in_model is not None:
+            _store(token, engine, *in_model, stages)
 
 
 @contextmanager
@@ -456,14 +470,8 @@ def _one_thread_unless_the_model_is_on_the_cpu(engine: Engine) -> None:
         torch.set_num_threads(1)
 
 
-def _read_and_store(
-    token: uuid.UUID,
-    engine: Engine,
-    batch: list[RecognitionRequest],
-    cut: "CutBatch",
-    nbest: int,
-    stages: defaultdict[str, float],
-) -> None:
+def _read(engine: Engine, nbest: int, cut: "CutBatch", batch_size: int) -> tuple[list, float]:
+    """The model's readings of a prepared batch, and the seconds they took."""
     from recognition.inference import fixed_readings, recognize_prepared
 
     started = time.perf_counter()
@@ -474,11 +482,24 @@ def _read_and_store(
             engine.loaded,
             cut.prepared,
             nbest=nbest,
-            batch_size=len(batch),
+            batch_size=batch_size,
             max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
             calibration=engine.version.calibration,
         )
-    model = time.perf_counter() - started
+    return results, time.perf_counter() - started
+
+
+def _store(
+    token: uuid.UUID,
+    engine: Engine,
+    batch: list[RecognitionRequest],
+    cut: "CutBatch",
+    reading: Future,
+    stages: defaultdict[str, float],
+) -> None:
+    """Write a batch's readings once the model has them, and renew the claim's lease."""
+    with _timed(stages, "waiting for the model"):
+        results, model = reading.result()
     stages["model"] += model
     by_request = iter(results)
     outcome = {

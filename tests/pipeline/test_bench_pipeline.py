@@ -50,8 +50,8 @@ def test_bench_pipeline_with_the_null_model_prints_its_stages_and_lines_per_s_la
     assert "batch size: 16, claims of 20 lines" in lines
     assert torch.get_num_threads() == 1
     stages = ("claim", "read page files", "decode+crop", "preprocess", "model (stand-in)")
-    for stage in (*stages, "write", "lease"):
-        label = rf"  {re.escape(stage)}( \(in the prepare thread, beside the others\))?: "
+    for stage in (*stages, "waiting for the model", "write", "lease"):
+        label = rf"  {re.escape(stage)}( \(in the (prepare|model) thread, beside the others\))?: "
         assert any(re.fullmatch(rf"{label}\d+\.\d{{3}}", line) for line in lines)
     # The CPU time of every process that worked, the PostgreSQL server's included (it runs
     # on this machine), and the rate it allows.

@@ -1,6 +1,7 @@
 """Recognition in-process on the real database: n-best storage, routing, idempotence,
 re-recognition, failures and crashed workers' claims."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from ocrreview.review import actions
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription import services
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
+from recognition import inference
 from tests import factories
 
 R = RecognitionRequest.Status
@@ -52,6 +54,39 @@ def test_lines_get_their_nbest_list_and_are_routed_by_the_threshold(tiny_model, 
     document.refresh_from_db()
     assert document.status == Document.Status.READY
     assert not RecognitionRequest.objects.exclude(status=R.DONE).exists()
+
+
+@pytest.mark.django_db
+def test_the_model_reads_the_next_batch_while_the_one_before_is_written(
+    tiny_model, document, settings, monkeypatch
+):
+    """Each write waits until the model has started on the following batch: a pipeline that
+    wrote before reading on would find it never starts."""
+    settings.OCRREVIEW_BATCH_SIZE = 1
+    started = [threading.Event() for _ in range(3)]
+    read = inference.recognize_prepared
+
+    def recognize_prepared(*args, **kwargs):
+        next(event for event in started if not event.is_set()).set()
+        return read(*args, **kwargs)
+
+    store = services.do_store_results
+    overlapped = []
+
+    def do_store_results(token, version, batch, *args):
+        following = len(overlapped) + 1
+        overlapped.append(following == len(started) or started[following].wait(timeout=30))
+        return store(token, version, batch, *args)
+
+    monkeypatch.setattr(inference, "recognize_prepared", recognize_prepared)
+    monkeypatch.setattr(services, "do_store_results", do_store_results)
+    services.do_queue_recognition(document.lines.all())
+    assert drain() == 3
+    assert overlapped == [True, True, True]
+    assert set(document.lines.values_list("status", flat=True)) <= {
+        Line.Status.NEEDS_REVIEW,
+        Line.Status.AUTO_ACCEPTED,
+    }
 
 
 @pytest.mark.django_db

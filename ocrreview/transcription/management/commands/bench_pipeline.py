@@ -21,7 +21,8 @@ stand-in takes a GPU's place, so the pipeline runs as docker-compose's GPU worke
 batches of OCRREVIEW_CUDA_BATCH_SIZE, claims of --chunk lines, torch on one CPU thread, and
 OCRREVIEW_PREPARE_PROCESSES as set.
 Decoding, cropping and preprocessing run in the pipeline's prepare thread, a batch ahead of
-the model and the writes, so the stages add up to more than the total.
+the model, and the model reads a batch in a thread of its own while the batch before it is
+written, so the stages add up to more than the total.
 Like a worker, it reads whatever is queued: run it with no other recognition worker. It
 prints milliseconds per line by stage, the CPU time a line cost in every process that worked
 on it (this one, the preparing processes, and the PostgreSQL backend where the server runs on
@@ -59,8 +60,18 @@ CpuTimes = dict[tuple[str, int], float]
 LINES_PER_PAGE = 40
 LINE_HEIGHT = 56
 PAGE_WIDTH = 1600
-STAGES = ("claim", "read page files", "decode+crop", "preprocess", "model", "write", "lease")
-PREPARE_THREAD_STAGES = ("decode+crop", "preprocess")
+STAGES = (
+    "claim",
+    "read page files",
+    "decode+crop",
+    "preprocess",
+    "model",
+    "waiting for the model",
+    "write",
+    "lease",
+)
+# The stages that run in a thread of their own, beside the main thread's.
+BESIDE = {"decode+crop": "prepare", "preprocess": "prepare", "model": "model"}
 WORDS = [
     "the",
     "quick",
@@ -240,10 +251,10 @@ class Command(BaseCommand):
         self.stdout.write("ms/line by stage:")
         for stage in ("queue", *STAGES):
             label = "model (stand-in)" if stage == "model" else stage
-            if stage in PREPARE_THREAD_STAGES:
-                label += " (in the prepare thread, beside the others)"
+            if stage in BESIDE:
+                label += f" (in the {BESIDE[stage]} thread, beside the others)"
             self.stdout.write(f"  {label}: {1000 * stages[stage] / lines:.3f}")
-        main = sum(v for k, v in stages.items() if k not in PREPARE_THREAD_STAGES)
+        main = sum(v for k, v in stages.items() if k not in BESIDE)
         waiting = total - main
         self.stdout.write(f"  waiting for the prepare thread, other: {1000 * waiting / lines:.3f}")
         self.stdout.write(f"total: {total:.2f} s ({1000 * total / lines:.3f} ms/line)")
