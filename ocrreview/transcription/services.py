@@ -359,8 +359,9 @@ def _recognize_group(
 ) -> None:
     """Read a claim's lines of one model version in batches, as a pipeline: while the model
     reads a batch (in a thread of its own: torch leaves the GIL while it computes), this thread
-    writes the batch before it, and the next batches are cut and prepared beside both. The
-    database is only used from this thread, where the claim's transaction is."""
+    writes the batch before it, and the next batches are cut and prepared beside both. Only
+    this thread uses the database, so the writes see what its connection sees (a caller's
+    transaction included)."""
     stages = defaultdict(float) if stages is None else stages
     _one_thread_unless_the_model_is_on_the_cpu(engine)
     batch_size = batch_size_for(engine)
