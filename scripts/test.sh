@@ -14,6 +14,10 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # has a test database (pytest-django), a Redis database and a var folder of its own
 # (tests/parallel.py): REDIS_URL's database and the ones after it.
 processes=${TEST_PROCESSES:-2}
+if [[ ! $REDIS_URL =~ /[0-9]+$ ]]; then
+    echo "TEST_REDIS_URL must end with a database number, as in redis://127.0.0.1:6379/14" >&2
+    exit 2
+fi
 redis_db=${REDIS_URL##*/}
 if (( redis_db + processes > 16 )); then
     echo "TEST_REDIS_URL's database ($redis_db) leaves no room for $processes processes' own (Redis has 0 to 15)" >&2
