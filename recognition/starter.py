@@ -419,7 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         help="cpu-time: imagefolder of line images (default: the test split of --lines)",
     )
-    parser.add_argument("--split", help="cpu-time: only the rows of this split of --folder")
+    parser.add_argument(
+        "--split", help="cpu-time: only the rows of this split (default without --folder: test)"
+    )
     args = parser.parse_args(argv)
     demo_pages = [p.name for p in args.exclude_pages_of.iterdir() if p.suffix.lower() in IMAGES]
     # Options left out take each stage's own default.
@@ -473,7 +475,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     elif args.stage == "cpu-time":
         # By default the Lathrop test lines, on which the model card measures the speed.
-        folder, split = (args.folder, args.split) if args.folder else (args.lines, "test")
+        folder, split = (
+            (args.folder, args.split) if args.folder else (args.lines, args.split or "test")
+        )
         seconds = cpu_time_per_line(args.source or STARTER_DIR, folder, split)
         print(f"cpu_s_per_line_beam4: {seconds:.3f}")
     else:

@@ -208,9 +208,10 @@ def micro_batches(
     if config.num_workers == 0:
         return map(encode, chunks)
     # batch_size=None: each chunk is already a batch, and the encoder is the collate function.
-    # The workers come from a forkserver that has imported this module, not from a fork of
-    # this process: a fork inherits its threads' locks and open connections (kombu's after-fork
-    # hook closing a Celery connection that was waiting on Redis hung a forked worker for good).
+    # The workers come from a forkserver (which imports this module, if this call starts it),
+    # not from a fork of this process: a fork inherits its threads' locks and open connections
+    # (kombu's after-fork hook closing a Celery connection that waited on Redis hung a forked
+    # worker for good).
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     loader: DataLoader[tuple[torch.Tensor, torch.Tensor]] = DataLoader(

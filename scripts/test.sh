@@ -14,11 +14,15 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # has a test database (pytest-django), a Redis database and a var folder of its own
 # (tests/parallel.py): REDIS_URL's database and the ones after it.
 processes=${TEST_PROCESSES:-2}
+if [[ ! $processes =~ ^[1-9][0-9]*$ ]]; then
+    echo "TEST_PROCESSES must be a number of processes, 1 or more (got '$processes')" >&2
+    exit 2
+fi
 if [[ ! $REDIS_URL =~ /[0-9]+$ ]]; then
     echo "TEST_REDIS_URL must end with a database number, as in redis://127.0.0.1:6379/14" >&2
     exit 2
 fi
-redis_db=${REDIS_URL##*/}
+redis_db=$((10#${REDIS_URL##*/}))
 if (( redis_db + processes > 16 )); then
     echo "TEST_REDIS_URL's database ($redis_db) leaves no room for $processes processes' own (Redis has 0 to 15)" >&2
     exit 2

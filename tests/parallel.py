@@ -14,7 +14,8 @@ def pytest_load_initial_conftests() -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         return
-    index = int(worker.removeprefix("gw"))
+    # A worker that replaces a crashed one (gw2, gw3, ...) takes the crashed one's place.
+    index = int(worker.removeprefix("gw")) % int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
     server, _, database = os.environ["REDIS_URL"].rpartition("/")
     os.environ["REDIS_URL"] = f"{server}/{int(database) + index}"
     os.environ["OCRREVIEW_VAR_DIR"] = os.path.join(os.environ["OCRREVIEW_VAR_DIR"], worker)

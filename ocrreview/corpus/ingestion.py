@@ -421,7 +421,7 @@ def _ingest_item(
 
 
 def start_processing(document: Document) -> None:
-    # Imported here: the tasks module imports segmentation, which imports this one.
+    # Imported here: the tasks module imports iiif, which imports this one.
     from ocrreview.corpus.tasks import segment_document
 
     if document.segmentation == Document.Segmentation.KRAKEN:

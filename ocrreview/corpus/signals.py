@@ -1,4 +1,5 @@
-"""What corpus tells the apps built on it, which it does not import."""
+"""What corpus tells the apps built on it, so that its ingestion and segmentation need not
+import them."""
 
 from django.dispatch import Signal
 
