@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import multiprocessing
 import random
 import shutil
 import time
@@ -33,6 +32,7 @@ from transformers import (
 )
 
 import recognition.line_encoder  # noqa: F401  (registers the starter's encoder with Auto*)
+from recognition.forkserver import forkserver
 from recognition.inference import NEUTRAL_SEARCH
 from recognition.loading import max_new_tokens_for, resolve_device
 from recognition.preprocess import bounded_aspect, open_image, to_rgb
@@ -208,19 +208,13 @@ def micro_batches(
     if config.num_workers == 0:
         return map(encode, chunks)
     # batch_size=None: each chunk is already a batch, and the encoder is the collate function.
-    # The workers come from a forkserver (which imports this module, if this call starts it),
-    # not from a fork of this process: a fork inherits its threads' locks and open connections
-    # (kombu's after-fork hook closing a Celery connection that waited on Redis hung a forked
-    # worker for good).
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
     loader: DataLoader[tuple[torch.Tensor, torch.Tensor]] = DataLoader(
         chunks,  # type: ignore[arg-type]  # a list is a map-style dataset
         batch_size=None,
         collate_fn=encode,
         num_workers=config.num_workers,
         prefetch_factor=4,
-        multiprocessing_context=context,
+        multiprocessing_context=forkserver(),
     )
     return iter(loader)
 

@@ -10,7 +10,6 @@ lines next writes them; the dead worker's half-finished batch never lands.
 
 import json
 import logging
-import multiprocessing
 import time
 import uuid
 from collections import defaultdict, deque
@@ -423,20 +422,18 @@ _cutting_pools: dict[int, ProcessPoolExecutor] = {}
 
 def _cutting_pool(image_processor: Any, processes: int) -> ProcessPoolExecutor:
     from recognition.cutting import start_cutting_process
+    from recognition.forkserver import forkserver
 
     key = id(image_processor)
     if key not in _cutting_pools:
         for stale in _cutting_pools.values():
             stale.shutdown(wait=False, cancel_futures=True)
         _cutting_pools.clear()
-        # Not forked from the worker, which has threads and may hold CUDA, neither of which
-        # survives a fork: from a server process that imports torch and transformers once, so
-        # that a pool started again after a process died is ready at once.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["recognition.cutting"])
+        # From a forkserver, not forked from the worker; a pool started again after a process
+        # died is ready at once.
         _cutting_pools[key] = ProcessPoolExecutor(
             processes,
-            mp_context=context,
+            mp_context=forkserver(),
             initializer=start_cutting_process,
             initargs=(image_processor,),
         )
