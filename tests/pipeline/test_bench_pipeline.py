@@ -2,24 +2,21 @@
 benchmark cannot rot unnoticed. It starts its own worker from the environment; with
 --null-model it reads the lines in its own process."""
 
-import io
 import re
 
 import pytest
 import torch
-from django.core.management import call_command
 
 from ocrreview.corpus.models import Collection
+from tests.commands import printed_lines
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_bench_pipeline_runs_and_prints_its_overhead_last(tiny_model, bench_environment):
-    out = io.StringIO()
-    call_command(
-        "bench_pipeline", *("--lines", "3", "--nbest", "1", "--model", str(tiny_model)), stdout=out
+    lines = printed_lines(
+        "bench_pipeline", *("--lines", "3", "--nbest", "1", "--model", str(tiny_model))
     )
-    lines = out.getvalue().strip().splitlines()
     assert "lines: 3" in lines
     assert re.fullmatch(r"overhead: \d+\.\d\d", lines[-1]), lines[-1]
     assert not Collection.objects.exists()  # the bench cleans up after itself
@@ -38,14 +35,11 @@ def test_bench_pipeline_with_the_null_model_prints_its_stages_and_lines_per_s_la
     tiny_model, settings, torch_threads
 ):
     settings.OCRREVIEW_CUDA_BATCH_SIZE = 16
-    out = io.StringIO()
-    call_command(
+    lines = printed_lines(
         "bench_pipeline",
         *("--null-model", "--lines", "45", "--nbest", "3", "--model", str(tiny_model)),
         *("--chunk", "20"),
-        stdout=out,
     )
-    lines = out.getvalue().strip().splitlines()
     assert "lines: 45 (2 pages of up to 40)" in lines
     assert "batch size: 16, claims of 20 lines" in lines
     assert torch.get_num_threads() == 1

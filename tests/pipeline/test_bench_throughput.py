@@ -2,26 +2,21 @@
 model), so that the benchmark cannot rot unnoticed. It starts its own segmentation and
 recognition workers from the environment."""
 
-import io
 import re
 
 import pytest
-from django.core.management import call_command
 
 from ocrreview.corpus.models import Collection
 from ocrreview.transcription.management.commands.bench_throughput import STAGES
+from tests.commands import printed_lines
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_bench_throughput_runs_a_page_and_prints_pages_per_hour_last(tiny_model, bench_environment):
-    out = io.StringIO()
-    call_command(
-        "bench_throughput",
-        *("--pages", "1", "--copies", "0", "--model", str(tiny_model)),
-        stdout=out,
+    lines = printed_lines(
+        "bench_throughput", *("--pages", "1", "--copies", "0", "--model", str(tiny_model))
     )
-    lines = out.getvalue().strip().splitlines()
     assert "pages: 1 (1 of demo/lathrop/, 0 copies)" in lines
     (read,) = [int(m[1]) for line in lines if (m := re.fullmatch(r"lines: (\d+)", line))]
     assert read >= 10  # the page has 16 transcribed lines

@@ -2,20 +2,14 @@
 
 import hashlib
 import re
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from ocrreview.corpus.models import Collection
 from ocrreview.training.models import DatasetExport, EvaluationSplit, TrainingRun
+from tests.commands import run
 from tests.training.conftest import export_bytes
-
-
-def run(*args, **options) -> str:
-    out = StringIO()
-    call_command(*args, stdout=out, **options)
-    return out.getvalue()
 
 
 def test_export_dataset_builds_the_zip_here(letters, alice, reviewed_letters):
