@@ -340,13 +340,21 @@ def _recall_best(state: _State, record: Path) -> None:
 
 
 def _swap(tmp: Path, path: Path) -> None:
-    """Replace a directory so that a crash leaves either the old or the new one, never half."""
+    """Replace a directory so that a crash leaves either the old or the new one, never half
+    (a crash between the two renames leaves the old one under its `.old` name:
+    `_recover_swap` puts it back)."""
     old = path.with_name(path.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():
         path.rename(old)
     tmp.rename(path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover_swap(path: Path) -> None:
+    old = path.with_name(path.name + ".old")
+    if old.exists() and not path.exists():
+        old.rename(path)
 
 
 def _save_checkpoint(
@@ -423,6 +431,8 @@ def _train(
         torch.set_num_threads(config.num_threads)
     torch.manual_seed(config.seed)
     checkpoint = out_dir / "checkpoint"
+    _recover_swap(checkpoint)
+    _recover_swap(out_dir / "best")
     resuming = config.resume and (checkpoint / "trainer_state.pt").exists()
     model, tokenizer, image_processor = load_bundle(checkpoint if resuming else base)
     start_id = model.config.decoder_start_token_id

@@ -327,6 +327,33 @@ def test_a_run_killed_while_checkpointing_resumes_from_the_last_whole_checkpoint
     assert [e["step"] for e in events if e["event"] == "step"] == [4]  # steps 3 and 4 only
 
 
+def test_a_run_killed_between_the_renames_of_a_checkpoint_resumes_from_the_one_before(
+    tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = [(word_image(w), w) for w in WORDS]
+    run = config(max_steps=4, batch_size=2, checkpoint_every=1, eval_every=100)
+    rename = Path.rename
+    swaps = {"checkpoint": 0}
+
+    def killed_in_the_third_swap(self: Path, target: Path) -> Path:
+        if self.name == "checkpoint.tmp":
+            swaps["checkpoint"] += 1
+            if swaps["checkpoint"] == 3:  # step 2's checkpoint moved aside, step 3's not in
+                raise KeyboardInterrupt("killed")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", killed_in_the_third_swap)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_base, samples, [], run, tmp_path / "run")
+    monkeypatch.setattr(Path, "rename", rename)
+    assert not (tmp_path / "run" / "checkpoint").exists()
+
+    events: list[dict[str, object]] = []
+    resumed = train(tiny_base, samples, [], run, tmp_path / "run", events.append)
+    assert resumed.steps == 4
+    assert [e["step"] for e in events if e["event"] == "resumed"] == [2]
+
+
 def test_a_resumed_run_keeps_a_better_model_saved_after_its_checkpoint(
     tiny_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
