@@ -215,6 +215,7 @@ def real_config(
     learning_rate: float,
     batch_size: int = 16,
     num_workers: int = 0,
+    ctc_weight: float = 1.0,
 ) -> TrainingConfig:
     """The pretraining recipe, over real lines: shuffled (no curriculum), longer lines.
     The vocabulary is grown from chars.tsv beforehand, so the texts are not read first
@@ -227,6 +228,7 @@ def real_config(
         eval_every=500,
         eval_batch_size=32,
         max_new_tokens=REAL_SPEC.max_length,
+        ctc_weight=ctc_weight,
     )
 
 
@@ -278,6 +280,7 @@ def train_real(
     context_layers: int = REAL_SPEC.context_layers,
     batch_size: int = 16,
     num_workers: int = 0,
+    ctc_weight: float = 1.0,
 ) -> Path:
     """Go on training `source` on the real lines of htr_lines and the Lathrop `train` split
     (less the demo pages), augmented, mixed with synthetic lines in handwritten and printed
@@ -318,7 +321,8 @@ def train_real(
     # that train() reads of a Sequence.
     lines = cast(Sequence[Sample], ConcatDataset(cast("list[Dataset[Sample]]", streams)))
     config = replace(
-        real_config(steps, num_threads, learning_rate, batch_size, num_workers), seed=seed
+        real_config(steps, num_threads, learning_rate, batch_size, num_workers, ctc_weight),
+        seed=seed,
     )
     result = train(base, lines, val, config, work / "real", _log(work / "real.log"))
     return result.model_dir
@@ -388,6 +392,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=16,
         help="real: lines per optimizer step (16 on a CPU; more on a GPU, with a higher --lr)",
+    )
+    parser.add_argument(
+        "--ctc-weight",
+        type=float,
+        default=1.0,
+        help="real: weight of the auxiliary CTC loss; its head is not shipped and starts "
+        "untrained, so a stage going on from a trained model may do better with 0",
     )
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument(
@@ -466,6 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 context_layers=args.context_layers,
                 batch_size=args.batch_size,
                 num_workers=args.workers,
+                ctc_weight=args.ctc_weight,
                 htr=args.htr,
                 lathrop=args.lines,
                 **lr,
