@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from recognition import starter
 from recognition.architectures import create_starter_base
@@ -150,3 +151,22 @@ def test_cpu_time_reads_the_test_lines_of_the_lathrop_folder_by_default(
 
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.fullmatch(r"cpu_s_per_line_beam4: \d+\.\d{3}", last), last
+
+
+@pytest.mark.parametrize(
+    ("option", "trains_a_ctc_head"), [([], True), (["--ctc-weight", "0"], False)]
+)
+def test_the_real_stage_trains_the_ctc_head_unless_told_not_to(
+    tmp_path: Path, option: list[str], trains_a_ctc_head: bool
+) -> None:
+    work = tmp_path / "work"
+    source = tiny_base(tmp_path / "base")
+    htr, lathrop = htr_folder(tmp_path), lines_folder(tmp_path)
+    args = ["real", "--work", str(work), "--source", str(source), "--steps", "2", "--threads", "1"]
+    args += ["--copies", "1", "--synthetic-mix", "2", "--htr", str(htr), "--lines", str(lathrop)]
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "demo_page.jpg").write_bytes(b"a demo page, whose lines are never trained on")
+    assert main(args + ["--exclude-pages-of", str(demo), *option]) == 0
+    saved = torch.load(work / "real" / "checkpoint" / "trainer_state.pt", weights_only=False)
+    assert (saved["ctc"] is not None) == trains_a_ctc_head
