@@ -1,28 +1,23 @@
-"""The HTTP API of collections and documents (Django REST framework; the schema and its
-documentation page are at /api/schema/ and /api/docs/). Same rules as the web: collections
-not yours are 404, admin actions 403. Authentication, pagination and the error shape: `api_base.py`."""
+"""The HTTP API of collections (Django REST framework; the schema and its documentation page
+are at /api/schema/ and /api/docs/). Same rules as the web: collections not yours are 404,
+admin actions 403. Authentication, pagination and the error shape: `api_base.py`. Documents,
+whose answers carry their recognition progress, are in `transcription/api.py`."""
 
-from django.core.exceptions import TooManyFilesSent
 from django.forms.models import model_to_dict
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ocrreview.corpus import actions
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
 from ocrreview.corpus.api_base import bind_form, error
-from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.forms import CollectionSettingsForm
 from ocrreview.corpus.iiif_export import document_manifest
 from ocrreview.corpus.models import Collection, Document
-from ocrreview.corpus.upload_forms import IiifImportForm, UploadForm, too_many_files_message
-from ocrreview.transcription.forms import RerecognizeForm
-from ocrreview.transcription.services import do_rerecognize, document_progress
 
 
 class CollectionSerializer(serializers.ModelSerializer):
@@ -57,63 +52,6 @@ class CollectionSettingsSerializer(serializers.Serializer):
     licence = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
-class DocumentProgressSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    title = serializers.CharField()
-    status = serializers.ChoiceField(choices=Document.Status.choices)
-    status_display = serializers.CharField()
-    error = serializers.CharField(allow_blank=True)
-    pages = serializers.IntegerField(help_text="pages stored")
-    pages_expected = serializers.IntegerField(
-        help_text="the pages the document will have: a IIIF import's canvases"
-    )
-    lines_total = serializers.IntegerField()
-    lines_done = serializers.IntegerField()
-    lines_failed = serializers.IntegerField()
-    percent = serializers.IntegerField(min_value=0, max_value=100)
-    models = serializers.ListField(child=serializers.CharField())
-    finished = serializers.BooleanField()
-
-
-class UploadSerializer(serializers.Serializer):
-    """For the schema; the upload itself is validated by the web's UploadForm."""
-
-    files = serializers.ListField(
-        child=serializers.FileField(),
-        help_text="JPEG, PNG, TIFF, PDF, or ZIP archives of these; PAGE XML or ALTO files "
-        "beside their images.",
-    )
-    segmentation = serializers.ChoiceField(
-        choices=Document.Segmentation.choices, default=Document.Segmentation.KRAKEN
-    )
-    import_text = serializers.BooleanField(
-        default=False, help_text="Take the text of PAGE/ALTO files as reviewed ground truth."
-    )
-
-
-class UploadResultSerializer(serializers.Serializer):
-    file = serializers.CharField()
-    document = serializers.IntegerField(allow_null=True)
-    pages = serializers.IntegerField()
-    lines = serializers.IntegerField()
-    error = serializers.CharField(allow_null=True)
-
-
-class UploadResultsSerializer(serializers.Serializer):
-    files = UploadResultSerializer(many=True)
-
-
-class RecognizeSerializer(serializers.Serializer):
-    model_version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    document = serializers.IntegerField(
-        required=False, min_value=1, max_value=2**63 - 1, help_text="only this document"
-    )
-
-
-class QueuedSerializer(serializers.Serializer):
-    queued_lines = serializers.IntegerField()
-
-
 class CollectionList(generics.ListAPIView):
     """The collections you are a member of (all of them for site staff)."""
 
@@ -146,132 +84,6 @@ class CollectionDetail(generics.RetrieveAPIView):
             return error("Invalid settings.", fields=form.errors.get_json_data())
         form.save()
         return Response(CollectionSerializer(collection).data)
-
-
-class DocumentFilters(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Document.Status.choices, required=False)
-
-
-@extend_schema(parameters=[DocumentFilters])
-class CollectionDocuments(generics.ListAPIView):
-    """Every document of the collection, optionally in one `status`, with its recognition
-    progress, oldest first."""
-
-    serializer_class = DocumentProgressSerializer
-
-    def get_queryset(self):
-        collection = collection_for(self.request.user, self.kwargs["pk"])
-        filters = DocumentFilters(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        documents = collection.documents.all()
-        if "status" in filters.validated_data:
-            documents = documents.filter(status=filters.validated_data["status"])
-        return documents
-
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        progress = document_progress(Document.objects.filter(pk__in=[d.pk for d in page]))
-        return self.get_paginated_response([progress[d.pk] for d in page])
-
-    @extend_schema(
-        request={"multipart/form-data": UploadSerializer},
-        responses={201: UploadResultsSerializer, 400: UploadResultsSerializer},
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        """Upload files as the web's upload page does (collection admins only). 201 when at
-        least one document was made; each file says what became of it."""
-        collection = admin_collection_for(request.user, pk)
-        try:
-            # The schema's default, which the web's form leaves to its page's initial value.
-            fields = request.POST.copy()
-            fields.setdefault("segmentation", Document.Segmentation.KRAKEN)
-            form = UploadForm(fields, request.FILES)
-        except TooManyFilesSent:
-            return error(too_many_files_message())
-        if not form.is_valid():
-            return error("Invalid upload.", fields=form.errors.get_json_data())
-        results = form.ingest(collection, request.user)
-        code = status.HTTP_201_CREATED if any(r.document for r in results) else 400
-        return Response({"files": [r.to_dict() for r in results]}, status=code)
-
-
-class DocumentDetail(APIView):
-    @extend_schema(responses=DocumentProgressSerializer)
-    def get(self, request: Request, pk: int) -> Response:
-        """A document's state and recognition progress."""
-        visible = Document.objects.filter(collection__in=visible_collections(request.user))
-        document = get_object_or_404(visible, pk=pk)
-        return Response(document_progress(Document.objects.filter(pk=document.pk))[document.pk])
-
-    @extend_schema(request=None, responses={204: None, 409: ErrorSerializer})
-    def delete(self, request: Request, pk: int) -> Response:
-        """Delete the document with its pages, lines and files (collection admins only). A
-        409 while it is being segmented or recognised, and for a document whose lines carry
-        corrections: the project keeps every correction with its history."""
-        visible = Document.objects.filter(collection__in=visible_collections(request.user))
-        document = get_object_or_404(visible, pk=pk)
-        admin_collection_for(request.user, document.collection_id)
-        try:
-            actions.do_delete_document(document, request.user)
-        except actions.DocumentInUse as exc:
-            return error(str(exc), status.HTTP_409_CONFLICT)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class CollectionRecognize(APIView):
-    @extend_schema(request=RecognizeSerializer, responses={202: QueuedSerializer})
-    def post(self, request: Request, pk: int) -> Response:
-        """Re-run recognition of the collection, or of one `document`, with `model_version`
-        (collection admins only)."""
-        collection = admin_collection_for(request.user, pk)
-        body = RecognizeSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        form = RerecognizeForm(body.validated_data, collection=collection)
-        if not form.is_valid():
-            return error("Invalid request.", fields=form.errors.get_json_data())
-        document = form.cleaned_data["document"]
-        documents = collection.documents
-        if document:
-            documents = documents.filter(pk=document.pk)
-        queued = do_rerecognize(documents.all(), form.cleaned_data["model_version"])
-        return Response({"queued_lines": queued}, status=status.HTTP_202_ACCEPTED)
-
-
-class IiifImportSerializer(serializers.Serializer):
-    """For the schema; the request itself is validated by the upload page's IIIF form."""
-
-    manifest = serializers.URLField(
-        max_length=2000, help_text="a IIIF Presentation manifest URL, version 2 or 3"
-    )
-    segmentation = serializers.ChoiceField(
-        choices=IiifImportForm.base_fields["segmentation"].choices,
-        default=Document.Segmentation.KRAKEN,
-    )
-
-
-class CollectionIiifImport(APIView):
-    parser_classes = [JSONParser]
-
-    @extend_schema(
-        request=IiifImportSerializer,
-        responses={200: DocumentProgressSerializer, 202: DocumentProgressSerializer},
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        """Import a IIIF manifest (collection admins only): 202 with its new document, whose
-        images a worker fetches (follow `pages` of `pages_expected`); 200 with the document an
-        earlier import of the same URL made; 400 with the reason when the manifest cannot be
-        imported, and nothing is stored."""
-        collection = admin_collection_for(request.user, pk)
-        form = bind_form(IiifImportForm, request.data)
-        if not form.is_valid():
-            return error("Invalid request.", fields=form.errors.get_json_data())
-        imported = form.import_into(collection, request.user)
-        if imported is None:
-            return error(form.errors["manifest"][0], fields=form.errors.get_json_data())
-        document, fetching = imported
-        progress = document_progress(Document.objects.filter(pk=document.pk))[document.pk]
-        code = status.HTTP_202_ACCEPTED if fetching else status.HTTP_200_OK
-        return Response(progress, status=code)
 
 
 class DocumentIiifManifest(APIView):

@@ -18,18 +18,6 @@ urlpatterns = [
     path("api/collections/", api.CollectionList.as_view(), name="api_collections"),
     path("api/collections/<int:pk>/", api.CollectionDetail.as_view(), name="api_collection"),
     path(
-        "api/collections/<int:pk>/documents/",
-        api.CollectionDocuments.as_view(),
-        name="api_collection_documents",
-    ),
-    path(
-        "api/collections/<int:pk>/recognize/",
-        api.CollectionRecognize.as_view(),
-        name="api_recognize",
-    ),
-    path("api/documents/<int:pk>/", api.DocumentDetail.as_view(), name="api_document"),
-    path("api/collections/<int:pk>/iiif/", api.CollectionIiifImport.as_view(), name="api_iiif"),
-    path(
         "api/documents/<int:pk>/iiif/manifest.json",
         api.DocumentIiifManifest.as_view(),
         name="api_document_iiif",
