@@ -13,9 +13,8 @@ from PIL import Image, ImageOps
 
 from ocrreview.corpus.kraken_child import SegmentationFailed, detect_lines
 from ocrreview.corpus.models import Document, Line, Page
-from ocrreview.corpus.signals import lines_ready
+from ocrreview.corpus.signals import lines_ready, text_imported
 from ocrreview.corpus.xmlimport import ImportedPage
-from ocrreview.review.models import Correction
 from recognition.preprocess import ImageError, open_image
 
 logger = logging.getLogger(__name__)
@@ -84,17 +83,11 @@ def store_lines(page: Page, geometries: list[LineGeometry], *, import_text: bool
         )
         for order, geometry in enumerate(geometries)
     )
-    Correction.objects.bulk_create(
-        Correction(
-            line=line,
-            user=user if user is not None and user.is_authenticated else None,
-            action=Correction.Action.IMPORT,
-            text_after=line.text,
-            line_version=line.version,
+    reviewed = [line for line in lines if line.status == Line.Status.REVIEWED]
+    if reviewed:
+        text_imported.send(
+            Line, lines=reviewed, user=user if user is not None and user.is_authenticated else None
         )
-        for line in lines
-        if line.status == Line.Status.REVIEWED
-    )
     page.status = Page.Status.SEGMENTED
     page.error = ""
     page.save(update_fields=["status", "error"])

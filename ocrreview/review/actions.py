@@ -6,6 +6,7 @@ same way. They take a Line or a line id, the acting user, and the version the ca
 import unicodedata
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -433,6 +434,21 @@ def do_save_draft(
 
 def do_discard_draft(line: Line | int, user) -> None:
     Draft.objects.filter(line_id=_line_id(line), user=user).delete()
+
+
+def record_imported_text(sender: type[Line], lines: Sequence[Line], user, **kwargs: Any) -> None:
+    """corpus's `text_imported`: text a PAGE or ALTO file brought is reviewed text, kept with
+    its history like every other human-made text."""
+    Correction.objects.bulk_create(
+        Correction(
+            line=line,
+            user=user,
+            action=A.IMPORT,
+            text_after=line.text,
+            line_version=line.version,
+        )
+        for line in lines
+    )
 
 
 # --- Segmentation -----------------------------------------------------------------------
