@@ -219,12 +219,47 @@ def resolve_model_source(source: str) -> str:
     return str(_cached_model(prefix))
 
 
-def _cached_model(prefix: str) -> Path:
+def _checksums(prefix: str) -> bytes:
     try:
         with default_storage.open(f"{prefix}/{CHECKSUMS}", "rb") as handle:
-            listing = handle.read()
+            return handle.read()
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"no whole model version under {prefix!r} in storage") from exc
+        raise FileNotFoundError(f"nothing whole under {prefix!r} in storage") from exc
+
+
+def get_directory(prefix: str, target: Path) -> Path:
+    """Download what put_directory stored under prefix/ into the local folder `target`, each
+    file checked against its checksum; the folder appears whole or not at all."""
+    _download(prefix, _checksums(prefix), target)
+    return target
+
+
+def _download(prefix: str, listing: bytes, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    for line in listing.decode("utf-8").splitlines():
+        expected, relative = line.split("  ", 1)
+        local = partial / relative
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with default_storage.open(f"{prefix}/{relative}", "rb") as source, local.open("wb") as out:
+            shutil.copyfileobj(source, out, CHUNK)
+        if _sha256(local) != expected:
+            shutil.rmtree(partial)
+            raise OSError(f"{prefix}/{relative} does not match its checksum; not loaded")
+    partial.rename(target)
+
+
+def delete_directory(prefix: str) -> None:
+    """Delete everything stored under prefix/."""
+    folders, files = default_storage.listdir(prefix)
+    for name in files:
+        default_storage.delete(f"{prefix}/{name}")
+    for folder in folders:
+        delete_directory(f"{prefix}/{folder}")
+
+
+def _cached_model(prefix: str) -> Path:
+    listing = _checksums(prefix)
     # Keyed by the checksums: a version stored again under the same name is downloaded again
     # instead of loading stale weights.
     key = hashlib.sha256(prefix.encode() + b"\0" + listing).hexdigest()[:32]
@@ -237,19 +272,6 @@ def _cached_model(prefix: str) -> Path:
     # it and load the same folder.
     with (cache / f"{key}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.is_dir():
-            return target
-        partial = cache / f"{key}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        for line in listing.decode("utf-8").splitlines():
-            expected, relative = line.split("  ", 1)
-            local = partial / relative
-            local.parent.mkdir(parents=True, exist_ok=True)
-            stored = f"{prefix}/{relative}"
-            with default_storage.open(stored, "rb") as source, local.open("wb") as out:
-                shutil.copyfileobj(source, out, CHUNK)
-            if _sha256(local) != expected:
-                shutil.rmtree(partial)
-                raise OSError(f"{prefix}/{relative} does not match its checksum; not loaded")
-        partial.rename(target)
+        if not target.is_dir():
+            _download(prefix, listing, target)
     return target

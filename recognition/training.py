@@ -395,11 +395,13 @@ def train(
     out_dir: str | Path,
     on_progress: ProgressCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    on_checkpoint: Callable[[Path, int], object] | None = None,
 ) -> TrainingResult:
     """Fine-tune `base` and keep the model with the lowest validation CER in `out_dir/best`.
 
     A checkpoint in `out_dir/checkpoint` is resumed when `config.resume` is set (reported as a
-    `{"event": "resumed", "step": N}` before the first step trained again). Torch's thread
+    `{"event": "resumed", "step": N}` before the first step trained again). `on_checkpoint`
+    is called with the checkpoint's folder and step each time one is saved whole. Torch's thread
     count and random state are the caller's again afterwards: a worker that trains and then
     reads lines must not read them on the training's threads and seed.
     """
@@ -407,7 +409,14 @@ def train(
     try:
         with torch.random.fork_rng():
             return _train(
-                base, train_samples, val_samples, config, out_dir, on_progress, should_cancel
+                base,
+                train_samples,
+                val_samples,
+                config,
+                out_dir,
+                on_progress,
+                should_cancel,
+                on_checkpoint,
             )
     finally:
         torch.set_num_threads(threads)
@@ -421,6 +430,7 @@ def _train(
     out_dir: str | Path,
     on_progress: ProgressCallback | None,
     should_cancel: Callable[[], bool] | None,
+    on_checkpoint: Callable[[Path, int], object] | None,
 ) -> TrainingResult:
     if not train_samples:
         raise ValueError("no training samples")
@@ -515,6 +525,8 @@ def _train(
     def checkpoint_now() -> None:
         extra = {"optimizer": optimizer.state_dict(), "ctc": ctc.state_dict() if ctc else None}
         _save_checkpoint(out_dir, (model, tokenizer, image_processor), extra, state)
+        if on_checkpoint is not None:
+            on_checkpoint(checkpoint, state.step)
 
     stopped_early = cancelled = False
     window_loss, window_samples, window_start = 0.0, 0, time.monotonic()

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus.models import Collection
-from ocrreview.training import exports, splits, tasks
+from ocrreview.training import checkpoints, exports, splits, tasks
 from ocrreview.training.exports import ExportError, ExportOptions
 from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
 from ocrreview.transcription.services import HUMAN_STATUSES, do_queue_recognition
@@ -280,6 +280,15 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
     finally:
         if not log.lost:
             shutil.rmtree(work, ignore_errors=True)
+            _discard_checkpoints(run)
+
+
+def _discard_checkpoints(run: TrainingRun) -> None:
+    try:
+        checkpoints.discard(run.pk)
+    except Exception:
+        # Storage's trouble must not hide how the run ended; what is left is a few files.
+        logger.exception("Training run %s: its checkpoints in storage were not deleted", run.pk)
 
 
 def _finish(run: TrainingRun, status: str, log: _RunLog, message: str) -> TrainingRun:
@@ -355,6 +364,22 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         # ends in any other way deletes its work directory, so nothing stale is resumed.
         resume=True,
     )
+    fetched = checkpoints.fetch(run.pk, work / "out" / "checkpoint")
+    if fetched is not None:
+        log.write(f"the checkpoint of step {fetched} fetched from storage")
+
+    def keep_checkpoint(checkpoint: Path, step: int) -> None:
+        if log.lost:  # what the successor resumes from is its own now
+            return
+        try:
+            checkpoints.keep(run.pk, checkpoint, step)
+        except Exception as exc:
+            logger.exception("Training run %s: checkpoint of step %s not stored", run.pk, step)
+            log.write(
+                f"the checkpoint of step {step} could not be stored ({exc}); a worker on "
+                "another host would resume from an earlier one"
+            )
+
     result = train(
         base,
         train_samples,
@@ -363,6 +388,7 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         work / "out",
         on_progress=log.progress,
         should_cancel=log.cancelled,
+        on_checkpoint=keep_checkpoint,
     )
     if log.lost:
         raise _RunLost

@@ -1,6 +1,7 @@
 """A training run whose worker was killed with SIGKILL is queued again by the next training
 worker's sweep once its heartbeat stops, and resumes from its last checkpoint, saying so; a
-run another live worker holds is left to it. Real PostgreSQL, Redis and worker processes."""
+run another live worker holds is left to it, and a run begun on another host resumes from the
+checkpoint kept in S3 storage. Real PostgreSQL, Redis, S3 server and worker processes."""
 
 import os
 import re
@@ -45,16 +46,16 @@ def wait_for(condition, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_a_run_whose_worker_was_killed_resumes_from_its_checkpoint_on_the_next_worker(
-    letters, alice, tiny_version, reviewed_letters
-):
+def kill_and_take_over(
+    collection, user, base, doomed_env: dict[str, str], successor_env: dict[str, str]
+) -> TrainingRun:
+    """Start a run on a training worker, kill -9 it past two checkpoints, and let the other
+    worker, started beforehand, take the run over and finish it. Asserts what the log says of
+    the kill and that each step is in the history once; returns the finished run."""
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    export = export_now(letters, alice)
+    export = export_now(collection, user)
     assert export.status == DatasetExport.Status.DONE, export.error
-    env = {
-        **worker_settings(),
+    timing = {
         "OCRREVIEW_TRAINING_LEASE_SECONDS": str(LEASE_S),
         "OCRREVIEW_SWEEP_SECONDS": str(SWEEP_S),
     }
@@ -67,8 +68,8 @@ def test_a_run_whose_worker_was_killed_resumes_from_its_checkpoint_on_the_next_w
         checkpoint_every=10,
         patience=None,
     )
-    with celery_worker("training", name="doomed-trainer", **env) as doomed:
-        run = actions.do_start_training(tiny_version, export, params, user=alice)
+    with celery_worker("training", name="doomed-trainer", **doomed_env, **timing) as doomed:
+        run = actions.do_start_training(base, export, params, user=user)
         wait_for(
             lambda: TrainingRun.objects.filter(pk=run.pk, worker=doomed.hostname).exists(),
             120,
@@ -76,7 +77,7 @@ def test_a_run_whose_worker_was_killed_resumes_from_its_checkpoint_on_the_next_w
         )
         # Up and idle before the kill, however long a worker takes to start on a busy
         # machine: what brings the run back is then its periodic sweep.
-        with celery_worker("training", name="successor", **env) as successor:
+        with celery_worker("training", name="successor", **successor_env, **timing) as successor:
             wait_for(lambda: steps_done(run.pk) >= 25, 120, "training past two checkpoints")
             os.killpg(doomed.process.pid, signal.SIGKILL)
             killed_at = time.monotonic()
@@ -109,6 +110,39 @@ def test_a_run_whose_worker_was_killed_resumes_from_its_checkpoint_on_the_next_w
     steps = [e["step"] for e in run.history if e["event"] == "step"]
     assert steps == sorted(set(steps)) and steps[-1] == STEPS
     assert run.result_model.metrics["steps"] == STEPS
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_worker_was_killed_resumes_from_its_checkpoint_on_the_next_worker(
+    letters, alice, tiny_version, reviewed_letters
+):
+    kill_and_take_over(letters, alice, tiny_version, worker_settings(), worker_settings())
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_run_resumes_on_another_host_from_the_checkpoint_kept_in_storage(
+    s3_storage, tmp_path, letters, alice, tiny_version, reviewed_letters
+):
+    """Two training hosts that share no disk, only the S3 bucket."""
+
+    def host(name: str) -> dict[str, str]:
+        for folder in ("media", "models", "var"):
+            (tmp_path / name / folder).mkdir(parents=True)
+        return {
+            **worker_settings(),
+            "MEDIA_ROOT": str(tmp_path / name / "media"),
+            "OCRREVIEW_MODELS_DIR": str(tmp_path / name / "models"),
+            "OCRREVIEW_VAR_DIR": str(tmp_path / name / "var"),
+        }
+
+    run = kill_and_take_over(letters, alice, tiny_version, host("a"), host("b"))
+    assert re.search(r"the checkpoint of step \d+ fetched from storage", run.log)
+    bucket = s3_storage.client().list_objects_v2(Bucket=settings.OCRREVIEW_S3_BUCKET)
+    kept = [o["Key"] for o in bucket.get("Contents", [])]
+    assert not [key for key in kept if key.startswith("training-runs/")]  # deleted at the end
 
 
 @pytest.mark.django_db
