@@ -12,8 +12,6 @@ from django.core.files.storage import default_storage
 
 from ocrreview import storage
 
-# A prefix per step, and the previous one deleted only after the new one is whole: a worker
-# killed during an upload leaves the checkpoint before it.
 STEP_DIGITS = 9
 
 
@@ -22,6 +20,8 @@ def _prefix(run_id: int) -> str:
 
 
 def keep(run_id: int, checkpoint: Path, step: int) -> None:
+    """Store the checkpoint under a prefix of its step, then delete the others: a worker
+    killed during the upload leaves the one before it whole."""
     if storage.is_local():
         return
     prefix = _prefix(run_id)
