@@ -176,6 +176,7 @@ class _RunLog:
     def __init__(self, run: TrainingRun) -> None:
         self.run = run
         self.lost = False
+        self.finished = False
 
     def update(self, **fields: Any) -> None:
         if not TrainingRun.objects.filter(pk=self.run.pk, claim=self.run.claim).update(**fields):
@@ -263,10 +264,10 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
     if run is None:
         return TrainingRun.objects.get(pk=run_id)
     log = _RunLog(run)
-    if run.cancel_requested:
-        return _finish(run, TrainingRun.Status.CANCELLED, log, "cancelled before it started")
     work = Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}"
     try:
+        if run.cancel_requested:  # perhaps after another worker died in it
+            return _finish(run, TrainingRun.Status.CANCELLED, log, "cancelled before it started")
         with log.beating():
             return _train_and_gate(run, work, log)
     except _RunLost:
@@ -278,7 +279,9 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
         run.error = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
         return _finish(run, TrainingRun.Status.FAILED, log, f"failed: {run.error}")
     finally:
-        if not log.lost:
+        # Only once the run is recorded as ended: a run left running (the database gone
+        # mid-run) is queued again by a sweep, and resumes from these checkpoints.
+        if log.finished:
             shutil.rmtree(work, ignore_errors=True)
             _discard_checkpoints(run)
 
@@ -296,6 +299,7 @@ def _finish(run: TrainingRun, status: str, log: _RunLog, message: str) -> Traini
     run.status = status
     run.finished_at = timezone.now()
     log.update(status=status, finished_at=run.finished_at, error=run.error)
+    log.finished = not log.lost
     return run
 
 
@@ -364,7 +368,7 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         # ends in any other way deletes its work directory, so nothing stale is resumed.
         resume=True,
     )
-    fetched = checkpoints.fetch(run.pk, work / "out" / "checkpoint")
+    fetched = checkpoints.fetch(run.pk, work / "out")
     if fetched is not None:
         log.write(f"the checkpoint of step {fetched} fetched from storage")
 
@@ -372,7 +376,7 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         if log.lost:  # what the successor resumes from is its own now
             return
         try:
-            checkpoints.keep(run.pk, checkpoint, step)
+            checkpoints.keep(run.pk, str(run.claim), checkpoint.parent, step)
         except Exception as exc:
             logger.exception("Training run %s: checkpoint of step %s not stored", run.pk, step)
             log.write(
