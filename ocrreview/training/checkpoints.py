@@ -44,8 +44,8 @@ def keep(run_id: int, claim: str, out_dir: Path, step: int) -> None:
     if (out_dir / "best").is_dir():
         storage.put_directory(f"{prefix}/best", out_dir / "best")
     storage.put_directory(f"{prefix}/checkpoint", out_dir / "checkpoint")
-    for stored_claim, older in _stored(run_id):
-        if stored_claim == claim and older != step:
+    for older in _steps(run_id, claim):
+        if older != step:
             storage.delete_directory(_step_prefix(run_id, claim, older))
 
 
@@ -76,12 +76,12 @@ def discard(run_id: int) -> None:
 
 def _stored(run_id: int) -> list[tuple[str, int]]:
     claims, _ = default_storage.listdir(_run_prefix(run_id))
-    return [
-        (claim, int(folder.removeprefix(STEP)))
-        for claim in claims
-        for folder in default_storage.listdir(f"{_run_prefix(run_id)}/{claim}")[0]
-        if folder.startswith(STEP)
-    ]
+    return [(claim, step) for claim in claims for step in _steps(run_id, claim)]
+
+
+def _steps(run_id: int, claim: str) -> list[int]:
+    folders, _ = default_storage.listdir(f"{_run_prefix(run_id)}/{claim}")
+    return [int(folder.removeprefix(STEP)) for folder in folders if folder.startswith(STEP)]
 
 
 def _local_step(checkpoint: Path) -> int | None:
