@@ -264,7 +264,9 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
     if run is None:
         return TrainingRun.objects.get(pk=run_id)
     log = _RunLog(run)
-    work = Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}"
+    runs = Path(settings.OCRREVIEW_MODELS_DIR) / ".runs"
+    _remove_ended_runs_folders(runs)
+    work = runs / f"run-{run.pk}"
     try:
         if run.cancel_requested:  # perhaps after another worker died in it
             return _finish(run, TrainingRun.Status.CANCELLED, log, "cancelled before it started")
@@ -284,6 +286,22 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
         if log.finished:
             shutil.rmtree(work, ignore_errors=True)
             _discard_checkpoints(run)
+
+
+def _remove_ended_runs_folders(runs: Path) -> None:
+    """A run's folder is removed by the worker that ends it; this removes those of runs that
+    ended elsewhere: taken over by another host after this one died, or finished by another
+    worker after a sweep gave this one up for dead. Folders of queued or running runs stay."""
+    folders = {
+        int(folder.name.removeprefix("run-")): folder
+        for folder in runs.glob("run-*")
+        if folder.name.removeprefix("run-").isdigit()
+    }
+    alive = TrainingRun.objects.filter(
+        pk__in=folders, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
+    ).values_list("pk", flat=True)
+    for pk in folders.keys() - set(alive):
+        shutil.rmtree(folders[pk], ignore_errors=True)
 
 
 def _discard_checkpoints(run: TrainingRun) -> None:

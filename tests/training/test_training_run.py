@@ -99,6 +99,31 @@ def test_a_run_cancelled_before_it_starts_does_not_train(alice, tiny_version, do
     assert not actions.do_request_cancel(run)  # finished runs cannot be cancelled
 
 
+def test_a_run_removes_what_this_host_kept_of_runs_that_ended_elsewhere(
+    alice, tiny_version, done_export
+):
+    """A host that died mid-run, or was given up for dead, keeps the run's checkpoints; they go
+    once the run has ended, whoever ended it, and the next run on the host removes them."""
+    ended_elsewhere, running_elsewhere, queued, deleted = (
+        start(tiny_version, done_export, UNCHANGED, alice) for _ in range(4)
+    )
+    TrainingRun.objects.filter(pk=ended_elsewhere.pk).update(status=TrainingRun.Status.SUCCEEDED)
+    TrainingRun.objects.filter(pk=running_elsewhere.pk).update(status=TrainingRun.Status.RUNNING)
+    runs = Path(settings.OCRREVIEW_MODELS_DIR) / ".runs"
+    for run in (ended_elsewhere, running_elsewhere, queued, deleted):
+        (runs / f"run-{run.pk}" / "checkpoint").mkdir(parents=True)
+    deleted.delete()
+    (runs / "notes").mkdir()
+
+    run = start(tiny_version, done_export, UNCHANGED, alice)
+    actions.do_request_cancel(run)
+    actions.run_training(run.pk)
+
+    assert sorted(p.name for p in runs.iterdir()) == sorted(
+        ["notes", f"run-{running_elsewhere.pk}", f"run-{queued.pk}"]
+    )
+
+
 def test_a_base_model_that_cannot_load_fails_the_run_with_its_reason(alice, done_export):
     missing = factories.make_model_version(name="gone", source="/nonexistent/model")
     run = actions.run_training(start(missing, done_export, UNCHANGED, alice).pk)
