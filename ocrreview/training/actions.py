@@ -265,7 +265,11 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
         return TrainingRun.objects.get(pk=run_id)
     log = _RunLog(run)
     runs = Path(settings.OCRREVIEW_MODELS_DIR) / ".runs"
-    _remove_ended_runs_folders(runs)
+    try:
+        _remove_ended_runs_folders(runs)
+    except Exception:
+        # Leftovers cost disk, not the run.
+        logger.exception("Folders of ended training runs in %s were not removed", runs)
     work = runs / f"run-{run.pk}"
     try:
         if run.cancel_requested:  # perhaps after another worker died in it
@@ -295,7 +299,7 @@ def _remove_ended_runs_folders(runs: Path) -> None:
     folders = {
         int(folder.name.removeprefix("run-")): folder
         for folder in runs.glob("run-*")
-        if folder.name.removeprefix("run-").isdigit()
+        if folder.name.removeprefix("run-").isdecimal()
     }
     alive = TrainingRun.objects.filter(
         pk__in=folders, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
