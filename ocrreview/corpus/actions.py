@@ -5,7 +5,9 @@ import logging
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from ocrreview.corpus.models import Document
+from ocrreview.corpus.forms import CollectionSettingsForm
+from ocrreview.corpus.models import Collection, Document
+from ocrreview.training.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -14,6 +16,37 @@ BUSY = (Document.Status.FETCHING, Document.Status.SEGMENTING, Document.Status.RE
 
 class DocumentInUse(ValueError):
     """The document cannot be deleted now, or at all; the message says why."""
+
+
+@transaction.atomic
+def do_set_collection_model(collection: Collection, version: ModelVersion) -> None:
+    collection = Collection.objects.select_for_update().get(pk=collection.pk)
+    previous = collection.model_version
+    collection.model_version = version
+    collection.save(update_fields=["model_version"])
+    _mark_in_use(previous, version)
+
+
+@transaction.atomic
+def do_save_collection_settings(form: CollectionSettingsForm) -> Collection:
+    """Save a valid settings form. The lock makes two admins' changes of model take turns, so
+    the versions' statuses end up saying which are in use."""
+    previous = Collection.objects.select_for_update().get(pk=form.instance.pk).model_version
+    collection = form.save()
+    _mark_in_use(previous, collection.model_version)
+    return collection
+
+
+def _mark_in_use(previous: ModelVersion | None, current: ModelVersion | None) -> None:
+    """`current` is active; `previous`, which it replaced, is ready again unless another
+    collection still reads with it."""
+    if current is not None:
+        ModelVersion.objects.filter(pk=current.pk).update(status=ModelVersion.Status.ACTIVE)
+        current.status = ModelVersion.Status.ACTIVE
+    if previous is not None and previous != current and not previous.active_in_collections.exists():
+        ModelVersion.objects.filter(pk=previous.pk, status=ModelVersion.Status.ACTIVE).update(
+            status=ModelVersion.Status.READY
+        )
 
 
 def do_delete_document(document: Document, actor) -> None:

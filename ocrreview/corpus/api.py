@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
+from ocrreview.corpus.actions import do_save_collection_settings
 from ocrreview.corpus.api_base import bind_form, error
 from ocrreview.corpus.forms import CollectionSettingsForm
 from ocrreview.corpus.iiif_export import document_manifest
@@ -82,7 +83,7 @@ class CollectionDetail(generics.RetrieveAPIView):
         )
         if not form.is_valid():
             return error("Invalid settings.", fields=form.errors.get_json_data())
-        form.save()
+        do_save_collection_settings(form)
         return Response(CollectionSerializer(collection).data)
 
 

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 
 from ocrreview.corpus import tokens
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
+from ocrreview.corpus.actions import do_save_collection_settings
 from ocrreview.corpus.forms import ApiTokenForm, CollectionSettingsForm
 from ocrreview.corpus.iiif_export import document_manifest
 from ocrreview.corpus.models import Document
@@ -47,7 +48,7 @@ def collection_settings(request, pk: int):
     collection = admin_collection_for(request.user, pk)
     form = CollectionSettingsForm(request.POST or None, instance=collection)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        do_save_collection_settings(form)
         messages.success(request, "Settings saved.")
         return redirect("collection_detail", pk=collection.pk)
     return render(

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ocrreview import storage
+from ocrreview.corpus.actions import do_set_collection_model
 from ocrreview.corpus.models import Collection
 from ocrreview.training import checkpoints, exports, splits, tasks
 from ocrreview.training.exports import ExportError, ExportOptions
@@ -502,7 +503,7 @@ def do_apply_gate(run: TrainingRun) -> bool:
     child = run.result_model
     collection = run.dataset.collection
     if beats_parent(child):
-        _activate(child, collection)
+        do_set_collection_model(collection, child)
         run.promoted = True
         run.save(update_fields=["promoted"])
         kind = PromotionEvent.Kind.PROMOTED
@@ -532,7 +533,7 @@ def do_override_promotion(run: TrainingRun, *, actor, reason: str) -> PromotionE
     if not reason.strip():
         raise TrainingError("say why the gate is overridden")
     child = run.result_model
-    _activate(child, run.dataset.collection)
+    do_set_collection_model(run.dataset.collection, child)
     run.promoted = True
     run.promotion_overridden_by = actor
     run.save(update_fields=["promoted", "promotion_overridden_by"])
@@ -546,23 +547,6 @@ def do_override_promotion(run: TrainingRun, *, actor, reason: str) -> PromotionE
         numbers=gate_numbers(child),
         reason=reason.strip(),
     )
-
-
-def _activate(child: ModelVersion, collection: Collection) -> None:
-    collection = Collection.objects.select_for_update().get(pk=collection.pk)
-    previous = collection.model_version
-    collection.model_version = child
-    collection.save(update_fields=["model_version"])
-    ModelVersion.objects.filter(pk=child.pk).update(status=ModelVersion.Status.ACTIVE)
-    child.status = ModelVersion.Status.ACTIVE
-    if (
-        previous is not None
-        and previous.pk != child.pk
-        and not previous.active_in_collections.exists()
-    ):
-        ModelVersion.objects.filter(pk=previous.pk, status=ModelVersion.Status.ACTIVE).update(
-            status=ModelVersion.Status.READY
-        )
 
 
 def do_rerecognize_unreviewed(collection: Collection, version: ModelVersion) -> int:

@@ -5,6 +5,7 @@ import base64
 import pytest
 from django.urls import reverse
 
+from ocrreview.corpus.models import Membership
 from tests import factories
 from tests.factories import token_headers as auth
 
@@ -101,6 +102,27 @@ def test_an_admin_changes_some_settings_and_the_others_keep_their_values(client,
     letters.refresh_from_db()
     assert (letters.confidence_threshold, letters.nbest_size) == (0.75, 3)
     assert letters.description == "Family letters"
+
+
+@pytest.mark.django_db
+def test_a_change_of_model_marks_the_new_one_active_and_the_old_one_ready_once_unused(
+    client, alice, letters, ledgers
+):
+    """A version's status says whether a collection reads with it, whoever chose it."""
+    factories.add_member(alice, ledgers, Membership.Role.ADMIN)
+    old, new = factories.make_model_version("old"), factories.make_model_version("new")
+    for collection in (letters, ledgers):
+        assert patch(client, collection, alice, {"model_version": old.pk}).status_code == 200
+    old.refresh_from_db()
+    assert old.status == "active"
+
+    assert patch(client, letters, alice, {"model_version": new.pk}).status_code == 200
+    old.refresh_from_db(), new.refresh_from_db()
+    assert (old.status, new.status) == ("active", "active")  # the ledgers still read with it
+
+    assert patch(client, ledgers, alice, {"model_version": None}).status_code == 200
+    old.refresh_from_db()
+    assert old.status == "ready"
 
 
 @pytest.mark.django_db
