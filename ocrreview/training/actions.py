@@ -266,11 +266,7 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
         return TrainingRun.objects.get(pk=run_id)
     log = _RunLog(run)
     runs = Path(settings.OCRREVIEW_MODELS_DIR) / ".runs"
-    try:
-        _remove_ended_runs_folders(runs)
-    except Exception:
-        # Leftovers cost disk, not the run.
-        logger.exception("Folders of ended training runs in %s were not removed", runs)
+    _remove_ended_runs_folders(runs)
     work = runs / f"run-{run.pk}"
     try:
         if run.cancel_requested:  # perhaps after another worker died in it
@@ -297,16 +293,20 @@ def _remove_ended_runs_folders(runs: Path) -> None:
     """A run's folder is removed by the worker that ends it; this removes those of runs that
     ended elsewhere: taken over by another host after this one died, or finished by another
     worker after a sweep gave this one up for dead. Folders of queued or running runs stay."""
-    folders = {
-        int(folder.name.removeprefix("run-")): folder
-        for folder in runs.glob("run-*")
-        if folder.name.removeprefix("run-").isdecimal()
-    }
-    alive = TrainingRun.objects.filter(
-        pk__in=folders, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
-    ).values_list("pk", flat=True)
-    for pk in folders.keys() - set(alive):
-        shutil.rmtree(folders[pk], ignore_errors=True)
+    try:
+        folders = {
+            int(folder.name.removeprefix("run-")): folder
+            for folder in runs.glob("run-*")
+            if folder.name.removeprefix("run-").isdecimal()
+        }
+        alive = TrainingRun.objects.filter(
+            pk__in=folders, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
+        ).values_list("pk", flat=True)
+        for pk in folders.keys() - set(alive):
+            shutil.rmtree(folders[pk], ignore_errors=True)
+    except Exception:
+        # Leftovers cost disk, not the run.
+        logger.exception("Folders of ended training runs in %s were not removed", runs)
 
 
 def _discard_checkpoints(run: TrainingRun) -> None:
