@@ -569,7 +569,7 @@ def do_merge_lines(line: Line | int, user, *, expected_version: int) -> Line:
         if following is None:
             raise ReviewError("This is the last line of the page; there is nothing to merge.")
         _refuse_if_history(following)
-        _refuse_if_someone_else_is_typing(following, user)
+        _refuse_if_someone_else_is_typing(following, user, "merge")
         before = current.text
         boxes = (current.bbox, following.bbox)
         current.bbox = [
@@ -626,14 +626,19 @@ def do_delete_line(line: Line | int, user, *, expected_version: int) -> None:
     with transaction.atomic():
         current = _locked_line(_line_id(line), expected_version)
         _refuse_if_history(current)
+        _refuse_if_someone_else_is_typing(current, user, "delete it")
         current.delete()
 
 
-def _refuse_if_someone_else_is_typing(line: Line, user) -> None:
-    """Merging deletes the following line, and its drafts with it."""
+def _refuse_if_someone_else_is_typing(line: Line, user, retry: str) -> None:
+    """Merging and deleting remove a line, and its drafts with it: a reviewer's unsaved typing
+    is not ours to throw away. (Versions do not catch this: claiming and drafting leave a
+    line's version as it was.)"""
     held = queue.held_by_other(line.status, line.claimed_by_id, line.claimed_until, user)
     if held or Draft.objects.filter(line=line).exclude(user=user).exists():
-        raise ReviewError(f"Someone is working on line {line.order + 1}; merge once they are done.")
+        raise ReviewError(
+            f"Someone is working on line {line.order + 1}; {retry} once they are done."
+        )
 
 
 def _text_is_human(line: Line) -> bool:

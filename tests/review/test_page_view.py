@@ -141,8 +141,12 @@ def test_a_line_with_history_cannot_be_merged_away_or_deleted(client, bob, lette
 
 
 @pytest.mark.parametrize("alice_has", ["the lease", "a draft"])
-def test_a_line_someone_else_is_working_on_is_not_merged_away(
-    client, alice, bob, letters, page, lines, alice_has
+@pytest.mark.parametrize(
+    "removal, target, retry",
+    [("review_merge", 2, "merge"), ("review_delete", 3, "delete it")],
+)
+def test_a_line_someone_else_is_working_on_is_not_merged_or_deleted_away(
+    client, alice, bob, letters, page, lines, alice_has, removal, target, retry
 ):
     following = lines[3]
     if alice_has == "the lease":
@@ -150,11 +154,11 @@ def test_a_line_someone_else_is_working_on_is_not_merged_away(
     else:
         actions.do_save_draft(following, alice, "inst. and I", base_version=1)
     client.force_login(bob)
-    merge = client.post(
-        reverse("review_merge", args=[letters.pk, lines[2].pk]), {"expected_version": 1}
+    response = client.post(
+        reverse(removal, args=[letters.pk, lines[target].pk]), {"expected_version": 1}
     )
-    assert merge.status_code == 400
-    assert merge.json()["error"] == "Someone is working on line 4; merge once they are done."
+    assert response.status_code == 400
+    assert response.json()["error"] == f"Someone is working on line 4; {retry} once they are done."
     assert Line.objects.filter(pk=following.pk).exists() and len(ordered(page)) == 4
     if alice_has == "a draft":
         assert Draft.objects.get(line=following, user=alice).text == "inst. and I"
