@@ -218,8 +218,9 @@ def _finish_failed(requests: list[RecognitionRequest], errors: dict[int, str]) -
         [Line.Status.FAILED],
         [("error", "text")],
         list(line_errors.items()),
-        # A line a human set, or one that a model did read, keeps what it shows.
-        where=f"t.status <> ALL(%s) AND NOT EXISTS "
+        # A line a human set, one holding a person's words, or one that a model did read
+        # keeps what it shows.
+        where=f"t.status <> ALL(%s) AND NOT t.human_text AND NOT EXISTS "
         f"(SELECT 1 FROM {Hypothesis._meta.db_table} h WHERE h.line_id = t.id)",
         where_params=[[str(status) for status in HUMAN_STATUSES]],
     )

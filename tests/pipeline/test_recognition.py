@@ -166,6 +166,24 @@ def test_lines_cut_or_joined_from_reviewed_text_keep_it_when_a_model_reads_them(
 
 
 @pytest.mark.django_db
+def test_a_failed_reading_leaves_a_line_of_a_persons_text_in_the_queue(tiny_model, document, bob):
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    first = document.lines.order_by("order").first()
+    actions.do_save_line(first, bob, "letter of the third instant", expected_version=2)
+    first.refresh_from_db()
+    right = actions.do_split_line(first, bob, at_x=300, expected_version=first.version)
+    Line.objects.filter(pk=right.pk).update(bbox=[5000, 5000, 5100, 5100])  # unreadable
+    other = ModelVersion.objects.create(name="other", source=str(tiny_model) + "/")
+    services.do_rerecognize(Document.objects.filter(pk=document.pk), other)
+    drain()
+
+    assert RecognitionRequest.objects.get(line=right, model_version=other).status == R.FAILED
+    right.refresh_from_db()
+    assert (right.status, right.text) == (Line.Status.NEEDS_REVIEW, "third instant")
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "bbox, error",
     [
