@@ -538,8 +538,11 @@ def do_store_results(
     model_seconds: float,
 ) -> None:
     """Write a batch's n-best lists and route its lines, for the requests this claim still
-    holds. `outcome` maps a request id to its LineResult or to an error message."""
+    holds. `outcome` maps a request id to its LineResult or to an error message. A line whose
+    box a reviewer changed after the claim (moved, split, merged) was read as it no longer is:
+    its request goes back to the queue, to be read as it now is."""
     now = timezone.now()
+    claimed_geometry = {r.id: _geometry(r.line) for r in batch}
     with transaction.atomic():
         mine = {
             r.id: r
@@ -564,8 +567,12 @@ def do_store_results(
         hypotheses: list[tuple] = []
         routed: list[Line] = []
         failed: dict[int, str] = {}
+        reshaped: list[int] = []
         for request in mine.values():
             line = lines[request.line_id]
+            if _geometry(line) != claimed_geometry[request.id]:
+                reshaped.append(request.id)
+                continue
             result = outcome[request.id]
             error = result if isinstance(result, str) else result.error
             if error or not result.hypotheses:
@@ -585,8 +592,12 @@ def do_store_results(
             [("text", "text"), ("confidence", "double precision"), ("status", "text")],
             [(line.id, line.text, line.confidence, line.status) for line in routed],
         )
+        # Not an attempt that failed, so it does not count towards the limit.
+        RecognitionRequest.objects.filter(id__in=reshaped).update(
+            status=R.QUEUED, claim=None, lease_until=None, attempts=F("attempts") - 1
+        )
         RecognitionRequest.objects.filter(
-            id__in=[r.id for r in mine.values() if r.id not in failed]
+            id__in=[r.id for r in mine.values() if r.id not in failed and r.id not in reshaped]
         ).update(
             status=R.DONE,
             claim=None,
@@ -598,6 +609,10 @@ def do_store_results(
         if failed:
             _finish_failed([mine[i] for i in failed], failed)
         finish_documents({r.document_id for r in mine.values()})
+
+
+def _geometry(line: Line) -> tuple:
+    return line.bbox, line.polygon
 
 
 # The columns _hypothesis_rows fills, in its order.

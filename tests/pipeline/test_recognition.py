@@ -255,6 +255,37 @@ def test_a_dead_workers_claim_is_taken_over_and_its_late_results_are_dropped(tin
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("change", ["split", "move"])
+def test_a_line_reshaped_while_it_was_read_is_read_again_as_it_now_is(
+    tiny_model, document, bob, change
+):
+    services.do_queue_recognition(document.lines.all())
+    claimed = services.do_claim(10, "slow")
+    line = document.lines.order_by("order").first()
+    if change == "split":
+        actions.do_split_line(line, bob, at_x=300, expected_version=1)
+    else:
+        actions.do_move_line(line, bob, [10, 12, 400, 42], expected_version=1)
+    engine = services.load_engine(claimed.requests[0].model_version)
+    services._recognize_group(claimed.token, engine, claimed.requests, nbest=1)
+
+    request = RecognitionRequest.objects.get(line=line)
+    assert (request.status, request.claim, request.attempts) == (R.QUEUED, None, 0)
+    line.refresh_from_db()
+    assert not line.hypotheses.exists() and line.model_version is None
+    others = RecognitionRequest.objects.exclude(line=line).filter(attempts=1)
+    assert set(others.values_list("status", flat=True)) == {R.DONE}
+
+    assert drain() >= 1
+    request.refresh_from_db()
+    assert (request.status, request.attempts) == (R.DONE, 1)
+    line.refresh_from_db()
+    assert line.hypotheses.get(rank=0).text == line.text and line.model_version is not None
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
+
+
+@pytest.mark.django_db
 def test_a_line_whose_worker_keeps_dying_is_failed(tiny_model, document, settings):
     settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = 2
     services.do_queue_recognition(document.lines.all())
