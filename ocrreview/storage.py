@@ -250,12 +250,15 @@ def _download(prefix: str, listing: bytes, target: Path) -> None:
 
 
 def delete_directory(prefix: str) -> None:
-    """Delete everything stored under prefix/."""
+    """Delete everything stored under prefix/, and on a file system the emptied folders (a
+    bucket has none)."""
     folders, files = default_storage.listdir(prefix)
     for name in files:
         default_storage.delete(f"{prefix}/{name}")
     for folder in folders:
         delete_directory(f"{prefix}/{folder}")
+    if is_local():
+        default_storage.delete(prefix)
 
 
 def _cached_model(prefix: str) -> Path:

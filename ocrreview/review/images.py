@@ -1,14 +1,17 @@
 """Line crops and browser-friendly page images, made once and kept in storage: decoding a page
 scan costs far more than serving a small file, and a reviewer opens each line at least twice
-(the editor, then the page view)."""
+(the editor, then the page view). They are kept in a folder a page, which goes when the page
+does."""
 
 import hashlib
 import io
 import json
+import logging
 from pathlib import Path
 
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db import transaction
 
 from ocrreview import storage
 from ocrreview.corpus.models import Line, Page
@@ -17,6 +20,12 @@ from recognition.preprocess import ImageError, crop_line, open_image
 # Formats every browser shows; anything else (TIFF, JPEG 2000, ...) is converted once.
 BROWSER_FORMATS = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 CACHE = "review-cache"
+
+logger = logging.getLogger(__name__)
+
+
+def _page_folder(page_id: int) -> str:
+    return f"{CACHE}/pages/{page_id}"
 
 
 def _store(name: str, image, **save_args) -> None:
@@ -33,7 +42,7 @@ def _page_image(page: Page):
 def _crop_name(line: Line) -> str:
     geometry = json.dumps([line.page.image.name, line.bbox, line.polygon])
     key = hashlib.sha256(geometry.encode()).hexdigest()[:16]
-    return f"{CACHE}/lines/{line.pk}-{key}.png"
+    return f"{_page_folder(line.page_id)}/lines/{line.pk}-{key}.png"
 
 
 def _crop(page, line: Line):
@@ -71,7 +80,24 @@ def open_page_image(page: Page) -> File:
     name = page.image.name
     if Path(name).suffix.lower() not in BROWSER_FORMATS:
         key = hashlib.sha256(name.encode()).hexdigest()[:16]
-        name = f"{CACHE}/pages/{page.pk}-{key}.jpg"
+        name = f"{_page_folder(page.pk)}/page-{key}.jpg"
         if not default_storage.exists(name):
             _store(name, _page_image(page), format="JPEG", quality=88)
     return default_storage.open(name, "rb")
+
+
+def forget_page(sender, instance: Page, **kwargs) -> None:
+    """Connected to Page's post_delete: a deleted scan's crops and rendition go with it, once
+    the deletion commits. A page nobody opened has no folder; a cache that cannot be cleared is
+    logged, never a reason to fail the deletion."""
+    folder = _page_folder(instance.pk)
+
+    def clear() -> None:
+        try:
+            storage.delete_directory(folder)
+        except FileNotFoundError:
+            pass
+        except Exception:
+            logger.exception("the review cache %s of a deleted page was not cleared", folder)
+
+    transaction.on_commit(clear)

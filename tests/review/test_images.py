@@ -34,7 +34,7 @@ def test_the_page_is_cut_once_for_all_its_lines(client, bob, letters, lines, set
     client.force_login(bob)
     url = reverse("review_line_image", args=[letters.pk, lines[1].pk])
     client.get(url)
-    _, cached = default_storage.listdir("review-cache/lines")
+    _, cached = default_storage.listdir(f"review-cache/pages/{lines[1].page_id}/lines")
     assert sorted(int(name.split("-")[0]) for name in cached) == [line.pk for line in lines]
     lines[1].page.image.storage.delete(lines[1].page.image.name)
     assert client.get(url).status_code == 200
@@ -80,6 +80,50 @@ def test_a_tiff_page_is_shown_as_jpeg(client, bob, letters, letter):
     assert read_png(response).format == "JPEG"
 
 
+def tiff_page(document, order):
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), "white").save(buffer, format="TIFF")
+    page = factories.make_page(document, order, width=300, height=200)
+    page.image.save("scan.tif", ContentFile(buffer.getvalue()), save=True)
+    factories.make_line(page)
+    return page
+
+
+def open_page_and_line(client, collection, page):
+    assert (
+        client.get(reverse("review_page_image", args=[collection.pk, page.pk])).status_code == 200
+    )
+    line = page.lines.first()
+    assert (
+        client.get(reverse("review_line_image", args=[collection.pk, line.pk])).status_code == 200
+    )
+
+
+def test_a_deleted_documents_crops_and_renditions_go_with_it(
+    client, alice, bob, letters, letter, django_capture_on_commit_callbacks
+):
+    from ocrreview.corpus.actions import do_delete_document
+
+    pages = [tiff_page(letter, 0), tiff_page(letter, 1)]
+    kept = tiff_page(factories.make_document(letters, "Another letter"), 0)
+    client.force_login(bob)
+    for page in [*pages, kept]:
+        open_page_and_line(client, letters, page)
+    folders, _ = default_storage.listdir("review-cache/pages")
+    assert sorted(folders) == sorted(str(page.pk) for page in [*pages, kept])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        do_delete_document(letter, alice)
+
+    for page in pages:
+        assert not default_storage.exists(f"review-cache/pages/{page.pk}")
+    _, kept_files = default_storage.listdir(f"review-cache/pages/{kept.pk}")
+    _, kept_lines = default_storage.listdir(f"review-cache/pages/{kept.pk}/lines")
+    assert len(kept_files) == 1 and len(kept_lines) == 1
+
+
 def test_images_of_other_collections_are_not_found(client, charlie, letters, lines, page):
     client.force_login(charlie)
     assert (
@@ -113,7 +157,30 @@ def test_on_s3_images_come_from_the_bucket_and_crops_are_cached_there(
     listed = s3_storage.client().list_objects_v2(Bucket=default_storage.bucket_name)
     names = [item["Key"] for item in listed["Contents"]]
     assert page.image.name in names
-    assert len([n for n in names if n.startswith("review-cache/lines/")]) == len(lines)
+    assert len([n for n in names if n.startswith(f"review-cache/pages/{page.pk}/lines/")]) == len(
+        lines
+    )
+
+
+def test_on_s3_a_deleted_documents_crops_go_from_the_bucket(
+    s3_storage, client, alice, bob, letters, letter, page, lines, django_capture_on_commit_callbacks
+):
+    from ocrreview.corpus.actions import do_delete_document
+
+    client.force_login(bob)
+    client.get(reverse("review_line_image", args=[letters.pk, lines[1].pk]))
+    cache = f"review-cache/pages/{page.pk}/"
+
+    def cached():
+        listed = s3_storage.client().list_objects_v2(
+            Bucket=default_storage.bucket_name, Prefix=cache
+        )
+        return listed.get("KeyCount", 0)
+
+    assert cached() == len(lines)
+    with django_capture_on_commit_callbacks(execute=True):
+        do_delete_document(letter, alice)
+    assert cached() == 0
 
 
 def test_on_s3_a_page_gone_from_the_bucket_is_a_clear_error(
