@@ -132,6 +132,11 @@ def parse_manifest(data: bytes) -> Manifest:
         manifest = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IiifError(f"the manifest is not JSON ({exc})") from None
+    except RecursionError:
+        raise IiifError("the manifest's JSON is nested too deeply to be a manifest") from None
+    if _holds_nul(manifest):
+        # PostgreSQL keeps no NUL in text or jsonb: the import would fail as it was stored.
+        raise IiifError("the manifest holds a NUL character (\\u0000), which no text may hold")
     if not isinstance(manifest, dict):
         raise IiifError("the manifest is not a IIIF Presentation manifest (not a JSON object)")
     contexts = _as_list(manifest.get("@context"))
@@ -324,8 +329,21 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
 def _is_http(value) -> bool:
-    return isinstance(value, str) and urlsplit(value).scheme in ("http", "https")
+    try:
+        return isinstance(value, str) and urlsplit(value).scheme in ("http", "https")
+    except ValueError:  # an unclosed IPv6 bracket, say: no URL at all
+        return False
 
 
 def _positive_int(value) -> bool:
@@ -389,7 +407,7 @@ def _image_info(canvas: Canvas) -> tuple[int, int, int]:
         )
     except FetchUnavailable:
         raise
-    except (FetchError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (FetchError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         logger.warning("IIIF info.json of %s unusable: %s", canvas.service, exc)
         info = {}
     if not isinstance(info, dict):

@@ -26,3 +26,7 @@ def fetch_iiif_images(self, document_id: int) -> None:
             give_up_fetching(document_id, str(exc))
             return
         raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from None
+    except Exception as exc:
+        # Left FETCHING, the document could be neither deleted nor imported again.
+        give_up_fetching(document_id, f"{type(exc).__name__}: {exc}")
+        raise

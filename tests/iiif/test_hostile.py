@@ -46,6 +46,67 @@ def test_json_that_is_no_iiif_manifest(iiif_server, letters):
 
 
 @pytest.mark.django_db
+def test_json_nested_too_deeply(iiif_server, letters):
+    url = iiif_server.serve("/deep.json", "[" * 5000 + "]" * 5000, "application/json")
+    refused(letters, url, "nested too deeply")
+
+
+@pytest.mark.django_db
+def test_a_nul_character_anywhere_in_the_manifest(iiif_server, letters):
+    service = iiif_server.image_service("nul", 100, 100)
+    url = manifest_3(iiif_server, "/nul.json", [("page\x001", 100, 100, service)])
+    refused(letters, url, "NUL character")
+
+
+@pytest.mark.django_db
+def test_a_canvas_whose_id_is_no_url(iiif_server, letters):
+    manifest = iiif_server.url("/bracket.json")
+    iiif_server.serve(
+        "/bracket.json",
+        {
+            "@context": "http://iiif.io/api/presentation/3/context.json",
+            "id": manifest,
+            "type": "Manifest",
+            "items": [{"id": "http://[unclosed", "type": "Canvas", "width": 10, "height": 10}],
+        },
+    )
+    refused(letters, manifest, "canvas 1 has no http")
+
+
+@pytest.mark.django_db
+def test_an_info_json_nested_too_deeply_falls_back_to_the_manifests_word(iiif_server, letters):
+    service = iiif_server.image_service("deepinfo", 100, 100)
+    iiif_server.serve("/iiif/deepinfo/info.json", "[" * 5000 + "]" * 5000, "application/json")
+    url = manifest_3(iiif_server, "/deepinfo.json", [("1", 100, 100, service)])
+    document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
+    do_fetch_iiif_images(document.pk)
+    document.refresh_from_db()
+    assert document.status == Document.Status.RECOGNIZING
+    assert document.pages.get().width == 100
+
+
+@pytest.mark.django_db
+def test_a_storage_that_refuses_the_page_fails_the_document_instead_of_leaving_it_fetching(
+    s3_storage, iiif_server, letters
+):
+    from django.core.files.storage import default_storage
+
+    from ocrreview.corpus.actions import do_delete_document
+    from ocrreview.corpus.tasks import fetch_iiif_images
+
+    service = iiif_server.image_service("gone", 100, 100)
+    url = manifest_3(iiif_server, "/gone.json", [("1", 100, 100, service)])
+    document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
+    s3_storage.client().delete_bucket(Bucket=default_storage.bucket_name)
+    fetch_iiif_images.apply(args=[document.pk])
+    document.refresh_from_db()
+    assert document.status == Document.Status.FAILED
+    assert "NoSuchBucket" in document.error and not Page.objects.exists()
+    do_delete_document(document, None)
+    assert not Document.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_canvas_without_an_image(iiif_server, letters):
     manifest = iiif_server.url("/broken.json")
     iiif_server.serve(
