@@ -469,12 +469,13 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         )
         run.result_model = child
         run.save(update_fields=["result_model"])
-        promoted = do_apply_gate(run)
-    log.write(
-        f"{child} promoted: it beats {run.base_model}"
-        if promoted
-        else f"{child} kept inactive: it does not beat {run.base_model}"
-    )
+        verdict = do_apply_gate(run)
+    if verdict.kind == PromotionEvent.Kind.PROMOTED:
+        log.write(f"{child} promoted: it beats {run.base_model}")
+    else:
+        log.write(
+            f"{child} kept inactive: {verdict.reason or f'it does not beat {run.base_model}'}"
+        )
     return _finish(run, TrainingRun.Status.SUCCEEDED, log, "done")
 
 
@@ -497,27 +498,35 @@ def beats_parent(child: ModelVersion) -> bool:
     return numbers["cer"] < numbers["parent_cer"]
 
 
-def do_apply_gate(run: TrainingRun) -> bool:
-    """Activate the run's model in its collection if it beats its parent on the frozen split;
-    either way the verdict and its numbers are recorded."""
+def do_apply_gate(run: TrainingRun) -> PromotionEvent:
+    """Activate the run's model in its collection if it beats its parent on the frozen split,
+    and that parent is still the model the collection reads with: one promoted or chosen since
+    is not what the child was measured against, and may read better. Either way the verdict
+    and its numbers are recorded, and returned."""
     child = run.result_model
-    collection = run.dataset.collection
-    if beats_parent(child):
+    collection = Collection.objects.select_for_update().get(pk=run.dataset.collection_id)
+    reason = ""
+    if collection.model_version_id not in (None, child.parent_id):
+        reason = (
+            f"the collection reads with {collection.model_version} now, not with "
+            f"{child.parent}, the model this one was measured against"
+        )
+    if beats_parent(child) and not reason:
         do_set_collection_model(collection, child)
         run.promoted = True
         run.save(update_fields=["promoted"])
         kind = PromotionEvent.Kind.PROMOTED
     else:
         kind = PromotionEvent.Kind.REJECTED
-    PromotionEvent.objects.create(
+    return PromotionEvent.objects.create(
         model_version=child,
         parent=child.parent,
         collection=collection,
         training_run=run,
         kind=kind,
         numbers=gate_numbers(child),
+        reason=reason,
     )
-    return run.promoted
 
 
 @transaction.atomic

@@ -90,6 +90,43 @@ def test_an_admin_can_override_the_gate_and_it_is_recorded(
         event.save()
 
 
+@pytest.mark.parametrize("collection_reads_with", ["the parent", "a model chosen since"])
+def test_a_better_child_replaces_only_the_model_it_was_measured_against(
+    letters, alice, tiny_version, done_export, collection_reads_with
+):
+    since = factories.make_model_version(name="since", source="/models/since")
+    letters.model_version = tiny_version if collection_reads_with == "the parent" else since
+    letters.save()
+    child = factories.make_model_version(
+        name="child",
+        source="/models/child",
+        parent=tiny_version,
+        metrics={"cer": 0.1, "wer": 0.2, "lines": 4, "parent": {"cer": 0.5, "wer": 0.8}},
+    )
+    run = TrainingRun.objects.create(
+        base_model=tiny_version,
+        dataset=done_export,
+        result_model=child,
+        status=TrainingRun.Status.SUCCEEDED,
+        params=asdict(TrainingParams()),
+        created_by=alice,
+    )
+
+    event = actions.do_apply_gate(run)
+
+    letters.refresh_from_db()
+    if collection_reads_with == "the parent":
+        assert event.kind == PromotionEvent.Kind.PROMOTED and not event.reason
+        assert letters.model_version == child and run.promoted
+    else:
+        assert event.kind == PromotionEvent.Kind.REJECTED
+        assert event.reason == (
+            f"the collection reads with {since} now, not with {tiny_version}, "
+            "the model this one was measured against"
+        )
+        assert letters.model_version == since and not run.promoted
+
+
 def test_a_run_cancelled_before_it_starts_does_not_train(alice, tiny_version, done_export):
     run = start(tiny_version, done_export, UNCHANGED, alice)
     assert actions.do_request_cancel(run)
