@@ -23,14 +23,22 @@
     try { localStorage.removeItem(draftKey(id)); } catch { /* off */ }
   };
 
-  const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+  // The cookie first: a log-in in another tab after the session ended gives a new token, which
+  // the form fields rendered with this page do not have.
+  const csrf = () => document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/)?.[1]
+    || document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
   // URL-encoded rather than multipart: the fields are short text, and Django reads it faster.
-  const post = (url, form) => fetch(url, {
-    method: "POST",
-    body: new URLSearchParams(form),
-    headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch" },
-    credentials: "same-origin",
-  });
+  const post = (url, form) => {
+    const body = new URLSearchParams(form);
+    // A form's token field, rendered with the page, would be read before the header's.
+    body.delete("csrfmiddlewaretoken");
+    return fetch(url, {
+      method: "POST",
+      body,
+      headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch" },
+      credentials: "same-origin",
+    });
+  };
 
   function notice(message, kind = "") {
     const el = document.getElementById("notice");
@@ -173,7 +181,9 @@
   }
 
   async function saveDraft() {
-    if (!ed || ed.input.value === ed.serverText) return;
+    // Untouched, a line needs no draft: one would bring the machine's text back over a
+    // colleague's correction, and bar others from deleting or merging the line.
+    if (!ed || ed.input.value === (ed.serverText ?? ed.original)) return;
     const body = new FormData();
     body.set("text", ed.input.value);
     body.set("base_version", ed.version);

@@ -6,7 +6,10 @@
   if (!view) return;
   const svg = document.getElementById("page-boxes");
   const status = document.getElementById("seg-status");
-  const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+  // The cookie first: a log-in in another tab after the session ended gives a new token, which
+  // the form fields rendered with this page do not have.
+  const csrf = () => document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/)?.[1]
+    || document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
   const post = (url, fields) => {
     const body = new URLSearchParams(fields);
     return fetch(url, {

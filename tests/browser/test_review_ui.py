@@ -381,10 +381,34 @@ def test_a_save_after_the_session_ended_keeps_the_text_and_says_why(
     assert "your session has ended" in page.locator("#notice").inner_text()
     assert editor_text(page).input_value() == "I received your letter"
     assert Line.objects.get(pk=letter_lines[1].pk).text == "I recieved your letter"
-    # Logged in again, the line comes back with what was typed.
+    # As the notice says: log in again in another tab, then try again here.
+    log_in(page.context.new_page(), "bob")
+    editor_text(page).press("Enter")
+    page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
+    assert Line.objects.get(pk=letter_lines[1].pk).text == "I received your letter"
+
+
+def test_a_reload_after_the_session_ended_finds_the_text(new_page, bob, letters, letter_lines):
+    page = bob_on(new_page, letters, letter_lines[1])
+    editor_text(page).fill("I received your letter")
+    page.context.clear_cookies(name="sessionid")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#notice').innerText.includes('session')")
     log_in(page, "bob")
-    page.goto(url)
+    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
     assert editor_text(page).input_value() == "I received your letter"
+
+
+@pytest.mark.parametrize("leave", ["Escape", "Alt+ArrowDown"])
+def test_leaving_a_line_untouched_leaves_no_draft(new_page, bob, letters, letter_lines, leave):
+    from ocrreview.review.models import Draft
+
+    page = bob_on(new_page, letters, letter_lines[1])
+    editor_text(page).focus()
+    page.keyboard.press(leave)
+    page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
+    editor_text(page).wait_for()
+    assert not Draft.objects.exists()
 
 
 def test_keeping_mine_after_an_accept_conflict_keeps_the_text_i_accepted(
