@@ -59,21 +59,6 @@ def test_a_nul_character_anywhere_in_the_manifest(iiif_server, letters):
 
 
 @pytest.mark.django_db
-def test_a_canvas_whose_id_is_no_url(iiif_server, letters):
-    manifest = iiif_server.url("/bracket.json")
-    iiif_server.serve(
-        "/bracket.json",
-        {
-            "@context": "http://iiif.io/api/presentation/3/context.json",
-            "id": manifest,
-            "type": "Manifest",
-            "items": [{"id": "http://[unclosed", "type": "Canvas", "width": 10, "height": 10}],
-        },
-    )
-    refused(letters, manifest, "canvas 1 has no http")
-
-
-@pytest.mark.django_db
 def test_an_info_json_nested_too_deeply_falls_back_to_the_manifests_word(iiif_server, letters):
     service = iiif_server.image_service("deepinfo", 100, 100)
     iiif_server.serve("/iiif/deepinfo/info.json", "[" * 5000 + "]" * 5000, "application/json")
@@ -107,7 +92,14 @@ def test_a_storage_that_refuses_the_page_fails_the_document_instead_of_leaving_i
 
 
 @pytest.mark.django_db
-def test_a_canvas_without_an_image(iiif_server, letters):
+@pytest.mark.parametrize(
+    "canvas_id, error",
+    [
+        ("{manifest}/c1", r"canvas 1 \(.*/c1\) has no image"),
+        ("http://[unclosed", "canvas 1 has no http"),
+    ],
+)
+def test_a_canvas_without_an_image_or_a_url(iiif_server, letters, canvas_id, error):
     manifest = iiif_server.url("/broken.json")
     iiif_server.serve(
         "/broken.json",
@@ -116,10 +108,17 @@ def test_a_canvas_without_an_image(iiif_server, letters):
             "id": manifest,
             "type": "Manifest",
             "label": {"en": ["x"]},
-            "items": [{"id": f"{manifest}/c1", "type": "Canvas", "width": 10, "height": 10}],
+            "items": [
+                {
+                    "id": canvas_id.format(manifest=manifest),
+                    "type": "Canvas",
+                    "width": 10,
+                    "height": 10,
+                }
+            ],
         },
     )
-    refused(letters, manifest, r"canvas 1 \(.*/c1\) has no image")
+    refused(letters, manifest, error)
 
 
 @pytest.mark.django_db
