@@ -3,6 +3,12 @@
 Uploaded XML is untrusted: entity declarations (billion laughs, external entities reading
 local files) are refused before anything else looks at the bytes, and the document kraken
 sees comes from an lxml parser with entity resolution and network access switched off.
+
+kraken reads baseline layouts, keyed by line id. Files from other tools are often not
+that: Tesseract's ALTO has no baselines, ABBYY's a single height, PAGE from many tools only
+boxes, and ids may be missing or repeated. kraken would drop such lines, or keep one line
+once for every line that shares its id; so lines get the baseline drawn across their box,
+and ids of their own, before kraken sees them.
 """
 
 from dataclasses import dataclass
@@ -54,10 +60,67 @@ class _SafeXMLPage(XMLPage):
             raise XMLImportError(f"the XML is malformed ({exc})") from exc
         root = doc.getroot().tag
         if root.endswith("alto"):
+            _prepare_lines(doc, "ID", _alto_baseline)
             return self._do_parse_alto(doc)
         if root.endswith("PcGts"):
+            _prepare_lines(doc, "id", _page_baseline)
             return self._do_parse_page(doc)
         raise XMLImportError("the XML is neither PAGE XML nor ALTO")
+
+
+def _prepare_lines(doc, id_attribute: str, add_baseline) -> None:
+    seen: set[str] = set()
+    for number, line in enumerate(doc.iter("{*}TextLine")):
+        line_id = line.get(id_attribute)
+        if not line_id or line_id in seen:
+            line_id = f"ocrreview-line-{number}"
+            line.set(id_attribute, line_id)
+        seen.add(line_id)
+        add_baseline(line)
+
+
+def drawn_baseline(x0: float, y0: float, x1: float, y1: float) -> list[Point]:
+    """A baseline across a box at the usual height, for a line that has none."""
+    y = y0 + round(0.8 * (y1 - y0))
+    return [(x0, y), (x1, y)]
+
+
+def _alto_baseline(line) -> None:
+    given = (line.get("BASELINE") or "").split()
+    if len(given) >= 4:
+        return
+    x, y, width, height = (_number(line.get(name)) for name in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))
+    if None in (x, y, width, height):
+        return  # no box to draw one in: kraken leaves the line out
+    (_, at), _ = drawn_baseline(x, y, x + width, y + height)
+    # ALTO before 4.2 gives the baseline as one number, its height on the page.
+    if len(given) == 1 and (single := _number(given[0])) is not None and y <= single <= y + height:
+        at = single
+    line.set("BASELINE", f"{x:g} {at:g} {x + width:g} {at:g}")
+
+
+def _page_baseline(line) -> None:
+    namespace = etree.QName(line).namespace
+    existing = line.find(f"{{{namespace}}}Baseline")
+    if existing is not None and existing.get("points", "").strip():
+        return
+    coords = line.find(f"{{{namespace}}}Coords")
+    try:
+        points = [tuple(map(float, p.split(","))) for p in coords.get("points").split()]
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        start, end = drawn_baseline(min(xs), min(ys), max(xs), max(ys))
+    except (AttributeError, TypeError, ValueError):
+        return  # no box to draw one in: kraken leaves the line out
+    if existing is None:
+        existing = etree.SubElement(line, f"{{{namespace}}}Baseline")
+    existing.set("points", f"{start[0]:g},{start[1]:g} {end[0]:g},{end[1]:g}")
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
@@ -74,7 +137,7 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
         page = _SafeXMLPage(data, name)
     except XMLImportError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         raise XMLImportError(f"the layout could not be read ({exc})") from exc
     width, height = page.image_size or (0, 0)
     if width <= 0 or height <= 0:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from lxml import etree
 from lxml.builder import ElementMaker
 
+from ocrreview.corpus.xmlimport import drawn_baseline
+
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
 PAGE_SCHEMA = f"{PAGE_NS} {PAGE_NS}/pagecontent.xsd"
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
@@ -65,9 +67,7 @@ def _baseline(line: XmlLine) -> list[tuple[int, int]]:
     without a baseline when they read PAGE or ALTO."""
     if len(line.baseline) >= 2:
         return [(int(x), int(y)) for x, y in line.baseline]
-    x0, y0, x1, y1 = _box([line])
-    y = y0 + round(0.8 * (y1 - y0))
-    return [(x0, y), (x1, y)]
+    return drawn_baseline(*_box([line]))
 
 
 def _points(points: Sequence[Sequence[int]]) -> str:

@@ -123,6 +123,14 @@ def test_malformed_xml_is_reported_and_its_image_is_still_ingested(letters):
 
 
 @pytest.mark.django_db
+def test_xml_with_an_infinite_coordinate_is_reported(letters):
+    alto = files.alto("p.jpg").replace(b'BASELINE="20 60 500 60"', b'BASELINE="20 60 1e400 60"')
+    results = ingest(letters, ("p.xml", alto), ("p.jpg", files.jpeg()))
+    assert "the layout could not be read" in results["p.xml"].error
+    assert results["p.jpg"].document.segmentation == Document.Segmentation.KRAKEN
+
+
+@pytest.mark.django_db
 def test_xml_pointing_to_a_missing_image_is_reported(letters):
     results = ingest(letters, ("p.xml", files.alto("missing.jpg")))
     assert "refers to the image 'missing.jpg', which is not part of this upload" in (

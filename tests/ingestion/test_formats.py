@@ -92,6 +92,45 @@ def test_alto_beside_its_image_imports_its_lines_in_order(letters, tiny_model):
     assert {line.text for line in lines} == {""}
 
 
+ALTO_LINE_1 = ' ID="l1" BASELINE="20 60 500 60"'
+ALTO_LINE_2 = ' ID="l2" BASELINE="20 160 500 160"'
+OTHER_TOOLS = {
+    "ALTO without line ids": ("alto", [(ALTO_LINE_1, ""), (ALTO_LINE_2, "")]),
+    "ALTO with one id twice": ("alto", [(' ID="l2"', ' ID="l1"')]),
+    "ALTO without baselines (Tesseract)": (
+        "alto",
+        [(ALTO_LINE_1, ' ID="l1"'), (ALTO_LINE_2, ' ID="l2"')],
+    ),
+    "ALTO with the baseline as one height (ABBYY)": (
+        "alto",
+        [(ALTO_LINE_1, ' ID="l1" BASELINE="60"'), (ALTO_LINE_2, ' ID="l2" BASELINE="160"')],
+    ),
+    "PAGE without baselines": ("page", [('<Baseline points="20,60 500,60"/>', "")]),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("layout", sorted(OTHER_TOOLS))
+def test_layouts_of_other_tools_import_every_line(letters, tiny_model, layout):
+    kind, edits = OTHER_TOOLS[layout]
+    xml = (files.ALTO if kind == "alto" else files.PAGE_XML).format(
+        image="p.jpg", width=600, height=400
+    )
+    for old, new in edits:
+        assert old in xml
+        xml = xml.replace(old, new)
+    (xml_result, _) = ingest(
+        letters, ("p.xml", xml.encode()), ("p.jpg", files.jpeg()), import_text=True
+    )
+    assert xml_result.ok, xml_result.error
+    lines = list(Line.objects.order_by("order"))
+    expected = ["Dear Sir,", "your letter of the 3rd"] if kind == "alto" else ["First line"]
+    assert [line.text for line in lines] == expected
+    assert [line.baseline for line in lines] == [[[20, 60], [500, 60]], [[20, 160], [500, 160]]][
+        : len(expected)
+    ]
+
+
 @pytest.mark.django_db
 def test_xml_text_becomes_reviewed_ground_truth_when_asked(letters, alice, tiny_model):
     ingest(
