@@ -12,6 +12,7 @@ of its largest file, not the sum of them.
 
 import io
 import logging
+import lzma
 import os
 import tempfile
 import zipfile
@@ -55,10 +56,12 @@ COPY_CHUNK = 1024 * 1024
 
 
 # What zipfile raises for one entry it cannot read: among others zlib.error for a damaged
-# deflate stream, RuntimeError for an encrypted entry, NotImplementedError for an unknown method.
+# deflate stream, lzma.LZMAError for a damaged LZMA one, RuntimeError for an encrypted entry,
+# NotImplementedError for an unknown method.
 ZIP_ENTRY_ERRORS = (
     zipfile.BadZipFile,
     zlib.error,
+    lzma.LZMAError,
     OSError,
     EOFError,
     ValueError,
@@ -248,7 +251,8 @@ def _zip_entries(
         zf = zipfile.ZipFile(handle)
     except (zipfile.BadZipFile, ValueError) as exc:
         raise IngestError(f"not a readable ZIP archive ({exc})") from exc
-    infos = [info for info in zf.infolist() if not info.is_dir()]
+    # Not is_dir(): it fails on an empty name (a NUL byte is where zipfile cuts a name).
+    infos = [info for info in zf.infolist() if not info.filename.endswith("/")]
     if len(infos) > settings.OCRREVIEW_ZIP_MAX_FILES:
         raise IngestError(
             f"the archive holds {len(infos)} files; the limit is {settings.OCRREVIEW_ZIP_MAX_FILES}"
@@ -265,7 +269,12 @@ def _zip_entries(
         path = PurePosixPath(info.filename.replace("\\", "/"))
         if path.parts[:1] == ("__MACOSX",) or path.name.startswith("._"):
             continue
-        if info.filename.startswith(("/", "\\")) or ":" in path.parts[0] or ".." in path.parts:
+        if (
+            not path.parts
+            or info.filename.startswith(("/", "\\"))
+            or ":" in path.parts[0]
+            or ".." in path.parts
+        ):
             results.append(FileResult(name, error="unsafe path in the archive; entry skipped"))
             continue
         if info.flag_bits & ZIP_ENCRYPTED:

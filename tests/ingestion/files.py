@@ -112,6 +112,32 @@ def page_xml(image: str, width: int = 600, height: int = 400) -> bytes:
     return PAGE_XML.format(image=image, width=width, height=height).encode()
 
 
+def zip_with_entries_zipfile_chokes_on(good: dict[str, bytes]) -> bytes:
+    """`good`, plus `damaged.png`, LZMA-compressed with its stream damaged (zipfile raises
+    lzma.LZMAError), an entry named `.`, and one named by a NUL byte, which zipfile reads as
+    an empty name."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in good.items():
+            archive.writestr(name, data)
+        archive.writestr("damaged.png", png(), compress_type=zipfile.ZIP_LZMA)
+        archive.writestr(".", b"dot")
+        archive.writestr("@", b"nul")
+    data = bytearray(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        damaged, nul = archive.getinfo("damaged.png"), archive.getinfo("@")
+    start = damaged.header_offset + 30 + len("damaged.png")
+    data[start + 20 : start + 60] = bytes(b ^ 0xFF for b in data[start + 20 : start + 60])
+    data[nul.header_offset + 30] = 0  # the name in the local header
+    position = 0
+    while (position := data.find(b"PK\x01\x02", position)) != -1:
+        name_length = struct.unpack("<H", data[position + 28 : position + 30])[0]
+        if data[position + 46 : position + 46 + name_length] == b"@":
+            data[position + 46] = 0  # and in the central directory
+        position += 4
+    return bytes(data)
+
+
 def png_bomb(width: int = 40_000, height: int = 40_000) -> bytes:
     """A PNG header claiming 1.6 gigapixels: a few hundred bytes that would decode to
     gigabytes."""

@@ -105,6 +105,17 @@ def test_unreadable_zip_entries_get_their_message_and_the_rest_succeeds(letters,
 
 
 @pytest.mark.django_db
+def test_zip_entries_zipfile_chokes_on_get_their_message_and_the_rest_succeeds(letters, stored):
+    archive = files.zip_with_entries_zipfile_chokes_on({"a.jpg": files.jpeg()})
+    results = ingest(letters, ("scans.zip", archive))
+    assert "cannot be unpacked" in results["scans.zip/damaged.png"].error
+    assert "unsafe path" in results["scans.zip/."].error
+    assert "unsafe path" in results["scans.zip/"].error
+    assert results["scans.zip/a.jpg"].ok
+    assert_untouched(stored)
+
+
+@pytest.mark.django_db
 def test_an_archive_inside_an_archive_is_not_unpacked(letters):
     inner = files.zip_of({"a.jpg": files.jpeg()})
     results = ingest(
