@@ -380,53 +380,60 @@ def _ingest_item(
     method = Document.Segmentation.IMPORTED if layout else segmentation
     keep_source = item.kind in ("pdf", "tiff")
     saved: list[str] = []
-    try:
-        with transaction.atomic():
-            document = Document.objects.create(
-                collection=collection,
-                title=PurePosixPath(item.name).stem[:300],
-                uploaded_by=user if user is not None and user.is_authenticated else None,
-                segmentation=method,
+    # The files go with a rolled-back transaction only: once it commits, they are the document's,
+    # even when what runs after the commit (queueing its segmentation) fails.
+    with transaction.atomic(), _deleted_on_failure(saved):
+        document = Document.objects.create(
+            collection=collection,
+            title=PurePosixPath(item.name).stem[:300],
+            uploaded_by=user if user is not None and user.is_authenticated else None,
+            segmentation=method,
+        )
+        if keep_source:
+            saved.append(
+                storage.save_field_file(
+                    document.source_file,
+                    PurePosixPath(item.name).name,
+                    ContentFile(data),
+                    save=True,
+                )
             )
-            if keep_source:
-                saved.append(
-                    storage.save_field_file(
-                        document.source_file,
-                        PurePosixPath(item.name).name,
-                        ContentFile(data),
-                        save=True,
-                    )
+        line_count = 0
+        for index, page_image in enumerate(pages):
+            page = Page(
+                document=document,
+                index=index,
+                width=page_image.width,
+                height=page_image.height,
+            )
+            saved.append(
+                storage.save_field_file(
+                    page.image,
+                    f"{document.pk}-{index + 1}.{page_image.extension}",
+                    ContentFile(page_image.content),
+                    save=False,
                 )
-            line_count = 0
-            for index, page_image in enumerate(pages):
-                page = Page(
-                    document=document,
-                    index=index,
-                    width=page_image.width,
-                    height=page_image.height,
-                )
-                saved.append(
-                    storage.save_field_file(
-                        page.image,
-                        f"{document.pk}-{index + 1}.{page_image.extension}",
-                        ContentFile(page_image.content),
-                        save=False,
-                    )
-                )
-                page.save()
-                geometries: list[LineGeometry] | None = None
-                if layout is not None:
-                    geometries = imported_lines(layout, page.width, page.height)
-                elif method == Document.Segmentation.WHOLE_IMAGE:
-                    geometries = whole_image_lines(page.width, page.height)
-                if geometries is not None:
-                    line_count += store_lines(page, geometries, import_text=import_text, user=user)
-            start_processing(document)
+            )
+            page.save()
+            geometries: list[LineGeometry] | None = None
+            if layout is not None:
+                geometries = imported_lines(layout, page.width, page.height)
+            elif method == Document.Segmentation.WHOLE_IMAGE:
+                geometries = whole_image_lines(page.width, page.height)
+            if geometries is not None:
+                line_count += store_lines(page, geometries, import_text=import_text, user=user)
+        start_processing(document)
+    return FileResult(item.name, document=document, pages=len(pages), lines=line_count)
+
+
+@contextmanager
+def _deleted_on_failure(names: list[str]) -> Iterator[None]:
+    try:
+        yield
     except Exception:
-        for name in saved:
+        for name in names:
             default_storage.delete(name)
         raise
-    return FileResult(item.name, document=document, pages=len(pages), lines=line_count)
 
 
 def start_processing(document: Document) -> None:
@@ -434,7 +441,8 @@ def start_processing(document: Document) -> None:
     from ocrreview.corpus.tasks import segment_document
 
     if document.segmentation == Document.Segmentation.KRAKEN:
-        transaction.on_commit(lambda: segment_document.delay(document.pk))
+        # Robust: with the broker down the upload stands, and the segmentation sweep queues it.
+        transaction.on_commit(lambda: segment_document.delay(document.pk), robust=True)
         return
     document.status = Document.Status.RECOGNIZING
     document.save(update_fields=["status"])

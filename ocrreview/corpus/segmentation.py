@@ -6,9 +6,12 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from PIL import Image, ImageOps
 
 from ocrreview.corpus.kraken_child import SegmentationFailed, detect_lines
@@ -146,10 +149,14 @@ def do_segment_document(document_id: int) -> None:
     """Segment every page not yet segmented, then queue the document's lines for
     recognition. Safe to run twice: a page is segmented, and its lines created, in one
     transaction."""
-    document = Document.objects.filter(pk=document_id).first()
-    if document is None:
+    # A message sent twice (redelivered, or sent again by the sweep) must not take a document
+    # that is past segmentation back to it.
+    waiting = (Document.Status.UPLOADED, Document.Status.SEGMENTING)
+    if not Document.objects.filter(pk=document_id, status__in=waiting).update(
+        status=Document.Status.SEGMENTING
+    ):
         return
-    Document.objects.filter(pk=document_id).update(status=Document.Status.SEGMENTING)
+    document = Document.objects.get(pk=document_id)
     for page in document.pages.exclude(status=Page.Status.SEGMENTED):
         Page.objects.filter(pk=page.pk).update(status=Page.Status.SEGMENTING)
         try:
@@ -174,14 +181,26 @@ def do_segment_document(document_id: int) -> None:
         failed = document.pages.filter(status=Page.Status.FAILED)
         errors = "; ".join(f"page {p.index + 1}: {p.error}" for p in failed)
         if failed and not document.lines.exists():
-            Document.objects.filter(pk=document_id).update(
+            Document.objects.filter(pk=document_id, status=Document.Status.SEGMENTING).update(
                 status=Document.Status.FAILED, error=errors
             )
             return
-        Document.objects.filter(pk=document_id).update(
+        if Document.objects.filter(pk=document_id, status=Document.Status.SEGMENTING).update(
             status=Document.Status.RECOGNIZING, error=errors
-        )
-        lines_ready.send(Document, document=document)
+        ):
+            lines_ready.send(Document, document=document)
+
+
+def lost_segmentations() -> list[int]:
+    """The documents that wait for segmentation while none is being segmented: their message
+    was lost (the broker was down when they were uploaded). While one is being segmented the
+    queue is moving, and those behind it are most likely in it."""
+    documents = Document.objects.filter(segmentation=Document.Segmentation.KRAKEN)
+    if documents.filter(status=Document.Status.SEGMENTING).exists():
+        return []
+    before = timezone.now() - timedelta(seconds=settings.OCRREVIEW_SWEEP_SECONDS)
+    waiting = documents.filter(status=Document.Status.UPLOADED, uploaded_at__lt=before)
+    return list(waiting.values_list("pk", flat=True))
 
 
 def _page_failed(page: Page, error: str) -> None:

@@ -2,10 +2,13 @@
 segmentation.py and iiif.py."""
 
 from celery import shared_task
+from celery.signals import worker_ready
+from django.conf import settings
 
 from ocrreview.corpus.iiif import do_fetch_iiif_images, give_up_fetching
 from ocrreview.corpus.remote import FetchUnavailable
-from ocrreview.corpus.segmentation import do_segment_document
+from ocrreview.corpus.segmentation import do_segment_document, lost_segmentations
+from ocrreview.sweep import consumes, start_sweeping
 
 IIIF_RETRIES = 4
 
@@ -13,6 +16,19 @@ IIIF_RETRIES = 4
 @shared_task(autoretry_for=(OSError,), retry_backoff=10, max_retries=3)
 def segment_document(document_id: int) -> None:
     do_segment_document(document_id)
+
+
+def sweep_segmentation() -> None:
+    """Queue again the documents whose segmentation message was lost. Each message expires by
+    the next sweep, so sweeps do not pile up behind a busy worker; one sent twice is harmless."""
+    for document_id in lost_segmentations():
+        segment_document.apply_async((document_id,), expires=settings.OCRREVIEW_SWEEP_SECONDS)
+
+
+@worker_ready.connect
+def _sweep_while_serving(sender, **kwargs) -> None:
+    if consumes(sender, "segment"):
+        start_sweeping("segmentation", sweep_segmentation)
 
 
 @shared_task(bind=True, max_retries=IIIF_RETRIES)

@@ -120,7 +120,8 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
             document_id__in=document_ids, status__in=OUTSTANDING
         ).values("document_id")
     ).exclude(status__in=WAITING).update(status=Document.Status.RECOGNIZING)
-    transaction.on_commit(kick_recognition)
+    # Robust: with the broker down the lines stay queued, and the recognition sweep reads them.
+    transaction.on_commit(kick_recognition, robust=True)
     return len(new) + retried
 
 

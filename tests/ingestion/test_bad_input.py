@@ -115,6 +115,21 @@ def test_zip_entries_zipfile_chokes_on_get_their_message_and_the_rest_succeeds(l
     assert_untouched(stored)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_while_the_broker_is_down_keeps_its_document_and_its_files(letters, settings):
+    from ocrreview.transcription.models import RecognitionRequest
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    results = ingest(
+        letters, ("line.png", files.png(320, 48)), segmentation=Document.Segmentation.WHOLE_IMAGE
+    )
+    assert results["line.png"].ok
+    page = Page.objects.get(document=results["line.png"].document)
+    assert page.image.storage.exists(page.image.name)
+    # Queued, for the recognition sweep to read once the broker is back.
+    assert RecognitionRequest.objects.filter(line__page=page, status="queued").count() == 1
+
+
 @pytest.mark.django_db
 def test_an_archive_inside_an_archive_is_not_unpacked(letters):
     inner = files.zip_of({"a.jpg": files.jpeg()})

@@ -1,10 +1,13 @@
 """Segmentation bookkeeping: pages already segmented keep their lines, unreadable pages
 fail alone. kraken itself runs in tests/pipeline/test_worker.py, on a worker as deployed."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from ocrreview.corpus.models import Document, Page
-from ocrreview.corpus.segmentation import do_segment_document
+from ocrreview.corpus.segmentation import do_segment_document, lost_segmentations
 from ocrreview.transcription.models import RecognitionRequest
 from tests import factories
 
@@ -17,11 +20,37 @@ def test_segmenting_again_keeps_the_lines_of_segmented_pages(letters, tiny_model
     lines = [factories.make_line(page, order).pk for order in range(3)]
     Page.objects.filter(pk=page.pk).update(status=Page.Status.SEGMENTED)
     do_segment_document(document.pk)
+    # The same message again, as if the worker had died before acknowledging it.
+    Document.objects.filter(pk=document.pk).update(status=Document.Status.SEGMENTING)
     do_segment_document(document.pk)
     assert list(document.lines.values_list("id", flat=True)) == lines
     assert RecognitionRequest.objects.filter(document=document).count() == 3
     document.refresh_from_db()
     assert document.status == Document.Status.RECOGNIZING
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("past", [Document.Status.RECOGNIZING, Document.Status.READY])
+def test_a_message_for_a_document_past_segmentation_changes_nothing(letters, past):
+    document = factories.make_document(letters, status=past)
+    factories.make_page(document)
+    do_segment_document(document.pk)
+    document.refresh_from_db()
+    assert document.status == past and not document.lines.exists()
+
+
+@pytest.mark.django_db
+def test_documents_whose_segmentation_message_was_lost(letters, settings):
+    settings.OCRREVIEW_SWEEP_SECONDS = 30
+    long_ago = timezone.now() - timedelta(minutes=5)
+    lost = factories.make_document(letters)
+    just_uploaded = factories.make_document(letters)
+    imported = factories.make_document(letters, segmentation=Document.Segmentation.IMPORTED)
+    Document.objects.filter(pk__in=[lost.pk, imported.pk]).update(uploaded_at=long_ago)
+    assert lost_segmentations() == [lost.pk]
+    # While one is being segmented, the queue is moving: the others are most likely in it.
+    Document.objects.filter(pk=just_uploaded.pk).update(status=Document.Status.SEGMENTING)
+    assert lost_segmentations() == []
 
 
 @pytest.mark.django_db

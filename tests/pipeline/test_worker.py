@@ -73,6 +73,25 @@ def upload_lines(collection, count: int) -> list:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+def test_a_document_whose_segmentation_message_was_lost_is_segmented_by_the_sweep(
+    broker, letters, tiny_model
+):
+    (result,) = do_ingest(letters, [Upload.from_bytes("letter.jpg", DEMO_PAGE.read_bytes())])
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # the broker lost the message
+    document = result.document
+    sweeping = worker_settings(tiny_model, OCRREVIEW_SWEEP_SECONDS="1")
+    with celery_worker("segment", name="sweeper", timeout=120, **sweeping):
+        wait_for(
+            lambda: Document.objects.get(pk=document.pk).status == Document.Status.RECOGNIZING,
+            150,
+            interval=0.5,
+            what="the sweep's segmentation",
+        )
+    assert document.lines.count() >= 10
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_an_uploaded_page_is_segmented_by_kraken_and_recognised_on_workers(
     broker, letters, tiny_model, settings
 ):
