@@ -476,6 +476,7 @@ def _decode_frames(data: bytes) -> list[_PageImage]:
     pages = []
     try:
         with Image.open(io.BytesIO(data)) as tiff:
+            _refuse_too_many_pages(getattr(tiff, "n_frames", 1), "TIFF")
             for frame in ImageSequence.Iterator(tiff):
                 if frame.width * frame.height > MAX_PIXELS:
                     raise ImageError(
@@ -495,6 +496,14 @@ def _decode_frames(data: bytes) -> list[_PageImage]:
     return pages
 
 
+def _refuse_too_many_pages(count: int, kind: str) -> None:
+    if count > settings.OCRREVIEW_MAX_PAGES:
+        raise IngestError(
+            f"the {kind} has {count} pages; the limit is {settings.OCRREVIEW_MAX_PAGES} "
+            "(OCRREVIEW_MAX_PAGES): upload it in parts"
+        )
+
+
 def _render_pdf(data: bytes) -> list[_PageImage]:
     scale = settings.OCRREVIEW_PDF_DPI / 72
     try:
@@ -506,6 +515,7 @@ def _render_pdf(data: bytes) -> list[_PageImage]:
     try:
         if len(pdf) == 0:
             raise IngestError("the PDF has no pages")
+        _refuse_too_many_pages(len(pdf), "PDF")
         pages = []
         for index in range(len(pdf)):
             page = pdf[index]

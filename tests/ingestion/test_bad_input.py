@@ -64,6 +64,19 @@ def test_a_file_over_the_size_limit_is_refused_unread(letters, settings):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["pdf", "tiff"])
+def test_a_pdf_or_tiff_over_the_page_limit_is_refused_before_it_is_rendered(
+    letters, settings, kind
+):
+    settings.OCRREVIEW_MAX_PAGES = 2
+    make = files.pdf if kind == "pdf" else files.tiff
+    results = ingest(letters, (f"register.{kind}", make(3)), (f"letter.{kind}", make(2)))
+    assert "has 3 pages; the limit is 2 (OCRREVIEW_MAX_PAGES)" in results[f"register.{kind}"].error
+    assert results[f"letter.{kind}"].pages == 2
+    assert Document.objects.get().pages.count() == 2
+
+
+@pytest.mark.django_db
 def test_zip_entries_with_absolute_or_parent_paths_are_skipped(letters, tmp_path):
     archive = files.zip_of(
         {"/etc/evil.jpg": files.jpeg(), "../../evil.jpg": files.jpeg(), "ok/a.jpg": files.jpeg()}
