@@ -264,12 +264,14 @@ def renew_lease(token: uuid.UUID) -> None:
     RecognitionRequest.objects.filter(claim=token, status=R.RUNNING).update(lease_until=lease_end())
 
 
-def release(token: uuid.UUID, error: str) -> None:
-    """Give back what is left of a claim after an error: queued again, or failed once it
-    has had its attempts."""
+def release(token: uuid.UUID, error: str, requests: list[RecognitionRequest]) -> None:
+    """Give back what is left of these requests of a claim after an error: queued again, or
+    failed once they have had their attempts."""
     with transaction.atomic():
         left = list(
-            RecognitionRequest.objects.select_for_update().filter(claim=token, status=R.RUNNING)
+            RecognitionRequest.objects.select_for_update().filter(
+                claim=token, status=R.RUNNING, id__in=[r.id for r in requests]
+            )
         )
         exhausted = [r for r in left if r.attempts >= settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS]
         if exhausted:
@@ -287,17 +289,23 @@ class Engine:
     version: ModelVersion
 
 
+def load_options() -> dict[str, Any]:
+    """The device this worker reads on, and whether to quantise: on a CPU only, so one
+    setting serves a fleet of CPU and GPU workers."""
+    from recognition.loading import resolve_device
+
+    auto = settings.OCRREVIEW_DEVICE == "auto"
+    device = resolve_device(None if auto else settings.OCRREVIEW_DEVICE).type
+    return {"device": device, "quantize": settings.OCRREVIEW_QUANTIZE and device == "cpu"}
+
+
 def load_engine(version: ModelVersion) -> Engine:
     """The model for a version, once per worker process. A default version falls back to
     the starter model shipped with the engine (its lines then record the starter); a
     version an admin chose fails loudly instead of being silently replaced."""
     from recognition.loading import get_model, load_model_or_starter
 
-    device = None if settings.OCRREVIEW_DEVICE == "auto" else settings.OCRREVIEW_DEVICE
-    options = {
-        "device": device,
-        "quantize": settings.OCRREVIEW_QUANTIZE and device != "cuda",
-    }
+    options = load_options()
     if not is_default_version(version):
         source = storage.resolve_model_source(version.source)
         loaded = get_model(source, revision=version.revision or None, **options)
@@ -331,14 +339,19 @@ def do_recognize_pending(worker: str, stages: defaultdict[str, float] | None = N
     groups: dict[tuple[int, int], list[RecognitionRequest]] = defaultdict(list)
     for request in claimed.requests:
         groups[(request.model_version_id, request.line.collection.nbest_size)].append(request)
+    failure: Exception | None = None
     for (_, nbest), requests in groups.items():
         try:
             engine = load_engine(requests[0].model_version)
             _recognize_group(claimed.token, engine, requests, nbest, stages)
         except Exception as exc:
+            # One model that cannot load (a collection's, gone from storage) must not fail the
+            # lines of the other collections that share the claim: they are read all the same.
             logger.exception("Recognition of %d lines failed", len(requests))
-            release(claimed.token, f"{type(exc).__name__}: {exc}")
-            raise
+            release(claimed.token, f"{type(exc).__name__}: {exc}", requests)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
     return len(claimed.requests)
 
 

@@ -316,6 +316,35 @@ def test_a_model_that_cannot_load_is_retried_then_fails_with_its_error(document,
 
 
 @pytest.mark.django_db
+def test_a_collection_whose_model_cannot_load_does_not_fail_the_others_in_the_claim(
+    tiny_model, document, ledgers, settings
+):
+    settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = 1
+    broken = ModelVersion.objects.create(name="broken", source="/nonexistent/model")
+    document.collection.model_version = broken
+    document.collection.save()
+    other = factories.make_document(ledgers, status=Document.Status.RECOGNIZING)
+    factories.make_line(factories.make_page(other))
+    services.do_queue_recognition(Line.objects.all())
+    with pytest.raises(Exception, match="nonexistent"):
+        services.do_recognize_pending("w")  # one claim holds both collections' lines
+
+    assert set(document.lines.values_list("status", flat=True)) == {Line.Status.FAILED}
+    read = other.lines.get()
+    assert read.status in (Line.Status.AUTO_ACCEPTED, Line.Status.NEEDS_REVIEW)
+    assert RecognitionRequest.objects.get(line=read).status == R.DONE
+
+
+@pytest.mark.parametrize("cuda, device, quantize", [(False, "cpu", True), (True, "cuda", False)])
+def test_quantisation_is_asked_for_on_a_cpu_only(settings, monkeypatch, cuda, device, quantize):
+    import torch
+
+    settings.OCRREVIEW_QUANTIZE, settings.OCRREVIEW_DEVICE = True, "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)  # no GPU here
+    assert services.load_options() == {"device": device, "quantize": quantize}
+
+
+@pytest.mark.django_db
 def test_the_default_model_falls_back_to_the_starter_and_says_so(document, settings):
     # The shipped starter model stands in for an unreachable hub model.
     settings.OCRREVIEW_MODEL = "/nonexistent/default-model"
