@@ -749,10 +749,12 @@ def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
         .annotate(n=Count("id"))
         .values_list("document_id", "n")
     )
+    # Lines, not requests: a line queued for two models at once (a re-run before the first
+    # finished) is one line to go.
     outstanding = dict(
         RecognitionRequest.objects.filter(document__in=documents, status__in=OUTSTANDING)
         .values("document_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("line_id", distinct=True))
         .values_list("document_id", "n")
     )
     failed = dict(

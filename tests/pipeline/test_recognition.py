@@ -345,6 +345,18 @@ def test_quantisation_is_asked_for_on_a_cpu_only(settings, monkeypatch, cuda, de
 
 
 @pytest.mark.django_db
+def test_progress_counts_lines_queued_for_two_models_once(tiny_model, document):
+    services.do_queue_recognition(document.lines.all())
+    other = ModelVersion.objects.create(name="other", source=str(tiny_model) + "/")
+    services.do_rerecognize(Document.objects.filter(pk=document.pk), other)
+    progress = services.document_progress(Document.objects.filter(pk=document.pk))[document.pk]
+    assert (progress["lines_done"], progress["lines_total"], progress["percent"]) == (0, 3, 0)
+    drain()
+    progress = services.document_progress(Document.objects.filter(pk=document.pk))[document.pk]
+    assert (progress["lines_done"], progress["percent"]) == (3, 100)
+
+
+@pytest.mark.django_db
 def test_the_default_model_falls_back_to_the_starter_and_says_so(document, settings):
     # The shipped starter model stands in for an unreachable hub model.
     settings.OCRREVIEW_MODEL = "/nonexistent/default-model"
