@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, F, FloatField, Q, Sum, Value
+from django.db.models import Count, F, FloatField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -105,11 +105,11 @@ def queue_order_for(user) -> str:
     return preference.first() or QueueOrder.CONFIDENCE
 
 
-def waiting_count(collection: Collection, document_id: int | None = None) -> int:
+def waiting_lines(collection: Collection, document_id: int | None = None) -> QuerySet[Line]:
     lines = collection.lines.filter(status__in=[S.NEEDS_REVIEW, S.IN_REVIEW])
     if document_id:
         lines = lines.filter(document_id=document_id)
-    return lines.count()
+    return lines
 
 
 @dataclass

@@ -20,6 +20,7 @@ urlpatterns = [
         name="api_line_corrections",
     ),
     path(C, views.review_queue, name="review_queue"),
+    path(C + "skipped/", views.review_skipped_again, name="review_skipped_again"),
     path(L, views.line_editor, name="review_line"),
     path(L + "save/", views.save_line, name="review_save"),
     path(L + "skip/", views.skip_line, name="review_skip"),

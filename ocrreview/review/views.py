@@ -125,12 +125,33 @@ def review_queue(request, pk: int):
         request,
         "review/queue_done.html",
         {
-            "collection": collection,
-            "params": params,
+            **_done_context(request, collection, params),
             "documents": collection.documents.values("id", "title"),
-            "waiting": queue.waiting_count(collection, params["document"]),
         },
     )
+
+
+def _done_context(request, collection: Collection, params: dict) -> dict:
+    """What is left when the queue gives nothing: lines others hold, and lines this reviewer
+    skipped, which the queue leaves out for the rest of the session unless asked again."""
+    waiting = queue.waiting_lines(collection, params["document"])
+    skipped = waiting.filter(pk__in=request.session.get(SKIPPED.format(collection.pk), [])).count()
+    return {
+        "collection": collection,
+        "params": params,
+        "query": _query(params),
+        "held": waiting.count() - skipped,
+        "skipped": skipped,
+    }
+
+
+@login_required
+@require_POST
+def review_skipped_again(request, pk: int):
+    collection = collection_for(request.user, pk)
+    params = _queue_params(request, collection)
+    request.session.pop(SKIPPED.format(collection.pk), None)
+    return redirect(reverse("review_queue", args=[collection.pk]) + _query(params))
 
 
 def _claim_next(request, collection: Collection, params: dict) -> int | None:
@@ -160,9 +181,7 @@ def _open_next(request, collection: Collection, params: dict) -> HttpResponse:
     )
     if editor_line is None:
         response = render(
-            request,
-            "review/_queue_done.html",
-            {"collection": collection, "params": params, "query": _query(params)},
+            request, "review/_queue_done.html", _done_context(request, collection, params)
         )
         response["X-Line-Url"] = reverse("review_queue", args=[collection.pk]) + _query(params)
         return response

@@ -85,6 +85,24 @@ def test_an_empty_queue_says_so(client, bob, letters, lines):
     assert "Nothing left to review" in response.content.decode()
 
 
+def test_an_empty_queue_tells_skipped_lines_from_held_ones_and_brings_the_skipped_back(
+    client, alice, bob, letters, lines
+):
+    Line.objects.filter(pk=lines[1].pk).update(status=S.REVIEWED)
+    actions.do_claim_line(lines[2], alice)
+    client.force_login(bob)
+    assert actions.do_claim_next_line(letters, bob) == lines[3].pk
+    client.post(reverse("review_skip", args=[letters.pk, lines[3].pk]), {"time_spent_ms": "900"})
+
+    done = client.get(queue_url(letters)).content.decode()
+    assert "Nothing left to review" in done
+    assert "1 line of this queue is held by other reviewers" in done
+    assert "You skipped 1 line of this queue" in done
+    response = client.post(reverse("review_skipped_again", args=[letters.pk]))
+    assert response["Location"].startswith(queue_url(letters))
+    assert f"/lines/{lines[3].pk}/" in client.get(queue_url(letters))["Location"]
+
+
 def test_opening_a_line_directly_claims_it_unless_someone_holds_it(
     client, bob, alice, letters, lines
 ):

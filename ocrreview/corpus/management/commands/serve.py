@@ -1,3 +1,5 @@
+import fcntl
+import os
 import shlex
 import socket
 import time
@@ -14,6 +16,16 @@ PORT_FREE_TIMEOUT_S = 20
 # One machine, one worker for all but training: fetching, segmentation (on the GPU where kraken
 # finds one) and recognition.
 MAIN_WORKER_QUEUES = "default,segment,gpu"
+# scripts/run.sh takes var/run.lock on this descriptor and execs `serve` with it.
+HANDED_DOWN_LOCK = 9
+
+
+def _same_file(fd: int, other: int) -> bool:
+    try:
+        mine, theirs = os.fstat(fd), os.fstat(other)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
 class Command(BaseCommand):
@@ -30,6 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args, host: str, port: int, **options):
+        self._hold_run_lock()
         pgdata = settings.EMBEDDED_PGDATA
         if pgdata is not None and embedded_db.running_pid(pgdata) is None:
             raise CommandError(
@@ -43,6 +56,25 @@ class Command(BaseCommand):
             if pgdata is not None:
                 embedded_db.stop(pgdata)
         self.stdout.write("ocrreview stopped.")
+
+    def _hold_run_lock(self) -> None:
+        """The lock `make run` takes: run on its own, a second `serve` would share this
+        folder's database and stop it when it stopped. The lock `make run` hands down (its
+        descriptor 9) is this process's already."""
+        path = settings.VAR_DIR / "run.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        if _same_file(lock, HANDED_DOWN_LOCK):
+            os.close(lock)
+            return
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            raise CommandError(
+                f"ocrreview is already running from this folder ({path} is held); stop it first"
+            ) from None
+        # Held until the process ends.
 
     def _wait_for_free_port(self, host: str, port: int) -> None:
         deadline = time.monotonic() + PORT_FREE_TIMEOUT_S
