@@ -192,14 +192,16 @@ def do_segment_document(document_id: int) -> None:
 
 
 def lost_segmentations() -> list[int]:
-    """The documents that wait for segmentation while none is being segmented: their message
-    was lost (the broker was down when they were uploaded). While one is being segmented the
-    queue is moving, and those behind it are most likely in it."""
+    """The documents that wait for segmentation, with no line yet, while none is being
+    segmented: their message was lost (the broker was down when they were uploaded). While one
+    is being segmented the queue is moving, and those behind it are most likely in it."""
     documents = Document.objects.filter(segmentation=Document.Segmentation.KRAKEN)
     if documents.filter(status=Document.Status.SEGMENTING).exists():
         return []
     before = timezone.now() - timedelta(seconds=settings.OCRREVIEW_SWEEP_SECONDS)
-    waiting = documents.filter(status=Document.Status.UPLOADED, uploaded_at__lt=before)
+    waiting = documents.filter(
+        status=Document.Status.UPLOADED, uploaded_at__lt=before, lines__isnull=True
+    )
     return list(waiting.values_list("pk", flat=True))
 
 

@@ -45,8 +45,10 @@ def test_documents_whose_segmentation_message_was_lost(letters, settings):
     long_ago = timezone.now() - timedelta(minutes=5)
     lost = factories.make_document(letters)
     just_uploaded = factories.make_document(letters)
-    imported = factories.make_document(letters, segmentation=Document.Segmentation.IMPORTED)
-    Document.objects.filter(pk__in=[lost.pk, imported.pk]).update(uploaded_at=long_ago)
+    factories.make_document(letters, segmentation=Document.Segmentation.IMPORTED)
+    with_lines = factories.make_document(letters)  # not from an upload: it has its lines
+    factories.make_line(factories.make_page(with_lines))
+    Document.objects.exclude(pk=just_uploaded.pk).update(uploaded_at=long_ago)
     assert lost_segmentations() == [lost.pk]
     # While one is being segmented, the queue is moving: the others are most likely in it.
     Document.objects.filter(pk=just_uploaded.pk).update(status=Document.Status.SEGMENTING)
