@@ -174,17 +174,27 @@ def finished_run(letters, alice, tiny_version, done_export):
             "parent": {"name": "tiny", "cer": 0.51234, "wer": 0.8},
         },
     )
-    run = TrainingRun.objects.create(
-        base_model=tiny_version,
-        dataset=done_export,
-        result_model=child,
-        status=TrainingRun.Status.SUCCEEDED,
-        params=asdict(TrainingParams()),
+    run = succeeded_run(
+        child,
+        done_export,
+        alice,
         history=[
             {"event": "step", "step": 10, "total_steps": 20, "loss": 2.5},
             {"event": "eval", "step": 20, "cer": 0.7},
         ],
-        created_by=alice,
     )
     actions.do_apply_gate(run)
     return run
+
+
+def succeeded_run(child, export, user, **fields) -> TrainingRun:
+    """A run that made `child` from its parent, made with the ORM, before the gate's verdict."""
+    return TrainingRun.objects.create(
+        base_model=child.parent,
+        dataset=export,
+        result_model=child,
+        status=TrainingRun.Status.SUCCEEDED,
+        params=asdict(TrainingParams()),
+        created_by=user,
+        **fields,
+    )

@@ -16,7 +16,7 @@ from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEven
 from recognition.architectures import create_starter_base
 from tests import factories
 from tests.tiny_model import TINY_STARTER
-from tests.training.conftest import make_rendered_page, mark_reviewed
+from tests.training.conftest import make_rendered_page, mark_reviewed, succeeded_run
 from tests.training.test_exports import export_now
 
 # One step at a learning rate below float32 resolution: the child reads exactly like its parent.
@@ -103,14 +103,7 @@ def test_a_better_child_replaces_only_the_model_it_was_measured_against(
         parent=tiny_version,
         metrics={"cer": 0.1, "wer": 0.2, "lines": 4, "parent": {"cer": 0.5, "wer": 0.8}},
     )
-    run = TrainingRun.objects.create(
-        base_model=tiny_version,
-        dataset=done_export,
-        result_model=child,
-        status=TrainingRun.Status.SUCCEEDED,
-        params=asdict(TrainingParams()),
-        created_by=alice,
-    )
+    run = succeeded_run(child, done_export, alice)
 
     event = actions.do_apply_gate(run)
 
