@@ -4,6 +4,7 @@ editor still works, more slowly, without JavaScript."""
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -96,6 +97,7 @@ def _editor_context(
         "params": params,
         "query": _query(params),
         "palette": list(dict.fromkeys(collection.special_characters.replace(" ", ""))),
+        "lease_seconds": settings.OCRREVIEW_LEASE_SECONDS,
     }
 
 

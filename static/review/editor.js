@@ -8,7 +8,9 @@
   if (!review) return;
 
   const DRAFT_DELAY_MS = 800;
-  const LEASE_EVERY_MS = 60_000;
+  // A reviewer who has not typed or moved for this long lets the lease run out, so that an
+  // abandoned tab does not hold a line forever.
+  const IDLE_MS = 120_000;
   let ed = null;
 
   // --- drafts in the browser: they survive a reload, a closed tab, a lost connection.
@@ -64,7 +66,9 @@
       last: input.value,
       serverText: null,
       draftTimer: null,
-      leaseTimer: setInterval(renewLease, LEASE_EVERY_MS),
+      // Three renewals a lease, at most one a minute: one lost request does not lose the line,
+      // however short the admin set the lease.
+      leaseTimer: setInterval(renewLease, Math.min(60_000, Number(d.leaseSeconds) * 1000 / 3)),
       acceptArmed: false,
       busy: false,
     };
@@ -202,7 +206,7 @@
   }
 
   async function renewLease() {
-    if (!ed || Date.now() - ed.active > 2 * LEASE_EVERY_MS) return;
+    if (!ed || Date.now() - ed.active > IDLE_MS) return;
     try { await post(ed.d.leaseUrl, new FormData()); } catch { /* offline: try next time */ }
   }
 

@@ -3,6 +3,7 @@ keyboard alone, takes an alternative, reloads mid-edit and finds the draft; two 
 race for one line and nothing is lost; the page view edits text and segmentation."""
 
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -578,3 +579,27 @@ def test_undoing_a_taken_alternative_also_forgets_its_reading(new_page, bob, let
     saved = Correction.objects.get(line=letter_lines[1])
     assert saved.text_after == "I recieved your letter"
     assert saved.hypothesis == letter_lines[1].hypotheses.get(rank=0)
+
+
+def test_a_short_lease_is_renewed_before_it_runs_out(
+    new_page, bob, letters, letter_lines, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.OCRREVIEW_LEASE_SECONDS = 30
+    line = letter_lines[1]
+    page = new_page()
+    page.clock.install()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/lines/{line.pk}/")
+    editor_text(page).wait_for()
+    almost_out = timezone.now() + timedelta(seconds=5)
+    Line.objects.filter(pk=line.pk).update(claimed_until=almost_out)
+    page.clock.run_for(11_000)
+    renewed = Line.objects.filter(pk=line.pk, claimed_by=bob, claimed_until__gt=almost_out)
+    deadline = time.monotonic() + 10
+    while not renewed.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert renewed.exists(), "no renewal reached the server within a third of the lease"
