@@ -193,12 +193,25 @@ class LineCorrections(APIView):
         return Response(CorrectionSerializer(correction).data, status=status.HTTP_201_CREATED)
 
 
+# A client working through a large queue skips many lines; more than this in one request is
+# a client that should filter by document instead.
+MAX_EXCLUDED = 10_000
+
+
 class ClaimSerializer(serializers.Serializer):
     document = serializers.IntegerField(
         required=False, min_value=1, max_value=2**63 - 1, help_text="only this document's lines"
     )
     order = serializers.ChoiceField(
         choices=queue.QueueOrder.choices, default=queue.QueueOrder.CONFIDENCE
+    )
+    exclude = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        default=list,
+        max_length=MAX_EXCLUDED,
+        help_text="lines not to be given, such as those you handed back (the review queue "
+        "leaves out a reviewer's skipped lines the same way)",
     )
 
 
@@ -224,6 +237,7 @@ class QueueClaim(APIView):
             request.user,
             document_id=document,
             order=form.validated_data["order"],
+            exclude=form.validated_data["exclude"],
         )
         if line_id is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

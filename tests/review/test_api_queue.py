@@ -70,7 +70,33 @@ def test_renewing_and_handing_back_a_lease(client, alice, bob, letters, lines):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", [{"order": "random"}, {"document": 0}, {"document": "x"}])
+def test_a_line_handed_back_stays_out_of_the_claims_that_exclude_it(client, bob, letters, lines):
+    headers = auth(bob)
+    first = claim(client, headers, letters).json()["id"]
+    client.delete(reverse("api_line_lease", args=[first]), headers=headers)
+    assert claim(client, headers, letters).json()["id"] == first  # still the least sure
+    client.delete(reverse("api_line_lease", args=[first]), headers=headers)
+    other = claim(client, headers, letters, exclude=[first])
+    assert other.json()["id"] == lines[0].pk != first
+    client.delete(reverse("api_line_lease", args=[other.json()["id"]]), headers=headers)
+    everything = [line.pk for line in lines]
+    assert claim(client, headers, letters, exclude=everything).status_code == 204
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"order": "random"},
+        {"document": 0},
+        {"document": "x"},
+        {"exclude": "12"},
+        {"exclude": [0]},
+        {"exclude": ["x"]},
+        {"exclude": [2**63]},
+        {"exclude": list(range(1, 10_002))},
+    ],
+)
 def test_a_bad_claim_is_a_400(client, bob, letters, lines, body):
     response = claim(client, auth(bob), letters, **body)
     assert response.status_code == 400 and response.json()["fields"]
