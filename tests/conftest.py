@@ -16,6 +16,21 @@ def _media_root(settings, tmp_path):
 
 
 @pytest.fixture
+def broker_down():
+    """This process's Celery app sends to a port nothing listens on. Its connection pools are
+    closed on the way in and out: a pool opened before keeps its broker, and one opened here
+    would keep the dead one for the tests that follow."""
+    from ocrreview.celery import app
+
+    working = app.conf.broker_url
+    app.close()
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    yield
+    app.close()
+    app.conf.broker_url = working
+
+
+@pytest.fixture
 def letters(db):
     return factories.make_collection("Letters")
 

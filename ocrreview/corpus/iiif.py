@@ -14,12 +14,15 @@ import json
 import logging
 import math
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from ocrreview.corpus.ingestion import IngestError, decode_image_file, start_processing
 from ocrreview.corpus.models import Collection, Document, Page
@@ -94,6 +97,7 @@ def do_import_iiif(
                 iiif_manifest=url,
                 iiif_descriptive=manifest.descriptive,
                 iiif_canvases=[asdict(canvas) for canvas in manifest.canvases],
+                fetch_alive_at=timezone.now(),
             )
             _queue_fetch(document)
     except IntegrityError:
@@ -111,7 +115,8 @@ def _resume(document: Document) -> bool:
         ):
             return False
         locked.status, locked.error = Document.Status.FETCHING, ""
-        locked.save(update_fields=["status", "error"])
+        locked.fetch_alive_at = timezone.now()
+        locked.save(update_fields=["status", "error", "fetch_alive_at"])
         _queue_fetch(locked)
     document.refresh_from_db()
     return True
@@ -121,7 +126,36 @@ def _queue_fetch(document: Document) -> None:
     # Imported here: tasks.py imports this module.
     from ocrreview.corpus.tasks import fetch_iiif_images
 
-    transaction.on_commit(lambda: fetch_iiif_images.delay(document.pk))
+    # Robust: with the broker down the import still stands, and the sweep queues its fetch.
+    transaction.on_commit(lambda: fetch_iiif_images.delay(document.pk), robust=True)
+
+
+def lost_fetches() -> list[int]:
+    """The documents whose fetch has been silent for longer than one canvas may take (its
+    info.json and its image): their message was lost. Each is marked alive as it is returned,
+    so that it is queued again once a silence, not at every sweep. A fetch queued twice is
+    harmless: a canvas fetched already is skipped."""
+    one_canvas = 2 * (
+        settings.OCRREVIEW_IIIF_CONNECT_TIMEOUT + settings.OCRREVIEW_IIIF_FETCH_DEADLINE
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        stale = Q(fetch_alive_at__lt=now - timedelta(seconds=one_canvas))
+        # Imported before fetches were marked alive.
+        never_marked = Q(fetch_alive_at__isnull=True)
+        silent = Document.objects.select_for_update(skip_locked=True).filter(
+            stale | never_marked, status=Document.Status.FETCHING
+        )
+        lost = list(silent.values_list("pk", flat=True))
+        Document.objects.filter(pk__in=lost).update(fetch_alive_at=now)
+    return lost
+
+
+def postpone_fetch(document_id: int, seconds: float) -> None:
+    """The fetch tries again in `seconds`: silent until then, it is not lost."""
+    Document.objects.filter(pk=document_id).update(
+        fetch_alive_at=timezone.now() + timedelta(seconds=seconds)
+    )
 
 
 # --- Reading manifests -----------------------------------------------------------------------
@@ -453,6 +487,8 @@ def _store_page(document: Document, index: int, canvas: Canvas, image) -> bool:
             )
             name = page.image.name
             page.save()
+            locked.fetch_alive_at = timezone.now()
+            locked.save(update_fields=["fetch_alive_at"])
             if locked.segmentation == Document.Segmentation.WHOLE_IMAGE:
                 store_lines(
                     page, whole_image_lines(page.width, page.height), import_text=False, user=None

@@ -5,7 +5,12 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from ocrreview.corpus.iiif import do_fetch_iiif_images, give_up_fetching
+from ocrreview.corpus.iiif import (
+    do_fetch_iiif_images,
+    give_up_fetching,
+    lost_fetches,
+    postpone_fetch,
+)
 from ocrreview.corpus.remote import FetchUnavailable
 from ocrreview.corpus.segmentation import do_segment_document, lost_segmentations
 from ocrreview.sweep import consumes, start_sweeping
@@ -41,8 +46,23 @@ def fetch_iiif_images(self, document_id: int) -> None:
         if self.request.retries >= IIIF_RETRIES:
             give_up_fetching(document_id, str(exc))
             return
-        raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from None
+        countdown = 10 * 2**self.request.retries
+        postpone_fetch(document_id, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from None
     except Exception as exc:
         # Left FETCHING, the document could be neither deleted nor imported again.
         give_up_fetching(document_id, f"{type(exc).__name__}: {exc}")
         raise
+
+
+def sweep_fetches() -> None:
+    """Queue again the IIIF imports whose fetch message was lost (the broker was down when they
+    were imported, or their worker died)."""
+    for document_id in lost_fetches():
+        fetch_iiif_images.delay(document_id)
+
+
+@worker_ready.connect
+def _sweep_fetches_while_serving(sender, **kwargs) -> None:
+    if consumes(sender, "default"):
+        start_sweeping("iiif-fetch", sweep_fetches)

@@ -2,11 +2,19 @@
 from a real HTTP server; the fetch resumes where it stopped, and a manifest imported twice
 is one document."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from PIL import Image
 
-from ocrreview.corpus.iiif import do_fetch_iiif_images, do_import_iiif
+from ocrreview.corpus.iiif import (
+    do_fetch_iiif_images,
+    do_import_iiif,
+    lost_fetches,
+    postpone_fetch,
+)
 from ocrreview.corpus.models import Document
 from ocrreview.corpus.remote import FetchUnavailable
 from ocrreview.corpus.tasks import IIIF_RETRIES, fetch_iiif_images
@@ -189,3 +197,48 @@ def test_a_server_failing_for_good_fails_the_document_and_a_new_import_resumes(
     assert document.pages.count() == 2
     assert iiif_server.hits["/iiif/g1/full/max/0/default.jpg"] == 1
     assert document.status == Document.Status.RECOGNIZING
+
+
+@pytest.mark.django_db
+def test_a_fetch_silent_for_longer_than_a_canvas_may_take_was_lost(iiif_server, letters, settings):
+    settings.OCRREVIEW_IIIF_CONNECT_TIMEOUT, settings.OCRREVIEW_IIIF_FETCH_DEADLINE = 1, 2
+    one_canvas = timedelta(seconds=2 * (1 + 2))
+    urls = [
+        manifest_3(iiif_server, f"/lost{n}.json", [("1", 200, 100, iiif_server.url("/iiif/none"))])
+        for n in range(4)
+    ]
+    fresh, silent, retrying, failed = (do_import_iiif(letters, url)[0] for url in urls)
+    assert lost_fetches() == []
+
+    long_ago = timezone.now() - one_canvas - timedelta(seconds=1)
+    Document.objects.update(fetch_alive_at=long_ago)
+    Document.objects.filter(pk=fresh.pk).update(fetch_alive_at=timezone.now())
+    postpone_fetch(retrying.pk, 80)
+    Document.objects.filter(pk=failed.pk).update(status=Document.Status.FAILED)
+    assert lost_fetches() == [silent.pk]
+    assert lost_fetches() == []  # queued again once a silence, not at every sweep
+
+    # A document imported before fetches were marked alive.
+    Document.objects.filter(pk=silent.pk).update(fetch_alive_at=None)
+    assert lost_fetches() == [silent.pk]
+
+
+@pytest.mark.django_db
+def test_a_stored_page_is_a_sign_of_life(iiif_server, letters):
+    service = iiif_server.image_service("alive", 200, 100)
+    url = manifest_3(iiif_server, "/alive.json", [("1", 200, 100, service)])
+    document, _ = do_import_iiif(letters, url)
+    long_ago = timezone.now() - timedelta(hours=1)
+    Document.objects.filter(pk=document.pk).update(fetch_alive_at=long_ago)
+    document = fetch_all(document)
+    assert document.fetch_alive_at > long_ago
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_while_the_broker_is_down_stands_for_the_sweep(iiif_server, letters, broker_down):
+    service = iiif_server.image_service("down", 200, 100)
+    url = manifest_3(iiif_server, "/down.json", [("1", 200, 100, service)])
+    document, fetching = do_import_iiif(letters, url)
+    assert fetching
+    document.refresh_from_db()
+    assert document.status == Document.Status.FETCHING and document.fetch_alive_at is not None

@@ -4,10 +4,12 @@ with its pages."""
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from ocrreview.corpus.iiif import do_import_iiif
 from ocrreview.corpus.models import Document
@@ -89,3 +91,20 @@ def test_an_admin_pastes_a_manifest_url_and_the_document_comes_with_its_pages(
     page.goto(f"/documents/{document.pk}/iiif/manifest.json")
     manifest = json.loads(page.inner_text("body"))
     assert [c["id"] for c in manifest["items"]] == [f"{url}/canvas/1", f"{url}/canvas/2"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fetch_whose_message_was_lost_is_queued_again_by_a_workers_sweep(
+    broker, iiif_server, letters
+):
+    service = iiif_server.image_service("lost", 300, 200)
+    url = manifest_3(iiif_server, "/lost.json", [("1", 300, 200, service)])
+    document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
+    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()  # the message is lost
+    Document.objects.filter(pk=document.pk).update(
+        fetch_alive_at=timezone.now() - timedelta(hours=1)
+    )
+    with celery_worker("default", name="sweeper", **allowed(iiif_server)):
+        document = wait_for_status(document, Document.Status.RECOGNIZING)
+    assert document.pages.count() == 1
+    assert iiif_server.hits["/iiif/lost/full/max/0/default.jpg"] == 1

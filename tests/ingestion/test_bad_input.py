@@ -129,10 +129,9 @@ def test_zip_entries_zipfile_chokes_on_get_their_message_and_the_rest_succeeds(l
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_upload_while_the_broker_is_down_keeps_its_document_and_its_files(letters, settings):
+def test_an_upload_while_the_broker_is_down_keeps_its_document_and_its_files(letters, broker_down):
     from ocrreview.transcription.models import RecognitionRequest
 
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     results = ingest(
         letters, ("line.png", files.png(320, 48)), segmentation=Document.Segmentation.WHOLE_IMAGE
     )
