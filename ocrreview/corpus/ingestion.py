@@ -374,9 +374,7 @@ def _ingest_item(
     if layout is None and segmentation == Document.Segmentation.IMPORTED:
         raise IngestError("no PAGE XML or ALTO file for this image was uploaded beside it")
     data = item.read()
-    pages = _render_pdf(data) if item.kind == "pdf" else _decode_image(data, item.kind)
-    if layout is not None and len(pages) != 1:
-        raise IngestError("a PAGE/ALTO file can only describe a single-page image")
+    pages = _page_images(data, item.kind)
     method = Document.Segmentation.IMPORTED if layout else segmentation
     keep_source = item.kind in ("pdf", "tiff")
     saved: list[str] = []
@@ -398,8 +396,11 @@ def _ingest_item(
                     save=True,
                 )
             )
-        line_count = 0
+        line_count = page_count = 0
         for index, page_image in enumerate(pages):
+            if layout is not None and index > 0:
+                raise IngestError("a PAGE/ALTO file can only describe a single-page image")
+            page_count += 1
             page = Page(
                 document=document,
                 index=index,
@@ -423,7 +424,7 @@ def _ingest_item(
             if geometries is not None:
                 line_count += store_lines(page, geometries, import_text=import_text, user=user)
         start_processing(document)
-    return FileResult(item.name, document=document, pages=len(pages), lines=line_count)
+    return FileResult(item.name, document=document, pages=page_count, lines=line_count)
 
 
 @contextmanager
@@ -454,12 +455,20 @@ def decode_image_file(name: str, data: bytes) -> _PageImage:
     kind = sniff(data)
     if kind not in IMAGE_KINDS:
         raise IngestError("not an image (JPEG, PNG or TIFF)")
-    return _decode_image(data, kind)[0]
+    return next(_page_images(data, kind))
 
 
-def _decode_image(data: bytes, kind: str) -> list[_PageImage]:
+def _page_images(data: bytes, kind: str) -> Iterator[_PageImage]:
+    """The file's pages, each rendered or decoded only when it is asked for: a long PDF or
+    TIFF is stored page by page, never held in memory whole."""
+    if kind == "pdf":
+        return _render_pdf(data)
     if kind == "tiff":
         return _decode_frames(data)
+    return iter([_decode_image(data, kind)])
+
+
+def _decode_image(data: bytes, kind: str) -> _PageImage:
     try:
         image = open_image(data)
     except ImageError as exc:
@@ -467,33 +476,33 @@ def _decode_image(data: bytes, kind: str) -> list[_PageImage]:
     if _orientation(data) == 1:
         # The upload is already upright: keep its bytes rather than re-encode them.
         extension = "jpg" if kind == "jpeg" else "png"
-        return [_PageImage(data, extension, image.width, image.height)]
-    return [_encode(image, "jpg" if kind == "jpeg" else "png")]
+        return _PageImage(data, extension, image.width, image.height)
+    return _encode(image, "jpg" if kind == "jpeg" else "png")
 
 
-def _decode_frames(data: bytes) -> list[_PageImage]:
+def _decode_frames(data: bytes) -> Iterator[_PageImage]:
     """Every frame of a TIFF is a page."""
-    pages = []
+    count = 0
     try:
         with Image.open(io.BytesIO(data)) as tiff:
             _refuse_too_many_pages(getattr(tiff, "n_frames", 1), "TIFF")
             for frame in ImageSequence.Iterator(tiff):
                 if frame.width * frame.height > MAX_PIXELS:
                     raise ImageError(
-                        f"page {len(pages) + 1} is too large to process "
+                        f"page {count + 1} is too large to process "
                         f"({frame.width}x{frame.height} pixels)"
                     )
                 frame.load()
-                pages.append(_encode(to_rgb(ImageOps.exif_transpose(frame.copy())), "png"))
+                count += 1
+                yield _encode(to_rgb(ImageOps.exif_transpose(frame.copy())), "png")
     except ImageError as exc:
         raise IngestError(str(exc)) from exc
     except Image.DecompressionBombError as exc:
         raise IngestError(f"the image is too large to process ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise IngestError(f"the TIFF is corrupt or truncated ({exc})") from exc
-    if not pages:
+    if not count:
         raise IngestError("the TIFF holds no pages")
-    return pages
 
 
 def _refuse_too_many_pages(count: int, kind: str) -> None:
@@ -504,7 +513,7 @@ def _refuse_too_many_pages(count: int, kind: str) -> None:
         )
 
 
-def _render_pdf(data: bytes) -> list[_PageImage]:
+def _render_pdf(data: bytes) -> Iterator[_PageImage]:
     scale = settings.OCRREVIEW_PDF_DPI / 72
     try:
         pdf = pdfium.PdfDocument(data)
@@ -516,7 +525,6 @@ def _render_pdf(data: bytes) -> list[_PageImage]:
         if len(pdf) == 0:
             raise IngestError("the PDF has no pages")
         _refuse_too_many_pages(len(pdf), "PDF")
-        pages = []
         for index in range(len(pdf)):
             page = pdf[index]
             width, height = page.get_size()
@@ -525,8 +533,7 @@ def _render_pdf(data: bytes) -> list[_PageImage]:
                     f"page {index + 1} is too large to render at {settings.OCRREVIEW_PDF_DPI} dpi"
                 )
             image = page.render(scale=scale).to_pil()
-            pages.append(_encode(to_rgb(image), "jpg"))
-        return pages
+            yield _encode(to_rgb(image), "jpg")
     except pdfium.PdfiumError as exc:
         raise IngestError(f"the PDF cannot be rendered ({exc})") from exc
     finally:

@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import pypdfium2 as pdfium
 from PIL import Image, ImageDraw
 
 ALTO = """<?xml version="1.0" encoding="UTF-8"?>
@@ -72,6 +73,16 @@ def tiff(pages: int = 3) -> bytes:
 def pdf(pages: int = 2) -> bytes:
     frames = [page_image(text=f"page {i}") for i in range(pages)]
     return encode(frames[0], "PDF", save_all=True, append_images=frames[1:], resolution=100)
+
+
+def pdf_of_sizes(sizes: list[tuple[float, float]]) -> bytes:
+    """Blank pages of these sizes in points."""
+    document = pdfium.PdfDocument.new()
+    for width, height in sizes:
+        document.new_page(width, height)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
 
 
 def zip_of(entries: dict[str, bytes], **options) -> bytes:

@@ -1,6 +1,8 @@
 """Bad input: each bad file gets its own clear message, the rest of the upload succeeds,
 and nothing already stored is touched."""
 
+from pathlib import Path
+
 import pytest
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
@@ -74,6 +76,21 @@ def test_a_pdf_or_tiff_over_the_page_limit_is_refused_before_it_is_rendered(
     assert "has 3 pages; the limit is 2 (OCRREVIEW_MAX_PAGES)" in results[f"register.{kind}"].error
     assert results[f"letter.{kind}"].pages == 2
     assert Document.objects.get().pages.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_pdf_failing_on_a_later_page_leaves_no_document_and_no_file(letters, settings):
+    # Pages are stored as they are rendered: the first two are on disk when the third fails.
+    oversized = files.pdf_of_sizes([(612, 792), (612, 792), (3000, 3000)])
+    results = ingest(letters, ("register.pdf", oversized), ("letter.pdf", files.pdf(1)))
+    assert "page 3 is too large to render at 300 dpi" in results["register.pdf"].error
+    assert results["letter.pdf"].pages == 1
+    kept = Document.objects.get()
+    stored = {p.relative_to(settings.MEDIA_ROOT) for p in settings.MEDIA_ROOT.rglob("*.*")}
+    assert stored == {
+        Path(kept.source_file.name),
+        *(Path(page.image.name) for page in kept.pages.all()),
+    }
 
 
 @pytest.mark.django_db
