@@ -15,19 +15,28 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
 @pytest.fixture
-def broker_down():
-    """This process's Celery app sends to a port nothing listens on. Its connection pools are
-    closed on the way in and out: a pool opened before keeps its broker, and one opened here
-    would keep the dead one for the tests that follow."""
+def broker_down(settings):
+    """This process's Celery app sends to a port nothing listens on. Its connection and
+    producer pools are dropped on the way in and out: pools opened before keep their broker,
+    and pools opened here would keep the dead one for the tests that follow. Celery offers no
+    public way to drop them (its close() also unregisters the app)."""
     from ocrreview.celery import app
 
-    working = app.conf.broker_url
-    app.close()
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    def drop_pools() -> None:
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    working = settings.CELERY_BROKER_URL
+    settings.CELERY_BROKER_URL = DEAD_BROKER
+    drop_pools()
+    assert app.connection_for_write().port == 1
     yield
-    app.close()
-    app.conf.broker_url = working
+    settings.CELERY_BROKER_URL = working
+    drop_pools()
 
 
 @pytest.fixture
