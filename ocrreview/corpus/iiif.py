@@ -26,7 +26,13 @@ from django.utils import timezone
 
 from ocrreview.corpus.ingestion import IngestError, decode_image_file, start_processing
 from ocrreview.corpus.models import Collection, Document, Page
-from ocrreview.corpus.remote import FetchError, FetchUnavailable, check_url, fetch
+from ocrreview.corpus.remote import (
+    MAX_REDIRECTS,
+    FetchError,
+    FetchUnavailable,
+    check_url,
+    fetch,
+)
 from ocrreview.corpus.segmentation import store_lines, whole_image_lines
 from recognition.preprocess import MAX_PIXELS
 
@@ -40,6 +46,8 @@ INFO_MAX_BYTES = 1024 * 1024
 JSON_TYPES = "application/ld+json, application/json;q=0.9, */*;q=0.1"
 IMAGE_TYPES = "image/jpeg, image/png, image/tiff;q=0.8, image/*;q=0.5"
 SEGMENTATIONS = (Document.Segmentation.KRAKEN, Document.Segmentation.WHOLE_IMAGE)
+# getaddrinfo has no timeout of its own; the resolver's default tries add up to about this.
+DNS_SECONDS = 10
 
 
 class IiifError(ValueError):
@@ -115,8 +123,8 @@ def _resume(document: Document) -> bool:
         ):
             return False
         locked.status, locked.error = Document.Status.FETCHING, ""
-        locked.fetch_alive_at = timezone.now()
-        locked.save(update_fields=["status", "error", "fetch_alive_at"])
+        locked.fetched_by, locked.fetch_alive_at = "", timezone.now()
+        locked.save(update_fields=["status", "error", "fetched_by", "fetch_alive_at"])
         _queue_fetch(locked)
     document.refresh_from_db()
     return True
@@ -130,30 +138,43 @@ def _queue_fetch(document: Document) -> None:
     transaction.on_commit(lambda: fetch_iiif_images.delay(document.pk), robust=True)
 
 
-def lost_fetches() -> list[int]:
-    """The documents whose fetch has been silent for longer than one canvas may take (its
-    info.json and its image): their message was lost. Each is marked alive as it is returned,
-    so that it is queued again once a silence, not at every sweep. A fetch queued twice is
-    harmless: a canvas fetched already is skipped."""
-    one_canvas = 2 * (
-        settings.OCRREVIEW_IIIF_CONNECT_TIMEOUT + settings.OCRREVIEW_IIIF_FETCH_DEADLINE
+def canvas_seconds() -> float:
+    """The longest one canvas may take: its info.json and its image, each up to
+    MAX_REDIRECTS redirects (a DNS answer, a connection and the headers each hop), then its
+    body within the deadline, and a minute to decode and store it."""
+    hop = (
+        DNS_SECONDS + settings.OCRREVIEW_IIIF_CONNECT_TIMEOUT + settings.OCRREVIEW_IIIF_READ_TIMEOUT
     )
-    now = timezone.now()
-    with transaction.atomic():
-        stale = Q(fetch_alive_at__lt=now - timedelta(seconds=one_canvas))
-        # Imported before fetches were marked alive.
-        never_marked = Q(fetch_alive_at__isnull=True)
-        silent = Document.objects.select_for_update(skip_locked=True).filter(
-            stale | never_marked, status=Document.Status.FETCHING
-        )
-        lost = list(silent.values_list("pk", flat=True))
-        Document.objects.filter(pk__in=lost).update(fetch_alive_at=now)
-    return lost
+    one_fetch = (MAX_REDIRECTS + 1) * hop + settings.OCRREVIEW_IIIF_FETCH_DEADLINE
+    return 2 * one_fetch + 60
 
 
-def postpone_fetch(document_id: int, seconds: float) -> None:
+def _silent() -> Q:
+    """A fetch that has given no sign of life for longer than a canvas may take: its message
+    was lost, or its worker died."""
+    cutoff = timezone.now() - timedelta(seconds=canvas_seconds())
+    # NULL: queued before fetches gave signs of life.
+    return Q(fetch_alive_at__lt=cutoff) | Q(fetch_alive_at__isnull=True)
+
+
+def lost_fetches() -> list[int]:
+    """The documents being fetched whose fetch is silent, for the sweep to queue again."""
+    silent = Document.objects.filter(_silent(), status=Document.Status.FETCHING)
+    return list(silent.values_list("pk", flat=True))
+
+
+def claim_fetch(document_id: int, fetcher: str) -> bool:
+    """Make `fetcher` (a task's id, the same through its retries) the document's one fetch,
+    and mark it alive; False when another fetch holds it and is alive, or the document is no
+    longer being fetched. One conditional update, so two runs never fetch side by side."""
+    free = Q(fetched_by=fetcher) | Q(fetched_by="") | _silent()
+    claimed = Document.objects.filter(free, pk=document_id, status=Document.Status.FETCHING)
+    return bool(claimed.update(fetched_by=fetcher, fetch_alive_at=timezone.now()))
+
+
+def postpone_fetch(document_id: int, fetcher: str, seconds: float) -> None:
     """The fetch tries again in `seconds`: silent until then, it is not lost."""
-    Document.objects.filter(pk=document_id).update(
+    Document.objects.filter(pk=document_id, fetched_by=fetcher).update(
         fetch_alive_at=timezone.now() + timedelta(seconds=seconds)
     )
 
@@ -387,17 +408,21 @@ def _positive_int(value) -> bool:
 # --- Fetching the images (on a worker) -------------------------------------------------------
 
 
-def do_fetch_iiif_images(document_id: int) -> None:
+def do_fetch_iiif_images(document_id: int, fetcher: str) -> None:
     """Make a page of every canvas that has none yet, then hand the document on to
-    segmentation. Raises FetchUnavailable when a server fails for now (the task tries again
-    later, and keeps what it fetched); any other failure fails the document, with its pages."""
-    document = Document.objects.filter(pk=document_id, status=Document.Status.FETCHING).first()
-    if document is None:
+    segmentation; nothing when another fetch holds the document (see claim_fetch). Raises
+    FetchUnavailable when a server fails for now (the task tries again later, and keeps what
+    it fetched); any other failure fails the document, with its pages."""
+    if not claim_fetch(document_id, fetcher):
         return
+    document = Document.objects.get(pk=document_id)
     fetched = set(document.pages.values_list("index", flat=True))
     for index, raw in enumerate(document.iiif_canvases):
         if index in fetched:
             continue
+        # A sign of life before each canvas, and the end of this run if it lost the claim.
+        if not claim_fetch(document_id, fetcher):
+            return
         canvas = Canvas(**raw)
         try:
             data = fetch_canvas_image(canvas)
@@ -407,11 +432,11 @@ def do_fetch_iiif_images(document_id: int) -> None:
         except (FetchError, IngestError) as exc:
             _fail(document, f"canvas {index + 1} ({canvas.id}): {exc}")
             return
-        if not _store_page(document, index, canvas, image):
+        if not _store_page(document, fetcher, index, canvas, image):
             return
     with transaction.atomic():
         locked = Document.objects.select_for_update().get(pk=document_id)
-        if locked.status == Document.Status.FETCHING:
+        if locked.status == Document.Status.FETCHING and locked.fetched_by == fetcher:
             locked.status = Document.Status.UPLOADED
             locked.save(update_fields=["status"])
             start_processing(locked)
@@ -464,17 +489,18 @@ def _image(fetched) -> bytes:
     return fetched.body
 
 
-def _store_page(document: Document, index: int, canvas: Canvas, image) -> bool:
+def _store_page(document: Document, fetcher: str, index: int, canvas: Canvas, image) -> bool:
     """The canvas's page, in one transaction with its whole-image line; False when the
-    document is no longer being fetched (deleted, or failed by another run)."""
+    document is no longer this fetcher's to fetch (deleted, failed, or taken over by the
+    sweep's fetch after a long silence)."""
     name = ""
     try:
         with transaction.atomic():
             locked = Document.objects.select_for_update().filter(pk=document.pk).first()
             if locked is None or locked.status != Document.Status.FETCHING:
                 return False
-            if locked.pages.filter(index=index).exists():
-                return True  # another run of the task fetched it meanwhile
+            if locked.fetched_by != fetcher:
+                return False
             page = Page(
                 document=locked,
                 index=index,
@@ -487,8 +513,6 @@ def _store_page(document: Document, index: int, canvas: Canvas, image) -> bool:
             )
             name = page.image.name
             page.save()
-            locked.fetch_alive_at = timezone.now()
-            locked.save(update_fields=["fetch_alive_at"])
             if locked.segmentation == Document.Segmentation.WHOLE_IMAGE:
                 store_lines(
                     page, whole_image_lines(page.width, page.height), import_text=False, user=None

@@ -103,9 +103,10 @@ class Document(models.Model):
     iiif_manifest = models.URLField(max_length=2000, blank=True)
     iiif_descriptive = models.JSONField(default=dict, blank=True)
     iiif_canvases = models.JSONField(default=list, blank=True)
-    # While FETCHING: the fetch's last sign of life (queued, a page stored, a retry planned
-    # for then). A fetch silent for longer than one canvas may take lost its message, and the
-    # sweep queues it again.
+    # While FETCHING: the task (its id) that holds the fetch, and its last sign of life (queued,
+    # starting a canvas, a retry planned for then). A fetch silent for longer than a canvas may
+    # take lost its message or its worker; the sweep queues another, which takes it over.
+    fetched_by = models.CharField(max_length=64, blank=True)
     fetch_alive_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

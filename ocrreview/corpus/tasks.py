@@ -41,13 +41,13 @@ def fetch_iiif_images(self, document_id: int) -> None:
     """A server that fails for now is tried again, 10 s later, then 20, 40 and 80; each try
     starts at the first canvas not fetched yet."""
     try:
-        do_fetch_iiif_images(document_id)
+        do_fetch_iiif_images(document_id, self.request.id)
     except FetchUnavailable as exc:
         if self.request.retries >= IIIF_RETRIES:
             give_up_fetching(document_id, str(exc))
             return
         countdown = 10 * 2**self.request.retries
-        postpone_fetch(document_id, countdown)
+        postpone_fetch(document_id, self.request.id, countdown)
         raise self.retry(exc=exc, countdown=countdown) from None
     except Exception as exc:
         # Left FETCHING, the document could be neither deleted nor imported again.
@@ -56,10 +56,12 @@ def fetch_iiif_images(self, document_id: int) -> None:
 
 
 def sweep_fetches() -> None:
-    """Queue again the IIIF imports whose fetch message was lost (the broker was down when they
-    were imported, or their worker died)."""
+    """Queue a fetch for the IIIF imports whose fetch fell silent (the broker was down when
+    they were imported, or their worker died). Each message expires by the next sweep, which
+    sends another while the fetch stays silent; the first to run takes the fetch over, and any
+    other finds it alive and stops."""
     for document_id in lost_fetches():
-        fetch_iiif_images.delay(document_id)
+        fetch_iiif_images.apply_async((document_id,), expires=settings.OCRREVIEW_SWEEP_SECONDS)
 
 
 @worker_ready.connect

@@ -26,7 +26,7 @@ def test_the_api_imports_a_manifest_once(client, iiif_server, letters, alice):
     assert (body["pages"], body["pages_expected"]) == (0, 2)
     assert body["title"] == "Letters of Rebecca Lathrop"
 
-    do_fetch_iiif_images(body["id"])
+    do_fetch_iiif_images(body["id"], "test")
     detail = client.get(reverse("api_document", args=[body["id"]]), headers=auth(alice)).json()
     assert (detail["pages"], detail["pages_expected"], detail["lines_total"]) == (2, 2, 2)
 

@@ -51,7 +51,7 @@ def imported(iiif_server, letters):
         iiif_server, "/e.json", [("f. 1r", 1280, 960, first), ("f. 1v", 640, 800, second)]
     )
     document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
-    do_fetch_iiif_images(document.pk)
+    do_fetch_iiif_images(document.pk, "test")
     document.refresh_from_db()
     document.lines.all().delete()
     first_page, second_page = document.pages.order_by("index")

@@ -19,7 +19,7 @@ def refused(collection, url: str, match: str) -> None:
 
 def imported_then_failed(collection, url: str) -> Document:
     document, _ = do_import_iiif(collection, url)
-    do_fetch_iiif_images(document.pk)
+    do_fetch_iiif_images(document.pk, "test")
     document.refresh_from_db()
     assert document.status == Document.Status.FAILED
     assert not Page.objects.exists()
@@ -64,7 +64,7 @@ def test_an_info_json_nested_too_deeply_falls_back_to_the_manifests_word(iiif_se
     iiif_server.serve("/iiif/deepinfo/info.json", "[" * 5000 + "]" * 5000, "application/json")
     url = manifest_3(iiif_server, "/deepinfo.json", [("1", 100, 100, service)])
     document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
-    do_fetch_iiif_images(document.pk)
+    do_fetch_iiif_images(document.pk, "test")
     document.refresh_from_db()
     assert document.status == Document.Status.RECOGNIZING
     assert document.pages.get().width == 100

@@ -6,10 +6,13 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
 from ocrreview.corpus.iiif import (
+    canvas_seconds,
+    claim_fetch,
     do_fetch_iiif_images,
     do_import_iiif,
     lost_fetches,
@@ -23,7 +26,7 @@ from tests.iiif.server import manifest_2, manifest_3, send
 
 
 def fetch_all(document: Document) -> Document:
-    do_fetch_iiif_images(document.pk)
+    do_fetch_iiif_images(document.pk, "test")
     document.refresh_from_db()
     return document
 
@@ -127,7 +130,7 @@ def test_the_fetch_resumes_after_a_failure_without_fetching_a_page_twice(iiif_se
         h, b"busy", "text/plain", status=503
     )
     with pytest.raises(FetchUnavailable, match="503"):
-        do_fetch_iiif_images(document.pk)
+        do_fetch_iiif_images(document.pk, "test")
     document.refresh_from_db()
     assert document.status == Document.Status.FETCHING
     assert list(document.pages.values_list("index", flat=True)) == [0]
@@ -199,39 +202,82 @@ def test_a_server_failing_for_good_fails_the_document_and_a_new_import_resumes(
     assert document.status == Document.Status.RECOGNIZING
 
 
+def silent_for(document: Document, seconds: float) -> None:
+    Document.objects.filter(pk=document.pk).update(
+        fetch_alive_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
 @pytest.mark.django_db
 def test_a_fetch_silent_for_longer_than_a_canvas_may_take_was_lost(iiif_server, letters, settings):
-    settings.OCRREVIEW_IIIF_CONNECT_TIMEOUT, settings.OCRREVIEW_IIIF_FETCH_DEADLINE = 1, 2
-    one_canvas = timedelta(seconds=2 * (1 + 2))
+    settings.OCRREVIEW_IIIF_CONNECT_TIMEOUT = 1
+    settings.OCRREVIEW_IIIF_READ_TIMEOUT = 2
+    settings.OCRREVIEW_IIIF_FETCH_DEADLINE = 3
+    # Two fetches of six hops each (DNS, connection, headers) and a body, and a minute to store.
+    assert canvas_seconds() == 2 * (6 * (10 + 1 + 2) + 3) + 60
     urls = [
-        manifest_3(iiif_server, f"/lost{n}.json", [("1", 200, 100, iiif_server.url("/iiif/none"))])
-        for n in range(4)
+        manifest_3(iiif_server, f"/lost{n}.json", [("1", 200, 100, iiif_server.url("/iiif/x"))])
+        for n in range(5)
     ]
-    fresh, silent, retrying, failed = (do_import_iiif(letters, url)[0] for url in urls)
+    fresh, silent, never_marked, retrying, failed = (do_import_iiif(letters, u)[0] for u in urls)
     assert lost_fetches() == []
 
-    long_ago = timezone.now() - one_canvas - timedelta(seconds=1)
-    Document.objects.update(fetch_alive_at=long_ago)
-    Document.objects.filter(pk=fresh.pk).update(fetch_alive_at=timezone.now())
-    postpone_fetch(retrying.pk, 80)
+    for document in (silent, retrying, failed):
+        silent_for(document, canvas_seconds() + 1)
+    Document.objects.filter(pk=never_marked.pk).update(fetch_alive_at=None)
+    silent_for(fresh, canvas_seconds() - 5)
+    assert claim_fetch(retrying.pk, "retrying")
+    postpone_fetch(retrying.pk, "retrying", 80)
     Document.objects.filter(pk=failed.pk).update(status=Document.Status.FAILED)
-    assert lost_fetches() == [silent.pk]
-    assert lost_fetches() == []  # queued again once a silence, not at every sweep
-
-    # A document imported before fetches were marked alive.
-    Document.objects.filter(pk=silent.pk).update(fetch_alive_at=None)
-    assert lost_fetches() == [silent.pk]
+    assert sorted(lost_fetches()) == sorted([silent.pk, never_marked.pk])
 
 
 @pytest.mark.django_db
-def test_a_stored_page_is_a_sign_of_life(iiif_server, letters):
-    service = iiif_server.image_service("alive", 200, 100)
-    url = manifest_3(iiif_server, "/alive.json", [("1", 200, 100, service)])
-    document, _ = do_import_iiif(letters, url)
-    long_ago = timezone.now() - timedelta(hours=1)
-    Document.objects.filter(pk=document.pk).update(fetch_alive_at=long_ago)
-    document = fetch_all(document)
-    assert document.fetch_alive_at > long_ago
+def test_one_fetch_at_a_time_and_a_silent_one_is_taken_over(iiif_server, letters):
+    services = [iiif_server.image_service(f"t{n}", 200, 100) for n in range(2)]
+    url = manifest_3(
+        iiif_server, "/t.json", [(f"{n}", 200, 100, s) for n, s in enumerate(services)]
+    )
+    document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
+    assert claim_fetch(document.pk, "first")
+    assert claim_fetch(document.pk, "first")  # its retries go on
+    # A second message for the document (the sweep's, or a redelivered one) does nothing.
+    do_fetch_iiif_images(document.pk, "second")
+    assert not document.pages.exists()
+
+    # The first falls silent; the sweep's fetch takes over and fetches every canvas once.
+    silent_for(document, canvas_seconds() + 1)
+    do_fetch_iiif_images(document.pk, "sweep's")
+    document.refresh_from_db()
+    assert (document.fetched_by, document.pages.count()) == ("sweep's", 2)
+    assert document.status == Document.Status.RECOGNIZING
+    # The first, back from its silence, finds the fetch no longer its own.
+    do_fetch_iiif_images(document.pk, "first")
+    assert all(iiif_server.hits[f"/iiif/t{n}/full/max/0/default.jpg"] == 1 for n in range(2))
+
+
+@pytest.mark.django_db(transaction=True)  # the server's thread writes to the database
+def test_a_fetch_that_lost_its_claim_stores_nothing_more(iiif_server, letters):
+    services = [iiif_server.image_service(f"l{n}", 200, 100) for n in range(2)]
+    url = manifest_3(
+        iiif_server, "/l.json", [(f"{n}", 200, 100, s) for n, s in enumerate(services)]
+    )
+    document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
+    first = iiif_server.routes["/iiif/l0/full/max/0/default.jpg"]
+
+    def taken_over_meanwhile(handler):
+        # While this fetch waits for the image, it is silent long enough to be taken over.
+        silent_for(document, canvas_seconds() + 1)
+        try:
+            assert claim_fetch(document.pk, "sweep's")
+        finally:
+            connection.close()
+        return first(handler)
+
+    iiif_server.routes["/iiif/l0/full/max/0/default.jpg"] = taken_over_meanwhile
+    do_fetch_iiif_images(document.pk, "slow")
+    assert not document.pages.exists()
+    assert iiif_server.hits["/iiif/l1/full/max/0/default.jpg"] == 0
 
 
 @pytest.mark.django_db(transaction=True)
