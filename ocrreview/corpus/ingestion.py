@@ -1,9 +1,11 @@
 """From uploaded files to documents and pages: the one entry point that the web upload, the
 API and `import_documents` share.
 
-Every file succeeds or fails on its own. A file is decoded completely before anything is
-written, and its document is written in one transaction, so a bad file leaves no trace
-and never touches what is already stored; its error message goes back in its FileResult.
+Every file succeeds or fails on its own. A file is opened, counted and checked before anything
+is written; its pages' images are stored one by one as they are decoded (a long PDF is never
+in memory whole), then its document is written in one transaction. A bad file leaves no trace,
+the files stored for it deleted, and never touches what is already stored; its error message
+goes back in its FileResult.
 
 Files are read when their turn comes, one at a time: a ZIP's entries are unpacked one by one
 into temporary files (never more of one than the limits allow), so an upload's memory is that
@@ -15,10 +17,11 @@ import logging
 import lzma
 import os
 import tempfile
+import uuid
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -28,7 +31,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from PIL import Image, ImageOps, ImageSequence
+from PIL import Image, ImageOps
 
 from ocrreview import storage
 from ocrreview.corpus.models import Collection, Document, Page
@@ -374,57 +377,67 @@ def _ingest_item(
     if layout is None and segmentation == Document.Segmentation.IMPORTED:
         raise IngestError("no PAGE XML or ALTO file for this image was uploaded beside it")
     data = item.read()
-    pages = _page_images(data, item.kind)
-    method = Document.Segmentation.IMPORTED if layout else segmentation
-    keep_source = item.kind in ("pdf", "tiff")
-    saved: list[str] = []
-    # The files go with a rolled-back transaction only: once it commits, they are the document's,
-    # even when what runs after the commit (queueing its segmentation) fails.
-    with transaction.atomic(), _deleted_on_failure(saved):
-        document = Document.objects.create(
+    pages = _open_pages(data, item.kind)
+    with closing(pages):
+        if layout is not None and pages.count != 1:
+            raise IngestError("a PAGE/ALTO file can only describe a single-page image")
+        document = Document(
             collection=collection,
             title=PurePosixPath(item.name).stem[:300],
             uploaded_by=user if user is not None and user.is_authenticated else None,
-            segmentation=method,
+            segmentation=Document.Segmentation.IMPORTED if layout else segmentation,
         )
-        if keep_source:
-            saved.append(
-                storage.save_field_file(
-                    document.source_file,
-                    PurePosixPath(item.name).name,
-                    ContentFile(data),
-                    save=True,
+        saved: list[str] = []
+        # The files are stored before the document's transaction: rendering a long PDF takes
+        # minutes, and the new row would hold a lock on its collection all that while.
+        with _deleted_on_failure(saved):
+            if item.kind in ("pdf", "tiff"):
+                saved.append(
+                    storage.save_field_file(
+                        document.source_file,
+                        PurePosixPath(item.name).name,
+                        ContentFile(data),
+                        save=False,
+                    )
                 )
-            )
-        line_count = page_count = 0
-        for index, page_image in enumerate(pages):
-            if layout is not None and index > 0:
-                raise IngestError("a PAGE/ALTO file can only describe a single-page image")
-            page_count += 1
-            page = Page(
-                document=document,
-                index=index,
-                width=page_image.width,
-                height=page_image.height,
-            )
-            saved.append(
-                storage.save_field_file(
-                    page.image,
-                    f"{document.pk}-{index + 1}.{page_image.extension}",
-                    ContentFile(page_image.content),
-                    save=False,
-                )
-            )
+            page_rows = _store_page_files(pages.images, saved)
+    # The files go with a rolled-back transaction only: once it commits, they are the document's,
+    # even when what runs after the commit (queueing its segmentation) fails.
+    with transaction.atomic(), _deleted_on_failure(saved):
+        document.save()
+        line_count = 0
+        for page in page_rows:
+            page.document = document
             page.save()
             geometries: list[LineGeometry] | None = None
             if layout is not None:
                 geometries = imported_lines(layout, page.width, page.height)
-            elif method == Document.Segmentation.WHOLE_IMAGE:
+            elif document.segmentation == Document.Segmentation.WHOLE_IMAGE:
                 geometries = whole_image_lines(page.width, page.height)
             if geometries is not None:
                 line_count += store_lines(page, geometries, import_text=import_text, user=user)
         start_processing(document)
-    return FileResult(item.name, document=document, pages=page_count, lines=line_count)
+    return FileResult(item.name, document=document, pages=len(page_rows), lines=line_count)
+
+
+def _store_page_files(images: Iterator[_PageImage], saved: list[str]) -> list[Page]:
+    """Each page's image stored as soon as it is rendered, so that one page at a time is in
+    memory; the pages' rows, still without their document."""
+    # Named before the document has a key to name them by.
+    prefix = uuid.uuid4().hex
+    rows = []
+    for index, image in enumerate(images):
+        page = Page(index=index, width=image.width, height=image.height)
+        saved.append(
+            storage.save_field_file(
+                page.image,
+                f"{prefix}-{index + 1}.{image.extension}",
+                ContentFile(image.content),
+                save=False,
+            )
+        )
+        rows.append(page)
+    return rows
 
 
 @contextmanager
@@ -433,7 +446,11 @@ def _deleted_on_failure(names: list[str]) -> Iterator[None]:
         yield
     except Exception:
         for name in names:
-            default_storage.delete(name)
+            try:
+                default_storage.delete(name)
+            except Exception:
+                # One file that cannot be deleted (the storage is down) keeps no other.
+                logger.exception("Could not delete %s after a failed upload", name)
         raise
 
 
@@ -455,17 +472,27 @@ def decode_image_file(name: str, data: bytes) -> _PageImage:
     kind = sniff(data)
     if kind not in IMAGE_KINDS:
         raise IngestError("not an image (JPEG, PNG or TIFF)")
-    return next(_page_images(data, kind))
+    pages = _open_pages(data, kind)
+    with closing(pages):
+        return next(pages.images)
 
 
-def _page_images(data: bytes, kind: str) -> Iterator[_PageImage]:
-    """The file's pages, each rendered or decoded only when it is asked for: a long PDF or
-    TIFF is stored page by page, never held in memory whole."""
+@dataclass
+class _Pages:
+    """A file's pages: counted and checked when the file is opened, each rendered or decoded
+    only when `images` reaches it, so that a long PDF or TIFF is never in memory whole."""
+
+    count: int
+    images: Iterator[_PageImage]
+    close: Callable[[], None]
+
+
+def _open_pages(data: bytes, kind: str) -> _Pages:
     if kind == "pdf":
-        return _render_pdf(data)
+        return _open_pdf(data)
     if kind == "tiff":
-        return _decode_frames(data)
-    return iter([_decode_image(data, kind)])
+        return _open_tiff(data)
+    return _Pages(1, iter([_decode_image(data, kind)]), lambda: None)
 
 
 def _decode_image(data: bytes, kind: str) -> _PageImage:
@@ -480,29 +507,49 @@ def _decode_image(data: bytes, kind: str) -> _PageImage:
     return _encode(image, "jpg" if kind == "jpeg" else "png")
 
 
-def _decode_frames(data: bytes) -> Iterator[_PageImage]:
+def _open_tiff(data: bytes) -> _Pages:
     """Every frame of a TIFF is a page."""
-    count = 0
+    with _tiff_errors():
+        tiff = Image.open(io.BytesIO(data))
     try:
-        with Image.open(io.BytesIO(data)) as tiff:
-            _refuse_too_many_pages(getattr(tiff, "n_frames", 1), "TIFF")
-            for frame in ImageSequence.Iterator(tiff):
-                if frame.width * frame.height > MAX_PIXELS:
-                    raise ImageError(
-                        f"page {count + 1} is too large to process "
-                        f"({frame.width}x{frame.height} pixels)"
-                    )
-                frame.load()
-                count += 1
-                yield _encode(to_rgb(ImageOps.exif_transpose(frame.copy())), "png")
+        with _tiff_errors():
+            count = getattr(tiff, "n_frames", 1)
+        _refuse_too_many_pages(count, "TIFF")
+    except IngestError:
+        tiff.close()
+        raise
+    frames = _tiff_frames(tiff, count)
+
+    def close() -> None:
+        frames.close()
+        tiff.close()
+
+    return _Pages(count, frames, close)
+
+
+def _tiff_frames(tiff: Image.Image, count: int) -> Iterator[_PageImage]:
+    for index in range(count):
+        with _tiff_errors():
+            tiff.seek(index)
+            if tiff.width * tiff.height > MAX_PIXELS:
+                raise ImageError(
+                    f"page {index + 1} is too large to process ({tiff.width}x{tiff.height} pixels)"
+                )
+            tiff.load()
+            page = _encode(to_rgb(ImageOps.exif_transpose(tiff.copy())), "png")
+        yield page
+
+
+@contextmanager
+def _tiff_errors() -> Iterator[None]:
+    try:
+        yield
     except ImageError as exc:
         raise IngestError(str(exc)) from exc
     except Image.DecompressionBombError as exc:
         raise IngestError(f"the image is too large to process ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise IngestError(f"the TIFF is corrupt or truncated ({exc})") from exc
-    if not count:
-        raise IngestError("the TIFF holds no pages")
 
 
 def _refuse_too_many_pages(count: int, kind: str) -> None:
@@ -513,8 +560,7 @@ def _refuse_too_many_pages(count: int, kind: str) -> None:
         )
 
 
-def _render_pdf(data: bytes) -> Iterator[_PageImage]:
-    scale = settings.OCRREVIEW_PDF_DPI / 72
+def _open_pdf(data: bytes) -> _Pages:
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -525,19 +571,36 @@ def _render_pdf(data: bytes) -> Iterator[_PageImage]:
         if len(pdf) == 0:
             raise IngestError("the PDF has no pages")
         _refuse_too_many_pages(len(pdf), "PDF")
-        for index in range(len(pdf)):
+    except IngestError:
+        pdf.close()
+        raise
+    rendered = _rendered_pages(pdf)
+
+    def close() -> None:
+        rendered.close()
+        pdf.close()
+
+    return _Pages(len(pdf), rendered, close)
+
+
+def _rendered_pages(pdf: pdfium.PdfDocument) -> Iterator[_PageImage]:
+    scale = settings.OCRREVIEW_PDF_DPI / 72
+    for index in range(len(pdf)):
+        try:
             page = pdf[index]
             width, height = page.get_size()
             if width * scale * height * scale > MAX_PIXELS:
                 raise IngestError(
                     f"page {index + 1} is too large to render at {settings.OCRREVIEW_PDF_DPI} dpi"
                 )
-            image = page.render(scale=scale).to_pil()
-            yield _encode(to_rgb(image), "jpg")
-    except pdfium.PdfiumError as exc:
-        raise IngestError(f"the PDF cannot be rendered ({exc})") from exc
-    finally:
-        pdf.close()
+            bitmap = page.render(scale=scale)
+            encoded = _encode(to_rgb(bitmap.to_pil()), "jpg")
+        except pdfium.PdfiumError as exc:
+            raise IngestError(f"the PDF cannot be rendered ({exc})") from exc
+        # Freed now, not once the next page's are made.
+        bitmap.close()
+        page.close()
+        yield encoded
 
 
 def _encode(image: Image.Image, extension: str) -> _PageImage:

@@ -79,6 +79,30 @@ def test_a_pdf_or_tiff_over_the_page_limit_is_refused_before_it_is_rendered(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("register.pdf", files.pdf(3)),
+        ("register.tif", files.tiff(3)),
+        ("locked.pdf", files.encrypted_pdf()),
+    ],
+)
+def test_a_refused_pdf_or_tiff_is_refused_before_anything_is_stored(letters, settings, name, data):
+    settings.OCRREVIEW_MAX_PAGES = 2
+    (result,) = ingest(letters, (name, data)).values()
+    assert result.error
+    # Storing a file makes its folder, which deleting the file leaves behind.
+    assert not settings.MEDIA_ROOT.exists()
+
+
+@pytest.mark.django_db
+def test_a_page_xml_beside_a_tiff_of_several_pages_is_refused_for_that(letters):
+    results = ingest(letters, ("p.xml", files.page_xml("p.tif")), ("p.tif", files.tiff(2)))
+    assert results["p.tif"].error == "a PAGE/ALTO file can only describe a single-page image"
+    assert not Document.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_pdf_failing_on_a_later_page_leaves_no_document_and_no_file(letters, settings):
     # Pages are stored as they are rendered: the first two are on disk when the third fails.
     oversized = files.pdf_of_sizes([(612, 792), (612, 792), (3000, 3000)])
