@@ -194,8 +194,9 @@ class LineCorrections(APIView):
 
 
 # A client working through a large queue skips many lines; more than this in one request is
-# a client that should filter by document instead.
-MAX_EXCLUDED = 10_000
+# a client that should filter by document instead (each candidate line is checked against
+# every excluded id).
+MAX_EXCLUDED = 1_000
 
 
 class ClaimSerializer(serializers.Serializer):
@@ -211,7 +212,8 @@ class ClaimSerializer(serializers.Serializer):
         default=list,
         max_length=MAX_EXCLUDED,
         help_text="lines not to be given, such as those you handed back (the review queue "
-        "leaves out a reviewer's skipped lines the same way)",
+        "leaves out a reviewer's skipped lines the same way); a line you hold comes back "
+        "all the same",
     )
 
 

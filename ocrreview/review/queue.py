@@ -29,7 +29,7 @@ _CLAIM = """
 WITH mine AS (
     SELECT 0 AS branch, {sort_columns} FROM corpus_line l {join}
     WHERE l.collection_id = %(collection)s AND l.status = 'in_review'
-      AND l.claimed_by_id = %(user)s {filters}
+      AND l.claimed_by_id = %(user)s {mine_filters}
     ORDER BY {sort} LIMIT 1 FOR UPDATE OF l SKIP LOCKED
 ), expired AS (
     SELECT 1 AS branch, {sort_columns} FROM corpus_line l {join}
@@ -84,17 +84,16 @@ _ORDERS = {
 
 
 def claim_sql(order: str, *, by_document: bool, excluding: bool) -> str:
-    filters = ""
-    if by_document:
-        filters += " AND l.document_id = %(document)s"
-    if excluding:
-        filters += " AND l.id <> ALL(%(exclude)s)"
+    mine_filters = " AND l.document_id = %(document)s" if by_document else ""
+    # A line the reviewer holds comes back even when excluded: it stays one lease at a time.
+    filters = mine_filters + (" AND l.id <> ALL(%(exclude)s)" if excluding else "")
     parts = dict(_ORDERS[QueueOrder(order)])
     parts["waiting"] = parts["waiting"].format(
         filters=filters, page_filters=" AND p.document_id = %(document)s" if by_document else ""
     )
     return _CLAIM.format(
         filters=filters,
+        mine_filters=mine_filters,
         outer_sort="branch, k1 ASC NULLS LAST, k2, k3, id",
         **parts,
     )

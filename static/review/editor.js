@@ -8,7 +8,7 @@
   if (!review) return;
 
   const DRAFT_DELAY_MS = 800;
-  // A reviewer who has not typed or moved for this long lets the lease run out, so that an
+  // A reviewer who has pressed no key for this long lets the lease run out, so that an
   // abandoned tab does not hold a line forever.
   const IDLE_MS = 120_000;
   let ed = null;
@@ -68,7 +68,8 @@
       draftTimer: null,
       // Three renewals a lease, at most one a minute: one lost request does not lose the line,
       // however short the admin set the lease.
-      leaseTimer: setInterval(renewLease, Math.min(60_000, Number(d.leaseSeconds) * 1000 / 3)),
+      // (A fragment without the lease, from an older page, renews as before: once a minute.)
+      leaseTimer: setInterval(renewLease, Math.min(60_000, (Number(d.leaseSeconds) || 180) * 1000 / 3)),
       acceptArmed: false,
       busy: false,
     };
