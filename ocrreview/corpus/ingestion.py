@@ -389,7 +389,8 @@ def _ingest_item(
         )
         saved: list[str] = []
         # The files are stored before the document's transaction: rendering a long PDF takes
-        # minutes, and the new row would hold a lock on its collection all that while.
+        # minutes, which a transaction would hold a database connection and old row versions
+        # for.
         with _deleted_on_failure(saved):
             if item.kind in ("pdf", "tiff"):
                 saved.append(
