@@ -430,7 +430,7 @@ def do_fetch_iiif_images(document_id: int, fetcher: str) -> None:
         except FetchUnavailable:
             raise
         except (FetchError, IngestError) as exc:
-            _fail(document, f"canvas {index + 1} ({canvas.id}): {exc}")
+            _fail(document, fetcher, f"canvas {index + 1} ({canvas.id}): {exc}")
             return
         if not _store_page(document, fetcher, index, canvas, image):
             return
@@ -524,12 +524,12 @@ def _store_page(document: Document, fetcher: str, index: int, canvas: Canvas, im
     return True
 
 
-def _fail(document: Document, error: str) -> None:
+def _fail(document: Document, fetcher: str, error: str) -> None:
     """A canvas that cannot be imported fails the document: it keeps no page, so nothing
-    half-imported is segmented or read, and says why."""
+    half-imported is segmented or read, and says why. Not a document another fetch took over."""
     with transaction.atomic():
         locked = Document.objects.select_for_update().filter(pk=document.pk).first()
-        if locked is None:
+        if locked is None or locked.fetched_by != fetcher:
             return
         files = [page.image for page in locked.pages.all()]
         locked.pages.all().delete()
@@ -544,10 +544,12 @@ def _delete_files(files) -> None:
         file.storage.delete(file.name)
 
 
-def give_up_fetching(document_id: int, error: str) -> None:
+def give_up_fetching(document_id: int, fetcher: str, error: str) -> None:
     """The servers kept failing: the document fails with the reason, keeping the pages
-    fetched so far for a later import of the same manifest to resume from."""
-    Document.objects.filter(pk=document_id, status=Document.Status.FETCHING).update(
+    fetched so far for a later import of the same manifest to resume from. Not a document
+    another fetch took over."""
+    fetching = Document.objects.filter(pk=document_id, status=Document.Status.FETCHING)
+    fetching.filter(fetched_by=fetcher).update(
         status=Document.Status.FAILED,
         error=f"{error} (import the manifest again to resume)",
     )

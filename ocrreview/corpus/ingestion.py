@@ -16,6 +16,7 @@ import io
 import logging
 import lzma
 import os
+import struct
 import tempfile
 import uuid
 import zipfile
@@ -402,9 +403,11 @@ def _ingest_item(
                     )
                 )
             page_rows = _store_page_files(pages.images, saved)
-    # The files go with a rolled-back transaction only: once it commits, they are the document's,
-    # even when what runs after the commit (queueing its segmentation) fails.
-    with transaction.atomic(), _deleted_on_failure(saved):
+    # The files go with a failed commit too (a foreign key checked then), but once it commits
+    # they are the document's, even when what runs after the commit (queueing its segmentation)
+    # fails: the first thing the commit runs forgets them.
+    with _deleted_on_failure(saved), transaction.atomic():
+        transaction.on_commit(saved.clear)
         document.save()
         line_count = 0
         for page in page_rows:
@@ -445,7 +448,7 @@ def _store_page_files(images: Iterator[_PageImage], saved: list[str]) -> list[Pa
 def _deleted_on_failure(names: list[str]) -> Iterator[None]:
     try:
         yield
-    except Exception:
+    except BaseException:  # Ctrl-C in import_documents too
         for name in names:
             try:
                 default_storage.delete(name)
@@ -513,10 +516,8 @@ def _open_tiff(data: bytes) -> _Pages:
     with _tiff_errors():
         tiff = Image.open(io.BytesIO(data))
     try:
-        with _tiff_errors():
-            count = getattr(tiff, "n_frames", 1)
-        _refuse_too_many_pages(count, "TIFF")
-    except IngestError:
+        count = _tiff_page_count(tiff)
+    except BaseException:
         tiff.close()
         raise
     frames = _tiff_frames(tiff, count)
@@ -526,6 +527,24 @@ def _open_tiff(data: bytes) -> _Pages:
         tiff.close()
 
     return _Pages(count, frames, close)
+
+
+def _tiff_page_count(tiff: Image.Image) -> int:
+    # Pillow's n_frames walks every frame's header, slower with each: a file of millions of
+    # tiny frames would take minutes. Seeking frame by frame stops one past the limit.
+    limit = settings.OCRREVIEW_MAX_PAGES
+    count = 1
+    with _tiff_errors():
+        while count <= limit:
+            try:
+                tiff.seek(count)
+            except EOFError:
+                break
+            count += 1
+        tiff.seek(0)
+    if count > limit:
+        raise _too_many_pages("TIFF", f"more than {limit}")
+    return count
 
 
 def _tiff_frames(tiff: Image.Image, count: int) -> Iterator[_PageImage]:
@@ -549,16 +568,17 @@ def _tiff_errors() -> Iterator[None]:
         raise IngestError(str(exc)) from exc
     except Image.DecompressionBombError as exc:
         raise IngestError(f"the image is too large to process ({exc})") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError, struct.error) as exc:
+        # TypeError: a frame without its dimensions; struct.error: a header cut short.
         raise IngestError(f"the TIFF is corrupt or truncated ({exc})") from exc
 
 
-def _refuse_too_many_pages(count: int, kind: str) -> None:
-    if count > settings.OCRREVIEW_MAX_PAGES:
-        raise IngestError(
-            f"the {kind} has {count} pages; the limit is {settings.OCRREVIEW_MAX_PAGES} "
-            "(OCRREVIEW_MAX_PAGES): upload it in parts"
-        )
+def _too_many_pages(kind: str, count: int | str) -> IngestError:
+    limit = settings.OCRREVIEW_MAX_PAGES
+    return IngestError(
+        f"the {kind} has {count} pages; the limit is {limit} (OCRREVIEW_MAX_PAGES): "
+        "upload it in parts"
+    )
 
 
 def _open_pdf(data: bytes) -> _Pages:
@@ -571,7 +591,8 @@ def _open_pdf(data: bytes) -> _Pages:
     try:
         if len(pdf) == 0:
             raise IngestError("the PDF has no pages")
-        _refuse_too_many_pages(len(pdf), "PDF")
+        if len(pdf) > settings.OCRREVIEW_MAX_PAGES:
+            raise _too_many_pages("PDF", len(pdf))
     except IngestError:
         pdf.close()
         raise

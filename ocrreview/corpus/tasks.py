@@ -36,22 +36,27 @@ def _sweep_while_serving(sender, **kwargs) -> None:
         start_sweeping("segmentation", sweep_segmentation)
 
 
-@shared_task(bind=True, max_retries=IIIF_RETRIES)
+# Acknowledged on receipt, unlike other tasks: a fetch is claimed by its task id, and a
+# message given again after an hour (a fetch still running then) would carry the same id. A
+# worker that dies mid-fetch is covered by the sweep.
+@shared_task(bind=True, max_retries=IIIF_RETRIES, acks_late=False)
 def fetch_iiif_images(self, document_id: int) -> None:
     """A server that fails for now is tried again, 10 s later, then 20, 40 and 80; each try
     starts at the first canvas not fetched yet."""
+    fetcher = self.request.id
     try:
-        do_fetch_iiif_images(document_id, self.request.id)
+        do_fetch_iiif_images(document_id, fetcher)
     except FetchUnavailable as exc:
         if self.request.retries >= IIIF_RETRIES:
-            give_up_fetching(document_id, str(exc))
+            give_up_fetching(document_id, fetcher, str(exc))
             return
         countdown = 10 * 2**self.request.retries
-        postpone_fetch(document_id, self.request.id, countdown)
-        raise self.retry(exc=exc, countdown=countdown) from None
+        postpone_fetch(document_id, fetcher, countdown)
+        # expires=None: a retry would keep the sweep's short expiry, and be dropped unrun.
+        raise self.retry(exc=exc, countdown=countdown, expires=None) from None
     except Exception as exc:
         # Left FETCHING, the document could be neither deleted nor imported again.
-        give_up_fetching(document_id, f"{type(exc).__name__}: {exc}")
+        give_up_fetching(document_id, fetcher, f"{type(exc).__name__}: {exc}")
         raise
 
 

@@ -241,19 +241,37 @@ def test_one_fetch_at_a_time_and_a_silent_one_is_taken_over(iiif_server, letters
     document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
     assert claim_fetch(document.pk, "first")
     assert claim_fetch(document.pk, "first")  # its retries go on
-    # A second message for the document (the sweep's, or a redelivered one) does nothing.
+    # A second message for the document (the sweep's, sent before the first ran) does nothing.
     do_fetch_iiif_images(document.pk, "second")
     assert not document.pages.exists()
 
-    # The first falls silent; the sweep's fetch takes over and fetches every canvas once.
+    # The first falls silent, and the sweep's fetch takes over.
     silent_for(document, canvas_seconds() + 1)
+    assert claim_fetch(document.pk, "sweep's")
+    # The first, back from its silence, finds the fetch no longer its own.
+    do_fetch_iiif_images(document.pk, "first")
+    assert not document.pages.exists()
+
     do_fetch_iiif_images(document.pk, "sweep's")
     document.refresh_from_db()
     assert (document.fetched_by, document.pages.count()) == ("sweep's", 2)
     assert document.status == Document.Status.RECOGNIZING
-    # The first, back from its silence, finds the fetch no longer its own.
-    do_fetch_iiif_images(document.pk, "first")
     assert all(iiif_server.hits[f"/iiif/t{n}/full/max/0/default.jpg"] == 1 for n in range(2))
+
+
+def taken_over_while_fetching(document: Document, answer):
+    """A route that, while this fetch waits for it, lets the fetch fall silent and the sweep's
+    take it over, then answers as `answer` does."""
+
+    def route(handler):
+        silent_for(document, canvas_seconds() + 1)
+        try:
+            assert claim_fetch(document.pk, "sweep's")
+        finally:
+            connection.close()  # this is the server's thread
+        return answer(handler)
+
+    return route
 
 
 @pytest.mark.django_db(transaction=True)  # the server's thread writes to the database
@@ -263,21 +281,25 @@ def test_a_fetch_that_lost_its_claim_stores_nothing_more(iiif_server, letters):
         iiif_server, "/l.json", [(f"{n}", 200, 100, s) for n, s in enumerate(services)]
     )
     document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
-    first = iiif_server.routes["/iiif/l0/full/max/0/default.jpg"]
-
-    def taken_over_meanwhile(handler):
-        # While this fetch waits for the image, it is silent long enough to be taken over.
-        silent_for(document, canvas_seconds() + 1)
-        try:
-            assert claim_fetch(document.pk, "sweep's")
-        finally:
-            connection.close()
-        return first(handler)
-
-    iiif_server.routes["/iiif/l0/full/max/0/default.jpg"] = taken_over_meanwhile
+    path = "/iiif/l0/full/max/0/default.jpg"
+    iiif_server.routes[path] = taken_over_while_fetching(document, iiif_server.routes[path])
     do_fetch_iiif_images(document.pk, "slow")
     assert not document.pages.exists()
     assert iiif_server.hits["/iiif/l1/full/max/0/default.jpg"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fetch_that_lost_its_claim_cannot_fail_the_document(iiif_server, letters):
+    service = iiif_server.image_service("f0", 200, 100)
+    url = manifest_3(iiif_server, "/f.json", [("0", 200, 100, service)])
+    document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
+    path = "/iiif/f0/full/max/0/default.jpg"
+    iiif_server.routes[path] = taken_over_while_fetching(
+        document, lambda h: send(h, b"gone", "text/plain", status=404)
+    )
+    do_fetch_iiif_images(document.pk, "slow")
+    document.refresh_from_db()
+    assert (document.status, document.fetched_by) == (Document.Status.FETCHING, "sweep's")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ocrreview.corpus.iiif import do_import_iiif
 from ocrreview.corpus.models import Document
-from tests.iiif.server import manifest_2, manifest_3
+from tests.iiif.server import manifest_2, manifest_3, send
 from tests.playwright_fixtures import log_in
 from tests.workers import celery_worker
 
@@ -104,7 +104,14 @@ def test_a_fetch_whose_message_was_lost_is_queued_again_by_a_workers_sweep(
     Document.objects.filter(pk=document.pk).update(
         fetch_alive_at=timezone.now() - timedelta(hours=1)
     )
-    with celery_worker("default", name="sweeper", **allowed(iiif_server)):
+    # The server is busy at first: the swept fetch's retry, 10 s later, comes after the sweep's
+    # message expired, and must run all the same.
+    path = "/iiif/lost/full/max/0/default.jpg"
+    image = iiif_server.routes[path]
+    answers = iter([lambda h: send(h, b"busy", "text/plain", status=503)])
+    iiif_server.routes[path] = lambda h: next(answers, image)(h)
+    sweeps = {"OCRREVIEW_SWEEP_SECONDS": "2"}
+    with celery_worker("default", name="sweeper", **sweeps, **allowed(iiif_server)):
         document = wait_for_status(document, Document.Status.RECOGNIZING)
     assert document.pages.count() == 1
-    assert iiif_server.hits["/iiif/lost/full/max/0/default.jpg"] == 1
+    assert iiif_server.hits[path] == 2

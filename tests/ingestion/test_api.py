@@ -137,7 +137,8 @@ def test_an_upload_without_a_segmentation_is_segmented_by_kraken(
         response = upload(client, letters, auth(alice), ("scan.png", files.png()))
     assert response.status_code == 201
     assert Document.objects.get().segmentation == Document.Segmentation.KRAKEN
-    assert len(queued) == 1  # segmentation is handed to a worker
+    # The stored files become the document's, and segmentation is handed to a worker.
+    assert len(queued) == 2
 
 
 @pytest.mark.django_db

@@ -1,12 +1,13 @@
 """Bad input: each bad file gets its own clear message, the rest of the upload succeeds,
 and nothing already stored is touched."""
 
+import struct
 from pathlib import Path
 
 import pytest
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
-from ocrreview.corpus.models import Document, Page
+from ocrreview.corpus.models import Collection, Document, Page
 from tests import factories
 from tests.ingestion import files
 
@@ -73,7 +74,8 @@ def test_a_pdf_or_tiff_over_the_page_limit_is_refused_before_it_is_rendered(
     settings.OCRREVIEW_MAX_PAGES = 2
     make = files.pdf if kind == "pdf" else files.tiff
     results = ingest(letters, (f"register.{kind}", make(3)), (f"letter.{kind}", make(2)))
-    assert "has 3 pages; the limit is 2 (OCRREVIEW_MAX_PAGES)" in results[f"register.{kind}"].error
+    counted = "has 3 pages" if kind == "pdf" else "has more than 2 pages"  # a TIFF stops there
+    assert f"{counted}; the limit is 2 (OCRREVIEW_MAX_PAGES)" in results[f"register.{kind}"].error
     assert results[f"letter.{kind}"].pages == 2
     assert Document.objects.get().pages.count() == 2
 
@@ -246,3 +248,19 @@ def test_imported_segmentation_without_xml_is_refused(letters):
     results = ingest(letters, ("p.jpg", files.jpeg()), segmentation=Document.Segmentation.IMPORTED)
     assert "no PAGE XML or ALTO" in results["p.jpg"].error
     assert not Page.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_tiff_frame_without_its_dimensions_is_corrupt(letters):
+    ifd = struct.pack("<H", 1) + struct.pack("<HHII", 259, 3, 1, 1) + struct.pack("<I", 0)
+    results = ingest(letters, ("odd.tif", b"II*\x00" + struct.pack("<I", 8) + ifd))
+    assert "the TIFF is corrupt or truncated" in results["odd.tif"].error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_whose_commit_fails_leaves_no_file(letters, settings):
+    # The collection is deleted while the PDF renders: the document's foreign key fails at
+    # the commit, after every file was stored.
+    Collection.objects.filter(pk=letters.pk).delete()
+    assert ingest(letters, ("gone.pdf", files.pdf(2)))["gone.pdf"].error
+    assert not [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
