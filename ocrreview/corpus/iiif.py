@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from ocrreview.corpus.ingestion import IngestError, decode_image_file, start_processing
@@ -46,6 +46,7 @@ INFO_MAX_BYTES = 1024 * 1024
 JSON_TYPES = "application/ld+json, application/json;q=0.9, */*;q=0.1"
 IMAGE_TYPES = "image/jpeg, image/png, image/tiff;q=0.8, image/*;q=0.5"
 SEGMENTATIONS = (Document.Segmentation.KRAKEN, Document.Segmentation.WHOLE_IMAGE)
+MAX_FETCH_TAKEOVERS = 3
 # getaddrinfo has no timeout of its own; the resolver's default tries add up to about this.
 DNS_SECONDS = 10
 
@@ -124,7 +125,10 @@ def _resume(document: Document) -> bool:
             return False
         locked.status, locked.error = Document.Status.FETCHING, ""
         locked.fetched_by, locked.fetch_alive_at = "", timezone.now()
-        locked.save(update_fields=["status", "error", "fetched_by", "fetch_alive_at"])
+        locked.fetch_takeovers = 0
+        locked.save(
+            update_fields=["status", "error", "fetched_by", "fetch_alive_at", "fetch_takeovers"]
+        )
         _queue_fetch(locked)
     document.refresh_from_db()
     return True
@@ -158,8 +162,16 @@ def _silent() -> Q:
 
 
 def lost_fetches() -> list[int]:
-    """The documents being fetched whose fetch is silent, for the sweep to queue again."""
+    """The documents being fetched whose fetch is silent, for the sweep to queue again; one
+    whose fetch was taken over MAX_FETCH_TAKEOVERS times already fails instead, with its
+    pages kept for a later import to resume from."""
     silent = Document.objects.filter(_silent(), status=Document.Status.FETCHING)
+    silent.filter(fetch_takeovers__gte=MAX_FETCH_TAKEOVERS).update(
+        status=Document.Status.FAILED,
+        error=f"the fetch of its images stopped without a word {MAX_FETCH_TAKEOVERS + 1} times "
+        "(a worker killed while fetching, by its memory limit say); import the manifest again "
+        "to resume",
+    )
     return list(silent.values_list("pk", flat=True))
 
 
@@ -168,8 +180,15 @@ def claim_fetch(document_id: int, fetcher: str) -> bool:
     and mark it alive; False when another fetch holds it and is alive, or the document is no
     longer being fetched. One conditional update, so two runs never fetch side by side."""
     free = Q(fetched_by=fetcher) | Q(fetched_by="") | _silent()
+    taking_over = ~Q(fetched_by=fetcher) & ~Q(fetched_by="")
     claimed = Document.objects.filter(free, pk=document_id, status=Document.Status.FETCHING)
-    return bool(claimed.update(fetched_by=fetcher, fetch_alive_at=timezone.now()))
+    return bool(
+        claimed.update(
+            fetched_by=fetcher,
+            fetch_alive_at=timezone.now(),
+            fetch_takeovers=F("fetch_takeovers") + Case(When(taking_over, then=1), default=0),
+        )
+    )
 
 
 def postpone_fetch(document_id: int, fetcher: str, seconds: float) -> None:

@@ -108,6 +108,9 @@ class Document(models.Model):
     # take lost its message or its worker; the sweep queues another, which takes it over.
     fetched_by = models.CharField(max_length=64, blank=True)
     fetch_alive_at = models.DateTimeField(null=True, blank=True)
+    # Fetches that fell silent and were taken over: a canvas that kills its worker each time
+    # would otherwise be fetched again every silence, forever.
+    fetch_takeovers = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]

@@ -11,6 +11,7 @@ from django.utils import timezone
 from PIL import Image
 
 from ocrreview.corpus.iiif import (
+    MAX_FETCH_TAKEOVERS,
     canvas_seconds,
     claim_fetch,
     do_fetch_iiif_images,
@@ -257,6 +258,33 @@ def test_one_fetch_at_a_time_and_a_silent_one_is_taken_over(iiif_server, letters
     assert (document.fetched_by, document.pages.count()) == ("sweep's", 2)
     assert document.status == Document.Status.RECOGNIZING
     assert all(iiif_server.hits[f"/iiif/t{n}/full/max/0/default.jpg"] == 1 for n in range(2))
+
+
+@pytest.mark.django_db
+def test_a_fetch_taken_over_too_often_fails_instead_of_going_round_forever(iiif_server, letters):
+    service = iiif_server.image_service("p0", 200, 100)
+    url = manifest_3(iiif_server, "/p.json", [("0", 200, 100, service)])
+    document, _ = do_import_iiif(letters, url)
+    assert claim_fetch(document.pk, "first")  # the import's own message: no takeover
+    for n in range(1, MAX_FETCH_TAKEOVERS + 1):
+        # Each fetch dies on the canvas (killed by its memory limit, say), and the sweep's
+        # next fetch takes it over.
+        silent_for(document, canvas_seconds() + 1)
+        assert lost_fetches() == [document.pk]
+        assert claim_fetch(document.pk, f"sweep's {n}")
+        assert claim_fetch(document.pk, f"sweep's {n}")  # its own retries are no takeover
+        document.refresh_from_db()
+        assert document.fetch_takeovers == n
+
+    silent_for(document, canvas_seconds() + 1)
+    assert lost_fetches() == []
+    document.refresh_from_db()
+    assert document.status == Document.Status.FAILED
+    assert "stopped without a word 4 times" in document.error
+
+    # Importing the manifest again resumes it, with a fresh count.
+    again, fetching = do_import_iiif(letters, url)
+    assert (again.pk, fetching, again.fetch_takeovers) == (document.pk, True, 0)
 
 
 def taken_over_while_fetching(document: Document, answer):
