@@ -30,12 +30,6 @@ def sweep_segmentation() -> None:
         segment_document.apply_async((document_id,), expires=settings.OCRREVIEW_SWEEP_SECONDS)
 
 
-@worker_ready.connect
-def _sweep_while_serving(sender, **kwargs) -> None:
-    if consumes(sender, "segment"):
-        start_sweeping("segmentation", sweep_segmentation)
-
-
 # Acknowledged on receipt, unlike other tasks: a fetch is claimed by its task id, and a
 # message given again after an hour (a fetch still running then) would carry the same id. A
 # worker that dies mid-fetch is covered by the sweep.
@@ -70,6 +64,8 @@ def sweep_fetches() -> None:
 
 
 @worker_ready.connect
-def _sweep_fetches_while_serving(sender, **kwargs) -> None:
+def _sweep_while_serving(sender, **kwargs) -> None:
+    if consumes(sender, "segment"):
+        start_sweeping("segmentation", sweep_segmentation)
     if consumes(sender, "default"):
         start_sweeping("iiif-fetch", sweep_fetches)
