@@ -25,6 +25,14 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _new_key() -> str:
+    # A key starting with "-" would be taken for an option when its start is given to
+    # `manage.py revoke_api_token`.
+    while (key := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return key
+
+
 def do_create_api_token(user, name: str) -> str:
     """Returns the key; it cannot be recovered later."""
     name = name.strip()
@@ -37,7 +45,7 @@ def do_create_api_token(user, name: str) -> str:
             raise TokenError(
                 f"You have {MAX_TOKENS_PER_USER} tokens; revoke one you no longer use first."
             )
-        key = secrets.token_urlsafe(32)
+        key = _new_key()
         ApiToken.objects.create(user=user, name=name, prefix=key[:8], key_hash=_hash(key))
     logger.info("API token %r (%s…) created for %s", name, key[:8], user)
     return key

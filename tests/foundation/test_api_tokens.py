@@ -114,3 +114,23 @@ def test_the_command_revokes_a_token_named_by_the_start_of_its_key(alice, capsys
     assert list(alice.api_tokens.values_list("name", flat=True)) == ["other"]
     with pytest.raises(CommandError, match="No user"):
         call_command("revoke_api_token", "nobody", key)
+
+
+@pytest.mark.django_db
+def test_a_key_never_starts_with_a_dash_which_the_command_would_take_for_an_option(
+    alice, monkeypatch
+):
+    drawn = iter(["-nTjACvp" + "a" * 35, "xnTjACvp" + "b" * 35])
+    monkeypatch.setattr("ocrreview.corpus.tokens.secrets.token_urlsafe", lambda n: next(drawn))
+    assert do_create_api_token(alice, "scanner") == "xnTjACvp" + "b" * 35
+
+
+@pytest.mark.django_db
+def test_a_token_made_before_that_whose_key_starts_with_a_dash_is_revoked_after_two_dashes(
+    alice, capsys
+):
+    ApiToken.objects.create(user=alice, name="old", prefix="-nTjACvp", key_hash="0" * 64)
+    with pytest.raises(CommandError, match="prefix"):
+        call_command("revoke_api_token", "alice", "-nTj")
+    call_command("revoke_api_token", "alice", "--", "-nTj")
+    assert "Revoked old" in capsys.readouterr().out and not alice.api_tokens.exists()

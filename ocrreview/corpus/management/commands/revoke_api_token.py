@@ -9,7 +9,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument("prefix", help="the key's first characters (at least 4), or the key")
+        parser.add_argument(
+            "prefix",
+            help="the key's first characters (at least 4), or the key; after -- if it starts with -",
+        )
 
     def handle(self, *args, **options):
         user = get_user_model().objects.filter(username=options["username"]).first()
