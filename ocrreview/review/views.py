@@ -240,9 +240,10 @@ def save_line(request, pk: int, line_id: int):
         return _error(request, str(exc))
     except actions.VersionConflict as conflict:
         if data["action"] == SaveForm.ACCEPT:
-            # An accept confirms the text the reviewer saw; that, not the line's new text
-            # (theirs), is what "keep mine" must keep.
-            conflict = actions.VersionConflict(conflict.line, actions.clean_text(data["text"]))
+            # An accept confirms the text the reviewer saw, as it is (an imported text may hold
+            # what a save refuses); that, not the line's new text (theirs), is what "keep
+            # mine" must keep.
+            conflict = actions.VersionConflict(conflict.line, data["text"])
         return _conflict(request, collection, conflict, params)
     if request.POST.get("stay"):
         return _page_line(request, collection, line_id)

@@ -88,6 +88,20 @@ def test_a_stale_save_shows_both_texts_and_changes_nothing(client, alice, bob, l
     assert Line.objects.get(pk=lines[1].pk).text == "I receiued your"
 
 
+def test_a_stale_accept_of_an_imported_text_with_a_tab_shows_both_texts(
+    client, alice, bob, letters, lines
+):
+    """A PAGE or ALTO import may bring a tab into a line's text, which a save refuses; an
+    accept confirms it as it is, and so does the conflict that shows it."""
+    Line.objects.filter(pk=lines[1].pk).update(text="I\treceived your")
+    actions.do_save_line(lines[1], alice, "I received your", expected_version=1)
+    client.force_login(bob)
+    response = save(client, letters, lines[1], text="I\treceived your", action="accept")
+    assert response.status_code == 409
+    assert "I\treceived your" in response.content.decode()
+    assert Line.objects.get(pk=lines[1].pk).text == "I received your"
+
+
 def test_saving_clears_the_reviewers_draft(client, bob, letters, lines):
     actions.do_save_draft(lines[1], bob, "I rec", base_version=1)
     client.force_login(bob)
