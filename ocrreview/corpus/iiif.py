@@ -47,6 +47,9 @@ JSON_TYPES = "application/ld+json, application/json;q=0.9, */*;q=0.1"
 IMAGE_TYPES = "image/jpeg, image/png, image/tiff;q=0.8, image/*;q=0.5"
 SEGMENTATIONS = (Document.Segmentation.KRAKEN, Document.Segmentation.WHOLE_IMAGE)
 MAX_FETCH_TAKEOVERS = 3
+# A canvas or image side beyond any scan; a larger one, however valid in JSON, would overflow
+# the arithmetic of sizes and scales.
+MAX_SIDE = 1_000_000
 # getaddrinfo has no timeout of its own; the resolver's default tries add up to about this.
 DNS_SECONDS = 10
 
@@ -204,7 +207,7 @@ def postpone_fetch(document_id: int, fetcher: str, seconds: float) -> None:
 def parse_manifest(data: bytes) -> Manifest:
     try:
         manifest = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, or a number of thousands of digits
         raise IiifError(f"the manifest is not JSON ({exc})") from None
     except RecursionError:
         raise IiifError("the manifest's JSON is nested too deeply to be a manifest") from None
@@ -273,7 +276,7 @@ def _canvas(raw, version: int, number: int) -> Canvas:
     if not (_positive_int(width) and _positive_int(height)):
         width, height = body.get("width"), body.get("height")
     if not (_positive_int(width) and _positive_int(height)):
-        raise IiifError(f"{where} has no width and height")
+        raise IiifError(f"{where} has no width and height (whole numbers up to {MAX_SIDE:,})")
     label = _first_value(_language_map(raw.get("label"))) or f"canvas {number}"
     service_id, service_version, profile = service or ("", 0, "")
     return Canvas(
@@ -421,7 +424,7 @@ def _is_http(value) -> bool:
 
 
 def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_SIDE
 
 
 # --- Fetching the images (on a worker) -------------------------------------------------------
@@ -485,7 +488,7 @@ def _image_info(canvas: Canvas) -> tuple[int, int, int]:
         )
     except FetchUnavailable:
         raise
-    except (FetchError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (FetchError, ValueError, RecursionError) as exc:
         logger.warning("IIIF info.json of %s unusable: %s", canvas.service, exc)
         info = {}
     if not isinstance(info, dict):

@@ -59,9 +59,33 @@ def test_a_nul_character_anywhere_in_the_manifest(iiif_server, letters):
 
 
 @pytest.mark.django_db
-def test_an_info_json_nested_too_deeply_falls_back_to_the_manifests_word(iiif_server, letters):
+def test_a_number_of_thousands_of_digits_in_the_manifest(iiif_server, letters):
+    """Python reads only numbers of at most 4,300 digits from JSON, and raises a plain
+    ValueError past that."""
+    body = '{"@context": "http://iiif.io/api/presentation/3/context.json", "n": 1%s}' % ("0" * 5000)
+    refused(letters, iiif_server.serve("/digits.json", body, "application/json"), "not JSON")
+
+
+@pytest.mark.django_db
+def test_a_canvas_larger_than_any_scan(iiif_server, letters):
+    service = iiif_server.image_service("huge", 100, 100)
+    url = manifest_3(iiif_server, "/huge.json", [("1", 10**400, 100, service)])
+    refused(letters, url, r"has no width and height \(whole numbers up to 1,000,000\)")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "info",
+    [
+        "[" * 5000 + "]" * 5000,
+        '{"width": 1%s, "height": 100}' % ("0" * 5000),
+        '{"width": 1%s, "height": 100}' % ("0" * 400),
+    ],
+    ids=["nested too deeply", "a number of 5,001 digits", "a width larger than any scan"],
+)
+def test_an_unusable_info_json_falls_back_to_the_manifests_word(iiif_server, letters, info):
     service = iiif_server.image_service("deepinfo", 100, 100)
-    iiif_server.serve("/iiif/deepinfo/info.json", "[" * 5000 + "]" * 5000, "application/json")
+    iiif_server.serve("/iiif/deepinfo/info.json", info, "application/json")
     url = manifest_3(iiif_server, "/deepinfo.json", [("1", 100, 100, service)])
     document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
     do_fetch_iiif_images(document.pk, "test")
