@@ -179,6 +179,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["ocrreview.corpus.api_auth.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "ocrreview.corpus.api_base.TextJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "ocrreview.corpus.api_base.IdCursorPagination",
     "EXCEPTION_HANDLER": "ocrreview.corpus.api_base.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "ocrreview.corpus.api_schema.ApiAutoSchema",

@@ -8,14 +8,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
 from ocrreview.corpus.actions import do_save_collection_settings
-from ocrreview.corpus.api_base import bind_form, error
+from ocrreview.corpus.api_base import TextJSONParser, bind_form, error
 from ocrreview.corpus.forms import CollectionSettingsForm
 from ocrreview.corpus.iiif_export import document_manifest
 from ocrreview.corpus.models import Collection, Document
@@ -64,7 +63,7 @@ class CollectionList(generics.ListAPIView):
 
 class CollectionDetail(generics.RetrieveAPIView):
     serializer_class = CollectionSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [TextJSONParser]
 
     def get_object(self):
         return collection_for(self.request.user, self.kwargs["pk"])

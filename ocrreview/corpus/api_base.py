@@ -1,6 +1,6 @@
-"""How the HTTP API pages lists and answers errors, for every app's API views. Errors keep
-the API's own shape, `{"error": message}` with `fields` for invalid input, which clients of the
-first API rely on. (The schema's side of both: api_schema.py.)"""
+"""How the HTTP API reads JSON bodies, pages lists and answers errors, for every app's API
+views. Errors keep the API's own shape, `{"error": message}` with `fields` for invalid input,
+which clients of the first API rely on. (The schema's side of both: api_schema.py.)"""
 
 import re
 
@@ -10,10 +10,26 @@ from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from ocrreview.corpus.api_auth import TOKEN_HELP
+from ocrreview.corpus.json_text import unstorable
+
+
+class TextJSONParser(JSONParser):
+    """JSON whose strings can all be stored: any other is a 400 here rather than a 500 from
+    the database, whichever form or serializer reads it."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
+        if problem := unstorable(data):
+            raise exceptions.ParseError(f"JSON parse error - a string holds {problem}.")
+        return data
 
 
 def api_exception_handler(exc, context):

@@ -25,6 +25,7 @@ from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from ocrreview.corpus.ingestion import IngestError, decode_image_file, start_processing
+from ocrreview.corpus.json_text import unstorable
 from ocrreview.corpus.models import Collection, Document, Page
 from ocrreview.corpus.remote import (
     MAX_REDIRECTS,
@@ -211,9 +212,8 @@ def parse_manifest(data: bytes) -> Manifest:
         raise IiifError(f"the manifest is not JSON ({exc})") from None
     except RecursionError:
         raise IiifError("the manifest's JSON is nested too deeply to be a manifest") from None
-    if _holds_nul(manifest):
-        # PostgreSQL keeps no NUL in text or jsonb: the import would fail as it was stored.
-        raise IiifError("the manifest holds a NUL character (\\u0000), which no text may hold")
+    if problem := unstorable(manifest):
+        raise IiifError(f"the manifest holds {problem}, which no text may hold")
     if not isinstance(manifest, dict):
         raise IiifError("the manifest is not a IIIF Presentation manifest (not a JSON object)")
     contexts = _as_list(manifest.get("@context"))
@@ -404,16 +404,6 @@ def _as_list(value) -> list:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
-
-
-def _holds_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
 
 
 def _is_http(value) -> bool:

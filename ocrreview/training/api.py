@@ -10,14 +10,13 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ocrreview import storage
 from ocrreview.corpus.access import admin_collection_for, visible_collections
-from ocrreview.corpus.api_base import bind_form, error
+from ocrreview.corpus.api_base import TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.training import actions
 from ocrreview.training.exports import FORMATS, UNITS, ExportError
@@ -176,7 +175,7 @@ class CollectionExports(generics.ListAPIView):
     """The collection's dataset exports, newest last."""
 
     serializer_class = ExportSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [TextJSONParser]
 
     def get_queryset(self):
         return admin_collection_for(self.request.user, self.kwargs["pk"]).exports.all()
@@ -229,7 +228,7 @@ class CollectionTrainingRuns(generics.ListAPIView):
     """The collection's training runs, newest last."""
 
     serializer_class = TrainingRunSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [TextJSONParser]
 
     def get_queryset(self):
         collection = admin_collection_for(self.request.user, self.kwargs["pk"])
@@ -316,7 +315,7 @@ class ModelVersionDetail(generics.RetrieveAPIView):
 
 
 class ModelVersionPromote(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [TextJSONParser]
 
     @extend_schema(
         request=PromoteSerializer, responses={201: PromotionEventSerializer, 409: ErrorSerializer}

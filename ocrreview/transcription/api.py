@@ -5,14 +5,13 @@ from django.core.exceptions import TooManyFilesSent
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ocrreview.corpus import actions
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
-from ocrreview.corpus.api_base import bind_form, error
+from ocrreview.corpus.api_base import TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.models import Document
 from ocrreview.corpus.upload_forms import IiifImportForm, UploadForm, too_many_files_message
@@ -179,7 +178,7 @@ class IiifImportSerializer(serializers.Serializer):
 
 
 class CollectionIiifImport(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [TextJSONParser]
 
     @extend_schema(
         request=IiifImportSerializer,

@@ -1,0 +1,58 @@
+"""JSON bodies the database could not store: valid JSON whose strings hold a lone surrogate
+escape or a NUL, and JSON nested past the parser's depth. Each is a 400 naming the problem,
+whichever form or serializer the endpoint reads with, and nothing is stored."""
+
+import pytest
+from django.urls import reverse
+
+from ocrreview.corpus.models import Collection, Document
+from tests.factories import token_headers
+
+
+def send(client, user, method: str, url: str, body: dict | str):
+    """The test client writes a dict as JSON with every non-ASCII character escaped, so a
+    lone surrogate goes as the \\ud800 a client's JSON library would send."""
+    return getattr(client, method)(
+        url, body, headers=token_headers(user), content_type="application/json"
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("character", ["\ud800", "\x00"], ids=["lone surrogate", "NUL"])
+def test_collection_settings_holding_what_no_text_may_hold_are_a_400(
+    client, alice, letters, character
+):
+    url = reverse("api_collection", args=[letters.pk])
+    response = send(client, alice, "patch", url, {"description": f"Letters {character}"})
+    assert response.status_code == 400, response.content
+    assert "a string holds" in response.json()["error"]
+    assert Collection.objects.get(pk=letters.pk).description == letters.description
+
+
+@pytest.mark.django_db
+def test_a_lone_surrogate_in_an_iiif_url_or_in_a_key_is_a_400(client, alice, letters):
+    url = reverse("api_iiif", args=[letters.pk])
+    for body in (
+        {"manifest": "https://example.org/m\udfff.json"},
+        {"manifest": "https://example.org/m.json", "segmentation\ud800": "kraken"},
+    ):
+        response = send(client, alice, "post", url, body)
+        assert response.status_code == 400, response.content
+        assert "lone surrogate" in response.json()["error"]
+    assert not Document.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_surrogate_pair_is_the_character_it_encodes(client, alice, letters):
+    body = '{"description": "Letters \\ud83d\\udcdc"}'
+    response = send(client, alice, "patch", reverse("api_collection", args=[letters.pk]), body)
+    assert response.status_code == 200, response.content
+    assert Collection.objects.get(pk=letters.pk).description == "Letters \N{SCROLL}"
+
+
+@pytest.mark.django_db
+def test_json_nested_past_the_parsers_depth_is_a_400(client, alice, letters):
+    body = '{"description": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = send(client, alice, "patch", reverse("api_collection", args=[letters.pk]), body)
+    assert response.status_code == 400, response.content
+    assert "nested too deeply" in response.json()["error"]
