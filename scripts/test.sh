@@ -33,6 +33,10 @@ done
 parallel=()
 if (( processes > 1 )); then
     parallel=(-p tests.parallel -n "$processes" --dist worksteal)
+    # One torch thread per process, its workers included: with a pool of a thread per core in
+    # each, the processes outnumber the cores and OpenMP's threads spin waiting on each other
+    # (the worker and training tests took a quarter longer on two cores so).
+    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 fi
 
 echo "== ruff"
