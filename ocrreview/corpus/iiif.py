@@ -14,16 +14,14 @@ import json
 import logging
 import math
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, When
-from django.utils import timezone
 
+from ocrreview.corpus import claims
 from ocrreview.corpus.ingestion import IngestError, decode_image_file, start_processing
 from ocrreview.corpus.json_text import unstorable
 from ocrreview.corpus.models import Collection, Document, Page
@@ -47,7 +45,6 @@ INFO_MAX_BYTES = 1024 * 1024
 JSON_TYPES = "application/ld+json, application/json;q=0.9, */*;q=0.1"
 IMAGE_TYPES = "image/jpeg, image/png, image/tiff;q=0.8, image/*;q=0.5"
 SEGMENTATIONS = (Document.Segmentation.KRAKEN, Document.Segmentation.WHOLE_IMAGE)
-MAX_FETCH_TAKEOVERS = 3
 # A canvas or image side beyond any scan; a larger one, however valid in JSON, would overflow
 # the arithmetic of sizes and scales.
 MAX_SIDE = 1_000_000
@@ -110,7 +107,7 @@ def do_import_iiif(
                 iiif_manifest=url,
                 iiif_descriptive=manifest.descriptive,
                 iiif_canvases=[asdict(canvas) for canvas in manifest.canvases],
-                fetch_alive_at=timezone.now(),
+                **claims.unclaimed(),
             )
             _queue_fetch(document)
     except IntegrityError:
@@ -127,12 +124,10 @@ def _resume(document: Document) -> bool:
             locked.iiif_canvases
         ):
             return False
-        locked.status, locked.error = Document.Status.FETCHING, ""
-        locked.fetched_by, locked.fetch_alive_at = "", timezone.now()
-        locked.fetch_takeovers = 0
-        locked.save(
-            update_fields=["status", "error", "fetched_by", "fetch_alive_at", "fetch_takeovers"]
-        )
+        fields = {"status": Document.Status.FETCHING, "error": "", **claims.unclaimed()}
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=list(fields))
         _queue_fetch(locked)
     document.refresh_from_db()
     return True
@@ -157,49 +152,22 @@ def canvas_seconds() -> float:
     return 2 * one_fetch + 60
 
 
-def _silent() -> Q:
-    """A fetch that has given no sign of life for longer than a canvas may take: its message
-    was lost, or its worker died."""
-    cutoff = timezone.now() - timedelta(seconds=canvas_seconds())
-    # NULL: queued before fetches gave signs of life.
-    return Q(fetch_alive_at__lt=cutoff) | Q(fetch_alive_at__isnull=True)
-
-
 def lost_fetches() -> list[int]:
     """The documents being fetched whose fetch is silent, for the sweep to queue again; one
-    whose fetch was taken over MAX_FETCH_TAKEOVERS times already fails instead, with its
+    whose fetch was taken over claims.MAX_TAKEOVERS times already fails instead, with its
     pages kept for a later import to resume from."""
-    silent = Document.objects.filter(_silent(), status=Document.Status.FETCHING)
-    silent.filter(fetch_takeovers__gte=MAX_FETCH_TAKEOVERS).update(
-        status=Document.Status.FAILED,
-        error=f"the fetch of its images stopped without a word {MAX_FETCH_TAKEOVERS + 1} times "
+    return claims.lost(
+        Document.Status.FETCHING,
+        canvas_seconds(),
+        f"the fetch of its images stopped without a word {claims.MAX_TAKEOVERS + 1} times "
         "(a worker killed while fetching, by its memory limit say); import the manifest again "
         "to resume",
     )
-    return list(silent.values_list("pk", flat=True))
 
 
 def claim_fetch(document_id: int, fetcher: str) -> bool:
-    """Make `fetcher` (a task's id, the same through its retries) the document's one fetch,
-    and mark it alive; False when another fetch holds it and is alive, or the document is no
-    longer being fetched. One conditional update, so two runs never fetch side by side."""
-    free = Q(fetched_by=fetcher) | Q(fetched_by="") | _silent()
-    taking_over = ~Q(fetched_by=fetcher) & ~Q(fetched_by="")
-    claimed = Document.objects.filter(free, pk=document_id, status=Document.Status.FETCHING)
-    return bool(
-        claimed.update(
-            fetched_by=fetcher,
-            fetch_alive_at=timezone.now(),
-            fetch_takeovers=F("fetch_takeovers") + Case(When(taking_over, then=1), default=0),
-        )
-    )
-
-
-def postpone_fetch(document_id: int, fetcher: str, seconds: float) -> None:
-    """The fetch tries again in `seconds`: silent until then, it is not lost."""
-    Document.objects.filter(pk=document_id, fetched_by=fetcher).update(
-        fetch_alive_at=timezone.now() + timedelta(seconds=seconds)
-    )
+    """Make `fetcher` (a task's id) the document's one fetch (see claims.py)."""
+    return claims.claim(document_id, fetcher, Document.Status.FETCHING, canvas_seconds())
 
 
 # --- Reading manifests -----------------------------------------------------------------------
@@ -448,7 +416,7 @@ def do_fetch_iiif_images(document_id: int, fetcher: str) -> None:
             return
     with transaction.atomic():
         locked = Document.objects.select_for_update().get(pk=document_id)
-        if locked.status == Document.Status.FETCHING and locked.fetched_by == fetcher:
+        if locked.status == Document.Status.FETCHING and locked.worked_by == fetcher:
             locked.status = Document.Status.UPLOADED
             locked.save(update_fields=["status"])
             start_processing(locked)
@@ -511,7 +479,7 @@ def _store_page(document: Document, fetcher: str, index: int, canvas: Canvas, im
             locked = Document.objects.select_for_update().filter(pk=document.pk).first()
             if locked is None or locked.status != Document.Status.FETCHING:
                 return False
-            if locked.fetched_by != fetcher:
+            if locked.worked_by != fetcher:
                 return False
             page = Page(
                 document=locked,
@@ -541,7 +509,7 @@ def _fail(document: Document, fetcher: str, error: str) -> None:
     half-imported is segmented or read, and says why. Not a document another fetch took over."""
     with transaction.atomic():
         locked = Document.objects.select_for_update().filter(pk=document.pk).first()
-        if locked is None or locked.fetched_by != fetcher:
+        if locked is None or locked.worked_by != fetcher:
             return
         files = [page.image for page in locked.pages.all()]
         locked.pages.all().delete()
@@ -561,7 +529,7 @@ def give_up_fetching(document_id: int, fetcher: str, error: str) -> None:
     fetched so far for a later import of the same manifest to resume from. Not a document
     another fetch took over."""
     fetching = Document.objects.filter(pk=document_id, status=Document.Status.FETCHING)
-    fetching.filter(fetched_by=fetcher).update(
+    fetching.filter(worked_by=fetcher).update(
         status=Document.Status.FAILED,
         error=f"{error} (import the manifest again to resume)",
     )

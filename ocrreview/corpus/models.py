@@ -103,14 +103,15 @@ class Document(models.Model):
     iiif_manifest = models.URLField(max_length=2000, blank=True)
     iiif_descriptive = models.JSONField(default=dict, blank=True)
     iiif_canvases = models.JSONField(default=list, blank=True)
-    # While FETCHING: the task (its id) that holds the fetch, and its last sign of life (queued,
-    # starting a canvas, a retry planned for then). A fetch silent for longer than a canvas may
-    # take lost its message or its worker; the sweep queues another, which takes it over.
-    fetched_by = models.CharField(max_length=64, blank=True)
-    fetch_alive_at = models.DateTimeField(null=True, blank=True)
-    # Fetches that fell silent and were taken over: a canvas that kills its worker each time
-    # would otherwise be fetched again every silence, forever.
-    fetch_takeovers = models.PositiveSmallIntegerField(default=0)
+    # While FETCHING or SEGMENTING: the task (its id) that holds the document's work, and its
+    # last sign of life (queued, starting a canvas or a page, a retry planned for then). Work
+    # silent for longer than a canvas or a page may take lost its message or its worker; the
+    # sweep queues another task, which takes it over (claims.py).
+    worked_by = models.CharField(max_length=64, blank=True)
+    work_alive_at = models.DateTimeField(null=True, blank=True)
+    # Takeovers of silent work: a canvas or a page that kills its worker each time would
+    # otherwise be worked on again every silence, forever.
+    work_takeovers = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image, ImageOps
 
+from ocrreview.corpus import claims
 from ocrreview.corpus.kraken_child import SegmentationFailed, detect_lines
 from ocrreview.corpus.models import Document, Line, Page
 from ocrreview.corpus.signals import lines_ready, text_imported
@@ -145,20 +146,36 @@ def kraken_lines(page: Page) -> list[LineGeometry]:
     return lines
 
 
-def do_segment_document(document_id: int) -> None:
+def page_seconds() -> float:
+    """The longest one page may take: kraken in its child process up to its time limit, and
+    two minutes to start the child (torch and the model) and to load the image and store the
+    lines."""
+    return settings.OCRREVIEW_SEGMENTATION_TIMEOUT + 120
+
+
+def claim_segmentation(document_id: int, task: str) -> bool:
+    """Make `task` (a task's id) the document's one segmentation (see claims.py)."""
+    return claims.claim(document_id, task, Document.Status.SEGMENTING, page_seconds())
+
+
+def do_segment_document(document_id: int, task: str) -> None:
     """Segment every page not yet segmented, then queue the document's lines for
-    recognition. Safe to run twice: a page is segmented, and its lines created, in one
-    transaction."""
-    # A message sent twice (redelivered, or sent again by the sweep) must not take a document
-    # that is past segmentation back to it.
-    waiting = (Document.Status.UPLOADED, Document.Status.SEGMENTING)
-    if not Document.objects.filter(pk=document_id, status__in=waiting).update(
-        status=Document.Status.SEGMENTING
-    ):
+    recognition; nothing when another task holds the document, alive, or it is past
+    segmentation. A page is segmented, and its lines created, in one transaction, and a
+    segmented page is never segmented again."""
+    Document.objects.filter(pk=document_id, status=Document.Status.UPLOADED).update(
+        status=Document.Status.SEGMENTING, **claims.unclaimed()
+    )
+    if not claim_segmentation(document_id, task):
         return
     document = Document.objects.get(pk=document_id)
     for page in document.pages.exclude(status=Page.Status.SEGMENTED):
-        Page.objects.filter(pk=page.pk).update(status=Page.Status.SEGMENTING)
+        # A sign of life before each page, and the end of this run if it lost the claim.
+        if not claim_segmentation(document_id, task):
+            return
+        Page.objects.filter(pk=page.pk).exclude(status=Page.Status.SEGMENTED).update(
+            status=Page.Status.SEGMENTING
+        )
         try:
             geometries = kraken_lines(page)
         except ImageError as exc:
@@ -173,37 +190,52 @@ def do_segment_document(document_id: int) -> None:
             _page_failed(page, f"segmentation failed ({type(exc).__name__}: {exc})")
             continue
         with transaction.atomic():
+            if _holding(document_id, task).select_for_update().values("pk").first() is None:
+                return  # taken over after a long silence, or deleted
             locked = Page.objects.select_for_update().get(pk=page.pk)
-            if locked.status == Page.Status.SEGMENTED:
-                continue  # another run finished this page meanwhile
-            store_lines(locked, geometries, import_text=False, user=None)
+            if locked.status != Page.Status.SEGMENTED:
+                store_lines(locked, geometries, import_text=False, user=None)
     with transaction.atomic():
         failed = document.pages.filter(status=Page.Status.FAILED)
         errors = "; ".join(f"page {p.index + 1}: {p.error}" for p in failed)
         if failed and not document.lines.exists():
-            Document.objects.filter(pk=document_id, status=Document.Status.SEGMENTING).update(
-                status=Document.Status.FAILED, error=errors
-            )
+            _holding(document_id, task).update(status=Document.Status.FAILED, error=errors)
             return
-        if Document.objects.filter(pk=document_id, status=Document.Status.SEGMENTING).update(
-            status=Document.Status.RECOGNIZING, error=errors
-        ):
+        if _holding(document_id, task).update(status=Document.Status.RECOGNIZING, error=errors):
             lines_ready.send(Document, document=document)
 
 
+def _holding(document_id: int, task: str):
+    return Document.objects.filter(
+        pk=document_id, status=Document.Status.SEGMENTING, worked_by=task
+    )
+
+
 def lost_segmentations() -> list[int]:
-    """The documents that wait for segmentation, with no line yet, while none is being
-    segmented: their message was lost (the broker was down when they were uploaded). While one
-    is being segmented the queue is moving, and those behind it are most likely in it."""
+    """The documents whose segmentation is silent for longer than a page may take (their
+    worker died, or their message was lost), and those uploaded with no line yet while no
+    segmentation is alive: their message was lost (the broker was down when they were
+    uploaded). While one is being segmented the queue is moving, and those behind it are most
+    likely in it. A document whose segmentation was taken over claims.MAX_TAKEOVERS times
+    fails instead, keeping the lines of its segmented pages."""
+    silent = claims.lost(
+        Document.Status.SEGMENTING,
+        page_seconds(),
+        f"its segmentation stopped without a word {claims.MAX_TAKEOVERS + 1} times (a worker "
+        "killed while segmenting a page, by its memory limit say)",
+    )
     documents = Document.objects.filter(segmentation=Document.Segmentation.KRAKEN)
-    if documents.filter(status=Document.Status.SEGMENTING).exists():
-        return []
+    alive = documents.filter(status=Document.Status.SEGMENTING).exclude(pk__in=silent)
+    if alive.exists():
+        return silent
     before = timezone.now() - timedelta(seconds=settings.OCRREVIEW_SWEEP_SECONDS)
     waiting = documents.filter(
         status=Document.Status.UPLOADED, uploaded_at__lt=before, lines__isnull=True
     )
-    return list(waiting.values_list("pk", flat=True))
+    return silent + list(waiting.values_list("pk", flat=True))
 
 
 def _page_failed(page: Page, error: str) -> None:
-    Page.objects.filter(pk=page.pk).update(status=Page.Status.FAILED, error=error)
+    Page.objects.filter(pk=page.pk).exclude(status=Page.Status.SEGMENTED).update(
+        status=Page.Status.FAILED, error=error
+    )

@@ -5,11 +5,11 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
+from ocrreview.corpus import claims
 from ocrreview.corpus.iiif import (
     do_fetch_iiif_images,
     give_up_fetching,
     lost_fetches,
-    postpone_fetch,
 )
 from ocrreview.corpus.remote import FetchUnavailable
 from ocrreview.corpus.segmentation import do_segment_document, lost_segmentations
@@ -18,21 +18,24 @@ from ocrreview.sweep import consumes, start_sweeping
 IIIF_RETRIES = 4
 
 
-@shared_task(autoretry_for=(OSError,), retry_backoff=10, max_retries=3)
-def segment_document(document_id: int) -> None:
-    do_segment_document(document_id)
+# Acknowledged on receipt, unlike most tasks: the document is claimed by the task's id
+# (claims.py), and a message given again after an hour (a long document still being segmented
+# then) would carry the same id and work beside the first. A worker that dies mid-document is
+# covered by the sweep.
+@shared_task(bind=True, autoretry_for=(OSError,), retry_backoff=10, max_retries=3, acks_late=False)
+def segment_document(self, document_id: int) -> None:
+    do_segment_document(document_id, self.request.id)
 
 
 def sweep_segmentation() -> None:
-    """Queue again the documents whose segmentation message was lost. Each message expires by
-    the next sweep, so sweeps do not pile up behind a busy worker; one sent twice is harmless."""
+    """Queue again the documents whose segmentation fell silent or whose message was lost.
+    Each message expires by the next sweep, so sweeps do not pile up behind a busy worker; the
+    first to run takes the segmentation over, and any other finds it alive and stops."""
     for document_id in lost_segmentations():
         segment_document.apply_async((document_id,), expires=settings.OCRREVIEW_SWEEP_SECONDS)
 
 
-# Acknowledged on receipt, unlike other tasks: a fetch is claimed by its task id, and a
-# message given again after an hour (a fetch still running then) would carry the same id. A
-# worker that dies mid-fetch is covered by the sweep.
+# Acknowledged on receipt, as segment_document is, and for the same reason.
 @shared_task(bind=True, max_retries=IIIF_RETRIES, acks_late=False)
 def fetch_iiif_images(self, document_id: int) -> None:
     """A server that fails for now is tried again, 10 s later, then 20, 40 and 80; each try
@@ -45,7 +48,7 @@ def fetch_iiif_images(self, document_id: int) -> None:
             give_up_fetching(document_id, fetcher, str(exc))
             return
         countdown = 10 * 2**self.request.retries
-        postpone_fetch(document_id, fetcher, countdown)
+        claims.postpone(document_id, fetcher, countdown)
         # expires=None: a retry would keep the sweep's short expiry, and be dropped unrun.
         raise self.retry(exc=exc, countdown=countdown, expires=None) from None
     except Exception as exc:

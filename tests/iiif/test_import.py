@@ -10,14 +10,13 @@ from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
+from ocrreview.corpus import claims
 from ocrreview.corpus.iiif import (
-    MAX_FETCH_TAKEOVERS,
     canvas_seconds,
     claim_fetch,
     do_fetch_iiif_images,
     do_import_iiif,
     lost_fetches,
-    postpone_fetch,
 )
 from ocrreview.corpus.models import Document
 from ocrreview.corpus.remote import FetchUnavailable
@@ -205,7 +204,7 @@ def test_a_server_failing_for_good_fails_the_document_and_a_new_import_resumes(
 
 def silent_for(document: Document, seconds: float) -> None:
     Document.objects.filter(pk=document.pk).update(
-        fetch_alive_at=timezone.now() - timedelta(seconds=seconds)
+        work_alive_at=timezone.now() - timedelta(seconds=seconds)
     )
 
 
@@ -225,10 +224,10 @@ def test_a_fetch_silent_for_longer_than_a_canvas_may_take_was_lost(iiif_server, 
 
     for document in (silent, retrying, failed):
         silent_for(document, canvas_seconds() + 1)
-    Document.objects.filter(pk=never_marked.pk).update(fetch_alive_at=None)
+    Document.objects.filter(pk=never_marked.pk).update(work_alive_at=None)
     silent_for(fresh, canvas_seconds() - 5)
     assert claim_fetch(retrying.pk, "retrying")
-    postpone_fetch(retrying.pk, "retrying", 80)
+    claims.postpone(retrying.pk, "retrying", 80)
     Document.objects.filter(pk=failed.pk).update(status=Document.Status.FAILED)
     assert sorted(lost_fetches()) == sorted([silent.pk, never_marked.pk])
 
@@ -255,7 +254,7 @@ def test_one_fetch_at_a_time_and_a_silent_one_is_taken_over(iiif_server, letters
 
     do_fetch_iiif_images(document.pk, "sweep's")
     document.refresh_from_db()
-    assert (document.fetched_by, document.pages.count()) == ("sweep's", 2)
+    assert (document.worked_by, document.pages.count()) == ("sweep's", 2)
     assert document.status == Document.Status.RECOGNIZING
     assert all(iiif_server.hits[f"/iiif/t{n}/full/max/0/default.jpg"] == 1 for n in range(2))
 
@@ -266,7 +265,7 @@ def test_a_fetch_taken_over_too_often_fails_instead_of_going_round_forever(iiif_
     url = manifest_3(iiif_server, "/p.json", [("0", 200, 100, service)])
     document, _ = do_import_iiif(letters, url)
     assert claim_fetch(document.pk, "first")  # the import's own message: no takeover
-    for n in range(1, MAX_FETCH_TAKEOVERS + 1):
+    for n in range(1, claims.MAX_TAKEOVERS + 1):
         # Each fetch dies on the canvas (killed by its memory limit, say), and the sweep's
         # next fetch takes it over.
         silent_for(document, canvas_seconds() + 1)
@@ -274,7 +273,7 @@ def test_a_fetch_taken_over_too_often_fails_instead_of_going_round_forever(iiif_
         assert claim_fetch(document.pk, f"sweep's {n}")
         assert claim_fetch(document.pk, f"sweep's {n}")  # its own retries are no takeover
         document.refresh_from_db()
-        assert document.fetch_takeovers == n
+        assert document.work_takeovers == n
 
     silent_for(document, canvas_seconds() + 1)
     assert lost_fetches() == []
@@ -284,7 +283,7 @@ def test_a_fetch_taken_over_too_often_fails_instead_of_going_round_forever(iiif_
 
     # Importing the manifest again resumes it, with a fresh count.
     again, fetching = do_import_iiif(letters, url)
-    assert (again.pk, fetching, again.fetch_takeovers) == (document.pk, True, 0)
+    assert (again.pk, fetching, again.work_takeovers) == (document.pk, True, 0)
 
 
 def taken_over_while_fetching(document: Document, answer):
@@ -327,7 +326,7 @@ def test_a_fetch_that_lost_its_claim_cannot_fail_the_document(iiif_server, lette
     )
     do_fetch_iiif_images(document.pk, "slow")
     document.refresh_from_db()
-    assert (document.status, document.fetched_by) == (Document.Status.FETCHING, "sweep's")
+    assert (document.status, document.worked_by) == (Document.Status.FETCHING, "sweep's")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -337,4 +336,4 @@ def test_an_import_while_the_broker_is_down_stands_for_the_sweep(iiif_server, le
     document, fetching = do_import_iiif(letters, url)
     assert fetching
     document.refresh_from_db()
-    assert document.status == Document.Status.FETCHING and document.fetch_alive_at is not None
+    assert document.status == Document.Status.FETCHING and document.work_alive_at is not None

@@ -102,7 +102,7 @@ def test_a_fetch_whose_message_was_lost_is_queued_again_by_a_workers_sweep(
     document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
     redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()  # the message is lost
     Document.objects.filter(pk=document.pk).update(
-        fetch_alive_at=timezone.now() - timedelta(hours=1)
+        work_alive_at=timezone.now() - timedelta(hours=1)
     )
     # The server is busy at first: the swept fetch's retry, 10 s later, comes after the sweep's
     # message expired, and must run all the same.

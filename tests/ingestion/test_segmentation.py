@@ -6,8 +6,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from ocrreview.corpus import claims, segmentation
 from ocrreview.corpus.models import Document, Page
-from ocrreview.corpus.segmentation import do_segment_document, lost_segmentations
+from ocrreview.corpus.segmentation import (
+    claim_segmentation,
+    do_segment_document,
+    lost_segmentations,
+    page_seconds,
+)
 from ocrreview.transcription.models import RecognitionRequest
 from tests import factories
 
@@ -19,10 +25,10 @@ def test_segmenting_again_keeps_the_lines_of_segmented_pages(letters, tiny_model
     page = factories.make_page(document)
     lines = [factories.make_line(page, order).pk for order in range(3)]
     Page.objects.filter(pk=page.pk).update(status=Page.Status.SEGMENTED)
-    do_segment_document(document.pk)
+    do_segment_document(document.pk, "test")
     # The same message again, as if the worker had died before acknowledging it.
     Document.objects.filter(pk=document.pk).update(status=Document.Status.SEGMENTING)
-    do_segment_document(document.pk)
+    do_segment_document(document.pk, "test")
     assert list(document.lines.values_list("id", flat=True)) == lines
     assert RecognitionRequest.objects.filter(document=document).count() == 3
     document.refresh_from_db()
@@ -34,7 +40,7 @@ def test_segmenting_again_keeps_the_lines_of_segmented_pages(letters, tiny_model
 def test_a_message_for_a_document_past_segmentation_changes_nothing(letters, past):
     document = factories.make_document(letters, status=past)
     factories.make_page(document)
-    do_segment_document(document.pk)
+    do_segment_document(document.pk, "test")
     document.refresh_from_db()
     assert document.status == past and not document.lines.exists()
 
@@ -51,8 +57,104 @@ def test_documents_whose_segmentation_message_was_lost(letters, settings):
     Document.objects.exclude(pk=just_uploaded.pk).update(uploaded_at=long_ago)
     assert lost_segmentations() == [lost.pk]
     # While one is being segmented, the queue is moving: the others are most likely in it.
-    Document.objects.filter(pk=just_uploaded.pk).update(status=Document.Status.SEGMENTING)
+    Document.objects.filter(pk=just_uploaded.pk).update(
+        status=Document.Status.SEGMENTING, worked_by="alive", work_alive_at=timezone.now()
+    )
     assert lost_segmentations() == []
+
+
+def silent_for(document: Document, seconds: float) -> None:
+    Document.objects.filter(pk=document.pk).update(
+        work_alive_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+@pytest.mark.django_db
+def test_a_segmentation_silent_for_longer_than_a_page_may_take_was_lost(letters, settings):
+    """Its worker died, or its message was lost (the embedded broker drops a message read by
+    a worker that is then stopped): it no longer holds up the sweep, which queues it again."""
+    settings.OCRREVIEW_SEGMENTATION_TIMEOUT = 300
+    assert page_seconds() == 420
+    silent = factories.make_document(letters, status=Document.Status.SEGMENTING)
+    never_marked = factories.make_document(letters, status=Document.Status.SEGMENTING)
+    busy = factories.make_document(letters, status=Document.Status.SEGMENTING)
+    lost = factories.make_document(letters)
+    Document.objects.filter(pk=lost.pk).update(uploaded_at=timezone.now() - timedelta(hours=1))
+    silent_for(silent, page_seconds() + 1)
+    silent_for(busy, page_seconds() - 5)
+    # The one alive keeps the sweep from queueing the uploads behind it, not the silent ones.
+    assert sorted(lost_segmentations()) == sorted([silent.pk, never_marked.pk])
+    silent_for(busy, page_seconds() + 1)
+    assert sorted(lost_segmentations()) == sorted([silent.pk, never_marked.pk, busy.pk, lost.pk])
+
+
+@pytest.mark.django_db
+def test_one_segmentation_at_a_time_and_a_silent_one_is_taken_over(letters, tiny_model):
+    document = factories.make_document(letters)
+    factories.make_page(document)  # blank: segmented without kraken
+    Document.objects.filter(pk=document.pk).update(
+        status=Document.Status.SEGMENTING, worked_by="first", work_alive_at=timezone.now()
+    )
+    do_segment_document(document.pk, "second")
+    document.refresh_from_db()
+    assert (document.status, document.worked_by) == (Document.Status.SEGMENTING, "first")
+    assert document.pages.get().status == Page.Status.PENDING
+
+    silent_for(document, page_seconds() + 1)
+    do_segment_document(document.pk, "second")
+    document.refresh_from_db()
+    assert (document.status, document.worked_by) == (Document.Status.READY, "second")
+    assert document.work_takeovers == 1
+    do_segment_document(document.pk, "first")  # back from its silence: nothing left to it
+    assert Document.objects.get(pk=document.pk).status == Document.Status.READY
+
+
+@pytest.mark.django_db
+def test_a_run_that_lost_its_claim_while_segmenting_stores_nothing(letters, monkeypatch):
+    document = factories.make_document(letters)
+    page = factories.make_page(document)
+    real_kraken_lines = segmentation.kraken_lines
+
+    def taken_over_meanwhile(page):
+        found = real_kraken_lines(page)
+        Document.objects.filter(pk=document.pk).update(worked_by="sweep's")
+        return [*found, segmentation.LineGeometry([10, 10, 200, 40], [], [])]
+
+    monkeypatch.setattr(segmentation, "kraken_lines", taken_over_meanwhile)
+    do_segment_document(document.pk, "first")
+    page.refresh_from_db()
+    assert page.status == Page.Status.SEGMENTING and not document.lines.exists()
+    assert Document.objects.get(pk=document.pk).status == Document.Status.SEGMENTING
+
+
+@pytest.mark.django_db
+def test_a_segmented_page_never_goes_back_to_failed(letters):
+    """A run that lags another (a message given again) passes over the pages the other
+    finished, however it fares on them."""
+    document = factories.make_document(letters)
+    page = factories.make_page(document)
+    factories.make_line(page)
+    Page.objects.filter(pk=page.pk).update(status=Page.Status.SEGMENTED)
+    segmentation._page_failed(page, "kraken failed")
+    page.refresh_from_db()
+    assert (page.status, page.error, page.lines.count()) == (Page.Status.SEGMENTED, "", 1)
+
+
+@pytest.mark.django_db
+def test_a_segmentation_taken_over_three_times_fails_keeping_its_lines(letters):
+    document = factories.make_document(letters, status=Document.Status.SEGMENTING)
+    factories.make_line(factories.make_page(document))
+    assert claim_segmentation(document.pk, "first")  # the upload's own message: no takeover
+    for n in range(1, claims.MAX_TAKEOVERS + 1):
+        silent_for(document, page_seconds() + 1)
+        assert lost_segmentations() == [document.pk]
+        assert claim_segmentation(document.pk, f"sweep's {n}")
+    silent_for(document, page_seconds() + 1)
+    assert lost_segmentations() == []
+    document.refresh_from_db()
+    assert document.status == Document.Status.FAILED
+    assert "segmentation stopped without a word 4 times" in document.error
+    assert document.lines.count() == 1
 
 
 @pytest.mark.django_db
@@ -61,7 +163,7 @@ def test_a_page_whose_image_is_unreadable_fails_with_its_message(letters):
     page = factories.make_page(document)
     with open(page.image.path, "wb") as broken:
         broken.write(b"\x89PNG\r\n\x1a\n broken")
-    do_segment_document(document.pk)
+    do_segment_document(document.pk, "test")
     document.refresh_from_db()
     page.refresh_from_db()
     assert page.status == Page.Status.FAILED and "not an image" in page.error

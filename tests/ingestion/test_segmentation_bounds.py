@@ -57,7 +57,7 @@ def test_a_blank_page_is_segmented_into_no_lines_and_its_document_is_ready(lette
     document = factories.make_document(letters)
     factories.make_page(document, width=800, height=300)  # white
 
-    do_segment_document(document.pk)
+    do_segment_document(document.pk, "test")
 
     document.refresh_from_db()
     assert document.status == Document.Status.READY

@@ -57,7 +57,7 @@ def test_a_page_past_the_time_limit_fails_naming_the_setting_and_the_next_page_g
     page.image.save("card.png", ContentFile(card()))
     factories.make_page(document, index=1)  # blank: segmented without kraken
 
-    do_segment_document(document.pk)
+    do_segment_document(document.pk, "test")
 
     stopped = "segmentation stopped after 1 s (OCRREVIEW_SEGMENTATION_TIMEOUT)"
     pages = document.pages.order_by("index")

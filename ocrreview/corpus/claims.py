@@ -1,0 +1,58 @@
+"""One task at a time works on a document while it is FETCHING its IIIF images or SEGMENTING
+its pages. The task claims the document with its id (the same through its retries) in one
+conditional update, claims it again as a sign of life before each step (a canvas, a page),
+and writes only while it holds the claim. Work silent for longer than a step may take lost
+its message or its worker: the sweep queues another task, which takes the work over; the old
+one, should it come back, finds the claim gone and stops."""
+
+from datetime import timedelta
+
+from django.db.models import Case, F, Q, When
+from django.utils import timezone
+
+from ocrreview.corpus.models import Document
+
+MAX_TAKEOVERS = 3
+
+
+def _silent(step_seconds: float) -> Q:
+    cutoff = timezone.now() - timedelta(seconds=step_seconds)
+    # NULL: queued before work gave signs of life.
+    return Q(work_alive_at__lt=cutoff) | Q(work_alive_at__isnull=True)
+
+
+def claim(document_id: int, task: str, status: str, step_seconds: float) -> bool:
+    """Make `task` the document's one worker while it is in `status`, and mark it alive;
+    False when another task holds it and is alive, or the document is past `status`."""
+    free = Q(worked_by=task) | Q(worked_by="") | _silent(step_seconds)
+    taking_over = ~Q(worked_by=task) & ~Q(worked_by="")
+    claimed = Document.objects.filter(free, pk=document_id, status=status)
+    return bool(
+        claimed.update(
+            worked_by=task,
+            work_alive_at=timezone.now(),
+            work_takeovers=F("work_takeovers") + Case(When(taking_over, then=1), default=0),
+        )
+    )
+
+
+def postpone(document_id: int, task: str, seconds: float) -> None:
+    """The task tries again in `seconds`: silent until then, its work is not lost."""
+    Document.objects.filter(pk=document_id, worked_by=task).update(
+        work_alive_at=timezone.now() + timedelta(seconds=seconds)
+    )
+
+
+def unclaimed() -> dict:
+    """The fields of a document whose work starts anew, to be claimed by the task queued."""
+    return {"worked_by": "", "work_alive_at": timezone.now(), "work_takeovers": 0}
+
+
+def lost(status: str, step_seconds: float, gave_up: str) -> list[int]:
+    """The documents in `status` whose work is silent, for the sweep to queue again; one whose
+    work was taken over MAX_TAKEOVERS times already fails instead, with the error `gave_up`."""
+    silent = Document.objects.filter(_silent(step_seconds), status=status)
+    silent.filter(work_takeovers__gte=MAX_TAKEOVERS).update(
+        status=Document.Status.FAILED, error=gave_up
+    )
+    return list(silent.values_list("pk", flat=True))
