@@ -28,11 +28,18 @@ def do_set_collection_model(collection: Collection, version: ModelVersion) -> No
 
 
 @transaction.atomic
-def do_save_collection_settings(form: CollectionSettingsForm) -> Collection:
-    """Save a valid settings form. The lock makes two admins' changes of model take turns, so
-    the versions' statuses end up saying which are in use."""
-    previous = Collection.objects.select_for_update().get(pk=form.instance.pk).model_version
-    collection = form.save()
+def do_save_collection_settings(form: CollectionSettingsForm, changed: list[str]) -> Collection:
+    """Write the settings of a valid form that the admin changed onto the collection as it is
+    now: a setting changed meanwhile elsewhere (a model promoted by a training run, a
+    threshold applied from the review page, another admin) keeps its new value unless the
+    admin changed it too. The lock makes two admins' changes of model take turns, so the
+    versions' statuses end up saying which are in use."""
+    collection = Collection.objects.select_for_update().get(pk=form.instance.pk)
+    previous = collection.model_version
+    for name in changed:
+        setattr(collection, name, form.cleaned_data[name])
+    if changed:
+        collection.save(update_fields=changed)
     _mark_in_use(previous, collection.model_version)
     return collection
 

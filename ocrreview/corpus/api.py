@@ -82,8 +82,8 @@ class CollectionDetail(generics.RetrieveAPIView):
         )
         if not form.is_valid():
             return error("Invalid settings.", fields=form.errors.get_json_data())
-        do_save_collection_settings(form)
-        return Response(CollectionSerializer(collection).data)
+        saved = do_save_collection_settings(form, [name for name in fields if name in request.data])
+        return Response(CollectionSerializer(saved).data)
 
 
 class DocumentIiifManifest(APIView):

@@ -20,6 +20,10 @@ class CollectionSettingsForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # The page sends back the values it showed beside those typed, so that changed_data
+        # names what the admin changed, not what changed since the page was opened.
+        for field in self.fields.values():
+            field.show_hidden_initial = True
         collection = self.instance
         # The current model stays choosable, so saving other settings never trips on it.
         self.fields["model_version"].queryset = ModelVersion.objects.filter(
