@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -59,38 +60,72 @@ def do_start_export(
     return export
 
 
+class _ExportTakenOver(Exception):
+    """The export was given up for dead and queued again; the successor builds it."""
+
+
 def run_export(export_id: int) -> DatasetExport:
-    """Build an export (the task's body); a failure is recorded on the row, never raised."""
-    export = DatasetExport.objects.select_related("collection", "created_by").get(pk=export_id)
-    if export.status in (DatasetExport.Status.DONE, DatasetExport.Status.FAILED):
-        return export  # a redelivered message for an export that already finished
-    DatasetExport.objects.filter(pk=export.pk).update(
-        status=DatasetExport.Status.RUNNING, progress=0.0
+    """Build a queued export (the task's body) under a claim of its own; a failure is recorded
+    on the row, never raised. An export finished, or being built by another worker, is left
+    as it is."""
+    claim = uuid.uuid4()
+    DatasetExport.objects.filter(pk=export_id, status=DatasetExport.Status.QUEUED).update(
+        status=DatasetExport.Status.RUNNING, progress=0.0, claim=claim, heartbeat_at=timezone.now()
     )
+    export = DatasetExport.objects.select_related("collection", "created_by").get(pk=export_id)
+    if export.claim != claim:
+        return export
+    held = DatasetExport.objects.filter(pk=export.pk, claim=claim)
 
     def progress(fraction: float) -> None:
-        DatasetExport.objects.filter(pk=export.pk).update(progress=round(fraction, 3))
+        if not held.update(progress=round(fraction, 3), heartbeat_at=timezone.now()):
+            raise _ExportTakenOver
 
     try:
         counts = exports.build_export(export, progress)
+    except _ExportTakenOver:
+        logger.warning("Export %s was queued again while this worker built it; it stops", export.pk)
+        return export
     except (ExportError, splits.SplitError) as exc:
         return _fail_export(export, str(exc))
     except Exception as exc:
         logger.exception("Export %s failed", export.pk)
         return _fail_export(export, f"internal error ({type(exc).__name__}: {exc})")
-    export.status = DatasetExport.Status.DONE
-    export.progress = 1.0
-    export.counts = counts
-    export.error = ""
-    export.save(update_fields=["status", "progress", "counts", "path", "checksum", "error"])
+    done = {
+        "status": DatasetExport.Status.DONE,
+        "progress": 1.0,
+        "counts": counts,
+        "path": export.path,
+        "checksum": export.checksum,
+        "error": "",
+    }
+    if not held.update(**done):
+        default_storage.delete(export.path)  # the successor stores its own
+    export.refresh_from_db()
     return export
 
 
 def _fail_export(export: DatasetExport, message: str) -> DatasetExport:
-    export.status = DatasetExport.Status.FAILED
-    export.error = message
-    export.save(update_fields=["status", "error"])
+    DatasetExport.objects.filter(pk=export.pk, claim=export.claim).update(
+        status=DatasetExport.Status.FAILED, error=message
+    )
+    export.refresh_from_db()
     return export
+
+
+def do_requeue_abandoned_exports() -> int:
+    """Queue again the exports whose worker died mid-build (the default workers' periodic
+    sweep, see ocrreview/sweep.py); the next worker builds each anew. Returns how many."""
+    with transaction.atomic():
+        abandoned = list(
+            DatasetExport.objects.abandoned().select_for_update(skip_locked=True).only("pk")
+        )
+        for export in abandoned:
+            DatasetExport.objects.filter(pk=export.pk).update(
+                status=DatasetExport.Status.QUEUED, claim=None, progress=0.0
+            )
+            transaction.on_commit(partial(tasks.build_dataset_export.delay, export.pk))
+    return len(abandoned)
 
 
 # --- Training ----------------------------------------------------------------------------

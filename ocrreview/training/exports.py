@@ -1,7 +1,7 @@
 """Building a fine-tuning dataset from a collection's ground truth.
 
-One export is one zip in storage, ``exports/<id>.zip``, holding, for the same lines and the same
-train/validation/test split, every format asked for:
+One export is one zip in storage, ``exports/<id>-<claim>.zip``, holding, for the same lines and
+the same train/validation/test split, every format asked for:
 
 - ``imagefolder/<split>/`` line PNGs and ``metadata.jsonl`` (what TrOCR fine-tuning recipes read,
   and what ``load_dataset("imagefolder")`` and the training task read);
@@ -191,7 +191,9 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
             writer.write_manifest(manifest, assignment.taken())
         on_progress(0.9)
         checksum = _sha256(local)
-        export.path = storage.put_file(f"exports/{export.pk}.zip", local)
+        # Named by the claim too: a worker given up for dead, still writing, cannot replace
+        # the zip of the worker that took over.
+        export.path = storage.put_file(f"exports/{export.pk}-{export.claim.hex[:8]}.zip", local)
         export.checksum = checksum
     return writer.counts
 

@@ -66,6 +66,21 @@ class ModelVersion(models.Model):
         return self.name
 
 
+# The longest an export being built goes without a progress report: hashing and uploading a
+# zip of many gigabytes.
+EXPORT_SILENCE_SECONDS = 15 * 60
+
+
+class DatasetExportQuerySet(models.QuerySet):
+    def abandoned(self) -> DatasetExportQuerySet:
+        """Exports being built whose worker has been silent for longer than any step takes:
+        it died."""
+        stale = timezone.now() - timedelta(seconds=EXPORT_SILENCE_SECONDS)
+        return self.filter(status=DatasetExport.Status.RUNNING).filter(
+            models.Q(heartbeat_at__lt=stale) | models.Q(heartbeat_at__isnull=True)
+        )
+
+
 class DatasetExport(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -88,6 +103,13 @@ class DatasetExport(models.Model):
     checksum = models.CharField(max_length=64, blank=True)
     path = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
+    # The worker building the export holds it under a claim token, beats with each progress
+    # report, and writes to the export only while it holds the claim: a worker given up for
+    # dead cannot replace the zip its successor stored, nor fail a finished export.
+    claim = models.UUIDField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DatasetExportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -8,7 +8,10 @@ from ocrreview.sweep import consumes, start_sweeping
 from ocrreview.training import actions
 
 
-@shared_task
+# Acknowledged on receipt, unlike most tasks: a message given again after an hour (a large
+# export still being built then) would build it beside the first. A worker that dies mid-build
+# is covered by the sweep.
+@shared_task(acks_late=False)
 def build_dataset_export(export_id: int) -> None:
     actions.run_export(export_id)
 
@@ -23,3 +26,5 @@ def _sweep_while_serving(sender, **kwargs) -> None:
     # A run whose worker died is queued again by whichever training worker is alive.
     if consumes(sender, "training"):
         start_sweeping("training", actions.do_requeue_abandoned_runs)
+    if consumes(sender, "default"):
+        start_sweeping("exports", actions.do_requeue_abandoned_exports)

@@ -31,7 +31,7 @@ def test_an_export_on_s3_is_stored_in_the_bucket_and_nothing_under_media_root(
     s3_storage, settings, s3_export
 ):
     assert s3_export.status == "done", s3_export.error
-    assert s3_export.path == f"exports/{s3_export.pk}.zip"
+    assert s3_export.path == f"exports/{s3_export.pk}-{s3_export.claim.hex[:8]}.zip"
     client = s3_storage.client()
     listing = client.list_objects_v2(Bucket=settings.OCRREVIEW_S3_BUCKET, Prefix="exports/")
     assert [item["Key"] for item in listing["Contents"]] == [s3_export.path]

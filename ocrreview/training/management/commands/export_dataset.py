@@ -6,7 +6,7 @@ from ocrreview.training.models import DatasetExport
 
 
 class Command(BaseCommand):
-    help = "Export a collection's ground truth as a fine-tuning dataset (a zip in the storage, exports/<id>.zip)."
+    help = "Export a collection's ground truth as a fine-tuning dataset (a zip in the storage, exports/<id>-<claim>.zip)."
 
     def add_arguments(self, parser):
         parser.add_argument("collection", help="name or id")
