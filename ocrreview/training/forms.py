@@ -29,7 +29,8 @@ class ExportForm(forms.Form):
     unit = forms.ChoiceField(
         choices=[(u, f"by {u}") for u in UNITS], initial=_defaults.unit, label="Split"
     )
-    seed = forms.IntegerField(initial=_defaults.seed)
+    # The frozen evaluation split keeps its seed in a 32-bit column.
+    seed = forms.IntegerField(initial=_defaults.seed, min_value=0, max_value=2**31 - 1)
     validation_fraction = forms.FloatField(
         min_value=0.0, max_value=0.9, initial=_defaults.validation_fraction
     )

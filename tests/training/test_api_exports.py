@@ -84,6 +84,7 @@ def test_exports_are_closed_to_reviewers_and_outsiders(
         ({"include_auto_accepted": "yes"}, "include_auto_accepted"),
         ({"documents": [999999]}, "documents"),
         ({"colour": "red"}, "colour"),
+        ({"seed": 3_000_000_000}, "seed"),
     ],
 )
 def test_a_bad_export_request_is_a_400_naming_the_field(client, alice, letters, body, field):

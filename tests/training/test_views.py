@@ -77,6 +77,7 @@ def test_an_unfinished_export_cannot_be_downloaded(client, letters, alice):
         ({"formats": ["docx"]}, "Select a valid choice"),
         ({"min_confidence": "high"}, "Enter a number"),
         ({"test_fraction": "2"}, "less than or equal to 0.9"),
+        ({"seed": "3000000000"}, "less than or equal to 2147483647"),
     ],
 )
 def test_bad_export_forms_are_refused_with_a_message(client, letters, alice, data, message):
