@@ -114,10 +114,21 @@ def _allowed(host: str, port: int) -> bool:
     return False
 
 
+# IPv6 prefixes that carry an IPv4 address to a NAT64 gateway (RFC 6052, RFC 8215), which
+# would reach it whatever it is: 64:ff9b::a9fe:a9fe is 169.254.169.254 on such a network.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
 def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in LOCAL_NAT64:
+            return False  # its IPv4 address may sit anywhere in it
+        if ip in NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif ip.ipv4_mapped or ip.sixtofour:
+            ip = ip.ipv4_mapped or ip.sixtofour
     # is_global leaves out loopback, private, link-local (169.254.169.254, where clouds serve
     # instance credentials), shared (100.64/10), reserved and unspecified addresses.
     return ip.is_global and not ip.is_multicast

@@ -279,6 +279,10 @@ def test_an_image_on_a_private_address_is_refused(iiif_server, letters):
         "http://[::ffff:127.0.0.1]/",
         "http://[fe80::1]/",
         "http://[fd00:ec2::254]/",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+        "http://[64:ff9b::a00:1]/",
+        "http://[64:ff9b:1::808:808]/",
+        "http://[2002:a9fe:a9fe::1]/",
         "http://localhost:8000/",
     ],
 )
@@ -300,3 +304,9 @@ def test_an_allowed_host_name_is_sent_as_the_host_header(iiif_server, settings):
     iiif_server.routes["/host"] = lambda h: send(h, h.headers["Host"].encode(), "text/plain")
     answer = fetch(f"http://localhost:{port}/host", max_bytes=100, accept="*/*")
     assert answer.body == f"localhost:{port}".encode()
+
+
+@pytest.mark.parametrize("url", ["http://[64:ff9b::808:808]/", "http://[2002:808:808::1]/"])
+def test_an_ipv6_address_that_carries_a_public_ipv4_one_is_allowed(url, settings):
+    settings.OCRREVIEW_IIIF_ALLOWED_HOSTS = []
+    check_url(url)
