@@ -56,3 +56,12 @@ def test_json_nested_past_the_parsers_depth_is_a_400(client, alice, letters):
     response = send(client, alice, "patch", reverse("api_collection", args=[letters.pk]), body)
     assert response.status_code == 400, response.content
     assert "nested too deeply" in response.json()["error"]
+
+
+@pytest.mark.django_db
+def test_json_nested_as_deep_as_the_parser_reads_is_checked_to_the_bottom(client, alice, letters):
+    url = reverse("api_collection", args=[letters.pk])
+    body = '{"description": ' + "[" * 600 + '"\\ud800"' + "]" * 600 + "}"
+    response = send(client, alice, "patch", url, body)
+    assert response.status_code == 400, response.content
+    assert "lone surrogate" in response.json()["error"]
