@@ -1,6 +1,8 @@
 """Segmentation on the `segment` queue, fetching IIIF images on `default`. Thin wrappers over
 segmentation.py and iiif.py."""
 
+import uuid
+
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
@@ -18,13 +20,23 @@ from ocrreview.sweep import consumes, start_sweeping
 IIIF_RETRIES = 4
 
 
-# Acknowledged on receipt, unlike most tasks: the document is claimed by the task's id
-# (claims.py), and a message given again after an hour (a long document still being segmented
-# then) would carry the same id and work beside the first. A worker that dies mid-document is
-# covered by the sweep.
-@shared_task(bind=True, autoretry_for=(OSError,), retry_backoff=10, max_retries=3, acks_late=False)
-def segment_document(self, document_id: int) -> None:
-    do_segment_document(document_id, self.request.id)
+# A run claims its document under a token of its own, which its retries carry on: a copy of
+# the message (given again by the broker after an hour while the first still runs) has one of
+# its own and finds the document held. Acknowledged on receipt, unlike most tasks: a worker
+# that dies mid-document is covered by the sweep, not by a message given back an hour later.
+@shared_task(bind=True, max_retries=3, acks_late=False)
+def segment_document(self, document_id: int, claim: str = "") -> None:
+    """An error of the storage or the disk outside a page is tried again 10 s later, then 20
+    and 40."""
+    claim = claim or uuid.uuid4().hex
+    try:
+        do_segment_document(document_id, claim)
+    except OSError as exc:
+        countdown = 10 * 2**self.request.retries
+        # expires=None: a retry would keep the sweep's short expiry, and be dropped unrun.
+        raise self.retry(
+            exc=exc, countdown=countdown, kwargs={"claim": claim}, expires=None
+        ) from None
 
 
 def sweep_segmentation() -> None:
@@ -35,12 +47,12 @@ def sweep_segmentation() -> None:
         segment_document.apply_async((document_id,), expires=settings.OCRREVIEW_SWEEP_SECONDS)
 
 
-# Acknowledged on receipt, as segment_document is, and for the same reason.
+# Claimed and acknowledged as segment_document is, and for the same reasons.
 @shared_task(bind=True, max_retries=IIIF_RETRIES, acks_late=False)
-def fetch_iiif_images(self, document_id: int) -> None:
+def fetch_iiif_images(self, document_id: int, claim: str = "") -> None:
     """A server that fails for now is tried again, 10 s later, then 20, 40 and 80; each try
     starts at the first canvas not fetched yet."""
-    fetcher = self.request.id
+    fetcher = claim or uuid.uuid4().hex
     try:
         do_fetch_iiif_images(document_id, fetcher)
     except FetchUnavailable as exc:
@@ -50,7 +62,9 @@ def fetch_iiif_images(self, document_id: int) -> None:
         countdown = 10 * 2**self.request.retries
         claims.postpone(document_id, fetcher, countdown)
         # expires=None: a retry would keep the sweep's short expiry, and be dropped unrun.
-        raise self.retry(exc=exc, countdown=countdown, expires=None) from None
+        raise self.retry(
+            exc=exc, countdown=countdown, kwargs={"claim": fetcher}, expires=None
+        ) from None
     except Exception as exc:
         # Left FETCHING, the document could be neither deleted nor imported again.
         give_up_fetching(document_id, fetcher, f"{type(exc).__name__}: {exc}")

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from ocrreview.corpus import claims, segmentation
 from ocrreview.corpus.models import Document, Page
+from ocrreview.corpus.tasks import segment_document
 from ocrreview.corpus.segmentation import (
     claim_segmentation,
     do_segment_document,
@@ -178,3 +179,23 @@ def test_segmentation_tasks_go_to_the_segment_queue_which_the_embedded_worker_se
     route = app.amqp.router.route({}, "ocrreview.corpus.tasks.segment_document")
     assert route["queue"].name == "segment"
     assert "segment" in MAIN_WORKER_QUEUES.split(",")
+
+
+@pytest.mark.django_db
+def test_a_copy_of_the_message_finds_the_document_held_by_the_first_run(letters, tiny_model):
+    """The broker gives a message again after an hour while its first run goes on; the copy,
+    with the same task id, must not segment beside it."""
+    document = factories.make_document(letters, status=Document.Status.SEGMENTING)
+    factories.make_page(document)
+    first = segment_document.apply(args=[document.pk], task_id="the-message")
+    assert first.successful()
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
+    claimed_by = document.worked_by
+    assert claimed_by and claimed_by != "the-message"
+    Document.objects.filter(pk=document.pk).update(
+        status=Document.Status.SEGMENTING, work_alive_at=timezone.now()
+    )
+    segment_document.apply(args=[document.pk], task_id="the-message")
+    document.refresh_from_db()
+    assert (document.status, document.worked_by) == (Document.Status.SEGMENTING, claimed_by)
