@@ -8,13 +8,13 @@ from django.utils import timezone
 
 from ocrreview.corpus import claims, segmentation
 from ocrreview.corpus.models import Document, Page
-from ocrreview.corpus.tasks import segment_document
 from ocrreview.corpus.segmentation import (
     claim_segmentation,
     do_segment_document,
     lost_segmentations,
     page_seconds,
 )
+from ocrreview.corpus.tasks import segment_document
 from ocrreview.transcription.models import RecognitionRequest
 from tests import factories
 
