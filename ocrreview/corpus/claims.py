@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from ocrreview.corpus.models import Document
 
+# Takeovers in a row with no step done in between, after which the document fails.
 MAX_TAKEOVERS = 3
 
 
@@ -41,6 +42,12 @@ def postpone(document_id: int, task: str, seconds: float) -> None:
     Document.objects.filter(pk=document_id, worked_by=task).update(
         work_alive_at=timezone.now() + timedelta(seconds=seconds)
     )
+
+
+def made_progress(document_id: int, task: str) -> None:
+    """A step was done: the takeovers counted so far were of work that went on, not of a
+    step that kills its worker each time."""
+    Document.objects.filter(pk=document_id, worked_by=task).update(work_takeovers=0)
 
 
 def unclaimed() -> dict:

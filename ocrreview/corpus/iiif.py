@@ -497,6 +497,7 @@ def _store_page(document: Document, fetcher: str, index: int, canvas: Canvas, im
                 store_lines(
                     page, whole_image_lines(page.width, page.height), import_text=False, user=None
                 )
+            claims.made_progress(locked.pk, fetcher)
     except Exception:
         if name:
             default_storage.delete(name)

@@ -118,13 +118,15 @@ def _allowed(host: str, port: int) -> bool:
 # would reach it whatever it is: 64:ff9b::a9fe:a9fe is 169.254.169.254 on such a network.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+# Deprecated IPv4-compatible addresses (::a.b.c.d), which a host may still route to IPv4.
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
 def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip in LOCAL_NAT64:
-            return False  # its IPv4 address may sit anywhere in it
+        if ip in LOCAL_NAT64 or ip in IPV4_COMPATIBLE:
+            return False  # no fetch has a reason to use either
         if ip in NAT64:
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         elif ip.ipv4_mapped or ip.sixtofour:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from PIL import Image, ImageOps
 
 from ocrreview.corpus import claims
-from ocrreview.corpus.kraken_child import SegmentationFailed, detect_lines
+from ocrreview.corpus.kraken_child import START_LIMIT_S, SegmentationFailed, detect_lines
 from ocrreview.corpus.models import Document, Line, Page
 from ocrreview.corpus.signals import lines_ready, text_imported
 from ocrreview.corpus.xmlimport import ImportedPage
@@ -147,10 +147,10 @@ def kraken_lines(page: Page) -> list[LineGeometry]:
 
 
 def page_seconds() -> float:
-    """The longest one page may take: kraken in its child process up to its time limit, and
-    two minutes to start the child (torch and the model) and to load the image and store the
+    """The longest one page may take: starting kraken's child process (torch and the model)
+    up to its limit, kraken up to its time limit, and a minute to load the image and store the
     lines."""
-    return settings.OCRREVIEW_SEGMENTATION_TIMEOUT + 120
+    return START_LIMIT_S + settings.OCRREVIEW_SEGMENTATION_TIMEOUT + 60
 
 
 def claim_segmentation(document_id: int, task: str) -> bool:
@@ -195,6 +195,7 @@ def do_segment_document(document_id: int, task: str) -> None:
             locked = Page.objects.select_for_update().get(pk=page.pk)
             if locked.status != Page.Status.SEGMENTED:
                 store_lines(locked, geometries, import_text=False, user=None)
+            claims.made_progress(document_id, task)
     with transaction.atomic():
         failed = document.pages.filter(status=Page.Status.FAILED)
         errors = "; ".join(f"page {p.index + 1}: {p.error}" for p in failed)

@@ -54,10 +54,17 @@ def do_start_export(
         created_by=user,
         filters=options.filters(),
         formats=options.formats,
+        heartbeat_at=timezone.now(),
     )
     if queue:
-        transaction.on_commit(lambda: tasks.build_dataset_export.delay(export.pk))
+        _queue_export(export.pk)
     return export
+
+
+def _queue_export(export_id: int) -> None:
+    # Robust: with the broker down the export stands, and the sweep sends it later.
+    # A lambda, not a partial: Django names the callable in its log when it fails.
+    transaction.on_commit(lambda: tasks.build_dataset_export.delay(export_id), robust=True)
 
 
 class _ExportTakenOver(Exception):
@@ -114,17 +121,21 @@ def _fail_export(export: DatasetExport, message: str) -> DatasetExport:
 
 
 def do_requeue_abandoned_exports() -> int:
-    """Queue again the exports whose worker died mid-build (the default workers' periodic
-    sweep, see ocrreview/sweep.py); the next worker builds each anew. Returns how many."""
+    """Queue again the exports whose worker died mid-build or whose message was lost (the
+    default workers' periodic sweep, see ocrreview/sweep.py); the next worker builds each
+    anew. Returns how many."""
     with transaction.atomic():
         abandoned = list(
             DatasetExport.objects.abandoned().select_for_update(skip_locked=True).only("pk")
         )
         for export in abandoned:
             DatasetExport.objects.filter(pk=export.pk).update(
-                status=DatasetExport.Status.QUEUED, claim=None, progress=0.0
+                status=DatasetExport.Status.QUEUED,
+                claim=None,
+                progress=0.0,
+                heartbeat_at=timezone.now(),
             )
-            transaction.on_commit(partial(tasks.build_dataset_export.delay, export.pk))
+            _queue_export(export.pk)
     return len(abandoned)
 
 

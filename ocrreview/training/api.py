@@ -61,7 +61,7 @@ class ExportRequestSerializer(serializers.Serializer):
     include_auto_accepted = serializers.BooleanField(required=False)
     min_confidence = serializers.FloatField(required=False, min_value=0, max_value=1)
     unit = serializers.ChoiceField(choices=UNITS, required=False)
-    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    seed = serializers.IntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1)
     validation_fraction = serializers.FloatField(required=False, min_value=0, max_value=0.9)
     test_fraction = serializers.FloatField(
         required=False,

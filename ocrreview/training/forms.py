@@ -30,7 +30,7 @@ class ExportForm(forms.Form):
         choices=[(u, f"by {u}") for u in UNITS], initial=_defaults.unit, label="Split"
     )
     # The frozen evaluation split keeps its seed in a 32-bit column.
-    seed = forms.IntegerField(initial=_defaults.seed, min_value=0, max_value=2**31 - 1)
+    seed = forms.IntegerField(initial=_defaults.seed, min_value=-(2**31), max_value=2**31 - 1)
     validation_fraction = forms.FloatField(
         min_value=0.0, max_value=0.9, initial=_defaults.validation_fraction
     )

@@ -73,10 +73,12 @@ EXPORT_SILENCE_SECONDS = 15 * 60
 
 class DatasetExportQuerySet(models.QuerySet):
     def abandoned(self) -> DatasetExportQuerySet:
-        """Exports being built whose worker has been silent for longer than any step takes:
-        it died."""
+        """Exports being built whose worker has been silent for longer than any step takes
+        (it died), and exports queued that long ago that no worker took (their message was
+        lost: the broker was down)."""
         stale = timezone.now() - timedelta(seconds=EXPORT_SILENCE_SECONDS)
-        return self.filter(status=DatasetExport.Status.RUNNING).filter(
+        waiting = [DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING]
+        return self.filter(status__in=waiting).filter(
             models.Q(heartbeat_at__lt=stale) | models.Q(heartbeat_at__isnull=True)
         )
 
@@ -104,8 +106,9 @@ class DatasetExport(models.Model):
     path = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
     # The worker building the export holds it under a claim token, beats with each progress
-    # report, and writes to the export only while it holds the claim: a worker given up for
-    # dead cannot replace the zip its successor stored, nor fail a finished export.
+    # report (while queued: when it was queued), and writes to the export only while it holds
+    # the claim: a worker given up for dead cannot replace the zip its successor stored, nor
+    # fail a finished export.
     claim = models.UUIDField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 

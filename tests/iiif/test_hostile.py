@@ -283,6 +283,7 @@ def test_an_image_on_a_private_address_is_refused(iiif_server, letters):
         "http://[64:ff9b::a00:1]/",
         "http://[64:ff9b:1::808:808]/",
         "http://[2002:a9fe:a9fe::1]/",
+        "http://[::a9fe:a9fe]/",
         "http://localhost:8000/",
     ],
 )

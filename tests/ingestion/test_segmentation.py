@@ -75,7 +75,7 @@ def test_a_segmentation_silent_for_longer_than_a_page_may_take_was_lost(letters,
     """Its worker died, or its message was lost (the embedded broker drops a message read by
     a worker that is then stopped): it no longer holds up the sweep, which queues it again."""
     settings.OCRREVIEW_SEGMENTATION_TIMEOUT = 300
-    assert page_seconds() == 420
+    assert page_seconds() == 600 + 300 + 60  # kraken's child started, run, and the page stored
     silent = factories.make_document(letters, status=Document.Status.SEGMENTING)
     never_marked = factories.make_document(letters, status=Document.Status.SEGMENTING)
     busy = factories.make_document(letters, status=Document.Status.SEGMENTING)
@@ -102,10 +102,11 @@ def test_one_segmentation_at_a_time_and_a_silent_one_is_taken_over(letters, tiny
     assert document.pages.get().status == Page.Status.PENDING
 
     silent_for(document, page_seconds() + 1)
+    assert claim_segmentation(document.pk, "second")
+    assert Document.objects.get(pk=document.pk).work_takeovers == 1
     do_segment_document(document.pk, "second")
     document.refresh_from_db()
     assert (document.status, document.worked_by) == (Document.Status.READY, "second")
-    assert document.work_takeovers == 1
     do_segment_document(document.pk, "first")  # back from its silence: nothing left to it
     assert Document.objects.get(pk=document.pk).status == Document.Status.READY
 
@@ -199,3 +200,19 @@ def test_a_copy_of_the_message_finds_the_document_held_by_the_first_run(letters,
     segment_document.apply(args=[document.pk], task_id="the-message")
     document.refresh_from_db()
     assert (document.status, document.worked_by) == (Document.Status.SEGMENTING, claimed_by)
+
+
+@pytest.mark.django_db
+def test_a_page_stored_clears_the_takeovers_counted_before_it(letters, tiny_model):
+    """Workers restarted now and then over a long document: each run got on with it, so none
+    of those takeovers counts towards failing it."""
+    document = factories.make_document(letters, status=Document.Status.SEGMENTING)
+    factories.make_page(document)  # blank: segmented without kraken
+    assert claim_segmentation(document.pk, "first")
+    for n in range(1, claims.MAX_TAKEOVERS):
+        silent_for(document, page_seconds() + 1)
+        assert claim_segmentation(document.pk, f"sweep's {n}")
+    assert Document.objects.get(pk=document.pk).work_takeovers == claims.MAX_TAKEOVERS - 1
+    do_segment_document(document.pk, f"sweep's {claims.MAX_TAKEOVERS - 1}")
+    document.refresh_from_db()
+    assert (document.status, document.work_takeovers) == (Document.Status.READY, 0)

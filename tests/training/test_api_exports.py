@@ -85,6 +85,7 @@ def test_exports_are_closed_to_reviewers_and_outsiders(
         ({"documents": [999999]}, "documents"),
         ({"colour": "red"}, "colour"),
         ({"seed": 3_000_000_000}, "seed"),
+        ({"seed": -3_000_000_000}, "seed"),
     ],
 )
 def test_a_bad_export_request_is_a_400_naming_the_field(client, alice, letters, body, field):

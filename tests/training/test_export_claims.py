@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.urls import reverse
 from django.utils import timezone
 
 from ocrreview.training import actions, exports
@@ -40,19 +41,50 @@ def test_a_message_for_an_export_another_worker_builds_builds_nothing(letters, a
     assert (export.status, str(export.claim), export.path) == (S.RUNNING, claim, "")
 
 
-def test_the_sweep_queues_again_only_exports_whose_worker_went_silent(
+def test_the_sweep_queues_again_exports_whose_worker_went_silent_or_message_was_lost(
     letters, alice, django_capture_on_commit_callbacks
 ):
-    silent, alive, done = queued(letters, alice), queued(letters, alice), queued(letters, alice)
+    silent, alive, done, lost, waiting = (queued(letters, alice) for _ in range(5))
     long_ago = timezone.now() - timedelta(seconds=EXPORT_SILENCE_SECONDS + 1)
     DatasetExport.objects.filter(pk=silent.pk).update(status=S.RUNNING, heartbeat_at=long_ago)
     DatasetExport.objects.filter(pk=alive.pk).update(status=S.RUNNING, heartbeat_at=timezone.now())
     DatasetExport.objects.filter(pk=done.pk).update(status=S.DONE, heartbeat_at=long_ago)
+    # Queued that long ago, and no worker took it: its message was lost.
+    DatasetExport.objects.filter(pk=lost.pk).update(heartbeat_at=long_ago)
+    DatasetExport.objects.filter(pk=waiting.pk).update(heartbeat_at=timezone.now())
     with django_capture_on_commit_callbacks() as queued_messages:
-        assert actions.do_requeue_abandoned_exports() == 1
-    assert len(queued_messages) == 1
+        assert actions.do_requeue_abandoned_exports() == 2
+    assert len(queued_messages) == 2
     statuses = dict(DatasetExport.objects.values_list("pk", "status"))
-    assert statuses == {silent.pk: S.QUEUED, alive.pk: S.RUNNING, done.pk: S.DONE}
+    assert statuses == {
+        silent.pk: S.QUEUED,
+        alive.pk: S.RUNNING,
+        done.pk: S.DONE,
+        lost.pk: S.QUEUED,
+        waiting.pk: S.QUEUED,
+    }
+    with django_capture_on_commit_callbacks():
+        assert actions.do_requeue_abandoned_exports() == 0  # each is queued anew, not again
+
+
+def test_an_export_started_while_the_broker_is_down_stands(
+    client, letters, alice, broker_down, django_capture_on_commit_callbacks
+):
+    client.force_login(alice)
+    form = {
+        "min_confidence": "0.95",
+        "unit": "document",
+        "seed": "0",
+        "validation_fraction": "0.1",
+        "test_fraction": "0.1",
+        "formats": ["imagefolder"],
+    }
+    with django_capture_on_commit_callbacks(execute=True) as sent:
+        response = client.post(reverse("training_start_export", args=[letters.pk]), form)
+    assert response.status_code in (200, 302), response.content
+    assert len(sent) == 1
+    export = DatasetExport.objects.get()
+    assert export.status == S.QUEUED and export.heartbeat_at is not None
 
 
 @pytest.mark.parametrize("moment", ["before its first progress", "after storing its zip"])

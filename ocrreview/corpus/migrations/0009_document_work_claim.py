@@ -3,9 +3,12 @@ from django.db.models.functions import Now
 
 
 def segmentations_under_way_are_alive(apps, schema_editor):
-    # Else the first sweep after the upgrade would take over every segmentation under way.
+    # Else the first sweep after the upgrade would take over every segmentation under way; and
+    # a document imported from IIIF still bears its fetch's claim and takeovers.
     Document = apps.get_model("corpus", "Document")
-    Document.objects.filter(status="segmenting").update(work_alive_at=Now())
+    Document.objects.filter(status="segmenting").update(
+        worked_by="", work_alive_at=Now(), work_takeovers=0
+    )
 
 
 class Migration(migrations.Migration):
