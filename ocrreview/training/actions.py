@@ -23,11 +23,11 @@ from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus.actions import do_set_collection_model
-from ocrreview.corpus.models import Collection
+from ocrreview.corpus.models import Collection, Line
 from ocrreview.training import checkpoints, exports, splits, tasks
 from ocrreview.training.exports import ExportError, ExportOptions
 from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
-from ocrreview.transcription.services import HUMAN_STATUSES, do_queue_recognition
+from ocrreview.transcription.services import do_queue_recognition
 
 logger = logging.getLogger(__name__)
 
@@ -606,8 +606,9 @@ def do_override_promotion(run: TrainingRun, *, actor, reason: str) -> PromotionE
 
 def do_rerecognize_unreviewed(collection: Collection, version: ModelVersion) -> int:
     """Queue the lines no human has settled for reading by ``version`` (the pipeline's
-    re-recognition); reviewed text is never touched. Returns how many lines were queued."""
+    re-recognition), those open in an editor included; reviewed text is never touched.
+    Returns how many lines were queued."""
     if collection.model_version_id != version.pk:
         raise TrainingError(f"{version} is not the active model of {collection}")
-    lines = collection.lines.exclude(status__in=HUMAN_STATUSES)
+    lines = collection.lines.exclude(status=Line.Status.REVIEWED)
     return do_queue_recognition(lines, model_version=version)

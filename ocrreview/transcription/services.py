@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 R = RecognitionRequest.Status
 OUTSTANDING = (R.QUEUED, R.RUNNING)
-# Lines whose text a human set: recognition adds hypotheses but never replaces the text.
+# Lines a human set, or holds in an editor: a failed reading never replaces what they show.
 HUMAN_STATUSES = (Line.Status.REVIEWED, Line.Status.IN_REVIEW)
 STARTER_MODEL_NAME = "Starter model (shipped)"
 # Documents whose lines are not all made yet.
@@ -595,14 +595,17 @@ def do_store_results(
             if line.id in already:
                 continue  # read by this version under another request (starter fallback)
             hypotheses.extend(_hypothesis_rows(line, version, result, now))
-            if _route(line, result.hypotheses[0]):
+            if _route(line, result.hypotheses[0], now):
                 routed.append(line)
         _copy_hypotheses(hypotheses)
         _update_from_values(
             Line,
             "text = v.text, confidence = v.confidence, model_version_id = %s, "
-            "status = v.status, error = '', version = t.version + 1, updated_at = %s",
-            [version.pk, now],
+            "status = v.status, error = '', version = t.version + 1, updated_at = %s, "
+            # A lease ends with the status that made it (a lapsed one the routing let go).
+            "claimed_by_id = CASE WHEN v.status = %s THEN t.claimed_by_id END, "
+            "claimed_until = CASE WHEN v.status = %s THEN t.claimed_until END",
+            [version.pk, now, Line.Status.IN_REVIEW, Line.Status.IN_REVIEW],
             [("text", "text"), ("confidence", "double precision"), ("status", "text")],
             [(line.id, line.text, line.confidence, line.status) for line in routed],
         )
@@ -678,14 +681,19 @@ def _copy_hypotheses(rows: list[tuple]) -> None:
             copy.write_row(row)
 
 
-def _route(line: Line, best) -> bool:
-    """Show the best reading on the line and send it to review or accept it; lines a
-    human has set keep their text. Returns whether the line changed (the model version,
-    version and time are set where it is written)."""
-    if line.status in HUMAN_STATUSES or line.human_text:
+def _route(line: Line, best, now: datetime) -> bool:
+    """Show the best reading on the line and send it to review or accept it; lines a human
+    has set keep their text. A line a reviewer holds shows the reading too, and stays theirs:
+    its new version makes their save a conflict that keeps what they typed, where keeping
+    the old text would leave the line with no reading of the model it names, for good.
+    Returns whether the line changed (the model version, version and time are set where it
+    is written)."""
+    if line.status == Line.Status.REVIEWED or line.human_text:
         return False
     line.text = best.text
     line.confidence = _unit(best.confidence)
+    if line.status == Line.Status.IN_REVIEW and line.claimed_until and line.claimed_until > now:
+        return True
     line.status = (
         Line.Status.AUTO_ACCEPTED
         if line.confidence >= line.collection.confidence_threshold

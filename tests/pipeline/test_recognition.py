@@ -135,6 +135,55 @@ def test_rerecognition_keeps_old_hypotheses_and_reviewed_text(tiny_model, docume
 
 
 @pytest.mark.django_db
+def test_a_line_open_in_an_editor_takes_the_reading_and_stays_with_its_reviewer(
+    tiny_model, document, bob
+):
+    """An added line (no reading yet) a reviewer opened before the worker reached it, or any
+    line open when a new model re-reads the collection: the reading shows, the reviewer
+    keeps the line, and their save meets the new version as a conflict keeping their text."""
+    held, lapsed, _ = document.lines.order_by("order")
+    document.lines.update(status=Line.Status.NEEDS_REVIEW)  # as a line added by a reviewer is
+    assert actions.do_claim_line(held, bob) and actions.do_claim_line(lapsed, bob)
+    Line.objects.filter(pk=lapsed.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    services.do_queue_recognition(document.lines.all())
+    drain()
+
+    held.refresh_from_db()
+    best = held.hypotheses.get(rank=0)
+    assert (held.text, held.model_version) == (best.text, best.model_version)
+    assert (held.status, held.claimed_by, held.version) == (Line.Status.IN_REVIEW, bob, 2)
+    with pytest.raises(actions.VersionConflict):
+        actions.do_save_line(held, bob, "Dear Sir", expected_version=1)
+    actions.do_save_line(held, bob, "Dear Sir", expected_version=2)
+
+    lapsed.refresh_from_db()
+    assert lapsed.status in (Line.Status.NEEDS_REVIEW, Line.Status.AUTO_ACCEPTED)
+    assert (lapsed.claimed_by, lapsed.claimed_until) == (None, None)
+    assert lapsed.text == lapsed.hypotheses.get(rank=0).text
+
+
+@pytest.mark.django_db
+def test_rereading_the_unreviewed_lines_takes_in_the_lines_open_in_an_editor(
+    tiny_model, document, bob
+):
+    from ocrreview.training.actions import do_rerecognize_unreviewed
+
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    held, reviewed, _ = document.lines.order_by("order")
+    assert actions.do_claim_line(held, bob)
+    Line.objects.filter(pk=reviewed.pk).update(status=Line.Status.REVIEWED)
+    other = ModelVersion.objects.create(name="other", source=str(tiny_model) + "/")
+    collection = document.collection
+    collection.model_version = other
+    collection.save()
+    assert do_rerecognize_unreviewed(collection, other) == 2
+    drain()
+    held.refresh_from_db()
+    assert (held.model_version, held.status) == (other, Line.Status.IN_REVIEW)
+
+
+@pytest.mark.django_db
 def test_lines_cut_or_joined_from_reviewed_text_keep_it_when_a_model_reads_them(
     tiny_model, document, bob
 ):
