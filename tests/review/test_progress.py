@@ -26,3 +26,17 @@ def test_progress_counts_lines_and_reviewer_speed(client, alice, bob, letters, l
 def test_progress_of_another_collection_is_not_found(client, charlie, letters):
     client.force_login(charlie)
     assert client.get(reverse("review_progress", args=[letters.pk])).status_code == 404
+
+
+def test_a_reviewers_speed_counts_only_the_lines_the_editor_timed_each_once(
+    client, bob, letters, lines
+):
+    """Saves from the page view or the API carry no time, and a line saved twice (or saved
+    and reverted) is one line."""
+    actions.do_save_line(lines[1], bob, "I received your", expected_version=1, time_spent_ms=6000)
+    actions.do_save_line(lines[1], bob, "I received yours", expected_version=2, time_spent_ms=3000)
+    actions.do_save_line(lines[2], bob, "from the page view", expected_version=1)
+    client.force_login(bob)
+    (stats,) = client.get(reverse("review_progress", args=[letters.pk])).context["report"].reviewers
+    assert (stats.lines, stats.changed, stats.timed_lines) == (2, 2, 1)
+    assert stats.lines_per_hour == 1 / (9 / 3600)
