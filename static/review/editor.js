@@ -14,7 +14,9 @@
   let ed = null;
 
   // --- drafts in the browser: they survive a reload, a closed tab, a lost connection.
-  const draftKey = (id) => `ocrreview:draft:${id}`;
+  // Per user: on a browser people share (a reading room's), one reviewer's unsaved text must
+  // not come back to the next as theirs.
+  const draftKey = (id) => `ocrreview:draft:${review.dataset.user}:${id}`;
   const readLocal = (id) => {
     try { return JSON.parse(localStorage.getItem(draftKey(id))); } catch { return null; }
   };

@@ -17,7 +17,8 @@
       headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch" },
     });
   };
-  const draftKey = (id) => `ocrreview:draft:${id}`;
+  // Per user, as the editor keeps them (editor.js).
+  const draftKey = (id) => `ocrreview:draft:${view.dataset.user}:${id}`;
   let selected = null;  // the <li> of the selected line
   let lastClick = null; // where on the page the reviewer last clicked, in page pixels
   let adding = false;

@@ -236,6 +236,22 @@ def test_a_reload_mid_edit_finds_the_draft(new_page, bob, letters, letter_lines)
     assert Line.objects.get(pk=letter_lines[1].pk).text == "I recieved your letter"
 
 
+def test_a_draft_left_in_a_shared_browser_is_not_the_next_reviewers(
+    new_page, alice, bob, letters, letter_lines
+):
+    page = new_page()
+    log_in(page, "bob")
+    url = f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/"
+    page.goto(url)
+    editor_text(page).press("End")
+    page.keyboard.type(" (bob's half")
+    page.context.clear_cookies()  # bob is gone; the browser's storage stays
+    log_in(page, "alice")
+    page.goto(url)
+    assert editor_text(page).input_value() == "I recieved your letter"
+    assert "restored" not in page.locator("#notice").inner_text()
+
+
 def test_two_reviewers_racing_for_a_line_lose_nothing(
     new_page, alice, bob, letters, letter_lines, screenshot
 ):
