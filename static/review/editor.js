@@ -395,12 +395,17 @@
       ArrowDown: () => { view.y -= step; applyView(pv); },
       Escape: togglePageViewer,
     };
-    const action = (e.altKey && e.code === "KeyP") ? togglePageViewer : keys[e.key];
+    const action = (isShortcut(e) && e.code === "KeyP") ? togglePageViewer : keys[e.key];
     if (action) { e.preventDefault(); action(); }
   }
 
   // --- keys
   document.getElementById("help-button")?.addEventListener("click", () => help.showModal());
+
+  // On a Mac, Option types characters (Option+3 is £, and the brackets on German and French
+  // layouts), so the Alt shortcuts take Control there, which types nothing.
+  const mac = /^(Mac|iPhone|iPad)/.test(navigator.platform);
+  const isShortcut = (e) => !e.metaKey && (mac ? e.ctrlKey && !e.altKey : e.altKey && !e.ctrlKey);
 
   document.addEventListener("keydown", (e) => {
     // Keys typed into the header's search box are words to search for, not shortcuts.
@@ -414,7 +419,7 @@
       help.showModal();
       return;
     }
-    if (e.altKey && !e.ctrlKey && !e.metaKey) {
+    if (isShortcut(e)) {
       const digit = /^Digit([1-9])$/.exec(e.code);
       if (digit) {
         e.preventDefault();
@@ -441,7 +446,8 @@
       };
       const action = byCode[e.code] || byCode[e.key];
       if (action) { e.preventDefault(); action(); }
-      return;
+      // Control+Enter accepts on a Mac as elsewhere.
+      if (action || !mac) return;
     }
     if (["BUTTON", "A", "SELECT", "SUMMARY"].includes(e.target.tagName)) return;
     // A held key repeats: Enter would save the next line, unseen, as it comes in.

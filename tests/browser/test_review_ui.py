@@ -169,6 +169,23 @@ def test_a_reviewer_works_through_the_queue_with_the_keyboard(
     assert Line.objects.get(pk=letter_lines[3].pk).status == "reviewed"
 
 
+def test_on_a_mac_option_types_characters_and_control_takes_the_shortcuts(
+    new_page, bob, letters, letter_lines
+):
+    page = new_page()
+    page.add_init_script("Object.defineProperty(navigator, 'platform', {get: () => 'MacIntel'})")
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[3].pk}/")
+    text = editor_text(page)
+    text.press("End")
+    # Option+2 on a Mac types ™: the key comes as Alt+Digit2 bearing it, then the character.
+    text.dispatch_event("keydown", {"key": "™", "code": "Digit2", "altKey": True, "bubbles": True})
+    page.keyboard.insert_text("™")
+    assert text.input_value() == "hasten to reply tbat™"
+    page.keyboard.press("Control+2")
+    assert text.input_value() == "hasten to reply that"
+
+
 def test_help_history_and_the_page_around_the_line(
     new_page, bob, letters, letter_lines, screenshot
 ):
