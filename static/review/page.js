@@ -80,6 +80,9 @@
   async function saveRow(li, version = li.dataset.version) {
     const input = li.querySelector(".pl-text");
     const msg = li.querySelector(".pl-msg");
+    // Keys typed while the save is on its way would go with the row the answer replaces.
+    if (input.readOnly) return;
+    input.readOnly = true;
     let response;
     try {
       response = await post(li.dataset.saveUrl, {
@@ -88,6 +91,8 @@
     } catch {
       msg.textContent = "Not saved: the server cannot be reached. Your text is kept.";
       return;
+    } finally {
+      input.readOnly = false;
     }
     if (response.status === 409) {
       const holder = document.createElement("div");
@@ -114,11 +119,13 @@
     const holder = document.createElement("div");
     holder.innerHTML = (await response.text()).trim();
     const fresh = holder.firstElementChild;
+    // A reviewer who went on to another row meanwhile keeps typing there.
+    const stayed = li.contains(document.activeElement);
     li.replaceWith(fresh);
     wireRow(fresh);
     const box = boxOf(fresh.dataset.lineId);
     box?.setAttribute("class", `box ${[...fresh.classList].find((c) => c.startsWith("band-"))}`);
-    moveFocus(fresh, 1);
+    if (stayed) moveFocus(fresh, 1);
     if (document.activeElement === document.body) fresh.querySelector(".pl-text").focus();
   }
 

@@ -553,6 +553,34 @@ def test_the_text_cannot_change_while_its_save_is_on_its_way(new_page, bob, lett
     assert Line.objects.get(pk=letter_lines[1].pk).text == "I received your letter"
 
 
+def test_in_the_page_view_keys_typed_during_a_save_are_neither_lost_nor_moved(
+    new_page, bob, letters, letter_lines
+):
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/pages/{letter_lines[0].page_id}/")
+    held = []
+    page.route("**/save/**", lambda route: held.append(route))  # a slow network
+    row = page.locator(f"#line-{letter_lines[1].pk} .pl-text")
+    row.fill("I received your letter")
+    row.press("Enter")
+    page.wait_for_function(
+        f"document.querySelector('#line-{letter_lines[1].pk} .pl-text').readOnly"
+    )
+    page.keyboard.type(" and more")  # would have gone with the row the answer replaces
+    assert row.input_value() == "I received your letter"
+    # The reviewer goes on two rows down and types there while the save is on its way.
+    below = page.locator(f"#line-{letter_lines[3].pk} .pl-text")
+    below.focus()
+    below.press("End")
+    page.keyboard.type(" (to")
+    held[0].continue_()
+    page.wait_for_selector(f"#line-{letter_lines[1].pk}.band-reviewed")
+    page.keyboard.type(" be")
+    assert below.input_value() == "hasten to reply tbat (to be"
+    assert Line.objects.get(pk=letter_lines[1].pk).text == "I received your letter"
+
+
 def test_escape_right_after_typing_keeps_the_last_keys_on_the_server(
     new_page, bob, letters, letter_lines
 ):
