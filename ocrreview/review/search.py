@@ -152,18 +152,24 @@ def _quoted(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _fuzzy_terms(q: str) -> tuple[str, list[str]]:
-    """The unquoted words to compare by similarity, and the excluded terms (`-word`, `-"a phrase"`),
-    which exclude similar lines too."""
-    words, excluded = [], []
+def _fuzzy_clauses(q: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """The query's clauses, split on `or` as websearch reads it (`a b or c` is a and b, or c),
+    each as the unquoted words to compare by similarity and the quoted phrases it asks for
+    exactly; and the excluded terms (`-word`, `-"a phrase"`), which exclude similar lines too."""
+    clauses: list[tuple[list[str], list[str]]] = [([], [])]
+    excluded = []
     for token in TOKEN.findall(q):
         if token.startswith("-") and len(token) > 1:
             excluded.append(token[1:])
-        elif token.lower() != "or" and not token.startswith('"'):
-            # A quoted phrase asks for exactly those words in that order; similarity, which
-            # ignores order, would bring back what the quotes were there to leave out.
-            words.append(token)
-    return " ".join(words), excluded
+        elif token.lower() == "or":
+            clauses.append(([], []))
+        elif token.startswith('"'):
+            # Exactly those words in that order: similarity, which ignores order, would bring
+            # back what the quotes were there to leave out.
+            clauses[-1][1].append(token)
+        else:
+            clauses[-1][0].append(token)
+    return [(" ".join(words), phrases) for words, phrases in clauses], excluded
 
 
 def similar_words(collection: Collection, text: str) -> list[list[tuple[str, float]]]:
@@ -237,14 +243,28 @@ def search_lines(
     position, before = decode_cursor(cursor) if cursor else (None, False)
     query = SearchQuery(q, search_type="websearch", config=SEARCH_CONFIG)
     exact = Q(search_vector=query)
-    fuzzy_text, excluded = _fuzzy_terms(q)
-    groups = similar_words(collection, fuzzy_text) if trigram_search_available() else []
+    clauses, excluded = _fuzzy_clauses(q)
+    clause_groups = []
+    if trigram_search_available():
+        for words, phrases in clauses:
+            found = similar_words(collection, words) if words else []
+            if found:  # a clause of stop words or of phrases alone is the exact query's
+                clause_groups.append((found, phrases))
+    groups = [group for found, _ in clause_groups for group in found]
     fuzzy = any(len(group) > 1 or len(group[0][0]) >= FUZZY_MIN_CHARACTERS for group in groups)
     lines = _filtered(Line.objects.filter(collection=collection), filters)
     marked: SearchQuery | CombinedSearchQuery = query
     if fuzzy:
-        similar_query = LexemeQuery([[word for word, _ in group] for group in groups])
-        similar = Q(search_vector=similar_query)
+        similar = Q(pk__in=[])
+        for found, phrases in clause_groups:
+            clause_query = LexemeQuery([[word for word, _ in group] for group in found])
+            marked = marked | clause_query
+            clause = Q(search_vector=clause_query)
+            for phrase in phrases:
+                clause &= Q(
+                    search_vector=SearchQuery(phrase, search_type="websearch", config=SEARCH_CONFIG)
+                )
+            similar |= clause
         if excluded:
             shunned = SearchQuery(
                 " or ".join(excluded), search_type="websearch", config=SEARCH_CONFIG
@@ -252,7 +272,6 @@ def search_lines(
             similar &= ~Q(search_vector=shunned)
         lines = lines.filter(exact | similar)
         fallback = _similarity_score(groups)
-        marked = query | similar_query
     else:
         lines = lines.filter(exact)
         fallback = Value(0.0)

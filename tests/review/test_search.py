@@ -63,6 +63,16 @@ def test_words_and_phrases_follow_web_search_syntax(letters, page):
 
 
 @pytest.mark.django_db
+def test_similar_words_keep_the_phrases_and_the_ors_of_the_query(letters, page):
+    both = line(page, 0, "ten shillings to Mr Babcock")
+    no_phrase = line(page, 1, "shillings ten to Mr Babcock")
+    hale = line(page, 2, "Mr Hale of Boston")
+    assert [h.line for h in search_lines(letters, '"ten shillings" Babcok').hits] == [both]
+    found = {h.line for h in search_lines(letters, "Babcok or Hale").hits}
+    assert found == {both, no_phrase, hale}
+
+
+@pytest.mark.django_db
 def test_an_excluded_word_excludes_similar_lines_too(letters, page):
     line(page, 0, "Mr Babcoek of the mill")
     kept = line(page, 1, "Mr Babcoek of Boston")
