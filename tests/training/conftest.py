@@ -24,6 +24,15 @@ from tests.tiny_model import build_tiny_model
 
 # A small alphabet, so a tiny model memorises it in a few hundred CPU steps.
 WORDS = ["ab", "ba", "cab", "abc", "bca", "cc", "aa", "bb"]
+# The export page's form as a browser posts it with its defaults.
+EXPORT_FORM = {
+    "min_confidence": "0.95",
+    "unit": "document",
+    "seed": "0",
+    "validation_fraction": "0.1",
+    "test_fraction": "0.1",
+    "formats": ["imagefolder"],
+}
 LINE_BOX = (100, 40)  # width, height of a line: near-square, as the tiny model sees 32x32
 
 

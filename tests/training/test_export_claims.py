@@ -12,7 +12,7 @@ from django.utils import timezone
 from ocrreview.training import actions, exports
 from ocrreview.training.exports import ExportError, ExportOptions
 from ocrreview.training.models import EXPORT_SILENCE_SECONDS, DatasetExport
-from tests.training.conftest import export_zip
+from tests.training.conftest import EXPORT_FORM, export_zip
 
 pytestmark = pytest.mark.django_db
 S = DatasetExport.Status
@@ -71,16 +71,8 @@ def test_an_export_started_while_the_broker_is_down_stands(
     client, letters, alice, broker_down, django_capture_on_commit_callbacks
 ):
     client.force_login(alice)
-    form = {
-        "min_confidence": "0.95",
-        "unit": "document",
-        "seed": "0",
-        "validation_fraction": "0.1",
-        "test_fraction": "0.1",
-        "formats": ["imagefolder"],
-    }
     with django_capture_on_commit_callbacks(execute=True) as sent:
-        response = client.post(reverse("training_start_export", args=[letters.pk]), form)
+        response = client.post(reverse("training_start_export", args=[letters.pk]), EXPORT_FORM)
     assert response.status_code in (200, 302), response.content
     assert len(sent) == 1
     export = DatasetExport.objects.get()

@@ -12,6 +12,7 @@ from ocrreview.training.charts import history_chart
 from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
 from ocrreview.transcription.models import RecognitionRequest
 from tests import factories
+from tests.training.conftest import EXPORT_FORM
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -82,16 +83,9 @@ def test_an_unfinished_export_cannot_be_downloaded(client, letters, alice):
 )
 def test_bad_export_forms_are_refused_with_a_message(client, letters, alice, data, message):
     client.force_login(alice)
-    form = {
-        "min_confidence": "0.95",
-        "unit": "document",
-        "seed": "0",
-        "validation_fraction": "0.1",
-        "test_fraction": "0.1",
-        "formats": ["imagefolder"],
-        **data,
-    }
-    response = client.post(reverse("training_start_export", args=[letters.pk]), form)
+    response = client.post(
+        reverse("training_start_export", args=[letters.pk]), {**EXPORT_FORM, **data}
+    )
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not DatasetExport.objects.exists()
@@ -104,12 +98,7 @@ def test_a_document_of_another_collection_cannot_be_exported(client, letters, le
         reverse("training_start_export", args=[letters.pk]),
         {
             "documents": [other.pk],
-            "min_confidence": "0.95",
-            "unit": "document",
-            "seed": "0",
-            "validation_fraction": "0.1",
-            "test_fraction": "0.1",
-            "formats": ["imagefolder"],
+            **EXPORT_FORM,
         },
     )
     assert response.status_code == 400 and not DatasetExport.objects.exists()
