@@ -1,6 +1,6 @@
 """One task at a time works on a document while it is FETCHING its IIIF images or SEGMENTING
-its pages. The task claims the document with its id (the same through its retries) in one
-conditional update, claims it again as a sign of life before each step (a canvas, a page),
+its pages. The task claims the document under a token of its own run, which its retries carry,
+in one conditional update, claims it again as a sign of life before each step (a canvas, a page),
 and writes only while it holds the claim. Work silent for longer than a step may take lost
 its message or its worker: the sweep queues another task, which takes the work over; the old
 one, should it come back, finds the claim gone and stops."""

@@ -124,10 +124,9 @@ def _resume(document: Document) -> bool:
             locked.iiif_canvases
         ):
             return False
-        fields = {"status": Document.Status.FETCHING, "error": "", **claims.unclaimed()}
-        for name, value in fields.items():
-            setattr(locked, name, value)
-        locked.save(update_fields=list(fields))
+        Document.objects.filter(pk=locked.pk).update(
+            status=Document.Status.FETCHING, error="", **claims.unclaimed()
+        )
         _queue_fetch(locked)
     document.refresh_from_db()
     return True
@@ -166,7 +165,7 @@ def lost_fetches() -> list[int]:
 
 
 def claim_fetch(document_id: int, fetcher: str) -> bool:
-    """Make `fetcher` (a task's id) the document's one fetch (see claims.py)."""
+    """Make `fetcher` (a run's token) the document's one fetch (see claims.py)."""
     return claims.claim(document_id, fetcher, Document.Status.FETCHING, canvas_seconds())
 
 

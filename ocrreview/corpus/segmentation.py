@@ -154,7 +154,7 @@ def page_seconds() -> float:
 
 
 def claim_segmentation(document_id: int, task: str) -> bool:
-    """Make `task` (a task's id) the document's one segmentation (see claims.py)."""
+    """Make `task` (a run's token) the document's one segmentation (see claims.py)."""
     return claims.claim(document_id, task, Document.Status.SEGMENTING, page_seconds())
 
 

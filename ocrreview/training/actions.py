@@ -126,16 +126,18 @@ def do_requeue_abandoned_exports() -> int:
     anew. Returns how many."""
     with transaction.atomic():
         abandoned = list(
-            DatasetExport.objects.abandoned().select_for_update(skip_locked=True).only("pk")
+            DatasetExport.objects.abandoned()
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
         )
-        for export in abandoned:
-            DatasetExport.objects.filter(pk=export.pk).update(
-                status=DatasetExport.Status.QUEUED,
-                claim=None,
-                progress=0.0,
-                heartbeat_at=timezone.now(),
-            )
-            _queue_export(export.pk)
+        DatasetExport.objects.filter(pk__in=abandoned).update(
+            status=DatasetExport.Status.QUEUED,
+            claim=None,
+            progress=0.0,
+            heartbeat_at=timezone.now(),
+        )
+        for export_id in abandoned:
+            _queue_export(export_id)
     return len(abandoned)
 
 
