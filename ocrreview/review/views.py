@@ -36,6 +36,7 @@ from ocrreview.review.forms import (
     first_error,
 )
 from ocrreview.review.models import Correction
+from ocrreview.transcription.models import Hypothesis
 from recognition.preprocess import ImageError
 
 S = Line.Status
@@ -251,17 +252,11 @@ def save_line(request, pk: int, line_id: int):
 
 
 def _conflict(request, collection, conflict: actions.VersionConflict, params) -> HttpResponse:
-    last = (
-        Correction.objects.filter(line=conflict.line)
-        .select_related("user")
-        .order_by("-created_at", "-id")
-        .first()
-    )
     context = {
         "collection": collection,
         "line": conflict.line,
         "mine": conflict.attempted_text,
-        "last": last,
+        **_last_change(conflict.line),
         "query": _query(params),
     }
     if _is_fetch(request):
@@ -269,6 +264,28 @@ def _conflict(request, collection, conflict: actions.VersionConflict, params) ->
     context.update(_editor_context(request, collection, conflict.line.pk, params))
     context["conflict"] = True
     return render(request, "review/editor.html", context, status=409)
+
+
+def _last_change(line: Line) -> dict:
+    """Who made the line's current version: the last correction names it, unless a model's
+    reading (or a segmentation edit) came after, in which case naming that person would blame
+    them for a text they never wrote."""
+    last = (
+        Correction.objects.filter(line=line)
+        .select_related("user")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if last is not None and last.line_version == line.version:
+        return {"last": last}
+    reading = (
+        Hypothesis.objects.filter(line=line, model_version_id=line.model_version_id, rank=0)
+        .select_related("model_version")
+        .first()
+    )
+    if reading is not None and (last is None or reading.created_at > last.created_at):
+        return {"reading": reading}
+    return {}
 
 
 @login_required

@@ -163,6 +163,34 @@ def test_a_line_open_in_an_editor_takes_the_reading_and_stays_with_its_reviewer(
 
 
 @pytest.mark.django_db
+def test_a_conflict_with_a_reading_names_the_model_not_the_last_reviewer(
+    tiny_model, document, alice, bob, client
+):
+    """Alice skipped the line before bob opened it; the version bob's save meets is the
+    model's, so the conflict must not say alice saved it."""
+    from django.urls import reverse
+
+    line = document.lines.order_by("order").first()
+    Line.objects.filter(pk=line.pk).update(status=Line.Status.NEEDS_REVIEW)
+    actions.do_skip_line(line.pk, alice)
+    assert actions.do_claim_line(line, bob)
+    services.do_queue_recognition(document.lines.all())
+    drain()
+
+    client.force_login(bob)
+    response = client.post(
+        reverse("review_save", args=[document.collection_id, line.pk]),
+        {"text": "Dear Sir", "expected_version": 1},
+        HTTP_X_REQUESTED_WITH="fetch",
+    )
+    assert response.status_code == 409
+    page = response.content.decode()
+    version = line.hypotheses.get(rank=0).model_version
+    assert f"The model {version} read it again at" in page
+    assert "A new reading of this line arrived" in page and "alice" not in page
+
+
+@pytest.mark.django_db
 def test_rereading_the_unreviewed_lines_takes_in_the_lines_open_in_an_editor(
     tiny_model, document, bob
 ):
