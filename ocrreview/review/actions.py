@@ -403,32 +403,40 @@ def do_save_draft(
 ) -> Draft | None:
     """Keep unsaved text on the server (one upsert) and renew the reviewer's lease. A draft
     typed before this reviewer's own later save is dropped: sent just before the save, it can
-    arrive after it, and would bring the old text back as unsaved when the line is opened."""
+    arrive after it, and would bring the old text back as unsaved when the line is opened.
+    The line's row is locked for it, as a save locks it, so a draft that arrives while the
+    save commits waits to see it rather than being stored after the save removed drafts."""
     line_id = _line_id(line)
-    saved_since = Correction.objects.filter(
-        line_id=line_id, user=user, line_version__gt=base_version
-    ).exclude(action=A.SKIP)
-    if saved_since.exists():
-        return None
     hypothesis_id = _hypothesis_id(hypothesis)
-    if hypothesis_id and not Hypothesis.objects.filter(pk=hypothesis_id, line_id=line_id).exists():
-        # The text is what matters; a reading that is not this line's is simply forgotten.
-        hypothesis_id = None
-    draft = Draft(
-        line_id=line_id,
-        user=user,
-        text=clean_text(text),
-        base_version=base_version,
-        hypothesis_id=hypothesis_id,
-        updated_at=timezone.now(),
-    )
-    Draft.objects.bulk_create(
-        [draft],
-        update_conflicts=True,
-        unique_fields=["line", "user"],
-        update_fields=["text", "base_version", "hypothesis", "updated_at"],
-    )
-    do_renew_lease(line_id, user)
+    with transaction.atomic():
+        if not Line.objects.select_for_update().filter(pk=line_id).exists():
+            raise ReviewError("This line no longer exists (its box was merged or deleted).")
+        saved_since = Correction.objects.filter(
+            line_id=line_id, user=user, line_version__gt=base_version
+        ).exclude(action=A.SKIP)
+        if saved_since.exists():
+            return None
+        if (
+            hypothesis_id
+            and not Hypothesis.objects.filter(pk=hypothesis_id, line_id=line_id).exists()
+        ):
+            # The text is what matters; a reading that is not this line's is simply forgotten.
+            hypothesis_id = None
+        draft = Draft(
+            line_id=line_id,
+            user=user,
+            text=clean_text(text),
+            base_version=base_version,
+            hypothesis_id=hypothesis_id,
+            updated_at=timezone.now(),
+        )
+        Draft.objects.bulk_create(
+            [draft],
+            update_conflicts=True,
+            unique_fields=["line", "user"],
+            update_fields=["text", "base_version", "hypothesis", "updated_at"],
+        )
+        do_renew_lease(line_id, user)
     return draft
 
 

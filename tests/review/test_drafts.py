@@ -1,5 +1,9 @@
 """Drafts: what was typed but not saved is kept on the server, one per reviewer and line."""
 
+import threading
+
+import pytest
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -85,3 +89,35 @@ def test_a_draft_typed_against_someone_elses_older_version_is_kept(
     client.force_login(bob)
     post_draft(client, letters, lines[1], text="I recieved yours", base_version=1)
     assert Draft.objects.get(line=lines[1], user=bob).text == "I recieved yours"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_draft_arriving_while_the_save_commits_is_not_kept_after_it(bob, letters, lines):
+    """The last keystrokes' draft is sent just before Enter and can reach the server while the
+    save is committing: kept, it would come back as unsaved text when the line is opened."""
+    outcome = {}
+
+    def send_draft():
+        try:
+            outcome["draft"] = actions.do_save_draft(lines[1], bob, "I receiv", base_version=1)
+        finally:
+            connection.close()
+
+    drafter = threading.Thread(target=send_draft)
+    with transaction.atomic():
+        actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
+        drafter.start()
+        # Without the line's lock the draft is stored now, beside the uncommitted save.
+        drafter.join(timeout=1)
+    drafter.join()
+    assert outcome["draft"] is None
+    assert not Draft.objects.filter(line=lines[1]).exists()
+
+
+def test_a_draft_for_a_line_merged_away_meanwhile_is_refused(bob, letters, lines):
+    """The page was loaded before another reviewer merged the box away."""
+    line_id = lines[1].pk
+    Line.objects.filter(pk=line_id).delete()
+    with pytest.raises(actions.ReviewError, match="no longer exists"):
+        actions.do_save_draft(line_id, bob, "I rec", base_version=1)
+    assert not Draft.objects.exists()
