@@ -11,6 +11,7 @@ once for every line that shares its id; so lines get the baseline drawn across t
 and ids of their own, before kraken sees them.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -60,12 +61,37 @@ class _SafeXMLPage(XMLPage):
             raise XMLImportError(f"the XML is malformed ({exc})") from exc
         root = doc.getroot().tag
         if root.endswith("alto"):
+            _require_size(doc.find(".//{*}Page"), "WIDTH", "HEIGHT")
             _prepare_lines(doc, "ID", _alto_baseline)
             return self._do_parse_alto(doc)
         if root.endswith("PcGts"):
+            _require_size(doc.find(".//{*}Page"), "imageWidth", "imageHeight")
+            _drop_languages(doc)
             _prepare_lines(doc, "id", _page_baseline)
             return self._do_parse_page(doc)
         raise XMLImportError("the XML is neither PAGE XML nor ALTO")
+
+
+def _require_size(page, width: str, height: str) -> None:
+    """Given no page size, kraken opens the image the file names, relative to the file or at
+    any absolute path, to measure it: on a server that would let an upload probe the disk."""
+    sizes = [_number(page.get(name)) if page is not None else None for name in (width, height)]
+    if any(size is None or not size > 0 for size in sizes):
+        raise XMLImportError("the XML gives no page size")
+
+
+# custom="... language {type:deu;} ..."
+_CUSTOM_LANGUAGE = re.compile(r"\blanguage\s*\{[^}]*\}")
+
+
+def _drop_languages(doc) -> None:
+    """kraken looks every PAGE language up in ISO 639 and fails on a retired code that tools
+    still write; the lines' languages are not kept here, so they are not read."""
+    for element in doc.iter():
+        for attribute in ("primaryLanguage", "secondaryLanguage"):
+            element.attrib.pop(attribute, None)
+        if (custom := element.get("custom")) is not None:
+            element.set("custom", _CUSTOM_LANGUAGE.sub("", custom))
 
 
 def _prepare_lines(doc, id_attribute: str, add_baseline) -> None:
@@ -137,7 +163,7 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
         page = _SafeXMLPage(data, name)
     except XMLImportError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+    except Exception as exc:  # kraken's and its libraries' own errors on untrusted files
         raise XMLImportError(f"the layout could not be read ({exc})") from exc
     width, height = page.image_size or (0, 0)
     if width <= 0 or height <= 0:

@@ -264,3 +264,39 @@ def test_an_upload_whose_commit_fails_leaves_no_file(letters, settings):
     Collection.objects.filter(pk=letters.pk).delete()
     assert ingest(letters, ("gone.pdf", files.pdf(2)))["gone.pdf"].error
     assert not [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "layout",
+    [
+        files.page_xml("/etc/hostname", width=0, height=0),
+        files.page_xml("../../../etc/hostname", width=0, height=0),
+        files.alto("/etc/hostname", width=0, height=0),
+        files.page_xml("p.jpg").replace(b' imageWidth="600"', b""),
+    ],
+    ids=["page-absolute", "page-parent", "alto-absolute", "page-no-width"],
+)
+def test_xml_without_a_page_size_is_refused_without_opening_the_image_it_names(
+    letters, layout, tmp_path
+):
+    """kraken would measure the image the file names, anywhere on the server's disk."""
+    results = ingest(letters, ("p.xml", layout), ("p.jpg", files.jpeg()))
+    error = results["p.xml"].error
+    assert error == "the XML gives no page size"
+    assert results["p.jpg"].document.segmentation == Document.Segmentation.KRAKEN
+
+
+@pytest.mark.django_db
+def test_page_xml_with_retired_language_codes_imports_its_lines(letters):
+    """iso639 refuses retired codes such as aam (merged into aas in 2015) with an error of its
+    own; tools still write them."""
+    layout = files.page_xml("p.jpg").replace(
+        b'<Page imageFilename="p.jpg"', b'<Page primaryLanguage="aam" imageFilename="p.jpg"'
+    )
+    layout = layout.replace(
+        b'<TextLine id="l1"', b'<TextLine id="l1" custom="language {type:aam;}"'
+    )
+    results = ingest(letters, ("p.xml", layout), ("p.jpg", files.jpeg()), import_text=True)
+    assert results["p.jpg"].ok, results["p.xml"].error
+    assert list(results["p.jpg"].document.lines.values_list("text", flat=True)) == ["First line"]
