@@ -253,7 +253,7 @@ def _zip_entries(
     try:
         handle.seek(0)
         zf = zipfile.ZipFile(handle)
-    except (zipfile.BadZipFile, ValueError) as exc:
+    except ZIP_ENTRY_ERRORS as exc:  # the central directory fails as an entry can
         raise IngestError(f"not a readable ZIP archive ({exc})") from exc
     # Not is_dir(): it fails on an empty name (a NUL byte is where zipfile cuts a name).
     infos = [info for info in zf.infolist() if not info.filename.endswith("/")]

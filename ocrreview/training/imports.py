@@ -26,6 +26,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from ocrreview.corpus.ingestion import ZIP_ENCRYPTED, ZIP_ENTRY_ERRORS
+from ocrreview.corpus.json_text import unstorable
 from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
@@ -99,7 +100,10 @@ def _read_imagefolder(folder: Path, text_column: str, default_split: str) -> lis
             raise DatasetImportError(f"{where} is not JSON ({exc.msg})") from exc
         if not isinstance(record, dict) or "file_name" not in record:
             raise DatasetImportError(f"{where} has no file_name")
-        image_path = (folder / str(record["file_name"])).resolve()
+        try:
+            image_path = (folder / str(record["file_name"])).resolve()
+        except ValueError as exc:  # a NUL in the name
+            raise DatasetImportError(f"{where} names no possible file ({exc})") from exc
         if folder.resolve() not in image_path.parents:
             raise DatasetImportError(f"{where} names a file outside the folder")
         try:
@@ -156,7 +160,10 @@ def _row(
     if not isinstance(text, str):
         raise DatasetImportError(f"{name}: no {text_column!r} text")
     group = next((str(record[c]) for c in GROUP_COLUMNS if record.get(c) not in (None, "")), "")
-    return Row(name, read_image, text.strip(), group, str(record.get("split") or split))
+    row = Row(name, read_image, text.strip(), group, str(record.get("split") or split))
+    if problem := unstorable([row.text, row.group, row.split]):
+        raise DatasetImportError(f"{name}: the text or group holds {problem}")
+    return row
 
 
 def do_import_ground_truth(
@@ -256,23 +263,27 @@ def do_import_zip(
 def _unpack(archive: BinaryIO, into: Path) -> None:
     limit = settings.OCRREVIEW_MAX_UPLOAD_MB * 1024 * 1024 * MAX_UNPACK_RATIO
     try:
-        with zipfile.ZipFile(archive) as zf:
-            members = [m for m in zf.infolist() if not m.is_dir()]
-            if len(members) > MAX_MEMBERS:
-                raise DatasetImportError(f"the zip holds more than {MAX_MEMBERS} files")
-            if sum(m.file_size for m in members) > limit:
-                raise DatasetImportError("the zip unpacks to more than the upload limit allows")
-            for member in members:
-                path = PurePosixPath(member.filename)
-                if path.is_absolute() or ".." in path.parts:
-                    raise DatasetImportError(
-                        f"the zip entry {member.filename!r} leaves the archive"
-                    )
-                target = into.joinpath(*path.parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _copy_member(zf, member, target)
-    except (zipfile.BadZipFile, EOFError) as exc:
+        zf = zipfile.ZipFile(archive)
+    except ZIP_ENTRY_ERRORS as exc:  # the central directory fails as an entry can
         raise DatasetImportError(f"the file is not a readable zip archive ({exc})") from exc
+    with zf:
+        members = [m for m in zf.infolist() if not m.is_dir()]
+        if len(members) > MAX_MEMBERS:
+            raise DatasetImportError(f"the zip holds more than {MAX_MEMBERS} files")
+        if sum(m.file_size for m in members) > limit:
+            raise DatasetImportError("the zip unpacks to more than the upload limit allows")
+        for member in members:
+            path = PurePosixPath(member.filename)
+            if path.is_absolute() or ".." in path.parts:
+                raise DatasetImportError(f"the zip entry {member.filename!r} leaves the archive")
+            target = into.joinpath(*path.parts)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # an entry named as a folder another entry is in
+                raise DatasetImportError(
+                    f"the zip entry {member.filename!r} cannot be unpacked ({exc.strerror})"
+                ) from exc
+            _copy_member(zf, member, target)
 
 
 def _copy_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path) -> None:

@@ -209,3 +209,20 @@ def zip_file(path: Path, entries: Iterable[tuple[str, Callable[[], bytes]]]) -> 
             total += len(data)
             archive.writestr(name, data)
     return total
+
+
+def zip_with_central_directory_patched(entries: dict[str, bytes], patch: str) -> bytes:
+    """A ZIP whose first central directory record zipfile refuses when it opens the archive:
+    `version` needs a format version above the 6.3 it knows, `utf8-name` says its name is
+    UTF-8 and holds a byte that UTF-8 has not."""
+    data = bytearray(zip_of(entries))
+    record = data.find(b"PK\x01\x02")
+    if patch == "version":
+        data[record + 6 : record + 8] = struct.pack("<H", 64)
+    elif patch == "utf8-name":
+        flags = struct.unpack("<H", data[record + 8 : record + 10])[0]
+        data[record + 8 : record + 10] = struct.pack("<H", flags | 0x800)
+        data[record + 46] = 0xFF
+    else:
+        raise ValueError(patch)
+    return bytes(data)

@@ -300,3 +300,12 @@ def test_page_xml_with_retired_language_codes_imports_its_lines(letters):
     results = ingest(letters, ("p.xml", layout), ("p.jpg", files.jpeg()), import_text=True)
     assert results["p.jpg"].ok, results["p.xml"].error
     assert list(results["p.jpg"].document.lines.values_list("text", flat=True)) == ["First line"]
+
+
+@pytest.mark.django_db
+def test_a_zip_of_a_format_version_zipfile_does_not_know_is_refused(letters, stored):
+    archive = files.zip_with_central_directory_patched({"a.jpg": files.jpeg()}, "version")
+    results = ingest(letters, ("scans.zip", archive), ("good.jpg", files.jpeg()))
+    assert "not a readable ZIP archive (zip file version 6.4)" in results["scans.zip"].error
+    assert results["good.jpg"].ok
+    assert_untouched(stored)

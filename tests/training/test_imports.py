@@ -81,6 +81,10 @@ def write_metadata(folder, rows):
         (['{"file_name": "missing.png", "text": "ab"}'], "cannot read missing.png"),
         (['{"file_name": "../secret.png", "text": "ab"}'], "names a file outside the folder"),
         (['{"file_name": "00-0.png", "text": 12}'], "00-0.png: no 'text' text"),
+        (['{"file_name": "00-0.png", "text": "a\\u0000b"}'], "00-0.png: .* holds a NUL"),
+        (['{"file_name": "00-0.png", "text": "a\\ud800"}'], "holds a lone surrogate"),
+        (['{"file_name": "00-0.png", "text": "ab", "document": "\\u0000"}'], "holds a NUL"),
+        (['{"file_name": "00-0\\u0000.png", "text": "ab"}'], "line 1 names no possible file"),
     ],
 )
 def test_malformed_metadata_is_refused_with_the_place(line_folder, rows, message):
@@ -262,3 +266,34 @@ def test_a_zip_of_large_line_images_is_imported_an_image_at_a_time(letters, alic
     assert len(result.lines) == count and len(result.documents) == 2
     assert {line.page.width for line in result.lines} == {size[0]}
     assert peak < total / 3, f"peak {peak / 2**20:.1f} MiB for {total / 2**20:.1f} MiB of images"
+
+
+@pytest.mark.parametrize(
+    "archive, message",
+    [
+        (
+            files.zip_with_central_directory_patched({"a.png": b"x"}, "version"),
+            "not a readable zip archive (zip file version 6.4)",
+        ),
+        (
+            files.zip_with_central_directory_patched({"a.png": b"x"}, "utf8-name"),
+            "not a readable zip archive (&#x27;utf-8&#x27; codec",
+        ),
+        (
+            files.zip_of({"lines": b"x", "lines/a.png": files.png()}),
+            "&#x27;lines/a.png&#x27; cannot be unpacked (File exists)",
+        ),
+    ],
+    ids=["format-version", "bad-utf8-name", "file-and-folder"],
+)
+def test_archives_zipfile_refuses_are_refused_with_a_message(
+    client, letters, alice, archive, message
+):
+    client.force_login(alice)
+    response = client.post(
+        reverse("training_import", args=[letters.pk]),
+        {"archive": SimpleUploadedFile("lines.zip", archive), "text_column": "text"},
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Line.objects.exists()
