@@ -18,6 +18,7 @@ import lzma
 import os
 import struct
 import tempfile
+import threading
 import uuid
 import zipfile
 import zlib
@@ -581,47 +582,56 @@ def _too_many_pages(kind: str, count: int | str) -> IngestError:
     )
 
 
+# PDFium may not be entered by two threads at once, even for two documents (pypdfium2's
+# "Incompatibility with Threading"), and the web server runs threads: two PDF uploads at
+# once would corrupt the process. Pages of concurrent uploads take turns.
+_PDFIUM = threading.Lock()
+
+
 def _open_pdf(data: bytes) -> _Pages:
-    try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        if "password" in str(exc).lower() or "security" in str(exc).lower():
-            raise IngestError("the PDF is encrypted; upload it without a password") from exc
-        raise IngestError(f"the PDF cannot be read ({exc})") from exc
-    try:
-        if len(pdf) == 0:
-            raise IngestError("the PDF has no pages")
-        if len(pdf) > settings.OCRREVIEW_MAX_PAGES:
-            raise _too_many_pages("PDF", len(pdf))
-    except IngestError:
-        pdf.close()
-        raise
-    rendered = _rendered_pages(pdf)
+    with _PDFIUM:
+        try:
+            pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            if "password" in str(exc).lower() or "security" in str(exc).lower():
+                raise IngestError("the PDF is encrypted; upload it without a password") from exc
+            raise IngestError(f"the PDF cannot be read ({exc})") from exc
+        count = len(pdf)
+        if not 0 < count <= settings.OCRREVIEW_MAX_PAGES:
+            pdf.close()
+            raise _too_many_pages("PDF", count) if count else IngestError("the PDF has no pages")
+    rendered = _rendered_pages(pdf, count)
 
     def close() -> None:
         rendered.close()
-        pdf.close()
+        with _PDFIUM:
+            pdf.close()
 
-    return _Pages(len(pdf), rendered, close)
+    return _Pages(count, rendered, close)
 
 
-def _rendered_pages(pdf: pdfium.PdfDocument) -> Iterator[_PageImage]:
+def _rendered_pages(pdf: pdfium.PdfDocument, count: int) -> Iterator[_PageImage]:
     scale = settings.OCRREVIEW_PDF_DPI / 72
-    for index in range(len(pdf)):
-        try:
-            page = pdf[index]
-            width, height = page.get_size()
-            if width * scale * height * scale > MAX_PIXELS:
-                raise IngestError(
-                    f"page {index + 1} is too large to render at {settings.OCRREVIEW_PDF_DPI} dpi"
-                )
-            bitmap = page.render(scale=scale)
-            encoded = _encode(to_rgb(bitmap.to_pil()), "jpg")
-        except pdfium.PdfiumError as exc:
-            raise IngestError(f"the PDF cannot be rendered ({exc})") from exc
-        # Freed now, not once the next page's are made.
-        bitmap.close()
-        page.close()
+    for index in range(count):
+        with _PDFIUM:
+            page = bitmap = None
+            try:
+                page = pdf[index]
+                width, height = page.get_size()
+                if width * scale * height * scale > MAX_PIXELS:
+                    raise IngestError(
+                        f"page {index + 1} is too large to render at "
+                        f"{settings.OCRREVIEW_PDF_DPI} dpi"
+                    )
+                bitmap = page.render(scale=scale)
+                encoded = _encode(to_rgb(bitmap.to_pil()), "jpg")
+            except pdfium.PdfiumError as exc:
+                raise IngestError(f"the PDF cannot be rendered ({exc})") from exc
+            finally:
+                # Freed now, under the lock, not by the garbage collector on any thread.
+                for resource in (bitmap, page):
+                    if resource is not None:
+                        resource.close()
         yield encoded
 
 

@@ -1,6 +1,11 @@
 """Every accepted format becomes documents and pages through the one ingestion service."""
 
+import threading
+import time
+
+import pypdfium2 as pdfium
 import pytest
+from django.db import connection
 from PIL import Image
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
@@ -179,3 +184,42 @@ def test_a_layout_without_lines_leaves_a_ready_document(letters, tiny_model):
     assert all(r.ok for r in results)
     document = Document.objects.get()
     assert document.status == Document.Status.READY and not document.lines.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pdfs_uploaded_at_once_are_rendered_one_call_at_a_time(letters, monkeypatch):
+    """PDFium must never be entered by two threads at once, even for two documents; the web
+    server's threads take turns. Rendering is the real one, slowed so that turns overlap
+    unless something keeps them apart."""
+    render = pdfium.PdfPage.render
+    inside, most = [0], [0]
+    counting = threading.Lock()
+
+    def watched_render(page, **options):
+        with counting:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            time.sleep(0.05)
+            return render(page, **options)
+        finally:
+            with counting:
+                inside[0] -= 1
+
+    monkeypatch.setattr(pdfium.PdfPage, "render", watched_render)
+    results = []
+
+    def upload(name):
+        try:
+            results.extend(do_ingest(letters, [Upload.from_bytes(name, files.pdf(pages=3))]))
+        finally:
+            connection.close()
+
+    uploaders = [threading.Thread(target=upload, args=(f"{n}.pdf",)) for n in range(3)]
+    for uploader in uploaders:
+        uploader.start()
+    for uploader in uploaders:
+        uploader.join()
+    assert [r.ok for r in results] == [True] * 3
+    assert sorted(r.document.pages.count() for r in results) == [3, 3, 3]
+    assert most[0] == 1
