@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from functools import partial
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from ocrreview.corpus.models import Collection, Line
 from ocrreview.training import checkpoints, exports, splits, tasks
 from ocrreview.training.exports import ExportError, ExportOptions
 from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
-from ocrreview.transcription.services import do_queue_recognition
+from ocrreview.transcription.services import default_model_name, do_queue_recognition
 
 logger = logging.getLogger(__name__)
 
@@ -194,19 +194,44 @@ def do_start_training(
     if not dataset.counts.get("train"):
         raise TrainingError(f"dataset export {dataset.pk} has no training lines")
     run = TrainingRun.objects.create(
-        base_model=base, dataset=dataset, params=asdict(params), created_by=user
+        base_model=base,
+        dataset=dataset,
+        params=asdict(params),
+        created_by=user,
+        heartbeat_at=timezone.now(),
     )
     if queue:
-        transaction.on_commit(lambda: tasks.train_model.delay(run.pk))
+        _queue_run(run.pk)
     return run
 
 
+def _queue_run(run_id: int) -> None:
+    # Robust: with the broker down the run stays queued, and the sweep sends it again.
+    transaction.on_commit(lambda: tasks.train_model.delay(run_id), robust=True)
+
+
 def do_request_cancel(run: TrainingRun) -> bool:
-    """Ask a queued or running run to stop; it stops after its current optimiser step."""
-    active = [TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
-    return bool(
-        TrainingRun.objects.filter(pk=run.pk, status__in=active).update(cancel_requested=True)
-    )
+    """Cancel a queued run at once (its message may never come), and ask a running one to
+    stop; it stops after its current optimiser step, or before its model is stored."""
+    now = timezone.now()
+    with transaction.atomic():
+        queued = TrainingRun.objects.select_for_update().filter(
+            pk=run.pk, status=TrainingRun.Status.QUEUED
+        )
+        if queued.update(
+            cancel_requested=True, status=TrainingRun.Status.CANCELLED, finished_at=now
+        ):
+            run.refresh_from_db()
+            run.log += f"[{_stamp(now)}] cancelled before it started\n"
+            run.save(update_fields=["log"])
+            # A run queued again after its worker died has checkpoints in storage.
+            transaction.on_commit(lambda: _discard_checkpoints(run), robust=True)
+            return True
+        return bool(
+            TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
+                cancel_requested=True
+            )
+        )
 
 
 class _RunLost(Exception):
@@ -309,12 +334,12 @@ def _claim_run(run_id: int, worker: str) -> TrainingRun | None:
 def run_training(run_id: int, worker: str = "") -> TrainingRun:
     """Train, evaluate and gate (the task's body); a failure is recorded on the run. A run
     whose worker died resumes from its last checkpoint."""
+    runs = Path(settings.OCRREVIEW_MODELS_DIR) / ".runs"
+    _remove_ended_runs_folders(runs)
     run = _claim_run(run_id, worker)
     if run is None:
         return TrainingRun.objects.get(pk=run_id)
     log = _RunLog(run)
-    runs = Path(settings.OCRREVIEW_MODELS_DIR) / ".runs"
-    _remove_ended_runs_folders(runs)
     work = runs / f"run-{run.pk}"
     try:
         if run.cancel_requested:  # perhaps after another worker died in it
@@ -324,6 +349,10 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
     except _RunLost:
         logger.warning("Training run %s was given to another worker; leaving it", run.pk)
         return TrainingRun.objects.get(pk=run_id)
+    except KeyboardInterrupt:
+        # `manage.py train` stopped by its admin: left running, a sweep would resume it.
+        _finish(run, TrainingRun.Status.CANCELLED, log, "interrupted (Ctrl+C)")
+        raise
     except Exception as exc:
         logger.exception("Training run %s failed", run.pk)
         log.write(traceback.format_exc())
@@ -391,9 +420,30 @@ def do_requeue_abandoned_runs() -> int:
             )
             run.status = TrainingRun.Status.QUEUED
             run.claim = None
-            run.save(update_fields=["log", "status", "claim"])
-            transaction.on_commit(partial(tasks.train_model.delay, run.pk))
-    return len(runs)
+            run.heartbeat_at = now
+            run.save(update_fields=["log", "status", "claim", "heartbeat_at"])
+            _queue_run(run.pk)
+        lost = _runs_whose_message_was_lost(now)
+        for run_id in lost:
+            _queue_run(run_id)
+    return len(runs) + len(lost)
+
+
+def _runs_whose_message_was_lost(now) -> list[int]:
+    """Queued runs that waited a whole lease while no run was running: an idle training
+    worker would have taken them, so their message never reached the broker (it was down).
+    Marked as sent now, so that one sweep sends each. A copy of a message that was not lost
+    after all is harmless: only one claim of a run succeeds."""
+    if TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).exists():
+        return []
+    stale = now - timedelta(seconds=settings.OCRREVIEW_TRAINING_LEASE_SECONDS)
+    waiting = TrainingRun.objects.select_for_update(skip_locked=True).filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True),
+        status=TrainingRun.Status.QUEUED,
+    )
+    lost = list(waiting.values_list("pk", flat=True))
+    TrainingRun.objects.filter(pk__in=lost).update(heartbeat_at=now)
+    return lost
 
 
 def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
@@ -502,11 +552,19 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         "validation_lines": len(val_samples),
         "added_chars": result.added_chars,
     }
+    # Evaluation and upload take minutes in which steps no longer ask.
+    if log.cancelled():
+        return _cancelled_after_training(run, log)
     # In storage, where every worker finds it, before the row that points at it exists.
     stored = storage.put_directory(f"models/{name}", trained)
     with transaction.atomic():
-        if not TrainingRun.objects.select_for_update().filter(pk=run.pk, claim=run.claim).exists():
+        held = TrainingRun.objects.select_for_update().filter(pk=run.pk, claim=run.claim)
+        cancel_requested = held.values_list("cancel_requested", flat=True).first()
+        if cancel_requested is None:
             raise _RunLost
+        if cancel_requested:
+            storage.delete_directory(stored)
+            return _cancelled_after_training(run, log)
         child = ModelVersion.objects.create(
             name=name,
             source=storage.model_source(stored),
@@ -525,6 +583,12 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
             f"{child} kept inactive: {verdict.reason or f'it does not beat {run.base_model}'}"
         )
     return _finish(run, TrainingRun.Status.SUCCEEDED, log, "done")
+
+
+def _cancelled_after_training(run: TrainingRun, log: _RunLog) -> TrainingRun:
+    if log.lost:
+        raise _RunLost
+    return _finish(run, TrainingRun.Status.CANCELLED, log, "cancelled before its model was kept")
 
 
 def gate_numbers(child: ModelVersion) -> dict[str, Any]:
@@ -554,9 +618,11 @@ def do_apply_gate(run: TrainingRun) -> PromotionEvent:
     child = run.result_model
     collection = Collection.objects.select_for_update().get(pk=run.dataset.collection_id)
     reason = ""
-    if collection.model_version_id not in (None, child.parent_id):
+    # A collection that chose no model reads with the default one.
+    reads_with = collection.model_version or default_model_name()
+    if str(reads_with) != child.parent.name:
         reason = (
-            f"the collection reads with {collection.model_version} now, not with "
+            f"the collection reads with {reads_with} now, not with "
             f"{child.parent}, the model this one was measured against"
         )
     if beats_parent(child) and not reason:

@@ -60,12 +60,19 @@ def _default_name(source: str, revision: str) -> str:
     return source + (f"@{revision}" if revision else "")
 
 
+def default_model_name() -> str:
+    """The name of the version for settings.OCRREVIEW_MODEL, made or not yet."""
+    return _default_name(settings.OCRREVIEW_MODEL, settings.OCRREVIEW_MODEL_REVISION or "")
+
+
 def default_model_version() -> ModelVersion:
     """The version for settings.OCRREVIEW_MODEL, used where a collection names none."""
-    revision = settings.OCRREVIEW_MODEL_REVISION or ""
     version, _ = ModelVersion.objects.get_or_create(
-        name=_default_name(settings.OCRREVIEW_MODEL, revision),
-        defaults={"source": settings.OCRREVIEW_MODEL, "revision": revision},
+        name=default_model_name(),
+        defaults={
+            "source": settings.OCRREVIEW_MODEL,
+            "revision": settings.OCRREVIEW_MODEL_REVISION or "",
+        },
     )
     return version
 

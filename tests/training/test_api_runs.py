@@ -58,6 +58,7 @@ def test_a_queued_run_is_cancelled(client, alice, finished_run):
         reverse("api_training_cancel", args=[finished_run.pk]), headers=auth(alice)
     )
     assert response.status_code == 202 and response.json()["cancel_requested"] is True
+    assert response.json()["status"] == "cancelled"  # no worker has to take it first
 
 
 @pytest.mark.django_db

@@ -90,13 +90,21 @@ def test_an_admin_can_override_the_gate_and_it_is_recorded(
         event.save()
 
 
-@pytest.mark.parametrize("collection_reads_with", ["the parent", "a model chosen since"])
+@pytest.mark.parametrize(
+    "collection_reads_with", ["the parent", "a model chosen since", "the default model"]
+)
 def test_a_better_child_replaces_only_the_model_it_was_measured_against(
-    letters, alice, tiny_version, done_export, collection_reads_with
+    letters, alice, tiny_version, done_export, collection_reads_with, settings
 ):
-    since = factories.make_model_version(name="since", source="/models/since")
-    letters.model_version = tiny_version if collection_reads_with == "the parent" else since
+    """A collection that chose no model reads with OCRREVIEW_MODEL's: a child of another
+    model was never compared with it."""
+    settings.OCRREVIEW_MODEL = "/models/since"
+    since = factories.make_model_version(name="/models/since", source="/models/since")
+    letters.model_version = {"the parent": tiny_version, "a model chosen since": since}.get(
+        collection_reads_with
+    )
     letters.save()
+    letters_model = letters.model_version
     child = factories.make_model_version(
         name="child",
         source="/models/child",
@@ -117,7 +125,7 @@ def test_a_better_child_replaces_only_the_model_it_was_measured_against(
             f"the collection reads with {since} now, not with {tiny_version}, "
             "the model this one was measured against"
         )
-        assert letters.model_version == since and not run.promoted
+        assert letters.model_version == letters_model and not run.promoted
 
 
 def test_a_run_cancelled_before_it_starts_does_not_train(alice, tiny_version, done_export):
@@ -212,3 +220,19 @@ def test_characters_the_tokenizer_lacks_are_added_and_reported(
     assert child.metrics["added_chars"] == ["ſ"]
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(child.source))
     assert tokenizer.decode(tokenizer("ſ", add_special_tokens=False)["input_ids"]) == "ſ"
+
+
+def test_a_child_of_the_default_model_replaces_it_where_no_model_was_chosen(
+    letters, alice, done_export, tiny_model_dir, settings
+):
+    settings.OCRREVIEW_MODEL = str(tiny_model_dir)
+    default = factories.make_model_version(name=str(tiny_model_dir), source=str(tiny_model_dir))
+    child = factories.make_model_version(
+        name="child",
+        source="/models/child",
+        parent=default,
+        metrics={"cer": 0.1, "wer": 0.2, "lines": 4, "parent": {"cer": 0.5, "wer": 0.8}},
+    )
+    event = actions.do_apply_gate(succeeded_run(child, done_export, alice))
+    letters.refresh_from_db()
+    assert event.kind == PromotionEvent.Kind.PROMOTED and letters.model_version == child
