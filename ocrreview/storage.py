@@ -13,9 +13,10 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.core import checks
@@ -43,6 +44,13 @@ def is_local() -> bool:
 
 class StorageError(Exception):
     """A file could not be written to the storage; the message says why, for the user."""
+
+
+def name_of_its_own(name: str) -> str:
+    """The file's own name in a folder of its own. Django keeps two uploads of scan.pdf apart
+    by checking which names are free, but on S3 an object exists only once its upload is
+    complete: two at once both find the name free, and the last one replaces the first."""
+    return f"{uuid.uuid4().hex}/{PurePosixPath(name).name}"
 
 
 def save_field_file(field_file, name: str, content, *, save: bool) -> str:

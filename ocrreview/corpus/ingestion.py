@@ -398,7 +398,7 @@ def _ingest_item(
                 saved.append(
                     storage.save_field_file(
                         document.source_file,
-                        PurePosixPath(item.name).name,
+                        storage.name_of_its_own(item.name),
                         ContentFile(data),
                         save=False,
                     )

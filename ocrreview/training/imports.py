@@ -25,6 +25,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from ocrreview import storage
 from ocrreview.corpus.ingestion import ZIP_ENCRYPTED, ZIP_ENTRY_ERRORS
 from ocrreview.corpus.json_text import unstorable
 from ocrreview.corpus.models import Collection, Document, Line, Page
@@ -219,7 +220,7 @@ def _store_line(
     page = Page(
         document=document, index=index, width=width, height=height, status=Page.Status.SEGMENTED
     )
-    page.image.save(Path(row.name).name, ContentFile(row.read_image()), save=False)
+    page.image.save(storage.name_of_its_own(row.name), ContentFile(row.read_image()), save=False)
     saved.append(page.image.name)
     page.save()
     line = Line.objects.create(

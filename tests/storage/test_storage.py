@@ -2,6 +2,7 @@
 disk: files stored whole under their names, downloads as presigned redirects, model versions
 cached once per host and checked against their checksums, and a missing bucket named at start."""
 
+import io
 import subprocess
 import sys
 import threading
@@ -12,6 +13,8 @@ import requests
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db import connection
+from PIL import Image
 
 from ocrreview import storage
 from tests.workers import ROOT, worker_env
@@ -168,3 +171,43 @@ def test_a_worker_stops_at_start_on_a_missing_bucket(s3_server, db):
     )
     assert finished.returncode != 0
     assert "OCRREVIEW_S3_BUCKET='no-such-bucket' does not exist" in finished.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_uploads_of_one_name_at_once_keep_two_files_on_s3(s3_storage, letters, monkeypatch):
+    """On S3 a name is taken only once its upload completes: both uploads find scan.tif free
+    (held here until both have looked) and would store their bytes under the one name."""
+    from storages.backends.s3 import S3Storage
+
+    from ocrreview.corpus.ingestion import Upload, do_ingest
+    from tests.ingestion import files
+
+    looked = threading.Barrier(2, timeout=30)
+    exists = S3Storage.exists
+
+    def both_look_first(self, name):
+        found = exists(self, name)
+        if name.endswith("scan.tif"):
+            looked.wait()
+        return found
+
+    monkeypatch.setattr(S3Storage, "exists", both_look_first)
+    results = []
+
+    def upload(pages):
+        try:
+            results.extend(do_ingest(letters, [Upload.from_bytes("scan.tif", files.tiff(pages))]))
+        finally:
+            connection.close()
+
+    uploads = [threading.Thread(target=upload, args=(pages,)) for pages in (1, 2)]
+    for thread in uploads:
+        thread.start()
+    for thread in uploads:
+        thread.join()
+    assert all(result.ok for result in results), [r.error for r in results]
+    names = {result.document.source_file.name for result in results}
+    assert len(names) == 2 and all(name.endswith("/scan.tif") for name in names)
+    for result in results:
+        with default_storage.open(result.document.source_file.name, "rb") as stored:
+            assert Image.open(io.BytesIO(stored.read())).n_frames == result.pages
