@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -125,6 +125,7 @@ def _read_hf(path: Path, text_column: str) -> list[Row]:
     import pyarrow.compute as pc
     from datasets import DatasetDict, load_from_disk
 
+    _refuse_files_outside(path)
     try:
         loaded = load_from_disk(str(path))
     except (OSError, ValueError) as exc:
@@ -142,6 +143,38 @@ def _read_hf(path: Path, text_column: str) -> list[Row]:
             name = paths[index] or f"{split_name}-{index}"
             rows.append(_row(record, name, _hf_image(raw, index), text_column, split_name))
     return rows
+
+
+def _refuse_files_outside(path: Path) -> None:
+    """load_from_disk joins the split names of dataset_dict.json and the file names in each
+    split's state.json onto the folder as they are: an absolute or ../ name in an uploaded
+    zip would load any Arrow file on the server as this collection's ground truth."""
+
+    def within(name: Any, where: str) -> str:
+        parts = PurePosixPath(name).parts if isinstance(name, str) and name else ("..",)
+        if parts[0] == "/" or ".." in parts or "\\" in name:
+            raise DatasetImportError(f"{where} names {name!r}, which is not in the dataset")
+        return name
+
+    folders = [path]
+    if (path / "dataset_dict.json").exists():
+        listing = _json_object(path / "dataset_dict.json")
+        folders = [path / within(split, "dataset_dict.json") for split in listing.get("splits", [])]
+    for folder in folders:
+        if (folder / "state.json").exists():
+            where = (folder / "state.json").relative_to(path).as_posix()
+            for entry in _json_object(folder / "state.json").get("_data_files", []):
+                within(entry.get("filename") if isinstance(entry, dict) else None, where)
+
+
+def _json_object(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetImportError(f"{path.name} is not JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise DatasetImportError(f"{path.name} is not a JSON object")
+    return value
 
 
 def _hf_image(dataset, index: int) -> Callable[[], bytes]:

@@ -297,3 +297,25 @@ def test_archives_zipfile_refuses_are_refused_with_a_message(
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not Line.objects.exists()
+
+
+@pytest.mark.parametrize("where", ["state.json", "dataset_dict.json"])
+def test_a_saved_dataset_naming_files_outside_itself_is_refused(tmp_path, where):
+    """load_from_disk would load the Arrow file of any path it is given as ground truth."""
+    from datasets import Dataset, DatasetDict
+
+    Dataset.from_dict({"text": ["private"]}).save_to_disk(tmp_path / "elsewhere" / "train")
+    secret = next((tmp_path / "elsewhere" / "train").glob("*.arrow"))
+    DatasetDict({"train": Dataset.from_dict({"text": ["ab"]})}).save_to_disk(tmp_path / "hf")
+    if where == "state.json":
+        state_path = tmp_path / "hf" / "train" / "state.json"
+        state = json.loads(state_path.read_text())
+        state["_data_files"] = [{"filename": str(secret)}]
+        state_path.write_text(json.dumps(state))
+        message = f"train/state.json names '{secret}', which is not in the dataset"
+    else:
+        (tmp_path / "hf" / "dataset_dict.json").write_text('{"splits": ["../elsewhere/train"]}')
+        message = "dataset_dict.json names '../elsewhere/train', which is not in the dataset"
+    with pytest.raises(DatasetImportError) as refused:
+        read_dataset(tmp_path / "hf")
+    assert str(refused.value) == message
