@@ -456,6 +456,12 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
     split = getattr(collection, "evaluation_split", None)
     if split is None:
         raise TrainingError(f"{collection} has no frozen evaluation split; export a dataset")
+    # Found out now, not after hours of training.
+    if not splits.evaluation_lines(split):
+        raise TrainingError(
+            "every line of the frozen evaluation split was reopened since it was frozen; "
+            "review them again before training"
+        )
     train_samples = exports.read_split(run.dataset, splits.TRAIN, work / "data")
     val_samples = exports.read_split(run.dataset, splits.VALIDATION, work / "data")
     if not train_samples:

@@ -1,7 +1,8 @@
 """Measuring and calibrating model versions with the recognition engine."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +59,24 @@ def load_for_training(version: ModelVersion) -> TrainingBundle:
     return TrainingBundle(model, tokenizer, image_processor)
 
 
-def _read(loaded: LoadedModel, images: Sequence[Any]) -> list[Any]:
-    return recognize(
-        loaded,
-        list(images),
-        nbest=1,
-        batch_size=settings.OCRREVIEW_BATCH_SIZE,
-        max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
-    )
+# Lines cut and read so many at a time: recognize() prepares all it is given as one tensor
+# (1.8 MB a line at TrOCR's 384 x 384), so a split of thousands of lines at once would take
+# gigabytes, and a worker killed for it would be resumed into the same evaluation for good.
+CHUNK_LINES = 256
+
+
+def _read(loaded: LoadedModel, images: Iterable[Any]) -> list[Any]:
+    results: list[Any] = []
+    pending = iter(images)
+    while chunk := list(islice(pending, CHUNK_LINES)):
+        results += recognize(
+            loaded,
+            chunk,
+            nbest=1,
+            batch_size=settings.OCRREVIEW_BATCH_SIZE,
+            max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
+        )
+    return results
 
 
 def score(source: str, revision: str, lines: Sequence[Line]) -> dict[str, float]:
@@ -74,7 +85,7 @@ def score(source: str, revision: str, lines: Sequence[Line]) -> dict[str, float]
         raise ValueError("the frozen evaluation split has no reviewed lines left to score on")
     loaded = load_model(storage.resolve_model_source(source), revision=revision or None)
     cache: dict[int, Any] = {}
-    images = [line_image(line, cache) for line in lines]
+    images = (line_image(line, cache) for line in lines)
     hyps = [result.best.text if result.best else "" for result in _read(loaded, images)]
     refs = [line.text for line in lines]
     return {"cer": metrics.cer(refs, hyps), "wer": metrics.wer(refs, hyps)}
@@ -86,7 +97,7 @@ def fit_calibration_on(model_dir: Path, samples: Sequence[tuple[Path, str]]) -> 
     if len(samples) < calibration.MIN_PAIRS:
         return None
     loaded = load_model(str(model_dir))
-    results = _read(loaded, [open_image(path) for path, _ in samples])
+    results = _read(loaded, (open_image(path) for path, _ in samples))
     pairs = [
         (result.best.raw_confidence, result.best.text == text)
         for result, (_, text) in zip(results, samples, strict=True)

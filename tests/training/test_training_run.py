@@ -9,8 +9,9 @@ from django.conf import settings
 from safetensors import safe_open
 from transformers import AutoTokenizer
 
+from ocrreview.corpus.models import Line
 from ocrreview.storage import resolve_model_source
-from ocrreview.training import actions
+from ocrreview.training import actions, evaluation, splits
 from ocrreview.training.actions import TrainingError, TrainingParams
 from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
 from recognition.architectures import create_starter_base
@@ -236,3 +237,33 @@ def test_a_child_of_the_default_model_replaces_it_where_no_model_was_chosen(
     event = actions.do_apply_gate(succeeded_run(child, done_export, alice))
     letters.refresh_from_db()
     assert event.kind == PromotionEvent.Kind.PROMOTED and letters.model_version == child
+
+
+def test_the_frozen_split_is_read_a_chunk_at_a_time_with_the_same_scores(
+    letters, tiny_version, done_export, monkeypatch
+):
+    """A split of thousands of lines read at once is one tensor of gigabytes."""
+    lines = splits.evaluation_lines(letters.evaluation_split)
+    whole = evaluation.score(tiny_version.source, "", lines)
+    sizes = []
+    recognize = evaluation.recognize
+
+    def counted(loaded, images, **options):
+        sizes.append(len(images))
+        return recognize(loaded, images, **options)
+
+    monkeypatch.setattr(evaluation, "recognize", counted)
+    monkeypatch.setattr(evaluation, "CHUNK_LINES", 3)
+    assert evaluation.score(tiny_version.source, "", lines) == whole
+    assert sizes == [3, len(lines) - 3]
+
+
+def test_a_frozen_split_with_every_line_reopened_fails_the_run_before_training(
+    letters, alice, tiny_version, done_export
+):
+    frozen = letters.evaluation_split.members.values("line")
+    Line.objects.filter(pk__in=frozen).update(status=Line.Status.NEEDS_REVIEW)
+    run = actions.run_training(start(tiny_version, done_export, UNCHANGED, alice).pk)
+    assert run.status == TrainingRun.Status.FAILED
+    assert "every line of the frozen evaluation split was reopened" in run.error
+    assert not [event for event in run.history if event.get("event") == "step"]
