@@ -9,7 +9,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connections, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ocrreview import storage
@@ -71,6 +71,10 @@ class _ExportTakenOver(Exception):
     """The export was given up for dead and queued again; the successor builds it."""
 
 
+# Well within EXPORT_SILENCE_SECONDS.
+EXPORT_BEAT_SECONDS = 60.0
+
+
 def run_export(export_id: int) -> DatasetExport:
     """Build a queued export (the task's body) under a claim of its own; a failure is recorded
     on the row, never raised. An export finished, or being built by another worker, is left
@@ -89,7 +93,9 @@ def run_export(export_id: int) -> DatasetExport:
             raise _ExportTakenOver
 
     try:
-        counts = exports.build_export(export, progress)
+        # Zipping, checksumming and uploading a large export report no progress for minutes.
+        with _beating(held, EXPORT_BEAT_SECONDS, f"export-{export.pk}"):
+            counts = exports.build_export(export, progress)
     except _ExportTakenOver:
         logger.warning("Export %s was queued again while this worker built it; it stops", export.pk)
         return export
@@ -280,30 +286,35 @@ class _RunLog:
         self.lost = self.lost or row["claim"] != self.run.claim
         return self.lost or row["cancel_requested"]
 
-    @contextmanager
-    def beating(self) -> Iterator[None]:
-        """Beat for the run from a thread while the body trains, evaluates and gates (steps
-        alone would not do: an evaluation or one step of a large model can outlast a lease)."""
-        stop = threading.Event()
+    def beating(self) -> AbstractContextManager[None]:
+        """Steps alone would not do: an evaluation or one step of a large model can outlast
+        a lease."""
+        held = TrainingRun.objects.filter(pk=self.run.pk, claim=self.run.claim)
+        return _beating(held, settings.OCRREVIEW_TRAINING_LEASE_SECONDS / 4, f"run-{self.run.pk}")
 
-        def beat() -> None:
-            while not stop.wait(settings.OCRREVIEW_TRAINING_LEASE_SECONDS / 4):
-                try:
-                    TrainingRun.objects.filter(pk=self.run.pk, claim=self.run.claim).update(
-                        heartbeat_at=timezone.now()
-                    )
-                except DatabaseError:
-                    logger.exception("No heartbeat for training run %s", self.run.pk)
-                finally:
-                    connections.close_all()
 
-        thread = threading.Thread(target=beat, name=f"heartbeat-run-{self.run.pk}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
+@contextmanager
+def _beating(held: QuerySet, interval: float, name: str) -> Iterator[None]:
+    """Beat for the claimed row `held` from a thread while the body runs, so that a sweep
+    takes the work over only from a worker that died, never from one that is slow."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                held.update(heartbeat_at=timezone.now())
+            except DatabaseError:
+                logger.exception("No heartbeat for %s", name)
+            finally:
+                connections.close_all()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _claim_run(run_id: int, worker: str) -> TrainingRun | None:

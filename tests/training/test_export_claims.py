@@ -2,6 +2,7 @@
 silent past EXPORT_SILENCE_SECONDS is given up for dead by the sweep, and a worker given up
 that comes back stores nothing: not the finished zip's name, nor a failure."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -132,3 +133,28 @@ def test_a_worker_given_up_for_dead_cannot_fail_the_finished_export(
     actions.run_export(export.pk)
     export.refresh_from_db()
     assert (export.status, export.error) == (S.DONE, "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_slow_to_zip_and_store_keeps_its_claim(
+    letters, alice, reviewed_letters, monkeypatch
+):
+    """Writing the zip's large files, its checksum and its upload report no progress; the
+    worker is alive all along, and a sweep must not give its export to another."""
+    monkeypatch.setattr(actions, "EXPORT_BEAT_SECONDS", 0.1)
+    export = queued(letters, alice)
+    build = exports.build_export
+    given_up_meanwhile = []
+
+    def slow_to_store(export, on_progress):
+        counts = build(export, on_progress)
+        silence = timedelta(seconds=EXPORT_SILENCE_SECONDS + 1)
+        DatasetExport.objects.filter(pk=export.pk).update(heartbeat_at=timezone.now() - silence)
+        time.sleep(1)  # ten beats
+        given_up_meanwhile.append(DatasetExport.objects.abandoned().exists())
+        return counts
+
+    monkeypatch.setattr(exports, "build_export", slow_to_store)
+    export = actions.run_export(export.pk)
+    assert given_up_meanwhile == [False]
+    assert export.status == S.DONE
