@@ -160,13 +160,18 @@ def start_training(request, pk: int):
 @login_required
 def run_detail(request, pk: int):
     run = _run(request, pk)
+    events = PromotionEvent.objects.filter(training_run=run).select_related("actor")
     context = {
         "run": run,
         "collection": run.collection,
+        # What the collection reads with now, not whether the run once promoted its model.
+        "active": run.result_model_id is not None
+        and run.result_model_id == run.collection.model_version_id,
+        "rejection": events.filter(kind=PromotionEvent.Kind.REJECTED).first(),
         "chart": history_chart(run.history),
         "finished": run.status in FINISHED_RUN,
         "override_form": OverrideForm(),
-        "events": PromotionEvent.objects.filter(training_run=run).select_related("actor"),
+        "events": events,
     }
     if _polled(request):
         return render(request, "training/_run_status.html", context)
@@ -178,7 +183,13 @@ def run_detail(request, pk: int):
 def cancel_run(request, pk: int):
     run = _run(request, pk)
     if actions.do_request_cancel(run):
-        messages.success(request, "Cancelling: the run stops after its current step.")
+        run.refresh_from_db(fields=["status"])
+        messages.success(
+            request,
+            "Cancelled before it started."
+            if run.status == TrainingRun.Status.CANCELLED
+            else "Cancelling: the run stops after its current step.",
+        )
     else:
         messages.error(
             request, f"The run is {run.get_status_display().lower()}; nothing to cancel."

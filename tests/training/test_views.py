@@ -218,6 +218,35 @@ def test_overriding_the_gate_from_the_page(client, letters, alice, finished_run)
     assert not Line.objects.exclude(status=Line.Status.REVIEWED).exists()
 
 
+def test_the_run_page_says_what_the_collection_reads_with_now(client, letters, alice, finished_run):
+    client.force_login(alice)
+    url = reverse("training_run", args=[finished_run.pk])
+    page = client.get(url).content.decode()
+    # The gate's own reason: the collection chose no model, and tiny is not the default one.
+    assert "The gate kept this model inactive: the collection reads with " in page
+    actions.do_override_promotion(finished_run, actor=alice, reason="reads the dates")
+    page = client.get(url).content.decode()
+    assert "(active)" in page and "Re-recognise the lines" in page
+    letters.model_version = factories.make_model_version(name="since", source="/models/since")
+    letters.save()
+    page = client.get(url).content.decode()
+    assert "(active)" not in page and "Re-recognise the lines" not in page
+    assert "It was promoted; the collection reads with since now." in page
+
+
+def test_cancelling_a_queued_run_from_its_page_says_it_is_over(
+    client, alice, tiny_version, done_export
+):
+    run = actions.do_start_training(
+        tiny_version, done_export, actions.TrainingParams(), user=alice, queue=False
+    )
+    client.force_login(alice)
+    response = client.post(reverse("training_cancel", args=[run.pk]), follow=True)
+    assert "Cancelled before it started." in response.content.decode()
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.CANCELLED
+
+
 def test_the_chart_spans_the_steps_reported_so_far():
     chart = history_chart(
         [
