@@ -353,6 +353,8 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
     log = _RunLog(run)
     work = runs / f"run-{run.pk}"
     try:
+        if run.result_model_id is not None:  # its worker died once the gate had ruled
+            return _finish(run, TrainingRun.Status.SUCCEEDED, log, "done")
         if run.cancel_requested:  # perhaps after another worker died in it
             return _finish(run, TrainingRun.Status.CANCELLED, log, "cancelled before it started")
         with log.beating():

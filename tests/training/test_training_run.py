@@ -267,3 +267,21 @@ def test_a_frozen_split_with_every_line_reopened_fails_the_run_before_training(
     assert run.status == TrainingRun.Status.FAILED
     assert "every line of the frozen evaluation split was reopened" in run.error
     assert not [event for event in run.history if event.get("event") == "step"]
+
+
+def test_a_run_whose_worker_died_after_the_gate_ruled_ends_as_it_ruled(
+    letters, alice, tiny_version, done_export
+):
+    """The model is stored and gated in one commit, the run's end in the next: a worker that
+    dies between them leaves a run to resume that must not train and store it again."""
+    letters.model_version = tiny_version
+    letters.save()
+    child = factories.make_model_version(
+        name=f"{tiny_version.name}-run", source="/models/child", parent=tiny_version
+    )
+    run = succeeded_run(child, done_export, alice)
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.QUEUED)
+    run = actions.run_training(run.pk)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert ModelVersion.objects.filter(parent=tiny_version).get() == child
+    assert not [event for event in run.history if event.get("event") == "step"]
