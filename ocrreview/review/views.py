@@ -267,23 +267,25 @@ def _conflict(request, collection, conflict: actions.VersionConflict, params) ->
 
 
 def _last_change(line: Line) -> dict:
-    """Who made the line's current version: the last correction names it, unless a model's
-    reading (or a segmentation edit) came after, in which case naming that person would blame
-    them for a text they never wrote."""
+    """What made the line's current version: the correction that did, or else a model's
+    reading written last (a box moved or a threshold applied since is neither, and is not
+    named), so that a reviewer is not blamed for a text they never wrote."""
     last = (
-        Correction.objects.filter(line=line)
+        Correction.objects.filter(line=line, line_version=line.version)
+        .exclude(action=Correction.Action.SKIP)  # a skip changes no version
         .select_related("user")
         .order_by("-created_at", "-id")
         .first()
     )
-    if last is not None and last.line_version == line.version:
+    if last is not None:
         return {"last": last}
     reading = (
         Hypothesis.objects.filter(line=line, model_version_id=line.model_version_id, rank=0)
         .select_related("model_version")
         .first()
     )
-    if reading is not None and (last is None or reading.created_at > last.created_at):
+    # A reading writes its hypotheses and the line at one moment.
+    if reading is not None and reading.created_at >= line.updated_at:
         return {"reading": reading}
     return {}
 

@@ -204,3 +204,17 @@ def test_skipping_keeps_the_reviewers_document_filter(
     # The next line is of the same letter, though the other document's line is less sure.
     assert f"/lines/{lines[1].pk}/" in response["X-Line-Url"]
     assert f"document={letter.pk}" in response["X-Line-Url"]
+
+
+def test_a_conflict_with_a_moved_box_blames_neither_a_reading_nor_a_skip(
+    client, alice, bob, letters, lines
+):
+    """The line's reading and alice's skip are older than the change bob's save meets."""
+    actions.do_skip_line(lines[1], alice)
+    actions.do_move_line(lines[1], alice, [12, 50, 500, 80], expected_version=1)
+    client.force_login(bob)
+    response = save(client, letters, lines[1], text="I received your", expected_version=1)
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "It changed since you opened it." in page
+    assert "alice saved it" not in page and "A new reading" not in page
