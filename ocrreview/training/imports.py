@@ -156,10 +156,13 @@ def _refuse_files_outside(path: Path) -> None:
             raise DatasetImportError(f"{where} names {name!r}, which is not in the dataset")
         return name
 
+    # The top folder too: a state.json there is loaded before any dataset_dict.json.
     folders = [path]
     if (path / "dataset_dict.json").exists():
         listing = _json_object(path / "dataset_dict.json")
-        folders = [path / within(split, "dataset_dict.json") for split in listing.get("splits", [])]
+        folders += [
+            path / within(split, "dataset_dict.json") for split in listing.get("splits", [])
+        ]
     for folder in folders:
         if (folder / "state.json").exists():
             where = (folder / "state.json").relative_to(path).as_posix()

@@ -299,7 +299,7 @@ def test_archives_zipfile_refuses_are_refused_with_a_message(
     assert not Line.objects.exists()
 
 
-@pytest.mark.parametrize("where", ["state.json", "dataset_dict.json"])
+@pytest.mark.parametrize("where", ["state.json", "dataset_dict.json", "top state.json"])
 def test_a_saved_dataset_naming_files_outside_itself_is_refused(tmp_path, where):
     """load_from_disk would load the Arrow file of any path it is given as ground truth."""
     from datasets import Dataset, DatasetDict
@@ -313,9 +313,17 @@ def test_a_saved_dataset_naming_files_outside_itself_is_refused(tmp_path, where)
         state["_data_files"] = [{"filename": str(secret)}]
         state_path.write_text(json.dumps(state))
         message = f"train/state.json names '{secret}', which is not in the dataset"
-    else:
+    elif where == "dataset_dict.json":
         (tmp_path / "hf" / "dataset_dict.json").write_text('{"splits": ["../elsewhere/train"]}')
         message = "dataset_dict.json names '../elsewhere/train', which is not in the dataset"
+    else:  # load_from_disk reads a top folder with a state.json as one dataset, first
+        for name in ("state.json", "dataset_info.json"):
+            (tmp_path / "hf" / name).write_text(
+                (tmp_path / "hf" / "train" / name)
+                .read_text()
+                .replace("data-00000-of-00001.arrow", str(secret))
+            )
+        message = f"state.json names '{secret}', which is not in the dataset"
     with pytest.raises(DatasetImportError) as refused:
         read_dataset(tmp_path / "hf")
     assert str(refused.value) == message
