@@ -221,14 +221,16 @@ def do_request_cancel(run: TrainingRun) -> bool:
     stop; it stops after its current optimiser step, or before its model is stored."""
     now = timezone.now()
     with transaction.atomic():
+        # A run queued again with its model already gated is ended as succeeded by the
+        # worker that takes it, not cancelled.
         queued = TrainingRun.objects.select_for_update().filter(
-            pk=run.pk, status=TrainingRun.Status.QUEUED
+            pk=run.pk, status=TrainingRun.Status.QUEUED, result_model__isnull=True
         )
         if queued.update(
             cancel_requested=True, status=TrainingRun.Status.CANCELLED, finished_at=now
         ):
             run.refresh_from_db()
-            run.log += f"[{_stamp(now)}] cancelled before it started\n"
+            run.log += f"[{_stamp(now)}] cancelled while queued\n"
             run.save(update_fields=["log"])
             # A run queued again after its worker died has checkpoints in storage.
             transaction.on_commit(lambda: _discard_checkpoints(run), robust=True)
@@ -363,8 +365,13 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
         logger.warning("Training run %s was given to another worker; leaving it", run.pk)
         return TrainingRun.objects.get(pk=run_id)
     except KeyboardInterrupt:
-        # `manage.py train` stopped by its admin: left running, a sweep would resume it.
-        _finish(run, TrainingRun.Status.CANCELLED, log, "interrupted (Ctrl+C)")
+        # `manage.py train` stopped by its admin: left running, a sweep would resume it. Once
+        # the gate has ruled, the run is done whatever comes after.
+        if not log.finished:
+            if TrainingRun.objects.filter(pk=run.pk, result_model__isnull=False).exists():
+                _finish(run, TrainingRun.Status.SUCCEEDED, log, "done")
+            else:
+                _finish(run, TrainingRun.Status.CANCELLED, log, "interrupted (Ctrl+C)")
         raise
     except Exception as exc:
         logger.exception("Training run %s failed", run.pk)
@@ -445,8 +452,8 @@ def do_requeue_abandoned_runs() -> int:
 def _runs_whose_message_was_lost(now) -> list[int]:
     """Queued runs that waited a whole lease while no run was running: an idle training
     worker would have taken them, so their message never reached the broker (it was down).
-    Marked as sent now, so that one sweep sends each. A copy of a message that was not lost
-    after all is harmless: only one claim of a run succeeds."""
+    Marked as sent now, so that each is sent once a lease while it waits, not every sweep. A
+    copy of a message that was not lost after all is harmless: one claim of a run succeeds."""
     if TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).exists():
         return []
     stale = now - timedelta(seconds=settings.OCRREVIEW_TRAINING_LEASE_SECONDS)
@@ -582,7 +589,7 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         if cancel_requested is None:
             raise _RunLost
         if cancel_requested:
-            storage.delete_directory(stored)
+            _delete_stored_model(stored)
             return _cancelled_after_training(run, log)
         child = ModelVersion.objects.create(
             name=name,
@@ -602,6 +609,14 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
             f"{child} kept inactive: {verdict.reason or f'it does not beat {run.base_model}'}"
         )
     return _finish(run, TrainingRun.Status.SUCCEEDED, log, "done")
+
+
+def _delete_stored_model(stored: str) -> None:
+    try:
+        storage.delete_directory(stored)
+    except Exception:
+        # Storage's trouble must not hide that the run was cancelled; the files are unused.
+        logger.exception("The cancelled run's model in %s was not deleted", stored)
 
 
 def _cancelled_after_training(run: TrainingRun, log: _RunLog) -> TrainingRun:

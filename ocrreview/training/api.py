@@ -267,7 +267,8 @@ class TrainingRunDetail(generics.RetrieveAPIView):
 class TrainingRunCancel(APIView):
     @extend_schema(request=None, responses={202: TrainingRunSerializer, 409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        """Stop a queued or running run after its current step; a 409 once it finished."""
+        """Cancel a queued run at once, or stop a running one after its current step (or
+        before its model is stored); a 409 once it finished."""
         run = _run_for(request, pk)
         if not actions.do_request_cancel(run):
             return error(

@@ -186,7 +186,7 @@ def cancel_run(request, pk: int):
         run.refresh_from_db(fields=["status"])
         messages.success(
             request,
-            "Cancelled before it started."
+            "Cancelled while it was queued."
             if run.status == TrainingRun.Status.CANCELLED
             else "Cancelling: the run stops after its current step.",
         )

@@ -13,6 +13,8 @@ from django.utils import timezone
 from ocrreview import storage
 from ocrreview.training import actions, evaluation
 from ocrreview.training.models import ModelVersion, TrainingRun
+from tests import factories
+from tests.training.conftest import succeeded_run
 from tests.training.test_training_run import UNCHANGED, start
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +63,7 @@ def test_cancelling_a_queued_run_ends_it_at_once(alice, tiny_version, done_expor
     assert actions.do_request_cancel(run)
     run.refresh_from_db()
     assert (run.status, run.cancel_requested) == (S.CANCELLED, True)
-    assert run.finished_at is not None and "cancelled before it started" in run.log
+    assert run.finished_at is not None and "cancelled while queued" in run.log
     # Its message, should it come after all, trains nothing.
     run = actions.run_training(run.pk)
     assert run.status == S.CANCELLED and not run.history
@@ -106,3 +108,14 @@ def test_ctrl_c_ends_the_run_it_interrupts(alice, tiny_version, done_export, mon
         actions.run_training(run.pk)
     run.refresh_from_db()
     assert run.status == S.CANCELLED and "interrupted (Ctrl+C)" in run.log
+
+
+def test_a_run_queued_again_with_its_model_gated_is_not_cancelled(
+    letters, alice, tiny_version, done_export
+):
+    """Its worker died after the gate ruled; the next worker ends it as succeeded."""
+    child = factories.make_model_version(name="child", source="/models/child", parent=tiny_version)
+    run = succeeded_run(child, done_export, alice)
+    TrainingRun.objects.filter(pk=run.pk).update(status=S.QUEUED)
+    assert not actions.do_request_cancel(run)
+    assert actions.run_training(run.pk).status == S.SUCCEEDED

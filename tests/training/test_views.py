@@ -242,7 +242,7 @@ def test_cancelling_a_queued_run_from_its_page_says_it_is_over(
     )
     client.force_login(alice)
     response = client.post(reverse("training_cancel", args=[run.pk]), follow=True)
-    assert "Cancelled before it started." in response.content.decode()
+    assert "Cancelled while it was queued." in response.content.decode()
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.CANCELLED
 
