@@ -81,7 +81,7 @@ def _require_size(page, width: str, height: str) -> None:
 
 
 # custom="... language {type:deu;} ..."
-_CUSTOM_LANGUAGE = re.compile(r"\blanguage\s*\{[^}]*\}")
+_CUSTOM_LANGUAGE = re.compile(r"(?<!\S)language\s*\{[^}]*\}")
 
 
 def _drop_languages(doc) -> None:

@@ -295,7 +295,7 @@ def test_page_xml_with_retired_language_codes_imports_its_lines(letters):
         b'<Page imageFilename="p.jpg"', b'<Page primaryLanguage="aam" imageFilename="p.jpg"'
     )
     layout = layout.replace(
-        b'<TextLine id="l1"', b'<TextLine id="l1" custom="language {type:aam;}"'
+        b'<TextLine id="l1"', b'<TextLine id="l1" custom="my-language {x:y;} language {type:aam;}"'
     )
     results = ingest(letters, ("p.xml", layout), ("p.jpg", files.jpeg()), import_text=True)
     assert results["p.jpg"].ok, results["p.xml"].error
