@@ -7,14 +7,16 @@ copy from here: the file itself on the local disk, a download otherwise."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -51,6 +53,20 @@ def name_of_its_own(name: str) -> str:
     by checking which names are free, but on S3 an object exists only once its upload is
     complete: two at once both find the name free, and the last one replaces the first."""
     return f"{uuid.uuid4().hex}/{PurePosixPath(name).name}"
+
+
+def delete_files(files: Iterable) -> None:
+    """Delete stored files (FieldFiles), and on a disk the folder of its own that a file was
+    given (name_of_its_own) with it; a bucket has no folders to leave behind."""
+    for file in files:
+        file.storage.delete(file.name)
+        folder = PurePosixPath(file.name).parent
+        if isinstance(file.storage, FileSystemStorage) and _OWN_FOLDER.fullmatch(folder.name):
+            with contextlib.suppress(OSError):  # not empty after all, or gone
+                os.rmdir(file.storage.path(str(folder)))
+
+
+_OWN_FOLDER = re.compile(r"[0-9a-f]{32}")
 
 
 def save_field_file(field_file, name: str, content, *, save: bool) -> str:

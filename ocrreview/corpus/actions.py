@@ -5,6 +5,7 @@ import logging
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from ocrreview import storage
 from ocrreview.corpus.forms import CollectionSettingsForm
 from ocrreview.corpus.models import Collection, Document
 from ocrreview.training.models import ModelVersion
@@ -77,10 +78,5 @@ def do_delete_document(document: Document, actor) -> None:
                 "Lines of this document carry corrections, and every correction is kept with "
                 "its history; the document cannot be deleted."
             ) from exc
-        transaction.on_commit(lambda: _delete_files(files))
+        transaction.on_commit(lambda: storage.delete_files(files))
     logger.info("document %s (%r) deleted by %s", document.pk, document.title, actor)
-
-
-def _delete_files(files) -> None:
-    for file in files:
-        file.storage.delete(file.name)

@@ -21,6 +21,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
+from ocrreview import storage
 from ocrreview.corpus import claims
 from ocrreview.corpus.ingestion import IngestError, decode_image_file, start_processing
 from ocrreview.corpus.json_text import unstorable
@@ -515,13 +516,8 @@ def _fail(document: Document, fetcher: str, error: str) -> None:
         locked.pages.all().delete()
         locked.status, locked.error = Document.Status.FAILED, error
         locked.save(update_fields=["status", "error"])
-        transaction.on_commit(lambda: _delete_files(files))
+        transaction.on_commit(lambda: storage.delete_files(files))
     logger.warning("IIIF import of document %s failed: %s", document.pk, error)
-
-
-def _delete_files(files) -> None:
-    for file in files:
-        file.storage.delete(file.name)
 
 
 def give_up_fetching(document_id: int, fetcher: str, error: str) -> None:

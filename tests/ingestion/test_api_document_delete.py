@@ -1,13 +1,17 @@
 """DELETE /api/documents/<id>/: a collection admin deletes a document with its pages, lines
 and files; what people corrected is never deleted."""
 
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 
+from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Document, Line, Page
 from ocrreview.review.models import Correction
 from tests import factories
 from tests.factories import token_headers as auth
+from tests.ingestion import files
 
 
 def delete(client, document, user):
@@ -69,3 +73,19 @@ def test_a_document_with_corrections_is_a_409_and_keeps_its_files(
     assert "correction" in response.json()["error"]
     assert Correction.objects.filter(line=line).exists()
     assert image.storage.exists(image.name)
+
+
+@pytest.mark.django_db
+def test_an_uploaded_documents_files_go_with_their_folders(
+    client, alice, letters, django_capture_on_commit_callbacks
+):
+    """An upload's original is stored in a folder of its own; none is left behind empty."""
+    (result,) = do_ingest(letters, [Upload.from_bytes("register.tif", files.tiff(2))])
+    document = result.document
+    Document.objects.filter(pk=document.pk).update(status=Document.Status.READY)
+    original = Path(document.source_file.path)
+    assert original.parent.name != "uploads" and original.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert delete(client, document, alice).status_code == 204
+    assert not original.parent.exists()
+    assert original.parent.parent.exists()  # the month's folder stays
