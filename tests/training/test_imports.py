@@ -208,9 +208,13 @@ def test_an_unreadable_zip_entry_is_refused_with_its_name(client, letters, alice
         {"metadata.jsonl": b'{"file_name": "a.png", "text": "ab"}\n', "a.png": files.png()},
         unreadable=(entry,),
     )
-    client.force_login(alice)
+    assert_import_refused(client, letters, alice, archive, message)
+
+
+def assert_import_refused(client, collection, admin, archive: bytes, message: str) -> None:
+    client.force_login(admin)
     response = client.post(
-        reverse("training_import", args=[letters.pk]),
+        reverse("training_import", args=[collection.pk]),
         {"archive": SimpleUploadedFile("lines.zip", archive), "text_column": "text"},
     )
     assert response.status_code == 400
@@ -289,14 +293,7 @@ def test_a_zip_of_large_line_images_is_imported_an_image_at_a_time(letters, alic
 def test_archives_zipfile_refuses_are_refused_with_a_message(
     client, letters, alice, archive, message
 ):
-    client.force_login(alice)
-    response = client.post(
-        reverse("training_import", args=[letters.pk]),
-        {"archive": SimpleUploadedFile("lines.zip", archive), "text_column": "text"},
-    )
-    assert response.status_code == 400
-    assert message in response.content.decode()
-    assert not Line.objects.exists()
+    assert_import_refused(client, letters, alice, archive, message)
 
 
 @pytest.mark.parametrize("where", ["state.json", "dataset_dict.json", "top state.json"])
