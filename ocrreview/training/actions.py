@@ -223,7 +223,7 @@ def do_request_cancel(run: TrainingRun) -> bool:
     with transaction.atomic():
         # A run queued again with its model already gated is ended as succeeded by the
         # worker that takes it, not cancelled.
-        queued = TrainingRun.objects.select_for_update().filter(
+        queued = TrainingRun.objects.filter(
             pk=run.pk, status=TrainingRun.Status.QUEUED, result_model__isnull=True
         )
         if queued.update(
