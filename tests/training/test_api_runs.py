@@ -53,10 +53,10 @@ def test_a_run_reports_its_curves_and_a_finished_run_cannot_be_cancelled(
 
 @pytest.mark.django_db
 def test_a_queued_run_is_cancelled(client, alice, finished_run):
-    TrainingRun.objects.filter(pk=finished_run.pk).update(status=TrainingRun.Status.QUEUED)
-    response = client.post(
-        reverse("api_training_cancel", args=[finished_run.pk]), headers=auth(alice)
+    queued = TrainingRun.objects.create(
+        base_model=finished_run.base_model, dataset=finished_run.dataset, created_by=alice
     )
+    response = client.post(reverse("api_training_cancel", args=[queued.pk]), headers=auth(alice))
     assert response.status_code == 202 and response.json()["cancel_requested"] is True
     assert response.json()["status"] == "cancelled"  # no worker has to take it first
 
