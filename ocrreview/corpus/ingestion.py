@@ -597,9 +597,14 @@ def _open_pdf(data: bytes) -> _Pages:
                 raise IngestError("the PDF is encrypted; upload it without a password") from exc
             raise IngestError(f"the PDF cannot be read ({exc})") from exc
         count = len(pdf)
-        if not 0 < count <= settings.OCRREVIEW_MAX_PAGES:
+        try:
+            if count == 0:
+                raise IngestError("the PDF has no pages")
+            if count > settings.OCRREVIEW_MAX_PAGES:
+                raise _too_many_pages("PDF", count)
+        except IngestError:
             pdf.close()
-            raise _too_many_pages("PDF", count) if count else IngestError("the PDF has no pages")
+            raise
     rendered = _rendered_pages(pdf, count)
 
     def close() -> None:

@@ -233,7 +233,7 @@ def do_request_cancel(run: TrainingRun) -> bool:
             run.log += f"[{_stamp(now)}] cancelled while queued\n"
             run.save(update_fields=["log"])
             # A run queued again after its worker died has checkpoints in storage.
-            transaction.on_commit(lambda: _discard_checkpoints(run), robust=True)
+            transaction.on_commit(lambda: _discard_checkpoints(run))  # it logs its own errors
             return True
         return bool(
             TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
