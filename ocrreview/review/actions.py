@@ -178,15 +178,15 @@ def _hypothesis_id(hypothesis: Hypothesis | int | None) -> int | None:
     return hypothesis.pk if isinstance(hypothesis, Hypothesis) else int(hypothesis)
 
 
-# Saving is what reviewers do all day, so it is one statement and one round trip: lock the
-# line, check the version the reviewer saw, write the text, append to the trail and drop the
-# reviewer's draft. It writes nothing when the version is stale or the hypothesis belongs to
+# Saving is what reviewers do all day, so after the line's lock it is one statement: check the
+# version the reviewer saw, write the text, append to the trail and drop the reviewer's draft.
+# It writes nothing when the version is stale or the hypothesis belongs to
 # another line; _write_text then finds out which and says so. The action, when not given, is
 # worked out from what changed: unchanged is an accept, an alternative (rank > 0) taken as
 # is is a pick, anything else an edit.
 _SAVE = """
 WITH old AS (
-    SELECT id, text, version FROM corpus_line WHERE id = %(line)s FOR UPDATE
+    SELECT id, text, version FROM corpus_line WHERE id = %(line)s
 ), hypothesis AS (
     SELECT id, rank, text FROM transcription_hypothesis
     WHERE id = %(hypothesis)s AND line_id = %(line)s
@@ -242,7 +242,11 @@ def _write_text(
         "ms": _clamp_time(time_spent_ms),
         "now": now,
     }
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Locked by a statement of its own: a statement sees what was committed when it began,
+        # so a save that waited inside _SAVE for a draft's lock would not see that draft to
+        # remove it.
+        cursor.execute("SELECT 1 FROM corpus_line WHERE id = %s FOR UPDATE", [line_id])
         cursor.execute(_SAVE, params)
         row = cursor.fetchone()
     if row is None:
@@ -372,8 +376,13 @@ def do_skip_line(line: Line | int, user, *, time_spent_ms: int = 0) -> Correctio
     line_id = _line_id(line)
     with transaction.atomic():
         current = (
-            Line.objects.select_for_update().only("id", "text", "version", "status").get(pk=line_id)
+            Line.objects.select_for_update()
+            .only("id", "text", "version", "status")
+            .filter(pk=line_id)
+            .first()
         )
+        if current is None:  # merged or deleted since the request found it
+            return None
         released = Line.objects.filter(pk=line_id, status=S.IN_REVIEW, claimed_by=user).update(
             status=S.NEEDS_REVIEW, claimed_by=None, claimed_until=None
         )
@@ -578,6 +587,12 @@ def do_merge_lines(line: Line | int, user, *, expected_version: int) -> Line:
             raise ReviewError("This is the last line of the page; there is nothing to merge.")
         _refuse_if_history(following)
         _refuse_if_someone_else_is_typing(following, user, "merge")
+        # The merge joins the saved texts: the reviewer's own typing would go with the line.
+        if Draft.objects.filter(line=following, user=user).exists():
+            raise ReviewError(
+                f"You have unsaved text in line {following.order + 1}; "
+                "save or discard it there, then merge."
+            )
         before = current.text
         boxes = (current.bbox, following.bbox)
         current.bbox = [

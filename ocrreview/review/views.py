@@ -313,7 +313,7 @@ def save_draft(request, pk: int, line_id: int):
     if not form.is_valid():
         return _error(request, first_error(form))
     try:
-        actions.do_save_draft(
+        draft = actions.do_save_draft(
             line,
             request.user,
             form.cleaned_data["text"],
@@ -322,7 +322,7 @@ def save_draft(request, pk: int, line_id: int):
         )
     except actions.ReviewError as exc:
         return _error(request, str(exc))
-    return JsonResponse({"saved": True, "lease": _lease_state(line_id, request.user)})
+    return JsonResponse({"saved": draft is not None, "lease": _lease_state(line_id, request.user)})
 
 
 @login_required
@@ -341,8 +341,11 @@ def renew_lease(request, pk: int, line_id: int):
 
 
 def _lease_state(line_id: int, user) -> str:
-    """held: ours; lost: someone else has it now; none: the line is not in review."""
-    status, holder = Line.objects.filter(pk=line_id).values_list("status", "claimed_by_id").get()
+    """held: ours; lost: someone else has it now; none: the line is not in review, or gone."""
+    found = Line.objects.filter(pk=line_id).values_list("status", "claimed_by_id").first()
+    if found is None:  # merged or deleted since the request found it
+        return "none"
+    status, holder = found
     if status != S.IN_REVIEW:
         return "none"
     return "held" if holder == user.pk else "lost"

@@ -72,7 +72,9 @@
       // however short the admin set the lease.
       // (A fragment without the lease, from an older page, renews as before: once a minute.)
       leaseTimer: setInterval(renewLease, Math.min(60_000, (Number(d.leaseSeconds) || 180) * 1000 / 3)),
-      acceptArmed: false,
+      // The action a second press carries out though it drops typed text ("accept", or the
+      // History's revert button).
+      armed: null,
       busy: false,
     };
     restoreDraft();
@@ -129,6 +131,12 @@
     writeLocal(ed.id, {
       text: ed.input.value, version: ed.version, hypothesis: ed.hypothesis, at: Date.now(),
     });
+    // What is typed after a conflict appeared is what "Keep mine" keeps, so the box shows it.
+    const conflict = ed.root.querySelector("#conflict-area .conflict");
+    if (conflict) {
+      conflict.dataset.mine = ed.input.value;
+      conflict.querySelector(".mine").textContent = ed.input.value || "(empty)";
+    }
     clearTimeout(ed.draftTimer);
     ed.draftTimer = setTimeout(saveDraft, DRAFT_DELAY_MS);
   }
@@ -142,7 +150,7 @@
   function onInput() {
     pushUndo();
     ed.last = ed.input.value;
-    ed.acceptArmed = false;
+    ed.armed = null;
     ed.active = Date.now();
     remember();
   }
@@ -150,7 +158,7 @@
   // Changes made by keys (alternatives, palette) go through here so Ctrl+Z can undo them.
   function setText(value, caret = value.length) {
     pushUndo();
-    ed.acceptArmed = false;  // a new text needs its own warning before Ctrl+Enter drops it
+    ed.armed = null;  // a new text needs its own warning before Ctrl+Enter drops it
     ed.input.value = value;
     ed.last = value;
     ed.input.focus();
@@ -161,7 +169,7 @@
   function undo() {
     if (!ed.undo.length) return false;
     const { text, hypothesis } = ed.undo.pop();
-    ed.acceptArmed = false;
+    ed.armed = null;
     ed.input.value = text;
     ed.last = text;
     ed.hypothesis = hypothesis;
@@ -200,8 +208,12 @@
     try {
       const response = await post(ed.d.draftUrl, body);
       if (!response.ok) return;
-      current.serverText = sent;
       const data = await response.json();
+      if (!data.saved) {
+        if (current === ed) notice("You saved this line since you typed this text, so only this browser keeps it. Enter shows both texts to choose from.", "warn");
+        return;
+      }
+      current.serverText = sent;
       if (data.lease === "lost" && current === ed) {
         notice("Another reviewer has this line now (your lease ran out). Your text is kept; saving will show both texts if they save first.", "warn");
       }
@@ -270,8 +282,8 @@
   }
 
   function save(action) {
-    if (action === "accept" && ed.input.value !== ed.original && !ed.acceptArmed) {
-      ed.acceptArmed = true;
+    if (action === "accept" && ed.input.value !== ed.original && ed.armed !== "accept") {
+      ed.armed = "accept";
       notice("You changed the text. Ctrl+Enter again accepts the recognised text and drops your change; Enter saves your change.", "warn");
       return;
     }
@@ -285,7 +297,10 @@
     // The draft stays, here and on the server: a skipped line keeps what was typed into it,
     // the keys of the last 0.8 s too.
     clearTimeout(ed.draftTimer);
+    const skipping = ed;
     await saveDraft();
+    // A save (Enter) while the draft was on its way has opened the next line, unseen.
+    if (ed !== skipping) return;
     send(ed.d.skipUrl, body, { keepDraft: true });
   }
 
@@ -321,6 +336,11 @@
     body.innerHTML = await response.text();
     body.querySelectorAll("[data-revert-url]").forEach((button) => {
       button.addEventListener("click", () => {
+        if (ed.input.value !== ed.original && ed.armed !== button) {
+          ed.armed = button;
+          notice("You changed the text. Click again to revert and drop your change; Enter saves your change.", "warn");
+          return;
+        }
         const form = new FormData();
         form.set("expected_version", ed.version);
         if (button.dataset.before) form.set("before", "1");
@@ -411,6 +431,8 @@
     // Keys typed into the header's search box are words to search for, not shortcuts.
     if (!ed || help?.open || e.target.closest?.(".search-box")) return;
     ed.active = Date.now();
+    // Enter and Escape confirm or cancel an input method's candidate (Chinese, Japanese).
+    if (e.isComposing || e.keyCode === 229) return;
     const pv = ed.root.querySelector("#page-viewer");
     if (!pv.hidden) { viewerKeys(e, pv); return; }
     const inText = e.target === ed.input;

@@ -66,6 +66,8 @@
       } catch { /* storage off */ }
     });
     input.addEventListener("keydown", (e) => {
+      // Enter confirms an input method's candidate (Chinese, Japanese).
+      if (e.isComposing || e.keyCode === 229) return;
       if (e.key === "Enter") { e.preventDefault(); saveRow(li); }
       if (e.key === "ArrowDown" && !e.altKey) { e.preventDefault(); moveFocus(li, 1); }
       if (e.key === "ArrowUp" && !e.altKey) { e.preventDefault(); moveFocus(li, -1); }
@@ -84,10 +86,14 @@
     if (input.readOnly) return;
     input.readOnly = true;
     let response;
+    let answer;
     try {
       response = await post(li.dataset.saveUrl, {
         text: input.value, expected_version: version, stay: "1", action: "save",
       });
+      // Read whole before the row takes keys again: keys typed meanwhile would be stored
+      // against the version this answer replaces.
+      answer = await response.text();
     } catch {
       msg.textContent = "Not saved: the server cannot be reached. Your text is kept.";
       return;
@@ -96,7 +102,7 @@
     }
     if (response.status === 409) {
       const holder = document.createElement("div");
-      holder.innerHTML = await response.text();
+      holder.innerHTML = answer;
       const conflict = holder.querySelector(".conflict");
       msg.replaceChildren(conflict);
       conflict.querySelector("[data-choose=mine]").addEventListener("click", () => {
@@ -111,13 +117,14 @@
       return;
     }
     if (!response.ok) {
-      const data = await response.json().catch(() => ({}));
-      msg.textContent = `Not saved: ${data.error || response.status}`;
+      let error = response.status;
+      try { error = JSON.parse(answer).error || error; } catch { /* not JSON */ }
+      msg.textContent = `Not saved: ${error}`;
       return;
     }
     localStorage.removeItem(draftKey(li.dataset.lineId));
     const holder = document.createElement("div");
-    holder.innerHTML = (await response.text()).trim();
+    holder.innerHTML = answer.trim();
     const fresh = holder.firstElementChild;
     // A reviewer who went on to another row meanwhile keeps typing there.
     const stayed = li.contains(document.activeElement);
@@ -162,6 +169,12 @@
       const x = lastClick && lastClick.x > x0 && lastClick.x < x1 ? lastClick.x : (x0 + x1) / 2;
       segmentation(selected.dataset.splitUrl, { x: Math.round(x), expected_version: version });
     } else if (action === "merge") {
+      // The next line goes, and with it what was typed into it and not saved.
+      const next = selected.nextElementSibling?.querySelector(".pl-text");
+      if (next && next.value !== next.dataset.saved) {
+        say("The next line has unsaved text: press Enter in it to save it, then merge.", "warn");
+        return;
+      }
       segmentation(selected.dataset.mergeUrl, { expected_version: version });
     } else if (action === "delete") {
       segmentation(selected.dataset.deleteUrl, { expected_version: version });
@@ -175,6 +188,7 @@
     // AltGr arrives as Ctrl+Alt on Windows (ś, ą on a Polish keyboard), and Option+S types ß
     // on a Mac: those keys are letters, as Alt+Backspace (delete a word) is editing.
     if (!e.altKey || e.ctrlKey || e.metaKey || e.getModifierState("AltGraph")) return;
+    if (e.isComposing || e.keyCode === 229) return;
     const typesACharacter = e.key.length === 1 && e.code !== `Key${e.key.toUpperCase()}`;
     if (e.target.classList?.contains("pl-text") && typesACharacter) return;
     const keys = { KeyS: "split", KeyJ: "merge", Delete: "delete", KeyA: "add" };

@@ -664,3 +664,112 @@ def test_a_short_lease_is_renewed_before_it_runs_out(
     while not renewed.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert renewed.exists(), "no renewal reached the server within a third of the lease"
+
+
+def test_keeping_mine_keeps_what_i_typed_after_the_conflict_appeared(
+    new_page, alice, bob, letters, letter_lines
+):
+    url = f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/"
+    second = bob_saves_it_first(new_page, url, letter_lines[2])
+    editor_text(second).fill("of the third inst. and")
+    second.keyboard.press("Enter")
+    conflict = second.locator(".conflict")
+    conflict.wait_for()
+    editor_text(second).press("End")
+    second.keyboard.type(" so")  # alice goes on correcting before she chooses
+    assert conflict.locator(".mine").inner_text() == "of the third inst. and so"
+    second.keyboard.press("Alt+m")
+    second.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
+    assert Line.objects.get(pk=letter_lines[2].pk).text == "of the third inst. and so"
+
+
+@pytest.mark.parametrize("key", ["Enter", "Escape"])
+def test_keys_that_confirm_or_cancel_an_input_methods_candidate_neither_save_nor_skip(
+    new_page, bob, letters, letter_lines, key
+):
+    page = bob_on(new_page, letters, letter_lines[1])
+    editor_text(page).fill("I received your letter")
+    # Chromium's key event while a Japanese or Chinese input method composes.
+    page.locator("#line-text").dispatch_event(
+        "keydown", {"key": key, "code": key, "isComposing": True, "bubbles": True}
+    )
+    page.wait_for_timeout(500)
+    assert f"/lines/{letter_lines[1].pk}/" in page.url
+    assert not Correction.objects.exists()
+    assert Line.objects.get(pk=letter_lines[1].pk).status == "in_review"
+
+
+def test_a_skip_overtaken_by_a_save_does_not_skip_the_next_line_unseen(
+    new_page, bob, letters, letter_lines
+):
+    page = bob_on(new_page, letters, letter_lines[1])
+    held = []
+    page.route("**/draft/", lambda route: held.append(route))  # a slow network
+    editor_text(page).fill("I received your letter")
+    page.keyboard.press("Escape")  # the skip first sends the draft, which is held
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held
+    page.keyboard.press("Enter")  # the reviewer saves after all
+    wait_for_line(page, letter_lines[3])
+    held[0].continue_()
+    page.wait_for_timeout(800)
+    assert f"/lines/{letter_lines[3].pk}/" in page.url
+    assert not Correction.objects.filter(line=letter_lines[3]).exists()
+    assert Line.objects.get(pk=letter_lines[1].pk).text == "I received your letter"
+
+
+def test_a_revert_over_unsaved_typing_asks_first(new_page, bob, letters, letter_lines):
+    page = bob_on(new_page, letters, letter_lines[1])
+    editor_text(page).fill("I received your letter")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
+    page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[1].pk}/")
+    editor_text(page).fill("I received your letters")
+    page.keyboard.press("Alt+h")
+    page.wait_for_selector(".history-list")
+    page.locator("[data-before]").click()
+    assert "Click again to revert" in page.locator("#notice").inner_text()
+    assert editor_text(page).input_value() == "I received your letters"
+    assert not Correction.objects.filter(action="revert").exists()
+    page.locator("[data-before]").click()
+    page.wait_for_function(
+        "document.querySelector('#line-text').value === 'I recieved your letter'"
+    )
+    assert Correction.objects.filter(line=letter_lines[1], action="revert").exists()
+
+
+def test_a_draft_the_server_no_longer_keeps_is_said_to_be_in_this_browser_only(
+    new_page, bob, letters, letter_lines
+):
+    from ocrreview.review import actions
+
+    page = bob_on(new_page, letters, letter_lines[1])
+    # bob saves the line in another tab; this one still has it at the version before.
+    actions.do_save_line(letter_lines[1], bob, "I received your letter", expected_version=1)
+    editor_text(page).press("End")
+    page.keyboard.type(" (to")
+    page.wait_for_function(
+        "document.querySelector('#notice').textContent.includes('only this browser')"
+    )
+    page.keyboard.press("Enter")
+    page.locator(".conflict").wait_for()
+
+
+def test_the_page_view_does_not_merge_away_a_line_with_unsaved_text(
+    new_page, bob, letters, letter_lines
+):
+    bbox_lines(letter_lines)
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/pages/{letter_lines[0].page_id}/")
+    below = page.locator(f"#line-{letter_lines[2].pk} .pl-text")
+    below.fill("of the 3d inst. and so")
+    page.locator(f"#line-{letter_lines[1].pk} .pl-text").focus()
+    page.keyboard.press("Alt+j")
+    page.wait_for_timeout(500)
+    assert "unsaved text" in page.locator("#seg-status").inner_text()
+    assert Line.objects.filter(page_id=letter_lines[0].page_id).count() == 5
+    assert below.input_value() == "of the 3d inst. and so"

@@ -114,6 +114,39 @@ def test_a_draft_arriving_while_the_save_commits_is_not_kept_after_it(bob, lette
     assert not Draft.objects.filter(line=lines[1]).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_first_draft_committing_when_the_save_starts_is_removed_by_the_save(bob, letters, lines):
+    """The other order: the draft holds the line's lock when Enter's save arrives. The save
+    waits for it, and must then see the draft it was waiting on to remove it."""
+    outcome = {}
+
+    def save():
+        try:
+            outcome["saved"] = actions.do_save_line(
+                lines[1], bob, "I received your", expected_version=1
+            )
+        finally:
+            connection.close()
+
+    saver = threading.Thread(target=save)
+    with transaction.atomic():
+        actions.do_save_draft(lines[1], bob, "I receiv", base_version=1)
+        saver.start()
+        saver.join(timeout=1)  # the save now waits on the draft's lock
+        assert saver.is_alive()
+    saver.join()
+    assert outcome["saved"].text_after == "I received your"
+    assert not Draft.objects.filter(line=lines[1]).exists()
+
+
+def test_a_draft_dropped_after_its_own_save_is_not_reported_saved(client, bob, letters, lines):
+    """The browser keeps text the server did not keep, so it must not be told it did."""
+    actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
+    client.force_login(bob)
+    response = post_draft(client, letters, lines[1], text="I rece", base_version=1)
+    assert response.json()["saved"] is False
+
+
 def test_a_draft_for_a_line_merged_away_meanwhile_is_refused(bob, letters, lines):
     """The page was loaded before another reviewer merged the box away."""
     line_id = lines[1].pk

@@ -164,6 +164,22 @@ def test_a_line_someone_else_is_working_on_is_not_merged_or_deleted_away(
         assert Draft.objects.get(line=following, user=alice).text == "inst. and I"
 
 
+def test_merging_away_a_line_with_my_own_unsaved_text_is_refused(client, bob, letters, page, lines):
+    """Typed into line 4 in the editor, then merged from the page view: the merge joins the
+    saved texts, so the typing would go with the line."""
+    actions.do_save_draft(lines[3], bob, "inst. and I", base_version=1)
+    client.force_login(bob)
+    response = client.post(
+        reverse("review_merge", args=[letters.pk, lines[2].pk]), {"expected_version": 1}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "You have unsaved text in line 4; save or discard it there, then merge."
+    )
+    assert Draft.objects.get(line=lines[3], user=bob).text == "inst. and I"
+    assert len(ordered(page)) == 4
+
+
 def test_the_last_line_has_nothing_to_merge_with(client, bob, letters, lines):
     client.force_login(bob)
     response = client.post(

@@ -192,6 +192,18 @@ def test_a_skip_by_someone_who_does_not_hold_the_line_changes_and_records_nothin
     actions.do_delete_line(lines[1], alice, expected_version=1)
 
 
+def test_a_line_merged_away_after_the_skip_was_sent_is_nothing_to_skip(bob, letters, lines):
+    """Another reviewer merged the box away between the request's lookup and the skip."""
+    from ocrreview.review.views import _lease_state
+
+    actions.do_claim_line(lines[1], bob)
+    line_id = lines[1].pk
+    Line.objects.filter(pk=line_id).delete()
+    assert actions.do_skip_line(line_id, bob) is None
+    assert _lease_state(line_id, bob) == "none"
+    assert not Correction.objects.exists()
+
+
 def test_skipping_keeps_the_reviewers_document_filter(
     client, bob, letters, letter, lines, model_version
 ):
