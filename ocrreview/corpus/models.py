@@ -6,6 +6,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
+def default_threshold() -> float:
+    """The site's threshold for new collections (OCRREVIEW_DEFAULT_THRESHOLD)."""
+    return settings.OCRREVIEW_DEFAULT_THRESHOLD
+
+
 class Collection(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
@@ -14,7 +19,7 @@ class Collection(models.Model):
     )
     # Review policy: lines whose calibrated confidence is below the threshold go to a human.
     confidence_threshold = models.FloatField(
-        default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+        default=default_threshold, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
     nbest_size = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1), MaxValueValidator(10)]

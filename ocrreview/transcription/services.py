@@ -657,7 +657,8 @@ HYPOTHESIS_COLUMNS = (
 def _hypothesis_rows(line: Line, version: ModelVersion, result, now: datetime) -> Iterable[tuple]:
     for hypothesis in result.hypotheses:
         tokens = [
-            {"start": t.start, "end": t.end, "prob": t.prob, "token": t.token}
+            # jsonb has no NaN, which fp16 inference can give: one would fail the batch.
+            {"start": t.start, "end": t.end, "prob": _unit(t.prob), "token": t.token}
             for t in hypothesis.tokens
         ]
         yield (
@@ -701,11 +702,10 @@ def _route(line: Line, best, now: datetime) -> bool:
     line.confidence = _unit(best.confidence)
     if line.status == Line.Status.IN_REVIEW and line.claimed_until and line.claimed_until > now:
         return True
-    line.status = (
-        Line.Status.AUTO_ACCEPTED
-        if line.confidence >= line.collection.confidence_threshold
-        else Line.Status.NEEDS_REVIEW
-    )
+    # A reading cut off by the token limit is missing its end, whatever its confidence: its
+    # end-of-line token, the least sure of a long line, never entered the product.
+    sure = not best.truncated and line.confidence >= line.collection.confidence_threshold
+    line.status = Line.Status.AUTO_ACCEPTED if sure else Line.Status.NEEDS_REVIEW
     return True
 
 

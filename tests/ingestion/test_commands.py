@@ -33,12 +33,14 @@ def test_import_documents_reports_bad_files_and_fails_at_the_end(tmp_path, lette
 
 
 @pytest.mark.django_db
-def test_import_documents_needs_an_existing_collection_or_create(tmp_path, capsys):
+def test_import_documents_needs_an_existing_collection_or_create(tmp_path, capsys, settings):
+    settings.OCRREVIEW_DEFAULT_THRESHOLD = 0.97  # the site's threshold for new collections
     (tmp_path / "a.png").write_bytes(files.png())
     with pytest.raises(CommandError, match="No collection named 'New'"):
         call_command("import_documents", str(tmp_path), "--collection", "New")
     call_command("import_documents", str(tmp_path), "--collection", "New", "--create")
-    assert Collection.objects.get(name="New").documents.count() == 1
+    created = Collection.objects.get(name="New")
+    assert (created.documents.count(), created.confidence_threshold) == (1, 0.97)
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ from ocrreview.training.models import ModelVersion
 from ocrreview.transcription import services
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 from recognition import inference
+from recognition.loading import STARTER_MODEL_DIR
 from tests import factories
 
 R = RecognitionRequest.Status
@@ -90,12 +91,47 @@ def test_the_model_reads_the_next_batch_while_the_one_before_is_written(
 
 
 @pytest.mark.django_db
-def test_a_zero_threshold_accepts_every_line(tiny_model, document):
+def test_a_zero_threshold_accepts_every_line(document, settings):
+    # The starter, whose readings end: the tiny random model's are cut off by the token limit.
+    settings.OCRREVIEW_MODEL = str(STARTER_MODEL_DIR)
+    settings.OCRREVIEW_MAX_NEW_TOKENS = 96
     document.collection.confidence_threshold = 0.0
     document.collection.save()
     services.do_queue_recognition(document.lines.all())
     drain()
     assert set(document.lines.values_list("status", flat=True)) == {Line.Status.AUTO_ACCEPTED}
+
+
+@pytest.mark.django_db
+def test_a_reading_cut_off_by_the_token_limit_is_never_accepted(tiny_model, document, settings):
+    """Its end is missing, and its confidence, a product without the end-of-line token's
+    probability, says nothing of that."""
+    settings.OCRREVIEW_MAX_NEW_TOKENS = 2
+    document.collection.confidence_threshold = 0.0
+    document.collection.save()
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    assert set(document.lines.values_list("status", flat=True)) == {Line.Status.NEEDS_REVIEW}
+
+
+@pytest.mark.django_db
+def test_a_token_probability_that_is_not_a_number_fails_neither_its_line_nor_the_batch(
+    tiny_model, document, monkeypatch
+):
+    """fp16 inference on a GPU without bf16 can overflow into NaN, which jsonb cannot hold."""
+    read = inference.recognize_prepared
+
+    def recognize_prepared(*args, **kwargs):
+        results = read(*args, **kwargs)
+        results[0].hypotheses[0].tokens[0].prob = float("nan")
+        return results
+
+    monkeypatch.setattr(inference, "recognize_prepared", recognize_prepared)
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.DONE}
+    probs = [t["prob"] for h in Hypothesis.objects.filter(rank=0) for t in h.tokens]
+    assert 0.0 in probs and all(0.0 <= p <= 1.0 for p in probs)
 
 
 @pytest.mark.django_db
