@@ -66,6 +66,12 @@ NEUTRAL_SEARCH: dict[str, Any] = {
 MEMORY_FRACTION = 0.5
 
 
+class OutOfMemory(RuntimeError):
+    """Not even one line fits in the device's free memory. A line's input has a fixed size,
+    so this says the device is busy (another process holds its memory), not that the line is
+    bad: the lines are for reading later, not failed."""
+
+
 @dataclass
 class TokenProb:
     """One generated token: its character span in the hypothesis text (end
@@ -262,8 +268,8 @@ def recognize_prepared(
                 logger.warning("Out of memory; retrying with batches of %d lines", size)
                 _release_cached_memory(loaded)
                 continue
-            outputs = [LineResult(error="out of memory even for a single line")]
             _release_cached_memory(loaded)
+            raise OutOfMemory("out of memory even for a single line") from None
         except Exception:
             if len(batch) > 1:
                 logger.exception("Batch failed; recognising its lines one by one")
@@ -388,6 +394,9 @@ def _describe(exc: Exception) -> str:
 def _recognize_alone(loaded: LoadedModel, line: _Line, settings: _Settings) -> LineResult:
     try:
         return _recognize_batch(loaded, [line], settings)[0]
+    except torch.OutOfMemoryError:
+        _release_cached_memory(loaded)
+        raise OutOfMemory("out of memory even for a single line") from None
     except Exception as exc:  # recorded on the line; the rest of the batch goes on
         logger.exception("Recognition failed for line %d", line.index)
         return LineResult(error=f"recognition failed: {_describe(exc)}")

@@ -271,20 +271,28 @@ def renew_lease(token: uuid.UUID) -> None:
     RecognitionRequest.objects.filter(claim=token, status=R.RUNNING).update(lease_until=lease_end())
 
 
-def release(token: uuid.UUID, error: str, requests: list[RecognitionRequest]) -> None:
+def release(
+    token: uuid.UUID, error: str, requests: list[RecognitionRequest], *, charged: bool = True
+) -> None:
     """Give back what is left of these requests of a claim after an error: queued again, or
-    failed once they have had their attempts."""
+    failed once they have had their attempts. An error that is not the lines' (`charged`
+    False) does not count as an attempt."""
     with transaction.atomic():
         left = list(
             RecognitionRequest.objects.select_for_update().filter(
                 claim=token, status=R.RUNNING, id__in=[r.id for r in requests]
             )
         )
-        exhausted = [r for r in left if r.attempts >= settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS]
+        limit = settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS
+        exhausted = [r for r in left if charged and r.attempts >= limit]
         if exhausted:
             _finish_failed(exhausted, {r.id: error for r in exhausted})
         RecognitionRequest.objects.filter(id__in=[r.id for r in left if r not in exhausted]).update(
-            status=R.QUEUED, claim=None, lease_until=None, error=error
+            status=R.QUEUED,
+            claim=None,
+            lease_until=None,
+            error=error,
+            attempts=F("attempts") - (0 if charged else 1),
         )
 
 
@@ -343,6 +351,8 @@ def do_recognize_pending(worker: str, stages: defaultdict[str, float] | None = N
         claimed = do_claim(settings.OCRREVIEW_RECOGNITION_CHUNK, worker)
     if not claimed.requests:
         return 0
+    from recognition.inference import OutOfMemory
+
     groups: dict[tuple[int, int], list[RecognitionRequest]] = defaultdict(list)
     for request in claimed.requests:
         groups[(request.model_version_id, request.line.collection.nbest_size)].append(request)
@@ -351,6 +361,11 @@ def do_recognize_pending(worker: str, stages: defaultdict[str, float] | None = N
         try:
             engine = load_engine(requests[0].model_version)
             _recognize_group(claimed.token, engine, requests, nbest, stages)
+        except OutOfMemory as exc:
+            # The device is busy: the task is retried with a growing delay (tasks.py) until
+            # memory is free, and the lines wait for it in the queue.
+            release(claimed.token, f"waiting for device memory: {exc}", requests, charged=False)
+            failure = failure or exc
         except Exception as exc:
             # One model that cannot load (a collection's, gone from storage) must not fail the
             # lines of the other collections that share the claim: they are read all the same.

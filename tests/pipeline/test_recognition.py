@@ -5,6 +5,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+import torch
 from django.utils import timezone
 
 from ocrreview.corpus.models import Document, Line
@@ -426,6 +427,31 @@ def test_a_model_that_cannot_load_is_retried_then_fails_with_its_error(document,
     assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.FAILED}
     line = document.lines.first()
     assert line.status == Line.Status.FAILED and "nonexistent" in line.error
+
+
+@pytest.mark.django_db
+def test_lines_wait_while_the_device_has_no_memory_for_even_one_of_them(
+    tiny_model, document, settings, monkeypatch
+):
+    """Training on the same GPU holds its memory: the lines are not at fault, so they are
+    neither failed nor charged an attempt, and are read once memory is free."""
+    settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = 2
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    services.do_queue_recognition(document.lines.all())
+    with monkeypatch.context() as busy:
+        busy.setattr(inference, "_recognize_batch", out_of_memory)
+        for _ in range(3):
+            with pytest.raises(inference.OutOfMemory):
+                services.do_recognize_pending("w")
+    waiting = RecognitionRequest.objects.all()
+    assert {(r.status, r.attempts) for r in waiting} == {(R.QUEUED, 0)}
+    assert all(r.error.startswith("waiting for device memory") for r in waiting)
+    assert not document.lines.filter(status=Line.Status.FAILED).exists()
+    assert drain() == 3
+    assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.DONE}
 
 
 @pytest.mark.django_db

@@ -19,6 +19,7 @@ from recognition.architectures import create_starter_base
 from recognition.calibration import fit_calibration
 from recognition.inference import (
     LineResult,
+    OutOfMemory,
     estimate_line_bytes,
     memory_batch_limit,
     recognize,
@@ -230,6 +231,23 @@ def test_cuda_out_of_memory_halves_the_batch(
     assert sizes[:2] == [7, 3]  # 7 lines, then halved until a batch fits
     assert max(sizes[2:]) <= 2
     _assert_same(results, expected)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_out_of_memory_for_a_single_line_is_raised_not_recorded_as_the_lines_error(
+    tiny_model: LoadedModel,
+    line_images: list[Image.Image],
+    monkeypatch: pytest.MonkeyPatch,
+    batch_size: int,
+) -> None:
+    """The device is busy (training holds its memory): the lines are not at fault."""
+
+    def generate_with_no_memory(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(tiny_model.model, "generate", generate_with_no_memory)
+    with pytest.raises(OutOfMemory):
+        recognize(tiny_model, line_images, batch_size=batch_size, max_new_tokens=MAX_TOKENS)
 
 
 def test_a_failing_batch_is_retried_line_by_line(
