@@ -116,11 +116,18 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
     ]
     # A concurrent queueing of the same lines loses the race quietly.
     RecognitionRequest.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
-    retried = RecognitionRequest.objects.filter(
-        line_id__in=line_ids,
-        model_version__in=set(versions.values()),
-        status=R.FAILED,
-    ).update(status=R.QUEUED, attempts=0, error="", claim=None, lease_until=None)
+    # Failed requests are tried again, and so are done ones that left no reading of their
+    # version: the starter stood in for a default model that could not be loaded.
+    read_by_the_version = Hypothesis.objects.filter(
+        line_id=OuterRef("line_id"), model_version_id=OuterRef("model_version_id")
+    )
+    retried = (
+        RecognitionRequest.objects.filter(
+            line_id__in=line_ids, model_version__in=set(versions.values())
+        )
+        .filter(Q(status=R.FAILED) | Q(status=R.DONE) & ~Exists(read_by_the_version))
+        .update(status=R.QUEUED, attempts=0, error="", claim=None, lease_until=None)
+    )
     document_ids = {row[1] for row in rows}
     Document.objects.filter(
         pk__in=RecognitionRequest.objects.filter(
@@ -325,22 +332,29 @@ def load_engine(version: ModelVersion) -> Engine:
         source = storage.resolve_model_source(version.source)
         loaded = get_model(source, revision=version.revision or None, **options)
         return Engine(loaded, version)
-    source = _fallen_back.get(version.pk, version.source)
+    stand_in, since = _fallen_back.get(version.pk, (None, 0.0))
+    if stand_in is None or time.monotonic() - since > FALLBACK_RETRY_SECONDS:
+        stand_in = None  # the version itself is tried again: the hub may be back
+    source = stand_in or version.source
     loaded, used = load_model_or_starter(source, revision=version.revision or None, **options)
     if used == version.source:
+        _fallen_back.pop(version.pk, None)
         return Engine(loaded, version)
-    if version.pk not in _fallen_back:
+    if stand_in is None:
         logger.warning("Model %s could not be loaded; recognising with %s", version.source, used)
-        _fallen_back[version.pk] = used
+        _fallen_back[version.pk] = (used, time.monotonic())
     starter, _ = ModelVersion.objects.get_or_create(
         name=STARTER_MODEL_NAME, defaults={"source": used}
     )
     return Engine(loaded, starter)
 
 
-# Default versions that could not be loaded, and what ran instead, for this process: a
-# failed load is not retried for every chunk (online, that would ask the hub each time).
-_fallen_back: dict[int, str] = {}
+# Default versions that could not be loaded, what ran instead and since when, for this
+# process: a failed load is not retried for every chunk (online, that would ask the hub each
+# time), but is after a while, so that a hub that was down for a moment is not given up on
+# for the worker's life.
+_fallen_back: dict[int, tuple[str, float]] = {}
+FALLBACK_RETRY_SECONDS = 600
 
 
 def do_recognize_pending(worker: str, stages: defaultdict[str, float] | None = None) -> int:

@@ -16,6 +16,7 @@ from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 from recognition import inference
 from recognition.loading import STARTER_MODEL_DIR
 from tests import factories
+from tests.tiny_model import build_tiny_model
 
 R = RecognitionRequest.Status
 
@@ -511,3 +512,26 @@ def test_the_default_model_falls_back_to_the_starter_and_says_so(document, setti
         Line.Status.AUTO_ACCEPTED,
         Line.Status.NEEDS_REVIEW,
     }
+
+
+@pytest.mark.django_db
+def test_lines_the_starter_read_for_an_unreachable_default_model_are_read_by_it_when_it_is_back(
+    document, settings, tmp_path, monkeypatch
+):
+    hub = tmp_path / "default-model"  # unreachable at first
+    settings.OCRREVIEW_MODEL = str(hub)
+    settings.OCRREVIEW_MAX_NEW_TOKENS = 8
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    assert set(document.lines.values_list("model_version__name", flat=True)) == {
+        services.STARTER_MODEL_NAME
+    }
+    build_tiny_model(hub)  # the hub answers again
+    monkeypatch.setattr(services, "FALLBACK_RETRY_SECONDS", 0)
+    assert services.do_queue_recognition(document.lines.all()) == 3
+    drain()
+    assert set(document.lines.values_list("model_version__name", flat=True)) == {str(hub)}
+    assert (
+        Hypothesis.objects.filter(model_version__name=str(hub)).values("line").distinct().count()
+        == 3
+    )
