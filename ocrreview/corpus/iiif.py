@@ -46,6 +46,8 @@ INFO_MAX_BYTES = 1024 * 1024
 JSON_TYPES = "application/ld+json, application/json;q=0.9, */*;q=0.1"
 IMAGE_TYPES = "image/jpeg, image/png, image/tiff;q=0.8, image/*;q=0.5"
 SEGMENTATIONS = (Document.Segmentation.KRAKEN, Document.Segmentation.WHOLE_IMAGE)
+# Each page keeps its canvas id, to be published again under it.
+MAX_CANVAS_ID = Page._meta.get_field("iiif_canvas").max_length
 # A canvas or image side beyond any scan; a larger one, however valid in JSON, would overflow
 # the arithmetic of sizes and scales.
 MAX_SIDE = 1_000_000
@@ -232,6 +234,11 @@ def _canvas(raw, version: int, number: int) -> Canvas:
     canvas_id = raw.get("id") if version == 3 else raw.get("@id")
     if not _is_http(canvas_id):
         raise IiifError(f"{where} has no http(s) id")
+    if len(canvas_id) > MAX_CANVAS_ID:
+        raise IiifError(
+            f"{where} has an id of {len(canvas_id):,} characters; at most {MAX_CANVAS_ID:,} "
+            "are kept"
+        )
     where = f"canvas {number} ({canvas_id})"
     body = _image_body_3(raw) if version == 3 else _image_body_2(raw)
     if body is None:

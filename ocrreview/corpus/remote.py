@@ -50,7 +50,12 @@ def fetch(url: str, *, max_bytes: int, accept: str) -> Fetched:
                 location = response.headers.get("Location")
                 if not location:
                     raise FetchError(f"{seen} redirects without saying where to")
-                seen = urljoin(seen, location)
+                try:
+                    seen = urljoin(seen, location)
+                except ValueError as exc:
+                    raise FetchError(
+                        f"{seen} redirects to {location!r}, not a URL ({exc})"
+                    ) from None
                 continue
             if response.status == 429 or response.status >= 500:
                 raise FetchUnavailable(f"{seen} answered {response.status} {response.reason}")
@@ -89,10 +94,16 @@ def _target(url: str) -> _Target:
     host = (parts.hostname or "").lower()
     if not host:
         raise FetchError(f"{url!r} names no host")
+    try:
+        # The name as DNS, the Host header and the certificate know it: bücher.example is
+        # xn--bcher-kva.example to all three.
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise FetchError(f"{url!r} names a host that is not a valid domain name ({exc})") from None
     port = port or (443 if parts.scheme == "https" else 80)
     try:
         answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+    except socket.gaierror as exc:
         raise FetchUnavailable(f"the host {host} cannot be resolved ({exc})") from None
     addresses = [answer[4][0] for answer in answers]
     if not _allowed(host, port):
@@ -133,6 +144,10 @@ def _public(address: str) -> bool:
             ip = ip.ipv4_mapped or ip.sixtofour
     # is_global leaves out loopback, private, link-local (169.254.169.254, where clouds serve
     # instance credentials), shared (100.64/10), reserved and unspecified addresses.
+    # Before Python 3.11.10 (3.12.4), is_global of an IPv6 address only meant "not private":
+    # site-local fec0::/10 and unassigned ranges such as 5f00::/8 passed.
+    if isinstance(ip, ipaddress.IPv6Address) and (ip.is_site_local or ip.is_reserved):
+        return False
     return ip.is_global and not ip.is_multicast
 
 
@@ -192,7 +207,8 @@ def _failure(url: str, exc: urllib3.exceptions.HTTPError) -> FetchError:
 
 def _read_capped(response: urllib3.BaseHTTPResponse, url: str, max_bytes: int) -> bytes:
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    # isdigit alone takes "²" for a digit, which int() refuses.
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(f"{url} is {_mb(int(declared))}; the limit is {_mb(max_bytes)}")
     deadline = time.monotonic() + settings.OCRREVIEW_IIIF_FETCH_DEADLINE
     chunks, size = [], 0

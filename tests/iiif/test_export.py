@@ -80,6 +80,19 @@ def imported(iiif_server, letters):
 
 
 @pytest.mark.django_db
+def test_a_rights_statement_written_with_https_is_published_as_its_registry_writes_it(
+    client, imported, bob
+):
+    document, _ = imported
+    document.iiif_descriptive["rights"] = "https://creativecommons.org/licenses/by/4.0/"
+    document.save(update_fields=["iiif_descriptive"])
+    response = client.get(reverse("api_document_iiif", args=[document.pk]), headers=auth(bob))
+    manifest = response.json()
+    jsonschema.validate(manifest, SCHEMA)
+    assert manifest["rights"] == "http://creativecommons.org/licenses/by/4.0/"
+
+
+@pytest.mark.django_db
 def test_an_imported_document_exports_its_lines_on_the_source_canvases(
     client, imported, bob, letters
 ):

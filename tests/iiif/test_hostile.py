@@ -121,6 +121,7 @@ def test_a_storage_that_refuses_the_page_fails_the_document_instead_of_leaving_i
     [
         ("{manifest}/c1", r"canvas 1 \(.*/c1\) has no image"),
         ("http://[unclosed", "canvas 1 has no http"),
+        ("{manifest}/" + "c" * 2000, "canvas 1 has an id of 2,.* characters; at most 2,000"),
     ],
 )
 def test_a_canvas_without_an_image_or_a_url(iiif_server, letters, canvas_id, error):
@@ -285,6 +286,8 @@ def test_an_image_on_a_private_address_is_refused(iiif_server, letters):
         "http://[2002:a9fe:a9fe::1]/",
         "http://[::a9fe:a9fe]/",
         "http://localhost:8000/",
+        "http://[fec0::1]/",
+        "http://[5f00::1]/",
     ],
 )
 def test_local_private_and_reserved_addresses_are_refused(url, settings):
@@ -311,3 +314,32 @@ def test_an_allowed_host_name_is_sent_as_the_host_header(iiif_server, settings):
 def test_an_ipv6_address_that_carries_a_public_ipv4_one_is_allowed(url, settings):
     settings.OCRREVIEW_IIIF_ALLOWED_HOSTS = []
     check_url(url)
+
+
+@pytest.mark.django_db
+def test_a_redirect_to_what_is_not_a_url(iiif_server, letters):
+    iiif_server.routes["/to-nowhere"] = redirect("http://[::1")
+    refused(letters, iiif_server.url("/to-nowhere"), r"redirects to 'http://\[::1', not a URL")
+
+
+@pytest.mark.django_db
+def test_a_content_length_of_a_digit_that_is_no_number(iiif_server, letters):
+    def superscript_length(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", "\u00b2")  # "²": str.isdigit() says it is one
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(b'{"hello": "world"}')
+
+    iiif_server.routes["/odd-length.json"] = superscript_length
+    refused(letters, iiif_server.url("/odd-length.json"), "not a IIIF Presentation manifest")
+
+
+def test_an_international_domain_name_is_looked_up_as_dns_knows_it(settings):
+    settings.OCRREVIEW_IIIF_ALLOWED_HOSTS = []
+    # .example never resolves; the message names the host as it was looked up.
+    with pytest.raises(FetchError, match="the host xn--bcher-kva.example cannot be resolved"):
+        check_url("http://bücher.example/manifest.json")
+    with pytest.raises(FetchError, match="not a valid domain name"):
+        check_url("http://x..example/manifest.json")
