@@ -30,26 +30,46 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role", "collection"]
 
 
+class KeptInPlace:
+    """Where a document, page or line belongs is set when it is made. A line carries its
+    page's document and collection, which scope the review queue, search and permissions, so
+    moving one part here would leave the others behind. Deleting goes through the app, which
+    removes the files too and waits for the workers (corpus.actions.do_delete_document)."""
+
+    placed_in: tuple[str, ...] = ()
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), *(self.placed_in if obj else ())]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(KeptInPlace, admin.ModelAdmin):
     list_display = ["title", "collection", "status", "uploaded_by", "uploaded_at"]
     list_filter = ["status", "collection"]
     search_fields = ["title"]
+    placed_in = ("collection",)
 
 
 @admin.register(Page)
-class PageAdmin(admin.ModelAdmin):
+class PageAdmin(KeptInPlace, admin.ModelAdmin):
     list_display = ["document", "index", "width", "height", "status"]
     list_filter = ["status"]
     raw_id_fields = ["document"]
+    placed_in = ("document",)
 
 
 @admin.register(Line)
-class LineAdmin(admin.ModelAdmin):
+class LineAdmin(KeptInPlace, admin.ModelAdmin):
     list_display = ["id", "document", "page", "order", "status", "confidence", "text", "version"]
     list_filter = ["status", "collection"]
     search_fields = ["text"]
-    raw_id_fields = ["collection", "document", "page", "model_version", "claimed_by"]
+    raw_id_fields = ["page", "model_version", "claimed_by"]
+    # Always: a line takes them from its page when it is made (Line.save).
+    readonly_fields = ["collection", "document"]
+    placed_in = ("page",)
 
 
 @admin.register(SearchWord)
