@@ -57,9 +57,15 @@ def name_of_its_own(name: str) -> str:
 
 def delete_files(files: Iterable) -> None:
     """Delete stored files (FieldFiles), and on a disk the folder of its own that a file was
-    given (name_of_its_own) with it; a bucket has no folders to leave behind."""
+    given (name_of_its_own) with it; a bucket has no folders to leave behind. Called once
+    what referred to them is gone: a file that cannot be deleted is logged and left, and the
+    others are deleted all the same."""
     for file in files:
-        file.storage.delete(file.name)
+        try:
+            file.storage.delete(file.name)
+        except Exception:
+            logger.exception("Deleting %s failed; it is left in the storage", file.name)
+            continue
         folder = PurePosixPath(file.name).parent
         if isinstance(file.storage, FileSystemStorage) and _OWN_FOLDER.fullmatch(folder.name):
             with contextlib.suppress(OSError):  # not empty after all, or gone

@@ -42,6 +42,23 @@ def test_an_admin_deletes_a_document_its_lines_and_its_page_images(
 
 
 @pytest.mark.django_db
+def test_a_file_the_storage_cannot_delete_leaves_the_others_deleted_and_the_answer_a_204(
+    client, alice, letter, django_capture_on_commit_callbacks
+):
+    first = letter.pages.get()
+    second = factories.make_page(letter, 1)
+    stuck = Path(first.image.storage.path(first.image.name))
+    stuck.unlink()
+    stuck.mkdir()  # a folder that is not empty where the file was: the disk refuses
+    (stuck / "inside").write_bytes(b"x")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = delete(client, letter, alice)
+    assert response.status_code == 204
+    assert not Document.objects.filter(pk=letter.pk).exists()
+    assert not second.image.storage.exists(second.image.name)
+
+
+@pytest.mark.django_db
 def test_a_reviewer_gets_a_403_and_an_outsider_a_404(client, bob, charlie, letter):
     assert delete(client, letter, bob).status_code == 403
     assert delete(client, letter, charlie).status_code == 404
