@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from ocrreview.corpus import tokens
@@ -57,6 +58,7 @@ def collection_settings(request, pk: int):
 
 
 @login_required
+@never_cache  # the answer that shows a new key must not be kept by the browser or a proxy
 def api_tokens(request):
     """The user's own API tokens: create one (its key is shown on this answer only), see when
     each was last used, revoke them."""

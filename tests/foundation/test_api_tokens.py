@@ -31,6 +31,7 @@ def test_a_user_creates_named_tokens_sees_each_key_once_and_only_its_hash_is_kep
     assert first.status_code == 200
     key = first.context["key"]
     assert key in first.content.decode()
+    assert "no-store" in first["Cache-Control"]  # kept by no cache, the back button's included
     create(client, "notebook")
     page = client.get(reverse("api_tokens")).content.decode()
     assert "scanner" in page and "notebook" in page and key not in page
