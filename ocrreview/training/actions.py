@@ -551,7 +551,9 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
 
     name = f"{run.base_model.name}-run{run.pk}"
     trained = result.model_dir
-    calibration = evaluation.fit_calibration_on(trained, val_samples)
+    calibration = evaluation.fit_calibration_on(
+        trained, val_samples, nbest=run.dataset.collection.nbest_size
+    )
     log.write(
         "calibration fitted on the validation lines"
         if calibration

@@ -65,14 +65,14 @@ def load_for_training(version: ModelVersion) -> TrainingBundle:
 CHUNK_LINES = 256
 
 
-def _read(loaded: LoadedModel, images: Iterable[Any]) -> list[Any]:
+def _read(loaded: LoadedModel, images: Iterable[Any], nbest: int = 1) -> list[Any]:
     results: list[Any] = []
     pending = iter(images)
     while chunk := list(islice(pending, CHUNK_LINES)):
         results += recognize(
             loaded,
             chunk,
-            nbest=1,
+            nbest=nbest,
             batch_size=settings.OCRREVIEW_BATCH_SIZE,
             max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
         )
@@ -91,13 +91,18 @@ def score(source: str, revision: str, lines: Sequence[Line]) -> dict[str, float]
     return {"cer": metrics.cer(refs, hyps), "wer": metrics.wer(refs, hyps)}
 
 
-def fit_calibration_on(model_dir: Path, samples: Sequence[tuple[Path, str]]) -> dict | None:
+def fit_calibration_on(
+    model_dir: Path, samples: Sequence[tuple[Path, str]], nbest: int
+) -> dict | None:
     """Platt-fit the new model's confidences on the validation lines: was its best reading
-    exactly the reference? None when there are too few lines for a fit to mean anything."""
+    exactly the reference? None when there are too few lines for a fit to mean anything.
+    Read as the workers read (beam search over `nbest`, the collection's): the best of a
+    beam scores above the greedy reading, so a fit on greedy scores would overstate the
+    confidence of every line the workers read."""
     if len(samples) < calibration.MIN_PAIRS:
         return None
     loaded = load_model(str(model_dir))
-    results = _read(loaded, (open_image(path) for path, _ in samples))
+    results = _read(loaded, (open_image(path) for path, _ in samples), nbest)
     pairs = [
         (result.best.raw_confidence, result.best.text == text)
         for result, (_, text) in zip(results, samples, strict=True)

@@ -1,0 +1,35 @@
+"""The new model's confidence calibration, fitted on its validation lines."""
+
+from ocrreview.training.evaluation import fit_calibration_on
+from recognition.calibration import fit_calibration
+from recognition.inference import recognize
+from recognition.loading import load_model
+from recognition.preprocess import open_image
+from tests.recognition.conftest import noise_line
+
+
+def test_the_calibration_is_fitted_on_readings_made_as_the_workers_make_them(
+    tiny_model_dir, tmp_path, settings
+):
+    """The workers read with beam search over the collection's n-best, whose best reading
+    scores above the greedy one: the fit must be on those scores."""
+    settings.OCRREVIEW_MAX_NEW_TOKENS = 8
+    images = []
+    for seed in range(12):
+        path = tmp_path / f"{seed}.png"
+        noise_line(96, seed=seed).save(path)
+        images.append(path)
+    loaded = load_model(str(tiny_model_dir), device="cpu")
+    read = recognize(loaded, [open_image(p) for p in images], nbest=3, max_new_tokens=8)
+    # Half the references are what the workers read, so that the fit has both outcomes.
+    samples = [
+        (path, result.best.text if i % 2 else "not this")
+        for i, (path, result) in enumerate(zip(images, read, strict=True))
+    ]
+    expected = fit_calibration(
+        [
+            (r.best.raw_confidence, r.best.text == text)
+            for r, (_, text) in zip(read, samples, strict=True)
+        ]
+    )
+    assert fit_calibration_on(tiny_model_dir, samples, nbest=3) == expected
