@@ -349,6 +349,8 @@ def load_engine(version: ModelVersion) -> Engine:
     return Engine(loaded, starter)
 
 
+STOPPED = "the worker stopped before reading it"
+
 # Default versions that could not be loaded, what ran instead and since when, for this
 # process: a failed load is not retried for every chunk (online, that would ask the hub each
 # time), but is after a while, so that a hub that was down for a moment is not given up on
@@ -357,9 +359,16 @@ _fallen_back: dict[int, tuple[str, float]] = {}
 FALLBACK_RETRY_SECONDS = 600
 
 
-def do_recognize_pending(worker: str, stages: defaultdict[str, float] | None = None) -> int:
+def do_recognize_pending(
+    worker: str,
+    stages: defaultdict[str, float] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
     """Claim one chunk of lines, read them and store the results; returns how many lines
-    were claimed (0: nothing to do). `stages` collects the seconds each stage took."""
+    were claimed (0: nothing to do). `stages` collects the seconds each stage took. Once
+    `should_stop` says so (the worker is shutting down), the batch in the model is stored and
+    the rest of the chunk goes back to the queue, uncharged, rather than waiting out its
+    lease after the worker is killed."""
     stages = defaultdict(float) if stages is None else stages
     with _timed(stages, "claim"):
         claimed = do_claim(settings.OCRREVIEW_RECOGNITION_CHUNK, worker)
@@ -372,9 +381,12 @@ def do_recognize_pending(worker: str, stages: defaultdict[str, float] | None = N
         groups[(request.model_version_id, request.line.collection.nbest_size)].append(request)
     failure: Exception | None = None
     for (_, nbest), requests in groups.items():
+        if should_stop():
+            release(claimed.token, STOPPED, requests, charged=False)
+            continue
         try:
             engine = load_engine(requests[0].model_version)
-            _recognize_group(claimed.token, engine, requests, nbest, stages)
+            _recognize_group(claimed.token, engine, requests, nbest, stages, should_stop)
         except OutOfMemory as exc:
             # The device is busy: the task is retried with a growing delay (tasks.py) until
             # memory is free, and the lines wait for it in the queue.
@@ -406,6 +418,7 @@ def _recognize_group(
     requests: list[RecognitionRequest],
     nbest: int,
     stages: defaultdict[str, float] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> None:
     """Read a claim's lines of one model version in batches, as a pipeline: while the model
     reads a batch (in a thread of its own: torch leaves the GIL while it computes), this thread
@@ -425,6 +438,11 @@ def _recognize_group(
         upcoming: deque[Future] = deque()
         in_model: tuple[list[RecognitionRequest], CutBatch, Future] | None = None
         for index, batch in enumerate(batches):
+            if should_stop():
+                release(
+                    token, STOPPED, [r for left in batches[index:] for r in left], charged=False
+                )
+                break
             while len(upcoming) < ahead and index + len(upcoming) < len(batches):
                 following = batches[index + len(upcoming)]
                 with _timed(stages, "read page files"):

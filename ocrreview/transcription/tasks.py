@@ -6,6 +6,7 @@ import logging
 import redis
 from celery import shared_task
 from celery.signals import worker_ready
+from celery.worker import state as worker_state
 from django.conf import settings
 
 from ocrreview.sweep import consumes, start_sweeping
@@ -40,9 +41,17 @@ def recognize_pending(self) -> int:
         client.delete(KICK_KEY)
     worker = self.request.hostname or "worker"
     total = 0
-    while claimed := services.do_recognize_pending(worker):
+    while not _stopping() and (
+        claimed := services.do_recognize_pending(worker, should_stop=_stopping)
+    ):
         total += claimed
     return total
+
+
+def _stopping() -> bool:
+    """Whether this worker is shutting down (SIGTERM, Ctrl+C): a warm shutdown waits for the
+    running task, which would otherwise drain the whole queue first."""
+    return worker_state.should_stop is not None or worker_state.should_terminate is not None
 
 
 def sweep() -> None:

@@ -456,6 +456,29 @@ def test_lines_wait_while_the_device_has_no_memory_for_even_one_of_them(
 
 
 @pytest.mark.django_db
+def test_a_worker_that_is_stopping_stores_the_batch_in_the_model_and_gives_back_the_rest(
+    tiny_model, document, settings
+):
+    settings.OCRREVIEW_BATCH_SIZE = 1
+    asked = []
+
+    def should_stop():  # asked before the claim's group, then before each batch
+        asked.append(True)
+        return len(asked) > 2
+
+    services.do_queue_recognition(document.lines.all())
+    assert services.do_recognize_pending("w", should_stop=should_stop) == 3
+    requests = RecognitionRequest.objects.order_by("line__order")
+    assert [(r.status, r.attempts) for r in requests] == [
+        (R.DONE, 1),
+        (R.QUEUED, 0),
+        (R.QUEUED, 0),
+    ]
+    assert requests[1].error == services.STOPPED
+    assert drain() == 2
+
+
+@pytest.mark.django_db
 def test_a_collection_whose_model_cannot_load_does_not_fail_the_others_in_the_claim(
     tiny_model, document, ledgers, settings
 ):

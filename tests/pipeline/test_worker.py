@@ -13,6 +13,7 @@ from django.db.models import Count, Q
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Document, Line, Page
+from ocrreview.transcription import services
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 from tests.ingestion import files
 from tests.workers import celery_worker
@@ -69,6 +70,39 @@ def broker():
 def upload_lines(collection, count: int) -> list:
     uploads = [Upload.from_bytes(f"line-{i}.png", files.png(320, 48)) for i in range(count)]
     return do_ingest(collection, uploads, segmentation=Document.Segmentation.WHOLE_IMAGE)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_told_to_stop_stores_its_batch_and_gives_the_rest_back_at_once(
+    broker, letters, tiny_model, settings
+):
+    """SIGTERM, as Ctrl+C on `make run` or a container's stop sends: the warm shutdown waited
+    for the task to drain the whole queue, and the supervisor kills what is still running
+    after 15 s, which left a chunk's lines to wait out their lease, charged an attempt."""
+    settings.OCRREVIEW_MODEL = str(tiny_model)
+    slow = worker_settings(
+        tiny_model,
+        OCRREVIEW_BATCH_SIZE="1",
+        OCRREVIEW_RECOGNITION_CHUNK="100",
+        OCRREVIEW_MAX_NEW_TOKENS="64",
+    )
+    with celery_worker("gpu", name="stopping", **slow) as stopping:
+        upload_lines(letters, 60)
+        wait_for(
+            lambda: RecognitionRequest.objects.filter(status=R.DONE).count() >= 4,
+            60,
+            interval=0.02,
+            what="the first batches",
+        )
+        stopping.process.send_signal(signal.SIGTERM)
+        stopping.process.wait(timeout=30)
+    assert not RecognitionRequest.objects.filter(status=R.RUNNING).exists()
+    given_back = RecognitionRequest.objects.filter(status=R.QUEUED)
+    assert given_back.exists(), "the worker read every line before it stopped"
+    assert {(r.attempts, r.error) for r in given_back} == {(0, services.STOPPED)}
+    done = RecognitionRequest.objects.filter(status=R.DONE)
+    assert Hypothesis.objects.filter(rank=0).count() == done.count()
 
 
 @pytest.mark.slow
