@@ -48,3 +48,21 @@ def _refuse_unreachable_storage(**kwargs) -> None:
     except StorageUnavailable as exc:
         # SystemExit, since Celery logs and ignores what a signal handler raises otherwise.
         sys.exit(f"ocrreview: {exc}")
+
+
+@worker_init.connect
+def _refuse_a_gpu_it_does_not_have(**kwargs) -> None:
+    """A worker told to read on the GPU (OCRREVIEW_DEVICE=cuda) where torch finds none (no
+    driver, or one that does not match) would fail every chunk of lines when it loads the
+    model, and fail the lines after their attempts; it stops at start instead."""
+    from django.conf import settings
+
+    if settings.OCRREVIEW_DEVICE != "cuda":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit(
+            "ocrreview: OCRREVIEW_DEVICE=cuda, but torch finds no usable GPU here (is the "
+            "NVIDIA driver installed and does it match torch's CUDA?); set it to auto or cpu"
+        )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import torch
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -171,6 +172,21 @@ def test_a_worker_stops_at_start_on_a_missing_bucket(s3_server, db):
     )
     assert finished.returncode != 0
     assert "OCRREVIEW_S3_BUCKET='no-such-bucket' does not exist" in finished.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_worker_told_to_read_on_a_gpu_it_does_not_have_stops_at_start(db):
+    env = worker_env(OCRREVIEW_DEVICE="cuda")
+    finished = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "ocrreview", "worker", "-Q", "device-check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode != 0
+    assert "OCRREVIEW_DEVICE=cuda, but torch finds no usable GPU here" in finished.stderr
 
 
 @pytest.mark.django_db(transaction=True)
