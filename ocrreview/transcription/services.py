@@ -612,6 +612,16 @@ def do_store_results(
     now = timezone.now()
     claimed_geometry = {r.id: _geometry(r.line) for r in batch}
     with transaction.atomic():
+        # The lines before their requests, the order in which merging or deleting a line takes
+        # them (the line, then its requests as they are deleted with it): the other order
+        # deadlocked with a reviewer merging a line the worker was storing.
+        lines = {
+            line.id: line
+            # Lock the lines only: the collection row is read, and admins may edit it.
+            for line in Line.objects.select_for_update(of=("self",))
+            .select_related("collection")
+            .filter(id__in=[r.line_id for r in batch])
+        }
         mine = {
             r.id: r
             for r in RecognitionRequest.objects.select_for_update().filter(
@@ -620,13 +630,6 @@ def do_store_results(
         }
         if not mine:
             return
-        lines = {
-            line.id: line
-            # Lock the lines only: the collection row is read, and admins may edit it.
-            for line in Line.objects.select_for_update(of=("self",))
-            .select_related("collection")
-            .filter(id__in=[r.line_id for r in mine.values()])
-        }
         already = set(
             Hypothesis.objects.filter(line_id__in=lines, model_version=version).values_list(
                 "line_id", flat=True

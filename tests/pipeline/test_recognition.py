@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import torch
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ocrreview.corpus.models import Document, Line
@@ -558,3 +559,33 @@ def test_lines_the_starter_read_for_an_unreachable_default_model_are_read_by_it_
         Hypothesis.objects.filter(model_version__name=str(hub)).values("line").distinct().count()
         == 3
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_line_deleted_while_its_batch_is_stored_deadlocks_neither(document, bob):
+    """The reviewer holds the line, then deletes it and its request with it; the worker's
+    store took the requests first and then waited for the line: each waited for the other."""
+    services.do_queue_recognition(document.lines.all())
+    claimed = services.do_claim(10, "w")
+    doomed = document.lines.get(order=2)
+    stored = {}
+
+    def store():
+        try:
+            outcome = {r.id: "unreadable" for r in claimed.requests}
+            version = claimed.requests[0].model_version
+            services.do_store_results(claimed.token, version, claimed.requests, outcome, 0.0)
+            stored["done"] = True
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=store)
+    with transaction.atomic():
+        Line.objects.select_for_update().get(pk=doomed.pk)  # the reviewer's merge or delete
+        worker.start()
+        worker.join(timeout=1)  # the store now waits for the line
+        actions.do_delete_line(doomed.pk, bob, expected_version=doomed.version)
+    worker.join()
+    assert stored == {"done": True}
+    assert not Line.objects.filter(pk=doomed.pk).exists()
+    assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.FAILED}
