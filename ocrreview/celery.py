@@ -59,6 +59,9 @@ def _refuse_a_gpu_it_does_not_have(**kwargs) -> None:
 
     if settings.OCRREVIEW_DEVICE != "cuda":
         return
+    # Asked of NVML, not of the CUDA driver: a driver set up in this process would be unusable
+    # in the pool's children that fork from it.
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
     import torch
 
     if not torch.cuda.is_available():

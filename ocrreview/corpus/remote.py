@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+import idna
 import urllib3
 from django.conf import settings
 
@@ -95,10 +96,8 @@ def _target(url: str) -> _Target:
     if not host:
         raise FetchError(f"{url!r} names no host")
     try:
-        # The name as DNS, the Host header and the certificate know it: bücher.example is
-        # xn--bcher-kva.example to all three.
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError as exc:
+        host = _ascii_host(host)
+    except idna.IDNAError as exc:
         raise FetchError(f"{url!r} names a host that is not a valid domain name ({exc})") from None
     port = port or (443 if parts.scheme == "https" else 80)
     try:
@@ -117,10 +116,24 @@ def _target(url: str) -> _Target:
     return _Target(parts.scheme, host, port, addresses[0])
 
 
+def _ascii_host(host: str) -> str:
+    """The name as DNS, the Host header and the certificate know it, as browsers write it
+    (UTS 46): bücher.example is xn--bcher-kva.example to all of them. Addresses stay."""
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return idna.encode(host, uts46=True).decode("ascii")
+    return host
+
+
 def _allowed(host: str, port: int) -> bool:
     for entry in settings.OCRREVIEW_IIIF_ALLOWED_HOSTS:
-        allowed = urlsplit(f"//{entry.lower()}")
-        if allowed.hostname == host and allowed.port in (None, port):
+        try:
+            allowed = urlsplit(f"//{entry.lower()}")
+            named = allowed.port in (None, port) and _ascii_host(allowed.hostname or "") == host
+        except (ValueError, idna.IDNAError):
+            continue  # an entry that names no host this could be
+        if named:
             return True
     return False
 

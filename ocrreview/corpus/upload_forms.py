@@ -4,7 +4,7 @@ from django.conf import settings
 from ocrreview.corpus.iiif import SEGMENTATIONS, IiifError, do_import_iiif
 from ocrreview.corpus.ingestion import FileResult, Upload, do_ingest
 from ocrreview.corpus.models import Document
-from ocrreview.corpus.remote import FetchError
+from ocrreview.corpus.remote import FetchError, FetchUnavailable
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -61,6 +61,10 @@ class IiifImportForm(forms.Form):
         initial=Document.Segmentation.KRAKEN,
     )
 
+    # Whether the import failed because the manifest's server could not be reached (for now,
+    # perhaps), not because of what it answered.
+    unreachable = False
+
     def import_into(self, collection, user) -> tuple[Document, bool] | None:
         """The manifest's document and whether its images are being fetched now; None, with
         the reason as the form's error, when the manifest cannot be imported."""
@@ -72,6 +76,7 @@ class IiifImportForm(forms.Form):
                 segmentation=self.cleaned_data["segmentation"],
             )
         except (IiifError, FetchError) as exc:
+            self.unreachable = isinstance(exc, FetchUnavailable)
             self.add_error("manifest", str(exc))
             return None
 

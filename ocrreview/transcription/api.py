@@ -182,20 +182,26 @@ class CollectionIiifImport(APIView):
 
     @extend_schema(
         request=IiifImportSerializer,
-        responses={200: DocumentProgressSerializer, 202: DocumentProgressSerializer},
+        responses={
+            200: DocumentProgressSerializer,
+            202: DocumentProgressSerializer,
+            502: ErrorSerializer,
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
         """Import a IIIF manifest (collection admins only): 202 with its new document, whose
         images a worker fetches (follow `pages` of `pages_expected`); 200 with the document an
         earlier import of the same URL made; 400 with the reason when the manifest cannot be
-        imported, and nothing is stored."""
+        imported, 502 when its server cannot be reached (no such host, no answer in time, a
+        5xx), and nothing is stored."""
         collection = admin_collection_for(request.user, pk)
         form = bind_form(IiifImportForm, request.data)
         if not form.is_valid():
             return error("Invalid request.", fields=form.errors.get_json_data())
         imported = form.import_into(collection, request.user)
         if imported is None:
-            return error(form.errors["manifest"][0], fields=form.errors.get_json_data())
+            code = status.HTTP_502_BAD_GATEWAY if form.unreachable else status.HTTP_400_BAD_REQUEST
+            return error(form.errors["manifest"][0], code, fields=form.errors.get_json_data())
         document, fetching = imported
         progress = document_progress(Document.objects.filter(pk=document.pk))[document.pk]
         code = status.HTTP_202_ACCEPTED if fetching else status.HTTP_200_OK

@@ -90,8 +90,8 @@ def model_version_for(collection: Collection) -> ModelVersion:
 def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | None = None) -> int:
     """Queue lines for recognition by `model_version` (default: their collection's model).
 
-    Lines already read by that version are left alone; lines whose recognition failed are
-    queued again. Returns how many lines were queued.
+    Lines already read by that version are left alone; lines whose recognition failed, or
+    that the starter read in its place, are queued again. Returns how many lines were queued.
     """
     rows = list(lines.values_list("id", "document_id", "collection_id"))
     if not rows:
@@ -201,13 +201,16 @@ def do_claim(limit: int, worker: str) -> Claimed:
 
 def _fail_exhausted(now: datetime) -> None:
     """Requests whose worker died with them `MAX_ATTEMPTS` times are not tried again."""
-    exhausted = list(
-        RecognitionRequest.objects.select_for_update(skip_locked=True).filter(
-            status=R.RUNNING,
-            lease_until__lt=now,
-            attempts__gte=settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS,
-        )
+    dead = RecognitionRequest.objects.filter(
+        status=R.RUNNING,
+        lease_until__lt=now,
+        attempts__gte=settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS,
     )
+    line_ids = list(dead.values_list("line_id", flat=True))
+    if not line_ids:
+        return
+    _lock_lines(line_ids)
+    exhausted = list(dead.select_for_update(skip_locked=True))
     if not exhausted:
         return
     message = (
@@ -215,6 +218,13 @@ def _fail_exhausted(now: datetime) -> None:
         "attempts (the worker crashed or timed out each time)"
     )
     _finish_failed(exhausted, {r.id: message for r in exhausted})
+
+
+def _lock_lines(line_ids: Iterable[int]) -> None:
+    """Lock lines before their requests, the order in which merging or deleting a line takes
+    them (the line, then its requests as they are deleted with it): the other order
+    deadlocks with a reviewer merging a line a worker is writing to."""
+    list(Line.objects.select_for_update().filter(id__in=line_ids).values_list("id", flat=True))
 
 
 def _finish_failed(requests: list[RecognitionRequest], errors: dict[int, str]) -> None:
@@ -285,6 +295,7 @@ def release(
     failed once they have had their attempts. An error that is not the lines' (`charged`
     False) does not count as an attempt."""
     with transaction.atomic():
+        _lock_lines(r.line_id for r in requests)
         left = list(
             RecognitionRequest.objects.select_for_update().filter(
                 claim=token, status=R.RUNNING, id__in=[r.id for r in requests]
@@ -374,6 +385,8 @@ def do_recognize_pending(
         claimed = do_claim(settings.OCRREVIEW_RECOGNITION_CHUNK, worker)
     if not claimed.requests:
         return 0
+    import torch
+
     from recognition.inference import OutOfMemory
 
     groups: dict[tuple[int, int], list[RecognitionRequest]] = defaultdict(list)
@@ -387,9 +400,9 @@ def do_recognize_pending(
         try:
             engine = load_engine(requests[0].model_version)
             _recognize_group(claimed.token, engine, requests, nbest, stages, should_stop)
-        except OutOfMemory as exc:
-            # The device is busy: the task is retried with a growing delay (tasks.py) until
-            # memory is free, and the lines wait for it in the queue.
+        except (OutOfMemory, torch.OutOfMemoryError) as exc:
+            # The device is busy (loading the model onto it can meet this too): the lines wait
+            # in the queue until memory is free, tried again by the task's retries and sweeps.
             release(claimed.token, f"waiting for device memory: {exc}", requests, charged=False)
             failure = failure or exc
         except Exception as exc:
@@ -612,9 +625,7 @@ def do_store_results(
     now = timezone.now()
     claimed_geometry = {r.id: _geometry(r.line) for r in batch}
     with transaction.atomic():
-        # The lines before their requests, the order in which merging or deleting a line takes
-        # them (the line, then its requests as they are deleted with it): the other order
-        # deadlocked with a reviewer merging a line the worker was storing.
+        # The lines before their requests (_lock_lines says why), read here as well.
         lines = {
             line.id: line
             # Lock the lines only: the collection row is read, and admins may edit it.
@@ -749,13 +760,18 @@ def _route(line: Line, best, now: datetime) -> bool:
     if line.status == Line.Status.REVIEWED or line.human_text:
         return False
     line.text = best.text
-    line.confidence = _unit(best.confidence)
+    # A reading cut off by the token limit is missing its end: the chance that it is the
+    # line is nil, whatever the product of its tokens says (the end-of-line token, the least
+    # sure of a long line, never entered it). So it goes to a human at any threshold but 0,
+    # now and when an admin applies another, and comes first in the least-sure order.
+    line.confidence = 0.0 if best.truncated else _unit(best.confidence)
     if line.status == Line.Status.IN_REVIEW and line.claimed_until and line.claimed_until > now:
         return True
-    # A reading cut off by the token limit is missing its end, whatever its confidence: its
-    # end-of-line token, the least sure of a long line, never entered the product.
-    sure = not best.truncated and line.confidence >= line.collection.confidence_threshold
-    line.status = Line.Status.AUTO_ACCEPTED if sure else Line.Status.NEEDS_REVIEW
+    line.status = (
+        Line.Status.AUTO_ACCEPTED
+        if line.confidence >= line.collection.confidence_threshold
+        else Line.Status.NEEDS_REVIEW
+    )
     return True
 
 

@@ -111,6 +111,7 @@
       conflict.querySelector("[data-choose=theirs]").addEventListener("click", () => {
         localStorage.removeItem(draftKey(li.dataset.lineId));
         input.value = conflict.dataset.theirs;
+        input.dataset.saved = conflict.dataset.theirs;
         li.dataset.version = conflict.dataset.version;
         msg.textContent = "";
       });

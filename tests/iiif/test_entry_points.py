@@ -8,7 +8,7 @@ from ocrreview.corpus.iiif import do_fetch_iiif_images
 from ocrreview.corpus.models import Document
 from tests.factories import post_json
 from tests.factories import token_headers as auth
-from tests.iiif.server import manifest_3
+from tests.iiif.server import manifest_3, send
 
 
 def post(client, collection, user, body):
@@ -49,6 +49,24 @@ def test_the_api_says_why_a_manifest_is_refused_and_stores_nothing(
         assert post(client, letters, alice, bad).status_code == 400
     response = post(client, letters, alice, {"manifest": url, "segmentation": "imported"})
     assert "segmentation" in response.json()["fields"]
+    assert not Document.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("host", ["server-that-is-not.example", "unanswering"])
+def test_the_api_says_a_manifest_server_that_cannot_be_reached_is_a_bad_gateway(
+    client, iiif_server, letters, alice, settings, host
+):
+    """Not the request's fault, and perhaps not for good: a 502, where a manifest that
+    answers wrongly is a 400."""
+    if host == "unanswering":
+        iiif_server.routes["/down.json"] = lambda h: send(h, b"down", "text/plain", status=503)
+        url = iiif_server.url("/down.json")
+    else:
+        url = f"https://{host}/manifest.json"
+    response = post(client, letters, alice, {"manifest": url})
+    assert response.status_code == 502
+    assert response.json()["fields"]["manifest"][0]["message"] == response.json()["error"]
     assert not Document.objects.exists()
 
 

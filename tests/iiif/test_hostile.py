@@ -341,5 +341,16 @@ def test_an_international_domain_name_is_looked_up_as_dns_knows_it(settings):
     # .example never resolves; the message names the host as it was looked up.
     with pytest.raises(FetchError, match="the host xn--bcher-kva.example cannot be resolved"):
         check_url("http://bücher.example/manifest.json")
+    # As browsers write it (UTS 46), not as Python's IDNA 2003 codec would (strasse.example).
+    with pytest.raises(FetchError, match="the host xn--strae-oqa.example cannot be resolved"):
+        check_url("http://Straße.example/manifest.json")
     with pytest.raises(FetchError, match="not a valid domain name"):
         check_url("http://x..example/manifest.json")
+
+
+def test_an_allowed_host_may_be_written_in_its_own_script(settings):
+    from ocrreview.corpus.remote import _allowed
+
+    settings.OCRREVIEW_IIIF_ALLOWED_HOSTS = ["bücher.intranet:8182", "[::1", "x..y"]
+    assert _allowed("xn--bcher-kva.intranet", 8182)
+    assert not _allowed("xn--bcher-kva.intranet", 80)

@@ -17,6 +17,7 @@ from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 from recognition import inference
 from recognition.loading import STARTER_MODEL_DIR
 from tests import factories
+from tests.db_locks import wait_until_another_session_waits_for_a_lock
 from tests.tiny_model import build_tiny_model
 
 R = RecognitionRequest.Status
@@ -39,7 +40,10 @@ def drain() -> int:
 
 
 @pytest.mark.django_db
-def test_lines_get_their_nbest_list_and_are_routed_by_the_threshold(tiny_model, document):
+def test_lines_get_their_nbest_list_and_are_routed_by_the_threshold(document, settings):
+    # The starter, whose readings end: the tiny random model's are cut off by the token limit.
+    settings.OCRREVIEW_MODEL = str(STARTER_MODEL_DIR)
+    settings.OCRREVIEW_MAX_NEW_TOKENS = 96
     collection = document.collection
     collection.nbest_size = 3
     collection.confidence_threshold = 1.0
@@ -53,7 +57,7 @@ def test_lines_get_their_nbest_list_and_are_routed_by_the_threshold(tiny_model, 
         assert line.text == best.text
         assert line.confidence == pytest.approx(best.calibrated_confidence)
         assert line.status == Line.Status.NEEDS_REVIEW  # nothing reaches a threshold of 1
-        assert line.model_version.source == str(tiny_model)
+        assert line.model_version.source == str(STARTER_MODEL_DIR)
         assert line.version == 2
     document.refresh_from_db()
     assert document.status == Document.Status.READY
@@ -106,14 +110,20 @@ def test_a_zero_threshold_accepts_every_line(document, settings):
 
 
 @pytest.mark.django_db
-def test_a_reading_cut_off_by_the_token_limit_is_never_accepted(tiny_model, document, settings):
+def test_a_reading_cut_off_by_the_token_limit_goes_to_a_human_at_any_threshold(
+    tiny_model, document, settings
+):
     """Its end is missing, and its confidence, a product without the end-of-line token's
-    probability, says nothing of that."""
+    probability, says nothing of that: now, and when an admin applies a threshold later."""
     settings.OCRREVIEW_MAX_NEW_TOKENS = 2
-    document.collection.confidence_threshold = 0.0
+    document.collection.confidence_threshold = 0.001
     document.collection.save()
     services.do_queue_recognition(document.lines.all())
     drain()
+    assert set(document.lines.values_list("status", flat=True)) == {Line.Status.NEEDS_REVIEW}
+    assert set(document.lines.values_list("confidence", flat=True)) == {0.0}
+    assert Hypothesis.objects.filter(rank=0, calibrated_confidence__gt=0).count() == 3
+    actions.do_apply_threshold(document.collection, 0.001)
     assert set(document.lines.values_list("status", flat=True)) == {Line.Status.NEEDS_REVIEW}
 
 
@@ -583,7 +593,7 @@ def test_a_line_deleted_while_its_batch_is_stored_deadlocks_neither(document, bo
     with transaction.atomic():
         Line.objects.select_for_update().get(pk=doomed.pk)  # the reviewer's merge or delete
         worker.start()
-        worker.join(timeout=1)  # the store now waits for the line
+        wait_until_another_session_waits_for_a_lock()  # the store, for the line
         actions.do_delete_line(doomed.pk, bob, expected_version=doomed.version)
     worker.join()
     assert stored == {"done": True}

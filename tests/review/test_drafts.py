@@ -10,6 +10,7 @@ from django.utils import timezone
 from ocrreview.corpus.models import Line
 from ocrreview.review import actions
 from ocrreview.review.models import Draft
+from tests.db_locks import wait_until_another_session_waits_for_a_lock
 
 
 def post_draft(client, collection, line, **data):
@@ -108,7 +109,7 @@ def test_a_draft_arriving_while_the_save_commits_is_not_kept_after_it(bob, lette
         actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
         drafter.start()
         # Without the line's lock the draft is stored now, beside the uncommitted save.
-        drafter.join(timeout=1)
+        wait_until_another_session_waits_for_a_lock()
     drafter.join()
     assert outcome["draft"] is None
     assert not Draft.objects.filter(line=lines[1]).exists()
@@ -132,8 +133,7 @@ def test_a_first_draft_committing_when_the_save_starts_is_removed_by_the_save(bo
     with transaction.atomic():
         actions.do_save_draft(lines[1], bob, "I receiv", base_version=1)
         saver.start()
-        saver.join(timeout=1)  # the save now waits on the draft's lock
-        assert saver.is_alive()
+        wait_until_another_session_waits_for_a_lock()  # the save, for the draft's
     saver.join()
     assert outcome["saved"].text_after == "I received your"
     assert not Draft.objects.filter(line=lines[1]).exists()
