@@ -773,3 +773,24 @@ def test_the_page_view_does_not_merge_away_a_line_with_unsaved_text(
     assert "unsaved text" in page.locator("#seg-status").inner_text()
     assert Line.objects.filter(page_id=letter_lines[0].page_id).count() == 5
     assert below.input_value() == "of the 3d inst. and so"
+
+
+def test_after_keeping_theirs_in_the_page_view_the_row_has_nothing_unsaved(
+    new_page, alice, bob, letters, letter_lines
+):
+    from ocrreview.review import actions
+
+    bbox_lines(letter_lines)
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/pages/{letter_lines[0].page_id}/")
+    actions.do_save_line(letter_lines[2], alice, "of the 3rd inst. and", expected_version=1)
+    row = page.locator(f"#line-{letter_lines[2].pk}")
+    row.locator(".pl-text").fill("of the third inst. and")
+    row.locator(".pl-text").press("Enter")
+    row.locator("[data-choose=theirs]").click()
+    assert row.locator(".pl-text").input_value() == "of the 3rd inst. and"
+    page.locator(f"#line-{letter_lines[1].pk} .pl-text").focus()
+    page.keyboard.press("Alt+j")
+    page.wait_for_timeout(500)
+    assert "unsaved text" not in page.locator("#seg-status").inner_text()
