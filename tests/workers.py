@@ -95,3 +95,17 @@ def wait_for_worker(hostname: str, timeout: float) -> None:
         if app.control.ping(destination=[hostname], timeout=1.0):
             return
     raise TimeoutError(f"Celery worker {hostname} did not answer within {timeout} s")
+
+
+def worker_that_stops_at_start(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """A worker started as production starts it, expected to exit before taking a task."""
+    finished = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "ocrreview", "worker", "-Q", "start-check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode != 0, finished.stderr
+    return finished

@@ -1,9 +1,10 @@
 """The Celery wiring: routing by task, JSON only, late acks; a real worker on real Redis."""
 
 import pytest
+import torch
 
 from ocrreview.celery import app
-from tests.workers import celery_worker
+from tests.workers import celery_worker, worker_env, worker_that_stops_at_start
 
 
 def test_tasks_are_routed_to_their_queues():
@@ -28,3 +29,9 @@ def test_a_real_worker_consumes_all_four_queues():
         queues = inspect.active_queues()[worker.hostname]
         assert {q["name"] for q in queues} == {"default", "segment", "gpu", "training"}
         assert worker.process.poll() is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_worker_told_to_read_on_a_gpu_it_does_not_have_stops_at_start(db):
+    finished = worker_that_stops_at_start(worker_env(OCRREVIEW_DEVICE="cuda"))
+    assert "OCRREVIEW_DEVICE=cuda, but torch finds no usable GPU here" in finished.stderr

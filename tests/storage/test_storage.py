@@ -3,14 +3,11 @@ disk: files stored whole under their names, downloads as presigned redirects, mo
 cached once per host and checked against their checksums, and a missing bucket named at start."""
 
 import io
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 import requests
-import torch
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -18,7 +15,7 @@ from django.db import connection
 from PIL import Image
 
 from ocrreview import storage
-from tests.workers import ROOT, worker_env
+from tests.workers import worker_env, worker_that_stops_at_start
 
 
 def write_model(folder: Path) -> Path:
@@ -161,32 +158,8 @@ def test_check_refuses_a_missing_bucket(s3_storage, settings):
 
 def test_a_worker_stops_at_start_on_a_missing_bucket(s3_server, db):
     """As production starts it: the worker exits naming the setting, before taking a task."""
-    env = worker_env(**s3_server.env("no-such-bucket"))
-    finished = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "ocrreview", "worker", "-Q", "storage-check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert finished.returncode != 0
+    finished = worker_that_stops_at_start(worker_env(**s3_server.env("no-such-bucket")))
     assert "OCRREVIEW_S3_BUCKET='no-such-bucket' does not exist" in finished.stderr
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_a_worker_told_to_read_on_a_gpu_it_does_not_have_stops_at_start(db):
-    env = worker_env(OCRREVIEW_DEVICE="cuda")
-    finished = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "ocrreview", "worker", "-Q", "device-check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert finished.returncode != 0
-    assert "OCRREVIEW_DEVICE=cuda, but torch finds no usable GPU here" in finished.stderr
 
 
 @pytest.mark.django_db(transaction=True)
