@@ -7,7 +7,10 @@ import re
 import pytest
 import torch
 
-from ocrreview.corpus.models import Collection
+from ocrreview.corpus.models import Collection, Line
+from ocrreview.transcription import services
+from ocrreview.transcription.models import Hypothesis, RecognitionRequest
+from tests import factories
 from tests.commands import printed_lines
 
 
@@ -30,11 +33,14 @@ def torch_threads():
     torch.set_num_threads(threads)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_bench_pipeline_with_the_null_model_prints_its_stages_and_lines_per_s_last(
-    tiny_model, settings, torch_threads
+    tiny_model, settings, torch_threads, letters
 ):
     settings.OCRREVIEW_CUDA_BATCH_SIZE = 16
+    # A user's line waiting for its reading: the stand-in's made-up one must not reach it.
+    waiting = factories.make_line(factories.make_page(factories.make_document(letters)), 0)
+    services.do_queue_recognition(Line.objects.filter(pk=waiting.pk))
     lines = printed_lines(
         "bench_pipeline",
         *("--null-model", "--lines", "45", "--nbest", "3", "--model", str(tiny_model)),
@@ -55,4 +61,6 @@ def test_bench_pipeline_with_the_null_model_prints_its_stages_and_lines_per_s_la
     ceiling = re.fullmatch(r"most lines/s this CPU time allows on (\d+) cores: (\d+)", lines[-2])
     assert ceiling and abs(int(ceiling[2]) - int(ceiling[1]) * 1000 / float(spent[1])) <= 1
     assert re.fullmatch(r"lines_per_s: \d+", lines[-1]), lines[-1]
-    assert not Collection.objects.exists()  # the bench cleans up after itself
+    assert RecognitionRequest.objects.get(line=waiting).status == "queued"
+    assert not Hypothesis.objects.exists()
+    assert Collection.objects.get() == letters  # the bench's own is gone

@@ -26,8 +26,8 @@ from django.db.models import Count
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from ocrreview.corpus.management.bench_database import bench_database
 from ocrreview.corpus.models import Collection, Document, Membership
-from ocrreview.review.management.bench_database import bench_database
 from ocrreview.review.models import Correction
 from ocrreview.training.models import ModelVersion
 

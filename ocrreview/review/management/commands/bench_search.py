@@ -21,8 +21,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from ocrreview.corpus.management.bench_database import bench_database
 from ocrreview.corpus.models import Collection, Document, Page
-from ocrreview.review.management.bench_database import bench_database
 from ocrreview.review.search import search_lines, trigram_search_available
 
 WORDS_FILE = Path("/usr/share/dict/words")

@@ -29,8 +29,8 @@ from django.db import connection, connections
 from PIL import Image
 
 from ocrreview import storage
+from ocrreview.corpus.management.bench_database import bench_database
 from ocrreview.corpus.models import Collection, Document, Line, Page
-from ocrreview.review.management.bench_database import bench_database
 from ocrreview.review.models import Correction
 from ocrreview.training.exports import ExportOptions
 from ocrreview.training.models import DatasetExport

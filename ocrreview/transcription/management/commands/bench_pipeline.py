@@ -23,7 +23,8 @@ OCRREVIEW_PREPARE_PROCESSES as set.
 Decoding, cropping and preprocessing run in the pipeline's prepare thread, a batch ahead of
 the model, and the model reads a batch in a thread of its own while the batch before it is
 written, so the stages add up to more than the total.
-Like a worker, it reads whatever is queued: run it with no other recognition worker. It
+It runs on a throwaway database (<name>_bench, created and dropped here), since like a
+worker it reads whatever is queued. It
 prints milliseconds per line by stage, the CPU time a line cost in every process that worked
 on it (this one, the preparing processes, and the PostgreSQL backend where the server runs on
 this machine), the rate those CPU costs allow on this machine's cores, and lines_per_s last.
@@ -44,6 +45,7 @@ from django.test import override_settings
 from PIL import Image, ImageDraw, ImageFont
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
+from ocrreview.corpus.management.bench_database import bench_database
 from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.transcription import services
 from ocrreview.transcription.management.bench_workers import (
@@ -161,17 +163,22 @@ class Command(BaseCommand):
         timeout: float,
         **options,
     ):
-        collection = bench_collection(model, nbest_size=nbest)
-        try:
-            if null_model:
-                # The stand-in replaces a GPU, so the pipeline runs as a GPU worker's does.
-                with override_settings(
+        if null_model:
+            # The stand-in writes a made-up reading for whatever is queued, so it runs on a
+            # database of its own: on the real one it read the users' queued lines too. It
+            # replaces a GPU, so the pipeline runs as a GPU worker's does.
+            with (
+                bench_database(self.stdout.write),
+                override_settings(
                     OCRREVIEW_NULL_MODEL=True,
                     OCRREVIEW_BATCH_SIZE=settings.OCRREVIEW_CUDA_BATCH_SIZE,
                     OCRREVIEW_RECOGNITION_CHUNK=chunk,
-                ):
-                    self._null_model(collection, lines or 2000)
-                return
+                ),
+            ):
+                self._null_model(bench_collection(model, nbest_size=nbest), lines or 2000)
+            return
+        collection = bench_collection(model, nbest_size=nbest)
+        try:
             lines = lines or 200
             with celery_workers("gpu"):
                 self.stdout.write("warming up (model load, first batch)...")

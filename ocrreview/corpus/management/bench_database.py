@@ -1,5 +1,4 @@
-"""The throwaway database the review app's benchmarks seed, so that they never touch real
-data."""
+"""The throwaway database benchmarks seed, so that they never touch real data."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
