@@ -52,7 +52,7 @@ from transformers import (
 )
 
 from recognition.evaluate import read_metadata
-from recognition.inference import recognize
+from recognition.inference import NEUTRAL_SEARCH, recognize
 from recognition.loading import LoadedModel, load_model
 from recognition.metrics import cer
 from recognition.preprocess import open_image
@@ -212,7 +212,11 @@ def _naive(model_dir: str) -> Transcriber:
 
 def _engine(name: str, model_dir: str) -> Transcriber:
     loaded = load_model(model_dir, device="cpu", quantize="int8" in name)
-    loaded.model.generation_config.min_new_tokens = OUTPUT_TOKENS
+    # The engine hands generate() a min_new_tokens of its own (NEUTRAL_SEARCH), which wins
+    # over the checkpoint's: a line could then end before 24 tokens, and the variants would
+    # not do the same work. This process runs one variant only, so the engine's search is
+    # changed for it here.
+    NEUTRAL_SEARCH["min_new_tokens"] = OUTPUT_TOKENS
 
     def transcribe(images: Sequence[Image.Image]) -> list[str]:
         results = recognize(

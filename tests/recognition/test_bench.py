@@ -6,7 +6,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from recognition.bench import VOCAB_SIZE, _vocabulary_tokenizer, line_images, main
+from recognition.bench import (
+    OUTPUT_TOKENS,
+    VOCAB_SIZE,
+    _engine,
+    _vocabulary_tokenizer,
+    line_images,
+    main,
+)
+from recognition.loading import STARTER_MODEL_DIR
 from tests.recognition.test_evaluate import _folder
 
 
@@ -36,3 +44,30 @@ def test_agreement_mode_reports_every_setting(
     for setting in ("beam 1: fp32, batch 8", "beam 4: int8, batch 8"):
         assert setting in out
     assert "3/3" in out  # fp32 batched agrees with fp32 one line at a time
+
+
+def test_every_engine_variant_makes_as_many_tokens_a_line_as_the_naive_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Otherwise the speed-up compares unequal work: a trained model (the starter) ends the
+    bench's drawn lines before 24 tokens."""
+    from transformers import VisionEncoderDecoderModel
+
+    from recognition import inference
+
+    monkeypatch.setitem(inference.NEUTRAL_SEARCH, "min_new_tokens", None)  # restored after
+    made: list[int] = []
+    generate = VisionEncoderDecoderModel.generate
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        output = generate(self, *args, **kwargs)
+        end = self.config.decoder.eos_token_id
+        for row in output.sequences.tolist():
+            tokens = row[1:]  # after the start token
+            made.append(tokens.index(end) if end in tokens else len(tokens))
+        return output
+
+    monkeypatch.setattr(VisionEncoderDecoderModel, "generate", counting)
+    transcribe = _engine("(b) engine", str(STARTER_MODEL_DIR))
+    transcribe([Image.open(io.BytesIO(png)) for png in line_images(2)])
+    assert made and min(made) >= OUTPUT_TOKENS
