@@ -103,6 +103,14 @@ def bob_on(new_page, letters, line):
     return page
 
 
+def bob_on_the_page_view(new_page, letters, line):
+    """bob's browser, logged in, on the page view of the line's page."""
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/pages/{line.page_id}/")
+    return page
+
+
 def editor_text(page):
     return page.locator("#line-text")
 
@@ -478,9 +486,7 @@ def test_altgr_letters_in_the_page_view_are_typed_not_shortcuts(
     new_page, bob, letters, letter_lines
 ):
     bbox_lines(letter_lines)
-    page = new_page()
-    log_in(page, "bob")
-    page.goto(f"/collections/{letters.pk}/review/pages/{letter_lines[0].page_id}/")
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
     page.locator(f"#line-{letter_lines[1].pk} .pl-text").focus()
     page.keyboard.press("Control+Alt+s")  # AltGr+S: "ś" on a Polish keyboard
     page.keyboard.press("Alt+Backspace")  # delete the word before the caret
@@ -556,9 +562,7 @@ def test_the_text_cannot_change_while_its_save_is_on_its_way(new_page, bob, lett
 def test_in_the_page_view_keys_typed_during_a_save_are_neither_lost_nor_moved(
     new_page, bob, letters, letter_lines
 ):
-    page = new_page()
-    log_in(page, "bob")
-    page.goto(f"/collections/{letters.pk}/review/pages/{letter_lines[0].page_id}/")
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
     held = []
     page.route("**/save/**", lambda route: held.append(route))  # a slow network
     row = page.locator(f"#line-{letter_lines[1].pk} .pl-text")
@@ -762,9 +766,7 @@ def test_the_page_view_does_not_merge_away_a_line_with_unsaved_text(
     new_page, bob, letters, letter_lines
 ):
     bbox_lines(letter_lines)
-    page = new_page()
-    log_in(page, "bob")
-    page.goto(f"/collections/{letters.pk}/review/pages/{letter_lines[0].page_id}/")
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
     below = page.locator(f"#line-{letter_lines[2].pk} .pl-text")
     below.fill("of the 3d inst. and so")
     page.locator(f"#line-{letter_lines[1].pk} .pl-text").focus()
@@ -781,9 +783,7 @@ def test_after_keeping_theirs_in_the_page_view_the_row_has_nothing_unsaved(
     from ocrreview.review import actions
 
     bbox_lines(letter_lines)
-    page = new_page()
-    log_in(page, "bob")
-    page.goto(f"/collections/{letters.pk}/review/pages/{letter_lines[0].page_id}/")
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
     actions.do_save_line(letter_lines[2], alice, "of the 3rd inst. and", expected_version=1)
     row = page.locator(f"#line-{letter_lines[2].pk}")
     row.locator(".pl-text").fill("of the third inst. and")

@@ -32,6 +32,15 @@ def document(letters):
     return document
 
 
+@pytest.fixture
+def starter_model(settings):
+    """The shipped starter as the site's model, where a test needs readings that end: the
+    tiny random model's are all cut off by the token limit."""
+    settings.OCRREVIEW_MODEL = str(STARTER_MODEL_DIR)
+    settings.OCRREVIEW_MAX_NEW_TOKENS = 96
+    return STARTER_MODEL_DIR
+
+
 def drain() -> int:
     total = 0
     while claimed := services.do_recognize_pending("test-worker"):
@@ -40,10 +49,7 @@ def drain() -> int:
 
 
 @pytest.mark.django_db
-def test_lines_get_their_nbest_list_and_are_routed_by_the_threshold(document, settings):
-    # The starter, whose readings end: the tiny random model's are cut off by the token limit.
-    settings.OCRREVIEW_MODEL = str(STARTER_MODEL_DIR)
-    settings.OCRREVIEW_MAX_NEW_TOKENS = 96
+def test_lines_get_their_nbest_list_and_are_routed_by_the_threshold(starter_model, document):
     collection = document.collection
     collection.nbest_size = 3
     collection.confidence_threshold = 1.0
@@ -57,7 +63,7 @@ def test_lines_get_their_nbest_list_and_are_routed_by_the_threshold(document, se
         assert line.text == best.text
         assert line.confidence == pytest.approx(best.calibrated_confidence)
         assert line.status == Line.Status.NEEDS_REVIEW  # nothing reaches a threshold of 1
-        assert line.model_version.source == str(STARTER_MODEL_DIR)
+        assert line.model_version.source == str(starter_model)
         assert line.version == 2
     document.refresh_from_db()
     assert document.status == Document.Status.READY
@@ -98,10 +104,7 @@ def test_the_model_reads_the_next_batch_while_the_one_before_is_written(
 
 
 @pytest.mark.django_db
-def test_a_zero_threshold_accepts_every_line(document, settings):
-    # The starter, whose readings end: the tiny random model's are cut off by the token limit.
-    settings.OCRREVIEW_MODEL = str(STARTER_MODEL_DIR)
-    settings.OCRREVIEW_MAX_NEW_TOKENS = 96
+def test_a_zero_threshold_accepts_every_line(starter_model, document):
     document.collection.confidence_threshold = 0.0
     document.collection.save()
     services.do_queue_recognition(document.lines.all())

@@ -67,6 +67,15 @@ def broker():
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
 
 
+def wait_for_the_first_batches() -> None:
+    wait_for(
+        lambda: RecognitionRequest.objects.filter(status=R.DONE).count() >= 4,
+        60,
+        interval=0.02,
+        what="the first batches",
+    )
+
+
 def upload_lines(collection, count: int) -> list:
     uploads = [Upload.from_bytes(f"line-{i}.png", files.png(320, 48)) for i in range(count)]
     return do_ingest(collection, uploads, segmentation=Document.Segmentation.WHOLE_IMAGE)
@@ -89,12 +98,7 @@ def test_a_worker_told_to_stop_stores_its_batch_and_gives_the_rest_back_at_once(
     )
     with celery_worker("gpu", name="stopping", **slow) as stopping:
         upload_lines(letters, 60)
-        wait_for(
-            lambda: RecognitionRequest.objects.filter(status=R.DONE).count() >= 4,
-            60,
-            interval=0.02,
-            what="the first batches",
-        )
+        wait_for_the_first_batches()
         stopping.process.send_signal(signal.SIGTERM)
         stopping.process.wait(timeout=30)
     assert not RecognitionRequest.objects.filter(status=R.RUNNING).exists()
@@ -176,12 +180,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     with celery_worker("gpu", name="doomed", **slow) as doomed:
         upload_lines(letters, 30)
         total = Line.objects.count()
-        wait_for(
-            lambda: RecognitionRequest.objects.filter(status=R.DONE).count() >= 4,
-            60,
-            interval=0.02,
-            what="the first batches",
-        )
+        wait_for_the_first_batches()
         os.killpg(doomed.process.pid, signal.SIGKILL)
         doomed.process.wait()
     stranded = RecognitionRequest.objects.filter(status=R.RUNNING).count()
