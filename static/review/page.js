@@ -23,6 +23,8 @@
   let lastClick = null; // where on the page the reviewer last clicked, in page pixels
   let adding = false;
 
+  // Enter and Alt keys that confirm an input method's candidate (Chinese, Japanese).
+  const composing = (e) => e.isComposing || e.keyCode === 229;
   const rowOf = (id) => document.getElementById(`line-${id}`);
   const boxOf = (id) => svg.querySelector(`g[data-line-id="${id}"]`);
 
@@ -66,8 +68,7 @@
       } catch { /* storage off */ }
     });
     input.addEventListener("keydown", (e) => {
-      // Enter confirms an input method's candidate (Chinese, Japanese).
-      if (e.isComposing || e.keyCode === 229) return;
+      if (composing(e)) return;
       if (e.key === "Enter") { e.preventDefault(); saveRow(li); }
       if (e.key === "ArrowDown" && !e.altKey) { e.preventDefault(); moveFocus(li, 1); }
       if (e.key === "ArrowUp" && !e.altKey) { e.preventDefault(); moveFocus(li, -1); }
@@ -189,7 +190,7 @@
     // AltGr arrives as Ctrl+Alt on Windows (ś, ą on a Polish keyboard), and Option+S types ß
     // on a Mac: those keys are letters, as Alt+Backspace (delete a word) is editing.
     if (!e.altKey || e.ctrlKey || e.metaKey || e.getModifierState("AltGraph")) return;
-    if (e.isComposing || e.keyCode === 229) return;
+    if (composing(e)) return;
     const typesACharacter = e.key.length === 1 && e.code !== `Key${e.key.toUpperCase()}`;
     if (e.target.classList?.contains("pl-text") && typesACharacter) return;
     const keys = { KeyS: "split", KeyJ: "merge", Delete: "delete", KeyA: "add" };
