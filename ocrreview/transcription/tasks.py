@@ -1,11 +1,13 @@
 """Recognition tasks (the `gpu` queue, see ocrreview/celery.py). Thin wrappers: the work
 and its guarantees are in services.py."""
 
+import ctypes
 import logging
+import multiprocessing
 
 import redis
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 from celery.worker import state as worker_state
 from django.conf import settings
 
@@ -48,10 +50,24 @@ def recognize_pending(self) -> int:
     return total
 
 
+# Only the worker's main process hears SIGTERM or Ctrl+C; a prefork child reads on. The main
+# process imports this module before its pool forks, so this memory is shared with every child.
+_shutting_down = multiprocessing.RawValue(ctypes.c_bool, False)
+
+
+@worker_shutting_down.connect
+def _tell_the_pool(**kwargs) -> None:
+    _shutting_down.value = True
+
+
 def _stopping() -> bool:
-    """Whether this worker is shutting down (SIGTERM, Ctrl+C): a warm shutdown waits for the
-    running task, which would otherwise drain the whole queue first."""
-    return worker_state.should_stop is not None or worker_state.should_terminate is not None
+    """Whether this worker is shutting down (SIGTERM, Ctrl+C, a remote shutdown): a warm
+    shutdown waits for the running task, which would otherwise drain the whole queue first."""
+    return (
+        _shutting_down.value
+        or worker_state.should_stop is not None
+        or worker_state.should_terminate is not None
+    )
 
 
 def sweep() -> None:

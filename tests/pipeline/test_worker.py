@@ -83,12 +83,14 @@ def upload_lines(collection, count: int) -> list:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pool", ["solo", "prefork"])
 def test_a_worker_told_to_stop_stores_its_batch_and_gives_the_rest_back_at_once(
-    broker, letters, tiny_model, settings
+    broker, letters, tiny_model, settings, pool
 ):
-    """SIGTERM to a solo-pool worker, as a container's stop sends it: the warm shutdown waited
-    for the task to drain the whole queue, and whatever kills what is still running after its
-    grace period left a chunk's lines to wait out their lease, charged an attempt."""
+    """SIGTERM to a worker, as a container's stop or `make run`'s Ctrl+C sends it: the warm
+    shutdown waited for the task to drain the whole queue, and whatever kills what is still
+    running after its grace period left a chunk's lines to wait out their lease, charged an
+    attempt. A prefork child never hears the signal; only its main process does."""
     settings.OCRREVIEW_MODEL = str(tiny_model)
     slow = worker_settings(
         tiny_model,
@@ -96,7 +98,7 @@ def test_a_worker_told_to_stop_stores_its_batch_and_gives_the_rest_back_at_once(
         OCRREVIEW_RECOGNITION_CHUNK="100",
         OCRREVIEW_MAX_NEW_TOKENS="64",
     )
-    with celery_worker("gpu", name="stopping", **slow) as stopping:
+    with celery_worker("gpu", name="stopping", pool=pool, **slow) as stopping:
         upload_lines(letters, 60)
         wait_for_the_first_batches()
         stopping.process.send_signal(signal.SIGTERM)
