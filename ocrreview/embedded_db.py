@@ -51,6 +51,11 @@ def start(pgdata: Path) -> str:
     import psycopg
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    pid_file = pgdata / "postmaster.pid"
+    if pid_file.exists() and running_pid(pgdata) is None:
+        # Left by a server that died with its machine, and naming a live process since:
+        # pgserver would take it for a running server and not start one.
+        pid_file.unlink()
     # cleanup_mode=None: the server outlives this process; stop() ends it with the app.
     # start() on the handle, since get_server() hands out a handle it made before in this
     # process without checking that its server still runs.

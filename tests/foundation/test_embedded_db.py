@@ -45,16 +45,21 @@ def test_it_listens_on_a_socket_only(pgdata):
 
 
 def test_a_stale_pid_file_naming_another_process_is_not_taken_for_the_server(pgdata):
-    """After a reboot the pid in postmaster.pid may be another program's."""
-    embedded_db.start(pgdata)
+    """After a reboot or a kill -9 of the whole container the pid in postmaster.pid may be
+    another program's: the server is started anew, the other program left alone."""
+    url = embedded_db.start(pgdata)
+    stale = (pgdata / "postmaster.pid").read_text().splitlines()
     embedded_db.stop(pgdata)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        lines = ["0"] * 8
-        lines[0] = str(other.pid)
-        (pgdata / "postmaster.pid").write_text("\n".join(lines) + "\n")
+        (pgdata / "postmaster.pid").write_text("\n".join([str(other.pid), *stale[1:]]) + "\n")
         assert embedded_db.running_pid(pgdata) is None
         assert not embedded_db.stop(pgdata)
+        assert other.poll() is None
+
+        assert embedded_db.start(pgdata) == url
+        with psycopg.connect(url) as db:
+            assert db.execute("SELECT current_database()").fetchone() == ("ocrreview",)
         assert other.poll() is None
     finally:
         other.kill()
