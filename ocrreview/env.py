@@ -5,13 +5,48 @@ deployment's environment stops start-up instead of silently running with a defau
 """
 
 import os
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 
 def env_str(name: str, default: str) -> str:
-    return os.getenv(name, default)
+    # Empty is unset, as for every reader here: `X=` in an EnvironmentFile or compose's
+    # `${X:-}` means "not given".
+    return os.getenv(name) or default
+
+
+def env_path(name: str, default: Path) -> Path:
+    """A folder the app writes to. A relative path would be read against whatever folder
+    each process was started from (the web server, each worker), so it is refused."""
+    value = os.getenv(name)
+    if value is None or value == "":
+        return default
+    path = Path(value)
+    if not path.is_absolute():
+        raise ImproperlyConfigured(f"{name}={value!r} must be an absolute path")
+    return path
+
+
+def env_redis_url(name: str) -> str:
+    """A Redis URL, or "" where none is given. Anything else would reach kombu, which reads
+    an unknown scheme as AMQP and leaves the workers waiting for a server that never answers."""
+    url = os.getenv(name, "")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    where = parts.path if parts.scheme == "unix" else parts.hostname
+    if parts.scheme not in ("redis", "rediss", "unix") or not where:
+        raise ImproperlyConfigured(
+            f"{name}={url!r} is not a Redis URL; expected e.g. redis://127.0.0.1:6379/0"
+        )
+    try:
+        parts.port  # noqa: B018 (urlsplit checks the port only when asked)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={url!r} has a malformed port") from None
+    return url
 
 
 def env_bool(name: str, default: bool) -> bool:

@@ -16,12 +16,14 @@ from ocrreview.env import (
     env_float,
     env_int,
     env_list,
+    env_path,
     env_rate,
+    env_redis_url,
     env_str,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("OCRREVIEW_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = env_path("OCRREVIEW_VAR_DIR", BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -119,10 +121,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
-MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 # Page images, caches, uploads, exports and trained model versions go through Django's
 # default storage (ocrreview/storage.py): the local disk under MEDIA_ROOT, or an S3 bucket
 # (AWS or any S3-compatible store, MinIO included) once OCRREVIEW_S3_BUCKET is set, so that web,
@@ -217,7 +219,7 @@ SPECTACULAR_SETTINGS = {
 # --- Celery -----------------------------------------------------------------------------
 # Without REDIS_URL, Celery uses kombu's filesystem transport: a broker that needs no
 # server, good enough for one machine trying the app out.
-REDIS_URL = env_str("REDIS_URL", "")
+REDIS_URL = env_redis_url("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
@@ -265,7 +267,7 @@ OCRREVIEW_PREPARE_PROCESSES = env_int("OCRREVIEW_PREPARE_PROCESSES", 0, minimum=
 # of running the model, so that the benchmark measures everything but the model.
 OCRREVIEW_NULL_MODEL = env_bool("OCRREVIEW_NULL_MODEL", False)
 OCRREVIEW_DEFAULT_THRESHOLD = env_float("OCRREVIEW_DEFAULT_THRESHOLD", 0.9, low=0.0, high=1.0)
-OCRREVIEW_MODELS_DIR = Path(env_str("OCRREVIEW_MODELS_DIR", str(VAR_DIR / "models")))
+OCRREVIEW_MODELS_DIR = env_path("OCRREVIEW_MODELS_DIR", VAR_DIR / "models")
 
 # --- Uploads and review -----------------------------------------------------------------
 OCRREVIEW_MAX_UPLOAD_MB = env_int("OCRREVIEW_MAX_UPLOAD_MB", 200, minimum=1)

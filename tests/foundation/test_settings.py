@@ -112,3 +112,42 @@ def test_deploy_check_passes_with_production_settings(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["localhost:6379", "redis//host:6379/0", "http://host:6379", "redis://:6379/0"]
+)
+def test_malformed_redis_url_is_named_in_the_error(monkeypatch, url):
+    monkeypatch.setenv("REDIS_URL", url)
+    with pytest.raises(ImproperlyConfigured, match="REDIS_URL=.* is not a Redis URL"):
+        env.env_redis_url("REDIS_URL")
+
+
+def test_redis_url_with_a_malformed_port_is_refused(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://host:port/0")
+    with pytest.raises(ImproperlyConfigured, match="malformed port"):
+        env.env_redis_url("REDIS_URL")
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/0", "rediss://user:pw@cache.example.org", "unix:///run/r.sock"]
+)
+def test_redis_urls_are_taken_as_given(monkeypatch, url):
+    monkeypatch.setenv("REDIS_URL", url)
+    assert env.env_redis_url("REDIS_URL") == url
+
+
+def test_a_relative_data_folder_is_refused():
+    result = start_django(OCRREVIEW_VAR_DIR="var")
+    assert result.returncode != 0
+    assert "OCRREVIEW_VAR_DIR='var' must be an absolute path" in result.stderr
+
+
+def test_an_empty_variable_is_unset(monkeypatch, tmp_path):
+    """`MEDIA_ROOT=` in an EnvironmentFile: uploads went to the folder the server started in."""
+    monkeypatch.setenv("MEDIA_ROOT", "")
+    monkeypatch.setenv("OCRREVIEW_MODEL", "")
+    assert env.env_path("MEDIA_ROOT", tmp_path / "media") == tmp_path / "media"
+    assert env.env_str("OCRREVIEW_MODEL", "microsoft/trocr-base-handwritten") == (
+        "microsoft/trocr-base-handwritten"
+    )
