@@ -50,6 +50,10 @@ class ModelBundle(Protocol):
     image_processor: Any
 
 
+class Diverged(RuntimeError):
+    """The loss stopped being a number: training on would only spread NaN through the weights."""
+
+
 @dataclass
 class TrainingConfig:
     epochs: int = 10
@@ -554,10 +558,17 @@ def _train(
                     loss = loss + config.ctc_weight * ctc_loss
                 else:
                     loss = model(pixel_values=pixels, labels=labels).loss
+            finite = math.isfinite(loss.item())
+            if not (finite or scaler):  # with fp16 the scaler skips an overflowed step
+                raise Diverged(
+                    f"the training loss is {loss.item()} at step {state.step + 1}; "
+                    "lower the learning rate or train the decoder only"
+                )
             scaled = loss / len(step_batches)
             (scaler.scale(scaled) if scaler else scaled).backward()
-            window_loss += loss.item() * len(labels)
-            window_samples += len(labels)
+            if finite:
+                window_loss += loss.item() * len(labels)
+                window_samples += len(labels)
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate * _lr_factor(state.step, config.warmup_steps, total)
         if scaler:

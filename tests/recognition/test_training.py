@@ -419,3 +419,17 @@ def test_a_half_precision_checkpoint_trains_in_fp32(tiny_base: Path, tmp_path: P
     reloaded, _, _ = load_bundle(half)
 
     assert {p.dtype for p in reloaded.parameters()} == {torch.float32}
+
+
+def test_a_loss_that_is_not_a_number_stops_the_run_with_a_clear_error(
+    tiny_base: Path, tmp_path: Path
+) -> None:
+    """As after a learning rate too high: the history is JSON, which holds no NaN, and the
+    weights would be NaN from then on."""
+    model = VisionEncoderDecoderModel.from_pretrained(tiny_base)
+    with torch.no_grad():
+        model.decoder.get_output_embeddings().weight[0, 0] = float("nan")
+    model.save_pretrained(tiny_base)
+    samples = [(word_image(w), w) for w in WORDS]
+    with pytest.raises(training.Diverged, match="training loss is nan at step 1; lower"):
+        train(tiny_base, samples, samples, config(max_steps=4), tmp_path / "run")
