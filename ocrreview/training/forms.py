@@ -109,7 +109,10 @@ class OverrideForm(forms.Form):
 class ImportForm(forms.Form):
     archive = forms.FileField(
         label="Zip file",
-        help_text="An export of this site, or line images with a metadata.jsonl, zipped.",
+        help_text=(
+            "An export of another collection (of this site or another), "
+            "or line images with a metadata.jsonl, zipped."
+        ),
     )
     text_column = forms.CharField(max_length=100, initial="text")
     freeze_test = forms.BooleanField(

@@ -52,6 +52,7 @@ class Row:
     text: str = ""
     group: str = ""
     split: str = ""
+    line_id: int | None = None  # the line it was exported from, when it is one of our exports
 
 
 @dataclass
@@ -128,8 +129,9 @@ def _read_hf(path: Path, text_column: str) -> list[Row]:
     _refuse_files_outside(path)
     try:
         loaded = load_from_disk(str(path))
-    except (OSError, ValueError) as exc:
-        raise DatasetImportError(f"{path} is not a readable saved dataset ({exc})") from exc
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # datasets reads the state files' keys as it finds them, without checking them first.
+        raise DatasetImportError(f"{path} is not a readable saved dataset ({exc!r})") from exc
     parts = loaded.items() if isinstance(loaded, DatasetDict) else [("", loaded)]
     rows = []
     for split_name, part in parts:
@@ -159,15 +161,20 @@ def _refuse_files_outside(path: Path) -> None:
     # The top folder too: a state.json there is loaded before any dataset_dict.json.
     folders = [path]
     if (path / "dataset_dict.json").exists():
-        listing = _json_object(path / "dataset_dict.json")
-        folders += [
-            path / within(split, "dataset_dict.json") for split in listing.get("splits", [])
-        ]
+        split_names = _json_list(path / "dataset_dict.json", "splits")
+        folders += [path / within(split, "dataset_dict.json") for split in split_names]
     for folder in folders:
         if (folder / "state.json").exists():
             where = (folder / "state.json").relative_to(path).as_posix()
-            for entry in _json_object(folder / "state.json").get("_data_files", []):
+            for entry in _json_list(folder / "state.json", "_data_files"):
                 within(entry.get("filename") if isinstance(entry, dict) else None, where)
+
+
+def _json_list(path: Path, key: str) -> list:
+    value = _json_object(path).get(key, [])
+    if not isinstance(value, list):
+        raise DatasetImportError(f"{path.name}: {key} is not a list")
+    return value
 
 
 def _json_object(path: Path) -> dict:
@@ -197,7 +204,15 @@ def _row(
     if not isinstance(text, str):
         raise DatasetImportError(f"{name}: no {text_column!r} text")
     group = next((str(record[c]) for c in GROUP_COLUMNS if record.get(c) not in (None, "")), "")
-    row = Row(name, read_image, text.strip(), group, str(record.get("split") or split))
+    line_id = record.get("line_id")
+    row = Row(
+        name,
+        read_image,
+        text.strip(),
+        group,
+        str(record.get("split") or split),
+        line_id if isinstance(line_id, int) and not isinstance(line_id, bool) else None,
+    )
     if problem := unstorable([row.text, row.group, row.split]):
         raise DatasetImportError(f"{name}: the text or group holds {problem}")
     return row
@@ -211,23 +226,26 @@ def do_import_ground_truth(
     rows = [row for row in rows if row.text]
     if not rows:
         raise DatasetImportError("the dataset has no line with text")
+    _refuse_own_lines(collection, rows)
     sizes = []
     for row in rows:
         try:
             sizes.append(open_image(row.read_image()).size)
         except ImageError as exc:
             raise DatasetImportError(f"{row.name}: {exc}") from exc
-    groups: dict[str, list[tuple[Row, tuple[int, int]]]] = {}
+    # A document holds the lines of one split: freezing the test split freezes whole
+    # documents, which would otherwise hold training lines out for good.
+    groups: dict[tuple[str, str], list[tuple[Row, tuple[int, int]]]] = {}
     for row, size in zip(rows, sizes, strict=True):
-        groups.setdefault(row.group, []).append((row, size))
+        groups.setdefault((row.group, row.split), []).append((row, size))
     result = ImportResult()
     saved: list[str] = []
     try:
         with transaction.atomic():
-            for group, members in groups.items():
+            for (group, split), members in groups.items():
                 document = Document.objects.create(
                     collection=collection,
-                    title=(group or title)[:300],
+                    title=(group or (f"{title} ({split})" if split else title))[:300],
                     uploaded_by=user,
                     segmentation=Document.Segmentation.WHOLE_IMAGE,
                     status=Document.Status.READY,
@@ -248,6 +266,27 @@ def do_import_ground_truth(
             default_storage.delete(name)
         raise
     return result
+
+
+def _refuse_own_lines(collection: Collection, rows: list[Row]) -> None:
+    """An export of this collection imported back into it would copy its lines, the frozen
+    test lines into the next training set among them, and the gate would score a model on
+    lines it trained on. A row is one of ours when its line_id names a line of this
+    collection that held its text (another site's ids may collide; their texts will not)."""
+    exported = {row.line_id: row for row in rows if row.line_id is not None}
+    if not exported:
+        return
+    lines = Line.objects.filter(collection=collection, pk__in=exported)
+    corrections = Correction.objects.filter(line__in=lines)
+    texts = set(lines.values_list("pk", "text")) | set(
+        corrections.values_list("line_id", "text_after")
+    )
+    own = [row for line_id, row in exported.items() if (line_id, row.text) in texts]
+    if own:
+        raise DatasetImportError(
+            f"{len(own)} rows (such as {own[0].name}) are this collection's own lines "
+            f"(line {own[0].line_id}); an export imports into another collection"
+        )
 
 
 def _store_line(
@@ -346,9 +385,11 @@ def _copy_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path) -> 
 
 
 def _dataset_root(root: Path) -> Path:
-    """Our exports keep the image folder under imagefolder/; a zipped folder may add one level."""
-    if (root / "imagefolder").is_dir():
-        return root / "imagefolder"
+    """Our exports keep the image folder under imagefolder/ and the saved dataset under hf/
+    (an export may hold either); a zipped folder may add one level."""
+    for kept in ("imagefolder", "hf"):
+        if (root / kept).is_dir():
+            return root / kept
     entries = [p for p in root.iterdir() if not p.name.startswith(("__MACOSX", "."))]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]

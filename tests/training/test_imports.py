@@ -324,3 +324,69 @@ def test_a_saved_dataset_naming_files_outside_itself_is_refused(tmp_path, where)
     with pytest.raises(DatasetImportError) as refused:
         read_dataset(tmp_path / "hf")
     assert str(refused.value) == message
+
+
+def test_a_frozen_test_split_holds_only_the_test_rows_of_a_set_without_pages(
+    letters, alice, line_folder
+):
+    """Without a page or document column every row shared one document, and freezing the
+    test rows' document held the training rows out of every export for good."""
+    rows = [json.loads(row) for row in (line_folder / "metadata.jsonl").read_text().splitlines()]
+    write_metadata(
+        line_folder,
+        [json.dumps({k: v for k, v in row.items() if k != "page"}) for row in rows],
+    )
+    result = do_import_ground_truth(
+        letters, read_dataset(line_folder), user=alice, title="lines", freeze_test=True
+    )
+
+    assert sorted(d.title for d in result.documents) == ["lines (test)", "lines (train)"]
+    frozen = splits.evaluation_lines(EvaluationSplit.objects.get(collection=letters))
+    assert sorted(line.pk for line in frozen) == sorted(
+        line.pk for line in result.lines_by_split["test"]
+    )
+    export = export_now(letters, alice)
+    assert export.counts["train"] + export.counts["validation"] == 24
+
+
+def test_an_export_does_not_import_back_into_its_own_collection(
+    client, letters, alice, reviewed_letters
+):
+    """Its frozen test lines would come back as new lines, free to be trained on, and the
+    gate would score the next model on lines it had seen."""
+    export = export_now(letters, alice)
+    client.force_login(alice)
+    response = client.post(
+        reverse("training_import", args=[letters.pk]),
+        {"archive": SimpleUploadedFile("e.zip", export_bytes(export)), "text_column": "text"},
+    )
+    assert response.status_code == 400
+    assert "24 rows (such as" in response.content.decode()
+    assert "are this collection&#x27;s own lines" in response.content.decode()
+    assert Line.objects.filter(collection=letters).count() == 24
+
+
+def test_an_export_of_the_saved_dataset_alone_imports(letters, ledgers, alice, reviewed_letters):
+    export = export_now(letters, alice, formats=["hf"])
+    result = do_import_zip(ledgers, io.BytesIO(export_bytes(export)), user=alice, title="x")
+    assert len(result.lines) == 24
+
+
+@pytest.mark.parametrize("listing", ['{"splits": null}', '{"splits": 3}', '{"splits": {"a": 1}}'])
+def test_a_saved_dataset_with_a_malformed_listing_is_refused(tmp_path, listing):
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict({"train": Dataset.from_dict({"text": ["ab"]})}).save_to_disk(tmp_path / "hf")
+    (tmp_path / "hf" / "dataset_dict.json").write_text(listing)
+    with pytest.raises(DatasetImportError, match="dataset_dict.json: splits is not a list"):
+        read_dataset(tmp_path / "hf")
+
+
+def test_a_saved_dataset_whose_state_lacks_its_keys_is_refused(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict({"train": Dataset.from_dict({"text": ["ab"]})}).save_to_disk(tmp_path / "hf")
+    state = tmp_path / "hf" / "train" / "state.json"
+    state.write_text(json.dumps({"_data_files": json.loads(state.read_text())["_data_files"]}))
+    with pytest.raises(DatasetImportError, match="is not a readable saved dataset"):
+        read_dataset(tmp_path / "hf")
