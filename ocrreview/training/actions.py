@@ -4,6 +4,7 @@ Views, tasks and management commands call these and nothing else writes the app'
 """
 
 import logging
+import re
 import shutil
 import threading
 import traceback
@@ -549,7 +550,7 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         f"trained {result.steps} steps in {result.wall_s:.0f} s; best step {result.best_step}"
     )
 
-    name = f"{run.base_model.name}-run{run.pk}"
+    name = child_name(run.base_model.name, run.pk)
     trained = result.model_dir
     calibration = evaluation.fit_calibration_on(
         trained, val_samples, nbest=run.dataset.collection.nbest_size
@@ -611,6 +612,14 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
             f"{child} kept inactive: {verdict.reason or f'it does not beat {run.base_model}'}"
         )
     return _finish(run, TrainingRun.Status.SUCCEEDED, log, "done")
+
+
+def child_name(base: str, run_pk: int) -> str:
+    """A trained model's name: its first ancestor's and the run's. Suffixing the parent's name
+    would add "-runN" a generation, and the name outgrow its column after a few dozen."""
+    suffix = f"-run{run_pk}"
+    root = re.sub(r"(-run\d+)+$", "", base)
+    return root[: ModelVersion._meta.get_field("name").max_length - len(suffix)] + suffix
 
 
 def _delete_stored_model(stored: str) -> None:

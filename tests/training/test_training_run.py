@@ -285,3 +285,18 @@ def test_a_run_whose_worker_died_after_the_gate_ruled_ends_as_it_ruled(
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     assert ModelVersion.objects.filter(parent=tiny_version).get() == child
     assert not [event for event in run.history if event.get("event") == "step"]
+
+
+def test_a_retrained_model_is_named_after_its_first_ancestor(
+    letters, alice, done_export, tiny_model_dir
+):
+    """The training form offers the active model as the base: a pinned hub name (73 characters)
+    suffixed once a generation outgrew the name's column, failing the run after training."""
+    pinned = f"microsoft/trocr-base-handwritten@{'0' * 40}"
+    base = factories.make_model_version(
+        name=f"{pinned}-run3-run17", source=str(tiny_model_dir), status="active"
+    )
+    run = actions.run_training(start(base, done_export, UNCHANGED, alice).pk)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.result_model.name == f"{pinned}-run{run.pk}"
+    assert actions.child_name("x" * 300, 12) == "x" * 194 + "-run12"
