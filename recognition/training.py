@@ -524,6 +524,9 @@ def _train(
         else:
             state.bad_evals += 1
         report({**event, "best_cer": state.best_cer})
+        return out_of_patience()
+
+    def out_of_patience() -> bool:
         return config.patience is not None and state.bad_evals >= config.patience
 
     def checkpoint_now() -> None:
@@ -532,7 +535,8 @@ def _train(
         if on_checkpoint is not None:
             on_checkpoint(checkpoint, state.step)
 
-    stopped_early = cancelled = False
+    # A run resumed after it had stopped early (its worker died while evaluating) is over.
+    stopped_early, cancelled = out_of_patience(), False
     window_loss, window_samples, window_start = 0.0, 0, time.monotonic()
     label_length = max_new_tokens_for(model, config.max_new_tokens)
     encode = BatchEncoder(train_samples, image_processor, tokenizer, start_id, label_length)

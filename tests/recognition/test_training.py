@@ -433,3 +433,16 @@ def test_a_loss_that_is_not_a_number_stops_the_run_with_a_clear_error(
     samples = [(word_image(w), w) for w in WORDS]
     with pytest.raises(training.Diverged, match="training loss is nan at step 1; lower"):
         train(tiny_base, samples, samples, config(max_steps=4), tmp_path / "run")
+
+
+def test_a_run_that_stopped_early_stays_stopped_when_resumed(
+    tiny_base: Path, tmp_path: Path
+) -> None:
+    """Its worker may die in the minutes of evaluation after training: the resumed run trained
+    on, and its steps and model depended on when the worker died."""
+    samples = [(word_image(w), w) for w in WORDS]
+    flat = config(max_steps=40, learning_rate=1e-12, warmup_steps=0, eval_every=2, patience=1)
+    first = train(tiny_base, samples, samples, flat, tmp_path / "run")
+    assert first.stopped_early and first.steps == 4
+    resumed = train(tiny_base, samples, samples, flat, tmp_path / "run")
+    assert resumed.stopped_early and resumed.steps == 4
