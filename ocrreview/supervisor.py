@@ -2,7 +2,7 @@
 
 A service that dies (a worker killed by the out-of-memory killer, a crash) is started again
 after a back-off that grows while it keeps dying, and the others go on serving. SIGINT
-(Ctrl+C) or SIGTERM stops them all. Each service runs in a process group of its own, so
+(Ctrl+C), SIGTERM or SIGHUP stops them all. Each service runs in a process group of its own, so
 Ctrl+C reaches the supervisor alone, which stops each service through its main process (a
 Celery worker then stops its own pool) and clears what is left of the group after. On Linux
 a service is also told to stop when the supervisor itself dies (kill -9), so a killed run
@@ -73,7 +73,9 @@ class Supervisor:
         service.restart_at = None
 
     def start(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP: the terminal closed (an ssh session dropped); it would end this process
+        # without stopping the services or the embedded database.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._request_stop)
         for service in self.services:
             self._spawn(service)
@@ -104,7 +106,7 @@ class Supervisor:
             self.say(f"[supervisor] {service.name} {how}; restarting it in {delay:g} s")
 
     def supervise(self) -> None:
-        """Until SIGINT or SIGTERM."""
+        """Until SIGINT, SIGTERM or SIGHUP."""
         while not self.stopping:
             self.check()
             time.sleep(POLL_S)

@@ -1,6 +1,7 @@
 """The run command's supervisor, on real processes: a service that dies is restarted after a
 back-off that grows while it keeps dying; stopping ends every process of every service."""
 
+import signal
 import subprocess
 import sys
 import time
@@ -80,5 +81,27 @@ def test_services_stop_when_the_supervisor_is_killed(tmp_path):
     finally:
         supervisor.kill()
         supervisor.wait()
+    gone, alive = psutil.wait_procs([service], timeout=10)
+    assert alive == []
+
+
+def test_a_closed_terminal_stops_the_services_as_ctrl_c_does(tmp_path):
+    """SIGHUP (an ssh session that drops) ended the run command at once: its database was
+    left running, and its services were left to stop without it."""
+    script = (
+        "from ocrreview.supervisor import Service, Supervisor; "
+        f"s = Supervisor([Service('sleeper', {SLEEPS!r})]); s.start(); s.supervise(); "
+        "s.stop(); print('stopped', flush=True)"
+    )
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while not psutil.Process(supervisor.pid).children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [service] = psutil.Process(supervisor.pid).children()
+    supervisor.send_signal(signal.SIGHUP)
+    output, _ = supervisor.communicate(timeout=30)
+    assert supervisor.returncode == 0 and output == "stopped\n"
     gone, alive = psutil.wait_procs([service], timeout=10)
     assert alive == []

@@ -18,6 +18,7 @@ PORT_FREE_TIMEOUT_S = 20
 MAIN_WORKER_QUEUES = "default,segment,gpu"
 # scripts/run.sh takes var/run.lock on this descriptor and execs `serve` with it.
 HANDED_DOWN_LOCK = 9
+ANY_ADDRESS = ("0.0.0.0", "::")
 
 
 def _same_file(fd: int, other: int) -> bool:
@@ -50,6 +51,7 @@ class Command(BaseCommand):
                 "`python manage.py embedded_postgres start`"
             )
         try:
+            self._allow(host)
             self._wait_for_free_port(host, port)
             self._serve(host, port)
         finally:
@@ -75,6 +77,22 @@ class Command(BaseCommand):
                 f"ocrreview is already running from this folder ({path} is held); stop it first"
             ) from None
         # Held until the process ends.
+
+    def _allow(self, host: str) -> None:
+        """Django answers 400 to a host name it was not given: without ALLOWED_HOSTS, the one
+        in the printed URL is added for the web server this starts."""
+        if os.environ.get("ALLOWED_HOSTS"):
+            return
+        if host in ANY_ADDRESS:
+            self.stdout.write(
+                f"Serving on every address ({host}): set ALLOWED_HOSTS to the names other "
+                "machines use for this one (e.g. ALLOWED_HOSTS=scans.local,192.168.1.20), "
+                "or they are answered 400 Bad Request."
+            )
+            return
+        name = f"[{host}]" if ":" in host else host
+        if name not in settings.ALLOWED_HOSTS:
+            os.environ["ALLOWED_HOSTS"] = ",".join([*settings.ALLOWED_HOSTS, name])
 
     def _wait_for_free_port(self, host: str, port: int) -> None:
         deadline = time.monotonic() + PORT_FREE_TIMEOUT_S
