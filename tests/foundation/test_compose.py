@@ -80,3 +80,15 @@ def test_production_layout():
     assert environment["AWS_SECRET_ACCESS_KEY"] == SECRETS["AWS_SECRET_ACCESS_KEY"]
     assert services["web"]["environment"]["DATABASE_URL"].startswith("postgres://")
     assert services["web"]["environment"]["REDIS_URL"].startswith("redis://")
+
+
+def test_flower_which_has_no_login_is_published_to_the_host_alone():
+    config = yaml.safe_load(compose("config", **SECRETS).stdout)
+    assert config["services"]["flower"]["ports"] == ["127.0.0.1:5555:5555/tcp"]
+
+
+def test_the_image_leaves_out_what_a_local_run_keeps():
+    """`COPY . .` after a `make run` in the same checkout took var/ (the secret key, the demo
+    admin's password, the embedded database) into the image's layers."""
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {"var/", ".venv/", ".git/", "media/"} <= set(ignored)
