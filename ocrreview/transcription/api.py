@@ -2,6 +2,7 @@
 answering with the documents' recognition progress. The rules are corpus/api.py's."""
 
 from django.core.exceptions import TooManyFilesSent
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -99,7 +100,8 @@ class CollectionDocuments(generics.ListAPIView):
     def list(self, request: Request, *args, **kwargs) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         progress = document_progress(Document.objects.filter(pk__in=[d.pk for d in page]))
-        return self.get_paginated_response([progress[d.pk] for d in page])
+        # A document deleted since the page was read is left out, not a KeyError.
+        return self.get_paginated_response([progress[d.pk] for d in page if d.pk in progress])
 
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
@@ -123,13 +125,21 @@ class CollectionDocuments(generics.ListAPIView):
         return Response({"files": [r.to_dict() for r in results]}, status=code)
 
 
+def progress_of(document: Document) -> dict:
+    """404 for a document deleted since it was looked up (another request, an admin)."""
+    progress = document_progress(Document.objects.filter(pk=document.pk)).get(document.pk)
+    if progress is None:
+        raise Http404
+    return progress
+
+
 class DocumentDetail(APIView):
     @extend_schema(responses=DocumentProgressSerializer)
     def get(self, request: Request, pk: int) -> Response:
         """A document's state and recognition progress."""
         visible = Document.objects.filter(collection__in=visible_collections(request.user))
         document = get_object_or_404(visible, pk=pk)
-        return Response(document_progress(Document.objects.filter(pk=document.pk))[document.pk])
+        return Response(progress_of(document))
 
     @extend_schema(request=None, responses={204: None, 409: ErrorSerializer})
     def delete(self, request: Request, pk: int) -> Response:
@@ -203,6 +213,6 @@ class CollectionIiifImport(APIView):
             code = status.HTTP_502_BAD_GATEWAY if form.unreachable else status.HTTP_400_BAD_REQUEST
             return error(form.errors["manifest"][0], code, fields=form.errors.get_json_data())
         document, fetching = imported
-        progress = document_progress(Document.objects.filter(pk=document.pk))[document.pk]
+        progress = progress_of(document)
         code = status.HTTP_202_ACCEPTED if fetching else status.HTTP_200_OK
         return Response(progress, status=code)

@@ -9,6 +9,7 @@ from django.urls import reverse
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Document, Line, Page
 from ocrreview.review.models import Correction
+from ocrreview.transcription.services import document_progress
 from tests import factories
 from tests.factories import token_headers as auth
 from tests.ingestion import files
@@ -106,3 +107,35 @@ def test_an_uploaded_documents_files_go_with_their_folders(
         assert delete(client, document, alice).status_code == 204
     assert not original.parent.exists()
     assert original.parent.parent.exists()  # the month's folder stays
+
+
+def deleted_while_read(document, monkeypatch):
+    """The document is deleted (by an admin, another request) between the request's lookup
+    and its progress query."""
+    from ocrreview.transcription import api
+
+    def progress_after_the_delete(documents):
+        Document.objects.filter(pk=document.pk).delete()
+        return document_progress(documents)
+
+    monkeypatch.setattr(api, "document_progress", progress_after_the_delete)
+
+
+@pytest.mark.django_db
+def test_a_document_deleted_while_it_is_read_is_a_404(client, alice, letter, monkeypatch):
+    deleted_while_read(letter, monkeypatch)
+    response = client.get(reverse("api_document", args=[letter.pk]), headers=auth(alice))
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_document_deleted_while_the_list_is_read_is_left_out(
+    client, alice, letters, letter, monkeypatch
+):
+    kept = factories.make_document(letters, status=Document.Status.READY)
+    deleted_while_read(letter, monkeypatch)
+    response = client.get(
+        reverse("api_collection_documents", args=[letters.pk]), headers=auth(alice)
+    )
+    assert response.status_code == 200
+    assert [d["id"] for d in response.json()["results"]] == [kept.pk]
