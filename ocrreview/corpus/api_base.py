@@ -111,7 +111,8 @@ def error(message: str, code: int = status.HTTP_400_BAD_REQUEST, **extra) -> Res
 
 
 class IdCursorPagination(CursorPagination):
-    """Stable under inserts: a client paging through a growing collection misses nothing."""
+    """Keyset pages by id: inserts and deletes shift no page. Ids are handed out at insert,
+    not at commit, so a row committed late (a long upload's) may be behind a cursor already."""
 
     ordering = "id"
     page_size = 100
