@@ -127,25 +127,45 @@ def _fail_export(export: DatasetExport, message: str) -> DatasetExport:
     return export
 
 
+# A run or export whose workers die this many times (a run: at the same step) is failed
+# rather than handed to the next worker to die the same way, for ever.
+MAX_LOST_WORKERS = 3
+
+
 def do_requeue_abandoned_exports() -> int:
     """Queue again the exports whose worker died mid-build or whose message was lost (the
     default workers' periodic sweep, see ocrreview/sweep.py); the next worker builds each
     anew. Returns how many."""
     with transaction.atomic():
-        abandoned = list(
-            DatasetExport.objects.abandoned()
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)
-        )
-        DatasetExport.objects.filter(pk__in=abandoned).update(
-            status=DatasetExport.Status.QUEUED,
-            claim=None,
-            progress=0.0,
-            heartbeat_at=timezone.now(),
-        )
-        for export_id in abandoned:
+        abandoned = list(DatasetExport.objects.abandoned().select_for_update(skip_locked=True))
+        requeued = []
+        for export in abandoned:
+            # A queued export's message was lost; a running one's worker died.
+            if export.status == DatasetExport.Status.RUNNING:
+                export.lost_workers += 1
+            export.claim, export.progress, export.heartbeat_at = None, 0.0, timezone.now()
+            if export.lost_workers >= MAX_LOST_WORKERS:
+                export.status = DatasetExport.Status.FAILED
+                export.error = (
+                    f"its worker died {export.lost_workers} times while building it (killed "
+                    "for memory?); export fewer documents or formats at once"
+                )
+            else:
+                export.status = DatasetExport.Status.QUEUED
+                requeued.append(export.pk)
+            export.save(
+                update_fields=[
+                    "status",
+                    "error",
+                    "claim",
+                    "progress",
+                    "heartbeat_at",
+                    "lost_workers",
+                ]
+            )
+        for export_id in requeued:
             _queue_export(export_id)
-    return len(abandoned)
+    return len(requeued)
 
 
 # --- Training ----------------------------------------------------------------------------
@@ -431,23 +451,51 @@ def do_requeue_abandoned_runs() -> int:
     now = timezone.now()
     with transaction.atomic():
         runs = list(TrainingRun.objects.abandoned().select_for_update(skip_locked=True))
+        requeued, given_up = [], []
         for run in runs:
-            steps = [e["step"] for e in run.history if e.get("event") == "step"]
+            step = max((e["step"] for e in run.history if e.get("event") == "step"), default=0)
+            if run.lost_at_step == step:
+                run.lost_workers += 1
+            else:
+                run.lost_workers, run.lost_at_step = 1, step
             beat = _stamp(run.heartbeat_at) if run.heartbeat_at else "none"
             run.log += (
                 f"[{_stamp(now)}] {run.worker or 'its worker'} stopped answering at step "
-                f"{max(steps, default=0)} (last heartbeat {beat}); queued again, to resume from "
-                "its last checkpoint\n"
+                f"{step} (last heartbeat {beat}); "
             )
-            run.status = TrainingRun.Status.QUEUED
-            run.claim = None
-            run.heartbeat_at = now
-            run.save(update_fields=["log", "status", "claim", "heartbeat_at"])
-            _queue_run(run.pk)
+            run.claim, run.heartbeat_at = None, now
+            if run.lost_workers >= MAX_LOST_WORKERS:
+                run.status, run.finished_at = TrainingRun.Status.FAILED, now
+                run.error = (
+                    f"its worker died {run.lost_workers} times at step {step} (killed for "
+                    "memory?); lower the batch size or train the decoder only"
+                )
+                run.log += f"{run.error}\n"
+                given_up.append(run)
+            else:
+                run.status = TrainingRun.Status.QUEUED
+                run.log += "queued again, to resume from its last checkpoint\n"
+                requeued.append(run.pk)
+            run.save(
+                update_fields=[
+                    "log",
+                    "status",
+                    "claim",
+                    "heartbeat_at",
+                    "lost_workers",
+                    "lost_at_step",
+                    "error",
+                    "finished_at",
+                ]
+            )
+        for run_id in requeued:
+            _queue_run(run_id)
         lost = _runs_whose_message_was_lost(now)
         for run_id in lost:
             _queue_run(run_id)
-    return len(runs) + len(lost)
+    for run in given_up:
+        _discard_checkpoints(run)
+    return len(requeued) + len(lost)
 
 
 def _runs_whose_message_was_lost(now) -> list[int]:

@@ -111,6 +111,9 @@ class DatasetExport(models.Model):
     # fail a finished export.
     claim = models.UUIDField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Workers that died building it (each build starts anew): the sweep fails it at
+    # MAX_LOST_WORKERS.
+    lost_workers = models.PositiveSmallIntegerField(default=0)
 
     objects = DatasetExportQuerySet.as_manager()
 
@@ -168,6 +171,10 @@ class TrainingRun(models.Model):
     claim = models.UUIDField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Workers that died running it with no step gained in between (a kill by the out-of-memory
+    # killer at the same step each time): the sweep fails the run at MAX_LOST_WORKERS.
+    lost_workers = models.PositiveSmallIntegerField(default=0)
+    lost_at_step = models.PositiveIntegerField(null=True, blank=True)
 
     objects = TrainingRunQuerySet.as_manager()
 

@@ -224,3 +224,37 @@ def test_a_worker_given_up_for_dead_stops_without_touching_the_run(
     checkpoint = settings.OCRREVIEW_MODELS_DIR / ".runs" / f"run-{run.pk}" / "out" / "checkpoint"
     assert (checkpoint / "trainer_state.pt").exists()
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+@pytest.mark.django_db
+def test_a_run_whose_workers_die_at_the_same_step_fails_and_one_that_gains_steps_goes_on(
+    letters, alice, tiny_version, reviewed_letters, django_capture_on_commit_callbacks
+):
+    """A worker killed for memory at the same step each time: the run was resumed into the
+    same death every lease, and held the training worker from every other run."""
+    export = export_now(letters, alice)
+    params = asdict(TrainingParams(max_steps=1000))
+    stuck, progressing = (
+        TrainingRun.objects.create(base_model=tiny_version, dataset=export, params=params)
+        for _ in range(2)
+    )
+    long_ago = timezone.now() - timedelta(seconds=settings.OCRREVIEW_TRAINING_LEASE_SECONDS + 1)
+    for death in range(3):
+        TrainingRun.objects.filter(pk=stuck.pk).update(
+            status=TrainingRun.Status.RUNNING,
+            heartbeat_at=long_ago,
+            history=[{"event": "step", "step": 40}],
+        )
+        TrainingRun.objects.filter(pk=progressing.pk).update(
+            status=TrainingRun.Status.RUNNING,
+            heartbeat_at=long_ago,
+            history=[{"event": "step", "step": 40 * (death + 1)}],
+        )
+        with django_capture_on_commit_callbacks():
+            actions.do_requeue_abandoned_runs()
+    stuck.refresh_from_db()
+    progressing.refresh_from_db()
+    assert stuck.status == TrainingRun.Status.FAILED and stuck.finished_at is not None
+    assert stuck.error.startswith("its worker died 3 times at step 40")
+    assert stuck.log.count("queued again") == 2
+    assert progressing.status == TrainingRun.Status.QUEUED

@@ -158,3 +158,18 @@ def test_an_export_slow_to_zip_and_store_keeps_its_claim(
     export = actions.run_export(export.pk)
     assert given_up_meanwhile == [False]
     assert export.status == S.DONE
+
+
+def test_an_export_whose_workers_keep_dying_fails_with_the_likely_reason(
+    letters, alice, django_capture_on_commit_callbacks
+):
+    """Killed for memory at the same place every time, it was rebuilt every sweep for ever."""
+    export = queued(letters, alice)
+    long_ago = timezone.now() - timedelta(seconds=EXPORT_SILENCE_SECONDS + 1)
+    for requeued in (1, 1, 0):
+        DatasetExport.objects.filter(pk=export.pk).update(status=S.RUNNING, heartbeat_at=long_ago)
+        with django_capture_on_commit_callbacks():
+            assert actions.do_requeue_abandoned_exports() == requeued
+    export.refresh_from_db()
+    assert export.status == S.FAILED
+    assert export.error.startswith("its worker died 3 times while building it")
