@@ -29,6 +29,7 @@ from ocrreview import storage
 from ocrreview.corpus.ingestion import ZIP_ENCRYPTED, ZIP_ENTRY_ERRORS
 from ocrreview.corpus.json_text import unstorable
 from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.review.actions import ReviewError, clean_text
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
 from ocrreview.training.models import EvaluationSplit
@@ -53,16 +54,35 @@ class Row:
     group: str = ""
     split: str = ""
     line_id: int | None = None  # the line it was exported from, when it is one of our exports
+    # An export's auto-accepted line: a model's reading, which is not ground truth.
+    machine_read: bool = False
 
 
 @dataclass
 class ImportResult:
     documents: list[Document] = field(default_factory=list)
     lines_by_split: dict[str, list[Line]] = field(default_factory=dict)
+    machine_read_left_out: int = 0
 
     @property
     def lines(self) -> list[Line]:
         return [line for lines in self.lines_by_split.values() for line in lines]
+
+    def summary(self) -> str:
+        said = (
+            f"Imported {len(self.lines)} lines in {len(self.documents)} documents as reviewed "
+            "ground truth ("
+            + ", ".join(
+                f"{name or 'no split'}: {len(v)}" for name, v in self.lines_by_split.items()
+            )
+            + ")."
+        )
+        if self.machine_read_left_out:
+            said += (
+                f" {self.machine_read_left_out} auto-accepted lines (a model's readings, not "
+                "ground truth) were left out."
+            )
+        return said
 
 
 def read_dataset(path: Path, *, text_column: str = "text") -> list[Row]:
@@ -212,9 +232,15 @@ def _row(
         group,
         str(record.get("split") or split),
         line_id if isinstance(line_id, int) and not isinstance(line_id, bool) else None,
+        record.get("status") == Line.Status.AUTO_ACCEPTED,
     )
     if problem := unstorable([row.text, row.group, row.split]):
         raise DatasetImportError(f"{name}: the text or group holds {problem}")
+    try:
+        # As the editor would have saved it: one line, no control characters, NFC.
+        row.text = clean_text(row.text)
+    except ReviewError as exc:
+        raise DatasetImportError(f"{name}: {exc}") from exc
     return row
 
 
@@ -223,9 +249,14 @@ def do_import_ground_truth(
 ) -> ImportResult:
     """Store the rows as reviewed lines. ``freeze_test``: the rows of the dataset's own test
     split become the collection's frozen evaluation split (a published split stays intact)."""
-    rows = [row for row in rows if row.text]
+    with_text = [row for row in rows if row.text]
+    rows = [row for row in with_text if not row.machine_read]
     if not rows:
-        raise DatasetImportError("the dataset has no line with text")
+        raise DatasetImportError(
+            "every line of the dataset is a model's auto-accepted reading, not ground truth"
+            if with_text
+            else "the dataset has no line with text"
+        )
     _refuse_own_lines(collection, rows)
     sizes = []
     for row in rows:
@@ -238,7 +269,7 @@ def do_import_ground_truth(
     groups: dict[tuple[str, str], list[tuple[Row, tuple[int, int]]]] = {}
     for row, size in zip(rows, sizes, strict=True):
         groups.setdefault((row.group, row.split), []).append((row, size))
-    result = ImportResult()
+    result = ImportResult(machine_read_left_out=len(with_text) - len(rows))
     saved: list[str] = []
     try:
         with transaction.atomic():

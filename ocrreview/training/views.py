@@ -109,11 +109,7 @@ def import_dataset(request, pk: int):
         except (DatasetImportError, splits.SplitError) as exc:
             form.add_error("archive", str(exc))
         else:
-            messages.success(
-                request,
-                f"Imported {len(result.lines)} lines in {len(result.documents)} documents "
-                "as reviewed ground truth.",
-            )
+            messages.success(request, result.summary())
             return redirect("training_home", pk=collection.pk)
     return _home(request, collection, 400, import_form=form)
 

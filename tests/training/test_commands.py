@@ -68,7 +68,7 @@ def test_train_runs_here_and_prints_the_gate(letters, alice, reviewed_letters, t
 
 def test_import_dataset_freezes_the_published_test_split(letters, line_folder):
     out = run("import_dataset", "Letters", str(line_folder), "--freeze-test-split")
-    assert "imported 32 lines in 8 documents: train=24, test=8" in out
+    assert "Imported 32 lines in 8 documents as reviewed ground truth (train: 24, test: 8)." in out
     assert EvaluationSplit.objects.get(collection=letters).members.count() == 8
     with pytest.raises(CommandError, match="already has a frozen evaluation split"):
         run("import_dataset", "Letters", str(line_folder), "--freeze-test-split")

@@ -390,3 +390,40 @@ def test_a_saved_dataset_whose_state_lacks_its_keys_is_refused(tmp_path):
     state.write_text(json.dumps({"_data_files": json.loads(state.read_text())["_data_files"]}))
     with pytest.raises(DatasetImportError, match="is not a readable saved dataset"):
         read_dataset(tmp_path / "hf")
+
+
+def test_auto_accepted_lines_of_an_export_are_not_imported_as_ground_truth(
+    client, letters, ledgers, alice, reviewed_letters, model_version
+):
+    """A model's reading would come back as a person's, fit for the evaluation split."""
+    document = factories.make_document(letters, status=Document.Status.READY)
+    factories.make_read_line(
+        factories.make_page(document),
+        0,
+        [("machine text", 0.99)],
+        model_version,
+        status=Line.Status.AUTO_ACCEPTED,
+    )
+    export = export_now(letters, alice, include_auto_accepted=True, min_confidence=0.9)
+    assert export.counts["lines"] == 25 and export.counts["reviewed"] == 24
+    staff = factories.make_user("root", staff=True)
+    client.force_login(staff)
+    response = client.post(
+        reverse("training_import", args=[ledgers.pk]),
+        {"archive": SimpleUploadedFile("e.zip", export_bytes(export)), "text_column": "text"},
+        follow=True,
+    )
+    assert "1 auto-accepted lines (a model&#x27;s readings" in response.content.decode()
+    assert Line.objects.filter(collection=ledgers).count() == 24
+    assert not Line.objects.filter(collection=ledgers, text="machine text").exists()
+
+
+def test_imported_text_is_kept_as_the_editor_keeps_it(letters, alice, line_folder):
+    """Composed characters as one spelling; a line break, which the text export would write as
+    two lines, is refused with the row named."""
+    write_metadata(line_folder, [json.dumps({"file_name": "00-0.png", "text": "Mu\u0308ller"})])
+    (row,) = read_dataset(line_folder)
+    assert row.text == "Müller"
+    write_metadata(line_folder, [json.dumps({"file_name": "00-0.png", "text": "Dear\nSir"})])
+    with pytest.raises(DatasetImportError, match="00-0.png: A line's text is one line"):
+        read_dataset(line_folder)

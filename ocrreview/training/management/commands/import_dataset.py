@@ -36,9 +36,4 @@ class Command(BaseCommand):
             )
         except (DatasetImportError, splits.SplitError) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(
-            f"imported {len(result.lines)} lines in {len(result.documents)} documents: "
-            + ", ".join(
-                f"{name or 'no split'}={len(v)}" for name, v in result.lines_by_split.items()
-            )
-        )
+        self.stdout.write(result.summary())
