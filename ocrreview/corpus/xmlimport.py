@@ -12,6 +12,7 @@ and ids of their own, before kraken sees them.
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -172,7 +173,7 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
         ImportedLine(
             baseline=[tuple(p) for p in (line.baseline or [])],
             polygon=[tuple(p) for p in (line.boundary or [])],
-            text=(line.text or "").strip(),
+            text=_line_text(line.text or ""),
         )
         for line in page.get_sorted_lines()
         if line.boundary or line.baseline
@@ -183,3 +184,10 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
         height=int(height),
         lines=lines,
     )
+
+
+def _line_text(text: str) -> str:
+    """As the editor keeps a line's text: one line (a line break or tab inside the XML's text
+    becomes a space; the text export writes a line a line), no control characters, NFC."""
+    spaced = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    return unicodedata.normalize("NFC", spaced.strip())

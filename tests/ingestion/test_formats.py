@@ -223,3 +223,12 @@ def test_pdfs_uploaded_at_once_are_rendered_one_call_at_a_time(letters, monkeypa
     assert [r.ok for r in results] == [True] * 3
     assert sorted(r.document.pages.count() for r in results) == [3, 3, 3]
     assert most[0] == 1
+
+
+@pytest.mark.django_db
+def test_xml_text_is_kept_as_the_editor_keeps_it(letters, alice, tiny_model):
+    """A line break inside a TextEquiv made one line two in the text export; a decomposed
+    accent would be a second spelling of the same word."""
+    xml = files.page_xml("scan.png").replace(b"First line", "Fi\trst\nMu\u0308ller".encode())
+    ingest(letters, ("scan.png", files.png()), ("scan.xml", xml), import_text=True, user=alice)
+    assert Line.objects.get().text == "Fi rst Müller"
