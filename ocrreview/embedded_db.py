@@ -48,8 +48,6 @@ def url(pgdata: Path) -> str:
 def start(pgdata: Path) -> str:
     """Start the server in `pgdata` (creating it on first use), or take over the one a
     killed run left running, and make sure the app's database exists. Returns its URL."""
-    import psycopg
-
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     pid_file = pgdata / "postmaster.pid"
     if pid_file.exists() and running_pid(pgdata) is None:
@@ -59,16 +57,33 @@ def start(pgdata: Path) -> str:
     # cleanup_mode=None: the server outlives this process; stop() ends it with the app.
     # start() on the handle, since get_server() hands out a handle it made before in this
     # process without checking that its server still runs.
-    _pgserver().get_server(pgdata, cleanup_mode=None, start=False).start()
-    with psycopg.connect(
-        url(pgdata).rsplit("/", 1)[0] + "/postgres", autocommit=True
-    ) as connection:
+    server = _pgserver().get_server(pgdata, cleanup_mode=None, start=False)
+    server.start()
+    with _connect_as_admin(pgdata) as connection:
+        # Every local account could use the server's socket (0777), and initdb trusts who
+        # connects: it is this account's alone (root passes file permissions anyway). The
+        # setting is read at start, so a new server is restarted once to take it.
+        if connection.execute("SHOW unix_socket_permissions").fetchone() != ("0700",):
+            connection.execute("ALTER SYSTEM SET unix_socket_permissions = '0700'")
+            restart = True
+        else:
+            restart = False
+    if restart:
+        stop(pgdata)
+        server.start()
+    with _connect_as_admin(pgdata) as connection:
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]
         ).fetchone()
         if exists is None:
             connection.execute(f'CREATE DATABASE "{DATABASE}"')
     return url(pgdata)
+
+
+def _connect_as_admin(pgdata: Path) -> Any:
+    import psycopg
+
+    return psycopg.connect(url(pgdata).rsplit("/", 1)[0] + "/postgres", autocommit=True)
 
 
 def running_pid(pgdata: Path) -> int | None:

@@ -1,5 +1,6 @@
 """The embedded PostgreSQL of an install without DATABASE_URL: a real server from the wheel."""
 
+import stat
 import subprocess
 import sys
 
@@ -36,12 +37,20 @@ def test_a_second_start_takes_over_the_running_server_and_keeps_the_data(pgdata)
     assert embedded_db.running_pid(pgdata) != first
 
 
-def test_it_listens_on_a_socket_only(pgdata):
+def test_it_listens_on_a_socket_only_this_account_may_use(pgdata):
+    """initdb trusts whoever connects: a socket open to every local account (pgserver makes
+    it 0777) let any of them in as the superuser."""
     url = embedded_db.start(pgdata)
     assert url.startswith("postgres://postgres@%2F")
     with psycopg.connect(url) as db:
         assert db.execute("SHOW listen_addresses").fetchone() == ("",)
         assert db.execute("SELECT current_database()").fetchone() == ("ocrreview",)
+    (socket_file,) = pgdata.glob(".s.PGSQL.*[0-9]")
+    assert stat.S_IMODE(socket_file.stat().st_mode) == 0o700
+    embedded_db.stop(pgdata)
+    embedded_db.start(pgdata)  # kept across starts
+    (socket_file,) = pgdata.glob(".s.PGSQL.*[0-9]")
+    assert stat.S_IMODE(socket_file.stat().st_mode) == 0o700
 
 
 def test_a_stale_pid_file_naming_another_process_is_not_taken_for_the_server(pgdata):
