@@ -127,9 +127,11 @@ def _fail_export(export: DatasetExport, message: str) -> DatasetExport:
     return export
 
 
-# A run or export whose workers die this many times (a run: at the same step) is failed
-# rather than handed to the next worker to die the same way, for ever.
+# An export whose workers die this many times, or a run tried this many times at the same
+# step (see TrainingRun.stalls), is failed rather than handed to the next worker to end the
+# same way, for ever.
 MAX_LOST_WORKERS = 3
+MAX_STALLS = 3
 
 
 def do_requeue_abandoned_exports() -> int:
@@ -280,6 +282,7 @@ class _RunLog:
         self.run = run
         self.lost = False
         self.finished = False
+        self.trained_steps: int | None = None  # once training has ended
 
     def update(self, **fields: Any) -> None:
         if not TrainingRun.objects.filter(pk=self.run.pk, claim=self.run.claim).update(**fields):
@@ -397,7 +400,10 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
     except Exception as exc:
         logger.exception("Training run %s failed", run.pk)
         log.write(traceback.format_exc())
-        run.error = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
+        error = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
+        if _retry_after_training(run, log, error):
+            return run
+        run.error = error
         return _finish(run, TrainingRun.Status.FAILED, log, f"failed: {run.error}")
     finally:
         # Only once the run is recorded as ended: a run left running (the database gone
@@ -435,6 +441,38 @@ def _discard_checkpoints(run: TrainingRun) -> None:
         logger.exception("Training run %s: its checkpoints in storage were not deleted", run.pk)
 
 
+def _steps_done(run: TrainingRun) -> int:
+    return max((e["step"] for e in run.history if e.get("event") == "step"), default=0)
+
+
+def _stalled(run: TrainingRun, step: int) -> int:
+    """Count a try that ended at `step`; the tries in a row that ended there."""
+    if run.stalled_at_step == step:
+        run.stalls += 1
+    else:
+        run.stalls, run.stalled_at_step = 1, step
+    return run.stalls
+
+
+def _retry_after_training(run: TrainingRun, log: _RunLog, error: str) -> bool:
+    """Evaluating, calibrating and storing a trained model take minutes after hours of
+    training, and may fail for a moment (the store unreachable): the run is queued again,
+    and its next try starts from the trained checkpoint, not from step 0."""
+    if log.trained_steps is None or _stalled(run, log.trained_steps) >= MAX_STALLS:
+        return False
+    log.write(f"failed after training: {error}; queued again, to try once more from its model")
+    log.update(
+        status=TrainingRun.Status.QUEUED,
+        claim=None,
+        stalls=run.stalls,
+        stalled_at_step=run.stalled_at_step,
+    )
+    if not log.lost:
+        _queue_run(run.pk)
+    run.refresh_from_db()
+    return True
+
+
 def _finish(run: TrainingRun, status: str, log: _RunLog, message: str) -> TrainingRun:
     log.write(message)
     run.status = status
@@ -453,22 +491,18 @@ def do_requeue_abandoned_runs() -> int:
         runs = list(TrainingRun.objects.abandoned().select_for_update(skip_locked=True))
         requeued, given_up = [], []
         for run in runs:
-            step = max((e["step"] for e in run.history if e.get("event") == "step"), default=0)
-            if run.lost_at_step == step:
-                run.lost_workers += 1
-            else:
-                run.lost_workers, run.lost_at_step = 1, step
+            step = _steps_done(run)
             beat = _stamp(run.heartbeat_at) if run.heartbeat_at else "none"
             run.log += (
                 f"[{_stamp(now)}] {run.worker or 'its worker'} stopped answering at step "
                 f"{step} (last heartbeat {beat}); "
             )
             run.claim, run.heartbeat_at = None, now
-            if run.lost_workers >= MAX_LOST_WORKERS:
+            if _stalled(run, step) >= MAX_STALLS:
                 run.status, run.finished_at = TrainingRun.Status.FAILED, now
                 run.error = (
-                    f"its worker died {run.lost_workers} times at step {step} (killed for "
-                    "memory?); lower the batch size or train the decoder only"
+                    f"its worker died {run.stalls} times at step {step} (killed for memory?); "
+                    "lower the batch size or train the decoder only"
                 )
                 run.log += f"{run.error}\n"
                 given_up.append(run)
@@ -482,8 +516,8 @@ def do_requeue_abandoned_runs() -> int:
                     "status",
                     "claim",
                     "heartbeat_at",
-                    "lost_workers",
-                    "lost_at_step",
+                    "stalls",
+                    "stalled_at_step",
                     "error",
                     "finished_at",
                 ]
@@ -597,6 +631,7 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
     log.write(
         f"trained {result.steps} steps in {result.wall_s:.0f} s; best step {result.best_step}"
     )
+    log.trained_steps = result.steps
 
     name = child_name(run.base_model.name, run.pk)
     trained = result.model_dir

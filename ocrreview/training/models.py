@@ -171,10 +171,11 @@ class TrainingRun(models.Model):
     claim = models.UUIDField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # Workers that died running it with no step gained in between (a kill by the out-of-memory
-    # killer at the same step each time): the sweep fails the run at MAX_LOST_WORKERS.
-    lost_workers = models.PositiveSmallIntegerField(default=0)
-    lost_at_step = models.PositiveIntegerField(null=True, blank=True)
+    # Tries that ended at the same step, none gained in between: its worker died (killed for
+    # memory at the same step each time), or storing the trained model failed. It is tried
+    # again until MAX_STALLS, then failed.
+    stalls = models.PositiveSmallIntegerField(default=0)
+    stalled_at_step = models.PositiveIntegerField(null=True, blank=True)
 
     objects = TrainingRunQuerySet.as_manager()
 

@@ -1,7 +1,7 @@
 """Training runs in the task's body (the worker path is in test_loop and test_views): the gate,
 overrides, cancellation, failures, bad parameters, and characters the tokenizer lacks."""
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -300,3 +300,39 @@ def test_a_retrained_model_is_named_after_its_first_ancestor(
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     assert run.result_model.name == f"{pinned}-run{run.pk}"
     assert actions.child_name("x" * 300, 12) == "x" * 194 + "-run12"
+
+
+def test_a_run_whose_model_cannot_be_stored_is_tried_again_from_its_trained_model(
+    letters, alice, tiny_version, done_export
+):
+    """The store unreachable for a moment after hours of training: the run failed, and its
+    trained model and checkpoints were deleted with it."""
+    run = start(tiny_version, done_export, replace(UNCHANGED, max_steps=3), alice)
+    blocked = Path(settings.MEDIA_ROOT) / "models" / actions.child_name(tiny_version.name, run.pk)
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("a file where the model's folder goes: the store refuses the upload")
+
+    run = actions.run_training(run.pk)
+    assert run.status == TrainingRun.Status.QUEUED and run.error == ""
+    assert "failed after training" in run.log and "queued again" in run.log
+    steps = [e["step"] for e in run.history if e["event"] == "step"]
+
+    blocked.unlink()
+    run = actions.run_training(run.pk)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.log
+    assert "resumed from step 3" in run.log
+    assert [e["step"] for e in run.history if e["event"] == "step"] == steps  # not retrained
+
+
+def test_a_run_whose_model_is_never_stored_fails_after_three_tries(
+    letters, alice, tiny_version, done_export
+):
+    run = start(tiny_version, done_export, replace(UNCHANGED, max_steps=3), alice)
+    blocked = Path(settings.MEDIA_ROOT) / "models" / actions.child_name(tiny_version.name, run.pk)
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("in the way")
+    for _ in range(3):
+        run = actions.run_training(run.pk)
+    assert run.status == TrainingRun.Status.FAILED
+    assert run.log.count("queued again") == 2
+    assert not (Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}").exists()
