@@ -21,6 +21,8 @@ from urllib.parse import quote
 DATABASE = "ocrreview"
 USER = "postgres"
 STOP_TIMEOUT_S = 30.0
+# postmaster.pid keeps the server's start to the second.
+PID_START_SLACK_S = 2.0
 
 
 def _pgserver() -> ModuleType:
@@ -88,12 +90,14 @@ def _connect_as_admin(pgdata: Path) -> Any:
 
 def running_pid(pgdata: Path) -> int | None:
     """The server's pid while it runs. The pid in postmaster.pid may belong to another process
-    after a reboot (a container's pids repeat), so it counts only if that process is a
-    postgres."""
+    after a reboot (a container's pids repeat), even to another PostgreSQL's, so it counts
+    only for a postgres process started when the file says this server started."""
     info = _postmaster(pgdata)
     if info is None or not info.is_running():
         return None
-    return info.pid if info.process.name().startswith("postgres") else None
+    process = info.process
+    started_then = abs(process.create_time() - info.start_time.timestamp()) < PID_START_SLACK_S
+    return info.pid if process.name().startswith("postgres") and started_then else None
 
 
 def stop(pgdata: Path) -> bool:

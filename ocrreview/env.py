@@ -37,10 +37,12 @@ def env_redis_url(name: str) -> str:
     if not url:
         return ""
     parts = urlsplit(url)
-    where = parts.path if parts.scheme == "unix" else parts.hostname
-    if parts.scheme not in ("redis", "rediss", "unix") or not where:
+    # Both Celery's broker and Django's cache read it: they share redis:// and rediss:// only
+    # (kombu has no unix:// transport).
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
         raise ImproperlyConfigured(
-            f"{name}={url!r} is not a Redis URL; expected e.g. redis://127.0.0.1:6379/0"
+            f"{name}={url!r} is not a Redis URL; expected e.g. redis://127.0.0.1:6379/0 "
+            "(rediss:// for TLS; a Unix socket is not supported)"
         )
     try:
         parts.port  # noqa: B018 (urlsplit checks the port only when asked)

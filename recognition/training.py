@@ -50,6 +50,11 @@ class ModelBundle(Protocol):
     image_processor: Any
 
 
+# The scaler halves its scale at each overflow: from 2**16, this many in a row is no longer
+# a scale too high.
+FP16_OVERFLOWS_IN_A_ROW = 32
+
+
 class Diverged(RuntimeError):
     """The loss stopped being a number: training on would only spread NaN through the weights."""
 
@@ -537,6 +542,7 @@ def _train(
 
     # A run resumed after it had stopped early (its worker died while evaluating) is over.
     stopped_early, cancelled = out_of_patience(), False
+    overflows = 0
     window_loss, window_samples, window_start = 0.0, 0, time.monotonic()
     label_length = max_new_tokens_for(model, config.max_new_tokens)
     encode = BatchEncoder(train_samples, image_processor, tokenizer, start_id, label_length)
@@ -563,7 +569,10 @@ def _train(
                 else:
                     loss = model(pixel_values=pixels, labels=labels).loss
             finite = math.isfinite(loss.item())
-            if not (finite or scaler):  # with fp16 the scaler skips an overflowed step
+            overflows = 0 if finite else overflows + 1
+            # With fp16 the scaler skips a step that overflowed and scales down; a loss that
+            # stays non-finite however far it scales down has diverged.
+            if not finite and (scaler is None or overflows > FP16_OVERFLOWS_IN_A_ROW):
                 raise Diverged(
                     f"the training loss is {loss.item()} at step {state.step + 1}; "
                     "lower the learning rate or train the decoder only"
@@ -591,7 +600,8 @@ def _train(
                 "event": "step",
                 "step": state.step,
                 "total_steps": total,
-                "loss": window_loss / max(1, window_samples),
+                # None: every batch of the window overflowed in fp16 and was skipped.
+                "loss": window_loss / window_samples if window_samples else None,
                 "lr": optimizer.param_groups[0]["lr"],
                 "samples_per_s": window_samples / max(elapsed, 1e-9),
             }

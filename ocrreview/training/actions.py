@@ -368,9 +368,11 @@ def _claim_run(run_id: int, worker: str) -> TrainingRun | None:
     return run
 
 
-def run_training(run_id: int, worker: str = "") -> TrainingRun:
+def run_training(run_id: int, worker: str = "", *, retry: bool = False) -> TrainingRun:
     """Train, evaluate and gate (the task's body); a failure is recorded on the run. A run
-    whose worker died resumes from its last checkpoint."""
+    whose worker died resumes from its last checkpoint. `retry` (a worker's task): a failure
+    after training queues the run again rather than failing it; a command that trains here
+    reports it."""
     runs = Path(settings.OCRREVIEW_MODELS_DIR) / ".runs"
     _remove_ended_runs_folders(runs)
     run = _claim_run(run_id, worker)
@@ -401,7 +403,9 @@ def run_training(run_id: int, worker: str = "") -> TrainingRun:
         logger.exception("Training run %s failed", run.pk)
         log.write(traceback.format_exc())
         error = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
-        if _retry_after_training(run, log, error):
+        if log.trained_steps is not None and log.cancelled():
+            return _cancelled_after_training(run, log)
+        if retry and _retry_after_training(run, log, error):
             return run
         run.error = error
         return _finish(run, TrainingRun.Status.FAILED, log, f"failed: {run.error}")
@@ -458,7 +462,8 @@ def _retry_after_training(run: TrainingRun, log: _RunLog, error: str) -> bool:
     """Evaluating, calibrating and storing a trained model take minutes after hours of
     training, and may fail for a moment (the store unreachable): the run is queued again,
     and its next try starts from the trained checkpoint, not from step 0."""
-    if log.trained_steps is None or _stalled(run, log.trained_steps) >= MAX_STALLS:
+    # The step a worker's death is counted at too: the last one logged.
+    if log.trained_steps is None or _stalled(run, _steps_done(run)) >= MAX_STALLS:
         return False
     log.write(f"failed after training: {error}; queued again, to try once more from its model")
     log.update(

@@ -28,7 +28,11 @@ def _points(pairs: list[tuple[int, float]], steps: int, top: float) -> str:
 
 
 def history_chart(history: list[dict[str, Any]]) -> Chart | None:
-    losses = [(e["step"], e["loss"]) for e in history if e.get("event") == "step"]
+    losses = [
+        (e["step"], e["loss"])
+        for e in history
+        if e.get("event") == "step" and e.get("loss") is not None
+    ]
     cers = [(e["step"], e["cer"]) for e in history if e.get("event") == "eval"]
     if not losses and not cers:
         return None

@@ -18,7 +18,7 @@ def build_dataset_export(export_id: int) -> None:
 
 @shared_task(bind=True)
 def train_model(self, run_id: int) -> None:
-    actions.run_training(run_id, worker=self.request.hostname or "worker")
+    actions.run_training(run_id, worker=self.request.hostname or "worker", retry=True)
 
 
 @worker_ready.connect

@@ -61,7 +61,7 @@ def _tell_the_pool(**kwargs) -> None:
 
 
 def _stopping() -> bool:
-    """Whether this worker is shutting down (SIGTERM, Ctrl+C, a remote shutdown): a warm
+    """Whether this worker is shutting down (SIGTERM, Ctrl+C): a warm
     shutdown waits for the running task, which would otherwise drain the whole queue first."""
     return (
         _shutting_down.value

@@ -1,8 +1,9 @@
 """The embedded PostgreSQL of an install without DATABASE_URL: a real server from the wheel."""
 
+import shutil
 import stat
 import subprocess
-import sys
+import time
 
 import psycopg
 import pytest
@@ -53,13 +54,21 @@ def test_it_listens_on_a_socket_only_this_account_may_use(pgdata):
     assert stat.S_IMODE(socket_file.stat().st_mode) == 0o700
 
 
-def test_a_stale_pid_file_naming_another_process_is_not_taken_for_the_server(pgdata):
+@pytest.mark.parametrize("name", ["python", "postgres"])
+def test_a_stale_pid_file_naming_another_process_is_not_taken_for_the_server(
+    pgdata, tmp_path, name
+):
     """After a reboot or a kill -9 of the whole container the pid in postmaster.pid may be
-    another program's: the server is started anew, the other program left alone."""
+    another program's, even another PostgreSQL's (stood for by a program named postgres,
+    started since): the server is started anew, the other process left alone (stop() would
+    have sent it SIGINT)."""
     url = embedded_db.start(pgdata)
     stale = (pgdata / "postmaster.pid").read_text().splitlines()
     embedded_db.stop(pgdata)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    time.sleep(embedded_db.PID_START_SLACK_S)  # started after the server, by more than slack
+    program = tmp_path / name
+    shutil.copy(shutil.which("sleep"), program)
+    other = subprocess.Popen([program, "60"])
     try:
         (pgdata / "postmaster.pid").write_text("\n".join([str(other.pid), *stale[1:]]) + "\n")
         assert embedded_db.running_pid(pgdata) is None

@@ -11,7 +11,9 @@ from ocrreview.corpus.management.commands.serve import Command
 
 @pytest.fixture
 def serve(monkeypatch):
-    monkeypatch.delenv("ALLOWED_HOSTS", raising=False)
+    # Set, then removed: monkeypatch restores the variable as it was, however _allow sets it.
+    monkeypatch.setenv("ALLOWED_HOSTS", "restored-after-the-test")
+    monkeypatch.delenv("ALLOWED_HOSTS")
     out = io.StringIO()
     return Command(stdout=out), out
 

@@ -312,13 +312,13 @@ def test_a_run_whose_model_cannot_be_stored_is_tried_again_from_its_trained_mode
     blocked.parent.mkdir(parents=True, exist_ok=True)
     blocked.write_text("a file where the model's folder goes: the store refuses the upload")
 
-    run = actions.run_training(run.pk)
+    run = actions.run_training(run.pk, retry=True)
     assert run.status == TrainingRun.Status.QUEUED and run.error == ""
     assert "failed after training" in run.log and "queued again" in run.log
     steps = [e["step"] for e in run.history if e["event"] == "step"]
 
     blocked.unlink()
-    run = actions.run_training(run.pk)
+    run = actions.run_training(run.pk, retry=True)
     assert run.status == TrainingRun.Status.SUCCEEDED, run.log
     assert "resumed from step 3" in run.log
     assert [e["step"] for e in run.history if e["event"] == "step"] == steps  # not retrained
@@ -332,7 +332,20 @@ def test_a_run_whose_model_is_never_stored_fails_after_three_tries(
     blocked.parent.mkdir(parents=True, exist_ok=True)
     blocked.write_text("in the way")
     for _ in range(3):
-        run = actions.run_training(run.pk)
+        run = actions.run_training(run.pk, retry=True)
     assert run.status == TrainingRun.Status.FAILED
     assert run.log.count("queued again") == 2
     assert not (Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}").exists()
+
+
+def test_a_run_trained_here_by_a_command_reports_a_failure_after_training(
+    letters, alice, tiny_version, done_export
+):
+    """`manage.py train` waits for its run: queued again, it would wait for a worker."""
+    run = start(tiny_version, done_export, replace(UNCHANGED, max_steps=3), alice)
+    blocked = Path(settings.MEDIA_ROOT) / "models" / actions.child_name(tiny_version.name, run.pk)
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("in the way")
+    run = actions.run_training(run.pk)
+    assert run.status == TrainingRun.Status.FAILED
+    assert run.error.startswith("FileExistsError")

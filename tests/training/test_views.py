@@ -259,3 +259,14 @@ def test_the_chart_spans_the_steps_reported_so_far():
     assert chart.loss == "300.0,6.0 594.0,90.0"
     assert chart.cer == "594.0,6.0"  # a CER above 1 is drawn at the top, not off the chart
     assert history_chart([]) is None
+
+
+def test_a_window_whose_every_batch_overflowed_in_fp16_is_left_out_of_the_loss_curve():
+    chart = history_chart(
+        [
+            {"event": "step", "step": 10, "loss": 2.0},
+            {"event": "step", "step": 20, "loss": None},
+            {"event": "step", "step": 30, "loss": 1.0},
+        ]
+    )
+    assert chart.loss == "202.0,6.0 594.0,90.0"  # steps 10 and 30 of 30
