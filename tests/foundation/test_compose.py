@@ -82,9 +82,21 @@ def test_production_layout():
     assert services["web"]["environment"]["REDIS_URL"].startswith("redis://")
 
 
-def test_flower_which_has_no_login_is_published_to_the_host_alone():
-    config = yaml.safe_load(compose("config", **SECRETS).stdout)
-    assert config["services"]["flower"]["ports"] == ["127.0.0.1:5555:5555/tcp"]
+def published(**env: str) -> dict[str, list]:
+    config = yaml.safe_load(compose("config", **SECRETS, **env).stdout)
+    return {name: s["ports"] for name, s in config["services"].items() if s.get("ports")}
+
+
+def test_plain_http_and_flower_are_published_to_the_host_alone():
+    """Plain HTTP (passwords in clear) for the TLS proxy on the host; Flower has no login."""
+    assert published() == {
+        "flower": ["127.0.0.1:5555:5555/tcp"],
+        "minio": ["127.0.0.1:9000:9000/tcp"],
+        "web": ["127.0.0.1:8000:8000/tcp"],
+    }
+    everywhere = published(OCRREVIEW_PUBLISH_ADDRESS="0.0.0.0")
+    assert everywhere["web"] == ["0.0.0.0:8000:8000/tcp"]
+    assert everywhere["flower"] == ["127.0.0.1:5555:5555/tcp"]
 
 
 def test_the_image_leaves_out_what_a_local_run_keeps():
