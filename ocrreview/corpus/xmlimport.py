@@ -12,7 +12,6 @@ and ids of their own, before kraken sees them.
 """
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -20,6 +19,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
 from kraken.lib.xml import XMLPage
 from lxml import etree
+
+from ocrreview.corpus.line_text import imported_line_text
 
 Point = tuple[float, float]
 
@@ -173,10 +174,11 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
         ImportedLine(
             baseline=[tuple(p) for p in (line.baseline or [])],
             polygon=[tuple(p) for p in (line.boundary or [])],
-            text=_line_text(line.text or ""),
+            text=_text_of(number, line.text or ""),
         )
-        for line in page.get_sorted_lines()
-        if line.boundary or line.baseline
+        for number, line in enumerate(
+            (line for line in page.get_sorted_lines() if line.boundary or line.baseline), 1
+        )
     ]
     return ImportedPage(
         image_name=PurePosixPath(str(page.imagename)).name,
@@ -186,8 +188,8 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
     )
 
 
-def _line_text(text: str) -> str:
-    """As the editor keeps a line's text: one line (a line break or tab inside the XML's text
-    becomes a space; the text export writes a line a line), no control characters, NFC."""
-    spaced = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
-    return unicodedata.normalize("NFC", spaced.strip())
+def _text_of(number: int, text: str) -> str:
+    try:
+        return imported_line_text(text)
+    except ValueError as exc:
+        raise XMLImportError(f"line {number}: {exc}") from None

@@ -3,7 +3,6 @@ export/retraining code that writes corrections "through the review code path", c
 so each change is checked against the line's version and lands in the Correction trail the
 same way. They take a Line or a line id, the acting user, and the version the caller saw."""
 
-import unicodedata
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -13,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ocrreview.corpus.line_text import MAX_TEXT_LENGTH, control_characters, nfc
 from ocrreview.corpus.models import Collection, Line, Page
 from ocrreview.review import queue
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
@@ -21,7 +21,6 @@ from ocrreview.transcription.services import do_queue_recognition
 
 S = Line.Status
 A = Correction.Action
-MAX_TEXT_LENGTH = 2000
 # A client clock gone wrong should not turn one line into a week of work in the statistics.
 MAX_TIME_SPENT_MS = 60 * 60 * 1000
 
@@ -49,12 +48,11 @@ def clean_text(text: str) -> str:
         raise ReviewError("The text must be a string.")
     if "\n" in text or "\r" in text:
         raise ReviewError("A line's text is one line: it cannot contain line breaks.")
-    if any(unicodedata.category(c) == "Cc" for c in text):
+    if control_characters(text):
         raise ReviewError("The text contains control characters; remove them and save again.")
     if len(text) > MAX_TEXT_LENGTH:
         raise ReviewError(f"A line's text is at most {MAX_TEXT_LENGTH} characters.")
-    # One spelling per character, so "ä" typed two ways counts as the same text in exports.
-    return unicodedata.normalize("NFC", text)
+    return nfc(text)
 
 
 def _clamp_time(time_spent_ms: int) -> int:

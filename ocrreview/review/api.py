@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from ocrreview.corpus.access import collection_for, visible_collections
 from ocrreview.corpus.api_base import error
 from ocrreview.corpus.api_schema import ErrorSerializer
+from ocrreview.corpus.line_text import MAX_TEXT_LENGTH
 from ocrreview.corpus.models import Line, Page
 from ocrreview.review import actions, images, queue, search
 from ocrreview.review.forms import SearchForm
@@ -80,7 +81,7 @@ class LineDetailSerializer(LineSerializer):
 
 class SaveSerializer(serializers.Serializer):
     text = serializers.CharField(
-        allow_blank=True, trim_whitespace=False, max_length=actions.MAX_TEXT_LENGTH
+        allow_blank=True, trim_whitespace=False, max_length=MAX_TEXT_LENGTH
     )
     expected_version = serializers.IntegerField(
         min_value=1, max_value=2**31 - 1, help_text="the line's `version` you read"

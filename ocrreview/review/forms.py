@@ -1,8 +1,8 @@
 from django import forms
 
+from ocrreview.corpus.line_text import MAX_TEXT_LENGTH
 from ocrreview.corpus.models import Collection, Document, Line
 from ocrreview.review import search
-from ocrreview.review.actions import MAX_TEXT_LENGTH
 from ocrreview.review.models import ReviewerPreference
 
 # The largest values PostgreSQL's integer and bigint columns hold: a number beyond them in a

@@ -28,8 +28,8 @@ from django.db import transaction
 from ocrreview import storage
 from ocrreview.corpus.ingestion import ZIP_ENCRYPTED, ZIP_ENTRY_ERRORS
 from ocrreview.corpus.json_text import unstorable
+from ocrreview.corpus.line_text import imported_line_text, nfc
 from ocrreview.corpus.models import Collection, Document, Line, Page
-from ocrreview.review.actions import ReviewError, clean_text
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
 from ocrreview.training.models import EvaluationSplit
@@ -237,10 +237,9 @@ def _row(
     if problem := unstorable([row.text, row.group, row.split]):
         raise DatasetImportError(f"{name}: the text or group holds {problem}")
     try:
-        # As the editor would have saved it: one line, no control characters, NFC.
-        row.text = clean_text(row.text)
-    except ReviewError as exc:
-        raise DatasetImportError(f"{name}: {exc}") from exc
+        row.text = imported_line_text(row.text)
+    except ValueError as exc:
+        raise DatasetImportError(f"{name}: {exc}") from None
     return row
 
 
@@ -309,9 +308,14 @@ def _refuse_own_lines(collection: Collection, rows: list[Row]) -> None:
         return
     lines = Line.objects.filter(collection=collection, pk__in=exported)
     corrections = Correction.objects.filter(line__in=lines)
-    texts = set(lines.values_list("pk", "text")) | set(
-        corrections.values_list("line_id", "text_after")
-    )
+    # Lines imported before texts were kept in NFC may hold another spelling.
+    texts = {
+        (pk, nfc(text))
+        for pk, text in [
+            *lines.values_list("pk", "text"),
+            *corrections.values_list("line_id", "text_after"),
+        ]
+    }
     own = [row for line_id, row in exported.items() if (line_id, row.text) in texts]
     if own:
         raise DatasetImportError(

@@ -232,3 +232,12 @@ def test_xml_text_is_kept_as_the_editor_keeps_it(letters, alice, tiny_model):
     xml = files.page_xml("scan.png").replace(b"First line", "Fi\trst\nMu\u0308ller".encode())
     ingest(letters, ("scan.png", files.png()), ("scan.xml", xml), import_text=True, user=alice)
     assert Line.objects.get().text == "Fi rst Müller"
+
+
+@pytest.mark.django_db
+def test_an_xml_line_longer_than_a_line_may_be_is_refused_with_its_number(letters, alice):
+    """The editor would refuse to save it again."""
+    xml = files.page_xml("scan.png").replace(b"First line", b"x" * 2001)
+    results = ingest(letters, ("scan.png", files.png()), ("scan.xml", xml), import_text=True)
+    assert any("line 1: a line's text is at most 2000 characters" in r.error for r in results)
+    assert not Line.objects.exists()

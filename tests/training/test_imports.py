@@ -420,10 +420,13 @@ def test_auto_accepted_lines_of_an_export_are_not_imported_as_ground_truth(
 
 def test_imported_text_is_kept_as_the_editor_keeps_it(letters, alice, line_folder):
     """Composed characters as one spelling; a line break, which the text export would write as
-    two lines, is refused with the row named."""
+    two lines, becomes a space; a text longer than a line's may be is refused, the row named."""
     write_metadata(line_folder, [json.dumps({"file_name": "00-0.png", "text": "Mu\u0308ller"})])
     (row,) = read_dataset(line_folder)
     assert row.text == "Müller"
-    write_metadata(line_folder, [json.dumps({"file_name": "00-0.png", "text": "Dear\nSir"})])
-    with pytest.raises(DatasetImportError, match="00-0.png: A line's text is one line"):
+    write_metadata(line_folder, [json.dumps({"file_name": "00-0.png", "text": "Dear\nSir\t!"})])
+    (row,) = read_dataset(line_folder)
+    assert row.text == "Dear Sir !"
+    write_metadata(line_folder, [json.dumps({"file_name": "00-0.png", "text": "a" * 2001})])
+    with pytest.raises(DatasetImportError, match="00-0.png: a line's text is at most 2000"):
         read_dataset(line_folder)
