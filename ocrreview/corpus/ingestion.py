@@ -22,6 +22,7 @@ import threading
 import uuid
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
@@ -330,7 +331,8 @@ def _extract_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, out:
 def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, ImportedPage]:
     images = [item for item in items if item.kind != "xml"]
     by_stem = {_stem(item.name): item for item in images}
-    by_basename = {PurePosixPath(item.name).name: item for item in images}
+    by_path = {item.name: item for item in images}
+    basenames = Counter(PurePosixPath(item.name).name for item in images)
     layouts: dict[str, ImportedPage] = {}
     for item in items:
         if item.kind != "xml":
@@ -340,8 +342,16 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
         except XMLImportError as exc:
             results.append(FileResult(item.name, error=str(exc)))
             continue
-        image = by_stem.get(_stem(item.name)) or by_basename.get(layout.image_name)
-        if image is None:
+        image = by_stem.get(_stem(item.name)) or _named_image(item.name, layout, by_path)
+        if image is None and basenames[layout.image_name] > 1:
+            results.append(
+                FileResult(
+                    item.name,
+                    error=f"several images of this upload are named {layout.image_name!r}; "
+                    "put the XML beside its image, or in a folder inside the image's",
+                )
+            )
+        elif image is None:
             results.append(
                 FileResult(
                     item.name,
@@ -361,6 +371,20 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
             layouts[image.name] = layout
             results.append(FileResult(item.name, lines=len(layout.lines)))
     return layouts
+
+
+def _named_image(xml_name: str, layout: ImportedPage, by_path: dict[str, _Item]) -> _Item | None:
+    """The image the XML names: beside it, or one folder up (PAGE in a page/ folder, as
+    Transkribus exports it), else the one image of the upload with that name. Two volumes
+    both holding 0001.jpg would otherwise give one volume's lines to the other's page."""
+    folder = PurePosixPath(xml_name).parent
+    for candidate in (folder / layout.image_name, folder.parent / layout.image_name):
+        if (image := by_path.get(str(candidate))) is not None:
+            return image
+    named = [
+        item for name, item in by_path.items() if PurePosixPath(name).name == layout.image_name
+    ]
+    return named[0] if len(named) == 1 else None
 
 
 def _stem(name: str) -> str:

@@ -181,7 +181,8 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
         )
     ]
     return ImportedPage(
-        image_name=PurePosixPath(str(page.imagename)).name,
+        # ABBYY writes the scan's Windows path: C:\Scans\0002.tif.
+        image_name=PurePosixPath(str(page.imagename).replace("\\", "/")).name,
         width=int(width),
         height=int(height),
         lines=lines,

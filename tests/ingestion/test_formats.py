@@ -241,3 +241,51 @@ def test_an_xml_line_longer_than_a_line_may_be_is_refused_with_its_number(letter
     results = ingest(letters, ("scan.png", files.png()), ("scan.xml", xml), import_text=True)
     assert any("line 1: a line's text is at most 2000 characters" in r.error for r in results)
     assert not Line.objects.exists()
+
+
+def page_xml_with_text(image: str, text: str) -> bytes:
+    return files.page_xml(image).replace(b"First line", text.encode())
+
+
+@pytest.mark.django_db
+def test_each_volume_s_page_xml_goes_with_its_own_image(letters, alice, tiny_model):
+    """Transkribus exports PAGE into a page/ folder beside the images, and every volume
+    numbers its scans from 0001.jpg: the last volume's image got the first one's lines."""
+    archive = files.zip_of(
+        {
+            "vol1/0001.jpg": files.jpeg(),
+            "vol1/page/0001.xml": page_xml_with_text("0001.jpg", "volume one"),
+            "vol2/0001.jpg": files.jpeg(),
+            "vol2/page/0001.xml": page_xml_with_text("0001.jpg", "volume two"),
+        }
+    )
+    results = ingest(letters, ("volumes.zip", archive), import_text=True, user=alice)
+    assert all(r.ok for r in results), [r.error for r in results]
+    read = {r.name: r.document.lines.get().text for r in results if r.document}
+    assert read == {
+        "volumes.zip/vol1/0001.jpg": "volume one",
+        "volumes.zip/vol2/0001.jpg": "volume two",
+    }
+
+
+@pytest.mark.django_db
+def test_an_xml_naming_an_image_two_folders_hold_is_refused(letters, tiny_model):
+    archive = files.zip_of(
+        {
+            "vol1/0001.jpg": files.jpeg(),
+            "vol2/0001.jpg": files.jpeg(),
+            "elsewhere/layout.xml": files.page_xml("0001.jpg"),
+        }
+    )
+    results = ingest(letters, ("volumes.zip", archive))
+    (refused,) = [r for r in results if r.error]
+    assert "several images of this upload are named '0001.jpg'" in refused.error
+
+
+@pytest.mark.django_db
+def test_a_windows_path_in_the_xml_names_its_image(letters, tiny_model):
+    """ABBYY's ALTO keeps the scan's path as Windows wrote it."""
+    results = ingest(
+        letters, ("layout.xml", files.alto("C:\\Scans\\p.jpg")), ("p.jpg", files.jpeg())
+    )
+    assert all(r.ok for r in results), [r.error for r in results]
