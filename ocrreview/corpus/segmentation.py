@@ -99,7 +99,9 @@ def store_lines(page: Page, geometries: list[LineGeometry], *, import_text: bool
 
 
 # A pixel is ink when it is this much darker than the page's median (the paper); scanner noise
-# on blank paper stays within a few levels of it, the faintest pencil is some 60 below it.
+# on blank paper stays within a few levels of it, the faintest pencil is some 60 below it. One
+# this much lighter is a page on a darker background (a card photographed on black): kraken
+# is asked then.
 INK_CONTRAST = 40
 # Fewer ink pixels than this is a blank page: one handwritten word at 150 dpi has thousands.
 MIN_INK_PIXELS = 50
@@ -111,8 +113,11 @@ MAX_SEGMENTATION_ASPECT = 1.5
 
 def has_ink(image: Image.Image) -> bool:
     gray = np.asarray(image.convert("L"))
-    paper = int(np.median(gray))
-    return int(np.count_nonzero(gray < paper - INK_CONTRAST)) >= MIN_INK_PIXELS
+    median = int(np.median(gray))
+    apart = np.count_nonzero(gray < median - INK_CONTRAST) + np.count_nonzero(
+        gray > median + INK_CONTRAST
+    )
+    return int(apart) >= MIN_INK_PIXELS
 
 
 def bounded_for_segmentation(image: Image.Image) -> Image.Image:

@@ -37,6 +37,16 @@ def test_one_word_or_faint_pencil_is_ink():
     assert has_ink(pencil)
 
 
+def test_a_card_photographed_on_a_dark_background_is_ink():
+    """An index card shot on black velvet, as archives photograph them: the median is the
+    background, and the card was taken for an empty page with no lines."""
+    for background in (15, 60):
+        frame = Image.new("RGB", (1200, 1600), (background,) * 3)
+        frame.paste(scanned_blank(600, 800), (300, 400))
+        ImageDraw.Draw(frame).text((340, 600), "Received", fill=(20, 20, 20))
+        assert has_ink(frame)
+
+
 def test_a_wide_page_is_padded_below_with_paper_and_a_page_is_left_alone():
     strip = scanned_blank()
     ImageDraw.Draw(strip).text((40, 140), "Received", fill=(20, 20, 20))
