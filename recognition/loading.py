@@ -211,7 +211,13 @@ def resolve_device(device: str | None) -> torch.device:
 def inference_dtype(device: torch.device) -> torch.dtype:
     if device.type != "cuda":
         return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cuda_has_native_bf16(device) else torch.float16
+
+
+def cuda_has_native_bf16(device: torch.device) -> bool:
+    """From Ampere (compute capability 8.0) on. torch's own check says yes on older cards
+    (T4, V100) too, which emulate bf16: slower than fp16, and without cuDNN's convolutions."""
+    return torch.cuda.get_device_capability(device) >= (8, 0)
 
 
 def fill_special_token_ids(

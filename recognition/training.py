@@ -34,7 +34,7 @@ from transformers import (
 import recognition.line_encoder  # noqa: F401  (registers the starter's encoder with Auto*)
 from recognition.forkserver import forkserver
 from recognition.inference import NEUTRAL_SEARCH
-from recognition.loading import max_new_tokens_for, resolve_device
+from recognition.loading import cuda_has_native_bf16, max_new_tokens_for, resolve_device
 from recognition.preprocess import bounded_aspect, open_image, to_rgb
 
 Sample = tuple["Image.Image | str | Path", str]
@@ -391,7 +391,7 @@ def _amp(
         return torch.autocast("cpu", dtype=torch.bfloat16), None
     if device.type != "cuda":
         return None, None
-    if torch.cuda.is_bf16_supported():
+    if cuda_has_native_bf16(device):
         return torch.autocast("cuda", dtype=torch.bfloat16), None
     return torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda")
 

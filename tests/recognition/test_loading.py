@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import TrOCRProcessor, VisionEncoderDecoderModel
 
 from recognition import loading
@@ -184,3 +185,19 @@ def test_deit_encoder_checkpoint_works(tmp_path: Path) -> None:
     loaded = load_model(str(build_tiny_model(tmp_path / "deit", encoder="deit", seed=1)))
     (result,) = recognize(loaded, [noise_line(100)], nbest=2, max_new_tokens=6)
     assert result.error is None and result.hypotheses
+
+
+@pytest.mark.parametrize(
+    "capability, dtype",
+    [
+        ((7, 5), torch.float16),
+        ((7, 0), torch.float16),
+        ((8, 0), torch.bfloat16),
+        ((9, 0), torch.bfloat16),
+    ],
+)
+def test_gpus_before_ampere_read_in_fp16_not_emulated_bf16(monkeypatch, capability, dtype):
+    """A T4 (7.5) passes torch's bf16 check by emulating it, slower than fp16. No GPU here:
+    the card's capability is what torch would report for it."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert loading.inference_dtype(torch.device("cuda")) == dtype
