@@ -42,7 +42,8 @@ def fit_calibration(pairs: Iterable[tuple[float, bool]]) -> dict[str, Any]:
     ``pairs`` holds ``(raw_confidence, was_correct)`` where ``was_correct``
     means a human accepted the top hypothesis unchanged.
     """
-    data = [(float(c), bool(ok)) for c, ok in pairs]
+    # A NaN score (fp16 overflow) would make the whole fit NaN, found only when it is stored.
+    data = [(float(c), bool(ok)) for c, ok in pairs if math.isfinite(float(c))]
     if len(data) < MIN_PAIRS:
         raise ValueError(f"need at least {MIN_PAIRS} reviewed lines to calibrate, got {len(data)}")
     x = np.array([_logit(c) for c, _ in data])

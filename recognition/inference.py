@@ -467,6 +467,8 @@ def _line_result(
             candidates[text] = (merged, best[1], best[2])
     ordered = sorted(candidates.items(), key=lambda item: item[1][0], reverse=True)
     total = _logsumexp([logprob for _, (logprob, _, _) in ordered])
+    best_raw = math.exp(ordered[0][1][0]) if ordered else 0.0
+    best_confidence = apply_calibration(settings.calibration, best_raw)
     hypotheses = []
     for rank, (text, (logprob, tokens, truncated)) in enumerate(ordered, start=1):
         raw = math.exp(logprob)
@@ -475,7 +477,9 @@ def _line_result(
                 rank=rank,
                 text=text,
                 logprob=logprob,
-                confidence=apply_calibration(settings.calibration, raw),
+                confidence=best_confidence
+                if rank == 1
+                else _alternative_confidence(raw, best_raw, best_confidence),
                 share=math.exp(logprob - total),
                 tokens=tokens,
                 raw_confidence=raw,
@@ -483,6 +487,15 @@ def _line_result(
             )
         )
     return LineResult(hypotheses=hypotheses)
+
+
+def _alternative_confidence(raw: float, best_raw: float, best_confidence: float) -> float:
+    """The calibration is fitted on whether the best reading was right. An alternative gets
+    its raw share of what the best one leaves (its raw score, uncalibrated), so a line's
+    confidences sum to at most 1 as the raw ones do."""
+    if best_raw >= 1.0:
+        return 0.0
+    return (1.0 - best_confidence) * raw / (1.0 - best_raw)
 
 
 def _until_end(

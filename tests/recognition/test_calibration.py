@@ -79,3 +79,9 @@ def test_too_few_reviews_or_unknown_method_are_errors() -> None:
         fit_calibration([(0.9, True)] * 3)
     with pytest.raises(ValueError, match="unknown calibration"):
         apply_calibration({"method": "magic"}, 0.5)
+
+
+def test_scores_that_are_not_numbers_are_left_out_of_the_fit() -> None:
+    """One NaN score made the fit NaN, refused only when a run stored it, after training."""
+    fit = fit_calibration([(0.9, True), (0.2, False)] * 6 + [(float("nan"), True)])
+    assert math.isfinite(fit["a"]) and math.isfinite(fit["b"]) and fit["n"] == 12

@@ -313,6 +313,27 @@ def test_calibration_is_applied_to_the_confidence(
     assert calibrated.hypotheses[0].confidence != raw.hypotheses[0].confidence
 
 
+def test_calibrated_confidences_of_a_line_sum_to_at_most_one(
+    tiny_model: LoadedModel, line_images: list[Image.Image]
+) -> None:
+    """The fit is of the best reading's rightness: applied to every alternative too, a line's
+    four readings each showed about 50 %."""
+    # Three readings in four right, whatever their raw score: about 0.75 for any score.
+    fit = fit_calibration([(0.9, True), (0.001, True), (0.9, False), (0.001, True)] * 5)
+    (line,) = recognize(
+        tiny_model,
+        line_images[:1],
+        max_new_tokens=MAX_TOKENS,
+        num_beams=4,
+        nbest=4,
+        calibration=fit,
+    )
+    confidences = [h.confidence for h in line.hypotheses]
+    assert len(confidences) >= 2
+    assert confidences[0] > 0.6
+    assert sum(confidences) <= 1.0 + 1e-9
+
+
 @pytest.mark.parametrize(
     "fit, message",
     [
