@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -498,6 +499,12 @@ def _alternative_confidence(raw: float, best_raw: float, best_confidence: float)
     return (1.0 - best_confidence) * raw / (1.0 - best_raw)
 
 
+def _one_line(text: str) -> str:
+    """A byte-level vocabulary (TrOCR's) holds line breaks and tabs: a reading is one line, and
+    a control character becomes a space, one for one, so the spans still fit."""
+    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+
+
 def _until_end(
     ids: list[int], scores: list[float], eos_ids: set[int]
 ) -> tuple[list[int], list[float], bool]:
@@ -519,11 +526,14 @@ def token_spans(
     that completes it) and special tokens produce none. Spans are contiguous
     and cover the stripped text exactly.
     """
-    prefixes = tokenizer.batch_decode(
-        [ids[: k + 1] for k in range(len(ids))],
-        skip_special_tokens=True,
-        clean_up_tokenization_spaces=False,
-    )
+    prefixes = [
+        _one_line(prefix)
+        for prefix in tokenizer.batch_decode(
+            [ids[: k + 1] for k in range(len(ids))],
+            skip_special_tokens=True,
+            clean_up_tokenization_spaces=False,
+        )
+    ]
     full = prefixes[-1] if prefixes else ""
     text = full.strip()
     lead = len(full) - len(full.lstrip())

@@ -101,6 +101,15 @@ def test_multibyte_characters_go_to_the_token_that_completes_them(
     assert any(t.start == t.end for t in tokens) or len(ids) <= len(text)
 
 
+def test_a_reading_is_one_line_whatever_the_vocabulary_holds(tiny_model: LoadedModel) -> None:
+    """A line break in a reading was stored as the line's text: the editor then refused to
+    save it unchanged, and the text export wrote it as two lines."""
+    ids = tiny_model.tokenizer.encode("Dear Sir,\nI\treceived", add_special_tokens=False)
+    decoded, tokens = token_spans(tiny_model.tokenizer, ids, [0.0] * len(ids))
+    assert decoded == "Dear Sir, I received"
+    assert tokens[-1].end == len(decoded)
+
+
 def test_greedy_gives_one_hypothesis_whose_probability_is_the_product(
     tiny_model: LoadedModel, line_images: list[Image.Image]
 ) -> None:
