@@ -27,8 +27,13 @@ from typing import Any
 import numpy as np
 
 METHOD = "platt-logit"
-# Keeps logit() finite: a product of token probabilities can round to exactly
-# 1.0 or underflow to 0.0.
+# Keeps logit() finite: a product of token probabilities can round to exactly 1.0 or
+# underflow to 0.0. The low end is near the smallest double: at 1e-6, every line whose
+# tokens multiply to less (a long one, or one with two unlikely tokens) calibrated alike,
+# and the least-sure-first queue served them in no order.
+LOGIT_FLOOR = 1e-300
+LOGIT_CEILING = 1 - 1e-15
+# Keeps the log loss finite.
 EPSILON = 1e-6
 # Strength of the pull towards the identity map (a=1, b=0), in units of the
 # log-likelihood of roughly one observation.
@@ -119,8 +124,8 @@ def _log_loss(x: np.ndarray, y: np.ndarray, a: float, b: float) -> float:
 
 
 def _logit(p: float) -> float:
-    p = min(max(p, EPSILON), 1 - EPSILON)
-    return math.log(p / (1 - p))
+    p = min(max(p, LOGIT_FLOOR), LOGIT_CEILING)
+    return math.log(p) - math.log1p(-p)
 
 
 def _sigmoid(z: float) -> float:

@@ -67,6 +67,16 @@ def test_extreme_raw_values_stay_finite() -> None:
     assert 0.0 < apply_calibration(fit, 0.0) < apply_calibration(fit, 1.0) < 1.0
 
 
+def test_the_least_sure_lines_keep_their_order_once_calibrated() -> None:
+    """Below 1e-6 every raw score calibrated to one value: the review queue's least sure lines
+    came in no order."""
+    fit = fit_calibration(_overconfident_reviews(400))
+    raws = [1e-7, 1e-12, 1e-30, 1e-100]
+    calibrated = [apply_calibration(fit, raw) for raw in raws]
+    assert calibrated == sorted(calibrated, reverse=True)
+    assert len(set(calibrated)) == len(raws)
+
+
 def test_backwards_confidence_falls_back_to_the_base_rate() -> None:
     pairs = [(0.99, False)] * 30 + [(0.1, True)] * 30
     fit = fit_calibration(pairs)
