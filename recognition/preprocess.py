@@ -66,7 +66,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     _check_size(image.size)
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         image = _high_depth_to_l(image)
-    if image.mode == "P":
+    # A key colour (PNG's tRNS, as optimisers write a mask of transparent pixels) is
+    # transparency too: those pixels are often black.
+    if image.mode == "P" or (image.mode in ("1", "L", "RGB") and "transparency" in image.info):
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = image.convert("RGBA")

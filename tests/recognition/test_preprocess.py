@@ -46,6 +46,17 @@ def test_palette_with_transparency_becomes_paper() -> None:
     assert tuple(pixels[0, 9]) == (255, 255, 255)  # the transparent half
 
 
+@pytest.mark.parametrize("mode, key, ink", [("L", 0, 60), ("RGB", (0, 0, 0), (60, 60, 60))])
+def test_a_key_colour_marked_transparent_becomes_paper(mode, key, ink) -> None:
+    """Optimisers turn a mask of transparent pixels into one colour marked transparent, often
+    black: the line was read as dark ink on black."""
+    image = Image.new(mode, (100, 20), key)
+    image.paste(ink, (10, 5, 90, 15))
+    pixels = np.asarray(open_image(_encode(image, transparency=key)))
+    assert tuple(pixels[0, 0]) == (255, 255, 255)
+    assert tuple(pixels[10, 50]) == (60, 60, 60)
+
+
 def test_sixteen_bit_grayscale_is_scaled_not_clipped() -> None:
     values = np.linspace(0, 65535, 256 * 4, dtype=np.uint16).reshape(4, 256)
     result = open_image(_encode(Image.fromarray(values)))
