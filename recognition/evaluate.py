@@ -50,8 +50,9 @@ def read_metadata(
             if not row.strip():
                 continue
             record = json.loads(row)
-            if "file_name" not in record or field not in record:
-                raise SystemExit(f"{path}:{number} lacks 'file_name' or {field!r}")
+            # A null text would be scored as the reference "None".
+            if "file_name" not in record or not isinstance(record.get(field), str):
+                raise SystemExit(f"{path}:{number} lacks 'file_name' or a text in {field!r}")
             if split is not None and record.get("split") != split:
                 continue
             if any(
@@ -59,7 +60,7 @@ def read_metadata(
                 for key, value in (where or {}).items()
             ):
                 continue
-            samples.append(Sample(str(record["file_name"]), str(record[field])))
+            samples.append(Sample(str(record["file_name"]), record[field]))
     if not samples:
         raise SystemExit(
             f"{path} lists no lines"

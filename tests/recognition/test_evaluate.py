@@ -46,6 +46,17 @@ def test_evaluate_reports_a_missing_field(tiny_model_dir: Path, tmp_path: Path) 
         main([str(tiny_model_dir), str(folder), "--field", "text_plain"])
 
 
+def test_evaluate_refuses_a_null_text_rather_than_scoring_it_as_none(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path, "text")
+    rows = (folder / "metadata.jsonl").read_text().splitlines()
+    rows[1] = json.dumps({**json.loads(rows[1]), "text": None})
+    (folder / "metadata.jsonl").write_text("\n".join(rows) + "\n")
+    with pytest.raises(SystemExit, match=r"metadata.jsonl:2 lacks 'file_name' or a text in 'text'"):
+        main([str(tiny_model_dir), str(folder)])
+
+
 def test_evaluate_scores_every_row_without_a_split_and_writes_nothing_unasked(
     tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
