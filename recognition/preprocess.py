@@ -174,6 +174,9 @@ def _exif_upright(image: Image.Image) -> Image.Image:
         return image
 
 
+SCALING_ROWS = 256
+
+
 def _high_depth_to_l(image: Image.Image) -> Image.Image:
     """Map 16/32-bit integer or float grayscale to 8 bit by value range: the range of the
     fewest bits that hold the largest value, since scanners write 10, 12 or 14 bits into
@@ -182,16 +185,21 @@ def _high_depth_to_l(image: Image.Image) -> Image.Image:
     Pillow's own ``convert("L")`` clips instead of scaling, which turns a
     16-bit scan almost entirely white.
     """
-    values = np.asarray(image, dtype=np.float64)
+    values = np.asarray(image)
     top = float(values.max()) if values.size else 0.0
     if image.mode == "F" and top <= 1.0:
-        scaled = values * 255.0
+        factor = 255.0
     elif top > 255:
-        bits = math.ceil(math.log2(top + 1))
-        scaled = values * (255.0 / (2**bits - 1))
+        factor = 255.0 / (2 ** math.ceil(math.log2(top + 1)) - 1)
     else:
-        scaled = values
-    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
+        factor = 1.0
+    # A band of rows at a time: the whole page in float64 took 32 bytes a pixel, some 4 GB for
+    # a 600 dpi A3 master, in the web server's upload thread.
+    gray = np.empty(values.shape, dtype=np.uint8)
+    for start in range(0, values.shape[0], SCALING_ROWS):
+        band = values[start : start + SCALING_ROWS].astype(np.float64) * factor
+        gray[start : start + SCALING_ROWS] = np.clip(np.rint(band), 0, 255)
+    return Image.fromarray(gray)
 
 
 def _clip_box(box: BBox, size: tuple[int, int]) -> BBox:
