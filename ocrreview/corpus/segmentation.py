@@ -130,13 +130,26 @@ def bounded_for_segmentation(image: Image.Image) -> Image.Image:
     return ImageOps.pad(image, (image.width, min_height), color=paper, centering=(0, 0))
 
 
+class PageUnreadable(OSError):
+    """The storage did not give the page's image: for a moment (a network share, a bucket
+    that times out), so the document's segmentation is tried again (see tasks.py), the page
+    not failed for good."""
+
+
+def _page_bytes(page: Page) -> bytes:
+    try:
+        with page.image.open("rb") as stream:
+            return stream.read()
+    except Exception as exc:  # OSError on a disk, botocore's errors on S3
+        raise PageUnreadable(f"{page}: its image could not be read ({exc})") from exc
+
+
 def kraken_lines(page: Page) -> list[LineGeometry]:
     """kraken's default baseline model (blla.mlmodel, as in eScriptorium), lines in its
     reading order, found in a child process that is stopped past the time and memory limits
     (kraken_child.py). A page without ink has no lines, and kraken is not asked: on a blank
     page it finds noise."""
-    with page.image.open("rb") as stream:
-        image = open_image(stream.read())
+    image = open_image(_page_bytes(page))
     if not has_ink(image):
         logger.info("%s has no ink: no lines", page)
         return []
@@ -190,6 +203,8 @@ def do_segment_document(document_id: int, task: str) -> None:
             logger.warning("Segmentation of %s: %s", page, exc)
             _page_failed(page, str(exc))
             continue
+        except PageUnreadable:
+            raise
         except Exception as exc:  # one page kraken cannot handle must not stop the others
             logger.exception("Segmentation of %s failed", page)
             _page_failed(page, f"segmentation failed ({type(exc).__name__}: {exc})")

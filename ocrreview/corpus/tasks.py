@@ -26,8 +26,8 @@ IIIF_RETRIES = 4
 # that dies mid-document is covered by the sweep, not by a message given back an hour later.
 @shared_task(bind=True, max_retries=3, acks_late=False)
 def segment_document(self, document_id: int, claim: str = "") -> None:
-    """An error of the storage or the disk outside a page is tried again 10 s later, then 20
-    and 40."""
+    """An error of the storage or the disk (a page's image it does not give, too) is tried
+    again 10 s later, then 20 and 40; past those, the sweep takes the document over."""
     claim = claim or uuid.uuid4().hex
     try:
         do_segment_document(document_id, claim)

@@ -2,6 +2,7 @@
 fail alone. kraken itself runs in tests/pipeline/test_worker.py, on a worker as deployed."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -9,6 +10,7 @@ from django.utils import timezone
 from ocrreview.corpus import claims, segmentation
 from ocrreview.corpus.models import Document, Page
 from ocrreview.corpus.segmentation import (
+    PageUnreadable,
     claim_segmentation,
     do_segment_document,
     lost_segmentations,
@@ -171,6 +173,24 @@ def test_a_page_whose_image_is_unreadable_fails_with_its_message(letters):
     assert page.status == Page.Status.FAILED and "not an image" in page.error
     assert document.status == Document.Status.FAILED
     assert "page 1: the file is not an image" in document.error
+
+
+def test_a_page_the_storage_does_not_give_now_is_segmented_on_the_next_try(letters, tiny_model):
+    """A network share or a bucket that fails for a moment failed the page for good, and no
+    action segments a failed page again."""
+    document = factories.make_document(letters)
+    page = factories.make_page(document)
+    image = Path(page.image.path)
+    kept = image.read_bytes()
+    image.unlink()
+    with pytest.raises(PageUnreadable):
+        do_segment_document(document.pk, "first try")
+    page.refresh_from_db()
+    assert page.status != Page.Status.FAILED and page.error == ""
+    image.write_bytes(kept)
+    do_segment_document(document.pk, "first try")  # the task's retry keeps its claim
+    page.refresh_from_db()
+    assert page.status == Page.Status.SEGMENTED
 
 
 def test_segmentation_tasks_go_to_the_segment_queue_which_the_embedded_worker_serves():
