@@ -581,7 +581,10 @@ def _tiff_frames(tiff: Image.Image, count: int) -> Iterator[_PageImage]:
                     f"page {index + 1} is too large to process ({tiff.width}x{tiff.height} pixels)"
                 )
             tiff.load()
-            page = _encode(to_rgb(ImageOps.exif_transpose(tiff.copy())), "png")
+            # As PDF pages are (the TIFF itself is kept as the source): a colour or grey scan
+            # took 5 to 20 times its JPEG's size as PNG. Black and white stays lossless.
+            extension = "png" if tiff.mode == "1" else "jpg"
+            page = _encode(to_rgb(ImageOps.exif_transpose(tiff.copy())), extension)
         yield page
 
 

@@ -51,6 +51,18 @@ def test_a_multipage_tiff_is_one_document_with_a_page_per_frame(letters):
 
 
 @pytest.mark.django_db
+def test_tiff_scans_are_kept_as_jpeg_pages_and_black_and_white_as_png(letters):
+    """A colour or grey frame took 5 to 20 times its JPEG's size as PNG; the TIFF itself is
+    kept as the source."""
+    bilevel = files.encode(files.page_image().convert("1"), "TIFF")
+    (colour,) = ingest(letters, ("register.tif", files.tiff(2)))
+    (black_and_white,) = ingest(letters, ("card.tif", bilevel))
+    names = [p.image.name for p in colour.document.pages.all()]
+    assert all(name.endswith(".jpg") for name in names), names
+    assert black_and_white.document.pages.get().image.name.endswith(".png")
+
+
+@pytest.mark.django_db
 def test_each_pdf_page_is_rendered_at_the_set_dpi(letters, settings):
     settings.OCRREVIEW_PDF_DPI = 144
     (result,) = ingest(letters, ("letters.pdf", files.pdf(2)))
