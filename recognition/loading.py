@@ -217,7 +217,7 @@ def inference_dtype(device: torch.device) -> torch.dtype:
 def cuda_has_native_bf16(device: torch.device) -> bool:
     """From Ampere (compute capability 8.0) on. torch's own check says yes on older cards
     (T4, V100) too, which emulate bf16: slower than fp16, and without cuDNN's convolutions."""
-    return torch.cuda.get_device_capability(device) >= (8, 0)
+    return torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= (8, 0)
 
 
 def fill_special_token_ids(
@@ -308,6 +308,10 @@ def missing_files(source: str, revision: str | None = None) -> list[str]:
 
 def _check_files_present(source: str, revision: str | None, offline: bool) -> None:
     is_local = Path(source).is_dir()
+    # A hub id is "name" or "owner/name"; anything else is a path, whose typo would otherwise
+    # be asked of the hub and blamed on its cache.
+    if not is_local and (source.startswith(("/", ".", "~")) or source.count("/") > 1):
+        raise ModelLoadError(f"cannot load model: there is no directory {source}")
     if not is_local and not offline:
         return  # the hub will be asked; failures are explained after the fact
     missing = missing_files(source, revision)

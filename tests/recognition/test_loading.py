@@ -1,5 +1,6 @@
 import json
 import logging
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -129,6 +130,13 @@ def test_offline_hub_id_names_the_files_missing_from_the_cache(
     assert "tokenizer.json" in str(error.value)
 
 
+@pytest.mark.parametrize("path", ["/srv/models/letters-run12", "./models/x", "var/models/x"])
+def test_a_model_directory_that_does_not_exist_is_named(path: str) -> None:
+    """A typo in OCRREVIEW_MODEL was asked of the hub, and the error blamed its cache."""
+    with pytest.raises(ModelLoadError, match=f"there is no directory {re.escape(path)}$"):
+        load_model(path, local_files_only=True)
+
+
 def test_hub_failure_without_network_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_network(*args: object, **kwargs: object) -> None:  # the hub cannot be reached here
         raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
@@ -199,5 +207,6 @@ def test_deit_encoder_checkpoint_works(tmp_path: Path) -> None:
 def test_gpus_before_ampere_read_in_fp16_not_emulated_bf16(monkeypatch, capability, dtype):
     """A T4 (7.5) passes torch's bf16 check by emulating it, slower than fp16. No GPU here:
     the card's capability is what torch would report for it."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     assert loading.inference_dtype(torch.device("cuda")) == dtype
