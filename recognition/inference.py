@@ -499,7 +499,7 @@ def _alternative_confidence(raw: float, best_raw: float, best_confidence: float)
     return (1.0 - best_confidence) * raw / (1.0 - best_raw)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """A byte-level vocabulary (TrOCR's) holds line breaks and tabs: a reading is one line, and
     a control character becomes a space, one for one, so the spans still fit."""
     return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
@@ -527,7 +527,7 @@ def token_spans(
     and cover the stripped text exactly.
     """
     prefixes = [
-        _one_line(prefix)
+        one_line(prefix)
         for prefix in tokenizer.batch_decode(
             [ids[: k + 1] for k in range(len(ids))],
             skip_special_tokens=True,
