@@ -22,7 +22,6 @@ import threading
 import uuid
 import zipfile
 import zlib
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
@@ -332,7 +331,9 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
     images = [item for item in items if item.kind != "xml"]
     by_stem = {_stem(item.name): item for item in images}
     by_path = {item.name: item for item in images}
-    basenames = Counter(PurePosixPath(item.name).name for item in images)
+    by_basename: dict[str, list[_Item]] = {}
+    for image in images:
+        by_basename.setdefault(PurePosixPath(image.name).name, []).append(image)
     layouts: dict[str, ImportedPage] = {}
     for item in items:
         if item.kind != "xml":
@@ -342,8 +343,9 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
         except XMLImportError as exc:
             results.append(FileResult(item.name, error=str(exc)))
             continue
-        image = by_stem.get(_stem(item.name)) or _named_image(item.name, layout, by_path)
-        if image is None and basenames[layout.image_name] > 1:
+        named = by_basename.get(layout.image_name, [])
+        image = by_stem.get(_stem(item.name)) or _named_image(item.name, layout, by_path, named)
+        if image is None and len(named) > 1:
             results.append(
                 FileResult(
                     item.name,
@@ -373,7 +375,9 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
     return layouts
 
 
-def _named_image(xml_name: str, layout: ImportedPage, by_path: dict[str, _Item]) -> _Item | None:
+def _named_image(
+    xml_name: str, layout: ImportedPage, by_path: dict[str, _Item], named: list[_Item]
+) -> _Item | None:
     """The image the XML names: beside it, or one folder up (PAGE in a page/ folder, as
     Transkribus exports it), else the one image of the upload with that name. Two volumes
     both holding 0001.jpg would otherwise give one volume's lines to the other's page."""
@@ -381,9 +385,6 @@ def _named_image(xml_name: str, layout: ImportedPage, by_path: dict[str, _Item])
     for candidate in (folder / layout.image_name, folder.parent / layout.image_name):
         if (image := by_path.get(str(candidate))) is not None:
             return image
-    named = [
-        item for name, item in by_path.items() if PurePosixPath(name).name == layout.image_name
-    ]
     return named[0] if len(named) == 1 else None
 
 
