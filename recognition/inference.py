@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -34,6 +33,7 @@ from recognition.beam_sharing import beam_search_cache
 from recognition.calibration import apply_calibration, check_calibration
 from recognition.loading import LoadedModel, max_new_tokens_for
 from recognition.preprocess import ImageError, bounded_aspect, to_rgb
+from recognition.text import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -499,12 +499,6 @@ def _alternative_confidence(raw: float, best_raw: float, best_confidence: float)
     return (1.0 - best_confidence) * raw / (1.0 - best_raw)
 
 
-def one_line(text: str) -> str:
-    """A byte-level vocabulary (TrOCR's) holds line breaks and tabs: a reading is one line, and
-    a control character becomes a space, one for one, so the spans still fit."""
-    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
-
-
 def _until_end(
     ids: list[int], scores: list[float], eos_ids: set[int]
 ) -> tuple[list[int], list[float], bool]:
@@ -526,6 +520,7 @@ def token_spans(
     that completes it) and special tokens produce none. Spans are contiguous
     and cover the stripped text exactly.
     """
+    # A byte-level vocabulary (TrOCR's) holds line breaks and tabs.
     prefixes = [
         one_line(prefix)
         for prefix in tokenizer.batch_decode(

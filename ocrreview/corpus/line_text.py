@@ -3,6 +3,8 @@ what breaks these rules (a person can fix it); imports from files mend what they
 
 import unicodedata
 
+from recognition.text import one_line
+
 MAX_TEXT_LENGTH = 2000
 
 
@@ -19,8 +21,7 @@ def imported_line_text(text: str) -> str:
     """A line's text read from a file (PAGE, ALTO, a dataset): one line (a line break or tab
     becomes a space; the text export writes a line a line), no control characters, NFC.
     ValueError when it is longer than a line's text may be."""
-    spaced = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
-    mended = nfc(spaced.strip())
+    mended = nfc(one_line(text).strip())
     if len(mended) > MAX_TEXT_LENGTH:
         raise ValueError(
             f"a line's text is at most {MAX_TEXT_LENGTH} characters (this one has {len(mended)})"

@@ -7,8 +7,9 @@ from torch import nn
 from transformers import VisionEncoderDecoderModel
 
 from recognition.beam_sharing import DistinctRowsProjection
-from recognition.inference import one_line, recognize
+from recognition.inference import recognize
 from recognition.loading import LoadedModel
+from recognition.text import one_line
 
 
 @pytest.mark.parametrize("pattern", ["aaaa", "aabb", "abab", "aab", "ab", "a", "aaabbb"])
