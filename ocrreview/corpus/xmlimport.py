@@ -64,6 +64,7 @@ class _SafeXMLPage(XMLPage):
         root = doc.getroot().tag
         if root.endswith("alto"):
             _require_size(doc.find(".//{*}Page"), "WIDTH", "HEIGHT")
+            _read_units_as_pixels(doc)
             _prepare_lines(doc, "ID", _alto_baseline)
             return self._do_parse_alto(doc)
         if root.endswith("PcGts"):
@@ -80,6 +81,26 @@ def _require_size(page, width: str, height: str) -> None:
     sizes = [_number(page.get(name)) if page is not None else None for name in (width, height)]
     if any(size is None or not size > 0 for size in sizes):
         raise XMLImportError("the XML gives no page size")
+
+
+# Newspaper digitisation (docWorks, the Library of Congress's Chronicling America) writes
+# 1/1200 inch, other pipelines tenths of a millimetre.
+ALTO_UNITS = frozenset({"pixel", "mm10", "inch1200"})
+
+
+def _read_units_as_pixels(doc) -> None:
+    """The page's size is given in the unit of its coordinates, and imported lines are scaled
+    from that size to the image's, so any unit reads right once kraken, which takes pixels
+    only, is told it has them."""
+    unit = doc.find(".//{*}MeasurementUnit")
+    if unit is None:
+        return
+    name = (unit.text or "").strip()
+    if name not in ALTO_UNITS:
+        raise XMLImportError(
+            f"the ALTO measurement unit {name!r} is not one of {', '.join(sorted(ALTO_UNITS))}"
+        )
+    unit.text = "pixel"
 
 
 # custom="... language {type:deu;} ..."

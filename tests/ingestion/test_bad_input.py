@@ -212,6 +212,16 @@ def test_xml_with_an_infinite_coordinate_is_reported(letters):
 
 
 @pytest.mark.django_db
+def test_alto_in_an_unknown_unit_is_refused_naming_it(letters):
+    alto = files.alto("p.jpg").replace(b">pixel<", b">furlong<")
+    results = ingest(letters, ("p.xml", alto), ("p.jpg", files.jpeg()))
+    assert results["p.xml"].error == (
+        "the ALTO measurement unit 'furlong' is not one of inch1200, mm10, pixel"
+    )
+    assert results["p.jpg"].ok  # the image is still ingested, segmented by kraken
+
+
+@pytest.mark.django_db
 def test_xml_pointing_to_a_missing_image_is_reported(letters):
     results = ingest(letters, ("p.xml", files.alto("missing.jpg")))
     assert "refers to the image 'missing.jpg', which is not part of this upload" in (

@@ -174,6 +174,18 @@ def test_imported_coordinates_follow_a_resized_image(letters, tiny_model):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("unit", ["mm10", "inch1200"])
+def test_alto_in_printed_units_lands_on_the_image_s_pixels(letters, tiny_model, unit):
+    # A page of 1200 x 800 units scanned at 600 x 400 pixels: half a pixel per unit.
+    alto = files.alto("p.jpg", 1200, 800).replace(b">pixel<", f">{unit}<".encode())
+    (result, _) = ingest(letters, ("p.xml", alto), ("p.jpg", files.jpeg(600, 400)))
+    assert result.ok, result.error
+    lines = list(Line.objects.order_by("order"))
+    assert [line.bbox for line in lines] == [[10, 10, 251, 36], [10, 60, 251, 86]]
+    assert lines[0].baseline == [[10, 30], [250, 30]]
+
+
+@pytest.mark.django_db
 def test_exif_rotated_photos_are_stored_upright(letters):
     image = files.page_image(600, 400)
     exif = Image.Exif()
