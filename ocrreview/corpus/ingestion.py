@@ -74,6 +74,7 @@ ZIP_ENTRY_ERRORS = (
     RuntimeError,
 )
 ZIP_ENCRYPTED = 0x1  # general purpose flag bit 0 of the ZIP format
+ZIP_UTF8_NAME = 0x800  # bit 11
 
 
 class IngestError(ValueError):
@@ -270,13 +271,14 @@ def _zip_entries(
             f"the limit is {settings.OCRREVIEW_ZIP_MAX_MB} MB"
         )
     for info in infos:
-        name = f"{archive}/{info.filename}"
-        path = PurePosixPath(info.filename.replace("\\", "/"))
+        filename = _entry_name(info)
+        name = f"{archive}/{filename}"
+        path = PurePosixPath(filename.replace("\\", "/"))
         if path.parts[:1] == ("__MACOSX",) or path.name.startswith("._"):
             continue
         if (
             not path.parts
-            or info.filename.startswith(("/", "\\"))
+            or filename.startswith(("/", "\\"))
             or ":" in path.parts[0]
             or ".." in path.parts
         ):
@@ -306,6 +308,18 @@ def _zip_entries(
             continue
         budget -= size
         yield name, target
+
+
+def _entry_name(info: zipfile.ZipInfo) -> str:
+    """Without the UTF-8 flag the format says cp437, but the zip tools of Linux and macOS
+    write UTF-8 without setting it: a name that is valid UTF-8 is read as UTF-8, as unzip and
+    libarchive read it, so that "été.jpg" keeps its name and an XML naming it finds it."""
+    if info.flag_bits & ZIP_UTF8_NAME:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except UnicodeDecodeError:
+        return info.filename
 
 
 def _extract_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, out: BinaryIO) -> int:

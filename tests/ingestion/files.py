@@ -93,6 +93,19 @@ def zip_of(entries: dict[str, bytes], **options) -> bytes:
     return buffer.getvalue()
 
 
+def zip_without_utf8_flag(entries: dict[str, bytes]) -> bytes:
+    """A ZIP whose names are UTF-8 without the flag saying so, as Linux's and macOS's zip
+    tools write them."""
+    data = bytearray(zip_of(entries))
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        position = 0
+        while (position := data.find(signature, position)) != -1:
+            flags = struct.unpack("<H", data[position + flags_at : position + flags_at + 2])[0]
+            data[position + flags_at : position + flags_at + 2] = struct.pack("<H", flags & ~0x800)
+            position += 4
+    return bytes(data)
+
+
 def zip_with_unreadable_entries(
     good: dict[str, bytes], unreadable: tuple[str, ...] = ("corrupt.png", "locked.png")
 ) -> bytes:

@@ -1,7 +1,9 @@
 """Every accepted format becomes documents and pages through the one ingestion service."""
 
+import io
 import threading
 import time
+import zipfile
 
 import pypdfium2 as pdfium
 import pytest
@@ -80,6 +82,22 @@ def test_a_zip_is_unpacked_with_its_folders(letters):
     assert sorted(r.name for r in results) == ["box.zip/box1/a.jpg", "box.zip/box1/sub/b.png"]
     assert all(r.ok for r in results)
     assert Document.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_zip_names_in_utf8_without_its_flag_keep_their_accents(letters, tiny_model):
+    archive = files.zip_without_utf8_flag(
+        {"lettre_été.jpg": files.jpeg(), "lettre_été.xml": files.alto("lettre_été.jpg")}
+    )
+    assert {i.flag_bits & 0x800 for i in zipfile.ZipFile(io.BytesIO(archive)).infolist()} == {0}
+    results = ingest(letters, ("envoi.zip", archive))
+    assert sorted((r.name, r.ok) for r in results) == [
+        ("envoi.zip/lettre_été.jpg", True),
+        ("envoi.zip/lettre_été.xml", True),
+    ]
+    document = Document.objects.get()
+    assert document.segmentation == K.IMPORTED  # the XML found the image it names
+    assert document.lines.count() == 2
 
 
 @pytest.mark.django_db
