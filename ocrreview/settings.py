@@ -306,8 +306,8 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 # PDF pages are rendered at this resolution; 300 dpi suits handwriting, and a page that
 # would exceed the decoder's pixel limit at it is refused rather than rendered.
 OCRREVIEW_PDF_DPI = env_int("OCRREVIEW_PDF_DPI", 300, minimum=72)
-# An uploaded PDF or TIFF is rendered whole before it is stored (a document is all or nothing),
-# so its page count bounds the upload's memory: about 1.5 MB a page at 300 dpi.
+# An uploaded PDF or TIFF is rendered and stored a page at a time; its page count bounds how
+# long one upload holds its request.
 OCRREVIEW_MAX_PAGES = env_int("OCRREVIEW_MAX_PAGES", 500, minimum=1)
 # A ZIP archive may expand to at most this much, and to at most this many files.
 OCRREVIEW_ZIP_MAX_MB = env_int("OCRREVIEW_ZIP_MAX_MB", 2000, minimum=1)

@@ -223,7 +223,9 @@ def download_response(name: str, filename: str, content_type: str | None = None)
         "s3",
         endpoint_url=settings.OCRREVIEW_S3_PUBLIC_URL,
         region_name=default_storage.region_name,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        config=Config(
+            signature_version="s3v4", s3={"addressing_style": default_storage.addressing_style}
+        ),
     )
     url = client.generate_presigned_url(
         "get_object",

@@ -82,6 +82,24 @@ def test_production_layout():
     assert services["web"]["environment"]["REDIS_URL"].startswith("redis://")
 
 
+def test_aws_s3_is_reached_with_the_endpoint_and_public_address_set_empty():
+    """README, "Storage": AWS needs no endpoint; `${X:-default}` would put MinIO's back."""
+    config = yaml.safe_load(
+        compose(
+            "config",
+            **SECRETS,
+            OCRREVIEW_S3_ENDPOINT_URL="",
+            OCRREVIEW_S3_PUBLIC_URL="",
+            OCRREVIEW_S3_ADDRESSING="virtual",
+        ).stdout
+    )
+    for name in ("web", "worker-cpu", "worker-gpu", "worker-training", "migrate"):
+        environment = config["services"][name]["environment"]
+        assert not environment["OCRREVIEW_S3_ENDPOINT_URL"], name
+        assert not environment["OCRREVIEW_S3_PUBLIC_URL"], name
+        assert environment["OCRREVIEW_S3_ADDRESSING"] == "virtual", name
+
+
 def published(**env: str) -> dict[str, list]:
     config = yaml.safe_load(compose("config", **SECRETS, **env).stdout)
     return {name: s["ports"] for name, s in config["services"].items() if s.get("ports")}

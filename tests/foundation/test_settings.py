@@ -148,6 +148,26 @@ def test_a_relative_data_folder_is_refused():
     assert "OCRREVIEW_VAR_DIR='var' must be an absolute path" in result.stderr
 
 
+def test_the_setup_line_names_the_broker_folder_in_use(tmp_path):
+    """As in the Docker image, whose OCRREVIEW_VAR_DIR is /data/var."""
+    environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    environ.update(
+        OCRREVIEW_VAR_DIR=str(tmp_path),
+        OCRREVIEW_MODEL=str(ROOT / "recognition" / "starter_model"),
+        HF_HUB_OFFLINE="1",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "describe_setup"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"broker: kombu filesystem transport in {tmp_path / 'broker'} " in result.stdout
+
+
 def test_an_empty_variable_is_unset(monkeypatch, tmp_path):
     """`MEDIA_ROOT=` in an EnvironmentFile: uploads went to the folder the server started in."""
     monkeypatch.setenv("MEDIA_ROOT", "")

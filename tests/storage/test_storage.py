@@ -75,6 +75,16 @@ def test_a_download_is_signed_for_the_public_address_of_the_store(s3_storage, se
     assert requests.get(url, timeout=10).content == b"zip bytes"
 
 
+def test_a_download_for_a_store_addressed_by_subdomain_names_the_bucket_there(s3_storage, settings):
+    default = settings.STORAGES["default"]
+    options = {**default["OPTIONS"], "addressing_style": "virtual"}
+    settings.STORAGES = {**settings.STORAGES, "default": {**default, "OPTIONS": options}}
+    settings.OCRREVIEW_S3_PUBLIC_URL = "https://files.example.org"
+    url = storage.download_response("exports/6.zip", "letters.zip")["Location"]
+    bucket = options["bucket_name"]
+    assert url.startswith(f"https://{bucket}.files.example.org/exports/6.zip?")
+
+
 def test_a_download_on_the_local_disk_is_streamed(settings, tmp_path):
     local = tmp_path / "data.zip"
     local.write_bytes(b"zip bytes")

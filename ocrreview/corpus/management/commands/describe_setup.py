@@ -19,8 +19,9 @@ class Command(BaseCommand):
         if settings.REDIS_URL:
             self.stdout.write(f"broker: Redis at {settings.REDIS_URL}")
         else:
+            folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
             self.stdout.write(
-                "broker: kombu filesystem transport in var/broker (embedded default; set "
+                f"broker: kombu filesystem transport in {folder} (embedded default; set "
                 "REDIS_URL for Redis)"
             )
         source = settings.OCRREVIEW_MODEL
