@@ -17,7 +17,7 @@ from ocrreview.corpus.models import Collection, Line, Page
 from ocrreview.review import queue
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
 from ocrreview.transcription.models import Hypothesis
-from ocrreview.transcription.services import do_queue_recognition
+from ocrreview.transcription.services import do_queue_recognition, finish_documents
 
 S = Line.Status
 A = Correction.Action
@@ -609,6 +609,8 @@ def do_merge_lines(line: Line | int, user, *, expected_version: int) -> Line:
         following.delete()
         current.save()
         _record_segmentation(current, user, before)
+        # The line that went may have been the last one the model had still to read.
+        finish_documents({current.document_id})
     return current
 
 
@@ -649,6 +651,8 @@ def do_delete_line(line: Line | int, user, *, expected_version: int) -> None:
         _refuse_if_history(current)
         _refuse_if_someone_else_is_typing(current, user, "delete it")
         current.delete()
+        # It may have been the last line the model had still to read.
+        finish_documents({current.document_id})
 
 
 def _refuse_if_someone_else_is_typing(line: Line, user, retry: str) -> None:

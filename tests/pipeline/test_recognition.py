@@ -602,3 +602,20 @@ def test_a_line_deleted_while_its_batch_is_stored_deadlocks_neither(document, bo
     assert stored == {"done": True}
     assert not Line.objects.filter(pk=doomed.pk).exists()
     assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.FAILED}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("removal", ["delete", "merge"])
+def test_a_document_whose_last_unread_line_goes_is_ready(starter_model, document, bob, removal):
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    drawn = actions.do_add_line(document.pages.get(), bob, [10, 300, 500, 330])
+    document.refresh_from_db()
+    assert document.status == Document.Status.RECOGNIZING
+    if removal == "delete":
+        actions.do_delete_line(drawn, bob, expected_version=drawn.version)
+    else:
+        above = document.lines.get(order=drawn.order - 1)
+        actions.do_merge_lines(above, bob, expected_version=above.version)
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
