@@ -646,6 +646,14 @@ def do_store_results(
                 "line_id", flat=True
             )
         )
+        # A line already read under a request queued after this one (a re-read with a newer
+        # model while this claim was out, or read first by a faster worker) keeps that
+        # reading; this one's n-best is stored beside it.
+        newest_read: dict[int, int] = {}
+        for line_id, request_id in RecognitionRequest.objects.filter(
+            line_id__in=lines, status=R.DONE
+        ).values_list("line_id", "id"):
+            newest_read[line_id] = max(request_id, newest_read.get(line_id, 0))
         hypotheses: list[tuple] = []
         routed: list[Line] = []
         failed: dict[int, str] = {}
@@ -663,6 +671,8 @@ def do_store_results(
             if line.id in already:
                 continue  # read by this version under another request (starter fallback)
             hypotheses.extend(_hypothesis_rows(line, version, result, now))
+            if newest_read.get(line.id, 0) > request.id:
+                continue
             if _route(line, result.hypotheses[0], now):
                 routed.append(line)
         _copy_hypotheses(hypotheses)

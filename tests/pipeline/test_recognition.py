@@ -187,6 +187,27 @@ def test_rerecognition_keeps_old_hypotheses_and_reviewed_text(tiny_model, docume
 
 
 @pytest.mark.django_db
+def test_a_claim_stored_after_a_newer_model_read_the_lines_does_not_take_them_back(
+    tiny_model, document
+):
+    """A CPU worker still holds the old model's claim when a GPU worker reads the re-read."""
+    old = services.model_version_for(document.collection)
+    services.do_queue_recognition(document.lines.all())
+    slow = services.do_claim(10, "slow")
+    newer = ModelVersion.objects.create(name="newer", source=str(tiny_model) + "/")
+    services.do_rerecognize(Document.objects.filter(pk=document.pk), newer)
+    drain()
+    assert set(document.lines.values_list("model_version", flat=True)) == {newer.pk}
+    shown = dict(document.lines.values_list("pk", "version"))
+    services._recognize_group(slow.token, services.load_engine(old), slow.requests, nbest=1)
+    assert set(document.lines.values_list("model_version", flat=True)) == {newer.pk}
+    assert dict(document.lines.values_list("pk", "version")) == shown
+    assert Hypothesis.objects.filter(model_version=old).count() == 3  # kept beside
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
+
+
+@pytest.mark.django_db
 def test_a_line_open_in_an_editor_takes_the_reading_and_stays_with_its_reviewer(
     tiny_model, document, bob
 ):
