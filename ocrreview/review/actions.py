@@ -149,7 +149,8 @@ def do_set_queue_order(user, order: str) -> None:
 
 def do_apply_threshold(collection: Collection, threshold: float) -> dict[str, int]:
     """Set a collection's threshold and route its machine-read lines by it: lines below go to
-    reviewers, lines at or above are accepted. Lines a human holds or has reviewed stay."""
+    reviewers, lines at or above are accepted. Lines a human holds, has reviewed, or has
+    typed a fix into (a draft, kept when they skipped the line) stay."""
     if not 0.0 <= threshold <= 1.0:
         raise ReviewError("The threshold is a confidence between 0 and 1.")
     lines = Line.objects.filter(collection=collection)
@@ -161,8 +162,10 @@ def do_apply_threshold(collection: Collection, threshold: float) -> dict[str, in
         to_humans = lines.filter(below, status=S.AUTO_ACCEPTED).update(
             status=S.NEEDS_REVIEW, **changed
         )
-        accepted = lines.filter(~below, status=S.NEEDS_REVIEW).update(
-            status=S.AUTO_ACCEPTED, **changed
+        accepted = (
+            lines.filter(~below, status=S.NEEDS_REVIEW)
+            .exclude(queue.drafted())
+            .update(status=S.AUTO_ACCEPTED, **changed)
         )
     return {"to_humans": to_humans, "accepted": accepted}
 

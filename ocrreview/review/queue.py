@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, F, FloatField, Q, QuerySet, Sum, Value
+from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -284,20 +284,27 @@ def threshold_preview(collection: Collection, threshold: float) -> ThresholdPrev
     """What a threshold would do to the machine-read lines, counted as `do_apply_threshold`
     routes them: below it a human reads the line; at or above it the line is accepted, and
     each accepted line is wrong with probability 1 - its calibrated confidence, so their sum
-    is the errors we expect to leave behind. A line a reviewer has open stays with them."""
+    is the errors we expect to leave behind. A line a reviewer has open, or has typed into,
+    stays with them."""
     machine = Q(status__in=[S.NEEDS_REVIEW, S.AUTO_ACCEPTED])
     below = Q(confidence__lt=threshold) | Q(confidence__isnull=True)
-    above = Q(confidence__gte=threshold)
-    numbers = collection.lines.aggregate(
-        to_humans=Count("id", filter=(machine & below) | Q(status=S.IN_REVIEW)),
-        auto_accepted=Count("id", filter=machine & above),
+    kept = Q(status=S.IN_REVIEW) | Q(status=S.NEEDS_REVIEW, drafted=True)
+    accepted = machine & Q(confidence__gte=threshold) & ~kept
+    numbers = collection.lines.annotate(drafted=drafted()).aggregate(
+        to_humans=Count("id", filter=(machine & below) | kept),
+        auto_accepted=Count("id", filter=accepted),
         expected_errors=Coalesce(
-            Sum(Value(1.0) - F("confidence"), filter=machine & above, output_field=FloatField()),
+            Sum(Value(1.0) - F("confidence"), filter=accepted, output_field=FloatField()),
             Value(0.0),
         ),
         already_reviewed=Count("id", filter=Q(status=S.REVIEWED)),
     )
     return ThresholdPreview(threshold=threshold, **numbers)
+
+
+def drafted() -> Exists:
+    """A line someone has typed into and not saved: their fix waits in a draft."""
+    return Exists(Draft.objects.filter(line=OuterRef("pk")))
 
 
 def held_by_other(status: str, claimed_by_id: int | None, claimed_until, user) -> bool:

@@ -84,6 +84,22 @@ def test_applying_a_threshold_routes_the_lines_already_read(client, alice, bob, 
     assert "2 line(s) sent to reviewers, 0 accepted" in response.content.decode()
 
 
+def test_a_line_holding_someone_s_unsaved_fix_is_not_accepted(client, alice, bob, letters, lines):
+    """Bob typed a fix into the 0.60 line and skipped it: the draft keeps his typing."""
+    from ocrreview.corpus.models import Line
+    from ocrreview.review import actions
+
+    actions.do_save_draft(lines[2], bob, "a fix", base_version=lines[2].version)
+    client.force_login(alice)
+    numbers = preview(client, letters, "0.5").context["preview"]
+    assert (numbers.to_humans, numbers.auto_accepted) == (3, 1)
+    assert numbers.expected_errors == pytest.approx(0.05)
+    url = reverse("review_apply_threshold", args=[letters.pk])
+    response = client.post(url, {"confidence_threshold": "0.5"}, follow=True)
+    assert "0 line(s) sent to reviewers, 0 accepted" in response.content.decode()
+    assert Line.objects.get(pk=lines[2].pk).status == "needs_review"
+
+
 def test_applying_a_bad_threshold_changes_nothing(client, alice, letters, lines):
     client.force_login(alice)
     url = reverse("review_apply_threshold", args=[letters.pk])
