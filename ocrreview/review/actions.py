@@ -29,6 +29,9 @@ class ReviewError(ValueError):
     """A request that cannot be carried out, with a message fit to show the reviewer."""
 
 
+LINE_GONE = "This line no longer exists (its box was merged or deleted)."
+
+
 class VersionConflict(Exception):
     """The line changed since the caller read it. Carries the line as it is now and the text
     the caller tried to save, so both can be shown and the reviewer can choose."""
@@ -273,7 +276,7 @@ def _write_text(
 def _explain_refusal(line_id: int, hypothesis_id: int | None, text: str | None) -> None:
     line = Line.objects.select_related("claimed_by").filter(pk=line_id).first()
     if line is None:
-        raise ReviewError("This line no longer exists (its box was merged or deleted).")
+        raise ReviewError(LINE_GONE)
     if (
         hypothesis_id is not None
         and not Hypothesis.objects.filter(pk=hypothesis_id, line_id=line_id).exists()
@@ -420,7 +423,7 @@ def do_save_draft(
     hypothesis_id = _hypothesis_id(hypothesis)
     with transaction.atomic():
         if not Line.objects.select_for_update().filter(pk=line_id).exists():
-            raise ReviewError("This line no longer exists (its box was merged or deleted).")
+            raise ReviewError(LINE_GONE)
         saved_since = Correction.objects.filter(
             line_id=line_id, user=user, line_version__gt=base_version
         ).exclude(action=A.SKIP)
@@ -486,7 +489,11 @@ def clean_bbox(bbox: Sequence, page: Page) -> list[int]:
 
 
 def _locked_line(line_id: int, expected_version: int) -> Line:
-    line = Line.objects.select_for_update().select_related("page").get(pk=line_id)
+    # Looked up before, it may be gone once its lock is ours: a double press, or a colleague's
+    # merge or delete committed while this waited.
+    line = Line.objects.select_for_update().select_related("page").filter(pk=line_id).first()
+    if line is None:
+        raise ReviewError(LINE_GONE)
     if line.version != expected_version:
         raise VersionConflict(line, line.text)
     return line

@@ -91,7 +91,7 @@ def _editor_context(
 ) -> dict:
     editor_line = queue.editor_line(line, request.user) if isinstance(line, int) else line
     if editor_line is None:
-        raise Http404("This line no longer exists (its box was merged or deleted).")
+        raise Http404(actions.LINE_GONE)
     return {
         "collection": collection,
         "ed": editor_line,

@@ -1,12 +1,16 @@
 """The page view: every line of a page, editable in place, and its segmentation."""
 
+import threading
+
 import pytest
+from django.db import connection, transaction
 from django.urls import reverse
 
 from ocrreview.corpus.models import Line
 from ocrreview.review import actions
 from ocrreview.review.models import Correction, Draft
 from ocrreview.transcription.models import RecognitionRequest
+from tests.db_locks import wait_until_another_session_waits_for_a_lock
 
 FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
 
@@ -204,6 +208,32 @@ def test_deleting_a_box_that_is_not_a_line(client, bob, letters, page, lines):
     url = reverse("review_delete", args=[letters.pk, lines[0].pk])
     assert client.post(url, {"expected_version": 1}).json()["ok"] is True
     assert not Line.objects.filter(pk=lines[0].pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("second", ["review_delete", "review_merge", "review_split"])
+def test_a_box_removed_while_a_second_edit_waited_is_a_clear_refusal(
+    client, bob, letters, page, lines, second
+):
+    """Alt+Delete pressed twice, or a colleague's delete committing first."""
+    client.force_login(bob)
+    url = reverse(second, args=[letters.pk, lines[0].pk])
+    answers = {}
+
+    def press():
+        try:
+            answers["second"] = client.post(url, {"expected_version": 1, "x": 200})
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        Line.objects.select_for_update().get(pk=lines[0].pk).delete()  # the first press
+        pressed = threading.Thread(target=press)
+        pressed.start()
+        wait_until_another_session_waits_for_a_lock()
+    pressed.join()
+    assert answers["second"].status_code == 400
+    assert answers["second"].json()["error"] == actions.LINE_GONE
 
 
 def test_segmentation_of_another_collection_is_not_found(client, charlie, letters, page, lines):
