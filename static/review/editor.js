@@ -422,10 +422,7 @@
   // --- keys
   document.getElementById("help-button")?.addEventListener("click", () => help.showModal());
 
-  // On a Mac, Option types characters (Option+3 is £, and the brackets on German and French
-  // layouts), so the Alt shortcuts take Control there, which types nothing.
-  const mac = /^(Mac|iPhone|iPad)/.test(navigator.platform);
-  const isShortcut = (e) => !e.metaKey && (mac ? e.ctrlKey && !e.altKey : e.altKey && !e.ctrlKey);
+  const { mac, isShortcut } = window.reviewKeys;
 
   document.addEventListener("keydown", (e) => {
     // Keys typed into the header's search box are words to search for, not shortcuts.

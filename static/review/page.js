@@ -186,14 +186,16 @@
   document.querySelectorAll("[data-seg]").forEach((button) => {
     button.addEventListener("click", () => run(button.dataset.seg));
   });
+  const { mac, isShortcut } = window.reviewKeys;
+  // A Mac's keyboard has Backspace where others have Delete, which Control+Option leaves free.
+  const keys = { KeyS: "split", KeyJ: "merge", Delete: "delete", KeyA: "add" };
+  if (mac) keys.Backspace = "delete";
   document.addEventListener("keydown", (e) => {
-    // AltGr arrives as Ctrl+Alt on Windows (ś, ą on a Polish keyboard), and Option+S types ß
-    // on a Mac: those keys are letters, as Alt+Backspace (delete a word) is editing.
-    if (!e.altKey || e.ctrlKey || e.metaKey || e.getModifierState("AltGraph")) return;
-    if (composing(e)) return;
+    // AltGr arrives as Ctrl+Alt on Windows (ś, ą on a Polish keyboard): letters, as
+    // Alt+Backspace (delete a word) is editing.
+    if (!isShortcut(e) || (!mac && e.getModifierState("AltGraph")) || composing(e)) return;
     const typesACharacter = e.key.length === 1 && e.code !== `Key${e.key.toUpperCase()}`;
-    if (e.target.classList?.contains("pl-text") && typesACharacter) return;
-    const keys = { KeyS: "split", KeyJ: "merge", Delete: "delete", KeyA: "add" };
+    if (!mac && e.target.classList?.contains("pl-text") && typesACharacter) return;
     const action = keys[e.code];
     if (action) { e.preventDefault(); run(action); }
   });

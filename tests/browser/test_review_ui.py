@@ -177,11 +177,15 @@ def test_a_reviewer_works_through_the_queue_with_the_keyboard(
     assert Line.objects.get(pk=letter_lines[3].pk).status == "reviewed"
 
 
-def test_on_a_mac_option_types_characters_and_control_takes_the_shortcuts(
+def on_a_mac(page):
+    page.add_init_script("Object.defineProperty(navigator, 'platform', {get: () => 'MacIntel'})")
+    return page
+
+
+def test_on_a_mac_option_types_characters_and_control_option_takes_the_shortcuts(
     new_page, bob, letters, letter_lines
 ):
-    page = new_page()
-    page.add_init_script("Object.defineProperty(navigator, 'platform', {get: () => 'MacIntel'})")
+    page = on_a_mac(new_page())
     log_in(page, "bob")
     page.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[3].pk}/")
     text = editor_text(page)
@@ -190,8 +194,33 @@ def test_on_a_mac_option_types_characters_and_control_takes_the_shortcuts(
     text.dispatch_event("keydown", {"key": "™", "code": "Digit2", "altKey": True, "bubbles": True})
     page.keyboard.insert_text("™")
     assert text.input_value() == "hasten to reply tbat™"
-    page.keyboard.press("Control+2")
+    # Control alone edits text on a Mac (Control+H deletes back): no shortcut.
+    page.keyboard.press("Control+h")
+    assert page.locator("#history").get_attribute("open") is None
+    page.keyboard.press("Control+Alt+2")
     assert text.input_value() == "hasten to reply that"
+    assert page.locator(".alternatives kbd").first.inner_text() == "⌃⌥+1"
+
+
+def test_on_a_mac_the_page_view_leaves_option_delete_to_the_text(
+    new_page, bob, letters, letter_lines
+):
+    bbox_lines(letter_lines)
+    page = on_a_mac(new_page())
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/review/pages/{letter_lines[0].page_id}/")
+    row = page.locator(f"#line-{letter_lines[1].pk} .pl-text")
+    row.focus()
+    # Option+Fn+Delete deletes the next word on a Mac; it used to delete the line's box.
+    row.dispatch_event(
+        "keydown", {"key": "Delete", "code": "Delete", "altKey": True, "bubbles": True}
+    )
+    page.wait_for_timeout(500)
+    assert Line.objects.filter(pk=letter_lines[1].pk).exists()
+    assert page.locator("[data-seg=merge] kbd").inner_text() == "⌃⌥+J"
+    page.keyboard.press("Control+Alt+j")
+    page.wait_for_function("document.querySelectorAll('.page-line').length === 4")
+    assert not Line.objects.filter(pk=letter_lines[2].pk).exists()
 
 
 def test_help_history_and_the_page_around_the_line(
