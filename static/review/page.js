@@ -22,6 +22,7 @@
   let selected = null;  // the <li> of the selected line
   let lastClick = null; // where on the page the reviewer last clicked, in page pixels
   let adding = false;
+  let discarding = null; // the last "Keep theirs" dropping the server's draft
 
   // Enter and Alt keys that confirm an input method's candidate (Chinese, Japanese).
   const composing = (e) => e.isComposing || e.keyCode === 229;
@@ -111,6 +112,9 @@
       });
       conflict.querySelector("[data-choose=theirs]").addEventListener("click", () => {
         localStorage.removeItem(draftKey(li.dataset.lineId));
+        // And the editor's draft of this line on the server: opened there, or merged into,
+        // the line would bring back the text just given up.
+        discarding = post(li.dataset.discardUrl, {}).catch(() => { /* nothing more to lose */ });
         input.value = conflict.dataset.theirs;
         input.dataset.saved = conflict.dataset.theirs;
         li.dataset.version = conflict.dataset.version;
@@ -140,6 +144,7 @@
 
   async function segmentation(url, fields) {
     say("Saving…");
+    await discarding;  // a merge right after "Keep theirs" must not find the draft still there
     let response;
     try {
       response = await post(url, fields);
