@@ -1,8 +1,11 @@
 """Progress per collection and document, and per reviewer lines per hour and share changed."""
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ocrreview.review import actions
+from tests import factories
 
 
 def test_progress_counts_lines_and_reviewer_speed(client, alice, bob, letters, lines):
@@ -40,3 +43,34 @@ def test_a_reviewers_speed_counts_only_the_lines_the_editor_timed_each_once(
     (stats,) = client.get(reverse("review_progress", args=[letters.pk])).context["report"].reviewers
     assert (stats.lines, stats.changed, stats.timed_lines) == (2, 2, 1)
     assert stats.lines_per_hour == 1 / (9 / 3600)
+
+
+def test_lists_of_documents_and_collections_count_lines_in_queries_of_their_own(
+    client, alice, letters, lines
+):
+    """A collection of 800 one-letter documents was 800 queries a page view."""
+    client.force_login(alice)
+    urls = [
+        reverse("review_progress", args=[letters.pk]),
+        reverse("collection_detail", args=[letters.pk]),
+        reverse("home"),
+    ]
+
+    def queries() -> list[int]:
+        counted = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as context:
+                assert client.get(url).status_code == 200
+            counted.append(len(context.captured_queries))
+        return counted
+
+    before = queries()
+    for number in range(10):
+        document = factories.make_document(letters, title=f"Letter {number}")
+        if number % 2:
+            factories.make_line(factories.make_page(document), 0)
+    assert queries() == before
+    documents = client.get(urls[0]).context["report"].documents
+    totals = {d.title: c["total"] for d, c in documents}
+    assert totals["Letter 0"] == 0 and totals["Letter 1"] == 1
+    assert sum(totals.values()) == 4 + 5
