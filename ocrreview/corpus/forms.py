@@ -1,5 +1,4 @@
 from django import forms
-from django.db.models import Q
 
 from ocrreview.corpus.models import Collection
 from ocrreview.training.models import ModelVersion
@@ -25,11 +24,7 @@ class CollectionSettingsForm(forms.ModelForm):
         for field in self.fields.values():
             field.show_hidden_initial = True
         collection = self.instance
-        # The current model stays choosable, so saving other settings never trips on it.
-        self.fields["model_version"].queryset = ModelVersion.objects.filter(
-            Q(pk__in=ModelVersion.objects.activatable_in(collection))
-            | Q(pk=collection.model_version_id)
-        )
+        self.fields["model_version"].queryset = ModelVersion.objects.choosable_in(collection)
 
 
 class ApiTokenForm(forms.Form):

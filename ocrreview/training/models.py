@@ -32,6 +32,16 @@ class ModelVersionQuerySet(models.QuerySet):
             .filter(models.Q(training_run__isnull=True) | models.Q(pk__in=promoted))
         )
 
+    def choosable_in(self, collection) -> ModelVersionQuerySet:
+        """What the collection's settings and re-reading offer: the activatable versions and
+        the current one, so that saving other settings never trips on it. Re-reading with a
+        version the gate kept inactive would put its readings on every unreviewed line (and
+        auto-accept them) without the audited override."""
+        return self.filter(
+            models.Q(pk__in=self.activatable_in(collection))
+            | models.Q(pk=collection.model_version_id)
+        )
+
 
 class ModelVersion(models.Model):
     class Status(models.TextChoices):

@@ -18,6 +18,4 @@ class RerecognizeForm(forms.Form):
     def __init__(self, *args, collection, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["document"].queryset = collection.documents.all()
-        self.fields["model_version"].queryset = ModelVersion.objects.visible_to(collection).exclude(
-            status=ModelVersion.Status.TRAINING
-        )
+        self.fields["model_version"].queryset = ModelVersion.objects.choosable_in(collection)

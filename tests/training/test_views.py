@@ -162,9 +162,10 @@ def test_settings_and_rereading_offer_no_other_collections_models_nor_unpromoted
 
     progress = client.get(reverse("recognition_progress", args=[letters.pk]))
     offered = {v.name for v in progress.context["form"].fields["model_version"].queryset}
-    assert offered == {"tiny", "tiny-run"}
-    client.post(reverse("rerecognize", args=[letters.pk]), {"model_version": theirs.pk})
-    assert not RecognitionRequest.objects.filter(model_version=theirs).exists()
+    assert offered == {"tiny"}
+    for version in (theirs, rejected):
+        client.post(reverse("rerecognize", args=[letters.pk]), {"model_version": version.pk})
+        assert not RecognitionRequest.objects.filter(model_version=version).exists()
 
     # The audited override is the way in; once active, it stays choosable.
     actions.do_override_promotion(finished_run, actor=alice, reason="reads our hands better")
