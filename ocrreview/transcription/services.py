@@ -466,10 +466,10 @@ def _recognize_group(
                 stages[stage] += seconds
             reading = (batch, done, model.submit(read, done, len(batch)))
             if in_model is not None:
-                _store(token, engine, *in_model, stages)
+                _store(token, engine, *in_model, stages, page_files.unavailable)
             in_model = reading
         if in_model is not None:
-            _store(token, engine, *in_model, stages)
+            _store(token, engine, *in_model, stages, page_files.unavailable)
 
 
 @contextmanager
@@ -576,8 +576,10 @@ def _store(
     cut: "CutBatch",
     reading: Future,
     stages: defaultdict[str, float],
+    unavailable: dict[int, str],
 ) -> None:
-    """Write a batch's readings once the model has them, and renew the claim's lease."""
+    """Write a batch's readings once the model has them, and renew the claim's lease. Lines of
+    pages the storage would not give (`unavailable`) go back to the queue, charged an attempt."""
     with _timed(stages, "waiting for the model"):
         results, model = reading.result()
     stages["model"] += model
@@ -586,18 +588,28 @@ def _store(
         request.id: cut.errors[position] if position in cut.errors else next(by_request)
         for position, request in enumerate(batch)
     }
+    waiting: dict[int, list[RecognitionRequest]] = defaultdict(list)
+    for request in batch:
+        if request.line.page_id in unavailable:
+            waiting[request.line.page_id].append(request)
+    for page_id, requests in waiting.items():
+        release(token, unavailable[page_id], requests)
+    stored = [r for r in batch if r.line.page_id not in unavailable]
     with _timed(stages, "write"):
-        do_store_results(token, engine.version, batch, outcome, model / max(1, len(results)))
+        do_store_results(token, engine.version, stored, outcome, model / max(1, len(results)))
     with _timed(stages, "lease"):
         renew_lease(token)
 
 
 class _PageFiles:
     """The files of a claim's pages, each read once (from S3, a request): to each its bytes,
-    or why it cannot be read."""
+    or why it cannot be read. A file that is not there fails its lines; a store that does not
+    answer or refuses (S3's 5xx, 403, no connection: botocore's errors, not OSErrors) is not
+    the lines' doing, and must not fail the rest of the claim: those pages are `unavailable`."""
 
     def __init__(self) -> None:
         self._files: dict[int, bytes | str] = {}
+        self.unavailable: dict[int, str] = {}
 
     def of(self, batch: list[RecognitionRequest]) -> dict[int, bytes | str]:
         for request in batch:
@@ -608,6 +620,9 @@ class _PageFiles:
                         self._files[page.pk] = stream.read()
                 except OSError as exc:
                     self._files[page.pk] = str(exc)
+                except Exception as exc:
+                    reason = f"the page image cannot be fetched from storage ({exc})"
+                    self._files[page.pk] = self.unavailable[page.pk] = reason
         return {request.line.page_id: self._files[request.line.page_id] for request in batch}
 
 

@@ -381,6 +381,39 @@ def test_lines_of_a_page_whose_image_cannot_be_read_fail_with_the_reason(
 
 
 @pytest.mark.django_db
+def test_a_page_the_store_refuses_to_give_fails_its_own_lines_only(
+    tiny_model, letters, s3_storage, settings
+):
+    """A lifecycle rule moved one scan to Glacier: S3 refuses to read it (403, a botocore
+    error, not an OSError), which failed every line of the claim, other documents' too."""
+    settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = 2
+    archived, kept = (factories.make_document(letters, title=t) for t in ("archived", "kept"))
+    for document in (archived, kept):
+        page = factories.make_page(document)
+        for order in range(2):
+            factories.make_line(page, order)
+    key = archived.pages.get().image.name
+    bucket = settings.STORAGES["default"]["OPTIONS"]["bucket_name"]
+    s3_storage.client().copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": key},
+        StorageClass="GLACIER",
+        MetadataDirective="COPY",
+    )
+    services.do_queue_recognition(Line.objects.all())
+    assert drain() == 4 + 2  # the archived page's lines were tried twice
+    assert set(kept.lines.values_list("status", flat=True)) <= {
+        Line.Status.AUTO_ACCEPTED,
+        Line.Status.NEEDS_REVIEW,
+    }
+    ((status, error),) = set(archived.lines.values_list("status", "error"))
+    assert status == Line.Status.FAILED
+    assert error.startswith("the page image cannot be fetched from storage (")
+    assert "InvalidObjectState" in error
+
+
+@pytest.mark.django_db
 def test_two_claims_never_share_a_line(tiny_model, document, settings):
     services.do_queue_recognition(document.lines.all())
     first = services.do_claim(2, "a")
