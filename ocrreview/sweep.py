@@ -1,4 +1,5 @@
-"""A periodic sweep in every Celery worker, for work whose worker died.
+"""A periodic sweep in every Celery worker, for work whose worker died, and the beat with
+which a live worker tells the sweeps that its work is not dead, only slow.
 
 A task message held by a worker killed with SIGKILL comes back from Redis only after its
 visibility timeout (an hour), so what brings back a dead worker's work cannot be a message
@@ -9,11 +10,12 @@ pool runs only between tasks, and a training task takes hours.
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from celery.signals import worker_shutdown
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +44,28 @@ def start_sweeping(name: str, sweep: Callable[[], None]) -> None:
     interval = settings.OCRREVIEW_SWEEP_SECONDS
     worker_shutdown.connect(lambda **kwargs: stop.set(), weak=False)
     threading.Thread(target=loop, name=f"sweep-{name}", daemon=True).start()
+
+
+@contextmanager
+def beating(beat: Callable[[], object], interval: float, name: str) -> Iterator[None]:
+    """Call `beat` (renew a claim's lease or heartbeat) from a thread every `interval` seconds
+    while the body runs, so that a sweep takes the work over only from a worker that died,
+    never from one busy with a long step: a model's download, an evaluation, an upload."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                beat()
+            except DatabaseError:
+                logger.exception("No heartbeat for %s", name)
+            finally:
+                connections.close_all()
+
+    thread = threading.Thread(target=loop, name=f"heartbeat-{name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

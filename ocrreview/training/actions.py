@@ -6,11 +6,10 @@ Views, tasks and management commands call these and nothing else writes the app'
 import logging
 import re
 import shutil
-import threading
 import traceback
 import uuid
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,13 +17,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, connections, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus.actions import do_set_collection_model
 from ocrreview.corpus.models import Collection, Line
+from ocrreview.sweep import beating
 from ocrreview.training import checkpoints, exports, splits, tasks
 from ocrreview.training.exports import ExportError, ExportOptions
 from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
@@ -95,7 +95,7 @@ def run_export(export_id: int) -> DatasetExport:
 
     try:
         # Zipping, checksumming and uploading a large export report no progress for minutes.
-        with _beating(held, EXPORT_BEAT_SECONDS, f"export-{export.pk}"):
+        with beating(_heartbeat(held), EXPORT_BEAT_SECONDS, f"export-{export.pk}"):
             counts = exports.build_export(export, progress)
     except _ExportTakenOver:
         logger.warning("Export %s was queued again while this worker built it; it stops", export.pk)
@@ -316,31 +316,12 @@ class _RunLog:
         """Steps alone would not do: an evaluation or one step of a large model can outlast
         a lease."""
         held = TrainingRun.objects.filter(pk=self.run.pk, claim=self.run.claim)
-        return _beating(held, settings.OCRREVIEW_TRAINING_LEASE_SECONDS / 4, f"run-{self.run.pk}")
+        interval = settings.OCRREVIEW_TRAINING_LEASE_SECONDS / 4
+        return beating(_heartbeat(held), interval, f"run-{self.run.pk}")
 
 
-@contextmanager
-def _beating(held: QuerySet, interval: float, name: str) -> Iterator[None]:
-    """Beat for the claimed row `held` from a thread while the body runs, so that a sweep
-    takes the work over only from a worker that died, never from one that is slow."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(interval):
-            try:
-                held.update(heartbeat_at=timezone.now())
-            except DatabaseError:
-                logger.exception("No heartbeat for %s", name)
-            finally:
-                connections.close_all()
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{name}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+def _heartbeat(held: QuerySet) -> Callable[[], int]:
+    return lambda: held.update(heartbeat_at=timezone.now())
 
 
 def _claim_run(run_id: int, worker: str) -> TrainingRun | None:

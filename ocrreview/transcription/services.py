@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.sweep import beating
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 
@@ -398,7 +399,14 @@ def do_recognize_pending(
             release(claimed.token, STOPPED, requests, charged=False)
             continue
         try:
-            engine = load_engine(requests[0].model_version)
+            # A cold worker's first load (a hub download, a version fetched from S3) may take
+            # longer than the lease; the lines are not given to another worker meanwhile.
+            with beating(
+                partial(renew_lease, claimed.token),
+                settings.OCRREVIEW_RECOGNITION_LEASE_SECONDS / 4,
+                f"claim-{claimed.token}",
+            ):
+                engine = load_engine(requests[0].model_version)
             _recognize_group(claimed.token, engine, requests, nbest, stages, should_stop)
         except (OutOfMemory, torch.OutOfMemoryError) as exc:
             # The device is busy (loading the model onto it can meet this too): the lines wait

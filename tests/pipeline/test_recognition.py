@@ -2,6 +2,7 @@
 re-recognition, failures and crashed workers' claims."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -411,6 +412,30 @@ def test_a_page_the_store_refuses_to_give_fails_its_own_lines_only(
     assert status == Line.Status.FAILED
     assert error.startswith("the page image cannot be fetched from storage (")
     assert "InvalidObjectState" in error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lines_are_not_taken_from_a_worker_while_its_model_loads(
+    tiny_model, document, settings, monkeypatch
+):
+    """A cold worker downloading the model for longer than the lease: another worker's
+    claim found the lines lapsed and took them, and the first one's readings were lost."""
+    settings.OCRREVIEW_RECOGNITION_LEASE_SECONDS = 2
+    load = services.load_engine
+    taken = []
+
+    def slow_download(version):
+        time.sleep(3)  # the hub's download, which cannot be made here
+        taken.extend(services.do_claim(10, "another worker").requests)
+        return load(version)
+
+    monkeypatch.setattr(services, "load_engine", slow_download)
+    services.do_queue_recognition(document.lines.all())
+    assert services.do_recognize_pending("cold worker") == 3
+    assert taken == []
+    assert set(RecognitionRequest.objects.values_list("status", "worker")) == {
+        (R.DONE, "cold worker")
+    }
 
 
 @pytest.mark.django_db
