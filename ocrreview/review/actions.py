@@ -115,15 +115,27 @@ def _claim(collection, user, document_id, order, exclude) -> tuple[str, dict]:
 
 
 def do_claim_line(line: Line | int, user) -> bool:
-    """Lease one particular line (the reviewer opened it directly) if nobody else holds it."""
-    claimed = Line.objects.filter(_claimable(user), pk=_line_id(line))
-    return bool(
-        claimed.update(
+    """Lease one particular line (the reviewer opened it directly) if nobody else holds it.
+    One lease at a time: lines of the collection this reviewer opened before and left without
+    a word typed (glanced at with Alt+Up, opened from search) go back to the queue, rather
+    than coming back first from it (a skipped line among them) and being kept from colleagues
+    until their lease runs out. A line holding their draft stays theirs."""
+    line_id = _line_id(line)
+    with transaction.atomic():
+        claimed = Line.objects.filter(_claimable(user), pk=line_id).update(
             status=S.IN_REVIEW,
             claimed_by=user,
             claimed_until=timezone.now() + timedelta(seconds=_lease_seconds()),
         )
-    )
+        if claimed:
+            Line.objects.filter(
+                collection_id=Line.objects.filter(pk=line_id).values("collection_id")[:1],
+                status=S.IN_REVIEW,
+                claimed_by=user,
+            ).exclude(pk=line_id).exclude(drafts__user=user).update(
+                status=S.NEEDS_REVIEW, claimed_by=None, claimed_until=None
+            )
+    return bool(claimed)
 
 
 def _claimable(user) -> Q:

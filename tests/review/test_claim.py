@@ -35,6 +35,28 @@ def test_opening_the_queue_claims_the_least_confident_line(client, bob, letters,
     assert line.version == lines[3].version
 
 
+def test_opening_another_line_hands_back_the_one_left_untouched(bob, letters, lines):
+    """Esc on the least sure line, Alt+Up to glance at it again, Alt+Down: the skipped line
+    neither stays bob's nor comes back to him first from the queue."""
+    skipped = actions.do_claim_next_line(letters, bob)
+    assert skipped == lines[3].pk
+    actions.do_skip_line(skipped, bob)
+    assert actions.do_claim_line(skipped, bob)  # glanced at again
+    assert actions.do_claim_line(lines[1], bob)
+    glanced = Line.objects.get(pk=skipped)
+    assert (glanced.status, glanced.claimed_by) == (S.NEEDS_REVIEW, None)
+    actions.do_save_line(lines[1], bob, "I received your", expected_version=lines[1].version)
+    assert actions.do_claim_next_line(letters, bob, exclude=[skipped]) == lines[2].pk
+
+
+def test_a_line_holding_my_draft_stays_mine_when_i_open_another(bob, letters, lines):
+    first = actions.do_claim_next_line(letters, bob)
+    actions.do_save_draft(first, bob, "half typed", base_version=1)
+    assert actions.do_claim_line(lines[2], bob)
+    kept = Line.objects.get(pk=first)
+    assert (kept.status, kept.claimed_by) == (S.IN_REVIEW, bob)
+
+
 def test_two_reviewers_get_different_lines(client, bob, alice, letters, lines):
     first = actions.do_claim_next_line(letters, bob)
     second = actions.do_claim_next_line(letters, alice)
