@@ -93,30 +93,36 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
 
     Lines already read by that version are left alone; lines whose recognition failed, or
     that the starter read in its place, are queued again. Returns how many lines were queued.
+    The database does the work: re-reading a collection of a million lines from a web request
+    holds no row of it in Python.
     """
-    rows = list(lines.values_list("id", "document_id", "collection_id"))
-    if not rows:
+    chosen = lines.order_by()
+    collection_ids = list(chosen.values_list("collection_id", flat=True).distinct())
+    if not collection_ids:
         return 0
-    versions: dict[int, ModelVersion] = {}
-    for collection_id in {row[2] for row in rows}:
-        versions[collection_id] = model_version or model_version_for(
-            Collection.objects.get(pk=collection_id)
+    versions = {
+        collection_id: model_version or model_version_for(Collection.objects.get(pk=collection_id))
+        for collection_id in collection_ids
+    }
+    line_ids, line_params = chosen.values("id").query.sql_with_params()
+    pairs = [value for pair in versions.items() for value in (pair[0], pair[1].pk)]
+    with connection.cursor() as cursor:
+        # A concurrent queueing of the same lines loses the race quietly.
+        cursor.execute(
+            f"""
+            INSERT INTO {RecognitionRequest._meta.db_table}
+                (line_id, document_id, model_version_id, status, attempts, worker, error,
+                 created_at)
+            SELECT l.id, l.document_id, v.version_id, %s, 0, '', '', statement_timestamp()
+            FROM {Line._meta.db_table} l
+            JOIN (VALUES {", ".join(["(%s::bigint, %s::bigint)"] * len(versions))})
+                AS v (collection_id, version_id) ON v.collection_id = l.collection_id
+            WHERE l.id IN ({line_ids})
+            ON CONFLICT (line_id, model_version_id) DO NOTHING
+            """,
+            [R.QUEUED, *pairs, *line_params],
         )
-    line_ids = [row[0] for row in rows]
-    existing = set(
-        RecognitionRequest.objects.filter(
-            line_id__in=line_ids, model_version__in=set(versions.values())
-        ).values_list("line_id", "model_version_id")
-    )
-    new = [
-        RecognitionRequest(
-            line_id=line_id, document_id=document_id, model_version=versions[collection_id]
-        )
-        for line_id, document_id, collection_id in rows
-        if (line_id, versions[collection_id].pk) not in existing
-    ]
-    # A concurrent queueing of the same lines loses the race quietly.
-    RecognitionRequest.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+        queued = cursor.rowcount
     # Failed requests are tried again, and so are done ones that left no reading of their
     # version: the starter stood in for a default model that could not be loaded.
     read_by_the_version = Hypothesis.objects.filter(
@@ -124,20 +130,19 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
     )
     retried = (
         RecognitionRequest.objects.filter(
-            line_id__in=line_ids, model_version__in=set(versions.values())
+            line_id__in=chosen.values("id"), model_version__in=set(versions.values())
         )
         .filter(Q(status=R.FAILED) | Q(status=R.DONE) & ~Exists(read_by_the_version))
         .update(status=R.QUEUED, attempts=0, error="", claim=None, lease_until=None)
     )
-    document_ids = {row[1] for row in rows}
     Document.objects.filter(
         pk__in=RecognitionRequest.objects.filter(
-            document_id__in=document_ids, status__in=OUTSTANDING
+            document_id__in=chosen.values("document_id"), status__in=OUTSTANDING
         ).values("document_id")
     ).exclude(status__in=WAITING).update(status=Document.Status.RECOGNIZING)
     # Robust: with the broker down the lines stay queued, and the recognition sweep reads them.
     transaction.on_commit(kick_recognition, robust=True)
-    return len(new) + retried
+    return queued + retried
 
 
 def read_document_lines(sender: type[Document], document: Document, **kwargs: Any) -> None:

@@ -3,6 +3,7 @@ re-recognition, failures and crashed workers' claims."""
 
 import threading
 import time
+import tracemalloc
 from datetime import timedelta
 
 import pytest
@@ -209,15 +210,39 @@ def test_a_claim_stored_after_a_newer_model_read_the_lines_does_not_take_them_ba
 
 
 @pytest.mark.django_db
+def test_re_reading_a_large_collection_holds_none_of_its_lines_in_memory(tiny_model, document):
+    """From a web request: a model instance per line took gigabytes for a million lines."""
+    page = document.pages.get()
+    Line.objects.bulk_create(
+        Line(
+            page=page,
+            document=document,
+            collection=document.collection,
+            order=order,
+            bbox=[10, 10, 500, 40],
+        )
+        for order in range(3, 20_003)
+    )
+    tracemalloc.start()
+    try:
+        queued = services.do_queue_recognition(document.collection.lines.all())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert queued == 20_003 == RecognitionRequest.objects.filter(status=R.QUEUED).count()
+    assert peak < 1024 * 1024
+
+
+@pytest.mark.django_db
 def test_a_line_open_in_an_editor_takes_the_reading_and_stays_with_its_reviewer(
-    tiny_model, document, bob
+    tiny_model, document, alice, bob
 ):
     """An added line (no reading yet) a reviewer opened before the worker reached it, or any
     line open when a new model re-reads the collection: the reading shows, the reviewer
     keeps the line, and their save meets the new version as a conflict keeping their text."""
     held, lapsed, _ = document.lines.order_by("order")
     document.lines.update(status=Line.Status.NEEDS_REVIEW)  # as a line added by a reviewer is
-    assert actions.do_claim_line(held, bob) and actions.do_claim_line(lapsed, bob)
+    assert actions.do_claim_line(held, bob) and actions.do_claim_line(lapsed, alice)
     Line.objects.filter(pk=lapsed.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
     services.do_queue_recognition(document.lines.all())
     drain()
