@@ -625,6 +625,12 @@ class _PageFiles:
         self.unavailable: dict[int, str] = {}
 
     def of(self, batch: list[RecognitionRequest]) -> dict[int, bytes | str]:
+        # A claim comes sorted by page, so no later batch needs a page this one does not:
+        # a re-read of scattered lines (one per page) would otherwise hold a chunk's worth of
+        # large scans at once.
+        needed = {request.line.page_id for request in batch}
+        for page_id in self._files.keys() - needed:
+            del self._files[page_id]
         for request in batch:
             page = request.line.page
             if page.pk not in self._files:

@@ -464,6 +464,23 @@ def test_lines_are_not_taken_from_a_worker_while_its_model_loads(
 
 
 @pytest.mark.django_db
+def test_a_claim_holds_the_page_files_of_one_batch_at_a_time(tiny_model, letters):
+    """A re-read of scattered lines, one per page, held all of a chunk's scans at once."""
+    for number in range(4):
+        document = factories.make_document(letters, title=f"letter {number}")
+        factories.make_line(factories.make_page(document, width=800, height=600), 0)
+    services.do_queue_recognition(Line.objects.all())
+    claimed = services.do_claim(10, "test-worker")
+    files = services._PageFiles()
+    held = []
+    for start in range(0, 4, 2):
+        batch = claimed.requests[start : start + 2]
+        assert set(files.of(batch)) == {r.line.page_id for r in batch}
+        held.append(len(files._files))
+    assert held == [2, 2]
+
+
+@pytest.mark.django_db
 def test_two_claims_never_share_a_line(tiny_model, document, settings):
     services.do_queue_recognition(document.lines.all())
     first = services.do_claim(2, "a")
