@@ -82,8 +82,21 @@
     root.querySelectorAll(".alternatives li").forEach((li, i) => {
       li.addEventListener("click", () => takeAlternative(i));
     });
-    root.querySelectorAll(".palette button").forEach((b) => {
+    const chars = [...root.querySelectorAll(".palette button")];
+    chars.forEach((b) => {
       b.addEventListener("click", () => insertText(b.dataset.char));
+    });
+    // One Tab stop for the whole palette (it may hold hundreds of characters), arrows within
+    // it: the toolbar pattern, so that the characters past the ninth are reached by keyboard.
+    root.querySelector(".palette")?.addEventListener("keydown", (e) => {
+      const at = chars.indexOf(e.target);
+      const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: chars.length - 1 }[e.key];
+      if (at < 0 || to === undefined || !chars[to]) return;
+      e.preventDefault();
+      e.stopPropagation();
+      chars[at].tabIndex = -1;
+      chars[to].tabIndex = 0;
+      chars[to].focus();
     });
     root.querySelector("[data-toggle=page-viewer]")?.addEventListener("click", togglePageViewer);
     const history = root.querySelector("#history");

@@ -223,6 +223,34 @@ def test_on_a_mac_the_page_view_leaves_option_delete_to_the_text(
     assert not Line.objects.filter(pk=letter_lines[2].pk).exists()
 
 
+def test_every_palette_character_is_reached_by_keyboard(new_page, bob, letters, letter_lines):
+    """Alt+Shift+1 to 9 reach nine; a palette holds up to 500."""
+    letters.special_characters = "ſæœ¹²³⁴⁵⁶⁷⁸ꝛ"
+    letters.save()
+    page = bob_on(new_page, letters, letter_lines[3])
+    text = editor_text(page)
+    text.press("End")
+
+    def tab_to_the_palette():
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            if page.evaluate("!!document.activeElement.closest('.palette')"):
+                return page.evaluate("document.activeElement.dataset.char")
+        raise AssertionError("Tab never reached the palette")
+
+    assert tab_to_the_palette() == "ſ"
+    page.keyboard.press("End")
+    page.keyboard.press("ArrowLeft")
+    assert page.evaluate("document.activeElement.dataset.char") == "⁸"
+    page.keyboard.press("Enter")
+    assert text.input_value() == "hasten to reply tbat⁸"
+    assert page.evaluate("document.activeElement.id") == "line-text"
+    # The palette is one Tab stop, at the character used last.
+    assert tab_to_the_palette() == "⁸"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('.palette')") is None
+
+
 def test_help_history_and_the_page_around_the_line(
     new_page, bob, letters, letter_lines, screenshot
 ):
