@@ -401,6 +401,11 @@
     pv.focus();
     if (pv.dataset.wired) return;
     pv.dataset.wired = "1";
+    // It takes every key while open: once the reviewer tabs out of it (back to the text),
+    // it closes, or "-" and "+" would zoom and Enter do nothing there.
+    pv.addEventListener("focusout", (e) => {
+      if (!pv.contains(e.relatedTarget)) pv.hidden = true;
+    });
     pv.addEventListener("wheel", (e) => {
       e.preventDefault();
       const r = pv.getBoundingClientRect();

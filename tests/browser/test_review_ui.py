@@ -294,6 +294,21 @@ def test_help_history_and_the_page_around_the_line(
     assert Correction.objects.filter(line=letter_lines[1], action="revert").exists()
 
 
+def test_tabbing_out_of_the_page_around_the_line_closes_it(new_page, bob, letters, letter_lines):
+    bbox_lines(letter_lines)
+    page = bob_on(new_page, letters, letter_lines[3])
+    editor_text(page).focus()
+    page.keyboard.press("Alt+p")
+    viewer = page.locator("#page-viewer")
+    assert viewer.is_visible()
+    page.keyboard.press("Shift+Tab")
+    assert not viewer.is_visible()
+    editor_text(page).focus()
+    page.keyboard.press("End")
+    page.keyboard.type(" - at")
+    assert editor_text(page).input_value() == "hasten to reply tbat - at"
+
+
 def test_a_reload_mid_edit_finds_the_draft(new_page, bob, letters, letter_lines):
     page = new_page()
     log_in(page, "bob")
