@@ -65,6 +65,8 @@
       started: Date.now(),
       active: Date.now(),
       undo: [],
+      redo: [],
+      typing: null, // the kind of the edit run Ctrl+Z undoes as one, and when it last grew
       last: input.value,
       serverText: null,
       draftTimer: null,
@@ -156,12 +158,26 @@
 
   // Undo steps hold the reading the text came from too: undoing a taken alternative must not
   // leave it recorded as the reading the saved text started from.
-  function pushUndo() {
-    ed.undo.push({ text: ed.last, hypothesis: ed.hypothesis });
+  const alternatives = () => [...ed.root.querySelectorAll(".alternatives li")];
+
+  function state(text) {
+    const taken = alternatives().findIndex((li) => li.classList.contains("taken"));
+    return { text, hypothesis: ed.hypothesis, taken };
   }
 
-  function onInput() {
-    pushUndo();
+  function pushUndo() {
+    ed.undo.push(state(ed.last));
+    ed.redo = [];
+  }
+
+  // Ctrl+Z takes back a word at a time, as the browser's own undo does: keys typed in a run,
+  // which a space, a pause of a second, or a switch between typing and deleting ends.
+  function onInput(e) {
+    const kind = e.inputType?.startsWith("delete") ? "delete" : "insert";
+    const now = Date.now();
+    const run = ed.typing;
+    if (!run || run.kind !== kind || run.ended || now - run.at > 1000) pushUndo();
+    ed.typing = { kind, at: now, ended: kind === "insert" && /\s/.test(e.data ?? "") };
     ed.last = ed.input.value;
     ed.armed = null;
     ed.active = Date.now();
@@ -171,6 +187,7 @@
   // Changes made by keys (alternatives, palette) go through here so Ctrl+Z can undo them.
   function setText(value, caret = value.length) {
     pushUndo();
+    ed.typing = null;
     ed.armed = null;  // a new text needs its own warning before Ctrl+Enter drops it
     ed.input.value = value;
     ed.last = value;
@@ -179,19 +196,23 @@
     remember();
   }
 
-  function undo() {
-    if (!ed.undo.length) return false;
-    const { text, hypothesis } = ed.undo.pop();
+  // Ctrl+Z and Ctrl+Shift+Z (or Ctrl+Y): each moves the line's state from one stack to the
+  // other, the reading an alternative brought with it included.
+  function step(from, to) {
+    if (!from.length) return false;
+    to.push(state(ed.input.value));
+    const { text, hypothesis, taken } = from.pop();
     ed.armed = null;
+    ed.typing = null;
     ed.input.value = text;
     ed.last = text;
     ed.hypothesis = hypothesis;
-    ed.root.querySelectorAll(".alternatives li").forEach((li) => {
-      if (li.dataset.hypothesis !== hypothesis) li.classList.remove("taken");
-    });
+    alternatives().forEach((li, i) => li.classList.toggle("taken", i === taken));
     remember();
     return true;
   }
+  const undo = () => step(ed.undo, ed.redo);
+  const redo = () => step(ed.redo, ed.undo);
 
   function takeAlternative(index) {
     const items = ed.root.querySelectorAll(".alternatives li");
@@ -495,8 +516,10 @@
     } else if (e.key === "Escape") {
       e.preventDefault();
       skip();
-    } else if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === "z" && inText) {
-      if (undo()) e.preventDefault();
+    } else if ((e.ctrlKey || e.metaKey) && !e.altKey && inText) {
+      const key = e.key.toLowerCase();
+      const done = key === "z" ? (e.shiftKey ? redo() : undo()) : key === "y" && redo();
+      if (done) e.preventDefault();
     }
   });
 

@@ -705,6 +705,34 @@ def test_ctrl_enter_after_taking_an_alternative_warns_again(new_page, bob, lette
     assert not Correction.objects.exists()
 
 
+def test_undo_takes_back_a_word_at_a_time_and_redo_brings_it_back(
+    new_page, bob, letters, letter_lines
+):
+    page = bob_on(new_page, letters, letter_lines[1])
+    text = editor_text(page)
+    text.press("End")
+    before = text.input_value()
+    page.keyboard.type(" and so")
+    page.keyboard.press("Control+z")
+    assert text.input_value() == before + " and "
+    page.keyboard.press("Control+z")
+    assert text.input_value() == before + " "
+    page.keyboard.press("Control+z")
+    assert text.input_value() == before
+    page.keyboard.press("Control+Shift+z")
+    assert text.input_value() == before + " "
+    page.keyboard.press("Control+y")
+    assert text.input_value() == before + " and "
+    page.keyboard.press("Alt+2")  # a new change: nothing is left to redo
+    page.keyboard.press("Control+y")
+    assert text.input_value() == "I received your letter"
+    page.keyboard.press("Control+z")
+    assert text.input_value() == before + " and "
+    page.keyboard.press("Control+Shift+z")
+    assert text.input_value() == "I received your letter"
+    assert page.locator(".alternatives li.taken").count() == 1
+
+
 def test_undoing_a_taken_alternative_also_forgets_its_reading(new_page, bob, letters, letter_lines):
     page = bob_on(new_page, letters, letter_lines[1])
     editor_text(page).focus()
