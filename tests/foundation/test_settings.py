@@ -13,16 +13,20 @@ from ocrreview import env
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_django(**overrides: str) -> subprocess.CompletedProcess:
-    environ = {**os.environ, **overrides}
+def python(environ: dict[str, str], *arguments: str) -> subprocess.CompletedProcess:
+    """The app's Python in a process of its own, so that settings are read from `environ`."""
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, *arguments],
         cwd=ROOT,
         env=environ,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def start_django(**overrides: str) -> subprocess.CompletedProcess:
+    return python({**os.environ, **overrides}, "-c", "import django; django.setup()")
 
 
 @pytest.mark.parametrize(
@@ -77,14 +81,7 @@ def test_defaults_need_no_server(tmp_path):
         "import django; django.setup(); from django.conf import settings as s; "
         "d = s.DATABASES['default']; print(d['ENGINE'], d['HOST'], d['NAME'], s.CELERY_BROKER_URL)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = python(environ, "-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "django.db.backends.postgresql",
@@ -96,21 +93,15 @@ def test_defaults_need_no_server(tmp_path):
 
 
 def test_deploy_check_passes_with_production_settings(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env={
-            **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-            "DEBUG": "false",
-            "SECRET_KEY": "x" * 20 + "production-secret-key-with-enough-entropy-0123456789",
-            "ALLOWED_HOSTS": "ocr.example.org",
-            "OCRREVIEW_HTTPS": "true",
-            "OCRREVIEW_VAR_DIR": str(tmp_path),
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    environ = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "DEBUG": "false",
+        "SECRET_KEY": "x" * 20 + "production-secret-key-with-enough-entropy-0123456789",
+        "ALLOWED_HOSTS": "ocr.example.org",
+        "OCRREVIEW_HTTPS": "true",
+        "OCRREVIEW_VAR_DIR": str(tmp_path),
+    }
+    result = python(environ, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -156,14 +147,7 @@ def test_the_setup_line_names_the_broker_folder_in_use(tmp_path):
         OCRREVIEW_MODEL=str(ROOT / "recognition" / "starter_model"),
         HF_HUB_OFFLINE="1",
     )
-    result = subprocess.run(
-        [sys.executable, "manage.py", "describe_setup"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = python(environ, "manage.py", "describe_setup")
     assert result.returncode == 0, result.stderr
     assert f"broker: kombu filesystem transport in {tmp_path / 'broker'} " in result.stdout
 
