@@ -12,6 +12,7 @@ into temporary files (never more of one than the limits allow), so an upload's m
 of its largest file, not the sum of them.
 """
 
+import hashlib
 import io
 import logging
 import lzma
@@ -32,7 +33,7 @@ import pypdfium2 as pdfium
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from PIL import Image, ImageOps
 
 from ocrreview import storage
@@ -418,6 +419,8 @@ def _ingest_item(
     if layout is None and segmentation == Document.Segmentation.IMPORTED:
         raise IngestError("no PAGE XML or ALTO file for this image was uploaded beside it")
     data = item.read()
+    digest = hashlib.sha256(data).hexdigest()
+    _refuse_if_uploaded_before(collection, digest)
     pages = _open_pages(data, item.kind)
     with closing(pages):
         if layout is not None and pages.count != 1:
@@ -427,6 +430,7 @@ def _ingest_item(
             title=PurePosixPath(item.name).stem[:300],
             uploaded_by=user if user is not None and user.is_authenticated else None,
             segmentation=Document.Segmentation.IMPORTED if layout else segmentation,
+            source_sha256=digest,
         )
         saved: list[str] = []
         # The files are stored before the document's transaction: rendering a long PDF takes
@@ -448,7 +452,13 @@ def _ingest_item(
     # fails: the first thing the commit runs forgets them.
     with _deleted_on_failure(saved), transaction.atomic():
         transaction.on_commit(saved.clear)
-        document.save()
+        try:
+            with transaction.atomic():
+                document.save()
+        except IntegrityError:
+            # The same file in an upload that committed while this one rendered.
+            _refuse_if_uploaded_before(collection, digest)
+            raise
         line_count = 0
         for page in page_rows:
             page.document = document
@@ -462,6 +472,15 @@ def _ingest_item(
                 line_count += store_lines(page, geometries, import_text=import_text, user=user)
         start_processing(document)
     return FileResult(item.name, document=document, pages=len(page_rows), lines=line_count)
+
+
+def _refuse_if_uploaded_before(collection: Collection, digest: str) -> None:
+    earlier = collection.documents.filter(source_sha256=digest).first()
+    if earlier is not None:
+        raise IngestError(
+            f"this file is already in the collection, as “{earlier.title}”, and is not added "
+            "twice (delete that document to upload it again)"
+        )
 
 
 def _store_page_files(images: Iterator[_PageImage], saved: list[str]) -> list[Page]:

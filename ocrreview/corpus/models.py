@@ -106,6 +106,9 @@ class Document(models.Model):
     # converted), and its canvases in order, each with the image to fetch, which a page is
     # made from. Exports point back to the manifest's canvases and image services.
     iiif_manifest = models.URLField(max_length=2000, blank=True)
+    # The uploaded file's SHA-256: the same file uploaded again (a retry after a proxy's 504 on
+    # a long PDF, a folder uploaded twice) would be read, and reviewed, twice.
+    source_sha256 = models.CharField(max_length=64, blank=True)
     iiif_descriptive = models.JSONField(default=dict, blank=True)
     iiif_canvases = models.JSONField(default=list, blank=True)
     # While FETCHING or SEGMENTING: the task (its id) that holds the document's work, and its
@@ -126,7 +129,12 @@ class Document(models.Model):
                 fields=["collection", "iiif_manifest"],
                 condition=~models.Q(iiif_manifest=""),
                 name="one_document_per_iiif_manifest",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["collection", "source_sha256"],
+                condition=~models.Q(source_sha256=""),
+                name="one_document_per_uploaded_file",
+            ),
         ]
 
     def __str__(self) -> str:

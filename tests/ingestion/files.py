@@ -1,6 +1,7 @@
 """Real files of every accepted type, and broken ones, made in memory for the tests."""
 
 import io
+import itertools
 import random
 import struct
 import zipfile
@@ -45,9 +46,14 @@ PAGE_XML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def page_image(width: int = 600, height: int = 400, text: str = "Dear Sir") -> Image.Image:
+_scans = itertools.count(1)
+
+
+def page_image(width: int = 600, height: int = 400, text: str | None = None) -> Image.Image:
+    """A page; by default each one a scan of its own, since the same file is not ingested
+    twice into a collection."""
     image = Image.new("RGB", (width, height), "white")
-    ImageDraw.Draw(image).text((30, 40), text, fill="black")
+    ImageDraw.Draw(image).text((30, 40), text or f"Dear Sir, {next(_scans)}", fill="black")
     return image
 
 
@@ -66,12 +72,12 @@ def png(width: int = 600, height: int = 400) -> bytes:
 
 
 def tiff(pages: int = 3) -> bytes:
-    frames = [page_image(text=f"page {i}") for i in range(pages)]
+    frames = [page_image() for _ in range(pages)]
     return encode(frames[0], "TIFF", save_all=True, append_images=frames[1:])
 
 
 def pdf(pages: int = 2) -> bytes:
-    frames = [page_image(text=f"page {i}") for i in range(pages)]
+    frames = [page_image() for _ in range(pages)]
     return encode(frames[0], "PDF", save_all=True, append_images=frames[1:], resolution=100)
 
 

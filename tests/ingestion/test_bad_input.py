@@ -2,13 +2,18 @@
 and nothing already stored is touched."""
 
 import struct
+import threading
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.db import connection, transaction
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Collection, Document, Page
 from tests import factories
+from tests.db_locks import wait_until_another_session_waits_for_a_lock
 from tests.ingestion import files
 
 
@@ -193,6 +198,51 @@ def test_an_archive_inside_an_archive_is_not_unpacked(letters):
     )
     assert "inside ZIP" in results["outer.zip/inner.zip"].error
     assert results["outer.zip/b.jpg"].ok
+
+
+@pytest.mark.django_db
+def test_a_file_uploaded_again_is_refused_naming_the_document_it_is(letters, ledgers):
+    """A retry after a proxy's 504 on a long PDF, or a folder uploaded twice."""
+    scan, pdf = files.jpeg(), files.pdf(2)
+    ingest(letters, ("box1/scan.jpg", scan), ("minutes.pdf", pdf))
+    again = ingest(
+        letters, ("retry/scan.jpg", scan), ("minutes.pdf", pdf), ("new.jpg", files.jpeg())
+    )
+    assert again["retry/scan.jpg"].error == (
+        "this file is already in the collection, as “scan”, and is not added twice "
+        "(delete that document to upload it again)"
+    )
+    assert "as “minutes”" in again["minutes.pdf"].error
+    assert again["new.jpg"].ok
+    assert letters.documents.count() == 3
+    assert ingest(ledgers, ("scan.jpg", scan))["scan.jpg"].ok  # another collection's own
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_file_in_two_uploads_at_once_makes_one_document(letters):
+    scan = files.jpeg()
+    answers = {}
+    earlier = Document(collection=letters, title="earlier", source_sha256=sha256(scan).hexdigest())
+
+    def upload():
+        try:
+            answers.update(ingest(letters, ("scan.jpg", scan)))
+        finally:
+            connection.close()
+
+    def stored_files() -> set[Path]:
+        return {p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()}
+
+    before = stored_files()
+    with transaction.atomic():
+        earlier.save()  # the first upload, not yet committed when the second looks
+        second = threading.Thread(target=upload)
+        second.start()
+        wait_until_another_session_waits_for_a_lock()
+    second.join()
+    assert "as “earlier”" in answers["scan.jpg"].error
+    assert list(letters.documents.values_list("title", flat=True)) == ["earlier"]
+    assert not Page.objects.exists() and stored_files() == before
 
 
 @pytest.mark.django_db

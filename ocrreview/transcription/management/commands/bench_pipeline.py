@@ -43,6 +43,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, Sum
 from django.test import override_settings
 from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.management.bench_database import bench_database
@@ -99,8 +100,12 @@ def line_png(index: int) -> bytes:
     words = [WORDS[(index * 7 + k) % len(WORDS)] for k in range(4 + index % 5)]
     image = Image.new("L", (40 + 9 * len(" ".join(words)), 48), 255)
     ImageDraw.Draw(image).text((12, 16), " ".join(words), fill=0)
+    # Texts repeat every 85 lines; the number keeps each file one of its own, since a
+    # collection takes the same file once.
+    number = PngInfo()
+    number.add_text("line", str(index))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", pnginfo=number)
     return buffer.getvalue()
 
 
@@ -182,7 +187,8 @@ class Command(BaseCommand):
             lines = lines or 200
             with celery_workers("gpu"):
                 self.stdout.write("warming up (model load, first batch)...")
-                self._run(collection, [Upload.from_bytes("warmup.png", line_png(0))], timeout)
+                warmup = Upload.from_bytes("warmup.png", line_png(lines))
+                self._run(collection, [warmup], timeout)
                 uploads = [
                     Upload.from_bytes(f"line-{i:04d}.png", line_png(i)) for i in range(lines)
                 ]
