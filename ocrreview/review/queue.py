@@ -307,6 +307,11 @@ def drafted() -> Exists:
     return Exists(Draft.objects.filter(line=OuterRef("pk")))
 
 
+def lines_with_drafts(sender, line_ids: list[int], **kwargs) -> set[int]:
+    """transcription's `being_corrected`: these lines hold someone's unsaved fix."""
+    return set(Draft.objects.filter(line_id__in=line_ids).values_list("line_id", flat=True))
+
+
 def held_by_other(status: str, claimed_by_id: int | None, claimed_until, user) -> bool:
     """Another reviewer holds the line's lease now."""
     return (

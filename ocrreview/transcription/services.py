@@ -42,6 +42,7 @@ from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.sweep import beating
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
+from ocrreview.transcription.signals import being_corrected
 
 if TYPE_CHECKING:
     from recognition.cutting import CutBatch
@@ -683,6 +684,9 @@ def do_store_results(
         # A line already read under a request queued after this one (a re-read with a newer
         # model while this claim was out, or read first by a faster worker) keeps that
         # reading; this one's n-best is stored beside it.
+        corrected = set().union(
+            *(answer for _, answer in being_corrected.send(Line, line_ids=list(lines)))
+        )
         newest_read: dict[int, int] = {}
         for line_id, request_id in RecognitionRequest.objects.filter(
             line_id__in=lines, status=R.DONE
@@ -707,7 +711,7 @@ def do_store_results(
             hypotheses.extend(_hypothesis_rows(line, version, result, now))
             if newest_read.get(line.id, 0) > request.id:
                 continue
-            if _route(line, result.hypotheses[0], now):
+            if _route(line, result.hypotheses[0], now, line.id in corrected):
                 routed.append(line)
         _copy_hypotheses(hypotheses)
         _update_from_values(
@@ -794,9 +798,9 @@ def _copy_hypotheses(rows: list[tuple]) -> None:
             copy.write_row(row)
 
 
-def _route(line: Line, best, now: datetime) -> bool:
+def _route(line: Line, best, now: datetime, being_corrected: bool = False) -> bool:
     """Show the best reading on the line and send it to review or accept it; lines a human
-    has set keep their text. A line a reviewer holds shows the reading too, and stays theirs:
+    has set keep their text, and a line someone is correcting is not accepted. A line a reviewer holds shows the reading too, and stays theirs:
     its new version makes their save a conflict that keeps what they typed, where keeping
     the old text would leave the line with no reading of the model it names, for good.
     Returns whether the line changed (the model version, version and time are set where it
@@ -813,7 +817,7 @@ def _route(line: Line, best, now: datetime) -> bool:
         return True
     line.status = (
         Line.Status.AUTO_ACCEPTED
-        if line.confidence >= line.collection.confidence_threshold
+        if line.confidence >= line.collection.confidence_threshold and not being_corrected
         else Line.Status.NEEDS_REVIEW
     )
     return True

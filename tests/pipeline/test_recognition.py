@@ -234,6 +234,22 @@ def test_re_reading_a_large_collection_holds_none_of_its_lines_in_memory(tiny_mo
 
 
 @pytest.mark.django_db
+def test_a_re_read_does_not_accept_a_line_holding_someone_s_unsaved_fix(tiny_model, document, bob):
+    """bob typed a fix and skipped the line; the new model is sure of it, and accepting its
+    reading would take his fix out of every queue."""
+    document.collection.confidence_threshold = 0.0  # every reading would be accepted
+    document.collection.save()
+    drafted = document.lines.order_by("order").first()
+    Line.objects.filter(pk=drafted.pk).update(status=Line.Status.NEEDS_REVIEW)
+    actions.do_save_draft(drafted, bob, "Dear Sir,", base_version=drafted.version)
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    statuses = dict(document.lines.values_list("pk", "status"))
+    assert statuses.pop(drafted.pk) == Line.Status.NEEDS_REVIEW
+    assert set(statuses.values()) == {Line.Status.AUTO_ACCEPTED}
+
+
+@pytest.mark.django_db
 def test_a_line_open_in_an_editor_takes_the_reading_and_stays_with_its_reviewer(
     tiny_model, document, alice, bob
 ):
