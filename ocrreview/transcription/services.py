@@ -419,6 +419,10 @@ def do_recognize_pending(
             # in the queue until memory is free, tried again by the task's retries and sweeps.
             release(claimed.token, f"waiting for device memory: {exc}", requests, charged=False)
             failure = failure or exc
+        except StorageUnavailable as exc:
+            # Nor is the store's outage the lines' doing; the task's retries back off.
+            release(claimed.token, str(exc), requests, charged=False)
+            failure = failure or exc
         except Exception as exc:
             # One model that cannot load (a collection's, gone from storage) must not fail the
             # lines of the other collections that share the claim: they are read all the same.
@@ -615,11 +619,41 @@ def _store(
         renew_lease(token)
 
 
+class StorageUnavailable(Exception):
+    """The store holding the pages does not answer, or answers no one: no page can be read."""
+
+
+# S3 errors that say the store, not one object, is at fault.
+STORE_WIDE_ERRORS = frozenset(
+    {
+        "ExpiredToken",
+        "InvalidAccessKeyId",
+        "InvalidToken",
+        "NoSuchBucket",
+        "RequestTimeout",
+        "SignatureDoesNotMatch",
+        "SlowDown",
+        "Throttling",
+    }
+)
+
+
+def _store_is_down(exc: Exception) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or exc.response.get("Error", {}).get("Code") in STORE_WIDE_ERRORS
+    return isinstance(exc, BotoCoreError)  # no connection, a timeout, no credentials
+
+
 class _PageFiles:
     """The files of a claim's pages, each read once (from S3, a request): to each its bytes,
-    or why it cannot be read. A file that is not there fails its lines; a store that does not
-    answer or refuses (S3's 5xx, 403, no connection: botocore's errors, not OSErrors) is not
-    the lines' doing, and must not fail the rest of the claim: those pages are `unavailable`."""
+    or why it cannot be read. A file that is not there fails its lines. One the store refuses
+    to give (an object archived to Glacier, or denied: botocore's errors, not OSErrors) puts
+    its own lines back, charged, without failing the rest of the claim: those pages are
+    `unavailable`. A store that is down (no connection, 5xx, expired keys) is no page's
+    fault: StorageUnavailable ends the claim, uncharged, and the task backs off."""
 
     def __init__(self) -> None:
         self._files: dict[int, bytes | str] = {}
@@ -641,6 +675,8 @@ class _PageFiles:
                 except OSError as exc:
                     self._files[page.pk] = str(exc)
                 except Exception as exc:
+                    if _store_is_down(exc):
+                        raise StorageUnavailable(f"the storage cannot be reached ({exc})") from exc
                     reason = f"the page image cannot be fetched from storage ({exc})"
                     self._files[page.pk] = self.unavailable[page.pk] = reason
         return {request.line.page_id: self._files[request.line.page_id] for request in batch}

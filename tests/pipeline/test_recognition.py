@@ -4,6 +4,7 @@ re-recognition, failures and crashed workers' claims."""
 import threading
 import time
 import tracemalloc
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from recognition import inference
 from recognition.loading import STARTER_MODEL_DIR
 from tests import factories
 from tests.db_locks import wait_until_another_session_waits_for_a_lock
+from tests.s3 import CREDENTIALS, moto_server
 from tests.tiny_model import build_tiny_model
 
 R = RecognitionRequest.Status
@@ -494,6 +496,42 @@ def test_a_claim_holds_the_page_files_of_one_batch_at_a_time(tiny_model, letters
         assert set(files.of(batch)) == {r.line.page_id for r in batch}
         held.append(len(files._files))
     assert held == [2, 2]
+
+
+@pytest.mark.django_db
+def test_a_store_that_is_down_fails_no_line_and_the_task_backs_off(tiny_model, letters, settings):
+    """A MinIO restart: every page fails alike, and charging each claim's lines would fail
+    the whole queue within seconds, as fast as the worker claims."""
+    with moto_server() as store:
+        bucket = f"ocrreview-{uuid.uuid4().hex[:12]}"
+        store.client().create_bucket(Bucket=bucket)
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "default": {
+                "BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": {
+                    **settings.OCRREVIEW_S3_OPTIONS,
+                    "bucket_name": bucket,
+                    "endpoint_url": store.endpoint,
+                    "access_key": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    "secret_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                    "region_name": CREDENTIALS["AWS_DEFAULT_REGION"],
+                },
+            },
+        }
+        document = factories.make_document(letters)
+        page = factories.make_page(document)
+        for order in range(2):
+            factories.make_line(page, order)
+    # The store is down from here on.
+    settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = 1
+    services.do_queue_recognition(document.lines.all())
+    with pytest.raises(services.StorageUnavailable, match="the storage cannot be reached"):
+        services.do_recognize_pending("test-worker")
+    requests = RecognitionRequest.objects.filter(document=document)
+    assert set(requests.values_list("status", "attempts")) == {(R.QUEUED, 0)}
+    assert "the storage cannot be reached" in requests.first().error
+    assert set(document.lines.values_list("status", flat=True)) == {Line.Status.PENDING}
 
 
 @pytest.mark.django_db
