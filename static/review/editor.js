@@ -384,10 +384,12 @@
     });
   }
 
-  function go(url) {
+  async function go(url) {
     if (!url) return;
     clearTimeout(ed.draftTimer);
-    saveDraft();
+    // Stored before the next line is opened: opening it hands back this one unless it holds
+    // a draft (one lease at a time), and the typing of the last 0.8 s must count.
+    await saveDraft();
     window.location.assign(url);
   }
 
@@ -425,7 +427,10 @@
     // It takes every key while open: once the reviewer tabs out of it (back to the text),
     // it closes, or "-" and "+" would zoom and Enter do nothing there.
     pv.addEventListener("focusout", (e) => {
-      if (!pv.contains(e.relatedTarget)) pv.hidden = true;
+      const to = e.relatedTarget;
+      // Its own button closes it by its click; another window taking the focus leaves it.
+      if (!to || pv.contains(to) || to.matches("[data-toggle=page-viewer]")) return;
+      pv.hidden = true;
     });
     pv.addEventListener("wheel", (e) => {
       e.preventDefault();

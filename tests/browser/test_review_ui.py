@@ -215,7 +215,8 @@ def test_on_a_mac_the_page_view_leaves_option_delete_to_the_text(
     row.dispatch_event(
         "keydown", {"key": "Delete", "code": "Delete", "altKey": True, "bubbles": True}
     )
-    page.wait_for_timeout(500)
+    # A segmentation edit says "Saving…" in the same event, before its request goes out.
+    assert page.locator("#seg-status").inner_text() == ""
     assert Line.objects.filter(pk=letter_lines[1].pk).exists()
     assert page.locator("[data-seg=merge] kbd").inner_text() == "⌃⌥+J"
     page.keyboard.press("Control+Alt+j")
@@ -523,6 +524,23 @@ def test_leaving_a_line_untouched_leaves_no_draft(new_page, bob, letters, letter
     page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
     editor_text(page).wait_for()
     assert not Draft.objects.exists()
+
+
+def test_typing_then_going_to_the_next_line_at_once_keeps_the_line_and_its_draft(
+    new_page, bob, letters, letter_lines
+):
+    """Opening the next line hands back the lines left without a draft: the draft of the keys
+    just typed must be on the server first."""
+    page = bob_on(new_page, letters, letter_lines[1])
+    text = editor_text(page)
+    text.press("End")
+    page.keyboard.type(" x")
+    page.keyboard.press("Alt+ArrowDown")
+    page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
+    editor_text(page).wait_for()
+    left = Line.objects.get(pk=letter_lines[1].pk)
+    assert (left.status, left.claimed_by) == ("in_review", bob)
+    assert Draft.objects.get(line=left).text.endswith(" x")
 
 
 def test_keeping_mine_after_an_accept_conflict_keeps_the_text_i_accepted(
