@@ -11,7 +11,7 @@ from ocrreview.corpus.actions import do_save_collection_settings
 from ocrreview.corpus.forms import ApiTokenForm, CollectionSettingsForm
 from ocrreview.corpus.iiif_export import document_manifest
 from ocrreview.corpus.models import Document, Line
-from ocrreview.corpus.progress import NO_LINES, line_counts, line_counts_by
+from ocrreview.corpus.progress import line_counts, with_line_counts
 
 IIIF_JSON = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
 
@@ -19,16 +19,15 @@ IIIF_JSON = 'application/ld+json;profile="http://iiif.io/api/presentation/3/cont
 @login_required
 def home(request):
     collections = visible_collections(request.user).select_related("model_version")
-    counts = line_counts_by(Line.objects.filter(collection__in=collections), "collection_id")
-    rows = [(c, counts.get(c.pk, NO_LINES)) for c in collections]
+    lines = Line.objects.filter(collection__in=collections)
+    rows = with_line_counts(collections, lines, "collection_id")
     return render(request, "corpus/home.html", {"rows": rows})
 
 
 @login_required
 def collection_detail(request, pk: int):
     collection = collection_for(request.user, pk)
-    counts = line_counts_by(collection.lines.all(), "document_id")
-    rows = [(d, counts.get(d.pk, NO_LINES)) for d in collection.documents.all()]
+    rows = with_line_counts(collection.documents.all(), collection.lines.all(), "document_id")
     return render(
         request,
         "corpus/collection_detail.html",

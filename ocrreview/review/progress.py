@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Count, F, Q, Sum
 
 from ocrreview.corpus.models import Collection
-from ocrreview.corpus.progress import NO_LINES, line_counts, line_counts_by
+from ocrreview.corpus.progress import line_counts, with_line_counts
 from ocrreview.review.models import Correction
 
 A = Correction.Action
@@ -72,8 +72,7 @@ def reviewer_stats(collection: Collection) -> list[ReviewerStats]:
 
 
 def collection_progress(collection: Collection) -> Progress:
-    counts = line_counts_by(collection.lines.all(), "document_id")
-    documents = [(d, counts.get(d.pk, NO_LINES)) for d in collection.documents.all()]
+    documents = with_line_counts(collection.documents.all(), collection.lines.all(), "document_id")
     return Progress(
         counts=line_counts(collection.lines.all()),
         documents=documents,

@@ -119,6 +119,9 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
             JOIN (VALUES {", ".join(["(%s::bigint, %s::bigint)"] * len(versions))})
                 AS v (collection_id, version_id) ON v.collection_id = l.collection_id
             WHERE l.id IN ({line_ids})
+            -- In one order, so that two overlapping queueings wait for each other, never
+            -- for each other's rows crosswise (a deadlock).
+            ORDER BY l.id
             ON CONFLICT (line_id, model_version_id) DO NOTHING
             """,
             [R.QUEUED, *pairs, *line_params],

@@ -7,10 +7,12 @@ window.reviewKeys = (() => {
   const mac = /^(Mac|iPhone|iPad)/.test(navigator.platform);
   const isShortcut = (e) => !e.metaKey && e.altKey && (mac ? e.ctrlKey : !e.ctrlKey);
   const relabel = (root) => {
+    const forMac = (text) => text.replace(/^Alt(?=\+|$)/, "⌃⌥");
     for (const kbd of root.querySelectorAll("kbd")) {
-      const label = kbd.textContent.replace(/^Alt(?=\+|$)/, "⌃⌥");
+      const label = forMac(kbd.textContent);
       if (label !== kbd.textContent) kbd.textContent = label;
     }
+    for (const titled of root.querySelectorAll("[title^=Alt]")) titled.title = forMac(titled.title);
     for (const note of root.querySelectorAll(".mac-only")) note.hidden = false;
   };
   if (mac) {
