@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 
 class Hypothesis(models.Model):
@@ -65,6 +66,9 @@ class RecognitionRequest(models.Model):
     # The line's share of its batch's model time; the pipeline benchmark sums it.
     model_seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When this reading was last asked for: made, or queued again after it failed. Of two
+    # models' readings of a line, the one asked for last is the one the line shows.
+    queued_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

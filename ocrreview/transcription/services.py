@@ -35,6 +35,7 @@ from django.db.models import (
     Q,
     QuerySet,
 )
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from ocrreview import storage
@@ -113,8 +114,9 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
             f"""
             INSERT INTO {RecognitionRequest._meta.db_table}
                 (line_id, document_id, model_version_id, status, attempts, worker, error,
-                 created_at)
-            SELECT l.id, l.document_id, v.version_id, %s, 0, '', '', statement_timestamp()
+                 created_at, queued_at)
+            SELECT l.id, l.document_id, v.version_id, %s, 0, '', '', statement_timestamp(),
+                statement_timestamp()
             FROM {Line._meta.db_table} l
             JOIN (VALUES {", ".join(["(%s::bigint, %s::bigint)"] * len(versions))})
                 AS v (collection_id, version_id) ON v.collection_id = l.collection_id
@@ -137,7 +139,14 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
             line_id__in=chosen.values("id"), model_version__in=set(versions.values())
         )
         .filter(Q(status=R.FAILED) | Q(status=R.DONE) & ~Exists(read_by_the_version))
-        .update(status=R.QUEUED, attempts=0, error="", claim=None, lease_until=None)
+        .update(
+            status=R.QUEUED,
+            attempts=0,
+            error="",
+            claim=None,
+            lease_until=None,
+            queued_at=Now(),
+        )
     )
     Document.objects.filter(
         pk__in=RecognitionRequest.objects.filter(
@@ -720,17 +729,17 @@ def do_store_results(
                 "line_id", flat=True
             )
         )
-        # A line already read under a request queued after this one (a re-read with a newer
-        # model while this claim was out, or read first by a faster worker) keeps that
-        # reading; this one's n-best is stored beside it.
         corrected = set().union(
             *(answer for _, answer in being_corrected.send(Line, line_ids=list(lines)))
         )
-        newest_read: dict[int, int] = {}
-        for line_id, request_id in RecognitionRequest.objects.filter(
+        # A line already read under a request asked for after this one (a re-read with a newer
+        # model while this claim was out, read first by a faster worker) keeps that reading;
+        # this one's n-best is stored beside it.
+        newest_read: dict[int, tuple] = {}
+        for line_id, *asked in RecognitionRequest.objects.filter(
             line_id__in=lines, status=R.DONE
-        ).values_list("line_id", "id"):
-            newest_read[line_id] = max(request_id, newest_read.get(line_id, 0))
+        ).values_list("line_id", "queued_at", "id"):
+            newest_read[line_id] = max(tuple(asked), newest_read.get(line_id, tuple(asked)))
         hypotheses: list[tuple] = []
         routed: list[Line] = []
         failed: dict[int, str] = {}
@@ -748,7 +757,8 @@ def do_store_results(
             if line.id in already:
                 continue  # read by this version under another request (starter fallback)
             hypotheses.extend(_hypothesis_rows(line, version, result, now))
-            if newest_read.get(line.id, 0) > request.id:
+            read = newest_read.get(line.id)
+            if read is not None and read > (request.queued_at, request.id):
                 continue
             if _route(line, result.hypotheses[0], now, line.id in corrected):
                 routed.append(line)

@@ -212,6 +212,22 @@ def test_a_claim_stored_after_a_newer_model_read_the_lines_does_not_take_them_ba
 
 
 @pytest.mark.django_db
+def test_the_model_asked_for_last_is_the_one_a_line_shows(tiny_model, document):
+    """A failed reading asked for again after another model's is queued again under its old
+    request: being older by id, its reading was stored but never shown."""
+    first = services.model_version_for(document.collection)
+    services.do_queue_recognition(document.lines.all())
+    RecognitionRequest.objects.update(status=R.FAILED, error="the store was down")
+    other = ModelVersion.objects.create(name="other", source=str(tiny_model) + "/")
+    services.do_rerecognize(Document.objects.filter(pk=document.pk), other)
+    drain()
+    assert set(document.lines.values_list("model_version", flat=True)) == {other.pk}
+    assert services.do_rerecognize(Document.objects.filter(pk=document.pk), first) == 3
+    drain()
+    assert set(document.lines.values_list("model_version", flat=True)) == {first.pk}
+
+
+@pytest.mark.django_db
 def test_re_reading_a_large_collection_holds_none_of_its_lines_in_memory(tiny_model, document):
     """From a web request: a model instance per line took gigabytes for a million lines."""
     page = document.pages.get()
