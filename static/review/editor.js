@@ -13,36 +13,8 @@
   const IDLE_MS = 120_000;
   let ed = null;
 
-  // --- drafts in the browser: they survive a reload, a closed tab, a lost connection.
-  // Per user: on a browser people share (a reading room's), one reviewer's unsaved text must
-  // not come back to the next as theirs.
-  const draftKey = (id) => `ocrreview:draft:${review.dataset.user}:${id}`;
-  const readLocal = (id) => {
-    try { return JSON.parse(localStorage.getItem(draftKey(id))); } catch { return null; }
-  };
-  const writeLocal = (id, draft) => {
-    try { localStorage.setItem(draftKey(id), JSON.stringify(draft)); } catch { /* full or off */ }
-  };
-  const dropLocal = (id) => {
-    try { localStorage.removeItem(draftKey(id)); } catch { /* off */ }
-  };
-
-  // The cookie first: a log-in in another tab after the session ended gives a new token, which
-  // the form fields rendered with this page do not have.
-  const csrf = () => document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/)?.[1]
-    || document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
-  // URL-encoded rather than multipart: the fields are short text, and Django reads it faster.
-  const post = (url, form) => {
-    const body = new URLSearchParams(form);
-    // A form's token field, rendered with the page, would be read before the header's.
-    body.delete("csrfmiddlewaretoken");
-    return fetch(url, {
-      method: "POST",
-      body,
-      headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch" },
-      credentials: "same-origin",
-    });
-  };
+  const { csrf, post, localDrafts, composing, mac, isShortcut } = window.ocrreview;
+  const { read: readLocal, write: writeLocal, drop: dropLocal } = localDrafts(review.dataset.user);
 
   function notice(message, kind = "") {
     const el = document.getElementById("notice");
@@ -466,14 +438,13 @@
   // --- keys
   document.getElementById("help-button")?.addEventListener("click", () => help.showModal());
 
-  const { mac, isShortcut } = window.reviewKeys;
 
   document.addEventListener("keydown", (e) => {
     // Keys typed into the header's search box are words to search for, not shortcuts.
     if (!ed || help?.open || e.target.closest?.(".search-box")) return;
     ed.active = Date.now();
     // Enter and Escape confirm or cancel an input method's candidate (Chinese, Japanese).
-    if (e.isComposing || e.keyCode === 229) return;
+    if (composing(e)) return;
     const pv = ed.root.querySelector("#page-viewer");
     if (!pv.hidden) { viewerKeys(e, pv); return; }
     const inText = e.target === ed.input;

@@ -6,26 +6,13 @@
   if (!view) return;
   const svg = document.getElementById("page-boxes");
   const status = document.getElementById("seg-status");
-  // The cookie first: a log-in in another tab after the session ended gives a new token, which
-  // the form fields rendered with this page do not have.
-  const csrf = () => document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/)?.[1]
-    || document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
-  const post = (url, fields) => {
-    const body = new URLSearchParams(fields);
-    return fetch(url, {
-      method: "POST", body, credentials: "same-origin",
-      headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch" },
-    });
-  };
-  // Per user, as the editor keeps them (editor.js).
-  const draftKey = (id) => `ocrreview:draft:${view.dataset.user}:${id}`;
+  const { post, localDrafts, composing, mac, isShortcut } = window.ocrreview;
+  const drafts = localDrafts(view.dataset.user);
   let selected = null;  // the <li> of the selected line
   let lastClick = null; // where on the page the reviewer last clicked, in page pixels
   let adding = false;
   let discarding = null; // the last "Keep theirs" dropping the server's draft
 
-  // Enter and Alt keys that confirm an input method's candidate (Chinese, Japanese).
-  const composing = (e) => e.isComposing || e.keyCode === 229;
   const rowOf = (id) => document.getElementById(`line-${id}`);
   const boxOf = (id) => svg.querySelector(`g[data-line-id="${id}"]`);
 
@@ -52,9 +39,7 @@
 
   function wireRow(li) {
     const input = li.querySelector(".pl-text");
-    const local = (() => {
-      try { return JSON.parse(localStorage.getItem(draftKey(li.dataset.lineId))); } catch { return null; }
-    })();
+    const local = drafts.read(li.dataset.lineId);
     if (local && local.text !== input.value) {
       input.value = local.text;
       li.dataset.version = local.version;
@@ -62,11 +47,9 @@
     }
     input.addEventListener("focus", () => select(li));
     input.addEventListener("input", () => {
-      try {
-        localStorage.setItem(draftKey(li.dataset.lineId), JSON.stringify({
-          text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
-        }));
-      } catch { /* storage off */ }
+      drafts.write(li.dataset.lineId, {
+        text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
+      });
     });
     input.addEventListener("keydown", (e) => {
       if (composing(e)) return;
@@ -111,7 +94,7 @@
         saveRow(li, conflict.dataset.version);
       });
       conflict.querySelector("[data-choose=theirs]").addEventListener("click", () => {
-        localStorage.removeItem(draftKey(li.dataset.lineId));
+        drafts.drop(li.dataset.lineId);
         // And the editor's draft of this line on the server: opened there, or merged into,
         // the line would bring back the text just given up.
         discarding = post(li.dataset.discardUrl, {}).catch(() => { /* nothing more to lose */ });
@@ -128,7 +111,7 @@
       msg.textContent = `Not saved: ${error}`;
       return;
     }
-    localStorage.removeItem(draftKey(li.dataset.lineId));
+    drafts.drop(li.dataset.lineId);
     const holder = document.createElement("div");
     holder.innerHTML = answer.trim();
     const fresh = holder.firstElementChild;
@@ -191,7 +174,6 @@
   document.querySelectorAll("[data-seg]").forEach((button) => {
     button.addEventListener("click", () => run(button.dataset.seg));
   });
-  const { mac, isShortcut } = window.reviewKeys;
   // A Mac's keyboard has Backspace where others have Delete, which Control+Option leaves free.
   const keys = { KeyS: "split", KeyJ: "merge", Delete: "delete", KeyA: "add" };
   if (mac) keys.Backspace = "delete";

@@ -1,0 +1,68 @@
+// What the editor and the page view share: posting to the server, the drafts each keeps in
+// the browser, and the shortcut modifier.
+//
+// The modifier is Alt elsewhere; on a Mac, Option types characters (Option+3 is £,
+// Option+Fn+Delete deletes a word) and Control edits text (Control+H deletes back, Control+T
+// transposes, Control+Up opens Mission Control), so there the shortcuts take Control+Option,
+// which does neither, and the labels say so.
+window.ocrreview = (() => {
+  "use strict";
+  // The cookie first: a log-in in another tab after the session ended gives a new token, which
+  // the form fields rendered with the page do not have.
+  const csrf = () => document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/)?.[1]
+    || document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+  // URL-encoded rather than multipart: the fields are short text, and Django reads it faster.
+  const post = (url, form) => {
+    const body = new URLSearchParams(form);
+    // A form's token field, rendered with the page, would be read before the header's.
+    body.delete("csrfmiddlewaretoken");
+    return fetch(url, {
+      method: "POST",
+      body,
+      headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch" },
+      credentials: "same-origin",
+    });
+  };
+  // Drafts in the browser survive a reload, a closed tab, a lost connection. Per user: on a
+  // browser people share (a reading room's), one reviewer's unsaved text must not come back
+  // to the next as theirs.
+  const localDrafts = (user) => {
+    const key = (id) => `ocrreview:draft:${user}:${id}`;
+    return {
+      read: (id) => {
+        try { return JSON.parse(localStorage.getItem(key(id))); } catch { return null; }
+      },
+      write: (id, draft) => {
+        try { localStorage.setItem(key(id), JSON.stringify(draft)); } catch { /* full or off */ }
+      },
+      drop: (id) => {
+        try { localStorage.removeItem(key(id)); } catch { /* off */ }
+      },
+    };
+  };
+  // Enter, Escape and Alt keys that confirm an input method's candidate (Chinese, Japanese).
+  const composing = (e) => e.isComposing || e.keyCode === 229;
+  const mac = /^(Mac|iPhone|iPad)/.test(navigator.platform);
+  const isShortcut = (e) => !e.metaKey && e.altKey && (mac ? e.ctrlKey : !e.ctrlKey);
+  const relabel = (root) => {
+    const forMac = (text) => text.replace(/^Alt(?=\+|$)/, "⌃⌥");
+    for (const kbd of root.querySelectorAll("kbd")) {
+      const label = forMac(kbd.textContent);
+      if (label !== kbd.textContent) kbd.textContent = label;
+    }
+    for (const titled of root.querySelectorAll("[title^=Alt]")) titled.title = forMac(titled.title);
+    for (const note of root.querySelectorAll(".mac-only")) note.hidden = false;
+  };
+  if (mac) {
+    // The editor brings in the next line, and a conflict its buttons, after the page loaded.
+    document.addEventListener("DOMContentLoaded", () => {
+      relabel(document);
+      new MutationObserver((changes) => {
+        for (const change of changes) {
+          for (const node of change.addedNodes) if (node.querySelectorAll) relabel(node);
+        }
+      }).observe(document.body, { childList: true, subtree: true });
+    });
+  }
+  return { csrf, post, localDrafts, composing, mac, isShortcut };
+})();
