@@ -10,6 +10,7 @@ pool runs only between tasks, and a training task takes hours.
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -47,14 +48,18 @@ def start_sweeping(name: str, sweep: Callable[[], None]) -> None:
 
 
 @contextmanager
-def beating(beat: Callable[[], object], interval: float, name: str) -> Iterator[None]:
+def beating(
+    beat: Callable[[], object], interval: float, name: str, at_most: float | None = None
+) -> Iterator[None]:
     """Call `beat` (renew a claim's lease or heartbeat) from a thread every `interval` seconds
     while the body runs, so that a sweep takes the work over only from a worker that died,
-    never from one busy with a long step: a model's download, an evaluation, an upload."""
+    never from one busy with a long step: a model's download, an evaluation, an upload. With
+    `at_most` seconds, a body that hangs lets its work go after that long."""
     stop = threading.Event()
+    until = None if at_most is None else time.monotonic() + at_most
 
     def loop() -> None:
-        while not stop.wait(interval):
+        while not stop.wait(interval) and (until is None or time.monotonic() < until):
             try:
                 beat()
             except DatabaseError:

@@ -380,6 +380,8 @@ def load_engine(version: ModelVersion) -> Engine:
 
 
 STOPPED = "the worker stopped before reading it"
+# The longest a model's load keeps its claim's lines: trocr-large's 2.2 GB over a slow link.
+MODEL_LOAD_SECONDS = 1800
 
 # Default versions that could not be loaded, what ran instead and since when, for this
 # process: a failed load is not retried for every chunk (online, that would ask the hub each
@@ -418,11 +420,13 @@ def do_recognize_pending(
             continue
         try:
             # A cold worker's first load (a hub download, a version fetched from S3) may take
-            # longer than the lease; the lines are not given to another worker meanwhile.
+            # longer than the lease; the lines are not given to another worker meanwhile,
+            # unless the load hangs.
             with beating(
                 partial(renew_lease, claimed.token),
                 settings.OCRREVIEW_RECOGNITION_LEASE_SECONDS / 4,
                 f"claim-{claimed.token}",
+                at_most=MODEL_LOAD_SECONDS,
             ):
                 engine = load_engine(requests[0].model_version)
             _recognize_group(claimed.token, engine, requests, nbest, stages, should_stop)
