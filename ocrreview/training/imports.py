@@ -12,6 +12,7 @@ unpacked entry by entry into a temporary folder, and a row holds where its image
 bytes, so an import's memory does not grow with the size of the dataset's images.
 """
 
+import hashlib
 import json
 import tempfile
 import zipfile
@@ -23,7 +24,7 @@ from typing import Any, BinaryIO
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from ocrreview import storage
 from ocrreview.corpus.ingestion import ZIP_ENCRYPTED, ZIP_ENTRY_ERRORS
@@ -257,17 +258,14 @@ def do_import_ground_truth(
             else "the dataset has no line with text"
         )
     _refuse_own_lines(collection, rows)
-    sizes = []
-    for row in rows:
-        try:
-            sizes.append(open_image(row.read_image()).size)
-        except ImageError as exc:
-            raise DatasetImportError(f"{row.name}: {exc}") from exc
+    sizes, fingerprints = zip(*(_size_and_fingerprint(row) for row in rows), strict=True)
     # A document holds the lines of one split: freezing the test split freezes whole
     # documents, which would otherwise hold training lines out for good.
-    groups: dict[tuple[str, str], list[tuple[Row, tuple[int, int]]]] = {}
-    for row, size in zip(rows, sizes, strict=True):
-        groups.setdefault((row.group, row.split), []).append((row, size))
+    groups: dict[tuple[str, str], list[tuple[Row, tuple[int, int], str]]] = {}
+    for row, size, fingerprint in zip(rows, sizes, fingerprints, strict=True):
+        groups.setdefault((row.group, row.split), []).append((row, size, fingerprint))
+    digests = {key: _digest(members) for key, members in groups.items()}
+    _refuse_imported_before(collection, digests.values())
     result = ImportResult(machine_read_left_out=len(with_text) - len(rows))
     saved: list[str] = []
     try:
@@ -279,9 +277,10 @@ def do_import_ground_truth(
                     uploaded_by=user,
                     segmentation=Document.Segmentation.WHOLE_IMAGE,
                     status=Document.Status.READY,
+                    source_sha256=digests[(group, split)],
                 )
                 result.documents.append(document)
-                for index, (row, (width, height)) in enumerate(members):
+                for index, (row, (width, height), _) in enumerate(members):
                     line = _store_line(document, index, row, width, height, user, saved)
                     result.lines_by_split.setdefault(row.split, []).append(line)
             if freeze_test:
@@ -291,11 +290,44 @@ def do_import_ground_truth(
                     unit=EvaluationSplit.Unit.DOCUMENT,
                     user=user,
                 )
+    except IntegrityError:
+        for name in saved:
+            default_storage.delete(name)
+        # The same lines in an import that committed meanwhile.
+        _refuse_imported_before(collection, digests.values())
+        raise
     except Exception:
         for name in saved:
             default_storage.delete(name)
         raise
     return result
+
+
+def _size_and_fingerprint(row: Row) -> tuple[tuple[int, int], str]:
+    """An image read at a time: a large dataset's images are never all in memory."""
+    data = row.read_image()
+    try:
+        size = open_image(data).size
+    except ImageError as exc:
+        raise DatasetImportError(f"{row.name}: {exc}") from exc
+    return size, hashlib.sha256(data).hexdigest() + "\0" + row.text
+
+
+def _digest(members: list[tuple[Row, tuple[int, int], str]]) -> str:
+    """What a document of imported lines holds: each line's image and text, in order."""
+    return hashlib.sha256("\n".join(m[2] for m in members).encode()).hexdigest()
+
+
+def _refuse_imported_before(collection: Collection, digests) -> None:
+    """The same dataset imported again (a second try, with the test split frozen the first
+    time and not the second) would copy the frozen evaluation lines into training, and the
+    gate would score a model on lines it trained on."""
+    earlier = collection.documents.filter(source_sha256__in=list(digests)).first()
+    if earlier is not None:
+        raise DatasetImportError(
+            f"these lines are already in the collection, as “{earlier.title}”; a dataset "
+            "is imported once (delete those documents to import it again)"
+        )
 
 
 def _refuse_own_lines(collection: Collection, rows: list[Row]) -> None:

@@ -55,8 +55,10 @@ def test_an_export_imports_into_another_collection(
     from_folder = do_import_ground_truth(
         ledgers, read_dataset(tmp_path / "export" / "imagefolder"), user=bob, title="x"
     )
+    # Into a collection of its own: the same lines are imported once into one collection.
+    elsewhere = factories.make_collection("Elsewhere")
     from_hf = do_import_ground_truth(
-        ledgers, read_dataset(tmp_path / "export" / "hf"), user=bob, title="x"
+        elsewhere, read_dataset(tmp_path / "export" / "hf"), user=bob, title="x"
     )
 
     for result in (from_folder, from_hf):
@@ -106,12 +108,26 @@ def test_a_failed_freeze_leaves_nothing_behind(letters, alice, line_folder, tmp_
         letters, read_dataset(line_folder), user=alice, title="lines", freeze_test=True
     )
     media = sorted(p.name for p in (tmp_path / "media").rglob("*.png"))
+    others = read_dataset(line_folder)
+    for row in others:
+        row.text += " (another reading)"  # not the same lines, which are refused before
     with pytest.raises(splits.SplitError, match="already has a frozen evaluation split"):
-        do_import_ground_truth(
-            letters, read_dataset(line_folder), user=alice, title="again", freeze_test=True
-        )
+        do_import_ground_truth(letters, others, user=alice, title="again", freeze_test=True)
     assert Line.objects.count() == 32
     assert sorted(p.name for p in (tmp_path / "media").rglob("*.png")) == media
+
+
+def test_a_dataset_imported_again_is_refused_so_its_frozen_lines_stay_out_of_training(
+    letters, alice, line_folder
+):
+    """Frozen the first time, not the second: the copies would go to train or validation."""
+    do_import_ground_truth(
+        letters, read_dataset(line_folder), user=alice, title="lines", freeze_test=True
+    )
+    lines = Line.objects.count()
+    with pytest.raises(DatasetImportError, match="already in the collection, as “"):
+        do_import_ground_truth(letters, read_dataset(line_folder), user=alice, title="again")
+    assert Line.objects.count() == lines
 
 
 def test_a_folder_without_metadata_is_refused(tmp_path):
