@@ -70,7 +70,7 @@ def test_import_dataset_freezes_the_published_test_split(letters, line_folder):
     out = run("import_dataset", "Letters", str(line_folder), "--freeze-test-split")
     assert "Imported 32 lines in 8 documents as reviewed ground truth (train: 24, test: 8)." in out
     assert EvaluationSplit.objects.get(collection=letters).members.count() == 8
-    with pytest.raises(CommandError, match="already has a frozen evaluation split"):
+    with pytest.raises(CommandError, match="these lines are already in the collection"):
         run("import_dataset", "Letters", str(line_folder), "--freeze-test-split")
 
 
