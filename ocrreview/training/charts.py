@@ -24,7 +24,10 @@ def _points(pairs: list[tuple[int, float]], steps: int, top: float) -> str:
     def y(value: float) -> float:
         return HEIGHT - PAD - (HEIGHT - 2 * PAD) * min(value, top) / (top or 1.0)
 
-    return " ".join(f"{x(step):.1f},{y(value):.1f}" for step, value in pairs)
+    points = [f"{x(step):.1f},{y(value):.1f}" for step, value in pairs]
+    # A polyline of one point draws nothing; one of a point twice, with round caps, a dot (a
+    # run whose only validation is at its end).
+    return " ".join(points * 2 if len(points) == 1 else points)
 
 
 def history_chart(history: list[dict[str, Any]]) -> Chart | None:
@@ -49,3 +52,9 @@ def history_chart(history: list[dict[str, Any]]) -> Chart | None:
         max_loss=max_loss,
         max_cer=max_cer,
     )
+
+
+def last_step(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last training step reported, with the planned total: the history ends with an
+    evaluation (no total) or starts with a warning (no step) as often as with a step."""
+    return next((e for e in reversed(history) if e.get("event") == "step"), None)

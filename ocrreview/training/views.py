@@ -14,7 +14,7 @@ from ocrreview import storage
 from ocrreview.corpus.access import admin_collection_for
 from ocrreview.corpus.models import Collection
 from ocrreview.training import actions, splits
-from ocrreview.training.charts import history_chart
+from ocrreview.training.charts import history_chart, last_step
 from ocrreview.training.exports import ExportError
 from ocrreview.training.forms import ExportForm, ImportForm, OverrideForm, TrainingForm
 from ocrreview.training.imports import DatasetImportError, do_import_zip
@@ -165,6 +165,7 @@ def run_detail(request, pk: int):
         and run.result_model_id == run.collection.model_version_id,
         "rejection": events.filter(kind=PromotionEvent.Kind.REJECTED).first(),
         "chart": history_chart(run.history),
+        "last_step": last_step(run.history),
         "finished": run.status in FINISHED_RUN,
         "override_form": OverrideForm(),
         "events": events,

@@ -248,6 +248,13 @@ def test_cancelling_a_queued_run_from_its_page_says_it_is_over(
     assert run.status == TrainingRun.Status.CANCELLED
 
 
+def test_the_run_shows_its_last_step_of_the_total_after_an_evaluation(client, alice, finished_run):
+    """The history ends with an evaluation, which names no total."""
+    client.force_login(alice)
+    page = client.get(reverse("training_run", args=[finished_run.pk])).content.decode()
+    assert "· step 10 of 20" in page
+
+
 def test_the_chart_spans_the_steps_reported_so_far():
     chart = history_chart(
         [
@@ -258,7 +265,8 @@ def test_the_chart_spans_the_steps_reported_so_far():
     )
     assert chart.steps == 20 and chart.max_loss == 2.0 and chart.max_cer == 1.0
     assert chart.loss == "300.0,6.0 594.0,90.0"
-    assert chart.cer == "594.0,6.0"  # a CER above 1 is drawn at the top, not off the chart
+    # A CER above 1 is drawn at the top, not off the chart; a lone point twice, as a dot.
+    assert chart.cer == "594.0,6.0 594.0,6.0"
     assert history_chart([]) is None
 
 
