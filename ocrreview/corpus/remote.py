@@ -10,9 +10,10 @@ Redirects are followed here, a few at most; every answer is read with timeouts, 
 deadline and a byte cap.
 """
 
+import contextlib
 import ipaddress
 import socket
-import time
+import threading
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -45,30 +46,67 @@ def fetch(url: str, *, max_bytes: int, accept: str) -> Fetched:
     """GET `url`, following redirects, every hop checked as the module says."""
     seen = url
     for _ in range(MAX_REDIRECTS + 1):
-        response, pool = _request(seen, accept)
-        try:
-            if response.status in REDIRECTS:
-                location = response.headers.get("Location")
-                if not location:
-                    raise FetchError(f"{seen} redirects without saying where to")
-                try:
-                    seen = urljoin(seen, location)
-                except ValueError as exc:
-                    raise FetchError(
-                        f"{seen} redirects to {location!r}, not a URL ({exc})"
-                    ) from None
-                continue
-            if response.status == 429 or response.status >= 500:
-                raise FetchUnavailable(f"{seen} answered {response.status} {response.reason}")
-            if response.status != 200:
-                raise FetchError(f"{seen} answered {response.status} {response.reason}")
-            body = _read_capped(response, seen, max_bytes)
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            return Fetched(seen, content_type, body)
-        finally:
-            response.release_conn()
-            pool.close()
+        with _Deadline() as deadline:
+            result = _hop(seen, accept, max_bytes, deadline)
+        if isinstance(result, Fetched):
+            return result
+        seen = result
     raise FetchError(f"{url} redirects more than {MAX_REDIRECTS} times (a redirect loop?)")
+
+
+class _Deadline:
+    """OCRREVIEW_IIIF_FETCH_DEADLINE for one request, headers included: urllib3's read timeout
+    applies to each receive, so a server sending its headers a byte at a time within it would
+    hold a web thread or a worker for good. At the deadline the connection is shut down."""
+
+    def __init__(self) -> None:
+        self.seconds = settings.OCRREVIEW_IIIF_FETCH_DEADLINE
+        self.sockets: list[socket.socket] = []
+        self.passed = False
+        self._timer = threading.Timer(self.seconds, self._shut)
+        self._timer.daemon = True
+
+    def _shut(self) -> None:
+        self.passed = True
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):  # closed already
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def failure(self, url: str, exc: urllib3.exceptions.HTTPError | None) -> FetchError:
+        if self.passed or exc is None:
+            return FetchUnavailable(f"{url} took longer than {self.seconds:g} s to send")
+        return _failure(url, exc)
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+
+def _hop(url: str, accept: str, max_bytes: int, deadline: _Deadline) -> Fetched | str:
+    """The answer at `url`, or the URL it redirects to."""
+    response, pool = _request(url, accept, deadline)
+    try:
+        if response.status in REDIRECTS:
+            location = response.headers.get("Location")
+            if not location:
+                raise FetchError(f"{url} redirects without saying where to")
+            try:
+                return urljoin(url, location)
+            except ValueError as exc:
+                raise FetchError(f"{url} redirects to {location!r}, not a URL ({exc})") from None
+        if response.status == 429 or response.status >= 500:
+            raise FetchUnavailable(f"{url} answered {response.status} {response.reason}")
+        if response.status != 200:
+            raise FetchError(f"{url} answered {response.status} {response.reason}")
+        body = _read_capped(response, url, max_bytes, deadline)
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        return Fetched(url, content_type, body)
+    finally:
+        response.release_conn()
+        pool.close()
 
 
 def check_url(url: str) -> None:
@@ -164,7 +202,9 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _request(url: str, accept: str) -> tuple[urllib3.BaseHTTPResponse, urllib3.HTTPConnectionPool]:
+def _request(
+    url: str, accept: str, deadline: _Deadline
+) -> tuple[urllib3.BaseHTTPResponse, urllib3.HTTPConnectionPool]:
     target = _target(url)
     parts = urlsplit(url)
     default_port = 443 if target.scheme == "https" else 80
@@ -192,6 +232,7 @@ def _request(url: str, accept: str) -> tuple[urllib3.BaseHTTPResponse, urllib3.H
         pool = urllib3.HTTPConnectionPool(
             target.address, target.port, timeout=timeout, retries=False
         )
+    pool.ConnectionCls = _watched(pool.ConnectionCls, deadline)
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
@@ -206,8 +247,19 @@ def _request(url: str, accept: str) -> tuple[urllib3.BaseHTTPResponse, urllib3.H
         )
     except urllib3.exceptions.HTTPError as exc:
         pool.close()
-        raise _failure(url, exc) from None
+        raise deadline.failure(url, exc) from None
     return response, pool
+
+
+def _watched(connection: type, deadline: _Deadline) -> type:
+    """The pool's connection class, handing its socket to the deadline once connected."""
+
+    class Watched(connection):  # type: ignore[valid-type,misc]
+        def connect(self) -> None:
+            super().connect()
+            deadline.sockets.append(self.sock)
+
+    return Watched
 
 
 def _failure(url: str, exc: urllib3.exceptions.HTTPError) -> FetchError:
@@ -218,27 +270,26 @@ def _failure(url: str, exc: urllib3.exceptions.HTTPError) -> FetchError:
     return FetchUnavailable(f"{url} cannot be reached ({exc})")
 
 
-def _read_capped(response: urllib3.BaseHTTPResponse, url: str, max_bytes: int) -> bytes:
+def _read_capped(
+    response: urllib3.BaseHTTPResponse, url: str, max_bytes: int, deadline: _Deadline
+) -> bytes:
     declared = response.headers.get("Content-Length", "")
     # isdigit alone takes "²" for a digit, which int() refuses.
     if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(f"{url} is {_mb(int(declared))}; the limit is {_mb(max_bytes)}")
-    deadline = time.monotonic() + settings.OCRREVIEW_IIIF_FETCH_DEADLINE
     chunks, size = [], 0
     try:
-        # read1 returns what one read of the socket brings, so that the deadline is looked
-        # at while a server drips its bytes, each just within the read timeout.
+        # read1 returns what one read of the socket brings, so that the cap is looked at
+        # as the bytes come (the deadline shuts the connection of a server that drips them).
         while chunk := response.read1(CHUNK, decode_content=True):
             size += len(chunk)
             if size > max_bytes:
                 raise FetchError(f"{url} is larger than the limit of {_mb(max_bytes)}")
-            if time.monotonic() > deadline:
-                raise FetchUnavailable(
-                    f"{url} took longer than {settings.OCRREVIEW_IIIF_FETCH_DEADLINE:g} s to send"
-                )
             chunks.append(chunk)
     except urllib3.exceptions.HTTPError as exc:
-        raise _failure(url, exc) from None
+        raise deadline.failure(url, exc) from None
+    if deadline.passed:  # cut short by it: an answer without a length ends where it was cut
+        raise deadline.failure(url, None)
     return b"".join(chunks)
 
 
