@@ -7,7 +7,7 @@ from django.forms.models import model_to_dict
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,8 +15,9 @@ from rest_framework.views import APIView
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
 from ocrreview.corpus.actions import do_save_collection_settings
 from ocrreview.corpus.api_base import TextJSONParser, bind_form, error
+from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.forms import CollectionSettingsForm
-from ocrreview.corpus.iiif_export import document_manifest
+from ocrreview.corpus.iiif_export import NoCanvases, document_manifest
 from ocrreview.corpus.models import Collection, Document
 
 
@@ -87,7 +88,10 @@ class CollectionDetail(generics.RetrieveAPIView):
 
 
 class DocumentIiifManifest(APIView):
-    @extend_schema(operation_id="documents_iiif_manifest", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="documents_iiif_manifest",
+        responses={200: OpenApiTypes.OBJECT, 409: ErrorSerializer},
+    )
     def get(self, request: Request, pk: int) -> Response:
         """The document's transcription as a IIIF Presentation 3 manifest: every line with
         text a `supplementing` Web Annotation on its page's canvas (polygon as SvgSelector,
@@ -95,4 +99,7 @@ class DocumentIiifManifest(APIView):
         A document imported from IIIF keeps its source's canvas ids and image services."""
         visible = Document.objects.filter(collection__in=visible_collections(request.user))
         document = get_object_or_404(visible.select_related("collection"), pk=pk)
-        return Response(document_manifest(document, request.build_absolute_uri))
+        try:
+            return Response(document_manifest(document, request.build_absolute_uri))
+        except NoCanvases as exc:
+            return error(str(exc), status.HTTP_409_CONFLICT)

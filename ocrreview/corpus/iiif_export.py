@@ -27,6 +27,10 @@ NO_TEXT = (Line.Status.PENDING, Line.Status.FAILED)
 HUMAN = (Line.Status.REVIEWED,)
 
 
+class NoCanvases(ValueError):
+    """A document with no page yet: Presentation 3 wants a manifest of one canvas at least."""
+
+
 def document_manifest(document: Document, absolute: Callable[[str], str]) -> dict:
     """The manifest; `absolute` makes a path of this site a full URL."""
     own_id = absolute(reverse("api_document_iiif", args=[document.pk]))
@@ -70,6 +74,11 @@ def document_manifest(document: Document, absolute: Callable[[str], str]) -> dic
                 "format": "application/ld+json",
             }
         ]
+    if not items:
+        raise NoCanvases(
+            f"{document.title} has no page yet ({document.get_status_display().lower()}), "
+            "so no IIIF manifest"
+        )
     manifest["items"] = items
     return manifest
 

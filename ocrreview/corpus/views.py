@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count, F, Func, IntegerField
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -9,7 +10,7 @@ from ocrreview.corpus import tokens
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
 from ocrreview.corpus.actions import do_save_collection_settings
 from ocrreview.corpus.forms import ApiTokenForm, CollectionSettingsForm
-from ocrreview.corpus.iiif_export import document_manifest
+from ocrreview.corpus.iiif_export import NoCanvases, document_manifest
 from ocrreview.corpus.models import Document, Line
 from ocrreview.corpus.progress import line_counts, with_line_counts
 
@@ -27,7 +28,19 @@ def home(request):
 @login_required
 def collection_detail(request, pk: int):
     collection = collection_for(request.user, pk)
-    rows = with_line_counts(collection.documents.all(), collection.lines.all(), "document_id")
+    # The imported manifest's canvases are counted, not read: a register of 1,000 canvases
+    # holds some 350 KB of them.
+    documents = (
+        collection.documents.defer("iiif_canvases", "iiif_descriptive")
+        .annotate(
+            page_count=Count("pages"),
+            canvas_count=Func(
+                F("iiif_canvases"), function="jsonb_array_length", output_field=IntegerField()
+            ),
+        )
+        .order_by("-uploaded_at", "-id")
+    )
+    rows = with_line_counts(documents, collection.lines.all(), "document_id")
     return render(
         request,
         "corpus/collection_detail.html",
@@ -40,7 +53,10 @@ def document_iiif_manifest(request, pk: int):
     """The document's transcription as a IIIF Presentation 3 manifest (as the API's)."""
     visible = Document.objects.filter(collection__in=visible_collections(request.user))
     document = get_object_or_404(visible.select_related("collection"), pk=pk)
-    manifest = document_manifest(document, request.build_absolute_uri)
+    try:
+        manifest = document_manifest(document, request.build_absolute_uri)
+    except NoCanvases as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
     return JsonResponse(manifest, content_type=IIIF_JSON, json_dumps_params={"ensure_ascii": False})
 
 

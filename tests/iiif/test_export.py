@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 
 import jsonschema
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ocrreview.corpus.iiif import do_fetch_iiif_images, do_import_iiif
@@ -184,6 +186,37 @@ def test_the_schema_refuses_what_the_specification_does(client, letters, bob):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(spoilt, SCHEMA)
     jsonschema.validate(manifest, SCHEMA)
+
+
+@pytest.mark.django_db
+def test_a_document_without_pages_has_no_manifest_to_export(client, letters, bob):
+    """Presentation 3 wants a canvas at least: "items": [] was served as a manifest."""
+    document = factories.make_document(letters, title="Register", status="fetching")
+    response = client.get(reverse("api_document_iiif", args=[document.pk]), headers=auth(bob))
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "Register has no page yet (fetching images), so no IIIF manifest"
+    }
+    client.force_login(bob)
+    assert client.get(reverse("document_iiif_manifest", args=[document.pk])).status_code == 409
+    page = client.get(reverse("collection_detail", args=[letters.pk])).content.decode()
+    assert reverse("document_iiif_manifest", args=[document.pk]) not in page
+
+
+@pytest.mark.django_db
+def test_the_collection_page_counts_an_imported_register_s_canvases_without_reading_them(
+    client, letters, bob
+):
+    canvases = [
+        {"id": f"https://archive.example/c{n}", "width": 10, "height": 10} for n in range(3)
+    ]
+    document = factories.make_document(letters, status="fetching", iiif_canvases=canvases)
+    factories.make_page(document)
+    client.force_login(bob)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("collection_detail", args=[letters.pk])).content.decode()
+    assert "1 / 3 images" in page
+    assert not [q for q in queries.captured_queries if '"iiif_canvases",' in q["sql"]]
 
 
 @pytest.mark.django_db
