@@ -100,6 +100,11 @@ def query_problem(q: str) -> str | None:
         return f"At most {MAX_QUERY_LENGTH} characters."
     if not any(c.isalnum() for c in q):
         return "Type a word to search for."
+    clauses, excluded = _fuzzy_clauses(q)
+    if excluded and not all(words or phrases for words, phrases in clauses):
+        # "-draft" alone, or "a or -draft", would list every line without the word: the
+        # whole collection ranked on every page, which no index narrows.
+        return "Add a word to find: “-word” only leaves lines out."
     return None
 
 

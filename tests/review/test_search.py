@@ -155,6 +155,13 @@ def test_queries_that_cannot_be_searched_for_are_explained():
     assert search.query_problem("Babcock") is None
     assert search.query_problem("?!-") == "Type a word to search for."
     assert search.query_problem("a" * 201) == "At most 200 characters."
+    # Leaving words out finds every other line: a scan of the collection, ranked.
+    for only_out in ("-draft", '-"a draft"', "Babcock or -draft"):
+        assert (
+            search.query_problem(only_out) == "Add a word to find: “-word” only leaves lines out."
+        )
+    assert search.query_problem("Babcock -draft") is None
+    assert search.query_problem('"the mill" -draft') is None
 
 
 @pytest.mark.django_db
