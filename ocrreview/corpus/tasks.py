@@ -13,6 +13,7 @@ from ocrreview.corpus.iiif import (
     give_up_fetching,
     lost_fetches,
 )
+from ocrreview.corpus.models import Page
 from ocrreview.corpus.remote import FetchUnavailable
 from ocrreview.corpus.segmentation import do_segment_document, lost_segmentations
 from ocrreview.sweep import consumes, start_sweeping
@@ -48,22 +49,32 @@ def sweep_segmentation() -> None:
 
 
 # Claimed and acknowledged as segment_document is, and for the same reasons.
-@shared_task(bind=True, max_retries=IIIF_RETRIES, acks_late=False)
-def fetch_iiif_images(self, document_id: int, claim: str = "") -> None:
+@shared_task(bind=True, max_retries=None, acks_late=False)
+def fetch_iiif_images(
+    self, document_id: int, claim: str = "", failures: int = 0, fetched: int = 0
+) -> None:
     """A server that fails for now is tried again, 10 s later, then 20, 40 and 80; each try
-    starts at the first canvas not fetched yet."""
+    starts at the first canvas not fetched yet. The budget is a canvas's: a try that fetched
+    pages before failing starts it again, so that a large register from a server that
+    hiccups now and then is not given up for its fifth hiccup."""
     fetcher = claim or uuid.uuid4().hex
     try:
         do_fetch_iiif_images(document_id, fetcher)
     except FetchUnavailable as exc:
-        if self.request.retries >= IIIF_RETRIES:
+        now_fetched = Page.objects.filter(document_id=document_id).count()
+        if now_fetched > fetched:
+            failures = 0
+        if failures >= IIIF_RETRIES:
             give_up_fetching(document_id, fetcher, str(exc))
             return
-        countdown = 10 * 2**self.request.retries
+        countdown = 10 * 2**failures
         claims.postpone(document_id, fetcher, countdown)
         # expires=None: a retry would keep the sweep's short expiry, and be dropped unrun.
         raise self.retry(
-            exc=exc, countdown=countdown, kwargs={"claim": fetcher}, expires=None
+            exc=exc,
+            countdown=countdown,
+            kwargs={"claim": fetcher, "failures": failures + 1, "fetched": now_fetched},
+            expires=None,
         ) from None
     except Exception as exc:
         # Left FETCHING, the document could be neither deleted nor imported again.

@@ -170,6 +170,33 @@ def test_the_management_command_imports_a_manifest(iiif_server, letters, capsys)
 
 
 @pytest.mark.django_db
+def test_a_server_that_hiccups_now_and_then_is_not_given_up(iiif_server, letters):
+    """Each canvas's image fails once: the retries' budget is a canvas's, not the register's
+    (the fifth hiccup anywhere failed it)."""
+    count = IIIF_RETRIES + 2
+    canvases = [
+        (str(n), 200, 100, iiif_server.image_service(f"h{n}", 200, 100)) for n in range(count)
+    ]
+    url = manifest_3(iiif_server, "/h.json", canvases)
+    document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
+    for n in range(count):
+        path = f"/iiif/h{n}/full/max/0/default.jpg"
+        good, failed = iiif_server.routes[path], []
+
+        def once(handler, good=good, failed=failed):
+            if failed:
+                return good(handler)
+            failed.append(True)
+            return send(handler, b"busy", "text/plain", status=503)
+
+        iiif_server.routes[path] = once
+    fetch_iiif_images.apply(args=[document.pk])  # eagerly, the retries follow at once
+    document.refresh_from_db()
+    assert document.status != Document.Status.FAILED, document.error
+    assert document.pages.count() == count
+
+
+@pytest.mark.django_db
 def test_a_server_failing_for_good_fails_the_document_and_a_new_import_resumes(
     iiif_server, letters
 ):
