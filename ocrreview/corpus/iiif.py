@@ -435,18 +435,39 @@ def fetch_canvas_image(canvas: Canvas) -> bytes:
     max_bytes = settings.OCRREVIEW_MAX_UPLOAD_MB * 1024 * 1024
     if not canvas.service:
         return _image(fetch(canvas.image, max_bytes=max_bytes, accept=IMAGE_TYPES))
-    version, width, height = _image_info(canvas)
-    size = "max" if version == 3 else "full"
-    if width * height > MAX_PIXELS:
-        scale = math.sqrt(MAX_PIXELS / (width * height))
-        size = f"!{math.floor(width * scale)},{math.floor(height * scale)}"
+    version, width, height, limits = _image_info(canvas)
+    scale = min(1.0, math.sqrt(MAX_PIXELS / (width * height)), *limits.scales(width, height))
+    # "w," is a size every level-1 server gives, version 2 and 3 alike; "full" in version 2
+    # is the whole image, which a server with a maxWidth refuses.
+    size = f"{max(1, math.floor(width * scale))}," if scale < 1 else "max"
+    if size == "max" and version == 2:
+        size = "full"
     url = f"{canvas.service}/full/{size}/0/default.jpg"
     return _image(fetch(url, max_bytes=max_bytes, accept=IMAGE_TYPES))
 
 
-def _image_info(canvas: Canvas) -> tuple[int, int, int]:
-    """The service's Image API version and the image's size, from its info.json; the
-    manifest's word and the canvas's size when the server gives none."""
+@dataclass
+class _Limits:
+    """The largest image an Image API server says it gives (info.json's maxWidth, maxHeight
+    and maxArea); asked for more, it answers 4xx."""
+
+    width: int | None = None
+    height: int | None = None
+    area: int | None = None
+
+    def scales(self, width: int, height: int) -> list[float]:
+        # A maxWidth without a maxHeight limits the height as well (Image API 3, 5.6).
+        tall = self.height or self.width
+        return [
+            *([self.width / width] if self.width else []),
+            *([tall / height] if tall else []),
+            *([math.sqrt(self.area / (width * height))] if self.area else []),
+        ]
+
+
+def _image_info(canvas: Canvas) -> tuple[int, int, int, _Limits]:
+    """The service's Image API version, the image's size and the server's limits, from its
+    info.json; the manifest's word and the canvas's size when the server gives none."""
     try:
         info = json.loads(
             fetch(f"{canvas.service}/info.json", max_bytes=INFO_MAX_BYTES, accept=JSON_TYPES).body
@@ -466,7 +487,15 @@ def _image_info(canvas: Canvas) -> tuple[int, int, int]:
     width, height = info.get("width"), info.get("height")
     if not (_positive_int(width) and _positive_int(height)):
         width, height = canvas.width, canvas.height
-    return version or 3, width, height
+    area = info.get("maxArea")
+    limits = _Limits(
+        *(
+            info.get(key) if _positive_int(info.get(key)) else None
+            for key in ("maxWidth", "maxHeight")
+        ),
+        area if isinstance(area, int) and not isinstance(area, bool) and area > 0 else None,
+    )
+    return version or 3, width, height, limits
 
 
 def _image(fetched) -> bytes:

@@ -110,13 +110,46 @@ def test_an_image_larger_than_the_pixel_limit_is_asked_for_smaller(iiif_server, 
         },
     )
     fit = int(side * (MAX_PIXELS / side**2) ** 0.5)
-    iiif_server.image(f"/iiif/huge/full/!{fit},{fit}/0/default.jpg", 400, 400)
+    iiif_server.image(f"/iiif/huge/full/{fit},/0/default.jpg", 400, 400)
     url = manifest_3(iiif_server, "/huge.json", [("huge", side, side, service)])
     document = fetch_all(do_import_iiif(letters, url)[0])
     assert document.error == ""
-    assert iiif_server.hits[f"/iiif/huge/full/!{fit},{fit}/0/default.jpg"] == 1
+    assert iiif_server.hits[f"/iiif/huge/full/{fit},/0/default.jpg"] == 1
     assert iiif_server.hits["/iiif/huge/full/max/0/default.jpg"] == 0
     assert fit * fit <= MAX_PIXELS
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "limits, asked",
+    [
+        ({"maxWidth": 2000}, "2000,"),  # maxHeight is maxWidth then: 2000 x 1000 fits both
+        ({"maxWidth": 3000, "maxHeight": 500}, "1000,"),
+        ({"maxArea": 2_000_000}, "2000,"),
+    ],
+)
+def test_an_image_is_asked_for_within_the_server_s_own_limits(iiif_server, letters, limits, asked):
+    """A version 2 server answers 400 for more than its maxWidth: full/full failed the import."""
+    service = iiif_server.url("/iiif/capped")
+    iiif_server.serve(
+        "/iiif/capped/info.json",
+        {
+            "@context": "http://iiif.io/api/image/2/context.json",
+            "@id": service,
+            "profile": ["http://iiif.io/api/image/2/level1.json"],
+            "width": 4000,
+            "height": 2000,
+            **limits,
+        },
+    )
+    iiif_server.routes["/iiif/capped/full/full/0/default.jpg"] = lambda h: send(
+        h, b"too large", "text/plain", status=400
+    )
+    iiif_server.image(f"/iiif/capped/full/{asked}/0/default.jpg", 400, 200)
+    url = manifest_3(iiif_server, "/capped.json", [("capped", 4000, 2000, service)])
+    document = fetch_all(do_import_iiif(letters, url)[0])
+    assert document.error == ""
+    assert iiif_server.hits[f"/iiif/capped/full/{asked}/0/default.jpg"] == 1
 
 
 @pytest.mark.django_db
