@@ -197,6 +197,9 @@ def test_the_run_page_shows_both_numbers_and_the_gate(client, alice, finished_ru
     assert f"{metrics['cer']:.4f}" in page and f"{metrics['parent']['cer']:.4f}" in page
     assert "Promote anyway" in page and "<svg" in page
     assert "hx-trigger" not in page  # finished: no more polling
+    # Trained without validation lines: no "best validation CER at step 0" to trust.
+    assert "No validation lines: the model of the last of" in page
+    assert "Best validation CER" not in page
 
 
 def test_overriding_the_gate_from_the_page(client, letters, alice, finished_run):
