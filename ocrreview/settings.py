@@ -210,6 +210,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "ocrreview.corpus.api_schema.refuse_unknown_fields",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "DocumentStatus": "ocrreview.corpus.models.Document.Status",
         "LineStatus": "ocrreview.corpus.models.Line.Status",

@@ -52,3 +52,17 @@ class ApiAutoSchema(AutoSchema):
                     ErrorSerializer, code, direction=direction
                 )
         return responses
+
+
+def refuse_unknown_fields(result, generator, request, public):
+    """drf-spectacular's postprocessing hook: JSON request bodies are bound to the web's
+    forms, which refuse a field they do not have (api_base.bind_form), and the schema says
+    so. An upload's multipart form, as the web's, passes over fields it does not know."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if not name.endswith("Request") or component.get("type") != "object":
+            continue
+        properties = component.get("properties", {}).values()
+        if any("binary" in (p.get("format"), p.get("items", {}).get("format")) for p in properties):
+            continue
+        component.setdefault("additionalProperties", False)
+    return result

@@ -65,8 +65,11 @@ def test_every_operation_answers_within_its_schema(case, live_server, seeded):
     # Not negative_data_rejection: it wants a 4xx for any query parameter the schema does not
     # name, and the API, as most, ignores those; invalid values of the parameters it names are
     # refused (tests/ingestion/test_api_collections.py).
-    case.call_and_validate(
-        base_url=live_server.url,
-        headers=seeded,
-        excluded_checks=[schemathesis.checks.negative_data_rejection],
-    )
+    excluded = [schemathesis.checks.negative_data_rejection]
+    response = case.call(base_url=live_server.url, headers=seeded)
+    # A IIIF import names a server on the internet, which this machine may not reach (a
+    # generated https://0.com is not resolved here): 502 is the schema's answer for that, and
+    # still checked against it, but is no error of this server's.
+    if case.operation.path.endswith("/iiif/") and response.status_code == 502:
+        excluded.append(schemathesis.checks.not_a_server_error)
+    case.validate_response(response, headers=seeded, excluded_checks=excluded)
