@@ -14,7 +14,7 @@ import json
 import logging
 import math
 from dataclasses import asdict, dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -90,7 +90,7 @@ def do_import_iiif(
     """The document of the manifest at `url`, and whether its images are being fetched now:
     a new document, or a failed import resumed; an earlier import's document comes back as
     it is. Raises IiifError (or remote.FetchError) when the manifest cannot be imported."""
-    url = url.strip()
+    url = _normalized(url.strip())
     if segmentation not in SEGMENTATIONS:
         raise IiifError("IIIF images are cut into lines by kraken, or taken as one line each")
     check_url(url)
@@ -118,6 +118,14 @@ def do_import_iiif(
         return collection.documents.get(iiif_manifest=url), False
     logger.info("IIIF manifest %s imported as document %s", url, document.pk)
     return document, True
+
+
+def _normalized(url: str) -> str:
+    """The URL as one import of it is known by: the scheme and host name are not case
+    sensitive, so HTTP://Archive.org/m.json is the manifest an earlier import already made."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")
+    return urlunsplit((parts.scheme.lower(), host[0] + host[1] + host[2].lower(), *parts[2:]))
 
 
 def _resume(document: Document) -> bool:

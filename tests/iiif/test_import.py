@@ -183,6 +183,9 @@ def test_the_same_manifest_imported_again_is_the_same_document(iiif_server, lett
     fetch_all(document)
     again, fetching_again = do_import_iiif(letters, f" {url} ")
     assert (again.pk, fetching_again) == (document.pk, False)
+    # The scheme is not case sensitive (nor is a host name): the same manifest.
+    shouted, _ = do_import_iiif(letters, url.replace("http://", "HTTP://"))
+    assert shouted.pk == document.pk
     assert iiif_server.hits["/same.json"] == 1
     assert Document.objects.filter(collection=letters).count() == 1
     assert document.pages.count() == 1
