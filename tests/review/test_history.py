@@ -1,9 +1,11 @@
 """Each line shows its history (who, when, the diff) and can go back to any earlier text."""
 
+import pytest
 from django.urls import reverse
 
 from ocrreview.corpus.models import Line
 from ocrreview.review import actions
+from ocrreview.review.diff import diff_spans
 from ocrreview.review.models import Correction
 
 FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
@@ -65,3 +67,42 @@ def test_reverting_to_another_lines_history_is_refused(client, bob, letters, lin
     assert response.status_code == 400
     assert "does not belong" in response.json()["error"]
     assert Line.objects.get(pk=lines[1].pk).text == "I recieved your"
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("I recieved your", "I received your"),
+        ("", "new text"),
+        ("gone", ""),
+        ("aaa", "aaaa"),
+        ("Tbe cat sat", "The cat sat."),
+        ("ab" * 1000, "a" * 2000),
+    ],
+)
+def test_a_diff_spells_out_both_texts(before, after):
+    spans = diff_spans(before, after)
+    assert "".join(text for kind, text in spans if kind != "ins") == before
+    assert "".join(text for kind, text in spans if kind != "del") == after
+    assert all(text for _, text in spans)
+
+
+def test_a_short_change_is_shown_character_by_character():
+    assert diff_spans("Tbe cat sat", "The cat sat.") == [
+        ("same", "T"),
+        ("del", "b"),
+        ("ins", "h"),
+        ("same", "e cat sat"),
+        ("ins", "."),
+    ]
+
+
+def test_a_long_rewrite_is_shown_whole_not_matched_character_by_character():
+    """Matching 2,000 characters of repetitive text takes about a minute: one save would make
+    every later look at the line's history that slow."""
+    assert diff_spans("<" + "ab" * 1000 + ">", "<" + "a" * 2000 + ">") == [
+        ("same", "<a"),
+        ("del", "ba" * 999 + "b"),
+        ("ins", "a" * 1999),
+        ("same", ">"),
+    ]
