@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from ocrreview.admin_rules import ChangedFieldsAdmin, ReadOnly
+from ocrreview.corpus.actions import do_save_collection_settings
 from ocrreview.corpus.models import (
     ApiToken,
     Collection,
@@ -18,10 +20,14 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Collection)
-class CollectionAdmin(admin.ModelAdmin):
+class CollectionAdmin(ChangedFieldsAdmin):
     list_display = ["name", "confidence_threshold", "nbest_size", "model_version", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
+
+    def save_changed(self, obj, form) -> None:
+        # As the settings page saves: a changed model marks the versions in use.
+        do_save_collection_settings(form, form.changed_data)
 
 
 @admin.register(Membership)
@@ -46,45 +52,34 @@ class KeptInPlace:
 
 
 @admin.register(Document)
-class DocumentAdmin(KeptInPlace, admin.ModelAdmin):
+class DocumentAdmin(KeptInPlace, ChangedFieldsAdmin):
     list_display = ["title", "collection", "status", "uploaded_by", "uploaded_at"]
     list_filter = ["status", "collection"]
     search_fields = ["title"]
+    readonly_fields = ["uploaded_by"]  # a fact, and often nobody (imports, the demo)
     placed_in = ("collection",)
 
 
 @admin.register(Page)
-class PageAdmin(KeptInPlace, admin.ModelAdmin):
+class PageAdmin(ReadOnly, KeptInPlace, admin.ModelAdmin):
     list_display = ["document", "index", "width", "height", "status"]
     list_filter = ["status"]
-    raw_id_fields = ["document"]
-    placed_in = ("document",)
 
 
 @admin.register(Line)
-class LineAdmin(KeptInPlace, admin.ModelAdmin):
+class LineAdmin(ReadOnly, KeptInPlace, admin.ModelAdmin):
     list_display = ["id", "document", "page", "order", "status", "confidence", "text", "version"]
     list_filter = ["status", "collection"]
     search_fields = ["text"]
-    raw_id_fields = ["page", "model_version", "claimed_by"]
-    # Always: a line takes them from its page when it is made (Line.save).
-    readonly_fields = ["collection", "document"]
-    placed_in = ("page",)
 
 
 @admin.register(SearchWord)
-class SearchWordAdmin(admin.ModelAdmin):
-    """Read-only: the database triggers keep the vocabulary (see SearchWord)."""
+class SearchWordAdmin(ReadOnly, admin.ModelAdmin):
+    """The database triggers keep the vocabulary (see SearchWord)."""
 
     list_display = ["word", "collection"]
     list_filter = ["collection"]
     search_fields = ["word"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ApiToken)

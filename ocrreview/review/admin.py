@@ -1,30 +1,25 @@
 from django.contrib import admin
 
+from ocrreview.admin_rules import ReadOnly
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
 
 
 @admin.register(Correction)
-class CorrectionAdmin(admin.ModelAdmin):
-    """Read-only: the audit trail is never edited, not even by staff."""
+class CorrectionAdmin(ReadOnly, admin.ModelAdmin):
+    """The audit trail is never edited, not even by staff."""
 
     list_display = ["created_at", "line", "user", "action", "text_after", "time_spent_ms"]
     list_filter = ["action"]
-    raw_id_fields = ["line", "hypothesis"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
 
 
 @admin.register(Draft)
-class DraftAdmin(admin.ModelAdmin):
+class DraftAdmin(ReadOnly, admin.ModelAdmin):
+    """A reviewer's unsaved typing is theirs to save or discard."""
+
     list_display = ["updated_at", "line", "user", "text", "base_version"]
-    raw_id_fields = ["line", "hypothesis"]
 
 
 @admin.register(ReviewerPreference)

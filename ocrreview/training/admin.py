@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from ocrreview.admin_rules import ChangedFieldsAdmin
 from ocrreview.training.models import (
     DatasetExport,
     EvaluationLine,
@@ -11,19 +12,19 @@ from ocrreview.training.models import (
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(ChangedFieldsAdmin):
     list_display = ["name", "source", "revision", "status", "parent", "created_at"]
     list_filter = ["status"]
 
 
 @admin.register(DatasetExport)
-class DatasetExportAdmin(admin.ModelAdmin):
+class DatasetExportAdmin(ChangedFieldsAdmin):
     list_display = ["id", "collection", "status", "progress", "created_by", "created_at"]
     list_filter = ["status"]
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(ChangedFieldsAdmin):
     list_display = ["id", "base_model", "status", "result_model", "promoted", "created_at"]
     list_filter = ["status"]
 

@@ -1,10 +1,14 @@
 """The Django admin, as staff use it: a document, page or line stays where it was made, and
-is deleted through the app, which removes its files and waits for the workers."""
+is deleted through the app, which removes its files and waits for the workers; lines are
+changed only through the app; a page opened before the app changed a row does not undo it."""
 
+import lxml.html
 import pytest
 from django.urls import reverse
 
+from ocrreview.corpus.actions import do_set_collection_model
 from ocrreview.corpus.models import Document, Line, Page
+from ocrreview.training.models import ModelVersion
 from tests import factories
 
 
@@ -55,3 +59,53 @@ def test_deleting_is_left_to_the_app(client, staff, placed, model):
     response = client.post(reverse(f"admin:corpus_{model}_delete", args=[obj.pk]), {"post": "yes"})
     assert response.status_code == 403
     assert Document.objects.exists() and Page.objects.exists() and Line.objects.exists()
+
+
+def opened(client, url: str) -> dict[str, str]:
+    """What the browser would send back from the change page as it was when opened."""
+    form = lxml.html.fromstring(client.get(url).content).forms[-1]
+    return dict(form.form_values())
+
+
+@pytest.mark.django_db
+def test_a_collection_page_opened_before_a_promotion_saves_without_undoing_it(
+    client, staff, letters
+):
+    client.force_login(staff)
+    url = reverse("admin:corpus_collection_change", args=[letters.pk])
+    shown = opened(client, url)
+    promoted = factories.make_model_version("letters-run1")
+    do_set_collection_model(letters, promoted)  # a training run's gate, meanwhile
+    response = client.post(url, {**shown, "description": "Letters of the Hale family"})
+    assert response.status_code == 302
+    letters.refresh_from_db()
+    assert letters.description == "Letters of the Hale family"
+    assert letters.model_version == promoted
+    assert ModelVersion.objects.get(pk=promoted.pk).status == ModelVersion.Status.ACTIVE
+
+
+@pytest.mark.django_db
+def test_a_document_page_opened_before_a_worker_read_it_keeps_its_new_status(client, staff, placed):
+    document, _, _ = placed
+    client.force_login(staff)
+    url = reverse("admin:corpus_document_change", args=[document.pk])
+    shown = opened(client, url)
+    Document.objects.filter(pk=document.pk).update(status=Document.Status.READY)
+    client.post(url, {**shown, "title": "Letter to Mrs Hale"})
+    document.refresh_from_db()
+    assert (document.title, document.status) == ("Letter to Mrs Hale", Document.Status.READY)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ["page", "line"])
+def test_pages_and_lines_are_shown_not_changed(client, staff, placed, model):
+    """A line's text saved here would leave no correction in its history."""
+    _, page, line = placed
+    obj = {"page": page, "line": line}[model]
+    client.force_login(staff)
+    url = reverse(f"admin:corpus_{model}_change", args=[obj.pk])
+    assert client.get(url).status_code == 200
+    assert 'name="text"' not in client.get(url).content.decode()
+    assert client.post(url, {"text": "typed in the admin", "width": 1}).status_code == 403
+    assert Line.objects.get(pk=line.pk).text == line.text
+    assert Page.objects.get(pk=page.pk).width == page.width

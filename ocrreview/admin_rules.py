@@ -1,0 +1,39 @@
+"""What staff may do in the Django admin to rows the app also changes."""
+
+from django.contrib import admin
+
+
+class ReadOnly:
+    """Shown, not edited: the app changes these through its actions, which keep versions,
+    history and the queue in step (a line's text saved here would leave no correction, and
+    could put back a text a reviewer saved since the page was opened)."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ChangedFieldsAdmin(admin.ModelAdmin):
+    """The admin writes every field of its form back. A row the app changes while staff look
+    at it (a collection's model promoted by a training run, a document read by a worker, a
+    run's progress) would be put back as the page showed it, so only the fields the staff
+    member changed are written."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # The page sends back the values it showed, so changed_data names what the staff
+        # member changed, not what changed since the page was opened.
+        for field in form.base_fields.values():
+            field.show_hidden_initial = True
+        return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+        elif form.changed_data:
+            self.save_changed(obj, form)
+
+    def save_changed(self, obj, form) -> None:
+        obj.save(update_fields=form.changed_data)
