@@ -168,7 +168,7 @@ def do_ingest(
 
     PAGE/ALTO files are matched to their image (same name, or the image the XML names);
     their lines replace segmentation, and with `import_text` their text becomes reviewed
-    ground truth.
+    ground truth, but for lines the file marks as a model's reading (see store_lines).
     """
     results: list[FileResult] = []
     with tempfile.TemporaryDirectory(prefix="ocrreview-upload-") as tmp:

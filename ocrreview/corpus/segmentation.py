@@ -32,6 +32,7 @@ class LineGeometry:
     polygon: Points = field(default_factory=list)
     baseline: Points = field(default_factory=list)
     text: str = ""
+    machine_read: bool = False
 
 
 def whole_image_lines(width: int, height: int) -> list[LineGeometry]:
@@ -50,7 +51,7 @@ def imported_lines(layout: ImportedPage, width: int, height: int) -> list[LineGe
         polygon, baseline = scale(line.polygon), scale(line.baseline)
         bbox = bbox_of(polygon or baseline, width, height)
         if bbox is not None:
-            lines.append(LineGeometry(bbox, polygon, baseline, line.text))
+            lines.append(LineGeometry(bbox, polygon, baseline, line.text, line.machine_read))
     return lines
 
 
@@ -70,7 +71,9 @@ def store_lines(page: Page, geometries: list[LineGeometry], *, import_text: bool
     """Create the page's lines in reading order and mark it segmented.
 
     With `import_text`, a line's text from the XML is reviewed ground truth, recorded as an
-    IMPORT correction like every other human-made text.
+    IMPORT correction like every other human-made text; but a text the XML marks as a model's
+    reading (an export's auto-accepted line) is not a person's: its line keeps it unreviewed,
+    for recognition to read like any new line.
     """
     document = page.document
     lines = Line.objects.bulk_create(
@@ -83,7 +86,11 @@ def store_lines(page: Page, geometries: list[LineGeometry], *, import_text: bool
             polygon=geometry.polygon,
             baseline=geometry.baseline,
             text=geometry.text if import_text else "",
-            status=Line.Status.REVIEWED if import_text and geometry.text else Line.Status.PENDING,
+            status=(
+                Line.Status.REVIEWED
+                if import_text and geometry.text and not geometry.machine_read
+                else Line.Status.PENDING
+            ),
         )
         for order, geometry in enumerate(geometries)
     )

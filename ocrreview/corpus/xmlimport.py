@@ -9,6 +9,12 @@ that: Tesseract's ALTO has no baselines, ABBYY's a single height, PAGE from many
 boxes, and ids may be missing or repeated. kraken would drop such lines, or keep one line
 once for every line that shares its id; so lines get the baseline drawn across their box,
 and ids of their own, before kraken sees them.
+
+Our own exports mark each line's status: a line the model read and no one reviewed (an
+auto-accepted line) is a model's reading, which must not come back as a person's ground
+truth. PAGE marks it in the line's custom attribute, in kraken's syntax
+(``custom="ocrreview {status:auto_accepted;}"``), ALTO with ``CS="false"``, the schema's
+correction status, which says the same of a line from any tool.
 """
 
 import re
@@ -21,6 +27,7 @@ from kraken.lib.xml import XMLPage
 from lxml import etree
 
 from ocrreview.corpus.line_text import imported_line_text
+from ocrreview.corpus.models import Line
 
 Point = tuple[float, float]
 
@@ -34,6 +41,8 @@ class ImportedLine:
     baseline: list[Point]
     polygon: list[Point]
     text: str
+    # Marked in the file as not corrected by a person: its text is a model's reading.
+    machine_read: bool = False
 
 
 @dataclass
@@ -54,6 +63,7 @@ class _SafeXMLPage(XMLPage):
 
     def __init__(self, data: bytes, name: str):
         self._data = data
+        self.machine_read_ids: set[str] = set()
         super().__init__(PurePosixPath(name), filetype="xml", linetype="baselines")
 
     def _parse_xml(self):
@@ -65,12 +75,12 @@ class _SafeXMLPage(XMLPage):
         if root.endswith("alto"):
             _require_size(doc.find(".//{*}Page"), "WIDTH", "HEIGHT")
             _read_units_as_pixels(doc)
-            _prepare_lines(doc, "ID", _alto_baseline)
+            self.machine_read_ids = _prepare_lines(doc, "ID", _alto_baseline, _alto_machine_read)
             return self._do_parse_alto(doc)
         if root.endswith("PcGts"):
             _require_size(doc.find(".//{*}Page"), "imageWidth", "imageHeight")
             _drop_languages(doc)
-            _prepare_lines(doc, "id", _page_baseline)
+            self.machine_read_ids = _prepare_lines(doc, "id", _page_baseline, _page_machine_read)
             return self._do_parse_page(doc)
         raise XMLImportError("the XML is neither PAGE XML nor ALTO")
 
@@ -117,8 +127,11 @@ def _drop_languages(doc) -> None:
             element.set("custom", _CUSTOM_LANGUAGE.sub("", custom))
 
 
-def _prepare_lines(doc, id_attribute: str, add_baseline) -> None:
+def _prepare_lines(doc, id_attribute: str, add_baseline, is_machine_read) -> set[str]:
+    """Give every line an id of its own and a baseline; returns the ids of the lines marked
+    as a model's readings (kraken keeps no ALTO correction status)."""
     seen: set[str] = set()
+    machine_read = set()
     for number, line in enumerate(doc.iter("{*}TextLine")):
         line_id = line.get(id_attribute)
         if not line_id or line_id in seen:
@@ -126,6 +139,23 @@ def _prepare_lines(doc, id_attribute: str, add_baseline) -> None:
             line.set(id_attribute, line_id)
         seen.add(line_id)
         add_baseline(line)
+        if is_machine_read(line):
+            machine_read.add(line_id)
+    return machine_read
+
+
+STATUS_TAG = "ocrreview"
+# custom="... ocrreview {status:auto_accepted;} ..."
+_CUSTOM_STATUS = re.compile(r"(?<!\S)" + STATUS_TAG + r"\s*\{[^}]*?\bstatus\s*:\s*([^;}\s]*)")
+
+
+def _page_machine_read(line) -> bool:
+    found = _CUSTOM_STATUS.search(line.get("custom") or "")
+    return found is not None and found.group(1) != Line.Status.REVIEWED
+
+
+def _alto_machine_read(line) -> bool:
+    return (line.get("CS") or "").strip() in ("false", "0")
 
 
 def drawn_baseline(x0: float, y0: float, x1: float, y1: float) -> list[Point]:
@@ -196,6 +226,7 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
             baseline=[tuple(p) for p in (line.baseline or [])],
             polygon=[tuple(p) for p in (line.boundary or [])],
             text=_text_of(number, line.text or ""),
+            machine_read=line.id in page.machine_read_ids,
         )
         for number, line in enumerate(
             (line for line in page.get_sorted_lines() if line.boundary or line.baseline), 1

@@ -376,6 +376,7 @@ class _ExportWriter:
                     polygon=line.polygon,
                     baseline=line.baseline,
                     alternatives=alternatives.get(line.pk, []),
+                    machine_read=line.status == Line.Status.AUTO_ACCEPTED,
                 )
                 for line in page_lines
             ],

@@ -3,6 +3,10 @@
 A page is written with the lines the export chose, in reading order. PAGE keeps the whole n-best:
 the ground truth is the TextEquiv with index 0 and the model's hypotheses follow by rank, each
 with its confidence, which is what tools that learn from alternatives read.
+
+Each line says whether a person reviewed it or the model's reading was accepted unseen, as
+the upload's parser reads it back (corpus/xmlimport.py): PAGE in the line's custom attribute,
+ALTO in its CS (correction status).
 """
 
 import re
@@ -13,7 +17,8 @@ from datetime import UTC, datetime
 from lxml import etree
 from lxml.builder import ElementMaker
 
-from ocrreview.corpus.xmlimport import drawn_baseline
+from ocrreview.corpus.models import Line
+from ocrreview.corpus.xmlimport import STATUS_TAG, drawn_baseline
 
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
 PAGE_SCHEMA = f"{PAGE_NS} {PAGE_NS}/pagecontent.xsd"
@@ -44,6 +49,8 @@ class XmlLine:
     polygon: Sequence[Sequence[int]] = ()
     baseline: Sequence[Sequence[int]] = ()
     alternatives: list[Alternative] = field(default_factory=list)
+    # Auto-accepted: the model's reading, which no one reviewed.
+    machine_read: bool = False
 
 
 @dataclass
@@ -103,7 +110,10 @@ def page_xml(page: XmlPage) -> bytes:
         for order, line in enumerate(page.lines):
             line_el = E.TextLine(E.Coords(points=_points(_outline(line))))
             line_el.set("id", f"l{line.id}")
-            line_el.set("custom", f"readingOrder {{index:{order};}}")
+            status = Line.Status.AUTO_ACCEPTED if line.machine_read else Line.Status.REVIEWED
+            line_el.set(
+                "custom", f"readingOrder {{index:{order};}} {STATUS_TAG} {{status:{status};}}"
+            )
             line_el.append(E.Baseline(points=_points(_baseline(line))))
             truth = E.TextEquiv(E.Unicode(xml_text(line.text)), index="0")
             if line.confidence is not None:
@@ -147,6 +157,7 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
             line_el = E.TextLine(**_geometry(lx0, ly0, lx1, ly1))
             line_el.set("ID", f"l{line.id}")
             line_el.set("BASELINE", " ".join(f"{x},{y}" for x, y in _baseline(line)))
+            line_el.set("CS", "false" if line.machine_read else "true")
             line_el.append(
                 E.Shape(E.Polygon(POINTS=" ".join(f"{x},{y}" for x, y in _outline(line))))
             )

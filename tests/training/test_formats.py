@@ -1,0 +1,83 @@
+"""PAGE XML and ALTO as exports write them, and as the upload form reads them back."""
+
+import pytest
+from lxml import etree
+
+from ocrreview.corpus.ingestion import Upload, do_ingest
+from ocrreview.corpus.models import Line
+from ocrreview.review.models import Correction
+from tests import factories
+from tests.ingestion import files
+from tests.training.conftest import export_zip, make_rendered_page
+from tests.training.test_exports import export_now
+
+
+def exported_folder(export, folder: str) -> dict[str, bytes]:
+    """One format's files of an export (its XML and page images), by their names in it."""
+    with export_zip(export) as archive:
+        return {
+            name: archive.read(name) for name in archive.namelist() if name.startswith(f"{folder}/")
+        }
+
+
+def upload_folder(collection, user, entries: dict[str, bytes]):
+    archive = Upload.from_bytes("export.zip", files.zip_of(entries))
+    return do_ingest(collection, [archive], user=user, import_text=True)
+
+
+def with_auto_accepted_line(collection, text: str = "acab") -> Line:
+    document = factories.make_document(collection, "Auto")
+    (line,) = make_rendered_page(
+        document, [text], status=Line.Status.AUTO_ACCEPTED, confidence=0.99
+    )
+    return line
+
+
+@pytest.mark.parametrize("folder", ["page", "alto"])
+def test_an_auto_accepted_line_comes_back_as_a_model_s_reading_not_ground_truth(
+    letters, ledgers, alice, reviewed_letters, folder
+):
+    """Uploaded with "take the text as reviewed ground truth", an export's XML made the model's
+    auto-accepted readings a person's, fit for training and for the evaluation split."""
+    with_auto_accepted_line(letters)
+    export = export_now(letters, alice, include_auto_accepted=True, min_confidence=0.9)
+
+    results = upload_folder(ledgers, alice, exported_folder(export, folder))
+
+    assert all(r.ok for r in results), [r.error for r in results]
+    machine = Line.objects.get(collection=ledgers, text="acab")
+    assert machine.status == Line.Status.PENDING
+    assert not Correction.objects.filter(line=machine).exists()
+    reviewed = Line.objects.filter(collection=ledgers).exclude(pk=machine.pk)
+    assert reviewed.count() == 24
+    assert {line.status for line in reviewed} == {Line.Status.REVIEWED}
+    assert (
+        Correction.objects.filter(line__in=reviewed, action=Correction.Action.IMPORT).count() == 24
+    )
+
+
+def test_each_exported_line_says_whether_a_person_reviewed_it(letters, alice, reviewed_letters):
+    """In the ALTO schema's correction status, and in PAGE as kraken reads a line's tags."""
+    auto = with_auto_accepted_line(letters)
+    export = export_now(letters, alice, include_auto_accepted=True, min_confidence=0.9)
+    names = [
+        f"document-{document_id}-page-0001.xml"
+        for document_id in (auto.document_id, reviewed_letters[0].document_id)
+    ]
+
+    page, alto = exported_folder(export, "page"), exported_folder(export, "alto")
+    page_lines = [
+        line
+        for name in names
+        for line in etree.fromstring(page[f"page/{name}"]).iter("{*}TextLine")
+    ]
+    assert [line.get("custom") for line in page_lines] == [
+        "readingOrder {index:0;} ocrreview {status:auto_accepted;}",
+        *(f"readingOrder {{index:{order};}} ocrreview {{status:reviewed;}}" for order in range(4)),
+    ]
+    alto_lines = [
+        line
+        for name in names
+        for line in etree.fromstring(alto[f"alto/{name}"]).iter("{*}TextLine")
+    ]
+    assert [line.get("CS") for line in alto_lines] == ["false", "true", "true", "true", "true"]
