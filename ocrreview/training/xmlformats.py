@@ -91,6 +91,14 @@ def _conf(value: float) -> str:
     return f"{min(max(value, 0.0), 1.0):.4f}"
 
 
+def _text_confidence(line: XmlLine) -> str | None:
+    """The model's score of the line's text, when the text is the model's: a reviewed line's
+    confidence scores the reading its reviewer replaced, not the text written."""
+    if not line.machine_read or line.confidence is None:
+        return None
+    return _conf(line.confidence)
+
+
 def page_xml(page: XmlPage) -> bytes:
     E = ElementMaker(namespace=PAGE_NS, nsmap={None: PAGE_NS, "xsi": XSI})
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -116,8 +124,8 @@ def page_xml(page: XmlPage) -> bytes:
             )
             line_el.append(E.Baseline(points=_points(_baseline(line))))
             truth = E.TextEquiv(E.Unicode(xml_text(line.text)), index="0")
-            if line.confidence is not None:
-                truth.set("conf", _conf(line.confidence))
+            if (confidence := _text_confidence(line)) is not None:
+                truth.set("conf", confidence)
             line_el.append(truth)
             for rank, alternative in enumerate(line.alternatives, start=1):
                 line_el.append(
@@ -165,8 +173,8 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
                 if i:
                     line_el.append(E.SP())
                 string = E.String(CONTENT=xml_text(word))
-                if line.confidence is not None:
-                    string.set("WC", _conf(line.confidence))
+                if (confidence := _text_confidence(line)) is not None:
+                    string.set("WC", confidence)
                 line_el.append(string)
             block.append(line_el)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -6,6 +6,7 @@ from lxml import etree
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Line
 from ocrreview.review.models import Correction
+from ocrreview.transcription.models import Hypothesis
 from tests import factories
 from tests.ingestion import files
 from tests.training.conftest import export_zip, make_rendered_page
@@ -81,3 +82,46 @@ def test_each_exported_line_says_whether_a_person_reviewed_it(letters, alice, re
         for line in etree.fromstring(alto[f"alto/{name}"]).iter("{*}TextLine")
     ]
     assert [line.get("CS") for line in alto_lines] == ["false", "true", "true", "true", "true"]
+
+
+def test_a_confidence_scores_the_text_only_where_the_model_wrote_it(
+    letters, alice, reviewed_letters, model_version
+):
+    """A reviewed line's confidence is the model's score of the reading its reviewer replaced;
+    the alternatives keep their own scores."""
+    reviewed = reviewed_letters[0]
+    Line.objects.filter(pk=reviewed.pk).update(model_version=model_version, confidence=0.42)
+    Hypothesis.objects.create(
+        line=reviewed,
+        model_version=model_version,
+        rank=0,
+        text="bb",
+        logprob=-1.0,
+        confidence=0.42,
+        share=1.0,
+    )
+    auto = with_auto_accepted_line(letters)
+    export = export_now(letters, alice, include_auto_accepted=True, min_confidence=0.9)
+    names = {line.pk: f"document-{line.document_id}-page-0001.xml" for line in (reviewed, auto)}
+
+    page, alto = exported_folder(export, "page"), exported_folder(export, "alto")
+    page_scores = {
+        pk: [
+            (equiv.get("index"), equiv.get("conf"))
+            for equiv in etree.fromstring(page[f"page/{name}"]).findall(
+                f".//{{*}}TextLine[@id='l{pk}']/{{*}}TextEquiv"
+            )
+        ]
+        for pk, name in names.items()
+    }
+    assert page_scores == {reviewed.pk: [("0", None), ("1", "0.4200")], auto.pk: [("0", "0.9900")]}
+    alto_scores = {
+        pk: [
+            string.get("WC")
+            for string in etree.fromstring(alto[f"alto/{name}"]).findall(
+                f".//{{*}}TextLine[@ID='l{pk}']/{{*}}String"
+            )
+        ]
+        for pk, name in names.items()
+    }
+    assert alto_scores == {reviewed.pk: [None], auto.pk: ["0.9900"]}
