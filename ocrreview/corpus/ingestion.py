@@ -37,7 +37,8 @@ from django.db import IntegrityError, transaction
 from PIL import Image, ImageOps
 
 from ocrreview import storage
-from ocrreview.corpus.models import Collection, Document, Page
+from ocrreview.corpus.line_text import nfc
+from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.corpus.segmentation import (
     LineGeometry,
     imported_lines,
@@ -418,6 +419,8 @@ def _ingest_item(
 ) -> FileResult:
     if layout is None and segmentation == Document.Segmentation.IMPORTED:
         raise IngestError("no PAGE XML or ALTO file for this image was uploaded beside it")
+    if layout is not None and import_text:
+        _refuse_exported_lines(collection, layout)
     data = item.read()
     digest = hashlib.sha256(data).hexdigest()
     _refuse_if_uploaded_before(collection, digest)
@@ -481,6 +484,43 @@ def _refuse_if_uploaded_before(collection: Collection, digest: str) -> None:
             f"this file is already in the collection, as “{earlier.title}”, and is not added "
             "twice (delete that document to upload it again)"
         )
+
+
+def _refuse_exported_lines(collection: Collection, layout: ImportedPage) -> None:
+    """An export's PAGE or ALTO uploaded into its own collection would copy its lines as new
+    ground truth, its frozen test lines into the next training set among them, and the gate
+    would score a model on lines it trained on. The checksum of the file does not tell: the
+    page images of a PDF, a TIFF, a IIIF manifest or a rotated photo are not the upload."""
+    exported = {
+        line.exported_from: line.text
+        for line in layout.lines
+        if line.exported_from is not None and line.text
+    }
+    own = own_lines(collection, exported)
+    if own:
+        raise IngestError(
+            f"{len(own)} lines of its PAGE/ALTO file (such as line {min(own)}) are this "
+            "collection's own lines, exported from it; an export imports into another collection"
+        )
+
+
+def own_lines(collection: Collection, texts: dict[int, str]) -> set[int]:
+    """The line ids among `texts` (line id: text) that name a line of this collection which
+    holds or held that text: lines an export of it brought back. Another site's ids may
+    collide with ours; their texts will not."""
+    lines = Line.objects.filter(collection=collection, pk__in=texts)
+    # A line's earlier texts are its corrections' (review's, read through the relation rather
+    # than imported: corpus sits below review). Lines imported before texts were kept in NFC
+    # may hold another spelling.
+    held = {
+        (pk, nfc(text))
+        for pk, text in [
+            *lines.values_list("pk", "text"),
+            *lines.values_list("pk", "corrections__text_after"),
+        ]
+        if text is not None
+    }
+    return {pk for pk, text in texts.items() if (pk, text) in held}
 
 
 def _store_page_files(images: Iterator[_PageImage], saved: list[str]) -> list[Page]:

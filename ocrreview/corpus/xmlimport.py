@@ -43,6 +43,8 @@ class ImportedLine:
     text: str
     # Marked in the file as not corrected by a person: its text is a model's reading.
     machine_read: bool = False
+    # The line of ours it was exported from, when the file is one of our exports.
+    exported_from: int | None = None
 
 
 @dataclass
@@ -227,6 +229,7 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
             polygon=[tuple(p) for p in (line.boundary or [])],
             text=_text_of(number, line.text or ""),
             machine_read=line.id in page.machine_read_ids,
+            exported_from=_exported_line(line.id),
         )
         for number, line in enumerate(
             (line for line in page.get_sorted_lines() if line.boundary or line.baseline), 1
@@ -239,6 +242,15 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
         height=int(height),
         lines=lines,
     )
+
+
+# How exports name a line: l{pk} (training/xmlformats.py); no more digits than a key holds.
+_EXPORTED_LINE_ID = re.compile(r"l([0-9]{1,18})")
+
+
+def _exported_line(line_id: str | None) -> int | None:
+    found = _EXPORTED_LINE_ID.fullmatch(line_id or "")
+    return int(found.group(1)) if found else None
 
 
 def _text_of(number: int, text: str) -> str:

@@ -27,9 +27,9 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from ocrreview import storage
-from ocrreview.corpus.ingestion import ZIP_ENCRYPTED, ZIP_ENTRY_ERRORS
+from ocrreview.corpus.ingestion import ZIP_ENCRYPTED, ZIP_ENTRY_ERRORS, own_lines
 from ocrreview.corpus.json_text import unstorable
-from ocrreview.corpus.line_text import imported_line_text, nfc
+from ocrreview.corpus.line_text import imported_line_text
 from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
@@ -333,22 +333,10 @@ def _refuse_imported_before(collection: Collection, digests) -> None:
 def _refuse_own_lines(collection: Collection, rows: list[Row]) -> None:
     """An export of this collection imported back into it would copy its lines, the frozen
     test lines into the next training set among them, and the gate would score a model on
-    lines it trained on. A row is one of ours when its line_id names a line of this
-    collection that held its text (another site's ids may collide; their texts will not)."""
+    lines it trained on (see ``own_lines``)."""
     exported = {row.line_id: row for row in rows if row.line_id is not None}
-    if not exported:
-        return
-    lines = Line.objects.filter(collection=collection, pk__in=exported)
-    corrections = Correction.objects.filter(line__in=lines)
-    # Lines imported before texts were kept in NFC may hold another spelling.
-    texts = {
-        (pk, nfc(text))
-        for pk, text in [
-            *lines.values_list("pk", "text"),
-            *corrections.values_list("line_id", "text_after"),
-        ]
-    }
-    own = [row for line_id, row in exported.items() if (line_id, row.text) in texts]
+    own_ids = own_lines(collection, {line_id: row.text for line_id, row in exported.items()})
+    own = [row for line_id, row in exported.items() if line_id in own_ids]
     if own:
         raise DatasetImportError(
             f"{len(own)} rows (such as {own[0].name}) are this collection's own lines "

@@ -125,3 +125,38 @@ def test_a_confidence_scores_the_text_only_where_the_model_wrote_it(
         for pk, name in names.items()
     }
     assert alto_scores == {reviewed.pk: [None], auto.pk: ["0.9900"]}
+
+
+@pytest.mark.parametrize("folder", ["page", "alto"])
+def test_an_export_s_xml_does_not_upload_into_its_own_collection(
+    letters, alice, bob, reviewed_letters, folder
+):
+    """Its frozen test lines would come back as new ground truth, free to be trained on. The
+    upload's checksum does not tell: the pages of a PDF or a rotated photo are not the file
+    uploaded. A line edited since the export is known by a text it held."""
+    export = export_now(letters, alice)
+    edited = reviewed_letters[0]
+    edited.text = "zz"
+    edited.version += 1
+    edited.save()
+    Correction.objects.create(
+        line=edited,
+        user=bob,
+        action=Correction.Action.EDIT,
+        text_before="ab",
+        text_after="zz",
+        line_version=edited.version,
+    )
+    stem = f"{folder}/document-{edited.document_id}-page-0001"
+    entries = exported_folder(export, folder)
+
+    results = upload_folder(letters, alice, entries)
+
+    refused = [r for r in results if r.error]
+    assert len(refused) == 6
+    first_page = next(r for r in refused if r.name == f"export.zip/{stem}.png")
+    assert first_page.error == (
+        f"4 lines of its PAGE/ALTO file (such as line {edited.pk}) are this collection's own "
+        "lines, exported from it; an export imports into another collection"
+    )
+    assert Line.objects.filter(collection=letters).count() == 24
