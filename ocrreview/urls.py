@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("ocrreview.training.urls")),
 ]
 
+handler400 = "ocrreview.corpus.api_base.refused_request"
 handler404 = "ocrreview.corpus.api_base.not_found"
 handler500 = "ocrreview.corpus.api_base.server_error"

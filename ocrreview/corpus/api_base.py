@@ -5,8 +5,10 @@ which clients of the first API rely on. (The schema's side of both: api_schema.p
 import re
 
 from django import forms
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
-from django.views.defaults import page_not_found
+from django.views.defaults import bad_request, page_not_found
 from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination
@@ -147,6 +149,17 @@ class IdCursorPagination(CursorPagination):
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size)
         return parameters
+
+
+def refused_request(request, exception=None) -> JsonResponse | HttpResponse:
+    """Django's own refusals (a body past DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields, a bad
+    Host): JSON under /api/, as every other API answer, and the usual page elsewhere."""
+    if not request.path.startswith("/api/"):
+        return bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return JsonResponse({"error": f"The request body is over {limit:,} bytes."}, status=413)
+    return JsonResponse({"error": "Bad request."}, status=400)
 
 
 def server_error(request) -> JsonResponse | HttpResponse:

@@ -65,3 +65,13 @@ def test_json_nested_as_deep_as_the_parser_reads_is_checked_to_the_bottom(client
     response = send(client, alice, "patch", url, body)
     assert response.status_code == 400, response.content
     assert "lone surrogate" in response.json()["error"]
+
+
+@pytest.mark.django_db
+def test_a_body_past_the_upload_limit_is_a_413_in_the_apis_shape(client, alice, letters, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"description": "x" * 2000}
+    response = send(client, alice, "patch", reverse("api_collection", args=[letters.pk]), body)
+    assert response.status_code == 413, response.content
+    assert response.json() == {"error": "The request body is over 1,000 bytes."}
+    assert Collection.objects.get(pk=letters.pk).description == letters.description
