@@ -61,29 +61,35 @@ class XmlPage:
     lines: list[XmlLine]
 
 
-def _outline(line: XmlLine) -> list[tuple[int, int]]:
+def _outline(line: XmlLine, page: XmlPage) -> list[tuple[int, int]]:
     if len(line.polygon) >= 3:
-        return [(int(x), int(y)) for x, y in line.polygon]
+        return _on_page(line.polygon, page)
     x0, y0, x1, y1 = (int(v) for v in line.bbox)
-    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    return _on_page([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], page)
 
 
-def _baseline(line: XmlLine) -> list[tuple[int, int]]:
+def _baseline(line: XmlLine, page: XmlPage) -> list[tuple[int, int]]:
     """The line's baseline, or one drawn across its box at the usual height for lines that
     have none (whole-image or hand-drawn boxes): kraken and the tools built on it drop a line
     without a baseline when they read PAGE or ALTO."""
     if len(line.baseline) >= 2:
-        return [(int(x), int(y)) for x, y in line.baseline]
-    return drawn_baseline(*_box([line]))
+        return _on_page(line.baseline, page)
+    return drawn_baseline(*_box([line], page))
+
+
+def _on_page(points: Sequence[Sequence[int]], page: XmlPage) -> list[tuple[int, int]]:
+    """Onto the page: imported lines keep points past its edges (-3,2), where PAGE's points
+    are unsigned and ALTO's positions measured from the page's corner."""
+    return [(min(max(int(x), 0), page.width), min(max(int(y), 0), page.height)) for x, y in points]
 
 
 def _points(points: Sequence[Sequence[int]]) -> str:
     return " ".join(f"{int(x)},{int(y)}" for x, y in points)
 
 
-def _box(lines: Sequence[XmlLine]) -> tuple[int, int, int, int]:
-    xs = [x for line in lines for x, _ in _outline(line)]
-    ys = [y for line in lines for _, y in _outline(line)]
+def _box(lines: Sequence[XmlLine], page: XmlPage) -> tuple[int, int, int, int]:
+    xs = [x for line in lines for x, _ in _outline(line, page)]
+    ys = [y for line in lines for _, y in _outline(line, page)]
     return min(xs), min(ys), max(xs), max(ys)
 
 
@@ -111,18 +117,18 @@ def page_xml(page: XmlPage) -> bytes:
     )
     root.append(page_el)
     if page.lines:
-        x0, y0, x1, y1 = _box(page.lines)
+        x0, y0, x1, y1 = _box(page.lines, page)
         region = E.TextRegion(E.Coords(points=_points([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])))
         region.set("id", "r0")
         page_el.append(region)
         for order, line in enumerate(page.lines):
-            line_el = E.TextLine(E.Coords(points=_points(_outline(line))))
+            line_el = E.TextLine(E.Coords(points=_points(_outline(line, page))))
             line_el.set("id", f"l{line.id}")
             status = Line.Status.AUTO_ACCEPTED if line.machine_read else Line.Status.REVIEWED
             line_el.set(
                 "custom", f"readingOrder {{index:{order};}} {STATUS_TAG} {{status:{status};}}"
             )
-            line_el.append(E.Baseline(points=_points(_baseline(line))))
+            line_el.append(E.Baseline(points=_points(_baseline(line, page))))
             truth = E.TextEquiv(E.Unicode(xml_text(line.text)), index="0")
             if (confidence := _text_confidence(line)) is not None:
                 truth.set("conf", confidence)
@@ -156,18 +162,18 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
     page_el.append(space)
     root.append(E.Layout(page_el))
     if page.lines:
-        x0, y0, x1, y1 = _box(page.lines)
+        x0, y0, x1, y1 = _box(page.lines, page)
         block = E.TextBlock(**_geometry(x0, y0, x1, y1))
         block.set("ID", f"{page_id}_r0")
         space.append(block)
         for line in page.lines:
-            lx0, ly0, lx1, ly1 = _box([line])
+            lx0, ly0, lx1, ly1 = _box([line], page)
             line_el = E.TextLine(**_geometry(lx0, ly0, lx1, ly1))
             line_el.set("ID", f"l{line.id}")
-            line_el.set("BASELINE", " ".join(f"{x},{y}" for x, y in _baseline(line)))
+            line_el.set("BASELINE", " ".join(f"{x},{y}" for x, y in _baseline(line, page)))
             line_el.set("CS", "false" if line.machine_read else "true")
             line_el.append(
-                E.Shape(E.Polygon(POINTS=" ".join(f"{x},{y}" for x, y in _outline(line))))
+                E.Shape(E.Polygon(POINTS=" ".join(f"{x},{y}" for x, y in _outline(line, page))))
             )
             for i, word in enumerate(line.text.split()):
                 if i:

@@ -6,6 +6,7 @@ from lxml import etree
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Line
 from ocrreview.review.models import Correction
+from ocrreview.training.xmlformats import XmlLine, XmlPage, alto_xml, page_xml
 from ocrreview.transcription.models import Hypothesis
 from tests import factories
 from tests.ingestion import files
@@ -160,3 +161,30 @@ def test_an_export_s_xml_does_not_upload_into_its_own_collection(
         "lines, exported from it; an export imports into another collection"
     )
     assert Line.objects.filter(collection=letters).count() == 24
+
+
+def test_points_off_the_page_are_written_on_its_edge():
+    """An imported line may reach past the page (-3,2): PAGE's schema has no negative point,
+    and an ALTO position is measured from the page's corner."""
+    line = XmlLine(
+        id=1,
+        text="ab",
+        confidence=None,
+        bbox=[0, 2, 120, 40],
+        polygon=[[-3, 2], [125, 2], [125, 44], [-3, 44]],
+        baseline=[[-3, 30], [125, 31]],
+    )
+    page = XmlPage(image_filename="p.png", width=120, height=40, lines=[line])
+
+    page_line = etree.fromstring(page_xml(page)).find(".//{*}TextLine")
+    assert page_line.find("{*}Coords").get("points") == "0,2 120,2 120,40 0,40"
+    assert page_line.find("{*}Baseline").get("points") == "0,30 120,31"
+    alto_line = etree.fromstring(alto_xml(page, "p1")).find(".//{*}TextLine")
+    assert alto_line.find(".//{*}Polygon").get("POINTS") == "0,2 120,2 120,40 0,40"
+    assert alto_line.get("BASELINE") == "0,30 120,31"
+    assert [alto_line.get(name) for name in ("HPOS", "VPOS", "WIDTH", "HEIGHT")] == [
+        "0",
+        "2",
+        "120",
+        "38",
+    ]
