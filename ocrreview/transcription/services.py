@@ -712,6 +712,14 @@ def do_store_results(
     now = timezone.now()
     claimed_geometry = {r.id: _geometry(r.line) for r in batch}
     with transaction.atomic():
+        # The lines are routed by their collections' thresholds: a threshold an admin applies
+        # meanwhile waits for this batch, or this batch for it, and is read after it commits.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM corpus_collection WHERE id IN "
+                "(SELECT collection_id FROM corpus_line WHERE id = ANY(%s)) ORDER BY id FOR SHARE",
+                [[r.line_id for r in batch]],
+            )
         # The lines before their requests (_lock_lines says why), read here as well.
         lines = {
             line.id: line

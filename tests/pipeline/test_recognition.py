@@ -800,6 +800,37 @@ def test_a_line_deleted_while_its_batch_is_stored_deadlocks_neither(document, bo
     assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.FAILED}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_threshold_raised_while_a_batch_is_stored_routes_the_batch_by_the_new_one(
+    document, alice
+):
+    """The worker read the threshold with its lines; the admin's higher one committed before
+    the worker routed: lines the preview promised to reviewers were accepted unseen."""
+    services.do_queue_recognition(document.lines.all())
+    claimed = services.do_claim(10, "w")
+    version = claimed.requests[0].model_version
+    reading = inference.Hypothesis(
+        rank=1, text="read", logprob=-0.4, confidence=0.7, share=1.0, tokens=[], raw_confidence=0.7
+    )
+    outcome = {r.id: inference.LineResult([reading]) for r in claimed.requests}
+    document.collection.confidence_threshold = 0.5
+    document.collection.save()
+
+    def store():
+        try:
+            services.do_store_results(claimed.token, version, claimed.requests, outcome, 0.0)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=store)
+    with transaction.atomic():
+        actions.do_apply_threshold(document.collection, 0.9)
+        worker.start()
+        wait_until_another_session_waits_for_a_lock()  # the store, for the collection
+    worker.join()
+    assert set(document.lines.values_list("status", flat=True)) == {Line.Status.NEEDS_REVIEW}
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("removal", ["delete", "merge"])
 def test_a_document_whose_last_unread_line_goes_is_ready(starter_model, document, bob, removal):
