@@ -175,7 +175,7 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
             line_el.append(
                 E.Shape(E.Polygon(POINTS=" ".join(f"{x},{y}" for x, y in _outline(line, page))))
             )
-            for i, word in enumerate(line.text.split()):
+            for i, word in enumerate(_words(line.text)):
                 if i:
                     line_el.append(E.SP())
                 string = E.String(CONTENT=xml_text(word))
@@ -184,6 +184,18 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
                 line_el.append(string)
             block.append(line_el)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+# A space with a word before it and something after it: the run of spaces it begins is one SP.
+_WORD_BREAK = re.compile(r"(?<=[^ ]) (?!$)")
+
+
+def _words(text: str) -> list[str]:
+    """The line's ALTO Strings. Words are what U+0020 separates: a no-break space (U+00A0,
+    U+202F) or an ideographic one keeps its word whole. ALTO puts an SP only between two
+    Strings, so a run of spaces is one SP and the rest of the run stays in the next String,
+    and the text reads back as it was written."""
+    return _WORD_BREAK.split(text)
 
 
 def _geometry(x0: int, y0: int, x1: int, y1: int) -> dict[str, str]:

@@ -5,13 +5,14 @@ from lxml import etree
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Line
+from ocrreview.corpus.xmlimport import parse_layout_xml
 from ocrreview.review.models import Correction
 from ocrreview.training.xmlformats import XmlLine, XmlPage, alto_xml, page_xml
 from ocrreview.transcription.models import Hypothesis
 from tests import factories
 from tests.ingestion import files
-from tests.training.conftest import export_zip, make_rendered_page
-from tests.training.test_exports import export_now
+from tests.training.conftest import export_zip, make_rendered_page, mark_reviewed
+from tests.training.test_exports import export_now, split_of
 
 
 def exported_folder(export, folder: str) -> dict[str, bytes]:
@@ -188,3 +189,33 @@ def test_points_off_the_page_are_written_on_its_edge():
         "120",
         "38",
     ]
+
+
+def test_alto_words_are_what_plain_spaces_separate_and_read_back_whole():
+    """str.split() cut words at no-break and ideographic spaces and dropped a double space."""
+    text = "12\u00a0000  Fr.\u202f! a\u3000b\u2028c d"
+    line = XmlLine(id=1, text=text, confidence=None, bbox=[0, 0, 400, 40])
+    alto = alto_xml(XmlPage(image_filename="p.png", width=400, height=40, lines=[line]), "p1")
+
+    strings = etree.fromstring(alto).findall(".//{*}String")
+    assert [string.get("CONTENT") for string in strings] == [
+        "12\u00a0000",
+        " Fr.\u202f!",
+        "a\u3000b\u2028c",
+        "d",
+    ]
+    assert [imported.text for imported in parse_layout_xml(alto, "p.xml").lines] == [text]
+
+
+def test_a_text_of_whitespace_alone_is_left_out_of_an_export(letters, alice, bob, reviewed_letters):
+    """It reads nothing of its image, and in ALTO it made a line without a String, which the
+    schema does not allow."""
+    document = factories.make_document(letters, "Blank")
+    blank = make_rendered_page(document, ["ab", "ba"])
+    blank[0].text, blank[1].text = "  ", "\u00a0\u3000"
+    mark_reviewed(blank, bob)
+
+    export = export_now(letters, alice)
+
+    assert export.counts["lines"] == 24
+    assert not {line.pk for line in blank} & set(split_of(export))
