@@ -166,8 +166,13 @@ def drawn_baseline(x0: float, y0: float, x1: float, y1: float) -> list[Point]:
     return [(x0, y), (x1, y)]
 
 
+# A number of ALTO's points as kraken reads them: ALTO 4.2 writes "10,52 480,61", earlier
+# versions "10 52 480 61" or the baseline's height alone.
+_ALTO_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+
+
 def _alto_baseline(line) -> None:
-    given = (line.get("BASELINE") or "").split()
+    given = _ALTO_NUMBER.findall(line.get("BASELINE") or "")
     if len(given) >= 4:
         return
     x, y, width, height = (_number(line.get(name)) for name in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))

@@ -219,3 +219,15 @@ def test_a_text_of_whitespace_alone_is_left_out_of_an_export(letters, alice, bob
 
     assert export.counts["lines"] == 24
     assert not {line.pk for line in blank} & set(split_of(export))
+
+
+@pytest.mark.parametrize("write", [page_xml, lambda page: alto_xml(page, "p1")])
+def test_a_baseline_reads_back_as_it_was_written(write):
+    """ALTO 4.2 writes its points with commas, "10,30 110,34"; the upload took those for two
+    numbers, too few for a baseline, and drew one across the box in its place."""
+    line = XmlLine(
+        id=1, text="ab", confidence=None, bbox=[10, 5, 110, 40], baseline=[[10, 30], [110, 34]]
+    )
+    xml = write(XmlPage(image_filename="p.png", width=120, height=40, lines=[line]))
+    (imported,) = parse_layout_xml(xml, "p.xml").lines
+    assert imported.baseline == [(10, 30), (110, 34)]
