@@ -4,10 +4,12 @@ import logging
 
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus.forms import CollectionSettingsForm
-from ocrreview.corpus.models import Collection, Document
+from ocrreview.corpus.models import Collection, Document, Line
+from ocrreview.corpus.signals import lines_being_corrected
 from ocrreview.training.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ def do_delete_document(document: Document, actor) -> None:
                 f"The document is {locked.get_status_display().lower()}; delete it when "
                 "that is finished."
             )
+        _refuse_if_being_corrected(locked)
         files = [page.image for page in locked.pages.all()]
         if locked.source_file:
             files.append(locked.source_file)
@@ -80,3 +83,25 @@ def do_delete_document(document: Document, actor) -> None:
             ) from exc
         transaction.on_commit(lambda: storage.delete_files(files))
     logger.info("document %s (%r) deleted by %s", document.pk, document.title, actor)
+
+
+def _refuse_if_being_corrected(document: Document) -> None:
+    """A reviewer's unsaved typing is not the admin's to throw away with the lines. The lines
+    are locked, so that none is claimed or drafted between the look and the delete."""
+    lines = list(
+        Line.objects.select_for_update()
+        .filter(document=document)
+        .order_by("id")
+        .values_list("id", "status", "claimed_until")
+    )
+    now = timezone.now()
+    open_now = any(
+        status == Line.Status.IN_REVIEW and until is not None and until > now
+        for _, status, until in lines
+    )
+    if open_now or lines_being_corrected([line_id for line_id, _, _ in lines]):
+        raise DocumentInUse(
+            "Reviewers are correcting lines of this document or hold unsaved text in them; "
+            "delete it once they have saved or discarded it (staff can remove drafts in the "
+            "admin)."
+        )

@@ -11,3 +11,13 @@ lines_ready = Signal()
 # the lines, when a PAGE or ALTO file's text became their reviewed text: review records it as
 # every human-made text is recorded.
 text_imported = Signal()
+
+# Sent with `line_ids`; each receiver answers the ids of those lines that a person has started
+# correcting (review: an unsaved draft, kept when they skipped the line). The recognition
+# routing leaves them with the reviewers whatever the model's confidence, and a document is
+# not deleted from under them: either would take their fix away.
+being_corrected = Signal()
+
+
+def lines_being_corrected(line_ids: list[int]) -> set[int]:
+    return set().union(*(answer for _, answer in being_corrected.send(None, line_ids=line_ids)))

@@ -9,11 +9,10 @@ class ReviewConfig(AppConfig):
         from django.db.models.signals import post_delete
 
         from ocrreview.corpus.models import Page
-        from ocrreview.corpus.signals import text_imported
+        from ocrreview.corpus.signals import being_corrected, text_imported
         from ocrreview.review.actions import record_imported_text
         from ocrreview.review.images import forget_page
         from ocrreview.review.queue import lines_with_drafts
-        from ocrreview.transcription.signals import being_corrected
 
         text_imported.connect(record_imported_text, dispatch_uid="record_imported_text")
         being_corrected.connect(lines_with_drafts, dispatch_uid="lines_with_drafts")

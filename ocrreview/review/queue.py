@@ -308,7 +308,7 @@ def drafted() -> Exists:
 
 
 def lines_with_drafts(sender, line_ids: list[int], **kwargs) -> set[int]:
-    """transcription's `being_corrected`: these lines hold someone's unsaved fix."""
+    """corpus's `being_corrected`: these lines hold someone's unsaved fix."""
     return set(Draft.objects.filter(line_id__in=line_ids).values_list("line_id", flat=True))
 
 

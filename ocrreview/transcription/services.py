@@ -40,10 +40,10 @@ from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.corpus.signals import lines_being_corrected
 from ocrreview.sweep import beating
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
-from ocrreview.transcription.signals import being_corrected
 
 if TYPE_CHECKING:
     from recognition.cutting import CutBatch
@@ -741,9 +741,7 @@ def do_store_results(
                 "line_id", flat=True
             )
         )
-        corrected = set().union(
-            *(answer for _, answer in being_corrected.send(Line, line_ids=list(lines)))
-        )
+        corrected = lines_being_corrected(list(lines))
         # A line already read under a request asked for after this one (a re-read with a newer
         # model while this claim was out, read first by a faster worker) keeps that reading;
         # this one's n-best is stored beside it.

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Document, Line, Page
@@ -91,6 +92,25 @@ def test_a_document_with_corrections_is_a_409_and_keeps_its_files(
     assert "correction" in response.json()["error"]
     assert Correction.objects.filter(line=line).exists()
     assert image.storage.exists(image.name)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("work", ["open in an editor", "unsaved text, lease run out"])
+def test_a_document_a_reviewer_is_correcting_is_a_409_and_keeps_their_work(
+    client, alice, bob, letter, work
+):
+    from ocrreview.review.actions import do_claim_line, do_save_draft
+
+    line = Line.objects.get(document=letter)
+    do_claim_line(line, bob)
+    if work == "unsaved text, lease run out":
+        do_save_draft(line, bob, "Dear Madam", base_version=line.version)
+        Line.objects.filter(pk=line.pk).update(claimed_until=timezone.now())
+    response = delete(client, letter, alice)
+    assert response.status_code == 409
+    assert "Reviewers are correcting lines" in response.json()["error"]
+    assert line.drafts.exists() == (work == "unsaved text, lease run out")
+    assert Line.objects.filter(pk=line.pk).exists()
 
 
 @pytest.mark.django_db
