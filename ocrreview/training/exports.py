@@ -385,6 +385,7 @@ class _ExportWriter:
                 )
                 for line in page_lines
             ],
+            number=page.index + 1,
         )
         image_bytes = self._read_page_image()
         for name in self.xml_formats:

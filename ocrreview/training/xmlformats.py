@@ -59,6 +59,7 @@ class XmlPage:
     width: int
     height: int
     lines: list[XmlLine]
+    number: int  # in its document, from 1
 
 
 def _outline(line: XmlLine, page: XmlPage) -> list[tuple[int, int]]:
@@ -157,7 +158,7 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
     )
     root.set(f"{{{XSI}}}schemaLocation", ALTO_SCHEMA)
     page_el = E.Page(ID=page_id, WIDTH=str(page.width), HEIGHT=str(page.height))
-    page_el.set("PHYSICAL_IMG_NR", "1")
+    page_el.set("PHYSICAL_IMG_NR", str(page.number))
     space = E.PrintSpace(HPOS="0", VPOS="0", WIDTH=str(page.width), HEIGHT=str(page.height))
     page_el.append(space)
     root.append(E.Layout(page_el))

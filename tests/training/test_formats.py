@@ -175,7 +175,7 @@ def test_points_off_the_page_are_written_on_its_edge():
         polygon=[[-3, 2], [125, 2], [125, 44], [-3, 44]],
         baseline=[[-3, 30], [125, 31]],
     )
-    page = XmlPage(image_filename="p.png", width=120, height=40, lines=[line])
+    page = XmlPage(image_filename="p.png", width=120, height=40, lines=[line], number=1)
 
     page_line = etree.fromstring(page_xml(page)).find(".//{*}TextLine")
     assert page_line.find("{*}Coords").get("points") == "0,2 120,2 120,40 0,40"
@@ -195,7 +195,9 @@ def test_alto_words_are_what_plain_spaces_separate_and_read_back_whole():
     """str.split() cut words at no-break and ideographic spaces and dropped a double space."""
     text = "12\u00a0000  Fr.\u202f! a\u3000b\u2028c d"
     line = XmlLine(id=1, text=text, confidence=None, bbox=[0, 0, 400, 40])
-    alto = alto_xml(XmlPage(image_filename="p.png", width=400, height=40, lines=[line]), "p1")
+    alto = alto_xml(
+        XmlPage(image_filename="p.png", width=400, height=40, lines=[line], number=1), "p1"
+    )
 
     strings = etree.fromstring(alto).findall(".//{*}String")
     assert [string.get("CONTENT") for string in strings] == [
@@ -228,6 +230,21 @@ def test_a_baseline_reads_back_as_it_was_written(write):
     line = XmlLine(
         id=1, text="ab", confidence=None, bbox=[10, 5, 110, 40], baseline=[[10, 30], [110, 34]]
     )
-    xml = write(XmlPage(image_filename="p.png", width=120, height=40, lines=[line]))
+    xml = write(XmlPage(image_filename="p.png", width=120, height=40, lines=[line], number=1))
     (imported,) = parse_layout_xml(xml, "p.xml").lines
     assert imported.baseline == [(10, 30), (110, 34)]
+
+
+def test_alto_numbers_each_page_as_its_document_does(letters, alice, bob, reviewed_letters):
+    document = reviewed_letters[0].document
+    mark_reviewed(make_rendered_page(document, ["ab"], index=1), bob)
+    export = export_now(letters, alice, formats=["alto"])
+
+    alto = exported_folder(export, "alto")
+    numbers = [
+        etree.fromstring(alto[f"alto/document-{document.pk}-page-{n:04d}.xml"])
+        .find(".//{*}Page")
+        .get("PHYSICAL_IMG_NR")
+        for n in (1, 2)
+    ]
+    assert numbers == ["1", "2"]
