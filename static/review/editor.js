@@ -201,18 +201,26 @@
     setText(value.slice(0, start) + text + value.slice(end), start + text.length);
   }
 
-  async function saveDraft() {
+  // One draft on the way at a time: two sent close together over a slow network can be
+  // stored in the other order, leaving the older text on the server to be restored.
+  function saveDraft() {
+    const current = ed;
+    if (!current) return Promise.resolve();
+    current.draftSent = (current.draftSent || Promise.resolve()).then(() => sendDraft(current));
+    return current.draftSent;
+  }
+
+  async function sendDraft(current) {
     // Untouched, a line needs no draft: one would bring the machine's text back over a
     // colleague's correction, and bar others from deleting or merging the line.
-    if (!ed || ed.input.value === (ed.serverText ?? ed.original)) return;
+    const sent = current.input.value;
+    if (sent === (current.serverText ?? current.original)) return;
     const body = new FormData();
-    body.set("text", ed.input.value);
-    body.set("base_version", ed.version);
-    body.set("hypothesis", ed.hypothesis);
-    const sent = ed.input.value;
-    const current = ed;
+    body.set("text", sent);
+    body.set("base_version", current.version);
+    body.set("hypothesis", current.hypothesis);
     try {
-      const response = await post(ed.d.draftUrl, body);
+      const response = await post(current.d.draftUrl, body);
       if (!response.ok) return;
       const data = await response.json();
       if (!data.saved) {

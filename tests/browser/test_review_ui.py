@@ -821,6 +821,31 @@ def test_keys_that_confirm_or_cancel_an_input_methods_candidate_neither_save_nor
     assert Line.objects.get(pk=letter_lines[1].pk).status == "in_review"
 
 
+def test_a_draft_held_up_on_the_network_does_not_overwrite_a_later_one(
+    new_page, bob, letters, letter_lines
+):
+    page = bob_on(new_page, letters, letter_lines[1])
+    held, sent, answered = [], [], []
+    page.on("request", lambda r: "/draft/" in r.url and sent.append(r))
+    page.on("requestfinished", lambda r: "/draft/" in r.url and answered.append(r))
+    page.route("**/draft/", lambda route: route.continue_() if held else held.append(route))
+    editor_text(page).fill("I received")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held
+    editor_text(page).fill("I received your letter")  # its draft goes 0.8 s later
+    page.wait_for_timeout(1500)
+    held[0].continue_()
+    for _ in range(200):
+        page.wait_for_timeout(50)
+        if len(answered) == len(sent) == 2:
+            break
+    draft = Draft.objects.get(line=letter_lines[1], user=bob)
+    assert draft.text == "I received your letter"
+
+
 def test_a_skip_overtaken_by_a_save_does_not_skip_the_next_line_unseen(
     new_page, bob, letters, letter_lines
 ):
