@@ -436,9 +436,10 @@ def do_save_draft(
     with transaction.atomic():
         if not Line.objects.select_for_update().filter(pk=line_id).exists():
             raise ReviewError(LINE_GONE)
+        # A skip or a box moved, split or merged keeps the text the draft was typed over.
         saved_since = Correction.objects.filter(
             line_id=line_id, user=user, line_version__gt=base_version
-        ).exclude(action=A.SKIP)
+        ).exclude(action__in=[A.SKIP, A.SEGMENT])
         if saved_since.exists():
             return None
         if (

@@ -92,6 +92,17 @@ def test_a_draft_typed_against_someone_elses_older_version_is_kept(
     assert Draft.objects.get(line=lines[1], user=bob).text == "I recieved yours"
 
 
+def test_a_draft_typed_after_splitting_the_lines_box_is_kept(client, bob, letters, lines):
+    """A box split in the page view is no save of the text: the editor, still at the version
+    before, types on, and saving that text shows both versions to choose from."""
+    x0, _, x1, _ = lines[1].bbox
+    actions.do_split_line(lines[1], bob, at_x=(x0 + x1) / 2, expected_version=1)
+    client.force_login(bob)
+    answer = post_draft(client, letters, lines[1], text="I received yours", base_version=1)
+    assert answer.json()["saved"] is True
+    assert Draft.objects.get(line=lines[1], user=bob).text == "I received yours"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_draft_arriving_while_the_save_commits_is_not_kept_after_it(bob, letters, lines):
     """The last keystrokes' draft is sent just before Enter and can reach the server while the
