@@ -175,6 +175,23 @@ if HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Password guessing at the login pages (ocrreview/corpus/logins.py): after this many failed
+# logins with one username, or from one client address, within the window (seconds from the
+# first failure), logins with it are refused until the window ends. Counted in the cache, as
+# the API's rates: shared through Redis, per process on the embedded defaults.
+OCRREVIEW_LOGIN_FAILURES_PER_USERNAME = env_int(
+    "OCRREVIEW_LOGIN_FAILURES_PER_USERNAME", 10, minimum=1
+)
+OCRREVIEW_LOGIN_FAILURES_PER_ADDRESS = env_int(
+    "OCRREVIEW_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1
+)
+OCRREVIEW_LOGIN_FAILURE_WINDOW = env_int("OCRREVIEW_LOGIN_FAILURE_WINDOW", 900, minimum=1)
+# How many proxies stand in front of the app, each appending the address of whoever connected
+# to it to X-Forwarded-For: a client's address is the one the outermost appended. With 0 it is
+# the connection's; behind a proxy left uncounted, every client would share the proxy's
+# address, and the limit on failed logins from one address.
+OCRREVIEW_PROXY_COUNT = env_int("OCRREVIEW_PROXY_COUNT", 0, minimum=0)
+
 # --- HTTP API ---------------------------------------------------------------------------
 # Django REST framework with drf-spectacular for the OpenAPI schema (README, "API").
 REST_FRAMEWORK = {

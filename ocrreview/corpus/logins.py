@@ -1,0 +1,150 @@
+"""A limit on password guessing at the login pages (the site's and the admin's).
+
+Failed logins are counted per username and per client address in the shared cache, each count
+over OCRREVIEW_LOGIN_FAILURE_WINDOW seconds from its first failure. Once a username has failed
+OCRREVIEW_LOGIN_FAILURES_PER_USERNAME times, or an address OCRREVIEW_LOGIN_FAILURES_PER_ADDRESS
+times, a login with that username or from that address is refused until the window ends,
+before the password is checked: a guess costs the guesser a refusal, and this server no
+password hash. Other usernames from other addresses log in as before.
+"""
+
+import hashlib
+import ipaddress
+import logging
+import math
+import time
+
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+
+logger = logging.getLogger(__name__)
+
+
+def client_address(request) -> str:
+    """Where the request came from: REMOTE_ADDR, or behind OCRREVIEW_PROXY_COUNT proxies the
+    address the outermost of them appended to X-Forwarded-For (the entries before it are the
+    client's to write). An IPv6 client counts as its /64, which one subscriber holds whole."""
+    address = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.OCRREVIEW_PROXY_COUNT
+    header = request.META.get("HTTP_X_FORWARDED_FOR")
+    forwarded = [entry.strip() for entry in header.split(",")] if header else []
+    # Fewer entries than proxies: the request came around the outer ones, and the entries
+    # may be its own; it counts as its peer.
+    if proxies and len(forwarded) >= proxies:
+        address = forwarded[-proxies]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # an IPv4 client of a dual-stack socket
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip), 64), strict=False))
+    return str(ip)
+
+
+def failure_key(kind: str, identity: str) -> str:
+    """The cache key counting failed logins of one username or address; identities are hashed,
+    as a username may hold characters no cache key should."""
+    return f"login-failures:{kind}:{hashlib.sha256(identity.encode()).hexdigest()}"
+
+
+def _counts(request, username: str | None) -> list[tuple[str, str, int, str]]:
+    """(kind, identity, limit, whose) of each count that a login attempt is held to."""
+    counts = [
+        (
+            "address",
+            client_address(request),
+            settings.OCRREVIEW_LOGIN_FAILURES_PER_ADDRESS,
+            "from your address",
+        )
+    ]
+    if username is not None:
+        counts.append(
+            (
+                "username",
+                username,
+                settings.OCRREVIEW_LOGIN_FAILURES_PER_USERNAME,
+                "with this username",
+            )
+        )
+    return counts
+
+
+def refusal(request, username: str | None) -> tuple[int, str] | None:
+    """(seconds to wait, message) where a limit refuses this login now, else None."""
+    now = time.time()
+    for kind, identity, limit, whose in _counts(request, username):
+        key = failure_key(kind, identity)
+        found = cache.get_many([key, f"{key}:ends"])
+        if found.get(key, 0) >= limit:
+            ends = found.get(f"{key}:ends", now + settings.OCRREVIEW_LOGIN_FAILURE_WINDOW)
+            wait = max(1, math.ceil(ends - now))
+            minutes = math.ceil(wait / 60)
+            return wait, (
+                f"Too many failed logins {whose}: try again in {minutes} "
+                f"minute{'s' if minutes != 1 else ''}."
+            )
+    return None
+
+
+def record_failure(request, username: str) -> None:
+    window = settings.OCRREVIEW_LOGIN_FAILURE_WINDOW
+    for kind, identity, limit, _ in _counts(request, username):
+        key = failure_key(kind, identity)
+        # The end of the window is kept beside the count, for the refusal to say when it ends.
+        cache.add(f"{key}:ends", time.time() + window, timeout=window)
+        cache.add(key, 0, timeout=window)
+        if cache.incr(key) == limit:
+            logger.warning(
+                "%s %r failed %d logins: refused for up to %d s",
+                kind.capitalize(),
+                identity,
+                limit,
+                window,
+            )
+
+
+class ThrottledLogin:
+    """For an AuthenticationForm: a login over the limits is refused before its password is
+    checked, with `retry_after` set; a wrong username or password is counted."""
+
+    retry_after: int | None = None
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        refused = refusal(self.request, username)
+        if refused:
+            self.retry_after, message = refused
+            raise ValidationError(message, code="throttled")
+        try:
+            return super().clean()
+        except ValidationError as error:
+            if error.code == "invalid_login":
+                record_failure(self.request, username)
+            raise
+
+
+class LoginForm(ThrottledLogin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLogin, AdminAuthenticationForm):
+    pass
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page, answering 429 while a limit refuses the login."""
+
+    form_class = LoginForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after:
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
