@@ -654,11 +654,12 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
     if log.cancelled():
         return _cancelled_after_training(run, log)
     # In storage, where every worker finds it, before the row that points at it exists.
-    stored = storage.put_directory(f"models/{name}", trained)
+    stored = storage.put_directory(stored_model_folder(run), trained)
     with transaction.atomic():
         held = TrainingRun.objects.select_for_update().filter(pk=run.pk, claim=run.claim)
         cancel_requested = held.values_list("cancel_requested", flat=True).first()
         if cancel_requested is None:
+            _delete_stored_model(stored)
             raise _RunLost
         if cancel_requested:
             _delete_stored_model(stored)
@@ -691,11 +692,18 @@ def child_name(base: str, run_pk: int) -> str:
     return root[: ModelVersion._meta.get_field("name").max_length - len(suffix)] + suffix
 
 
+def stored_model_folder(run: TrainingRun) -> str:
+    """Where the run's model goes in storage. Named by the claim too: a worker given up for
+    dead in a long upload would otherwise write over the files its successor stored, which
+    a promoted version may already be read from."""
+    return f"models/{child_name(run.base_model.name, run.pk)}-{run.claim.hex[:8]}"
+
+
 def _delete_stored_model(stored: str) -> None:
     try:
         storage.delete_directory(stored)
     except Exception:
-        # Storage's trouble must not hide that the run was cancelled; the files are unused.
+        # Storage's trouble must not hide why the run ended; the files are unused.
         logger.exception("The cancelled run's model in %s was not deleted", stored)
 
 

@@ -3,10 +3,12 @@ stands and is sent by the sweep once no worker is busy, a queued run is cancelle
 cancel that comes while the trained model is evaluated or stored keeps no model, and Ctrl+C
 on `manage.py train` ends the run rather than leaving it for a sweep to resume."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
@@ -94,7 +96,35 @@ def test_a_cancel_while_the_model_is_evaluated_or_stored_keeps_no_model(
     assert not ModelVersion.objects.filter(parent=tiny_version).exists()
     letters.refresh_from_db()
     assert letters.model_version == tiny_version
-    assert not default_storage.exists(f"models/{tiny_version.name}-run{run.pk}/config.json")
+    assert stored_models() == []
+
+
+def stored_models() -> list[str]:
+    return default_storage.listdir("models")[0] if default_storage.exists("models") else []
+
+
+def test_a_worker_given_up_for_dead_in_its_upload_leaves_its_successors_model_alone(
+    alice, tiny_version, done_export, monkeypatch
+):
+    run = start(tiny_version, done_export, UNCHANGED, alice)
+    real = storage.put_directory
+    successor = {}
+
+    def taken_over_meanwhile(prefix, directory):
+        # A sweep gave the run to another worker, which trained and stored its model first.
+        TrainingRun.objects.filter(pk=run.pk).update(claim=uuid.uuid4())
+        run.refresh_from_db()
+        successor["folder"] = actions.stored_model_folder(run)
+        default_storage.save(f"{successor['folder']}/config.json", ContentFile(b"successor"))
+        return real(prefix, directory)
+
+    monkeypatch.setattr(storage, "put_directory", taken_over_meanwhile)
+    actions.run_training(run.pk)
+
+    with default_storage.open(f"{successor['folder']}/config.json") as kept:
+        assert kept.read() == b"successor"
+    assert stored_models() == [successor["folder"].removeprefix("models/")]
+    assert not ModelVersion.objects.filter(parent=tiny_version).exists()
 
 
 def test_ctrl_c_ends_the_run_it_interrupts(alice, tiny_version, done_export, monkeypatch):

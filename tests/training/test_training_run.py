@@ -302,9 +302,9 @@ def test_a_retrained_model_is_named_after_its_first_ancestor(
     assert actions.child_name("x" * 300, 12) == "x" * 194 + "-run12"
 
 
-def block_the_upload_of(run: TrainingRun) -> Path:
-    """A file where the trained model's folder goes: the store refuses the upload."""
-    blocked = Path(settings.MEDIA_ROOT) / "models" / actions.child_name(run.base_model.name, run.pk)
+def block_model_uploads() -> Path:
+    """A file where the trained models' folder goes: the store refuses the upload."""
+    blocked = Path(settings.MEDIA_ROOT) / "models"
     blocked.parent.mkdir(parents=True, exist_ok=True)
     blocked.write_text("in the way")
     return blocked
@@ -316,7 +316,7 @@ def test_a_run_whose_model_cannot_be_stored_is_tried_again_from_its_trained_mode
     """The store unreachable for a moment after hours of training: the run failed, and its
     trained model and checkpoints were deleted with it."""
     run = start(tiny_version, done_export, replace(UNCHANGED, max_steps=3), alice)
-    blocked = block_the_upload_of(run)
+    blocked = block_model_uploads()
 
     run = actions.run_training(run.pk, retry=True)
     assert run.status == TrainingRun.Status.QUEUED and run.error == ""
@@ -334,7 +334,7 @@ def test_a_run_whose_model_is_never_stored_fails_after_three_tries(
     letters, alice, tiny_version, done_export
 ):
     run = start(tiny_version, done_export, replace(UNCHANGED, max_steps=3), alice)
-    block_the_upload_of(run)
+    block_model_uploads()
     for _ in range(3):
         run = actions.run_training(run.pk, retry=True)
     assert run.status == TrainingRun.Status.FAILED
@@ -347,7 +347,7 @@ def test_a_run_trained_here_by_a_command_reports_a_failure_after_training(
 ):
     """`manage.py train` waits for its run: queued again, it would wait for a worker."""
     run = start(tiny_version, done_export, replace(UNCHANGED, max_steps=3), alice)
-    block_the_upload_of(run)
+    block_model_uploads()
     run = actions.run_training(run.pk)
     assert run.status == TrainingRun.Status.FAILED
     assert run.error.startswith("FileExistsError")
