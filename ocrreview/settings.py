@@ -343,7 +343,8 @@ OCRREVIEW_IIIF_ALLOWED_HOSTS = env_list("OCRREVIEW_IIIF_ALLOWED_HOSTS", [])
 OCRREVIEW_IIIF_MAX_CANVASES = env_int("OCRREVIEW_IIIF_MAX_CANVASES", 1000, minimum=1)
 OCRREVIEW_IIIF_CONNECT_TIMEOUT = env_float("OCRREVIEW_IIIF_CONNECT_TIMEOUT", 10, low=0.1, high=600)
 OCRREVIEW_IIIF_READ_TIMEOUT = env_float("OCRREVIEW_IIIF_READ_TIMEOUT", 30, low=0.1, high=600)
-# The most one manifest or image may take to arrive, however steadily it trickles in.
+# The most one manifest or image may take to arrive, its redirects included, however steadily
+# it trickles in. A manifest is fetched within the web request that imports it.
 OCRREVIEW_IIIF_FETCH_DEADLINE = env_float("OCRREVIEW_IIIF_FETCH_DEADLINE", 120, low=1, high=3600)
 # A worker holds its claimed lines this long without renewing (it renews after every
 # batch); lines of a worker that died return to the queue when the lease runs out.

@@ -6,14 +6,15 @@ and the host's every DNS address must be public (not loopback, private, link-loc
 reserved, shared or cloud-metadata) unless OCRREVIEW_IIIF_ALLOWED_HOSTS names the host. The
 connection then goes to the very address that was checked, with the name kept in the Host
 header and TLS SNI, so a second DNS answer cannot swap in another address (DNS rebinding).
-Redirects are followed here, a few at most; every answer is read with timeouts, an overall
-deadline and a byte cap.
+Redirects are followed here, a few at most; every answer is read with timeouts and a byte
+cap, and the whole fetch, its redirects included, has one deadline.
 """
 
 import contextlib
 import ipaddress
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -45,26 +46,34 @@ class Fetched:
 def fetch(url: str, *, max_bytes: int, accept: str) -> Fetched:
     """GET `url`, following redirects, every hop checked as the module says."""
     seen = url
-    for _ in range(MAX_REDIRECTS + 1):
-        with _Deadline() as deadline:
+    # One deadline for all the hops: a manifest is fetched in the web request, which a chain
+    # of slow redirects with a deadline each would hold (MAX_REDIRECTS + 1) times as long.
+    with _Deadline(url) as deadline:
+        for _ in range(MAX_REDIRECTS + 1):
             result = _hop(seen, accept, max_bytes, deadline)
-        if isinstance(result, Fetched):
-            return result
-        seen = result
+            if isinstance(result, Fetched):
+                return result
+            seen = result
     raise FetchError(f"{url} redirects more than {MAX_REDIRECTS} times (a redirect loop?)")
 
 
 class _Deadline:
-    """OCRREVIEW_IIIF_FETCH_DEADLINE for one request, headers included: urllib3's read timeout
-    applies to each receive, so a server sending its headers a byte at a time within it would
-    hold a web thread or a worker for good. At the deadline the connection is shut down."""
+    """OCRREVIEW_IIIF_FETCH_DEADLINE for one fetch, redirects and headers included: urllib3's
+    read timeout applies to each receive, so a server sending its headers a byte at a time
+    within it would hold a web thread or a worker for good. At the deadline the connections
+    are shut down."""
 
-    def __init__(self) -> None:
+    def __init__(self, url: str) -> None:
+        self.url = url
         self.seconds = settings.OCRREVIEW_IIIF_FETCH_DEADLINE
         self.sockets: list[socket.socket] = []
         self.passed = False
+        self._ends = time.monotonic() + self.seconds
         self._timer = threading.Timer(self.seconds, self._shut)
         self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return self._ends - time.monotonic()
 
     def _shut(self) -> None:
         self.passed = True
@@ -73,8 +82,12 @@ class _Deadline:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def failure(self, url: str, exc: urllib3.exceptions.HTTPError | None) -> FetchError:
-        if self.passed or exc is None:
-            return FetchUnavailable(f"{url} took longer than {self.seconds:g} s to send")
+        # Cut by the timer, or timed out by urllib3 on what was left of the deadline.
+        if exc is None or self.passed or self.remaining() <= 0:
+            redirected = f" (redirected to {url})" if url != self.url else ""
+            return FetchUnavailable(
+                f"{self.url}{redirected} took longer than {self.seconds:g} s to send"
+            )
         return _failure(url, exc)
 
     def __enter__(self) -> "_Deadline":
@@ -211,8 +224,13 @@ def _request(
     host_header = f"[{target.host}]" if ":" in target.host else target.host
     if target.port != default_port:
         host_header = f"{host_header}:{target.port}"
+    remaining = deadline.remaining()
+    if remaining <= 0:  # passed between two hops
+        raise deadline.failure(url, None)
+    # A connection made after the deadline shut the others is not watched: what is left of
+    # the deadline bounds its connect and each of its reads.
     timeout = urllib3.Timeout(
-        total=settings.OCRREVIEW_IIIF_FETCH_DEADLINE,
+        total=remaining,
         connect=settings.OCRREVIEW_IIIF_CONNECT_TIMEOUT,
         read=settings.OCRREVIEW_IIIF_READ_TIMEOUT,
     )
