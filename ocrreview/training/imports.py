@@ -57,6 +57,8 @@ class Row:
     line_id: int | None = None  # the line it was exported from, when it is one of our exports
     # An export's auto-accepted line: a model's reading, which is not ground truth.
     machine_read: bool = False
+    # The document it was exported from: two documents of one title stay two.
+    document_id: int | None = None
 
 
 @dataclass
@@ -225,15 +227,15 @@ def _row(
     if not isinstance(text, str):
         raise DatasetImportError(f"{name}: no {text_column!r} text")
     group = next((str(record[c]) for c in GROUP_COLUMNS if record.get(c) not in (None, "")), "")
-    line_id = record.get("line_id")
     row = Row(
         name,
         read_image,
         text.strip(),
         group,
         str(record.get("split") or split),
-        line_id if isinstance(line_id, int) and not isinstance(line_id, bool) else None,
+        _whole_number(record.get("line_id")),
         record.get("status") == Line.Status.AUTO_ACCEPTED,
+        _whole_number(record.get("document_id")),
     )
     if problem := unstorable([row.text, row.group, row.split]):
         raise DatasetImportError(f"{name}: the text or group holds {problem}")
@@ -242,6 +244,10 @@ def _row(
     except ValueError as exc:
         raise DatasetImportError(f"{name}: {exc}") from None
     return row
+
+
+def _whole_number(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def do_import_ground_truth(
@@ -261,23 +267,25 @@ def do_import_ground_truth(
     sizes, fingerprints = zip(*(_size_and_fingerprint(row) for row in rows), strict=True)
     # A document holds the lines of one split: freezing the test split freezes whole
     # documents, which would otherwise hold training lines out for good.
-    groups: dict[tuple[str, str], list[tuple[Row, tuple[int, int], str]]] = {}
+    groups: dict[tuple[int | None, str, str], list[tuple[Row, tuple[int, int], str]]] = {}
     for row, size, fingerprint in zip(rows, sizes, fingerprints, strict=True):
-        groups.setdefault((row.group, row.split), []).append((row, size, fingerprint))
+        key = (row.document_id, row.group, row.split)
+        groups.setdefault(key, []).append((row, size, fingerprint))
     digests = {key: _digest(members) for key, members in groups.items()}
     _refuse_imported_before(collection, digests.values())
     result = ImportResult(machine_read_left_out=len(with_text) - len(rows))
     saved: list[str] = []
     try:
         with transaction.atomic():
-            for (group, split), members in groups.items():
+            for key, members in groups.items():
+                _, group, split = key
                 document = Document.objects.create(
                     collection=collection,
                     title=(group or (f"{title} ({split})" if split else title))[:300],
                     uploaded_by=user,
                     segmentation=Document.Segmentation.WHOLE_IMAGE,
                     status=Document.Status.READY,
-                    source_sha256=digests[(group, split)],
+                    source_sha256=digests[key],
                 )
                 result.documents.append(document)
                 for index, (row, (width, height), _) in enumerate(members):

@@ -446,3 +446,14 @@ def test_imported_text_is_kept_as_the_editor_keeps_it(letters, alice, line_folde
     write_metadata(line_folder, [json.dumps({"file_name": "00-0.png", "text": "a" * 2001})])
     with pytest.raises(DatasetImportError, match="00-0.png: a line's text is at most 2000"):
         read_dataset(line_folder)
+
+
+def test_documents_of_one_title_in_an_export_stay_apart(letters, alice, line_folder):
+    rows = [json.loads(row) for row in (line_folder / "metadata.jsonl").read_text().splitlines()]
+    for row in rows:
+        page = int(row["page"][1:])
+        row.update(document="Letter", document_id=1 if page < 4 else 2, split="train")
+    write_metadata(line_folder, [json.dumps(row) for row in rows])
+    result = do_import_ground_truth(letters, read_dataset(line_folder), user=alice, title="x")
+    assert [d.title for d in result.documents] == ["Letter", "Letter"]
+    assert [d.lines.count() for d in result.documents] == [16, 16]
