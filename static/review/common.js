@@ -64,5 +64,7 @@ window.ocrreview = (() => {
       }).observe(document.body, { childList: true, subtree: true });
     });
   }
-  return { csrf, post, localDrafts, composing, mac, isShortcut };
+  // Typing is sent to the server as a draft once the reviewer pauses this long.
+  const DRAFT_DELAY_MS = 800;
+  return { csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS };
 })();

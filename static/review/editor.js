@@ -7,13 +7,12 @@
   const help = document.getElementById("help");
   if (!review) return;
 
-  const DRAFT_DELAY_MS = 800;
   // A reviewer who has pressed no key for this long lets the lease run out, so that an
   // abandoned tab does not hold a line forever.
   const IDLE_MS = 120_000;
   let ed = null;
 
-  const { csrf, post, localDrafts, composing, mac, isShortcut } = window.ocrreview;
+  const { csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS } = window.ocrreview;
   const { read: readLocal, write: writeLocal, drop: dropLocal } = localDrafts(review.dataset.user);
 
   function notice(message, kind = "") {

@@ -6,7 +6,7 @@
   if (!view) return;
   const svg = document.getElementById("page-boxes");
   const status = document.getElementById("seg-status");
-  const { post, localDrafts, composing, mac, isShortcut } = window.ocrreview;
+  const { post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS } = window.ocrreview;
   const drafts = localDrafts(view.dataset.user);
   let selected = null;  // the <li> of the selected line
   let lastClick = null; // where on the page the reviewer last clicked, in page pixels
@@ -50,12 +50,31 @@
       drafts.write(li.dataset.lineId, {
         text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
       });
+      clearTimeout(li.draftTimer);
+      li.draftTimer = setTimeout(() => sendDraft(li), DRAFT_DELAY_MS);
     });
     input.addEventListener("keydown", (e) => {
       if (composing(e)) return;
       if (e.key === "Enter") { e.preventDefault(); saveRow(li); }
       if (e.key === "ArrowDown" && !e.altKey) { e.preventDefault(); moveFocus(li, 1); }
       if (e.key === "ArrowUp" && !e.altKey) { e.preventDefault(); moveFocus(li, -1); }
+    });
+  }
+
+  // Typing goes to the server too, as the editor's does: a colleague's merge or delete of the
+  // line then waits for it, and a model's reading does not accept the line from under it.
+  // One draft on the way per row, so that the older of two cannot arrive last.
+  function sendDraft(li) {
+    li.draftSent = (li.draftSent || Promise.resolve()).then(async () => {
+      const input = li.querySelector(".pl-text");
+      const text = input.value;
+      if (!li.isConnected || text === (li.serverDraft ?? input.dataset.saved)) return;
+      try {
+        const response = await post(li.dataset.draftUrl, {
+          text, base_version: li.dataset.version, hypothesis: "",
+        });
+        if (response.ok && (await response.json()).saved) li.serverDraft = text;
+      } catch { /* kept in this browser; the next keystroke tries again */ }
     });
   }
 
@@ -70,6 +89,7 @@
     // Keys typed while the save is on its way would go with the row the answer replaces.
     if (input.readOnly) return;
     input.readOnly = true;
+    clearTimeout(li.draftTimer);
     let response;
     let answer;
     try {

@@ -572,6 +572,27 @@ def test_a_held_enter_saves_one_line_not_the_next_unseen(new_page, bob, letters,
     assert Line.objects.get(pk=letter_lines[4].pk).status != "reviewed"
 
 
+def test_typing_in_the_page_view_keeps_a_colleague_from_deleting_the_line(
+    new_page, alice, bob, letters, letter_lines
+):
+    from ocrreview.review import actions
+
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    page.locator(f"#line-{letter_lines[4].pk} .pl-text").fill("Yours faithfully")
+    for _ in range(100):
+        if Draft.objects.filter(line=letter_lines[4], user=bob).exists():
+            break
+        page.wait_for_timeout(50)
+    assert Draft.objects.get(line=letter_lines[4], user=bob).text == "Yours faithfully"
+    doomed = Line.objects.get(pk=letter_lines[4].pk)
+    with pytest.raises(actions.ReviewError, match="Someone is working on line"):
+        actions.do_delete_line(doomed, alice, expected_version=doomed.version)
+    page.locator(f"#line-{letter_lines[4].pk} .pl-text").press("Enter")
+    page.wait_for_selector(f"#line-{letter_lines[4].pk} .status-reviewed")
+    assert Line.objects.get(pk=letter_lines[4].pk).text == "Yours faithfully"
+    assert not Draft.objects.filter(line=letter_lines[4]).exists()
+
+
 def test_altgr_letters_in_the_page_view_are_typed_not_shortcuts(
     new_page, bob, letters, letter_lines
 ):
