@@ -122,8 +122,11 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
                 AS v (collection_id, version_id) ON v.collection_id = l.collection_id
             WHERE l.id IN ({line_ids})
             -- In one order, so that two overlapping queueings wait for each other, never
-            -- for each other's rows crosswise (a deadlock).
+            -- for each other's rows crosswise (a deadlock). Locked now, not by the foreign
+            -- key's check at commit: by then the documents below are locked too, and a
+            -- worker storing these lines waits for their documents while holding the lines.
             ORDER BY l.id
+            FOR KEY SHARE OF l
             ON CONFLICT (line_id, model_version_id) DO NOTHING
             """,
             [R.QUEUED, *pairs, *line_params],

@@ -831,6 +831,35 @@ def test_a_threshold_raised_while_a_batch_is_stored_routes_the_batch_by_the_new_
     assert set(document.lines.values_list("status", flat=True)) == {Line.Status.NEEDS_REVIEW}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_re_read_asked_while_a_worker_stores_the_lines_deadlocks_neither(document, letters):
+    """The re-read's requests locked their lines only at commit, by the foreign key's check,
+    after it had locked the document; the worker held the lines and wanted the document."""
+    version = factories.make_model_version("other")
+    outcome = {}
+
+    def worker():
+        try:
+            with transaction.atomic():
+                list(Line.objects.select_for_update().filter(document=document).order_by("id"))
+                outcome["lines"] = True
+                wait_until_another_session_waits_for_a_lock()  # the re-read, for the lines
+                Document.objects.select_for_update().get(pk=document.pk)  # finish_documents
+            outcome["worker"] = "stored"
+        except Exception as exc:
+            outcome["worker"] = repr(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    while "lines" not in outcome and thread.is_alive():
+        time.sleep(0.01)
+    queued = services.do_rerecognize(Document.objects.filter(pk=document.pk), version)
+    thread.join()
+    assert (queued, outcome["worker"]) == (3, "stored")
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("removal", ["delete", "merge"])
 def test_a_document_whose_last_unread_line_goes_is_ready(starter_model, document, bob, removal):
