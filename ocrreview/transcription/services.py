@@ -923,6 +923,9 @@ def unattended_work_exists() -> bool:
 def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
     """Per document: its state, pages (of those a IIIF import is fetching), lines done and
     total, and the model versions that ran."""
+    # Without the lines' default ordering, which would join their pages, sort them all, and
+    # make the model names below distinct per line rather than per document.
+    lines = Line.objects.filter(document__in=documents).order_by()
     pages = dict(
         Page.objects.filter(document__in=documents)
         .values("document_id")
@@ -935,10 +938,7 @@ def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
         ).values_list("pk", "n")
     )
     totals = dict(
-        Line.objects.filter(document__in=documents)
-        .values("document_id")
-        .annotate(n=Count("id"))
-        .values_list("document_id", "n")
+        lines.values("document_id").annotate(n=Count("id")).values_list("document_id", "n")
     )
     # Lines, not requests: a line queued for two models at once (a re-run before the first
     # finished) is one line to go.
@@ -949,20 +949,20 @@ def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
         .values_list("document_id", "n")
     )
     failed = dict(
-        Line.objects.filter(document__in=documents, status=Line.Status.FAILED)
+        lines.filter(status=Line.Status.FAILED)
         .values("document_id")
         .annotate(n=Count("id"))
         .values_list("document_id", "n")
     )
     models: dict[int, list[str]] = defaultdict(list)
     for document_id, name in (
-        Line.objects.filter(document__in=documents, model_version__isnull=False)
+        lines.filter(model_version__isnull=False)
         .values_list("document_id", "model_version__name")
         .distinct()
     ):
         models[document_id].append(name)
     progress = {}
-    for document in documents:
+    for document in documents.defer("iiif_canvases", "iiif_descriptive"):
         total = totals.get(document.pk, 0)
         waiting = document.status in WAITING
         done = 0 if waiting else total - outstanding.get(document.pk, 0)

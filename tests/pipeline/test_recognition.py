@@ -727,6 +727,7 @@ def test_progress_counts_lines_queued_for_two_models_once(tiny_model, document):
     drain()
     progress = services.document_progress(Document.objects.filter(pk=document.pk))[document.pk]
     assert (progress["lines_done"], progress["percent"]) == (3, 100)
+    assert progress["models"] == ["other"]  # named once, not once a line
 
 
 @pytest.mark.django_db
