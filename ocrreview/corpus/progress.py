@@ -23,15 +23,19 @@ def _with_recognized(counts: dict[str, int]) -> dict[str, int]:
     return {**counts, "recognized": done}
 
 
-def line_counts(lines: QuerySet[Line]) -> dict[str, int]:
-    """Totals an admin reads at a glance: how many lines, and how many still need eyes."""
-    return _with_recognized(lines.aggregate(**_counted()))
+def summed_line_counts(rows: list[tuple]) -> dict[str, int]:
+    """The counts of all of with_line_counts' rows together: a collection's, from its
+    documents', without counting its lines a second time."""
+    return {
+        name: sum(counts[name] for _, counts in rows)
+        for name in _with_recognized(dict.fromkeys(_counted(), 0))
+    }
 
 
 def with_line_counts(rows: Iterable[Model], lines: QuerySet[Line], field: str) -> list[tuple]:
-    """Each row (a document, a collection) with the line_counts of its `lines`, whose `field`
-    ("document_id", "collection_id") names it: one query, so that a list of 800 documents is
-    not 800 queries."""
+    """Each row (a document, a collection) with the counts of its `lines`, whose `field`
+    ("document_id", "collection_id") names it: how many lines, and how many still need eyes.
+    One query, so that a list of 800 documents is not 800 queries."""
     counted = lines.order_by().values(field).annotate(**_counted())
     by_row = {count.pop(field): _with_recognized(count) for count in counted}
     empty = _with_recognized(dict.fromkeys(_counted(), 0))

@@ -12,7 +12,7 @@ from ocrreview.corpus.actions import do_save_collection_settings
 from ocrreview.corpus.forms import ApiTokenForm, CollectionSettingsForm
 from ocrreview.corpus.iiif_export import NoCanvases, document_manifest
 from ocrreview.corpus.models import Document, Line
-from ocrreview.corpus.progress import line_counts, with_line_counts
+from ocrreview.corpus.progress import summed_line_counts, with_line_counts
 
 NEW_KEY_SESSION = "new_api_key"
 IIIF_JSON = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
@@ -45,7 +45,7 @@ def collection_detail(request, pk: int):
     return render(
         request,
         "corpus/collection_detail.html",
-        {"collection": collection, "rows": rows, "counts": line_counts(collection.lines.all())},
+        {"collection": collection, "rows": rows, "counts": summed_line_counts(rows)},
     )
 
 

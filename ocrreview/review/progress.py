@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Count, F, Q, Sum
 
 from ocrreview.corpus.models import Collection
-from ocrreview.corpus.progress import line_counts, with_line_counts
+from ocrreview.corpus.progress import summed_line_counts, with_line_counts
 from ocrreview.review.models import Correction
 
 A = Correction.Action
@@ -72,9 +72,13 @@ def reviewer_stats(collection: Collection) -> list[ReviewerStats]:
 
 
 def collection_progress(collection: Collection) -> Progress:
-    documents = with_line_counts(collection.documents.all(), collection.lines.all(), "document_id")
+    documents = with_line_counts(
+        collection.documents.defer("iiif_canvases", "iiif_descriptive"),
+        collection.lines.all(),
+        "document_id",
+    )
     return Progress(
-        counts=line_counts(collection.lines.all()),
+        counts=summed_line_counts(documents),
         documents=documents,
         reviewers=reviewer_stats(collection),
     )
