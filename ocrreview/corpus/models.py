@@ -75,6 +75,13 @@ class Membership(models.Model):
         return f"{self.user} in {self.collection} ({self.role})"
 
 
+class DocumentQuerySet(models.QuerySet):
+    def without_iiif_json(self) -> "DocumentQuerySet":
+        """Documents for lists and choices: an imported register's canvases are some 350 KB
+        a thousand, read for nothing there."""
+        return self.defer("iiif_canvases", "iiif_descriptive")
+
+
 class Document(models.Model):
     class Status(models.TextChoices):
         UPLOADED = "uploaded", "Uploaded"
@@ -120,6 +127,8 @@ class Document(models.Model):
     # Takeovers of silent work: a canvas or a page that kills its worker each time would
     # otherwise be worked on again every silence, forever.
     work_takeovers = models.PositiveSmallIntegerField(default=0)
+
+    objects = DocumentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]

@@ -100,7 +100,9 @@ class SearchForm(forms.Form):
 
     def __init__(self, *args, collection: Collection, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["document"].queryset = collection.documents.order_by("title", "id")
+        self.fields["document"].queryset = collection.documents.without_iiif_json().order_by(
+            "title", "id"
+        )
 
     def clean_q(self) -> str:
         q = self.cleaned_data["q"]

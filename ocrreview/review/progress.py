@@ -73,7 +73,7 @@ def reviewer_stats(collection: Collection) -> list[ReviewerStats]:
 
 def collection_progress(collection: Collection) -> Progress:
     documents = with_line_counts(
-        collection.documents.defer("iiif_canvases", "iiif_descriptive"),
+        collection.documents.without_iiif_json(),
         collection.lines.all(),
         "document_id",
     )

@@ -48,7 +48,9 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args, collection: Collection, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["documents"].queryset = collection.documents.order_by("title")
+        self.fields["documents"].queryset = collection.documents.without_iiif_json().order_by(
+            "title"
+        )
 
     def options(self) -> ExportOptions:
         data = dict(self.cleaned_data)

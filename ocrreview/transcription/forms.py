@@ -17,5 +17,5 @@ class RerecognizeForm(forms.Form):
 
     def __init__(self, *args, collection, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["document"].queryset = collection.documents.all()
+        self.fields["document"].queryset = collection.documents.without_iiif_json()
         self.fields["model_version"].queryset = ModelVersion.objects.choosable_in(collection)

@@ -962,7 +962,7 @@ def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
     ):
         models[document_id].append(name)
     progress = {}
-    for document in documents.defer("iiif_canvases", "iiif_descriptive"):
+    for document in documents.without_iiif_json():
         total = totals.get(document.pk, 0)
         waiting = document.status in WAITING
         done = 0 if waiting else total - outstanding.get(document.pk, 0)
