@@ -15,16 +15,25 @@
   const { csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS } = window.ocrreview;
   const { read: readLocal, write: writeLocal, drop: dropLocal } = localDrafts(review.dataset.user);
 
+  // Outside the fragments the editor swaps in: a live region replaced along with the line
+  // is a new one, and screen readers say nothing of what a new region holds.
+  const noticeBox = document.getElementById("notice");
+
   function notice(message, kind = "") {
-    const el = document.getElementById("notice");
-    if (!el) return;
-    el.textContent = message;
-    el.className = `notice ${kind}`;
+    noticeBox.textContent = message;
+    noticeBox.className = `notice ${kind}`;
   }
 
+  // Returns what the line has to say as it opens (its draft restored), for the caller to say
+  // at once or, after a swap, a moment later.
   function init() {
     const root = document.getElementById("editor");
-    if (!root) { ed = null; return; }
+    if (!root) {
+      ed = null;
+      // The fragment saying that the queue is done took the editor's place, and the focus.
+      document.querySelector("#editor-done h2")?.focus();
+      return null;
+    }
     const d = root.dataset;
     const input = root.querySelector("#line-text");
     ed = {
@@ -50,7 +59,7 @@
       armed: null,
       busy: false,
     };
-    restoreDraft();
+    const restored = restoreDraft();
     input.addEventListener("input", onInput);
     root.querySelectorAll(".alternatives li").forEach((li, i) => {
       li.addEventListener("click", () => takeAlternative(i));
@@ -84,6 +93,7 @@
     wireConflict();
     input.focus();
     input.setSelectionRange(input.value.length, input.value.length);
+    return restored;
   }
 
   function restoreDraft() {
@@ -100,7 +110,7 @@
       ed.serverText = d.draftText;
     }
     const draft = candidates.filter(Boolean).sort((a, b) => b.at - a.at)[0];
-    if (!draft || draft.text === ed.input.value) return;
+    if (!draft || draft.text === ed.input.value) return null;
     ed.input.value = draft.text;
     ed.last = draft.text;
     // Saving a restored draft names the version it was typed against, so a line changed
@@ -108,9 +118,9 @@
     ed.version = draft.version;
     ed.hypothesis = draft.hypothesis || ed.hypothesis;
     const stale = draft.version !== Number(d.version);
-    notice(stale
+    return stale
       ? "Your unsaved text was restored. The line has changed since you typed it; saving will show both texts."
-      : "Your unsaved text was restored.", "info");
+      : "Your unsaved text was restored.";
   }
 
   function remember() {
@@ -250,7 +260,9 @@
     return body;
   }
 
-  async function send(url, body, { push = true, keepDraft = false } = {}) {
+  // `said` is what the reviewer hears once the next line is in ("Saved."): the focus moving
+  // to it tells of the new line, not of what became of the last.
+  async function send(url, body, { push = true, keepDraft = false, said = "" } = {}) {
     if (ed.busy) return;
     ed.busy = true;
     // Keys typed while the save is on its way would go when the next line comes in.
@@ -283,15 +295,24 @@
     }
     const html = await response.text();
     if (!keepDraft) dropLocal(id);
-    swap(html, response.headers.get("X-Line-Url"), push);
+    swap(html, response.headers.get("X-Line-Url"), push, said);
   }
 
-  function swap(html, url, push) {
+  function swap(html, url, push, said) {
     clearInterval(ed.leaseTimer);
     clearTimeout(ed.draftTimer);
     review.innerHTML = html;
     if (url) (push ? history.pushState : history.replaceState).call(history, {}, "", url);
-    init();
+    notice("");
+    const restored = init();
+    const message = [said, restored].filter(Boolean).join(" ");
+    if (!message) return;
+    // A moment later: set in the task that emptied the region, a message the same as the
+    // last one (a second "Saved.") would leave it unchanged, and screen readers silent.
+    const opened = ed;
+    setTimeout(() => {
+      if (ed === opened && !noticeBox.textContent) notice(message, "info");
+    }, 100);
   }
 
   function save(action) {
@@ -300,7 +321,9 @@
       notice("You changed the text. Ctrl+Enter again accepts the recognised text and drops your change; Enter saves your change.", "warn");
       return;
     }
-    send(ed.root.querySelector("#line-form").getAttribute("action"), formBody(action));
+    send(ed.root.querySelector("#line-form").getAttribute("action"), formBody(action), {
+      said: action === "accept" ? "Accepted." : "Saved.",
+    });
   }
 
   async function skip() {
@@ -314,7 +337,7 @@
     await saveDraft();
     // A save (Enter) while the draft was on its way has opened the next line, unseen.
     if (ed !== skipping) return;
-    send(ed.d.skipUrl, body, { keepDraft: true });
+    send(ed.d.skipUrl, body, { keepDraft: true, said: "Skipped." });
   }
 
   function wireConflict() {
@@ -332,7 +355,7 @@
       // Exactly the text shown as mine: after an accept, or a revert, it is not the input's.
       const body = formBody("save");
       body.set("text", conflict.dataset.mine);
-      send(ed.root.querySelector("#line-form").getAttribute("action"), body);
+      send(ed.root.querySelector("#line-form").getAttribute("action"), body, { said: "Saved." });
       return;
     }
     dropLocal(ed.id);
@@ -358,7 +381,9 @@
         form.set("expected_version", ed.version);
         if (button.dataset.before) form.set("before", "1");
         // The page's query carries the reviewer's queue filter and order to the next line.
-        send(button.dataset.revertUrl + window.location.search, form, { push: false });
+        send(button.dataset.revertUrl + window.location.search, form, {
+          push: false, said: "Reverted.",
+        });
       });
     });
   }
@@ -518,5 +543,6 @@
   });
 
   window.addEventListener("popstate", () => window.location.reload());
-  init();
+  const restored = init();
+  if (restored) notice(restored, "info");
 })();

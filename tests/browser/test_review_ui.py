@@ -3,12 +3,14 @@ keyboard alone, takes an alternative, reloads mid-edit and finds the draft; two 
 race for one line and nothing is lost; the page view edits text and segmentation."""
 
 import io
+import re
 import time
 from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
 from PIL import Image, ImageDraw, ImageFont
+from playwright.sync_api import expect
 
 from ocrreview.corpus.models import Line
 from ocrreview.review.models import Correction, Draft
@@ -961,3 +963,30 @@ def test_after_keeping_theirs_in_the_page_view_the_row_has_nothing_unsaved(
     # Alice's save is history, which keeps line 3; the merge is refused for that alone.
     page.wait_for_selector("#seg-status:has-text('review history')")
     assert not Draft.objects.filter(user=bob).exists()
+
+
+def test_a_screen_reader_hears_the_save_the_next_line_and_the_end_of_the_queue(
+    new_page, bob, letters, letter_lines
+):
+    """The status region stays while lines come and go: one replaced with the line would be
+    new each time, and what it says unheard."""
+    from ocrreview.review import actions
+
+    Line.objects.filter(pk__in=[letter_lines[1].pk, letter_lines[2].pk]).update(status="reviewed")
+    actions.do_save_draft(letter_lines[4], bob, "the ſhip is expected", base_version=1)
+    page = bob_on(new_page, letters, letter_lines[3])
+    page.evaluate("window.region = document.getElementById('notice')")
+    page.keyboard.press("Enter")
+    wait_for_line(page, letter_lines[4])
+    page.wait_for_function("document.getElementById('notice').textContent !== ''")
+    assert page.evaluate("window.region === document.getElementById('notice')")
+    assert page.locator("#notice").inner_text() == "Saved. Your unsaved text was restored."
+    # The field's description says which line it is, as the sighted see above the image.
+    expect(editor_text(page)).to_have_accessible_description(
+        re.compile(r"^Letter to Mr Hale · page 1 · line 5 of 5 · confidence 35%")
+    )
+
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".queue-done")
+    assert page.evaluate("document.activeElement.textContent") == "Nothing left to review here"
+    page.wait_for_function("document.getElementById('notice').textContent === 'Saved.'")
