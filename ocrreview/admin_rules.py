@@ -15,6 +15,14 @@ class ReadOnly:
         return False
 
 
+class LargeTable:
+    """A list of millions of rows: newest first by the primary key, without counting them
+    all on every page, and with the rows its list shows joined in."""
+
+    ordering = ["-id"]
+    show_full_result_count = False
+
+
 class ChangedFieldsAdmin(admin.ModelAdmin):
     """The admin writes every field of its form back. A row the app changes while staff look
     at it (a collection's model promoted by a training run, a document read by a worker, a

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from ocrreview.admin_rules import ChangedFieldsAdmin, ReadOnly
+from ocrreview.admin_rules import ChangedFieldsAdmin, LargeTable, ReadOnly
 from ocrreview.corpus.actions import do_save_collection_settings
 from ocrreview.corpus.models import (
     ApiToken,
@@ -55,9 +55,13 @@ class KeptInPlace:
 class DocumentAdmin(KeptInPlace, ChangedFieldsAdmin):
     list_display = ["title", "collection", "status", "uploaded_by", "uploaded_at"]
     list_filter = ["status", "collection"]
+    list_select_related = ["collection", "uploaded_by"]
     search_fields = ["title"]
     readonly_fields = ["uploaded_by"]  # a fact, and often nobody (imports, the demo)
     placed_in = ("collection",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).without_iiif_json()
 
 
 @admin.register(Page)
@@ -67,8 +71,9 @@ class PageAdmin(ReadOnly, KeptInPlace, admin.ModelAdmin):
 
 
 @admin.register(Line)
-class LineAdmin(ReadOnly, KeptInPlace, admin.ModelAdmin):
+class LineAdmin(ReadOnly, KeptInPlace, LargeTable, admin.ModelAdmin):
     list_display = ["id", "document", "page", "order", "status", "confidence", "text", "version"]
+    list_select_related = ["document", "page__document"]
     list_filter = ["status", "collection"]
     search_fields = ["text"]
 

@@ -1,14 +1,15 @@
 from django.contrib import admin
 
-from ocrreview.admin_rules import ReadOnly
+from ocrreview.admin_rules import LargeTable, ReadOnly
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
 
 
 @admin.register(Correction)
-class CorrectionAdmin(ReadOnly, admin.ModelAdmin):
+class CorrectionAdmin(ReadOnly, LargeTable, admin.ModelAdmin):
     """The audit trail is never edited, not even by staff."""
 
     list_display = ["created_at", "line", "user", "action", "text_after", "time_spent_ms"]
+    list_select_related = ["line", "user"]
     list_filter = ["action"]
 
     def has_delete_permission(self, request, obj=None):

@@ -41,7 +41,7 @@ class EvaluationSplitAdmin(admin.ModelAdmin):
 @admin.register(EvaluationLine)
 class EvaluationLineAdmin(admin.ModelAdmin):
     list_display = ["split", "line"]
-    list_select_related = ["split__collection"]
+    list_select_related = ["split__collection", "line"]
     raw_id_fields = ["line"]
 
     def has_change_permission(self, request, obj=None) -> bool:

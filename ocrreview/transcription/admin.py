@@ -1,18 +1,22 @@
 from django.contrib import admin
 
+from ocrreview.admin_rules import LargeTable, ReadOnly
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 
 
 @admin.register(Hypothesis)
-class HypothesisAdmin(admin.ModelAdmin):
+class HypothesisAdmin(ReadOnly, LargeTable, admin.ModelAdmin):
+    """A model's readings, as it gave them."""
+
     list_display = ["line", "model_version", "rank", "text", "confidence", "share"]
+    list_select_related = ["line", "model_version"]
     list_filter = ["model_version"]
-    raw_id_fields = ["line"]
 
 
 @admin.register(RecognitionRequest)
-class RecognitionRequestAdmin(admin.ModelAdmin):
+class RecognitionRequestAdmin(ReadOnly, LargeTable, admin.ModelAdmin):
+    """Workers claim and finish these; a request changed here could be read twice or lost."""
+
     list_display = ["line", "document", "model_version", "status", "attempts", "worker", "error"]
+    list_select_related = ["line", "document", "model_version"]
     list_filter = ["status", "model_version"]
-    raw_id_fields = ["line", "document"]
-    readonly_fields = ["claim", "lease_until", "created_at", "finished_at", "model_seconds"]

@@ -4,6 +4,8 @@ changed only through the app; a page opened before the app changed a row does no
 
 import lxml.html
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ocrreview.corpus.actions import do_set_collection_model
@@ -109,3 +111,39 @@ def test_pages_and_lines_are_shown_not_changed(client, staff, placed, model):
     assert client.post(url, {"text": "typed in the admin", "width": 1}).status_code == 403
     assert Line.objects.get(pk=line.pk).text == line.text
     assert Page.objects.get(pk=page.pk).width == page.width
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "model",
+    [
+        "corpus_document",
+        "corpus_line",
+        "review_correction",
+        "transcription_hypothesis",
+        "transcription_recognitionrequest",
+    ],
+)
+def test_a_list_takes_as_many_queries_for_many_rows_as_for_one(
+    client, staff, letters, model_version, model
+):
+    from ocrreview.review.actions import do_save_line
+    from ocrreview.transcription.services import do_queue_recognition
+
+    def add_document(n: int) -> None:
+        page = factories.make_page(factories.make_document(letters, f"Letter {n}"))
+        line = factories.make_read_line(page, 0, [("Dear Sir", 0.5)], model_version)
+        do_save_line(line, staff, "Dear Madam", expected_version=line.version)
+        do_queue_recognition(Line.objects.filter(pk=line.pk), model_version=model_version)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(reverse(f"admin:{model}_changelist")).status_code == 200
+        return len(captured)
+
+    client.force_login(staff)
+    add_document(0)
+    few = queries()
+    for n in range(1, 5):
+        add_document(n)
+    assert queries() == few
