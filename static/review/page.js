@@ -122,6 +122,8 @@
         input.dataset.saved = conflict.dataset.theirs;
         li.dataset.version = conflict.dataset.version;
         msg.textContent = "";
+        // The button pressed went with the conflict, and the focus would have dropped to the page.
+        input.focus();
       });
       return;
     }
@@ -203,6 +205,10 @@
     if (!isShortcut(e) || (!mac && e.getModifierState("AltGraph")) || composing(e)) return;
     const typesACharacter = e.key.length === 1 && e.code !== `Key${e.key.toUpperCase()}`;
     if (!mac && e.target.classList?.contains("pl-text") && typesACharacter) return;
+    // A conflict's buttons name these keys, as in the editor; they answer the focused row's.
+    const choice = { KeyM: "mine", KeyT: "theirs" }[e.code];
+    const chosen = choice && e.target.closest?.(".page-line")?.querySelector(`[data-choose=${choice}]`);
+    if (chosen) { e.preventDefault(); chosen.click(); return; }
     const action = keys[e.code];
     if (action) { e.preventDefault(); run(action); }
   });

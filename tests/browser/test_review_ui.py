@@ -990,3 +990,35 @@ def test_a_screen_reader_hears_the_save_the_next_line_and_the_end_of_the_queue(
     page.wait_for_selector(".queue-done")
     assert page.evaluate("document.activeElement.textContent") == "Nothing left to review here"
     page.wait_for_function("document.getElementById('notice').textContent === 'Saved.'")
+
+
+def test_a_conflict_in_the_page_view_is_heard_and_answered_from_the_keyboard(
+    new_page, alice, bob, letters, letter_lines
+):
+    from ocrreview.review import actions
+
+    bbox_lines(letter_lines)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    line = letter_lines[2]
+    row = page.locator(f"#line-{line.pk}")
+    # The row's status region is there to screen readers while empty, so what it says is heard.
+    assert row.get_by_role("status").count() == 1
+    text = row.locator(".pl-text")
+    focused_row = "document.activeElement.closest('.page-line')?.id"
+
+    actions.do_save_line(line, alice, "of the 3rd inst. and", expected_version=1)
+    text.fill("of the third inst. and")
+    text.press("Enter")
+    row.locator("[data-choose=theirs]").click()
+    assert text.input_value() == "of the 3rd inst. and"
+    assert page.evaluate("document.activeElement.classList.contains('pl-text')")
+    assert page.evaluate(focused_row) == f"line-{line.pk}"
+
+    line.refresh_from_db()
+    actions.do_save_line(line, alice, "of the 3rd inst. and so", expected_version=line.version)
+    text.fill("of the third inst. and")
+    text.press("Enter")
+    row.locator(".conflict").wait_for()
+    page.keyboard.press("Alt+m")
+    page.wait_for_function(f"!document.querySelector('#line-{line.pk} .conflict')")
+    assert Line.objects.get(pk=line.pk).text == "of the third inst. and"
