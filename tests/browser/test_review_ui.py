@@ -1022,3 +1022,22 @@ def test_a_conflict_in_the_page_view_is_heard_and_answered_from_the_keyboard(
     page.keyboard.press("Alt+m")
     page.wait_for_function(f"!document.querySelector('#line-{line.pk} .conflict')")
     assert Line.objects.get(pk=line.pk).text == "of the third inst. and"
+
+
+def test_the_history_marks_its_changes_by_more_than_colour(new_page, bob, letters, letter_lines):
+    from ocrreview.review import actions
+
+    actions.do_save_line(
+        letter_lines[1], bob, "I received your letter", expected_version=1, time_spent_ms=1000
+    )
+    page = bob_on(new_page, letters, letter_lines[1])
+    page.keyboard.press("Alt+h")
+    page.wait_for_selector(".history-list")
+    deleted = page.locator(".history-list del").first
+    inserted = page.locator(".history-list ins").first
+    assert deleted.text_content().startswith("deleted: ")
+    assert inserted.text_content().startswith("inserted: ")
+    assert inserted.evaluate("e => getComputedStyle(e).textDecorationLine") == "underline"
+    assert deleted.evaluate("e => getComputedStyle(e).textDecorationLine") == "line-through"
+    # Heard, not seen: the words take no room beside the text.
+    assert deleted.locator(".visually-hidden").bounding_box()["width"] <= 1
