@@ -250,6 +250,13 @@ class Line(models.Model):
         indexes = [
             models.Index(fields=["collection", "status", "confidence"], name="review_queue"),
             models.Index(fields=["document", "page", "order"], name="reading_order"),
+            # The review queue in reading order: which documents and pages still wait, without
+            # reading the rows of the pages already reviewed.
+            models.Index(
+                fields=["collection", "document", "page", "order"],
+                condition=models.Q(status="needs_review"),
+                name="waiting_in_reading_order",
+            ),
             models.Index(fields=["status", "id"], name="pending_lines"),
             GinIndex(fields=["search_vector"], name="line_search_vector"),
         ]

@@ -72,11 +72,17 @@ _ORDERS = {
     JOIN corpus_document d ON d.id = p.document_id
     CROSS JOIN LATERAL (
         SELECT l.id, l."order" FROM corpus_line l
-        WHERE l.document_id = p.document_id AND l.page_id = p.id
-          AND l.status = 'needs_review' {filters}
+        WHERE l.collection_id = %(collection)s AND l.document_id = p.document_id
+          AND l.page_id = p.id AND l.status = 'needs_review' {filters}
         ORDER BY l."order", l.id LIMIT 1 FOR UPDATE OF l SKIP LOCKED
     ) AS w
     WHERE d.collection_id = %(collection)s {page_filters}
+      -- From the first document that has a waiting line: the documents reviewed before it
+      -- are not walked page by page on every claim.
+      AND p.document_id >= (
+          SELECT min(l.document_id) FROM corpus_line l
+          WHERE l.collection_id = %(collection)s AND l.status = 'needs_review'
+      )
     ORDER BY p.document_id, p.index LIMIT 1
 """,
     },
