@@ -303,6 +303,7 @@ def search_lines(
             )
         )
         .select_related("document", "page")
+        .defer("search_vector", "document__iiif_canvases", "document__iiif_descriptive")
         .order_by(*order)[: page_size + 1]
     )
     more = len(page) > page_size
