@@ -20,6 +20,7 @@
         const bar = document.createElement("progress");
         bar.max = 100;
         bar.value = 0;
+        bar.setAttribute("aria-label", file.name);
         item.append(name, bar);
         return item;
       }),
