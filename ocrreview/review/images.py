@@ -56,13 +56,17 @@ def open_line_crop(line: Line) -> File:
     box. Raises recognition.preprocess.ImageError when the page image is unusable, OSError
     when it is gone from storage.
 
-    The first crop of a page crops all its lines: decoding a large scan takes far longer
-    than cutting it, and the reviewer's next line is most likely on the same page."""
+    The first crop of a page crops the page's other lines that wait for a reviewer: decoding
+    a large scan takes far longer than cutting it, and the reviewer's next line is most
+    likely one of them (the accepted and reviewed ones are rarely opened)."""
     name = _crop_name(line)
     if not default_storage.exists(name):
         page = _page_image(line.page)
         _store(name, _crop(page, line), format="PNG")
-        for sibling in line.page.lines.exclude(pk=line.pk).only("id", "bbox", "polygon"):
+        waiting = line.page.lines.filter(
+            status__in=[Line.Status.NEEDS_REVIEW, Line.Status.IN_REVIEW]
+        )
+        for sibling in waiting.exclude(pk=line.pk).only("id", "bbox", "polygon"):
             sibling.page = line.page
             target = _crop_name(sibling)
             if default_storage.exists(target):
