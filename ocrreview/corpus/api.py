@@ -33,6 +33,7 @@ class CollectionSerializer(serializers.ModelSerializer):
             "nbest_size",
             "model_version",
             "special_characters",
+            "language",
             "created_at",
         ]
 
@@ -51,6 +52,9 @@ class CollectionSettingsSerializer(serializers.Serializer):
     )
     special_characters = serializers.CharField(required=False, allow_blank=True, max_length=500)
     licence = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    language = serializers.CharField(
+        required=False, allow_blank=True, max_length=35, help_text="a BCP 47 tag: fr, la, en-GB"
+    )
 
 
 class CollectionList(generics.ListAPIView):

@@ -14,6 +14,7 @@ class CollectionSettingsForm(forms.ModelForm):
             "model_version",
             "special_characters",
             "licence",
+            "language",
         ]
         widgets = {"confidence_threshold": forms.NumberInput(attrs={"step": "0.01"})}
 

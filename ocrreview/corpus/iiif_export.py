@@ -3,7 +3,8 @@ and Universal Viewer.
 
 Each line with text is a W3C Web Annotation with the `supplementing` motivation on its
 page's canvas: its boundary polygon as an SVG selector where the line has one, else its box
-as a `#xywh=` fragment, and its current text as a TextualBody. A line no one has reviewed says
+as a `#xywh=` fragment, and its current text as a TextualBody (in the collection's language,
+where it names one). A line no one has reviewed says
 so, with the model's calibrated confidence, in its label and in `ocrreview:status` and
 `ocrreview:confidence`. A document imported from IIIF keeps its source's canvas ids, image
 services, label and metadata, so the annotations land on the archive's own canvases; any other
@@ -43,7 +44,8 @@ def document_manifest(document: Document, absolute: Callable[[str], str]) -> dic
     items = []
     for page in document.pages.order_by("index"):
         imported = canvases[page.index] if document.iiif_manifest else None
-        items.append(_canvas(page, imported, lines_by_page.get(page.pk, []), base, absolute))
+        lines = lines_by_page.get(page.pk, [])
+        items.append(_canvas(page, imported, lines, base, absolute, document.collection.language))
     manifest = {
         "@context": PRESENTATION_3,
         "id": own_id,
@@ -83,7 +85,9 @@ def document_manifest(document: Document, absolute: Callable[[str], str]) -> dic
     return manifest
 
 
-def _canvas(page: Page, imported: dict | None, lines: list[Line], base: str, absolute) -> dict:
+def _canvas(
+    page: Page, imported: dict | None, lines: list[Line], base: str, absolute, language: str
+) -> dict:
     number = page.index + 1
     if imported:
         canvas_id, width, height = imported["id"], imported["width"], imported["height"]
@@ -125,7 +129,9 @@ def _canvas(page: Page, imported: dict | None, lines: list[Line], base: str, abs
             {
                 "id": f"{base}/canvas/{number}/lines",
                 "type": "AnnotationPage",
-                "items": [_line(line, canvas_id, width, height, scale, base) for line in lines],
+                "items": [
+                    _line(line, canvas_id, width, height, scale, base, language) for line in lines
+                ],
             }
         ],
     }
@@ -160,7 +166,9 @@ def _source_image(canvas: dict) -> dict:
     }
 
 
-def _line(line: Line, canvas_id: str, width: int, height: int, scale, base: str) -> dict:
+def _line(
+    line: Line, canvas_id: str, width: int, height: int, scale, base: str, language: str
+) -> dict:
     sx, sy = scale
 
     def point(x, y) -> tuple[int, int]:
@@ -185,7 +193,12 @@ def _line(line: Line, canvas_id: str, width: int, height: int, scale, base: str)
         "type": "Annotation",
         "motivation": "supplementing",
         "label": {"en": [_label(line, reviewed)]},
-        "body": {"type": "TextualBody", "value": line.text, "format": "text/plain"},
+        "body": {
+            "type": "TextualBody",
+            "value": line.text,
+            "format": "text/plain",
+            **({"language": language} if language else {}),
+        },
         "target": target,
         "ocrreview:status": line.status,
     }

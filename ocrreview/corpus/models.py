@@ -2,8 +2,14 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+
+# A BCP 47 language tag: a language subtag, then script, region or variant subtags.
+LANGUAGE_TAG = RegexValidator(
+    r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$",
+    "Give a language tag such as fr, de, la or en-GB.",
+)
 
 
 def default_threshold() -> float:
@@ -35,6 +41,13 @@ class Collection(models.Model):
     # Characters offered in the editor's palette (ſ, æ, superscripts, ...).
     special_characters = models.CharField(max_length=500, blank=True, default="ſæœ")
     licence = models.CharField(max_length=200, blank=True)
+    language = models.CharField(
+        max_length=35,
+        blank=True,
+        validators=[LANGUAGE_TAG],
+        help_text="The language of its lines, as a tag such as fr, de, la or en-GB: screen "
+        "readers read the lines with its voice, and IIIF exports name it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -67,3 +67,19 @@ def test_an_api_change_writes_only_the_settings_it_names(letters):
         0.8,
         3,
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "tag, status", [("fr", 200), ("en-GB", 200), ("la-Latn", 200), ("", 200), ("French!", 400)]
+)
+def test_the_language_is_a_language_tag(client, alice, letters, tag, status):
+    response = client.patch(
+        reverse("api_collection", args=[letters.pk]),
+        {"language": tag},
+        headers=factories.token_headers(alice),
+        content_type="application/json",
+    )
+    assert response.status_code == status, response.content
+    expected = tag if status == 200 else ""
+    assert Collection.objects.get(pk=letters.pk).language == expected

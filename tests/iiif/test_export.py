@@ -228,3 +228,20 @@ def test_a_document_of_a_collection_you_cannot_see_is_not_found(client, letters,
     assert response.json() == {"error": "Not found."}
     client.force_login(charlie)
     assert client.get(reverse("document_iiif_manifest", args=[document.pk])).status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["fr", ""])
+def test_the_texts_are_in_the_collections_language_where_it_names_one(
+    client, letters, bob, language
+):
+    letters.language = language
+    letters.save()
+    document = factories.make_document(letters)
+    page = factories.make_page(document, 0, 600, 400)
+    factories.make_line(page, 0, text="Monsieur", status=Line.Status.REVIEWED)
+    client.force_login(bob)
+    manifest = client.get(reverse("document_iiif_manifest", args=[document.pk])).json()
+    jsonschema.validate(manifest, SCHEMA)
+    (annotation,) = manifest["items"][0]["annotations"][0]["items"]
+    assert annotation["body"].get("language") == (language or None)
