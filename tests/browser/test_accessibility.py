@@ -1,11 +1,15 @@
 """What screen readers are told outside the review editor, in a real headless Chromium: errors
-as alerts tied to their field, and which upload each progress bar follows."""
+as alerts tied to their field, which upload each progress bar follows, and what becomes of a
+training run or an export while its page polls."""
 
 import re
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import expect
 
+from ocrreview.training.models import DatasetExport, TrainingRun
+from tests import factories
 from tests.playwright_fixtures import log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -48,3 +52,41 @@ def test_each_upload_bar_is_named_after_its_file_and_the_results_are_announced(
     expect(page.get_by_role("progressbar", name="scan.jpg", exact=True)).to_have_count(1)
     expect(page.get_by_role("progressbar", name="notes.txt", exact=True)).to_have_count(1)
     expect(page.locator("#upload-results")).to_have_attribute("aria-live", "polite")
+
+
+def test_a_polled_training_run_keeps_the_focus_on_cancel_and_says_once_that_it_runs(
+    new_page, alice, letters
+):
+    base = factories.make_model_version(name="base", source="/models/base", status="active")
+    export = DatasetExport.objects.create(collection=letters, status="done", created_by=alice)
+    run = TrainingRun.objects.create(base_model=base, dataset=export, created_by=alice)
+    page = new_page()
+    log_in(page, "alice")
+    page.goto(reverse("training_run", args=[run.pk]))
+    cancel = page.get_by_role("button", name="Cancel")
+    cancel.focus()
+    page.evaluate("window.polled = document.getElementById('run-status')")
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING)
+    page.wait_for_function("document.getElementById('run-said').textContent === 'Training running'")
+    assert page.evaluate("window.polled !== document.getElementById('run-status')")
+    assert page.evaluate("document.activeElement.textContent") == "Cancel"
+
+    # The next poll finds it still running, and says nothing again.
+    page.evaluate(
+        """() => {
+          window.said = document.getElementById('run-said').firstChild;
+          window.polled = document.getElementById('run-status');
+        }"""
+    )
+    page.wait_for_function("window.polled !== document.getElementById('run-status')")
+    assert page.evaluate("window.said === document.getElementById('run-said').firstChild")
+    assert page.evaluate("document.activeElement.textContent") == "Cancel"
+
+
+def test_a_polled_export_says_how_it_ended(new_page, alice, letters):
+    export = DatasetExport.objects.create(collection=letters, created_by=alice)
+    page = new_page()
+    log_in(page, "alice")
+    page.goto(reverse("training_export", args=[export.pk]))
+    DatasetExport.objects.filter(pk=export.pk).update(status=DatasetExport.Status.FAILED)
+    page.wait_for_function("document.getElementById('export-said').textContent === 'Export failed'")
