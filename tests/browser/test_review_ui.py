@@ -1041,3 +1041,23 @@ def test_the_history_marks_its_changes_by_more_than_colour(new_page, bob, letter
     assert deleted.evaluate("e => getComputedStyle(e).textDecorationLine") == "line-through"
     # Heard, not seen: the words take no room beside the text.
     assert deleted.locator(".visually-hidden").bounding_box()["width"] <= 1
+
+
+def test_the_editor_and_the_page_view_are_named_for_screen_readers(
+    new_page, bob, letters, letter_lines
+):
+    page = bob_on(new_page, letters, letter_lines[1])
+    expect(page.get_by_role("heading", level=1)).to_have_text("Review · Letters")
+    for name in ("Main", "Account", "Lines"):
+        expect(page.get_by_role("navigation", name=name)).to_have_count(1)
+    around = page.get_by_role("region", name="The page around the line", include_hidden=True)
+    expect(around).to_have_count(1)
+    page.keyboard.press("F1")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    page.keyboard.press("Escape")
+
+    page.goto(f"/collections/{letters.pk}/review/pages/{letter_lines[0].page_id}/")
+    expect(page.get_by_role("navigation", name="Pages")).to_have_count(1)
+    # The boxes' numbers and the legend's swatches are not read out: the rows say it all.
+    assert page.locator(".pv-canvas").aria_snapshot() == '- img "The page"'
+    assert "■" not in page.locator(".legend").aria_snapshot()
