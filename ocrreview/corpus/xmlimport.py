@@ -27,7 +27,6 @@ from kraken.lib.xml import XMLPage
 from lxml import etree
 
 from ocrreview.corpus.line_text import imported_line_text
-from ocrreview.corpus.models import Line
 
 Point = tuple[float, float]
 
@@ -153,7 +152,9 @@ _CUSTOM_STATUS = re.compile(r"(?<!\S)" + STATUS_TAG + r"\s*\{[^}]*?\bstatus\s*:\
 
 def _page_machine_read(line) -> bool:
     found = _CUSTOM_STATUS.search(line.get("custom") or "")
-    return found is not None and found.group(1) != Line.Status.REVIEWED
+    # The status as our export writes it: Line.Status.REVIEWED, spelled out so that this
+    # parser, which the model's own scripts use, needs no Django set up.
+    return found is not None and found.group(1) != "reviewed"
 
 
 def _alto_machine_read(line) -> bool:

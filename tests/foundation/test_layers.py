@@ -2,6 +2,9 @@
 apps below it (corpus at the bottom, then transcription, review, training)."""
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +55,19 @@ def test_an_app_imports_only_the_apps_below_it(app: str) -> None:
         for path, modules in imported_modules(ROOT / "ocrreview" / app).items()
     }
     assert {path: m for path, m in offending.items() if m} == {}
+
+
+def test_the_benchmarks_import_without_django_set_up() -> None:
+    """The model card's commands run them as plain scripts; a model imported at module level
+    anywhere below them fails them with AppRegistryNotReady."""
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    for module in ("bench.demo_pages", "bench.training_data"):
+        result = subprocess.run(
+            [sys.executable, "-c", f"import {module}"],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
