@@ -79,3 +79,33 @@ def test_opening_a_line_whose_lease_lapsed_takes_it_over(client, alice, bob, let
     page = editor(client, letters, lines[2]).content.decode()
     assert "is working on this line" not in page
     assert Line.objects.get(pk=lines[2].pk).claimed_by == bob
+
+
+def test_the_line_texts_are_marked_with_the_collections_language(client, bob, letters, lines):
+    """For screen readers, which otherwise read Latin or French lines in the page's English."""
+    import lxml.html
+
+    client.force_login(bob)
+    assert ' lang="' not in editor(client, letters, lines[1]).content.decode().split("<body")[1]
+    letters.language = "la"
+    letters.save()
+    actions.do_save_line(lines[1], bob, "Anno domini", expected_version=1)
+    pages = {
+        "editor": editor(client, letters, lines[2]),
+        "page view": client.get(reverse("review_page", args=[letters.pk, lines[1].page_id])),
+        "history": client.get(reverse("review_history", args=[letters.pk, lines[1].pk])),
+        "search": client.get(reverse("collection_search", args=[letters.pk]), {"q": "domini"}),
+    }
+    marked = {
+        name: {
+            element.get("class") or element.get("id")
+            for element in lxml.html.fromstring(response.content).xpath('//*[@lang="la"]')
+        }
+        for name, response in pages.items()
+    }
+    assert marked == {
+        "editor": {"marked", "line-text", "alt-text"},
+        "page view": {"pl-text"},
+        "history": {"diff"},
+        "search": {"snippet"},
+    }

@@ -1,4 +1,5 @@
 from django import template
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -33,3 +34,10 @@ def bbox_attr(bbox) -> str:
 def rect(bbox) -> dict[str, int]:
     x0, y0, x1, y1 = (int(v) for v in bbox)
     return {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}
+
+
+@register.filter
+def text_lang(collection) -> str:
+    """The lang attribute of an element holding the collection's line texts, for screen
+    readers to read them in the right voice; none where the collection names no language."""
+    return format_html(' lang="{}"', collection.language) if collection.language else ""
