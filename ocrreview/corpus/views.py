@@ -14,7 +14,6 @@ from ocrreview.corpus.iiif_export import NoCanvases, document_manifest
 from ocrreview.corpus.models import Document, Line
 from ocrreview.corpus.progress import summed_line_counts, with_line_counts
 
-NEW_KEY_SESSION = "new_api_key"
 IIIF_JSON = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
 
 
@@ -76,10 +75,10 @@ def collection_settings(request, pk: int):
 @login_required
 @never_cache  # the answer that shows a new key must not be kept by the browser or a proxy
 def api_tokens(request):
-    """The user's own API tokens: create one (its key is shown on the next page only), see when
+    """The user's own API tokens: create one (its key is shown on this answer only), see when
     each was last used, revoke them."""
     form = ApiTokenForm(request.POST or None)
-    status = 200
+    key, status = None, 200
     if request.method == "POST" and form.is_valid():
         if not tokens.take_creation_slot(request.user):
             form.add_error(None, "You created many tokens in the last hour; try again later.")
@@ -90,13 +89,9 @@ def api_tokens(request):
             except tokens.TokenError as exc:
                 form.add_error("name", str(exc))
             else:
-                # Redirected, so that reloading the page that shows the key does not post the
-                # form again and make a second token.
-                request.session[NEW_KEY_SESSION] = key
-                return redirect("api_tokens")
+                form = ApiTokenForm()
     if form.errors and status == 200:
         status = 400
-    key = request.session.pop(NEW_KEY_SESSION, None) if request.method == "GET" else None
     context = {"form": form, "key": key, "tokens": request.user.api_tokens.all()}
     return render(request, "corpus/api_tokens.html", context, status=status)
 
