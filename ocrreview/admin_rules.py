@@ -1,5 +1,6 @@
 """What staff may do in the Django admin to rows the app also changes."""
 
+from django import forms
 from django.contrib import admin
 
 
@@ -34,7 +35,8 @@ class ChangedFieldsAdmin(admin.ModelAdmin):
         # The page sends back the values it showed, so changed_data names what the staff
         # member changed, not what changed since the page was opened.
         for field in form.base_fields.values():
-            field.show_hidden_initial = True
+            # A file's is the upload itself, and a name sent back would always differ from it.
+            field.show_hidden_initial = not isinstance(field, forms.FileField)
         return form
 
     def save_model(self, request, obj, form, change) -> None:

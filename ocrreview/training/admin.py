@@ -21,12 +21,14 @@ class ModelVersionAdmin(ChangedFieldsAdmin):
 class DatasetExportAdmin(ChangedFieldsAdmin):
     list_display = ["id", "collection", "status", "progress", "created_by", "created_at"]
     list_filter = ["status"]
+    readonly_fields = ["created_by"]  # a fact, and nobody for the demo's
 
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(ChangedFieldsAdmin):
     list_display = ["id", "base_model", "status", "result_model", "promoted", "created_at"]
     list_filter = ["status"]
+    readonly_fields = ["created_by"]  # a fact, and nobody for the demo's
 
 
 @admin.register(EvaluationSplit)

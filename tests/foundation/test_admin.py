@@ -99,6 +99,32 @@ def test_a_document_page_opened_before_a_worker_read_it_keeps_its_new_status(cli
 
 
 @pytest.mark.django_db
+def test_an_uploaded_document_saved_unchanged_writes_nothing(client, staff, placed):
+    """Its file's name, sent back, always differed from the file: every save wrote it."""
+    from django.contrib.admin.models import LogEntry
+    from django.core.files.base import ContentFile
+
+    document, _, _ = placed
+    document.source_file.save("letter.pdf", ContentFile(b"%PDF-1.4"))
+    client.force_login(staff)
+    url = reverse("admin:corpus_document_change", args=[document.pk])
+    assert client.post(url, opened(client, url)).status_code == 302
+    assert LogEntry.objects.get().get_change_message() == "No fields changed."
+
+
+@pytest.mark.django_db
+def test_an_export_nobody_asked_for_is_saved_like_any_other(client, staff, letters):
+    """The demo's exports have no creator, which the form required."""
+    from ocrreview.training.models import DatasetExport
+
+    export = DatasetExport.objects.create(collection=letters, created_by=None)
+    client.force_login(staff)
+    url = reverse("admin:training_datasetexport_change", args=[export.pk])
+    assert client.post(url, {**opened(client, url), "error": "looked at"}).status_code == 302
+    assert DatasetExport.objects.get(pk=export.pk).error == "looked at"
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("model", ["page", "line"])
 def test_pages_and_lines_are_shown_not_changed(client, staff, placed, model):
     """A line's text saved here would leave no correction in its history."""
