@@ -63,11 +63,6 @@ READING_ACTIONS = [
     Correction.Action.IMPORT,
 ]
 
-# A text of whitespace alone (the editor keeps whitespace) reads nothing of its line's image,
-# and ALTO has no line without a word. PostgreSQL's \s is what its locale calls a space, which
-# may leave out the no-break and other spaces Python's str.isspace() counts: they are named.
-BLANK_TEXT = r"^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
-
 ProgressCallback = Callable[[float], None]
 READING_ORDER = ("document_id", "page__index", "order", "id")
 CHUNK = 1000  # lines fetched from the database at a time
@@ -122,7 +117,9 @@ def _matching_lines(collection: Collection, options: ExportOptions) -> QuerySet[
     accepted = Q(status=Line.Status.REVIEWED)
     if options.include_auto_accepted:
         accepted |= Q(status=Line.Status.AUTO_ACCEPTED, confidence__gte=options.min_confidence)
-    lines = Line.objects.filter(accepted, collection=collection).exclude(text__regex=BLANK_TEXT)
+    lines = Line.objects.filter(accepted, collection=collection).exclude(
+        text__regex=splits.BLANK_TEXT
+    )
     if options.documents:
         lines = lines.filter(document__in=options.documents)
     return lines.order_by(*READING_ORDER)

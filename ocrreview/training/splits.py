@@ -21,6 +21,12 @@ from ocrreview.training.models import EvaluationLine, EvaluationSplit
 TRAIN, VALIDATION, TEST, HELD_OUT = "train", "validation", "test", "held_out"
 SPLITS = (TRAIN, VALIDATION, TEST)
 
+# A text of whitespace alone (the editor keeps whitespace) reads nothing of its line's image:
+# such a line neither trains nor measures a model (nor has ALTO a line without a word).
+# PostgreSQL's \s is what its locale calls a space, which may leave out the no-break and
+# other spaces Python's str.isspace() counts: they are named.
+BLANK_TEXT = r"^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+
 
 class SplitError(ValueError):
     """The material cannot be split as asked; the message says why."""
@@ -38,7 +44,9 @@ def _unit_hash(seed: int, unit: str, key: int) -> float:
 def evaluation_candidates(collection: Collection) -> list[Line]:
     """Only lines a human has read can measure a model: an auto-accepted line is the model's
     own output, and scoring a model against itself proves nothing."""
-    lines = Line.objects.filter(collection=collection, status=Line.Status.REVIEWED).exclude(text="")
+    lines = Line.objects.filter(collection=collection, status=Line.Status.REVIEWED).exclude(
+        text__regex=BLANK_TEXT
+    )
     # Only what sampling needs: half a million reviewed lines read whole take gigabytes.
     return list(lines.order_by("id").only("id", "document_id", "page_id"))
 
@@ -104,7 +112,7 @@ def evaluation_lines(split: EvaluationSplit) -> list[Line]:
     until it is reviewed again)."""
     return list(
         Line.objects.filter(pk__in=split.members.values("line"), status=Line.Status.REVIEWED)
-        .exclude(text="")
+        .exclude(text__regex=BLANK_TEXT)
         .select_related("page", "document")
         .order_by("id")
     )

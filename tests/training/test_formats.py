@@ -7,6 +7,7 @@ from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Line
 from ocrreview.corpus.xmlimport import parse_layout_xml
 from ocrreview.review.models import Correction
+from ocrreview.training import splits
 from ocrreview.training.xmlformats import XmlLine, XmlPage, alto_xml, page_xml
 from ocrreview.transcription.models import Hypothesis
 from tests import factories
@@ -221,6 +222,10 @@ def test_a_text_of_whitespace_alone_is_left_out_of_an_export(letters, alice, bob
 
     assert export.counts["lines"] == 24
     assert not {line.pk for line in blank} & set(split_of(export))
+    # Nor does it measure a model: the frozen split never holds it.
+    assert not {line.pk for line in blank} & {
+        line.pk for line in splits.evaluation_candidates(letters)
+    }
 
 
 @pytest.mark.parametrize("write", [page_xml, lambda page: alto_xml(page, "p1")])
