@@ -78,6 +78,8 @@ def test_reverting_to_another_lines_history_is_refused(client, bob, letters, lin
         ("aaa", "aaaa"),
         ("Tbe cat sat", "The cat sat."),
         ("ab" * 1000, "a" * 2000),
+        ("the " * 50, "The " * 50 + "."),
+        ("a " * 1000, "b " * 1000),
     ],
 )
 def test_a_diff_spells_out_both_texts(before, after):
@@ -105,4 +107,16 @@ def test_a_long_rewrite_is_shown_whole_not_matched_character_by_character():
         ("del", "ba" * 999 + "b"),
         ("ins", "a" * 1999),
         ("same", ">"),
+    ]
+
+
+def test_a_long_line_changed_at_both_ends_is_matched_word_by_word():
+    words = " ".join(f"word{n}" for n in range(40))
+    spans = diff_spans(f"tbe {words} end", f"The {words} end.")
+    assert spans == [
+        ("del", "tbe"),
+        ("ins", "The"),
+        ("same", f" {words} "),
+        ("del", "end"),
+        ("ins", "end."),
     ]
