@@ -1,7 +1,7 @@
 """A limit on password guessing at the login pages (the site's and the admin's).
 
-Failed logins are counted per username and per client address in the shared cache, each count
-over OCRREVIEW_LOGIN_FAILURE_WINDOW seconds from its first failure. Once a username has failed
+Failed logins are counted per username and per client address in the shared cache, in windows
+of OCRREVIEW_LOGIN_FAILURE_WINDOW seconds. Once a username has failed
 OCRREVIEW_LOGIN_FAILURES_PER_USERNAME times, or an address OCRREVIEW_LOGIN_FAILURES_PER_ADDRESS
 times, a login with that username or from that address is refused until the window ends,
 before the password is checked: a guess costs the guesser a refusal, and this server no
@@ -47,10 +47,16 @@ def client_address(request) -> str:
     return str(ip)
 
 
-def failure_key(kind: str, identity: str) -> str:
-    """The cache key counting failed logins of one username or address; identities are hashed,
-    as a username may hold characters no cache key should."""
-    return f"login-failures:{kind}:{hashlib.sha256(identity.encode()).hexdigest()}"
+def failure_key(kind: str, identity: str, now: float | None = None) -> tuple[str, float]:
+    """The cache key counting failed logins of one username or address in the window `now`
+    falls in, and when that window ends. Identities are hashed, as a username may hold
+    characters no cache key should. A key per window, kept twice as long, never expires while
+    its window counts: a count that expired between its creation and its increment would
+    come back without an expiry, and hold its username out for good."""
+    window = settings.OCRREVIEW_LOGIN_FAILURE_WINDOW
+    slot = int((time.time() if now is None else now) // window)
+    digest = hashlib.sha256(identity.encode()).hexdigest()
+    return f"login-failures:{kind}:{digest}:{slot}", (slot + 1) * window
 
 
 def _counts(request, username: str | None) -> list[tuple[str, str, int, str]]:
@@ -79,10 +85,8 @@ def refusal(request, username: str | None) -> tuple[int, str] | None:
     """(seconds to wait, message) where a limit refuses this login now, else None."""
     now = time.time()
     for kind, identity, limit, whose in _counts(request, username):
-        key = failure_key(kind, identity)
-        found = cache.get_many([key, f"{key}:ends"])
-        if found.get(key, 0) >= limit:
-            ends = found.get(f"{key}:ends", now + settings.OCRREVIEW_LOGIN_FAILURE_WINDOW)
+        key, ends = failure_key(kind, identity, now)
+        if cache.get(key, 0) >= limit:
             wait = max(1, math.ceil(ends - now))
             minutes = math.ceil(wait / 60)
             return wait, (
@@ -95,10 +99,8 @@ def refusal(request, username: str | None) -> tuple[int, str] | None:
 def record_failure(request, username: str) -> None:
     window = settings.OCRREVIEW_LOGIN_FAILURE_WINDOW
     for kind, identity, limit, _ in _counts(request, username):
-        key = failure_key(kind, identity)
-        # The end of the window is kept beside the count, for the refusal to say when it ends.
-        cache.add(f"{key}:ends", time.time() + window, timeout=window)
-        cache.add(key, 0, timeout=window)
+        key, _ = failure_key(kind, identity)
+        cache.add(key, 0, timeout=2 * window)
         if cache.incr(key) == limit:
             logger.warning(
                 "%s %r failed %d logins: refused for up to %d s",
