@@ -2,6 +2,9 @@
 
 from django import forms
 from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connection
+from django.utils.functional import cached_property
 
 
 class ReadOnly:
@@ -16,11 +19,31 @@ class ReadOnly:
         return False
 
 
+class EstimatedCountPaginator(Paginator):
+    """Pages of a table too large to count on every page: unfiltered, its size is the
+    database's estimate (from its last ANALYZE); filtered, or small, it is counted."""
+
+    counted_below = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        if self.object_list.query.where:
+            return super().count
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                [self.object_list.model._meta.db_table],
+            )
+            estimate = cursor.fetchone()[0]
+        return estimate if estimate >= self.counted_below else super().count
+
+
 class LargeTable:
     """A list of millions of rows: newest first by the primary key, without counting them
     all on every page, and with the rows its list shows joined in."""
 
     ordering = ["-id"]
+    paginator = EstimatedCountPaginator
     show_full_result_count = False
 
 
