@@ -45,7 +45,7 @@ from ocrreview.corpus.segmentation import (
     store_lines,
     whole_image_lines,
 )
-from ocrreview.corpus.signals import lines_ready
+from ocrreview.corpus.signals import lines_ready, texts_held_before
 from ocrreview.corpus.xmlimport import ImportedPage, XMLImportError, parse_layout_xml
 from ocrreview.storage import StorageError
 from recognition.preprocess import MAX_PIXELS, ImageError, open_image, to_rgb
@@ -508,18 +508,16 @@ def own_lines(collection: Collection, texts: dict[int, str]) -> set[int]:
     """The line ids among `texts` (line id: text) that name a line of this collection which
     holds or held that text: lines an export of it brought back. Another site's ids may
     collide with ours; their texts will not."""
-    lines = Line.objects.filter(collection=collection, pk__in=texts)
-    # A line's earlier texts are its corrections' (review's, read through the relation rather
-    # than imported: corpus sits below review). Lines imported before texts were kept in NFC
-    # may hold another spelling.
-    held = {
-        (pk, nfc(text))
-        for pk, text in [
-            *lines.values_list("pk", "text"),
-            *lines.values_list("pk", "corrections__text_after"),
-        ]
-        if text is not None
-    }
+    current = list(
+        Line.objects.filter(collection=collection, pk__in=texts).values_list("pk", "text")
+    )
+    earlier = [
+        pair
+        for _, answer in texts_held_before.send(None, line_ids=[pk for pk, _ in current])
+        for pair in answer
+    ]
+    # Lines imported before texts were kept in NFC may hold another spelling.
+    held = {(pk, nfc(text)) for pk, text in [*current, *earlier]}
     return {pk for pk, text in texts.items() if (pk, text) in held}
 
 

@@ -19,5 +19,11 @@ text_imported = Signal()
 being_corrected = Signal()
 
 
+# Sent with `line_ids`; each receiver answers (line id, text) pairs of texts those lines held
+# before their current one (review: what its corrections wrote), so that an export brought
+# back is known by any text its lines had.
+texts_held_before = Signal()
+
+
 def lines_being_corrected(line_ids: list[int]) -> set[int]:
     return set().union(*(answer for _, answer in being_corrected.send(None, line_ids=line_ids)))

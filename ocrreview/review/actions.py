@@ -470,6 +470,13 @@ def do_discard_draft(line: Line | int, user) -> None:
     Draft.objects.filter(line_id=_line_id(line), user=user).delete()
 
 
+def texts_corrections_wrote(sender, line_ids: list[int], **kwargs: Any) -> list[tuple[int, str]]:
+    """corpus's `texts_held_before`: every text the lines' corrections wrote."""
+    return list(
+        Correction.objects.filter(line_id__in=line_ids).values_list("line_id", "text_after")
+    )
+
+
 def record_imported_text(sender: type[Line], lines: Sequence[Line], user, **kwargs: Any) -> None:
     """corpus's `text_imported`: text a PAGE or ALTO file brought is reviewed text, kept with
     its history like every other human-made text."""
