@@ -19,6 +19,7 @@ def test_the_editor_shows_the_line_its_alternatives_and_palette(client, bob, let
     assert "I received your" in page and "35%" in page
     assert "Alt+1" in page and "Alt+3" in page
     assert 'data-char="ſ"' in page and 'data-char="æ"' in page
+    assert 'aria-label="latin small letter long s"' in page  # read as nothing, or as "s"
     assert "Keyboard shortcuts" in page
     assert f'data-next-url="{reverse("review_line", args=[letters.pk, lines[2].pk])}' in page
 

@@ -1,3 +1,5 @@
+import unicodedata
+
 from django import template
 from django.utils.html import format_html
 
@@ -41,3 +43,10 @@ def text_lang(collection) -> str:
     """The lang attribute of an element holding the collection's line texts, for screen
     readers to read them in the right voice; none where the collection names no language."""
     return format_html(' lang="{}"', collection.language) if collection.language else ""
+
+
+@register.filter
+def character_name(character: str) -> str:
+    """What a screen reader should say for a palette key: "LATIN SMALL LETTER LONG S", where
+    it would read "ſ" as nothing, or as "s"."""
+    return " ".join(unicodedata.name(c, c).lower() for c in character)
