@@ -92,7 +92,7 @@ class TrainingForm(forms.Form):
         self.fields["base"].queryset = ModelVersion.objects.visible_to(collection)
         self.fields["base"].initial = collection.model_version_id
         finished = collection.exports.filter(status=DatasetExport.Status.DONE)
-        self.fields["dataset"].queryset = finished
+        self.fields["dataset"].queryset = finished.select_related("collection")  # its label
         self.fields["dataset"].initial = finished.values_list("pk", flat=True).first()
 
     def params(self) -> TrainingParams:
