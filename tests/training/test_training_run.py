@@ -350,4 +350,4 @@ def test_a_run_trained_here_by_a_command_reports_a_failure_after_training(
     block_model_uploads()
     run = actions.run_training(run.pk)
     assert run.status == TrainingRun.Status.FAILED
-    assert run.error.startswith("FileExistsError")
+    assert run.error.startswith("NotADirectoryError")  # a file where the models folder goes
