@@ -1,5 +1,6 @@
 // The page view: every line of a page beside its image, editable in place, and the line
-// boxes editable on the image (move, resize, split, merge, add, delete).
+// boxes editable on the image (move, resize, split, merge, add, delete), with the mouse or
+// with the keyboard alone.
 (() => {
   "use strict";
   const view = document.getElementById("page-view");
@@ -10,6 +11,7 @@
   const drafts = localDrafts(view.dataset.user);
   let selected = null;  // the <li> of the selected line
   let lastClick = null; // where on the page the reviewer last clicked, in page pixels
+  let nudged = null;    // a box moved or resized with keys and not yet sent
   let adding = false;
   let discarding = null; // the last "Keep theirs" dropping the server's draft
 
@@ -29,6 +31,7 @@
   }
 
   function select(li) {
+    if (nudged && nudged.li !== li) sendNudged();
     selected?.classList.remove("selected");
     if (selected) boxOf(selected.dataset.lineId)?.classList.remove("selected");
     selected = li;
@@ -55,6 +58,8 @@
     });
     input.addEventListener("keydown", (e) => {
       if (composing(e)) return;
+      // From here on the caret, not an earlier click on the image, says where to split.
+      if (!isShortcut(e)) lastClick = null;
       if (e.key === "Enter") { e.preventDefault(); saveRow(li); }
       if (e.key === "ArrowDown" && !e.altKey) { e.preventDefault(); moveFocus(li, 1); }
       if (e.key === "ArrowUp" && !e.altKey) { e.preventDefault(); moveFocus(li, -1); }
@@ -171,15 +176,15 @@
     if (action === "add") {
       adding = !adding;
       view.classList.toggle("adding", adding);
-      say(adding ? "Drag a box on the image to add a line." : "");
+      say(adding
+        ? "Drag a box on the image to add a line, or press Enter to add one under the selected line."
+        : "");
       return;
     }
     if (!selected) { say("Select a line first: click its box or its text.", "warn"); return; }
     const version = selected.dataset.version;
     if (action === "split") {
-      const [x0, , x1] = selected.dataset.bbox.split(",").map(Number);
-      const x = lastClick && lastClick.x > x0 && lastClick.x < x1 ? lastClick.x : (x0 + x1) / 2;
-      segmentation(selected.dataset.splitUrl, { x: Math.round(x), expected_version: version });
+      segmentation(selected.dataset.splitUrl, { x: splitAt(selected), expected_version: version });
     } else if (action === "merge") {
       // The next line goes, and with it what was typed into it and not saved.
       const next = selected.nextElementSibling?.querySelector(".pl-text");
@@ -191,6 +196,83 @@
     } else if (action === "delete") {
       segmentation(selected.dataset.deleteUrl, { expected_version: version });
     }
+  }
+
+  // Where a split cuts the box: at a click on it, else at the caret (the text is cut there
+  // too, so its share of the text places the cut), else in the middle.
+  function splitAt(li) {
+    const [x0, , x1] = li.dataset.bbox.split(",").map(Number);
+    if (lastClick && lastClick.x > x0 && lastClick.x < x1) return Math.round(lastClick.x);
+    const input = li.querySelector(".pl-text");
+    const caret = input.selectionStart;
+    const share = caret > 0 && caret < input.value.length ? caret / input.value.length : 0.5;
+    return Math.round(x0 + (x1 - x0) * share);
+  }
+
+  // The keyboard's way to move and resize a box: each Alt+arrow moves the selected box by an
+  // eighth of its height, Alt+Shift+arrow moves its bottom right corner; the box is sent once
+  // the reviewer pauses, as one move, and Escape puts it back.
+  const NUDGE_PAUSE_MS = 700;
+  const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+
+  function drawBox(li, [x0, y0, x1, y1]) {
+    const body = boxOf(li.dataset.lineId)?.querySelector("rect:not(.handle)");
+    if (!body) return;
+    body.setAttribute("x", Math.min(x0, x1));
+    body.setAttribute("y", Math.min(y0, y1));
+    body.setAttribute("width", Math.abs(x1 - x0));
+    body.setAttribute("height", Math.abs(y1 - y0));
+  }
+
+  function nudge(li, [dx, dy], resizing) {
+    if (!nudged) {
+      const box = li.dataset.bbox.split(",").map(Number);
+      nudged = { li, box, step: Math.max(1, Math.round((box[3] - box[1]) / 8)), timer: null };
+    }
+    const { box, step } = nudged;
+    const [width, height] = [Number(svg.viewBox.baseVal.width), Number(svg.viewBox.baseVal.height)];
+    if (resizing) {
+      box[2] = Math.min(width, Math.max(box[0] + step, box[2] + dx * step));
+      box[3] = Math.min(height, Math.max(box[1] + step, box[3] + dy * step));
+    } else {
+      // The whole box stays on the page, so a move at its edge stops there, not shrinks it.
+      const mx = Math.min(width - box[2], Math.max(-box[0], dx * step));
+      const my = Math.min(height - box[3], Math.max(-box[1], dy * step));
+      box[0] += mx; box[2] += mx; box[1] += my; box[3] += my;
+    }
+    drawBox(li, box);
+    say(`Line box ${box.join(", ")} (left, top, right, bottom): saved when you pause; Escape puts it back.`);
+    clearTimeout(nudged.timer);
+    nudged.timer = setTimeout(sendNudged, NUDGE_PAUSE_MS);
+  }
+
+  function sendNudged() {
+    if (!nudged) return;
+    const { li, box, timer } = nudged;
+    clearTimeout(timer);
+    nudged = null;
+    const [x0, y0, x1, y1] = box;
+    segmentation(li.dataset.moveUrl, { x0, y0, x1, y1, expected_version: li.dataset.version });
+  }
+
+  function dropNudged() {
+    if (!nudged) return false;
+    clearTimeout(nudged.timer);
+    drawBox(nudged.li, nudged.li.dataset.bbox.split(",").map(Number));
+    nudged = null;
+    say("The box is back where it was.");
+    return true;
+  }
+
+  // Add mode from the keyboard: Enter puts a box of the selected line's size right under it,
+  // to be moved and resized with the arrows.
+  function addUnder(li) {
+    adding = false;
+    view.classList.remove("adding");
+    const [x0, y0, x1, y1] = li.dataset.bbox.split(",").map(Number);
+    const height = Number(svg.viewBox.baseVal.height);
+    const top = Math.min(y1, height - (y1 - y0));
+    segmentation(view.dataset.addUrl, { x0, y0: top, x1, y1: top + (y1 - y0) });
   }
 
   document.querySelectorAll("[data-seg]").forEach((button) => {
@@ -210,8 +292,21 @@
     const chosen = choice && e.target.closest?.(".page-line")?.querySelector(`[data-choose=${choice}]`);
     if (chosen) { e.preventDefault(); chosen.click(); return; }
     const action = keys[e.code];
-    if (action) { e.preventDefault(); run(action); }
+    if (action) { e.preventDefault(); run(action); return; }
+    if (ARROWS[e.key] && selected) { e.preventDefault(); nudge(selected, ARROWS[e.key], e.shiftKey); }
   });
+  // Capturing, so that these keys answer the pending box before a row or a button reads them.
+  document.addEventListener("keydown", (e) => {
+    if (composing(e)) return;
+    if (e.key === "Escape" && (nudged || adding)) {
+      e.preventDefault();
+      if (!dropNudged()) run("add");  // leaves add mode
+    } else if (e.key === "Enter" && adding && selected) {
+      e.preventDefault();
+      e.stopPropagation();
+      addUnder(selected);
+    }
+  }, true);
 
   // Dragging on the image: a box body moves the box, its corner handle resizes it, and in
   // "add" mode a drag on empty paper draws a new line box.

@@ -1061,3 +1061,49 @@ def test_the_editor_and_the_page_view_are_named_for_screen_readers(
     # The boxes' numbers and the legend's swatches are not read out: the rows say it all.
     assert page.locator(".pv-canvas").aria_snapshot() == '- img "The page"'
     assert "■" not in page.locator(".legend").aria_snapshot()
+
+
+def test_a_box_is_moved_resized_split_and_added_with_the_keyboard_alone(
+    new_page, bob, letters, letter_lines
+):
+    bbox_lines(letter_lines)  # 60 px high: each arrow is an eighth of that, 8 px (7.5 rounded)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    line = letter_lines[4]
+    page.locator(f"#line-{line.pk} .pl-text").focus()
+    # Alt+Left is the browser's Back elsewhere: here it moves the box.
+    for key in ["Alt+ArrowRight", "Alt+ArrowLeft", "Alt+ArrowRight", "Alt+ArrowRight"] + [
+        "Alt+ArrowUp",
+        "Alt+Shift+ArrowLeft",
+    ]:
+        page.keyboard.press(key)
+    # One move is sent once the keys pause, and the page comes back on the line.
+    page.wait_for_function(
+        f"document.querySelector('#line-{line.pk}').dataset.bbox === '46,314,708,374'"
+    )
+    assert Line.objects.get(pk=line.pk).bbox == [46, 314, 708, 374]
+    assert page.evaluate("document.activeElement.closest('.page-line').id") == f"line-{line.pk}"
+
+    # Escape puts a box back before it is sent.
+    page.keyboard.press("Alt+ArrowDown")
+    page.keyboard.press("Escape")
+    assert "back where it was" in page.locator("#seg-status").inner_text()
+    page.wait_for_timeout(1200)
+    assert Line.objects.get(pk=line.pk).bbox == [46, 314, 708, 374]
+    assert page.locator(f'g.box[data-line-id="{line.pk}"] rect').first.get_attribute("y") == "314"
+
+    # Split at the caret: after "I", the first space.
+    row = page.locator(f"#line-{letter_lines[1].pk} .pl-text")
+    row.focus()
+    row.evaluate("input => input.setSelectionRange(1, 1)")
+    page.keyboard.press("Alt+s")
+    page.wait_for_function("document.querySelectorAll('.page-line').length === 6")
+    assert Line.objects.get(pk=letter_lines[1].pk).text == "I"
+
+    # Add mode, then Enter: a box of the selected line's size right under it.
+    page.locator(f"#line-{line.pk} .pl-text").focus()
+    page.keyboard.press("Alt+a")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('.page-line').length === 7")
+    # Under it, that is, as far down as the page lets a box of that height go.
+    added = Line.objects.filter(page_id=line.page_id).order_by("-id").first()
+    assert added.bbox == [46, 360, 708, 420]
