@@ -5,6 +5,7 @@ whose answers carry their recognition progress, are in `transcription/api.py`.""
 
 from django.forms.models import model_to_dict
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -104,6 +105,11 @@ class DocumentIiifManifest(APIView):
         visible = Document.objects.filter(collection__in=visible_collections(request.user))
         document = get_object_or_404(visible.select_related("collection"), pk=pk)
         try:
-            return Response(document_manifest(document, request.build_absolute_uri))
+            manifest = document_manifest(
+                document,
+                request.build_absolute_uri,
+                image_path=lambda page: reverse("api_page_image", args=[page.pk]),
+            )
         except NoCanvases as exc:
             return error(str(exc), status.HTTP_409_CONFLICT)
+        return Response(manifest)

@@ -8,7 +8,8 @@ where it names one). A line no one has reviewed says
 so, with the model's calibrated confidence, in its label and in `ocrreview:status` and
 `ocrreview:confidence`. A document imported from IIIF keeps its source's canvas ids, image
 services, label and metadata, so the annotations land on the archive's own canvases; any other
-document's canvases are its pages here, with this site's image URLs.
+document's canvases are its pages here, with this site's image URLs: the web's for a manifest
+a browser fetches signed in, the API's (which take a token) for one fetched through the API.
 """
 
 from collections.abc import Callable
@@ -32,8 +33,11 @@ class NoCanvases(ValueError):
     """A document with no page yet: Presentation 3 wants a manifest of one canvas at least."""
 
 
-def document_manifest(document: Document, absolute: Callable[[str], str]) -> dict:
-    """The manifest; `absolute` makes a path of this site a full URL."""
+def document_manifest(
+    document: Document, absolute: Callable[[str], str], *, image_path: Callable[[Page], str]
+) -> dict:
+    """The manifest; `absolute` makes a path of this site a full URL, `image_path` gives the
+    path of an uploaded page's image."""
     own_id = absolute(reverse("api_document_iiif", args=[document.pk]))
     base = own_id.rsplit("/", 1)[0]
     source = document.iiif_descriptive
@@ -42,10 +46,11 @@ def document_manifest(document: Document, absolute: Callable[[str], str]) -> dic
     for line in document.lines.exclude(status__in=NO_TEXT).exclude(text="").order_by("order"):
         lines_by_page.setdefault(line.page_id, []).append(line)
     items = []
+    language = document.collection.language
     for page in document.pages.order_by("index"):
         imported = canvases[page.index] if document.iiif_manifest else None
         lines = lines_by_page.get(page.pk, [])
-        items.append(_canvas(page, imported, lines, base, absolute, document.collection.language))
+        items.append(_canvas(page, imported, lines, base, absolute, image_path, language))
     manifest = {
         "@context": PRESENTATION_3,
         "id": own_id,
@@ -86,7 +91,13 @@ def document_manifest(document: Document, absolute: Callable[[str], str]) -> dic
 
 
 def _canvas(
-    page: Page, imported: dict | None, lines: list[Line], base: str, absolute, language: str
+    page: Page,
+    imported: dict | None,
+    lines: list[Line],
+    base: str,
+    absolute,
+    image_path: Callable[[Page], str],
+    language: str,
 ) -> dict:
     number = page.index + 1
     if imported:
@@ -98,7 +109,7 @@ def _canvas(
         canvas_id = absolute(reverse("review_page", args=[collection_id, page.pk]))
         width, height, label = page.width, page.height, f"page {number}"
         image = {
-            "id": absolute(reverse("review_page_image", args=[collection_id, page.pk])),
+            "id": absolute(image_path(page)),
             "type": "Image",
             "format": _format(page.image.name),
         }

@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, F, Func, IntegerField
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -53,7 +54,13 @@ def document_iiif_manifest(request, pk: int):
     visible = Document.objects.filter(collection__in=visible_collections(request.user))
     document = get_object_or_404(visible.select_related("collection"), pk=pk)
     try:
-        manifest = document_manifest(document, request.build_absolute_uri)
+        manifest = document_manifest(
+            document,
+            request.build_absolute_uri,
+            image_path=lambda page: reverse(
+                "review_page_image", args=[document.collection_id, page.pk]
+            ),
+        )
     except NoCanvases as exc:
         return JsonResponse({"error": str(exc)}, status=409)
     return JsonResponse(manifest, content_type=IIIF_JSON, json_dumps_params={"ensure_ascii": False})

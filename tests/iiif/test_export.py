@@ -168,6 +168,21 @@ def test_an_uploaded_document_exports_with_this_sites_images(client, letters, bo
 
 
 @pytest.mark.django_db
+def test_the_apis_manifest_points_at_images_its_token_fetches(client, letters, bob):
+    """The web's image route wants a session: a token client got a redirect to the login."""
+    document = factories.make_document(letters)
+    page = factories.make_page(document, 0, 600, 400)
+    factories.make_line(page, 0, text="Hello", status=Line.Status.REVIEWED)
+    response = client.get(reverse("api_document_iiif", args=[document.pk]), headers=auth(bob))
+    manifest = response.json()
+    jsonschema.validate(manifest, SCHEMA)
+    image = manifest["items"][0]["items"][0]["items"][0]["body"]["id"]
+    assert image == f"http://testserver/api/pages/{page.pk}/image/"
+    fetched = client.get(image, headers=auth(bob))
+    assert fetched.status_code == 200 and fetched["Content-Type"].startswith("image/")
+
+
+@pytest.mark.django_db
 def test_the_schema_refuses_what_the_specification_does(client, letters, bob):
     """The check can fail: a manifest with a canvas id holding a fragment, a line without
     text or an unknown top-level property is refused."""
