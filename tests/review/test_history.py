@@ -80,6 +80,7 @@ def test_reverting_to_another_lines_history_is_refused(client, bob, letters, lin
         ("ab" * 1000, "a" * 2000),
         ("the " * 50, "The " * 50 + "."),
         ("a " * 1000, "b " * 1000),
+        ("q\u0303ue " * 200, "q\u0304ue " * 200 + "."),
     ],
 )
 def test_a_diff_spells_out_both_texts(before, after):
@@ -96,6 +97,34 @@ def test_a_short_change_is_shown_character_by_character():
         ("ins", "h"),
         ("same", "e cat sat"),
         ("ins", "."),
+    ]
+
+
+def test_a_letter_and_its_marks_change_together():
+    """A mark changed alone would be drawn on nothing: "q̃" has no precomposed form."""
+    assert diff_spans("co\u0304me", "co\u0303me") == [
+        ("same", "c"),
+        ("del", "o\u0304"),
+        ("ins", "o\u0303"),
+        ("same", "me"),
+    ]
+    assert diff_spans("q\u0303ue", "q\u0304ue") == [
+        ("del", "q\u0303"),
+        ("ins", "q\u0304"),
+        ("same", "ue"),
+    ]
+    assert diff_spans("q", "q\u0303") == [("del", "q"), ("ins", "q\u0303")]
+
+
+def test_a_long_line_changed_at_both_ends_keeps_its_marks_on_their_letters():
+    words = " ".join(f"q\u0303ue{n}" for n in range(40))
+    spans = diff_spans(f"p\u0304 {words} end", f"p\u0303 {words} end.")
+    assert spans == [
+        ("del", "p\u0304"),
+        ("ins", "p\u0303"),
+        ("same", f" {words} "),
+        ("del", "end"),
+        ("ins", "end."),
     ]
 
 
