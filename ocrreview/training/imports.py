@@ -109,7 +109,8 @@ def read_dataset(path: Path, *, text_column: str = "text") -> list[Row]:
 
 def _read_imagefolder(folder: Path, text_column: str, default_split: str) -> list[Row]:
     try:
-        lines = (folder / "metadata.jsonl").read_text(encoding="utf-8").split("\n")
+        # utf-8-sig: Windows Notepad saves UTF-8 with a byte order mark, which JSON refuses.
+        lines = (folder / "metadata.jsonl").read_text(encoding="utf-8-sig").split("\n")
     except UnicodeDecodeError as exc:
         raise DatasetImportError(
             f"{folder / 'metadata.jsonl'} is not UTF-8 text (byte {exc.start}); save it as UTF-8"

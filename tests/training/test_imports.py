@@ -248,6 +248,14 @@ def test_metadata_that_is_not_utf8_is_refused_with_a_hint(line_folder):
         read_dataset(line_folder)
 
 
+def test_metadata_saved_with_a_byte_order_mark_is_read(line_folder):
+    """Windows Notepad saves UTF-8 with a BOM."""
+    metadata = line_folder / "metadata.jsonl"
+    metadata.write_bytes(b"\xef\xbb\xbf" + metadata.read_bytes())
+    rows = read_dataset(line_folder)
+    assert len(rows) == 32 and rows[0].name == "00-0.png"
+
+
 @pytest.mark.parametrize("folder", ["page", "alto"])
 def test_exported_page_and_alto_read_back_through_the_upload_parser(
     letters, alice, reviewed_letters, tmp_path, folder
