@@ -43,6 +43,16 @@ def test_marked_spans_cut_the_text_by_token_confidence():
     assert [(s.text, s.level) for s in spans] == [("ab", ""), ("cd", "low"), ("ef", "mid")]
 
 
+def test_a_letter_and_its_combining_mark_are_marked_as_one():
+    """The model's tokens count code points: one may end between q and its tilde."""
+    tokens = [{"start": 0, "end": 1, "prob": 0.99}, {"start": 1, "end": 2, "prob": 0.3}]
+    spans = queue.marked_spans("q\u0303ue", tokens)
+    assert [(s.text, s.level) for s in spans] == [("q\u0303", "low"), ("ue", "")]
+    tokens = [{"start": 0, "end": 1, "prob": 0.3}, {"start": 1, "end": 4, "prob": 0.6}]
+    spans = queue.marked_spans("q\u0303ue", tokens)
+    assert [(s.text, s.level) for s in spans] == [("q\u0303", "low"), ("ue", "mid")]
+
+
 def test_a_server_draft_comes_back_in_the_editor(client, bob, letters, lines):
     actions.do_save_draft(lines[1], bob, "I received yo", base_version=1)
     client.force_login(bob)
