@@ -25,7 +25,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
 
@@ -94,8 +94,12 @@ def check_storage() -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket = settings.OCRREVIEW_S3_BUCKET
+    # On a storage of its own, closed after: a worker checks in its main process before the
+    # pool forks, and a connection of the default storage's opened here would be inherited
+    # by every child, all of them sending their requests down that one socket.
+    client = storages.create_storage(settings.STORAGES["default"]).connection.meta.client
     try:
-        default_storage.connection.meta.client.head_bucket(Bucket=bucket)
+        client.head_bucket(Bucket=bucket)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         problem = (
@@ -112,6 +116,8 @@ def check_storage() -> None:
             f"(OCRREVIEW_S3_ENDPOINT_URL={settings.STORAGES['default']['OPTIONS']['endpoint_url']!r}): "
             f"{exc}"
         ) from exc
+    finally:
+        client.close()
 
 
 def storage_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

@@ -2,7 +2,9 @@
 disk: files stored whole under their names, downloads as presigned redirects, model versions
 cached once per host and checked against their checksums, and a missing bucket named at start."""
 
+import http.server
 import io
+import os
 import threading
 from pathlib import Path
 
@@ -210,3 +212,56 @@ def test_two_uploads_of_one_name_at_once_keep_two_files_on_s3(s3_storage, letter
     for result in results:
         with default_storage.open(result.document.source_file.name, "rb") as stored:
             assert Image.open(io.BytesIO(stored.read())).n_frames == result.pages
+
+
+def test_a_prefork_worker_s_children_do_not_share_the_storage_check_s_connection(settings):
+    """worker_init runs in the main process before the pool forks: a connection the check left
+    open was inherited by every child, which all sent their requests down that one socket."""
+    from ocrreview.celery import _refuse_unreachable_storage
+
+    ports = []
+
+    class KeepAliveS3(http.server.BaseHTTPRequestHandler):
+        """A bucket that exists, on a server that keeps connections open as MinIO and AWS do
+        (moto's closes each one)."""
+
+        protocol_version = "HTTP/1.1"
+
+        def do_HEAD(self):
+            ports.append(self.client_address[1])
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAliveS3)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    options = {
+        **settings.OCRREVIEW_S3_OPTIONS,
+        "bucket_name": "ocrreview",
+        "endpoint_url": f"http://127.0.0.1:{server.server_address[1]}",
+        "access_key": "key",
+        "secret_key": "secret",
+    }
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
+    }
+    settings.OCRREVIEW_S3_BUCKET = "ocrreview"
+    try:
+        _refuse_unreachable_storage()
+        child = os.fork()
+        if child == 0:
+            try:
+                default_storage.connection.meta.client.head_bucket(Bucket="ocrreview")
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        default_storage.connection.meta.client.head_bucket(Bucket="ocrreview")
+    finally:
+        server.shutdown()
+        server.server_close()
+    check, in_child, in_parent = ports
+    assert len({check, in_child, in_parent}) == 3
