@@ -123,8 +123,16 @@ def assign_splits(
 ) -> dict[int, str]:
     """Map each line id to train, validation, test or held_out."""
     frozen = set(split.members.values_list("line_id", flat=True))
+    # Held out by whole documents when either the frozen split or this export asks for
+    # documents: a split frozen by page, exported by document, would otherwise train on the
+    # other pages of its test documents, in the hand it is measured on.
+    boundary = (
+        EvaluationSplit.Unit.DOCUMENT
+        if EvaluationSplit.Unit.DOCUMENT in (unit, split.unit)
+        else EvaluationSplit.Unit.PAGE
+    )
     frozen_units = {
-        unit_key(line, split.unit)
+        unit_key(line, boundary)
         for line in Line.objects.filter(pk__in=frozen).only("document_id", "page_id")
     }
     assignment: dict[int, str] = {}
@@ -132,7 +140,7 @@ def assign_splits(
     for line in lines:
         if line.pk in frozen:
             assignment[line.pk] = TEST
-        elif unit_key(line, split.unit) in frozen_units:
+        elif unit_key(line, boundary) in frozen_units:
             assignment[line.pk] = HELD_OUT
         else:
             open_units.setdefault(unit_key(line, unit), []).append(line.pk)

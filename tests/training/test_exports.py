@@ -131,6 +131,21 @@ def test_the_evaluation_split_is_frozen_by_the_first_export(letters, alice, bob,
     assert second.counts["held_out"] == 1
 
 
+def test_a_split_frozen_by_page_holds_out_whole_test_documents_in_an_export_by_document(
+    letters, alice, bob, reviewed_letters
+):
+    first = export_now(letters, alice, unit="page")
+    frozen = [pk for pk, name in split_of(first).items() if name == "test"]
+    test_document = Line.objects.get(pk=frozen[0]).document
+    other_page = make_rendered_page(test_document, ["cc", "ab"], index=1)
+    mark_reviewed(other_page, bob)
+
+    by_page = split_of(export_now(letters, alice, unit="page"))
+    assert {by_page[line.pk] for line in other_page} <= {"train", "validation"}
+    by_document = split_of(export_now(letters, alice, unit="document"))
+    assert {by_document[line.pk] for line in other_page} == {"held_out"}
+
+
 def test_train_and_validation_are_reproducible_by_seed(letters, alice, bob, reviewed_letters):
     first = split_of(export_now(letters, alice, seed=5, validation_fraction=0.3))
     again = split_of(export_now(letters, alice, seed=5, validation_fraction=0.3))
