@@ -82,6 +82,30 @@ def test_production_layout():
     assert services["web"]["environment"]["REDIS_URL"].startswith("redis://")
 
 
+def gpus(**env: str) -> dict[str, list[str]]:
+    services = yaml.safe_load(compose("config", **SECRETS, **env).stdout)["services"]
+    return {
+        name: [
+            device_id
+            for device in service["deploy"]["resources"]["reservations"]["devices"]
+            for device_id in device["device_ids"]
+        ]
+        for name, service in services.items()
+        if "deploy" in service
+    }
+
+
+def test_recognition_and_training_get_the_gpus_named_for_them():
+    """`count: 1` gave every service the host's first GPU, training's beside recognition's
+    even on a host with two. Both default to GPU 0, which every GPU host has."""
+    assert gpus() == {"worker-gpu": ["0"], "worker-training": ["0"]}
+    assert gpus(OCRREVIEW_TRAINING_GPU="1") == {"worker-gpu": ["0"], "worker-training": ["1"]}
+    assert gpus(OCRREVIEW_RECOGNITION_GPU="2", OCRREVIEW_TRAINING_GPU="3") == {
+        "worker-gpu": ["2"],
+        "worker-training": ["3"],
+    }
+
+
 def test_aws_s3_is_reached_with_the_endpoint_and_public_address_set_empty():
     """README, "Storage": AWS needs no endpoint; `${X:-default}` would put MinIO's back."""
     config = yaml.safe_load(
