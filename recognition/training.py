@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-import jiwer
 import numpy as np
 import torch
 from PIL import Image
@@ -32,10 +31,12 @@ from transformers import (
 )
 
 import recognition.line_encoder  # noqa: F401  (registers the starter's encoder with Auto*)
+from recognition import metrics
 from recognition.forkserver import forkserver
 from recognition.inference import NEUTRAL_SEARCH
 from recognition.loading import cuda_has_native_bf16, max_new_tokens_for, resolve_device
 from recognition.preprocess import bounded_aspect, open_image, to_rgb
+from recognition.text import nfc
 
 Sample = tuple["Image.Image | str | Path", str]
 BEST_RECORD = "best_cer.json"  # beside the best model: its validation CER and step
@@ -131,14 +132,16 @@ def load_bundle(base: str | Path | ModelBundle) -> tuple[VisionEncoderDecoderMod
 
 
 def find_unknown_chars(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[str]:
-    """Characters the tokenizer cannot round-trip (mapped to unk, dropped, or altered)."""
+    """Characters the tokenizer cannot round-trip (mapped to unk, dropped, or altered).
+    Each is tried between two letters: alone, a space (a no-break space too) would be taken
+    for the word boundary a BPE tokenizer folds into its next token, and be passed over."""
     unknown = []
     for ch in sorted(set("".join(texts))):
-        if ch.isspace():
+        if ch == " ":
             continue
-        ids = tokenizer(ch, add_special_tokens=False)["input_ids"]
-        decoded = str(tokenizer.decode(ids, skip_special_tokens=True)).strip()
-        if not ids or tokenizer.unk_token_id in ids or decoded != ch:
+        ids = tokenizer(f"a{ch}a", add_special_tokens=False)["input_ids"]
+        decoded = str(tokenizer.decode(ids, skip_special_tokens=True))
+        if tokenizer.unk_token_id in ids or nfc(decoded) != nfc(f"a{ch}a"):
             unknown.append(ch)
     return unknown
 
@@ -158,16 +161,36 @@ def encode_labels(
     """Target ids padded with -100; the decoder start token is dropped and EOS ensured, which
     fits both a tokenizer that adds BOS (RoBERTa) and one that adds only EOS (the starter's)."""
     eos = tokenizer.eos_token_id
+    rows = [
+        ids[: max_len - 1] + [eos] if len(ids) > max_len else ids
+        for ids in label_ids(tokenizer, texts, start_id)
+    ]
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [-100] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+def label_ids(tokenizer: Any, texts: Sequence[str], start_id: int) -> list[list[int]]:
+    eos = tokenizer.eos_token_id
     rows = []
-    for text in texts:
-        ids = list(tokenizer(text)["input_ids"])
+    for ids in tokenizer(list(texts))["input_ids"]:
+        ids = list(ids)
         if ids and ids[0] == start_id:
             ids = ids[1:]
         if not ids or ids[-1] != eos:
             ids.append(eos)
-        rows.append(ids[: max_len - 1] + [eos] if len(ids) > max_len else ids)
-    width = max(len(r) for r in rows)
-    return torch.tensor([r + [-100] * (width - len(r)) for r in rows], dtype=torch.long)
+        rows.append(ids)
+    return rows
+
+
+def fitting_labels(
+    samples: Sequence[Sample], tokenizer: Any, start_id: int, max_len: int
+) -> tuple[list[Sample], int]:
+    """The samples whose labels fit `max_len` tokens, and how many did not: encode_labels
+    cuts a longer one, which would teach the model to end a line there, and a reading cut
+    short is not marked as cut, so it could be accepted unseen."""
+    labels = label_ids(tokenizer, [text for _, text in samples], start_id)
+    kept = [sample for sample, ids in zip(samples, labels, strict=True) if len(ids) <= max_len]
+    return kept, len(samples) - len(kept)
 
 
 def open_rgb(image: Image.Image | str | Path) -> Image.Image:
@@ -226,15 +249,6 @@ def micro_batches(
         multiprocessing_context=forkserver(),
     )
     return iter(loader)
-
-
-def character_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
-    chars = sum(len(r) for r in refs)
-    if chars == 0:
-        return 0.0
-    output = jiwer.process_characters(list(refs), list(hyps))
-    errors = output.substitutions + output.deletions + output.insertions
-    return float(errors) / chars
 
 
 @torch.no_grad()
@@ -462,6 +476,11 @@ def _train(
     texts += [t for _, t in val_samples]
     added = find_unknown_chars(tokenizer, texts)
     add_chars(model, tokenizer, added)
+    label_length = max_new_tokens_for(model, config.max_new_tokens)
+    if config.check_train_chars:
+        train_samples, too_long = fitting_labels(train_samples, tokenizer, start_id, label_length)
+        if not train_samples:
+            raise ValueError(f"every training line is longer than {label_length} tokens")
 
     device = next(model.parameters()).device
     _train_mode(model, config)
@@ -491,6 +510,15 @@ def _train(
         if on_progress is not None:
             on_progress(event)
 
+    if config.check_train_chars and too_long:
+        report(
+            {
+                "event": "warning",
+                "message": "training lines left out as longer than the "
+                f"{label_length} tokens the model writes at most (they would teach it to "
+                f"stop there): {too_long}",
+            }
+        )
     if config.cpu_bf16 and device.type == "cpu" and autocast is None:
         report({"event": "warning", "message": "this CPU has no native bf16: training in fp32"})
     if resuming:
@@ -508,7 +536,8 @@ def _train(
             config.eval_batch_size,
             config.max_new_tokens,
         )
-        cer = character_error_rate([t for _, t in val_samples], hyps)
+        # As the gate and the benchmarks count, so that the numbers shown agree.
+        cer = metrics.cer([t for _, t in val_samples], hyps)
         event = {
             "event": "eval",
             "step": state.step,
@@ -544,7 +573,6 @@ def _train(
     stopped_early, cancelled = out_of_patience(), False
     overflows = 0
     window_loss, window_samples, window_start = 0.0, 0, time.monotonic()
-    label_length = max_new_tokens_for(model, config.max_new_tokens)
     encode = BatchEncoder(train_samples, image_processor, tokenizer, start_id, label_length)
     order_epoch = -1
     batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = iter(())

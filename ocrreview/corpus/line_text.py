@@ -3,18 +3,13 @@ what breaks these rules (a person can fix it); imports from files mend what they
 
 import unicodedata
 
-from recognition.text import one_line
+from recognition.text import nfc, one_line
 
 MAX_TEXT_LENGTH = 2000
 
 
 def control_characters(text: str) -> bool:
     return any(unicodedata.category(c) == "Cc" for c in text)
-
-
-def nfc(text: str) -> str:
-    # One spelling per character, so "ä" typed two ways counts as the same text in exports.
-    return unicodedata.normalize("NFC", text)
 
 
 def imported_line_text(text: str) -> str:

@@ -24,12 +24,13 @@ from recognition.architectures import (
     build_image_processor,
     build_starter_model,
 )
+from recognition.metrics import cer
 from recognition.preprocess import to_rgb
 from recognition.training import (
     TrainingConfig,
-    character_error_rate,
     encode_labels,
     find_unknown_chars,
+    fitting_labels,
     load_bundle,
     train,
     transcribe,
@@ -109,6 +110,33 @@ def test_char_tokenizer_round_trips_text_with_spaces() -> None:
     assert find_unknown_chars(tokenizer, [text, "Straße €5"]) == ["ß", "€"]
 
 
+def test_spaces_other_than_the_space_are_found_missing_and_added_not_dropped() -> None:
+    """French text holds no-break spaces (before ; : ! ?, inside « »): without them in the
+    vocabulary a retrained model joins the words they separate."""
+    tokenizer = build_char_tokenizer()
+    unknown = find_unknown_chars(tokenizer, ["vingt\u00a0ans", "Monsieur\u202f: oui"])
+    assert unknown == ["\u00a0", "\u202f"]
+
+
+def test_lines_longer_than_the_labels_are_left_out_not_cut() -> None:
+    tokenizer = build_char_tokenizer()
+    start = tokenizer.bos_token_id
+    samples = [("a.png", "a" * 9), ("b.png", "b" * 10), ("c.png", "short")]
+    # Ten label tokens: nine characters and the end token fit, ten characters do not.
+    kept, too_long = fitting_labels(samples, tokenizer, start, 10)
+    assert kept == [samples[0], samples[2]] and too_long == 1
+
+
+def test_training_says_how_many_lines_it_left_out_as_too_long(
+    tiny_base: Path, tmp_path: Path
+) -> None:
+    samples = [(word_image(w), w) for w in WORDS] + [(word_image("long"), "long " * 100)]
+    events: list[dict[str, object]] = []
+    train(tiny_base, samples, [], config(max_steps=1), tmp_path / "run", events.append)
+    warnings = [str(e["message"]) for e in events if e["event"] == "warning"]
+    assert any(w.startswith("training lines left out") and w.endswith(": 1") for w in warnings)
+
+
 @pytest.mark.parametrize("cpu_bf16", [False, True], ids=["fp32", "bf16-autocast"])
 def test_training_memorises_lines_and_keeps_the_best_model(
     tiny_base: Path, tmp_path: Path, cpu_bf16: bool, monkeypatch: pytest.MonkeyPatch
@@ -146,7 +174,7 @@ def test_training_memorises_lines_and_keeps_the_best_model(
     assert losses[-1] < losses[0] / 2  # type: ignore[operator]
     cers = [e["cer"] for e in events if e["event"] == "eval"]
     assert result.best_cer == min(cers) < 0.1  # type: ignore[operator]
-    assert character_error_rate(WORDS, untrained) > 0.5
+    assert cer(WORDS, untrained) > 0.5
     best = VisionEncoderDecoderModel.from_pretrained(result.model_dir)
     assert {p.dtype for p in best.parameters()} == {torch.float32}
     tokenizer = AutoTokenizer.from_pretrained(result.model_dir)
@@ -369,13 +397,13 @@ def test_a_resumed_run_keeps_a_better_model_saved_after_its_checkpoint(
             raise KeyboardInterrupt("killed")
         return value
 
-    monkeypatch.setattr(training, "character_error_rate", scripted_then_killed)
+    monkeypatch.setattr(training.metrics, "cer", scripted_then_killed)
     with pytest.raises(KeyboardInterrupt):
         train(tiny_base, samples, samples, run, tmp_path / "run")
     best_weights = (tmp_path / "run" / "best" / "model.safetensors").read_bytes()
 
     second_run = iter([0.5, 0.6])
-    monkeypatch.setattr(training, "character_error_rate", lambda refs, hyps: next(second_run))
+    monkeypatch.setattr(training.metrics, "cer", lambda refs, hyps: next(second_run))
     resumed = train(tiny_base, samples, samples, run, tmp_path / "run")
     assert (resumed.best_cer, resumed.best_step) == (0.1, 3)
     assert (tmp_path / "run" / "best" / "model.safetensors").read_bytes() == best_weights
