@@ -42,6 +42,31 @@ class VersionConflict(Exception):
         self.attempted_text = attempted_text
 
 
+def last_change(line: Line) -> dict:
+    """What made the line's current version, to tell a reviewer whose save it refused: the
+    correction that did (`last`), or else a model's reading written last (`reading`); a box
+    moved or a threshold applied since is neither, and is not named (`{}`), so that a
+    reviewer is not blamed for a text they never wrote."""
+    last = (
+        Correction.objects.filter(line=line, line_version=line.version)
+        .exclude(action=A.SKIP)  # a skip changes no version
+        .select_related("user")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if last is not None:
+        return {"last": last}
+    reading = (
+        Hypothesis.objects.filter(line=line, model_version_id=line.model_version_id, rank=0)
+        .select_related("model_version")
+        .first()
+    )
+    # A reading writes its hypotheses and the line at one moment.
+    if reading is not None and reading.created_at >= line.updated_at:
+        return {"reading": reading}
+    return {}
+
+
 def _line_id(line: Line | int) -> int:
     return line.pk if isinstance(line, Line) else int(line)
 
@@ -266,7 +291,7 @@ def _write_text(
         cursor.execute(_SAVE, params)
         row = cursor.fetchone()
     if row is None:
-        _explain_refusal(line_id, hypothesis_id, text)
+        return _answer_refusal(line_id, user, expected_version, text, action, hypothesis_id)
     correction_id, action, text_before, text_after, version = row
     correction = Correction(
         id=correction_id,
@@ -285,7 +310,17 @@ def _write_text(
     return correction
 
 
-def _explain_refusal(line_id: int, hypothesis_id: int | None, text: str | None) -> None:
+def _answer_refusal(
+    line_id: int,
+    user,
+    expected_version: int,
+    text: str | None,
+    action: str | None,
+    hypothesis_id: int | None,
+) -> Correction:
+    """Why _SAVE wrote nothing, raised; or the caller's own earlier save of the very same
+    change, which a retried request (its first answer lost on the way) asks for again: the
+    save is done, and a conflict with it would have the client offer its own text as theirs."""
     line = Line.objects.select_related("claimed_by").filter(pk=line_id).first()
     if line is None:
         raise ReviewError(LINE_GONE)
@@ -294,6 +329,17 @@ def _explain_refusal(line_id: int, hypothesis_id: int | None, text: str | None) 
         and not Hypothesis.objects.filter(pk=hypothesis_id, line_id=line_id).exists()
     ):
         raise ReviewError("That alternative does not belong to this line.")
+    newest = Correction.objects.filter(line_id=line_id).order_by("-created_at", "-id").first()
+    if (
+        newest is not None
+        and newest.user_id == user.pk
+        and newest.line_version == expected_version + 1
+        and newest.hypothesis_id == hypothesis_id
+        and (text is None or newest.text_after == text)
+        and (action is None or newest.action == action)
+    ):
+        newest.replayed = True
+        return newest
     raise VersionConflict(line, line.text if text is None else text)
 
 

@@ -91,11 +91,50 @@ class SaveSerializer(serializers.Serializer):
     )
 
 
+READING = "reading"
+
+
+class LastChangeSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(
+        choices=[*Correction.Action.choices, (READING, "Read by a model")],
+        help_text="what a person did (as in a line's history), or `reading`: a model read it",
+    )
+    user = serializers.CharField(allow_null=True, help_text="who; null for a model's reading")
+    model_version = serializers.IntegerField(
+        allow_null=True, help_text="the model that read it; null for a person's change"
+    )
+    at = serializers.DateTimeField()
+
+
 class ConflictSerializer(serializers.Serializer):
     error = serializers.CharField()
     version = serializers.IntegerField(help_text="the line's version now")
     text = serializers.CharField(help_text="the line's text now (theirs)")
     attempted_text = serializers.CharField(help_text="the text you sent (yours)")
+    last_change = LastChangeSerializer(
+        allow_null=True,
+        help_text="who or what made the line's version now; null when that was no save nor "
+        "reading (a box moved, a threshold applied)",
+    )
+
+
+def _last_change(line: Line) -> dict | None:
+    change = actions.last_change(line)
+    if "last" in change:
+        last = change["last"]
+        user = last.user.get_username() if last.user else None
+        change = {"action": last.action, "user": user, "model_version": None, "at": last.created_at}
+    elif "reading" in change:
+        reading = change["reading"]
+        change = {
+            "action": READING,
+            "user": None,
+            "model_version": reading.model_version_id,
+            "at": reading.created_at,
+        }
+    else:
+        return None
+    return LastChangeSerializer(change).data
 
 
 def _line_for(request: Request, pk: int) -> Line:
@@ -162,11 +201,13 @@ class LineDetail(APIView):
 class LineCorrections(APIView):
     @extend_schema(
         request=SaveSerializer,
-        responses={201: CorrectionSerializer, 409: ConflictSerializer},
+        responses={201: CorrectionSerializer, 200: CorrectionSerializer, 409: ConflictSerializer},
     )
     def post(self, request: Request, pk: int) -> Response:
         """Save the line's text, stating the version you read. If the line changed since,
-        nothing is saved and the answer is a 409 with its text now and yours."""
+        nothing is saved and the answer is a 409 with its text now and yours, and who or what
+        changed it. The same save sent again (a retry after a lost answer) is a 200 with the
+        correction the first one made."""
         line = _line_for(request, pk)
         form = SaveSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -188,10 +229,12 @@ class LineCorrections(APIView):
                     "version": conflict.line.version,
                     "text": conflict.line.text,
                     "attempted_text": conflict.attempted_text,
+                    "last_change": _last_change(conflict.line),
                 },
                 status=status.HTTP_409_CONFLICT,
             )
-        return Response(CorrectionSerializer(correction).data, status=status.HTTP_201_CREATED)
+        code = status.HTTP_200_OK if correction.replayed else status.HTTP_201_CREATED
+        return Response(CorrectionSerializer(correction).data, status=code)
 
 
 # A client working through a large queue skips many lines; more than this in one request is

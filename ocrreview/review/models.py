@@ -48,6 +48,10 @@ class Correction(models.Model):
 
     objects = CorrectionQuerySet.as_manager()
 
+    # Not stored: true on the correction a save answers with when the save repeated this one,
+    # committed before (a retried request), and wrote nothing new.
+    replayed = False
+
     class Meta:
         ordering = ["line", "created_at", "id"]
         indexes = [models.Index(fields=["user", "created_at"], name="corrections_by_reviewer")]

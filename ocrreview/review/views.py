@@ -36,7 +36,6 @@ from ocrreview.review.forms import (
     first_error,
 )
 from ocrreview.review.models import Correction
-from ocrreview.transcription.models import Hypothesis
 from recognition.preprocess import ImageError
 
 S = Line.Status
@@ -97,7 +96,7 @@ def _editor_context(
         "ed": editor_line,
         "params": params,
         "query": _query(params),
-        "palette": list(dict.fromkeys(collection.special_characters.replace(" ", ""))),
+        "palette": collection.palette,
         "lease_seconds": settings.OCRREVIEW_LEASE_SECONDS,
     }
 
@@ -256,7 +255,7 @@ def _conflict(request, collection, conflict: actions.VersionConflict, params) ->
         "collection": collection,
         "line": conflict.line,
         "mine": conflict.attempted_text,
-        **_last_change(conflict.line),
+        **actions.last_change(conflict.line),
         "query": _query(params),
     }
     if _is_fetch(request):
@@ -264,30 +263,6 @@ def _conflict(request, collection, conflict: actions.VersionConflict, params) ->
     context.update(_editor_context(request, collection, conflict.line.pk, params))
     context["conflict"] = True
     return render(request, "review/editor.html", context, status=409)
-
-
-def _last_change(line: Line) -> dict:
-    """What made the line's current version: the correction that did, or else a model's
-    reading written last (a box moved or a threshold applied since is neither, and is not
-    named), so that a reviewer is not blamed for a text they never wrote."""
-    last = (
-        Correction.objects.filter(line=line, line_version=line.version)
-        .exclude(action=Correction.Action.SKIP)  # a skip changes no version
-        .select_related("user")
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if last is not None:
-        return {"last": last}
-    reading = (
-        Hypothesis.objects.filter(line=line, model_version_id=line.model_version_id, rank=0)
-        .select_related("model_version")
-        .first()
-    )
-    # A reading writes its hypotheses and the line at one moment.
-    if reading is not None and reading.created_at >= line.updated_at:
-        return {"reading": reading}
-    return {}
 
 
 @login_required
@@ -450,7 +425,7 @@ def page_view(request, pk: int, page_id: int):
             "lines": lines,
             "previous_page": siblings[index - 1] if index > 0 else None,
             "next_page": siblings[index + 1] if index + 1 < len(siblings) else None,
-            "palette": list(dict.fromkeys(collection.special_characters.replace(" ", ""))),
+            "palette": collection.palette,
         },
     )
 

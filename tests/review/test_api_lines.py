@@ -1,6 +1,8 @@
 """The lines API: read a line with its n-best and history, list lines by status and
 confidence, and correct a line with the version read (a stale version is a 409 with both texts)."""
 
+from datetime import datetime
+
 import pytest
 from django.urls import reverse
 
@@ -74,13 +76,53 @@ def test_a_stale_version_is_a_409_with_both_texts_and_saves_nothing(
     )
     response = correct(client, auth(bob), lines[1], "hasten to write that", version)
     assert response.status_code == 409
-    assert response.json() == {
+    body = response.json()
+    last_change = body.pop("last_change")
+    assert datetime.fromisoformat(last_change.pop("at")) == Correction.objects.get().created_at
+    assert last_change == {"action": "edit", "user": "alice", "model_version": None}
+    assert body == {
         "error": "The line changed since you read it; nothing was saved.",
         "version": version + 1,
         "text": "hasten to reply that",
         "attempted_text": "hasten to write that",
     }
     assert Correction.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_retried_correction_answers_with_the_first_and_saves_nothing_more(client, bob, lines):
+    """The first answer lost (a timeout, a dropped connection), the client sends it again."""
+    that = lines[1].hypotheses.get(rank=1)
+    version = lines[1].version
+    first = correct(
+        client, auth(bob), lines[1], "hasten to reply that", version, hypothesis=that.pk
+    )
+    again = correct(
+        client, auth(bob), lines[1], "hasten to reply that", version, hypothesis=that.pk
+    )
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert Correction.objects.count() == 1
+    # Another text, or the same without the reading it started from, is no retry of it.
+    for extra in ({"hypothesis": that.pk}, {}):
+        text = "hasten to reply than" if extra else "hasten to reply that"
+        response = correct(client, auth(bob), lines[1], text, version, **extra)
+        assert response.status_code == 409
+        assert response.json()["last_change"]["user"] == "bob"
+    assert Correction.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_conflict_with_a_models_reading_names_the_model(client, bob, lines, model_version):
+    Line.objects.filter(pk=lines[1].pk).update(version=2)  # read again since bob read it
+    response = correct(client, auth(bob), lines[1], "hasten to reply that", 1)
+    assert response.status_code == 409
+    last_change = response.json()["last_change"]
+    assert (last_change["action"], last_change["user"], last_change["model_version"]) == (
+        "reading",
+        None,
+        model_version.pk,
+    )
 
 
 @pytest.mark.django_db
