@@ -1,5 +1,6 @@
 """docker-compose.yml is validated with Debian's docker-compose (no Docker engine needed)."""
 
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -146,3 +147,12 @@ def test_the_image_leaves_out_what_a_local_run_keeps():
     admin's password, the embedded database) into the image's layers."""
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {"var/", ".venv/", ".git/", "media/"} <= set(ignored)
+
+
+def test_compose_s_secrets_file_stays_out_of_the_image_and_the_repository():
+    """Compose needs SECRET_KEY and AWS_SECRET_ACCESS_KEY for every command, so they live in
+    .env beside docker-compose.yml, which `COPY . .` took into the image's layers."""
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for name in (".env", "production.env"):
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in ignored), name
+        assert subprocess.run(["git", "check-ignore", "-q", name], cwd=ROOT).returncode == 0, name
