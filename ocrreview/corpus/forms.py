@@ -1,5 +1,6 @@
 from django import forms
 
+from ocrreview.corpus.line_text import nfc
 from ocrreview.corpus.models import Collection
 from ocrreview.training.models import ModelVersion
 
@@ -26,6 +27,11 @@ class CollectionSettingsForm(forms.ModelForm):
             field.show_hidden_initial = True
         collection = self.instance
         self.fields["model_version"].queryset = ModelVersion.objects.choosable_in(collection)
+
+    def clean_special_characters(self) -> str:
+        # The lines' text is NFC: a key typed decomposed ("e" and a combining acute) would put
+        # in a spelling of "é" that is not the one searches and exports compare with.
+        return nfc(self.cleaned_data["special_characters"])
 
 
 class ApiTokenForm(forms.Form):

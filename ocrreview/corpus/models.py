@@ -1,3 +1,4 @@
+import regex
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
@@ -65,6 +66,16 @@ class Collection(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def palette(self) -> list[str]:
+        """The editor's palette keys: each character of special_characters once, in the order
+        typed, spaces left out. A character is a grapheme cluster: q̃, p̄ and m̄ have no
+        precomposed forms, and split by code point they would become a bare letter and a
+        floating mark, each a key, numbering every key after them one too far. A mark typed
+        after a space stays a key of its own, to put on the letter before the caret."""
+        keys = (key.lstrip() for key in regex.findall(r"\X", self.special_characters))
+        return list(dict.fromkeys(key for key in keys if key))
 
 
 class Membership(models.Model):

@@ -254,6 +254,18 @@ def test_every_palette_character_is_reached_by_keyboard(new_page, bob, letters, 
     assert page.evaluate("document.activeElement.closest('.palette')") is None
 
 
+def test_a_palette_key_puts_a_letter_with_its_combining_mark(new_page, bob, letters, letter_lines):
+    """q̃ has no precomposed form: the key is the letter and its tilde, and puts both."""
+    letters.special_characters = "q\u0303 p\u0304 ſ"
+    letters.save()
+    page = bob_on(new_page, letters, letter_lines[3])
+    text = editor_text(page)
+    text.press("End")
+    page.keyboard.press("Alt+Shift+1")
+    page.keyboard.press("Alt+Shift+3")
+    assert text.input_value() == "hasten to reply tbatq\u0303ſ"
+
+
 def test_help_history_and_the_page_around_the_line(
     new_page, bob, letters, letter_lines, screenshot
 ):

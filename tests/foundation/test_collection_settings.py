@@ -83,3 +83,17 @@ def test_the_language_is_a_language_tag(client, alice, letters, tag, status):
     assert response.status_code == status, response.content
     expected = tag if status == 200 else ""
     assert Collection.objects.get(pk=letters.pk).language == expected
+
+
+@pytest.mark.django_db
+def test_special_characters_are_kept_composed(client, alice, letters):
+    """As the lines' text is: a palette key typed decomposed would put in an "é" that
+    searches and exports do not compare equal to the lines' own."""
+    response = client.patch(
+        reverse("api_collection", args=[letters.pk]),
+        {"special_characters": "e\u0301 q\u0303 ſ"},
+        headers=factories.token_headers(alice),
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    assert Collection.objects.get(pk=letters.pk).special_characters == "\u00e9 q\u0303 ſ"

@@ -1,5 +1,7 @@
 """The line editor page: the line, its unsure characters, its alternatives, its draft."""
 
+import re
+
 from django.urls import reverse
 
 from ocrreview.review import actions, queue
@@ -22,6 +24,24 @@ def test_the_editor_shows_the_line_its_alternatives_and_palette(client, bob, let
     assert 'aria-label="latin small letter long s"' in page  # read as nothing, or as "s"
     assert "Keyboard shortcuts" in page
     assert f'data-next-url="{reverse("review_line", args=[letters.pk, lines[2].pk])}' in page
+
+
+def test_the_palette_keeps_a_letter_with_its_combining_mark(client, bob, letters, lines):
+    """q̃, p̄ and m̄ have no precomposed forms: split by code point they became a bare letter
+    and a floating mark, and ſ became Alt+Shift+7 instead of 4."""
+    letters.special_characters = "q\u0303 p\u0304 m\u0304 ſ ſ \u0303"
+    letters.save()
+    client.force_login(bob)
+    page = editor(client, letters, lines[1]).content.decode()
+    keys = re.findall(r'data-char="([^"]*)" aria-label="[^"]*"(?: title="([^"]*)")?', page)
+    assert keys == [
+        ("q\u0303", "Alt+Shift+1"),
+        ("p\u0304", "Alt+Shift+2"),
+        ("m\u0304", "Alt+Shift+3"),
+        ("ſ", "Alt+Shift+4"),
+        ("\u0303", "Alt+Shift+5"),  # typed after a space: a mark for the letter before the caret
+    ]
+    assert 'aria-label="latin small letter q combining tilde"' in page
 
 
 def test_unsure_characters_are_marked_from_token_probabilities(client, bob, letters, lines):
