@@ -83,6 +83,15 @@ class IngestError(ValueError):
     """A file that cannot be ingested, with a message fit to show to the uploader."""
 
 
+class AlreadyUploaded(IngestError):
+    """The file is in the collection already, as `document`: a retried upload, or a folder
+    sent twice, which the uploader may follow as the first one."""
+
+    def __init__(self, message: str, document: Document):
+        super().__init__(message)
+        self.document = document
+
+
 @dataclass
 class Upload:
     name: str
@@ -123,6 +132,8 @@ class FileResult:
     document: Document | None = None
     pages: int = 0
     lines: int = 0
+    # Refused as already in the collection: `document` is the one it is already.
+    duplicate: bool = False
 
     @property
     def ok(self) -> bool:
@@ -135,6 +146,7 @@ class FileResult:
             "pages": self.pages,
             "lines": self.lines,
             "error": self.error,
+            "duplicate": self.duplicate,
         }
 
 
@@ -188,6 +200,10 @@ def do_ingest(
             try:
                 results.append(
                     _ingest_item(collection, item, layout, user, segmentation, import_text)
+                )
+            except AlreadyUploaded as exc:
+                results.append(
+                    FileResult(item.name, error=str(exc), document=exc.document, duplicate=True)
                 )
             except (IngestError, StorageError) as exc:
                 results.append(FileResult(item.name, error=str(exc)))
@@ -480,9 +496,10 @@ def _ingest_item(
 def _refuse_if_uploaded_before(collection: Collection, digest: str) -> None:
     earlier = collection.documents.filter(source_sha256=digest).first()
     if earlier is not None:
-        raise IngestError(
+        raise AlreadyUploaded(
             f"this file is already in the collection, as “{earlier.title}”, and is not added "
-            "twice (delete that document to upload it again)"
+            "twice (delete that document to upload it again)",
+            earlier,
         )
 
 

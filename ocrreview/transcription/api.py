@@ -56,10 +56,15 @@ class UploadSerializer(serializers.Serializer):
 
 class UploadResultSerializer(serializers.Serializer):
     file = serializers.CharField()
-    document = serializers.IntegerField(allow_null=True)
+    document = serializers.IntegerField(
+        allow_null=True, help_text="the document made, or the one a `duplicate` is already"
+    )
     pages = serializers.IntegerField()
     lines = serializers.IntegerField()
     error = serializers.CharField(allow_null=True)
+    duplicate = serializers.BooleanField(
+        help_text="the same bytes are in the collection already, as `document`: not added twice"
+    )
 
 
 class UploadResultsSerializer(serializers.Serializer):
@@ -105,11 +110,16 @@ class CollectionDocuments(generics.ListAPIView):
 
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
-        responses={201: UploadResultsSerializer, 400: UploadResultsSerializer},
+        responses={
+            201: UploadResultsSerializer,
+            200: UploadResultsSerializer,
+            400: UploadResultsSerializer,
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
         """Upload files as the web's upload page does (collection admins only). 201 when at
-        least one document was made; each file says what became of it."""
+        least one document was made, 200 when every file was in the collection already (a
+        retried upload: each names its `document`); each file says what became of it."""
         collection = admin_collection_for(request.user, pk)
         try:
             # The schema's default, which the web's form leaves to its page's initial value.
@@ -121,7 +131,12 @@ class CollectionDocuments(generics.ListAPIView):
         if not form.is_valid():
             return error("Invalid upload.", fields=form.errors.get_json_data())
         results = form.ingest(collection, request.user)
-        code = status.HTTP_201_CREATED if any(r.document for r in results) else 400
+        if any(r.document and not r.duplicate for r in results):
+            code = status.HTTP_201_CREATED
+        elif all(r.ok or r.duplicate for r in results):
+            code = status.HTTP_200_OK
+        else:
+            code = status.HTTP_400_BAD_REQUEST
         return Response({"files": [r.to_dict() for r in results]}, status=code)
 
 

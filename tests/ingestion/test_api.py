@@ -43,6 +43,29 @@ def test_an_admin_uploads_with_a_token_and_reads_progress(client, alice, letters
 
 
 @pytest.mark.django_db
+def test_a_retried_upload_answers_with_the_documents_the_first_one_made(client, alice, letters):
+    """A client whose first answer was lost (a proxy's 504 on a long PDF) sends it again."""
+    scan, pdf = files.jpeg(), files.pdf(2)
+    first = upload(client, letters, auth(alice), ("scan.jpg", scan), ("minutes.pdf", pdf))
+    assert first.status_code == 201
+    made = {f["file"]: f["document"] for f in first.json()["files"]}
+
+    again = upload(client, letters, auth(alice), ("scan.jpg", scan), ("minutes.pdf", pdf))
+    assert again.status_code == 200
+    files_again = again.json()["files"]
+    assert {f["file"]: f["document"] for f in files_again} == made
+    assert all(f["duplicate"] and "already in the collection" in f["error"] for f in files_again)
+
+    # With a new file beside them, a document is made.
+    more = upload(client, letters, auth(alice), ("scan.jpg", scan), ("new.png", files.png()))
+    assert more.status_code == 201
+    by_file = {f["file"]: f for f in more.json()["files"]}
+    assert by_file["scan.jpg"]["duplicate"] and by_file["scan.jpg"]["document"] == made["scan.jpg"]
+    assert not by_file["new.png"]["duplicate"] and not by_file["new.png"]["error"]
+    assert letters.documents.count() == 3
+
+
+@pytest.mark.django_db
 def test_only_the_hash_of_a_key_is_stored(alice):
     key = do_create_api_token(alice, "scanner")
     token = ApiToken.objects.get()
