@@ -1,6 +1,6 @@
 from django import forms
 
-from ocrreview.corpus.line_text import MAX_TEXT_LENGTH
+from ocrreview.corpus.line_text import MAX_TEXT_LENGTH, nfc
 from ocrreview.corpus.models import Collection, Document, Line
 from ocrreview.review import search
 from ocrreview.review.models import ReviewerPreference
@@ -105,7 +105,9 @@ class SearchForm(forms.Form):
         )
 
     def clean_q(self) -> str:
-        q = self.cleaned_data["q"]
+        # The lines' text is NFC: a query typed or pasted decomposed ("e" and a combining
+        # acute, as some keyboards and macOS file names give) would match none of its words.
+        q = nfc(self.cleaned_data["q"])
         problem = search.query_problem(q)
         if problem:
             raise forms.ValidationError(problem, code="invalid")

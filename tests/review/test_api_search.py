@@ -43,6 +43,15 @@ def test_a_reviewer_finds_a_name_and_its_misreading(client, bob, letters, page):
 
 
 @pytest.mark.django_db
+def test_a_decomposed_query_finds_the_composed_text(client, bob, letters, page):
+    """Every line's text is NFC; a query typed with combining accents is made so too."""
+    deceased = line(page, 0, "Madame Lefèvre décédée à Paris")
+    body = get(client, bob, letters, q="de\u0301ce\u0301de\u0301e").json()
+    assert [(h["id"], h["match"]) for h in body["results"]] == [(deceased.pk, "exact")]
+    assert body["results"][0]["snippet"] == "Madame Lefèvre <mark>décédée</mark> à Paris"
+
+
+@pytest.mark.django_db
 def test_filters(client, bob, letters, page):
     line(page, 0, "Babcock paid", confidence=0.99)
     unsure = line(page, 1, "Babcock owes", status=Line.Status.NEEDS_REVIEW, confidence=0.4)
