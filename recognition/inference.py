@@ -33,7 +33,7 @@ from recognition.beam_sharing import beam_search_cache
 from recognition.calibration import apply_calibration, check_calibration
 from recognition.loading import LoadedModel, max_new_tokens_for
 from recognition.preprocess import ImageError, bounded_aspect, to_rgb
-from recognition.text import one_line
+from recognition.text import nfc, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -520,9 +520,11 @@ def token_spans(
     that completes it) and special tokens produce none. Spans are contiguous
     and cover the stripped text exactly.
     """
-    # A byte-level vocabulary (TrOCR's) holds line breaks and tabs.
+    # A byte-level vocabulary (TrOCR's) holds line breaks and tabs. And a letter and its
+    # accent may come as two tokens: composed, the reading is spelt as typed text is (NFC),
+    # and the accent's token completes the letter, as a multi-byte character's last does.
     prefixes = [
-        one_line(prefix)
+        nfc(one_line(prefix))
         for prefix in tokenizer.batch_decode(
             [ids[: k + 1] for k in range(len(ids))],
             skip_special_tokens=True,

@@ -12,11 +12,17 @@ def control_characters(text: str) -> bool:
     return any(unicodedata.category(c) == "Cc" for c in text)
 
 
+# Invisible marks that text pasted from PDFs and web editions carries (a zero-width space,
+# a soft hyphen, a byte order mark, a word joiner): they split the word for search and the
+# model while the reviewer sees nothing. Joiners that scripts need (U+200C, U+200D) stay.
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u00ad\ufeff\u2060"))
+
+
 def imported_line_text(text: str) -> str:
     """A line's text read from a file (PAGE, ALTO, a dataset): one line (a line break or tab
-    becomes a space; the text export writes a line a line), no control characters, NFC.
-    ValueError when it is longer than a line's text may be."""
-    mended = nfc(one_line(text).strip())
+    becomes a space; the text export writes a line a line), no control characters, no
+    invisible marks, NFC. ValueError when it is longer than a line's text may be."""
+    mended = nfc(one_line(text.translate(INVISIBLE)).strip())
     if len(mended) > MAX_TEXT_LENGTH:
         raise ValueError(
             f"a line's text is at most {MAX_TEXT_LENGTH} characters (this one has {len(mended)})"

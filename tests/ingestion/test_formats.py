@@ -270,10 +270,13 @@ def test_pdfs_uploaded_at_once_are_rendered_one_call_at_a_time(letters, monkeypa
 @pytest.mark.django_db
 def test_xml_text_is_kept_as_the_editor_keeps_it(letters, alice, tiny_model):
     """A line break inside a TextEquiv made one line two in the text export; a decomposed
-    accent would be a second spelling of the same word."""
-    xml = files.page_xml("scan.png").replace(b"First line", "Fi\trst\nMu\u0308ller".encode())
+    accent would be a second spelling of the same word; an invisible mark would split a word
+    for search."""
+    xml = files.page_xml("scan.png").replace(
+        b"First line", "Fi\trst\nMu\u0308ller\u2028Mon\u200bsieur pro\u00adcureur".encode()
+    )
     ingest(letters, ("scan.png", files.png()), ("scan.xml", xml), import_text=True, user=alice)
-    assert Line.objects.get().text == "Fi rst Müller"
+    assert Line.objects.get().text == "Fi rst Müller Monsieur procureur"
 
 
 @pytest.mark.django_db

@@ -110,6 +110,18 @@ def test_a_reading_is_one_line_whatever_the_vocabulary_holds(tiny_model: LoadedM
     assert tokens[-1].end == len(decoded)
 
 
+def test_a_reading_spelt_letter_then_accent_is_stored_composed() -> None:
+    """As typed text is (NFC): else searching or correcting "pão" misses the model's "pão"."""
+    from recognition.architectures import build_char_tokenizer
+
+    tokenizer = build_char_tokenizer("pao\u0303\u2028")
+    ids = tokenizer.encode("pa\u0303o\u2028pao", add_special_tokens=False)
+    decoded, tokens = token_spans(tokenizer, ids, [0.0] * len(ids))
+    assert decoded == "p\u00e3o pao"
+    # The accent completes the letter, as a multi-byte character's last token does.
+    assert [(t.start, t.end) for t in tokens[:4]] == [(0, 1), (1, 1), (1, 2), (2, 3)]
+
+
 def test_greedy_gives_one_hypothesis_whose_probability_is_the_product(
     tiny_model: LoadedModel, line_images: list[Image.Image]
 ) -> None:
