@@ -551,14 +551,25 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
             "every line of the frozen evaluation split was reopened since it was frozen; "
             "review them again before training"
         )
-    train_samples = exports.read_split(run.dataset, splits.TRAIN, work / "data")
-    val_samples = exports.read_split(run.dataset, splits.VALIDATION, work / "data")
+    training_lines = exports.read_split(run.dataset, splits.TRAIN, work / "data")
+    # Validation chooses the checkpoint kept and fits its calibration: a model's own readings
+    # there would score the parent's output against itself.
+    validation_lines = exports.read_split(
+        run.dataset, splits.VALIDATION, work / "data", reviewed_only=True
+    )
+    train_samples, val_samples = training_lines.samples, validation_lines.samples
     if not train_samples:
         raise TrainingError(f"dataset export {run.dataset.pk} has no training lines")
     log.write(
-        f"training {run.base_model} on {len(train_samples)} lines, "
-        f"validating on {len(val_samples)} ({params.train_part} trained)"
+        f"training {run.base_model} on {len(train_samples)} lines "
+        f"({training_lines.machine_read} of them machine-read, not reviewed), "
+        f"validating on {len(val_samples)} reviewed lines ({params.train_part} trained)"
     )
+    if validation_lines.left_out:
+        log.write(
+            f"{validation_lines.left_out} auto-accepted lines of the export's validation split left "
+            "out: only reviewed lines validate"
+        )
     base = evaluation.load_for_training(run.base_model)
     unknown = find_unknown_chars(base.tokenizer, [text for _, text in train_samples + val_samples])
     if unknown:
@@ -647,6 +658,7 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         "best_step": result.best_step,
         "steps": result.steps,
         "train_lines": len(train_samples),
+        "machine_read_train_lines": training_lines.machine_read,
         "validation_lines": len(val_samples),
         "added_chars": result.added_chars,
     }

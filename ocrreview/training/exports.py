@@ -160,7 +160,7 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
     # A first pass over the ids alone: the split of a document needs all of its lines.
     assignment = _Assignment(
         splits.assign_splits(
-            matching.only("id", "document_id", "page_id").iterator(chunk_size=CHUNK),
+            matching.only("id", "document_id", "page_id", "status").iterator(chunk_size=CHUNK),
             split,
             unit=options.unit,
             seed=options.seed,
@@ -540,19 +540,37 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_split(export: DatasetExport, split_name: str, into: Path) -> list[tuple[Path, str]]:
-    """Unpack one split's line images from an export; returns (image path, text) pairs."""
+@dataclass
+class SplitSamples:
+    """One split of an export as training reads it."""
+
+    samples: list[tuple[Path, str]]  # (line image, text)
+    machine_read: int = 0  # of the samples, auto-accepted lines: a model's readings
+    left_out: int = 0  # auto-accepted lines not read (``reviewed_only``)
+
+
+def read_split(
+    export: DatasetExport, split_name: str, into: Path, *, reviewed_only: bool = False
+) -> SplitSamples:
+    """Unpack one split's line images from an export. ``reviewed_only`` leaves out the lines
+    no person reviewed, which exports made before validation was kept to reviewed lines may
+    hold there."""
     prefix = f"imagefolder/{split_name}/"
-    samples = []
+    read = SplitSamples([])
     with storage.local_copy(export.path) as local, zipfile.ZipFile(local) as archive:
         names = set(archive.namelist())
         if prefix + "metadata.jsonl" not in names:
-            return []
+            return read
         for raw in io.TextIOWrapper(archive.open(prefix + "metadata.jsonl"), encoding="utf-8"):
             row = json.loads(raw)
+            machine_read = row.get("status") != Line.Status.REVIEWED
+            if machine_read and reviewed_only:
+                read.left_out += 1
+                continue
+            read.machine_read += machine_read
             target = into / split_name / row["file_name"]
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(prefix + row["file_name"]) as source, target.open("wb") as out:
                 shutil.copyfileobj(source, out)
-            samples.append((target, row["text"]))
-    return samples
+            read.samples.append((target, row["text"]))
+    return read

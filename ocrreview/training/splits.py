@@ -5,7 +5,10 @@ lines of a seeded sample of whole documents (or pages). From then on those lines
 set of every export and every training run, and any later ground truth from the same documents
 (or pages) is held out, so a model is never trained on material that sits beside its test lines.
 Everything else is split between train and validation by whole documents (or pages), ranked
-by a seeded hash: the same seed on the same material gives the same split.
+by a seeded hash: the same seed on the same material gives the same split. Auto-accepted lines
+(a model's readings that no one reviewed, when an export counts them) only ever train: the
+validation lines choose the checkpoint kept and fit its calibration, and a model's own readings
+there would score the parent's output against itself.
 """
 
 import hashlib
@@ -136,20 +139,31 @@ def assign_splits(
         for line in Line.objects.filter(pk__in=frozen).only("document_id", "page_id")
     }
     assignment: dict[int, str] = {}
-    open_units: dict[int, list[int]] = {}
+    reviewed: dict[int, list[int]] = {}
+    machine_read: dict[int, list[int]] = {}
     for line in lines:
+        is_reviewed = line.status == Line.Status.REVIEWED
         if line.pk in frozen:
-            assignment[line.pk] = TEST
+            # A frozen line reopened and then auto-accepted is no longer a person's reading.
+            assignment[line.pk] = TEST if is_reviewed else HELD_OUT
         elif unit_key(line, boundary) in frozen_units:
             assignment[line.pk] = HELD_OUT
         else:
-            open_units.setdefault(unit_key(line, unit), []).append(line.pk)
+            side = reviewed if is_reviewed else machine_read
+            side.setdefault(unit_key(line, unit), []).append(line.pk)
     # Units ranked by a seeded hash and the lowest share taken: an exact fraction even for a
-    # handful of documents, and the same seed gives the same split.
-    ranked = sorted(open_units, key=lambda key: _unit_hash(seed, unit, key))
-    wanted = min(math.ceil(validation_fraction * len(ranked)), len(ranked) - 1)
+    # handful of documents, and the same seed gives the same split. Only units with reviewed
+    # lines can validate, and one unit at least is left to train.
+    ranked = sorted(reviewed, key=lambda key: _unit_hash(seed, unit, key))
+    units = len(reviewed.keys() | machine_read.keys())
+    wanted = min(math.ceil(validation_fraction * len(ranked)), units - 1)
     validation = set(ranked[:wanted])
-    for key, ids in open_units.items():
+    for key, ids in reviewed.items():
         for pk in ids:
             assignment[pk] = VALIDATION if key in validation else TRAIN
+    # The machine-read lines of a validation unit are held out rather than trained on: the
+    # validation documents (or pages) stay unseen, as the test ones do.
+    for key, ids in machine_read.items():
+        for pk in ids:
+            assignment[pk] = HELD_OUT if key in validation else TRAIN
     return assignment

@@ -106,7 +106,7 @@ def test_an_export_gone_from_storage_is_a_404(client, request, alice, letters, o
 
 def test_training_reads_a_split_back_from_the_bucket(s3_export, reviewed_letters, tmp_path):
     texts = {line.pk: line.text for line in reviewed_letters}
-    samples = read_split(s3_export, splits.TRAIN, tmp_path)
+    samples = read_split(s3_export, splits.TRAIN, tmp_path).samples
     assert len(samples) == s3_export.counts["train"]
     for path, text in samples:
         line_id = int(path.stem.removeprefix("line-"))

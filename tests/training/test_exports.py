@@ -2,11 +2,15 @@
 evaluation split, and bad material failing with a message."""
 
 import hashlib
+import io
 import json
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from datasets import load_from_disk
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection
 from lxml import etree
 
@@ -175,8 +179,68 @@ def test_auto_accepted_lines_count_only_when_asked_and_confident(letters, alice,
 
     widened = export_now(letters, alice, include_auto_accepted=True, min_confidence=0.9)
     assert widened.counts["lines"] == 7 and widened.counts["auto_accepted"] == 1
-    assert split_of(widened)[sure.pk] in ("train", "validation", "test")
+    assert split_of(widened)[sure.pk] == "train"
     assert unsure.pk not in split_of(widened)
+
+
+def test_auto_accepted_lines_never_validate_nor_test(letters, alice, bob):
+    """They are the parent's own readings: validating on them scores it against itself, and
+    the calibration fitted there makes it surer of itself."""
+    machine_read = []
+    for number in range(8):
+        document = factories.make_document(letters, f"Letter {number}")
+        lines = make_rendered_page(document, ["ab", "ba", "cab", "abc"])
+        mark_reviewed(lines[:2], bob)
+        Line.objects.filter(pk__in=[line.pk for line in lines[2:]]).update(
+            status=Line.Status.AUTO_ACCEPTED, confidence=0.99
+        )
+        machine_read += lines[2:]
+    auto_only = factories.make_document(letters, "Auto")
+    machine_read += make_rendered_page(
+        auto_only, ["cc", "aa"], status=Line.Status.AUTO_ACCEPTED, confidence=0.99
+    )
+
+    export = export_now(
+        letters, alice, include_auto_accepted=True, min_confidence=0.9, validation_fraction=0.5
+    )
+
+    assignment = split_of(export)
+    assert "validation" in assignment.values() and "test" in assignment.values()
+    assert {assignment[line.pk] for line in machine_read} == {"train", "held_out"}
+    # Beside validation or test lines they are held out, so those documents stay unseen.
+    unseen = {
+        line.document_id
+        for line in Line.objects.filter(pk__in=assignment)
+        if assignment[line.pk] in ("validation", "test")
+    }
+    for line in machine_read:
+        assert assignment[line.pk] == ("held_out" if line.document_id in unseen else "train")
+    assert auto_only.pk not in unseen
+
+
+def test_training_reads_only_reviewed_lines_where_asked(letters, alice, tmp_path):
+    """An export made before validation was kept to reviewed lines holds machine-read ones."""
+    rows = [("a.png", "ab", "reviewed"), ("b.png", "ba", "auto_accepted")]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        metadata = "".join(
+            json.dumps({"file_name": name, "text": text, "status": status}) + "\n"
+            for name, text, status in rows
+        )
+        archive.writestr("imagefolder/validation/metadata.jsonl", metadata)
+        for name, _, _ in rows:
+            archive.writestr(f"imagefolder/validation/{name}", b"\x89PNG")
+    export = DatasetExport.objects.create(
+        collection=letters,
+        status=DatasetExport.Status.DONE,
+        path=default_storage.save("exports/old.zip", ContentFile(buffer.getvalue())),
+    )
+
+    every = exports.read_split(export, "validation", tmp_path)
+    assert [text for _, text in every.samples] == ["ab", "ba"] and every.machine_read == 1
+    reviewed = exports.read_split(export, "validation", tmp_path, reviewed_only=True)
+    assert [text for _, text in reviewed.samples] == ["ab"]
+    assert (reviewed.machine_read, reviewed.left_out) == (0, 1)
 
 
 def test_documents_filter(letters, alice, bob, reviewed_letters):

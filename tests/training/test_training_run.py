@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
 from safetensors import safe_open
 from transformers import AutoTokenizer
 
@@ -66,6 +67,25 @@ def test_a_child_that_does_not_beat_its_parent_stays_inactive(
     assert event.numbers["cer"] == event.numbers["parent_cer"]
     assert "kept inactive" in run.log
     assert not (Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}").exists()
+
+
+def test_a_run_says_how_many_of_its_training_lines_were_machine_read(
+    client, letters, alice, tiny_version, reviewed_letters
+):
+    document = factories.make_document(letters, "Auto")
+    make_rendered_page(document, ["cab", "abc"], status=Line.Status.AUTO_ACCEPTED, confidence=0.99)
+    export = export_now(letters, alice, include_auto_accepted=True, min_confidence=0.9)
+
+    run = actions.run_training(start(tiny_version, export, UNCHANGED, alice).pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    metrics = run.result_model.metrics
+    assert metrics["machine_read_train_lines"] == 2
+    assert metrics["validation_lines"] == export.counts["validation"] > 0
+    assert "(2 of them machine-read, not reviewed)" in run.log
+    client.force_login(alice)
+    page = client.get(reverse("training_run", args=[run.pk])).content.decode()
+    assert "(2 of them machine-read: auto-accepted, never reviewed)" in page
 
 
 def test_an_admin_can_override_the_gate_and_it_is_recorded(
