@@ -246,6 +246,11 @@ REDIS_URL = env_redis_url("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    # A task acknowledged on receipt (segmentation, IIIF fetching, exports) frees its prefetch
+    # slot at once, so a busy worker went on taking queued ones that an idle worker could have
+    # run; now a worker takes a task only for a process that is free. Redis only: Celery
+    # ignores it, with a warning, on other brokers.
+    CELERY_WORKER_DISABLE_PREFETCH = True
 else:
     _broker_dir = VAR_DIR / "broker"
     (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,14 @@ def test_only_json_crosses_the_broker():
     assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
 
 
+def test_a_worker_takes_a_task_only_for_a_process_that_is_free(settings):
+    """Segmentation, IIIF fetching and exports are acknowledged on receipt, which freed their
+    prefetch slot at once: worker-cpu went on taking queued documents that worker-gpu, idle,
+    could have segmented."""
+    assert settings.REDIS_URL.startswith("redis")
+    assert app.conf.worker_disable_prefetch
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_consumes_all_four_queues():
