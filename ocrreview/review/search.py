@@ -19,6 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 
+import regex
 from django.contrib.postgres.search import (
     CombinedSearchQuery,
     SearchHeadline,
@@ -46,7 +47,9 @@ SIMILAR_WORDS_PER_TERM = 8
 # Private-use characters, which no transcription holds, mark the matches in ts_headline's
 # output.
 START, STOP = "\ue000", "\ue001"
-WORD = re.compile(r"\w+")
+# The regex module's \w, unlike re's, takes in combining marks: "q̃ue" is one word, as
+# PostgreSQL's parser reads it, not "q", a tilde and "ue".
+WORD = regex.compile(r"\w+")
 TOKEN = re.compile(r'-?"[^"]*"?|\S+')
 
 

@@ -151,6 +151,14 @@ def test_the_snippet_marks_the_match_and_escapes_the_text(letters, page):
     )
 
 
+@pytest.mark.django_db
+def test_the_snippet_marks_a_word_with_a_combining_mark_whole(letters, page):
+    """q̃ has no precomposed form: the word is q, a combining tilde and ue."""
+    line(page, 0, "Et q\u0303ue le roy")
+    [hit] = search_lines(letters, "q\u0303ue").hits
+    assert hit.snippet_html == "Et <mark>q\u0303ue</mark> le roy"
+
+
 def test_queries_that_cannot_be_searched_for_are_explained():
     assert search.query_problem("Babcock") is None
     assert search.query_problem("?!-") == "Type a word to search for."
