@@ -2,6 +2,7 @@
 
 import fnmatch
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -105,6 +106,26 @@ def test_recognition_and_training_get_the_gpus_named_for_them():
         "worker-gpu": ["2"],
         "worker-training": ["3"],
     }
+
+
+def seconds(duration: str) -> int:
+    """A compose duration such as 1m30s."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", duration))
+
+
+def test_services_get_time_to_stop_before_docker_kills_them():
+    """Docker's default is 10 s before SIGKILL: it cut gunicorn's 30 s graceful timeout, the
+    page kraken was on, and a training run's checkpoint upload."""
+    services = yaml.safe_load(compose("config", **SECRETS).stdout)["services"]
+    grace = {
+        name: seconds(services[name]["stop_grace_period"])
+        for name in ("db", "web", "worker-cpu", "worker-gpu", "worker-training")
+    }
+    assert grace["web"] > 30
+    assert min(grace["worker-cpu"], grace["worker-gpu"]) > 300  # OCRREVIEW_SEGMENTATION_TIMEOUT
+    assert grace["worker-training"] == max(grace.values())
+    assert all(period > 10 for period in grace.values()), grace
 
 
 def test_aws_s3_is_reached_with_the_endpoint_and_public_address_set_empty():
