@@ -304,7 +304,7 @@ class _RunLog:
         self.run.history.append(event)
         self.update(history=self.run.history)
         if event.get("event") == "eval":
-            self.write(f"step {event['step']}: validation CER {event['cer']:.4f}")
+            self.write(f"step {event['step']}: validation CER (greedy) {event['cer']:.4f}")
 
     def cancelled(self) -> bool:
         """Asked every step: an admin's cancel, or the run given to another worker."""
@@ -632,25 +632,30 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
 
     name = child_name(run.base_model.name, run.pk)
     trained = result.model_dir
-    calibration = evaluation.fit_calibration_on(
-        trained, val_samples, nbest=run.dataset.collection.nbest_size
-    )
+    # Read as the workers read, beam search over the collection's n-best (training validated
+    # greedily).
+    nbest = collection.nbest_size
+    calibration = evaluation.fit_calibration_on(trained, val_samples, nbest=nbest)
     log.write(
         "calibration fitted on the validation lines"
         if calibration
         else "too few validation lines to fit a calibration; confidences stay raw"
     )
     eval_lines = splits.evaluation_lines(split)
-    parent_score = evaluation.score(run.base_model.source, run.base_model.revision, eval_lines)
-    child_score = evaluation.score(str(trained), "", eval_lines)
+    parent_score = evaluation.score(
+        run.base_model.source, run.base_model.revision, eval_lines, nbest
+    )
+    child_score = evaluation.score(str(trained), "", eval_lines, nbest)
     log.write(
-        f"frozen evaluation split ({len(eval_lines)} lines): CER {child_score['cer']:.4f} "
+        f"frozen evaluation split ({len(eval_lines)} lines, {decoding(nbest)}): "
+        f"CER {child_score['cer']:.4f} "
         f"(parent {parent_score['cer']:.4f}), WER {child_score['wer']:.4f} "
         f"(parent {parent_score['wer']:.4f})"
     )
     metrics = {
         "eval_split": split.pk,
         "lines": len(eval_lines),
+        "num_beams": nbest,
         "cer": child_score["cer"],
         "wer": child_score["wer"],
         "parent": {"name": run.base_model.name, **parent_score},
@@ -694,6 +699,10 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
             f"{child} kept inactive: {verdict.reason or f'it does not beat {run.base_model}'}"
         )
     return _finish(run, TrainingRun.Status.SUCCEEDED, log, "done")
+
+
+def decoding(num_beams: int) -> str:
+    return "greedy decoding" if num_beams == 1 else f"beam search over {num_beams}"
 
 
 def child_name(base: str, run_pk: int) -> str:

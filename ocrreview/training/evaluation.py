@@ -65,7 +65,7 @@ def load_for_training(version: ModelVersion) -> TrainingBundle:
 CHUNK_LINES = 256
 
 
-def _read(loaded: LoadedModel, images: Iterable[Any], nbest: int = 1) -> list[Any]:
+def _read(loaded: LoadedModel, images: Iterable[Any], nbest: int) -> list[Any]:
     results: list[Any] = []
     pending = iter(images)
     while chunk := list(islice(pending, CHUNK_LINES)):
@@ -79,14 +79,16 @@ def _read(loaded: LoadedModel, images: Iterable[Any], nbest: int = 1) -> list[An
     return results
 
 
-def score(source: str, revision: str, lines: Sequence[Line]) -> dict[str, float]:
-    """Corpus CER and WER of a model on lines whose text is the reference."""
+def score(source: str, revision: str, lines: Sequence[Line], nbest: int) -> dict[str, float]:
+    """Corpus CER and WER of a model on lines whose text is the reference, read as the workers
+    read them (beam search over `nbest`, the collection's): the gate judges the readings the
+    collection will get, and a beam may read better or worse than greedy decoding."""
     if not lines:
         raise ValueError("the frozen evaluation split has no reviewed lines left to score on")
     loaded = load_model(storage.resolve_model_source(source), revision=revision or None)
     cache: dict[int, Any] = {}
     images = (line_image(line, cache) for line in lines)
-    hyps = [result.best.text if result.best else "" for result in _read(loaded, images)]
+    hyps = [result.best.text if result.best else "" for result in _read(loaded, images, nbest)]
     refs = [line.text for line in lines]
     return {"cer": metrics.cer(refs, hyps), "wer": metrics.wer(refs, hyps)}
 

@@ -264,7 +264,7 @@ def test_the_frozen_split_is_read_a_chunk_at_a_time_with_the_same_scores(
 ):
     """A split of thousands of lines read at once is one tensor of gigabytes."""
     lines = splits.evaluation_lines(letters.evaluation_split)
-    whole = evaluation.score(tiny_version.source, "", lines)
+    whole = evaluation.score(tiny_version.source, "", lines, 1)
     sizes = []
     recognize = evaluation.recognize
 
@@ -274,8 +274,37 @@ def test_the_frozen_split_is_read_a_chunk_at_a_time_with_the_same_scores(
 
     monkeypatch.setattr(evaluation, "recognize", counted)
     monkeypatch.setattr(evaluation, "CHUNK_LINES", 3)
-    assert evaluation.score(tiny_version.source, "", lines) == whole
+    assert evaluation.score(tiny_version.source, "", lines, 1) == whole
     assert sizes == [3, len(lines) - 3]
+
+
+def test_the_gate_reads_the_frozen_split_as_the_workers_read(
+    client, letters, alice, tiny_version, done_export, monkeypatch
+):
+    """The workers read with beam search over the collection's n-best; greedy decoding may
+    read better or worse, and the gate would judge readings the collection never gets."""
+    letters.nbest_size = 3
+    letters.save()
+    beams = []
+    recognize = evaluation.recognize
+
+    def spied(loaded, images, **options):
+        beams.append(options["nbest"])
+        return recognize(loaded, images, **options)
+
+    monkeypatch.setattr(evaluation, "recognize", spied)
+
+    run = actions.run_training(start(tiny_version, done_export, UNCHANGED, alice).pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert beams and set(beams) == {3}  # the calibration, the parent's and the child's scores
+    assert run.result_model.metrics["num_beams"] == 3
+    assert "(4 lines, beam search over 3)" in run.log
+    assert "validation CER (greedy) " in run.log
+    client.force_login(alice)
+    page = client.get(reverse("training_run", args=[run.pk])).content.decode()
+    assert "read with beam search over 3, as the workers read" in page
+    assert "Best validation CER (greedy decoding)" in page
 
 
 def test_a_frozen_split_with_every_line_reopened_fails_the_run_before_training(
