@@ -56,8 +56,9 @@ class ApiAutoSchema(AutoSchema):
 
 def refuse_unknown_fields(result, generator, request, public):
     """drf-spectacular's postprocessing hook: JSON request bodies are bound to the web's
-    forms, which refuse a field they do not have (api_base.bind_form), and the schema says
-    so. An upload's multipart form, as the web's, passes over fields it does not know."""
+    forms, which refuse a field they do not have (api_base.bind_form), or read by serializers
+    that refuse it as well (api_base.RequestSerializer), and the schema says so. An upload's
+    multipart form, as the web's, passes over fields it does not know."""
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if not name.endswith("Request") or component.get("type") != "object":
             continue

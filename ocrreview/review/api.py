@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ocrreview.corpus.access import collection_for, visible_collections
-from ocrreview.corpus.api_base import error
+from ocrreview.corpus.api_base import RequestSerializer, error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH
 from ocrreview.corpus.models import Line, Page
@@ -79,7 +79,7 @@ class LineDetailSerializer(LineSerializer):
         fields = [*LineSerializer.Meta.fields, "hypotheses", "history"]
 
 
-class SaveSerializer(serializers.Serializer):
+class SaveSerializer(RequestSerializer):
     text = serializers.CharField(
         allow_blank=True, trim_whitespace=False, max_length=MAX_TEXT_LENGTH
     )
@@ -243,7 +243,7 @@ class LineCorrections(APIView):
 MAX_EXCLUDED = 1_000
 
 
-class ClaimSerializer(serializers.Serializer):
+class ClaimSerializer(RequestSerializer):
     document = serializers.IntegerField(
         required=False, min_value=1, max_value=2**63 - 1, help_text="only this document's lines"
     )

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from ocrreview.corpus import actions
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
-from ocrreview.corpus.api_base import TextJSONParser, bind_form, error
+from ocrreview.corpus.api_base import RequestSerializer, TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.models import Document
 from ocrreview.corpus.upload_forms import IiifImportForm, UploadForm, too_many_files_message
@@ -71,7 +71,7 @@ class UploadResultsSerializer(serializers.Serializer):
     files = UploadResultSerializer(many=True)
 
 
-class RecognizeSerializer(serializers.Serializer):
+class RecognizeSerializer(RequestSerializer):
     model_version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     document = serializers.IntegerField(
         required=False, min_value=1, max_value=2**63 - 1, help_text="only this document"

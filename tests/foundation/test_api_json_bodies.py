@@ -75,3 +75,41 @@ def test_a_body_past_the_upload_limit_is_a_413_in_the_apis_shape(client, alice, 
     assert response.status_code == 413, response.content
     assert response.json() == {"error": "The request body is over 1,000 bytes."}
     assert Collection.objects.get(pk=letters.pk).description == letters.description
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", ["corrections", "claim", "recognize", "iiif import"])
+def test_a_key_that_is_no_field_of_the_request_is_a_400_naming_it(
+    client, alice, letters, model_version, endpoint
+):
+    """Serializers drop what they do not know: a misspelt `hypothesis` would be saved as no
+    reading, an `exlude` claim the line handed back. The forms' endpoints refuse it."""
+    from ocrreview.corpus.models import Line
+    from ocrreview.review.models import Correction
+    from ocrreview.transcription.models import RecognitionRequest
+    from tests import factories
+
+    line = factories.make_line(factories.make_page(factories.make_document(letters)), 0)
+    url, body = {
+        "corrections": (
+            reverse("api_line_corrections", args=[line.pk]),
+            {"text": "Dear Sir", "expected_version": line.version},
+        ),
+        "claim": (reverse("api_claim", args=[letters.pk]), {"order": "reading"}),
+        "recognize": (
+            reverse("api_recognize", args=[letters.pk]),
+            {"model_version": model_version.pk},
+        ),
+        "iiif import": (
+            reverse("api_iiif", args=[letters.pk]),
+            {"manifest": "https://example.org/m.json"},
+        ),
+    }[endpoint]
+    response = send(client, alice, "post", url, {**body, "hypotesis": 1})
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "error": "Invalid request.",
+        "fields": {"hypotesis": [{"message": "not a field of this request", "code": "invalid"}]},
+    }
+    assert not Correction.objects.exists() and not RecognitionRequest.objects.exists()
+    assert Line.objects.get(pk=line.pk).claimed_by is None
