@@ -18,6 +18,7 @@ from ocrreview.training.models import ModelVersion
 from ocrreview.transcription import services
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 from recognition import inference
+from recognition.calibration import apply_calibration
 from recognition.loading import STARTER_MODEL_DIR
 from tests import factories
 from tests.db_locks import wait_until_another_session_waits_for_a_lock
@@ -876,3 +877,21 @@ def test_a_document_whose_last_unread_line_goes_is_ready(starter_model, document
         actions.do_merge_lines(above, bob, expected_version=above.version)
     document.refresh_from_db()
     assert document.status == Document.Status.READY
+
+
+@pytest.mark.django_db
+def test_a_calibration_stored_while_a_worker_holds_its_model_applies_to_its_next_readings(
+    starter_model, document, letters
+):
+    services.do_queue_recognition(document.lines.all())
+    drain()  # the worker now holds the model and its version
+    version = document.lines.first().model_version
+    fit = {"method": "platt-logit", "a": 0.5, "b": -1.0}
+    ModelVersion.objects.filter(pk=version.pk).update(calibration=fit)
+    later = factories.make_document(letters, "Later", status=Document.Status.RECOGNIZING)
+    page = factories.make_page(later)
+    factories.make_line(page, 0)
+    services.do_queue_recognition(later.lines.all())
+    drain()
+    best = later.lines.get().hypotheses.get(rank=0)
+    assert best.calibrated_confidence == pytest.approx(apply_calibration(fit, best.confidence))
