@@ -13,7 +13,12 @@ RUN apt-get update \
 COPY requirements.lock ./
 RUN pip install -r requirements.lock
 COPY . .
-RUN DEBUG=false SECRET_KEY=build-only python manage.py collectstatic --noinput
+# The app runs as a user of its own, who may write its data and caches (/cache is compose's
+# volume for them) but not its code.
+RUN useradd --uid 1000 --user-group --create-home ocrreview \
+    && DEBUG=false SECRET_KEY=build-only python manage.py collectstatic --noinput \
+    && mkdir -p /cache && chown -R ocrreview:ocrreview /data /cache
+USER ocrreview
 
 EXPOSE 8000
 CMD ["gunicorn", "ocrreview.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]

@@ -177,3 +177,21 @@ def test_compose_s_secrets_file_stays_out_of_the_image_and_the_repository():
     for name in (".env", "production.env"):
         assert any(fnmatch.fnmatch(name, pattern) for pattern in ignored), name
         assert subprocess.run(["git", "check-ignore", "-q", name], cwd=ROOT).returncode == 0, name
+
+
+def test_the_image_runs_as_a_user_who_owns_only_what_the_app_writes():
+    """Run as root, a hole in the app or a library was root in its container, and on every
+    volume it mounts."""
+    dockerfile = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    instructions = [
+        line.split(None, 1) for line in dockerfile.splitlines() if re.match(r"[A-Z]+ ", line)
+    ]
+    users = [
+        argument.split(":")[0].strip() for keyword, argument in instructions if keyword == "USER"
+    ]
+    assert users and users[-1] not in ("root", "0")
+    # Its folders (the ENV's, under /data; compose's /cache volumes) are its own, its code not.
+    owned = " ".join(a for k, a in instructions if k == "RUN" and f"chown -R {users[-1]}" in a)
+    assert re.search(r" /data\b", owned) and re.search(r" /cache\b", owned)
+    folders = re.findall(r"=(/[^ /]+)/", " ".join(a for k, a in instructions if k == "ENV"))
+    assert set(folders) == {"/data"}
