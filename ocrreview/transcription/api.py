@@ -4,7 +4,7 @@ answering with the documents' recognition progress. The rules are corpus/api.py'
 from django.core.exceptions import TooManyFilesSent
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -61,7 +61,9 @@ class UploadResultSerializer(serializers.Serializer):
     )
     pages = serializers.IntegerField()
     lines = serializers.IntegerField()
-    error = serializers.CharField(allow_null=True)
+    error = serializers.CharField(
+        allow_blank=True, help_text="why the file was not added; empty when it was"
+    )
     duplicate = serializers.BooleanField(
         help_text="the same bytes are in the collection already, as `document`: not added twice"
     )
@@ -69,6 +71,12 @@ class UploadResultSerializer(serializers.Serializer):
 
 class UploadResultsSerializer(serializers.Serializer):
     files = UploadResultSerializer(many=True)
+
+
+class UploadRefusedSerializer(ErrorSerializer):
+    files = UploadResultSerializer(
+        many=True, required=False, help_text="when the files were read: what became of each"
+    )
 
 
 class RecognizeSerializer(RequestSerializer):
@@ -86,7 +94,7 @@ class DocumentFilters(serializers.Serializer):
     status = serializers.ChoiceField(choices=Document.Status.choices, required=False)
 
 
-@extend_schema(parameters=[DocumentFilters])
+@extend_schema_view(get=extend_schema(parameters=[DocumentFilters]))
 class CollectionDocuments(generics.ListAPIView):
     """Every document of the collection, optionally in one `status`, with its recognition
     progress, oldest first."""
@@ -113,13 +121,14 @@ class CollectionDocuments(generics.ListAPIView):
         responses={
             201: UploadResultsSerializer,
             200: UploadResultsSerializer,
-            400: UploadResultsSerializer,
+            400: UploadRefusedSerializer,
         },
     )
     def post(self, request: Request, pk: int) -> Response:
         """Upload files as the web's upload page does (collection admins only). 201 when at
         least one document was made, 200 when every file was in the collection already (a
-        retried upload: each names its `document`); each file says what became of it."""
+        retried upload: each names its `document`); each file says what became of it, and
+        so does a 400 when none could be added."""
         collection = admin_collection_for(request.user, pk)
         try:
             # The schema's default, which the web's form leaves to its page's initial value.
@@ -131,13 +140,12 @@ class CollectionDocuments(generics.ListAPIView):
         if not form.is_valid():
             return error("Invalid upload.", fields=form.errors.get_json_data())
         results = form.ingest(collection, request.user)
+        files = [r.to_dict() for r in results]
         if any(r.document and not r.duplicate for r in results):
-            code = status.HTTP_201_CREATED
-        elif all(r.ok or r.duplicate for r in results):
-            code = status.HTTP_200_OK
-        else:
-            code = status.HTTP_400_BAD_REQUEST
-        return Response({"files": [r.to_dict() for r in results]}, status=code)
+            return Response({"files": files}, status=status.HTTP_201_CREATED)
+        if all(r.ok or r.duplicate for r in results):
+            return Response({"files": files})
+        return error("No file was added; each file says why.", files=files)
 
 
 def progress_of(document: Document) -> dict:

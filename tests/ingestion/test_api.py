@@ -1,6 +1,7 @@
 """The HTTP API: token auth, upload, document listing and progress, with the personas."""
 
 import pytest
+import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -63,6 +64,28 @@ def test_a_retried_upload_answers_with_the_documents_the_first_one_made(client, 
     assert by_file["scan.jpg"]["duplicate"] and by_file["scan.jpg"]["document"] == made["scan.jpg"]
     assert not by_file["new.png"]["duplicate"] and not by_file["new.png"]["error"]
     assert letters.documents.count() == 3
+
+
+@pytest.mark.django_db
+def test_an_upload_of_which_no_file_was_added_is_a_400_as_the_schema_says(client, alice, letters):
+    """Every 400 of the API is {"error": ...}; the upload's, with what became of each file."""
+    response = upload(client, letters, auth(alice), ("bad.jpg", b""), ("notes.txt", b"hello"))
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "No file was added; each file says why."
+    assert body["files"][0]["error"] == "the file is empty"
+
+    schema = yaml.safe_load(client.get(reverse("api_schema")).content)
+    post = schema["paths"]["/api/collections/{id}/documents/"]["post"]
+    assert [p["name"] for p in post["parameters"]] == ["id"]  # the list's filter is no field
+    ref = post["responses"]["400"]["content"]["application/json"]["schema"]["$ref"]
+    refused = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert refused["required"] == ["error"]
+    invalid = upload(client, letters, auth(alice), ("a.jpg", files.jpeg()), segmentation="x")
+    for answer in (body, invalid.json()):
+        assert "error" in answer and answer.keys() <= refused["properties"].keys()
+    result = schema["components"]["schemas"]["UploadResult"]["properties"]["error"]
+    assert not result.get("nullable")  # an added file's error is "", never null
 
 
 @pytest.mark.django_db
