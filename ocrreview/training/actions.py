@@ -27,7 +27,13 @@ from ocrreview.corpus.models import Collection, Line
 from ocrreview.sweep import beating
 from ocrreview.training import checkpoints, exports, splits, tasks
 from ocrreview.training.exports import ExportError, ExportOptions
-from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
+from ocrreview.training.models import (
+    DatasetExport,
+    EvaluationSplit,
+    ModelVersion,
+    PromotionEvent,
+    TrainingRun,
+)
 from ocrreview.transcription.services import default_model_name, do_queue_recognition
 
 logger = logging.getLogger(__name__)
@@ -111,6 +117,7 @@ def run_export(export_id: int) -> DatasetExport:
         "counts": counts,
         "path": export.path,
         "checksum": export.checksum,
+        "evaluation_split": export.evaluation_split,
         "error": "",
     }
     if not held.update(**done):
@@ -222,6 +229,7 @@ def do_start_training(
         raise TrainingError("training reads the image folder; export the dataset with it")
     if not dataset.counts.get("train"):
         raise TrainingError(f"dataset export {dataset.pk} has no training lines")
+    _check_split_of(dataset)
     run = TrainingRun.objects.create(
         base_model=base,
         dataset=dataset,
@@ -232,6 +240,19 @@ def do_start_training(
     if queue:
         _queue_run(run.pk)
     return run
+
+
+def _check_split_of(dataset: DatasetExport) -> None:
+    """A run is measured on its collection's frozen split: an export made under another one
+    (or before exports recorded theirs) may have put those very lines in training."""
+    current = EvaluationSplit.objects.filter(
+        pk=dataset.evaluation_split_id, collection=dataset.collection_id
+    )
+    if not current.exists():
+        raise TrainingError(
+            f"dataset export {dataset.pk} was not made under the collection's current "
+            "evaluation split, which measures every run; export the dataset again"
+        )
 
 
 def _queue_run(run_id: int) -> None:
@@ -545,6 +566,7 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
     split = getattr(collection, "evaluation_split", None)
     if split is None:
         raise TrainingError(f"{collection} has no frozen evaluation split; export a dataset")
+    _check_split_of(run.dataset)  # a run queued before its split was changed in a shell
     # Found out now, not after hours of training.
     if not splits.evaluation_lines(split):
         raise TrainingError(

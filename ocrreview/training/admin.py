@@ -21,7 +21,7 @@ class ModelVersionAdmin(ChangedFieldsAdmin):
 class DatasetExportAdmin(ChangedFieldsAdmin):
     list_display = ["id", "collection", "status", "progress", "created_by", "created_at"]
     list_filter = ["status"]
-    readonly_fields = ["created_by"]  # a fact, and nobody for the demo's
+    readonly_fields = ["created_by", "evaluation_split"]  # facts, and nobody for the demo's
 
 
 @admin.register(TrainingRun)
@@ -31,23 +31,32 @@ class TrainingRunAdmin(ChangedFieldsAdmin):
     readonly_fields = ["created_by"]  # a fact, and nobody for the demo's
 
 
-@admin.register(EvaluationSplit)
-class EvaluationSplitAdmin(admin.ModelAdmin):
-    list_display = ["collection", "unit", "seed", "frozen_at"]
+class Frozen:
+    """Frozen means frozen: a split changed would make earlier and later CERs incomparable,
+    and a split deleted (or a line taken out) would let the next export train on lines that
+    earlier models were measured on, and the next split measure a model on lines it trained
+    on. Exports and imports make splits."""
 
-    # Frozen means frozen: changing it would make earlier and later CERs incomparable.
+    def has_add_permission(self, request) -> bool:
+        return False
+
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(EvaluationSplit)
+class EvaluationSplitAdmin(Frozen, admin.ModelAdmin):
+    list_display = ["collection", "unit", "seed", "frozen_at"]
 
 
 @admin.register(EvaluationLine)
-class EvaluationLineAdmin(admin.ModelAdmin):
+class EvaluationLineAdmin(Frozen, admin.ModelAdmin):
     list_display = ["split", "line"]
     list_select_related = ["split__collection", "line"]
     raw_id_fields = ["line"]
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(PromotionEvent)

@@ -141,7 +141,8 @@ def export_file(export: DatasetExport) -> str:
 
 
 def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
-    """Write the export's zip to storage and return its counts; sets ``path`` and ``checksum``."""
+    """Write the export's zip to storage and return its counts; sets ``path``, ``checksum`` and
+    ``evaluation_split``."""
     options = ExportOptions.of(export)
     collection = export.collection
     matching = _matching_lines(collection, options)
@@ -157,6 +158,7 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
         fraction=options.test_fraction,
         user=export.created_by,
     )
+    export.evaluation_split = split
     # A first pass over the ids alone: the split of a document needs all of its lines.
     assignment = _Assignment(
         splits.assign_splits(

@@ -124,6 +124,16 @@ class DatasetExport(models.Model):
     # Workers that died building it (each build starts anew): the sweep fails it at
     # MAX_LOST_WORKERS.
     lost_workers = models.PositiveSmallIntegerField(default=0)
+    # The frozen split its test and held-out lines were chosen by: a model trained on it is
+    # measured on that split's lines only. None for exports made before exports recorded it.
+    # RESTRICT: a split is deleted only with its collection (and its exports with it).
+    evaluation_split = models.ForeignKey(
+        "EvaluationSplit",
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="exports",
+    )
 
     objects = DatasetExportQuerySet.as_manager()
 

@@ -195,3 +195,29 @@ def test_a_large_table_s_list_is_not_counted_row_by_row(client, staff, letters, 
     with CaptureQueriesContext(connection) as captured:
         assert client.get(url, {"status__exact": "pending"}).status_code == 200
     assert [q["sql"] for q in captured if "COUNT(" in q["sql"].upper()]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ["evaluationsplit", "evaluationline"])
+def test_a_frozen_evaluation_split_is_neither_deleted_nor_added_to_here(
+    client, staff, letters, bob, model
+):
+    """A split deleted would let the next export train on the lines earlier models were
+    measured on, and freeze a new split that measures them on lines they trained on."""
+    from ocrreview.training.models import EvaluationLine, EvaluationSplit
+    from ocrreview.training.splits import freeze_evaluation_split
+
+    for number in range(2):
+        page = factories.make_page(factories.make_document(letters, f"Letter {number}"), 0)
+        factories.make_line(page, 0, text="ab", status=Line.Status.REVIEWED)
+    split = freeze_evaluation_split(letters, fraction=0.5)
+    row = {"evaluationsplit": split, "evaluationline": split.members.get()}[model]
+    client.force_login(staff)
+    delete = reverse(f"admin:training_{model}_delete", args=[row.pk])
+    assert client.get(delete).status_code == 403
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert client.get(reverse(f"admin:training_{model}_add")).status_code == 403
+    changelist = client.get(reverse(f"admin:training_{model}_changelist"))
+    assert changelist.status_code == 200
+    assert 'value="delete_selected"' not in changelist.content.decode()
+    assert EvaluationSplit.objects.exists() and EvaluationLine.objects.count() == 1

@@ -116,6 +116,7 @@ def test_the_evaluation_split_is_frozen_by_the_first_export(letters, alice, bob,
     frozen = {pk for pk, name in split_of(first).items() if name == "test"}
     assert len(frozen) == 4
     assert EvaluationSplit.objects.get(collection=letters).members.count() == 4
+    assert first.evaluation_split == EvaluationSplit.objects.get(collection=letters)
 
     # New ground truth arrives: two more documents, and one more line in a frozen document.
     new_lines = []

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db.models import RestrictedError
 from django.urls import reverse
 from safetensors import safe_open
 from transformers import AutoTokenizer
@@ -14,7 +15,13 @@ from ocrreview.corpus.models import Line
 from ocrreview.storage import resolve_model_source
 from ocrreview.training import actions, evaluation, splits
 from ocrreview.training.actions import TrainingError, TrainingParams
-from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
+from ocrreview.training.models import (
+    DatasetExport,
+    EvaluationSplit,
+    ModelVersion,
+    PromotionEvent,
+    TrainingRun,
+)
 from recognition.architectures import create_starter_base
 from tests import factories
 from tests.tiny_model import TINY_STARTER
@@ -201,6 +208,34 @@ def test_a_run_needs_a_finished_export_with_training_lines(letters, alice, tiny_
     )
     with pytest.raises(TrainingError, match="image folder"):
         actions.do_start_training(tiny_version, no_images, TrainingParams(), user=alice)
+
+
+def test_a_run_is_refused_on_an_export_not_made_under_the_current_split(
+    letters, alice, tiny_version, done_export
+):
+    """An export made before exports recorded their split may have been made under one since
+    deleted: its training lines may be the lines the run would be measured on."""
+    split = letters.evaluation_split
+    assert done_export.evaluation_split == split
+    with pytest.raises(RestrictedError):
+        split.delete()
+    DatasetExport.objects.filter(pk=done_export.pk).update(evaluation_split=None)
+    done_export.refresh_from_db()
+    with pytest.raises(TrainingError, match="not made under the collection's current evaluation"):
+        actions.do_start_training(tiny_version, done_export, UNCHANGED, user=alice)
+
+    queued_before = actions.run_training(start(tiny_version, done_export, UNCHANGED, alice).pk)
+    assert queued_before.status == TrainingRun.Status.FAILED
+    assert "export the dataset again" in queued_before.error
+    assert not [event for event in queued_before.history if event.get("event") == "step"]
+
+
+def test_a_collection_is_deleted_with_its_split_and_exports(ledgers):
+    """What holds a split is deleted with it: the exports made under it."""
+    split = EvaluationSplit.objects.create(collection=ledgers)
+    DatasetExport.objects.create(collection=ledgers, evaluation_split=split)
+    ledgers.delete()
+    assert not DatasetExport.objects.exists() and not EvaluationSplit.objects.exists()
 
 
 @pytest.mark.parametrize(
