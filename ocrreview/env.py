@@ -107,11 +107,15 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+def env_choice(
+    name: str, default: str, choices: tuple[str, ...], *, upper_case: bool = False
+) -> str:
+    """One of `choices`; with upper_case, given in any case (LOG_LEVEL=info)."""
     value = os.getenv(name) or default
-    if value not in choices:
+    chosen = value.upper() if upper_case else value
+    if chosen not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} must be one of {', '.join(choices)}")
-    return value
+    return chosen
 
 
 def env_database(name: str, default: str) -> dict:

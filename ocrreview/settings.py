@@ -306,6 +306,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("OCRREVIEW_MAX_UPLOAD_FILES", 1000, minimum=1)
 OCRREVIEW_LEASE_SECONDS = env_int("OCRREVIEW_LEASE_SECONDS", 600, minimum=30)
 
+# Celery's workers take it as --loglevel (docker-compose.yml, manage.py serve): their own
+# default, WARNING, hid the retries they log at INFO.
+LOG_LEVEL = env_choice(
+    "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper_case=True
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -315,7 +320,7 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["refusal_without_traceback"]}
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # The hub client logs every failed attempt and retry, through a handler of its own and
     # again through the root's; the fallback to the starter model says once why the hub's
     # model is not used. The level is set here for a client imported before the settings, and

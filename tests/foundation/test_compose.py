@@ -128,6 +128,17 @@ def test_services_get_time_to_stop_before_docker_kills_them():
     assert all(period > 10 for period in grace.values()), grace
 
 
+def test_workers_log_at_the_level_the_app_is_given():
+    """A worker without --loglevel logs at Celery's WARNING, which hid the retries it logs at
+    INFO whatever LOG_LEVEL said."""
+    for level in ("INFO", "DEBUG"):
+        services = yaml.safe_load(compose("config", **SECRETS, LOG_LEVEL=level).stdout)["services"]
+        for name in ("worker-cpu", "worker-gpu", "worker-training"):
+            command = services[name]["command"]
+            assert command[command.index("--loglevel") + 1] == level, name
+        assert services["web"]["environment"]["LOG_LEVEL"] == level
+
+
 def test_aws_s3_is_reached_with_the_endpoint_and_public_address_set_empty():
     """README, "Storage": AWS needs no endpoint; `${X:-default}` would put MinIO's back."""
     config = yaml.safe_load(

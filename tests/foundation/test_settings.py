@@ -160,3 +160,14 @@ def test_an_empty_variable_is_unset(monkeypatch, tmp_path):
     assert env.env_str("OCRREVIEW_MODEL", "microsoft/trocr-base-handwritten") == (
         "microsoft/trocr-base-handwritten"
     )
+
+
+def test_the_log_level_is_taken_in_either_case_and_a_wrong_one_is_named():
+    """LOG_LEVEL=info stopped start-up with logging's "Unable to configure root logger", which
+    named no variable."""
+    assert start_django(LOG_LEVEL="info").returncode == 0
+    result = start_django(LOG_LEVEL="verbose")
+    assert result.returncode != 0
+    assert "LOG_LEVEL='verbose' must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL" in (
+        result.stderr
+    )

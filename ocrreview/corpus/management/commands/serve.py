@@ -110,7 +110,7 @@ class Command(BaseCommand):
 
     def _serve(self, host: str, port: int) -> None:
         logs = settings.VAR_DIR / "log"
-        worker = [python_tool("celery"), "-A", "ocrreview", "worker", "--loglevel", "INFO"]
+        worker = [python_tool("celery"), "-A", "ocrreview", "worker", "-l", settings.LOG_LEVEL]
         supervisor = Supervisor(
             [
                 Service(
