@@ -107,7 +107,11 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 class TrainingRequestSerializer(serializers.Serializer):
     """For the schema; the request is validated by the training page's form."""
 
-    base = serializers.IntegerField(required=False, help_text="default: the collection's model")
+    base = serializers.IntegerField(
+        required=False,
+        help_text="default: the model the collection reads with (the site's default model "
+        "where it chose none)",
+    )
     dataset = serializers.IntegerField(
         required=False, help_text="a finished export; default: the latest"
     )

@@ -4,6 +4,7 @@ from ocrreview.corpus.models import Collection, Document
 from ocrreview.training.actions import TrainingParams
 from ocrreview.training.exports import FORMATS, UNITS, ExportOptions
 from ocrreview.training.models import DatasetExport, ModelVersion
+from ocrreview.transcription.services import model_version_for
 
 _defaults = ExportOptions()
 _params = TrainingParams()
@@ -90,7 +91,8 @@ class TrainingForm(forms.Form):
     def __init__(self, *args, collection: Collection, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["base"].queryset = ModelVersion.objects.visible_to(collection)
-        self.fields["base"].initial = collection.model_version_id
+        # The model the collection reads with: one that chose none reads with the default.
+        self.fields["base"].initial = model_version_for(collection).pk
         finished = collection.exports.filter(status=DatasetExport.Status.DONE)
         self.fields["dataset"].queryset = finished.select_related("collection")  # its label
         self.fields["dataset"].initial = finished.values_list("pk", flat=True).first()

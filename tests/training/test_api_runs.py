@@ -4,7 +4,8 @@ cancel: admins fine-tune on a finished export and follow the loss and CER curves
 import pytest
 from django.urls import reverse
 
-from ocrreview.training.models import DatasetExport, TrainingRun
+from ocrreview.training.models import DatasetExport, ModelVersion, TrainingRun
+from ocrreview.transcription.services import default_model_version
 from tests.factories import post_json
 from tests.factories import token_headers as auth
 
@@ -35,6 +36,17 @@ def test_an_admin_starts_a_run_from_the_collections_model_on_the_latest_export(
     )
     assert body["params"]["max_steps"] == 40 and body["params"]["epochs"] == 10
     assert len(queued) == 1
+
+
+@pytest.mark.django_db
+def test_a_collection_that_chose_no_model_trains_from_the_default_it_reads_with(
+    client, alice, letters, done_export, tiny_model
+):
+    assert letters.model_version is None
+    response = start(client, letters, alice, {"max_steps": 40})
+    assert response.status_code == 202, response.json()
+    base = ModelVersion.objects.get(pk=response.json()["base_model"])
+    assert base == default_model_version()
 
 
 @pytest.mark.django_db

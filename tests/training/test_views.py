@@ -11,6 +11,7 @@ from ocrreview.training import actions
 from ocrreview.training.charts import history_chart
 from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
 from ocrreview.transcription.models import RecognitionRequest
+from ocrreview.transcription.services import default_model_name
 from tests import factories
 from tests.training.conftest import EXPORT_FORM
 
@@ -136,7 +137,8 @@ def test_the_training_form_offers_shared_and_own_models_only(
     client.force_login(alice)
     response = client.get(reverse("training_home", args=[letters.pk]))
     offered = {v.name for v in response.context["training_form"].fields["base"].queryset}
-    assert offered == {"tiny", "tiny-run"}
+    # The shared default model too: the collection, which chose none, reads with it.
+    assert offered == {"tiny", "tiny-run", default_model_name()}
     assert "ledgers-secret" not in response.content.decode()
 
 
