@@ -139,6 +139,15 @@ def test_workers_log_at_the_level_the_app_is_given():
         assert services["web"]["environment"]["LOG_LEVEL"] == level
 
 
+def test_the_database_is_healthy_once_it_answers_where_the_app_connects():
+    """On a new volume the image's set-up server listens on the Unix socket alone: a check on
+    the socket let migrate start while it was about to stop for the real one."""
+    check = yaml.safe_load(compose("config", **SECRETS).stdout)["services"]["db"]["healthcheck"]
+    command = " ".join(check["test"][1:])
+    assert command.startswith("pg_isready ")
+    assert "-h 127.0.0.1" in command and "-d ocrreview" in command
+
+
 def test_aws_s3_is_reached_with_the_endpoint_and_public_address_set_empty():
     """README, "Storage": AWS needs no endpoint; `${X:-default}` would put MinIO's back."""
     config = yaml.safe_load(
