@@ -5,6 +5,7 @@ from ocrreview.training.models import (
     DatasetExport,
     EvaluationLine,
     EvaluationSplit,
+    HeldOutDocument,
     ModelVersion,
     PromotionEvent,
     TrainingRun,
@@ -35,7 +36,8 @@ class Frozen:
     """Frozen means frozen: a split changed would make earlier and later CERs incomparable,
     and a split deleted (or a line taken out) would let the next export train on lines that
     earlier models were measured on, and the next split measure a model on lines it trained
-    on. Exports and imports make splits."""
+    on; a held-out document deleted here would train on a published test split. Exports and
+    imports make them."""
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -57,6 +59,12 @@ class EvaluationLineAdmin(Frozen, admin.ModelAdmin):
     list_display = ["split", "line"]
     list_select_related = ["split__collection", "line"]
     raw_id_fields = ["line"]
+
+
+@admin.register(HeldOutDocument)
+class HeldOutDocumentAdmin(Frozen, admin.ModelAdmin):
+    list_display = ["document", "reason", "created_at"]
+    list_select_related = ["document"]
 
 
 @admin.register(PromotionEvent)

@@ -66,6 +66,8 @@ class ImportResult:
     documents: list[Document] = field(default_factory=list)
     lines_by_split: dict[str, list[Line]] = field(default_factory=dict)
     machine_read_left_out: int = 0
+    # Test lines held out of training: the collection's frozen split was not made of them.
+    test_held_out: int = 0
 
     @property
     def lines(self) -> list[Line]:
@@ -80,6 +82,11 @@ class ImportResult:
             )
             + ")."
         )
+        if self.test_held_out:
+            said += (
+                f" Its {self.test_held_out} test lines are held out of training and validation "
+                "for good: a published test split stays unseen."
+            )
         if self.machine_read_left_out:
             said += (
                 f" {self.machine_read_left_out} auto-accepted lines (a model's readings, not "
@@ -255,7 +262,8 @@ def do_import_ground_truth(
     collection: Collection, rows: list[Row], *, user, title: str, freeze_test: bool = False
 ) -> ImportResult:
     """Store the rows as reviewed lines. ``freeze_test``: the rows of the dataset's own test
-    split become the collection's frozen evaluation split (a published split stays intact)."""
+    split become the collection's frozen evaluation split (a published split stays intact);
+    otherwise their documents are held out of training and validation."""
     with_text = [row for row in rows if row.text]
     rows = [row for row in with_text if not row.machine_read]
     if not rows:
@@ -292,13 +300,18 @@ def do_import_ground_truth(
                 for index, (row, (width, height), _) in enumerate(members):
                     line = _store_line(document, index, row, width, height, user, saved)
                     result.lines_by_split.setdefault(row.split, []).append(line)
+            test_lines = result.lines_by_split.get(splits.TEST, [])
             if freeze_test:
                 splits.freeze_evaluation_lines(
-                    collection,
-                    result.lines_by_split.get(splits.TEST, []),
-                    unit=EvaluationSplit.Unit.DOCUMENT,
-                    user=user,
+                    collection, test_lines, unit=EvaluationSplit.Unit.DOCUMENT, user=user
                 )
+            elif test_lines:
+                # Trained on, the published test split would measure nothing of the model,
+                # here or against the results others report on it.
+                splits.hold_out_documents(
+                    {line.document_id for line in test_lines}, f"the test split of “{title}”"[:300]
+                )
+                result.test_held_out = len(test_lines)
     except IntegrityError:
         for name in saved:
             default_storage.delete(name)

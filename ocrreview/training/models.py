@@ -244,6 +244,19 @@ class EvaluationLine(models.Model):
         return f"line {self.line_id} in {self.split}"
 
 
+class HeldOutDocument(models.Model):
+    """A document that never trains nor validates a model of its collection: the test split of
+    an imported dataset that did not become the collection's frozen evaluation split. A
+    published test split stays unseen, so results on it stay comparable with others'."""
+
+    document = models.OneToOneField("corpus.Document", on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"document {self.document_id} held out"
+
+
 class PromotionEvent(models.Model):
     """Append-only audit of every promotion decision: the gate's verdict and any override."""
 

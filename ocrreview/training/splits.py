@@ -3,7 +3,9 @@
 The evaluation split of a collection is frozen the first time it is needed: the human-reviewed
 lines of a seeded sample of whole documents (or pages). From then on those lines are the test
 set of every export and every training run, and any later ground truth from the same documents
-(or pages) is held out, so a model is never trained on material that sits beside its test lines.
+(or pages) is held out, so a model is never trained on material that sits beside its test lines;
+so are the documents of an imported dataset's own test split, when it did not become the frozen
+split.
 Everything else is split between train and validation by whole documents (or pages), ranked
 by a seeded hash: the same seed on the same material gives the same split. Auto-accepted lines
 (a model's readings that no one reviewed, when an export counts them) only ever train: the
@@ -19,7 +21,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from ocrreview.corpus.models import Collection, Line
-from ocrreview.training.models import EvaluationLine, EvaluationSplit
+from ocrreview.training.models import EvaluationLine, EvaluationSplit, HeldOutDocument
 
 TRAIN, VALIDATION, TEST, HELD_OUT = "train", "validation", "test", "held_out"
 SPLITS = (TRAIN, VALIDATION, TEST)
@@ -93,7 +95,10 @@ def freeze_evaluation_lines(
     """Freeze a given set of lines as the evaluation split (a published test split, say)."""
     Collection.objects.select_for_update().get(pk=collection.pk)
     if EvaluationSplit.objects.filter(collection=collection).exists():
-        raise SplitError(f"{collection} already has a frozen evaluation split")
+        raise SplitError(
+            f"{collection} already has a frozen evaluation split; import without freezing, "
+            "and the dataset's test lines are held out of training"
+        )
     lines = list(lines)
     if not lines:
         raise SplitError("an evaluation split needs at least one line")
@@ -108,6 +113,13 @@ def _create_split(
     )
     EvaluationLine.objects.bulk_create(EvaluationLine(split=split, line=line) for line in lines)
     return split
+
+
+def hold_out_documents(documents: Iterable[int], reason: str) -> None:
+    """Keep these documents' lines out of training and validation for good."""
+    HeldOutDocument.objects.bulk_create(
+        HeldOutDocument(document_id=pk, reason=reason) for pk in documents
+    )
 
 
 def evaluation_lines(split: EvaluationSplit) -> list[Line]:
@@ -138,6 +150,11 @@ def assign_splits(
         unit_key(line, boundary)
         for line in Line.objects.filter(pk__in=frozen).only("document_id", "page_id")
     }
+    held_out = set(
+        HeldOutDocument.objects.filter(document__collection=split.collection_id).values_list(
+            "document_id", flat=True
+        )
+    )
     assignment: dict[int, str] = {}
     reviewed: dict[int, list[int]] = {}
     machine_read: dict[int, list[int]] = {}
@@ -146,7 +163,7 @@ def assign_splits(
         if line.pk in frozen:
             # A frozen line reopened and then auto-accepted is no longer a person's reading.
             assignment[line.pk] = TEST if is_reviewed else HELD_OUT
-        elif unit_key(line, boundary) in frozen_units:
+        elif unit_key(line, boundary) in frozen_units or line.document_id in held_out:
             assignment[line.pk] = HELD_OUT
         else:
             side = reviewed if is_reviewed else machine_read

@@ -23,8 +23,8 @@ from ocrreview.training.imports import (
 from ocrreview.training.models import EvaluationSplit
 from tests import factories
 from tests.ingestion import files
-from tests.training.conftest import export_bytes, export_zip
-from tests.training.test_exports import export_now
+from tests.training.conftest import export_bytes, export_zip, make_rendered_page, mark_reviewed
+from tests.training.test_exports import export_now, split_of
 
 
 def test_an_image_folder_becomes_reviewed_lines_with_a_frozen_test_split(
@@ -115,6 +115,32 @@ def test_a_failed_freeze_leaves_nothing_behind(letters, alice, line_folder, tmp_
         do_import_ground_truth(letters, others, user=alice, title="again", freeze_test=True)
     assert Line.objects.count() == 32
     assert sorted(p.name for p in (tmp_path / "media").rglob("*.png")) == media
+
+
+@pytest.mark.parametrize("split_before", [True, False])
+def test_a_test_split_not_frozen_is_held_out_of_training(
+    letters, alice, bob, line_folder, split_before
+):
+    """Trained on, a published test split measures nothing: not here, and not against the
+    results others report on it. Where the collection has a frozen split already, it cannot
+    become it."""
+    if split_before:
+        for number in range(2):
+            document = factories.make_document(letters, f"Letter {number}")
+            mark_reviewed(make_rendered_page(document, ["ab", "ba"]), bob)
+        export_now(letters, alice)
+
+    result = do_import_ground_truth(letters, read_dataset(line_folder), user=alice, title="lines")
+
+    assert result.test_held_out == 8
+    assert "Its 8 test lines are held out of training and validation" in result.summary()
+    assignment = split_of(export_now(letters, alice))
+    test_lines = {line.pk for line in result.lines_by_split["test"]}
+    # The first export may sample some of them into its frozen split: measured on, not trained.
+    assert {assignment[pk] for pk in test_lines} <= {"test", "held_out"}
+    assert "held_out" in {assignment[pk] for pk in test_lines}
+    trained = {pk for pk, name in assignment.items() if name in ("train", "validation")}
+    assert trained and not trained & test_lines
 
 
 def test_a_dataset_imported_again_is_refused_so_its_frozen_lines_stay_out_of_training(
