@@ -9,6 +9,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,7 +19,7 @@ from ocrreview.corpus.actions import do_save_collection_settings
 from ocrreview.corpus.api_base import TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.forms import CollectionSettingsForm
-from ocrreview.corpus.iiif_export import NoCanvases, document_manifest
+from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
 from ocrreview.corpus.models import Collection, Document
 
 
@@ -92,7 +93,15 @@ class CollectionDetail(generics.RetrieveAPIView):
         return Response(CollectionSerializer(saved).data)
 
 
+class IiifManifestRenderer(JSONRenderer):
+    """JSON-LD, for a IIIF viewer or client that asks for a manifest by its media type."""
+
+    media_type = "application/ld+json"
+
+
 class DocumentIiifManifest(APIView):
+    renderer_classes = [JSONRenderer, IiifManifestRenderer]
+
     @extend_schema(
         operation_id="documents_iiif_manifest",
         responses={200: OpenApiTypes.OBJECT, 409: ErrorSerializer},
@@ -112,4 +121,6 @@ class DocumentIiifManifest(APIView):
             )
         except NoCanvases as exc:
             return error(str(exc), status.HTTP_409_CONFLICT)
+        if isinstance(request.accepted_renderer, IiifManifestRenderer):
+            return Response(manifest, content_type=IIIF_JSON)
         return Response(manifest)

@@ -14,7 +14,9 @@ from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.utils.mediatypes import media_type_matches
 from rest_framework.views import exception_handler
 
 from ocrreview.corpus.api_auth import TOKEN_HELP
@@ -121,6 +123,26 @@ def _expected(field: forms.Field) -> str:
     if isinstance(field, forms.BooleanField):
         return "true or false"
     return "a string, a number or null"
+
+
+class ServesFile:
+    """For an APIView that answers with a file of `file_media_type` (a wildcard such as
+    `image/*` allowed), and with JSON for its errors: an Accept header that only the file
+    satisfies (an <img>'s `image/webp,image/*`, a download's `application/zip`) is no cause
+    for a 406, which REST framework, negotiating with the JSON renderer alone, gave. Errors
+    are JSON all the same."""
+
+    file_media_type: str
+
+    def perform_content_negotiation(self, request, force=False):
+        try:
+            return super().perform_content_negotiation(request, force)
+        except exceptions.NotAcceptable:
+            accepted = self.get_content_negotiator().get_accept_list(request)
+            if not any(media_type_matches(self.file_media_type, a) for a in accepted):
+                raise
+            renderer = JSONRenderer()
+            return renderer, renderer.media_type
 
 
 def error(message: str, code: int = status.HTTP_400_BAD_REQUEST, **extra) -> Response:

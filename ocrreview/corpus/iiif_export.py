@@ -20,6 +20,8 @@ from django.urls import reverse
 from ocrreview.corpus.models import Document, Line, Page
 
 PRESENTATION_3 = "http://iiif.io/api/presentation/3/context.json"
+# The media type of a Presentation 3 manifest, as the specification names it.
+IIIF_JSON = f'application/ld+json;profile="{PRESENTATION_3}"'
 RIGHTS_PREFIXES = (
     "http://creativecommons.org/licenses/",
     "http://creativecommons.org/publicdomain/",

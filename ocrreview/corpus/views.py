@@ -11,11 +11,9 @@ from ocrreview.corpus import tokens
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
 from ocrreview.corpus.actions import do_save_collection_settings
 from ocrreview.corpus.forms import ApiTokenForm, CollectionSettingsForm
-from ocrreview.corpus.iiif_export import NoCanvases, document_manifest
+from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
 from ocrreview.corpus.models import Document, Line
 from ocrreview.corpus.progress import summed_line_counts, with_line_counts
-
-IIIF_JSON = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
 
 
 @login_required

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ocrreview.corpus.access import collection_for, visible_collections
-from ocrreview.corpus.api_base import RequestSerializer, error
+from ocrreview.corpus.api_base import RequestSerializer, ServesFile, error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH
 from ocrreview.corpus.models import Line, Page
@@ -341,7 +341,9 @@ class PageDetail(APIView):
         return Response(PageSerializer(page, context={"request": request}).data)
 
 
-class PageImage(APIView):
+class PageImage(ServesFile, APIView):
+    file_media_type = "image/*"
+
     @extend_schema(
         responses={
             (200, "image/*"): OpenApiTypes.BINARY,

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from ocrreview import storage
 from ocrreview.corpus.access import admin_collection_for, visible_collections
-from ocrreview.corpus.api_base import TextJSONParser, bind_form, error
+from ocrreview.corpus.api_base import ServesFile, TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.training import actions
 from ocrreview.training.exports import FORMATS, UNITS, ExportError
@@ -207,7 +207,9 @@ class ExportDetail(generics.RetrieveAPIView):
         return _export_for(self.request, self.kwargs["pk"])
 
 
-class ExportDownload(APIView):
+class ExportDownload(ServesFile, APIView):
+    file_media_type = "application/zip"
+
     @extend_schema(
         responses={
             (200, "application/zip"): OpenApiTypes.BINARY,

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ocrreview.corpus.iiif import do_fetch_iiif_images, do_import_iiif
+from ocrreview.corpus.iiif_export import IIIF_JSON, PRESENTATION_3
 from ocrreview.corpus.models import Document, Line
 from tests import factories
 from tests.factories import token_headers as auth
@@ -180,6 +181,27 @@ def test_the_apis_manifest_points_at_images_its_token_fetches(client, letters, b
     assert image == f"http://testserver/api/pages/{page.pk}/image/"
     fetched = client.get(image, headers=auth(bob))
     assert fetched.status_code == 200 and fetched["Content-Type"].startswith("image/")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "accept, content_type",
+    [
+        (f'application/ld+json;profile="{PRESENTATION_3}"', IIIF_JSON),
+        ("application/ld+json", IIIF_JSON),
+        ("application/json", "application/json"),
+        ("*/*", "application/json"),
+    ],
+)
+def test_the_apis_manifest_is_served_as_the_media_type_asked_for(
+    client, letters, bob, accept, content_type
+):
+    document = factories.make_document(letters)
+    factories.make_line(factories.make_page(document), 0, text="Hi", status="reviewed")
+    headers = {**auth(bob), "Accept": accept}
+    response = client.get(reverse("api_document_iiif", args=[document.pk]), headers=headers)
+    assert response.status_code == 200 and response["Content-Type"] == content_type
+    jsonschema.validate(response.json(), SCHEMA)
 
 
 @pytest.mark.django_db

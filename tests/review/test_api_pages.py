@@ -46,3 +46,30 @@ def test_a_page_whose_image_is_damaged_is_a_422_saying_so(client, bob, page):
     response = client.get(reverse("api_page_image", args=[page.pk]), headers=auth(bob))
     assert response.status_code == 422
     assert response.json()["error"].startswith("The page image cannot be shown")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "accept, code",
+    [
+        ("image/jpeg", 200),
+        ("image/avif,image/webp,image/apng,image/*;q=0.8", 200),  # a browser's <img>
+        ("application/json", 200),
+        ("text/csv", 406),
+    ],
+)
+def test_the_image_answers_an_accept_header_an_image_satisfies(client, bob, page, accept, code):
+    headers = {**auth(bob), "Accept": accept}
+    response = client.get(reverse("api_page_image", args=[page.pk]), headers=headers)
+    assert response.status_code == code
+    if code == 200:
+        assert response["Content-Type"].startswith("image/")
+
+
+@pytest.mark.django_db
+def test_a_damaged_image_asked_for_as_an_image_is_a_json_422(client, bob, page):
+    Page.objects.filter(pk=page.pk).update(image="pages/gone.png")
+    headers = {**auth(bob), "Accept": "image/png"}
+    response = client.get(reverse("api_page_image", args=[page.pk]), headers=headers)
+    assert response.status_code == 422 and response["Content-Type"] == "application/json"
+    assert response.json()["error"].startswith("The page image cannot be shown")

@@ -47,6 +47,13 @@ def test_a_done_export_is_listed_with_its_counts_and_downloads_as_a_zip(
 
 
 @pytest.mark.django_db
+def test_a_download_asked_for_as_a_zip_is_one(client, alice, done_export):
+    headers = {**auth(alice), "Accept": "application/zip"}
+    response = client.get(reverse("api_export_download", args=[done_export.pk]), headers=headers)
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+
+
+@pytest.mark.django_db
 def test_an_unfinished_export_is_a_409_to_download(client, alice, letters):
     export = DatasetExport.objects.create(collection=letters, created_by=alice)
     response = client.get(reverse("api_export_download", args=[export.pk]), headers=auth(alice))
