@@ -1,8 +1,11 @@
 # One image for the web server and every worker; docker-compose.yml picks the command.
 FROM python:3.11-slim-bookworm
 
+# /data is the container's own, no volume: SECRET_KEY must be given (a key made in var/ would
+# be the container's alone), and uploads belong in OCRREVIEW_S3_BUCKET or a volume at /data.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    OCRREVIEW_VAR_DIR=/data/var MEDIA_ROOT=/data/media OCRREVIEW_MODELS_DIR=/data/models
+    OCRREVIEW_VAR_DIR=/data/var MEDIA_ROOT=/data/media OCRREVIEW_MODELS_DIR=/data/models \
+    OCRREVIEW_SECRET_KEY_IN_VAR=false
 
 WORKDIR /app
 COPY requirements-apt.txt ./

@@ -8,6 +8,8 @@ import os
 import secrets
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from ocrreview import embedded_db
 from ocrreview.env import (
     env_bool,
@@ -33,6 +35,14 @@ def _secret_key() -> str:
     key = env_str("SECRET_KEY", "")
     if key:
         return key
+    # The Docker image's var/ is in the container, no volume: a key made there would differ
+    # from one container to the next (web and workers, web replicas) and be lost with each.
+    if not env_bool("OCRREVIEW_SECRET_KEY_IN_VAR", True):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set; set it to a long random string kept for the install, the "
+            "same for the web server and every worker (OCRREVIEW_SECRET_KEY_IN_VAR=false: no "
+            "key is made in var/)"
+        )
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
         key_file.write_text(secrets.token_urlsafe(64))

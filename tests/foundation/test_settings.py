@@ -171,3 +171,17 @@ def test_the_log_level_is_taken_in_either_case_and_a_wrong_one_is_named():
     assert "LOG_LEVEL='verbose' must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL" in (
         result.stderr
     )
+
+
+def test_the_image_starts_only_with_a_secret_key_of_the_install(tmp_path):
+    """The image's var/ is in the container, no volume: the key made there differed from one
+    container to the next (web and workers, web replicas) and was lost with each."""
+    environ = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    environ.update(OCRREVIEW_VAR_DIR=str(tmp_path), OCRREVIEW_SECRET_KEY_IN_VAR="false")
+    result = python(environ, "-c", "import django; django.setup()")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert not (tmp_path / "secret_key").exists()
+    environ["SECRET_KEY"] = "a-key-of-the-install"
+    assert python(environ, "-c", "import django; django.setup()").returncode == 0
+    assert "OCRREVIEW_SECRET_KEY_IN_VAR=false" in (ROOT / "Dockerfile").read_text()
