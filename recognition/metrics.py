@@ -19,6 +19,17 @@ def cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return float(jiwer.cer(list(refs), list(hyps)))
 
 
+def character_edits(refs: Sequence[str], hyps: Sequence[str]) -> tuple[int, int]:
+    """The character edits and reference characters whose quotient is `cer`: exact counts,
+    where two error rates can round to the same figure."""
+    _check(refs, hyps)
+    out = jiwer.process_characters(list(refs), list(hyps))
+    return (
+        out.substitutions + out.deletions + out.insertions,
+        out.substitutions + out.deletions + out.hits,
+    )
+
+
 def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     _check(refs, hyps)
     return float(jiwer.wer(list(refs), list(hyps)))

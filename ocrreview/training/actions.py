@@ -670,16 +670,16 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
     child_score = evaluation.score(str(trained), "", eval_lines, nbest)
     log.write(
         f"frozen evaluation split ({len(eval_lines)} lines, {decoding(nbest)}): "
-        f"CER {child_score['cer']:.4f} "
-        f"(parent {parent_score['cer']:.4f}), WER {child_score['wer']:.4f} "
+        f"CER {child_score['cer']:.4f}, {child_score['edits']} edits in "
+        f"{child_score['characters']} characters (parent {parent_score['cer']:.4f}, "
+        f"{parent_score['edits']} edits), WER {child_score['wer']:.4f} "
         f"(parent {parent_score['wer']:.4f})"
     )
     metrics = {
         "eval_split": split.pk,
         "lines": len(eval_lines),
         "num_beams": nbest,
-        "cer": child_score["cer"],
-        "wer": child_score["wer"],
+        **child_score,
         "parent": {"name": run.base_model.name, **parent_score},
         "val_cer": result.best_cer,
         "best_step": result.best_step,
@@ -763,6 +763,10 @@ def gate_numbers(child: ModelVersion) -> dict[str, Any]:
         "wer": child.metrics.get("wer"),
         "parent_cer": parent.get("cer"),
         "parent_wer": parent.get("wer"),
+        # Exact counts, where two CERs can round to the same figure.
+        "edits": child.metrics.get("edits"),
+        "parent_edits": parent.get("edits"),
+        "characters": child.metrics.get("characters"),
         "lines": child.metrics.get("lines"),
         "eval_split": child.metrics.get("eval_split"),
     }

@@ -79,8 +79,9 @@ def _read(loaded: LoadedModel, images: Iterable[Any], nbest: int) -> list[Any]:
     return results
 
 
-def score(source: str, revision: str, lines: Sequence[Line], nbest: int) -> dict[str, float]:
-    """Corpus CER and WER of a model on lines whose text is the reference, read as the workers
+def score(source: str, revision: str, lines: Sequence[Line], nbest: int) -> dict[str, Any]:
+    """Corpus CER and WER of a model on lines whose text is the reference, and the character
+    edits and reference characters of its CER, read as the workers
     read them (beam search over `nbest`, the collection's): the gate judges the readings the
     collection will get, and a beam may read better or worse than greedy decoding."""
     if not lines:
@@ -90,7 +91,13 @@ def score(source: str, revision: str, lines: Sequence[Line], nbest: int) -> dict
     images = (line_image(line, cache) for line in lines)
     hyps = [result.best.text if result.best else "" for result in _read(loaded, images, nbest)]
     refs = [line.text for line in lines]
-    return {"cer": metrics.cer(refs, hyps), "wer": metrics.wer(refs, hyps)}
+    edits, characters = metrics.character_edits(refs, hyps)
+    return {
+        "cer": metrics.cer(refs, hyps),
+        "wer": metrics.wer(refs, hyps),
+        "edits": edits,
+        "characters": characters,
+    }
 
 
 def fit_calibration_on(

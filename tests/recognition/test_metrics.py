@@ -1,6 +1,6 @@
 import pytest
 
-from recognition.metrics import cer, wer
+from recognition.metrics import cer, character_edits, wer
 
 
 def test_cer_is_total_edits_over_total_reference_characters() -> None:
@@ -8,6 +8,13 @@ def test_cer_is_total_edits_over_total_reference_characters() -> None:
     hyps = ["b", "abcdefghij"]
     # A mean of per-line CERs would give (1.0 + 0.0) / 2 = 0.5.
     assert cer(refs, hyps) == pytest.approx(1 / 11)
+
+
+def test_the_character_edits_are_what_the_cer_divides() -> None:
+    refs, hyps = [" abc ", "de", ""], ["abd", "d", "xy"]
+    edits, characters = character_edits(refs, hyps)
+    assert (edits, characters) == (4, 5)
+    assert cer(refs, hyps) == edits / characters
 
 
 def test_wer_is_corpus_level() -> None:

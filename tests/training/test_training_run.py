@@ -56,6 +56,8 @@ def test_a_child_that_does_not_beat_its_parent_stays_inactive(
     child = run.result_model
     assert child.parent == tiny_version and child.status == ModelVersion.Status.READY
     assert child.metrics["cer"] == child.metrics["parent"]["cer"]
+    assert child.metrics["edits"] == child.metrics["parent"]["edits"]
+    assert child.metrics["cer"] == child.metrics["edits"] / child.metrics["characters"]
     assert child.metrics["lines"] == 4
     # The checkpoint holds the parent's parameters under the parent's names (a model
     # prepared for inference, saved as is, would not load back).
@@ -72,6 +74,7 @@ def test_a_child_that_does_not_beat_its_parent_stays_inactive(
     event = PromotionEvent.objects.get(training_run=run)
     assert event.kind == PromotionEvent.Kind.REJECTED and event.actor is None
     assert event.numbers["cer"] == event.numbers["parent_cer"]
+    assert event.numbers["edits"] == child.metrics["edits"] == event.numbers["parent_edits"]
     assert "kept inactive" in run.log
     assert not (Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}").exists()
 

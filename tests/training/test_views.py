@@ -13,7 +13,7 @@ from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
 from ocrreview.transcription.models import RecognitionRequest
 from ocrreview.transcription.services import default_model_name
 from tests import factories
-from tests.training.conftest import EXPORT_FORM
+from tests.training.conftest import EXPORT_FORM, succeeded_run
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
@@ -202,6 +202,38 @@ def test_the_run_page_shows_both_numbers_and_the_gate(client, alice, finished_ru
     # Trained without validation lines: no "best validation CER at step 0" to trust.
     assert "No validation lines: the model of the last of" in page
     assert "Best validation CER" not in page
+
+
+def test_a_rejection_by_a_few_edits_never_looks_like_a_tie(
+    client, letters, alice, tiny_version, done_export
+):
+    """0.12344 against 0.12341 showed as 0.123 → 0.123: rejected, apparently for nothing."""
+    child = factories.make_model_version(
+        name="tiny-run",
+        source="/models/tiny-run",
+        parent=tiny_version,
+        metrics={
+            "cer": 0.12344,
+            "edits": 12344,
+            "characters": 100000,
+            "wer": 0.3,
+            "lines": 2500,
+            "parent": {"name": "tiny", "cer": 0.12341, "edits": 12341, "wer": 0.3},
+        },
+    )
+    run = succeeded_run(child, done_export, alice)
+    letters.model_version = tiny_version
+    letters.save()
+    assert actions.do_apply_gate(run).kind == PromotionEvent.Kind.REJECTED
+    client.force_login(alice)
+
+    said = "0.1234 → 0.1234 (12341 → 12344 edits in 100000 characters)"
+    home = client.get(reverse("training_home", args=[letters.pk])).content.decode()
+    assert home.count(said) == 2  # the runs and the promotion log
+    page = client.get(reverse("training_run", args=[run.pk])).content.decode()
+    assert "0.1234 (12341 edits in 100000 characters)" in page
+    assert "0.1234 (12344 edits in 100000 characters)" in page
+    assert said in page  # its promotion log
 
 
 def test_overriding_the_gate_from_the_page(client, letters, alice, finished_run):
