@@ -23,7 +23,7 @@ KICK_TTL_MS = 60_000
 
 def _redis() -> redis.Redis | None:
     broker = settings.CELERY_BROKER_URL
-    return redis.Redis.from_url(broker) if broker.startswith("redis://") else None
+    return redis.Redis.from_url(broker) if broker.startswith(("redis://", "rediss://")) else None
 
 
 def kick() -> None:

@@ -203,3 +203,13 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     # The lines the dead worker held were taken over: a second attempt each.
     assert RecognitionRequest.objects.filter(attempts=2).count() >= stranded
     assert set(Document.objects.values_list("status", flat=True)) == {Document.Status.READY}
+
+
+def test_kicks_are_held_back_on_redis_over_tls_too(settings):
+    """With REDIS_URL=rediss://, one upload of 200 files queued 200 recognition kicks."""
+    from ocrreview.transcription import tasks
+
+    settings.CELERY_BROKER_URL = "rediss://:secret@cache.example.org:6380/0"
+    client = tasks._redis()
+    assert client is not None
+    assert client.connection_pool.connection_class is redis.SSLConnection

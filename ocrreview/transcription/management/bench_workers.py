@@ -50,7 +50,7 @@ def delete_collection(collection: Collection) -> None:
 def celery_workers(*queues: str) -> Iterator[list[subprocess.Popen]]:
     """A solo worker for each queue, each in a process group of its own (Ctrl-C reaches the
     benchmark alone), stopped however the block ends."""
-    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         raise CommandError("The benchmark needs a real broker: set REDIS_URL.")
     workers: dict[str, subprocess.Popen] = {}
     try:
