@@ -90,6 +90,13 @@ class SaveSerializer(RequestSerializer):
         required=False, min_value=1, max_value=2**63 - 1, help_text="the reading you started from"
     )
 
+    def validate_text(self, text: str) -> str:
+        # The editor's rules for a line's text, refused under `text` as this field's own are.
+        try:
+            return actions.clean_text(text)
+        except actions.ReviewError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
 
 READING = "reading"
 

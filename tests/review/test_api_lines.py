@@ -161,6 +161,24 @@ def test_bad_correction_bodies_are_400s_naming_the_field(client, bob, lines, bod
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("Dear\nSir", "A line's text is one line: it cannot contain line breaks."),
+        ("Dear\x07Sir", "The text contains control characters; remove them and save again."),
+    ],
+)
+def test_a_text_no_line_may_hold_is_refused_under_fields_text(client, bob, lines, text, message):
+    response = correct(client, auth(bob), lines[0], text, lines[0].version)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Invalid request.",
+        "fields": {"text": [{"message": message, "code": "invalid"}]},
+    }
+    assert not Correction.objects.exists()
+
+
+@pytest.mark.django_db
 def test_malformed_json_and_another_lines_reading_are_400s(client, bob, lines):
     url = reverse("api_line_corrections", args=[lines[0].pk])
     response = client.post(url, "{not json", headers=auth(bob), content_type="application/json")
