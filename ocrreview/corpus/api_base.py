@@ -172,12 +172,18 @@ class IdCursorPagination(CursorPagination):
         return int(size)
 
     def decode_cursor(self, request):
-        """A cursor is opaque to clients, so one they made up is a 404 like a spent one, not a
-        500 from a position that is no id."""
-        cursor = super().decode_cursor(request)
+        """A cursor that is none of ours (cut short, made up) is a 400 naming it: a 404 would
+        say the collection is missing, and a position that is no id would be a 500."""
+        refused = exceptions.ValidationError(
+            {self.cursor_query_param: [self.invalid_cursor_message]}
+        )
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise refused from None
         position = None if cursor is None else cursor.position
         if position is not None and not re.fullmatch("[0-9]{1,18}", str(position)):
-            raise exceptions.NotFound(self.invalid_cursor_message)
+            raise refused
         return cursor
 
     def get_schema_operation_parameters(self, view):

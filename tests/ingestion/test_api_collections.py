@@ -35,12 +35,18 @@ def test_staff_pages_through_every_collection_with_a_cursor(client, staff):
 
 
 @pytest.mark.django_db
-def test_a_collection_not_yours_is_a_404_and_a_bad_cursor_a_404(client, bob, ledgers):
+def test_a_collection_not_yours_is_a_404_and_a_bad_cursor_a_400_naming_it(client, bob, ledgers):
     headers = auth(bob)
     response = client.get(reverse("api_collection", args=[ledgers.pk]), headers=headers)
     assert response.status_code == 404 and response.json() == {"error": "Not found."}
+    url = reverse("api_lines", args=[ledgers.pk]) + "?cursor=garbage"
+    assert client.get(url, headers=headers).status_code == 404  # the collection first
     response = client.get(reverse("api_collections") + "?cursor=garbage", headers=headers)
-    assert response.status_code == 404 and "error" in response.json()
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Invalid request.",
+        "fields": {"cursor": [{"message": "Invalid cursor", "code": "invalid"}]},
+    }
 
 
 @pytest.mark.django_db
@@ -77,10 +83,10 @@ def test_an_api_url_with_an_id_that_is_no_number_is_a_json_404(client, bob):
 
 
 @pytest.mark.django_db
-def test_a_cursor_made_up_by_the_client_is_a_404(client, bob, letters):
+def test_a_cursor_made_up_by_the_client_is_a_400_naming_it(client, bob, letters):
     forged = base64.b64encode(b"p=abc").decode()
     response = client.get(reverse("api_collections") + f"?cursor={forged}", headers=auth(bob))
-    assert response.status_code == 404 and response.json() == {"error": "Not found."}
+    assert response.status_code == 400 and list(response.json()["fields"]) == ["cursor"]
 
 
 def patch(client, collection, user, body, **kwargs):
