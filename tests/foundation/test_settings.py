@@ -185,3 +185,18 @@ def test_the_image_starts_only_with_a_secret_key_of_the_install(tmp_path):
     environ["SECRET_KEY"] = "a-key-of-the-install"
     assert python(environ, "-c", "import django; django.setup()").returncode == 0
     assert "OCRREVIEW_SECRET_KEY_IN_VAR=false" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_setup_line_keeps_the_redis_password_to_itself(tmp_path):
+    """`make run` prints it on the terminal, and into whatever log keeps the terminal's output."""
+    environ = {
+        **os.environ,
+        "REDIS_URL": "redis://:s3cret@cache.example.org:6379/0",
+        "OCRREVIEW_VAR_DIR": str(tmp_path),
+        "OCRREVIEW_MODEL": str(ROOT / "recognition" / "starter_model"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    result = python(environ, "manage.py", "describe_setup")
+    assert result.returncode == 0, result.stderr
+    assert "broker: Redis at redis://:***@cache.example.org:6379/0" in result.stdout
+    assert "s3cret" not in result.stdout + result.stderr

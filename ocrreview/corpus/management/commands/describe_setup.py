@@ -1,7 +1,18 @@
+from urllib.parse import urlsplit, urlunsplit
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from recognition.loading import STARTER_MODEL_DIR, ModelLoadError, get_model
+
+
+def without_password(url: str) -> str:
+    # Printed on the terminal of `make run`, and kept in whatever log keeps its output.
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 class Command(BaseCommand):
@@ -17,7 +28,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"database: PostgreSQL {db['NAME']} on {db['HOST']}:{db['PORT']}")
         if settings.REDIS_URL:
-            self.stdout.write(f"broker: Redis at {settings.REDIS_URL}")
+            self.stdout.write(f"broker: Redis at {without_password(settings.REDIS_URL)}")
         else:
             folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
             self.stdout.write(
