@@ -5,6 +5,8 @@ from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import Func
+from django.db.models.functions import Lower
 
 # A BCP 47 language tag: a language subtag, then script, region or variant subtags.
 LANGUAGE_TAG = RegexValidator(
@@ -206,9 +208,25 @@ class Page(models.Model):
 # 'simple' lowercases and splits, nothing more: a collection mixes English and French (and
 # Latin, Dutch...) line by line, and a language's stemmer and stop words would mangle the
 # others' words, drop "Des" or "Will" as stop words when they are names, and stem the spelling
-# of old hands that no dictionary knows. Variants of accents and misreadings are found by
-# trigram similarity instead (ocrreview/review/search.py).
+# of old hands that no dictionary knows. Words spelled with other accents are found through
+# the vocabulary folded (SearchWord), misreadings by trigram similarity
+# (ocrreview/review/search.py).
 SEARCH_CONFIG = "simple"
+
+# Combining marks, which folding drops once NFKD has split them off their letters: the
+# Combining Diacritical Marks block, its supplements (the medievalists' letters written above
+# a letter among them), those for symbols, and the half marks.
+COMBINING_MARKS = r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+# Text without its accents: NFKD splits é into e and an acute accent, and turns ſ into s and
+# ﬁ into f and i; the marks are then dropped. Built-in functions only, as the embedded
+# PostgreSQL has no unaccent; normalize() is IMMUTABLE (PostgreSQL 13 and later), so an index
+# may hold it.
+FOLD_SQL = "regexp_replace(normalize({}, NFKD), '" + COMBINING_MARKS + "', '', 'g')"
+
+
+class Folded(Func):
+    template = FOLD_SQL.format("%(expressions)s")
+    output_field = models.TextField()
 
 
 def line_search_vector() -> SearchVector:
@@ -316,6 +334,12 @@ class Line(models.Model):
             raise ValidationError({"bbox": "A bounding box needs x1 > x0 and y1 > y0."})
 
 
+def folded_word() -> Lower:
+    """A vocabulary word folded, lowercased again (NFKD turns "ℂ" into "C"), as a folded
+    query's words are."""
+    return Lower(Folded("word"))
+
+
 class SearchWord(models.Model):
     """A word of a collection's lines, as their search vectors hold it: the vocabulary that
     search compares a query's words with to find similar ones ("babcok" finds "babcock"),
@@ -325,7 +349,13 @@ class SearchWord(models.Model):
     whose text changes, whichever code path writes it. They insert without a unique
     constraint, so that writers never wait on each other's vocabulary: two transactions that
     add the same new word at once leave it twice, which lookups ignore. Words whose lines are
-    gone stay; a lookup then finds a word that matches no line, which costs nothing."""
+    gone stay; a lookup then finds a word that matches no line, which costs nothing.
+
+    Every word of every line is here, so search also finds the words a query's words are once
+    folded ("église" and "eglise" for "eglise", "meſſieurs" for "messieurs"), and asks the
+    lines' stored search vectors for those: no line is folded at query time, and
+    corpus_line needs no second vector, whose stored column would have rewritten a million
+    lines under a lock that stops reads and saves."""
 
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
     word = models.TextField()
@@ -333,7 +363,10 @@ class SearchWord(models.Model):
     class Meta:
         # The trigram index beside it, for similarity, is made by migration 0007 where the
         # server has pg_trgm.
-        indexes = [models.Index(fields=["collection", "word"], name="search_word_lookup")]
+        indexes = [
+            models.Index(fields=["collection", "word"], name="search_word_lookup"),
+            models.Index("collection", folded_word(), name="search_word_folded"),
+        ]
 
     def __str__(self) -> str:
         return self.word
