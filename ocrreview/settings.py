@@ -376,6 +376,10 @@ OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = env_int("OCRREVIEW_RECOGNITION_MAX_ATTEMPTS
 # A training run's worker beats every quarter of this; a run without a beat for this long
 # lost its worker, and is queued again to resume from its last checkpoint.
 OCRREVIEW_TRAINING_LEASE_SECONDS = env_int("OCRREVIEW_TRAINING_LEASE_SECONDS", 120, minimum=4)
+# The promotion gate decides on a frozen evaluation split of at least this many lines; on fewer,
+# a handful of lines decides it (handwriting's errors cluster in a few hard lines), so the model
+# is kept inactive for an admin to promote, or not, on its numbers.
+OCRREVIEW_GATE_MIN_LINES = env_int("OCRREVIEW_GATE_MIN_LINES", 100, minimum=1)
 # Every worker looks this often for work whose worker died (ocrreview/sweep.py), so a dead
 # worker's lines are read again within a lease and a sweep of its death.
 OCRREVIEW_SWEEP_SECONDS = env_int(

@@ -781,18 +781,26 @@ def beats_parent(child: ModelVersion) -> bool:
 
 def do_apply_gate(run: TrainingRun) -> PromotionEvent:
     """Activate the run's model in its collection if it beats its parent on the frozen split,
-    and that parent is still the model the collection reads with: one promoted or chosen since
-    is not what the child was measured against, and may read better. Either way the verdict
-    and its numbers are recorded, and returned."""
+    that split is large enough to tell (OCRREVIEW_GATE_MIN_LINES), and that parent is still the
+    model the collection reads with: one promoted or chosen since is not what the child was
+    measured against, and may read better. Either way the verdict and its numbers are
+    recorded, and returned."""
     child = run.result_model
     collection = Collection.objects.select_for_update().get(pk=run.dataset.collection_id)
     reason = ""
     # A collection that chose no model reads with the default one.
     reads_with = collection.model_version or default_model_name()
+    lines = child.metrics.get("lines") or 0
     if str(reads_with) != child.parent.name:
         reason = (
             f"the collection reads with {reads_with} now, not with "
             f"{child.parent}, the model this one was measured against"
+        )
+    elif lines < settings.OCRREVIEW_GATE_MIN_LINES:
+        reason = (
+            f"the frozen evaluation split has {lines} lines, too few to tell a better model "
+            f"from luck (the gate decides on {settings.OCRREVIEW_GATE_MIN_LINES} or more); "
+            "promote it anyway if its numbers convince you"
         )
     if beats_parent(child) and not reason:
         do_set_collection_model(collection, child)

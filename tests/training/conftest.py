@@ -43,12 +43,15 @@ def tiny_model_dir(tmp_path_factory):
 
 # A random model rambles until max_new_tokens; the words here need a handful.
 MAX_NEW_TOKENS = 24
+# The tests' frozen splits are a document or two.
+GATE_MIN_LINES = 4
 
 
 @pytest.fixture(autouse=True)
 def _training_settings(settings, tmp_path):
     settings.OCRREVIEW_MODELS_DIR = tmp_path / "models"
     settings.OCRREVIEW_MAX_NEW_TOKENS = MAX_NEW_TOKENS
+    settings.OCRREVIEW_GATE_MIN_LINES = GATE_MIN_LINES
 
 
 @contextmanager
@@ -70,6 +73,7 @@ def worker_settings() -> dict[str, str]:
     return {
         "OCRREVIEW_MODELS_DIR": str(settings.OCRREVIEW_MODELS_DIR),
         "OCRREVIEW_MAX_NEW_TOKENS": str(MAX_NEW_TOKENS),
+        "OCRREVIEW_GATE_MIN_LINES": str(GATE_MIN_LINES),
     }
 
 

@@ -159,6 +159,35 @@ def test_a_better_child_replaces_only_the_model_it_was_measured_against(
         assert letters.model_version == letters_model and not run.promoted
 
 
+@pytest.mark.parametrize("lines", [99, 100])
+def test_the_gate_decides_on_a_frozen_split_of_enough_lines_only(
+    letters, alice, tiny_version, done_export, settings, lines
+):
+    """On a few lines, a handful of them decides which model reads better."""
+    settings.OCRREVIEW_GATE_MIN_LINES = 100
+    letters.model_version = tiny_version
+    letters.save()
+    child = factories.make_model_version(
+        name="child",
+        source="/models/child",
+        parent=tiny_version,
+        metrics={"cer": 0.1, "wer": 0.2, "lines": lines, "parent": {"cer": 0.5, "wer": 0.8}},
+    )
+
+    event = actions.do_apply_gate(succeeded_run(child, done_export, alice))
+
+    letters.refresh_from_db()
+    if lines == 100:
+        assert event.kind == PromotionEvent.Kind.PROMOTED and letters.model_version == child
+    else:
+        assert event.kind == PromotionEvent.Kind.REJECTED and letters.model_version == tiny_version
+        assert event.reason == (
+            "the frozen evaluation split has 99 lines, too few to tell a better model from "
+            "luck (the gate decides on 100 or more); promote it anyway if its numbers "
+            "convince you"
+        )
+
+
 def test_a_run_cancelled_before_it_starts_does_not_train(alice, tiny_version, done_export):
     run = start(tiny_version, done_export, UNCHANGED, alice)
     assert actions.do_request_cancel(run)
