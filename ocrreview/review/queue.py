@@ -292,6 +292,9 @@ class ThresholdPreview:
     auto_accepted: int
     expected_errors: float
     already_reviewed: int
+    # Accepted lines whose model was never calibrated: their confidences are raw products of
+    # token probabilities, over-confident, so the expected errors among them are too few.
+    accepted_uncalibrated: int
 
 
 def threshold_preview(collection: Collection, threshold: float) -> ThresholdPreview:
@@ -312,6 +315,9 @@ def threshold_preview(collection: Collection, threshold: float) -> ThresholdPrev
             Value(0.0),
         ),
         already_reviewed=Count("id", filter=Q(status=S.REVIEWED)),
+        accepted_uncalibrated=Count(
+            "id", filter=accepted & Q(model_version__calibration__isnull=True)
+        ),
     )
     return ThresholdPreview(threshold=threshold, **numbers)
 

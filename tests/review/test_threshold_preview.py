@@ -20,6 +20,22 @@ def test_the_preview_counts_lines_to_humans_and_expected_errors(client, alice, l
     assert "<strong>2</strong> lines go to reviewers" in response.content.decode()
 
 
+def test_the_preview_says_how_many_accepted_lines_have_uncalibrated_confidences(
+    client, alice, letters, lines, model_version
+):
+    client.force_login(alice)
+    response = preview(client, letters, "0.5")
+    assert response.context["preview"].accepted_uncalibrated == 2
+    assert "2 of the accepted lines were read by a model not yet calibrated" in (
+        response.content.decode()
+    )
+    model_version.calibration = {"method": "platt-logit", "a": 1.0, "b": 0.0}
+    model_version.save()
+    response = preview(client, letters, "0.5")
+    assert response.context["preview"].accepted_uncalibrated == 0
+    assert "not yet calibrated" not in response.content.decode()
+
+
 def test_reviewed_lines_are_left_out(client, alice, letters, lines):
     lines[1].status = "reviewed"
     lines[1].save()
