@@ -8,8 +8,19 @@ from recognition.text import nfc, one_line
 MAX_TEXT_LENGTH = 2000
 
 
-def control_characters(text: str) -> bool:
-    return any(unicodedata.category(c) == "Cc" for c in text)
+def typed_line_text(text: str) -> str:
+    """A line's text as a person typed it (the editor, the API): a tab pasted from a table
+    becomes a space and invisible marks go, as on import, since nobody can see them to remove
+    them; a line break or another control character is refused (ValueError), which the person
+    can see and fix. NFC."""
+    text = text.replace("\t", " ").translate(INVISIBLE)
+    if len(f"{text}.".splitlines()) > 1:  # every character that ends a line, U+2028 too
+        raise ValueError("A line's text is one line: it cannot contain line breaks.")
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise ValueError("The text contains control characters; remove them and save again.")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ValueError(f"A line's text is at most {MAX_TEXT_LENGTH} characters.")
+    return nfc(text)
 
 
 # Invisible marks that text pasted from PDFs and web editions carries (a zero-width space,

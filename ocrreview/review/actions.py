@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ocrreview.corpus.line_text import MAX_TEXT_LENGTH, control_characters, nfc
+from ocrreview.corpus.line_text import typed_line_text
 from ocrreview.corpus.models import Collection, Line, Page
 from ocrreview.review import queue
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
@@ -74,13 +74,10 @@ def _line_id(line: Line | int) -> int:
 def clean_text(text: str) -> str:
     if not isinstance(text, str):
         raise ReviewError("The text must be a string.")
-    if "\n" in text or "\r" in text:
-        raise ReviewError("A line's text is one line: it cannot contain line breaks.")
-    if control_characters(text):
-        raise ReviewError("The text contains control characters; remove them and save again.")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise ReviewError(f"A line's text is at most {MAX_TEXT_LENGTH} characters.")
-    return nfc(text)
+    try:
+        return typed_line_text(text)
+    except ValueError as exc:
+        raise ReviewError(str(exc)) from None
 
 
 def _clamp_time(time_spent_ms: int) -> int:
@@ -352,11 +349,13 @@ def do_save_line(
     hypothesis: Hypothesis | int | None = None,
     time_spent_ms: int = 0,
 ) -> Correction:
-    """Save what the reviewer typed (Enter). hypothesis is the reading they started from."""
+    """Save what the reviewer typed (Enter). hypothesis is the reading they started from.
+    Spaces at its ends are not kept: no line holds them, and a reading kept unchanged but
+    for a space typed after it would count as a wrong reading in calibration."""
     return _write_text(
         _line_id(line),
         user,
-        text=clean_text(text),
+        text=clean_text(text).strip(),
         action=None,
         expected_version=expected_version,
         hypothesis=hypothesis,

@@ -113,6 +113,7 @@ def test_saving_clears_the_reviewers_draft(client, bob, letters, lines):
     ("data", "message"),
     [
         ({"text": "two\nlines"}, "line breaks"),
+        ({"text": "two\u2028lines"}, "line breaks"),
         ({"text": "bell\x07"}, "control characters"),
         ({"text": "x" * 2001}, "at most 2000"),
         ({"text": "ok", "expected_version": "first"}, "expected version"),
@@ -144,6 +145,16 @@ def test_a_hypothesis_of_another_line_is_refused(client, bob, letters, lines):
 def test_text_is_stored_in_one_unicode_spelling(bob, lines):
     actions.do_save_line(lines[1], bob, "Mu\u0308ller", expected_version=1)
     assert Line.objects.get(pk=lines[1].pk).text == "M\u00fcller"
+
+
+def test_what_nobody_can_see_in_a_saved_text_is_not_kept(bob, lines):
+    """A tab pasted from a table was refused as a control character the reviewer could not
+    find; a zero-width space or soft hyphen from a PDF split the word for search; spaces at
+    the ends made a reading kept unchanged count as wrong."""
+    actions.do_save_line(
+        lines[1], bob, " I\treceived your\u200b le pro\u00adcureur ", expected_version=1
+    )
+    assert Line.objects.get(pk=lines[1].pk).text == "I received your le procureur"
 
 
 def test_without_javascript_a_save_redirects_to_the_next_line(client, bob, letters, lines):
