@@ -287,6 +287,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # --- Recognition ------------------------------------------------------------------------
 OCRREVIEW_MODEL = env_str("OCRREVIEW_MODEL", "microsoft/trocr-base-handwritten")
 OCRREVIEW_MODEL_REVISION = env_str("OCRREVIEW_MODEL_REVISION", "") or None
+# Whether the starter model reads in place of an OCRREVIEW_MODEL that cannot be loaded: on for
+# a first run without hub access; off in production (compose), where a typo or a hub outage
+# should fail the lines with the reason rather than have a weaker model's readings accepted.
+OCRREVIEW_MODEL_FALLBACK = env_bool("OCRREVIEW_MODEL_FALLBACK", True)
 OCRREVIEW_DEVICE = env_choice("OCRREVIEW_DEVICE", "auto", ("auto", "cpu", "cuda"))
 OCRREVIEW_QUANTIZE = env_bool("OCRREVIEW_QUANTIZE", False)
 OCRREVIEW_BATCH_SIZE = env_int("OCRREVIEW_BATCH_SIZE", 8, minimum=1)

@@ -360,12 +360,13 @@ def load_options() -> dict[str, Any]:
 
 def load_engine(version: ModelVersion) -> Engine:
     """The model for a version, once per worker process. A default version falls back to
-    the starter model shipped with the engine (its lines then record the starter); a
-    version an admin chose fails loudly instead of being silently replaced."""
+    the starter model shipped with the engine (its lines then record the starter) where
+    OCRREVIEW_MODEL_FALLBACK allows; a version an admin chose fails loudly instead of being
+    silently replaced."""
     from recognition.loading import get_model, load_model_or_starter
 
     options = load_options()
-    if not is_default_version(version):
+    if not is_default_version(version) or not settings.OCRREVIEW_MODEL_FALLBACK:
         source = storage.resolve_model_source(version.source)
         loaded = get_model(source, revision=version.revision or None, **options)
         return Engine(loaded, version)

@@ -60,6 +60,8 @@ def test_production_layout():
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
     training = services["worker-training"]["command"]
     assert training[training.index("-Q") + 1] == "training" and "solo" in training
+    # A model that cannot load fails its lines in production; the starter does not stand in.
+    assert services["worker-gpu"]["environment"]["OCRREVIEW_MODEL_FALLBACK"] == "false"
     # Objects in MinIO's bucket, created before migrate (whose checks need it) lets the rest
     # start; no volume is shared between the app's services, so each may run elsewhere.
     assert {"minio", "create-bucket"} <= set(services)

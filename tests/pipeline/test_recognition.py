@@ -19,7 +19,7 @@ from ocrreview.transcription import services
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 from recognition import inference
 from recognition.calibration import apply_calibration
-from recognition.loading import STARTER_MODEL_DIR
+from recognition.loading import STARTER_MODEL_DIR, ModelLoadError
 from tests import factories
 from tests.db_locks import wait_until_another_session_waits_for_a_lock
 from tests.s3 import CREDENTIALS, moto_server
@@ -747,6 +747,20 @@ def test_the_default_model_falls_back_to_the_starter_and_says_so(document, setti
         Line.Status.AUTO_ACCEPTED,
         Line.Status.NEEDS_REVIEW,
     }
+
+
+@pytest.mark.django_db
+def test_without_the_fallback_an_unreachable_default_model_fails_its_lines_with_the_reason(
+    document, settings
+):
+    settings.OCRREVIEW_MODEL = "/nonexistent/default-model"
+    settings.OCRREVIEW_MODEL_FALLBACK = False
+    services.do_queue_recognition(document.lines.all())
+    with pytest.raises(ModelLoadError):
+        services.do_recognize_pending("test-worker")
+    request = RecognitionRequest.objects.get(line=document.lines.first())
+    assert "/nonexistent/default-model" in request.error
+    assert not document.lines.exclude(model_version=None).exists()
 
 
 @pytest.mark.django_db
