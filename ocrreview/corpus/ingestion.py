@@ -251,7 +251,7 @@ def _unpack(upload: Upload, results: list[FileResult], work: Path) -> list[_Item
     with upload.open() as handle:
         kind = sniff(handle.read(SNIFF_BYTES))
         if kind != "zip":
-            return [_Item(upload.name, kind, upload.read)]
+            return [_Item(nfc(upload.name), kind, upload.read)]
         items = []
         for name, path in _zip_entries(upload.name, handle, results, work):
             try:
@@ -259,7 +259,8 @@ def _unpack(upload: Upload, results: list[FileResult], work: Path) -> list[_Item
                     entry_kind = sniff(entry.read(SNIFF_BYTES))
                 if entry_kind == "zip":
                     raise IngestError("ZIP archives inside ZIP archives are not unpacked")
-                items.append(_Item(name, entry_kind, path.read_bytes, path))
+                # A name decomposed by macOS meets the XML's composed one.
+                items.append(_Item(nfc(name), entry_kind, path.read_bytes, path))
             except IngestError as exc:
                 path.unlink()
                 results.append(FileResult(name, error=str(exc)))

@@ -26,7 +26,7 @@ from defusedxml.ElementTree import fromstring as defused_fromstring
 from kraken.lib.xml import XMLPage
 from lxml import etree
 
-from ocrreview.corpus.line_text import imported_line_text
+from ocrreview.corpus.line_text import imported_line_text, nfc
 
 Point = tuple[float, float]
 
@@ -243,7 +243,7 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
     ]
     return ImportedPage(
         # ABBYY writes the scan's Windows path: C:\Scans\0002.tif.
-        image_name=PurePosixPath(str(page.imagename).replace("\\", "/")).name,
+        image_name=nfc(PurePosixPath(str(page.imagename).replace("\\", "/")).name),
         width=int(width),
         height=int(height),
         lines=lines,

@@ -101,6 +101,21 @@ def test_zip_names_in_utf8_without_its_flag_keep_their_accents(letters, tiny_mod
 
 
 @pytest.mark.django_db
+def test_an_image_named_in_decomposed_accents_meets_the_xml_naming_it_composed(letters, tiny_model):
+    """Transkribus's layout (page/ beside the images), zipped on a Mac: its file names come
+    decomposed (NFD), the XML's imageFilename composed."""
+    decomposed = "Re\u0301gistre.jpg"
+    archive = files.zip_of(
+        {decomposed: files.jpeg(), "page/Re\u0301gistre.xml": files.alto("R\u00e9gistre.jpg")}
+    )
+    results = ingest(letters, ("envoi.zip", archive))
+    assert all(r.ok for r in results), [r.error for r in results]
+    document = Document.objects.get()
+    assert document.title == "R\u00e9gistre"
+    assert document.segmentation == K.IMPORTED and document.lines.count() == 2
+
+
+@pytest.mark.django_db
 def test_each_image_is_one_line_is_recognition_ready_at_once(letters, tiny_model):
     (result,) = ingest(letters, ("line.png", files.png(400, 60)), segmentation=K.WHOLE_IMAGE)
     line = Line.objects.get()
