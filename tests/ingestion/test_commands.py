@@ -33,6 +33,21 @@ def test_import_documents_reports_bad_files_and_fails_at_the_end(tmp_path, lette
 
 
 @pytest.mark.django_db
+def test_import_documents_run_again_adds_only_what_is_new(tmp_path, letters, capsys):
+    """As after an import interrupted halfway: what is there already is no failure."""
+    (tmp_path / "first.png").write_bytes(files.png())
+    call_command("import_documents", str(tmp_path), "--collection", "Letters")
+    first = Document.objects.get()
+    (tmp_path / "second.png").write_bytes(files.png(300, 200))
+    capsys.readouterr()
+    call_command("import_documents", str(tmp_path), "--collection", "Letters")
+    out = capsys.readouterr().out
+    assert f"kept   {tmp_path / 'first.png'}: already document {first.pk}" in out
+    assert "second.png -> document" in out
+    assert sorted(Document.objects.values_list("title", flat=True)) == ["first", "second"]
+
+
+@pytest.mark.django_db
 def test_import_documents_needs_an_existing_collection_or_create(tmp_path, capsys, settings):
     settings.OCRREVIEW_DEFAULT_THRESHOLD = 0.97  # the site's threshold for new collections
     (tmp_path / "a.png").write_bytes(files.png())

@@ -47,7 +47,12 @@ class Command(BaseCommand):
                 import_text=options["import_text"],
             )
             for result in results:
-                if result.error:
+                if result.duplicate:
+                    # Running the import again after an interruption adds only what is new.
+                    self.stdout.write(
+                        f"kept   {result.name}: already document {result.document.pk}"
+                    )
+                elif result.error:
                     failed += 1
                     self.stderr.write(f"FAILED {result.name}: {result.error}")
                 elif result.document:
