@@ -1,16 +1,20 @@
 """Search a collection's lines by their current text.
 
-Two ways to match, in one query over the lines' stored search vectors: full-text search
+Three ways to match, in one query over the lines' stored search vectors: full-text search
 (PostgreSQL's `websearch_to_tsquery`, so "quoted phrases", `or` and `-word` work as in a web
-search engine) ranked by cover density, and similar words for what full text cannot find: a
-name typed with a typo ("Babcok" for "Babcock"), a word the model misread, an accent left
-out. Each word of the query is compared by trigram similarity (pg_trgm) with the collection's
-vocabulary (corpus.SearchWord), and a line matches when it holds, for every word, one of the
-most similar ones. Exact hits come first, by rank; similar ones after, by how similar their
-words are. Everything is answered from GIN indexes (corpus migration 0007); where the server
-lacks pg_trgm (the embedded PostgreSQL), only exact hits are found and the results say so.
+search engine) ranked by cover density; the same with accents and long s folded, so that
+"eglise" finds "église" and "Messieurs" finds "Meſſieurs"; and similar words for what full
+text cannot find: a name typed with a typo ("Babcok" for "Babcock"), a word the model
+misread. Folding looks up, in the collection's vocabulary (corpus.SearchWord, which holds
+every word of its lines), the words that fold to each word of the folded query, and asks the
+lines for those. For similar words, each word of the query is compared by trigram similarity
+(pg_trgm) with the vocabulary, and a line matches when it holds, for every word, one of the
+most similar ones. Exact hits come first, by rank; then those found folded, by rank; similar
+ones last, by how similar their words are. Everything is answered from indexes (corpus
+migrations 0007 and 0014); where the server lacks pg_trgm (the embedded PostgreSQL), similar
+words are not looked for and the results say so.
 
-Pages are keyset cursors over (exact, score, id), so a page does not shift when lines are
+Pages are keyset cursors over (tier, score, id), so a page does not shift when lines are
 corrected or added while someone pages through the results."""
 
 import base64
@@ -31,7 +35,15 @@ from django.db.models import Case, F, FloatField, IntegerField, Q, QuerySet, Val
 from django.db.models.functions import Cast
 from django.utils.html import escape
 
-from ocrreview.corpus.models import SEARCH_CONFIG, Collection, Document, Line
+from ocrreview.corpus.models import (
+    FOLD_SQL,
+    SEARCH_CONFIG,
+    Collection,
+    Document,
+    Line,
+    SearchWord,
+    folded_word,
+)
 
 MAX_QUERY_LENGTH = 200
 DEFAULT_PAGE_SIZE = 20
@@ -51,6 +63,10 @@ START, STOP = "\ue000", "\ue001"
 # PostgreSQL's parser reads it, not "q", a tilde and "ue".
 WORD = regex.compile(r"\w+")
 TOKEN = re.compile(r'-?"[^"]*"?|\S+')
+# A lexeme in a tsquery's text: quoted, with a quote in it doubled (and a backslash).
+QUOTED_LEXEME = re.compile(r"'((?:[^']|'')*)'")
+# How a line matched, best first in the results.
+EXACT, FOLDED, SIMILAR = 2, 1, 0
 
 
 class BadCursor(ValueError):
@@ -69,7 +85,7 @@ class Filters:
 class Position:
     """Where a page starts or ends, in the results' order."""
 
-    exact: int
+    tier: int
     score: float
     id: int
 
@@ -77,9 +93,18 @@ class Position:
 @dataclass
 class Hit:
     line: Line
-    exact: bool
+    tier: int
     score: float
     fragments: list[tuple[str, bool]]
+
+    @property
+    def exact(self) -> bool:
+        return self.tier == EXACT
+
+    @property
+    def folded(self) -> bool:
+        """Found with accents and long s folded, not as the query spelled it."""
+        return self.tier == FOLDED
 
     @property
     def snippet_html(self) -> str:
@@ -112,7 +137,7 @@ def query_problem(q: str) -> str | None:
 
 
 def encode_cursor(position: Position, *, before: bool) -> str:
-    raw = json.dumps([position.exact, position.score, position.id, before])
+    raw = json.dumps([position.tier, position.score, position.id, before])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -121,18 +146,18 @@ def decode_cursor(cursor: str) -> tuple[Position, bool]:
     did not make."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        exact, score, pk, before = raw
+        tier, score, pk, before = raw
     except (ValueError, TypeError, binascii.Error) as exc:
         raise BadCursor("Not a cursor of these results.") from exc
     if not (
-        exact in (0, 1)
+        tier in (EXACT, FOLDED, SIMILAR)
         and isinstance(score, float | int)
         and isinstance(pk, int)
         and 0 < pk < 2**63
         and isinstance(before, bool)
     ):
         raise BadCursor("Not a cursor of these results.")
-    return Position(exact, float(score), pk), before
+    return Position(tier, float(score), pk), before
 
 
 def trigram_search_available() -> bool:
@@ -141,23 +166,66 @@ def trigram_search_available() -> bool:
         return cursor.fetchone() is not None
 
 
-class LexemeQuery(SearchQuery):
-    """Lexemes as the search vectors hold them, cast to a tsquery as they are: to_tsquery
-    would parse them again, and split a word such as "well-known" into parts."""
+class TsQuery(SearchQuery):
+    """A tsquery written out, cast to one as it is: to_tsquery would parse its lexemes again,
+    and split a word such as "well-known" into parts."""
 
-    def __init__(self, alternatives: list[list[str]]) -> None:
-        """Every group must match, by one of its lexemes."""
-        self.tsquery = " & ".join(
-            "(" + " | ".join(_quoted(lexeme) for lexeme in group) + ")" for group in alternatives
-        )
-        super().__init__(self.tsquery)
+    def __init__(self, tsquery: str) -> None:
+        self.tsquery = tsquery
+        super().__init__(tsquery)
 
     def as_sql(self, compiler, connection, **extra_context):
         return "%s::tsquery", [self.tsquery]
 
 
+def lexeme_query(alternatives: list[list[str]]) -> TsQuery:
+    """Lexemes as the search vectors hold them: every group must match, by one of its
+    lexemes."""
+    return TsQuery(" & ".join(_any_of(group) for group in alternatives))
+
+
+def _any_of(lexemes: list[str]) -> str:
+    return "(" + " | ".join(_quoted(lexeme) for lexeme in lexemes) + ")"
+
+
 def _quoted(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _unquoted(quoted: str) -> str:
+    """A lexeme as a tsquery's text writes it, between its quotes, as it is."""
+    return quoted.replace("''", "'").replace("\\\\", "\\")
+
+
+def folded_queries(collection: Collection, texts: list[str]) -> list[TsQuery]:
+    """Each text as websearch_to_tsquery reads it once folded (accents dropped, ſ as s), each
+    of its words standing for every word of the collection that folds to it: "eglise" for
+    "eglise" or "église", "messieurs" for "meſſieurs" too. The lines' stored search vectors
+    answer that, so that no line is folded at query time."""
+    parse = f"websearch_to_tsquery(%s::regconfig, {FOLD_SQL.format('%s')})::text"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT " + ", ".join([parse] * len(texts)),
+            [value for text in texts for value in (SEARCH_CONFIG, text)],
+        )
+        written = cursor.fetchone()
+    lexemes = {
+        _unquoted(lexeme) for tsquery in written for lexeme in QUOTED_LEXEME.findall(tsquery)
+    }
+    # Each word itself too, whether or not the vocabulary has it.
+    spellings = {lexeme: {lexeme} for lexeme in lexemes}
+    vocabulary = (
+        SearchWord.objects.filter(collection=collection)
+        .annotate(folded=folded_word())
+        .filter(folded__in=lexemes)
+        .values_list("folded", "word")
+    )
+    for folded, word in vocabulary:
+        spellings[folded].add(word)
+    return [
+        TsQuery(QUOTED_LEXEME.sub(lambda m: _any_of(sorted(spellings[_unquoted(m[1])])), tsquery))
+        for tsquery in written
+    ]
 
 
 def _fuzzy_clauses(q: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
@@ -228,7 +296,7 @@ def _similarity_score(groups: list[list[tuple[str, float]]]) -> Case | Value:
     for group in groups:
         best = Case(
             *(
-                When(Q(search_vector=LexemeQuery([[word]])), then=Value(similarity))
+                When(Q(search_vector=lexeme_query([[word]])), then=Value(similarity))
                 for word, similarity in group
             ),
             default=Value(0.0),
@@ -252,6 +320,10 @@ def search_lines(
     query = SearchQuery(q, search_type="websearch", config=SEARCH_CONFIG)
     exact = Q(search_vector=query)
     clauses, excluded = _fuzzy_clauses(q)
+    folded_query, *left_out = folded_queries(
+        collection, [q, " or ".join(excluded)] if excluded else [q]
+    )
+    folded = Q(search_vector=folded_query)
     clause_groups = []
     if trigram_search_available():
         for words, phrases in clauses:
@@ -261,11 +333,11 @@ def search_lines(
     groups = [group for found, _ in clause_groups for group in found]
     fuzzy = any(len(group) > 1 or len(group[0][0]) >= FUZZY_MIN_CHARACTERS for group in groups)
     lines = _filtered(Line.objects.filter(collection=collection), filters)
-    marked: SearchQuery | CombinedSearchQuery = query
+    marked: SearchQuery | CombinedSearchQuery = query | folded_query
     if fuzzy:
         similar = Q(pk__in=[])
         for found, phrases in clause_groups:
-            clause_query = LexemeQuery([[word for word, _ in group] for group in found])
+            clause_query = lexeme_query([[word for word, _ in group] for group in found])
             marked = marked | clause_query
             clause = Q(search_vector=clause_query)
             for phrase in phrases:
@@ -273,24 +345,32 @@ def search_lines(
                     search_vector=SearchQuery(phrase, search_type="websearch", config=SEARCH_CONFIG)
                 )
             similar |= clause
-        if excluded:
-            shunned = SearchQuery(
-                " or ".join(excluded), search_type="websearch", config=SEARCH_CONFIG
-            )
-            similar &= ~Q(search_vector=shunned)
-        lines = lines.filter(exact | similar)
+        lines = lines.filter(exact | folded | similar)
         fallback = _similarity_score(groups)
     else:
-        lines = lines.filter(exact)
+        lines = lines.filter(exact | folded)
         fallback = Value(0.0)
+    if left_out:
+        # Folded, so that "-eglise" leaves out the lines with "église" whichever way they
+        # matched, as the folded query itself does.
+        lines = lines.exclude(search_vector=left_out[0])
     lines = lines.annotate(
-        exact=Case(When(exact, then=Value(1)), default=Value(0), output_field=IntegerField()),
+        tier=Case(
+            When(exact, then=Value(EXACT)),
+            When(folded, then=Value(FOLDED)),
+            default=Value(SIMILAR),
+            output_field=IntegerField(),
+        ),
         # In double precision: a cursor carries the score as Python's float, which must
         # compare equal to the same line's score on the next request (a real's text form
         # is rounded).
         score=Cast(
             Case(
                 When(exact, then=SearchRank(F("search_vector"), query, cover_density=True)),
+                When(
+                    folded,
+                    then=SearchRank(F("search_vector"), folded_query, cover_density=True),
+                ),
                 default=fallback,
             ),
             FloatField(),
@@ -298,7 +378,7 @@ def search_lines(
     )
     if position is not None:
         lines = lines.filter(_beyond(position, before))
-    order = ("exact", "score", "-id") if before else ("-exact", "-score", "id")
+    order = ("tier", "score", "-id") if before else ("-tier", "-score", "id")
     page = list(
         lines.annotate(
             headline=SearchHeadline(
@@ -313,10 +393,7 @@ def search_lines(
     page = page[:page_size]
     if before:
         page.reverse()
-    hits = [
-        Hit(line, bool(line.exact), line.score, _fragments(line.text, line.headline))
-        for line in page
-    ]
+    hits = [Hit(line, line.tier, line.score, _fragments(line.text, line.headline)) for line in page]
     first = _position(hits[0]) if hits else None
     last = _position(hits[-1]) if hits else None
     if before:
@@ -339,23 +416,23 @@ def _filtered(lines: QuerySet[Line], filters: Filters) -> QuerySet[Line]:
 
 
 def _beyond(position: Position, before: bool) -> Q:
-    """The lines after the position in the results' order (exact and score descending, id
+    """The lines after the position in the results' order (tier and score descending, id
     ascending), or before it."""
     if before:
         return (
-            Q(exact__gt=position.exact)
-            | Q(exact=position.exact, score__gt=position.score)
-            | Q(exact=position.exact, score=position.score, id__lt=position.id)
+            Q(tier__gt=position.tier)
+            | Q(tier=position.tier, score__gt=position.score)
+            | Q(tier=position.tier, score=position.score, id__lt=position.id)
         )
     return (
-        Q(exact__lt=position.exact)
-        | Q(exact=position.exact, score__lt=position.score)
-        | Q(exact=position.exact, score=position.score, id__gt=position.id)
+        Q(tier__lt=position.tier)
+        | Q(tier=position.tier, score__lt=position.score)
+        | Q(tier=position.tier, score=position.score, id__gt=position.id)
     )
 
 
 def _position(hit: Hit) -> Position:
-    return Position(int(hit.exact), hit.score, hit.line.pk)
+    return Position(hit.tier, hit.score, hit.line.pk)
 
 
 def _fragments(text: str, headline: str) -> list[tuple[str, bool]]:

@@ -1,7 +1,11 @@
 """Search over lines' text (ocrreview/review/search.py) on real PostgreSQL with pg_trgm: ranking,
 typos and misreadings found by similarity, filters, paging, and snippets that escape the text."""
 
+import re
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from ocrreview.corpus.models import Line, SearchWord
 from ocrreview.review import search
@@ -51,6 +55,48 @@ def test_a_word_the_model_misread_is_still_found(letters, page):
     wanted = line(page, 0, "Reçu de Monsieur Lefèvre la somme de dix livres tournois")
     assert [h.line for h in search_lines(letters, "tournoi").hits] == [wanted]
     assert [h.line for h in search_lines(letters, "Monsieur Lefevre").hits] == [wanted]
+
+
+@pytest.mark.django_db
+def test_a_word_typed_without_its_accents_or_long_s_is_found(letters, page):
+    """Too unlike by trigrams (decede and décédé 0.08, eglise and église 0.40, messieurs and
+    meſſieurs 0.43, under 0.45), and the embedded PostgreSQL has no trigrams at all."""
+    deceased = line(page, 0, "Pierre Lefèvre décédé à Paris")
+    church = line(page, 1, "devant la porte de l'église")
+    long_s = line(page, 2, "Meſſieurs les Conſuls")
+    typed = line(page, 3, "Messieurs du Conseil")
+    line(page, 4, "Paid to the carrier for wood")
+
+    [hit] = search_lines(letters, "decede").hits
+    assert (hit.line, hit.exact, hit.folded) == (deceased, False, True)
+    assert hit.snippet_html == "Pierre Lefèvre <mark>décédé</mark> à Paris"
+    assert [h.line for h in search_lines(letters, "eglise").hits] == [church]
+    # Exact hits first, then those found folded.
+    results = search_lines(letters, "Messieurs")
+    assert [(h.line, h.exact) for h in results.hits] == [(typed, True), (long_s, False)]
+    assert results.hits[1].snippet_html == "<mark>Meſſieurs</mark> les Conſuls"
+    assert [h.line for h in search_lines(letters, '"porte de l\'eglise"').hits] == [church]
+    # The other way round: a query with accents finds the word written without, after it.
+    plain = line(page, 5, "la nouvelle eglise")
+    assert [h.line for h in search_lines(letters, "église").hits] == [church, plain]
+
+
+@pytest.mark.django_db
+def test_folded_words_are_found_without_trigrams(letters, page, monkeypatch):
+    """As on the embedded PostgreSQL, which ships no pg_trgm."""
+    monkeypatch.setattr(search, "trigram_search_available", lambda: False)
+    church = line(page, 0, "devant la porte de l'église")
+    results = search_lines(letters, "Eglise")
+    assert [h.line for h in results.hits] == [church]
+    assert not results.fuzzy
+
+
+@pytest.mark.django_db
+def test_a_word_excluded_without_its_accents_is_excluded_with_them(letters, page):
+    kept = line(page, 0, "Messieurs du Conseil")
+    line(page, 1, "Messieurs de l'église")
+    line(page, 2, "Meſſieurs de l'Egliſe")
+    assert [h.line for h in search_lines(letters, "Messieurs -eglise").hits] == [kept]
 
 
 @pytest.mark.django_db
@@ -111,8 +157,10 @@ def test_pages_follow_each_other_without_gaps_or_repeats(letters, page):
         line(page, i, "Babcock " * (i % 3 + 1) + f"entry {i}")
     for i in range(3):
         line(page, 10 + i, f"Babcoek misread {i}")
+    for i in range(3):
+        line(page, 20 + i, f"Bâbcock accented {i}")
     everything = [h.line.pk for h in search_lines(letters, "Babcock", page_size=100).hits]
-    assert len(everything) == 10
+    assert len(everything) == 13
 
     seen, cursor, pages = [], None, []
     while True:
@@ -222,3 +270,19 @@ def test_words_with_query_syntax_in_them_are_searched_as_words(letters, page):
     line(page, 1, "Paid to the carrier")
     for q in ["archive.org/a?b=c&d=x|f!g:h", "Babcok's", "archive.org/a?b=c&d=e|f!g:h"]:
         assert [h.line for h in search_lines(letters, q).hits] == [wanted], q
+
+
+@pytest.mark.django_db
+def test_the_folded_words_are_looked_up_by_their_index(letters, page):
+    """The lookup's expression must be the index's to the letter, or every search folds the
+    whole vocabulary."""
+    line(page, 0, "devant la porte de l'église")
+    with CaptureQueriesContext(connection) as queries:
+        search_lines(letters, "eglise")
+    [sql] = [q["sql"] for q in queries.captured_queries if 'FROM "corpus_searchword"' in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    # Both columns in the index condition: the collection's words alone would each be folded.
+    assert re.search(r"Index Cond: .*collection_id = .* AND .*normalize", plan, re.I), plan

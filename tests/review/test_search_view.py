@@ -52,3 +52,13 @@ def test_an_outsider_gets_a_404(client, charlie, letters, hit):
     response = client.get(reverse("collection_search", args=[letters.pk]), {"q": "Babcock"})
     assert response.status_code == 404
     assert "Babcock" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_hit_found_without_its_accents_says_so(client, bob, letters, hit):
+    factories.make_line(hit.page, 1, text="Messieurs de l'église", status=Line.Status.REVIEWED)
+    client.force_login(bob)
+    response = client.get(reverse("collection_search", args=[letters.pk]), {"q": "eglise"})
+    html = response.content.decode()
+    assert "Messieurs de l&#x27;<mark>église</mark>" in html
+    assert "other accents or ſ" in html and "similar words</span>" not in html

@@ -33,7 +33,12 @@ SURNAMES = [
     *("Wetherby", "Thornton", "Blackwood", "Harrington", "Lockwood", "Prescott"),
 ]
 LINES_PER_PAGE = 40
-SEARCH_INDEXES = ["line_search_vector", "search_word_lookup", "search_word_trigram"]
+SEARCH_INDEXES = [
+    "line_search_vector",
+    "search_word_folded",
+    "search_word_lookup",
+    "search_word_trigram",
+]
 
 
 class Command(BaseCommand):
