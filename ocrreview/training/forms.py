@@ -18,7 +18,9 @@ class ExportForm(forms.Form):
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )
     include_auto_accepted = forms.BooleanField(
-        required=False, label="Also count auto-accepted lines as ground truth"
+        required=False,
+        label="Also count auto-accepted lines as ground truth",
+        help_text="They only train: validation and the evaluation split use reviewed lines.",
     )
     min_confidence = forms.FloatField(
         min_value=0.0,
@@ -28,7 +30,10 @@ class ExportForm(forms.Form):
         widget=forms.NumberInput(attrs={"step": "0.01"}),
     )
     unit = forms.ChoiceField(
-        choices=[(u, f"by {u}") for u in UNITS], initial=_defaults.unit, label="Split"
+        choices=[(u, f"by {u}") for u in UNITS],
+        initial=_defaults.unit,
+        label="Split",
+        help_text="The frozen evaluation split keeps the unit it was frozen with.",
     )
     # The frozen evaluation split keeps its seed in a 32-bit column.
     seed = forms.IntegerField(initial=_defaults.seed, min_value=-(2**31), max_value=2**31 - 1)
@@ -93,7 +98,10 @@ class TrainingForm(forms.Form):
         self.fields["base"].queryset = ModelVersion.objects.visible_to(collection)
         # The model the collection reads with: one that chose none reads with the default.
         self.fields["base"].initial = model_version_for(collection).pk
-        finished = collection.exports.filter(status=DatasetExport.Status.DONE)
+        # An export made under another split would train on lines the current one measures.
+        finished = collection.exports.filter(
+            status=DatasetExport.Status.DONE, evaluation_split__collection=collection
+        )
         self.fields["dataset"].queryset = finished.select_related("collection")  # its label
         self.fields["dataset"].initial = finished.values_list("pk", flat=True).first()
 
@@ -122,4 +130,5 @@ class ImportForm(forms.Form):
     freeze_test = forms.BooleanField(
         required=False,
         label="Freeze the dataset's test split as this collection's evaluation split",
+        help_text="Otherwise its test lines are held out of training.",
     )

@@ -9,7 +9,7 @@ from django.urls import reverse
 from ocrreview.corpus.models import Line
 from ocrreview.training import actions
 from ocrreview.training.charts import history_chart
-from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
+from ocrreview.training.models import DatasetExport, EvaluationSplit, PromotionEvent, TrainingRun
 from ocrreview.transcription.models import RecognitionRequest
 from ocrreview.transcription.services import default_model_name
 from tests import factories
@@ -140,6 +140,17 @@ def test_the_training_form_offers_shared_and_own_models_only(
     # The shared default model too: the collection, which chose none, reads with it.
     assert offered == {"tiny", "tiny-run", default_model_name()}
     assert "ledgers-secret" not in response.content.decode()
+
+
+def test_the_training_form_offers_only_exports_made_under_the_current_split(client, letters, alice):
+    split = EvaluationSplit.objects.create(collection=letters, unit="document", seed=0)
+    current = DatasetExport.objects.create(
+        collection=letters, status="done", evaluation_split=split
+    )
+    DatasetExport.objects.create(collection=letters, status="done")  # made before splits were kept
+    client.force_login(alice)
+    response = client.get(reverse("training_home", args=[letters.pk]))
+    assert list(response.context["training_form"].fields["dataset"].queryset) == [current]
 
 
 def test_settings_and_rereading_offer_no_other_collections_models_nor_unpromoted_ones(
