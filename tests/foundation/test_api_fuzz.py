@@ -66,6 +66,9 @@ def test_every_operation_answers_within_its_schema(case, live_server, seeded):
     # name, and the API, as most, ignores those; invalid values of the parameters it names are
     # refused (tests/ingestion/test_api_collections.py).
     excluded = [schemathesis.checks.negative_data_rejection]
+    # A cursor is opaque: one the client made up is a string the schema allows and a 400.
+    if "cursor" in (case.query or {}):
+        excluded.append(schemathesis.checks.positive_data_acceptance)
     response = case.call(base_url=live_server.url, headers=seeded)
     # A IIIF import names a server on the internet, which this machine may not reach (a
     # generated https://0.com is not resolved here): 502 is the schema's answer for that, and
