@@ -324,7 +324,10 @@ class _RunLog:
             return
         self.run.history.append(event)
         self.update(history=self.run.history)
-        if event.get("event") == "eval":
+        if event.get("event") == "warning":
+            # Lines left out, a precision fallen back to: what the admin reads the log for.
+            self.write(event["message"])
+        elif event.get("event") == "eval":
             self.write(f"step {event['step']}: validation CER (greedy) {event['cer']:.4f}")
 
     def cancelled(self) -> bool:

@@ -292,18 +292,21 @@ def char_model_version(db, tmp_path):
 
 
 def test_characters_the_tokenizer_lacks_are_added_and_reported(
-    letters, alice, bob, char_model_version
+    letters, alice, bob, char_model_version, settings
 ):
+    settings.OCRREVIEW_MAX_NEW_TOKENS = 20
     lines = []
     for number in range(3):
         document = factories.make_document(letters, f"Letter {number}")
-        lines += make_rendered_page(document, ["ſab", "ba"])
+        # The last is longer than the model writes: left out, and the log says so.
+        lines += make_rendered_page(document, ["ſab", "ba", "ab ba " * 4])
     mark_reviewed(lines, bob)
     export = export_now(letters, alice)
     run = actions.run_training(start(char_model_version, export, UNCHANGED, alice).pk)
 
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     assert "cannot encode, added to its vocabulary before training: ſ" in run.log
+    assert "training lines left out as longer than the 20 tokens" in run.log
     child = run.result_model
     assert child.metrics["added_chars"] == ["ſ"]
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(child.source))
