@@ -380,16 +380,18 @@ class SearchHitSerializer(serializers.Serializer):
     confidence = serializers.FloatField(source="line.confidence", allow_null=True)
     version = serializers.IntegerField(source="line.version")
     bbox = serializers.ListField(source="line.bbox", child=serializers.IntegerField())
-    match = serializers.SerializerMethodField(
-        help_text="`exact`: the words (or phrase) are in the line; `similar`: words like them"
+    match = serializers.ChoiceField(
+        source="tier_name",
+        choices=["exact", "folded", "similar"],
+        help_text="`exact`: the words (or phrase) are in the line as typed; `folded`: with other "
+        "accents or long s (eglise finds église); `similar`: words like them",
     )
-    score = serializers.FloatField(help_text="rank of an exact hit, similarity of a similar one")
+    score = serializers.FloatField(
+        help_text="rank of an exact or folded hit, similarity of a similar one"
+    )
     snippet = serializers.CharField(
         source="snippet_html", help_text="the line's text, HTML-escaped, the matches in `<mark>`"
     )
-
-    def get_match(self, hit: search.Hit) -> str:
-        return "exact" if hit.exact else "similar"
 
 
 class SearchResultsSerializer(serializers.Serializer):
@@ -422,7 +424,8 @@ class SearchResultsSerializer(serializers.Serializer):
 class CollectionSearch(APIView):
     def get(self, request: Request, pk: int) -> Response:
         """The collection's lines whose current text matches `q`, best first: exact hits by
-        rank, then lines with similar words (typos, misreadings), by similarity."""
+        rank, then those found with accents and long s folded, by rank, then lines with similar
+        words (typos, misreadings), by similarity."""
         collection = collection_for(request.user, pk)
         form = SearchForm(request.query_params, collection=collection)
         if not form.is_valid():

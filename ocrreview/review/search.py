@@ -107,6 +107,10 @@ class Hit:
         return self.tier == FOLDED
 
     @property
+    def tier_name(self) -> str:
+        return "exact" if self.exact else "folded" if self.folded else "similar"
+
+    @property
     def snippet_html(self) -> str:
         return "".join(
             f"<mark>{escape(t)}</mark>" if hit else escape(t) for t, hit in self.fragments

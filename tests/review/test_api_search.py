@@ -52,6 +52,13 @@ def test_a_decomposed_query_finds_the_composed_text(client, bob, letters, page):
 
 
 @pytest.mark.django_db
+def test_a_word_found_with_other_accents_is_a_folded_match(client, bob, letters, page):
+    church = line(page, 0, "Baptisé en l'église de Saint-Jean")
+    body = get(client, bob, letters, q="eglise").json()
+    assert [(h["id"], h["match"]) for h in body["results"]] == [(church.pk, "folded")]
+
+
+@pytest.mark.django_db
 def test_filters(client, bob, letters, page):
     line(page, 0, "Babcock paid", confidence=0.99)
     unsure = line(page, 1, "Babcock owes", status=Line.Status.NEEDS_REVIEW, confidence=0.4)
