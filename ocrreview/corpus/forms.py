@@ -1,5 +1,6 @@
 from django import forms
 
+from ocrreview.corpus import tokens
 from ocrreview.corpus.line_text import nfc
 from ocrreview.corpus.models import Collection
 from ocrreview.training.models import ModelVersion
@@ -38,3 +39,6 @@ class ApiTokenForm(forms.Form):
     name = forms.CharField(
         max_length=100, help_text="What the token is for: a script, a notebook, a machine."
     )
+    # Each page's form makes one token: reloading the answer that shows a key sends the form
+    # again, which would make a second token, the first one's key never seen.
+    once = forms.CharField(widget=forms.HiddenInput, max_length=64, initial=tokens.new_form_nonce)

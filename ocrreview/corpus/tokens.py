@@ -51,6 +51,15 @@ def do_create_api_token(user, name: str) -> str:
     return key
 
 
+def new_form_nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def first_submission(user, nonce: str) -> bool:
+    """Whether this form (named by its nonce) is sent for the first time in a day."""
+    return cache.add(f"token-form:{user.pk}:{nonce}", 1, timeout=86400)
+
+
 def take_creation_slot(user) -> bool:
     """Whether the user may create another token now: at most OCRREVIEW_TOKEN_CREATION_RATE
     an hour from the web page, so a script gone wrong (or a stolen session) cannot mint keys

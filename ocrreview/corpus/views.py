@@ -85,7 +85,16 @@ def api_tokens(request):
     form = ApiTokenForm(request.POST or None)
     key, status = None, 200
     if request.method == "POST" and form.is_valid():
-        if not tokens.take_creation_slot(request.user):
+        if not tokens.first_submission(request.user, form.cleaned_data["once"]):
+            form = ApiTokenForm()  # with a nonce of its own, for the next token
+            messages.error(
+                request,
+                "This form made its token already (a reload sends it again). Its key was shown "
+                "once, when it was made: if you did not copy it, revoke that token below and "
+                "make another.",
+            )
+            status = 409
+        elif not tokens.take_creation_slot(request.user):
             form.add_error(None, "You created many tokens in the last hour; try again later.")
             status = 429
         else:

@@ -2,6 +2,7 @@
 and stored as a hash, revoked by their owner only; and the rate limits on tokens."""
 
 import hashlib
+import secrets
 
 import pytest
 from django.core.cache import cache
@@ -20,8 +21,9 @@ def _fresh_counters(alice, bob):
         cache.delete_many([f"token-creations:{user.pk}", f"throttle_api_{user.pk}"])
 
 
-def create(client, name):
-    return client.post(reverse("api_tokens"), {"name": name})
+def create(client, name, once=None):
+    """As the page sends it: each form rendered has a nonce of its own."""
+    return client.post(reverse("api_tokens"), {"name": name, "once": once or secrets.token_hex()})
 
 
 @pytest.mark.django_db
@@ -41,6 +43,21 @@ def test_a_user_creates_named_tokens_sees_each_key_once_and_only_its_hash_is_kep
     response = client.get(reverse("api_collections"), headers={"Authorization": f"Token {key}"})
     assert response.status_code == 200
     assert ApiToken.objects.get(name="scanner").last_used_at is not None
+
+
+@pytest.mark.django_db
+def test_reloading_the_answer_that_shows_a_key_makes_no_second_token(client, alice):
+    client.force_login(alice)
+    once = client.get(reverse("api_tokens")).context["form"]["once"].value()
+    assert create(client, "scanner", once).status_code == 200
+    again = create(client, "scanner", once)  # the browser's "send the form again?"
+    assert again.status_code == 409 and again.context["key"] is None
+    assert "made its token already" in again.content.decode()
+    assert alice.api_tokens.count() == 1
+    # The page answering it makes the next token.
+    fresh = again.context["form"]["once"].value()
+    assert fresh != once and create(client, "notebook", fresh).status_code == 200
+    assert alice.api_tokens.count() == 2
 
 
 @pytest.mark.django_db
