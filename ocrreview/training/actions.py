@@ -6,6 +6,7 @@ Views, tasks and management commands call these and nothing else writes the app'
 import logging
 import re
 import shutil
+import threading
 import traceback
 import uuid
 from collections.abc import Callable
@@ -255,6 +256,16 @@ def _check_split_of(dataset: DatasetExport) -> None:
         )
 
 
+# Set when this worker is told to stop (a deploy, `docker compose stop`): the run in training
+# stops at its next step, stores its checkpoint and is queued again, rather than training on
+# until the container is killed and losing every step since its last checkpoint.
+_worker_stopping = threading.Event()
+
+
+def stop_training_for_shutdown() -> None:
+    _worker_stopping.set()
+
+
 def _queue_run(run_id: int) -> None:
     # Robust: with the broker down the run stays queued, and the sweep sends it again.
     transaction.on_commit(lambda: tasks.train_model.delay(run_id), robust=True)
@@ -335,6 +346,10 @@ class _RunLog:
         row = TrainingRun.objects.filter(pk=self.run.pk).values("cancel_requested", "claim")[0]
         self.lost = self.lost or row["claim"] != self.run.claim
         return self.lost or row["cancel_requested"]
+
+    def should_stop(self) -> bool:
+        """Asked every step: cancelled, or the worker is stopping."""
+        return self.cancelled() or _worker_stopping.is_set()
 
     def beating(self) -> AbstractContextManager[None]:
         """Steps alone would not do: an evaluation or one step of a large model can outlast
@@ -481,6 +496,17 @@ def _retry_after_training(run: TrainingRun, log: _RunLog, error: str) -> bool:
         _queue_run(run.pk)
     run.refresh_from_db()
     return True
+
+
+def _hand_back(run: TrainingRun, log: _RunLog, step: int) -> TrainingRun:
+    """The worker is stopping: the run, checkpointed at this step, waits for the next one
+    (this one restarted, or another, which fetches the checkpoint from storage)."""
+    log.write(f"the worker stopped at step {step}; queued again, to resume from there")
+    log.update(status=TrainingRun.Status.QUEUED, claim=None)
+    if not log.lost:
+        _queue_run(run.pk)
+    run.refresh_from_db()
+    return run
 
 
 def _finish(run: TrainingRun, status: str, log: _RunLog, message: str) -> TrainingRun:
@@ -643,11 +669,13 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         config,
         work / "out",
         on_progress=log.progress,
-        should_cancel=log.cancelled,
+        should_cancel=log.should_stop,
         on_checkpoint=keep_checkpoint,
     )
     if log.lost:
         raise _RunLost
+    if result.cancelled and not log.cancelled():
+        return _hand_back(run, log, result.steps)
     if result.cancelled:
         return _finish(run, TrainingRun.Status.CANCELLED, log, f"cancelled at step {result.steps}")
     log.write(

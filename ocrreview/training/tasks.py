@@ -2,7 +2,7 @@
 the training queue (routed by the ``train_*`` name; one run at a time on a solo worker)."""
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 
 from ocrreview.sweep import consumes, start_sweeping
 from ocrreview.training import actions
@@ -19,6 +19,12 @@ def build_dataset_export(export_id: int) -> None:
 @shared_task(bind=True)
 def train_model(self, run_id: int) -> None:
     actions.run_training(run_id, worker=self.request.hostname or "worker", retry=True)
+
+
+@worker_shutting_down.connect
+def _stop_training(sender, **kwargs) -> None:
+    # Sent from the signal handler, in the solo pool's one thread, while the task trains.
+    actions.stop_training_for_shutdown()
 
 
 @worker_ready.connect

@@ -449,6 +449,34 @@ def test_a_run_whose_model_cannot_be_stored_is_tried_again_from_its_trained_mode
     assert [e["step"] for e in run.history if e["event"] == "step"] == steps  # not retrained
 
 
+@pytest.fixture
+def worker_stopping():
+    """The training worker told to stop, as Celery tells it on SIGTERM."""
+    from celery.signals import worker_shutting_down
+
+    worker_shutting_down.send(sender="training@test", sig="SIGTERM", how="Warm", exitcode=0)
+    yield
+    actions._worker_stopping.clear()
+
+
+def test_a_run_whose_worker_is_stopping_is_queued_again_from_its_step(
+    letters, alice, tiny_version, done_export, worker_stopping
+):
+    """A deploy stops the training worker: killed after its grace period, it lost every step
+    since its last checkpoint, and the run waited for a sweep to notice it."""
+    run = start(tiny_version, done_export, replace(UNCHANGED, max_steps=3), alice)
+    run = actions.run_training(run.pk, retry=True)
+    assert run.status == TrainingRun.Status.QUEUED and run.claim is None
+    assert "the worker stopped at step 1; queued again" in run.log
+    assert not run.cancel_requested
+
+    actions._worker_stopping.clear()  # the worker that takes it next
+    run = actions.run_training(run.pk, retry=True)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.log
+    assert "resumed from step 1" in run.log
+    assert [e["step"] for e in run.history if e["event"] == "step"] == [1, 2, 3]
+
+
 def test_a_run_whose_model_is_never_stored_fails_after_three_tries(
     letters, alice, tiny_version, done_export
 ):
