@@ -21,6 +21,8 @@ from ocrreview.transcription.services import do_queue_recognition, finish_docume
 
 S = Line.Status
 A = Correction.Action
+# What _SAVE records: the answers that set a line's text.
+SAVES = (A.ACCEPT, A.EDIT, A.PICK)
 # A client clock gone wrong should not turn one line into a week of work in the statistics.
 MAX_TIME_SPENT_MS = 60 * 60 * 1000
 
@@ -330,10 +332,13 @@ def _answer_refusal(
     if (
         newest is not None
         and newest.user_id == user.pk
+        # A save's own record, not a skip or a box edit, which leave the text as it was.
+        and newest.action in ((action,) if action else SAVES)
         and newest.line_version == expected_version + 1
+        # Nothing since (a model's reading, a threshold) that the client has not seen.
+        and line.version == newest.line_version
         and newest.hypothesis_id == hypothesis_id
         and (text is None or newest.text_after == text)
-        and (action is None or newest.action == action)
     ):
         newest.replayed = True
         return newest

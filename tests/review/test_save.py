@@ -241,3 +241,21 @@ def test_a_conflict_with_a_moved_box_blames_neither_a_reading_nor_a_skip(
     page = response.content.decode()
     assert "It changed since you opened it." in page
     assert "alice saved it" not in page and "A new reading" not in page
+
+
+def test_a_stale_save_is_no_retry_of_the_reviewers_skip(bob, lines):
+    """A skip records the version it saw, one past the stale one: taken for this save's
+    first answer, the save was dropped and the client told it was done."""
+    line = lines[1]
+    Line.objects.filter(pk=line.pk).update(version=2)  # a model read it again, same text
+    assert actions.do_claim_line(line, bob)
+    actions.do_skip_line(line, bob)
+    with pytest.raises(actions.VersionConflict):
+        actions.do_save_line(line, bob, line.text, expected_version=1)
+
+
+def test_a_save_sent_again_after_the_line_changed_since_is_a_conflict(bob, lines):
+    first = actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
+    Line.objects.filter(pk=lines[1].pk).update(version=first.line_version + 1)  # a threshold
+    with pytest.raises(actions.VersionConflict):
+        actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
