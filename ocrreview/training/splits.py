@@ -170,10 +170,10 @@ def assign_splits(
             side.setdefault(unit_key(line, unit), []).append(line.pk)
     # Units ranked by a seeded hash and the lowest share taken: an exact fraction even for a
     # handful of documents, and the same seed gives the same split. Only units with reviewed
-    # lines can validate, and one unit at least is left to train.
+    # lines can validate, and one of them at least is left to train: else the model would
+    # learn from its parent's readings alone, every line a person corrected validating.
     ranked = sorted(reviewed, key=lambda key: _unit_hash(seed, unit, key))
-    units = len(reviewed.keys() | machine_read.keys())
-    wanted = min(math.ceil(validation_fraction * len(ranked)), units - 1)
+    wanted = min(math.ceil(validation_fraction * len(ranked)), len(ranked) - 1)
     validation = set(ranked[:wanted])
     for key, ids in reviewed.items():
         for pk in ids:

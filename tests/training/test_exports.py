@@ -219,6 +219,23 @@ def test_auto_accepted_lines_never_validate_nor_test(letters, alice, bob):
     assert auto_only.pk not in unseen
 
 
+def test_a_person_s_lines_train_beside_machine_read_documents(letters, alice, bob):
+    for number in range(2):  # one becomes the frozen test split, one is left
+        document = factories.make_document(letters, f"Letter {number}")
+        mark_reviewed(make_rendered_page(document, ["ab", "ba"]), bob)
+    for number in range(3):
+        make_rendered_page(
+            factories.make_document(letters, f"Auto {number}"),
+            ["cc", "aa"],
+            status=Line.Status.AUTO_ACCEPTED,
+            confidence=0.99,
+        )
+    export = export_now(letters, alice, include_auto_accepted=True, min_confidence=0.9)
+    assignment = split_of(export)
+    reviewed = Line.objects.filter(status=Line.Status.REVIEWED, pk__in=assignment)
+    assert {assignment[line.pk] for line in reviewed} == {"test", "train"}
+
+
 def test_training_reads_only_reviewed_lines_where_asked(letters, alice, tmp_path):
     """An export made before validation was kept to reviewed lines holds machine-read ones."""
     rows = [("a.png", "ab", "reviewed"), ("b.png", "ba", "auto_accepted")]
