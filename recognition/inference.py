@@ -480,7 +480,7 @@ def _line_result(
                 logprob=logprob,
                 confidence=best_confidence
                 if rank == 1
-                else _alternative_confidence(raw, best_raw, best_confidence),
+                else alternative_confidence(raw, best_raw, best_confidence),
                 share=math.exp(logprob - total),
                 tokens=tokens,
                 raw_confidence=raw,
@@ -490,7 +490,7 @@ def _line_result(
     return LineResult(hypotheses=hypotheses)
 
 
-def _alternative_confidence(raw: float, best_raw: float, best_confidence: float) -> float:
+def alternative_confidence(raw: float, best_raw: float, best_confidence: float) -> float:
     """The calibration is fitted on whether the best reading was right. An alternative gets
     its raw share of what the best one leaves (its raw score, uncalibrated), so a line's
     confidences sum to at most 1 as the raw ones do."""

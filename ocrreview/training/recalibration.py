@@ -10,10 +10,12 @@ says it was right."""
 
 from __future__ import annotations
 
+import math
+from itertools import groupby
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db import transaction
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from ocrreview.corpus.models import Line
@@ -21,11 +23,18 @@ from ocrreview.review.models import Correction
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis
 from recognition import calibration
+from recognition.inference import alternative_confidence
 from recognition.text import nfc
 
 # The newest answers, enough to fit two numbers well, without reading a large collection's
 # whole history.
 MAX_PAIRS = 20_000
+# The fit rewrites every confidence of the version, for every collection reading with it:
+# not on the few dozen answers that calibrate a trained version's validation lines.
+MIN_PAIRS = 100
+# Lines recalibrated per transaction: row locks held briefly, against reviewers' saves.
+BATCH_LINES = 2_000
+WAITING = [Line.Status.NEEDS_REVIEW, Line.Status.IN_REVIEW, Line.Status.AUTO_ACCEPTED]
 ANSWERS = [Correction.Action.ACCEPT, Correction.Action.EDIT, Correction.Action.PICK]
 
 
@@ -36,18 +45,18 @@ class CalibrationError(Exception):
 def review_pairs(version: ModelVersion) -> list[tuple[float, bool]]:
     """(raw confidence of the best reading, kept unchanged) for each line a reviewer answered
     after this version read it: the first answer only, since later ones are second thoughts
-    about a reviewer's own text, not about the reading."""
-    first_answer = (
-        Correction.objects.filter(
-            line=OuterRef("line"), created_at__gt=OuterRef("created_at"), action__in=ANSWERS
-        )
-        .order_by("id")
-        .values("text_after")[:1]
-    )
+    about a reviewer's own text, and only one given to the reading itself (a box split or
+    moved since made the answer one about another text)."""
+    first_answer = Correction.objects.filter(
+        line=OuterRef("line"), created_at__gt=OuterRef("created_at"), action__in=ANSWERS
+    ).order_by("id")
     rows = (
         Hypothesis.objects.filter(model_version=version, rank=0)
-        .annotate(answer=Subquery(first_answer))
-        .exclude(answer=None)
+        .annotate(
+            answered=Subquery(first_answer.values("text_before")[:1]),
+            answer=Subquery(first_answer.values("text_after")[:1]),
+        )
+        .filter(answered=F("text"))
         .order_by("-id")
         .values_list("confidence", "text", "answer")[:MAX_PAIRS]
     )
@@ -59,55 +68,77 @@ def same_text(reading: str, answer: str) -> bool:
 
 
 def do_calibrate_from_reviews(version: ModelVersion) -> dict[str, Any]:
-    """Fit the version's calibration on its reviewed readings and store it, with every
-    stored confidence of its readings recalibrated: the hypotheses', and the lines' that
-    show its reading and wait for review or were accepted, so that the preview and the
-    least-sure-first queue use the new numbers at once. Lines keep their status: applying
-    the threshold again is the admin's decision, made after the preview."""
-    try:
-        fit = calibration.fit_calibration(review_pairs(version))
-    except ValueError as exc:
-        raise CalibrationError(f"{version}: {exc}") from exc
-    fit = {**fit, "fitted_on": "reviews", "fitted_at": timezone.now().isoformat()}
-    with transaction.atomic():
-        ModelVersion.objects.filter(pk=version.pk).update(calibration=fit)
-        _recalibrate_readings(version, fit)
+    """Fit the version's calibration on its reviewed readings and store it, then recalibrate
+    every stored confidence of its readings as the engine would have made them: the
+    hypotheses', and the lines' that show its reading and wait for review or were accepted,
+    so that the preview and the least-sure-first queue use the new numbers at once. Lines
+    keep their status: applying the threshold again is the admin's decision, made after the
+    preview. The fit is stored first, so that workers read with it from their next claim; a
+    chunk a worker claimed before may store the old scale, which running this again mends."""
+    pairs = review_pairs(version)
+    if len(pairs) < MIN_PAIRS:
+        raise CalibrationError(
+            f"{version}: need at least {MIN_PAIRS} reviewed lines to calibrate, got {len(pairs)}"
+        )
+    fit = {
+        **calibration.fit_calibration(pairs),
+        "fitted_on": "reviews",
+        "fitted_at": timezone.now().isoformat(),
+    }
+    ModelVersion.objects.filter(pk=version.pk).update(calibration=fit)
     version.calibration = fit
+    line_ids = (
+        Hypothesis.objects.filter(model_version=version, rank=0)
+        .order_by("line_id")
+        .values_list("line_id", flat=True)
+    )
+    batch: list[int] = []
+    for line_id in line_ids.iterator(chunk_size=BATCH_LINES):
+        batch.append(line_id)
+        if len(batch) == BATCH_LINES:
+            _recalibrate_lines(version, fit, batch)
+            batch = []
+    _recalibrate_lines(version, fit, batch)
     return fit
 
 
-def _recalibrate_readings(version: ModelVersion, fit: dict[str, Any]) -> None:
-    """In the database, as recognition.calibration maps one value (its logit clamps, a
-    sigmoid kept within exp's range): a version's readings run to millions of rows."""
-    calibrated = (
-        "1 / (1 + exp(-least(700, greatest(-700, %(a)s * ln(p / (1 - p)) + %(b)s))))"
-        " FROM (SELECT greatest(%(floor)s, least(%(ceiling)s, {raw}::float8)) AS p) clamped"
+@transaction.atomic
+def _recalibrate_lines(version: ModelVersion, fit: dict[str, Any], line_ids: list[int]) -> None:
+    hypotheses = list(
+        Hypothesis.objects.filter(model_version=version, line_id__in=line_ids)
+        .order_by("line_id", "rank")
+        .only("id", "line_id", "rank", "confidence")
     )
-    params = {
-        "a": float(fit["a"]),
-        "b": float(fit["b"]),
-        "floor": calibration.LOGIT_FLOOR,
-        "ceiling": calibration.LOGIT_CEILING,
-        "version": version.pk,
-    }
-    hypotheses = Hypothesis._meta.db_table
-    lines = Line._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {hypotheses} h SET calibrated_confidence = ("
-            f"SELECT {calibrated.format(raw='h.confidence')}) WHERE h.model_version_id = %(version)s",
-            params,
+    best_of: dict[int, float] = {}
+    for line_id, readings in groupby(hypotheses, key=lambda h: h.line_id):
+        best, *alternatives = readings
+        best.calibrated_confidence = _unit(calibration.apply_calibration(fit, best.confidence))
+        for alternative in alternatives:
+            alternative.calibrated_confidence = _unit(
+                alternative_confidence(
+                    alternative.confidence, best.confidence, best.calibrated_confidence
+                )
+            )
+        best_of[line_id] = best.calibrated_confidence
+    Hypothesis.objects.bulk_update(hypotheses, ["calibrated_confidence"])
+    # A reading cut off by the token limit keeps its 0 (see transcription.services._route);
+    # a person's text keeps the confidence it had.
+    lines = list(
+        Line.objects.select_for_update()
+        .filter(
+            pk__in=best_of,
+            model_version=version,
+            human_text=False,
+            confidence__gt=0,
+            status__in=WAITING,
         )
-        # A reading cut off by the token limit keeps its 0 (see transcription.services._route).
-        cursor.execute(
-            f"UPDATE {lines} l SET confidence = h.calibrated_confidence FROM {hypotheses} h"
-            " WHERE h.line_id = l.id AND h.model_version_id = l.model_version_id AND h.rank = 0"
-            " AND l.model_version_id = %(version)s AND NOT l.human_text AND l.confidence > 0"
-            " AND l.status IN (%(needs_review)s, %(in_review)s, %(auto_accepted)s)",
-            {
-                **params,
-                "needs_review": Line.Status.NEEDS_REVIEW,
-                "in_review": Line.Status.IN_REVIEW,
-                "auto_accepted": Line.Status.AUTO_ACCEPTED,
-            },
-        )
+        .only("id", "confidence")
+    )
+    for line in lines:
+        line.confidence = best_of[line.pk]
+    Line.objects.bulk_update(lines, ["confidence"])
+
+
+def _unit(value: float) -> float:
+    # As the engine's readings are stored: a score that is not a number (fp16 overflow) is 0.
+    return min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0

@@ -30,7 +30,7 @@ def answered(line, user, text):
     return actions.do_save_line(line, user, text, expected_version=line.version)
 
 
-def reviewed_readings(page, version, user, right=12, wrong=12):
+def reviewed_readings(page, version, user, right=60, wrong=60):
     """Over-confident readings: at 0.95 each, half of them are wrong."""
     for n in range(right):
         answered(read(page, n, f"line {n}", 0.95, version), user, f"line {n}")
@@ -49,6 +49,11 @@ def test_pairs_are_first_answers_to_the_versions_best_reading(page, bob, model_v
     read(page, 2, "unanswered", 0.7, model_version)
     other = factories.make_model_version("other", "/models/other")
     answered(read(page, 3, "of the 3d", 0.8, other), bob, "of the 3d")
+    # Split before it was answered: the answer is about half the reading, not the reading.
+    split = read(page, 4, "hasten to reply", 0.6, model_version)
+    actions.do_split_line(split, bob, at_x=50, expected_version=split.version)
+    split.refresh_from_db()
+    answered(split, bob, split.text)
 
     assert sorted(recalibration.review_pairs(model_version)) == [(0.4, False), (0.9, True)]
 
@@ -65,7 +70,7 @@ def test_calibration_from_reviews_lowers_over_confident_readings_everywhere(
 
     fit = recalibration.do_calibrate_from_reviews(model_version)
 
-    assert fit["n"] == 24 and fit["accepted_rate"] == 0.5 and fit["fitted_on"] == "reviews"
+    assert fit["n"] == 120 and fit["accepted_rate"] == 0.5 and fit["fitted_on"] == "reviews"
     expected = apply_calibration(fit, 0.95)
     assert expected < 0.8
     assert ModelVersion.objects.get(pk=model_version.pk).calibration == fit
@@ -78,28 +83,41 @@ def test_calibration_from_reviews_lowers_over_confident_readings_everywhere(
     assert Line.objects.get(pk=human.pk).confidence == 0.95
 
 
-def test_extreme_raw_confidences_map_as_the_engine_maps_them(page, bob, model_version):
+def test_readings_are_recalibrated_as_the_engine_calibrates_them(page, bob, model_version):
     reviewed_readings(page, model_version, bob)
-    lines = [
-        read(page, 40 + n, "x", raw, model_version) for n, raw in enumerate([0.0, 1e-320, 1.0])
-    ]
+    extremes = [0.0, 1e-320, 1.0]
+    lines = [read(page, 200 + n, "x", raw, model_version) for n, raw in enumerate(extremes)]
+    lines.append(read(page, 210, "x", 0.5, model_version))
+    Hypothesis.objects.filter(line=lines[3]).update(confidence=float("nan"))  # fp16 overflow
+    with_alternative = factories.make_read_line(
+        page, 300, [("Dear Sir", 0.6), ("Dear Sr", 0.3)], model_version
+    )
     fit = recalibration.do_calibrate_from_reviews(model_version)
-    for line, raw in zip(lines, [0.0, 1e-320, 1.0], strict=True):
-        stored = Hypothesis.objects.get(line=line).calibrated_confidence
-        assert stored == pytest.approx(apply_calibration(fit, raw), abs=1e-12)
+
+    for line, raw in zip(lines, extremes, strict=False):
+        assert Hypothesis.objects.get(line=line).calibrated_confidence == apply_calibration(
+            fit, raw
+        )
+    assert Hypothesis.objects.get(line=lines[3]).calibrated_confidence == 0.0  # not a number
+    best, alternative = with_alternative.hypotheses.order_by("rank")
+    # The alternative's share of what the best leaves, as recognition.inference makes it.
+    assert best.calibrated_confidence == apply_calibration(fit, 0.6)
+    assert alternative.calibrated_confidence == pytest.approx(
+        (1 - best.calibrated_confidence) * 0.3 / 0.4
+    )
 
 
 def test_too_few_answers_change_nothing(page, bob, model_version):
-    reviewed_readings(page, model_version, bob, right=5, wrong=4)
-    with pytest.raises(recalibration.CalibrationError, match="at least 10 reviewed lines"):
+    reviewed_readings(page, model_version, bob, right=50, wrong=49)
+    with pytest.raises(recalibration.CalibrationError, match="at least 100 reviewed lines"):
         recalibration.do_calibrate_from_reviews(model_version)
     assert ModelVersion.objects.get(pk=model_version.pk).calibration is None
 
 
 def test_the_command_names_the_fit_and_refuses_too_few(page, bob, model_version, capsys):
-    with pytest.raises(CommandError, match="at least 10 reviewed lines"):
+    with pytest.raises(CommandError, match="at least 100 reviewed lines"):
         call_command("calibrate_model", str(model_version.pk))
     reviewed_readings(page, model_version, bob)
     call_command("calibrate_model", model_version.name)
     out = capsys.readouterr().out
-    assert "calibrated on 24 reviewed readings (50% kept unchanged)" in out
+    assert "calibrated on 120 reviewed readings (50% kept unchanged)" in out
