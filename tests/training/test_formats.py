@@ -193,8 +193,9 @@ def test_points_off_the_page_are_written_on_its_edge():
 
 
 def test_alto_words_are_what_plain_spaces_separate_and_read_back_whole():
-    """str.split() cut words at no-break and ideographic spaces and dropped a double space."""
-    text = "12\u00a0000  Fr.\u202f! a\u3000b\u2028c d"
+    """str.split() cut words at no-break and ideographic spaces and dropped a double space.
+    (A line separator, U+2028, is a line break: no line's text holds one.)"""
+    text = "12\u00a0000  Fr.\u202f! a\u3000b\u2009c d"
     line = XmlLine(id=1, text=text, confidence=None, bbox=[0, 0, 400, 40])
     alto = alto_xml(
         XmlPage(image_filename="p.png", width=400, height=40, lines=[line], number=1), "p1"
@@ -204,7 +205,7 @@ def test_alto_words_are_what_plain_spaces_separate_and_read_back_whole():
     assert [string.get("CONTENT") for string in strings] == [
         "12\u00a0000",
         " Fr.\u202f!",
-        "a\u3000b\u2028c",
+        "a\u3000b\u2009c",
         "d",
     ]
     assert [imported.text for imported in parse_layout_xml(alto, "p.xml").lines] == [text]
