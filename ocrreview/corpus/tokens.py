@@ -60,6 +60,10 @@ def first_submission(user, nonce: str) -> bool:
     return cache.add(f"token-form:{user.pk}:{nonce}", 1, timeout=86400)
 
 
+def forget_submission(user, nonce: str) -> None:
+    cache.delete(f"token-form:{user.pk}:{nonce}")
+
+
 def take_creation_slot(user) -> bool:
     """Whether the user may create another token now: at most OCRREVIEW_TOKEN_CREATION_RATE
     an hour from the web page, so a script gone wrong (or a stolen session) cannot mint keys

@@ -104,6 +104,9 @@ def api_tokens(request):
                 form.add_error("name", str(exc))
             else:
                 form = ApiTokenForm()
+        if key is None and status != 409:
+            # No token was made: the same form, sent again, may make one.
+            tokens.forget_submission(request.user, form.cleaned_data["once"])
     if form.errors and status == 200:
         status = 400
     context = {"form": form, "key": key, "tokens": request.user.api_tokens.all()}

@@ -61,6 +61,18 @@ def test_reloading_the_answer_that_shows_a_key_makes_no_second_token(client, ali
 
 
 @pytest.mark.django_db
+def test_a_form_refused_for_the_rate_may_be_sent_again_later(client, alice, settings):
+    settings.OCRREVIEW_TOKEN_CREATION_RATE = 1
+    client.force_login(alice)
+    do_create_api_token(alice, "scanner")
+    assert create(client, "scanner", "form-1").status_code == 200  # the hour's one
+    assert create(client, "notebook", "form-2").status_code == 429
+    settings.OCRREVIEW_TOKEN_CREATION_RATE = 1000  # an hour later
+    assert create(client, "notebook", "form-2").status_code == 200
+    assert alice.api_tokens.count() == 3
+
+
+@pytest.mark.django_db
 def test_a_revoked_key_is_refused_and_nobody_revokes_anothers_token(client, alice, bob):
     key = do_create_api_token(alice, "scanner")
     token = ApiToken.objects.get(user=alice)
