@@ -338,3 +338,28 @@ def test_the_hugging_face_columns_are_written_as_datasets_describes_them():
     features = Features.from_dict(exports.HF_COLUMNS)
     assert features.to_dict() == exports.HF_COLUMNS
     assert exports.hf_schema().equals(features.arrow_schema, check_metadata=True)
+
+
+def test_exports_made_before_they_recorded_their_split_get_the_one_they_were_built_under(
+    letters, alice, reviewed_letters
+):
+    """The upgrade's backfill (migration training 0008): without it every earlier export was
+    refused for training."""
+    import importlib
+    from datetime import timedelta
+
+    from django.db import connection
+
+    backfill = importlib.import_module("ocrreview.training.migrations.0008_backfill_export_split")
+    built = export_now(letters, alice)  # freezes the split while it builds
+    split = built.evaluation_split
+    before = DatasetExport.objects.create(collection=letters, status="done")
+    DatasetExport.objects.filter(pk=before.pk).update(
+        heartbeat_at=split.frozen_at - timedelta(days=1)
+    )
+    unfinished = DatasetExport.objects.create(collection=letters, status="failed")
+    DatasetExport.objects.update(evaluation_split=None)
+    with connection.cursor() as cursor:
+        cursor.execute(backfill.BACKFILL)
+    splits = dict(DatasetExport.objects.values_list("pk", "evaluation_split"))
+    assert splits == {built.pk: split.pk, before.pk: None, unfinished.pk: None}
