@@ -152,6 +152,20 @@ def test_the_setup_line_names_the_broker_folder_in_use(tmp_path):
     assert f"broker: kombu filesystem transport in {tmp_path / 'broker'} " in result.stdout
 
 
+def test_the_setup_line_says_when_no_model_will_read(tmp_path):
+    environ = {
+        **os.environ,
+        "OCRREVIEW_VAR_DIR": str(tmp_path),
+        "OCRREVIEW_MODEL": str(tmp_path / "no-such-model"),
+        "OCRREVIEW_MODEL_FALLBACK": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
+    result = python(environ, "manage.py", "describe_setup")
+    assert result.returncode == 0, result.stderr
+    assert "OCRREVIEW_MODEL_FALLBACK is off: recognition fails every line" in result.stdout
+    assert "starter" not in result.stdout
+
+
 def test_an_empty_variable_is_unset(monkeypatch, tmp_path):
     """`MEDIA_ROOT=` in an EnvironmentFile: uploads went to the folder the server started in."""
     monkeypatch.setenv("MEDIA_ROOT", "")

@@ -44,6 +44,14 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"model: {source}")
             return
+        if not settings.OCRREVIEW_MODEL_FALLBACK:
+            self.stdout.write(
+                self.style.ERROR(
+                    f"model: OCRREVIEW_MODEL={source} cannot be loaded here ({reason}), and "
+                    "OCRREVIEW_MODEL_FALLBACK is off: recognition fails every line"
+                )
+            )
+            return
         try:
             get_model(str(STARTER_MODEL_DIR), device="cpu")
         except ModelLoadError as exc:
