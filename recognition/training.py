@@ -36,7 +36,7 @@ from recognition.forkserver import forkserver
 from recognition.inference import NEUTRAL_SEARCH
 from recognition.loading import cuda_has_native_bf16, max_new_tokens_for, resolve_device
 from recognition.preprocess import bounded_aspect, open_image, to_rgb
-from recognition.text import nfc
+from recognition.text import nfc, one_line
 
 Sample = tuple["Image.Image | str | Path", str]
 BEST_RECORD = "best_cer.json"  # beside the best model: its validation CER and step
@@ -275,7 +275,10 @@ def transcribe(
             num_beams=num_beams,
             **NEUTRAL_SEARCH,
         )
-        out.extend(t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True))
+        # As the engine keeps a reading (token_spans): one line, composed, stripped.
+        out.extend(
+            nfc(one_line(t)).strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True)
+        )
     model.train(was_training)
     return out
 
