@@ -447,7 +447,12 @@ def _segmentation(request, run) -> JsonResponse:
         return JsonResponse(
             {"error": "Someone changed this line meanwhile; the page is reloaded."}, status=409
         )
-    return JsonResponse({"ok": True, "line": getattr(result, "pk", None)})
+    if result is None:  # a line deleted
+        return JsonResponse({"ok": True, "line": None})
+    # The line the edit made or changed, as it now is: the page view keeps a moved box in place.
+    return JsonResponse(
+        {"ok": True, "line": result.pk, "version": result.version, "bbox": result.bbox}
+    )
 
 
 def _versioned_segmentation(request, pk: int, line_id: int, action) -> JsonResponse:

@@ -12,6 +12,7 @@
   let selected = null;  // the <li> of the selected line
   let lastClick = null; // where on the page the reviewer last clicked, in page pixels
   let nudged = null;    // a box moved or resized with keys and not yet sent
+  let moving = Promise.resolve();  // the keyboard's last move, on its way to the server
   let adding = false;
   let discarding = null; // the last "Keep theirs" dropping the server's draft
 
@@ -48,7 +49,11 @@
       li.dataset.version = local.version;
       li.querySelector(".pl-msg").textContent = "Unsaved text restored; Enter saves it.";
     }
-    input.addEventListener("focus", () => select(li));
+    input.addEventListener("focus", () => {
+      // Add mode's Enter adds under the line it was entered from; another row's saves it.
+      if (adding && selected && selected !== li) run("add");
+      select(li);
+    });
     input.addEventListener("input", () => {
       drafts.write(li.dataset.lineId, {
         text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
@@ -88,7 +93,7 @@
     rows[rows.indexOf(li) + step]?.querySelector(".pl-text").focus();
   }
 
-  async function saveRow(li, version = li.dataset.version) {
+  async function saveRow(li, conflictVersion = null) {
     const input = li.querySelector(".pl-text");
     const msg = li.querySelector(".pl-msg");
     // Keys typed while the save is on its way would go with the row the answer replaces.
@@ -98,8 +103,13 @@
     let response;
     let answer;
     try {
+      // The row's box moved from the keyboard goes first: its new version is the one saved on.
+      await sendNudged();
       response = await post(li.dataset.saveUrl, {
-        text: input.value, expected_version: version, stay: "1", action: "save",
+        text: input.value,
+        expected_version: conflictVersion ?? li.dataset.version,
+        stay: "1",
+        action: "save",
       });
       // Read whole before the row takes keys again: keys typed meanwhile would be stored
       // against the version this answer replaces.
@@ -152,7 +162,7 @@
     if (document.activeElement === document.body) fresh.querySelector(".pl-text").focus();
   }
 
-  async function segmentation(url, fields) {
+  async function segmentation(url, fields, focusAfter = null) {
     say("Saving…");
     await discarding;  // a merge right after "Keep theirs" must not find the draft still there
     let response;
@@ -169,10 +179,11 @@
       return;
     }
     if (data.line) window.location.hash = `line-${data.line}`;
+    else if (focusAfter) window.location.hash = focusAfter;
     window.location.reload();
   }
 
-  function run(action) {
+  async function run(action) {
     if (action === "add") {
       adding = !adding;
       view.classList.toggle("adding", adding);
@@ -182,6 +193,7 @@
       return;
     }
     if (!selected) { say("Select a line first: click its box or its text.", "warn"); return; }
+    await sendNudged();  // the box as the reviewer left it, and its version
     const version = selected.dataset.version;
     if (action === "split") {
       segmentation(selected.dataset.splitUrl, { x: splitAt(selected), expected_version: version });
@@ -194,7 +206,9 @@
       }
       segmentation(selected.dataset.mergeUrl, { expected_version: version });
     } else if (action === "delete") {
-      segmentation(selected.dataset.deleteUrl, { expected_version: version });
+      // The page comes back on the line after it (or before it, at the end), not the first.
+      const neighbour = selected.nextElementSibling ?? selected.previousElementSibling;
+      segmentation(selected.dataset.deleteUrl, { expected_version: version }, neighbour?.id);
     }
   }
 
@@ -216,12 +230,18 @@
   const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 
   function drawBox(li, [x0, y0, x1, y1]) {
-    const body = boxOf(li.dataset.lineId)?.querySelector("rect:not(.handle)");
-    if (!body) return;
-    body.setAttribute("x", Math.min(x0, x1));
-    body.setAttribute("y", Math.min(y0, y1));
-    body.setAttribute("width", Math.abs(x1 - x0));
-    body.setAttribute("height", Math.abs(y1 - y0));
+    const g = boxOf(li.dataset.lineId);
+    if (!g) return;
+    const [left, top, right, bottom] = [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
+    const body = g.querySelector("rect:not(.handle)");
+    body.setAttribute("x", left);
+    body.setAttribute("y", top);
+    body.setAttribute("width", right - left);
+    body.setAttribute("height", bottom - top);
+    g.querySelector(".handle")?.setAttribute("x", right - 12);
+    g.querySelector(".handle")?.setAttribute("y", bottom - 12);
+    g.querySelector("text")?.setAttribute("x", left - 4);
+    g.querySelector("text")?.setAttribute("y", top + 16);
   }
 
   function nudge(li, [dx, dy], resizing) {
@@ -246,13 +266,45 @@
     nudged.timer = setTimeout(sendNudged, NUDGE_PAUSE_MS);
   }
 
+  // Sends the pending move, if any; resolves once every move sent is answered.
   function sendNudged() {
-    if (!nudged) return;
-    const { li, box, timer } = nudged;
-    clearTimeout(timer);
-    nudged = null;
-    const [x0, y0, x1, y1] = box;
-    segmentation(li.dataset.moveUrl, { x0, y0, x1, y1, expected_version: li.dataset.version });
+    if (nudged) {
+      const { li, box, timer } = nudged;
+      clearTimeout(timer);
+      nudged = null;
+      moving = moving.then(() => moveInPlace(li.dataset.lineId, box));
+    }
+    return moving;
+  }
+
+  // A move from the keyboard keeps the page as it is, focus and unsaved typing included: the
+  // row takes the box and version the server answers (a save may have replaced the row).
+  async function moveInPlace(lineId, [x0, y0, x1, y1]) {
+    const row = rowOf(lineId);
+    const putBack = (message) => {
+      drawBox(row, row.dataset.bbox.split(",").map(Number));
+      say(message, "error");
+    };
+    let response;
+    try {
+      response = await post(row.dataset.moveUrl, {
+        x0, y0, x1, y1, expected_version: row.dataset.version,
+      });
+    } catch {
+      putBack("The server cannot be reached; the box is back where it was.");
+      return;
+    }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      putBack(data.error || `Refused (${response.status}).`);
+      if (response.status === 409) setTimeout(() => window.location.reload(), 1500);
+      return;
+    }
+    const current = rowOf(lineId);
+    current.dataset.bbox = data.bbox.join(",");
+    current.dataset.version = data.version;
+    drawBox(current, data.bbox);
+    say("Box saved.");
   }
 
   function dropNudged() {

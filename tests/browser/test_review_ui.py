@@ -1119,3 +1119,49 @@ def test_a_box_is_moved_resized_split_and_added_with_the_keyboard_alone(
     # Under it, that is, as far down as the page lets a box of that height go.
     added = Line.objects.filter(page_id=line.page_id).order_by("-id").first()
     assert added.bbox == [46, 360, 708, 420]
+
+
+def test_typing_a_box_move_and_enter_at_once_keep_both(new_page, bob, letters, letter_lines):
+    """The move used to be sent after the save, on the version the save had replaced: the
+    reviewer's own move came back as someone else's change and was lost."""
+    bbox_lines(letter_lines)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    line = letter_lines[3]
+    row = page.locator(f"#line-{line.pk} .pl-text")
+    row.fill("hasten to reply that")
+    page.keyboard.press("Alt+ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#line-{line.pk}.band-reviewed")
+    for _ in range(100):
+        if Line.objects.get(pk=line.pk).bbox != [30, 247, 700, 307]:
+            break
+        page.wait_for_timeout(50)
+    saved = Line.objects.get(pk=line.pk)
+    assert (saved.text, saved.bbox) == ("hasten to reply that", [30, 255, 700, 315])
+    assert "changed" not in page.locator("#seg-status").inner_text()
+    # The page stays: what is typed in another row meanwhile is still there.
+    assert page.locator(f"#line-{letter_lines[4].pk} .pl-text").is_visible()
+
+
+def test_after_a_keyboard_delete_the_next_line_has_the_focus(new_page, bob, letters, letter_lines):
+    bbox_lines(letter_lines)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    page.locator(f"#line-{letter_lines[2].pk} .pl-text").focus()
+    page.keyboard.press("Alt+Delete")
+    page.wait_for_function("document.querySelectorAll('.page-line').length === 4")
+    page.wait_for_function(
+        f"document.activeElement.closest('.page-line')?.id === 'line-{letter_lines[3].pk}'"
+    )
+
+
+def test_add_mode_is_left_when_another_row_takes_the_focus(new_page, bob, letters, letter_lines):
+    """Enter there saves that row; it added a line under the row add mode was entered from."""
+    bbox_lines(letter_lines)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    page.locator(f"#line-{letter_lines[1].pk} .pl-text").focus()
+    page.keyboard.press("Alt+a")
+    other = page.locator(f"#line-{letter_lines[3].pk} .pl-text")
+    other.fill("hasten to reply that")
+    other.press("Enter")
+    page.wait_for_selector(f"#line-{letter_lines[3].pk}.band-reviewed")
+    assert Line.objects.filter(page_id=letter_lines[0].page_id).count() == 5
