@@ -44,7 +44,13 @@ def test_moving_a_box_shifts_its_polygon(client, bob, letters, page, lines):
     client.force_login(bob)
     url = reverse("review_move", args=[letters.pk, lines[1].pk])
     box = {"x0": 20, "y0": 55, "x1": 510, "y1": 85, "expected_version": 1}
-    assert client.post(url, box).json() == {"ok": True, "line": lines[1].pk}
+    # The line as it now is, which the page view keeps in place.
+    assert client.post(url, box).json() == {
+        "ok": True,
+        "line": lines[1].pk,
+        "version": 2,
+        "bbox": [20, 55, 510, 85],
+    }
     line = Line.objects.get(pk=lines[1].pk)
     assert (line.bbox, line.version) == ([20, 55, 510, 85], 2)
     assert line.polygon == [[20, 55], [510, 55], [510, 85]]
