@@ -12,7 +12,7 @@ from django.db import migrations, models
 from django.db.migrations.loader import MigrationLoader
 
 APPS = ("corpus", "transcription", "review", "training")
-LARGE_TABLE = r'"?(?:corpus_line|(?:transcription|review)_\w+)\b'
+LARGE_TABLE = r'"?(?:corpus_line|corpus_searchword|(?:transcription|review)_\w+)\b'
 UPDATE = re.compile(rf"\bUPDATE\s+(?:ONLY\s+)?{LARGE_TABLE}", re.IGNORECASE)
 INDEX = re.compile(
     rf"\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)[^;]*?\bON\s+(?:ONLY\s+)?{LARGE_TABLE}",
@@ -29,7 +29,17 @@ LOCKING = {
 
 
 def is_large(app_label: str, model: str) -> bool:
-    return (app_label, model) == ("corpus", "line") or app_label in ("transcription", "review")
+    # Lines, their vocabulary (every word of every line), readings and corrections.
+    return (app_label, model) in (("corpus", "line"), ("corpus", "searchword")) or app_label in (
+        "transcription",
+        "review",
+    )
+
+
+def sql_of(op: migrations.RunSQL) -> str:
+    """The statements as one text: str() of a list escapes its line breaks."""
+    statements = [op.sql] if isinstance(op.sql, str) else op.sql
+    return ";\n".join(s if isinstance(s, str) else s[0] for s in statements)
 
 
 def locking_operations(migration: migrations.Migration) -> list[str]:
@@ -49,10 +59,17 @@ def locking_operations(migration: migrations.Migration) -> list[str]:
             found.append(f"AddIndex {op.index.name}: use AddIndexConcurrently")
         elif isinstance(op, migrations.AddField) and getattr(op.field, "db_persist", False):
             found.append(f"AddField {op.name}: a stored generated column rewrites the table")
-        elif isinstance(op, migrations.AddField) and (op.field.db_index or op.field.unique):
-            found.append(f"AddField {op.name}: indexed in the migration's transaction")
+        elif isinstance(op, migrations.AddField | migrations.AlterField) and (
+            op.field.db_index or op.field.unique
+        ):
+            found.append(f"{type(op).__name__} {op.name}: indexed in the migration's transaction")
+        elif isinstance(op, migrations.AddConstraint):
+            found.append(
+                f"AddConstraint {op.constraint.name}: built or checked over the whole table "
+                "under its lock (add it NOT VALID, or its index concurrently, in RunSQL)"
+            )
         elif isinstance(op, migrations.RunSQL) and (
-            UPDATE.search(str(op.sql)) or INDEX.search(str(op.sql))
+            UPDATE.search(sql_of(op)) or INDEX.search(sql_of(op))
         ):
             found.append("RunSQL: an UPDATE, or an index not built CONCURRENTLY")
     return found
@@ -80,6 +97,12 @@ def migration(*operations) -> migrations.Migration:
         migrations.AddField("line", "flag", models.BooleanField(default=False, db_index=True)),
         migrations.RunSQL("UPDATE transcription_hypothesis SET score = 0"),
         migrations.RunSQL('CREATE INDEX x ON "review_correction" (created_at)'),
+        migrations.RunSQL(["SELECT 1", "UPDATE\n corpus_line SET text = ''"]),
+        migrations.AlterField("line", "order", models.PositiveIntegerField(db_index=True)),
+        migrations.AddConstraint(
+            "line", models.UniqueConstraint(fields=["page", "order"], name="one_order")
+        ),
+        migrations.AddIndex("searchword", models.Index(fields=["word"], name="word")),
     ],
 )
 def test_the_check_finds_a_lock_on_a_large_table(operation):
