@@ -384,9 +384,19 @@ class ApiToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The nonce of the page's form that made it: the browser's resend of that form (a reload
+    # of the answer showing the key) finds it, and makes no second token.
+    form_nonce = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "form_nonce"],
+                condition=~models.Q(form_nonce=""),
+                name="one_token_per_form",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) of {self.user}"

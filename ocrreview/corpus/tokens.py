@@ -21,6 +21,10 @@ class TokenError(ValueError):
     """The token cannot be made or revoked as asked; the message says why."""
 
 
+class FormSentAgain(TokenError):
+    """The page's form made its token already: this is the browser sending it again."""
+
+
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -33,8 +37,8 @@ def _new_key() -> str:
     return key
 
 
-def do_create_api_token(user, name: str) -> str:
-    """Returns the key; it cannot be recovered later."""
+def do_create_api_token(user, name: str, form_nonce: str = "") -> str:
+    """Returns the key; it cannot be recovered later. A form_nonce makes one token at most."""
     name = name.strip()
     if not name:
         raise TokenError("Name the token, so you can tell it from your others.")
@@ -45,23 +49,22 @@ def do_create_api_token(user, name: str) -> str:
             raise TokenError(
                 f"You have {MAX_TOKENS_PER_USER} tokens; revoke one you no longer use first."
             )
+        if form_nonce and user.api_tokens.filter(form_nonce=form_nonce).exists():
+            raise FormSentAgain(
+                "This form made its token already (a reload sends it again). Its key was shown "
+                "once, when it was made: if you did not copy it, revoke that token below and "
+                "make another."
+            )
         key = _new_key()
-        ApiToken.objects.create(user=user, name=name, prefix=key[:8], key_hash=_hash(key))
+        ApiToken.objects.create(
+            user=user, name=name, prefix=key[:8], key_hash=_hash(key), form_nonce=form_nonce
+        )
     logger.info("API token %r (%s…) created for %s", name, key[:8], user)
     return key
 
 
 def new_form_nonce() -> str:
     return secrets.token_urlsafe(16)
-
-
-def first_submission(user, nonce: str) -> bool:
-    """Whether this form (named by its nonce) is sent for the first time in a day."""
-    return cache.add(f"token-form:{user.pk}:{nonce}", 1, timeout=86400)
-
-
-def forget_submission(user, nonce: str) -> None:
-    cache.delete(f"token-form:{user.pk}:{nonce}")
 
 
 def take_creation_slot(user) -> bool:

@@ -85,28 +85,22 @@ def api_tokens(request):
     form = ApiTokenForm(request.POST or None)
     key, status = None, 200
     if request.method == "POST" and form.is_valid():
-        if not tokens.first_submission(request.user, form.cleaned_data["once"]):
-            form = ApiTokenForm()  # with a nonce of its own, for the next token
-            messages.error(
-                request,
-                "This form made its token already (a reload sends it again). Its key was shown "
-                "once, when it was made: if you did not copy it, revoke that token below and "
-                "make another.",
-            )
-            status = 409
-        elif not tokens.take_creation_slot(request.user):
+        if not tokens.take_creation_slot(request.user):
             form.add_error(None, "You created many tokens in the last hour; try again later.")
             status = 429
         else:
             try:
-                key = tokens.do_create_api_token(request.user, form.cleaned_data["name"])
+                key = tokens.do_create_api_token(
+                    request.user, form.cleaned_data["name"], form.cleaned_data["once"]
+                )
+            except tokens.FormSentAgain as exc:
+                form = ApiTokenForm()  # with a nonce of its own, for the next token
+                messages.error(request, str(exc))
+                status = 409
             except tokens.TokenError as exc:
                 form.add_error("name", str(exc))
             else:
                 form = ApiTokenForm()
-        if key is None and status != 409:
-            # No token was made: the same form, sent again, may make one.
-            tokens.forget_submission(request.user, form.cleaned_data["once"])
     if form.errors and status == 200:
         status = 400
     context = {"form": form, "key": key, "tokens": request.user.api_tokens.all()}
