@@ -351,15 +351,20 @@ def test_exports_made_before_they_recorded_their_split_get_the_one_they_were_bui
     from django.db import connection
 
     backfill = importlib.import_module("ocrreview.training.migrations.0008_backfill_export_split")
+    before = DatasetExport.objects.create(collection=letters, status="done")
     built = export_now(letters, alice)  # freezes the split while it builds
     split = built.evaluation_split
-    before = DatasetExport.objects.create(collection=letters, status="done")
     DatasetExport.objects.filter(pk=before.pk).update(
-        heartbeat_at=split.frozen_at - timedelta(days=1)
+        created_at=split.frozen_at - timedelta(days=2),
+        heartbeat_at=split.frozen_at - timedelta(days=1),
     )
+    later = export_now(letters, alice)
     unfinished = DatasetExport.objects.create(collection=letters, status="failed")
+    # Finished before exports beat (0004): the one that froze the split has no beat.
+    DatasetExport.objects.filter(pk=built.pk).update(heartbeat_at=None)
     DatasetExport.objects.update(evaluation_split=None)
     with connection.cursor() as cursor:
         cursor.execute(backfill.BACKFILL)
     splits = dict(DatasetExport.objects.values_list("pk", "evaluation_split"))
-    assert splits == {built.pk: split.pk, before.pk: None, unfinished.pk: None}
+    expected = {built.pk: split.pk, later.pk: split.pk, before.pk: None, unfinished.pk: None}
+    assert splits == expected

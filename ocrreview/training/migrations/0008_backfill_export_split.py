@@ -1,7 +1,8 @@
 """Exports made before exports recorded their split (0006) were refused for training, all of
-them, after an upgrade. Those built under the collection's current split get it: their last
-beat came after the split was frozen (the first export freezes it while it builds). A few
-rows per collection: one UPDATE."""
+them, after an upgrade. Those built under the collection's current split get it: those made
+after it was frozen, or whose last beat came after it; and the last one made before it, whose
+build froze it (exports finished before 0004 have no beat). A few rows per collection: one
+UPDATE."""
 
 from django.db import migrations
 
@@ -12,7 +13,16 @@ FROM training_evaluationsplit AS split
 WHERE split.collection_id = export.collection_id
   AND export.evaluation_split_id IS NULL
   AND export.status = 'done'
-  AND COALESCE(export.heartbeat_at, export.created_at) >= split.frozen_at
+  AND (
+    export.created_at >= split.frozen_at
+    OR export.heartbeat_at >= split.frozen_at
+    OR export.id = (
+      SELECT max(froze.id) FROM training_datasetexport AS froze
+      WHERE froze.collection_id = split.collection_id
+        AND froze.status = 'done'
+        AND froze.created_at <= split.frozen_at
+    )
+  )
 """
 
 
