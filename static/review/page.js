@@ -164,6 +164,7 @@
 
   async function segmentation(url, fields, focusAfter = null) {
     say("Saving…");
+    await sendNudged();  // a box moved from the keyboard is kept before the page reloads
     await discarding;  // a merge right after "Keep theirs" must not find the draft still there
     let response;
     try {
@@ -193,22 +194,24 @@
       return;
     }
     if (!selected) { say("Select a line first: click its box or its text.", "warn"); return; }
+    const { lineId } = selected.dataset;  // the line the key was pressed on, wherever focus goes
     await sendNudged();  // the box as the reviewer left it, and its version
-    const version = selected.dataset.version;
+    const li = rowOf(lineId);
+    const version = li.dataset.version;
     if (action === "split") {
-      segmentation(selected.dataset.splitUrl, { x: splitAt(selected), expected_version: version });
+      segmentation(li.dataset.splitUrl, { x: splitAt(li), expected_version: version });
     } else if (action === "merge") {
       // The next line goes, and with it what was typed into it and not saved.
-      const next = selected.nextElementSibling?.querySelector(".pl-text");
+      const next = li.nextElementSibling?.querySelector(".pl-text");
       if (next && next.value !== next.dataset.saved) {
         say("The next line has unsaved text: press Enter in it to save it, then merge.", "warn");
         return;
       }
-      segmentation(selected.dataset.mergeUrl, { expected_version: version });
+      segmentation(li.dataset.mergeUrl, { expected_version: version });
     } else if (action === "delete") {
       // The page comes back on the line after it (or before it, at the end), not the first.
-      const neighbour = selected.nextElementSibling ?? selected.previousElementSibling;
-      segmentation(selected.dataset.deleteUrl, { expected_version: version }, neighbour?.id);
+      const neighbour = li.nextElementSibling ?? li.previousElementSibling;
+      segmentation(li.dataset.deleteUrl, { expected_version: version }, neighbour?.id);
     }
   }
 
@@ -272,7 +275,8 @@
       const { li, box, timer } = nudged;
       clearTimeout(timer);
       nudged = null;
-      moving = moving.then(() => moveInPlace(li.dataset.lineId, box));
+      // A move that fails says so itself; the next ones, and the saves waiting, still go.
+      moving = moving.then(() => moveInPlace(li.dataset.lineId, box)).catch(() => {});
     }
     return moving;
   }
@@ -301,6 +305,12 @@
       return;
     }
     const current = rowOf(lineId);
+    // Text typed and kept in this browser was typed over the version the move replaced, and
+    // the move kept the text: restored after a reload, it must not be a conflict with it.
+    const local = drafts.read(lineId);
+    if (local && String(local.version) === current.dataset.version) {
+      drafts.write(lineId, { ...local, version: data.version });
+    }
     current.dataset.bbox = data.bbox.join(",");
     current.dataset.version = data.version;
     drawBox(current, data.bbox);
@@ -400,11 +410,12 @@
       body.setAttribute("y", Math.min(box[1], box[3]));
       body.setAttribute("width", Math.abs(box[2] - box[0]));
       body.setAttribute("height", Math.abs(box[3] - box[1]));
-    }, (p) => {
+    }, async (p) => {
       if (Math.hypot(p.x - start.x, p.y - start.y) < 3) return;  // a click, not a drag
       const [a, b, c, d] = box.map(Math.round);
+      await sendNudged();  // the keys' move of this box first, and the version it made
       segmentation(li.dataset.moveUrl, {
-        x0: a, y0: b, x1: c, y1: d, expected_version: li.dataset.version,
+        x0: a, y0: b, x1: c, y1: d, expected_version: rowOf(li.dataset.lineId).dataset.version,
       });
     });
   });
