@@ -498,10 +498,14 @@ def _retry_after_training(run: TrainingRun, log: _RunLog, error: str) -> bool:
     return True
 
 
-def _hand_back(run: TrainingRun, log: _RunLog, step: int) -> TrainingRun:
-    """The worker is stopping: the run, checkpointed at this step, waits for the next one
-    (this one restarted, or another, which fetches the checkpoint from storage)."""
-    log.write(f"the worker stopped at step {step}; queued again, to resume from there")
+def _hand_back(run: TrainingRun, log: _RunLog, step: int | None) -> TrainingRun:
+    """The worker is stopping: the run, checkpointed at this step (None: before training),
+    waits for the next one (this one restarted, or another, which fetches the checkpoint
+    from storage)."""
+    if step is None:
+        log.write("the worker stopped before training; queued again")
+    else:
+        log.write(f"the worker stopped at step {step}; queued again, to resume from there")
     log.update(status=TrainingRun.Status.QUEUED, claim=None)
     if not log.lost:
         _queue_run(run.pk)
@@ -646,6 +650,8 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         # ends in any other way deletes its work directory, so nothing stale is resumed.
         resume=True,
     )
+    if _worker_stopping.is_set():  # before a checkpoint's download, and a step to store again
+        return _hand_back(run, log, None)
     fetched = checkpoints.fetch(run.pk, work / "out")
     if fetched is not None:
         log.write(f"the checkpoint of step {fetched} fetched from storage")

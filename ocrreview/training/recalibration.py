@@ -45,8 +45,9 @@ class CalibrationError(Exception):
 def review_pairs(version: ModelVersion) -> list[tuple[float, bool]]:
     """(raw confidence of the best reading, kept unchanged) for each line a reviewer answered
     after this version read it: the first answer only, since later ones are second thoughts
-    about a reviewer's own text, and only one given to the reading itself (a box split or
-    moved since made the answer one about another text)."""
+    about a reviewer's own text, and only one given to the reading's text itself (a box split
+    or merged since made the answer one about another text). A score that is not a number
+    (fp16 overflow) says nothing, and is left out."""
     first_answer = Correction.objects.filter(
         line=OuterRef("line"), created_at__gt=OuterRef("created_at"), action__in=ANSWERS
     ).order_by("id")
@@ -60,7 +61,7 @@ def review_pairs(version: ModelVersion) -> list[tuple[float, bool]]:
         .order_by("-id")
         .values_list("confidence", "text", "answer")[:MAX_PAIRS]
     )
-    return [(raw, same_text(text, answer)) for raw, text, answer in rows]
+    return [(raw, same_text(text, answer)) for raw, text, answer in rows if math.isfinite(raw)]
 
 
 def same_text(reading: str, answer: str) -> bool:

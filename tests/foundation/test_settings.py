@@ -162,7 +162,7 @@ def test_the_setup_line_says_when_no_model_will_read(tmp_path):
     }
     result = python(environ, "manage.py", "describe_setup")
     assert result.returncode == 0, result.stderr
-    assert "OCRREVIEW_MODEL_FALLBACK is off: recognition fails every line" in result.stdout
+    assert "OCRREVIEW_MODEL_FALLBACK is off: recognition fails every line of the" in result.stdout
     assert "starter" not in result.stdout
 
 

@@ -454,23 +454,49 @@ def worker_stopping():
     """The training worker told to stop, as Celery tells it on SIGTERM."""
     from celery.signals import worker_shutting_down
 
+    from ocrreview.transcription import tasks as recognition_tasks
+
     worker_shutting_down.send(sender="training@test", sig="SIGTERM", how="Warm", exitcode=0)
     yield
+    # The signal told this process's recognition to stop too.
     actions._worker_stopping.clear()
+    recognition_tasks._shutting_down.value = False
 
 
 def test_a_run_whose_worker_is_stopping_is_queued_again_from_its_step(
-    letters, alice, tiny_version, done_export, worker_stopping
+    letters, alice, tiny_version, done_export, worker_stopping, monkeypatch
 ):
     """A deploy stops the training worker: killed after its grace period, it lost every step
     since its last checkpoint, and the run waited for a sweep to notice it."""
     run = start(tiny_version, done_export, replace(UNCHANGED, max_steps=3), alice)
     run = actions.run_training(run.pk, retry=True)
     assert run.status == TrainingRun.Status.QUEUED and run.claim is None
+    assert "the worker stopped before training; queued again" in run.log
+
+    actions._worker_stopping.clear()  # the worker that takes it next, stopped in its turn
+    from recognition import training
+
+    real_step = training.train
+
+    def stopping_after_a_step(*args, **kwargs):
+        on_progress = kwargs["on_progress"]
+
+        def progress(event):
+            on_progress(event)
+            if event.get("event") == "step":
+                actions.stop_training_for_shutdown()
+
+        return real_step(*args, **{**kwargs, "on_progress": progress})
+
+    # SIGTERM arriving during the first step, as Celery relays it.
+    monkeypatch.setattr(training, "train", stopping_after_a_step)
+    run = actions.run_training(run.pk, retry=True)
+    assert run.status == TrainingRun.Status.QUEUED and run.claim is None
     assert "the worker stopped at step 1; queued again" in run.log
     assert not run.cancel_requested
 
-    actions._worker_stopping.clear()  # the worker that takes it next
+    actions._worker_stopping.clear()
+    monkeypatch.setattr(training, "train", real_step)
     run = actions.run_training(run.pk, retry=True)
     assert run.status == TrainingRun.Status.SUCCEEDED, run.log
     assert "resumed from step 1" in run.log

@@ -48,7 +48,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.ERROR(
                     f"model: OCRREVIEW_MODEL={source} cannot be loaded here ({reason}), and "
-                    "OCRREVIEW_MODEL_FALLBACK is off: recognition fails every line"
+                    "OCRREVIEW_MODEL_FALLBACK is off: recognition fails every line of the "
+                    "collections that read with the default model"
                 )
             )
             return
