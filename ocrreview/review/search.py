@@ -140,8 +140,13 @@ def query_problem(q: str) -> str | None:
     return None
 
 
+# Raised when what a cursor's fields mean changes (the tiers did, when folded hits came in
+# between exact and similar ones): a client's cursor from before is refused, not misread.
+CURSOR_VERSION = 2
+
+
 def encode_cursor(position: Position, *, before: bool) -> str:
-    raw = json.dumps([position.tier, position.score, position.id, before])
+    raw = json.dumps([CURSOR_VERSION, position.tier, position.score, position.id, before])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -150,11 +155,12 @@ def decode_cursor(cursor: str) -> tuple[Position, bool]:
     did not make."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        tier, score, pk, before = raw
+        version, tier, score, pk, before = raw
     except (ValueError, TypeError, binascii.Error) as exc:
         raise BadCursor("Not a cursor of these results.") from exc
     if not (
-        tier in (EXACT, FOLDED, SIMILAR)
+        version == CURSOR_VERSION
+        and tier in (EXACT, FOLDED, SIMILAR)
         and isinstance(score, float | int)
         and isinstance(pk, int)
         and 0 < pk < 2**63

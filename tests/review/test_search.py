@@ -1,6 +1,7 @@
 """Search over lines' text (ocrreview/review/search.py) on real PostgreSQL with pg_trgm: ranking,
 typos and misreadings found by similarity, filters, paging, and snippets that escape the text."""
 
+import base64
 import re
 
 import pytest
@@ -185,6 +186,8 @@ def test_a_cursor_not_made_here_is_refused(letters):
         "nonsense",
         "W10",
         search.encode_cursor(search.Position(1, 0.5, 0), before=True),
+        # Made before folded hits: its tier 1 meant "similar" then.
+        base64.urlsafe_b64encode(b"[1, 0.5, 12, false]").decode().rstrip("="),
     ]:
         with pytest.raises(search.BadCursor):
             search_lines(letters, "Babcock", cursor=cursor)
