@@ -22,6 +22,7 @@ from ocrreview.corpus.models import Line
 from ocrreview.review.models import Correction
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis
+from ocrreview.transcription.services import unit_interval
 from recognition import calibration
 from recognition.inference import alternative_confidence
 from recognition.text import nfc
@@ -113,9 +114,11 @@ def _recalibrate_lines(version: ModelVersion, fit: dict[str, Any], line_ids: lis
     best_of: dict[int, float] = {}
     for line_id, readings in groupby(hypotheses, key=lambda h: h.line_id):
         best, *alternatives = readings
-        best.calibrated_confidence = _unit(calibration.apply_calibration(fit, best.confidence))
+        best.calibrated_confidence = unit_interval(
+            calibration.apply_calibration(fit, best.confidence)
+        )
         for alternative in alternatives:
-            alternative.calibrated_confidence = _unit(
+            alternative.calibrated_confidence = unit_interval(
                 alternative_confidence(
                     alternative.confidence, best.confidence, best.calibrated_confidence
                 )
@@ -138,8 +141,3 @@ def _recalibrate_lines(version: ModelVersion, fit: dict[str, Any], line_ids: lis
     for line in lines:
         line.confidence = best_of[line.pk]
     Line.objects.bulk_update(lines, ["confidence"])
-
-
-def _unit(value: float) -> float:
-    # As the engine's readings are stored: a score that is not a number (fp16 overflow) is 0.
-    return min(1.0, max(0.0, value)) if math.isfinite(value) else 0.0

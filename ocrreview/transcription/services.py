@@ -834,7 +834,7 @@ def _hypothesis_rows(line: Line, version: ModelVersion, result, now: datetime) -
     for hypothesis in result.hypotheses:
         tokens = [
             # jsonb has no NaN, which fp16 inference can give: one would fail the batch.
-            {"start": t.start, "end": t.end, "prob": _unit(t.prob), "token": t.token}
+            {"start": t.start, "end": t.end, "prob": unit_interval(t.prob), "token": t.token}
             for t in hypothesis.tokens
         ]
         yield (
@@ -844,8 +844,8 @@ def _hypothesis_rows(line: Line, version: ModelVersion, result, now: datetime) -
             hypothesis.text,
             hypothesis.logprob,
             hypothesis.raw_confidence,
-            _unit(hypothesis.confidence),
-            _unit(hypothesis.share),
+            unit_interval(hypothesis.confidence),
+            unit_interval(hypothesis.share),
             json.dumps(tokens),
             now,
         )
@@ -879,7 +879,7 @@ def _route(line: Line, best, now: datetime, being_corrected: bool = False) -> bo
     # line is nil, whatever the product of its tokens says (the end-of-line token, the least
     # sure of a long line, never entered it). So it goes to a human at any threshold but 0,
     # now and when an admin applies another, and comes first in the least-sure order.
-    line.confidence = 0.0 if best.truncated else _unit(best.confidence)
+    line.confidence = 0.0 if best.truncated else unit_interval(best.confidence)
     if line.status == Line.Status.IN_REVIEW and line.claimed_until and line.claimed_until > now:
         return True
     line.status = (
@@ -890,7 +890,8 @@ def _route(line: Line, best, now: datetime, being_corrected: bool = False) -> bo
     return True
 
 
-def _unit(value: float) -> float:
+def unit_interval(value: float) -> float:
+    """A score as it is stored: within [0, 1], one that is not a number (fp16 overflow) 0."""
     return min(1.0, max(0.0, float(value)))
 
 

@@ -18,6 +18,7 @@
 
   const rowOf = (id) => document.getElementById(`line-${id}`);
   const boxOf = (id) => svg.querySelector(`g[data-line-id="${id}"]`);
+  const bboxOf = (li) => li.dataset.bbox.split(",").map(Number);  // as the server has it
 
   function say(message, kind = "") {
     status.textContent = message;
@@ -162,6 +163,12 @@
     if (document.activeElement === document.body) fresh.querySelector(".pl-text").focus();
   }
 
+  // A segmentation edit the server refused: why, and on a conflict the page as it now is.
+  function refused(response, data) {
+    say(data.error || `Refused (${response.status}).`, "error");
+    if (response.status === 409) setTimeout(() => window.location.reload(), 1500);
+  }
+
   async function segmentation(url, fields, focusAfter = null) {
     say("Saving…");
     await sendNudged();  // a box moved from the keyboard is kept before the page reloads
@@ -175,8 +182,7 @@
     }
     const data = await response.json().catch(() => ({}));
     if (!response.ok) {
-      say(data.error || `Refused (${response.status}).`, "error");
-      if (response.status === 409) setTimeout(() => window.location.reload(), 1500);
+      refused(response, data);
       return;
     }
     if (data.line) window.location.hash = `line-${data.line}`;
@@ -218,7 +224,7 @@
   // Where a split cuts the box: at a click on it, else at the caret (the text is cut there
   // too, so its share of the text places the cut), else in the middle.
   function splitAt(li) {
-    const [x0, , x1] = li.dataset.bbox.split(",").map(Number);
+    const [x0, , x1] = bboxOf(li);
     if (lastClick && lastClick.x > x0 && lastClick.x < x1) return Math.round(lastClick.x);
     const input = li.querySelector(".pl-text");
     const caret = input.selectionStart;
@@ -249,7 +255,7 @@
 
   function nudge(li, [dx, dy], resizing) {
     if (!nudged) {
-      const box = li.dataset.bbox.split(",").map(Number);
+      const box = bboxOf(li);
       nudged = { li, box, step: Math.max(1, Math.round((box[3] - box[1]) / 8)), timer: null };
     }
     const { box, step } = nudged;
@@ -285,23 +291,20 @@
   // row takes the box and version the server answers (a save may have replaced the row).
   async function moveInPlace(lineId, [x0, y0, x1, y1]) {
     const row = rowOf(lineId);
-    const putBack = (message) => {
-      drawBox(row, row.dataset.bbox.split(",").map(Number));
-      say(message, "error");
-    };
     let response;
     try {
       response = await post(row.dataset.moveUrl, {
         x0, y0, x1, y1, expected_version: row.dataset.version,
       });
     } catch {
-      putBack("The server cannot be reached; the box is back where it was.");
+      drawBox(row, bboxOf(row));
+      say("The server cannot be reached; the box is back where it was.", "error");
       return;
     }
     const data = await response.json().catch(() => ({}));
     if (!response.ok) {
-      putBack(data.error || `Refused (${response.status}).`);
-      if (response.status === 409) setTimeout(() => window.location.reload(), 1500);
+      drawBox(row, bboxOf(row));
+      refused(response, data);
       return;
     }
     const current = rowOf(lineId);
@@ -320,7 +323,7 @@
   function dropNudged() {
     if (!nudged) return false;
     clearTimeout(nudged.timer);
-    drawBox(nudged.li, nudged.li.dataset.bbox.split(",").map(Number));
+    drawBox(nudged.li, bboxOf(nudged.li));
     nudged = null;
     say("The box is back where it was.");
     return true;
@@ -331,7 +334,7 @@
   function addUnder(li) {
     adding = false;
     view.classList.remove("adding");
-    const [x0, y0, x1, y1] = li.dataset.bbox.split(",").map(Number);
+    const [x0, y0, x1, y1] = bboxOf(li);
     const height = Number(svg.viewBox.baseVal.height);
     const top = Math.min(y1, height - (y1 - y0));
     segmentation(view.dataset.addUrl, { x0, y0: top, x1, y1: top + (y1 - y0) });
@@ -399,17 +402,13 @@
     select(li);
     li.querySelector(".pl-text").focus({ preventScroll: true });
     const resizing = e.target.classList.contains("handle");
-    const body = g.querySelector("rect:not(.handle)");
-    const [x0, y0, x1, y1] = li.dataset.bbox.split(",").map(Number);
+    const [x0, y0, x1, y1] = bboxOf(li);
     let box = [x0, y0, x1, y1];
     drag(e, (p) => {
       const dx = p.x - start.x;
       const dy = p.y - start.y;
       box = resizing ? [x0, y0, x1 + dx, y1 + dy] : [x0 + dx, y0 + dy, x1 + dx, y1 + dy];
-      body.setAttribute("x", Math.min(box[0], box[2]));
-      body.setAttribute("y", Math.min(box[1], box[3]));
-      body.setAttribute("width", Math.abs(box[2] - box[0]));
-      body.setAttribute("height", Math.abs(box[3] - box[1]));
+      drawBox(li, box);
     }, async (p) => {
       if (Math.hypot(p.x - start.x, p.y - start.y) < 3) return;  // a click, not a drag
       const [a, b, c, d] = box.map(Math.round);
