@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from transformers import (
     AutoImageProcessor,
@@ -76,6 +77,10 @@ class TrainingConfig:
     max_new_tokens: int = 128
     patience: int | None = 5  # validations without a better CER before stopping
     ctc_weight: float = 0.0  # auxiliary CTC loss on the encoder's columns (line encoder, Swin)
+    # Validate and keep an exponential moving average of the weights rather than the weights
+    # themselves: past the point where a lower learning rate still helps, single steps only
+    # move a trained model around its minimum, and their average sits nearer to it.
+    ema_decay: float | None = None
     checkpoint_every: int = 500  # steps
     resume: bool = True
     seed: int = 0
@@ -495,6 +500,12 @@ def _train(
         ctc.to(device)
         params += list(ctc.parameters())
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    # Batch norm's running statistics are averaged with the weights they go with.
+    ema = (
+        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+        if config.ema_decay
+        else None
+    )
     per_step = config.batch_size * config.grad_accum
     steps_per_epoch = max(1, len(train_samples) // per_step)
     total = config.max_steps or config.epochs * steps_per_epoch
@@ -506,6 +517,8 @@ def _train(
         optimizer.load_state_dict(saved["optimizer"])
         if ctc is not None and saved.get("ctc") is not None:
             ctc.load_state_dict(saved["ctc"])
+        if ema is not None and saved.get("ema") is not None:
+            ema.load_state_dict(saved["ema"])
     state.added_chars = [*state.added_chars, *added]
     autocast, scaler = _amp(device, config.cpu_bf16)
 
@@ -531,8 +544,9 @@ def _train(
         """Run validation; True when patience is exhausted."""
         if not val_samples:
             return False
+        kept = cast(VisionEncoderDecoderModel, ema.module) if ema is not None else model
         hyps = transcribe(
-            model,
+            kept,
             tokenizer,
             image_processor,
             [i for i, _ in val_samples],
@@ -553,7 +567,7 @@ def _train(
             best = {"cer": cer, "step": state.step}
             _save_model(
                 out_dir / "best",
-                model,
+                kept,
                 tokenizer,
                 image_processor,
                 add_files=lambda tmp: (tmp / BEST_RECORD).write_text(json.dumps(best)),
@@ -567,7 +581,11 @@ def _train(
         return config.patience is not None and state.bad_evals >= config.patience
 
     def checkpoint_now() -> None:
-        extra = {"optimizer": optimizer.state_dict(), "ctc": ctc.state_dict() if ctc else None}
+        extra = {
+            "optimizer": optimizer.state_dict(),
+            "ctc": ctc.state_dict() if ctc else None,
+            "ema": ema.state_dict() if ema else None,
+        }
         _save_checkpoint(out_dir, (model, tokenizer, image_processor), extra, state)
         if on_checkpoint is not None:
             on_checkpoint(checkpoint, state.step)
@@ -624,6 +642,8 @@ def _train(
         else:
             optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update_parameters(model)
         state.step += 1
         if state.step % config.log_every == 0 or state.step == total:
             elapsed = time.monotonic() - window_start
@@ -648,7 +668,7 @@ def _train(
             checkpoint_now()
     checkpoint_now()
     if not (out_dir / "best").exists():
-        _save_model(out_dir / "best", model, tokenizer, image_processor)
+        _save_model(out_dir / "best", ema.module if ema else model, tokenizer, image_processor)
     return TrainingResult(
         model_dir=out_dir / "best",
         best_cer=state.best_cer,

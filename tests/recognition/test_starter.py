@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -153,12 +154,8 @@ def test_cpu_time_reads_the_test_lines_of_the_lathrop_folder_by_default(
     assert re.fullmatch(r"cpu_s_per_line_beam4: \d+\.\d{3}", last), last
 
 
-@pytest.mark.parametrize(
-    ("option", "trains_a_ctc_head"), [([], True), (["--ctc-weight", "0"], False)]
-)
-def test_the_real_stage_trains_the_ctc_head_unless_told_not_to(
-    tmp_path: Path, option: list[str], trains_a_ctc_head: bool
-) -> None:
+def real_stage_state(tmp_path: Path, option: list[str]) -> dict[str, Any]:
+    """The trainer state a two-step real stage run from the command line leaves."""
     work = tmp_path / "work"
     source = tiny_base(tmp_path / "base")
     htr, lathrop = htr_folder(tmp_path), lines_folder(tmp_path)
@@ -168,5 +165,22 @@ def test_the_real_stage_trains_the_ctc_head_unless_told_not_to(
     demo.mkdir()
     (demo / "demo_page.jpg").write_bytes(b"a demo page, whose lines are never trained on")
     assert main(args + ["--exclude-pages-of", str(demo), *option]) == 0
-    saved = torch.load(work / "real" / "checkpoint" / "trainer_state.pt", weights_only=False)
+    return torch.load(work / "real" / "checkpoint" / "trainer_state.pt", weights_only=False)
+
+
+@pytest.mark.parametrize(
+    ("option", "trains_a_ctc_head"), [([], True), (["--ctc-weight", "0"], False)]
+)
+def test_the_real_stage_trains_the_ctc_head_unless_told_not_to(
+    tmp_path: Path, option: list[str], trains_a_ctc_head: bool
+) -> None:
+    saved = real_stage_state(tmp_path, option)
     assert (saved["ctc"] is not None) == trains_a_ctc_head
+
+
+@pytest.mark.parametrize(("option", "averages"), [([], False), (["--ema-decay", "0.99"], True)])
+def test_the_real_stage_averages_the_weights_when_asked(
+    tmp_path: Path, option: list[str], averages: bool
+) -> None:
+    saved = real_stage_state(tmp_path, option)
+    assert (saved["ema"] is not None) == averages

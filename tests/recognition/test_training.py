@@ -266,6 +266,33 @@ def test_cancelled_run_resumes_from_its_checkpoint(tiny_base: Path, tmp_path: Pa
     assert not second.cancelled and second.steps == 6
 
 
+def test_a_moving_average_of_the_weights_is_kept_and_resumed_with_the_run(
+    tiny_base: Path, tmp_path: Path
+) -> None:
+    samples = [(word_image(w), w) for w in WORDS]
+    averaged = config(max_steps=6, eval_every=6, ema_decay=0.5)
+    whole = train(tiny_base, samples, samples, averaged, tmp_path / "whole")
+    calls = {"n": 0}
+
+    def cancel_after_three() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 3
+
+    out = tmp_path / "resumed"
+    train(tiny_base, samples, samples, averaged, out, should_cancel=cancel_after_three)
+    resumed = train(tiny_base, samples, samples, averaged, out)
+
+    kept = VisionEncoderDecoderModel.from_pretrained(whole.model_dir).state_dict()
+    last = VisionEncoderDecoderModel.from_pretrained(tmp_path / "whole" / "checkpoint")
+    assert not torch.allclose(
+        kept["decoder.output_projection.weight"],
+        last.state_dict()["decoder.output_projection.weight"],
+    )
+    # The average goes on over the steps before the resume rather than starting again there.
+    saved = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)
+    assert (resumed.steps, int(saved["ema"]["n_averaged"])) == (6, 6)
+
+
 def record_trained_texts(
     monkeypatch: pytest.MonkeyPatch, tokenizer: PreTrainedTokenizerBase
 ) -> list[str]:
