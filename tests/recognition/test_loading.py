@@ -10,6 +10,7 @@ import torch
 from transformers import TrOCRProcessor, VisionEncoderDecoderModel
 
 from recognition import loading
+from recognition.architectures import create_starter_base
 from recognition.inference import recognize
 from recognition.loading import (
     ModelLoadError,
@@ -19,7 +20,7 @@ from recognition.loading import (
     load_model_or_starter,
 )
 from tests.recognition.conftest import noise_line
-from tests.tiny_model import build_tiny_model
+from tests.tiny_model import TINY_STARTER, build_tiny_model
 
 
 @pytest.fixture
@@ -155,6 +156,27 @@ def test_quantisation_replaces_linear_layers(tiny_model_dir: Path) -> None:
     loaded = load_model(str(tiny_model_dir), quantize=True)
     assert loaded.quantized
     assert "quantized" in type(loaded.model.decoder.output_projection).__module__
+
+
+def test_the_starter_reads_on_the_cpu_channels_last_to_the_same_results(tmp_path: Path) -> None:
+    source = create_starter_base(tmp_path / "starter", TINY_STARTER)
+    loaded = load_model(str(source), device="cpu")
+    convolutions = [m for m in loaded.model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convolutions
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convolutions)
+    lines = [noise_line(width, seed=width) for width in (60, 140, 300)]
+    channels_last = recognize(loaded, lines, nbest=2, max_new_tokens=6)
+
+    torch.nn.Module.to(loaded.model.encoder, memory_format=torch.contiguous_format)
+    plain = recognize(loaded, lines, nbest=2, max_new_tokens=6)
+
+    def readings(results: list) -> list[tuple[str, float]]:
+        return [(h.text, h.logprob) for r in results for h in r.hypotheses]
+
+    assert [text for text, _ in readings(channels_last)] == [text for text, _ in readings(plain)]
+    assert [p for _, p in readings(channels_last)] == pytest.approx(
+        [p for _, p in readings(plain)], rel=1e-4
+    )
 
 
 def test_get_model_keeps_the_two_most_recent_models(
