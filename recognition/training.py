@@ -491,6 +491,10 @@ def _train(
             raise ValueError(f"every training line is longer than {label_length} tokens")
 
     device = next(model.parameters()).device
+    if device.type == "cpu":
+        # As the engine reads (recognition.loading): oneDNN convolves, and takes the gradients
+        # of, channels-last tensors without reordering them at every layer.
+        torch.nn.Module.to(model.encoder, memory_format=torch.channels_last)
     _train_mode(model, config)
     if not config.train_encoder:
         model.encoder.requires_grad_(False)

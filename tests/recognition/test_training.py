@@ -266,6 +266,22 @@ def test_cancelled_run_resumes_from_its_checkpoint(tiny_base: Path, tmp_path: Pa
     assert not second.cancelled and second.steps == 6
 
 
+def test_the_encoder_trains_channels_last_on_the_cpu(tiny_base: Path, tmp_path: Path) -> None:
+    formats: list[bool] = []
+    original = torch.nn.Conv2d.forward
+
+    def recording(self: torch.nn.Conv2d, pixels: torch.Tensor) -> torch.Tensor:
+        output = original(self, pixels)
+        formats.append(output.is_contiguous(memory_format=torch.channels_last))
+        return output
+
+    samples = [(word_image(w), w) for w in WORDS]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.nn.Conv2d, "forward", recording)
+        train(tiny_base, samples, samples, config(max_steps=2), tmp_path / "run")
+    assert formats and all(formats)
+
+
 def test_a_moving_average_of_the_weights_is_kept_and_resumed_with_the_run(
     tiny_base: Path, tmp_path: Path
 ) -> None:
