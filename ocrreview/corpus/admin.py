@@ -11,6 +11,7 @@ from ocrreview.corpus.models import (
     Page,
     SearchWord,
 )
+from ocrreview.training.models import ModelVersion
 
 
 class MembershipInline(admin.TabularInline):
@@ -24,6 +25,15 @@ class CollectionAdmin(ChangedFieldsAdmin):
     list_display = ["name", "confidence_threshold", "nbest_size", "model_version", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        # As the settings page offers: a version the gate kept inactive comes in through the
+        # audited override, not by being picked here.
+        form.base_fields["model_version"].queryset = ModelVersion.objects.choosable_in(
+            obj or Collection()
+        )
+        return form
 
     def save_changed(self, obj, form) -> None:
         # As the settings page saves: a changed model marks the versions in use.

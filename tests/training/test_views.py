@@ -3,6 +3,7 @@ re-recognition, and bad form data (the worker-backed flow is in test_browser).""
 
 import hashlib
 
+import lxml.html
 import pytest
 from django.urls import reverse
 
@@ -326,4 +327,24 @@ def test_a_window_whose_every_batch_overflowed_in_fp16_is_left_out_of_the_loss_c
             {"event": "step", "step": 30, "loss": 1.0},
         ]
     )
-    assert chart.loss == "202.0,6.0 594.0,90.0"  # steps 10 and 30 of 30
+    assert chart.loss == "202.0,6.0 594.0,90.0"  # steps 10 and 30 of 30@pytest.mark.django_db
+
+
+def test_the_django_admin_offers_a_collection_only_the_models_its_settings_page_offers(
+    client, letters, tiny_version, finished_run
+):
+    staff = factories.make_user("staff", staff=True)
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    url = reverse("admin:corpus_collection_change", args=[letters.pk])
+    form = lxml.html.fromstring(client.get(url).content).forms[-1]
+    offered = {o.text for o in form.inputs["model_version"].getchildren() if o.get("value")}
+    assert offered == {"tiny"}
+    rejected = finished_run.result_model
+    response = client.post(url, {**dict(form.form_values()), "model_version": rejected.pk})
+    assert "Select a valid choice" in response.content.decode()
+    letters.refresh_from_db()
+    rejected.refresh_from_db()
+    assert letters.model_version is None and rejected.status != rejected.Status.ACTIVE
+    assert not PromotionEvent.objects.filter(kind=PromotionEvent.Kind.OVERRIDDEN).exists()
