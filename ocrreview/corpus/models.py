@@ -400,3 +400,12 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) of {self.user}"
+
+
+def hand_back_claims(sender, instance, **kwargs) -> None:
+    """Connected to the user model's pre_delete: a deleted user's claimed lines go back to the
+    queue. SET_NULL alone would leave a claim's expiry without its holder, which the claim
+    constraint refuses, failing the deletion."""
+    held = Line.objects.filter(claimed_by=instance)
+    held.filter(status=Line.Status.IN_REVIEW).update(status=Line.Status.NEEDS_REVIEW)
+    held.update(claimed_by=None, claimed_until=None)

@@ -227,3 +227,15 @@ def test_reading_order_follows_pages_then_lines(bob, letters, letter, model_vers
     assert Line.objects.get(pk=done.pk).status == S.REVIEWED
     Line.objects.filter(pk=early.pk).update(status=S.REVIEWED, claimed_by=None, claimed_until=None)
     assert actions.do_claim_next_line(letters, bob, order="reading") == late.pk
+
+
+@pytest.mark.parametrize("expired", [False, True], ids=["held", "lapsed"])
+def test_deleting_a_user_hands_their_claimed_line_back_to_the_queue(letters, lines, expired):
+    eve = factories.make_user("eve")
+    factories.add_member(eve, letters)
+    assert actions.do_claim_line(lines[3], eve)
+    if expired:
+        Line.objects.filter(pk=lines[3].pk).update(claimed_until=timezone.now() - timedelta(1))
+    eve.delete()
+    line = Line.objects.get(pk=lines[3].pk)
+    assert (line.status, line.claimed_by, line.claimed_until) == (S.NEEDS_REVIEW, None, None)
