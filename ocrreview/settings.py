@@ -276,9 +276,10 @@ else:
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # Sessions are read on every request; caching them saves the review editor's hot path
-# ("save and open next") a query. Redis when there is one, else a per-process cache.
+# ("save and open next") a query. Redis when there is one (the site goes on without it while
+# it is down: ocrreview/cache.py), else a per-process cache.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {"BACKEND": "ocrreview.cache.ResilientRedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
