@@ -2,6 +2,7 @@
 X-Requested-With: fetch and get HTML fragments back; plain form posts get redirects, so the
 editor still works, more slowly, without JavaScript."""
 
+from dataclasses import replace
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -563,14 +564,16 @@ def apply_threshold(request, pk: int):
 @require_GET
 def progress_view(request, pk: int):
     collection = collection_for(request.user, pk)
+    report = progress.collection_progress(collection)
+    is_admin = is_collection_admin(request.user, collection)
+    if not is_admin:
+        # A volunteer's speed is theirs and the coordinators' to see, not their colleagues'.
+        mine = [r for r in report.reviewers if r.username == request.user.get_username()]
+        report = replace(report, reviewers=mine)
     return render(
         request,
         "review/progress.html",
-        {
-            "collection": collection,
-            "report": progress.collection_progress(collection),
-            "is_admin": is_collection_admin(request.user, collection),
-        },
+        {"collection": collection, "report": report, "is_admin": is_admin},
     )
 
 

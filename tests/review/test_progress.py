@@ -26,6 +26,23 @@ def test_progress_counts_lines_and_reviewer_speed(client, alice, bob, letters, l
     assert "Letter to Mr Hale" in html and "<svg" in html and "800" in html
 
 
+def test_only_coordinators_see_every_volunteers_speed(client, alice, bob, letters, lines):
+    dave = factories.make_user("dave")
+    factories.add_member(dave, letters)
+    actions.do_save_line(lines[1], bob, "I received your", expected_version=1, time_spent_ms=6000)
+    actions.do_accept_line(lines[2], dave, expected_version=1, time_spent_ms=3000)
+
+    def shown_to(user) -> set[str]:
+        client.force_login(user)
+        response = client.get(reverse("review_progress", args=[letters.pk]))
+        return {r.username for r in response.context["report"].reviewers}
+
+    assert shown_to(alice) == {"bob", "dave"}
+    assert shown_to(bob) == {"bob"}
+    client.force_login(bob)
+    assert "dave" not in client.get(reverse("review_progress", args=[letters.pk])).content.decode()
+
+
 def test_progress_of_another_collection_is_not_found(client, charlie, letters):
     client.force_login(charlie)
     assert client.get(reverse("review_progress", args=[letters.pk])).status_code == 404
