@@ -48,6 +48,33 @@ class StorageError(Exception):
     """A file could not be written to the storage; the message says why, for the user."""
 
 
+# S3 errors that say the store, not one object, is at fault.
+STORE_WIDE_ERRORS = frozenset(
+    {
+        "ExpiredToken",
+        "InvalidAccessKeyId",
+        "InvalidToken",
+        "NoSuchBucket",
+        "RequestTimeout",
+        "SignatureDoesNotMatch",
+        "SlowDown",
+        "Throttling",
+    }
+)
+
+
+def store_is_down(exc: BaseException) -> bool:
+    """Whether an error of the S3 backend says the store is down or refuses everyone (no
+    connection, a timeout, a 5xx, keys it no longer takes), not that one object is at fault:
+    what waits for the store rather than failing the work that met it."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or exc.response.get("Error", {}).get("Code") in STORE_WIDE_ERRORS
+    return isinstance(exc, BotoCoreError)  # no connection, a timeout, no credentials
+
+
 def name_of_its_own(name: str) -> str:
     """The file's own name in a folder of its own. Django keeps two uploads of scan.pdf apart
     by checking which names are free, but on S3 an object exists only once its upload is
@@ -299,10 +326,34 @@ def delete_directory(prefix: str) -> None:
         default_storage.delete(prefix)
 
 
+# Versions this process has found whole in its host's cache: the storage name of each (with
+# the store and the cache it was found in) and its folder. A version's files are never stored
+# again under its name (a trained model's folder is named by its run and claim), so once
+# checked it is not asked of the store again: a warm worker would otherwise fetch SHA256SUMS
+# for every chunk of lines, and fail them while the store is down although it holds the model.
+_verified: dict[tuple[str, ...], Path] = {}
+
+
 def _cached_model(prefix: str) -> Path:
+    known = (
+        str(settings.OCRREVIEW_MODELS_DIR),
+        default_storage.bucket_name,
+        str(default_storage.endpoint_url),
+        prefix,
+    )
+    target = _verified.get(known)
+    if target is not None and target.is_dir():
+        return target
+    target = _fetched_model(prefix)
+    _verified[known] = target
+    return target
+
+
+def _fetched_model(prefix: str) -> Path:
     listing = _checksums(prefix)
-    # Keyed by the checksums: a version stored again under the same name is downloaded again
-    # instead of loading stale weights.
+    # Keyed by the checksums: a version stored again under the same name (by hand) is
+    # downloaded again by a process that has not checked it yet, instead of loading stale
+    # weights.
     key = hashlib.sha256(prefix.encode() + b"\0" + listing).hexdigest()[:32]
     cache = Path(settings.OCRREVIEW_MODELS_DIR) / "cache"
     target = cache / key

@@ -74,6 +74,27 @@ def moto_server(timeout: float = 30) -> Iterator[S3Server]:
         process.wait(timeout=10)
 
 
+def use_a_bucket_of(store: S3Server, settings) -> None:
+    """The default storage on a new bucket of this server, for a test that stops the server
+    (moto_server) to see the store go down."""
+    bucket = f"ocrreview-{uuid.uuid4().hex[:12]}"
+    store.client().create_bucket(Bucket=bucket)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                **settings.OCRREVIEW_S3_OPTIONS,
+                "bucket_name": bucket,
+                "endpoint_url": store.endpoint,
+                "access_key": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "secret_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                "region_name": CREDENTIALS["AWS_DEFAULT_REGION"],
+            },
+        },
+    }
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     with moto_server() as server:

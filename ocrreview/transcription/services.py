@@ -367,7 +367,16 @@ def load_engine(version: ModelVersion) -> Engine:
 
     options = load_options()
     if not is_default_version(version) or not settings.OCRREVIEW_MODEL_FALLBACK:
-        source = storage.resolve_model_source(version.source)
+        try:
+            source = storage.resolve_model_source(version.source)
+        except Exception as exc:
+            # A version kept in S3 is fetched (its checksums at least) before it loads: a store
+            # that is down is no more the lines' fault here than when it withholds their pages.
+            if storage.store_is_down(exc):
+                raise StorageUnavailable(
+                    f"the storage cannot be reached to load {version} ({exc})"
+                ) from exc
+            raise
         loaded = get_model(source, revision=version.revision or None, **options)
         return Engine(loaded, version)
     stand_in, since = _fallen_back.get(version.pk, (None, 0.0))
@@ -644,31 +653,8 @@ def _store(
 
 
 class StorageUnavailable(Exception):
-    """The store holding the pages does not answer, or answers no one: no page can be read."""
-
-
-# S3 errors that say the store, not one object, is at fault.
-STORE_WIDE_ERRORS = frozenset(
-    {
-        "ExpiredToken",
-        "InvalidAccessKeyId",
-        "InvalidToken",
-        "NoSuchBucket",
-        "RequestTimeout",
-        "SignatureDoesNotMatch",
-        "SlowDown",
-        "Throttling",
-    }
-)
-
-
-def _store_is_down(exc: Exception) -> bool:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return status >= 500 or exc.response.get("Error", {}).get("Code") in STORE_WIDE_ERRORS
-    return isinstance(exc, BotoCoreError)  # no connection, a timeout, no credentials
+    """The store holding the pages, or the model version a collection reads with, does not
+    answer, or answers no one: no line can be read."""
 
 
 class _PageFiles:
@@ -699,7 +685,7 @@ class _PageFiles:
                 except OSError as exc:
                     self._files[page.pk] = str(exc)
                 except Exception as exc:
-                    if _store_is_down(exc):
+                    if storage.store_is_down(exc):
                         raise StorageUnavailable(f"the storage cannot be reached ({exc})") from exc
                     reason = f"the page image cannot be fetched from storage ({exc})"
                     self._files[page.pk] = self.unavailable[page.pk] = reason

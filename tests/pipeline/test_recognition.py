@@ -4,7 +4,6 @@ re-recognition, failures and crashed workers' claims."""
 import threading
 import time
 import tracemalloc
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ import torch
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ocrreview import storage
 from ocrreview.corpus.models import Document, Line
 from ocrreview.review import actions
 from ocrreview.training.models import ModelVersion
@@ -22,7 +22,7 @@ from recognition.calibration import apply_calibration
 from recognition.loading import STARTER_MODEL_DIR, ModelLoadError
 from tests import factories
 from tests.db_locks import wait_until_another_session_waits_for_a_lock
-from tests.s3 import CREDENTIALS, moto_server
+from tests.s3 import moto_server, use_a_bucket_of
 from tests.tiny_model import build_tiny_model
 
 R = RecognitionRequest.Status
@@ -525,22 +525,7 @@ def test_a_store_that_is_down_fails_no_line_and_the_task_backs_off(tiny_model, l
     """A MinIO restart: every page fails alike, and charging each claim's lines would fail
     the whole queue within seconds, as fast as the worker claims."""
     with moto_server() as store:
-        bucket = f"ocrreview-{uuid.uuid4().hex[:12]}"
-        store.client().create_bucket(Bucket=bucket)
-        settings.STORAGES = {
-            **settings.STORAGES,
-            "default": {
-                "BACKEND": "storages.backends.s3.S3Storage",
-                "OPTIONS": {
-                    **settings.OCRREVIEW_S3_OPTIONS,
-                    "bucket_name": bucket,
-                    "endpoint_url": store.endpoint,
-                    "access_key": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                    "secret_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                    "region_name": CREDENTIALS["AWS_DEFAULT_REGION"],
-                },
-            },
-        }
+        use_a_bucket_of(store, settings)
         document = factories.make_document(letters)
         page = factories.make_page(document)
         for order in range(2):
@@ -553,6 +538,40 @@ def test_a_store_that_is_down_fails_no_line_and_the_task_backs_off(tiny_model, l
     requests = RecognitionRequest.objects.filter(document=document)
     assert set(requests.values_list("status", "attempts")) == {(R.QUEUED, 0)}
     assert "the storage cannot be reached" in requests.first().error
+    assert set(document.lines.values_list("status", flat=True)) == {Line.Status.PENDING}
+
+
+@pytest.mark.django_db
+def test_a_store_that_is_down_fails_no_line_of_a_collection_that_reads_with_a_stored_model(
+    tiny_model, letters, settings, tmp_path
+):
+    """A trained version is fetched from the store, its checksums at least, before it reads:
+    the outage was charged to the lines, which failed after their attempts, and lines read
+    before kept the old model's text under a document said to be ready."""
+    settings.OCRREVIEW_MODELS_DIR = tmp_path / "models"
+    with moto_server() as store:
+        use_a_bucket_of(store, settings)
+        stored = storage.put_directory("models/tiny-run1-0123abcd", tiny_model)
+        trained = factories.make_model_version(
+            name="tiny-run1", source=storage.model_source(stored)
+        )
+        letters.model_version = trained
+        letters.save()
+        document = factories.make_document(letters)
+        page = factories.make_page(document)
+        for order in range(2):
+            factories.make_line(page, order)
+    # The store is down from here on.
+    settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = 1
+    assert services.do_queue_recognition(document.lines.all()) == 2
+    with pytest.raises(
+        services.StorageUnavailable, match="the storage cannot be reached to load tiny-run1"
+    ):
+        services.do_recognize_pending("test-worker")
+    requests = RecognitionRequest.objects.filter(document=document)
+    assert set(requests.values_list("status", "attempts", "model_version")) == {
+        (R.QUEUED, 0, trained.pk)
+    }
     assert set(document.lines.values_list("status", flat=True)) == {Line.Status.PENDING}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from botocore.exceptions import EndpointConnectionError
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -17,6 +18,7 @@ from django.db import connection
 from PIL import Image
 
 from ocrreview import storage
+from tests.s3 import moto_server, use_a_bucket_of
 from tests.workers import worker_env, worker_that_stops_at_start
 
 
@@ -129,6 +131,22 @@ def test_a_model_file_that_does_not_match_its_checksum_is_not_loaded(
     with pytest.raises(OSError, match="does not match its checksum"):
         storage.resolve_model_source(storage.model_source("models/v2"))
     assert not [p for p in (tmp_path / "models" / "cache").iterdir() if p.is_dir()]
+
+
+def test_a_model_version_checked_once_loads_while_the_store_is_down(settings, tmp_path):
+    """A warm worker asked the store for the version's SHA256SUMS at every chunk of lines,
+    and failed them while the store was down although the model was on its disk."""
+    settings.OCRREVIEW_MODELS_DIR = tmp_path / "models"
+    with moto_server() as store:
+        use_a_bucket_of(store, settings)
+        storage.put_directory("models/v4", write_model(tmp_path / "v4"))
+        storage.put_directory("models/v5", write_model(tmp_path / "v5"))
+        loaded = storage.resolve_model_source(storage.model_source("models/v4"))
+    # The store is down from here on.
+    assert storage.resolve_model_source(storage.model_source("models/v4")) == loaded
+    # A version this worker has not checked yet is still checked against the store.
+    with pytest.raises(EndpointConnectionError):
+        storage.resolve_model_source(storage.model_source("models/v5"))
 
 
 def test_a_model_version_on_the_local_disk_loads_in_place(settings, tmp_path):
