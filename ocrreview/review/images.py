@@ -28,10 +28,22 @@ def _page_folder(page_id: int) -> str:
     return f"{CACHE}/pages/{page_id}"
 
 
-def _store(name: str, image, **save_args) -> None:
+def _encoded(image, **save_args) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, **save_args)
-    storage.put_bytes(name, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _kept(name: str, data: bytes) -> bool:
+    """Whether `data` is now kept under `name` for the next request. A cache that cannot be
+    written (a full disk, a bucket refusing writes) must not keep the reviewer from the image:
+    the caller serves it from memory, and the next request tries again."""
+    try:
+        storage.put_bytes(name, data)
+    except Exception:
+        logger.warning("Could not keep %s in the image cache", name, exc_info=True)
+        return False
+    return True
 
 
 def _page_image(page: Page):
@@ -60,9 +72,11 @@ def open_line_crop(line: Line) -> File:
     a large scan takes far longer than cutting it, and the reviewer's next line is most
     likely one of them (the accepted and reviewed ones are rarely opened)."""
     name = _crop_name(line)
-    if not default_storage.exists(name):
-        page = _page_image(line.page)
-        _store(name, _crop(page, line), format="PNG")
+    if default_storage.exists(name):
+        return default_storage.open(name, "rb")
+    page = _page_image(line.page)
+    crop = _encoded(_crop(page, line), format="PNG")
+    if _kept(name, crop):
         waiting = line.page.lines.filter(
             status__in=[Line.Status.NEEDS_REVIEW, Line.Status.IN_REVIEW]
         )
@@ -72,10 +86,11 @@ def open_line_crop(line: Line) -> File:
             if default_storage.exists(target):
                 continue
             try:
-                _store(target, _crop(page, sibling), format="PNG")
+                if not _kept(target, _encoded(_crop(page, sibling), format="PNG")):
+                    break
             except ImageError:
                 continue  # that line's own request reports its problem
-    return default_storage.open(name, "rb")
+    return File(io.BytesIO(crop), name=name)
 
 
 def open_page_image(page: Page) -> File:
@@ -86,7 +101,9 @@ def open_page_image(page: Page) -> File:
         key = hashlib.sha256(name.encode()).hexdigest()[:16]
         name = f"{_page_folder(page.pk)}/page-{key}.jpg"
         if not default_storage.exists(name):
-            _store(name, _page_image(page), format="JPEG", quality=88)
+            rendition = _encoded(_page_image(page), format="JPEG", quality=88)
+            _kept(name, rendition)
+            return File(io.BytesIO(rendition), name=name)
     return default_storage.open(name, "rb")
 
 

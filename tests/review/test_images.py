@@ -150,6 +150,23 @@ def test_a_page_gone_from_storage_is_a_clear_error_not_a_500(client, bob, letter
         assert b"cannot be shown" in response.content
 
 
+def test_images_are_shown_when_the_cache_cannot_be_written(
+    client, bob, letters, letter, lines, caplog
+):
+    tiff = tiff_page(letter, 1)
+    for blocked in (lines[1].page, tiff):
+        # A file where the page's cache folder goes: no crop or rendition can be written.
+        default_storage.save(f"review-cache/pages/{blocked.pk}", ContentFile(b"in the way"))
+    client.force_login(bob)
+    crop = client.get(reverse("review_line_image", args=[letters.pk, lines[1].pk]))
+    assert (crop.status_code, crop["Content-Type"]) == (200, "image/png")
+    assert read_png(crop).size == (490, 30)
+    rendition = client.get(reverse("review_page_image", args=[letters.pk, tiff.pk]))
+    assert rendition.status_code == 200
+    assert read_png(rendition).format == "JPEG"
+    assert "Could not keep review-cache/pages/" in caplog.text
+
+
 def test_on_s3_images_come_from_the_bucket_and_crops_are_cached_there(
     s3_storage, client, bob, letters, page, lines
 ):
