@@ -1,5 +1,6 @@
 """Shared fixtures. Personas (as in healthchecks' tests): alice administers the "Letters"
-collection, bob reviews it, charlie reviews only "Ledgers", and staff is a site admin."""
+collection, bob reviews it, charlie reviews only "Ledgers", dave has an account but is in no
+collection yet, and staff is a site admin."""
 
 import pytest
 
@@ -68,6 +69,11 @@ def charlie(ledgers):
     user = factories.make_user("charlie")
     factories.add_member(user, ledgers, Membership.Role.REVIEWER)
     return user
+
+
+@pytest.fixture
+def dave(db):
+    return factories.make_user("dave")
 
 
 @pytest.fixture

@@ -34,3 +34,11 @@ def admin_collection_for(user, pk: int) -> Collection:
     if not is_collection_admin(user, collection):
         raise PermissionDenied("Only the collection's admins may do this.")
     return collection
+
+
+def member_for(user, pk: int, member_id: int) -> Membership:
+    """The membership of user `member_id` in collection `pk`, which `user` administers: 404
+    when that user is no member of it."""
+    collection = admin_collection_for(user, pk)
+    memberships = Membership.objects.select_related("user", "collection")
+    return get_object_or_404(memberships, collection=collection, user_id=member_id)

@@ -2,14 +2,14 @@
 
 import logging
 
-from django.db import transaction
-from django.db.models import ProtectedError
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, ProtectedError, Value, When
 from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus.forms import CollectionSettingsForm
-from ocrreview.corpus.models import Collection, Document, Line
-from ocrreview.corpus.signals import lines_being_corrected
+from ocrreview.corpus.models import Collection, Document, Line, Membership
+from ocrreview.corpus.signals import lines_being_corrected, member_removed
 from ocrreview.training.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -19,6 +19,23 @@ BUSY = (Document.Status.FETCHING, Document.Status.SEGMENTING, Document.Status.RE
 
 class DocumentInUse(ValueError):
     """The document cannot be deleted now, or at all; the message says why."""
+
+
+class MembershipError(ValueError):
+    """A change of a collection's members that cannot be made; the message says why."""
+
+
+class NotAMember(MembershipError):
+    pass
+
+
+class AlreadyAMember(MembershipError):
+    pass
+
+
+class LastAdmin(MembershipError):
+    """The change would leave the collection with no admin, whom only site staff could then
+    replace."""
 
 
 @transaction.atomic
@@ -105,3 +122,92 @@ def _refuse_if_being_corrected(document: Document) -> None:
             "delete it once they have saved or discarded it (staff can remove drafts in the "
             "admin)."
         )
+
+
+# --- Members ----------------------------------------------------------------------------
+
+
+def _locked_memberships(collection: Collection) -> dict[int, Membership]:
+    """The collection's memberships by user id, locked until the transaction ends, always in
+    the same order so that two changes cannot each wait for the other. Changes of one
+    collection's members take turns: without the lock, two admins demoting or removing each
+    other at once would each count two admins, and leave the collection with none. A change
+    that waited reads the rows as the other left them (PostgreSQL reads a row it waited for
+    again); a member added meanwhile is not among them, which can only make it refuse. Only
+    the memberships are locked (`of`): a lock on their users' rows would wait for every
+    transaction that writes a row naming one of them, such as a long upload."""
+    rows = (
+        Membership.objects.select_for_update(of=("self",))
+        .filter(collection=collection)
+        .select_related("user")
+        .order_by("pk")
+    )
+    return {membership.user_id: membership for membership in rows}
+
+
+def _member(members: dict[int, Membership], user, collection: Collection) -> Membership:
+    if user.pk not in members:
+        raise NotAMember(f"{user.get_username()} is not a member of {collection}.")
+    return members[user.pk]
+
+
+def _refuse_if_last_admin(
+    members: dict[int, Membership], membership: Membership, collection: Collection
+) -> None:
+    admins = {m.user_id for m in members.values() if m.role == Membership.Role.ADMIN}
+    if admins == {membership.user_id}:
+        raise LastAdmin(
+            f"{membership.user.get_username()} is the only admin of {collection}; make "
+            "another member an admin first."
+        )
+
+
+@transaction.atomic
+def do_add_member(collection: Collection, user, role: str, *, actor) -> Membership:
+    members = _locked_memberships(collection)
+    already = f"{user.get_username()} is already a member of {collection}"
+    if user.pk in members:
+        raise AlreadyAMember(f"{already} ({members[user.pk].get_role_display().lower()}).")
+    try:
+        # The lock holds the rows there were: the same user added meanwhile by another request
+        # is not among them, and the unique constraint refuses this one.
+        membership = Membership.objects.create(user=user, collection=collection, role=role)
+    except IntegrityError:
+        raise AlreadyAMember(f"{already}.") from None
+    logger.info("%s added to collection %s as %s by %s", user, collection.pk, role, actor)
+    return membership
+
+
+@transaction.atomic
+def do_set_member_role(collection: Collection, user, role: str, *, actor) -> Membership:
+    members = _locked_memberships(collection)
+    membership = _member(members, user, collection)
+    if membership.role == role:
+        return membership
+    if role != Membership.Role.ADMIN:
+        _refuse_if_last_admin(members, membership, collection)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    logger.info("%s made %s of collection %s by %s", user, role, collection.pk, actor)
+    return membership
+
+
+@transaction.atomic
+def do_remove_member(collection: Collection, user, *, actor) -> None:
+    """Take the user out of the collection, with what they held in it: the lines they
+    claimed go back to the queue, for the colleagues who can still open them, and review
+    deletes their drafts (`member_removed`)."""
+    members = _locked_memberships(collection)
+    membership = _member(members, user, collection)
+    _refuse_if_last_admin(members, membership, collection)
+    membership.delete()
+    Line.objects.filter(collection=collection, claimed_by=user).update(
+        status=Case(
+            When(status=Line.Status.IN_REVIEW, then=Value(Line.Status.NEEDS_REVIEW)),
+            default=F("status"),
+        ),
+        claimed_by=None,
+        claimed_until=None,
+    )
+    member_removed.send(Membership, collection=collection, user=user)
+    logger.info("%s removed from collection %s by %s", user, collection.pk, actor)

@@ -14,13 +14,26 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
-from ocrreview.corpus.actions import do_save_collection_settings
+from ocrreview.corpus.access import (
+    admin_collection_for,
+    collection_for,
+    member_for,
+    visible_collections,
+)
+from ocrreview.corpus.actions import (
+    LastAdmin,
+    MembershipError,
+    NotAMember,
+    do_add_member,
+    do_remove_member,
+    do_save_collection_settings,
+    do_set_member_role,
+)
 from ocrreview.corpus.api_base import TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
-from ocrreview.corpus.forms import CollectionSettingsForm
+from ocrreview.corpus.forms import AddMemberForm, CollectionSettingsForm, MemberRoleForm
 from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
-from ocrreview.corpus.models import Collection, Document
+from ocrreview.corpus.models import Collection, Document, Membership
 
 
 class CollectionSerializer(serializers.ModelSerializer):
@@ -91,6 +104,114 @@ class CollectionDetail(generics.RetrieveAPIView):
             return error("Invalid settings.", fields=form.errors.get_json_data())
         saved = do_save_collection_settings(form, [name for name in fields if name in request.data])
         return Response(CollectionSerializer(saved).data)
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    user = serializers.IntegerField(
+        source="user_id", read_only=True, help_text="the id the member's URL names"
+    )
+    username = serializers.CharField(source="user.get_username", read_only=True)
+    name = serializers.CharField(
+        source="user.get_full_name", read_only=True, help_text="empty when not given"
+    )
+    active = serializers.BooleanField(
+        source="user.is_active",
+        read_only=True,
+        help_text="false once site staff deactivated the account",
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["user", "username", "name", "active", "role", "joined_at"]
+        read_only_fields = fields
+
+
+# The requests' shapes for the schema; each is validated by the members page's own form.
+class AddMemberSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150, help_text="an active account's username")
+    role = serializers.ChoiceField(
+        choices=Membership.Role.choices, default=Membership.Role.REVIEWER
+    )
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+def _member_error(exc: MembershipError) -> Response:
+    if isinstance(exc, LastAdmin):
+        return error(str(exc), status.HTTP_409_CONFLICT)
+    if isinstance(exc, NotAMember):  # removed by another request since this one found them
+        return error("Not found.", status.HTTP_404_NOT_FOUND)
+    return error(str(exc), fields={"username": [{"message": str(exc), "code": "already_member"}]})
+
+
+class CollectionMembers(generics.ListAPIView):
+    """The collection's members and their roles (collection admins only)."""
+
+    serializer_class = MemberSerializer
+    parser_classes = [TextJSONParser]
+
+    def get_queryset(self):
+        collection = admin_collection_for(self.request.user, self.kwargs["pk"])
+        return collection.memberships.select_related("user")
+
+    @extend_schema(request=AddMemberSerializer, responses={201: MemberSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        """Add an existing, active account to the collection by its username, as a reviewer
+        unless `role` says admin (collection admins only), as the members page does."""
+        collection = admin_collection_for(request.user, pk)
+        form = bind_form(AddMemberForm, request.data)
+        if not form.is_valid():
+            return error("Invalid member.", fields=form.errors.get_json_data())
+        user, role = form.cleaned_data["username"], form.cleaned_data["role"]
+        try:
+            membership = do_add_member(collection, user, role, actor=request.user)
+        except MembershipError as exc:
+            return _member_error(exc)
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class CollectionMember(APIView):
+    parser_classes = [TextJSONParser]
+
+    @extend_schema(responses=MemberSerializer)
+    def get(self, request: Request, pk: int, user_id: int) -> Response:
+        """One member of the collection and their role (collection admins only)."""
+        return Response(MemberSerializer(member_for(request.user, pk, user_id)).data)
+
+    @extend_schema(
+        request=MemberRoleSerializer, responses={200: MemberSerializer, 409: ErrorSerializer}
+    )
+    def put(self, request: Request, pk: int, user_id: int) -> Response:
+        """Set the member's role (collection admins only); a 409 when it would leave the
+        collection without an admin."""
+        membership = member_for(request.user, pk, user_id)
+        form = bind_form(MemberRoleForm, request.data)
+        if not form.is_valid():
+            return error("Invalid role.", fields=form.errors.get_json_data())
+        try:
+            membership = do_set_member_role(
+                membership.collection,
+                membership.user,
+                form.cleaned_data["role"],
+                actor=request.user,
+            )
+        except MembershipError as exc:
+            return _member_error(exc)
+        return Response(MemberSerializer(membership).data)
+
+    @extend_schema(request=None, responses={204: None, 409: ErrorSerializer})
+    def delete(self, request: Request, pk: int, user_id: int) -> Response:
+        """Remove the member from the collection (collection admins only): the lines they
+        hold go back to the queue, and what they typed but did not save in it is deleted. A
+        409 when they are its only admin."""
+        membership = member_for(request.user, pk, user_id)
+        try:
+            do_remove_member(membership.collection, membership.user, actor=request.user)
+        except MembershipError as exc:
+            return _member_error(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class IiifManifestRenderer(JSONRenderer):

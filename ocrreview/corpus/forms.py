@@ -1,8 +1,9 @@
 from django import forms
+from django.contrib.auth import get_user_model
 
 from ocrreview.corpus import tokens
 from ocrreview.corpus.line_text import nfc
-from ocrreview.corpus.models import Collection
+from ocrreview.corpus.models import Collection, Membership
 from ocrreview.training.models import ModelVersion
 
 
@@ -42,3 +43,32 @@ class ApiTokenForm(forms.Form):
     # Each page's form makes one token: reloading the answer that shows a key sends the form
     # again, which would make a second token, the first one's key never seen.
     once = forms.CharField(widget=forms.HiddenInput, max_length=64, initial=tokens.new_form_nonce)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class AddMemberForm(forms.Form):
+    """An existing, active account, by its username; whether it is a member already is
+    decided by do_add_member, under the lock that makes the answer hold."""
+
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.REVIEWER)
+
+    def clean_username(self):
+        """The account itself, in place of its name."""
+        username = self.cleaned_data["username"]
+        User = get_user_model()
+        user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+        if user is None:
+            raise forms.ValidationError(
+                f"No account is named “{username}” (usernames are case-sensitive).",
+                code="unknown_user",
+            )
+        if not user.is_active:
+            raise forms.ValidationError(
+                f"{username}'s account is deactivated; a site admin can reactivate it.",
+                code="inactive_user",
+            )
+        return user

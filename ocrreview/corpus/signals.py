@@ -25,5 +25,11 @@ being_corrected = Signal()
 texts_held_before = Signal()
 
 
+# Sent with `collection` and `user`, inside the transaction that removed the user from the
+# collection: review deletes the drafts they typed into its lines, which no one else may restore
+# and which keep those lines with the reviewers whatever the model's confidence.
+member_removed = Signal()
+
+
 def lines_being_corrected(line_ids: list[int]) -> set[int]:
     return set().union(*(answer for _, answer in being_corrected.send(None, line_ids=line_ids)))

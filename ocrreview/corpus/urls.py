@@ -6,6 +6,17 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("collections/<int:pk>/", views.collection_detail, name="collection_detail"),
     path("collections/<int:pk>/settings/", views.collection_settings, name="collection_settings"),
+    path("collections/<int:pk>/members/", views.collection_members, name="collection_members"),
+    path(
+        "collections/<int:pk>/members/<int:user_id>/role/",
+        views.set_member_role,
+        name="set_member_role",
+    ),
+    path(
+        "collections/<int:pk>/members/<int:user_id>/remove/",
+        views.remove_member,
+        name="remove_member",
+    ),
     path("collections/<int:pk>/upload/", upload_views.upload, name="upload"),
     path("collections/<int:pk>/upload/iiif/", upload_views.import_iiif, name="import_iiif"),
     path(
@@ -17,6 +28,12 @@ urlpatterns = [
     path("account/tokens/<int:pk>/revoke/", views.revoke_api_token, name="revoke_api_token"),
     path("api/collections/", api.CollectionList.as_view(), name="api_collections"),
     path("api/collections/<int:pk>/", api.CollectionDetail.as_view(), name="api_collection"),
+    path("api/collections/<int:pk>/members/", api.CollectionMembers.as_view(), name="api_members"),
+    path(
+        "api/collections/<int:pk>/members/<int:user_id>/",
+        api.CollectionMember.as_view(),
+        name="api_member",
+    ),
     path(
         "api/documents/<int:pk>/iiif/manifest.json",
         api.DocumentIiifManifest.as_view(),

@@ -8,11 +8,28 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from ocrreview.corpus import tokens
-from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
-from ocrreview.corpus.actions import do_save_collection_settings
-from ocrreview.corpus.forms import ApiTokenForm, CollectionSettingsForm
+from ocrreview.corpus.access import (
+    admin_collection_for,
+    collection_for,
+    is_collection_admin,
+    member_for,
+    visible_collections,
+)
+from ocrreview.corpus.actions import (
+    MembershipError,
+    do_add_member,
+    do_remove_member,
+    do_save_collection_settings,
+    do_set_member_role,
+)
+from ocrreview.corpus.forms import (
+    AddMemberForm,
+    ApiTokenForm,
+    CollectionSettingsForm,
+    MemberRoleForm,
+)
 from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
-from ocrreview.corpus.models import Document, Line
+from ocrreview.corpus.models import Document, Line, Membership
 from ocrreview.corpus.progress import summed_line_counts, with_line_counts
 
 
@@ -42,7 +59,12 @@ def collection_detail(request, pk: int):
     return render(
         request,
         "corpus/collection_detail.html",
-        {"collection": collection, "rows": rows, "counts": summed_line_counts(rows)},
+        {
+            "collection": collection,
+            "rows": rows,
+            "counts": summed_line_counts(rows),
+            "is_admin": is_collection_admin(request.user, collection),
+        },
     )
 
 
@@ -75,6 +97,72 @@ def collection_settings(request, pk: int):
     return render(
         request, "corpus/collection_settings.html", {"collection": collection, "form": form}
     )
+
+
+@login_required
+def collection_members(request, pk: int):
+    """The collection's members and their roles; its admins add, re-role and remove them."""
+    collection = admin_collection_for(request.user, pk)
+    form = AddMemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user, role = form.cleaned_data["username"], form.cleaned_data["role"]
+        try:
+            do_add_member(collection, user, role, actor=request.user)
+        except MembershipError as exc:
+            form.add_error("username", str(exc))
+        else:
+            messages.success(request, f"{user.get_username()} added as {role}.")
+            return redirect("collection_members", pk=collection.pk)
+    context = {
+        "collection": collection,
+        "form": form,
+        "memberships": collection.memberships.select_related("user").order_by("user__username"),
+        "roles": Membership.Role.choices,
+    }
+    return render(
+        request, "corpus/collection_members.html", context, status=400 if form.errors else 200
+    )
+
+
+@login_required
+@require_POST
+def set_member_role(request, pk: int, user_id: int):
+    membership = member_for(request.user, pk, user_id)
+    collection, user = membership.collection, membership.user
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Role of {user.get_username()}: {form.errors['role'][0]}")
+        return redirect("collection_members", pk=pk)
+    try:
+        do_set_member_role(collection, user, form.cleaned_data["role"], actor=request.user)
+    except MembershipError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
+    return _back_to_members(request, collection)
+
+
+@login_required
+@require_POST
+def remove_member(request, pk: int, user_id: int):
+    membership = member_for(request.user, pk, user_id)
+    collection, user = membership.collection, membership.user
+    try:
+        do_remove_member(collection, user, actor=request.user)
+    except MembershipError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{user.get_username()} removed from {collection}.")
+    return _back_to_members(request, collection)
+
+
+def _back_to_members(request, collection):
+    """An admin who gave up their own role, or left, can no longer open the members page."""
+    if not is_collection_admin(request.user, collection):
+        if visible_collections(request.user).filter(pk=collection.pk).exists():
+            return redirect("collection_detail", pk=collection.pk)
+        return redirect("home")
+    return redirect("collection_members", pk=collection.pk)
 
 
 @login_required

@@ -520,6 +520,11 @@ def do_discard_draft(line: Line | int, user) -> None:
     Draft.objects.filter(line_id=_line_id(line), user=user).delete()
 
 
+def drop_drafts_of_former_member(sender, collection: Collection, user, **kwargs: Any) -> None:
+    """corpus's `member_removed`: the user's drafts in the collection they left."""
+    Draft.objects.filter(user=user, line__collection=collection).delete()
+
+
 def texts_corrections_wrote(sender, line_ids: list[int], **kwargs: Any) -> list[tuple[int, str]]:
     """corpus's `texts_held_before`: every text the lines' corrections wrote."""
     return list(

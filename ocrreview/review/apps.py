@@ -9,12 +9,22 @@ class ReviewConfig(AppConfig):
         from django.db.models.signals import post_delete
 
         from ocrreview.corpus.models import Page
-        from ocrreview.corpus.signals import being_corrected, text_imported, texts_held_before
-        from ocrreview.review.actions import record_imported_text, texts_corrections_wrote
+        from ocrreview.corpus.signals import (
+            being_corrected,
+            member_removed,
+            text_imported,
+            texts_held_before,
+        )
+        from ocrreview.review.actions import (
+            drop_drafts_of_former_member,
+            record_imported_text,
+            texts_corrections_wrote,
+        )
         from ocrreview.review.images import forget_page
         from ocrreview.review.queue import lines_with_drafts
 
         text_imported.connect(record_imported_text, dispatch_uid="record_imported_text")
         being_corrected.connect(lines_with_drafts, dispatch_uid="lines_with_drafts")
         texts_held_before.connect(texts_corrections_wrote, dispatch_uid="texts_corrections_wrote")
+        member_removed.connect(drop_drafts_of_former_member, dispatch_uid="drop_drafts")
         post_delete.connect(forget_page, sender=Page, dispatch_uid="forget_page")
