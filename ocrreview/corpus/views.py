@@ -16,8 +16,10 @@ from ocrreview.corpus.access import (
     visible_collections,
 )
 from ocrreview.corpus.actions import (
+    DocumentInUse,
     MembershipError,
     do_add_member,
+    do_delete_document,
     do_remove_member,
     do_save_collection_settings,
     do_set_member_role,
@@ -205,3 +207,24 @@ def revoke_api_token(request, pk: int):
     else:
         messages.success(request, f"Token {token.name} ({token.prefix}…) revoked.")
     return redirect("api_tokens")
+
+
+@login_required
+def delete_document(request, pk: int):
+    """Asks first (GET), then deletes (POST); the API's DELETE does the same for scripts."""
+    document = get_object_or_404(Document.objects.without_iiif_json(), pk=pk)
+    collection = admin_collection_for(request.user, document.collection_id)
+    if request.method == "POST":
+        try:
+            do_delete_document(document, request.user)
+        except DocumentInUse as exc:
+            messages.error(request, f"{document.title} was not deleted: {exc}")
+        else:
+            messages.success(request, f"{document.title} was deleted.")
+        return redirect("collection_detail", pk=collection.pk)
+    counts = {"pages": document.pages.count(), "lines": document.lines.count()}
+    return render(
+        request,
+        "corpus/document_delete.html",
+        {"collection": collection, "document": document, **counts},
+    )
