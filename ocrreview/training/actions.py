@@ -3,6 +3,7 @@
 Views, tasks and management commands call these and nothing else writes the app's rows.
 """
 
+import errno
 import logging
 import re
 import shutil
@@ -425,8 +426,11 @@ def run_training(run_id: int, worker: str = "", *, retry: bool = False) -> Train
         error = str(exc) if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
         if log.trained_steps is not None and log.cancelled():
             return _cancelled_after_training(run, log)
-        if retry and _retry_after_training(run, log, error):
-            return run
+        if retry and (log.trained_steps is not None or _passing_fault(exc)):
+            # Counted at the step a worker's death is counted at too: the last one logged.
+            if _stalled(run, _steps_done(run)) < MAX_STALLS:
+                return _queue_again(run, log, error)
+            error += f"; {run.stalls} tries in a row ended this way at step {run.stalled_at_step}"
         run.error = error
         return _finish(run, TrainingRun.Status.FAILED, log, f"failed: {run.error}")
     finally:
@@ -478,14 +482,44 @@ def _stalled(run: TrainingRun, step: int) -> int:
     return run.stalls
 
 
-def _retry_after_training(run: TrainingRun, log: _RunLog, error: str) -> bool:
-    """Evaluating, calibrating and storing a trained model take minutes after hours of
-    training, and may fail for a moment (the store unreachable): the run is queued again,
-    and its next try starts from the trained checkpoint, not from step 0."""
-    # The step a worker's death is counted at too: the last one logged.
-    if log.trained_steps is None or _stalled(run, _steps_done(run)) >= MAX_STALLS:
-        return False
-    log.write(f"failed after training: {error}; queued again, to try once more from its model")
+# A disk that is full or failing, as the writers of a checkpoint report it: the tokenizer's
+# and image processor's files with an OSError, safetensors (the weights) with Rust's
+# "(os error N)", and torch.save (the optimizer's state) with its zip writer's complaint, which
+# names no error at all.
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT})
+_DISK_FAILURE = re.compile(
+    r"\(os error (?:{})\)|PytorchStreamWriter failed|unexpected pos \d+ vs \d+".format(
+        "|".join(str(number) for number in sorted(_DISK_ERRNOS))
+    )
+)
+
+
+def _passing_fault(exc: BaseException) -> bool:
+    """Whether a run failed for a moment, not for its data or parameters: the GPU's memory
+    taken by recognition beside it, a checkpoint's disk full or failing, the store down while
+    the run's dataset, base model or checkpoint is fetched."""
+    import torch  # here, not at import: the web processes import this module too
+
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in _DISK_ERRNOS
+    return storage.store_is_down(exc) or bool(_DISK_FAILURE.search(str(exc)))
+
+
+def _queue_again(run: TrainingRun, log: _RunLog, error: str) -> TrainingRun:
+    """Queue again a run that failed for a moment, its work and checkpoints kept, as one whose
+    worker stops is (_hand_back). After training, evaluating, calibrating and storing the model
+    take minutes after hours of training, and may fail with the store unreachable: the next try
+    starts from the trained checkpoint, not from step 0. During training (or before it), a
+    passing fault (_passing_fault) would otherwise end the run and delete its checkpoints, hours
+    of training: the next try resumes from the last checkpoint. run_training counts the try
+    (_stalled), so a fault that comes back at the same step every time fails the run after
+    MAX_STALLS tries instead of holding the worker for ever."""
+    if log.trained_steps is None:
+        log.write(f"{error}; queued again, to resume from its last checkpoint")
+    else:
+        log.write(f"failed after training: {error}; queued again, to try once more from its model")
     log.update(
         status=TrainingRun.Status.QUEUED,
         claim=None,
@@ -495,7 +529,7 @@ def _retry_after_training(run: TrainingRun, log: _RunLog, error: str) -> bool:
     if not log.lost:
         _queue_run(run.pk)
     run.refresh_from_db()
-    return True
+    return run
 
 
 def _hand_back(run: TrainingRun, log: _RunLog, step: int | None) -> TrainingRun:

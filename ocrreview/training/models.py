@@ -192,8 +192,9 @@ class TrainingRun(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Tries that ended at the same step, none gained in between: its worker died (killed for
-    # memory at the same step each time), or storing the trained model failed. It is tried
-    # again until MAX_STALLS, then failed.
+    # memory at the same step each time), storing the trained model failed, or a passing fault
+    # (a full disk, the GPU's memory taken) ended it. It is tried again until MAX_STALLS, then
+    # failed.
     stalls = models.PositiveSmallIntegerField(default=0)
     stalled_at_step = models.PositiveIntegerField(null=True, blank=True)
 

@@ -1,14 +1,19 @@
 """Training runs in the task's body (the worker path is in test_loop and test_views): the gate,
 overrides, cancellation, failures, bad parameters, and characters the tokenizer lacks."""
 
+import errno
+import os
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
+import torch
+from botocore.exceptions import EndpointConnectionError
 from django.conf import settings
 from django.db.models import RestrictedError
 from django.urls import reverse
 from safetensors import safe_open
+from safetensors.torch import save_file
 from transformers import AutoTokenizer
 
 from ocrreview.corpus.models import Line
@@ -23,6 +28,7 @@ from ocrreview.training.models import (
     TrainingRun,
 )
 from recognition.architectures import create_starter_base
+from recognition.training import Diverged
 from tests import factories
 from tests.tiny_model import TINY_STARTER
 from tests.training.conftest import make_rendered_page, mark_reviewed, succeeded_run
@@ -524,3 +530,104 @@ def test_a_run_trained_here_by_a_command_reports_a_failure_after_training(
     run = actions.run_training(run.pk)
     assert run.status == TrainingRun.Status.FAILED
     assert run.error.startswith("NotADirectoryError")  # a file where the models folder goes
+
+
+def failing_checkpoint_save(monkeypatch, step: int, fault: Exception, times: int | None) -> None:
+    """The checkpoint of `step` cannot be saved: `fault` comes instead, `times` times (None:
+    every time). A disk cannot be filled safely here, nor the GPU's memory taken."""
+    from recognition import training
+
+    real = training._save_checkpoint
+    raised = []
+
+    def saving(out_dir, bundle, extra, state):
+        if state.step == step and (times is None or len(raised) < times):
+            raised.append(step)
+            raise fault
+        return real(out_dir, bundle, extra, state)
+
+    monkeypatch.setattr(training, "_save_checkpoint", saving)
+
+
+FULL_DISK = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+PASSING_FAULTS = {
+    "a full disk": FULL_DISK,
+    "the GPU's memory taken": torch.OutOfMemoryError("CUDA out of memory."),
+}
+EVERY_STEP = replace(UNCHANGED, max_steps=3, checkpoint_every=1)
+
+
+@pytest.mark.parametrize("fault", PASSING_FAULTS.values(), ids=PASSING_FAULTS.keys())
+def test_a_run_that_meets_a_passing_fault_keeps_its_checkpoint_and_resumes_from_it(
+    letters, alice, tiny_version, done_export, monkeypatch, fault
+):
+    """A disk full for a moment as a checkpoint is saved, or the GPU's memory taken by the
+    recognition beside the training: the run failed, and its work and checkpoints were
+    deleted with it, hours of training lost."""
+    run = start(tiny_version, done_export, EVERY_STEP, alice)
+    failing_checkpoint_save(monkeypatch, 2, fault, times=1)
+
+    run = actions.run_training(run.pk, retry=True)
+    assert (run.status, run.claim, run.error) == (TrainingRun.Status.QUEUED, None, "")
+    assert "queued again, to resume from its last checkpoint" in run.log
+    checkpoint = (
+        Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}" / "out" / "checkpoint"
+    )
+    saved = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
+    assert saved["state"]["step"] == 1
+
+    run = actions.run_training(run.pk, retry=True)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.log
+    assert "resumed from step 1" in run.log
+    assert [e["step"] for e in run.history if e["event"] == "step"] == [1, 2, 3]
+
+
+def test_a_passing_fault_that_comes_back_at_the_same_step_fails_the_run_after_three_tries(
+    letters, alice, tiny_version, done_export, monkeypatch
+):
+    run = start(tiny_version, done_export, EVERY_STEP, alice)
+    failing_checkpoint_save(monkeypatch, 2, FULL_DISK, times=None)
+    for _ in range(3):
+        run = actions.run_training(run.pk, retry=True)
+    assert run.status == TrainingRun.Status.FAILED
+    assert run.log.count("queued again") == 2
+    assert run.error == (
+        "OSError: [Errno 28] No space left on device; 3 tries in a row ended this way at step 2"
+    )
+    assert not (Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}").exists()
+
+
+OWN_FAULTS = {
+    "diverged": Diverged("the training loss is nan at step 2"),
+    "a folder it may not write": OSError(errno.EACCES, os.strerror(errno.EACCES)),
+}
+
+
+@pytest.mark.parametrize("fault", OWN_FAULTS.values(), ids=OWN_FAULTS.keys())
+def test_a_run_that_fails_for_a_reason_of_its_own_fails_at_once(
+    letters, alice, tiny_version, done_export, monkeypatch, fault
+):
+    run = start(tiny_version, done_export, EVERY_STEP, alice)
+    failing_checkpoint_save(monkeypatch, 2, fault, times=None)
+    run = actions.run_training(run.pk, retry=True)
+    assert run.status == TrainingRun.Status.FAILED
+    assert run.error == f"{type(fault).__name__}: {fault}"
+    assert "queued again" not in run.log
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full to write to")
+def test_a_full_disk_is_a_passing_fault_however_a_checkpoint_s_writers_report_it():
+    """safetensors (the weights) and torch.save (the optimizer's state) raise no OSError when
+    the disk is full; /dev/full answers every write as a full disk does."""
+    tensors = {"weights": torch.zeros(4096)}
+    writers = {
+        "safetensors": lambda: save_file(tensors, "/dev/full"),
+        "torch.save": lambda: torch.save(tensors, "/dev/full"),
+        "a file": lambda: Path("/dev/full").write_bytes(bytes(1 << 16)),
+    }
+    for writer, write in writers.items():
+        with pytest.raises(Exception) as failed:
+            write()
+        assert actions._passing_fault(failed.value), (writer, failed.value)
+    assert actions._passing_fault(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+    assert not actions._passing_fault(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
