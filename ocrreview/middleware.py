@@ -1,10 +1,17 @@
 """Project-wide request handling."""
 
+import logging
 from urllib.parse import urlparse
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import resolve_url
+
+logger = logging.getLogger(__name__)
+
+# Long enough for PostgreSQL to restart or fail over.
+DATABASE_RETRY_AFTER_S = 30
 
 
 class ScriptLoginRequired:
@@ -29,4 +36,28 @@ class ScriptLoginRequired:
                 },
                 status=401,
             )
+        return response
+
+
+class DatabaseUnavailable:
+    """A request that loses the database (a restart, a failover) is answered 503 with
+    Retry-After, not 500: a script retries, and a person knows that nothing they sent was
+    refused (an upload's files already added are known as duplicates when sent again)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.warning("%s %s lost the database: %s", request.method, request.path, exception)
+        message = "The database cannot be reached for the moment; try again in a minute."
+        if request.path.startswith("/api/") or request.headers.get("X-Requested-With"):
+            response = JsonResponse({"error": message}, status=503)
+        else:
+            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
         return response

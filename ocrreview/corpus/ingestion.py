@@ -33,7 +33,7 @@ import pypdfium2 as pdfium
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from PIL import Image, ImageOps
 
 from ocrreview import storage
@@ -207,6 +207,8 @@ def do_ingest(
                 )
             except (IngestError, StorageError) as exc:
                 results.append(FileResult(item.name, error=str(exc)))
+            except (OperationalError, InterfaceError):
+                raise  # the database lost, not the file's fault: middleware.DatabaseUnavailable
             except Exception as exc:  # a decoder's unforeseen failure must not sink the upload
                 logger.exception("Ingesting %s failed", item.name)
                 results.append(

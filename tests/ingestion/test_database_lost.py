@@ -1,0 +1,48 @@
+"""A request that loses PostgreSQL mid-way (a restart, a failover) is answered 503 with
+Retry-After; an upload's files are not reported as unreadable. The backend serving the request
+is terminated from another connection, as a restarting server ends it."""
+
+import psycopg
+import pytest
+from django.db import connection
+from django.db.models.signals import post_save
+
+from ocrreview.corpus.models import Page
+from tests.factories import token_headers as auth
+from tests.ingestion import files
+from tests.ingestion.test_api import upload
+
+
+@pytest.fixture
+def database_lost_at_first_page():
+    """Ends the request's database session as soon as it stores a page."""
+    settings = connection.settings_dict
+
+    def terminate(sender, instance, created, **kwargs):
+        pid = connection.connection.info.backend_pid
+        with psycopg.connect(
+            host=settings["HOST"],
+            port=settings["PORT"],
+            user=settings["USER"],
+            dbname=settings["NAME"],
+            autocommit=True,
+        ) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    post_save.connect(terminate, sender=Page, dispatch_uid="lose_the_database")
+    yield
+    post_save.disconnect(sender=Page, dispatch_uid="lose_the_database")
+    connection.close()  # the test's own session went with the request's
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_that_loses_the_database_is_a_503_to_try_again(
+    client, alice, letters, database_lost_at_first_page
+):
+    headers = auth(alice)
+    response = upload(
+        client, letters, headers, ("line.png", files.png(300, 50)), segmentation="whole_image"
+    )
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert "database cannot be reached" in response.json()["error"]
