@@ -3,7 +3,9 @@ export/retraining code that writes corrections "through the review code path", c
 so each change is checked against the line's version and lands in the Correction trail the
 same way. They take a Line or a line id, the acting user, and the version the caller saw."""
 
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -267,6 +269,7 @@ def _write_text(
     expected_version: int,
     hypothesis: Hypothesis | int | None = None,
     time_spent_ms: int = 0,
+    status: str = S.REVIEWED,
 ) -> Correction:
     """The one place a line's text changes; text None keeps the current text (an accept)."""
     now = timezone.now()
@@ -276,7 +279,7 @@ def _write_text(
         "user": user.pk,
         "text": text,
         "action": action,
-        "status": S.REVIEWED,
+        "status": status,
         "expected": expected_version,
         "hypothesis": hypothesis_id,
         "ms": _clamp_time(time_spent_ms),
@@ -432,6 +435,133 @@ def do_revert_line(
         text=earlier.text_before if before else earlier.text_after,
         action=A.REVERT,
         expected_version=expected_version,
+    )
+
+
+# --- Undoing one person's saves ---------------------------------------------------------
+
+# How a person sets a line's text, which a coordinator may undo for them all at once. Box edits
+# (SEGMENT) are left out: they change the box as well, which putting back a text would not
+# undo; and imports come with an admin's upload, before anyone reviews the line.
+REVERTIBLE = (A.ACCEPT, A.EDIT, A.PICK, A.REVERT)
+# After these the line holds a person's text, and is reviewed.
+HUMAN_TEXT = (*REVERTIBLE, A.IMPORT)
+# Lines locked and put back in one transaction: saves of them wait until it commits.
+REVERT_BATCH = 200
+
+
+@dataclass
+class UserRevert:
+    """What undoing one person's saves did, or would do."""
+
+    # The lines put back to the text they had before that person's saves.
+    reverted: list[int] = field(default_factory=list)
+    # Of those, lines whose earlier text was a model's: back in the review queue.
+    requeued: list[int] = field(default_factory=list)
+    # Lines changed since by someone else (or by a box edit): left as they are. Each is the
+    # newest change of its line.
+    skipped: list[Correction] = field(default_factory=list)
+
+
+@dataclass
+class _Undo:
+    line_id: int
+    version: int
+    text: str
+    status: str
+
+
+def revert_user_saves_preview(collection: Collection, user, since) -> UserRevert:
+    """What do_revert_user_saves would do now, for a coordinator to confirm. Nothing is locked,
+    so a line may yet change before they do; do_revert_user_saves decides again."""
+    result = UserRevert()
+    for batch in _lines_saved_by(collection, user, since):
+        versions = dict(Line.objects.filter(pk__in=batch).values_list("pk", "version"))
+        _add_plans(result, versions, user, since)
+    return result
+
+
+def do_revert_user_saves(collection: Collection, user, since, actor) -> UserRevert:
+    """Undo what `user` wrote into the collection's lines since `since` (a volunteer with a
+    wrong convention, or a vandal): each line whose newest change is still theirs goes back to
+    the text it had before their saves, recorded as `actor`'s revert, as do_revert_line records
+    one. The line goes back to the status that text had: reviewed where it was a person's,
+    in the review queue where it was a model's (else a reading nobody checked would be
+    exported as ground truth). Where someone else saved between their saves, it goes back to
+    that person's text, not past it. Lines changed since by anyone else, or by a box edit, are
+    skipped: the coordinator sees them, and who changed them, and decides line by line."""
+    result = UserRevert()
+    for batch in _lines_saved_by(collection, user, since):
+        with transaction.atomic():
+            # A save that committed before these locks is in the history read under them, and
+            # its line is skipped; one that comes after waits for them and finds the version
+            # changed, a conflict as for any stale save. Locked in id order, as every batch, so
+            # that two coordinators reverting at once take turns rather than deadlock.
+            versions = dict(
+                Line.objects.select_for_update()
+                .filter(pk__in=batch)
+                .order_by("pk")
+                .values_list("pk", "version")
+            )
+            for undo in _add_plans(result, versions, user, since):
+                _write_text(
+                    undo.line_id,
+                    actor,
+                    text=undo.text,
+                    action=A.REVERT,
+                    expected_version=undo.version,
+                    status=undo.status,
+                )
+    return result
+
+
+def _lines_saved_by(collection: Collection, user, since) -> list[list[int]]:
+    """The lines `user` set a text of since `since`, in batches, by id."""
+    line_ids = list(
+        Correction.objects.filter(
+            line__collection=collection, user=user, created_at__gte=since, action__in=REVERTIBLE
+        )
+        .order_by("line_id")
+        .values_list("line_id", flat=True)
+        .distinct()
+    )
+    return [line_ids[i : i + REVERT_BATCH] for i in range(0, len(line_ids), REVERT_BATCH)]
+
+
+def _add_plans(result: UserRevert, versions: dict[int, int], user, since) -> list[_Undo]:
+    """Decide for each line (id: its version now) whether to put it back, and to what text
+    and status, or to leave it; add each to `result`, and return the ones to put back."""
+    trails = defaultdict(list)
+    # Skips change neither text nor version.
+    history = Correction.objects.filter(line_id__in=list(versions)).exclude(action=A.SKIP)
+    for correction in history.select_related("user").order_by("line_id", "created_at", "id"):
+        trails[correction.line_id].append(correction)
+    undos = []
+    for line_id, version in versions.items():
+        trail = trails[line_id]
+        newest = trail[-1]
+        if not _saved_by(newest, user, since) or newest.line_version != version:
+            result.skipped.append(newest)
+            continue
+        first = len(trail) - 1
+        while first > 0 and _saved_by(trail[first - 1], user, since):
+            first -= 1
+        human = first > 0 and trail[first - 1].action in HUMAN_TEXT
+        undo = _Undo(
+            line_id, version, trail[first].text_before, S.REVIEWED if human else S.NEEDS_REVIEW
+        )
+        undos.append(undo)
+        result.reverted.append(line_id)
+        if not human:
+            result.requeued.append(line_id)
+    return undos
+
+
+def _saved_by(correction: Correction, user, since) -> bool:
+    return (
+        correction.user_id == user.pk
+        and correction.action in REVERTIBLE
+        and correction.created_at >= since
     )
 
 

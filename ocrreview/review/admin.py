@@ -10,7 +10,10 @@ class CorrectionAdmin(ReadOnly, LargeTable, admin.ModelAdmin):
 
     list_display = ["created_at", "line", "user", "action", "text_after", "time_spent_ms"]
     list_select_related = ["line", "user"]
-    list_filter = ["action"]
+    # Every account and every collection is offered, not only those with corrections: those
+    # would be found by reading the whole trail. Coordinators who are no staff have
+    # the collection's Corrections page.
+    list_filter = ["action", "user", "line__collection"]
 
     def has_delete_permission(self, request, obj=None):
         return False

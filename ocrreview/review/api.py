@@ -1,7 +1,8 @@
 """The HTTP API of lines: read them with their n-best and history, take them from the review
 queue under a lease, and correct them with the version read, as the editor does (a stale
 version is a 409 carrying both texts). Permissions as in the web: any member of the line's
-collection may read, claim and correct it."""
+collection may read, claim and correct it; its admins also list its corrections by person and
+undo one person's saves."""
 
 from django.db.models import Prefetch
 from django.http import FileResponse, HttpResponseBase
@@ -14,13 +15,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ocrreview.corpus.access import collection_for, visible_collections
-from ocrreview.corpus.api_base import RequestSerializer, ServesFile, error
+from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
+from ocrreview.corpus.api_base import (
+    RequestSerializer,
+    ServesFile,
+    TextJSONParser,
+    bind_form,
+    error,
+)
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH
 from ocrreview.corpus.models import Line, Page
-from ocrreview.review import actions, images, queue, search
-from ocrreview.review.forms import SearchForm
+from ocrreview.review import actions, coordination, images, queue, search
+from ocrreview.review.forms import RevertUserForm, SearchForm, TrailFilterForm
 from ocrreview.review.models import Correction
 from ocrreview.transcription.models import Hypothesis
 from recognition.preprocess import ImageError
@@ -454,3 +461,138 @@ def _page_url(request: Request, position: search.Position | None, *, before: boo
     params = request.query_params.copy()
     params["cursor"] = search.encode_cursor(position, before=before)
     return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+
+class TrailCorrectionSerializer(CorrectionSerializer):
+    user_id = serializers.IntegerField(
+        allow_null=True, help_text="who, by id (`user` is their username); null: the system"
+    )
+    line = serializers.IntegerField(source="line_id")
+    document = serializers.IntegerField(source="line.document_id")
+
+    class Meta(CorrectionSerializer.Meta):
+        fields = [*CorrectionSerializer.Meta.fields, "user_id", "line", "document"]
+
+
+class TrailSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="older corrections")
+    previous = serializers.URLField(allow_null=True, help_text="newer corrections")
+    results = TrailCorrectionSerializer(many=True)
+
+
+def _ranged(low: int, high: int) -> dict:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "user",
+            _ranged(1, 2**31 - 1),
+            description="only this person's corrections: a member's id, or anyone's whose "
+            "corrections are in the collection (a former member's)",
+        ),
+        OpenApiParameter(
+            "since",
+            OpenApiTypes.DATETIME,
+            description="from this time on (ISO 8601; without an offset, in the site's time zone)",
+        ),
+        OpenApiParameter("until", OpenApiTypes.DATETIME, description="before this time"),
+        OpenApiParameter("cursor", str, description="`next` or `previous` of a page"),
+        OpenApiParameter(
+            "page_size",
+            _ranged(1, coordination.MAX_PAGE_SIZE),
+            description=f"default {coordination.PAGE_SIZE}",
+        ),
+    ],
+    responses=TrailSerializer,
+)
+class CollectionCorrections(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        """The collection's corrections, newest first, by person and time (collection admins
+        only), as the coordinators' page lists them: to find one volunteer's work."""
+        collection = admin_collection_for(request.user, pk)
+        form = TrailFilterForm(request.query_params, collection=collection)
+        if not form.is_valid():
+            return error("Invalid filter.", fields=form.errors.get_json_data())
+        data = form.cleaned_data
+        page = coordination.trail_page(
+            coordination.trail(collection, **form.filters()),
+            data["cursor"],
+            data["page_size"] or coordination.PAGE_SIZE,
+        )
+        return Response(
+            {
+                "next": _trail_url(request, page.older, newer=False),
+                "previous": _trail_url(request, page.newer, newer=True),
+                "results": TrailCorrectionSerializer(page.corrections, many=True).data,
+            }
+        )
+
+
+def _trail_url(request: Request, position: coordination.Position | None, *, newer: bool):
+    if position is None:
+        return None
+    params = request.query_params.copy()
+    params["cursor"] = coordination.encode_cursor(position, newer=newer)
+    return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+
+
+# The request's shape for the schema; it is validated by the web's confirmation form.
+class RevertUserSavesSerializer(serializers.Serializer):
+    user = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="whose saves: a member's id, or anyone's whose corrections are in the "
+        "collection (a former member's)",
+    )
+    since = serializers.DateTimeField(
+        help_text="undo their saves from this time on (ISO 8601; without an offset, in the "
+        "site's time zone)"
+    )
+
+
+class SkippedLineSerializer(serializers.Serializer):
+    line = serializers.IntegerField(source="line_id")
+    changed_by = serializers.CharField(
+        source="user.username", allow_null=True, default=None, help_text="null: the system"
+    )
+    action = serializers.ChoiceField(choices=Correction.Action.choices)
+    at = serializers.DateTimeField(source="created_at")
+
+
+class UserRevertSerializer(serializers.Serializer):
+    reverted = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="the lines put back to the text they had before the person's saves, each "
+        "with your revert in its history",
+    )
+    requeued = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="of those, the lines whose earlier text was a model's reading: back in the "
+        "review queue, for a person to check",
+    )
+    skipped = SkippedLineSerializer(
+        many=True,
+        help_text="lines changed since by someone else, or their box edited: left as they "
+        "are; each with its newest change",
+    )
+
+
+class RevertUserSaves(APIView):
+    parser_classes = [TextJSONParser]
+
+    @extend_schema(request=RevertUserSavesSerializer, responses=UserRevertSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        """Undo what a person saved in the collection's lines since a time (collection admins
+        only), as the coordinators' page does: each line whose newest change is still theirs
+        goes back to the text it had before their saves, recorded as your revert; a line whose
+        earlier text was a model's goes back to the review queue. Lines changed since by
+        anyone else are left as they are, and listed."""
+        collection = admin_collection_for(request.user, pk)
+        form = bind_form(RevertUserForm, request.data, collection=collection)
+        if not form.is_valid():
+            return error("Invalid request.", fields=form.errors.get_json_data())
+        data = form.cleaned_data
+        result = actions.do_revert_user_saves(collection, data["user"], data["since"], request.user)
+        return Response(UserRevertSerializer(result).data)

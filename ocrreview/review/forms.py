@@ -1,8 +1,11 @@
+from datetime import UTC
+
 from django import forms
+from django.contrib.auth import get_user_model
 
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH, nfc
 from ocrreview.corpus.models import Collection, Document, Line
-from ocrreview.review import search
+from ocrreview.review import coordination, search
 from ocrreview.review.models import ReviewerPreference
 
 # The largest values PostgreSQL's integer and bigint columns hold: a number beyond them in a
@@ -130,3 +133,98 @@ class SearchForm(forms.Form):
             confidence_below=data["confidence_below"],
             confidence_at_least=data["confidence_at_least"],
         )
+
+
+class MomentField(forms.DateTimeField):
+    """A date and time: ISO 8601 (2026-05-01T14:30, with seconds, with an offset or Z), read
+    in the site's time zone when it names none."""
+
+    widget = forms.DateTimeInput(
+        attrs={"type": "datetime-local", "step": "1"}, format="%Y-%m-%dT%H:%M:%S"
+    )
+
+    def to_python(self, value):
+        if isinstance(value, int | float):  # from JSON: no date Django's parsing takes
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        moment = super().to_python(value)
+        try:
+            # An offset at the calendar's ends (0001-01-01T00:00+01:00) is no time the
+            # database can compare with.
+            moment and moment.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("That date is out of range.", code="invalid") from None
+        return moment
+
+
+def _trail_user(**kwargs) -> forms.ModelChoiceField:
+    return forms.ModelChoiceField(
+        queryset=None,  # the collection's: set by the form
+        error_messages={
+            "invalid_choice": "User %(value)s is no member of this collection and made no "
+            "correction in it."
+        },
+        **kwargs,
+    )
+
+
+class TrailFilterForm(forms.Form):
+    """A collection's corrections, as its coordinators look for one volunteer's work: on the
+    page and in the API."""
+
+    user = _trail_user(required=False, empty_label="everyone")
+    since = MomentField(required=False, label="From")
+    until = MomentField(required=False, label="Before")
+    cursor = forms.CharField(required=False, max_length=60)
+    page_size = forms.IntegerField(
+        required=False, min_value=1, max_value=coordination.MAX_PAGE_SIZE
+    )
+
+    def __init__(self, *args, collection: Collection, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["user"]
+        field.queryset = coordination.trail_users(collection)
+        # Offered: the members, by name, and a former member once chosen (from a row of the
+        # list). Anyone else with corrections here is accepted (the queryset above) but not
+        # listed: finding them all would read the collection's whole trail.
+        field.choices = lambda: [
+            ("", field.empty_label),
+            *((u.pk, u.get_username()) for u in self._offered_users(collection)),
+        ]
+
+    def _offered_users(self, collection: Collection) -> list:
+        users = list(get_user_model().objects.filter(memberships__collection=collection))
+        chosen = self.cleaned_data.get("user") if hasattr(self, "cleaned_data") else None
+        if chosen is not None and chosen not in users:
+            users.append(chosen)
+        return sorted(users, key=lambda u: u.get_username())
+
+    def clean_cursor(self) -> tuple[coordination.Position, bool] | None:
+        cursor = self.cleaned_data["cursor"]
+        if not cursor:
+            return None
+        try:
+            return coordination.decode_cursor(cursor)
+        except coordination.BadCursor as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from exc
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since is not None and until is not None and until <= since:
+            self.add_error("until", "The end of the range must come after its start.")
+        return data
+
+    def filters(self) -> dict:
+        return {name: self.cleaned_data[name] for name in ("user", "since", "until")}
+
+
+class RevertUserForm(forms.Form):
+    """Undo one person's saves in a collection since a time: the page's confirmation, and the
+    API."""
+
+    user = _trail_user()
+    since = MomentField()
+
+    def __init__(self, *args, collection: Collection, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = coordination.trail_users(collection)

@@ -10,6 +10,16 @@ urlpatterns = [
     path("api/collections/<int:pk>/lines/", api.CollectionLines.as_view(), name="api_lines"),
     path("api/collections/<int:pk>/search/", api.CollectionSearch.as_view(), name="api_search"),
     path("api/collections/<int:pk>/queue/claim/", api.QueueClaim.as_view(), name="api_claim"),
+    path(
+        "api/collections/<int:pk>/corrections/",
+        api.CollectionCorrections.as_view(),
+        name="api_corrections",
+    ),
+    path(
+        "api/collections/<int:pk>/corrections/revert/",
+        api.RevertUserSaves.as_view(),
+        name="api_corrections_revert",
+    ),
     path("api/pages/<int:pk>/", api.PageDetail.as_view(), name="api_page"),
     path("api/pages/<int:pk>/image/", api.PageImage.as_view(), name="api_page_image"),
     path("api/lines/<int:pk>/", api.LineDetail.as_view(), name="api_line"),
@@ -40,5 +50,7 @@ urlpatterns = [
     path(C + "threshold-preview/", views.threshold_preview, name="review_threshold_preview"),
     path(C + "threshold/apply/", views.apply_threshold, name="review_apply_threshold"),
     path(C + "progress/", views.progress_view, name="review_progress"),
+    path(C + "corrections/", views.corrections_view, name="review_corrections"),
+    path(C + "corrections/revert/", views.revert_user_saves, name="review_revert_user"),
     path("collections/<int:pk>/search/", views.search_view, name="collection_search"),
 ]

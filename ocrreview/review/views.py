@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ocrreview.corpus.access import (
     admin_collection_for,
@@ -20,7 +20,7 @@ from ocrreview.corpus.access import (
     visible_collections,
 )
 from ocrreview.corpus.models import Collection, Line, Page
-from ocrreview.review import actions, images, progress, queue, search
+from ocrreview.review import actions, coordination, images, progress, queue, search
 from ocrreview.review.diff import diff_spans
 from ocrreview.review.forms import (
     BoxForm,
@@ -28,11 +28,13 @@ from ocrreview.review.forms import (
     MoveForm,
     QueueForm,
     RevertForm,
+    RevertUserForm,
     SaveForm,
     SearchForm,
     SkipForm,
     SplitForm,
     ThresholdForm,
+    TrailFilterForm,
     VersionForm,
     first_error,
 )
@@ -204,6 +206,8 @@ def line_editor(request, pk: int, line_id: int):
         actions.do_claim_line(line, request.user)
     context = _editor_context(request, collection, line_id, params)
     context["documents"] = collection.documents.values("id", "title")
+    # Opened from the coordinators' list of corrections, to see the line's history.
+    context["open_history"] = "history" in request.GET
     return render(request, "review/editor.html", context)
 
 
@@ -598,3 +602,63 @@ def _search_page(request, position: search.Position | None, *, before: bool) -> 
     params = request.GET.copy()
     params["cursor"] = search.encode_cursor(position, before=before)
     return f"?{params.urlencode()}"
+
+
+# --- Coordination -----------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def corrections_view(request, pk: int):
+    """The collection's corrections, newest first, by person and time, for its admins to find
+    one volunteer's work."""
+    collection = admin_collection_for(request.user, pk)
+    form = TrailFilterForm(request.GET, collection=collection)
+    context = {"collection": collection, "form": form}
+    if form.is_valid():
+        data = form.cleaned_data
+        page = coordination.trail_page(
+            coordination.trail(collection, **form.filters()),
+            data["cursor"],
+            data["page_size"] or coordination.PAGE_SIZE,
+        )
+        context["rows"] = [(c, diff_spans(c.text_before, c.text_after)) for c in page.corrections]
+        context["older_url"] = _trail_page(request, page.older, newer=False)
+        context["newer_url"] = _trail_page(request, page.newer, newer=True)
+    return render(request, "review/corrections.html", context, status=400 if form.errors else 200)
+
+
+def _trail_page(request, position: coordination.Position | None, *, newer: bool) -> str | None:
+    if position is None:
+        return None
+    params = request.GET.copy()
+    params["cursor"] = coordination.encode_cursor(position, newer=newer)
+    return f"?{params.urlencode()}"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def revert_user_saves(request, pk: int):
+    """What undoing a person's saves since a time would do, to confirm (GET); undoing them
+    (POST). Either way the lines left alone are listed, with who changed them since."""
+    collection = admin_collection_for(request.user, pk)
+    done = request.method == "POST"
+    form = RevertUserForm(request.POST if done else request.GET, collection=collection)
+    context = {"collection": collection, "form": form, "done": done}
+    if not form.is_valid():
+        return render(request, "review/corrections_revert.html", context, status=400)
+    user, since = form.cleaned_data["user"], form.cleaned_data["since"]
+    if done:
+        result = actions.do_revert_user_saves(collection, user, since, request.user)
+    else:
+        result = actions.revert_user_saves_preview(collection, user, since)
+    lines = Line.objects.select_related("document", "page").in_bulk(
+        [c.line_id for c in result.skipped]
+    )
+    context.update(
+        person=user,
+        since=since,
+        result=result,
+        skipped=[(lines[c.line_id], c) for c in result.skipped],
+    )
+    return render(request, "review/corrections_revert.html", context)

@@ -83,6 +83,7 @@
     root.querySelector("[data-toggle=page-viewer]")?.addEventListener("click", togglePageViewer);
     const history = root.querySelector("#history");
     history.addEventListener("toggle", () => { if (history.open) loadHistory(); });
+    if (history.open) loadHistory();
     const form = root.querySelector("#line-form");
     form.addEventListener("submit", (e) => {
       e.preventDefault();

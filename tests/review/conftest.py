@@ -1,8 +1,11 @@
-"""A "Letters" document of two pages with lines as recognition leaves them, n-best and all."""
+"""A "Letters" document of two pages with lines as recognition leaves them, n-best and all,
+and a volunteer's saves to undo."""
 
 import pytest
+from django.utils import timezone
 
 from ocrreview.corpus.models import Line
+from ocrreview.review import actions
 from tests import factories
 
 S = Line.Status
@@ -59,3 +62,19 @@ def ledger_line(ledgers, model_version):
     document = factories.make_document(ledgers, "Ledger 1801")
     page = factories.make_page(document)
     return factories.make_read_line(page, 0, [("To cash", 0.3)], model_version)
+
+
+@pytest.fixture
+def bobs_saves(letters, lines, bob, dave):
+    """bob rewrites lines 2 to 4 (in capitals) after the time this returns, and dave then
+    edits line 4. Before it, bob saved line 1 and dave line 2; lines 3 and 4 held the model's
+    readings."""
+    factories.add_member(dave, letters)
+    actions.do_save_line(lines[0], bob, "Dear Sir,", expected_version=1)
+    actions.do_save_line(lines[1], dave, "I received your", expected_version=1)
+    since = timezone.now()
+    actions.do_save_line(lines[1], bob, "I RECEIVED YOUR", expected_version=2)
+    actions.do_save_line(lines[2], bob, "LETTER OF THE 3D", expected_version=1)
+    actions.do_save_line(lines[3], bob, "INST. AND", expected_version=1)
+    actions.do_save_line(lines[3], dave, "inst and", expected_version=2)
+    return since
