@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -321,9 +321,17 @@ class _RunLog:
         if not TrainingRun.objects.filter(pk=self.run.pk, claim=self.run.claim).update(**fields):
             self.lost = True
 
+    def _keep(self, **fields: Any) -> None:
+        """The log and the history are written whole each time, so one the database missed
+        (restarting, failing over) is in the next write; training goes on meanwhile."""
+        try:
+            self.update(**fields)
+        except (OperationalError, InterfaceError) as exc:
+            _database_lost(exc)
+
     def write(self, message: str) -> None:
         self.run.log += f"[{_stamp(timezone.now())}] {message}\n"
-        self.update(log=self.run.log)
+        self._keep(log=self.run.log)
 
     def progress(self, event: dict[str, Any]) -> None:
         if event.get("event") == "resumed":
@@ -331,11 +339,11 @@ class _RunLog:
             # trained again, and reported again.
             step = event["step"]
             self.run.history = [e for e in self.run.history if e.get("step", 0) <= step]
-            self.update(history=self.run.history)
+            self._keep(history=self.run.history)
             self.write(f"resumed from step {step}, its last checkpoint")
             return
         self.run.history.append(event)
-        self.update(history=self.run.history)
+        self._keep(history=self.run.history)
         if event.get("event") == "warning":
             # Lines left out, a precision fallen back to: what the admin reads the log for.
             self.write(event["message"])
@@ -343,8 +351,13 @@ class _RunLog:
             self.write(f"step {event['step']}: validation CER (greedy) {event['cer']:.4f}")
 
     def cancelled(self) -> bool:
-        """Asked every step: an admin's cancel, or the run given to another worker."""
-        row = TrainingRun.objects.filter(pk=self.run.pk).values("cancel_requested", "claim")[0]
+        """Asked every step: an admin's cancel, or the run given to another worker. A step
+        that cannot ask (the database restarting) goes on, and the next one asks again."""
+        try:
+            row = TrainingRun.objects.filter(pk=self.run.pk).values("cancel_requested", "claim")[0]
+        except (OperationalError, InterfaceError) as exc:
+            _database_lost(exc)
+            return self.lost
         self.lost = self.lost or row["claim"] != self.run.claim
         return self.lost or row["cancel_requested"]
 
@@ -358,6 +371,11 @@ class _RunLog:
         held = TrainingRun.objects.filter(pk=self.run.pk, claim=self.run.claim)
         interval = settings.OCRREVIEW_TRAINING_LEASE_SECONDS / 4
         return beating(_heartbeat(held), interval, f"run-{self.run.pk}")
+
+
+def _database_lost(exc: Exception) -> None:
+    logger.warning("A training run lost the database for a moment (%s); it goes on", exc)
+    connection.close()  # the next query opens a new connection
 
 
 def _heartbeat(held: QuerySet) -> Callable[[], int]:

@@ -6,6 +6,7 @@ import os
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import psycopg
 import pytest
 import torch
 from botocore.exceptions import EndpointConnectionError
@@ -506,6 +507,44 @@ def test_a_run_whose_worker_is_stopping_is_queued_again_from_its_step(
     run = actions.run_training(run.pk, retry=True)
     assert run.status == TrainingRun.Status.SUCCEEDED, run.log
     assert "resumed from step 1" in run.log
+    assert [e["step"] for e in run.history if e["event"] == "step"] == [1, 2, 3]
+
+
+def end_this_database_session() -> None:
+    """What a PostgreSQL restart does to the worker's connection, done from another one."""
+    from django.db import connection
+
+    config = connection.settings_dict
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(
+        host=config["HOST"], port=config["PORT"], user=config["USER"], dbname=config["NAME"]
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_loses_the_database_for_a_moment_trains_on(
+    letters, alice, tiny_version, done_export, monkeypatch
+):
+    from recognition import training
+
+    real_train = training.train
+
+    def database_lost_after_the_first_step(*args, **kwargs):
+        on_progress = kwargs["on_progress"]
+
+        def progress(event):
+            if event == {**event, "event": "step", "step": 1}:
+                end_this_database_session()
+            on_progress(event)
+
+        return real_train(*args, **{**kwargs, "on_progress": progress})
+
+    monkeypatch.setattr(training, "train", database_lost_after_the_first_step)
+    run = start(tiny_version, done_export, replace(UNCHANGED, max_steps=3), alice)
+    run = actions.run_training(run.pk, retry=True)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.log
+    # The step the database missed is in the history written after it.
     assert [e["step"] for e in run.history if e["event"] == "step"] == [1, 2, 3]
 
 
