@@ -233,6 +233,30 @@ def do_segment_document(document_id: int, task: str) -> None:
             lines_ready.send(Document, document=document)
 
 
+# Tries while the storage does not give a page's image, 10 s apart at first, then up to 10
+# minutes: about 50 minutes in all, for a share remounted or a bucket back from an outage.
+STORAGE_TRIES = 10
+STORAGE_WAIT_CAP_S = 600
+
+
+def wait_for_storage(document_id: int, task: str, exc: OSError, tries: int) -> int | None:
+    """Seconds until the segmentation tries again after the storage did not give a page's
+    image, and the document says so meanwhile; None once it has tried long enough, and the
+    document fails with the storage's error, keeping the lines of its segmented pages."""
+    holding = _holding(document_id, task)
+    if tries >= STORAGE_TRIES:
+        holding.update(
+            status=Document.Status.FAILED,
+            error=f"the storage did not give a page's image after {tries} tries: {exc}",
+        )
+        return None
+    seconds = min(10 * 2**tries, STORAGE_WAIT_CAP_S)
+    holding.update(error=f"waiting for the storage, trying again in {seconds} s: {exc}")
+    # Silent until then on purpose: the sweep must not count the wait as a lost worker.
+    claims.postpone(document_id, task, seconds)
+    return seconds
+
+
 def _holding(document_id: int, task: str):
     return Document.objects.filter(
         pk=document_id, status=Document.Status.SEGMENTING, worked_by=task

@@ -15,7 +15,11 @@ from ocrreview.corpus.iiif import (
 )
 from ocrreview.corpus.models import Page
 from ocrreview.corpus.remote import FetchUnavailable
-from ocrreview.corpus.segmentation import do_segment_document, lost_segmentations
+from ocrreview.corpus.segmentation import (
+    do_segment_document,
+    lost_segmentations,
+    wait_for_storage,
+)
 from ocrreview.sweep import consumes, start_sweeping
 
 IIIF_RETRIES = 4
@@ -25,18 +29,21 @@ IIIF_RETRIES = 4
 # the message (given again by the broker after an hour while the first still runs) has one of
 # its own and finds the document held. Acknowledged on receipt, unlike most tasks: a worker
 # that dies mid-document is covered by the sweep, not by a message given back an hour later.
-@shared_task(bind=True, max_retries=3, acks_late=False)
-def segment_document(self, document_id: int, claim: str = "") -> None:
+@shared_task(bind=True, max_retries=None, acks_late=False)
+def segment_document(self, document_id: int, claim: str = "", tries: int = 0) -> None:
     """An error of the storage or the disk (a page's image it does not give, too) is tried
-    again 10 s later, then 20 and 40; past those, the sweep takes the document over."""
+    again for about 50 minutes (segmentation.wait_for_storage), each try going on from the
+    first page not segmented yet."""
     claim = claim or uuid.uuid4().hex
     try:
         do_segment_document(document_id, claim)
     except OSError as exc:
-        countdown = 10 * 2**self.request.retries
+        countdown = wait_for_storage(document_id, claim, exc, tries)
+        if countdown is None:
+            return
         # expires=None: a retry would keep the sweep's short expiry, and be dropped unrun.
         raise self.retry(
-            exc=exc, countdown=countdown, kwargs={"claim": claim}, expires=None
+            exc=exc, countdown=countdown, kwargs={"claim": claim, "tries": tries + 1}, expires=None
         ) from None
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from ocrreview.corpus import claims, segmentation
+from ocrreview.corpus import claims, segmentation, tasks
 from ocrreview.corpus.models import Document, Page
 from ocrreview.corpus.segmentation import (
     PageUnreadable,
@@ -191,6 +191,36 @@ def test_a_page_the_storage_does_not_give_now_is_segmented_on_the_next_try(lette
     do_segment_document(document.pk, "first try")  # the task's retry keeps its claim
     page.refresh_from_db()
     assert page.status == Page.Status.SEGMENTED
+
+
+def test_a_storage_that_stays_down_is_waited_for_then_named_as_the_reason(letters, monkeypatch):
+    """It failed after three quick retries and four takeovers, an hour on, as a worker killed
+    for memory, and no action segments a failed document again."""
+    document = factories.make_document(letters)
+    page = factories.make_page(document)
+    Path(page.image.path).unlink()
+    waits: list[int] = []
+    real_wait = segmentation.wait_for_storage
+
+    def recorded(document_id, task, exc, tries):
+        seconds = real_wait(document_id, task, exc, tries)
+        if seconds is not None:
+            held = Document.objects.get(pk=document_id)
+            assert held.status == Document.Status.SEGMENTING
+            assert f"waiting for the storage, trying again in {seconds} s" in held.error
+            # Postponed: the sweep does not take a wait for a lost worker.
+            assert held.work_alive_at > timezone.now() + timedelta(seconds=seconds - 5)
+            assert document_id not in lost_segmentations()
+            waits.append(seconds)
+        return seconds
+
+    monkeypatch.setattr(tasks, "wait_for_storage", recorded)
+    segment_document.apply(args=[document.pk])  # eager: each retry runs at once
+    assert waits == [10, 20, 40, 80, 160, 320, 600, 600, 600, 600]
+    document.refresh_from_db()
+    assert document.status == Document.Status.FAILED
+    assert "the storage did not give a page's image after 10 tries" in document.error
+    assert "stopped without a word" not in document.error
 
 
 def test_segmentation_tasks_go_to_the_segment_queue_which_the_embedded_worker_serves():
