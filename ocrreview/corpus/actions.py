@@ -7,8 +7,10 @@ from django.db.models import Case, F, ProtectedError, Value, When
 from django.utils import timezone
 
 from ocrreview import storage
+from ocrreview.corpus.claims import unclaimed
 from ocrreview.corpus.forms import CollectionSettingsForm
-from ocrreview.corpus.models import Collection, Document, Line, Membership
+from ocrreview.corpus.ingestion import start_processing
+from ocrreview.corpus.models import Collection, Document, Line, Membership, Page
 from ocrreview.corpus.signals import lines_being_corrected, member_removed
 from ocrreview.training.models import ModelVersion
 
@@ -23,6 +25,10 @@ class DocumentInUse(ValueError):
 
 class MembershipError(ValueError):
     """A change of a collection's members that cannot be made; the message says why."""
+
+
+class CannotSegmentAgain(ValueError):
+    """The document is not one a new segmentation can mend; the message says why."""
 
 
 class NotAMember(MembershipError):
@@ -122,6 +128,26 @@ def _refuse_if_being_corrected(document: Document) -> None:
             "delete it once they have saved or discarded it (staff can remove drafts in the "
             "admin)."
         )
+
+
+def do_segment_again(document: Document, actor) -> None:
+    """A document whose segmentation failed (kraken's limits, a storage outage waited out) is
+    segmented again from its first page not segmented; the lines of pages segmented before
+    are kept."""
+    with transaction.atomic():
+        locked = Document.objects.without_iiif_json().select_for_update().get(pk=document.pk)
+        if locked.status != Document.Status.FAILED:
+            raise CannotSegmentAgain(f"The document is {locked.get_status_display().lower()}.")
+        if locked.segmentation != Document.Segmentation.KRAKEN or not locked.pages.exists():
+            raise CannotSegmentAgain(
+                "Its images were never all stored: import its manifest again to resume."
+            )
+        locked.pages.filter(status=Page.Status.FAILED).update(status=Page.Status.PENDING, error="")
+        Document.objects.filter(pk=locked.pk).update(
+            status=Document.Status.UPLOADED, error="", **unclaimed()
+        )
+        start_processing(locked)
+    logger.info("document %s (%r) segmented again, asked by %s", document.pk, document.title, actor)
 
 
 # --- Members ----------------------------------------------------------------------------

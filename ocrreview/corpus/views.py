@@ -16,12 +16,14 @@ from ocrreview.corpus.access import (
     visible_collections,
 )
 from ocrreview.corpus.actions import (
+    CannotSegmentAgain,
     DocumentInUse,
     MembershipError,
     do_add_member,
     do_delete_document,
     do_remove_member,
     do_save_collection_settings,
+    do_segment_again,
     do_set_member_role,
 )
 from ocrreview.corpus.forms import (
@@ -228,3 +230,17 @@ def delete_document(request, pk: int):
         "corpus/document_delete.html",
         {"collection": collection, "document": document, **counts},
     )
+
+
+@login_required
+@require_POST
+def segment_again(request, pk: int):
+    document = get_object_or_404(Document.objects.without_iiif_json(), pk=pk)
+    collection = admin_collection_for(request.user, document.collection_id)
+    try:
+        do_segment_again(document, request.user)
+    except CannotSegmentAgain as exc:
+        messages.error(request, f"{document.title} cannot be segmented again: {exc}")
+    else:
+        messages.success(request, f"{document.title} is queued to be segmented again.")
+    return redirect("collection_detail", pk=collection.pk)

@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from ocrreview.corpus import claims, segmentation, tasks
@@ -266,3 +267,56 @@ def test_a_page_stored_clears_the_takeovers_counted_before_it(letters, tiny_mode
     do_segment_document(document.pk, f"sweep's {claims.MAX_TAKEOVERS - 1}")
     document.refresh_from_db()
     assert (document.status, document.work_takeovers) == (Document.Status.READY, 0)
+
+
+@pytest.mark.django_db
+def test_an_admin_segments_a_failed_document_again(
+    client, alice, bob, letters, tiny_model, django_capture_on_commit_callbacks
+):
+    document = factories.make_document(letters, "Register")
+    factories.make_page(document, 0)
+    broken = factories.make_page(document, 1)
+    image = Path(broken.image.path)
+    scan = image.read_bytes()
+    image.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    do_segment_document(document.pk, "first")
+    document.refresh_from_db()
+    assert document.status == Document.Status.FAILED
+    assert "page 2: the file is not an image" in document.error
+    image.write_bytes(scan)  # the scan put right
+
+    url = reverse("segment_again", args=[document.pk])
+    client.force_login(bob)
+    assert client.post(url).status_code == 403
+    client.force_login(alice)
+    assert (
+        "Segment Register again"
+        in client.get(reverse("collection_detail", args=[letters.pk])).content.decode()
+    )
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.post(url, follow=True)
+    assert "Register is queued to be segmented again." in response.content.decode()
+    assert len(queued) == 1  # the segmentation's message
+    document.refresh_from_db()
+    broken.refresh_from_db()
+    assert (document.status, document.error) == (Document.Status.UPLOADED, "")
+    assert (broken.status, broken.error) == (Page.Status.PENDING, "")
+
+    do_segment_document(document.pk, "second")  # as the segment worker runs it
+    broken.refresh_from_db()
+    document.refresh_from_db()
+    assert broken.status == Page.Status.SEGMENTED
+    assert document.status != Document.Status.FAILED and document.error == ""
+
+
+@pytest.mark.django_db
+def test_only_a_failed_document_is_segmented_again(client, alice, letters):
+    document = factories.make_document(letters, "Register", status=Document.Status.READY)
+    factories.make_page(document)
+    client.force_login(alice)
+    response = client.post(reverse("segment_again", args=[document.pk]), follow=True)
+    assert "Register cannot be segmented again: The document is ready." in (
+        response.content.decode()
+    )
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
