@@ -242,14 +242,15 @@ WITH old AS (
     RETURNING old.text AS text_before, l.text AS text_after, l.version
 ), recorded AS (
     INSERT INTO review_correction (line_id, user_id, action, created_at, text_before,
-        text_after, hypothesis_id, line_version, time_spent_ms)
+        text_after, hypothesis_id, line_version, time_spent_ms, line_status)
     SELECT %(line)s, %(user)s,
         COALESCE(%(action)s, CASE
             WHEN saved.text_after = saved.text_before THEN 'accept'
             WHEN EXISTS (SELECT 1 FROM hypothesis h WHERE h.rank > 0 AND h.text = saved.text_after)
                 THEN 'pick'
             ELSE 'edit' END),
-        %(now)s, saved.text_before, saved.text_after, %(hypothesis)s, saved.version, %(ms)s
+        %(now)s, saved.text_before, saved.text_after, %(hypothesis)s, saved.version, %(ms)s,
+        %(status)s
     FROM saved
     RETURNING id, action, text_before, text_after, line_version
 ), dropped AS (
@@ -306,6 +307,7 @@ def _write_text(
         hypothesis_id=hypothesis_id,
         line_version=version,
         time_spent_ms=params["ms"],
+        line_status=status,
     )
     correction._state.adding = False
     correction._state.db = connection.alias
@@ -423,18 +425,32 @@ def do_revert_line(
     expected_version: int,
     before: bool = False,
 ) -> Correction:
-    """Put back the text a line had after (or, with before, just before) an earlier action."""
+    """Put back the text a line had after (or, with before, just before) an earlier action:
+    reviewed where that text was a person's, back in the review queue where it was a model's."""
     line_id = _line_id(line)
     correction_id = correction.pk if isinstance(correction, Correction) else int(correction)
     earlier = Correction.objects.filter(pk=correction_id, line_id=line_id).first()
     if earlier is None:
         raise ReviewError("That history entry does not belong to this line.")
+    source = earlier
+    if before:
+        source = (
+            Correction.objects.filter(line_id=line_id)
+            .exclude(action=A.SKIP)
+            .filter(
+                Q(created_at__lt=earlier.created_at)
+                | Q(created_at=earlier.created_at, pk__lt=earlier.pk)
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
     return _write_text(
         line_id,
         user,
         text=earlier.text_before if before else earlier.text_after,
         action=A.REVERT,
         expected_version=expected_version,
+        status=S.REVIEWED if _persons_text(source) else S.NEEDS_REVIEW,
     )
 
 
@@ -444,8 +460,9 @@ def do_revert_line(
 # (SEGMENT) are left out: they change the box as well, which putting back a text would not
 # undo; and imports come with an admin's upload, before anyone reviews the line.
 REVERTIBLE = (A.ACCEPT, A.EDIT, A.PICK, A.REVERT)
-# After these the line holds a person's text, and is reviewed.
-HUMAN_TEXT = (*REVERTIBLE, A.IMPORT)
+# After these the line holds a person's text, and is reviewed; after a revert, it depends on
+# the text put back (_persons_text).
+HUMAN_TEXT = (A.ACCEPT, A.EDIT, A.PICK, A.IMPORT)
 # Lines locked and put back in one transaction: saves of them wait until it commits.
 REVERT_BATCH = 200
 
@@ -546,7 +563,7 @@ def _add_plans(result: UserRevert, versions: dict[int, int], user, since) -> lis
         first = len(trail) - 1
         while first > 0 and _saved_by(trail[first - 1], user, since):
             first -= 1
-        human = first > 0 and trail[first - 1].action in HUMAN_TEXT
+        human = first > 0 and _persons_text(trail[first - 1])
         undo = _Undo(
             line_id, version, trail[first].text_before, S.REVIEWED if human else S.NEEDS_REVIEW
         )
@@ -555,6 +572,21 @@ def _add_plans(result: UserRevert, versions: dict[int, int], user, since) -> lis
         if not human:
             result.requeued.append(line_id)
     return undos
+
+
+def _persons_text(correction: Correction | None) -> bool:
+    """Whether the text a line held after `correction` was a person's; None: before its first
+    correction, when it held a model's reading (or nothing)."""
+    if correction is None:
+        return False
+    if correction.action == A.REVERT:
+        # What a revert put back was a person's text or a model's, and the status it recorded
+        # says which; its action cannot (undoing a volunteer twice would otherwise make the
+        # model's reading the first undo put back ground truth). The text cannot either: a
+        # person may have accepted that very reading, in saves that were undone since. Blank:
+        # recorded before the status was kept, when a revert always marked the line reviewed.
+        return correction.line_status != S.NEEDS_REVIEW
+    return correction.action in HUMAN_TEXT
 
 
 def _saved_by(correction: Correction, user, since) -> bool:

@@ -9,6 +9,7 @@ from ocrreview.review.diff import diff_spans
 from ocrreview.review.models import Correction
 
 FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
+S = Line.Status
 
 
 def history(client, collection, line):
@@ -38,7 +39,7 @@ def test_reverting_to_an_earlier_text(client, bob, letters, lines):
     response = client.post(url, {"expected_version": 3}, **FETCH)
     assert response.status_code == 200
     line = Line.objects.get(pk=lines[1].pk)
-    assert (line.text, line.version) == ("I received your", 4)
+    assert (line.text, line.version, line.status) == ("I received your", 4, S.REVIEWED)
     revert = Correction.objects.filter(line=line).latest("id")
     assert (revert.action, revert.text_before, revert.text_after) == (
         "revert",
@@ -46,8 +47,28 @@ def test_reverting_to_an_earlier_text(client, bob, letters, lines):
         "I received your",
     )
     # ... and to the machine's reading, the text before the first action.
+    # Nobody checked it: it goes back to the queue, not to the ground truth an export takes.
     response = client.post(url, {"expected_version": 4, "before": "1"}, **FETCH)
-    assert Line.objects.get(pk=lines[1].pk).text == "I recieved your"
+    line = Line.objects.get(pk=lines[1].pk)
+    assert (line.text, line.status, line.claimed_by) == ("I recieved your", S.NEEDS_REVIEW, None)
+
+
+def test_reverting_to_what_a_revert_put_back_keeps_its_status(bob, letters, lines):
+    """The model's reading a revert put back is still nobody's text; a person's still is."""
+    edit = actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
+    to_model = actions.do_revert_line(lines[1], bob, edit, expected_version=2, before=True)
+    actions.do_save_line(lines[1], bob, "XXX", expected_version=3)
+    actions.do_revert_line(lines[1], bob, to_model, expected_version=4)
+    assert status(lines[1]) == ("I recieved your", S.NEEDS_REVIEW)
+    to_person = actions.do_revert_line(lines[1], bob, edit, expected_version=5)
+    actions.do_save_line(lines[1], bob, "YYY", expected_version=6)
+    actions.do_revert_line(lines[1], bob, to_person, expected_version=7)
+    assert status(lines[1]) == ("I received your", S.REVIEWED)
+
+
+def status(line) -> tuple[str, str]:
+    line = Line.objects.get(pk=line.pk)
+    return line.text, line.status
 
 
 def test_a_stale_revert_is_a_conflict(client, bob, letters, lines):

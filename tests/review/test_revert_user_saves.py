@@ -55,6 +55,22 @@ def test_alice_puts_back_what_bob_saved_since_then_but_for_what_dave_changed_aft
         actions.do_save_line(lines[2], bob, "LETTER OF THE 3D!", expected_version=2)
 
 
+def test_undoing_bob_again_puts_back_the_models_reading_to_the_queue_again(
+    alice, bob, letters, lines, bobs_saves
+):
+    """The first undo's revert put back the model's reading of line 3 and dave's text of
+    line 2; undoing bob's later saves over them goes back to those, with their statuses."""
+    actions.do_revert_user_saves(letters, bob, bobs_saves, alice)
+    actions.do_save_line(lines[1], bob, "I RECEIVED YOUR", expected_version=4)
+    actions.do_save_line(lines[2], bob, "XXX", expected_version=3)
+    result = actions.do_revert_user_saves(letters, bob, bobs_saves, alice)
+    assert texts(lines)[1:3] == [
+        ("I received your", S.REVIEWED),
+        ("letter of the 3d", S.NEEDS_REVIEW),
+    ]
+    assert (result.reverted, result.requeued) == ([lines[1].pk, lines[2].pk], [lines[2].pk])
+
+
 def test_several_saves_go_back_to_before_the_first_and_not_past_someone_elses(
     alice, bob, dave, letters, lines
 ):
