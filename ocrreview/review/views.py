@@ -202,12 +202,14 @@ def line_editor(request, pk: int, line_id: int):
     line = _line(request, pk, line_id)
     collection = line.collection
     params = _queue_params(request, collection)
-    if line.status in (S.NEEDS_REVIEW, S.IN_REVIEW):
+    # Opened from the coordinators' list of corrections, to see the line's history: an audit,
+    # which takes no line from the volunteers' queue and releases none of the auditor's own.
+    open_history = "history" in request.GET
+    if line.status in (S.NEEDS_REVIEW, S.IN_REVIEW) and not open_history:
         actions.do_claim_line(line, request.user)
     context = _editor_context(request, collection, line_id, params)
     context["documents"] = collection.documents.values("id", "title")
-    # Opened from the coordinators' list of corrections, to see the line's history.
-    context["open_history"] = "history" in request.GET
+    context["open_history"] = open_history
     return render(request, "review/editor.html", context)
 
 

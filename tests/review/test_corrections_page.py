@@ -7,10 +7,12 @@ from django.db import connection
 from django.urls import reverse
 
 from ocrreview.corpus.actions import do_remove_member
+from ocrreview.corpus.models import Line
 from ocrreview.review import actions
 from ocrreview.review.models import Correction
 
 A = Correction.Action
+S = Line.Status
 
 
 def page_url(collection) -> str:
@@ -150,3 +152,15 @@ def test_the_progress_page_links_it_for_admins_only(client, alice, bob, letters)
     assert link in client.get(reverse("review_progress", args=[letters.pk])).content.decode()
     client.force_login(bob)
     assert link not in client.get(reverse("review_progress", args=[letters.pk])).content.decode()
+
+
+def test_a_history_link_takes_no_line_from_the_queue(client, alice, letters, lines):
+    """alice audits a line waiting for review: it stays in the volunteers' queue, and the line
+    she holds herself stays hers."""
+    actions.do_claim_line(lines[1], alice)
+    client.force_login(alice)
+    history = reverse("review_line", args=[letters.pk, lines[2].pk]) + "?history=1"
+    assert client.get(history).status_code == 200
+    audited, held = Line.objects.get(pk=lines[2].pk), Line.objects.get(pk=lines[1].pk)
+    assert (audited.status, audited.claimed_by) == (S.NEEDS_REVIEW, None)
+    assert (held.status, held.claimed_by) == (S.IN_REVIEW, alice)
