@@ -180,8 +180,11 @@ def _member(members: dict[int, Membership], user, collection: Collection) -> Mem
 def _refuse_if_last_admin(
     members: dict[int, Membership], membership: Membership, collection: Collection
 ) -> None:
-    admins = {m.user_id for m in members.values() if m.role == Membership.Role.ADMIN}
-    if admins == {membership.user_id}:
+    # A deactivated admin cannot sign in to run the collection.
+    admins = {
+        m.user_id for m in members.values() if m.role == Membership.Role.ADMIN and m.user.is_active
+    }
+    if membership.user_id in admins and admins == {membership.user_id}:
         raise LastAdmin(
             f"{membership.user.get_username()} is the only admin of {collection}; make "
             "another member an admin first."

@@ -162,6 +162,18 @@ def test_the_last_admin_can_be_neither_removed_nor_demoted(client, alice, bob, l
     assert roles(letters) == {"alice": REVIEWER, "bob": ADMIN}
 
 
+def test_a_deactivated_admin_does_not_count_as_the_collection_s_admin(client, alice, bob, letters):
+    Membership.objects.filter(user=bob, collection=letters).update(role=ADMIN)
+    bob.is_active = False
+    bob.save()
+    client.force_login(alice)
+    response = client.post(role_url(letters, alice), {"role": REVIEWER}, follow=True)
+    assert said(response) == [
+        "alice is the only admin of Letters; make another member an admin first."
+    ]
+    assert roles(letters)["alice"] == ADMIN
+
+
 def test_an_admin_who_leaves_is_sent_home(client, alice, bob, letters):
     Membership.objects.filter(user=bob).update(role=ADMIN)
     client.force_login(alice)
