@@ -327,9 +327,10 @@ def test_a_window_whose_every_batch_overflowed_in_fp16_is_left_out_of_the_loss_c
             {"event": "step", "step": 30, "loss": 1.0},
         ]
     )
-    assert chart.loss == "202.0,6.0 594.0,90.0"  # steps 10 and 30 of 30@pytest.mark.django_db
+    assert chart.loss == "202.0,6.0 594.0,90.0"  # steps 10 and 30 of 30
 
 
+@pytest.mark.django_db
 def test_the_django_admin_offers_a_collection_only_the_models_its_settings_page_offers(
     client, letters, tiny_version, finished_run
 ):
