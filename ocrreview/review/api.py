@@ -550,6 +550,11 @@ class RevertUserSavesSerializer(serializers.Serializer):
         help_text="undo their saves from this time on (ISO 8601; without an offset, in the "
         "site's time zone)"
     )
+    preview = serializers.BooleanField(
+        default=False,
+        help_text="true: answer what undoing would do now, and change nothing (a line may yet "
+        "change before you undo; the undo decides again)",
+    )
 
 
 class SkippedLineSerializer(serializers.Serializer):
@@ -588,11 +593,17 @@ class RevertUserSaves(APIView):
         only), as the coordinators' page does: each line whose newest change is still theirs
         goes back to the text it had before their saves, recorded as your revert; a line whose
         earlier text was a model's goes back to the review queue. Lines changed since by
-        anyone else are left as they are, and listed."""
+        anyone else are left as they are, and listed. With preview, what it would do, done
+        nothing."""
         collection = admin_collection_for(request.user, pk)
         form = bind_form(RevertUserForm, request.data, collection=collection)
         if not form.is_valid():
             return error("Invalid request.", fields=form.errors.get_json_data())
         data = form.cleaned_data
-        result = actions.do_revert_user_saves(collection, data["user"], data["since"], request.user)
+        if data["preview"]:
+            result = actions.revert_user_saves_preview(collection, data["user"], data["since"])
+        else:
+            result = actions.do_revert_user_saves(
+                collection, data["user"], data["since"], request.user
+            )
         return Response(UserRevertSerializer(result).data)

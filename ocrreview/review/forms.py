@@ -224,6 +224,8 @@ class RevertUserForm(forms.Form):
 
     user = _trail_user()
     since = MomentField()
+    # The API's: what it would do, without doing it (the page asks with a GET instead).
+    preview = forms.BooleanField(required=False)
 
     def __init__(self, *args, collection: Collection, **kwargs):
         super().__init__(*args, **kwargs)

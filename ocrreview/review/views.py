@@ -3,6 +3,7 @@ X-Requested-With: fetch and get HTML fragments back; plain form posts get redire
 editor still works, more slowly, without JavaScript."""
 
 from dataclasses import replace
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -638,21 +639,38 @@ def _trail_page(request, position: coordination.Position | None, *, newer: bool)
     return f"?{params.urlencode()}"
 
 
+# What the last undo of a person's saves did, shown by the page it redirects to (so that
+# reloading that page shows it again rather than undoing once more).
+UNDONE = "review:undone:{}"
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def revert_user_saves(request, pk: int):
     """What undoing a person's saves since a time would do, to confirm (GET); undoing them
-    (POST). Either way the lines left alone are listed, with who changed them since."""
+    (POST), then what it did (GET with done). Either way the lines left alone are listed,
+    with who changed them since."""
     collection = admin_collection_for(request.user, pk)
-    done = request.method == "POST"
-    form = RevertUserForm(request.POST if done else request.GET, collection=collection)
-    context = {"collection": collection, "form": form, "done": done}
+    posted = request.method == "POST"
+    form = RevertUserForm(request.POST if posted else request.GET, collection=collection)
+    context = {"collection": collection, "form": form, "done": False}
     if not form.is_valid():
         return render(request, "review/corrections_revert.html", context, status=400)
     user, since = form.cleaned_data["user"], form.cleaned_data["since"]
-    if done:
+    asked = {"user": user.pk, "since": since.isoformat()}
+    if posted:
         result = actions.do_revert_user_saves(collection, user, since, request.user)
-    else:
+        request.session[UNDONE.format(collection.pk)] = {
+            **asked,
+            "reverted": result.reverted,
+            "requeued": result.requeued,
+            "skipped": [c.pk for c in result.skipped],
+        }
+        query = urlencode({**asked, "done": 1})
+        return redirect(f"{reverse('review_revert_user', args=[collection.pk])}?{query}")
+    result = _undone(request, collection, asked) if "done" in request.GET else None
+    context["done"] = result is not None
+    if result is None:
         result = actions.revert_user_saves_preview(collection, user, since)
     lines = Line.objects.select_related("document", "page").in_bulk(
         [c.line_id for c in result.skipped]
@@ -664,3 +682,21 @@ def revert_user_saves(request, pk: int):
         skipped=[(lines[c.line_id], c) for c in result.skipped],
     )
     return render(request, "review/corrections_revert.html", context)
+
+
+def _undone(request, collection: Collection, asked: dict) -> actions.UserRevert | None:
+    """What this session's last undo of these saves did; None for another undo's address (an
+    old tab, a bookmark), which then shows what undoing would do now."""
+    undone = request.session.get(UNDONE.format(collection.pk))
+    if (
+        not undone
+        or undone["user"] != asked["user"]
+        or datetime.fromisoformat(undone["since"]) != datetime.fromisoformat(asked["since"])
+    ):
+        return None
+    skipped = Correction.objects.select_related("user").in_bulk(undone["skipped"])
+    return actions.UserRevert(
+        reverted=undone["reverted"],
+        requeued=undone["requeued"],
+        skipped=[skipped[pk] for pk in undone["skipped"]],
+    )

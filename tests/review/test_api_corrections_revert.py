@@ -43,6 +43,14 @@ def test_alice_undoes_bobs_saves_since_then(client, alice, bob, dave, letters, l
     assert {(r.line_id, r.user) for r in reverts} == {(lines[1].pk, alice), (lines[2].pk, alice)}
 
 
+def test_a_preview_answers_the_same_and_changes_nothing(client, alice, bob, letters, bobs_saves):
+    asked = {"user": bob.pk, "since": bobs_saves.isoformat()}
+    preview = post_json(client, url(letters), alice, {**asked, "preview": True})
+    assert preview.status_code == 200
+    assert not Correction.objects.filter(action=Correction.Action.REVERT).exists()
+    assert post_json(client, url(letters), alice, asked).json() == preview.json()
+
+
 def test_a_time_with_an_offset_or_none(client, alice, bob, letters, lines, bobs_saves, settings):
     """Without an offset, the time is read in the site's time zone, as the pages show times."""
     settings.TIME_ZONE = "Europe/Paris"

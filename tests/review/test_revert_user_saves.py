@@ -210,8 +210,13 @@ def test_the_page_asks_first_with_the_count_then_undoes(
     assert not Correction.objects.filter(action=A.REVERT).exists()
 
     done = client.post(revert_url(letters), query)
-    assert done.status_code == 200
-    assert "2 lines put back" in done.content.decode()
+    # Redirected to what it did: reloading that page shows it again, and undoes nothing more.
+    assert done.status_code == 302
+    for _ in range(2):
+        shown = client.get(done["Location"]).content.decode()
+        assert "2 lines put back" in shown and "1 of them" in shown
+        assert "Left as they are (1)" in shown and "dave" in shown
+    assert Correction.objects.filter(action=A.REVERT).count() == 2
     assert [t for t, _ in texts(lines)] == [
         "Dear Sir,",
         "I received your",
@@ -241,7 +246,7 @@ def test_a_former_members_saves_can_still_be_undone(client, alice, bob, letters,
     do_remove_member(letters, bob, actor=alice)
     client.force_login(alice)
     response = client.post(revert_url(letters), {"user": bob.pk, "since": bobs_saves.isoformat()})
-    assert response.status_code == 200
+    assert response.status_code == 302
     assert Line.objects.get(pk=lines[2].pk).text == "letter of the 3d"
 
 
