@@ -137,4 +137,8 @@ def env_database(name: str, default: str) -> dict:
         )
     if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name}={url!r} names no database")
+    # A server that answers nothing (a failover under way, packets dropped) would hold each
+    # connection attempt for the TCP timeout, minutes, where a training step asks every
+    # second; a URL's own ?connect_timeout= wins.
+    config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     return config

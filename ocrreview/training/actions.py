@@ -8,6 +8,7 @@ import logging
 import re
 import shutil
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -267,9 +268,11 @@ def stop_training_for_shutdown() -> None:
     _worker_stopping.set()
 
 
-def _queue_run(run_id: int) -> None:
+def _queue_run(run_id: int, *, countdown: int = 0) -> None:
     # Robust: with the broker down the run stays queued, and the sweep sends it again.
-    transaction.on_commit(lambda: tasks.train_model.delay(run_id), robust=True)
+    transaction.on_commit(
+        lambda: tasks.train_model.apply_async((run_id,), countdown=countdown), robust=True
+    )
 
 
 def do_request_cancel(run: TrainingRun) -> bool:
@@ -306,6 +309,10 @@ def _stamp(when) -> str:
     return when.strftime("%H:%M:%S")
 
 
+# How long steps go on without asking about cancelling once the database did not answer.
+DATABASE_RETRY_SECONDS = 10.0
+
+
 class _RunLog:
     """Appends to the run's log and history as training reports, so the page shows them live.
     Every write holds the run's claim: once a sweep has queued the run again, this worker's
@@ -316,6 +323,8 @@ class _RunLog:
         self.lost = False
         self.finished = False
         self.trained_steps: int | None = None  # once training has ended
+        # While the database is gone: when steps ask about cancelling again (time.monotonic).
+        self.database_back_at: float | None = None
 
     def update(self, **fields: Any) -> None:
         if not TrainingRun.objects.filter(pk=self.run.pk, claim=self.run.claim).update(**fields):
@@ -327,7 +336,9 @@ class _RunLog:
         try:
             self.update(**fields)
         except (OperationalError, InterfaceError) as exc:
-            _database_lost(exc)
+            self._database_lost(exc)
+        else:
+            self.database_back_at = None
 
     def write(self, message: str) -> None:
         self.run.log += f"[{_stamp(timezone.now())}] {message}\n"
@@ -352,14 +363,30 @@ class _RunLog:
 
     def cancelled(self) -> bool:
         """Asked every step: an admin's cancel, or the run given to another worker. A step
-        that cannot ask (the database restarting) goes on, and the next one asks again."""
+        that cannot ask (the database restarting) goes on, and the steps of the next
+        DATABASE_RETRY_SECONDS do not ask: a step takes a fraction of a second on a GPU, and
+        each try costs a connection attempt, up to its connect_timeout."""
+        if self.database_back_at is not None and time.monotonic() < self.database_back_at:
+            return self.lost
         try:
             row = TrainingRun.objects.filter(pk=self.run.pk).values("cancel_requested", "claim")[0]
         except (OperationalError, InterfaceError) as exc:
-            _database_lost(exc)
+            self._database_lost(exc)
             return self.lost
+        self.database_back_at = None
         self.lost = self.lost or row["claim"] != self.run.claim
         return self.lost or row["cancel_requested"]
+
+    def _database_lost(self, exc: Exception) -> None:
+        if self.database_back_at is None:  # once an outage, not once a step
+            logger.warning(
+                "Training run %s lost the database (%s); it trains on, and asks again every %s s",
+                self.run.pk,
+                exc,
+                DATABASE_RETRY_SECONDS,
+            )
+        self.database_back_at = time.monotonic() + DATABASE_RETRY_SECONDS
+        connection.close()  # the next query opens a new connection
 
     def should_stop(self) -> bool:
         """Asked every step: cancelled, or the worker is stopping."""
@@ -371,11 +398,6 @@ class _RunLog:
         held = TrainingRun.objects.filter(pk=self.run.pk, claim=self.run.claim)
         interval = settings.OCRREVIEW_TRAINING_LEASE_SECONDS / 4
         return beating(_heartbeat(held), interval, f"run-{self.run.pk}")
-
-
-def _database_lost(exc: Exception) -> None:
-    logger.warning("A training run lost the database for a moment (%s); it goes on", exc)
-    connection.close()  # the next query opens a new connection
 
 
 def _heartbeat(held: QuerySet) -> Callable[[], int]:
@@ -445,9 +467,15 @@ def run_training(run_id: int, worker: str = "", *, retry: bool = False) -> Train
         if log.trained_steps is not None and log.cancelled():
             return _cancelled_after_training(run, log)
         if retry and (log.trained_steps is not None or _passing_fault(exc)):
+            if storage.store_is_down(exc):
+                # Not counted as a stall: the store's outage is no fault of the run's, and
+                # recognition waits one out without charging its lines either. The run waits
+                # queued, costing nothing, until the store answers or an admin cancels it;
+                # failing it would delete the checkpoints the store keeps for it.
+                return _queue_again(run, log, error, _longest_retry_wait())
             # Counted at the step a worker's death is counted at too: the last one logged.
             if _stalled(run, _steps_done(run)) < MAX_STALLS:
-                return _queue_again(run, log, error)
+                return _queue_again(run, log, error, _retry_wait(run.stalls))
             error += f"; {run.stalls} tries in a row ended this way at step {run.stalled_at_step}"
         run.error = error
         return _finish(run, TrainingRun.Status.FAILED, log, f"failed: {run.error}")
@@ -525,7 +553,22 @@ def _passing_fault(exc: BaseException) -> bool:
     return storage.store_is_down(exc) or bool(_DISK_FAILURE.search(str(exc)))
 
 
-def _queue_again(run: TrainingRun, log: _RunLog, error: str) -> TrainingRun:
+def _longest_retry_wait() -> int:
+    """Below a lease: a queued run whose message is not taken within a lease of its heartbeat
+    is sent again by the sweep (_runs_whose_message_was_lost), and _queue_again beats as it
+    queues. A copy sent all the same would be harmless (one claim of a queued run succeeds),
+    but it would cut the wait short."""
+    return max(1, settings.OCRREVIEW_TRAINING_LEASE_SECONDS - 10)
+
+
+def _retry_wait(stalls: int) -> int:
+    """Seconds before a run queued again after its `stalls`-th try in a row at one step is
+    tried again: sent at once, the worker would take it straight back and meet the fault again
+    (the GPU still full, the disk not yet cleared), reaching MAX_STALLS within a minute."""
+    return min(30 * 2 ** (stalls - 1), _longest_retry_wait())
+
+
+def _queue_again(run: TrainingRun, log: _RunLog, error: str, wait: int) -> TrainingRun:
     """Queue again a run that failed for a moment, its work and checkpoints kept, as one whose
     worker stops is (_hand_back). After training, evaluating, calibrating and storing the model
     take minutes after hours of training, and may fail with the store unreachable: the next try
@@ -533,19 +576,24 @@ def _queue_again(run: TrainingRun, log: _RunLog, error: str) -> TrainingRun:
     passing fault (_passing_fault) would otherwise end the run and delete its checkpoints, hours
     of training: the next try resumes from the last checkpoint. run_training counts the try
     (_stalled), so a fault that comes back at the same step every time fails the run after
-    MAX_STALLS tries instead of holding the worker for ever."""
+    MAX_STALLS tries instead of holding the worker for ever. It is tried again in `wait`
+    seconds."""
     if log.trained_steps is None:
-        log.write(f"{error}; queued again, to resume from its last checkpoint")
+        log.write(f"{error}; queued again, to resume from its last checkpoint in {wait} s")
     else:
-        log.write(f"failed after training: {error}; queued again, to try once more from its model")
+        log.write(
+            f"failed after training: {error}; queued again, to try once more from its model "
+            f"in {wait} s"
+        )
     log.update(
         status=TrainingRun.Status.QUEUED,
         claim=None,
+        heartbeat_at=timezone.now(),  # the sweep's lost-message clock starts now
         stalls=run.stalls,
         stalled_at_step=run.stalled_at_step,
     )
     if not log.lost:
-        _queue_run(run.pk)
+        _queue_run(run.pk, countdown=wait)
     run.refresh_from_db()
     return run
 

@@ -3,6 +3,8 @@ overrides, cancellation, failures, bad parameters, and characters the tokenizer 
 
 import errno
 import os
+import socket
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from transformers import AutoTokenizer
 
 from ocrreview.corpus.models import Line
 from ocrreview.storage import resolve_model_source
-from ocrreview.training import actions, evaluation, splits
+from ocrreview.training import actions, evaluation, splits, tasks
 from ocrreview.training.actions import TrainingError, TrainingParams
 from ocrreview.training.models import (
     DatasetExport,
@@ -670,3 +672,126 @@ def test_a_full_disk_is_a_passing_fault_however_a_checkpoint_s_writers_report_it
         assert actions._passing_fault(failed.value), (writer, failed.value)
     assert actions._passing_fault(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
     assert not actions._passing_fault(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+
+
+def sent_with_countdowns(monkeypatch) -> list[int]:
+    """The countdowns the training task is sent again with: a test cannot wait them out, nor
+    would an eager Celery keep them."""
+    countdowns: list[int] = []
+    monkeypatch.setattr(
+        tasks.train_model, "apply_async", lambda args, countdown: countdowns.append(countdown)
+    )
+    return countdowns
+
+
+def test_a_passing_fault_is_tried_again_later_each_time_it_comes_back(
+    letters, alice, tiny_version, done_export, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Sent again at once, the worker took its own message straight back, met the same full
+    disk or GPU within seconds, and failed the run, deleting hours of checkpoints, within a
+    minute."""
+    run = start(tiny_version, done_export, EVERY_STEP, alice)
+    failing_checkpoint_save(monkeypatch, 2, FULL_DISK, times=None)
+    countdowns = sent_with_countdowns(monkeypatch)
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            run = actions.run_training(run.pk, retry=True)
+        assert run.status == TrainingRun.Status.QUEUED
+        # Waiting for its countdown, it is not taken for a run whose message was lost.
+        with django_capture_on_commit_callbacks(execute=True):
+            assert actions.do_requeue_abandoned_runs() == 0
+    assert countdowns == [30, 60]
+    assert "resume from its last checkpoint in 60 s" in run.log
+    with django_capture_on_commit_callbacks(execute=True):
+        run = actions.run_training(run.pk, retry=True)
+    assert run.status == TrainingRun.Status.FAILED
+    assert countdowns == [30, 60]
+
+
+def test_a_store_that_stays_down_is_waited_out_with_the_run_s_checkpoint(
+    letters, alice, tiny_version, done_export, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The store's outage is no fault of the run's: it was counted as a stall, and the third
+    try failed the run and deleted its checkpoint."""
+    run = start(tiny_version, done_export, EVERY_STEP, alice)
+    failing_checkpoint_save(monkeypatch, 2, FULL_DISK, times=1)
+    countdowns = sent_with_countdowns(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = actions.run_training(run.pk, retry=True)
+    assert countdowns == [30]
+
+    # A store that cannot be taken down between two steps of a test: its client's error.
+    def store_down(run_id, out_dir):
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+    real_fetch = actions.checkpoints.fetch
+    monkeypatch.setattr(actions.checkpoints, "fetch", store_down)
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            run = actions.run_training(run.pk, retry=True)
+        assert (run.status, run.stalls) == (TrainingRun.Status.QUEUED, 1)
+    longest = settings.OCRREVIEW_TRAINING_LEASE_SECONDS - 10
+    assert countdowns == [30, longest, longest, longest]
+
+    monkeypatch.setattr(actions.checkpoints, "fetch", real_fetch)
+    run = actions.run_training(run.pk, retry=True)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.log
+    assert "resumed from step 1" in run.log
+
+
+def end_this_database_session_for(seconds: float, monkeypatch) -> list[bool]:
+    """The database gone for a while, as in a failover: this session ended, and new ones
+    refused (on a port nothing listens on) until `seconds` have passed. Returns the
+    connection attempts since, whether each was refused."""
+    from django.db import connection
+
+    end_this_database_session()
+    back_at = time.monotonic() + seconds
+    real_connect = connection.get_new_connection
+    attempts: list[bool] = []
+
+    def connect(params):
+        attempts.append(time.monotonic() < back_at)
+        return real_connect({**params, "port": closed_port()} if attempts[-1] else params)
+
+    monkeypatch.setattr(connection, "get_new_connection", connect)
+    return attempts
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_without_its_database_asks_again_every_few_seconds_and_says_so_once(
+    letters, alice, tiny_version, done_export, monkeypatch, caplog
+):
+    """Each step tried to connect, logged a warning and closed the connection: thousands of
+    lines a minute on a GPU, and a step's worth of connection timeout each."""
+    attempts = []
+    outage_s = 3.0
+    real_should_stop = actions._RunLog.should_stop
+    steps = []
+
+    def step_of_a_real_model(log):  # slower, so that the outage spans many steps
+        steps.append(1)
+        if len(steps) == 2:
+            attempts.extend([end_this_database_session_for(outage_s, monkeypatch)])
+        time.sleep(outage_s / 20)
+        return real_should_stop(log)
+
+    monkeypatch.setattr(actions._RunLog, "should_stop", step_of_a_real_model)
+    params = replace(UNCHANGED, max_steps=40, eval_every=1000, checkpoint_every=1000)
+    run = start(tiny_version, done_export, params, alice)
+    with caplog.at_level("WARNING", logger=actions.logger.name):
+        run = actions.run_training(run.pk, retry=True)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.log
+    lost = [r for r in caplog.records if "lost the database" in r.getMessage()]
+    assert len(lost) == 1
+    # Not one a step: a report's write perhaps, then one that finds it back.
+    assert len(attempts[0]) <= 3, attempts
+    assert [e["step"] for e in run.history if e["event"] == "step"][-1] == 40
+    # A server that answers nothing holds an attempt this long, not the TCP timeout.
+    assert settings.DATABASES["default"]["OPTIONS"]["connect_timeout"] == 5
