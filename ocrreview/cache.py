@@ -5,6 +5,7 @@ limits are not enforced meanwhile."""
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 # Once a minute per process is enough to say so: every request would otherwise log it.
 WARN_EVERY_S = 60.0
-_last_warning = 0.0
+_last_warning = -math.inf  # time.monotonic() may be under a minute on a host just booted
 
 
 def _without_redis(

@@ -276,15 +276,16 @@ else:
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
-# Sessions are read on every request; caching them saves the review editor's hot path
-# ("save and open next") a query. Redis when there is one (the site goes on without it while
-# it is down: ocrreview/cache.py), else a per-process cache.
+# Counts of failed logins and API requests: Redis when there is one (the site goes on without
+# it while it is down: ocrreview/cache.py), else a per-process cache. Sessions stay in
+# PostgreSQL alone: a cached copy that a logout during a Redis outage could not delete would
+# sign the cookie in again once Redis is back.
 CACHES = {
     "default": {"BACKEND": "ocrreview.cache.ResilientRedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Recognition ------------------------------------------------------------------------
 OCRREVIEW_MODEL = env_str("OCRREVIEW_MODEL", "microsoft/trocr-base-handwritten")

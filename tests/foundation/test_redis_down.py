@@ -4,9 +4,12 @@ are not enforced meanwhile. Redis is made unreachable by pointing the cache at a
 of this machine, which refuses connections as a stopped Redis does."""
 
 import logging
+import math
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.test import Client
 from django.urls import reverse
 
 import ocrreview.cache
@@ -26,24 +29,23 @@ def redis_down(settings):
 
 
 @pytest.mark.django_db
-def test_a_signed_in_reviewer_keeps_working_and_the_outage_is_logged(
-    client, bob, letters, redis_down, caplog, monkeypatch
-):
-    monkeypatch.setattr(ocrreview.cache, "_last_warning", 0.0)
+def test_a_signed_in_reviewer_keeps_working(client, bob, letters, redis_down):
     client.force_login(bob)
-    with caplog.at_level(logging.WARNING, logger="ocrreview.cache"):
-        page = client.get(reverse("collection_detail", args=[letters.pk]))
+    page = client.get(reverse("collection_detail", args=[letters.pk]))
     assert page.status_code == 200
     assert "Letters" in page.content.decode()
-    assert caplog.text.count("The Redis cache cannot be reached") == 1  # not once a call
 
 
 @pytest.mark.django_db
-def test_logins_are_answered(client, bob, redis_down):
+def test_logins_are_answered_and_the_outage_is_logged(client, bob, redis_down, caplog, monkeypatch):
+    monkeypatch.setattr(ocrreview.cache, "_last_warning", -math.inf)
     url = reverse("login")
-    wrong = client.post(url, {"username": "bob", "password": "not-this"})
+    with caplog.at_level(logging.WARNING, logger="ocrreview.cache"):
+        wrong = client.post(url, {"username": "bob", "password": "not-this"})
     assert wrong.status_code == 200
     assert wrong.context["form"].errors
+    # The failure is counted in the cache, several calls: said once, not once a call.
+    assert caplog.text.count("The Redis cache cannot be reached") == 1
     right = client.post(url, {"username": "bob", "password": "password"})
     assert right.status_code == 302
     assert client.get(reverse("home")).status_code == 200  # the session, read from its row
@@ -65,3 +67,19 @@ def test_an_unreachable_cache_answers_as_an_empty_one(redis_down):
     assert cache.incr("count") == 0
     cache.set("kept", 1)
     assert cache.get("kept") is None
+
+
+@pytest.mark.django_db
+def test_a_logout_while_redis_is_down_stays_a_logout_once_it_is_back(client, bob, settings):
+    client.force_login(bob)
+    assert client.get(reverse("home")).status_code == 200
+    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    kept = settings.CACHES
+    settings.CACHES = UNREACHABLE
+    client.post(reverse("logout"))
+    settings.CACHES = kept  # Redis back, with whatever it held before
+    stolen = Client()
+    stolen.cookies[django_settings.SESSION_COOKIE_NAME] = cookie
+    response = stolen.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
