@@ -4,9 +4,10 @@ import logging
 from urllib.parse import urlparse
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import resolve_url
+
+from ocrreview.db_errors import connection_lost
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ class DatabaseUnavailable:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, OperationalError | InterfaceError):
-            return None
+        if not connection_lost(exception):
+            return None  # a deadlock, a timeout: a server error, with its traceback
         logger.warning("%s %s lost the database: %s", request.method, request.path, exception)
         message = "The database cannot be reached for the moment; try again in a minute."
         if request.path.startswith("/api/") or request.headers.get("X-Requested-With"):

@@ -33,7 +33,7 @@ import pypdfium2 as pdfium
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, transaction
 from PIL import Image, ImageOps
 
 from ocrreview import storage
@@ -47,6 +47,7 @@ from ocrreview.corpus.segmentation import (
 )
 from ocrreview.corpus.signals import lines_ready, texts_held_before
 from ocrreview.corpus.xmlimport import ImportedPage, XMLImportError, parse_layout_xml
+from ocrreview.db_errors import connection_lost
 from ocrreview.storage import StorageError
 from recognition.preprocess import MAX_PIXELS, ImageError, open_image, to_rgb
 
@@ -207,9 +208,9 @@ def do_ingest(
                 )
             except (IngestError, StorageError) as exc:
                 results.append(FileResult(item.name, error=str(exc)))
-            except (OperationalError, InterfaceError):
-                raise  # the database lost, not the file's fault: middleware.DatabaseUnavailable
             except Exception as exc:  # a decoder's unforeseen failure must not sink the upload
+                if connection_lost(exc):
+                    raise  # not the file's fault: middleware.DatabaseUnavailable answers
                 logger.exception("Ingesting %s failed", item.name)
                 results.append(
                     FileResult(

@@ -3,11 +3,13 @@ Retry-After; an upload's files are not reported as unreadable. The backend servi
 is terminated from another connection, as a restarting server ends it."""
 
 import psycopg
+import psycopg.errors
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.models.signals import post_save
 
 from ocrreview.corpus.models import Page
+from ocrreview.db_errors import connection_lost
 from tests.factories import token_headers as auth
 from tests.ingestion import files
 from tests.ingestion.test_api import upload
@@ -46,3 +48,26 @@ def test_an_upload_that_loses_the_database_is_a_503_to_try_again(
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
     assert "database cannot be reached" in response.json()["error"]
+
+
+def raised_by_django(error: Exception) -> OperationalError:
+    wrapped = OperationalError(str(error))
+    wrapped.__cause__ = error
+    return wrapped
+
+
+@pytest.mark.parametrize(
+    "error, lost",
+    [
+        (psycopg.OperationalError("server closed the connection unexpectedly"), True),
+        (psycopg.errors.AdminShutdown(), True),
+        (psycopg.errors.CannotConnectNow(), True),
+        (psycopg.errors.DeadlockDetected(), False),
+        (psycopg.errors.QueryCanceled(), False),
+        (psycopg.errors.DiskFull(), False),
+    ],
+    ids=["closed", "shutdown", "starting", "deadlock", "statement-timeout", "disk-full"],
+)
+def test_only_a_lost_connection_is_a_503_the_rest_are_server_errors(error, lost):
+    """A deadlock answered 'try again in a minute' with no traceback would never be seen."""
+    assert connection_lost(raised_by_django(error)) is lost
