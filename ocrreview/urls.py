@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ocrreview.corpus.logins import AdminLoginForm, LoginView
+from ocrreview.corpus.logins import AdminLoginForm, LoginView, PasswordChangeView
 
 # The admin's login page is a second door to every account: it keeps the same limit.
 admin.site.login_form = AdminLoginForm
@@ -12,13 +12,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # Templates of their own: the names Django's views use by default are those of the admin's
-    # password pages too, which keep the admin's look.
-    path(
-        "accounts/password/",
-        auth_views.PasswordChangeView.as_view(template_name="registration/password_change.html"),
-        name="password_change",
-    ),
+    path("accounts/password/", PasswordChangeView.as_view(), name="password_change"),
+    # A template of its own: Django's default name is the admin's page too, in the admin's look.
     path(
         "accounts/password/changed/",
         auth_views.PasswordChangeDoneView.as_view(

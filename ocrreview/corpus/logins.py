@@ -17,7 +17,7 @@ import time
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
@@ -143,6 +143,48 @@ class LoginView(auth_views.LoginView):
     """Django's login page, answering 429 while a limit refuses the login."""
 
     form_class = LoginForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after:
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """A session, stolen or left open, is another door for guessing the account's password
+    (often used elsewhere too): wrong current passwords count as failed logins, and a change
+    over the limits is refused before the password is checked."""
+
+    def __init__(self, *args, request, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.retry_after: int | None = None
+
+    def clean_old_password(self):
+        username = self.user.get_username()
+        refused = refusal(self.request, username)
+        if refused:
+            self.retry_after, message = refused
+            raise ValidationError(message, code="throttled")
+        try:
+            return super().clean_old_password()
+        except ValidationError:
+            record_failure(self.request, username)
+            raise
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, answering 429 while a limit refuses it. Its template is the
+    site's own: Django's default name is the admin's password page too, which keeps the
+    admin's look."""
+
+    form_class = ThrottledPasswordChangeForm
+    template_name = "registration/password_change.html"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
 
     def form_invalid(self, form):
         response = super().form_invalid(form)

@@ -1,8 +1,12 @@
 """/accounts/password/: any signed-in user changes the password they were given."""
 
+import uuid
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+
+from tests import factories
 
 NEW = "quill and vellum 1848"
 
@@ -64,3 +68,24 @@ def test_only_a_signed_in_user_has_a_password_to_change(client, bob):
     response = client.get(reverse("password_change"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+def test_guesses_of_the_current_password_count_as_failed_logins(client, settings, db):
+    """A session left open in a reading room must not be a way to find the password."""
+    settings.OCRREVIEW_LOGIN_FAILURES_PER_USERNAME = 3
+    eve = factories.make_user(f"eve-{uuid.uuid4().hex[:8]}")  # counts outlive a test
+    client.force_login(eve)
+    url = reverse("password_change")
+    for guess in ("guess1", "guess2", "guess3"):
+        wrong = client.post(
+            url, {"old_password": guess, "new_password1": NEW, "new_password2": NEW}
+        )
+        assert wrong.status_code == 200
+    refused = client.post(
+        url, {"old_password": "password", "new_password1": NEW, "new_password2": NEW}
+    )
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "Too many failed logins" in refused.content.decode()
+    eve.refresh_from_db()
+    assert eve.check_password("password")
+    assert not logs_in(eve.get_username(), "password")  # the login page counts them too
