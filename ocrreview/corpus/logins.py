@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import math
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -111,6 +112,22 @@ def record_failure(request, username: str) -> None:
             )
 
 
+def _within_limits(form, username, check, counts: Callable[[ValidationError], bool]):
+    """`check()` of a form that takes a password, refused before the password is checked
+    while a limit refuses the username or the address (`form.retry_after` set), the refusals
+    it raises that `counts` counted as failed logins."""
+    refused = refusal(form.request, username)
+    if refused:
+        form.retry_after, message = refused
+        raise ValidationError(message, code="throttled")
+    try:
+        return check()
+    except ValidationError as error:
+        if counts(error):
+            record_failure(form.request, username)
+        raise
+
+
 class ThrottledLogin:
     """For an AuthenticationForm: a login over the limits is refused before its password is
     checked, with `retry_after` set; a wrong username or password is counted."""
@@ -118,17 +135,12 @@ class ThrottledLogin:
     retry_after: int | None = None
 
     def clean(self):
-        username = self.cleaned_data.get("username")
-        refused = refusal(self.request, username)
-        if refused:
-            self.retry_after, message = refused
-            raise ValidationError(message, code="throttled")
-        try:
-            return super().clean()
-        except ValidationError as error:
-            if error.code == "invalid_login":
-                record_failure(self.request, username)
-            raise
+        return _within_limits(
+            self,
+            self.cleaned_data.get("username"),
+            super().clean,
+            lambda error: error.code == "invalid_login",
+        )
 
 
 class LoginForm(ThrottledLogin, AuthenticationForm):
@@ -139,10 +151,8 @@ class AdminLoginForm(ThrottledLogin, AdminAuthenticationForm):
     pass
 
 
-class LoginView(auth_views.LoginView):
-    """Django's login page, answering 429 while a limit refuses the login."""
-
-    form_class = LoginForm
+class TooManyRequests:
+    """For a view of a throttled form: 429 with Retry-After while a limit refuses it."""
 
     def form_invalid(self, form):
         response = super().form_invalid(form)
@@ -150,6 +160,10 @@ class LoginView(auth_views.LoginView):
             response.status_code = 429
             response["Retry-After"] = str(form.retry_after)
         return response
+
+
+class LoginView(TooManyRequests, auth_views.LoginView):
+    form_class = LoginForm
 
 
 class ThrottledPasswordChangeForm(PasswordChangeForm):
@@ -163,32 +177,17 @@ class ThrottledPasswordChangeForm(PasswordChangeForm):
         self.retry_after: int | None = None
 
     def clean_old_password(self):
-        username = self.user.get_username()
-        refused = refusal(self.request, username)
-        if refused:
-            self.retry_after, message = refused
-            raise ValidationError(message, code="throttled")
-        try:
-            return super().clean_old_password()
-        except ValidationError:
-            record_failure(self.request, username)
-            raise
+        return _within_limits(
+            self, self.user.get_username(), super().clean_old_password, lambda error: True
+        )
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
-    """Django's password change, answering 429 while a limit refuses it. Its template is the
-    site's own: Django's default name is the admin's password page too, which keeps the
-    admin's look."""
+class PasswordChangeView(TooManyRequests, auth_views.PasswordChangeView):
+    """Its template is the site's own: Django's default name is the admin's password page too,
+    which keeps the admin's look."""
 
     form_class = ThrottledPasswordChangeForm
     template_name = "registration/password_change.html"
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "request": self.request}
-
-    def form_invalid(self, form):
-        response = super().form_invalid(form)
-        if form.retry_after:
-            response.status_code = 429
-            response["Retry-After"] = str(form.retry_after)
-        return response
