@@ -3,7 +3,7 @@
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, ProtectedError, Value, When
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from ocrreview import storage
@@ -11,7 +11,7 @@ from ocrreview.corpus.claims import unclaimed
 from ocrreview.corpus.forms import CollectionSettingsForm
 from ocrreview.corpus.ingestion import start_processing
 from ocrreview.corpus.models import Collection, Document, Line, Membership, Page
-from ocrreview.corpus.signals import lines_being_corrected, member_removed
+from ocrreview.corpus.signals import lines_being_corrected
 from ocrreview.training.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -225,18 +225,9 @@ def do_set_member_role(collection: Collection, user, role: str, *, actor) -> Mem
 def do_remove_member(collection: Collection, user, *, actor) -> None:
     """Take the user out of the collection, with what they held in it: the lines they
     claimed go back to the queue, for the colleagues who can still open them, and review
-    deletes their drafts (`member_removed`)."""
+    deletes their drafts (`member_removed`, sent by `models.membership_deleted`)."""
     members = _locked_memberships(collection)
     membership = _member(members, user, collection)
     _refuse_if_last_admin(members, membership, collection)
-    membership.delete()
-    Line.objects.filter(collection=collection, claimed_by=user).update(
-        status=Case(
-            When(status=Line.Status.IN_REVIEW, then=Value(Line.Status.NEEDS_REVIEW)),
-            default=F("status"),
-        ),
-        claimed_by=None,
-        claimed_until=None,
-    )
-    member_removed.send(Membership, collection=collection, user=user)
+    membership.delete()  # models.membership_deleted hands back what they held
     logger.info("%s removed from collection %s by %s", user, collection.pk, actor)

@@ -10,12 +10,15 @@ class CorpusConfig(AppConfig):
         # apps, is the one every process loads.
         from django.conf import settings
         from django.core import checks
-        from django.db.models.signals import pre_delete
+        from django.db.models.signals import post_delete, pre_delete
 
-        from ocrreview.corpus.models import hand_back_claims
+        from ocrreview.corpus.models import Membership, membership_deleted, user_deleted
         from ocrreview.storage import storage_check
 
         checks.register(storage_check, "storage")
         pre_delete.connect(
-            hand_back_claims, sender=settings.AUTH_USER_MODEL, dispatch_uid="hand_back_claims"
+            user_deleted, sender=settings.AUTH_USER_MODEL, dispatch_uid="user_deleted"
+        )
+        post_delete.connect(
+            membership_deleted, sender=Membership, dispatch_uid="membership_deleted"
         )

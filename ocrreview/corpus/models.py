@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Func
 from django.db.models.functions import Lower
 
+from ocrreview.corpus.signals import member_removed
+
 # A BCP 47 language tag: a language subtag, then script, region or variant subtags.
 LANGUAGE_TAG = RegexValidator(
     r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$",
@@ -402,10 +404,23 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…) of {self.user}"
 
 
-def hand_back_claims(sender, instance, **kwargs) -> None:
-    """Connected to the user model's pre_delete: a deleted user's claimed lines go back to the
-    queue. SET_NULL alone would leave a claim's expiry without its holder, which the claim
-    constraint refuses, failing the deletion."""
-    held = Line.objects.filter(claimed_by=instance)
-    held.filter(status=Line.Status.IN_REVIEW).update(status=Line.Status.NEEDS_REVIEW)
-    held.update(claimed_by=None, claimed_until=None)
+def hand_back_claims(lines: models.QuerySet) -> None:
+    """The lines' claims end: those in review go back to the queue, for colleagues to open."""
+    lines.filter(status=Line.Status.IN_REVIEW).update(status=Line.Status.NEEDS_REVIEW)
+    lines.update(claimed_by=None, claimed_until=None)
+
+
+def user_deleted(sender, instance, **kwargs) -> None:
+    """The user model's pre_delete. SET_NULL alone would leave a claim's expiry without its
+    holder, which the claim constraint refuses, failing the deletion."""
+    hand_back_claims(Line.objects.filter(claimed_by=instance))
+
+
+def membership_deleted(sender, instance: Membership, **kwargs) -> None:
+    """Membership's post_delete, however it is deleted (the members page, the Django admin,
+    the user's deletion): what the user held in the collection goes, as `member_removed`
+    says."""
+    hand_back_claims(
+        Line.objects.filter(collection_id=instance.collection_id, claimed_by_id=instance.user_id)
+    )
+    member_removed.send(Membership, collection=instance.collection, user=instance.user)

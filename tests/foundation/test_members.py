@@ -118,6 +118,24 @@ def test_removing_dave_hands_back_his_lines_and_deletes_his_drafts_here_alone(
     assert client.get(reverse("collection_detail", args=[ledgers.pk])).status_code == 200
 
 
+def test_staff_removing_dave_in_the_django_admin_hands_back_what_he_held(
+    admin_client, dave, letters, model_version
+):
+    membership = factories.add_member(dave, letters, REVIEWER)
+    page = factories.make_page(factories.make_document(letters))
+    claimed, drafted = (
+        factories.make_read_line(page, order, [("Dear Sir", 0.4)], model_version)
+        for order in (0, 1)
+    )
+    review.do_save_draft(drafted, dave, "Dear Sr", base_version=1)
+    assert review.do_claim_line(claimed, dave)
+    url = reverse("admin:corpus_membership_delete", args=[membership.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    claimed.refresh_from_db()
+    assert (claimed.status, claimed.claimed_by) == (Line.Status.NEEDS_REVIEW, None)
+    assert not Draft.objects.filter(user=dave).exists()
+
+
 def test_a_reviewer_can_do_none_of_it(client, alice, bob, charlie, dave, letters):
     before = roles(letters)
     client.force_login(bob)
