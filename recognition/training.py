@@ -35,7 +35,12 @@ import recognition.line_encoder  # noqa: F401  (registers the starter's encoder 
 from recognition import metrics
 from recognition.forkserver import forkserver
 from recognition.inference import NEUTRAL_SEARCH
-from recognition.loading import cuda_has_native_bf16, max_new_tokens_for, resolve_device
+from recognition.loading import (
+    convolve_channels_last,
+    cuda_has_native_bf16,
+    max_new_tokens_for,
+    resolve_device,
+)
 from recognition.preprocess import bounded_aspect, open_image, to_rgb
 from recognition.text import nfc, one_line
 
@@ -491,10 +496,7 @@ def _train(
             raise ValueError(f"every training line is longer than {label_length} tokens")
 
     device = next(model.parameters()).device
-    if device.type == "cpu":
-        # As the engine reads (recognition.loading): oneDNN convolves, and takes the gradients
-        # of, channels-last tensors without reordering them at every layer.
-        torch.nn.Module.to(model.encoder, memory_format=torch.channels_last)
+    convolve_channels_last(model, device)
     _train_mode(model, config)
     if not config.train_encoder:
         model.encoder.requires_grad_(False)

@@ -406,8 +406,14 @@ class ApiToken(models.Model):
 
 def hand_back_claims(lines: models.QuerySet) -> None:
     """The lines' claims end: those in review go back to the queue, for colleagues to open."""
-    lines.filter(status=Line.Status.IN_REVIEW).update(status=Line.Status.NEEDS_REVIEW)
-    lines.update(claimed_by=None, claimed_until=None)
+    lines.update(
+        status=models.Case(
+            models.When(status=Line.Status.IN_REVIEW, then=models.Value(Line.Status.NEEDS_REVIEW)),
+            default=models.F("status"),
+        ),
+        claimed_by=None,
+        claimed_until=None,
+    )
 
 
 def user_deleted(sender, instance, **kwargs) -> None:
