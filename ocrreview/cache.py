@@ -1,7 +1,8 @@
-"""The cache holds only what can be done without for a while: copies of sessions (their rows
-are in PostgreSQL), login-failure and API rate counts. When Redis is down or restarting, the
-site goes on without it instead of answering every page, login and API call with a 500; the
-limits are not enforced meanwhile."""
+"""The cache holds only what can be done without for a while: login-failure and API rate
+counts (sessions are in PostgreSQL alone). When Redis is down or restarting, the site goes on
+without it instead of answering every page, login and API call with a 500: each process
+counts in its own memory meanwhile, so the limits still hold per process, and goes back to
+Redis once it answers again."""
 
 import functools
 import logging
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -20,58 +22,66 @@ logger = logging.getLogger(__name__)
 WARN_EVERY_S = 60.0
 _last_warning = -math.inf  # time.monotonic() may be under a minute on a host just booted
 
-
-def _without_redis(
-    answer: Callable[..., Any],
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`answer`, called with the method's arguments, stands in for the method's result while
-    Redis cannot be reached."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        def call(self: RedisCache, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except (RedisConnectionError, RedisTimeoutError) as exc:
-                global _last_warning
-                if time.monotonic() - _last_warning > WARN_EVERY_S:
-                    _last_warning = time.monotonic()
-                    logger.warning(
-                        "The Redis cache cannot be reached (%s): going on without it", exc
-                    )
-                return answer(*args, **kwargs)
-
-        return call
-
-    return wrap
+# After a failure Redis is left alone this long. A host that is down but silent (a dead
+# machine, a dropped route) costs a connect timeout per try, and a request makes several
+# cache calls: trying on every call would add seconds to every page.
+RETRY_AFTER_S = 10.0
+# By server location: Django makes one cache object per thread, and an outage is the
+# server's, not the thread's.
+_down_until: dict[str, float] = {}
 
 
-def _default(key: str, default: Any = None, version: int | None = None) -> Any:
-    return default
+def _fall_back(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The method of Redis's cache, answered by the process's own memory while Redis cannot
+    be reached."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def call(self: "ResilientRedisCache", *args: Any, **kwargs: Any) -> Any:
+        if time.monotonic() < _down_until.get(self.location, -math.inf):
+            return getattr(self.local, name)(*args, **kwargs)
+        try:
+            return method(self, *args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            _down_until[self.location] = time.monotonic() + RETRY_AFTER_S
+            _warn(exc)
+            return getattr(self.local, name)(*args, **kwargs)
+
+    return call
 
 
-def _nothing(*args: Any, **kwargs: Any) -> None:
-    return None
+def _warn(exc: Exception) -> None:
+    global _last_warning
+    if time.monotonic() - _last_warning > WARN_EVERY_S:
+        _last_warning = time.monotonic()
+        logger.warning(
+            "The Redis cache cannot be reached (%s): counting in this process's memory, and "
+            "trying Redis again every %d s",
+            exc,
+            RETRY_AFTER_S,
+        )
 
 
 class ResilientRedisCache(RedisCache):
-    """Django's Redis cache, answering as an empty cache that keeps nothing while Redis is
+    """Django's Redis cache, standing in for it with a per-process memory cache while Redis is
     unreachable, and giving up on a host that does not answer within seconds rather than the
     operating system's minutes."""
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         options = {"socket_connect_timeout": 1, "socket_timeout": 2, **params.get("OPTIONS", {})}
         super().__init__(server, {**params, "OPTIONS": options})
+        self.location = server
+        # Memory caches of one name share their store within the process.
+        self.local = LocMemCache(f"redis-down:{server}", {"TIMEOUT": params.get("TIMEOUT", 300)})
 
-    get = _without_redis(_default)(RedisCache.get)
-    get_many = _without_redis(lambda *args, **kwargs: {})(RedisCache.get_many)
-    has_key = _without_redis(lambda *args, **kwargs: False)(RedisCache.has_key)
-    add = _without_redis(lambda *args, **kwargs: False)(RedisCache.add)
-    set = _without_redis(_nothing)(RedisCache.set)
-    set_many = _without_redis(lambda *args, **kwargs: [])(RedisCache.set_many)
-    touch = _without_redis(lambda *args, **kwargs: False)(RedisCache.touch)
-    delete = _without_redis(lambda *args, **kwargs: False)(RedisCache.delete)
-    delete_many = _without_redis(_nothing)(RedisCache.delete_many)
-    # No count is kept: a limit compared with it lets the request through.
-    incr = _without_redis(lambda *args, **kwargs: 0)(RedisCache.incr)
-    clear = _without_redis(lambda *args, **kwargs: False)(RedisCache.clear)
+    get = _fall_back(RedisCache.get)
+    get_many = _fall_back(RedisCache.get_many)
+    has_key = _fall_back(RedisCache.has_key)
+    add = _fall_back(RedisCache.add)
+    set = _fall_back(RedisCache.set)
+    set_many = _fall_back(RedisCache.set_many)
+    touch = _fall_back(RedisCache.touch)
+    delete = _fall_back(RedisCache.delete)
+    delete_many = _fall_back(RedisCache.delete_many)
+    incr = _fall_back(RedisCache.incr)
+    clear = _fall_back(RedisCache.clear)

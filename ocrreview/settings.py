@@ -276,8 +276,8 @@ else:
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
-# Counts of failed logins and API requests: Redis when there is one (the site goes on without
-# it while it is down: ocrreview/cache.py), else a per-process cache. Sessions stay in
+# Counts of failed logins and API requests: Redis when there is one (each process counts in its
+# own memory while it is down: ocrreview/cache.py), else a per-process cache. Sessions stay in
 # PostgreSQL alone: a cached copy that a logout during a Redis outage could not delete would
 # sign the cookie in again once Redis is back.
 CACHES = {

@@ -1,10 +1,13 @@
-"""Redis down or restarting: the site goes on without its cache (ocrreview/cache.py). Pages,
-logins and the API answer; sessions come from PostgreSQL; the limits counted in the cache
-are not enforced meanwhile. Redis is made unreachable by pointing the cache at a closed port
-of this machine, which refuses connections as a stopped Redis does."""
+"""Redis down or restarting: the site goes on without it (ocrreview/cache.py). Pages, logins
+and the API answer; sessions come from PostgreSQL; the limits are counted in each process's
+memory meanwhile. Redis is made unreachable by pointing the cache at a closed port of this
+machine, which refuses connections as a stopped Redis does, or at a server that takes
+connections and never answers, as a hung one does."""
 
 import logging
 import math
+import socket
+import threading
 
 import pytest
 from django.conf import settings as django_settings
@@ -24,8 +27,39 @@ UNREACHABLE = {
 
 
 @pytest.fixture
-def redis_down(settings):
+def redis_down(settings, monkeypatch):
+    monkeypatch.setattr(ocrreview.cache, "_down_until", {})
     settings.CACHES = UNREACHABLE  # Django drops its cache connections when CACHES changes
+    cache.local.clear()  # the process's memory outlives a test
+
+
+@pytest.fixture
+def silent_redis(settings, monkeypatch):
+    """A server that takes connections and never answers; yields the connections it took."""
+    monkeypatch.setattr(ocrreview.cache, "_down_until", {})
+    listener = socket.create_server(("127.0.0.1", 0))
+    taken: list[socket.socket] = []
+
+    def take() -> None:
+        while True:
+            try:
+                taken.append(listener.accept()[0])
+            except OSError:  # closed at the end of the test
+                return
+
+    threading.Thread(target=take, daemon=True).start()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "ocrreview.cache.ResilientRedisCache",
+            "LOCATION": f"redis://127.0.0.1:{listener.getsockname()[1]}/0",
+            "OPTIONS": {"socket_timeout": 0.2},
+        }
+    }
+    cache.local.clear()
+    yield taken
+    listener.close()
+    for connection in taken:
+        connection.close()
 
 
 @pytest.mark.django_db
@@ -60,13 +94,46 @@ def test_the_api_answers_token_clients(client, alice, redis_down):
 
 
 @pytest.mark.django_db
-def test_an_unreachable_cache_answers_as_an_empty_one(redis_down):
+def test_an_unreachable_cache_is_stood_in_for_by_the_process_memory(redis_down):
     assert cache.get("anything", "fallback") == "fallback"
-    assert cache.get_many(["a", "b"]) == {}
-    assert cache.add("count", 0) is False
-    assert cache.incr("count") == 0
+    assert cache.add("count", 0) is True
+    assert cache.incr("count") == 1
+    assert cache.incr("count") == 2
     cache.set("kept", 1)
-    assert cache.get("kept") is None
+    assert cache.get_many(["kept", "count"]) == {"kept": 1, "count": 2}
+    cache.delete("kept")
+    assert cache.has_key("kept") is False
+
+
+@pytest.mark.django_db
+def test_failed_logins_are_still_limited_while_redis_is_down(client, bob, redis_down, settings):
+    settings.OCRREVIEW_LOGIN_FAILURES_PER_USERNAME = 3
+    for _ in range(3):
+        assert (
+            client.post(reverse("login"), {"username": "bob", "password": "x"}).status_code == 200
+        )
+    refused = client.post(reverse("login"), {"username": "bob", "password": "password"})
+    assert refused.status_code == 429
+
+
+@pytest.mark.django_db
+def test_a_silent_redis_is_waited_for_once_then_left_alone_for_a_while(silent_redis, monkeypatch):
+    assert cache.add("count", 0) is True  # waited 0.2 s for an answer, then counted here
+    tries = len(silent_redis)
+    assert tries >= 1
+    for _ in range(20):
+        cache.incr("count")
+    assert cache.get("count") == 20
+    assert len(silent_redis) == tries  # no call went to Redis: none waited for its timeout
+
+
+@pytest.mark.django_db
+def test_redis_is_tried_again_once_the_wait_is_over(silent_redis, monkeypatch):
+    cache.get("a")
+    tries = len(silent_redis)
+    monkeypatch.setattr(ocrreview.cache, "_down_until", {})  # the wait is over
+    cache.get("a")
+    assert len(silent_redis) > tries
 
 
 @pytest.mark.django_db
