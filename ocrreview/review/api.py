@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ocrreview.corpus import keyset
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
 from ocrreview.corpus.api_base import (
     RequestSerializer,
@@ -523,19 +524,11 @@ class CollectionCorrections(APIView):
         )
         return Response(
             {
-                "next": _trail_url(request, page.older, newer=False),
-                "previous": _trail_url(request, page.newer, newer=True),
-                "results": TrailCorrectionSerializer(page.corrections, many=True).data,
+                "next": keyset.page_url(request, page.older, newer=False),
+                "previous": keyset.page_url(request, page.newer, newer=True),
+                "results": TrailCorrectionSerializer(page.rows, many=True).data,
             }
         )
-
-
-def _trail_url(request: Request, position: coordination.Position | None, *, newer: bool):
-    if position is None:
-        return None
-    params = request.query_params.copy()
-    params["cursor"] = coordination.encode_cursor(position, newer=newer)
-    return request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
 
 
 # The request's shape for the schema; it is validated by the web's confirmation form.

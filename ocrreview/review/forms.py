@@ -3,6 +3,7 @@ from datetime import UTC
 from django import forms
 from django.contrib.auth import get_user_model
 
+from ocrreview.corpus import keyset
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH, nfc
 from ocrreview.corpus.models import Collection, Document, Line
 from ocrreview.review import coordination, search
@@ -174,7 +175,7 @@ class TrailFilterForm(forms.Form):
     user = _trail_user(required=False, empty_label="everyone")
     since = MomentField(required=False, label="From")
     until = MomentField(required=False, label="Before")
-    cursor = forms.CharField(required=False, max_length=60)
+    cursor = keyset.CursorField()
     page_size = forms.IntegerField(
         required=False, min_value=1, max_value=coordination.MAX_PAGE_SIZE
     )
@@ -197,15 +198,6 @@ class TrailFilterForm(forms.Form):
         if chosen is not None and chosen not in users:
             users.append(chosen)
         return sorted(users, key=lambda u: u.get_username())
-
-    def clean_cursor(self) -> tuple[coordination.Position, bool] | None:
-        cursor = self.cleaned_data["cursor"]
-        if not cursor:
-            return None
-        try:
-            return coordination.decode_cursor(cursor)
-        except coordination.BadCursor as exc:
-            raise forms.ValidationError(str(exc), code="invalid") from exc
 
     def clean(self):
         data = super().clean()

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from ocrreview.corpus import keyset
 from ocrreview.corpus.access import (
     admin_collection_for,
     collection_for,
@@ -625,18 +626,10 @@ def corrections_view(request, pk: int):
             data["cursor"],
             data["page_size"] or coordination.PAGE_SIZE,
         )
-        context["rows"] = [(c, diff_spans(c.text_before, c.text_after)) for c in page.corrections]
-        context["older_url"] = _trail_page(request, page.older, newer=False)
-        context["newer_url"] = _trail_page(request, page.newer, newer=True)
+        context["rows"] = [(c, diff_spans(c.text_before, c.text_after)) for c in page.rows]
+        context["older_url"] = keyset.page_query(request.GET, page.older, newer=False)
+        context["newer_url"] = keyset.page_query(request.GET, page.newer, newer=True)
     return render(request, "review/corrections.html", context, status=400 if form.errors else 200)
-
-
-def _trail_page(request, position: coordination.Position | None, *, newer: bool) -> str | None:
-    if position is None:
-        return None
-    params = request.GET.copy()
-    params["cursor"] = coordination.encode_cursor(position, newer=newer)
-    return f"?{params.urlencode()}"
 
 
 # What the last undo of a person's saves did, shown by the page it redirects to (so that
