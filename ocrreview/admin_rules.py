@@ -66,7 +66,7 @@ class ChangedFieldsAdmin(admin.ModelAdmin):
         if not change:
             super().save_model(request, obj, form, change)
         elif form.changed_data:
-            self.save_changed(obj, form)
+            self.save_changed(request, obj, form)
 
-    def save_changed(self, obj, form) -> None:
+    def save_changed(self, request, obj, form) -> None:
         obj.save(update_fields=form.changed_data)

@@ -7,15 +7,24 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from ocrreview import storage
+from ocrreview.corpus.audit import member_label, model_label, record_event
 from ocrreview.corpus.claims import unclaimed
 from ocrreview.corpus.forms import CollectionSettingsForm
 from ocrreview.corpus.ingestion import start_processing
-from ocrreview.corpus.models import Collection, Document, Line, Membership, Page
+from ocrreview.corpus.models import (
+    Collection,
+    CollectionEvent,
+    Document,
+    Line,
+    Membership,
+    Page,
+)
 from ocrreview.corpus.signals import lines_being_corrected
 from ocrreview.training.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
+T = CollectionEvent.Type
 BUSY = (Document.Status.FETCHING, Document.Status.SEGMENTING, Document.Status.RECOGNIZING)
 
 
@@ -45,29 +54,57 @@ class LastAdmin(MembershipError):
 
 
 @transaction.atomic
-def do_set_collection_model(collection: Collection, version: ModelVersion) -> None:
+def do_set_collection_model(collection: Collection, version: ModelVersion, *, actor) -> None:
+    """Promote `version` to the collection's model: by the gate of a training run (actor None)
+    or over it, by an admin."""
     collection = Collection.objects.select_for_update().get(pk=collection.pk)
     previous = collection.model_version
     collection.model_version = version
     collection.save(update_fields=["model_version"])
     _mark_in_use(previous, version)
+    if previous != version:
+        record_event(
+            collection,
+            T.MODEL_PROMOTED,
+            actor=actor,
+            old_value=model_label(previous),
+            new_value=model_label(version),
+        )
 
 
 @transaction.atomic
-def do_save_collection_settings(form: CollectionSettingsForm, changed: list[str]) -> Collection:
+def do_save_collection_settings(
+    form: CollectionSettingsForm, changed: list[str], *, actor
+) -> Collection:
     """Write the settings of a valid form that the admin changed onto the collection as it is
     now: a setting changed meanwhile elsewhere (a model promoted by a training run, a
     threshold applied from the review page, another admin) keeps its new value unless the
     admin changed it too. The lock makes two admins' changes of model take turns, so the
-    versions' statuses end up saying which are in use."""
+    versions' statuses end up saying which are in use. The settings whose values this changed
+    are recorded, in one event."""
     collection = Collection.objects.select_for_update().get(pk=form.instance.pk)
     previous = collection.model_version
+    before = {name: _setting(collection, name) for name in changed}
     for name in changed:
         setattr(collection, name, form.cleaned_data[name])
     if changed:
         collection.save(update_fields=changed)
     _mark_in_use(previous, collection.model_version)
+    changes = [
+        {"property": name, "old_value": before[name], "new_value": _setting(collection, name)}
+        for name in changed
+        if before[name] != _setting(collection, name)
+    ]
+    if changes:
+        record_event(collection, T.SETTINGS_CHANGED, actor=actor, changes=changes)
     return collection
+
+
+def _setting(collection: Collection, name: str):
+    """A setting's value as events keep it."""
+    if name == "model_version":
+        return model_label(collection.model_version)
+    return getattr(collection, name)
 
 
 def _mark_in_use(previous: ModelVersion | None, current: ModelVersion | None) -> None:
@@ -95,6 +132,15 @@ def do_delete_document(document: Document, actor) -> None:
             )
         _refuse_if_being_corrected(locked)
         files = [page.image for page in locked.pages.all()]
+        # Before the delete, which takes the document's id: a refused delete rolls it back.
+        record_event(
+            locked.collection_id,
+            T.DOCUMENT_DELETED,
+            actor=actor,
+            document=locked,
+            pages=len(files),
+            lines=locked.lines.count(),
+        )
         if locked.source_file:
             files.append(locked.source_file)
         try:
@@ -146,6 +192,7 @@ def do_segment_again(document: Document, actor) -> None:
         Document.objects.filter(pk=locked.pk).update(
             status=Document.Status.UPLOADED, error="", **unclaimed()
         )
+        record_event(locked.collection_id, T.DOCUMENT_SEGMENTED_AGAIN, actor=actor, document=locked)
         start_processing(locked)
     logger.info("document %s (%r) segmented again, asked by %s", document.pk, document.title, actor)
 
@@ -203,6 +250,7 @@ def do_add_member(collection: Collection, user, role: str, *, actor) -> Membersh
         membership = Membership.objects.create(user=user, collection=collection, role=role)
     except IntegrityError:
         raise AlreadyAMember(f"{already}.") from None
+    record_event(collection, T.MEMBER_ADDED, actor=actor, member=member_label(user), role=role)
     logger.info("%s added to collection %s as %s by %s", user, collection.pk, role, actor)
     return membership
 
@@ -215,6 +263,14 @@ def do_set_member_role(collection: Collection, user, role: str, *, actor) -> Mem
         return membership
     if role != Membership.Role.ADMIN:
         _refuse_if_last_admin(members, membership, collection)
+    record_event(
+        collection,
+        T.MEMBER_ROLE_CHANGED,
+        actor=actor,
+        member=member_label(user),
+        old_value=membership.role,
+        new_value=role,
+    )
     membership.role = role
     membership.save(update_fields=["role"])
     logger.info("%s made %s of collection %s by %s", user, role, collection.pk, actor)
@@ -230,4 +286,7 @@ def do_remove_member(collection: Collection, user, *, actor) -> None:
     membership = _member(members, user, collection)
     _refuse_if_last_admin(members, membership, collection)
     membership.delete()  # models.membership_deleted hands back what they held
+    record_event(
+        collection, T.MEMBER_REMOVED, actor=actor, member=member_label(user), role=membership.role
+    )
     logger.info("%s removed from collection %s by %s", user, collection.pk, actor)

@@ -35,9 +35,10 @@ class CollectionAdmin(ChangedFieldsAdmin):
         )
         return form
 
-    def save_changed(self, obj, form) -> None:
-        # As the settings page saves: a changed model marks the versions in use.
-        do_save_collection_settings(form, form.changed_data)
+    def save_changed(self, request, obj, form) -> None:
+        # As the settings page saves: a changed model marks the versions in use, and the
+        # change is recorded in the collection's events.
+        do_save_collection_settings(form, form.changed_data, actor=request.user)
 
 
 @admin.register(Membership)

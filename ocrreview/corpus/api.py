@@ -102,7 +102,8 @@ class CollectionDetail(generics.RetrieveAPIView):
         )
         if not form.is_valid():
             return error("Invalid settings.", fields=form.errors.get_json_data())
-        saved = do_save_collection_settings(form, [name for name in fields if name in request.data])
+        changed = [name for name in fields if name in request.data]
+        saved = do_save_collection_settings(form, changed, actor=request.user)
         return Response(CollectionSerializer(saved).data)
 
 

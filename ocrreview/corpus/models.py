@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Func
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Now
 
 from ocrreview.corpus.signals import member_removed
 
@@ -402,6 +402,60 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) of {self.user}"
+
+
+class CollectionEvent(models.Model):
+    """What an admin did to a collection (its settings, model, documents, members, an undo of
+    someone's saves), and the segmentation edits that leave no correction: one row per change,
+    written by the action that makes it, in the change's transaction, so a refused or
+    rolled-back change leaves none (as Zulip's RealmAuditLog). A line's text, and box edits
+    of reviewed lines, are the correction trail's (review.Correction), not this.
+
+    What an event is about is named by ids, not foreign keys, and described in extra_data
+    (a document's title, a page's number, the old and new values): deleting a document or a
+    line keeps the event that says who deleted it. Deleting the acting user keeps it too,
+    without their name."""
+
+    class Type(models.TextChoices):
+        SETTINGS_CHANGED = "settings_changed", "Settings changed"
+        THRESHOLD_APPLIED = "threshold_applied", "Threshold applied to the lines"
+        MODEL_PROMOTED = "model_promoted", "Model promoted"
+        LINES_REREAD = "lines_reread", "Lines queued to be read again"
+        DOCUMENT_DELETED = "document_deleted", "Document deleted"
+        DOCUMENT_SEGMENTED_AGAIN = "document_segmented_again", "Document segmented again"
+        MEMBER_ADDED = "member_added", "Member added"
+        MEMBER_ROLE_CHANGED = "member_role_changed", "Member's role changed"
+        MEMBER_REMOVED = "member_removed", "Member removed"
+        SAVES_UNDONE = "saves_undone", "A person's saves undone"
+        LINE_ADDED = "line_added", "Line added"
+        LINE_MOVED = "line_moved", "Line box moved"
+        LINE_DELETED = "line_deleted", "Line deleted"
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="events")
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who made the change; empty for the system (the promotion gate), or once "
+        "the account is deleted.",
+    )
+    event_type = models.CharField(max_length=32, choices=Type.choices)
+    event_time = models.DateTimeField(db_default=Now())
+    document_id = models.BigIntegerField(null=True, blank=True)
+    page_id = models.BigIntegerField(null=True, blank=True)
+    line_id = models.BigIntegerField(null=True, blank=True)
+    extra_data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-event_time", "-id"]
+        indexes = [
+            models.Index(fields=["collection", "event_time", "id"], name="collection_events")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} in collection {self.collection_id} at {self.event_time}"
 
 
 def hand_back_claims(lines: models.QuerySet) -> None:

@@ -95,7 +95,7 @@ def collection_settings(request, pk: int):
     collection = admin_collection_for(request.user, pk)
     form = CollectionSettingsForm(request.POST or None, instance=collection)
     if request.method == "POST" and form.is_valid():
-        do_save_collection_settings(form, form.changed_data)
+        do_save_collection_settings(form, form.changed_data, actor=request.user)
         messages.success(request, "Settings saved.")
         return redirect("collection_detail", pk=collection.pk)
     return render(

@@ -14,8 +14,9 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ocrreview.corpus.audit import member_label, record_event
 from ocrreview.corpus.line_text import typed_line_text
-from ocrreview.corpus.models import Collection, Line, Page
+from ocrreview.corpus.models import Collection, CollectionEvent, Line, Page
 from ocrreview.review import queue
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
 from ocrreview.transcription.models import Hypothesis
@@ -188,7 +189,7 @@ def do_set_queue_order(user, order: str) -> None:
     ReviewerPreference.objects.update_or_create(user=user, defaults={"queue_order": order})
 
 
-def do_apply_threshold(collection: Collection, threshold: float) -> dict[str, int]:
+def do_apply_threshold(collection: Collection, threshold: float, *, actor) -> dict[str, int]:
     """Set a collection's threshold and route its machine-read lines by it: lines below go to
     reviewers, lines at or above are accepted. Lines a human holds, has reviewed, or has
     typed a fix into (a draft, kept when they skipped the line) stay."""
@@ -198,6 +199,13 @@ def do_apply_threshold(collection: Collection, threshold: float) -> dict[str, in
     below = Q(confidence__lt=threshold) | Q(confidence__isnull=True)
     changed = {"version": F("version") + 1, "updated_at": timezone.now()}
     with transaction.atomic():
+        # Locked as the update below locks it (not against new lines' key checks), so that
+        # the threshold read is the one this replaces.
+        old = (
+            Collection.objects.select_for_update(no_key=True)
+            .values_list("confidence_threshold", flat=True)
+            .get(pk=collection.pk)
+        )
         Collection.objects.filter(pk=collection.pk).update(confidence_threshold=threshold)
         collection.confidence_threshold = threshold
         to_humans = lines.filter(below, status=S.AUTO_ACCEPTED).update(
@@ -207,6 +215,15 @@ def do_apply_threshold(collection: Collection, threshold: float) -> dict[str, in
             lines.filter(~below, status=S.NEEDS_REVIEW)
             .exclude(queue.drafted())
             .update(status=S.AUTO_ACCEPTED, **changed)
+        )
+        record_event(
+            collection,
+            CollectionEvent.Type.THRESHOLD_APPLIED,
+            actor=actor,
+            old_value=old,
+            new_value=threshold,
+            to_humans=to_humans,
+            accepted=accepted,
         )
     return {"to_humans": to_humans, "accepted": accepted}
 
@@ -506,7 +523,9 @@ def do_revert_user_saves(collection: Collection, user, since, actor) -> UserReve
     in the review queue where it was a model's (else a reading nobody checked would be
     exported as ground truth). Where someone else saved between their saves, it goes back to
     that person's text, not past it. Lines changed since by anyone else, or by a box edit, are
-    skipped: the coordinator sees them, and who changed them, and decides line by line."""
+    skipped: the coordinator sees them, and who changed them, and decides line by line. What
+    each batch put back is recorded in the collection's events, in the batch's transaction (so
+    one event for up to REVERT_BATCH lines, and what is recorded is what was committed)."""
     result = UserRevert()
     for batch in _lines_saved_by(collection, user, since):
         with transaction.atomic():
@@ -520,7 +539,8 @@ def do_revert_user_saves(collection: Collection, user, since, actor) -> UserReve
                 .order_by("pk")
                 .values_list("pk", "version")
             )
-            for undo in _add_plans(result, versions, user, since):
+            undos = _add_plans(result, versions, user, since)
+            for undo in undos:
                 _write_text(
                     undo.line_id,
                     actor,
@@ -528,6 +548,16 @@ def do_revert_user_saves(collection: Collection, user, since, actor) -> UserReve
                     action=A.REVERT,
                     expected_version=undo.version,
                     status=undo.status,
+                )
+            if undos:
+                record_event(
+                    collection,
+                    CollectionEvent.Type.SAVES_UNDONE,
+                    actor=actor,
+                    member=member_label(user),
+                    since=since.isoformat(),
+                    reverted=len(undos),
+                    requeued=sum(undo.status == S.NEEDS_REVIEW for undo in undos),
                 )
     return result
 
@@ -740,8 +770,8 @@ def do_move_line(line: Line | int, user, bbox: Sequence, *, expected_version: in
     """Move or resize a line's box. A pure move shifts the polygon and baseline with it; a
     resize drops them, since they no longer describe the box, and crops fall back to it. On a
     reviewed line the trail records who moved the box: its text becomes ground truth for the
-    new crop. (Other lines' moves are not recorded: any history keeps a line for good, and a
-    box that turns out to be no line must stay deletable.)"""
+    new crop. Other lines' moves are recorded in the collection's events instead: any history
+    keeps a line for good, and a box that turns out to be no line must stay deletable."""
     with transaction.atomic():
         current = _locked_line(_line_id(line), expected_version)
         new = clean_bbox(bbox, current.page)
@@ -758,6 +788,15 @@ def do_move_line(line: Line | int, user, bbox: Sequence, *, expected_version: in
         current.save(update_fields=["bbox", "polygon", "baseline", "version", "updated_at"])
         if current.status == S.REVIEWED:
             _record_segmentation(current, user, current.text)
+        else:
+            record_event(
+                current.collection_id,
+                CollectionEvent.Type.LINE_MOVED,
+                actor=user,
+                line=current,
+                old_value=old,
+                new_value=new,
+            )
     return current
 
 
@@ -864,7 +903,7 @@ def do_merge_lines(line: Line | int, user, *, expected_version: int) -> Line:
 def do_add_line(page: Page, user, bbox: Sequence) -> Line:
     """A line the segmentation missed. It is placed in reading order by its top edge, in the
     queue for a human, and queued for the model to read (which fills in its text unless a
-    reviewer has it by then)."""
+    reviewer has it by then). It has no history yet: the collection's events record it."""
     box = clean_bbox(bbox, page)
     with transaction.atomic():
         above = (
@@ -886,17 +925,29 @@ def do_add_line(page: Page, user, bbox: Sequence) -> Line:
             bbox=box,
             status=S.NEEDS_REVIEW,
         )
+        record_event(
+            line.collection_id, CollectionEvent.Type.LINE_ADDED, actor=user, line=line, bbox=box
+        )
         do_queue_recognition(Line.objects.filter(pk=line.pk))
     return line
 
 
 def do_delete_line(line: Line | int, user, *, expected_version: int) -> None:
     """Remove a box that is not a line. A line with review history cannot go: the trail
-    keeps it (correct its box instead)."""
+    keeps it (correct its box instead). So the collection's events record the deletion, with
+    the box and the text the line had."""
     with transaction.atomic():
         current = _locked_line(_line_id(line), expected_version)
         _refuse_if_history(current)
         _refuse_if_someone_else_is_typing(current, user, "delete it")
+        record_event(
+            current.collection_id,
+            CollectionEvent.Type.LINE_DELETED,
+            actor=user,
+            line=current,
+            bbox=current.bbox,
+            text=current.text,
+        )
         current.delete()
         # It may have been the last line the model had still to read.
         finish_documents({current.document_id})

@@ -559,7 +559,9 @@ def apply_threshold(request, pk: int):
     if not form.is_valid():
         messages.error(request, f"Nothing was changed: {first_error(form)}")
         return redirect("collection_settings", pk=collection.pk)
-    moved = actions.do_apply_threshold(collection, form.cleaned_data["confidence_threshold"])
+    moved = actions.do_apply_threshold(
+        collection, form.cleaned_data["confidence_threshold"], actor=request.user
+    )
     messages.success(
         request,
         f"Threshold set to {collection.confidence_threshold:.2f}: "

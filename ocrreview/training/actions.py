@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus.actions import do_set_collection_model
-from ocrreview.corpus.models import Collection, Line
+from ocrreview.corpus.audit import model_label, record_event
+from ocrreview.corpus.models import Collection, CollectionEvent, Line
 from ocrreview.sweep import beating
 from ocrreview.training import checkpoints, exports, splits, tasks
 from ocrreview.training.exports import ExportError, ExportOptions
@@ -940,7 +941,7 @@ def do_apply_gate(run: TrainingRun) -> PromotionEvent:
             "promote it anyway if its numbers convince you"
         )
     if beats_parent(child) and not reason:
-        do_set_collection_model(collection, child)
+        do_set_collection_model(collection, child, actor=None)
         run.promoted = True
         run.save(update_fields=["promoted"])
         kind = PromotionEvent.Kind.PROMOTED
@@ -970,7 +971,7 @@ def do_override_promotion(run: TrainingRun, *, actor, reason: str) -> PromotionE
     if not reason.strip():
         raise TrainingError("say why the gate is overridden")
     child = run.result_model
-    do_set_collection_model(run.dataset.collection, child)
+    do_set_collection_model(run.dataset.collection, child, actor=actor)
     run.promoted = True
     run.promotion_overridden_by = actor
     run.save(update_fields=["promoted", "promotion_overridden_by"])
@@ -986,11 +987,21 @@ def do_override_promotion(run: TrainingRun, *, actor, reason: str) -> PromotionE
     )
 
 
-def do_rerecognize_unreviewed(collection: Collection, version: ModelVersion) -> int:
+def do_rerecognize_unreviewed(collection: Collection, version: ModelVersion, *, actor) -> int:
     """Queue the lines no human has settled for reading by ``version`` (the pipeline's
     re-recognition), those open in an editor included; reviewed text is never touched.
     Returns how many lines were queued."""
     if collection.model_version_id != version.pk:
         raise TrainingError(f"{version} is not the active model of {collection}")
     lines = collection.lines.exclude(status=Line.Status.REVIEWED)
-    return do_queue_recognition(lines, model_version=version)
+    with transaction.atomic():
+        queued = do_queue_recognition(lines, model_version=version)
+        record_event(
+            collection,
+            CollectionEvent.Type.LINES_REREAD,
+            actor=actor,
+            model=model_label(version),
+            lines=queued,
+            unreviewed_only=True,
+        )
+    return queued

@@ -220,7 +220,9 @@ def rerecognize(request, pk: int):
     if run.result_model is None:
         raise Http404("This run produced no model.")
     try:
-        queued = actions.do_rerecognize_unreviewed(run.collection, run.result_model)
+        queued = actions.do_rerecognize_unreviewed(
+            run.collection, run.result_model, actor=request.user
+        )
     except actions.TrainingError as exc:
         messages.error(request, str(exc))
     else:

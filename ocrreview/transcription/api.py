@@ -17,7 +17,7 @@ from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.models import Document
 from ocrreview.corpus.upload_forms import IiifImportForm, UploadForm, too_many_files_message
 from ocrreview.transcription.forms import RerecognizeForm
-from ocrreview.transcription.services import do_rerecognize, document_progress
+from ocrreview.transcription.services import do_reread, document_progress
 
 
 class DocumentProgressSerializer(serializers.Serializer):
@@ -190,11 +190,12 @@ class CollectionRecognize(APIView):
         form = RerecognizeForm(body.validated_data, collection=collection)
         if not form.is_valid():
             return error("Invalid request.", fields=form.errors.get_json_data())
-        document = form.cleaned_data["document"]
-        documents = collection.documents
-        if document:
-            documents = documents.filter(pk=document.pk)
-        queued = do_rerecognize(documents.all(), form.cleaned_data["model_version"])
+        queued = do_reread(
+            collection,
+            form.cleaned_data["model_version"],
+            document=form.cleaned_data["document"],
+            actor=request.user,
+        )
         return Response({"queued_lines": queued}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -39,7 +39,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from ocrreview import storage
-from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.corpus.audit import model_label, record_event
+from ocrreview.corpus.models import Collection, CollectionEvent, Document, Line, Page
 from ocrreview.corpus.signals import lines_being_corrected
 from ocrreview.sweep import beating
 from ocrreview.training.models import ModelVersion
@@ -175,6 +176,32 @@ def do_rerecognize(documents: QuerySet[Document], model_version: ModelVersion) -
         return do_queue_recognition(
             Line.objects.filter(document__in=documents), model_version=model_version
         )
+
+
+def do_reread(
+    collection: Collection,
+    model_version: ModelVersion,
+    *,
+    document: Document | None = None,
+    actor,
+) -> int:
+    """An admin's re-read of the collection's lines, or of one document's, with another model
+    version (do_rerecognize), recorded in the collection's events."""
+    documents = collection.documents.all()
+    if document is not None:
+        documents = documents.filter(pk=document.pk)
+    with transaction.atomic():
+        queued = do_rerecognize(documents, model_version)
+        record_event(
+            collection,
+            CollectionEvent.Type.LINES_REREAD,
+            actor=actor,
+            document=document,
+            model=model_label(model_version),
+            lines=queued,
+            unreviewed_only=False,
+        )
+    return queued
 
 
 def kick_recognition() -> None:

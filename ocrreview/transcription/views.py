@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 from ocrreview.corpus.access import admin_collection_for, collection_for, is_collection_admin
 from ocrreview.transcription import ops
 from ocrreview.transcription.forms import RerecognizeForm
-from ocrreview.transcription.services import do_rerecognize, document_progress
+from ocrreview.transcription.services import do_reread, document_progress
 
 
 @login_required
@@ -36,10 +36,10 @@ def rerecognize(request, pk: int):
     if not form.is_valid():
         messages.error(request, "Choose a model version (and, if you like, one document).")
         return redirect("recognition_progress", pk=collection.pk)
-    document = form.cleaned_data["document"]
-    documents = collection.documents.filter(pk=document.pk) if document else collection.documents
     version = form.cleaned_data["model_version"]
-    queued = do_rerecognize(documents.all(), version)
+    queued = do_reread(
+        collection, version, document=form.cleaned_data["document"], actor=request.user
+    )
     messages.success(request, f"{queued} lines queued for recognition with {version}.")
     return redirect("recognition_progress", pk=collection.pk)
 

@@ -77,7 +77,7 @@ def test_a_collection_page_opened_before_a_promotion_saves_without_undoing_it(
     url = reverse("admin:corpus_collection_change", args=[letters.pk])
     shown = opened(client, url)
     promoted = factories.make_model_version("letters-run1")
-    do_set_collection_model(letters, promoted)  # a training run's gate, meanwhile
+    do_set_collection_model(letters, promoted, actor=None)  # a training run's gate, meanwhile
     response = client.post(url, {**shown, "description": "Letters of the Hale family"})
     assert response.status_code == 302
     letters.refresh_from_db()

@@ -25,12 +25,12 @@ def as_the_browser_sends_it(form, **typed) -> dict:
 @pytest.mark.django_db
 def test_a_model_promoted_while_the_page_was_open_stands(client, alice, letters):
     parent, child = factories.make_model_version("parent"), factories.make_model_version("child")
-    do_set_collection_model(letters, parent)
+    do_set_collection_model(letters, parent, actor=None)
     client.force_login(alice)
     url = reverse("collection_settings", args=[letters.pk])
     opened = client.get(url).context["form"]
 
-    do_set_collection_model(letters, child)  # a training run's gate promotes its model
+    do_set_collection_model(letters, child, actor=None)  # a training run's gate promotes its model
     response = client.post(url, as_the_browser_sends_it(opened, description="Family letters"))
 
     assert response.status_code == 302
@@ -56,11 +56,11 @@ def test_an_api_change_writes_only_the_settings_it_names(letters):
     between stands."""
     version = factories.make_model_version()
     read = Collection.objects.get(pk=letters.pk)
-    do_set_collection_model(letters, version)
+    do_set_collection_model(letters, version, actor=None)
     Collection.objects.filter(pk=letters.pk).update(confidence_threshold=0.8)
     form = CollectionSettingsForm({**model_to_dict(read, FIELDS), "nbest_size": 3}, instance=read)
     assert form.is_valid(), form.errors
-    do_save_collection_settings(form, ["nbest_size"])
+    do_save_collection_settings(form, ["nbest_size"], actor=None)
     saved = Collection.objects.get(pk=letters.pk)
     assert (saved.model_version, saved.confidence_threshold, saved.nbest_size) == (
         version,

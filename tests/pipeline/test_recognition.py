@@ -131,7 +131,7 @@ def test_a_reading_cut_off_by_the_token_limit_goes_to_a_human_at_any_threshold(
     assert set(document.lines.values_list("status", flat=True)) == {Line.Status.NEEDS_REVIEW}
     assert set(document.lines.values_list("confidence", flat=True)) == {0.0}
     assert Hypothesis.objects.filter(rank=0, calibrated_confidence__gt=0).count() == 3
-    actions.do_apply_threshold(document.collection, 0.001)
+    actions.do_apply_threshold(document.collection, 0.001, actor=None)
     assert set(document.lines.values_list("status", flat=True)) == {Line.Status.NEEDS_REVIEW}
 
 
@@ -339,7 +339,7 @@ def test_rereading_the_unreviewed_lines_takes_in_the_lines_open_in_an_editor(
     collection = document.collection
     collection.model_version = other
     collection.save()
-    assert do_rerecognize_unreviewed(collection, other) == 2
+    assert do_rerecognize_unreviewed(collection, other, actor=None) == 2
     drain()
     held.refresh_from_db()
     assert (held.model_version, held.status) == (other, Line.Status.IN_REVIEW)
@@ -859,7 +859,7 @@ def test_a_threshold_raised_while_a_batch_is_stored_routes_the_batch_by_the_new_
 
     worker = threading.Thread(target=store)
     with transaction.atomic():
-        actions.do_apply_threshold(document.collection, 0.9)
+        actions.do_apply_threshold(document.collection, 0.9, actor=None)
         worker.start()
         wait_until_another_session_waits_for_a_lock()  # the store, for the collection
     worker.join()

@@ -115,7 +115,7 @@ def test_corrections_retrain_a_better_model(letters, alice, bob, tiny_version):
         letters.refresh_from_db()
         assert letters.model_version == child and run.promoted
 
-        queued = actions.do_rerecognize_unreviewed(letters, child)
+        queued = actions.do_rerecognize_unreviewed(letters, child, actor=None)
         assert queued == 4
         wait_for(
             lambda: (

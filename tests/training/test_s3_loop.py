@@ -128,7 +128,9 @@ def test_the_loop_runs_on_s3_with_a_worker_that_shares_no_disk(
         if not run.promoted:
             actions.do_override_promotion(run, actor=alice, reason="read the S3 copy")
         letters.refresh_from_db()
-        assert actions.do_rerecognize_unreviewed(letters, child) == scanned.lines.count()
+        assert (
+            actions.do_rerecognize_unreviewed(letters, child, actor=None) == scanned.lines.count()
+        )
         wait_for(
             lambda: (
                 Hypothesis.objects.filter(line__document=scanned, model_version=child).count()
