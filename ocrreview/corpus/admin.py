@@ -1,10 +1,12 @@
 from django.contrib import admin
 
 from ocrreview.admin_rules import ChangedFieldsAdmin, LargeTable, ReadOnly
+from ocrreview.corpus import audit
 from ocrreview.corpus.actions import do_save_collection_settings
 from ocrreview.corpus.models import (
     ApiToken,
     Collection,
+    CollectionEvent,
     Document,
     Line,
     Membership,
@@ -108,3 +110,20 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(CollectionEvent)
+class CollectionEventAdmin(ReadOnly, LargeTable, admin.ModelAdmin):
+    """The collections' events, as their History pages show them: recorded by the app's
+    actions, never changed or removed here."""
+
+    list_display = ["event_time", "collection", "acting_user", "event_type", "description"]
+    list_filter = ["collection", "event_type"]
+    list_select_related = ["collection", "acting_user"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="what")
+    def description(self, event: CollectionEvent) -> str:
+        return audit.sentence(event)

@@ -127,6 +127,10 @@ class HistoryRow:
         return self.events[0]
 
     @property
+    def actor(self) -> str:
+        return actor_name(self.first)
+
+    @property
     def started(self) -> datetime:
         return self.events[-1].event_time
 
@@ -145,6 +149,13 @@ def history_rows(shown: list[CollectionEvent]) -> list[HistoryRow]:
         else:
             groups.append([event])
     return [HistoryRow(group, describe(group)) for group in groups]
+
+
+def pages_still_there(collection: Collection, shown: list[CollectionEvent]) -> set[int]:
+    """Of the pages the events are about, those not deleted since, to link to."""
+    ids = {event.page_id for event in shown if event.page_id is not None}
+    pages = Page.objects.filter(document__collection=collection, pk__in=ids)
+    return set(pages.values_list("pk", flat=True))
 
 
 # --- Sentences --------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 from django.urls import path
 
-from ocrreview.corpus import api, upload_views, views
+from ocrreview.corpus import api, audit_api, audit_views, upload_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("collections/<int:pk>/", views.collection_detail, name="collection_detail"),
     path("collections/<int:pk>/settings/", views.collection_settings, name="collection_settings"),
     path("collections/<int:pk>/members/", views.collection_members, name="collection_members"),
+    path(
+        "collections/<int:pk>/history/", audit_views.collection_history, name="collection_history"
+    ),
     path(
         "collections/<int:pk>/members/<int:user_id>/role/",
         views.set_member_role,
@@ -35,6 +38,9 @@ urlpatterns = [
         "api/collections/<int:pk>/members/<int:user_id>/",
         api.CollectionMember.as_view(),
         name="api_member",
+    ),
+    path(
+        "api/collections/<int:pk>/events/", audit_api.CollectionEvents.as_view(), name="api_events"
     ),
     path(
         "api/documents/<int:pk>/iiif/manifest.json",
