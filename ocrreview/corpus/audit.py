@@ -58,9 +58,9 @@ def record_event(
         collection_id=collection if isinstance(collection, int) else collection.pk,
         acting_user=actor,
         event_type=event_type,
-        document_id=document and document.pk,
-        page_id=page and page.pk,
-        line_id=line and line.pk,
+        document_id=document.pk if document else None,
+        page_id=page.pk if page else None,
+        line_id=line.pk if line else None,
         extra_data={**about, **extra},
     )
 
