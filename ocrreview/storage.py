@@ -8,6 +8,7 @@ copy from here: the file itself on the local disk, a download otherwise."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import logging
@@ -63,12 +64,32 @@ STORE_WIDE_ERRORS = frozenset(
 )
 
 
+# What a shared disk (NFS, SMB, a FUSE mount of a bucket) answers while its server is gone
+# or the share is remounting. Never one file's fault, unlike a missing file or a refused
+# permission; nor EIO, which a failing local disk gives for one file for good.
+UNREACHABLE_DISK_ERRNOS = frozenset(
+    {
+        errno.ESTALE,
+        errno.ENOTCONN,
+        errno.ETIMEDOUT,
+        errno.EHOSTDOWN,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+    }
+)
+
+
 def store_is_down(exc: BaseException) -> bool:
-    """Whether an error of the S3 backend says the store is down or refuses everyone (no
-    connection, a timeout, a 5xx, keys it no longer takes), not that one object is at fault:
-    what waits for the store rather than failing the work that met it."""
+    """Whether an error of the storage says it is down or refuses everyone (S3: no
+    connection, a timeout, a 5xx, keys it no longer takes; a shared disk: its server gone),
+    not that one file is at fault: what waits for the store rather than failing the work that
+    met it."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    if isinstance(exc, OSError):
+        return exc.errno in UNREACHABLE_DISK_ERRNOS
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         return status >= 500 or exc.response.get("Error", {}).get("Code") in STORE_WIDE_ERRORS

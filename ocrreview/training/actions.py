@@ -549,8 +549,8 @@ def _passing_fault(exc: BaseException) -> bool:
 
     if isinstance(exc, torch.OutOfMemoryError):
         return True
-    if isinstance(exc, OSError):
-        return exc.errno in _DISK_ERRNOS
+    if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+        return True
     return storage.store_is_down(exc) or bool(_DISK_FAILURE.search(str(exc)))
 
 

@@ -689,8 +689,9 @@ class _PageFiles:
     or why it cannot be read. A file that is not there fails its lines. One the store refuses
     to give (an object archived to Glacier, or denied: botocore's errors, not OSErrors) puts
     its own lines back, charged, without failing the rest of the claim: those pages are
-    `unavailable`. A store that is down (no connection, 5xx, expired keys) is no page's
-    fault: StorageUnavailable ends the claim, uncharged, and the task backs off."""
+    `unavailable`. A store that is down (no connection, 5xx, expired keys, a shared disk's
+    server gone) is no page's fault: StorageUnavailable ends the claim, uncharged, and the
+    task backs off."""
 
     def __init__(self) -> None:
         self._files: dict[int, bytes | str] = {}
@@ -709,13 +710,14 @@ class _PageFiles:
                 try:
                     with page.image.open("rb") as stream:
                         self._files[page.pk] = stream.read()
-                except OSError as exc:
-                    self._files[page.pk] = str(exc)
                 except Exception as exc:
                     if storage.store_is_down(exc):
                         raise StorageUnavailable(f"the storage cannot be reached ({exc})") from exc
-                    reason = f"the page image cannot be fetched from storage ({exc})"
-                    self._files[page.pk] = self.unavailable[page.pk] = reason
+                    if isinstance(exc, OSError):  # a missing file: its lines fail
+                        self._files[page.pk] = str(exc)
+                    else:
+                        reason = f"the page image cannot be fetched from storage ({exc})"
+                        self._files[page.pk] = self.unavailable[page.pk] = reason
         return {request.line.page_id: self._files[request.line.page_id] for request in batch}
 
 

@@ -1,6 +1,8 @@
 """Recognition in-process on the real database: n-best storage, routing, idempotence,
 re-recognition, failures and crashed workers' claims."""
 
+import errno
+import os
 import threading
 import time
 import tracemalloc
@@ -8,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 import torch
+from django.core.files.storage import FileSystemStorage
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -539,6 +542,55 @@ def test_a_store_that_is_down_fails_no_line_and_the_task_backs_off(tiny_model, l
     assert set(requests.values_list("status", "attempts")) == {(R.QUEUED, 0)}
     assert "the storage cannot be reached" in requests.first().error
     assert set(document.lines.values_list("status", flat=True)) == {Line.Status.PENDING}
+
+
+class ShareGivingErrno(FileSystemStorage):
+    """The page images on a shared disk (NFS, SMB) that answers every read with the errno
+    the test sets: a share whose server went away cannot be mounted here."""
+
+    errno = errno.ESTALE
+
+    def _open(self, name, mode="rb"):
+        raise OSError(self.errno, os.strerror(self.errno), self.path(name))
+
+
+@pytest.fixture
+def share(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": f"{__name__}.ShareGivingErrno"},
+    }
+    yield ShareGivingErrno
+    ShareGivingErrno.errno = errno.ESTALE
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("number", [errno.ESTALE, errno.ENOTCONN, errno.EHOSTDOWN])
+def test_a_shared_disk_whose_server_is_gone_fails_no_line_and_the_task_backs_off(
+    tiny_model, document, settings, share, number
+):
+    """A stale NFS handle failed every line of the queue, claim after claim, as a missing
+    file does."""
+    share.errno = number
+    settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = 1
+    services.do_queue_recognition(document.lines.all())
+    with pytest.raises(services.StorageUnavailable, match=os.strerror(number)):
+        services.do_recognize_pending("test-worker")
+    requests = RecognitionRequest.objects.filter(document=document)
+    assert set(requests.values_list("status", "attempts")) == {(R.QUEUED, 0)}
+    assert set(document.lines.values_list("status", flat=True)) == {Line.Status.PENDING}
+
+
+@pytest.mark.django_db
+def test_a_page_image_the_disk_refuses_fails_its_lines(tiny_model, document, settings, share):
+    """Permissions are the file's, not an outage: waiting would hold the queue for good."""
+    share.errno = errno.EACCES
+    settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS = 1
+    services.do_queue_recognition(document.lines.all())
+    services.do_recognize_pending("test-worker")
+    ((status, error),) = set(document.lines.values_list("status", "error"))
+    assert status == Line.Status.FAILED
+    assert "Permission denied" in error
 
 
 @pytest.mark.django_db
