@@ -35,6 +35,10 @@ class ReviewError(ValueError):
 
 
 LINE_GONE = "This line no longer exists (its box was merged or deleted)."
+EMPTY_REFUSED = (
+    "The text is empty, so nothing was saved. To save the line empty (a box with no writing "
+    "in it), confirm it in the line editor: Enter twice."
+)
 
 
 class VersionConflict(Exception):
@@ -375,14 +379,25 @@ def do_save_line(
     expected_version: int,
     hypothesis: Hypothesis | int | None = None,
     time_spent_ms: int = 0,
+    allow_empty: bool = False,
 ) -> Correction:
     """Save what the reviewer typed (Enter). hypothesis is the reading they started from.
     Spaces at its ends are not kept: no line holds them, and a reading kept unchanged but
-    for a space typed after it would count as a wrong reading in calibration."""
+    for a space typed after it would count as a wrong reading in calibration.
+
+    Emptying a line that holds text is refused unless allow_empty: select-all and Backspace
+    then Enter would otherwise drop the reading and mark the line reviewed, and a reviewed
+    empty line is left out of every export, unseen. A box with no writing in it is a real
+    answer, so the caller says when the person confirmed it (the editor asks twice; an API
+    client's empty text is meant)."""
+    line_id = _line_id(line)
+    text = clean_text(text).strip()
+    if not text and not allow_empty and Line.objects.filter(pk=line_id).exclude(text="").exists():
+        raise ReviewError(EMPTY_REFUSED)
     return _write_text(
-        _line_id(line),
+        line_id,
         user,
-        text=clean_text(text).strip(),
+        text=text,
         action=None,
         expected_version=expected_version,
         hypothesis=hypothesis,

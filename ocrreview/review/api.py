@@ -219,10 +219,11 @@ class LineCorrections(APIView):
         responses={201: CorrectionSerializer, 200: CorrectionSerializer, 409: ConflictSerializer},
     )
     def post(self, request: Request, pk: int) -> Response:
-        """Save the line's text, stating the version you read. If the line changed since,
-        nothing is saved and the answer is a 409 with its text now and yours, and who or what
-        changed it. The same save sent again (a retry after a lost answer) is a 200 with the
-        correction the first one made."""
+        """Save the line's text, stating the version you read. An empty `text` empties the
+        line (a box with no writing in it): the API does not ask again, as the editor does. If
+        the line changed since, nothing is saved and the answer is a 409 with its text now and
+        yours, and who or what changed it. The same save sent again (a retry after a lost
+        answer) is a 200 with the correction the first one made."""
         line = _line_for(request, pk)
         form = SaveSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -234,6 +235,8 @@ class LineCorrections(APIView):
                 data["text"],
                 expected_version=data["expected_version"],
                 hypothesis=data.get("hypothesis"),
+                # An API client's empty text is meant: the editor's second Enter is for people.
+                allow_empty=True,
             )
         except actions.ReviewError as exc:
             return error(str(exc))

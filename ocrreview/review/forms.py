@@ -35,6 +35,8 @@ class SaveForm(forms.Form):
     hypothesis = _row_id()
     time_spent_ms = _milliseconds()
     action = forms.ChoiceField(choices=[(SAVE, SAVE), (ACCEPT, ACCEPT)], required=False)
+    # The editor's second Enter on an empty text: the reviewer means the line to be empty.
+    confirm_empty = forms.BooleanField(required=False)
 
 
 class DraftForm(forms.Form):

@@ -244,6 +244,7 @@ def save_line(request, pk: int, line_id: int):
                 expected_version=data["expected_version"],
                 hypothesis=data["hypothesis"],
                 time_spent_ms=data["time_spent_ms"] or 0,
+                allow_empty=data["confirm_empty"],
             )
     except actions.ReviewError as exc:
         return _error(request, str(exc))

@@ -54,8 +54,8 @@
       // however short the admin set the lease.
       // (A fragment without the lease, from an older page, renews as before: once a minute.)
       leaseTimer: setInterval(renewLease, Math.min(60_000, (Number(d.leaseSeconds) || 180) * 1000 / 3)),
-      // The action a second press carries out though it drops typed text ("accept", or the
-      // History's revert button).
+      // The action a second press carries out though it drops text: typed text ("accept", or
+      // the History's revert button), or the reading ("empty", "short": see dropWarning).
       armed: null,
       busy: false,
     };
@@ -316,13 +316,45 @@
     }, 100);
   }
 
+  // A save that drops the reading, or most of it, asks for a second Enter: select-all and
+  // Backspace, or a word typed over a selected line, is a slip far more often than a fix. A
+  // third of a line left is a split line's half and more, or a word or two fixed, so anything
+  // under 30% is taken for a slip. Counted in code points, as the reviewer sees characters.
+  const SHORT_FRACTION = 0.3;
+
+  function dropWarning() {
+    const had = [...ed.original.trim()].length;
+    const kept = [...ed.input.value.trim()].length;
+    if (!had) return null;
+    if (!kept) {
+      return {
+        kind: "empty",
+        message: "The line is empty. Enter again saves it with no text (a box with no writing, left out of training); Ctrl+Z brings the text back.",
+      };
+    }
+    if (kept >= had * SHORT_FRACTION) return null;
+    return {
+      kind: "short",
+      message: `You removed most of the reading (${kept} of ${had} characters left). Enter again saves it; Ctrl+Z brings the text back.`,
+    };
+  }
+
   function save(action) {
     if (action === "accept" && ed.input.value !== ed.original && ed.armed !== "accept") {
       ed.armed = "accept";
       notice("You changed the text. Ctrl+Enter again accepts the recognised text and drops your change; Enter saves your change.", "warn");
       return;
     }
-    send(ed.root.querySelector("#line-form").getAttribute("action"), formBody(action), {
+    const warning = action === "save" ? dropWarning() : null;
+    if (warning && ed.armed !== warning.kind) {
+      ed.armed = warning.kind;
+      notice(warning.message, "warn");
+      return;
+    }
+    const body = formBody(action);
+    // Past the warning, an empty text is meant (or the line had none to lose).
+    if (action === "save" && !ed.input.value.trim()) body.set("confirm_empty", "1");
+    send(ed.root.querySelector("#line-form").getAttribute("action"), body, {
       said: action === "accept" ? "Accepted." : "Saved.",
     });
   }
@@ -356,6 +388,8 @@
       // Exactly the text shown as mine: after an accept, or a revert, it is not the input's.
       const body = formBody("save");
       body.set("text", conflict.dataset.mine);
+      // An empty text of mine got as far as the conflict, so it was confirmed already.
+      if (!conflict.dataset.mine.trim()) body.set("confirm_empty", "1");
       send(ed.root.querySelector("#line-form").getAttribute("action"), body, { said: "Saved." });
       return;
     }

@@ -1190,3 +1190,43 @@ def test_text_typed_before_a_keyboard_move_saves_after_a_reload(
     row.press("Enter")
     page.wait_for_selector(f"#line-{line.pk}.band-reviewed")
     assert Line.objects.get(pk=line.pk).text == "hasten to reply that"
+
+
+def test_emptying_a_line_asks_for_a_second_enter_and_ctrl_z_brings_the_text_back(
+    new_page, bob, letters, letter_lines
+):
+    page = bob_on(new_page, letters, letter_lines[1])
+    text = editor_text(page)
+    text.press("Control+a")
+    text.press("Backspace")
+    text.press("Enter")
+    expect(page.locator("#notice")).to_contain_text("The line is empty. Enter again")
+    assert not Correction.objects.exists()
+    text.press("Control+z")
+    assert text.input_value() == "I recieved your letter"
+
+    text.press("Control+a")
+    text.press("Backspace")
+    text.press("Enter")
+    expect(page.locator("#notice")).to_contain_text("Enter again saves it")
+    text.press("Enter")
+    page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
+    line = Line.objects.get(pk=letter_lines[1].pk)
+    assert (line.text, line.status) == ("", "reviewed")
+
+
+def test_a_save_that_drops_most_of_the_reading_asks_for_a_second_enter(
+    new_page, bob, letters, letter_lines
+):
+    page = bob_on(new_page, letters, letter_lines[1])
+    text = editor_text(page)
+    text.press("Control+a")
+    text.press_sequentially("I r")  # a word typed over the selected line
+    text.press("Enter")
+    expect(page.locator("#notice")).to_contain_text("removed most of the reading (3 of 22")
+    assert not Correction.objects.exists()
+    # A cut to a third or more (half of a line split in two) goes at once.
+    text.fill("I recieved")
+    text.press("Enter")
+    page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
+    assert Line.objects.get(pk=letter_lines[1].pk).text == "I recieved"

@@ -195,3 +195,13 @@ def test_bad_filters_are_400s(client, bob, letters, lines, query):
     url = reverse("api_lines", args=[letters.pk]) + "?" + query
     response = client.get(url, headers=auth(bob))
     assert response.status_code == 400 and response.json()["fields"]
+
+
+@pytest.mark.django_db
+def test_an_empty_text_empties_the_line_without_asking_again(client, bob, lines):
+    """The editor asks for a second Enter; an API client's empty text is meant as sent."""
+    response = correct(client, auth(bob), lines[1], "", lines[1].version)
+    assert response.status_code == 201
+    assert response.json()["text_after"] == ""
+    line = Line.objects.get(pk=lines[1].pk)
+    assert (line.text, line.status) == ("", "reviewed")

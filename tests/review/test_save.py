@@ -259,3 +259,47 @@ def test_a_save_sent_again_after_the_line_changed_since_is_a_conflict(bob, lines
     Line.objects.filter(pk=lines[1].pk).update(version=first.line_version + 1)  # a threshold
     with pytest.raises(actions.VersionConflict):
         actions.do_save_line(lines[1], bob, "I received your", expected_version=1)
+
+
+def test_an_empty_text_is_refused_unless_the_reviewer_confirmed_it(client, bob, letters, lines):
+    """Select-all, Backspace, Enter: the reading would be gone and the line counted reviewed
+    (and left out of exports, as an empty line is). A box with no writing is a real answer,
+    saved once the editor's second Enter confirms it."""
+    client.force_login(bob)
+    for text in ("", "   "):
+        response = save(client, letters, lines[2], text=text)
+        assert response.status_code == 400
+        assert response.json()["error"] == actions.EMPTY_REFUSED
+    line = Line.objects.get(pk=lines[2].pk)
+    assert (line.text, line.version, line.status) == ("letter of the 3d", 1, S.NEEDS_REVIEW)
+    assert not Correction.objects.exists()
+
+    response = save(client, letters, lines[2], text="", confirm_empty="1")
+    assert response.status_code == 200
+    line.refresh_from_db()
+    assert (line.text, line.version, line.status) == ("", 2, S.REVIEWED)
+    correction = Correction.objects.get(line=line)
+    assert (correction.action, correction.text_before, correction.text_after) == (
+        "edit",
+        "letter of the 3d",
+        "",
+    )
+
+
+def test_a_line_without_text_is_saved_empty_as_it_is(client, bob, letters, page):
+    """Nothing to lose: a box the model read as nothing, confirmed empty by Enter."""
+    line = factories.make_line(page, 4, text="", status=S.NEEDS_REVIEW)
+    client.force_login(bob)
+    assert save(client, letters, line, text="").status_code == 200
+    line.refresh_from_db()
+    assert (line.text, line.status) == ("", S.REVIEWED)
+
+
+def test_a_confirmed_empty_text_on_a_line_changed_meanwhile_shows_both(
+    client, bob, alice, letters, lines
+):
+    actions.do_save_line(lines[2], alice, "letter of the 3rd", expected_version=1)
+    client.force_login(bob)
+    response = save(client, letters, lines[2], text="", confirm_empty="1")
+    assert response.status_code == 409
+    assert Line.objects.get(pk=lines[2].pk).text == "letter of the 3rd"
