@@ -827,20 +827,42 @@ def _split_text(text: str, fraction: float) -> tuple[str, str]:
     return text[:cut].rstrip(), text[cut + 1 :].lstrip()
 
 
-def do_split_line(line: Line | int, user, *, at_x: float, expected_version: int) -> Line:
-    """Cut a line box in two at x; the text is cut at the nearest space. Both halves go back
-    to the queue, since nobody has read them as they now are. Halves of a model's text: the new
-    one is queued for the model as well; the first was read by it already (the pipeline reads a
-    line once per model version), so it waits for a human, with its old readings put aside.
-    Halves of a person's text keep it (`human_text`): no model reading replaces it."""
+def do_split_line(
+    line: Line | int,
+    user,
+    *,
+    at_x: float,
+    expected_version: int,
+    text: str | None = None,
+    at_char: int | None = None,
+) -> Line:
+    """Cut a line box in two at x. Both halves go back to the queue, since nobody has read
+    them as they now are.
+
+    The page view sends the row's text as the person sees it (`text`, their unsaved typing
+    included) and where they cut it (`at_char`; None: at the space nearest to x): each half
+    keeps its part, as a person's text (`human_text`), which no model reading replaces, and
+    their draft of the line, now in the halves, goes. Without `text` the saved text is cut at
+    the space nearest to x, and halves of a model's text stay the model's to read again.
+
+    A half of a model's text is queued for the model (the first was read by it already: the
+    pipeline reads a line once per model version, so it waits for a human, its old readings
+    put aside); of a person's text its reading only adds alternatives, and of a reviewed text
+    nothing is queued."""
     with transaction.atomic():
         current = _locked_line(_line_id(line), expected_version)
         x0, y0, x1, y1 = current.bbox
         cut = round(float(at_x))
         if not x0 + 2 <= cut <= x1 - 2:
             raise ReviewError("Split the line inside its box.")
-        left, right = _split_text(current.text, (cut - x0) / (x1 - x0))
-        human = _text_is_human(current)
+        whole = current.text if text is None else clean_text(text)
+        if at_char is None:
+            left, right = _split_text(whole, (cut - x0) / (x1 - x0))
+        elif at_char <= len(whole):
+            left, right = whole[:at_char].rstrip(), whole[at_char:].lstrip()
+        else:
+            raise ReviewError("Split the text inside it.")
+        human = _text_is_human(current) or text is not None
         Line.objects.filter(page_id=current.page_id, order__gt=current.order).update(
             order=F("order") + 1
         )
@@ -854,8 +876,10 @@ def do_split_line(line: Line | int, user, *, at_x: float, expected_version: int)
             text=right,
             human_text=human,
         )
-        if not human:
+        if not _text_is_human(current):
             do_queue_recognition(Line.objects.filter(pk=new.pk))
+        if text is not None:
+            Draft.objects.filter(line=current, user=user).delete()
         before = current.text
         current.bbox = [x0, y0, cut, y1]
         current.polygon, current.baseline = [], []
@@ -907,7 +931,7 @@ def do_merge_lines(line: Line | int, user, *, expected_version: int) -> Line:
         current.status = S.NEEDS_REVIEW
         current.claimed_by, current.claimed_until = None, None
         current.version += 1
-        following.delete()
+        _remove_line(following)
         current.save()
         _record_segmentation(current, user, before)
         # The line that went may have been the last one the model had still to read.
@@ -948,13 +972,21 @@ def do_add_line(page: Page, user, bbox: Sequence) -> Line:
 
 
 def do_delete_line(line: Line | int, user, *, expected_version: int) -> None:
-    """Remove a box that is not a line. A line with review history cannot go: the trail
-    keeps it (correct its box instead). So the collection's events record the deletion, with
-    the box and the text the line had."""
+    """Remove a box that is not a line. A line with review history of its text cannot go: the
+    trail keeps it (correct its box instead); skips and box edits do not keep it, or a box
+    that is no line would stay in the queue for good. The collection's event of the deletion
+    is its record: the box, the text the line had, and the skips and box edits that went
+    with it (`trail`)."""
     with transaction.atomic():
         current = _locked_line(_line_id(line), expected_version)
         _refuse_if_history(current)
         _refuse_if_someone_else_is_typing(current, user, "delete it")
+        trail = [
+            {"action": action, "user": username, "at": at.isoformat()}
+            for action, username, at in Correction.objects.filter(line=current)
+            .order_by("created_at", "id")
+            .values_list("action", "user__username", "created_at")
+        ]
         record_event(
             current.collection_id,
             CollectionEvent.Type.LINE_DELETED,
@@ -962,8 +994,9 @@ def do_delete_line(line: Line | int, user, *, expected_version: int) -> None:
             line=current,
             bbox=current.bbox,
             text=current.text,
+            **({"trail": trail} if trail else {}),
         )
-        current.delete()
+        _remove_line(current)
         # It may have been the last line the model had still to read.
         finish_documents({current.document_id})
 
@@ -983,12 +1016,28 @@ def _text_is_human(line: Line) -> bool:
     return line.status == S.REVIEWED or line.human_text
 
 
+# What a line's removal takes with it: a skip or a box edit says nothing of its text. Any other
+# record is its text's history, kept for good, and keeps the line.
+NOT_TEXT_HISTORY = (A.SKIP, A.SEGMENT)
+
+
 def _refuse_if_history(line: Line) -> None:
-    if Correction.objects.filter(line=line).exists():
+    if Correction.objects.filter(line=line).exclude(action__in=NOT_TEXT_HISTORY).exists():
         raise ReviewError(
             f"Line {line.order + 1} has review history, which is kept for good; "
             "correct its box instead of removing it."
         )
+
+
+def _remove_line(line: Line) -> None:
+    """Delete a line that _refuse_if_history let go, with its skips and box edits. The trail's
+    trigger refuses to delete any record but those, and those only of the line named in this
+    transaction (migration 0005)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('review.removing_line', %s, true)", [str(line.pk)])
+        cursor.execute("DELETE FROM review_correction WHERE line_id = %s", [line.pk])
+        cursor.execute("SELECT set_config('review.removing_line', '', true)")
+    line.delete()
 
 
 def _record_segmentation(line: Line, user, text_before: str) -> None:

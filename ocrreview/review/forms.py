@@ -71,6 +71,21 @@ class MoveForm(BoxForm):
 class SplitForm(forms.Form):
     x = forms.FloatField()
     expected_version = _version()
+    # The page view's split: the row's text as it stands, typing included, and where in it
+    # the person cut it. Without them the saved text is cut where the box is.
+    text = forms.CharField(required=False, strip=False, max_length=MAX_TEXT_LENGTH)
+    at = forms.IntegerField(required=False, min_value=0, max_value=MAX_TEXT_LENGTH)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("at") is not None and "text" not in self.data:
+            raise forms.ValidationError("A place in the text comes with the text.")
+        return data
+
+    def person_text(self) -> tuple[str, int | None] | None:
+        if "text" not in self.data:
+            return None
+        return self.cleaned_data["text"], self.cleaned_data["at"]
 
 
 class VersionForm(forms.Form):

@@ -499,6 +499,7 @@ def split_line(request, pk: int, line_id: int):
     form = SplitForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"error": first_error(form)}, status=400)
+    text, at_char = form.person_text() or (None, None)
     return _segmentation(
         request,
         lambda: actions.do_split_line(
@@ -506,6 +507,8 @@ def split_line(request, pk: int, line_id: int):
             request.user,
             at_x=form.cleaned_data["x"],
             expected_version=form.cleaned_data["expected_version"],
+            text=text,
+            at_char=at_char,
         ),
     )
 

@@ -3,10 +3,10 @@
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
-from ocrreview.corpus.models import Line
+from ocrreview.corpus.models import CollectionEvent, Line
 from ocrreview.review import actions
 from ocrreview.review.models import Correction, Draft
 from ocrreview.transcription.models import RecognitionRequest
@@ -126,6 +126,103 @@ def test_splitting_a_line_cuts_box_and_text(client, bob, letters, page, lines):
     assert (record.action, record.text_after) == ("segment", "letter of")
     # The model reads the new half; the pipeline does the rest.
     assert RecognitionRequest.objects.filter(line=right, status="queued").exists()
+
+
+def test_a_split_from_the_page_view_keeps_each_halfs_part_of_the_typing(
+    client, bob, letters, page, lines
+):
+    """The row's unsaved text went nowhere: the left half came back with the old whole line,
+    the right half with the model's reading of its box, and the typing was lost."""
+    actions.do_save_draft(lines[2], bob, "letter of the 3rd", base_version=1)
+    client.force_login(bob)
+    url = reverse("review_split", args=[letters.pk, lines[2].pk])
+    answer = client.post(
+        url, {"x": 250, "expected_version": 1, "text": "letter of the 3rd", "at": 9}
+    )
+    assert answer.status_code == 200
+    assert ordered(page) == ["Dear Sir", "I recieved your", "letter of", "the 3rd", "inst. and"]
+    left = Line.objects.get(pk=lines[2].pk)
+    right = Line.objects.get(pk=answer.json()["line"])
+    assert (left.bbox, right.bbox) == ([10, 90, 250, 120], [250, 90, 500, 120])
+    # A person's text: a model's reading of the new box adds an alternative, no more.
+    assert left.human_text and right.human_text
+    assert left.status == right.status == "needs_review"
+    record = Correction.objects.get(line=left)
+    assert (record.action, record.text_before, record.text_after) == (
+        "segment",
+        "letter of the 3d",
+        "letter of",
+    )
+    # The draft is in the halves now; the editor must not bring back the whole line.
+    assert not Draft.objects.filter(line=left).exists()
+
+
+def test_a_split_of_the_rows_text_without_a_place_cuts_it_where_the_box_is(
+    client, bob, letters, page, lines
+):
+    client.force_login(bob)
+    url = reverse("review_split", args=[letters.pk, lines[1].pk])
+    answer = client.post(url, {"x": 60, "expected_version": 1, "text": "I received your"})
+    assert answer.status_code == 200
+    assert ordered(page)[1:3] == ["I", "received your"]
+
+
+@pytest.mark.parametrize(
+    "fields, error",
+    [
+        ({"text": "letter", "at": 7}, "Split the text inside it."),
+        ({"at": 3}, "A place in the text comes with the text."),
+    ],
+)
+def test_a_split_at_a_place_outside_the_text_is_refused(
+    client, bob, letters, page, lines, fields, error
+):
+    client.force_login(bob)
+    url = reverse("review_split", args=[letters.pk, lines[2].pk])
+    answer = client.post(url, {"x": 250, "expected_version": 1, **fields})
+    assert (answer.status_code, answer.json()["error"]) == (400, error)
+    assert len(ordered(page)) == 4
+
+
+def test_a_skipped_box_can_be_deleted_and_its_skips_are_in_the_deletions_event(
+    client, bob, letters, page, lines
+):
+    """A box that is no line, skipped by whoever met it in the queue, could never go."""
+    actions.do_claim_line(lines[3], bob)
+    actions.do_skip_line(lines[3], bob)
+    client.force_login(bob)
+    url = reverse("review_delete", args=[letters.pk, lines[3].pk])
+    assert client.post(url, {"expected_version": 1}).json()["ok"] is True
+    assert not Line.objects.filter(pk=lines[3].pk).exists()
+    event = CollectionEvent.objects.get(event_type=CollectionEvent.Type.LINE_DELETED)
+    assert [(r["action"], r["user"]) for r in event.extra_data["trail"]] == [("skip", "bob")]
+
+
+def test_a_box_split_before_can_be_merged_away(client, bob, letters, page, lines):
+    actions.do_split_line(lines[2], bob, at_x=250, expected_version=1)  # a segment record
+    client.force_login(bob)
+    url = reverse("review_merge", args=[letters.pk, lines[1].pk])
+    assert client.post(url, {"expected_version": 1}).status_code == 200
+    assert ordered(page) == ["Dear Sir", "I recieved your letter of", "the 3d", "inst. and"]
+    assert not Line.objects.filter(pk=lines[2].pk).exists()
+
+
+def test_the_trail_gives_up_only_skips_and_box_edits_and_only_of_the_line_being_removed(bob, lines):
+    actions.do_claim_line(lines[3], bob)
+    actions.do_skip_line(lines[3], bob)
+    actions.do_save_line(lines[2], bob, "letter of the 3rd", expected_version=1)
+    delete = "DELETE FROM review_correction WHERE line_id = %s"
+    naming = "SELECT set_config('review.removing_line', %s, true)"
+    for line, named in [(lines[3], None), (lines[3], lines[2]), (lines[2], lines[2])]:
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            if named is not None:
+                cursor.execute(naming, [str(named.pk)])
+            cursor.execute(delete, [line.pk])
+    assert Correction.objects.filter(line__in=[lines[2], lines[3]]).count() == 2
 
 
 def test_merging_a_line_with_the_next(client, bob, letters, page, lines):
