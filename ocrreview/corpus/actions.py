@@ -225,17 +225,28 @@ def _member(members: dict[int, Membership], user, collection: Collection) -> Mem
 
 
 def _refuse_if_last_admin(
-    members: dict[int, Membership], membership: Membership, collection: Collection
+    members: dict[int, Membership], leaving: set[int], collection: Collection
 ) -> None:
-    # A deactivated admin cannot sign in to run the collection.
+    """Refuses when the members leaving the admins (removed or demoted) are all its active
+    admins: a deactivated admin cannot sign in to run the collection."""
     admins = {
         m.user_id for m in members.values() if m.role == Membership.Role.ADMIN and m.user.is_active
     }
-    if membership.user_id in admins and admins == {membership.user_id}:
+    if admins and admins <= leaving:
+        names = ", ".join(sorted(members[pk].user.get_username() for pk in admins))
+        only = "the only admin" if len(admins) == 1 else "the only admins"
         raise LastAdmin(
-            f"{membership.user.get_username()} is the only admin of {collection}; make "
-            "another member an admin first."
+            f"{names} {'is' if len(admins) == 1 else 'are'} {only} of {collection}; "
+            "make another member an admin first."
         )
+
+
+def check_admins_left(collection: Collection, leaving: set[int]) -> None:
+    """Raises LastAdmin where removing or demoting these users together would leave the
+    collection without an admin: for a form that asks before the change (the Django admin).
+    Nothing is locked; the change itself asks again under the lock."""
+    members = Membership.objects.filter(collection=collection).select_related("user")
+    _refuse_if_last_admin({m.user_id: m for m in members}, leaving, collection)
 
 
 @transaction.atomic
@@ -262,7 +273,7 @@ def do_set_member_role(collection: Collection, user, role: str, *, actor) -> Mem
     if membership.role == role:
         return membership
     if role != Membership.Role.ADMIN:
-        _refuse_if_last_admin(members, membership, collection)
+        _refuse_if_last_admin(members, {membership.user_id}, collection)
     record_event(
         collection,
         T.MEMBER_ROLE_CHANGED,
@@ -284,7 +295,7 @@ def do_remove_member(collection: Collection, user, *, actor) -> None:
     deletes their drafts (`member_removed`, sent by `models.membership_deleted`)."""
     members = _locked_memberships(collection)
     membership = _member(members, user, collection)
-    _refuse_if_last_admin(members, membership, collection)
+    _refuse_if_last_admin(members, {membership.user_id}, collection)
     membership.delete()  # models.membership_deleted hands back what they held
     record_event(
         collection, T.MEMBER_REMOVED, actor=actor, member=member_label(user), role=membership.role

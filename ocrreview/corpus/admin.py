@@ -1,8 +1,19 @@
+from collections import defaultdict
+
+from django import forms
 from django.contrib import admin
+from django.db import transaction
 
 from ocrreview.admin_rules import ChangedFieldsAdmin, LargeTable, ReadOnly
 from ocrreview.corpus import audit
-from ocrreview.corpus.actions import do_save_collection_settings
+from ocrreview.corpus.actions import (
+    LastAdmin,
+    check_admins_left,
+    do_add_member,
+    do_remove_member,
+    do_save_collection_settings,
+    do_set_member_role,
+)
 from ocrreview.corpus.models import (
     ApiToken,
     Collection,
@@ -17,9 +28,21 @@ from ocrreview.training.models import ModelVersion
 
 
 class MembershipInline(admin.TabularInline):
+    """Shown with the collection; changed in the memberships' own admin, which goes through
+    the app's actions (MembershipAdmin)."""
+
     model = Membership
-    extra = 1
-    autocomplete_fields = ["user"]
+    fields = ["user", "role", "joined_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Collection)
@@ -43,10 +66,65 @@ class CollectionAdmin(ChangedFieldsAdmin):
         do_save_collection_settings(form, form.changed_data, actor=request.user)
 
 
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["user", "collection", "role"]
+
+    def clean(self):
+        cleaned = super().clean()
+        membership = self.instance
+        demoted = membership.pk and cleaned.get("role") != Membership.Role.ADMIN
+        if demoted:
+            try:
+                check_admins_left(membership.collection, {membership.user_id})
+            except LastAdmin as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return cleaned
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """Members are added, re-roled and removed through the app's actions, as on the members
+    page: the last admin stays, what a removed member held in the collection goes back, and
+    each change is recorded in the collection's events."""
+
+    form = MembershipForm
     list_display = ["user", "collection", "role", "joined_at"]
     list_filter = ["role", "collection"]
+    list_select_related = ["user", "collection"]
+    autocomplete_fields = ["user"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A membership is one person in one collection: another person or collection is
+        # another membership, added as such.
+        return ["user", "collection"] if obj else []
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            do_set_member_role(obj.collection, obj.user, obj.role, actor=request.user)
+        else:
+            obj.pk = do_add_member(obj.collection, obj.user, obj.role, actor=request.user).pk
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        leaving: dict[Collection, set[int]] = defaultdict(set)
+        for membership in objs:
+            leaving[membership.collection].add(membership.user_id)
+        for collection, users in leaving.items():
+            try:
+                check_admins_left(collection, users)
+            except LastAdmin as exc:
+                protected = [*protected, str(exc)]
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj) -> None:
+        do_remove_member(obj.collection, obj.user, actor=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        with transaction.atomic():
+            for membership in queryset.select_related("collection", "user"):
+                do_remove_member(membership.collection, membership.user, actor=request.user)
 
 
 class KeptInPlace:
