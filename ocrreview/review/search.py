@@ -44,6 +44,7 @@ from ocrreview.corpus.models import (
     SearchWord,
     folded_word,
 )
+from ocrreview.review.models import Correction
 
 MAX_QUERY_LENGTH = 200
 DEFAULT_PAGE_SIZE = 20
@@ -457,3 +458,23 @@ def _fragments(text: str, headline: str) -> list[tuple[str, bool]]:
             start = word.end()
     fragments.append((text[start:], False))
     return [(part, hit) for part, hit in fragments if part]
+
+
+# The answers that make a line's text the person's.
+_SAVES = [
+    Correction.Action.ACCEPT,
+    Correction.Action.EDIT,
+    Correction.Action.PICK,
+    Correction.Action.REVERT,
+]
+
+
+def saved_by(user, lines: list[Line]) -> set[int]:
+    """Of these lines, those whose text now is the user's own save: the hits already done in a
+    pass of search and fix, which a line's status (reviewed by anyone, at any time) does not
+    tell."""
+    return set(
+        Correction.objects.filter(
+            user=user, line__in=lines, action__in=_SAVES, line_version=F("line__version")
+        ).values_list("line_id", flat=True)
+    )

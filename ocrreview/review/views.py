@@ -2,9 +2,10 @@
 X-Requested-With: fetch and get HTML fragments back; plain form posts get redirects, so the
 editor still works, more slowly, without JavaScript."""
 
+import re
 from dataclasses import replace
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ocrreview.corpus import keyset
@@ -64,13 +66,14 @@ def _line(request, pk: int, line_id: int) -> Line:
     )
 
 
-def _queue_params(request, collection: Collection) -> dict:
-    """The reviewer's queue filter (document) and order, carried from page to page: in the
-    query string, or for a POST in its body (the editor's save form) or its URL (skip and
-    revert post only their own fields to a URL that carries the filter)."""
+def _queue_params(request, collection: Collection, *, trail: bool = True) -> dict:
+    """The reviewer's queue filter (document) and order, and the search results they came
+    from (see _search_trail), carried from page to page: in the query string, or for a POST
+    in its body (the editor's save form) or its URL (skip and revert post only their own
+    fields to a URL that carries the filter)."""
     data = request.GET.copy()
     if request.method == "POST":
-        for key in ("document", "order"):
+        for key in ("document", "order", "back", "hits"):
             if key in request.POST:
                 data[key] = request.POST[key]
     form = QueueForm(data)
@@ -78,7 +81,34 @@ def _queue_params(request, collection: Collection) -> dict:
         raise Http404(first_error(form))
     document_id = form.cleaned_data["document"]
     order = form.cleaned_data["order"] or queue.queue_order_for(request.user)
-    return {"document": document_id, "order": order}
+    params = {"document": document_id, "order": order}
+    return {**params, **_search_trail(data, collection)} if trail else params
+
+
+# The line ids of one page of search results, in their order.
+HIT_IDS = re.compile(rf"[0-9]{{1,19}}(,[0-9]{{1,19}}){{0,{search.MAX_PAGE_SIZE - 1}}}")
+
+
+def _search_trail(data, collection: Collection) -> dict:
+    """The page of search results a line was opened from (`back`) and its hits' line ids
+    (`hits`), so that a save or a skip opens the next hit, or goes back to the results, and
+    not to the queue. None of it unless `back` is this collection's search page on this site:
+    a crafted link would send a reviewer elsewhere (`//evil.example`, `javascript:`) after
+    their save."""
+    back, hits = data.get("back", ""), data.get("hits", "")
+    parts = urlsplit(back)
+    if not (
+        url_has_allowed_host_and_scheme(back, allowed_hosts=None)
+        and not parts.scheme
+        and not parts.netloc
+        and parts.path == reverse("collection_search", args=[collection.pk])
+    ):
+        return {}
+    return {"back": back, "hits": hits if HIT_IDS.fullmatch(hits) else ""}
+
+
+def _hit_ids(params: dict) -> list[int]:
+    return [int(pk) for pk in params["hits"].split(",")] if params.get("hits") else []
 
 
 def _query(params: dict) -> str:
@@ -96,10 +126,20 @@ def _editor_context(
     editor_line = queue.editor_line(line, request.user) if isinstance(line, int) else line
     if editor_line is None:
         raise Http404(actions.LINE_GONE)
+    trail = None
+    if params.get("back"):
+        hits = _hit_ids(params)
+        line_id = editor_line.line.pk
+        trail = {
+            "back": params["back"],
+            "position": hits.index(line_id) + 1 if line_id in hits else None,
+            "count": len(hits),
+        }
     return {
         "collection": collection,
         "ed": editor_line,
         "params": params,
+        "trail": trail,
         "query": _query(params),
         "palette": collection.palette,
         "lease_seconds": settings.OCRREVIEW_LEASE_SECONDS,
@@ -120,7 +160,7 @@ def _error(request, message: str, status: int = 400) -> HttpResponse:
 def review_queue(request, pk: int):
     """Opening the queue claims the next line and opens it in the editor."""
     collection = collection_for(request.user, pk)
-    params = _queue_params(request, collection)
+    params = _queue_params(request, collection, trail=False)
     if params["document"] and not collection.documents.filter(pk=params["document"]).exists():
         raise Http404("No such document in this collection.")
     if request.GET.get("order"):
@@ -156,7 +196,7 @@ def _done_context(request, collection: Collection, params: dict) -> dict:
 @require_POST
 def review_skipped_again(request, pk: int):
     collection = collection_for(request.user, pk)
-    params = _queue_params(request, collection)
+    params = _queue_params(request, collection, trail=False)
     request.session.pop(SKIPPED.format(collection.pk), None)
     return redirect(reverse("review_queue", args=[collection.pk]) + _query(params))
 
@@ -177,7 +217,9 @@ def _claim_args(request, collection: Collection, params: dict) -> dict:
     }
 
 
-def _open_next(request, collection: Collection, params: dict) -> HttpResponse:
+def _open_next(request, collection: Collection, params: dict, after: int) -> HttpResponse:
+    if params.get("back"):
+        return _open_hit(request, collection, params, after)
     if not _is_fetch(request):
         line_id = _claim_next(request, collection, params)
         if line_id is None:
@@ -195,6 +237,35 @@ def _open_next(request, collection: Collection, params: dict) -> HttpResponse:
     context = _editor_context(request, collection, editor_line, params)
     response = render(request, "review/_editor.html", context)
     response["X-Line-Url"] = _editor_url(collection, editor_line.line.pk, params)
+    return response
+
+
+def _open_hit(request, collection: Collection, params: dict, after: int) -> HttpResponse:
+    """The hit after line `after` in the search results the reviewer came from, opened as the
+    editor opens a line; past the last one (or a line that was no hit: a neighbour reached
+    with Alt+Down), the results again. A fetch is told to go there (X-Leave-To): the results
+    are a page of their own, not a fragment of the editor."""
+    hits = _hit_ids(params)
+    rest = hits[hits.index(after) + 1 :] if after in hits else []
+    # Hits merged or deleted since, or not of this collection, are passed over.
+    statuses = dict(
+        Line.objects.filter(collection=collection, pk__in=rest).values_list("pk", "status")
+    )
+    line_id = next((pk for pk in rest if pk in statuses), None)
+    if line_id is None:
+        if not _is_fetch(request):
+            return redirect(params["back"])
+        response = HttpResponse(status=204)
+        response["X-Leave-To"] = params["back"]
+        return response
+    if statuses[line_id] in (S.NEEDS_REVIEW, S.IN_REVIEW):
+        actions.do_claim_line(line_id, request.user)
+    url = _editor_url(collection, line_id, params)
+    if not _is_fetch(request):
+        return redirect(url)
+    context = _editor_context(request, collection, line_id, params)
+    response = render(request, "review/_editor.html", context)
+    response["X-Line-Url"] = url
     return response
 
 
@@ -257,7 +328,7 @@ def save_line(request, pk: int, line_id: int):
         return _conflict(request, collection, conflict, params)
     if request.POST.get("stay"):
         return _page_line(request, collection, line_id)
-    return _open_next(request, collection, params)
+    return _open_next(request, collection, params, line_id)
 
 
 def _conflict(request, collection, conflict: actions.VersionConflict, params) -> HttpResponse:
@@ -287,7 +358,7 @@ def skip_line(request, pk: int, line_id: int):
     actions.do_skip_line(line, request.user, time_spent_ms=form.cleaned_data["time_spent_ms"] or 0)
     key = SKIPPED.format(collection.pk)
     request.session[key] = [*request.session.get(key, [])[-500:], line.pk]
-    return _open_next(request, collection, params)
+    return _open_next(request, collection, params, line.pk)
 
 
 @login_required
@@ -601,6 +672,14 @@ def search_view(request, pk: int):
         data = form.cleaned_data
         results = search.search_lines(collection, data["q"], form.filters(), cursor=data["cursor"])
         context["results"] = results
+        # The editor's links carry the way back, and the hits to go through one by one.
+        context["trail_query"] = urlencode(
+            {
+                "back": request.get_full_path(),
+                "hits": ",".join(str(h.line.pk) for h in results.hits),
+            }
+        )
+        context["fixed"] = search.saved_by(request.user, [h.line for h in results.hits])
         context["next_url"] = _search_page(request, results.next, before=False)
         context["previous_url"] = _search_page(request, results.previous, before=True)
     return render(request, "review/search.html", context, status=400 if form.errors else 200)

@@ -294,9 +294,16 @@
       notice(`Not saved: ${message}`, "error");
       return;
     }
-    const html = await response.text();
     if (!keepDraft) dropLocal(id);
-    swap(html, response.headers.get("X-Line-Url"), push, said);
+    // Past the last hit of the search results the line came from: back to those results.
+    const leave = response.headers.get("X-Leave-To");
+    if (leave) {
+      clearInterval(sending.leaseTimer);
+      ed = null;  // what was typed is saved: nothing is left to send as the page goes
+      window.location.assign(leave);
+      return;
+    }
+    swap(await response.text(), response.headers.get("X-Line-Url"), push, said);
   }
 
   function swap(html, url, push, said) {

@@ -1230,3 +1230,29 @@ def test_a_save_that_drops_most_of_the_reading_asks_for_a_second_enter(
     text.press("Enter")
     page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
     assert Line.objects.get(pk=letter_lines[1].pk).text == "I recieved"
+
+
+def test_search_and_fix_goes_from_hit_to_hit_and_back_to_the_results(
+    new_page, bob, letters, letter_lines
+):
+    page = new_page()
+    log_in(page, "bob")
+    page.goto(f"/collections/{letters.pk}/search/?q=the")
+    hits = page.locator(".search-hit")
+    expect(hits).to_have_count(2)
+    first = int(hits.nth(0).get_attribute("data-line-id"))
+    second = int(hits.nth(1).get_attribute("data-line-id"))
+    hits.nth(0).get_by_role("link", name="open in the editor").click()
+    expect(page.locator(".trail a")).to_have_text("← results (1 of 2)")
+    editor_text(page).press("End")
+    editor_text(page).press_sequentially(".")
+    editor_text(page).press("Enter")
+    page.wait_for_selector(f'#editor[data-line-id="{second}"]')
+    expect(page.locator(".trail a")).to_have_text("← results (2 of 2)")
+    editor_text(page).press("End")
+    editor_text(page).press_sequentially(".")
+    editor_text(page).press("Enter")
+    page.wait_for_url(re.compile(r"/search/\?q=the$"))
+    expect(page.locator(".search-hit.fixed")).to_have_count(2)
+    texts = dict(Line.objects.filter(pk__in=[first, second]).values_list("pk", "text"))
+    assert all(text.endswith(".") for text in texts.values())
