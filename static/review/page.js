@@ -15,6 +15,8 @@
   let moving = Promise.resolve();  // the keyboard's last move, on its way to the server
   let adding = false;
   let discarding = null; // the last "Keep theirs" dropping the server's draft
+  let splitting = null;  // the cut shown on the image and not yet made
+  const help = document.getElementById("help");
 
   const rowOf = (id) => document.getElementById(`line-${id}`);
   const boxOf = (id) => svg.querySelector(`g[data-line-id="${id}"]`);
@@ -34,6 +36,7 @@
 
   function select(li) {
     if (nudged && nudged.li !== li) sendNudged();
+    if (splitting && splitting.li !== li) cancelSplit();
     selected?.classList.remove("selected");
     if (selected) boxOf(selected.dataset.lineId)?.classList.remove("selected");
     selected = li;
@@ -46,16 +49,38 @@
     const input = li.querySelector(".pl-text");
     const local = drafts.read(li.dataset.lineId);
     if (local && local.text !== input.value) {
-      input.value = local.text;
-      li.dataset.version = local.version;
-      li.querySelector(".pl-msg").textContent = "Unsaved text restored; Enter saves it.";
+      // Typed over another version (the line was saved, split or read again since), it would
+      // be saved over that version's text unseen: the person chooses.
+      if (String(local.version) === li.dataset.version) {
+        input.value = local.text;
+        li.querySelector(".pl-msg").textContent = "Unsaved text restored; Enter saves it.";
+      } else {
+        offerLocalCopy(li, local);
+      }
     }
+    // The focused row shows its whole text, wrapped; the others one line of it.
+    const fit = () => {
+      input.style.height = "";
+      if (document.activeElement === input) {
+        input.style.height = `${input.scrollHeight + input.offsetHeight - input.clientHeight}px`;
+      }
+    };
     input.addEventListener("focus", () => {
       // Add mode's Enter adds under the line it was entered from; another row's saves it.
       if (adding && selected && selected !== li) run("add");
       select(li);
+      fit();
     });
+    input.addEventListener("blur", fit);
     input.addEventListener("input", () => {
+      if (/[\r\n]/.test(input.value)) {  // pasted: a line holds no line breaks
+        const caret = input.selectionStart;
+        input.value = input.value.replace(/\r\n?|\n/g, " ");
+        input.setSelectionRange(caret, caret);
+      }
+      if (splitting?.li === li) cancelSplit();  // the cut shown was of the text before
+      fit();
+      li.armed = false;
       drafts.write(li.dataset.lineId, {
         text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
       });
@@ -66,10 +91,92 @@
       if (composing(e)) return;
       // From here on the caret, not an earlier click on the image, says where to split.
       if (!isShortcut(e)) lastClick = null;
-      if (e.key === "Enter") { e.preventDefault(); saveRow(li); }
+      if (e.key === "Enter") { e.preventDefault(); enter(li, e.ctrlKey || e.metaKey); }
       if (e.key === "ArrowDown" && !e.altKey) { e.preventDefault(); moveFocus(li, 1); }
       if (e.key === "ArrowUp" && !e.altKey) { e.preventDefault(); moveFocus(li, -1); }
     });
+  }
+
+  // As in the editor, Enter saves a change and Ctrl+Enter accepts the text as it was: a line
+  // is never marked reviewed by an Enter that only meant to go on. Enter on a row left as it
+  // was goes to the next row; Ctrl+Enter over a change asks again, as it drops the change.
+  function enter(li, accept) {
+    const input = li.querySelector(".pl-text");
+    const msg = li.querySelector(".pl-msg");
+    const changed = input.value !== input.dataset.saved;
+    if (!accept) {
+      if (changed) saveRow(li);
+      else moveFocus(li, 1);
+      return;
+    }
+    if (changed && !li.armed) {
+      li.armed = true;
+      msg.textContent = "You changed the text. Ctrl+Enter again accepts the text as it was and drops your change; Enter saves your change.";
+      return;
+    }
+    li.armed = false;
+    input.value = input.dataset.saved;
+    saveRow(li, null, "accept");
+  }
+
+  // Text kept in this browser over a version of the line that is gone, beside the line's
+  // text now, as a save's conflict shows them: nothing is lost, and nothing saved unseen.
+  function offerLocalCopy(li, local) {
+    const input = li.querySelector(".pl-text");
+    const msg = li.querySelector(".pl-msg");
+    const conflict = document.createElement("div");
+    conflict.className = "conflict";
+    conflict.setAttribute("role", "alert");
+    const heading = document.createElement("h2");
+    heading.textContent = "This line changed since you typed in it here";
+    const note = document.createElement("p");
+    note.textContent = "Your text was kept in this browser. Nothing is lost: choose which text the line keeps.";
+    const both = document.createElement("div");
+    both.className = "both";
+    const side = (title, text, choose, label) => {
+      const part = document.createElement("div");
+      const h3 = document.createElement("h3");
+      h3.textContent = title;
+      const p = document.createElement("p");
+      p.className = choose === "mine" ? "mine" : "theirs";
+      if (input.lang) p.lang = input.lang;
+      p.textContent = text || "(empty)";
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.choose = choose;
+      if (choose === "mine") button.className = "primary";
+      button.append(`${label} `);
+      const kbd = document.createElement("kbd");
+      kbd.textContent = choose === "mine" ? "Alt+M" : "Alt+T";
+      button.append(kbd);
+      part.append(h3, p, button);
+      return part;
+    };
+    both.append(
+      side("Its text now", input.value, "theirs", "Keep theirs"),
+      side("Your text", local.text, "mine", "Keep mine"),
+    );
+    conflict.append(heading, note, both);
+    msg.replaceChildren(conflict);
+    conflict.querySelector("[data-choose=mine]").addEventListener("click", () => {
+      input.value = local.text;
+      drafts.write(li.dataset.lineId, { ...local, version: Number(li.dataset.version) });
+      msg.textContent = "Your text is back; Enter saves it.";
+      input.focus();
+      sendDraft(li);
+    });
+    conflict.querySelector("[data-choose=theirs]").addEventListener("click", () => {
+      drafts.drop(li.dataset.lineId);
+      discarding = post(li.dataset.discardUrl, {}).catch(() => { /* nothing more to lose */ });
+      msg.textContent = "";
+      input.focus();
+    });
+  }
+
+  // Text kept in this browser over `from`, the version an edit that kept the text replaced.
+  function rebaseLocal(lineId, from, to) {
+    const local = drafts.read(lineId);
+    if (local && String(local.version) === String(from)) drafts.write(lineId, { ...local, version: to });
   }
 
   // Typing goes to the server too, as the editor's does: a colleague's merge or delete of the
@@ -94,7 +201,7 @@
     rows[rows.indexOf(li) + step]?.querySelector(".pl-text").focus();
   }
 
-  async function saveRow(li, conflictVersion = null) {
+  async function saveRow(li, conflictVersion = null, action = "save") {
     const input = li.querySelector(".pl-text");
     const msg = li.querySelector(".pl-msg");
     // Keys typed while the save is on its way would go with the row the answer replaces.
@@ -110,7 +217,7 @@
         text: input.value,
         expected_version: conflictVersion ?? li.dataset.version,
         stay: "1",
-        action: "save",
+        action,
       });
       // Read whole before the row takes keys again: keys typed meanwhile would be stored
       // against the version this answer replaces.
@@ -126,6 +233,7 @@
       holder.innerHTML = answer;
       const conflict = holder.querySelector(".conflict");
       msg.replaceChildren(conflict);
+      // What an accept kept is in the input too: mine is saved as a save.
       conflict.querySelector("[data-choose=mine]").addEventListener("click", () => {
         saveRow(li, conflict.dataset.version);
       });
@@ -169,7 +277,10 @@
     if (response.status === 409) setTimeout(() => window.location.reload(), 1500);
   }
 
-  async function segmentation(url, fields, focusAfter = null) {
+  // After it the row's copy in this browser is of a version gone: `dropped` names a line
+  // whose copy went into the edit (a split) or with it (a delete); a move keeps the text, and
+  // its copy is carried over to the version the move made.
+  async function segmentation(url, fields, { focusAfter = null, dropped = null, moved = null } = {}) {
     say("Saving…");
     await sendNudged();  // a box moved from the keyboard is kept before the page reloads
     await discarding;  // a merge right after "Keep theirs" must not find the draft still there
@@ -185,6 +296,8 @@
       refused(response, data);
       return;
     }
+    if (dropped) drafts.drop(dropped);
+    if (moved) rebaseLocal(moved, fields.expected_version, data.version);
     if (data.line) window.location.hash = `line-${data.line}`;
     else if (focusAfter) window.location.hash = focusAfter;
     window.location.reload();
@@ -205,31 +318,155 @@
     const li = rowOf(lineId);
     const version = li.dataset.version;
     if (action === "split") {
-      segmentation(li.dataset.splitUrl, { x: splitAt(li), expected_version: version });
+      if (splitting?.li === li) makeSplit();
+      else proposeSplit(li);
     } else if (action === "merge") {
-      // The next line goes, and with it what was typed into it and not saved.
-      const next = li.nextElementSibling?.querySelector(".pl-text");
-      if (next && next.value !== next.dataset.saved) {
-        say("The next line has unsaved text: press Enter in it to save it, then merge.", "warn");
+      // The merge joins the saved texts: what was typed into either row and not saved would
+      // go (the next line's) or come back over a version gone (this one's).
+      const unsaved = [li, li.nextElementSibling].find((row) => {
+        const text = row?.querySelector(".pl-text");
+        return text && text.value !== text.dataset.saved;
+      });
+      if (unsaved) {
+        const which = unsaved === li ? "This line" : "The next line";
+        say(`${which} has unsaved text: press Enter in it to save it, then merge.`, "warn");
         return;
       }
       segmentation(li.dataset.mergeUrl, { expected_version: version });
     } else if (action === "delete") {
       // The page comes back on the line after it (or before it, at the end), not the first.
       const neighbour = li.nextElementSibling ?? li.previousElementSibling;
-      segmentation(li.dataset.deleteUrl, { expected_version: version }, neighbour?.id);
+      segmentation(li.dataset.deleteUrl, { expected_version: version }, {
+        focusAfter: neighbour?.id, dropped: lineId,
+      });
     }
   }
 
-  // Where a split cuts the box: at a click on it, else at the caret (the text is cut there
-  // too, so its share of the text places the cut), else in the middle.
-  function splitAt(li) {
-    const [x0, , x1] = bboxOf(li);
-    if (lastClick && lastClick.x > x0 && lastClick.x < x1) return Math.round(lastClick.x);
+  // A split is shown before it is made: a cut across the box, where the click on the image
+  // was, else where the caret's share of the text falls on the ink (the caret cuts the text
+  // too), else in the middle; moved to the nearest gap in the ink. The arrows move it, Enter
+  // or Alt+S makes it, Escape leaves it.
+  function proposeSplit(li) {
     const input = li.querySelector(".pl-text");
+    const [x0, y0, x1, y1] = bboxOf(li);
+    const profile = inkProfile(li);
+    const [from, to] = profile ? profile.span : [x0, x1];
+    const text = input.value;
     const caret = input.selectionStart;
-    const share = caret > 0 && caret < input.value.length ? caret / input.value.length : 0.5;
-    return Math.round(x0 + (x1 - x0) * share);
+    const atCaret = caret > 0 && caret < text.length;
+    const clicked = lastClick && lastClick.x > x0 && lastClick.x < x1;
+    let x = clicked ? lastClick.x : from + (to - from) * (atCaret ? caret / text.length : 0.5);
+    if (profile) x = nearestGap(profile, x, (to - from) / Math.max(1, text.length));
+    splitting = {
+      li, text, x: Math.round(Math.min(x1 - 2, Math.max(x0 + 2, x))), span: [from, to],
+      at: !clicked && atCaret ? caret : null, step: Math.max(1, Math.round((y1 - y0) / 8)),
+    };
+    showSplit();
+  }
+
+  function showSplit() {
+    const { li, text, x } = splitting;
+    const [x0, y0, x1, y1] = bboxOf(li);
+    const [from, to] = splitting.span;
+    // Not at the caret: the text is cut at the space nearest to where the cut falls on it.
+    const at = splitting.at ?? nearestSpace(text, (x - from) / Math.max(1, to - from));
+    splitting.cutAt = at;
+    let cut = svg.querySelector("line.cut");
+    if (!cut) {
+      cut = document.createElementNS("http://www.w3.org/2000/svg", "line");
+      cut.setAttribute("class", "cut");
+      svg.appendChild(cut);
+    }
+    const reach = (y1 - y0) / 4;
+    cut.setAttribute("x1", x);
+    cut.setAttribute("x2", x);
+    cut.setAttribute("y1", y0 - reach);
+    cut.setAttribute("y2", y1 + reach);
+    const left = text.slice(0, at).trimEnd();
+    const right = text.slice(at).trimStart();
+    const row = [...document.querySelectorAll(".page-line")].indexOf(li) + 1;
+    say(`Split line ${row} at the dashed line, ${Math.round(x - x0)} of ${x1 - x0} px: “${left}” | “${right}”. ← → move the cut; Enter or Alt+S splits, Escape cancels.`);
+  }
+
+  function cancelSplit() {
+    if (!splitting) return false;
+    splitting = null;
+    svg.querySelector("line.cut")?.remove();
+    say("Not split.");
+    return true;
+  }
+
+  async function makeSplit() {
+    const { li, x, text, cutAt } = splitting;
+    splitting = null;
+    svg.querySelector("line.cut")?.remove();
+    // A draft on its way would arrive after the split, and bring the whole line back as the
+    // left half's unsaved text.
+    clearTimeout(li.draftTimer);
+    await li.draftSent;
+    segmentation(li.dataset.splitUrl, {
+      x, text, at: cutAt, expected_version: li.dataset.version,
+    }, { dropped: li.dataset.lineId });
+  }
+
+  // Where the space nearest to a share of the text is, as the server cuts a text at a box's
+  // cut: the whole text on the left where it has none.
+  function nearestSpace(text, share) {
+    const target = Math.round(text.length * share);
+    let best = text.length;
+    for (let i = 0; i < text.length; i++) {
+      if (text[i] === " " && (best === text.length || Math.abs(i - target) < Math.abs(best - target))) best = i;
+    }
+    return best;
+  }
+
+  // How much ink each column of the line's box holds, from the page image as shown, and the
+  // span of columns the writing takes. Null where the image cannot be read.
+  function inkProfile(li) {
+    const img = view.querySelector(".pv-canvas img");
+    const [x0, y0, x1, y1] = bboxOf(li);
+    const [w, h] = [x1 - x0, y1 - y0];
+    if (!img.complete || !img.naturalWidth || w < 8 || h < 2) return null;
+    const scale = img.naturalWidth / Number(svg.viewBox.baseVal.width);
+    try {
+      const canvas = document.createElement("canvas");
+      canvas.width = w;
+      canvas.height = h;
+      const context = canvas.getContext("2d", { willReadFrequently: true });
+      context.drawImage(img, x0 * scale, y0 * scale, w * scale, h * scale, 0, 0, w, h);
+      const { data } = context.getImageData(0, 0, w, h);
+      const ink = new Float64Array(w);
+      for (let i = 0; i < data.length; i += 4) ink[(i / 4) % w] += 765 - data[i] - data[i + 1] - data[i + 2];
+      const [low, high] = [Math.min(...ink), Math.max(...ink)];
+      const inked = [...ink.keys()].filter((c) => ink[c] - low > (high - low) * 0.1);
+      if (!inked.length) return null;
+      return { x0, ink, low, high, span: [x0 + inked[0], x0 + inked[inked.length - 1] + 1] };
+    } catch {
+      return null;  // an image from another origin: the canvas may not be read
+    }
+  }
+
+  // The gap in the ink nearest to x, within a few letters of it: columns counted with their
+  // neighbours, so that the white inside a letter is no gap.
+  function nearestGap({ x0, ink, low, high }, x, letter) {
+    const reach = Math.max(8, Math.round(letter * 3));
+    const sums = [];
+    for (let c = Math.max(0, Math.round(x - x0 - reach)); c <= Math.min(ink.length - 1, Math.round(x - x0 + reach)); c++) {
+      let sum = 0;
+      for (let d = -3; d <= 3; d++) sum += ink[Math.min(ink.length - 1, Math.max(0, c + d))] - low;
+      sums.push([c, sum]);
+    }
+    if (!sums.length) return x;
+    const least = Math.min(...sums.map(([, sum]) => sum));
+    const near = sums.filter(([, sum]) => sum <= least + (high - low) * 0.2);
+    near.sort((a, b) => Math.abs(x0 + a[0] - x) - Math.abs(x0 + b[0] - x));
+    return x0 + near[0][0];
+  }
+
+  function moveCut(dx) {
+    const [x0, , x1] = bboxOf(splitting.li);
+    splitting.x = Math.min(x1 - 2, Math.max(x0 + 2, splitting.x + dx * splitting.step));
+    showSplit();
   }
 
   // The keyboard's way to move and resize a box: each Alt+arrow moves the selected box by an
@@ -310,10 +547,7 @@
     const current = rowOf(lineId);
     // Text typed and kept in this browser was typed over the version the move replaced, and
     // the move kept the text: restored after a reload, it must not be a conflict with it.
-    const local = drafts.read(lineId);
-    if (local && String(local.version) === current.dataset.version) {
-      drafts.write(lineId, { ...local, version: data.version });
-    }
+    rebaseLocal(lineId, current.dataset.version, data.version);
     current.dataset.bbox = data.bbox.join(",");
     current.dataset.version = data.version;
     drawBox(current, data.bbox);
@@ -347,6 +581,7 @@
   const keys = { KeyS: "split", KeyJ: "merge", Delete: "delete", KeyA: "add" };
   if (mac) keys.Backspace = "delete";
   document.addEventListener("keydown", (e) => {
+    if (help.open) return;
     // AltGr arrives as Ctrl+Alt on Windows (ś, ą on a Polish keyboard): letters, as
     // Alt+Backspace (delete a word) is editing.
     if (!isShortcut(e) || (!mac && e.getModifierState("AltGraph")) || composing(e)) return;
@@ -360,9 +595,24 @@
     if (action) { e.preventDefault(); run(action); return; }
     if (ARROWS[e.key] && selected) { e.preventDefault(); nudge(selected, ARROWS[e.key], e.shiftKey); }
   });
-  // Capturing, so that these keys answer the pending box before a row or a button reads them.
+  // Capturing, so that these keys answer the pending box or cut before a row or a button
+  // reads them.
   document.addEventListener("keydown", (e) => {
-    if (composing(e)) return;
+    if (composing(e) || help.open) return;
+    if (e.key === "F1" || (e.key === "?" && !e.target.closest?.("input, textarea, select"))) {
+      e.preventDefault();
+      help.showModal();
+      return;
+    }
+    // With Alt or without: Alt+arrows would otherwise move the box being cut.
+    if (splitting && ["Escape", "Enter", "ArrowLeft", "ArrowRight"].includes(e.key)) {
+      e.preventDefault();
+      e.stopPropagation();
+      if (e.key === "Escape") cancelSplit();
+      else if (e.key === "Enter") makeSplit();
+      else moveCut(e.key === "ArrowLeft" ? -1 : 1);
+      return;
+    }
     if (e.key === "Escape" && (nudged || adding)) {
       e.preventDefault();
       if (!dropNudged()) run("add");  // leaves add mode
@@ -399,6 +649,12 @@
     }
     if (!g) return;
     const li = rowOf(g.dataset.lineId);
+    if (splitting?.li === li) {
+      e.preventDefault();
+      splitting.x = Math.round(start.x);
+      showSplit();
+      return;
+    }
     select(li);
     li.querySelector(".pl-text").focus({ preventScroll: true });
     const resizing = e.target.classList.contains("handle");
@@ -415,7 +671,7 @@
       await sendNudged();  // the keys' move of this box first, and the version it made
       segmentation(li.dataset.moveUrl, {
         x0: a, y0: b, x1: c, y1: d, expected_version: rowOf(li.dataset.lineId).dataset.version,
-      });
+      }, { moved: li.dataset.lineId });
     });
   });
 
@@ -430,6 +686,7 @@
     }, { once: true });
   }
 
+  document.getElementById("help-button").addEventListener("click", () => help.showModal());
   document.querySelectorAll(".page-line").forEach(wireRow);
   const target = window.location.hash && document.querySelector(window.location.hash);
   const first = target || document.querySelector(".page-line");

@@ -415,8 +415,10 @@ def test_the_page_view_edits_text_and_segmentation(
     page.wait_for_selector(f"#line-{letter_lines[3].pk}.band-reviewed")
     assert Line.objects.get(pk=letter_lines[3].pk).text == "hasten to reply that"
 
-    # Split line 2 at its middle with the keyboard; the page reloads with six lines.
+    # Split line 2 at its middle with the keyboard: the cut is shown, then made; the page
+    # reloads with six lines.
     page.locator(f"#line-{letter_lines[1].pk} .pl-text").focus()
+    page.keyboard.press("Alt+s")
     page.keyboard.press("Alt+s")
     page.wait_for_function("document.querySelectorAll('.page-line').length === 6")
     assert Line.objects.filter(page_id=page_id).count() == 6
@@ -1108,6 +1110,7 @@ def test_a_box_is_moved_resized_split_and_added_with_the_keyboard_alone(
     row.focus()
     row.evaluate("input => input.setSelectionRange(1, 1)")
     page.keyboard.press("Alt+s")
+    page.keyboard.press("Enter")
     page.wait_for_function("document.querySelectorAll('.page-line').length === 6")
     assert Line.objects.get(pk=letter_lines[1].pk).text == "I"
 

@@ -1,0 +1,169 @@
+"""The page view in a real headless Chromium: a split shown on the image before it is made,
+taking the row's text as typed; text kept in the browser over a version gone offered, not
+restored over it; Enter that goes on and Ctrl+Enter that accepts; the focused row's whole
+text; the list of its keys."""
+
+import pytest
+from PIL import ImageFont
+from playwright.sync_api import expect
+
+from ocrreview.corpus.models import Line
+from ocrreview.review import actions
+from ocrreview.review.models import Correction
+from tests.browser import test_review_ui
+from tests.browser.test_review_ui import FONT, bbox_lines, bob_on_the_page_view
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+# The letter and its page as the review UI's tests have them.
+letter_lines = test_review_ui.letter_lines
+
+FOCUSED_ROW = "document.activeElement.closest('.page-line')?.id"
+
+
+def local_copy(page, line):
+    return page.evaluate(
+        f"Object.keys(localStorage).filter(k => k.endsWith(':{line.pk}'))"
+        ".map(k => JSON.parse(localStorage.getItem(k)))"
+    )
+
+
+def test_a_row_typed_in_is_split_at_the_caret_as_typed_once_the_cut_is_seen(
+    new_page, bob, letters, letter_lines
+):
+    """The split used to cut the saved text, leave the typing in the browser over the old
+    version, and every later edit of the line met "Someone changed this line", for good."""
+    bbox_lines(letter_lines)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    page.wait_for_function("document.querySelector('.pv-canvas img').naturalWidth > 0")
+    line = letter_lines[1]
+    row = page.locator(f"#line-{line.pk} .pl-text")
+    row.fill("I received your letter")
+    row.evaluate("input => input.setSelectionRange(10, 10)")  # after "received"
+    page.keyboard.press("Alt+s")
+    status = page.locator("#seg-status")
+    expect(status).to_contain_text("“I received” | “your letter”")
+    assert page.locator("line.cut").count() == 1
+    assert Line.objects.filter(page_id=line.page_id).count() == 5
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('.page-line').length === 6")
+
+    left = Line.objects.get(pk=line.pk)
+    right = Line.objects.get(page_id=line.page_id, order=2)
+    assert (left.text, right.text) == ("I received", "your letter")
+    assert left.human_text and right.human_text
+    assert page.locator(f"#line-{line.pk} .pl-text").input_value() == "I received"
+    assert page.locator(f"#line-{right.pk} .pl-text").input_value() == "your letter"
+    assert local_copy(page, line) == []
+    if FONT.exists():
+        # The cut is in the gap between the words on the image, not in "your".
+        font = ImageFont.truetype(str(FONT), 38)
+        assert 40 + font.getlength("I received") - 2 <= left.bbox[2]
+        assert left.bbox[2] <= 40 + font.getlength("I received y")
+
+    # The line is the page's as it is: merged back at once, and no reload loop.
+    page.locator(f"#line-{line.pk} .pl-text").focus()
+    page.keyboard.press("Alt+j")
+    page.wait_for_function("document.querySelectorAll('.page-line').length === 5")
+    assert Line.objects.get(pk=line.pk).text == "I received your letter"
+    assert "changed" not in status.inner_text()
+
+
+def test_a_cut_is_moved_with_the_arrows_and_escape_leaves_the_line_whole(
+    new_page, bob, letters, letter_lines
+):
+    bbox_lines(letter_lines)  # 60 px high: an arrow moves the cut 8 px
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    row = page.locator(f"#line-{letter_lines[2].pk} .pl-text")
+    row.focus()
+    page.keyboard.press("Alt+s")
+    cut = page.locator("line.cut")
+    before = float(cut.get_attribute("x1"))
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Alt+ArrowRight")  # the cut, not the box
+    assert float(cut.get_attribute("x1")) == before + 16
+    page.keyboard.press("Escape")
+    assert cut.count() == 0
+    expect(page.locator("#seg-status")).to_have_text("Not split.")
+    page.wait_for_timeout(1000)
+    assert Line.objects.filter(page_id=letter_lines[0].page_id).count() == 5
+    assert Line.objects.get(pk=letter_lines[2].pk).bbox == [30, 172, 700, 232]
+    assert page.evaluate(FOCUSED_ROW) == f"line-{letter_lines[2].pk}"
+
+
+def test_text_kept_over_a_version_gone_is_offered_beside_the_lines_text(
+    new_page, alice, bob, letters, letter_lines
+):
+    bbox_lines(letter_lines)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    line = letter_lines[3]
+    page.locator(f"#line-{line.pk} .pl-text").fill("hasten to reply that!")
+    actions.do_save_line(line, alice, "hasten to reply that", expected_version=1)
+    page.reload()
+    row = page.locator(f"#line-{line.pk}")
+    text = row.locator(".pl-text")
+    # The row keeps the version it shows; the copy waits for the person's word.
+    assert text.input_value() == "hasten to reply that"
+    assert row.get_attribute("data-version") == "2"
+    expect(row.get_by_role("alert")).to_contain_text("hasten to reply that!")
+    text.focus()
+    page.keyboard.press("Alt+m")
+    assert text.input_value() == "hasten to reply that!"
+    text.press("Enter")
+    page.wait_for_function(f"document.querySelector('#line-{line.pk}').dataset.version === '3'")
+    assert Line.objects.get(pk=line.pk).text == "hasten to reply that!"
+
+
+def test_enter_on_an_untouched_row_goes_on_and_ctrl_enter_accepts_it(
+    new_page, bob, letters, letter_lines
+):
+    bbox_lines(letter_lines)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    line = letter_lines[2]
+    text = page.locator(f"#line-{line.pk} .pl-text")
+    text.press("Enter")
+    assert page.evaluate(FOCUSED_ROW) == f"line-{letter_lines[3].pk}"
+    page.wait_for_timeout(300)
+    assert Line.objects.get(pk=line.pk).status == "needs_review"
+
+    # Over a change, Ctrl+Enter asks again: the change is dropped.
+    text.fill("of the 3d inst. and so")
+    text.press("Control+Enter")
+    expect(page.locator(f"#line-{line.pk} .pl-msg")).to_contain_text("Ctrl+Enter again")
+    assert Line.objects.get(pk=line.pk).status == "needs_review"
+    text.press("Control+Enter")
+    page.wait_for_selector(f"#line-{line.pk}.band-reviewed")
+    saved = Line.objects.get(pk=line.pk)
+    assert saved.text == "of the 3d inst. and"
+    assert Correction.objects.get(line=line).action == "accept"
+
+
+def test_the_focused_row_shows_its_whole_text(new_page, bob, letters, letter_lines):
+    line = letter_lines[4]
+    Line.objects.filter(pk=line.pk).update(text=" ".join(["the ſhip is expected"] * 8))
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    text = page.locator(f"#line-{line.pk} .pl-text")
+    one_line = text.bounding_box()["height"]
+    text.focus()
+    grown = text.evaluate("t => [t.scrollHeight, t.clientHeight, t.scrollWidth, t.clientWidth]")
+    assert grown[0] <= grown[1] and grown[2] <= grown[3]
+    assert text.bounding_box()["height"] > 2 * one_line
+    page.locator(f"#line-{letter_lines[3].pk} .pl-text").focus()
+    assert text.bounding_box()["height"] == one_line
+
+
+def test_f1_and_the_button_list_the_page_views_keys(new_page, bob, letters, letter_lines):
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    row = f"line-{letter_lines[0].pk}"
+    assert page.evaluate(FOCUSED_ROW) == row
+    page.keyboard.press("F1")
+    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Ctrl+Enter")
+    # Its keys are the dialog's while it is open.
+    page.keyboard.press("Alt+Delete")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert page.evaluate(FOCUSED_ROW) == row
+    assert Line.objects.filter(page_id=letter_lines[0].page_id).count() == 5
+    page.get_by_role("button", name="Keyboard shortcuts").click()
+    expect(dialog).to_be_visible()
