@@ -250,7 +250,7 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
     )
 
 
-# How exports name a line: l{pk} (training/xmlformats.py); no more digits than a key holds.
+# How exports name a line: l{pk} (corpus/xmlformats.py); no more digits than a key holds.
 _EXPORTED_LINE_ID = re.compile(r"l([0-9]{1,18})")
 
 

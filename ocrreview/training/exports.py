@@ -38,11 +38,11 @@ from PIL import Image as PILImage
 
 from ocrreview import storage
 from ocrreview.corpus.models import Collection, Line, Page
+from ocrreview.corpus.xmlformats import Alternative, XmlLine, XmlPage, alto_xml, page_xml
+from ocrreview.corpus.zipstream import ZipWriter
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
 from ocrreview.training.models import DatasetExport, EvaluationSplit
-from ocrreview.training.xmlformats import Alternative, XmlLine, XmlPage, alto_xml, page_xml
-from ocrreview.training.zipstream import ZipWriter
 from ocrreview.transcription.models import Hypothesis
 from recognition.preprocess import ImageError, crop_line, open_image
 
@@ -380,7 +380,7 @@ class _ExportWriter:
                     polygon=line.polygon,
                     baseline=line.baseline,
                     alternatives=alternatives.get(line.pk, []),
-                    machine_read=line.status == Line.Status.AUTO_ACCEPTED,
+                    status=line.status,
                 )
                 for line in page_lines
             ],

@@ -15,11 +15,11 @@ from django.db import connection
 from lxml import etree
 
 from ocrreview.corpus.models import Line
+from ocrreview.corpus.xmlformats import ALTO_NS, PAGE_NS
 from ocrreview.training import actions, exports
 from ocrreview.training.exports import ExportError, ExportOptions
 from ocrreview.training.models import DatasetExport, EvaluationSplit
 from ocrreview.training.splits import freeze_evaluation_split
-from ocrreview.training.xmlformats import ALTO_NS, PAGE_NS
 from ocrreview.transcription.models import Hypothesis
 from tests import factories
 from tests.training.conftest import export_bytes, export_zip, make_rendered_page, mark_reviewed

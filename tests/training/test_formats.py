@@ -5,10 +5,10 @@ from lxml import etree
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Line
+from ocrreview.corpus.xmlformats import XmlLine, XmlPage, alto_xml, page_xml
 from ocrreview.corpus.xmlimport import parse_layout_xml
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
-from ocrreview.training.xmlformats import XmlLine, XmlPage, alto_xml, page_xml
 from ocrreview.transcription.models import Hypothesis
 from tests import factories
 from tests.ingestion import files

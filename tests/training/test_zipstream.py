@@ -9,8 +9,8 @@ import zipfile
 
 import pytest
 
-from ocrreview.training import zipstream
-from ocrreview.training.zipstream import ZipWriter
+from ocrreview.corpus import zipstream
+from ocrreview.corpus.zipstream import ZipWriter
 
 ENTRIES = {
     "a/plain.txt": b"some text " * 500,

@@ -1,12 +1,12 @@
-"""PAGE XML (2019-07-15) and ALTO v4 for exported pages.
+"""PAGE XML (2019-07-15) and ALTO v4 for the pages of training exports and of transcripts.
 
-A page is written with the lines the export chose, in reading order. PAGE keeps the whole n-best:
+A page is written with the lines it is given, in reading order. PAGE keeps the whole n-best:
 the ground truth is the TextEquiv with index 0 and the model's hypotheses follow by rank, each
 with its confidence, which is what tools that learn from alternatives read.
 
-Each line says whether a person reviewed it or the model's reading was accepted unseen, as
-the upload's parser reads it back (corpus/xmlimport.py): PAGE in the line's custom attribute,
-ALTO in its CS (correction status).
+Each line says whether a person reviewed it or its text is the model's reading, as the upload's
+parser reads it back (corpus/xmlimport.py): PAGE in the line's custom attribute (the line's
+status: auto_accepted, needs_review, pending...), ALTO in its CS (correction status).
 """
 
 import re
@@ -49,8 +49,12 @@ class XmlLine:
     polygon: Sequence[Sequence[int]] = ()
     baseline: Sequence[Sequence[int]] = ()
     alternatives: list[Alternative] = field(default_factory=list)
-    # Auto-accepted: the model's reading, which no one reviewed.
-    machine_read: bool = False
+    # Any status but reviewed: the text, if any, is the model's reading, which no one reviewed.
+    status: str = Line.Status.REVIEWED
+
+    @property
+    def machine_read(self) -> bool:
+        return self.status != Line.Status.REVIEWED
 
 
 @dataclass
@@ -62,7 +66,7 @@ class XmlPage:
     number: int  # in its document, from 1
 
 
-def _outline(line: XmlLine, page: XmlPage) -> list[tuple[int, int]]:
+def outline(line: XmlLine, page: XmlPage) -> list[tuple[int, int]]:
     if len(line.polygon) >= 3:
         return _on_page(line.polygon, page)
     x0, y0, x1, y1 = (int(v) for v in line.bbox)
@@ -75,7 +79,7 @@ def _baseline(line: XmlLine, page: XmlPage) -> list[tuple[int, int]]:
     without a baseline when they read PAGE or ALTO."""
     if len(line.baseline) >= 2:
         return _on_page(line.baseline, page)
-    return drawn_baseline(*_box([line], page))
+    return drawn_baseline(*box([line], page))
 
 
 def _on_page(points: Sequence[Sequence[int]], page: XmlPage) -> list[tuple[int, int]]:
@@ -84,13 +88,13 @@ def _on_page(points: Sequence[Sequence[int]], page: XmlPage) -> list[tuple[int, 
     return [(min(max(int(x), 0), page.width), min(max(int(y), 0), page.height)) for x, y in points]
 
 
-def _points(points: Sequence[Sequence[int]]) -> str:
+def points_attribute(points: Sequence[Sequence[int]]) -> str:
     return " ".join(f"{int(x)},{int(y)}" for x, y in points)
 
 
-def _box(lines: Sequence[XmlLine], page: XmlPage) -> tuple[int, int, int, int]:
-    xs = [x for line in lines for x, _ in _outline(line, page)]
-    ys = [y for line in lines for _, y in _outline(line, page)]
+def box(lines: Sequence[XmlLine], page: XmlPage) -> tuple[int, int, int, int]:
+    xs = [x for line in lines for x, _ in outline(line, page)]
+    ys = [y for line in lines for _, y in outline(line, page)]
     return min(xs), min(ys), max(xs), max(ys)
 
 
@@ -118,18 +122,19 @@ def page_xml(page: XmlPage) -> bytes:
     )
     root.append(page_el)
     if page.lines:
-        x0, y0, x1, y1 = _box(page.lines, page)
-        region = E.TextRegion(E.Coords(points=_points([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])))
+        x0, y0, x1, y1 = box(page.lines, page)
+        region = E.TextRegion(
+            E.Coords(points=points_attribute([(x0, y0), (x1, y0), (x1, y1), (x0, y1)]))
+        )
         region.set("id", "r0")
         page_el.append(region)
         for order, line in enumerate(page.lines):
-            line_el = E.TextLine(E.Coords(points=_points(_outline(line, page))))
+            line_el = E.TextLine(E.Coords(points=points_attribute(outline(line, page))))
             line_el.set("id", f"l{line.id}")
-            status = Line.Status.AUTO_ACCEPTED if line.machine_read else Line.Status.REVIEWED
             line_el.set(
-                "custom", f"readingOrder {{index:{order};}} {STATUS_TAG} {{status:{status};}}"
+                "custom", f"readingOrder {{index:{order};}} {STATUS_TAG} {{status:{line.status};}}"
             )
-            line_el.append(E.Baseline(points=_points(_baseline(line, page))))
+            line_el.append(E.Baseline(points=points_attribute(_baseline(line, page))))
             truth = E.TextEquiv(E.Unicode(xml_text(line.text)), index="0")
             if (confidence := _text_confidence(line)) is not None:
                 truth.set("conf", confidence)
@@ -163,18 +168,18 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
     page_el.append(space)
     root.append(E.Layout(page_el))
     if page.lines:
-        x0, y0, x1, y1 = _box(page.lines, page)
+        x0, y0, x1, y1 = box(page.lines, page)
         block = E.TextBlock(**_geometry(x0, y0, x1, y1))
         block.set("ID", f"{page_id}_r0")
         space.append(block)
         for line in page.lines:
-            lx0, ly0, lx1, ly1 = _box([line], page)
+            lx0, ly0, lx1, ly1 = box([line], page)
             line_el = E.TextLine(**_geometry(lx0, ly0, lx1, ly1))
             line_el.set("ID", f"l{line.id}")
             line_el.set("BASELINE", " ".join(f"{x},{y}" for x, y in _baseline(line, page)))
             line_el.set("CS", "false" if line.machine_read else "true")
             line_el.append(
-                E.Shape(E.Polygon(POINTS=" ".join(f"{x},{y}" for x, y in _outline(line, page))))
+                E.Shape(E.Polygon(POINTS=" ".join(f"{x},{y}" for x, y in outline(line, page))))
             )
             for i, word in enumerate(_words(line.text)):
                 if i:

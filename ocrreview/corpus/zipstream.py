@@ -6,6 +6,8 @@ that for a million. Here each entry's central directory record goes to a tempora
 as the entry is written, and is copied after the last one. Sizes, offsets and counts past what
 32 and 16 bits hold are written as ZIP64, where zipfile would (from 2 GiB and 65,535 entries),
 so zipfile, unzip and the archivers of Windows and macOS read the result.
+
+`zip_chunks` writes one as a stream of bytes, for a download that is sent while it is written.
 """
 
 import shutil
@@ -13,8 +15,10 @@ import struct
 import tempfile
 import time
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 # zipfile's thresholds: 2 GiB, not 4, for readers that take the 32-bit fields as signed.
 LIMIT = (1 << 31) - 1
@@ -26,11 +30,23 @@ UTF8_NAME = 0x800
 UNIX, FILE_MODE = 3, 0o644 << 16
 
 
+class Stream(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+    def tell(self) -> int: ...
+    def close(self) -> None: ...
+
+
 class ZipWriter:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, target: Path | Stream) -> None:
+        """Into a file, or into a stream that can `write` and `tell`; `write()`, which seeks
+        back to a file's header, needs a file."""
         # Both closed by close(), or by the with block the writer is used in.
-        self._out = path.open("wb")  # noqa: SIM115
-        self._directory = tempfile.TemporaryFile(dir=path.parent)  # noqa: SIM115
+        if isinstance(target, Path):
+            self._out = target.open("wb")  # noqa: SIM115
+            self._directory = tempfile.TemporaryFile(dir=target.parent)  # noqa: SIM115
+        else:
+            self._out = target
+            self._directory = tempfile.TemporaryFile()  # noqa: SIM115
         self._count = 0
         year, month, day, hour, minute, second = time.localtime()[:6]
         self._time = (hour << 11) | (minute << 5) | (second // 2)
@@ -173,6 +189,41 @@ class ZipWriter:
             + extra
         )
         self._count += 1
+
+
+class _Pipe:
+    """The bytes a ZipWriter wrote since they were last taken, and how many it wrote in all."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._written = 0
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        self._written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def close(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
+
+def zip_chunks(entries: Iterable[tuple[str, bytes]]) -> Iterator[bytes]:
+    """A zip of the (name, data) entries, deflated, as it is written: one chunk an entry, then
+    the central directory. What it holds at a time is one entry, whatever their number."""
+    pipe = _Pipe()
+    with ZipWriter(pipe) as archive:
+        for name, data in entries:
+            archive.writestr(name, data, compress=True)
+            yield pipe.take()
+    yield pipe.take()
 
 
 def _encode(name: str) -> tuple[bytes, int]:
