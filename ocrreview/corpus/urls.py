@@ -1,6 +1,14 @@
 from django.urls import path
 
-from ocrreview.corpus import api, audit_api, audit_views, upload_views, views
+from ocrreview.corpus import (
+    api,
+    audit_api,
+    audit_views,
+    transcript_api,
+    transcript_views,
+    upload_views,
+    views,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -29,6 +37,16 @@ urlpatterns = [
         views.document_iiif_manifest,
         name="document_iiif_manifest",
     ),
+    path(
+        "documents/<int:pk>/transcript/",
+        transcript_views.document_transcript,
+        name="document_transcript",
+    ),
+    path(
+        "collections/<int:pk>/transcripts/",
+        transcript_views.collection_transcripts,
+        name="collection_transcripts",
+    ),
     path("account/tokens/", views.api_tokens, name="api_tokens"),
     path("account/tokens/<int:pk>/revoke/", views.revoke_api_token, name="revoke_api_token"),
     path("api/collections/", api.CollectionList.as_view(), name="api_collections"),
@@ -46,5 +64,15 @@ urlpatterns = [
         "api/documents/<int:pk>/iiif/manifest.json",
         api.DocumentIiifManifest.as_view(),
         name="api_document_iiif",
+    ),
+    path(
+        "api/documents/<int:pk>/transcript/",
+        transcript_api.DocumentTranscript.as_view(),
+        name="api_document_transcript",
+    ),
+    path(
+        "api/collections/<int:pk>/transcripts/",
+        transcript_api.CollectionTranscripts.as_view(),
+        name="api_collection_transcripts",
     ),
 ]

@@ -1,0 +1,201 @@
+"""A document's transcript in each format: every line, in reading order, marked when no
+person reviewed it or nothing was read; valid XML the upload reads back; TEI whose lines
+point at their zones."""
+
+import io
+import zipfile
+
+import pytest
+from django.urls import reverse
+from lxml import etree
+
+from ocrreview.corpus import transcripts
+from ocrreview.corpus.xmlimport import parse_layout_xml
+from tests.transcripts.conftest import STEM, TEXT, TILDE
+
+TEI = "{http://www.tei-c.org/ns/1.0}"
+XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
+
+
+def download(client, user, document, **query):
+    client.force_login(user)
+    return client.get(reverse("document_transcript", args=[document.pk]), query)
+
+
+def content(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_the_text_holds_every_line_in_reading_order_and_marks_the_unread(client, bob, letter):
+    response = download(client, bob, letter, format="txt")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode("utf-8").split("\n") == [*TEXT, ""]
+
+
+def test_reviewed_only_marks_the_machine_readings_it_leaves_out(client, bob, letter):
+    response = download(client, bob, letter, format="txt", reviewed_only="true")
+
+    lines = response.content.decode().split("\n")
+    assert lines[1:4] == ["Monsieur le Préfet,", "[not reviewed]", "[unread]"]
+    assert lines[6:8] == ["[not reviewed]", TILDE]
+
+
+def test_files_are_named_after_the_title_rfc_5987_encoded(client, bob, letter):
+    response = download(client, bob, letter, format="txt")
+
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment; filename*=utf-8''")
+    assert disposition.endswith(".txt")
+    from urllib.parse import unquote
+
+    assert unquote(disposition.split("''", 1)[1]) == f"{STEM}.txt"
+
+
+@pytest.mark.parametrize(
+    ("title", "stem"),
+    [
+        ("Letter to Mr. Smith?", "Letter to Mr. Smith_"),
+        ("  ../../etc/passwd  ", "_.._etc_passwd"),
+        ("CON", "_CON"),
+        ("nul.txt", "_nul.txt"),
+        ("...", "document-7"),
+        ("tab\there\nand  spaces", "tab_here_and spaces"),
+    ],
+)
+def test_a_title_becomes_a_file_name_every_system_takes(title, stem):
+    assert transcripts.file_stem(title, "document-7") == stem
+
+
+def test_a_long_title_is_cut_whole_characters_and_all():
+    stem = transcripts.file_stem("é" * 200, "x")
+    assert len(stem.encode()) <= transcripts.STEM_BYTES
+    assert set(stem) == {"é"}
+
+
+def zip_entries(response) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(content(response))) as archive:
+        assert archive.testzip() is None
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_page_xml_has_a_file_a_page_with_every_line_and_its_status(client, bob, letter):
+    response = download(client, bob, letter, format="page")
+
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"].endswith("_page.zip")
+    files = zip_entries(response)
+    assert sorted(files) == [f"{STEM}_{n}.xml" for n in (1, 2, 3)]
+    first = etree.fromstring(files[f"{STEM}_1.xml"])
+    lines = list(first.iter("{*}TextLine"))
+    assert [line.get("custom").split("ocrreview ")[1] for line in lines] == [
+        "{status:reviewed;}",
+        "{status:needs_review;}",
+        "{status:pending;}",
+    ]
+    equivs = [line.find("{*}TextEquiv") for line in lines]
+    assert [e.get("conf") for e in equivs] == [None, "0.6200", None]
+    assert [e.findtext("{*}Unicode") or "" for e in equivs] == [
+        "Monsieur le Préfet,",
+        "j’ai l’honneur de vous écrire ;",
+        "",
+    ]
+    third = etree.fromstring(files[f"{STEM}_3.xml"])
+    assert list(third.iter("{*}TextLine")) == []
+
+
+@pytest.mark.parametrize("fmt", ["page", "alto"])
+def test_the_upload_reads_the_pages_back_line_for_line(client, bob, letter, fmt):
+    files = zip_entries(download(client, bob, letter, format=fmt))
+
+    first = parse_layout_xml(files[f"{STEM}_1.xml"], "p1.xml")
+    second = parse_layout_xml(files[f"{STEM}_2.xml"], "p2.xml")
+    assert [line.text for line in first.lines] == [
+        "Monsieur le Préfet,",
+        "j’ai l’honneur de vous écrire ;",
+        "",
+    ]
+    assert [line.text for line in second.lines] == ["«\u202fBonjour\u202f»", TILDE, ""]
+    assert [line.machine_read for line in first.lines + second.lines] == [
+        False,
+        True,
+        True,
+        True,
+        False,
+        True,
+    ]
+
+
+def test_alto_marks_machine_words_with_their_confidence(client, bob, letter):
+    files = zip_entries(download(client, bob, letter, format="alto"))
+
+    alto = etree.fromstring(files[f"{STEM}_1.xml"])
+    lines = list(alto.iter("{*}TextLine"))
+    assert [line.get("CS") for line in lines] == ["true", "false", "false"]
+    assert {s.get("WC") for s in lines[0].iter("{*}String")} == {None}
+    assert {s.get("WC") for s in lines[1].iter("{*}String")} == {"0.6200"}
+
+
+def test_tei_is_well_formed_and_every_line_points_at_its_zone(client, bob, letter, letters):
+    letters.licence = "CC BY 4.0"
+    letters.language = "fr"
+    letters.save()
+    response = download(client, bob, letter, format="tei")
+
+    assert response["Content-Type"] == "application/tei+xml"
+    assert response["Content-Disposition"].endswith(".tei.xml")
+    tei = etree.fromstring(response.content)
+    assert tei.tag == f"{TEI}TEI"
+    ids = {element.get(XML_ID) for element in tei.iter() if element.get(XML_ID)}
+    surfaces = tei.findall(f"{TEI}facsimile/{TEI}surface")
+    assert [s.get("n") for s in surfaces] == ["1", "2", "3"]
+    zones = [zone for surface in surfaces for zone in surface.findall(f"{TEI}zone")]
+    assert len(zones) == 6
+    assert all(zone.get("points") and zone.get("lrx") for zone in zones)
+    body = tei.find(f"{TEI}text/{TEI}body")
+    breaks = list(body.iter(f"{TEI}pb"))
+    assert [pb.get("facs")[1:] for pb in breaks] == [s.get(XML_ID) for s in surfaces]
+    line_breaks = list(body.iter(f"{TEI}lb"))
+    assert [lb.get("facs")[1:] for lb in line_breaks] == [z.get(XML_ID) for z in zones]
+    assert {lb.get("facs")[1:] for lb in line_breaks} <= ids
+
+    def after(lb):
+        marked = lb.getnext()
+        if lb.tail and lb.tail.strip():
+            return ("text", lb.tail.strip())
+        return (marked.tag.removeprefix(TEI), marked.get("reason") or marked.text)
+
+    assert [after(lb) for lb in line_breaks] == [
+        ("text", "Monsieur le Préfet,"),
+        ("seg", "j’ai l’honneur de vous écrire ;"),
+        ("gap", "unread"),
+        ("seg", "«\u202fBonjour\u202f»"),
+        ("text", TILDE),
+        ("gap", "unread"),
+    ]
+    machine = body.find(f".//{TEI}seg")
+    assert machine.get("type") == "machine-reading"
+    assert machine.get("cert") == "0.6200"
+    assert machine.get("resp")[1:] in ids
+    assert body.find(f".//{TEI}gap[@unit='page']").get("reason") == "page not segmented"
+    assert tei.find(f"{TEI}text").get("{http://www.w3.org/XML/1998/namespace}lang") == "fr"
+    header = tei.find(f"{TEI}teiHeader/{TEI}fileDesc")
+    assert (
+        header.findtext(f"{TEI}titleStmt/{TEI}title")
+        == "Lettre à Élise\u202f: «\u202fbrouillon\u202f»/1"
+    )
+    assert header.findtext(f"{TEI}seriesStmt/{TEI}title") == "Letters"
+    assert header.findtext(f".//{TEI}licence") == "CC BY 4.0"
+    assert header.findtext(f"{TEI}titleStmt/{TEI}respStmt/{TEI}name") == "tiny"
+    assert "6 lines: 2 reviewed, 2 machine readings not reviewed" in header.findtext(f"{TEI}extent")
+
+
+def test_tei_with_reviewed_only_has_gaps_for_the_machine_readings(client, bob, letter):
+    response = download(client, bob, letter, format="tei", reviewed_only="1")
+
+    tei = etree.fromstring(response.content)
+    assert tei.find(f".//{TEI}seg") is None
+    reasons = [gap.get("reason") for gap in tei.iter(f"{TEI}gap")]
+    assert reasons.count("not-reviewed") == 2
+    assert reasons.count("unread") == 2
