@@ -35,7 +35,7 @@ def test_a_line_saved_in_place_comes_back_as_its_row(client, bob, letters, lines
     url = reverse("review_save", args=[letters.pk, lines[0].pk])
     response = client.post(url, {"text": "Dear Sirs", "expected_version": 1, "stay": "1"}, **FETCH)
     assert response.status_code == 200
-    assert 'value="Dear Sirs"' in response.content.decode()
+    assert 'data-saved="Dear Sirs"' in response.content.decode()
     assert Line.objects.get(pk=lines[0].pk).status == "reviewed"
 
 
