@@ -30,6 +30,16 @@ texts_held_before = Signal()
 # and which keep those lines with the reviewers whatever the model's confidence.
 member_removed = Signal()
 
+# Sent with `collection` and `user`; each receiver answers how many of the collection's lines
+# hold work of the user's that removing them from it deletes (review: unsaved drafts), so that
+# the members page says so before it is done.
+unsaved_work_of_member = Signal()
+
 
 def lines_being_corrected(line_ids: list[int]) -> set[int]:
     return set().union(*(answer for _, answer in being_corrected.send(None, line_ids=line_ids)))
+
+
+def lines_with_unsaved_work(collection, user) -> int:
+    answers = unsaved_work_of_member.send(None, collection=collection, user=user)
+    return sum(answer for _, answer in answers)

@@ -18,7 +18,9 @@ from ocrreview.corpus.access import (
 from ocrreview.corpus.actions import (
     CannotSegmentAgain,
     DocumentInUse,
+    LastAdmin,
     MembershipError,
+    check_admins_left,
     do_add_member,
     do_delete_document,
     do_remove_member,
@@ -35,6 +37,7 @@ from ocrreview.corpus.forms import (
 from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
 from ocrreview.corpus.models import Document, Line, Membership
 from ocrreview.corpus.progress import summed_line_counts, with_line_counts
+from ocrreview.corpus.signals import lines_with_unsaved_work
 
 
 @login_required
@@ -147,10 +150,25 @@ def set_member_role(request, pk: int, user_id: int):
 
 
 @login_required
-@require_POST
 def remove_member(request, pk: int, user_id: int):
+    """Asks first (GET), saying what goes with the member, then removes them (POST)."""
     membership = member_for(request.user, pk, user_id)
     collection, user = membership.collection, membership.user
+    if request.method != "POST":
+        try:
+            check_admins_left(collection, {user.pk})
+        except LastAdmin as exc:
+            refused = str(exc)
+        else:
+            refused = ""
+        context = {
+            "collection": collection,
+            "member": user,
+            "refused": refused,
+            "claimed": Line.objects.filter(collection=collection, claimed_by=user).count(),
+            "drafts": lines_with_unsaved_work(collection, user),
+        }
+        return render(request, "corpus/member_remove.html", context)
     try:
         do_remove_member(collection, user, actor=request.user)
     except MembershipError as exc:

@@ -732,6 +732,11 @@ def drop_drafts_of_former_member(sender, collection: Collection, user, **kwargs:
     Draft.objects.filter(user=user, line__collection=collection).delete()
 
 
+def count_drafts_of_member(sender, collection: Collection, user, **kwargs: Any) -> int:
+    """corpus's `unsaved_work_of_member`: the user's drafts in the collection."""
+    return Draft.objects.filter(user=user, line__collection=collection).count()
+
+
 def texts_corrections_wrote(sender, line_ids: list[int], **kwargs: Any) -> list[tuple[int, str]]:
     """corpus's `texts_held_before`: every text the lines' corrections wrote."""
     return list(

@@ -14,8 +14,10 @@ class ReviewConfig(AppConfig):
             member_removed,
             text_imported,
             texts_held_before,
+            unsaved_work_of_member,
         )
         from ocrreview.review.actions import (
+            count_drafts_of_member,
             drop_drafts_of_former_member,
             record_imported_text,
             texts_corrections_wrote,
@@ -27,4 +29,5 @@ class ReviewConfig(AppConfig):
         being_corrected.connect(lines_with_drafts, dispatch_uid="lines_with_drafts")
         texts_held_before.connect(texts_corrections_wrote, dispatch_uid="texts_corrections_wrote")
         member_removed.connect(drop_drafts_of_former_member, dispatch_uid="drop_drafts")
+        unsaved_work_of_member.connect(count_drafts_of_member, dispatch_uid="count_drafts")
         post_delete.connect(forget_page, sender=Page, dispatch_uid="forget_page")

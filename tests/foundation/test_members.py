@@ -118,6 +118,44 @@ def test_removing_dave_hands_back_his_lines_and_deletes_his_drafts_here_alone(
     assert client.get(reverse("collection_detail", args=[ledgers.pk])).status_code == 200
 
 
+def test_removing_dave_asks_first_saying_what_goes_with_him(
+    client, alice, bob, dave, letters, model_version
+):
+    factories.add_member(dave, letters, REVIEWER)
+    page = factories.make_page(factories.make_document(letters))
+    claimed, drafted, other = (
+        factories.make_read_line(page, order, [("Dear Sir", 0.4)], model_version)
+        for order in (0, 1, 2)
+    )
+    review.do_save_draft(drafted, dave, "Dear Sr", base_version=1)
+    review.do_save_draft(other, bob, "Dear Sir,", base_version=1)  # bob's: not counted
+    assert review.do_claim_line(claimed, dave)
+    client.force_login(alice)
+    members = client.get(members_url(letters)).content.decode()
+    assert f'href="{remove_url(letters, dave)}"' in members
+
+    asked = client.get(remove_url(letters, dave))
+    assert asked.status_code == 200
+    text = " ".join(asked.content.decode().split())
+    assert "Remove dave from Letters?" in text
+    assert "The 1 line dave holds goes back to the queue." in text
+    assert "What dave typed but did not save in 1 line is deleted." in text
+    assert roles(letters)["dave"] == REVIEWER  # asking changed nothing
+    assert Draft.objects.filter(user=dave).exists()
+
+
+def test_removing_the_last_admin_is_refused_before_it_is_asked(client, alice, bob, letters):
+    client.force_login(alice)
+    asked = client.get(remove_url(letters, alice)).content.decode()
+    assert "alice is the only admin of Letters" in asked
+    assert "<form" not in asked.split("<main", 1)[-1]
+
+
+def test_bob_a_reviewer_is_not_asked_to_remove_anyone(client, alice, bob, letters):
+    client.force_login(bob)
+    assert client.get(remove_url(letters, alice)).status_code == 403
+
+
 def test_staff_removing_dave_in_the_django_admin_hands_back_what_he_held(
     admin_client, dave, letters, model_version
 ):
@@ -250,7 +288,8 @@ def test_the_forms_need_a_post_with_its_csrf_token(alice, bob, letters):
 
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
-    assert client.get(remove_url(letters, bob)).status_code == 405
+    assert client.get(role_url(letters, bob)).status_code == 405
+    assert client.get(remove_url(letters, bob)).status_code == 200  # asks first
     assert client.post(remove_url(letters, bob)).status_code == 403
     assert client.post(members_url(letters), {"username": "bob"}).status_code == 403
     assert roles(letters) == {"alice": ADMIN, "bob": REVIEWER}
