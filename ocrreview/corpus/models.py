@@ -263,6 +263,11 @@ class Line(models.Model):
     # The text was cut or joined from a person's reviewed text by a segmentation edit: the line
     # needs review again, but a model's reading adds hypotheses and never replaces the text.
     human_text = models.BooleanField(default=False)
+    # A reviewer could not read the line for sure (review's do_mark_unclear): its text is a
+    # guess, left out of training data until someone who can read it removes the mark. Saving
+    # a text keeps it; who set it and removed it, and when, is in the line's correction trail.
+    unclear = models.BooleanField(default=False, db_default=False)
+    unclear_note = models.CharField(max_length=200, blank=True, default="", db_default="")
     # Stored rather than computed in the query: a search that matches thousands of lines
     # would otherwise parse each of them again to rank it.
     search_vector = models.GeneratedField(

@@ -26,6 +26,8 @@ S = Line.Status
 A = Correction.Action
 # What _SAVE records: the answers that set a line's text.
 SAVES = (A.ACCEPT, A.EDIT, A.PICK)
+# Records that change neither a line's text nor its version.
+TEXT_KEPT = (A.SKIP, A.UNCLEAR, A.CLEAR)
 # A client clock gone wrong should not turn one line into a week of work in the statistics.
 MAX_TIME_SPENT_MS = 60 * 60 * 1000
 
@@ -35,6 +37,7 @@ class ReviewError(ValueError):
 
 
 LINE_GONE = "This line no longer exists (its box was merged or deleted)."
+UNCLEAR_NOTE_LENGTH = 200
 EMPTY_REFUSED = (
     "The text is empty, so nothing was saved. To save the line empty (a box with no writing "
     "in it), confirm it in the line editor: Enter twice."
@@ -58,7 +61,7 @@ def last_change(line: Line) -> dict:
     reviewer is not blamed for a text they never wrote."""
     last = (
         Correction.objects.filter(line=line, line_version=line.version)
-        .exclude(action=A.SKIP)  # a skip changes no version
+        .exclude(action__in=TEXT_KEPT)  # they change no version
         .select_related("user")
         .order_by("-created_at", "-id")
         .first()
@@ -468,7 +471,7 @@ def do_revert_line(
     if before:
         source = (
             Correction.objects.filter(line_id=line_id)
-            .exclude(action=A.SKIP)
+            .exclude(action__in=TEXT_KEPT)
             .filter(
                 Q(created_at__lt=earlier.created_at)
                 | Q(created_at=earlier.created_at, pk__lt=earlier.pk)
@@ -594,8 +597,7 @@ def _add_plans(result: UserRevert, versions: dict[int, int], user, since) -> lis
     """Decide for each line (id: its version now) whether to put it back, and to what text
     and status, or to leave it; add each to `result`, and return the ones to put back."""
     trails = defaultdict(list)
-    # Skips change neither text nor version.
-    history = Correction.objects.filter(line_id__in=list(versions)).exclude(action=A.SKIP)
+    history = Correction.objects.filter(line_id__in=list(versions)).exclude(action__in=TEXT_KEPT)
     for correction in history.select_related("user").order_by("line_id", "created_at", "id"):
         trails[correction.line_id].append(correction)
     undos = []
@@ -672,6 +674,49 @@ def do_skip_line(line: Line | int, user, *, time_spent_ms: int = 0) -> Correctio
         )
 
 
+# --- Unclear lines ----------------------------------------------------------------------
+
+
+def do_mark_unclear(line: Line | int, user, note: str = "") -> Correction:
+    """Mark the line as one the reviewer could not read for sure, with what they could not
+    read: its text is left out of training data, and experts find it (search, the API) to
+    read it. Its text, status and version stay as they are, so that a save the reviewer has on
+    its way meets no conflict; marking it again replaces the note. Recorded in the trail."""
+    note = " ".join(clean_text(note).split())
+    if len(note) > UNCLEAR_NOTE_LENGTH:
+        raise ReviewError(f"The note holds at most {UNCLEAR_NOTE_LENGTH} characters.")
+    return _set_unclear(_line_id(line), user, A.UNCLEAR, note)
+
+
+def do_clear_unclear(line: Line | int, user) -> Correction | None:
+    """Remove the unclear mark (someone read the line); None where it had none."""
+    return _set_unclear(_line_id(line), user, A.CLEAR, "")
+
+
+def _set_unclear(line_id: int, user, action: str, note: str) -> Correction | None:
+    with transaction.atomic():
+        current = (
+            Line.objects.select_for_update()
+            .only("id", "text", "version", "unclear")
+            .filter(pk=line_id)
+            .first()
+        )
+        if current is None:
+            raise ReviewError(LINE_GONE)
+        if action == A.CLEAR and not current.unclear:
+            return None
+        Line.objects.filter(pk=line_id).update(unclear=action == A.UNCLEAR, unclear_note=note)
+        return Correction.objects.create(
+            line_id=line_id,
+            user=user,
+            action=action,
+            text_before=current.text,
+            text_after=current.text,
+            line_version=current.version,
+            note=note,
+        )
+
+
 # --- Drafts -----------------------------------------------------------------------------
 
 
@@ -696,7 +741,7 @@ def do_save_draft(
         # A skip or a box moved, split or merged keeps the text the draft was typed over.
         saved_since = Correction.objects.filter(
             line_id=line_id, user=user, line_version__gt=base_version
-        ).exclude(action__in=[A.SKIP, A.SEGMENT])
+        ).exclude(action__in=[*TEXT_KEPT, A.SEGMENT])
         if saved_since.exists():
             return None
         if (

@@ -54,6 +54,7 @@ class CorrectionSerializer(serializers.ModelSerializer):
             "text_after",
             "hypothesis",
             "line_version",
+            "note",
         ]
 
 
@@ -70,6 +71,8 @@ class LineSerializer(serializers.ModelSerializer):
             "status",
             "confidence",
             "human_text",
+            "unclear",
+            "unclear_note",
             "model_version",
             "version",
             "bbox",
@@ -175,10 +178,12 @@ def _line_detail(line: Line) -> dict:
         OpenApiParameter("document", int),
         OpenApiParameter("confidence_below", OpenApiTypes.FLOAT),
         OpenApiParameter("confidence_at_least", OpenApiTypes.FLOAT),
+        OpenApiParameter("unclear", bool, description="true: only lines marked unclear"),
     ]
 )
 class CollectionLines(generics.ListAPIView):
-    """The collection's lines in id order, filtered by status, document and confidence."""
+    """The collection's lines in id order, filtered by status, document, confidence and the
+    unclear mark."""
 
     serializer_class = LineSerializer
 
@@ -196,6 +201,8 @@ class CollectionLines(generics.ListAPIView):
             lines = lines.filter(confidence__lt=wanted["confidence_below"])
         if "confidence_at_least" in wanted:
             lines = lines.filter(confidence__gte=wanted["confidence_at_least"])
+        if wanted.get("unclear") is not None:
+            lines = lines.filter(unclear=wanted["unclear"])
         return lines
 
 
@@ -204,6 +211,8 @@ class LineFilters(serializers.Serializer):
     document = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     confidence_below = serializers.FloatField(required=False, min_value=0, max_value=1)
     confidence_at_least = serializers.FloatField(required=False, min_value=0, max_value=1)
+    # Null when not asked for (a form's missing checkbox would read as false).
+    unclear = serializers.BooleanField(required=False, allow_null=True)
 
 
 class LineDetail(APIView):
@@ -427,6 +436,7 @@ class SearchResultsSerializer(serializers.Serializer):
         OpenApiParameter("status", str, enum=Line.Status.values),
         OpenApiParameter("confidence_below", OpenApiTypes.FLOAT),
         OpenApiParameter("confidence_at_least", OpenApiTypes.FLOAT),
+        OpenApiParameter("unclear", bool, description="true: only lines marked unclear"),
         OpenApiParameter("cursor", str, description="`next` or `previous` of a page"),
         OpenApiParameter("page_size", int, description="1 to 100, default 20"),
     ],

@@ -39,6 +39,11 @@ class SaveForm(forms.Form):
     confirm_empty = forms.BooleanField(required=False)
 
 
+class UnclearForm(forms.Form):
+    unclear = forms.BooleanField(required=False)
+    note = forms.CharField(required=False, max_length=200)
+
+
 class DraftForm(forms.Form):
     text = forms.CharField(required=False, strip=False, max_length=MAX_TEXT_LENGTH)
     base_version = _version()
@@ -116,6 +121,7 @@ class SearchForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "any status"), *Line.Status.choices], required=False)
     confidence_below = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
     confidence_at_least = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
+    unclear = forms.BooleanField(required=False, label="Unclear lines only")
     cursor = forms.CharField(required=False, max_length=200)
     page_size = forms.IntegerField(required=False, min_value=1, max_value=search.MAX_PAGE_SIZE)
 
@@ -150,6 +156,7 @@ class SearchForm(forms.Form):
             status=data["status"] or None,
             confidence_below=data["confidence_below"],
             confidence_at_least=data["confidence_at_least"],
+            unclear=data["unclear"],
         )
 
 

@@ -25,6 +25,8 @@ class Correction(models.Model):
         REVERT = "revert", "Reverted"
         IMPORT = "import", "Imported as ground truth"
         SEGMENT = "segment", "Changed the segmentation"
+        UNCLEAR = "unclear", "Marked unclear"
+        CLEAR = "clear", "Removed the unclear mark"
 
     # PROTECT: a line with history cannot disappear with its history.
     line = models.ForeignKey("corpus.Line", on_delete=models.PROTECT, related_name="corrections")
@@ -50,6 +52,8 @@ class Correction(models.Model):
         max_length=16, blank=True, db_default="", help_text="The line's status after this save."
     )
     time_spent_ms = models.PositiveIntegerField(default=0)
+    # What a reviewer who marked the line unclear said could not be read.
+    note = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     objects = CorrectionQuerySet.as_manager()
 

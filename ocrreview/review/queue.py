@@ -193,7 +193,7 @@ SELECT l.id, l.text, l.version, {claim}.status, l.confidence, l.bbox, l."order",
                                        'share', h.share, 'tokens', h.tokens) ORDER BY h.rank)
      FROM transcription_hypothesis h
      WHERE h.line_id = l.id AND h.model_version_id = l.model_version_id),
-    dr.text, dr.base_version, dr.hypothesis_id, dr.updated_at
+    dr.text, dr.base_version, dr.hypothesis_id, dr.updated_at, l.unclear, l.unclear_note
 FROM {source}
 JOIN corpus_page p ON p.id = l.page_id
 JOIN corpus_document d ON d.id = l.document_id
@@ -229,7 +229,7 @@ def editor_line_from_row(row: tuple, user) -> EditorLine:
     (id_, text, version, status, confidence, bbox, order, page_id, document_id, collection_id,
      model_version_id, claimed_by_id, claimed_until, page_index, width, height, title, username,
      previous_id, next_id, before, page_lines, readings, draft_text, draft_version,
-     draft_hypothesis, draft_at) = row  # fmt: skip
+     draft_hypothesis, draft_at, unclear, unclear_note) = row  # fmt: skip
     line = Line(
         id=id_,
         text=text,
@@ -241,6 +241,8 @@ def editor_line_from_row(row: tuple, user) -> EditorLine:
         collection_id=collection_id,
         model_version_id=model_version_id,
         claimed_until=claimed_until,
+        unclear=unclear,
+        unclear_note=unclear_note,
     )
     line.page = Page(
         id=page_id, document_id=document_id, index=page_index, width=width, height=height

@@ -80,6 +80,8 @@ class Filters:
     status: str | None = None
     confidence_below: float | None = None
     confidence_at_least: float | None = None
+    # Only lines a reviewer marked unclear, for an expert to read.
+    unclear: bool = False
 
 
 @dataclass(frozen=True)
@@ -423,6 +425,8 @@ def _filtered(lines: QuerySet[Line], filters: Filters) -> QuerySet[Line]:
         lines = lines.filter(confidence__lt=filters.confidence_below)
     if filters.confidence_at_least is not None:
         lines = lines.filter(confidence__gte=filters.confidence_at_least)
+    if filters.unclear:
+        lines = lines.filter(unclear=True)
     return lines
 
 

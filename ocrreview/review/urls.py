@@ -37,6 +37,7 @@ urlpatterns = [
     path(L + "draft/", views.save_draft, name="review_draft"),
     path(L + "draft/discard/", views.discard_draft, name="review_discard"),
     path(L + "lease/", views.renew_lease, name="review_lease"),
+    path(L + "unclear/", views.mark_unclear, name="review_unclear"),
     path(L + "history/", views.line_history, name="review_history"),
     path(L + "revert/<int:correction_id>/", views.revert_line, name="review_revert"),
     path(L + "image/", views.line_image, name="review_line_image"),

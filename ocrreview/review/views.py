@@ -39,6 +39,7 @@ from ocrreview.review.forms import (
     SplitForm,
     ThresholdForm,
     TrailFilterForm,
+    UnclearForm,
     VersionForm,
     first_error,
 )
@@ -405,6 +406,27 @@ def _lease_state(line_id: int, user) -> str:
     if status != S.IN_REVIEW:
         return "none"
     return "held" if holder == user.pk else "lost"
+
+
+@login_required
+@require_POST
+def mark_unclear(request, pk: int, line_id: int):
+    """Alt+U: mark the line unclear, with a note, or remove the mark; the mark as it now is."""
+    line = _line(request, pk, line_id)
+    form = UnclearForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    try:
+        if form.cleaned_data["unclear"]:
+            actions.do_mark_unclear(line, request.user, form.cleaned_data["note"])
+        else:
+            actions.do_clear_unclear(line, request.user)
+    except actions.ReviewError as exc:
+        return _error(request, str(exc))
+    if not _is_fetch(request):
+        return redirect(reverse("review_line", args=[pk, line_id]))
+    line.refresh_from_db(fields=["unclear", "unclear_note"])
+    return render(request, "review/_unclear.html", {"collection": line.collection, "line": line})
 
 
 # --- History ----------------------------------------------------------------------------

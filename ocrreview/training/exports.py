@@ -117,7 +117,8 @@ def _matching_lines(collection: Collection, options: ExportOptions) -> QuerySet[
     accepted = Q(status=Line.Status.REVIEWED)
     if options.include_auto_accepted:
         accepted |= Q(status=Line.Status.AUTO_ACCEPTED, confidence__gte=options.min_confidence)
-    lines = Line.objects.filter(accepted, collection=collection).exclude(
+    # A line marked unclear holds a guess, which must not teach the model.
+    lines = Line.objects.filter(accepted, collection=collection, unclear=False).exclude(
         text__regex=splits.BLANK_TEXT
     )
     if options.documents:

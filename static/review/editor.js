@@ -92,6 +92,7 @@
       else save(button?.value === "accept" ? "accept" : "save");
     });
     wireConflict();
+    wireUnclear();
     input.focus();
     input.setSelectionRange(input.value.length, input.value.length);
     return restored;
@@ -408,6 +409,64 @@
     window.location.assign(ed.d.queueUrl);
   }
 
+  // The unclear mark: Alt+U opens a note to say what cannot be read, or removes the mark. It
+  // changes neither the text nor the version, so a save typed meanwhile goes as it is.
+  function wireUnclear() {
+    const box = ed.root.querySelector("#unclear");
+    const form = box.querySelector("#unclear-form");
+    box.querySelector("[data-unclear=open]")?.addEventListener("click", openUnclear);
+    box.querySelector("[data-unclear=clear]")?.addEventListener("click", () => setUnclear(false));
+    box.querySelector("[data-unclear=cancel]")?.addEventListener("click", closeUnclear);
+    form?.addEventListener("submit", (e) => {
+      e.preventDefault();
+      setUnclear(true, form.elements.note.value);
+    });
+    form?.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape") return;
+      e.preventDefault();
+      closeUnclear();
+    });
+  }
+
+  function toggleUnclear() {
+    if (ed.root.querySelector("[data-unclear=clear]")) setUnclear(false);
+    else openUnclear();
+  }
+
+  function openUnclear() {
+    const form = ed.root.querySelector("#unclear-form");
+    form.hidden = false;
+    form.elements.note.focus();
+  }
+
+  function closeUnclear() {
+    ed.root.querySelector("#unclear-form").hidden = true;
+    ed.input.focus();
+  }
+
+  async function setUnclear(on, note = "") {
+    const current = ed;
+    const body = new FormData();
+    if (on) body.set("unclear", "1");
+    body.set("note", note);
+    let response;
+    try {
+      response = await post(current.root.querySelector("#unclear").dataset.url, body);
+    } catch {
+      notice("Not changed: the server cannot be reached.", "error");
+      return;
+    }
+    if (current !== ed) return;
+    if (!response.ok) {
+      notice(`Not changed: ${(await response.json()).error}`, "error");
+      return;
+    }
+    ed.root.querySelector("#unclear").outerHTML = await response.text();
+    wireUnclear();
+    ed.input.focus();
+    notice(on ? "Marked unclear. Enter saves your best reading, Esc skips the line; the mark stays." : "Unclear mark removed.", "info");
+  }
+
   async function loadHistory() {
     const body = ed.root.querySelector("#history .history-body");
     const response = await fetch(ed.d.historyUrl, { headers: { "X-Requested-With": "fetch" } });
@@ -515,7 +574,8 @@
 
   document.addEventListener("keydown", (e) => {
     // Keys typed into the header's search box are words to search for, not shortcuts.
-    if (!ed || help?.open || e.target.closest?.(".search-box")) return;
+    // Nor are those typed into the unclear mark's note, which has its own Enter and Esc.
+    if (!ed || help?.open || e.target.closest?.(".search-box, #unclear-form")) return;
     ed.active = Date.now();
     // Enter and Escape confirm or cancel an input method's candidate (Chinese, Japanese).
     if (composing(e)) return;
@@ -549,6 +609,7 @@
           const h = ed.root.querySelector("#history");
           h.open = !h.open;
         },
+        KeyU: toggleUnclear,
         KeyM: () => choose("mine"),
         KeyT: () => choose("theirs"),
       };

@@ -1259,3 +1259,32 @@ def test_search_and_fix_goes_from_hit_to_hit_and_back_to_the_results(
     expect(page.locator(".search-hit.fixed")).to_have_count(2)
     texts = dict(Line.objects.filter(pk__in=[first, second]).values_list("pk", "text"))
     assert all(text.endswith(".") for text in texts.values())
+
+
+def test_alt_u_marks_a_line_unclear_with_a_note_and_a_save_keeps_the_mark(
+    new_page, bob, letters, letter_lines
+):
+    page = bob_on(new_page, letters, letter_lines[1])
+    editor_text(page).press("Alt+u")
+    note = page.get_by_label("What cannot be read? (optional)")
+    expect(note).to_be_focused()
+    note.press_sequentially("can't read the second word")
+    note.press("Enter")  # marks it, and saves nothing
+    expect(page.locator(".unclear-mark")).to_contain_text("can't read the second word")
+    expect(editor_text(page)).to_be_focused()
+    line = Line.objects.get(pk=letter_lines[1].pk)
+    assert (line.unclear, line.status) == (True, "in_review")
+    editor_text(page).press("Enter")
+    page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
+    line.refresh_from_db()
+    assert (line.unclear, line.status) == (True, "reviewed")
+
+    page.goto(f"/collections/{letters.pk}/review/lines/{line.pk}/")
+    editor_text(page).press("Alt+u")  # again: the mark goes
+    expect(page.locator("[data-unclear=open]")).to_be_visible()
+    assert not Line.objects.get(pk=line.pk).unclear
+    assert list(Correction.objects.filter(line=line).values_list("action", flat=True)) == [
+        "unclear",
+        "accept",  # Enter on the text as it was
+        "clear",
+    ]
