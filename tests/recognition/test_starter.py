@@ -85,6 +85,15 @@ def test_finetune_then_export_gives_a_model_the_engine_loads(tmp_path: Path) -> 
     [result] = recognize(loaded, [noise_line(80)], num_beams=2, nbest=2, max_new_tokens=6)
     assert result.error is None and len(result.hypotheses) == 2
 
+    halved = tmp_path / "halved"
+    export(tuned, halved, fp16=True)
+    weights = "model.safetensors"
+    assert (halved / weights).stat().st_size < 0.6 * (shipped / weights).stat().st_size
+    from_half = load_model(str(halved), device="cpu", local_files_only=True)
+    assert next(from_half.model.parameters()).dtype == torch.float32  # computed in fp32
+    [again] = recognize(from_half, [noise_line(80)], num_beams=2, nbest=2, max_new_tokens=6)
+    assert again.error is None and len(again.hypotheses) == 2
+
 
 def htr_folder(root: Path) -> Path:
     """htr_lines' layout: train and validation splits and a chars.tsv of every character."""
