@@ -1066,9 +1066,9 @@ def _text_is_human(line: Line) -> bool:
     return line.status == S.REVIEWED or line.human_text
 
 
-# What a line's removal takes with it: a skip or a box edit says nothing of its text. Any other
-# record is its text's history, kept for good, and keeps the line.
-NOT_TEXT_HISTORY = (A.SKIP, A.SEGMENT)
+# What a line's removal takes with it: a skip, a box edit or an unclear mark says nothing of
+# its text. Any other record is its text's history, kept for good, and keeps the line.
+NOT_TEXT_HISTORY = (A.SKIP, A.SEGMENT, A.UNCLEAR, A.CLEAR)
 
 
 def _refuse_if_history(line: Line) -> None:

@@ -198,6 +198,19 @@ def test_a_skipped_box_can_be_deleted_and_its_skips_are_in_the_deletions_event(
     assert [(r["action"], r["user"]) for r in event.extra_data["trail"]] == [("skip", "bob")]
 
 
+def test_a_box_marked_unclear_can_be_deleted_with_its_marks(client, bob, letters, page, lines):
+    """A scribble no one can read is marked unclear before anyone sees it is no line."""
+    actions.do_mark_unclear(lines[3], bob, "a blot")
+    actions.do_clear_unclear(lines[3], bob)
+    actions.do_mark_unclear(lines[3], bob)
+    client.force_login(bob)
+    url = reverse("review_delete", args=[letters.pk, lines[3].pk])
+    assert client.post(url, {"expected_version": 1}).json()["ok"] is True
+    assert not Line.objects.filter(pk=lines[3].pk).exists()
+    event = CollectionEvent.objects.get(event_type=CollectionEvent.Type.LINE_DELETED)
+    assert [r["action"] for r in event.extra_data["trail"]] == ["unclear", "clear", "unclear"]
+
+
 def test_a_box_split_before_can_be_merged_away(client, bob, letters, page, lines):
     actions.do_split_line(lines[2], bob, at_x=250, expected_version=1)  # a segment record
     client.force_login(bob)
