@@ -10,7 +10,9 @@ the model's `id` and `name`, null for the site's default); lines queued to be re
 (`model`, `lines`, `unreviewed_only`); a member added, re-roled or removed (`member`: `id` and
 `username`; `role`, or `old_value` and `new_value`); a person's saves undone (`member`,
 `since`, `reverted`, `requeued`); a line moved (`old_value`, `new_value`: boxes), deleted
-(`bbox`, `text`) or added (`bbox`). An event about a document, page or line also holds its
+(`bbox`, `text`) or added (`bbox`); a document's review state changed (`old_value`,
+`new_value`: states) or its assignees (`added`, `removed`: members). An event about a
+document, page or line also holds its
 `title`, `page` and `line` numbers as shown (from 1), read once it is gone."""
 
 from dataclasses import dataclass
@@ -168,6 +170,7 @@ SETTINGS = {
     "special_characters": "the editor's palette",
     "licence": "the licence",
     "language": "the language",
+    "assigned_only": "'assigned documents only'",
 }
 # Too long to quote in a sentence: the event keeps both, for the API.
 UNQUOTED = ("description",)
@@ -246,6 +249,25 @@ def _saves_undone(data: dict) -> str:
     )
 
 
+def _review_state_changed(data: dict) -> str:
+    old, new = (Document.ReviewState(data[key]).label.lower() for key in ("old_value", "new_value"))
+    return f"moved {_quoted(data['title'])} from {old} to {new}"
+
+
+def _assignees_changed(data: dict) -> str:
+    parts = []
+    if data["added"]:
+        parts.append(f"assigned {_quoted(data['title'])} to {_names(data['added'])}")
+    if data["removed"]:
+        taken = "took it from" if data["added"] else f"took {_quoted(data['title'])} from"
+        parts.append(f"{taken} {_names(data['removed'])}")
+    return _and(parts)
+
+
+def _names(members: list[dict]) -> str:
+    return _and(member["username"] for member in members)
+
+
 _SENTENCES = {
     T.SETTINGS_CHANGED: _settings_changed,
     T.THRESHOLD_APPLIED: _threshold_applied,
@@ -257,6 +279,8 @@ _SENTENCES = {
     T.MEMBER_ROLE_CHANGED: _member_role_changed,
     T.MEMBER_REMOVED: _member_removed,
     T.SAVES_UNDONE: _saves_undone,
+    T.REVIEW_STATE_CHANGED: _review_state_changed,
+    T.ASSIGNEES_CHANGED: _assignees_changed,
 }
 
 
@@ -290,6 +314,8 @@ def _setting_change(change: dict) -> str:
 def _setting(name: str, value) -> str:
     if name == "model_version":
         return _model(value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if isinstance(value, float):
         return _number(value)
     if value in ("", None):

@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 
 from ocrreview.corpus import tokens
 from ocrreview.corpus.line_text import nfc
-from ocrreview.corpus.models import Collection, Membership
+from ocrreview.corpus.models import Collection, Document, Membership
 from ocrreview.training.models import ModelVersion
 
 
@@ -18,6 +18,7 @@ class CollectionSettingsForm(forms.ModelForm):
             "special_characters",
             "licence",
             "language",
+            "assigned_only",
         ]
         widgets = {"confidence_threshold": forms.NumberInput(attrs={"step": "0.01"})}
 
@@ -72,3 +73,26 @@ class AddMemberForm(forms.Form):
                 code="inactive_user",
             )
         return user
+
+
+class ReviewStateForm(forms.Form):
+    """A document's review state, from the state the person saw (on the page, and in the
+    API, where leaving it out means the state the document has as the request is read)."""
+
+    review_state = forms.ChoiceField(choices=Document.ReviewState.choices)
+    expected_review_state = forms.ChoiceField(choices=Document.ReviewState.choices, required=False)
+
+
+class AssigneesForm(forms.Form):
+    """The members a document is assigned to, all of them (an empty list: nobody)."""
+
+    assignees = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.none(), required=False
+    )
+
+    def __init__(self, *args, collection: Collection, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Anyone else is an invalid choice; do_set_assignees checks again under its lock.
+        self.fields["assignees"].queryset = (
+            get_user_model().objects.filter(memberships__collection=collection).order_by("username")
+        )

@@ -53,6 +53,12 @@ class Collection(models.Model):
         help_text="The language of its lines, as a tag such as fr, de, la or en-GB: screen "
         "readers read the lines with its voice, and IIIF exports name it.",
     )
+    assigned_only = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="The review queue offers each member only the lines of documents assigned "
+        "to them; without it, those come first and then the others'.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -119,6 +125,15 @@ class Document(models.Model):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
+    class ReviewState(models.TextChoices):
+        """Where people say the document's review stands, set by them (corpus/workflow.py);
+        `Status` is the pipeline's."""
+
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        IN_QA = "in_qa", "In QA"
+        FINAL = "final", "Final"
+
     class Segmentation(models.TextChoices):
         KRAKEN = "kraken", "Detect lines (kraken)"
         WHOLE_IMAGE = "whole_image", "Each image is one line"
@@ -136,6 +151,17 @@ class Document(models.Model):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
     error = models.TextField(blank=True)
+    # A final document's lines are no longer offered, claimed or changed (review/actions.py).
+    review_state = models.CharField(
+        max_length=16, choices=ReviewState.choices, default=ReviewState.OPEN, db_default="open"
+    )
+    assignees = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="DocumentAssignment",
+        through_fields=("document", "user"),
+        related_name="assigned_documents",
+        blank=True,
+    )
     # A document imported from a IIIF manifest: the manifest's URL, its label, summary,
     # metadata, requiredStatement and rights as Presentation 3 values (a version 2 manifest's
     # converted), and its canvases in order, each with the image to fetch, which a page is
@@ -176,6 +202,28 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class DocumentAssignment(models.Model):
+    """A member a coordinator gave the document to: the review queue offers them its lines
+    first. Removing the member from the collection removes it (membership_deleted)."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="document_assignments"
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "user"], name="one_assignment_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} assigned to {self.user}"
 
 
 class Page(models.Model):
@@ -436,6 +484,8 @@ class CollectionEvent(models.Model):
         LINE_MOVED = "line_moved", "Line box moved"
         LINE_DELETED = "line_deleted", "Line deleted"
 
+        REVIEW_STATE_CHANGED = "review_state_changed", "Document's review state changed"
+        ASSIGNEES_CHANGED = "assignees_changed", "Document's assignees changed"
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="events")
     acting_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -489,3 +539,6 @@ def membership_deleted(sender, instance: Membership, **kwargs) -> None:
         Line.objects.filter(collection_id=instance.collection_id, claimed_by_id=instance.user_id)
     )
     member_removed.send(Membership, collection=instance.collection, user=instance.user)
+    DocumentAssignment.objects.filter(
+        document__collection_id=instance.collection_id, user_id=instance.user_id
+    ).delete()
