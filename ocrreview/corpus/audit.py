@@ -10,9 +10,12 @@ the model's `id` and `name`, null for the site's default); lines queued to be re
 (`model`, `lines`, `unreviewed_only`); a member added, re-roled or removed (`member`: `id` and
 `username`; `role`, or `old_value` and `new_value`); a person's saves undone (`member`,
 `since`, `reverted`, `requeued`); a line moved (`old_value`, `new_value`: boxes), deleted
-(`bbox`, `text`) or added (`bbox`); a document's review state changed (`old_value`,
-`new_value`: states) or its assignees (`added`, `removed`: members). An event about a
-document, page or line also holds its
+(`bbox`, `text`) or added (`bbox`); a line moved in reading order (`old_value`, `new_value`:
+its places, from 1); a page's lines sorted by position (`old_value`, `new_value`: the line
+ids in reading order before and after, `moved`: how many lines changed places), and such a
+sort undone (`sort`: the sort's event, `old_value`, `new_value` as a sort's); a document's
+review state changed (`old_value`, `new_value`: states) or its assignees (`added`, `removed`:
+members). An event about a document, page or line also holds its
 `title`, `page` and `line` numbers as shown (from 1), read once it is gone."""
 
 from dataclasses import dataclass
@@ -31,7 +34,7 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 # Edits of lines, one event each, shown as one row where one person made them one after the
 # other on one page ("bob removed 3 lines on page 12 of 'Letter to X'").
-LINE_EDITS = (T.LINE_ADDED, T.LINE_MOVED, T.LINE_DELETED)
+LINE_EDITS = (T.LINE_ADDED, T.LINE_MOVED, T.LINE_DELETED, T.LINE_REORDERED)
 
 
 def record_event(
@@ -249,6 +252,20 @@ def _saves_undone(data: dict) -> str:
     )
 
 
+def _page_sorted(data: dict) -> str:
+    return (
+        f"sorted the lines of page {data['page']} of {_quoted(data['title'])} by position "
+        f"({_count(data['moved'], 'line')} moved)"
+    )
+
+
+def _page_sort_undone(data: dict) -> str:
+    return (
+        f"undid the sort of page {data['page']} of {_quoted(data['title'])}: "
+        "its reading order is back as it was"
+    )
+
+
 def _review_state_changed(data: dict) -> str:
     old, new = (Document.ReviewState(data[key]).label.lower() for key in ("old_value", "new_value"))
     return f"moved {_quoted(data['title'])} from {old} to {new}"
@@ -279,6 +296,8 @@ _SENTENCES = {
     T.MEMBER_ROLE_CHANGED: _member_role_changed,
     T.MEMBER_REMOVED: _member_removed,
     T.SAVES_UNDONE: _saves_undone,
+    T.PAGE_SORTED: _page_sorted,
+    T.PAGE_SORT_UNDONE: _page_sort_undone,
     T.REVIEW_STATE_CHANGED: _review_state_changed,
     T.ASSIGNEES_CHANGED: _assignees_changed,
 }
@@ -292,9 +311,14 @@ def _line_edits(kind: str, group: list[CollectionEvent]) -> str:
             T.LINE_ADDED: ("added", "line"),
             T.LINE_MOVED: ("moved", "line box"),
             T.LINE_DELETED: ("removed", "line"),
+            T.LINE_REORDERED: ("moved", "line"),
         }[kind]
+        if kind == T.LINE_REORDERED:
+            where = f"in reading order {where}"
         return f"{verb} {_count(len(group), noun)} {where}"
     line = data["line"]
+    if kind == T.LINE_REORDERED:
+        return f"moved line {data['old_value']} to place {line} in reading order {where}"
     return {
         T.LINE_ADDED: f"added line {line} {where}",
         T.LINE_MOVED: f"moved the box of line {line} {where}",

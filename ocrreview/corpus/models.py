@@ -459,7 +459,8 @@ class ApiToken(models.Model):
 
 class CollectionEvent(models.Model):
     """What an admin did to a collection (its settings, model, documents, members, an undo of
-    someone's saves), and the segmentation edits that leave no correction: one row per change,
+    someone's saves), the segmentation edits that leave no correction, and changes of a page's
+    reading order (a line's place says nothing of its text or box): one row per change,
     written by the action that makes it, in the change's transaction, so a refused or
     rolled-back change leaves none (as Zulip's RealmAuditLog). A line's text, and box edits
     of reviewed lines, are the correction trail's (review.Correction), not this.
@@ -484,8 +485,12 @@ class CollectionEvent(models.Model):
         LINE_MOVED = "line_moved", "Line box moved"
         LINE_DELETED = "line_deleted", "Line deleted"
 
+        LINE_REORDERED = "line_reordered", "Line moved in reading order"
+        PAGE_SORTED = "page_sorted", "Page's lines sorted by position"
+        PAGE_SORT_UNDONE = "page_sort_undone", "Sort of a page undone"
         REVIEW_STATE_CHANGED = "review_state_changed", "Document's review state changed"
         ASSIGNEES_CHANGED = "assignees_changed", "Document's assignees changed"
+
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="events")
     acting_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

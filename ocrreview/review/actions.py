@@ -17,6 +17,7 @@ from django.utils import timezone
 from ocrreview.corpus.audit import member_label, record_event
 from ocrreview.corpus.line_text import typed_line_text
 from ocrreview.corpus.models import Collection, CollectionEvent, Line, Page
+from ocrreview.corpus.reading_order import reading_order
 from ocrreview.review import queue
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
 from ocrreview.transcription.models import Hypothesis
@@ -1049,6 +1050,165 @@ def do_delete_line(line: Line | int, user, *, expected_version: int) -> None:
         _remove_line(current)
         # It may have been the last line the model had still to read.
         finish_documents({current.document_id})
+
+
+# --- Reading order -----------------------------------------------------------------------
+#
+# A line's place in its page is the page's, not the line's: moving it records a collection
+# event, whether or not the line is reviewed (it changes neither its text nor its crop, which
+# is what the correction trail keeps), and leaves its version as it is, so that a colleague
+# typing in it is not told that someone changed it. The version sent is still checked: the
+# line moved is the one the person saw, not a half of it split meanwhile.
+
+
+class OrderChanged(ReviewError):
+    """The page's reading order is not the one a sort left: its undo would undo more."""
+
+
+def _lock_page_lines(page_id: int) -> list[Line]:
+    """Every line of the page, locked, in reading order. A split or an add that commits while
+    this waits for its lock adds a line that this statement's snapshot does not hold, and
+    renumbering without it would give two lines one place: read again until no line came or
+    went. (Each segmentation edit locks a line of the page first, which is ours by then.)"""
+    seen: set[int] | None = None
+    while True:
+        lines = list(
+            Line.objects.select_for_update().filter(page_id=page_id).order_by("order", "id")
+        )
+        ids = {line.pk for line in lines}
+        if ids == seen:
+            return lines
+        seen = ids
+
+
+def _renumber(lines: list[Line]) -> None:
+    """Number the lines 0, 1, 2… as listed, in one statement. Line.order has no unique constraint (splits and adds shift the lines after them one by
+    one), so no two-step renumbering is needed."""
+    changed = [line for place, line in enumerate(lines) if line.order != place]
+    for place, line in enumerate(lines):
+        line.order = place
+    Line.objects.bulk_update(changed, ["order"])
+
+
+def do_reorder_line(
+    line: Line | int,
+    user,
+    *,
+    expected_version: int,
+    position: int | None = None,
+    before: int | None = None,
+    after: int | None = None,
+) -> list[int]:
+    """Move a line to `position` in its page's reading order (from 1, as the page view numbers
+    its rows), or just `before` or `after` another line of its page (the page view's
+    Alt+PageUp and Alt+PageDown: the neighbour named stays the neighbour whatever a colleague
+    added meanwhile). The page's lines are renumbered 0, 1, 2… under a lock of them all. The
+    page's line ids in their new order."""
+    if sum(place is not None for place in (position, before, after)) != 1:
+        raise ReviewError(
+            "Say where the line goes: a position, or the line it goes before or after."
+        )
+    line_id = _line_id(line)
+    page_id = Line.objects.filter(pk=line_id).values_list("page_id", flat=True).first()
+    if page_id is None:
+        raise ReviewError(LINE_GONE)
+    with transaction.atomic():
+        lines = _lock_page_lines(page_id)
+        current = next((each for each in lines if each.pk == line_id), None)
+        if current is None:
+            raise ReviewError(LINE_GONE)
+        if current.version != expected_version:
+            raise VersionConflict(current, current.text)
+        old = lines.index(current)
+        others = [each for each in lines if each is not current]
+        if position is not None:
+            if not 1 <= position <= len(lines):
+                raise ReviewError(f"A place on this page is from 1 to {len(lines)}.")
+            new = position - 1
+        else:
+            neighbour = before if before is not None else after
+            ids = [each.pk for each in others]
+            if neighbour not in ids:
+                raise ReviewError(
+                    "The line to put it next to is not another line of this page "
+                    "(merged or deleted meanwhile?)."
+                )
+            new = ids.index(neighbour) + (after is not None)
+        others.insert(new, current)
+        if new != old:
+            _renumber(others)
+            page = Page.objects.select_related("document").get(pk=page_id)
+            record_event(
+                current.collection_id,
+                CollectionEvent.Type.LINE_REORDERED,
+                actor=user,
+                page=page,
+                line=current,
+                old_value=old + 1,
+                new_value=new + 1,
+            )
+    return [each.pk for each in others]
+
+
+@dataclass
+class PageSort:
+    order: list[int]  # the page's line ids in reading order now
+    moved: int  # lines that changed places
+    event: CollectionEvent | None  # the sort's, to undo it; None when nothing moved
+
+
+def do_sort_page(page: Page, user) -> PageSort:
+    """Put the page's lines in the order of their boxes (corpus.reading_order: columns left to
+    right, each top to bottom). The event holds the order before, for do_undo_page_sort."""
+    with transaction.atomic():
+        lines = _lock_page_lines(page.pk)
+        before = [line.pk for line in lines]
+        ordered = [lines[i] for i in reading_order([line.bbox for line in lines])]
+        after = [line.pk for line in ordered]
+        if after == before:
+            return PageSort(after, 0, None)
+        _renumber(ordered)
+        moved = sum(old != new for old, new in zip(before, after, strict=True))
+        event = record_event(
+            page.document.collection_id,
+            CollectionEvent.Type.PAGE_SORTED,
+            actor=user,
+            page=page,
+            old_value=before,
+            new_value=after,
+            moved=moved,
+        )
+    return PageSort(after, moved, event)
+
+
+def do_undo_page_sort(page: Page, user, sort_event_id: int) -> list[int]:
+    """Put back the reading order a sort of the page replaced, if the page's order is still
+    the one the sort left (OrderChanged otherwise: a line moved, added or removed since would
+    be undone too, or put back wrong). The page's line ids in their order now."""
+    with transaction.atomic():
+        sort = CollectionEvent.objects.filter(
+            pk=sort_event_id, page_id=page.pk, event_type=CollectionEvent.Type.PAGE_SORTED
+        ).first()
+        if sort is None:
+            raise ReviewError("That is no sort of this page.")
+        lines = _lock_page_lines(page.pk)
+        if [line.pk for line in lines] != sort.extra_data["new_value"]:
+            raise OrderChanged(
+                "The page's reading order changed since the sort (or the sort was undone "
+                "already), so it is left as it is: move its lines by hand."
+            )
+        by_id = {line.pk: line for line in lines}
+        _renumber([by_id[pk] for pk in sort.extra_data["old_value"]])
+        record_event(
+            page.document.collection_id,
+            CollectionEvent.Type.PAGE_SORT_UNDONE,
+            actor=user,
+            page=page,
+            sort=sort.pk,
+            old_value=sort.extra_data["new_value"],
+            new_value=sort.extra_data["old_value"],
+        )
+    return sort.extra_data["old_value"]
 
 
 def _refuse_if_someone_else_is_typing(line: Line, user, retry: str) -> None:

@@ -28,7 +28,13 @@ from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH
 from ocrreview.corpus.models import Line, Page
 from ocrreview.review import actions, coordination, images, queue, search
-from ocrreview.review.forms import RevertUserForm, SearchForm, TrailFilterForm
+from ocrreview.review.forms import (
+    ReorderForm,
+    RevertUserForm,
+    SearchForm,
+    SortUndoForm,
+    TrailFilterForm,
+)
 from ocrreview.review.models import Correction
 from ocrreview.transcription.models import Hypothesis
 from recognition.preprocess import ImageError
@@ -363,9 +369,126 @@ class PageDetail(APIView):
     @extend_schema(responses=PageSerializer)
     def get(self, request: Request, pk: int) -> Response:
         """A page with its lines in reading order (boxes and polygons in its pixels)."""
+        return Response(_page_in_order(request, _page_for(request, pk)))
+
+
+def _page_in_order(request: Request, page: Page) -> dict:
+    page.ordered_lines = page.lines.order_by("order", "id")
+    return PageSerializer(page, context={"request": request}).data
+
+
+class ReorderSerializer(serializers.Serializer):
+    expected_version = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, help_text="the line's `version` you read"
+    )
+    position = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="its place in the page's reading order, from 1 (the first line)",
+    )
+    before = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="or: the line it goes before"
+    )
+    after = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="or: the line it goes after"
+    )
+
+
+class StaleSerializer(serializers.Serializer):
+    error = serializers.CharField()
+
+
+class LineReorder(APIView):
+    parser_classes = [TextJSONParser]
+
+    @extend_schema(request=ReorderSerializer, responses={200: PageSerializer, 409: StaleSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        """Move a line in its page's reading order: to a `position`, or just `before` or
+        `after` another line of the page (one of the three), stating the version you read of
+        the line moved (a 409 if it changed since; moving it leaves its version as it is).
+        The page's lines are numbered again from 0, so each line's `order` is its place less
+        one. Any member of the collection; recorded in its events. The page with its lines in
+        their new order."""
+        line = _line_for(request, pk)
+        form = bind_form(ReorderForm, request.data)
+        if not form.is_valid():
+            return error("Invalid request.", fields=form.errors.get_json_data())
+        data = form.cleaned_data
+        try:
+            actions.do_reorder_line(
+                line,
+                request.user,
+                expected_version=data["expected_version"],
+                position=data["position"],
+                before=data["before"],
+                after=data["after"],
+            )
+        except actions.VersionConflict:
+            return Response(
+                {"error": "The line changed since you read it; its place was not changed."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        except actions.ReviewError as exc:
+            return error(str(exc))
+        return Response(_page_in_order(request, line.page))
+
+
+class PageSortResultSerializer(serializers.Serializer):
+    event = serializers.IntegerField(
+        allow_null=True,
+        help_text="the sort's event, to undo it with; null when the lines were in that order "
+        "already",
+    )
+    moved = serializers.IntegerField(help_text="how many lines changed places")
+    page = PageSerializer()
+
+
+class PageSort(APIView):
+    @extend_schema(request=None, responses=PageSortResultSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        """Sort the page's lines by where their boxes are: columns (boxes overlapping
+        horizontally) left to right, each top to bottom by the middle of its boxes, boxes side
+        by side left to right. Any member of the collection; recorded in its events with the
+        order before, which `sort/undo/` puts back."""
         page = _page_for(request, pk)
-        page.ordered_lines = page.lines.order_by("order", "id")
-        return Response(PageSerializer(page, context={"request": request}).data)
+        result = actions.do_sort_page(page, request.user)
+        return Response(
+            {
+                "event": result.event.pk if result.event else None,
+                "moved": result.moved,
+                "page": _page_in_order(request, page),
+            }
+        )
+
+
+class SortUndoSerializer(serializers.Serializer):
+    event = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="the sort's `event`"
+    )
+
+
+class PageSortUndo(APIView):
+    parser_classes = [TextJSONParser]
+
+    @extend_schema(
+        request=SortUndoSerializer, responses={200: PageSerializer, 409: StaleSerializer}
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """Put back the reading order a sort of this page replaced, while the page's order is
+        still the one the sort left (a 409 once a line moved, came or went since, and the
+        order stays). The page with its lines in their order now."""
+        page = _page_for(request, pk)
+        form = bind_form(SortUndoForm, request.data)
+        if not form.is_valid():
+            return error("Invalid request.", fields=form.errors.get_json_data())
+        try:
+            actions.do_undo_page_sort(page, request.user, form.cleaned_data["event"])
+        except actions.OrderChanged as exc:
+            return Response({"error": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except actions.ReviewError as exc:
+            return error(str(exc))
+        return Response(_page_in_order(request, page))
 
 
 class PageImage(ServesFile, APIView):

@@ -97,6 +97,29 @@ class VersionForm(forms.Form):
     expected_version = _version()
 
 
+class ReorderForm(forms.Form):
+    """Where a line goes in its page's reading order: one of a place (from 1), or the line of
+    the page it goes just before or after."""
+
+    expected_version = _version()
+    position = forms.IntegerField(required=False, min_value=1, max_value=MAX_INT)
+    before = _row_id()
+    after = _row_id()
+
+    def clean(self):
+        data = super().clean()
+        given = [name for name in ("position", "before", "after") if data.get(name) is not None]
+        if not self.errors and len(given) != 1:
+            raise forms.ValidationError(
+                "Say where the line goes: one of position, before or after."
+            )
+        return data
+
+
+class SortUndoForm(forms.Form):
+    event = forms.IntegerField(min_value=1, max_value=MAX_ID)
+
+
 class QueueForm(forms.Form):
     document = _row_id()
     order = forms.ChoiceField(choices=ReviewerPreference.QueueOrder.choices, required=False)

@@ -31,11 +31,13 @@ from ocrreview.review.forms import (
     DraftForm,
     MoveForm,
     QueueForm,
+    ReorderForm,
     RevertForm,
     RevertUserForm,
     SaveForm,
     SearchForm,
     SkipForm,
+    SortUndoForm,
     SplitForm,
     ThresholdForm,
     TrailFilterForm,
@@ -618,17 +620,83 @@ def delete_line(request, pk: int, line_id: int):
     return _versioned_segmentation(request, pk, line_id, actions.do_delete_line)
 
 
+def _page_of(request, pk: int, page_id: int) -> Page:
+    collection = collection_for(request.user, pk)
+    return get_object_or_404(
+        Page.objects.select_related("document"), pk=page_id, document__collection=collection
+    )
+
+
 @login_required
 @require_POST
 def add_line(request, pk: int, page_id: int):
-    collection = collection_for(request.user, pk)
-    page = get_object_or_404(
-        Page.objects.select_related("document"), pk=page_id, document__collection=collection
-    )
+    page = _page_of(request, pk, page_id)
     form = BoxForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"error": first_error(form)}, status=400)
     return _segmentation(request, lambda: actions.do_add_line(page, request.user, form.bbox()))
+
+
+def _reading_order(run) -> JsonResponse:
+    """A change of a page's reading order: the page's line ids in their order now, which the
+    page view puts its rows and box numbers in, focus and typing kept."""
+    try:
+        return JsonResponse({"ok": True, **run()})
+    except actions.VersionConflict:
+        return JsonResponse(
+            {"error": "Someone changed this line meanwhile; the page is reloaded."}, status=409
+        )
+    except actions.OrderChanged as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
+    except actions.ReviewError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+
+
+@login_required
+@require_POST
+def reorder_line(request, pk: int, line_id: int):
+    line = _line(request, pk, line_id)
+    form = ReorderForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": first_error(form)}, status=400)
+    data = form.cleaned_data
+    return _reading_order(
+        lambda: {
+            "lines": actions.do_reorder_line(
+                line,
+                request.user,
+                expected_version=data["expected_version"],
+                position=data["position"],
+                before=data["before"],
+                after=data["after"],
+            )
+        }
+    )
+
+
+@login_required
+@require_POST
+def sort_page(request, pk: int, page_id: int):
+    page = _page_of(request, pk, page_id)
+
+    def run() -> dict:
+        result = actions.do_sort_page(page, request.user)
+        event = result.event.pk if result.event else None
+        return {"lines": result.order, "moved": result.moved, "event": event}
+
+    return _reading_order(run)
+
+
+@login_required
+@require_POST
+def undo_page_sort(request, pk: int, page_id: int):
+    page = _page_of(request, pk, page_id)
+    form = SortUndoForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": first_error(form)}, status=400)
+    return _reading_order(
+        lambda: {"lines": actions.do_undo_page_sort(page, request.user, form.cleaned_data["event"])}
+    )
 
 
 # --- Admin and progress -----------------------------------------------------------------

@@ -1,0 +1,301 @@
+"""A page's reading order, changed by hand (a line moved earlier or later, to a place) or by
+sorting the page by where its boxes are, with its undo; in the page view and the API."""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+from django.urls import reverse
+
+from ocrreview.corpus import audit
+from ocrreview.corpus.models import CollectionEvent, Line
+from ocrreview.corpus.reading_order import reading_order
+from ocrreview.review import actions
+from tests import factories
+from tests.db_locks import wait_until_another_session_waits_for_a_lock
+from tests.factories import token_headers as auth
+
+T = CollectionEvent.Type
+
+
+def texts(page):
+    return list(Line.objects.filter(page=page).order_by("order").values_list("text", flat=True))
+
+
+def orders(page):
+    return list(Line.objects.filter(page=page).order_by("order").values_list("order", flat=True))
+
+
+def reorder(client, letters, line, **fields):
+    return client.post(reverse("review_reorder", args=[letters.pk, line.pk]), fields)
+
+
+@pytest.fixture
+def start(page, lines):
+    return texts(page)
+
+
+def test_a_line_moves_before_or_after_a_neighbour_or_to_a_place(
+    client, bob, letters, page, lines, start
+):
+    client.force_login(bob)
+    answer = reorder(client, letters, lines[1], expected_version=1, before=lines[0].pk)
+    assert answer.status_code == 200
+    assert answer.json()["lines"] == [lines[i].pk for i in (1, 0, 2, 3)]
+    assert texts(page) == [start[i] for i in (1, 0, 2, 3)]
+    reorder(client, letters, lines[1], expected_version=1, after=lines[3].pk)
+    assert texts(page) == [start[i] for i in (0, 2, 3, 1)]
+    reorder(client, letters, lines[1], expected_version=1, position=2)
+    assert texts(page) == [start[i] for i in (0, 1, 2, 3)]
+    assert orders(page) == [0, 1, 2, 3]
+    # Its place is the page's: the line's version, which a colleague typing in it holds, stays.
+    assert Line.objects.get(pk=lines[1].pk).version == 1
+
+    events = CollectionEvent.objects.filter(event_type=T.LINE_REORDERED).order_by("id")
+    assert [(e.extra_data["old_value"], e.extra_data["new_value"]) for e in events] == [
+        (2, 1),
+        (1, 4),
+        (4, 2),
+    ]
+    assert audit.sentence(events[0]) == (
+        "bob moved line 2 to place 1 in reading order on page 1 of 'Letter to Mr Hale'"
+    )
+    rows = audit.history_rows(list(CollectionEvent.objects.filter(collection=letters)))
+    assert [row.text for row in rows] == [
+        "moved 3 lines in reading order on page 1 of 'Letter to Mr Hale'"
+    ]
+
+
+def test_a_move_to_where_the_line_is_changes_nothing(client, bob, letters, page, lines, start):
+    client.force_login(bob)
+    assert reorder(client, letters, lines[2], expected_version=1, position=3).status_code == 200
+    assert texts(page) == start
+    assert not CollectionEvent.objects.exists()
+
+
+def test_orders_with_gaps_are_numbered_again(client, bob, letters, page, lines, start):
+    Line.objects.filter(pk=lines[3].pk).update(order=9)
+    client.force_login(bob)
+    reorder(client, letters, lines[0], expected_version=1, after=lines[1].pk)
+    assert orders(page) == [0, 1, 2, 3]
+    assert texts(page) == [start[i] for i in (1, 0, 2, 3)]
+
+
+def test_a_line_changed_meanwhile_is_a_conflict(client, alice, bob, letters, page, lines, start):
+    actions.do_save_line(lines[1], alice, "I received your", expected_version=1)
+    client.force_login(bob)
+    answer = reorder(client, letters, lines[1], expected_version=1, position=1)
+    assert answer.status_code == 409
+    assert texts(page)[0] == start[0]
+    with pytest.raises(actions.VersionConflict):
+        actions.do_reorder_line(lines[1], bob, expected_version=1, position=1)
+
+
+@pytest.mark.parametrize(
+    "fields, error",
+    [
+        ({"position": 0}, "greater than or equal to 1"),
+        ({"position": 5}, "from 1 to 4"),
+        ({"position": "second"}, "whole number"),
+        ({"position": 1, "before": "LINE0"}, "one of position, before or after"),
+        ({}, "one of position, before or after"),
+        ({"before": "SELF"}, "not another line of this page"),
+        ({"after": "OTHER_PAGE"}, "not another line of this page"),
+        ({"after": 2**62}, "not another line of this page"),
+    ],
+)
+def test_a_place_that_is_none_is_refused(
+    client, bob, letters, letter, page, lines, start, model_version, fields, error
+):
+    other = factories.make_read_line(
+        factories.make_page(letter, 1), 0, [("Boston", 0.9)], model_version
+    )
+    ids = {"LINE0": lines[0].pk, "SELF": lines[2].pk, "OTHER_PAGE": other.pk}
+    fields = {k: ids.get(v, v) for k, v in fields.items()}
+    client.force_login(bob)
+    answer = reorder(client, letters, lines[2], expected_version=1, **fields)
+    assert answer.status_code == 400
+    assert error in answer.json()["error"]
+    assert texts(page) == start
+
+
+@pytest.mark.parametrize(
+    "persona, code", [("alice", 200), ("bob", 200), ("charlie", 404), ("dave", 404)]
+)
+def test_who_may_change_the_reading_order(client, request, letters, page, lines, persona, code):
+    client.force_login(request.getfixturevalue(persona))
+    assert reorder(client, letters, lines[1], expected_version=1, position=1).status_code == code
+    sort = reverse("review_sort_page", args=[letters.pk, page.pk])
+    assert client.post(sort).status_code == code
+    headers = auth(request.getfixturevalue(persona))
+    api = client.post(
+        reverse("api_line_reorder", args=[lines[1].pk]),
+        {"expected_version": 1, "position": 2},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert api.status_code == code
+    api = client.post(reverse("api_page_sort", args=[page.pk]), headers=headers)
+    assert api.status_code == code
+    if code == 404:
+        assert list(Line.objects.filter(page=page).order_by("order")) == lines
+
+
+# --- A reorder beside a colleague's segmentation edit -------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("edit", ["split", "add", "delete"])
+def test_a_reorder_waits_for_a_segmentation_edit_of_the_page_and_counts_its_lines(
+    client, alice, bob, letters, page, lines, edit
+):
+    """The reorder's lock of the page's lines waits for the edit; a line the edit added, which
+    the reorder's first look did not see, still gets a place of its own."""
+    client.force_login(bob)
+    answers = {}
+
+    def press():
+        try:
+            answers["reorder"] = reorder(
+                client, letters, lines[3], expected_version=1, before=lines[0].pk
+            )
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        if edit == "split":
+            actions.do_split_line(lines[0], alice, at_x=250, expected_version=1)
+        elif edit == "add":
+            actions.do_add_line(page, alice, [10, 0, 400, 8])
+        else:
+            actions.do_delete_line(lines[1], alice, expected_version=1)
+        pressed = threading.Thread(target=press)
+        pressed.start()
+        wait_until_another_session_waits_for_a_lock()
+    pressed.join()
+
+    assert answers["reorder"].status_code == 200
+    now = list(Line.objects.filter(page=page).order_by("order", "id"))
+    assert [line.order for line in now] == list(range(len(now)))
+    assert answers["reorder"].json()["lines"] == [line.pk for line in now]
+    ids = [line.pk for line in now]
+    assert ids.index(lines[3].pk) + 1 == ids.index(lines[0].pk)
+    assert len(now) == {"split": 5, "add": 5, "delete": 3}[edit]
+
+
+# --- Sorting a page by position -----------------------------------------------------------
+
+
+def test_two_columns_are_read_one_after_the_other():
+    # Rows of a left and a right column on the same heights, given row by row.
+    boxes = []
+    for row in range(3):
+        top = 100 + row * 50
+        boxes += [[50, top, 280, top + 30], [320, top + 2, 560, top + 32]]
+    assert reading_order(boxes) == [0, 2, 4, 1, 3, 5]
+
+
+def test_skewed_lines_go_by_their_middle_and_side_by_side_boxes_left_to_right():
+    boxes = [
+        [40, 90, 560, 190],  # a skewed line: its box is tall, its top above the line before's
+        [40, 100, 560, 130],
+        [40, 215, 280, 250],  # the two halves of a split line, the right one drawn higher
+        [300, 205, 560, 240],
+        [400, 20, 560, 50],  # a date, top right, over the whole-width lines: one column
+    ]
+    assert reading_order(boxes) == [4, 1, 0, 2, 3]
+
+
+def test_a_line_reaching_a_little_into_the_next_column_keeps_them_apart():
+    boxes = [[320, 100, 560, 130], [50, 100, 340, 130], [50, 150, 290, 180]]
+    assert reading_order(boxes) == [1, 2, 0]
+
+
+def test_sorting_a_page_and_undoing_it(client, bob, letters, page, lines, start):
+    # Line 4 drawn at the top, line 1 at the bottom.
+    Line.objects.filter(pk=lines[3].pk).update(bbox=[10, 0, 500, 8])
+    Line.objects.filter(pk=lines[0].pk).update(bbox=[10, 300, 500, 330])
+    client.force_login(bob)
+    answer = client.post(reverse("review_sort_page", args=[letters.pk, page.pk])).json()
+    assert answer["moved"] == 2
+    assert texts(page) == [start[i] for i in (3, 1, 2, 0)]
+    sort = CollectionEvent.objects.get(event_type=T.PAGE_SORTED)
+    assert answer["event"] == sort.pk
+    assert sort.extra_data["old_value"] == [line.pk for line in lines]
+    assert audit.sentence(sort) == (
+        "bob sorted the lines of page 1 of 'Letter to Mr Hale' by position (2 lines moved)"
+    )
+
+    again = client.post(reverse("review_sort_page", args=[letters.pk, page.pk])).json()
+    assert (again["event"], again["moved"]) == (None, 0)
+
+    undo = reverse("review_undo_sort", args=[letters.pk, page.pk])
+    assert client.post(undo, {"event": sort.pk}).json()["lines"] == [line.pk for line in lines]
+    assert texts(page) == start
+    assert CollectionEvent.objects.filter(event_type=T.PAGE_SORT_UNDONE).count() == 1
+    # Once undone, the order is no longer the sort's: a second undo leaves it.
+    assert client.post(undo, {"event": sort.pk}).status_code == 409
+    assert texts(page) == start
+
+
+def test_a_sort_is_not_undone_over_a_change_since(client, bob, letters, page, lines, start):
+    Line.objects.filter(pk=lines[3].pk).update(bbox=[10, 0, 500, 8])
+    client.force_login(bob)
+    sorted_ = client.post(reverse("review_sort_page", args=[letters.pk, page.pk])).json()
+    actions.do_reorder_line(lines[2], bob, expected_version=1, position=1)
+    after_move = texts(page)
+    undo = reverse("review_undo_sort", args=[letters.pk, page.pk])
+    answer = client.post(undo, {"event": sorted_["event"]})
+    assert answer.status_code == 409
+    assert "changed since the sort" in answer.json()["error"]
+    assert texts(page) == after_move
+    # An event that is no sort of this page is none to undo.
+    move = CollectionEvent.objects.get(event_type=T.LINE_REORDERED)
+    assert client.post(undo, {"event": move.pk}).status_code == 400
+    assert client.post(undo, {"event": "x"}).status_code == 400
+
+
+# --- The API ------------------------------------------------------------------------------
+
+
+def test_the_api_moves_a_line_and_sorts_a_page(client, bob, page, lines, start):
+    headers = auth(bob)
+    url = reverse("api_line_reorder", args=[lines[0].pk])
+    body = client.post(
+        url,
+        {"expected_version": 1, "position": 3},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert body.status_code == 200
+    assert [line["text"] for line in body.json()["lines"]] == [start[i] for i in (1, 2, 0, 3)]
+    assert [line["order"] for line in body.json()["lines"]] == [0, 1, 2, 3]
+
+    stale = client.post(
+        reverse("api_line_reorder", args=[lines[1].pk]),
+        {"expected_version": 7, "position": 1},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert stale.status_code == 409
+    for bad in ({"expected_version": 1, "position": 9}, {"expected_version": 1, "position": "a"}):
+        refused = client.post(url, bad, content_type="application/json", headers=headers)
+        assert refused.status_code == 400
+
+    sorted_ = client.post(reverse("api_page_sort", args=[page.pk]), headers=headers).json()
+    assert sorted_["moved"] == 3
+    assert [line["text"] for line in sorted_["page"]["lines"]] == start
+    undo = client.post(
+        reverse("api_page_sort_undo", args=[page.pk]),
+        {"event": sorted_["event"]},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert [line["text"] for line in undo.json()["lines"]] == [start[i] for i in (1, 2, 0, 3)]
+    again = client.post(
+        reverse("api_page_sort_undo", args=[page.pk]),
+        {"event": sorted_["event"]},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert again.status_code == 409
