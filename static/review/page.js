@@ -16,6 +16,8 @@
   let adding = false;
   let discarding = null; // the last "Keep theirs" dropping the server's draft
   let splitting = null;  // the cut shown on the image and not yet made
+  let ordering = Promise.resolve();  // the last change of reading order, on its way
+  let lastSort = null;   // the event of this page's sort made here, for its undo
   const help = document.getElementById("help");
 
   const rowOf = (id) => document.getElementById(`line-${id}`);
@@ -339,8 +341,110 @@
       segmentation(li.dataset.deleteUrl, { expected_version: version }, {
         focusAfter: neighbour?.id, dropped: lineId,
       });
+    } else if (action === "earlier" || action === "later") {
+      reorder(lineId, action === "earlier" ? -1 : 1);
     }
   }
+
+  // Reading order is changed in place, not by reloading the page: the rows move with their
+  // typing, the focus and the caret stay where they were, the boxes' numbers follow. Changes
+  // go one after the other, each from the order the last one left.
+  function inOrder(change) {
+    ordering = ordering.then(change).catch(() => { /* each says its own failure */ });
+  }
+
+  function reorder(lineId, step) {
+    inOrder(async () => {
+      await sendNudged();  // the version a box moved from the keyboard made is the one sent
+      const li = rowOf(lineId);
+      const rows = [...document.querySelectorAll(".page-line")];
+      const neighbour = rows[rows.indexOf(li) + step];
+      if (!li || !neighbour) {
+        say(`This is the page's ${step < 0 ? "first" : "last"} line already.`, "warn");
+        return;
+      }
+      const data = await changeOrder(li.dataset.reorderUrl, {
+        expected_version: li.dataset.version,
+        [step < 0 ? "before" : "after"]: neighbour.dataset.lineId,
+      });
+      if (data) say(`Line moved to place ${data.lines.indexOf(Number(lineId)) + 1} of ${data.lines.length} in the reading order.`);
+    });
+  }
+
+  // Sends a change of reading order and puts the rows in the order the server answers; the
+  // answer, or null when it was refused (a conflict reloads the page, unless `reload` is off).
+  async function changeOrder(url, fields, { reload = true } = {}) {
+    let response;
+    try {
+      response = await post(url, fields);
+    } catch {
+      say("The server cannot be reached; the reading order is as it was.", "error");
+      return null;
+    }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      if (reload) refused(response, data);
+      else say(data.error || `Refused (${response.status}).`, "error");
+      return null;
+    }
+    arrange(data.lines);
+    return data;
+  }
+
+  // The rows, and the numbers on the boxes, in the order of the line ids given. A page that
+  // gained or lost lines meanwhile (a colleague's edit) is loaded again instead.
+  function arrange(ids) {
+    const list = view.querySelector(".page-lines");
+    const rows = ids.map(rowOf);
+    if (rows.includes(null) || rows.length !== list.querySelectorAll(".page-line").length) {
+      if (selected) window.location.hash = selected.id;
+      window.location.reload();
+      return;
+    }
+    // Moving a row takes the focus out of it: it is given back, with the caret.
+    const focused = document.activeElement;
+    const caret = focused?.classList.contains("pl-text") && [focused.selectionStart, focused.selectionEnd];
+    list.append(...rows);
+    rows.forEach((row, place) => {
+      row.querySelector(".pl-text").setAttribute("aria-label", `Line ${place + 1}`);
+      const number = boxOf(row.dataset.lineId)?.querySelector("text");
+      if (number) number.textContent = place + 1;
+    });
+    if (focused && focused !== document.activeElement && focused.isConnected) {
+      focused.focus({ preventScroll: true });
+      if (caret) focused.setSelectionRange(...caret);
+      focused.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  const sortButton = document.getElementById("sort-page");
+  const undoSort = document.getElementById("undo-sort");
+  sortButton.addEventListener("click", () => inOrder(async () => {
+    await sendNudged();  // sorted by the boxes as the reviewer left them
+    const data = await changeOrder(view.dataset.sortUrl, {});
+    if (!data) return;
+    lastSort = data.event;
+    undoSort.hidden = !lastSort;
+    say(lastSort
+      ? `Sorted by position: ${data.moved} lines changed places. “Undo the sort” puts them back.`
+      : "The lines are in that order already.");
+  }));
+  undoSort.addEventListener("click", () => inOrder(async () => {
+    // Refused once the order changed since: the page is left as it is, and says why.
+    const data = await changeOrder(view.dataset.undoSortUrl, { event: lastSort }, { reload: false });
+    if (!data) return;
+    lastSort = null;
+    undoSort.hidden = true;
+    sortButton.focus();
+    say("The sort is undone: the lines are in their order before it.");
+  }));
+  view.querySelector(".page-lines").addEventListener("click", (e) => {
+    const button = e.target.closest(".pl-order");
+    if (!button) return;
+    const li = button.closest(".page-line");
+    select(li);
+    reorder(li.dataset.lineId, Number(button.dataset.step));
+  });
 
   // A split is shown before it is made: a cut across the box, where the click on the image
   // was, else where the caret's share of the text falls on the ink (the caret cuts the text
@@ -578,7 +682,9 @@
     button.addEventListener("click", () => run(button.dataset.seg));
   });
   // A Mac's keyboard has Backspace where others have Delete, which Control+Option leaves free.
-  const keys = { KeyS: "split", KeyJ: "merge", Delete: "delete", KeyA: "add" };
+  const keys = {
+    KeyS: "split", KeyJ: "merge", Delete: "delete", KeyA: "add", PageUp: "earlier", PageDown: "later",
+  };
   if (mac) keys.Backspace = "delete";
   document.addEventListener("keydown", (e) => {
     if (help.open) return;

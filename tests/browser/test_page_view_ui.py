@@ -1,7 +1,7 @@
 """The page view in a real headless Chromium: a split shown on the image before it is made,
 taking the row's text as typed; text kept in the browser over a version gone offered, not
 restored over it; Enter that goes on and Ctrl+Enter that accepts; the focused row's whole
-text; the list of its keys."""
+text; the list of its keys; a row moved in reading order with its typing."""
 
 import pytest
 from PIL import ImageFont
@@ -167,3 +167,42 @@ def test_f1_and_the_button_list_the_page_views_keys(new_page, bob, letters, lett
     assert Line.objects.filter(page_id=letter_lines[0].page_id).count() == 5
     page.get_by_role("button", name="Keyboard shortcuts").click()
     expect(dialog).to_be_visible()
+
+
+def test_alt_page_keys_move_the_row_in_reading_order_with_its_typing(
+    new_page, bob, letters, letter_lines
+):
+    bbox_lines(letter_lines)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    moved, first = letter_lines[2], letter_lines[0]
+    text = page.locator(f"#line-{moved.pk} .pl-text")
+    saved = text.input_value()
+    text.fill("of the 3rd inst. and so")
+    text.evaluate("input => input.setSelectionRange(7, 9)")
+    page.keyboard.press("Alt+PageUp")
+    page.keyboard.press("Alt+PageUp")
+    expect(page.locator(".page-line").first).to_have_id(f"line-{moved.pk}")
+    expect(page.locator("#seg-status")).to_contain_text("place 1 of 5")
+
+    # Focus, caret and unsaved typing stayed with the row, and the row is unsaved still.
+    assert page.evaluate(FOCUSED_ROW) == f"line-{moved.pk}"
+    assert text.evaluate("t => [t.selectionStart, t.selectionEnd]") == [7, 9]
+    assert text.input_value() == "of the 3rd inst. and so"
+    assert Line.objects.get(pk=moved.pk).text == saved
+    # The numbers on the boxes and the rows' names follow the new order.
+    assert page.locator(f'g[data-line-id="{moved.pk}"] text').text_content() == "1"
+    assert page.locator(f'g[data-line-id="{first.pk}"] text').text_content() == "2"
+    assert text.get_attribute("aria-label") == "Line 1"
+    assert [line.pk for line in Line.objects.filter(page_id=moved.page_id).order_by("order")][
+        :3
+    ] == [moved.pk, first.pk, letter_lines[1].pk]
+
+    # At the top it goes no further; Enter still saves the typing, on the line's version.
+    page.keyboard.press("Alt+PageUp")
+    expect(page.locator("#seg-status")).to_contain_text("first line already")
+    text.press("Enter")
+    page.wait_for_function(f"document.querySelector('#line-{moved.pk}').dataset.version === '2'")
+    assert Line.objects.get(pk=moved.pk).text == "of the 3rd inst. and so"
+    text.focus()  # Enter went on to the next row
+    page.keyboard.press("Alt+PageDown")
+    expect(page.locator(f'g[data-line-id="{moved.pk}"] text')).to_have_text("2")
