@@ -19,6 +19,7 @@ from ocrreview.corpus.models import (
     Collection,
     CollectionEvent,
     Document,
+    DocumentAssignment,
     Line,
     Membership,
     Page,
@@ -144,15 +145,27 @@ class KeptInPlace:
 
 @admin.register(Document)
 class DocumentAdmin(KeptInPlace, ChangedFieldsAdmin):
-    list_display = ["title", "collection", "status", "uploaded_by", "uploaded_at"]
-    list_filter = ["status", "collection"]
+    list_display = ["title", "collection", "status", "review_state", "uploaded_by", "uploaded_at"]
+    list_filter = ["status", "review_state", "collection"]
     list_select_related = ["collection", "uploaded_by"]
     search_fields = ["title"]
-    readonly_fields = ["uploaded_by"]  # a fact, and often nobody (imports, the demo)
+    # uploaded_by: a fact, and often nobody (imports, the demo); the review state is changed
+    # by the app's workflow, which records who changed it.
+    readonly_fields = ["uploaded_by", "review_state"]
     placed_in = ("collection",)
 
     def get_queryset(self, request):
         return super().get_queryset(request).without_iiif_json()
+
+
+@admin.register(DocumentAssignment)
+class DocumentAssignmentAdmin(ReadOnly, admin.ModelAdmin):
+    """Made on the collection's progress page or through the API, which record who changed
+    them in the collection's events."""
+
+    list_display = ["document", "user", "assigned_by", "assigned_at"]
+    list_select_related = ["document", "user", "assigned_by"]
+    list_filter = ["document__collection"]
 
 
 @admin.register(Page)

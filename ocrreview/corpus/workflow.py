@@ -60,15 +60,22 @@ def is_assignee(user, document: Document) -> bool:
     return DocumentAssignment.objects.filter(document=document, user_id=user.pk).exists()
 
 
-def states_open_to(user, document: Document, *, is_admin: bool | None = None) -> list[str]:
-    """The states `user` may move `document` to from its state now."""
-    if is_admin is None:
-        is_admin = is_collection_admin(user, document.collection)
+def next_states(state: str, *, is_admin: bool, is_assignee: bool) -> list[str]:
+    """The states a person may move a document in `state` to."""
     if is_admin:
-        return [state for state in R.values if state != document.review_state]
-    if not is_assignee(user, document):
+        return [other for other in R.values if other != state]
+    if not is_assignee:
         return []
-    return [new for old, new in ASSIGNEE_STEPS if old == document.review_state]
+    return [new for old, new in ASSIGNEE_STEPS if old == state]
+
+
+def states_open_to(user, document: Document) -> list[str]:
+    """The states `user` may move `document` to from its state now."""
+    return next_states(
+        document.review_state,
+        is_admin=is_collection_admin(user, document.collection),
+        is_assignee=is_assignee(user, document),
+    )
 
 
 @transaction.atomic

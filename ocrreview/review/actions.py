@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from ocrreview.corpus.audit import member_label, record_event
 from ocrreview.corpus.line_text import typed_line_text
-from ocrreview.corpus.models import Collection, CollectionEvent, Line, Page
+from ocrreview.corpus.models import Collection, CollectionEvent, Document, Line, Page
 from ocrreview.corpus.reading_order import reading_order
+from ocrreview.corpus.workflow import final_refusal
 from ocrreview.review import queue
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
 from ocrreview.transcription.models import Hypothesis
@@ -25,6 +26,7 @@ from ocrreview.transcription.services import do_queue_recognition, finish_docume
 
 S = Line.Status
 A = Correction.Action
+FINAL = Document.ReviewState.FINAL
 # What _SAVE records: the answers that set a line's text.
 SAVES = (A.ACCEPT, A.EDIT, A.PICK)
 # Records that change neither a line's text nor its version.
@@ -154,8 +156,13 @@ def do_claim_line(line: Line | int, user) -> bool:
     One lease at a time: lines of the collection this reviewer opened before and left without
     a word typed (glanced at with Alt+Up, opened from search) go back to the queue, rather
     than coming back first from it (a skipped line among them) and being kept from colleagues
-    until their lease runs out. A line holding their draft stays theirs."""
+    until their lease runs out. A line holding their draft stays theirs. A final document's
+    lines are not claimed: nobody works on them."""
     line_id = _line_id(line)
+    # Read apart: a join in the update below would take its rows from the statement's
+    # snapshot, and a colleague's claim committed meanwhile would not stop it.
+    if Line.objects.filter(pk=line_id, document__review_state=FINAL).exists():
+        return False
     with transaction.atomic():
         claimed = Line.objects.filter(_claimable(user), pk=line_id).update(
             status=S.IN_REVIEW,
@@ -314,8 +321,17 @@ def _write_text(
     with transaction.atomic(), connection.cursor() as cursor:
         # Locked by a statement of its own: a statement sees what was committed when it began,
         # so a save that waited inside _SAVE for a draft's lock would not see that draft to
-        # remove it.
-        cursor.execute("SELECT 1 FROM corpus_line WHERE id = %s FOR UPDATE", [line_id])
+        # remove it. The document's review state is read once the line is ours, not locked:
+        # making a document final waits for the lines it hands back, and a save that waited
+        # for it sees it final.
+        cursor.execute(
+            "SELECT d.review_state, d.title FROM corpus_line l "
+            "JOIN corpus_document d ON d.id = l.document_id WHERE l.id = %s FOR UPDATE OF l",
+            [line_id],
+        )
+        document = cursor.fetchone()
+        if document is not None and document[0] == FINAL:
+            raise ReviewError(final_refusal(document[1]))
         cursor.execute(_SAVE, params)
         row = cursor.fetchone()
     if row is None:
@@ -552,9 +568,11 @@ def do_revert_user_saves(collection: Collection, user, since, actor) -> UserReve
             # its line is skipped; one that comes after waits for them and finds the version
             # changed, a conflict as for any stale save. Locked in id order, as every batch, so
             # that two coordinators reverting at once take turns rather than deadlock.
+            # A final document's lines are left as they are (its admins reopen it first).
             versions = dict(
-                Line.objects.select_for_update()
+                Line.objects.select_for_update(of=("self",))
                 .filter(pk__in=batch)
+                .exclude(document__review_state=FINAL)
                 .order_by("pk")
                 .values_list("pk", "version")
             )
@@ -582,11 +600,13 @@ def do_revert_user_saves(collection: Collection, user, since, actor) -> UserReve
 
 
 def _lines_saved_by(collection: Collection, user, since) -> list[list[int]]:
-    """The lines `user` set a text of since `since`, in batches, by id."""
+    """The lines `user` set a text of since `since`, in batches, by id; a final document's
+    are left out."""
     line_ids = list(
         Correction.objects.filter(
             line__collection=collection, user=user, created_at__gte=since, action__in=REVERTIBLE
         )
+        .exclude(line__document__review_state=FINAL)
         .order_by("line_id")
         .values_list("line_id", flat=True)
         .distinct()
@@ -827,6 +847,7 @@ def _locked_line(line_id: int, expected_version: int) -> Line:
     line = Line.objects.select_for_update().select_related("page").filter(pk=line_id).first()
     if line is None:
         raise ReviewError(LINE_GONE)
+    _refuse_if_final(line.document_id)
     if line.version != expected_version:
         raise VersionConflict(line, line.text)
     return line
@@ -996,6 +1017,7 @@ def do_add_line(page: Page, user, bbox: Sequence) -> Line:
     reviewer has it by then). It has no history yet: the collection's events record it."""
     box = clean_bbox(bbox, page)
     with transaction.atomic():
+        _refuse_if_final(page.document_id)
         above = (
             Line.objects.select_for_update()
             .filter(page=page)
@@ -1209,6 +1231,13 @@ def do_undo_page_sort(page: Page, user, sort_event_id: int) -> list[int]:
             new_value=sort.extra_data["old_value"],
         )
     return sort.extra_data["old_value"]
+
+
+def _refuse_if_final(document_id: int) -> None:
+    """A final document's boxes are locked, as its text is (_write_text)."""
+    state, title = Document.objects.values_list("review_state", "title").get(pk=document_id)
+    if state == FINAL:
+        raise ReviewError(final_refusal(title))
 
 
 def _refuse_if_someone_else_is_typing(line: Line, user, retry: str) -> None:

@@ -28,11 +28,16 @@ def trail_users(collection: Collection) -> QuerySet:
     return get_user_model().objects.filter(Exists(member) | Exists(corrected))
 
 
-def trail(collection: Collection, *, user=None, since=None, until=None) -> QuerySet[Correction]:
-    """The collection's corrections, by `user` if given, from `since` and before `until`."""
+def trail(
+    collection: Collection, *, user=None, document=None, since=None, until=None
+) -> QuerySet[Correction]:
+    """The collection's corrections, by `user` and of `document`'s lines if given, from
+    `since` and before `until`."""
     corrections = Correction.objects.filter(line__collection=collection)
     if user is not None:
         corrections = corrections.filter(user=user)
+    if document is not None:
+        corrections = corrections.filter(line__document=document)
     if since is not None:
         corrections = corrections.filter(created_at__gte=since)
     if until is not None:

@@ -220,6 +220,12 @@ class TrailFilterForm(forms.Form):
     page and in the API."""
 
     user = _trail_user(required=False, empty_label="everyone")
+    document = forms.ModelChoiceField(
+        queryset=None,  # the collection's: set by the form
+        required=False,
+        empty_label="every document",
+        error_messages={"invalid_choice": "Document %(value)s is no document of this collection."},
+    )
     since = MomentField(required=False, label="From")
     until = MomentField(required=False, label="Before")
     cursor = keyset.CursorField()
@@ -229,6 +235,9 @@ class TrailFilterForm(forms.Form):
 
     def __init__(self, *args, collection: Collection, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["document"].queryset = collection.documents.without_iiif_json().order_by(
+            "title", "id"
+        )
         field = self.fields["user"]
         field.queryset = coordination.trail_users(collection)
         # Offered: the members, by name, and a former member once chosen (from a row of the
@@ -254,7 +263,28 @@ class TrailFilterForm(forms.Form):
         return data
 
     def filters(self) -> dict:
-        return {name: self.cleaned_data[name] for name in ("user", "since", "until")}
+        return {name: self.cleaned_data[name] for name in ("user", "document", "since", "until")}
+
+
+class ProgressFilterForm(forms.Form):
+    """The progress page's documents, by review state and by the member assigned to them."""
+
+    review_state = forms.ChoiceField(
+        choices=[("", "any state"), *Document.ReviewState.choices], required=False, label="State"
+    )
+    assignee = forms.ModelChoiceField(
+        queryset=None,  # the collection's members: set by the form
+        required=False,
+        empty_label="anyone",
+        label="Assigned to",
+        error_messages={"invalid_choice": "User %(value)s is no member of this collection."},
+    )
+
+    def __init__(self, *args, collection: Collection, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = (
+            get_user_model().objects.filter(memberships__collection=collection).order_by("username")
+        )
 
 
 class RevertUserForm(forms.Form):

@@ -1,11 +1,15 @@
 """Progress of a collection: where its lines stand, and how each reviewer is doing."""
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
+from django.utils import timezone
 
-from ocrreview.corpus.models import Collection
+from ocrreview.corpus.models import Collection, Document, DocumentAssignment, Line
 from ocrreview.corpus.progress import summed_line_counts, with_line_counts
+from ocrreview.corpus.workflow import next_states
 from ocrreview.review.models import Correction
 
 A = Correction.Action
@@ -33,9 +37,33 @@ class ReviewerStats:
 
 
 @dataclass
+class Holder:
+    """Someone who holds lines of a document now, and until when the latest of them."""
+
+    username: str
+    lines: int
+    until: datetime
+
+
+@dataclass
+class DocumentRow:
+    """A document as its coordinators follow it: its lines, its review state and who it is
+    assigned to, who holds its lines now, who settled a line of it last and when, and the
+    states the person looking may move it to."""
+
+    document: Document
+    counts: dict
+    assignees: list = field(default_factory=list)
+    holders: list[Holder] = field(default_factory=list)
+    last_by: str | None = None
+    last_at: datetime | None = None
+    next_states: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Progress:
     counts: dict
-    documents: list[tuple]
+    documents: list[DocumentRow]
     reviewers: list[ReviewerStats]
 
     @property
@@ -71,14 +99,85 @@ def reviewer_stats(collection: Collection) -> list[ReviewerStats]:
     ]
 
 
-def collection_progress(collection: Collection) -> Progress:
-    documents = with_line_counts(
-        collection.documents.without_iiif_json(),
-        collection.lines.all(),
-        "document_id",
+def collection_progress(
+    collection: Collection,
+    user,
+    *,
+    is_admin: bool,
+    review_state: str | None = None,
+    assignee=None,
+) -> Progress:
+    """The collection's progress as `user` sees it, its documents filtered by review state
+    and assignee if given (the totals stay the collection's)."""
+    counted = with_line_counts(
+        collection.documents.without_iiif_json(), collection.lines.all(), "document_id"
     )
+    shown = [
+        (document, counts)
+        for document, counts in counted
+        if review_state in (None, document.review_state)
+    ]
+    assignees = defaultdict(list)
+    for assignment in (
+        DocumentAssignment.objects.filter(document__collection=collection)
+        .select_related("user")
+        .order_by("user__username")
+    ):
+        assignees[assignment.document_id].append(assignment.user)
+    if assignee is not None:
+        shown = [(d, c) for d, c in shown if assignee in assignees[d.pk]]
+    holders = _holders(collection)
+    last = _last_settled(collection)
+    rows = []
+    for document, counts in shown:
+        by, at = last.get(document.pk, (None, None))
+        rows.append(
+            DocumentRow(
+                document,
+                counts,
+                assignees=assignees[document.pk],
+                holders=holders[document.pk],
+                last_by=by,
+                last_at=at,
+                next_states=next_states(
+                    document.review_state,
+                    is_admin=is_admin,
+                    is_assignee=user in assignees[document.pk],
+                ),
+            )
+        )
     return Progress(
-        counts=summed_line_counts(documents),
-        documents=documents,
+        counts=summed_line_counts(counted),
+        documents=rows,
         reviewers=reviewer_stats(collection),
     )
+
+
+def _holders(collection: Collection) -> dict[int, list[Holder]]:
+    """Who holds lines of each document now (a lease run out is nobody's any longer)."""
+    held = (
+        Line.objects.filter(
+            collection=collection, status=Line.Status.IN_REVIEW, claimed_until__gt=timezone.now()
+        )
+        .values("document_id", "claimed_by__username")
+        .annotate(n=Count("id"), until=Max("claimed_until"))
+        .order_by("document_id", "claimed_by__username")
+    )
+    holders = defaultdict(list)
+    for row in held:
+        holders[row["document_id"]].append(
+            Holder(row["claimed_by__username"], row["n"], row["until"])
+        )
+    return holders
+
+
+def _last_settled(collection: Collection) -> dict[int, tuple[str, datetime]]:
+    """Per document, who settled a line of it last, and when: read from the collection's
+    trail, as reviewer_stats reads it."""
+    latest = (
+        Correction.objects.filter(line__collection=collection, action__in=SETTLING)
+        .order_by("line__document_id", "-created_at", "-id")
+        .distinct("line__document_id")
+        .values_list("line__document_id", "user__username", "created_at")
+    )
+    return {document_id: (name or "(deleted user)", at) for document_id, name, at in latest}

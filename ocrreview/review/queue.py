@@ -22,32 +22,51 @@ QueueOrder = ReviewerPreference.QueueOrder
 # same line: each branch locks its candidate with FOR UPDATE SKIP LOCKED, and a row another
 # transaction claimed between our snapshot and our lock is re-checked and passed over.
 # "mine" gives a reviewer back a line they already hold (a reload, a second tab), "expired"
-# takes back lines whose lease ran out, "waiting" is the queue proper. Each is a short index
-# scan; in confidence order NULLS LAST keeps to the (collection, status, confidence) index.
-# (FOR UPDATE is not allowed inside a UNION, hence the CTEs.) statement_timestamp(), not
-# now(): inside a longer transaction now() is its start, and leases would look younger.
+# takes back lines whose lease ran out, "assigned" is the queue of the documents assigned to
+# the reviewer and "waiting" the queue proper; the branch numbers rank them: a held line, an
+# expired line of an assigned document, a waiting one, then the same of the other documents,
+# which a collection set to "assigned only" does not offer. A final document's lines are
+# never offered. Each is a short index scan (in-review lines are few, sorted whole); in
+# confidence order NULLS LAST keeps to the (collection, status, confidence) index, and the
+# assigned documents' waiting lines are read from the partial index of waiting lines, by
+# document (a reviewer with no assignment reads none). (FOR UPDATE is not allowed inside a UNION, hence the CTEs.)
+# statement_timestamp(), not now(): inside a longer transaction now() is its start, and
+# leases would look younger.
 _CLAIM = """
 WITH mine AS (
     SELECT 0 AS branch, {sort_columns} FROM corpus_line l {join}
     WHERE l.collection_id = %(collection)s AND l.status = 'in_review'
-      AND l.claimed_by_id = %(user)s {mine_filters}
+      AND l.claimed_by_id = %(user)s {mine_filters} AND {not_final}
     ORDER BY {sort} LIMIT 1 FOR UPDATE OF l SKIP LOCKED
 ), expired AS (
-    SELECT 1 AS branch, {sort_columns} FROM corpus_line l {join}
+    SELECT CASE WHEN l.document_id IN ({assigned}) THEN 1 ELSE 3 END AS branch,
+        {sort_columns} FROM corpus_line l {join}
     WHERE l.collection_id = %(collection)s AND l.status = 'in_review'
-      AND l.claimed_until < statement_timestamp() {filters}
-    ORDER BY {sort} LIMIT 1 FOR UPDATE OF l SKIP LOCKED
-), waiting AS ({waiting})
+      AND l.claimed_until < statement_timestamp() {filters} AND {not_final}
+      AND (l.document_id IN ({assigned}) OR {others_offered})
+    ORDER BY branch, {sort} LIMIT 1 FOR UPDATE OF l SKIP LOCKED
+), assigned AS ({assigned_waiting}), waiting AS ({waiting})
 UPDATE corpus_line SET status = 'in_review', claimed_by_id = %(user)s,
     claimed_until = statement_timestamp() + make_interval(secs => %(lease)s)
 WHERE id = (
     SELECT id FROM (
-        SELECT * FROM mine UNION ALL SELECT * FROM expired UNION ALL SELECT * FROM waiting
+        SELECT * FROM mine UNION ALL SELECT * FROM expired
+        UNION ALL SELECT * FROM assigned UNION ALL SELECT * FROM waiting
     ) AS candidates
     ORDER BY {outer_sort} LIMIT 1
 )
 RETURNING id, status, claimed_by_id, claimed_until
 """
+
+# The documents assigned to the reviewer, and whether the collection offers the others' lines.
+_ASSIGNED = "SELECT a.document_id FROM corpus_documentassignment a WHERE a.user_id = %(user)s"
+_OTHERS_OFFERED = (
+    "NOT (SELECT c.assigned_only FROM corpus_collection c WHERE c.id = %(collection)s)"
+)
+_NOT_FINAL = (
+    "NOT EXISTS (SELECT 1 FROM corpus_document f "
+    "WHERE f.id = l.document_id AND f.review_state = 'final')"
+)
 
 _ORDERS = {
     QueueOrder.CONFIDENCE: {
@@ -55,9 +74,27 @@ _ORDERS = {
         "join": "",
         "sort": "l.confidence ASC NULLS LAST, l.id",
         "waiting": """
-    SELECT 2 AS branch, l.id, l.confidence AS k1, 0 AS k2, 0 AS k3 FROM corpus_line l
+    SELECT {branch} AS branch, l.id, l.confidence AS k1, 0 AS k2, 0 AS k3 FROM corpus_line l
     WHERE l.collection_id = %(collection)s AND l.status = 'needs_review' {filters}
+      AND {not_final} AND {which}
     ORDER BY l.confidence ASC NULLS LAST, l.id LIMIT 1 FOR UPDATE OF l SKIP LOCKED
+""",
+        # From the reviewer's assignments, the least sure waiting line of each document: a
+        # reviewer without any reads no line. "+ 0" keeps the planner from walking the
+        # collection's whole queue in confidence order (the review_queue index) for the few
+        # lines of these documents; it reads each document's waiting lines from the partial
+        # index of them instead.
+        "assigned_waiting": """
+    SELECT 2 AS branch, w.id, w.confidence AS k1, 0 AS k2, 0 AS k3
+    FROM corpus_documentassignment a
+    CROSS JOIN LATERAL (
+        SELECT l.id, l.confidence FROM corpus_line l
+        WHERE l.collection_id = %(collection)s AND l.document_id = a.document_id
+          AND l.status = 'needs_review' {filters} AND {not_final}
+        ORDER BY l.confidence + 0 ASC NULLS LAST, l.id LIMIT 1 FOR UPDATE OF l SKIP LOCKED
+    ) AS w
+    WHERE a.user_id = %(user)s
+    ORDER BY w.confidence ASC NULLS LAST, w.id LIMIT 1
 """,
     },
     # In reading order the queue walks the pages in order (the (document, index) index)
@@ -68,7 +105,7 @@ _ORDERS = {
         "join": "JOIN corpus_page p ON p.id = l.page_id",
         "sort": 'l.document_id, p.index, l."order", l.id',
         "waiting": """
-    SELECT 2 AS branch, w.id, p.document_id AS k1, p.index AS k2, w."order" AS k3
+    SELECT {branch} AS branch, w.id, p.document_id AS k1, p.index AS k2, w."order" AS k3
     FROM corpus_page p
     JOIN corpus_document d ON d.id = p.document_id
     CROSS JOIN LATERAL (
@@ -77,12 +114,13 @@ _ORDERS = {
           AND l.page_id = p.id AND l.status = 'needs_review' {filters}
         ORDER BY l."order", l.id LIMIT 1 FOR UPDATE OF l SKIP LOCKED
     ) AS w
-    WHERE d.collection_id = %(collection)s {page_filters}
+    WHERE d.collection_id = %(collection)s AND d.review_state <> 'final' {page_filters}
+      AND {which_page}
       -- From the first document that has a waiting line: the documents reviewed before it
       -- are not walked page by page on every claim.
       AND p.document_id >= (
           SELECT min(l.document_id) FROM corpus_line l
-          WHERE l.collection_id = %(collection)s AND l.status = 'needs_review'
+          WHERE l.collection_id = %(collection)s AND l.status = 'needs_review' AND {which}
       )
     ORDER BY p.document_id, p.index LIMIT 1
 """,
@@ -95,12 +133,32 @@ def claim_sql(order: str, *, by_document: bool, excluding: bool) -> str:
     # A line the reviewer holds comes back even when excluded: it stays one lease at a time.
     filters = mine_filters + (" AND l.id <> ALL(%(exclude)s)" if excluding else "")
     parts = dict(_ORDERS[QueueOrder(order)])
-    parts["waiting"] = parts["waiting"].format(
-        filters=filters, page_filters=" AND p.document_id = %(document)s" if by_document else ""
-    )
+    page_filters = " AND p.document_id = %(document)s" if by_document else ""
+
+    def waiting(branch: int, which: str, which_page: str) -> str:
+        return parts["waiting"].format(
+            branch=branch,
+            filters=filters,
+            page_filters=page_filters,
+            not_final=_NOT_FINAL,
+            which=which,
+            which_page=which_page,
+        )
+
+    if "assigned_waiting" in parts:
+        parts["assigned_waiting"] = parts["assigned_waiting"].format(
+            filters=filters, not_final=_NOT_FINAL
+        )
+    else:
+        assigned = f"l.document_id IN ({_ASSIGNED})"
+        parts["assigned_waiting"] = waiting(2, assigned, f"p.document_id IN ({_ASSIGNED})")
+    parts["waiting"] = waiting(4, _OTHERS_OFFERED, _OTHERS_OFFERED)
     return _CLAIM.format(
         filters=filters,
         mine_filters=mine_filters,
+        not_final=_NOT_FINAL,
+        assigned=_ASSIGNED,
+        others_offered=_OTHERS_OFFERED,
         outer_sort="branch, k1 ASC NULLS LAST, k2, k3, id",
         **parts,
     )
@@ -112,7 +170,9 @@ def queue_order_for(user) -> str:
 
 
 def waiting_lines(collection: Collection, document_id: int | None = None) -> QuerySet[Line]:
-    lines = collection.lines.filter(status__in=[S.NEEDS_REVIEW, S.IN_REVIEW])
+    lines = collection.lines.filter(status__in=[S.NEEDS_REVIEW, S.IN_REVIEW]).exclude(
+        document__review_state=Document.ReviewState.FINAL
+    )
     if document_id:
         lines = lines.filter(document_id=document_id)
     return lines

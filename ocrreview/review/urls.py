@@ -57,6 +57,16 @@ urlpatterns = [
     path(C + "threshold-preview/", views.threshold_preview, name="review_threshold_preview"),
     path(C + "threshold/apply/", views.apply_threshold, name="review_apply_threshold"),
     path(C + "progress/", views.progress_view, name="review_progress"),
+    path(
+        C + "documents/<int:document_id>/state/",
+        views.set_document_state,
+        name="review_document_state",
+    ),
+    path(
+        C + "documents/<int:document_id>/assignees/",
+        views.set_document_assignees,
+        name="review_document_assignees",
+    ),
     path(C + "corrections/", views.corrections_view, name="review_corrections"),
     path(C + "corrections/revert/", views.revert_user_saves, name="review_revert_user"),
     path("collections/<int:pk>/search/", views.search_view, name="collection_search"),

@@ -9,27 +9,38 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    QueryDict,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ocrreview.corpus import keyset
+from ocrreview.corpus import keyset, workflow
 from ocrreview.corpus.access import (
     admin_collection_for,
     collection_for,
     is_collection_admin,
     visible_collections,
 )
-from ocrreview.corpus.models import Collection, Line, Page
+from ocrreview.corpus.forms import AssigneesForm, ReviewStateForm
+from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.review import actions, coordination, images, progress, queue, search
 from ocrreview.review.diff import diff_spans
 from ocrreview.review.forms import (
     BoxForm,
     DraftForm,
     MoveForm,
+    ProgressFilterForm,
     QueueForm,
     ReorderForm,
     RevertForm,
@@ -739,17 +750,91 @@ def apply_threshold(request, pk: int):
 @require_GET
 def progress_view(request, pk: int):
     collection = collection_for(request.user, pk)
-    report = progress.collection_progress(collection)
     is_admin = is_collection_admin(request.user, collection)
+    filters = ProgressFilterForm(request.GET, collection=collection)
+    if not is_admin:
+        # Who works on what is the coordinators' to see; a volunteer finds their own.
+        filters.fields["assignee"].queryset = get_user_model().objects.filter(pk=request.user.pk)
+    if not filters.is_valid():
+        return render(
+            request,
+            "review/progress.html",
+            {"collection": collection, "filters": filters, "is_admin": is_admin},
+            status=400,
+        )
+    report = progress.collection_progress(
+        collection,
+        request.user,
+        is_admin=is_admin,
+        review_state=filters.cleaned_data["review_state"] or None,
+        assignee=filters.cleaned_data["assignee"],
+    )
     if not is_admin:
         # A volunteer's speed is theirs and the coordinators' to see, not their colleagues'.
         mine = [r for r in report.reviewers if r.username == request.user.get_username()]
         report = replace(report, reviewers=mine)
-    return render(
-        request,
-        "review/progress.html",
-        {"collection": collection, "report": report, "is_admin": is_admin},
-    )
+    context = {"collection": collection, "report": report, "is_admin": is_admin}
+    context.update(filters=filters, states=Document.ReviewState.choices)
+    if is_admin:
+        context["members"] = filters.fields["assignee"].queryset
+    return render(request, "review/progress.html", context)
+
+
+def _back_to_progress(request, collection: Collection):
+    """To the progress page as it was filtered, whence the form came."""
+    shown = QueryDict(request.POST.get("filters", ""))
+    query = urlencode({key: shown[key] for key in ("review_state", "assignee") if shown.get(key)})
+    url = reverse("review_progress", args=[collection.pk])
+    return redirect(f"{url}?{query}" if query else url)
+
+
+@login_required
+@require_POST
+def set_document_state(request, pk: int, document_id: int):
+    """A document's review state, by an admin, or by a member it is assigned to for their
+    own steps (corpus/workflow.py)."""
+    collection = collection_for(request.user, pk)
+    document = get_object_or_404(collection.documents.without_iiif_json(), pk=document_id)
+    form = ReviewStateForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    try:
+        workflow.do_set_review_state(
+            document,
+            form.cleaned_data["review_state"],
+            actor=request.user,
+            expected=form.cleaned_data["expected_review_state"] or None,
+        )
+    except workflow.NotAllowed as exc:
+        raise PermissionDenied(str(exc)) from None
+    except workflow.StateConflict as exc:
+        messages.error(request, str(exc))
+    except workflow.WorkflowError as exc:
+        return _error(request, str(exc))
+    else:
+        messages.success(
+            request, f"'{document.title}' is {document.get_review_state_display().lower()} now."
+        )
+    return _back_to_progress(request, collection)
+
+
+@login_required
+@require_POST
+def set_document_assignees(request, pk: int, document_id: int):
+    collection = admin_collection_for(request.user, pk)
+    document = get_object_or_404(collection.documents.without_iiif_json(), pk=document_id)
+    form = AssigneesForm(request.POST, collection=collection)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    try:
+        assigned = workflow.do_set_assignees(
+            document, form.cleaned_data["assignees"], actor=request.user
+        )
+    except workflow.WorkflowError as exc:
+        return _error(request, str(exc))
+    names = ", ".join(user.get_username() for user in assigned) or "nobody"
+    messages.success(request, f"'{document.title}' is assigned to {names}.")
+    return _back_to_progress(request, collection)
 
 
 @login_required

@@ -88,6 +88,6 @@ def test_lists_of_documents_and_collections_count_lines_in_queries_of_their_own(
             factories.make_line(factories.make_page(document), 0)
     assert queries() == before
     documents = client.get(urls[0]).context["report"].documents
-    totals = {d.title: c["total"] for d, c in documents}
+    totals = {row.document.title: row.counts["total"] for row in documents}
     assert totals["Letter 0"] == 0 and totals["Letter 1"] == 1
     assert sum(totals.values()) == 4 + 5
