@@ -245,6 +245,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DocumentStatus": "ocrreview.corpus.models.Document.Status",
         "LineStatus": "ocrreview.corpus.models.Line.Status",
+        "ReviewState": "ocrreview.corpus.models.Document.ReviewState",
         # Named as before the 409 of a save named its last change, whose actions add `reading`.
         "ActionEnum": "ocrreview.review.models.Correction.Action",
     },

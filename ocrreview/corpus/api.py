@@ -49,6 +49,7 @@ class CollectionSerializer(serializers.ModelSerializer):
             "model_version",
             "special_characters",
             "language",
+            "assigned_only",
             "created_at",
         ]
 
@@ -69,6 +70,10 @@ class CollectionSettingsSerializer(serializers.Serializer):
     licence = serializers.CharField(required=False, allow_blank=True, max_length=200)
     language = serializers.CharField(
         required=False, allow_blank=True, max_length=35, help_text="a BCP 47 tag: fr, la, en-GB"
+    )
+    assigned_only = serializers.BooleanField(
+        required=False,
+        help_text="the review queue offers each member only the documents assigned to them",
     )
 
 

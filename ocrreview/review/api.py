@@ -630,6 +630,9 @@ def _ranged(low: int, high: int) -> dict:
             "corrections are in the collection (a former member's)",
         ),
         OpenApiParameter(
+            "document", _ranged(1, 2**63 - 1), description="only the corrections of its lines"
+        ),
+        OpenApiParameter(
             "since",
             OpenApiTypes.DATETIME,
             description="from this time on (ISO 8601; without an offset, in the site's time zone)",

@@ -10,14 +10,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ocrreview.corpus import actions
+from ocrreview.corpus import actions, workflow
 from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
 from ocrreview.corpus.api_base import RequestSerializer, TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
+from ocrreview.corpus.forms import AssigneesForm, ReviewStateForm
 from ocrreview.corpus.models import Document
 from ocrreview.corpus.upload_forms import IiifImportForm, UploadForm, too_many_files_message
 from ocrreview.transcription.forms import RerecognizeForm
 from ocrreview.transcription.services import do_reread, document_progress
+
+
+class AssigneeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
 
 
 class DocumentProgressSerializer(serializers.Serializer):
@@ -36,6 +42,13 @@ class DocumentProgressSerializer(serializers.Serializer):
     percent = serializers.IntegerField(min_value=0, max_value=100)
     models = serializers.ListField(child=serializers.CharField())
     finished = serializers.BooleanField()
+    review_state = serializers.ChoiceField(
+        choices=Document.ReviewState.choices,
+        help_text="where people say its review stands; a final document's lines are locked",
+    )
+    assignees = AssigneeSerializer(
+        many=True, help_text="the members it is assigned to, whose queue offers it first"
+    )
 
 
 class UploadSerializer(serializers.Serializer):
@@ -177,6 +190,95 @@ class DocumentDetail(APIView):
         except actions.DocumentInUse as exc:
             return error(str(exc), status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReviewStateSerializer(RequestSerializer):
+    """For the schema; the request itself is validated by the web's form."""
+
+    review_state = serializers.ChoiceField(choices=Document.ReviewState.choices)
+    expected_review_state = serializers.ChoiceField(
+        choices=Document.ReviewState.choices,
+        required=False,
+        help_text="the state you saw, which a change made meanwhile makes a 409; left out, the "
+        "state the document has as the request is read",
+    )
+
+
+class AssigneesSerializer(RequestSerializer):
+    """For the schema; the request itself is validated by the web's form."""
+
+    assignees = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
+        help_text="user ids of members of the collection: all the document's assignees "
+        "(an empty list: nobody)",
+    )
+
+
+def _visible_document(user, pk: int) -> Document:
+    visible = Document.objects.filter(collection__in=visible_collections(user))
+    return get_object_or_404(visible.without_iiif_json(), pk=pk)
+
+
+class DocumentReviewState(APIView):
+    parser_classes = [TextJSONParser]
+
+    @extend_schema(
+        request=ReviewStateSerializer,
+        responses={
+            200: DocumentProgressSerializer,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+    )
+    def put(self, request: Request, pk: int) -> Response:
+        """Move the document to another review state: collection admins to any, a member it is
+        assigned to from open to in progress and from in progress to in QA (403 otherwise); a
+        409 when its state is no longer `expected_review_state`."""
+        document = _visible_document(request.user, pk)
+        form = bind_form(ReviewStateForm, request.data)
+        if not form.is_valid():
+            return error("Invalid request.", fields=form.errors.get_json_data())
+        try:
+            workflow.do_set_review_state(
+                document,
+                form.cleaned_data["review_state"],
+                actor=request.user,
+                expected=form.cleaned_data["expected_review_state"] or None,
+            )
+        except workflow.NotAllowed as exc:
+            return error(str(exc), status.HTTP_403_FORBIDDEN)
+        except workflow.StateConflict as exc:
+            return error(str(exc), status.HTTP_409_CONFLICT)
+        except workflow.WorkflowError as exc:
+            return error(str(exc))
+        return Response(progress_of(document))
+
+
+class DocumentAssignees(APIView):
+    parser_classes = [TextJSONParser]
+
+    @extend_schema(
+        request=AssigneesSerializer,
+        responses={200: DocumentProgressSerializer, 400: ErrorSerializer},
+    )
+    def put(self, request: Request, pk: int) -> Response:
+        """Assign the document to these members, and to no one else (collection admins only):
+        their review queue offers its lines first."""
+        document = _visible_document(request.user, pk)
+        collection = admin_collection_for(request.user, document.collection_id)
+        if isinstance(request.data, dict) and "assignees" not in request.data:
+            # Left out, the form would read nobody, and take the document from everyone.
+            required = [{"message": "This field is required.", "code": "required"}]
+            return error("Invalid request.", fields={"assignees": required})
+        form = bind_form(AssigneesForm, request.data, collection=collection)
+        if not form.is_valid():
+            return error("Invalid request.", fields=form.errors.get_json_data())
+        try:
+            workflow.do_set_assignees(document, form.cleaned_data["assignees"], actor=request.user)
+        except workflow.WorkflowError as exc:
+            return error(str(exc))
+        return Response(progress_of(document))
 
 
 class CollectionRecognize(APIView):

@@ -40,7 +40,14 @@ from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus.audit import model_label, record_event
-from ocrreview.corpus.models import Collection, CollectionEvent, Document, Line, Page
+from ocrreview.corpus.models import (
+    Collection,
+    CollectionEvent,
+    Document,
+    DocumentAssignment,
+    Line,
+    Page,
+)
 from ocrreview.corpus.signals import lines_being_corrected
 from ocrreview.sweep import beating
 from ocrreview.training.models import ModelVersion
@@ -982,6 +989,13 @@ def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
         .distinct()
     ):
         models[document_id].append(name)
+    assignees = defaultdict(list)
+    for document_id, user_id, username in (
+        DocumentAssignment.objects.filter(document__in=documents)
+        .order_by("user__username")
+        .values_list("document_id", "user_id", "user__username")
+    ):
+        assignees[document_id].append({"id": user_id, "username": username})
     progress = {}
     for document in documents.without_iiif_json():
         total = totals.get(document.pk, 0)
@@ -1001,5 +1015,7 @@ def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
             "percent": round(100 * done / total) if total else 0,
             "models": sorted(models[document.pk]),
             "finished": document.status in (Document.Status.READY, Document.Status.FAILED),
+            "review_state": document.review_state,
+            "assignees": assignees[document.pk],
         }
     return progress

@@ -17,5 +17,15 @@ urlpatterns = [
         name="api_recognize",
     ),
     path("api/documents/<int:pk>/", api.DocumentDetail.as_view(), name="api_document"),
+    path(
+        "api/documents/<int:pk>/review-state/",
+        api.DocumentReviewState.as_view(),
+        name="api_document_review_state",
+    ),
+    path(
+        "api/documents/<int:pk>/assignees/",
+        api.DocumentAssignees.as_view(),
+        name="api_document_assignees",
+    ),
     path("api/collections/<int:pk>/iiif/", api.CollectionIiifImport.as_view(), name="api_iiif"),
 ]

@@ -427,3 +427,58 @@ def test_a_bad_corrections_document_is_a_400(client, alice, letters, ledgers, va
     assert client.get(url, {"document": value}).status_code == 400
     ledger = factories.make_document(ledgers, "Ledger")
     assert client.get(url, {"document": ledger.pk}).status_code == 400
+
+
+# --- The API ------------------------------------------------------------------------------
+
+
+def put_json(client, url, user, body):
+    return client.put(
+        url, body, content_type="application/json", headers=factories.token_headers(user)
+    )
+
+
+def test_the_api_shows_and_changes_state_and_assignees(client, alice, bob, letter):
+    url = reverse("api_document_assignees", args=[letter.pk])
+    answer = put_json(client, url, alice, {"assignees": [bob.pk]})
+    assert answer.status_code == 200
+    assert answer.json()["assignees"] == [{"id": bob.pk, "username": "bob"}]
+    url = reverse("api_document_review_state", args=[letter.pk])
+    answer = put_json(client, url, bob, {"review_state": "in_progress"})
+    assert (answer.status_code, answer.json()["review_state"]) == (200, "in_progress")
+    assert put_json(client, url, bob, {"review_state": "final"}).status_code == 403
+    stale = put_json(client, url, alice, {"review_state": "final", "expected_review_state": "open"})
+    assert stale.status_code == 409
+    shown = client.get(
+        reverse("api_document", args=[letter.pk]), headers=factories.token_headers(bob)
+    )
+    assert shown.json()["review_state"] == "in_progress"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body"),
+    [
+        ("api_document_review_state", {"review_state": "done"}),
+        ("api_document_review_state", {"review_state": 3}),
+        ("api_document_review_state", {"state": "final"}),
+        ("api_document_review_state", ["final"]),
+        ("api_document_assignees", {"assignees": ["x"]}),
+        ("api_document_assignees", {"assignees": [2**40]}),
+        ("api_document_assignees", {"assignees": "1"}),
+        ("api_document_assignees", {}),
+    ],
+)
+def test_bad_api_input_is_a_400(client, alice, letter, endpoint, body):
+    answer = put_json(client, reverse(endpoint, args=[letter.pk]), alice, body)
+    assert answer.status_code == 400, answer.content
+    assert "error" in answer.json()
+
+
+def test_the_api_refuses_non_members_and_outsiders(client, alice, bob, charlie, dave, letter):
+    url = reverse("api_document_assignees", args=[letter.pk])
+    assert put_json(client, url, alice, {"assignees": [dave.pk]}).status_code == 400
+    assert put_json(client, url, bob, {"assignees": [bob.pk]}).status_code == 403
+    assert put_json(client, url, charlie, {"assignees": []}).status_code == 404
+    state = reverse("api_document_review_state", args=[letter.pk])
+    assert put_json(client, state, dave, {"review_state": "final"}).status_code == 404
+    assert not DocumentAssignment.objects.exists()
