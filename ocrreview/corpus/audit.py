@@ -319,6 +319,8 @@ def _line_edits(kind: str, group: list[CollectionEvent]) -> str:
     line = data["line"]
     if kind == T.LINE_REORDERED:
         return f"moved line {data['old_value']} to place {line} in reading order {where}"
+    if "merged_into" in data:
+        return f"merged line {line} into line {data['merged_into']} {where}"
     return {
         T.LINE_ADDED: f"added line {line} {where}",
         T.LINE_MOVED: f"moved the box of line {line} {where}",

@@ -947,6 +947,9 @@ def do_split_line(
             status=S.NEEDS_REVIEW,
             text=right,
             human_text=human,
+            # Which half holds the guess nobody can tell: both keep the mark.
+            unclear=current.unclear,
+            unclear_note=current.unclear_note,
         )
         if not _text_is_human(current):
             do_queue_recognition(Line.objects.filter(pk=new.pk))
@@ -968,7 +971,8 @@ def do_split_line(
 
 
 def do_merge_lines(line: Line | int, user, *, expected_version: int) -> Line:
-    """Join a line with the next one of its page: one box around both, texts joined."""
+    """Join a line with the next one of its page: one box around both, texts joined, marked
+    unclear if either was, with both notes."""
     with transaction.atomic():
         current = _locked_line(_line_id(line), expected_version)
         following = (
@@ -999,10 +1003,17 @@ def do_merge_lines(line: Line | int, user, *, expected_version: int) -> Line:
         current.polygon, current.baseline = [], []
         current.text = " ".join(t for t in (current.text, following.text) if t)
         current.human_text = _text_is_human(current) or _text_is_human(following)
+        # A guess in either part is a guess in the whole: unmarked, it would go to training.
+        current.unclear = current.unclear or following.unclear
+        current.unclear_note = _joined_notes(current.unclear_note, following.unclear_note)
         current.confidence, current.model_version = None, None
         current.status = S.NEEDS_REVIEW
         current.claimed_by, current.claimed_until = None, None
         current.version += 1
+        # The merge is in the kept line's trail; what the other takes with it (an unclear mark
+        # and its note, skips, box edits) only an event can keep.
+        if trail := _removal_trail(following):
+            _record_removal(following, user, trail, merged_into=current.order + 1)
         _remove_line(following)
         current.save()
         _record_segmentation(current, user, before)
@@ -1048,27 +1059,12 @@ def do_delete_line(line: Line | int, user, *, expected_version: int) -> None:
     """Remove a box that is not a line. A line with review history of its text cannot go: the
     trail keeps it (correct its box instead); skips and box edits do not keep it, or a box
     that is no line would stay in the queue for good. The collection's event of the deletion
-    is its record: the box, the text the line had, and the skips and box edits that went
-    with it (`trail`)."""
+    is its record (_record_removal)."""
     with transaction.atomic():
         current = _locked_line(_line_id(line), expected_version)
         _refuse_if_history(current)
         _refuse_if_someone_else_is_typing(current, user, "delete it")
-        trail = [
-            {"action": action, "user": username, "at": at.isoformat()}
-            for action, username, at in Correction.objects.filter(line=current)
-            .order_by("created_at", "id")
-            .values_list("action", "user__username", "created_at")
-        ]
-        record_event(
-            current.collection_id,
-            CollectionEvent.Type.LINE_DELETED,
-            actor=user,
-            line=current,
-            bbox=current.bbox,
-            text=current.text,
-            **({"trail": trail} if trail else {}),
-        )
+        _record_removal(current, user, _removal_trail(current))
         _remove_line(current)
         # It may have been the last line the model had still to read.
         finish_documents({current.document_id})
@@ -1266,6 +1262,49 @@ def _refuse_if_history(line: Line) -> None:
             f"Line {line.order + 1} has review history, which is kept for good; "
             "correct its box instead of removing it."
         )
+
+
+def _removal_trail(line: Line) -> list[dict]:
+    """The skips, box edits and unclear marks (with their notes) that _remove_line takes with
+    the line: once it goes, its collection's event is their only record."""
+    records = (
+        Correction.objects.filter(line=line)
+        .order_by("created_at", "id")
+        .values_list("action", "user__username", "created_at", "note")
+    )
+    return [
+        {
+            "action": action,
+            "user": username,
+            "at": at.isoformat(),
+            **({"note": note} if note else {}),
+        }
+        for action, username, at, note in records
+    ]
+
+
+def _record_removal(line: Line, user, trail: list[dict], **extra: Any) -> None:
+    """The collection's event of a line that goes: its box, its text and its trail."""
+    record_event(
+        line.collection_id,
+        CollectionEvent.Type.LINE_DELETED,
+        actor=user,
+        line=line,
+        bbox=line.bbox,
+        text=line.text,
+        **({"trail": trail} if trail else {}),
+        **extra,
+    )
+
+
+def _joined_notes(*notes: str) -> str:
+    """Two lines' unclear notes as the merged line's, cut to a note's length: whole, they
+    stay in the lines' trails and in the merged-away line's event."""
+    # A line split and merged again has one note twice.
+    joined = "; ".join(dict.fromkeys(note for note in notes if note))
+    if len(joined) > UNCLEAR_NOTE_LENGTH:
+        joined = joined[: UNCLEAR_NOTE_LENGTH - 1] + "…"
+    return joined
 
 
 def _remove_line(line: Line) -> None:

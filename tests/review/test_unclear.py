@@ -4,7 +4,8 @@ out of training exports, and are found by search and the API."""
 
 from django.urls import reverse
 
-from ocrreview.corpus.models import Line
+from ocrreview.corpus import audit
+from ocrreview.corpus.models import CollectionEvent, Line
 from ocrreview.review import actions
 from ocrreview.review.models import Correction
 from ocrreview.training.exports import ExportOptions, ground_truth_lines
@@ -97,3 +98,48 @@ def test_search_finds_the_marked_lines(client, bob, letters, lines):
         headers=auth(bob),
     ).json()  # fmt: skip
     assert [hit["id"] for hit in answer["results"]] == [lines[2].pk]
+
+
+def test_a_merge_keeps_the_mark_and_both_notes_and_records_the_lines_trail(bob, letters, lines):
+    """Merging line 3 with line 4 marked unclear gave a line marked clear, its note gone from
+    everywhere: the guess went back unmarked, to training exports."""
+    actions.do_mark_unclear(lines[2], bob, "the date")
+    actions.do_mark_unclear(lines[3], bob, "the second word is a guess")
+    merged = actions.do_merge_lines(lines[2], bob, expected_version=1)
+    assert (merged.unclear, merged.unclear_note) == (
+        True,
+        "the date; the second word is a guess",
+    )
+    event = CollectionEvent.objects.get(event_type=CollectionEvent.Type.LINE_DELETED)
+    assert (event.line_id, event.extra_data["merged_into"]) == (lines[3].pk, 3)
+    assert [(r["action"], r["user"], r["note"]) for r in event.extra_data["trail"]] == [
+        ("unclear", "bob", "the second word is a guess")
+    ]
+    assert audit.sentence(event) == "bob merged line 4 into line 3 on page 1 of 'Letter to Mr Hale'"
+
+
+def test_a_merge_with_a_marked_line_marks_the_whole(bob, letters, lines):
+    actions.do_mark_unclear(lines[3], bob)
+    merged = actions.do_merge_lines(lines[2], bob, expected_version=1)
+    assert (merged.unclear, merged.unclear_note) == (True, "")
+    # Read again and saved, it is still the guess it was: training does not get it.
+    actions.do_save_line(merged, bob, "letter of the 3d inst. and", expected_version=2)
+    assert not ground_truth_lines(letters, ExportOptions()).filter(pk=merged.pk).exists()
+
+
+def test_merged_notes_are_cut_to_a_notes_length_and_not_repeated(bob, letters, lines):
+    half = actions.do_split_line(lines[2], bob, at_x=250, expected_version=1)
+    actions.do_mark_unclear(lines[2], bob, "a blot")
+    actions.do_mark_unclear(half, bob, "a blot")
+    assert actions.do_merge_lines(lines[2], bob, expected_version=2).unclear_note == "a blot"
+    actions.do_mark_unclear(lines[2], bob, "x" * 150)
+    actions.do_mark_unclear(lines[3], bob, "y" * 150)
+    note = actions.do_merge_lines(lines[2], bob, expected_version=3).unclear_note
+    assert (len(note), note[-2:]) == (actions.UNCLEAR_NOTE_LENGTH, "y…")
+
+
+def test_both_halves_of_a_split_keep_the_mark(bob, letters, lines):
+    actions.do_mark_unclear(lines[2], bob, "the date")
+    half = actions.do_split_line(lines[2], bob, at_x=250, expected_version=1)
+    for line in (Line.objects.get(pk=lines[2].pk), half):
+        assert (line.unclear, line.unclear_note) == (True, "the date")
