@@ -22,6 +22,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.encoding import iri_to_uri
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -108,11 +109,15 @@ def _search_trail(data, collection: Collection) -> dict:
     (`hits`), so that a save or a skip opens the next hit, or goes back to the results, and
     not to the queue. None of it unless `back` is this collection's search page on this site:
     a crafted link would send a reviewer elsewhere (`//evil.example`, `javascript:`) after
-    their save."""
+    their save. Nor unless it is ASCII, with no control characters (iri_to_uri would quote
+    them): urlsplit drops a newline or a tab before the path is compared, but the address goes
+    into a header (X-Leave-To), where a newline fails the response of a save already committed
+    and anything else not ASCII is MIME-encoded into an address the browser cannot follow."""
     back, hits = data.get("back", ""), data.get("hits", "")
     parts = urlsplit(back)
     if not (
-        url_has_allowed_host_and_scheme(back, allowed_hosts=None)
+        back == iri_to_uri(back)
+        and url_has_allowed_host_and_scheme(back, allowed_hosts=None)
         and not parts.scheme
         and not parts.netloc
         and parts.path == reverse("collection_search", args=[collection.pk])

@@ -3,7 +3,7 @@ save or a skip opens the next hit (then the results again), not the next line of
 the results mark the hits already fixed. A return address that is not this site's search
 page is ignored."""
 
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import pytest
 from django.urls import reverse
@@ -135,6 +135,24 @@ def test_a_return_address_other_than_this_sites_search_page_is_ignored(
     assert "X-Leave-To" not in response
     assert response["X-Line-Url"].startswith(reverse("review_line", args=[letters.pk, hits[1].pk]))
     assert "back" not in response["X-Line-Url"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("crafted", ["%0A", "%0D", "%09", "%C3%A9"])
+def test_a_return_address_with_control_characters_or_not_ascii_is_ignored(
+    client, bob, letters, hits, crafted
+):
+    """urlsplit drops a newline or a tab, so such an address passed for the search page; as
+    X-Leave-To, a newline made a save that had committed answer 500 ("Not saved"), and "é"
+    was MIME-encoded into an address the browser could not follow."""
+    client.force_login(bob)
+    way = trail(letters, hits, back=results_url(letters) + unquote(crafted) + "Set-Cookie:x")
+    response = save(client, letters, hits[2], "to Stanford's mill", **way)
+    assert response.status_code == 200 and "X-Leave-To" not in response
+    assert response["X-Line-Url"].startswith(reverse("review_line", args=[letters.pk, hits[0].pk]))
+    assert Line.objects.get(pk=hits[2].pk).text == "to Stanford's mill"
+    html = client.get(editor(letters, hits[1], way)).content.decode()
+    assert "← results" not in html
 
 
 @pytest.mark.django_db
