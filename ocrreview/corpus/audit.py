@@ -266,6 +266,15 @@ def _page_sort_undone(data: dict) -> str:
     )
 
 
+def _text_replaced(data: dict) -> str:
+    where = f" of {_quoted(data['title'])}" if "title" in data else ""
+    skipped = f" ({data['skipped']} skipped)" if data["skipped"] else ""
+    return (
+        f"replaced “{data['query']}” with “{data['replacement']}” in "
+        f"{_count(data['lines'], 'line')}{where}{skipped}"
+    )
+
+
 def _review_state_changed(data: dict) -> str:
     old, new = (Document.ReviewState(data[key]).label.lower() for key in ("old_value", "new_value"))
     return f"moved {_quoted(data['title'])} from {old} to {new}"
@@ -300,6 +309,7 @@ _SENTENCES = {
     T.PAGE_SORT_UNDONE: _page_sort_undone,
     T.REVIEW_STATE_CHANGED: _review_state_changed,
     T.ASSIGNEES_CHANGED: _assignees_changed,
+    T.TEXT_REPLACED: _text_replaced,
 }
 
 

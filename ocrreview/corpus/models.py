@@ -490,6 +490,7 @@ class CollectionEvent(models.Model):
         PAGE_SORT_UNDONE = "page_sort_undone", "Sort of a page undone"
         REVIEW_STATE_CHANGED = "review_state_changed", "Document's review state changed"
         ASSIGNEES_CHANGED = "assignees_changed", "Document's assignees changed"
+        TEXT_REPLACED = "text_replaced", "Words replaced across lines"
 
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="events")
     acting_user = models.ForeignKey(

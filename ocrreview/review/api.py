@@ -270,6 +270,47 @@ class LineCorrections(APIView):
         return Response(CorrectionSerializer(correction).data, status=code)
 
 
+class UnclearSerializer(RequestSerializer):
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=actions.UNCLEAR_NOTE_LENGTH,
+        help_text="what could not be read (runs of spaces become one)",
+    )
+
+
+class LineUnclear(APIView):
+    """A line's unclear mark: a line the reviewer could not read for sure, left out of
+    training data and listed for experts (search's `unclear`). Any member of the line's
+    collection may set or remove it, as they may save the line; neither changes its text,
+    status or version. Recorded in its correction history."""
+
+    parser_classes = [TextJSONParser]
+
+    @extend_schema(request=UnclearSerializer, responses=LineSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        """Mark the line unclear, with an optional `note`; marking it again replaces the
+        note. The line as it now is."""
+        line = _line_for(request, pk)
+        form = UnclearSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        return self._answer(line, actions.do_mark_unclear, form.validated_data.get("note", ""))
+
+    @extend_schema(request=None, responses=LineSerializer)
+    def delete(self, request: Request, pk: int) -> Response:
+        """Remove the line's unclear mark (someone read it); nothing is recorded where it had
+        none. The line as it now is."""
+        return self._answer(_line_for(request, pk), actions.do_clear_unclear)
+
+    def _answer(self, line: Line, action, *args) -> Response:
+        try:
+            action(line, self.request.user, *args)
+        except actions.ReviewError as exc:
+            return error(str(exc))
+        line.refresh_from_db()
+        return Response(LineSerializer(line).data)
+
+
 # A client working through a large queue skips many lines; more than this in one request is
 # a client that should filter by document instead (each candidate line is checked against
 # every excluded id).
@@ -552,8 +593,8 @@ class SearchResultsSerializer(serializers.Serializer):
         OpenApiParameter(
             "q",
             str,
-            required=True,
-            description='words, "a phrase", `or`, `-excluded`; at most 200 characters',
+            description='words, "a phrase", `or`, `-excluded`; at most 200 characters; empty or '
+            "left out only with `unclear=true`, to list every unclear line (in id order)",
         ),
         OpenApiParameter("document", int),
         OpenApiParameter("status", str, enum=Line.Status.values),

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from ocrreview.corpus import keyset
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH, nfc
 from ocrreview.corpus.models import Collection, Document, Line
-from ocrreview.review import coordination, search
+from ocrreview.review import actions, coordination, find_replace, search
 from ocrreview.review.models import ReviewerPreference
 
 # The largest values PostgreSQL's integer and bigint columns hold: a number beyond them in a
@@ -139,7 +139,8 @@ def first_error(form: forms.Form) -> str:
 class SearchForm(forms.Form):
     """A search of one collection's lines, from the search box and the API alike."""
 
-    q = forms.CharField(max_length=search.MAX_QUERY_LENGTH)
+    # Empty only to list the unclear lines, for an expert to work through.
+    q = forms.CharField(max_length=search.MAX_QUERY_LENGTH, required=False)
     document = forms.ModelChoiceField(queryset=Document.objects.none(), required=False)
     status = forms.ChoiceField(choices=[("", "any status"), *Line.Status.choices], required=False)
     confidence_below = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
@@ -158,10 +159,16 @@ class SearchForm(forms.Form):
         # The lines' text is NFC: a query typed or pasted decomposed ("e" and a combining
         # acute, as some keyboards and macOS file names give) would match none of its words.
         q = nfc(self.cleaned_data["q"])
-        problem = search.query_problem(q)
+        problem = search.query_problem(q) if q else None
         if problem:
             raise forms.ValidationError(problem, code="invalid")
         return q
+
+    def clean(self):
+        data = super().clean()
+        if data.get("q") == "" and not data.get("unclear"):
+            self.add_error("q", forms.ValidationError(search.query_problem(""), code="required"))
+        return data
 
     def clean_cursor(self) -> str:
         cursor = self.cleaned_data["cursor"]
@@ -299,3 +306,86 @@ class RevertUserForm(forms.Form):
     def __init__(self, *args, collection: Collection, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = coordination.trail_users(collection)
+
+
+class NumbersField(forms.TypedMultipleChoiceField):
+    """Whole numbers from 0 to `highest`, as many as `most`: a form's repeated field, an API's
+    JSON list (a multiple choice field, so that bind_form reads a list), with no choices."""
+
+    def __init__(self, *, highest: int, most: int, **kwargs):
+        super().__init__(coerce=int, required=False, **kwargs)
+        self.highest, self.most = highest, most
+
+    def valid_value(self, value) -> bool:
+        return value.isascii() and value.isdigit() and int(value) <= self.highest
+
+    def validate(self, value) -> None:
+        if len(value) > self.most:
+            raise forms.ValidationError(f"At most {self.most:,}.", code="max_length")
+        for item in value:
+            if not self.valid_value(item):
+                raise forms.ValidationError(f"{item[:20]!r} is no whole number.", code="invalid")
+
+
+class ReplaceForm(SearchForm):
+    """Replace the words a search finds in some of its hits (line_ids) or all of them, from the
+    search results and the API. versions: the lines' versions as the preview showed them, one
+    for each of line_ids, so that a line changed since is skipped rather than changed unseen."""
+
+    replacement = forms.CharField(strip=False, max_length=MAX_TEXT_LENGTH)
+    line_ids = NumbersField(highest=MAX_ID, most=find_replace.MAX_LINES)
+    all = forms.BooleanField(required=False, label="All hits")
+    versions = NumbersField(highest=MAX_INT, most=find_replace.MAX_LINES)
+    # The API's: what it would do, without doing it (the page previews before its own post).
+    preview = forms.BooleanField(required=False)
+
+    def __init__(self, *args, collection: Collection, **kwargs):
+        super().__init__(*args, collection=collection, **kwargs)
+        self.collection = collection
+        del self.fields["cursor"], self.fields["page_size"]
+
+    def clean_q(self) -> str:
+        q = super().clean_q()
+        problem = find_replace.query_problem(q) if q else search.query_problem(q)
+        if problem:
+            raise forms.ValidationError(problem, code="invalid")
+        return q
+
+    def clean_replacement(self) -> str:
+        try:
+            return find_replace.clean_replacement(self.cleaned_data["replacement"])
+        except actions.ReviewError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+
+    def clean_line_ids(self) -> list[int]:
+        ids = self.cleaned_data["line_ids"]
+        theirs = set(
+            Line.objects.filter(collection=self.collection, pk__in=ids).values_list("pk", flat=True)
+        )
+        unknown = [str(pk) for pk in ids if pk not in theirs]
+        if unknown:
+            raise forms.ValidationError(
+                f"Not lines of this collection: {', '.join(unknown[:10])}"
+                + (f" and {len(unknown) - 10} more." if len(unknown) > 10 else "."),
+                code="invalid",
+            )
+        return ids
+
+    def clean(self):
+        data = super().clean()
+        if "line_ids" in data and not data["line_ids"] and not data.get("all"):
+            raise forms.ValidationError("Choose the hits to replace in, or all of them.")
+        if data.get("line_ids") and data.get("all"):
+            raise forms.ValidationError("Choose some hits or all of them, not both.")
+        versions = data.get("versions")
+        if versions and len(versions) != len(data.get("line_ids") or ()):
+            self.add_error("versions", "One version for each of line_ids, in their order.")
+        return data
+
+    def chosen(self) -> list[int] | None:
+        """The hits chosen; None for all of them."""
+        return None if self.cleaned_data["all"] else self.cleaned_data["line_ids"]
+
+    def seen_versions(self) -> dict[int, int] | None:
+        versions = self.cleaned_data["versions"]
+        return dict(zip(self.cleaned_data["line_ids"], versions, strict=True)) if versions else None

@@ -319,17 +319,27 @@ def _similarity_score(groups: list[list[tuple[str, float]]]) -> Case | Value:
     return total / Value(float(len(groups)))
 
 
-def search_lines(
-    collection: Collection,
-    q: str,
-    filters: Filters = Filters(),
-    *,
-    cursor: str | None = None,
-    page_size: int = DEFAULT_PAGE_SIZE,
-) -> Results:
-    """One page of the collection's lines that match q, best first. The caller has checked
-    that the user may see the collection, and q with query_problem(). Raises BadCursor."""
-    position, before = decode_cursor(cursor) if cursor else (None, False)
+@dataclass
+class Matching:
+    """The lines of a search, each with its tier and score, and the query whose words ts_headline
+    marks in them; None where the search has no words (the unclear lines listed)."""
+
+    lines: QuerySet[Line]
+    marked: SearchQuery | CombinedSearchQuery | None
+    fuzzy: bool
+
+
+def matching(collection: Collection, q: str, filters: Filters = Filters()) -> Matching:
+    """The collection's lines that match q, unordered, for a page of results or for a replace
+    in them. An empty q lists the lines the filters leave (the form allows that for unclear
+    lines only), all in one tier, so that their pages are in id order."""
+    lines = _filtered(Line.objects.filter(collection=collection), filters)
+    if not q:
+        lines = lines.annotate(
+            tier=Value(EXACT, output_field=IntegerField()),
+            score=Value(0.0, output_field=FloatField()),
+        )
+        return Matching(lines, None, fuzzy=False)
     query = SearchQuery(q, search_type="websearch", config=SEARCH_CONFIG)
     exact = Q(search_vector=query)
     clauses, excluded = _fuzzy_clauses(q)
@@ -345,7 +355,6 @@ def search_lines(
                 clause_groups.append((found, phrases))
     groups = [group for found, _ in clause_groups for group in found]
     fuzzy = any(len(group) > 1 or len(group[0][0]) >= FUZZY_MIN_CHARACTERS for group in groups)
-    lines = _filtered(Line.objects.filter(collection=collection), filters)
     marked: SearchQuery | CombinedSearchQuery = query | folded_query
     if fuzzy:
         similar = Q(pk__in=[])
@@ -389,16 +398,45 @@ def search_lines(
             FloatField(),
         ),
     )
+    return Matching(lines, marked, fuzzy)
+
+
+def with_headlines(found: Matching, *, highlight_all: bool = False) -> QuerySet[Line]:
+    """The lines with `headline`: their text as ts_headline marks the words found (the text
+    itself where nothing is looked for). highlight_all marks every match in a long line, not
+    only those of the excerpt a snippet needs."""
+    if found.marked is None:
+        return found.lines.annotate(headline=F("text"))
+    return found.lines.annotate(
+        headline=SearchHeadline(
+            "text",
+            found.marked,
+            config=SEARCH_CONFIG,
+            start_sel=START,
+            stop_sel=STOP,
+            highlight_all=highlight_all,
+        )
+    )
+
+
+def search_lines(
+    collection: Collection,
+    q: str,
+    filters: Filters = Filters(),
+    *,
+    cursor: str | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> Results:
+    """One page of the collection's lines that match q, best first. The caller has checked
+    that the user may see the collection, and q with query_problem(). Raises BadCursor."""
+    position, before = decode_cursor(cursor) if cursor else (None, False)
+    found = matching(collection, q, filters)
+    lines = with_headlines(found)
     if position is not None:
         lines = lines.filter(_beyond(position, before))
     order = ("tier", "score", "-id") if before else ("-tier", "-score", "id")
     page = list(
-        lines.annotate(
-            headline=SearchHeadline(
-                "text", marked, config=SEARCH_CONFIG, start_sel=START, stop_sel=STOP
-            )
-        )
-        .select_related("document", "page")
+        lines.select_related("document", "page")
         .defer("search_vector", "document__iiif_canvases", "document__iiif_descriptive")
         .order_by(*order)[: page_size + 1]
     )
@@ -406,9 +444,10 @@ def search_lines(
     page = page[:page_size]
     if before:
         page.reverse()
-    hits = [Hit(line, line.tier, line.score, _fragments(line.text, line.headline)) for line in page]
+    hits = [Hit(line, line.tier, line.score, fragments(line.text, line.headline)) for line in page]
     first = _position(hits[0]) if hits else None
     last = _position(hits[-1]) if hits else None
+    fuzzy = found.fuzzy
     if before:
         return Results(hits, next=last, previous=first if more else None, fuzzy=fuzzy)
     return Results(
@@ -450,7 +489,7 @@ def _position(hit: Hit) -> Position:
     return Position(hit.tier, hit.score, hit.line.pk)
 
 
-def _fragments(text: str, headline: str) -> list[tuple[str, bool]]:
+def fragments(text: str, headline: str) -> list[tuple[str, bool]]:
     """The line's text cut into (text, is a match) pieces, the matches being the words that
     ts_headline marked. The text is the line's own, not ts_headline's: that drops whatever
     looks like an HTML tag, and a transcription may hold "<" and ">"; the caller escapes it."""

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ocrreview.review import api, views
+from ocrreview.review import api, replace_api, views
 
 C = "collections/<int:pk>/review/"
 L = C + "lines/<int:line_id>/"
@@ -9,6 +9,11 @@ P = C + "pages/<int:page_id>/"
 urlpatterns = [
     path("api/collections/<int:pk>/lines/", api.CollectionLines.as_view(), name="api_lines"),
     path("api/collections/<int:pk>/search/", api.CollectionSearch.as_view(), name="api_search"),
+    path(
+        "api/collections/<int:pk>/replace/",
+        replace_api.CollectionReplace.as_view(),
+        name="api_replace",
+    ),
     path("api/collections/<int:pk>/queue/claim/", api.QueueClaim.as_view(), name="api_claim"),
     path(
         "api/collections/<int:pk>/corrections/",
@@ -26,6 +31,7 @@ urlpatterns = [
     path("api/pages/<int:pk>/sort/undo/", api.PageSortUndo.as_view(), name="api_page_sort_undo"),
     path("api/lines/<int:pk>/", api.LineDetail.as_view(), name="api_line"),
     path("api/lines/<int:pk>/lease/", api.LineLease.as_view(), name="api_line_lease"),
+    path("api/lines/<int:pk>/unclear/", api.LineUnclear.as_view(), name="api_line_unclear"),
     path("api/lines/<int:pk>/reorder/", api.LineReorder.as_view(), name="api_line_reorder"),
     path(
         "api/lines/<int:pk>/corrections/",
@@ -70,4 +76,5 @@ urlpatterns = [
     path(C + "corrections/", views.corrections_view, name="review_corrections"),
     path(C + "corrections/revert/", views.revert_user_saves, name="review_revert_user"),
     path("collections/<int:pk>/search/", views.search_view, name="collection_search"),
+    path("collections/<int:pk>/search/replace/", views.replace_view, name="collection_replace"),
 ]

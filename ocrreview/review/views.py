@@ -35,7 +35,7 @@ from ocrreview.corpus.access import (
 )
 from ocrreview.corpus.forms import AssigneesForm, ReviewStateForm
 from ocrreview.corpus.models import Collection, Document, Line, Page
-from ocrreview.review import actions, coordination, images, progress, queue, search
+from ocrreview.review import actions, coordination, find_replace, images, progress, queue, search
 from ocrreview.review.diff import diff_spans
 from ocrreview.review.forms import (
     BoxForm,
@@ -44,6 +44,7 @@ from ocrreview.review.forms import (
     ProgressFilterForm,
     QueueForm,
     ReorderForm,
+    ReplaceForm,
     RevertForm,
     RevertUserForm,
     SaveForm,
@@ -852,6 +853,10 @@ def search_view(request, pk: int):
         data = form.cleaned_data
         results = search.search_lines(collection, data["q"], form.filters(), cursor=data["cursor"])
         context["results"] = results
+        if data["q"] and not find_replace.query_problem(data["q"]):
+            limit = find_replace.line_limit(is_collection_admin(request.user, collection))
+            found = search.matching(collection, data["q"], form.filters()).lines
+            context.update(replace_limit=limit, hit_count=found[: limit + 1].count())
         # The editor's links carry the way back, and the hits to go through one by one.
         context["trail_query"] = urlencode(
             {
@@ -863,6 +868,38 @@ def search_view(request, pk: int):
         context["next_url"] = _search_page(request, results.next, before=False)
         context["previous_url"] = _search_page(request, results.previous, before=True)
     return render(request, "review/search.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def replace_view(request, pk: int):
+    """Replace the words a search found in the hits chosen on its results: what it would change,
+    line by line, to confirm; then, with `apply`, what it changed and what it left."""
+    collection = collection_for(request.user, pk)
+    form = ReplaceForm(request.POST, collection=collection)
+    context = {"collection": collection, "form": form, "result": None}
+    if not form.is_valid():
+        return render(request, "review/replace.html", context, status=400)
+    data = form.cleaned_data
+    filters = form.filters()
+    limit = find_replace.line_limit(is_collection_admin(request.user, collection))
+    try:
+        chosen = find_replace.chosen_lines(collection, data["q"], filters, form.chosen(), limit)
+    except actions.ReviewError as exc:
+        context["problem"] = str(exc)
+        return render(request, "review/replace.html", context, status=400)
+    args = (collection, request.user, data["q"], filters, chosen, data["replacement"])
+    done = "apply" in request.POST
+    if done:
+        result = find_replace.do_replace(*args, versions=form.seen_versions())
+    else:
+        result = find_replace.replace_preview(*args)
+    context.update(
+        done=done,
+        result=result,
+        changes=[(c, diff_spans(c.text_before, c.text_after)) for c in result.changed],
+    )
+    return render(request, "review/replace.html", context)
 
 
 def _search_page(request, position: search.Position | None, *, before: bool) -> str | None:
