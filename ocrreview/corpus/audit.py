@@ -30,8 +30,6 @@ from ocrreview.corpus import keyset
 from ocrreview.corpus.models import Collection, CollectionEvent, Document, Line, Membership, Page
 
 T = CollectionEvent.Type
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 # Edits of lines, one event each, shown as one row where one person made them one after the
 # other on one page ("bob removed 3 lines on page 12 of 'Letter to X'").
 LINE_EDITS = (T.LINE_ADDED, T.LINE_MOVED, T.LINE_DELETED, T.LINE_REORDERED)
@@ -93,7 +91,7 @@ def events(collection: Collection, *, event_type: str = "", user=None) -> QueryS
 
 
 def events_page(
-    found: QuerySet, cursor: tuple[keyset.Position, bool] | None, size: int = PAGE_SIZE
+    found: QuerySet, cursor: tuple[keyset.Position, bool] | None, size: int = keyset.PAGE_SIZE
 ) -> keyset.KeysetPage:
     return keyset.newest_first(found.select_related("acting_user"), "event_time", cursor, size)
 

@@ -72,8 +72,8 @@ class EventsSerializer(serializers.Serializer):
         OpenApiParameter("cursor", str, description="`next` or `previous` of a page"),
         OpenApiParameter(
             "page_size",
-            {"type": "integer", "minimum": 1, "maximum": audit.MAX_PAGE_SIZE},
-            description=f"default {audit.PAGE_SIZE}",
+            {"type": "integer", "minimum": 1, "maximum": keyset.MAX_PAGE_SIZE},
+            description=f"default {keyset.PAGE_SIZE}",
         ),
     ],
     responses=EventsSerializer,
@@ -92,7 +92,7 @@ class CollectionEvents(APIView):
         page = audit.events_page(
             audit.events(collection, **form.filters()),
             data["cursor"],
-            data["page_size"] or audit.PAGE_SIZE,
+            data["page_size"] or keyset.PAGE_SIZE,
         )
         return Response(
             {

@@ -25,7 +25,7 @@ class EventFilterForm(forms.Form):
         },
     )
     cursor = keyset.CursorField()
-    page_size = forms.IntegerField(required=False, min_value=1, max_value=audit.MAX_PAGE_SIZE)
+    page_size = forms.IntegerField(required=False, min_value=1, max_value=keyset.MAX_PAGE_SIZE)
 
     def __init__(self, *args, collection: Collection, **kwargs):
         super().__init__(*args, **kwargs)

@@ -19,7 +19,7 @@ def collection_history(request, pk: int):
         page = audit.events_page(
             audit.events(collection, **form.filters()),
             data["cursor"],
-            data["page_size"] or audit.PAGE_SIZE,
+            data["page_size"] or keyset.PAGE_SIZE,
         )
         context["rows"] = audit.history_rows(page.rows)
         context["pages"] = audit.pages_still_there(collection, page.rows)

@@ -15,6 +15,9 @@ from django.http import HttpRequest, QueryDict
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR = re.compile(r"([on])(-?[0-9]{1,18})\.([0-9]{1,19})")
 CURSOR_MAX_LENGTH = 60
+# Rows on a page of a trail: unless asked for, and at most.
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
 
 
 class BadCursor(ValueError):

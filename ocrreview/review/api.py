@@ -682,8 +682,8 @@ def _ranged(low: int, high: int) -> dict:
         OpenApiParameter("cursor", str, description="`next` or `previous` of a page"),
         OpenApiParameter(
             "page_size",
-            _ranged(1, coordination.MAX_PAGE_SIZE),
-            description=f"default {coordination.PAGE_SIZE}",
+            _ranged(1, keyset.MAX_PAGE_SIZE),
+            description=f"default {keyset.PAGE_SIZE}",
         ),
     ],
     responses=TrailSerializer,
@@ -700,7 +700,7 @@ class CollectionCorrections(APIView):
         page = coordination.trail_page(
             coordination.trail(collection, **form.filters()),
             data["cursor"],
-            data["page_size"] or coordination.PAGE_SIZE,
+            data["page_size"] or keyset.PAGE_SIZE,
         )
         return Response(
             {

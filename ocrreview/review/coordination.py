@@ -15,9 +15,6 @@ from ocrreview.corpus import keyset
 from ocrreview.corpus.models import Collection, Membership
 from ocrreview.review.models import Correction
 
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
-
 
 def trail_users(collection: Collection) -> QuerySet:
     """The people whose corrections may be looked for in the collection: its members, and
@@ -48,7 +45,7 @@ def trail(
 def trail_page(
     corrections: QuerySet[Correction],
     cursor: tuple[keyset.Position, bool] | None = None,
-    size: int = PAGE_SIZE,
+    size: int = keyset.PAGE_SIZE,
 ) -> keyset.KeysetPage:
     """A page of `corrections`, newest first: the first, or the one after or (newer) before
     a cursor's position."""

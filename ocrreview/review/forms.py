@@ -236,9 +236,7 @@ class TrailFilterForm(forms.Form):
     since = MomentField(required=False, label="From")
     until = MomentField(required=False, label="Before")
     cursor = keyset.CursorField()
-    page_size = forms.IntegerField(
-        required=False, min_value=1, max_value=coordination.MAX_PAGE_SIZE
-    )
+    page_size = forms.IntegerField(required=False, min_value=1, max_value=keyset.MAX_PAGE_SIZE)
 
     def __init__(self, *args, collection: Collection, **kwargs):
         super().__init__(*args, **kwargs)

@@ -44,6 +44,7 @@ from ocrreview.corpus.models import (
     SearchWord,
     folded_word,
 )
+from ocrreview.review.actions import REVERTIBLE
 from ocrreview.review.models import Correction
 
 MAX_QUERY_LENGTH = 200
@@ -503,21 +504,13 @@ def fragments(text: str, headline: str) -> list[tuple[str, bool]]:
     return [(part, hit) for part, hit in fragments if part]
 
 
-# The answers that make a line's text the person's.
-_SAVES = [
-    Correction.Action.ACCEPT,
-    Correction.Action.EDIT,
-    Correction.Action.PICK,
-    Correction.Action.REVERT,
-]
-
-
 def saved_by(user, lines: list[Line]) -> set[int]:
     """Of these lines, those whose text now is the user's own save: the hits already done in a
     pass of search and fix, which a line's status (reviewed by anyone, at any time) does not
-    tell."""
+    tell. A save is an answer that sets the line's text: one that an undo of the person's
+    saves puts back (REVERTIBLE)."""
     return set(
         Correction.objects.filter(
-            user=user, line__in=lines, action__in=_SAVES, line_version=F("line__version")
+            user=user, line__in=lines, action__in=REVERTIBLE, line_version=F("line__version")
         ).values_list("line_id", flat=True)
     )

@@ -926,7 +926,7 @@ def corrections_view(request, pk: int):
         page = coordination.trail_page(
             coordination.trail(collection, **form.filters()),
             data["cursor"],
-            data["page_size"] or coordination.PAGE_SIZE,
+            data["page_size"] or keyset.PAGE_SIZE,
         )
         context["rows"] = [(c, diff_spans(c.text_before, c.text_after)) for c in page.rows]
         context["older_url"] = keyset.page_query(request.GET, page.older, newer=False)
