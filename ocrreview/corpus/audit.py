@@ -21,12 +21,11 @@ members). An event about a document, page or line also holds its
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ocrreview.corpus import keyset
+from ocrreview.corpus import keyset, trail_people
 from ocrreview.corpus.models import Collection, CollectionEvent, Document, Line, Membership, Page
 
 T = CollectionEvent.Type
@@ -99,9 +98,8 @@ def events_page(
 def event_users(collection: Collection) -> QuerySet:
     """Whose events may be looked for: the collection's members, and anyone who made a change
     of it (a former member, site staff)."""
-    member = Membership.objects.filter(user=OuterRef("pk"), collection=collection)
     acted = CollectionEvent.objects.filter(acting_user=OuterRef("pk"), collection=collection)
-    return get_user_model().objects.filter(Exists(member) | Exists(acted)).order_by("username")
+    return trail_people.members_or(collection, acted)
 
 
 def actor_name(event: CollectionEvent) -> str:

@@ -1,6 +1,6 @@
 from django import forms
 
-from ocrreview.corpus import audit, keyset
+from ocrreview.corpus import audit, keyset, trail_people
 from ocrreview.corpus.models import Collection, CollectionEvent
 
 
@@ -30,6 +30,7 @@ class EventFilterForm(forms.Form):
     def __init__(self, *args, collection: Collection, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = audit.event_users(collection)
+        trail_people.offer_members(self, "user", collection)
 
     def filters(self) -> dict:
         return {name: self.cleaned_data[name] for name in ("event_type", "user")}

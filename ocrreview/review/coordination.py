@@ -8,11 +8,10 @@ chosen the index of their corrections by time (`corrections_by_reviewer`), newes
 keeps the rows whose line is the collection's. That reads few rows more than it shows where the
 collection makes much of the site's traffic; one small beside a busy one reads past the other's."""
 
-from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import OuterRef, QuerySet
 
-from ocrreview.corpus import keyset
-from ocrreview.corpus.models import Collection, Membership
+from ocrreview.corpus import keyset, trail_people
+from ocrreview.corpus.models import Collection
 from ocrreview.review.models import Correction
 
 
@@ -20,9 +19,8 @@ def trail_users(collection: Collection) -> QuerySet:
     """The people whose corrections may be looked for in the collection: its members, and
     anyone whose corrections are in it. A volunteer removed from it (the first thing to do
     about a vandal) leaves their corrections behind, which must still be found and undone."""
-    member = Membership.objects.filter(user=OuterRef("pk"), collection=collection)
     corrected = Correction.objects.filter(user=OuterRef("pk"), line__collection=collection)
-    return get_user_model().objects.filter(Exists(member) | Exists(corrected))
+    return trail_people.members_or(collection, corrected)
 
 
 def trail(

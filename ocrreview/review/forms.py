@@ -3,7 +3,7 @@ from datetime import UTC
 from django import forms
 from django.contrib.auth import get_user_model
 
-from ocrreview.corpus import keyset
+from ocrreview.corpus import keyset, trail_people
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH, nfc
 from ocrreview.corpus.models import Collection, Document, Line
 from ocrreview.review import actions, coordination, find_replace, search
@@ -243,22 +243,8 @@ class TrailFilterForm(forms.Form):
         self.fields["document"].queryset = collection.documents.without_iiif_json().order_by(
             "title", "id"
         )
-        field = self.fields["user"]
-        field.queryset = coordination.trail_users(collection)
-        # Offered: the members, by name, and a former member once chosen (from a row of the
-        # list). Anyone else with corrections here is accepted (the queryset above) but not
-        # listed: finding them all would read the collection's whole trail.
-        field.choices = lambda: [
-            ("", field.empty_label),
-            *((u.pk, u.get_username()) for u in self._offered_users(collection)),
-        ]
-
-    def _offered_users(self, collection: Collection) -> list:
-        users = list(get_user_model().objects.filter(memberships__collection=collection))
-        chosen = self.cleaned_data.get("user") if hasattr(self, "cleaned_data") else None
-        if chosen is not None and chosen not in users:
-            users.append(chosen)
-        return sorted(users, key=lambda u: u.get_username())
+        self.fields["user"].queryset = coordination.trail_users(collection)
+        trail_people.offer_members(self, "user", collection)
 
     def clean(self):
         data = super().clean()

@@ -6,6 +6,8 @@ one page one row. Bad filters are a 400 naming them."""
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ocrreview.corpus import actions
@@ -145,6 +147,29 @@ def test_a_former_member_and_a_deleted_account_can_still_be_found(
     dave.delete()
     rows = client.get(page_url(letters)).context["rows"]
     assert (rows[0].actor, rows[0].text) == ("a deleted account", "added erin as a reviewer")
+
+
+def test_who_offers_the_members_and_the_person_chosen_reading_none_of_the_sites_users(
+    client, alice, bob, letters, history
+):
+    """Not everyone who ever changed the collection: finding them tested each of the site's
+    users for a membership or an event, on every load of the page."""
+    actions.do_remove_member(letters, bob, actor=alice)
+    client.force_login(alice)
+    with CaptureQueriesContext(connection) as before:
+        client.get(page_url(letters))
+    for n in range(50):
+        factories.make_user(f"visitor{n}")
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(page_url(letters)).content.decode()
+    assert len(queries) == len(before)
+    users = [query["sql"] for query in queries if '"auth_user"' in query["sql"]]
+    assert users and not [sql for sql in users if "EXISTS" in sql]
+    assert f'<option value="{alice.pk}">alice</option>' in html
+    assert f'<option value="{bob.pk}"' not in html and "visitor" not in html
+    # A former member chosen (from a row of the list) is offered, selected.
+    html = client.get(page_url(letters), {"user": bob.pk}).content.decode()
+    assert f'<option value="{bob.pk}" selected>bob</option>' in html
 
 
 def test_the_api_gives_each_event_with_its_data(client, alice, letters, history):
