@@ -912,10 +912,11 @@ def do_split_line(
     them as they now are.
 
     The page view sends the row's text as the person sees it (`text`, their unsaved typing
-    included) and where they cut it (`at_char`; None: at the space nearest to x): each half
-    keeps its part, as a person's text (`human_text`), which no model reading replaces, and
-    their draft of the line, now in the halves, goes. Without `text` the saved text is cut at
-    the space nearest to x, and halves of a model's text stay the model's to read again.
+    included) and where they cut it (`at_char`, in code points of `text`; None: at the space
+    nearest to x): each half keeps its part, as a person's text (`human_text`), which no model
+    reading replaces, and their draft of the line, now in the halves, goes. Without `text` the
+    saved text is cut at the space nearest to x, and halves of a model's text stay the model's
+    to read again.
 
     A half of a model's text is queued for the model (the first was read by it already: the
     pipeline reads a line once per model version, so it waits for a human, its old readings
@@ -927,11 +928,14 @@ def do_split_line(
         cut = round(float(at_x))
         if not x0 + 2 <= cut <= x1 - 2:
             raise ReviewError("Split the line inside its box.")
-        whole = current.text if text is None else clean_text(text)
+        typed = current.text if text is None else clean_text(text)
         if at_char is None:
-            left, right = _split_text(whole, (cut - x0) / (x1 - x0))
-        elif at_char <= len(whole):
-            left, right = whole[:at_char].rstrip(), whole[at_char:].lstrip()
+            left, right = _split_text(typed, (cut - x0) / (x1 - x0))
+        elif at_char <= len(text):
+            # The place is in the text as the person saw it: cleaning it first (NFC, invisible
+            # marks removed) would move every character after a change.
+            left = clean_text(text[:at_char]).rstrip()
+            right = clean_text(text[at_char:]).lstrip()
         else:
             raise ReviewError("Split the text inside it.")
         human = _text_is_human(current) or text is not None

@@ -77,7 +77,7 @@ class SplitForm(forms.Form):
     x = forms.FloatField()
     expected_version = _version()
     # The page view's split: the row's text as it stands, typing included, and where in it
-    # the person cut it. Without them the saved text is cut where the box is.
+    # the person cut it (in code points). Without them the saved text is cut where the box is.
     text = forms.CharField(required=False, strip=False, max_length=MAX_TEXT_LENGTH)
     at = forms.IntegerField(required=False, min_value=0, max_value=MAX_TEXT_LENGTH)
 

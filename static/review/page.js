@@ -508,8 +508,10 @@
     // left half's unsaved text.
     clearTimeout(li.draftTimer);
     await li.draftSent;
+    // The place in code points, as the server counts characters: a JS index counts two for
+    // a character beyond the BMP (𝔏), and would cut the text one later for each before it.
     segmentation(li.dataset.splitUrl, {
-      x, text, at: cutAt, expected_version: li.dataset.version,
+      x, text, at: [...text.slice(0, cutAt)].length, expected_version: li.dataset.version,
     }, { dropped: li.dataset.lineId });
   }
 

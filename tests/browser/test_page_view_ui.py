@@ -1,7 +1,8 @@
 """The page view in a real headless Chromium: a split shown on the image before it is made,
-taking the row's text as typed; text kept in the browser over a version gone offered, not
-restored over it; Enter that goes on and Ctrl+Enter that accepts; the focused row's whole
-text; the list of its keys; a row moved in reading order with its typing."""
+taking the row's text as typed and cutting it where the preview did; text kept in the
+browser over a version gone offered, not restored over it; Enter that goes on and Ctrl+Enter
+that accepts; the focused row's whole text; the list of its keys; a row moved in reading
+order with its typing."""
 
 import pytest
 from PIL import ImageFont
@@ -66,6 +67,25 @@ def test_a_row_typed_in_is_split_at_the_caret_as_typed_once_the_cut_is_seen(
     page.wait_for_function("document.querySelectorAll('.page-line').length === 5")
     assert Line.objects.get(pk=line.pk).text == "I received your letter"
     assert "changed" not in status.inner_text()
+
+
+def test_a_split_after_characters_beyond_the_bmp_cuts_where_the_preview_did(
+    new_page, bob, letters, letter_lines
+):
+    """The place was sent as a JS index, which counts 𝔏 twice, and the server counts it
+    once: the preview said “… of” | “the 3d”, the halves were “… of th” | “e 3d”."""
+    bbox_lines(letter_lines)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    line = letter_lines[1]
+    row = page.locator(f"#line-{line.pk} .pl-text")
+    row.fill("𝔏𝔢𝔱𝔱𝔢𝔯 of the 3d")
+    row.evaluate("input => input.setSelectionRange(15, 15)")  # after "of"
+    page.keyboard.press("Alt+s")
+    expect(page.locator("#seg-status")).to_contain_text("“𝔏𝔢𝔱𝔱𝔢𝔯 of” | “the 3d”")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('.page-line').length === 6")
+    right = Line.objects.get(page_id=line.page_id, order=2)
+    assert (Line.objects.get(pk=line.pk).text, right.text) == ("𝔏𝔢𝔱𝔱𝔢𝔯 of", "the 3d")
 
 
 def test_a_cut_is_moved_with_the_arrows_and_escape_leaves_the_line_whole(

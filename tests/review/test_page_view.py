@@ -168,6 +168,31 @@ def test_a_split_of_the_rows_text_without_a_place_cuts_it_where_the_box_is(
 
 
 @pytest.mark.parametrize(
+    "text, at, halves",
+    [
+        # The page view counts code points: a JS index would count each of these twice.
+        ("𝔏𝔢𝔱𝔱𝔢𝔯 of the 3d", 9, ("𝔏𝔢𝔱𝔱𝔢𝔯 of", "the 3d")),
+        # Soft hyphens (and a zero-width space) go, but only once the text is cut.
+        ("Ge\u00adbrü\u00adder\u200b Grimm", 10, ("Gebrüder", "Grimm")),
+        # Each accent typed apart is one character less once composed (NFC).
+        ("E\u0301le\u0301onore re\u0301pond", 10, ("Éléonore", "répond")),
+        # At the very end, after an invisible mark.
+        ("letter of the 3d\u200b", 17, ("letter of the 3d", "")),
+    ],
+)
+def test_the_page_view_splits_the_text_where_the_person_cut_it(
+    client, bob, letters, page, lines, text, at, halves
+):
+    """The place was taken in the text once cleaned, which is shorter: the cut fell a
+    character later for each mark removed or accent composed before it."""
+    client.force_login(bob)
+    url = reverse("review_split", args=[letters.pk, lines[2].pk])
+    answer = client.post(url, {"x": 250, "expected_version": 1, "text": text, "at": at})
+    assert answer.status_code == 200
+    assert tuple(ordered(page)[2:4]) == halves
+
+
+@pytest.mark.parametrize(
     "fields, error",
     [
         ({"text": "letter", "at": 7}, "Split the text inside it."),
