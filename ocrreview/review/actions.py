@@ -913,10 +913,10 @@ def do_split_line(
 
     The page view sends the row's text as the person sees it (`text`, their unsaved typing
     included) and where they cut it (`at_char`, in code points of `text`; None: at the space
-    nearest to x): each half keeps its part, as a person's text (`human_text`), which no model
-    reading replaces, and their draft of the line, now in the halves, goes. Without `text` the
-    saved text is cut at the space nearest to x, and halves of a model's text stay the model's
-    to read again.
+    nearest to x): each half keeps its part, and their draft of the line, now in the halves,
+    goes. A text they changed is a person's (`human_text`), which no model reading replaces.
+    Without `text` the saved text is cut at the space nearest to x. Halves of a model's text
+    nobody changed stay the model's to read again.
 
     A half of a model's text is queued for the model (the first was read by it already: the
     pipeline reads a line once per model version, so it waits for a human, its old readings
@@ -938,7 +938,8 @@ def do_split_line(
             right = clean_text(text[at_char:]).lstrip()
         else:
             raise ReviewError("Split the text inside it.")
-        human = _text_is_human(current) or text is not None
+        # A model's reading only cut in two is still the model's, for its next reading to replace.
+        human = _text_is_human(current) or typed != current.text
         Line.objects.filter(page_id=current.page_id, order__gt=current.order).update(
             order=F("order") + 1
         )

@@ -192,6 +192,21 @@ def test_the_page_view_splits_the_text_where_the_person_cut_it(
     assert tuple(ordered(page)[2:4]) == halves
 
 
+@pytest.mark.parametrize("text", ["letter of the 3d", "let\u00adter of the 3d"])
+def test_a_model_reading_only_cut_in_two_stays_the_models(client, bob, letters, page, lines, text):
+    """The page view sends the row's text with every split: a bad reading only cut in two
+    became a person's text, which the model's later readings no longer replaced."""
+    client.force_login(bob)
+    url = reverse("review_split", args=[letters.pk, lines[2].pk])
+    at = text.index(" the")
+    answer = client.post(url, {"x": 250, "expected_version": 1, "text": text, "at": at})
+    assert answer.status_code == 200
+    left = Line.objects.get(pk=lines[2].pk)
+    right = Line.objects.get(pk=answer.json()["line"])
+    assert (left.text, right.text) == ("letter of", "the 3d")
+    assert not left.human_text and not right.human_text
+
+
 @pytest.mark.parametrize(
     "fields, error",
     [
