@@ -3,7 +3,9 @@ every app (`record_event`), and read by its admins on the History page and in th
 first, by type and by person, as sentences ("alice changed the review threshold from 0.80 to
 0.85").
 
-extra_data holds, by event type: the changes of settings (`changes`: each setting's
+extra_data holds who made the change (`actor`: `id` and `username` as they were then, kept once
+the account is deleted, which empties acting_user; null for the system: a training run's
+promotion gate) and, by event type: the changes of settings (`changes`: each setting's
 `property`, `old_value` and `new_value`); a threshold applied (`old_value`, `new_value`, and
 the lines moved, `to_humans` and `accepted`); a model promoted (`old_value`, `new_value`: each
 the model's `id` and `name`, null for the site's default); lines queued to be read again
@@ -45,8 +47,8 @@ def record_event(
     **extra,
 ) -> CollectionEvent:
     """Record a change of `collection` made by `actor` (None: the system), from inside the
-    transaction that makes it. The line, page and document it is about are named by id and
-    described as shown, so that the event still reads once they are deleted."""
+    transaction that makes it. The actor, and the line, page and document it is about, are
+    named by id and described as shown, so that the event still reads once they are deleted."""
     about = {}
     if line is not None:
         page = page or line.page
@@ -63,7 +65,7 @@ def record_event(
         document_id=document.pk if document else None,
         page_id=page.pk if page else None,
         line_id=line.pk if line else None,
-        extra_data={**about, **extra},
+        extra_data={**about, **extra, "actor": None if actor is None else member_label(actor)},
     )
 
 
@@ -102,12 +104,24 @@ def event_users(collection: Collection) -> QuerySet:
     return trail_people.members_or(collection, acted)
 
 
+def actor_label(event: CollectionEvent) -> dict | None:
+    """Who made the change, as record_event kept them (member_label), whatever became of the
+    account since; None for the system. An event recorded before events kept it (in no
+    production database) has the account as it is now, None once deleted."""
+    if "actor" in event.extra_data:
+        return event.extra_data["actor"]
+    return None if event.acting_user is None else member_label(event.acting_user)
+
+
 def actor_name(event: CollectionEvent) -> str:
-    if event.acting_user is not None:
-        return event.acting_user.get_username()
+    actor = actor_label(event)
+    if actor is not None:
+        return actor["username"]
     if event.event_type == T.MODEL_PROMOTED:
         return "the promotion gate"
-    return "a deleted account"
+    # None kept is the system; none at all, an event from before events kept who made them,
+    # by an account deleted since.
+    return "the system" if "actor" in event.extra_data else "a deleted account"
 
 
 def sentence(event: CollectionEvent) -> str:
@@ -143,8 +157,8 @@ def history_rows(shown: list[CollectionEvent]) -> list[HistoryRow]:
         if (
             last is not None
             and event.event_type in LINE_EDITS
-            and (event.event_type, event.acting_user_id, event.page_id)
-            == (last.event_type, last.acting_user_id, last.page_id)
+            and (event.event_type, actor_label(event), event.page_id)
+            == (last.event_type, actor_label(last), last.page_id)
         ):
             groups[-1].append(event)
         else:

@@ -17,11 +17,9 @@ class EventSerializer(serializers.ModelSerializer):
     acting_user = serializers.IntegerField(
         source="acting_user_id",
         allow_null=True,
-        help_text="who, by id; null: the system (the promotion gate), or a deleted account",
+        help_text="who, by id; null: the system (the promotion gate), or an account deleted since",
     )
-    acting_username = serializers.CharField(
-        source="acting_user.username", allow_null=True, default=None
-    )
+    acting_username = serializers.SerializerMethodField()
     document = serializers.IntegerField(
         source="document_id", allow_null=True, help_text="its id, kept once it is deleted"
     )
@@ -47,6 +45,12 @@ class EventSerializer(serializers.ModelSerializer):
             "extra_data",
             "description",
         ]
+
+    def get_acting_username(self, event: CollectionEvent) -> str | None:
+        """Who, named as they were when they made the change, once their account is deleted
+        too; null: the system (the promotion gate)."""
+        actor = audit.actor_label(event)
+        return None if actor is None else actor["username"]
 
     def get_description(self, event: CollectionEvent) -> str:
         """The event as the History page says it: "alice changed the review threshold from

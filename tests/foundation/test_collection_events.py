@@ -64,7 +64,8 @@ def test_settings_saved_are_one_event_with_the_values_changed(client, alice, let
         "changes": [
             {"property": "confidence_threshold", "old_value": 0.8, "new_value": 0.85},
             {"property": "language", "old_value": "", "new_value": "fr"},
-        ]
+        ],
+        "actor": {"id": alice.pk, "username": "alice"},
     }
     assert audit.sentence(event) == (
         "alice changed the review threshold from 0.80 to 0.85 and the language from none to 'fr'"
@@ -110,6 +111,7 @@ def test_a_model_promoted_by_the_gate_or_over_it(alice, letters, model_version):
     assert gate.extra_data == {
         "old_value": None,
         "new_value": {"id": model_version.pk, "name": "tiny"},
+        "actor": None,
     }
     assert audit.sentence(gate) == (
         "the promotion gate made 'tiny' the collection's model, in place of the site's "
@@ -135,6 +137,7 @@ def test_a_re_read_of_the_collection_or_of_one_document(client, alice, letters, 
         "model": {"id": version.pk, "name": "other"},
         "lines": 2,
         "unreviewed_only": False,
+        "actor": {"id": alice.pk, "username": "alice"},
     }
     assert audit.sentence(event) == "alice queued 2 lines to be read again by 'other'"
     event.delete()
@@ -168,6 +171,7 @@ def test_a_re_read_of_the_unreviewed_lines_with_the_collections_model(
         "model": {"id": model_version.pk, "name": "tiny"},
         "lines": 1,
         "unreviewed_only": True,
+        "actor": {"id": alice.pk, "username": "alice"},
     }
     assert audit.sentence(event) == "alice queued 1 unreviewed line to be read again by 'tiny'"
 
@@ -185,7 +189,12 @@ def test_a_deleted_document_keeps_its_events(client, alice, letters, letter):
         alice,
         letter.pk,
     )
-    assert event.extra_data == {"title": "Letter to Mr Hale", "pages": 1, "lines": 2}
+    assert event.extra_data == {
+        "title": "Letter to Mr Hale",
+        "pages": 1,
+        "lines": 2,
+        "actor": {"id": alice.pk, "username": "alice"},
+    }
     assert audit.sentence(event) == "alice deleted 'Letter to Mr Hale' (1 page, 2 lines)"
 
 
@@ -249,18 +258,18 @@ def test_each_change_of_the_members_is_one_event(client, alice, bob, dave, lette
     assert send(client, "put", dave_url, alice, {"role": ADMIN}).status_code == 200  # as it was
     assert send(client, "delete", dave_url, alice).status_code == 204
     added, promoted, removed = CollectionEvent.objects.filter(collection=letters).order_by("id")
-    dave_label = {"id": dave.pk, "username": "dave"}
+    dave_label, by = {"id": dave.pk, "username": "dave"}, {"id": alice.pk, "username": "alice"}
     assert (added.event_type, added.extra_data) == (
         T.MEMBER_ADDED,
-        {"member": dave_label, "role": REVIEWER},
+        {"member": dave_label, "role": REVIEWER, "actor": by},
     )
     assert (promoted.event_type, promoted.extra_data) == (
         T.MEMBER_ROLE_CHANGED,
-        {"member": dave_label, "old_value": REVIEWER, "new_value": ADMIN},
+        {"member": dave_label, "old_value": REVIEWER, "new_value": ADMIN, "actor": by},
     )
     assert (removed.event_type, removed.extra_data) == (
         T.MEMBER_REMOVED,
-        {"member": dave_label, "role": ADMIN},
+        {"member": dave_label, "role": ADMIN, "actor": by},
     )
     assert {added.acting_user, promoted.acting_user, removed.acting_user} == {alice}
     assert [audit.sentence(e) for e in (added, promoted, removed)] == [
@@ -279,15 +288,62 @@ def test_refused_changes_of_the_members_are_no_event(client, alice, bob, letters
     assert no_events(letters)
 
 
-def test_a_deleted_user_leaves_their_events_without_a_name(client, alice, bob, dave, letters):
+def test_a_deleted_users_events_still_name_them_and_the_gates_name_the_gate(
+    client, alice, bob, dave, letters, model_version
+):
+    """Deleting an account empties acting_user: the event keeps who made it, or an admin's
+    promotion over the gate (do_override_promotion's) came to read as the gate's, and their
+    other changes as a deleted account's."""
+    child = factories.make_model_version("tiny-2", parent=model_version)
+    actions.do_set_collection_model(letters, model_version, actor=None)
     actions.do_add_member(letters, dave, ADMIN, actor=alice)
+    actions.do_set_collection_model(letters, child, actor=dave)
     actions.do_set_member_role(letters, bob, ADMIN, actor=dave)
     dave_id = dave.pk
     dave.delete()
-    added, promoted = CollectionEvent.objects.filter(collection=letters).order_by("id")
-    assert promoted.acting_user is None
-    assert audit.sentence(promoted) == "a deleted account made bob an admin (was a reviewer)"
+    recorded = CollectionEvent.objects.filter(collection=letters).order_by("id")
+    gate, added, override, promoted = recorded
+    assert (override.acting_user, promoted.acting_user) == (None, None)
+    assert override.extra_data["actor"] == {"id": dave_id, "username": "dave"}
+    assert gate.extra_data["actor"] is None
     assert added.extra_data["member"] == {"id": dave_id, "username": "dave"}
+    assert [audit.sentence(event) for event in (gate, override, promoted)] == [
+        "the promotion gate made 'tiny' the collection's model, in place of the site's "
+        "default model",
+        "dave made 'tiny-2' the collection's model, in place of 'tiny'",
+        "dave made bob an admin (was a reviewer)",
+    ]
+    client.force_login(alice)
+    rows = client.get(reverse("collection_history", args=[letters.pk])).context["rows"]
+    assert [row.actor for row in rows] == ["dave", "dave", "alice", "the promotion gate"]
+    answer = client.get(reverse("api_events", args=[letters.pk]), headers=auth(alice)).json()
+    assert [(e["acting_user"], e["acting_username"]) for e in answer["results"]] == [
+        (None, "dave"),
+        (None, "dave"),
+        (alice.pk, "alice"),
+        (None, None),
+    ]
+
+
+def test_events_recorded_before_they_kept_who_made_them_read_as_they_did(alice, letters):
+    """Without `actor` in extra_data (events of a database from before it was kept): the
+    account as it is now, a promotion by nobody the gate's, anything else a deleted account's."""
+    bare = {"old_value": None, "new_value": None}
+    by_alice, by_nobody, promoted = (
+        CollectionEvent.objects.create(
+            collection=letters, acting_user=user, event_type=kind, extra_data=bare
+        )
+        for user, kind in (
+            (alice, T.MODEL_PROMOTED),
+            (None, T.THRESHOLD_APPLIED),
+            (None, T.MODEL_PROMOTED),
+        )
+    )
+    assert [audit.actor_name(e) for e in (by_alice, by_nobody, promoted)] == [
+        "alice",
+        "a deleted account",
+        "the promotion gate",
+    ]
 
 
 def test_a_deleted_documents_line_edits_stay(alice, bob, letters, letter):
@@ -301,4 +357,9 @@ def test_a_deleted_documents_line_edits_stay(alice, bob, letters, letter):
         line.pk,
     )
     assert audit.sentence(removed) == "bob removed line 2 on page 1 of 'Letter to Mr Hale'"
-    assert deleted.extra_data == {"title": "Letter to Mr Hale", "pages": 1, "lines": 1}
+    assert deleted.extra_data == {
+        "title": "Letter to Mr Hale",
+        "pages": 1,
+        "lines": 1,
+        "actor": {"id": alice.pk, "username": "alice"},
+    }

@@ -146,7 +146,7 @@ def test_a_former_member_and_a_deleted_account_can_still_be_found(
     actions.do_add_member(letters, factories.make_user("erin"), "reviewer", actor=dave)
     dave.delete()
     rows = client.get(page_url(letters)).context["rows"]
-    assert (rows[0].actor, rows[0].text) == ("a deleted account", "added erin as a reviewer")
+    assert (rows[0].actor, rows[0].text) == ("dave", "added erin as a reviewer")
 
 
 def test_who_offers_the_members_and_the_person_chosen_reading_none_of_the_sites_users(
@@ -186,7 +186,7 @@ def test_the_api_gives_each_event_with_its_data(client, alice, letters, history)
         "page": None,
         "line": None,
         "extra_data": {"member": {"id": added["extra_data"]["member"]["id"], "username": "dave"}}
-        | {"role": "reviewer"},
+        | {"role": "reviewer", "actor": {"id": alice.pk, "username": "alice"}},
         "description": "alice added dave as a reviewer",
     }
     deleted = answer["results"][1]

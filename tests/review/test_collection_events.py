@@ -37,6 +37,7 @@ def test_applying_a_threshold_records_both_thresholds_and_the_lines_moved(
         "new_value": 0.5,
         "to_humans": 0,
         "accepted": 1,  # "letter of the 3d", read at 0.60
+        "actor": {"id": alice.pk, "username": "alice"},
     }
     assert audit.sentence(event) == (
         f"alice applied a review threshold of 0.50 (it was {before:.2f}) to the lines: "
@@ -55,6 +56,7 @@ def test_undoing_a_persons_saves_is_one_event_saying_what_was_put_back(
         "since": bobs_saves.isoformat(),
         "reverted": len(result.reverted),
         "requeued": len(result.requeued),
+        "actor": {"id": alice.pk, "username": "alice"},
     }
     assert (len(result.reverted), len(result.requeued)) == (2, 1)
     since = timezone.localtime(bobs_saves).strftime("%Y-%m-%d %H:%M:%S")
@@ -93,6 +95,7 @@ def test_a_box_moved_on_a_line_nobody_reviewed(bob, letters, lines):
         "line": 2,
         "old_value": [10, 50, 500, 80],
         "new_value": [20, 50, 510, 80],
+        "actor": {"id": bob.pk, "username": "bob"},
     }
     assert audit.sentence(event) == "bob moved the box of line 2 on page 1 of 'Letter to Mr Hale'"
     assert not Correction.objects.filter(line=line).exists()
@@ -125,6 +128,7 @@ def test_a_line_added_and_one_deleted(client, bob, letters, page, lines):
         "page": 1,
         "line": 5,
         "bbox": [10, 300, 500, 330],
+        "actor": {"id": bob.pk, "username": "bob"},
     }
     assert (second.event_type, second.acting_user, second.line_id) == (
         T.LINE_DELETED,
@@ -137,6 +141,7 @@ def test_a_line_added_and_one_deleted(client, bob, letters, page, lines):
         "line": 4,
         "bbox": [10, 130, 500, 160],
         "text": "inst. and",
+        "actor": {"id": bob.pk, "username": "bob"},
     }
     assert not Line.objects.filter(pk=lines[3].pk).exists()
     assert [audit.sentence(e) for e in (first, second)] == [

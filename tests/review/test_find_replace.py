@@ -158,6 +158,7 @@ def test_a_replace_is_one_event_with_what_it_did(client, alice, letters, stanfor
         "replacement": "Stanford",
         "lines": 2,
         "skipped": 1,
+        "actor": {"id": alice.pk, "username": "alice"},
     }
     assert sentence(event) == (
         "alice replaced “Stanfora or Stancord” with “Stanford” in 2 lines of 'Stanford papers' "
