@@ -11,7 +11,12 @@ Every line of the document is in every format, in reading order, whether or not 
   `reviewed_only` gives a file whose every line a person checked;
 - unread (not read yet, its reading failed, or the model read nothing): `[unread]` in the text,
   `<gap reason="unread"/>` in TEI, an empty text with the line's status in PAGE and ALTO;
-- with `reviewed_only`, a machine reading is left out the same way, as `[not reviewed]`.
+- with `reviewed_only`, a machine reading is left out the same way, as `[not reviewed]`;
+- marked unclear by a reviewer (a guess, whoever wrote it): `unclear:true` with a status that
+  is not `reviewed` in PAGE and the note in its `comments`, `CS="false"` in ALTO, so that an
+  upload of either takes it for no ground truth; `<unclear>` and a `<note type="unclear">` in
+  TEI; `[?]` after it in the text, the one mark there, since whoever quotes the text must know
+  that this line is a guess and the note is in the other formats.
 
 A page that was not cut into lines (its segmentation failed) says so instead of being blank. A
 document still being cut into lines (uploaded, fetching its images, segmenting) has no
@@ -83,6 +88,7 @@ class State(StrEnum):
 
 
 MARKERS = {State.UNREAD: "[unread]", State.NOT_REVIEWED: "[not reviewed]"}
+UNCLEAR_MARKER = "[?]"
 PAGE_NOT_SEGMENTED = "[page not segmented]"
 
 
@@ -101,6 +107,17 @@ class TranscriptLine:
         if self.state in (State.REVIEWED, State.MACHINE):
             return nfc(one_line(self.line.text))
         return ""
+
+    @property
+    def unclear(self) -> bool:
+        """Its text is given and its reader marked it unclear."""
+        return self.line.unclear and self.state in (State.REVIEWED, State.MACHINE)
+
+    @property
+    def plain_text(self) -> str:
+        if self.state in MARKERS:
+            return MARKERS[self.state]
+        return " ".join(filter(None, (self.text, UNCLEAR_MARKER if self.unclear else "")))
 
 
 @dataclass
@@ -197,7 +214,7 @@ def as_text(transcript: Transcript) -> bytes:
         out.append(f"--- page {page.number} ---")
         if page.not_segmented:
             out.append(PAGE_NOT_SEGMENTED)
-        out.extend(MARKERS.get(line.state, line.text) for line in page.lines)
+        out.extend(line.plain_text for line in page.lines)
     return ("\n".join(out) + "\n").encode("utf-8")
 
 
@@ -219,6 +236,8 @@ def _xml_page(page: TranscriptPage, image_filename: str) -> XmlPage:
                 polygon=line.line.polygon,
                 baseline=line.line.baseline,
                 status=line.line.status,
+                unclear=line.unclear,
+                unclear_note=line.line.unclear_note if line.unclear else "",
             )
             for line in page.lines
         ],
@@ -284,10 +303,12 @@ def as_tei(transcript: Transcript) -> bytes:
             surface.append(zone)
             block.append(E.lb(n=str(number), facs=f"#{zone_id}"))
             if (marked := _tei_marked(E, line)) is None:
-                block[-1].tail = _tei_text(line.text) + "\n"
+                block[-1].tail = _tei_text(line.text)
             else:
                 block.append(marked)
-                marked.tail = "\n"
+            if line.unclear and line.line.unclear_note:
+                block.append(E.note(_tei_text(line.line.unclear_note), type="unclear"))
+            block[-1].tail = (block[-1].tail or "") + "\n"
     text = E.text(E.body(body))
     if language := transcript.document.collection.language:
         text.set(XML_LANG, language)
@@ -301,13 +322,15 @@ def _tei_text(value: str) -> str:
 
 
 def _tei_marked(E, line: TranscriptLine):
-    """What follows the line's `lb` but a person's text: the model's text marked with its
-    confidence and model, or a gap saying why there is no text."""
+    """What follows the line's `lb` but a person's text read for sure: the model's text marked
+    with its confidence and model, or a gap saying why there is no text; a text its reader
+    marked unclear, in `unclear`."""
     if line.state in MARKERS:
         return E.gap(reason=str(line.state))
+    text = E.unclear(_tei_text(line.text)) if line.unclear else _tei_text(line.text)
     if line.state == State.REVIEWED:
-        return None
-    seg = E.seg(_tei_text(line.text), type="machine-reading")
+        return text if line.unclear else None
+    seg = E.seg(text, type="machine-reading")
     if line.line.confidence is not None:
         seg.set("cert", f"{min(max(line.line.confidence, 0.0), 1.0):.4f}")
     if line.line.model_version_id is not None:

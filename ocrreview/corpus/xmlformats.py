@@ -6,7 +6,10 @@ with its confidence, which is what tools that learn from alternatives read.
 
 Each line says whether a person reviewed it or its text is the model's reading, as the upload's
 parser reads it back (corpus/xmlimport.py): PAGE in the line's custom attribute (the line's
-status: auto_accepted, needs_review, pending...), ALTO in its CS (correction status).
+status: auto_accepted, needs_review, pending...), ALTO in its CS (correction status). A line a
+person marked unclear (review's unclear mark) is a guess, not ground truth, whoever wrote it:
+PAGE says `unclear:true` beside its status, which is `unclear` rather than `reviewed`, and its
+note in the line's `comments`; ALTO's CS says it is not corrected.
 """
 
 import re
@@ -28,6 +31,9 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 # Characters XML 1.0 cannot carry at all. A model's hypotheses can hold them (byte-level BPE
 # decodes any byte), and one such reading must not make a page unexportable.
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# PAGE's status of a reviewed line marked unclear: any but "reviewed" reads back as no ground
+# truth (corpus/xmlimport.py).
+UNCLEAR = "unclear"
 
 
 def xml_text(text: str) -> str:
@@ -51,10 +57,25 @@ class XmlLine:
     alternatives: list[Alternative] = field(default_factory=list)
     # Any status but reviewed: the text, if any, is the model's reading, which no one reviewed.
     status: str = Line.Status.REVIEWED
+    # Marked unclear: its reader could not read it for sure, and says what in the note.
+    unclear: bool = False
+    unclear_note: str = ""
 
     @property
     def machine_read(self) -> bool:
         return self.status != Line.Status.REVIEWED
+
+    @property
+    def ground_truth(self) -> bool:
+        """A person's text, read for sure: what an upload takes back as ground truth."""
+        return not self.machine_read and not self.unclear
+
+    @property
+    def page_status(self) -> str:
+        """The status PAGE writes: a reviewed line marked unclear is `unclear`, so that a
+        reader that takes `reviewed` for ground truth, and knows no `unclear:true`, leaves it
+        out."""
+        return UNCLEAR if self.unclear and not self.machine_read else self.status
 
 
 @dataclass
@@ -131,9 +152,14 @@ def page_xml(page: XmlPage) -> bytes:
         for order, line in enumerate(page.lines):
             line_el = E.TextLine(E.Coords(points=points_attribute(outline(line, page))))
             line_el.set("id", f"l{line.id}")
+            unclear = " unclear:true;" if line.unclear else ""
             line_el.set(
-                "custom", f"readingOrder {{index:{order};}} {STATUS_TAG} {{status:{line.status};}}"
+                "custom",
+                f"readingOrder {{index:{order};}} "
+                f"{STATUS_TAG} {{status:{line.page_status};{unclear}}}",
             )
+            if line.unclear_note:
+                line_el.set("comments", xml_text(line.unclear_note))
             line_el.append(E.Baseline(points=points_attribute(_baseline(line, page))))
             truth = E.TextEquiv(E.Unicode(xml_text(line.text)), index="0")
             if (confidence := _text_confidence(line)) is not None:
@@ -177,7 +203,7 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
             line_el = E.TextLine(**_geometry(lx0, ly0, lx1, ly1))
             line_el.set("ID", f"l{line.id}")
             line_el.set("BASELINE", " ".join(f"{x},{y}" for x, y in _baseline(line, page)))
-            line_el.set("CS", "false" if line.machine_read else "true")
+            line_el.set("CS", "true" if line.ground_truth else "false")
             line_el.append(
                 E.Shape(E.Polygon(POINTS=" ".join(f"{x},{y}" for x, y in outline(line, page))))
             )

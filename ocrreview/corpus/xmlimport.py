@@ -12,9 +12,11 @@ and ids of their own, before kraken sees them.
 
 Our own exports mark each line's status: a line the model read and no one reviewed (an
 auto-accepted line) is a model's reading, which must not come back as a person's ground
-truth. PAGE marks it in the line's custom attribute, in kraken's syntax
-(``custom="ocrreview {status:auto_accepted;}"``), ALTO with ``CS="false"``, the schema's
-correction status, which says the same of a line from any tool.
+truth, nor must a reviewed line its reader marked unclear (a guess). PAGE marks them in the
+line's custom attribute, in kraken's syntax (``custom="ocrreview {status:auto_accepted;}"``,
+``{status:unclear; unclear:true;}``): any status but ``reviewed`` is not ground truth. ALTO
+marks them with ``CS="false"``, the schema's correction status, which says the same of a
+line from any tool. Such a line comes in unreviewed, for recognition to read again.
 """
 
 import re

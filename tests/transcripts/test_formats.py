@@ -10,7 +10,11 @@ from django.urls import reverse
 from lxml import etree
 
 from ocrreview.corpus import transcripts
+from ocrreview.corpus.ingestion import Upload, do_ingest
+from ocrreview.corpus.models import Line
 from ocrreview.corpus.xmlimport import parse_layout_xml
+from ocrreview.review.models import Correction
+from tests.ingestion import files as ingest_files
 from tests.transcripts.conftest import STEM, TEXT, TILDE
 
 TEI = "{http://www.tei-c.org/ns/1.0}"
@@ -199,3 +203,73 @@ def test_tei_with_reviewed_only_has_gaps_for_the_machine_readings(client, bob, l
     reasons = [gap.get("reason") for gap in tei.iter(f"{TEI}gap")]
     assert reasons.count("not-reviewed") == 2
     assert reasons.count("unread") == 2
+
+
+def mark_unclear(letter):
+    """The reviewed first line a guess, with a note; the model's reading below it too."""
+    first = Line.objects.filter(page__document=letter, page__index=0).order_by("order")
+    Line.objects.filter(pk=first[0].pk).update(unclear=True, unclear_note="the title is a guess")
+    Line.objects.filter(pk=first[1].pk).update(unclear=True)
+
+
+def test_a_line_marked_unclear_is_a_guess_in_every_format(client, bob, letter):
+    """It was written as any reviewed line: a person's text read for sure, in PAGE and ALTO
+    which the upload takes back as ground truth, and in TEI."""
+    mark_unclear(letter)
+
+    text = download(client, bob, letter, format="txt").content.decode().split("\n")
+    assert text[1:4] == [
+        "Monsieur le Préfet, [?]",
+        "j’ai l’honneur de vous écrire ; [?]",
+        "[unread]",
+    ]
+
+    files = zip_entries(download(client, bob, letter, format="page"))
+    lines = list(etree.fromstring(files[f"{STEM}_1.xml"]).iter("{*}TextLine"))
+    assert [line.get("custom").split("ocrreview ")[1] for line in lines] == [
+        "{status:unclear; unclear:true;}",
+        "{status:needs_review; unclear:true;}",
+        "{status:pending;}",
+    ]
+    assert [line.get("comments") for line in lines] == ["the title is a guess", None, None]
+    assert lines[0].find("{*}TextEquiv").get("conf") is None
+
+    files = zip_entries(download(client, bob, letter, format="alto"))
+    lines = list(etree.fromstring(files[f"{STEM}_1.xml"]).iter("{*}TextLine"))
+    assert [line.get("CS") for line in lines] == ["false", "false", "false"]
+    assert {s.get("WC") for s in lines[0].iter("{*}String")} == {None}
+
+    tei = etree.fromstring(download(client, bob, letter, format="tei").content)
+    first, second = list(tei.iter(f"{TEI}lb"))[:2]
+    assert not (first.tail or "").strip()
+    unclear, note = first.getnext(), first.getnext().getnext()
+    assert (unclear.tag, unclear.text) == (f"{TEI}unclear", "Monsieur le Préfet,")
+    assert (note.tag, note.get("type"), note.text) == (
+        f"{TEI}note",
+        "unclear",
+        "the title is a guess",
+    )
+    seg = second.getnext()
+    assert (seg.get("type"), seg.text) == ("machine-reading", None)
+    assert seg.findtext(f"{TEI}unclear") == "j’ai l’honneur de vous écrire ;"
+    assert seg.getnext().tag == f"{TEI}lb"
+
+
+@pytest.mark.parametrize("fmt", ["page", "alto"])
+def test_an_unclear_line_uploaded_again_is_no_ground_truth(client, bob, letter, ledgers, fmt):
+    """Uploaded with "take the text as reviewed ground truth", the guess came back as a
+    person's text read for sure, and went into training."""
+    mark_unclear(letter)
+    xml = zip_entries(download(client, bob, letter, format=fmt))[f"{STEM}_1.xml"]
+
+    results = do_ingest(
+        ledgers,
+        [Upload.from_bytes("p1.xml", xml), Upload.from_bytes("p1.png", ingest_files.png())],
+        user=bob,
+        import_text=True,
+    )
+
+    assert [r.error for r in results if r.error] == []
+    guess = Line.objects.get(collection=ledgers, text="Monsieur le Préfet,")
+    assert guess.status == Line.Status.PENDING
+    assert not Correction.objects.filter(line=guess).exists()
