@@ -88,12 +88,12 @@ def store_is_down(exc: BaseException) -> bool:
     met it."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    if isinstance(exc, OSError):
-        return exc.errno in UNREACHABLE_DISK_ERRNOS
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         return status >= 500 or exc.response.get("Error", {}).get("Code") in STORE_WIDE_ERRORS
-    return isinstance(exc, BotoCoreError)  # no connection, a timeout, no credentials
+    if isinstance(exc, BotoCoreError):  # no connection, a timeout, no credentials
+        return True  # botocore's timeouts are OSErrors too, with no errno
+    return isinstance(exc, OSError) and exc.errno in UNREACHABLE_DISK_ERRNOS
 
 
 def name_of_its_own(name: str) -> str:

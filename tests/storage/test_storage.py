@@ -2,6 +2,7 @@
 disk: files stored whole under their names, downloads as presigned redirects, model versions
 cached once per host and checked against their checksums, and a missing bucket named at start."""
 
+import errno
 import http.server
 import io
 import os
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -283,3 +284,21 @@ def test_a_prefork_worker_s_children_do_not_share_the_storage_check_s_connection
         server.server_close()
     check, in_child, in_parent = ports
     assert len({check, in_child, in_parent}) == 3
+
+
+@pytest.mark.parametrize(
+    "error, down",
+    [
+        # botocore's timeouts are OSErrors with no errno: a store that does not answer.
+        (ReadTimeoutError(endpoint_url="http://store:9000"), True),
+        (ConnectTimeoutError(endpoint_url="http://store:9000"), True),
+        (EndpointConnectionError(endpoint_url="http://store:9000"), True),
+        (OSError(errno.ESTALE, "Stale file handle"), True),
+        (OSError(errno.ENOTCONN, "Transport endpoint is not connected"), True),
+        (FileNotFoundError(errno.ENOENT, "No such file or directory"), False),
+        (PermissionError(errno.EACCES, "Permission denied"), False),
+        (OSError(errno.EIO, "Input/output error"), False),
+    ],
+)
+def test_what_says_the_store_is_down(error, down):
+    assert storage.store_is_down(error) is down
