@@ -50,6 +50,26 @@ def _fall_back(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def _starting_missing_counts(incr: Callable[..., int]) -> Callable[..., int]:
+    """incr that starts a count whose key is missing. The callers add the key before they
+    count, but an outage starting or ending between the two puts the add in one store and the
+    count in the other, and Django's incr raises for a missing key."""
+
+    @functools.wraps(incr)
+    def count(self: Any, key: Any, delta: int = 1, version: int | None = None) -> int:
+        try:
+            return incr(self, key, delta, version)
+        except ValueError:
+            self.add(key, 0, version=version)
+            return incr(self, key, delta, version)
+
+    return count
+
+
+class _MemoryCache(LocMemCache):
+    incr = _starting_missing_counts(LocMemCache.incr)
+
+
 def _warn(exc: Exception) -> None:
     global _last_warning
     if time.monotonic() - _last_warning > WARN_EVERY_S:
@@ -72,7 +92,7 @@ class ResilientRedisCache(RedisCache):
         super().__init__(server, {**params, "OPTIONS": options})
         self.location = server
         # Memory caches of one name share their store within the process.
-        self.local = LocMemCache(f"redis-down:{server}", {"TIMEOUT": params.get("TIMEOUT", 300)})
+        self.local = _MemoryCache(f"redis-down:{server}", {"TIMEOUT": params.get("TIMEOUT", 300)})
 
     get = _fall_back(RedisCache.get)
     get_many = _fall_back(RedisCache.get_many)
@@ -83,5 +103,5 @@ class ResilientRedisCache(RedisCache):
     touch = _fall_back(RedisCache.touch)
     delete = _fall_back(RedisCache.delete)
     delete_many = _fall_back(RedisCache.delete_many)
-    incr = _fall_back(RedisCache.incr)
+    incr = _fall_back(_starting_missing_counts(RedisCache.incr))
     clear = _fall_back(RedisCache.clear)

@@ -150,3 +150,18 @@ def test_a_logout_while_redis_is_down_stays_a_logout_once_it_is_back(client, bob
     response = stolen.get(reverse("home"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("redis_was", ["down, then back", "up, then down"])
+def test_a_count_started_on_one_side_of_an_outage_goes_on_on_the_other(monkeypatch, redis_was):
+    """The login limit adds its key, then counts: an outage starting or ending between the two
+    put them in different stores, and the count raised (a 500 on the login page)."""
+    down = {cache.location: math.inf}
+    monkeypatch.setattr(ocrreview.cache, "_down_until", down if redis_was[:4] == "down" else {})
+    cache.local.clear()
+    cache.delete("failures")
+    assert cache.add("failures", 0) is True
+    monkeypatch.setattr(ocrreview.cache, "_down_until", {} if redis_was[:4] == "down" else down)
+    assert cache.incr("failures") == 1
+    assert cache.incr("failures") == 2
