@@ -1,13 +1,18 @@
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from ocrreview.admin_rules import ChangedFieldsAdmin, LargeTable, ReadOnly
 from ocrreview.corpus import audit
 from ocrreview.corpus.actions import (
     LastAdmin,
+    MembershipError,
     check_admins_left,
     do_add_member,
     do_remove_member,
@@ -102,10 +107,35 @@ class MembershipAdmin(admin.ModelAdmin):
         return ["user", "collection"] if obj else []
 
     def save_model(self, request, obj, form, change) -> None:
-        if change:
-            do_set_member_role(obj.collection, obj.user, obj.role, actor=request.user)
-        else:
-            obj.pk = do_add_member(obj.collection, obj.user, obj.role, actor=request.user).pk
+        with self._refusals(request):
+            if change:
+                do_set_member_role(obj.collection, obj.user, obj.role, actor=request.user)
+            else:
+                obj.pk = do_add_member(obj.collection, obj.user, obj.role, actor=request.user).pk
+
+    @contextmanager
+    def _refusals(self, request) -> Iterator[None]:
+        """What the form's check let through and the action, under its lock, refused: another
+        change came between them. Said in place of the admin's word of success."""
+        try:
+            yield
+        except MembershipError as exc:
+            request.membership_refused = True
+            self.message_user(request, str(exc), messages.ERROR)
+
+    def _refused(self, request) -> HttpResponse | None:
+        if getattr(request, "membership_refused", False):
+            return HttpResponseRedirect(reverse("admin:corpus_membership_changelist"))
+        return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._refused(request) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._refused(request) or super().response_change(request, obj)
+
+    def response_delete(self, request, obj_display, obj_id):
+        return self._refused(request) or super().response_delete(request, obj_display, obj_id)
 
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
@@ -120,7 +150,8 @@ class MembershipAdmin(admin.ModelAdmin):
         return deleted, counts, perms_needed, protected
 
     def delete_model(self, request, obj) -> None:
-        do_remove_member(obj.collection, obj.user, actor=request.user)
+        with self._refusals(request):
+            do_remove_member(obj.collection, obj.user, actor=request.user)
 
     def delete_queryset(self, request, queryset) -> None:
         with transaction.atomic():

@@ -2,12 +2,18 @@
 members page. The last admin of a collection is neither demoted nor removed, a removed member's
 claims go back to the queue, and each change is in the collection's events."""
 
+import threading
+
 import pytest
+from django.contrib.messages import get_messages
+from django.db import connection, transaction
+from django.test import Client
 from django.urls import reverse
 
 from ocrreview.corpus.models import CollectionEvent, Line, Membership
 from ocrreview.review.actions import do_claim_line
 from tests import factories
+from tests.db_locks import wait_until_another_session_waits_for_a_lock
 
 T = CollectionEvent.Type
 
@@ -117,3 +123,37 @@ def test_the_collection_shows_its_members_without_changing_them(client, staff, a
     html = client.get(reverse("admin:corpus_collection_change", args=[letters.pk])).content
     assert b"alice" in html
     assert b'name="memberships-0-role"' not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_demotion_that_came_first_is_said_not_undone(staff, alice, letters):
+    """Two admins; alice is demoted on the members page while staff demote carol here. The
+    form counted two admins; the action, waiting on the lock, finds alice demoted."""
+    carol = factories.make_user("carol")
+    factories.add_member(carol, letters, Membership.Role.ADMIN)
+    membership = Membership.objects.get(user=carol, collection=letters)
+    answer = {}
+
+    def staff_demotes_carol():
+        try:
+            client = Client()
+            client.force_login(staff)
+            answer["response"] = change(client, membership, Membership.Role.REVIEWER)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=staff_demotes_carol)
+    with transaction.atomic():
+        locked = list(Membership.objects.select_for_update().filter(collection=letters))
+        other.start()
+        wait_until_another_session_waits_for_a_lock()
+        Membership.objects.filter(pk__in=[m.pk for m in locked], user=alice).update(
+            role=Membership.Role.REVIEWER
+        )
+    other.join()
+    response = answer["response"]
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:corpus_membership_changelist")
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert said == ["carol is the only admin of Letters; make another member an admin first."]
+    assert Membership.objects.get(user=carol, collection=letters).role == Membership.Role.ADMIN
