@@ -4,6 +4,7 @@ from django.db.models import Count, F, Func, IntegerField
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -165,7 +166,12 @@ def remove_member(request, pk: int, user_id: int):
             "collection": collection,
             "member": user,
             "refused": refused,
-            "claimed": Line.objects.filter(collection=collection, claimed_by=user).count(),
+            "claimed": Line.objects.filter(
+                collection=collection,
+                status=Line.Status.IN_REVIEW,
+                claimed_by=user,
+                claimed_until__gt=timezone.now(),
+            ).count(),
             "drafts": lines_with_unsaved_work(collection, user),
         }
         return render(request, "corpus/member_remove.html", context)

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from ocrreview.corpus.audit import member_label, record_event
@@ -793,14 +793,18 @@ def do_discard_draft(line: Line | int, user) -> None:
     Draft.objects.filter(line_id=_line_id(line), user=user).delete()
 
 
+def _drafts_of_member(collection: Collection, user) -> QuerySet[Draft]:
+    return Draft.objects.filter(user=user, line__collection=collection)
+
+
 def drop_drafts_of_former_member(sender, collection: Collection, user, **kwargs: Any) -> None:
     """corpus's `member_removed`: the user's drafts in the collection they left."""
-    Draft.objects.filter(user=user, line__collection=collection).delete()
+    _drafts_of_member(collection, user).delete()
 
 
 def count_drafts_of_member(sender, collection: Collection, user, **kwargs: Any) -> int:
-    """corpus's `unsaved_work_of_member`: the user's drafts in the collection."""
-    return Draft.objects.filter(user=user, line__collection=collection).count()
+    """corpus's `unsaved_work_of_member`: what `member_removed` would delete."""
+    return _drafts_of_member(collection, user).count()
 
 
 def texts_corrections_wrote(sender, line_ids: list[int], **kwargs: Any) -> list[tuple[int, str]]:

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.db import connection, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from ocrreview.corpus import actions
 from ocrreview.corpus.models import Line, Membership
@@ -130,6 +131,11 @@ def test_removing_dave_asks_first_saying_what_goes_with_him(
     review.do_save_draft(drafted, dave, "Dear Sr", base_version=1)
     review.do_save_draft(other, bob, "Dear Sir,", base_version=1)  # bob's: not counted
     assert review.do_claim_line(claimed, dave)
+    # A claim whose lease ran out: the line is back in the queue, whatever it still says.
+    lapsed = factories.make_read_line(page, 3, [("Yours", 0.4)], model_version)
+    Line.objects.filter(pk=lapsed.pk).update(
+        status=Line.Status.IN_REVIEW, claimed_by=dave, claimed_until=timezone.now()
+    )
     client.force_login(alice)
     members = client.get(members_url(letters)).content.decode()
     assert f'href="{remove_url(letters, dave)}"' in members
