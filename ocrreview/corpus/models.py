@@ -484,7 +484,6 @@ class CollectionEvent(models.Model):
         LINE_ADDED = "line_added", "Line added"
         LINE_MOVED = "line_moved", "Line box moved"
         LINE_DELETED = "line_deleted", "Line deleted"
-
         LINE_REORDERED = "line_reordered", "Line moved in reading order"
         PAGE_SORTED = "page_sorted", "Page's lines sorted by position"
         PAGE_SORT_UNDONE = "page_sort_undone", "Sort of a page undone"
@@ -544,7 +543,7 @@ def membership_deleted(sender, instance: Membership, **kwargs) -> None:
     hand_back_claims(
         Line.objects.filter(collection_id=instance.collection_id, claimed_by_id=instance.user_id)
     )
-    member_removed.send(Membership, collection=instance.collection, user=instance.user)
     DocumentAssignment.objects.filter(
         document__collection_id=instance.collection_id, user_id=instance.user_id
     ).delete()
+    member_removed.send(Membership, collection=instance.collection, user=instance.user)
