@@ -4,15 +4,21 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
 
 from ocrreview.corpus.models import Collection, Document, DocumentAssignment, Line
-from ocrreview.corpus.progress import summed_line_counts, with_line_counts
+from ocrreview.corpus.progress import with_line_counts
 from ocrreview.corpus.workflow import next_states
 from ocrreview.review.models import Correction
 
 A = Correction.Action
+# Documents on a page of the progress view: its rows are read for these alone (their counts,
+# assignees, holders and last work), so that a collection of 2,000 documents is not 2,000
+# rows of forms on one page, and "last worked" reads these documents' trails, not the whole
+# collection's (1.7 s on 2.2 M corrections).
+DOCUMENTS_PER_PAGE = 50
 # Actions that settle a line; skips, segmentation and imports are not review work done.
 SETTLING = [A.ACCEPT, A.EDIT, A.PICK, A.REVERT]
 
@@ -65,6 +71,8 @@ class Progress:
     counts: dict
     documents: list[DocumentRow]
     reviewers: list[ReviewerStats]
+    # The page of documents shown (its number, whether others precede and follow).
+    page: Page | None = None
 
     @property
     def max_rate(self) -> float:
@@ -106,30 +114,30 @@ def collection_progress(
     is_admin: bool,
     review_state: str | None = None,
     assignee=None,
+    page: int | str | None = 1,
 ) -> Progress:
-    """The collection's progress as `user` sees it, its documents filtered by review state
-    and assignee if given (the totals stay the collection's)."""
-    counted = with_line_counts(
-        collection.documents.without_iiif_json(), collection.lines.all(), "document_id"
-    )
-    shown = [
-        (document, counts)
-        for document, counts in counted
-        if review_state in (None, document.review_state)
-    ]
+    """The collection's progress as `user` sees it: its totals, and one page of its documents
+    (DOCUMENTS_PER_PAGE, newest first), filtered by review state and assignee if given."""
+    documents = collection.documents.without_iiif_json()
+    if review_state is not None:
+        documents = documents.filter(review_state=review_state)
+    if assignee is not None:
+        documents = documents.filter(assignments__user=assignee)
+    shown = Paginator(documents.order_by("-uploaded_at", "-id"), DOCUMENTS_PER_PAGE).get_page(page)
+    ids = [document.pk for document in shown]
+    counted = with_line_counts(shown, Line.objects.filter(document_id__in=ids), "document_id")
+    [(_, totals)] = with_line_counts([collection], collection.lines.all(), "collection_id")
     assignees = defaultdict(list)
     for assignment in (
-        DocumentAssignment.objects.filter(document__collection=collection)
+        DocumentAssignment.objects.filter(document_id__in=ids)
         .select_related("user")
         .order_by("user__username")
     ):
         assignees[assignment.document_id].append(assignment.user)
-    if assignee is not None:
-        shown = [(d, c) for d, c in shown if assignee in assignees[d.pk]]
-    holders = _holders(collection)
-    last = _last_settled(collection)
+    holders = _holders(collection, ids)
+    last = _last_settled(ids)
     rows = []
-    for document, counts in shown:
+    for document, counts in counted:
         by, at = last.get(document.pk, (None, None))
         rows.append(
             DocumentRow(
@@ -146,18 +154,17 @@ def collection_progress(
                 ),
             )
         )
-    return Progress(
-        counts=summed_line_counts(counted),
-        documents=rows,
-        reviewers=reviewer_stats(collection),
-    )
+    return Progress(counts=totals, documents=rows, reviewers=reviewer_stats(collection), page=shown)
 
 
-def _holders(collection: Collection) -> dict[int, list[Holder]]:
+def _holders(collection: Collection, document_ids: list[int]) -> dict[int, list[Holder]]:
     """Who holds lines of each document now (a lease run out is nobody's any longer)."""
     held = (
         Line.objects.filter(
-            collection=collection, status=Line.Status.IN_REVIEW, claimed_until__gt=timezone.now()
+            collection=collection,
+            document_id__in=document_ids,
+            status=Line.Status.IN_REVIEW,
+            claimed_until__gt=timezone.now(),
         )
         .values("document_id", "claimed_by__username")
         .annotate(n=Count("id"), until=Max("claimed_until"))
@@ -171,11 +178,11 @@ def _holders(collection: Collection) -> dict[int, list[Holder]]:
     return holders
 
 
-def _last_settled(collection: Collection) -> dict[int, tuple[str, datetime]]:
-    """Per document, who settled a line of it last, and when: read from the collection's
-    trail, as reviewer_stats reads it."""
+def _last_settled(document_ids: list[int]) -> dict[int, tuple[str, datetime]]:
+    """Per document, who settled a line of it last, and when: read from these documents'
+    trails alone (their lines by the reading_order index, then each line's corrections)."""
     latest = (
-        Correction.objects.filter(line__collection=collection, action__in=SETTLING)
+        Correction.objects.filter(line__document_id__in=document_ids, action__in=SETTLING)
         .order_by("line__document_id", "-created_at", "-id")
         .distinct("line__document_id")
         .values_list("line__document_id", "user__username", "created_at")

@@ -774,6 +774,7 @@ def progress_view(request, pk: int):
         is_admin=is_admin,
         review_state=filters.cleaned_data["review_state"] or None,
         assignee=filters.cleaned_data["assignee"],
+        page=request.GET.get("page"),
     )
     if not is_admin:
         # A volunteer's speed is theirs and the coordinators' to see, not their colleagues'.
@@ -781,15 +782,29 @@ def progress_view(request, pk: int):
         report = replace(report, reviewers=mine)
     context = {"collection": collection, "report": report, "is_admin": is_admin}
     context.update(filters=filters, states=Document.ReviewState.choices)
+    shown = report.page
+    context["newer_url"] = _page_query(request, shown.has_previous() and shown.number - 1)
+    context["older_url"] = _page_query(request, shown.has_next() and shown.number + 1)
     if is_admin:
         context["members"] = filters.fields["assignee"].queryset
     return render(request, "review/progress.html", context)
 
 
+def _page_query(request, number: int | bool) -> str | None:
+    """The query string of another page of the progress view, its filters kept."""
+    if not number:
+        return None
+    params = request.GET.copy()
+    params["page"] = str(number)
+    return f"?{params.urlencode()}"
+
+
 def _back_to_progress(request, collection: Collection):
     """To the progress page as it was filtered, whence the form came."""
     shown = QueryDict(request.POST.get("filters", ""))
-    query = urlencode({key: shown[key] for key in ("review_state", "assignee") if shown.get(key)})
+    query = urlencode(
+        {key: shown[key] for key in ("review_state", "assignee", "page") if shown.get(key)}
+    )
     url = reverse("review_progress", args=[collection.pk])
     return redirect(f"{url}?{query}" if query else url)
 
@@ -959,7 +974,7 @@ def revert_user_saves(request, pk: int):
             **asked,
             "reverted": result.reverted,
             "requeued": result.requeued,
-            "skipped": [c.pk for c in result.skipped],
+            "skipped": [[left.newest.pk, left.reason] for left in result.skipped],
         }
         query = urlencode({**asked, "done": 1})
         return redirect(f"{reverse('review_revert_user', args=[collection.pk])}?{query}")
@@ -968,13 +983,13 @@ def revert_user_saves(request, pk: int):
     if result is None:
         result = actions.revert_user_saves_preview(collection, user, since)
     lines = Line.objects.select_related("document", "page").in_bulk(
-        [c.line_id for c in result.skipped]
+        [left.newest.line_id for left in result.skipped]
     )
     context.update(
         person=user,
         since=since,
         result=result,
-        skipped=[(lines[c.line_id], c) for c in result.skipped],
+        skipped=[(lines[left.newest.line_id], left) for left in result.skipped],
     )
     return render(request, "review/corrections_revert.html", context)
 
@@ -989,9 +1004,9 @@ def _undone(request, collection: Collection, asked: dict) -> actions.UserRevert 
         or datetime.fromisoformat(undone["since"]) != datetime.fromisoformat(asked["since"])
     ):
         return None
-    skipped = Correction.objects.select_related("user").in_bulk(undone["skipped"])
+    newest = Correction.objects.select_related("user").in_bulk([pk for pk, _ in undone["skipped"]])
     return actions.UserRevert(
         reverted=undone["reverted"],
         requeued=undone["requeued"],
-        skipped=[skipped[pk] for pk in undone["skipped"]],
+        skipped=[actions.LeftAlone(newest[pk], reason) for pk, reason in undone["skipped"]],
     )
