@@ -190,7 +190,8 @@ def run_variant(name: str, model_dir: str, pngs: list[bytes]) -> VariantResult:
 def _naive(model_dir: str) -> Transcriber:
     processor = AutoImageProcessor.from_pretrained(model_dir)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(model_dir)
-    model: Any = VisionEncoderDecoderModel.from_pretrained(model_dir)
+    # fp32 as the engine computes on a CPU, whatever the checkpoint stores.
+    model: Any = VisionEncoderDecoderModel.from_pretrained(model_dir, dtype=torch.float32)
     model.eval()
 
     def transcribe(images: Sequence[Image.Image]) -> list[str]:

@@ -46,7 +46,9 @@ def load_for_training(version: ModelVersion) -> TrainingBundle:
     }
     try:
         source = storage.resolve_model_source(version.source)
-        model = VisionEncoderDecoderModel.from_pretrained(source, **options)
+        # Given, not the checkpoint's: transformers now loads fp16 weights (the starter's) as
+        # fp16, and a CPU cannot train in fp16.
+        model = VisionEncoderDecoderModel.from_pretrained(source, dtype=torch.float32, **options)
         tokenizer = AutoTokenizer.from_pretrained(source, **options)
         image_processor = AutoImageProcessor.from_pretrained(source, **options)
     except (OSError, ValueError) as exc:
