@@ -248,6 +248,9 @@ SPECTACULAR_SETTINGS = {
         "ReviewState": "ocrreview.corpus.models.Document.ReviewState",
         # Named as before the 409 of a save named its last change, whose actions add `reading`.
         "ActionEnum": "ocrreview.review.models.Correction.Action",
+        # Two fields named `reason`: find and replace's skips keep the name they had.
+        "ReasonEnum": "ocrreview.review.find_replace.Skip.REASONS",
+        "UndoSkipReasonEnum": "ocrreview.review.actions.LeftAlone.Reason",
     },
 }
 

@@ -203,6 +203,12 @@ class Document(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def is_final(self) -> bool:
+        """Its lines are locked: what every check of a final document reads (the review
+        actions, find and replace, the editor and page view), so that they cannot drift."""
+        return self.review_state == self.ReviewState.FINAL
+
 
 class DocumentAssignment(models.Model):
     """A member a coordinator gave the document to: the review queue offers them its lines

@@ -8,11 +8,15 @@ Each change says the state it was made from (`expected`): two people changing it
 are one conditional update each, and the second finds the state changed and is refused
 (StateConflict) rather than overwriting what it never saw.
 
-A final document is locked: review/actions.py refuses its lines' saves, accepts, reverts and
-box edits, and its claims; the queue never offers them. Drafts stay, so nothing typed is
-lost if an admin reopens it."""
+A final document is what was published, and is locked: review/actions.py refuses its lines'
+saves, accepts, reverts, box edits, reading order and unclear marks, and its claims; the queue
+never offers them; a threshold applied routes none of them, and a model's reading changes none
+(its readings are kept as alternatives). Drafts stay, so nothing typed is lost if an admin
+reopens it. Document.is_final says whether a document is; in_final_document selects its lines
+in a query."""
 
 from django.db import transaction
+from django.db.models import Q
 
 from ocrreview.corpus.access import is_collection_admin
 from ocrreview.corpus.audit import member_label, record_event
@@ -47,6 +51,12 @@ class StateConflict(WorkflowError):
             f"{R(current).label.lower()} now. Nothing was changed."
         )
         self.current = current
+
+
+def in_final_document(path: str = "") -> Q:
+    """Lines of a final document, as a filter of lines, or of what `path` (like "line__")
+    leads to lines from; the query's Document.is_final."""
+    return Q(**{f"{path}document__review_state": R.FINAL})
 
 
 def final_refusal(title: str) -> str:

@@ -11,14 +11,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, TextChoices
 from django.utils import timezone
 
 from ocrreview.corpus.audit import member_label, record_event
 from ocrreview.corpus.line_text import typed_line_text
 from ocrreview.corpus.models import Collection, CollectionEvent, Document, Line, Page
 from ocrreview.corpus.reading_order import reading_order
-from ocrreview.corpus.workflow import final_refusal
+from ocrreview.corpus.workflow import final_refusal, in_final_document
 from ocrreview.review import queue
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
 from ocrreview.transcription.models import Hypothesis
@@ -26,7 +26,6 @@ from ocrreview.transcription.services import do_queue_recognition, finish_docume
 
 S = Line.Status
 A = Correction.Action
-FINAL = Document.ReviewState.FINAL
 # What _SAVE records: the answers that set a line's text.
 SAVES = (A.ACCEPT, A.EDIT, A.PICK)
 # Records that change neither a line's text nor its version.
@@ -37,6 +36,10 @@ MAX_TIME_SPENT_MS = 60 * 60 * 1000
 
 class ReviewError(ValueError):
     """A request that cannot be carried out, with a message fit to show the reviewer."""
+
+
+class DocumentFinal(ReviewError):
+    """The line's document is final, so its lines are locked (corpus/workflow.py)."""
 
 
 LINE_GONE = "This line no longer exists (its box was merged or deleted)."
@@ -161,7 +164,7 @@ def do_claim_line(line: Line | int, user) -> bool:
     line_id = _line_id(line)
     # Read apart: a join in the update below would take its rows from the statement's
     # snapshot, and a colleague's claim committed meanwhile would not stop it.
-    if Line.objects.filter(pk=line_id, document__review_state=FINAL).exists():
+    if Line.objects.filter(in_final_document(), pk=line_id).exists():
         return False
     with transaction.atomic():
         claimed = Line.objects.filter(_claimable(user), pk=line_id).update(
@@ -207,10 +210,12 @@ def do_set_queue_order(user, order: str) -> None:
 def do_apply_threshold(collection: Collection, threshold: float, *, actor) -> dict[str, int]:
     """Set a collection's threshold and route its machine-read lines by it: lines below go to
     reviewers, lines at or above are accepted. Lines a human holds, has reviewed, or has
-    typed a fix into (a draft, kept when they skipped the line) stay."""
+    typed a fix into (a draft, kept when they skipped the line) stay, and so do a final
+    document's: it was published as it is, and is in no queue (queue.threshold_preview
+    counts them apart)."""
     if not 0.0 <= threshold <= 1.0:
         raise ReviewError("The threshold is a confidence between 0 and 1.")
-    lines = Line.objects.filter(collection=collection)
+    lines = Line.objects.filter(collection=collection).exclude(in_final_document())
     below = Q(confidence__lt=threshold) | Q(confidence__isnull=True)
     changed = {"version": F("version") + 1, "updated_at": timezone.now()}
     with transaction.atomic():
@@ -324,14 +329,9 @@ def _write_text(
         # remove it. The document's review state is read once the line is ours, not locked:
         # making a document final waits for the lines it hands back, and a save that waited
         # for it sees it final.
-        cursor.execute(
-            "SELECT d.review_state, d.title FROM corpus_line l "
-            "JOIN corpus_document d ON d.id = l.document_id WHERE l.id = %s FOR UPDATE OF l",
-            [line_id],
-        )
-        document = cursor.fetchone()
-        if document is not None and document[0] == FINAL:
-            raise ReviewError(final_refusal(document[1]))
+        locked = _locked_with_document(line_id, "id")
+        if locked is not None:
+            _refuse_if_final(locked.document)
         cursor.execute(_SAVE, params)
         row = cursor.fetchone()
     if row is None:
@@ -520,6 +520,25 @@ REVERT_BATCH = 200
 
 
 @dataclass
+class LeftAlone:
+    """A line that undoing a person's saves leaves as it is: why, and its newest change."""
+
+    class Reason(TextChoices):
+        CHANGED = "changed", "changed since by someone else, or its box edited"
+        FINAL = "final", "its document is final (a collection admin reopens it first)"
+
+    CHANGED = Reason.CHANGED
+    FINAL = Reason.FINAL
+
+    newest: Correction
+    reason: str
+
+    @property
+    def because(self) -> str:
+        return self.Reason(self.reason).label
+
+
+@dataclass
 class UserRevert:
     """What undoing one person's saves did, or would do."""
 
@@ -527,9 +546,8 @@ class UserRevert:
     reverted: list[int] = field(default_factory=list)
     # Of those, lines whose earlier text was a model's: back in the review queue.
     requeued: list[int] = field(default_factory=list)
-    # Lines changed since by someone else (or by a box edit): left as they are. Each is the
-    # newest change of its line.
-    skipped: list[Correction] = field(default_factory=list)
+    # The lines left as they are, each with why.
+    skipped: list[LeftAlone] = field(default_factory=list)
 
 
 @dataclass
@@ -545,8 +563,7 @@ def revert_user_saves_preview(collection: Collection, user, since) -> UserRevert
     so a line may yet change before they do; do_revert_user_saves decides again."""
     result = UserRevert()
     for batch in _lines_saved_by(collection, user, since):
-        versions = dict(Line.objects.filter(pk__in=batch).values_list("pk", "version"))
-        _add_plans(result, versions, user, since)
+        _add_plans(result, _revert_lines(batch), user, since)
     return result
 
 
@@ -558,7 +575,8 @@ def do_revert_user_saves(collection: Collection, user, since, actor) -> UserReve
     in the review queue where it was a model's (else a reading nobody checked would be
     exported as ground truth). Where someone else saved between their saves, it goes back to
     that person's text, not past it. Lines changed since by anyone else, or by a box edit, are
-    skipped: the coordinator sees them, and who changed them, and decides line by line. What
+    skipped: the coordinator sees them, and who changed them, and decides line by line; so are
+    lines of a final document, which its admins reopen first (LeftAlone says which). What
     each batch put back is recorded in the collection's events, in the batch's transaction (so
     one event for up to REVERT_BATCH lines, and what is recorded is what was committed)."""
     result = UserRevert()
@@ -568,15 +586,8 @@ def do_revert_user_saves(collection: Collection, user, since, actor) -> UserReve
             # its line is skipped; one that comes after waits for them and finds the version
             # changed, a conflict as for any stale save. Locked in id order, as every batch, so
             # that two coordinators reverting at once take turns rather than deadlock.
-            # A final document's lines are left as they are (its admins reopen it first).
-            versions = dict(
-                Line.objects.select_for_update(of=("self",))
-                .filter(pk__in=batch)
-                .exclude(document__review_state=FINAL)
-                .order_by("pk")
-                .values_list("pk", "version")
-            )
-            undos = _add_plans(result, versions, user, since)
+            lines = _revert_lines(batch).select_for_update(of=("self",))
+            undos = _add_plans(result, lines, user, since)
             for undo in undos:
                 _write_text(
                     undo.line_id,
@@ -600,13 +611,11 @@ def do_revert_user_saves(collection: Collection, user, since, actor) -> UserReve
 
 
 def _lines_saved_by(collection: Collection, user, since) -> list[list[int]]:
-    """The lines `user` set a text of since `since`, in batches, by id; a final document's
-    are left out."""
+    """The lines `user` set a text of since `since`, in batches, by id."""
     line_ids = list(
         Correction.objects.filter(
             line__collection=collection, user=user, created_at__gte=since, action__in=REVERTIBLE
         )
-        .exclude(line__document__review_state=FINAL)
         .order_by("line_id")
         .values_list("line_id", flat=True)
         .distinct()
@@ -614,19 +623,37 @@ def _lines_saved_by(collection: Collection, user, since) -> list[list[int]]:
     return [line_ids[i : i + REVERT_BATCH] for i in range(0, len(line_ids), REVERT_BATCH)]
 
 
-def _add_plans(result: UserRevert, versions: dict[int, int], user, since) -> list[_Undo]:
-    """Decide for each line (id: its version now) whether to put it back, and to what text
-    and status, or to leave it; add each to `result`, and return the ones to put back."""
+def _revert_lines(batch: list[int]) -> QuerySet[Line]:
+    """The lines _add_plans decides on, by id: their versions, and whether their document is
+    final."""
+    return (
+        Line.objects.filter(pk__in=batch)
+        .select_related("document")
+        .only("id", "version", "document__title", "document__review_state")
+        .order_by("pk")
+    )
+
+
+def _add_plans(result: UserRevert, lines: QuerySet[Line], user, since) -> list[_Undo]:
+    """Decide for each line whether to put it back, and to what text and status, or to leave
+    it; add each to `result`, and return the ones to put back."""
+    lines = list(lines)
     trails = defaultdict(list)
-    history = Correction.objects.filter(line_id__in=list(versions)).exclude(action__in=TEXT_KEPT)
+    history = Correction.objects.filter(line_id__in=[line.pk for line in lines])
+    history = history.exclude(action__in=TEXT_KEPT)
     for correction in history.select_related("user").order_by("line_id", "created_at", "id"):
         trails[correction.line_id].append(correction)
     undos = []
-    for line_id, version in versions.items():
+    for line in lines:
+        line_id, version = line.pk, line.version
         trail = trails[line_id]
         newest = trail[-1]
         if not _saved_by(newest, user, since) or newest.line_version != version:
-            result.skipped.append(newest)
+            result.skipped.append(LeftAlone(newest, LeftAlone.CHANGED))
+            continue
+        # Said only of a line the undo would put back: reopened, it would be.
+        if line.document.is_final:
+            result.skipped.append(LeftAlone(newest, LeftAlone.FINAL))
             continue
         first = len(trail) - 1
         while first > 0 and _saved_by(trail[first - 1], user, since):
@@ -716,14 +743,12 @@ def do_clear_unclear(line: Line | int, user) -> Correction | None:
 
 def _set_unclear(line_id: int, user, action: str, note: str) -> Correction | None:
     with transaction.atomic():
-        current = (
-            Line.objects.select_for_update()
-            .only("id", "text", "version", "unclear")
-            .filter(pk=line_id)
-            .first()
-        )
+        current = _locked_with_document(line_id, "id", "text", "version", "unclear")
         if current is None:
             raise ReviewError(LINE_GONE)
+        # The mark decides whether the text goes to training, and a transcript says it is a
+        # guess: a final document's marks are as published, as its text is.
+        _refuse_if_final(current.document)
         if action == A.CLEAR and not current.unclear:
             return None
         Line.objects.filter(pk=line_id).update(unclear=action == A.UNCLEAR, unclear_note=note)
@@ -851,7 +876,7 @@ def _locked_line(line_id: int, expected_version: int) -> Line:
     line = Line.objects.select_for_update().select_related("page").filter(pk=line_id).first()
     if line is None:
         raise ReviewError(LINE_GONE)
-    _refuse_if_final(line.document_id)
+    _refuse_if_final(line.document)
     if line.version != expected_version:
         raise VersionConflict(line, line.text)
     return line
@@ -1037,7 +1062,7 @@ def do_add_line(page: Page, user, bbox: Sequence) -> Line:
     reviewer has it by then). It has no history yet: the collection's events record it."""
     box = clean_bbox(bbox, page)
     with transaction.atomic():
-        _refuse_if_final(page.document_id)
+        _refuse_if_final(page.document)
         above = (
             Line.objects.select_for_update()
             .filter(page=page)
@@ -1139,11 +1164,13 @@ def do_reorder_line(
     page_id = Line.objects.filter(pk=line_id).values_list("page_id", flat=True).first()
     if page_id is None:
         raise ReviewError(LINE_GONE)
+    page = Page.objects.select_related("document").get(pk=page_id)
     with transaction.atomic():
         lines = _lock_page_lines(page_id)
         current = next((each for each in lines if each.pk == line_id), None)
         if current is None:
             raise ReviewError(LINE_GONE)
+        _refuse_if_final(page.document)
         if current.version != expected_version:
             raise VersionConflict(current, current.text)
         old = lines.index(current)
@@ -1164,7 +1191,6 @@ def do_reorder_line(
         others.insert(new, current)
         if new != old:
             _renumber(others)
-            page = Page.objects.select_related("document").get(pk=page_id)
             record_event(
                 current.collection_id,
                 CollectionEvent.Type.LINE_REORDERED,
@@ -1189,6 +1215,7 @@ def do_sort_page(page: Page, user) -> PageSort:
     right, each top to bottom). The event holds the order before, for do_undo_page_sort."""
     with transaction.atomic():
         lines = _lock_page_lines(page.pk)
+        _refuse_if_final(page.document)
         before = [line.pk for line in lines]
         ordered = [lines[i] for i in reading_order([line.bbox for line in lines])]
         after = [line.pk for line in ordered]
@@ -1219,6 +1246,7 @@ def do_undo_page_sort(page: Page, user, sort_event_id: int) -> list[int]:
         if sort is None:
             raise ReviewError("That is no sort of this page.")
         lines = _lock_page_lines(page.pk)
+        _refuse_if_final(page.document)
         if [line.pk for line in lines] != sort.extra_data["new_value"]:
             raise OrderChanged(
                 "The page's reading order changed since the sort (or the sort was undone "
@@ -1238,11 +1266,24 @@ def do_undo_page_sort(page: Page, user, sort_event_id: int) -> list[int]:
     return sort.extra_data["old_value"]
 
 
-def _refuse_if_final(document_id: int) -> None:
-    """A final document's boxes are locked, as its text is (_write_text)."""
-    state, title = Document.objects.values_list("review_state", "title").get(pk=document_id)
-    if state == FINAL:
-        raise ReviewError(final_refusal(title))
+def _locked_with_document(line_id: int, *fields: str) -> Line | None:
+    """The line locked (its document read, not locked), with `fields` and what
+    _refuse_if_final reads of its document; None if it is gone."""
+    lines = (
+        Line.objects.select_for_update(of=("self",))
+        .select_related("document")
+        .only(*fields, "document__title", "document__review_state")
+        .filter(pk=line_id)
+        .order_by()
+    )
+    return next(iter(lines), None)
+
+
+def _refuse_if_final(document: Document) -> None:
+    """Every change of a final document's lines is refused here: their text, boxes, reading
+    order and unclear marks."""
+    if document.is_final:
+        raise DocumentFinal(final_refusal(document.title))
 
 
 def _refuse_if_someone_else_is_typing(line: Line, user, retry: str) -> None:

@@ -731,12 +731,24 @@ class RevertUserSavesSerializer(serializers.Serializer):
 
 
 class SkippedLineSerializer(serializers.Serializer):
-    line = serializers.IntegerField(source="line_id")
-    changed_by = serializers.CharField(
-        source="user.username", allow_null=True, default=None, help_text="null: the system"
+    line = serializers.IntegerField(source="newest.line_id")
+    reason = serializers.ChoiceField(
+        choices=actions.LeftAlone.Reason.choices,
+        help_text="changed: changed since by someone else, or its box edited; final: its "
+        "document is final, and a collection admin reopens it before its lines can be undone",
     )
-    action = serializers.ChoiceField(choices=Correction.Action.choices)
-    at = serializers.DateTimeField(source="created_at")
+    changed_by = serializers.CharField(
+        source="newest.user.username",
+        allow_null=True,
+        default=None,
+        help_text="who made the line's newest change; null: the system",
+    )
+    action = serializers.ChoiceField(
+        source="newest.action",
+        choices=Correction.Action.choices,
+        help_text="the line's newest change",
+    )
+    at = serializers.DateTimeField(source="newest.created_at")
 
 
 class UserRevertSerializer(serializers.Serializer):
@@ -752,8 +764,8 @@ class UserRevertSerializer(serializers.Serializer):
     )
     skipped = SkippedLineSerializer(
         many=True,
-        help_text="lines changed since by someone else, or their box edited: left as they "
-        "are; each with its newest change",
+        help_text="lines left as they are, each with why and its newest change: changed since "
+        "by someone else or their box edited, or of a final document",
     )
 
 
@@ -766,8 +778,8 @@ class RevertUserSaves(APIView):
         only), as the coordinators' page does: each line whose newest change is still theirs
         goes back to the text it had before their saves, recorded as your revert; a line whose
         earlier text was a model's goes back to the review queue. Lines changed since by
-        anyone else are left as they are, and listed. With preview, what it would do, done
-        nothing."""
+        anyone else, and lines of a final document, are left as they are, and listed with
+        why. With preview, what it would do, done nothing."""
         collection = admin_collection_for(request.user, pk)
         form = bind_form(RevertUserForm, request.data, collection=collection)
         if not form.is_valid():

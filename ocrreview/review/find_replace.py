@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from ocrreview.corpus.audit import record_event
-from ocrreview.corpus.models import Collection, CollectionEvent, Document, Line
+from ocrreview.corpus.models import Collection, CollectionEvent, Line
 from ocrreview.review import actions, queue, search
 from ocrreview.review.models import Draft
 
 S = Line.Status
-FINAL = Document.ReviewState.FINAL
 # A preview lists every line's change on one page for a person to read before confirming;
 # past some 2,000 lines nobody reads it (and the page grows past a few megabytes), so a larger
 # fix is done document by document or status by status.
@@ -194,7 +193,7 @@ def do_replace(
                             # stays in the queue, with the fix in it.
                             status=S.NEEDS_REVIEW if line.status == S.IN_REVIEW else line.status,
                         )
-                    except actions.ReviewError:
+                    except actions.DocumentFinal:
                         # The save's own refusal (a document made final meanwhile).
                         result.changed.remove(change)
                         result.skipped.append(Skipped(line.pk, Skip.FINAL, line))
@@ -266,7 +265,7 @@ def _plan(
 def _refusal(line: Line | None, user, versions: dict[int, int] | None, drafted) -> str | None:
     if line is None:
         return Skip.GONE
-    if line.document.review_state == FINAL:
+    if line.document.is_final:
         return Skip.FINAL
     if versions is not None and versions.get(line.pk) != line.version:
         return Skip.CHANGED

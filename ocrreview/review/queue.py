@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.corpus.workflow import in_final_document
 from ocrreview.review.models import Draft, ReviewerPreference
 from ocrreview.transcription.models import Hypothesis
 
@@ -171,7 +172,7 @@ def queue_order_for(user) -> str:
 
 def waiting_lines(collection: Collection, document_id: int | None = None) -> QuerySet[Line]:
     lines = collection.lines.filter(status__in=[S.NEEDS_REVIEW, S.IN_REVIEW]).exclude(
-        document__review_state=Document.ReviewState.FINAL
+        in_final_document()
     )
     if document_id:
         lines = lines.filter(document_id=document_id)
@@ -238,7 +239,7 @@ _EDITOR_LINE = """
 {with_claim}
 SELECT l.id, l.text, l.version, {claim}.status, l.confidence, l.bbox, l."order", l.page_id,
     l.document_id, l.collection_id, l.model_version_id, {claim}.claimed_by_id,
-    {claim}.claimed_until, p.index, p.width, p.height, d.title, u.username,
+    {claim}.claimed_until, p.index, p.width, p.height, d.title, d.review_state, u.username,
     (SELECT s.id FROM corpus_line s
      WHERE s.document_id = l.document_id AND s.page_id = l.page_id AND s."order" < l."order"
      ORDER BY s."order" DESC, s.id DESC LIMIT 1),
@@ -287,8 +288,8 @@ def editor_line(line_id: int, user) -> EditorLine | None:
 
 def editor_line_from_row(row: tuple, user) -> EditorLine:
     (id_, text, version, status, confidence, bbox, order, page_id, document_id, collection_id,
-     model_version_id, claimed_by_id, claimed_until, page_index, width, height, title, username,
-     previous_id, next_id, before, page_lines, readings, draft_text, draft_version,
+     model_version_id, claimed_by_id, claimed_until, page_index, width, height, title,
+     review_state, username, previous_id, next_id, before, page_lines, readings, draft_text, draft_version,
      draft_hypothesis, draft_at, unclear, unclear_note) = row  # fmt: skip
     line = Line(
         id=id_,
@@ -307,7 +308,9 @@ def editor_line_from_row(row: tuple, user) -> EditorLine:
     line.page = Page(
         id=page_id, document_id=document_id, index=page_index, width=width, height=height
     )
-    line.document = Document(id=document_id, title=title, collection_id=collection_id)
+    line.document = Document(
+        id=document_id, title=title, collection_id=collection_id, review_state=review_state
+    )
     if claimed_by_id is not None:
         line.claimed_by = get_user_model()(id=claimed_by_id, username=username)
     hypotheses = [
@@ -354,6 +357,8 @@ class ThresholdPreview:
     auto_accepted: int
     expected_errors: float
     already_reviewed: int
+    # Lines of final documents no human reviewed: left as they are, in no queue.
+    final_kept: int
     # Accepted lines whose model was never calibrated: their confidences are raw products of
     # token probabilities, over-confident, so the expected errors among them are too few.
     accepted_uncalibrated: int
@@ -364,10 +369,11 @@ def threshold_preview(collection: Collection, threshold: float) -> ThresholdPrev
     routes them: below it a human reads the line; at or above it the line is accepted, and
     each accepted line is wrong with probability 1 - its calibrated confidence, so their sum
     is the errors we expect to leave behind. A line a reviewer has open, or has typed into,
-    stays with them."""
-    machine = Q(status__in=[S.NEEDS_REVIEW, S.AUTO_ACCEPTED])
+    stays with them. A final document's lines stay as they are, counted apart."""
+    final = in_final_document()
+    machine = Q(status__in=[S.NEEDS_REVIEW, S.AUTO_ACCEPTED]) & ~final
     below = Q(confidence__lt=threshold) | Q(confidence__isnull=True)
-    kept = Q(status=S.IN_REVIEW) | Q(status=S.NEEDS_REVIEW, drafted=True)
+    kept = (Q(status=S.IN_REVIEW) | Q(status=S.NEEDS_REVIEW, drafted=True)) & ~final
     accepted = machine & Q(confidence__gte=threshold) & ~kept
     numbers = collection.lines.annotate(drafted=drafted()).aggregate(
         to_humans=Count("id", filter=(machine & below) | kept),
@@ -377,6 +383,7 @@ def threshold_preview(collection: Collection, threshold: float) -> ThresholdPrev
             Value(0.0),
         ),
         already_reviewed=Count("id", filter=Q(status=S.REVIEWED)),
+        final_kept=Count("id", filter=final & ~Q(status=S.REVIEWED)),
         accepted_uncalibrated=Count(
             "id", filter=accepted & Q(model_version__calibration__isnull=True)
         ),

@@ -49,6 +49,7 @@ from ocrreview.corpus.models import (
     Page,
 )
 from ocrreview.corpus.signals import lines_being_corrected
+from ocrreview.corpus.workflow import in_final_document
 from ocrreview.sweep import beating
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
@@ -102,11 +103,13 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
     """Queue lines for recognition by `model_version` (default: their collection's model).
 
     Lines already read by that version are left alone; lines whose recognition failed, or
-    that the starter read in its place, are queued again. Returns how many lines were queued.
+    that the starter read in its place, are queued again. A final document's lines are not
+    queued: it was published as it is, and a reading would change the text of those nobody
+    reviewed. Returns how many lines were queued.
     The database does the work: re-reading a collection of a million lines from a web request
     holds no row of it in Python.
     """
-    chosen = lines.order_by()
+    chosen = lines.exclude(in_final_document()).order_by()
     collection_ids = list(chosen.values_list("collection_id", flat=True).distinct())
     if not collection_ids:
         return 0
@@ -753,9 +756,11 @@ def do_store_results(
         # The lines before their requests (_lock_lines says why), read here as well.
         lines = {
             line.id: line
-            # Lock the lines only: the collection row is read, and admins may edit it.
+            # Lock the lines only: the collection and document rows are read, and admins may
+            # edit them.
             for line in Line.objects.select_for_update(of=("self",))
-            .select_related("collection")
+            .select_related("collection", "document")
+            .defer("document__iiif_canvases", "document__iiif_descriptive")
             .filter(id__in=[r.line_id for r in batch])
         }
         mine = {
@@ -797,6 +802,10 @@ def do_store_results(
             if line.id in already:
                 continue  # read by this version under another request (starter fallback)
             hypotheses.extend(_hypothesis_rows(line, version, result, now))
+            # Queued before its document was made final: the reading is one of the line's
+            # alternatives, and its text stays as published.
+            if line.document.is_final:
+                continue
             read = newest_read.get(line.id)
             if read is not None and read > (request.queued_at, request.id):
                 continue

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ocrreview import storage
+from ocrreview.corpus import workflow
 from ocrreview.corpus.models import Document, Line
 from ocrreview.review import actions
 from ocrreview.training.models import ModelVersion
@@ -916,6 +917,24 @@ def test_a_threshold_raised_while_a_batch_is_stored_routes_the_batch_by_the_new_
         wait_until_another_session_waits_for_a_lock()  # the store, for the collection
     worker.join()
     assert set(document.lines.values_list("status", flat=True)) == {Line.Status.NEEDS_REVIEW}
+
+
+def test_a_reading_of_a_document_made_final_since_it_was_queued_changes_no_line(document, alice):
+    """A final document was published as it is: the reading is kept as an alternative, and
+    its lines keep their text and status."""
+    services.do_queue_recognition(document.lines.all())
+    claimed = services.do_claim(10, "w")
+    version = claimed.requests[0].model_version
+    reading = inference.Hypothesis(
+        rank=1, text="read", logprob=-0.4, confidence=0.7, share=1.0, tokens=[], raw_confidence=0.7
+    )
+    outcome = {r.id: inference.LineResult([reading]) for r in claimed.requests}
+    workflow.do_set_review_state(document, Document.ReviewState.FINAL, actor=alice)
+    before = list(document.lines.order_by("id").values_list("text", "status", "version"))
+    services.do_store_results(claimed.token, version, claimed.requests, outcome, 0.0)
+    assert list(document.lines.order_by("id").values_list("text", "status", "version")) == before
+    assert Hypothesis.objects.filter(line__document=document, text="read").count() == 3
+    assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.DONE}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,8 +11,11 @@ from ocrreview.corpus import workflow
 from ocrreview.corpus.actions import do_remove_member
 from ocrreview.corpus.audit import sentence
 from ocrreview.corpus.models import CollectionEvent, Document, DocumentAssignment, Line
-from ocrreview.review import actions
-from ocrreview.review.models import Draft, ReviewerPreference
+from ocrreview.review import actions, queue
+from ocrreview.review.models import Correction, Draft, ReviewerPreference
+from ocrreview.training.actions import do_rerecognize_unreviewed
+from ocrreview.transcription.models import RecognitionRequest
+from ocrreview.transcription.services import do_reread
 from tests import factories
 from tests.db_locks import wait_until_another_session_waits_for_a_lock
 
@@ -233,6 +236,142 @@ def test_reopening_lets_the_kept_draft_be_saved(alice, bob, lines, final):
     draft = Draft.objects.get(line=lines[1], user=bob)
     actions.do_save_line(lines[1], bob, draft.text, expected_version=draft.base_version)
     assert Line.objects.get(pk=lines[1].pk).text == "I received yo"
+
+
+def order_of(page) -> list[int]:
+    return list(Line.objects.filter(page=page).order_by("order").values_list("pk", flat=True))
+
+
+def test_a_final_document_refuses_changes_of_reading_order(
+    client, alice, bob, letters, page, lines
+):
+    actions.do_reorder_line(lines[0], bob, expected_version=1, position=4)
+    sort = actions.do_sort_page(page, bob).event
+    workflow.do_set_review_state(page.document, R.FINAL, actor=alice)
+    order, events = order_of(page), CollectionEvent.objects.count()
+    client.force_login(bob)
+    answers = [
+        client.post(
+            reverse("review_reorder", args=[letters.pk, lines[0].pk]),
+            {"expected_version": 1, "position": 1},
+        ),
+        client.post(reverse("review_sort_page", args=[letters.pk, page.pk])),
+        client.post(reverse("review_undo_sort", args=[letters.pk, page.pk]), {"event": sort.pk}),
+        factories.post_json(
+            client, reverse("api_line_reorder", args=[lines[0].pk]), bob,
+            {"expected_version": 1, "after": lines[3].pk},
+        ),
+    ]  # fmt: skip
+    for answer in answers:
+        assert answer.status_code == 400
+        assert "'Letter to Mr Hale' is final" in answer.json()["error"]
+    assert (order_of(page), CollectionEvent.objects.count()) == (order, events)
+
+
+def test_a_final_document_refuses_unclear_marks(client, alice, bob, letters, lines):
+    actions.do_mark_unclear(lines[2], bob, "the date")
+    workflow.do_set_review_state(lines[2].document, R.FINAL, actor=alice)
+    trail = Correction.objects.count()
+    with pytest.raises(actions.ReviewError, match="is final"):
+        actions.do_mark_unclear(lines[1], bob, "a blot")
+    with pytest.raises(actions.ReviewError, match="is final"):
+        actions.do_clear_unclear(lines[2], bob)
+    api = reverse("api_line_unclear", args=[lines[1].pk])
+    marked = factories.post_json(client, api, bob, {"note": "a blot"})
+    cleared = client.delete(
+        reverse("api_line_unclear", args=[lines[2].pk]), headers=factories.token_headers(bob)
+    )
+    client.force_login(bob)
+    editor = client.post(
+        reverse("review_unclear", args=[letters.pk, lines[1].pk]), {"unclear": "1"}, **FETCH
+    )
+    for answer in (marked, cleared, editor):
+        assert answer.status_code == 400
+        assert "is final" in answer.json()["error"]
+    marks = Line.objects.filter(pk__in=[x.pk for x in lines]).order_by("order")
+    assert list(marks.values_list("unclear", "unclear_note")) == [
+        (False, ""), (False, ""), (True, "the date"), (False, "")
+    ]  # fmt: skip
+    assert Correction.objects.count() == trail
+
+
+@pytest.fixture
+def letter_and_ledger(letters, letter, lines, model_version):
+    """The letter's four lines and a second document of the collection with one unsure line."""
+    ledger = factories.make_document(letters, "Ledger 1801")
+    line = factories.make_read_line(
+        factories.make_page(ledger), 0, [("To cash", 0.3)], model_version
+    )
+    return lines, line
+
+
+def test_a_threshold_routes_no_line_of_a_final_document_and_its_preview_says_so(
+    alice, letters, letter, letter_and_ledger
+):
+    lines, ledger_line = letter_and_ledger
+    workflow.do_set_review_state(letter, R.FINAL, actor=alice)
+    statuses = unchanged(lines), list(Line.objects.filter(document=letter).values_list("status"))
+    preview = queue.threshold_preview(letters, 0.1)
+    assert (preview.to_humans, preview.auto_accepted, preview.final_kept) == (0, 1, 4)
+    assert preview.expected_errors == pytest.approx(0.7)
+    assert actions.do_apply_threshold(letters, 0.1, actor=alice) == {"to_humans": 0, "accepted": 1}
+    assert Line.objects.get(pk=ledger_line.pk).status == S.AUTO_ACCEPTED
+    now = unchanged(lines), list(Line.objects.filter(document=letter).values_list("status"))
+    assert now == statuses
+    # Raised, the same: nothing of the letter goes back to reviewers.
+    assert actions.do_apply_threshold(letters, 0.99, actor=alice) == {"to_humans": 1, "accepted": 0}
+    assert Line.objects.get(pk=lines[0].pk).status == S.AUTO_ACCEPTED
+
+
+def test_a_reread_queues_no_line_of_a_final_document(
+    client, alice, letters, letter, letter_and_ledger
+):
+    lines, ledger_line = letter_and_ledger
+    workflow.do_set_review_state(letter, R.FINAL, actor=alice)
+    newer = factories.make_model_version(name="newer", source="/models/newer")
+    assert do_reread(letters, newer, actor=alice) == 1
+    assert do_reread(letters, newer, document=letter, actor=alice) == 0
+    queued = RecognitionRequest.objects.filter(model_version=newer)
+    assert list(queued.values_list("line_id", flat=True)) == [ledger_line.pk]
+    # The pipeline's re-read of every unreviewed line, after a model is promoted, the same.
+    letters.model_version = newer
+    letters.save()
+    assert do_rerecognize_unreviewed(letters, newer, actor=alice) == 0
+    assert queued.count() == 1
+
+
+def test_undoing_saves_lists_a_final_documents_lines_and_why(
+    client, alice, bob, letters, letter, lines, bobs_saves
+):
+    """bob's saves of lines 2 and 3 would be undone but for the letter being final; dave
+    changed line 4 since. All three are listed, each with why."""
+    workflow.do_set_review_state(letter, R.FINAL, actor=alice)
+    before = unchanged(lines)
+    result = actions.do_revert_user_saves(letters, bob, bobs_saves, alice)
+    assert result.reverted == []
+    assert [(left.newest.line_id, left.reason) for left in result.skipped] == [
+        (lines[1].pk, "final"),
+        (lines[2].pk, "final"),
+        (lines[3].pk, "changed"),
+    ]
+    assert unchanged(lines) == before
+    answer = factories.post_json(
+        client,
+        reverse("api_corrections_revert", args=[letters.pk]),
+        alice,
+        {"user": bob.pk, "since": bobs_saves.isoformat(), "preview": True},
+    ).json()
+    assert [(s["line"], s["reason"], s["changed_by"]) for s in answer["skipped"]] == [
+        (lines[1].pk, "final", "bob"),
+        (lines[2].pk, "final", "bob"),
+        (lines[3].pk, "changed", "dave"),
+    ]
+    client.force_login(alice)
+    query = {"user": bob.pk, "since": bobs_saves.isoformat()}
+    page = client.get(reverse("review_revert_user", args=[letters.pk]), query)
+    assert page.content.decode().count("its document is final") == 2
+    done = client.post(reverse("review_revert_user", args=[letters.pk]), query, follow=True)
+    assert done.content.decode().count("its document is final") == 2
 
 
 # --- The queue ----------------------------------------------------------------------------

@@ -41,9 +41,9 @@ def test_alice_puts_back_what_bob_saved_since_then_but_for_what_dave_changed_aft
     ]
     assert result.reverted == [lines[1].pk, lines[2].pk]
     assert result.requeued == [lines[2].pk]
-    assert [(c.line_id, c.user, c.text_after) for c in result.skipped] == [
-        (lines[3].pk, dave, "inst and")
-    ]
+    assert [
+        (s.newest.line_id, s.newest.user, s.newest.text_after, s.reason) for s in result.skipped
+    ] == [(lines[3].pk, dave, "inst and", "changed")]
     reverts = Correction.objects.filter(action=A.REVERT).order_by("line__order")
     assert [(r.line_id, r.user, r.text_before, r.text_after) for r in reverts] == [
         (lines[1].pk, alice, "I RECEIVED YOUR", "I received your"),
@@ -105,7 +105,7 @@ def test_the_preview_writes_nothing_and_says_what_the_revert_will_do(
     assert not Correction.objects.filter(action=A.REVERT).exists()
     done = actions.do_revert_user_saves(letters, bob, bobs_saves, alice)
     assert (preview.reverted, preview.requeued) == (done.reverted, done.requeued)
-    assert [c.pk for c in preview.skipped] == [c.pk for c in done.skipped]
+    assert preview.skipped == done.skipped
 
 
 def test_lines_of_other_collections_are_not_touched(
@@ -155,7 +155,7 @@ def test_a_save_committing_as_the_revert_starts_is_kept(alice, bob, dave, letter
     reverter.join()
     result = outcome["result"]
     assert result.reverted == [lines[1].pk]
-    assert [(c.line_id, c.user) for c in result.skipped] == [(lines[2].pk, dave)]
+    assert [(s.newest.line_id, s.newest.user) for s in result.skipped] == [(lines[2].pk, dave)]
     assert texts(lines[1:3]) == [
         ("I recieved your", S.NEEDS_REVIEW),
         ("letter of the 3d.", S.REVIEWED),
