@@ -58,6 +58,8 @@
       // the History's revert button), or the reading ("empty", "short": see dropWarning).
       armed: null,
       busy: false,
+      // A final document's line: shown, and moved away from with the keys, never changed.
+      final: "final" in d,
     };
     const restored = restoreDraft();
     input.addEventListener("input", onInput);
@@ -100,6 +102,13 @@
 
   function restoreDraft() {
     const d = ed.d;
+    // Kept, here and on the server, for when an admin reopens the document; shown in a
+    // read-only input it would look like the line's text.
+    if (ed.final) {
+      return d.draftVersion || readLocal(ed.id)
+        ? "Your unsaved text in this line is kept for when the document is reopened."
+        : null;
+    }
     const candidates = [readLocal(ed.id)];
     if (d.draftVersion) {
       // The server's time of its draft, on this browser's clock, to compare with the local
@@ -197,7 +206,15 @@
   const undo = () => step(ed.undo, ed.redo);
   const redo = () => step(ed.redo, ed.undo);
 
+  // What would change a final document's line says why it cannot, instead of sending a
+  // change the server refuses.
+  function locked() {
+    if (ed.final) notice(ed.root.querySelector("#final-banner").textContent, "warn");
+    return ed.final;
+  }
+
   function takeAlternative(index) {
+    if (locked()) return;
     const items = ed.root.querySelectorAll(".alternatives li");
     const li = items[index];
     if (!li) return;
@@ -208,6 +225,7 @@
   }
 
   function insertText(text) {
+    if (locked()) return;
     const { selectionStart: start, selectionEnd: end, value } = ed.input;
     setText(value.slice(0, start) + text + value.slice(end), start + text.length);
   }
@@ -277,12 +295,12 @@
       response = await post(url, body);
     } catch {
       sending.busy = false;
-      sending.input.readOnly = false;
+      sending.input.readOnly = sending.final;
       notice("Not saved: the server cannot be reached. Your text is kept here; press Enter to try again.", "error");
       return;
     }
     sending.busy = false;
-    sending.input.readOnly = false;
+    sending.input.readOnly = sending.final;
     if (response.status === 409) {
       document.getElementById("conflict-area").innerHTML = await response.text();
       wireConflict();
@@ -348,6 +366,7 @@
   }
 
   function save(action) {
+    if (locked()) return;
     if (action === "accept" && ed.input.value !== ed.original && ed.armed !== "accept") {
       ed.armed = "accept";
       notice("You changed the text. Ctrl+Enter again accepts the recognised text and drops your change; Enter saves your change.", "warn");
@@ -429,6 +448,7 @@
   }
 
   function toggleUnclear() {
+    if (locked()) return;
     if (ed.root.querySelector("[data-unclear=clear]")) setUnclear(false);
     else openUnclear();
   }

@@ -19,6 +19,9 @@
   let ordering = Promise.resolve();  // the last change of reading order, on its way
   let lastSort = null;   // the event of this page's sort made here, for its undo
   const help = document.getElementById("help");
+  // A final document's page is shown, its rows read-only and its edit buttons gone: the keys
+  // move between rows, and nothing sends a change the server would refuse.
+  const final = "final" in view.dataset;
 
   const rowOf = (id) => document.getElementById(`line-${id}`);
   const boxOf = (id) => svg.querySelector(`g[data-line-id="${id}"]`);
@@ -50,7 +53,8 @@
   function wireRow(li) {
     const input = li.querySelector(".pl-text");
     const local = drafts.read(li.dataset.lineId);
-    if (local && local.text !== input.value) {
+    // Kept in this browser for when an admin reopens the document, not shown over its text.
+    if (local && local.text !== input.value && !final) {
       // Typed over another version (the line was saved, split or read again since), it would
       // be saved over that version's text unseen: the person chooses.
       if (String(local.version) === li.dataset.version) {
@@ -693,6 +697,7 @@
     // AltGr arrives as Ctrl+Alt on Windows (ś, ą on a Polish keyboard): letters, as
     // Alt+Backspace (delete a word) is editing.
     if (!isShortcut(e) || (!mac && e.getModifierState("AltGraph")) || composing(e)) return;
+    if (final) return;
     const typesACharacter = e.key.length === 1 && e.code !== `Key${e.key.toUpperCase()}`;
     if (!mac && e.target.classList?.contains("pl-text") && typesACharacter) return;
     // A conflict's buttons name these keys, as in the editor; they answer the focused row's.
@@ -765,6 +770,7 @@
     }
     select(li);
     li.querySelector(".pl-text").focus({ preventScroll: true });
+    if (final) return;
     const resizing = e.target.classList.contains("handle");
     const [x0, y0, x1, y1] = bboxOf(li);
     let box = [x0, y0, x1, y1];
