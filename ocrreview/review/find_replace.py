@@ -13,6 +13,7 @@ word, or words joined by `or` (`Stanfora or Stancord`), and `-word` to leave lin
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from ocrreview.corpus.audit import record_event
 from ocrreview.corpus.models import Collection, CollectionEvent, Line
@@ -145,8 +146,9 @@ def replace_preview(
 ) -> Replacement:
     """What do_replace would do now. Nothing is locked: do_replace decides again."""
     result = Replacement()
+    found = _found(collection, q, filters)
     for start in range(0, len(line_ids), BATCH):
-        _plan(result, collection, user, q, filters, line_ids[start : start + BATCH], replacement)
+        _plan(result, collection, user, found, line_ids[start : start + BATCH], replacement)
     return result
 
 
@@ -165,6 +167,7 @@ def do_replace(
     line at another one now is skipped. Recorded once in the collection's events (`query`,
     `replacement`, `lines` changed, `skipped`; the document's `title` where it was one's)."""
     result = Replacement()
+    found = _found(collection, q, filters)
     try:
         for start in range(0, len(line_ids), BATCH):
             with transaction.atomic():
@@ -178,9 +181,7 @@ def do_replace(
                     .order_by("pk")
                     .values_list("pk", flat=True)
                 )
-                for change in _plan(
-                    result, collection, user, q, filters, batch, replacement, versions
-                ):
+                for change in _plan(result, collection, user, found, batch, replacement, versions):
                     line = change.line
                     try:
                         correction = actions._write_text(
@@ -215,19 +216,24 @@ def do_replace(
     return result
 
 
+def _found(collection: Collection, q: str, filters: search.Filters) -> QuerySet[Line]:
+    """The search's lines with every match marked in their headlines. Building it looks up the
+    query's folded and similar words in the collection's vocabulary, once for the whole replace;
+    each batch then asks only for its own lines' headlines."""
+    return search.with_headlines(search.matching(collection, q, filters), highlight_all=True)
+
+
 def _plan(
     result: Replacement,
     collection: Collection,
     user,
-    q: str,
-    filters: search.Filters,
+    found: QuerySet[Line],
     batch: list[int],
     replacement: str,
     versions: dict[int, int] | None = None,
 ) -> list[Change]:
-    """Decide for each line of the batch whether and how it changes, add each to result, and
-    return the changes."""
-    found = search.with_headlines(search.matching(collection, q, filters), highlight_all=True)
+    """Decide for each line of the batch whether and how it changes (found: _found's lines),
+    add each to result, and return the changes."""
     headlines = dict(found.filter(pk__in=batch).values_list("pk", "headline"))
     lines = (
         Line.objects.filter(pk__in=batch, collection=collection)

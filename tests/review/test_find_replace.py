@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -254,6 +255,30 @@ def test_words_found_folded_are_replaced_as_the_line_spells_them(client, alice, 
         assert response.status_code == 200, response.content
         assert [c["text_after"] for c in response.json()["changed"]] == [expected]
         assert texts([line]) == [expected]
+
+
+@pytest.mark.django_db
+def test_the_search_words_are_looked_up_once_per_replace_not_per_batch(alice, letters, monkeypatch):
+    """The folded and similar word lookups are the search's, the same for every batch: a
+    batch adds only its own lines, headlines and drafts."""
+    monkeypatch.setattr(find_replace, "BATCH", 2)
+    page = factories.make_page(factories.make_document(letters, title="Stanford papers"))
+    ids = [
+        factories.make_line(page, i, text=f"Mr Stanfora came {i}", status=S.NEEDS_REVIEW).pk
+        for i in range(6)
+    ]
+
+    def preview_queries(line_ids):
+        with CaptureQueriesContext(connection) as queries:
+            result = find_replace.replace_preview(
+                letters, alice, QUERY, find_replace.search.Filters(), line_ids, "Stanford"
+            )
+        assert [c.line.pk for c in result.changed] == line_ids
+        assert {c.text_after.rsplit(" ", 1)[0] for c in result.changed} == {"Mr Stanford came"}
+        return len(queries)
+
+    two_batches, three_batches = preview_queries(ids[:3]), preview_queries(ids)
+    assert three_batches - two_batches <= 3
 
 
 @pytest.mark.django_db
