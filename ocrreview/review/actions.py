@@ -46,7 +46,7 @@ LINE_GONE = "This line no longer exists (its box was merged or deleted)."
 UNCLEAR_NOTE_LENGTH = 200
 EMPTY_REFUSED = (
     "The text is empty, so nothing was saved. To save the line empty (a box with no writing "
-    "in it), confirm it in the line editor: Enter twice."
+    "in it), confirm it in the line editor or the page view: Enter twice."
 )
 
 

@@ -1,5 +1,5 @@
 // What the editor and the page view share: posting to the server, the drafts each keeps in
-// the browser, and the shortcut modifier.
+// the browser, the shortcut modifier, and the warning before a save drops the reading.
 //
 // The modifier is Alt elsewhere; on a Mac, Option types characters (Option+3 is £,
 // Option+Fn+Delete deletes a word) and Control edits text (Control+H deletes back, Control+T
@@ -66,5 +66,28 @@ window.ocrreview = (() => {
   }
   // Typing is sent to the server as a draft once the reviewer pauses this long.
   const DRAFT_DELAY_MS = 800;
-  return { csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS };
+  // A save that drops the reading, or most of it, asks for a second Enter: select-all and
+  // Backspace, or a word typed over a selected line, is a slip far more often than a fix. A
+  // third of a line left is a split line's half and more, or a word or two fixed, so anything
+  // under 30% is taken for a slip. Counted in code points, as the reviewer sees characters.
+  // The warning, or null where the save goes at once; its kind ("empty", "short") is what a
+  // second Enter confirms.
+  const SHORT_FRACTION = 0.3;
+  const dropWarning = (reading, text) => {
+    const had = [...reading.trim()].length;
+    const kept = [...text.trim()].length;
+    if (!had) return null;
+    if (!kept) {
+      return {
+        kind: "empty",
+        message: "The line is empty. Enter again saves it with no text (a box with no writing, left out of training); Ctrl+Z brings the text back.",
+      };
+    }
+    if (kept >= had * SHORT_FRACTION) return null;
+    return {
+      kind: "short",
+      message: `You removed most of the reading (${kept} of ${had} characters left). Enter again saves it; Ctrl+Z brings the text back.`,
+    };
+  };
+  return { csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning };
 })();

@@ -12,7 +12,9 @@
   const IDLE_MS = 120_000;
   let ed = null;
 
-  const { csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS } = window.ocrreview;
+  const {
+    csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
+  } = window.ocrreview;
   const { read: readLocal, write: writeLocal, drop: dropLocal } = localDrafts(review.dataset.user);
 
   // Outside the fragments the editor swaps in: a live region replaced along with the line
@@ -342,29 +344,6 @@
     }, 100);
   }
 
-  // A save that drops the reading, or most of it, asks for a second Enter: select-all and
-  // Backspace, or a word typed over a selected line, is a slip far more often than a fix. A
-  // third of a line left is a split line's half and more, or a word or two fixed, so anything
-  // under 30% is taken for a slip. Counted in code points, as the reviewer sees characters.
-  const SHORT_FRACTION = 0.3;
-
-  function dropWarning() {
-    const had = [...ed.original.trim()].length;
-    const kept = [...ed.input.value.trim()].length;
-    if (!had) return null;
-    if (!kept) {
-      return {
-        kind: "empty",
-        message: "The line is empty. Enter again saves it with no text (a box with no writing, left out of training); Ctrl+Z brings the text back.",
-      };
-    }
-    if (kept >= had * SHORT_FRACTION) return null;
-    return {
-      kind: "short",
-      message: `You removed most of the reading (${kept} of ${had} characters left). Enter again saves it; Ctrl+Z brings the text back.`,
-    };
-  }
-
   function save(action) {
     if (locked()) return;
     if (action === "accept" && ed.input.value !== ed.original && ed.armed !== "accept") {
@@ -372,7 +351,7 @@
       notice("You changed the text. Ctrl+Enter again accepts the recognised text and drops your change; Enter saves your change.", "warn");
       return;
     }
-    const warning = action === "save" ? dropWarning() : null;
+    const warning = action === "save" ? dropWarning(ed.original, ed.input.value) : null;
     if (warning && ed.armed !== warning.kind) {
       ed.armed = warning.kind;
       notice(warning.message, "warn");

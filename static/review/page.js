@@ -7,7 +7,9 @@
   if (!view) return;
   const svg = document.getElementById("page-boxes");
   const status = document.getElementById("seg-status");
-  const { post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS } = window.ocrreview;
+  const {
+    post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
+  } = window.ocrreview;
   const drafts = localDrafts(view.dataset.user);
   let selected = null;  // the <li> of the selected line
   let lastClick = null; // where on the page the reviewer last clicked, in page pixels
@@ -86,7 +88,7 @@
       }
       if (splitting?.li === li) cancelSplit();  // the cut shown was of the text before
       fit();
-      li.armed = false;
+      li.armed = null;  // a new text needs its own warning before a second press
       drafts.write(li.dataset.lineId, {
         text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
       });
@@ -105,22 +107,34 @@
 
   // As in the editor, Enter saves a change and Ctrl+Enter accepts the text as it was: a line
   // is never marked reviewed by an Enter that only meant to go on. Enter on a row left as it
-  // was goes to the next row; Ctrl+Enter over a change asks again, as it drops the change.
+  // was goes to the next row; Ctrl+Enter over a change asks again, as it drops the change, and
+  // so does Enter over a change that empties the row or drops most of its text. li.armed: the
+  // kind of press ("accept", or dropWarning's) that a second one carries out.
   function enter(li, accept) {
     const input = li.querySelector(".pl-text");
     const msg = li.querySelector(".pl-msg");
     const changed = input.value !== input.dataset.saved;
     if (!accept) {
-      if (changed) saveRow(li);
-      else moveFocus(li, 1);
+      if (!changed) {
+        moveFocus(li, 1);
+        return;
+      }
+      const warning = dropWarning(input.dataset.saved, input.value);
+      if (warning && li.armed !== warning.kind) {
+        li.armed = warning.kind;
+        msg.textContent = warning.message;
+        return;
+      }
+      li.armed = null;
+      saveRow(li);
       return;
     }
-    if (changed && !li.armed) {
-      li.armed = true;
+    if (changed && li.armed !== "accept") {
+      li.armed = "accept";
       msg.textContent = "You changed the text. Ctrl+Enter again accepts the text as it was and drops your change; Enter saves your change.";
       return;
     }
-    li.armed = false;
+    li.armed = null;
     input.value = input.dataset.saved;
     saveRow(li, null, "accept");
   }
@@ -219,12 +233,16 @@
     try {
       // The row's box moved from the keyboard goes first: its new version is the one saved on.
       await sendNudged();
-      response = await post(li.dataset.saveUrl, {
+      const fields = {
         text: input.value,
         expected_version: conflictVersion ?? li.dataset.version,
         stay: "1",
         action,
-      });
+      };
+      // Past Enter's warning (a conflict's "Keep mine" comes after it), an empty text is
+      // meant, or the line had none to lose.
+      if (action === "save" && !input.value.trim()) fields.confirm_empty = "1";
+      response = await post(li.dataset.saveUrl, fields);
       // Read whole before the row takes keys again: keys typed meanwhile would be stored
       // against the version this answer replaces.
       answer = await response.text();

@@ -1,8 +1,8 @@
 """The page view in a real headless Chromium: a split shown on the image before it is made,
 taking the row's text as typed and cutting it where the preview did; text kept in the
 browser over a version gone offered, not restored over it; Enter that goes on and Ctrl+Enter
-that accepts; the focused row's whole text; the list of its keys; a row moved in reading
-order with its typing."""
+that accepts; a second Enter before a row is emptied or loses most of its text; the focused
+row's whole text; the list of its keys; a row moved in reading order with its typing."""
 
 import pytest
 from PIL import ImageFont
@@ -155,6 +155,70 @@ def test_enter_on_an_untouched_row_goes_on_and_ctrl_enter_accepts_it(
     saved = Line.objects.get(pk=line.pk)
     assert saved.text == "of the 3d inst. and"
     assert Correction.objects.get(line=line).action == "accept"
+
+
+def test_emptying_a_row_asks_for_a_second_enter_then_saves_it_empty(
+    new_page, bob, letters, letter_lines
+):
+    """The page view sent no confirmation, so an emptied row was refused, with a message
+    sending the person to the line editor."""
+    bbox_lines(letter_lines)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    line = letter_lines[1]
+    text = page.locator(f"#line-{line.pk} .pl-text")
+    msg = page.locator(f"#line-{line.pk} .pl-msg")
+    text.press("Control+a")
+    text.press("Backspace")
+    text.press("Enter")
+    expect(msg).to_contain_text("The line is empty. Enter again saves it with no text")
+    page.wait_for_timeout(300)
+    assert not Correction.objects.exists()
+    text.press("Control+z")
+    assert text.input_value() == "I recieved your letter"
+
+    # The undo was typing: emptied again, the row asks again, and the second Enter saves it.
+    text.press("Control+a")
+    text.press("Backspace")
+    msg.evaluate("m => { m.textContent = ''; }")
+    text.press("Enter")
+    expect(msg).to_contain_text("Enter again saves it")
+    text.press("Enter")
+    page.wait_for_selector(f"#line-{line.pk}.band-reviewed")
+    saved = Line.objects.get(pk=line.pk)
+    assert (saved.text, saved.status) == ("", "reviewed")
+    assert page.locator(f"#line-{line.pk} .pl-text").input_value() == ""
+
+
+def test_a_save_that_drops_most_of_a_rows_text_asks_for_a_second_enter(
+    new_page, bob, letters, letter_lines
+):
+    bbox_lines(letter_lines)
+    page = bob_on_the_page_view(new_page, letters, letter_lines[0])
+    line = letter_lines[1]
+    text = page.locator(f"#line-{line.pk} .pl-text")
+    msg = page.locator(f"#line-{line.pk} .pl-msg")
+    text.press("Control+a")
+    text.press_sequentially("I r")  # a word typed over the selected row
+    text.press("Enter")
+    expect(msg).to_contain_text("You removed most of the reading (3 of 22 characters left)")
+    page.wait_for_timeout(300)
+    assert not Correction.objects.exists()
+    # Typing disarms it: Enter asks again rather than saving what the warning did not show.
+    text.press_sequentially("e")
+    text.press("Enter")
+    expect(msg).to_contain_text("(4 of 22 characters left)")
+    assert not Correction.objects.exists()
+    text.press("Enter")
+    page.wait_for_selector(f"#line-{line.pk}.band-reviewed")
+    assert Line.objects.get(pk=line.pk).text == "I re"
+
+    # A cut to a third or more (half of a line split in two) goes at once.
+    other = letter_lines[3]
+    text = page.locator(f"#line-{other.pk} .pl-text")
+    text.fill("hasten to")
+    text.press("Enter")
+    page.wait_for_function(f"document.querySelector('#line-{other.pk}').dataset.version === '2'")
+    assert Line.objects.get(pk=other.pk).text == "hasten to"
 
 
 def test_the_focused_row_shows_its_whole_text(new_page, bob, letters, letter_lines):
