@@ -30,6 +30,7 @@ urlpatterns = [
     ),
     path("collections/<int:pk>/upload/", upload_views.upload, name="upload"),
     path("collections/<int:pk>/upload/iiif/", upload_views.import_iiif, name="import_iiif"),
+    path("documents/<int:pk>/", views.document_detail, name="document_detail"),
     path("documents/<int:pk>/delete/", views.delete_document, name="delete_document"),
     path("documents/<int:pk>/segment-again/", views.segment_again, name="segment_again"),
     path(

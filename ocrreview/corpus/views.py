@@ -77,6 +77,29 @@ def collection_detail(request, pk: int):
 
 
 @login_required
+def document_detail(request, pk: int):
+    """A document's pages in order, each with its line counts, linking to the page view: the
+    way into a document besides the review queue. A few queries however many pages it has."""
+    visible = Document.objects.without_iiif_json().filter(
+        collection__in=visible_collections(request.user)
+    )
+    document = get_object_or_404(visible.select_related("collection"), pk=pk)
+    rows = with_line_counts(document.pages.order_by("index", "id"), document.lines.all(), "page_id")
+    return render(
+        request,
+        "corpus/document_detail.html",
+        {
+            "collection": document.collection,
+            "document": document,
+            "rows": rows,
+            "counts": summed_line_counts(rows),
+            "assignees": list(document.assignees.order_by("username")),
+            "is_admin": is_collection_admin(request.user, document.collection),
+        },
+    )
+
+
+@login_required
 def document_iiif_manifest(request, pk: int):
     """The document's transcription as a IIIF Presentation 3 manifest (as the API's)."""
     visible = Document.objects.filter(collection__in=visible_collections(request.user))

@@ -70,12 +70,16 @@ def test_a_document_still_being_segmented_is_a_409_that_says_so(client, bob, let
     assert "still being cut into lines" in response.content.decode()
 
 
-def test_the_collection_page_offers_each_member_the_transcripts(client, bob, alice, letter):
+def test_each_member_is_offered_the_transcripts(client, bob, alice, letter):
+    """A document's on its own page, once it is cut into lines; the collection's on the
+    collection page, to its admins."""
     busy = factories.make_document(letter.collection, "Busy", status=Document.Status.SEGMENTING)
+    page = get_as(client, bob, reverse("document_detail", args=[letter.pk]))
+    assert f'action="{document_url(letter)}"' in page.content.decode()
+    page = get_as(client, bob, reverse("document_detail", args=[busy.pk]))
+    assert f'action="{document_url(busy)}"' not in page.content.decode()
     page = get_as(client, bob, reverse("collection_detail", args=[letter.collection_id]))
     html = page.content.decode()
-    assert f'action="{document_url(letter)}"' in html
-    assert f'action="{document_url(busy)}"' not in html
     assert collection_url(letter.collection) not in html  # the whole collection: admins'
     page = get_as(client, alice, reverse("collection_detail", args=[letter.collection_id]))
     assert collection_url(letter.collection) in page.content.decode()
