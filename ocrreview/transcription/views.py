@@ -46,12 +46,15 @@ def rerecognize(request, pk: int):
 
 @staff_member_required
 def queues(request):
+    lengths = ops.queue_lengths()
     return render(
         request,
         "transcription/queues.html",
         {
-            "queues": ops.queue_lengths(),
-            "workers": ops.workers(),
+            "queues": lengths,
+            # No worker can answer through a broker that is down; asking would only wait out
+            # kombu's connection retries.
+            "workers": ops.workers() if lengths is not None else [],
             "requests": ops.recognition_counts(),
         },
     )
