@@ -140,3 +140,22 @@ def test_the_line_texts_are_marked_with_the_collections_language(client, bob, le
         "history": {"diff"},
         "search": {"snippet"},
     }
+
+
+def test_the_line_confidence_and_the_alternatives_shares_are_told_apart(
+    client, bob, letters, lines
+):
+    """Two percentages that disagree (a line at 0 % whose best reading holds 72 % of the
+    alternatives) read as a contradiction when unnamed: each says what it is."""
+    client.force_login(bob)
+    page = editor(client, letters, lines[1]).content.decode()
+    header = re.search(r'<span class="line-confidence" title="([^"]+)">([^<]+)</span>', page)
+    assert header[2] == "line confidence (calibrated) 40%"
+    assert "whole line is exactly this reading" in header[1]
+    shares = re.findall(r'<span class="prob" title="([^"]+)">([^<]+)</span>', page)
+    assert [text for _, text in shares] == [
+        "share among the alternatives 40%",
+        "share among the alternatives 35%",
+        "share among the alternatives 10%",
+    ]
+    assert "not how likely the line is right" in shares[0][0]
