@@ -1,5 +1,7 @@
 """Progress per collection and document, and per reviewer lines per hour and share changed."""
 
+import re
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -129,3 +131,16 @@ def test_documents_come_a_page_at_a_time_and_last_work_is_read_for_the_page_alon
     assert response.context["newer_url"] == "?page=3&assignee="
     assert response.context["older_url"] is None
     assert shown({"page": "x"})[0] == ["Letter 7", "Letter 6"]  # a bad page is the first
+
+
+def test_each_column_of_the_progress_tables_has_a_header_of_its_own(client, alice, bob, lines):
+    """The reviewers' chart column repeated 'Lines per hour', the rate's own header; the
+    documents' chart column had none. Screen readers read each cell with its header."""
+    actions.do_save_line(lines[1], bob, "I received your", expected_version=1, time_spent_ms=6000)
+    client.force_login(alice)
+    html = client.get(reverse("review_progress", args=[lines[1].collection_id])).content.decode()
+    for table in ("progress-docs", "progress-reviewers"):
+        head = re.search(rf'class="list {table}">\s*<thead>(.*?)</thead>', html, re.S)[1]
+        headers = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th[^>]*>(.*?)</th>", head)]
+        assert all(headers) and len(set(headers)) == len(headers), headers
+    assert "Lines per hour against the fastest reviewer (chart)" in html
