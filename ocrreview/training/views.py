@@ -13,12 +13,13 @@ from django.views.decorators.http import require_POST
 from ocrreview import storage
 from ocrreview.corpus.access import admin_collection_for
 from ocrreview.corpus.models import Collection
-from ocrreview.training import actions, splits
+from ocrreview.training import actions, splits, tasks
 from ocrreview.training.charts import history_chart, last_step
 from ocrreview.training.exports import ExportError
 from ocrreview.training.forms import ExportForm, ImportForm, OverrideForm, TrainingForm
 from ocrreview.training.imports import DatasetImportError, do_import_zip
 from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
+from ocrreview.transcription import ops
 
 FINISHED_RUN = (
     TrainingRun.Status.SUCCEEDED,
@@ -118,7 +119,10 @@ def import_dataset(request, pk: int):
 def export_detail(request, pk: int):
     export = _export(request, pk)
     template = "training/_export_status.html" if _polled(request) else "training/export.html"
-    return render(request, template, {"export": export, "collection": export.collection})
+    context = {"export": export, "collection": export.collection}
+    if export.status == DatasetExport.Status.QUEUED:
+        context["waiting"] = ops.why_waiting(tasks.build_dataset_export.name)
+    return render(request, template, context)
 
 
 @login_required
@@ -170,6 +174,8 @@ def run_detail(request, pk: int):
         "override_form": OverrideForm(),
         "events": events,
     }
+    if run.status == TrainingRun.Status.QUEUED:
+        context["waiting"] = ops.why_waiting(tasks.train_model.name)
     if _polled(request):
         return render(request, "training/_run_status.html", context)
     return render(request, "training/run.html", context)

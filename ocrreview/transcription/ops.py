@@ -1,6 +1,7 @@
 """What an admin needs to see whether recognition is moving: broker queue lengths and the
 workers that answer."""
 
+from django.core.cache import cache
 from django.db.models import Count
 from kombu.exceptions import ChannelError, OperationalError
 
@@ -9,6 +10,11 @@ from ocrreview.transcription.models import RecognitionRequest
 
 # Every queue the app routes to, so a new one shows without being listed twice.
 QUEUES = tuple(queue.name for queue in app.conf.task_queues)
+
+# Pages that poll every second or two ask which queues have a worker; a broadcast waits its
+# whole timeout for answers, so one answer serves them all this long.
+LISTENING_CACHE_S = 5
+LISTENING_KEY = "ops:listening-queues"
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:
@@ -67,3 +73,38 @@ def recognition_counts() -> dict[str, int]:
     rows = RecognitionRequest.objects.values("status").annotate(n=Count("id"))
     counts.update({row["status"]: row["n"] for row in rows})
     return counts
+
+
+def listening_queues(timeout: float = 1.0) -> set[str]:
+    """The queues some worker that answered consumes, asked once per LISTENING_CACHE_S."""
+    cached = cache.get(LISTENING_KEY)
+    if cached is not None:
+        return set(cached)
+    try:
+        answers = app.control.inspect(timeout=timeout).active_queues() or {}
+    except _connection_errors():
+        return set()
+    names = sorted({q["name"] for queues in answers.values() for q in queues})
+    cache.set(LISTENING_KEY, names, LISTENING_CACHE_S)
+    return set(names)
+
+
+def why_waiting(task_name: str) -> str:
+    """Why a task of this name may not have started yet, for a page to show while it waits."""
+    queue = app.amqp.router.route({}, task_name)["queue"].name
+    lengths = queue_lengths()
+    if lengths is None:
+        return "Cannot tell why it waits: the broker is unreachable."
+    if queue not in listening_queues():
+        return (
+            f"No worker is listening on the `{queue}` queue — start one with "
+            f"`celery -A ocrreview worker -Q {queue}` (README: Production layout). "
+            # A solo pool answers no broadcast while it runs a task: a training worker busy
+            # with another run looks absent.
+            "A worker of a solo pool busy with another task does not answer either."
+        )
+    waiting = lengths[queue]
+    return (
+        f"A worker is listening on the `{queue}` queue; "
+        f"{waiting} task{'' if waiting == 1 else 's'} waiting in it."
+    )
