@@ -48,6 +48,10 @@ class AlreadyAMember(MembershipError):
     pass
 
 
+class NameTaken(ValueError):
+    pass
+
+
 class LastAdmin(MembershipError):
     """The change would leave the collection with no admin, whom only site staff could then
     replace."""
@@ -195,6 +199,25 @@ def do_segment_again(document: Document, actor) -> None:
         record_event(locked.collection_id, T.DOCUMENT_SEGMENTED_AGAIN, actor=actor, document=locked)
         start_processing(locked)
     logger.info("document %s (%r) segmented again, asked by %s", document.pk, document.title, actor)
+
+
+@transaction.atomic
+def do_create_collection(collection: Collection, admin, *, actor) -> Collection:
+    """Save the new `collection` (unsaved, its fields validated by the caller's form) with
+    `admin` as its first admin member: a collection without one could be run by nobody but
+    site staff. Its creation and the membership are recorded as two events."""
+    try:
+        # A savepoint: the name taken by another request since the form checked it fails
+        # the insert alone, and the error is ours to word.
+        with transaction.atomic():
+            collection.save(force_insert=True)
+    except IntegrityError:
+        raise NameTaken(f"A collection named “{collection.name}” already exists.") from None
+    _mark_in_use(None, collection.model_version)
+    record_event(collection, T.COLLECTION_CREATED, actor=actor, name=collection.name)
+    do_add_member(collection, admin, Membership.Role.ADMIN, actor=actor)
+    logger.info("collection %s created by %s, admin %s", collection.pk, actor, admin)
+    return collection
 
 
 # --- Members ----------------------------------------------------------------------------

@@ -13,8 +13,10 @@ from ocrreview.corpus import audit
 from ocrreview.corpus.actions import (
     LastAdmin,
     MembershipError,
+    NameTaken,
     check_admins_left,
     do_add_member,
+    do_create_collection,
     do_remove_member,
     do_save_collection_settings,
     do_set_member_role,
@@ -61,10 +63,28 @@ class CollectionAdmin(ChangedFieldsAdmin):
         form = super().get_form(request, obj, **kwargs)
         # As the settings page offers: a version the gate kept inactive comes in through the
         # audited override, not by being picked here.
-        form.base_fields["model_version"].queryset = ModelVersion.objects.choosable_in(
-            obj or Collection()
+        versions = ModelVersion.objects
+        form.base_fields["model_version"].queryset = (
+            versions.choosable_in(obj) if obj else versions.choosable_in_new()
         )
         return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # As the New collection page creates one: the staff member adding it is its first
+        # admin, so that someone can run it, and both are recorded in its events.
+        try:
+            do_create_collection(obj, request.user, actor=request.user)
+        except NameTaken as exc:  # taken by another request since the form checked it
+            request.collection_refused = True
+            self.message_user(request, str(exc), messages.ERROR)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "collection_refused", False):
+            return HttpResponseRedirect(reverse("admin:corpus_collection_changelist"))
+        return super().response_add(request, obj, post_url_continue)
 
     def save_changed(self, request, obj, form) -> None:
         # As the settings page saves: a changed model marks the versions in use, and the

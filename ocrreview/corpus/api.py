@@ -3,6 +3,7 @@ are at /api/schema/ and /api/docs/). Same rules as the web: collections not your
 admin actions 403. Authentication, pagination and the error shape: `api_base.py`. Documents,
 whose answers carry their recognition progress, are in `transcription/api.py`."""
 
+from django.core.exceptions import PermissionDenied
 from django.forms.models import model_to_dict
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -23,15 +24,22 @@ from ocrreview.corpus.access import (
 from ocrreview.corpus.actions import (
     LastAdmin,
     MembershipError,
+    NameTaken,
     NotAMember,
     do_add_member,
+    do_create_collection,
     do_remove_member,
     do_save_collection_settings,
     do_set_member_role,
 )
 from ocrreview.corpus.api_base import TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
-from ocrreview.corpus.forms import AddMemberForm, CollectionSettingsForm, MemberRoleForm
+from ocrreview.corpus.forms import (
+    AddMemberForm,
+    CollectionSettingsForm,
+    MemberRoleForm,
+    NewCollectionForm,
+)
 from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
 from ocrreview.corpus.models import Collection, Document, Membership
 
@@ -77,13 +85,47 @@ class CollectionSettingsSerializer(serializers.Serializer):
     )
 
 
+# The request's shape for the schema; it is validated by the New collection page's form.
+class NewCollectionSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, help_text="unique among the collections")
+    description = serializers.CharField(required=False, allow_blank=True)
+    language = serializers.CharField(
+        required=False, allow_blank=True, max_length=35, help_text="a BCP 47 tag: fr, la, en-GB"
+    )
+    licence = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    admin = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=150,
+        help_text="the username of the active account that becomes its first admin; "
+        "left out or empty: yours",
+    )
+
+
 class CollectionList(generics.ListAPIView):
     """The collections you are a member of (all of them for site staff)."""
 
     serializer_class = CollectionSerializer
+    parser_classes = [TextJSONParser]
 
     def get_queryset(self):
         return visible_collections(self.request.user).order_by("id")
+
+    @extend_schema(request=NewCollectionSerializer, responses={201: CollectionSerializer})
+    def post(self, request: Request) -> Response:
+        """Create a collection with its first admin (site staff only), as the New collection
+        page does."""
+        if not request.user.is_staff:
+            raise PermissionDenied("Only site staff may create collections.")
+        form = bind_form(NewCollectionForm, request.data)
+        if not form.is_valid():
+            return error("Invalid collection.", fields=form.errors.get_json_data())
+        admin = form.cleaned_data["admin"] or request.user
+        try:
+            collection = do_create_collection(form.save(commit=False), admin, actor=request.user)
+        except NameTaken as exc:
+            return error(str(exc), fields={"name": [{"message": str(exc), "code": "unique"}]})
+        return Response(CollectionSerializer(collection).data, status=status.HTTP_201_CREATED)
 
 
 class CollectionDetail(generics.RetrieveAPIView):

@@ -17,7 +17,7 @@ its places, from 1); a page's lines sorted by position (`old_value`, `new_value`
 ids in reading order before and after, `moved`: how many lines changed places), and such a
 sort undone (`sort`: the sort's event, `old_value`, `new_value` as a sort's); a document's
 review state changed (`old_value`, `new_value`: states) or its assignees (`added`, `removed`:
-members). An event about a document, page or line also holds its
+members); a collection created (`name`, as it was named then). An event about a document, page or line also holds its
 `title`, `page` and `line` numbers as shown (from 1), read once it is gone."""
 
 from dataclasses import dataclass
@@ -238,6 +238,10 @@ def _document_segmented_again(data: dict) -> str:
     return f"had {_quoted(data['title'])} segmented again"
 
 
+def _collection_created(data: dict) -> str:
+    return f"created the collection as {_quoted(data['name'])}"
+
+
 def _member_added(data: dict) -> str:
     return f"added {data['member']['username']} as {_role(data['role'])}"
 
@@ -311,6 +315,7 @@ _SENTENCES = {
     T.LINES_REREAD: _lines_reread,
     T.DOCUMENT_DELETED: _document_deleted,
     T.DOCUMENT_SEGMENTED_AGAIN: _document_segmented_again,
+    T.COLLECTION_CREATED: _collection_created,
     T.MEMBER_ADDED: _member_added,
     T.MEMBER_ROLE_CHANGED: _member_role_changed,
     T.MEMBER_REMOVED: _member_removed,

@@ -37,6 +37,36 @@ class CollectionSettingsForm(forms.ModelForm):
         return nfc(self.cleaned_data["special_characters"])
 
 
+class NewCollectionForm(forms.ModelForm):
+    """A collection made by site staff, and the account that becomes its first admin: the
+    staff member themselves unless another is named. The language is checked as the settings
+    form checks it (the model's BCP 47 validator)."""
+
+    admin = forms.CharField(
+        max_length=150,
+        required=False,
+        help_text="The username of the account that becomes its admin; empty: yours.",
+    )
+
+    class Meta:
+        model = Collection
+        fields = ["name", "description", "language", "licence"]
+
+    def clean_name(self) -> str:
+        # Names are unique: a second "Letters" would be told apart by nobody in a list.
+        name = self.cleaned_data["name"]
+        if Collection.objects.filter(name=name).exists():
+            raise forms.ValidationError(
+                f"A collection named “{name}” already exists.", code="unique"
+            )
+        return name
+
+    def clean_admin(self):
+        """The account itself; None when left empty (the person creating it)."""
+        username = self.cleaned_data["admin"]
+        return active_account(username) if username else None
+
+
 class ApiTokenForm(forms.Form):
     name = forms.CharField(
         max_length=100, help_text="What the token is for: a script, a notebook, a machine."
@@ -59,20 +89,23 @@ class AddMemberForm(forms.Form):
 
     def clean_username(self):
         """The account itself, in place of its name."""
-        username = self.cleaned_data["username"]
-        User = get_user_model()
-        user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
-        if user is None:
-            raise forms.ValidationError(
-                f"No account is named “{username}” (usernames are case-sensitive).",
-                code="unknown_user",
-            )
-        if not user.is_active:
-            raise forms.ValidationError(
-                f"{username}'s account is deactivated; a site admin can reactivate it.",
-                code="inactive_user",
-            )
-        return user
+        return active_account(self.cleaned_data["username"])
+
+
+def active_account(username: str):
+    User = get_user_model()
+    user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+    if user is None:
+        raise forms.ValidationError(
+            f"No account is named “{username}” (usernames are case-sensitive).",
+            code="unknown_user",
+        )
+    if not user.is_active:
+        raise forms.ValidationError(
+            f"{username}'s account is deactivated; a site admin can reactivate it.",
+            code="inactive_user",
+        )
+    return user
 
 
 class ReviewStateForm(forms.Form):

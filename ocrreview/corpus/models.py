@@ -502,6 +502,7 @@ class CollectionEvent(models.Model):
         REVIEW_STATE_CHANGED = "review_state_changed", "Document's review state changed"
         ASSIGNEES_CHANGED = "assignees_changed", "Document's assignees changed"
         TEXT_REPLACED = "text_replaced", "Words replaced across lines"
+        COLLECTION_CREATED = "collection_created", "Collection created"
 
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="events")
     acting_user = models.ForeignKey(

@@ -12,6 +12,7 @@ from ocrreview.corpus import (
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("collections/new/", views.new_collection, name="new_collection"),
     path("collections/<int:pk>/", views.collection_detail, name="collection_detail"),
     path("collections/<int:pk>/settings/", views.collection_settings, name="collection_settings"),
     path("collections/<int:pk>/members/", views.collection_members, name="collection_members"),

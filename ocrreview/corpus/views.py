@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Func, IntegerField
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,8 +22,10 @@ from ocrreview.corpus.actions import (
     DocumentInUse,
     LastAdmin,
     MembershipError,
+    NameTaken,
     check_admins_left,
     do_add_member,
+    do_create_collection,
     do_delete_document,
     do_remove_member,
     do_save_collection_settings,
@@ -34,6 +37,7 @@ from ocrreview.corpus.forms import (
     ApiTokenForm,
     CollectionSettingsForm,
     MemberRoleForm,
+    NewCollectionForm,
 )
 from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
 from ocrreview.corpus.models import Document, Line, Membership
@@ -47,6 +51,24 @@ def home(request):
     lines = Line.objects.filter(collection__in=collections)
     rows = with_line_counts(collections, lines, "collection_id")
     return render(request, "corpus/home.html", {"rows": rows})
+
+
+@login_required
+def new_collection(request):
+    """A new collection and its first admin (site staff only)."""
+    if not request.user.is_staff:
+        raise PermissionDenied("Only site staff may create collections.")
+    form = NewCollectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        admin = form.cleaned_data["admin"] or request.user
+        try:
+            collection = do_create_collection(form.save(commit=False), admin, actor=request.user)
+        except NameTaken as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(request, f"Collection created; {admin.get_username()} is its admin.")
+            return redirect("collection_detail", pk=collection.pk)
+    return render(request, "corpus/new_collection.html", {"form": form})
 
 
 @login_required

@@ -32,6 +32,11 @@ class ModelVersionQuerySet(models.QuerySet):
             .filter(models.Q(training_run__isnull=True) | models.Q(pk__in=promoted))
         )
 
+    def choosable_in_new(self) -> ModelVersionQuerySet:
+        """What a collection being created may start with: the finished shared models (it has
+        no versions of its own yet, and none the gate let through)."""
+        return self.filter(training_run__isnull=True).exclude(status=ModelVersion.Status.TRAINING)
+
     def choosable_in(self, collection) -> ModelVersionQuerySet:
         """What the collection's settings and re-reading offer: the activatable versions and
         the current one, so that saving other settings never trips on it. Re-reading with a
