@@ -37,7 +37,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from PIL import Image as PILImage
 
 from ocrreview import storage
-from ocrreview.corpus.models import Collection, Line, Page
+from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.corpus.xmlformats import Alternative, XmlLine, XmlPage, alto_xml, page_xml
 from ocrreview.corpus.zipstream import ZipWriter
 from ocrreview.review.models import Correction
@@ -111,6 +111,37 @@ class ExportOptions:
     @classmethod
     def of(cls, export: DatasetExport) -> "ExportOptions":
         return cls(**export.filters, formats=list(export.formats))
+
+    def described(self) -> list[str]:
+        """The filters as an admin reads them on the export's page, not as they are stored."""
+        if self.documents:
+            titles = Document.objects.filter(pk__in=self.documents).order_by("title")
+            titles = list(titles.values_list("title", flat=True))
+            gone = len(set(self.documents)) - len(titles)
+            chosen = "Only these documents: " + ", ".join(titles)
+            if gone:
+                chosen += f"{', and ' if titles else ''}{gone} deleted since"
+        else:
+            chosen = "All documents"
+        if self.include_auto_accepted:
+            # min_confidence only sorts the auto-accepted lines: reviewed ones are all taken.
+            threshold = _percent(self.min_confidence)
+            accepted = f"Auto-accepted lines taken in when read at {threshold} confidence or more"
+        else:
+            accepted = "Auto-accepted lines left out: only lines a person reviewed"
+        unit = EvaluationSplit.Unit(self.unit).label.lower()
+        training = 1 - self.validation_fraction - self.test_fraction
+        split = (
+            f"Split by {unit}: {_percent(training)} training, "
+            f"{_percent(self.validation_fraction)} validation, {_percent(self.test_fraction)} "
+            f"test (seed {self.seed})"
+        )
+        formats = "Formats: " + ", ".join(FORMATS[name] for name in self.formats)
+        return [chosen, accepted, split, formats]
+
+
+def _percent(fraction: float) -> str:
+    return f"{round(fraction * 100, 1):g} %"
 
 
 def _matching_lines(collection: Collection, options: ExportOptions) -> QuerySet[Line]:

@@ -10,6 +10,7 @@ from django.urls import reverse
 from ocrreview.corpus.models import Line
 from ocrreview.training import actions
 from ocrreview.training.charts import history_chart
+from ocrreview.training.exports import ExportOptions
 from ocrreview.training.models import DatasetExport, EvaluationSplit, PromotionEvent, TrainingRun
 from ocrreview.transcription.models import RecognitionRequest
 from ocrreview.transcription.services import default_model_name
@@ -349,3 +350,39 @@ def test_the_django_admin_offers_a_collection_only_the_models_its_settings_page_
     rejected.refresh_from_db()
     assert letters.model_version is None and rejected.status != rejected.Status.ACTIVE
     assert not PromotionEvent.objects.filter(kind=PromotionEvent.Kind.OVERRIDDEN).exists()
+
+
+def test_the_export_page_says_its_filters_in_sentences(client, letters, alice):
+    """Not 'documents []', 'include_auto_accepted False', 'min_confidence 0.95'."""
+    letter = factories.make_document(letters, "Letter to Ada")
+    gone = factories.make_document(letters, "Gone")
+    every = ExportOptions(formats=["page", "text"])
+    chosen = ExportOptions(
+        documents=[letter.pk, gone.pk], include_auto_accepted=True, min_confidence=0.955
+    )
+    exports = [
+        DatasetExport.objects.create(
+            collection=letters, created_by=alice, filters=o.filters(), formats=o.formats
+        )
+        for o in (every, chosen)
+    ]
+    gone.delete()
+    client.force_login(alice)
+
+    def sentences(export):
+        html = client.get(reverse("training_export", args=[export.pk])).content.decode()
+        return [
+            li.text_content()
+            for li in lxml.html.fromstring(html).xpath('//ul[@class="export-filters"]/li')
+        ]
+
+    assert sentences(exports[0]) == [
+        "All documents",
+        "Auto-accepted lines left out: only lines a person reviewed",
+        "Split by document: 80 % training, 10 % validation, 10 % test (seed 0)",
+        "Formats: PAGE XML per page, Plain text per document",
+    ]
+    assert sentences(exports[1])[:2] == [
+        "Only these documents: Letter to Ada, and 1 deleted since",
+        "Auto-accepted lines taken in when read at 95.5 % confidence or more",
+    ]
