@@ -997,7 +997,9 @@ def test_a_screen_reader_hears_the_save_the_next_line_and_the_end_of_the_queue(
     assert page.locator("#notice").inner_text() == "Saved. Your unsaved text was restored."
     # The field's description says which line it is, as the sighted see above the image.
     expect(editor_text(page)).to_have_accessible_description(
-        re.compile(r"^Letter to Mr Hale · page 1 · line 5 of 5 · confidence 35%")
+        re.compile(
+            r"^Letter to Mr Hale · page 1 · line 5 of 5 · line confidence \(calibrated\) 35%"
+        )
     )
 
     page.keyboard.press("Enter")
