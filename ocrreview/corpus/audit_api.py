@@ -98,10 +98,4 @@ class CollectionEvents(APIView):
             data["cursor"],
             data["page_size"] or keyset.PAGE_SIZE,
         )
-        return Response(
-            {
-                "next": keyset.page_url(request, page.older, newer=False),
-                "previous": keyset.page_url(request, page.newer, newer=True),
-                "results": EventSerializer(page.rows, many=True).data,
-            }
-        )
+        return Response(keyset.api_page(request, page, EventSerializer(page.rows, many=True).data))

@@ -105,10 +105,18 @@ def page_query(params: QueryDict, position: Position | None, *, newer: bool) -> 
     return f"?{params.urlencode()}"
 
 
-def page_url(request: HttpRequest, position: Position | None, *, newer: bool) -> str | None:
-    """page_query as an absolute URL, for the API's `next` and `previous`."""
+def _page_url(request: HttpRequest, position: Position | None, *, newer: bool) -> str | None:
     query = page_query(request.GET, position, newer=newer)
     return None if query is None else request.build_absolute_uri(request.path + query)
+
+
+def api_page(request: HttpRequest, page: KeysetPage, results: list) -> dict:
+    """An API answer of one page: its rows and the absolute URLs of the pages either side."""
+    return {
+        "next": _page_url(request, page.older, newer=False),
+        "previous": _page_url(request, page.newer, newer=True),
+        "results": results,
+    }
 
 
 class CursorField(forms.CharField):

@@ -703,11 +703,7 @@ class CollectionCorrections(APIView):
             data["page_size"] or keyset.PAGE_SIZE,
         )
         return Response(
-            {
-                "next": keyset.page_url(request, page.older, newer=False),
-                "previous": keyset.page_url(request, page.newer, newer=True),
-                "results": TrailCorrectionSerializer(page.rows, many=True).data,
-            }
+            keyset.api_page(request, page, TrailCorrectionSerializer(page.rows, many=True).data)
         )
 
 
