@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from ocrreview.corpus.models import Collection, Membership
+from ocrreview.corpus.models import Collection, Document, Membership
 
 
 def visible_collections(user) -> QuerySet[Collection]:
@@ -19,6 +19,12 @@ def visible_collections(user) -> QuerySet[Collection]:
 
 def collection_for(user, pk: int) -> Collection:
     return get_object_or_404(visible_collections(user), pk=pk)
+
+
+def visible_document(user, pk: int) -> Document:
+    """A document of one of the user's collections, with its collection; any other is a 404."""
+    documents = Document.objects.without_iiif_json().select_related("collection")
+    return get_object_or_404(documents.filter(collection__in=visible_collections(user)), pk=pk)
 
 
 def is_collection_admin(user, collection: Collection) -> bool:

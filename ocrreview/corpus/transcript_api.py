@@ -9,14 +9,10 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from ocrreview.corpus import transcripts
-from ocrreview.corpus.access import admin_collection_for
+from ocrreview.corpus.access import admin_collection_for, visible_document
 from ocrreview.corpus.api_base import error
 from ocrreview.corpus.api_schema import ErrorSerializer
-from ocrreview.corpus.transcript_views import (
-    DocumentTranscriptForm,
-    TranscriptOptionsForm,
-    visible_document,
-)
+from ocrreview.corpus.transcript_views import DocumentTranscriptForm, TranscriptOptionsForm
 
 REVIEWED_ONLY = OpenApiParameter(
     "reviewed_only",

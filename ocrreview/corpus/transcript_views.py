@@ -4,11 +4,9 @@ whole collection's for its admins (transcripts.py writes them)."""
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 
 from ocrreview.corpus import transcripts
-from ocrreview.corpus.access import admin_collection_for, visible_collections
-from ocrreview.corpus.models import Document
+from ocrreview.corpus.access import admin_collection_for, visible_document
 
 CHOICES = ", ".join(transcripts.FORMATS)
 
@@ -37,12 +35,6 @@ class DocumentTranscriptForm(TranscriptOptionsForm):
             "invalid_choice": f"Unknown format %(value)s: choose {CHOICES}.",
         },
     )
-
-
-def visible_document(user, pk: int) -> Document:
-    """A document of one of the user's collections; any other is a 404."""
-    documents = Document.objects.without_iiif_json().select_related("collection")
-    return get_object_or_404(documents.filter(collection__in=visible_collections(user)), pk=pk)
 
 
 def _plain(message: str, status: int) -> HttpResponse:

@@ -16,6 +16,7 @@ from ocrreview.corpus.access import (
     is_collection_admin,
     member_for,
     visible_collections,
+    visible_document,
 )
 from ocrreview.corpus.actions import (
     CannotSegmentAgain,
@@ -102,10 +103,7 @@ def collection_detail(request, pk: int):
 def document_detail(request, pk: int):
     """A document's pages in order, each with its line counts, linking to the page view: the
     way into a document besides the review queue. A few queries however many pages it has."""
-    visible = Document.objects.without_iiif_json().filter(
-        collection__in=visible_collections(request.user)
-    )
-    document = get_object_or_404(visible.select_related("collection"), pk=pk)
+    document = visible_document(request.user, pk)
     rows = with_line_counts(document.pages.order_by("index", "id"), document.lines.all(), "page_id")
     return render(
         request,

@@ -11,7 +11,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ocrreview.corpus import actions, workflow
-from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
+from ocrreview.corpus.access import (
+    admin_collection_for,
+    collection_for,
+    visible_collections,
+    visible_document,
+)
 from ocrreview.corpus.api_base import RequestSerializer, TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.forms import AssigneesForm, ReviewStateForm
@@ -214,11 +219,6 @@ class AssigneesSerializer(RequestSerializer):
     )
 
 
-def _visible_document(user, pk: int) -> Document:
-    visible = Document.objects.filter(collection__in=visible_collections(user))
-    return get_object_or_404(visible.without_iiif_json(), pk=pk)
-
-
 class DocumentReviewState(APIView):
     parser_classes = [TextJSONParser]
 
@@ -235,7 +235,7 @@ class DocumentReviewState(APIView):
         """Move the document to another review state: collection admins to any, a member it is
         assigned to from open to in progress and from in progress to in QA (403 otherwise); a
         409 when its state is no longer `expected_review_state`."""
-        document = _visible_document(request.user, pk)
+        document = visible_document(request.user, pk)
         form = bind_form(ReviewStateForm, request.data)
         if not form.is_valid():
             return error("Invalid request.", fields=form.errors.get_json_data())
@@ -265,7 +265,7 @@ class DocumentAssignees(APIView):
     def put(self, request: Request, pk: int) -> Response:
         """Assign the document to these members, and to no one else (collection admins only):
         their review queue offers its lines first."""
-        document = _visible_document(request.user, pk)
+        document = visible_document(request.user, pk)
         collection = admin_collection_for(request.user, document.collection_id)
         if isinstance(request.data, dict) and "assignees" not in request.data:
             # Left out, the form would read nobody, and take the document from everyone.
