@@ -250,6 +250,10 @@ class Page(models.Model):
     error = models.TextField(blank=True)
     # The IIIF canvas the page shows, for a document imported from a manifest.
     iiif_canvas = models.URLField(max_length=2000, blank=True)
+    # The image's file name as the uploader has it (see ingestion.source_names), which PAGE,
+    # ALTO and TEI name so that Transkribus or eScriptorium pair them with the scans. Blank
+    # for pages made before it was kept, which transcripts name after the document.
+    source_name = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["document", "index"]
