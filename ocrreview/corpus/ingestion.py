@@ -469,7 +469,13 @@ def _ingest_item(
                         save=False,
                     )
                 )
-            page_rows = _store_page_files(pages.images, saved)
+            page_rows = _store_page_files(
+                pages.images,
+                saved,
+                lambda number, extension: source_name(
+                    item.name, item.kind, pages.count, number, extension
+                ),
+            )
     # The files go with a failed commit too (a foreign key checked then), but once it commits
     # they are the document's, even when what runs after the commit (queueing its segmentation)
     # fails: the first thing the commit runs forgets them.
@@ -542,14 +548,22 @@ def own_lines(collection: Collection, texts: dict[int, str]) -> set[int]:
     return {pk for pk, text in texts.items() if (pk, text) in held}
 
 
-def _store_page_files(images: Iterator[_PageImage], saved: list[str]) -> list[Page]:
+def _store_page_files(
+    images: Iterator[_PageImage], saved: list[str], named: Callable[[int, str], str]
+) -> list[Page]:
     """Each page's image stored as soon as it is rendered, so that one page at a time is in
-    memory; the pages' rows, still without their document."""
+    memory; the pages' rows, still without their document. `named` gives a page's source name
+    from its number and its image's extension."""
     # Named before the document has a key to name them by.
     prefix = uuid.uuid4().hex
     rows = []
     for index, image in enumerate(images):
-        page = Page(index=index, width=image.width, height=image.height)
+        page = Page(
+            index=index,
+            width=image.width,
+            height=image.height,
+            source_name=named(index + 1, image.extension),
+        )
         saved.append(
             storage.save_field_file(
                 page.image,
@@ -560,6 +574,27 @@ def _store_page_files(images: Iterator[_PageImage], saved: list[str]) -> list[Pa
         )
         rows.append(page)
     return rows
+
+
+SOURCE_NAME_LENGTH = Page._meta.get_field("source_name").max_length
+
+
+def source_name(file_name: str, kind: str, count: int, number: int, extension: str) -> str:
+    """What page `number` of the uploaded file is called where the uploader keeps the scans,
+    for the PAGE, ALTO and TEI files to name: an image's own name (a ZIP entry's without its
+    folders), which an upload of those files beside the images pairs them by. A PDF's pages,
+    and a multi-page TIFF's, have no file of their own; they are named as poppler's pdftoppm
+    names the images it cuts the file into (page 3 of 12 of letter.pdf: letter-03.jpg), the
+    usual way to get images out of a PDF for Transkribus or eScriptorium."""
+    base = PurePosixPath(file_name.replace("\\", "/")).name
+    if kind != "pdf" and count == 1:
+        name = base
+    else:
+        name = f"{PurePosixPath(base).stem}-{number:0{len(str(count))}d}.{extension}"
+    if len(name) <= SOURCE_NAME_LENGTH:
+        return name
+    suffix = PurePosixPath(name).suffix[:16]
+    return name[: SOURCE_NAME_LENGTH - len(suffix)] + suffix
 
 
 @contextmanager

@@ -145,12 +145,17 @@ class Transcript:
             yield from page.lines
 
     def xml_pages(self) -> Iterator[tuple[TranscriptPage, XmlPage, str]]:
-        """Each page as the PAGE and ALTO writers take it, with its file's stem."""
+        """Each page as the PAGE and ALTO writers take it, with its file's stem. The image
+        they name is the scan as uploaded, so that Transkribus or eScriptorium, or an upload
+        here, pair the file with it; a page made before uploads kept their names is named
+        after the document."""
         width = len(str(len(self.pages)))
         for page in self.pages:
             stem = f"{self.stem}_{page.number:0{width}d}"
-            suffix = PurePosixPath(page.page.image.name).suffix.lower()
-            yield page, _xml_page(page, stem + suffix), stem
+            image = page.page.source_name
+            if not image:
+                image = stem + PurePosixPath(page.page.image.name).suffix.lower()
+            yield page, _xml_page(page, image), stem
 
 
 def _state(line: Line, reviewed_only: bool) -> State:

@@ -1,0 +1,119 @@
+"""Pages keep the name of the file they came from, and the PAGE, ALTO and TEI transcripts name
+that file, so that Transkribus, eScriptorium or an upload here pair them with the scans."""
+
+import io
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from lxml import etree
+
+from ocrreview.corpus.ingestion import Upload, do_ingest, source_name
+from ocrreview.corpus.models import Document, Line, Membership
+from ocrreview.corpus.transcripts import transcript
+from tests import factories
+from tests.ingestion import files
+
+PAGE_NS = "{http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15}"
+ALTO_NS = "{http://www.loc.gov/standards/alto/ns-v4#}"
+
+
+def upload(client, collection, *named, **data):
+    return client.post(
+        reverse("upload", args=[collection.pk]),
+        {
+            "files": [SimpleUploadedFile(name, content) for name, content in named],
+            "segmentation": "whole_image",
+            **data,
+        },
+        headers={"X-Requested-With": "XMLHttpRequest"},
+    )
+
+
+def downloaded(client, document, fmt: str) -> dict[str, bytes]:
+    response = client.get(reverse("document_transcript", args=[document.pk]), {"format": fmt})
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+@pytest.mark.django_db
+def test_page_and_alto_name_the_scans_as_uploaded_and_pair_with_them_again(
+    client, alice, letters, ledgers, tiny_model
+):
+    scans = {"Brief 1873-04-02.jpg": files.jpeg(), "verso_été.png": files.png()}
+    client.force_login(alice)
+    response = upload(client, letters, ("scans.zip", files.zip_of(scans)))
+    assert response.status_code == 200, response.content
+    documents = Document.objects.filter(collection=letters).order_by("title")
+    assert [d.pages.get().source_name for d in documents] == list(scans)
+    # The reviewers' text, to see it come back with the layout.
+    for document in documents:
+        document.lines.update(text=f"read on {document.title}", status=Line.Status.REVIEWED)
+
+    exported = {}
+    for document, image in zip(documents, scans, strict=True):
+        ((page_name, page_file),) = downloaded(client, document, "page").items()
+        ((_, alto_file),) = downloaded(client, document, "alto").items()
+        page_root = etree.fromstring(page_file)
+        alto_root = etree.fromstring(alto_file)
+        assert page_root.find(f"{PAGE_NS}Page").get("imageFilename") == image
+        assert alto_root.findtext(f".//{ALTO_NS}fileName") == image
+        tei = client.get(
+            reverse("document_transcript", args=[document.pk]), {"format": "tei"}
+        ).content
+        assert f'url="{image}"'.encode() in tei
+        exported[f"page/{page_name}"] = page_file
+
+    # The transcripts beside the original scans, as Transkribus lays them out, into another
+    # collection (its own would refuse its own exported lines).
+    factories.add_member(alice, ledgers, Membership.Role.ADMIN)
+    response = upload(
+        client, ledgers, ("back.zip", files.zip_of({**scans, **exported})), import_text="on"
+    )
+    assert response.status_code == 200
+    assert b'class="failed"' not in response.content, response.content.decode()
+    back = Document.objects.filter(collection=ledgers).order_by("title")
+    assert [d.segmentation for d in back] == [Document.Segmentation.IMPORTED] * 2
+    assert [d.lines.get().text for d in back] == [
+        "read on Brief 1873-04-02",
+        "read on verso_été",
+    ]
+
+
+@pytest.mark.django_db
+def test_pages_of_pdfs_and_tiffs_are_named_as_pdftoppm_names_them(letters):
+    results = do_ingest(
+        letters,
+        [
+            Upload.from_bytes("letters.pdf", files.pdf(2)),
+            Upload.from_bytes("register.tif", files.tiff(3)),
+            Upload.from_bytes("card.tif", files.tiff(1)),
+            Upload.from_bytes("/srv/scans/C:\\Scans\\memo.png", files.png()),
+        ],
+    )
+    assert [r.error for r in results] == ["", "", "", ""]
+    names = {r.name: list(r.document.pages.values_list("source_name", flat=True)) for r in results}
+    assert names == {
+        "letters.pdf": ["letters-1.jpg", "letters-2.jpg"],
+        "register.tif": ["register-1.jpg", "register-2.jpg", "register-3.jpg"],
+        "card.tif": ["card.tif"],
+        "/srv/scans/C:\\Scans\\memo.png": ["memo.png"],
+    }
+
+
+def test_page_numbers_are_padded_to_the_last_page_s_digits_and_long_names_keep_their_suffix():
+    assert source_name("a.pdf", "pdf", 12, 3, "jpg") == "a-03.jpg"
+    assert source_name("a.pdf", "pdf", 1, 1, "jpg") == "a-1.jpg"
+    long = source_name("x" * 300 + ".jpeg", "jpeg", 1, 1, "jpg")
+    assert len(long) == 255 and long.endswith("x.jpeg")
+
+
+@pytest.mark.django_db
+def test_a_page_made_before_names_were_kept_is_named_after_its_document(letters):
+    document = factories.make_document(letters, "Old letter", status=Document.Status.READY)
+    page = factories.make_page(document, 0)
+    assert page.source_name == ""
+    ((_, xml_page, _),) = transcript(document).xml_pages()
+    assert xml_page.image_filename == "Old letter_1.png"
