@@ -90,3 +90,28 @@ class RecognitionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"recognition of line {self.line_id} by {self.model_version_id} ({self.status})"
+
+
+class ModelFallback(models.Model):
+    """A default model version the workers could not load, so that the starter model reads
+    in its place: kept in the database, where admins' pages read it, because the only other
+    trace is the log of the worker that fell back. Written by the worker whose load failed
+    and deleted by one that loads the version again."""
+
+    model_version = models.OneToOneField(
+        "training.ModelVersion",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="fallback",
+    )
+    stand_in = models.ForeignKey(
+        "training.ModelVersion", on_delete=models.CASCADE, related_name="+"
+    )
+    reason = models.TextField()
+    # The first failed load of this spell, and the latest.
+    since = models.DateTimeField()
+    failed_at = models.DateTimeField()
+    worker = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id} read by {self.stand_in_id} since {self.since}"

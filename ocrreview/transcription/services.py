@@ -52,7 +52,7 @@ from ocrreview.corpus.signals import lines_being_corrected
 from ocrreview.corpus.workflow import in_final_document
 from ocrreview.sweep import beating
 from ocrreview.training.models import ModelVersion
-from ocrreview.transcription.models import Hypothesis, RecognitionRequest
+from ocrreview.transcription.models import Hypothesis, ModelFallback, RecognitionRequest
 
 if TYPE_CHECKING:
     from recognition.cutting import CutBatch
@@ -395,12 +395,13 @@ def load_options() -> dict[str, Any]:
     return {"device": device, "quantize": settings.OCRREVIEW_QUANTIZE and device == "cpu"}
 
 
-def load_engine(version: ModelVersion) -> Engine:
+def load_engine(version: ModelVersion, worker: str = "") -> Engine:
     """The model for a version, once per worker process. A default version falls back to
     the starter model shipped with the engine (its lines then record the starter) where
-    OCRREVIEW_MODEL_FALLBACK allows; a version an admin chose fails loudly instead of being
+    OCRREVIEW_MODEL_FALLBACK allows, and the fallback is recorded for admins' pages until a
+    worker loads the version; a version an admin chose fails loudly instead of being
     silently replaced."""
-    from recognition.loading import get_model, load_model_or_starter
+    from recognition.loading import STARTER_MODEL_DIR, ModelLoadError, get_model
 
     options = load_options()
     if not is_default_version(version) or not settings.OCRREVIEW_MODEL_FALLBACK:
@@ -416,33 +417,79 @@ def load_engine(version: ModelVersion) -> Engine:
             raise
         loaded = get_model(source, revision=version.revision or None, **options)
         return Engine(loaded, version)
-    stand_in, since = _fallen_back.get(version.pk, (None, 0.0))
-    if stand_in is None or time.monotonic() - since > FALLBACK_RETRY_SECONDS:
-        stand_in = None  # the version itself is tried again: the hub may be back
-    source = stand_in or version.source
-    loaded, used = load_model_or_starter(source, revision=version.revision or None, **options)
-    if used == version.source:
-        _fallen_back.pop(version.pk, None)
-        return Engine(loaded, version)
-    if stand_in is None:
-        logger.warning("Model %s could not be loaded; recognising with %s", version.source, used)
-        _fallen_back[version.pk] = (used, time.monotonic())
+    starter_source = str(STARTER_MODEL_DIR)
+    fell_back_at = _fallen_back.get(version.pk)
+    if fell_back_at is None or time.monotonic() - fell_back_at > FALLBACK_RETRY_SECONDS:
+        # The version itself is tried again: the hub may be back.
+        try:
+            loaded = get_model(version.source, revision=version.revision or None, **options)
+        except ModelLoadError as exc:
+            logger.warning(
+                "Model %s could not be loaded; recognising with the starter model: %s",
+                version.source,
+                exc,
+            )
+            _fallen_back[version.pk] = time.monotonic()
+            _loaded_here.discard(version.pk)
+            _record_fallback(version, _starter_version(starter_source), str(exc), worker)
+        else:
+            if version.pk not in _loaded_here:
+                # Once per process, not per chunk: a worker that never fell back clears what
+                # another recorded when it starts, and then leaves the record to the workers
+                # whose loads fail, which still read with the starter.
+                ModelFallback.objects.filter(model_version=version).delete()
+                _loaded_here.add(version.pk)
+            _fallen_back.pop(version.pk, None)
+            return Engine(loaded, version)
+    loaded = get_model(starter_source, **options)
+    return Engine(loaded, _starter_version(starter_source))
+
+
+def _starter_version(source: str) -> ModelVersion:
     starter, _ = ModelVersion.objects.get_or_create(
-        name=STARTER_MODEL_NAME, defaults={"source": used}
+        name=STARTER_MODEL_NAME, defaults={"source": source}
     )
-    return Engine(loaded, starter)
+    return starter
+
+
+def _record_fallback(version: ModelVersion, stand_in: ModelVersion, reason: str, worker: str):
+    now = timezone.now()
+    ModelFallback.objects.update_or_create(
+        model_version=version,
+        defaults={"stand_in": stand_in, "reason": reason, "failed_at": now, "worker": worker},
+        create_defaults={
+            "stand_in": stand_in,
+            "reason": reason,
+            "failed_at": now,
+            "worker": worker,
+            "since": now,
+        },
+    )
+
+
+def model_fallbacks(collection: Collection | None = None) -> list[ModelFallback]:
+    """The default versions the starter reads for now: all of them, or the collection's. Its
+    default version is found by name, not made, as a page that reads this writes nothing."""
+    fallbacks = ModelFallback.objects.select_related("model_version", "stand_in")
+    if collection is not None:
+        if collection.model_version_id is not None:
+            fallbacks = fallbacks.filter(model_version_id=collection.model_version_id)
+        else:
+            fallbacks = fallbacks.filter(model_version__name=default_model_name())
+    return list(fallbacks.order_by("model_version__name"))
 
 
 STOPPED = "the worker stopped before reading it"
 # The longest a model's load keeps its claim's lines: trocr-large's 2.2 GB over a slow link.
 MODEL_LOAD_SECONDS = 1800
 
-# Default versions that could not be loaded, what ran instead and since when, for this
-# process: a failed load is not retried for every chunk (online, that would ask the hub each
-# time), but is after a while, so that a hub that was down for a moment is not given up on
-# for the worker's life.
-_fallen_back: dict[int, tuple[str, float]] = {}
+# Default versions that could not be loaded, and since when, for this process: a failed load
+# is not retried for every chunk (online, that would ask the hub each time), but is after a
+# while, so that a hub that was down for a moment is not given up on for the worker's life.
+_fallen_back: dict[int, float] = {}
 FALLBACK_RETRY_SECONDS = 600
+# Default versions this process has loaded since it last fell back from them.
+_loaded_here: set[int] = set()
 
 
 def do_recognize_pending(
@@ -482,7 +529,7 @@ def do_recognize_pending(
                 f"claim-{claimed.token}",
                 at_most=MODEL_LOAD_SECONDS,
             ):
-                engine = load_engine(requests[0].model_version)
+                engine = load_engine(requests[0].model_version, worker)
             _recognize_group(claimed.token, engine, requests, nbest, stages, should_stop)
         except (OutOfMemory, torch.OutOfMemoryError) as exc:
             # The device is busy (loading the model onto it can meet this too): the lines wait

@@ -492,10 +492,10 @@ def test_lines_are_kept_while_the_model_loads_unless_the_load_hangs(
     load = services.load_engine
     taken = []
 
-    def slow_download(version):
+    def slow_download(version, worker):
         time.sleep(3.5)  # the hub's download, which cannot be made here
         taken.extend(services.do_claim(10, "another worker").requests)
-        return load(version)
+        return load(version, worker)
 
     monkeypatch.setattr(services, "load_engine", slow_download)
     services.do_queue_recognition(document.lines.all())
