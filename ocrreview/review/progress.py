@@ -5,13 +5,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from ocrreview.corpus.models import Collection, Document, DocumentAssignment, Line
 from ocrreview.corpus.progress import with_line_counts
 from ocrreview.corpus.workflow import next_states
-from ocrreview.review.models import Correction
+from ocrreview.review.models import Correction, ReviewerTotals
 
 A = Correction.Action
 # Documents on a page of the progress view: its rows are read for these alone (their counts,
@@ -19,7 +19,8 @@ A = Correction.Action
 # rows of forms on one page, and "last worked" reads these documents' trails, not the whole
 # collection's (1.7 s on 2.2 M corrections).
 DOCUMENTS_PER_PAGE = 50
-# Actions that settle a line; skips, segmentation and imports are not review work done.
+# Actions that settle a line; skips, segmentation and imports are not review work done. The
+# trigger that keeps the reviewer statistics (migration 0008) counts the same ones.
 SETTLING = [A.ACCEPT, A.EDIT, A.PICK, A.REVERT]
 
 
@@ -82,17 +83,12 @@ class Progress:
 def reviewer_stats(collection: Collection) -> list[ReviewerStats]:
     """Lines a reviewer settled, each once however often they saved it. Lines per hour counts
     the time reviewers spent on the lines they settled, as the editor measured it, so coffee
-    breaks with the editor closed do not count against them."""
-    timed = Q(time_spent_ms__gt=0)
+    breaks with the editor closed do not count against them. Read from the running totals the
+    trail's trigger keeps (models.ReviewerTotals): counting distinct lines over the trail took
+    2.1-2.6 s at 2.2 M corrections, on every load of the page."""
     rows = (
-        Correction.objects.filter(line__collection=collection, action__in=SETTLING)
-        .values("user__username")
-        .annotate(
-            lines=Count("line", distinct=True),
-            changed=Count("line", distinct=True, filter=~Q(text_before=F("text_after"))),
-            timed_lines=Count("line", distinct=True, filter=timed),
-            ms=Sum("time_spent_ms", filter=timed),
-        )
+        ReviewerTotals.objects.filter(collection=collection)
+        .values("user__username", "lines", "changed", "timed_lines", "time_spent_ms")
         .order_by("user__username")
     )
     return [
@@ -101,7 +97,7 @@ def reviewer_stats(collection: Collection) -> list[ReviewerStats]:
             lines=row["lines"],
             changed=row["changed"],
             timed_lines=row["timed_lines"],
-            hours=(row["ms"] or 0) / 3_600_000,
+            hours=row["time_spent_ms"] / 3_600_000,
         )
         for row in rows
     ]
