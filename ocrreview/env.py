@@ -5,8 +5,10 @@ deployment's environment stops start-up instead of silently running with a defau
 """
 
 import os
+from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -142,3 +144,64 @@ def env_database(name: str, default: str) -> dict:
     # second; a URL's own ?connect_timeout= wins.
     config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     return config
+
+
+@dataclass(frozen=True)
+class MailServer:
+    host: str
+    port: int
+    user: str
+    password: str
+    use_tls: bool  # STARTTLS after connecting
+    use_ssl: bool  # TLS from the first byte
+
+
+MAIL_SCHEMES = {
+    "smtp": (25, False, False),
+    "smtp+tls": (587, True, False),
+    "smtps": (465, False, True),
+}
+
+
+def env_mail_server(name: str) -> MailServer | None:
+    """The SMTP server of a URL such as smtp+tls://user:password@mail.example.org:587, or
+    None where none is given. One variable, as for the database and the broker, so a
+    deployment cannot set a host and forget that its port wants TLS."""
+    url = os.getenv(name, "")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    example = "smtp+tls://user:password@mail.example.org:587 (or smtp://, smtps://)"
+    if parts.scheme not in MAIL_SCHEMES or not parts.hostname:
+        raise ImproperlyConfigured(f"{name} is not an SMTP URL; expected e.g. {example}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"{name} has a path or query an SMTP URL has not; expected e.g. {example}"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} has a malformed port") from None
+    default_port, use_tls, use_ssl = MAIL_SCHEMES[parts.scheme]
+    # The password is never in a message: the URL above is named, not quoted.
+    return MailServer(
+        host=parts.hostname,
+        port=port or default_port,
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        use_tls=use_tls,
+        use_ssl=use_ssl,
+    )
+
+
+def env_from_address(name: str, default: str) -> str:
+    """A sender such as `ocrreview <noreply@example.org>`: a typo would have every mail
+    refused by the server, or worse, accepted and bounced where nobody reads."""
+    value = os.getenv(name) or default
+    _, address = parseaddr(value)
+    local, at, domain = address.rpartition("@")
+    if not (local and at and domain) or "\n" in value:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not an email address such as ocrreview <noreply@example.org>"
+        )
+    return value

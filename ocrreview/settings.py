@@ -16,8 +16,10 @@ from ocrreview.env import (
     env_choice,
     env_database,
     env_float,
+    env_from_address,
     env_int,
     env_list,
+    env_mail_server,
     env_path,
     env_rate,
     env_redis_url,
@@ -202,6 +204,28 @@ OCRREVIEW_LOGIN_FAILURE_WINDOW = env_int("OCRREVIEW_LOGIN_FAILURE_WINDOW", 900, 
 # the connection's; behind a proxy left uncounted, every client would share the proxy's
 # address, and the limit on failed logins from one address.
 OCRREVIEW_PROXY_COUNT = env_int("OCRREVIEW_PROXY_COUNT", 0, minimum=0)
+
+# --- Email (invitations and password resets) ---------------------------------------------
+# EMAIL_URL names the SMTP server. Without it, as on a newcomer's machine, each message is
+# written to a file in var/outbox/, and the invitation page shows its admin the link to pass
+# on, since nobody reads that folder.
+MAIL_SERVER = env_mail_server("EMAIL_URL")
+if MAIL_SERVER:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = MAIL_SERVER.host
+    EMAIL_PORT = MAIL_SERVER.port
+    EMAIL_HOST_USER = MAIL_SERVER.user
+    EMAIL_HOST_PASSWORD = MAIL_SERVER.password
+    EMAIL_USE_TLS = MAIL_SERVER.use_tls
+    EMAIL_USE_SSL = MAIL_SERVER.use_ssl
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = VAR_DIR / "outbox"
+# Django waits for a silent server forever; the request that sends an invitation would too.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_from_address("DEFAULT_FROM_EMAIL", "ocrreview <ocrreview@localhost>")
+# How long a password-reset or invitation link works (each works once).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 7 * 24 * 3600, minimum=60)
 
 # --- HTTP API ---------------------------------------------------------------------------
 # Django REST framework with drf-spectacular for the OpenAPI schema (README, "API").
