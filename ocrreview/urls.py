@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from ocrreview.corpus.invitations import PasswordResetView
 from ocrreview.corpus.logins import AdminLoginForm, LoginView, PasswordChangeView
 
 # The admin's login page is a second door to every account: it keeps the same limit.
@@ -20,6 +21,23 @@ urlpatterns = [
             template_name="registration/password_changed.html"
         ),
         name="password_change_done",
+    ),
+    # Password resets, and the links of invitations (ocrreview/corpus/invitations.py).
+    path("accounts/password/reset/", PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "accounts/password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
     ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),

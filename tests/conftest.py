@@ -8,6 +8,7 @@ from ocrreview.corpus.models import Membership
 from tests import factories
 from tests.playwright_fixtures import browser, new_page, screenshot  # noqa: F401
 from tests.s3 import s3_server, s3_storage  # noqa: F401
+from tests.smtp import smtp_down, smtp_server  # noqa: F401
 from tests.tiny_model import build_tiny_model
 
 

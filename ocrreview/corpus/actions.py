@@ -273,7 +273,11 @@ def check_admins_left(collection: Collection, leaving: set[int]) -> None:
 
 
 @transaction.atomic
-def do_add_member(collection: Collection, user, role: str, *, actor) -> Membership:
+def do_add_member(
+    collection: Collection, user, role: str, *, actor, invited: dict | None = None
+) -> Membership:
+    """`invited`: the invitation that adds them (invitations.py), kept in the event: the
+    address it was sent to, and whether it made the account."""
     members = _locked_memberships(collection)
     already = f"{user.get_username()} is already a member of {collection}"
     if user.pk in members:
@@ -284,7 +288,10 @@ def do_add_member(collection: Collection, user, role: str, *, actor) -> Membersh
         membership = Membership.objects.create(user=user, collection=collection, role=role)
     except IntegrityError:
         raise AlreadyAMember(f"{already}.") from None
-    record_event(collection, T.MEMBER_ADDED, actor=actor, member=member_label(user), role=role)
+    invitation = {"invited": invited} if invited else {}
+    record_event(
+        collection, T.MEMBER_ADDED, actor=actor, member=member_label(user), role=role, **invitation
+    )
     logger.info("%s added to collection %s as %s by %s", user, collection.pk, role, actor)
     return membership
 

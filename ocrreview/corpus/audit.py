@@ -10,7 +10,8 @@ promotion gate) and, by event type: the changes of settings (`changes`: each set
 the lines moved, `to_humans` and `accepted`); a model promoted (`old_value`, `new_value`: each
 the model's `id` and `name`, null for the site's default); lines queued to be read again
 (`model`, `lines`, `unreviewed_only`); a member added, re-roled or removed (`member`: `id` and
-`username`; `role`, or `old_value` and `new_value`); a person's saves undone (`member`,
+`username`; `role`, or `old_value` and `new_value`; added by an invitation, also `invited`: the
+`email` it was sent to and whether it made a `new_account`); a person's saves undone (`member`,
 `since`, `reverted`, `requeued`); a line moved (`old_value`, `new_value`: boxes), deleted
 (`bbox`, `text`) or added (`bbox`); a line moved in reading order (`old_value`, `new_value`:
 its places, from 1); a page's lines sorted by position (`old_value`, `new_value`: the line
@@ -243,6 +244,13 @@ def _collection_created(data: dict) -> str:
 
 
 def _member_added(data: dict) -> str:
+    if "invited" in data:
+        invited = data["invited"]
+        new = ", a new account" if invited["new_account"] else ""
+        return (
+            f"invited {data['member']['username']} ({invited['email']}{new}) "
+            f"as {_role(data['role'])}"
+        )
     return f"added {data['member']['username']} as {_role(data['role'])}"
 
 

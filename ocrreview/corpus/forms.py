@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import BaseUserManager
 
 from ocrreview.corpus import tokens
 from ocrreview.corpus.line_text import nfc
@@ -90,6 +91,20 @@ class AddMemberForm(forms.Form):
     def clean_username(self):
         """The account itself, in place of its name."""
         return active_account(self.cleaned_data["username"])
+
+
+class InviteMemberForm(forms.Form):
+    """An address, whose account is added or made by do_invite_member under its lock."""
+
+    email = forms.EmailField(max_length=254)
+    name = forms.CharField(
+        max_length=150, required=False, help_text="For a new account: how the person is named."
+    )
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.REVIEWER)
+
+    def clean_email(self) -> str:
+        # The domain is case-insensitive, the local part is the mail server's to read.
+        return BaseUserManager.normalize_email(self.cleaned_data["email"])
 
 
 def active_account(username: str):

@@ -16,6 +16,7 @@ urlpatterns = [
     path("collections/<int:pk>/", views.collection_detail, name="collection_detail"),
     path("collections/<int:pk>/settings/", views.collection_settings, name="collection_settings"),
     path("collections/<int:pk>/members/", views.collection_members, name="collection_members"),
+    path("collections/<int:pk>/members/invite/", views.invite_member, name="invite_member"),
     path(
         "collections/<int:pk>/history/", audit_views.collection_history, name="collection_history"
     ),

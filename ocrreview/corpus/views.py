@@ -1,3 +1,6 @@
+import logging
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -37,13 +40,22 @@ from ocrreview.corpus.forms import (
     AddMemberForm,
     ApiTokenForm,
     CollectionSettingsForm,
+    InviteMemberForm,
     MemberRoleForm,
     NewCollectionForm,
 )
 from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
+from ocrreview.corpus.invitations import (
+    MAIL_ERRORS,
+    do_invite_member,
+    send_invitation,
+    set_password_link,
+)
 from ocrreview.corpus.models import Document, Line, Membership
 from ocrreview.corpus.progress import summed_line_counts, with_line_counts
 from ocrreview.corpus.signals import lines_with_unsaved_work
+
+logger = logging.getLogger(__name__)
 
 
 @login_required
@@ -151,10 +163,12 @@ def collection_settings(request, pk: int):
 
 
 @login_required
+@never_cache  # it may show an invitation's link, which lets in whoever holds it
 def collection_members(request, pk: int):
-    """The collection's members and their roles; its admins add, re-role and remove them."""
+    """The collection's members and their roles; its admins add, invite, re-role and remove
+    them."""
     collection = admin_collection_for(request.user, pk)
-    form = AddMemberForm(request.POST or None)
+    form = AddMemberForm(request.POST or None, auto_id="add_%s")
     if request.method == "POST" and form.is_valid():
         user, role = form.cleaned_data["username"], form.cleaned_data["role"]
         try:
@@ -164,15 +178,71 @@ def collection_members(request, pk: int):
         else:
             messages.success(request, f"{user.get_username()} added as {role}.")
             return redirect("collection_members", pk=collection.pk)
+    return _members_page(request, collection, form, InviteMemberForm(auto_id="invite_%s"))
+
+
+def _members_page(request, collection, add_form, invite_form):
+    # The page's two forms both have a role: each its own ids, for labels to name one field.
+    invitation = request.session.pop(_invitation_key(collection), None)
     context = {
         "collection": collection,
-        "form": form,
+        "form": add_form,
+        "invite_form": invite_form,
+        "invitation": invitation,
+        "mail_to_files": settings.EMAIL_BACKEND.endswith(".filebased.EmailBackend"),
         "memberships": collection.memberships.select_related("user").order_by("user__username"),
         "roles": Membership.Role.choices,
     }
-    return render(
-        request, "corpus/collection_members.html", context, status=400 if form.errors else 200
-    )
+    status = 400 if add_form.errors or invite_form.errors else 200
+    return render(request, "corpus/collection_members.html", context, status=status)
+
+
+def _invitation_key(collection) -> str:
+    return f"invitation:{collection.pk}"
+
+
+@login_required
+@require_POST
+def invite_member(request, pk: int):
+    """Invites an address (invitations.py), then shows the members page once with the link
+    to choose a password: kept in the session, server-side, for the redirect, as a message
+    would keep it in a cookie."""
+    collection = admin_collection_for(request.user, pk)
+    form = InviteMemberForm(request.POST, auto_id="invite_%s")
+    if not form.is_valid():
+        return _members_page(request, collection, AddMemberForm(auto_id="add_%s"), form)
+    email, role = form.cleaned_data["email"], form.cleaned_data["role"]
+    try:
+        invited = do_invite_member(
+            collection, email, form.cleaned_data["name"], role, actor=request.user
+        )
+    except MembershipError as exc:
+        form.add_error("email", str(exc))
+        return _members_page(request, collection, AddMemberForm(auto_id="add_%s"), form)
+    username = invited.user.get_username()
+    if not invited.needs_password:
+        messages.success(
+            request, f"{invited.user.email} is the address of {username}: added as {role}."
+        )
+        return redirect("collection_members", pk=collection.pk)
+    link = set_password_link(request, invited.user)
+    error = ""
+    try:
+        send_invitation(request, collection, invited, link)
+    except MAIL_ERRORS as exc:
+        # The account and membership stay: the admin has the link the mail would have
+        # carried, and inviting the address again sends a new one.
+        logger.warning("invitation of %s to collection %s not sent: %r", username, pk, exc)
+        error = str(exc) or type(exc).__name__
+    request.session[_invitation_key(collection)] = {
+        "email": email,
+        "username": username,
+        "role": role,
+        "again": not invited.added,
+        "link": link,
+        "error": error,
+    }
+    return redirect("collection_members", pk=collection.pk)
 
 
 @login_required

@@ -2,6 +2,7 @@
 username, change their roles and remove them; a collection keeps at least one admin, and a
 member removed leaves no claim or draft behind in it."""
 
+import re
 import threading
 
 import pytest
@@ -363,3 +364,17 @@ def test_an_account_added_twice_at_once_is_added_once(alice, dave, letters):
     other.join()
     assert outcome["refused"] == "dave is already a member of Letters."
     assert roles(letters) == {"alice": ADMIN, "dave": ADMIN}
+
+
+def test_the_add_and_invite_forms_fields_have_ids_of_their_own_with_their_labels(
+    client, alice, letters
+):
+    """Both forms have a role: with Django's default ids both would be id_role, and a label
+    would name the first of them alone."""
+    client.force_login(alice)
+    page = client.get(members_url(letters)).content.decode()
+    ids = re.findall(r'<(?:input|select)[^>]* id="([^"]+)"', page)
+    assert len(ids) == len(set(ids))
+    for field in ("add_username", "add_role", "invite_email", "invite_name", "invite_role"):
+        assert f'id="{field}"' in page
+        assert f'<label for="{field}"' in page

@@ -1,0 +1,220 @@
+"""Invitations to a collection by email, and the password resets whose links they reuse.
+
+An invitation to an address no account uses makes the account (username from the address,
+no password) and its membership, and mails a link to choose a password: the password-reset
+link of Django's default_token_generator, which works once and for PASSWORD_RESET_TIMEOUT
+seconds. The inviting admin is shown the same link, for a site whose mail goes nowhere (the
+file-based default) or fails.
+"""
+
+import itertools
+import logging
+import math
+import re
+import smtplib
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, connection, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from ocrreview.corpus.actions import MembershipError, do_add_member
+from ocrreview.corpus.logins import TooManyRequests, record_failure, refusal
+from ocrreview.corpus.models import Collection, Membership
+
+logger = logging.getLogger(__name__)
+
+
+class InvitationError(MembershipError):
+    """An address that cannot be invited; the message says why."""
+
+
+@dataclass
+class Invited:
+    user: Any  # the user model, as get_user_model() gives it
+    created: bool  # a new account, made by this invitation
+    added: bool  # a new membership (False: a pending invitation sent again)
+    # The account has never been used and has no password: the invitation carries a link to
+    # choose one. An account in use is only added, as by its username.
+    needs_password: bool
+
+
+def accounts_using(email: str, **filters) -> list:
+    """The accounts whose address is `email`, in any case."""
+    User = get_user_model()
+    field = User.get_email_field_name()
+    found = User._default_manager.filter(**{f"{field}__iexact": email}, **filters).order_by("pk")
+    return [user for user in found if same_address(getattr(user, field), email)]
+
+
+def same_address(a: str, b: str) -> bool:
+    """Addresses compared as the database's iexact cannot: Unicode case folding."""
+    return (
+        unicodedata.normalize("NFKC", a).casefold() == unicodedata.normalize("NFKC", b).casefold()
+    )
+
+
+def is_pending(user) -> bool:
+    """An account nobody has used: no password yet, never logged in, no site admin. Only such
+    an account may be handed a link to choose its password by a collection's admin; one in use
+    is its owner's, whom only the owner's mailbox (a password reset) may let in."""
+    return (
+        not user.has_usable_password()
+        and user.last_login is None
+        and not (user.is_staff or user.is_superuser)
+    )
+
+
+@transaction.atomic
+def do_invite_member(collection: Collection, email: str, name: str, role: str, *, actor) -> Invited:
+    """Make `email` a member of the collection with `role`: the active account that uses the
+    address, or a new one without a password (named `name`). A pending account that is a
+    member already is invited again (its earlier link may have expired); any other member
+    already is refused, as by do_add_member. The membership is recorded as do_add_member
+    records it, with the address it was sent to."""
+    # Two invitations of one new address at once would each find no account and make two.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"invite:{email.casefold()}"]
+        )
+    accounts = accounts_using(email)
+    if len(accounts) > 1:
+        names = ", ".join(user.get_username() for user in accounts)
+        raise InvitationError(
+            f"Several accounts use {email} ({names}); add the one you mean by its username."
+        )
+    if accounts:
+        user, created = accounts[0], False
+        if not user.is_active:
+            raise InvitationError(
+                f"{email} is the address of {user.get_username()}, whose account is "
+                "deactivated; a site admin can reactivate it."
+            )
+        pending = is_pending(user)
+        if pending and Membership.objects.filter(collection=collection, user=user).exists():
+            logger.info(
+                "invitation of %s to collection %s sent again by %s", user, collection.pk, actor
+            )
+            return Invited(user, created=False, added=False, needs_password=True)
+    else:
+        user, created, pending = _new_account(email, name), True, True
+    do_add_member(
+        collection, user, role, actor=actor, invited={"email": email, "new_account": created}
+    )
+    return Invited(user, created=created, added=True, needs_password=pending)
+
+
+def _new_account(email: str, name: str):
+    User = get_user_model()
+    manager: Any = User._default_manager  # a UserManager, which the stubs cannot know
+    for n in itertools.count(1):
+        username = _username(email, n)
+        # Told apart from an existing name by case alone, it would be mistaken for it.
+        if User._default_manager.filter(username__iexact=username).exists():
+            continue
+        try:
+            # A savepoint: the same name taken meanwhile by another address fails this insert
+            # alone, and the next number is tried.
+            with transaction.atomic():
+                # No password: an unusable one, until the link sets it. The whole name goes in
+                # first_name, as names do not split into first and last everywhere.
+                return manager.create_user(
+                    username=username, email=email, password=None, first_name=name
+                )
+        except IntegrityError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _username(email: str, n: int) -> str:
+    """The address's local part, in the characters usernames allow (`jane.doe`), numbered from
+    the second (`jane.doe2`). Not the whole address: usernames are shown to other members."""
+    local = re.sub(r"[^\w.+-]", "", email.rpartition("@")[0])[:140] or "member"
+    return local if n == 1 else f"{local}{n}"
+
+
+def set_password_link(request, user) -> str:
+    """The link that lets `user` choose a password: once, for PASSWORD_RESET_TIMEOUT seconds
+    (the token is made of the password's hash and the last login, which using it changes)."""
+    path = reverse(
+        "password_reset_confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    return request.build_absolute_uri(path)
+
+
+def send_invitation(request, collection: Collection, invited: Invited, link: str) -> None:
+    """Mail the invitation; raises what the mail server raised (OSError, SMTPException)."""
+    context = {
+        "collection": collection,
+        "user": invited.user,
+        "inviter": request.user,
+        "link": link,
+        "login": request.build_absolute_uri(reverse("login")),
+        "days": math.ceil(settings.PASSWORD_RESET_TIMEOUT / 86400),
+    }
+    subject = render_to_string("registration/invitation_subject.txt", context).strip()
+    body = render_to_string("registration/invitation_email.txt", context)
+    EmailMultiAlternatives(subject, body, to=[invited.user.email]).send()
+
+
+MAIL_ERRORS = (smtplib.SMTPException, OSError)
+
+
+# --- Password reset ----------------------------------------------------------------------
+
+
+class ResetForm(PasswordResetForm):
+    """Django's, with the limit on failed logins: each request counts, per address asked for
+    and per client address, as it sends a mail (a flood of resets is a flood of mail to a
+    victim). A pending invitee is found too: their invitation's link may have run out, and
+    their address is the only way in. Unknown addresses get the same answer as known ones."""
+
+    def __init__(self, *args, request, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.retry_after: int | None = None
+
+    def clean(self):
+        super().clean()
+        email = self.cleaned_data.get("email")
+        if email:
+            # Apart from logins with a username that happens to be the address.
+            identity = f"password reset {email.casefold()}"
+            refused = refusal(self.request, identity)
+            if refused:
+                self.retry_after = refused[0]
+                minutes = math.ceil(refused[0] / 60)
+                raise ValidationError(
+                    f"Too many attempts from your address or for this email: try again in "
+                    f"{minutes} minute{'s' if minutes != 1 else ''}.",
+                    code="throttled",
+                )
+            record_failure(self.request, identity)
+        return self.cleaned_data
+
+    def get_users(self, email):
+        return accounts_using(email, is_active=True)
+
+
+class PasswordResetView(TooManyRequests, auth_views.PasswordResetView):
+    form_class = ResetForm
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}

@@ -1,0 +1,325 @@
+"""Inviting by email on the members page (/collections/<id>/members/invite/): an address no
+account uses gets an account, its membership and an email, through a real SMTP server, with a
+link to choose a password that works once; the admin is shown the same link. An address an
+account uses adds that account, as adding it by username does."""
+
+import re
+import threading
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from ocrreview.corpus import invitations
+from ocrreview.corpus.models import CollectionEvent, Membership
+from tests import factories
+
+User = get_user_model()
+ADMIN, REVIEWER = Membership.Role.ADMIN, Membership.Role.REVIEWER
+PASSWORD = "quill and vellum 1848"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def invite_url(collection) -> str:
+    return reverse("invite_member", args=[collection.pk])
+
+
+def members_url(collection) -> str:
+    return reverse("collection_members", args=[collection.pk])
+
+
+def invite(client, collection, email, role=REVIEWER, name=""):
+    return client.post(invite_url(collection), {"email": email, "name": name, "role": role})
+
+
+def link_in(text: str) -> str:
+    (link,) = re.findall(r"http://testserver/accounts/password/reset/[^/\s]+/[^/\s]+/", text)
+    return link
+
+
+def shown_link(page: str) -> str:
+    found = re.search(r'id="invitation-link" readonly value="([^"]+)"', page)
+    assert found, "no link shown"
+    return found.group(1)
+
+
+def choose_password(link: str, password: str = PASSWORD):
+    """What the invitee does: open the link, type a password twice."""
+    browser = Client()
+    opened = browser.get(link, follow=True)
+    assert opened.status_code == 200
+    form_url = opened.redirect_chain[-1][0] if opened.redirect_chain else link
+    return (
+        browser,
+        opened,
+        browser.post(form_url, {"new_password1": password, "new_password2": password}, follow=True),
+    )
+
+
+def logs_in(username: str, password: str = PASSWORD) -> bool:
+    response = Client().post(reverse("login"), {"username": username, "password": password})
+    return response.status_code == 302
+
+
+def roles(collection) -> dict[str, str]:
+    memberships = Membership.objects.filter(collection=collection).select_related("user")
+    return {m.user.username: m.role for m in memberships}
+
+
+def test_an_invitee_gets_the_email_chooses_a_password_and_opens_the_collection(
+    client, alice, bob, letters, smtp_server
+):
+    client.force_login(alice)
+    response = invite(client, letters, "Jane.Doe@Example.ORG", name="Jane Doe")
+    assert response.status_code == 302 and response["Location"] == members_url(letters)
+
+    jane = User.objects.get(email="Jane.Doe@example.org")  # the domain is case-insensitive
+    assert jane.username == "Jane.Doe" and jane.get_full_name() == "Jane Doe"
+    assert jane.is_active and not jane.has_usable_password()
+    assert roles(letters)["Jane.Doe"] == REVIEWER
+
+    (mail,) = smtp_server.received
+    assert mail.recipients == ["Jane.Doe@example.org"]
+    assert mail.message["Subject"] == 'alice invites you to transcribe "Letters"'
+    assert "Your username is Jane.Doe" in mail.body
+    link = link_in(mail.body)
+
+    page = client.get(response["Location"]).content.decode()
+    assert "Invitation sent to Jane.Doe@example.org: Jane.Doe, reviewer." in page
+    assert shown_link(page) == link
+    # Shown once: the link is not left in the session for the next look at the page.
+    assert 'id="invitation-link"' not in client.get(members_url(letters)).content.decode()
+
+    browser, opened, done = choose_password(link)
+    assert "For the account <strong>Jane.Doe</strong>" in opened.content.decode()
+    assert "Password set" in done.content.decode()
+    assert logs_in("Jane.Doe")
+    browser.force_login(User.objects.get(pk=jane.pk))
+    assert browser.get(reverse("collection_detail", args=[letters.pk])).status_code == 200
+
+    # The link works once.
+    again = Client().get(link, follow=True).content.decode()
+    assert "This link no longer works" in again
+
+    (event,) = CollectionEvent.objects.filter(
+        collection=letters, event_type=CollectionEvent.Type.MEMBER_ADDED
+    )
+    assert event.acting_user == alice
+    assert event.extra_data["invited"] == {"email": "Jane.Doe@example.org", "new_account": True}
+    history = client.get(reverse("collection_history", args=[letters.pk])).content.decode()
+    assert "invited Jane.Doe (Jane.Doe@example.org, a new account) as a reviewer" in history
+
+
+def test_an_address_an_account_uses_adds_that_account_and_mails_nothing(
+    client, alice, dave, letters, smtp_server
+):
+    dave.email = "dave@example.org"
+    dave.save()
+    client.force_login(alice)
+    response = invite(client, letters, "DAVE@example.org", role=ADMIN)
+    assert response.status_code == 302
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "dave@example.org is the address of dave: added as admin."
+    ]
+    assert roles(letters)["dave"] == ADMIN
+    assert smtp_server.received == []  # dave has a password: no link to set one is made
+    assert User.objects.filter(email__iexact="dave@example.org").count() == 1
+    (event,) = CollectionEvent.objects.filter(collection=letters, acting_user=alice)
+    assert event.extra_data["invited"]["new_account"] is False
+
+
+def test_a_name_taken_gets_a_number(client, alice, letters, smtp_server):
+    factories.make_user("jane")
+    client.force_login(alice)
+    invite(client, letters, "jane@example.org")
+    invite(client, letters, "JANE2@example.net")
+    assert {"jane2", "JANE22"} <= set(roles(letters))
+
+
+def test_the_link_works_once_and_not_after_it_expires(
+    client, alice, letters, settings, smtp_server
+):
+    client.force_login(alice)
+    invite(client, letters, "old@example.org")
+    link = link_in(smtp_server.received[0].body)
+    settings.PASSWORD_RESET_TIMEOUT = -1  # the link's days have passed
+    assert "This link no longer works" in Client().get(link, follow=True).content.decode()
+
+
+def test_a_pending_invitee_is_invited_again_with_a_new_link(client, alice, letters, smtp_server):
+    client.force_login(alice)
+    invite(client, letters, "slow@example.org")
+    response = invite(client, letters, "slow@example.org")
+    assert response.status_code == 302
+    page = client.get(members_url(letters)).content.decode()
+    assert "Invitation sent again to slow@example.org" in page
+    assert len(smtp_server.to("slow@example.org")) == 2
+    assert (
+        Membership.objects.filter(collection=letters, user__email="slow@example.org").count() == 1
+    )
+    # No second event: nothing changed in the collection.
+    assert CollectionEvent.objects.filter(collection=letters).count() == 1
+    _, _, done = choose_password(link_in(smtp_server.received[1].body))
+    assert logs_in("slow")
+
+
+def test_the_mail_server_down_keeps_the_member_and_shows_the_link(
+    client, alice, letters, smtp_down
+):
+    """The account and membership are made before the mail is sent, and stay: the admin has
+    the link the mail would have carried, and inviting again sends a new one. Rolling them back
+    would throw away a good membership because of a mail server."""
+    client.force_login(alice)
+    response = invite(client, letters, "kim@example.org")
+    assert response.status_code == 302
+    page = client.get(members_url(letters)).content.decode()
+    assert "The invitation to kim@example.org could not be sent: " in page
+    assert "Connection refused" in page
+    assert roles(letters)["kim"] == REVIEWER
+    choose_password(shown_link(page))
+    assert logs_in("kim")
+
+
+def test_without_a_mail_server_the_mail_is_a_file_and_the_page_says_to_pass_the_link_on(
+    client, alice, letters, settings, tmp_path
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = tmp_path / "outbox"
+    client.force_login(alice)
+    invite(client, letters, "lee@example.org")
+    page = client.get(members_url(letters)).content.decode()
+    assert "This site sends no mail" in page
+    (written,) = (tmp_path / "outbox").iterdir()
+    assert shown_link(page) in written.read_text()
+
+
+@pytest.mark.parametrize(
+    "email, error",
+    [
+        ("not an address", "Enter a valid email address."),
+        ("a@b@example.org", "Enter a valid email address."),
+        ("eve@example.org\nBcc: all@example.org", "Enter a valid email address."),
+        ("", "This field is required."),
+        ("x" * 250 + "@example.org", "Ensure this value has at most 254 characters"),
+    ],
+    ids=["no at", "two ats", "header injection", "empty", "too long"],
+)
+def test_a_malformed_address_is_refused_and_nothing_is_made(
+    client, alice, letters, smtp_server, email, error
+):
+    client.force_login(alice)
+    users = User.objects.count()
+    response = invite(client, letters, email)
+    assert response.status_code == 400
+    assert error in response.context["invite_form"].errors["email"][0]
+    assert User.objects.count() == users and smtp_server.received == []
+    assert 'id="invite_email"' in response.content.decode()
+
+
+def test_a_bad_role_is_refused(client, alice, letters, smtp_server):
+    client.force_login(alice)
+    response = invite(client, letters, "ok@example.org", role="owner")
+    assert response.status_code == 400
+    assert response.context["invite_form"].errors["role"]
+    assert not User.objects.filter(email="ok@example.org").exists()
+
+
+def test_a_member_with_an_account_in_use_is_refused_as_a_member_already(
+    client, alice, bob, letters, smtp_server
+):
+    bob.email = "bob@example.org"
+    bob.save()
+    client.force_login(alice)
+    response = invite(client, letters, "bob@example.org", role=ADMIN)
+    assert response.status_code == 400
+    assert response.context["invite_form"].errors["email"] == [
+        "bob is already a member of Letters (reviewer)."
+    ]
+    assert roles(letters)["bob"] == REVIEWER and smtp_server.received == []
+
+
+def test_a_deactivated_account_or_an_address_of_two_accounts_is_refused(
+    client, alice, dave, letters, smtp_server
+):
+    dave.email, dave.is_active = "dave@example.org", False
+    dave.save()
+    twin = factories.make_user("twin1")
+    twin.email = "twin@example.org"
+    twin.save()
+    other = factories.make_user("twin2")
+    other.email = "Twin@example.org"
+    other.save()
+    client.force_login(alice)
+    refused = invite(client, letters, "dave@example.org").context["invite_form"].errors["email"]
+    assert refused == [
+        "dave@example.org is the address of dave, whose account is deactivated; a site admin "
+        "can reactivate it."
+    ]
+    refused = invite(client, letters, "twin@example.org").context["invite_form"].errors["email"]
+    assert refused == [
+        "Several accounts use twin@example.org (twin1, twin2); add the one you mean by its "
+        "username."
+    ]
+    assert set(roles(letters)) == {"alice"} and smtp_server.received == []
+
+
+def test_an_account_in_use_is_never_handed_a_link(client, alice, letters, staff, smtp_server):
+    """An admin of a collection may let in an account nobody has used, not take over one: a
+    staff account made without a password, or one that has logged in, is only added."""
+    staff.email = "staff@example.org"
+    staff.set_unusable_password()
+    staff.save()
+    client.force_login(alice)
+    invite(client, letters, "staff@example.org")
+    assert roles(letters)["staff"] == REVIEWER
+    assert smtp_server.received == []
+    assert 'id="invitation-link"' not in client.get(members_url(letters)).content.decode()
+
+
+@pytest.mark.parametrize("who", ["bob", "charlie", "anonymous"])
+def test_only_the_collections_admins_invite(client, bob, charlie, letters, smtp_server, who):
+    if who != "anonymous":
+        client.force_login({"bob": bob, "charlie": charlie}[who])
+    response = invite(client, letters, "mallory@example.org", role=ADMIN)
+    expected = {"bob": 403, "charlie": 404, "anonymous": 302}[who]
+    assert response.status_code == expected
+    assert not User.objects.filter(email="mallory@example.org").exists()
+    assert smtp_server.received == []
+
+
+def test_a_get_is_not_an_invitation(client, alice, letters):
+    client.force_login(alice)
+    assert client.get(invite_url(letters)).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_invitations_of_one_new_address_at_once_make_one_account(alice, letters):
+    """Each would find no account and make one; the lock on the address makes the second wait
+    and find the first's."""
+    barrier = threading.Barrier(2)
+    results: list = []
+
+    def invite_in_a_thread() -> None:
+        try:
+            barrier.wait()
+            results.append(
+                invitations.do_invite_member(letters, "pat@example.org", "", REVIEWER, actor=alice)
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=invite_in_a_thread) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert User.objects.filter(email="pat@example.org").count() == 1
+    assert sorted(result.added for result in results) == [False, True]
+    assert Membership.objects.filter(collection=letters, user__email="pat@example.org").count() == 1
