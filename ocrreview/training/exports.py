@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
+from django.db import transaction
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from PIL import Image as PILImage
 
@@ -42,7 +44,7 @@ from ocrreview.corpus.xmlformats import Alternative, XmlLine, XmlPage, alto_xml,
 from ocrreview.corpus.zipstream import ZipWriter
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
-from ocrreview.training.models import DatasetExport, EvaluationSplit
+from ocrreview.training.models import DatasetExport, EvaluationSplit, EvaluationSplitChange
 from ocrreview.transcription.models import Hypothesis
 from recognition.preprocess import ImageError, crop_line, open_image
 
@@ -144,6 +146,91 @@ def _percent(fraction: float) -> str:
     return f"{round(fraction * 100, 1):g} %"
 
 
+def split_sentences(export: DatasetExport) -> list[str]:
+    """How a finished export split its lines, against the shares asked, and what it did to the
+    collection's evaluation split, as sentences for its page."""
+    counts = export.counts
+    if not all(isinstance(counts.get(name), int) for name in splits.SPLITS):
+        return []
+    sentences = []
+    assigned = sum(counts[name] for name in splits.SPLITS)
+    info = counts.get("split") or {}
+    try:
+        options = ExportOptions.of(export)
+    except ExportError:
+        options = None
+    if assigned:
+        achieved = ", ".join(
+            f"{_percent(counts[name] / assigned)} {name}" for name in splits.SPLITS
+        )
+        sentence = f"Achieved: {achieved} of {assigned} lines"
+        if options is not None:
+            asked = (
+                1 - options.validation_fraction - options.test_fraction,
+                options.validation_fraction,
+                options.test_fraction,
+            )
+            sentence = (
+                "Asked: "
+                + ", ".join(
+                    f"{_percent(share)} {name}"
+                    for name, share in zip(splits.SPLITS, asked, strict=True)
+                )
+                + f". {sentence}"
+            )
+        unit = info.get("unit")
+        if unit:
+            sentence += f", train and validation by whole {unit}s"
+        sentences.append(sentence + ".")
+    if counts.get(splits.HELD_OUT):
+        sentences.append(
+            f"{counts[splits.HELD_OUT]} lines held out: they sit beside test or validation "
+            "lines (or in a held-out document) and neither train nor measure."
+        )
+    if info.get("note"):
+        sentences.append(info["note"] + ".")
+    for change in export_split_changes(export):
+        sentences.append(describe_change(change))
+    if "evaluation_lines" in info:
+        lines, minimum = info["evaluation_lines"], settings.OCRREVIEW_GATE_MIN_LINES
+        if info.get("provisional"):
+            sentences.append(
+                f"The evaluation split held {lines} lines, under the {minimum} the promotion "
+                "gate decides on: it is provisional, and the next exports grow it with new "
+                "reviewed documents no export trained on until it holds them."
+            )
+        else:
+            sentences.append(f"The evaluation split held {lines} lines, sealed for good.")
+    return sentences
+
+
+def export_split_changes(export: DatasetExport) -> list[EvaluationSplitChange]:
+    return list(EvaluationSplitChange.objects.filter(export=export).order_by("id"))
+
+
+def describe_change(change: EvaluationSplitChange) -> str:
+    """A change of the evaluation split as a sentence."""
+    unit = change.split.unit
+    if change.kind == EvaluationSplitChange.Kind.FROZEN:
+        sentence = (
+            f"Froze the evaluation split: {change.lines_added} lines of "
+            f"{change.units_added} {unit}{'s' if change.units_added != 1 else ''}"
+        )
+    else:
+        sentence = f"Grew the evaluation split by {change.lines_added} lines"
+        if change.units_added:
+            plural = "s" if change.units_added != 1 else ""
+            sentence += f", {change.units_added} new {unit}{plural} among them"
+        sentence += f", to {change.lines}"
+    if change.sealed:
+        sentence += f"; sealed, the promotion gate's minimum of {change.minimum} reached"
+    else:
+        sentence += f"; provisional, under the gate's minimum of {change.minimum}"
+    if change.note:
+        sentence += f". {change.note.rstrip('.')}"
+    return sentence + "."
+
+
 def _matching_lines(collection: Collection, options: ExportOptions) -> QuerySet[Line]:
     accepted = Q(status=Line.Status.REVIEWED)
     if options.include_auto_accepted:
@@ -183,24 +270,36 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
             "no ground-truth lines match these filters: review some lines first"
             + ("" if options.include_auto_accepted else " or include auto-accepted lines")
         )
-    split = splits.freeze_evaluation_split(
-        collection,
-        unit=options.unit,
-        seed=options.seed,
-        fraction=options.test_fraction,
-        user=export.created_by,
-    )
-    export.evaluation_split = split
+
     # A first pass over the ids alone: the split of a document needs all of its lines.
-    assignment = _Assignment(
-        splits.assign_splits(
+    def assign(split: EvaluationSplit) -> splits.SplitAssignment:
+        return splits.assign_splits(
             matching.only("id", "document_id", "page_id", "status").iterator(chunk_size=CHUNK),
             split,
             unit=options.unit,
             seed=options.seed,
             validation_fraction=options.validation_fraction,
         )
-    )
+
+    with transaction.atomic():
+        split = splits.freeze_evaluation_split(
+            collection,
+            unit=options.unit,
+            seed=options.seed,
+            fraction=options.test_fraction,
+            user=export.created_by,
+            export=export,
+        )
+        provisional = split.sealed_at is None
+        if provisional:
+            # Under the collection's lock the split grew by: the next export to grow it must
+            # know which documents this one trains on.
+            planned = assign(split)
+            splits.record_trained(split, planned)
+    if not provisional:
+        planned = assign(split)
+    export.evaluation_split = split
+    assignment = _Assignment(planned.splits)
     with tempfile.TemporaryDirectory(prefix=f"export-{export.pk}-") as tmp:
         work = Path(tmp)
         local = work / "export.zip"
@@ -216,13 +315,28 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
                     on_progress(0.7 * min(1.0, done / len(assignment)))
             writer.close()
             on_progress(0.8)
+            # How train and validation were drawn, and the evaluation split then, for the
+            # export's page (split_sentences).
+            counts: dict[str, Any] = {
+                **writer.counts,
+                "split": {
+                    "unit": planned.unit,
+                    "note": planned.note,
+                    "evaluation_lines": splits.counted_lines(split),
+                    "provisional": split.sealed_at is None,
+                },
+            }
             manifest = {
                 "collection": collection.name,
                 "licence": collection.licence,
                 "filters": options.filters(),
                 "formats": options.formats,
-                "evaluation_split": {"frozen_at": split.frozen_at.isoformat(), "unit": split.unit},
-                "counts": writer.counts,
+                "evaluation_split": {
+                    "frozen_at": split.frozen_at.isoformat(),
+                    "unit": split.unit,
+                    "sealed_at": split.sealed_at.isoformat() if split.sealed_at else None,
+                },
+                "counts": counts,
             }
             writer.write_manifest(manifest, assignment.taken())
         on_progress(0.9)
@@ -231,7 +345,7 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
         # the zip of the worker that took over.
         export.path = storage.put_file(f"exports/{export.pk}-{export.claim.hex[:8]}.zip", local)
         export.checksum = checksum
-    return writer.counts
+    return counts
 
 
 class _Assignment:

@@ -232,9 +232,60 @@ class EvaluationSplit(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     lines = models.ManyToManyField("corpus.Line", through="EvaluationLine", related_name="+")
+    # Null while the split is provisional: smaller than the promotion gate's minimum, it grows
+    # at each export by ground truth that never trained nor validated (splits.grow). Set once
+    # it reaches the minimum (or at once for an imported split, or one frozen before splits
+    # grew): from then on its lines are exactly these.
+    sealed_at = models.DateTimeField(null=True, blank=True)
+    # Drawn by page where documents were asked for, as they were too few or too unequal for
+    # the share asked: an export by document then holds out its pages, not its whole
+    # documents, which would hold out most of the material.
+    unit_fallback = models.BooleanField(default=False)
+    # The documents and pages some export under this split put lines of into train or
+    # validation: growing the split never takes them, so no model trained on an export made
+    # under it is measured on lines it learnt from. Kept only while the split is provisional.
+    trained_documents = models.JSONField(default=list, blank=True)
+    trained_pages = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return f"evaluation split of {self.collection}"
+
+
+class EvaluationSplitChange(models.Model):
+    """Append-only record of what happened to a collection's evaluation split: frozen, grown
+    by an export, sealed; shown on the training page."""
+
+    class Kind(models.TextChoices):
+        FROZEN = "frozen", "Frozen"
+        GROWN = "grown", "Grown"
+
+    split = models.ForeignKey(EvaluationSplit, on_delete=models.CASCADE, related_name="changes")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    export = models.ForeignKey(
+        DatasetExport, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lines_added = models.PositiveIntegerField()
+    units_added = models.PositiveIntegerField()
+    # The lines that count (reviewed, not blank) afterwards, and the gate's minimum then.
+    lines = models.PositiveIntegerField()
+    minimum = models.PositiveIntegerField()
+    sealed = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.split}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("Evaluation split changes are a record; they are never updated.")
+        super().save(*args, **kwargs)
 
 
 class EvaluationLine(models.Model):

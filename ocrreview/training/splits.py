@@ -1,30 +1,56 @@
 """Which lines train, which validate, and which measure.
 
 The evaluation split of a collection is frozen the first time it is needed: the human-reviewed
-lines of a seeded sample of whole documents (or pages). From then on those lines are the test
-set of every export and every training run, and any later ground truth from the same documents
-(or pages) is held out, so a model is never trained on material that sits beside its test lines;
+lines of a seeded draw of whole documents (or pages). From then on those lines are the test set
+of every export and every training run, and any later ground truth from the same documents (or
+pages) is held out, so a model is never trained on material that sits beside its test lines;
 so are the documents of an imported dataset's own test split, when it did not become the frozen
 split.
-Everything else is split between train and validation by whole documents (or pages), ranked
-by a seeded hash: the same seed on the same material gives the same split. Auto-accepted lines
-(a model's readings that no one reviewed, when an export counts them) only ever train: the
-validation lines choose the checkpoint kept and fit its calibration, and a model's own readings
-there would score the parent's output against itself.
+
+A split drawn smaller than the promotion gate's minimum (OCRREVIEW_GATE_MIN_LINES) could never
+let the gate decide, so it is provisional: each export grows it, before it assigns anything
+else, by the new ground truth of its own documents (pages) and by new documents (pages) no
+export under it ever put into train or validation, until it holds the minimum; then it is
+sealed. Growing never takes a line out of the split, nor a line any model trained on an export
+made under it may have learnt, so a model measured on it before and after is measured honestly.
+
+Shares are asked in lines but units go whole: each unit goes to the split furthest below its
+target (`apportion`), which keeps every split within one unit's lines of its target. Where
+documents are too few or too unequal for that to come near the shares asked, pages (a finer
+unit, when there are more of them) are used instead, and the export says so.
+Everything else is split between train and validation the same way: the same seed on the same
+material gives the same split. Auto-accepted lines (a model's readings that no one reviewed,
+when an export counts them) only ever train: the validation lines choose the checkpoint kept
+and fit its calibration, and a model's own readings there would score the parent's output
+against itself.
 """
 
 import hashlib
-import math
-import random
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from ocrreview.corpus.models import Collection, Line
-from ocrreview.training.models import EvaluationLine, EvaluationSplit, HeldOutDocument
+from ocrreview.training.models import (
+    DatasetExport,
+    EvaluationLine,
+    EvaluationSplit,
+    EvaluationSplitChange,
+    HeldOutDocument,
+)
 
 TRAIN, VALIDATION, TEST, HELD_OUT = "train", "validation", "test", "held_out"
 SPLITS = (TRAIN, VALIDATION, TEST)
+DOCUMENT, PAGE = EvaluationSplit.Unit.DOCUMENT, EvaluationSplit.Unit.PAGE
+
+# How far (in points of share) splitting by document may miss a share asked before pages are
+# tried instead: 80/10/10 % of 83 lines came out 51/31/18 % with documents taken by count.
+SHARE_TOLERANCE = 0.05
 
 # A text of whitespace alone (the editor keeps whitespace) reads nothing of its line's image:
 # such a line neither trains nor measures a model (nor has ALTO a line without a word).
@@ -37,13 +63,188 @@ class SplitError(ValueError):
     """The material cannot be split as asked; the message says why."""
 
 
-def unit_key(line: Line, unit: str) -> int:
-    return line.document_id if unit == EvaluationSplit.Unit.DOCUMENT else line.page_id
+def unit_key(line: Any, unit: str) -> int:
+    """A line's document or page (a Line, or a _Unit)."""
+    return line.document_id if unit == DOCUMENT else line.page_id
 
 
-def _unit_hash(seed: int, unit: str, key: int) -> float:
+def _unit_hash(seed: int, unit: str, key: Hashable) -> float:
     digest = hashlib.sha256(f"{seed}:{unit}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def apportion(
+    sizes: dict[int, int], shares: dict[str, float], *, seed: int, salt: str = ""
+) -> dict[int, str]:
+    """Give each unit (its size in lines) whole to one of the splits named in ``shares``
+    (each a share of all the lines), coming as near the shares in lines as whole units allow.
+
+    Units go roughly largest first, each to the split furthest below its target: no split ends
+    further from its target than the largest unit's size. The order is jittered by the seed
+    (a unit's size weighed by a factor from 0.5 to 1.5), so a seed draws another split of the
+    same material, and the test split is not always the smallest documents. Every split with a
+    share gets a unit while units go round, those named first first."""
+    names = [name for name, share in shares.items() if share > 0]
+    if not names:
+        raise SplitError("no split has a share")
+    total = sum(sizes.values())
+    target = {name: shares[name] * total for name in names}
+    filled = dict.fromkeys(names, 0)
+    held: dict[str, list[int]] = {name: [] for name in names}
+
+    def jitter(key: int) -> float:
+        return 0.5 + _unit_hash(seed, salt, key)
+
+    order = sorted(sizes, key=lambda key: (-sizes[key] * jitter(key), key))
+    for key in order:
+        # Ties go to the split named first: train, where the material is.
+        name = max(names, key=lambda n: (target[n] - filled[n], -names.index(n)))
+        held[name].append(key)
+        filled[name] += sizes[key]
+    for rank, name in enumerate(names):
+        if held[name]:
+            continue
+        donors = [
+            other
+            for other in names
+            if len(held[other]) > 1 or (held[other] and names.index(other) > rank)
+        ]
+        if not donors:
+            continue
+        donor = max(donors, key=lambda n: (filled[n] - target[n], -names.index(n)))
+        key = min(held[donor], key=lambda k: (sizes[k], jitter(k), k))
+        held[donor].remove(key)
+        held[name].append(key)
+        filled[donor] -= sizes[key]
+        filled[name] += sizes[key]
+    if len(sizes) <= REFINED_UNITS:
+        _refine(sizes, held, target, max(sizes.values(), default=0))
+    return {key: name for name, keys in held.items() for key in keys}
+
+
+# Up to so many units, the greedy split is bettered by moves and swaps (quadratic in units):
+# few units are where whole ones fall furthest from the shares, and where the greedy order
+# leaves, say, validation only documents too large for it.
+REFINED_UNITS = 150
+REFINING_ROUNDS = 30
+
+
+def _refine(
+    sizes: dict[int, int], held: dict[str, list[int]], target: dict[str, float], largest: int
+) -> None:
+    """Move one unit to another split, or swap two, while that brings the splits nearer their
+    targets in all (no split left empty, none further than ``largest`` lines from its own)."""
+    names = list(held)
+    filled = {name: sum(sizes[key] for key in held[name]) for name in names}
+    for _ in range(REFINING_ROUNDS):
+        best: tuple[float, str, str, int, int | None] | None = None
+        for x in names:
+            for y in names:
+                if x == y:
+                    continue
+                dx, dy = target[x] - filled[x], target[y] - filled[y]
+                before = abs(dx) + abs(dy)
+                for a in held[x]:
+                    options: list[int | None] = list(held[y]) if x < y else []
+                    if len(held[x]) > 1:
+                        options.append(None)
+                    for b in options:
+                        moved = sizes[a] - (sizes[b] if b is not None else 0)
+                        after_x, after_y = dx + moved, dy - moved
+                        if max(abs(after_x), abs(after_y)) > largest:
+                            continue
+                        gain = before - abs(after_x) - abs(after_y)
+                        if gain > 1e-9 and (best is None or gain > best[0]):
+                            best = (gain, x, y, a, b)
+        if best is None:
+            return
+        _, x, y, a, b = best
+        held[x].remove(a)
+        held[y].append(a)
+        filled[x] -= sizes[a]
+        filled[y] += sizes[a]
+        if b is not None:
+            held[y].remove(b)
+            held[x].append(b)
+            filled[y] -= sizes[b]
+            filled[x] += sizes[b]
+
+
+def achieved_shares(
+    sizes: dict[int, int], assignment: dict[int, str], names: Iterable[str]
+) -> dict[str, float]:
+    total = sum(sizes.values()) or 1
+    lines: Counter[str] = Counter()
+    for key, name in assignment.items():
+        lines[name] += sizes[key]
+    return {name: lines[name] / total for name in names}
+
+
+def _percent(fraction: float) -> str:
+    return f"{round(fraction * 100, 1):g} %"
+
+
+class _Unit(NamedTuple):
+    """A line as drawing a split needs it: ten times smaller than the model instance."""
+
+    pk: int
+    document_id: int
+    page_id: int
+
+
+@dataclass
+class _Draw:
+    unit: str
+    sizes: dict[int, int]
+    chosen: dict[int, str]
+    share: float  # of the lines, taken by the split that matters
+
+
+def _draw(
+    lines: list[Any], unit: str, shares: dict[str, float], measured: str, *, seed: int, scale: float
+) -> _Draw | None:
+    sizes = dict(Counter(unit_key(line, unit) for line in lines))
+    if len(sizes) < 2:
+        return None
+    chosen = apportion(sizes, shares, seed=seed, salt=unit)
+    share = achieved_shares(sizes, chosen, [measured])[measured] * scale
+    return _Draw(unit, sizes, chosen, share)
+
+
+def _draw_by_unit(
+    lines: list[Any],
+    unit: str,
+    shares: dict[str, float],
+    measured: str,
+    *,
+    seed: int,
+    what: str,
+    scale: float = 1.0,
+) -> tuple[_Draw | None, str]:
+    """The draw by ``unit``; by page instead, with a sentence saying why, where the documents
+    are too few or too unequal to come within SHARE_TOLERANCE of the share ``measured`` and
+    pages do better. ``scale``: what the lines drawn from are of all the lines the shares are
+    asked of."""
+    asked = shares[measured] * scale
+    drawn = _draw(lines, unit, shares, measured, seed=seed, scale=scale)
+    if unit != DOCUMENT or (drawn is not None and abs(drawn.share - asked) <= SHARE_TOLERANCE):
+        return drawn, ""
+    by_page = _draw(lines, PAGE, shares, measured, seed=seed, scale=scale)
+    if by_page is None or len(by_page.sizes) <= (len(drawn.sizes) if drawn else 1):
+        return drawn, ""
+    if drawn is not None and abs(by_page.share - asked) >= abs(drawn.share - asked):
+        return drawn, ""
+    if drawn is None:
+        why = "only one document has lines for it"
+    else:
+        why = (
+            "documents are too few or too unequal for it (by document it would take "
+            f"{_percent(drawn.share)} of the lines)"
+        )
+    return by_page, (
+        f"{what} by page, not by document: {why}; by page it takes "
+        f"{_percent(by_page.share)}, {_percent(asked)} asked"
+    )
 
 
 def evaluation_candidates(collection: Collection) -> list[Line]:
@@ -56,43 +257,142 @@ def evaluation_candidates(collection: Collection) -> list[Line]:
     return list(lines.order_by("id").only("id", "document_id", "page_id"))
 
 
+def counted_lines(split: EvaluationSplit) -> int:
+    """The split's lines that measure a model now (as evaluation_lines, counted)."""
+    return (
+        Line.objects.filter(pk__in=split.members.values("line"), status=Line.Status.REVIEWED)
+        .exclude(text__regex=BLANK_TEXT)
+        .count()
+    )
+
+
 @transaction.atomic
 def freeze_evaluation_split(
     collection: Collection,
     *,
-    unit: str = EvaluationSplit.Unit.DOCUMENT,
+    unit: str = DOCUMENT,
     seed: int = 0,
     fraction: float = 0.1,
     user=None,
+    export: DatasetExport | None = None,
 ) -> EvaluationSplit:
-    """Return the collection's evaluation split, sampling and freezing it if it has none.
+    """Return the collection's evaluation split, drawing and freezing it if it has none, and
+    growing it while it is provisional.
 
-    Row-locks the collection, so two exports started at once freeze one split, not two.
+    Row-locks the collection, so two exports started at once freeze one split, not two, and
+    grow it one after the other.
     """
     Collection.objects.select_for_update().get(pk=collection.pk)
+    minimum = settings.OCRREVIEW_GATE_MIN_LINES
     existing = EvaluationSplit.objects.filter(collection=collection).first()
     if existing is not None:
+        if existing.sealed_at is None:
+            grow(existing, seed=seed, minimum=minimum, export=export, user=user)
         return existing
     if not 0 < fraction < 1:
         raise SplitError(f"the evaluation fraction must be between 0 and 1, not {fraction}")
     lines = evaluation_candidates(collection)
-    keys = sorted({unit_key(line, unit) for line in lines})
-    if len(keys) < 2:
+    shares = {TRAIN: 1 - fraction, TEST: fraction}
+    drawn, note = _draw_by_unit(
+        lines, unit, shares, TEST, seed=seed, what="The evaluation split is drawn"
+    )
+    if drawn is None:
+        units = len({unit_key(line, unit) for line in lines})
         raise SplitError(
             f"freezing an evaluation split needs human-reviewed lines in at least two {unit}s "
-            f"(there are {len(keys)}); review more lines or split by page"
+            f"(there are {units}); review more lines or split by page"
         )
-    chosen = set(random.Random(seed).sample(keys, max(1, math.floor(fraction * len(keys)))))
-    return _create_split(
-        collection, [line for line in lines if unit_key(line, unit) in chosen], unit, seed, user
+    chosen = [line for line in lines if drawn.chosen[unit_key(line, drawn.unit)] == TEST]
+    split = _create_split(collection, chosen, drawn.unit, seed, user)
+    sealed = len(chosen) >= minimum
+    split.unit_fallback = drawn.unit != unit
+    if sealed:
+        split.sealed_at = split.frozen_at
+    split.save(update_fields=["sealed_at", "unit_fallback"])
+    EvaluationSplitChange.objects.create(
+        split=split,
+        kind=EvaluationSplitChange.Kind.FROZEN,
+        export=export,
+        actor=user,
+        lines_added=len(chosen),
+        units_added=sum(name == TEST for name in drawn.chosen.values()),
+        lines=len(chosen),
+        minimum=minimum,
+        sealed=sealed,
+        note=note,
     )
+    return split
+
+
+def grow(
+    split: EvaluationSplit, *, seed: int, minimum: int, export: DatasetExport | None, user
+) -> EvaluationSplitChange | None:
+    """Add to a provisional split the new ground truth of its own documents (pages), which was
+    held out and never trained, and then whole new documents (pages) no export under it put
+    into train or validation, in seeded order, until it holds ``minimum`` lines; seal it then.
+    The caller holds the collection's row lock. None when nothing changed."""
+    members = set(split.members.values_list("line_id", flat=True))
+    counted = counted_lines(split)
+    trained = set(split.trained_documents if split.unit == DOCUMENT else split.trained_pages)
+    own = {
+        unit_key(line, split.unit)
+        for line in Line.objects.filter(pk__in=members).only("document_id", "page_id")
+    }
+    fresh: dict[int, list[Line]] = {}
+    for line in evaluation_candidates(split.collection):
+        key = unit_key(line, split.unit)
+        if line.pk not in members and key not in trained:
+            fresh.setdefault(key, []).append(line)
+    added: list[Line] = []
+    for key in own & fresh.keys():
+        added += fresh.pop(key)
+    units = 0
+    for key in sorted(fresh, key=lambda key: (_unit_hash(seed, "grow", key), key)):
+        if counted + len(added) >= minimum:
+            break
+        added += fresh[key]
+        units += 1
+    counted += len(added)
+    sealed = counted >= minimum
+    if not added and not sealed:
+        return None
+    EvaluationLine.objects.bulk_create(EvaluationLine(split=split, line=line) for line in added)
+    if sealed:
+        # No longer needed: a sealed split never grows.
+        split.sealed_at = timezone.now()
+        split.trained_documents, split.trained_pages = [], []
+        split.save(update_fields=["sealed_at", "trained_documents", "trained_pages"])
+    return EvaluationSplitChange.objects.create(
+        split=split,
+        kind=EvaluationSplitChange.Kind.GROWN,
+        export=export,
+        actor=user,
+        lines_added=len(added),
+        units_added=units,
+        lines=counted,
+        minimum=minimum,
+        sealed=sealed,
+    )
+
+
+def record_trained(split: EvaluationSplit, assignment: "SplitAssignment") -> None:
+    """Note the units an export under a provisional split trains or validates on, so that
+    growing the split never takes them. The caller holds the collection's row lock."""
+    if split.sealed_at is not None:
+        return
+    documents = set(split.trained_documents) | assignment.trained_documents
+    pages = set(split.trained_pages) | assignment.trained_pages
+    split.trained_documents, split.trained_pages = sorted(documents), sorted(pages)
+    split.save(update_fields=["trained_documents", "trained_pages"])
 
 
 @transaction.atomic
 def freeze_evaluation_lines(
     collection: Collection, lines: Iterable[Line], *, unit: str, user=None
 ) -> EvaluationSplit:
-    """Freeze a given set of lines as the evaluation split (a published test split, say)."""
+    """Freeze a given set of lines as the evaluation split (a published test split, say).
+    It is sealed at once whatever its size: grown with this collection's lines, it would no
+    longer be the split others report their results on."""
     Collection.objects.select_for_update().get(pk=collection.pk)
     if EvaluationSplit.objects.filter(collection=collection).exists():
         raise SplitError(
@@ -102,7 +402,21 @@ def freeze_evaluation_lines(
     lines = list(lines)
     if not lines:
         raise SplitError("an evaluation split needs at least one line")
-    return _create_split(collection, lines, unit, 0, user)
+    split = _create_split(collection, lines, unit, 0, user)
+    split.sealed_at = split.frozen_at
+    split.save(update_fields=["sealed_at"])
+    EvaluationSplitChange.objects.create(
+        split=split,
+        kind=EvaluationSplitChange.Kind.FROZEN,
+        actor=user,
+        lines_added=len(lines),
+        units_added=len({unit_key(line, unit) for line in lines}),
+        lines=len(lines),
+        minimum=settings.OCRREVIEW_GATE_MIN_LINES,
+        sealed=True,
+        note="An imported dataset's own test split, kept as it was published.",
+    )
+    return split
 
 
 def _create_split(
@@ -133,19 +447,35 @@ def evaluation_lines(split: EvaluationSplit) -> list[Line]:
     )
 
 
+@dataclass
+class SplitAssignment:
+    """Each line's split, the unit train and validation were drawn by, and why, where it is not
+    the one asked."""
+
+    splits: dict[int, str] = field(default_factory=dict)
+    unit: str = DOCUMENT
+    note: str = ""
+    trained_documents: set[int] = field(default_factory=set)
+    trained_pages: set[int] = field(default_factory=set)
+
+
 def assign_splits(
-    lines: list[Line], split: EvaluationSplit, *, unit: str, seed: int, validation_fraction: float
-) -> dict[int, str]:
-    """Map each line id to train, validation, test or held_out."""
+    lines: Iterable[Line],
+    split: EvaluationSplit,
+    *,
+    unit: str,
+    seed: int,
+    validation_fraction: float,
+) -> SplitAssignment:
+    """Each line to train, validation, test or held_out: validation takes
+    ``validation_fraction`` of the reviewed lines, the frozen test lines counted in."""
     frozen = set(split.members.values_list("line_id", flat=True))
     # Held out by whole documents when either the frozen split or this export asks for
     # documents: a split frozen by page, exported by document, would otherwise train on the
-    # other pages of its test documents, in the hand it is measured on.
-    boundary = (
-        EvaluationSplit.Unit.DOCUMENT
-        if EvaluationSplit.Unit.DOCUMENT in (unit, split.unit)
-        else EvaluationSplit.Unit.PAGE
-    )
+    # other pages of its test documents, in the hand it is measured on. Not where the split
+    # is by page for want of documents: most of the material would be held out.
+    asks_documents = unit == DOCUMENT and not split.unit_fallback
+    boundary = DOCUMENT if split.unit == DOCUMENT or asks_documents else PAGE
     frozen_units = {
         unit_key(line, boundary)
         for line in Line.objects.filter(pk__in=frozen).only("document_id", "page_id")
@@ -155,9 +485,10 @@ def assign_splits(
             "document_id", flat=True
         )
     )
-    assignment: dict[int, str] = {}
-    reviewed: dict[int, list[int]] = {}
-    machine_read: dict[int, list[int]] = {}
+    result = SplitAssignment(unit=unit)
+    assignment = result.splits
+    reviewed: list[_Unit] = []
+    machine_read: list[_Unit] = []
     for line in lines:
         is_reviewed = line.status == Line.Status.REVIEWED
         if line.pk in frozen:
@@ -167,20 +498,38 @@ def assign_splits(
             assignment[line.pk] = HELD_OUT
         else:
             side = reviewed if is_reviewed else machine_read
-            side.setdefault(unit_key(line, unit), []).append(line.pk)
-    # Units ranked by a seeded hash and the lowest share taken: an exact fraction even for a
-    # handful of documents, and the same seed gives the same split. Only units with reviewed
-    # lines can validate, and one of them at least is left to train: else the model would
-    # learn from its parent's readings alone, every line a person corrected validating.
-    ranked = sorted(reviewed, key=lambda key: _unit_hash(seed, unit, key))
-    wanted = min(math.ceil(validation_fraction * len(ranked)), len(ranked) - 1)
-    validation = set(ranked[:wanted])
-    for key, ids in reviewed.items():
-        for pk in ids:
-            assignment[pk] = VALIDATION if key in validation else TRAIN
+            side.append(_Unit(line.pk, line.document_id, line.page_id))
+    # Only units with reviewed lines can validate, and one of them at least is left to train
+    # (apportion's first split): else the model would learn from its parent's readings
+    # alone, every line a person corrected validating.
+    tested = sum(name == TEST for name in assignment.values())
+    scale = len(reviewed) / (len(reviewed) + tested) if reviewed else 0.0
+    validation: set[int] = set()
+    if reviewed and validation_fraction > 0:
+        # Training keeps a share of what is left, however large the frozen split.
+        share = min(validation_fraction / scale, 0.9)
+        drawn, result.note = _draw_by_unit(
+            reviewed,
+            unit,
+            {TRAIN: 1 - share, VALIDATION: share},
+            VALIDATION,
+            seed=seed,
+            what="Validation is drawn",
+            scale=scale,
+        )
+        if drawn is not None:
+            result.unit = drawn.unit
+            validation = {key for key, name in drawn.chosen.items() if name == VALIDATION}
+    for unit_line in reviewed:
+        to = VALIDATION if unit_key(unit_line, result.unit) in validation else TRAIN
+        assignment[unit_line.pk] = to
     # The machine-read lines of a validation unit are held out rather than trained on: the
     # validation documents (or pages) stay unseen, as the test ones do.
-    for key, ids in machine_read.items():
-        for pk in ids:
-            assignment[pk] = HELD_OUT if key in validation else TRAIN
-    return assignment
+    for unit_line in machine_read:
+        to = HELD_OUT if unit_key(unit_line, result.unit) in validation else TRAIN
+        assignment[unit_line.pk] = to
+    for unit_line in (*reviewed, *machine_read):
+        if assignment[unit_line.pk] != HELD_OUT:
+            result.trained_documents.add(unit_line.document_id)
+            result.trained_pages.add(unit_line.page_id)
+    return result

@@ -3,6 +3,7 @@ other members get 403, and users outside the collection 404."""
 
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_POST
 from ocrreview import storage
 from ocrreview.corpus.access import admin_collection_for
 from ocrreview.corpus.models import Collection
-from ocrreview.training import actions, splits, tasks
+from ocrreview.training import actions, exports, splits, tasks
 from ocrreview.training.charts import history_chart, last_step
 from ocrreview.training.exports import ExportError
 from ocrreview.training.forms import ExportForm, ImportForm, OverrideForm, TrainingForm
@@ -66,9 +67,25 @@ def _home(request, collection: Collection, status: int = 200, **forms):
         "events": PromotionEvent.objects.filter(collection=collection).select_related(
             "model_version", "parent", "actor"
         )[:20],
-        "split": getattr(collection, "evaluation_split", None),
+        **_split_context(collection),
     }
     return render(request, "training/home.html", context, status=status)
+
+
+def _split_context(collection: Collection) -> dict:
+    """The evaluation split's size against the gate's minimum, and its changes."""
+    split = getattr(collection, "evaluation_split", None)
+    if split is None:
+        return {"split": None}
+    return {
+        "split": split,
+        "split_lines": splits.counted_lines(split),
+        "gate_minimum": settings.OCRREVIEW_GATE_MIN_LINES,
+        "split_changes": [
+            (change, exports.describe_change(change))
+            for change in split.changes.select_related("actor", "export", "split")[:20]
+        ],
+    }
 
 
 @login_required
@@ -120,6 +137,8 @@ def export_detail(request, pk: int):
     export = _export(request, pk)
     template = "training/_export_status.html" if _polled(request) else "training/export.html"
     context = {"export": export, "collection": export.collection}
+    if export.status == DatasetExport.Status.DONE:
+        context["split_sentences"] = exports.split_sentences(export)
     if export.status == DatasetExport.Status.QUEUED:
         context["waiting"] = ops.why_waiting(tasks.build_dataset_export.name)
     return render(request, template, context)
