@@ -17,6 +17,7 @@ import io
 import logging
 import lzma
 import os
+import re
 import struct
 import tempfile
 import threading
@@ -46,7 +47,13 @@ from ocrreview.corpus.segmentation import (
     whole_image_lines,
 )
 from ocrreview.corpus.signals import lines_ready, texts_held_before
-from ocrreview.corpus.xmlimport import ImportedPage, XMLImportError, parse_layout_xml
+from ocrreview.corpus.xmlimport import (
+    ImportedPage,
+    XMLImportError,
+    parse_document_title,
+    parse_layout_xml,
+    parse_mets,
+)
 from ocrreview.db_errors import connection_lost
 from ocrreview.storage import StorageError
 from recognition.preprocess import MAX_PIXELS, ImageError, open_image, to_rgb
@@ -168,6 +175,24 @@ class _Item:
     kind: str
     read: Callable[[], bytes] = field(repr=False)
     path: Path | None = None  # an unpacked ZIP entry's temporary file
+    # The folder of the ZIP archive that holds it ("scans.zip/vol1"; at the archive's root, the
+    # archive's name), None for a file uploaded on its own.
+    folder: str | None = None
+    at_root: bool = False
+
+    @property
+    def base_name(self) -> str:
+        return PurePosixPath(self.name.replace("\\", "/")).name
+
+
+@dataclass
+class _Source:
+    """What becomes one document: a file, or a ZIP archive's folder of images."""
+
+    name: str
+    title: str
+    items: list[_Item]
+    is_folder: bool = False
 
 
 def do_ingest(
@@ -177,8 +202,11 @@ def do_ingest(
     user=None,
     segmentation: str = Document.Segmentation.KRAKEN,
     import_text: bool = False,
+    folders: bool = False,
 ) -> list[FileResult]:
-    """Create a document per image, multi-page TIFF or PDF, and queue its segmentation.
+    """Create a document per image, multi-page TIFF or PDF, and queue its segmentation; a
+    Transkribus document's folder in a ZIP archive is one document, and with `folders` any
+    folder of images in one is (see _sources).
 
     PAGE/ALTO files are matched to their image (same name, or the image the XML names);
     their lines replace segmentation, and with `import_text` their text becomes reviewed
@@ -193,32 +221,32 @@ def do_ingest(
             except IngestError as exc:
                 results.append(FileResult(upload.name, error=str(exc)))
 
+        sidecars = [item for item in items if _is_sidecar(item)]
+        items = [item for item in items if not _is_sidecar(item)]
         layouts = _pair_layouts(items, results)
-        for item in items:
-            if item.kind == "xml":
-                continue
-            layout = layouts.get(item.name)
+        for source in _sources(items, sidecars, folders, results):
             try:
                 results.append(
-                    _ingest_item(collection, item, layout, user, segmentation, import_text)
+                    _ingest_source(collection, source, layouts, user, segmentation, import_text)
                 )
             except AlreadyUploaded as exc:
                 results.append(
-                    FileResult(item.name, error=str(exc), document=exc.document, duplicate=True)
+                    FileResult(source.name, error=str(exc), document=exc.document, duplicate=True)
                 )
             except (IngestError, StorageError) as exc:
-                results.append(FileResult(item.name, error=str(exc)))
+                results.append(FileResult(source.name, error=str(exc)))
             except Exception as exc:  # a decoder's unforeseen failure must not sink the upload
                 if connection_lost(exc):
                     raise  # not the file's fault: middleware.DatabaseUnavailable answers
-                logger.exception("Ingesting %s failed", item.name)
+                logger.exception("Ingesting %s failed", source.name)
                 results.append(
                     FileResult(
-                        item.name, error=f"the file could not be read ({type(exc).__name__})"
+                        source.name, error=f"the file could not be read ({type(exc).__name__})"
                     )
                 )
-            if item.path is not None:
-                item.path.unlink()  # done with: the disk holds what is still to come
+            for item in source.items:
+                if item.path is not None:
+                    item.path.unlink()  # done with: the disk holds what is still to come
     return results
 
 
@@ -256,14 +284,18 @@ def _unpack(upload: Upload, results: list[FileResult], work: Path) -> list[_Item
         if kind != "zip":
             return [_Item(nfc(upload.name), kind, upload.read)]
         items = []
-        for name, path in _zip_entries(upload.name, handle, results, work):
+        for name, inside, path in _zip_entries(upload.name, handle, results, work):
             try:
                 with path.open("rb") as entry:
                     entry_kind = sniff(entry.read(SNIFF_BYTES))
                 if entry_kind == "zip":
                     raise IngestError("ZIP archives inside ZIP archives are not unpacked")
+                at_root = len(inside.parts) == 1
+                folder = upload.name if at_root else f"{upload.name}/{inside.parent}"
                 # A name decomposed by macOS meets the XML's composed one.
-                items.append(_Item(nfc(name), entry_kind, path.read_bytes, path))
+                items.append(
+                    _Item(nfc(name), entry_kind, path.read_bytes, path, nfc(folder), at_root)
+                )
             except IngestError as exc:
                 path.unlink()
                 results.append(FileResult(name, error=str(exc)))
@@ -272,8 +304,9 @@ def _unpack(upload: Upload, results: list[FileResult], work: Path) -> list[_Item
 
 def _zip_entries(
     archive: str, handle: BinaryIO, results: list[FileResult], work: Path
-) -> Iterator[tuple[str, Path]]:
-    """Each entry unpacked into a temporary file of its own under `work`, one at a time."""
+) -> Iterator[tuple[str, PurePosixPath, Path]]:
+    """Each entry unpacked into a temporary file of its own under `work`, one at a time: its
+    name in the upload, its path in the archive, and the file."""
     try:
         handle.seek(0)
         zf = zipfile.ZipFile(handle)
@@ -329,7 +362,7 @@ def _zip_entries(
             results.append(FileResult(name, error=str(exc)))
             continue
         budget -= size
-        yield name, target
+        yield name, path, target
 
 
 def _entry_name(info: zipfile.ZipInfo) -> str:
@@ -429,53 +462,148 @@ def _stem(name: str) -> str:
     return str(path.with_suffix(""))
 
 
-def _ingest_item(
+# Transkribus writes these beside each document's images: the METS file orders the pages,
+# the others hold its metadata. They are no page's layout.
+SIDECARS = frozenset({"mets.xml", "doc.xml", "metadata.xml"})
+METS = "mets.xml"
+
+
+def _is_sidecar(item: _Item) -> bool:
+    return item.kind == "xml" and item.base_name.casefold() in SIDECARS
+
+
+def _sources(
+    items: list[_Item], sidecars: list[_Item], folders: bool, results: list[FileResult]
+) -> list[_Source]:
+    """The documents the files make: each file its own, but for the images of a ZIP
+    archive's folder that holds a METS file, which are one document, its pages in the METS
+    file's order (Transkribus exports a folder a document, with its METS). With `folders`,
+    any folder of images inside an archive is one document, its pages in name order, as
+    eScriptorium and Transkribus users zip them; without, such images stay a document each,
+    as they always were: a training export or a transcripts archive holds many documents'
+    pages in one folder. Images at an archive's root are never one document but by their
+    METS file. A PDF is a document of its own wherever it is."""
+    beside: dict[str | None, dict[str, _Item]] = {}
+    for sidecar in sidecars:
+        beside.setdefault(sidecar.folder, {})[sidecar.base_name.casefold()] = sidecar
+    sources: list[_Source] = []
+    grouped: dict[str, _Source] = {}
+    for item in items:
+        if item.kind == "xml":
+            continue
+        folder = item.folder
+        if (
+            folder is None
+            or item.kind not in IMAGE_KINDS
+            or not (METS in beside.get(folder, {}) or (folders and not item.at_root))
+        ):
+            sources.append(_Source(item.name, PurePosixPath(item.name).stem[:300], [item]))
+        elif folder in grouped:
+            grouped[folder].items.append(item)
+        else:
+            grouped[folder] = _Source(folder, "", [item], is_folder=True)
+            sources.append(grouped[folder])
+    for folder, source in grouped.items():
+        _order_folder(source, beside.pop(folder, {}), source.items[0].at_root, results)
+    for unused in beside.values():
+        for sidecar in unused.values():
+            results.append(
+                FileResult(
+                    sidecar.name,
+                    error="not used: a METS, doc.xml or metadata.xml file orders and titles the "
+                    "images of its folder in a ZIP archive when they make one document (beside "
+                    "a mets.xml, or with each folder a document), which none beside it do",
+                )
+            )
+    return sources
+
+
+def _order_folder(
+    source: _Source, sidecars: dict[str, _Item], at_root: bool, results: list[FileResult]
+) -> None:
+    """The folder's pages in its METS file's order (images it does not list after them), or
+    in the natural order of their names (2.jpg before 10.jpg); its title the METS file's, or
+    Transkribus's doc.xml's or metadata.xml's, else the folder's name."""
+    order: list[str] = []
+    titles: list[str] = []
+    for name in (METS, "doc.xml", "metadata.xml"):
+        if (sidecar := sidecars.get(name)) is None:
+            continue
+        try:
+            if name == METS:
+                mets = parse_mets(sidecar.read())
+                order, title = mets.images, mets.title
+            else:
+                title = parse_document_title(sidecar.read())
+        except XMLImportError as exc:
+            after = (
+                "; the folder's pages are in the order of their file names" if name == METS else ""
+            )
+            results.append(FileResult(sidecar.name, error=f"{exc}{after}"))
+            continue
+        titles.append(title)
+    position: dict[str, int] = {}
+    for index, image in enumerate(order):
+        position.setdefault(PurePosixPath(image).name, index)
+    source.items.sort(
+        key=lambda item: (position.get(item.base_name, len(order)), _natural(item.base_name))
+    )
+    folder = PurePosixPath(source.name)
+    fallback = folder.stem if at_root else folder.name
+    source.title = next((title for title in titles if title), fallback)[:300]
+
+
+def _natural(name: str) -> list:
+    """A name's key in natural order: its numbers compared as numbers."""
+    return [int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", name)]
+
+
+def _ingest_source(
     collection: Collection,
-    item: _Item,
-    layout: ImportedPage | None,
+    source: _Source,
+    layouts: dict[str, ImportedPage],
     user,
     segmentation: str,
     import_text: bool,
 ) -> FileResult:
-    if layout is None and segmentation == Document.Segmentation.IMPORTED:
-        raise IngestError("no PAGE XML or ALTO file for this image was uploaded beside it")
-    if layout is not None and import_text:
-        _refuse_exported_lines(collection, layout)
-    data = item.read()
-    digest = hashlib.sha256(data).hexdigest()
-    _refuse_if_uploaded_before(collection, digest)
-    pages = _open_pages(data, item.kind)
-    with closing(pages):
-        if layout is not None and pages.count != 1:
-            raise IngestError("a PAGE/ALTO file can only describe a single-page image")
-        document = Document(
-            collection=collection,
-            title=PurePosixPath(item.name).stem[:300],
-            uploaded_by=user if user is not None and user.is_authenticated else None,
-            segmentation=Document.Segmentation.IMPORTED if layout else segmentation,
-            source_sha256=digest,
+    described = [(item, layouts.get(item.name)) for item in source.items]
+    undescribed = [item.base_name for item, layout in described if layout is None]
+    if undescribed and segmentation == Document.Segmentation.IMPORTED:
+        if not source.is_folder:
+            raise IngestError("no PAGE XML or ALTO file for this image was uploaded beside it")
+        raise IngestError(
+            f"no PAGE XML or ALTO file was uploaded for {len(undescribed)} of its images "
+            f"(such as {undescribed[0]})"
         )
-        saved: list[str] = []
-        # The files are stored before the document's transaction: rendering a long PDF takes
-        # minutes, which a transaction would hold a database connection and old row versions
-        # for.
-        with _deleted_on_failure(saved):
-            if item.kind in ("pdf", "tiff"):
-                saved.append(
-                    storage.save_field_file(
-                        document.source_file,
-                        storage.name_of_its_own(item.name),
-                        ContentFile(data),
-                        save=False,
-                    )
-                )
-            page_rows = _store_page_files(
-                pages.images,
-                saved,
-                lambda number, extension: source_name(
-                    item.name, item.kind, pages.count, number, extension
-                ),
-            )
+    if import_text:
+        for _, layout in described:
+            if layout is not None:
+                _refuse_exported_lines(collection, layout)
+    # A file is read once, a folder's images twice: their checksums first, to refuse a folder
+    # already uploaded before any is stored.
+    data = None if source.is_folder else source.items[0].read()
+    digest = _digest(source, data)
+    _refuse_if_uploaded_before(collection, digest, "folder" if source.is_folder else "file")
+    document = Document(
+        collection=collection,
+        title=source.title,
+        uploaded_by=user if user is not None and user.is_authenticated else None,
+        segmentation=segmentation if undescribed else Document.Segmentation.IMPORTED,
+        source_sha256=digest,
+    )
+    saved: list[str] = []
+    page_rows: list[tuple[Page, ImportedPage | None]] = []
+    # The files are stored before the document's transaction: rendering a long PDF takes
+    # minutes, which a transaction would hold a database connection and old row versions for.
+    with _deleted_on_failure(saved):
+        for item, layout in described:
+            try:
+                stored = _store_item(document, item, layout, len(page_rows), saved, data)
+            except IngestError as exc:
+                if not source.is_folder:
+                    raise
+                raise IngestError(f"{item.base_name}: {exc}") from exc
+            page_rows.extend((page, layout) for page in stored)
     # The files go with a failed commit too (a foreign key checked then), but once it commits
     # they are the document's, even when what runs after the commit (queueing its segmentation)
     # fails: the first thing the commit runs forgets them.
@@ -486,10 +614,10 @@ def _ingest_item(
                 document.save()
         except IntegrityError:
             # The same file in an upload that committed while this one rendered.
-            _refuse_if_uploaded_before(collection, digest)
+            _refuse_if_uploaded_before(collection, digest, "folder" if source.is_folder else "file")
             raise
         line_count = 0
-        for page in page_rows:
+        for page, layout in page_rows:
             page.document = document
             page.save()
             geometries: list[LineGeometry] | None = None
@@ -500,15 +628,65 @@ def _ingest_item(
             if geometries is not None:
                 line_count += store_lines(page, geometries, import_text=import_text, user=user)
         start_processing(document)
-    return FileResult(item.name, document=document, pages=len(page_rows), lines=line_count)
+    return FileResult(source.name, document=document, pages=len(page_rows), lines=line_count)
 
 
-def _refuse_if_uploaded_before(collection: Collection, digest: str) -> None:
+def _digest(source: _Source, data: bytes | None) -> str:
+    """A file's SHA-256 (of `data`, its bytes); a folder's, that of its images' SHA-256s in
+    its order: the same images in the same order are the same document, whatever the folder
+    is named."""
+    if data is not None:
+        return hashlib.sha256(data).hexdigest()
+    pages = "\n".join(_file_digest(item) for item in source.items)
+    return hashlib.sha256(f"folder\n{pages}".encode()).hexdigest()
+
+
+def _file_digest(item: _Item) -> str:
+    if item.path is None:
+        return hashlib.sha256(item.read()).hexdigest()
+    with item.path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _store_item(
+    document: Document,
+    item: _Item,
+    layout: ImportedPage | None,
+    start: int,
+    saved: list[str],
+    data: bytes | None,
+) -> list[Page]:
+    """The item's pages' images stored, numbered from `start`; with `data`, the bytes of a
+    file that is a document of its own, the file itself too when it is a PDF or TIFF."""
+    pages = _open_pages(item.read() if data is None else data, item.kind)
+    with closing(pages):
+        if layout is not None and pages.count != 1:
+            raise IngestError("a PAGE/ALTO file can only describe a single-page image")
+        if item.kind in ("pdf", "tiff") and data is not None:
+            saved.append(
+                storage.save_field_file(
+                    document.source_file,
+                    storage.name_of_its_own(item.name),
+                    ContentFile(data),
+                    save=False,
+                )
+            )
+        return _store_page_files(
+            pages.images,
+            saved,
+            lambda number, extension: source_name(
+                item.name, item.kind, pages.count, number, extension
+            ),
+            start,
+        )
+
+
+def _refuse_if_uploaded_before(collection: Collection, digest: str, what: str) -> None:
     earlier = collection.documents.filter(source_sha256=digest).first()
     if earlier is not None:
         raise AlreadyUploaded(
-            f"this file is already in the collection, as “{earlier.title}”, and is not added "
-            "twice (delete that document to upload it again)",
+            f"this {what} is already in the collection, as “{earlier.title}”, and is not "
+            "added twice (delete that document to upload it again)",
             earlier,
         )
 
@@ -549,20 +727,24 @@ def own_lines(collection: Collection, texts: dict[int, str]) -> set[int]:
 
 
 def _store_page_files(
-    images: Iterator[_PageImage], saved: list[str], named: Callable[[int, str], str]
+    images: Iterator[_PageImage],
+    saved: list[str],
+    named: Callable[[int, str], str],
+    start: int = 0,
 ) -> list[Page]:
     """Each page's image stored as soon as it is rendered, so that one page at a time is in
-    memory; the pages' rows, still without their document. `named` gives a page's source name
-    from its number and its image's extension."""
+    memory; the pages' rows, still without their document, indexed from `start`. `named`
+    gives a page's source name from its number in its file and its image's extension."""
     # Named before the document has a key to name them by.
     prefix = uuid.uuid4().hex
     rows = []
-    for index, image in enumerate(images):
+    for number, image in enumerate(images, start=1):
+        index = start + number - 1
         page = Page(
             index=index,
             width=image.width,
             height=image.height,
-            source_name=named(index + 1, image.extension),
+            source_name=named(number, image.extension),
         )
         saved.append(
             storage.save_field_file(
@@ -576,7 +758,7 @@ def _store_page_files(
     return rows
 
 
-SOURCE_NAME_LENGTH = Page._meta.get_field("source_name").max_length
+SOURCE_NAME_LENGTH = 255  # Page.source_name's max_length, a file system's longest name
 
 
 def source_name(file_name: str, kind: str, count: int, number: int, extension: str) -> str:

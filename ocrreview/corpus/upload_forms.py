@@ -26,7 +26,8 @@ class MultipleFileField(forms.FileField):
 class UploadForm(forms.Form):
     files = MultipleFileField(
         help_text="JPEG, PNG, TIFF, PDF, or ZIP archives of these; "
-        "PAGE XML or ALTO files beside their images."
+        "PAGE XML or ALTO files beside their images. A Transkribus export (a folder with "
+        "mets.xml a document) makes a document of each of its folders."
     )
     segmentation = forms.ChoiceField(
         choices=Document.Segmentation.choices, initial=Document.Segmentation.KRAKEN
@@ -34,6 +35,10 @@ class UploadForm(forms.Form):
     import_text = forms.BooleanField(
         required=False,
         label="Take the text of PAGE/ALTO files as reviewed ground truth",
+    )
+    folders = forms.BooleanField(
+        required=False,
+        label="Each folder of images in a ZIP archive is one document, its pages in name order",
     )
 
     def ingest(self, collection, user) -> list[FileResult]:
@@ -45,6 +50,7 @@ class UploadForm(forms.Form):
             user=user,
             segmentation=data["segmentation"],
             import_text=data["import_text"],
+            folders=data["folders"],
         )
 
 

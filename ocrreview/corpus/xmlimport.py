@@ -22,6 +22,7 @@ line from any tool. Such a line comes in unreviewed, for recognition to read aga
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from urllib.parse import unquote
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
@@ -212,8 +213,7 @@ def _number(value) -> float | None:
         return None
 
 
-def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
-    """Lines of a PAGE or ALTO file in reading order, in the file's pixel coordinates."""
+def _refuse_entities(data: bytes) -> None:
     try:
         defused_fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
@@ -222,6 +222,19 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
         ) from exc
     except Exception as exc:  # ParseError and the expat errors behind it
         raise XMLImportError(f"the XML is malformed ({exc})") from exc
+
+
+def _safe_root(data: bytes):
+    _refuse_entities(data)
+    try:
+        return etree.fromstring(data, parser=_safe_parser())
+    except etree.XMLSyntaxError as exc:
+        raise XMLImportError(f"the XML is malformed ({exc})") from exc
+
+
+def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
+    """Lines of a PAGE or ALTO file in reading order, in the file's pixel coordinates."""
+    _refuse_entities(data)
     try:
         page = _SafeXMLPage(data, name)
     except XMLImportError:
@@ -266,3 +279,94 @@ def _text_of(number: int, text: str) -> str:
         return imported_line_text(text)
     except ValueError as exc:
         raise XMLImportError(f"line {number}: {exc}") from None
+
+
+# --- Transkribus's document files ---------------------------------------------------------
+
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".jp2"})
+TITLE_LENGTH = 300  # Document.title's
+
+
+@dataclass
+class MetsDocument:
+    # The pages' images, as paths relative to the METS file, in the document's order.
+    images: list[str]
+    title: str
+
+
+def parse_mets(data: bytes) -> MetsDocument:
+    """The page order of a METS file, as Transkribus exports one beside each document's
+    images: its physical structMap's pages (a `div` pointing at files, by its ORDER when every
+    page has one), each page's image found in the fileSec; the fileSec's images in their order
+    when there is no structMap. Its title is the first `title` it holds (MODS's, or
+    Transkribus's own metadata)."""
+    root = _safe_root(data)
+    if not isinstance(root.tag, str) or etree.QName(root).localname != "mets":
+        raise XMLImportError("the file is not METS (its root element is not mets)")
+    files: dict[str, str] = {}
+    in_file_order: list[str] = []
+    for element in root.iter("{*}file"):
+        location = element.find("{*}FLocat")
+        href = location.get(XLINK_HREF) if location is not None else None
+        if not href or not _is_image(element.get("MIMETYPE") or "", href):
+            continue
+        path = _relative_path(href)
+        files[element.get("ID") or ""] = path
+        in_file_order.append(path)
+    images = _structure_order(root, files) or in_file_order
+    if not images:
+        raise XMLImportError("the METS file lists no page images")
+    return MetsDocument(images=list(dict.fromkeys(images)), title=_first_title(root))
+
+
+def parse_document_title(data: bytes) -> str:
+    """The title in Transkribus's doc.xml or metadata.xml: the first `title` element's."""
+    return _first_title(_safe_root(data))
+
+
+def _is_image(mimetype: str, href: str) -> bool:
+    if mimetype:
+        return mimetype.lower().startswith("image/")
+    return PurePosixPath(href).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _relative_path(href: str) -> str:
+    """An href as the path of a file beside the METS file: percent-decoded, NFC, without a
+    leading ./ or file: scheme."""
+    path = unquote(href.strip().removeprefix("file:").replace("\\", "/"))
+    return nfc(str(PurePosixPath(path)).removeprefix("./"))
+
+
+def _structure_order(root, files: dict[str, str]) -> list[str]:
+    maps = root.findall("{*}structMap")
+    physical = [m for m in maps if (m.get("TYPE") or "").upper() == "PHYSICAL"]
+    if not (physical or maps):
+        return []
+    pages: list[tuple[str | None, str]] = []
+    for div in (physical or maps)[0].iter("{*}div"):
+        # An fptr names its file, or holds areas (Transkribus) or seq/par that do.
+        ids = [
+            element.get("FILEID")
+            for fptr in div.findall("{*}fptr")
+            for element in fptr.iter(tag=etree.Element)
+            if element.get("FILEID")
+        ]
+        image = next((files[i] for i in ids if i in files), None)
+        if image is not None:
+            pages.append((div.get("ORDER"), image))
+    orders = [order.strip() if order else "" for order, _ in pages]
+    if all(order.isdigit() for order in orders):
+        ranked = sorted(zip(orders, pages, strict=True), key=lambda pair: int(pair[0]))
+        return [image for _, (_, image) in ranked]
+    return [image for _, image in pages]
+
+
+def _first_title(root) -> str:
+    for element in root.iter():
+        if not isinstance(element.tag, str) or etree.QName(element).localname != "title":
+            continue
+        title = nfc(" ".join("".join(element.itertext()).split()))
+        if title:
+            return title[:TITLE_LENGTH]
+    return ""

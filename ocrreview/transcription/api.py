@@ -70,6 +70,11 @@ class UploadSerializer(serializers.Serializer):
     import_text = serializers.BooleanField(
         default=False, help_text="Take the text of PAGE/ALTO files as reviewed ground truth."
     )
+    folders = serializers.BooleanField(
+        default=False,
+        help_text="Each folder of images in a ZIP archive is one document, its pages in name "
+        "order (a Transkribus export's folder, with its mets.xml, always is).",
+    )
 
 
 class UploadResultSerializer(serializers.Serializer):
