@@ -74,6 +74,12 @@ class CollectionSettingsSerializer(serializers.Serializer):
         help_text="a shared model, or one of the collection's own that the promotion gate "
         "(or an override) let through",
     )
+    confirm_uncalibrated = serializers.BooleanField(
+        required=False,
+        help_text="true to change the threshold or model although the model's confidences "
+        "are not calibrated (lines are accepted unseen on raw confidences); without it such "
+        "a change is a 400",
+    )
     special_characters = serializers.CharField(required=False, allow_blank=True, max_length=500)
     licence = serializers.CharField(required=False, allow_blank=True, max_length=200)
     language = serializers.CharField(

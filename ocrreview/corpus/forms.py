@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import BaseUserManager
 
-from ocrreview.corpus import tokens
+from ocrreview.corpus import calibration_guard, tokens
 from ocrreview.corpus.line_text import nfc
 from ocrreview.corpus.models import Collection, Document, Membership
 from ocrreview.training.models import ModelVersion
@@ -31,6 +31,40 @@ class CollectionSettingsForm(forms.ModelForm):
             field.show_hidden_initial = True
         collection = self.instance
         self.fields["model_version"].queryset = ModelVersion.objects.choosable_in(collection)
+
+    confirm_uncalibrated = forms.BooleanField(
+        required=False,
+        label=calibration_guard.CONFIRM_LABEL,
+        help_text="Asked when the threshold or the model changes and the model that reads "
+        "the lines has no calibration.",
+    )
+
+    @property
+    def changed_data(self) -> list[str]:
+        # A confirmation, not a setting: nothing to write onto the collection.
+        return [n for n in super().changed_data if n != calibration_guard.CONFIRM_FIELD]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        threshold, version = cleaned.get("confidence_threshold"), cleaned.get("model_version")
+        if threshold is None or "model_version" in self.errors:
+            return cleaned
+        # What the admin changed (on the page: from what it showed; the API's form shows
+        # nothing) to other than the collection has now (self.instance, not yet written
+        # onto): a model promoted since the page opened asks nothing of an admin who did
+        # not touch it, nor does a PATCH of the description.
+        changed = super().changed_data
+        moved = (
+            "confidence_threshold" in changed
+            and threshold != self.instance.confidence_threshold
+            or "model_version" in changed
+            and getattr(version, "pk", None) != self.instance.model_version_id
+        )
+        if moved and not cleaned.get(calibration_guard.CONFIRM_FIELD):
+            problem = calibration_guard.uncalibrated_auto_accept(threshold, version)
+            if problem:
+                self.add_error(calibration_guard.CONFIRM_FIELD, problem)
+        return cleaned
 
     def clean_special_characters(self) -> str:
         # The lines' text is NFC: a key typed decomposed ("e" and a combining acute) would put

@@ -127,6 +127,7 @@ class QueueForm(forms.Form):
 
 class ThresholdForm(forms.Form):
     confidence_threshold = forms.FloatField(min_value=0.0, max_value=1.0)
+    confirm_uncalibrated = forms.BooleanField(required=False)
 
 
 def first_error(form: forms.Form) -> str:

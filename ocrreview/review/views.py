@@ -26,7 +26,7 @@ from django.utils.encoding import iri_to_uri
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ocrreview.corpus import keyset, workflow
+from ocrreview.corpus import calibration_guard, keyset, workflow
 from ocrreview.corpus.access import (
     admin_collection_for,
     collection_for,
@@ -741,9 +741,15 @@ def apply_threshold(request, pk: int):
     if not form.is_valid():
         messages.error(request, f"Nothing was changed: {first_error(form)}")
         return redirect("collection_settings", pk=collection.pk)
-    moved = actions.do_apply_threshold(
-        collection, form.cleaned_data["confidence_threshold"], actor=request.user
-    )
+    threshold = form.cleaned_data["confidence_threshold"]
+    # Lines read already by an uncalibrated model, or to be read by the collection's.
+    problem = calibration_guard.uncalibrated_auto_accept(threshold, collection.model_version)
+    if problem is None and queue.threshold_preview(collection, threshold).accepted_uncalibrated:
+        problem = calibration_guard.confirmation_needed("a model that read some lines", threshold)
+    if problem and not form.cleaned_data[calibration_guard.CONFIRM_FIELD]:
+        messages.error(request, f"Nothing was changed: {problem}")
+        return redirect("collection_settings", pk=collection.pk)
+    moved = actions.do_apply_threshold(collection, threshold, actor=request.user)
     messages.success(
         request,
         f"Threshold set to {collection.confidence_threshold:.2f}: "

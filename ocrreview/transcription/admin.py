@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from ocrreview.admin_rules import LargeTable, ReadOnly
-from ocrreview.transcription.models import Hypothesis, RecognitionRequest
+from ocrreview.transcription.models import Hypothesis, ModelFallback, RecognitionRequest
 
 
 @admin.register(Hypothesis)
@@ -20,3 +20,11 @@ class RecognitionRequestAdmin(ReadOnly, LargeTable, admin.ModelAdmin):
     list_display = ["line", "document", "model_version", "status", "attempts", "worker", "error"]
     list_select_related = ["line", "document", "model_version"]
     list_filter = ["status", "model_version"]
+
+
+@admin.register(ModelFallback)
+class ModelFallbackAdmin(ReadOnly, admin.ModelAdmin):
+    """Written and cleared by the workers as the model loads or not."""
+
+    list_display = ["model_version", "stand_in", "since", "failed_at", "worker", "reason"]
+    list_select_related = ["model_version", "stand_in"]

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus.audit import model_label, record_event
+from ocrreview.corpus.calibration_guard import default_model_name, model_name
 from ocrreview.corpus.models import (
     Collection,
     CollectionEvent,
@@ -68,15 +69,6 @@ STARTER_MODEL_NAME = "Starter model (shipped)"
 WAITING = (Document.Status.UPLOADED, Document.Status.FETCHING, Document.Status.SEGMENTING)
 
 
-def _default_name(source: str, revision: str) -> str:
-    return source + (f"@{revision}" if revision else "")
-
-
-def default_model_name() -> str:
-    """The name of the version for settings.OCRREVIEW_MODEL, made or not yet."""
-    return _default_name(settings.OCRREVIEW_MODEL, settings.OCRREVIEW_MODEL_REVISION or "")
-
-
 def default_model_version() -> ModelVersion:
     """The version for settings.OCRREVIEW_MODEL, used where a collection names none."""
     version, _ = ModelVersion.objects.get_or_create(
@@ -92,7 +84,7 @@ def default_model_version() -> ModelVersion:
 def is_default_version(version: ModelVersion) -> bool:
     """Made by default_model_version (under this or an earlier OCRREVIEW_MODEL), not
     chosen by an admin."""
-    return version.name == _default_name(version.source, version.revision)
+    return version.name == model_name(version.source, version.revision)
 
 
 def model_version_for(collection: Collection) -> ModelVersion:

@@ -55,7 +55,12 @@ def test_settings_saved_are_one_event_with_the_values_changed(client, alice, let
         reverse("api_collection", args=[letters.pk]),
         alice,
         # nbest_size is named with the value it has: no change, not recorded.
-        {"confidence_threshold": 0.85, "language": "fr", "nbest_size": letters.nbest_size},
+        {
+            "confidence_threshold": 0.85,
+            "language": "fr",
+            "nbest_size": letters.nbest_size,
+            "confirm_uncalibrated": True,
+        },
     )
     assert response.status_code == 200
     event = the_event(letters)
@@ -87,7 +92,12 @@ def test_the_settings_page_records_the_model_chosen(client, alice, letters, mode
     data = {name: form[name].value() for name in form.fields}
     data = {name: value for name, value in data.items() if value is not None}
     data.update({f"initial-{name}": value for name, value in data.items()})
-    assert client.post(url, {**data, "model_version": model_version.pk}).status_code == 302
+    assert (
+        client.post(
+            url, {**data, "model_version": model_version.pk, "confirm_uncalibrated": "on"}
+        ).status_code
+        == 302
+    )
     event = the_event(letters)
     assert event.extra_data["changes"] == [
         {

@@ -46,7 +46,9 @@ def test_the_admins_own_change_of_the_same_setting_is_saved(client, alice, lette
     url = reverse("collection_settings", args=[letters.pk])
     opened = client.get(url).context["form"]
     Collection.objects.filter(pk=letters.pk).update(confidence_threshold=0.8)
-    client.post(url, as_the_browser_sends_it(opened, confidence_threshold="0.6"))
+    client.post(
+        url, as_the_browser_sends_it(opened, confidence_threshold="0.6", confirm_uncalibrated="on")
+    )
     assert Collection.objects.get(pk=letters.pk).confidence_threshold == 0.6
 
 

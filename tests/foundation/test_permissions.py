@@ -54,7 +54,13 @@ def test_collection_admin_changes_the_review_policy(client, alice, letters):
     client.force_login(alice)
     url = reverse("collection_settings", args=[letters.pk])
     response = client.post(
-        url, {"confidence_threshold": "0.75", "nbest_size": "4", "special_characters": "ſ"}
+        url,
+        {
+            "confidence_threshold": "0.75",
+            "nbest_size": "4",
+            "special_characters": "ſ",
+            "confirm_uncalibrated": "on",
+        },
     )
     assert response.status_code == 302
     letters.refresh_from_db()

@@ -102,7 +102,12 @@ def patch(client, collection, user, body, **kwargs):
 def test_an_admin_changes_some_settings_and_the_others_keep_their_values(client, alice, letters):
     letters.description = "Family letters"
     letters.save()
-    response = patch(client, letters, alice, {"confidence_threshold": 0.75, "nbest_size": 3})
+    response = patch(
+        client,
+        letters,
+        alice,
+        {"confidence_threshold": 0.75, "nbest_size": 3, "confirm_uncalibrated": True},
+    )
     assert response.status_code == 200
     assert response.json()["confidence_threshold"] == 0.75
     letters.refresh_from_db()
@@ -118,15 +123,30 @@ def test_a_change_of_model_marks_the_new_one_active_and_the_old_one_ready_once_u
     factories.add_member(alice, ledgers, Membership.Role.ADMIN)
     old, new = factories.make_model_version("old"), factories.make_model_version("new")
     for collection in (letters, ledgers):
-        assert patch(client, collection, alice, {"model_version": old.pk}).status_code == 200
+        assert (
+            patch(
+                client, collection, alice, {"model_version": old.pk, "confirm_uncalibrated": True}
+            ).status_code
+            == 200
+        )
     old.refresh_from_db()
     assert old.status == "active"
 
-    assert patch(client, letters, alice, {"model_version": new.pk}).status_code == 200
+    assert (
+        patch(
+            client, letters, alice, {"model_version": new.pk, "confirm_uncalibrated": True}
+        ).status_code
+        == 200
+    )
     old.refresh_from_db(), new.refresh_from_db()
     assert (old.status, new.status) == ("active", "active")  # the ledgers still read with it
 
-    assert patch(client, ledgers, alice, {"model_version": None}).status_code == 200
+    assert (
+        patch(
+            client, ledgers, alice, {"model_version": None, "confirm_uncalibrated": True}
+        ).status_code
+        == 200
+    )
     old.refresh_from_db()
     assert old.status == "ready"
 
@@ -172,7 +192,10 @@ def test_a_model_of_another_collection_cannot_be_chosen(client, alice, letters, 
     TrainingRun.objects.create(base_model=base, dataset=export, result_model=theirs)
     response = patch(client, letters, alice, {"model_version": theirs.pk})
     assert response.status_code == 400 and "model_version" in response.json()["fields"]
-    assert patch(client, letters, alice, {"model_version": base.pk}).status_code == 200
+    response = patch(
+        client, letters, alice, {"model_version": base.pk, "confirm_uncalibrated": True}
+    )
+    assert response.status_code == 200
     letters.refresh_from_db()
     assert letters.model_version == base
 

@@ -29,7 +29,11 @@ def test_applying_a_threshold_records_both_thresholds_and_the_lines_moved(
     assert client.post(url, {"confidence_threshold": "0.5"}).status_code == 403
     assert events(letters) == []
     client.force_login(alice)
-    assert client.post(url, {"confidence_threshold": "0.5"}).status_code == 302
+    confirmed = {
+        "confidence_threshold": "0.5",
+        "confirm_uncalibrated": "on",
+    }  # the lines' model is uncalibrated
+    assert client.post(url, confirmed).status_code == 302
     [event] = events(letters)
     assert (event.event_type, event.acting_user) == (T.THRESHOLD_APPLIED, alice)
     assert event.extra_data == {

@@ -83,7 +83,9 @@ def test_applying_a_threshold_routes_the_lines_already_read(client, alice, bob, 
     held = actions.do_claim_next_line(letters, bob)  # the 0.20 line, held by bob
     client.force_login(alice)
     url = reverse("review_apply_threshold", args=[letters.pk])
-    response = client.post(url, {"confidence_threshold": "0.5"}, follow=True)
+    response = client.post(
+        url, {"confidence_threshold": "0.5", "confirm_uncalibrated": "on"}, follow=True
+    )
     assert "0 line(s) sent to reviewers, 1 accepted" in response.content.decode()
     statuses = dict(Line.objects.values_list("id", "status"))
     # 0.95 stays accepted, 0.40 stays to review, 0.60 is accepted, 0.20 stays with bob.
@@ -96,7 +98,9 @@ def test_applying_a_threshold_routes_the_lines_already_read(client, alice, bob, 
     assert Line.objects.get(pk=lines[2].pk).version == 2
     letters.refresh_from_db()
     assert letters.confidence_threshold == 0.5
-    response = client.post(url, {"confidence_threshold": "0.99"}, follow=True)
+    response = client.post(
+        url, {"confidence_threshold": "0.99", "confirm_uncalibrated": "on"}, follow=True
+    )
     assert "2 line(s) sent to reviewers, 0 accepted" in response.content.decode()
 
 
@@ -111,7 +115,9 @@ def test_a_line_holding_someone_s_unsaved_fix_is_not_accepted(client, alice, bob
     assert (numbers.to_humans, numbers.auto_accepted) == (3, 1)
     assert numbers.expected_errors == pytest.approx(0.05)
     url = reverse("review_apply_threshold", args=[letters.pk])
-    response = client.post(url, {"confidence_threshold": "0.5"}, follow=True)
+    response = client.post(
+        url, {"confidence_threshold": "0.5", "confirm_uncalibrated": "on"}, follow=True
+    )
     assert "0 line(s) sent to reviewers, 0 accepted" in response.content.decode()
     assert Line.objects.get(pk=lines[2].pk).status == "needs_review"
 

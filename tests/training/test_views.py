@@ -189,7 +189,9 @@ def test_settings_and_rereading_offer_no_other_collections_models_nor_unpromoted
         "tiny",
         "tiny-run",
     }
-    client.post(settings_url, {**policy, "model_version": tiny_version.pk})
+    client.post(
+        settings_url, {**policy, "model_version": tiny_version.pk, "confirm_uncalibrated": "on"}
+    )
     rejected.refresh_from_db(), tiny_version.refresh_from_db()
     assert (rejected.status, tiny_version.status) == ("ready", "active")
 
