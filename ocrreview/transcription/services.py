@@ -996,6 +996,11 @@ def unattended_work_exists() -> bool:
     return not running.exists() and RecognitionRequest.objects.filter(status=R.QUEUED).exists()
 
 
+# A document whose lines left to read are all reviewed: its text is settled, and the model's
+# readings are kept beside it to measure and calibrate the model.
+READING_FOR_EVALUATION = "Reading for evaluation"
+
+
 def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
     """Per document: its state, pages (of those a IIIF import is fetching), lines done and
     total, and the model versions that ran."""
@@ -1024,6 +1029,16 @@ def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
         .annotate(n=Count("line_id", distinct=True))
         .values_list("document_id", "n")
     )
+    # Lines reviewed already (imported ground truth) are read too, for a model to be measured
+    # and calibrated on; a document waiting for those alone changes no text.
+    outstanding_reviewed = dict(
+        RecognitionRequest.objects.filter(
+            document__in=documents, status__in=OUTSTANDING, line__status=Line.Status.REVIEWED
+        )
+        .values("document_id")
+        .annotate(n=Count("line_id", distinct=True))
+        .values_list("document_id", "n")
+    )
     failed = dict(
         lines.filter(status=Line.Status.FAILED)
         .values("document_id")
@@ -1048,12 +1063,21 @@ def document_progress(documents: QuerySet[Document]) -> dict[int, dict]:
     for document in documents.without_iiif_json():
         total = totals.get(document.pk, 0)
         waiting = document.status in WAITING
-        done = 0 if waiting else total - outstanding.get(document.pk, 0)
+        left = outstanding.get(document.pk, 0)
+        done = 0 if waiting else total - left
+        for_evaluation = (
+            document.status == Document.Status.RECOGNIZING
+            and left > 0
+            and outstanding_reviewed.get(document.pk, 0) == left
+        )
         progress[document.pk] = {
             "id": document.pk,
             "title": document.title,
             "status": document.status,
-            "status_display": document.get_status_display(),
+            "status_display": READING_FOR_EVALUATION
+            if for_evaluation
+            else document.get_status_display(),
+            "reading_for_evaluation": for_evaluation,
             "error": document.error,
             "pages": pages.get(document.pk, 0),
             "pages_expected": canvases.get(document.pk) or pages.get(document.pk, 0),
