@@ -97,9 +97,24 @@ class ReviewerLine(models.Model):
 
     SETTLED, CHANGED, TIMED = 1, 2, 4
 
-    line = models.ForeignKey("corpus.Line", on_delete=models.DO_NOTHING, related_name="+")
+    # Without constraints of their own: the trigger copies both from the correction it counts,
+    # whose own keys are checked, and a check more at each save's commit would be wasted.
+    # Without indexes of their own: the unique constraint's index leads with the line, and
+    # nothing looks rows up by person; each index more is written by every first save.
+    line = models.ForeignKey(
+        "corpus.Line",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     counted = models.PositiveSmallIntegerField()
     newly_counted = models.PositiveSmallIntegerField()
@@ -119,11 +134,16 @@ class ReviewerLine(models.Model):
 class ReviewerTotals(models.Model):
     """One reviewer's running totals in one collection, as reviewer_stats reports them."""
 
+    # The unique constraint's index leads with the collection, which is how rows are read.
     collection = models.ForeignKey(
-        "corpus.Collection", on_delete=models.DO_NOTHING, related_name="+"
+        "corpus.Collection", on_delete=models.DO_NOTHING, related_name="+", db_index=False
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
     )
     # Distinct lines settled; of those, changed by a save of theirs; and timed by the editor.
     lines = models.PositiveIntegerField()

@@ -114,6 +114,8 @@ class Migration(migrations.Migration):
                     "line",
                     models.ForeignKey(
                         on_delete=django.db.models.deletion.DO_NOTHING,
+                        db_constraint=False,
+                        db_index=False,
                         related_name="+",
                         to="corpus.line",
                     ),
@@ -121,6 +123,8 @@ class Migration(migrations.Migration):
                 (
                     "user",
                     models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
                         null=True,
                         on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="+",
@@ -152,6 +156,7 @@ class Migration(migrations.Migration):
                 (
                     "collection",
                     models.ForeignKey(
+                        db_index=False,
                         on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="+",
                         to="corpus.collection",
@@ -160,6 +165,7 @@ class Migration(migrations.Migration):
                 (
                     "user",
                     models.ForeignKey(
+                        db_index=False,
                         null=True,
                         on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="+",
