@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -953,18 +954,18 @@ def _open_pdf(data: bytes) -> _Pages:
 
 
 def _rendered_pages(pdf: pdfium.PdfDocument, count: int) -> Iterator[_PageImage]:
-    scale = settings.OCRREVIEW_PDF_DPI / 72
     for index in range(count):
         with _PDFIUM:
             page = bitmap = None
             try:
                 page = pdf[index]
+                dpi = _page_dpi(page)
+                # A billionth less: the page is rendered to the ceiling of its size times the
+                # scale, and 432 pt (6 in) at 150/72 is 900.0000000000001 pixels.
+                scale = dpi / 72 * (1 - 1e-9)
                 width, height = page.get_size()
                 if width * scale * height * scale > MAX_PIXELS:
-                    raise IngestError(
-                        f"page {index + 1} is too large to render at "
-                        f"{settings.OCRREVIEW_PDF_DPI} dpi"
-                    )
+                    raise IngestError(f"page {index + 1} is too large to render at {dpi:.0f} dpi")
                 bitmap = page.render(scale=scale)
                 encoded = _encode(to_rgb(bitmap.to_pil()), "jpg")
             except pdfium.PdfiumError as exc:
@@ -975,6 +976,47 @@ def _rendered_pages(pdf: pdfium.PdfDocument, count: int) -> Iterator[_PageImage]
                     if resource is not None:
                         resource.close()
         yield encoded
+
+
+# A scanned page is rendered at its scan's resolution, not finer: a 150 dpi scan rendered at
+# 300 took four times the pixels, the storage and the segmentation time, and showed nothing
+# more. Below this, a scan is rendered finer all the same: kraken and the model need the
+# pixels a line of handwriting has at 150 dpi.
+MIN_SCAN_DPI = 150
+# Enough to tell a scan from a page of text; a page of more objects is rendered as text is.
+MAX_OBJECTS_LOOKED_AT = 10_000
+
+
+def _page_dpi(page: pdfium.PdfPage) -> float:
+    """The resolution to render a PDF page at: a scanned page's (one image, and nothing else
+    to see but an OCR layer's invisible text) its image's own, between MIN_SCAN_DPI and
+    OCRREVIEW_PDF_DPI; any other page's OCRREVIEW_PDF_DPI, which keeps vector text sharp."""
+    most = settings.OCRREVIEW_PDF_DPI
+    images = []
+    for number, item in enumerate(page.get_objects()):
+        if number == MAX_OBJECTS_LOOKED_AT:
+            return most
+        if item.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
+            images.append(item)
+        elif item.type == pdfium_c.FPDF_PAGEOBJ_TEXT:
+            if (
+                pdfium_c.FPDFTextObj_GetTextRenderMode(item.raw)
+                != pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE
+            ):
+                return most
+        elif item.type != pdfium_c.FPDF_PAGEOBJ_FORM:  # a form's objects come after it
+            return most
+        if len(images) > 1:
+            return most
+    if not images:
+        return most
+    (image,) = images
+    left, bottom, right, top = image.get_bounds()
+    extent = max(right - left, top - bottom) / 72  # inches; a scan may be placed turned
+    if extent <= 0:
+        return most
+    native = max(image.get_px_size()) / extent
+    return max(min(native, most), min(MIN_SCAN_DPI, most))
 
 
 def _encode(image: Image.Image, extension: str) -> _PageImage:
