@@ -349,6 +349,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Files in one upload request (Django's default is 100); the upload page sends all at once so
 # that PAGE/ALTO files meet their images.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("OCRREVIEW_MAX_UPLOAD_FILES", 1000, minimum=1)
+# Fields in one form post (Django's default is 1,000): a find and replace's confirmation posts
+# one per hit left ticked, up to review.find_replace.MAX_HITS (5,000).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 6000
 OCRREVIEW_LEASE_SECONDS = env_int("OCRREVIEW_LEASE_SECONDS", 600, minimum=30)
 
 # Celery's workers take it as --loglevel (docker-compose.yml, manage.py serve): their own

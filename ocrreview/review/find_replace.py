@@ -1,22 +1,30 @@
-"""Find and replace across a collection's lines, from the search results: the words a search
-found in the chosen hits (as the results mark them: exact, with other accents or ſ, or
-similar words) become the replacement, each changed line an ordinary save of the person's
-(an edit in its history, so that undoing their saves undoes it), with the line's version
-checked. Lines that someone else holds or has unsaved text in, lines of a final document and
-lines changed since the preview are skipped and listed, never overwritten.
+"""Find and replace across a collection's lines, from the search results: every place the
+search's words stand in the chosen lines (a hit) is listed for the person to untick the false
+ones, and each ticked hit becomes the replacement; each changed line is an ordinary save of the
+person's (an edit in its history, so that undoing their saves undoes it), with the line's
+version checked. Lines that someone else holds or has unsaved text in, lines of a final
+document and lines changed since the preview are skipped and listed, never overwritten.
 
-The replacement stands for whole words, one matched word at a time: a query of several words
-(`John Smith`, a "quoted phrase") finds lines where they are apart as well as together, so
-replacing each of them with the same text would garble the line. A replace therefore takes one
-word, or words joined by `or` (`Stanfora or Stancord`), and `-word` to leave lines out."""
+The hits are found by one function, Pattern.hits, for the preview and the replace alike, on the
+line's text at the version the preview showed: a hit is named by its line, that version and
+where it starts (`12:3:17`), so a replace changes exactly the hits the person saw and left
+ticked, and a line at another version is skipped rather than changed where they did not look.
+The query reads as the search's: words side by side are one phrase here (`John Smith` is
+replaced where the two stand together, not wherever each is), "quoted" too; `or` between
+alternatives; `-word` leaves out the lines that hold it. Words are whole words, matched with
+accents and ſ folded and in any case, as the search finds them, unless the person asks for the
+case or the accents as typed. Similar words, which the search also lists, are no hits: a
+replacement is for the words typed."""
 
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import regex
 from django.db import transaction
-from django.db.models import QuerySet
 
 from ocrreview.corpus.audit import record_event
-from ocrreview.corpus.models import Collection, CollectionEvent, Line
+from ocrreview.corpus.models import COMBINING_MARKS, Collection, CollectionEvent, Line
 from ocrreview.review import actions, queue, search
 from ocrreview.review.models import Draft
 
@@ -31,6 +39,14 @@ REVIEWER_MAX_LINES = 50
 # Lines locked and written per transaction, as when undoing a person's saves: a replace over
 # thousands of lines holds no lock for long, and the queue goes on around it.
 BATCH = actions.REVERT_BATCH
+# Hits listed for a person to tick through on one page; past this a replace is narrowed, as
+# past MAX_LINES. It also bounds the fields a confirmation posts (settings'
+# DATA_UPLOAD_MAX_NUMBER_FIELDS).
+MAX_HITS = 5000
+# A line that starts with these after a deleted word loses the space before them ("Mr
+# Smith, Esq" less "Smith" is "Mr, Esq"), as a closing bracket or quote does.
+CLOSING = regex.compile(r"[,.;:!?)\]}»”’…]")
+MARK = regex.compile(COMBINING_MARKS)
 
 
 class Skip:
@@ -39,18 +55,145 @@ class Skip:
     GONE = "gone"
     FINAL = "final"
     CHANGED = "changed"
+    HITS_CHANGED = "hits_changed"
     CLAIMED = "claimed"
     DRAFT = "draft"
     TOO_LONG = "too_long"
+    EMPTY = "empty"
 
     REASONS = {
         GONE: "the line no longer exists (its box was merged or deleted)",
         FINAL: "its document is final",
         CHANGED: "the line changed since the preview",
+        HITS_CHANGED: "the words found in the line are not those of the preview",
         CLAIMED: "someone else is reviewing it now",
         DRAFT: "someone else has unsaved text in it",
         TOO_LONG: "the line would be longer than a line's text may be",
+        EMPTY: "the line would be left with no text (empty a line in the editor)",
     }
+
+
+@dataclass(frozen=True)
+class Options:
+    # Off: "stanford" finds "Stanford" (the search's way); on: only as typed.
+    match_case: bool = False
+    # Off: "eglise" finds "église" and "Messieurs" "Meſſieurs" (the search's way); on: only
+    # with the accents and ſ as typed.
+    match_accents: bool = False
+
+
+class Pattern:
+    """The hits of a query in a line's text: each alternative (`or`) a phrase of whole words,
+    its words apart by any run of spaces, matched on the text folded as Options say; lines that
+    hold an excluded `-word` have none."""
+
+    def __init__(self, q: str, options: Options = Options()) -> None:
+        self.options = options
+        alternatives, excluded = _parse(unicodedata.normalize("NFC", q))
+        self.alternatives = alternatives
+        self.regex = self._compile(alternatives)
+        self.excluded = self._compile(excluded)
+
+    def hits(self, text: str) -> list[tuple[int, int]]:
+        """Where each hit starts and ends in text, left to right, none overlapping (at one
+        place the longest alternative wins)."""
+        if self.regex is None:
+            return []
+        folded, origin = self._fold(text)
+        if self.excluded is not None and self.excluded.search(folded):
+            return []
+        spans: list[tuple[int, int]] = []
+        for match in self.regex.finditer(folded):
+            start, end = origin[match.start()], origin[match.end() - 1] + 1
+            # The marks that folding dropped after the last letter are the hit's ("q̃").
+            while end < len(text) and not self._fold_char(text[end]):
+                end += 1
+            # One character folded into several (ﬁ) may hold the end of one hit and the
+            # start of the next: the first keeps it.
+            if spans and start < spans[-1][1]:
+                continue
+            spans.append((start, end))
+        return spans
+
+    def _compile(self, phrases: list[list[str]]) -> regex.Pattern | None:
+        patterns = []
+        for words in phrases:
+            folded = [self._fold(word)[0] for word in words]
+            folded = [word for word in folded if word]
+            if not folded:
+                continue
+            pattern = r"\s+".join(regex.escape(word) for word in folded)
+            if regex.match(r"\w", folded[0]):
+                pattern = r"(?<!\w)" + pattern
+            if regex.search(r"\w$", folded[-1]):
+                pattern += r"(?!\w)"
+            patterns.append((len(" ".join(folded)), pattern))
+        if not patterns:
+            return None
+        # Longest first: at one place, "John Smith" rather than "John" of "John or John Smith".
+        patterns.sort(key=lambda item: -item[0])
+        return regex.compile("|".join(f"(?:{pattern})" for _, pattern in patterns))
+
+    def _fold_char(self, char: str) -> str:
+        if not self.options.match_accents:
+            char = MARK.sub("", unicodedata.normalize("NFKD", char))
+        return char if self.options.match_case else char.lower()
+
+    def _fold(self, text: str) -> tuple[str, list[int]]:
+        """text folded, and for each of its characters the index of the one it came from."""
+        parts, origin = [], []
+        for index, char in enumerate(text):
+            folded = self._fold_char(char)
+            parts.append(folded)
+            origin.extend([index] * len(folded))
+        return "".join(parts), origin
+
+
+def _parse(q: str) -> tuple[list[list[str]], list[list[str]]]:
+    """The query's alternatives (split on `or`, as the search splits it), each the words of
+    one phrase in order, quoted or not; and the excluded terms (`-word`, `-"a phrase"`)."""
+    alternatives: list[list[str]] = [[]]
+    excluded: list[list[str]] = []
+    for token in search.TOKEN.findall(q):
+        if token.startswith("-") and len(token) > 1:
+            excluded.append(token[1:].strip('"').split())
+        elif token.lower() == "or":
+            alternatives.append([])
+        else:
+            alternatives[-1].extend(token.strip('"').split())
+    return [words for words in alternatives if words], [words for words in excluded if words]
+
+
+def hit_id(line_id: int, version: int, start: int) -> str:
+    """How a preview names a hit, and a replace asks for it: its line, the line's version
+    then, and where it starts in the text."""
+    return f"{line_id}:{version}:{start}"
+
+
+@dataclass(frozen=True)
+class Ticks:
+    """Which hits to replace: those listed in `ticked` (None: every hit of the chosen lines),
+    less those in `unticked`; each a (line, version, start) a preview answered."""
+
+    ticked: frozenset[tuple[int, int, int]] | None = None
+    unticked: frozenset[tuple[int, int, int]] = frozenset()
+
+    def versions(self) -> dict[int, int]:
+        """The lines' versions the hits were seen at."""
+        return {line: version for line, version, _ in (self.ticked or set()) | self.unticked}
+
+    def lines(self) -> list[int]:
+        return sorted({line for line, _, _ in self.ticked or ()})
+
+
+@dataclass
+class Hit:
+    start: int
+    end: int
+    # Whether the replace changes it (ticked), or leaves it (unticked).
+    chosen: bool
+    id: str
+    text: str
 
 
 @dataclass
@@ -60,6 +203,18 @@ class Change:
     version: int
     text_before: str
     text_after: str
+    # Every hit in the line, chosen or not.
+    hits: list[Hit] = field(default_factory=list)
+
+    def pieces(self) -> list[tuple[str, Hit | None]]:
+        """The text before, cut into its hits and what lies between them."""
+        pieces: list[tuple[str, Hit | None]] = []
+        at = 0
+        for hit in self.hits:
+            pieces += [(self.text_before[at : hit.start], None), (hit.text, hit)]
+            at = hit.end
+        pieces.append((self.text_before[at:], None))
+        return [(text, hit) for text, hit in pieces if text or hit]
 
 
 @dataclass
@@ -79,20 +234,19 @@ class Replacement:
 
     changed: list[Change] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    # Chosen lines in which no word would change (found by other words, or already so).
+    # Chosen lines in which nothing would change: no hit in them (found by other words), every
+    # hit unticked, or the hits already the replacement.
     unchanged: list[int] = field(default_factory=list)
+
+    @property
+    def hits_chosen(self) -> int:
+        return sum(hit.chosen for change in self.changed for hit in change.hits)
 
 
 def query_problem(q: str) -> str | None:
     """Why q cannot be replaced in, beyond what search refuses; None if it can."""
-    clauses, _ = search._fuzzy_clauses(q)
-    for words, phrases in clauses:
-        if phrases or not search.WORD.fullmatch(words):
-            return (
-                "Replace one word at a time (or words joined by “or”): several words, a "
-                "phrase, or a word the search reads as several (“Stancord's” is “Stancord” "
-                "and “s”) would each be replaced."
-            )
+    if not Pattern(q).alternatives:
+        return "Type the words to replace (“-word” only leaves lines out)."
     return None
 
 
@@ -101,13 +255,18 @@ def line_limit(is_admin: bool) -> int:
 
 
 def chosen_lines(
-    collection: Collection, q: str, filters: search.Filters, line_ids: list[int] | None, limit: int
+    collection: Collection,
+    q: str,
+    filters: search.Filters,
+    line_ids: list[int] | None,
+    limit: int,
+    options: Options = Options(),
 ) -> list[int]:
     """The lines to replace in, by id: line_ids (the hits chosen; the caller has checked they
-    are the collection's), or every hit where it is None. ReviewError past `limit` lines."""
+    are the collection's), or every line the search finds with a hit in it where it is None.
+    ReviewError past `limit` lines."""
     if line_ids is None:
-        line_ids = search.matching(collection, q, filters).lines.values_list("pk", flat=True)
-        line_ids = line_ids[: limit + 1]
+        line_ids = hit_lines(collection, q, filters, limit + 1, options)
     chosen = sorted(set(line_ids))
     if len(chosen) > limit:
         raise actions.ReviewError(
@@ -120,20 +279,47 @@ def chosen_lines(
     return chosen
 
 
+def hit_lines(
+    collection: Collection, q: str, filters: search.Filters, most: int, options: Options = Options()
+) -> list[int]:
+    """The first `most` lines, by id, that the search finds with a hit in them."""
+    pattern, found = Pattern(q, options), []
+    # The search's lines hold the phrase's words, not always side by side: read in id order
+    # (their text only, a few thousand rows a fetch) until enough have hits.
+    lines = search.matching(collection, q, filters).lines.order_by("pk")
+    for pk, text in lines.values_list("pk", "text").iterator(chunk_size=2000):
+        if pattern.hits(text):
+            found.append(pk)
+            if len(found) >= most:
+                break
+    return found
+
+
 def clean_replacement(replacement: str) -> str:
-    """The replacement as a saved text is kept: NFC, tabs as spaces, invisible marks gone."""
-    replacement = actions.clean_text(replacement).strip()
-    if not replacement:
-        raise actions.ReviewError("Type the text to replace the words with.")
-    return replacement
+    """The replacement as a saved text is kept: NFC, tabs as spaces, invisible marks gone. An
+    empty one deletes the words found (the caller asks the person to confirm that)."""
+    return actions.clean_text(replacement).strip()
 
 
-def replaced(text: str, headline: str, replacement: str) -> str:
-    """text with each word the headline marks replaced, in the text's own spelling (a word
-    found folded is replaced where the line spells it with its accents or ſ)."""
-    return "".join(
-        replacement if match else part for part, match in search.fragments(text, headline)
-    )
+def replaced(text: str, spans: Iterable[tuple[int, int]], replacement: str) -> str:
+    """text with each span replaced. An empty replacement deletes the span and one of the
+    spaces around it, so that no double space, space at either end or space before a comma
+    is left where a word was."""
+    parts, at = [], 0
+    for start, end in spans:
+        parts.append(text[at:start])
+        at = end
+    parts.append(text[at:])
+    if replacement:
+        return replacement.join(parts)
+    out = parts[0]
+    for part in parts[1:]:
+        if not out.strip() or (out[-1:].isspace() and part[:1].isspace()):
+            part = part.lstrip()
+        elif not part or CLOSING.match(part):
+            out = out.rstrip()
+        out += part
+    return out
 
 
 def replace_preview(
@@ -143,12 +329,16 @@ def replace_preview(
     filters: search.Filters,
     line_ids: list[int],
     replacement: str,
+    *,
+    options: Options = Options(),
+    ticks: Ticks = Ticks(),
 ) -> Replacement:
     """What do_replace would do now. Nothing is locked: do_replace decides again."""
     result = Replacement()
-    found = _found(collection, q, filters)
+    pattern, versions = Pattern(q, options), ticks.versions()
     for start in range(0, len(line_ids), BATCH):
-        _plan(result, collection, user, found, line_ids[start : start + BATCH], replacement)
+        batch = line_ids[start : start + BATCH]
+        _plan(result, collection, user, pattern, filters, batch, replacement, versions, ticks)
     return result
 
 
@@ -160,14 +350,19 @@ def do_replace(
     line_ids: list[int],
     replacement: str,
     *,
+    options: Options = Options(),
     versions: dict[int, int] | None = None,
+    ticks: Ticks = Ticks(),
 ) -> Replacement:
-    """Replace the words q finds in these lines (chosen_lines) with the replacement, as user's
-    saves, a batch at a time. versions: the lines' versions the person saw in the preview; a
-    line at another one now is skipped. Recorded once in the collection's events (`query`,
-    `replacement`, `lines` changed, `skipped`; the document's `title` where it was one's)."""
+    """Replace the hits of q in these lines (chosen_lines) that ticks choose with the
+    replacement, as user's saves, a batch at a time. versions: the lines' versions the person
+    saw in the preview (the ticks' own are added); a line at another one now is skipped, as is
+    one whose hits are not those the ticks name. Recorded once in the collection's events
+    (`query`, `replacement`, `lines` changed, `skipped`; the document's `title` where it was
+    one's)."""
     result = Replacement()
-    found = _found(collection, q, filters)
+    pattern = Pattern(q, options)
+    seen = {**(versions or {}), **ticks.versions()}
     try:
         for start in range(0, len(line_ids), BATCH):
             with transaction.atomic():
@@ -181,7 +376,10 @@ def do_replace(
                     .order_by("pk")
                     .values_list("pk", flat=True)
                 )
-                for change in _plan(result, collection, user, found, batch, replacement, versions):
+                planned = _plan(
+                    result, collection, user, pattern, filters, batch, replacement, seen, ticks
+                )
+                for change in planned:
                     line = change.line
                     try:
                         correction = actions._write_text(
@@ -216,30 +414,28 @@ def do_replace(
     return result
 
 
-def _found(collection: Collection, q: str, filters: search.Filters) -> QuerySet[Line]:
-    """The search's lines with every match marked in their headlines. Building it looks up the
-    query's folded and similar words in the collection's vocabulary, once for the whole replace;
-    each batch then asks only for its own lines' headlines."""
-    return search.with_headlines(search.matching(collection, q, filters), highlight_all=True)
-
-
 def _plan(
     result: Replacement,
     collection: Collection,
     user,
-    found: QuerySet[Line],
+    pattern: Pattern,
+    filters: search.Filters,
     batch: list[int],
     replacement: str,
-    versions: dict[int, int] | None = None,
+    versions: dict[int, int] | None,
+    ticks: Ticks,
 ) -> list[Change]:
-    """Decide for each line of the batch whether and how it changes (found: _found's lines),
-    add each to result, and return the changes."""
-    headlines = dict(found.filter(pk__in=batch).values_list("pk", "headline"))
+    """Decide for each line of the batch whether and how it changes, add each to result, and
+    return the changes."""
     lines = (
         Line.objects.filter(pk__in=batch, collection=collection)
         .select_related("document", "page")
         .defer("search_vector", "document__iiif_canvases", "document__iiif_descriptive")
         .in_bulk()
+    )
+    # Lines the search's filters no longer leave (a status filter, a line moved) are not hits.
+    filtered = set(
+        search._filtered(Line.objects.filter(pk__in=batch), filters).values_list("pk", flat=True)
     )
     drafted = set(
         Draft.objects.filter(line_id__in=batch).exclude(user=user).values_list("line_id", flat=True)
@@ -251,21 +447,51 @@ def _plan(
         if reason:
             result.skipped.append(Skipped(line_id, reason, line))
             continue
-        if line_id not in headlines:  # no longer found by the search
+        assert line is not None
+        spans = pattern.hits(line.text) if line_id in filtered else []
+        named = {
+            start
+            for line_pk, _, start in (ticks.ticked or set()) | ticks.unticked
+            if line_pk == line_id
+        }
+        if named - {start for start, _ in spans}:
+            # The version is the preview's, so the text is: the hits it named are not the
+            # ones found now (a request that named others), and nothing is guessed.
+            result.skipped.append(Skipped(line_id, Skip.HITS_CHANGED, line))
+            continue
+        hits = [
+            Hit(
+                start,
+                end,
+                _chosen(ticks, (line_id, line.version, start)),
+                hit_id(line_id, line.version, start),
+                line.text[start:end],
+            )
+            for start, end in spans
+        ]
+        chosen = [(hit.start, hit.end) for hit in hits if hit.chosen]
+        if not chosen:
             result.unchanged.append(line_id)
             continue
         try:
-            after = actions.clean_text(replaced(line.text, headlines[line_id], replacement))
+            after = actions.clean_text(replaced(line.text, chosen, replacement))
         except actions.ReviewError:
             result.skipped.append(Skipped(line_id, Skip.TOO_LONG, line))
             continue
         if after == line.text:
             result.unchanged.append(line_id)
             continue
-        change = Change(line, line.version, line.text, after)
+        if not after.strip():
+            result.skipped.append(Skipped(line_id, Skip.EMPTY, line))
+            continue
+        change = Change(line, line.version, line.text, after, hits)
         changes.append(change)
         result.changed.append(change)
     return changes
+
+
+def _chosen(ticks: Ticks, key: tuple[int, int, int]) -> bool:
+    return (ticks.ticked is None or key in ticks.ticked) and key not in ticks.unticked
 
 
 def _refusal(line: Line | None, user, versions: dict[int, int] | None, drafted) -> str | None:
@@ -273,7 +499,7 @@ def _refusal(line: Line | None, user, versions: dict[int, int] | None, drafted) 
         return Skip.GONE
     if line.document.is_final:
         return Skip.FINAL
-    if versions is not None and versions.get(line.pk) != line.version:
+    if versions and line.pk in versions and versions[line.pk] != line.version:
         return Skip.CHANGED
     if queue.held_by_other(line.status, line.claimed_by_id, line.claimed_until, user):
         return Skip.CLAIMED

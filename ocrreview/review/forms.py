@@ -312,15 +312,62 @@ class NumbersField(forms.TypedMultipleChoiceField):
                 raise forms.ValidationError(f"{item[:20]!r} is no whole number.", code="invalid")
 
 
+class HitsField(forms.MultipleChoiceField):
+    """Hits as a replace's preview names them (`line:version:start`, find_replace.hit_id), as
+    many as `most`: a form's checkboxes, an API's JSON list."""
+
+    def __init__(self, *, most: int, **kwargs):
+        super().__init__(required=False, **kwargs)
+        self.most = most
+
+    def valid_value(self, value) -> bool:
+        return True
+
+    def clean(self, value) -> frozenset[tuple[int, int, int]]:
+        value = super().clean(value)
+        if len(value) > self.most:
+            raise forms.ValidationError(f"At most {self.most:,} hits.", code="max_length")
+        hits = set()
+        for item in value:
+            parts = item.split(":")
+            if not (
+                len(parts) == 3
+                and all(part.isascii() and part.isdigit() for part in parts)
+                and 0 < int(parts[0]) <= MAX_ID
+                and int(parts[1]) <= MAX_INT
+                and int(parts[2]) < MAX_TEXT_LENGTH
+            ):
+                raise forms.ValidationError(
+                    f"{item[:40]!r} is no hit (line:version:start, as the preview names it).",
+                    code="invalid",
+                )
+            hits.add((int(parts[0]), int(parts[1]), int(parts[2])))
+        versions: dict[int, int] = {}
+        for line, version, _ in hits:
+            if versions.setdefault(line, version) != version:
+                raise forms.ValidationError(
+                    f"Line {line}'s hits name two versions of it.", code="invalid"
+                )
+        return frozenset(hits)
+
+
 class ReplaceForm(SearchForm):
     """Replace the words a search finds in some of its hits (line_ids) or all of them, from the
-    search results and the API. versions: the lines' versions as the preview showed them, one
-    for each of line_ids, so that a line changed since is skipped rather than changed unseen."""
+    search results and the API; or exactly the hits a preview listed and the person left
+    ticked (hits). versions: the lines' versions as the preview showed them, one for each of
+    line_ids, so that a line changed since is skipped rather than changed unseen; unticked:
+    hits of line_ids or all to leave as they are."""
 
-    replacement = forms.CharField(strip=False, max_length=MAX_TEXT_LENGTH)
+    replacement = forms.CharField(strip=False, max_length=MAX_TEXT_LENGTH, required=False)
     line_ids = NumbersField(highest=MAX_ID, most=find_replace.MAX_LINES)
     all = forms.BooleanField(required=False, label="All hits")
+    hits = HitsField(most=find_replace.MAX_HITS)
+    unticked = HitsField(most=find_replace.MAX_HITS)
     versions = NumbersField(highest=MAX_INT, most=find_replace.MAX_LINES)
+    match_case = forms.BooleanField(required=False, label="Match case")
+    match_accents = forms.BooleanField(required=False, label="Match accents and ſ")
+    # An empty replacement deletes the words found: asked for in so many words.
+    confirm_delete = forms.BooleanField(required=False, label="Delete the words found")
     # The API's: what it would do, without doing it (the page previews before its own post).
     preview = forms.BooleanField(required=False)
 
@@ -337,13 +384,26 @@ class ReplaceForm(SearchForm):
         return q
 
     def clean_replacement(self) -> str:
+        if "replacement" not in self.data:
+            # Absent is no deletion: an empty one is sent, and confirmed, on purpose.
+            raise forms.ValidationError(
+                "Type the text to replace the words with (an empty one deletes them).",
+                code="required",
+            )
         try:
             return find_replace.clean_replacement(self.cleaned_data["replacement"])
         except actions.ReviewError as exc:
             raise forms.ValidationError(str(exc), code="invalid") from None
 
     def clean_line_ids(self) -> list[int]:
-        ids = self.cleaned_data["line_ids"]
+        return self._theirs(self.cleaned_data["line_ids"])
+
+    def clean_hits(self) -> frozenset[tuple[int, int, int]]:
+        hits = self.cleaned_data["hits"]
+        self._theirs(sorted({line for line, _, _ in hits}))
+        return hits
+
+    def _theirs(self, ids: list[int]) -> list[int]:
         theirs = set(
             Line.objects.filter(collection=self.collection, pk__in=ids).values_list("pk", flat=True)
         )
@@ -358,19 +418,55 @@ class ReplaceForm(SearchForm):
 
     def clean(self):
         data = super().clean()
-        if "line_ids" in data and not data["line_ids"] and not data.get("all"):
-            raise forms.ValidationError("Choose the hits to replace in, or all of them.")
-        if data.get("line_ids") and data.get("all"):
-            raise forms.ValidationError("Choose some hits or all of them, not both.")
+        chosen = [bool(data.get(name)) for name in ("line_ids", "all", "hits")]
+        if "line_ids" in data and "hits" in data and not any(chosen):
+            raise forms.ValidationError(
+                "Choose the hits to replace in, or all of them."
+                if "preview" in self.data or "apply" not in self.data
+                else "Every hit is unticked: nothing to replace."
+            )
+        if sum(chosen) > 1:
+            raise forms.ValidationError("Choose some hits, or lines, or all of them, not two.")
         versions = data.get("versions")
         if versions and len(versions) != len(data.get("line_ids") or ()):
             self.add_error("versions", "One version for each of line_ids, in their order.")
+        unticked = data.get("unticked")
+        if unticked and data.get("line_ids"):
+            strays = {line for line, _, _ in unticked} - set(data["line_ids"])
+            if strays:
+                self.add_error("unticked", f"Hits of lines not chosen: {sorted(strays)[:10]}.")
+        if unticked and data.get("hits"):
+            self.add_error("unticked", "Send the hits ticked, or those unticked, not both.")
         return data
 
     def chosen(self) -> list[int] | None:
-        """The hits chosen; None for all of them."""
+        """The lines chosen; None for every hit of the search."""
+        if self.cleaned_data["hits"]:
+            return self.ticks().lines()
         return None if self.cleaned_data["all"] else self.cleaned_data["line_ids"]
 
     def seen_versions(self) -> dict[int, int] | None:
         versions = self.cleaned_data["versions"]
         return dict(zip(self.cleaned_data["line_ids"], versions, strict=True)) if versions else None
+
+    def ticks(self) -> find_replace.Ticks:
+        data = self.cleaned_data
+        return find_replace.Ticks(data["hits"] or None, data["unticked"])
+
+    def options(self) -> find_replace.Options:
+        data = self.cleaned_data
+        return find_replace.Options(data["match_case"], data["match_accents"])
+
+    def deletes_unconfirmed(self, applying: bool) -> str | None:
+        """Why an empty replacement is not applied yet: it deletes text, which the person
+        confirms (confirm_delete)."""
+        if (
+            applying
+            and self.cleaned_data["replacement"] == ""
+            and not self.cleaned_data.get("confirm_delete")
+        ):
+            return (
+                "The replacement is empty, which deletes the words found: confirm the deletion "
+                "(confirm_delete) to go on."
+            )
+        return None

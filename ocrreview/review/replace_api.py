@@ -19,13 +19,23 @@ from ocrreview.review.forms import MAX_ID, MAX_INT, ReplaceForm
 class ReplaceRequestSerializer(serializers.Serializer):
     q = serializers.CharField(
         max_length=search.MAX_QUERY_LENGTH,
-        help_text="the search: one word, or words joined by `or`, and `-word` to leave lines "
-        "out; its words are found as search finds them (with other accents or ſ, and similar "
-        "words)",
+        help_text="what to replace: a word or words side by side (a phrase, quoted or not), "
+        "alternatives joined by `or`, and `-word` to leave out the lines that hold it; whole "
+        "words, found with other accents or ſ and in any case unless `match_accents` and "
+        "`match_case` say otherwise",
     )
     replacement = serializers.CharField(
         max_length=MAX_TEXT_LENGTH,
-        help_text="what each word found becomes (NFC; tabs as spaces, invisible marks dropped)",
+        allow_blank=True,
+        help_text="what each hit becomes (NFC; tabs as spaces, invisible marks dropped); empty "
+        "deletes the hits, with one of the spaces around each, and needs `confirm_delete`",
+    )
+    confirm_delete = serializers.BooleanField(
+        required=False, help_text="true: yes, an empty replacement deletes the words found"
+    )
+    match_case = serializers.BooleanField(required=False, help_text="true: only in the case typed")
+    match_accents = serializers.BooleanField(
+        required=False, help_text="true: only with the accents and ſ typed"
     )
     document = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     status = serializers.ChoiceField(choices=Line.Status.choices, required=False)
@@ -39,6 +49,20 @@ class ReplaceRequestSerializer(serializers.Serializer):
         help_text="the hits to replace in (lines of this collection); or `all`",
     )
     all = serializers.BooleanField(required=False, help_text="true: every hit of the search")
+    hits = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        max_length=find_replace.MAX_HITS,
+        help_text="exactly these hits, as a preview named them (`line:version:start`), in place "
+        "of `line_ids` or `all`: a line at another version now is skipped (`changed`)",
+    )
+    unticked = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        max_length=find_replace.MAX_HITS,
+        help_text="with `line_ids` or `all`: hits a preview named to leave as they are; a line "
+        "of one at another version now is skipped (`changed`)",
+    )
     versions = serializers.ListField(
         child=serializers.IntegerField(min_value=0, max_value=MAX_INT),
         required=False,
@@ -51,6 +75,14 @@ class ReplaceRequestSerializer(serializers.Serializer):
     )
 
 
+class HitSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="`line:version:start`, for `hits` and `unticked`")
+    start = serializers.IntegerField(help_text="where it starts in `text_before`")
+    end = serializers.IntegerField()
+    text = serializers.CharField()
+    chosen = serializers.BooleanField(help_text="whether it is replaced (false: unticked)")
+
+
 class ChangeSerializer(serializers.Serializer):
     line = serializers.IntegerField(source="line.pk")
     version = serializers.IntegerField(
@@ -58,6 +90,7 @@ class ChangeSerializer(serializers.Serializer):
     )
     text_before = serializers.CharField()
     text_after = serializers.CharField()
+    hits = HitSerializer(many=True, help_text="every hit in the line, chosen or not")
 
 
 class SkippedSerializer(serializers.Serializer):
@@ -73,8 +106,8 @@ class ReplacementSerializer(serializers.Serializer):
     skipped = SkippedSerializer(many=True, help_text="lines left as they are, and why")
     unchanged = serializers.ListField(
         child=serializers.IntegerField(),
-        help_text="chosen lines with nothing to change (the words found are already the "
-        "replacement, or the line no longer holds them)",
+        help_text="chosen lines with nothing to change (no hit in them, every hit unticked, "
+        "or the hits are already the replacement)",
     )
 
 
@@ -83,13 +116,15 @@ class CollectionReplace(APIView):
 
     @extend_schema(request=ReplaceRequestSerializer, responses=ReplacementSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        """Replace the words a search finds in some of its hits (`line_ids`) or all of them
-        (`all`), as the search results page does: each changed line is saved as your edit,
-        with its version checked (undoing your saves undoes it), its status kept. Lines
-        someone else holds or has unsaved text in, lines of a final document and lines changed
-        since the preview (`versions`) are skipped and listed. At most 2,000 lines at once;
-        reviewers 50, admins of the collection the 2,000. Recorded in the collection's events.
-        With preview, what it would do, done nothing."""
+        """Replace the hits of a search in some of its lines (`line_ids`) or all of them
+        (`all`), less the hits `unticked`, or exactly the `hits` a preview named, as the search
+        results page does: each changed line is saved as your edit, with its version checked
+        (undoing your saves undoes it), its status kept. Lines someone else holds or has
+        unsaved text in, lines of a final document, lines changed since the preview
+        (`versions`, or the version in a hit's name) and lines whose hits are not those named
+        are skipped and listed. At most 2,000 lines at once; reviewers 50, admins of the
+        collection the 2,000. Recorded in the collection's events. With preview, what it would
+        do (every hit, each `chosen` or not), done nothing."""
         collection = collection_for(request.user, pk)
         form = bind_form(ReplaceForm, request.data, collection=collection)
         if not form.is_valid():
@@ -97,13 +132,23 @@ class CollectionReplace(APIView):
         data = form.cleaned_data
         filters = form.filters()
         limit = find_replace.line_limit(is_collection_admin(request.user, collection))
+        problem = form.deletes_unconfirmed(not data["preview"])
+        if problem:
+            return error(
+                problem, fields={"confirm_delete": [{"message": problem, "code": "required"}]}
+            )
         try:
-            chosen = find_replace.chosen_lines(collection, data["q"], filters, form.chosen(), limit)
+            chosen = find_replace.chosen_lines(
+                collection, data["q"], filters, form.chosen(), limit, form.options()
+            )
         except actions.ReviewError as exc:
             return error(str(exc))
         args = (collection, request.user, data["q"], filters, chosen, data["replacement"])
+        options, ticks = form.options(), form.ticks()
         if data["preview"]:
-            result = find_replace.replace_preview(*args)
+            result = find_replace.replace_preview(*args, options=options, ticks=ticks)
         else:
-            result = find_replace.do_replace(*args, versions=form.seen_versions())
+            result = find_replace.do_replace(
+                *args, versions=form.seen_versions(), options=options, ticks=ticks
+            )
         return Response(ReplacementSerializer(result).data)

@@ -876,8 +876,8 @@ def search_view(request, pk: int):
         context["results"] = results
         if data["q"] and not find_replace.query_problem(data["q"]):
             limit = find_replace.line_limit(is_collection_admin(request.user, collection))
-            found = search.matching(collection, data["q"], form.filters()).lines
-            context.update(replace_limit=limit, hit_count=found[: limit + 1].count())
+            found = find_replace.hit_lines(collection, data["q"], form.filters(), limit + 1)
+            context.update(replace_limit=limit, hit_count=len(found))
         # The editor's links carry the way back, and the hits to go through one by one.
         context["trail_query"] = urlencode(
             {
@@ -894,8 +894,9 @@ def search_view(request, pk: int):
 @login_required
 @require_POST
 def replace_view(request, pk: int):
-    """Replace the words a search found in the hits chosen on its results: what it would change,
-    line by line, to confirm; then, with `apply`, what it changed and what it left."""
+    """Replace the words a search found in the hits chosen on its results: every hit, each
+    ticked, for the person to untick the false ones; then, with `apply`, exactly the hits left
+    ticked, and what it changed and what it left."""
     collection = collection_for(request.user, pk)
     form = ReplaceForm(request.POST, collection=collection)
     context = {"collection": collection, "form": form, "result": None}
@@ -903,24 +904,63 @@ def replace_view(request, pk: int):
         return render(request, "review/replace.html", context, status=400)
     data = form.cleaned_data
     filters = form.filters()
+    done = "apply" in request.POST
     limit = find_replace.line_limit(is_collection_admin(request.user, collection))
     try:
-        chosen = find_replace.chosen_lines(collection, data["q"], filters, form.chosen(), limit)
+        chosen = find_replace.chosen_lines(
+            collection, data["q"], filters, form.chosen(), limit, form.options()
+        )
     except actions.ReviewError as exc:
         context["problem"] = str(exc)
         return render(request, "review/replace.html", context, status=400)
     args = (collection, request.user, data["q"], filters, chosen, data["replacement"])
-    done = "apply" in request.POST
+    options, ticks = form.options(), form.ticks()
+    problem = form.deletes_unconfirmed(done)
+    if problem:
+        # Shown again, as previewed, with the confirmation asked for.
+        context["problem"] = problem
+        done = False
     if done:
-        result = find_replace.do_replace(*args, versions=form.seen_versions())
+        result = find_replace.do_replace(
+            *args, versions=form.seen_versions(), options=options, ticks=ticks
+        )
     else:
-        result = find_replace.replace_preview(*args)
+        result = find_replace.replace_preview(*args, options=options, ticks=ticks)
+        if result.hits_chosen > find_replace.MAX_HITS:
+            context["problem"] = (
+                f"A replace lists at most {find_replace.MAX_HITS:,} hits to tick through; "
+                "narrow the search (a document, a status) and replace in each part."
+            )
+            context["result"] = None
+            return render(request, "review/replace.html", context, status=400)
     context.update(
         done=done,
         result=result,
-        changes=[(c, diff_spans(c.text_before, c.text_after)) for c in result.changed],
+        changes=[
+            (c, diff_spans(c.text_before, c.text_after), _hit_rows(c)) for c in result.changed
+        ],
     )
-    return render(request, "review/replace.html", context)
+    return render(request, "review/replace.html", context, status=400 if problem else 200)
+
+
+def _hit_rows(change: find_replace.Change) -> list[tuple[str, find_replace.Hit | None, str]]:
+    """The line's text cut at its hits, each hit with the words a screen reader says for its
+    checkbox: which line of which page it is in (and which of the line's hits)."""
+    line = change.line
+    where = f"line {line.order + 1} of {line.document.title} p. {line.page.index + 1}"
+    count = len(change.hits)
+    rows = []
+    for text, hit in change.pieces():
+        label = ""
+        if hit is not None:
+            number = change.hits.index(hit) + 1
+            label = (
+                f"Replace in {where}"
+                if count == 1
+                else f"Replace hit {number} of {count} (“{hit.text}”) in {where}"
+            )
+        rows.append((text, hit, label))
+    return rows
 
 
 def _search_page(request, position: search.Position | None, *, before: bool) -> str | None:
