@@ -23,7 +23,12 @@ from django.db import IntegrityError, transaction
 
 from ocrreview import storage
 from ocrreview.corpus import claims
-from ocrreview.corpus.ingestion import IngestError, decode_image_file, start_processing
+from ocrreview.corpus.ingestion import (
+    IngestError,
+    decode_image_file,
+    remote_source_name,
+    start_processing,
+)
 from ocrreview.corpus.json_text import unstorable
 from ocrreview.corpus.models import Collection, Document, Page
 from ocrreview.corpus.remote import (
@@ -531,6 +536,7 @@ def _store_page(document: Document, fetcher: str, index: int, canvas: Canvas, im
                 width=image.width,
                 height=image.height,
                 iiif_canvas=canvas.id,
+                source_name=remote_source_name(canvas.service, canvas.image),
             )
             page.image.save(
                 f"{locked.pk}-{index + 1}.{image.extension}", ContentFile(image.content), save=False

@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -778,6 +779,23 @@ def source_name(file_name: str, kind: str, count: int, number: int, extension: s
         return name
     suffix = PurePosixPath(name).suffix[:16]
     return name[: SOURCE_NAME_LENGTH - len(suffix)] + suffix
+
+
+IMAGE_FILE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jp2", ".jpx", ".png", ".tif", ".tiff"})
+
+
+def remote_source_name(service: str, image: str) -> str:
+    """What a IIIF canvas's image is called, for transcripts to name as an upload's file
+    name: the Image API identifier's last part when it names a file (…/iiif/ms12%2F0001.jp2:
+    0001.jp2), else a static image's file name (…/scans/0001.jpg); nothing when neither
+    names one (an identifier such as f12, or an Image API request's default.jpg), and the
+    page is named after its document."""
+    candidates = [service] if service else [image]
+    for url in candidates:
+        name = PurePosixPath(unquote(urlsplit(url).path.rstrip("/"))).name
+        if PurePosixPath(name).suffix.lower() in IMAGE_FILE_SUFFIXES:
+            return nfc(name)[:SOURCE_NAME_LENGTH]
+    return ""
 
 
 @contextmanager

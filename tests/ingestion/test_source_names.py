@@ -9,10 +9,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from lxml import etree
 
-from ocrreview.corpus.ingestion import Upload, do_ingest, source_name
+from ocrreview.corpus.iiif import do_fetch_iiif_images, do_import_iiif
+from ocrreview.corpus.ingestion import Upload, do_ingest, remote_source_name, source_name
 from ocrreview.corpus.models import Document, Line, Membership
 from ocrreview.corpus.transcripts import transcript
 from tests import factories
+from tests.iiif.conftest import iiif_server  # noqa: F401
+from tests.iiif.server import manifest_3
 from tests.ingestion import files
 
 PAGE_NS = "{http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15}"
@@ -117,3 +120,43 @@ def test_a_page_made_before_names_were_kept_is_named_after_its_document(letters)
     assert page.source_name == ""
     ((_, xml_page, _),) = transcript(document).xml_pages()
     assert xml_page.image_filename == "Old letter_1.png"
+
+
+@pytest.mark.django_db
+def test_a_iiif_page_is_named_by_its_image_service_when_that_names_a_file(
+    iiif_server,  # noqa: F811
+    letters,
+):
+    named = iiif_server.image_service("0001.jp2", 640, 480)
+    unnamed = iiif_server.image_service("f2", 500, 700)
+    url = manifest_3(
+        iiif_server, "/m/manifest.json", [("f. 1r", 640, 480, named), ("f. 1v", 500, 700, unnamed)]
+    )
+    document, _ = do_import_iiif(letters, url, segmentation=Document.Segmentation.WHOLE_IMAGE)
+    do_fetch_iiif_images(document.pk, "test")
+    document.refresh_from_db()
+    pages = document.pages.order_by("index")
+    assert list(pages.values_list("source_name", flat=True)) == ["0001.jp2", ""]
+    names = [xml.image_filename for _, xml, _ in transcript(document).xml_pages()]
+    assert names == ["0001.jp2", "Letters of Rebecca Lathrop_2.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("service", "image", "name"),
+    [
+        (
+            "https://x.org/iiif/2/ms12%2F0001.jp2",
+            "https://x.org/iiif/2/ms12%2F0001.jp2/full/full/0/default.jpg",
+            "0001.jp2",
+        ),
+        (
+            "https://x.org/iiif/btv1b8449691v/f12",
+            "https://x.org/iiif/btv1b8449691v/f12/full/max/0/default.jpg",
+            "",
+        ),
+        ("", "https://x.org/scans/Brief%20%C3%A9t%C3%A9.JPG?v=2", "Brief été.JPG"),
+        ("", "https://x.org/render?page=3", ""),
+    ],
+)
+def test_a_remote_image_s_name_is_a_file_name_or_none(service, image, name):
+    assert remote_source_name(service, image) == name
