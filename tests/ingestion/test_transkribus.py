@@ -7,7 +7,9 @@ from django.urls import reverse
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Document, Line, Page
+from tests.factories import token_headers
 from tests.ingestion import files
+from tests.ingestion.test_api import upload as api_upload
 
 K = Document.Segmentation
 
@@ -337,3 +339,22 @@ def test_a_folder_with_layout_for_some_images_imports_those_and_segments_the_res
     assert (
         failed.error == "no PAGE XML or ALTO file was uploaded for 1 of its images (such as 2.jpg)"
     )
+
+
+@pytest.mark.django_db
+def test_the_api_takes_the_folders_option_and_reads_transkribus_exports(client, alice, letters):
+    archive = files.zip_of(
+        {
+            **transkribus_document("export/5/Akte", 5, ["1.jpg", "2.jpg"], ["2.jpg", "1.jpg"]),
+            "box/2.jpg": files.jpeg(),
+            "box/1.jpg": files.jpeg(),
+        }
+    )
+    response = api_upload(client, letters, token_headers(alice), ("x.zip", archive), folders="true")
+    assert response.status_code == 201, response.json()
+    made = [(f["file"], f["pages"]) for f in response.json()["files"] if f["document"]]
+    assert made == [("x.zip/export/5/Akte", 2), ("x.zip/box", 2)]
+    assert [pages_of(d) for d in Document.objects.order_by("pk")] == [
+        ["2.jpg", "1.jpg"],
+        ["1.jpg", "2.jpg"],
+    ]
