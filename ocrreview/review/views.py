@@ -939,6 +939,12 @@ def replace_view(request, pk: int):
         changes=[
             (c, diff_spans(c.text_before, c.text_after), _hit_rows(c)) for c in result.changed
         ],
+        # Lines whose text moved under the person: theirs to preview again, as they are now.
+        again=[
+            s.line_id
+            for s in result.skipped
+            if done and s.reason in (find_replace.Skip.CHANGED, find_replace.Skip.HITS_CHANGED)
+        ],
     )
     return render(request, "review/replace.html", context, status=400 if problem else 200)
 

@@ -166,6 +166,14 @@ def test_a_line_edited_by_someone_else_between_preview_and_replace_is_skipped_an
         {"q": "Stanfora mill", "replacement": "Stanford mill", "hits": ticked[:1], "apply": "1"},
     ).content.decode()
     assert "Skipped (1)" in again and "the line changed since the preview" in again
+    # Asked again, as the line is now.
+    assert "Preview the 1 changed line again" in again
+    fresh = client.post(
+        page_url(letters.pk),
+        {"q": "Stanfora mill", "replacement": "Stanford mill", "line_ids": [mills[0].pk]},
+    ).content.decode()
+    assert f'name="hits" value="{mills[0].pk}:2:5" checked' in fresh
+    assert "</label> pond</td>" in fresh
 
 
 @pytest.mark.django_db
