@@ -126,7 +126,12 @@ class TrainingRequestSerializer(serializers.Serializer):
 
 
 class PromotionEventSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+    actor = serializers.CharField(
+        source="actor_name",
+        allow_null=True,
+        help_text="who overrode the gate, as named then (kept once the account is deleted); "
+        "null for the gate",
+    )
 
     class Meta:
         model = PromotionEvent

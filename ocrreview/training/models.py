@@ -335,10 +335,13 @@ class PromotionEvent(models.Model):
         TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    # None when the gate decided on its own at the end of a training run.
+    # None when the gate decided on its own at the end of a training run, and once the
+    # account is deleted: actor_label keeps who it was (audit.member_label, as events keep
+    # theirs), so an admin who overrode the gate can be deleted and still be named.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    actor_label = models.JSONField(null=True, blank=True)
     # {"cer": ..., "wer": ..., "parent_cer": ..., "parent_wer": ..., "lines": ...}
     numbers = models.JSONField(default=dict)
     reason = models.TextField(blank=True)
@@ -353,4 +356,13 @@ class PromotionEvent(models.Model):
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:
             raise ValueError("Promotion events are an audit trail; they are never updated.")
+        if self.actor is not None and self.actor_label is None:
+            from ocrreview.corpus.audit import member_label
+
+            self.actor_label = member_label(self.actor)
         super().save(*args, **kwargs)
+
+    @property
+    def actor_name(self) -> str | None:
+        """Who decided, as they were named then; None for the gate."""
+        return None if self.actor_label is None else self.actor_label["username"]
