@@ -1,0 +1,43 @@
+"""An invitation in a real headless Chromium: the admin fills the members page's invite form
+by its labels, the invitation's email arrives at a real SMTP server, the page shows the same
+link, and the invitee opens it in a browser of their own, chooses a password and logs in."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.playwright_fixtures import log_in
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+PASSWORD = "quill and vellum 1848"
+
+
+def test_alice_invites_jane_who_sets_her_password_and_logs_in(
+    new_page, alice, letters, smtp_server, live_server
+):
+    page = new_page()
+    log_in(page, "alice")
+    page.goto(f"/collections/{letters.pk}/members/")
+    # Both forms have a role: each form is named by its heading, each label names its field.
+    invite = page.get_by_role("form", name="Invite by email")
+    invite.get_by_label("Email").fill("jane@example.org")
+    invite.get_by_label("Name").fill("Jane Doe")
+    invite.get_by_label("Role").select_option("admin")
+    invite.get_by_role("button", name="Invite").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Invitation sent to jane@example.org")
+    link = page.get_by_label(re.compile("Their link to choose a password")).input_value()
+    (mail,) = smtp_server.received
+    assert link in mail.body and link.startswith(live_server.url)
+
+    jane = new_page()
+    jane.goto(link)
+    expect(jane.get_by_role("heading", name="Choose your password")).to_be_visible()
+    jane.get_by_label("New password:", exact=True).fill(PASSWORD)
+    jane.get_by_label("New password confirmation").fill(PASSWORD)
+    jane.get_by_role("button", name="Set my password").click()
+    expect(jane.get_by_role("heading", name="Password set")).to_be_visible()
+    log_in(jane, "jane", PASSWORD)
+    expect(jane.get_by_role("link", name="Letters")).to_be_visible()
