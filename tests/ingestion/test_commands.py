@@ -48,12 +48,14 @@ def test_import_documents_run_again_adds_only_what_is_new(tmp_path, letters, cap
 
 
 @pytest.mark.django_db
-def test_import_documents_needs_an_existing_collection_or_create(tmp_path, capsys, settings):
+def test_import_documents_needs_an_existing_collection_or_create(tmp_path, capsys, settings, dave):
     settings.OCRREVIEW_DEFAULT_THRESHOLD = 0.97  # the site's threshold for new collections
     (tmp_path / "a.png").write_bytes(files.png())
     with pytest.raises(CommandError, match="No collection named 'New'"):
         call_command("import_documents", str(tmp_path), "--collection", "New")
-    call_command("import_documents", str(tmp_path), "--collection", "New", "--create")
+    call_command(
+        "import_documents", str(tmp_path), "--collection", "New", "--create", "--admin", "dave"
+    )
     created = Collection.objects.get(name="New")
     assert (created.documents.count(), created.confidence_threshold) == (1, 0.97)
 

@@ -3,7 +3,10 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from ocrreview.corpus.actions import NameTaken, do_create_collection
+from ocrreview.corpus.forms import NewCollectionForm
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Collection, Document
 
@@ -17,7 +20,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path)
         parser.add_argument("--collection", required=True, help="the collection's name")
-        parser.add_argument("--create", action="store_true", help="create the collection")
+        parser.add_argument(
+            "--create",
+            action="store_true",
+            help="create the collection unless it exists, with --admin as its admin",
+        )
+        parser.add_argument(
+            "--admin",
+            help="with --create: the username of the active account that becomes the new "
+            "collection's admin",
+        )
         parser.add_argument(
             "--segmentation", choices=Document.Segmentation.values, default="kraken"
         )
@@ -29,12 +41,12 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="username recorded as the uploader")
 
     def handle(self, *args, **options):
-        collection = self._collection(options["collection"], options["create"])
         user = None
         if options["user"]:
             user = get_user_model().objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f"No user named {options['user']!r}.")
+        collection = self._collection(options, user)
         failed = 0
         # One ingestion per folder: its XML files meet their images, and memory holds
         # one folder at a time.
@@ -63,13 +75,36 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{failed} file(s) could not be imported (see above).")
 
-    def _collection(self, name: str, create: bool) -> Collection:
-        if create:
-            return Collection.objects.get_or_create(name=name)[0]
+    def _collection(self, options: dict, user) -> Collection:
+        """The collection named, made by do_create_collection as the New collection page
+        makes one (its admin a member, the creation in its history, by --user or the
+        system) with --create; an existing one is kept, so that a run again goes on."""
+        name = options["collection"]
+        existing = Collection.objects.filter(name=name).first()
+        if existing is not None:
+            if options["create"] and options["admin"]:
+                self.stdout.write(f"{name!r} exists already; --admin changes none of its members.")
+            return existing
+        if not options["create"]:
+            raise CommandError(f"No collection named {name!r} (add --create and --admin).")
+        if not options["admin"]:
+            raise CommandError(
+                "--create needs --admin USERNAME: the account that administers the new "
+                "collection (without one, only site staff could run it)."
+            )
+        form = NewCollectionForm({"name": name, "admin": options["admin"]})
+        if not form.is_valid():
+            problems = [error for errors in form.errors.values() for error in errors]
+            raise CommandError(" ".join(problems))
         try:
+            with transaction.atomic():
+                created = do_create_collection(
+                    form.save(commit=False), form.cleaned_data["admin"], actor=user
+                )
+        except NameTaken:  # made by another run meanwhile
             return Collection.objects.get(name=name)
-        except Collection.DoesNotExist:
-            raise CommandError(f"No collection named {name!r} (add --create).") from None
+        self.stdout.write(f"created collection {name!r}, administered by {options['admin']}")
+        return created
 
     def _files_by_folder(self, paths: list[Path]) -> dict[Path, list[Path]]:
         folders: dict[Path, list[Path]] = defaultdict(list)
