@@ -43,7 +43,7 @@ class InvitationError(MembershipError):
 @dataclass
 class Invited:
     user: Any  # the user model, as get_user_model() gives it
-    created: bool  # a new account, made by this invitation
+    role: str  # their role in the collection: an invitation sent again keeps the one they have
     added: bool  # a new membership (False: a pending invitation sent again)
     # The account has never been used and has no password: the invitation carries a link to
     # choose one. An account in use is only added, as by its username.
@@ -86,7 +86,8 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
     # Two invitations of one new address at once would each find no account and make two.
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"invite:{email.casefold()}"]
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"invite:{unicodedata.normalize('NFKC', email).casefold()}"],
         )
     accounts = accounts_using(email)
     if len(accounts) > 1:
@@ -102,17 +103,18 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
                 "deactivated; a site admin can reactivate it."
             )
         pending = is_pending(user)
-        if pending and Membership.objects.filter(collection=collection, user=user).exists():
+        membership = Membership.objects.filter(collection=collection, user=user).first()
+        if pending and membership is not None:
             logger.info(
                 "invitation of %s to collection %s sent again by %s", user, collection.pk, actor
             )
-            return Invited(user, created=False, added=False, needs_password=True)
+            return Invited(user, membership.role, added=False, needs_password=True)
     else:
         user, created, pending = _new_account(email, name), True, True
     do_add_member(
         collection, user, role, actor=actor, invited={"email": email, "new_account": created}
     )
-    return Invited(user, created=created, added=True, needs_password=pending)
+    return Invited(user, role, added=True, needs_password=pending)
 
 
 def _new_account(email: str, name: str):

@@ -237,7 +237,7 @@ def invite_member(request, pk: int):
     request.session[_invitation_key(collection)] = {
         "email": email,
         "username": username,
-        "role": role,
+        "role": invited.role,
         "again": not invited.added,
         "link": link,
         "error": error,

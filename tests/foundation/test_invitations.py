@@ -156,10 +156,12 @@ def test_the_link_works_once_and_not_after_it_expires(
 def test_a_pending_invitee_is_invited_again_with_a_new_link(client, alice, letters, smtp_server):
     client.force_login(alice)
     invite(client, letters, "slow@example.org")
-    response = invite(client, letters, "slow@example.org")
+    # Sent again, not re-roled: a role is changed in the members list.
+    response = invite(client, letters, "slow@example.org", role=ADMIN)
     assert response.status_code == 302
     page = client.get(members_url(letters)).content.decode()
-    assert "Invitation sent again to slow@example.org" in page
+    assert "Invitation sent again to slow@example.org: slow, reviewer." in page
+    assert roles(letters)["slow"] == REVIEWER
     assert len(smtp_server.to("slow@example.org")) == 2
     assert (
         Membership.objects.filter(collection=letters, user__email="slow@example.org").count() == 1
