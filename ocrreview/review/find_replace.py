@@ -89,6 +89,7 @@ class Pattern:
 
     def __init__(self, q: str, options: Options = Options()) -> None:
         self.options = options
+        self._table = _FoldTable(options)
         alternatives, excluded = _parse(unicodedata.normalize("NFC", q))
         self.alternatives = alternatives
         self.regex = self._compile(alternatives)
@@ -135,18 +136,33 @@ class Pattern:
         return regex.compile("|".join(f"(?:{pattern})" for _, pattern in patterns))
 
     def _fold_char(self, char: str) -> str:
-        if not self.options.match_accents:
-            char = MARK.sub("", unicodedata.normalize("NFKD", char))
-        return char if self.options.match_case else char.lower()
+        return self._table[char]
 
-    def _fold(self, text: str) -> tuple[str, list[int]]:
+    def _fold(self, text: str) -> tuple[str, list[int] | range]:
         """text folded, and for each of its characters the index of the one it came from."""
-        parts, origin = [], []
-        for index, char in enumerate(text):
-            folded = self._fold_char(char)
-            parts.append(folded)
-            origin.extend([index] * len(folded))
+        if text.isascii():
+            # Most lines: folding changes no letter and lowercasing keeps each in its place.
+            return (text if self.options.match_case else text.lower()), range(len(text))
+        parts = list(map(self._table.__getitem__, text))
+        if set(map(len, parts)) == {1}:  # é as e, ſ as s: each in its place still
+            return "".join(parts), range(len(text))
+        origin = [index for index, part in enumerate(parts) for _ in part]
         return "".join(parts), origin
+
+
+class _FoldTable(dict):
+    """Each character folded as Options say, worked out once per character met."""
+
+    def __init__(self, options: Options) -> None:
+        super().__init__()
+        self.options = options
+
+    def __missing__(self, char: str) -> str:
+        folded = char
+        if not self.options.match_accents:
+            folded = MARK.sub("", unicodedata.normalize("NFKD", folded))
+        self[char] = folded if self.options.match_case else folded.lower()
+        return self[char]
 
 
 def _parse(q: str) -> tuple[list[list[str]], list[list[str]]]:
