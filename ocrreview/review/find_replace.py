@@ -43,6 +43,10 @@ BATCH = actions.REVERT_BATCH
 # past MAX_LINES. It also bounds the fields a confirmation posts (settings'
 # DATA_UPLOAD_MAX_NUMBER_FIELDS).
 MAX_HITS = 5000
+# Lines of a search the results page reads to count the lines with hits in them (all hits,
+# ...): a phrase of common words may be found apart in many more lines than together, which
+# only a preview, asked for, reads through.
+COUNT_READ_MOST = 20_000
 # A line that starts with these after a deleted word loses the space before them ("Mr
 # Smith, Esq" less "Smith" is "Mr, Esq"), as a closing bracket or quote does.
 CLOSING = regex.compile(r"[,.;:!?)\]}»”’…]")
@@ -282,7 +286,7 @@ def chosen_lines(
     are the collection's), or every line the search finds with a hit in it where it is None.
     ReviewError past `limit` lines."""
     if line_ids is None:
-        line_ids = hit_lines(collection, q, filters, limit + 1, options)
+        line_ids = hit_lines(collection, q, filters, limit + 1, options) or []
     chosen = sorted(set(line_ids))
     if len(chosen) > limit:
         raise actions.ReviewError(
@@ -296,14 +300,27 @@ def chosen_lines(
 
 
 def hit_lines(
-    collection: Collection, q: str, filters: search.Filters, most: int, options: Options = Options()
-) -> list[int]:
-    """The first `most` lines, by id, that the search finds with a hit in them."""
+    collection: Collection,
+    q: str,
+    filters: search.Filters,
+    most: int,
+    options: Options = Options(),
+    *,
+    read_most: int | None = None,
+) -> list[int] | None:
+    """The first `most` lines, by id, that the search finds with a hit in them; None where
+    read_most lines were read without finding as many (a page that only counts them stops
+    there)."""
     pattern, found = Pattern(q, options), []
     # The search's lines hold the phrase's words, not always side by side: read in id order
     # (their text only, a few thousand rows a fetch) until enough have hits.
     lines = search.matching(collection, q, filters).lines.order_by("pk")
-    for pk, text in lines.values_list("pk", "text").iterator(chunk_size=2000):
+    if read_most is not None:
+        lines = lines[: read_most + 1]
+    rows = lines.values_list("pk", "text").iterator(chunk_size=2000)
+    for read, (pk, text) in enumerate(rows, start=1):
+        if read_most is not None and read > read_most:
+            return None
         if pattern.hits(text):
             found.append(pk)
             if len(found) >= most:

@@ -876,8 +876,14 @@ def search_view(request, pk: int):
         context["results"] = results
         if data["q"] and not find_replace.query_problem(data["q"]):
             limit = find_replace.line_limit(is_collection_admin(request.user, collection))
-            found = find_replace.hit_lines(collection, data["q"], form.filters(), limit + 1)
-            context.update(replace_limit=limit, hit_count=len(found))
+            found = find_replace.hit_lines(
+                collection,
+                data["q"],
+                form.filters(),
+                limit + 1,
+                read_most=find_replace.COUNT_READ_MOST,
+            )
+            context.update(replace_limit=limit, hit_count=None if found is None else len(found))
         # The editor's links carry the way back, and the hits to go through one by one.
         context["trail_query"] = urlencode(
             {

@@ -292,3 +292,22 @@ def test_a_confirmation_of_more_than_a_thousand_hits_is_taken(client, alice, let
     )
     assert done.status_code == 200 and "300 lines changed" in done.content.decode()
     assert set(Line.objects.filter(page=page).values_list("text", flat=True)) == {"cd cd cd cd"}
+
+
+@pytest.mark.django_db
+def test_the_results_page_counts_lines_with_hits_and_stops_reading_at_a_bound(
+    client, alice, letters, mills, monkeypatch
+):
+    page = factories.make_page(factories.make_document(letters, title="Other"))
+    # The search finds both words; the phrase is not there.
+    factories.make_line(page, 0, text="mill by Stanfora")
+    client.force_login(alice)
+    url = reverse("collection_search", args=[letters.pk])
+    html = client.get(url, {"q": "Stanfora mill"}).content.decode()
+    assert "all hits, on every page (25 lines)" in html
+    monkeypatch.setattr(find_replace, "COUNT_READ_MOST", 10)
+    html = client.get(url, {"q": "Stanfora mill"}).content.decode()
+    assert (
+        '<input type="checkbox" name="all" checked> all hits, on every page (the preview counts them)'
+        in html
+    )
