@@ -95,6 +95,7 @@ class ReviewerLine(models.Model):
     already counts in for them; `newly_counted` the bits the last insert added, which the
     trigger reads back to add to ReviewerTotals."""
 
+    # The bits of `counted`, as the trigger sets them.
     SETTLED, CHANGED, TIMED = 1, 2, 4
 
     # Without constraints of their own: the trigger copies both from the correction it counts,

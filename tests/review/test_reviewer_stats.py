@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from ocrreview.corpus.models import Collection, Line
 from ocrreview.review import actions, find_replace, progress
-from ocrreview.review.models import Correction, ReviewerTotals
+from ocrreview.review.models import Correction, ReviewerLine, ReviewerTotals
 from ocrreview.transcription.models import Hypothesis
 from tests import factories
 from tests.db_locks import wait_until_another_session_waits_for_a_lock
@@ -219,6 +219,11 @@ def test_a_line_saved_again_changed_and_timed_later_counts_once_in_each(bob, let
     assert (stats.lines, stats.changed, stats.timed_lines) == (1, 1, 1)
     assert stats.hours == 3000 / 3_600_000
     assert_as_the_trail_says(letters)
+    # One row for the line, counted in all three; the last save added nothing, so the row still
+    # says what the one before it added.
+    (counted,) = ReviewerLine.objects.filter(line=lines[1], user=bob)
+    assert counted.counted == ReviewerLine.SETTLED | ReviewerLine.CHANGED | ReviewerLine.TIMED
+    assert counted.newly_counted == ReviewerLine.TIMED
 
 
 def test_skips_segmentation_unclear_marks_and_imports_count_for_nobody(bob, letters, lines):
