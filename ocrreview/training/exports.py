@@ -216,6 +216,11 @@ def describe_change(change: EvaluationSplitChange) -> str:
             f"Froze the evaluation split: {change.lines_added} lines of "
             f"{change.units_added} {unit}{'s' if change.units_added != 1 else ''}"
         )
+    elif change.kind == EvaluationSplitChange.Kind.REDRAWN:
+        sentence = (
+            f"Drew the evaluation split again: {change.lines_added} lines of "
+            f"{change.units_added} {unit}{'s' if change.units_added != 1 else ''}"
+        )
     else:
         sentence = f"Grew the evaluation split by {change.lines_added} lines"
         if change.units_added:

@@ -64,6 +64,19 @@ class ExportForm(forms.Form):
         return ExportOptions(**data)
 
 
+class RedrawSplitForm(forms.Form):
+    """Drawing the evaluation split again, as the first export would."""
+
+    unit = forms.ChoiceField(
+        choices=[(u, f"by {u}") for u in UNITS], initial=_defaults.unit, label="Draw"
+    )
+    seed = forms.IntegerField(initial=_defaults.seed, min_value=-(2**31), max_value=2**31 - 1)
+    test_fraction = forms.FloatField(min_value=0.01, max_value=0.9, initial=_defaults.test_fraction)
+    confirm = forms.BooleanField(
+        label="Draw it again: the exports made under the current draw can no longer train",
+    )
+
+
 class TrainingForm(forms.Form):
     base = forms.ModelChoiceField(queryset=ModelVersion.objects.none(), label="Base model")
     dataset = forms.ModelChoiceField(queryset=DatasetExport.objects.none(), label="Dataset export")

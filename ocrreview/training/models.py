@@ -258,6 +258,7 @@ class EvaluationSplitChange(models.Model):
     class Kind(models.TextChoices):
         FROZEN = "frozen", "Frozen"
         GROWN = "grown", "Grown"
+        REDRAWN = "redrawn", "Drawn again"
 
     split = models.ForeignKey(EvaluationSplit, on_delete=models.CASCADE, related_name="changes")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -42,6 +42,8 @@ from ocrreview.training.models import (
     EvaluationSplit,
     EvaluationSplitChange,
     HeldOutDocument,
+    ModelVersion,
+    TrainingRun,
 )
 
 TRAIN, VALIDATION, TEST, HELD_OUT = "train", "validation", "test", "held_out"
@@ -372,6 +374,87 @@ def grow(
         lines=counted,
         minimum=minimum,
         sealed=sealed,
+    )
+
+
+def redraw_refusal(split: EvaluationSplit) -> str:
+    """Why the split may not be drawn again now ("" when it may): once a model was measured
+    on it, its lines must stay where they are (drawn again, some would train a later model
+    compared with that one), and an export or run in flight uses the draw it began with."""
+    measured = ModelVersion.objects.filter(metrics__eval_split=split.pk).order_by("id")
+    names = list(measured.values_list("name", flat=True)[:3])
+    if names:
+        return (
+            f"{', '.join(names)} {'was' if len(names) == 1 else 'were'} measured on it: its "
+            "lines stay where they are, so that later models are measured as that one was"
+        )
+    if split.changes.filter(kind=EvaluationSplitChange.Kind.FROZEN, export=None).exists():
+        return "it is an imported dataset's test split, kept as it was published"
+    busy = (DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING)
+    if DatasetExport.objects.filter(collection=split.collection_id, status__in=busy).exists():
+        return "an export is being built under it; wait until it ends"
+    waiting = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
+    if TrainingRun.objects.filter(
+        dataset__collection=split.collection_id, status__in=waiting
+    ).exists():
+        return "a training run is queued or running under it; wait until it ends"
+    return ""
+
+
+@transaction.atomic
+def redraw_evaluation_split(
+    collection: Collection, *, unit: str, seed: int, fraction: float, user
+) -> EvaluationSplitChange:
+    """Draw the collection's evaluation split again from the reviewed lines there are now, as
+    the first export would, while no model has been measured on it (redraw_refusal). The
+    exports made under the old draw may have trained on the new one's lines: they are no
+    longer the split's, and no run starts on them."""
+    Collection.objects.select_for_update().get(pk=collection.pk)
+    split = EvaluationSplit.objects.filter(collection=collection).first()
+    if split is None:
+        raise SplitError(f"{collection} has no evaluation split yet: the first export draws it")
+    refusal = redraw_refusal(split)
+    if refusal:
+        raise SplitError(f"the evaluation split cannot be drawn again: {refusal}")
+    if not 0 < fraction < 1:
+        raise SplitError(f"the evaluation fraction must be between 0 and 1, not {fraction}")
+    lines = evaluation_candidates(collection)
+    shares = {TRAIN: 1 - fraction, TEST: fraction}
+    drawn, note = _draw_by_unit(
+        lines, unit, shares, TEST, seed=seed, what="The evaluation split is drawn"
+    )
+    if drawn is None:
+        units = len({unit_key(line, unit) for line in lines})
+        raise SplitError(
+            f"drawing an evaluation split needs human-reviewed lines in at least two {unit}s "
+            f"(there are {units})"
+        )
+    before = counted_lines(split)
+    chosen = [line for line in lines if drawn.chosen[unit_key(line, drawn.unit)] == TEST]
+    split.members.all().delete()
+    EvaluationLine.objects.bulk_create(EvaluationLine(split=split, line=line) for line in chosen)
+    outdated = DatasetExport.objects.filter(evaluation_split=split).update(evaluation_split=None)
+    minimum = settings.OCRREVIEW_GATE_MIN_LINES
+    sealed = len(chosen) >= minimum
+    split.unit, split.seed, split.unit_fallback = drawn.unit, seed, drawn.unit != unit
+    split.frozen_at, split.created_by = timezone.now(), user
+    split.sealed_at = split.frozen_at if sealed else None
+    split.trained_documents, split.trained_pages = [], []
+    split.save()
+    replaced = (
+        f"It replaced a draw of {before} lines; {outdated} export"
+        f"{'s' if outdated != 1 else ''} made under that one can no longer train a model"
+    )
+    return EvaluationSplitChange.objects.create(
+        split=split,
+        kind=EvaluationSplitChange.Kind.REDRAWN,
+        actor=user,
+        lines_added=len(chosen),
+        units_added=sum(name == TEST for name in drawn.chosen.values()),
+        lines=len(chosen),
+        minimum=minimum,
+        sealed=sealed,
+        note=f"{note}. {replaced}" if note else replaced,
     )
 
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path(C + "exports/", views.start_export, name="training_start_export"),
     path(C + "runs/", views.start_training, name="training_start_run"),
     path(C + "import/", views.import_dataset, name="training_import"),
+    path(C + "split/redraw/", views.redraw_split, name="training_redraw_split"),
     path("training/exports/<int:pk>/", views.export_detail, name="training_export"),
     path(
         "training/exports/<int:pk>/download/",

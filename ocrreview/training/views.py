@@ -17,7 +17,13 @@ from ocrreview.corpus.models import Collection
 from ocrreview.training import actions, exports, splits, tasks
 from ocrreview.training.charts import history_chart, last_step
 from ocrreview.training.exports import ExportError
-from ocrreview.training.forms import ExportForm, ImportForm, OverrideForm, TrainingForm
+from ocrreview.training.forms import (
+    ExportForm,
+    ImportForm,
+    OverrideForm,
+    RedrawSplitForm,
+    TrainingForm,
+)
 from ocrreview.training.imports import DatasetImportError, do_import_zip
 from ocrreview.training.models import DatasetExport, PromotionEvent, TrainingRun
 from ocrreview.transcription import ops
@@ -59,6 +65,7 @@ def _home(request, collection: Collection, status: int = 200, **forms):
         "export_form": ExportForm(collection=collection),
         "training_form": TrainingForm(collection=collection),
         "import_form": ImportForm(),
+        **_split_context(collection),
         **forms,
         "exports": collection.exports.select_related("created_by")[:20],
         "runs": TrainingRun.objects.filter(dataset__collection=collection).select_related(
@@ -67,7 +74,6 @@ def _home(request, collection: Collection, status: int = 200, **forms):
         "events": PromotionEvent.objects.filter(collection=collection).select_related(
             "model_version", "parent", "actor"
         )[:20],
-        **_split_context(collection),
     }
     return render(request, "training/home.html", context, status=status)
 
@@ -79,6 +85,8 @@ def _split_context(collection: Collection) -> dict:
         return {"split": None}
     return {
         "split": split,
+        "redraw_refusal": splits.redraw_refusal(split),
+        "redraw_form": RedrawSplitForm(),
         "split_lines": splits.counted_lines(split),
         "gate_minimum": settings.OCRREVIEW_GATE_MIN_LINES,
         "split_changes": [
@@ -106,6 +114,28 @@ def start_export(request, pk: int):
         else:
             return redirect("training_export", pk=export.pk)
     return _home(request, collection, 400, export_form=form)
+
+
+@login_required
+@require_POST
+def redraw_split(request, pk: int):
+    collection = admin_collection_for(request.user, pk)
+    form = RedrawSplitForm(request.POST)
+    if form.is_valid():
+        try:
+            change = splits.redraw_evaluation_split(
+                collection,
+                unit=form.cleaned_data["unit"],
+                seed=form.cleaned_data["seed"],
+                fraction=form.cleaned_data["test_fraction"],
+                user=request.user,
+            )
+        except splits.SplitError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, exports.describe_change(change))
+            return redirect("training_home", pk=collection.pk)
+    return _home(request, collection, 400, redraw_form=form)
 
 
 @login_required

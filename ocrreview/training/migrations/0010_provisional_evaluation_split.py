@@ -46,7 +46,12 @@ class Migration(migrations.Migration):
                 (
                     "kind",
                     models.CharField(
-                        choices=[("frozen", "Frozen"), ("grown", "Grown")], max_length=16
+                        choices=[
+                            ("frozen", "Frozen"),
+                            ("grown", "Grown"),
+                            ("redrawn", "Drawn again"),
+                        ],
+                        max_length=16,
                     ),
                 ),
                 ("lines_added", models.PositiveIntegerField()),
