@@ -16,6 +16,7 @@ accents and ſ folded and in any case, as the search finds them, unless the pers
 case or the accents as typed. Similar words, which the search also lists, are no hits: a
 replacement is for the words typed."""
 
+import hashlib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -262,6 +263,17 @@ class Replacement:
     def hits_chosen(self) -> int:
         return sum(hit.chosen for change in self.changed for hit in change.hits)
 
+    @property
+    def fingerprint(self) -> str:
+        """The hits listed, in one word: a replace of every hit but some (`unticked`) given
+        the fingerprint of its preview goes on only if the search's hits are still those."""
+        ids = sorted(hit.id for change in self.changed for hit in change.hits)
+        return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
+
+
+class HitsChanged(actions.ReviewError):
+    """The hits are not those of the preview: lines changed, came or went since."""
+
 
 def query_problem(q: str) -> str | None:
     """Why q cannot be replaced in, beyond what search refuses; None if it can."""
@@ -386,13 +398,25 @@ def do_replace(
     options: Options = Options(),
     versions: dict[int, int] | None = None,
     ticks: Ticks = Ticks(),
+    fingerprint: str | None = None,
 ) -> Replacement:
     """Replace the hits of q in these lines (chosen_lines) that ticks choose with the
     replacement, as user's saves, a batch at a time. versions: the lines' versions the person
     saw in the preview (the ticks' own are added); a line at another one now is skipped, as is
-    one whose hits are not those the ticks name. Recorded once in the collection's events
-    (`query`, `replacement`, `lines` changed, `skipped`; the document's `title` where it was
-    one's)."""
+    one whose hits are not those the ticks name. fingerprint: the preview's (every hit
+    ticked); HitsChanged, and nothing done, where the hits now are not those, and the lines
+    are held to the versions they have now, as if sent. Recorded once in the collection's
+    events (`query`, `replacement`, `lines` changed, `skipped`; the document's `title` where it
+    was one's)."""
+    if fingerprint is not None:
+        now = replace_preview(collection, user, q, filters, line_ids, replacement, options=options)
+        if now.fingerprint != fingerprint:
+            raise HitsChanged(
+                "The hits are not those of the preview (lines were changed, added or freed "
+                "since): preview again."
+            )
+        line_ids = [change.line.pk for change in now.changed]
+        versions = {**{c.line.pk: c.version for c in now.changed}, **(versions or {})}
     result = Replacement()
     pattern = Pattern(q, options)
     seen = {**(versions or {}), **ticks.versions()}

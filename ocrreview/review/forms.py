@@ -364,6 +364,8 @@ class ReplaceForm(SearchForm):
     hits = HitsField(most=find_replace.MAX_HITS)
     unticked = HitsField(most=find_replace.MAX_HITS)
     versions = NumbersField(highest=MAX_INT, most=find_replace.MAX_LINES)
+    # The preview's (Replacement.fingerprint): with unticked, the hits must still be those.
+    fingerprint = forms.RegexField(regex=r"^[0-9a-f]{32}$", required=False)
     match_case = forms.BooleanField(required=False, label="Match case")
     match_accents = forms.BooleanField(required=False, label="Match accents and ſ")
     # An empty replacement deletes the words found: asked for in so many words.
@@ -437,6 +439,8 @@ class ReplaceForm(SearchForm):
                 self.add_error("unticked", f"Hits of lines not chosen: {sorted(strays)[:10]}.")
         if unticked and data.get("hits"):
             self.add_error("unticked", "Send the hits ticked, or those unticked, not both.")
+        if data.get("fingerprint") and data.get("hits"):
+            self.add_error("fingerprint", "The hits named are checked one by one: no fingerprint.")
         return data
 
     def chosen(self) -> list[int] | None:

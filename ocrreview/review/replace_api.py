@@ -2,13 +2,14 @@
 search results page does."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ocrreview.corpus.access import collection_for, is_collection_admin
 from ocrreview.corpus.api_base import TextJSONParser, bind_form, error
+from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH
 from ocrreview.corpus.models import Line
 from ocrreview.review import actions, find_replace, search
@@ -70,6 +71,13 @@ class ReplaceRequestSerializer(serializers.Serializer):
         help_text="each line's version as the preview answered it, in the order of `line_ids`: "
         "a line at another version now is skipped (`changed`)",
     )
+    fingerprint = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="with `all` or `line_ids`: the `fingerprint` of the preview (every hit "
+        "ticked); if the hits are not those now (lines changed, came or went), a 409 and "
+        "nothing done, so that with `unticked` the replace is exactly what was seen",
+    )
     preview = serializers.BooleanField(
         default=False, help_text="true: answer what it would change, and change nothing"
     )
@@ -100,6 +108,9 @@ class SkippedSerializer(serializers.Serializer):
 
 
 class ReplacementSerializer(serializers.Serializer):
+    fingerprint = serializers.CharField(
+        help_text="the hits listed in `changed`, in one word: send it back with the replace"
+    )
     changed = ChangeSerializer(
         many=True, help_text="the lines changed (or, previewed, that would be), each as your edit"
     )
@@ -114,7 +125,10 @@ class ReplacementSerializer(serializers.Serializer):
 class CollectionReplace(APIView):
     parser_classes = [TextJSONParser]
 
-    @extend_schema(request=ReplaceRequestSerializer, responses=ReplacementSerializer)
+    @extend_schema(
+        request=ReplaceRequestSerializer,
+        responses={200: ReplacementSerializer, 409: ErrorSerializer},
+    )
     def post(self, request: Request, pk: int) -> Response:
         """Replace the hits of a search in some of its lines (`line_ids`) or all of them
         (`all`), less the hits `unticked`, or exactly the `hits` a preview named, as the search
@@ -148,7 +162,14 @@ class CollectionReplace(APIView):
         if data["preview"]:
             result = find_replace.replace_preview(*args, options=options, ticks=ticks)
         else:
-            result = find_replace.do_replace(
-                *args, versions=form.seen_versions(), options=options, ticks=ticks
-            )
+            try:
+                result = find_replace.do_replace(
+                    *args,
+                    versions=form.seen_versions(),
+                    options=options,
+                    ticks=ticks,
+                    fingerprint=data["fingerprint"] or None,
+                )
+            except find_replace.HitsChanged as exc:
+                return error(str(exc), status.HTTP_409_CONFLICT)
         return Response(ReplacementSerializer(result).data)

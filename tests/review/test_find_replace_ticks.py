@@ -80,12 +80,18 @@ def test_hits_unticked_on_any_page_of_results_are_left(client, alice, letters, m
     assert len(hits) == 25 and [len(hits[line.pk]) for line in mills] == [1] * 24 + [2]
     assert all(hit["chosen"] for line_hits in hits.values() for hit in line_hits)
     unticked = [hits[on_a_later_page.pk][0]["id"], hits[mills[-1].pk][1]["id"]]
-    # The API: all hits but those unticked.
+    # The API: all hits but those unticked, the hits being still those of the preview.
     done = factories.post_json(
         client,
         api(letters.pk),
         alice,
-        {"q": "Stanfora mill", "replacement": "Stanford mill", "all": True, "unticked": unticked},
+        {
+            "q": "Stanfora mill",
+            "replacement": "Stanford mill",
+            "all": True,
+            "unticked": unticked,
+            "fingerprint": answer["fingerprint"],
+        },
     ).json()
     assert len(done["changed"]) == 24 and done["skipped"] == []
     assert done["unchanged"] == [on_a_later_page.pk]
@@ -311,3 +317,43 @@ def test_the_results_page_counts_lines_with_hits_and_stops_reading_at_a_bound(
         '<input type="checkbox" name="all" checked> all hits, on every page (the preview counts them)'
         in html
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_all_but_the_unticked_is_refused_where_the_hits_changed_since_the_preview(
+    client, alice, bob, letters, mills
+):
+    answer = preview(client, alice, letters)
+    unticked = [answer["changed"][0]["hits"][0]["id"]]
+
+    def bob_writes():
+        # Another session: a new line with the words, and one line fixed.
+        try:
+            factories.make_line(mills[0].page, 30, text="Stanfora mill pond")
+            actions.do_save_line(mills[5], bob, "5 at Stanford mill", expected_version=1)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=bob_writes)
+    other.start()
+    other.join()
+    body = {
+        "q": "Stanfora mill",
+        "replacement": "Stanford mill",
+        "all": True,
+        "unticked": unticked,
+        "fingerprint": answer["fingerprint"],
+    }
+    refused = factories.post_json(client, api(letters.pk), alice, body)
+    assert refused.status_code == 409 and "preview again" in refused.json()["error"]
+    assert not Correction.objects.filter(user=alice).exists()
+    assert not CollectionEvent.objects.filter(event_type="text_replaced").exists()
+    # Previewed again, the new hits are seen, and the replace goes on.
+    again = preview(client, alice, letters)
+    assert len(again["changed"]) == 25 and again["fingerprint"] != answer["fingerprint"]
+    done = factories.post_json(
+        client, api(letters.pk), alice, {**body, "fingerprint": again["fingerprint"]}
+    )
+    assert done.status_code == 200 and len(done.json()["changed"]) == 24
+    malformed = factories.post_json(client, api(letters.pk), alice, {**body, "fingerprint": "x"})
+    assert malformed.status_code == 400 and "fingerprint" in malformed.json()["fields"]
