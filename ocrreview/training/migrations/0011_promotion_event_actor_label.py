@@ -3,14 +3,16 @@ an admin who overrode the gate can be deleted: actor is SET_NULL, no longer PROT
 
 import django.db.models.deletion
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import migrations, models
 
 
 def label_actors(apps, schema_editor):
     PromotionEvent = apps.get_model("training", "PromotionEvent")
-    User = apps.get_model(*settings.AUTH_USER_MODEL.split("."))
+    # A historical model has no USERNAME_FIELD; the account model's class says which it is.
+    username_field = get_user_model().USERNAME_FIELD
     for event in PromotionEvent.objects.filter(actor__isnull=False).select_related("actor"):
-        username = getattr(event.actor, User.USERNAME_FIELD)
+        username = getattr(event.actor, username_field)
         # update(): the model's save refuses to change an event.
         PromotionEvent.objects.filter(pk=event.pk).update(
             actor_label={"id": event.actor_id, "username": username}
