@@ -482,8 +482,7 @@ def _sources(
     file's order (Transkribus exports a folder a document, with its METS). With `folders`,
     any folder of images inside an archive is one document, its pages in name order, as
     eScriptorium and Transkribus users zip them; without, such images stay a document each,
-    as they always were: a training export or a transcripts archive holds many documents'
-    pages in one folder. Images at an archive's root are never one document but by their
+    as they always were: a training export holds many documents' pages in one folder. Images at an archive's root are never one document but by their
     METS file. A PDF is a document of its own wherever it is."""
     beside: dict[str | None, dict[str, _Item]] = {}
     for sidecar in sidecars:
