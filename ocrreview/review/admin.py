@@ -1,7 +1,13 @@
 from django.contrib import admin
 
 from ocrreview.admin_rules import LargeTable, ReadOnly
-from ocrreview.review.models import Correction, Draft, ReviewerPreference
+from ocrreview.review.models import (
+    Correction,
+    Draft,
+    ReviewerLine,
+    ReviewerPreference,
+    ReviewerTotals,
+)
 
 
 @admin.register(Correction)
@@ -29,3 +35,26 @@ class DraftAdmin(ReadOnly, admin.ModelAdmin):
 @admin.register(ReviewerPreference)
 class ReviewerPreferenceAdmin(admin.ModelAdmin):
     list_display = ["user", "queue_order"]
+
+
+@admin.register(ReviewerTotals)
+class ReviewerTotalsAdmin(ReadOnly, admin.ModelAdmin):
+    """Kept by the trail's trigger (migration 0008): a row changed or deleted here would count
+    wrong for good."""
+
+    list_display = ["collection", "user", "lines", "changed", "timed_lines", "time_spent_ms"]
+    list_select_related = ["collection", "user"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReviewerLine)
+class ReviewerLineAdmin(ReadOnly, LargeTable, admin.ModelAdmin):
+    """Kept by the trail's trigger, as ReviewerTotals: a line per person who settled it."""
+
+    list_display = ["id", "line", "user", "counted"]
+    list_select_related = ["line", "user"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False

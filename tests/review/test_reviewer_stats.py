@@ -384,3 +384,21 @@ def test_many_saves_at_once_on_shared_lines_neither_deadlock_nor_miscount(
     assert errors == []
     assert sum(r.lines for r in oracle(letters)) > 10
     assert_as_the_trail_says(letters)
+
+
+def test_staff_see_the_totals_in_the_django_admin_and_cannot_change_them(
+    client, django_user_model, bob, letters, lines
+):
+    actions.do_save_line(lines[1], bob, "I received your", expected_version=1, time_spent_ms=10)
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.org"))
+    for model in ("reviewertotals", "reviewerline"):
+        listed = client.get(f"/admin/review/{model}/")
+        assert listed.status_code == 200 and "bob" in listed.content.decode()
+        assert client.get(f"/admin/review/{model}/add/").status_code == 403
+    totals = ReviewerTotals.objects.get()
+    assert client.post(f"/admin/review/reviewertotals/{totals.pk}/delete/").status_code == 403
+    assert (
+        client.post(f"/admin/review/reviewertotals/{totals.pk}/change/", {"lines": 99}).status_code
+        == 403
+    )
+    assert ReviewerTotals.objects.get().lines == 1
