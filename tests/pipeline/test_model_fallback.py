@@ -5,14 +5,20 @@ worker that loads the model again clears it."""
 import os
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Document
 from ocrreview.transcription import services
 from ocrreview.transcription.models import ModelFallback
 from tests import factories
+from tests.ingestion import files
+from tests.pipeline.test_worker import wait_for, worker_settings
 from tests.tiny_model import build_tiny_model
+from tests.workers import celery_worker
 
 NOTICE = "Lines are being read by the starter model"
 
@@ -136,3 +142,28 @@ def test_a_collection_reading_with_another_model_is_not_told(
     assert NOTICE not in page_text(
         client, other_admin, reverse("collection_detail", args=[ledgers.pk])
     )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_worker_records_the_fallback_where_the_pages_read_it(
+    garbage_model, letters, alice, client
+):
+    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).flushdb()
+    with celery_worker("gpu", name="fallback", **worker_settings(garbage_model)) as worker:
+        do_ingest(
+            letters,
+            [Upload.from_bytes("line.png", files.png(320, 48))],
+            segmentation=Document.Segmentation.WHOLE_IMAGE,
+        )
+        wait_for(
+            lambda: Document.objects.filter(status=Document.Status.READY).exists(),
+            120,
+            interval=0.2,
+            what="the line read by the starter",
+        )
+    fallback = ModelFallback.objects.get()
+    assert (fallback.model_version.name, fallback.worker) == (str(garbage_model), worker.hostname)
+    assert str(garbage_model) in fallback.reason
+    page = page_text(client, alice, reverse("collection_detail", args=[letters.pk]))
+    assert NOTICE in page
