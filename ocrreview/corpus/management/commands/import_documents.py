@@ -94,7 +94,7 @@ class Command(BaseCommand):
             )
         form = NewCollectionForm({"name": name, "admin": options["admin"]})
         if not form.is_valid():
-            problems = [error for errors in form.errors.values() for error in errors]
+            problems = [str(error) for errors in form.errors.values() for error in errors]
             raise CommandError(" ".join(problems))
         try:
             with transaction.atomic():
