@@ -44,7 +44,10 @@ class ExportForm(forms.Form):
         min_value=0.01,
         max_value=0.9,
         initial=_defaults.test_fraction,
-        help_text="Used only the first time: the evaluation split is then frozen.",
+        help_text=(
+            "Used only when the evaluation split is drawn (the first export): later exports "
+            "grow it only while it is under the promotion gate's minimum, by whole new documents."
+        ),
     )
     formats = forms.MultipleChoiceField(
         choices=list(FORMATS.items()),
