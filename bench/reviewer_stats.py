@@ -95,10 +95,10 @@ def side_lines(count: int) -> list[Line]:
 
 def seed(args: argparse.Namespace) -> tuple[Collection, list]:
     collection = Collection.objects.create(name="Bench")
-    users = [
-        get_user_model().objects.create_user(f"reviewer{i:02}", password=None)
-        for i in range(args.reviewers)
-    ]
+    user_model = get_user_model()
+    users = user_model.objects.bulk_create(
+        user_model(username=f"reviewer{i:02}") for i in range(args.reviewers)
+    )
     per_document = -(-args.lines // args.documents)
     documents = Document.objects.bulk_create(
         Document(collection=collection, title=f"Bench {i}") for i in range(args.documents)
