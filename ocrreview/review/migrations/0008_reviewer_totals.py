@@ -11,8 +11,13 @@ so two transactions adding the same bit count it once. Rows are upserted in key 
 two transactions locking several take turns rather than deadlock; reviewers saving different
 lines touch different rows and do not wait for each other.
 
+A line's collection is read at the insert: a line never moves to another collection (nor does
+its document; the Django admin refuses it), and a line with a settling record is never deleted
+(PROTECT, and migration 0007's trigger), so totals only grow as the trail does.
+
 The backfill runs after CREATE TRIGGER, whose lock keeps the trail from new inserts until this
-migration commits: none is missed, none counted twice.
+migration commits: none is missed, none counted twice. Saves wait meanwhile: 56 s for 2.2 M
+corrections on a loaded 2-core machine (bench.reviewer_stats).
 """
 
 import django.db.models.deletion
