@@ -5,6 +5,7 @@ from ocrreview.training.models import (
     DatasetExport,
     EvaluationLine,
     EvaluationSplit,
+    EvaluationSplitChange,
     HeldOutDocument,
     ModelVersion,
     PromotionEvent,
@@ -52,6 +53,15 @@ class Frozen:
 @admin.register(EvaluationSplit)
 class EvaluationSplitAdmin(Frozen, admin.ModelAdmin):
     list_display = ["collection", "unit", "seed", "frozen_at"]
+
+
+@admin.register(EvaluationSplitChange)
+class EvaluationSplitChangeAdmin(Frozen, admin.ModelAdmin):
+    """The split's record (frozen, grown, drawn again): read, never rewritten."""
+
+    list_display = ["created_at", "split", "kind", "lines_added", "lines", "sealed", "actor"]
+    list_filter = ["kind"]
+    list_select_related = ["split__collection", "actor"]
 
 
 @admin.register(EvaluationLine)
