@@ -580,6 +580,8 @@ def _ingest_source(
         for _, layout in described:
             if layout is not None:
                 _refuse_exported_lines(collection, layout)
+    if len(source.items) > settings.OCRREVIEW_MAX_PAGES:
+        raise _too_many_pages("folder", len(source.items))
     # A file is read once, a folder's images twice: their checksums first, to refuse a folder
     # already uploaded before any is stored.
     data = None if source.is_folder else source.items[0].read()
@@ -605,6 +607,9 @@ def _ingest_source(
                     raise
                 raise IngestError(f"{item.base_name}: {exc}") from exc
             page_rows.extend((page, layout) for page in stored)
+            # A folder's PDFs and TIFFs are each held to the limit; together, too.
+            if len(page_rows) > settings.OCRREVIEW_MAX_PAGES:
+                raise _too_many_pages("folder", f"more than {settings.OCRREVIEW_MAX_PAGES}")
     # The files go with a failed commit too (a foreign key checked then), but once it commits
     # they are the document's, even when what runs after the commit (queueing its segmentation)
     # fails: the first thing the commit runs forgets them.

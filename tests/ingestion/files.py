@@ -93,7 +93,8 @@ def pdf_of_sizes(sizes: list[tuple[float, float]]) -> bytes:
 
 def zip_of(entries: dict[str, bytes], **options) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, **options) as archive:
+    options = {"compression": zipfile.ZIP_DEFLATED, **options}
+    with zipfile.ZipFile(buffer, "w", **options) as archive:
         for name, data in entries.items():
             archive.writestr(name, data)
     return buffer.getvalue()

@@ -1,6 +1,8 @@
 """A Transkribus export, and ZIP archives of folders of images: a folder a document, its pages
 in its METS file's order, its PAGE XML paired with its images, its metadata files no failure."""
 
+import zipfile
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -358,3 +360,26 @@ def test_the_api_takes_the_folders_option_and_reads_transkribus_exports(client, 
         ["2.jpg", "1.jpg"],
         ["1.jpg", "2.jpg"],
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "folder, counted",
+    [
+        # Three images: refused before any is read.
+        ({"box/1.jpg": files.jpeg(), "box/2.jpg": files.jpeg(), "box/3.jpg": files.jpeg()}, "3"),
+        # Two files, each within the limit, three pages together.
+        ({"box/1.jpg": files.jpeg(), "box/2.tif": files.tiff(2)}, "more than 2"),
+    ],
+)
+def test_a_folder_over_the_page_limit_is_refused_and_stores_nothing(
+    letters, settings, folder, counted
+):
+    settings.OCRREVIEW_MAX_PAGES = 2
+    # Stored, not deflated: a TIFF of blank pages deflates like a ZIP bomb.
+    archive = Upload.from_bytes("x.zip", files.zip_of(folder, compression=zipfile.ZIP_STORED))
+    (result,) = do_ingest(letters, [archive], folders=True)
+    assert result.name == "x.zip/box"
+    assert f"the folder has {counted} pages; the limit is 2 (OCRREVIEW_MAX_PAGES)" in result.error
+    assert not Document.objects.exists()
+    assert not [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
