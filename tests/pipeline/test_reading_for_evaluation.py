@@ -43,6 +43,9 @@ def test_ground_truth_queued_for_a_model_reads_for_evaluation(client, alice, let
     collection_page = client.get(reverse("collection_detail", args=[letters.pk])).content.decode()
     assert collection_page.count(">Reading for evaluation<") == 1
     assert collection_page.count(">Recognizing<") == 1  # the document with a line to read
+    for document, status in ((imported, ">Reading for evaluation<"), (mixed, ">Recognizing<")):
+        document_page = client.get(reverse("document_detail", args=[document.pk]))
+        assert status in document_page.content.decode()
 
     drain()
     progress = services.document_progress(letters.documents.all())
