@@ -1,3 +1,5 @@
+import unicodedata
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import BaseUserManager
@@ -139,6 +141,16 @@ class InviteMemberForm(forms.Form):
     def clean_email(self) -> str:
         # The domain is case-insensitive, the local part is the mail server's to read.
         return BaseUserManager.normalize_email(self.cleaned_data["email"])
+
+    def clean_name(self) -> str:
+        # The name goes into the mails the account's owner later sends (their subject line).
+        name = self.cleaned_data["name"]
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+            raise forms.ValidationError(
+                "A name cannot hold line breaks or other control characters.",
+                code="control_character",
+            )
+        return name
 
 
 def active_account(username: str):

@@ -22,7 +22,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -169,12 +169,16 @@ def send_invitation(request, collection: Collection, invited: Invited, link: str
         "login": request.build_absolute_uri(reverse("login")),
         "days": math.ceil(settings.PASSWORD_RESET_TIMEOUT / 86400),
     }
-    subject = render_to_string("registration/invitation_subject.txt", context).strip()
+    rendered = render_to_string("registration/invitation_subject.txt", context)
+    # One line, as Django's PasswordResetForm makes it: a name with a line break in it (the
+    # inviter's, the collection's) would otherwise be refused by the mail as a header
+    # injection, after the membership is made.
+    subject = "".join(rendered.splitlines()).strip()
     body = render_to_string("registration/invitation_email.txt", context)
     EmailMultiAlternatives(subject, body, to=[invited.user.email]).send()
 
 
-MAIL_ERRORS = (smtplib.SMTPException, OSError)
+MAIL_ERRORS = (smtplib.SMTPException, OSError, BadHeaderError)
 
 
 # --- Password reset ----------------------------------------------------------------------

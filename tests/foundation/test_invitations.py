@@ -325,3 +325,39 @@ def test_two_invitations_of_one_new_address_at_once_make_one_account(alice, lett
     assert User.objects.filter(email="pat@example.org").count() == 1
     assert sorted(result.added for result in results) == [False, True]
     assert Membership.objects.filter(collection=letters, user__email="pat@example.org").count() == 1
+
+
+def test_line_breaks_in_the_inviters_or_the_collections_name_make_a_one_line_subject(
+    client, alice, letters, smtp_server
+):
+    """They made the mail a header injection, refused after the membership was made: a 500."""
+    letters.name = "Letters\nBcc: all@example.org"
+    letters.save()
+    alice.first_name, alice.last_name = "Alice\r\nBcc: all@example.org", "Smith"
+    alice.save()
+    client.force_login(alice)
+    response = invite(client, letters, "jane@example.org")
+    assert response.status_code == 302
+    (mail,) = smtp_server.received
+    assert mail.recipients == ["jane@example.org"]
+    assert mail.message["Subject"] == (
+        'AliceBcc: all@example.org Smith invites you to transcribe "LettersBcc: all@example.org"'
+    )
+    assert (
+        "Invitation sent to jane@example.org" in client.get(members_url(letters)).content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["Eve\r\nBcc: all@example.org", "Eve\nX", "Eve\x1b[2J", "Eve\u2028X"]
+)
+def test_a_name_with_a_line_break_or_control_character_is_refused(
+    client, alice, letters, smtp_server, name
+):
+    client.force_login(alice)
+    response = invite(client, letters, "eve@example.org", name=name)
+    assert response.status_code == 400
+    assert response.context["invite_form"].errors["name"] == [
+        "A name cannot hold line breaks or other control characters."
+    ]
+    assert not User.objects.filter(email="eve@example.org").exists()
