@@ -81,8 +81,13 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
     """Make `email` a member of the collection with `role`: the active account that uses the
     address, or a new one without a password (named `name`). A pending account that is a
     member already is invited again (its earlier link may have expired); any other member
-    already is refused, as by do_add_member. The membership is recorded as do_add_member
-    records it, with the address it was sent to."""
+    already is refused. The membership is recorded as do_add_member records it, with the
+    address it was sent to.
+
+    A collection's admin learns no more of the site's accounts than adding by username tells:
+    an address that cannot be invited (a deactivated account's, or several accounts') gets one
+    answer that names no account. Site admins are told why."""
+    detail = actor.is_staff or actor.is_superuser
     # Two invitations of one new address at once would each find no account and make two.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -90,10 +95,13 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
             [f"invite:{unicodedata.normalize('NFKC', email).casefold()}"],
         )
     accounts = accounts_using(email)
+    refused = f"{email} cannot be invited; add the person by their username, or ask a site admin."
     if len(accounts) > 1:
         names = ", ".join(user.get_username() for user in accounts)
         raise InvitationError(
             f"Several accounts use {email} ({names}); add the one you mean by its username."
+            if detail
+            else refused
         )
     if accounts:
         user, created = accounts[0], False
@@ -101,9 +109,18 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
             raise InvitationError(
                 f"{email} is the address of {user.get_username()}, whose account is "
                 "deactivated; a site admin can reactivate it."
+                if detail
+                else refused
             )
         pending = is_pending(user)
         membership = Membership.objects.filter(collection=collection, user=user).first()
+        if membership is not None and not pending:
+            raise InvitationError(
+                f"{user.get_username()} is already a member of {collection} "
+                f"({Membership.Role(membership.role).label.lower()})."
+                if detail
+                else f"{email} is already a member of {collection}."
+            )
         if pending and membership is not None:
             logger.info(
                 "invitation of %s to collection %s sent again by %s", user, collection.pk, actor

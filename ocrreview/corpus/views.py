@@ -221,8 +221,13 @@ def invite_member(request, pk: int):
         return _members_page(request, collection, AddMemberForm(auto_id="add_%s"), form)
     username = invited.user.get_username()
     if not invited.needs_password:
+        # An account found by its address is named to site admins alone; the members list
+        # shows a collection's admin the member they added.
         messages.success(
-            request, f"{invited.user.email} is the address of {username}: added as {role}."
+            request,
+            f"{email} is the address of {username}: added as {role}."
+            if request.user.is_staff or request.user.is_superuser
+            else f"{email} is now a member, as {role}.",
         )
         return redirect("collection_members", pk=collection.pk)
     link = set_password_link(request, invited.user)

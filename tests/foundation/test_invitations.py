@@ -118,21 +118,34 @@ def test_an_invitee_gets_the_email_chooses_a_password_and_opens_the_collection(
 
 
 def test_an_address_an_account_uses_adds_that_account_and_mails_nothing(
-    client, alice, dave, letters, smtp_server
+    client, alice, dave, staff, letters, smtp_server
 ):
     dave.email = "dave@example.org"
     dave.save()
     client.force_login(alice)
     response = invite(client, letters, "DAVE@example.org", role=ADMIN)
     assert response.status_code == 302
+    # A collection's admin is not told which account the address is (the list shows the
+    # member they added); a site admin is.
     assert [str(m) for m in get_messages(response.wsgi_request)] == [
-        "dave@example.org is the address of dave: added as admin."
+        "DAVE@example.org is now a member, as admin."
     ]
     assert roles(letters)["dave"] == ADMIN
     assert smtp_server.received == []  # dave has a password: no link to set one is made
     assert User.objects.filter(email__iexact="dave@example.org").count() == 1
     (event,) = CollectionEvent.objects.filter(collection=letters, acting_user=alice)
     assert event.extra_data["invited"]["new_account"] is False
+
+    fay = factories.make_user("fay")
+    fay.email = "fay@example.org"
+    fay.save()
+    site_admin = Client()
+    site_admin.force_login(staff)
+    factories.add_member(staff, letters, ADMIN)
+    response = invite(site_admin, letters, "fay@example.org")
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "fay@example.org is the address of fay: added as reviewer."
+    ]
 
 
 def test_a_name_taken_gets_a_number(client, alice, letters, smtp_server):
@@ -242,13 +255,13 @@ def test_a_member_with_an_account_in_use_is_refused_as_a_member_already(
     response = invite(client, letters, "bob@example.org", role=ADMIN)
     assert response.status_code == 400
     assert response.context["invite_form"].errors["email"] == [
-        "bob is already a member of Letters (reviewer)."
+        "bob@example.org is already a member of Letters."
     ]
     assert roles(letters)["bob"] == REVIEWER and smtp_server.received == []
 
 
-def test_a_deactivated_account_or_an_address_of_two_accounts_is_refused(
-    client, alice, dave, letters, smtp_server
+def test_a_deactivated_account_or_an_address_of_two_accounts_is_refused_naming_no_account(
+    client, alice, dave, letters, staff, smtp_server
 ):
     dave.email, dave.is_active = "dave@example.org", False
     dave.save()
@@ -259,6 +272,15 @@ def test_a_deactivated_account_or_an_address_of_two_accounts_is_refused(
     other.email = "Twin@example.org"
     other.save()
     client.force_login(alice)
+    # To a collection's admin, one answer, which names no account and no account's state.
+    for address in ("dave@example.org", "twin@example.org"):
+        refused = invite(client, letters, address).context["invite_form"].errors["email"]
+        assert refused == [
+            f"{address} cannot be invited; add the person by their username, or ask a site admin."
+        ]
+    # A site admin is told why.
+    client.force_login(staff)
+    factories.add_member(staff, letters, ADMIN)
     refused = invite(client, letters, "dave@example.org").context["invite_form"].errors["email"]
     assert refused == [
         "dave@example.org is the address of dave, whose account is deactivated; a site admin "
@@ -269,7 +291,7 @@ def test_a_deactivated_account_or_an_address_of_two_accounts_is_refused(
         "Several accounts use twin@example.org (twin1, twin2); add the one you mean by its "
         "username."
     ]
-    assert set(roles(letters)) == {"alice"} and smtp_server.received == []
+    assert set(roles(letters)) == {"alice", "staff"} and smtp_server.received == []
 
 
 def test_an_account_in_use_is_never_handed_a_link(client, alice, letters, staff, smtp_server):
