@@ -4,7 +4,8 @@ An invitation to an address no account uses makes the account (username from the
 no password) and its membership, and mails a link to choose a password: the password-reset
 link of Django's default_token_generator, which works once and for PASSWORD_RESET_TIMEOUT
 seconds. The inviting admin is shown the same link, for a site whose mail goes nowhere (the
-file-based default) or fails.
+file-based default) or fails, only when the invitation made the account: a link to an account
+that was there before goes to its own address alone.
 """
 
 import itertools
@@ -45,8 +46,11 @@ class Invited:
     user: Any  # the user model, as get_user_model() gives it
     role: str  # their role in the collection: an invitation sent again keeps the one they have
     added: bool  # a new membership (False: a pending invitation sent again)
-    # The account has never been used and has no password: the invitation carries a link to
-    # choose one. An account in use is only added, as by its username.
+    # This very call made the account: only then may the inviting admin be shown the link
+    # to choose its password. Any other account's link goes to its own address alone.
+    created: bool
+    # The account is pending (is_pending): it is mailed a link to choose a password. An
+    # account in use is only added, as by its username.
     needs_password: bool
 
 
@@ -66,23 +70,25 @@ def same_address(a: str, b: str) -> bool:
 
 
 def is_pending(user) -> bool:
-    """An account nobody has used: no password yet, never logged in, no site admin. Only such
-    an account may be handed a link to choose its password by a collection's admin; one in use
-    is its owner's, whom only the owner's mailbox (a password reset) may let in."""
+    """An account nobody has used: no password yet, never logged in, no API token (whose
+    requests set no last login), no site admin. Only such an account is mailed a link to
+    choose its password by an invitation; one in use is its owner's, whom a password reset
+    lets in."""
     return (
         not user.has_usable_password()
         and user.last_login is None
         and not (user.is_staff or user.is_superuser)
+        and not user.api_tokens.exists()
     )
 
 
 @transaction.atomic
 def do_invite_member(collection: Collection, email: str, name: str, role: str, *, actor) -> Invited:
     """Make `email` a member of the collection with `role`: the active account that uses the
-    address, or a new one without a password (named `name`). A pending account that is a
-    member already is invited again (its earlier link may have expired); any other member
-    already is refused. The membership is recorded as do_add_member records it, with the
-    address it was sent to.
+    address, or a new one without a password (named `name`). A pending account is mailed a
+    new link to choose its password, which makes its earlier links fail; a pending member
+    is invited again so. Any other member already is refused. The membership is recorded as
+    do_add_member records it, with the address it was sent to.
 
     A collection's admin learns no more of the site's accounts than adding by username tells:
     an address that cannot be invited (a deactivated account's, or several accounts') gets one
@@ -103,35 +109,43 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
             if detail
             else refused
         )
-    if accounts:
-        user, created = accounts[0], False
-        if not user.is_active:
-            raise InvitationError(
-                f"{email} is the address of {user.get_username()}, whose account is "
-                "deactivated; a site admin can reactivate it."
-                if detail
-                else refused
-            )
-        pending = is_pending(user)
-        membership = Membership.objects.filter(collection=collection, user=user).first()
-        if membership is not None and not pending:
-            raise InvitationError(
-                f"{user.get_username()} is already a member of {collection} "
-                f"({Membership.Role(membership.role).label.lower()})."
-                if detail
-                else f"{email} is already a member of {collection}."
-            )
-        if pending and membership is not None:
-            logger.info(
-                "invitation of %s to collection %s sent again by %s", user, collection.pk, actor
-            )
-            return Invited(user, membership.role, added=False, needs_password=True)
-    else:
-        user, created, pending = _new_account(email, name), True, True
+    if not accounts:
+        user = _new_account(email, name)
+        do_add_member(
+            collection, user, role, actor=actor, invited={"email": email, "new_account": True}
+        )
+        return Invited(user, role, added=True, created=True, needs_password=True)
+    user = accounts[0]
+    if not user.is_active:
+        raise InvitationError(
+            f"{email} is the address of {user.get_username()}, whose account is "
+            "deactivated; a site admin can reactivate it."
+            if detail
+            else refused
+        )
+    pending = is_pending(user)
+    membership = Membership.objects.filter(collection=collection, user=user).first()
+    if membership is not None and not pending:
+        raise InvitationError(
+            f"{user.get_username()} is already a member of {collection} "
+            f"({Membership.Role(membership.role).label.lower()})."
+            if detail
+            else f"{email} is already a member of {collection}."
+        )
+    if pending:
+        # A new unusable password is a new hash, which the links' tokens are made of: every
+        # link made before, shown to whichever admin, stops working.
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    if membership is not None:
+        logger.info(
+            "invitation of %s to collection %s sent again by %s", user, collection.pk, actor
+        )
+        return Invited(user, membership.role, added=False, created=False, needs_password=True)
     do_add_member(
-        collection, user, role, actor=actor, invited={"email": email, "new_account": created}
+        collection, user, role, actor=actor, invited={"email": email, "new_account": False}
     )
-    return Invited(user, role, added=True, needs_password=pending)
+    return Invited(user, role, added=True, created=False, needs_password=pending)
 
 
 def _new_account(email: str, name: str):

@@ -236,14 +236,27 @@ def invite_member(request, pk: int):
         send_invitation(request, collection, invited, link)
     except MAIL_ERRORS as exc:
         # The account and membership stay: the admin has the link the mail would have
-        # carried, and inviting the address again sends a new one.
+        # carried (of an account the invitation made), and inviting the address again sends
+        # a new one.
         logger.warning("invitation of %s to collection %s not sent: %r", username, pk, exc)
         error = str(exc) or type(exc).__name__
+    if invited.added and not invited.created:
+        # An account that was there before: its link is its owner's alone, and whether it
+        # was mailed one says what a collection's admin is not told (as for an account in
+        # use). A mail that failed leaves its owner a password reset.
+        messages.success(request, f"{email} is now a member, as {role}.")
+        return redirect("collection_members", pk=collection.pk)
+    if not invited.created:
+        # Their own pending member, mailed again: the link is its owner's alone.
+        if error:
+            messages.error(request, f"The invitation to {email} could not be sent: {error}.")
+        else:
+            messages.success(request, f"Invitation sent again to {email}.")
+        return redirect("collection_members", pk=collection.pk)
     request.session[_invitation_key(collection)] = {
         "email": email,
         "username": username,
         "role": invited.role,
-        "again": not invited.added,
         "link": link,
         "error": error,
     }

@@ -12,9 +12,11 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from ocrreview.corpus import invitations
 from ocrreview.corpus.models import CollectionEvent, Membership
+from ocrreview.corpus.tokens import do_create_api_token
 from tests import factories
 
 User = get_user_model()
@@ -166,14 +168,20 @@ def test_the_link_works_once_and_not_after_it_expires(
     assert "This link no longer works" in Client().get(link, follow=True).content.decode()
 
 
-def test_a_pending_invitee_is_invited_again_with_a_new_link(client, alice, letters, smtp_server):
+def test_a_pending_invitee_is_invited_again_with_a_new_link_by_mail_alone(
+    client, alice, letters, smtp_server
+):
     client.force_login(alice)
     invite(client, letters, "slow@example.org")
+    first = shown_link(client.get(members_url(letters)).content.decode())
     # Sent again, not re-roled: a role is changed in the members list.
     response = invite(client, letters, "slow@example.org", role=ADMIN)
     assert response.status_code == 302
-    page = client.get(members_url(letters)).content.decode()
-    assert "Invitation sent again to slow@example.org: slow, reviewer." in page
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "Invitation sent again to slow@example.org."
+    ]
+    # The account was not made by this invitation: its link goes to its mailbox alone.
+    assert 'id="invitation-link"' not in client.get(members_url(letters)).content.decode()
     assert roles(letters)["slow"] == REVIEWER
     assert len(smtp_server.to("slow@example.org")) == 2
     assert (
@@ -181,6 +189,8 @@ def test_a_pending_invitee_is_invited_again_with_a_new_link(client, alice, lette
     )
     # No second event: nothing changed in the collection.
     assert CollectionEvent.objects.filter(collection=letters).count() == 1
+    # The new link makes the earlier one fail: whoever was shown it cannot use it now.
+    assert "This link no longer works" in Client().get(first, follow=True).content.decode()
     _, _, done = choose_password(link_in(smtp_server.received[1].body))
     assert logs_in("slow")
 
@@ -383,3 +393,64 @@ def test_a_name_with_a_line_break_or_control_character_is_refused(
         "A name cannot hold line breaks or other control characters."
     ]
     assert not User.objects.filter(email="eve@example.org").exists()
+
+
+def mallory_admin_of_her_own_collection():
+    """An admin of a collection that has nothing to do with Letters."""
+    mallory = factories.make_user("mallory")
+    hers = factories.make_collection("Mallory's")
+    factories.add_member(mallory, hers, ADMIN)
+    browser = Client()
+    browser.force_login(mallory)
+    return browser, hers
+
+
+def test_a_pending_invitee_of_another_collection_gets_the_link_by_mail_and_no_admin_sees_it(
+    client, alice, letters, smtp_server
+):
+    """Jane, invited to Letters as its admin, has not chosen her password yet. Mallory invites
+    her address to her own collection: Jane is added there and mailed a new link; Mallory is
+    shown none (with it she would be Jane, and an admin of Letters), and the link Alice was
+    shown stops working."""
+    client.force_login(alice)
+    invite(client, letters, "jane@example.org", role=ADMIN)
+    alices_link = shown_link(client.get(members_url(letters)).content.decode())
+
+    mallory, hers = mallory_admin_of_her_own_collection()
+    response = invite(mallory, hers, "jane@example.org")
+    assert response.status_code == 302
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "jane@example.org is now a member, as reviewer."
+    ]
+    assert 'id="invitation-link"' not in mallory.get(members_url(hers)).content.decode()
+    assert roles(hers)["jane"] == REVIEWER
+
+    first, second = smtp_server.to("jane@example.org")
+    assert "This link no longer works" in Client().get(alices_link, follow=True).content.decode()
+    choose_password(link_in(second.body))
+    assert logs_in("jane")
+    (event,) = CollectionEvent.objects.filter(collection=hers, acting_user__username="mallory")
+    assert event.extra_data["invited"] == {"email": "jane@example.org", "new_account": False}
+
+
+@pytest.mark.parametrize("used_by", ["api token", "a login"])
+def test_an_account_without_a_password_but_in_use_is_added_and_mailed_no_link(
+    client, letters, smtp_server, used_by
+):
+    """An account made without a password for the API (whose requests set no last login),
+    or one that has logged in (by a link, then its password made unusable), is its owner's:
+    a password reset lets them in, an invitation does not."""
+    bot = User.objects.create_user("ingestbot", email="bot@example.org", password=None)
+    factories.add_member(bot, letters, ADMIN)
+    if used_by == "api token":
+        do_create_api_token(bot, "cli")
+    else:
+        bot.last_login = timezone.now()
+        bot.save()
+    mallory, hers = mallory_admin_of_her_own_collection()
+    response = invite(mallory, hers, "bot@example.org")
+    assert response.status_code == 302
+    assert roles(hers)["ingestbot"] == REVIEWER
+    assert smtp_server.received == []
+    assert 'id="invitation-link"' not in mallory.get(members_url(hers)).content.decode()
+    assert not User.objects.get(pk=bot.pk).has_usable_password()
