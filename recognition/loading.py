@@ -8,6 +8,7 @@ processor. Each worker process keeps at most two loaded models (see get_model).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import warnings
@@ -27,10 +28,14 @@ from transformers import (
 
 import recognition.line_encoder  # noqa: F401  (registers the starter's encoder with Auto*)
 from recognition.beam_sharing import share_cross_attention_projections
+from recognition.calibration import check_calibration
 
 logger = logging.getLogger(__name__)
 
 STARTER_MODEL_DIR = Path(__file__).parent / "starter_model"
+# A model folder's confidence calibration, fitted on lines it was not trained on
+# (`python -m recognition.starter calibrate`); see recognition.calibration.
+CALIBRATION_FILE = "calibration.json"
 
 # Each entry is one requirement; any one of its alternatives satisfies it, and
 # an alternative may need several files (slow BPE tokenizers).
@@ -195,6 +200,16 @@ def load_model_or_starter(
     starter = str(STARTER_MODEL_DIR)
     loaded = get_model(starter, device=device, quantize=quantize, local_files_only=local_files_only)
     return loaded, starter
+
+
+def starter_calibration() -> dict[str, Any] | None:
+    """The calibration shipped with the starter model; None if it ships none."""
+    path = STARTER_MODEL_DIR / CALIBRATION_FILE
+    if not path.exists():
+        return None
+    fit = json.loads(path.read_text(encoding="utf-8"))
+    check_calibration(fit)
+    return fit
 
 
 def resolve_offline(local_files_only: bool | None) -> bool:

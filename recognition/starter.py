@@ -291,16 +291,9 @@ def train_real(
     faces. Validation: an even spread of htr_lines' own validation split and the Lathrop
     pages held out from training; the Lathrop `test` split is never read."""
     htr_rows = read_imagefolder(htr, split="train")
-    htr_val = every_nth(read_imagefolder(htr, split="validation"), validation_lines)
-    lathrop_rows = [
-        row
-        for row in read_imagefolder(lathrop, split="train")
-        if not str(row.get("page", "")).endswith(tuple(exclude_pages))
-    ]
-    # The same pages are held out whatever the seed, so that stages' validations compare.
-    lathrop_train, lathrop_val = split_by_page(lathrop_rows, 0.15, seed=0)
+    lathrop_train, _ = _lathrop_split(lathrop, exclude_pages)
     real: list[Sample] = [(r["path"], r["label"]) for r in htr_rows] + lathrop_train
-    val: list[Sample] = [(r["path"], r["label"]) for r in htr_val] + lathrop_val
+    val = validation_samples(htr, lathrop, exclude_pages, validation_lines)
     chars = (htr / "chars.tsv").read_text(encoding="utf-8").splitlines()[1:]
     base = grown_base(
         source, work / "base", "".join(line.split("\t")[0] for line in chars), context_layers
@@ -332,6 +325,53 @@ def train_real(
     )
     result = train(base, lines, val, config, work / "real", _log(work / "real.log"))
     return result.model_dir
+
+
+def _lathrop_split(
+    lathrop: Path, exclude_pages: Sequence[str]
+) -> tuple[list[Sample], list[Sample]]:
+    rows = [
+        row
+        for row in read_imagefolder(lathrop, split="train")
+        if not str(row.get("page", "")).endswith(tuple(exclude_pages))
+    ]
+    # The same pages are held out whatever the seed, so that stages' validations compare.
+    return split_by_page(rows, 0.15, seed=0)
+
+
+def validation_samples(
+    htr: Path, lathrop: Path, exclude_pages: Sequence[str], count: int
+) -> list[Sample]:
+    """The lines that choose a real stage's model: an even spread of `count` of htr_lines'
+    validation split, and the Lathrop pages held out from training."""
+    htr_val = every_nth(read_imagefolder(htr, split="validation"), count)
+    return [(r["path"], r["label"]) for r in htr_val] + _lathrop_split(lathrop, exclude_pages)[1]
+
+
+def calibrate(model_dir: Path, samples: Sequence[Sample], nbest: int = 5) -> dict[str, Any]:
+    """Platt-fit the model's line confidences on `samples` and write the fit beside its
+    weights (CALIBRATION_FILE), where the app takes it for the starter's model version. Read
+    as a collection's workers read by default (beam search over five, 96 new tokens): a fit
+    on other readings would misstate their confidences, and the review threshold compares
+    the calibrated ones."""
+    from recognition.calibration import fit_calibration
+    from recognition.inference import recognize
+    from recognition.loading import CALIBRATION_FILE, load_model
+    from recognition.preprocess import open_image
+
+    loaded = load_model(str(model_dir), device="cpu", local_files_only=True)
+    pairs: list[tuple[float, bool]] = []
+    for start in range(0, len(samples), 64):
+        chunk = samples[start : start + 64]
+        results = recognize(loaded, [open_image(path) for path, _ in chunk], nbest=nbest)
+        pairs += [
+            (result.best.raw_confidence, result.best.text == text)
+            for result, (_, text) in zip(results, chunk, strict=True)
+            if result.best is not None
+        ]
+    fit = fit_calibration(pairs)
+    (model_dir / CALIBRATION_FILE).write_text(json.dumps(fit, indent=2) + "\n", encoding="utf-8")
+    return fit
 
 
 def export(source: Path, out_dir: Path = STARTER_DIR, *, fp16: bool = False) -> Path:
@@ -374,7 +414,9 @@ def cpu_time_per_line(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recognition.starter", description=__doc__)
-    parser.add_argument("stage", choices=["pretrain", "finetune", "real", "export", "cpu-time"])
+    parser.add_argument(
+        "stage", choices=["pretrain", "finetune", "real", "export", "calibrate", "cpu-time"]
+    )
     parser.add_argument("--work", type=Path, default=Path("var/starter"))
     parser.add_argument("--steps", type=int, default=7200, help="pretraining optimizer steps")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
@@ -419,7 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--validation-lines",
         type=int,
         default=REAL_VALIDATION_LINES,
-        help="real: htr_lines validation lines that choose the best model, an even spread "
+        help="real, calibrate: htr_lines validation lines that choose the best model (and "
+        "calibrate it), an even spread "
         "(the split has 921; stages 12 to 27 were chosen on 300)",
     )
     parser.add_argument("--epochs", type=int, default=4)
@@ -437,7 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo pages, so the demo shows what the model does on pages it has not seen)",
     )
     parser.add_argument(
-        "--source", type=Path, help="finetune: start from this model; export, cpu-time: this model"
+        "--source",
+        type=Path,
+        help="finetune: start from this model; export, calibrate, cpu-time: this model",
     )
     parser.add_argument(
         "--context-layers",
@@ -510,6 +555,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 **synthetic,
             )
         )
+    elif args.stage == "calibrate":
+        samples = validation_samples(args.htr, args.lines, demo_pages, args.validation_lines)
+        fit = calibrate(args.source or STARTER_DIR, samples)
+        print(json.dumps(fit))
     elif args.stage == "cpu-time":
         # By default the Lathrop test lines, on which the model card measures the speed.
         folder, split = (

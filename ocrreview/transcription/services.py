@@ -438,9 +438,21 @@ def load_engine(version: ModelVersion, worker: str = "") -> Engine:
 
 
 def _starter_version(source: str) -> ModelVersion:
-    starter, _ = ModelVersion.objects.get_or_create(
-        name=STARTER_MODEL_NAME, defaults={"source": source}
+    """The starter's version, with the calibration shipped beside its weights: its raw
+    confidences overstate how often it is right, and a new collection's threshold would
+    accept its wrong readings unseen. A fit made here on reviewers' answers
+    (manage.py calibrate_model) is kept."""
+    from recognition.loading import starter_calibration
+
+    shipped = starter_calibration()
+    starter, created = ModelVersion.objects.get_or_create(
+        name=STARTER_MODEL_NAME, defaults={"source": source, "calibration": shipped}
     )
+    if not created and starter.calibration is None and shipped is not None:
+        ModelVersion.objects.filter(pk=starter.pk, calibration__isnull=True).update(
+            calibration=shipped
+        )
+        starter.refresh_from_db(fields=["calibration"])
     return starter
 
 

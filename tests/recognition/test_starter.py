@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import torch
 
-from recognition import starter
+from recognition import loading, starter
 from recognition.architectures import create_starter_base
+from recognition.calibration import check_calibration
 from recognition.inference import recognize
-from recognition.loading import load_model
+from recognition.loading import CALIBRATION_FILE, load_model
 from recognition.starter import (
     REAL_SPEC,
     export,
@@ -193,3 +194,53 @@ def test_the_real_stage_averages_the_weights_when_asked(
 ) -> None:
     saved = real_stage_state(tmp_path, option)
     assert (saved["ema"] is not None) == averages
+
+
+def test_calibrate_fits_the_validation_lines_read_as_workers_read_and_writes_the_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    htr = tmp_path / "htr"
+    htr.mkdir()
+    rows = []
+    for i in range(12):
+        noise_line(90, seed=40 + i).save(htr / f"v{i}.png")
+        rows.append({"file_name": f"v{i}.png", "text": f"v{i}", "split": "validation"})
+    for split in ("train", "test"):
+        (htr / f"{split}.png").write_bytes(b"never read")  # would fail the run if it were
+        rows.append({"file_name": f"{split}.png", "text": "x", "split": split})
+    (htr / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "demo_page.jpg").write_bytes(b"a demo page")
+    model = tiny_base(tmp_path / "model")
+    args = ["calibrate", "--source", str(model), "--htr", str(htr)]
+    args += ["--lines", str(lines_folder(tmp_path)), "--exclude-pages-of", str(demo)]
+
+    assert main(args + ["--validation-lines", "12"]) == 0
+
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    written = json.loads((model / CALIBRATION_FILE).read_text())
+    # Twelve htr_lines validation lines and the two lines of the Lathrop page held out.
+    assert printed == written and written["n"] == 14
+    check_calibration(written)
+    # The engine still loads the folder with the fit beside its weights.
+    assert len(recognize(load_model(str(model), device="cpu"), [noise_line(90, seed=1)])) == 1
+
+
+def test_the_starter_calibration_is_none_without_a_file_and_refused_when_malformed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loading, "STARTER_MODEL_DIR", tmp_path)
+    assert loading.starter_calibration() is None
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps({"method": "platt-logit", "a": 1.0}))
+    with pytest.raises(ValueError, match="lacks a finite 'b'"):
+        loading.starter_calibration()
+    (tmp_path / CALIBRATION_FILE).write_text("{ not json")
+    with pytest.raises(ValueError):
+        loading.starter_calibration()
+
+
+def test_the_shipped_starter_calibration_is_valid() -> None:
+    fit = loading.starter_calibration()
+    assert fit is not None and fit["n"] >= 900
+    check_calibration(fit)
