@@ -35,6 +35,7 @@ from recognition.training import (
     add_chars,
     find_unknown_chars,
     load_bundle,
+    open_rgb,
     train,
 )
 
@@ -357,13 +358,12 @@ def calibrate(model_dir: Path, samples: Sequence[Sample], nbest: int = 5) -> dic
     from recognition.calibration import fit_calibration
     from recognition.inference import recognize
     from recognition.loading import CALIBRATION_FILE, load_model
-    from recognition.preprocess import open_image
 
     loaded = load_model(str(model_dir), device="cpu", local_files_only=True)
     pairs: list[tuple[float, bool]] = []
     for start in range(0, len(samples), 64):
         chunk = samples[start : start + 64]
-        results = recognize(loaded, [open_image(path) for path, _ in chunk], nbest=nbest)
+        results = recognize(loaded, [open_rgb(image) for image, _ in chunk], nbest=nbest)
         pairs += [
             (result.best.raw_confidence, result.best.text == text)
             for result, (_, text) in zip(results, chunk, strict=True)
