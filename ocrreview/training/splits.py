@@ -291,20 +291,7 @@ def freeze_evaluation_split(
         if existing.sealed_at is None:
             grow(existing, seed=seed, minimum=minimum, export=export, user=user)
         return existing
-    if not 0 < fraction < 1:
-        raise SplitError(f"the evaluation fraction must be between 0 and 1, not {fraction}")
-    lines = evaluation_candidates(collection)
-    shares = {TRAIN: 1 - fraction, TEST: fraction}
-    drawn, note = _draw_by_unit(
-        lines, unit, shares, TEST, seed=seed, what="The evaluation split is drawn"
-    )
-    if drawn is None:
-        units = len({unit_key(line, unit) for line in lines})
-        raise SplitError(
-            f"freezing an evaluation split needs human-reviewed lines in at least two {unit}s "
-            f"(there are {units}); review more lines or split by page"
-        )
-    chosen = [line for line in lines if drawn.chosen[unit_key(line, drawn.unit)] == TEST]
+    drawn, chosen, note = _draw_test_lines(collection, unit, seed, fraction)
     split = _create_split(collection, chosen, drawn.unit, seed, user)
     sealed = len(chosen) >= minimum
     split.unit_fallback = drawn.unit != unit
@@ -324,6 +311,28 @@ def freeze_evaluation_split(
         note=note,
     )
     return split
+
+
+def _draw_test_lines(
+    collection: Collection, unit: str, seed: int, fraction: float
+) -> tuple[_Draw, list[Line], str]:
+    """A draw of `fraction` of the collection's reviewed lines for the test split, by whole
+    `unit`s (or pages, where those come nearer the share), the lines it chose, and its note."""
+    if not 0 < fraction < 1:
+        raise SplitError(f"the evaluation fraction must be between 0 and 1, not {fraction}")
+    lines = evaluation_candidates(collection)
+    shares = {TRAIN: 1 - fraction, TEST: fraction}
+    drawn, note = _draw_by_unit(
+        lines, unit, shares, TEST, seed=seed, what="The evaluation split is drawn"
+    )
+    if drawn is None:
+        units = len({unit_key(line, unit) for line in lines})
+        raise SplitError(
+            f"drawing an evaluation split needs human-reviewed lines in at least two {unit}s "
+            f"(there are {units}); review more lines or split by page"
+        )
+    chosen = [line for line in lines if drawn.chosen[unit_key(line, drawn.unit)] == TEST]
+    return drawn, chosen, note
 
 
 def grow(
@@ -416,21 +425,8 @@ def redraw_evaluation_split(
     refusal = redraw_refusal(split)
     if refusal:
         raise SplitError(f"the evaluation split cannot be drawn again: {refusal}")
-    if not 0 < fraction < 1:
-        raise SplitError(f"the evaluation fraction must be between 0 and 1, not {fraction}")
-    lines = evaluation_candidates(collection)
-    shares = {TRAIN: 1 - fraction, TEST: fraction}
-    drawn, note = _draw_by_unit(
-        lines, unit, shares, TEST, seed=seed, what="The evaluation split is drawn"
-    )
-    if drawn is None:
-        units = len({unit_key(line, unit) for line in lines})
-        raise SplitError(
-            f"drawing an evaluation split needs human-reviewed lines in at least two {unit}s "
-            f"(there are {units})"
-        )
+    drawn, chosen, note = _draw_test_lines(collection, unit, seed, fraction)
     before = counted_lines(split)
-    chosen = [line for line in lines if drawn.chosen[unit_key(line, drawn.unit)] == TEST]
     split.members.all().delete()
     EvaluationLine.objects.bulk_create(EvaluationLine(split=split, line=line) for line in chosen)
     outdated = DatasetExport.objects.filter(evaluation_split=split).update(evaluation_split=None)

@@ -13,10 +13,10 @@ from datetime import datetime
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from bench.reviewer_stats import trail_reviewer_stats
 from ocrreview.corpus.models import Collection, Line
 from ocrreview.review import actions, find_replace, progress
 from ocrreview.review.models import Correction, ReviewerLine, ReviewerTotals
@@ -29,30 +29,9 @@ S = Line.Status
 migration = importlib.import_module("ocrreview.review.migrations.0008_reviewer_totals")
 
 
-def oracle(collection: Collection) -> list[progress.ReviewerStats]:
-    """reviewer_stats as it was: distinct lines counted over the collection's whole trail."""
-    timed = Q(time_spent_ms__gt=0)
-    rows = (
-        Correction.objects.filter(line__collection=collection, action__in=progress.SETTLING)
-        .values("user__username")
-        .annotate(
-            lines=Count("line", distinct=True),
-            changed=Count("line", distinct=True, filter=~Q(text_before=F("text_after"))),
-            timed_lines=Count("line", distinct=True, filter=timed),
-            ms=Sum("time_spent_ms", filter=timed),
-        )
-        .order_by("user__username")
-    )
-    return [
-        progress.ReviewerStats(
-            username=row["user__username"] or "(deleted user)",
-            lines=row["lines"],
-            changed=row["changed"],
-            timed_lines=row["timed_lines"],
-            hours=(row["ms"] or 0) / 3_600_000,
-        )
-        for row in rows
-    ]
+# reviewer_stats as it was (the benchmark's baseline): distinct lines counted over the
+# collection's whole trail.
+oracle = trail_reviewer_stats
 
 
 def assert_as_the_trail_says(*collections: Collection) -> None:
