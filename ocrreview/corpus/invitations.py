@@ -22,23 +22,30 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from ocrreview.corpus.actions import MembershipError, do_add_member
+from ocrreview.corpus.audit import member_label
 from ocrreview.corpus.logins import TooManyRequests, record_failure, refusal
-from ocrreview.corpus.models import Collection, Membership
+from ocrreview.corpus.models import Collection, CollectionEvent, Membership
 
 logger = logging.getLogger(__name__)
 
 
 class InvitationError(MembershipError):
     """An address that cannot be invited; the message says why."""
+
+
+class Throttled(InvitationError):
+    """Too many invitations now; the message says when to try again."""
 
 
 @dataclass
@@ -52,6 +59,26 @@ class Invited:
     # The account is pending (is_pending): it is mailed a link to choose a password. An
     # account in use is only added, as by its username.
     needs_password: bool
+
+
+# Each admin's invitations, whatever they find (a bound on mail sent and on addresses tried),
+# and the links mailed to one account: one per RESEND_SECONDS, since each is a mail of the
+# admin's choosing in its owner's mailbox.
+INVITATIONS_PER_ADMIN = 30
+INVITATIONS_PER_ADMIN_SECONDS = 3600
+RESEND_SECONDS = 600
+
+
+def rate_key(kind: str, identity: object) -> str:
+    return f"invitations:{kind}:{identity}"
+
+
+def _take(kind: str, identity: object, limit: int, seconds: int) -> bool:
+    """Whether one more is within `limit` per `seconds` (counted from the first), as
+    tokens.take_creation_slot counts."""
+    key = rate_key(kind, identity)
+    cache.add(key, 0, timeout=seconds)
+    return cache.incr(key) <= limit
 
 
 def accounts_using(email: str, **filters) -> list:
@@ -87,12 +114,15 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
     """Make `email` a member of the collection with `role`: the active account that uses the
     address, or a new one without a password (named `name`). A pending account is mailed a
     new link to choose its password, which makes its earlier links fail; a pending member
-    is invited again so. Any other member already is refused. The membership is recorded as
-    do_add_member records it, with the address it was sent to.
+    is invited again so, at most once per RESEND_SECONDS. Any other member already is
+    refused. The membership is recorded as do_add_member records it, with the address it was
+    sent to; an invitation sent again, in that record.
 
     A collection's admin learns no more of the site's accounts than adding by username tells:
     an address that cannot be invited (a deactivated account's, or several accounts') gets one
     answer that names no account. Site admins are told why."""
+    if not _take("admin", actor.pk, INVITATIONS_PER_ADMIN, INVITATIONS_PER_ADMIN_SECONDS):
+        raise Throttled("You sent many invitations in the last hour; try again later.")
     detail = actor.is_staff or actor.is_superuser
     # Two invitations of one new address at once would each find no account and make two.
     with connection.cursor() as cursor:
@@ -111,6 +141,7 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
         )
     if not accounts:
         user = _new_account(email, name)
+        _take("account", user.pk, 1, RESEND_SECONDS)
         do_add_member(
             collection, user, role, actor=actor, invited={"email": email, "new_account": True}
         )
@@ -132,20 +163,50 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
             if detail
             else f"{email} is already a member of {collection}."
         )
+    if pending and not _take("account", user.pk, 1, RESEND_SECONDS):
+        if membership is not None:
+            minutes = RESEND_SECONDS // 60
+            raise Throttled(
+                f"An invitation was sent to {email} less than {minutes} minutes ago; "
+                "try again later."
+            )
+        # Added all the same, as an account in use would be: no link mailed this time (its
+        # owner may ask for a password reset), and nothing told of its mailbox.
+        logger.info("invitation mail to %s not sent: one was sent in the last minutes", user)
+        pending = False
     if pending:
         # A new unusable password is a new hash, which the links' tokens are made of: every
         # link made before, shown to whichever admin, stops working.
         user.set_unusable_password()
         user.save(update_fields=["password"])
     if membership is not None:
-        logger.info(
-            "invitation of %s to collection %s sent again by %s", user, collection.pk, actor
-        )
+        _record_sent_again(collection, user, actor)
         return Invited(user, membership.role, added=False, created=False, needs_password=True)
     do_add_member(
         collection, user, role, actor=actor, invited={"email": email, "new_account": False}
     )
     return Invited(user, role, added=True, created=False, needs_password=pending)
+
+
+def _record_sent_again(collection: Collection, user, actor) -> None:
+    """In the event of the invitation that added them: when it was sent again, and by whom."""
+    event = (
+        CollectionEvent.objects.select_for_update()
+        .filter(
+            collection=collection,
+            event_type=CollectionEvent.Type.MEMBER_ADDED,
+            extra_data__member__id=user.pk,
+        )
+        .order_by("-pk")
+        .first()
+    )
+    logger.info("invitation of %s to collection %s sent again by %s", user, collection.pk, actor)
+    if event is None or "invited" not in event.extra_data:
+        return
+    event.extra_data["invited"].setdefault("sent_again", []).append(
+        {"at": timezone.now().isoformat(), "actor": member_label(actor)}
+    )
+    event.save(update_fields=["extra_data"])
 
 
 def _new_account(email: str, name: str):

@@ -47,6 +47,7 @@ from ocrreview.corpus.forms import (
 from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
 from ocrreview.corpus.invitations import (
     MAIL_ERRORS,
+    Throttled,
     do_invite_member,
     send_invitation,
     set_password_link,
@@ -181,7 +182,7 @@ def collection_members(request, pk: int):
     return _members_page(request, collection, form, InviteMemberForm(auto_id="invite_%s"))
 
 
-def _members_page(request, collection, add_form, invite_form):
+def _members_page(request, collection, add_form, invite_form, status=400):
     # The page's two forms both have a role: each its own ids, for labels to name one field.
     invitation = request.session.pop(_invitation_key(collection), None)
     context = {
@@ -193,7 +194,8 @@ def _members_page(request, collection, add_form, invite_form):
         "memberships": collection.memberships.select_related("user").order_by("user__username"),
         "roles": Membership.Role.choices,
     }
-    status = 400 if add_form.errors or invite_form.errors else 200
+    if not (add_form.errors or invite_form.errors):
+        status = 200
     return render(request, "corpus/collection_members.html", context, status=status)
 
 
@@ -218,7 +220,13 @@ def invite_member(request, pk: int):
         )
     except MembershipError as exc:
         form.add_error("email", str(exc))
-        return _members_page(request, collection, AddMemberForm(auto_id="add_%s"), form)
+        return _members_page(
+            request,
+            collection,
+            AddMemberForm(auto_id="add_%s"),
+            form,
+            status=429 if isinstance(exc, Throttled) else 400,
+        )
     username = invited.user.get_username()
     if not invited.needs_password:
         # An account found by its address is named to site admins alone; the members list

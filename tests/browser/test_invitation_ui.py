@@ -7,11 +7,18 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.foundation.test_invitations import forget_invitation_counts
 from tests.playwright_fixtures import log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 PASSWORD = "quill and vellum 1848"
+
+
+@pytest.fixture(autouse=True)
+def _forget_invitation_counts(db):
+    yield
+    forget_invitation_counts()
 
 
 def test_alice_invites_jane_who_sets_her_password_and_logs_in(
