@@ -89,6 +89,9 @@ def test_the_unclear_lines_are_read_from_their_partial_index(letters, unclear):
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN {sql}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
+    # An index scan or a bitmap scan of the partial index, as the planner's estimates for a
+    # few rows choose (both were seen on an idle and a busy CI machine); never the primary key.
     assert re.search(
-        r"Index Scan using unclear_lines on corpus_line.*\n.*Index Cond: .*collection_id", plan
+        r"(Index Scan using|Bitmap Index Scan on) unclear_lines.*\n.*Index Cond: .*collection_id",
+        plan,
     ), plan

@@ -24,8 +24,9 @@ from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Collection
 
 SCAN = settings.BASE_DIR / "demo" / "lathrop" / "SC0033B_s4_b01_f14_i080.jpg"
-# The scan's pixels make a page of 7.7 by 10 inches, rendered at OCRREVIEW_PDF_DPI.
-SCAN_DPI = 150
+# Archives scan at 300 dpi, and a scanned page renders at its scan's resolution: the demo's
+# 150 dpi scan, doubled, makes a page of 7.7 by 10 inches at 300 dpi.
+SCAN_DPI = 300
 MB = 1024 * 1024
 
 
@@ -81,7 +82,9 @@ def _status_kb(field: str) -> int:
 
 def _scanned_pdf(pages: int, title: str = "") -> bytes:
     with Image.open(SCAN) as scan:
-        page = scan.convert("RGB")
+        page = scan.convert("RGB").resize(
+            (scan.width * 2, scan.height * 2), Image.Resampling.BICUBIC
+        )
     buffer = io.BytesIO()
     page.save(
         buffer,

@@ -140,8 +140,8 @@ def seed(lines: int, reviewers: int):
         cursor.execute(
             """
             INSERT INTO corpus_page (document_id, index, image, width, height, status, error,
-                iiif_canvas)
-            SELECT %(document)s, n, 'bench/page.png', 2000, 3000, 'segmented', '', ''
+                iiif_canvas, source_name)
+            SELECT %(document)s, n, 'bench/page.png', 2000, 3000, 'segmented', '', '', ''
             FROM generate_series(0, (%(lines)s - 1) / %(per_page)s) AS n
             """,
             params,
