@@ -21,6 +21,7 @@ import re
 import struct
 import tempfile
 import threading
+import unicodedata
 import uuid
 import zipfile
 import zlib
@@ -797,6 +798,10 @@ def remote_source_name(service: str, image: str) -> str:
     candidates = [service] if service else [image]
     for url in candidates:
         name = PurePosixPath(unquote(urlsplit(url).path.rstrip("/"))).name
+        # An escaped control character (%00) would be refused by the database, failing the
+        # document's import over a file name.
+        if any(unicodedata.category(char) == "Cc" for char in name):
+            continue
         if PurePosixPath(name).suffix.lower() in IMAGE_FILE_SUFFIXES:
             return nfc(name)[:SOURCE_NAME_LENGTH]
     return ""

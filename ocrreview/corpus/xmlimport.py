@@ -356,7 +356,8 @@ def _structure_order(root, files: dict[str, str]) -> list[str]:
         if image is not None:
             pages.append((div.get("ORDER"), image))
     orders = [order.strip() if order else "" for order, _ in pages]
-    if all(order.isdigit() for order in orders):
+    # ASCII digits, and few: isdigit() takes '²', and int() refuses over 4,300 digits.
+    if all(order.isascii() and order.isdigit() and len(order) <= 9 for order in orders):
         ranked = sorted(zip(orders, pages, strict=True), key=lambda pair: int(pair[0]))
         return [image for _, (_, image) in ranked]
     return [image for _, image in pages]

@@ -302,7 +302,13 @@ class NumbersField(forms.TypedMultipleChoiceField):
         self.highest, self.most = highest, most
 
     def valid_value(self, value) -> bool:
-        return value.isascii() and value.isdigit() and int(value) <= self.highest
+        # The length first: int() refuses a string of more than 4,300 digits with a ValueError.
+        return (
+            value.isascii()
+            and value.isdigit()
+            and len(value) <= len(str(self.highest))
+            and int(value) <= self.highest
+        )
 
     def validate(self, value) -> None:
         if len(value) > self.most:
@@ -332,7 +338,10 @@ class HitsField(forms.MultipleChoiceField):
             parts = item.split(":")
             if not (
                 len(parts) == 3
-                and all(part.isascii() and part.isdigit() for part in parts)
+                and all(
+                    part.isascii() and part.isdigit() and len(part) <= len(str(MAX_ID))
+                    for part in parts
+                )
                 and 0 < int(parts[0]) <= MAX_ID
                 and int(parts[1]) <= MAX_INT
                 and int(parts[2]) < MAX_TEXT_LENGTH

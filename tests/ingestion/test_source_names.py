@@ -156,6 +156,8 @@ def test_a_iiif_page_is_named_by_its_image_service_when_that_names_a_file(
         ),
         ("", "https://x.org/scans/Brief%20%C3%A9t%C3%A9.JPG?v=2", "Brief été.JPG"),
         ("", "https://x.org/render?page=3", ""),
+        # An escaped control character names no file the database would store.
+        ("https://x.org/iiif/a%00b.jp2", "https://x.org/iiif/a%00b.jp2/full/max/0/x.jpg", ""),
     ],
 )
 def test_a_remote_image_s_name_is_a_file_name_or_none(service, image, name):

@@ -383,3 +383,16 @@ def test_a_folder_over_the_page_limit_is_refused_and_stores_nothing(
     assert f"the folder has {counted} pages; the limit is 2 (OCRREVIEW_MAX_PAGES)" in result.error
     assert not Document.objects.exists()
     assert not [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("order", ["\u00b2", "9" * 5000])
+def test_a_mets_order_that_is_no_small_ascii_number_leaves_the_pages_in_the_mets_order(
+    letters, tiny_model, order
+):
+    folder = transkribus_document("Akte", 7, ["b.jpg", "a.jpg"], ["b.jpg", "a.jpg"])
+    mets = folder["Akte/mets.xml"].decode()
+    folder["Akte/mets.xml"] = mets.replace('ORDER="1"', f'ORDER="{order}"', 1).encode()
+    results = do_ingest(letters, [Upload.from_bytes("x.zip", files.zip_of(folder))])
+    assert not [r.error for r in results if r.error]
+    assert pages_of(Document.objects.get()) == ["b.jpg", "a.jpg"]

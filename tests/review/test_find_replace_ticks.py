@@ -357,3 +357,22 @@ def test_all_but_the_unticked_is_refused_where_the_hits_changed_since_the_previe
     assert done.status_code == 200 and len(done.json()["changed"]) == 24
     malformed = factories.post_json(client, api(letters.pk), alice, {**body, "fingerprint": "x"})
     assert malformed.status_code == 400 and "fingerprint" in malformed.json()["fields"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"line_ids": ["9" * 5000]},
+        {"line_ids": [1], "versions": ["9" * 5000]},
+        {"hits": ["9" * 5000 + ":1:0"]},
+        {"hits": ["1:" + "9" * 5000 + ":0"]},
+    ],
+)
+def test_numbers_too_long_for_int_are_refused_not_a_500(client, alice, letters, mills, field):
+    body = {"q": "Stanfora mill", "replacement": "Stanford mill", **field}
+    refused = factories.post_json(client, api(letters.pk), alice, body)
+    assert refused.status_code == 400
+    client.force_login(alice)
+    assert client.post(page_url(letters.pk), {**body, "apply": "1"}).status_code == 400
+    assert text(mills[0]) == "0 at Stanfora mill"
