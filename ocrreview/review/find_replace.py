@@ -165,7 +165,11 @@ class _FoldTable(dict):
     def __missing__(self, char: str) -> str:
         folded = char
         if not self.options.match_accents:
-            folded = MARK.sub("", unicodedata.normalize("NFKD", folded))
+            stripped = MARK.sub("", unicodedata.normalize("NFKD", folded))
+            # A spacing accent (´ ¨ ˜) decomposes to a space and its mark: folded so, it would
+            # find every space, and a replace of "q´" would take "q" and the space after it.
+            if char.isspace() or not any(part.isspace() for part in stripped):
+                folded = stripped
         self[char] = folded if self.options.match_case else folded.lower()
         return self[char]
 

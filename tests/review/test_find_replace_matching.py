@@ -92,3 +92,11 @@ def test_only_the_spans_given_are_replaced():
     assert replaced(text, [hits[0], hits[2]], "Smyth") == "Smyth and Smith and Smyth"
     assert replaced(text, [hits[1]], "") == "Smith and and Smith"
     assert replaced(text, [], "") == text
+
+
+def test_a_spacing_accent_is_itself_never_a_space():
+    text = "dixit q´ uod q b, q´"
+    assert found("q´", text) == ["q´", "q´"]
+    assert found("´", "a b ´") == ["´"]
+    hits = Pattern("q´", Options()).hits(text)
+    assert replaced(text, hits, "que") == "dixit que uod q b, que"
