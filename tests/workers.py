@@ -44,11 +44,15 @@ def celery_worker(
     timeout: float = 60,
     pool: str = "solo",
     cwd: Path = ROOT,
+    answers_first: bool = True,
     **env: str,
 ) -> Iterator[Worker]:
     """A worker in its own process group, so kill -9 reaches it and its pool children.
     `pool="prefork"` runs one pool child, as `manage.py serve` starts its main worker.
-    A `cwd` other than the repository stands for a worker on another host."""
+    A `cwd` other than the repository stands for a worker on another host. With
+    `answers_first`, it is yielded once it answers a ping; a solo worker that finds work
+    queued at its start answers none until that work is done, so a test that queues first
+    waits on the database instead."""
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         raise RuntimeError("Worker tests need REDIS_URL (the test command sets it).")
     hostname = f"{name}-{os.getpid()}-{time.monotonic_ns()}@localhost"
@@ -77,7 +81,8 @@ def celery_worker(
         start_new_session=True,
     )
     try:
-        wait_for_worker(hostname, timeout)
+        if answers_first:
+            wait_for_worker(hostname, timeout)
         yield Worker(process, hostname)
     finally:
         if process.poll() is None:

@@ -98,8 +98,11 @@ def test_a_worker_told_to_stop_stores_its_batch_and_gives_the_rest_back_at_once(
         OCRREVIEW_RECOGNITION_CHUNK="100",
         OCRREVIEW_MAX_NEW_TOKENS="64",
     )
-    with celery_worker("gpu", name="stopping", pool=pool, **slow) as stopping:
-        upload_lines(letters, 60)
+    # Every line queued before the worker starts, so that its first claim holds them all and
+    # the signal comes in the middle of it. Uploaded while it ran, they trickled into claims
+    # of a few, each of which a quick machine could finish before the signal: none given back.
+    upload_lines(letters, 60)
+    with celery_worker("gpu", name="stopping", pool=pool, answers_first=False, **slow) as stopping:
         wait_for_the_first_batches()
         stopping.process.send_signal(signal.SIGTERM)
         stopping.process.wait(timeout=30)
