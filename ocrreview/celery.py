@@ -1,6 +1,6 @@
 """The Celery app. Workers: `celery -A ocrreview worker -Q default,segment` (fetching, exports,
-segmentation), `-Q gpu,segment --pool solo` (recognition, and segmentation on the GPU),
-`-Q training --pool solo --concurrency 1` (one training at a time)."""
+password resets' mail, segmentation), `-Q gpu,segment --pool solo` (recognition, and
+segmentation on the GPU), `-Q training --pool solo --concurrency 1` (one training at a time)."""
 
 import os
 import sys

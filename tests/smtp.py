@@ -27,8 +27,16 @@ class Received:
 class Inbox:
     def __init__(self) -> None:
         self.received: list[Received] = []
+        self.url = ""  # EMAIL_URL of the server, for a worker process
+        # The next messages to refuse for now (451), as a mail server that is struggling does.
+        self.refusals = 0
+        self.refused = 0
 
     async def handle_DATA(self, server, session, envelope):
+        if self.refusals:
+            self.refusals -= 1
+            self.refused += 1
+            return "451 Requested action aborted: try again later"
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"
@@ -49,6 +57,7 @@ def smtp_server(settings):
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
+    inbox.url = f"smtp://127.0.0.1:{controller.port}"
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""

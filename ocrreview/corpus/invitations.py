@@ -31,6 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from ocrreview.corpus.actions import MembershipError, do_add_member
 from ocrreview.corpus.audit import member_label
@@ -280,7 +281,9 @@ class ResetForm(PasswordResetForm):
     """Django's, with the limit on failed logins: each request counts, per address asked for
     and per client address, as it sends a mail (a flood of resets is a flood of mail to a
     victim). A pending invitee is found too: their invitation's link may have run out, and
-    their address is the only way in. Unknown addresses get the same answer as known ones."""
+    their address is the only way in. Unknown addresses get the same answer as known ones,
+    in the same time: the request only queues the address for a worker
+    (tasks.mail_password_reset), which looks for its accounts and mails them."""
 
     def __init__(self, *args, request, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -305,8 +308,36 @@ class ResetForm(PasswordResetForm):
             record_failure(self.request, identity)
         return self.cleaned_data
 
-    def get_users(self, email):
-        return accounts_using(email, is_active=True)
+    def save(self, *, request, use_https=False, **kwargs) -> None:
+        """Queues the mail, whatever the address finds: the accounts are looked for by the
+        worker, so that the request takes as long for an unknown address as for a known one
+        (an SMTP round trip, or only a query, in the request would tell them apart). Raises
+        the broker's error when it cannot be reached."""
+        # Imported here: tasks imports this module.
+        from ocrreview.corpus.tasks import mail_password_reset
+
+        mail_password_reset.delay(self.cleaned_data["email"], request.get_host(), use_https)
+
+
+def send_password_reset(email: str, domain: str, use_https: bool) -> None:
+    """Mail each active account that uses `email` (a pending invitee's too) a link to choose a
+    new password, on the site at `domain`; raises what the mail server raised (MAIL_ERRORS).
+    The link is made here, when the mail is sent: it works once, for PASSWORD_RESET_TIMEOUT."""
+    field = get_user_model().get_email_field_name()
+    for user in accounts_using(email, is_active=True):
+        context = {
+            "email": getattr(user, field),
+            "domain": domain,
+            "site_name": domain,
+            "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+            "user": user,
+            "token": default_token_generator.make_token(user),
+            "protocol": "https" if use_https else "http",
+        }
+        rendered = render_to_string(PasswordResetView.subject_template_name, context)
+        subject = "".join(rendered.splitlines())  # a header is one line
+        body = render_to_string(PasswordResetView.email_template_name, context)
+        EmailMultiAlternatives(subject, body, to=[getattr(user, field)]).send()
 
 
 class PasswordResetView(TooManyRequests, auth_views.PasswordResetView):
@@ -316,3 +347,17 @@ class PasswordResetView(TooManyRequests, auth_views.PasswordResetView):
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form):
+        try:
+            return super().form_valid(form)
+        except BrokerUnreachable as exc:  # kombu's, whatever the transport raised
+            # Whatever the address: the mail of a known one and the nothing of an unknown one
+            # are both queued, and both fail alike.
+            logger.error("password reset not queued, the broker cannot be reached: %r", exc)
+            form.add_error(
+                None,
+                "The link cannot be sent just now (our mail queue is down); "
+                "try again in a few minutes.",
+            )
+            return self.render_to_response(self.get_context_data(form=form), status=503)

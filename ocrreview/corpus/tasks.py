@@ -1,5 +1,5 @@
-"""Segmentation on the `segment` queue, fetching IIIF images on `default`. Thin wrappers over
-segmentation.py and iiif.py."""
+"""Segmentation on the `segment` queue, fetching IIIF images and password resets' mail on
+`default`. Thin wrappers over segmentation.py, iiif.py and invitations.py."""
 
 import uuid
 
@@ -13,6 +13,7 @@ from ocrreview.corpus.iiif import (
     give_up_fetching,
     lost_fetches,
 )
+from ocrreview.corpus.invitations import MAIL_ERRORS, send_password_reset
 from ocrreview.corpus.models import Page
 from ocrreview.corpus.remote import FetchUnavailable
 from ocrreview.corpus.segmentation import (
@@ -23,6 +24,9 @@ from ocrreview.corpus.segmentation import (
 from ocrreview.sweep import consumes, start_sweeping
 
 IIIF_RETRIES = 4
+# A mail server that fails is tried again 10 s later, then 20, 40, ... (some 40 minutes in all);
+# the links are made at each try.
+RESET_MAIL_RETRIES = 8
 
 
 # A run claims its document under a token of its own, which its retries carry on: a copy of
@@ -96,6 +100,15 @@ def sweep_fetches() -> None:
     other finds it alive and stops."""
     for document_id in lost_fetches():
         fetch_iiif_images.apply_async((document_id,), expires=settings.OCRREVIEW_SWEEP_SECONDS)
+
+
+@shared_task(bind=True, max_retries=RESET_MAIL_RETRIES)
+def mail_password_reset(self, email: str, domain: str, use_https: bool) -> None:
+    """Queued by the password reset form for every address asked for, known or not."""
+    try:
+        send_password_reset(email, domain, use_https)
+    except MAIL_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from None
 
 
 @worker_ready.connect
