@@ -67,6 +67,9 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     # The calibration fit from recognition.calibration, applied to raw line confidences.
     calibration = models.JSONField(null=True, blank=True)
+    # The calibration's "fitted_on" when made on this site's reviewers' answers, which no
+    # shipped fit replaces.
+    FITTED_ON_REVIEWS = "reviews"
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -76,6 +79,12 @@ class ModelVersion(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    @property
+    def calibrated_on_reviews(self) -> bool:
+        return (
+            bool(self.calibration) and self.calibration.get("fitted_on") == self.FITTED_ON_REVIEWS
+        )
 
     def __str__(self) -> str:
         return self.name

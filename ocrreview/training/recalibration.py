@@ -84,7 +84,7 @@ def do_calibrate_from_reviews(version: ModelVersion) -> dict[str, Any]:
         )
     fit = {
         **calibration.fit_calibration(pairs),
-        "fitted_on": "reviews",
+        "fitted_on": ModelVersion.FITTED_ON_REVIEWS,
         "fitted_at": timezone.now().isoformat(),
     }
     ModelVersion.objects.filter(pk=version.pk).update(calibration=fit)

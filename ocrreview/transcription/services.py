@@ -440,19 +440,22 @@ def load_engine(version: ModelVersion, worker: str = "") -> Engine:
 def _starter_version(source: str) -> ModelVersion:
     """The starter's version, with the calibration shipped beside its weights: its raw
     confidences overstate how often it is right, and a new collection's threshold would
-    accept its wrong readings unseen. A fit made here on reviewers' answers
-    (manage.py calibrate_model) is kept."""
+    accept its wrong readings unseen. A site upgraded to a new stage of the starter takes
+    that stage's fit, as the old stage's no longer matches the weights that read; a fit made
+    here on reviewers' answers (manage.py calibrate_model) is the site's decision and is kept."""
     from recognition.loading import starter_calibration
 
     shipped = starter_calibration()
     starter, created = ModelVersion.objects.get_or_create(
         name=STARTER_MODEL_NAME, defaults={"source": source, "calibration": shipped}
     )
-    if not created and starter.calibration is None and shipped is not None:
-        ModelVersion.objects.filter(pk=starter.pk, calibration__isnull=True).update(
-            calibration=shipped
-        )
-        starter.refresh_from_db(fields=["calibration"])
+    stored = starter.calibration
+    if created or shipped is None or stored == shipped or starter.calibrated_on_reviews:
+        return starter
+    # Conditional on the fit read, so that a calibrate_model in between is not overwritten.
+    unchanged = Q(calibration__isnull=True) if stored is None else Q(calibration=stored)
+    ModelVersion.objects.filter(unchanged, pk=starter.pk).update(calibration=shipped)
+    starter.refresh_from_db(fields=["calibration"])
     return starter
 
 

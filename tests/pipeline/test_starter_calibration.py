@@ -10,7 +10,16 @@ from ocrreview.transcription import services
 from recognition.loading import starter_calibration
 from tests.pipeline.test_model_fallback import document, drain, garbage_model  # noqa: F401
 
-REVIEWERS_FIT = {"method": "platt-logit", "a": 0.5, "b": -1.0, "n": 400}
+REVIEWERS_FIT = {
+    "method": "platt-logit",
+    "a": 0.5,
+    "b": -1.0,
+    "n": 400,
+    "fitted_on": ModelVersion.FITTED_ON_REVIEWS,
+    "fitted_at": "2026-11-30T10:00:00+00:00",
+}
+# What an earlier stage of the starter shipped, stored when the site ran that stage.
+EARLIER_STAGES_FIT = {"method": "platt-logit", "a": 0.9, "b": 0.4, "n": 940}
 
 
 def starter_version() -> ModelVersion:
@@ -44,3 +53,16 @@ def test_a_fit_on_the_collections_reviews_is_kept(garbage_model, document):  # n
     services.do_queue_recognition(document.lines.all())
     drain()
     assert starter_version().calibration == REVIEWERS_FIT
+
+
+@pytest.mark.django_db
+def test_a_site_upgraded_to_a_new_stage_takes_its_fit_for_the_earlier_stages(
+    garbage_model,  # noqa: F811
+    document,  # noqa: F811
+):
+    ModelVersion.objects.create(
+        name=services.STARTER_MODEL_NAME, source="recognition/x", calibration=EARLIER_STAGES_FIT
+    )
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    assert starter_version().calibration == starter_calibration() != EARLIER_STAGES_FIT
