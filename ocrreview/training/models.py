@@ -80,14 +80,14 @@ class ModelVersion(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def calibrated_on_reviews(self) -> bool:
         return (
             bool(self.calibration) and self.calibration.get("fitted_on") == self.FITTED_ON_REVIEWS
         )
-
-    def __str__(self) -> str:
-        return self.name
 
 
 # The longest an export being built goes without a progress report: hashing and uploading a
