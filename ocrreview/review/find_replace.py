@@ -263,16 +263,21 @@ class Replacement:
     # hit unticked, or the hits already the replacement.
     unchanged: list[int] = field(default_factory=list)
 
+    # Every hit found in the chosen lines not skipped, ticked or not, by id: what the
+    # fingerprint is of.
+    found: list[str] = field(default_factory=list)
+
     @property
     def hits_chosen(self) -> int:
         return sum(hit.chosen for change in self.changed for hit in change.hits)
 
     @property
     def fingerprint(self) -> str:
-        """The hits listed, in one word: a replace of every hit but some (`unticked`) given
-        the fingerprint of its preview goes on only if the search's hits are still those."""
-        ids = sorted(hit.id for change in self.changed for hit in change.hits)
-        return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32]
+        """The hits found, in one word: a replace of every hit but some (`unticked`) given
+        the fingerprint of a preview goes on only if the search's hits are still those. Of
+        every hit, ticked or not, so that a preview that unticked some (a line's only hit,
+        whose line then changes nothing) has the fingerprint of one that unticked none."""
+        return hashlib.sha256("\n".join(sorted(self.found)).encode()).hexdigest()[:32]
 
 
 class HitsChanged(actions.ReviewError):
@@ -407,13 +412,16 @@ def do_replace(
     """Replace the hits of q in these lines (chosen_lines) that ticks choose with the
     replacement, as user's saves, a batch at a time. versions: the lines' versions the person
     saw in the preview (the ticks' own are added); a line at another one now is skipped, as is
-    one whose hits are not those the ticks name. fingerprint: the preview's (every hit
-    ticked); HitsChanged, and nothing done, where the hits now are not those, and the lines
-    are held to the versions they have now, as if sent. Recorded once in the collection's
+    one whose hits are not those the ticks name. fingerprint: a preview's (with these ticks or
+    none); HitsChanged, and nothing done, where the hits now are not those, and the lines are
+    held to the versions they have now, as if sent. Recorded once in the collection's
     events (`query`, `replacement`, `lines` changed, `skipped`; the document's `title` where it
     was one's)."""
+    result = Replacement()
     if fingerprint is not None:
-        now = replace_preview(collection, user, q, filters, line_ids, replacement, options=options)
+        now = replace_preview(
+            collection, user, q, filters, line_ids, replacement, options=options, ticks=ticks
+        )
         if now.fingerprint != fingerprint:
             raise HitsChanged(
                 "The hits are not those of the preview (lines were changed, added or freed "
@@ -421,7 +429,8 @@ def do_replace(
             )
         line_ids = [change.line.pk for change in now.changed]
         versions = {**{c.line.pk: c.version for c in now.changed}, **(versions or {})}
-    result = Replacement()
+        # Lines the check found nothing to change in are not read again, but answered.
+        result.unchanged = now.unchanged
     pattern = Pattern(q, options)
     seen = {**(versions or {}), **ticks.versions()}
     try:
@@ -530,6 +539,7 @@ def _plan(
             )
             for start, end in spans
         ]
+        result.found += [hit.id for hit in hits]
         chosen = [(hit.start, hit.end) for hit in hits if hit.chosen]
         if not chosen:
             result.unchanged.append(line_id)

@@ -74,9 +74,9 @@ class ReplaceRequestSerializer(serializers.Serializer):
     fingerprint = serializers.CharField(
         required=False,
         max_length=64,
-        help_text="with `all` or `line_ids`: the `fingerprint` of the preview (every hit "
-        "ticked); if the hits are not those now (lines changed, came or went), a 409 and "
-        "nothing done, so that with `unticked` the replace is exactly what was seen",
+        help_text="with `all` or `line_ids`: the `fingerprint` of the preview (with the same "
+        "`unticked`, or none); if the hits are not those now (lines changed, came or went), a "
+        "409 and nothing done, so that with `unticked` the replace is exactly what was seen",
     )
     preview = serializers.BooleanField(
         default=False, help_text="true: answer what it would change, and change nothing"
@@ -109,7 +109,8 @@ class SkippedSerializer(serializers.Serializer):
 
 class ReplacementSerializer(serializers.Serializer):
     fingerprint = serializers.CharField(
-        help_text="the hits listed in `changed`, in one word: send it back with the replace"
+        help_text="every hit found in the chosen lines not skipped, ticked or not, in one word: "
+        "send it back with the replace"
     )
     changed = ChangeSerializer(
         many=True, help_text="the lines changed (or, previewed, that would be), each as your edit"

@@ -6,6 +6,7 @@ text nobody previewed; phrases; an empty replacement deletes, once confirmed; li
 import threading
 
 import pytest
+import requests
 from django.db import connection
 from django.urls import reverse
 
@@ -376,3 +377,80 @@ def test_numbers_too_long_for_int_are_refused_not_a_500(client, alice, letters, 
     client.force_login(alice)
     assert client.post(page_url(letters.pk), {**body, "apply": "1"}).status_code == 400
     assert text(mills[0]) == "0 at Stanfora mill"
+
+
+def over_http(live_server, collection, user, body: dict) -> requests.Response:
+    """A POST to the replace API as a client sends it: JSON over a socket, with a token."""
+    return requests.post(
+        live_server.url + api(collection.pk),
+        json=body,
+        headers=factories.token_headers(user),
+        timeout=60,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fingerprint_of_a_preview_with_unticked_hits_applies_when_nothing_changed(
+    live_server, alice, letters, mills
+):
+    """The fingerprint was of the lines that changed: a preview that unticked a line's only hit
+    left that line out, the replace's check (every hit ticked) took it in, and every such
+    replace was a 409."""
+    body = {"q": "Stanfora mill", "replacement": "Stanford mill", "all": True}
+    first = over_http(live_server, letters, alice, {**body, "preview": True}).json()
+    hits = {c["line"]: c["hits"] for c in first["changed"]}
+    unticked = [hits[mills[3].pk][0]["id"], hits[mills[-1].pk][0]["id"]]
+    shown = over_http(
+        live_server, letters, alice, {**body, "preview": True, "unticked": unticked}
+    ).json()
+    assert mills[3].pk in shown["unchanged"] and len(shown["changed"]) == 24
+    # Ticked or not, the hits found are those of the first preview: one fingerprint.
+    assert shown["fingerprint"] == first["fingerprint"]
+    done = over_http(
+        live_server,
+        letters,
+        alice,
+        {**body, "unticked": unticked, "fingerprint": shown["fingerprint"]},
+    )
+    assert done.status_code == 200, done.text
+    answer = done.json()
+    assert len(answer["changed"]) == 24 and answer["skipped"] == []
+    assert answer["unchanged"] == [mills[3].pk]
+    assert text(mills[3]) == "3 at Stanfora mill" and text(mills[0]) == "0 at Stanford mill"
+    assert text(mills[-1]) == "Stanfora mill and Stanford mill again"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fingerprint_of_a_preview_with_unticked_hits_is_refused_when_a_line_changed(
+    live_server, alice, bob, letters, mills
+):
+    body = {"q": "Stanfora mill", "replacement": "Stanford mill", "all": True}
+    first = over_http(live_server, letters, alice, {**body, "preview": True}).json()
+    unticked = [first["changed"][3]["hits"][0]["id"]]
+    shown = over_http(
+        live_server, letters, alice, {**body, "preview": True, "unticked": unticked}
+    ).json()
+    # bob's save keeps the words where they were: only the line's version tells.
+    actions.do_save_line(mills[7], bob, "7 at Stanfora mill pond", expected_version=1)
+    refused = over_http(
+        live_server,
+        letters,
+        alice,
+        {**body, "unticked": unticked, "fingerprint": shown["fingerprint"]},
+    )
+    assert refused.status_code == 409 and "preview again" in refused.json()["error"]
+    assert not Correction.objects.filter(user=alice).exists()
+    assert text(mills[0]) == "0 at Stanfora mill"
+    # So is a line whose only hit was unticked, changed since.
+    again = over_http(
+        live_server, letters, alice, {**body, "preview": True, "unticked": unticked}
+    ).json()
+    actions.do_save_line(mills[3], bob, "3 at Stanfora mill pond", expected_version=1)
+    refused = over_http(
+        live_server,
+        letters,
+        alice,
+        {**body, "unticked": unticked, "fingerprint": again["fingerprint"]},
+    )
+    assert refused.status_code == 409
+    assert not Correction.objects.filter(user=alice).exists()
