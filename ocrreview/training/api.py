@@ -2,6 +2,7 @@
 training page, for the same people (a collection's admins; other members get 403, users
 outside the collection 404). Requests are validated by the page's own forms."""
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.http import HttpResponseBase
@@ -18,10 +19,17 @@ from ocrreview import storage
 from ocrreview.corpus.access import admin_collection_for, visible_collections
 from ocrreview.corpus.api_base import ServesFile, TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
-from ocrreview.training import actions
-from ocrreview.training.exports import FORMATS, UNITS, ExportError
-from ocrreview.training.forms import ExportForm, OverrideForm, TrainingForm
-from ocrreview.training.models import DatasetExport, ModelVersion, PromotionEvent, TrainingRun
+from ocrreview.training import actions, splits
+from ocrreview.training.exports import FORMATS, UNITS, ExportError, describe_change
+from ocrreview.training.forms import ExportForm, OverrideForm, RedrawSplitForm, TrainingForm
+from ocrreview.training.models import (
+    DatasetExport,
+    EvaluationSplit,
+    EvaluationSplitChange,
+    ModelVersion,
+    PromotionEvent,
+    TrainingRun,
+)
 
 
 class ExportSerializer(serializers.ModelSerializer):
@@ -166,6 +174,115 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 class PromoteSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, help_text="recorded with your name")
+
+
+class SplitPartSerializer(serializers.Serializer):
+    lines = serializers.IntegerField()
+    documents = serializers.IntegerField()
+    pages = serializers.IntegerField()
+
+
+class SplitPartsSerializer(serializers.Serializer):
+    measuring = SplitPartSerializer(
+        help_text="the lines that measure every run now: reviewed, not blank"
+    )
+    reopened = SplitPartSerializer(
+        help_text="the split's lines reopened (or emptied) since it was frozen: they stay in "
+        "it, and measure again once reviewed"
+    )
+
+
+class SplitChangeSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        help_text="who drew it or whose export changed it; null for none, or once deleted",
+    )
+    description = serializers.SerializerMethodField(help_text="the change as a sentence")
+
+    class Meta:
+        model = EvaluationSplitChange
+        fields = [
+            "id",
+            "kind",
+            "created_at",
+            "export",
+            "actor",
+            "lines_added",
+            "units_added",
+            "lines",
+            "minimum",
+            "sealed",
+            "note",
+            "description",
+        ]
+        extra_kwargs = {
+            "lines": {"help_text": "the lines that measured a model after the change"},
+            "minimum": {"help_text": "the promotion gate's minimum then"},
+        }
+
+    def get_description(self, change: EvaluationSplitChange) -> str:
+        return describe_change(change)
+
+
+class EvaluationSplitSerializer(serializers.Serializer):
+    collection = serializers.IntegerField()
+    state = serializers.ChoiceField(
+        choices=["provisional", "sealed"],
+        help_text="provisional: under the gate's minimum, each export grows it with ground "
+        "truth no export under it trained on; sealed: its lines stay these",
+    )
+    unit = serializers.ChoiceField(choices=UNITS, help_text="what it was drawn by, whole")
+    unit_fallback = serializers.BooleanField(
+        help_text="drawn by page where documents were asked for (too few or too unequal)"
+    )
+    seed = serializers.IntegerField()
+    frozen_at = serializers.DateTimeField(help_text="when it was first drawn, or drawn again")
+    sealed_at = serializers.DateTimeField(allow_null=True)
+    lines = serializers.IntegerField(help_text="the lines that measure a model now")
+    minimum = serializers.IntegerField(
+        help_text="the fewest lines the promotion gate decides on (OCRREVIEW_GATE_MIN_LINES)"
+    )
+    parts = SplitPartsSerializer()
+    can_redraw = serializers.BooleanField()
+    redraw_refusal = serializers.CharField(
+        allow_blank=True, help_text="why it may not be drawn again now; empty when it may"
+    )
+    changes = SplitChangeSerializer(many=True, help_text="frozen, grown, drawn again; newest first")
+
+
+class RedrawSplitSerializer(serializers.Serializer):
+    """For the schema; the request is validated by the training page's form."""
+
+    unit = serializers.ChoiceField(choices=UNITS, required=False)
+    seed = serializers.IntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1)
+    test_fraction = serializers.FloatField(required=False, min_value=0.01, max_value=0.9)
+    confirm = serializers.BooleanField(
+        help_text="true: the exports made under the current draw can no longer train"
+    )
+
+
+def _split_body(split: EvaluationSplit) -> dict:
+    parts = splits.split_parts(split)
+    refusal = splits.redraw_refusal(split)
+    changes = split.changes.select_related("actor", "split")
+    return EvaluationSplitSerializer(
+        {
+            "collection": split.collection_id,
+            "state": "provisional" if split.sealed_at is None else "sealed",
+            "unit": split.unit,
+            "unit_fallback": split.unit_fallback,
+            "seed": split.seed,
+            "frozen_at": split.frozen_at,
+            "sealed_at": split.sealed_at,
+            "lines": parts["measuring"]["lines"],
+            "minimum": settings.OCRREVIEW_GATE_MIN_LINES,
+            "parts": parts,
+            "can_redraw": not refusal,
+            "redraw_refusal": refusal,
+            "changes": changes,
+        }
+    ).data
 
 
 def _export_for(request: Request, pk: int) -> DatasetExport:
@@ -354,3 +471,49 @@ class ModelVersionPromote(APIView):
         except actions.TrainingError as exc:
             return error(str(exc), status.HTTP_409_CONFLICT)
         return Response(PromotionEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+NO_SPLIT = "The collection has no evaluation split yet: the first export draws it."
+
+
+class CollectionEvaluationSplit(APIView):
+    @extend_schema(responses={200: EvaluationSplitSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        """The collection's frozen evaluation split, which measures every run: provisional or
+        sealed, its lines and documents against the gate's minimum, every change to it, and
+        whether it may be drawn again (and why not)."""
+        collection = admin_collection_for(request.user, pk)
+        split = EvaluationSplit.objects.filter(collection=collection).first()
+        if split is None:
+            return error(NO_SPLIT, status.HTTP_404_NOT_FOUND)
+        return Response(_split_body(split))
+
+
+class EvaluationSplitRedraw(APIView):
+    parser_classes = [TextJSONParser]
+
+    @extend_schema(
+        request=RedrawSplitSerializer,
+        responses={200: EvaluationSplitSerializer, 409: ErrorSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """Draw the evaluation split again from the reviewed lines there are now, as the first
+        export would (collection admins only), while no model has been measured on it, no
+        export or run is in flight and it is not an imported test split (a 409 says which).
+        Recorded with your name as a 'redrawn' change; the exports made under the old draw
+        no longer train."""
+        collection = admin_collection_for(request.user, pk)
+        form = bind_form(RedrawSplitForm, request.data)
+        if not form.is_valid():
+            return error("Invalid draw.", fields=form.errors.get_json_data())
+        try:
+            change = splits.do_redraw_evaluation_split(
+                collection,
+                unit=form.cleaned_data["unit"],
+                seed=form.cleaned_data["seed"],
+                fraction=form.cleaned_data["test_fraction"],
+                user=request.user,
+            )
+        except splits.SplitError as exc:
+            return error(str(exc), status.HTTP_409_CONFLICT)
+        return Response(_split_body(change.split))

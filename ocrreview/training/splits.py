@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from ocrreview.corpus.models import Collection, Line
@@ -411,13 +412,14 @@ def redraw_refusal(split: EvaluationSplit) -> str:
 
 
 @transaction.atomic
-def redraw_evaluation_split(
+def do_redraw_evaluation_split(
     collection: Collection, *, unit: str, seed: int, fraction: float, user
 ) -> EvaluationSplitChange:
     """Draw the collection's evaluation split again from the reviewed lines there are now, as
     the first export would, while no model has been measured on it (redraw_refusal). The
     exports made under the old draw may have trained on the new one's lines: they are no
-    longer the split's, and no run starts on them."""
+    longer the split's, and no run starts on them. Recorded, with who drew it, as a
+    'redrawn' change of the split: the training page and the API both draw it here."""
     Collection.objects.select_for_update().get(pk=collection.pk)
     split = EvaluationSplit.objects.filter(collection=collection).first()
     if split is None:
@@ -452,6 +454,23 @@ def redraw_evaluation_split(
         sealed=sealed,
         note=f"{note}. {replaced}" if note else replaced,
     )
+
+
+def split_parts(split: EvaluationSplit) -> dict[str, dict[str, int]]:
+    """The split's lines by what they do now, with the documents and pages they sit in:
+    those that measure a model (as counted_lines counts them), and those reopened since they
+    were frozen (or emptied), which measure nothing until a person reviews them again."""
+    members = Line.objects.filter(pk__in=split.members.values("line"))
+    measuring = Q(status=Line.Status.REVIEWED) & ~Q(text__regex=BLANK_TEXT)
+    counts = {
+        "lines": Count("id"),
+        "documents": Count("document", distinct=True),
+        "pages": Count("page", distinct=True),
+    }
+    return {
+        "measuring": members.filter(measuring).aggregate(**counts),
+        "reopened": members.exclude(measuring).aggregate(**counts),
+    }
 
 
 def record_trained(split: EvaluationSplit, assignment: "SplitAssignment") -> None:

@@ -25,6 +25,14 @@ urlpatterns = [
         name="training_rerecognize",
     ),
     path("api/" + C + "exports/", api.CollectionExports.as_view(), name="api_exports"),
+    path(
+        "api/" + C + "split/", api.CollectionEvaluationSplit.as_view(), name="api_evaluation_split"
+    ),
+    path(
+        "api/" + C + "split/redraw/",
+        api.EvaluationSplitRedraw.as_view(),
+        name="api_evaluation_split_redraw",
+    ),
     path("api/training/exports/<int:pk>/", api.ExportDetail.as_view(), name="api_export"),
     path(
         "api/training/exports/<int:pk>/download/",

@@ -123,7 +123,7 @@ def redraw_split(request, pk: int):
     form = RedrawSplitForm(request.POST)
     if form.is_valid():
         try:
-            change = splits.redraw_evaluation_split(
+            change = splits.do_redraw_evaluation_split(
                 collection,
                 unit=form.cleaned_data["unit"],
                 seed=form.cleaned_data["seed"],

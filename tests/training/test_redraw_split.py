@@ -76,7 +76,9 @@ def test_a_split_a_model_was_measured_on_is_never_drawn_again(
 def test_nothing_in_flight_may_be_using_the_draw(letters, alice, small_sealed_split):
     queued = DatasetExport.objects.create(collection=letters, status="queued")
     with pytest.raises(splits.SplitError, match="an export is being built"):
-        splits.redraw_evaluation_split(letters, unit="document", seed=1, fraction=0.2, user=alice)
+        splits.do_redraw_evaluation_split(
+            letters, unit="document", seed=1, fraction=0.2, user=alice
+        )
     queued.delete()
     actions.do_start_training(
         factories.make_model_version(name="base"),
@@ -86,13 +88,17 @@ def test_nothing_in_flight_may_be_using_the_draw(letters, alice, small_sealed_sp
         queue=False,
     )
     with pytest.raises(splits.SplitError, match="a training run is queued or running"):
-        splits.redraw_evaluation_split(letters, unit="document", seed=1, fraction=0.2, user=alice)
+        splits.do_redraw_evaluation_split(
+            letters, unit="document", seed=1, fraction=0.2, user=alice
+        )
 
 
 def test_an_imported_test_split_is_never_drawn_again(letters, alice, bob, reviewed_letters):
     splits.freeze_evaluation_lines(letters, reviewed_letters[:4], unit="document", user=alice)
     with pytest.raises(splits.SplitError, match="imported dataset's test split"):
-        splits.redraw_evaluation_split(letters, unit="document", seed=1, fraction=0.2, user=alice)
+        splits.do_redraw_evaluation_split(
+            letters, unit="document", seed=1, fraction=0.2, user=alice
+        )
 
 
 @pytest.mark.parametrize(
