@@ -917,6 +917,33 @@ def beats_parent(child: ModelVersion) -> bool:
     return numbers["cer"] < numbers["parent_cer"]
 
 
+def _too_few_lines(collection: Collection, lines: int) -> str:
+    """Why the gate did not decide on a split of ``lines`` lines, and what makes it decide:
+    a provisional split grows (splits.grow), and an admin who does not know it waits for
+    nothing, or overrides the gate where a few more reviewed documents would have let it
+    decide."""
+    minimum = settings.OCRREVIEW_GATE_MIN_LINES
+    split = EvaluationSplit.objects.filter(collection=collection).first()
+    held = (
+        f"holds {lines} lines, fewer than the {minimum} the gate decides on: too few to tell "
+        "a better model from luck"
+    )
+    if split is not None and split.sealed_at is None:
+        unit = split.unit
+        return (
+            f"the evaluation split is provisional and {held}. It grows as reviewers finish "
+            f"more ground truth (new reviewed lines of its own {unit}s, then of {unit}s no "
+            f"export has trained on) and the next export runs, until it holds {minimum} "
+            "lines and is sealed; train again then, or promote this model anyway if its "
+            "numbers convince you"
+        )
+    return (
+        f"the evaluation split is sealed and {held}; it grows no more (an imported test "
+        "split, one frozen before splits grew, or lines reopened since, which count again "
+        "once reviewed); promote this model anyway if its numbers convince you"
+    )
+
+
 def do_apply_gate(run: TrainingRun) -> PromotionEvent:
     """Activate the run's model in its collection if it beats its parent on the frozen split,
     that split is large enough to tell (OCRREVIEW_GATE_MIN_LINES), and that parent is still the
@@ -935,11 +962,7 @@ def do_apply_gate(run: TrainingRun) -> PromotionEvent:
             f"{child.parent}, the model this one was measured against"
         )
     elif lines < settings.OCRREVIEW_GATE_MIN_LINES:
-        reason = (
-            f"the frozen evaluation split has {lines} lines, too few to tell a better model "
-            f"from luck (the gate decides on {settings.OCRREVIEW_GATE_MIN_LINES} or more); "
-            "promote it anyway if its numbers convince you"
-        )
+        reason = _too_few_lines(collection, lines)
     if beats_parent(child) and not reason:
         do_set_collection_model(collection, child, actor=None)
         run.promoted = True

@@ -8,13 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 from ocrreview.corpus.models import Line
 from ocrreview.training import actions, splits
 from ocrreview.training.exports import ExportOptions
 from ocrreview.training.models import DatasetExport, EvaluationSplit, EvaluationSplitChange
 from tests import factories
-from tests.training.conftest import make_rendered_page, mark_reviewed
+from tests.factories import token_headers
+from tests.training.conftest import make_rendered_page, mark_reviewed, succeeded_run
 from tests.training.test_exports import export_now, split_of
 
 MINIMUM = 12
@@ -218,3 +220,41 @@ def test_two_exports_at_once_never_grow_the_split_into_what_the_other_trains_on(
     for export in done:
         assert not trained_documents(split_of(export)) & measured
     assert splits.counted_lines(split) >= 14 and split.sealed_at is not None
+
+
+def test_the_gate_says_a_provisional_split_grows_where_it_is_too_small(
+    client, letters, alice, reviewed_letters, minimum, tiny_version
+):
+    """An admin told only 'too few lines' waits for nothing, or overrides the gate where a few
+    more reviewed documents would have let it decide."""
+    export = export_now(letters, alice, formats=["imagefolder"])
+    split = EvaluationSplit.objects.get()
+    assert split.sealed_at is None
+    letters.model_version = tiny_version
+    letters.save()
+    child = factories.make_model_version(
+        name="child",
+        parent=tiny_version,
+        metrics={
+            "cer": 0.1,
+            "wer": 0.2,
+            "lines": 4,
+            "eval_split": split.pk,
+            "parent": {"cer": 0.5},
+        },
+    )
+    run = succeeded_run(child, export, alice)
+
+    event = actions.do_apply_gate(run)
+
+    assert event.kind == "rejected"
+    reason = event.reason
+    assert reason.startswith("the evaluation split is provisional and holds 4 lines, fewer than ")
+    assert "fewer than the 12 the gate decides on" in reason
+    assert "It grows as reviewers finish more ground truth" in reason
+    assert "and the next export runs, until it holds 12 lines and is sealed" in reason
+    client.force_login(alice)
+    page = client.get(reverse("training_run", args=[run.pk])).content.decode()
+    assert f"The gate kept this model inactive: {reason}." in page
+    answer = client.get(reverse("api_model_version", args=[child.pk]), headers=token_headers(alice))
+    assert answer.json()["promotions"][0]["reason"] == reason

@@ -190,9 +190,12 @@ def test_the_gate_decides_on_a_frozen_split_of_enough_lines_only(
         assert event.kind == PromotionEvent.Kind.PROMOTED and letters.model_version == child
     else:
         assert event.kind == PromotionEvent.Kind.REJECTED and letters.model_version == tiny_version
+        # Sealed (at 4 lines, the minimum then): it no longer grows, and the reason says so.
         assert event.reason == (
-            "the frozen evaluation split has 99 lines, too few to tell a better model from "
-            "luck (the gate decides on 100 or more); promote it anyway if its numbers "
+            "the evaluation split is sealed and holds 99 lines, fewer than the 100 the gate "
+            "decides on: too few to tell a better model from luck; it grows no more (an "
+            "imported test split, one frozen before splits grew, or lines reopened since, "
+            "which count again once reviewed); promote this model anyway if its numbers "
             "convince you"
         )
 
