@@ -227,7 +227,10 @@ def describe_change(change: EvaluationSplitChange) -> str:
             plural = "s" if change.units_added != 1 else ""
             sentence += f", {change.units_added} new {unit}{plural} among them"
         sentence += f", to {change.lines}"
-    if change.sealed:
+    if change.sealed and change.lines < change.minimum:
+        # An imported test split (or one frozen before splits grew) is sealed whatever its size.
+        sentence += f"; sealed under the promotion gate's minimum of {change.minimum}"
+    elif change.sealed:
         sentence += f"; sealed, the promotion gate's minimum of {change.minimum} reached"
     else:
         sentence += f"; provisional, under the gate's minimum of {change.minimum}"

@@ -390,8 +390,16 @@ def grow(
 def redraw_refusal(split: EvaluationSplit) -> str:
     """Why the split may not be drawn again now ("" when it may): once a model was measured
     on it, its lines must stay where they are (drawn again, some would train a later model
-    compared with that one), and an export or run in flight uses the draw it began with."""
-    measured = ModelVersion.objects.filter(metrics__eval_split=split.pk).order_by("id")
+    compared with that one), and an export or run in flight uses the draw it began with.
+    Measured on it: by its metrics, or by the gate's verdict on it, which keeps the numbers it
+    decided on and is never edited (metrics are, in the Django admin)."""
+    measured = (
+        ModelVersion.objects.filter(
+            Q(metrics__eval_split=split.pk) | Q(promotion_events__numbers__eval_split=split.pk)
+        )
+        .distinct()
+        .order_by("id")
+    )
     names = list(measured.values_list("name", flat=True)[:3])
     if names:
         return (
