@@ -21,7 +21,6 @@ import re
 import struct
 import tempfile
 import threading
-import unicodedata
 import uuid
 import zipfile
 import zlib
@@ -108,6 +107,14 @@ class Upload:
     name: str
     size: int
     opener: Callable[[], AbstractContextManager[BinaryIO]] = field(repr=False)
+    # The folder it was found in on disk (import_documents): its images make a document as a
+    # ZIP archive's folder's do. None for a file uploaded on its own.
+    folder: str | None = None
+
+    def __post_init__(self) -> None:
+        self.name = clean_file_name(self.name)
+        if self.folder is not None:
+            self.folder = clean_file_name(self.folder)
 
     def open(self) -> AbstractContextManager[BinaryIO]:
         """The file to read, seekable (a ZIP is read from its end)."""
@@ -122,8 +129,8 @@ class Upload:
         return cls(name, len(data), lambda: io.BytesIO(data))
 
     @classmethod
-    def from_path(cls, path: Path, name: str | None = None) -> "Upload":
-        return cls(name or path.name, path.stat().st_size, lambda: path.open("rb"))
+    def from_path(cls, path: Path, name: str | None = None, folder: str | None = None) -> "Upload":
+        return cls(name or path.name, path.stat().st_size, lambda: path.open("rb"), folder)
 
     @classmethod
     def from_django(cls, uploaded) -> "Upload":
@@ -176,10 +183,11 @@ class _Item:
 
     name: str
     kind: str
+    size: int
     read: Callable[[], bytes] = field(repr=False)
     path: Path | None = None  # an unpacked ZIP entry's temporary file
-    # The folder of the ZIP archive that holds it ("scans.zip/vol1"; at the archive's root, the
-    # archive's name), None for a file uploaded on its own.
+    # The folder that holds it: a ZIP archive's ("scans.zip/vol1"; at the archive's root, the
+    # archive's name), or the one on disk it was found in; None for a file uploaded on its own.
     folder: str | None = None
     at_root: bool = False
 
@@ -208,8 +216,8 @@ def do_ingest(
     folders: bool = False,
 ) -> list[FileResult]:
     """Create a document per image, multi-page TIFF or PDF, and queue its segmentation; a
-    Transkribus document's folder in a ZIP archive is one document, and with `folders` any
-    folder of images in one is (see _sources).
+    Transkribus document's folder in a ZIP archive (or on disk, for import_documents) is one
+    document, and with `folders` any folder of images is (see _sources).
 
     PAGE/ALTO files are matched to their image (same name, or the image the XML names);
     their lines replace segmentation, and with `import_text` their text becomes reviewed
@@ -285,7 +293,7 @@ def _unpack(upload: Upload, results: list[FileResult], work: Path) -> list[_Item
     with upload.open() as handle:
         kind = sniff(handle.read(SNIFF_BYTES))
         if kind != "zip":
-            return [_Item(nfc(upload.name), kind, upload.read)]
+            return [_Item(upload.name, kind, upload.size, upload.read, folder=upload.folder)]
         items = []
         for name, inside, path in _zip_entries(upload.name, handle, results, work):
             try:
@@ -295,10 +303,8 @@ def _unpack(upload: Upload, results: list[FileResult], work: Path) -> list[_Item
                     raise IngestError("ZIP archives inside ZIP archives are not unpacked")
                 at_root = len(inside.parts) == 1
                 folder = upload.name if at_root else f"{upload.name}/{inside.parent}"
-                # A name decomposed by macOS meets the XML's composed one.
-                items.append(
-                    _Item(nfc(name), entry_kind, path.read_bytes, path, nfc(folder), at_root)
-                )
+                size = path.stat().st_size
+                items.append(_Item(name, entry_kind, size, path.read_bytes, path, folder, at_root))
             except IngestError as exc:
                 path.unlink()
                 results.append(FileResult(name, error=str(exc)))
@@ -328,8 +334,10 @@ def _zip_entries(
             f"the archive would expand to {declared / 1024 / 1024:.0f} MB; "
             f"the limit is {settings.OCRREVIEW_ZIP_MAX_MB} MB"
         )
+    read_before: set[PurePosixPath] = set()
     for info in infos:
-        filename = _entry_name(info)
+        # Cleaned before it is judged: a control character dropped may make it unsafe.
+        filename = clean_file_name(_entry_name(info))
         name = f"{archive}/{filename}"
         path = PurePosixPath(filename.replace("\\", "/"))
         if path.parts[:1] == ("__MACOSX",) or path.name.startswith("._"):
@@ -342,6 +350,18 @@ def _zip_entries(
         ):
             results.append(FileResult(name, error="unsafe path in the archive; entry skipped"))
             continue
+        if path in read_before:
+            # Unpacked, the one would overwrite the other; here both would be pages, the same
+            # page twice when the archive was added to, and an XML naming it would pick one.
+            results.append(
+                FileResult(
+                    name,
+                    error="the archive holds another file of this name before this one, which "
+                    "is the one read; rename one of them to upload both",
+                )
+            )
+            continue
+        read_before.add(path)
         if info.flag_bits & ZIP_ENCRYPTED:
             results.append(
                 FileResult(name, error="the entry is encrypted; zip it again without a password")
@@ -415,13 +435,16 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
         except XMLImportError as exc:
             results.append(FileResult(item.name, error=str(exc)))
             continue
-        named = by_basename.get(layout.image_name, [])
-        image = by_stem.get(_stem(item.name)) or _named_image(item.name, layout, by_path, named)
+        # An XML file naming its image with a character that the image's name lost in
+        # cleaning still pairs with it.
+        image_name = clean_file_name(layout.image_name)
+        named = by_basename.get(image_name, [])
+        image = by_stem.get(_stem(item.name)) or _named_image(item.name, image_name, by_path, named)
         if image is None and len(named) > 1:
             results.append(
                 FileResult(
                     item.name,
-                    error=f"several images of this upload are named {layout.image_name!r}; "
+                    error=f"several images of this upload are named {image_name!r}; "
                     "put the XML beside its image, or in a folder inside the image's",
                 )
             )
@@ -429,7 +452,7 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
             results.append(
                 FileResult(
                     item.name,
-                    error=f"the XML refers to the image {layout.image_name!r}, "
+                    error=f"the XML refers to the image {image_name!r}, "
                     "which is not part of this upload",
                 )
             )
@@ -448,13 +471,13 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
 
 
 def _named_image(
-    xml_name: str, layout: ImportedPage, by_path: dict[str, _Item], named: list[_Item]
+    xml_name: str, image_name: str, by_path: dict[str, _Item], named: list[_Item]
 ) -> _Item | None:
     """The image the XML names: beside it, or one folder up (PAGE in a page/ folder, as
     Transkribus exports it), else the one image of the upload with that name. Two volumes
     both holding 0001.jpg would otherwise give one volume's lines to the other's page."""
     folder = PurePosixPath(xml_name).parent
-    for candidate in (folder / layout.image_name, folder.parent / layout.image_name):
+    for candidate in (folder / image_name, folder.parent / image_name):
         if (image := by_path.get(str(candidate))) is not None:
             return image
     return named[0] if len(named) == 1 else None
@@ -469,6 +492,10 @@ def _stem(name: str) -> str:
 # the others hold its metadata. They are no page's layout.
 SIDECARS = frozenset({"mets.xml", "doc.xml", "metadata.xml"})
 METS = "mets.xml"
+# Transkribus's METS file takes under 1 kB a page: this is over ten thousand pages'. Its tree
+# is held whole, at many times the file's size, which a file of the upload's limit would
+# make gigabytes.
+MAX_SIDECAR_MB = 10
 
 
 def _is_sidecar(item: _Item) -> bool:
@@ -478,13 +505,14 @@ def _is_sidecar(item: _Item) -> bool:
 def _sources(
     items: list[_Item], sidecars: list[_Item], folders: bool, results: list[FileResult]
 ) -> list[_Source]:
-    """The documents the files make: each file its own, but for the images of a ZIP
-    archive's folder that holds a METS file, which are one document, its pages in the METS
-    file's order (Transkribus exports a folder a document, with its METS). With `folders`,
-    any folder of images inside an archive is one document, its pages in name order, as
-    eScriptorium and Transkribus users zip them; without, such images stay a document each,
-    as they always were: a training export holds many documents' pages in one folder. Images at an archive's root are never one document but by their
-    METS file. A PDF is a document of its own wherever it is."""
+    """The documents the files make: each file its own, but for the images of a folder (a
+    ZIP archive's, or one on disk for import_documents) that holds a METS file, which are one
+    document, its pages in the METS file's order (Transkribus exports a folder a document,
+    with its METS). With `folders`, any folder of images is one document, its pages in name
+    order, as eScriptorium and Transkribus users zip them; without, such images stay a
+    document each, as they always were: a training export holds many documents' pages in one
+    folder. Images at an archive's root are never one document but by their METS file. A PDF
+    is a document of its own wherever it is."""
     beside: dict[str | None, dict[str, _Item]] = {}
     for sidecar in sidecars:
         beside.setdefault(sidecar.folder, {})[sidecar.base_name.casefold()] = sidecar
@@ -531,6 +559,16 @@ def _order_folder(
     for name in (METS, "doc.xml", "metadata.xml"):
         if (sidecar := sidecars.get(name)) is None:
             continue
+        after = "; the folder's pages are in the order of their file names" if name == METS else ""
+        if sidecar.size > MAX_SIDECAR_MB * 1024 * 1024:
+            results.append(
+                FileResult(
+                    sidecar.name,
+                    error=f"the file is {sidecar.size / 1024 / 1024:.1f} MB, over the "
+                    f"{MAX_SIDECAR_MB} MB that {name} is read up to, and is not read{after}",
+                )
+            )
+            continue
         try:
             if name == METS:
                 mets = parse_mets(sidecar.read())
@@ -538,15 +576,12 @@ def _order_folder(
             else:
                 title = parse_document_title(sidecar.read())
         except XMLImportError as exc:
-            after = (
-                "; the folder's pages are in the order of their file names" if name == METS else ""
-            )
             results.append(FileResult(sidecar.name, error=f"{exc}{after}"))
             continue
         titles.append(title)
     position: dict[str, int] = {}
     for index, image in enumerate(order):
-        position.setdefault(PurePosixPath(image).name, index)
+        position.setdefault(clean_file_name(PurePosixPath(image).name), index)
     source.items.sort(
         key=lambda item: (position.get(item.base_name, len(order)), _natural(item.base_name))
     )
@@ -765,6 +800,26 @@ def _store_page_files(
     return rows
 
 
+# Characters a file name can hold but no one means by it: control characters, which XML
+# cannot carry (an export would write U+FFFD) and PostgreSQL refuses (NUL), unpaired surrogates
+# and the noncharacters U+FFFE and U+FFFF, and the bidi controls, which show a name other than
+# it is ("scan_\u202egpj.exe" shown as "scan_exe.jpg").
+_UNMEANT_IN_NAMES = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff\ufeff\ufffe\uffff]"
+)
+# Those that look like a space, a run of which the name keeps as one: "Brief\t1873.jpg" is
+# "Brief 1873.jpg", as a PAGE file's imageFilename attribute naming it reads.
+_SPACES_IN_NAMES = re.compile("[\t\n\r\x0b\x0c\x85\u2028\u2029]+")
+
+
+def clean_file_name(name: str) -> str:
+    """An uploaded file's or a ZIP entry's name as pages, results and transcripts show it: in
+    NFC (macOS decomposes names; an XML naming the file composes them), without the
+    characters no one means in a name."""
+    return nfc(_UNMEANT_IN_NAMES.sub("", _SPACES_IN_NAMES.sub(" ", name)))
+
+
 SOURCE_NAME_LENGTH = 255  # Page.source_name's max_length, a file system's longest name
 
 
@@ -797,13 +852,10 @@ def remote_source_name(service: str, image: str) -> str:
     page is named after its document."""
     candidates = [service] if service else [image]
     for url in candidates:
-        name = PurePosixPath(unquote(urlsplit(url).path.rstrip("/"))).name
-        # An escaped control character (%00) would be refused by the database, failing the
-        # document's import over a file name.
-        if any(unicodedata.category(char) == "Cc" for char in name):
-            continue
+        # An escaped control character (%00) is cleaned as an upload's is.
+        name = clean_file_name(PurePosixPath(unquote(urlsplit(url).path.rstrip("/"))).name)
         if PurePosixPath(name).suffix.lower() in IMAGE_FILE_SUFFIXES:
-            return nfc(name)[:SOURCE_NAME_LENGTH]
+            return name[:SOURCE_NAME_LENGTH]
     return ""
 
 

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import unquote
+from xml.etree import ElementTree
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
@@ -213,9 +214,13 @@ def _number(value) -> float | None:
         return None
 
 
-def _refuse_entities(data: bytes) -> None:
+def _defused_root(data: bytes) -> ElementTree.Element:
+    """The file's root element, from defusedxml's parser, which refuses entity declarations
+    and external references."""
     try:
-        defused_fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+        return defused_fromstring(
+            data, forbid_dtd=False, forbid_entities=True, forbid_external=True
+        )
     except DefusedXmlException as exc:
         raise XMLImportError(
             f"the XML declares entities or external references, which are refused ({exc})"
@@ -224,17 +229,14 @@ def _refuse_entities(data: bytes) -> None:
         raise XMLImportError(f"the XML is malformed ({exc})") from exc
 
 
-def _safe_root(data: bytes):
-    _refuse_entities(data)
-    try:
-        return etree.fromstring(data, parser=_safe_parser())
-    except etree.XMLSyntaxError as exc:
-        raise XMLImportError(f"the XML is malformed ({exc})") from exc
+def _local_name(element: ElementTree.Element) -> str:
+    return element.tag.rpartition("}")[2]
 
 
 def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
     """Lines of a PAGE or ALTO file in reading order, in the file's pixel coordinates."""
-    _refuse_entities(data)
+    # Refused before kraken's lxml reads it.
+    _defused_root(data)
     try:
         page = _SafeXMLPage(data, name)
     except XMLImportError:
@@ -300,13 +302,14 @@ def parse_mets(data: bytes) -> MetsDocument:
     images: its physical structMap's pages (a `div` pointing at files, by its ORDER when every
     page has one), each page's image found in the fileSec; the fileSec's images in their order
     when there is no structMap. Its title is the first `title` it holds (MODS's, or
-    Transkribus's own metadata)."""
-    root = _safe_root(data)
-    if not isinstance(root.tag, str) or etree.QName(root).localname != "mets":
+    Transkribus's own metadata). Read from defusedxml's tree alone: parsing it again with
+    lxml would take as long and as much memory once more."""
+    root = _defused_root(data)
+    if _local_name(root) != "mets":
         raise XMLImportError("the file is not METS (its root element is not mets)")
     files: dict[str, str] = {}
     in_file_order: list[str] = []
-    for element in root.iter("{*}file"):
+    for element in root.iterfind(".//{*}file"):
         location = element.find("{*}FLocat")
         href = location.get(XLINK_HREF) if location is not None else None
         if not href or not _is_image(element.get("MIMETYPE") or "", href):
@@ -322,7 +325,7 @@ def parse_mets(data: bytes) -> MetsDocument:
 
 def parse_document_title(data: bytes) -> str:
     """The title in Transkribus's doc.xml or metadata.xml: the first `title` element's."""
-    return _first_title(_safe_root(data))
+    return _first_title(_defused_root(data))
 
 
 def _is_image(mimetype: str, href: str) -> bool:
@@ -344,12 +347,12 @@ def _structure_order(root, files: dict[str, str]) -> list[str]:
     if not (physical or maps):
         return []
     pages: list[tuple[str | None, str]] = []
-    for div in (physical or maps)[0].iter("{*}div"):
+    for div in (physical or maps)[0].iterfind(".//{*}div"):
         # An fptr names its file, or holds areas (Transkribus) or seq/par that do.
         ids = [
             element.get("FILEID")
             for fptr in div.findall("{*}fptr")
-            for element in fptr.iter(tag=etree.Element)
+            for element in fptr.iter()
             if element.get("FILEID")
         ]
         image = next((files[i] for i in ids if i in files), None)
@@ -365,7 +368,7 @@ def _structure_order(root, files: dict[str, str]) -> list[str]:
 
 def _first_title(root) -> str:
     for element in root.iter():
-        if not isinstance(element.tag, str) or etree.QName(element).localname != "title":
+        if _local_name(element) != "title":
             continue
         title = nfc(" ".join("".join(element.itertext()).split()))
         if title:

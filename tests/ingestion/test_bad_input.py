@@ -1,8 +1,11 @@
 """Bad input: each bad file gets its own clear message, the rest of the upload succeeds,
 and nothing already stored is touched."""
 
+import io
 import struct
 import threading
+import warnings
+import zipfile
 from hashlib import sha256
 from pathlib import Path
 
@@ -135,6 +138,61 @@ def test_zip_entries_with_absolute_or_parent_paths_are_skipped(letters, tmp_path
     assert results["x.zip/ok/a.jpg"].ok
     assert Document.objects.count() == 1
     assert not (tmp_path / "evil.jpg").exists()
+
+
+def zip_with_twice(*entries: tuple[str, bytes]) -> bytes:
+    """A ZIP that may hold a name twice, as one added to by a tool that appends (Python's
+    zipfile among them) holds it."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as archive:
+        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name"
+        for name, data in entries:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_name_twice_in_a_zip_is_read_once_and_the_second_reported(letters, stored):
+    first, second = files.jpeg(), files.jpeg()
+    archive = zip_with_twice(
+        ("box/1.jpg", first),
+        ("box/2.jpg", files.jpeg()),
+        ("box/1.jpg", second),
+        # The same name once cleaned, or composed as macOS decomposes it.
+        ("box/2\u202e.jpg", files.jpeg()),
+        ("box/e\u0301t\u00e9.jpg", files.jpeg()),
+        ("box/\u00e9t\u00e9.jpg", files.jpeg()),
+    )
+    results = do_ingest(letters, [Upload.from_bytes("scans.zip", archive)], folders=True)
+    said = "the archive holds another file of this name before this one, which is the one read"
+    assert [(r.name, said in r.error) for r in results if r.error] == [
+        ("scans.zip/box/1.jpg", True),
+        ("scans.zip/box/2.jpg", True),
+        ("scans.zip/box/\u00e9t\u00e9.jpg", True),
+    ]
+    (made,) = [r for r in results if r.document is not None]
+    assert (made.name, made.pages) == ("scans.zip/box", 3)
+    pages = made.document.pages.order_by("index")
+    assert list(pages.values_list("source_name", flat=True)) == [
+        "1.jpg",
+        "2.jpg",
+        "\u00e9t\u00e9.jpg",
+    ]
+    with pages[0].image.open("rb") as image:
+        assert image.read() == first
+    assert_untouched(stored)
+
+
+@pytest.mark.django_db
+def test_a_name_twice_in_a_zip_is_one_document_not_two(letters):
+    """Without folders each image is a document: the second of a name is no second one."""
+    archive = zip_with_twice(("a.jpg", files.jpeg()), ("a.jpg", files.jpeg()))
+    results = do_ingest(letters, [Upload.from_bytes("scans.zip", archive)])
+    assert [(r.name, r.ok, r.pages) for r in results] == [
+        ("scans.zip/a.jpg", False, 0),
+        ("scans.zip/a.jpg", True, 1),
+    ]
+    assert Document.objects.filter(collection=letters).count() == 1
 
 
 @pytest.mark.django_db

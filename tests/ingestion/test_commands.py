@@ -22,6 +22,55 @@ def test_import_documents_walks_folders_and_pairs_xml_per_folder(tmp_path, lette
     assert sorted(Document.objects.values_list("title", flat=True)) == ["p", "scans"]
 
 
+def pages_of(document) -> list[str]:
+    return list(document.pages.order_by("index").values_list("source_name", flat=True))
+
+
+@pytest.mark.django_db
+def test_import_documents_with_folders_makes_a_document_of_each_folder_of_images(
+    tmp_path, letters, capsys
+):
+    """As the upload's folders option: a folder of images on disk, or in a ZIP archive, is a
+    document, its pages in name order; a PDF, and a file named on the command line, are
+    documents of their own."""
+    box = tmp_path / "box"
+    (box / "vol1").mkdir(parents=True)
+    for name in ("10.jpg", "2.jpg", "1.jpg"):
+        (box / "vol1" / name).write_bytes(files.jpeg())
+    (box / "vol1" / "letter.pdf").write_bytes(files.pdf(2))
+    (box / "cover.png").write_bytes(files.png())
+    (box / "vol2.zip").write_bytes(
+        files.zip_of({"vol2/b.jpg": files.jpeg(), "vol2/a.jpg": files.jpeg()})
+    )
+    (tmp_path / "loose.jpg").write_bytes(files.jpeg())
+    call_command(
+        "import_documents",
+        str(box),
+        str(tmp_path / "loose.jpg"),
+        "--collection",
+        "Letters",
+        "--segmentation",
+        "whole_image",
+        "--folders",
+    )
+    out = capsys.readouterr().out
+    assert f"ok     {box / 'vol1'} -> document" in out and "(3 pages, 3 lines)" in out
+    documents = {d.title: pages_of(d) for d in Document.objects.filter(collection=letters)}
+    assert documents == {
+        "vol1": ["1.jpg", "2.jpg", "10.jpg"],
+        "letter": ["letter-1.jpg", "letter-2.jpg"],
+        "box": ["cover.png"],
+        "vol2": ["a.jpg", "b.jpg"],
+        "loose": ["loose.jpg"],
+    }
+
+    # Without the option, as before: each image a document.
+    Document.objects.all().delete()
+    call_command("import_documents", str(box / "vol1"), "--collection", "Letters")
+    titles = sorted(Document.objects.values_list("title", flat=True))
+    assert titles == ["1", "10", "2", "letter"]
+
+
 @pytest.mark.django_db
 def test_import_documents_reports_bad_files_and_fails_at_the_end(tmp_path, letters, capsys):
     (tmp_path / "good.png").write_bytes(files.png())

@@ -10,7 +10,13 @@ from django.urls import reverse
 from lxml import etree
 
 from ocrreview.corpus.iiif import do_fetch_iiif_images, do_import_iiif
-from ocrreview.corpus.ingestion import Upload, do_ingest, remote_source_name, source_name
+from ocrreview.corpus.ingestion import (
+    Upload,
+    clean_file_name,
+    do_ingest,
+    remote_source_name,
+    source_name,
+)
 from ocrreview.corpus.models import Document, Line, Membership
 from ocrreview.corpus.transcripts import transcript
 from tests import factories
@@ -156,9 +162,106 @@ def test_a_iiif_page_is_named_by_its_image_service_when_that_names_a_file(
         ),
         ("", "https://x.org/scans/Brief%20%C3%A9t%C3%A9.JPG?v=2", "Brief été.JPG"),
         ("", "https://x.org/render?page=3", ""),
-        # An escaped control character names no file the database would store.
-        ("https://x.org/iiif/a%00b.jp2", "https://x.org/iiif/a%00b.jp2/full/max/0/x.jpg", ""),
+        # Escaped control characters are cleaned as an upload's are.
+        ("https://x.org/iiif/a%00b.jp2", "https://x.org/iiif/a%00b.jp2/full/max/0/x.jpg", "ab.jp2"),
+        ("", "https://x.org/scans/f%091%E2%80%AEr.jpg", "f 1r.jpg"),
     ],
 )
 def test_a_remote_image_s_name_is_a_file_name_or_none(service, image, name):
     assert remote_source_name(service, image) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "cleaned"),
+    [
+        ("Brief\t1873.jpg", "Brief 1873.jpg"),
+        ("line\r\nbreak.png", "line break.png"),
+        ("nul\x00bell\x07del\x7fcsi\x9b.jpg", "nulbelldelcsi.jpg"),
+        ("next\x85line\u2028.jpg", "next line .jpg"),
+        # Shown as "scan_exe.jpg", it is an .exe.
+        ("scan_\u202egpj.exe", "scan_gpj.exe"),
+        ("\ufeff\u2067\u05d0\u2069\u200f\u061c\udc80.jpg", "\u05d0.jpg"),
+        # macOS's decomposed é, and a joiner that Persian and Indic names need, stay.
+        (
+            "ete\u0301_\u0645\u06cc\u200c\u0634\u0648\u062f.jpg",
+            "et\u00e9_\u0645\u06cc\u200c\u0634\u0648\u062f.jpg",
+        ),
+    ],
+)
+def test_a_file_name_loses_the_characters_no_one_means_in_it(name, cleaned):
+    assert clean_file_name(name) == cleaned
+    assert clean_file_name(cleaned) == cleaned
+
+
+CONTROLLED = {
+    "box/Brief\t1873.jpg": "Brief 1873.jpg",
+    "box/line\r\nbreak.png": "line break.png",
+    "box/bell\x07del\x7fcsi\x9b.jpg": "belldelcsi.jpg",
+    "box/scan_\u202egnp.png": "scan_gnp.png",
+}
+
+
+@pytest.mark.django_db
+def test_control_characters_in_names_are_dropped_and_exports_name_the_scan_in_valid_xml(
+    client, alice, letters, tiny_model
+):
+    """In a ZIP entry's name (where NUL cannot be: zipfile ends a name there), a PDF's and a
+    TIFF's: pages, titles and results show the name without them, and the PAGE, ALTO and TEI
+    files name the scan in XML that parses, with no U+FFFD standing in for them."""
+    entries = {name: files.jpeg() if name.endswith("jpg") else files.png() for name in CONTROLLED}
+    results = do_ingest(
+        letters,
+        [
+            Upload.from_bytes("scans\u202e.zip", files.zip_of(entries)),
+            Upload.from_bytes("re\x00port\u2066.pdf", files.pdf(2)),
+            Upload.from_bytes("reg\tister.tif", files.tiff(2)),
+        ],
+        segmentation=Document.Segmentation.WHOLE_IMAGE,
+    )
+    assert [(r.name, r.error) for r in results] == [
+        ("scans.zip/box/Brief 1873.jpg", ""),
+        ("scans.zip/box/line break.png", ""),
+        ("scans.zip/box/belldelcsi.jpg", ""),
+        ("scans.zip/box/scan_gnp.png", ""),
+        ("report.pdf", ""),
+        ("reg ister.tif", ""),
+    ]
+    names = {
+        r.document.title: list(
+            r.document.pages.order_by("index").values_list("source_name", flat=True)
+        )
+        for r in results
+    }
+    assert names == {
+        "Brief 1873": ["Brief 1873.jpg"],
+        "line break": ["line break.png"],
+        "belldelcsi": ["belldelcsi.jpg"],
+        "scan_gnp": ["scan_gnp.png"],
+        "report": ["report-1.jpg", "report-2.jpg"],
+        "reg ister": ["reg ister-1.jpg", "reg ister-2.jpg"],
+    }
+
+    client.force_login(alice)
+    for result in results:
+        document = result.document
+        scans = names[document.title]
+        page_files = downloaded(client, document, "page")
+        alto_files = downloaded(client, document, "alto")
+        tei = client.get(
+            reverse("document_transcript", args=[document.pk]), {"format": "tei"}
+        ).content
+        for data in [*page_files.values(), *alto_files.values(), tei]:
+            assert "\ufffd".encode() not in data
+        page_images = [
+            etree.fromstring(data).find(f"{PAGE_NS}Page").get("imageFilename")
+            for _, data in sorted(page_files.items())
+        ]
+        alto_images = [
+            etree.fromstring(data).findtext(f".//{ALTO_NS}fileName")
+            for _, data in sorted(alto_files.items())
+        ]
+        tei_images = [
+            graphic.get("url")
+            for graphic in etree.fromstring(tei).iter("{http://www.tei-c.org/ns/1.0}graphic")
+        ]
+        assert page_images == alto_images == tei_images == scans

@@ -1,14 +1,16 @@
 """A Transkribus export, and ZIP archives of folders of images: a folder a document, its pages
 in its METS file's order, its PAGE XML paired with its images, its metadata files no failure."""
 
+import os
 import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from ocrreview.corpus.ingestion import Upload, do_ingest
+from ocrreview.corpus.ingestion import MAX_SIDECAR_MB, Upload, do_ingest
 from ocrreview.corpus.models import Document, Line, Page
+from ocrreview.corpus.xmlimport import parse_mets
 from tests.factories import token_headers
 from tests.ingestion import files
 from tests.ingestion.test_api import upload as api_upload
@@ -224,6 +226,10 @@ LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE mets [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
 <mets xmlns="http://www.loc.gov/METS/"><metsHdr>&lol2;</metsHdr></mets>
 """
+EXTERNAL = b"""<?xml version="1.0"?>
+<!DOCTYPE mets [<!ENTITY passwd SYSTEM "file:///etc/passwd">]>
+<mets xmlns="http://www.loc.gov/METS/"><metsHdr>&passwd;</metsHdr></mets>
+"""
 NOT_METS = b"<trpDoc><md><title>x</title></md></trpDoc>"
 NO_IMAGES = b"""<mets xmlns="http://www.loc.gov/METS/"><fileSec><fileGrp>
 <file ID="x" MIMETYPE="application/xml"/></fileGrp></fileSec></mets>"""
@@ -234,10 +240,11 @@ NO_IMAGES = b"""<mets xmlns="http://www.loc.gov/METS/"><fileSec><fileGrp>
     [
         (MALFORMED, "the XML is malformed"),
         (LAUGHS, "the XML declares entities or external references, which are refused"),
+        (EXTERNAL, "the XML declares entities or external references, which are refused"),
         (NOT_METS, "the file is not METS"),
         (NO_IMAGES, "the METS file lists no page images"),
     ],
-    ids=["malformed", "billion-laughs", "not-mets", "no-images"],
+    ids=["malformed", "billion-laughs", "external-entity", "not-mets", "no-images"],
 )
 @pytest.mark.django_db
 def test_a_bad_mets_file_is_its_own_error_and_the_pages_go_in_name_order(
@@ -257,6 +264,32 @@ def test_a_bad_mets_file_is_its_own_error_and_the_pages_go_in_name_order(
     document = Document.objects.get()
     assert pages_of(document) == ["2.jpg", "9.jpg", "10.jpg"]
     assert document.segmentation == K.IMPORTED and document.lines.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_mets_file_over_its_size_limit_is_not_read_and_the_pages_go_in_name_order(
+    letters, tiny_model
+):
+    """Held whole as a tree, a METS file of the upload's size limit would take gigabytes."""
+    folder = transkribus_document("Akte", 4, ["1.jpg", "2.jpg"], ["2.jpg", "1.jpg"])
+    mets = folder["Akte/mets.xml"]
+    # A valid METS file giving the order 2, 1, padded past the limit with what barely
+    # compresses (the archive would take it for a ZIP bomb).
+    padding = os.urandom((MAX_SIDECAR_MB * 1024 * 1024) // 2 + 1).hex()
+    folder["Akte/mets.xml"] = mets.replace(
+        b"</mets:mets>", f"<!--{padding}--></mets:mets>".encode()
+    )
+    assert parse_mets(folder["Akte/mets.xml"]).images == ["2.jpg", "1.jpg"]
+    results = do_ingest(letters, [Upload.from_bytes("x.zip", files.zip_of(folder))])
+    errors = {r.name: r.error for r in results if r.error}
+    assert errors == {
+        "x.zip/Akte/mets.xml": f"the file is {MAX_SIDECAR_MB}.0 MB, over the {MAX_SIDECAR_MB} MB "
+        "that mets.xml is read up to, and is not read; the folder's pages are in the order of "
+        "their file names"
+    }
+    document = Document.objects.get()
+    assert pages_of(document) == ["1.jpg", "2.jpg"]
+    assert document.title == "metadata of 4"
 
 
 @pytest.mark.django_db

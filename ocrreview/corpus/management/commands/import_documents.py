@@ -14,7 +14,9 @@ from ocrreview.corpus.models import Collection, Document
 class Command(BaseCommand):
     help = (
         "Import images, TIFFs, PDFs and ZIP archives (folders recursively) into a collection. "
-        "PAGE/ALTO files are matched to images of the same folder."
+        "PAGE/ALTO files are matched to images of the same folder. Each image is a document, "
+        "but for a folder with a Transkribus mets.xml, on disk or in a ZIP archive, which is "
+        "one; with --folders, any folder of images is."
     )
 
     def add_arguments(self, parser):
@@ -38,6 +40,13 @@ class Command(BaseCommand):
             action="store_true",
             help="take the text of PAGE/ALTO files as reviewed ground truth",
         )
+        parser.add_argument(
+            "--folders",
+            action="store_true",
+            help="each folder of images is one document, its pages in name order, as the "
+            "upload's folders option makes a ZIP archive's folders (files named on the command "
+            "line and images at a ZIP archive's root stay a document each)",
+        )
         parser.add_argument("--user", help="username recorded as the uploader")
 
     def handle(self, *args, **options):
@@ -48,15 +57,19 @@ class Command(BaseCommand):
                 raise CommandError(f"No user named {options['user']!r}.")
         collection = self._collection(options, user)
         failed = 0
-        # One ingestion per folder: its XML files meet their images, and memory holds
-        # one folder at a time.
-        for files in self._files_by_folder(options["paths"]).values():
+        # One ingestion per folder, and one for the files named: its XML files meet their
+        # images, and memory holds one folder at a time.
+        for folder, files in self._files_by_folder(options["paths"]).items():
             results = do_ingest(
                 collection,
-                [Upload.from_path(path, str(path)) for path in files],
+                [
+                    Upload.from_path(path, str(path), str(folder) if folder else None)
+                    for path in files
+                ],
                 user=user,
                 segmentation=options["segmentation"],
                 import_text=options["import_text"],
+                folders=options["folders"],
             )
             for result in results:
                 if result.duplicate:
@@ -106,13 +119,17 @@ class Command(BaseCommand):
         self.stdout.write(f"created collection {name!r}, administered by {options['admin']}")
         return created
 
-    def _files_by_folder(self, paths: list[Path]) -> dict[Path, list[Path]]:
-        folders: dict[Path, list[Path]] = defaultdict(list)
+    def _files_by_folder(self, paths: list[Path]) -> dict[Path | None, list[Path]]:
+        """The files to import by the folder they were found in; those named on the command
+        line under None, found in no folder."""
+        folders: dict[Path | None, list[Path]] = defaultdict(list)
         for path in paths:
             if not path.exists():
                 raise CommandError(f"{path} does not exist.")
-            candidates = sorted(path.rglob("*")) if path.is_dir() else [path]
-            for candidate in candidates:
+            if not path.is_dir():
+                folders[None].append(path)
+                continue
+            for candidate in sorted(path.rglob("*")):
                 hidden = any(
                     part.startswith(".") for part in candidate.relative_to(path.parent).parts
                 )
