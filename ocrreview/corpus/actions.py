@@ -277,7 +277,10 @@ def do_add_member(
     collection: Collection, user, role: str, *, actor, invited: dict | None = None
 ) -> Membership:
     """`invited`: the invitation that adds them (invitations.py), kept in the event: the
-    address it was sent to, and whether it made the account."""
+    address it was sent to, and whether it made the account. A pending account (invited,
+    its password not chosen yet) added otherwise, by its username, loses the links made to
+    choose its password, as an invitation's does: one that another admin was shown would
+    let its holder in as them, here too. Its owner asks for a password reset."""
     members = _locked_memberships(collection)
     already = f"{user.get_username()} is already a member of {collection}"
     if user.pk in members:
@@ -288,6 +291,12 @@ def do_add_member(
         membership = Membership.objects.create(user=user, collection=collection, role=role)
     except IntegrityError:
         raise AlreadyAMember(f"{already}.") from None
+    if not invited:
+        # Imported here: invitations imports this module.
+        from ocrreview.corpus.invitations import is_pending, retire_links
+
+        if is_pending(user):
+            retire_links(user)
     invitation = {"invited": invited} if invited else {}
     record_event(
         collection, T.MEMBER_ADDED, actor=actor, member=member_label(user), role=role, **invitation

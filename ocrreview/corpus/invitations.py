@@ -5,7 +5,9 @@ no password) and its membership, and mails a link to choose a password: the pass
 link of Django's default_token_generator, which works once and for PASSWORD_RESET_TIMEOUT
 seconds. The inviting admin is shown the same link, for a site whose mail goes nowhere (the
 file-based default) or fails, only when the invitation made the account: a link to an account
-that was there before goes to its own address alone.
+that was there before goes to its own address alone. A shown link works until the account is
+made a member otherwise (invited again, added by its username): a membership another admin
+decides on is not to be had with it.
 """
 
 import itertools
@@ -110,6 +112,13 @@ def is_pending(user) -> bool:
     )
 
 
+def retire_links(user) -> None:
+    """Every link made to choose the account's password stops working: a new unusable password
+    is a new hash, which the links' tokens are made of."""
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+
+
 @transaction.atomic
 def do_invite_member(collection: Collection, email: str, name: str, role: str, *, actor) -> Invited:
     """Make `email` a member of the collection with `role`: the active account that uses the
@@ -164,6 +173,10 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
             if detail
             else f"{email} is already a member of {collection}."
         )
+    if pending:
+        # Every link made before, shown to whichever admin, stops working, whether or not a
+        # new one is mailed: this invitation's membership is not to be had with one of them.
+        retire_links(user)
     if pending and not _take("account", user.pk, 1, RESEND_SECONDS):
         if membership is not None:
             minutes = RESEND_SECONDS // 60
@@ -172,14 +185,10 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
                 "try again later."
             )
         # Added all the same, as an account in use would be: no link mailed this time (its
-        # owner may ask for a password reset), and nothing told of its mailbox.
+        # owner asks for a password reset, which the dead link's page offers), and nothing
+        # told of its mailbox.
         logger.info("invitation mail to %s not sent: one was sent in the last minutes", user)
         pending = False
-    if pending:
-        # A new unusable password is a new hash, which the links' tokens are made of: every
-        # link made before, shown to whichever admin, stops working.
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
     if membership is not None:
         _record_sent_again(collection, user, actor)
         return Invited(user, membership.role, added=False, created=False, needs_password=True)

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ocrreview.corpus import invitations
-from ocrreview.corpus.models import CollectionEvent, Membership
+from ocrreview.corpus.models import Collection, CollectionEvent, Membership
 from ocrreview.corpus.tokens import do_create_api_token
 from tests import factories
 
@@ -447,6 +447,66 @@ def test_a_pending_invitee_mailed_minutes_ago_is_added_without_a_mail(
     ]
     assert roles(hers)["jane"] == REVIEWER
     assert len(smtp_server.to("jane@example.org")) == 1
+
+
+def test_a_pending_invitee_mailed_minutes_ago_loses_the_link_alice_was_shown(
+    client, alice, letters, smtp_server
+):
+    """Added to Mallory's collection without a mail, Jane keeps no link that works: Alice's
+    would let Alice in as Jane, a member of Mallory's collection now. Jane's way in is a
+    password reset."""
+    client.force_login(alice)
+    invite(client, letters, "jane@example.org")
+    alices_link = shown_link(client.get(members_url(letters)).content.decode())
+    mallory, hers = mallory_admin_of_her_own_collection()
+    assert invite(mallory, hers, "jane@example.org").status_code == 302
+    assert "This link no longer works" in Client().get(alices_link, follow=True).content.decode()
+    assert invitations.is_pending(User.objects.get(username="jane"))
+
+
+@pytest.mark.parametrize("where", ["members page", "API", "new collection"])
+def test_a_pending_invitee_added_by_username_loses_the_link_alice_was_shown(
+    client, alice, letters, staff, smtp_server, where
+):
+    """Another admin adds Jane by her username, as the members page, the API or a new
+    collection's first admin: the link Alice was shown would let Alice in as Jane, a member of
+    the other collection, so it stops working. The other admin is shown none and no mail is
+    sent: Jane's way in is a password reset, at her own address."""
+    client.force_login(alice)
+    invite(client, letters, "jane@example.org")
+    alices_link = shown_link(client.get(members_url(letters)).content.decode())
+    mallory, hers = mallory_admin_of_her_own_collection()
+    if where == "members page":
+        response = mallory.post(members_url(hers), {"username": "jane", "role": ADMIN})
+        assert response.status_code == 302
+        assert 'id="invitation-link"' not in mallory.get(members_url(hers)).content.decode()
+    elif where == "API":
+        response = mallory.post(
+            reverse("api_members", args=[hers.pk]),
+            {"username": "jane", "role": ADMIN},
+            content_type="application/json",
+            headers=factories.token_headers(User.objects.get(username="mallory")),
+        )
+        assert response.status_code == 201
+        assert "link" not in response.json()
+    else:
+        staff_browser = Client()
+        staff_browser.force_login(staff)
+        response = staff_browser.post(
+            reverse("new_collection"),
+            {"name": "Jane's own", "language": "en", "licence": "", "admin": "jane"},
+        )
+        assert response.status_code == 302, response.content
+        hers = Collection.objects.get(name="Jane's own")
+    assert roles(hers)["jane"] == ADMIN
+    assert "This link no longer works" in Client().get(alices_link, follow=True).content.decode()
+    assert len(smtp_server.to("jane@example.org")) == 1  # Alice's invitation alone
+
+
+def test_an_account_in_use_added_by_username_keeps_its_password(client, alice, bob, smtp_server):
+    mallory, hers = mallory_admin_of_her_own_collection()
+    assert mallory.post(members_url(hers), {"username": "bob", "role": REVIEWER}).status_code == 302
+    assert logs_in("bob", "password")
 
 
 @pytest.mark.parametrize("used_by", ["api token", "a login"])
