@@ -321,8 +321,9 @@ def _zip_entries(
         zf = zipfile.ZipFile(handle)
     except ZIP_ENTRY_ERRORS as exc:  # the central directory fails as an entry can
         raise IngestError(f"not a readable ZIP archive ({exc})") from exc
-    # Not is_dir(): it fails on an empty name (a NUL byte is where zipfile cuts a name).
-    infos = [info for info in zf.infolist() if not info.filename.endswith("/")]
+    # Not is_dir(): it fails on an empty name (a NUL byte is where zipfile cuts a name). Old
+    # Windows tools (.NET's before 4.6.1) end a folder's name with a backslash.
+    infos = [info for info in zf.infolist() if not info.filename.endswith(("/", "\\"))]
     if len(infos) > settings.OCRREVIEW_ZIP_MAX_FILES:
         raise IngestError(
             f"the archive holds {len(infos)} files; the limit is {settings.OCRREVIEW_ZIP_MAX_FILES}"
@@ -336,18 +337,15 @@ def _zip_entries(
         )
     read_before: set[PurePosixPath] = set()
     for info in infos:
-        # Cleaned before it is judged: a control character dropped may make it unsafe.
-        filename = clean_file_name(_entry_name(info))
+        # Cleaned before it is judged: a control character dropped may make it unsafe. Old
+        # Windows tools part a path with backslashes: as slashes, its XML files find their
+        # images by their paths, and its folders are folders.
+        filename = clean_file_name(_entry_name(info)).replace("\\", "/")
         name = f"{archive}/{filename}"
-        path = PurePosixPath(filename.replace("\\", "/"))
+        path = PurePosixPath(filename)
         if path.parts[:1] == ("__MACOSX",) or path.name.startswith("._"):
             continue
-        if (
-            not path.parts
-            or filename.startswith(("/", "\\"))
-            or ":" in path.parts[0]
-            or ".." in path.parts
-        ):
+        if not path.parts or filename.startswith("/") or ":" in path.parts[0] or ".." in path.parts:
             results.append(FileResult(name, error="unsafe path in the archive; entry skipped"))
             continue
         if path in read_before:

@@ -377,6 +377,26 @@ def test_a_folder_with_layout_for_some_images_imports_those_and_segments_the_res
 
 
 @pytest.mark.django_db
+def test_a_zip_whose_paths_are_parted_by_backslashes_reads_as_its_folders(letters, tiny_model):
+    """As old Windows tools (.NET's before 4.6.1) zip a folder: a backslash between its
+    parts, and a folder's own entry ending with one."""
+    folder = transkribus_document("Akte", 8, ["1.jpg", "2.jpg"], ["2.jpg", "1.jpg"])
+    entries = {"Akte\\": b"", "Akte\\page\\": b""}
+    entries |= {name.replace("/", "\\"): data for name, data in folder.items()}
+    results = do_ingest(
+        letters, [Upload.from_bytes("x.zip", files.zip_of(entries))], import_text=True
+    )
+    assert [(r.name, r.error) for r in results] == [
+        ("x.zip/Akte/page/1.xml", ""),
+        ("x.zip/Akte/page/2.xml", ""),
+        ("x.zip/Akte", ""),
+    ]
+    document = Document.objects.get()
+    assert pages_of(document) == ["2.jpg", "1.jpg"]
+    assert texts_of(document) == ["text of 2.jpg", "text of 1.jpg"]
+
+
+@pytest.mark.django_db
 def test_the_api_takes_the_folders_option_and_reads_transkribus_exports(client, alice, letters):
     archive = files.zip_of(
         {
