@@ -354,8 +354,8 @@ def _zip_entries(
             results.append(
                 FileResult(
                     name,
-                    error="the archive holds another file of this name before this one, which "
-                    "is the one read; rename one of them to upload both",
+                    error="another file of this name comes before it in the archive, and only "
+                    "the first of a name is read; rename one of them to upload both",
                 )
             )
             continue

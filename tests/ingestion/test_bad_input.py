@@ -164,7 +164,7 @@ def test_a_name_twice_in_a_zip_is_read_once_and_the_second_reported(letters, sto
         ("box/\u00e9t\u00e9.jpg", files.jpeg()),
     )
     results = do_ingest(letters, [Upload.from_bytes("scans.zip", archive)], folders=True)
-    said = "the archive holds another file of this name before this one, which is the one read"
+    said = "another file of this name comes before it in the archive, and only the first"
     assert [(r.name, said in r.error) for r in results if r.error] == [
         ("scans.zip/box/1.jpg", True),
         ("scans.zip/box/2.jpg", True),
