@@ -1,46 +1,57 @@
 """The progress page's reviewer statistics at scale: counting distinct lines over the whole
 correction trail, as they were, against reading the running totals the trail's trigger keeps
-(review migration 0008); what the migration takes and what the trigger costs a save.
+(review migration 0008); the same per day for the last 30 days, counted over those days' trail
+against reading the per-day rows (migration 0009); what the migrations take and what the
+trigger costs a save.
 
     python -m bench.reviewer_stats [--lines 1200000] [--corrections 2200000] [--reviewers 40]
 
 Seeds a throwaway PostgreSQL database (<name>_bench, created and dropped here), with migration
 0008 unapplied, with one collection of --documents documents and --lines lines and
 --corrections records of --reviewers people (settling ones mostly, some skips and box edits,
-three in four timed by the editor) made in SQL (generate_series). Applies the migration, timed:
-its backfill is what a deployment waits for, and saves wait for it. Times --saves saves
-(do_save_line) in blocks of 10, the trigger turned off and on between blocks, on the lines of a
-second collection (whose totals are then short: the first's stay whole); then --saves saves on
-the first collection with the trigger on. Checks that both ways give the first collection the
-same numbers, and times each --samples times (the totals ten times as often): p50, p95 and,
-last, `speedup: N`, p50 of the old over p50 of the new.
+three in four timed by the editor, over the past year) made in SQL (generate_series). Applies
+the migrations, timed: their backfill is what a deployment waits for, and saves wait for it.
+Times --saves saves (do_save_line) in blocks of 10 on the lines of a second collection (whose
+totals are then short: the first's stay whole), between blocks the trigger turned off, or
+counting the running totals alone (0008's function), or those and the days (0009's); then
+--saves saves on the first collection with the trigger on. Checks that both ways give the first
+collection the same numbers, and times each --samples times (the totals ten times as often):
+p50, p95, `days_speedup: N` and, last, `speedup: N`, p50 of the old over p50 of the new.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import itertools
 import os
 import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from datetime import time as day_start
+from zoneinfo import ZoneInfo
 
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ocrreview.settings")
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Count, F, Q, Sum  # noqa: E402
+from django.db.models.functions import TruncDate  # noqa: E402
 
 from ocrreview.corpus.management.bench_database import bench_database  # noqa: E402
 from ocrreview.corpus.models import Collection, Document, Line, Page  # noqa: E402
-from ocrreview.review import actions, progress  # noqa: E402
+from ocrreview.review import actions, progress, reviewer_days  # noqa: E402
 from ocrreview.review.models import Correction  # noqa: E402
 
 LINES_PER_PAGE = 40
+days_migration = importlib.import_module("ocrreview.review.migrations.0009_reviewer_days")
 # Saves timed in a row with the trigger on, or off: the blocks alternate, and which comes first
 # in each pair, so that neither catches the machine busier.
 BLOCK = 10
@@ -70,6 +81,63 @@ def trail_reviewer_stats(collection: Collection) -> list[progress.ReviewerStats]
         )
         for row in rows
     ]
+
+
+# A day's work as reviewer_days reports it: (day, username, lines, changed, timed_lines, ms).
+DayRow = tuple[date, str, int, int, int, int]
+
+
+def trail_reviewer_days(collection: Collection, since: date, until: date) -> list[DayRow]:
+    """The reviewer statistics per day without the per-day rows: distinct lines counted over
+    the trail of those days (read by its index on the time), each record on its day in the
+    site's zone; newest day first, then by username."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    timed = Q(time_spent_ms__gt=0)
+    rows = (
+        Correction.objects.filter(
+            line__collection=collection,
+            action__in=progress.SETTLING,
+            created_at__gte=datetime.combine(since, day_start(), zone),
+            created_at__lt=datetime.combine(until + timedelta(days=1), day_start(), zone),
+        )
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .values("day", "user__username")
+        .annotate(
+            lines=Count("line", distinct=True),
+            changed=Count("line", distinct=True, filter=~Q(text_before=F("text_after"))),
+            timed_lines=Count("line", distinct=True, filter=timed),
+            ms=Sum("time_spent_ms", filter=timed),
+        )
+        .order_by("-day", "user__username")
+    )
+    return [
+        (
+            row["day"],
+            row["user__username"] or reviewer_days.DELETED_USER,
+            row["lines"],
+            row["changed"],
+            row["timed_lines"],
+            row["ms"] or 0,
+        )
+        for row in rows
+    ]
+
+
+def day_rows(shown: reviewer_days.ReviewerDays) -> list[DayRow]:
+    """reviewer_days' answer in the rows of trail_reviewer_days."""
+    return [
+        (day.day, r.username, r.lines, r.changed, r.timed_lines, r.time_spent_ms)
+        for day in shown.days
+        for r in day.reviewers
+    ]
+
+
+def last_days(collection: Collection) -> reviewer_days.ReviewerDays:
+    """The progress page's default: the last 30 days, in the zone the days are counted in."""
+    zone = reviewer_days.day_zone()
+    until = reviewer_days.today(zone)
+    since = until - timedelta(days=reviewer_days.DEFAULT_DAYS - 1)
+    return reviewer_days.reviewer_days(collection, since, until, zone=zone)
 
 
 def side_lines(count: int) -> list[Line]:
@@ -179,20 +247,34 @@ def timed_saves(users: list, lines: list[Line]) -> list[float]:
     return timings
 
 
-def saves_with_and_without(users: list, lines: list[Line]) -> tuple[list[float], list[float]]:
-    """ms of saves with the trigger on, and off: alternate blocks of BLOCK lines."""
-    on: list[float] = []
-    off: list[float] = []
-    size = max(1, min(BLOCK, len(lines) // 2))  # two blocks at least
-    blocks = [lines[i : i + size] for i in range(0, len(lines), size)]
+# The trigger as the saves are timed: off; counting the running totals alone, as migration
+# 0008 made it; counting those and the days, as 0009 made it.
+TRIGGER_STATES = {
+    "save_without_trigger": "ALTER TABLE review_correction DISABLE TRIGGER review_count_settled",
+    "save_with_totals_trigger": "ALTER TABLE review_correction ENABLE TRIGGER review_count_settled;"
+    + days_migration.RESTORE,
+    "save_with_trigger": "ALTER TABLE review_correction ENABLE TRIGGER review_count_settled;"
+    + days_migration.count_days(settings.TIME_ZONE),
+}
+
+
+def saves_by_trigger(users: list, lines: list[Line]) -> dict[str, list[float]]:
+    """ms of saves in each of TRIGGER_STATES: blocks of BLOCK lines, the states in turn, each
+    round in another order, so that none catches the machine busier."""
+    timings: dict[str, list[float]] = {name: [] for name in TRIGGER_STATES}
+    rounds = itertools.cycle(itertools.permutations(TRIGGER_STATES))
+    size = max(1, min(BLOCK, len(lines) // len(TRIGGER_STATES)))  # a block of each at least
+    blocks = iter([lines[i : i + size] for i in range(0, len(lines), size)])
     with connection.cursor() as cursor:
-        for number, block in enumerate(blocks):
-            enabled = (number % 2 == 0) == (number % 4 < 2)
-            switch = "ENABLE" if enabled else "DISABLE"
-            cursor.execute(f"ALTER TABLE review_correction {switch} TRIGGER review_count_settled")
-            (on if enabled else off).extend(timed_saves(users, block))
-        cursor.execute("ALTER TABLE review_correction ENABLE TRIGGER review_count_settled")
-    return on, off
+        for order in rounds:
+            for name in order:
+                block = next(blocks, None)
+                if block is None:
+                    cursor.execute(TRIGGER_STATES["save_with_trigger"])
+                    return timings
+                cursor.execute(TRIGGER_STATES[name])
+                timings[name].extend(timed_saves(users, block))
+    raise AssertionError("unreachable: the rounds never end")
 
 
 def percentiles(timings: list[float]) -> tuple[float, float]:
@@ -221,18 +303,21 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     call_command("migrate", "review", "0008", verbosity=0)
     print(f"migration 0008 (tables, trigger, backfill): {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    call_command("migrate", "review", "0009", verbosity=0)
+    print(f"migration 0009 (per-day tables, backfill): {time.perf_counter() - started:.1f} s")
     call_command("migrate", verbosity=0)  # any later ones
 
-    side = side_lines(2 * args.saves + 1)
+    side = side_lines(len(TRIGGER_STATES) * args.saves + 1)
     timed_saves(users, side[:1])  # the first save of the process, untimed
-    with_trigger, without = saves_with_and_without(users, side[1:])
+    saves = saves_by_trigger(users, side[1:])
     first = Line.objects.filter(collection=collection).order_by("pk").values("pk")[:1]
     chosen = random.Random(1).sample(range(args.lines), args.saves)
     timed_saves(users, list(Line.objects.filter(pk__in=[first[0]["pk"] + i for i in chosen])))
     with connection.cursor() as cursor:
         cursor.execute(
             "VACUUM ANALYZE corpus_line, review_correction, review_reviewerline, "
-            "review_reviewertotals, auth_user"
+            "review_reviewertotals, review_reviewerlineday, review_reviewerday, auth_user"
         )
 
     old = trail_reviewer_stats(collection)
@@ -240,7 +325,18 @@ def run(args: argparse.Namespace) -> None:
     if old != new:
         raise SystemExit(f"the running totals differ from the trail: {old} != {new}")
     print(f"same numbers: {len(new)} reviewers, {sum(r.lines for r in new)} lines")
-    for name, timings in [("save_without_trigger", without), ("save_with_trigger", with_trigger)]:
+    shown = last_days(collection)
+
+    def days_from_the_trail() -> list[DayRow]:
+        return trail_reviewer_days(collection, shown.since, shown.until)
+
+    if day_rows(shown) != days_from_the_trail():
+        raise SystemExit("the per-day rows differ from the trail")
+    print(
+        f"same days: {len(shown.days)} days, {len(day_rows(shown))} reviewer-days, "
+        f"{sum(row[2] for row in day_rows(shown))} lines"
+    )
+    for name, timings in saves.items():
         p50, p95 = percentiles(timings)
         print(f"{name}_ms: p50 {p50:.2f}, p95 {p95:.2f} ({len(timings)} saves)")
     old_p50, old_p95 = percentiles(timed(lambda: trail_reviewer_stats(collection), args.samples))
@@ -249,6 +345,11 @@ def run(args: argparse.Namespace) -> None:
     )
     print(f"trail_ms: p50 {old_p50:.1f}, p95 {old_p95:.1f} ({args.samples} runs)")
     print(f"totals_ms: p50 {new_p50:.2f}, p95 {new_p95:.2f} ({10 * args.samples} runs)")
+    days_old_p50, days_old_p95 = percentiles(timed(days_from_the_trail, args.samples))
+    days_p50, days_p95 = percentiles(timed(lambda: last_days(collection), 10 * args.samples))
+    print(f"days_trail_ms: p50 {days_old_p50:.1f}, p95 {days_old_p95:.1f} ({args.samples} runs)")
+    print(f"days_ms: p50 {days_p50:.2f}, p95 {days_p95:.2f} ({10 * args.samples} runs)")
+    print(f"days_speedup: {days_old_p50 / days_p50:.0f}")
     print(f"speedup: {old_p50 / new_p50:.0f}")
 
 

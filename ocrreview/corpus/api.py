@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.forms.models import model_to_dict
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -22,6 +23,7 @@ from ocrreview.corpus.access import (
     visible_collections,
 )
 from ocrreview.corpus.actions import (
+    AlreadyAMember,
     LastAdmin,
     MembershipError,
     NameTaken,
@@ -37,10 +39,12 @@ from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.forms import (
     AddMemberForm,
     CollectionSettingsForm,
+    InviteMemberForm,
     MemberRoleForm,
     NewCollectionForm,
 )
 from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
+from ocrreview.corpus.invitations import Throttled, invite
 from ocrreview.corpus.models import Collection, Document, Membership
 
 
@@ -192,6 +196,39 @@ class MemberRoleSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Membership.Role.choices)
 
 
+class InviteMemberSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    name = serializers.CharField(
+        max_length=150,
+        default="",
+        allow_blank=True,
+        help_text="for a new account: how the person is named (no line breaks)",
+    )
+    role = serializers.ChoiceField(
+        choices=Membership.Role.choices, default=Membership.Role.REVIEWER
+    )
+
+
+class InvitationSerializer(serializers.Serializer):
+    member = MemberSerializer(help_text="the member, as the members list shows them")
+    outcome = serializers.ChoiceField(
+        choices=["invited", "added", "sent_again"],
+        help_text="`invited`: an account was made for the address, and mailed a link to "
+        "choose its password; `added`: the account that uses the address is now a member; "
+        "`sent_again`: a member of this collection who has not chosen a password yet was "
+        "mailed a new link (their role is left as it is), which makes the earlier ones fail",
+    )
+    link = serializers.CharField(
+        allow_null=True,
+        help_text="with `invited` only: the link the mail carries, to pass on where mail does "
+        "not arrive (it lets in whoever holds it, once)",
+    )
+    mail_error = serializers.CharField(
+        help_text="why the mail could not be sent (the member stays; invite again to send a "
+        "new link); empty when it was, and with `added`"
+    )
+
+
 def _member_error(exc: MembershipError) -> Response:
     if isinstance(exc, LastAdmin):
         return error(str(exc), status.HTTP_409_CONFLICT)
@@ -224,6 +261,57 @@ class CollectionMembers(generics.ListAPIView):
         except MembershipError as exc:
             return _member_error(exc)
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class CollectionMemberInvitations(APIView):
+    parser_classes = [TextJSONParser]
+
+    @extend_schema(
+        request=InviteMemberSerializer,
+        responses={200: InvitationSerializer, 201: InvitationSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        """Invite an email address to the collection (collection admins only), as the members
+        page does: the active account that uses it is added; for an address no account uses,
+        an account is made (no password) and mailed a link to choose one. A 201 for a new
+        member, a 200 for a pending member of this collection mailed again. At most 30
+        invitations an hour per admin, and one mail every 10 minutes per account (429)."""
+        collection = admin_collection_for(request.user, pk)
+        form = bind_form(InviteMemberForm, request.data)
+        if not form.is_valid():
+            return error("Invalid invitation.", fields=form.errors.get_json_data())
+        try:
+            sent = invite(
+                request,
+                collection,
+                form.cleaned_data["email"],
+                form.cleaned_data["name"],
+                form.cleaned_data["role"],
+            )
+        except Throttled as exc:
+            response = error(str(exc), status.HTTP_429_TOO_MANY_REQUESTS)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
+        except MembershipError as exc:
+            code = "already_member" if isinstance(exc, AlreadyAMember) else "not_invitable"
+            return error(str(exc), fields={"email": [{"message": str(exc), "code": code}]})
+        invited = sent.invited
+        membership = Membership.objects.select_related("user").get(
+            collection=collection, user=invited.user
+        )
+        outcome = "sent_again" if sent.sent_again else "invited" if invited.created else "added"
+        answer = {
+            "member": MemberSerializer(membership).data,
+            "outcome": outcome,
+            "link": sent.link or None,
+            "mail_error": sent.mail_error,
+        }
+        response = Response(
+            answer, status=status.HTTP_200_OK if sent.sent_again else status.HTTP_201_CREATED
+        )
+        # It may carry a link that lets in whoever holds it.
+        add_never_cache_headers(response)
+        return response
 
 
 class CollectionMember(APIView):

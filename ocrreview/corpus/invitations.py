@@ -35,7 +35,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from kombu.exceptions import OperationalError as BrokerUnreachable
 
-from ocrreview.corpus.actions import MembershipError, do_add_member
+from ocrreview.corpus.actions import AlreadyAMember, MembershipError, do_add_member
 from ocrreview.corpus.audit import member_label
 from ocrreview.corpus.logins import TooManyRequests, record_failure, refusal
 from ocrreview.corpus.models import Collection, CollectionEvent, Membership
@@ -48,7 +48,12 @@ class InvitationError(MembershipError):
 
 
 class Throttled(InvitationError):
-    """Too many invitations now; the message says when to try again."""
+    """Too many invitations now; the message says when to try again, `retry_after` within how
+    many seconds at most (the limit's window, counted from its first)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -132,7 +137,10 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
     an address that cannot be invited (a deactivated account's, or several accounts') gets one
     answer that names no account. Site admins are told why."""
     if not _take("admin", actor.pk, INVITATIONS_PER_ADMIN, INVITATIONS_PER_ADMIN_SECONDS):
-        raise Throttled("You sent many invitations in the last hour; try again later.")
+        raise Throttled(
+            "You sent many invitations in the last hour; try again later.",
+            INVITATIONS_PER_ADMIN_SECONDS,
+        )
     detail = actor.is_staff or actor.is_superuser
     # Two invitations of one new address at once would each find no account and make two.
     with connection.cursor() as cursor:
@@ -167,7 +175,7 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
     pending = is_pending(user)
     membership = Membership.objects.filter(collection=collection, user=user).first()
     if membership is not None and not pending:
-        raise InvitationError(
+        raise AlreadyAMember(
             f"{user.get_username()} is already a member of {collection} "
             f"({Membership.Role(membership.role).label.lower()})."
             if detail
@@ -182,7 +190,8 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
             minutes = RESEND_SECONDS // 60
             raise Throttled(
                 f"An invitation was sent to {email} less than {minutes} minutes ago; "
-                "try again later."
+                "try again later.",
+                RESEND_SECONDS,
             )
         # Added all the same, as an account in use would be: no link mailed this time (its
         # owner asks for a password reset, which the dead link's page offers), and nothing
@@ -281,6 +290,49 @@ def send_invitation(request, collection: Collection, invited: Invited, link: str
 
 
 MAIL_ERRORS = (smtplib.SMTPException, OSError, BadHeaderError)
+
+
+@dataclass
+class Sent:
+    """An invitation made and mailed, as the members page and the API answer it."""
+
+    invited: Invited
+    # The link to choose the password, for the inviting admin to pass on: only of an account
+    # this invitation made ("" otherwise: any other account's link is its owner's alone).
+    link: str
+    # Why the mail failed, where the admin may know that one was sent ("" otherwise): of an
+    # account that was there before and is added now, whether it was mailed is not told.
+    mail_error: str
+
+    @property
+    def sent_again(self) -> bool:
+        """To the admin's own pending member: nothing changed but the link."""
+        return not self.invited.added
+
+
+def invite(request, collection: Collection, email: str, name: str, role: str) -> Sent:
+    """do_invite_member by the request's user, then the mail with the link to choose a
+    password to the account that needs one. The mail server failing keeps the member."""
+    invited = do_invite_member(collection, email, name, role, actor=request.user)
+    if not invited.needs_password:
+        return Sent(invited, link="", mail_error="")
+    link = set_password_link(request, invited.user)
+    error = ""
+    try:
+        send_invitation(request, collection, invited, link)
+    except MAIL_ERRORS as exc:
+        # The account and membership stay: the admin has the link the mail would have
+        # carried (of an account the invitation made), and inviting the address again sends
+        # a new one.
+        logger.warning(
+            "invitation of %s to collection %s not sent: %r", invited.user, collection.pk, exc
+        )
+        error = str(exc) or type(exc).__name__
+    if invited.created:
+        return Sent(invited, link=link, mail_error=error)
+    # An account that was there before, added now: a mail that failed leaves its owner a
+    # password reset, and is not told.
+    return Sent(invited, link="", mail_error=error if not invited.added else "")
 
 
 # --- Password reset ----------------------------------------------------------------------

@@ -56,6 +56,11 @@ urlpatterns = [
     path("api/collections/<int:pk>/", api.CollectionDetail.as_view(), name="api_collection"),
     path("api/collections/<int:pk>/members/", api.CollectionMembers.as_view(), name="api_members"),
     path(
+        "api/collections/<int:pk>/members/invitations/",
+        api.CollectionMemberInvitations.as_view(),
+        name="api_member_invitations",
+    ),
+    path(
         "api/collections/<int:pk>/members/<int:user_id>/",
         api.CollectionMember.as_view(),
         name="api_member",

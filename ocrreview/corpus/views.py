@@ -45,13 +45,7 @@ from ocrreview.corpus.forms import (
     NewCollectionForm,
 )
 from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
-from ocrreview.corpus.invitations import (
-    MAIL_ERRORS,
-    Throttled,
-    do_invite_member,
-    send_invitation,
-    set_password_link,
-)
+from ocrreview.corpus.invitations import Throttled, invite
 from ocrreview.corpus.models import Document, Line, Membership
 from ocrreview.corpus.progress import summed_line_counts, with_line_counts
 from ocrreview.corpus.signals import lines_with_unsaved_work
@@ -215,9 +209,7 @@ def invite_member(request, pk: int):
         return _members_page(request, collection, AddMemberForm(auto_id="add_%s"), form)
     email, role = form.cleaned_data["email"], form.cleaned_data["role"]
     try:
-        invited = do_invite_member(
-            collection, email, form.cleaned_data["name"], role, actor=request.user
-        )
+        sent = invite(request, collection, email, form.cleaned_data["name"], role)
     except MembershipError as exc:
         form.add_error("email", str(exc))
         return _members_page(
@@ -227,46 +219,33 @@ def invite_member(request, pk: int):
             form,
             status=429 if isinstance(exc, Throttled) else 400,
         )
-    username = invited.user.get_username()
-    if not invited.needs_password:
+    invited = sent.invited
+    if sent.sent_again:
+        # Their own pending member, mailed again: the link is its owner's alone.
+        if sent.mail_error:
+            messages.error(
+                request, f"The invitation to {email} could not be sent: {sent.mail_error}."
+            )
+        else:
+            messages.success(request, f"Invitation sent again to {email}.")
+        return redirect("collection_members", pk=collection.pk)
+    if not invited.created:
         # An account found by its address is named to site admins alone; the members list
-        # shows a collection's admin the member they added.
+        # shows a collection's admin the member they added. Whether it was mailed a link (a
+        # pending one) says what a collection's admin is not told.
         messages.success(
             request,
-            f"{email} is the address of {username}: added as {role}."
+            f"{email} is the address of {invited.user.get_username()}: added as {role}."
             if request.user.is_staff or request.user.is_superuser
             else f"{email} is now a member, as {role}.",
         )
         return redirect("collection_members", pk=collection.pk)
-    link = set_password_link(request, invited.user)
-    error = ""
-    try:
-        send_invitation(request, collection, invited, link)
-    except MAIL_ERRORS as exc:
-        # The account and membership stay: the admin has the link the mail would have
-        # carried (of an account the invitation made), and inviting the address again sends
-        # a new one.
-        logger.warning("invitation of %s to collection %s not sent: %r", username, pk, exc)
-        error = str(exc) or type(exc).__name__
-    if invited.added and not invited.created:
-        # An account that was there before: its link is its owner's alone, and whether it
-        # was mailed one says what a collection's admin is not told (as for an account in
-        # use). A mail that failed leaves its owner a password reset.
-        messages.success(request, f"{email} is now a member, as {role}.")
-        return redirect("collection_members", pk=collection.pk)
-    if not invited.created:
-        # Their own pending member, mailed again: the link is its owner's alone.
-        if error:
-            messages.error(request, f"The invitation to {email} could not be sent: {error}.")
-        else:
-            messages.success(request, f"Invitation sent again to {email}.")
-        return redirect("collection_members", pk=collection.pk)
     request.session[_invitation_key(collection)] = {
         "email": email,
-        "username": username,
+        "username": invited.user.get_username(),
         "role": invited.role,
-        "link": link,
-        "error": error,
+        "link": sent.link,
+        "error": sent.mail_error,
     }
     return redirect("collection_members", pk=collection.pk)
 

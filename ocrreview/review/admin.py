@@ -4,7 +4,9 @@ from ocrreview.admin_rules import LargeTable, ReadOnly
 from ocrreview.review.models import (
     Correction,
     Draft,
+    ReviewerDay,
     ReviewerLine,
+    ReviewerLineDay,
     ReviewerPreference,
     ReviewerTotals,
 )
@@ -54,6 +56,28 @@ class ReviewerLineAdmin(ReadOnly, LargeTable, admin.ModelAdmin):
     """Kept by the trail's trigger, as ReviewerTotals: a line per person who settled it."""
 
     list_display = ["id", "line", "user", "counted"]
+    list_select_related = ["line", "user"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReviewerDay)
+class ReviewerDayAdmin(ReadOnly, LargeTable, admin.ModelAdmin):
+    """Kept by the trail's trigger (migration 0009), as ReviewerTotals: a person's day."""
+
+    list_display = ["day", "collection", "user", "lines", "changed", "timed_lines"]
+    list_select_related = ["collection", "user"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReviewerLineDay)
+class ReviewerLineDayAdmin(ReadOnly, LargeTable, admin.ModelAdmin):
+    """Kept by the trail's trigger, as ReviewerLine: a line per person and day they settled it."""
+
+    list_display = ["id", "day", "line", "user", "counted"]
     list_select_related = ["line", "user"]
 
     def has_delete_permission(self, request, obj=None):

@@ -16,7 +16,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ocrreview.corpus import keyset
-from ocrreview.corpus.access import admin_collection_for, collection_for, visible_collections
+from ocrreview.corpus.access import (
+    admin_collection_for,
+    collection_for,
+    is_collection_admin,
+    visible_collections,
+)
 from ocrreview.corpus.api_base import (
     RequestSerializer,
     ServesFile,
@@ -27,13 +32,15 @@ from ocrreview.corpus.api_base import (
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH
 from ocrreview.corpus.models import Line, Page
-from ocrreview.review import actions, coordination, images, queue, search
+from ocrreview.review import actions, coordination, images, queue, reviewer_days, search
 from ocrreview.review.forms import (
     ReorderForm,
     RevertUserForm,
+    ReviewerDaysForm,
     SearchForm,
     SortUndoForm,
     TrailFilterForm,
+    first_error,
 )
 from ocrreview.review.models import Correction
 from ocrreview.transcription.models import Hypothesis
@@ -705,6 +712,67 @@ class CollectionCorrections(APIView):
         return Response(
             keyset.api_page(request, page, TrailCorrectionSerializer(page.rows, many=True).data)
         )
+
+
+class DayCountsSerializer(serializers.Serializer):
+    lines = serializers.IntegerField(
+        help_text="lines settled that day (accepted, edited, picked or reverted), each once"
+    )
+    changed = serializers.IntegerField(help_text="of those, lines a save that day changed")
+    accepted = serializers.IntegerField(help_text="of those, lines no save that day changed")
+    timed_lines = serializers.IntegerField(help_text="of those, lines the editor timed")
+    time_spent_ms = serializers.IntegerField(help_text="the editor's time on them")
+
+
+class ReviewerDayCountsSerializer(DayCountsSerializer):
+    user = serializers.IntegerField(allow_null=True, help_text="null: a deleted account")
+    username = serializers.CharField()
+
+
+class ReviewerDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    total = DayCountsSerializer(
+        allow_null=True,
+        help_text="everyone's lines added up (a line two people settled counts for each); "
+        "null where you see only your own work",
+    )
+    reviewers = ReviewerDayCountsSerializer(many=True, help_text="those who settled lines")
+
+
+class ReviewerDaysSerializer(serializers.Serializer):
+    zone = serializers.CharField(help_text="the time zone of the days")
+    since = serializers.DateField()
+    until = serializers.DateField()
+    days = ReviewerDaySerializer(many=True, help_text="every day of the range, newest first")
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "since",
+            OpenApiTypes.DATE,
+            description=f"the first day; default: {reviewer_days.DEFAULT_DAYS - 1} days before "
+            "`until`",
+        ),
+        OpenApiParameter(
+            "until",
+            OpenApiTypes.DATE,
+            description=f"the last day; default: today. At most {reviewer_days.MAX_DAYS} days",
+        ),
+    ],
+    responses={200: ReviewerDaysSerializer, 400: ErrorSerializer},
+)
+class CollectionReviewerDays(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        """What each reviewer settled in the collection per day, and each day's totals, as the
+        progress page shows them: a member who is no admin gets their own work alone."""
+        collection = collection_for(request.user, pk)
+        form = ReviewerDaysForm(request.query_params)
+        if not form.is_valid():
+            return error(first_error(form), fields=form.errors.get_json_data())
+        admin = is_collection_admin(request.user, collection)
+        shown = form.report(collection, only=None if admin else request.user)
+        return Response(ReviewerDaysSerializer(shown).data)
 
 
 # The request's shape for the schema; it is validated by the web's confirmation form.

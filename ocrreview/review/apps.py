@@ -6,7 +6,7 @@ class ReviewConfig(AppConfig):
     verbose_name = "Review"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete
+        from django.db.models.signals import post_delete, post_migrate
 
         from ocrreview.corpus.models import Page
         from ocrreview.corpus.signals import (
@@ -24,6 +24,7 @@ class ReviewConfig(AppConfig):
         )
         from ocrreview.review.images import forget_page
         from ocrreview.review.queue import lines_with_drafts
+        from ocrreview.review.reviewer_days import count_days_in_the_sites_zone
 
         text_imported.connect(record_imported_text, dispatch_uid="record_imported_text")
         being_corrected.connect(lines_with_drafts, dispatch_uid="lines_with_drafts")
@@ -31,3 +32,6 @@ class ReviewConfig(AppConfig):
         member_removed.connect(drop_drafts_of_former_member, dispatch_uid="drop_drafts")
         unsaved_work_of_member.connect(count_drafts_of_member, dispatch_uid="count_drafts")
         post_delete.connect(forget_page, sender=Page, dispatch_uid="forget_page")
+        post_migrate.connect(
+            count_days_in_the_sites_zone, sender=self, dispatch_uid="count_days_in_the_sites_zone"
+        )

@@ -1,4 +1,4 @@
-from datetime import UTC
+from datetime import UTC, date, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from ocrreview.corpus import keyset, trail_people
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH, nfc
 from ocrreview.corpus.models import Collection, Document, Line
-from ocrreview.review import actions, coordination, find_replace, search
+from ocrreview.review import actions, coordination, find_replace, reviewer_days, search
 from ocrreview.review.models import ReviewerPreference
 
 # The largest values PostgreSQL's integer and bigint columns hold: a number beyond them in a
@@ -256,6 +256,45 @@ class TrailFilterForm(forms.Form):
 
     def filters(self) -> dict:
         return {name: self.cleaned_data[name] for name in ("user", "document", "since", "until")}
+
+
+class ReviewerDaysForm(forms.Form):
+    """The days of the reviewer statistics per day: the last DEFAULT_DAYS up to today (in the
+    zone the days are counted in) unless asked, at most MAX_DAYS."""
+
+    since = forms.DateField(required=False, label="From")
+    until = forms.DateField(required=False, label="To")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.zone = reviewer_days.day_zone()
+        self.today = reviewer_days.today(self.zone)
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        until = data.get("until") or self.today
+        last = reviewer_days.DEFAULT_DAYS - 1
+        since = data.get("since")
+        if since is None:
+            # The calendar's first days have fewer before them.
+            since = until - timedelta(days=last) if until.toordinal() > last else date.min
+        if until < since:
+            self.add_error("until", "The last day must not come before the first.")
+        elif (until - since).days >= reviewer_days.MAX_DAYS:
+            self.add_error(
+                None, f"Choose at most {reviewer_days.MAX_DAYS} days ({since} to {until} is more)."
+            )
+        data["since"], data["until"] = since, until
+        return data
+
+    def report(self, collection: Collection, *, only=None) -> reviewer_days.ReviewerDays:
+        """The days asked for, of everyone's work or `only` one person's."""
+        data = self.cleaned_data
+        return reviewer_days.reviewer_days(
+            collection, data["since"], data["until"], zone=self.zone, only=only
+        )
 
 
 class ProgressFilterForm(forms.Form):

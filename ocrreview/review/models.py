@@ -164,6 +164,84 @@ class ReviewerTotals(models.Model):
         return f"{self.user_id} in collection {self.collection_id}: {self.lines} lines"
 
 
+# The same work per day (migration 0009), for coordinators planning shifts and reporting: a
+# day is a calendar day in the zone the trigger counts in (settings.TIME_ZONE at the last
+# migrate, review.reviewer_days), and each action counts on the day it was made. Within a day
+# a line counts as ReviewerTotals counts it over all time: once for a person however often
+# they saved it that day, as changed if a save of theirs that day changed it, as timed if the
+# editor timed one. A line settled on two days counts on both (the work of each day), so the
+# days of a range add up to more than the running totals where people came back to a line.
+
+
+class ReviewerLineDay(models.Model):
+    """A line someone settled on a day: ReviewerLine per day, with the same bits."""
+
+    # As ReviewerLine: keys copied from corrections whose own are checked, and no index but the
+    # unique constraint's.
+    line = models.ForeignKey(
+        "corpus.Line",
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    day = models.DateField()
+    counted = models.PositiveSmallIntegerField()
+    newly_counted = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line", "user", "day"], name="one_reviewer_line_day", nulls_distinct=False
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line_id} settled by {self.user_id} on {self.day}"
+
+
+class ReviewerDay(models.Model):
+    """One reviewer's work in one collection on one day, counted as ReviewerTotals counts."""
+
+    # The unique constraint's index leads with the collection and the day: a range of days is
+    # what is read.
+    collection = models.ForeignKey(
+        "corpus.Collection", on_delete=models.DO_NOTHING, related_name="+", db_index=False
+    )
+    day = models.DateField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+    )
+    lines = models.PositiveIntegerField()
+    changed = models.PositiveIntegerField()
+    timed_lines = models.PositiveIntegerField()
+    time_spent_ms = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["collection", "day", "user"],
+                name="one_reviewer_day",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in collection {self.collection_id} on {self.day}: {self.lines}"
+
+
 class Draft(models.Model):
     """What a reviewer has typed into a line but not saved yet, so a reload or a closed tab
     loses nothing. base_version is the line version the text was typed against: restoring

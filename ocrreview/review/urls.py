@@ -25,6 +25,11 @@ urlpatterns = [
         api.RevertUserSaves.as_view(),
         name="api_corrections_revert",
     ),
+    path(
+        "api/collections/<int:pk>/reviewers/days/",
+        api.CollectionReviewerDays.as_view(),
+        name="api_reviewer_days",
+    ),
     path("api/pages/<int:pk>/", api.PageDetail.as_view(), name="api_page"),
     path("api/pages/<int:pk>/image/", api.PageImage.as_view(), name="api_page_image"),
     path("api/pages/<int:pk>/sort/", api.PageSort.as_view(), name="api_page_sort"),
@@ -63,6 +68,7 @@ urlpatterns = [
     path(C + "threshold-preview/", views.threshold_preview, name="review_threshold_preview"),
     path(C + "threshold/apply/", views.apply_threshold, name="review_apply_threshold"),
     path(C + "progress/", views.progress_view, name="review_progress"),
+    path(C + "progress/days.csv", views.reviewer_days_csv, name="review_reviewer_days_csv"),
     path(
         C + "documents/<int:document_id>/state/",
         views.set_document_state,

@@ -2,6 +2,7 @@
 X-Requested-With: fetch and get HTML fragments back; plain form posts get redirects, so the
 editor still works, more slowly, without JavaScript."""
 
+import csv
 import re
 from dataclasses import replace
 from datetime import datetime
@@ -47,6 +48,7 @@ from ocrreview.review.forms import (
     ReplaceForm,
     RevertForm,
     RevertUserForm,
+    ReviewerDaysForm,
     SaveForm,
     SearchForm,
     SkipForm,
@@ -793,7 +795,70 @@ def progress_view(request, pk: int):
     context["older_url"] = _page_query(request, shown.has_next() and shown.number + 1)
     if is_admin:
         context["members"] = filters.fields["assignee"].queryset
+    # A volunteer sees their own days, as their own running totals.
+    days = ReviewerDaysForm(request.GET)
+    context["days_form"] = days
+    if not days.is_valid():
+        return render(request, "review/progress.html", context, status=400)
+    context["days"] = days.report(collection, only=None if is_admin else request.user)
+    context["days_query"] = urlencode(
+        {name: days.cleaned_data[name].isoformat() for name in ("since", "until")}
+    )
     return render(request, "review/progress.html", context)
+
+
+# Cells a spreadsheet would read as a formula (a username may begin with + - or @).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+@login_required
+@require_GET
+def reviewer_days_csv(request, pk: int):
+    """The progress page's reviewer statistics per day as CSV, oldest day first: a row per
+    person and day they settled lines, and each day's totals as "(all reviewers)" (to admins;
+    a volunteer gets their own rows)."""
+    collection = collection_for(request.user, pk)
+    is_admin = is_collection_admin(request.user, collection)
+    form = ReviewerDaysForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(first_error(form), content_type="text/plain; charset=utf-8")
+    shown = form.report(collection, only=None if is_admin else request.user)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"reviewers-per-day-{collection.pk}-{shown.since}-{shown.until}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            f"day ({shown.zone})",
+            "reviewer",
+            "lines_reviewed",
+            "lines_changed",
+            "lines_accepted_unchanged",
+            "timed_lines",
+            "time_spent_minutes",
+            "lines_per_hour",
+        ]
+    )
+    for day in reversed(shown.days):
+        for stats in ([day.total] if day.total else []) + day.reviewers:
+            rate = stats.lines_per_hour
+            writer.writerow(
+                [
+                    day.day.isoformat(),
+                    _cell(stats.username),
+                    stats.lines,
+                    stats.changed,
+                    stats.accepted,
+                    stats.timed_lines,
+                    f"{stats.time_spent_ms / 60_000:.1f}",
+                    "" if rate is None else f"{rate:.1f}",
+                ]
+            )
+    return response
 
 
 def _page_query(request, number: int | bool) -> str | None:

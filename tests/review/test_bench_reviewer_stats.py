@@ -20,8 +20,16 @@ def test_bench_reviewer_stats_runs_checks_the_numbers_and_prints_its_speedup_las
         ]
     )
     lines = capsys.readouterr().out.strip().splitlines()
-    assert re.fullmatch(r"same numbers: 3 reviewers, \d+ lines", lines[3]), lines
-    assert lines[4].startswith("save_without_trigger_ms: p50 ")
+    assert lines[3].startswith("migration 0009 (per-day tables, backfill): "), lines
+    assert re.fullmatch(r"same numbers: 3 reviewers, \d+ lines", lines[4]), lines
+    assert re.fullmatch(r"same days: 30 days, \d+ reviewer-days, \d+ lines", lines[5]), lines
+    assert [line.split(":")[0] for line in lines[6:9]] == [
+        "save_without_trigger_ms",
+        "save_with_totals_trigger_ms",
+        "save_with_trigger_ms",
+    ]
+    assert re.fullmatch(r"days_ms: p50 [\d.]+, p95 [\d.]+ \(20 runs\)", lines[-3]), lines
+    assert re.fullmatch(r"days_speedup: \d+", lines[-2]), lines[-2]
     assert re.fullmatch(r"speedup: \d+", lines[-1]), lines[-1]
     # Back on this session's test database; the bench's rows were in its own.
     assert connection.settings_dict["NAME"] == name

@@ -9,17 +9,26 @@ each other (one person in two tabs does, briefly), nor deadlock, nor miscount.""
 import importlib
 import random
 import threading
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max, Min
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from bench.reviewer_stats import trail_reviewer_stats
+from bench.reviewer_stats import day_rows, trail_reviewer_days, trail_reviewer_stats
 from ocrreview.corpus.models import Collection, Line
-from ocrreview.review import actions, find_replace, progress
-from ocrreview.review.models import Correction, ReviewerLine, ReviewerTotals
+from ocrreview.review import actions, find_replace, progress, reviewer_days
+from ocrreview.review.models import (
+    Correction,
+    ReviewerDay,
+    ReviewerLine,
+    ReviewerLineDay,
+    ReviewerTotals,
+)
 from ocrreview.transcription.models import Hypothesis
 from tests import factories
 from tests.db_locks import wait_until_another_session_waits_for_a_lock
@@ -27,6 +36,7 @@ from tests.db_locks import wait_until_another_session_waits_for_a_lock
 A = Correction.Action
 S = Line.Status
 migration = importlib.import_module("ocrreview.review.migrations.0008_reviewer_totals")
+days_migration = importlib.import_module("ocrreview.review.migrations.0009_reviewer_days")
 
 
 # reviewer_stats as it was (the benchmark's baseline): distinct lines counted over the
@@ -35,8 +45,40 @@ oracle = trail_reviewer_stats
 
 
 def assert_as_the_trail_says(*collections: Collection) -> None:
+    """The running totals, and every day's rows (migration 0009), as the trail says."""
+    zone = ZoneInfo(settings.TIME_ZONE)
     for collection in collections:
         assert progress.reviewer_stats(collection) == oracle(collection)
+        trail = Correction.objects.filter(line__collection=collection)
+        ends = trail.aggregate(first=Min("created_at"), last=Max("created_at"))
+        if ends["first"] is None:
+            assert not ReviewerDay.objects.filter(collection=collection).exists()
+            continue
+        since, until = (ends[end].astimezone(zone).date() for end in ("first", "last"))
+        shown = reviewer_days.reviewer_days(collection, since, until, zone=reviewer_days.day_zone())
+        assert day_rows(shown) == trail_reviewer_days(collection, since, until)
+        # Nothing counted outside the days of the trail.
+        assert ReviewerDay.objects.filter(collection=collection).count() == len(day_rows(shown))
+
+
+# The site's zone in the tests that count days at moments around its midnights: 12:45 or
+# 13:45 ahead of UTC, so that a day's hours are not UTC's, and summer time ends on 5 April.
+ZONE = "Pacific/Chatham"
+# Moments just before and just after four midnights there, the summer time's end among them;
+# in order.
+MIDNIGHTS = [
+    datetime.combine(date(2026, 4, 3) + timedelta(days=n), time(), ZoneInfo(ZONE)) for n in range(4)
+]
+MOMENTS = [m + timedelta(seconds=s) for m in MIDNIGHTS for s in (-1, 0, 3600 * 5)]
+
+
+@pytest.fixture
+def days_in_the_zone(db, settings):
+    """The site's zone is ZONE, and the trigger counts days in it (in this test's transaction:
+    the zone it counted in before comes back with the rollback)."""
+    settings.TIME_ZONE = ZONE
+    reviewer_days.count_days_in_the_sites_zone()
+    assert reviewer_days.day_zone() == ZONE
 
 
 TEXTS = ["Mr Stanfora came", "Mr Stanford came", "the Stanfora house", "Dear Sir", "x"]
@@ -172,20 +214,27 @@ def _text_history(line: Line) -> bool:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_work_through_the_actions_counts_as_the_trail_says(
-    seed, alice, bob, charlie, dave, letters, ledgers, pages
+    seed, alice, bob, charlie, dave, letters, ledgers, pages, days_in_the_zone, clock
 ):
+    """The actions made around the zone's midnights, the clock going forward through MOMENTS
+    (undoing a person's saves goes by the trail's times): the days they count on are the
+    trail's, after every step."""
     rng = random.Random(seed)
     users, collections = [alice, bob, charlie, dave], [letters, ledgers]
-    moments = [timezone.now()]
+    moments = [MOMENTS[0]]
     done = set()
-    for _ in range(120):
+    for step in range(120):
+        clock.set(MOMENTS[step * len(MOMENTS) // 120] + timedelta(microseconds=step))
         done.add(_random_step(rng, users, collections, moments))
         assert_as_the_trail_says(letters, ledgers)
     # Every kind of action did something at least once, and several people settled lines in
-    # both collections.
+    # both collections, on several days, one line more than once on one day.
     assert done >= {"save", "accept", "pick", "revert", "undo", "skip", "unclear", "split"}
     assert done >= {"merge", "delete", "replace", "bulk", "nobody"}
     assert all(len(oracle(collection)) >= 2 for collection in collections)
+    assert ReviewerDay.objects.values("day").distinct().count() == len(MIDNIGHTS) + 1
+    settling = Correction.objects.filter(action__in=progress.SETTLING)
+    assert ReviewerLineDay.objects.count() < settling.count()
 
 
 def test_a_line_saved_again_changed_and_timed_later_counts_once_in_each(bob, letters, lines):
@@ -232,22 +281,34 @@ def test_a_renamed_reviewer_is_shown_by_their_new_name_in_order(alice, bob, lett
     assert_as_the_trail_says(letters)
 
 
+def _every_day(*collections: Collection) -> list[tuple]:
+    """The per-day rows, but their ids."""
+    rows = ReviewerDay.objects.filter(collection__in=collections)
+    fields = ["collection", "day", "user", "lines", "changed", "timed_lines", "time_spent_ms"]
+    return list(rows.order_by("collection", "day", "user").values_list(*fields))
+
+
 def test_the_migrations_backfill_counts_the_trail_as_it_stands(
-    alice, bob, charlie, dave, letters, ledgers, pages
+    alice, bob, charlie, dave, letters, ledgers, pages, days_in_the_zone, clock
 ):
     rng = random.Random(7)
-    moments = [timezone.now()]
-    for _ in range(40):
+    moments = [MOMENTS[0]]
+    for step in range(40):
+        clock.set(MOMENTS[step * len(MOMENTS) // 60] + timedelta(microseconds=step))
         _random_step(rng, [alice, bob, charlie, dave], [letters, ledgers], moments)
     kept = {c.pk: progress.reviewer_stats(c) for c in (letters, ledgers)}
-    assert any(kept.values())
+    kept_days = _every_day(letters, ledgers)
+    assert any(kept.values()) and len({row[1] for row in kept_days}) >= 3
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM review_reviewerline; DELETE FROM review_reviewertotals")
-        cursor.execute(migration.BACKFILL)
+        cursor.execute("DELETE FROM review_reviewerlineday; DELETE FROM review_reviewerday")
+        cursor.execute(migration.BACKFILL + days_migration.backfill_days(ZONE))
     assert {c.pk: progress.reviewer_stats(c) for c in (letters, ledgers)} == kept
+    assert _every_day(letters, ledgers) == kept_days
     assert_as_the_trail_says(letters, ledgers)
     # And the trigger goes on from the backfilled rows.
-    for _ in range(20):
+    for step in range(40, 60):
+        clock.set(MOMENTS[step * len(MOMENTS) // 60] + timedelta(microseconds=step))
         _random_step(rng, [alice, bob, charlie, dave], [letters, ledgers], moments)
         assert_as_the_trail_says(letters, ledgers)
 
@@ -323,8 +384,10 @@ def test_one_reviewer_in_two_tabs_takes_turns_and_both_saves_count(bob, letters,
 
 @pytest.mark.django_db(transaction=True)
 def test_many_saves_at_once_on_shared_lines_neither_deadlock_nor_miscount(
-    alice, bob, dave, letters, pages
+    alice, bob, dave, letters, pages, clock
 ):
+    """Each save at a moment of MOMENTS, in no order: days come and go in any order, and
+    several transactions count on one day at once."""
     factories.add_member(dave, letters)
     line_ids = list(Line.objects.filter(collection=letters).values_list("pk", flat=True))
     errors = []
@@ -332,6 +395,7 @@ def test_many_saves_at_once_on_shared_lines_neither_deadlock_nor_miscount(
     def work(user, seed: int):
         rng = random.Random(seed)
         for _ in range(15):
+            clock.set(rng.choice(MOMENTS))
             line = Line.objects.get(pk=rng.choice(line_ids))
             try:
                 if rng.random() < 0.2:
@@ -362,6 +426,7 @@ def test_many_saves_at_once_on_shared_lines_neither_deadlock_nor_miscount(
         thread.join(120)
     assert errors == []
     assert sum(r.lines for r in oracle(letters)) > 10
+    assert ReviewerDay.objects.values("day").distinct().count() >= 3
     assert_as_the_trail_says(letters)
 
 
@@ -370,7 +435,7 @@ def test_staff_see_the_totals_in_the_django_admin_and_cannot_change_them(
 ):
     actions.do_save_line(lines[1], bob, "I received your", expected_version=1, time_spent_ms=10)
     client.force_login(django_user_model.objects.create_superuser("root", "root@example.org"))
-    for model in ("reviewertotals", "reviewerline"):
+    for model in ("reviewertotals", "reviewerline", "reviewerday", "reviewerlineday"):
         listed = client.get(f"/admin/review/{model}/")
         assert listed.status_code == 200 and "bob" in listed.content.decode()
         assert client.get(f"/admin/review/{model}/add/").status_code == 403
