@@ -410,8 +410,8 @@ def load_engine(version: ModelVersion, worker: str = "") -> Engine:
         loaded = get_model(source, revision=version.revision or None, **options)
         return Engine(loaded, version)
     starter_source = str(STARTER_MODEL_DIR)
-    fell_back_at = _fallen_back.get(version.pk)
-    if fell_back_at is None or time.monotonic() - fell_back_at > FALLBACK_RETRY_SECONDS:
+    fallback = _fallen_back.get(version.pk)
+    if fallback is None or time.monotonic() - fallback.tried > FALLBACK_RETRY_SECONDS:
         # The version itself is tried again: the hub may be back.
         try:
             loaded = get_model(version.source, revision=version.revision or None, **options)
@@ -421,9 +421,10 @@ def load_engine(version: ModelVersion, worker: str = "") -> Engine:
                 version.source,
                 exc,
             )
-            _fallen_back[version.pk] = time.monotonic()
+            fallback = _Fallback(tried=time.monotonic(), reason=str(exc), failed_at=timezone.now())
+            _fallen_back[version.pk] = fallback
             _loaded_here.discard(version.pk)
-            _record_fallback(version, _starter_version(starter_source), str(exc), worker)
+            _record_fallback(version, _starter_version(starter_source), fallback, worker)
         else:
             if version.pk not in _loaded_here:
                 # Once per process, not per chunk: a worker that never fell back clears what
@@ -433,6 +434,10 @@ def load_engine(version: ModelVersion, worker: str = "") -> Engine:
                 _loaded_here.add(version.pk)
             _fallen_back.pop(version.pk, None)
             return Engine(loaded, version)
+    else:
+        # Another worker that loads the version may have cleared the record since: as long as
+        # this one reads with the starter in its place, admins must still be told.
+        _record_fallback(version, _starter_version(starter_source), fallback, worker, latest=False)
     loaded = get_model(starter_source, **options)
     return Engine(loaded, _starter_version(starter_source))
 
@@ -459,19 +464,38 @@ def _starter_version(source: str) -> ModelVersion:
     return starter
 
 
-def _record_fallback(version: ModelVersion, stand_in: ModelVersion, reason: str, worker: str):
-    now = timezone.now()
-    ModelFallback.objects.update_or_create(
-        model_version=version,
-        defaults={"stand_in": stand_in, "reason": reason, "failed_at": now, "worker": worker},
-        create_defaults={
-            "stand_in": stand_in,
-            "reason": reason,
-            "failed_at": now,
-            "worker": worker,
-            "since": now,
-        },
-    )
+@dataclass(frozen=True)
+class _Fallback:
+    """This process's latest failed load of a default version."""
+
+    tried: float  # time.monotonic()
+    reason: str
+    failed_at: datetime
+
+
+def _record_fallback(
+    version: ModelVersion,
+    stand_in: ModelVersion,
+    fallback: _Fallback,
+    worker: str,
+    *,
+    latest: bool = True,
+):
+    """Record that `stand_in` reads for `version`; `latest=False` only restores a record
+    that is gone, leaving one with a later failure as it is."""
+    fields = {
+        "stand_in": stand_in,
+        "reason": fallback.reason,
+        "failed_at": fallback.failed_at,
+        "worker": worker,
+    }
+    first = {**fields, "since": fallback.failed_at}
+    if latest:
+        ModelFallback.objects.update_or_create(
+            model_version=version, defaults=fields, create_defaults=first
+        )
+    else:
+        ModelFallback.objects.get_or_create(model_version=version, defaults=first)
 
 
 def model_fallbacks(collection: Collection | None = None) -> list[ModelFallback]:
@@ -493,7 +517,7 @@ MODEL_LOAD_SECONDS = 1800
 # Default versions that could not be loaded, and since when, for this process: a failed load
 # is not retried for every chunk (online, that would ask the hub each time), but is after a
 # while, so that a hub that was down for a moment is not given up on for the worker's life.
-_fallen_back: dict[int, float] = {}
+_fallen_back: dict[int, _Fallback] = {}
 FALLBACK_RETRY_SECONDS = 600
 # Default versions this process has loaded since it last fell back from them.
 _loaded_here: set[int] = set()

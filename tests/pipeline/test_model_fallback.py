@@ -111,6 +111,28 @@ def test_a_later_failure_keeps_when_the_fallback_began(garbage_model, document, 
 
 
 @pytest.mark.django_db
+def test_a_worker_still_reading_with_the_starter_restores_the_record_another_cleared(
+    garbage_model, document
+):
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    first = ModelFallback.objects.get()
+    # A worker whose disk holds the model loads it and clears the record, while this one,
+    # waiting out its retry, goes on reading with the starter.
+    ModelFallback.objects.all().delete()
+    document.lines.update(model_version=None)
+    assert services.do_queue_recognition(document.lines.all()) == 2
+    drain()
+    again = ModelFallback.objects.get()
+    assert (again.reason, again.since, again.failed_at, again.worker) == (
+        first.reason,
+        first.since,
+        first.failed_at,
+        "worker-1",
+    )
+
+
+@pytest.mark.django_db
 def test_a_worker_that_loads_the_model_clears_the_record(
     garbage_model, document, alice, client, monkeypatch
 ):
