@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from bench.reviewer_stats import day_rows, trail_reviewer_days
 from ocrreview.review import actions, progress, reviewer_days
+from ocrreview.review.templatetags.review import editor_time
 from tests import factories
 from tests.factories import token_headers as auth
 
@@ -176,6 +177,22 @@ def test_admins_see_each_reviewers_days_and_the_days_totals(client, alice, lette
     since, until = (d.isoformat() for d in (worked - timedelta(days=29), worked))
     assert f"days.csv?since={since}&amp;until={until}" in html
     assert f'<tr class="day-total" data-day="{until}">' in html
+    assert f'<tr class="day-total quiet" data-day="{worked - timedelta(days=2)}">' in html
+    assert "<td>6 s</td>" in html  # bob's time yesterday
+
+
+@pytest.mark.parametrize(
+    ("ms", "shown"),
+    [
+        (400, "0 s"),
+        (59_499, "59 s"),
+        (60_000, "1 min"),
+        (3_569_000, "59 min"),
+        (3_900_000, "1 h 05"),
+    ],
+)
+def test_the_editors_time_reads_as_a_coordinator_reads_it(ms, shown):
+    assert editor_time(ms) == shown
 
 
 def test_a_volunteer_sees_their_own_days_and_no_totals(client, bob, letters, worked):
