@@ -190,10 +190,22 @@ class _Item:
     # archive's name), or the one on disk it was found in; None for a file uploaded on its own.
     folder: str | None = None
     at_root: bool = False
+    # Which ZIP archive of the upload it came from, counted from 1; 0 for a file uploaded on
+    # its own. Two archives of one name in an upload give their entries the same names.
+    archive: int = 0
 
     @property
     def base_name(self) -> str:
         return PurePosixPath(self.name.replace("\\", "/")).name
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """What tells it from every other file of the upload."""
+        return self.archive, self.name
+
+    @property
+    def folder_key(self) -> tuple[int, str | None]:
+        return self.archive, self.folder
 
 
 @dataclass
@@ -226,9 +238,9 @@ def do_ingest(
     results: list[FileResult] = []
     with tempfile.TemporaryDirectory(prefix="ocrreview-upload-") as tmp:
         items: list[_Item] = []
-        for upload in uploads:
+        for number, upload in enumerate(uploads, start=1):
             try:
-                items.extend(_unpack(upload, results, Path(tmp)))
+                items.extend(_unpack(upload, number, results, Path(tmp)))
             except IngestError as exc:
                 results.append(FileResult(upload.name, error=str(exc)))
 
@@ -284,7 +296,8 @@ def _max_bytes() -> int:
     return settings.OCRREVIEW_MAX_UPLOAD_MB * 1024 * 1024
 
 
-def _unpack(upload: Upload, results: list[FileResult], work: Path) -> list[_Item]:
+def _unpack(upload: Upload, number: int, results: list[FileResult], work: Path) -> list[_Item]:
+    """The upload's files: itself, or a ZIP archive's entries, which are its `number`th."""
     if upload.size > _max_bytes():
         raise IngestError(
             f"the file is {upload.size / 1024 / 1024:.1f} MB; "
@@ -304,7 +317,9 @@ def _unpack(upload: Upload, results: list[FileResult], work: Path) -> list[_Item
                 at_root = len(inside.parts) == 1
                 folder = upload.name if at_root else f"{upload.name}/{inside.parent}"
                 size = path.stat().st_size
-                items.append(_Item(name, entry_kind, size, path.read_bytes, path, folder, at_root))
+                items.append(
+                    _Item(name, entry_kind, size, path.read_bytes, path, folder, at_root, number)
+                )
             except IngestError as exc:
                 path.unlink()
                 results.append(FileResult(name, error=str(exc)))
@@ -417,14 +432,19 @@ def _extract_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, out:
     return copied
 
 
-def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, ImportedPage]:
+def _pair_layouts(
+    items: list[_Item], results: list[FileResult]
+) -> dict[tuple[int, str], ImportedPage]:
+    """The layouts by their image's key. An XML file pairs by its path with an image of its
+    own archive (or, uploaded on its own, with one uploaded on its own), by the name it gives
+    with the one image of the upload so named."""
     images = [item for item in items if item.kind != "xml"]
-    by_stem = {_stem(item.name): item for item in images}
-    by_path = {item.name: item for item in images}
+    by_stem = {(item.archive, _stem(item.name)): item for item in images}
+    by_path = {item.key: item for item in images}
     by_basename: dict[str, list[_Item]] = {}
     for image in images:
         by_basename.setdefault(PurePosixPath(image.name).name, []).append(image)
-    layouts: dict[str, ImportedPage] = {}
+    layouts: dict[tuple[int, str], ImportedPage] = {}
     for item in items:
         if item.kind != "xml":
             continue
@@ -437,7 +457,9 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
         # cleaning still pairs with it.
         image_name = clean_file_name(layout.image_name)
         named = by_basename.get(image_name, [])
-        image = by_stem.get(_stem(item.name)) or _named_image(item.name, image_name, by_path, named)
+        image = by_stem.get((item.archive, _stem(item.name))) or _named_image(
+            item, image_name, by_path, named
+        )
         if image is None and len(named) > 1:
             results.append(
                 FileResult(
@@ -454,7 +476,7 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
                     "which is not part of this upload",
                 )
             )
-        elif image.name in layouts:
+        elif image.key in layouts:
             results.append(
                 FileResult(item.name, error=f"another XML file already describes {image.name}")
             )
@@ -463,20 +485,20 @@ def _pair_layouts(items: list[_Item], results: list[FileResult]) -> dict[str, Im
                 FileResult(item.name, error="PAGE/ALTO lines can only go with an image file")
             )
         else:
-            layouts[image.name] = layout
+            layouts[image.key] = layout
             results.append(FileResult(item.name, lines=len(layout.lines)))
     return layouts
 
 
 def _named_image(
-    xml_name: str, image_name: str, by_path: dict[str, _Item], named: list[_Item]
+    xml: _Item, image_name: str, by_path: dict[tuple[int, str], _Item], named: list[_Item]
 ) -> _Item | None:
     """The image the XML names: beside it, or one folder up (PAGE in a page/ folder, as
     Transkribus exports it), else the one image of the upload with that name. Two volumes
     both holding 0001.jpg would otherwise give one volume's lines to the other's page."""
-    folder = PurePosixPath(xml_name).parent
+    folder = PurePosixPath(xml.name).parent
     for candidate in (folder / image_name, folder.parent / image_name):
-        if (image := by_path.get(str(candidate))) is not None:
+        if (image := by_path.get((xml.archive, str(candidate)))) is not None:
             return image
     return named[0] if len(named) == 1 else None
 
@@ -511,17 +533,18 @@ def _sources(
     document each, as they always were: a training export holds many documents' pages in one
     folder. Images at an archive's root are never one document but by their METS file. A PDF
     is a document of its own wherever it is."""
-    beside: dict[str | None, dict[str, _Item]] = {}
+    # By folder and archive: two archives of one name hold folders of the same names.
+    beside: dict[tuple[int, str | None], dict[str, _Item]] = {}
     for sidecar in sidecars:
-        beside.setdefault(sidecar.folder, {})[sidecar.base_name.casefold()] = sidecar
+        beside.setdefault(sidecar.folder_key, {})[sidecar.base_name.casefold()] = sidecar
     sources: list[_Source] = []
-    grouped: dict[str, _Source] = {}
+    grouped: dict[tuple[int, str | None], _Source] = {}
     for item in items:
         if item.kind == "xml":
             continue
-        folder = item.folder
+        folder = item.folder_key
         if (
-            folder is None
+            item.folder is None
             or item.kind not in IMAGE_KINDS
             or not (METS in beside.get(folder, {}) or (folders and not item.at_root))
         ):
@@ -529,7 +552,7 @@ def _sources(
         elif folder in grouped:
             grouped[folder].items.append(item)
         else:
-            grouped[folder] = _Source(folder, "", [item], is_folder=True)
+            grouped[folder] = _Source(item.folder, "", [item], is_folder=True)
             sources.append(grouped[folder])
     for folder, source in grouped.items():
         _order_folder(source, beside.pop(folder, {}), source.items[0].at_root, results)
@@ -596,12 +619,12 @@ def _natural(name: str) -> list:
 def _ingest_source(
     collection: Collection,
     source: _Source,
-    layouts: dict[str, ImportedPage],
+    layouts: dict[tuple[int, str], ImportedPage],
     user,
     segmentation: str,
     import_text: bool,
 ) -> FileResult:
-    described = [(item, layouts.get(item.name)) for item in source.items]
+    described = [(item, layouts.get(item.key)) for item in source.items]
     undescribed = [item.base_name for item, layout in described if layout is None]
     if undescribed and segmentation == Document.Segmentation.IMPORTED:
         if not source.is_folder:

@@ -6,6 +6,7 @@ import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.urls import reverse
 
 from ocrreview.corpus.ingestion import MAX_SIDECAR_MB, Upload, do_ingest
@@ -449,3 +450,58 @@ def test_a_mets_order_that_is_no_small_ascii_number_leaves_the_pages_in_the_mets
     results = do_ingest(letters, [Upload.from_bytes("x.zip", files.zip_of(folder))])
     assert not [r.error for r in results if r.error]
     assert pages_of(Document.objects.get()) == ["b.jpg", "a.jpg"]
+
+
+@pytest.mark.django_db
+def test_two_archives_of_one_name_keep_their_folders_documents_of_their_own(letters, tiny_model):
+    """Both named export.zip, both holding Akte/: their folders were grouped by name, the two
+    merged into one document, and the second one's PAGE files taken for duplicates."""
+    first = transkribus_document("Akte", 1, ["1.jpg", "2.jpg"], ["2.jpg", "1.jpg"])
+    second = transkribus_document(
+        "Akte", 2, ["1.jpg", "2.jpg", "3.jpg"], ["3.jpg", "1.jpg", "2.jpg"]
+    )
+    results = do_ingest(
+        letters,
+        [
+            Upload.from_bytes("export.zip", files.zip_of(first)),
+            Upload.from_bytes("export.zip", files.zip_of(second)),
+        ],
+        import_text=True,
+    )
+    assert [r.error for r in results if r.error] == []
+    one, two = Document.objects.filter(collection=letters).order_by("pk")
+    assert (one.title, two.title) == ("metadata of 1", "metadata of 2")
+    assert pages_of(one) == ["2.jpg", "1.jpg"]
+    assert pages_of(two) == ["3.jpg", "1.jpg", "2.jpg"]
+    # Each page's text is its own archive's: the images differ, so the lines' places tell.
+    for document in (one, two):
+        assert document.segmentation == K.IMPORTED
+        assert texts_of(document) == [f"text of {name}" for name in pages_of(document)]
+    assert sum(r.lines for r in results if r.name.endswith(".xml")) == 5
+
+
+@pytest.mark.django_db
+def test_an_unzipped_transkribus_export_on_disk_imports_as_its_zip_does(
+    tmp_path, letters, tiny_model, capsys
+):
+    """import_documents read each folder on its own: page/ never met its images, every PAGE
+    file failed as naming an image not part of the upload."""
+    export = transkribus_document(
+        "Briefe", 7, ["0001.jpg", "0002.jpg", "0010.jpg"], ["0010.jpg", "0001.jpg", "0002.jpg"]
+    )
+    for name, data in export.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+
+    call_command(
+        "import_documents", str(tmp_path / "Briefe"), "--collection", "Letters", "--import-text"
+    )
+
+    captured = capsys.readouterr()
+    assert "FAILED" not in captured.err, captured.err
+    document = Document.objects.get(collection=letters)
+    assert document.title == "metadata of 7"
+    assert document.segmentation == K.IMPORTED
+    assert pages_of(document) == ["0010.jpg", "0001.jpg", "0002.jpg"]
+    assert texts_of(document) == ["text of 0010.jpg", "text of 0001.jpg", "text of 0002.jpg"]
+    assert set(Line.objects.values_list("status", flat=True)) == {Line.Status.REVIEWED}

@@ -14,7 +14,8 @@ from ocrreview.corpus.models import Collection, Document
 class Command(BaseCommand):
     help = (
         "Import images, TIFFs, PDFs and ZIP archives (folders recursively) into a collection. "
-        "PAGE/ALTO files are matched to images of the same folder. Each image is a document, "
+        "PAGE/ALTO files are matched to images of the same folder, or of the folder above a "
+        "folder of XML files alone (Transkribus's page/ and alto/). Each image is a document, "
         "but for a folder with a Transkribus mets.xml, on disk or in a ZIP archive, which is "
         "one; with --folders, any folder of images is."
     )
@@ -59,12 +60,12 @@ class Command(BaseCommand):
         failed = 0
         # One ingestion per folder, and one for the files named: its XML files meet their
         # images, and memory holds one folder at a time.
-        for folder, files in self._files_by_folder(options["paths"]).items():
+        for files in self._files_by_folder(options["paths"]).values():
             results = do_ingest(
                 collection,
                 [
                     Upload.from_path(path, str(path), str(folder) if folder else None)
-                    for path in files
+                    for path, folder in files
                 ],
                 user=user,
                 segmentation=options["segmentation"],
@@ -119,20 +120,32 @@ class Command(BaseCommand):
         self.stdout.write(f"created collection {name!r}, administered by {options['admin']}")
         return created
 
-    def _files_by_folder(self, paths: list[Path]) -> dict[Path | None, list[Path]]:
-        """The files to import by the folder they were found in; those named on the command
-        line under None, found in no folder."""
-        folders: dict[Path | None, list[Path]] = defaultdict(list)
+    def _files_by_folder(
+        self, paths: list[Path]
+    ) -> dict[Path | None, list[tuple[Path, Path | None]]]:
+        """The files to import, each with the folder it was found in, by the folder they are
+        ingested with; those named on the command line under None, found in no folder.
+
+        A folder of XML files alone goes with the folder above it, where the files it
+        describes are: Transkribus exports a document's PAGE files to page/ (and ALTO to
+        alto/) beside its images and mets.xml, and a ZIP archive of the export pairs them
+        so (ingestion's _named_image looks one folder up)."""
+        found: dict[Path, list[Path]] = defaultdict(list)
+        folders: dict[Path | None, list[tuple[Path, Path | None]]] = defaultdict(list)
         for path in paths:
             if not path.exists():
                 raise CommandError(f"{path} does not exist.")
             if not path.is_dir():
-                folders[None].append(path)
+                folders[None].append((path, None))
                 continue
             for candidate in sorted(path.rglob("*")):
                 hidden = any(
                     part.startswith(".") for part in candidate.relative_to(path.parent).parts
                 )
                 if candidate.is_file() and not hidden:
-                    folders[candidate.parent].append(candidate)
+                    found[candidate.parent].append(candidate)
+        for folder, files in found.items():
+            xml_alone = all(file.suffix.lower() == ".xml" for file in files)
+            ingested_with = folder.parent if xml_alone and folder.parent in found else folder
+            folders[ingested_with].extend((file, folder) for file in files)
         return folders
