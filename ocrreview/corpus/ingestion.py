@@ -448,6 +448,15 @@ def _pair_layouts(
     for item in items:
         if item.kind != "xml":
             continue
+        if item.size > MAX_LAYOUT_MB * 1024 * 1024:
+            results.append(
+                FileResult(
+                    item.name,
+                    error=f"the file is {item.size / 1024 / 1024:.1f} MB, over the "
+                    f"{MAX_LAYOUT_MB} MB that a PAGE or ALTO file is read up to, and is not read",
+                )
+            )
+            continue
         try:
             layout = parse_layout_xml(item.read(), item.name)
         except XMLImportError as exc:
@@ -516,6 +525,11 @@ METS = "mets.xml"
 # is held whole, at many times the file's size, which a file of the upload's limit would
 # make gigabytes.
 MAX_SIDECAR_MB = 10
+# A PAGE or ALTO file of a dense newspaper page, every word's box in it, takes a few MB. Its
+# tree and kraken's lines take many times that, and time: one of 5.7 MB (24,000 lines) took
+# 17 s and 100 MB more to read here, so a file of the upload's limit would take gigabytes
+# and many minutes.
+MAX_LAYOUT_MB = 20
 
 
 def _is_sidecar(item: _Item) -> bool:

@@ -1,8 +1,9 @@
 """Reading PAGE XML and ALTO files safely, with kraken's own parser doing the layout work.
 
-Uploaded XML is untrusted: entity declarations (billion laughs, external entities reading
-local files) are refused before anything else looks at the bytes, and the document kraken
-sees comes from an lxml parser with entity resolution and network access switched off.
+Uploaded XML is untrusted: a file that declares entities (billion laughs, external entities
+reading local files) is refused. A PAGE or ALTO file is parsed once, by an lxml parser with
+entity resolution, DTD loading and network access switched off, whose tree is refused when its
+DTD declares an entity, and which kraken then reads; a METS file by defusedxml's parser.
 
 kraken reads baseline layouts, keyed by line id. Files from other tools are often not
 that: Tesseract's ALTO has no baselines, ABBYY's a single height, PAGE from many tools only
@@ -75,7 +76,12 @@ class _SafeXMLPage(XMLPage):
         try:
             doc = etree.ElementTree(etree.fromstring(self._data, parser=_safe_parser()))
         except etree.XMLSyntaxError as exc:
+            # libxml2 stops at an external entity referenced in an attribute, before the
+            # declaration could be looked at in the tree.
+            if b"<!ENTITY" in self._data:
+                raise XMLImportError(f"{ENTITIES_REFUSED} ({exc})") from exc
             raise XMLImportError(f"the XML is malformed ({exc})") from exc
+        _refuse_entities(doc)
         root = doc.getroot().tag
         if root.endswith("alto"):
             _require_size(doc.find(".//{*}Page"), "WIDTH", "HEIGHT")
@@ -88,6 +94,19 @@ class _SafeXMLPage(XMLPage):
             self.machine_read_ids = _prepare_lines(doc, "id", _page_baseline, _page_machine_read)
             return self._do_parse_page(doc)
         raise XMLImportError("the XML is neither PAGE XML nor ALTO")
+
+
+ENTITIES_REFUSED = "the XML declares entities or external references, which are refused"
+
+
+def _refuse_entities(doc) -> None:
+    """The parser expanded no entity and loaded nothing, but a declared one is refused all
+    the same, as defusedxml refuses it: no layout needs one, and what reads the tree after
+    (kraken, lxml's text) must never meet an unexpanded reference."""
+    dtd = doc.docinfo.internalDTD
+    declared = [entity.name for entity in dtd.iterentities()] if dtd is not None else []
+    if declared:
+        raise XMLImportError(f"{ENTITIES_REFUSED} (entity {declared[0]!r})")
 
 
 def _require_size(page, width: str, height: str) -> None:
@@ -222,9 +241,7 @@ def _defused_root(data: bytes) -> ElementTree.Element:
             data, forbid_dtd=False, forbid_entities=True, forbid_external=True
         )
     except DefusedXmlException as exc:
-        raise XMLImportError(
-            f"the XML declares entities or external references, which are refused ({exc})"
-        ) from exc
+        raise XMLImportError(f"{ENTITIES_REFUSED} ({exc})") from exc
     except Exception as exc:  # ParseError and the expat errors behind it
         raise XMLImportError(f"the XML is malformed ({exc})") from exc
 
@@ -235,8 +252,6 @@ def _local_name(element: ElementTree.Element) -> str:
 
 def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
     """Lines of a PAGE or ALTO file in reading order, in the file's pixel coordinates."""
-    # Refused before kraken's lxml reads it.
-    _defused_root(data)
     try:
         page = _SafeXMLPage(data, name)
     except XMLImportError:

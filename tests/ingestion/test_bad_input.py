@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 
-from ocrreview.corpus.ingestion import Upload, do_ingest
+from ocrreview.corpus.ingestion import MAX_LAYOUT_MB, Upload, do_ingest
 from ocrreview.corpus.models import Collection, Document, Page
 from tests import factories
 from tests.db_locks import wait_until_another_session_waits_for_a_lock
@@ -352,11 +352,25 @@ LAUGHS = b"""<?xml version="1.0"?>
 <alto>&lol3;</alto>"""
 
 
+# A valid PAGE file but for its DTD: parsed once (by lxml, not by defusedxml first), a
+# declaration that nothing references, or a parameter entity, is refused all the same.
+UNUSED_ENTITY = files.page_xml("p.jpg").replace(
+    b"<PcGts", b'<!DOCTYPE PcGts [<!ENTITY unused "x">]>\n<PcGts', 1
+)
+PARAMETER_ENTITY = files.page_xml("p.jpg").replace(
+    b"<PcGts", b'<!DOCTYPE PcGts [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>\n<PcGts', 1
+)
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("payload", [XXE, LAUGHS], ids=["external-entity", "billion-laughs"])
+@pytest.mark.parametrize(
+    "payload",
+    [XXE, LAUGHS, UNUSED_ENTITY, PARAMETER_ENTITY],
+    ids=["external-entity", "billion-laughs", "unused-entity", "parameter-entity"],
+)
 def test_xml_entity_tricks_are_refused(letters, payload):
     results = ingest(letters, ("p.xml", payload), ("p.jpg", files.jpeg()), import_text=True)
-    assert "declares entities" in results["p.xml"].error
+    assert "declares entities or external references, which are refused" in (results["p.xml"].error)
     document = results["p.jpg"].document
     assert not document.lines.exists()  # kraken segmentation instead, nothing from the XML
 
@@ -427,3 +441,44 @@ def test_a_zip_of_a_format_version_zipfile_does_not_know_is_refused(letters, sto
     assert "not a readable ZIP archive (zip file version 6.4)" in results["scans.zip"].error
     assert results["good.jpg"].ok
     assert_untouched(stored)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("layout", [files.page_xml, files.alto], ids=["page", "alto"])
+def test_a_layout_file_over_its_size_limit_is_not_read(letters, layout):
+    """Its tree and kraken's lines would be held whole, at many times its size: a file of
+    the upload's limit would take gigabytes."""
+    limit = MAX_LAYOUT_MB * 1024 * 1024
+    big = padded(layout("p.jpg"), limit + 1)
+    results = ingest(
+        letters,
+        ("p.xml", big),
+        ("p.jpg", files.jpeg()),
+        segmentation=Document.Segmentation.WHOLE_IMAGE,
+        import_text=True,
+    )
+    assert results["p.xml"].error == (
+        f"the file is {MAX_LAYOUT_MB}.0 MB, over the {MAX_LAYOUT_MB} MB that a PAGE or ALTO "
+        "file is read up to, and is not read"
+    )
+    # The image comes in as if no XML were beside it, its text not taken.
+    document = results["p.jpg"].document
+    assert document.segmentation == Document.Segmentation.WHOLE_IMAGE
+    assert list(document.lines.values_list("text", flat=True)) == [""]
+    # At the limit, the same file is read.
+    fits = padded(layout("q.jpg"), limit)
+    read = ingest(letters, ("q.xml", fits), ("q.jpg", files.jpeg()))
+    assert read["q.xml"].ok and read["q.xml"].lines > 0
+
+
+def padded(xml: bytes, size: int) -> bytes:
+    """The XML made `size` bytes long by comments after its declaration (of a kilobyte each:
+    the parser refuses a node over 10 MB)."""
+    head, tail = xml.split(b"?>", 1)
+    missing = size - len(xml)
+    comment = b"<!--" + b"x" * 1017 + b"-->\n"  # 1,025 bytes
+    count, rest = divmod(missing, len(comment))
+    padding = comment * count + (b" " * rest)
+    result = head + b"?>" + padding + tail
+    assert len(result) == size
+    return result
