@@ -13,9 +13,11 @@ The query reads as the search's: words side by side are one phrase here (`John S
 replaced where the two stand together, not wherever each is), "quoted" too; `or` between
 alternatives; `-word` leaves out the lines that hold it. Words are whole words, matched with
 accents and ſ folded and in any case, as the search finds them, unless the person asks for the
-case or the accents as typed. Similar words, which the search also lists, are no hits: a
-replacement is for the words typed."""
+case or the accents as typed; or, asked for, parts of words too (a misread letter, ſ, a
+suffix), with the same folding, never part of a letter (its marks, a ligature). Similar words,
+which the search also lists, are no hits: a replacement is for the words typed."""
 
+import dataclasses
 import hashlib
 import unicodedata
 from collections.abc import Iterable
@@ -23,9 +25,10 @@ from dataclasses import dataclass, field
 
 import regex
 from django.db import transaction
+from django.db.models import Q, QuerySet
 
 from ocrreview.corpus.audit import record_event
-from ocrreview.corpus.models import COMBINING_MARKS, Collection, CollectionEvent, Line
+from ocrreview.corpus.models import COMBINING_MARKS, Collection, CollectionEvent, Line, SearchWord
 from ocrreview.review import actions, queue, search
 from ocrreview.review.models import Draft
 
@@ -52,6 +55,14 @@ COUNT_READ_MOST = 20_000
 # Smith, Esq" less "Smith" is "Mr, Esq"), as a closing bracket or quote does.
 CLOSING = regex.compile(r"[,.;:!?)\]}»”’…]")
 MARK = regex.compile(COMBINING_MARKS)
+# Letters and digits that PostgreSQL's parser, whatever its locale, keeps in one word with
+# those around them: inside words, a line with a hit holds a word of the vocabulary with each
+# such run of the query in it. (Not modifier letters, nor other digits: "x²y" is two words.)
+LETTERS = regex.compile(r"[\p{Lu}\p{Ll}\p{Lt}\p{Lo}0-9]+")
+# Inside words, a run of letters in more of the vocabulary's words than this is in too many
+# lines to look them up by: the lines the filters leave are read instead, as a preview reads
+# its candidates, until enough have hits.
+INSIDE_WORDS_MOST = 1000
 
 
 class Skip:
@@ -85,54 +96,70 @@ class Options:
     # Off: "eglise" finds "église" and "Messieurs" "Meſſieurs" (the search's way); on: only
     # with the accents and ſ as typed.
     match_accents: bool = False
+    # Off: whole words only, "tbe" is not in "tbey"; on: inside words too ("ſ" in "Meſſieurs").
+    inside_words: bool = False
 
 
 class Pattern:
-    """The hits of a query in a line's text: each alternative (`or`) a phrase of whole words,
-    its words apart by any run of spaces, matched on the text folded as Options say; lines that
-    hold an excluded `-word` have none."""
+    """The hits of a query in a line's text: each alternative (`or`) a phrase of whole words
+    (or, inside_words, starting and ending anywhere in a word), its words apart by any run of
+    spaces, matched on the text folded as Options say; lines that hold an excluded `-word` (a
+    whole word, as the search leaves it out) have none."""
 
     def __init__(self, q: str, options: Options = Options()) -> None:
         self.options = options
         self._table = _FoldTable(options)
         alternatives, excluded = _parse(unicodedata.normalize("NFC", q))
         self.alternatives = alternatives
-        self.regex = self._compile(alternatives)
-        self.excluded = self._compile(excluded)
+        self.regex = self._compile(alternatives, whole_words=not options.inside_words)
+        self.excluded = self._compile(excluded, whole_words=True)
 
     def hits(self, text: str) -> list[tuple[int, int]]:
         """Where each hit starts and ends in text, left to right, none overlapping (at one
         place the longest alternative wins)."""
         if self.regex is None:
             return []
-        folded, origin = self._fold(text)
+        origin: list[int] | range
+        if text.isascii():
+            # Most lines, _fold's first case, here to spare 100,000 lines a call each.
+            folded = text if self.options.match_case else text.lower()
+            origin = range(len(text))
+        else:
+            folded, origin = _fold(text, self._table)
         if self.excluded is not None and self.excluded.search(folded):
             return []
         spans: list[tuple[int, int]] = []
-        for match in self.regex.finditer(folded):
+        matches = (
+            self.regex.finditer(folded)
+            if isinstance(origin, range)
+            else _whole_characters(self.regex, folded, origin)
+        )
+        for match in matches:
             start, end = origin[match.start()], origin[match.end() - 1] + 1
             # The marks that folding dropped after the last letter are the hit's ("q̃").
             while end < len(text) and not self._fold_char(text[end]):
                 end += 1
-            # One character folded into several (ﬁ) may hold the end of one hit and the
-            # start of the next: the first keeps it.
-            if spans and start < spans[-1][1]:
-                continue
             spans.append((start, end))
         return spans
 
-    def _compile(self, phrases: list[list[str]]) -> regex.Pattern | None:
+    def _compile(self, phrases: list[list[str]], *, whole_words: bool) -> regex.Pattern | None:
         patterns = []
         for words in phrases:
-            folded = [self._fold(word)[0] for word in words]
+            folded = [_fold(word, self._table)[0] for word in words]
             folded = [word for word in folded if word]
             if not folded:
                 continue
             pattern = r"\s+".join(regex.escape(word) for word in folded)
-            if regex.match(r"\w", folded[0]):
-                pattern = r"(?<!\w)" + pattern
-            if regex.search(r"\w$", folded[-1]):
-                pattern += r"(?!\w)"
+            if not whole_words:
+                # A letter's marks are the letter's: where folding keeps them (accents
+                # matched), "q" is not the start of "q̃ue" (nor a Cyrillic or Hebrew letter
+                # without its marks).
+                pattern += r"(?!\p{M})"
+            else:
+                if regex.match(r"\w", folded[0]):
+                    pattern = r"(?<!\w)" + pattern
+                if regex.search(r"\w$", folded[-1]):
+                    pattern += r"(?!\w)"
             patterns.append((len(" ".join(folded)), pattern))
         if not patterns:
             return None
@@ -143,16 +170,37 @@ class Pattern:
     def _fold_char(self, char: str) -> str:
         return self._table[char]
 
-    def _fold(self, text: str) -> tuple[str, list[int] | range]:
-        """text folded, and for each of its characters the index of the one it came from."""
-        if text.isascii():
-            # Most lines: folding changes no letter and lowercasing keeps each in its place.
-            return (text if self.options.match_case else text.lower()), range(len(text))
-        parts = list(map(self._table.__getitem__, text))
-        if set(map(len, parts)) == {1}:  # é as e, ſ as s: each in its place still
-            return "".join(parts), range(len(text))
-        origin = [index for index, part in enumerate(parts) for _ in part]
-        return "".join(parts), origin
+
+def _whole_characters(pattern: regex.Pattern, folded: str, origin: list[int]):
+    """pattern's matches in folded, left to right, each of whole characters of the text: one
+    character folded into several (ﬁ as f and i, ½ as 1⁄2) is in a hit whole or not at all,
+    so that a replace never takes half of it (inside words, "i" is not in "ﬁn")."""
+    at = 0
+    while True:
+        for match in pattern.finditer(folded, at):
+            start, end = match.span()
+            if (start and origin[start - 1] == origin[start]) or (
+                end < len(origin) and origin[end] == origin[end - 1]
+            ):
+                # Looked for again from the next character, where a hit may start.
+                at = start + 1
+                break
+            yield match
+        else:
+            return
+
+
+def _fold(text: str, table: "_FoldTable") -> tuple[str, list[int] | range]:
+    """text folded by table, and for each of its characters the index of the one it came
+    from."""
+    if text.isascii():
+        # Most lines: folding changes no letter and lowercasing keeps each in its place.
+        return (text if table.options.match_case else text.lower()), range(len(text))
+    parts = list(map(table.__getitem__, text))
+    if set(map(len, parts)) == {1}:  # é as e, ſ as s: each in its place still
+        return "".join(parts), range(len(text))
+    origin = [index for index, part in enumerate(parts) for _ in part]
+    return "".join(parts), origin
 
 
 class _FoldTable(dict):
@@ -320,6 +368,52 @@ def chosen_lines(
     return chosen
 
 
+def candidate_lines(
+    collection: Collection, q: str, filters: search.Filters, pattern: Pattern
+) -> QuerySet[Line]:
+    """The lines the filters leave that may hold a hit of pattern: the search's lines for
+    whole words; inside words, those vocabulary_lines finds (every line where it cannot
+    tell)."""
+    if not pattern.options.inside_words:
+        return search.matching(collection, q, filters).lines
+    lines = search._filtered(Line.objects.filter(collection=collection), filters)
+    holding = vocabulary_lines(collection, pattern)
+    return lines if holding is None else lines.filter(holding)
+
+
+def vocabulary_lines(collection: Collection, pattern: Pattern) -> Q | None:
+    """Inside words, the lines that may hold a hit, as the lines' stored search vectors
+    answer it: those that hold, for each run of letters (LETTERS) of one alternative, a
+    word of the collection's vocabulary with the run inside it, folded as the hits are
+    (in any case: the vocabulary is lowercased). None where every line may: an
+    alternative of no such run, or of runs each in more than INSIDE_WORDS_MOST words."""
+    table = _FoldTable(dataclasses.replace(pattern.options, match_case=False))
+    alternatives = [
+        list(dict.fromkeys(run for word in words for run in LETTERS.findall(_fold(word, table)[0])))
+        for words in pattern.alternatives
+    ]
+    if not all(alternatives):
+        return None
+    holding: dict[str, list[str]] = {run: [] for runs in alternatives for run in runs}
+    # Folded here, as the hits are, rather than in SQL: PostgreSQL's lower() and
+    # normalize() need not agree with Python's. Tens of thousands of words, once.
+    words = SearchWord.objects.filter(collection=collection).values_list("word", flat=True)
+    for word in words.distinct().iterator(chunk_size=5000):
+        folded = _fold(word, table)[0]
+        for run, found in holding.items():
+            if run in folded:
+                found.append(word)
+    lines = Q(pk__in=[])
+    for runs in alternatives:
+        if not all(holding[run] for run in runs):
+            continue  # a run in no word: no line holds this alternative
+        groups = [holding[run] for run in runs if len(holding[run]) <= INSIDE_WORDS_MOST]
+        if not groups:
+            return None
+        lines |= Q(search_vector=search.lexeme_query(groups))
+    return lines
+
+
 def hit_lines(
     collection: Collection,
     q: str,
@@ -333,9 +427,9 @@ def hit_lines(
     read_most lines were read without finding as many (a page that only counts them stops
     there)."""
     pattern, found = Pattern(q, options), []
-    # The search's lines hold the phrase's words, not always side by side: read in id order
+    # The candidates hold the phrase's words, not always side by side: read in id order
     # (their text only, a few thousand rows a fetch) until enough have hits.
-    lines = search.matching(collection, q, filters).lines.order_by("pk")
+    lines = candidate_lines(collection, q, filters, pattern).order_by("pk")
     if read_most is not None:
         lines = lines[: read_most + 1]
     rows = lines.values_list("pk", "text").iterator(chunk_size=2000)

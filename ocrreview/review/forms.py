@@ -416,6 +416,7 @@ class ReplaceForm(SearchForm):
     fingerprint = forms.RegexField(regex=r"^[0-9a-f]{32}$", required=False)
     match_case = forms.BooleanField(required=False, label="Match case")
     match_accents = forms.BooleanField(required=False, label="Match accents and ſ")
+    inside_words = forms.BooleanField(required=False, label="Match inside words")
     # An empty replacement deletes the words found: asked for in so many words.
     confirm_delete = forms.BooleanField(required=False, label="Delete the words found")
     # The API's: what it would do, without doing it (the page previews before its own post).
@@ -507,7 +508,7 @@ class ReplaceForm(SearchForm):
 
     def options(self) -> find_replace.Options:
         data = self.cleaned_data
-        return find_replace.Options(data["match_case"], data["match_accents"])
+        return find_replace.Options(data["match_case"], data["match_accents"], data["inside_words"])
 
     def deletes_unconfirmed(self, applying: bool) -> str | None:
         """Why an empty replacement is not applied yet: it deletes text, which the person

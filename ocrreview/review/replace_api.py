@@ -22,8 +22,8 @@ class ReplaceRequestSerializer(serializers.Serializer):
         max_length=search.MAX_QUERY_LENGTH,
         help_text="what to replace: a word or words side by side (a phrase, quoted or not), "
         "alternatives joined by `or`, and `-word` to leave out the lines that hold it; whole "
-        "words, found with other accents or ſ and in any case unless `match_accents` and "
-        "`match_case` say otherwise",
+        "words unless `inside_words`, found with other accents or ſ and in any case unless "
+        "`match_accents` and `match_case` say otherwise",
     )
     replacement = serializers.CharField(
         max_length=MAX_TEXT_LENGTH,
@@ -37,6 +37,11 @@ class ReplaceRequestSerializer(serializers.Serializer):
     match_case = serializers.BooleanField(required=False, help_text="true: only in the case typed")
     match_accents = serializers.BooleanField(
         required=False, help_text="true: only with the accents and ſ typed"
+    )
+    inside_words = serializers.BooleanField(
+        required=False,
+        help_text="true: inside words too (a misread letter, ſ, a suffix: `tbe` in `tbey`), "
+        "never part of a letter (its accents, a ligature); false: whole words only",
     )
     document = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     status = serializers.ChoiceField(choices=Line.Status.choices, required=False)

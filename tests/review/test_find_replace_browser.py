@@ -1,6 +1,7 @@
 """Find and replace in a real headless Chromium: alice ticks a hit, previews the change, and
 replaces it; she previews every hit, unticks one from the keyboard, and replaces the others;
-lines ticked on two pages of results go to one preview."""
+lines ticked on two pages of results go to one preview; she ticks Match inside words from the
+keyboard to fix a misreading inside words the search does not list."""
 
 import pytest
 
@@ -98,3 +99,34 @@ def test_lines_ticked_on_two_pages_of_results_are_previewed_together(new_page, a
     page.wait_for_selector("text=2 lines changed")
     changed = {str(line.pk) for line in lines if text(line).startswith("Stanford ")}
     assert changed == {first_page, second_page}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alice_fixes_a_misreading_inside_words_from_the_keyboard(new_page, alice, letters):
+    page_row = factories.make_page(factories.make_document(letters, title="Letter"))
+    inside = factories.make_line(page_row, 0, text="tbey saw tbem, Meſſieurs")
+    whole = factories.make_line(page_row, 1, text="Tbe end")
+    page = new_page()
+    log_in(page, "alice")
+    page.goto(f"/collections/{letters.pk}/search/?q=tbe")
+    # The search lists the whole word only.
+    assert page.locator(".search-hit").count() == 1
+    page.fill("#replace-form input[name=replacement]", "the")
+    # Tab from the replacement reaches the option, by its label; space ticks it.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    option = page.get_by_role("checkbox", name="Match inside words")
+    assert option.evaluate("box => box === document.activeElement")
+    page.keyboard.press("Space")
+    assert option.is_checked()
+    page.click("#replace-form button[type=submit]")
+    page.wait_for_selector("#replace-confirm")
+    assert "inside words" in page.inner_text("h1")
+    assert page.inner_text("#replace-count") == "3 of 3 ticked"
+    # The preview marks the parts of words the replace takes.
+    row = page.locator(f'.replace-changes tr[data-line-id="{inside.pk}"]')
+    assert row.locator(".replace-hit del").all_text_contents() == ["found: tbe", "found: tbe"]
+    page.get_by_role("button", name="Replace the ticked hits").click()
+    page.wait_for_selector("text=2 lines changed")
+    assert (text(inside), text(whole)) == ("they saw them, Meſſieurs", "the end")

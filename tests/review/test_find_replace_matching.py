@@ -100,3 +100,58 @@ def test_a_spacing_accent_is_itself_never_a_space():
     assert found("´", "a b ´") == ["´"]
     hits = Pattern("q´", Options()).hits(text)
     assert replaced(text, hits, "que") == "dixit que uod q b, que"
+
+
+INSIDE = Options(inside_words=True)
+
+
+def test_inside_words_a_part_of_a_word_is_a_hit_and_whole_words_stay_the_default():
+    text = "tbe Tbey saw tbem, other"
+    assert found("tbe", text) == ["tbe"]
+    assert found("tbe", text, INSIDE) == ["tbe", "Tbe", "tbe"]
+    assert found("tbe", text, Options(match_case=True, inside_words=True)) == ["tbe", "tbe"]
+    # A suffix, and a phrase whose ends are inside words.
+    assert found("ing", "a ſpelling, singing", INSIDE) == ["ing", "ing", "ing"]
+    assert found("ra mi", "Stanfora mill, Stanfora  milk", INSIDE) == ["ra mi", "ra  mi"]
+    hits = Pattern("tbe", INSIDE).hits(text)
+    assert replaced(text, hits, "the") == "the they saw them, other"
+    # An excluded word is still a whole word, as the search leaves lines out.
+    assert found("tbe -saw", text, INSIDE) == []
+    assert found("tbe -sa", text, INSIDE) == ["tbe", "Tbe", "tbe"]
+
+
+def test_inside_words_long_s_accents_and_case_fold_as_for_whole_words():
+    text = "Meſſieurs, MESSIEURS, l'Égliſe"
+    # Folded, ſ is s: "ſ" finds every s, as "s" finds every ſ; as typed, only ſ.
+    assert found("ſ", text, INSIDE) == ["ſ", "ſ", "s", "S", "S", "S", "ſ"]
+    asked = Options(match_accents=True, inside_words=True)
+    assert found("ſ", text, asked) == ["ſ", "ſ", "ſ"]
+    assert replaced(text, Pattern("ſ", asked).hits(text), "s") == "Messieurs, MESSIEURS, l'Église"
+    assert found("eglis", text, INSIDE) == ["Égliſ"]
+    assert found("eglis", text, asked) == []
+    assert found("glis", "une église, GLISSER", INSIDE) == ["glis", "GLIS"]
+    assert found("cede", "il est décédé, précédent", INSIDE) == ["cédé", "céde"]
+
+
+def test_inside_words_a_hit_is_of_whole_letters_marks_and_ligatures():
+    # Folded, a combining mark goes with its letter into the hit; a hit that starts after a
+    # letter leaves it its marks.
+    assert found("q", "q\u0303ue", INSIDE) == ["q\u0303"]
+    assert found("ue", "q\u0303ue", INSIDE) == ["ue"]
+    text = "dixit q\u0303ue, atq\u0303"
+    hits = Pattern("q", INSIDE).hits(text)
+    assert replaced(text, hits, "k") == "dixit kue, atk"
+    # Accents matched, "q" is not the letter q̃, and "q̃" (typed decomposed or not) is.
+    asked = Options(match_accents=True, inside_words=True)
+    assert found("q", "q\u0303ue atque", asked) == ["q"]
+    assert found("q\u0303", "q\u0303ue atque", asked) == ["q\u0303"]
+    assert found("e\u0301", "décédé", asked) == ["é", "é", "é"]
+    # ﬁ is f and i, in a hit whole or not at all: "fi" and "ﬁn" take it, "i" alone does not.
+    assert found("fi", "la ﬁn", INSIDE) == ["ﬁ"]
+    assert found("i", "la ﬁn, si", INSIDE) == ["i"]
+    assert found("in", "ﬁn", INSIDE) == []
+    assert found("2", "½ et 2", INSIDE) == ["2"]
+    assert found("2", "½ et 2") == ["2"]  # whole words too: "⁄" of 1⁄2 is no letter
+    # Other scripts, and their marks kept with their letters.
+    assert found("скв", "в Москве", INSIDE) == ["скв"]
+    assert found("ש", "שָׁלוֹם", Options(match_accents=True, inside_words=True)) == []
