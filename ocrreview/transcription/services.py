@@ -26,7 +26,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     Count,
+    DateTimeField,
     Exists,
+    ExpressionWrapper,
     F,
     Func,
     IntegerField,
@@ -218,17 +220,36 @@ class Claimed:
     requests: list[RecognitionRequest]
 
 
-def lease_end() -> datetime:
-    return timezone.now() + timedelta(seconds=settings.OCRREVIEW_RECOGNITION_LEASE_SECONDS)
+class DatabaseNow(Func):
+    """The database's clock, by which every lease is written and compared: the workers'
+    clocks may disagree, and one ahead would take live claims (and keep its own long after it
+    died), one behind would keep dead claims (and write leases already over). The statement's
+    time rather than Now(), the transaction's start, which a long transaction leaves behind."""
+
+    template = "statement_timestamp()"
+    output_field = DateTimeField()
+
+
+def lease_end() -> ExpressionWrapper:
+    return ExpressionWrapper(
+        DatabaseNow() + timedelta(seconds=settings.OCRREVIEW_RECOGNITION_LEASE_SECONDS),
+        output_field=DateTimeField(),
+    )
+
+
+def database_now() -> datetime:
+    """DatabaseNow for what Python compares with times the database wrote."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement_timestamp()")
+        return cursor.fetchone()[0]
 
 
 def do_claim(limit: int, worker: str) -> Claimed:
     """Take up to `limit` queued requests, or requests whose worker's lease ran out, in
     one transaction; SKIP LOCKED lets concurrent workers claim disjoint sets."""
     token = uuid.uuid4()
-    now = timezone.now()
     with transaction.atomic():
-        _fail_exhausted(now)
+        _fail_exhausted()
         claimable = (
             RecognitionRequest.objects.select_for_update(skip_locked=True)
             .order_by("id")
@@ -236,7 +257,7 @@ def do_claim(limit: int, worker: str) -> Claimed:
         )
         # A status each, so each is a walk of the (status, id) index: the two in one OR make
         # the database walk or sort the millions of done requests before a re-read's.
-        ids = list(claimable.filter(status=R.RUNNING, lease_until__lt=now)[:limit])
+        ids = list(claimable.filter(status=R.RUNNING, lease_until__lt=DatabaseNow())[:limit])
         if len(ids) < limit:
             ids += claimable.filter(status=R.QUEUED)[: limit - len(ids)]
         RecognitionRequest.objects.filter(id__in=ids).update(
@@ -254,11 +275,11 @@ def do_claim(limit: int, worker: str) -> Claimed:
     return Claimed(token, requests)
 
 
-def _fail_exhausted(now: datetime) -> None:
+def _fail_exhausted() -> None:
     """Requests whose worker died with them `MAX_ATTEMPTS` times are not tried again."""
     dead = RecognitionRequest.objects.filter(
         status=R.RUNNING,
-        lease_until__lt=now,
+        lease_until__lt=DatabaseNow(),
         attempts__gte=settings.OCRREVIEW_RECOGNITION_MAX_ATTEMPTS,
     )
     line_ids = list(dead.values_list("line_id", flat=True))
@@ -820,9 +841,10 @@ def do_store_results(
     holds. `outcome` maps a request id to its LineResult or to an error message. A line whose
     box a reviewer changed after the claim (moved, split, merged) was read as it no longer is:
     its request goes back to the queue, to be read as it now is."""
-    now = timezone.now()
     claimed_geometry = {r.id: _geometry(r.line) for r in batch}
     with transaction.atomic():
+        # A reviewer's lease on a line is compared by the clock that wrote it.
+        now = database_now()
         # The lines are routed by their collections' thresholds: a threshold an admin applies
         # meanwhile waits for this batch, or this batch for it, and is read after it commits.
         with connection.cursor() as cursor:
@@ -1030,7 +1052,7 @@ def unattended_work_exists() -> bool:
     worker died), or queued lines while no worker holds a claim (the kick that would have
     drained them may have died with a worker)."""
     running = RecognitionRequest.objects.filter(status=R.RUNNING)
-    if running.filter(lease_until__lt=timezone.now()).exists():
+    if running.filter(lease_until__lt=DatabaseNow()).exists():
         return True
     return not running.exists() and RecognitionRequest.objects.filter(status=R.QUEUED).exists()
 
