@@ -6,7 +6,7 @@ import os
 import sys
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ocrreview.settings")
@@ -48,6 +48,19 @@ def _refuse_unreachable_storage(**kwargs) -> None:
     except StorageUnavailable as exc:
         # SystemExit, since Celery logs and ignores what a signal handler raises otherwise.
         sys.exit(f"ocrreview: {exc}")
+
+
+@worker_ready.connect
+def _sweep_partial_files(**kwargs) -> None:
+    """Every worker, since each host has a model cache of its own; the store's leftovers are
+    few, so that several workers look for them costs little."""
+    from django.conf import settings
+
+    from ocrreview.storage import sweep_partial_files
+    from ocrreview.sweep import start_sweeping
+
+    interval = min(settings.OCRREVIEW_PARTIAL_FILES_SECONDS, 3600)
+    start_sweeping("partial-files", sweep_partial_files, interval)
 
 
 @worker_init.connect

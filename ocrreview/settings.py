@@ -168,7 +168,7 @@ STORAGES = {
     "default": (
         {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": OCRREVIEW_S3_OPTIONS}
         if OCRREVIEW_S3_BUCKET
-        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+        else {"BACKEND": "ocrreview.storage.LocalStorage"}
     ),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
@@ -423,3 +423,7 @@ OCRREVIEW_GATE_MIN_LINES = env_int("OCRREVIEW_GATE_MIN_LINES", 100, minimum=1)
 OCRREVIEW_SWEEP_SECONDS = env_int(
     "OCRREVIEW_SWEEP_SECONDS", min(30, OCRREVIEW_RECOGNITION_LEASE_SECONDS), minimum=1
 )
+# What a write killed mid-way left (a partial file, an S3 upload never completed, a model's
+# download) is removed by the workers once this old, and looked for as often (at most hourly):
+# longer than any write takes, a trained model's upload over a slow link included.
+OCRREVIEW_PARTIAL_FILES_SECONDS = env_int("OCRREVIEW_PARTIAL_FILES_SECONDS", 86400, minimum=60)

@@ -16,9 +16,12 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
@@ -43,6 +46,44 @@ class StorageUnavailable(ImproperlyConfigured):
 
 def is_local() -> bool:
     return isinstance(default_storage, FileSystemStorage)
+
+
+# What a write in progress is named on the local disk: a dot, the name it is written for, a
+# random part, this suffix. Renamed to its own name once whole; what a killed write left under
+# such a name is removed by sweep_partial_files.
+PARTIAL_SUFFIX = ".partial"
+
+
+def _partial_file(path: Path) -> tuple[int, str]:
+    """A new file beside `path` to write it in, under a name that says it is not whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX)
+
+
+class _Written(File):
+    """A whole file in the storage's folder, which FileSystemStorage moves to its name."""
+
+    def temporary_file_path(self) -> str:
+        return self.name
+
+
+class LocalStorage(FileSystemStorage):
+    """The local disk, where a file appears under its name whole or not at all: Django's own
+    writes it in place, so a write killed mid-way (the worker's memory, a deploy) left a
+    truncated file under the name, which nothing tells from a whole one."""
+
+    def _save(self, name: str, content) -> str:
+        fd, tmp = _partial_file(Path(self.path(name)))
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in content.chunks():
+                    out.write(chunk.encode() if isinstance(chunk, str) else chunk)
+            # Moved (a rename on one file system) to a free name, as an upload's temporary
+            # file is.
+            return super()._save(name, _Written(None, tmp))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 class StorageError(Exception):
@@ -197,8 +238,7 @@ def put_bytes(name: str, data: bytes) -> str:
     cache entry that two requests make at once): a reader never sees half a file."""
     if is_local():
         path = Path(default_storage.path(name))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+        fd, tmp = _partial_file(path)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
@@ -388,3 +428,68 @@ def _fetched_model(prefix: str) -> Path:
         if not target.is_dir():
             _download(prefix, listing, target)
     return target
+
+
+def sweep_partial_files() -> None:
+    """Remove what writes killed mid-way (a worker out of memory, a deploy) left behind, once
+    older than OCRREVIEW_PARTIAL_FILES_SECONDS, so that no write still going is touched: the
+    local disk's partial files, S3's multipart uploads never completed (invisible in the
+    bucket, paid for all the same), and this host's model downloads that did not finish."""
+    age = timedelta(seconds=settings.OCRREVIEW_PARTIAL_FILES_SECONDS)
+    if is_local():
+        remove_partial_files(Path(default_storage.location), time.time() - age.total_seconds())
+    else:
+        client = default_storage.connection.meta.client
+        # By the store's clock, which dated the uploads.
+        date = client.head_bucket(Bucket=default_storage.bucket_name)["ResponseMetadata"]
+        abort_multipart_uploads(parsedate_to_datetime(date["HTTPHeaders"]["date"]) - age)
+    remove_partial_downloads(Path(settings.OCRREVIEW_MODELS_DIR) / "cache")
+
+
+def remove_partial_files(root: Path, written_before: float) -> None:
+    """Partial files under `root` last written before this time (seconds since the epoch)."""
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if not (name.startswith(".") and name.endswith(PARTIAL_SUFFIX)):
+                continue
+            path = Path(folder, name)
+            with contextlib.suppress(FileNotFoundError):  # finished or removed meanwhile
+                if path.stat().st_mtime < written_before:
+                    size = path.stat().st_size
+                    path.unlink()
+                    logger.warning(
+                        "Removed %s (%d bytes), left by a write that never finished",
+                        path.relative_to(root),
+                        size,
+                    )
+
+
+def abort_multipart_uploads(initiated_before: datetime) -> None:
+    """The default storage's multipart uploads begun before this time and never completed."""
+    client = default_storage.connection.meta.client
+    bucket = default_storage.bucket_name
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+        for upload in page.get("Uploads", []):
+            if upload["Initiated"] < initiated_before:
+                client.abort_multipart_upload(
+                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+                logger.warning(
+                    "Aborted the upload of %s begun at %s, which never finished",
+                    upload["Key"],
+                    upload["Initiated"].isoformat(),
+                )
+
+
+def remove_partial_downloads(cache: Path) -> None:
+    """Model downloads into the host's cache that stopped half-way: those whose lock no
+    process holds (_fetched_model holds it while it downloads)."""
+    for partial in cache.glob(f"*{PARTIAL_SUFFIX}"):
+        key = partial.name.removesuffix(PARTIAL_SUFFIX)
+        with (cache / f"{key}.lock").open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a download going on
+            shutil.rmtree(partial, ignore_errors=True)
+            logger.warning("Removed %s, a model download that never finished", partial)

@@ -26,8 +26,9 @@ def consumes(consumer, queue: str) -> bool:
     return queue in consumer.app.amqp.queues.consume_from
 
 
-def start_sweeping(name: str, sweep: Callable[[], None]) -> None:
-    """Run `sweep` now and then every OCRREVIEW_SWEEP_SECONDS until the worker shuts down."""
+def start_sweeping(name: str, sweep: Callable[[], None], interval: float | None = None) -> None:
+    """Run `sweep` now and then every `interval` seconds (OCRREVIEW_SWEEP_SECONDS) until the
+    worker shuts down."""
     stop = threading.Event()
 
     def loop() -> None:
@@ -42,7 +43,7 @@ def start_sweeping(name: str, sweep: Callable[[], None]) -> None:
             if stop.wait(interval):
                 return
 
-    interval = settings.OCRREVIEW_SWEEP_SECONDS
+    interval = interval or settings.OCRREVIEW_SWEEP_SECONDS
     worker_shutdown.connect(lambda **kwargs: stop.set(), weak=False)
     threading.Thread(target=loop, name=f"sweep-{name}", daemon=True).start()
 
