@@ -33,6 +33,9 @@ class LineGeometry:
     baseline: Points = field(default_factory=list)
     text: str = ""
     machine_read: bool = False
+    unclear: bool = False
+    unclear_note: str = ""
+    persons_guess: bool = False
 
 
 def whole_image_lines(width: int, height: int) -> list[LineGeometry]:
@@ -51,8 +54,44 @@ def imported_lines(layout: ImportedPage, width: int, height: int) -> list[LineGe
         polygon, baseline = scale(line.polygon), scale(line.baseline)
         bbox = bbox_of(polygon or baseline, width, height)
         if bbox is not None:
-            lines.append(LineGeometry(bbox, polygon, baseline, line.text, line.machine_read))
+            lines.append(
+                LineGeometry(
+                    bbox,
+                    polygon,
+                    baseline,
+                    line.text,
+                    line.machine_read,
+                    line.unclear,
+                    line.unclear_note,
+                    line.persons_guess,
+                )
+            )
     return lines
+
+
+def _line(
+    document, page: Page, order: int, geometry: LineGeometry, import_text: bool, note_length: int
+) -> Line:
+    text = geometry.text if import_text else ""
+    # The mark says the text is a guess: without the text there is nothing it is about.
+    unclear = bool(text) and geometry.unclear
+    # A person's text marked unclear comes back as it was exported, reviewed and marked (the
+    # mark keeps it out of training data): taken for a model's reading, recognition would
+    # replace it.
+    reviewed = bool(text) and (not geometry.machine_read or unclear and geometry.persons_guess)
+    return Line(
+        collection_id=document.collection_id,
+        document=document,
+        page=page,
+        order=order,
+        bbox=geometry.bbox,
+        polygon=geometry.polygon,
+        baseline=geometry.baseline,
+        text=text,
+        status=Line.Status.REVIEWED if reviewed else Line.Status.PENDING,
+        unclear=unclear,
+        unclear_note=geometry.unclear_note[:note_length] if unclear else "",
+    )
 
 
 def bbox_of(points: Points, width: int, height: int) -> list[int] | None:
@@ -73,25 +112,14 @@ def store_lines(page: Page, geometries: list[LineGeometry], *, import_text: bool
     With `import_text`, a line's text from the XML is reviewed ground truth, recorded as an
     IMPORT correction like every other human-made text; but a text the XML marks as a model's
     reading (an export's auto-accepted line) is not a person's: its line keeps it unreviewed,
-    for recognition to read like any new line.
+    for recognition to read like any new line. A line our export marked unclear keeps the
+    mark and its note (which keep its text out of training data): a person's text so marked
+    comes back reviewed, as it was exported, and a model's reading so marked is read again.
     """
     document = page.document
+    note_length = Line._meta.get_field("unclear_note").max_length
     lines = Line.objects.bulk_create(
-        Line(
-            collection_id=document.collection_id,
-            document=document,
-            page=page,
-            order=order,
-            bbox=geometry.bbox,
-            polygon=geometry.polygon,
-            baseline=geometry.baseline,
-            text=geometry.text if import_text else "",
-            status=(
-                Line.Status.REVIEWED
-                if import_text and geometry.text and not geometry.machine_read
-                else Line.Status.PENDING
-            ),
-        )
+        _line(document, page, order, geometry, import_text, note_length)
         for order, geometry in enumerate(geometries)
     )
     reviewed = [line for line in lines if line.status == Line.Status.REVIEWED]

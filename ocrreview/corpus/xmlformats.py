@@ -21,7 +21,7 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from ocrreview.corpus.models import Line
-from ocrreview.corpus.xmlimport import STATUS_TAG, drawn_baseline
+from ocrreview.corpus.xmlimport import STATUS_TAG, UNCLEAR_STATUS, drawn_baseline
 
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
 PAGE_SCHEMA = f"{PAGE_NS} {PAGE_NS}/pagecontent.xsd"
@@ -31,9 +31,6 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 # Characters XML 1.0 cannot carry at all. A model's hypotheses can hold them (byte-level BPE
 # decodes any byte), and one such reading must not make a page unexportable.
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-# PAGE's status of a reviewed line marked unclear: any but "reviewed" reads back as no ground
-# truth (corpus/xmlimport.py).
-UNCLEAR = "unclear"
 
 
 def xml_text(text: str) -> str:
@@ -75,7 +72,7 @@ class XmlLine:
         """The status PAGE writes: a reviewed line marked unclear is `unclear`, so that a
         reader that takes `reviewed` for ground truth, and knows no `unclear:true`, leaves it
         out."""
-        return UNCLEAR if self.unclear and not self.machine_read else self.status
+        return UNCLEAR_STATUS if self.unclear and not self.machine_read else self.status
 
 
 @dataclass

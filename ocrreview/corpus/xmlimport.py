@@ -18,6 +18,12 @@ line's custom attribute, in kraken's syntax (``custom="ocrreview {status:auto_ac
 ``{status:unclear; unclear:true;}``): any status but ``reviewed`` is not ground truth. ALTO
 marks them with ``CS="false"``, the schema's correction status, which says the same of a
 line from any tool. Such a line comes in unreviewed, for recognition to read again.
+
+PAGE also keeps the unclear mark, ``unclear:true`` in the same block and the note in the line's
+``comments``, which an upload restores: ``{status:unclear; unclear:true;}`` is a person's
+reading marked unclear, which comes back as it was, reviewed and marked (the mark keeps it
+out of training data), and any other status with ``unclear:true`` a model's reading marked so.
+ALTO has nowhere to keep the mark: its lines come back unreviewed, unmarked.
 """
 
 import re
@@ -31,7 +37,8 @@ from defusedxml.ElementTree import fromstring as defused_fromstring
 from kraken.lib.xml import XMLPage
 from lxml import etree
 
-from ocrreview.corpus.line_text import imported_line_text, nfc
+from ocrreview.corpus.line_text import INVISIBLE, imported_line_text, nfc
+from recognition.text import one_line
 
 Point = tuple[float, float]
 
@@ -49,6 +56,12 @@ class ImportedLine:
     machine_read: bool = False
     # The line of ours it was exported from, when the file is one of our exports.
     exported_from: int | None = None
+    # Marked unclear by its reader (review's unclear mark), with what they could not read.
+    unclear: bool = False
+    unclear_note: str = ""
+    # Its text is a person's reading that they marked unclear: `machine_read` (no ground
+    # truth) to a reader that knows no mark, but no model's reading.
+    persons_guess: bool = False
 
 
 @dataclass
@@ -70,6 +83,7 @@ class _SafeXMLPage(XMLPage):
     def __init__(self, data: bytes, name: str):
         self._data = data
         self.machine_read_ids: set[str] = set()
+        self.unclear_marks: dict[str, UnclearMark] = {}
         super().__init__(PurePosixPath(name), filetype="xml", linetype="baselines")
 
     def _parse_xml(self):
@@ -92,6 +106,7 @@ class _SafeXMLPage(XMLPage):
             _require_size(doc.find(".//{*}Page"), "imageWidth", "imageHeight")
             _drop_languages(doc)
             self.machine_read_ids = _prepare_lines(doc, "id", _page_baseline, _page_machine_read)
+            self.unclear_marks = _page_unclear_marks(doc)
             return self._do_parse_page(doc)
         raise XMLImportError("the XML is neither PAGE XML nor ALTO")
 
@@ -178,6 +193,38 @@ def _page_machine_read(line) -> bool:
     # The status as our export writes it: Line.Status.REVIEWED, spelled out so that this
     # parser, which the model's own scripts use, needs no Django set up.
     return found is not None and found.group(1) != "reviewed"
+
+
+@dataclass
+class UnclearMark:
+    persons_guess: bool
+    note: str
+
+
+# custom="... ocrreview {status:unclear; unclear:true;} ..."
+_CUSTOM_BLOCK = re.compile(r"(?<!\S)" + STATUS_TAG + r"\s*\{([^}]*)\}")
+# PAGE's status of a reviewed line marked unclear (xmlformats writes it): any but "reviewed"
+# reads back as no ground truth.
+UNCLEAR_STATUS = "unclear"
+
+
+def _page_unclear_marks(doc) -> dict[str, UnclearMark]:
+    """The lines our export marked unclear, by id, with their notes: the `comments` of a line
+    marked so (other tools write their own comments, which are no note of ours)."""
+    marks = {}
+    for line in doc.iter("{*}TextLine"):
+        found = _CUSTOM_BLOCK.search(line.get("custom") or "")
+        if found is None:
+            continue
+        properties = {
+            key.strip(): value.strip()
+            for key, _, value in (part.partition(":") for part in found.group(1).split(";"))
+        }
+        if properties.get("unclear") != "true":
+            continue
+        note = nfc(" ".join(one_line((line.get("comments") or "").translate(INVISIBLE)).split()))
+        marks[line.get("id")] = UnclearMark(properties.get("status") == UNCLEAR_STATUS, note)
+    return marks
 
 
 def _alto_machine_read(line) -> bool:
@@ -268,6 +315,9 @@ def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
             text=_text_of(number, line.text or ""),
             machine_read=line.id in page.machine_read_ids,
             exported_from=_exported_line(line.id),
+            unclear=(mark := page.unclear_marks.get(line.id)) is not None,
+            unclear_note=mark.note if mark else "",
+            persons_guess=mark.persons_guess if mark else False,
         )
         for number, line in enumerate(
             (line for line in page.get_sorted_lines() if line.boundary or line.baseline), 1

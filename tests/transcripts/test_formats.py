@@ -14,6 +14,7 @@ from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Line
 from ocrreview.corpus.xmlimport import parse_layout_xml
 from ocrreview.review.models import Correction
+from tests import factories
 from tests.ingestion import files as ingest_files
 from tests.transcripts.conftest import STEM, TEXT, TILDE
 
@@ -255,21 +256,84 @@ def test_a_line_marked_unclear_is_a_guess_in_every_format(client, bob, letter):
     assert seg.getnext().tag == f"{TEI}lb"
 
 
-@pytest.mark.parametrize("fmt", ["page", "alto"])
-def test_an_unclear_line_uploaded_again_is_no_ground_truth(client, bob, letter, ledgers, fmt):
-    """Uploaded with "take the text as reviewed ground truth", the guess came back as a
-    person's text read for sure, and went into training."""
-    mark_unclear(letter)
-    xml = zip_entries(download(client, bob, letter, format=fmt))[f"{STEM}_1.xml"]
-
+def uploaded_again(xml: bytes, collection, user) -> list[Line]:
+    """The page's transcript uploaded beside its scan, its text taken as ground truth."""
     results = do_ingest(
-        ledgers,
+        collection,
         [Upload.from_bytes("p1.xml", xml), Upload.from_bytes("p1.png", ingest_files.png())],
-        user=bob,
+        user=user,
         import_text=True,
     )
-
     assert [r.error for r in results if r.error] == []
-    guess = Line.objects.get(collection=ledgers, text="Monsieur le Préfet,")
-    assert guess.status == Line.Status.PENDING
+    return list(Line.objects.filter(collection=collection).order_by("order"))
+
+
+def test_an_unclear_line_uploaded_again_in_page_is_unclear_again_with_its_note(
+    client, bob, letter, ledgers
+):
+    """The mark was lost: the reviewer's guess came back as a model's reading, for
+    recognition to replace, and no one knew that the line had been a guess."""
+    mark_unclear(letter)
+    xml = zip_entries(download(client, bob, letter, format="page"))[f"{STEM}_1.xml"]
+
+    guess, machine, unread = uploaded_again(xml, ledgers, bob)
+
+    # As it was: a reviewed text marked unclear, with its note, which keeps it out of
+    # training data; its import in its trail as any imported text's.
+    assert (guess.text, guess.status, guess.unclear, guess.unclear_note) == (
+        "Monsieur le Préfet,",
+        Line.Status.REVIEWED,
+        True,
+        "the title is a guess",
+    )
+    assert list(Correction.objects.filter(line=guess).values_list("action", flat=True)) == [
+        Correction.Action.IMPORT
+    ]
+    # A model's reading marked unclear is still no one's text: read again, the mark kept.
+    assert (machine.text, machine.status, machine.unclear, machine.unclear_note) == (
+        "j’ai l’honneur de vous écrire ;",
+        Line.Status.PENDING,
+        True,
+        "",
+    )
+    assert not Correction.objects.filter(line=machine).exists()
+    assert (unread.text, unread.status, unread.unclear) == ("", Line.Status.PENDING, False)
+
+    # Exported again, it says what it said.
+    document = guess.document
+    factories.add_member(bob, ledgers)
+    Line.objects.filter(pk=machine.pk).update(status=Line.Status.NEEDS_REVIEW)
+    again = zip_entries(download(client, bob, document, format="page"))
+    lines = list(etree.fromstring(next(iter(again.values()))).iter("{*}TextLine"))
+    assert [line.get("custom").split("ocrreview ")[1] for line in lines] == [
+        "{status:unclear; unclear:true;}",
+        "{status:needs_review; unclear:true;}",
+        "{status:pending;}",
+    ]
+    assert [line.get("comments") for line in lines] == ["the title is a guess", None, None]
+
+
+def test_an_unclear_line_uploaded_again_in_alto_is_no_ground_truth(client, bob, letter, ledgers):
+    """ALTO has nowhere to keep the mark, only that the line is no ground truth: uploaded
+    with "take the text as reviewed ground truth", the guess came back as a person's text
+    read for sure, and went into training."""
+    mark_unclear(letter)
+    xml = zip_entries(download(client, bob, letter, format="alto"))[f"{STEM}_1.xml"]
+
+    guess = uploaded_again(xml, ledgers, bob)[0]
+
+    assert (guess.text, guess.status, guess.unclear) == (
+        "Monsieur le Préfet,",
+        Line.Status.PENDING,
+        False,
+    )
     assert not Correction.objects.filter(line=guess).exists()
+
+
+def test_comments_of_another_tool_are_no_unclear_note(ledgers, bob):
+    """PAGE's comments are any tool's: only a line our export marked unclear has a note."""
+    xml = ingest_files.page_xml("p1.png").replace(
+        b"<TextLine ", b'<TextLine comments="checked by OCR-D" ', 1
+    )
+    (line,) = uploaded_again(xml, ledgers, bob)
+    assert (line.status, line.unclear, line.unclear_note) == (Line.Status.REVIEWED, False, "")
