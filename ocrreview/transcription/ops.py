@@ -7,6 +7,7 @@ from kombu.exceptions import ChannelError, OperationalError
 
 from ocrreview.celery import app
 from ocrreview.transcription.models import RecognitionRequest
+from ocrreview.transcription.services import DatabaseNow
 
 # Every queue the app routes to, so a new one shows without being listed twice.
 QUEUES = tuple(queue.name for queue in app.conf.task_queues)
@@ -51,21 +52,45 @@ def queue_lengths() -> dict[str, int] | None:
     return lengths
 
 
-def workers(timeout: float = 1.0) -> list[dict]:
-    inspect = app.control.inspect(timeout=timeout)
-    try:
-        active = inspect.active() or {}
-        queues = inspect.active_queues() or {}
-    except Exception:
-        return []
-    return [
+def workers(timeout: float = 1.0, *, ask: bool = True) -> list[dict]:
+    """The workers that answer a broadcast (unless not `ask`ed: the broker is down), and those
+    that hold a live claim on lines: a solo pool answers nothing while it reads a chunk, and
+    its claim's lease, renewed after every batch, is what says it is there and busy."""
+    active: dict = {}
+    queues: dict = {}
+    if ask:
+        inspect = app.control.inspect(timeout=timeout)
+        try:
+            active = inspect.active() or {}
+            queues = inspect.active_queues() or {}
+        except Exception:
+            active, queues = {}, {}
+    reading = dict(
+        RecognitionRequest.objects.filter(
+            status=RecognitionRequest.Status.RUNNING, lease_until__gte=DatabaseNow()
+        )
+        .values_list("worker")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    found = [
         {
             "name": name,
             "queues": sorted(q["name"] for q in queues.get(name, [])),
             "active": len(tasks),
+            "reading": reading.get(name, 0),
+            "answered": True,
         }
-        for name, tasks in sorted(active.items())
+        for name, tasks in active.items()
     ]
+    found += [
+        # Only its claim is known of it: the lines come from the gpu queue's task, and the
+        # other queues it reads are told when it answers again.
+        {"name": name, "queues": ["gpu"], "active": 1, "reading": n, "answered": False}
+        for name, n in reading.items()
+        if name not in active
+    ]
+    return sorted(found, key=lambda worker: worker["name"])
 
 
 def recognition_counts() -> dict[str, int]:
