@@ -6,7 +6,7 @@ same way. They take a Line or a line id, the acting user, and the version the ca
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -173,14 +173,20 @@ def do_claim_line(line: Line | int, user) -> bool:
             claimed_until=timezone.now() + timedelta(seconds=_lease_seconds()),
         )
         if claimed:
-            Line.objects.filter(
-                collection_id=Line.objects.filter(pk=line_id).values("collection_id")[:1],
-                status=S.IN_REVIEW,
-                claimed_by=user,
-            ).exclude(pk=line_id).exclude(drafts__user=user).update(
-                status=S.NEEDS_REVIEW, claimed_by=None, claimed_until=None
+            _release_untyped(
+                user,
+                Line.objects.filter(pk=line_id).values("collection_id")[:1],
+                keeping=Q(pk=line_id),
             )
     return bool(claimed)
+
+
+def _release_untyped(user, collection_id, *, keeping: Q) -> None:
+    """Hand back to the queue the lines of the collection the reviewer holds and has typed
+    nothing into, but those `keeping` names."""
+    Line.objects.filter(collection_id=collection_id, status=S.IN_REVIEW, claimed_by=user).exclude(
+        keeping
+    ).exclude(drafts__user=user).update(status=S.NEEDS_REVIEW, claimed_by=None, claimed_until=None)
 
 
 def _claimable(user) -> Q:
@@ -198,6 +204,45 @@ def do_renew_lease(line: Line | int, user) -> bool:
         Line.objects.filter(pk=_line_id(line), status=S.IN_REVIEW, claimed_by=user).update(
             claimed_until=timezone.now() + timedelta(seconds=_lease_seconds())
         )
+    )
+
+
+def do_claim_page(page: Page, user, *, opening: bool) -> datetime | None:
+    """Lease to the reviewer every line of the page that waits for a human and that nobody
+    else holds, and renew those they hold: in the page view every line is editable, so the
+    queue must not hand them to a colleague meanwhile. A line a colleague holds stays theirs.
+    `opening` the page (rather than renewing from it) hands back the other lines of the
+    collection the reviewer left untyped, as opening one line does (one lease at a time).
+    The time the leases run out, for do_release_page; None for a final document's page,
+    whose lines nobody works on.
+
+    One UPDATE, with no join: on a line a colleague's claim has locked it waits, then checks
+    the line again as that claim left it, and passes it over."""
+    if Document.objects.filter(
+        pk=page.document_id, review_state=Document.ReviewState.FINAL
+    ).exists():
+        return None
+    until = timezone.now() + timedelta(seconds=_lease_seconds())
+    with transaction.atomic():
+        Line.objects.filter(_claimable(user), page_id=page.pk).update(
+            status=S.IN_REVIEW, claimed_by=user, claimed_until=until
+        )
+        if opening:
+            _release_untyped(user, page.document.collection_id, keeping=Q(page_id=page.pk))
+    return until
+
+
+def do_release_page(page: Page, user, *, until: datetime) -> int:
+    """The reviewer left the page: its lines they hold go back to the queue, but those they
+    typed into (their draft keeps the line theirs until its lease runs out) and those leased
+    after `until`, the leases the leaving tab set: a reload of the page, or another tab, has
+    claimed them again since, and its release may well arrive after that claim."""
+    return (
+        Line.objects.filter(
+            page_id=page.pk, status=S.IN_REVIEW, claimed_by=user, claimed_until__lte=until
+        )
+        .exclude(drafts__user=user)
+        .update(status=S.NEEDS_REVIEW, claimed_by=None, claimed_until=None)
     )
 
 

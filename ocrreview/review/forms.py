@@ -120,6 +120,11 @@ class SortUndoForm(forms.Form):
     event = forms.IntegerField(min_value=1, max_value=MAX_ID)
 
 
+class PageReleaseForm(forms.Form):
+    # When the leaving page's own leases run out, as its last claim answered it.
+    until = forms.DateTimeField()
+
+
 class QueueForm(forms.Form):
     document = _row_id()
     order = forms.ChoiceField(choices=ReviewerPreference.QueueOrder.choices, required=False)

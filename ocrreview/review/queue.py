@@ -401,6 +401,17 @@ def lines_with_drafts(sender, line_ids: list[int], **kwargs) -> set[int]:
     return set(Draft.objects.filter(line_id__in=line_ids).values_list("line_id", flat=True))
 
 
+def page_lines(page: Page, user) -> list[Line]:
+    """The page's lines in reading order, each with `held_by_other` set: the page view shows
+    those a colleague holds now as theirs, read-only, rather than two people typing one line."""
+    lines = list(page.lines.select_related("claimed_by").order_by("order", "id"))
+    for line in lines:
+        line.held_by_other = held_by_other(
+            line.status, line.claimed_by_id, line.claimed_until, user
+        )
+    return lines
+
+
 def held_by_other(status: str, claimed_by_id: int | None, claimed_until, user) -> bool:
     """Another reviewer holds the line's lease now."""
     return (

@@ -23,6 +23,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import dateformat, timezone
 from django.utils.encoding import iri_to_uri
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -42,6 +43,7 @@ from ocrreview.review.forms import (
     BoxForm,
     DraftForm,
     MoveForm,
+    PageReleaseForm,
     ProgressFilterForm,
     QueueForm,
     ReorderForm,
@@ -537,7 +539,8 @@ def page_view(request, pk: int, page_id: int):
     page = get_object_or_404(
         Page.objects.select_related("document"), pk=page_id, document__collection=collection
     )
-    lines = list(page.lines.order_by("order", "id"))
+    until = actions.do_claim_page(page, request.user, opening=True)
+    lines = queue.page_lines(page, request.user)
     siblings = list(page.document.pages.order_by("index").values_list("id", flat=True))
     index = siblings.index(page.pk)
     return render(
@@ -547,11 +550,44 @@ def page_view(request, pk: int, page_id: int):
             "collection": collection,
             "page": page,
             "lines": lines,
+            "lease_until": until.isoformat() if until else "",
+            "lease_seconds": settings.OCRREVIEW_LEASE_SECONDS,
             "previous_page": siblings[index - 1] if index > 0 else None,
             "next_page": siblings[index + 1] if index + 1 < len(siblings) else None,
             "palette": collection.palette,
         },
     )
+
+
+@login_required
+@require_POST
+def renew_page_leases(request, pk: int, page_id: int):
+    """The open page view keeps its lines, takes those a colleague let go, and learns which
+    lines colleagues hold now."""
+    page = _page_of(request, pk, page_id)
+    until = actions.do_claim_page(page, request.user, opening=False)
+    held = {
+        line.pk: {"by": line.claimed_by.get_username(), "until": _clock(line.claimed_until)}
+        for line in queue.page_lines(page, request.user)
+        if line.held_by_other
+    }
+    return JsonResponse({"until": until.isoformat() if until else None, "held": held})
+
+
+@login_required
+@require_POST
+def release_page(request, pk: int, page_id: int):
+    """The page view's tab was closed or left (a beacon)."""
+    page = _page_of(request, pk, page_id)
+    form = PageReleaseForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": first_error(form)}, status=400)
+    released = actions.do_release_page(page, request.user, until=form.cleaned_data["until"])
+    return JsonResponse({"released": released})
+
+
+def _clock(moment: datetime) -> str:
+    return dateformat.format(timezone.localtime(moment), "H:i")
 
 
 def _page_line(request, collection: Collection, line_id: int) -> HttpResponse:

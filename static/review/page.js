@@ -8,7 +8,7 @@
   const svg = document.getElementById("page-boxes");
   const status = document.getElementById("seg-status");
   const {
-    post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
+    csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
   } = window.ocrreview;
   const drafts = localDrafts(view.dataset.user);
   let selected = null;  // the <li> of the selected line
@@ -76,6 +76,7 @@
     input.addEventListener("focus", () => {
       // Add mode's Enter adds under the line it was entered from; another row's saves it.
       if (adding && selected && selected !== li) run("add");
+      if ("heldBy" in li.dataset) renewLeases();  // perhaps the colleague is done with it
       select(li);
       fit();
     });
@@ -250,7 +251,7 @@
       msg.textContent = "Not saved: the server cannot be reached. Your text is kept.";
       return;
     } finally {
-      input.readOnly = false;
+      input.readOnly = "heldBy" in li.dataset;
     }
     if (response.status === 409) {
       const holder = document.createElement("div");
@@ -817,6 +818,69 @@
       onEnd(toPage(u));
     }, { once: true });
   }
+
+  // The page's lines that wait for a human are leased to this reviewer while the page is
+  // open, as the line editor leases its line: renewed three times a lease (at most once a
+  // minute) while they use the page, let run out when they leave it idle, handed back when
+  // they leave it. A colleague's line is read-only here until they let it go.
+  const IDLE_MS = 120_000;
+  let active = Date.now();
+  let leaseUntil = view.dataset.leaseUntil;
+
+  function showHolder(li, held) {
+    const input = li.querySelector(".pl-text");
+    const note = li.querySelector(".pl-held");
+    if (held && input.value === input.dataset.saved) {
+      li.dataset.heldBy = held.by;
+      input.readOnly = true;
+      input.setAttribute("aria-describedby", note.id);
+      note.textContent = `${held.by} is working on this line (until ${held.until}): read-only here until they leave it.`;
+      note.hidden = false;
+    } else if (held) {
+      // Typed into here before the colleague took it (this page lay idle): nothing typed is
+      // taken away, and a save shows both texts should theirs come first.
+      note.textContent = `${held.by} has this line now (your lease ran out). Your text is kept; saving shows both texts if they save first.`;
+      note.hidden = false;
+    } else if (!note.hidden) {
+      if ("heldBy" in li.dataset) {
+        delete li.dataset.heldBy;
+        input.readOnly = false;
+        input.removeAttribute("aria-describedby");
+      }
+      note.textContent = "";
+      note.hidden = true;
+    }
+  }
+
+  async function renewLeases() {
+    if (final) return;
+    let data;
+    try {
+      const response = await post(view.dataset.leaseUrl, {});
+      if (!response.ok) return;
+      data = await response.json();
+    } catch { return; /* offline: next time */ }
+    if (data.until) leaseUntil = data.until;
+    document.querySelectorAll(".page-line").forEach((li) => showHolder(li, data.held[li.dataset.lineId]));
+  }
+
+  const leaseEvery = Math.min(60_000, (Number(view.dataset.leaseSeconds) || 180) * 1000 / 3);
+  setInterval(() => { if (Date.now() - active <= IDLE_MS) renewLeases(); }, leaseEvery);
+  const woke = () => {
+    // Back after a pause long enough for the leases to run out: take the lines back now.
+    if (Date.now() - active > IDLE_MS) renewLeases();
+    active = Date.now();
+  };
+  document.addEventListener("keydown", woke, true);
+  document.addEventListener("pointerdown", woke, true);
+  window.addEventListener("pagehide", () => {
+    if (final || !leaseUntil) return;
+    const body = new FormData();
+    body.set("csrfmiddlewaretoken", csrf());
+    // Only the leases this page set: a reload claims them again before this may arrive.
+    body.set("until", leaseUntil);
+    navigator.sendBeacon(view.dataset.releaseUrl, body);
+  });
 
   document.getElementById("help-button").addEventListener("click", () => help.showModal());
   document.querySelectorAll(".page-line").forEach(wireRow);

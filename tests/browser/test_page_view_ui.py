@@ -143,13 +143,14 @@ def test_enter_on_an_untouched_row_goes_on_and_ctrl_enter_accepts_it(
     text.press("Enter")
     assert page.evaluate(FOCUSED_ROW) == f"line-{letter_lines[3].pk}"
     page.wait_for_timeout(300)
-    assert Line.objects.get(pk=line.pk).status == "needs_review"
+    # Not saved: held by bob while the page is open.
+    assert Line.objects.get(pk=line.pk).status == "in_review"
 
     # Over a change, Ctrl+Enter asks again: the change is dropped.
     text.fill("of the 3d inst. and so")
     text.press("Control+Enter")
     expect(page.locator(f"#line-{line.pk} .pl-msg")).to_contain_text("Ctrl+Enter again")
-    assert Line.objects.get(pk=line.pk).status == "needs_review"
+    assert Line.objects.get(pk=line.pk).status == "in_review"
     text.press("Control+Enter")
     page.wait_for_selector(f"#line-{line.pk}.band-reviewed")
     saved = Line.objects.get(pk=line.pk)

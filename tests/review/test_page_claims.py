@@ -1,0 +1,202 @@
+"""The page view leases the page's waiting lines to the reviewer who opens it, as the line
+editor leases its line: renewed while it is open, handed back when it is left, run out when
+it lies idle. A colleague's lines are shown as theirs, read-only, and the queue hands the
+page's lines to nobody else meanwhile."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from ocrreview.corpus.models import Document, Line
+from ocrreview.review import actions
+from tests import factories
+from tests.db_locks import wait_until_another_session_waits_for_a_lock
+
+S = Line.Status
+
+
+def page_url(collection, page, *suffix):
+    name = {(): "review_page", ("lease",): "review_page_lease", ("release",): "review_page_release"}
+    return reverse(name[suffix], args=[collection.pk, page.pk])
+
+
+def holders(page):
+    return dict(
+        Line.objects.filter(page=page)
+        .order_by("order")
+        .values_list("order", "claimed_by__username")
+    )
+
+
+@pytest.fixture
+def other_page(letter, model_version):
+    """The letter's second page, with one line waiting."""
+    page = factories.make_page(letter, 1)
+    factories.make_read_line(page, 0, [("yours truly", 0.3)], model_version)
+    return page
+
+
+def test_opening_a_page_leases_its_waiting_lines_and_the_queue_passes_them_over(
+    client, bob, alice, letters, page, lines, other_page
+):
+    client.force_login(bob)
+    assert client.get(page_url(letters, page)).status_code == 200
+    # The auto-accepted first line is in no queue, and nobody's to hold.
+    assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
+    held = Line.objects.get(pk=lines[3].pk)
+    assert held.status == S.IN_REVIEW
+    assert held.claimed_until > timezone.now() + timedelta(seconds=500)
+    assert held.version == lines[3].version  # a lease changes no content
+    # alice's queue, least sure first, would give her line 4: she gets the other page's.
+    assert actions.do_claim_next_line(letters, alice) == other_page.lines.get().pk
+    Line.objects.filter(page=other_page).update(
+        status=S.REVIEWED, claimed_by=None, claimed_until=None
+    )
+    assert actions.do_claim_next_line(letters, alice) is None
+
+
+def test_a_colleagues_lines_are_shown_as_theirs_and_read_only(
+    client, bob, alice, letters, page, lines
+):
+    actions.do_claim_line(lines[2], alice)  # alice has line 3 open in the line editor
+    client.force_login(bob)
+    html = client.get(page_url(letters, page)).content.decode()
+    assert holders(page) == {0: None, 1: "bob", 2: "alice", 3: "bob"}
+    row = html[html.index(f'id="line-{lines[2].pk}"') :]
+    row = row[: row.index("</li>")]
+    assert 'data-held-by="alice"' in row
+    assert f'readonly aria-describedby="held-{lines[2].pk}"' in row
+    assert "alice is working on this line (until " in row
+    mine = html[html.index(f'id="line-{lines[3].pk}"') :]
+    mine = mine[: mine.index("</li>")]
+    assert "readonly" not in mine and "data-held-by" not in mine
+
+
+def test_renewing_keeps_my_lines_takes_those_let_go_and_says_who_holds_the_rest(
+    client, bob, alice, letters, page, lines
+):
+    client.force_login(bob)
+    client.get(page_url(letters, page))
+    Line.objects.filter(page=page, claimed_by=bob).update(
+        claimed_until=timezone.now() + timedelta(seconds=5)
+    )
+    # alice took line 3 while bob's lease had run out.
+    Line.objects.filter(pk=lines[2].pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert actions.do_claim_line(lines[2], alice)
+
+    answer = client.post(page_url(letters, page, "lease")).json()
+    assert answer["held"] == {
+        str(lines[2].pk): {"by": "alice", "until": answer["held"][str(lines[2].pk)]["until"]}
+    }
+    assert holders(page) == {0: None, 1: "bob", 2: "alice", 3: "bob"}
+    assert Line.objects.get(pk=lines[3].pk).claimed_until > timezone.now() + timedelta(seconds=500)
+    assert answer["until"] == Line.objects.get(pk=lines[3].pk).claimed_until.isoformat()
+
+    # alice hands it back (Esc): bob's next renewal takes it.
+    actions.do_skip_line(lines[2], alice)
+    answer = client.post(page_url(letters, page, "lease")).json()
+    assert answer["held"] == {}
+    assert holders(page)[2] == "bob"
+
+
+def test_leaving_the_page_hands_back_the_lines_but_those_typed_into(
+    client, bob, alice, letters, page, lines
+):
+    client.force_login(bob)
+    client.get(page_url(letters, page))
+    until = Line.objects.get(pk=lines[1].pk).claimed_until
+    actions.do_save_draft(lines[3], bob, "inst, and", base_version=1)
+    response = client.post(page_url(letters, page, "release"), {"until": until.isoformat()})
+    assert response.json() == {"released": 2}
+    assert holders(page) == {0: None, 1: None, 2: None, 3: "bob"}
+    assert Line.objects.get(pk=lines[1].pk).status == S.NEEDS_REVIEW
+    assert actions.do_claim_next_line(letters, alice) == lines[1].pk
+
+
+def test_the_release_of_a_page_reloaded_since_leaves_its_new_leases(
+    client, bob, letters, page, lines
+):
+    """A reload sends the old page's release as a beacon, which may arrive after the new
+    page claimed the lines again."""
+    client.force_login(bob)
+    client.get(page_url(letters, page))
+    first = Line.objects.get(pk=lines[1].pk).claimed_until
+    client.get(page_url(letters, page))  # the reload, served first
+    response = client.post(page_url(letters, page, "release"), {"until": first.isoformat()})
+    assert response.json() == {"released": 0}
+    assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
+
+
+def test_opening_a_page_hands_back_the_lines_left_untyped_elsewhere(
+    client, bob, letters, page, lines, other_page
+):
+    client.force_login(bob)
+    client.get(page_url(letters, other_page))
+    client.get(page_url(letters, page))
+    assert holders(other_page) == {0: None}
+    # Renewing from the page first opened (another tab) takes nothing from the second.
+    client.post(page_url(letters, other_page, "lease"))
+    assert holders(other_page) == {0: "bob"}
+    assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
+
+
+def test_a_final_documents_page_leases_nothing(client, bob, letters, letter, page, lines):
+    Document.objects.filter(pk=letter.pk).update(review_state=Document.ReviewState.FINAL)
+    client.force_login(bob)
+    assert client.get(page_url(letters, page)).status_code == 200
+    assert set(holders(page).values()) == {None}
+    assert client.post(page_url(letters, page, "lease")).json() == {"until": None, "held": {}}
+
+
+@pytest.mark.parametrize("until", ["", "yesterday", "2026-13-45T99:00:00", "9" * 5000])
+def test_a_release_with_a_bad_time_is_refused_and_releases_nothing(
+    client, bob, letters, page, lines, until
+):
+    client.force_login(bob)
+    client.get(page_url(letters, page))
+    response = client.post(page_url(letters, page, "release"), {"until": until})
+    assert response.status_code == 400
+    assert "error" in response.json()
+    assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
+
+
+def test_strangers_and_other_collections_get_nothing(
+    client, charlie, ledgers, letters, page, lines
+):
+    client.force_login(charlie)
+    assert client.get(page_url(letters, page)).status_code == 404
+    assert client.post(page_url(letters, page, "lease")).status_code == 404
+    release = reverse("review_page_release", args=[ledgers.pk, page.pk])
+    assert client.post(release, {"until": timezone.now().isoformat()}).status_code == 404
+    assert client.get(page_url(letters, page, "lease")).status_code == 405
+    assert set(holders(page).values()) == {None}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_reviewers_opening_one_page_at_once_never_share_a_line(
+    bob, alice, letters, page, lines
+):
+    """bob's claim has locked the lines and not yet committed when alice's comes: hers waits,
+    then finds them bob's, and passes them over; so does the queue meanwhile."""
+    answers = {}
+
+    def alice_opens():
+        try:
+            answers["queue"] = actions.do_claim_next_line(letters, alice)
+            answers["page"] = actions.do_claim_page(page, alice, opening=True)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        actions.do_claim_page(page, bob, opening=True)
+        thread = threading.Thread(target=alice_opens)
+        thread.start()
+        wait_until_another_session_waits_for_a_lock()
+    thread.join()
+    assert answers["queue"] is None  # SKIP LOCKED: bob's uncommitted claim is passed over
+    assert answers["page"] is not None
+    assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
