@@ -4,7 +4,7 @@ so each change is checked against the line's version and lands in the Correction
 same way. They take a Line or a line id, the acting user, and the version the caller saw."""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -612,7 +612,15 @@ def revert_user_saves_preview(collection: Collection, user, since) -> UserRevert
     return result
 
 
-def do_revert_user_saves(collection: Collection, user, since, actor) -> UserRevert:
+def do_revert_user_saves(
+    collection: Collection,
+    user,
+    since,
+    actor,
+    *,
+    after_line_id: int = 0,
+    on_batch: Callable[[UserRevert, int], None] | None = None,
+) -> UserRevert:
     """Undo what `user` wrote into the collection's lines since `since` (a volunteer with a
     wrong convention, or a vandal): each line whose newest change is still theirs goes back to
     the text it had before their saves, recorded as `actor`'s revert, as do_revert_line records
@@ -623,16 +631,19 @@ def do_revert_user_saves(collection: Collection, user, since, actor) -> UserReve
     skipped: the coordinator sees them, and who changed them, and decides line by line; so are
     lines of a final document, which its admins reopen first (LeftAlone says which). What
     each batch put back is recorded in the collection's events, in the batch's transaction (so
-    one event for up to REVERT_BATCH lines, and what is recorded is what was committed)."""
+    one event for up to REVERT_BATCH lines, and what is recorded is what was committed).
+    `on_batch` is told, in each batch's transaction, what the batch did and its last line;
+    `after_line_id` goes on after the last line of a batch committed before (saves_undo.py)."""
     result = UserRevert()
-    for batch in _lines_saved_by(collection, user, since):
+    for batch in _lines_saved_by(collection, user, since, after_line_id):
+        part = UserRevert()
         with transaction.atomic():
             # A save that committed before these locks is in the history read under them, and
             # its line is skipped; one that comes after waits for them and finds the version
             # changed, a conflict as for any stale save. Locked in id order, as every batch, so
             # that two coordinators reverting at once take turns rather than deadlock.
             lines = _revert_lines(batch).select_for_update(of=("self",))
-            undos = _add_plans(result, lines, user, since)
+            undos = _add_plans(part, lines, user, since)
             for undo in undos:
                 _write_text(
                     undo.line_id,
@@ -652,14 +663,28 @@ def do_revert_user_saves(collection: Collection, user, since, actor) -> UserReve
                     reverted=len(undos),
                     requeued=sum(undo.status == S.NEEDS_REVIEW for undo in undos),
                 )
+            if on_batch is not None:
+                on_batch(part, batch[-1])
+        result.reverted += part.reverted
+        result.requeued += part.requeued
+        result.skipped += part.skipped
     return result
 
 
-def _lines_saved_by(collection: Collection, user, since) -> list[list[int]]:
+def lines_saved_by(collection: Collection, user, since) -> int:
+    """How many lines undoing `user`'s saves since `since` decides on."""
+    return sum(len(batch) for batch in _lines_saved_by(collection, user, since))
+
+
+def _lines_saved_by(collection: Collection, user, since, after_line_id: int = 0) -> list[list[int]]:
     """The lines `user` set a text of since `since`, in batches, by id."""
     line_ids = list(
         Correction.objects.filter(
-            line__collection=collection, user=user, created_at__gte=since, action__in=REVERTIBLE
+            line__collection=collection,
+            user=user,
+            created_at__gte=since,
+            action__in=REVERTIBLE,
+            line_id__gt=after_line_id,
         )
         .order_by("line_id")
         .values_list("line_id", flat=True)

@@ -284,3 +284,41 @@ class ReviewerPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.queue_order}"
+
+
+class SavesUndo(models.Model):
+    """An undo of a person's saves too large to run within a request (actions.
+    do_revert_user_saves): a worker runs it a batch of lines at a time, and records here, in
+    each batch's transaction, what the batch did, so the coordinator's page shows the lines
+    done as they are committed, and a worker that takes it over goes on after the last."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    collection = models.ForeignKey(
+        "corpus.Collection", on_delete=models.CASCADE, related_name="saves_undos"
+    )
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    since = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    lines_total = models.PositiveIntegerField()
+    lines_done = models.PositiveIntegerField(default=0)
+    last_line_id = models.BigIntegerField(default=0)
+    reverted = models.JSONField(default=list)
+    requeued = models.JSONField(default=list)
+    # [correction id, reason] of each line left alone, as LeftAlone has them.
+    skipped = models.JSONField(default=list)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"undo of {self.person_id}'s saves since {self.since:%Y-%m-%d %H:%M}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)

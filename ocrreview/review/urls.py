@@ -83,6 +83,11 @@ urlpatterns = [
     ),
     path(C + "corrections/", views.corrections_view, name="review_corrections"),
     path(C + "corrections/revert/", views.revert_user_saves, name="review_revert_user"),
+    path(
+        C + "corrections/revert/<int:undo_id>/",
+        views.saves_undo_progress,
+        name="review_saves_undo",
+    ),
     path("collections/<int:pk>/search/", views.search_view, name="collection_search"),
     path("collections/<int:pk>/search/replace/", views.replace_view, name="collection_replace"),
 ]

@@ -37,7 +37,16 @@ from ocrreview.corpus.access import (
 )
 from ocrreview.corpus.forms import AssigneesForm, ReviewStateForm
 from ocrreview.corpus.models import Collection, Document, Line, Page
-from ocrreview.review import actions, coordination, find_replace, images, progress, queue, search
+from ocrreview.review import (
+    actions,
+    coordination,
+    find_replace,
+    images,
+    progress,
+    queue,
+    saves_undo,
+    search,
+)
 from ocrreview.review.diff import diff_spans
 from ocrreview.review.forms import (
     BoxForm,
@@ -62,7 +71,7 @@ from ocrreview.review.forms import (
     VersionForm,
     first_error,
 )
-from ocrreview.review.models import Correction
+from ocrreview.review.models import Correction, SavesUndo
 from recognition.preprocess import ImageError
 
 S = Line.Status
@@ -1128,15 +1137,17 @@ def revert_user_saves(request, pk: int):
     user, since = form.cleaned_data["user"], form.cleaned_data["since"]
     asked = {"user": user.pk, "since": since.isoformat()}
     if posted:
-        result = actions.do_revert_user_saves(collection, user, since, request.user)
-        request.session[UNDONE.format(collection.pk)] = {
-            **asked,
-            "reverted": result.reverted,
-            "requeued": result.requeued,
-            "skipped": [[left.newest.pk, left.reason] for left in result.skipped],
-        }
-        query = urlencode({**asked, "done": 1})
-        return redirect(f"{reverse('review_revert_user', args=[collection.pk])}?{query}")
+        try:
+            result = saves_undo.do_undo_saves(collection, user, since, request.user)
+        except saves_undo.UndoNotQueued:
+            context["error"] = (
+                "The undo cannot be started just now (the task queue is down); nothing was "
+                "undone. Try again in a few minutes."
+            )
+            return render(request, "review/corrections_revert.html", context, status=503)
+        if isinstance(result, SavesUndo):
+            return redirect("review_saves_undo", collection.pk, result.pk)
+        return _show_undone(request, collection, asked, result)
     result = _undone(request, collection, asked) if "done" in request.GET else None
     context["done"] = result is not None
     if result is None:
@@ -1151,6 +1162,32 @@ def revert_user_saves(request, pk: int):
         skipped=[(lines[left.newest.line_id], left) for left in result.skipped],
     )
     return render(request, "review/corrections_revert.html", context)
+
+
+def _show_undone(request, collection: Collection, asked: dict, result: actions.UserRevert):
+    """Redirect to the page of what the undo did, kept in the session for it."""
+    request.session[UNDONE.format(collection.pk)] = {
+        **asked,
+        "reverted": result.reverted,
+        "requeued": result.requeued,
+        "skipped": [[left.newest.pk, left.reason] for left in result.skipped],
+    }
+    query = urlencode({**asked, "done": 1})
+    return redirect(f"{reverse('review_revert_user', args=[collection.pk])}?{query}")
+
+
+@login_required
+@require_GET
+def saves_undo_progress(request, pk: int, undo_id: int):
+    """An undo a worker runs: how far it is, until it is done, then what it did."""
+    collection = admin_collection_for(request.user, pk)
+    undo = get_object_or_404(
+        SavesUndo.objects.select_related("person"), pk=undo_id, collection=collection
+    )
+    if undo.status == SavesUndo.Status.DONE:
+        asked = {"user": undo.person_id, "since": undo.since.isoformat()}
+        return _show_undone(request, collection, asked, saves_undo.outcome(undo))
+    return render(request, "review/saves_undo.html", {"collection": collection, "undo": undo})
 
 
 def _undone(request, collection: Collection, asked: dict) -> actions.UserRevert | None:
