@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ocrreview.corpus.invitations import PasswordResetView
+from ocrreview.corpus.invitations import PasswordResetView, account_links
 from ocrreview.corpus.logins import AdminLoginForm, LoginView, PasswordChangeView
 
 # The admin's login page is a second door to every account: it keeps the same limit.
@@ -31,7 +31,7 @@ urlpatterns = [
     ),
     path(
         "accounts/password/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
+        auth_views.PasswordResetConfirmView.as_view(token_generator=account_links),
         name="password_reset_confirm",
     ),
     path(

@@ -2,8 +2,8 @@
 
 An invitation to an address no account uses makes the account (username from the address,
 no password) and its membership, and mails a link to choose a password: the password-reset
-link of Django's default_token_generator, which works once and for PASSWORD_RESET_TIMEOUT
-seconds. The inviting admin is shown the same link, for a site whose mail goes nowhere (the
+link of Django's token generator, which works once and for PASSWORD_RESET_TIMEOUT seconds
+(and no longer once the account is made a site admin: `account_links`). The inviting admin is shown the same link, for a site whose mail goes nowhere (the
 file-based default) or fails, only when the invitation made the account: a link to an account
 that was there before goes to its own address alone. A shown link works until the account is
 made a member otherwise (invited again, added by its username): a membership another admin
@@ -23,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
-from django.contrib.auth.tokens import default_token_generator
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
@@ -257,6 +257,19 @@ def _username(email: str, n: int) -> str:
     return local if n == 1 else f"{local}{n}"
 
 
+class AccountLinkTokenGenerator(PasswordResetTokenGenerator):
+    """Django's password-reset tokens, void too once the account is made staff or superuser:
+    the collection admin who invited a pending account was shown its link, which must not
+    become a way into a site admin's account when a site admin promotes it before its owner
+    chose a password."""
+
+    def _make_hash_value(self, user, timestamp: int) -> str:
+        return f"{super()._make_hash_value(user, timestamp)}{user.is_staff:d}{user.is_superuser:d}"
+
+
+account_links = AccountLinkTokenGenerator()
+
+
 def set_password_link(request, user) -> str:
     """The link that lets `user` choose a password: once, for PASSWORD_RESET_TIMEOUT seconds
     (the token is made of the password's hash and the last login, which using it changes)."""
@@ -264,7 +277,7 @@ def set_password_link(request, user) -> str:
         "password_reset_confirm",
         kwargs={
             "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-            "token": default_token_generator.make_token(user),
+            "token": account_links.make_token(user),
         },
     )
     return request.build_absolute_uri(path)
@@ -392,7 +405,7 @@ def send_password_reset(email: str, domain: str, use_https: bool) -> None:
             "site_name": domain,
             "uid": urlsafe_base64_encode(force_bytes(user.pk)),
             "user": user,
-            "token": default_token_generator.make_token(user),
+            "token": account_links.make_token(user),
             "protocol": "https" if use_https else "http",
         }
         rendered = render_to_string(PasswordResetView.subject_template_name, context)

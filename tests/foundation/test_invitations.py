@@ -503,6 +503,21 @@ def test_a_pending_invitee_added_by_username_loses_the_link_alice_was_shown(
     assert len(smtp_server.to("jane@example.org")) == 1  # Alice's invitation alone
 
 
+@pytest.mark.parametrize("made", ["is_staff", "is_superuser"])
+def test_the_link_alice_was_shown_stops_working_once_jane_is_made_a_site_admin(
+    client, alice, letters, smtp_server, made
+):
+    """A site admin promotes Jane before she chose her password: Alice's link must not let
+    Alice in as a site admin."""
+    client.force_login(alice)
+    invite(client, letters, "jane@example.org")
+    alices_link = shown_link(client.get(members_url(letters)).content.decode())
+    User.objects.filter(username="jane").update(**{made: True})
+    assert "This link no longer works" in Client().get(alices_link, follow=True).content.decode()
+    choose_password(alices_link)
+    assert not logs_in("jane")
+
+
 def test_an_account_in_use_added_by_username_keeps_its_password(client, alice, bob, smtp_server):
     mallory, hers = mallory_admin_of_her_own_collection()
     assert mallory.post(members_url(hers), {"username": "bob", "role": REVIEWER}).status_code == 302
