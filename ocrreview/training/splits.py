@@ -60,6 +60,10 @@ SHARE_TOLERANCE = 0.05
 # PostgreSQL's \s is what its locale calls a space, which may leave out the no-break and
 # other spaces Python's str.isspace() counts: they are named.
 BLANK_TEXT = r"^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+# A line that measures a model: read by a person (an auto-accepted line is the model's own
+# output, and scoring a model against itself proves nothing), with text, and not marked
+# unclear (its text is the reviewer's guess).
+MEASURES = Q(status=Line.Status.REVIEWED, unclear=False) & ~Q(text__regex=BLANK_TEXT)
 
 
 class SplitError(ValueError):
@@ -251,22 +255,14 @@ def _draw_by_unit(
 
 
 def evaluation_candidates(collection: Collection) -> list[Line]:
-    """Only lines a human has read can measure a model: an auto-accepted line is the model's
-    own output, and scoring a model against itself proves nothing."""
-    lines = Line.objects.filter(collection=collection, status=Line.Status.REVIEWED).exclude(
-        text__regex=BLANK_TEXT
-    )
+    lines = Line.objects.filter(MEASURES, collection=collection)
     # Only what sampling needs: half a million reviewed lines read whole take gigabytes.
     return list(lines.order_by("id").only("id", "document_id", "page_id"))
 
 
 def counted_lines(split: EvaluationSplit) -> int:
     """The split's lines that measure a model now (as evaluation_lines, counted)."""
-    return (
-        Line.objects.filter(pk__in=split.members.values("line"), status=Line.Status.REVIEWED)
-        .exclude(text__regex=BLANK_TEXT)
-        .count()
-    )
+    return Line.objects.filter(MEASURES, pk__in=split.members.values("line")).count()
 
 
 @transaction.atomic
@@ -467,17 +463,17 @@ def do_redraw_evaluation_split(
 def split_parts(split: EvaluationSplit) -> dict[str, dict[str, int]]:
     """The split's lines by what they do now, with the documents and pages they sit in:
     those that measure a model (as counted_lines counts them), and those reopened since they
-    were frozen (or emptied), which measure nothing until a person reviews them again."""
+    were frozen (or emptied, or marked unclear), which measure nothing until a person
+    reviews them again."""
     members = Line.objects.filter(pk__in=split.members.values("line"))
-    measuring = Q(status=Line.Status.REVIEWED) & ~Q(text__regex=BLANK_TEXT)
     counts = {
         "lines": Count("id"),
         "documents": Count("document", distinct=True),
         "pages": Count("page", distinct=True),
     }
     return {
-        "measuring": members.filter(measuring).aggregate(**counts),
-        "reopened": members.exclude(measuring).aggregate(**counts),
+        "measuring": members.filter(MEASURES).aggregate(**counts),
+        "reopened": members.exclude(MEASURES).aggregate(**counts),
     }
 
 
@@ -543,11 +539,10 @@ def hold_out_documents(documents: Iterable[int], reason: str) -> None:
 
 
 def evaluation_lines(split: EvaluationSplit) -> list[Line]:
-    """The frozen lines that are still ground truth (a line a human later reopened is skipped
-    until it is reviewed again)."""
+    """The frozen lines that are still ground truth (a line a human later reopened or marked
+    unclear is skipped until it is reviewed again)."""
     return list(
-        Line.objects.filter(pk__in=split.members.values("line"), status=Line.Status.REVIEWED)
-        .exclude(text__regex=BLANK_TEXT)
+        Line.objects.filter(MEASURES, pk__in=split.members.values("line"))
         .select_related("page", "document")
         .order_by("id")
     )

@@ -258,3 +258,27 @@ def test_the_gate_says_a_provisional_split_grows_where_it_is_too_small(
     assert f"The gate kept this model inactive: {reason}." in page
     answer = client.get(reverse("api_model_version", args=[child.pk]), headers=token_headers(alice))
     assert answer.json()["promotions"][0]["reason"] == reason
+
+
+def test_a_line_marked_unclear_measures_no_model_until_someone_reads_it(
+    letters, alice, bob, reviewed_letters
+):
+    """Its text is the reviewer's guess: scoring a model against it would count the model
+    wrong wherever it read better than the guess."""
+    from ocrreview.review.actions import do_clear_unclear, do_mark_unclear
+
+    guess = reviewed_letters[0]
+    do_mark_unclear(guess, bob, "ink blot over the second word")
+    assert guess.pk not in {line.pk for line in splits.evaluation_candidates(letters)}
+
+    export_now(letters, alice, formats=["imagefolder"])
+    split = EvaluationSplit.objects.get()
+    frozen = in_test(split_of(DatasetExport.objects.get()))
+    member = Line.objects.get(pk=sorted(frozen)[0])
+    do_mark_unclear(member, bob)
+    assert member.pk not in {line.pk for line in splits.evaluation_lines(split)}
+    assert splits.counted_lines(split) == len(frozen) - 1
+    assert splits.split_parts(split)["reopened"]["lines"] == 1
+
+    do_clear_unclear(member, bob)
+    assert splits.counted_lines(split) == len(frozen)
