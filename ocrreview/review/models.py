@@ -89,14 +89,11 @@ class Correction(models.Model):
 # cascade would only add a query to every line's removal.
 
 
-class ReviewerLine(models.Model):
+class SettledLine(models.Model):
     """A line someone settled in the trail (accept, edit, pick, revert), however often: what
     makes "distinct lines" an increment. `counted` holds the bits of the statistics the line
     already counts in for them; `newly_counted` the bits the last insert added, which the
-    trigger reads back to add to ReviewerTotals."""
-
-    # The bits of `counted`, as the trigger sets them.
-    SETTLED, CHANGED, TIMED = 1, 2, 4
+    trigger reads back to add to the totals."""
 
     # Without constraints of their own: the trigger copies both from the correction it counts,
     # whose own keys are checked, and a check more at each save's commit would be wasted.
@@ -119,6 +116,16 @@ class ReviewerLine(models.Model):
     )
     counted = models.PositiveSmallIntegerField()
     newly_counted = models.PositiveSmallIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class ReviewerLine(SettledLine):
+    """A line someone settled, over all time: read back into ReviewerTotals."""
+
+    # The bits of `counted`, as the trigger sets them.
+    SETTLED, CHANGED, TIMED = 1, 2, 4
 
     class Meta:
         constraints = [
@@ -173,29 +180,10 @@ class ReviewerTotals(models.Model):
 # days of a range add up to more than the running totals where people came back to a line.
 
 
-class ReviewerLineDay(models.Model):
+class ReviewerLineDay(SettledLine):
     """A line someone settled on a day: ReviewerLine per day, with the same bits."""
 
-    # As ReviewerLine: keys copied from corrections whose own are checked, and no index but the
-    # unique constraint's.
-    line = models.ForeignKey(
-        "corpus.Line",
-        on_delete=models.DO_NOTHING,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        on_delete=models.DO_NOTHING,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
     day = models.DateField()
-    counted = models.PositiveSmallIntegerField()
-    newly_counted = models.PositiveSmallIntegerField()
 
     class Meta:
         constraints = [
