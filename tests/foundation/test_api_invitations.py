@@ -3,39 +3,29 @@ with an API token, through the members page's own form and service (do_invite_me
 same rules, limits and history. Mail goes through a real SMTP server."""
 
 import json
-import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
 from ocrreview.corpus import invitations
-from ocrreview.corpus.models import CollectionEvent, Membership
+from ocrreview.corpus.models import CollectionEvent
 from tests import factories
 from tests.factories import token_headers as auth
 
-User = get_user_model()
-ADMIN, REVIEWER = Membership.Role.ADMIN, Membership.Role.REVIEWER
-PASSWORD = "quill and vellum 1848"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def _forget_invitation_counts(db):
-    """The counts outlive a test in the cache, and the next test database numbers its
-    accounts from 1 again."""
-    yield
-    cache.delete_many(
-        invitations.rate_key(kind, pk)
-        for pk in User.objects.values_list("pk", flat=True)
-        for kind in ("admin", "account")
-    )
+# The members page's tests' personas, helpers and cache hygiene (autouse fixtures).
+from tests.foundation.test_invitations import (  # noqa: F401 (autouse fixtures)
+    ADMIN,
+    REVIEWER,
+    User,
+    _fast_passwords,
+    _forget_invitation_counts,
+    link_in,
+    logs_in,
+    roles,
+)
+from tests.foundation.test_invitations import choose_password as _choose_password
 
 
 def invitations_url(collection) -> str:
@@ -49,30 +39,9 @@ def invite(client, collection, user, body):
     )
 
 
-def link_in(text: str) -> str:
-    (link,) = re.findall(r"http://testserver/accounts/password/reset/[^/\s]+/[^/\s]+/", text)
-    return link
-
-
 def choose_password(link: str) -> None:
-    browser = Client()
-    opened = browser.get(link, follow=True)
-    done = browser.post(
-        opened.redirect_chain[-1][0],
-        {"new_password1": PASSWORD, "new_password2": PASSWORD},
-        follow=True,
-    )
+    *_, done = _choose_password(link)
     assert "Password set" in done.content.decode()
-
-
-def logs_in(username: str, password: str = PASSWORD) -> bool:
-    response = Client().post(reverse("login"), {"username": username, "password": password})
-    return response.status_code == 302
-
-
-def roles(collection) -> dict[str, str]:
-    memberships = Membership.objects.filter(collection=collection).select_related("user")
-    return {m.user.username: m.role for m in memberships}
 
 
 def test_alice_invites_an_address_no_account_uses(client, alice, letters, smtp_server):
