@@ -264,7 +264,9 @@ class AccountLinkTokenGenerator(PasswordResetTokenGenerator):
     chose a password."""
 
     def _make_hash_value(self, user, timestamp: int) -> str:
-        return f"{super()._make_hash_value(user, timestamp)}{user.is_staff:d}{user.is_superuser:d}"
+        # Nothing added for an ordinary account, whose links made before this class stay good.
+        promoted = ("staff" if user.is_staff else "") + ("superuser" if user.is_superuser else "")
+        return super()._make_hash_value(user, timestamp) + promoted
 
 
 account_links = AccountLinkTokenGenerator()
@@ -393,25 +395,32 @@ class ResetForm(PasswordResetForm):
         mail_password_reset.delay(self.cleaned_data["email"], request.get_host(), use_https)
 
 
-def send_password_reset(email: str, domain: str, use_https: bool) -> None:
-    """Mail each active account that uses `email` (a pending invitee's too) a link to choose a
-    new password, on the site at `domain`; raises what the mail server raised (MAIL_ERRORS).
-    The link is made here, when the mail is sent: it works once, for PASSWORD_RESET_TIMEOUT."""
-    field = get_user_model().get_email_field_name()
-    for user in accounts_using(email, is_active=True):
-        context = {
-            "email": getattr(user, field),
-            "domain": domain,
-            "site_name": domain,
-            "uid": urlsafe_base64_encode(force_bytes(user.pk)),
-            "user": user,
-            "token": account_links.make_token(user),
-            "protocol": "https" if use_https else "http",
-        }
-        rendered = render_to_string(PasswordResetView.subject_template_name, context)
-        subject = "".join(rendered.splitlines())  # a header is one line
-        body = render_to_string(PasswordResetView.email_template_name, context)
-        EmailMultiAlternatives(subject, body, to=[getattr(user, field)]).send()
+def password_reset_accounts(email: str) -> list[int]:
+    """The active accounts that use `email` (a pending invitee's too), each mailed a link."""
+    return [user.pk for user in accounts_using(email, is_active=True)]
+
+
+def send_password_reset(user_id: int, domain: str, use_https: bool) -> None:
+    """Mail the account a link to choose a new password, on the site at `domain`; raises what
+    the mail server raised (MAIL_ERRORS). The link is made here, when the mail is sent: it
+    works once, for PASSWORD_RESET_TIMEOUT."""
+    user = get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return
+    address = getattr(user, user.get_email_field_name())
+    context = {
+        "email": address,
+        "domain": domain,
+        "site_name": domain,
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+        "user": user,
+        "token": account_links.make_token(user),
+        "protocol": "https" if use_https else "http",
+    }
+    rendered = render_to_string(PasswordResetView.subject_template_name, context)
+    subject = "".join(rendered.splitlines())  # a header is one line
+    body = render_to_string(PasswordResetView.email_template_name, context)
+    EmailMultiAlternatives(subject, body, to=[address]).send()
 
 
 class PasswordResetView(TooManyRequests, auth_views.PasswordResetView):

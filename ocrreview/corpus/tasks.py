@@ -6,6 +6,7 @@ import uuid
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
+from django.core.mail import BadHeaderError
 
 from ocrreview.corpus import claims
 from ocrreview.corpus.iiif import (
@@ -13,7 +14,7 @@ from ocrreview.corpus.iiif import (
     give_up_fetching,
     lost_fetches,
 )
-from ocrreview.corpus.invitations import MAIL_ERRORS, send_password_reset
+from ocrreview.corpus.invitations import MAIL_ERRORS, password_reset_accounts, send_password_reset
 from ocrreview.corpus.models import Page
 from ocrreview.corpus.remote import FetchUnavailable
 from ocrreview.corpus.segmentation import (
@@ -102,11 +103,21 @@ def sweep_fetches() -> None:
         fetch_iiif_images.apply_async((document_id,), expires=settings.OCRREVIEW_SWEEP_SECONDS)
 
 
+@shared_task
+def mail_password_reset(email: str, domain: str, use_https: bool) -> None:
+    """Queued by the password reset form for every address asked for, known or not: a task
+    for each account that uses it, so that a mail server failing on one account retries that
+    account's mail alone, not the others' already sent."""
+    for user_id in password_reset_accounts(email):
+        mail_password_reset_link.delay(user_id, domain, use_https)
+
+
 @shared_task(bind=True, max_retries=RESET_MAIL_RETRIES)
-def mail_password_reset(self, email: str, domain: str, use_https: bool) -> None:
-    """Queued by the password reset form for every address asked for, known or not."""
+def mail_password_reset_link(self, user_id: int, domain: str, use_https: bool) -> None:
     try:
-        send_password_reset(email, domain, use_https)
+        send_password_reset(user_id, domain, use_https)
+    except BadHeaderError:
+        raise  # the same mail would be refused at every try
     except MAIL_ERRORS as exc:
         raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from None
 

@@ -8,12 +8,15 @@ import threading
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
 from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from ocrreview.corpus import invitations
 from ocrreview.corpus.models import Collection, CollectionEvent, Membership
@@ -501,6 +504,23 @@ def test_a_pending_invitee_added_by_username_loses_the_link_alice_was_shown(
     assert roles(hers)["jane"] == ADMIN
     assert "This link no longer works" in Client().get(alices_link, follow=True).content.decode()
     assert len(smtp_server.to("jane@example.org")) == 1  # Alice's invitation alone
+
+
+def test_a_link_mailed_before_links_were_void_on_promotion_still_works(client, alice, letters):
+    """Links made with Django's own generator, before account_links, stay good for an
+    ordinary account: an upgrade voids no invitation on its way."""
+    client.force_login(alice)
+    invite(client, letters, "jane@example.org")
+    jane = User.objects.get(username="jane")
+    path = reverse(
+        "password_reset_confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(jane.pk)),
+            "token": default_token_generator.make_token(jane),
+        },
+    )
+    choose_password(f"http://testserver{path}")
+    assert logs_in("jane")
 
 
 @pytest.mark.parametrize("made", ["is_staff", "is_superuser"])

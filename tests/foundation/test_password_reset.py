@@ -14,6 +14,8 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from ocrreview.corpus.logins import failure_key
 from tests import factories
@@ -163,6 +165,25 @@ def test_a_mail_server_that_fails_is_tried_again(client, erin, address, smtp_ser
     assert mail.recipients == [erin.email]
     opened = Client().get(link_in(mail.body), follow=True)
     assert f"For the account <strong>{erin.username}</strong>" in opened.content.decode()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_mail_refused_for_one_of_two_accounts_of_an_address_is_sent_again_alone(
+    client, erin, address, smtp_server, broker
+):
+    """Two accounts share the address: each is mailed once, whichever mail the server
+    refused first, and no earlier mail is sent again with the retry."""
+    twin = factories.make_user(f"{erin.username}-twin")
+    twin.email = erin.email.upper()
+    twin.save()
+    smtp_server.refusals = 1
+    ask(client, erin.email, address)
+    with celery_worker("default", name="reset", EMAIL_URL=smtp_server.url):
+        mails = wait_for(lambda: len(smtp_server.received) >= 2 and list(smtp_server.received))
+    assert smtp_server.refused == 1
+    mailed = sorted(link_in(mail.body).split("/")[-3] for mail in mails)
+    assert mailed == sorted(urlsafe_base64_encode(force_bytes(user.pk)) for user in (erin, twin))
 
 
 def test_with_the_broker_down_every_address_gets_the_same_clear_answer(
