@@ -54,13 +54,14 @@ def _refuse_unreachable_storage(**kwargs) -> None:
 def _sweep_partial_files(**kwargs) -> None:
     """Every worker, since each host has a model cache of its own; the store's leftovers are
     few, so that several workers look for them costs little."""
-    from django.conf import settings
-
     from ocrreview.storage import sweep_partial_files
     from ocrreview.sweep import start_sweeping
 
-    interval = min(settings.OCRREVIEW_PARTIAL_FILES_SECONDS, 3600)
-    start_sweeping("partial-files", sweep_partial_files, interval)
+    start_sweeping("partial-files", sweep_partial_files, PARTIAL_FILES_SWEEP_SECONDS)
+
+
+# Hourly: OCRREVIEW_PARTIAL_FILES_SECONDS is at least that.
+PARTIAL_FILES_SWEEP_SECONDS = 3600
 
 
 @worker_init.connect

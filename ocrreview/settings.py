@@ -426,4 +426,6 @@ OCRREVIEW_SWEEP_SECONDS = env_int(
 # What a write killed mid-way left (a partial file, an S3 upload never completed, a model's
 # download) is removed by the workers once this old, and looked for as often (at most hourly):
 # longer than any write takes, a trained model's upload over a slow link included.
-OCRREVIEW_PARTIAL_FILES_SECONDS = env_int("OCRREVIEW_PARTIAL_FILES_SECONDS", 86400, minimum=60)
+# At least an hour: a multipart upload of a large export to a slow S3 is still going after
+# minutes, and a sweep must never abort one in progress.
+OCRREVIEW_PARTIAL_FILES_SECONDS = env_int("OCRREVIEW_PARTIAL_FILES_SECONDS", 86400, minimum=3600)

@@ -48,16 +48,21 @@ def is_local() -> bool:
     return isinstance(default_storage, FileSystemStorage)
 
 
-# What a write in progress is named on the local disk: a dot, the name it is written for, a
-# random part, this suffix. Renamed to its own name once whole; what a killed write left under
-# such a name is removed by sweep_partial_files.
+# Where a write in progress is on the local disk: a folder of its own at the storage's root
+# (one file system with the rest, so the move to its name is a rename), named for what it is
+# written for, a random part and this suffix. What a killed write left there is removed by
+# sweep_partial_files, which looks nowhere else: a stored file of any name (a user's
+# `.thesis.partial`) is never taken for one.
+PARTIAL_FOLDER = ".writes-in-progress"
 PARTIAL_SUFFIX = ".partial"
 
 
-def _partial_file(path: Path) -> tuple[int, str]:
-    """A new file beside `path` to write it in, under a name that says it is not whole."""
+def _partial_file(root: str, path: Path) -> tuple[int, str]:
+    """A new file to write `path` in, under the storage `root`, named so that it is not whole."""
+    folder = Path(root) / PARTIAL_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX)
+    return tempfile.mkstemp(dir=folder, prefix=f"{path.name}.", suffix=PARTIAL_SUFFIX)
 
 
 class _Written(File):
@@ -73,7 +78,7 @@ class LocalStorage(FileSystemStorage):
     truncated file under the name, which nothing tells from a whole one."""
 
     def _save(self, name: str, content) -> str:
-        fd, tmp = _partial_file(Path(self.path(name)))
+        fd, tmp = _partial_file(self.location, Path(self.path(name)))
         try:
             with os.fdopen(fd, "wb") as out:
                 for chunk in content.chunks():
@@ -238,7 +243,7 @@ def put_bytes(name: str, data: bytes) -> str:
     cache entry that two requests make at once): a reader never sees half a file."""
     if is_local():
         path = Path(default_storage.path(name))
-        fd, tmp = _partial_file(path)
+        fd, tmp = _partial_file(default_storage.location, path)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
@@ -448,20 +453,19 @@ def sweep_partial_files() -> None:
 
 def remove_partial_files(root: Path, written_before: float) -> None:
     """Partial files under `root` last written before this time (seconds since the epoch)."""
-    for folder, _, names in os.walk(root):
-        for name in names:
-            if not (name.startswith(".") and name.endswith(PARTIAL_SUFFIX)):
-                continue
-            path = Path(folder, name)
-            with contextlib.suppress(FileNotFoundError):  # finished or removed meanwhile
-                if path.stat().st_mtime < written_before:
-                    size = path.stat().st_size
-                    path.unlink()
-                    logger.warning(
-                        "Removed %s (%d bytes), left by a write that never finished",
-                        path.relative_to(root),
-                        size,
-                    )
+    folder = root / PARTIAL_FOLDER
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        with contextlib.suppress(FileNotFoundError):  # finished or removed meanwhile
+            if path.stat().st_mtime < written_before:
+                size = path.stat().st_size
+                path.unlink()
+                logger.warning(
+                    "Removed %s (%d bytes), left by a write that never finished",
+                    path.relative_to(root),
+                    size,
+                )
 
 
 def abort_multipart_uploads(initiated_before: datetime) -> None:

@@ -69,12 +69,16 @@ def test_a_write_killed_mid_way_leaves_a_partial_file_that_the_sweep_removes_onc
     finished.write_bytes(b"whole")
     storage.put_file("exports/whole.zip", finished)
     storage.put_bytes("cache/page.png", b"png bytes")
-    fresh = root / "exports" / f".being-written.zip.abc123{storage.PARTIAL_SUFFIX}"
+    fresh = root / storage.PARTIAL_FOLDER / f"being-written.zip.abc123{storage.PARTIAL_SUFFIX}"
     fresh.write_bytes(b"half")
+    # A file stored under a name that looks partial is somebody's file (an upload's own name).
+    users = default_storage.save("uploads/x/.thesis.partial", io.BytesIO(b"%PDF"))
+    age(Path(default_storage.path(users)), DAY + 60)
 
     with caplog.at_level(logging.WARNING, logger="ocrreview.storage"):
         storage.sweep_partial_files()
-    assert partial_files(root) == [fresh]
+    assert partial_files(root) == sorted([fresh, Path(default_storage.path(users))])
+    assert default_storage.open(users).read() == b"%PDF"
     assert default_storage.open("exports/whole.zip").read() == b"whole"
     assert default_storage.open("cache/page.png").read() == b"png bytes"
     assert str(old.relative_to(root)) in caplog.text and "65536 bytes" in caplog.text
