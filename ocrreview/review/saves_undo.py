@@ -10,7 +10,10 @@ SavesUndo, which a worker runs a batch at a time while the coordinator's page sh
 done."""
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from django.db import connection
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -51,7 +54,32 @@ def do_undo_saves(collection: Collection, user, since, actor) -> actions.UserRev
 def run(undo_id: int) -> None:
     """A worker's part: undo the saves a batch at a time, each batch's outcome recorded with
     it. A worker lost in the middle leaves the batches committed recorded; the task's message
-    comes back, and this goes on after the last of them."""
+    comes back, and this goes on after the last of them. The message also comes back to
+    another worker while the first still runs, when that takes longer than the broker's
+    visibility timeout (an hour: about 75,000 lines): that one leaves the undo to the first,
+    which would otherwise see the lines both undid as changed since, by the coordinator."""
+    with _held(undo_id) as held:
+        if held:
+            _run(undo_id)
+
+
+@contextmanager
+def _held(undo_id: int) -> Iterator[bool]:
+    """Whether this session holds the undo's lock (released when done, or by PostgreSQL when
+    the worker's connection goes)."""
+    key = f"saves-undo:{undo_id}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
+        (held,) = cursor.fetchone()
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+
+def _run(undo_id: int) -> None:
     found = SavesUndo.objects.select_related("collection", "person", "actor").filter(pk=undo_id)
     undo = found.first()
     if undo is None or undo.finished:

@@ -4,9 +4,11 @@ within the request, as before."""
 
 import time
 
+import psycopg
 import pytest
 import redis
 from django.conf import settings
+from django.db import connection
 from django.urls import reverse
 
 from ocrreview.corpus.models import CollectionEvent, Line
@@ -134,6 +136,29 @@ def test_the_worker_records_each_batch_as_it_commits_it_and_goes_on_after_the_la
     assert texts(lines)[1:] == ["I received your", "letter of the 3d", "inst and"]
     # One event a batch: three batches of one line, one of them left alone.
     assert CollectionEvent.objects.filter(event_type=CollectionEvent.Type.SAVES_UNDONE).count() == 2
+
+
+def test_an_undo_delivered_again_while_a_worker_runs_it_is_left_to_that_worker(
+    alice, bob, letters, lines, bobs_saves
+):
+    """The broker gives the message to a second worker after its visibility timeout, while
+    the first still undoes: the second does nothing, rather than count the lines the first
+    undid as changed since by the coordinator."""
+    total = actions.lines_saved_by(letters, bob, bobs_saves)
+    undo_ = SavesUndo.objects.create(
+        collection=letters, person=bob, since=bobs_saves, actor=alice, lines_total=total
+    )
+    first_worker = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+    key = f"saves-undo:{undo_.pk}"
+    with first_worker:
+        first_worker.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+        saves_undo.run(undo_.pk)
+        again = SavesUndo.objects.get()
+        assert (again.status, again.lines_done, again.skipped) == ("queued", 0, [])
+        assert texts(lines)[1:] == ["I RECEIVED YOUR", "LETTER OF THE 3D", "inst and"]
+    saves_undo.run(undo_.pk)  # the first worker gone, its message comes back
+    done = SavesUndo.objects.get()
+    assert (done.status, done.lines_done) == ("done", total)
 
 
 def test_with_the_broker_down_nothing_is_undone_and_the_coordinator_is_told(
