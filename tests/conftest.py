@@ -100,3 +100,17 @@ def tiny_model(settings, tiny_model_dir):
     settings.OCRREVIEW_MAX_NEW_TOKENS = 8
     settings.OCRREVIEW_DEVICE = "cpu"
     return tiny_model_dir
+
+
+@pytest.fixture
+def latest_migrations_after():
+    """For a test that migrates an app back: every app ends at its latest migration. Moving an
+    app back also unapplies other apps' migrations that depend on it, which moving that app
+    forward again does not reapply, and the tests after it on this database would miss
+    their tables."""
+    yield
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())

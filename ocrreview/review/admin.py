@@ -9,6 +9,7 @@ from ocrreview.review.models import (
     ReviewerLineDay,
     ReviewerPreference,
     ReviewerTotals,
+    SavesUndo,
 )
 
 
@@ -82,3 +83,13 @@ class ReviewerLineDayAdmin(ReadOnly, LargeTable, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(SavesUndo)
+class SavesUndoAdmin(ReadOnly, admin.ModelAdmin):
+    """Made by a coordinator's undo and written by the worker that runs it (saves_undo.run):
+    a site admin follows a stuck one here, and a change would misreport what was undone."""
+
+    list_display = ["id", "collection", "person", "since", "actor", "status", "lines_done"]
+    list_filter = ["status"]
+    list_select_related = ["collection", "person", "actor"]

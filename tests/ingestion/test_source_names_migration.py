@@ -26,7 +26,7 @@ NAMES = [
 
 
 @pytest.mark.django_db(transaction=True)
-def test_stored_names_lose_their_control_characters_as_an_upload_s_do():
+def test_stored_names_lose_their_control_characters_as_an_upload_s_do(latest_migrations_after):
     executor = MigrationExecutor(connection)
     executor.migrate([BEFORE])
     old = executor.loader.project_state([BEFORE]).apps

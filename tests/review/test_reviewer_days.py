@@ -118,7 +118,9 @@ def _tables() -> set[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_goes_back_and_forth_and_counts_what_was_saved_meanwhile(bob, letters, lines):
+def test_the_migration_goes_back_and_forth_and_counts_what_was_saved_meanwhile(
+    bob, letters, lines, latest_migrations_after
+):
     actions.do_accept_line(lines[1], bob, expected_version=1)
     try:
         call_command("migrate", "review", "0008", verbosity=0)

@@ -70,13 +70,15 @@ def test_an_admin_draws_the_split_again_and_it_is_recorded(
     new_documents(letters, bob, 4)
     before = members()
 
-    response = redraw(client, letters, alice, DRAW)
+    # A fifth of 36 lines in whole documents of 3 and 4 lines, within the 5 points a draw
+    # may miss its share by: 6 to 9 lines, whichever documents the seed picks from these ids.
+    response = redraw(client, letters, alice, {**DRAW, "test_fraction": 0.2})
 
     assert response.status_code == 200, response.json()
     body = response.json()
     split = EvaluationSplit.objects.get()
     assert split.seed == 3 and members() != before
-    assert body["seed"] == 3 and body["lines"] == len(members()) >= 10  # 30 % of 36 lines
+    assert body["seed"] == 3 and 6 <= body["lines"] == len(members()) <= 9
     assert body["state"] == "provisional"  # under 12: it grows from now on
     redrawn, frozen = body["changes"]
     assert redrawn["kind"] == "redrawn" and redrawn["actor"] == "alice"

@@ -53,7 +53,7 @@ def export_at(collection, user, **fields) -> DatasetExport:
 
 @pytest.mark.django_db(transaction=True)
 def test_older_splits_get_their_freeze_recorded_and_an_imported_one_stays(
-    letters, ledgers, alice, settings
+    letters, ledgers, alice, settings, latest_migrations_after
 ):
     settings.OCRREVIEW_GATE_MIN_LINES = 100
     MigrationExecutor(connection).migrate([BEFORE])

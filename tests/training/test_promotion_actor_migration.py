@@ -9,7 +9,7 @@ AFTER = ("training", "0011_promotion_event_actor_label")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_existing_overrides_keep_their_actors_name():
+def test_existing_overrides_keep_their_actors_name(latest_migrations_after):
     executor = MigrationExecutor(connection)
     executor.migrate([BEFORE])
     old = executor.loader.project_state([BEFORE]).apps
