@@ -50,10 +50,15 @@ def test_lines_of_a_worker_killed_with_its_pool_come_back_within_a_lease(letters
     )
     letters.nbest_size = 2
     letters.save()
+    # Every line queued before the worker starts, so that its first claim holds them all and
+    # the kill comes in the middle of it. Uploaded while it ran, they trickled into claims of
+    # a few, and a quick machine could be between two of them at the kill: nothing stranded.
+    upload_lines(letters, 40)
+    total = Line.objects.count()
     # `manage.py serve`'s main worker: a prefork main process with one pool child.
-    with celery_worker("default,gpu", name="doomed", pool="prefork", **env) as doomed:
-        upload_lines(letters, 16)
-        total = Line.objects.count()
+    with celery_worker(
+        "default,gpu", name="doomed", pool="prefork", answers_first=False, **env
+    ) as doomed:
         wait_for(
             lambda: RecognitionRequest.objects.filter(status=R.DONE).count() >= 2,
             60,
@@ -66,8 +71,7 @@ def test_lines_of_a_worker_killed_with_its_pool_come_back_within_a_lease(letters
         killed_at = time.monotonic()
         doomed.process.wait()
         psutil.wait_procs(children, timeout=10)
-    # The dead worker's claim: lines uploaded after it are queued, and the replacement may
-    # take those at once.
+    # The dead worker's claim: the lines it had not read yet.
     stranded = dict(RecognitionRequest.objects.filter(status=R.RUNNING).values_list("id", "claim"))
     assert stranded, "the worker died between batches; it held no claim"
 
