@@ -139,10 +139,9 @@ class ReviewerLine(SettledLine):
         return f"line {self.line_id} settled by {self.user_id}"
 
 
-class ReviewerTotals(models.Model):
-    """One reviewer's running totals in one collection, as reviewer_stats reports them."""
+class ReviewerCounts(models.Model):
+    """One reviewer's work in one collection, as reviewer_stats reports it."""
 
-    # The unique constraint's index leads with the collection, which is how rows are read.
     collection = models.ForeignKey(
         "corpus.Collection", on_delete=models.DO_NOTHING, related_name="+", db_index=False
     )
@@ -159,6 +158,16 @@ class ReviewerTotals(models.Model):
     timed_lines = models.PositiveIntegerField()
     # The editor's time over all their timed settling saves, each counted.
     time_spent_ms = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class ReviewerTotals(ReviewerCounts):
+    """One reviewer's running totals in one collection, as reviewer_stats reports them."""
+
+    # No index of the keys' own: the unique constraint's leads with the collection, which is
+    # how rows are read.
 
     class Meta:
         constraints = [
@@ -196,26 +205,12 @@ class ReviewerLineDay(SettledLine):
         return f"line {self.line_id} settled by {self.user_id} on {self.day}"
 
 
-class ReviewerDay(models.Model):
+class ReviewerDay(ReviewerCounts):
     """One reviewer's work in one collection on one day, counted as ReviewerTotals counts."""
 
     # The unique constraint's index leads with the collection and the day: a range of days is
     # what is read.
-    collection = models.ForeignKey(
-        "corpus.Collection", on_delete=models.DO_NOTHING, related_name="+", db_index=False
-    )
     day = models.DateField()
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        on_delete=models.DO_NOTHING,
-        related_name="+",
-        db_index=False,
-    )
-    lines = models.PositiveIntegerField()
-    changed = models.PositiveIntegerField()
-    timed_lines = models.PositiveIntegerField()
-    time_spent_ms = models.BigIntegerField()
 
     class Meta:
         constraints = [
