@@ -236,11 +236,17 @@ def real_config(
 
 
 def grown_base(
-    source: Path, out_dir: Path, chars: str, context_layers: int = REAL_SPEC.context_layers
+    source: Path,
+    out_dir: Path,
+    chars: str,
+    context_layers: int = REAL_SPEC.context_layers,
+    dropout: float | None = None,
 ) -> Path:
     """`source` widened to REAL_SPEC and deepened to `context_layers` (a no-op for a model
-    already that size), with every character of `chars` in its vocabulary. Made once per work folder, whole or not
-    at all; a later run from another source is refused rather than training the old base."""
+    already that size), with every character of `chars` in its vocabulary, and `dropout` (if
+    given) in its encoder's and decoder's transformer layers. Made once per work folder, whole
+    or not at all; a later run from another source is refused rather than training the old
+    base."""
     record = out_dir / "grown_from.txt"
     if (out_dir / "config.json").exists():
         if record.exists() and record.read_text(encoding="utf-8") != str(source.resolve()):
@@ -252,6 +258,9 @@ def grown_base(
     model, tokenizer, _ = load_bundle(source)
     image_processor = grow_starter(model, REAL_SPEC.image_width, context_layers)
     add_chars(model, tokenizer, find_unknown_chars(tokenizer, list(chars)))
+    if dropout is not None:
+        # Read when the layers are built, so it takes effect when train() loads this base.
+        model.config.encoder.dropout = model.config.decoder.dropout = dropout
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
@@ -286,6 +295,7 @@ def train_real(
     ctc_weight: float = 1.0,
     ema_decay: float | None = None,
     validation_lines: int = REAL_VALIDATION_LINES,
+    dropout: float | None = None,
 ) -> Path:
     """Go on training `source` on the real lines of htr_lines and the Lathrop `train` split
     (less the demo pages), augmented, mixed with synthetic lines in handwritten and printed
@@ -297,7 +307,11 @@ def train_real(
     val = validation_samples(htr, lathrop, exclude_pages, validation_lines)
     chars = (htr / "chars.tsv").read_text(encoding="utf-8").splitlines()[1:]
     base = grown_base(
-        source, work / "base", "".join(line.split("\t")[0] for line in chars), context_layers
+        source,
+        work / "base",
+        "".join(line.split("\t")[0] for line in chars),
+        context_layers,
+        dropout,
     )
     streams: list[Sequence[Sample]] = [
         AugmentedLines(real, copies, seed=seed),
@@ -491,6 +505,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="real: grow the encoder to this many transformer layers, each added one starting "
         "as the identity",
     )
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        help="real: dropout of the encoder's and decoder's transformer layers (default: the "
+        "source's own, 0.1 for the starter)",
+    )
     parser.add_argument("--out", type=Path, default=STARTER_DIR)
     parser.add_argument("--fp16", action="store_true", help="export: store the weights in fp16")
     parser.add_argument(
@@ -548,6 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ctc_weight=args.ctc_weight,
                 ema_decay=args.ema_decay,
                 validation_lines=args.validation_lines,
+                dropout=args.dropout,
                 htr=args.htr,
                 lathrop=args.lines,
                 **lr,

@@ -24,6 +24,7 @@ from recognition.starter import (
     read_imagefolder,
     train_real,
 )
+from recognition.training import load_bundle
 from tests.recognition.conftest import noise_line
 from tests.tiny_model import TINY_STARTER
 
@@ -142,6 +143,13 @@ def test_a_grown_base_is_not_reused_for_another_source(tmp_path: Path) -> None:
     assert not (tmp_path / "work" / "base.partial").exists()
     with pytest.raises(ValueError, match="use another --work folder"):
         grown_base(other, base, "é")
+
+
+def test_a_grown_base_trains_with_the_dropout_asked_for(tmp_path: Path) -> None:
+    base = grown_base(tiny_base(tmp_path / "source"), tmp_path / "base", "é", dropout=0.3)
+    model, _, _ = load_bundle(base)
+    assert {layer.dropout.p for layer in model.encoder.context.layers} == {0.3}
+    assert {layer.dropout for layer in model.decoder.model.decoder.layers} == {0.3}
 
 
 def test_cpu_time_reads_the_test_lines_of_the_lathrop_folder_by_default(
