@@ -72,6 +72,11 @@ class _Written(File):
         return self.name
 
 
+# What link() answers on a file system without hard links (a FUSE mount of a bucket; Linux
+# says EPERM).
+NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
 class LocalStorage(FileSystemStorage):
     """The local disk, where a file appears under its name whole or not at all: Django's own
     writes it in place, so a write killed mid-way (the worker's memory, a deploy) left a
@@ -83,12 +88,35 @@ class LocalStorage(FileSystemStorage):
             with os.fdopen(fd, "wb") as out:
                 for chunk in content.chunks():
                     out.write(chunk.encode() if isinstance(chunk, str) else chunk)
-            # Moved (a rename on one file system) to a free name, as an upload's temporary
-            # file is.
-            return super()._save(name, _Written(None, tmp))
+            # Set before the file has its name, so that it never shows there otherwise.
+            if self.file_permissions_mode is not None:
+                os.chmod(tmp, self.file_permissions_mode)
+            self._ensure_location_group_id(tmp)
+            if self._allow_overwrite:
+                os.replace(tmp, self.path(name))
+            else:
+                name = self._link_to_a_free_name(tmp, name)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+        return os.path.relpath(self.path(name), self.location).replace(os.sep, "/")
+
+    def _link_to_a_free_name(self, tmp: str, name: str) -> str:
+        """Give the whole file `tmp` the name, or where it is taken the one get_available_name
+        gives then. Django checks that the name is free and then renames over it, so two
+        saves of one name at once could both find it free and the second replace the first;
+        a hard link fails, atomically, where the name exists."""
+        while True:
+            try:
+                os.link(tmp, self.path(name))
+                return name
+            except FileExistsError:
+                name = self.get_available_name(name)
+            except OSError as exc:
+                if exc.errno not in NO_HARD_LINKS:
+                    raise
+                # Django's check and rename, the best such a file system allows.
+                return super()._save(name, _Written(None, tmp))
 
 
 class StorageError(Exception):
