@@ -18,17 +18,18 @@ suffix), with the same folding, never part of a letter (its marks, a ligature). 
 which the search also lists, are no hits: a replacement is for the words typed."""
 
 import dataclasses
+import functools
 import hashlib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import regex
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from ocrreview.corpus.audit import record_event
-from ocrreview.corpus.models import COMBINING_MARKS, Collection, CollectionEvent, Line, SearchWord
+from ocrreview.corpus.models import COMBINING_MARKS, FOLD_SQL, Collection, CollectionEvent, Line
 from ocrreview.review import actions, queue, search
 from ocrreview.review.models import Draft
 
@@ -63,6 +64,13 @@ LETTERS = regex.compile(r"[\p{Lu}\p{Ll}\p{Lt}\p{Lo}0-9]+")
 # lines to look them up by: the lines the filters leave are read instead, as a preview reads
 # its candidates, until enough have hits.
 INSIDE_WORDS_MOST = 1000
+# The vocabulary's words folded, as corpus.models.folded_word() and the trigram index that
+# looks up the words holding a run (corpus migration 0025) write them.
+FOLDED_WORD_SQL = f"lower({FOLD_SQL.format('word')})"
+INSIDE_WORD_INDEX = "search_word_folded_trigram"
+# No character from here on changes when lowercased (Adlam's capitals, at U+1E900, are the
+# last), so the characters that lowercase to a letter are looked for below it.
+CASED_BELOW = 0x20000
 
 
 class Skip:
@@ -394,15 +402,10 @@ def vocabulary_lines(collection: Collection, pattern: Pattern) -> Q | None:
     ]
     if not all(alternatives):
         return None
-    holding: dict[str, list[str]] = {run: [] for runs in alternatives for run in runs}
-    # Folded here, as the hits are, rather than in SQL: PostgreSQL's lower() and
-    # normalize() need not agree with Python's. Tens of thousands of words, once.
-    words = SearchWord.objects.filter(collection=collection).values_list("word", flat=True)
-    for word in words.distinct().iterator(chunk_size=5000):
-        folded = _fold(word, table)[0]
-        for run, found in holding.items():
-            if run in folded:
-                found.append(word)
+    runs = list(dict.fromkeys(run for runs in alternatives for run in runs))
+    likes = _like_patterns(runs)
+    indexed = inside_word_index_available()
+    holding = {run: _words_holding(collection, run, *likes[run], table, indexed) for run in runs}
     lines = Q(pk__in=[])
     for runs in alternatives:
         if not all(holding[run] for run in runs):
@@ -412,6 +415,117 @@ def vocabulary_lines(collection: Collection, pattern: Pattern) -> Q | None:
             return None
         lines |= Q(search_vector=search.lexeme_query(groups))
     return lines
+
+
+def inside_word_index_available() -> bool:
+    """Whether the server has the trigram index of the words folded (corpus migration 0025:
+    not on the embedded PostgreSQL, which has no pg_trgm), and it is valid."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_index JOIN pg_class ON pg_class.oid = indexrelid "
+            "WHERE relname = %s AND indisvalid",
+            [INSIDE_WORD_INDEX],
+        )
+        return cursor.fetchone() is not None
+
+
+def _words_holding(
+    collection: Collection, run: str, like: str, trigrams: bool, table: "_FoldTable", indexed: bool
+) -> list[str]:
+    """The vocabulary's words with run inside them once folded by table, as many as
+    INSIDE_WORDS_MOST and one more (one more is too many to look lines up by). The database
+    finds the words whose folded form is like `like` (_like_patterns: every such word, and
+    perhaps a few more), by the trigram index where the pattern has a trigram; each is then
+    folded here, as the hits are, and kept if it holds run."""
+    if indexed and trigrams:
+        matched = f"{FOLDED_WORD_SQL} LIKE %s"
+    else:
+        # Without a trigram to look up, every word is read: an ASCII word's folded form is
+        # its lowercase (NFKD changes no ASCII letter), which costs a fifth of folding it.
+        matched = (
+            "CASE WHEN octet_length(word) = char_length(word) THEN lower(word) LIKE %s "
+            f"ELSE {FOLDED_WORD_SQL} LIKE %s END"
+        )
+    found: list[str] = []
+    seen: set[str] = set()
+    # A cursor that streams inside a transaction (held, it would read every row first): a run
+    # in many words stops once it is in too many.
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(
+            f"SELECT word FROM corpus_searchword WHERE collection_id = %s AND {matched}",
+            [collection.pk, *[like] * matched.count("%s")],
+        )
+        while rows := cursor.fetchmany(5000):
+            for (word,) in rows:
+                # The same word twice, as two saves at once may add it (SearchWord), counts once.
+                if word in seen:
+                    continue
+                seen.add(word)
+                if run in _fold(word, table)[0]:
+                    found.append(word)
+                    if len(found) > INSIDE_WORDS_MOST:
+                        return found
+    return found
+
+
+def _like_patterns(runs: list[str]) -> dict[str, tuple[str, bool]]:
+    """For each run, a LIKE pattern on the words folded in SQL that every word with the run
+    inside it once folded here matches, and whether the pattern holds a trigram the index can
+    look up (three letters in a row).
+
+    PostgreSQL lowercases as its locale says, Python as Unicode does: a C locale leaves "Ω"
+    as it is, an ICU one writes a final σ as ς, and ﱞ (whose NFKD starts with a space) is
+    kept by the hits' folding but not by SQL's. So a letter of the run stands for itself in
+    the pattern only where the database folds every character that Python lowercases to it
+    (É and é for é, K and the Kelvin sign for k) to one same letter, alone and between
+    others; any other letter is left to `%`, and the words found are checked here."""
+    chars = sorted(set("".join(runs)))
+    sources = {char: {char, *_lowercased_from().get(char, "")} for char in chars}
+    every = sorted(set().union(*sources.values()))
+    folds = ", ".join(f"lower({FOLD_SQL.format(text)})" for text in ("c", "'a' || c", "c || 'a'"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT c, {folds} FROM unnest(%s::text[]) AS c", [every])
+        folded = {c: tuple(rest) for c, *rest in cursor.fetchall()}
+    letters: dict[str, str | None] = {}
+    for char in chars:
+        answers = {folded[source] for source in sources[char]}
+        alone, after, before = next(iter(answers))
+        same = len(answers) == 1 and len(alone) == 1
+        letters[char] = alone if same and (after, before) == ("a" + alone, alone + "a") else None
+    patterns = {}
+    for run in runs:
+        # Any characters before and after the run, and for each letter left to them (once
+        # for several in a row).
+        pieces, in_a_row, longest = ["%"], 0, 0
+        for letter in [letters[char] for char in run] + [None]:
+            if letter is None:
+                if pieces[-1] != "%":
+                    pieces.append("%")
+                in_a_row = 0
+            else:
+                pieces.append(_like_escaped(letter))
+                in_a_row = in_a_row + 1 if letter.isalnum() else 0
+                longest = max(longest, in_a_row)
+        patterns[run] = ("".join(pieces), longest >= 3)
+    return patterns
+
+
+def _like_escaped(text: str) -> str:
+    """text matched as it is by LIKE, whose escape character is the backslash."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@functools.cache
+def _lowercased_from() -> dict[str, str]:
+    """For each character, the other characters whose str.lower() holds it ("I" and "İ" for
+    "i"). None past CASED_BELOW changes when lowercased (a test checks it)."""
+    found: dict[str, str] = {}
+    for char in map(chr, range(CASED_BELOW)):
+        lowered = char.lower()
+        if lowered != char:
+            for part in set(lowered):
+                found[part] = found.get(part, "") + char
+    return found
 
 
 def hit_lines(

@@ -1,8 +1,13 @@
-"""bench.find_replace at a tiny size, so that it cannot rot unnoticed."""
+"""bench.find_replace and bench.inside_words at a tiny size, so that they cannot rot unnoticed."""
 
+import re
 import sys
 
+import pytest
+from django.db import connection
+
 from bench import find_replace
+from ocrreview.corpus.models import Collection
 
 
 def test_bench_find_replace_runs_at_a_tiny_size(monkeypatch, capsys):
@@ -14,3 +19,22 @@ def test_bench_find_replace_runs_at_a_tiny_size(monkeypatch, capsys):
     # Each line that holds the phrase is a hit of it, whole or inside words.
     counts = [int(line.rsplit(", ", 1)[1].split()[0]) for line in out.splitlines()[:8]]
     assert counts[0] == counts[1] == counts[2] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_inside_words_runs_at_a_tiny_size(monkeypatch, capsys):
+    from bench import inside_words
+
+    name = connection.settings_dict["NAME"]
+    argv = ["inside_words", "--words", "300", "--queries", "4", "--short", "2"]
+    monkeypatch.setattr(sys, "argv", argv)
+    inside_words.main()
+    out = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(
+        r"seeded and indexed \d+ distinct words in \d+ s \(trigram index: yes\)", out[1]
+    )
+    assert int(out[1].split()[3]) >= 300
+    assert out[2] == "parts of 300 words, 4 previews (ms):" and out[5].startswith("short parts")
+    assert re.fullmatch(r"speedup_p50: \d+\.\d", out[-1]), out[-1]
+    assert connection.settings_dict["NAME"] == name
+    assert Collection.objects.count() == 0
