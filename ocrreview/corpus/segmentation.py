@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 from ocrreview.corpus import claims
 from ocrreview.corpus.kraken_child import START_LIMIT_S, SegmentationFailed, detect_lines
 from ocrreview.corpus.models import Document, Line, Page
-from ocrreview.corpus.signals import lines_ready, text_imported
+from ocrreview.corpus.signals import lines_ready, text_imported, unclear_imported
 from ocrreview.corpus.xmlimport import ImportedPage
 from recognition.preprocess import ImageError, open_image
 
@@ -114,7 +114,8 @@ def store_lines(page: Page, geometries: list[LineGeometry], *, import_text: bool
     reading (an export's auto-accepted line) is not a person's: its line keeps it unreviewed,
     for recognition to read like any new line. A line our export marked unclear keeps the
     mark and its note (which keep its text out of training data): a person's text so marked
-    comes back reviewed, as it was exported, and a model's reading so marked is read again.
+    comes back reviewed, as it was exported, and a model's reading so marked is read again;
+    the mark's import is in the line's trail too (review's IMPORT_UNCLEAR).
     """
     document = page.document
     note_length = Line._meta.get_field("unclear_note").max_length
@@ -122,11 +123,12 @@ def store_lines(page: Page, geometries: list[LineGeometry], *, import_text: bool
         _line(document, page, order, geometry, import_text, note_length)
         for order, geometry in enumerate(geometries)
     )
+    uploader = user if user is not None and user.is_authenticated else None
     reviewed = [line for line in lines if line.status == Line.Status.REVIEWED]
     if reviewed:
-        text_imported.send(
-            Line, lines=reviewed, user=user if user is not None and user.is_authenticated else None
-        )
+        text_imported.send(Line, lines=reviewed, user=uploader)
+    if marked := [line for line in lines if line.unclear]:
+        unclear_imported.send(Line, lines=marked, user=uploader)
     page.status = Page.Status.SEGMENTED
     page.error = ""
     page.save(update_fields=["status", "error"])

@@ -12,6 +12,11 @@ lines_ready = Signal()
 # every human-made text is recorded.
 text_imported = Signal()
 
+# Sent with `lines` and `user`, inside the same transaction, when a PAGE or ALTO file's unclear
+# marks (with their notes) were restored on lines it brought text for: review records where the
+# mark came from.
+unclear_imported = Signal()
+
 # Sent with `line_ids`; each receiver answers the ids of those lines that a person has started
 # correcting (review: an unsaved draft, kept when they skipped the line). The recognition
 # routing leaves them with the reviewers whatever the model's confidence, and a document is

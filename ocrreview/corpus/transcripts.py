@@ -13,8 +13,9 @@ Every line of the document is in every format, in reading order, whether or not 
   `<gap reason="unread"/>` in TEI, an empty text with the line's status in PAGE and ALTO;
 - with `reviewed_only`, a machine reading is left out the same way, as `[not reviewed]`;
 - marked unclear by a reviewer (a guess, whoever wrote it): `unclear:true` with a status that
-  is not `reviewed` in PAGE and the note in its `comments`, `CS="false"` in ALTO, so that an
-  upload of either takes it for no ground truth; `<unclear>` and a `<note type="unclear">` in
+  is not `reviewed` in PAGE and the note in its `comments`, `CS="false"` in ALTO and a tag of
+  the line's holding the note, so that an upload of either takes it for no ground truth and
+  brings the mark back; `<unclear>` and a `<note type="unclear">` in
   TEI; `[?]` after it in the text, the one mark there, since whoever quotes the text must know
   that this line is a guess and the note is in the other formats.
 

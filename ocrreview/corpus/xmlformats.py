@@ -9,7 +9,9 @@ parser reads it back (corpus/xmlimport.py): PAGE in the line's custom attribute 
 status: auto_accepted, needs_review, pending...), ALTO in its CS (correction status). A line a
 person marked unclear (review's unclear mark) is a guess, not ground truth, whoever wrote it:
 PAGE says `unclear:true` beside its status, which is `unclear` rather than `reviewed`, and its
-note in the line's `comments`; ALTO's CS says it is not corrected.
+note in the line's `comments`; ALTO's CS says it is not corrected, and the line's TAGREFS
+name an OtherTag of TYPE `unclear` in the file's Tags, whose LABEL is the status PAGE would
+write (`unclear` for a person's guess) and whose DESCRIPTION is the note.
 """
 
 import re
@@ -21,7 +23,12 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from ocrreview.corpus.models import Line
-from ocrreview.corpus.xmlimport import STATUS_TAG, UNCLEAR_STATUS, drawn_baseline
+from ocrreview.corpus.xmlimport import (
+    ALTO_UNCLEAR_TYPE,
+    STATUS_TAG,
+    UNCLEAR_STATUS,
+    drawn_baseline,
+)
 
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
 PAGE_SCHEMA = f"{PAGE_NS} {PAGE_NS}/pagecontent.xsd"
@@ -185,6 +192,20 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
         )
     )
     root.set(f"{{{XSI}}}schemaLocation", ALTO_SCHEMA)
+    # ALTO has no place of its own for the mark: a tag of its own per line, which holds the
+    # line's note, comes between the Description and the Layout, as the schema orders them.
+    unclear = {line.id: f"unclear_l{line.id}" for line in page.lines if line.unclear}
+    if unclear:
+        tags = E.Tags()
+        for line in page.lines:
+            if line.unclear:
+                tag = E.OtherTag(
+                    ID=unclear[line.id], TYPE=ALTO_UNCLEAR_TYPE, LABEL=line.page_status
+                )
+                if line.unclear_note:
+                    tag.set("DESCRIPTION", xml_text(line.unclear_note))
+                tags.append(tag)
+        root.append(tags)
     page_el = E.Page(ID=page_id, WIDTH=str(page.width), HEIGHT=str(page.height))
     page_el.set("PHYSICAL_IMG_NR", str(page.number))
     space = E.PrintSpace(HPOS="0", VPOS="0", WIDTH=str(page.width), HEIGHT=str(page.height))
@@ -201,6 +222,8 @@ def alto_xml(page: XmlPage, page_id: str) -> bytes:
             line_el.set("ID", f"l{line.id}")
             line_el.set("BASELINE", " ".join(f"{x},{y}" for x, y in _baseline(line, page)))
             line_el.set("CS", "true" if line.ground_truth else "false")
+            if line.id in unclear:
+                line_el.set("TAGREFS", unclear[line.id])
             line_el.append(
                 E.Shape(E.Polygon(POINTS=" ".join(f"{x},{y}" for x, y in outline(line, page))))
             )

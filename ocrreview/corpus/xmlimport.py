@@ -23,7 +23,10 @@ PAGE also keeps the unclear mark, ``unclear:true`` in the same block and the not
 ``comments``, which an upload restores: ``{status:unclear; unclear:true;}`` is a person's
 reading marked unclear, which comes back as it was, reviewed and marked (the mark keeps it
 out of training data), and any other status with ``unclear:true`` a model's reading marked so.
-ALTO has nowhere to keep the mark: its lines come back unreviewed, unmarked.
+ALTO keeps it in a tag: the line's TAGREFS name an ``OtherTag`` of TYPE ``unclear`` whose LABEL
+is the status PAGE would write (``unclear``: a person's reading; any other: a model's) and
+whose DESCRIPTION is the note. A reference to no tag, and tags of other types (any tool's), are
+passed over, as everything else the importer does not read is.
 """
 
 import re
@@ -101,6 +104,7 @@ class _SafeXMLPage(XMLPage):
             _require_size(doc.find(".//{*}Page"), "WIDTH", "HEIGHT")
             _read_units_as_pixels(doc)
             self.machine_read_ids = _prepare_lines(doc, "ID", _alto_baseline, _alto_machine_read)
+            self.unclear_marks = _alto_unclear_marks(doc)
             return self._do_parse_alto(doc)
         if root.endswith("PcGts"):
             _require_size(doc.find(".//{*}Page"), "imageWidth", "imageHeight")
@@ -222,9 +226,40 @@ def _page_unclear_marks(doc) -> dict[str, UnclearMark]:
         }
         if properties.get("unclear") != "true":
             continue
-        note = nfc(" ".join(one_line((line.get("comments") or "").translate(INVISIBLE)).split()))
+        note = _note(line.get("comments"))
         marks[line.get("id")] = UnclearMark(properties.get("status") == UNCLEAR_STATUS, note)
     return marks
+
+
+# <OtherTag ID="unclear_l42" TYPE="unclear" LABEL="needs_review" DESCRIPTION="the note"/>,
+# named in the line's TAGREFS (xmlformats writes them).
+ALTO_UNCLEAR_TYPE = "unclear"
+
+
+def _alto_unclear_marks(doc) -> dict[str, UnclearMark]:
+    """The lines whose TAGREFS name an OtherTag of TYPE `unclear`, by id, with the tag's
+    DESCRIPTION for their note."""
+    tags = {
+        tag.get("ID"): tag
+        for tag in doc.getroot().iterfind("{*}Tags/{*}OtherTag")
+        if (tag.get("TYPE") or "").strip() == ALTO_UNCLEAR_TYPE and tag.get("ID")
+    }
+    marks: dict[str, UnclearMark] = {}
+    if not tags:
+        return marks
+    for line in doc.iter("{*}TextLine"):
+        named = [tags[ref] for ref in (line.get("TAGREFS") or "").split() if ref in tags]
+        if named:
+            label = (named[0].get("LABEL") or "").strip()
+            marks[line.get("ID")] = UnclearMark(
+                label == UNCLEAR_STATUS, _note(named[0].get("DESCRIPTION"))
+            )
+    return marks
+
+
+def _note(text: str | None) -> str:
+    """A note as the editor keeps one: one line, no invisible marks, NFC."""
+    return nfc(" ".join(one_line((text or "").translate(INVISIBLE)).split()))
 
 
 def _alto_machine_read(line) -> bool:

@@ -29,7 +29,10 @@ A = Correction.Action
 # What _SAVE records: the answers that set a line's text.
 SAVES = (A.ACCEPT, A.EDIT, A.PICK)
 # Records that change neither a line's text nor its version.
-TEXT_KEPT = (A.SKIP, A.UNCLEAR, A.CLEAR)
+TEXT_KEPT = (A.SKIP, A.UNCLEAR, A.CLEAR, A.IMPORT_UNCLEAR)
+# The records that set or take off a line's unclear mark: the last one says where the mark
+# the line has came from.
+MARKS = (A.UNCLEAR, A.CLEAR, A.IMPORT_UNCLEAR)
 # A client clock gone wrong should not turn one line into a week of work in the statistics.
 MAX_TIME_SPENT_MS = 60 * 60 * 1000
 
@@ -924,6 +927,57 @@ def record_imported_text(sender: type[Line], lines: Sequence[Line], user, **kwar
     )
 
 
+def record_imported_marks(sender: type[Line], lines: Sequence[Line], user, **kwargs: Any) -> None:
+    """corpus's `unclear_imported`: the unclear mark a PAGE or ALTO file brought, in the trail
+    after the text's own import, so that the line's history says where its mark came from
+    (the uploader's, as the imported text is), and so that recognition knows the mark was no
+    member's judgement of the line (drop_imported_marks)."""
+    Correction.objects.bulk_create(
+        Correction(
+            line=line,
+            user=user,
+            action=A.IMPORT_UNCLEAR,
+            text_before=line.text,
+            text_after=line.text,
+            line_version=line.version,
+            note=line.unclear_note,
+        )
+        for line in lines
+    )
+
+
+def drop_imported_marks(sender: Any, texts_before: dict[int, str], **kwargs: Any) -> None:
+    """transcription's `marked_text_replaced`: a model's reading replaced the text of lines
+    marked unclear. A mark an import restored with a model's reading (from another system, or
+    one of our exports) was about that text, and its note names what in it was unsure: the
+    text gone, the mark would make the new reading a guess no one made, and keep it out of
+    training once reviewed. It is taken off, recorded as the system's with the text it was
+    about. A mark a member set, or set again, since is their judgement of the line, and stays
+    until someone takes it off; so does a mark with no record of where it came from."""
+    last_marks = (
+        Correction.objects.filter(line_id__in=texts_before, action__in=MARKS)
+        .order_by("line_id", "-created_at", "-id")
+        .distinct("line_id")
+        .values_list("line_id", "action")
+    )
+    imported = [line_id for line_id, action in last_marks if action == A.IMPORT_UNCLEAR]
+    if not imported:
+        return
+    lines = list(Line.objects.filter(pk__in=imported, unclear=True).only("id", "text", "version"))
+    Line.objects.filter(pk__in=[line.pk for line in lines]).update(unclear=False, unclear_note="")
+    Correction.objects.bulk_create(
+        Correction(
+            line_id=line.pk,
+            user=None,
+            action=A.CLEAR,
+            text_before=texts_before[line.pk],
+            text_after=line.text,
+            line_version=line.version,
+        )
+        for line in lines
+    )
+
+
 # --- Segmentation -----------------------------------------------------------------------
 
 
@@ -1373,7 +1427,7 @@ def _text_is_human(line: Line) -> bool:
 
 # What a line's removal takes with it: a skip, a box edit or an unclear mark says nothing of
 # its text. Any other record is its text's history, kept for good, and keeps the line.
-NOT_TEXT_HISTORY = (A.SKIP, A.SEGMENT, A.UNCLEAR, A.CLEAR)
+NOT_TEXT_HISTORY = (A.SKIP, A.SEGMENT, A.UNCLEAR, A.CLEAR, A.IMPORT_UNCLEAR)
 
 
 def _refuse_if_history(line: Line) -> None:

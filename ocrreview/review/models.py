@@ -27,6 +27,9 @@ class Correction(models.Model):
         SEGMENT = "segment", "Changed the segmentation"
         UNCLEAR = "unclear", "Marked unclear"
         CLEAR = "clear", "Removed the unclear mark"
+        # The mark a PAGE or ALTO file brought with the line (corpus's store_lines), with its
+        # note: the uploader's, as the text an import brings is.
+        IMPORT_UNCLEAR = "import_unclear", "Imported marked unclear"
 
     # PROTECT: a line with history cannot disappear with its history.
     line = models.ForeignKey("corpus.Line", on_delete=models.PROTECT, related_name="corrections")

@@ -56,6 +56,7 @@ from ocrreview.corpus.workflow import in_final_document
 from ocrreview.sweep import beating
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis, ModelFallback, RecognitionRequest
+from ocrreview.transcription.signals import marked_text_replaced
 
 if TYPE_CHECKING:
     from recognition.cutting import CutBatch
@@ -840,7 +841,9 @@ def do_store_results(
     """Write a batch's n-best lists and route its lines, for the requests this claim still
     holds. `outcome` maps a request id to its LineResult or to an error message. A line whose
     box a reviewer changed after the claim (moved, split, merged) was read as it no longer is:
-    its request goes back to the queue, to be read as it now is."""
+    its request goes back to the queue, to be read as it now is. Lines marked unclear whose
+    text a reading replaced are told to review (marked_text_replaced), which takes off a mark
+    that was about the text gone."""
     claimed_geometry = {r.id: _geometry(r.line) for r in batch}
     with transaction.atomic():
         # A reviewer's lease on a line is compared by the clock that wrote it.
@@ -887,6 +890,8 @@ def do_store_results(
             newest_read[line_id] = max(tuple(asked), newest_read.get(line_id, tuple(asked)))
         hypotheses: list[tuple] = []
         routed: list[Line] = []
+        # Lines marked unclear whose text the reading replaced: the text each had.
+        marked_replaced: dict[int, str] = {}
         failed: dict[int, str] = {}
         reshaped: list[int] = []
         for request in mine.values():
@@ -909,8 +914,11 @@ def do_store_results(
             read = newest_read.get(line.id)
             if read is not None and read > (request.queued_at, request.id):
                 continue
+            before = line.text
             if _route(line, result.hypotheses[0], now, line.id in corrected):
                 routed.append(line)
+                if line.unclear and line.text != before:
+                    marked_replaced[line.id] = before
         _copy_hypotheses(hypotheses)
         _update_from_values(
             Line,
@@ -923,6 +931,8 @@ def do_store_results(
             [("text", "text"), ("confidence", "double precision"), ("status", "text")],
             [(line.id, line.text, line.confidence, line.status) for line in routed],
         )
+        if marked_replaced:
+            marked_text_replaced.send(Line, texts_before=marked_replaced)
         # Not an attempt that failed, so it does not count towards the limit.
         RecognitionRequest.objects.filter(id__in=reshaped).update(
             status=R.QUEUED, claim=None, lease_until=None, attempts=F("attempts") - 1

@@ -11,8 +11,9 @@ from lxml import etree
 
 from ocrreview.corpus import transcripts
 from ocrreview.corpus.ingestion import Upload, do_ingest
-from ocrreview.corpus.models import Line
+from ocrreview.corpus.models import CollectionEvent, Line
 from ocrreview.corpus.xmlimport import parse_layout_xml
+from ocrreview.review import actions as review_actions
 from ocrreview.review.models import Correction
 from tests import factories
 from tests.ingestion import files as ingest_files
@@ -236,9 +237,20 @@ def test_a_line_marked_unclear_is_a_guess_in_every_format(client, bob, letter):
     assert lines[0].find("{*}TextEquiv").get("conf") is None
 
     files = zip_entries(download(client, bob, letter, format="alto"))
-    lines = list(etree.fromstring(files[f"{STEM}_1.xml"]).iter("{*}TextLine"))
+    alto = etree.fromstring(files[f"{STEM}_1.xml"])
+    lines = list(alto.iter("{*}TextLine"))
     assert [line.get("CS") for line in lines] == ["false", "false", "false"]
     assert {s.get("WC") for s in lines[0].iter("{*}String")} == {None}
+    # The mark in ALTO's own terms: a tag of the line's, between Description and Layout as
+    # the schema orders them, holding the note.
+    assert [etree.QName(child).localname for child in alto] == ["Description", "Tags", "Layout"]
+    tags = {tag.get("ID"): tag for tag in alto.iterfind("{*}Tags/{*}OtherTag")}
+    refs = [line.get("TAGREFS") for line in lines]
+    assert refs[2] is None and set(tags) == {refs[0], refs[1]}
+    assert [
+        (tags[ref].get("TYPE"), tags[ref].get("LABEL"), tags[ref].get("DESCRIPTION"))
+        for ref in refs[:2]
+    ] == [("unclear", "unclear", "the title is a guess"), ("unclear", "needs_review", None)]
 
     tei = etree.fromstring(download(client, bob, letter, format="tei").content)
     first, second = list(tei.iter(f"{TEI}lb"))[:2]
@@ -278,30 +290,17 @@ def test_an_unclear_line_uploaded_again_in_page_is_unclear_again_with_its_note(
 
     guess, machine, unread = uploaded_again(xml, ledgers, bob)
 
-    # As it was: a reviewed text marked unclear, with its note, which keeps it out of
-    # training data; its import in its trail as any imported text's.
-    assert (guess.text, guess.status, guess.unclear, guess.unclear_note) == (
-        "Monsieur le Préfet,",
-        Line.Status.REVIEWED,
-        True,
-        "the title is a guess",
-    )
-    assert list(Correction.objects.filter(line=guess).values_list("action", flat=True)) == [
-        Correction.Action.IMPORT
-    ]
-    # A model's reading marked unclear is still no one's text: read again, the mark kept.
-    assert (machine.text, machine.status, machine.unclear, machine.unclear_note) == (
-        "j’ai l’honneur de vous écrire ;",
-        Line.Status.PENDING,
-        True,
-        "",
-    )
-    assert not Correction.objects.filter(line=machine).exists()
-    assert (unread.text, unread.status, unread.unclear) == ("", Line.Status.PENDING, False)
+    assert_marks_came_back(guess, machine, unread, bob)
 
-    # Exported again, it says what it said.
+    # The line's history says where its mark came from.
     document = guess.document
     factories.add_member(bob, ledgers)
+    client.force_login(bob)
+    history = client.get(reverse("review_history", args=[ledgers.pk, guess.pk])).content.decode()
+    assert "Imported as ground truth" in history
+    assert "Imported marked unclear" in history and "the title is a guess" in history
+
+    # Exported again, it says what it said.
     Line.objects.filter(pk=machine.pk).update(status=Line.Status.NEEDS_REVIEW)
     again = zip_entries(download(client, bob, document, format="page"))
     lines = list(etree.fromstring(next(iter(again.values()))).iter("{*}TextLine"))
@@ -313,21 +312,111 @@ def test_an_unclear_line_uploaded_again_in_page_is_unclear_again_with_its_note(
     assert [line.get("comments") for line in lines] == ["the title is a guess", None, None]
 
 
-def test_an_unclear_line_uploaded_again_in_alto_is_no_ground_truth(client, bob, letter, ledgers):
-    """ALTO has nowhere to keep the mark, only that the line is no ground truth: uploaded
-    with "take the text as reviewed ground truth", the guess came back as a person's text
-    read for sure, and went into training."""
+def assert_marks_came_back(guess, machine, unread, uploader) -> None:
+    """The first page of `letter`, marked by mark_unclear, as an upload of its export made it."""
+    # As it was: a reviewed text marked unclear, with its note, which keeps it out of
+    # training data; its import in its trail as any imported text's, and the mark's after it,
+    # so that its history says where the mark came from.
+    assert (guess.text, guess.status, guess.unclear, guess.unclear_note) == (
+        "Monsieur le Préfet,",
+        Line.Status.REVIEWED,
+        True,
+        "the title is a guess",
+    )
+    assert trail(guess) == [
+        (Correction.Action.IMPORT, uploader.pk, ""),
+        (Correction.Action.IMPORT_UNCLEAR, uploader.pk, "the title is a guess"),
+    ]
+    # A model's reading marked unclear is still no one's text: read again, the mark kept, and
+    # its import in the trail.
+    assert (machine.text, machine.status, machine.unclear, machine.unclear_note) == (
+        "j’ai l’honneur de vous écrire ;",
+        Line.Status.PENDING,
+        True,
+        "",
+    )
+    assert trail(machine) == [(Correction.Action.IMPORT_UNCLEAR, uploader.pk, "")]
+    assert (unread.text, unread.status, unread.unclear) == ("", Line.Status.PENDING, False)
+    assert trail(unread) == []
+
+
+def trail(line) -> list[tuple]:
+    return list(
+        Correction.objects.filter(line=line)
+        .order_by("created_at", "id")
+        .values_list("action", "user", "note")
+    )
+
+
+def test_an_unclear_line_uploaded_again_in_alto_is_unclear_again_with_its_note(
+    client, bob, letter, ledgers
+):
+    """ALTO kept no mark (CS="false" only says no ground truth): the reviewer's guess came
+    back as a model's reading, for recognition to replace, and no one knew it had been one."""
     mark_unclear(letter)
     xml = zip_entries(download(client, bob, letter, format="alto"))[f"{STEM}_1.xml"]
 
-    guess = uploaded_again(xml, ledgers, bob)[0]
+    guess, machine, unread = uploaded_again(xml, ledgers, bob)
 
-    assert (guess.text, guess.status, guess.unclear) == (
-        "Monsieur le Préfet,",
-        Line.Status.PENDING,
-        False,
+    assert_marks_came_back(guess, machine, unread, bob)
+    # Exported again, it says what it said.
+    factories.add_member(bob, ledgers)
+    Line.objects.filter(pk=machine.pk).update(status=Line.Status.NEEDS_REVIEW)
+    again = zip_entries(download(client, bob, guess.document, format="alto"))
+    alto = etree.fromstring(next(iter(again.values())))
+    tags = {tag.get("ID"): tag for tag in alto.iterfind("{*}Tags/{*}OtherTag")}
+    assert [
+        (tags[ref].get("LABEL"), tags[ref].get("DESCRIPTION")) if ref else None
+        for ref in (line.get("TAGREFS") for line in alto.iter("{*}TextLine"))
+    ] == [("unclear", "the title is a guess"), ("needs_review", None), None]
+
+
+ALTO_TAGS = """<Tags>
+    <OtherTag ID="ner1" TYPE="person" LABEL="Préfet"/>
+    <OtherTag ID="u1" TYPE="unclear" LABEL="unclear" DESCRIPTION="the name is a guess"/>
+    <LayoutTag ID="u2" TYPE="unclear" LABEL="unclear" DESCRIPTION="not an OtherTag"/>
+  </Tags>
+  <Layout>"""
+
+
+@pytest.mark.parametrize(
+    "tagrefs",
+    [
+        "nowhere",  # a reference to no tag (IDREFS the schema would refuse)
+        "ner1",  # another tool's tag
+        "u2",  # a tag of the type, but not the kind our export writes
+        "",
+    ],
+)
+def test_tags_of_other_tools_and_references_to_none_mark_nothing(ledgers, bob, tagrefs):
+    """As the importer does with what it does not read (another tool's PAGE comments, custom
+    attributes, ALTO elements), they are passed over: the line comes in, unmarked."""
+    xml = ingest_files.alto("p1.png").replace(b"<Layout>", ALTO_TAGS.encode(), 1)
+    xml = xml.replace(b"<TextLine ", f'<TextLine TAGREFS="{tagrefs}" '.encode(), 1)
+    for line in uploaded_again(xml, ledgers, bob):
+        assert (line.status, line.unclear, line.unclear_note) == (Line.Status.REVIEWED, False, "")
+        assert trail(line) == [(Correction.Action.IMPORT, bob.pk, "")]
+
+
+def test_an_alto_tag_of_ours_from_another_tool_marks_its_line(ledgers, bob):
+    """A tool that writes the tag as our export does (hand-edited, or a script) means the
+    same: a corrected line (CS true) so tagged is a person's reading marked unclear, and a tag
+    without our labels marks a reading that is no ground truth, as PAGE's unknown statuses do."""
+    xml = ingest_files.alto("p1.png").replace(b"<Layout>", ALTO_TAGS.encode(), 1)
+    xml = xml.replace(b"<TextLine ", b'<TextLine TAGREFS="ner1 u1" ', 1)
+    xml = xml.replace(b'<TextLine ID="l2"', b'<TextLine ID="l2" CS="false" TAGREFS="u3"', 1)
+    xml = xml.replace(b"</Tags>", b'<OtherTag ID="u3" TYPE="unclear" LABEL="?"/></Tags>', 1)
+    marked, machine = uploaded_again(xml, ledgers, bob)
+    assert (marked.status, marked.unclear, marked.unclear_note) == (
+        Line.Status.REVIEWED,
+        True,
+        "the name is a guess",
     )
-    assert not Correction.objects.filter(line=guess).exists()
+    assert (machine.status, machine.unclear, machine.unclear_note) == (
+        Line.Status.PENDING,
+        True,
+        "",
+    )
 
 
 def test_comments_of_another_tool_are_no_unclear_note(ledgers, bob):
@@ -337,3 +426,19 @@ def test_comments_of_another_tool_are_no_unclear_note(ledgers, bob):
     )
     (line,) = uploaded_again(xml, ledgers, bob)
     assert (line.status, line.unclear, line.unclear_note) == (Line.Status.REVIEWED, False, "")
+
+
+def test_a_box_imported_marked_unclear_may_still_be_deleted(client, alice, letter, ledgers):
+    """The mark's import says nothing of the line's text, as a reviewer's mark does not: a
+    box that turns out to be no line goes, its marks with it, into the deletion's event."""
+    mark_unclear(letter)
+    xml = zip_entries(download(client, alice, letter, format="page"))[f"{STEM}_1.xml"]
+    _, machine, _ = uploaded_again(xml, ledgers, alice)
+
+    review_actions.do_delete_line(machine, alice, expected_version=machine.version)
+
+    assert not Line.objects.filter(pk=machine.pk).exists()
+    event = CollectionEvent.objects.get(event_type=CollectionEvent.Type.LINE_DELETED)
+    assert [record["action"] for record in event.extra_data["trail"]] == [
+        Correction.Action.IMPORT_UNCLEAR
+    ]
