@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import torch
+from huggingface_hub import constants as hub_constants
 from huggingface_hub import try_to_load_from_cache
 from torch import nn
 from transformers import (
@@ -112,7 +114,7 @@ def load_model(
         tokenizer = AutoTokenizer.from_pretrained(source, **options)
         image_processor = AutoImageProcessor.from_pretrained(source, **options)
     except Exception as exc:  # truncated weights, a damaged tokenizer.json: the fallback's cases
-        raise ModelLoadError(_load_failure_message(source, revision, exc)) from exc
+        raise ModelLoadError(_load_failure_message(source, revision, offline, exc)) from exc
     fill_special_token_ids(model, tokenizer)
     torch.nn.Module.to(model, torch_device)  # the typed wrapper on .to confuses mypy
     convolve_channels_last(model, torch_device)
@@ -348,12 +350,37 @@ def _check_files_present(source: str, revision: str | None, offline: bool) -> No
         raise ModelLoadError(f"cannot load model: {where} lacks {', '.join(missing)}{hint}")
 
 
-def _load_failure_message(source: str, revision: str | None, exc: Exception) -> str:
+def _load_failure_message(source: str, revision: str | None, offline: bool, exc: Exception) -> str:
     missing = missing_files(source, revision)
     at = f" at revision {revision!r}" if revision else ""
+    unreachable = None
+    if missing and not offline and not Path(source).is_dir():
+        unreachable = _hub_unreachable()
+    if unreachable:
+        # transformers' own words for it ("Can't load the configuration of ... make sure you
+        # don't have a local directory with the same name") send admins after a typo: behind
+        # huggingface_hub's retries the connection error itself does not reach it.
+        return (
+            f"cannot load model {source!r}{at}: {unreachable}, and the local hub cache lacks "
+            f"{', '.join(missing)}"
+        )
     detail = f"; missing locally: {', '.join(missing)}" if missing else ""
     reason = str(exc) if isinstance(exc, OSError | ValueError) else f"{type(exc).__name__}: {exc}"
     return f"cannot load model {source!r}{at}: {reason}{detail}"
+
+
+HUB_PROBE_TIMEOUT_S = 5.0
+
+
+def _hub_unreachable() -> str | None:
+    """Why the Hugging Face hub cannot be reached from here; None when it answers at all.
+    Through the proxies the environment names, as huggingface_hub goes."""
+    endpoint = hub_constants.ENDPOINT
+    try:
+        httpx.head(endpoint, timeout=HUB_PROBE_TIMEOUT_S)
+    except httpx.TransportError as exc:
+        return f"the Hugging Face hub ({endpoint}) cannot be reached from here ({exc or type(exc).__name__})"
+    return None
 
 
 def max_new_tokens_for(model: VisionEncoderDecoderModel, asked: int) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import TrOCRProcessor, VisionEncoderDecoderModel
+from transformers import TrOCRProcessor
 
 from recognition import loading
 from recognition.architectures import create_starter_base
@@ -138,13 +138,35 @@ def test_a_model_directory_that_does_not_exist_is_named(path: str) -> None:
         load_model(path, local_files_only=True)
 
 
-def test_hub_failure_without_network_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_network(*args: object, **kwargs: object) -> None:  # the hub cannot be reached here
-        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
+@pytest.fixture
+def unreachable_hub(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The hub at an address nothing listens on, as HF_ENDPOINT would set it at import, and
+    asked, as on a newcomer's machine (no HF_HUB_OFFLINE, which the test run sets)."""
+    from huggingface_hub import constants
 
-    monkeypatch.setattr(VisionEncoderDecoderModel, "from_pretrained", no_network)
-    with pytest.raises(ModelLoadError, match=r"couldn't connect.*missing locally.*config\.json"):
-        load_model("microsoft/trocr-base-handwritten", local_files_only=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    endpoint = "http://127.0.0.1:1"
+    template = constants.HUGGINGFACE_CO_URL_TEMPLATE.replace(constants.ENDPOINT, endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    return endpoint
+
+
+def test_a_hub_that_cannot_be_reached_is_named(unreachable_hub: str) -> None:
+    """A first run without network (the README's default model): transformers said "Can't
+    load the configuration of 'microsoft/trocr-base-handwritten' ... make sure you don't have
+    a local directory with the same name", and that is what the starter's notice showed."""
+    with pytest.raises(ModelLoadError) as error:
+        load_model("ocrreview-tests/never-downloaded", local_files_only=False)
+    message = str(error.value)
+    assert message.startswith(
+        "cannot load model 'ocrreview-tests/never-downloaded': the Hugging Face hub "
+        f"({unreachable_hub}) cannot be reached from here ("
+    )
+    assert "Connection refused" in message
+    assert "the local hub cache lacks model config (config.json)" in message
+    assert "Can't load" not in message
 
 
 def test_quantisation_is_cpu_only(tiny_model_dir: Path) -> None:
