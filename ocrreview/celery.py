@@ -1,6 +1,7 @@
 """The Celery app. Workers: `celery -A ocrreview worker -Q default,segment` (fetching, exports,
-password resets' mail, segmentation), `-Q gpu,segment --pool solo` (recognition, and
-segmentation on the GPU), `-Q training --pool solo --concurrency 1` (one training at a time)."""
+segmentation), `-Q gpu,segment --pool solo` (recognition, and segmentation on the GPU),
+`-Q training --pool solo --concurrency 1` (one training at a time), `-Q mail` (invitations'
+and password resets' mail)."""
 
 import os
 import sys
@@ -24,13 +25,22 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     task_default_queue="default",
-    task_queues=(Queue("default"), Queue("segment"), Queue("gpu"), Queue("training")),
+    task_queues=(
+        Queue("default"),
+        Queue("segment"),
+        Queue("gpu"),
+        Queue("training"),
+        Queue("mail"),
+    ),
     task_routes={
         # Apart from `default`, so that both CPU and GPU workers take it: kraken runs where it
         # finds a GPU (ocrreview/corpus/kraken_child.py).
         "ocrreview.corpus.tasks.segment_document": {"queue": "segment"},
         "ocrreview.transcription.tasks.*": {"queue": "gpu"},
         "ocrreview.training.tasks.train_*": {"queue": "training"},
+        # A queue of its own, with workers of its own: behind an export or an undo on
+        # `default`, a person waiting for their link would wait for it to end.
+        "ocrreview.corpus.tasks.mail_*": {"queue": "mail"},
     },
     broker_connection_retry_on_startup=True,
 )

@@ -221,7 +221,7 @@ if MAIL_SERVER:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = VAR_DIR / "outbox"
-# Django waits for a silent server forever; the request that sends an invitation would too.
+# Django waits for a silent server forever; the mail worker would too, and the mail behind it.
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_from_address("DEFAULT_FROM_EMAIL", "ocrreview <ocrreview@localhost>")
 # How long a password-reset or invitation link works (each works once).
@@ -275,6 +275,9 @@ SPECTACULAR_SETTINGS = {
         # Two fields named `reason`: find and replace's skips keep the name they had.
         "ReasonEnum": "ocrreview.review.find_replace.Skip.REASONS",
         "UndoSkipReasonEnum": "ocrreview.review.actions.LeftAlone.Reason",
+        # Two fields named `state`: the evaluation split's keeps the name it had.
+        "StateEnum": ["provisional", "sealed"],
+        "InvitationMailState": "ocrreview.corpus.models.Invitation.MailState",
     },
 }
 

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -44,8 +44,8 @@ from ocrreview.corpus.forms import (
     NewCollectionForm,
 )
 from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
-from ocrreview.corpus.invitations import Throttled, invite
-from ocrreview.corpus.models import Collection, Document, Membership
+from ocrreview.corpus.invitations import Throttled, invite, pending_invitations
+from ocrreview.corpus.models import Collection, Document, Invitation, Membership
 
 
 class CollectionSerializer(serializers.ModelSerializer):
@@ -164,6 +164,27 @@ class CollectionDetail(generics.RetrieveAPIView):
         return Response(CollectionSerializer(saved).data)
 
 
+class InvitationMailSerializer(serializers.ModelSerializer):
+    state = serializers.ChoiceField(
+        source="mail_state",
+        choices=Invitation.MailState.choices,
+        help_text="`queued`: a worker sends it (and tries again for some 40 minutes while the "
+        "mail server fails, `error` saying why); `sent`; `failed`: the mail server refused it "
+        "at every try; `not_queued`: our mail queue could not be reached, nothing will send "
+        "it; `cancelled`: not sent, a later invitation replaced it. Invite the address again "
+        "to send a new link",
+    )
+    error = serializers.CharField(
+        source="mail_error", help_text="why the last try failed; empty when none did"
+    )
+    sent_at = serializers.DateTimeField(source="mail_sent_at", allow_null=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["email", "state", "error", "created_at", "sent_at"]
+        read_only_fields = fields
+
+
 class MemberSerializer(serializers.ModelSerializer):
     user = serializers.IntegerField(
         source="user_id", read_only=True, help_text="the id the member's URL names"
@@ -177,11 +198,24 @@ class MemberSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="false once site staff deactivated the account",
     )
+    invitation = serializers.SerializerMethodField(
+        help_text="of a member invited by email who has not chosen a password yet: the "
+        "newest invitation's mail; null otherwise"
+    )
 
     class Meta:
         model = Membership
-        fields = ["user", "username", "name", "active", "role", "joined_at"]
+        fields = ["user", "username", "name", "active", "role", "joined_at", "invitation"]
         read_only_fields = fields
+
+    @extend_schema_field(InvitationMailSerializer(allow_null=True))
+    def get_invitation(self, membership: Membership) -> dict | None:
+        # A list's are found at once (CollectionMembers); one member's, here.
+        pending = self.context.get("pending_invitations")
+        if pending is None:
+            pending = pending_invitations(membership.collection)
+        invitation = pending.get(membership.user_id)
+        return InvitationMailSerializer(invitation).data if invitation else None
 
 
 # The requests' shapes for the schema; each is validated by the members page's own form.
@@ -220,12 +254,14 @@ class InvitationSerializer(serializers.Serializer):
     )
     link = serializers.CharField(
         allow_null=True,
-        help_text="with `invited` only: the link the mail carries, to pass on where mail does "
-        "not arrive (it lets in whoever holds it, once)",
+        help_text="with `invited` only: a link to choose the password, as the mail carries, "
+        "to pass on where mail does not arrive (it lets in whoever holds it, once)",
     )
-    mail_error = serializers.CharField(
-        help_text="why the mail could not be sent (the member stays; invite again to send a "
-        "new link); empty when it was, and with `added`"
+    mail = InvitationMailSerializer(
+        allow_null=True,
+        help_text="the mail, sent by a worker after this answer: `queued`, or `not_queued` "
+        "when our mail queue could not be reached (the member stays; invite again to send "
+        "it); follow it in the members list (`invitation`). Null with `added`",
     )
 
 
@@ -245,7 +281,14 @@ class CollectionMembers(generics.ListAPIView):
 
     def get_queryset(self):
         collection = admin_collection_for(self.request.user, self.kwargs["pk"])
+        self.collection = collection
         return collection.memberships.select_related("user")
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        if hasattr(self, "collection"):  # a list: its pending invitations found at once
+            context["pending_invitations"] = pending_invitations(self.collection)
+        return context
 
     @extend_schema(request=AddMemberSerializer, responses={201: MemberSerializer})
     def post(self, request: Request, pk: int) -> Response:
@@ -304,7 +347,7 @@ class CollectionMemberInvitations(APIView):
             "member": MemberSerializer(membership).data,
             "outcome": outcome,
             "link": sent.link or None,
-            "mail_error": sent.mail_error,
+            "mail": InvitationMailSerializer(sent.invitation).data if sent.invitation else None,
         }
         response = Response(
             answer, status=status.HTTP_200_OK if sent.sent_again else status.HTTP_201_CREATED

@@ -23,11 +23,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -38,7 +40,7 @@ from kombu.exceptions import OperationalError as BrokerUnreachable
 from ocrreview.corpus.actions import AlreadyAMember, MembershipError, do_add_member
 from ocrreview.corpus.audit import member_label
 from ocrreview.corpus.logins import TooManyRequests, record_failure, refusal
-from ocrreview.corpus.models import Collection, CollectionEvent, Membership
+from ocrreview.corpus.models import Collection, CollectionEvent, Invitation, Membership
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ class Invited:
     # The account is pending (is_pending): it is mailed a link to choose a password. An
     # account in use is only added, as by its username.
     needs_password: bool
+    # The mail to send, queued by `invite` once this is committed; None without one.
+    invitation: Invitation | None = None
 
 
 # Each admin's invitations, whatever they find (a bound on mail sent and on addresses tried),
@@ -163,7 +167,14 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
         do_add_member(
             collection, user, role, actor=actor, invited={"email": email, "new_account": True}
         )
-        return Invited(user, role, added=True, created=True, needs_password=True)
+        return Invited(
+            user,
+            role,
+            added=True,
+            created=True,
+            needs_password=True,
+            invitation=_mail_to_send(collection, user, email, actor, reported=True),
+        )
     user = accounts[0]
     if not user.is_active:
         raise InvitationError(
@@ -200,11 +211,27 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
         pending = False
     if membership is not None:
         _record_sent_again(collection, user, actor)
-        return Invited(user, membership.role, added=False, created=False, needs_password=True)
+        return Invited(
+            user,
+            membership.role,
+            added=False,
+            created=False,
+            needs_password=True,
+            invitation=_mail_to_send(collection, user, email, actor, reported=True),
+        )
     do_add_member(
         collection, user, role, actor=actor, invited={"email": email, "new_account": False}
     )
-    return Invited(user, role, added=True, created=False, needs_password=pending)
+    # An account that was there before, added now: whether it was mailed (whether it is
+    # pending) is not told to a collection's admin.
+    mail = _mail_to_send(collection, user, email, actor, reported=False) if pending else None
+    return Invited(user, role, added=True, created=False, needs_password=pending, invitation=mail)
+
+
+def _mail_to_send(collection: Collection, user, email: str, actor, *, reported: bool) -> Invitation:
+    return Invitation.objects.create(
+        collection=collection, user=user, email=email, invited_by=actor, reported=reported
+    )
 
 
 def _record_sent_again(collection: Collection, user, actor) -> None:
@@ -272,52 +299,40 @@ class AccountLinkTokenGenerator(PasswordResetTokenGenerator):
 account_links = AccountLinkTokenGenerator()
 
 
-def set_password_link(request, user) -> str:
-    """The link that lets `user` choose a password: once, for PASSWORD_RESET_TIMEOUT seconds
-    (the token is made of the password's hash and the last login, which using it changes)."""
-    path = reverse(
+def absolute_url(path: str, domain: str, use_https: bool) -> str:
+    """A link to this site for a mail sent by a worker, which has no request to build it."""
+    return f"{'https' if use_https else 'http'}://{domain}{path}"
+
+
+def set_password_path(user) -> str:
+    """The path of the link that lets `user` choose a password: once, for
+    PASSWORD_RESET_TIMEOUT seconds (the token is made of the password's hash and the last
+    login, which using it changes)."""
+    return reverse(
         "password_reset_confirm",
         kwargs={
             "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
             "token": account_links.make_token(user),
         },
     )
-    return request.build_absolute_uri(path)
-
-
-def send_invitation(request, collection: Collection, invited: Invited, link: str) -> None:
-    """Mail the invitation; raises what the mail server raised (OSError, SMTPException)."""
-    context = {
-        "collection": collection,
-        "user": invited.user,
-        "inviter": request.user,
-        "link": link,
-        "login": request.build_absolute_uri(reverse("login")),
-        "days": math.ceil(settings.PASSWORD_RESET_TIMEOUT / 86400),
-    }
-    rendered = render_to_string("registration/invitation_subject.txt", context)
-    # One line, as Django's PasswordResetForm makes it: a name with a line break in it (the
-    # inviter's, the collection's) would otherwise be refused by the mail as a header
-    # injection, after the membership is made.
-    subject = "".join(rendered.splitlines()).strip()
-    body = render_to_string("registration/invitation_email.txt", context)
-    EmailMultiAlternatives(subject, body, to=[invited.user.email]).send()
 
 
 MAIL_ERRORS = (smtplib.SMTPException, OSError, BadHeaderError)
+# Why a mail was not queued, for the admin, who may send it again.
+NOT_QUEUED = "our mail queue could not be reached"
 
 
 @dataclass
 class Sent:
-    """An invitation made and mailed, as the members page and the API answer it."""
+    """An invitation made, as the members page and the API answer it."""
 
     invited: Invited
     # The link to choose the password, for the inviting admin to pass on: only of an account
     # this invitation made ("" otherwise: any other account's link is its owner's alone).
     link: str
-    # Why the mail failed, where the admin may know that one was sent ("" otherwise): of an
-    # account that was there before and is added now, whether it was mailed is not told.
-    mail_error: str
+    # Its mail, where the admin may know that one is sent (None otherwise: of an account that
+    # was there before and is added now, whether it is mailed is not told).
+    invitation: Invitation | None
 
     @property
     def sent_again(self) -> bool:
@@ -326,28 +341,111 @@ class Sent:
 
 
 def invite(request, collection: Collection, email: str, name: str, role: str) -> Sent:
-    """do_invite_member by the request's user, then the mail with the link to choose a
-    password to the account that needs one. The mail server failing keeps the member."""
+    """do_invite_member by the request's user, then its mail to the account that needs a link
+    to choose a password, queued for a worker of the `mail` queue (tasks.mail_invitation): a
+    mail server slow or down holds no request. The broker down keeps the member, the
+    invitation saying that its mail was not queued."""
     invited = do_invite_member(collection, email, name, role, actor=request.user)
-    if not invited.needs_password:
-        return Sent(invited, link="", mail_error="")
-    link = set_password_link(request, invited.user)
-    error = ""
+    invitation = invited.invitation
+    if invitation is None:
+        return Sent(invited, link="", invitation=None)
+    queue_invitation_mail(invitation, request.get_host(), request.is_secure())
+    link = request.build_absolute_uri(set_password_path(invited.user)) if invited.created else ""
+    return Sent(invited, link=link, invitation=invitation if invitation.reported else None)
+
+
+def queue_invitation_mail(invitation: Invitation, domain: str, use_https: bool) -> None:
+    """Queued once the invitation is committed, for the worker to find it. Without a broker the
+    account and membership stay, as with a mail server that fails: the admin of an account the
+    invitation made has its link, and sends the mail again from the members page."""
+    # Imported here: tasks imports this module.
+    from ocrreview.corpus.tasks import mail_invitation
+
     try:
-        send_invitation(request, collection, invited, link)
-    except MAIL_ERRORS as exc:
-        # The account and membership stay: the admin has the link the mail would have
-        # carried (of an account the invitation made), and inviting the address again sends
-        # a new one.
-        logger.warning(
-            "invitation of %s to collection %s not sent: %r", invited.user, collection.pk, exc
+        mail_invitation.delay(invitation.pk, domain, use_https)
+    except BrokerUnreachable as exc:  # kombu's, whatever the transport raised
+        logger.error("invitation %s not queued, the broker cannot be reached: %r", invitation, exc)
+        invitation.mail_state, invitation.mail_error = Invitation.MailState.NOT_QUEUED, NOT_QUEUED
+        invitation.save(update_fields=["mail_state", "mail_error"])
+        # Nothing was mailed: sending it again is not held back as a mail minutes ago is.
+        cache.delete(rate_key("account", invitation.user_id))
+
+
+def send_invitation(invitation_id: int, domain: str, use_https: bool) -> None:
+    """Mail the invitation, with a link made now to choose a password on the site at `domain`;
+    raises what the mail server raised (MAIL_ERRORS). The row is locked while it is sent, so
+    that a copy of the message (the broker gives one again after an hour) finds it sent.
+    Not sent, and cancelled, where the link is no longer the invitation's to give: the account
+    chose its password or was given a later invitation, or the member was removed."""
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("collection", "user", "invited_by")
+            .filter(pk=invitation_id)
+            .first()
         )
-        error = str(exc) or type(exc).__name__
-    if invited.created:
-        return Sent(invited, link=link, mail_error=error)
-    # An account that was there before, added now: a mail that failed leaves its owner a
-    # password reset, and is not told.
-    return Sent(invited, link="", mail_error=error if not invited.added else "")
+        if invitation is None or invitation.mail_state != Invitation.MailState.QUEUED:
+            return  # its collection deleted, or sent by a copy of this message
+        user = invitation.user
+        if (
+            not user.is_active
+            or not is_pending(user)
+            or Invitation.objects.filter(user=user, pk__gt=invitation.pk).exists()
+            or not Membership.objects.filter(collection=invitation.collection, user=user).exists()
+        ):
+            invitation.mail_state = Invitation.MailState.CANCELLED
+            invitation.save(update_fields=["mail_state"])
+            return
+        inviter = invitation.invited_by
+        context = {
+            "collection": invitation.collection,
+            "user": user,
+            # Its admin's account deleted since: the mail names none.
+            "inviter": (inviter.get_full_name() or inviter.get_username())
+            if inviter
+            else "An admin",
+            "link": absolute_url(set_password_path(user), domain, use_https),
+            "login": absolute_url(reverse("login"), domain, use_https),
+            "days": math.ceil(settings.PASSWORD_RESET_TIMEOUT / 86400),
+        }
+        rendered = render_to_string("registration/invitation_subject.txt", context)
+        # One line, as Django's PasswordResetForm makes it: a name with a line break in it (the
+        # inviter's, the collection's) would otherwise be refused by the mail as a header
+        # injection.
+        subject = "".join(rendered.splitlines()).strip()
+        body = render_to_string("registration/invitation_email.txt", context)
+        EmailMultiAlternatives(subject, body, to=[user.email]).send()
+        invitation.mail_state, invitation.mail_error = Invitation.MailState.SENT, ""
+        invitation.mail_sent_at = timezone.now()
+        invitation.mail_tries += 1
+        invitation.save(update_fields=["mail_state", "mail_error", "mail_sent_at", "mail_tries"])
+
+
+def record_mail_failure(invitation_id: int, exc: Exception, *, final: bool) -> None:
+    """A try that failed, with the mail server's reason; `final`: no try follows."""
+    logger.warning("invitation %s not sent (final: %s): %r", invitation_id, final, exc)
+    Invitation.objects.filter(pk=invitation_id, mail_state=Invitation.MailState.QUEUED).update(
+        mail_error=str(exc) or type(exc).__name__,
+        mail_tries=F("mail_tries") + 1,
+        mail_state=Invitation.MailState.FAILED if final else Invitation.MailState.QUEUED,
+    )
+
+
+def pending_invitations(collection: Collection) -> dict[int, Invitation]:
+    """The collection's newest invitation of each member who has not chosen a password yet,
+    by user id, whose mail its admins are told of."""
+    newest = (
+        Invitation.objects.filter(
+            collection=collection,
+            user__memberships__collection=collection,
+            user__password__startswith=UNUSABLE_PASSWORD_PREFIX,
+            user__last_login=None,
+        )
+        .select_related("user")
+        .order_by("user_id", "-pk")
+        .distinct("user_id")
+    )
+    return {i.user_id: i for i in newest if i.reported and is_pending(i.user)}
 
 
 # --- Password reset ----------------------------------------------------------------------

@@ -109,6 +109,47 @@ class Membership(models.Model):
         return f"{self.user} in {self.collection} ({self.role})"
 
 
+class Invitation(models.Model):
+    """The mail of an invitation by email (invitations.py), with its link to choose a password,
+    sent by a worker of the `mail` queue: what became of it, for the collection's admins to see
+    on the members page and in the API until the invitee chooses a password."""
+
+    class MailState(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        # The mail server refused it at every try, or as a header injection.
+        FAILED = "failed", "Failed"
+        # The broker could not be reached: no worker will send it.
+        NOT_QUEUED = "not_queued", "Not queued"
+        # Not sent: a later invitation of the account replaced it, the account chose its
+        # password, or the member was removed before a worker came to it.
+        CANCELLED = "cancelled", "Cancelled"
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(max_length=254)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    # Whether the collection's admins are told what became of the mail: of an account that was
+    # there before, added now, they are not told that it was mailed at all (invitations.py).
+    reported = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    mail_state = models.CharField(max_length=16, choices=MailState.choices, default="queued")
+    # Why its last try failed: while queued, the reason it is being tried again.
+    mail_error = models.TextField(blank=True, default="")
+    mail_tries = models.PositiveSmallIntegerField(default=0)
+    mail_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["collection", "user"], name="invitation_member")]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.email} to {self.collection} ({self.mail_state})"
+
+
 class DocumentQuerySet(models.QuerySet):
     def without_iiif_json(self) -> "DocumentQuerySet":
         """Documents for lists and choices: an imported register's canvases are some 350 KB

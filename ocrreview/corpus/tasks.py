@@ -1,5 +1,6 @@
-"""Segmentation on the `segment` queue, fetching IIIF images and password resets' mail on
-`default`. Thin wrappers over segmentation.py, iiif.py and invitations.py."""
+"""Segmentation on the `segment` queue, fetching IIIF images on `default`, invitations' and
+password resets' mail on `mail` (ocrreview/celery.py routes mail_*). Thin wrappers over
+segmentation.py, iiif.py and invitations.py."""
 
 import uuid
 
@@ -14,7 +15,13 @@ from ocrreview.corpus.iiif import (
     give_up_fetching,
     lost_fetches,
 )
-from ocrreview.corpus.invitations import MAIL_ERRORS, password_reset_accounts, send_password_reset
+from ocrreview.corpus.invitations import (
+    MAIL_ERRORS,
+    password_reset_accounts,
+    record_mail_failure,
+    send_invitation,
+    send_password_reset,
+)
 from ocrreview.corpus.models import Page
 from ocrreview.corpus.remote import FetchUnavailable
 from ocrreview.corpus.segmentation import (
@@ -27,7 +34,7 @@ from ocrreview.sweep import consumes, start_sweeping
 IIIF_RETRIES = 4
 # A mail server that fails is tried again 10 s later, then 20, 40, ... (some 40 minutes in all);
 # the links are made at each try.
-RESET_MAIL_RETRIES = 8
+MAIL_RETRIES = 8
 
 
 # A run claims its document under a token of its own, which its retries carry on: a copy of
@@ -112,7 +119,7 @@ def mail_password_reset(email: str, domain: str, use_https: bool) -> None:
         mail_password_reset_link.delay(user_id, domain, use_https)
 
 
-@shared_task(bind=True, max_retries=RESET_MAIL_RETRIES)
+@shared_task(bind=True, max_retries=MAIL_RETRIES)
 def mail_password_reset_link(self, user_id: int, domain: str, use_https: bool) -> None:
     try:
         send_password_reset(user_id, domain, use_https)
@@ -120,6 +127,29 @@ def mail_password_reset_link(self, user_id: int, domain: str, use_https: bool) -
         raise  # the same mail would be refused at every try
     except MAIL_ERRORS as exc:
         raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from None
+
+
+@shared_task(bind=True, max_retries=MAIL_RETRIES)
+def mail_invitation(self, invitation_id: int, domain: str, use_https: bool) -> None:
+    """Tried again as a password reset's mail is; each failure is recorded on the invitation,
+    for its admins to see, and the last one fails it."""
+    try:
+        send_invitation(invitation_id, domain, use_https)
+    except ValueError as exc:
+        # A header injection (BadHeaderError is one) or an address the mail cannot carry:
+        # refused at every try.
+        record_mail_failure(invitation_id, exc, final=True)
+        raise
+    except MAIL_ERRORS as exc:
+        final = self.request.retries >= self.max_retries
+        record_mail_failure(invitation_id, exc, final=final)
+        if final:
+            raise
+        raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from None
+    except Exception as exc:
+        # Left queued, its admins would wait for a mail nothing sends.
+        record_mail_failure(invitation_id, exc, final=True)
+        raise
 
 
 @worker_ready.connect

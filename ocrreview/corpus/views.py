@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from ocrreview.corpus import tokens
+from ocrreview.corpus import invitations, tokens
 from ocrreview.corpus.access import (
     admin_collection_for,
     collection_for,
@@ -45,8 +45,8 @@ from ocrreview.corpus.forms import (
     NewCollectionForm,
 )
 from ocrreview.corpus.iiif_export import IIIF_JSON, NoCanvases, document_manifest
-from ocrreview.corpus.invitations import Throttled, invite
-from ocrreview.corpus.models import Document, Line, Membership
+from ocrreview.corpus.invitations import Throttled, invite, pending_invitations
+from ocrreview.corpus.models import Document, Invitation, Line, Membership
 from ocrreview.corpus.progress import summed_line_counts, with_line_counts
 from ocrreview.corpus.signals import lines_with_unsaved_work
 
@@ -179,13 +179,17 @@ def collection_members(request, pk: int):
 def _members_page(request, collection, add_form, invite_form, status=400):
     # The page's two forms both have a role: each its own ids, for labels to name one field.
     invitation = request.session.pop(_invitation_key(collection), None)
+    memberships = list(collection.memberships.select_related("user").order_by("user__username"))
+    pending = pending_invitations(collection)
+    for membership in memberships:
+        membership.invitation = pending.get(membership.user_id)
     context = {
         "collection": collection,
         "form": add_form,
         "invite_form": invite_form,
         "invitation": invitation,
         "mail_to_files": settings.EMAIL_BACKEND.endswith(".filebased.EmailBackend"),
-        "memberships": collection.memberships.select_related("user").order_by("user__username"),
+        "memberships": memberships,
         "roles": Membership.Role.choices,
     }
     if not (add_form.errors or invite_form.errors):
@@ -220,14 +224,24 @@ def invite_member(request, pk: int):
             status=429 if isinstance(exc, Throttled) else 400,
         )
     invited = sent.invited
+    not_queued = (
+        sent.invitation is not None
+        and sent.invitation.mail_state == Invitation.MailState.NOT_QUEUED
+    )
     if sent.sent_again:
         # Their own pending member, mailed again: the link is its owner's alone.
-        if sent.mail_error:
+        if not_queued:
             messages.error(
-                request, f"The invitation to {email} could not be sent: {sent.mail_error}."
+                request,
+                f"The invitation to {email} could not be sent again: {invitations.NOT_QUEUED}; "
+                "try again in a few minutes.",
             )
         else:
-            messages.success(request, f"Invitation sent again to {email}.")
+            messages.success(
+                request,
+                f"The invitation to {email} is queued to be sent again; "
+                "the links sent before no longer work.",
+            )
         return redirect("collection_members", pk=collection.pk)
     if not invited.created:
         # An account found by its address is named to site admins alone; the members list
@@ -245,7 +259,7 @@ def invite_member(request, pk: int):
         "username": invited.user.get_username(),
         "role": invited.role,
         "link": sent.link,
-        "error": sent.mail_error,
+        "not_queued": not_queued,
     }
     return redirect("collection_members", pk=collection.pk)
 

@@ -1,6 +1,7 @@
 """POST /api/collections/<id>/members/invitations/: a collection's admin invites an address
 with an API token, through the members page's own form and service (do_invite_member): the
-same rules, limits and history. Mail goes through a real SMTP server."""
+same rules, limits and history. The answer says the mail is queued; the members list follows
+it. Mail goes through a real SMTP server, its queued messages run here (workers.run_queued)."""
 
 import json
 
@@ -21,22 +22,38 @@ from tests.foundation.test_invitations import (  # noqa: F401 (autouse fixtures)
     User,
     _fast_passwords,
     _forget_invitation_counts,
+    _no_mail_queued,
+    account_of,
     link_in,
     logs_in,
     roles,
 )
 from tests.foundation.test_invitations import choose_password as _choose_password
+from tests.workers import run_queued
 
 
 def invitations_url(collection) -> str:
     return reverse("api_member_invitations", args=[collection.pk])
 
 
-def invite(client, collection, user, body):
+def invite(client, collection, user, body, deliver=True):
+    """The request, then (`deliver`) the mail it queued, as a worker sends it."""
     data = body if isinstance(body, str) else json.dumps(body)
-    return client.post(
+    response = client.post(
         invitations_url(collection), data, content_type="application/json", headers=auth(user)
     )
+    if deliver:
+        run_queued("mail")
+    return response
+
+
+def member_invitation(client, collection, user, username: str) -> dict | None:
+    """The member's `invitation` in the members list."""
+    members = client.get(reverse("api_members", args=[collection.pk]), headers=auth(user)).json()[
+        "results"
+    ]
+    (member,) = [m for m in members if m["username"] == username]
+    return member["invitation"]
 
 
 def choose_password(link: str) -> None:
@@ -50,6 +67,7 @@ def test_alice_invites_an_address_no_account_uses(client, alice, letters, smtp_s
         letters,
         alice,
         {"email": "Jane.Doe@Example.ORG", "name": "Jane Doe", "role": ADMIN},
+        deliver=False,
     )
     assert response.status_code == 201, response.content
     answer = response.json()
@@ -57,10 +75,22 @@ def test_alice_invites_an_address_no_account_uses(client, alice, letters, smtp_s
     assert answer["member"]["user"] == jane.pk
     assert (answer["member"]["username"], answer["member"]["name"]) == ("Jane.Doe", "Jane Doe")
     assert answer["member"]["role"] == ADMIN
-    assert (answer["outcome"], answer["mail_error"]) == ("invited", "")
+    assert answer["outcome"] == "invited"
+    assert answer["mail"] == {
+        "email": "Jane.Doe@example.org",
+        "state": "queued",
+        "error": "",
+        "created_at": answer["mail"]["created_at"],
+        "sent_at": None,
+    }
+    assert answer["member"]["invitation"] == answer["mail"]
     assert "no-store" in response["Cache-Control"]
+    assert smtp_server.received == []  # a worker sends it
+    run_queued("mail")
     (mail,) = smtp_server.to("Jane.Doe@example.org")
-    assert answer["link"] == link_in(mail.body)
+    assert account_of(answer["link"]) == account_of(link_in(mail.body))
+    followed = member_invitation(client, letters, alice, "Jane.Doe")
+    assert followed["state"] == "sent" and followed["sent_at"]
     (event,) = CollectionEvent.objects.filter(
         collection=letters, event_type=CollectionEvent.Type.MEMBER_ADDED, acting_user=alice
     )
@@ -78,7 +108,8 @@ def test_an_address_an_account_uses_adds_that_account_and_mails_nothing(
     assert response.status_code == 201
     answer = response.json()
     assert answer["member"]["username"] == "dave" and answer["member"]["role"] == REVIEWER
-    assert (answer["outcome"], answer["link"], answer["mail_error"]) == ("added", None, "")
+    assert (answer["outcome"], answer["link"], answer["mail"]) == ("added", None, None)
+    assert answer["member"]["invitation"] is None
     assert smtp_server.received == []
 
 
@@ -97,7 +128,8 @@ def test_a_pending_member_is_sent_again_by_mail_alone_at_most_every_ten_minutes(
     again = invite(client, letters, alice, {"email": "slow@example.org", "role": ADMIN})
     assert again.status_code == 200
     answer = again.json()
-    assert (answer["outcome"], answer["link"], answer["mail_error"]) == ("sent_again", None, "")
+    assert (answer["outcome"], answer["link"]) == ("sent_again", None)
+    assert answer["mail"]["state"] == "queued"
     assert answer["member"]["role"] == REVIEWER  # roles change in the members list
     first, second = smtp_server.to("slow@example.org")
     assert (
@@ -114,7 +146,9 @@ def test_the_mail_server_down_keeps_the_member_and_answers_the_link(
     response = invite(client, letters, alice, {"email": "kim@example.org"})
     assert response.status_code == 201
     answer = response.json()
-    assert answer["outcome"] == "invited" and "Connection refused" in answer["mail_error"]
+    assert answer["outcome"] == "invited"
+    followed = member_invitation(client, letters, alice, "kim")
+    assert followed["state"] == "failed" and "Connection refused" in followed["error"]
     assert roles(letters)["kim"] == REVIEWER
     choose_password(answer["link"])
     assert logs_in("kim")
@@ -281,3 +315,18 @@ def test_an_admin_sends_a_bounded_number_of_invitations(
     }
     assert not User.objects.filter(email="three@example.org").exists()
     assert len(smtp_server.received) == 2
+
+
+def test_with_the_broker_down_the_invitation_is_made_and_says_its_mail_was_not_queued(
+    client, alice, letters, smtp_server, broker_down
+):
+    response = invite(client, letters, alice, {"email": "kim@example.org"}, deliver=False)
+    assert response.status_code == 201
+    answer = response.json()
+    assert answer["outcome"] == "invited" and answer["link"]
+    assert (answer["mail"]["state"], answer["mail"]["error"]) == (
+        "not_queued",
+        "our mail queue could not be reached",
+    )
+    assert roles(letters)["kim"] == REVIEWER
+    assert member_invitation(client, letters, alice, "kim")["state"] == "not_queued"

@@ -13,8 +13,9 @@ def test_tasks_are_routed_to_their_queues():
     assert route({}, "ocrreview.training.tasks.train_model")["queue"].name == "training"
     assert route({}, "ocrreview.corpus.tasks.segment_document")["queue"].name == "segment"
     assert route({}, "ocrreview.corpus.tasks.fetch_iiif_images")["queue"].name == "default"
-    assert route({}, "ocrreview.corpus.tasks.mail_password_reset")["queue"].name == "default"
-    assert route({}, "ocrreview.corpus.tasks.mail_password_reset_link")["queue"].name == "default"
+    assert route({}, "ocrreview.corpus.tasks.mail_password_reset")["queue"].name == "mail"
+    assert route({}, "ocrreview.corpus.tasks.mail_password_reset_link")["queue"].name == "mail"
+    assert route({}, "ocrreview.corpus.tasks.mail_invitation")["queue"].name == "mail"
 
 
 def test_only_json_crosses_the_broker():

@@ -33,6 +33,12 @@ def queues(service: dict) -> set[str]:
     return set(command[command.index("-Q") + 1].split(","))
 
 
+def queues_of(service: dict) -> set[str]:
+    """A service's queues, none for one that runs no worker."""
+    command = service.get("command") or []
+    return queues(service) if "-Q" in command else set()
+
+
 SECRETS = {"SECRET_KEY": "s3cret", "AWS_SECRET_ACCESS_KEY": "minio-s3cret"}
 
 
@@ -55,6 +61,9 @@ def test_production_layout():
     # Segmentation where it is fastest: on the GPU worker, and on the CPU worker's processes.
     assert queues(services["worker-cpu"]) == {"default", "segment"}
     assert queues(services["worker-gpu"]) == {"gpu", "segment"}
+    # Mail on workers of its own, not behind exports and documents.
+    assert [name for name in services if "mail" in queues_of(services[name])] == ["worker-mail"]
+    assert queues(services["worker-mail"]) == {"mail"}
     gpu = services["worker-gpu"]
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
@@ -66,7 +75,7 @@ def test_production_layout():
     # start; no volume is shared between the app's services, so each may run elsewhere.
     assert {"minio", "create-bucket"} <= set(services)
     assert "create-bucket" in services["migrate"]["depends_on"]
-    app_services = ["web", "worker-cpu", "worker-gpu", "worker-training", "migrate"]
+    app_services = ["web", "worker-cpu", "worker-gpu", "worker-training", "worker-mail", "migrate"]
     volumes = {
         name: {
             v["source"] if isinstance(v, dict) else v.split(":")[0]
@@ -122,7 +131,7 @@ def test_services_get_time_to_stop_before_docker_kills_them():
     services = yaml.safe_load(compose("config", **SECRETS).stdout)["services"]
     grace = {
         name: seconds(services[name]["stop_grace_period"])
-        for name in ("db", "web", "worker-cpu", "worker-gpu", "worker-training")
+        for name in ("db", "web", "worker-cpu", "worker-gpu", "worker-training", "worker-mail")
     }
     assert grace["web"] > 30
     assert min(grace["worker-cpu"], grace["worker-gpu"]) > 300  # OCRREVIEW_SEGMENTATION_TIMEOUT
@@ -135,7 +144,7 @@ def test_workers_log_at_the_level_the_app_is_given():
     INFO whatever LOG_LEVEL said."""
     for level in ("INFO", "DEBUG"):
         services = yaml.safe_load(compose("config", **SECRETS, LOG_LEVEL=level).stdout)["services"]
-        for name in ("worker-cpu", "worker-gpu", "worker-training"):
+        for name in ("worker-cpu", "worker-gpu", "worker-training", "worker-mail"):
             command = services[name]["command"]
             assert command[command.index("--loglevel") + 1] == level, name
         assert services["web"]["environment"]["LOG_LEVEL"] == level

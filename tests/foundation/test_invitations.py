@@ -1,12 +1,16 @@
 """Inviting by email on the members page (/collections/<id>/members/invite/): an address no
 account uses gets an account, its membership and an email, through a real SMTP server, with a
-link to choose a password that works once; the admin is shown the same link. An address an
-account uses adds that account, as adding it by username does."""
+link to choose a password that works once; the admin is shown such a link too. An address an
+account uses adds that account, as adding it by username does. The request queues the mail on
+the `mail` queue; here its messages are run in the test's process and transaction
+(workers.run_queued); test_invitation_mail.py has a real worker send them."""
 
 import re
 import threading
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.messages import get_messages
@@ -18,10 +22,11 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from ocrreview.corpus import invitations
-from ocrreview.corpus.models import Collection, CollectionEvent, Membership
+from ocrreview.corpus import invitations, tasks
+from ocrreview.corpus.models import Collection, CollectionEvent, Invitation, Membership
 from ocrreview.corpus.tokens import do_create_api_token
 from tests import factories
+from tests.workers import run_queued
 
 User = get_user_model()
 ADMIN, REVIEWER = Membership.Role.ADMIN, Membership.Role.REVIEWER
@@ -57,8 +62,24 @@ def members_url(collection) -> str:
     return reverse("collection_members", args=[collection.pk])
 
 
-def invite(client, collection, email, role=REVIEWER, name=""):
-    return client.post(invite_url(collection), {"email": email, "name": name, "role": role})
+def invite(client, collection, email, role=REVIEWER, name="", deliver=True):
+    """The admin's request, then (`deliver`) the mail it queued, as a worker sends it."""
+    response = client.post(invite_url(collection), {"email": email, "name": name, "role": role})
+    if deliver:
+        run_queued("mail")
+    return response
+
+
+@pytest.fixture(autouse=True)
+def _no_mail_queued():
+    """Messages of earlier tests, whose rows were rolled back, would be run with this one's."""
+    redis.Redis.from_url(django_settings.CELERY_BROKER_URL).delete("mail")
+
+
+def account_of(link: str) -> str:
+    """The account a link to choose a password is for (its uidb64): the mailed link and the
+    one the admin is shown are made apart, each with a token of its own."""
+    return link.split("/")[-3]
 
 
 def link_in(text: str) -> str:
@@ -114,8 +135,9 @@ def test_an_invitee_gets_the_email_chooses_a_password_and_opens_the_collection(
     link = link_in(mail.body)
 
     page = client.get(response["Location"]).content.decode()
-    assert "Invitation sent to Jane.Doe@example.org: Jane.Doe, reviewer." in page
-    assert shown_link(page) == link
+    assert "Invitation to Jane.Doe@example.org made: Jane.Doe, reviewer." in page
+    assert account_of(shown_link(page)) == account_of(link)
+    assert 'data-state="sent">mail sent' in page
     # Shown once: the link is not left in the session for the next look at the page.
     assert 'id="invitation-link"' not in client.get(members_url(letters)).content.decode()
 
@@ -209,7 +231,8 @@ def test_a_pending_invitee_is_invited_again_with_a_new_link_by_mail_alone(
     response = invite(client, letters, "slow@example.org", role=ADMIN)
     assert response.status_code == 302
     assert [str(m) for m in get_messages(response.wsgi_request)] == [
-        "Invitation sent again to slow@example.org."
+        "The invitation to slow@example.org is queued to be sent again; the links sent before "
+        "no longer work."
     ]
     # The account was not made by this invitation: its link goes to its mailbox alone.
     assert 'id="invitation-link"' not in client.get(members_url(letters)).content.decode()
@@ -228,21 +251,30 @@ def test_a_pending_invitee_is_invited_again_with_a_new_link_by_mail_alone(
     assert logs_in("slow")
 
 
-def test_the_mail_server_down_keeps_the_member_and_shows_the_link(
+def test_the_mail_server_down_keeps_the_member_and_the_page_says_the_mail_failed(
     client, alice, letters, smtp_down
 ):
     """The account and membership are made before the mail is sent, and stay: the admin has
-    the link the mail would have carried, and inviting again sends a new one. Rolling them back
-    would throw away a good membership because of a mail server."""
+    the link the mail would have carried, and re-sends it. Rolling them back would throw away
+    a good membership because of a mail server."""
     client.force_login(alice)
-    response = invite(client, letters, "kim@example.org")
+    response = invite(client, letters, "kim@example.org", deliver=False)
     assert response.status_code == 302
     page = client.get(members_url(letters)).content.decode()
-    assert "The invitation to kim@example.org could not be sent: " in page
-    assert "Connection refused" in page
+    assert 'data-state="queued">mail queued' in page
+    link = shown_link(page)
+
+    run_queued("mail")  # every try refused (a worker's tries come some 40 minutes apart)
+    page = client.get(members_url(letters)).content.decode()
+    assert 'data-state="failed">mail failed: [Errno 111] Connection refused' in page
+    (invitation,) = Invitation.objects.filter(user__username="kim")
+    assert invitation.mail_tries == tasks.MAIL_RETRIES + 1
+    assert 'aria-label="Re-send the invitation to kim"' in page
     assert roles(letters)["kim"] == REVIEWER
-    choose_password(shown_link(page))
+    choose_password(link)
     assert logs_in("kim")
+    # A member who chose a password is no longer shown an invitation.
+    assert 'data-state="failed"' not in client.get(members_url(letters)).content.decode()
 
 
 def test_without_a_mail_server_the_mail_is_a_file_and_the_page_says_to_pass_the_link_on(
@@ -583,9 +615,8 @@ def test_line_breaks_in_the_inviters_or_the_collections_name_make_a_one_line_sub
     assert mail.message["Subject"] == (
         'AliceBcc: all@example.org Smith invites you to transcribe "LettersBcc: all@example.org"'
     )
-    assert (
-        "Invitation sent to jane@example.org" in client.get(members_url(letters)).content.decode()
-    )
+    page = client.get(members_url(letters)).content.decode()
+    assert "Invitation to jane@example.org made" in page and 'data-state="sent"' in page
 
 
 @pytest.mark.parametrize(
@@ -618,3 +649,63 @@ def test_an_admin_sends_a_bounded_number_of_invitations(
     ]
     assert not User.objects.filter(email="three@example.org").exists()
     assert len(smtp_server.received) == 2
+
+
+def test_with_the_broker_down_the_member_is_made_and_the_page_says_the_mail_was_not_queued(
+    client, alice, letters, smtp_server, broker_down
+):
+    """As with a mail server that is down: the membership stands, the admin has the link and
+    re-sends the mail once the queue is back, not held back as a mail sent minutes ago is. A
+    503 would throw the membership away for a mail, and the link the admin can pass on."""
+    client.force_login(alice)
+    response = invite(client, letters, "kim@example.org", deliver=False)
+    assert response.status_code == 302
+    page = client.get(members_url(letters)).content.decode()
+    assert (
+        "The invitation to kim@example.org could not be sent: our mail queue could not be "
+        "reached. kim is a member all the same" in page
+    )
+    assert 'data-state="not_queued">mail not sent: our mail queue could not be reached' in page
+    assert roles(letters)["kim"] == REVIEWER
+    # The re-send it offers is not held back as a mail sent minutes ago would be.
+    again = invite(client, letters, "kim@example.org", deliver=False)
+    assert again.status_code == 302
+    assert [str(m) for m in get_messages(again.wsgi_request)] == [
+        "The invitation to kim@example.org could not be sent again: our mail queue could not "
+        "be reached; try again in a few minutes."
+    ]
+    states = Invitation.objects.filter(user__username="kim").values_list("mail_state", flat=True)
+    assert list(states) == ["not_queued", "not_queued"]
+    assert smtp_server.received == []
+
+
+def test_a_resent_invitation_cancels_the_older_mail_still_queued(
+    client, alice, letters, smtp_server
+):
+    """The older mail's link would be void; it is not sent at all, and the page shows the
+    newer one's state."""
+    client.force_login(alice)
+    invite(client, letters, "slow@example.org", deliver=False)
+    cache.delete(invitations.rate_key("account", User.objects.get(username="slow").pk))
+    invite(client, letters, "slow@example.org", deliver=False)
+    assert run_queued("mail") == 2
+    (mail,) = smtp_server.to("slow@example.org")
+    first, second = Invitation.objects.filter(user__username="slow").order_by("pk")
+    assert (first.mail_state, second.mail_state) == ("cancelled", "sent")
+    page = client.get(members_url(letters)).content.decode()
+    assert page.count('class="invitation-mail"') == 1 and 'data-state="sent"' in page
+    choose_password(link_in(mail.body))
+    assert logs_in("slow")
+
+
+def test_a_mail_refused_as_a_header_injection_fails_at_once(client, alice, letters, smtp_server):
+    """An address with a line break (an account made so in the Django admin, which the invite
+    form would refuse) is refused at every try: it is not tried again."""
+    client.force_login(alice)
+    invite(client, letters, "jane@example.org", deliver=False)
+    User.objects.filter(username="jane").update(email="jane@example.org\nBcc: all@example.org")
+    assert run_queued("mail") == 1
+    (invitation,) = Invitation.objects.filter(user__username="jane")
+    assert (invitation.mail_state, invitation.mail_tries) == ("failed", 1)
+    assert "Invalid address" in invitation.mail_error
+    assert smtp_server.received == []

@@ -59,8 +59,8 @@ def broker():
 
 
 def queued(broker) -> int:
-    """Messages waiting on the `default` queue (kombu's Redis transport keeps it in a list)."""
-    return broker.llen("default")
+    """Messages waiting on the `mail` queue (kombu's Redis transport keeps it in a list)."""
+    return broker.llen("mail")
 
 
 def wait_for(found, timeout: float = 60):
@@ -103,7 +103,7 @@ def test_erin_resets_her_password_by_email_and_logs_in_with_the_new_one(
     # The request itself sent nothing: the mail waits for a worker.
     assert smtp_server.received == [] and queued(broker) == 1
 
-    with celery_worker("default", name="reset", EMAIL_URL=smtp_server.url):
+    with celery_worker("mail", name="reset", EMAIL_URL=smtp_server.url):
         (mail,) = wait_for(lambda: smtp_server.received)
     assert mail.recipients == [erin.email]
     assert mail.message["Subject"] == "Your password on testserver"
@@ -144,7 +144,7 @@ def test_an_unknown_or_deactivated_address_gets_the_same_answer_and_no_mail(
     assert queued(broker) == 3
 
     outbox = tmp_path / "var" / "outbox"
-    with celery_worker("default", name="reset", EMAIL_URL="", OCRREVIEW_VAR_DIR=str(outbox.parent)):
+    with celery_worker("mail", name="reset", EMAIL_URL="", OCRREVIEW_VAR_DIR=str(outbox.parent)):
         # One worker takes the queue in order: erin's mail comes after the other two's turns.
         wait_for(lambda: [f for f in outbox.glob("*.log") if f"To: {erin.email}" in f.read_text()])
     (mail,) = outbox.iterdir()
@@ -159,7 +159,7 @@ def test_a_mail_server_that_fails_is_tried_again(client, erin, address, smtp_ser
     smtp_server.refusals = 1
     response = ask(client, erin.email, address)
     assert response.status_code == 302 and response["Location"] == reverse("password_reset_done")
-    with celery_worker("default", name="reset", EMAIL_URL=smtp_server.url):
+    with celery_worker("mail", name="reset", EMAIL_URL=smtp_server.url):
         (mail,) = wait_for(lambda: smtp_server.received)
     assert smtp_server.refused == 1
     assert mail.recipients == [erin.email]
@@ -179,7 +179,7 @@ def test_a_mail_refused_for_one_of_two_accounts_of_an_address_is_sent_again_alon
     twin.save()
     smtp_server.refusals = 1
     ask(client, erin.email, address)
-    with celery_worker("default", name="reset", EMAIL_URL=smtp_server.url):
+    with celery_worker("mail", name="reset", EMAIL_URL=smtp_server.url):
         mails = wait_for(lambda: len(smtp_server.received) >= 2 and list(smtp_server.received))
     assert smtp_server.refused == 1
     mailed = sorted(link_in(mail.body).split("/")[-3] for mail in mails)

@@ -13,9 +13,12 @@ from ocrreview.supervisor import Service, Supervisor, python_tool
 WEB_READY_TIMEOUT_S = 120
 # A web server of a run that was just stopped may hold the port a few seconds longer.
 PORT_FREE_TIMEOUT_S = 20
-# One machine, one worker for all but training: fetching, segmentation (on the GPU where kraken
-# finds one) and recognition.
+# One machine, one worker for all but training and mail: fetching, exports, segmentation (on the
+# GPU where kraken finds one) and recognition.
 MAIN_WORKER_QUEUES = "default,segment,gpu"
+# Mail has a worker of its own: behind the main worker's one process, busy with an export or a
+# document for minutes, a person asking for their password's link would wait as long.
+MAIL_WORKER_QUEUES = "mail"
 # scripts/run.sh takes var/run.lock on this descriptor and execs `serve` with it.
 HANDED_DOWN_LOCK = 9
 ANY_ADDRESS = ("0.0.0.0", "::")
@@ -125,6 +128,14 @@ class Command(BaseCommand):
                     "worker training",
                     [*worker, *shlex.split("-Q training --pool solo --hostname training@%h")],
                     logs / "worker-training.log",
+                ),
+                Service(
+                    "worker mail",
+                    [
+                        *worker,
+                        *shlex.split(f"-Q {MAIL_WORKER_QUEUES} --pool solo --hostname mail@%h"),
+                    ],
+                    logs / "worker-mail.log",
                 ),
                 Service(
                     "web server",
