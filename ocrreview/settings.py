@@ -154,6 +154,10 @@ OCRREVIEW_S3_OPTIONS = {
     "region_name": env_str("OCRREVIEW_S3_REGION", "") or None,
     # MinIO and most S3-compatible stores serve buckets under the path, not as subdomains.
     "addressing_style": env_choice("OCRREVIEW_S3_ADDRESSING", "path", ("path", "virtual")),
+    # On a bucket shared with other apps, a prefix of ocrreview's own: it stores under it, and
+    # its sweep aborts only the unfinished uploads under it (django-storages refuses a
+    # leading slash).
+    "location": env_str("OCRREVIEW_S3_PREFIX", "").strip("/"),
     "signature_version": "s3v4",
     "default_acl": None,
     # Downloads are redirects to presigned URLs that expire soon after the permission check.

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path, PurePosixPath
@@ -344,6 +345,7 @@ def download_response(name: str, filename: str, content_type: str | None = None)
         return HttpResponseRedirect(default_storage.url(name, parameters=parameters))
     import boto3
     from botocore.config import Config
+    from storages.utils import clean_name
 
     # Signing needs no connection: a client for the public address signs for it.
     client = boto3.session.Session().client(
@@ -356,7 +358,12 @@ def download_response(name: str, filename: str, content_type: str | None = None)
     )
     url = client.generate_presigned_url(
         "get_object",
-        Params={"Bucket": default_storage.bucket_name, "Key": name, **parameters},
+        Params={
+            "Bucket": default_storage.bucket_name,
+            # Under the storage's prefix, as its own url() puts it.
+            "Key": default_storage._normalize_name(clean_name(name)),
+            **parameters,
+        },
         ExpiresIn=default_storage.querystring_expire,
     )
     return HttpResponseRedirect(url)
@@ -433,6 +440,7 @@ def _cached_model(prefix: str) -> Path:
         str(settings.OCRREVIEW_MODELS_DIR),
         default_storage.bucket_name,
         str(default_storage.endpoint_url),
+        default_storage.location,
         prefix,
     )
     target = _verified.get(known)
@@ -472,11 +480,22 @@ def sweep_partial_files() -> None:
     if is_local():
         remove_partial_files(Path(default_storage.location), time.time() - age.total_seconds())
     else:
-        client = default_storage.connection.meta.client
-        # By the store's clock, which dated the uploads.
-        date = client.head_bucket(Bucket=default_storage.bucket_name)["ResponseMetadata"]
-        abort_multipart_uploads(parsedate_to_datetime(date["HTTPHeaders"]["date"]) - age)
+        sweep_multipart_uploads(age)
     remove_partial_downloads(Path(settings.OCRREVIEW_MODELS_DIR) / "cache")
+
+
+def sweep_multipart_uploads(age: timedelta) -> None:
+    """abort_multipart_uploads for uploads older than `age` by the store's clock, which dated
+    them; where the store does not tell its time, the rest of the sweep goes on without."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = default_storage.connection.meta.client
+    try:
+        date = client.head_bucket(Bucket=default_storage.bucket_name)["ResponseMetadata"]
+    except (BotoCoreError, ClientError):
+        logger.exception("The store did not answer; its unfinished uploads wait for the next sweep")
+        return
+    abort_multipart_uploads(parsedate_to_datetime(date["HTTPHeaders"]["date"]) - age)
 
 
 def remove_partial_files(root: Path, written_before: float) -> None:
@@ -496,21 +515,94 @@ def remove_partial_files(root: Path, written_before: float) -> None:
                 )
 
 
-def abort_multipart_uploads(initiated_before: datetime) -> None:
-    """The default storage's multipart uploads begun before this time and never completed."""
+def s3_prefix() -> str:
+    """Where the default storage's keys begin in its bucket: its location (OCRREVIEW_S3_PREFIX)
+    and a slash, or nothing where the bucket is its own."""
+    from storages.utils import safe_join
+
+    return safe_join(default_storage.location, "")
+
+
+@dataclass
+class UploadsSwept:
+    """What abort_multipart_uploads did: uploads aborted; gone between the listing and their
+    abort (completed, or aborted by another worker's sweep); left because the store refused to
+    abort them; and whether the listing was read to its end."""
+
+    aborted: int = 0
+    gone: int = 0
+    failed: int = 0
+    listed_all: bool = True
+
+
+def abort_multipart_uploads(initiated_before: datetime) -> UploadsSwept:
+    """The default storage's multipart uploads begun before this time and never completed,
+    under its own prefix alone: in a bucket shared with other apps, theirs are not its to
+    abort. An upload the store refuses to abort (AccessDenied) is logged and left, and the
+    others are aborted all the same; the sweep stops only where the store itself fails."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     client = default_storage.connection.meta.client
     bucket = default_storage.bucket_name
-    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
-        for upload in page.get("Uploads", []):
-            if upload["Initiated"] < initiated_before:
-                client.abort_multipart_upload(
-                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
-                logger.warning(
-                    "Aborted the upload of %s begun at %s, which never finished",
-                    upload["Key"],
-                    upload["Initiated"].isoformat(),
-                )
+    prefix = s3_prefix()
+    swept = UploadsSwept()
+    try:
+        pages = client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=bucket, Prefix=prefix
+        )
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < initiated_before:
+                    _abort_multipart_upload(client, bucket, upload, swept)
+    except (BotoCoreError, ClientError):
+        swept.listed_all = False
+        logger.exception("The sweep of the uploads under %r of bucket %s stopped", prefix, bucket)
+    if swept.failed or not swept.listed_all:
+        level = logging.ERROR
+    elif swept.aborted or swept.gone:
+        level = logging.INFO
+    else:
+        return swept
+    logger.log(
+        level,
+        "Unfinished uploads under %r of bucket %s: %d aborted, %d gone meanwhile, %d left "
+        "(refused)%s",
+        prefix,
+        bucket,
+        swept.aborted,
+        swept.gone,
+        swept.failed,
+        "" if swept.listed_all else ", the listing not read to its end",
+    )
+    return swept
+
+
+def _abort_multipart_upload(client, bucket: str, upload: dict, swept: UploadsSwept) -> None:
+    from botocore.exceptions import ClientError
+
+    begun = upload["Initiated"].isoformat()
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    except ClientError as exc:
+        if store_is_down(exc):
+            raise  # every other upload would fail the same way
+        if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+            swept.gone += 1
+            logger.info("The upload of %s begun at %s was gone already", upload["Key"], begun)
+            return
+        swept.failed += 1
+        logger.error(
+            "Aborting the upload of %s begun at %s failed (%s); it is left, and tried again at "
+            "the next sweep",
+            upload["Key"],
+            begun,
+            exc,
+        )
+        return
+    swept.aborted += 1
+    logger.warning(
+        "Aborted the upload of %s begun at %s, which never finished", upload["Key"], begun
+    )
 
 
 def remove_partial_downloads(cache: Path) -> None:
