@@ -1,8 +1,8 @@
 """The hourly sweep of S3 multipart uploads never finished, on a real S3 endpoint over HTTP
 (moto's server): it aborts the storage's own uploads under its prefix (OCRREVIEW_S3_PREFIX)
 and leaves other apps' in a shared bucket; an upload the store refuses to abort, or one gone
-meanwhile, is logged and counted, and the others are aborted all the same. The app runs under
-the IAM policy the README lists, read from it."""
+meanwhile, is logged and counted, and the others are aborted all the same. The app stores,
+reads, lists, deletes and sweeps under the IAM policy the README lists, read from it."""
 
 import json
 import logging
@@ -75,7 +75,7 @@ MOTO_DATE = datetime(2010, 11, 10, 20, 48, 33, tzinfo=UTC)
 def readme_policy(bucket: str) -> dict:
     readme = (Path(ROOT) / "README.md").read_text(encoding="utf-8")
     [block] = re.findall(
-        r"runs the app under this very\s+policy, read from here:\s+```json\n(.*?)```", readme, re.S
+        r"under this very\s+policy, read from here:\s+```json\n(.*?)```", readme, re.S
     )
     return json.loads(block.replace("my-bucket", bucket))
 
