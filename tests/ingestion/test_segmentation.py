@@ -288,11 +288,16 @@ def test_an_admin_segments_a_failed_document_again(
     url = reverse("segment_again", args=[document.pk])
     client.force_login(bob)
     assert client.post(url).status_code == 403
-    client.force_login(alice)
-    assert (
-        "Segment Register again"
-        in client.get(reverse("collection_detail", args=[letters.pk])).content.decode()
+    assert "Segment Register again" not in (
+        client.get(reverse("document_detail", args=[document.pk])).content.decode()
     )
+    client.force_login(alice)
+    # Where the failure is told: the collection's list, and the document's own page.
+    for page in (
+        reverse("collection_detail", args=[letters.pk]),
+        reverse("document_detail", args=[document.pk]),
+    ):
+        assert "Segment Register again" in client.get(page).content.decode(), page
     with django_capture_on_commit_callbacks() as queued:
         response = client.post(url, follow=True)
     assert "Register is queued to be segmented again." in response.content.decode()
