@@ -953,9 +953,11 @@ def drop_imported_marks(sender: Any, texts_before: dict[int, str], **kwargs: Any
     text gone, the mark would make the new reading a guess no one made, and keep it out of
     training once reviewed. It is taken off, recorded as the system's with the text it was
     about. A mark a member set, or set again, since is their judgement of the line, and stays
-    until someone takes it off; so does a mark with no record of where it came from."""
+    until someone takes it off; so does a mark with no record of where it came from, and one
+    on a line cut or joined since (SEGMENT: a merge keeps either line's mark, which may have
+    been a member's)."""
     last_marks = (
-        Correction.objects.filter(line_id__in=texts_before, action__in=MARKS)
+        Correction.objects.filter(line_id__in=texts_before, action__in=(*MARKS, A.SEGMENT))
         .order_by("line_id", "-created_at", "-id")
         .distinct("line_id")
         .values_list("line_id", "action")

@@ -159,3 +159,29 @@ def test_a_reading_alike_keeps_the_imported_mark_and_another_takes_it_off(tiny_m
         (A.IMPORT_UNCLEAR, bob.pk),
         (A.CLEAR, None),
     ]
+
+
+@pytest.mark.django_db
+def test_a_line_joined_since_the_import_keeps_its_mark(tiny_model, letters, bob):
+    """A merge keeps the mark of either line, and the one it came from may be a member's: the
+    joined line's trail ends with the merge, and no reading takes the mark off."""
+    document = factories.make_document(letters, status=Document.Status.RECOGNIZING)
+    page = factories.make_page(document)
+    first, second = (factories.make_line(page, order) for order in range(2))
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    Line.objects.filter(pk=first.pk).update(status=S.PENDING, unclear=True, unclear_note="a")
+    unclear_imported.send(Line, lines=[Line.objects.get(pk=first.pk)], user=bob)
+    actions.do_mark_unclear(second, bob, "b")
+    first = Line.objects.get(pk=first.pk)
+    merged = actions.do_merge_lines(first, bob, expected_version=first.version)
+    joined = merged.text
+
+    another = ModelVersion.objects.create(name="another", source=str(tiny_model) + "/")
+    services.do_rerecognize(Document.objects.filter(pk=document.pk), another)
+    drain()
+
+    merged = Line.objects.get(pk=merged.pk)
+    assert merged.model_version == another and merged.text != joined
+    assert (merged.unclear, merged.unclear_note) == (True, "a; b")
+    assert [record[0] for record in trail(merged)] == [A.IMPORT_UNCLEAR, A.SEGMENT]
