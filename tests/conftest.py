@@ -2,7 +2,11 @@
 collection, bob reviews it, charlie reviews only "Ledgers", dave has an account but is in no
 collection yet, and staff is a site admin."""
 
+import threading
+from datetime import datetime
+
 import pytest
+from django.utils import timezone
 
 from ocrreview.corpus.models import Membership
 from tests import factories
@@ -15,6 +19,30 @@ from tests.tiny_model import build_tiny_model
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+class Clock:
+    """timezone.now(), which dates the trail's records, set for the thread that sets it (the
+    real time until then, and after set(None)): also a web server's or a worker's clock off
+    from the database's (clock.set(clock.real() + an hour))."""
+
+    def __init__(self):
+        self.moments = threading.local()
+        self.real = timezone.now
+
+    def now(self) -> datetime:
+        return getattr(self.moments, "now", None) or self.real()
+
+    def set(self, moment: datetime | None) -> None:
+        self.moments.now = moment
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """Actions at the times a test sets: on the days it means."""
+    made = Clock()
+    monkeypatch.setattr(timezone, "now", made.now)
+    return made
 
 
 DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1

@@ -28,6 +28,7 @@ from ocrreview import storage
 from ocrreview.corpus.actions import do_set_collection_model
 from ocrreview.corpus.audit import model_label, record_event
 from ocrreview.corpus.models import Collection, CollectionEvent, Line
+from ocrreview.db_clock import DatabaseNow, database_now
 from ocrreview.sweep import beating
 from ocrreview.training import checkpoints, exports, splits, tasks
 from ocrreview.training.exports import ExportError, ExportOptions
@@ -65,7 +66,7 @@ def do_start_export(
         created_by=user,
         filters=options.filters(),
         formats=options.formats,
-        heartbeat_at=timezone.now(),
+        heartbeat_at=database_now(),
     )
     if queue:
         _queue_export(export.pk)
@@ -92,7 +93,7 @@ def run_export(export_id: int) -> DatasetExport:
     as it is."""
     claim = uuid.uuid4()
     DatasetExport.objects.filter(pk=export_id, status=DatasetExport.Status.QUEUED).update(
-        status=DatasetExport.Status.RUNNING, progress=0.0, claim=claim, heartbeat_at=timezone.now()
+        status=DatasetExport.Status.RUNNING, progress=0.0, claim=claim, heartbeat_at=DatabaseNow()
     )
     export = DatasetExport.objects.select_related("collection", "created_by").get(pk=export_id)
     if export.claim != claim:
@@ -100,7 +101,7 @@ def run_export(export_id: int) -> DatasetExport:
     held = DatasetExport.objects.filter(pk=export.pk, claim=claim)
 
     def progress(fraction: float) -> None:
-        if not held.update(progress=round(fraction, 3), heartbeat_at=timezone.now()):
+        if not held.update(progress=round(fraction, 3), heartbeat_at=DatabaseNow()):
             raise _ExportTakenOver
 
     try:
@@ -151,12 +152,13 @@ def do_requeue_abandoned_exports() -> int:
     anew. Returns how many."""
     with transaction.atomic():
         abandoned = list(DatasetExport.objects.abandoned().select_for_update(skip_locked=True))
+        now = database_now()
         requeued = []
         for export in abandoned:
             # A queued export's message was lost; a running one's worker died.
             if export.status == DatasetExport.Status.RUNNING:
                 export.lost_workers += 1
-            export.claim, export.progress, export.heartbeat_at = None, 0.0, timezone.now()
+            export.claim, export.progress, export.heartbeat_at = None, 0.0, now
             if export.lost_workers >= MAX_LOST_WORKERS:
                 export.status = DatasetExport.Status.FAILED
                 export.error = (
@@ -239,7 +241,7 @@ def do_start_training(
         dataset=dataset,
         params=asdict(params),
         created_by=user,
-        heartbeat_at=timezone.now(),
+        heartbeat_at=database_now(),
     )
     if queue:
         _queue_run(run.pk)
@@ -402,7 +404,8 @@ class _RunLog:
 
 
 def _heartbeat(held: QuerySet) -> Callable[[], int]:
-    return lambda: held.update(heartbeat_at=timezone.now())
+    # By the database's clock, as abandoned() compares them: the worker's clock may drift.
+    return lambda: held.update(heartbeat_at=DatabaseNow())
 
 
 def _claim_run(run_id: int, worker: str) -> TrainingRun | None:
@@ -411,7 +414,7 @@ def _claim_run(run_id: int, worker: str) -> TrainingRun | None:
     takeable = Q(status=TrainingRun.Status.QUEUED) | Q(
         pk__in=TrainingRun.objects.abandoned().values("pk")
     )
-    now = timezone.now()
+    now = database_now()
     with transaction.atomic():
         run = (
             TrainingRun.objects.select_for_update(of=("self",))
@@ -589,7 +592,7 @@ def _queue_again(run: TrainingRun, log: _RunLog, error: str, wait: int) -> Train
     log.update(
         status=TrainingRun.Status.QUEUED,
         claim=None,
-        heartbeat_at=timezone.now(),  # the sweep's lost-message clock starts now
+        heartbeat_at=DatabaseNow(),  # the sweep's lost-message clock starts now
         stalls=run.stalls,
         stalled_at_step=run.stalled_at_step,
     )
@@ -627,7 +630,7 @@ def do_requeue_abandoned_runs() -> int:
     """Queue again the runs whose worker died (the training workers' periodic sweep, see
     ocrreview/sweep.py), saying so in their log; the next training worker resumes each from
     its last checkpoint. Returns how many were queued."""
-    now = timezone.now()
+    now = database_now()
     with transaction.atomic():
         runs = list(TrainingRun.objects.abandoned().select_for_update(skip_locked=True))
         requeued, given_up = [], []

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
+
+from ocrreview.db_clock import database_now_plus
 
 
 class ModelVersionQuerySet(models.QuerySet):
@@ -100,7 +99,7 @@ class DatasetExportQuerySet(models.QuerySet):
         """Exports being built whose worker has been silent for longer than any step takes
         (it died), and exports queued that long ago that no worker took (their message was
         lost: the broker was down)."""
-        stale = timezone.now() - timedelta(seconds=EXPORT_SILENCE_SECONDS)
+        stale = database_now_plus(-EXPORT_SILENCE_SECONDS)
         waiting = [DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING]
         return self.filter(status__in=waiting).filter(
             models.Q(heartbeat_at__lt=stale) | models.Q(heartbeat_at__isnull=True)
@@ -161,8 +160,9 @@ class DatasetExport(models.Model):
 class TrainingRunQuerySet(models.QuerySet):
     def abandoned(self) -> TrainingRunQuerySet:
         """Running runs whose worker stopped beating for a whole lease: it died. A run that
-        started before runs had heartbeats has none, and its worker is gone too."""
-        stale = timezone.now() - timedelta(seconds=settings.OCRREVIEW_TRAINING_LEASE_SECONDS)
+        started before runs had heartbeats has none, and its worker is gone too. By the
+        database's clock, which wrote the heartbeats: the sweeping worker's may be off."""
+        stale = database_now_plus(-settings.OCRREVIEW_TRAINING_LEASE_SECONDS)
         return self.filter(status=TrainingRun.Status.RUNNING).filter(
             models.Q(heartbeat_at__lt=stale) | models.Q(heartbeat_at__isnull=True)
         )

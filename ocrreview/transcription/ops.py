@@ -6,8 +6,8 @@ from django.db.models import Count
 from kombu.exceptions import ChannelError, OperationalError
 
 from ocrreview.celery import app
+from ocrreview.db_clock import DatabaseNow
 from ocrreview.transcription.models import RecognitionRequest
-from ocrreview.transcription.services import DatabaseNow
 
 # Every queue the app routes to, so a new one shows without being listed twice.
 QUEUES = tuple(queue.name for queue in app.conf.task_queues)

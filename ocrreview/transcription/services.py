@@ -18,7 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     Count,
-    DateTimeField,
     Exists,
     ExpressionWrapper,
     F,
@@ -53,6 +52,7 @@ from ocrreview.corpus.models import (
 )
 from ocrreview.corpus.signals import lines_being_corrected
 from ocrreview.corpus.workflow import in_final_document
+from ocrreview.db_clock import DatabaseNow, database_now, database_now_plus
 from ocrreview.sweep import beating
 from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis, ModelFallback, RecognitionRequest
@@ -221,28 +221,8 @@ class Claimed:
     requests: list[RecognitionRequest]
 
 
-class DatabaseNow(Func):
-    """The database's clock, by which every lease is written and compared: the workers'
-    clocks may disagree, and one ahead would take live claims (and keep its own long after it
-    died), one behind would keep dead claims (and write leases already over). The statement's
-    time rather than Now(), the transaction's start, which a long transaction leaves behind."""
-
-    template = "statement_timestamp()"
-    output_field = DateTimeField()
-
-
 def lease_end() -> ExpressionWrapper:
-    return ExpressionWrapper(
-        DatabaseNow() + timedelta(seconds=settings.OCRREVIEW_RECOGNITION_LEASE_SECONDS),
-        output_field=DateTimeField(),
-    )
-
-
-def database_now() -> datetime:
-    """DatabaseNow for what Python compares with times the database wrote."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement_timestamp()")
-        return cursor.fetchone()[0]
+    return database_now_plus(settings.OCRREVIEW_RECOGNITION_LEASE_SECONDS)
 
 
 def do_claim(limit: int, worker: str) -> Claimed:

@@ -1,9 +1,6 @@
 """A "Letters" document of two pages with lines as recognition leaves them, n-best and all,
 and a volunteer's saves to undo."""
 
-import threading
-from datetime import datetime
-
 import pytest
 from django.utils import timezone
 
@@ -19,29 +16,6 @@ def _fast_passwords(settings):
     # The personas' passwords are hashed once per test; the default hasher is made slow on
     # purpose, which these tests do not need to prove.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-class Clock:
-    """timezone.now(), which dates the trail's records, set for the thread that sets it (the
-    real time until then, and after set(None))."""
-
-    def __init__(self):
-        self.moments = threading.local()
-        self.real = timezone.now
-
-    def now(self) -> datetime:
-        return getattr(self.moments, "now", None) or self.real()
-
-    def set(self, moment: datetime | None) -> None:
-        self.moments.now = moment
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    """Actions at the times a test sets: on the days it means."""
-    made = Clock()
-    monkeypatch.setattr(timezone, "now", made.now)
-    return made
 
 
 @pytest.fixture
