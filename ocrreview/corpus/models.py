@@ -387,6 +387,10 @@ class Line(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # While claimed: the page view (one opening of it, in one tab) that claimed the line, whose
+    # leaving hands back only its own claims; NULL for a claim made for one line (the line
+    # editor, the queue, the API), which a page view of the same reviewer leaves alone.
+    page_view_claim = models.UUIDField(null=True, blank=True)
     # Optimistic concurrency: every change of text or status increments it, and a save
     # that names an older version is refused instead of overwriting.
     version = models.PositiveIntegerField(default=1)

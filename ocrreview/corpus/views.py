@@ -8,7 +8,6 @@ from django.db.models import Count, F, Func, IntegerField
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -49,6 +48,7 @@ from ocrreview.corpus.invitations import Throttled, invite, pending_invitations
 from ocrreview.corpus.models import Document, Invitation, Line, Membership
 from ocrreview.corpus.progress import summed_line_counts, with_line_counts
 from ocrreview.corpus.signals import lines_with_unsaved_work
+from ocrreview.db_clock import DatabaseNow
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +302,7 @@ def remove_member(request, pk: int, user_id: int):
                 collection=collection,
                 status=Line.Status.IN_REVIEW,
                 claimed_by=user,
-                claimed_until__gt=timezone.now(),
+                claimed_until__gt=DatabaseNow(),
             ).count(),
             "drafts": lines_with_unsaved_work(collection, user),
         }

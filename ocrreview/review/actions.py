@@ -3,6 +3,7 @@ export/retraining code that writes corrections "through the review code path", c
 so each change is checked against the line's version and lands in the Correction trail the
 same way. They take a Line or a line id, the acting user, and the version the caller saw."""
 
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet, TextChoices
+from django.db.models import ExpressionWrapper, F, Q, QuerySet, TextChoices
 from django.utils import timezone
 
 from ocrreview.corpus.audit import member_label, record_event
@@ -19,6 +20,7 @@ from ocrreview.corpus.line_text import typed_line_text
 from ocrreview.corpus.models import Collection, CollectionEvent, Document, Line, Page
 from ocrreview.corpus.reading_order import reading_order
 from ocrreview.corpus.workflow import final_refusal, in_final_document
+from ocrreview.db_clock import DatabaseNow, database_now, database_now_plus
 from ocrreview.review import queue
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
 from ocrreview.transcription.models import Hypothesis
@@ -109,6 +111,11 @@ def _lease_seconds() -> int:
     return settings.OCRREVIEW_LEASE_SECONDS
 
 
+def _lease_end() -> ExpressionWrapper:
+    # By the database's clock, as every lease is compared: two web servers' clocks differ.
+    return database_now_plus(_lease_seconds())
+
+
 # --- Leases -----------------------------------------------------------------------------
 
 
@@ -171,9 +178,7 @@ def do_claim_line(line: Line | int, user) -> bool:
         return False
     with transaction.atomic():
         claimed = Line.objects.filter(_claimable(user), pk=line_id).update(
-            status=S.IN_REVIEW,
-            claimed_by=user,
-            claimed_until=timezone.now() + timedelta(seconds=_lease_seconds()),
+            status=S.IN_REVIEW, claimed_by=user, claimed_until=_lease_end(), page_view_claim=None
         )
         if claimed:
             _release_untyped(
@@ -193,31 +198,35 @@ def _release_untyped(user, collection_id, *, keeping: Q) -> None:
 
 
 def _claimable(user) -> Q:
-    now = timezone.now()
-    return (
-        Q(status=S.NEEDS_REVIEW)
-        | Q(status=S.IN_REVIEW, claimed_until__lt=now)
-        | Q(status=S.IN_REVIEW, claimed_by=user)
-    )
+    return _free() | Q(status=S.IN_REVIEW, claimed_by=user)
+
+
+def _free() -> Q:
+    """Waiting, or held by a lease that ran out."""
+    return Q(status=S.NEEDS_REVIEW) | Q(status=S.IN_REVIEW, claimed_until__lt=DatabaseNow())
 
 
 def do_renew_lease(line: Line | int, user) -> bool:
     """Keep the line while the reviewer types. False when the lease was lost meanwhile."""
     return bool(
         Line.objects.filter(pk=_line_id(line), status=S.IN_REVIEW, claimed_by=user).update(
-            claimed_until=timezone.now() + timedelta(seconds=_lease_seconds())
+            claimed_until=_lease_end()
         )
     )
 
 
-def do_claim_page(page: Page, user, *, opening: bool) -> datetime | None:
+def do_claim_page(page: Page, user, *, claim: uuid.UUID, opening: bool) -> datetime | None:
     """Lease to the reviewer every line of the page that waits for a human and that nobody
-    else holds, and renew those they hold: in the page view every line is editable, so the
-    queue must not hand them to a colleague meanwhile. A line a colleague holds stays theirs.
-    `opening` the page (rather than renewing from it) hands back the other lines of the
-    collection the reviewer left untyped, as opening one line does (one lease at a time).
-    The time the leases run out, for do_release_page; None for a final document's page,
-    whose lines nobody works on.
+    else holds, and renew those this page view holds: in the page view every line is
+    editable, so the queue must not hand them to a colleague meanwhile. A line a colleague
+    holds stays theirs. `claim` names this page view (one opening of the page, in one tab):
+    the lines it holds are those it may hand back (do_release_page). It takes over the lines
+    another page view of this reviewer holds (the page before a reload, which hands back only
+    its own), but not a line they hold for itself (open in the line editor in another tab),
+    which that tab keeps and renews. `opening` the page (rather than renewing from it) hands
+    back the other lines of the collection the reviewer left untyped, as opening one line
+    does (one lease at a time). The time the leases run out, by the database's clock; None
+    for a final document's page, whose lines nobody works on.
 
     One UPDATE, with no join: on a line a colleague's claim has locked it waits, then checks
     the line again as that claim left it, and passes it over."""
@@ -225,27 +234,28 @@ def do_claim_page(page: Page, user, *, opening: bool) -> datetime | None:
         pk=page.document_id, review_state=Document.ReviewState.FINAL
     ).exists():
         return None
-    until = timezone.now() + timedelta(seconds=_lease_seconds())
+    until = database_now() + timedelta(seconds=_lease_seconds())
+    page_views = Q(status=S.IN_REVIEW, claimed_by=user, page_view_claim__isnull=False)
     with transaction.atomic():
-        Line.objects.filter(_claimable(user), page_id=page.pk).update(
-            status=S.IN_REVIEW, claimed_by=user, claimed_until=until
+        Line.objects.filter(_free() | page_views, page_id=page.pk).update(
+            status=S.IN_REVIEW, claimed_by=user, claimed_until=until, page_view_claim=claim
         )
         if opening:
             _release_untyped(user, page.document.collection_id, keeping=Q(page_id=page.pk))
     return until
 
 
-def do_release_page(page: Page, user, *, until: datetime) -> int:
-    """The reviewer left the page: its lines they hold go back to the queue, but those they
-    typed into (their draft keeps the line theirs until its lease runs out) and those leased
-    after `until`, the leases the leaving tab set: a reload of the page, or another tab, has
-    claimed them again since, and its release may well arrive after that claim."""
+def do_release_page(page: Page, user, *, claim: uuid.UUID) -> int:
+    """The reviewer left the page view `claim`: the lines it holds go back to the queue, but
+    those they typed into (their draft keeps the line theirs until its lease runs out). Lines
+    another page view took since (a reload of the page, whose claim may well come before this
+    release arrives) or that the reviewer opened in the line editor are not its own."""
     return (
         Line.objects.filter(
-            page_id=page.pk, status=S.IN_REVIEW, claimed_by=user, claimed_until__lte=until
+            page_id=page.pk, status=S.IN_REVIEW, claimed_by=user, page_view_claim=claim
         )
         .exclude(drafts__user=user)
-        .update(status=S.NEEDS_REVIEW, claimed_by=None, claimed_until=None)
+        .update(status=S.NEEDS_REVIEW, claimed_by=None, claimed_until=None, page_view_claim=None)
     )
 
 
@@ -1416,7 +1426,9 @@ def _refuse_if_someone_else_is_typing(line: Line, user, retry: str) -> None:
     """Merging and deleting remove a line, and its drafts with it: a reviewer's unsaved typing
     is not ours to throw away. (Versions do not catch this: claiming and drafting leave a
     line's version as it was.)"""
-    held = queue.held_by_other(line.status, line.claimed_by_id, line.claimed_until, user)
+    held = queue.held_by_other(
+        line.status, line.claimed_by_id, line.claimed_until, user, database_now()
+    )
     if held or Draft.objects.filter(line=line).exclude(user=user).exists():
         raise ReviewError(
             f"Someone is working on line {line.order + 1}; {retry} once they are done."

@@ -30,6 +30,7 @@ from django.db.models import Q, QuerySet
 
 from ocrreview.corpus.audit import record_event
 from ocrreview.corpus.models import COMBINING_MARKS, FOLD_SQL, Collection, CollectionEvent, Line
+from ocrreview.db_clock import DatabaseNow
 from ocrreview.review import actions, queue, search
 from ocrreview.review.models import Draft
 
@@ -709,6 +710,8 @@ def _plan(
         Line.objects.filter(pk__in=batch, collection=collection)
         .select_related("document", "page")
         .defer("search_vector", "document__iiif_canvases", "document__iiif_descriptive")
+        # Whether a colleague's lease is live, by the clock that wrote it (db_clock).
+        .annotate(database_now=DatabaseNow())
         .in_bulk()
     )
     # Lines the search's filters no longer leave (a status filter, a line moved) are not hits.
@@ -780,7 +783,9 @@ def _refusal(line: Line | None, user, versions: dict[int, int] | None, drafted) 
         return Skip.FINAL
     if versions and line.pk in versions and versions[line.pk] != line.version:
         return Skip.CHANGED
-    if queue.held_by_other(line.status, line.claimed_by_id, line.claimed_until, user):
+    if queue.held_by_other(
+        line.status, line.claimed_by_id, line.claimed_until, user, line.database_now
+    ):
         return Skip.CLAIMED
     if line.pk in drafted:
         return Skip.DRAFT

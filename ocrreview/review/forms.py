@@ -120,9 +120,9 @@ class SortUndoForm(forms.Form):
     event = forms.IntegerField(min_value=1, max_value=MAX_ID)
 
 
-class PageReleaseForm(forms.Form):
-    # When the leaving page's own leases run out, as its last claim answered it.
-    until = forms.DateTimeField()
+class PageViewClaimForm(forms.Form):
+    # The page view's own claim (actions.do_claim_page), given to it when it was opened.
+    claim = forms.UUIDField()
 
 
 class QueueForm(forms.Form):

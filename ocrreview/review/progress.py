@@ -6,11 +6,11 @@ from datetime import datetime
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Max
-from django.utils import timezone
 
 from ocrreview.corpus.models import Collection, Document, DocumentAssignment, Line
 from ocrreview.corpus.progress import with_line_counts
 from ocrreview.corpus.workflow import next_states
+from ocrreview.db_clock import DatabaseNow
 from ocrreview.review.models import Correction, ReviewerTotals
 
 A = Correction.Action
@@ -160,7 +160,7 @@ def _holders(collection: Collection, document_ids: list[int]) -> dict[int, list[
             collection=collection,
             document_id__in=document_ids,
             status=Line.Status.IN_REVIEW,
-            claimed_until__gt=timezone.now(),
+            claimed_until__gt=DatabaseNow(),
         )
         .values("document_id", "claimed_by__username")
         .annotate(n=Count("id"), until=Max("claimed_until"))

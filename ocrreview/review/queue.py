@@ -3,16 +3,17 @@ threshold would do. Every change goes through ocrreview.review.actions."""
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import regex
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.corpus.workflow import in_final_document
+from ocrreview.db_clock import database_now
 from ocrreview.review.models import Draft, ReviewerPreference
 from ocrreview.transcription.models import Hypothesis
 
@@ -22,7 +23,9 @@ QueueOrder = ReviewerPreference.QueueOrder
 # The statement that hands out lines. One UPDATE, so two reviewers can never be given the
 # same line: each branch locks its candidate with FOR UPDATE SKIP LOCKED, and a row another
 # transaction claimed between our snapshot and our lock is re-checked and passed over.
-# "mine" gives a reviewer back a line they already hold (a reload, a second tab), "expired"
+# "mine" gives a reviewer back a line they already hold (a reload, a second tab; held by a
+# page view of theirs, it becomes the line's own claim, which that page view's leaving leaves
+# alone), "expired"
 # takes back lines whose lease ran out, "assigned" is the queue of the documents assigned to
 # the reviewer and "waiting" the queue proper; the branch numbers rank them: a held line, an
 # expired line of an assigned document, a waiting one, then the same of the other documents,
@@ -48,7 +51,8 @@ WITH mine AS (
     ORDER BY branch, {sort} LIMIT 1 FOR UPDATE OF l SKIP LOCKED
 ), assigned AS ({assigned_waiting}), waiting AS ({waiting})
 UPDATE corpus_line SET status = 'in_review', claimed_by_id = %(user)s,
-    claimed_until = statement_timestamp() + make_interval(secs => %(lease)s)
+    claimed_until = statement_timestamp() + make_interval(secs => %(lease)s),
+    page_view_claim = NULL
 WHERE id = (
     SELECT id FROM (
         SELECT * FROM mine UNION ALL SELECT * FROM expired
@@ -254,7 +258,8 @@ SELECT l.id, l.text, l.version, {claim}.status, l.confidence, l.bbox, l."order",
                                        'share', h.share, 'tokens', h.tokens) ORDER BY h.rank)
      FROM transcription_hypothesis h
      WHERE h.line_id = l.id AND h.model_version_id = l.model_version_id),
-    dr.text, dr.base_version, dr.hypothesis_id, dr.updated_at, l.unclear, l.unclear_note
+    dr.text, dr.base_version, dr.hypothesis_id, dr.updated_at, l.unclear, l.unclear_note,
+    statement_timestamp()
 FROM {source}
 JOIN corpus_page p ON p.id = l.page_id
 JOIN corpus_document d ON d.id = l.document_id
@@ -290,7 +295,7 @@ def editor_line_from_row(row: tuple, user) -> EditorLine:
     (id_, text, version, status, confidence, bbox, order, page_id, document_id, collection_id,
      model_version_id, claimed_by_id, claimed_until, page_index, width, height, title,
      review_state, username, previous_id, next_id, before, page_lines, readings, draft_text, draft_version,
-     draft_hypothesis, draft_at, unclear, unclear_note) = row  # fmt: skip
+     draft_hypothesis, draft_at, unclear, unclear_note, now) = row  # fmt: skip
     line = Line(
         id=id_,
         text=text,
@@ -342,7 +347,7 @@ def editor_line_from_row(row: tuple, user) -> EditorLine:
         draft=draft,
         previous_id=previous_id,
         next_id=next_id,
-        held_by_other=held_by_other(status, claimed_by_id, claimed_until, user),
+        held_by_other=held_by_other(status, claimed_by_id, claimed_until, user, now),
         position=before + 1,
         page_lines=page_lines,
         # Alt+1 to Alt+9 reach nine readings; a collection may keep up to ten.
@@ -405,18 +410,21 @@ def page_lines(page: Page, user) -> list[Line]:
     """The page's lines in reading order, each with `held_by_other` set: the page view shows
     those a colleague holds now as theirs, read-only, rather than two people typing one line."""
     lines = list(page.lines.select_related("claimed_by").order_by("order", "id"))
+    now = database_now()
     for line in lines:
         line.held_by_other = held_by_other(
-            line.status, line.claimed_by_id, line.claimed_until, user
+            line.status, line.claimed_by_id, line.claimed_until, user, now
         )
     return lines
 
 
-def held_by_other(status: str, claimed_by_id: int | None, claimed_until, user) -> bool:
-    """Another reviewer holds the line's lease now."""
+def held_by_other(
+    status: str, claimed_by_id: int | None, claimed_until, user, now: datetime
+) -> bool:
+    """Another reviewer holds the line's lease at `now`, the database's time (db_clock)."""
     return (
         status == S.IN_REVIEW
         and claimed_by_id not in (None, user.pk)
         and claimed_until is not None
-        and claimed_until > timezone.now()
+        and claimed_until > now
     )

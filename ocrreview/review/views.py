@@ -4,6 +4,7 @@ editor still works, more slowly, without JavaScript."""
 
 import csv
 import re
+import uuid
 from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit
@@ -52,7 +53,7 @@ from ocrreview.review.forms import (
     BoxForm,
     DraftForm,
     MoveForm,
-    PageReleaseForm,
+    PageViewClaimForm,
     ProgressFilterForm,
     QueueForm,
     ReorderForm,
@@ -548,7 +549,8 @@ def page_view(request, pk: int, page_id: int):
     page = get_object_or_404(
         Page.objects.select_related("document"), pk=page_id, document__collection=collection
     )
-    until = actions.do_claim_page(page, request.user, opening=True)
+    claim = uuid.uuid4()
+    actions.do_claim_page(page, request.user, claim=claim, opening=True)
     lines = queue.page_lines(page, request.user)
     siblings = list(page.document.pages.order_by("index").values_list("id", flat=True))
     index = siblings.index(page.pk)
@@ -559,7 +561,7 @@ def page_view(request, pk: int, page_id: int):
             "collection": collection,
             "page": page,
             "lines": lines,
-            "lease_until": until.isoformat() if until else "",
+            "claim": claim,
             "lease_seconds": settings.OCRREVIEW_LEASE_SECONDS,
             "previous_page": siblings[index - 1] if index > 0 else None,
             "next_page": siblings[index + 1] if index + 1 < len(siblings) else None,
@@ -574,7 +576,12 @@ def renew_page_leases(request, pk: int, page_id: int):
     """The open page view keeps its lines, takes those a colleague let go, and learns which
     lines colleagues hold now."""
     page = _page_of(request, pk, page_id)
-    until = actions.do_claim_page(page, request.user, opening=False)
+    form = PageViewClaimForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": first_error(form)}, status=400)
+    until = actions.do_claim_page(
+        page, request.user, claim=form.cleaned_data["claim"], opening=False
+    )
     held = {
         line.pk: {"by": line.claimed_by.get_username(), "until": _clock(line.claimed_until)}
         for line in queue.page_lines(page, request.user)
@@ -588,10 +595,10 @@ def renew_page_leases(request, pk: int, page_id: int):
 def release_page(request, pk: int, page_id: int):
     """The page view's tab was closed or left (a beacon)."""
     page = _page_of(request, pk, page_id)
-    form = PageReleaseForm(request.POST)
+    form = PageViewClaimForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"error": first_error(form)}, status=400)
-    released = actions.do_release_page(page, request.user, until=form.cleaned_data["until"])
+    released = actions.do_release_page(page, request.user, claim=form.cleaned_data["claim"])
     return JsonResponse({"released": released})
 
 

@@ -825,7 +825,6 @@
   // they leave it. A colleague's line is read-only here until they let it go.
   const IDLE_MS = 120_000;
   let active = Date.now();
-  let leaseUntil = view.dataset.leaseUntil;
 
   function showHolder(li, held) {
     const input = li.querySelector(".pl-text");
@@ -856,11 +855,10 @@
     if (final) return;
     let data;
     try {
-      const response = await post(view.dataset.leaseUrl, {});
+      const response = await post(view.dataset.leaseUrl, { claim: view.dataset.claim });
       if (!response.ok) return;
       data = await response.json();
     } catch { return; /* offline: next time */ }
-    if (data.until) leaseUntil = data.until;
     document.querySelectorAll(".page-line").forEach((li) => showHolder(li, data.held[li.dataset.lineId]));
   }
 
@@ -874,11 +872,12 @@
   document.addEventListener("keydown", woke, true);
   document.addEventListener("pointerdown", woke, true);
   window.addEventListener("pagehide", () => {
-    if (final || !leaseUntil) return;
+    if (final) return;
     const body = new FormData();
     body.set("csrfmiddlewaretoken", csrf());
-    // Only the leases this page set: a reload claims them again before this may arrive.
-    body.set("until", leaseUntil);
+    // Only the lines this page view holds: a reload takes them over before this may arrive,
+    // and a line open in the line editor in another tab is that tab's.
+    body.set("claim", view.dataset.claim);
     navigator.sendBeacon(view.dataset.releaseUrl, body);
   });
 

@@ -64,3 +64,34 @@ def test_a_colleagues_lines_are_read_only_until_they_leave_the_page(
         "data-saved", "of the 3rd inst. and"
     )
     assert Line.objects.get(pk=line.pk).status == Line.Status.REVIEWED
+
+
+def test_closing_the_page_view_leaves_the_line_open_in_the_editor_in_another_tab(
+    new_page, bob, letters, letter_lines
+):
+    """bob has line 3 open in the line editor in one tab, opens its page in a second tab of
+    the same browser, and closes that tab: the page view's release hands back the lines it
+    claimed, not the editor's, and the editor's save goes through."""
+    line = letter_lines[2]
+    editor = test_review_ui.bob_on(new_page, letters, line)
+    test_review_ui.wait_for_line(editor, line)
+    page_view = editor.context.new_page()
+    page_view.goto(f"/collections/{letters.pk}/review/pages/{line.page_id}/")
+    expect(page_view.locator(f"#line-{line.pk} .pl-text")).to_be_editable()
+    others = Line.objects.filter(page_id=line.page_id, claimed_by=bob).exclude(pk=line.pk)
+    assert others.exists()  # the page view holds the page's other waiting lines
+
+    page_view.close(run_before_unload=True)  # its release goes as a beacon
+    deadline = time.monotonic() + 15
+    while others.exists():
+        assert time.monotonic() < deadline, "the page view's lines were not handed back"
+        time.sleep(0.05)
+    held = Line.objects.get(pk=line.pk)
+    assert (held.status, held.claimed_by) == (Line.Status.IN_REVIEW, bob)
+
+    test_review_ui.editor_text(editor).fill("of the 3rd inst. and")
+    editor.keyboard.press("Enter")
+    editor.wait_for_url(lambda url: f"/lines/{line.pk}/" not in url)
+    saved = Line.objects.get(pk=line.pk)
+    assert (saved.status, saved.text) == (Line.Status.REVIEWED, "of the 3rd inst. and")
+    assert Correction.objects.get(line=line).user == bob

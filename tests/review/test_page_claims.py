@@ -3,7 +3,9 @@ editor leases its line: renewed while it is open, handed back when it is left, r
 it lies idle. A colleague's lines are shown as theirs, read-only, and the queue hands the
 page's lines to nobody else meanwhile."""
 
+import re
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -22,6 +24,14 @@ S = Line.Status
 def page_url(collection, page, *suffix):
     name = {(): "review_page", ("lease",): "review_page_lease", ("release",): "review_page_release"}
     return reverse(name[suffix], args=[collection.pk, page.pk])
+
+
+def open_page(client, collection, page) -> str:
+    """Open the page view as a browser does; the claim it was given, which its renewals and
+    its release name."""
+    response = client.get(page_url(collection, page))
+    assert response.status_code == 200
+    return re.search(r'data-claim="([0-9a-f-]{36})"', response.content.decode())[1]
 
 
 def holders(page):
@@ -80,7 +90,7 @@ def test_renewing_keeps_my_lines_takes_those_let_go_and_says_who_holds_the_rest(
     client, bob, alice, letters, page, lines
 ):
     client.force_login(bob)
-    client.get(page_url(letters, page))
+    claim = open_page(client, letters, page)
     Line.objects.filter(page=page, claimed_by=bob).update(
         claimed_until=timezone.now() + timedelta(seconds=5)
     )
@@ -88,7 +98,7 @@ def test_renewing_keeps_my_lines_takes_those_let_go_and_says_who_holds_the_rest(
     Line.objects.filter(pk=lines[2].pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
     assert actions.do_claim_line(lines[2], alice)
 
-    answer = client.post(page_url(letters, page, "lease")).json()
+    answer = client.post(page_url(letters, page, "lease"), {"claim": claim}).json()
     assert answer["held"] == {
         str(lines[2].pk): {"by": "alice", "until": answer["held"][str(lines[2].pk)]["until"]}
     }
@@ -98,7 +108,7 @@ def test_renewing_keeps_my_lines_takes_those_let_go_and_says_who_holds_the_rest(
 
     # alice hands it back (Esc): bob's next renewal takes it.
     actions.do_skip_line(lines[2], alice)
-    answer = client.post(page_url(letters, page, "lease")).json()
+    answer = client.post(page_url(letters, page, "lease"), {"claim": claim}).json()
     assert answer["held"] == {}
     assert holders(page)[2] == "bob"
 
@@ -107,10 +117,9 @@ def test_leaving_the_page_hands_back_the_lines_but_those_typed_into(
     client, bob, alice, letters, page, lines
 ):
     client.force_login(bob)
-    client.get(page_url(letters, page))
-    until = Line.objects.get(pk=lines[1].pk).claimed_until
+    claim = open_page(client, letters, page)
     actions.do_save_draft(lines[3], bob, "inst, and", base_version=1)
-    response = client.post(page_url(letters, page, "release"), {"until": until.isoformat()})
+    response = client.post(page_url(letters, page, "release"), {"claim": claim})
     assert response.json() == {"released": 2}
     assert holders(page) == {0: None, 1: None, 2: None, 3: "bob"}
     assert Line.objects.get(pk=lines[1].pk).status == S.NEEDS_REVIEW
@@ -123,23 +132,61 @@ def test_the_release_of_a_page_reloaded_since_leaves_its_new_leases(
     """A reload sends the old page's release as a beacon, which may arrive after the new
     page claimed the lines again."""
     client.force_login(bob)
-    client.get(page_url(letters, page))
-    first = Line.objects.get(pk=lines[1].pk).claimed_until
-    client.get(page_url(letters, page))  # the reload, served first
-    response = client.post(page_url(letters, page, "release"), {"until": first.isoformat()})
+    first = open_page(client, letters, page)
+    open_page(client, letters, page)  # the reload, served first
+    response = client.post(page_url(letters, page, "release"), {"claim": first})
     assert response.json() == {"released": 0}
     assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
+
+
+def test_leaving_the_page_view_leaves_the_line_open_in_the_line_editor(
+    client, bob, letters, page, lines
+):
+    """bob has line 3 open in the line editor in one tab, and opens its page in another: the
+    page view hands back on leaving the lines it claimed, not the editor's, whose save goes
+    through."""
+    assert actions.do_claim_line(lines[2], bob)
+    client.force_login(bob)
+    claim = open_page(client, letters, page)
+    client.post(page_url(letters, page, "lease"), {"claim": claim})
+    assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
+    response = client.post(page_url(letters, page, "release"), {"claim": claim})
+    assert response.json() == {"released": 2}
+    assert holders(page) == {0: None, 1: None, 2: "bob", 3: None}
+    actions.do_save_line(lines[2], bob, "letter of the 3rd", expected_version=1)
+    assert Line.objects.get(pk=lines[2].pk).status == S.REVIEWED
+
+
+def test_a_line_the_page_view_holds_opened_for_itself_is_no_longer_the_page_view_s(
+    client, bob, letters, page, lines
+):
+    """Opened in the line editor, or given back by the queue, after the page view claimed it:
+    the page view's renewals and release leave it to the tab that opened it."""
+    client.force_login(bob)
+    claim = open_page(client, letters, page)
+    assert actions.do_claim_line(lines[2], bob)
+    # Opening one line hands back the reviewer's other untyped lines: the page view's next
+    # renewal takes them again.
+    assert holders(page) == {0: None, 1: None, 2: "bob", 3: None}
+    client.post(page_url(letters, page, "lease"), {"claim": claim})
+    assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
+    # The queue gives back first a line the reviewer holds: the least sure, line 4.
+    assert actions.do_claim_next_line(letters, bob) == lines[3].pk
+    client.post(page_url(letters, page, "lease"), {"claim": claim})
+    response = client.post(page_url(letters, page, "release"), {"claim": claim})
+    assert response.json() == {"released": 1}
+    assert holders(page) == {0: None, 1: None, 2: "bob", 3: "bob"}
 
 
 def test_opening_a_page_hands_back_the_lines_left_untyped_elsewhere(
     client, bob, letters, page, lines, other_page
 ):
     client.force_login(bob)
-    client.get(page_url(letters, other_page))
-    client.get(page_url(letters, page))
+    other = open_page(client, letters, other_page)
+    open_page(client, letters, page)
     assert holders(other_page) == {0: None}
     # Renewing from the page first opened (another tab) takes nothing from the second.
-    client.post(page_url(letters, other_page, "lease"))
+    client.post(page_url(letters, other_page, "lease"), {"claim": other})
     assert holders(other_page) == {0: "bob"}
     assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
 
@@ -147,21 +194,26 @@ def test_opening_a_page_hands_back_the_lines_left_untyped_elsewhere(
 def test_a_final_documents_page_leases_nothing(client, bob, letters, letter, page, lines):
     Document.objects.filter(pk=letter.pk).update(review_state=Document.ReviewState.FINAL)
     client.force_login(bob)
-    assert client.get(page_url(letters, page)).status_code == 200
+    claim = open_page(client, letters, page)
     assert set(holders(page).values()) == {None}
-    assert client.post(page_url(letters, page, "lease")).json() == {"until": None, "held": {}}
+    answer = client.post(page_url(letters, page, "lease"), {"claim": claim}).json()
+    assert answer == {"until": None, "held": {}}
 
 
-@pytest.mark.parametrize("until", ["", "yesterday", "2026-13-45T99:00:00", "9" * 5000])
-def test_a_release_with_a_bad_time_is_refused_and_releases_nothing(
-    client, bob, letters, page, lines, until
+@pytest.mark.parametrize("claim", ["", "yesterday", "2026-12-07T01:00:00", "9" * 5000])
+@pytest.mark.parametrize("what", ["release", "lease"])
+def test_a_renewal_or_release_with_a_bad_claim_is_refused_and_changes_nothing(
+    client, bob, letters, page, lines, claim, what
 ):
     client.force_login(bob)
-    client.get(page_url(letters, page))
-    response = client.post(page_url(letters, page, "release"), {"until": until})
+    open_page(client, letters, page)
+    before = list(Line.objects.filter(page=page).order_by("order").values_list("claimed_until"))
+    response = client.post(page_url(letters, page, what), {"claim": claim})
     assert response.status_code == 400
-    assert "error" in response.json()
+    assert "claim" in response.json()["error"]
     assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
+    after = list(Line.objects.filter(page=page).order_by("order").values_list("claimed_until"))
+    assert after == before
 
 
 def test_strangers_and_other_collections_get_nothing(
@@ -171,7 +223,7 @@ def test_strangers_and_other_collections_get_nothing(
     assert client.get(page_url(letters, page)).status_code == 404
     assert client.post(page_url(letters, page, "lease")).status_code == 404
     release = reverse("review_page_release", args=[ledgers.pk, page.pk])
-    assert client.post(release, {"until": timezone.now().isoformat()}).status_code == 404
+    assert client.post(release, {"claim": str(uuid.uuid4())}).status_code == 404
     assert client.get(page_url(letters, page, "lease")).status_code == 405
     assert set(holders(page).values()) == {None}
 
@@ -187,12 +239,12 @@ def test_two_reviewers_opening_one_page_at_once_never_share_a_line(
     def alice_opens():
         try:
             answers["queue"] = actions.do_claim_next_line(letters, alice)
-            answers["page"] = actions.do_claim_page(page, alice, opening=True)
+            answers["page"] = actions.do_claim_page(page, alice, claim=uuid.uuid4(), opening=True)
         finally:
             connection.close()
 
     with transaction.atomic():
-        actions.do_claim_page(page, bob, opening=True)
+        actions.do_claim_page(page, bob, claim=uuid.uuid4(), opening=True)
         thread = threading.Thread(target=alice_opens)
         thread.start()
         wait_until_another_session_waits_for_a_lock()
