@@ -1,6 +1,6 @@
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -44,8 +44,12 @@ def rerecognize(request, pk: int):
     return redirect("recognition_progress", pk=collection.pk)
 
 
-@staff_member_required
+@login_required
 def queues(request):
+    # Not staff_member_required: it sent a signed-out admin (a bookmark, a session ended) to the
+    # Django admin's login, and a reviewer to it too, asked to log in again as someone else.
+    if not request.user.is_staff:
+        raise PermissionDenied("Only site staff may see the queues and workers.")
     lengths = ops.queue_lengths()
     return render(
         request,

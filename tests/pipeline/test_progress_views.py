@@ -78,8 +78,12 @@ def test_rerunning_needs_an_admin_and_valid_data(client, bob, alice, document, l
 
 @pytest.mark.django_db
 def test_staff_see_queues_and_workers(client, staff, alice):
+    url = reverse("recognition_queues")
+    # The site's own login page, not the Django admin's; no login page at all for a member.
+    response = client.get(url)
+    assert (response.status_code, response["Location"]) == (302, f"{reverse('login')}?next={url}")
     client.force_login(alice)
-    assert client.get(reverse("recognition_queues")).status_code == 302
+    assert client.get(url).status_code == 403
     client.force_login(staff)
     page = client.get(reverse("recognition_queues")).content.decode()
     assert "Workers" in page
