@@ -287,7 +287,7 @@ def test_without_a_mail_server_the_mail_is_a_file_and_the_page_says_to_pass_the_
     page = client.get(members_url(letters)).content.decode()
     assert "This site sends no mail" in page
     (written,) = (tmp_path / "outbox").iterdir()
-    assert shown_link(page) in written.read_text()
+    assert f"/accounts/password/reset/{account_of(shown_link(page))}/" in written.read_text()
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ def three_in_segment():
 
 
 def test_empty_queues_count_zero_and_a_queue_with_messages_its_count(three_in_segment):
-    assert ops.queue_lengths() == {"default": 0, "segment": 3, "gpu": 0, "training": 0}
+    assert ops.queue_lengths() == {"default": 0, "segment": 3, "gpu": 0, "training": 0, "mail": 0}
 
 
 @pytest.mark.django_db

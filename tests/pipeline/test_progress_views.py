@@ -87,5 +87,5 @@ def test_staff_see_queues_and_workers(client, staff, alice):
     client.force_login(staff)
     page = client.get(reverse("recognition_queues")).content.decode()
     assert "Workers" in page
-    for queue in ("default", "segment", "gpu", "training"):
+    for queue in ("default", "segment", "gpu", "training", "mail"):
         assert f"<td>{queue}</td>" in page
