@@ -282,6 +282,8 @@ SPECTACULAR_SETTINGS = {
         # Two fields named `state`: the evaluation split's keeps the name it had.
         "StateEnum": ["provisional", "sealed"],
         "InvitationMailState": "ocrreview.corpus.models.Invitation.MailState",
+        # An undo's job (its `state`) has an export's four states, and keeps their name.
+        "ExportStatusEnum": "ocrreview.training.models.DatasetExport.Status",
     },
 }
 

@@ -21,3 +21,12 @@ def wait_until_another_session_waits_for_a_lock(timeout: float = 30) -> None:
                 return
             time.sleep(0.02)
     raise AssertionError(f"no other session waited for a lock within {timeout} s")
+
+
+def end_session(session) -> None:
+    """A worker's death as PostgreSQL sees it: another connection's (a psycopg connection's)
+    session ends, and its locks go with it, before this returns. Its client's close() returns
+    before the server's process has let them go."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s, 30000)", [session.info.backend_pid])
+        assert cursor.fetchone() == (True,)

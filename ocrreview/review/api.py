@@ -9,7 +9,7 @@ from django.http import FileResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,7 +32,15 @@ from ocrreview.corpus.api_base import (
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.line_text import MAX_TEXT_LENGTH
 from ocrreview.corpus.models import Line, Page
-from ocrreview.review import actions, coordination, images, queue, reviewer_days, search
+from ocrreview.review import (
+    actions,
+    coordination,
+    images,
+    queue,
+    reviewer_days,
+    saves_undo,
+    search,
+)
 from ocrreview.review.forms import (
     ReorderForm,
     RevertUserForm,
@@ -42,7 +50,7 @@ from ocrreview.review.forms import (
     TrailFilterForm,
     first_error,
 )
-from ocrreview.review.models import Correction
+from ocrreview.review.models import Correction, SavesUndo
 from ocrreview.transcription.models import Hypothesis
 from recognition.preprocess import ImageError
 
@@ -833,17 +841,80 @@ class UserRevertSerializer(serializers.Serializer):
     )
 
 
+class SavesUndoSerializer(serializers.ModelSerializer):
+    state = serializers.ChoiceField(
+        source="status",
+        choices=SavesUndo.Status.choices,
+        help_text="queued: waiting for a worker; running; done; failed: stopped, with `error` "
+        "(the lines undone before stay undone)",
+    )
+    url = serializers.SerializerMethodField(help_text="where to follow it")
+    user = serializers.IntegerField(source="person_id", help_text="whose saves")
+    reverted_count = serializers.SerializerMethodField(help_text="lines put back so far")
+    requeued_count = serializers.SerializerMethodField(
+        help_text="of those, the lines back in the review queue"
+    )
+    skipped_count = serializers.SerializerMethodField(help_text="lines left alone so far")
+    result = serializers.SerializerMethodField(
+        help_text="once it is done or failed, what it did, as an undo within the request "
+        "answers; null before"
+    )
+
+    class Meta:
+        model = SavesUndo
+        fields = [
+            "id",
+            "state",
+            "url",
+            "user",
+            "since",
+            "lines_total",
+            "lines_done",
+            "reverted_count",
+            "requeued_count",
+            "skipped_count",
+            "error",
+            "created_at",
+            "finished_at",
+            "result",
+        ]
+
+    def get_url(self, undo: SavesUndo) -> str:
+        url = reverse("api_corrections_revert_job", args=[undo.collection_id, undo.pk])
+        return self.context["request"].build_absolute_uri(url)
+
+    def get_reverted_count(self, undo: SavesUndo) -> int:
+        return len(undo.reverted)
+
+    def get_requeued_count(self, undo: SavesUndo) -> int:
+        return len(undo.requeued)
+
+    def get_skipped_count(self, undo: SavesUndo) -> int:
+        return len(undo.skipped)
+
+    @extend_schema_field(UserRevertSerializer(allow_null=True))
+    def get_result(self, undo: SavesUndo) -> dict | None:
+        if not undo.finished:
+            return None
+        return UserRevertSerializer(saves_undo.outcome(undo)).data
+
+
 class RevertUserSaves(APIView):
     parser_classes = [TextJSONParser]
 
-    @extend_schema(request=RevertUserSavesSerializer, responses=UserRevertSerializer)
+    @extend_schema(
+        request=RevertUserSavesSerializer,
+        responses={200: UserRevertSerializer, 202: SavesUndoSerializer, 503: ErrorSerializer},
+    )
     def post(self, request: Request, pk: int) -> Response:
         """Undo what a person saved in the collection's lines since a time (collection admins
         only), as the coordinators' page does: each line whose newest change is still theirs
         goes back to the text it had before their saves, recorded as your revert; a line whose
         earlier text was a model's goes back to the review queue. Lines changed since by
         anyone else, and lines of a final document, are left as they are, and listed with
-        why. With preview, what it would do, done nothing."""
+        why. With preview, what it would do, done nothing. An undo of more lines than one
+        batch runs on a worker: a 202 with the job to follow at its `url` (also `Location`);
+        with the task queue down, a 503 and nothing undone."""
         collection = admin_collection_for(request.user, pk)
         form = bind_form(RevertUserForm, request.data, collection=collection)
         if not form.is_valid():
@@ -851,8 +922,26 @@ class RevertUserSaves(APIView):
         data = form.cleaned_data
         if data["preview"]:
             result = actions.revert_user_saves_preview(collection, data["user"], data["since"])
-        else:
-            result = actions.do_revert_user_saves(
-                collection, data["user"], data["since"], request.user
+            return Response(UserRevertSerializer(result).data)
+        try:
+            result = saves_undo.do_undo_saves(collection, data["user"], data["since"], request.user)
+        except saves_undo.UndoNotQueued:
+            return error(
+                "The undo cannot be started just now (the task queue is down); nothing was "
+                "undone. Try again in a few minutes.",
+                status.HTTP_503_SERVICE_UNAVAILABLE,
             )
+        if isinstance(result, SavesUndo):
+            body = SavesUndoSerializer(result, context={"request": request}).data
+            return Response(body, status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
         return Response(UserRevertSerializer(result).data)
+
+
+class SavesUndoDetail(APIView):
+    @extend_schema(responses=SavesUndoSerializer)
+    def get(self, request: Request, pk: int, undo_id: int) -> Response:
+        """An undo a worker runs (the 202 of corrections/revert/): its state, the lines done
+        of all, and once it finished what it did; the collection's admins only."""
+        collection = admin_collection_for(request.user, pk)
+        undo = get_object_or_404(SavesUndo, pk=undo_id, collection=collection)
+        return Response(SavesUndoSerializer(undo, context={"request": request}).data)

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 
 
 class AppendOnlyError(Exception):
@@ -291,6 +292,9 @@ class SavesUndo(models.Model):
     since = models.DateTimeField()
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its task's message was last sent, by the database's clock: the sweep sends it
+    # again once this is old and no worker holds the undo (saves_undo.requeue_lost).
+    queued_at = models.DateTimeField(db_default=Now())
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     lines_total = models.PositiveIntegerField()
     lines_done = models.PositiveIntegerField(default=0)

@@ -12,8 +12,12 @@ done."""
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Now
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -26,6 +30,26 @@ logger = logging.getLogger(__name__)
 # The most lines an undo decides on within the request that asks for it.
 UNDO_NOW_LINES = actions.REVERT_BATCH
 
+# An undo queued or running this long that no worker holds had its message lost (a broker
+# restarted without its data, or its worker's unacknowledged message with it) and is sent
+# again. As long as an export may wait queued (training.models.EXPORT_SILENCE_SECONDS): an
+# undo may wait behind one on the `default` queue. A message sent again beside one that was
+# only slow is harmless: run() holds the undo's lock and goes on after its last batch.
+LOST_AFTER = timedelta(minutes=15)
+
+UNFINISHED = (SavesUndo.Status.QUEUED, SavesUndo.Status.RUNNING)
+
+# The advisory lock run() holds while it undoes, as pg_locks shows a bigint key: its high and
+# low halves, in this database.
+LOCK_KEY = "saves-undo:"
+HELD = f"""EXISTS (
+    SELECT 1 FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND objsubid = 1
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND (classid::bigint << 32) | objid::bigint
+        = hashtextextended('{LOCK_KEY}' || review_savesundo.id, 0)
+)"""
+
 
 class UndoNotQueued(Exception):
     """The broker could not be reached; nothing was undone."""
@@ -37,18 +61,47 @@ def do_undo_saves(collection: Collection, user, since, actor) -> actions.UserRev
     total = actions.lines_saved_by(collection, user, since)
     if total <= UNDO_NOW_LINES:
         return actions.do_revert_user_saves(collection, user, since, actor)
-    from ocrreview.review.tasks import undo_saves
-
     undo = SavesUndo.objects.create(
         collection=collection, person=user, since=since, actor=actor, lines_total=total
     )
     try:
-        undo_saves.delay(undo.pk)
+        _send(undo.pk)
     except OperationalError as exc:
         logger.warning("undo %s not queued: %s", undo.pk, exc)
         undo.delete()
         raise UndoNotQueued from exc
     return undo
+
+
+def _send(undo_id: int) -> None:
+    from ocrreview.review.tasks import undo_saves
+
+    undo_saves.delay(undo_id)
+
+
+def requeue_lost() -> int:
+    """The `default` workers' sweep (ocrreview/sweep.py): send the message of each undo queued
+    or running for LOST_AFTER that no worker holds again. Each is claimed by one conditional
+    update of its queued_at, in the transaction that sends it: of two sweeps that found it,
+    the second waits for the first's and then matches nothing, and a broker down leaves it
+    unclaimed for the next sweep. How many were sent."""
+    lost = (
+        SavesUndo.objects.filter(status__in=UNFINISHED, queued_at__lt=Now() - LOST_AFTER)
+        .alias(held=RawSQL(HELD, [], output_field=BooleanField()))
+        .filter(held=False)
+        .values_list("pk", "queued_at")
+    )
+    sent = 0
+    for undo_id, queued_at in lost:
+        with transaction.atomic():
+            claimed = SavesUndo.objects.filter(
+                pk=undo_id, status__in=UNFINISHED, queued_at=queued_at
+            ).update(queued_at=Now())
+            if claimed:
+                _send(undo_id)
+                logger.warning("undo %s sent again: its message was lost", undo_id)
+                sent += 1
+    return sent
 
 
 def run(undo_id: int) -> None:
@@ -67,7 +120,7 @@ def run(undo_id: int) -> None:
 def _held(undo_id: int) -> Iterator[bool]:
     """Whether this session holds the undo's lock (released when done, or by PostgreSQL when
     the worker's connection goes)."""
-    key = f"saves-undo:{undo_id}"
+    key = f"{LOCK_KEY}{undo_id}"
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
         (held,) = cursor.fetchone()

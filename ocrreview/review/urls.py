@@ -26,6 +26,11 @@ urlpatterns = [
         name="api_corrections_revert",
     ),
     path(
+        "api/collections/<int:pk>/corrections/revert/<int:undo_id>/",
+        api.SavesUndoDetail.as_view(),
+        name="api_corrections_revert_job",
+    ),
+    path(
         "api/collections/<int:pk>/reviewers/days/",
         api.CollectionReviewerDays.as_view(),
         name="api_reviewer_days",

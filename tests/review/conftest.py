@@ -2,10 +2,12 @@
 and a volunteer's saves to undo."""
 
 import pytest
+import redis
+from django.conf import settings
 from django.utils import timezone
 
 from ocrreview.corpus.models import Line
-from ocrreview.review import actions
+from ocrreview.review import actions, saves_undo
 from tests import factories
 
 S = Line.Status
@@ -78,3 +80,17 @@ def bobs_saves(letters, lines, bob, dave):
     actions.do_save_line(lines[3], bob, "INST. AND", expected_version=1)
     actions.do_save_line(lines[3], dave, "inst and", expected_version=2)
     return since
+
+
+@pytest.fixture
+def broker():
+    """The test's Redis database, empty: no message of an earlier test waits in it."""
+    connection = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    connection.flushdb()
+    return connection
+
+
+@pytest.fixture
+def large(monkeypatch):
+    """Undos of more than one line count as large: bob's saves are three lines."""
+    monkeypatch.setattr(saves_undo, "UNDO_NOW_LINES", 1)

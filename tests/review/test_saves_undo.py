@@ -6,31 +6,16 @@ import time
 
 import psycopg
 import pytest
-import redis
-from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 
 from ocrreview.corpus.models import CollectionEvent, Line
 from ocrreview.review import actions, saves_undo
 from ocrreview.review.models import SavesUndo
+from tests.db_locks import end_session
 from tests.workers import celery_worker
 
 S = Line.Status
-
-
-@pytest.fixture
-def broker():
-    """The test's Redis database, empty: no message of an earlier test waits in it."""
-    connection = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    connection.flushdb()
-    return connection
-
-
-@pytest.fixture
-def large(monkeypatch):
-    """Undos of more than one line count as large: bob's saves are three lines."""
-    monkeypatch.setattr(saves_undo, "UNDO_NOW_LINES", 1)
 
 
 def wait_for(found, timeout: float = 60):
@@ -156,6 +141,7 @@ def test_an_undo_delivered_again_while_a_worker_runs_it_is_left_to_that_worker(
         again = SavesUndo.objects.get()
         assert (again.status, again.lines_done, again.skipped) == ("queued", 0, [])
         assert texts(lines)[1:] == ["I RECEIVED YOUR", "LETTER OF THE 3D", "inst and"]
+        end_session(first_worker)
     saves_undo.run(undo_.pk)  # the first worker gone, its message comes back
     done = SavesUndo.objects.get()
     assert (done.status, done.lines_done) == ("done", total)
