@@ -26,8 +26,8 @@ class MultipleFileField(forms.FileField):
 class UploadForm(forms.Form):
     files = MultipleFileField(
         help_text="JPEG, PNG, TIFF, PDF, or ZIP archives of these; "
-        "PAGE XML or ALTO files beside their images. A Transkribus export (a folder with "
-        "mets.xml a document) makes a document of each of its folders."
+        "PAGE XML or ALTO files beside their images. A Transkribus export makes a document of "
+        "each of its folders (a folder with its mets.xml)."
     )
     segmentation = forms.ChoiceField(
         choices=Document.Segmentation.choices, initial=Document.Segmentation.KRAKEN
