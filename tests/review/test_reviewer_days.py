@@ -233,6 +233,27 @@ def test_a_range_of_days_is_chosen(client, alice, letters, worked):
     assert len(shown.days) == 366
 
 
+def test_a_range_nobody_worked_in_shows_the_message_alone_and_the_csv_and_api_its_days(
+    client, alice, bob, letters
+):
+    """A fresh collection: no table of days with "nobody 0" on each, just the message; the
+    CSV and the API still answer every day of the range, as a report over days needs."""
+    client.force_login(alice)
+    url = reverse("review_progress", args=[letters.pk])
+    html = client.get(url).content.decode()
+    assert "<p>No one settled a line on these days.</p>" in html
+    assert "progress-days" not in html and "nobody" not in html
+    assert "Download CSV" not in html
+    _, *rows = _csv(client.get(reverse("review_reviewer_days_csv", args=[letters.pk])))
+    assert len(rows) == reviewer_days.DEFAULT_DAYS
+    assert {tuple(row[1:]) for row in rows} == {("(all reviewers)", "0", "0", "0", "0", "0.0", "")}
+    body = client.get(reverse("api_reviewer_days", args=[letters.pk]), headers=auth(alice)).json()
+    assert len(body["days"]) == reviewer_days.DEFAULT_DAYS
+    assert all(day["reviewers"] == [] and day["total"]["lines"] == 0 for day in body["days"])
+    client.force_login(bob)
+    assert "<p>You settled no line on these days.</p>" in client.get(url).content.decode()
+
+
 BAD_RANGES = [
     (
         {"since": "2026-05-02", "until": "2026-05-01"},
