@@ -84,15 +84,8 @@ class LocalStorage(FileSystemStorage):
     truncated file under the name, which nothing tells from a whole one."""
 
     def _save(self, name: str, content) -> str:
-        fd, tmp = _partial_file(self.location, Path(self.path(name)))
+        tmp = self.write_partial(name, content.chunks())
         try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in content.chunks():
-                    out.write(chunk.encode() if isinstance(chunk, str) else chunk)
-            # Set before the file has its name, so that it never shows there otherwise.
-            if self.file_permissions_mode is not None:
-                os.chmod(tmp, self.file_permissions_mode)
-            self._ensure_location_group_id(tmp)
             if self._allow_overwrite:
                 os.replace(tmp, self.path(name))
             else:
@@ -101,6 +94,23 @@ class LocalStorage(FileSystemStorage):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         return os.path.relpath(self.path(name), self.location).replace(os.sep, "/")
+
+    def write_partial(self, name: str, chunks: Iterable[bytes | str]) -> str:
+        """The path of a whole file of `chunks`, not yet under `name`, with the permissions and
+        group of a stored file: set before it has its name, so that it never shows there
+        otherwise (mkstemp makes it 0600)."""
+        fd, tmp = _partial_file(self.location, Path(self.path(name)))
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk.encode() if isinstance(chunk, str) else chunk)
+            if self.file_permissions_mode is not None:
+                os.chmod(tmp, self.file_permissions_mode)
+            self._ensure_location_group_id(tmp)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return tmp
 
     def _link_to_a_free_name(self, tmp: str, name: str) -> str:
         """Give the whole file `tmp` the name, or where it is taken the one get_available_name
@@ -271,11 +281,7 @@ def put_bytes(name: str, data: bytes) -> str:
     """Store data under exactly this name, whole or not at all, however many writers race (a
     cache entry that two requests make at once): a reader never sees half a file."""
     if is_local():
-        path = Path(default_storage.path(name))
-        fd, tmp = _partial_file(default_storage.location, path)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
+        os.replace(default_storage.write_partial(name, [data]), default_storage.path(name))
     else:
         # One PUT: S3 shows an object whole or not at all, and the last writer wins.
         default_storage._save(name, ContentFile(data))

@@ -81,6 +81,8 @@ def test_a_write_killed_mid_way_leaves_a_partial_file_that_the_sweep_removes_onc
     assert default_storage.open(users).read() == b"%PDF"
     assert default_storage.open("exports/whole.zip").read() == b"whole"
     assert default_storage.open("cache/page.png").read() == b"png bytes"
+    # A cache entry others read (a web server under another user) is as readable as a save.
+    assert Path(default_storage.path("cache/page.png")).stat().st_mode & 0o777 == 0o644
     assert str(old.relative_to(root)) in caplog.text and "65536 bytes" in caplog.text
 
 
