@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("corpus", "0028_invitation"),
+        ("corpus", "0026_invitation"),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("review", "0013_correction_import_unclear"),
+        ("review", "0011_correction_import_unclear"),
     ]
 
     operations = [
