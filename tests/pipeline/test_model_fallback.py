@@ -3,6 +3,7 @@ the database, the collection, recognition progress and Queues pages say so to ad
 worker that loads the model again clears it."""
 
 import os
+import re
 
 import pytest
 import redis
@@ -93,6 +94,9 @@ def test_a_worker_that_falls_back_records_why_and_admins_pages_say_so(
     assert NOTICE not in page_text(
         client, bob, reverse("collection_detail", args=[document.collection_id])
     )
+    # The list of collections names the model that reads, for everyone.
+    home = page_text(client, bob, reverse("home"))
+    assert "starter model (offline fallback)" in home and "—" not in home
 
 
 @pytest.mark.django_db
@@ -164,6 +168,44 @@ def test_a_collection_reading_with_another_model_is_not_told(
     assert NOTICE not in page_text(
         client, other_admin, reverse("collection_detail", args=[ledgers.pk])
     )
+
+
+@pytest.mark.django_db
+def test_the_home_page_names_the_model_that_reads_each_collection(
+    settings, letters, ledgers, alice, client
+):
+    """The site default (no version chosen), a chosen version, and the starter reading in place
+    of either, which the home page listed as "—" (the collection had no version of its own)."""
+    factories.add_member(alice, ledgers)
+    settings.OCRREVIEW_MODEL, settings.OCRREVIEW_MODEL_REVISION = "org/handwriting", "v2"
+    ledgers.model_version = factories.make_model_version("ledgers-v3", "/models/ledgers-v3")
+    ledgers.save()
+    rows = home_rows(client, alice)
+    assert rows == {"Letters": "org/handwriting@v2 (site default)", "Ledgers": "ledgers-v3"}
+
+    starter = factories.make_model_version(services.STARTER_MODEL_NAME, "/starter")
+    now = timezone.now()
+    for version in (
+        factories.make_model_version("org/handwriting@v2", "org/handwriting", revision="v2"),
+        ledgers.model_version,
+    ):
+        ModelFallback.objects.create(
+            model_version=version, stand_in=starter, reason="offline", since=now, failed_at=now
+        )
+    html = page_text(client, alice, reverse("home"))
+    assert '<span title="org/handwriting@v2 could not be loaded">' in html
+    rows = home_rows(client, alice)
+    assert rows == {
+        "Letters": "starter model (offline fallback)",
+        "Ledgers": "starter model (offline fallback)",
+    }
+
+
+def home_rows(client, user) -> dict[str, str]:
+    """Each collection's name on the home page and what its Model column says."""
+    html = page_text(client, user, reverse("home"))
+    rows = re.findall(r'<a href="/collections/\d+/">([^<]+)</a></td>\s*<td>(.*?)</td>', html)
+    return {name: re.sub(r"<[^>]+>", "", model) for name, model in rows}
 
 
 @pytest.mark.slow
