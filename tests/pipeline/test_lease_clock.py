@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from ocrreview.corpus.models import Document
+from ocrreview.db_clock import database_now
 from ocrreview.transcription import services
 from ocrreview.transcription.models import RecognitionRequest
 from tests import factories
@@ -28,23 +28,6 @@ def queued(letters, settings):
     services.do_queue_recognition(document.lines.all())
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """Set this process's clock off by an offset, as a worker machine's may be."""
-    real = timezone.now
-
-    def skew(offset: timedelta) -> None:
-        monkeypatch.setattr(timezone, "now", lambda: real() + offset)
-
-    return skew
-
-
-def database_now():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement_timestamp()")
-        return cursor.fetchone()[0]
-
-
 def expire(claim) -> None:
     """The claim's worker died a lease ago, by the database's clock."""
     with connection.cursor() as cursor:
@@ -60,7 +43,7 @@ def expire(claim) -> None:
 def test_a_lease_ends_a_lease_after_the_database_s_now_whatever_the_worker_s_clock(
     queued, clock, offset
 ):
-    clock(offset)
+    clock.set(clock.real() + offset)
     claimed = services.do_claim(2, "skewed")
     services.renew_lease(claimed.token)
     lease = timedelta(seconds=300)
@@ -72,7 +55,7 @@ def test_a_lease_ends_a_lease_after_the_database_s_now_whatever_the_worker_s_clo
 @pytest.mark.django_db
 def test_a_worker_whose_clock_is_ahead_takes_no_live_claim(queued, clock):
     live = services.do_claim(2, "live")
-    clock(AHEAD)
+    clock.set(clock.real() + AHEAD)
     taken = services.do_claim(4, "ahead")
     assert {r.id for r in taken.requests}.isdisjoint(r.id for r in live.requests)
     assert RecognitionRequest.objects.filter(claim=live.token).count() == 2
@@ -83,7 +66,7 @@ def test_a_worker_whose_clock_is_ahead_takes_no_live_claim(queued, clock):
 def test_a_worker_whose_clock_is_behind_takes_a_dead_claim(queued, clock):
     dead = services.do_claim(4, "dead")
     expire(dead)
-    clock(BEHIND)
+    clock.set(clock.real() + BEHIND)
     assert services.unattended_work_exists()
     taken = services.do_claim(4, "behind")
     assert {r.id for r in taken.requests} == {r.id for r in dead.requests}
@@ -95,10 +78,10 @@ def test_a_dead_claim_renewed_by_a_worker_whose_clock_was_ahead_is_taken_a_lease
 ):
     """The worker's last renewal before it died: by its own clock, the lease would have run an
     hour past its death."""
-    clock(AHEAD)
+    clock.set(clock.real() + AHEAD)
     dead = services.do_claim(4, "ahead")
     services.renew_lease(dead.token)
-    clock(timedelta(0))
+    clock.set(None)
     with connection.cursor() as cursor:
         # A lease and a second pass, by the database's clock: the lease moves back as much.
         cursor.execute(
