@@ -402,9 +402,16 @@ OCRREVIEW_MAX_PAGES = env_int("OCRREVIEW_MAX_PAGES", 500, minimum=1)
 # A ZIP archive may expand to at most this much, and to at most this many files.
 OCRREVIEW_ZIP_MAX_MB = env_int("OCRREVIEW_ZIP_MAX_MB", 2000, minimum=1)
 OCRREVIEW_ZIP_MAX_FILES = env_int("OCRREVIEW_ZIP_MAX_FILES", 5000, minimum=1)
-# kraken's line detection on one page is stopped past this many seconds, or once its process
-# holds this much memory (ocrreview/corpus/kraken_child.py); the page fails, naming the setting.
+# kraken's line detection on one page is stopped past TIMEOUT seconds of its process's CPU
+# time, past WALL_TIMEOUT seconds of wall time (for a child waiting on what never comes: a busy
+# machine stretched a page's wall time fivefold), or once its process holds MEMORY_MB
+# (ocrreview/corpus/kraken_child.py); the page fails, naming the setting.
 OCRREVIEW_SEGMENTATION_TIMEOUT = env_int("OCRREVIEW_SEGMENTATION_TIMEOUT", 300, minimum=1)
+OCRREVIEW_SEGMENTATION_WALL_TIMEOUT = env_int(
+    "OCRREVIEW_SEGMENTATION_WALL_TIMEOUT",
+    6 * OCRREVIEW_SEGMENTATION_TIMEOUT,
+    minimum=OCRREVIEW_SEGMENTATION_TIMEOUT,
+)
 OCRREVIEW_SEGMENTATION_MEMORY_MB = env_int("OCRREVIEW_SEGMENTATION_MEMORY_MB", 6000, minimum=1)
 # IIIF import (issue 20): hosts that may be fetched although they resolve to a private, local
 # or reserved address (host or host:port, comma-separated); every other such host is refused.

@@ -1,11 +1,17 @@
 """kraken's line detection in a child process of the worker's, where a page can be stopped.
 
 blla has taken minutes and 4 GB on a single blank card; in the worker's own process nothing
-could stop it short of killing the worker. Here a page past OCRREVIEW_SEGMENTATION_TIMEOUT or
+could stop it short of killing the worker. Here a page past OCRREVIEW_SEGMENTATION_TIMEOUT (the
+child's CPU time on the page), OCRREVIEW_SEGMENTATION_WALL_TIMEOUT or
 OCRREVIEW_SEGMENTATION_MEMORY_MB kills the child, the page fails with a message that names the
 setting, and the next page gets a new child. The child loads kraken's model once and serves
 page after page: starting one (torch, kraken and the model) took 15 to 24 s on this project's
 busy 2-core machine, longer than the page itself.
+
+The time limit counts CPU rather than wall time: on a busy 2-core machine (load 9) a page that
+needs 47.5 s of CPU took over 250 s, and failed at a 300 s wall-clock limit although nothing was
+stuck. The wall-clock limit, much larger, is left for a child that waits on something that never
+comes, using no CPU.
 
 The child is spawned, not forked: a worker that reads lines on the GPU has initialised CUDA,
 which a forked child cannot use, and the spawned child imports this module to run `_serve`.
@@ -17,6 +23,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import billiard
@@ -65,8 +72,9 @@ def detect_lines(image, name: str) -> list[tuple[Points, Points]]:
     outcome, value = _answer(
         child,
         "segmentation",
-        settings.OCRREVIEW_SEGMENTATION_TIMEOUT,
-        "OCRREVIEW_SEGMENTATION_TIMEOUT",
+        settings.OCRREVIEW_SEGMENTATION_WALL_TIMEOUT,
+        "OCRREVIEW_SEGMENTATION_WALL_TIMEOUT",
+        cpu_limit_s=settings.OCRREVIEW_SEGMENTATION_TIMEOUT,
     )
     if outcome == "error":
         raise SegmentationFailed(f"segmentation failed ({value})")
@@ -80,13 +88,15 @@ def _running_child() -> _Child:
     return _child or _start()
 
 
-def _start() -> _Child:
+def _start(serve: Callable[[Connection], None] | None = None) -> _Child:
+    """A new child running `serve` (kraken's `_serve`; tests give one of their own, which
+    must answer ("ready", device) first as `_serve` does)."""
     global _child
     started = time.monotonic()
     spawn = billiard.get_context("spawn")
     parent_end, child_end = spawn.Pipe()
     # Daemonic, so that a worker that exits normally takes it along.
-    process = spawn.Process(target=_serve, args=(child_end,), name="kraken", daemon=True)
+    process = spawn.Process(target=serve or _serve, args=(child_end,), name="kraken", daemon=True)
     process.start()
     child_end.close()
     _child = _Child(process, parent_end)
@@ -100,19 +110,42 @@ def _start() -> _Child:
     return _child
 
 
-def _answer(child: _Child, doing: str, limit_s: float, limit_setting: str | None):
-    """The child's next message, once it comes within the time limit and the memory limit.
+def _answer(
+    child: _Child,
+    doing: str,
+    wall_limit_s: float,
+    wall_setting: str | None,
+    cpu_limit_s: float | None = None,
+):
+    """The child's next message, once it comes within the time limits and the memory limit.
 
-    Memory is watched from here rather than limited in the child: RLIMIT_AS counts address
-    space, of which CUDA reserves tens of GB, and Linux does not enforce RLIMIT_RSS.
+    CPU time is the child's own (all its threads) from this call on; the child is idle between
+    pages, so that is the page's. Both it and memory are watched from here rather than limited
+    in the child: RLIMIT_CPU counts the child's whole life, over many pages; RLIMIT_AS counts
+    address space, of which CUDA reserves tens of GB, and Linux does not enforce RLIMIT_RSS.
     """
     memory_mb = settings.OCRREVIEW_SEGMENTATION_MEMORY_MB
-    deadline = time.monotonic() + limit_s
+    deadline = time.monotonic() + wall_limit_s
+    cpu_at_start = _cpu_seconds(child.process.pid)
     while not child.connection.poll(POLL_S):
+        cpu_used = _cpu_seconds(child.process.pid) - cpu_at_start
+        if cpu_limit_s is not None and cpu_used > cpu_limit_s:
+            _stop(child)
+            raise SegmentationFailed(
+                f"{doing} stopped: it used {cpu_limit_s:g} s of CPU "
+                "(OCRREVIEW_SEGMENTATION_TIMEOUT)"
+            )
         if time.monotonic() > deadline:
             _stop(child)
-            suffix = f" ({limit_setting})" if limit_setting else ""
-            raise SegmentationFailed(f"{doing} stopped after {limit_s:g} s{suffix}")
+            if cpu_limit_s is None:
+                suffix = f" ({wall_setting})" if wall_setting else ""
+                raise SegmentationFailed(f"{doing} stopped after {wall_limit_s:g} s{suffix}")
+            # Within its CPU limit all this time: waiting on something, or on a machine so
+            # busy that it had a CPU only now and then; the CPU it used tells which.
+            raise SegmentationFailed(
+                f"{doing} stopped after {wall_limit_s:g} s of wall time, having used only "
+                f"{cpu_used:.0f} s of CPU ({wall_setting})"
+            )
         resident_mb = _resident_mb(child.process.pid)
         if resident_mb > memory_mb:
             _stop(child)
@@ -127,6 +160,18 @@ def _answer(child: _Child, doing: str, limit_s: float, limit_setting: str | None
         raise SegmentationFailed(
             f"{doing} failed (kraken's process ended with exit code {child.process.exitcode})"
         ) from None
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of the process, all its threads."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # Fields after the command's name, which is in parentheses and may hold spaces;
+            # utime and stime are the stat's 14th and 15th.
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # it has just ended; the pipe says so next
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _resident_mb(pid: int) -> int:

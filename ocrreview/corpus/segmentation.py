@@ -203,9 +203,9 @@ def kraken_lines(page: Page) -> list[LineGeometry]:
 
 def page_seconds() -> float:
     """The longest one page may take: starting kraken's child process (torch and the model)
-    up to its limit, kraken up to its time limit, and a minute to load the image and store the
-    lines."""
-    return START_LIMIT_S + settings.OCRREVIEW_SEGMENTATION_TIMEOUT + 60
+    up to its limit, kraken up to its wall-clock limit, and a minute to load the image and
+    store the lines."""
+    return START_LIMIT_S + settings.OCRREVIEW_SEGMENTATION_WALL_TIMEOUT + 60
 
 
 def claim_segmentation(document_id: int, task: str) -> bool:

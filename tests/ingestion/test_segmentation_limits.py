@@ -1,4 +1,5 @@
-"""kraken runs in a child process of the worker's, stopped past a time or a memory limit: the
+"""kraken runs in a child process of the worker's, stopped past a CPU, wall-clock or memory
+limit (tests/ingestion/test_segmentation_time.py has the time limits on a child of its own): the
 page fails with a message naming the setting, the other pages go on, and the worker goes on
 with a new child. Real kraken on small written pages (a 400 x 300 card needs some 2.7 GB and
 tens of seconds, a 60 x 600 strip some 1.2 GB and a few seconds)."""
@@ -48,7 +49,7 @@ def test_kraken_runs_on_the_gpu_when_its_process_has_one():
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_a_page_past_the_time_limit_fails_naming_the_setting_and_the_next_page_goes_on(
+def test_a_page_past_the_cpu_limit_fails_naming_the_setting_and_the_next_page_goes_on(
     letters, settings
 ):
     settings.OCRREVIEW_SEGMENTATION_TIMEOUT = 1
@@ -59,7 +60,7 @@ def test_a_page_past_the_time_limit_fails_naming_the_setting_and_the_next_page_g
 
     do_segment_document(document.pk, "test")
 
-    stopped = "segmentation stopped after 1 s (OCRREVIEW_SEGMENTATION_TIMEOUT)"
+    stopped = "segmentation stopped: it used 1 s of CPU (OCRREVIEW_SEGMENTATION_TIMEOUT)"
     pages = document.pages.order_by("index")
     assert [(p.status, p.error) for p in pages] == [
         (Page.Status.FAILED, stopped),
