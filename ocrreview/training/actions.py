@@ -61,6 +61,9 @@ def do_start_export(
     )
     if foreign:
         raise ExportError(f"documents {sorted(foreign)} are not in {collection}")
+    refusal = exports.start_refusal(collection)
+    if refusal is not None:
+        raise ExportError(refusal)
     export = DatasetExport.objects.create(
         collection=collection,
         created_by=user,

@@ -239,6 +239,20 @@ def describe_change(change: EvaluationSplitChange) -> str:
     return sentence + "."
 
 
+NO_REVIEWED_LINES = (
+    "there are no reviewed lines yet: an export draws its evaluation split and validation "
+    "from lines people reviewed, so review some lines first"
+)
+
+
+def start_refusal(collection: Collection) -> str | None:
+    """Why no export of the collection can succeed yet, said before one is started rather than
+    by a worker's failure; None when one can start."""
+    if Line.objects.filter(splits.MEASURES, collection=collection).exists():
+        return None
+    return NO_REVIEWED_LINES
+
+
 def _matching_lines(collection: Collection, options: ExportOptions) -> QuerySet[Line]:
     accepted = Q(status=Line.Status.REVIEWED)
     if options.include_auto_accepted:

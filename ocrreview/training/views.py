@@ -63,6 +63,7 @@ def _home(request, collection: Collection, status: int = 200, **forms):
     context = {
         "collection": collection,
         "export_form": ExportForm(collection=collection),
+        "export_refusal": exports.start_refusal(collection),
         "training_form": TrainingForm(collection=collection),
         "import_form": ImportForm(),
         **_split_context(collection),

@@ -35,7 +35,7 @@ def test_export_dataset_refuses_bad_arguments(letters, args, message):
 
 
 def test_export_dataset_reports_a_failed_export(letters):
-    with pytest.raises(CommandError, match="no ground-truth lines"):
+    with pytest.raises(CommandError, match="there are no reviewed lines yet"):
         run("export_dataset", "Letters")
 
 

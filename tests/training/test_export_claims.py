@@ -69,7 +69,7 @@ def test_the_sweep_queues_again_exports_whose_worker_went_silent_or_message_was_
 
 
 def test_an_export_started_while_the_broker_is_down_stands(
-    client, letters, alice, broker_down, django_capture_on_commit_callbacks
+    client, letters, alice, reviewed_letters, broker_down, django_capture_on_commit_callbacks
 ):
     client.force_login(alice)
     with django_capture_on_commit_callbacks(execute=True) as sent:

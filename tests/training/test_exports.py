@@ -269,9 +269,12 @@ def test_documents_filter(letters, alice, bob, reviewed_letters):
 
 
 def test_no_ground_truth_fails_with_a_message(letters, alice):
+    """Reviewed lines elsewhere let it start (do_start_export refuses a collection with none),
+    but none in the documents chosen."""
     document = factories.make_document(letters)
     make_rendered_page(document, ["ab"], status=Line.Status.NEEDS_REVIEW)
-    export = export_now(letters, alice)
+    make_rendered_page(factories.make_document(letters), ["cd"], status=Line.Status.REVIEWED)
+    export = export_now(letters, alice, documents=[document.pk])
     assert export.status == DatasetExport.Status.FAILED
     assert "no ground-truth lines" in export.error
     assert not export.path

@@ -107,6 +107,39 @@ def test_a_document_of_another_collection_cannot_be_exported(client, letters, le
     assert response.status_code == 400 and not DatasetExport.objects.exists()
 
 
+def test_with_no_reviewed_lines_the_export_button_is_disabled_and_a_post_refused(
+    client, letters, alice, bob, django_capture_on_commit_callbacks
+):
+    """A newcomer's first export failed on its worker: say why before, and refuse it anyway."""
+    document = factories.make_document(letters)
+    page = factories.make_page(document)
+    read = factories.make_line(page, 0, status=Line.Status.NEEDS_REVIEW, text="ab")
+    # Not ground truth either: reviewed but unclear.
+    factories.make_line(page, 1, status=Line.Status.REVIEWED, text="cd", unclear=True)
+    client.force_login(alice)
+    url = reverse("training_home", args=[letters.pk])
+    page_html = lxml.html.fromstring(client.get(url).content)
+    (button,) = page_html.xpath("//form[contains(@action, '/exports/')]//button")
+    assert button.get("disabled") is not None
+    assert "There are no reviewed lines yet" in page_html.get_element_by_id("export-refusal").text
+    with django_capture_on_commit_callbacks() as queued:
+        refused = client.post(reverse("training_start_export", args=[letters.pk]), EXPORT_FORM)
+    assert refused.status_code == 400 and "no reviewed lines yet" in refused.content.decode()
+    assert not DatasetExport.objects.exists() and not queued
+    api = client.post(
+        reverse("api_exports", args=[letters.pk]),
+        {"formats": ["text"]},
+        content_type="application/json",
+        headers=factories.token_headers(alice),
+    )
+    assert api.status_code == 400 and "no reviewed lines yet" in api.json()["error"]
+    # Once a person reviewed a line, the button is offered again.
+    Line.objects.filter(pk=read.pk).update(status=Line.Status.REVIEWED)
+    page_html = lxml.html.fromstring(client.get(url).content)
+    (button,) = page_html.xpath("//form[contains(@action, '/exports/')]//button")
+    assert button.get("disabled") is None and not page_html.xpath("//*[@id='export-refusal']")
+
+
 def test_bad_training_forms_are_refused_with_a_message(
     client, letters, alice, tiny_version, done_export
 ):
