@@ -1,6 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.staticfiles import finders
+from django.http import FileResponse
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ocrreview.corpus.invitations import PasswordResetView, account_links
@@ -9,7 +13,17 @@ from ocrreview.corpus.logins import AdminLoginForm, LoginView, PasswordChangeVie
 # The admin's login page is a second door to every account: it keeps the same limit.
 admin.site.login_form = AdminLoginForm
 
+
+@require_safe
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """The site's icon where browsers look for one on pages that name none (the Django admin's,
+    the API docs): else each of them asked for it and logged "Not Found: /favicon.ico"."""
+    return FileResponse(open(finders.find("favicon.svg"), "rb"), content_type="image/svg+xml")
+
+
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

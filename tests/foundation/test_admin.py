@@ -4,6 +4,7 @@ changed only through the app; a page opened before the app changed a row does no
 
 import lxml.html
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -221,3 +222,16 @@ def test_a_frozen_evaluation_split_is_neither_deleted_nor_added_to_here(
     assert changelist.status_code == 200
     assert 'value="delete_selected"' not in changelist.content.decode()
     assert EvaluationSplit.objects.exists() and EvaluationLine.objects.count() == 1
+
+
+def test_the_favicon_is_served_where_browsers_look_for_it(client):
+    """The admin's pages name no icon, so browsers ask /favicon.ico, which was a 404 logged
+    as "Not Found: /favicon.ico" in make run's output: it is the site's own icon."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    body = b"".join(response.streaming_content)
+    assert body == (settings.BASE_DIR / "static" / "favicon.svg").read_bytes()
+    assert "max-age=86400" in response["Cache-Control"]
+    assert client.head("/favicon.ico").status_code == 200
+    assert client.post("/favicon.ico").status_code == 405
