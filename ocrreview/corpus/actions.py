@@ -4,7 +4,6 @@ import logging
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
-from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus.audit import member_label, model_label, record_event
@@ -20,6 +19,7 @@ from ocrreview.corpus.models import (
     Page,
 )
 from ocrreview.corpus.signals import lines_being_corrected
+from ocrreview.db_clock import database_now
 from ocrreview.training.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def _refuse_if_being_corrected(document: Document) -> None:
         .order_by("id")
         .values_list("id", "status", "claimed_until")
     )
-    now = timezone.now()
+    now = database_now()  # the lease's own clock, not this web server's
     open_now = any(
         status == Line.Status.IN_REVIEW and until is not None and until > now
         for _, status, until in lines

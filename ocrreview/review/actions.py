@@ -222,8 +222,9 @@ def do_claim_page(page: Page, user, *, claim: uuid.UUID, opening: bool) -> datet
     holds stays theirs. `claim` names this page view (one opening of the page, in one tab):
     the lines it holds are those it may hand back (do_release_page). It takes over the lines
     another page view of this reviewer holds (the page before a reload, which hands back only
-    its own), but not a line they hold for itself (open in the line editor in another tab),
-    which that tab keeps and renews. `opening` the page (rather than renewing from it) hands
+    its own), but not a line they hold for itself (open in the line editor, in another tab or
+    left for this page view by Alt+G): that one it renews but never hands back, since the
+    editor leaves a line without handing it back. `opening` the page (rather than renewing from it) hands
     back the other lines of the collection the reviewer left untyped, as opening one line
     does (one lease at a time). The time the leases run out, by the database's clock; None
     for a final document's page, whose lines nobody works on.
@@ -240,6 +241,9 @@ def do_claim_page(page: Page, user, *, claim: uuid.UUID, opening: bool) -> datet
         Line.objects.filter(_free() | page_views, page_id=page.pk).update(
             status=S.IN_REVIEW, claimed_by=user, claimed_until=until, page_view_claim=claim
         )
+        Line.objects.filter(
+            page_id=page.pk, status=S.IN_REVIEW, claimed_by=user, page_view_claim__isnull=True
+        ).update(claimed_until=until)
         if opening:
             _release_untyped(user, page.document.collection_id, keeping=Q(page_id=page.pk))
     return until
@@ -968,7 +972,9 @@ def drop_imported_marks(sender: Any, texts_before: dict[int, str], **kwargs: Any
     been a member's)."""
     last_marks = (
         Correction.objects.filter(line_id__in=texts_before, action__in=(*MARKS, A.SEGMENT))
-        .order_by("line_id", "-created_at", "-id")
+        # By id, the order they were written in: created_at is the clock of the machine that
+        # wrote each (the import's worker, the member's web server), which may disagree.
+        .order_by("line_id", "-id")
         .distinct("line_id")
         .values_list("line_id", "action")
     )

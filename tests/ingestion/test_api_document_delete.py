@@ -1,6 +1,7 @@
 """DELETE /api/documents/<id>/: a collection admin deletes a document with its pages, lines
 and files; what people corrected is never deleted."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,20 @@ def test_a_document_a_reviewer_is_correcting_is_a_409_and_keeps_their_work(
     assert response.status_code == 409
     assert "Reviewers are correcting lines" in response.json()["error"]
     assert line.drafts.exists() == (work == "unsaved text, lease run out")
+    assert Line.objects.filter(pk=line.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_web_server_whose_clock_is_ahead_still_sees_a_live_lease(
+    client, alice, bob, letter, clock
+):
+    """The lease was written by the database's clock; this web server's runs an hour ahead."""
+    from ocrreview.review.actions import do_claim_line
+
+    line = Line.objects.get(document=letter)
+    do_claim_line(line, bob)
+    clock.set(clock.real() + timedelta(hours=1))
+    assert delete(client, letter, alice).status_code == 409
     assert Line.objects.filter(pk=line.pk).exists()
 
 

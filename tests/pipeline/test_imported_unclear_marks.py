@@ -3,6 +3,7 @@ that replaces it takes the mark off, in the line's trail. A mark on a person's t
 member set, and one on a text the model reads alike stay."""
 
 import time
+from datetime import timedelta
 
 import pytest
 import redis
@@ -159,6 +160,34 @@ def test_a_reading_alike_keeps_the_imported_mark_and_another_takes_it_off(tiny_m
         (A.IMPORT_UNCLEAR, bob.pk),
         (A.CLEAR, None),
     ]
+
+
+@pytest.mark.django_db
+def test_a_mark_a_member_set_again_stays_though_the_import_s_worker_ran_ahead(
+    tiny_model, letters, bob, clock
+):
+    """The import's records are dated by its worker's clock, an hour ahead of the web server
+    where bob marks the line again after it: his mark is the last, whatever the dates say."""
+    document = factories.make_document(letters, status=Document.Status.RECOGNIZING)
+    page = factories.make_page(document)
+    line = factories.make_line(page, 0)
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    Line.objects.filter(pk=line.pk).update(
+        text="a text of another model", status=S.PENDING, unclear=True, unclear_note="import"
+    )
+    clock.set(clock.real() + timedelta(hours=1))
+    unclear_imported.send(Line, lines=[Line.objects.get(pk=line.pk)], user=bob)
+    clock.set(None)
+    actions.do_mark_unclear(Line.objects.get(pk=line.pk), bob, "bob's")
+
+    another = ModelVersion.objects.create(name="another", source=str(tiny_model) + "/")
+    services.do_rerecognize(Document.objects.filter(pk=document.pk), another)
+    drain()
+
+    line = Line.objects.get(pk=line.pk)
+    assert line.model_version == another and line.text != "a text of another model"
+    assert (line.unclear, line.unclear_note) == (True, "bob's")
 
 
 @pytest.mark.django_db

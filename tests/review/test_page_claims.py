@@ -157,6 +157,24 @@ def test_leaving_the_page_view_leaves_the_line_open_in_the_line_editor(
     assert Line.objects.get(pk=lines[2].pk).status == S.REVIEWED
 
 
+def test_the_page_view_renews_the_line_the_line_editor_left_it(
+    client, bob, alice, letters, page, lines
+):
+    """bob goes from line 3 in the line editor to its page (Alt+G, same tab): the editor hands
+    nothing back on leaving, so the page view keeps his line for him while he is there, or a
+    colleague's queue could take it from under him."""
+    assert actions.do_claim_line(lines[2], bob)
+    client.force_login(bob)
+    claim = open_page(client, letters, page)
+    # Ten minutes later, about to run out:
+    Line.objects.filter(pk=lines[2].pk).update(claimed_until=timezone.now() + timedelta(seconds=10))
+    client.post(page_url(letters, page, "lease"), {"claim": claim})
+    assert Line.objects.get(pk=lines[2].pk).claimed_until > timezone.now() + timedelta(seconds=500)
+    assert actions.do_claim_next_line(letters, alice) is None
+    client.post(page_url(letters, page, "release"), {"claim": claim})
+    assert holders(page) == {0: None, 1: None, 2: "bob", 3: None}
+
+
 def test_a_line_the_page_view_holds_opened_for_itself_is_no_longer_the_page_view_s(
     client, bob, letters, page, lines
 ):
