@@ -48,7 +48,7 @@
       active: Date.now(),
       undo: [],
       redo: [],
-      typing: null, // the kind of the edit run Ctrl+Z undoes as one, and when it last grew
+      typing: null, // the edit run Ctrl+Z undoes as one: its kind, when it last grew, and whether a space ended it
       last: input.value,
       serverText: null,
       draftTimer: null,
@@ -164,14 +164,16 @@
     ed.redo = [];
   }
 
-  // Ctrl+Z takes back a word at a time, as the browser's own undo does: keys typed in a run,
-  // which a space, a pause of a second, or a switch between typing and deleting ends.
+  // Ctrl+Z takes back a word at a time, as text editors do: keys typed in a run, which a
+  // space after a word, a pause of a second, or a switch between typing and deleting ends. The
+  // space begins the next run, so that a word's undo takes the space typed before it along.
   function onInput(e) {
     const kind = e.inputType?.startsWith("delete") ? "delete" : "insert";
     const now = Date.now();
     const run = ed.typing;
-    if (!run || run.kind !== kind || run.ended || now - run.at > 1000) pushUndo();
-    ed.typing = { kind, at: now, ended: kind === "insert" && /\s/.test(e.data ?? "") };
+    const space = kind === "insert" && /\s/.test(e.data ?? "");
+    if (!run || run.kind !== kind || (space && !run.space) || now - run.at > 1000) pushUndo();
+    ed.typing = { kind, at: now, space };
     ed.last = ed.input.value;
     ed.armed = null;
     ed.active = Date.now();

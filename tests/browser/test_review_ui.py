@@ -768,24 +768,47 @@ def test_undo_takes_back_a_word_at_a_time_and_redo_brings_it_back(
     text.press("End")
     before = text.input_value()
     page.keyboard.type(" and so")
+    # Each word goes with the space typed before it, as in text editors (the space was left).
     page.keyboard.press("Control+z")
-    assert text.input_value() == before + " and "
-    page.keyboard.press("Control+z")
-    assert text.input_value() == before + " "
+    assert text.input_value() == before + " and"
     page.keyboard.press("Control+z")
     assert text.input_value() == before
     page.keyboard.press("Control+Shift+z")
-    assert text.input_value() == before + " "
+    assert text.input_value() == before + " and"
     page.keyboard.press("Control+y")
-    assert text.input_value() == before + " and "
+    assert text.input_value() == before + " and so"
     page.keyboard.press("Alt+2")  # a new change: nothing is left to redo
     page.keyboard.press("Control+y")
     assert text.input_value() == "I received your letter"
     page.keyboard.press("Control+z")
-    assert text.input_value() == before + " and "
+    assert text.input_value() == before + " and so"
     page.keyboard.press("Control+Shift+z")
     assert text.input_value() == "I received your letter"
     assert page.locator(".alternatives li.taken").count() == 1
+
+
+def test_undo_of_words_typed_after_spaces_takes_their_spaces_along(
+    new_page, bob, letters, letter_lines
+):
+    page = bob_on(new_page, letters, letter_lines[1])
+    text = editor_text(page)
+    text.press("End")
+    before = text.input_value()
+    page.keyboard.type("  sent  twice")  # runs of spaces go with the word after them
+    page.keyboard.press("Control+z")
+    assert text.input_value() == before + "  sent"
+    page.keyboard.press("Control+z")
+    assert text.input_value() == before
+    # Deleting, and typing again after it, are runs of their own.
+    page.keyboard.type(" ok")
+    page.keyboard.press("Backspace")
+    page.keyboard.type("n")
+    page.keyboard.press("Control+z")
+    assert text.input_value() == before + " o"
+    page.keyboard.press("Control+z")
+    assert text.input_value() == before + " ok"
+    page.keyboard.press("Control+z")
+    assert text.input_value() == before
 
 
 def test_undoing_a_taken_alternative_also_forgets_its_reading(new_page, bob, letters, letter_lines):
