@@ -48,7 +48,7 @@
       active: Date.now(),
       undo: [],
       redo: [],
-      typing: null, // the edit run Ctrl+Z undoes as one: its kind, when it last grew, and whether a space ended it
+      typing: null, // the edit run Ctrl+Z undoes as one: its kind, when it last grew, and whether its last key was a space
       last: input.value,
       serverText: null,
       draftTimer: null,
