@@ -403,7 +403,7 @@ OCRREVIEW_MAX_PAGES = env_int("OCRREVIEW_MAX_PAGES", 500, minimum=1)
 OCRREVIEW_ZIP_MAX_MB = env_int("OCRREVIEW_ZIP_MAX_MB", 2000, minimum=1)
 OCRREVIEW_ZIP_MAX_FILES = env_int("OCRREVIEW_ZIP_MAX_FILES", 5000, minimum=1)
 # kraken's line detection on one page is stopped past TIMEOUT seconds of its process's CPU
-# time, past WALL_TIMEOUT seconds of wall time (for a child waiting on what never comes: a busy
+# time a core it may use, past WALL_TIMEOUT seconds of wall time (for a child waiting on what never comes: a busy
 # machine stretched a page's wall time fivefold), or once its process holds MEMORY_MB
 # (ocrreview/corpus/kraken_child.py); the page fails, naming the setting.
 OCRREVIEW_SEGMENTATION_TIMEOUT = env_int("OCRREVIEW_SEGMENTATION_TIMEOUT", 300, minimum=1)

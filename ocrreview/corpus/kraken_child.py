@@ -120,19 +120,23 @@ def _answer(
     """The child's next message, once it comes within the time limits and the memory limit.
 
     CPU time is the child's own (all its threads) from this call on; the child is idle between
-    pages, so that is the page's. Both it and memory are watched from here rather than limited
+    pages, so that is the page's. It is divided by the cores the child may run on, as torch
+    runs a thread on each: about the time the page takes on an idle machine, which a busy one
+    does not stretch, and which a machine of many cores does not multiply. Both it and memory are watched from here rather than limited
     in the child: RLIMIT_CPU counts the child's whole life, over many pages; RLIMIT_AS counts
     address space, of which CUDA reserves tens of GB, and Linux does not enforce RLIMIT_RSS.
     """
     memory_mb = settings.OCRREVIEW_SEGMENTATION_MEMORY_MB
     deadline = time.monotonic() + wall_limit_s
     cpu_at_start = _cpu_seconds(child.process.pid)
+    cores = _cores(child.process.pid)
     while not child.connection.poll(POLL_S):
         cpu_used = _cpu_seconds(child.process.pid) - cpu_at_start
-        if cpu_limit_s is not None and cpu_used > cpu_limit_s:
+        if cpu_limit_s is not None and cpu_used / cores > cpu_limit_s:
             _stop(child)
             raise SegmentationFailed(
-                f"{doing} stopped: it used {cpu_limit_s:g} s of CPU "
+                f"{doing} stopped: it used {cpu_used:.0f} s of CPU on {cores} "
+                f"core{'s' if cores > 1 else ''}, over {cpu_limit_s:g} s a core "
                 "(OCRREVIEW_SEGMENTATION_TIMEOUT)"
             )
         if time.monotonic() > deadline:
@@ -172,6 +176,13 @@ def _cpu_seconds(pid: int) -> float:
     except FileNotFoundError:  # it has just ended; the pipe says so next
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cores(pid: int) -> int:
+    try:
+        return len(os.sched_getaffinity(pid))
+    except ProcessLookupError:  # it has just ended; the pipe says so next
+        return 1
 
 
 def _resident_mb(pid: int) -> int:

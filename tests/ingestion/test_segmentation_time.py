@@ -43,11 +43,29 @@ def test_a_page_past_its_cpu_time_is_stopped_whatever_the_machine_s_load(child, 
     settings.OCRREVIEW_SEGMENTATION_WALL_TIMEOUT = 600
     with pytest.raises(SegmentationFailed) as stopped:
         detect_lines(("burn", 60), "a page that needs a minute of CPU")
-    assert str(stopped.value) == (
-        "segmentation stopped: it used 1 s of CPU (OCRREVIEW_SEGMENTATION_TIMEOUT)"
-    )
+    assert re.fullmatch(
+        r"segmentation stopped: it used \d+ s of CPU on \d+ cores?, over 1 s a core "
+        r"\(OCRREVIEW_SEGMENTATION_TIMEOUT\)",
+        str(stopped.value),
+    ), stopped.value
     assert not child.process.is_alive()
     assert kraken_child._child is None  # the next page gets a new child
+
+
+def test_the_cpu_limit_is_a_core_s_time_and_grows_with_the_cores_the_child_may_use(child, settings):
+    """torch runs a thread on each core: a page's CPU time is its time on an idle machine times
+    its cores, which a machine of many cores would otherwise hold against it. The burner's one
+    thread stands for a page's CPU; the child's cores are set as a machine's would be."""
+    settings.OCRREVIEW_SEGMENTATION_TIMEOUT = 1
+    settings.OCRREVIEW_SEGMENTATION_WALL_TIMEOUT = 600
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs two cores to give the child")
+    os.sched_setaffinity(child.process.pid, cores[:2])
+    assert detect_lines(("burn", 1.5), "a page of 1.5 s of CPU, on two cores") == []
+    os.sched_setaffinity(child.process.pid, cores[:1])
+    with pytest.raises(SegmentationFailed, match="on 1 core, over 1 s a core"):
+        detect_lines(("burn", 1.5), "the same page, on one core")
 
 
 def test_a_page_waiting_past_the_cpu_limit_within_the_wall_clock_limit_goes_on(child, settings):
