@@ -27,6 +27,7 @@ from ocrreview.corpus.models import (
     CollectionEvent,
     Document,
     DocumentAssignment,
+    Invitation,
     Line,
     Membership,
     Page,
@@ -217,6 +218,17 @@ class DocumentAssignmentAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["document", "user", "assigned_by", "assigned_at"]
     list_select_related = ["document", "user", "assigned_by"]
     list_filter = ["document__collection"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnly, admin.ModelAdmin):
+    """What became of each invitation's mail, for staff looking into one that did not arrive;
+    sent again from the collection's members page, which voids the older links."""
+
+    list_display = ["email", "collection", "mail_state", "mail_tries", "created_at", "mail_sent_at"]
+    list_select_related = ["collection"]
+    list_filter = ["mail_state", "collection"]
+    search_fields = ["email"]
 
 
 @admin.register(Page)
