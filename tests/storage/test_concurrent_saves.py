@@ -33,8 +33,10 @@ def save_rounds(location: str, writer: int, start, results) -> None:
 
 
 def test_saves_of_one_name_at_once_each_keep_a_name_of_their_own(tmp_path):
-    # Forked, so that the processes race in save() itself rather than in starting up.
-    context = multiprocessing.get_context("fork")
+    # Spawned: a child forked from the test process, whose other threads (a test server's,
+    # a pool's) may hold a lock at the fork, can wait on it for ever (three did, in a full
+    # run). The barrier makes them race in save() all the same.
+    context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(PROCESSES, timeout=60), context.Queue()
     writers = [
         context.Process(target=save_rounds, args=(str(tmp_path), writer, start, results))
