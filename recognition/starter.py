@@ -296,6 +296,7 @@ def train_real(
     ema_decay: float | None = None,
     validation_lines: int = REAL_VALIDATION_LINES,
     dropout: float | None = None,
+    label_smoothing: float = 0.0,
 ) -> Path:
     """Go on training `source` on the real lines of htr_lines and the Lathrop `train` split
     (less the demo pages), augmented, mixed with synthetic lines in handwritten and printed
@@ -337,6 +338,7 @@ def train_real(
             steps, num_threads, learning_rate, batch_size, num_workers, ctc_weight, ema_decay
         ),
         seed=seed,
+        label_smoothing=label_smoothing,
     )
     result = train(base, lines, val, config, work / "real", _log(work / "real.log"))
     return result.model_dir
@@ -511,6 +513,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="real: dropout of the encoder's and decoder's transformer layers (default: the "
         "source's own, 0.1 for the starter)",
     )
+    parser.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=0.0,
+        help="real: share of each target token's probability spread over the vocabulary",
+    )
     parser.add_argument("--out", type=Path, default=STARTER_DIR)
     parser.add_argument("--fp16", action="store_true", help="export: store the weights in fp16")
     parser.add_argument(
@@ -569,6 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ema_decay=args.ema_decay,
                 validation_lines=args.validation_lines,
                 dropout=args.dropout,
+                label_smoothing=args.label_smoothing,
                 htr=args.htr,
                 lathrop=args.lines,
                 **lr,

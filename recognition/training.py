@@ -82,6 +82,9 @@ class TrainingConfig:
     max_new_tokens: int = 128
     patience: int | None = 5  # validations without a better CER before stopping
     ctc_weight: float = 0.0  # auxiliary CTC loss on the encoder's columns (line encoder, Swin)
+    # Part of each target token's probability spread over the vocabulary: a model trained on
+    # the same real lines stage after stage stops being pushed towards ever surer readings.
+    label_smoothing: float = 0.0
     # Validate and keep an exponential moving average of the weights rather than the weights
     # themselves: past the point where a lower learning rate still helps, single steps only
     # move a trained model around its minimum, and their average sits nearer to it.
@@ -323,6 +326,19 @@ def _grid(model: VisionEncoderDecoderModel, pixels: torch.Tensor) -> tuple[Any, 
     if not reshaped:
         raise ValueError("ctc_weight needs an encoder with a 2-D feature map (line encoder, Swin)")
     return outputs, (int(reshaped[-1].shape[2]), int(reshaped[-1].shape[3]))
+
+
+def _decoder_loss(outputs: Any, labels: torch.Tensor, config: TrainingConfig) -> torch.Tensor:
+    if not config.label_smoothing:
+        return cast(torch.Tensor, outputs.loss)
+    # As VisionEncoderDecoderModel computes its loss (padding is -100), smoothed.
+    logits = outputs.logits
+    return nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        labels.reshape(-1),
+        ignore_index=-100,
+        label_smoothing=config.label_smoothing,
+    )
 
 
 def _train_mode(model: VisionEncoderDecoderModel, config: TrainingConfig) -> None:
@@ -616,13 +632,15 @@ def _train(
             with autocast or nullcontext():
                 if ctc is not None:
                     encoded, grid = _grid(model, pixels)
-                    loss = model(encoder_outputs=encoded, labels=labels).loss
+                    loss = _decoder_loss(
+                        model(encoder_outputs=encoded, labels=labels), labels, config
+                    )
                     ctc_loss = ctc.loss(
                         encoded.last_hidden_state, grid, labels, tokenizer.eos_token_id
                     )
                     loss = loss + config.ctc_weight * ctc_loss
                 else:
-                    loss = model(pixel_values=pixels, labels=labels).loss
+                    loss = _decoder_loss(model(pixel_values=pixels, labels=labels), labels, config)
             finite = math.isfinite(loss.item())
             overflows = 0 if finite else overflows + 1
             # With fp16 the scaler skips a step that overflowed and scales down; a loss that

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -181,6 +182,33 @@ def test_training_memorises_lines_and_keeps_the_best_model(
     processor = AutoImageProcessor.from_pretrained(result.model_dir)
     hyps = transcribe(best, tokenizer, processor, [i for i, _ in samples], max_new_tokens=8)
     assert sum(h == w for h, w in zip(hyps, WORDS, strict=True)) >= 3
+
+
+def test_label_smoothing_keeps_the_loss_above_its_floor_and_still_memorises(
+    tiny_base: Path, tmp_path: Path
+) -> None:
+    samples = [(word_image(w), w) for w in WORDS]
+    epsilon = 0.2
+    vocab = VisionEncoderDecoderModel.from_pretrained(tiny_base).config.decoder.vocab_size
+    # A smoothed target's cross-entropy can fall no lower than the target's own entropy.
+    right, wrong = 1 - epsilon + epsilon / vocab, epsilon / vocab
+    floor = -right * math.log(right) - (vocab - 1) * wrong * math.log(wrong)
+    runs = {}
+    for smoothing in (0.0, epsilon):
+        events: list[dict[str, object]] = []
+        result = train(
+            tiny_base,
+            samples * 4,
+            samples,
+            config(label_smoothing=smoothing),
+            tmp_path / f"run-{smoothing}",
+            events.append,
+        )
+        runs[smoothing] = [float(e["loss"]) for e in events if e["event"] == "step"]  # type: ignore[arg-type]
+        assert result.best_cer is not None and result.best_cer < 0.1
+
+    assert min(runs[0.0]) < floor / 2
+    assert min(runs[epsilon]) >= floor
 
 
 def test_bf16_asked_on_a_cpu_without_native_bf16_trains_in_fp32_and_says_so(
