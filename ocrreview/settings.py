@@ -439,6 +439,11 @@ OCRREVIEW_GATE_MIN_LINES = env_int("OCRREVIEW_GATE_MIN_LINES", 100, minimum=1)
 OCRREVIEW_SWEEP_SECONDS = env_int(
     "OCRREVIEW_SWEEP_SECONDS", min(30, OCRREVIEW_RECOGNITION_LEASE_SECONDS), minimum=1
 )
+# A task whose message was lost (Redis restarted without its data) is sent again by the
+# sweep once its message is this old: a saves-undo (review/saves_undo.py) or an invitation's
+# mail (corpus/invitations.py). Sent again beside one only slow, either runs once; at least a
+# minute, which a message waits in a queue busy with others' mail or undos.
+OCRREVIEW_LOST_MESSAGE_SECONDS = env_int("OCRREVIEW_LOST_MESSAGE_SECONDS", 900, minimum=60)
 # What a write killed mid-way left (a partial file, an S3 upload never completed, a model's
 # download) is removed by the workers once this old, and looked for as often (at most hourly):
 # longer than any write takes, a trained model's upload over a slow link included.

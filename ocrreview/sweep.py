@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from celery.signals import worker_shutdown
 from django.conf import settings
@@ -24,6 +25,12 @@ logger = logging.getLogger(__name__)
 def consumes(consumer, queue: str) -> bool:
     """Whether the worker that `worker_ready` announced reads `queue` (its -Q option)."""
     return queue in consumer.app.amqp.queues.consume_from
+
+
+def lost_after() -> timedelta:
+    """How old a queued task's message is when the sweep takes it for lost and sends another
+    (OCRREVIEW_LOST_MESSAGE_SECONDS)."""
+    return timedelta(seconds=settings.OCRREVIEW_LOST_MESSAGE_SECONDS)
 
 
 def start_sweeping(name: str, sweep: Callable[[], None], interval: float | None = None) -> None:

@@ -12,7 +12,6 @@ done."""
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models import BooleanField
@@ -24,19 +23,19 @@ from kombu.exceptions import OperationalError
 from ocrreview.corpus.models import Collection
 from ocrreview.review import actions
 from ocrreview.review.models import Correction, SavesUndo
+from ocrreview.sweep import lost_after
 
 logger = logging.getLogger(__name__)
 
 # The most lines an undo decides on within the request that asks for it.
 UNDO_NOW_LINES = actions.REVERT_BATCH
 
-# An undo queued or running this long that no worker holds had its message lost (a broker
-# restarted without its data, or its worker's unacknowledged message with it) and is sent
-# again. As long as an export may wait queued (training.models.EXPORT_SILENCE_SECONDS): an
-# undo may wait behind one on the `default` queue. A message sent again beside one that was
-# only slow is harmless: run() holds the undo's lock and goes on after its last batch.
-LOST_AFTER = timedelta(minutes=15)
-
+# An undo queued or running for OCRREVIEW_LOST_MESSAGE_SECONDS (sweep.lost_after) that no
+# worker holds had its message lost (a broker restarted without its data, or its worker's
+# unacknowledged message with it) and is sent again. Best as long as an export may wait queued
+# (training.models.EXPORT_SILENCE_SECONDS, its default): an undo may wait behind one on the
+# `default` queue. A message sent again beside one that was only slow is harmless: run() holds
+# the undo's lock and goes on after its last batch.
 UNFINISHED = (SavesUndo.Status.QUEUED, SavesUndo.Status.RUNNING)
 
 # The advisory lock run() holds while it undoes, as pg_locks shows a bigint key: its high and
@@ -81,12 +80,12 @@ def _send(undo_id: int) -> None:
 
 def requeue_lost() -> int:
     """The `default` workers' sweep (ocrreview/sweep.py): send the message of each undo queued
-    or running for LOST_AFTER that no worker holds again. Each is claimed by one conditional
+    or running for sweep.lost_after() that no worker holds again. Each is claimed by one conditional
     update of its queued_at, in the transaction that sends it: of two sweeps that found it,
     the second waits for the first's and then matches nothing, and a broker down leaves it
     unclaimed for the next sweep. How many were sent."""
     lost = (
-        SavesUndo.objects.filter(status__in=UNFINISHED, queued_at__lt=Now() - LOST_AFTER)
+        SavesUndo.objects.filter(status__in=UNFINISHED, queued_at__lt=Now() - lost_after())
         .alias(held=RawSQL(HELD, [], output_field=BooleanField()))
         .filter(held=False)
         .values_list("pk", "queued_at")

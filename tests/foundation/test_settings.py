@@ -66,6 +66,28 @@ def test_device_must_be_a_known_choice():
     assert "OCRREVIEW_DEVICE='tpu' must be one of auto, cpu, cuda" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        ("15m", "OCRREVIEW_LOST_MESSAGE_SECONDS='15m' is not an integer"),
+        ("59", "OCRREVIEW_LOST_MESSAGE_SECONDS=59 must be at least 60"),
+    ],
+)
+def test_a_lost_message_age_other_than_seconds_is_refused(value, error):
+    result = start_django(OCRREVIEW_LOST_MESSAGE_SECONDS=value)
+    assert result.returncode != 0
+    assert error in result.stderr
+
+
+def test_a_lost_message_age_is_taken_in_seconds():
+    result = python(
+        {**os.environ, "OCRREVIEW_LOST_MESSAGE_SECONDS": "60"},
+        "-c",
+        "import django; django.setup(); from ocrreview.sweep import lost_after; print(lost_after())",
+    )
+    assert result.stdout.strip() == "0:01:00", result.stderr
+
+
 def test_a_database_other_than_postgresql_is_refused():
     result = start_django(DATABASE_URL="sqlite:///var/db.sqlite3")
     assert result.returncode != 0

@@ -1,6 +1,6 @@
 """An undo whose task message was lost (Redis restarted without its data, with the worker that
 held it or before any took it) is sent again by the `default` workers' sweep once it is
-LOST_AFTER old and no worker holds it; two sweeps send it once, and an undo run twice (its
+OCRREVIEW_LOST_MESSAGE_SECONDS old and no worker holds it; two sweeps send it once, and an undo run twice (its
 message sent again beside one that was only slow) is undone once."""
 
 import json
@@ -16,13 +16,14 @@ from kombu.exceptions import OperationalError
 from ocrreview.corpus.models import CollectionEvent
 from ocrreview.review import actions, saves_undo
 from ocrreview.review.models import Correction, SavesUndo
+from ocrreview.sweep import lost_after
 from tests.db_locks import end_session, wait_until_another_session_waits_for_a_lock
 from tests.review.test_saves_undo import texts, wait_for
 from tests.workers import celery_worker
 
 UNDONE = ["I received your", "letter of the 3d", "inst and"]
 NOT_UNDONE = ["I RECEIVED YOUR", "LETTER OF THE 3D", "inst and"]
-OLD = saves_undo.LOST_AFTER + timedelta(minutes=1)
+OLD = lost_after() + timedelta(minutes=1)
 
 
 def queued_messages(broker) -> list[int]:
@@ -64,9 +65,20 @@ def test_an_old_undo_nobody_holds_is_sent_again_once(alice, bob, letters, bobs_s
     sent = SavesUndo.objects.get(pk=lost.pk)
     assert sent.queued_at > lost.queued_at and sent.status == "queued"
     assert SavesUndo.objects.get(pk=young.pk).queued_at == young.queued_at
-    # Sent again, it waits another LOST_AFTER before the next sweep sends it once more.
+    # Sent again, it waits as long again before the next sweep sends it once more.
     assert saves_undo.requeue_lost() == 0
     assert queued_messages(broker) == [lost.pk]
+
+
+def test_the_time_after_which_an_undo_is_lost_is_the_setting(
+    alice, bob, letters, bobs_saves, broker, settings
+):
+    settings.OCRREVIEW_LOST_MESSAGE_SECONDS = 3600
+    waiting = an_undo(letters, bob, alice, bobs_saves, age=timedelta(minutes=59))
+    assert saves_undo.requeue_lost() == 0
+    settings.OCRREVIEW_LOST_MESSAGE_SECONDS = 120
+    assert saves_undo.requeue_lost() == 1
+    assert queued_messages(broker) == [waiting.pk]
 
 
 def test_a_running_undo_is_sent_again_only_once_its_worker_let_go(
