@@ -3,16 +3,18 @@ export/retraining code that writes corrections "through the review code path", c
 so each change is checked against the line's version and lands in the Correction trail the
 same way. They take a Line or a line id, the acting user, and the version the caller saw."""
 
+import secrets
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import ExpressionWrapper, F, Q, QuerySet, TextChoices
+from django.db.models import CharField, ExpressionWrapper, F, Q, QuerySet, TextChoices
+from django.db.models.functions import Cast, Substr
 from django.utils import timezone
 
 from ocrreview.corpus.audit import member_label, record_event
@@ -215,30 +217,104 @@ def do_renew_lease(line: Line | int, user) -> bool:
     )
 
 
-def do_claim_page(page: Page, user, *, claim: uuid.UUID, opening: bool) -> datetime | None:
+def new_page_view_claim() -> uuid.UUID:
+    """A claim for one opening of the page view, laid out as a UUIDv7 from the database's
+    clock (to the microsecond, then random bits), so that claims sort by when they were made:
+    of two page views of one reviewer on a page, the later keeps the lines (do_claim_page).
+    The database's clock, not the web server's: two web servers' clocks differ."""
+    micros = (database_now() - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    millis, rest = divmod(micros, 1000)
+    return uuid.UUID(
+        int=(millis << 80)
+        | (0x7 << 76)
+        | (rest * 4096 // 1000 << 64)
+        | (0b10 << 62)
+        | secrets.randbits(62)
+    )
+
+
+def _ordered(claim: uuid.UUID) -> bool:
+    """Made by new_page_view_claim. The page views opened before it (a random UUID4 each)
+    are older than any that are."""
+    return claim.version == 7
+
+
+# The claims new_page_view_claim makes: the version digit of a UUID's text.
+_ORDERED_CLAIM = Q(claim_version="7")
+
+
+def _page_lines(page: Page) -> QuerySet:
+    return Line.objects.alias(
+        claim_version=Substr(Cast("page_view_claim", CharField()), 15, 1)
+    ).filter(page_id=page.pk)
+
+
+def _held_by_page_views(user) -> Q:
+    return Q(status=S.IN_REVIEW, claimed_by=user, page_view_claim__isnull=False)
+
+
+def _newer_than(claim: uuid.UUID) -> Q:
+    if _ordered(claim):
+        return _ORDERED_CLAIM & Q(page_view_claim__gt=claim)
+    return _ORDERED_CLAIM
+
+
+def _older_than(claim: uuid.UUID) -> Q:
+    if _ordered(claim):
+        return ~_ORDERED_CLAIM | Q(page_view_claim__lt=claim)
+    # Two page views opened before ordered claims keep each their own lines.
+    return Q(pk__in=[])
+
+
+@dataclass(frozen=True)
+class PageViewLeases:
+    until: datetime | None  # when its leases run out, by the database's clock
+    # A later page view of the same reviewer on this page holds its lines: `mine_elsewhere`.
+    superseded: bool = False
+    mine_elsewhere: dict[int, datetime] = field(default_factory=dict)
+
+
+def do_claim_page(page: Page, user, *, claim: uuid.UUID, opening: bool) -> PageViewLeases | None:
     """Lease to the reviewer every line of the page that waits for a human and that nobody
     else holds, and renew those this page view holds: in the page view every line is
     editable, so the queue must not hand them to a colleague meanwhile. A line a colleague
     holds stays theirs. `claim` names this page view (one opening of the page, in one tab):
-    the lines it holds are those it may hand back (do_release_page). It takes over the lines
-    another page view of this reviewer holds (the page before a reload, which hands back only
-    its own), but not a line they hold for itself (open in the line editor, in another tab or
-    left for this page view by Alt+G): that one it renews but never hands back, since the
-    editor leaves a line without handing it back. `opening` the page (rather than renewing from it) hands
-    back the other lines of the collection the reviewer left untyped, as opening one line
-    does (one lease at a time). The time the leases run out, by the database's clock; None
-    for a final document's page, whose lines nobody works on.
+    the lines it holds are those it may hand back (do_release_page).
 
-    One UPDATE, with no join: on a line a colleague's claim has locked it waits, then checks
-    the line again as that claim left it, and passes it over."""
+    Of the reviewer's page views of the page, the one opened last (the later claim,
+    new_page_view_claim) holds the lines: it takes over those an earlier one holds (the page
+    before a reload, which hands back only its own; a tab left open), and an earlier one,
+    while a later one holds live lines, takes and renews nothing and is told (`superseded`,
+    the lines the later one holds), until the reviewer takes the lines back to it with a new
+    claim. Two tabs never take each other's lines turn about, and closing the older one
+    hands back nothing the newer one shows. It never takes a line the reviewer holds for
+    itself (open in the line editor, in another tab or left for this page view by Alt+G):
+    that one it renews but never hands back, since the editor leaves a line without handing
+    it back. `opening` the page (rather than renewing from it) hands back the other lines of
+    the collection the reviewer left untyped, as opening one line does (one lease at a time).
+    None for a final document's page, whose lines nobody works on.
+
+    One UPDATE, with no join: on a line a colleague's claim (or another page view's) has
+    locked it waits, then checks the line again as that claim left it, and passes it over."""
     if Document.objects.filter(
         pk=page.document_id, review_state=Document.ReviewState.FINAL
     ).exists():
         return None
     until = database_now() + timedelta(seconds=_lease_seconds())
-    page_views = Q(status=S.IN_REVIEW, claimed_by=user, page_view_claim__isnull=False)
     with transaction.atomic():
-        Line.objects.filter(_free() | page_views, page_id=page.pk).update(
+        later = dict(
+            _page_lines(page)
+            .filter(_held_by_page_views(user), _newer_than(claim))
+            .filter(claimed_until__gt=DatabaseNow())
+            .order_by()
+            .values_list("pk", "claimed_until")
+        )
+        if later:
+            return PageViewLeases(until=None, superseded=True, mine_elsewhere=later)
+        # Each condition on the row itself (no subquery), so that a line another page view
+        # took meanwhile is checked again as it left it.
+        mine = _held_by_page_views(user) & (Q(page_view_claim=claim) | _older_than(claim))
+        _page_lines(page).filter(_free() | mine).update(
             status=S.IN_REVIEW, claimed_by=user, claimed_until=until, page_view_claim=claim
         )
         Line.objects.filter(
@@ -246,7 +322,25 @@ def do_claim_page(page: Page, user, *, claim: uuid.UUID, opening: bool) -> datet
         ).update(claimed_until=until)
         if opening:
             _release_untyped(user, page.document.collection_id, keeping=Q(page_id=page.pk))
-    return until
+    return PageViewLeases(until=until)
+
+
+def do_renew_page_unclaimed(page: Page, user) -> datetime | None:
+    """A renewal from a page view loaded before page views had claims (its page.js, in a tab
+    left open over a deploy, names none, and ignores a refusal: its lines would run out
+    under the reviewer). It renews the reviewer's lines of the page that no page view claims
+    (those that page view took, and any open in the line editor: renewing those keeps them
+    for the same reviewer) and takes nothing: not a colleague's line, nor a line a page view
+    of the reviewer claims, which that page view keeps. When they run out by the database's
+    clock; None for a final document's page."""
+    if Document.objects.filter(
+        pk=page.document_id, review_state=Document.ReviewState.FINAL
+    ).exists():
+        return None
+    Line.objects.filter(
+        page_id=page.pk, status=S.IN_REVIEW, claimed_by=user, page_view_claim__isnull=True
+    ).update(claimed_until=_lease_end())
+    return database_now() + timedelta(seconds=_lease_seconds())
 
 
 def do_release_page(page: Page, user, *, claim: uuid.UUID) -> int:

@@ -125,6 +125,12 @@ class PageViewClaimForm(forms.Form):
     claim = forms.UUIDField()
 
 
+class PageLeaseForm(PageViewClaimForm):
+    # "Work in this tab": a later page view of the page holds its lines, and the reviewer
+    # takes them back to this one, which gets a new claim, the latest.
+    take_over = forms.BooleanField(required=False)
+
+
 class QueueForm(forms.Form):
     document = _row_id()
     order = forms.ChoiceField(choices=ReviewerPreference.QueueOrder.choices, required=False)

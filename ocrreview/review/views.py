@@ -4,7 +4,6 @@ editor still works, more slowly, without JavaScript."""
 
 import csv
 import re
-import uuid
 from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit
@@ -53,6 +52,7 @@ from ocrreview.review.forms import (
     BoxForm,
     DraftForm,
     MoveForm,
+    PageLeaseForm,
     PageViewClaimForm,
     ProgressFilterForm,
     QueueForm,
@@ -549,7 +549,7 @@ def page_view(request, pk: int, page_id: int):
     page = get_object_or_404(
         Page.objects.select_related("document"), pk=page_id, document__collection=collection
     )
-    claim = uuid.uuid4()
+    claim = actions.new_page_view_claim()
     actions.do_claim_page(page, request.user, claim=claim, opening=True)
     lines = queue.page_lines(page, request.user)
     siblings = list(page.document.pages.order_by("index").values_list("id", flat=True))
@@ -574,20 +574,46 @@ def page_view(request, pk: int, page_id: int):
 @require_POST
 def renew_page_leases(request, pk: int, page_id: int):
     """The open page view keeps its lines, takes those a colleague let go, and learns which
-    lines colleagues hold now."""
+    lines colleagues hold now, and whether a later page view of the reviewer (another tab)
+    holds its lines."""
     page = _page_of(request, pk, page_id)
-    form = PageViewClaimForm(request.POST)
+    if "claim" not in request.POST:
+        # page.js from before claims, in a tab left open over a deploy: it ignores a refusal,
+        # and its lines would run out under the reviewer.
+        until = actions.do_renew_page_unclaimed(page, request.user)
+        return JsonResponse(
+            {"until": until.isoformat() if until else None, "held": _held(page, request.user)}
+        )
+    form = PageLeaseForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"error": first_error(form)}, status=400)
-    until = actions.do_claim_page(
-        page, request.user, claim=form.cleaned_data["claim"], opening=False
+    claim = form.cleaned_data["claim"]
+    if form.cleaned_data["take_over"]:
+        claim = actions.new_page_view_claim()
+    leases = actions.do_claim_page(page, request.user, claim=claim, opening=False)
+    held = _held(page, request.user)
+    if leases and leases.superseded:
+        # "by" as page.js before this answer's other fields words it: "… is working on this
+        # line (until 10:42): read-only here until they leave it."
+        for line_id, until in leases.mine_elsewhere.items():
+            held[line_id] = {"by": "your other tab", "until": _clock(until), "tab": True}
+    return JsonResponse(
+        {
+            "until": leases.until.isoformat() if leases and leases.until else None,
+            "held": held,
+            "superseded": bool(leases and leases.superseded),
+            "claim": str(claim),
+        }
     )
-    held = {
+
+
+def _held(page: Page, user) -> dict[int, dict]:
+    """The page's lines colleagues hold now."""
+    return {
         line.pk: {"by": line.claimed_by.get_username(), "until": _clock(line.claimed_until)}
-        for line in queue.page_lines(page, request.user)
+        for line in queue.page_lines(page, user)
         if line.held_by_other
     }
-    return JsonResponse({"until": until.isoformat() if until else None, "held": held})
 
 
 @login_required

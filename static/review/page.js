@@ -823,8 +823,12 @@
   // open, as the line editor leases its line: renewed three times a lease (at most once a
   // minute) while they use the page, let run out when they leave it idle, handed back when
   // they leave it. A colleague's line is read-only here until they let it go.
+  // Of two tabs of this page, the one opened last keeps the lines (the server's answer
+  // says so to the other, "superseded"): the earlier shows them read-only, as a colleague's,
+  // until "Work in this tab" takes them back to it under a new claim.
   const IDLE_MS = 120_000;
   let active = Date.now();
+  const elsewhere = document.getElementById("pv-elsewhere");
 
   function showHolder(li, held) {
     const input = li.querySelector(".pl-text");
@@ -833,12 +837,16 @@
       li.dataset.heldBy = held.by;
       input.readOnly = true;
       input.setAttribute("aria-describedby", note.id);
-      note.textContent = `${held.by} is working on this line (until ${held.until}): read-only here until they leave it.`;
+      note.textContent = held.tab
+        ? "Your other tab of this page keeps this line: read-only here. Work in this tab takes it back."
+        : `${held.by} is working on this line (until ${held.until}): read-only here until they leave it.`;
       note.hidden = false;
     } else if (held) {
-      // Typed into here before the colleague took it (this page lay idle): nothing typed is
+      // Typed into here before the colleague (or the later tab) took it: nothing typed is
       // taken away, and a save shows both texts should theirs come first.
-      note.textContent = `${held.by} has this line now (your lease ran out). Your text is kept; saving shows both texts if they save first.`;
+      note.textContent = held.tab
+        ? "Your other tab of this page keeps this line now. Your text is kept; saving shows both texts if that tab saves first."
+        : `${held.by} has this line now (your lease ran out). Your text is kept; saving shows both texts if they save first.`;
       note.hidden = false;
     } else if (!note.hidden) {
       if ("heldBy" in li.dataset) {
@@ -851,16 +859,28 @@
     }
   }
 
-  async function renewLeases() {
+  async function renewLeases(fields = {}) {
     if (final) return;
     let data;
     try {
-      const response = await post(view.dataset.leaseUrl, { claim: view.dataset.claim });
+      const response = await post(view.dataset.leaseUrl, { claim: view.dataset.claim, ...fields });
       if (!response.ok) return;
       data = await response.json();
     } catch { return; /* offline: next time */ }
+    // A new claim after "Work in this tab": the renewals and the release name it from now on.
+    view.dataset.claim = data.claim;
+    elsewhere.hidden = !data.superseded;
     document.querySelectorAll(".page-line").forEach((li) => showHolder(li, data.held[li.dataset.lineId]));
   }
+
+  document.getElementById("work-here").addEventListener("click", async () => {
+    await renewLeases({ take_over: "1" });
+    if (elsewhere.hidden) (selected ?? document.querySelector(".page-line"))?.querySelector(".pl-text").focus();
+  });
+  // Back in this tab: whether another tab took the lines meanwhile shows at once.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") renewLeases();
+  });
 
   const leaseEvery = Math.min(60_000, (Number(view.dataset.leaseSeconds) || 180) * 1000 / 3);
   setInterval(() => { if (Date.now() - active <= IDLE_MS) renewLeases(); }, leaseEvery);

@@ -3,14 +3,16 @@ waiting lines, the second sees them as the first's, read-only, until the first l
 page, and then takes them on."""
 
 import time
+import uuid
 
 import pytest
+from django.core.signals import request_started
 from playwright.sync_api import expect
 
 from ocrreview.corpus.models import Line
 from ocrreview.review.models import Correction
 from tests.browser import test_review_ui
-from tests.playwright_fixtures import log_in
+from tests.playwright_fixtures import SERVED, log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 letter_lines = test_review_ui.letter_lines
@@ -95,3 +97,90 @@ def test_closing_the_page_view_leaves_the_line_open_in_the_editor_in_another_tab
     saved = Line.objects.get(pk=line.pk)
     assert (saved.status, saved.text) == (Line.Status.REVIEWED, "of the 3rd inst. and")
     assert Correction.objects.get(line=line).user == bob
+
+
+def claims_of(line) -> set:
+    """The page view claims the page's lines that bob holds are under."""
+    held = Line.objects.filter(page_id=line.page_id, claimed_by__username="bob")
+    return set(held.values_list("page_view_claim", flat=True))
+
+
+def claim_of(tab) -> uuid.UUID:
+    return uuid.UUID(tab.locator("#page-view").get_attribute("data-claim"))
+
+
+def test_two_tabs_of_one_page_the_later_keeps_the_lines_and_the_earlier_says_so(
+    new_page, bob, letters, letter_lines
+):
+    """bob opens a page, then the same page in a second tab. The second keeps the lines; the
+    first's renewals take none back (they took them turn about) and it shows them read-only
+    with a notice, until "Work in this tab" takes them back to it. Closing the tab that no
+    longer keeps them hands back nothing, and the other's save goes through."""
+    line = letter_lines[2]
+    url = f"/collections/{letters.pk}/review/pages/{line.page_id}/"
+    first = new_page()
+    first.clock.install()  # the tabs' renewals come when the test runs their clock
+    log_in(first, "bob")
+    first.goto(url)
+    row = first.locator(f"#line-{line.pk} .pl-text")
+    expect(row).to_be_editable()
+    notice = first.locator("#pv-elsewhere")
+    expect(notice).to_be_hidden()
+
+    second = first.context.new_page()
+    second.goto(url)
+    expect(second.locator(f"#line-{line.pk} .pl-text")).to_be_editable()
+    later = claim_of(second)
+    assert claims_of(line) == {later}
+
+    with first.expect_response("**/lease/"):
+        first.clock.run_for(61_000)
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("open in another tab of yours")
+    expect(row).not_to_be_editable()
+    expect(first.locator(f"#held-{line.pk}")).to_contain_text(
+        "Your other tab of this page keeps this line"
+    )
+    first.keyboard.press("Shift")  # bob is busy in it: it renews, not idle
+    with first.expect_response("**/lease/"):
+        first.clock.run_for(61_000)
+    assert claims_of(line) == {later}  # taken back by no renewal of the first tab
+    expect(second.locator(f"#line-{line.pk} .pl-text")).to_be_editable()
+
+    first.locator("#work-here").click()
+    expect(notice).to_be_hidden()
+    expect(row).to_be_editable()
+    taken = claim_of(first)
+    assert taken > later
+    assert claims_of(line) == {taken}
+
+    # bob goes back to the second tab, idle since it loaded: it renews as he comes back.
+    with second.expect_response("**/lease/"):
+        second.keyboard.press("Shift")
+    expect(second.locator("#pv-elsewhere")).to_be_visible()
+    expect(second.locator(f"#line-{line.pk} .pl-text")).not_to_be_editable()
+
+    released = []
+
+    def served(environ, **kwargs):
+        if environ["PATH_INFO"].endswith("/release/"):
+            released.append(environ["PATH_INFO"])
+
+    request_started.connect(served)
+    try:
+        second.close(run_before_unload=True)  # its release goes as a beacon
+        deadline = time.monotonic() + 15
+        while not released or SERVED.count:
+            assert time.monotonic() < deadline, "the closed tab's release was not served"
+            time.sleep(0.05)
+    finally:
+        request_started.disconnect(served)
+    assert claims_of(line) == {taken}
+
+    row.fill("of the 3rd inst. and")
+    row.press("Enter")
+    expect(first.locator(f"#line-{line.pk} .pl-text")).to_have_attribute(
+        "data-saved", "of the 3rd inst. and"
+    )
+    saved = Line.objects.get(pk=line.pk)
+    assert (saved.status, saved.text) == (Line.Status.REVIEWED, "of the 3rd inst. and")
