@@ -29,6 +29,7 @@ whose DESCRIPTION is the note. A reference to no tag, and tags of other types (a
 passed over, as everything else the importer does not read is.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -37,7 +38,6 @@ from xml.etree import ElementTree
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
-from kraken.lib.xml import XMLPage
 from lxml import etree
 
 from ocrreview.corpus.line_text import INVISIBLE, imported_line_text, nfc
@@ -79,40 +79,51 @@ def _safe_parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
-class _SafeXMLPage(XMLPage):
+@functools.cache
+def _safe_xml_page() -> type:
     """kraken's XMLPage, fed from bytes already parsed by the safe parser: its own
-    constructor would re-read the file with lxml's defaults."""
+    constructor would re-read the file with lxml's defaults. Made at the first layout read:
+    kraken imports torch, which every web process and worker would otherwise load at start
+    (seconds, and more seconds to unload at exit) whether it reads a layout or not."""
+    from kraken.lib.xml import XMLPage
 
-    def __init__(self, data: bytes, name: str):
-        self._data = data
-        self.machine_read_ids: set[str] = set()
-        self.unclear_marks: dict[str, UnclearMark] = {}
-        super().__init__(PurePosixPath(name), filetype="xml", linetype="baselines")
+    class SafeXMLPage(XMLPage):
+        def __init__(self, data: bytes, name: str):
+            self._data = data
+            self.machine_read_ids: set[str] = set()
+            self.unclear_marks: dict[str, UnclearMark] = {}
+            super().__init__(PurePosixPath(name), filetype="xml", linetype="baselines")
 
-    def _parse_xml(self):
-        try:
-            doc = etree.ElementTree(etree.fromstring(self._data, parser=_safe_parser()))
-        except etree.XMLSyntaxError as exc:
-            # libxml2 stops at an external entity referenced in an attribute, before the
-            # declaration could be looked at in the tree.
-            if b"<!ENTITY" in self._data:
-                raise XMLImportError(f"{ENTITIES_REFUSED} ({exc})") from exc
-            raise XMLImportError(f"the XML is malformed ({exc})") from exc
-        _refuse_entities(doc)
-        root = doc.getroot().tag
-        if root.endswith("alto"):
-            _require_size(doc.find(".//{*}Page"), "WIDTH", "HEIGHT")
-            _read_units_as_pixels(doc)
-            self.machine_read_ids = _prepare_lines(doc, "ID", _alto_baseline, _alto_machine_read)
-            self.unclear_marks = _alto_unclear_marks(doc)
-            return self._do_parse_alto(doc)
-        if root.endswith("PcGts"):
-            _require_size(doc.find(".//{*}Page"), "imageWidth", "imageHeight")
-            _drop_languages(doc)
-            self.machine_read_ids = _prepare_lines(doc, "id", _page_baseline, _page_machine_read)
-            self.unclear_marks = _page_unclear_marks(doc)
-            return self._do_parse_page(doc)
-        raise XMLImportError("the XML is neither PAGE XML nor ALTO")
+        def _parse_xml(self):
+            try:
+                doc = etree.ElementTree(etree.fromstring(self._data, parser=_safe_parser()))
+            except etree.XMLSyntaxError as exc:
+                # libxml2 stops at an external entity referenced in an attribute, before the
+                # declaration could be looked at in the tree.
+                if b"<!ENTITY" in self._data:
+                    raise XMLImportError(f"{ENTITIES_REFUSED} ({exc})") from exc
+                raise XMLImportError(f"the XML is malformed ({exc})") from exc
+            _refuse_entities(doc)
+            root = doc.getroot().tag
+            if root.endswith("alto"):
+                _require_size(doc.find(".//{*}Page"), "WIDTH", "HEIGHT")
+                _read_units_as_pixels(doc)
+                self.machine_read_ids = _prepare_lines(
+                    doc, "ID", _alto_baseline, _alto_machine_read
+                )
+                self.unclear_marks = _alto_unclear_marks(doc)
+                return self._do_parse_alto(doc)
+            if root.endswith("PcGts"):
+                _require_size(doc.find(".//{*}Page"), "imageWidth", "imageHeight")
+                _drop_languages(doc)
+                self.machine_read_ids = _prepare_lines(
+                    doc, "id", _page_baseline, _page_machine_read
+                )
+                self.unclear_marks = _page_unclear_marks(doc)
+                return self._do_parse_page(doc)
+            raise XMLImportError("the XML is neither PAGE XML nor ALTO")
+
+    return SafeXMLPage
 
 
 ENTITIES_REFUSED = "the XML declares entities or external references, which are refused"
@@ -335,7 +346,7 @@ def _local_name(element: ElementTree.Element) -> str:
 def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
     """Lines of a PAGE or ALTO file in reading order, in the file's pixel coordinates."""
     try:
-        page = _SafeXMLPage(data, name)
+        page = _safe_xml_page()(data, name)
     except XMLImportError:
         raise
     except Exception as exc:  # kraken's and its libraries' own errors on untrusted files
