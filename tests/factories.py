@@ -6,8 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from PIL import Image, ImageDraw
 
-from ocrreview.corpus.models import Collection, Document, Line, Membership, Page
-from ocrreview.training.models import ModelVersion
+from ocrreview.corpus.models import Collection, Document, Line, Membership, ModelVersion, Page
 
 User = get_user_model()
 

@@ -16,11 +16,11 @@ from ocrreview.corpus.models import (
     Document,
     Line,
     Membership,
+    ModelVersion,
     Page,
 )
 from ocrreview.corpus.signals import lines_being_corrected
 from ocrreview.db_clock import database_now
-from ocrreview.training.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 

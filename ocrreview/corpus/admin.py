@@ -30,10 +30,10 @@ from ocrreview.corpus.models import (
     Invitation,
     Line,
     Membership,
+    ModelVersion,
     Page,
     SearchWord,
 )
-from ocrreview.training.models import ModelVersion
 
 
 class MembershipInline(admin.TabularInline):
@@ -52,6 +52,12 @@ class MembershipInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(ChangedFieldsAdmin):
+    list_display = ["name", "source", "revision", "status", "parent", "created_at"]
+    list_filter = ["status"]
 
 
 @admin.register(Collection)

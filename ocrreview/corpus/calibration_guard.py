@@ -5,7 +5,7 @@ that binds it and applying a threshold to the lines already read ask for the con
 
 from django.conf import settings
 
-from ocrreview.training.models import ModelVersion
+from ocrreview.corpus.models import ModelVersion
 
 CONFIRM_FIELD = "confirm_uncalibrated"
 CONFIRM_LABEL = "Accept lines automatically although the model's confidences are not calibrated"

@@ -6,8 +6,7 @@ from django.contrib.auth.base_user import BaseUserManager
 
 from ocrreview.corpus import calibration_guard, tokens
 from ocrreview.corpus.line_text import nfc
-from ocrreview.corpus.models import Collection, Document, Membership
-from ocrreview.training.models import ModelVersion
+from ocrreview.corpus.models import Collection, Document, Membership, ModelVersion
 
 
 class CollectionSettingsForm(forms.ModelForm):

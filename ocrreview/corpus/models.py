@@ -22,6 +22,103 @@ def default_threshold() -> float:
     return settings.OCRREVIEW_DEFAULT_THRESHOLD
 
 
+class ModelVersionQuerySet(models.QuerySet):
+    # Training, the app above this one, records what makes a version a collection's own and
+    # what lets it through: the run that trained it (`training_run`, whose dataset names the
+    # collection whose ground truth it learnt) and the promotion gate's decisions
+    # (`promotion_events`). Queried here by their query names, and the decisions by the values
+    # of PromotionEvent.Kind that let a version through, as this app imports nothing above it.
+    LET_THROUGH = ("promoted", "overridden")
+
+    def visible_to(self, collection) -> "ModelVersionQuerySet":
+        """Shared base models (hub checkpoints, the starter model) and the collection's own
+        fine-tuned versions; other collections' versions are trained on their private
+        ground truth and are theirs to see."""
+        return self.filter(
+            models.Q(training_run__isnull=True)
+            | models.Q(training_run__dataset__collection=collection)
+        )
+
+    def activatable_in(self, collection) -> "ModelVersionQuerySet":
+        """What an admin may make the collection's model by choosing it: a finished shared
+        model, or an own version that the promotion gate (or an audited override) let
+        through. A version the gate kept inactive goes through the override, which records
+        who and why."""
+        promoted = ModelVersion.objects.filter(
+            promotion_events__collection=collection,
+            promotion_events__kind__in=self.LET_THROUGH,
+        ).values("pk")
+        return (
+            self.visible_to(collection)
+            .exclude(status=ModelVersion.Status.TRAINING)
+            .filter(models.Q(training_run__isnull=True) | models.Q(pk__in=promoted))
+        )
+
+    def choosable_in_new(self) -> "ModelVersionQuerySet":
+        """What a collection being created may start with: the finished shared models (it has
+        no versions of its own yet, and none the gate let through)."""
+        return self.filter(training_run__isnull=True).exclude(status=ModelVersion.Status.TRAINING)
+
+    def choosable_in(self, collection) -> "ModelVersionQuerySet":
+        """What the collection's settings and re-reading offer: the activatable versions and
+        the current one, so that saving other settings never trips on it. Re-reading with a
+        version the gate kept inactive would put its readings on every unreviewed line (and
+        auto-accept them) without the audited override."""
+        return self.filter(
+            models.Q(pk__in=self.activatable_in(collection))
+            | models.Q(pk=collection.model_version_id)
+        )
+
+
+class ModelVersion(models.Model):
+    """A recognition model: a shared base (a hub checkpoint, the starter model) or one that a
+    training run fine-tuned on a collection's ground truth. Here, at the bottom, because
+    collections and lines name the model that reads them."""
+
+    class Status(models.TextChoices):
+        TRAINING = "training", "Training"
+        READY = "ready", "Ready"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    name = models.CharField(max_length=200, unique=True)
+    # A hub id (pinned by revision) or a directory on the workers' shared model volume.
+    source = models.CharField(max_length=500)
+    revision = models.CharField(max_length=100, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.READY)
+    # {"eval_set": "...", "cer": 0.12, "wer": 0.3, "lines": 109, ...}
+    metrics = models.JSONField(default=dict, blank=True)
+    # The calibration fit from recognition.calibration, applied to raw line confidences.
+    calibration = models.JSONField(null=True, blank=True)
+    # The calibration's "fitted_on" when made on this site's reviewers' answers, which no
+    # shipped fit replaces.
+    FITTED_ON_REVIEWS = "reviews"
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ModelVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        # The table training created, kept by name (corpus 0028): the web and workers of the
+        # version before, which an upgrade's migrate runs beside, read it by that name.
+        db_table = "training_modelversion"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def calibrated_on_reviews(self) -> bool:
+        return (
+            bool(self.calibration) and self.calibration.get("fitted_on") == self.FITTED_ON_REVIEWS
+        )
+
+
 class Collection(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
@@ -36,7 +133,7 @@ class Collection(models.Model):
         default=5, validators=[MinValueValidator(1), MaxValueValidator(10)]
     )
     model_version = models.ForeignKey(
-        "training.ModelVersion",
+        ModelVersion,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -376,7 +473,7 @@ class Line(models.Model):
     # collection's threshold.
     confidence = models.FloatField(null=True, blank=True)
     model_version = models.ForeignKey(
-        "training.ModelVersion",
+        ModelVersion,
         null=True,
         blank=True,
         on_delete=models.PROTECT,

@@ -27,18 +27,12 @@ from django.utils import timezone
 from ocrreview import storage
 from ocrreview.corpus.actions import do_set_collection_model
 from ocrreview.corpus.audit import model_label, record_event
-from ocrreview.corpus.models import Collection, CollectionEvent, Line
+from ocrreview.corpus.models import Collection, CollectionEvent, Line, ModelVersion
 from ocrreview.db_clock import DatabaseNow, database_now
 from ocrreview.sweep import beating
 from ocrreview.training import checkpoints, exports, splits, tasks
 from ocrreview.training.exports import ExportError, ExportOptions
-from ocrreview.training.models import (
-    DatasetExport,
-    EvaluationSplit,
-    ModelVersion,
-    PromotionEvent,
-    TrainingRun,
-)
+from ocrreview.training.models import DatasetExport, EvaluationSplit, PromotionEvent, TrainingRun
 from ocrreview.transcription.services import default_model_name, do_queue_recognition
 
 logger = logging.getLogger(__name__)

@@ -7,16 +7,9 @@ from ocrreview.training.models import (
     EvaluationSplit,
     EvaluationSplitChange,
     HeldOutDocument,
-    ModelVersion,
     PromotionEvent,
     TrainingRun,
 )
-
-
-@admin.register(ModelVersion)
-class ModelVersionAdmin(ChangedFieldsAdmin):
-    list_display = ["name", "source", "revision", "status", "parent", "created_at"]
-    list_filter = ["status"]
 
 
 @admin.register(DatasetExport)

@@ -19,6 +19,7 @@ from ocrreview import storage
 from ocrreview.corpus.access import admin_collection_for, visible_collections
 from ocrreview.corpus.api_base import ServesFile, TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
+from ocrreview.corpus.models import ModelVersion
 from ocrreview.training import actions, splits
 from ocrreview.training.exports import FORMATS, UNITS, ExportError, describe_change
 from ocrreview.training.forms import ExportForm, OverrideForm, RedrawSplitForm, TrainingForm
@@ -26,7 +27,6 @@ from ocrreview.training.models import (
     DatasetExport,
     EvaluationSplit,
     EvaluationSplitChange,
-    ModelVersion,
     PromotionEvent,
     TrainingRun,
 )

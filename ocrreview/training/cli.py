@@ -6,10 +6,9 @@ from argparse import ArgumentParser
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
-from ocrreview.corpus.models import Collection
+from ocrreview.corpus.models import Collection, ModelVersion
 from ocrreview.training.actions import TrainingError, TrainingParams
 from ocrreview.training.exports import FORMATS, UNITS, ExportError, ExportOptions
-from ocrreview.training.models import ModelVersion
 
 
 def collection_named(value: str) -> Collection:

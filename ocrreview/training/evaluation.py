@@ -11,9 +11,8 @@ from django.conf import settings
 from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoderModel
 
 from ocrreview import storage
-from ocrreview.corpus.models import Line
+from ocrreview.corpus.models import Line, ModelVersion
 from ocrreview.training.exports import line_image
-from ocrreview.training.models import ModelVersion
 from recognition import calibration, metrics
 from recognition.inference import recognize
 from recognition.loading import (

@@ -1,9 +1,9 @@
 from django import forms
 
-from ocrreview.corpus.models import Collection, Document
+from ocrreview.corpus.models import Collection, Document, ModelVersion
 from ocrreview.training.actions import TrainingParams
 from ocrreview.training.exports import FORMATS, UNITS, ExportOptions
-from ocrreview.training.models import DatasetExport, ModelVersion
+from ocrreview.training.models import DatasetExport
 from ocrreview.transcription.services import model_version_for
 
 _defaults = ExportOptions()

@@ -18,9 +18,8 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
-from ocrreview.corpus.models import Line
+from ocrreview.corpus.models import Line, ModelVersion
 from ocrreview.review.models import Correction
-from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis
 from ocrreview.transcription.services import unit_interval
 from recognition import calibration

@@ -36,14 +36,13 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from ocrreview.corpus.models import Collection, Line
+from ocrreview.corpus.models import Collection, Line, ModelVersion
 from ocrreview.training.models import (
     DatasetExport,
     EvaluationLine,
     EvaluationSplit,
     EvaluationSplitChange,
     HeldOutDocument,
-    ModelVersion,
     TrainingRun,
 )
 

@@ -1,7 +1,6 @@
 from django import forms
 
-from ocrreview.corpus.models import Document
-from ocrreview.training.models import ModelVersion
+from ocrreview.corpus.models import Document, ModelVersion
 
 
 class RerecognizeForm(forms.Form):

@@ -7,7 +7,7 @@ class Hypothesis(models.Model):
 
     line = models.ForeignKey("corpus.Line", on_delete=models.CASCADE, related_name="hypotheses")
     model_version = models.ForeignKey(
-        "training.ModelVersion", on_delete=models.PROTECT, related_name="hypotheses"
+        "corpus.ModelVersion", on_delete=models.PROTECT, related_name="hypotheses"
     )
     rank = models.PositiveSmallIntegerField(help_text="0 is the model's best reading.")
     text = models.TextField(blank=True)
@@ -55,7 +55,7 @@ class RecognitionRequest(models.Model):
     # Repeats line.document so a document's progress is one index scan.
     document = models.ForeignKey("corpus.Document", on_delete=models.CASCADE, related_name="+")
     model_version = models.ForeignKey(
-        "training.ModelVersion", on_delete=models.PROTECT, related_name="+"
+        "corpus.ModelVersion", on_delete=models.PROTECT, related_name="+"
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -99,14 +99,12 @@ class ModelFallback(models.Model):
     and deleted by one that loads the version again."""
 
     model_version = models.OneToOneField(
-        "training.ModelVersion",
+        "corpus.ModelVersion",
         on_delete=models.CASCADE,
         primary_key=True,
         related_name="fallback",
     )
-    stand_in = models.ForeignKey(
-        "training.ModelVersion", on_delete=models.CASCADE, related_name="+"
-    )
+    stand_in = models.ForeignKey("corpus.ModelVersion", on_delete=models.CASCADE, related_name="+")
     reason = models.TextField()
     # The first failed load of this spell, and the latest.
     since = models.DateTimeField()

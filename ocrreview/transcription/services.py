@@ -48,13 +48,13 @@ from ocrreview.corpus.models import (
     Document,
     DocumentAssignment,
     Line,
+    ModelVersion,
     Page,
 )
 from ocrreview.corpus.signals import lines_being_corrected
 from ocrreview.corpus.workflow import in_final_document
 from ocrreview.db_clock import DatabaseNow, database_now, database_now_plus
 from ocrreview.sweep import beating
-from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis, ModelFallback, RecognitionRequest
 from ocrreview.transcription.signals import marked_text_replaced
 

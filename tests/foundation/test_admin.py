@@ -10,8 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from ocrreview.corpus.actions import do_set_collection_model
-from ocrreview.corpus.models import Document, Line, Page
-from ocrreview.training.models import ModelVersion
+from ocrreview.corpus.models import Document, Line, ModelVersion, Page
 from tests import factories
 
 

@@ -8,8 +8,7 @@ from django.urls import reverse
 
 from ocrreview.corpus.actions import NameTaken, do_create_collection
 from ocrreview.corpus.audit import sentence
-from ocrreview.corpus.models import Collection, CollectionEvent, Membership
-from ocrreview.training.models import ModelVersion
+from ocrreview.corpus.models import Collection, CollectionEvent, Membership, ModelVersion
 from tests import factories
 from tests.factories import token_headers as auth
 

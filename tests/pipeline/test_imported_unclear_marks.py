@@ -10,12 +10,11 @@ import redis
 from django.urls import reverse
 
 from ocrreview.corpus.ingestion import Upload, do_ingest
-from ocrreview.corpus.models import Document, Line
+from ocrreview.corpus.models import Document, Line, ModelVersion
 from ocrreview.corpus.signals import unclear_imported
 from ocrreview.corpus.xmlformats import XmlLine, XmlPage, page_xml
 from ocrreview.review import actions
 from ocrreview.review.models import Correction
-from ocrreview.training.models import ModelVersion
 from ocrreview.transcription import services
 from ocrreview.transcription.models import Hypothesis
 from tests import factories

@@ -16,9 +16,8 @@ from django.utils import timezone
 
 from ocrreview import storage
 from ocrreview.corpus import workflow
-from ocrreview.corpus.models import Document, Line
+from ocrreview.corpus.models import Document, Line, ModelVersion
 from ocrreview.review import actions
-from ocrreview.training.models import ModelVersion
 from ocrreview.transcription import services
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 from recognition import inference

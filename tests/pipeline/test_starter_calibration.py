@@ -5,7 +5,7 @@ readings unseen."""
 import pytest
 
 from ocrreview.corpus.calibration_guard import uncalibrated_auto_accept
-from ocrreview.training.models import ModelVersion
+from ocrreview.corpus.models import ModelVersion
 from ocrreview.transcription import services
 from recognition.loading import starter_calibration
 from tests.pipeline.test_model_fallback import document, drain, garbage_model  # noqa: F401

@@ -4,7 +4,8 @@ cancel: admins fine-tune on a finished export and follow the loss and CER curves
 import pytest
 from django.urls import reverse
 
-from ocrreview.training.models import DatasetExport, ModelVersion, TrainingRun
+from ocrreview.corpus.models import ModelVersion
+from ocrreview.training.models import DatasetExport, TrainingRun
 from ocrreview.transcription.services import default_model_version
 from tests.factories import post_json
 from tests.factories import token_headers as auth

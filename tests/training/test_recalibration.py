@@ -4,10 +4,9 @@ first answers to its best readings, and every stored confidence of its readings 
 import pytest
 from django.core.management import CommandError, call_command
 
-from ocrreview.corpus.models import Line
+from ocrreview.corpus.models import Line, ModelVersion
 from ocrreview.review import actions
 from ocrreview.training import recalibration
-from ocrreview.training.models import ModelVersion
 from ocrreview.transcription.models import Hypothesis
 from recognition.calibration import apply_calibration
 from tests import factories

@@ -13,8 +13,9 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from ocrreview import storage
+from ocrreview.corpus.models import ModelVersion
 from ocrreview.training import actions, evaluation
-from ocrreview.training.models import ModelVersion, TrainingRun
+from ocrreview.training.models import TrainingRun
 from tests import factories
 from tests.training.conftest import succeeded_run
 from tests.training.test_training_run import UNCHANGED, start

@@ -19,17 +19,11 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import AutoTokenizer
 
-from ocrreview.corpus.models import Line
+from ocrreview.corpus.models import Line, ModelVersion
 from ocrreview.storage import resolve_model_source
 from ocrreview.training import actions, evaluation, splits, tasks
 from ocrreview.training.actions import TrainingError, TrainingParams
-from ocrreview.training.models import (
-    DatasetExport,
-    EvaluationSplit,
-    ModelVersion,
-    PromotionEvent,
-    TrainingRun,
-)
+from ocrreview.training.models import DatasetExport, EvaluationSplit, PromotionEvent, TrainingRun
 from recognition.architectures import create_starter_base
 from recognition.training import Diverged
 from tests import factories

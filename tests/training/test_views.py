@@ -7,7 +7,7 @@ import lxml.html
 import pytest
 from django.urls import reverse
 
-from ocrreview.corpus.models import Line
+from ocrreview.corpus.models import Line, ModelVersionQuerySet
 from ocrreview.training import actions
 from ocrreview.training.charts import history_chart
 from ocrreview.training.exports import ExportOptions
@@ -227,6 +227,20 @@ def test_settings_and_rereading_offer_no_other_collections_models_nor_unpromoted
     )
     rejected.refresh_from_db(), tiny_version.refresh_from_db()
     assert (rejected.status, tiny_version.status) == ("ready", "active")
+    # Chosen away from, it is still offered: the override let it through.
+    page = client.get(settings_url)
+    assert {v.name for v in page.context["form"].fields["model_version"].queryset} == {
+        "tiny",
+        "tiny-run",
+    }
+
+
+def test_the_versions_let_through_are_those_the_gate_and_the_override_promote():
+    """Corpus, below training, names these kinds by their values."""
+    assert set(ModelVersionQuerySet.LET_THROUGH) == {
+        PromotionEvent.Kind.PROMOTED,
+        PromotionEvent.Kind.OVERRIDDEN,
+    }
 
 
 def test_a_refused_form_comes_back_beside_the_runs_and_exports_there_are(

@@ -16,8 +16,7 @@ from django.core.management.base import CommandError
 from django.db.models import QuerySet
 
 from ocrreview.celery import app
-from ocrreview.corpus.models import Collection
-from ocrreview.training.models import ModelVersion
+from ocrreview.corpus.models import Collection, ModelVersion
 
 WORKER_START_SECONDS = 120
 # A solo worker stops after its task; a recognition task drains the whole queue, so one that

@@ -27,9 +27,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from ocrreview.corpus.management.bench_database import bench_database
-from ocrreview.corpus.models import Collection, Document, Membership
+from ocrreview.corpus.models import Collection, Document, Membership, ModelVersion
 from ocrreview.review.models import Correction
-from ocrreview.training.models import ModelVersion
 
 LINES_PER_PAGE = 40
 EDITOR = re.compile(r'data-line-id="(\d+)" data-version="(\d+)"')

@@ -13,11 +13,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from ocrreview import storage
-from ocrreview.corpus.models import Collection
+from ocrreview.corpus.models import Collection, ModelVersion
 from ocrreview.training import actions, cli
 from ocrreview.training.exports import ExportOptions
 from ocrreview.training.imports import DatasetImportError, do_import_ground_truth, read_dataset
-from ocrreview.training.models import DatasetExport, ModelVersion, TrainingRun
+from ocrreview.training.models import DatasetExport, TrainingRun
 from recognition.loading import STARTER_MODEL_DIR, missing_files
 
 
