@@ -3,8 +3,10 @@
 An invitation to an address no account uses makes the account (username from the address,
 no password) and its membership, and mails a link to choose a password: the password-reset
 link of Django's token generator, which works once and for PASSWORD_RESET_TIMEOUT seconds
-(and no longer once the account is made a site admin: `account_links`). The inviting admin is shown the same link, for a site whose mail goes nowhere (the
-file-based default) or fails, only when the invitation made the account: a link to an account
+(and no longer once the account is made a site admin: `account_links`). The inviting admin is
+shown such a link too, for a site whose mail goes nowhere (the file-based default) or fails:
+made apart from the mailed one, with a token of its own, and either works until one of them
+sets the password. Shown only when the invitation made the account: a link to an account
 that was there before goes to its own address alone. A shown link works until the account is
 made a member otherwise (invited again, added by its username): a membership another admin
 decides on is not to be had with it.
@@ -17,6 +19,7 @@ import re
 import smtplib
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +33,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -41,6 +45,7 @@ from ocrreview.corpus.actions import AlreadyAMember, MembershipError, do_add_mem
 from ocrreview.corpus.audit import member_label
 from ocrreview.corpus.logins import TooManyRequests, record_failure, refusal
 from ocrreview.corpus.models import Collection, CollectionEvent, Invitation, Membership
+from ocrreview.sweep import lost_after
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +134,12 @@ def retire_links(user) -> None:
 
 
 @transaction.atomic
-def do_invite_member(collection: Collection, email: str, name: str, role: str, *, actor) -> Invited:
+def do_invite_member(
+    collection: Collection, email: str, name: str, role: str, *, actor, domain: str, use_https: bool
+) -> Invited:
     """Make `email` a member of the collection with `role`: the active account that uses the
     address, or a new one without a password (named `name`). A pending account is mailed a
-    new link to choose its password, which makes its earlier links fail; a pending member
+    new link to choose its password, on the site at `domain`, which makes its earlier links fail; a pending member
     is invited again so, at most once per RESEND_SECONDS. Any other member already is
     refused. The membership is recorded as do_add_member records it, with the address it was
     sent to; an invitation sent again, in that record.
@@ -146,6 +153,7 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
             INVITATIONS_PER_ADMIN_SECONDS,
         )
     detail = actor.is_staff or actor.is_superuser
+    site = {"domain": domain, "use_https": use_https}
     # Two invitations of one new address at once would each find no account and make two.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -173,7 +181,7 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
             added=True,
             created=True,
             needs_password=True,
-            invitation=_mail_to_send(collection, user, email, actor, reported=True),
+            invitation=_mail_to_send(collection, user, email, actor, site, reported=True),
         )
     user = accounts[0]
     if not user.is_active:
@@ -217,20 +225,22 @@ def do_invite_member(collection: Collection, email: str, name: str, role: str, *
             added=False,
             created=False,
             needs_password=True,
-            invitation=_mail_to_send(collection, user, email, actor, reported=True),
+            invitation=_mail_to_send(collection, user, email, actor, site, reported=True),
         )
     do_add_member(
         collection, user, role, actor=actor, invited={"email": email, "new_account": False}
     )
     # An account that was there before, added now: whether it was mailed (whether it is
     # pending) is not told to a collection's admin.
-    mail = _mail_to_send(collection, user, email, actor, reported=False) if pending else None
+    mail = _mail_to_send(collection, user, email, actor, site, reported=False) if pending else None
     return Invited(user, role, added=True, created=False, needs_password=pending, invitation=mail)
 
 
-def _mail_to_send(collection: Collection, user, email: str, actor, *, reported: bool) -> Invitation:
+def _mail_to_send(
+    collection: Collection, user, email: str, actor, site: dict, *, reported: bool
+) -> Invitation:
     return Invitation.objects.create(
-        collection=collection, user=user, email=email, invited_by=actor, reported=reported
+        collection=collection, user=user, email=email, invited_by=actor, reported=reported, **site
     )
 
 
@@ -345,16 +355,24 @@ def invite(request, collection: Collection, email: str, name: str, role: str) ->
     to choose a password, queued for a worker of the `mail` queue (tasks.mail_invitation): a
     mail server slow or down holds no request. The broker down keeps the member, the
     invitation saying that its mail was not queued."""
-    invited = do_invite_member(collection, email, name, role, actor=request.user)
+    invited = do_invite_member(
+        collection,
+        email,
+        name,
+        role,
+        actor=request.user,
+        domain=request.get_host(),
+        use_https=request.is_secure(),
+    )
     invitation = invited.invitation
     if invitation is None:
         return Sent(invited, link="", invitation=None)
-    queue_invitation_mail(invitation, request.get_host(), request.is_secure())
+    queue_invitation_mail(invitation)
     link = request.build_absolute_uri(set_password_path(invited.user)) if invited.created else ""
     return Sent(invited, link=link, invitation=invitation if invitation.reported else None)
 
 
-def queue_invitation_mail(invitation: Invitation, domain: str, use_https: bool) -> None:
+def queue_invitation_mail(invitation: Invitation) -> None:
     """Queued once the invitation is committed, for the worker to find it. Without a broker the
     account and membership stay, as with a mail server that fails: the admin of an account the
     invitation made has its link, and sends the mail again from the members page."""
@@ -362,7 +380,7 @@ def queue_invitation_mail(invitation: Invitation, domain: str, use_https: bool) 
     from ocrreview.corpus.tasks import mail_invitation
 
     try:
-        mail_invitation.delay(invitation.pk, domain, use_https)
+        mail_invitation.delay(invitation.pk, invitation.domain, invitation.use_https)
     except BrokerUnreachable as exc:  # kombu's, whatever the transport raised
         logger.error("invitation %s not queued, the broker cannot be reached: %r", invitation, exc)
         invitation.mail_state, invitation.mail_error = Invitation.MailState.NOT_QUEUED, NOT_QUEUED
@@ -374,7 +392,8 @@ def queue_invitation_mail(invitation: Invitation, domain: str, use_https: bool) 
 def send_invitation(invitation_id: int, domain: str, use_https: bool) -> None:
     """Mail the invitation, with a link made now to choose a password on the site at `domain`;
     raises what the mail server raised (MAIL_ERRORS). The row is locked while it is sent, so
-    that a copy of the message (the broker gives one again after an hour) finds it sent.
+    that a copy of the message (the broker gives one again after an hour, the sweep sends one
+    when it takes a slow message for lost) finds it sent, and is mailed once.
     Not sent, and cancelled, where the link is no longer the invitation's to give: the account
     chose its password or was given a later invitation, or the member was removed."""
     with transaction.atomic():
@@ -421,14 +440,52 @@ def send_invitation(invitation_id: int, domain: str, use_https: bool) -> None:
         invitation.save(update_fields=["mail_state", "mail_error", "mail_sent_at", "mail_tries"])
 
 
-def record_mail_failure(invitation_id: int, exc: Exception, *, final: bool) -> None:
-    """A try that failed, with the mail server's reason; `final`: no try follows."""
+def record_mail_failure(
+    invitation_id: int, exc: Exception, *, final: bool, retry_in: int = 0
+) -> None:
+    """A try that failed, with the mail server's reason; `final`: no try follows, else the
+    next is due in `retry_in` seconds. The sweep counts from then: the retry's message waits
+    on its worker until it is due (at most 21 minutes), and is not lost."""
     logger.warning("invitation %s not sent (final: %s): %r", invitation_id, final, exc)
     Invitation.objects.filter(pk=invitation_id, mail_state=Invitation.MailState.QUEUED).update(
         mail_error=str(exc) or type(exc).__name__,
         mail_tries=F("mail_tries") + 1,
         mail_state=Invitation.MailState.FAILED if final else Invitation.MailState.QUEUED,
+        queued_at=Now() + timedelta(seconds=retry_in),
     )
+
+
+def requeue_lost_mail() -> int:
+    """The `mail` workers' sweep (ocrreview/sweep.py): send the message of each invitation
+    whose mail is still queued sweep.lost_after() after its message was sent, or its retry due,
+    again: Redis restarted without its data, or the web process died between committing the
+    invitation and queuing its mail. Each is claimed by one conditional update of its
+    queued_at, in the transaction that sends it: of two sweeps that found it, the second waits
+    for the first's and then matches nothing; a worker sending it holds its row, and once that
+    commits it is sent, and matches nothing either; a broker down leaves it unclaimed for the
+    next sweep. An invitation made before its site was kept (corpus 0029) is left to its
+    admin's Re-send. How many were sent."""
+    # Imported here: tasks imports this module.
+    from ocrreview.corpus.tasks import mail_invitation
+
+    lost = (
+        Invitation.objects.filter(
+            mail_state=Invitation.MailState.QUEUED, queued_at__lt=Now() - lost_after()
+        )
+        .exclude(domain="")
+        .values_list("pk", "queued_at", "domain", "use_https")
+    )
+    sent = 0
+    for invitation_id, queued_at, domain, use_https in lost:
+        with transaction.atomic():
+            claimed = Invitation.objects.filter(
+                pk=invitation_id, mail_state=Invitation.MailState.QUEUED, queued_at=queued_at
+            ).update(queued_at=Now())
+            if claimed:
+                mail_invitation.delay(invitation_id, domain, use_https)
+                logger.warning("invitation %s sent again: its message was lost", invitation_id)
+                sent += 1
+    return sent
 
 
 def pending_invitations(collection: Collection) -> dict[int, Invitation]:

@@ -239,9 +239,25 @@ class Invitation(models.Model):
     mail_error = models.TextField(blank=True, default="")
     mail_tries = models.PositiveSmallIntegerField(default=0)
     mail_sent_at = models.DateTimeField(null=True, blank=True)
+    # The site its link is made for: the inviting request's host and scheme, which the worker
+    # that mails it, and the sweep that sends a lost message again, have no request to tell.
+    domain = models.CharField(max_length=255)
+    use_https = models.BooleanField()
+    # While queued, when its message was last sent or its next try is due, by the database's
+    # clock: the `mail` workers' sweep sends it again once this is old
+    # (invitations.requeue_lost_mail).
+    queued_at = models.DateTimeField(db_default=Now())
 
     class Meta:
-        indexes = [models.Index(fields=["collection", "user"], name="invitation_member")]
+        indexes = [
+            models.Index(fields=["collection", "user"], name="invitation_member"),
+            # The sweep's: the few still queued, among every invitation ever sent.
+            models.Index(
+                fields=["queued_at"],
+                condition=models.Q(mail_state="queued"),
+                name="invitation_queued",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"invitation of {self.email} to {self.collection} ({self.mail_state})"

@@ -19,6 +19,7 @@ from ocrreview.corpus.invitations import (
     MAIL_ERRORS,
     password_reset_accounts,
     record_mail_failure,
+    requeue_lost_mail,
     send_invitation,
     send_password_reset,
 )
@@ -142,10 +143,11 @@ def mail_invitation(self, invitation_id: int, domain: str, use_https: bool) -> N
         raise
     except MAIL_ERRORS as exc:
         final = self.request.retries >= self.max_retries
-        record_mail_failure(invitation_id, exc, final=final)
+        countdown = 10 * 2**self.request.retries
+        record_mail_failure(invitation_id, exc, final=final, retry_in=countdown)
         if final:
             raise
-        raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from None
+        raise self.retry(exc=exc, countdown=countdown) from None
     except Exception as exc:
         # Left queued, its admins would wait for a mail nothing sends.
         record_mail_failure(invitation_id, exc, final=True)
@@ -158,3 +160,6 @@ def _sweep_while_serving(sender, **kwargs) -> None:
         start_sweeping("segmentation", sweep_segmentation)
     if consumes(sender, "default"):
         start_sweeping("iiif-fetch", sweep_fetches)
+    # An invitation whose mail's message was lost is sent again by a worker of its queue.
+    if consumes(sender, "mail"):
+        start_sweeping("invitation-mail", requeue_lost_mail)

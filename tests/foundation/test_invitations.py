@@ -409,7 +409,15 @@ def test_two_invitations_of_one_new_address_at_once_make_one_account(alice, lett
         try:
             barrier.wait()
             results.append(
-                invitations.do_invite_member(letters, "pat@example.org", "", REVIEWER, actor=alice)
+                invitations.do_invite_member(
+                    letters,
+                    "pat@example.org",
+                    "",
+                    REVIEWER,
+                    actor=alice,
+                    domain="testserver",
+                    use_https=False,
+                )
             )
         except invitations.Throttled as exc:
             results.append(exc)
