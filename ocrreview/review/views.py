@@ -39,6 +39,7 @@ from ocrreview.corpus.forms import AssigneesForm, ReviewStateForm
 from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.review import (
     actions,
+    assets,
     coordination,
     find_replace,
     images,
@@ -603,6 +604,8 @@ def renew_page_leases(request, pk: int, page_id: int):
             "held": held,
             "superseded": bool(leases and leases.superseded),
             "claim": str(claim),
+            # The version of the page view's scripts now, to a tab opened before a deploy.
+            "scripts": assets.version(*assets.PAGE_VIEW_SCRIPTS),
         }
     )
 

@@ -829,6 +829,7 @@
   const IDLE_MS = 120_000;
   let active = Date.now();
   const elsewhere = document.getElementById("pv-elsewhere");
+  const updated = document.getElementById("pv-updated");
 
   function showHolder(li, held) {
     const input = li.querySelector(".pl-text");
@@ -870,6 +871,8 @@
     // A new claim after "Work in this tab": the renewals and the release name it from now on.
     view.dataset.claim = data.claim;
     elsewhere.hidden = !data.superseded;
+    // Served since by a deploy whose scripts differ from these: they may no longer suit it.
+    if (data.scripts && data.scripts !== view.dataset.scripts) updated.hidden = false;
     document.querySelectorAll(".page-line").forEach((li) => showHolder(li, data.held[li.dataset.lineId]));
   }
 
@@ -877,6 +880,7 @@
     await renewLeases({ take_over: "1" });
     if (elsewhere.hidden) (selected ?? document.querySelector(".page-line"))?.querySelector(".pl-text").focus();
   });
+  document.getElementById("reload-page").addEventListener("click", () => window.location.reload());
   // Back in this tab: whether another tab took the lines meanwhile shows at once.
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") renewLeases();

