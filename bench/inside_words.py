@@ -1,9 +1,11 @@
 """Find and replace inside words at scale: the lines a preview of "every hit" reads
 (find_replace.hit_lines, inside_words) in a collection of a million distinct words, with the
 words holding each run of the query looked up in the vocabulary by the trigram index of the
-folded words (corpus migration 0025), against reading and folding the whole vocabulary in
-Python for every preview, as it was before (`vocabulary_lines_before`, kept here as the
-yardstick).
+folded words (corpus migration 0025), and those words' lines in the lines' search vectors
+twenty words at a time (find_replace.LINE_LOOKUP_WORDS), against two yardsticks kept here:
+reading and folding the whole vocabulary in Python for every preview, as it was before the
+index (`vocabulary_words_before`), and one query of the search vectors for all the words, as
+it was before the twenty at a time (`lines_by_one_query`).
 
     python -m bench.inside_words [--words 1000000] [--queries 40] [--short 6]
 
@@ -13,11 +15,13 @@ collection whose lines hold --words distinct words or a few more (dictionary wor
 for s, as misreadings and old spellings make them), made in SQL (generate_series); the
 vocabulary is filled by the triggers that keep it in production, and the search indexes are
 built after the load. Times --queries previews of parts of three to six letters of the
-collection's words (a third typed without the accents the words have), before and after in
-turn, and --short previews of one or two letters, where no trigram helps. Checks that both find
+collection's words (a third typed without the accents the words have), each way in turn, and
+--short previews of one or two letters, where no trigram helps. Checks that every way finds
 the same lines. Prints p50 and p95 of each in milliseconds, of the vocabulary's lookup and of
-the whole preview (the lookup, then reading the lines it leaves until 2,001 have hits), and,
-last, `speedup_p50: N` (previews before over after, parts of three letters or more).
+the whole preview (the lookups, then reading the lines they leave until 2,001 have hits):
+`before` reads the vocabulary, `one query` looks the lines up at once, `after` is the code's
+way. Last, `one_query_speedup_p50: N` and `speedup_p50: N` (previews of parts of three
+letters or more, each yardstick over after).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import django
@@ -40,7 +44,7 @@ from django.db import connection  # noqa: E402
 from django.db.models import Q  # noqa: E402
 
 from ocrreview.corpus.management.bench_database import bench_database  # noqa: E402
-from ocrreview.corpus.models import Collection, Document, Page, SearchWord  # noqa: E402
+from ocrreview.corpus.models import Collection, Document, Line, Page, SearchWord  # noqa: E402
 from ocrreview.review import find_replace, search  # noqa: E402
 from ocrreview.review.find_replace import (  # noqa: E402
     INSIDE_WORDS_MOST,
@@ -64,8 +68,8 @@ INDEXES = [
 ]
 
 
-def vocabulary_lines_before(collection: Collection, pattern: Pattern) -> Q | None:
-    """find_replace.vocabulary_lines as it was before the trigram index: every word of the
+def vocabulary_words_before(collection: Collection, pattern: Pattern) -> list | None:
+    """find_replace.vocabulary_words as it was before the trigram index: every word of the
     vocabulary read and folded in Python, for each preview."""
     table = _FoldTable(dataclasses.replace(pattern.options, match_case=False))
     alternatives = [
@@ -81,15 +85,26 @@ def vocabulary_lines_before(collection: Collection, pattern: Pattern) -> Q | Non
         for run, found in holding.items():
             if run in folded:
                 found.append(word)
-    lines = Q(pk__in=[])
+    found_groups = []
     for runs in alternatives:
         if not all(holding[run] for run in runs):
             continue
         groups = [holding[run] for run in runs if len(holding[run]) <= INSIDE_WORDS_MOST]
         if not groups:
             return None
+        found_groups.append(groups)
+    return found_groups
+
+
+def lines_by_one_query(collection: Collection, alternatives: list) -> Iterator[int]:
+    """find_replace.lines_holding as it was before the words were looked up twenty at a
+    time: one query of the search vectors for every word of every group, read in id order,
+    a fetch at a time, as the preview reads on until enough lines have hits."""
+    lines = Q(pk__in=[])
+    for groups in alternatives:
         lines |= Q(search_vector=search.lexeme_query(groups))
-    return lines
+    found = Line.objects.filter(collection=collection).filter(lines).order_by("pk")
+    return found.values_list("pk", flat=True).iterator(chunk_size=find_replace.READ_BATCH)
 
 
 def main() -> None:
@@ -125,7 +140,7 @@ def run(words: int, queries: int, short: int) -> None:
     # Once untimed, each way: the first preview of a process works out which characters
     # lowercase to which (find_replace._lowercased_from), and the caches warm.
     _time_both(collection, long[:1])
-    speedups = []
+    speedups = {}
     for name, chosen in (("parts", long), ("short parts", brief)):
         if not chosen:
             continue
@@ -134,29 +149,34 @@ def run(words: int, queries: int, short: int) -> None:
         for label, taken in timings.items():
             lookup, preview = taken["lookup"], taken["preview"]
             print(
-                f"  {label:6} vocabulary p50 {_p(lookup, 50):8.1f} p95 {_p(lookup, 95):8.1f}  "
+                f"  {label:9} vocabulary p50 {_p(lookup, 50):8.1f} p95 {_p(lookup, 95):8.1f}  "
                 f"preview p50 {_p(preview, 50):8.1f} p95 {_p(preview, 95):8.1f}"
             )
-        speedups.append(_p(timings["before"]["preview"], 50) / _p(timings["after"]["preview"], 50))
-    print(f"speedup_p50: {speedups[0]:.1f}")
+        after = _p(timings["after"]["preview"], 50)
+        for label in ("one query", "before"):
+            speedups.setdefault(label, _p(timings[label]["preview"], 50) / after)
+    print(f"one_query_speedup_p50: {speedups['one query']:.1f}")
+    print(f"speedup_p50: {speedups['before']:.1f}")
 
 
 def _time_both(collection: Collection, parts: list[str]) -> dict[str, dict[str, list[float]]]:
-    """Each part's preview before and after, in turn (which goes first alternating, so that
-    neither catches the machine busier), checked to find the same lines: for each way, the
-    preview's time and, within it, the vocabulary's (vocabulary_lines)."""
+    """Each part's preview each way, in turn (which goes first rotating, so that none catches
+    the machine busier), checked to find the same lines: for each way, the preview's time
+    and, within it, the vocabulary's (vocabulary_words)."""
+    ways: list[tuple[str, Callable, Callable]] = [
+        ("before", vocabulary_words_before, find_replace.lines_holding),
+        ("one query", find_replace.vocabulary_words, lines_by_one_query),
+        ("after", find_replace.vocabulary_words, find_replace.lines_holding),
+    ]
     timings: dict[str, dict[str, list[float]]] = {
-        way: {"lookup": [], "preview": []} for way in ("before", "after")
+        label: {"lookup": [], "preview": []} for label, _, _ in ways
     }
-    current = find_replace.vocabulary_lines
+    current = find_replace.vocabulary_words, find_replace.lines_holding
     for i, part in enumerate(parts):
         found = {}
-        ways: list[tuple[str, Callable]] = [
-            ("before", vocabulary_lines_before),
-            ("after", current),
-        ]
-        for label, way in ways if i % 2 else ways[::-1]:
-            find_replace.vocabulary_lines = _timed(way, timings[label]["lookup"])
+        for label, words, lines in ways[i % 3 :] + ways[: i % 3]:
+            find_replace.vocabulary_words = _timed(words, timings[label]["lookup"])
+            find_replace.lines_holding = lines
             try:
                 start = time.perf_counter()
                 found[label] = find_replace.hit_lines(
@@ -168,9 +188,9 @@ def _time_both(collection: Collection, parts: list[str]) -> dict[str, dict[str, 
                 )
                 timings[label]["preview"].append((time.perf_counter() - start) * 1000)
             finally:
-                find_replace.vocabulary_lines = current
-        if found["before"] != found["after"]:
-            raise SystemExit(f"{part!r}: before and after found other lines")
+                find_replace.vocabulary_words, find_replace.lines_holding = current
+        if len({tuple(lines) for lines in found.values()}) > 1:
+            raise SystemExit(f"{part!r}: the ways found other lines")
     return timings
 
 

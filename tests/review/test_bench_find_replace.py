@@ -34,7 +34,13 @@ def test_bench_inside_words_runs_at_a_tiny_size(monkeypatch, capsys):
         r"seeded and indexed \d+ distinct words in \d+ s \(trigram index: yes\)", out[1]
     )
     assert int(out[1].split()[3]) >= 300
-    assert out[2] == "parts of 300 words, 4 previews (ms):" and out[5].startswith("short parts")
+    assert out[2] == "parts of 300 words, 4 previews (ms):" and out[6].startswith("short parts")
+    assert [row.split()[:2] for row in out[3:6]] == [
+        ["before", "vocabulary"],
+        ["one", "query"],
+        ["after", "vocabulary"],
+    ]
+    assert re.fullmatch(r"one_query_speedup_p50: \d+\.\d", out[-2]), out[-2]
     assert re.fullmatch(r"speedup_p50: \d+\.\d", out[-1]), out[-1]
     assert connection.settings_dict["NAME"] == name
     assert Collection.objects.count() == 0

@@ -1,8 +1,9 @@
 """Inside words, the vocabulary's words that hold a run of the query are looked up by the
 trigram index of the words folded (corpus migration 0025) and checked as the hits fold them:
 the same words, so the same lines, as reading and folding every word of the vocabulary
-(bench.inside_words.vocabulary_lines_before, the way it was), whatever the accents, case,
-ligatures, marks and LIKE's own characters in the words and the queries."""
+(bench.inside_words.vocabulary_words_before, the way it was) and looking their lines up in one
+query (bench.inside_words.lines_by_one_query), whatever the accents, case, ligatures, marks
+and LIKE's own characters in the words and the queries."""
 
 import dataclasses
 import importlib
@@ -13,8 +14,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from bench.inside_words import vocabulary_lines_before
-from ocrreview.corpus.models import Line, SearchWord
+from bench.inside_words import lines_by_one_query, vocabulary_words_before
+from ocrreview.corpus.models import SearchWord
 from ocrreview.review import find_replace
 from ocrreview.review.find_replace import Options, Pattern
 from tests import factories
@@ -58,8 +59,9 @@ def make_query(rng: random.Random, words: list[str]) -> str:
     return q
 
 
-def lines_of(q) -> set[int] | None:
-    return None if q is None else set(Line.objects.filter(q).values_list("pk", flat=True))
+def lines_before(collection, pattern: Pattern) -> list[int] | None:
+    words = vocabulary_words_before(collection, pattern)
+    return None if words is None else list(lines_by_one_query(collection, words))
 
 
 @pytest.fixture
@@ -80,15 +82,16 @@ def test_the_same_lines_as_reading_every_word(letters, vocabulary, monkeypatch, 
     # Few enough that some runs are in too many words, and their alternatives read every line.
     monkeypatch.setattr(find_replace, "INSIDE_WORDS_MOST", 12)
     monkeypatch.setattr("bench.inside_words.INSIDE_WORDS_MOST", 12)
+    # Few enough that a run's words are looked up in several queries of the lines.
+    monkeypatch.setattr(find_replace, "LINE_LOOKUP_WORDS", 3)
     rng = random.Random(11)
     answered = {"every line": 0, "some lines": 0}
     for _ in range(100):
         q = make_query(rng, vocabulary)
         for options in OPTIONS:
             pattern = Pattern(q, dataclasses.replace(options, inside_words=True))
-            now = lines_of(find_replace.vocabulary_lines(letters, pattern))
-            before = lines_of(vocabulary_lines_before(letters, pattern))
-            assert now == before, (q, options)
+            now = find_replace.vocabulary_lines(letters, pattern)
+            assert now == lines_before(letters, pattern), (q, options)
             answered["every line" if now is None else "some lines"] += 1
     assert min(answered.values()) > 30, answered
 
@@ -150,7 +153,7 @@ def test_a_letter_the_database_folds_otherwise_is_left_to_any_characters(letters
     line = factories.make_line(page, 0, text="ab\ufc5excd and other words")
     factories.make_line(page, 1, text="abxcd")
     pattern = Pattern("b\ufc5exc", Options(inside_words=True, match_accents=True))
-    assert lines_of(find_replace.vocabulary_lines(letters, pattern)) == {line.pk}
+    assert find_replace.vocabulary_lines(letters, pattern) == [line.pk]
 
 
 @pytest.mark.django_db

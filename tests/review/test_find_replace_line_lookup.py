@@ -1,0 +1,134 @@
+"""Inside words, the lines that hold the words found are looked up LINE_LOOKUP_WORDS words at
+a time and merged (one query of hundreds of words looked like most of the collection to
+PostgreSQL, which then read every line of it): the lines a preview finds are exactly those of
+reading every line the filters leave and keeping those with a hit, for a word in many lines,
+hundreds of words, no word, accents, ſ and case, phrases, `or` and `-word`, with the trigram
+index of the words and without it (the embedded PostgreSQL has no pg_trgm)."""
+
+import itertools
+import string
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from ocrreview.corpus.models import Line
+from ocrreview.review import find_replace, search
+from ocrreview.review.find_replace import Options, Pattern
+from tests import factories
+
+S = Line.Status
+NAMES = ["".join(pair) for pair in itertools.product(string.ascii_lowercase, repeat=2)]
+LINES = 600
+QUERIES = [
+    "zork",  # inside a word of each line: 600 words
+    "ZORK",
+    "orkb",
+    "tbe",  # a word of every other line
+    "tbe zork",
+    "zork or eglis",
+    "zork -tbe",
+    "eglis",  # Église, église, ÉGLISE and eglise alike unless accents are matched
+    "égliſ",
+    "ſſieur",
+    "ssieurs",
+    "e",
+    "qqqz",  # in no word
+    "zork qqqz",  # a run in no word, beside one in hundreds
+    "qqqz or tbe",
+]
+OPTIONS = [
+    Options(inside_words=True),
+    Options(inside_words=True, match_accents=True),
+    Options(inside_words=True, match_case=True, match_accents=True),
+]
+
+
+@pytest.fixture
+def lines(letters):
+    letter = factories.make_document(letters, title="Letter")
+    ledger = factories.make_document(letters, title="Ledger")
+    pages = [factories.make_page(letter), factories.make_page(ledger)]
+    church = ["Égliſe", "église", "ÉGLISE", "eglise"]
+    made = []
+    for i in range(LINES):
+        words = [f"{NAMES[i]}zork{NAMES[i * 7 % len(NAMES)]}"]
+        if i % 2 == 0:
+            words.insert(i % 4 // 2, "tbe")
+        if i % 5 == 0:
+            words.append(church[i // 5 % len(church)])
+        if i % 3 == 0:
+            words.append("Meſſieurs" if i % 2 else "messieurs")
+        status = S.REVIEWED if i % 3 == 1 else S.NEEDS_REVIEW
+        made.append(factories.make_line(pages[i % 2], i // 2, text=" ".join(words), status=status))
+    return made
+
+
+def every_line(collection, q: str, filters: search.Filters, options: Options) -> list[int]:
+    """The lines with a hit, as reading every line the filters leave finds them."""
+    pattern = Pattern(q, options)
+    found = search._filtered(Line.objects.filter(collection=collection), filters)
+    rows = found.order_by("pk").values_list("pk", "text")
+    return [pk for pk, text in rows if pattern.hits(text)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("indexed", [True, False], ids=["trigram index", "no trigram index"])
+def test_a_preview_finds_the_lines_that_reading_every_line_finds(
+    letters, lines, monkeypatch, indexed
+):
+    if not indexed:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX {find_replace.INSIDE_WORD_INDEX}")
+    assert find_replace.inside_word_index_available() == indexed
+    # Batches that end inside a run of lines with hits and between them.
+    monkeypatch.setattr(find_replace, "READ_BATCH", 7)
+    documents = {line.document for line in lines}
+    filters = [search.Filters(), search.Filters(status=S.REVIEWED)]
+    filters += [search.Filters(document=document) for document in documents]
+    cases = [(q, OPTIONS[0], chosen) for q in QUERIES for chosen in filters[1:]]
+    cases += [(q, options, filters[0]) for q in QUERIES for options in OPTIONS]
+    counts = set()
+    for q, options, chosen in cases:
+        expected = every_line(letters, q, chosen, options)
+        counts.add(len(expected))
+        for most in (find_replace.MAX_LINES + 1, 5):
+            found = find_replace.hit_lines(letters, q, chosen, most, options)
+            assert found == expected[:most], (q, options, chosen, most)
+    assert {0, LINES} <= counts and len(counts) > 10, counts
+
+
+@pytest.mark.django_db
+def test_the_lines_of_hundreds_of_words_are_looked_up_by_the_index(letters, lines):
+    """A part in hundreds of words: their lines are found by the index of the lines' search
+    vectors, not by reading every line (as PostgreSQL chose to for one query of all the
+    words, which it took to be in most lines)."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE corpus_line")
+    with CaptureQueriesContext(connection) as queries:
+        found = find_replace.hit_lines(
+            letters, "zork", search.Filters(), find_replace.MAX_LINES, Options(inside_words=True)
+        )
+    assert found == sorted(line.pk for line in lines)
+    [lookup] = [query["sql"] for query in queries.captured_queries if "tsquery" in query["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {lookup}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Bitmap Index Scan on line_search_vector" in plan, plan
+    assert "Seq Scan on corpus_line" not in plan, plan
+
+
+@pytest.mark.django_db
+def test_an_alternative_holds_a_word_of_each_of_its_groups(letters, lines, monkeypatch):
+    """Lines are merged by group (a line holds one of its words) and alternative (every
+    group), whatever chunk each word was looked up in."""
+    monkeypatch.setattr(find_replace, "LINE_LOOKUP_WORDS", 2)
+    pattern = Pattern("tbe zork or ſſieur", Options(inside_words=True))
+    groups = find_replace.vocabulary_words(letters, pattern)
+    assert [len(group) for alternative in groups for group in alternative] == [1, LINES, 2]
+    texts = dict(Line.objects.filter(collection=letters).values_list("pk", "text"))
+    assert find_replace.lines_holding(letters, groups) == sorted(
+        pk
+        for pk, text in texts.items()
+        if ("tbe" in text.split() and "zork" in text) or "ieurs" in text
+    )
