@@ -33,18 +33,20 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ocrreview.settings")
 django.setup()
 
-from django.db import connection  # noqa: E402
 from django.db.models import Q  # noqa: E402
 
-from ocrreview.corpus.management.bench_database import bench_database  # noqa: E402
-from ocrreview.corpus.models import Collection, Document, Line, Page, SearchWord  # noqa: E402
+from ocrreview.corpus.management.bench_database import (  # noqa: E402
+    bench_database,
+    dictionary,
+    seed_lines,
+)
+from ocrreview.corpus.models import Collection, Line, SearchWord  # noqa: E402
 from ocrreview.review import find_replace, search  # noqa: E402
 from ocrreview.review.find_replace import (  # noqa: E402
     INSIDE_WORDS_MOST,
@@ -55,17 +57,8 @@ from ocrreview.review.find_replace import (  # noqa: E402
     _FoldTable,
 )
 
-WORDS_FILE = Path("/usr/share/dict/words")
-LINES_PER_PAGE = 40
 # Distinct words a line holds, and common words around them.
 NEW_WORDS_PER_LINE, COMMON_WORDS_PER_LINE = 6, 2
-INDEXES = [
-    "line_search_vector",
-    "search_word_lookup",
-    "search_word_folded",
-    "search_word_trigram",
-    "search_word_folded_trigram",
-]
 
 
 def vocabulary_words_before(collection: Collection, pattern: Pattern) -> list | None:
@@ -121,7 +114,7 @@ def main() -> None:
 
 def run(words: int, queries: int, short: int) -> None:
     started = time.perf_counter()
-    collection = seed(words, _dictionary())
+    collection = seed(words, dictionary())
     distinct = SearchWord.objects.filter(collection=collection).count()
     print(
         f"seeded and indexed {distinct} distinct words in {time.perf_counter() - started:.0f} s "
@@ -220,85 +213,37 @@ def _part(word: str, rng: random.Random, length: int, folded: bool = False) -> s
     return _fold(part, _FoldTable(Options()))[0] if folded else part
 
 
-def _dictionary() -> list[str]:
-    if not WORDS_FILE.exists():
-        raise SystemExit(f"{WORDS_FILE} is missing (Debian: apt-get install wamerican).")
-    return sorted(
-        {w.strip() for w in WORDS_FILE.read_text().split() if w.strip().isalpha() and len(w) > 2}
-    )
-
-
-def seed(words: int, dictionary: list[str]) -> Collection:
-    collection = Collection.objects.create(name="Bench")
-    document = Document.objects.create(collection=collection, title="Bench document")
+def seed(words: int, dictionary_words: list[str]) -> Collection:
     # Some words come out twice (a letter put in beside the same letter), and a few are
     # dictionary words: a tenth more are made than asked for.
     lines = words * 11 // 10 // NEW_WORDS_PER_LINE + 1
-    Page.objects.bulk_create(
-        Page(document=document, index=i, image="bench/page.png", width=2000, height=3000)
-        for i in range((lines - 1) // LINES_PER_PAGE + 1)
-    )
-    params = {
-        "collection": collection.pk,
-        "document": document.pk,
-        "lines": lines,
-        "per_page": LINES_PER_PAGE,
-        "new": NEW_WORDS_PER_LINE,
-        "common": COMMON_WORDS_PER_LINE,
-        "words": dictionary,
-        "word_count": len(dictionary),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = ANY(%s)", [INDEXES])
-        definitions = [row[0] for row in cursor.fetchall()]
-        cursor.execute(f"DROP INDEX IF EXISTS {', '.join(INDEXES)}")
-        cursor.execute("SET maintenance_work_mem = '512MB'")
-        cursor.execute("CREATE TEMPORARY TABLE bench_word (pos int PRIMARY KEY, word text)")
-        cursor.execute(
-            "INSERT INTO bench_word SELECT row_number() OVER (ORDER BY md5(w)) - 1, lower(w) "
-            "FROM unnest(%(words)s::text[]) AS w",
-            params,
-        )
-        # Word m of the new ones: dictionary word m mod W with a letter put in, where and
-        # which letter from m div W, so that each is another; one in ten with é for e, one
-        # in ten with ſ for s. Then a few common words (the first hundred, skewed).
-        cursor.execute(
-            """
-            INSERT INTO corpus_line (collection_id, document_id, page_id, "order", bbox, polygon,
-                baseline, status, text, human_text, confidence, version, error, updated_at)
-            SELECT %(collection)s, %(document)s, p.id, n %% %(per_page)s,
-                '[40, 60, 1900, 120]', '[]', '[]', 'needs_review', t.text, false, 0.5, 1, '',
-                now()
-            FROM generate_series(0, %(lines)s - 1) AS n
-            JOIN corpus_page p ON p.document_id = %(document)s AND p.index = n / %(per_page)s
-            CROSS JOIN LATERAL (
-                SELECT string_agg(word, ' ') AS text FROM (
-                    SELECT CASE m %% 10 WHEN 0 THEN translate(v, 'e', 'é')
-                        WHEN 1 THEN translate(v, 's', 'ſ') ELSE v END AS word
-                    FROM (
-                        SELECT n * %(new)s + j AS m,
-                            left(w.word, (q %% length(w.word))::int)
-                            || chr(97 + ((q / length(w.word)) %% 26)::int)
-                            || substr(w.word, (q %% length(w.word))::int + 1) AS v
-                        FROM generate_series(0, %(new)s - 1) AS j
-                        CROSS JOIN LATERAL (
-                            SELECT (n * %(new)s + j) / %(word_count)s AS q,
-                                (n * %(new)s + j) %% %(word_count)s AS r
-                        ) AS k
-                        JOIN bench_word w ON w.pos = k.r
-                    ) AS made
-                    UNION ALL
-                    SELECT c.word FROM generate_series(1, %(common)s) AS i
-                    JOIN bench_word c ON c.pos = (n * 7 + i * 13) %% 100
-                ) AS line_words
-            ) AS t
-            """,
-            params,
-        )
-        for definition in definitions:
-            cursor.execute(definition)
-        cursor.execute("ANALYZE corpus_page, corpus_line, corpus_searchword")
-    return collection
+    # Word m of the new ones: dictionary word m mod W (lowercased) with a letter put in, where
+    # and which letter from m div W, so that each is another; one in ten with é for e, one in
+    # ten with ſ for s. Then a few common words (the first hundred, skewed).
+    made = """
+        SELECT string_agg(word, ' ') AS text, 'needs_review' AS status, 0.5 AS confidence
+        FROM (
+            SELECT CASE m %% 10 WHEN 0 THEN translate(v, 'e', 'é')
+                WHEN 1 THEN translate(v, 's', 'ſ') ELSE v END AS word
+            FROM (
+                SELECT n * %(new)s + j AS m,
+                    left(w.word, (q %% length(w.word))::int)
+                    || chr(97 + ((q / length(w.word)) %% 26)::int)
+                    || substr(w.word, (q %% length(w.word))::int + 1) AS v
+                FROM generate_series(0, %(new)s - 1) AS j
+                CROSS JOIN LATERAL (
+                    SELECT (n * %(new)s + j) / %(word_count)s AS q,
+                        (n * %(new)s + j) %% %(word_count)s AS r
+                ) AS k
+                JOIN (SELECT pos, lower(word) AS word FROM bench_word) AS w ON w.pos = k.r
+            ) AS made
+            UNION ALL
+            SELECT lower(c.word) FROM generate_series(1, %(common)s) AS i
+            JOIN bench_word c ON c.pos = (n * 7 + i * 13) %% 100
+        ) AS line_words
+    """
+    params = {"new": NEW_WORDS_PER_LINE, "common": COMMON_WORDS_PER_LINE}
+    return seed_lines(lines, dictionary_words, made, params)
 
 
 if __name__ == "__main__":
