@@ -241,8 +241,8 @@ class Invitation(models.Model):
     mail_sent_at = models.DateTimeField(null=True, blank=True)
     # The site its link is made for: the inviting request's host and scheme, which the worker
     # that mails it, and the sweep that sends a lost message again, have no request to tell.
-    domain = models.CharField(max_length=255)
-    use_https = models.BooleanField()
+    domain = models.CharField(max_length=255, db_default="")
+    use_https = models.BooleanField(db_default=False)
     # While queued, when its message was last sent or its next try is due, by the database's
     # clock: the `mail` workers' sweep sends it again once this is old
     # (invitations.requeue_lost_mail).

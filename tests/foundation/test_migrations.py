@@ -1,6 +1,7 @@
-"""Migrations that lock a large table (lines, and the recognition and review tables) for as
-long as they take: compose's `migrate` runs beside the web and workers of the version before,
-whose every save would wait on the lock. The check sees operations and SQL; what a RunPython
+"""Migrations that the version before cannot run beside (compose's `migrate` runs beside its
+web and workers): those that lock a large table (lines, and the recognition and review tables)
+for as long as they take, on which its every save would wait, and those that add a column its
+inserts leave out. The check sees operations and SQL; what a RunPython
 does, or a column type change, is for the migration's author to judge."""
 
 import re
@@ -10,6 +11,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 from django.db.migrations.loader import MigrationLoader
+from django.db.models import NOT_PROVIDED, GeneratedField
 
 APPS = ("corpus", "transcription", "review", "training")
 # A review table of one row per undo of many lines is no large one.
@@ -127,3 +129,82 @@ def test_the_check_finds_a_lock_on_a_large_table(operation):
 )
 def test_the_check_lets_pass_what_locks_no_large_table(operation):
     assert not locking_operations(migration(operation))
+
+
+# Written before this check: each added a column the version before never sets.
+UNSET_BY_THE_VERSION_BEFORE = {
+    ("corpus", "0004_line_human_text"),
+    ("corpus", "0006_iiif_import"),
+    ("corpus", "0008_iiif_fetch_claim"),
+    ("corpus", "0011_document_source_sha256"),
+    ("corpus", "0013_collection_language"),
+    ("corpus", "0015_api_token_form_nonce"),
+    ("corpus", "0023_page_source_name"),
+    ("training", "0003_training_run_heartbeat"),
+    ("training", "0005_stalls"),
+    ("training", "0010_provisional_evaluation_split"),
+    ("transcription", "0003_request_queued_at"),
+}
+
+
+def columns_the_version_before_cannot_insert(migration: migrations.Migration) -> list[str]:
+    """Columns `migration` adds NOT NULL with no database default. Django's `default` lives in
+    Python only (the column's default is dropped once it is added), so every row the version
+    before inserts while `migrate` runs beside it fails, and with it the request or task."""
+    if migration.initial:
+        return []
+    created = {
+        op.name_lower for op in migration.operations if isinstance(op, migrations.CreateModel)
+    }
+    return [
+        f"AddField {op.model_name}.{op.name}: give it null=True or a db_default"
+        for op in migration.operations
+        if isinstance(op, migrations.AddField)
+        and op.model_name_lower not in created
+        and not (op.field.many_to_many or op.field.null or isinstance(op.field, GeneratedField))
+        and op.field.db_default is NOT_PROVIDED
+    ]
+
+
+def test_no_new_migration_adds_a_column_the_version_before_cannot_insert():
+    loader = MigrationLoader(None, ignore_no_migrations=True, load=False)
+    loader.load_disk()
+    ours = {key: m for key, m in loader.disk_migrations.items() if key[0] in APPS}
+    found = {
+        key: columns
+        for key, m in ours.items()
+        if (columns := columns_the_version_before_cannot_insert(m))
+    }
+    assert {
+        key: columns for key, columns in found.items() if key not in UNSET_BY_THE_VERSION_BEFORE
+    } == {}
+    assert set(found) == UNSET_BY_THE_VERSION_BEFORE  # an entry that no longer adds one goes
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        models.CharField(max_length=9, default=""),
+        models.BooleanField(default=False),
+        models.ForeignKey("corpus.Collection", on_delete=models.CASCADE),
+    ],
+    ids=["python-default", "boolean", "foreign-key"],
+)
+def test_the_check_finds_a_column_the_version_before_cannot_insert(field):
+    found = columns_the_version_before_cannot_insert(
+        migration(migrations.AddField("invitation", "site", field))
+    )
+    assert found == ["AddField invitation.site: give it null=True or a db_default"]
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        migrations.AddField("invitation", "site", models.CharField(max_length=9, db_default="")),
+        migrations.AddField("invitation", "site", models.TextField(null=True)),
+        migrations.AddField("invitation", "tags", models.ManyToManyField("corpus.Collection")),
+    ],
+    ids=["db-default", "nullable", "many-to-many"],
+)
+def test_the_check_lets_pass_a_column_the_version_before_can_leave_out(operation):
+    assert columns_the_version_before_cannot_insert(migration(operation)) == []
