@@ -295,34 +295,66 @@ def do_claim_page(page: Page, user, *, claim: uuid.UUID, opening: bool) -> PageV
     None for a final document's page, whose lines nobody works on.
 
     One UPDATE, with no join: on a line a colleague's claim (or another page view's) has
-    locked it waits, then checks the line again as that claim left it, and passes it over."""
-    if Document.objects.filter(
-        pk=page.document_id, review_state=Document.ReviewState.FINAL
-    ).exists():
+    locked it waits, then checks the line again as that claim left it, and passes it over.
+    Whether a later tab holds the lines is asked again after it: a later tab that committed
+    after the first asking took what this UPDATE then passed over."""
+    if _final(page):
         return None
     until = database_now() + timedelta(seconds=_lease_seconds())
-    with transaction.atomic():
-        later = dict(
-            _page_lines(page)
-            .filter(_held_by_page_views(user), _newer_than(claim))
-            .filter(claimed_until__gt=DatabaseNow())
-            .order_by()
-            .values_list("pk", "claimed_until")
-        )
-        if later:
-            return PageViewLeases(until=None, superseded=True, mine_elsewhere=later)
-        # Each condition on the row itself (no subquery), so that a line another page view
-        # took meanwhile is checked again as it left it.
-        mine = _held_by_page_views(user) & (Q(page_view_claim=claim) | _older_than(claim))
-        _page_lines(page).filter(_free() | mine).update(
-            status=S.IN_REVIEW, claimed_by=user, claimed_until=until, page_view_claim=claim
-        )
-        Line.objects.filter(
-            page_id=page.pk, status=S.IN_REVIEW, claimed_by=user, page_view_claim__isnull=True
-        ).update(claimed_until=until)
-        if opening:
-            _release_untyped(user, page.document.collection_id, keeping=Q(page_id=page.pk))
+    try:
+        with transaction.atomic():
+            _check_no_later_tab(page, user, claim)
+            # Each condition on the row itself (no subquery), so that a line another page view
+            # took meanwhile is checked again as it left it.
+            mine = _held_by_page_views(user) & (Q(page_view_claim=claim) | _older_than(claim))
+            _page_lines(page).filter(_free() | mine).update(
+                status=S.IN_REVIEW, claimed_by=user, claimed_until=until, page_view_claim=claim
+            )
+            # Again: a later tab whose claim committed after the check above (the UPDATE
+            # waited on its lines, or began after it) left this one nothing to take.
+            _check_no_later_tab(page, user, claim)
+            _renew_unclaimed(page, user, until)
+            if opening:
+                _release_untyped(user, page.document.collection_id, keeping=Q(page_id=page.pk))
+    except _Superseded as superseded:
+        return PageViewLeases(until=None, superseded=True, mine_elsewhere=superseded.later)
     return PageViewLeases(until=until)
+
+
+class _Superseded(Exception):
+    """A later page view of the reviewer holds live lines of the page: what this one took
+    goes back (its transaction is rolled back)."""
+
+    def __init__(self, later: dict[int, datetime]):
+        super().__init__()
+        self.later = later
+
+
+def _check_no_later_tab(page: Page, user, claim: uuid.UUID) -> None:
+    later = dict(
+        _page_lines(page)
+        .filter(_held_by_page_views(user), _newer_than(claim))
+        .filter(claimed_until__gt=DatabaseNow())
+        .order_by()
+        .values_list("pk", "claimed_until")
+    )
+    if later:
+        raise _Superseded(later)
+
+
+def _renew_unclaimed(page: Page, user, until: datetime) -> None:
+    """The reviewer's lines of the page that no page view claims: those open in the line
+    editor, or taken by a page view from before claims."""
+    Line.objects.filter(
+        page_id=page.pk, status=S.IN_REVIEW, claimed_by=user, page_view_claim__isnull=True
+    ).update(claimed_until=until)
+
+
+def _final(page: Page) -> bool:
+    """A final document's page, whose lines nobody works on."""
+    return Document.objects.filter(
+        pk=page.document_id, review_state=Document.ReviewState.FINAL
+    ).exists()
 
 
 def do_renew_page_unclaimed(page: Page, user) -> datetime | None:

@@ -7,14 +7,16 @@ the same page is no tab of the reviewer's, and a colleague's live lease is never
 And a page view loaded before page views had claims (page.js from before the deploy, in a tab
 left open: it renews with no claim and ignores a refusal) keeps the lines it took."""
 
+import threading
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from ocrreview.corpus.models import Line
 from ocrreview.db_clock import database_now, database_now_plus
 from ocrreview.review import actions
+from tests.db_locks import wait_until_another_session_waits_for_a_lock
 from tests.review.test_page_claims import holders, open_page, page_url
 
 S = Line.Status
@@ -118,6 +120,37 @@ def test_the_later_tab_holds_the_lines_and_the_earlier_one_takes_nothing_back(
     released = client.post(page_url(letters, page, "release"), {"claim": first}).json()
     assert released == {"released": 0}
     assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_earlier_tab_whose_renewal_a_later_one_overtakes_is_told_it_is_superseded(
+    bob, letters, page, lines
+):
+    """The later tab's opening has taken the lines and not yet committed when the earlier
+    tab renews: the renewal finds no later tab, then waits on the lines, finds them the later
+    tab's once it commits, and passes them over. It must say so, not that it holds them."""
+    first = actions.new_page_view_claim()
+    actions.do_claim_page(page, bob, claim=first, opening=True)
+    answers = {}
+
+    def the_earlier_tab_renews():
+        try:
+            answers["first"] = actions.do_claim_page(page, bob, claim=first, opening=False)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        second = actions.new_page_view_claim()
+        actions.do_claim_page(page, bob, claim=second, opening=True)
+        thread = threading.Thread(target=the_earlier_tab_renews)
+        thread.start()
+        wait_until_another_session_waits_for_a_lock()
+    thread.join()
+    assert {claim for _, claim in list(claims(page).values())[1:]} == {second}
+    answer = answers["first"]
+    assert answer.superseded is True
+    assert answer.until is None
+    assert set(answer.mine_elsewhere) == {line.pk for line in lines[1:]}
 
 
 def test_work_in_this_tab_takes_the_lines_back_with_a_new_claim(client, bob, letters, page, lines):
