@@ -1,0 +1,40 @@
+"""What a web process or Celery worker loads at start: no kraken, torch or transformers, which
+only the work that reads a layout, trains or evaluates needs (loading them took every worker
+and manage.py subprocess about ten seconds to start and five to stop)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+HEAVY = ("kraken", "torch", "transformers")
+
+# A fresh interpreter, as a worker starts: the URLs (every view and what they import) and every
+# task module the Celery app finds.
+PROBE = f"""
+import sys
+import django
+
+django.setup()
+import ocrreview.urls
+from ocrreview.celery import app
+
+app.loader.import_default_modules()
+assert "ocrreview.corpus.tasks" in sys.modules, "no task module imported"
+print(" ".join(sorted(name for name in {HEAVY!r} if name in sys.modules)))
+"""
+
+
+def test_the_urls_and_task_modules_import_no_model_library() -> None:
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "ocrreview.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == []
