@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from celery.signals import worker_shutdown
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
+from django.db.models import QuerySet
+from django.db.models.functions import Now
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,23 @@ def lost_after() -> timedelta:
     """How old a queued task's message is when the sweep takes it for lost and sends another
     (OCRREVIEW_LOST_MESSAGE_SECONDS)."""
     return timedelta(seconds=settings.OCRREVIEW_LOST_MESSAGE_SECONDS)
+
+
+def send_lost(queued: QuerySet, send: Callable[[Any], None], lost: QuerySet | None = None) -> int:
+    """Send the message of each row of `lost` (of `queued`: the rows whose message is out and
+    whose work is not done) queued for lost_after() again, with `send(row)`. Each is claimed
+    by one conditional update of its queued_at, in the transaction that sends it: of two sweeps
+    that found it, the second waits for the first's and then matches nothing, as it does a row
+    that left `queued` meanwhile; a broker down (`send` raising) leaves it unclaimed for the
+    next sweep. How many were sent."""
+    lost = (queued if lost is None else lost).filter(queued_at__lt=Now() - lost_after())
+    sent = 0
+    for row in lost:
+        with transaction.atomic():
+            if queued.filter(pk=row.pk, queued_at=row.queued_at).update(queued_at=Now()):
+                send(row)
+                sent += 1
+    return sent
 
 
 def start_sweeping(name: str, sweep: Callable[[], None], interval: float | None = None) -> None:

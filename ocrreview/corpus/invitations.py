@@ -45,7 +45,7 @@ from ocrreview.corpus.actions import AlreadyAMember, MembershipError, do_add_mem
 from ocrreview.corpus.audit import member_label
 from ocrreview.corpus.logins import TooManyRequests, record_failure, refusal
 from ocrreview.corpus.models import Collection, CollectionEvent, Invitation, Membership
-from ocrreview.sweep import lost_after
+from ocrreview.sweep import send_lost
 
 logger = logging.getLogger(__name__)
 
@@ -459,33 +459,20 @@ def requeue_lost_mail() -> int:
     """The `mail` workers' sweep (ocrreview/sweep.py): send the message of each invitation
     whose mail is still queued sweep.lost_after() after its message was sent, or its retry due,
     again: Redis restarted without its data, or the web process died between committing the
-    invitation and queuing its mail. Each is claimed by one conditional update of its
-    queued_at, in the transaction that sends it: of two sweeps that found it, the second waits
-    for the first's and then matches nothing; a worker sending it holds its row, and once that
-    commits it is sent, and matches nothing either; a broker down leaves it unclaimed for the
-    next sweep. An invitation made before its site was kept (corpus 0029) is left to its
-    admin's Re-send. How many were sent."""
+    invitation and queuing its mail. Claimed as sweep.send_lost claims: a worker sending it
+    holds its row, and once that commits it is sent, and the claim matches nothing. An
+    invitation made before its site was kept (corpus 0029) is left to its admin's Re-send.
+    How many were sent."""
+    queued = Invitation.objects.filter(mail_state=Invitation.MailState.QUEUED)
+    return send_lost(queued, _send_again, queued.exclude(domain=""))
+
+
+def _send_again(invitation: Invitation) -> None:
     # Imported here: tasks imports this module.
     from ocrreview.corpus.tasks import mail_invitation
 
-    lost = (
-        Invitation.objects.filter(
-            mail_state=Invitation.MailState.QUEUED, queued_at__lt=Now() - lost_after()
-        )
-        .exclude(domain="")
-        .values_list("pk", "queued_at", "domain", "use_https")
-    )
-    sent = 0
-    for invitation_id, queued_at, domain, use_https in lost:
-        with transaction.atomic():
-            claimed = Invitation.objects.filter(
-                pk=invitation_id, mail_state=Invitation.MailState.QUEUED, queued_at=queued_at
-            ).update(queued_at=Now())
-            if claimed:
-                mail_invitation.delay(invitation_id, domain, use_https)
-                logger.warning("invitation %s sent again: its message was lost", invitation_id)
-                sent += 1
-    return sent
+    mail_invitation.delay(invitation.pk, invitation.domain, invitation.use_https)
+    logger.warning("invitation %s sent again: its message was lost", invitation.pk)
 
 
 def pending_invitations(collection: Collection) -> dict[int, Invitation]:

@@ -13,17 +13,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Now
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from ocrreview.corpus.models import Collection
 from ocrreview.review import actions
 from ocrreview.review.models import Correction, SavesUndo
-from ocrreview.sweep import lost_after
+from ocrreview.sweep import send_lost
 
 logger = logging.getLogger(__name__)
 
@@ -80,27 +79,19 @@ def _send(undo_id: int) -> None:
 
 def requeue_lost() -> int:
     """The `default` workers' sweep (ocrreview/sweep.py): send the message of each undo queued
-    or running for sweep.lost_after() that no worker holds again. Each is claimed by one conditional
-    update of its queued_at, in the transaction that sends it: of two sweeps that found it,
-    the second waits for the first's and then matches nothing, and a broker down leaves it
-    unclaimed for the next sweep. How many were sent."""
-    lost = (
-        SavesUndo.objects.filter(status__in=UNFINISHED, queued_at__lt=Now() - lost_after())
-        .alias(held=RawSQL(HELD, [], output_field=BooleanField()))
-        .filter(held=False)
-        .values_list("pk", "queued_at")
+    or running for sweep.lost_after() that no worker holds again (sweep.send_lost). How many
+    were sent."""
+    queued = SavesUndo.objects.filter(status__in=UNFINISHED)
+    return send_lost(
+        queued,
+        _send_again,
+        queued.alias(held=RawSQL(HELD, [], output_field=BooleanField())).filter(held=False),
     )
-    sent = 0
-    for undo_id, queued_at in lost:
-        with transaction.atomic():
-            claimed = SavesUndo.objects.filter(
-                pk=undo_id, status__in=UNFINISHED, queued_at=queued_at
-            ).update(queued_at=Now())
-            if claimed:
-                _send(undo_id)
-                logger.warning("undo %s sent again: its message was lost", undo_id)
-                sent += 1
-    return sent
+
+
+def _send_again(undo: SavesUndo) -> None:
+    _send(undo.pk)
+    logger.warning("undo %s sent again: its message was lost", undo.pk)
 
 
 def run(undo_id: int) -> None:
