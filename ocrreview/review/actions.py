@@ -365,14 +365,11 @@ def do_renew_page_unclaimed(page: Page, user) -> datetime | None:
     for the same reviewer) and takes nothing: not a colleague's line, nor a line a page view
     of the reviewer claims, which that page view keeps. When they run out by the database's
     clock; None for a final document's page."""
-    if Document.objects.filter(
-        pk=page.document_id, review_state=Document.ReviewState.FINAL
-    ).exists():
+    if _final(page):
         return None
-    Line.objects.filter(
-        page_id=page.pk, status=S.IN_REVIEW, claimed_by=user, page_view_claim__isnull=True
-    ).update(claimed_until=_lease_end())
-    return database_now() + timedelta(seconds=_lease_seconds())
+    until = database_now() + timedelta(seconds=_lease_seconds())
+    _renew_unclaimed(page, user, until)
+    return until
 
 
 def do_release_page(page: Page, user, *, claim: uuid.UUID) -> int:

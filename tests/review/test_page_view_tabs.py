@@ -9,6 +9,7 @@ left open: it renews with no claim and ignores a refusal) keeps the lines it too
 
 import threading
 import uuid
+from datetime import datetime
 
 import pytest
 from django.db import connection, transaction
@@ -260,3 +261,15 @@ def test_a_page_view_from_before_claims_keeps_its_lines_and_takes_nothing(
     client.post(page_url(letters, page, "lease"))
     assert claims(page) == {0: (None, None), 1: ("bob", None), 2: (None, None), 3: ("bob", claim)}
     assert not renewed(lines[3])
+
+
+def test_a_page_view_from_before_claims_is_answered_the_lease_end_written(
+    client, bob, letters, page, lines
+):
+    Line.objects.filter(pk__in=[lines[1].pk, lines[3].pk]).update(
+        status=S.IN_REVIEW, claimed_by=bob, claimed_until=database_now_plus(10)
+    )
+    client.force_login(bob)
+    answer = client.post(page_url(letters, page, "lease")).json()
+    written = {Line.objects.get(pk=line.pk).claimed_until for line in (lines[1], lines[3])}
+    assert written == {datetime.fromisoformat(answer["until"])}
