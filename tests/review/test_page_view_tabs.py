@@ -9,7 +9,7 @@ left open: it renews with no claim and ignores a refusal) keeps the lines it too
 
 import threading
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -22,6 +22,7 @@ from tests.review.test_page_claims import holders, open_page, page_url
 
 S = Line.Status
 LEASE_SECONDS = 600
+SKEW = timedelta(hours=1)  # a web server's clock off the database's
 
 
 @pytest.fixture(autouse=True)
@@ -61,12 +62,15 @@ def renew(client, letters, page, claim, **fields):
     return response.json()
 
 
-def test_claims_sort_by_the_database_s_clock(db):
+@pytest.mark.parametrize("offset", [SKEW, -SKEW], ids=["ahead", "behind"])
+def test_claims_sort_by_the_database_s_clock(db, clock, offset):
+    """Made by a web server whose clock is an hour off the database's, as two web servers'
+    clocks differ: their time is the database's."""
+    clock.set(clock.real() + offset)
     made = [actions.new_page_view_claim() for _ in range(20)]
     assert made == sorted(made)
     assert len(set(made)) == 20
     assert {claim.version for claim in made} == {7}
-    # Their time is the database's, to the millisecond.
     millis = made[-1].int >> 80
     assert abs(millis / 1000 - database_now().timestamp()) < 60
 
