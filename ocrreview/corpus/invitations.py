@@ -396,6 +396,13 @@ def send_invitation(invitation_id: int, domain: str, use_https: bool) -> None:
     when it takes a slow message for lost) finds it sent, and is mailed once.
     Not sent, and cancelled, where the link is no longer the invitation's to give: the account
     chose its password or was given a later invitation, or the member was removed."""
+    # The sweep counts from this try, committed apart from the send: a failing send rolls its
+    # transaction back, and until the worker records the failure (record_mail_failure moving
+    # queued_at to the retry) the row, released, would otherwise look lost since its message
+    # was sent, and the sweep would start a second chain of tries.
+    Invitation.objects.filter(pk=invitation_id, mail_state=Invitation.MailState.QUEUED).update(
+        queued_at=Now()
+    )
     with transaction.atomic():
         invitation = (
             Invitation.objects.select_for_update(of=("self",))

@@ -105,6 +105,24 @@ def test_a_mail_waiting_for_its_retry_is_not_lost(client, alice, letters, broker
     assert queued_mail(broker) == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_try_is_not_lost_before_its_failure_is_recorded(
+    client, alice, letters, broker, smtp_down
+):
+    """A slow message's send failed and rolled back, releasing the row; its worker has not
+    recorded the failure (and the retry's due time) yet. A sweep now finds the try just made,
+    not a message sent long ago: it sends no second one, which would start a second chain of
+    retries."""
+    client.force_login(alice)
+    slow = lost_invitation(client, letters, "jane@example.org", broker)
+    with pytest.raises(OSError):
+        invitations.send_invitation(slow.pk, slow.domain, slow.use_https)
+    assert invitations.requeue_lost_mail() == 0
+    assert queued_mail(broker) == []
+    invitations.record_mail_failure(slow.pk, OSError("refused"), final=False, retry_in=10)
+    assert invitations.requeue_lost_mail() == 0
+
+
 def test_an_invitation_made_before_its_site_was_kept_is_left_to_its_admin(
     client, alice, letters, broker
 ):
