@@ -233,6 +233,22 @@ def new_page_view_claim() -> uuid.UUID:
     )
 
 
+# How far after the database's now a claim may be dated: new_page_view_claim dated it by
+# that clock, earlier, so only the clock stepping back (NTP) makes it later.
+CLAIM_CLOCK_TOLERANCE = timedelta(seconds=60)
+
+
+def claim_dated_after_now(claim: uuid.UUID) -> bool:
+    """A claim no new_page_view_claim made: dated after the database's now. Such a claim,
+    forged or sent from a client with its own idea of the time, would sort after every page
+    view of the reviewer opened until that date, and hold the page's lines against them."""
+    if not _ordered(claim):
+        return False
+    # In milliseconds: the latest a claim can be dated is after the year 9999.
+    latest = (database_now() + CLAIM_CLOCK_TOLERANCE).timestamp() * 1000
+    return claim.int >> 80 > latest
+
+
 def _ordered(claim: uuid.UUID) -> bool:
     """Made by new_page_view_claim. The page views opened before it (a random UUID4 each)
     are older than any that are."""

@@ -124,6 +124,15 @@ class PageViewClaimForm(forms.Form):
     # The page view's own claim (actions.do_claim_page), given to it when it was opened.
     claim = forms.UUIDField()
 
+    def clean_claim(self):
+        claim = self.cleaned_data["claim"]
+        if actions.claim_dated_after_now(claim):
+            raise forms.ValidationError(
+                "This page view's claim is dated after now, so this server did not give it: "
+                "reload the page."
+            )
+        return claim
+
 
 class PageLeaseForm(PageViewClaimForm):
     # "Work in this tab": a later page view of the page holds its lines, and the reviewer

@@ -277,3 +277,48 @@ def test_a_page_view_from_before_claims_is_answered_the_lease_end_written(
     answer = client.post(page_url(letters, page, "lease")).json()
     written = {Line.objects.get(pk=line.pk).claimed_until for line in (lines[1], lines[3])}
     assert written == {datetime.fromisoformat(answer["until"])}
+
+
+def dated(moment: datetime) -> uuid.UUID:
+    """A claim laid out as new_page_view_claim lays one out, dated `moment`."""
+    millis = int(moment.timestamp() * 1000)
+    return uuid.UUID(int=(millis << 80) | (0x7 << 76) | (0b10 << 62) | 12345)
+
+
+# The latest a UUIDv7 can be dated: in the year 10889, after the latest datetime.
+LATEST = uuid.UUID("ffffffff-ffff-7fff-bfff-ffffffffffff")
+
+
+@pytest.mark.parametrize("ahead", [None, timedelta(days=365 * 100), timedelta(hours=1)])
+@pytest.mark.parametrize("what", ["lease", "release"])
+def test_a_claim_dated_after_now_is_refused_and_changes_nothing(
+    client, bob, letters, page, lines, what, ahead
+):
+    """Else it would be bob's newest tab of the page until that date: every page view he
+    opens meanwhile would give way to it."""
+    client.force_login(bob)
+    open_page(client, letters, page)
+    before = claims(page), leases(page)
+    forged = dated(database_now() + ahead) if ahead else LATEST
+    for fields in ({"claim": forged}, {"claim": forged, "take_over": "1"}):
+        response = client.post(page_url(letters, page, what), fields)
+        assert response.status_code == 400
+        assert response.json() == {
+            "error": "claim: This page view's claim is dated after now, so this server did "
+            "not give it: reload the page."
+        }
+    assert (claims(page), leases(page)) == before
+    # A malformed claim is refused as before.
+    response = client.post(page_url(letters, page, what), {"claim": "7" * 36})
+    assert response.status_code == 400
+    assert response.json() == {"error": "claim: Enter a valid UUID."}
+
+
+def test_a_claim_dated_by_the_database_s_clock_a_moment_ago_is_taken(
+    client, bob, letters, page, lines
+):
+    client.force_login(bob)
+    claim = dated(database_now())
+    answer = renew(client, letters, page, str(claim))
+    assert answer["superseded"] is False
+    assert {claim for _, claim in list(claims(page).values())[1:]} == {claim}
