@@ -452,7 +452,8 @@ def record_mail_failure(
 ) -> None:
     """A try that failed, with the mail server's reason; `final`: no try follows, else the
     next is due in `retry_in` seconds. The sweep counts from then: the retry's message waits
-    on its worker until it is due (at most 21 minutes), and is not lost."""
+    on its worker until it is due (at most 128 times OCRREVIEW_MAIL_RETRY_SECONDS), and is not
+    lost."""
     logger.warning("invitation %s not sent (final: %s): %r", invitation_id, final, exc)
     Invitation.objects.filter(pk=invitation_id, mail_state=Invitation.MailState.QUEUED).update(
         mail_error=str(exc) or type(exc).__name__,

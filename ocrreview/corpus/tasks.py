@@ -111,6 +111,11 @@ def sweep_fetches() -> None:
         fetch_iiif_images.apply_async((document_id,), expires=settings.OCRREVIEW_SWEEP_SECONDS)
 
 
+def mail_retry_wait(retries: int) -> int:
+    """Seconds before the next try of a mail that failed `retries` times already."""
+    return settings.OCRREVIEW_MAIL_RETRY_SECONDS * 2**retries
+
+
 @shared_task
 def mail_password_reset(email: str, domain: str, use_https: bool) -> None:
     """Queued by the password reset form for every address asked for, known or not: a task
@@ -127,7 +132,7 @@ def mail_password_reset_link(self, user_id: int, domain: str, use_https: bool) -
     except BadHeaderError:
         raise  # the same mail would be refused at every try
     except MAIL_ERRORS as exc:
-        raise self.retry(exc=exc, countdown=10 * 2**self.request.retries) from None
+        raise self.retry(exc=exc, countdown=mail_retry_wait(self.request.retries)) from None
 
 
 @shared_task(bind=True, max_retries=MAIL_RETRIES)
@@ -143,7 +148,7 @@ def mail_invitation(self, invitation_id: int, domain: str, use_https: bool) -> N
         raise
     except MAIL_ERRORS as exc:
         final = self.request.retries >= self.max_retries
-        countdown = 10 * 2**self.request.retries
+        countdown = mail_retry_wait(self.request.retries)
         record_mail_failure(invitation_id, exc, final=final, retry_in=countdown)
         if final:
             raise

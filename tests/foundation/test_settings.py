@@ -88,6 +88,29 @@ def test_a_lost_message_age_is_taken_in_seconds():
     assert result.stdout.strip() == "0:01:00", result.stderr
 
 
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        ("10s", "OCRREVIEW_MAIL_RETRY_SECONDS='10s' is not an integer"),
+        ("0", "OCRREVIEW_MAIL_RETRY_SECONDS=0 must be at least 1"),
+    ],
+)
+def test_a_mail_retry_wait_other_than_seconds_is_refused(value, error):
+    result = start_django(OCRREVIEW_MAIL_RETRY_SECONDS=value)
+    assert result.returncode != 0
+    assert error in result.stderr
+
+
+def test_a_mail_retry_wait_is_the_setting_doubled_at_each_try():
+    result = python(
+        {**os.environ, "OCRREVIEW_MAIL_RETRY_SECONDS": "3"},
+        "-c",
+        "import django; django.setup(); from ocrreview.corpus.tasks import mail_retry_wait; "
+        "print([mail_retry_wait(n) for n in range(4)])",
+    )
+    assert result.stdout.strip() == "[3, 6, 12, 24]", result.stderr
+
+
 def test_a_database_other_than_postgresql_is_refused():
     result = start_django(DATABASE_URL="sqlite:///var/db.sqlite3")
     assert result.returncode != 0
