@@ -1,8 +1,13 @@
 """For race tests: wait until another connection is blocked on a lock this one holds."""
 
+import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.db import connection
+
+T = TypeVar("T")
 
 
 def wait_until_another_session_waits_for_a_lock(timeout: float = 30) -> None:
@@ -30,3 +35,23 @@ def end_session(session) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s, 30000)", [session.info.backend_pid])
         assert cursor.fetchone() == (True,)
+
+
+def once_another_session_commits(call: Callable[[], T], session) -> T:
+    """What `call` returns, run in a thread of its own until it waits on a lock that `session`
+    (a psycopg connection in an open transaction) holds, and `session` then commits."""
+    results: list[T] = []
+
+    def run() -> None:
+        try:
+            results.append(call())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_until_another_session_waits_for_a_lock()
+    session.execute("COMMIT")
+    thread.join(timeout=30)
+    assert results, "the call raised, or had not returned 30 s after the other session committed"
+    return results[0]

@@ -8,7 +8,6 @@ slow test, a real worker of the `mail` queue."""
 import base64
 import json
 import smtplib
-import threading
 from datetime import timedelta
 
 import psycopg
@@ -22,7 +21,7 @@ from ocrreview.corpus import invitations
 from ocrreview.corpus.management.commands.serve import MAIL_WORKER_QUEUES
 from ocrreview.corpus.models import Invitation
 from ocrreview.sweep import lost_after
-from tests.db_locks import wait_until_another_session_waits_for_a_lock
+from tests.db_locks import once_another_session_commits
 from tests.foundation.test_invitations import (
     _fast_passwords,
     _forget_invitation_counts,
@@ -191,20 +190,7 @@ def test_an_invitation_another_holds_is_not_sent_again(
     assert other_session.execute(first, [lost.pk, lost.queued_at]).rowcount == 1
     if second:
         other_session.execute(second, [lost.pk])
-    sent = []
-
-    def sweep_once() -> None:
-        try:
-            sent.append(invitations.requeue_lost_mail())
-        finally:
-            connection.close()
-
-    sweep = threading.Thread(target=sweep_once)
-    sweep.start()
-    wait_until_another_session_waits_for_a_lock()
-    other_session.execute("COMMIT")
-    sweep.join(timeout=30)
-    assert sent == [0]
+    assert once_another_session_commits(invitations.requeue_lost_mail, other_session) == 0
     assert queued_mail(broker) == []
 
 

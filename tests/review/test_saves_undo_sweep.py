@@ -4,7 +4,6 @@ OCRREVIEW_LOST_MESSAGE_SECONDS old and no worker holds it; two sweeps send it on
 message sent again beside one that was only slow) is undone once."""
 
 import json
-import threading
 from datetime import timedelta
 
 import psycopg
@@ -17,7 +16,7 @@ from ocrreview.corpus.models import CollectionEvent
 from ocrreview.review import actions, saves_undo
 from ocrreview.review.models import Correction, SavesUndo
 from ocrreview.sweep import lost_after
-from tests.db_locks import end_session, wait_until_another_session_waits_for_a_lock
+from tests.db_locks import end_session, once_another_session_commits
 from tests.review.test_saves_undo import texts, wait_for
 from tests.workers import celery_worker
 
@@ -116,20 +115,7 @@ def test_of_two_sweeps_at_once_only_one_sends_it(
         [lost.pk, lost.queued_at],
     )
     assert claimed.rowcount == 1
-    sent = []
-
-    def sweep_once() -> None:
-        try:
-            sent.append(saves_undo.requeue_lost())
-        finally:
-            connection.close()
-
-    sweep = threading.Thread(target=sweep_once)
-    sweep.start()
-    wait_until_another_session_waits_for_a_lock()
-    other_session.execute("COMMIT")
-    sweep.join(timeout=30)
-    assert sent == [0]
+    assert once_another_session_commits(saves_undo.requeue_lost, other_session) == 0
     assert queued_messages(broker) == []
 
 
