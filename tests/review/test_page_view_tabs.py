@@ -285,21 +285,27 @@ def dated(moment: datetime) -> uuid.UUID:
     return uuid.UUID(int=(millis << 80) | (0x7 << 76) | (0b10 << 62) | 12345)
 
 
-# The latest a UUIDv7 can be dated: in the year 10889, after the latest datetime.
-LATEST = uuid.UUID("ffffffff-ffff-7fff-bfff-ffffffffffff")
+FORGED = {
+    # The latest a UUIDv7 can be dated: in the year 10889, after the latest datetime.
+    "latest": lambda: uuid.UUID("ffffffff-ffff-7fff-bfff-ffffffffffff"),
+    # Version 7 in its digit, but not RFC 9562's variant: Python's UUID.version says None.
+    "latest-of-another-variant": lambda: uuid.UUID("ffffffff-ffff-7fff-cfff-ffffffffffff"),
+    "in-a-century": lambda: dated(database_now() + timedelta(days=365 * 100)),
+    "in-an-hour": lambda: dated(database_now() + timedelta(hours=1)),
+}
 
 
-@pytest.mark.parametrize("ahead", [None, timedelta(days=365 * 100), timedelta(hours=1)])
+@pytest.mark.parametrize("forge", FORGED.values(), ids=FORGED.keys())
 @pytest.mark.parametrize("what", ["lease", "release"])
 def test_a_claim_dated_after_now_is_refused_and_changes_nothing(
-    client, bob, letters, page, lines, what, ahead
+    client, bob, letters, page, lines, what, forge
 ):
     """Else it would be bob's newest tab of the page until that date: every page view he
     opens meanwhile would give way to it."""
     client.force_login(bob)
     open_page(client, letters, page)
     before = claims(page), leases(page)
-    forged = dated(database_now() + ahead) if ahead else LATEST
+    forged = forge()
     for fields in ({"claim": forged}, {"claim": forged, "take_over": "1"}):
         response = client.post(page_url(letters, page, what), fields)
         assert response.status_code == 400
