@@ -228,8 +228,10 @@ else:
 # Django waits for a silent server forever; the mail worker would too, and the mail behind it.
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 # A mail the server refused for now, or that could not reach it, is tried again this many
-# seconds later, and each try after waits twice as long as the one before (eight tries).
-OCRREVIEW_MAIL_RETRY_SECONDS = env_int("OCRREVIEW_MAIL_RETRY_SECONDS", 10, minimum=1)
+# seconds later, and each try after waits twice as long as the one before (nine tries in all).
+# The last wait is 128 times this: one past the Redis broker's visibility timeout (an hour)
+# would have the message given to a second worker as well, and the mail sent twice.
+OCRREVIEW_MAIL_RETRY_SECONDS = env_int("OCRREVIEW_MAIL_RETRY_SECONDS", 10, minimum=1, maximum=28)
 DEFAULT_FROM_EMAIL = env_from_address("DEFAULT_FROM_EMAIL", "ocrreview <ocrreview@localhost>")
 # How long a password-reset or invitation link works (each works once).
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 7 * 24 * 3600, minimum=60)

@@ -33,8 +33,8 @@ from ocrreview.corpus.segmentation import (
 from ocrreview.sweep import consumes, start_sweeping
 
 IIIF_RETRIES = 4
-# A mail server that fails is tried again 10 s later, then 20, 40, ... (some 40 minutes in all);
-# the links are made at each try.
+# A mail server that fails is tried again OCRREVIEW_MAIL_RETRY_SECONDS later, then twice as long
+# at each try (nine in all: some 40 minutes at the default 10 s); the links are made at each try.
 MAIL_RETRIES = 8
 
 

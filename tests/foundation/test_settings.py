@@ -93,6 +93,7 @@ def test_a_lost_message_age_is_taken_in_seconds():
     [
         ("10s", "OCRREVIEW_MAIL_RETRY_SECONDS='10s' is not an integer"),
         ("0", "OCRREVIEW_MAIL_RETRY_SECONDS=0 must be at least 1"),
+        ("29", "OCRREVIEW_MAIL_RETRY_SECONDS=29 must be at most 28"),
     ],
 )
 def test_a_mail_retry_wait_other_than_seconds_is_refused(value, error):
