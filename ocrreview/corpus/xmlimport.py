@@ -345,8 +345,10 @@ def _local_name(element: ElementTree.Element) -> str:
 
 def parse_layout_xml(data: bytes, name: str) -> ImportedPage:
     """Lines of a PAGE or ALTO file in reading order, in the file's pixel coordinates."""
+    # Outside the try: kraken missing or broken is the installation's fault, not the file's.
+    page_class = _safe_xml_page()
     try:
-        page = _safe_xml_page()(data, name)
+        page = page_class(data, name)
     except XMLImportError:
         raise
     except Exception as exc:  # kraken's and its libraries' own errors on untrusted files

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 HEAVY = ("kraken", "torch", "transformers")
 
@@ -38,3 +40,17 @@ def test_the_urls_and_task_modules_import_no_model_library() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == []
+
+
+def test_a_kraken_that_cannot_be_imported_fails_as_itself_not_as_a_bad_file(monkeypatch) -> None:
+    """Loaded at the first layout read, kraken missing or broken must not pass for every
+    uploaded XML file being unreadable."""
+    from ocrreview.corpus import xmlimport
+
+    xmlimport._safe_xml_page.cache_clear()
+    monkeypatch.setitem(sys.modules, "kraken.lib.xml", None)  # as a missing module imports
+    try:
+        with pytest.raises(ImportError):
+            xmlimport.parse_layout_xml(b"<PcGts/>", "page.xml")
+    finally:
+        xmlimport._safe_xml_page.cache_clear()
