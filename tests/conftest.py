@@ -31,9 +31,14 @@ def _delete_tables(self, style, tables, *, reset_sequences=False, allow_cascade=
         return _truncate_tables(
             self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
         )
-    # execute_sql_flush runs these in one transaction, which SET LOCAL lasts.
+    # execute_sql_flush runs these in one transaction, which SET LOCAL and the lock last. The
+    # lock is TRUNCATE's own: a worker or live server still writing finishes before the flush,
+    # whose rows go with the rest, or waits until after it, rather than leaving a row in a
+    # table already emptied (a line whose page is gone, with the foreign keys' checks off).
+    quoted = ", ".join(self.quote_name(table) for table in tables)
     return [
         "SET LOCAL session_replication_role = replica",
+        f"LOCK TABLE {quoted} IN ACCESS EXCLUSIVE MODE",
         *(f"DELETE FROM {self.quote_name(table)}" for table in tables),
     ]
 
