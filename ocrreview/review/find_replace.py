@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import regex
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ocrreview.corpus.audit import record_event
 from ocrreview.corpus.models import COMBINING_MARKS, FOLD_SQL, Collection, CollectionEvent, Line
@@ -73,6 +73,13 @@ INSIDE_WORDS_MOST = 1000
 # time, each line found is checked against fewer words: 34 ms for a part's 814 words, where
 # one lookup of them all took 100 ms.
 LINE_LOOKUP_WORDS = 20
+# Inside words, the most lines a group's words (or an alternative's, or every alternative's)
+# may be in for their ids to be collected. Past it they are common enough ("tha": that, than,
+# thank...) that the lines the filters leave are read in id order, those whose search vectors
+# hold the words, until enough have hits, as before the lookup (that reading stops early): a
+# preview wants at most MAX_LINES and one more, a count reads at most COUNT_READ_MOST, so more
+# ids than this would be fetched and held per request for nothing.
+LINE_LOOKUP_MOST = COUNT_READ_MOST
 # Lines whose text a preview reads at a time.
 READ_BATCH = 2000
 # The vocabulary's words folded, as corpus.models.folded_word() and the trigram index that
@@ -403,7 +410,9 @@ def candidate_lines(
     else:
         lines = search._filtered(Line.objects.filter(collection=collection), filters)
         holding = vocabulary_lines(collection, pattern)
-        if holding is not None:
+        if isinstance(holding, Q):
+            lines = lines.filter(holding)
+        elif holding is not None:
             return _lines_by_id(lines, holding)
     lines = lines.order_by("pk")
     if read_most is not None:
@@ -418,12 +427,21 @@ def _lines_by_id(lines: QuerySet[Line], ids: Iterable[int]) -> Iterator[tuple[in
         yield from lines.filter(pk__in=batch).order_by("pk").values_list("pk", "text")
 
 
-def vocabulary_lines(collection: Collection, pattern: Pattern) -> list[int] | None:
-    """Inside words, the lines that may hold a hit, by id in ascending order: those whose
+def vocabulary_lines(collection: Collection, pattern: Pattern) -> list[int] | Q | None:
+    """Inside words, the lines that may hold a hit: by id in ascending order, those whose
     stored search vectors hold, for each run of letters of one alternative, a word of
-    vocabulary_words. None where every line may."""
+    vocabulary_words; where they are in more than LINE_LOOKUP_MOST lines, the filter on the
+    search vectors that finds them. None where every line may."""
     alternatives = vocabulary_words(collection, pattern)
-    return None if alternatives is None else lines_holding(collection, alternatives)
+    if alternatives is None:
+        return None
+    found = lines_holding(collection, alternatives)
+    if found is not None:
+        return found
+    holding = Q(pk__in=[])
+    for groups in alternatives:
+        holding |= Q(search_vector=search.lexeme_query(groups))
+    return holding
 
 
 def vocabulary_words(collection: Collection, pattern: Pattern) -> list[list[list[str]]] | None:
@@ -456,20 +474,33 @@ def vocabulary_words(collection: Collection, pattern: Pattern) -> list[list[list
     return found
 
 
-def lines_holding(collection: Collection, alternatives: list[list[list[str]]]) -> list[int]:
+def lines_holding(collection: Collection, alternatives: list[list[list[str]]]) -> list[int] | None:
     """The collection's lines, by id in ascending order, that hold a word of each group of
     one of the alternatives (vocabulary_words), as their stored search vectors say: each
-    group's lines looked up LINE_LOOKUP_WORDS words at a time and merged here."""
+    group's lines looked up LINE_LOOKUP_WORDS words at a time and merged here. None where a
+    group, or the lines found, are more than LINE_LOOKUP_MOST lines."""
     found: set[int] = set()
     for groups in alternatives:
-        found |= set.intersection(*(_lines_holding_any(collection, words) for words in groups))
+        holding: set[int] | None = None
+        for words in groups:
+            lines = _lines_holding_any(collection, words)
+            if lines is None:
+                return None
+            holding = lines if holding is None else holding & lines
+            if not holding:
+                break  # no line holds a word of each group so far: the others need no lookup
+        found |= holding or set()
+        if len(found) > LINE_LOOKUP_MOST:
+            return None
     return sorted(found)
 
 
-def _lines_holding_any(collection: Collection, words: list[str]) -> set[int]:
+def _lines_holding_any(collection: Collection, words: list[str]) -> set[int] | None:
     """The collection's lines that hold one of words, looked up LINE_LOOKUP_WORDS words at a
     time in the index of the lines' search vectors, in one query: each lookup's words are a
-    row of an array, which PostgreSQL plans without knowing them, as a lookup of a few lines."""
+    row of an array, which PostgreSQL plans without knowing them, as a lookup of a few lines.
+    None where more than LINE_LOOKUP_MOST are found (a line that holds words of two lookups
+    counts twice: the query stops there, before reading every line)."""
     chunks = [
         search.lexeme_query([words[start : start + LINE_LOOKUP_WORDS]]).tsquery
         for start in range(0, len(words), LINE_LOOKUP_WORDS)
@@ -478,10 +509,11 @@ def _lines_holding_any(collection: Collection, words: list[str]) -> set[int]:
         cursor.execute(
             "SELECT line.id FROM unnest(%s::tsquery[]) AS chunk (query) CROSS JOIN LATERAL ("
             "SELECT id FROM corpus_line WHERE collection_id = %s AND search_vector @@ chunk.query"
-            ") AS line",
-            [chunks, collection.pk],
+            ") AS line LIMIT %s",
+            [chunks, collection.pk, LINE_LOOKUP_MOST + 1],
         )
-        return {pk for (pk,) in cursor.fetchall()}
+        rows = cursor.fetchall()
+    return None if len(rows) > LINE_LOOKUP_MOST else {pk for (pk,) in rows}
 
 
 def inside_word_index_available() -> bool:

@@ -132,3 +132,58 @@ def test_an_alternative_holds_a_word_of_each_of_its_groups(letters, lines, monke
         for pk, text in texts.items()
         if ("tbe" in text.split() and "zork" in text) or "ieurs" in text
     )
+
+
+@pytest.mark.django_db
+def test_words_in_too_many_lines_are_read_in_id_order_with_the_same_lines(
+    letters, lines, monkeypatch
+):
+    """Past LINE_LOOKUP_MOST lines (the 600 of "zork" past 250 here), their ids are not
+    collected: the lines whose vectors hold the words are read in id order until enough have
+    hits, and the preview finds the same lines."""
+    monkeypatch.setattr(find_replace, "LINE_LOOKUP_MOST", 250)
+    monkeypatch.setattr(find_replace, "READ_BATCH", 7)
+    zork = find_replace.vocabulary_words(letters, Pattern("zork", OPTIONS[0]))
+    assert find_replace.lines_holding(letters, zork) is None
+    # Groups in fewer lines (120, 200) are looked up and merged, as before.
+    both = find_replace.vocabulary_words(letters, Pattern("eglis ieurs", OPTIONS[0]))
+    assert len(find_replace.lines_holding(letters, both)) == 40
+    filters = [search.Filters(), search.Filters(status=S.REVIEWED)]
+    filters += [search.Filters(document=document) for document in {line.document for line in lines}]
+    for q in QUERIES:
+        for options, chosen in [
+            *((o, filters[0]) for o in OPTIONS),
+            *((OPTIONS[0], f) for f in filters[1:]),
+        ]:
+            expected = every_line(letters, q, chosen, options)
+            for most in (find_replace.MAX_LINES + 1, 5):
+                found = find_replace.hit_lines(letters, q, chosen, most, options)
+                assert found == expected[:most], (q, options, chosen, most)
+
+
+@pytest.mark.django_db
+def test_a_lookup_of_words_in_too_many_lines_stops_past_them(letters, lines, monkeypatch):
+    """The database stops the lookup of "zork"'s 600 lines once it has found one more than
+    LINE_LOOKUP_MOST (50 here), rather than sending every id; the preview then reads lines
+    in id order and stops at the hits it wants."""
+    monkeypatch.setattr(find_replace, "LINE_LOOKUP_MOST", 50)
+    with CaptureQueriesContext(connection) as queries:
+        found = find_replace.hit_lines(letters, "zork", search.Filters(), 5, OPTIONS[0])
+    assert found == sorted(line.pk for line in lines)[:5]
+    [lookup] = [query["sql"] for query in queries.captured_queries if "chunk.query" in query["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {lookup}")
+        [[[plan]]] = cursor.fetchall()
+    assert plan["Plan"]["Actual Rows"] == 51, plan
+
+
+@pytest.mark.django_db
+def test_an_alternative_that_no_line_holds_looks_up_no_more_groups(letters, lines):
+    """Once no line holds a word of each group so far (tbe's lines are even, Meſſieurs' odd),
+    the words of the groups after (zork's 600) are not looked up."""
+    options = Options(inside_words=True, match_accents=True)
+    with CaptureQueriesContext(connection) as queries:
+        found = find_replace.hit_lines(letters, "tbe ſſieur zork", search.Filters(), 5, options)
+    assert found == []
+    lookups = [query for query in queries.captured_queries if "chunk.query" in query["sql"]]
+    assert len(lookups) == 2, lookups
