@@ -2,7 +2,7 @@
 pytest-xdist process a Redis database and a var folder of its own before Django reads its
 settings. pytest-django makes a test database per process, but two processes' Celery workers
 on one broker would take each other's tasks: process gwN uses REDIS_URL's database plus N,
-and OCRREVIEW_VAR_DIR/gwN."""
+and OCRREVIEW_VAR_DIR/gwN. It also runs the modules of slow tests first."""
 
 import os
 
@@ -19,3 +19,18 @@ def pytest_load_initial_conftests() -> None:
     server, _, database = os.environ["REDIS_URL"].rpartition("/")
     os.environ["REDIS_URL"] = f"{server}/{int(database) + index}"
     os.environ["OCRREVIEW_VAR_DIR"] = os.path.join(os.environ["OCRREVIEW_VAR_DIR"], worker)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture scope
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules holding slow tests (real workers, kraken, browsers) first, each module's tests
+    together and in order, so that the processes end on short tests and together: in file
+    order the longest came last, and one process worked through them alone while the other
+    had finished (the last 14 % of the tests took 7 of the suite's 17.5 minutes)."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.partition("::")[0], []).append(item)
+    groups = sorted(
+        modules.values(), key=lambda tests: not any(t.get_closest_marker("slow") for t in tests)
+    )
+    items[:] = [item for tests in groups for item in tests]
