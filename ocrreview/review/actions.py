@@ -118,6 +118,11 @@ def _lease_end() -> ExpressionWrapper:
     return database_now_plus(_lease_seconds())
 
 
+def _lease_end_now() -> datetime:
+    """_lease_end as a value, for a page view that is told when its leases run out."""
+    return database_now() + timedelta(seconds=_lease_seconds())
+
+
 # --- Leases -----------------------------------------------------------------------------
 
 
@@ -317,7 +322,7 @@ def do_claim_page(page: Page, user, *, claim: uuid.UUID, opening: bool) -> PageV
     after the first asking took what this UPDATE then passed over."""
     if _final(page):
         return None
-    until = database_now() + timedelta(seconds=_lease_seconds())
+    until = _lease_end_now()
     try:
         with transaction.atomic():
             _check_no_later_tab(page, user, claim)
@@ -384,7 +389,7 @@ def do_renew_page_unclaimed(page: Page, user) -> datetime | None:
     clock; None for a final document's page."""
     if _final(page):
         return None
-    until = database_now() + timedelta(seconds=_lease_seconds())
+    until = _lease_end_now()
     _renew_unclaimed(page, user, until)
     return until
 
