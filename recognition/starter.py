@@ -297,6 +297,7 @@ def train_real(
     validation_lines: int = REAL_VALIDATION_LINES,
     dropout: float | None = None,
     label_smoothing: float = 0.0,
+    train_encoder: bool = True,
 ) -> Path:
     """Go on training `source` on the real lines of htr_lines and the Lathrop `train` split
     (less the demo pages), augmented, mixed with synthetic lines in handwritten and printed
@@ -339,6 +340,7 @@ def train_real(
         ),
         seed=seed,
         label_smoothing=label_smoothing,
+        train_encoder=train_encoder,
     )
     result = train(base, lines, val, config, work / "real", _log(work / "real.log"))
     return result.model_dir
@@ -519,6 +521,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.0,
         help="real: share of each target token's probability spread over the vocabulary",
     )
+    parser.add_argument(
+        "--decoder-only",
+        action="store_true",
+        help="real: train the decoder alone, the encoder frozen with its batch-norm statistics",
+    )
     parser.add_argument("--out", type=Path, default=STARTER_DIR)
     parser.add_argument("--fp16", action="store_true", help="export: store the weights in fp16")
     parser.add_argument(
@@ -578,6 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 validation_lines=args.validation_lines,
                 dropout=args.dropout,
                 label_smoothing=args.label_smoothing,
+                train_encoder=not args.decoder_only,
                 htr=args.htr,
                 lathrop=args.lines,
                 **lr,

@@ -252,3 +252,23 @@ def test_the_shipped_starter_calibration_is_valid() -> None:
     fit = loading.starter_calibration()
     assert fit is not None and fit["n"] >= 900
     check_calibration(fit)
+
+
+@pytest.mark.parametrize(
+    ("option", "trains_the_encoder"), [([], True), (["--decoder-only"], False)]
+)
+def test_the_real_stage_trains_the_decoder_alone_when_asked(
+    tmp_path: Path, option: list[str], trains_the_encoder: bool
+) -> None:
+    real_stage_state(tmp_path, [*option, "--lr", "1e-2"])
+    base, _, _ = load_bundle(tmp_path / "work" / "base")
+    trained, _, _ = load_bundle(tmp_path / "work" / "real" / "checkpoint")
+    before, after = base.state_dict(), trained.state_dict()
+
+    def changed(prefix: str) -> bool:
+        return any(
+            not torch.equal(before[name], after[name]) for name in before if name.startswith(prefix)
+        )
+
+    assert changed("encoder.") == trains_the_encoder
+    assert changed("decoder.")
