@@ -36,20 +36,33 @@ def lost_after() -> timedelta:
     return timedelta(seconds=settings.OCRREVIEW_LOST_MESSAGE_SECONDS)
 
 
-def send_lost(queued: QuerySet, send: Callable[[Any], None], lost: QuerySet | None = None) -> int:
-    """Send the message of each row of `lost` (of `queued`: the rows whose message is out and
-    whose work is not done) queued for lost_after() again, with `send(row)`. Each is claimed
-    by one conditional update of its queued_at, in the transaction that sends it: of two sweeps
-    that found it, the second waits for the first's and then matches nothing, as it does a row
-    that left `queued` meanwhile; a broker down (`send` raising) leaves it unclaimed for the
-    next sweep. How many were sent."""
+class LeftForLater(Exception):
+    """Raised by a send_lost `send` that may not send the row now: its claim is undone, and a
+    later sweep finds it again."""
+
+
+def send_lost(
+    queued: QuerySet, send: Callable[[Any], None], lost: QuerySet | None = None, **claim: Any
+) -> int:
+    """Send the message of each row of `lost` (of `queued`: the rows whose message is out, or
+    never went, and whose work is not done) queued for lost_after() again, with `send(row)`.
+    Each is claimed by one conditional update of its queued_at (and of the fields `claim`
+    sets), in the transaction that sends it: of two sweeps that found it, the second waits for
+    the first's and then matches nothing, as it does a row that left `queued` meanwhile; a
+    broker down (`send` raising) leaves it unclaimed for the next sweep, as LeftForLater does
+    without ending this one. How many were sent."""
     lost = (queued if lost is None else lost).filter(queued_at__lt=Now() - lost_after())
     sent = 0
     for row in lost:
-        with transaction.atomic():
-            if queued.filter(pk=row.pk, queued_at=row.queued_at).update(queued_at=Now()):
-                send(row)
-                sent += 1
+        try:
+            with transaction.atomic():
+                if queued.filter(pk=row.pk, queued_at=row.queued_at).update(
+                    queued_at=Now(), **claim
+                ):
+                    send(row)
+                    sent += 1
+        except LeftForLater:
+            continue
     return sent
 
 

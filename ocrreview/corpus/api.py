@@ -170,8 +170,9 @@ class InvitationMailSerializer(serializers.ModelSerializer):
         choices=Invitation.MailState.choices,
         help_text="`queued`: a worker sends it (and tries again for some 40 minutes while the "
         "mail server fails, `error` saying why); `sent`; `failed`: the mail server refused it "
-        "at every try; `not_queued`: our mail queue could not be reached, nothing will send "
-        "it; `cancelled`: not sent, a later invitation replaced it. Invite the address again "
+        "at every try; `not_queued`: our mail queue could not be reached, the mail workers "
+        "send it once it is back (OCRREVIEW_LOST_MESSAGE_SECONDS after the invitation); "
+        "`cancelled`: not sent, a later invitation replaced it. Invite the address again "
         "to send a new link",
     )
     error = serializers.CharField(
@@ -260,8 +261,8 @@ class InvitationSerializer(serializers.Serializer):
     mail = InvitationMailSerializer(
         allow_null=True,
         help_text="the mail, sent by a worker after this answer: `queued`, or `not_queued` "
-        "when our mail queue could not be reached (the member stays; invite again to send "
-        "it); follow it in the members list (`invitation`). Null with `added`",
+        "when our mail queue could not be reached (the member stays; the mail workers send "
+        "it once the queue is back, or invite again); follow it in the members list (`invitation`). Null with `added`",
     )
 
 

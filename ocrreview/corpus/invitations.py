@@ -32,7 +32,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Now
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -45,7 +45,7 @@ from ocrreview.corpus.actions import AlreadyAMember, MembershipError, do_add_mem
 from ocrreview.corpus.audit import member_label
 from ocrreview.corpus.logins import TooManyRequests, record_failure, refusal
 from ocrreview.corpus.models import Collection, CollectionEvent, Invitation, Membership
-from ocrreview.sweep import send_lost
+from ocrreview.sweep import LeftForLater, send_lost
 
 logger = logging.getLogger(__name__)
 
@@ -467,20 +467,45 @@ def requeue_lost_mail() -> int:
     """The `mail` workers' sweep (ocrreview/sweep.py): send the message of each invitation
     whose mail is still queued sweep.lost_after() after its message was sent, or its retry due,
     again: Redis restarted without its data, or the web process died between committing the
-    invitation and queuing its mail. Claimed as sweep.send_lost claims: a worker sending it
-    holds its row, and once that commits it is sent, and the claim matches nothing. An
-    invitation made before its site was kept (corpus 0029) is left to its admin's Re-send.
-    How many were sent."""
+    invitation and queuing its mail. And the message of each whose mail was not queued (the
+    broker down when it was made) as long ago, once the broker answers. Claimed as
+    sweep.send_lost claims: a worker sending it holds its row, and once that commits it is
+    sent, and the claim matches nothing. An invitation made before its site was kept (corpus
+    0029) is left to its admin's Re-send. How many were sent."""
     queued = Invitation.objects.filter(mail_state=Invitation.MailState.QUEUED)
-    return send_lost(queued, _send_again, queued.exclude(domain=""))
+    not_queued = Invitation.objects.filter(mail_state=Invitation.MailState.NOT_QUEUED)
+    # Only the account's newest: a later invitation replaced an older one, whose worker would
+    # only cancel it, its message spending the account's re-send limit for nothing.
+    newer = Invitation.objects.filter(user=OuterRef("user"), pk__gt=OuterRef("pk"))
+    return send_lost(queued, _send_again, queued.exclude(domain="")) + send_lost(
+        not_queued,
+        _send_not_queued,
+        not_queued.exclude(domain="").exclude(Exists(newer)),
+        mail_state=Invitation.MailState.QUEUED,
+        mail_error="",
+    )
 
 
-def _send_again(invitation: Invitation) -> None:
+def _send_again(invitation: Invitation, why: str = "its message was lost") -> None:
     # Imported here: tasks imports this module.
     from ocrreview.corpus.tasks import mail_invitation
 
     mail_invitation.delay(invitation.pk, invitation.domain, invitation.use_https)
-    logger.warning("invitation %s sent again: its message was lost", invitation.pk)
+    logger.warning("invitation %s sent again: %s", invitation.pk, why)
+
+
+def _send_not_queued(invitation: Invitation) -> None:
+    """Within the account's limit of one link mailed per RESEND_SECONDS, which its not queued
+    mail gave back (queue_invitation_mail): an admin's Re-send in the last minutes leaves this
+    one for a later sweep (it replaced it), and once this one is sent, an admin's Re-send
+    waits as after any mail."""
+    if not _take("account", invitation.user_id, 1, RESEND_SECONDS):
+        raise LeftForLater
+    try:
+        _send_again(invitation, "its mail was not queued")
+    except Exception:
+        cache.delete(rate_key("account", invitation.user_id))  # nothing was sent
+        raise
 
 
 def pending_invitations(collection: Collection) -> dict[int, Invitation]:

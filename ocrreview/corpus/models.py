@@ -216,7 +216,8 @@ class Invitation(models.Model):
         SENT = "sent", "Sent"
         # The mail server refused it at every try, or as a header injection.
         FAILED = "failed", "Failed"
-        # The broker could not be reached: no worker will send it.
+        # The broker could not be reached: the `mail` workers' sweep sends it once it is back
+        # (invitations.requeue_lost_mail).
         NOT_QUEUED = "not_queued", "Not queued"
         # Not sent: a later invitation of the account replaced it, the account chose its
         # password, or the member was removed before a worker came to it.
@@ -244,17 +245,18 @@ class Invitation(models.Model):
     domain = models.CharField(max_length=255, db_default="")
     use_https = models.BooleanField(db_default=False)
     # While queued, when its message was last sent or its next try is due, by the database's
-    # clock: the `mail` workers' sweep sends it again once this is old
-    # (invitations.requeue_lost_mail).
+    # clock; while not queued, when it was made: the `mail` workers' sweep sends it (again)
+    # once this is old (invitations.requeue_lost_mail).
     queued_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         indexes = [
             models.Index(fields=["collection", "user"], name="invitation_member"),
-            # The sweep's: the few still queued, among every invitation ever sent.
+            # The sweep's: the few still queued or not queued, among every invitation ever
+            # sent.
             models.Index(
                 fields=["queued_at"],
-                condition=models.Q(mail_state="queued"),
+                condition=models.Q(mail_state__in=["queued", "not_queued"]),
                 name="invitation_queued",
             ),
         ]

@@ -1,8 +1,9 @@
 """An invitation whose mail's message was lost (Redis restarted without its data, or the web
 process died between committing the invitation and queuing its mail) is sent again by the
-`mail` workers' sweep once its message is OCRREVIEW_LOST_MESSAGE_SECONDS old; two sweeps at
-once send it once, one sent, failed for good or waiting for its retry is not sent again, and
-one sent twice is mailed once. Through real Redis, a real SMTP server (aiosmtpd) and, in the
+`mail` workers' sweep once its message is OCRREVIEW_LOST_MESSAGE_SECONDS old, and one whose
+mail was not queued (the broker down) as long after it was made, once the broker answers,
+within the account's limit on links mailed; two sweeps at once send it once, one sent, failed
+for good or waiting for its retry is not sent again, and one sent twice is mailed once. Through real Redis, a real SMTP server (aiosmtpd) and, in the
 slow test, a real worker of the `mail` queue."""
 
 import base64
@@ -12,6 +13,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.db.models.functions import Now
 from django.test import Client
@@ -58,11 +60,28 @@ def lost_invitation(client, collection, email, broker, *, age=OLD, **fields) -> 
     return Invitation.objects.get(pk=made.pk)
 
 
+def not_queued_invitation(client, collection, email, broker, *, age=OLD, **fields) -> Invitation:
+    """Invited `age` ago as the members page invites with the broker down: its mail not
+    queued, and the account's limit on links mailed given back (queue_invitation_mail)."""
+    made = lost_invitation(
+        client,
+        collection,
+        email,
+        broker,
+        age=age,
+        mail_state="not_queued",
+        mail_error=invitations.NOT_QUEUED,
+        **fields,
+    )
+    cache.delete(invitations.rate_key("account", made.user_id))
+    return made
+
+
 def test_an_old_queued_invitation_is_sent_again_once(client, alice, letters, broker, smtp_server):
     client.force_login(alice)
     lost = lost_invitation(client, letters, "jane@example.org", broker)
     young = lost_invitation(client, letters, "kim@example.org", broker, age=timedelta(minutes=1))
-    for state in ("sent", "failed", "cancelled", "not_queued"):
+    for state in ("sent", "failed", "cancelled"):
         lost_invitation(client, letters, f"{state}@example.org", broker, mail_state=state)
 
     assert invitations.requeue_lost_mail() == 1
@@ -127,6 +146,7 @@ def test_an_invitation_made_before_its_site_was_kept_is_left_to_its_admin(
 ):
     client.force_login(alice)
     lost_invitation(client, letters, "jane@example.org", broker, domain="")
+    not_queued_invitation(client, letters, "kim@example.org", broker, domain="")
     assert invitations.requeue_lost_mail() == 0
     assert queued_mail(broker) == []
 
@@ -157,6 +177,87 @@ def test_with_the_broker_down_the_invitation_stays_unclaimed(
         invitations.requeue_lost_mail()
     # The claim went with the send: the next sweep, with the broker back, sends it.
     assert Invitation.objects.get(pk=lost.pk).queued_at == lost.queued_at
+
+
+def test_a_mail_not_queued_is_sent_once_the_broker_answers(
+    client, alice, letters, broker, smtp_server
+):
+    """Nobody pressed Re-send: the sweep sends it as it sends a lost one, once, and the
+    account's limit then holds the admin's Re-send back as after any mail."""
+    client.force_login(alice)
+    missed = not_queued_invitation(client, letters, "jane@example.org", broker)
+    young = not_queued_invitation(
+        client, letters, "kim@example.org", broker, age=timedelta(minutes=1)
+    )
+
+    assert invitations.requeue_lost_mail() == 1
+    assert queued_mail(broker) == [missed.pk]
+    sent = Invitation.objects.get(pk=missed.pk)
+    assert (sent.mail_state, sent.mail_error) == ("queued", "")
+    assert sent.queued_at > missed.queued_at
+    assert Invitation.objects.get(pk=young.pk).mail_state == "not_queued"
+    assert invitations.requeue_lost_mail() == 0
+    assert queued_mail(broker) == [missed.pk]
+
+    assert run_queued("mail") == 1
+    (mail,) = smtp_server.received
+    assert mail.recipients == ["jane@example.org"]
+    assert link_in(mail.body)
+    assert Invitation.objects.get(pk=missed.pk).mail_state == "sent"
+    again = invite(client, letters, "jane@example.org", deliver=False)
+    assert again.status_code == 429
+    assert Invitation.objects.filter(email="jane@example.org").count() == 1
+
+
+def test_with_the_broker_still_down_a_mail_not_queued_stays_so(
+    client, alice, letters, broker, broker_down
+):
+    client.force_login(alice)
+    invite(client, letters, "jane@example.org", deliver=False)  # not queued: the broker is down
+    Invitation.objects.update(queued_at=Now() - OLD)
+    missed = Invitation.objects.get()
+    assert missed.mail_state == "not_queued"
+    with pytest.raises(OperationalError):
+        invitations.requeue_lost_mail()
+    # The claim went with the send, and nothing was mailed: the next sweep sends it, and the
+    # admin's Re-send meanwhile is not held back.
+    left = Invitation.objects.get(pk=missed.pk)
+    assert (left.mail_state, left.queued_at) == ("not_queued", missed.queued_at)
+    assert cache.get(invitations.rate_key("account", missed.user_id)) is None
+
+
+def test_a_mail_not_queued_waits_while_its_account_was_mailed_minutes_ago(
+    client, alice, letters, broker
+):
+    """An admin's Re-send under way (its invitation not committed yet) took the account's
+    limit: the sweep leaves the mail, unclaimed, for a later sweep, which the Re-send's
+    invitation will have replaced it for; it goes once the limit lets it."""
+    client.force_login(alice)
+    missed = not_queued_invitation(client, letters, "jane@example.org", broker)
+    limit = invitations.rate_key("account", missed.user_id)
+    cache.set(limit, 1, timeout=invitations.RESEND_SECONDS)
+    assert invitations.requeue_lost_mail() == 0
+    assert queued_mail(broker) == []
+    left = Invitation.objects.get(pk=missed.pk)
+    assert (left.mail_state, left.queued_at) == ("not_queued", missed.queued_at)
+    cache.delete(limit)
+    assert invitations.requeue_lost_mail() == 1
+    assert queued_mail(broker) == [missed.pk]
+
+
+def test_of_mails_not_queued_only_the_newest_of_an_account_is_sent(client, alice, letters, broker):
+    """The admin pressed Re-send while the broker was still down: the older invitation's link
+    is void, and its message would only spend the account's limit for the newer one."""
+    client.force_login(alice)
+    older = not_queued_invitation(client, letters, "jane@example.org", broker)
+    invite(client, letters, "jane@example.org", deliver=False)
+    newer = Invitation.objects.latest("pk")
+    Invitation.objects.filter(pk=newer.pk).update(mail_state="not_queued", queued_at=Now() - OLD)
+    cache.delete(invitations.rate_key("account", newer.user_id))
+    broker.delete("mail")
+    assert invitations.requeue_lost_mail() == 1
+    assert queued_mail(broker) == [newer.pk]
+    assert Invitation.objects.get(pk=older.pk).mail_state == "not_queued"
 
 
 @pytest.fixture
