@@ -34,6 +34,7 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 
 from django.http import HttpResponse, StreamingHttpResponse
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from lxml import etree
@@ -344,6 +345,10 @@ def _tei_marked(E, line: TranscriptLine):
     return seg
 
 
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{pluralize(count)}"
+
+
 def _tei_header(E, transcript: Transcript):
     document = transcript.document
     collection = document.collection
@@ -366,10 +371,12 @@ def _tei_header(E, transcript: Transcript):
         statement = E.respStmt(E.resp("machine reading, not reviewed"), E.name(_tei_text(name)))
         statement.set(XML_ID, f"m{pk}")
         title.append(statement)
+    pages = len(transcript.pages)
     extent = (
-        f"{len(transcript.pages)} pages, {sum(counts.values())} lines: "
-        f"{counts[State.REVIEWED]} reviewed, {counts[State.MACHINE]} machine readings not "
-        f"reviewed, {counts[State.NOT_REVIEWED]} machine readings left out, "
+        f"{_counted(pages, 'page')}, {_counted(sum(counts.values()), 'line')}: "
+        f"{counts[State.REVIEWED]} reviewed, "
+        f"{_counted(counts[State.MACHINE], 'machine reading')} not reviewed, "
+        f"{_counted(counts[State.NOT_REVIEWED], 'machine reading')} left out, "
         f"{counts[State.UNREAD]} not read"
     )
     publication = E.publicationStmt(
@@ -382,7 +389,7 @@ def _tei_header(E, transcript: Transcript):
         source.append(E.ref("IIIF manifest", target=document.iiif_manifest))
     source.append(
         E.note(
-            f"Transcribed on ocrreview from {len(transcript.pages)} page images, in the "
+            f"Transcribed on ocrreview from {_counted(pages, 'page image')}, in the "
             f"collection {_tei_text(collection.name)}."
         )
     )

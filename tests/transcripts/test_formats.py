@@ -11,7 +11,7 @@ from lxml import etree
 
 from ocrreview.corpus import transcripts
 from ocrreview.corpus.ingestion import Upload, do_ingest
-from ocrreview.corpus.models import CollectionEvent, Line
+from ocrreview.corpus.models import CollectionEvent, Document, Line, Page
 from ocrreview.corpus.xmlimport import parse_layout_xml
 from ocrreview.review import actions as review_actions
 from ocrreview.review.models import Correction
@@ -195,6 +195,33 @@ def test_tei_is_well_formed_and_every_line_points_at_its_zone(client, bob, lette
     assert header.findtext(f".//{TEI}licence") == "CC BY 4.0"
     assert header.findtext(f"{TEI}titleStmt/{TEI}respStmt/{TEI}name") == "tiny"
     assert "6 lines: 2 reviewed, 2 machine readings not reviewed" in header.findtext(f"{TEI}extent")
+
+
+def test_the_tei_header_counts_one_page_and_one_line_in_the_singular(
+    client, bob, letters, model_version
+):
+    document = factories.make_document(letters, "Note", status=Document.Status.READY)
+    page = factories.make_page(document)
+    Page.objects.filter(pk=page.pk).update(status=Page.Status.SEGMENTED)
+    factories.make_line(
+        page,
+        text="Yours,",
+        status=Line.Status.NEEDS_REVIEW,
+        confidence=0.4,
+        model_version=model_version,
+    )
+
+    header = etree.fromstring(download(client, bob, document, format="tei").content).find(
+        f"{TEI}teiHeader/{TEI}fileDesc"
+    )
+
+    assert header.findtext(f"{TEI}extent") == (
+        "1 page, 1 line: 0 reviewed, 1 machine reading not reviewed, "
+        "0 machine readings left out, 0 not read"
+    )
+    assert header.findtext(f".//{TEI}note").startswith(
+        "Transcribed on ocrreview from 1 page image,"
+    )
 
 
 def test_tei_with_reviewed_only_has_gaps_for_the_machine_readings(client, bob, letter):
