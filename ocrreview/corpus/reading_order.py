@@ -5,13 +5,17 @@ Kept simple, and so predictable: columns left to right, each read top to bottom.
 - Columns: two boxes that overlap horizontally by at least a third of the narrower one's
   width are in one column, and so are boxes linked through others. Columns with a gutter
   between them stay apart, and so do lines that only reach a little into the next column.
-  A line across two columns (a heading) joins them, and such a page is read as one column.
+- A line across columns (a heading, a footer, a line the width of the page) is read where it
+  stands: it cuts the page across, and the columns above it are read before it, those below
+  after it. Columns between two cuts that share no height (a date top right above a
+  salutation on the left) are read top to bottom rather than left to right.
 - In a column, boxes go by the height of their middle rather than their top edge: a skewed
   line's box is tall, and its top says little about where the line is. Boxes side by side
   (not overlapping horizontally, but by half the lower one's height vertically: the halves
   of a split line) are read left to right."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import combinations
 
 Box = Sequence[float]
 
@@ -30,8 +34,13 @@ def _side_by_side(a: Box, b: Box) -> bool:
     return _overlap(a[0], a[2], b[0], b[2]) <= 0 and _overlap(a[1], a[3], b[1], b[3]) >= lower / 2
 
 
-def _columns(boxes: Sequence[Box]) -> list[list[int]]:
-    parent = list(range(len(boxes)))
+def _middle(box: Box) -> float:
+    return (box[1] + box[3]) / 2
+
+
+def _linked_groups(items: Sequence[int], linked: Callable[[int, int], bool]) -> list[list[int]]:
+    """`items` in groups of those linked to each other, directly or through others."""
+    parent = {i: i for i in items}
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -39,20 +48,33 @@ def _columns(boxes: Sequence[Box]) -> list[list[int]]:
             i = parent[i]
         return i
 
-    for i in range(len(boxes)):
-        for j in range(i):
-            if _same_column(boxes[i], boxes[j]):
-                parent[root(i)] = root(j)
-    columns: dict[int, list[int]] = {}
-    for i in range(len(boxes)):
-        columns.setdefault(root(i), []).append(i)
-    return sorted(columns.values(), key=lambda column: min(boxes[i][0] for i in column))
+    for i, j in combinations(items, 2):
+        if linked(i, j):
+            parent[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in items:
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def _across_columns(boxes: Sequence[Box]) -> set[int]:
+    """The boxes that reach into two boxes that are not in one column with each other."""
+    # Sets of indexes as bits of an int: a page of a few hundred lines is read in O(n²).
+    same = [0] * len(boxes)
+    for i, j in combinations(range(len(boxes)), 2):
+        if _same_column(boxes[i], boxes[j]):
+            same[i] |= 1 << j
+            same[j] |= 1 << i
+    return {
+        i
+        for i, under in enumerate(same)
+        if any(under & ~same[j] & ~(1 << j) for j in range(len(boxes)) if under >> j & 1)
+    }
 
 
 def _read_column(boxes: Sequence[Box], column: list[int]) -> list[int]:
-    middle = sorted(column, key=lambda i: (boxes[i][1] + boxes[i][3]) / 2)
     rows: list[list[int]] = []
-    for i in middle:
+    for i in sorted(column, key=lambda i: _middle(boxes[i])):
         row = rows[-1] if rows else None
         if row and all(_side_by_side(boxes[i], boxes[j]) for j in row):
             row.append(i)
@@ -61,6 +83,43 @@ def _read_column(boxes: Sequence[Box], column: list[int]) -> list[int]:
     return [i for row in rows for i in sorted(row, key=lambda i: boxes[i][0])]
 
 
+def _read_between_cuts(boxes: Sequence[Box], part: list[int]) -> list[int]:
+    columns = _linked_groups(part, lambda i, j: _same_column(boxes[i], boxes[j]))
+
+    def top(column: list[int]) -> float:
+        return min(boxes[i][1] for i in column)
+
+    def bottom(column: list[int]) -> float:
+        return max(boxes[i][3] for i in column)
+
+    def left(column: list[int]) -> float:
+        return min(boxes[i][0] for i in column)
+
+    # Columns at the same heights are read left to right; those one above the other, in turn.
+    tiers = _linked_groups(
+        range(len(columns)),
+        lambda a, b: (
+            _overlap(top(columns[a]), bottom(columns[a]), top(columns[b]), bottom(columns[b])) > 0
+        ),
+    )
+    order = []
+    for tier in sorted(tiers, key=lambda tier: min(top(columns[c]) for c in tier)):
+        for c in sorted(tier, key=lambda c: left(columns[c])):
+            order += _read_column(boxes, columns[c])
+    return order
+
+
 def reading_order(boxes: Sequence[Box]) -> list[int]:
     """The indexes of `boxes` ([x0, y0, x1, y1] each) in reading order."""
-    return [i for column in _columns(boxes) for i in _read_column(boxes, column)]
+    cuts = sorted(
+        _across_columns(boxes),
+        key=lambda i: (_middle(boxes[i]), boxes[i][0]),
+    )
+    parts: list[list[int]] = [[] for _ in range(len(cuts) + 1)]
+    cut_middles = [_middle(boxes[i]) for i in cuts]
+    for i in set(range(len(boxes))).difference(cuts):
+        parts[sum(_middle(boxes[i]) > m for m in cut_middles)].append(i)
+    order = _read_between_cuts(boxes, parts[0])
+    for cut, part in zip(cuts, parts[1:], strict=True):
+        order += [cut, *_read_between_cuts(boxes, part)]
+    return order

@@ -211,6 +211,45 @@ def test_a_line_reaching_a_little_into_the_next_column_keeps_them_apart():
     assert reading_order(boxes) == [1, 2, 0]
 
 
+def two_columns(top: int, rows: int) -> list[list[int]]:
+    """Rows of a left and a right column on the same heights, given row by row."""
+    boxes = []
+    for row in range(rows):
+        y = top + row * 50
+        boxes += [[50, y, 280, y + 30], [320, y + 2, 560, y + 32]]
+    return boxes
+
+
+def test_a_heading_across_two_columns_is_read_before_them_and_a_footer_after():
+    heading, footer = [60, 20, 540, 60], [50, 300, 560, 330]
+    boxes = [*two_columns(100, 3), footer, heading]
+    assert reading_order(boxes) == [7, 0, 2, 4, 1, 3, 5, 6]
+
+
+def test_a_heading_between_two_sections_of_columns_cuts_the_page_there():
+    # A narrow centred heading over the gutter, between two two-column sections.
+    boxes = [*two_columns(100, 2), [230, 210, 380, 240], *two_columns(260, 2)]
+    assert reading_order(boxes) == [0, 2, 1, 3, 4, 5, 7, 6, 8]
+
+
+def test_a_letter_reads_its_date_top_right_before_the_salutation_on_the_left():
+    boxes = [
+        [60, 140, 560, 170],
+        [60, 90, 200, 120],  # "Dear Sir,"
+        [400, 30, 560, 60],  # the date
+        [60, 190, 560, 220],
+        [60, 240, 180, 270],  # the end of a paragraph
+        [380, 300, 560, 330],  # the signature
+    ]
+    assert reading_order(boxes) == [2, 1, 0, 3, 4, 5]
+
+
+def test_hundreds_of_lines_given_in_any_order_are_read_top_to_bottom():
+    boxes = [[40 + (i % 3) * 10, i * 30, 560 - (i % 5) * 20, i * 30 + 25] for i in range(400)]
+    boxes += [[40, 12000, 120, 12025], [480, 12100, 560, 12120]]
+    assert reading_order(boxes[::-1]) == list(range(401, -1, -1))
+
+
 def test_sorting_a_page_and_undoing_it(client, bob, letters, page, lines, start):
     # Line 4 drawn at the top, line 1 at the bottom.
     Line.objects.filter(pk=lines[3].pk).update(bbox=[10, 0, 500, 8])
