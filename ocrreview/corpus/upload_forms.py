@@ -71,6 +71,11 @@ class IiifImportForm(forms.Form):
     # perhaps), not because of what it answered.
     unreachable = False
 
+    def __init__(self, *args, **kwargs):
+        # It shares the upload page with UploadForm, whose fields' ids it would repeat.
+        kwargs.setdefault("auto_id", "iiif_%s")
+        super().__init__(*args, **kwargs)
+
     def import_into(self, collection, user) -> tuple[Document, bool] | None:
         """The manifest's document and whether its images are being fetched now; None, with
         the reason as the form's error, when the manifest cannot be imported."""
