@@ -6,6 +6,9 @@ from urllib.parse import urlsplit
 import lxml.html
 import yaml
 from django.urls import reverse
+from drf_spectacular.generators import SchemaGenerator
+
+from ocrreview.urls import GeneratedOnce
 
 
 def test_the_schema_describes_every_api_route_and_the_token(client, db):
@@ -33,3 +36,30 @@ def test_the_documentation_page_uses_the_apps_own_swagger_files(client, db):
     document = lxml.html.fromstring(page)
     sources = document.xpath("//script/@src | //link/@href")
     assert sources and all(urlsplit(source).netloc == "" for source in sources), sources
+
+
+def test_the_schema_is_generated_once_and_names_no_version_it_was_asked_for(
+    client, db, monkeypatch
+):
+    generated = []
+    generate = SchemaGenerator.get_schema
+
+    def counted(self, *args, **kwargs):
+        generated.append(self.api_version)
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counted)
+    monkeypatch.setattr(GeneratedOnce, "schema", None)
+    url = reverse("api_schema")
+
+    first = yaml.safe_load(client.get(url, {"version": "9", "lang": "fr"}).content)
+    as_json = client.get(url, {"format": "json"})
+    again = yaml.safe_load(client.get(url).content)
+
+    assert generated == [None]
+    assert first == as_json.json() == again
+    assert first["info"]["version"] == "1"
+    assert first["paths"]["/api/collections/"]["get"]["parameters"][0]["description"] == (
+        "The pagination cursor value."
+    )
+    assert as_json["Content-Disposition"] == 'inline; filename="ocrreview API.json"'
