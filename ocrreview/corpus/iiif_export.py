@@ -18,6 +18,7 @@ from xml.sax.saxutils import quoteattr
 from django.urls import reverse
 
 from ocrreview.corpus.models import Document, Line, Page
+from ocrreview.corpus.names import clean_name
 
 PRESENTATION_3 = "http://iiif.io/api/presentation/3/context.json"
 # The media type of a Presentation 3 manifest, as the specification names it.
@@ -57,7 +58,7 @@ def document_manifest(
         "@context": PRESENTATION_3,
         "id": own_id,
         "type": "Manifest",
-        "label": source.get("label") or {"none": [document.title]},
+        "label": source.get("label") or {"none": [clean_name(document.title)]},
     }
     for key in ("summary", "requiredStatement"):
         if source.get(key):

@@ -42,6 +42,7 @@ from PIL import Image, ImageOps
 from ocrreview import storage
 from ocrreview.corpus.line_text import nfc
 from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.corpus.names import clean_name
 from ocrreview.corpus.segmentation import (
     LineGeometry,
     imported_lines,
@@ -112,9 +113,9 @@ class Upload:
     folder: str | None = None
 
     def __post_init__(self) -> None:
-        self.name = clean_file_name(self.name)
+        self.name = clean_name(self.name)
         if self.folder is not None:
-            self.folder = clean_file_name(self.folder)
+            self.folder = clean_name(self.folder)
 
     def open(self) -> AbstractContextManager[BinaryIO]:
         """The file to read, seekable (a ZIP is read from its end)."""
@@ -355,7 +356,7 @@ def _zip_entries(
         # Cleaned before it is judged: a control character dropped may make it unsafe. Old
         # Windows tools part a path with backslashes: as slashes, its XML files find their
         # images by their paths, and its folders are folders.
-        filename = clean_file_name(_entry_name(info)).replace("\\", "/")
+        filename = clean_name(_entry_name(info)).replace("\\", "/")
         name = f"{archive}/{filename}"
         path = PurePosixPath(filename)
         if path.parts[:1] == ("__MACOSX",) or path.name.startswith("._"):
@@ -464,7 +465,7 @@ def _pair_layouts(
             continue
         # An XML file naming its image with a character that the image's name lost in
         # cleaning still pairs with it.
-        image_name = clean_file_name(layout.image_name)
+        image_name = clean_name(layout.image_name)
         named = by_basename.get(image_name, [])
         image = by_stem.get((item.archive, _stem(item.name))) or _named_image(
             item, image_name, by_path, named
@@ -616,7 +617,7 @@ def _order_folder(
         titles.append(title)
     position: dict[str, int] = {}
     for index, image in enumerate(order):
-        position.setdefault(clean_file_name(PurePosixPath(image).name), index)
+        position.setdefault(clean_name(PurePosixPath(image).name), index)
     source.items.sort(
         key=lambda item: (position.get(item.base_name, len(order)), _natural(item.base_name))
     )
@@ -835,26 +836,6 @@ def _store_page_files(
     return rows
 
 
-# Characters a file name can hold but no one means by it: control characters, which XML
-# cannot carry (an export would write U+FFFD) and PostgreSQL refuses (NUL), unpaired surrogates
-# and the noncharacters U+FFFE and U+FFFF, and the bidi controls, which show a name other than
-# it is ("scan_\u202egpj.exe" shown as "scan_exe.jpg").
-_UNMEANT_IN_NAMES = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-    "\ud800-\udfff\ufeff\ufffe\uffff]"
-)
-# Those that look like a space, a run of which the name keeps as one: "Brief\t1873.jpg" is
-# "Brief 1873.jpg", as a PAGE file's imageFilename attribute naming it reads.
-_SPACES_IN_NAMES = re.compile("[\t\n\r\x0b\x0c\x85\u2028\u2029]+")
-
-
-def clean_file_name(name: str) -> str:
-    """An uploaded file's or a ZIP entry's name as pages, results and transcripts show it: in
-    NFC (macOS decomposes names; an XML naming the file composes them), without the
-    characters no one means in a name."""
-    return nfc(_UNMEANT_IN_NAMES.sub("", _SPACES_IN_NAMES.sub(" ", name)))
-
-
 SOURCE_NAME_LENGTH = 255  # Page.source_name's max_length, a file system's longest name
 
 
@@ -888,7 +869,7 @@ def remote_source_name(service: str, image: str) -> str:
     candidates = [service] if service else [image]
     for url in candidates:
         # An escaped control character (%00) is cleaned as an upload's is.
-        name = clean_file_name(PurePosixPath(unquote(urlsplit(url).path.rstrip("/"))).name)
+        name = clean_name(PurePosixPath(unquote(urlsplit(url).path.rstrip("/"))).name)
         if PurePosixPath(name).suffix.lower() in IMAGE_FILE_SUFFIXES:
             return name[:SOURCE_NAME_LENGTH]
     return ""

@@ -41,6 +41,7 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.corpus.names import clean_name
 from ocrreview.corpus.xmlformats import (
     XmlLine,
     XmlPage,
@@ -199,10 +200,11 @@ STEM_BYTES = 150  # file systems allow 255 bytes a name; room for "_0001.tei.xml
 
 
 def file_stem(title: str, fallback: str) -> str:
-    """A title as a file name: NFC, its accents and scripts kept, what file systems refuse
-    replaced with "_", cut to a length every file system takes."""
+    """A title as a file name: cleaned as names are (its bidi controls would show another
+    name), its accents and scripts kept, what file systems refuse replaced with "_", cut to a
+    length every file system takes."""
     # Runs of spaces only: a no-break space (French typography's U+202F) stays as it is.
-    stem = re.sub(" {2,}", " ", UNSAFE.sub("_", nfc(title))).strip(" .")
+    stem = re.sub(" {2,}", " ", UNSAFE.sub("_", clean_name(title))).strip(" .")
     stem = nfc(stem.encode()[:STEM_BYTES].decode("utf-8", "ignore")).strip(" .")
     if WINDOWS_DEVICES.match(stem):
         stem = "_" + stem
@@ -324,7 +326,8 @@ def as_tei(transcript: Transcript) -> bytes:
 
 
 def _tei_text(value: str) -> str:
-    """Titles and names as the lines' text: NFC, with what XML cannot carry replaced."""
+    """Text as the lines' text: NFC, with what XML cannot carry replaced. Titles and names are
+    clean_name's instead: the bidi controls a line's text may need would show another title."""
     return xml_text(nfc(value))
 
 
@@ -358,17 +361,17 @@ def _tei_header(E, transcript: Transcript):
         counts[line.state] += 1
         if line.state == State.MACHINE and line.line.model_version is not None:
             models[line.line.model_version_id] = line.line.model_version.name
-    title = E.titleStmt(E.title(_tei_text(document.title)))
+    title = E.titleStmt(E.title(clean_name(document.title)))
     if counts[State.REVIEWED]:
         # The correction trail that names each reviewer is the review app's, above this one.
         title.append(
             E.respStmt(
                 E.resp("transcription reviewed line by line"),
-                E.orgName(_tei_text(f"the reviewers of the collection {collection.name}")),
+                E.orgName(f"the reviewers of the collection {clean_name(collection.name)}"),
             )
         )
     for pk, name in sorted(models.items()):
-        statement = E.respStmt(E.resp("machine reading, not reviewed"), E.name(_tei_text(name)))
+        statement = E.respStmt(E.resp("machine reading, not reviewed"), E.name(clean_name(name)))
         statement.set(XML_ID, f"m{pk}")
         title.append(statement)
     pages = len(transcript.pages)
@@ -384,20 +387,20 @@ def _tei_header(E, transcript: Transcript):
     )
     if collection.licence:
         publication.append(E.availability(E.licence(_tei_text(collection.licence))))
-    source = E.bibl(E.title(_tei_text(document.title)))
+    source = E.bibl(E.title(clean_name(document.title)))
     if document.iiif_manifest:
         source.append(E.ref("IIIF manifest", target=document.iiif_manifest))
     source.append(
         E.note(
             f"Transcribed on ocrreview from {_counted(pages, 'page image')}, in the "
-            f"collection {_tei_text(collection.name)}."
+            f"collection {clean_name(collection.name)}."
         )
     )
     file_desc = E.fileDesc(
         title,
         E.extent(extent),
         publication,
-        E.seriesStmt(E.title(_tei_text(collection.name))),
+        E.seriesStmt(E.title(clean_name(collection.name))),
         E.sourceDesc(source),
     )
     header = E.teiHeader(file_desc)

@@ -41,6 +41,7 @@ from defusedxml.ElementTree import fromstring as defused_fromstring
 from lxml import etree
 
 from ocrreview.corpus.line_text import INVISIBLE, imported_line_text, nfc
+from ocrreview.corpus.names import clean_name
 from recognition.text import one_line
 
 Point = tuple[float, float]
@@ -483,7 +484,7 @@ def _first_title(root) -> str:
     for element in root.iter():
         if _local_name(element) != "title":
             continue
-        title = nfc(" ".join("".join(element.itertext()).split()))
+        title = " ".join(clean_name("".join(element.itertext())).split())
         if title:
             return title[:TITLE_LENGTH]
     return ""

@@ -40,6 +40,7 @@ from PIL import Image as PILImage
 
 from ocrreview import storage
 from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.corpus.names import clean_name
 from ocrreview.corpus.xmlformats import Alternative, XmlLine, XmlPage, alto_xml, page_xml
 from ocrreview.corpus.zipstream import ZipWriter
 from ocrreview.review.models import Correction
@@ -349,7 +350,7 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
                 },
             }
             manifest = {
-                "collection": collection.name,
+                "collection": clean_name(collection.name),
                 "licence": collection.licence,
                 "filters": options.filters(),
                 "formats": options.formats,
@@ -487,7 +488,7 @@ class _ExportWriter:
             "text": line.text,
             "line_id": line.pk,
             "document_id": line.document_id,
-            "document": line.document.title,
+            "document": clean_name(line.document.title),
             "page_id": line.page_id,
             "page": line.page.index,
             "model_version": line.model_version.name if line.model_version else "",

@@ -12,12 +12,12 @@ from lxml import etree
 from ocrreview.corpus.iiif import do_fetch_iiif_images, do_import_iiif
 from ocrreview.corpus.ingestion import (
     Upload,
-    clean_file_name,
     do_ingest,
     remote_source_name,
     source_name,
 )
 from ocrreview.corpus.models import Document, Line, Membership
+from ocrreview.corpus.names import clean_name
 from ocrreview.corpus.transcripts import transcript
 from tests import factories
 from tests.iiif.conftest import iiif_server  # noqa: F401
@@ -189,8 +189,8 @@ def test_a_remote_image_s_name_is_a_file_name_or_none(service, image, name):
     ],
 )
 def test_a_file_name_loses_the_characters_no_one_means_in_it(name, cleaned):
-    assert clean_file_name(name) == cleaned
-    assert clean_file_name(cleaned) == cleaned
+    assert clean_name(name) == cleaned
+    assert clean_name(cleaned) == cleaned
 
 
 CONTROLLED = {

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from ocrreview.corpus.ingestion import clean_file_name
+from ocrreview.corpus.names import clean_name
 
 BATCH = importlib.import_module("ocrreview.corpus.migrations.0024_page_source_name_cleaned").BATCH
 
@@ -67,7 +67,7 @@ def test_stored_names_lose_their_control_characters_as_an_upload_s_do(latest_mig
         "",
     ]
     # As an upload's name is cleaned today: the migration's copy agrees with it.
-    assert [name for (name,) in names] == [clean_file_name(name) for name in NAMES]
+    assert [name for (name,) in names] == [clean_name(name) for name in NAMES]
 
     # Backwards it does nothing, and forwards again nothing more.
     executor = MigrationExecutor(connection)

@@ -67,7 +67,7 @@ def test_files_are_named_after_the_title_rfc_5987_encoded(client, bob, letter):
         ("CON", "_CON"),
         ("nul.txt", "_nul.txt"),
         ("...", "document-7"),
-        ("tab\there\nand  spaces", "tab_here_and spaces"),
+        ("tab\there\nand  spaces", "tab here and spaces"),
     ],
 )
 def test_a_title_becomes_a_file_name_every_system_takes(title, stem):
