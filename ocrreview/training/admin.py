@@ -52,9 +52,23 @@ class EvaluationSplitAdmin(Frozen, admin.ModelAdmin):
 class EvaluationSplitChangeAdmin(Frozen, admin.ModelAdmin):
     """The split's record (frozen, grown, drawn again): read, never rewritten."""
 
-    list_display = ["created_at", "split", "kind", "lines_added", "lines", "sealed", "actor"]
-    list_filter = ["kind"]
+    list_display = [
+        "created_at",
+        "split",
+        "kind",
+        "by_export",
+        "imported",
+        "lines_added",
+        "lines",
+        "sealed",
+        "actor",
+    ]
+    list_filter = ["kind", "imported"]
     list_select_related = ["split__collection", "actor"]
+
+    @admin.display(description="export", ordering="export_number")
+    def by_export(self, change: EvaluationSplitChange) -> str:
+        return change.export_label
 
 
 @admin.register(EvaluationLine)

@@ -207,6 +207,8 @@ class SplitChangeSerializer(serializers.ModelSerializer):
             "kind",
             "created_at",
             "export",
+            "export_number",
+            "imported",
             "actor",
             "lines_added",
             "units_added",
@@ -219,6 +221,15 @@ class SplitChangeSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "lines": {"help_text": "the lines that measured a model after the change"},
             "minimum": {"help_text": "the promotion gate's minimum then"},
+            "export": {"help_text": "the export that made the change; null once deleted"},
+            "export_number": {
+                "help_text": "the number of the export that made the change, kept once it is "
+                "deleted; null for none"
+            },
+            "imported": {
+                "help_text": "frozen as an imported dataset's own test split, which is never "
+                "drawn again"
+            },
         }
 
     def get_description(self, change: EvaluationSplitChange) -> str:

@@ -191,6 +191,12 @@ class EvaluationSplitChange(models.Model):
     export = models.ForeignKey(
         DatasetExport, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The export's number, kept once the export is deleted: the record still says which export
+    # made the change.
+    export_number = models.PositiveBigIntegerField(null=True, blank=True)
+    # Frozen as an imported dataset's own test split, which is never drawn again. Not told by
+    # a missing export: a deleted export leaves none either.
+    imported = models.BooleanField(default=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -212,7 +218,16 @@ class EvaluationSplitChange(models.Model):
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:
             raise ValueError("Evaluation split changes are a record; they are never updated.")
+        if self.export_number is None:
+            self.export_number = self.export_id
         super().save(*args, **kwargs)
+
+    @property
+    def export_label(self) -> str:
+        """The export that made the change: "12", or "12 (deleted)"; "" for none."""
+        if self.export_number is None:
+            return ""
+        return f"{self.export_number}{'' if self.export_id else ' (deleted)'}"
 
 
 class EvaluationLine(models.Model):

@@ -401,7 +401,7 @@ def redraw_refusal(split: EvaluationSplit) -> str:
             f"{', '.join(names)} {'was' if len(names) == 1 else 'were'} measured on it: its "
             "lines stay where they are, so that later models are measured as that one was"
         )
-    if split.changes.filter(kind=EvaluationSplitChange.Kind.FROZEN, export=None).exists():
+    if split.changes.filter(imported=True).exists():
         return "it is an imported dataset's test split, kept as it was published"
     busy = (DatasetExport.Status.QUEUED, DatasetExport.Status.RUNNING)
     if DatasetExport.objects.filter(collection=split.collection_id, status__in=busy).exists():
@@ -509,6 +509,7 @@ def freeze_evaluation_lines(
     EvaluationSplitChange.objects.create(
         split=split,
         kind=EvaluationSplitChange.Kind.FROZEN,
+        imported=True,
         actor=user,
         lines_added=len(lines),
         units_added=len({unit_key(line, unit) for line in lines}),

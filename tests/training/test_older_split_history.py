@@ -90,15 +90,21 @@ def test_older_splits_get_their_freeze_recorded_and_an_imported_one_stays(
         kind=PromotionEvent.Kind.REJECTED,
         numbers={"eval_split": drawn.pk, "lines": 3},
     )
-    # Before: nothing told the imported split from a drawn one, and it could be drawn again.
-    assert splits.redraw_refusal(imported) == ""
+    # Before: nothing recorded told the imported split from a drawn one, and it could be
+    # drawn again.
+    assert not imported.changes.exists()
 
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate([AFTER])
+    # The app's code reads the records as the latest migrations leave them (0014 tells the
+    # imported split by 0012's note).
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
     [record] = imported.changes.all()
     assert record.kind == "frozen" and record.export is None and record.actor == alice
+    assert record.imported and record.export_number is None
     assert record.lines == 6 and record.units_added == 2 and record.sealed
     assert record.created_at == imported.frozen_at
     assert describe_change(record).startswith(
@@ -118,6 +124,7 @@ def test_older_splits_get_their_freeze_recorded_and_an_imported_one_stays(
 
     [record] = drawn.changes.all()
     assert record.export == froze and record.lines == 3 and record.units_added == 1
+    assert record.export_number == froze.pk and not record.imported
     assert "Recorded after the fact" in record.note
     assert splits.redraw_refusal(drawn).startswith("measured was measured on it")
     # The gate's record says so too, and it is never edited: a model's metrics are, in the

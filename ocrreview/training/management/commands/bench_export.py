@@ -242,6 +242,7 @@ def _build(export_id: int, send) -> None:
         seed=options.seed,
         fraction=options.test_fraction,
         user=export.created_by,
+        export=export,
     )
     # A forked child's high-water mark starts at its own size at the fork, not its parent's.
     freeze_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
