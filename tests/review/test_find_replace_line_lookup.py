@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from ocrreview.corpus.models import Line
+from ocrreview.corpus.models import Line, SearchWord
 from ocrreview.review import find_replace, search
 from ocrreview.review.find_replace import Options, Pattern
 from tests import factories
@@ -36,6 +36,11 @@ QUERIES = [
     "qqqz",  # in no word
     "zork qqqz",  # a run in no word, beside one in hundreds
     "qqqz or tbe",
+    # Past LINE_LOOKUP_MOST lines (250) beside a group in fewer (eglis: 120), with hits.
+    "e eglis",
+    "tbe eglis -messieurs",
+    "e eglis or ſſieur",
+    "zork or tbe eglis",
 ]
 OPTIONS = [
     Options(inside_words=True),
@@ -139,8 +144,9 @@ def test_words_in_too_many_lines_are_read_in_id_order_with_the_same_lines(
     letters, lines, monkeypatch
 ):
     """Past LINE_LOOKUP_MOST lines (the 600 of "zork" past 250 here), their ids are not
-    collected: the lines whose vectors hold the words are read in id order until enough have
-    hits, and the preview finds the same lines."""
+    collected: the lines the filters leave are read in id order until enough have hits, or,
+    where another group of the alternative is in fewer lines, that group's lines, and the
+    preview finds the same lines."""
     monkeypatch.setattr(find_replace, "LINE_LOOKUP_MOST", 250)
     monkeypatch.setattr(find_replace, "READ_BATCH", 7)
     zork = find_replace.vocabulary_words(letters, Pattern("zork", OPTIONS[0]))
@@ -148,6 +154,11 @@ def test_words_in_too_many_lines_are_read_in_id_order_with_the_same_lines(
     # Groups in fewer lines (120, 200) are looked up and merged, as before.
     both = find_replace.vocabulary_words(letters, Pattern("eglis ieurs", OPTIONS[0]))
     assert len(find_replace.lines_holding(letters, both)) == 40
+    # tbe's 300 lines and e's more are past it, eglis' 120 are not: those are read.
+    eglis = sorted(line.pk for line in lines[::5])
+    for q in ("tbe eglis", "e eglis", "eglis tbe -zork"):
+        groups = find_replace.vocabulary_words(letters, Pattern(q, OPTIONS[0]))
+        assert find_replace.lines_holding(letters, groups) == eglis, q
     filters = [search.Filters(), search.Filters(status=S.REVIEWED)]
     filters += [search.Filters(document=document) for document in {line.document for line in lines}]
     for q in QUERIES:
@@ -187,3 +198,40 @@ def test_an_alternative_that_no_line_holds_looks_up_no_more_groups(letters, line
     assert found == []
     lookups = [query for query in queries.captured_queries if "chunk.query" in query["sql"]]
     assert len(lookups) == 2, lookups
+
+
+@pytest.mark.django_db
+def test_lines_past_the_lookup_are_read_without_asking_their_search_vectors(
+    letters, lines, monkeypatch
+):
+    """Where every group of an alternative is in more than LINE_LOOKUP_MOST lines, the lines
+    the filters leave are read as they are: checking each one's search vector against the
+    words cost more than reading its text (a part in 4,121 words of 55,000 lines, past
+    LINE_LOOKUP_MOST at 2,000: 74 s with them, 1.1 s without)."""
+    monkeypatch.setattr(find_replace, "LINE_LOOKUP_MOST", 50)
+    with CaptureQueriesContext(connection) as queries:
+        found = find_replace.hit_lines(letters, "zork -tbe", search.Filters(), 5, OPTIONS[0])
+    assert found == sorted(line.pk for line in lines[1::2])[:5]
+    reads = [q["sql"] for q in queries.captured_queries if '"corpus_line"."text"' in q["sql"]]
+    assert reads and not [sql for sql in reads if "search_vector" in sql], reads
+
+
+@pytest.mark.django_db
+def test_a_part_in_thousands_of_words_is_looked_up(letters, lines):
+    """A part in more than a thousand of the vocabulary's words (here 600 in the lines and
+    1,500 whose lines are gone, which stay in the vocabulary) is looked up in the lines'
+    search vectors, up to INSIDE_WORDS_MOST, rather than leaving every line to be read."""
+    SearchWord.objects.bulk_create(
+        SearchWord(collection=letters, word=f"{a}{b}zork{c}")
+        for a, b, c in itertools.islice(itertools.product(string.ascii_lowercase, repeat=3), 1500)
+    )
+    for q in ("zork", "ZORK -tbe", "orkb or ſſieur"):
+        for options in OPTIONS:
+            pattern = Pattern(q, options)
+            holding = find_replace.vocabulary_lines(letters, pattern)
+            expected = every_line(letters, q, search.Filters(), options)
+            assert holding is not None and set(expected) <= set(holding), (q, options)
+            found = find_replace.hit_lines(letters, q, search.Filters(), 5, options)
+            assert found == expected[:5], (q, options)
+    [[zork]] = find_replace.vocabulary_words(letters, Pattern("zork", OPTIONS[0]))
+    assert len(zork) == LINES + 1500
