@@ -81,6 +81,11 @@
       fit();
     });
     input.addEventListener("blur", fit);
+    // A link to a line (#line-N, as the line editor's Page view) has the browser move the
+    // focus to its row once the page is parsed, after this script focused the row's text; the
+    // row took no focus, which then fell to the page, out of every row's keys.
+    li.tabIndex = -1;
+    li.addEventListener("focus", () => input.focus());
     input.addEventListener("input", () => {
       if (/[\r\n]/.test(input.value)) {  // pasted: a line holds no line breaks
         const caret = input.selectionStart;

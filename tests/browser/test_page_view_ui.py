@@ -291,3 +291,20 @@ def test_alt_page_keys_move_the_row_in_reading_order_with_its_typing(
     text.focus()  # Enter went on to the next row
     page.keyboard.press("Alt+PageDown")
     expect(page.locator(f'g[data-line-id="{moved.pk}"] text')).to_have_text("2")
+
+
+def test_the_page_view_opened_on_a_line_from_the_editor_has_that_line_focused(
+    new_page, bob, letters, letter_lines
+):
+    """The editor's Page view (Alt+G) links to #line-N: the browser's move to that row, after
+    the page's script had focused its text, left the focus on the page itself."""
+    line = letter_lines[2]
+    page = test_review_ui.bob_on(new_page, letters, line)
+    page.keyboard.press("Alt+g")
+    page.wait_for_url(f"**/review/pages/{line.page_id}/#line-{line.pk}")
+    page.wait_for_load_state("load")
+
+    row = page.locator(f"#line-{line.pk} .pl-text")
+    expect(row).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator(f"#line-{letter_lines[3].pk} .pl-text")).to_be_focused()
