@@ -7,6 +7,7 @@ from django.contrib.auth.base_user import BaseUserManager
 from ocrreview.corpus import calibration_guard, tokens
 from ocrreview.corpus.line_text import nfc
 from ocrreview.corpus.models import Collection, Document, Membership, ModelVersion
+from ocrreview.corpus.names import NameFormField
 
 
 class CollectionSettingsForm(forms.ModelForm):
@@ -104,7 +105,7 @@ class NewCollectionForm(forms.ModelForm):
 
 
 class ApiTokenForm(forms.Form):
-    name = forms.CharField(
+    name = NameFormField(
         max_length=100, help_text="What the token is for: a script, a notebook, a machine."
     )
     # Each page's form makes one token: reloading the answer that shows a key sends the form

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Func
 from django.db.models.functions import Lower, Now
 
+from ocrreview.corpus.names import NameField
 from ocrreview.corpus.signals import member_removed
 
 # A BCP 47 language tag: a language subtag, then script, region or variant subtags.
@@ -81,7 +82,7 @@ class ModelVersion(models.Model):
         ACTIVE = "active", "Active"
         RETIRED = "retired", "Retired"
 
-    name = models.CharField(max_length=200, unique=True)
+    name = NameField(max_length=200, unique=True)
     # A hub id (pinned by revision) or a directory on the workers' shared model volume.
     source = models.CharField(max_length=500)
     revision = models.CharField(max_length=100, blank=True)
@@ -120,7 +121,7 @@ class ModelVersion(models.Model):
 
 
 class Collection(models.Model):
-    name = models.CharField(max_length=200, unique=True)
+    name = NameField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="collections"
@@ -296,7 +297,7 @@ class Document(models.Model):
         IMPORTED = "imported", "Keep imported PAGE/ALTO lines"
 
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")
-    title = models.CharField(max_length=300)
+    title = NameField(max_length=300)
     source_file = models.FileField(upload_to="uploads/%Y/%m/", blank=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -610,7 +611,7 @@ class ApiToken(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )
-    name = models.CharField(max_length=100)
+    name = NameField(max_length=100)
     prefix = models.CharField(max_length=8)
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ocrreview.corpus.models import ApiToken
+from ocrreview.corpus.names import entered_name
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def _new_key() -> str:
 
 def do_create_api_token(user, name: str, form_nonce: str = "") -> str:
     """Returns the key; it cannot be recovered later. A form_nonce makes one token at most."""
-    name = name.strip()
+    name = entered_name(name)
     if not name:
         raise TokenError("Name the token, so you can tell it from your others.")
     with transaction.atomic():
