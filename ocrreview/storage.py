@@ -76,6 +76,10 @@ class _Written(File):
 # What link() answers on a file system without hard links (a FUSE mount of a bucket; Linux
 # says EPERM).
 NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP})
+# Taken by the saves that give a file its name where there are no hard links; beside the
+# partial files, never swept with them: a lock file removed while held lets the next save lock
+# another.
+NAMES_LOCK = "names.lock"
 
 
 class LocalStorage(FileSystemStorage):
@@ -126,8 +130,18 @@ class LocalStorage(FileSystemStorage):
             except OSError as exc:
                 if exc.errno not in NO_HARD_LINKS:
                     raise
-                # Django's check and rename, the best such a file system allows.
-                return super()._save(name, _Written(None, tmp))
+                return self._rename_to_a_free_name(tmp, name)
+
+    def _rename_to_a_free_name(self, tmp: str, name: str) -> str:
+        """_link_to_a_free_name where the file system has no hard links: Django's check of the
+        name and rename over it, made one step by a lock that every such save takes: without
+        it two saves at once could both find the name free, and one lose its file to the
+        other or fail (tests/storage/test_no_hard_links.py). The lock is the host's where the
+        file system keeps none (FUSE then locks in the kernel), the file system's where it
+        shares its locks (NFS)."""
+        with (Path(self.location) / PARTIAL_FOLDER / NAMES_LOCK).open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return super()._save(name, _Written(None, tmp))
 
 
 class StorageError(Exception):
@@ -509,7 +523,7 @@ def remove_partial_files(root: Path, written_before: float) -> None:
     folder = root / PARTIAL_FOLDER
     if not folder.is_dir():
         return
-    for path in folder.iterdir():
+    for path in folder.glob(f"*{PARTIAL_SUFFIX}"):
         with contextlib.suppress(FileNotFoundError):  # finished or removed meanwhile
             if path.stat().st_mtime < written_before:
                 size = path.stat().st_size

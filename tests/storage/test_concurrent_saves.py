@@ -16,12 +16,12 @@ PROCESSES = 4
 ROUNDS = 1000
 
 
-def save_rounds(location: str, writer: int, start, results) -> None:
+def save_rounds(location: str, writer: int, start, results, rounds: int = ROUNDS) -> None:
     """In each round every process saves race/ROUND.bin at once, each its own bytes."""
     storage = LocalStorage(location=location)
     saved = []
     try:
-        for round_ in range(ROUNDS):
+        for round_ in range(rounds):
             content = f"{writer}:{round_}:".encode() * 128
             start.wait()
             saved.append((storage.save(f"race/{round_}.bin", ContentFile(content)), content))
