@@ -97,7 +97,11 @@ class CollectionSettingsSerializer(serializers.Serializer):
 
 # The request's shape for the schema; it is validated by the New collection page's form.
 class NewCollectionSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, help_text="unique among the collections")
+    name = serializers.CharField(
+        max_length=200,
+        help_text="unique among the collections; stored without control characters, line "
+        "breaks and bidi controls (a name of only those is a 400, code no_visible_characters)",
+    )
     description = serializers.CharField(required=False, allow_blank=True)
     language = serializers.CharField(
         required=False, allow_blank=True, max_length=35, help_text="a BCP 47 tag: fr, la, en-GB"
