@@ -162,7 +162,9 @@ class SearchForm(forms.Form):
 
     # Empty only to list the unclear lines, for an expert to work through.
     q = forms.CharField(max_length=search.MAX_QUERY_LENGTH, required=False)
-    document = forms.ModelChoiceField(queryset=Document.objects.none(), required=False)
+    document = forms.ModelChoiceField(
+        queryset=Document.objects.none(), required=False, empty_label="every document"
+    )
     status = forms.ChoiceField(choices=[("", "any status"), *Line.Status.choices], required=False)
     confidence_below = forms.FloatField(required=False, min_value=0.0, max_value=1.0)
     confidence_at_least = forms.FloatField(required=False, min_value=0.0, max_value=1.0)

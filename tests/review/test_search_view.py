@@ -1,5 +1,6 @@
 """The search page (/collections/{id}/search/) and the search box that leads to it."""
 
+import lxml.html
 import pytest
 from django.urls import reverse
 
@@ -36,6 +37,17 @@ def test_a_hit_shows_its_escaped_snippet_image_and_links(client, bob, letters, h
     assert f"{image}?v={hit.version}" in html
     assert reverse("review_line", args=[letters.pk, hit.pk]) in html
     assert reverse("review_page", args=[letters.pk, hit.page_id]) + f"#line-{hit.pk}" in html
+
+
+@pytest.mark.django_db
+def test_the_document_filter_left_empty_says_every_document(client, bob, letters, hit):
+    client.force_login(bob)
+    response = client.get(reverse("collection_search", args=[letters.pk]), {"q": "Babcock"})
+    options = lxml.html.fromstring(response.content).xpath("//select[@name='document']/option")
+    assert [(o.get("value"), o.text) for o in options] == [
+        ("", "every document"),
+        (str(hit.page.document_id), "Babcock letters"),
+    ]
 
 
 @pytest.mark.django_db
