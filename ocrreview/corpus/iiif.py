@@ -31,6 +31,7 @@ from ocrreview.corpus.ingestion import (
 )
 from ocrreview.corpus.json_text import unstorable
 from ocrreview.corpus.models import Collection, Document, Page
+from ocrreview.corpus.names import entered_name
 from ocrreview.corpus.remote import (
     MAX_REDIRECTS,
     FetchError,
@@ -219,7 +220,8 @@ def parse_manifest(data: bytes) -> Manifest:
         raise IiifError(f"the manifest has {len(canvases)} canvases; the limit is {limit}")
     parsed = [_canvas(raw, version, n) for n, raw in enumerate(canvases, 1)]
     descriptive = _descriptive(manifest, version)
-    title = _first_value(descriptive.get("label")) or "IIIF manifest"
+    # A label of only bidi controls or control characters is no title: it would be stored empty.
+    title = entered_name(_first_value(descriptive.get("label"))) or "IIIF manifest"
     return Manifest(version, title, descriptive, parsed)
 
 

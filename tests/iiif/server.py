@@ -128,7 +128,12 @@ def endless(handler: Handler) -> None:
         handler.wfile.write(chunk)
 
 
-def manifest_3(server: IiifServer, path: str, canvases: list[tuple[str, int, int, str]]) -> str:
+def manifest_3(
+    server: IiifServer,
+    path: str,
+    canvases: list[tuple[str, int, int, str]],
+    title: str = "Letters of Rebecca Lathrop",
+) -> str:
     """A version 3 manifest at `path`: canvases (label, width, height, Image API service)."""
     url = server.url(path)
     items = []
@@ -177,7 +182,7 @@ def manifest_3(server: IiifServer, path: str, canvases: list[tuple[str, int, int
             "@context": P3,
             "id": url,
             "type": "Manifest",
-            "label": {"en": ["Letters of Rebecca Lathrop"]},
+            "label": {"en": [title]},
             "summary": {"en": ["Two letters"]},
             "metadata": [
                 {"label": {"en": ["Date"]}, "value": {"none": ["1862"]}},

@@ -195,6 +195,18 @@ def test_the_same_manifest_imported_again_is_the_same_document(iiif_server, lett
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("label", "title"),
+    [("\u202eRegister\x07\t1873\u2069", "Register 1873"), ("\u202e\x07 \u2066", "IIIF manifest")],
+)
+def test_a_manifest_s_label_is_the_title_as_it_shows(iiif_server, letters, label, title):
+    service = iiif_server.image_service("t1", 200, 100)
+    url = manifest_3(iiif_server, "/label.json", [("1", 200, 100, service)], title=label)
+    document, _ = do_import_iiif(letters, url)
+    assert Document.objects.get(pk=document.pk).title == title
+
+
+@pytest.mark.django_db
 def test_the_management_command_imports_a_manifest(iiif_server, letters, capsys):
     service = iiif_server.image_service("c1", 200, 100)
     url = manifest_3(iiif_server, "/cmd.json", [("1", 200, 100, service)])
