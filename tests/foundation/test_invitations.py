@@ -611,8 +611,8 @@ def test_line_breaks_in_the_inviters_or_the_collections_name_make_a_one_line_sub
     client, alice, letters, smtp_server
 ):
     """They made the mail a header injection, refused after the membership was made: a 500."""
-    letters.name = "Letters\nBcc: all@example.org"
-    letters.save()
+    # Stored as before names were cleaned on saving (corpus 0031), by a version still running.
+    Collection.objects.filter(pk=letters.pk).update(name="Letters\nBcc: all@example.org")
     alice.first_name, alice.last_name = "Alice\r\nBcc: all@example.org", "Smith"
     alice.save()
     client.force_login(alice)
