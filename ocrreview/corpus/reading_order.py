@@ -14,7 +14,7 @@ Kept simple, and so predictable: columns left to right, each read top to bottom.
   (not overlapping horizontally, but by half the lower one's height vertically: the halves
   of a split line) are read left to right."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import combinations
 
 Box = Sequence[float]
@@ -57,19 +57,45 @@ def _linked_groups(items: Sequence[int], linked: Callable[[int, int], bool]) -> 
     return list(groups.values())
 
 
+def _bits(indexes: Iterable[int]) -> int:
+    return sum(1 << i for i in indexes)
+
+
+def _indexes(bits: int) -> Iterator[int]:
+    while bits:
+        low = bits & -bits
+        yield low.bit_length() - 1
+        bits ^= low
+
+
 def _across_columns(boxes: Sequence[Box]) -> set[int]:
-    """The boxes that reach into two boxes that are not in one column with each other."""
-    # Sets of indexes as bits of an int: a page of a few hundred lines is read in O(n²).
-    same = [0] * len(boxes)
-    for i, j in combinations(range(len(boxes)), 2):
+    """The lines that cut the page across: each reaches into two columns that run side by
+    side for at least two lines (not the two halves of one split line, not a subheading
+    beside the short end of a paragraph), and no other column runs past it (not a line of
+    the left column, however wide, beside the right one)."""
+    # Sets of lines as the bits of an int, so that a page of hundreds of lines takes O(n²).
+    count = len(boxes)
+    same, level = [0] * count, [0] * count
+    for i, j in combinations(range(count), 2):
         if _same_column(boxes[i], boxes[j]):
             same[i] |= 1 << j
             same[j] |= 1 << i
-    return {
-        i
-        for i, under in enumerate(same)
-        if any(under & ~same[j] & ~(1 << j) for j in range(len(boxes)) if under >> j & 1)
-    }
+        elif _overlap(boxes[i][1], boxes[i][3], boxes[j][1], boxes[j][3]) > 0:
+            level[i] |= 1 << j
+            level[j] |= 1 << i
+    cuts = set()
+    for i in range(count):
+        reached = same[i]
+        beside = [j for j in _indexes(reached) if reached & level[j]]
+        if len(beside) < 4:
+            continue
+        middle = _middle(boxes[i])
+        others = (1 << count) - 1 & ~reached & ~(1 << i)
+        above = others & _bits(j for j in _indexes(others) if boxes[j][1] <= middle)
+        below = others & _bits(j for j in _indexes(others) if boxes[j][3] >= middle)
+        if not above & below and not any(same[j] & below for j in _indexes(above)):
+            cuts.add(i)
+    return cuts
 
 
 def _read_column(boxes: Sequence[Box], column: list[int]) -> list[int]:

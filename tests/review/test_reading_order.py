@@ -232,6 +232,20 @@ def test_a_heading_between_two_sections_of_columns_cuts_the_page_there():
     assert reading_order(boxes) == [0, 2, 1, 3, 4, 5, 7, 6, 8]
 
 
+@pytest.mark.parametrize(
+    "left",
+    [
+        # The third line split in two halves, side by side.
+        [[50, 100, 280, 130], [50, 150, 280, 180], [50, 200, 150, 230], [170, 200, 280, 230]],
+        # A centred subheading under the short end of a paragraph.
+        [[50, 100, 280, 130], [50, 150, 100, 180], [110, 200, 220, 230], [50, 250, 280, 280]],
+    ],
+)
+def test_lines_of_one_column_never_cut_the_column_beside_it(left):
+    right = [[320, 100 + row * 50, 560, 130 + row * 50] for row in range(5)]
+    assert reading_order(left + right) == list(range(len(left) + len(right)))
+
+
 def test_a_letter_reads_its_date_top_right_before_the_salutation_on_the_left():
     boxes = [
         [60, 140, 560, 170],
