@@ -196,7 +196,7 @@ class EvaluationSplitChange(models.Model):
     export_number = models.PositiveBigIntegerField(null=True, blank=True)
     # Frozen as an imported dataset's own test split, which is never drawn again. Not told by
     # a missing export: a deleted export leaves none either.
-    imported = models.BooleanField(default=False)
+    imported = models.BooleanField(default=False, db_default=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
