@@ -471,7 +471,8 @@ def requeue_lost_mail() -> int:
     broker down when it was made) as long ago, once the broker answers. Claimed as
     sweep.send_lost claims: a worker sending it holds its row, and once that commits it is
     sent, and the claim matches nothing. An invitation made before its site was kept (corpus
-    0029) is left to its admin's Re-send. How many were sent."""
+    0029), or not queued longer ago than its link would have worked (PASSWORD_RESET_TIMEOUT),
+    is left to its admin's Re-send. How many were sent."""
     queued = Invitation.objects.filter(mail_state=Invitation.MailState.QUEUED)
     not_queued = Invitation.objects.filter(mail_state=Invitation.MailState.NOT_QUEUED)
     # Only the account's newest: a later invitation replaced an older one, whose worker would
@@ -480,7 +481,10 @@ def requeue_lost_mail() -> int:
     return send_lost(queued, _send_again, queued.exclude(domain="")) + send_lost(
         not_queued,
         _send_not_queued,
-        not_queued.exclude(domain="").exclude(Exists(newer)),
+        # A mail its admin would no longer expect, weeks after the invitation, is left to them.
+        not_queued.exclude(domain="")
+        .exclude(Exists(newer))
+        .filter(created_at__gt=Now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)),
         mail_state=Invitation.MailState.QUEUED,
         mail_error="",
     )

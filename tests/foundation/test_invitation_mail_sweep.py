@@ -209,6 +209,23 @@ def test_a_mail_not_queued_is_sent_once_the_broker_answers(
     assert Invitation.objects.filter(email="jane@example.org").count() == 1
 
 
+def test_a_mail_not_queued_longer_ago_than_its_link_works_is_left_to_its_admin(
+    client, alice, letters, broker, settings
+):
+    """On deploy, not-queued invitations months old are not mailed out of the blue: only those
+    younger than PASSWORD_RESET_TIMEOUT are swept."""
+    settings.PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
+    client.force_login(alice)
+    stale = not_queued_invitation(client, letters, "jane@example.org", broker)
+    Invitation.objects.filter(pk=stale.pk).update(created_at=Now() - timedelta(days=3, minutes=1))
+    recent = not_queued_invitation(client, letters, "kim@example.org", broker)
+    Invitation.objects.filter(pk=recent.pk).update(created_at=Now() - timedelta(days=2))
+    assert invitations.requeue_lost_mail() == 1
+    assert queued_mail(broker) == [recent.pk]
+    left = Invitation.objects.get(pk=stale.pk)
+    assert (left.mail_state, left.queued_at) == ("not_queued", stale.queued_at)
+
+
 def test_with_the_broker_still_down_a_mail_not_queued_stays_so(
     client, alice, letters, broker, broker_down
 ):
