@@ -383,10 +383,15 @@ def queue_invitation_mail(invitation: Invitation) -> None:
         mail_invitation.delay(invitation.pk, invitation.domain, invitation.use_https)
     except BrokerUnreachable as exc:  # kombu's, whatever the transport raised
         logger.error("invitation %s not queued, the broker cannot be reached: %r", invitation, exc)
-        invitation.mail_state, invitation.mail_error = Invitation.MailState.NOT_QUEUED, NOT_QUEUED
-        invitation.save(update_fields=["mail_state", "mail_error"])
-        # Nothing was mailed: sending it again is not held back as a mail minutes ago is.
-        cache.delete(rate_key("account", invitation.user_id))
+        # Only while still queued: delay() may raise after the message went out, and a worker
+        # that has sent it since must not see it turned back into one for the sweep to send.
+        if Invitation.objects.filter(
+            pk=invitation.pk, mail_state=Invitation.MailState.QUEUED
+        ).update(mail_state=Invitation.MailState.NOT_QUEUED, mail_error=NOT_QUEUED):
+            invitation.mail_state = Invitation.MailState.NOT_QUEUED
+            invitation.mail_error = NOT_QUEUED
+            # Nothing was mailed: sending it again is not held back as a mail minutes ago is.
+            cache.delete(rate_key("account", invitation.user_id))
 
 
 def send_invitation(invitation_id: int, domain: str, use_https: bool) -> None:

@@ -243,6 +243,26 @@ def test_with_the_broker_still_down_a_mail_not_queued_stays_so(
     assert cache.get(invitations.rate_key("account", missed.user_id)) is None
 
 
+def test_a_mail_its_worker_sent_stays_sent_when_its_queuing_then_fails(
+    client, alice, letters, broker, broker_down
+):
+    """delay() raised after the message went out, and the worker has sent it meanwhile: the
+    not-queued path leaves it sent, and the account's limit held, so no sweep sends it again."""
+    client.force_login(alice)
+    invite(client, letters, "jane@example.org", deliver=False)  # not queued: the broker is down
+    invitation = Invitation.objects.get()
+    Invitation.objects.filter(pk=invitation.pk).update(
+        mail_state="sent", mail_error="", mail_sent_at=Now(), queued_at=Now() - OLD
+    )
+    limit = invitations.rate_key("account", invitation.user_id)
+    cache.set(limit, 1, timeout=invitations.RESEND_SECONDS)
+    invitations.queue_invitation_mail(invitation)
+    sent = Invitation.objects.get(pk=invitation.pk)
+    assert (sent.mail_state, sent.mail_error) == ("sent", "")
+    assert cache.get(limit) == 1
+    assert invitations.requeue_lost_mail() == 0
+
+
 def test_a_mail_not_queued_waits_while_its_account_was_mailed_minutes_ago(
     client, alice, letters, broker
 ):
