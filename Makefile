@@ -8,7 +8,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.lock recognition/synth/npm-fonts/package-lock.json
+$(VENV)/.installed: requirements.lock requirements-apt.txt recognition/synth/npm-fonts/package-lock.json
 	./scripts/setup_venv.sh "$(VENV)"
 
 services:
