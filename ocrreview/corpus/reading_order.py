@@ -70,13 +70,16 @@ def _indexes(bits: int) -> Iterator[int]:
 
 def _across_columns(boxes: Sequence[Box]) -> set[int]:
     """The lines that cut the page across: each reaches into two columns that run side by
-    side for at least two lines (not the two halves of one split line, not a subheading
-    beside the short end of a paragraph), and no other column runs past it (not a line of
-    the left column, however wide, beside the right one)."""
+    side for three lines or more (not a column's one or two split lines, whose halves sit
+    side by side, nor a subheading beside the short end of a paragraph), and no column it
+    partly overlaps runs past it (a margin column beside it does not stop it)."""
     # Sets of lines as the bits of an int, so that a page of hundreds of lines takes O(n²).
     count = len(boxes)
-    same, level = [0] * count, [0] * count
+    same, level, touching = [0] * count, [0] * count, [0] * count
     for i, j in combinations(range(count), 2):
+        if _overlap(boxes[i][0], boxes[i][2], boxes[j][0], boxes[j][2]) > 0:
+            touching[i] |= 1 << j
+            touching[j] |= 1 << i
         if _same_column(boxes[i], boxes[j]):
             same[i] |= 1 << j
             same[j] |= 1 << i
@@ -87,10 +90,10 @@ def _across_columns(boxes: Sequence[Box]) -> set[int]:
     for i in range(count):
         reached = same[i]
         beside = [j for j in _indexes(reached) if reached & level[j]]
-        if len(beside) < 4:
+        if len(beside) < 6:
             continue
         middle = _middle(boxes[i])
-        others = (1 << count) - 1 & ~reached & ~(1 << i)
+        others = touching[i] & ~reached
         above = others & _bits(j for j in _indexes(others) if boxes[j][1] <= middle)
         below = others & _bits(j for j in _indexes(others) if boxes[j][3] >= middle)
         if not above & below and not any(same[j] & below for j in _indexes(above)):

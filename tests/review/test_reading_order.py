@@ -239,11 +239,22 @@ def test_a_heading_between_two_sections_of_columns_cuts_the_page_there():
         [[50, 100, 280, 130], [50, 150, 280, 180], [50, 200, 150, 230], [170, 200, 280, 230]],
         # A centred subheading under the short end of a paragraph.
         [[50, 100, 280, 130], [50, 150, 100, 180], [110, 200, 220, 230], [50, 250, 280, 280]],
+        # Two lines split in halves.
+        [[50, 100, 280, 130], [50, 150, 150, 180], [170, 150, 280, 180], [50, 200, 280, 230]]
+        + [[50, 250, 150, 280], [170, 250, 280, 280], [50, 300, 280, 330]],
     ],
 )
 def test_lines_of_one_column_never_cut_the_column_beside_it(left):
     right = [[320, 100 + row * 50, 560, 130 + row * 50] for row in range(5)]
     assert reading_order(left + right) == list(range(len(left) + len(right)))
+
+
+def test_a_heading_cuts_its_columns_beside_a_margin_column_that_runs_past_it():
+    margin = [[0, 110 + row * 50, 40, 140 + row * 50] for row in range(5)]
+    heading = [60, 200, 540, 230]
+    boxes = [*margin, *two_columns(100, 2), heading, *two_columns(250, 2)]
+    # The margin's lines above the heading, the columns above it, the heading, then below.
+    assert reading_order(boxes) == [0, 1, 5, 7, 6, 8, 9, 2, 3, 4, 10, 12, 11, 13]
 
 
 def test_a_letter_reads_its_date_top_right_before_the_salutation_on_the_left():
