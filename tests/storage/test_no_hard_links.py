@@ -46,24 +46,43 @@ def without_links(tmp_path):
     backing, mount = tmp_path / "backing", tmp_path / "mount"
     backing.mkdir()
     mount.mkdir()
-    daemon = subprocess.Popen(
-        [SYSTEM_PYTHON, str(Path(__file__).with_name("fuse_without_links.py")), backing, mount],
-        stderr=subprocess.PIPE,
-    )
+    # To a file, not a pipe nobody reads while the tests run: a chatty daemon would block.
+    log = tmp_path / "fuse.log"
+    with log.open("wb") as stderr:
+        daemon = subprocess.Popen(
+            [SYSTEM_PYTHON, str(Path(__file__).with_name("fuse_without_links.py")), backing, mount],
+            stderr=stderr,
+        )
     try:
         deadline = time.monotonic() + 20
         while not os.path.ismount(mount):
             if daemon.poll() is not None or time.monotonic() > deadline:
-                pytest.skip(f"FUSE mount refused here: {daemon.stderr.read().decode()[-300:]}")
+                pytest.skip(f"FUSE mount refused here: {log.read_text()[-300:]}")
             time.sleep(0.05)
         yield mount
     finally:
-        if os.path.ismount(mount):
-            fusermount = shutil.which("fusermount")
-            subprocess.run(
-                [fusermount, "-u", mount] if fusermount else ["umount", mount], check=True
-            )
+        _unmount(daemon, mount)
+
+
+def _unmount(daemon: subprocess.Popen, mount: Path) -> None:
+    """Unmounted and its daemon ended, also where unmounting fails (a file still open in it):
+    the daemon is then killed and the mount detached lazily, not left behind, and the failure
+    still reported."""
+    fusermount = shutil.which("fusermount")
+    command = [fusermount, "-u"] if fusermount else ["umount"]
+    unmounted = not os.path.ismount(mount)
+    try:
+        if not unmounted:
+            subprocess.run([*command, mount], check=True)
+            unmounted = True
         daemon.wait(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        if not unmounted:
+            # A dead daemon's mount no longer says it is one (os.path.ismount): detach it anyway.
+            subprocess.run([*command, "-z" if fusermount else "-l", mount], check=False)
 
 
 def test_a_save_where_links_fail_keeps_each_file_under_a_name_of_its_own(without_links):
