@@ -32,14 +32,15 @@ def save_rounds(location: str, writer: int, start, results, rounds: int = ROUNDS
     results.put(saved)
 
 
-def test_saves_of_one_name_at_once_each_keep_a_name_of_their_own(tmp_path):
+def saves_at_once(location: Path, rounds: int = ROUNDS) -> list[tuple[str, bytes]]:
+    """Every (name, bytes) that PROCESSES processes saved, each round all at once."""
     # Spawned: a child forked from the test process, whose other threads (a test server's,
     # a pool's) may hold a lock at the fork, can wait on it for ever (three did, in a full
     # run). The barrier makes them race in save() all the same.
     context = multiprocessing.get_context("spawn")
     start, results = context.Barrier(PROCESSES, timeout=60), context.Queue()
     writers = [
-        context.Process(target=save_rounds, args=(str(tmp_path), writer, start, results))
+        context.Process(target=save_rounds, args=(str(location), writer, start, results, rounds))
         for writer in range(PROCESSES)
     ]
     for process in writers:
@@ -48,23 +49,22 @@ def test_saves_of_one_name_at_once_each_keep_a_name_of_their_own(tmp_path):
     for process in writers:
         process.join(timeout=60)
     assert all(isinstance(batch, list) for batch in batches), batches
-    saved = [pair for batch in batches for pair in batch]
+    return [pair for batch in batches for pair in batch]
 
+
+def assert_each_save_kept(location: Path, saved: list[tuple[str, bytes]]) -> None:
     names = [name for name, _ in saved]
-    assert len(set(names)) == len(names) == PROCESSES * ROUNDS
+    lost = len(names) - len(set(names))
+    assert lost == 0, f"{lost} of {len(names)} saves were replaced by another of the same name"
     for name, content in saved:
-        assert (tmp_path / name).read_bytes() == content, name
-    assert sorted(p.name for p in (tmp_path / "race").iterdir()) == sorted(
+        assert (location / name).read_bytes() == content, name
+    assert sorted(p.name for p in (location / "race").iterdir()) == sorted(
         Path(name).name for name in names
     )
+
+
+def test_saves_of_one_name_at_once_each_keep_a_name_of_their_own(tmp_path):
+    saved = saves_at_once(tmp_path)
+    assert len(saved) == PROCESSES * ROUNDS
+    assert_each_save_kept(tmp_path, saved)
     assert not os.listdir(tmp_path / PARTIAL_FOLDER)
-
-
-def test_a_storage_that_may_overwrite_replaces_the_file_whole(tmp_path):
-    storage = LocalStorage(location=str(tmp_path), allow_overwrite=True)
-    assert storage.save("a.txt", ContentFile(b"first")) == "a.txt"
-    assert storage.save("a.txt", ContentFile(b"second")) == "a.txt"
-    assert (tmp_path / "a.txt").read_bytes() == b"second"
-    assert sorted(os.listdir(tmp_path)) == sorted([PARTIAL_FOLDER, "a.txt"])
-    # Django's FILE_UPLOAD_PERMISSIONS, where the partial file was its owner's alone.
-    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644

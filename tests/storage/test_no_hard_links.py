@@ -4,7 +4,6 @@ patched os.link. Each save still keeps a name of its own, whole, under saves of 
 once, as on a disk with links (test_concurrent_saves)."""
 
 import errno
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from ocrreview.storage import (
     LocalStorage,
     remove_partial_files,
 )
-from tests.storage.test_concurrent_saves import PROCESSES, save_rounds
+from tests.storage.test_concurrent_saves import PROCESSES, assert_each_save_kept, saves_at_once
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 # Every call through the FUSE daemon costs a round trip to Python: fewer rounds than on a disk.
@@ -107,26 +106,7 @@ def test_a_save_where_links_fail_keeps_each_file_under_a_name_of_its_own(without
 
 def test_saves_of_one_name_at_once_lose_nothing_where_links_fail(without_links):
     location = without_links / "media"
-    context = multiprocessing.get_context("spawn")
-    start, results = context.Barrier(PROCESSES, timeout=60), context.Queue()
-    writers = [
-        context.Process(target=save_rounds, args=(str(location), writer, start, results, ROUNDS))
-        for writer in range(PROCESSES)
-    ]
-    for process in writers:
-        process.start()
-    batches = [results.get(timeout=600) for _ in writers]
-    for process in writers:
-        process.join(timeout=60)
-    assert all(isinstance(batch, list) for batch in batches), batches
-    saved = [pair for batch in batches for pair in batch]
-
-    names = [name for name, _ in saved]
-    lost = len(names) - len(set(names))
-    assert lost == 0, f"{lost} of {len(names)} saves were replaced by another of the same name"
-    for name, content in saved:
-        assert (location / name).read_bytes() == content, name
-    assert sorted(p.name for p in (location / "race").iterdir()) == sorted(
-        Path(name).name for name in names
-    )
+    saved = saves_at_once(location, ROUNDS)
+    assert len(saved) == PROCESSES * ROUNDS
+    assert_each_save_kept(location, saved)
     assert not list((location / PARTIAL_FOLDER).glob(f"*{PARTIAL_SUFFIX}"))
