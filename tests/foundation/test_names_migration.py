@@ -66,3 +66,23 @@ def test_stored_names_are_cleaned_as_an_entered_name_is(latest_migrations_after)
     migrate(BEFORE)
     migrate(AFTER)
     assert dict(Collection.objects.values_list("pk", "name")) == names
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_name_with_its_id_taken_too_takes_the_next_free_one(latest_migrations_after):
+    old = migrate(BEFORE)
+    collections = old.get_model("corpus", "Collection").objects
+    collections.create(name="Letters")
+    twin = collections.create(name="Let\u202eters")
+    collections.create(name=f"Letters ({twin.pk})")
+    collections.create(name=f"Letters ({twin.pk}-2)")
+    versions = old.get_model("corpus", "ModelVersion").objects
+    versions.create(name="tiny", source="/models/tiny")
+    tiny = versions.create(name="ti\u202eny", source="/models/tiny2")
+    versions.create(name=f"tiny ({tiny.pk})", source="/models/tiny3")
+
+    new = migrate(AFTER)
+    Collection = new.get_model("corpus", "Collection")
+    assert Collection.objects.get(pk=twin.pk).name == f"Letters ({twin.pk}-3)"
+    ModelVersion = new.get_model("corpus", "ModelVersion")
+    assert ModelVersion.objects.get(pk=tiny.pk).name == f"tiny ({tiny.pk}-2)"

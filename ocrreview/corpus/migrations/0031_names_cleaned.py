@@ -5,7 +5,7 @@ every page that lists it. They are cleaned here as a name entered now is.
 
 A name that is nothing once cleaned is named by its kind and id ("Collection 7"); a collection
 or model version whose cleaned name another has already takes its id after it ("Letters (7)"),
-as names of those are unique.
+or "Letters (7-2)", ... where that is taken too, as names of those are unique.
 
 The cleaning is copied, not imported: a migration must do what it did when it was written,
 whatever names.py becomes.
@@ -37,11 +37,21 @@ def clean(name: str) -> str:
     return unicodedata.normalize("NFC", UNMEANT.sub("", SPACES.sub(" ", name))).strip()
 
 
+def _taken(Model, field: str, pk: int, name: str) -> bool:
+    return Model.objects.filter(**{field: name}).exclude(pk=pk).exists()
+
+
 def _unique(Model, field: str, max_length: int, pk: int, name: str) -> str:
-    if not Model.objects.filter(**{field: name}).exclude(pk=pk).exists():
+    if not _taken(Model, field, pk, name):
         return name
-    suffix = f" ({pk})"
-    return name[: max_length - len(suffix)] + suffix
+    # The name with its id can be taken too (another named "Letters (7)"): then " (7-2)", ...
+    tries = 1
+    while True:
+        suffix = f" ({pk})" if tries == 1 else f" ({pk}-{tries})"
+        candidate = name[: max_length - len(suffix)] + suffix
+        if not _taken(Model, field, pk, candidate):
+            return candidate
+        tries += 1
 
 
 def _clean_model(Model, field: str, max_length: int, unique: bool, kind: str) -> None:
