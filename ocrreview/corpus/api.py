@@ -175,7 +175,8 @@ class InvitationMailSerializer(serializers.ModelSerializer):
         help_text="`queued`: a worker sends it (and tries again for some 40 minutes while the "
         "mail server fails, `error` saying why); `sent`; `failed`: the mail server refused it "
         "at every try; `not_queued`: our mail queue could not be reached, the mail workers "
-        "send it once it is back (OCRREVIEW_LOST_MESSAGE_SECONDS after the invitation); "
+        "send it once it is back (OCRREVIEW_LOST_MESSAGE_SECONDS after the invitation, while "
+        "its link would still work: PASSWORD_RESET_TIMEOUT); "
         "`cancelled`: not sent, a later invitation replaced it. Invite the address again "
         "to send a new link",
     )
@@ -266,7 +267,8 @@ class InvitationSerializer(serializers.Serializer):
         allow_null=True,
         help_text="the mail, sent by a worker after this answer: `queued`, or `not_queued` "
         "when our mail queue could not be reached (the member stays; the mail workers send "
-        "it once the queue is back, or invite again); follow it in the members list (`invitation`). Null with `added`",
+        "it once the queue is back, within PASSWORD_RESET_TIMEOUT of the invitation, or invite "
+        "again); follow it in the members list (`invitation`). Null with `added`",
     )
 
 
