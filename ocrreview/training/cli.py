@@ -7,12 +7,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 from ocrreview.corpus.models import Collection, ModelVersion
+from ocrreview.corpus.names import entered_name
 from ocrreview.training.actions import TrainingError, TrainingParams
 from ocrreview.training.exports import FORMATS, UNITS, ExportError, ExportOptions
 
 
 def collection_named(value: str) -> Collection:
-    found = Collection.objects.filter(name=value).first()
+    found = Collection.objects.filter(name=entered_name(value)).first()
     if found is None and value.isdigit():
         found = Collection.objects.filter(pk=int(value)).first()
     if found is None:
@@ -21,7 +22,7 @@ def collection_named(value: str) -> Collection:
 
 
 def model_version_named(value: str) -> ModelVersion:
-    found = ModelVersion.objects.filter(name=value).first()
+    found = ModelVersion.objects.filter(name=entered_name(value)).first()
     if found is None and value.isdigit():
         found = ModelVersion.objects.filter(pk=int(value)).first()
     if found is None:

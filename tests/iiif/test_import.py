@@ -218,6 +218,14 @@ def test_the_management_command_imports_a_manifest(iiif_server, letters, capsys)
 
 
 @pytest.mark.django_db
+def test_the_management_command_finds_the_collection_by_its_name_as_stored(iiif_server, letters):
+    service = iiif_server.image_service("c2", 200, 100)
+    url = manifest_3(iiif_server, "/cmd2.json", [("1", 200, 100, service)])
+    call_command("import_iiif", "Let\u202eters\t", url, "--segmentation", "whole_image")
+    assert Document.objects.filter(collection=letters).count() == 1
+
+
+@pytest.mark.django_db
 def test_a_server_that_hiccups_now_and_then_is_not_given_up(iiif_server, letters):
     """Each canvas's image fails once: the retries' budget is a canvas's, not the register's
     (the fifth hiccup anywhere failed it)."""

@@ -84,3 +84,20 @@ def test_run_again_keeps_the_collection_and_its_members(folder, dave, alice, cap
     assert list(created.members.all()) == [dave]
     assert created.documents.count() == 1
     assert "--admin changes none of its members" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_a_name_typed_with_unmeant_characters_finds_the_collection_it_made(folder, dave):
+    # Stored as "Minutes": a second run looks it up by that, and goes on.
+    for _ in range(2):
+        call_command(
+            "import_documents",
+            str(folder),
+            "--collection",
+            "Minutes\t",
+            "--create",
+            "--admin",
+            "dave",
+        )
+    assert Collection.objects.get(name="Minutes").documents.count() == 1
+    call_command("import_documents", str(folder), "--collection", "Min\u202eutes")

@@ -34,9 +34,11 @@ def test_export_dataset_refuses_bad_arguments(letters, args, message):
         run("export_dataset", *args)
 
 
-def test_export_dataset_reports_a_failed_export(letters):
+@pytest.mark.parametrize("name", ["Letters", "Let\u202eters\t"])
+def test_export_dataset_reports_a_failed_export(letters, name):
+    # Found by the name as stored ("Letters"), the collection's export fails, not the lookup.
     with pytest.raises(CommandError, match="there are no reviewed lines yet"):
-        run("export_dataset", "Letters")
+        run("export_dataset", name)
 
 
 def test_train_runs_here_and_prints_the_gate(letters, alice, reviewed_letters, tiny_version):

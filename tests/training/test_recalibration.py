@@ -120,3 +120,8 @@ def test_the_command_names_the_fit_and_refuses_too_few(page, bob, model_version,
     call_command("calibrate_model", model_version.name)
     out = capsys.readouterr().out
     assert "calibrated on 120 reviewed readings (50% kept unchanged)" in out
+
+
+def test_the_command_finds_the_model_version_by_its_name_as_stored(model_version):
+    with pytest.raises(CommandError, match="at least 100 reviewed lines"):
+        call_command("calibrate_model", "ti\u202eny\t")

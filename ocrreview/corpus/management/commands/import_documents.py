@@ -9,6 +9,7 @@ from ocrreview.corpus.actions import NameTaken, do_create_collection
 from ocrreview.corpus.forms import NewCollectionForm
 from ocrreview.corpus.ingestion import Upload, do_ingest
 from ocrreview.corpus.models import Collection, Document
+from ocrreview.corpus.names import entered_name
 
 
 class Command(BaseCommand):
@@ -94,7 +95,7 @@ class Command(BaseCommand):
         makes one (its admin a member, the creation in its history, by --user or the
         system) with --create; an existing one is kept, so that a run again goes on."""
         name = options["collection"]
-        existing = Collection.objects.filter(name=name).first()
+        existing = Collection.objects.filter(name=entered_name(name)).first()
         if existing is not None:
             if options["create"] and options["admin"]:
                 self.stdout.write(f"{name!r} exists already; --admin changes none of its members.")
@@ -116,7 +117,7 @@ class Command(BaseCommand):
                     form.save(commit=False), form.cleaned_data["admin"], actor=user
                 )
         except NameTaken:  # made by another run meanwhile
-            return Collection.objects.get(name=name)
+            return Collection.objects.get(name=form.cleaned_data["name"])
         self.stdout.write(f"created collection {name!r}, administered by {options['admin']}")
         return created
 

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ocrreview.corpus.iiif import SEGMENTATIONS, IiifError, do_import_iiif
 from ocrreview.corpus.models import Collection
+from ocrreview.corpus.names import entered_name
 from ocrreview.corpus.remote import FetchError
 
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            collection = Collection.objects.get(name=options["collection"])
+            collection = Collection.objects.get(name=entered_name(options["collection"]))
         except Collection.DoesNotExist:
             raise CommandError(f"No collection named {options['collection']!r}.") from None
         user = None
