@@ -30,7 +30,11 @@ class GeneratedOnce(SchemaGenerator):
     s, and 1 to 2 s a request, on the 2-core machine), which every visit of /api/docs/ waited
     for and anyone could ask for again and again. It depends on the code alone: no versioning
     is configured (SchemaView echoes no `version` asked for into it), the app has one language,
-    and the schema is served without authentication."""
+    and the schema is served without authentication.
+
+    It is generated without the request that asked first, as `manage.py spectacular` makes
+    openapi.yaml: drf-spectacular gives each view a request made from it (its user, Host and
+    other headers), and the schema every later visitor gets is not to depend on who that was."""
 
     schema: dict | None = None
 
@@ -38,7 +42,7 @@ class GeneratedOnce(SchemaGenerator):
         if GeneratedOnce.schema is None:
             # In the app's language, whatever `lang` the first request asked for.
             with translation.override(settings.LANGUAGE_CODE):
-                GeneratedOnce.schema = super().get_schema(request=request, public=public)
+                GeneratedOnce.schema = super().get_schema(request=None, public=True)
         return GeneratedOnce.schema
 
 

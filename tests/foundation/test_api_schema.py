@@ -7,6 +7,7 @@ import lxml.html
 import yaml
 from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.settings import spectacular_settings
 
 from ocrreview.urls import GeneratedOnce
 
@@ -63,3 +64,22 @@ def test_the_schema_is_generated_once_and_names_no_version_it_was_asked_for(
         "The pagination cursor value."
     )
     assert as_json["Content-Disposition"] == 'inline; filename="ocrreview API.json"'
+
+
+def test_the_schema_is_the_same_whoever_asked_first(client, db, monkeypatch):
+    def asked_from(result, generator, request, public):
+        # Stands for any part of the schema drf-spectacular would make from the request that
+        # asked first: its views are given requests copied from it, Host and all.
+        result["info"]["x-asked-from"] = request.get_host() if request else None
+        return result
+
+    hooks = [*spectacular_settings.POSTPROCESSING_HOOKS, asked_from]
+    monkeypatch.setattr(spectacular_settings, "POSTPROCESSING_HOOKS", hooks)
+    schemas = []
+    for host in ("localhost", "127.0.0.1"):
+        monkeypatch.setattr(GeneratedOnce, "schema", None)
+        response = client.get(reverse("api_schema"), {"format": "json"}, HTTP_HOST=host)
+        assert response.status_code == 200
+        schemas.append(response.json())
+    assert schemas[0] == schemas[1]
+    assert schemas[0]["info"]["x-asked-from"] is None
