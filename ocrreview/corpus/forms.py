@@ -1,5 +1,3 @@
-import unicodedata
-
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import BaseUserManager
@@ -7,7 +5,7 @@ from django.contrib.auth.base_user import BaseUserManager
 from ocrreview.corpus import calibration_guard, tokens
 from ocrreview.corpus.line_text import nfc
 from ocrreview.corpus.models import Collection, Document, Membership, ModelVersion
-from ocrreview.corpus.names import NameFormField
+from ocrreview.corpus.names import NameFormField, holds_unmeant_characters
 
 
 class CollectionSettingsForm(forms.ModelForm):
@@ -143,11 +141,12 @@ class InviteMemberForm(forms.Form):
         return BaseUserManager.normalize_email(self.cleaned_data["email"])
 
     def clean_name(self) -> str:
-        # The name goes into the mails the account's owner later sends (their subject line).
+        # Refused rather than cleaned: the name goes into the mails the account's owner later
+        # sends (their subject line), and a bidi control would show the inviter another name.
         name = self.cleaned_data["name"]
-        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+        if holds_unmeant_characters(name):
             raise forms.ValidationError(
-                "A name cannot hold line breaks or other control characters.",
+                "A name cannot hold line breaks, control characters or bidi controls.",
                 code="control_character",
             )
         return name

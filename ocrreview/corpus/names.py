@@ -27,6 +27,11 @@ def clean_name(name: str) -> str:
     return nfc(_UNMEANT_IN_NAMES.sub("", _SPACES_IN_NAMES.sub(" ", name)))
 
 
+def holds_unmeant_characters(name: str) -> bool:
+    """Whether `name` holds a character that clean_name drops or turns into a space."""
+    return bool(_UNMEANT_IN_NAMES.search(name) or _SPACES_IN_NAMES.search(name))
+
+
 def entered_name(name: str) -> str:
     """A name as it is stored when typed or imported: cleaned, and without the spaces at its
     ends that cleaning can leave ("\u202e Anna" is " Anna")."""

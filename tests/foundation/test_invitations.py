@@ -628,16 +628,17 @@ def test_line_breaks_in_the_inviters_or_the_collections_name_make_a_one_line_sub
 
 
 @pytest.mark.parametrize(
-    "name", ["Eve\r\nBcc: all@example.org", "Eve\nX", "Eve\x1b[2J", "Eve\u2028X"]
+    "name",
+    ["Eve\r\nBcc: all@example.org", "Eve\nX", "Eve\x1b[2J", "Eve\u2028X", "Eve\u202eX", "Eve\tX"],
 )
-def test_a_name_with_a_line_break_or_control_character_is_refused(
+def test_a_name_with_a_line_break_control_character_or_bidi_control_is_refused(
     client, alice, letters, smtp_server, name
 ):
     client.force_login(alice)
     response = invite(client, letters, "eve@example.org", name=name)
     assert response.status_code == 400
     assert response.context["invite_form"].errors["name"] == [
-        "A name cannot hold line breaks or other control characters."
+        "A name cannot hold line breaks, control characters or bidi controls."
     ]
     assert not User.objects.filter(email="eve@example.org").exists()
 
