@@ -31,6 +31,7 @@ from ocrreview.corpus.ingestion import ZIP_ENCRYPTED, ZIP_ENTRY_ERRORS, own_line
 from ocrreview.corpus.json_text import unstorable
 from ocrreview.corpus.line_text import imported_line_text
 from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.corpus.names import entered_name
 from ocrreview.review.models import Correction
 from ocrreview.training import splits
 from ocrreview.training.models import EvaluationSplit
@@ -290,7 +291,8 @@ def do_import_ground_truth(
                 _, group, split = key
                 document = Document.objects.create(
                     collection=collection,
-                    title=(group or (f"{title} ({split})" if split else title))[:300],
+                    # A group named only by characters names drop is no name either.
+                    title=(entered_name(group) or (f"{title} ({split})" if split else title))[:300],
                     uploaded_by=user,
                     segmentation=Document.Segmentation.WHOLE_IMAGE,
                     status=Document.Status.READY,

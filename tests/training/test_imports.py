@@ -491,3 +491,13 @@ def test_documents_of_one_title_in_an_export_stay_apart(letters, alice, line_fol
     result = do_import_ground_truth(letters, read_dataset(line_folder), user=alice, title="x")
     assert [d.title for d in result.documents] == ["Letter", "Letter"]
     assert [d.lines.count() for d in result.documents] == [16, 16]
+
+
+def test_a_group_named_only_by_characters_names_drop_takes_the_dataset_title(
+    letters, alice, line_folder
+):
+    rows = read_dataset(line_folder)
+    for row in rows:
+        row.group, row.split = "\u202e\u2066\x07", ""
+    result = do_import_ground_truth(letters, rows, user=alice, title="lines")
+    assert [document.title for document in result.documents] == ["lines"]
