@@ -224,7 +224,7 @@ def field_error(name: str, message: str, code: str) -> dict:
                 "error": "Invalid invitation.",
                 "fields": field_error(
                     "name",
-                    "A name cannot hold line breaks or other control characters.",
+                    "A name cannot hold line breaks, control characters or bidi controls.",
                     "control_character",
                 ),
             },
