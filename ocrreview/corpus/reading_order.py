@@ -94,8 +94,8 @@ def _across_columns(boxes: Sequence[Box]) -> set[int]:
             continue
         middle = _middle(boxes[i])
         others = touching[i] & ~reached
-        above = others & _bits(j for j in _indexes(others) if boxes[j][1] <= middle)
-        below = others & _bits(j for j in _indexes(others) if boxes[j][3] >= middle)
+        above = _bits(j for j in _indexes(others) if boxes[j][1] <= middle)
+        below = _bits(j for j in _indexes(others) if boxes[j][3] >= middle)
         if not above & below and not any(same[j] & below for j in _indexes(above)):
             cuts.add(i)
     return cuts
