@@ -3,7 +3,7 @@
 # starting this machine's own when they are down and the URL names this machine.
 set -uo pipefail
 db_url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ocrreview}
-redis_url=${TEST_REDIS_URL:-redis://127.0.0.1:6379/14}
+redis_url=${TEST_REDIS_URL:-redis://127.0.0.1:6379/13}
 # The URLs are asked as they are; host and port only decide whether the server is this
 # machine's to start (a socket path in the host part is).
 host_port() {  # URL, default port -> "host port"

@@ -6,20 +6,20 @@ venv=${VENV:-.venv}
 export PATH="$PWD/$venv/bin:$PATH"
 export DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ocrreview}
 # A Redis database of its own, so tests never meet a running app's tasks.
-export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/14}
+export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/13}
 export OCRREVIEW_VAR_DIR=${OCRREVIEW_VAR_DIR:-$PWD/var/test}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # pytest runs in TEST_PROCESSES processes (pytest-xdist): most of the suite's time is spent
-# waiting on the workers, servers and browsers it starts, which the other process fills. Each
+# waiting on the workers, servers and browsers it starts, which the other processes fill. Each
 # has a test database (pytest-django), a Redis database and a var folder of its own
 # (tests/parallel.py): REDIS_URL's database and the ones after it.
-processes=${TEST_PROCESSES:-2}
+processes=${TEST_PROCESSES:-3}
 if [[ ! $processes =~ ^[1-9][0-9]*$ ]]; then
     echo "TEST_PROCESSES must be a number of processes, 1 or more (got '$processes')" >&2
     exit 2
 fi
 if [[ ! $REDIS_URL =~ /[0-9]+$ ]]; then
-    echo "TEST_REDIS_URL must end with a database number, as in redis://127.0.0.1:6379/14" >&2
+    echo "TEST_REDIS_URL must end with a database number, as in redis://127.0.0.1:6379/13" >&2
     exit 2
 fi
 redis_db=$((10#${REDIS_URL##*/}))
