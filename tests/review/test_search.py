@@ -284,6 +284,18 @@ def test_the_folded_words_are_looked_up_by_their_index(letters, page):
         search_lines(letters, "eglise")
     [sql] = [q["sql"] for q in queries.captured_queries if 'FROM "corpus_searchword"' in q["sql"]]
     with connection.cursor() as cursor:
+        # On a table of a few rows every index that starts with collection_id costs the same,
+        # and which the planner takes follows the statistics earlier tests left (the foreign
+        # key's, with the folding as a filter, in one full run): only the folded index is left,
+        # within the test's transaction.
+        table = SearchWord._meta.db_table
+        for name, index in connection.introspection.get_constraints(cursor, table).items():
+            if (
+                index["index"]
+                and name != "search_word_folded"
+                and index["columns"][:1] == ["collection_id"]
+            ):
+                cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN {sql}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
