@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def seeded(transactional_db, tmp_path, settings):
     """alice administers "Letters", which holds a read document, a finished export (whose file
-    is gone) and a training run whose model the gate kept inactive; the ids start at 1, which
-    is where generated ids land most."""
+    is gone) and a training run whose model the gate kept inactive. Their ids follow from what
+    the process ran before (a flush keeps the sequences), so which generated id meets one of
+    them differs from run to run: a document at 2414 met a generated 2414 in one full run."""
     settings.MEDIA_ROOT = tmp_path / "media"
     alice = factories.make_user("alice")
     letters = factories.make_collection("Letters")
@@ -51,6 +52,15 @@ def seeded(transactional_db, tmp_path, settings):
     return {"Authorization": f"Token {do_create_api_token(alice, 'fuzz')}"}
 
 
+# Django's and DRF's codes for a choice or primary key that names nothing there.
+UNKNOWN_OBJECT_CODES = {"invalid_choice", "does_not_exist", "invalid_pk_value"}
+
+
+def unknown_objects_only(answer: dict) -> bool:
+    errors = [error for field in answer.get("fields", {}).values() for error in field]
+    return bool(errors) and all(e.get("code") in UNKNOWN_OBJECT_CODES for e in errors)
+
+
 schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
 
 
@@ -70,6 +80,10 @@ def test_every_operation_answers_within_its_schema(case, live_server, seeded):
     if "cursor" in (case.query or {}):
         excluded.append(schemathesis.checks.positive_data_acceptance)
     response = case.call(base_url=live_server.url, headers=seeded)
+    # Ids in a body are integers to the schema, and one that names no such object (an assignee
+    # who is no member) is refused naming its field: schema-valid, and still rightly a 400.
+    if response.status_code == 400 and unknown_objects_only(response.json()):
+        excluded.append(schemathesis.checks.positive_data_acceptance)
     # A IIIF import names a server on the internet, which this machine may not reach (a
     # generated https://0.com is not resolved here): 502 is the schema's answer for that, and
     # still checked against it, but is no error of this server's.
