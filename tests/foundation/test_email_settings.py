@@ -3,15 +3,13 @@ sender stops start-up with a message naming the variable, and never the password
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from ocrreview import env
+from tests.commands import fresh_python
 
-ROOT = Path(__file__).resolve().parents[2]
 SHOW = (
     "import django; django.setup(); from django.conf import settings as s; "
     "print(s.EMAIL_BACKEND, getattr(s, 'EMAIL_FILE_PATH', ''), s.DEFAULT_FROM_EMAIL, sep='|')"
@@ -24,9 +22,7 @@ def start_django(tmp_path, **overrides: str) -> subprocess.CompletedProcess:
         "OCRREVIEW_VAR_DIR": str(tmp_path),
         **overrides,
     }
-    return subprocess.run(
-        [sys.executable, "-c", SHOW], cwd=ROOT, env=environ, capture_output=True, text=True
-    )
+    return fresh_python(SHOW, environ)
 
 
 def test_without_a_mail_server_mail_is_written_to_the_outbox(tmp_path):

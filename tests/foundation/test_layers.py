@@ -3,11 +3,11 @@ apps below it (corpus at the bottom, then transcription, review, training)."""
 
 import ast
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.commands import fresh_python
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 APPS = ["corpus", "transcription", "review", "training"]
@@ -53,12 +53,5 @@ def test_the_benchmarks_import_without_django_set_up() -> None:
     anywhere below them fails them with AppRegistryNotReady."""
     environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     # One interpreter for both: each start imports torch and transformers again.
-    result = subprocess.run(
-        [sys.executable, "-c", "import bench.demo_pages, bench.training_data"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = fresh_python("import bench.demo_pages, bench.training_data", environment)
     assert result.returncode == 0, result.stderr

@@ -3,13 +3,12 @@ only the work that reads a layout, trains or evaluates needs (loading them took 
 and manage.py subprocess about ten seconds to start and five to stop)."""
 
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.commands import fresh_python
+
 HEAVY = ("kraken", "torch", "transformers")
 
 # A fresh interpreter, as a worker starts: the URLs (every view and what they import) and every
@@ -30,14 +29,7 @@ print(" ".join(sorted(name for name in {HEAVY!r} if name in sys.modules)))
 
 def test_the_urls_and_task_modules_import_no_model_library() -> None:
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "ocrreview.settings"}
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = fresh_python(PROBE, environment)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == []
 
