@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from ocrreview import storage
@@ -226,6 +227,16 @@ def run_detail(request, pk: int):
     }
     if run.status == TrainingRun.Status.QUEUED:
         context["waiting"] = ops.why_waiting(tasks.train_model.name)
+    elif TrainingRun.objects.abandoned().filter(pk=run.pk).exists():
+        # Its worker died, and only a training worker's sweep queues the run again: with no
+        # training worker left, "Running" and its last step would stay on the page for good.
+        beat = f" since {localtime(run.heartbeat_at):%Y-%m-%d %H:%M:%S}" if run.heartbeat_at else ""
+        context["waiting"] = (
+            f"{run.worker or 'Its worker'} has not answered{beat} (it beats every "
+            f"{settings.OCRREVIEW_TRAINING_LEASE_SECONDS // 4} s): it was stopped or killed. "
+            "A training worker's sweep queues the run again, to resume from its last "
+            "checkpoint. " + ops.why_waiting(tasks.train_model.name)
+        )
     if _polled(request):
         return render(request, "training/_run_status.html", context)
     return render(request, "training/run.html", context)

@@ -2,10 +2,12 @@
 re-recognition, and bad form data (the worker-backed flow is in test_browser)."""
 
 import hashlib
+from datetime import timedelta
 
 import lxml.html
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from ocrreview.corpus.models import Line, ModelVersionQuerySet
 from ocrreview.training import actions
@@ -345,6 +347,33 @@ def test_cancelling_a_queued_run_from_its_page_says_it_is_over(
     assert "Cancelled while it was queued." in response.content.decode()
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.CANCELLED
+
+
+def test_a_running_run_whose_worker_stopped_beating_says_so(
+    client, alice, tiny_version, done_export, settings
+):
+    """The training worker was killed and none is left whose sweep would queue the run again:
+    the page showed "Running" at its last step for good."""
+    run = actions.do_start_training(
+        tiny_version, done_export, actions.TrainingParams(), user=alice, queue=False
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.Status.RUNNING,
+        worker="trainer@gpu-1",
+        history=[{"event": "step", "step": 340, "total_steps": 1000, "loss": 1.5}],
+        heartbeat_at=timezone.now() - timedelta(seconds=60),
+    )
+    client.force_login(alice)
+    url = reverse("training_run", args=[run.pk])
+    settings.OCRREVIEW_TRAINING_LEASE_SECONDS = 120
+    assert 'id="run-waiting"' not in client.get(url, **HX).content.decode()  # beating still
+
+    settings.OCRREVIEW_TRAINING_LEASE_SECONDS = 30
+    page = lxml.html.fromstring(client.get(url, **HX).content)
+    waiting = page.get_element_by_id("run-waiting").text_content()
+    assert waiting.startswith("trainer@gpu-1 has not answered since ")
+    assert "A training worker's sweep queues the run again" in waiting
+    assert "No worker is listening on the `training` queue" in waiting
 
 
 def test_the_run_shows_its_last_step_of_the_total_after_an_evaluation(client, alice, finished_run):
