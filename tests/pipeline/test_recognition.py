@@ -348,6 +348,95 @@ def test_rereading_the_unreviewed_lines_takes_in_the_lines_open_in_an_editor(
     assert (held.model_version, held.status) == (other, Line.Status.IN_REVIEW)
 
 
+def _reread_by_a_promoted_model(document, tiny_model) -> services.Claimed:
+    """The collection's lines read, a new model made its model, the lines no human has
+    reviewed queued for it (training's re-read), and a worker's claim on them."""
+    from ocrreview.training.actions import do_rerecognize_unreviewed
+
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    promoted = ModelVersion.objects.create(name="promoted", source=str(tiny_model) + "/")
+    collection = document.collection
+    collection.model_version = promoted
+    collection.save()
+    assert do_rerecognize_unreviewed(collection, promoted, actor=None) == 3
+    claimed = services.do_claim(10, "re-reader")
+    assert len(claimed.requests) == 3
+    return claimed
+
+
+@pytest.mark.django_db
+def test_a_correction_saved_while_the_re_read_reads_its_line_is_kept(tiny_model, document, bob):
+    """The re-read claimed the line before the reviewer saved it: the worker's reading, stored
+    after the save, is one of the line's alternatives and changes neither its text nor its
+    status."""
+    claimed = _reread_by_a_promoted_model(document, tiny_model)
+    corrected = document.lines.order_by("order").first()
+    actions.do_save_line(corrected, bob, "Dear Sir,", expected_version=corrected.version)
+    corrected.refresh_from_db()
+    saved = (corrected.text, corrected.status, corrected.version, corrected.model_version_id)
+    assert saved[:2] == ("Dear Sir,", Line.Status.REVIEWED)
+
+    engine = services.load_engine(claimed.requests[0].model_version)
+    services._recognize_group(claimed.token, engine, claimed.requests, nbest=1)
+
+    corrected.refresh_from_db()
+    assert (
+        corrected.text,
+        corrected.status,
+        corrected.version,
+        corrected.model_version_id,
+    ) == saved
+    promoted = claimed.requests[0].model_version
+    assert corrected.hypotheses.filter(model_version=promoted).exists()
+    others = document.lines.exclude(pk=corrected.pk)
+    assert set(others.values_list("model_version", flat=True)) == {promoted.pk}
+    assert set(
+        RecognitionRequest.objects.filter(model_version=promoted).values_list("status", flat=True)
+    ) == {R.DONE}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_correction_committing_while_the_re_read_stores_its_line_is_kept(
+    tiny_model, document, bob
+):
+    """The reviewer's save holds the line when the worker comes to store its reading: the
+    worker waits for it, and then finds the line reviewed."""
+    claimed = _reread_by_a_promoted_model(document, tiny_model)
+    corrected = document.lines.order_by("order").first()
+    reading = inference.Hypothesis(
+        rank=1,
+        text="read",
+        logprob=-0.1,
+        confidence=0.99,
+        share=1.0,
+        tokens=[],
+        raw_confidence=0.99,
+    )
+    outcome = {r.id: inference.LineResult([reading]) for r in claimed.requests}
+    stored = {}
+
+    def store():
+        try:
+            version = claimed.requests[0].model_version
+            services.do_store_results(claimed.token, version, claimed.requests, outcome, 0.0)
+            stored["done"] = True
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=store)
+    with transaction.atomic():
+        actions.do_save_line(corrected, bob, "Dear Sir,", expected_version=corrected.version)
+        worker.start()
+        wait_until_another_session_waits_for_a_lock()  # the store, for the line
+    worker.join()
+    assert stored == {"done": True}
+    corrected.refresh_from_db()
+    assert (corrected.text, corrected.status) == ("Dear Sir,", Line.Status.REVIEWED)
+    others = document.lines.exclude(pk=corrected.pk)
+    assert set(others.values_list("text", flat=True)) == {"read"}
+
+
 @pytest.mark.django_db
 def test_lines_cut_or_joined_from_reviewed_text_keep_it_when_a_model_reads_them(
     tiny_model, document, bob
