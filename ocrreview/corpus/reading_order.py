@@ -9,6 +9,12 @@ Kept simple, and so predictable: columns left to right, each read top to bottom.
   stands: it cuts the page across, and the columns above it are read before it, those below
   after it. Columns between two cuts that share no height (a date top right above a
   salutation on the left) are read top to bottom rather than left to right.
+- A line across only some columns (a heading over two columns of three) while a column
+  beside them runs on past it cuts only its own columns: the page is first split down the
+  gutters that run its whole height, and the strips are read left to right, each in turn as
+  a page of its own (a recursive XY-cut, across where a line cuts the whole part of the page,
+  down where it does not). A margin column far narrower than the columns beside it does not
+  stop a cut: its notes are read with the lines they stand beside.
 - In a column, boxes go by the height of their middle rather than their top edge: a skewed
   line's box is tall, and its top says little about where the line is. Boxes side by side
   (not overlapping horizontally, but by half the lower one's height vertically: the halves
@@ -138,17 +144,66 @@ def _read_between_cuts(boxes: Sequence[Box], part: list[int]) -> list[int]:
     return order
 
 
+def _strips(boxes: Sequence[Box], part: Iterable[int]) -> list[list[int]]:
+    """`part` in strips left to right, split where a gutter runs down its whole height."""
+    strips: list[list[int]] = []
+    right = float("-inf")
+    for i in sorted(part, key=lambda i: boxes[i][0]):
+        if boxes[i][0] >= right:
+            strips.append([])
+        strips[-1].append(i)
+        right = max(right, boxes[i][2])
+    # In the order of the page's lines, as elsewhere, so that ties are broken as they were.
+    return [sorted(strip) for strip in strips]
+
+
+def _column_runs_past(boxes: Sequence[Box], cut: int, strips: list[list[int]]) -> bool:
+    """Whether a strip that `cut` does not reach has lines on both sides of it, so that a cut
+    across the page would read that column's top, the cut, then its bottom. A strip less than
+    a third as wide as the widest one the cut reaches is a margin and does not count."""
+    middle = _middle(boxes[cut])
+    spans = [(min(boxes[i][0] for i in s), max(boxes[i][2] for i in s)) for s in strips]
+    reaches = [_overlap(x0, x1, boxes[cut][0], boxes[cut][2]) > 0 for x0, x1 in spans]
+    widest = max((x1 - x0 for (x0, x1), r in zip(spans, reaches, strict=True) if r), default=0)
+    return any(
+        not reached
+        and x1 - x0 >= widest / 3
+        and any(_middle(boxes[i]) <= middle for i in strip)
+        and any(_middle(boxes[i]) > middle for i in strip)
+        for strip, (x0, x1), reached in zip(strips, spans, reaches, strict=True)
+    )
+
+
+def _read(boxes: Sequence[Box], part: list[int], cuts: set[int]) -> list[int]:
+    """`part` of the page in reading order; `cuts` are its lines across columns."""
+    if not cuts:
+        return _read_between_cuts(boxes, part)
+    # The part's columns, or groups of them, without the cuts that would join them.
+    strips = _strips(boxes, (i for i in part if i not in cuts))
+    # A cut no column runs past cuts the whole part across; the others stay in the pieces
+    # between (a subheading over two columns of three, under a heading across all three).
+    across = {i for i in cuts if not _column_runs_past(boxes, i, strips)}
+    if not across:
+        # Every cut here has a column running past it: split the part down its gutters, and
+        # each strip's cuts then reach across that strip.
+        down = _strips(boxes, part)
+        if len(down) > 1:
+            return [i for strip in down for i in _read(boxes, strip, cuts.intersection(strip))]
+        # No gutter runs down the whole part (a heading over columns 1-2 and another over
+        # 2-3): cut across, as if no column ran past, as before.
+        across = cuts
+    ordered = sorted(across, key=lambda i: (_middle(boxes[i]), boxes[i][0]))
+    middles = [_middle(boxes[i]) for i in ordered]
+    pieces: list[list[int]] = [[] for _ in range(len(ordered) + 1)]
+    for i in part:
+        if i not in across:
+            pieces[sum(_middle(boxes[i]) > m for m in middles)].append(i)
+    order = _read(boxes, pieces[0], cuts.intersection(pieces[0]))
+    for cut, piece in zip(ordered, pieces[1:], strict=True):
+        order += [cut, *_read(boxes, piece, cuts.intersection(piece))]
+    return order
+
+
 def reading_order(boxes: Sequence[Box]) -> list[int]:
     """The indexes of `boxes` ([x0, y0, x1, y1] each) in reading order."""
-    cuts = sorted(
-        _across_columns(boxes),
-        key=lambda i: (_middle(boxes[i]), boxes[i][0]),
-    )
-    parts: list[list[int]] = [[] for _ in range(len(cuts) + 1)]
-    cut_middles = [_middle(boxes[i]) for i in cuts]
-    for i in set(range(len(boxes))).difference(cuts):
-        parts[sum(_middle(boxes[i]) > m for m in cut_middles)].append(i)
-    order = _read_between_cuts(boxes, parts[0])
-    for cut, part in zip(cuts, parts[1:], strict=True):
-        order += [cut, *_read_between_cuts(boxes, part)]
-    return order
+    return _read(boxes, list(range(len(boxes))), _across_columns(boxes))

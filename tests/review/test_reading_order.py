@@ -257,6 +257,69 @@ def test_a_heading_cuts_its_columns_beside_a_margin_column_that_runs_past_it():
     assert reading_order(boxes) == [0, 1, 5, 7, 6, 8, 9, 2, 3, 4, 10, 12, 11, 13]
 
 
+LEFT, MIDDLE, RIGHT = (50, 230), (270, 450), (490, 670)
+
+
+def column(x: tuple[int, int], top: int, rows: int) -> list[list[int]]:
+    return [[x[0], top + row * 50, x[1], top + row * 50 + 30] for row in range(rows)]
+
+
+def test_three_columns_without_headings_are_read_one_after_the_other():
+    # Given row by row.
+    rows = zip(column(LEFT, 100, 4), column(MIDDLE, 100, 4), column(RIGHT, 100, 4), strict=True)
+    boxes = [box for row in rows for box in row]
+    assert reading_order(boxes) == [0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11]
+
+
+def test_a_heading_over_two_columns_of_three_cuts_only_those_two():
+    # The right column runs from the top of the page to the bottom beside the heading.
+    right = column(RIGHT, 100, 7)
+    heading = [60, 200, 440, 230]
+    above = [*column(LEFT, 100, 2), *column(MIDDLE, 100, 2)]
+    below = [*column(LEFT, 250, 3), *column(MIDDLE, 250, 3)]
+    boxes = [*right, heading, *above, *below]
+    # Cut across the page, the right column's first three lines came before the heading.
+    assert reading_order(boxes) == [*range(8, 12), 7, *range(12, 18), *range(7)]
+
+
+def test_a_heading_over_the_last_two_columns_is_read_after_the_first_and_a_footer_last():
+    left = column(LEFT, 100, 7)
+    heading = [280, 200, 660, 230]
+    above = [*column(MIDDLE, 100, 2), *column(RIGHT, 100, 2)]
+    below = [*column(MIDDLE, 250, 3), *column(RIGHT, 250, 3)]
+    footer = [50, 500, 670, 530]
+    boxes = [footer, *below, heading, *above, *left]
+    assert reading_order(boxes) == [*range(12, 19), *range(8, 12), 7, *range(1, 7), 0]
+
+
+def test_a_subheading_over_two_columns_of_three_under_a_heading_across_all_three():
+    heading = [50, 20, 670, 60]
+    subheading = [60, 250, 440, 280]
+    above = [*column(LEFT, 100, 3), *column(MIDDLE, 100, 3)]
+    below = [*column(LEFT, 300, 3), *column(MIDDLE, 300, 3)]
+    right = column(RIGHT, 100, 8)
+    boxes = [*right, *below, subheading, *above, heading]
+    # The heading, the two columns' tops, the subheading, their bottoms, the right column.
+    assert reading_order(boxes) == [21, *range(15, 21), 14, *range(8, 14), *range(8)]
+
+
+def test_headings_over_overlapping_pairs_of_columns_still_cut_the_page_across():
+    # No gutter runs down the whole page to split it at: each heading cuts it across, as before.
+    headings = [[60, 200, 440, 230], [280, 350, 660, 380]]
+    left = [*column(LEFT, 100, 2), *column(LEFT, 250, 5)]
+    middle = [*column(MIDDLE, 100, 2), *column(MIDDLE, 250, 2), *column(MIDDLE, 400, 2)]
+    right = [*column(RIGHT, 100, 5), *column(RIGHT, 400, 2)]
+    boxes = [*headings, *left, *middle, *right]
+    # Above, between and below the headings, the left column, the middle one, the right one.
+    assert reading_order(boxes) == [
+        *(2, 3, 9, 10, 15, 16, 17),
+        0,
+        *(4, 5, 6, 11, 12, 18, 19),
+        1,
+        *(7, 8, 13, 14, 20, 21),
+    ]
+
+
 def test_a_letter_reads_its_date_top_right_before_the_salutation_on_the_left():
     boxes = [
         [60, 140, 560, 170],
