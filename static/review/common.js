@@ -26,17 +26,49 @@ window.ocrreview = (() => {
   // Drafts in the browser survive a reload, a closed tab, a lost connection. Per user: on a
   // browser people share (a reading room's), one reviewer's unsaved text must not come back
   // to the next as theirs.
+  //
+  // Per tab too: two tabs on one line share the browser's storage, and one tab's typing or
+  // save wrote over or dropped the other's text, which its reload then found gone. A line's
+  // drafts are kept by tab (its id in sessionStorage, which a reload keeps); a tab reads its
+  // own, or else takes over the newest another left (a tab closed, the browser restarted).
+  const tab = (() => {
+    try {
+      let id = sessionStorage.getItem("ocrreview:tab");
+      // Not crypto.randomUUID: it is missing from pages served over plain HTTP.
+      if (!id) sessionStorage.setItem("ocrreview:tab", id = `${Date.now()}-${Math.random()}`);
+      return id;
+    } catch { return "tab"; }
+  })();
   const localDrafts = (user) => {
     const key = (id) => `ocrreview:draft:${user}:${id}`;
+    const load = (id) => {
+      try {
+        const stored = JSON.parse(localStorage.getItem(key(id)));
+        // One draft, as this browser kept them before they were kept by tab.
+        return stored && "text" in stored ? { [tab]: stored } : stored || {};
+      } catch { return {}; }
+    };
+    const store = (id, drafts) => {
+      try {
+        if (Object.keys(drafts).length) localStorage.setItem(key(id), JSON.stringify(drafts));
+        else localStorage.removeItem(key(id));
+      } catch { /* full or off */ }
+    };
     return {
       read: (id) => {
-        try { return JSON.parse(localStorage.getItem(key(id))); } catch { return null; }
+        const drafts = load(id);
+        if (drafts[tab]) return drafts[tab];
+        const [other, draft] = Object.entries(drafts).sort(([, a], [, b]) => b.at - a.at)[0] || [];
+        if (!draft) return null;
+        delete drafts[other];
+        store(id, { ...drafts, [tab]: draft });
+        return draft;
       },
-      write: (id, draft) => {
-        try { localStorage.setItem(key(id), JSON.stringify(draft)); } catch { /* full or off */ }
-      },
+      write: (id, draft) => store(id, { ...load(id), [tab]: draft }),
       drop: (id) => {
-        try { localStorage.removeItem(key(id)); } catch { /* off */ }
+        const drafts = load(id);
+        delete drafts[tab];
+        store(id, drafts);
       },
     };
   };

@@ -1313,3 +1313,27 @@ def test_alt_u_marks_a_line_unclear_with_a_note_and_a_save_keeps_the_mark(
         "accept",  # Enter on the text as it was
         "clear",
     ]
+
+
+def test_a_save_in_one_tab_keeps_what_another_tab_typed_into_the_line(
+    new_page, bob, letters, letter_lines
+):
+    """Two tabs of one browser share its drafts: a save in one must not drop the text the
+    other typed into the same line, which a reload of the other then finds gone."""
+    first = bob_on(new_page, letters, letter_lines[2])
+    second = first.context.new_page()
+    second.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/")
+    editor_text(second).press("End")
+    second.keyboard.type(" (second tab")
+    second.wait_for_timeout(1500)  # its draft reaches the server
+    editor_text(first).fill("of the 3rd inst. and")
+    first.keyboard.press("Enter")
+    first.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
+    second.reload()
+    assert editor_text(second).input_value() == "of the 3d inst. and (second tab"
+    assert "has changed since you typed it" in second.locator("#notice").inner_text()
+    second.keyboard.press("Enter")
+    conflict = second.locator(".conflict")
+    conflict.wait_for()
+    assert "of the 3rd inst. and" in conflict.locator(".theirs").inner_text()
+    assert "of the 3d inst. and (second tab" in conflict.locator(".mine").inner_text()
