@@ -543,7 +543,8 @@ def evaluation_lines(split: EvaluationSplit) -> list[Line]:
     unclear is skipped until it is reviewed again)."""
     return list(
         Line.objects.filter(MEASURES, pk__in=split.members.values("line"))
-        .select_related("page", "document")
+        # Not the document: each line would hold its canvases (export's ground_truth_lines).
+        .select_related("page")
         .order_by("id")
     )
 
