@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 
 from ocrreview import storage
 from ocrreview.corpus import claims
+from ocrreview.corpus.iiif_export import first_value
 from ocrreview.corpus.ingestion import (
     IngestError,
     decode_image_file,
@@ -221,7 +222,7 @@ def parse_manifest(data: bytes) -> Manifest:
     parsed = [_canvas(raw, version, n) for n, raw in enumerate(canvases, 1)]
     descriptive = _descriptive(manifest, version)
     # A label of only bidi controls or control characters is no title: it would be stored empty.
-    title = entered_name(_first_value(descriptive.get("label"))) or "IIIF manifest"
+    title = entered_name(first_value(descriptive.get("label"))) or "IIIF manifest"
     return Manifest(version, title, descriptive, parsed)
 
 
@@ -267,7 +268,7 @@ def _canvas(raw, version: int, number: int) -> Canvas:
         width, height = body.get("width"), body.get("height")
     if not (_positive_int(width) and _positive_int(height)):
         raise IiifError(f"{where} has no width and height (whole numbers up to {MAX_SIDE:,})")
-    label = _first_value(_language_map(raw.get("label"))) or f"canvas {number}"
+    label = first_value(_language_map(raw.get("label"))) or f"canvas {number}"
     service_id, service_version, profile = service or ("", 0, "")
     return Canvas(
         canvas_id, label[:300], width, height, image or "", service_id, service_version, profile
@@ -378,16 +379,6 @@ def _language_map(raw) -> dict[str, list[str]]:
             language = str(item.get("@language") or "none")
             values.setdefault(language, []).append(item["@value"])
     return values
-
-
-def _first_value(language_map: dict | None) -> str:
-    if not language_map:
-        return ""
-    for language in ("en", "none", *language_map):
-        values = [v for v in language_map.get(language, []) if v.strip()]
-        if values:
-            return " ".join(v.strip() for v in values)
-    return ""
 
 
 def _as_list(value) -> list:

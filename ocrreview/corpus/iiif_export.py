@@ -231,3 +231,23 @@ def _label(line: Line, reviewed: bool) -> str:
 
 def _format(name: str) -> str:
     return "image/png" if name.lower().endswith(".png") else "image/jpeg"
+
+
+def attribution_of(descriptive: dict) -> str:
+    """What a manifest's requiredStatement (as Document.iiif_descriptive keeps it) says must be
+    shown with its images, on one line ("Attribution: Stanford Libraries"); "" for none."""
+    statement = descriptive.get("requiredStatement") or {}
+    value = first_value(statement.get("value"))
+    label = first_value(statement.get("label"))
+    return f"{label}: {value}" if label and value else value
+
+
+def first_value(language_map: dict | None) -> str:
+    """A language map's text in English, else in no language, else in the first it has."""
+    if not language_map:
+        return ""
+    for language in ("en", "none", *language_map):
+        values = [v for v in language_map.get(language, []) if v.strip()]
+        if values:
+            return " ".join(v.strip() for v in values)
+    return ""

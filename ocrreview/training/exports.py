@@ -39,6 +39,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from PIL import Image as PILImage
 
 from ocrreview import storage
+from ocrreview.corpus.iiif_export import attribution_of
 from ocrreview.corpus.models import Collection, Document, Line, Page
 from ocrreview.corpus.names import clean_name
 from ocrreview.corpus.xmlformats import Alternative, XmlLine, XmlPage, alto_xml, page_xml
@@ -363,6 +364,7 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
                     "sealed_at": split.sealed_at.isoformat() if split.sealed_at else None,
                 },
                 "counts": counts,
+                "sources": writer.sources,
             }
             writer.write_manifest(manifest, assignment.taken())
         on_progress(0.9)
@@ -405,6 +407,21 @@ class _Assignment:
                 yield pk, self.NAMES[number]
 
 
+def _source_of(document: Document) -> dict[str, str]:
+    """The document's images' source, their rights (a licence or rights statement's URL) and
+    the attribution their holder requires, as its IIIF manifest gave them (""s for an upload).
+    Read once a document: the lines' rows leave the manifest's JSON out."""
+    descriptive = (
+        Document.objects.filter(pk=document.pk).values_list("iiif_descriptive", flat=True).get()
+    )
+    return {
+        "title": clean_name(document.title),
+        "manifest": document.iiif_manifest,
+        "rights": descriptive.get("rights", ""),
+        "attribution": attribution_of(descriptive),
+    }
+
+
 def line_image(line: Line, page_images: dict[int, PILImage.Image]) -> PILImage.Image:
     """The line cut from its page; ``page_images`` caches the page being read."""
     if line.page_id not in page_images:
@@ -441,6 +458,10 @@ class _ExportWriter:
         self._page_image: PILImage.Image | None = None
         self._document_id: int | None = None
         self._document_text: list[str] = []
+        # Where each document's images come from, and what their holder requires of a copy:
+        # the line images are copies of them.
+        self.sources: dict[int, dict[str, str]] = {}
+        self._source: dict[str, str] = {}
 
     def add(self, line: Line, split_name: str) -> None:
         if line.document_id != self._document_id:
@@ -448,6 +469,9 @@ class _ExportWriter:
             self._end_document()
             self._document_id = line.document_id
             self.counts["documents"] += 1
+            self._source = _source_of(line.document)
+            if self._source["manifest"] or self._source["rights"] or self._source["attribution"]:
+                self.sources[line.document_id] = self._source
         if self._page is None or line.page_id != self._page.pk:
             self._end_page()
             self._page = line.page
@@ -499,6 +523,8 @@ class _ExportWriter:
             "status": line.status,
             "confidence": line.confidence,
             "licence": self.licence,
+            "rights": self._source["rights"],
+            "attribution": self._source["attribution"],
         }
         if "imagefolder" in self.formats:
             self._write(f"imagefolder/{split_name}/{file_name}", png)
@@ -616,6 +642,8 @@ HF_COLUMNS = {
     "status": {"dtype": "string", "_type": "Value"},
     "confidence": {"dtype": "float64", "_type": "Value"},
     "licence": {"dtype": "string", "_type": "Value"},
+    "rights": {"dtype": "string", "_type": "Value"},
+    "attribution": {"dtype": "string", "_type": "Value"},
 }
 
 

@@ -427,3 +427,63 @@ def test_exporting_and_measuring_lines_of_a_iiif_register_reads_its_canvases_for
         tracemalloc.stop()
     assert {line.pk for line in lines} <= {line.pk for line in measured}
     assert exporting < 4_000_000 and measuring < 1_000_000, (exporting, measuring)
+
+
+def test_the_rights_and_attribution_of_a_document_imported_from_iiif_travel_with_its_lines(
+    letters, alice, bob, reviewed_letters, tmp_path
+):
+    """Its line images are copies of the archive's: the rights and the attribution the manifest
+    required went nowhere in the dataset, which said only the collection's licence."""
+    letters.licence = "CC-BY-4.0"
+    letters.save()
+    register = factories.make_document(
+        letters,
+        "Register",
+        iiif_manifest="https://iiif.example.org/register/manifest",
+        iiif_descriptive={
+            "label": {"en": ["Register"]},
+            "requiredStatement": {
+                "label": {"en": ["Attribution"]},
+                "value": {"en": ["Stanford University Archives"]},
+            },
+            "rights": "http://rightsstatements.org/vocab/NoC-US/1.0/",
+        },
+    )
+    lines = make_rendered_page(
+        register, ["ab", "ba", "cab", "abc"], status=Line.Status.NEEDS_REVIEW
+    )
+    mark_reviewed(lines, bob)
+
+    export = export_now(letters, alice, formats=["imagefolder", "hf"])
+
+    assert export.status == DatasetExport.Status.DONE, export.error
+    with export_zip(export) as archive:
+        archive.extractall(tmp_path)
+    rows = [
+        json.loads(raw)
+        for folder in sorted((tmp_path / "imagefolder").iterdir())
+        for raw in (folder / "metadata.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) == 24 + 4
+    register_rows = [row for row in rows if row["document_id"] == register.pk]
+    uploaded_rows = [row for row in rows if row["document_id"] != register.pk]
+    assert {(r["rights"], r["attribution"], r["licence"]) for r in register_rows} == {
+        (
+            "http://rightsstatements.org/vocab/NoC-US/1.0/",
+            "Attribution: Stanford University Archives",
+            "CC-BY-4.0",
+        )
+    }
+    assert {(r["rights"], r["attribution"]) for r in uploaded_rows} == {("", "")}
+    manifest = json.loads((tmp_path / "export.json").read_text())
+    assert manifest["sources"] == {
+        str(register.pk): {
+            "title": "Register",
+            "manifest": "https://iiif.example.org/register/manifest",
+            "rights": "http://rightsstatements.org/vocab/NoC-US/1.0/",
+            "attribution": "Attribution: Stanford University Archives",
+        }
+    }
+    dataset = load_from_disk(str(tmp_path / "hf"))
+    read = [row for part in dataset.values() for row in part if row["document_id"] == register.pk]
+    assert {row["attribution"] for row in read} == {"Attribution: Stanford University Archives"}
