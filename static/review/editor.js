@@ -137,9 +137,13 @@
   }
 
   function remember() {
-    writeLocal(ed.id, {
-      text: ed.input.value, version: ed.version, hypothesis: ed.hypothesis, at: Date.now(),
-    });
+    // Typing undone back to the line's text leaves nothing unsaved.
+    if (ed.input.value === ed.original) dropLocal(ed.id);
+    else {
+      writeLocal(ed.id, {
+        text: ed.input.value, version: ed.version, hypothesis: ed.hypothesis, at: Date.now(),
+      });
+    }
     // What is typed after a conflict appeared is what "Keep mine" keeps, so the box shows it.
     const conflict = ed.root.querySelector("#conflict-area .conflict");
     if (conflict) {
@@ -248,6 +252,14 @@
     // colleague's correction, and bar others from deleting or merging the line.
     const sent = current.input.value;
     if (sent === (current.serverText ?? current.original)) return;
+    // Typing undone back to the line's text: the draft sent before goes, or it would hold
+    // the line as if something were unsaved in it, with the same effects.
+    if (sent === current.original) {
+      try {
+        if ((await post(current.d.discardUrl, new FormData())).ok) current.serverText = null;
+      } catch { /* the next keystroke tries again */ }
+      return;
+    }
     const body = new FormData();
     body.set("text", sent);
     body.set("base_version", current.version);

@@ -1337,3 +1337,28 @@ def test_a_save_in_one_tab_keeps_what_another_tab_typed_into_the_line(
     conflict.wait_for()
     assert "of the 3rd inst. and" in conflict.locator(".theirs").inner_text()
     assert "of the 3d inst. and (second tab" in conflict.locator(".mine").inner_text()
+
+
+def test_typing_undone_back_to_the_saved_text_leaves_no_draft(new_page, bob, letters, letter_lines):
+    """A draft of the line's own text keeps the line held by the reviewer who moved on, bars
+    colleagues from deleting or merging it, and brings the machine's text back over a
+    colleague's later correction as unsaved."""
+    page = bob_on(new_page, letters, letter_lines[1])
+    text = editor_text(page)
+    text.press("End")
+    page.keyboard.type(" x")
+    page.wait_for_timeout(1500)  # the draft reaches the server
+    assert Draft.objects.filter(line=letter_lines[1]).exists()
+    page.keyboard.press("Control+z")
+    assert text.input_value() == "I recieved your letter"
+    page.wait_for_timeout(1500)
+    page.keyboard.press("Alt+ArrowDown")
+    page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
+    editor_text(page).wait_for()
+    assert not Draft.objects.filter(line=letter_lines[1]).exists()
+    left = Line.objects.get(pk=letter_lines[1].pk)
+    assert (left.status, left.claimed_by) == ("needs_review", None)
+    assert (
+        page.evaluate(f"Object.keys(localStorage).filter(k => k.endsWith(':{letter_lines[1].pk}'))")
+        == []
+    )
