@@ -47,5 +47,8 @@ def trail_page(
 ) -> keyset.KeysetPage:
     """A page of `corrections`, newest first: the first, or the one after or (newer) before
     a cursor's position."""
-    shown = corrections.select_related("user", "line__document", "line__page")
+    # Not the document's IIIF canvases: some 350 KB a row for a register of a thousand.
+    shown = corrections.select_related("user", "line__document", "line__page").defer(
+        "line__document__iiif_canvases", "line__document__iiif_descriptive"
+    )
     return keyset.newest_first(shown, "created_at", cursor, size)

@@ -2,6 +2,8 @@
 first, by person and time, a page at a time, each with its diff and a link to its line's
 history; linked from the progress page."""
 
+import tracemalloc
+
 import pytest
 from django.db import connection
 from django.urls import reverse
@@ -164,3 +166,24 @@ def test_a_history_link_takes_no_line_from_the_queue(client, alice, letters, lin
     audited, held = Line.objects.get(pk=lines[2].pk), Line.objects.get(pk=lines[1].pk)
     assert (audited.status, audited.claimed_by) == (S.NEEDS_REVIEW, None)
     assert (held.status, held.claimed_by) == (S.IN_REVIEW, alice)
+
+
+def test_a_page_of_corrections_reads_no_documents_iiif_canvases(
+    client, alice, letters, lines, bobs_saves, settings
+):
+    """Each correction's row carried its document's canvases, some 350 KB for a register of a
+    thousand imported from IIIF: a page of the API's thousand took hundreds of megabytes."""
+    canvas = {"id": "https://iiif.example.org/canvas/", "label": "f. 1r", "width": 4000}
+    canvas["image"] = "https://iiif.example.org/iiif/2/reg%2F00001.jp2/full/max/0/default.jpg" * 4
+    lines[0].document.__class__.objects.filter(pk=lines[0].document_id).update(
+        iiif_canvases=[canvas] * 1000
+    )
+    client.force_login(alice)
+    tracemalloc.start()
+    try:
+        response = client.get(page_url(letters))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(shown(response)) == 6
+    assert peak < 3_000_000, peak
