@@ -125,6 +125,18 @@ def wait_for_line(page, line):
         raise AssertionError(f"line {line.pk} did not open; the page says {notice!r}") from exc
 
 
+def wait_for_draft(page, line, *, present=True, timeout_s=30.0):
+    """Until the line's draft has reached the server (or, `present=False`, is gone from it):
+    the editor sends drafts after a pause in typing, so a fixed wait is too short on a loaded
+    machine."""
+    deadline = time.monotonic() + timeout_s
+    while Draft.objects.filter(line=line).exists() != present:
+        assert time.monotonic() < deadline, (
+            f"line {line.pk}'s draft {'never came' if present else 'stayed'}"
+        )
+        page.wait_for_timeout(50)
+
+
 def test_a_reviewer_works_through_the_queue_with_the_keyboard(
     new_page, bob, letters, letter_lines, screenshot
 ):
@@ -482,7 +494,7 @@ def test_keeping_theirs_after_a_conflict(new_page, alice, bob, letters, letter_l
     url = f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/"
     first, second = bob_then_alice_on(new_page, url)
     editor_text(second).fill("of the third inst. and")
-    second.wait_for_timeout(1500)  # alice's draft reaches the server
+    wait_for_draft(second, letter_lines[2])
     editor_text(first).fill("of the 3rd inst. and")
     first.keyboard.press("Enter")
     first.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
@@ -1325,7 +1337,7 @@ def test_a_save_in_one_tab_keeps_what_another_tab_typed_into_the_line(
     second.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/")
     editor_text(second).press("End")
     second.keyboard.type(" (second tab")
-    second.wait_for_timeout(1500)  # its draft reaches the server
+    wait_for_draft(second, letter_lines[2])
     editor_text(first).fill("of the 3rd inst. and")
     first.keyboard.press("Enter")
     first.wait_for_url(lambda u: f"/lines/{letter_lines[2].pk}/" not in u)
@@ -1347,11 +1359,10 @@ def test_typing_undone_back_to_the_saved_text_leaves_no_draft(new_page, bob, let
     text = editor_text(page)
     text.press("End")
     page.keyboard.type(" x")
-    page.wait_for_timeout(1500)  # the draft reaches the server
-    assert Draft.objects.filter(line=letter_lines[1]).exists()
+    wait_for_draft(page, letter_lines[1])
     page.keyboard.press("Control+z")
     assert text.input_value() == "I recieved your letter"
-    page.wait_for_timeout(1500)
+    wait_for_draft(page, letter_lines[1], present=False)
     page.keyboard.press("Alt+ArrowDown")
     page.wait_for_url(lambda u: f"/lines/{letter_lines[1].pk}/" not in u)
     editor_text(page).wait_for()
