@@ -54,20 +54,30 @@ window.ocrreview = (() => {
         else localStorage.removeItem(key(id));
       } catch { /* full or off */ }
     };
+    // Line id -> the other tab whose draft this tab was shown. Reading takes nothing over:
+    // a tab cannot tell a closed tab from an open one, and merely showing a page must not
+    // move an open tab's text away from it. The shown draft is replaced once this tab writes
+    // its own or saves the line.
+    const shown = {};
+    const withoutShown = (id) => {
+      const drafts = load(id);
+      if (shown[id] !== undefined) delete drafts[shown[id]];
+      return drafts;
+    };
     return {
       read: (id) => {
         const drafts = load(id);
         if (drafts[tab]) return drafts[tab];
         const [other, draft] = Object.entries(drafts).sort(([, a], [, b]) => b.at - a.at)[0] || [];
         if (!draft) return null;
-        delete drafts[other];
-        store(id, { ...drafts, [tab]: draft });
+        shown[id] = other;
         return draft;
       },
-      write: (id, draft) => store(id, { ...load(id), [tab]: draft }),
+      write: (id, draft) => store(id, { ...withoutShown(id), [tab]: draft }),
       drop: (id) => {
-        const drafts = load(id);
+        const drafts = withoutShown(id);
         delete drafts[tab];
+        delete shown[id];
         store(id, drafts);
       },
     };

@@ -1373,3 +1373,27 @@ def test_typing_undone_back_to_the_saved_text_leaves_no_draft(new_page, bob, let
         page.evaluate(f"Object.keys(localStorage).filter(k => k.endsWith(':{letter_lines[1].pk}'))")
         == []
     )
+
+
+def test_a_tab_that_only_shows_a_line_takes_no_draft_from_the_tab_typing_it(
+    new_page, bob, letters, letter_lines
+):
+    """Showing another tab's draft must not move it away from that tab: the typing tab's save
+    then dropped only its own copy, and the one moved stayed to be restored, stale, later."""
+    line = letter_lines[2]
+    typing = bob_on(new_page, letters, line)
+    editor_text(typing).press("End")
+    typing.keyboard.type(" x")
+    wait_for_draft(typing, line)
+    showing = typing.context.new_page()
+    showing.goto(f"/collections/{letters.pk}/review/pages/{line.page_id}/")
+    expect(showing.locator(f"#line-{line.pk} .pl-text")).to_have_value("of the 3d inst. and x")
+    typing.keyboard.type("y")
+    typing.keyboard.press("Enter")
+    typing.wait_for_url(lambda u: f"/lines/{line.pk}/" not in u)
+    showing.close()
+    later = typing.context.new_page()
+    later.goto(f"/collections/{letters.pk}/review/lines/{line.pk}/")
+    wait_for_line(later, line)
+    assert editor_text(later).input_value() == "of the 3d inst. and xy"
+    assert "restored" not in later.locator("#notice").inner_text()
