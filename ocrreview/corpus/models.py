@@ -266,11 +266,20 @@ class Invitation(models.Model):
         return f"invitation of {self.email} to {self.collection} ({self.mail_state})"
 
 
+# An imported register's canvases are some 350 KB a thousand: read only where they are used.
+IIIF_JSON_FIELDS = ("iiif_canvases", "iiif_descriptive")
+
+
+def iiif_json_through(relation: str) -> list[str]:
+    """The IIIF JSON fields of the document reached through `relation`, for `defer()` where
+    lines or corrections are listed with their document."""
+    return [f"{relation}__{name}" for name in IIIF_JSON_FIELDS]
+
+
 class DocumentQuerySet(models.QuerySet):
     def without_iiif_json(self) -> "DocumentQuerySet":
-        """Documents for lists and choices: an imported register's canvases are some 350 KB
-        a thousand, read for nothing there."""
-        return self.defer("iiif_canvases", "iiif_descriptive")
+        """Documents for lists and choices, which read none of their IIIF JSON."""
+        return self.defer(*IIIF_JSON_FIELDS)
 
 
 class Document(models.Model):

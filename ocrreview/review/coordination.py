@@ -11,7 +11,7 @@ collection makes much of the site's traffic; one small beside a busy one reads p
 from django.db.models import OuterRef, QuerySet
 
 from ocrreview.corpus import keyset, trail_people
-from ocrreview.corpus.models import Collection
+from ocrreview.corpus.models import Collection, iiif_json_through
 from ocrreview.review.models import Correction
 
 
@@ -47,8 +47,7 @@ def trail_page(
 ) -> keyset.KeysetPage:
     """A page of `corrections`, newest first: the first, or the one after or (newer) before
     a cursor's position."""
-    # Not the document's IIIF canvases: some 350 KB a row for a register of a thousand.
     shown = corrections.select_related("user", "line__document", "line__page").defer(
-        "line__document__iiif_canvases", "line__document__iiif_descriptive"
+        *iiif_json_through("line__document")
     )
     return keyset.newest_first(shown, "created_at", cursor, size)

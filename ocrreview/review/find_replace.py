@@ -30,7 +30,14 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from ocrreview.corpus.audit import record_event
-from ocrreview.corpus.models import COMBINING_MARKS, FOLD_SQL, Collection, CollectionEvent, Line
+from ocrreview.corpus.models import (
+    COMBINING_MARKS,
+    FOLD_SQL,
+    Collection,
+    CollectionEvent,
+    Line,
+    iiif_json_through,
+)
 from ocrreview.db_clock import DatabaseNow
 from ocrreview.review import actions, queue, search
 from ocrreview.review.models import Draft
@@ -808,7 +815,7 @@ def _plan(
     lines = (
         Line.objects.filter(pk__in=batch, collection=collection)
         .select_related("document", "page")
-        .defer("search_vector", "document__iiif_canvases", "document__iiif_descriptive")
+        .defer("search_vector", *iiif_json_through("document"))
         # Whether a colleague's lease is live, by the clock that wrote it (db_clock).
         .annotate(database_now=DatabaseNow())
         .in_bulk()

@@ -43,6 +43,7 @@ from ocrreview.corpus.models import (
     Line,
     SearchWord,
     folded_word,
+    iiif_json_through,
 )
 from ocrreview.review.actions import REVERTIBLE
 from ocrreview.review.models import Correction
@@ -438,7 +439,7 @@ def search_lines(
     order = ("tier", "score", "-id") if before else ("-tier", "-score", "id")
     page = list(
         lines.select_related("document", "page")
-        .defer("search_vector", "document__iiif_canvases", "document__iiif_descriptive")
+        .defer("search_vector", *iiif_json_through("document"))
         .order_by(*order)[: page_size + 1]
     )
     more = len(page) > page_size

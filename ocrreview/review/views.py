@@ -36,7 +36,7 @@ from ocrreview.corpus.access import (
     visible_collections,
 )
 from ocrreview.corpus.forms import AssigneesForm, ReviewStateForm
-from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.corpus.models import Collection, Document, Line, Page, iiif_json_through
 from ocrreview.review import (
     actions,
     assets,
@@ -1188,8 +1188,10 @@ def revert_user_saves(request, pk: int):
     context["done"] = result is not None
     if result is None:
         result = actions.revert_user_saves_preview(collection, user, since)
-    lines = Line.objects.select_related("document", "page").in_bulk(
-        [left.newest.line_id for left in result.skipped]
+    lines = (
+        Line.objects.select_related("document", "page")
+        .defer(*iiif_json_through("document"))
+        .in_bulk([left.newest.line_id for left in result.skipped])
     )
     context.update(
         person=user,

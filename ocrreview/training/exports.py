@@ -40,7 +40,7 @@ from PIL import Image as PILImage
 
 from ocrreview import storage
 from ocrreview.corpus.iiif_export import attribution_of
-from ocrreview.corpus.models import Collection, Document, Line, Page
+from ocrreview.corpus.models import Collection, Document, Line, Page, iiif_json_through
 from ocrreview.corpus.names import clean_name
 from ocrreview.corpus.xmlformats import Alternative, XmlLine, XmlPage, alto_xml, page_xml
 from ocrreview.corpus.zipstream import ZipWriter
@@ -276,7 +276,7 @@ def ground_truth_lines(collection: Collection, options: ExportOptions) -> QueryS
         .select_related("document", "page", "model_version")
         # Every line's row would carry its document's canvases, some 350 KB for a register of
         # a thousand imported from IIIF: an export of 200 of its lines took 79 s, not 5 s.
-        .defer("document__iiif_canvases", "document__iiif_descriptive")
+        .defer(*iiif_json_through("document"))
         .annotate(reviewer=Subquery(last_reader))
     )
 

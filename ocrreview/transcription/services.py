@@ -50,6 +50,7 @@ from ocrreview.corpus.models import (
     Line,
     ModelVersion,
     Page,
+    iiif_json_through,
 )
 from ocrreview.corpus.signals import lines_being_corrected
 from ocrreview.corpus.workflow import in_final_document
@@ -843,7 +844,7 @@ def do_store_results(
             # edit them.
             for line in Line.objects.select_for_update(of=("self",))
             .select_related("collection", "document")
-            .defer("document__iiif_canvases", "document__iiif_descriptive")
+            .defer(*iiif_json_through("document"))
             .filter(id__in=[r.line_id for r in batch])
         }
         mine = {
