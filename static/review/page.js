@@ -95,9 +95,13 @@
       if (splitting?.li === li) cancelSplit();  // the cut shown was of the text before
       fit();
       li.armed = null;  // a new text needs its own warning before a second press
-      drafts.write(li.dataset.lineId, {
-        text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
-      });
+      // Typing undone back to the line's text leaves nothing unsaved.
+      if (input.value === input.dataset.saved) drafts.drop(li.dataset.lineId);
+      else {
+        drafts.write(li.dataset.lineId, {
+          text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
+        });
+      }
       clearTimeout(li.draftTimer);
       li.draftTimer = setTimeout(() => sendDraft(li), DRAFT_DELAY_MS);
     });
@@ -213,6 +217,14 @@
       const input = li.querySelector(".pl-text");
       const text = input.value;
       if (!li.isConnected || text === (li.serverDraft ?? input.dataset.saved)) return;
+      // Back to the line's text: the draft sent before goes, or it would hold the line as if
+      // something were unsaved in it (a colleague's merge or delete refused).
+      if (text === input.dataset.saved) {
+        try {
+          if ((await post(li.dataset.discardUrl, {})).ok) li.serverDraft = null;
+        } catch { /* the next keystroke tries again */ }
+        return;
+      }
       try {
         const response = await post(li.dataset.draftUrl, {
           text, base_version: li.dataset.version, hypothesis: "",

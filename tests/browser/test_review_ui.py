@@ -1397,3 +1397,20 @@ def test_a_tab_that_only_shows_a_line_takes_no_draft_from_the_tab_typing_it(
     wait_for_line(later, line)
     assert editor_text(later).input_value() == "of the 3d inst. and xy"
     assert "restored" not in later.locator("#notice").inner_text()
+
+
+def test_typing_undone_in_the_page_view_leaves_no_draft(new_page, bob, letters, letter_lines):
+    """As in the editor: a draft of the line's own text would keep colleagues from deleting or
+    merging the line as if something were unsaved in it."""
+    line = letter_lines[4]
+    page = bob_on_the_page_view(new_page, letters, line)
+    row = page.locator(f"#line-{line.pk} .pl-text")
+    saved = row.input_value()
+    row.press("End")
+    page.keyboard.type(" x")
+    wait_for_draft(page, line)
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Backspace")
+    assert row.input_value() == saved
+    wait_for_draft(page, line, present=False)
+    assert page.evaluate(f"Object.keys(localStorage).filter(k => k.endsWith(':{line.pk}'))") == []
