@@ -233,9 +233,10 @@ def run_detail(request, pk: int):
         beat = f" since {localtime(run.heartbeat_at):%Y-%m-%d %H:%M:%S}" if run.heartbeat_at else ""
         context["waiting"] = (
             f"{run.worker or 'Its worker'} has not answered{beat} (it beats every "
-            f"{settings.OCRREVIEW_TRAINING_LEASE_SECONDS // 4} s): it was stopped or killed. "
+            f"{settings.OCRREVIEW_TRAINING_LEASE_SECONDS // 4} s): it was stopped, killed or hung. "
             "A training worker's sweep queues the run again, to resume from its last "
-            "checkpoint. " + ops.why_waiting(tasks.train_model.name)
+            f"checkpoint, or fails it once {actions.MAX_STALLS} workers have died at one step. "
+            + ops.why_waiting(tasks.train_model.name)
         )
     if _polled(request):
         return render(request, "training/_run_status.html", context)

@@ -373,6 +373,7 @@ def test_a_running_run_whose_worker_stopped_beating_says_so(
     waiting = page.get_element_by_id("run-waiting").text_content()
     assert waiting.startswith("trainer@gpu-1 has not answered since ")
     assert "A training worker's sweep queues the run again" in waiting
+    assert f"fails it once {actions.MAX_STALLS} workers have died at one step" in waiting
     assert "No worker is listening on the `training` queue" in waiting
 
 
