@@ -12,13 +12,15 @@ document's canvases are its pages here, with this site's image URLs: the web's f
 a browser fetches signed in, the API's (which take a token) for one fetched through the API.
 """
 
+import html
 from collections.abc import Callable
 from xml.sax.saxutils import quoteattr
 
 from django.urls import reverse
+from django.utils.html import strip_tags
 
 from ocrreview.corpus.models import Document, Line, Page
-from ocrreview.corpus.names import clean_name
+from ocrreview.corpus.names import clean_name, entered_name
 
 PRESENTATION_3 = "http://iiif.io/api/presentation/3/context.json"
 # The media type of a Presentation 3 manifest, as the specification names it.
@@ -235,11 +237,18 @@ def _format(name: str) -> str:
 
 def attribution_of(descriptive: dict) -> str:
     """What a manifest's requiredStatement (as Document.iiif_descriptive keeps it) says must be
-    shown with its images, on one line ("Attribution: Stanford Libraries"); "" for none."""
+    shown with its images, as plain text on one line ("Attribution: Stanford Libraries"); ""
+    for none."""
     statement = descriptive.get("requiredStatement") or {}
-    value = first_value(statement.get("value"))
-    label = first_value(statement.get("label"))
+    value = _plain_text(first_value(statement.get("value")))
+    label = _plain_text(first_value(statement.get("label")))
     return f"{label}: {value}" if label and value else value
+
+
+def _plain_text(value: str) -> str:
+    # IIIF lets a value hold some HTML (a link to the archive, most often), which a data set's
+    # column would show as markup; and it comes from someone else's server.
+    return entered_name(html.unescape(strip_tags(value)))
 
 
 def first_value(language_map: dict | None) -> str:

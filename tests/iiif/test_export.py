@@ -282,3 +282,22 @@ def test_the_texts_are_in_the_collections_language_where_it_names_one(
     jsonschema.validate(manifest, SCHEMA)
     (annotation,) = manifest["items"][0]["annotations"][0]["items"]
     assert annotation["body"].get("language") == (language or None)
+
+
+def test_an_attribution_in_html_goes_into_a_dataset_as_plain_text_on_one_line():
+    """IIIF lets a requiredStatement hold some HTML; a data set's column would show the markup,
+    and the text comes from someone else's server (a bidi override, a line break)."""
+    from ocrreview.corpus.iiif_export import attribution_of
+
+    statement = {
+        "label": {"en": ["<b>Attribution</b>"]},
+        "value": {
+            "en": [
+                '<span>Provided by <a href="https://library.example.org/">Stanford &amp; Co'
+                "</a>\n\u202eLibraries</span>"
+            ]
+        },
+    }
+    assert attribution_of({"requiredStatement": statement}) == (
+        "Attribution: Provided by Stanford & Co Libraries"
+    )
