@@ -125,12 +125,15 @@ def wait_for_line(page, line):
         raise AssertionError(f"line {line.pk} did not open; the page says {notice!r}") from exc
 
 
-def wait_for_draft(page, line, *, present=True, timeout_s=30.0):
-    """Until the line's draft has reached the server (or, `present=False`, is gone from it):
-    the editor sends drafts after a pause in typing, so a fixed wait is too short on a loaded
-    machine."""
+def wait_for_draft(page, line, *, text=None, present=True, timeout_s=30.0):
+    """Until the line's draft (with `text`, when given) has reached the server (or, with
+    `present=False`, is gone from it): the editor sends drafts after a pause in typing, so a
+    fixed wait is too short on a loaded machine."""
+    drafts = Draft.objects.filter(line=line)
+    if text is not None:
+        drafts = drafts.filter(text=text)
     deadline = time.monotonic() + timeout_s
-    while Draft.objects.filter(line=line).exists() != present:
+    while drafts.exists() != present:
         assert time.monotonic() < deadline, (
             f"line {line.pk}'s draft {'never came' if present else 'stayed'}"
         )
@@ -352,7 +355,7 @@ def test_a_reload_mid_edit_finds_the_draft(new_page, bob, letters, letter_lines)
         "fetch(document.querySelector('#editor').dataset.draftUrl, {method: 'HEAD'}) && true"
     )
     page.keyboard.type(")")
-    page.wait_for_timeout(1500)  # the draft is sent 0.8 s after the last key
+    wait_for_draft(page, letter_lines[1], text="I recieved your letter (half typed)")
     other = new_page()
     log_in(other, "bob")
     other.goto(url)
@@ -607,11 +610,7 @@ def test_typing_in_the_page_view_keeps_a_colleague_from_deleting_the_line(
 
     page = bob_on_the_page_view(new_page, letters, letter_lines[0])
     page.locator(f"#line-{letter_lines[4].pk} .pl-text").fill("Yours faithfully")
-    for _ in range(100):
-        if Draft.objects.filter(line=letter_lines[4], user=bob).exists():
-            break
-        page.wait_for_timeout(50)
-    assert Draft.objects.get(line=letter_lines[4], user=bob).text == "Yours faithfully"
+    wait_for_draft(page, letter_lines[4], text="Yours faithfully")
     doomed = Line.objects.get(pk=letter_lines[4].pk)
     with pytest.raises(actions.ReviewError, match="Someone is working on line"):
         actions.do_delete_line(doomed, alice, expected_version=doomed.version)
