@@ -649,9 +649,14 @@
 
   // A closed tab or a navigation still sends the last words typed to the server.
   window.addEventListener("pagehide", () => {
-    if (!ed || ed.input.value === ed.serverText || ed.input.value === ed.original) return;
+    if (!ed || ed.input.value === ed.serverText) return;
     const body = new FormData();
     body.set("csrfmiddlewaretoken", csrf());
+    // Typing undone back to the line's text just before: the draft sent earlier goes.
+    if (ed.input.value === ed.original) {
+      if (ed.serverText != null) navigator.sendBeacon(ed.d.discardUrl, body);
+      return;
+    }
     body.set("text", ed.input.value);
     body.set("base_version", ed.version);
     body.set("hypothesis", ed.hypothesis);

@@ -1413,3 +1413,18 @@ def test_typing_undone_in_the_page_view_leaves_no_draft(new_page, bob, letters, 
     assert row.input_value() == saved
     wait_for_draft(page, line, present=False)
     assert page.evaluate(f"Object.keys(localStorage).filter(k => k.endsWith(':{line.pk}'))") == []
+
+
+def test_leaving_right_after_undoing_the_typing_leaves_no_draft(
+    new_page, bob, letters, letter_lines
+):
+    """The discard waits for a pause in typing, as drafts do; a tab left before it (closed, or
+    a link followed) still sends it."""
+    line = letter_lines[1]
+    page = bob_on(new_page, letters, line)
+    editor_text(page).press("End")
+    page.keyboard.type(" x")
+    wait_for_draft(page, line)
+    page.keyboard.press("Control+z")
+    page.goto(f"/collections/{letters.pk}/")
+    wait_for_draft(page, line, present=False)
