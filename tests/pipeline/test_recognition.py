@@ -348,6 +348,22 @@ def test_rereading_the_unreviewed_lines_takes_in_the_lines_open_in_an_editor(
     assert (held.model_version, held.status) == (other, Line.Status.IN_REVIEW)
 
 
+def _storing_in_a_thread(claimed: services.Claimed, outcome: dict) -> tuple[threading.Thread, dict]:
+    """A worker storing `outcome` for its claim on its own connection, started by the test
+    while it holds a lock; `stored` says whether the store ended without an error."""
+    stored: dict = {}
+
+    def store():
+        try:
+            version = claimed.requests[0].model_version
+            services.do_store_results(claimed.token, version, claimed.requests, outcome, 0.0)
+            stored["done"] = True
+        finally:
+            connection.close()
+
+    return threading.Thread(target=store), stored
+
+
 def _reread_by_a_promoted_model(document, tiny_model) -> services.Claimed:
     """The collection's lines read, a new model made its model, the lines no human has
     reviewed queued for it (training's re-read), and a worker's claim on them."""
@@ -414,17 +430,7 @@ def test_a_correction_committing_while_the_re_read_stores_its_line_is_kept(
         raw_confidence=0.99,
     )
     outcome = {r.id: inference.LineResult([reading]) for r in claimed.requests}
-    stored = {}
-
-    def store():
-        try:
-            version = claimed.requests[0].model_version
-            services.do_store_results(claimed.token, version, claimed.requests, outcome, 0.0)
-            stored["done"] = True
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=store)
+    worker, stored = _storing_in_a_thread(claimed, outcome)
     with transaction.atomic():
         actions.do_save_line(corrected, bob, "Dear Sir,", expected_version=corrected.version)
         worker.start()
@@ -953,18 +959,7 @@ def test_a_line_deleted_while_its_batch_is_stored_deadlocks_neither(document, bo
     services.do_queue_recognition(document.lines.all())
     claimed = services.do_claim(10, "w")
     doomed = document.lines.get(order=2)
-    stored = {}
-
-    def store():
-        try:
-            outcome = {r.id: "unreadable" for r in claimed.requests}
-            version = claimed.requests[0].model_version
-            services.do_store_results(claimed.token, version, claimed.requests, outcome, 0.0)
-            stored["done"] = True
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=store)
+    worker, stored = _storing_in_a_thread(claimed, {r.id: "unreadable" for r in claimed.requests})
     with transaction.atomic():
         Line.objects.select_for_update().get(pk=doomed.pk)  # the reviewer's merge or delete
         worker.start()
@@ -984,26 +979,19 @@ def test_a_threshold_raised_while_a_batch_is_stored_routes_the_batch_by_the_new_
     the worker routed: lines the preview promised to reviewers were accepted unseen."""
     services.do_queue_recognition(document.lines.all())
     claimed = services.do_claim(10, "w")
-    version = claimed.requests[0].model_version
     reading = inference.Hypothesis(
         rank=1, text="read", logprob=-0.4, confidence=0.7, share=1.0, tokens=[], raw_confidence=0.7
     )
     outcome = {r.id: inference.LineResult([reading]) for r in claimed.requests}
     document.collection.confidence_threshold = 0.5
     document.collection.save()
-
-    def store():
-        try:
-            services.do_store_results(claimed.token, version, claimed.requests, outcome, 0.0)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=store)
+    worker, stored = _storing_in_a_thread(claimed, outcome)
     with transaction.atomic():
         actions.do_apply_threshold(document.collection, 0.9, actor=None)
         worker.start()
         wait_until_another_session_waits_for_a_lock()  # the store, for the collection
     worker.join()
+    assert stored == {"done": True}
     assert set(document.lines.values_list("status", flat=True)) == {Line.Status.NEEDS_REVIEW}
 
 
