@@ -64,6 +64,13 @@ window.ocrreview = (() => {
       if (shown[id] !== undefined) delete drafts[shown[id]];
       return drafts;
     };
+    const write = (id, draft) => store(id, { ...withoutShown(id), [tab]: draft });
+    const drop = (id) => {
+      const drafts = withoutShown(id);
+      delete drafts[tab];
+      delete shown[id];
+      store(id, drafts);
+    };
     return {
       read: (id) => {
         const drafts = load(id);
@@ -73,13 +80,11 @@ window.ocrreview = (() => {
         shown[id] = other;
         return draft;
       },
-      write: (id, draft) => store(id, { ...withoutShown(id), [tab]: draft }),
-      drop: (id) => {
-        const drafts = withoutShown(id);
-        delete drafts[tab];
-        delete shown[id];
-        store(id, drafts);
-      },
+      write,
+      drop,
+      // What was typed in a line whose saved text is `saved`: typing undone back to it leaves
+      // nothing unsaved.
+      keep: (id, draft, saved) => (draft.text === saved ? drop(id) : write(id, draft)),
     };
   };
   // Enter, Escape and Alt keys that confirm an input method's candidate (Chinese, Japanese).

@@ -15,7 +15,7 @@
   const {
     csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
   } = window.ocrreview;
-  const { read: readLocal, write: writeLocal, drop: dropLocal } = localDrafts(review.dataset.user);
+  const { read: readLocal, keep: keepLocal, drop: dropLocal } = localDrafts(review.dataset.user);
 
   // Outside the fragments the editor swaps in: a live region replaced along with the line
   // is a new one, and screen readers say nothing of what a new region holds.
@@ -137,13 +137,9 @@
   }
 
   function remember() {
-    // Typing undone back to the line's text leaves nothing unsaved.
-    if (ed.input.value === ed.original) dropLocal(ed.id);
-    else {
-      writeLocal(ed.id, {
-        text: ed.input.value, version: ed.version, hypothesis: ed.hypothesis, at: Date.now(),
-      });
-    }
+    keepLocal(ed.id, {
+      text: ed.input.value, version: ed.version, hypothesis: ed.hypothesis, at: Date.now(),
+    }, ed.original);
     // What is typed after a conflict appeared is what "Keep mine" keeps, so the box shows it.
     const conflict = ed.root.querySelector("#conflict-area .conflict");
     if (conflict) {

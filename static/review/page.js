@@ -95,13 +95,9 @@
       if (splitting?.li === li) cancelSplit();  // the cut shown was of the text before
       fit();
       li.armed = null;  // a new text needs its own warning before a second press
-      // Typing undone back to the line's text leaves nothing unsaved.
-      if (input.value === input.dataset.saved) drafts.drop(li.dataset.lineId);
-      else {
-        drafts.write(li.dataset.lineId, {
-          text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
-        });
-      }
+      drafts.keep(li.dataset.lineId, {
+        text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
+      }, input.dataset.saved);
       clearTimeout(li.draftTimer);
       li.draftTimer = setTimeout(() => sendDraft(li), DRAFT_DELAY_MS);
     });
