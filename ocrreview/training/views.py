@@ -173,7 +173,21 @@ def export_detail(request, pk: int):
         context["split_sentences"] = exports.split_sentences(export)
     if export.status == DatasetExport.Status.QUEUED:
         context["waiting"] = ops.why_waiting(tasks.build_dataset_export.name)
+    elif DatasetExport.objects.abandoned().filter(pk=export.pk).exists():
+        # Its worker died, and only a default worker's sweep queues the export again: with no
+        # default worker left, "Running" and its progress would stay on the page for good.
+        context["waiting"] = (
+            f"Its worker has not reported{_since(export.heartbeat_at)} (it reports every "
+            f"{actions.EXPORT_BEAT_SECONDS:.0f} s): it was stopped, killed or hung. A default "
+            "worker's sweep queues the export again, to be built anew, or fails it once "
+            f"{actions.MAX_LOST_WORKERS} workers have died building it. "
+            + ops.why_waiting(tasks.build_dataset_export.name)
+        )
     return render(request, template, context)
+
+
+def _since(moment) -> str:
+    return f" since {localtime(moment):%Y-%m-%d %H:%M:%S}" if moment else ""
 
 
 @login_required
@@ -230,9 +244,8 @@ def run_detail(request, pk: int):
     elif TrainingRun.objects.abandoned().filter(pk=run.pk).exists():
         # Its worker died, and only a training worker's sweep queues the run again: with no
         # training worker left, "Running" and its last step would stay on the page for good.
-        beat = f" since {localtime(run.heartbeat_at):%Y-%m-%d %H:%M:%S}" if run.heartbeat_at else ""
         context["waiting"] = (
-            f"{run.worker or 'Its worker'} has not answered{beat} (it beats every "
+            f"{run.worker or 'Its worker'} has not answered{_since(run.heartbeat_at)} (it beats every "
             f"{settings.OCRREVIEW_TRAINING_LEASE_SECONDS // 4} s): it was stopped, killed or hung. "
             "A training worker's sweep queues the run again, to resume from its last "
             f"checkpoint, or fails it once {actions.MAX_STALLS} workers have died at one step. "

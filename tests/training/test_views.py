@@ -13,7 +13,13 @@ from ocrreview.corpus.models import Line, ModelVersionQuerySet
 from ocrreview.training import actions
 from ocrreview.training.charts import history_chart
 from ocrreview.training.exports import ExportOptions
-from ocrreview.training.models import DatasetExport, EvaluationSplit, PromotionEvent, TrainingRun
+from ocrreview.training.models import (
+    EXPORT_SILENCE_SECONDS,
+    DatasetExport,
+    EvaluationSplit,
+    PromotionEvent,
+    TrainingRun,
+)
 from ocrreview.transcription.models import RecognitionRequest
 from ocrreview.transcription.services import default_model_name
 from tests import factories
@@ -74,6 +80,32 @@ def test_an_unfinished_export_cannot_be_downloaded(client, letters, alice):
     # While it is queued, the status fragment keeps polling.
     fragment = client.get(reverse("training_export", args=[export.pk]), **HX).content.decode()
     assert 'hx-trigger="every 1s"' in fragment and "<html" not in fragment
+
+
+def test_a_running_export_whose_worker_stopped_reporting_says_so(client, letters, alice):
+    """The worker building it was killed and no default worker is left whose sweep would
+    queue it again: the page showed "Running" at its last progress for good."""
+    silence = timedelta(seconds=EXPORT_SILENCE_SECONDS)
+    export = DatasetExport.objects.create(
+        collection=letters,
+        created_by=alice,
+        status=DatasetExport.Status.RUNNING,
+        progress=0.4,
+        heartbeat_at=timezone.now() - silence + timedelta(seconds=60),
+    )
+    client.force_login(alice)
+    url = reverse("training_export", args=[export.pk])
+    assert 'id="export-waiting"' not in client.get(url, **HX).content.decode()  # reporting still
+
+    DatasetExport.objects.filter(pk=export.pk).update(
+        heartbeat_at=timezone.now() - silence - timedelta(seconds=60)
+    )
+    page = lxml.html.fromstring(client.get(url, **HX).content)
+    waiting = page.get_element_by_id("export-waiting").text_content()
+    assert waiting.startswith("Its worker has not reported since ")
+    assert "A default worker's sweep queues the export again" in waiting
+    assert f"fails it once {actions.MAX_LOST_WORKERS} workers have died" in waiting
+    assert "No worker is listening on the `default` queue" in waiting
 
 
 @pytest.mark.parametrize(
