@@ -50,8 +50,16 @@ class ExportSerializer(serializers.ModelSerializer):
             "checksum",
             "error",
             "created_at",
+            "heartbeat_at",
             "download_url",
         ]
+        extra_kwargs = {
+            "heartbeat_at": {
+                "help_text": "the last progress report of the worker building it (while queued: "
+                "when it was queued); a running export silent for 15 minutes lost its worker, "
+                "and a default worker's sweep queues it again"
+            }
+        }
 
     def get_download_url(self, export: DatasetExport) -> str | None:
         if export.status != DatasetExport.Status.DONE:
@@ -103,12 +111,20 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "worker",
+            "heartbeat_at",
         ]
         extra_kwargs = {
             "history": {
                 "help_text": "every logged step ({step, loss, lr}) and validation "
                 "({event: eval, step, cer}): the loss and CER curves"
-            }
+            },
+            "worker": {"help_text": "the Celery worker that last took the run"},
+            "heartbeat_at": {
+                "help_text": "the last beat of the worker running it, every quarter of the "
+                "site's training lease: a running run silent for a whole lease lost its "
+                "worker, and a training worker's sweep queues it again"
+            },
         }
 
 

@@ -6,6 +6,7 @@ import zipfile
 
 import pytest
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 
 from ocrreview.training.models import DatasetExport
 from tests.factories import post_json
@@ -40,6 +41,9 @@ def test_a_done_export_is_listed_with_its_counts_and_downloads_as_a_zip(
     assert [e["id"] for e in listed["results"]] == [done_export.pk]
     detail = client.get(reverse("api_export", args=[done_export.pk]), headers=headers).json()
     assert detail["status"] == "done" and detail["counts"]["train"] > 0
+    done_export.refresh_from_db()
+    assert done_export.heartbeat_at is not None
+    assert parse_datetime(detail["heartbeat_at"]) == done_export.heartbeat_at
     response = client.get(detail["download_url"], headers=headers)
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))

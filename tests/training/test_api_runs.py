@@ -1,8 +1,12 @@
 """POST/GET /api/collections/<id>/training/runs/, GET /api/training/runs/<id>/ and its
 cancel: admins fine-tune on a finished export and follow the loss and CER curves."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from ocrreview.corpus.models import ModelVersion
 from ocrreview.training.models import DatasetExport, TrainingRun
@@ -62,6 +66,23 @@ def test_a_run_reports_its_curves_and_a_finished_run_cannot_be_cancelled(
     assert [r["id"] for r in listed["results"]] == [finished_run.pk]
     response = client.post(reverse("api_training_cancel", args=[finished_run.pk]), headers=headers)
     assert response.status_code == 409 and "succeeded" in response.json()["error"]
+
+
+@pytest.mark.django_db
+def test_a_running_run_names_its_worker_and_its_last_beat(client, alice, finished_run):
+    """So that a script watching a run can tell a slow step from a dead worker."""
+    beat = timezone.now() - timedelta(minutes=7)
+    running = TrainingRun.objects.create(
+        base_model=finished_run.base_model,
+        dataset=finished_run.dataset,
+        created_by=alice,
+        status=TrainingRun.Status.RUNNING,
+        worker="trainer@gpu-1",
+        heartbeat_at=beat,
+    )
+    body = client.get(reverse("api_training_run", args=[running.pk]), headers=auth(alice)).json()
+    assert body["worker"] == "trainer@gpu-1"
+    assert parse_datetime(body["heartbeat_at"]) == beat
 
 
 @pytest.mark.django_db
