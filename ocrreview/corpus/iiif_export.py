@@ -71,10 +71,7 @@ def document_manifest(
         metadata.append({"label": {"en": ["Transcription licence"]}, "value": {"none": [licence]}})
     if metadata:
         manifest["metadata"] = metadata
-    rights = source.get("rights", "")
-    # Those registries' URIs are http, as the schema requires; manifests often write https.
-    if rights.startswith("https://"):
-        rights = "http://" + rights.removeprefix("https://")
+    rights = rights_of(source)
     if rights.startswith(RIGHTS_PREFIXES):
         manifest["rights"] = rights
     if document.iiif_manifest:
@@ -233,6 +230,18 @@ def _label(line: Line, reviewed: bool) -> str:
 
 def _format(name: str) -> str:
     return "image/png" if name.lower().endswith(".png") else "image/jpeg"
+
+
+def rights_of(descriptive: dict) -> str:
+    """The licence or rights statement's URI that a manifest's `rights` (as
+    Document.iiif_descriptive keeps it) names, a Creative Commons or RightsStatements.org one
+    written as those registries write it."""
+    rights = descriptive.get("rights", "")
+    # Those registries' URIs are http, as the schema requires; manifests often write https.
+    https = tuple(prefix.replace("http://", "https://", 1) for prefix in RIGHTS_PREFIXES)
+    if rights.startswith(https):
+        return "http://" + rights.removeprefix("https://")
+    return rights
 
 
 def attribution_of(descriptive: dict) -> str:

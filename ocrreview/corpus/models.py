@@ -331,7 +331,8 @@ class Document(models.Model):
     # A document imported from a IIIF manifest: the manifest's URL, its label, summary,
     # metadata, requiredStatement and rights as Presentation 3 values (a version 2 manifest's
     # converted), and its canvases in order, each with the image to fetch, which a page is
-    # made from. Exports point back to the manifest's canvases and image services.
+    # made from. Exports point back to the manifest's canvases and image services, and carry
+    # the rights and requiredStatement (which the demo's uploaded pages have too).
     iiif_manifest = models.URLField(max_length=2000, blank=True)
     # The uploaded file's SHA-256: the same file uploaded again (a retry after a proxy's 504 on
     # a long PDF, a folder uploaded twice) would be read, and reviewed, twice.

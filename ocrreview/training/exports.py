@@ -39,7 +39,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from PIL import Image as PILImage
 
 from ocrreview import storage
-from ocrreview.corpus.iiif_export import attribution_of
+from ocrreview.corpus.iiif_export import attribution_of, rights_of
 from ocrreview.corpus.models import Collection, Document, Line, Page, iiif_json_through
 from ocrreview.corpus.names import clean_name
 from ocrreview.corpus.xmlformats import Alternative, XmlLine, XmlPage, alto_xml, page_xml
@@ -417,7 +417,7 @@ def _source_of(document: Document) -> dict[str, str]:
     return {
         "title": clean_name(document.title),
         "manifest": document.iiif_manifest,
-        "rights": descriptive.get("rights", ""),
+        "rights": rights_of(descriptive),
         "attribution": attribution_of(descriptive),
     }
 

@@ -3,6 +3,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
+from ocrreview.corpus.iiif_export import attribution_of, document_manifest, rights_of
 from ocrreview.corpus.models import ApiToken, Collection, Document, Line
 from ocrreview.transcription.models import RecognitionRequest
 from tests.ingestion import files
@@ -125,6 +126,18 @@ def test_load_demo_imports_the_alto_lines_once(tiny_model, capsys):
         0 <= b[0] < b[2] <= page.width
         for b in lines.filter(page=page).values_list("bbox", flat=True)
     )
+    # The pages are CC-BY: the rights and attribution their NOTICE.md asks of a copy travel
+    # with the demo's exports (dataset and IIIF), as a IIIF manifest's would.
+    for document in collection.documents.all():
+        assert rights_of(document.iiif_descriptive) == "http://creativecommons.org/licenses/by/4.0/"
+        attribution = attribution_of(document.iiif_descriptive)
+        assert attribution.startswith("Attribution: Ingrid Guimarães, Perrine Maurel")
+        assert "zenodo.6126625" in attribution and "Stanford University Archives" in attribution
+        manifest = document_manifest(
+            document, lambda path: "http://testserver" + path, image_path=str
+        )
+        assert manifest["rights"] == "http://creativecommons.org/licenses/by/4.0/"
+        assert manifest["requiredStatement"] == document.iiif_descriptive["requiredStatement"]
     call_command("load_demo")
     assert "already holds" in capsys.readouterr().out
     assert (

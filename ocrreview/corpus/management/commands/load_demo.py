@@ -8,6 +8,22 @@ from ocrreview.corpus.models import Collection, Document
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo" / "lathrop"
 COLLECTION = "Lathrop letters (demo)"
+# What demo/lathrop/NOTICE.md says a copy must carry, kept as a IIIF manifest would give it,
+# so that the dataset and IIIF exports of the demo's lines carry it too.
+SOURCE = {
+    "rights": "http://creativecommons.org/licenses/by/4.0/",
+    "requiredStatement": {
+        "label": {"en": ["Attribution"]},
+        "value": {
+            "en": [
+                "Ingrid Guimarães, Perrine Maurel, Yagmur Ozturk (transcription and alignment), "
+                'Alix Chagué (quality control), Thibault Clérice (support), "Memorials for '
+                'Jane Lathrop Stanford", DOI 10.5281/zenodo.6126625. Page images: Stanford '
+                "University Archives (via FromThePage)."
+            ]
+        },
+    },
+}
 
 
 class Command(BaseCommand):
@@ -36,6 +52,9 @@ class Command(BaseCommand):
         errors = [f"{r.name}: {r.error}" for r in results if r.error]
         if errors:
             raise CommandError("Demo import failed: " + "; ".join(errors))
+        Document.objects.filter(pk__in=[r.document.pk for r in results if r.document]).update(
+            iiif_descriptive=SOURCE
+        )
         lines = sum(r.lines for r in results if r.document)
         self.stdout.write(
             f"{COLLECTION!r}: {len(images)} pages, {lines} lines queued for recognition."
