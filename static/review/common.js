@@ -31,11 +31,27 @@ window.ocrreview = (() => {
   // save wrote over or dropped the other's text, which its reload then found gone. A line's
   // drafts are kept by tab (its id in sessionStorage, which a reload keeps); a tab reads its
   // own, or else takes over the newest another left (a tab closed, the browser restarted).
+  //
+  // A duplicated tab (or one a script opened) starts with a copy of its opener's
+  // sessionStorage, id included, and the two would write over each other's drafts again. So
+  // a live tab stamps its id in localStorage every TAB_STAMP_MS (a hidden tab's timers may be
+  // slowed to one a minute) and clears the stamp as its page goes: a tab finding its id's
+  // stamp fresh is such a copy, and takes an id of its own. A reload finds it cleared.
+  const TAB_STAMP_MS = 30_000, TAB_ALIVE_MS = 3 * 60_000;
   const tab = (() => {
     try {
+      const alive = (id) => `ocrreview:tab-alive:${id}`;
       let id = sessionStorage.getItem("ocrreview:tab");
+      if (id && Date.now() - Number(localStorage.getItem(alive(id))) < TAB_ALIVE_MS) id = null;
       // Not crypto.randomUUID: it is missing from pages served over plain HTTP.
       if (!id) sessionStorage.setItem("ocrreview:tab", id = `${Date.now()}-${Math.random()}`);
+      const stamp = () => {
+        try { localStorage.setItem(alive(id), String(Date.now())); } catch { /* full or off */ }
+      };
+      stamp();
+      setInterval(stamp, TAB_STAMP_MS);
+      window.addEventListener("pageshow", (e) => { if (e.persisted) stamp(); });
+      window.addEventListener("pagehide", () => localStorage.removeItem(alive(id)));
       return id;
     } catch { return "tab"; }
   })();

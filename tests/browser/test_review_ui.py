@@ -1326,14 +1326,27 @@ def test_alt_u_marks_a_line_unclear_with_a_note_and_a_save_keeps_the_mark(
     ]
 
 
+def open_a_second_tab(first, how):
+    if how == "opened by the first":
+        with first.context.expect_page() as opened:
+            first.evaluate("window.open(location.href)")
+        return opened.value
+    second = first.context.new_page()
+    second.goto(first.url)
+    return second
+
+
+@pytest.mark.parametrize("how", ["new", "opened by the first"])
 def test_a_save_in_one_tab_keeps_what_another_tab_typed_into_the_line(
-    new_page, bob, letters, letter_lines
+    new_page, bob, letters, letter_lines, how
 ):
     """Two tabs of one browser share its drafts: a save in one must not drop the text the
-    other typed into the same line, which a reload of the other then finds gone."""
+    other typed into the same line, which a reload of the other then finds gone. A tab opened
+    by a script, or duplicated, starts with a copy of its opener's sessionStorage, where a tab
+    keeps the id its drafts are stored by: it must keep them apart all the same."""
     first = bob_on(new_page, letters, letter_lines[2])
-    second = first.context.new_page()
-    second.goto(f"/collections/{letters.pk}/review/lines/{letter_lines[2].pk}/")
+    second = open_a_second_tab(first, how)
+    wait_for_line(second, letter_lines[2])
     editor_text(second).press("End")
     second.keyboard.type(" (second tab")
     wait_for_draft(second, letter_lines[2])
