@@ -24,6 +24,7 @@ from ocrreview.training import actions, splits
 from ocrreview.training.exports import FORMATS, UNITS, ExportError, describe_change
 from ocrreview.training.forms import ExportForm, OverrideForm, RedrawSplitForm, TrainingForm
 from ocrreview.training.models import (
+    EXPORT_SILENCE_SECONDS,
     DatasetExport,
     EvaluationSplit,
     EvaluationSplitChange,
@@ -56,8 +57,9 @@ class ExportSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "heartbeat_at": {
                 "help_text": "the last progress report of the worker building it (while queued: "
-                "when it was queued); a running export silent for 15 minutes lost its worker, "
-                "and a default worker's sweep queues it again"
+                "when it was queued); a running export silent for "
+                f"{EXPORT_SILENCE_SECONDS // 60} minutes lost its worker, and a default "
+                "worker's sweep queues it again"
             }
         }
 

@@ -409,7 +409,8 @@ class _Assignment:
 
 def _source_of(document: Document) -> dict[str, str]:
     """The document's images' source, their rights (a licence or rights statement's URL) and
-    the attribution their holder requires, as its IIIF manifest gave them (""s for an upload).
+    the attribution their holder requires, as its IIIF manifest (or load_demo) gave them (""s
+    for an upload).
     Read once a document: the lines' rows leave the manifest's JSON out."""
     descriptive = (
         Document.objects.filter(pk=document.pk).values_list("iiif_descriptive", flat=True).get()

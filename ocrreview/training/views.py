@@ -177,7 +177,7 @@ def export_detail(request, pk: int):
         # Its worker died, and only a default worker's sweep queues the export again: with no
         # default worker left, "Running" and its progress would stay on the page for good.
         context["waiting"] = (
-            f"Its worker has not reported{_since(export.heartbeat_at)} (it reports every "
+            f"Its worker has not answered{_since(export.heartbeat_at)} (it beats every "
             f"{actions.EXPORT_BEAT_SECONDS:.0f} s): it was stopped, killed or hung. A default "
             "worker's sweep queues the export again, to be built anew, or fails it once "
             f"{actions.MAX_LOST_WORKERS} workers have died building it. "

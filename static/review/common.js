@@ -51,7 +51,10 @@ window.ocrreview = (() => {
       stamp();
       setInterval(stamp, TAB_STAMP_MS);
       window.addEventListener("pageshow", (e) => { if (e.persisted) stamp(); });
-      window.addEventListener("pagehide", () => localStorage.removeItem(alive(id)));
+      document.addEventListener("visibilitychange", () => { if (!document.hidden) stamp(); });
+      window.addEventListener("pagehide", () => {
+        try { localStorage.removeItem(alive(id)); } catch { /* off */ }
+      });
       return id;
     } catch { return "tab"; }
   })();

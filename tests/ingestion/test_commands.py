@@ -138,8 +138,13 @@ def test_load_demo_imports_the_alto_lines_once(tiny_model, capsys):
         )
         assert manifest["rights"] == "http://creativecommons.org/licenses/by/4.0/"
         assert manifest["requiredStatement"] == document.iiif_descriptive["requiredStatement"]
+    # A demo loaded before its pages carried them gets them when load_demo runs again.
+    loaded_before = collection.documents.first()
+    Document.objects.filter(pk=loaded_before.pk).update(iiif_descriptive={})
     call_command("load_demo")
     assert "already holds" in capsys.readouterr().out
+    loaded_before.refresh_from_db()
+    assert attribution_of(loaded_before.iiif_descriptive).startswith("Attribution: Ingrid")
     assert (
         collection.documents.count() == 3
         and lines.count() == Line.objects.filter(collection=collection).count()

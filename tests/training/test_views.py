@@ -102,7 +102,7 @@ def test_a_running_export_whose_worker_stopped_reporting_says_so(client, letters
     )
     page = lxml.html.fromstring(client.get(url, **HX).content)
     waiting = page.get_element_by_id("export-waiting").text_content()
-    assert waiting.startswith("Its worker has not reported since ")
+    assert waiting.startswith("Its worker has not answered since ")
     assert "A default worker's sweep queues the export again" in waiting
     assert f"fails it once {actions.MAX_LOST_WORKERS} workers have died" in waiting
     assert "No worker is listening on the `default` queue" in waiting
