@@ -174,20 +174,28 @@ def export_detail(request, pk: int):
     if export.status == DatasetExport.Status.QUEUED:
         context["waiting"] = ops.why_waiting(tasks.build_dataset_export.name)
     elif DatasetExport.objects.abandoned().filter(pk=export.pk).exists():
-        # Its worker died, and only a default worker's sweep queues the export again: with no
-        # default worker left, "Running" and its progress would stay on the page for good.
-        context["waiting"] = (
-            f"Its worker has not answered{_since(export.heartbeat_at)} (it beats every "
-            f"{actions.EXPORT_BEAT_SECONDS:.0f} s): it was stopped, killed or hung. A default "
-            "worker's sweep queues the export again, to be built anew, or fails it once "
-            f"{actions.MAX_LOST_WORKERS} workers have died building it. "
-            + ops.why_waiting(tasks.build_dataset_export.name)
+        context["waiting"] = _silent_worker(
+            "Its worker",
+            export.heartbeat_at,
+            actions.EXPORT_BEAT_SECONDS,
+            "A default worker's sweep queues the export again, to be built anew, or fails it "
+            f"once {actions.MAX_LOST_WORKERS} workers have died building it.",
+            tasks.build_dataset_export.name,
         )
     return render(request, template, context)
 
 
-def _since(moment) -> str:
-    return f" since {localtime(moment):%Y-%m-%d %H:%M:%S}" if moment else ""
+def _silent_worker(
+    who: str, heartbeat_at, beat_seconds: float, recovery: str, task_name: str
+) -> str:
+    """What an export's or a run's page says once its worker stopped beating: only a sweep by
+    a worker of its queue takes the work up again, and with none left, "Running" would stay
+    on the page for good."""
+    since = f" since {localtime(heartbeat_at):%Y-%m-%d %H:%M:%S}" if heartbeat_at else ""
+    return (
+        f"{who} has not answered{since} (it beats every {beat_seconds:.0f} s): it was "
+        f"stopped, killed or hung. {recovery} " + ops.why_waiting(task_name)
+    )
 
 
 @login_required
@@ -242,14 +250,13 @@ def run_detail(request, pk: int):
     if run.status == TrainingRun.Status.QUEUED:
         context["waiting"] = ops.why_waiting(tasks.train_model.name)
     elif TrainingRun.objects.abandoned().filter(pk=run.pk).exists():
-        # Its worker died, and only a training worker's sweep queues the run again: with no
-        # training worker left, "Running" and its last step would stay on the page for good.
-        context["waiting"] = (
-            f"{run.worker or 'Its worker'} has not answered{_since(run.heartbeat_at)} (it beats every "
-            f"{settings.OCRREVIEW_TRAINING_LEASE_SECONDS // 4} s): it was stopped, killed or hung. "
+        context["waiting"] = _silent_worker(
+            run.worker or "Its worker",
+            run.heartbeat_at,
+            settings.OCRREVIEW_TRAINING_LEASE_SECONDS // 4,
             "A training worker's sweep queues the run again, to resume from its last "
-            f"checkpoint, or fails it once {actions.MAX_STALLS} workers have died at one step. "
-            + ops.why_waiting(tasks.train_model.name)
+            f"checkpoint, or fails it once {actions.MAX_STALLS} workers have died at one step.",
+            tasks.train_model.name,
         )
     if _polled(request):
         return render(request, "training/_run_status.html", context)
