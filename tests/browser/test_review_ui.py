@@ -3,6 +3,7 @@ keyboard alone, takes an alternative, reloads mid-edit and finds the draft; two 
 race for one line and nothing is lost; the page view edits text and segmentation."""
 
 import io
+import json
 import re
 import time
 from pathlib import Path
@@ -1361,6 +1362,25 @@ def test_a_save_in_one_tab_keeps_what_another_tab_typed_into_the_line(
     conflict.wait_for()
     assert "of the 3rd inst. and" in conflict.locator(".theirs").inner_text()
     assert "of the 3d inst. and (second tab" in conflict.locator(".mine").inner_text()
+
+
+def test_a_reload_keeps_the_tab_its_drafts_are_kept_by(new_page, bob, letters, letter_lines):
+    """A tab's drafts are stored by an id a live copy of the tab would find stamped as taken;
+    its own reload must find the stamp cleared, or every reload would leave its drafts to a
+    tab that no longer exists, for another tab's older text to be taken for the newest."""
+    line = letter_lines[2]
+    page = bob_on(new_page, letters, line)
+    wait_for_line(page, line)
+    tab = page.evaluate("sessionStorage.getItem('ocrreview:tab')")
+    editor_text(page).press("End")
+    page.keyboard.type(" x")
+    wait_for_draft(page, line)
+    page.reload()
+    wait_for_line(page, line)
+    assert page.evaluate("sessionStorage.getItem('ocrreview:tab')") == tab
+    stored = page.evaluate(f"localStorage.getItem('ocrreview:draft:{bob.pk}:{line.pk}')")
+    assert list(json.loads(stored)) == [tab]
+    assert editor_text(page).input_value() == "of the 3d inst. and x"
 
 
 def test_typing_undone_back_to_the_saved_text_leaves_no_draft(new_page, bob, letters, letter_lines):
