@@ -3,6 +3,7 @@ views. Errors keep the API's own shape, `{"error": message}` with `fields` for i
 which clients of the first API rely on. (The schema's side of both: api_schema.py.)"""
 
 import re
+import sys
 from collections.abc import Mapping
 
 from django import forms
@@ -114,6 +115,10 @@ def _fits(field: forms.Field, value) -> bool:
         return isinstance(value, list) and all(_scalar(v) for v in value)
     if isinstance(field, forms.BooleanField):
         return isinstance(value, bool)
+    if isinstance(field, forms.FloatField) and isinstance(value, int):
+        # JSON's integers have no bound; past a float's, the form's float() raises an
+        # OverflowError, which it does not catch.
+        return abs(value) <= sys.float_info.max
     return _scalar(value)
 
 
@@ -122,6 +127,8 @@ def _expected(field: forms.Field) -> str:
         return "a list of strings or numbers"
     if isinstance(field, forms.BooleanField):
         return "true or false"
+    if isinstance(field, forms.FloatField):
+        return f"a string, a number of at most {sys.float_info.max:.1e} or null"
     return "a string, a number or null"
 
 

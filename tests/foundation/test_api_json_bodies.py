@@ -113,3 +113,50 @@ def test_a_key_that_is_no_field_of_the_request_is_a_400_naming_it(
     }
     assert not Correction.objects.exists() and not RecognitionRequest.objects.exists()
     assert Line.objects.get(pk=line.pk).claimed_by is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", ["settings", "find and replace", "export", "training run"])
+def test_an_integer_past_a_floats_range_is_a_400_where_a_number_is_read(
+    client, alice, letters, endpoint
+):
+    """JSON's integers have no bound, and a form's float() of one past 1.8e308 raised an
+    OverflowError: a 500, where a query string's or a form post's digits read as infinity."""
+    from ocrreview.training.models import DatasetExport, TrainingRun
+
+    huge = 10**400
+    method, url, body, field = {
+        "settings": (
+            "patch",
+            reverse("api_collection", args=[letters.pk]),
+            {"confidence_threshold": huge},
+            "confidence_threshold",
+        ),
+        "find and replace": (
+            "post",
+            reverse("api_replace", args=[letters.pk]),
+            {"q": "Sir", "replacement": "Madam", "preview": True, "confidence_below": huge},
+            "confidence_below",
+        ),
+        "export": (
+            "post",
+            reverse("api_exports", args=[letters.pk]),
+            {"min_confidence": huge},
+            "min_confidence",
+        ),
+        "training run": (
+            "post",
+            reverse("api_training_runs", args=[letters.pk]),
+            {"learning_rate": -huge},
+            "learning_rate",
+        ),
+    }[endpoint]
+    response = send(client, alice, method, url, body)
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"][field] == [
+        {"message": "a string, a number of at most 1.8e+308 or null", "code": "invalid"}
+    ]
+    assert (
+        Collection.objects.get(pk=letters.pk).confidence_threshold == letters.confidence_threshold
+    )
+    assert not DatasetExport.objects.exists() and not TrainingRun.objects.exists()
