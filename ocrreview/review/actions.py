@@ -1349,13 +1349,13 @@ def do_add_line(page: Page, user, bbox: Sequence) -> Line:
     reviewer has it by then). It has no history yet: the collection's events record it."""
     box = clean_bbox(bbox, page)
     with transaction.atomic():
-        _refuse_if_final(page.document)
-        above = (
+        above = list(
             Line.objects.select_for_update()
             .filter(page=page)
             .order_by("order", "id")
             .values_list("order", "bbox")
         )
+        _refuse_if_page_final(page)
         order = 0
         for line_order, line_box in above:
             if line_box[1] <= box[1]:
@@ -1457,7 +1457,7 @@ def do_reorder_line(
         current = next((each for each in lines if each.pk == line_id), None)
         if current is None:
             raise ReviewError(LINE_GONE)
-        _refuse_if_final(page.document)
+        _refuse_if_page_final(page)
         if current.version != expected_version:
             raise VersionConflict(current, current.text)
         old = lines.index(current)
@@ -1502,7 +1502,7 @@ def do_sort_page(page: Page, user) -> PageSort:
     right, each top to bottom). The event holds the order before, for do_undo_page_sort."""
     with transaction.atomic():
         lines = _lock_page_lines(page.pk)
-        _refuse_if_final(page.document)
+        _refuse_if_page_final(page)
         before = [line.pk for line in lines]
         ordered = [lines[i] for i in reading_order([line.bbox for line in lines])]
         after = [line.pk for line in ordered]
@@ -1533,7 +1533,7 @@ def do_undo_page_sort(page: Page, user, sort_event_id: int) -> list[int]:
         if sort is None:
             raise ReviewError("That is no sort of this page.")
         lines = _lock_page_lines(page.pk)
-        _refuse_if_final(page.document)
+        _refuse_if_page_final(page)
         if [line.pk for line in lines] != sort.extra_data["new_value"]:
             raise OrderChanged(
                 "The page's reading order changed since the sort (or the sort was undone "
@@ -1571,6 +1571,14 @@ def _refuse_if_final(document: Document) -> None:
     order and unclear marks."""
     if document.is_final:
         raise DocumentFinal(final_refusal(document.title))
+
+
+def _refuse_if_page_final(page: Page) -> None:
+    """_refuse_if_final once the page's lines are locked, with its document's state read then:
+    the page and its document were read before, and a document made final while this waited
+    for the lines (held by a colleague's find and replace, say) would be changed all the
+    same."""
+    _refuse_if_final(Document.objects.only("title", "review_state").get(pk=page.document_id))
 
 
 def _refuse_if_someone_else_is_typing(line: Line, user, retry: str) -> None:

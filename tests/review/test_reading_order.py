@@ -8,8 +8,9 @@ from django.db import connection, transaction
 from django.urls import reverse
 
 from ocrreview.corpus import audit
-from ocrreview.corpus.models import CollectionEvent, Line
+from ocrreview.corpus.models import CollectionEvent, Document, Line, Page
 from ocrreview.corpus.reading_order import reading_order
+from ocrreview.corpus.workflow import do_set_review_state
 from ocrreview.review import actions
 from tests import factories
 from tests.db_locks import wait_until_another_session_waits_for_a_lock
@@ -181,6 +182,52 @@ def test_a_reorder_waits_for_a_segmentation_edit_of_the_page_and_counts_its_line
     ids = [line.pk for line in now]
     assert ids.index(lines[3].pk) + 1 == ids.index(lines[0].pk)
     assert len(now) == {"split": 5, "add": 5, "delete": 3}[edit]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["reorder", "sort", "undo sort", "add"])
+def test_a_page_change_that_waited_for_its_lines_is_refused_once_the_document_is_final(
+    alice, bob, letters, page, lines, change
+):
+    """The change reads the page, then waits for its lines, held here by a colleague (a find
+    and replace, say) whose transaction also makes the document final: once the lines are
+    its own, the document is final, and the reading order and the lines stay as published."""
+    sort = None
+    if change == "undo sort":
+        actions.do_reorder_line(lines[3], bob, expected_version=1, position=1)
+        sort = actions.do_sort_page(page, bob).event
+    before = list(Line.objects.filter(page=page).order_by("order").values_list("pk", "order"))
+    outcome = {}
+
+    def press():
+        # Read as a request reads it, before the document is final.
+        seen = Page.objects.select_related("document").get(pk=page.pk)
+        try:
+            if change == "reorder":
+                actions.do_reorder_line(lines[3], bob, expected_version=1, position=1)
+            elif change == "sort":
+                actions.do_sort_page(seen, bob)
+            elif change == "undo sort":
+                actions.do_undo_page_sort(seen, bob, sort.pk)
+            else:
+                actions.do_add_line(seen, bob, [10, 0, 400, 8])
+        except actions.ReviewError as refused:
+            outcome["refused"] = refused
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        list(Line.objects.select_for_update().filter(page=page))
+        document = Document.objects.get(pk=page.document_id)
+        do_set_review_state(document, Document.ReviewState.FINAL, actor=alice)
+        pressed = threading.Thread(target=press)
+        pressed.start()
+        wait_until_another_session_waits_for_a_lock()
+    pressed.join()
+
+    assert isinstance(outcome.get("refused"), actions.DocumentFinal)
+    after = list(Line.objects.filter(page=page).order_by("order").values_list("pk", "order"))
+    assert after == before
 
 
 # --- Sorting a page by position -----------------------------------------------------------
