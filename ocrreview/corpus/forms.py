@@ -177,15 +177,21 @@ class ReviewStateForm(forms.Form):
 
 
 class AssigneesForm(forms.Form):
-    """The members a document is assigned to, all of them (an empty list: nobody)."""
+    """The members a document is assigned to, all of them (an empty list: nobody), and those
+    it was assigned to when the person chose them."""
 
     assignees = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.none(), required=False
+    )
+    expected_assignees = forms.ModelMultipleChoiceField(
         queryset=get_user_model().objects.none(), required=False
     )
 
     def __init__(self, *args, collection: Collection, **kwargs):
         super().__init__(*args, **kwargs)
         # Anyone else is an invalid choice; do_set_assignees checks again under its lock.
-        self.fields["assignees"].queryset = (
+        members = (
             get_user_model().objects.filter(memberships__collection=collection).order_by("username")
         )
+        self.fields["assignees"].queryset = members
+        self.fields["expected_assignees"].queryset = members

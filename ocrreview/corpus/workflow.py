@@ -6,7 +6,8 @@ reopening included; a member the document is assigned to takes it from open to i
 and from in progress to in QA (their part done, for a second person to check), no further.
 Each change says the state it was made from (`expected`): two people changing it at once
 are one conditional update each, and the second finds the state changed and is refused
-(StateConflict) rather than overwriting what it never saw.
+(StateConflict) rather than overwriting what it never saw. So does a change of its assignees,
+a whole new list, which may say those it was made from (AssigneesConflict).
 
 A final document is what was published, and is locked: review/actions.py refuses its lines'
 saves, accepts, reverts, box edits, reading order and unclear marks, and its claims; the queue
@@ -14,6 +15,8 @@ never offers them; a threshold applied routes none of them, and a model's readin
 (its readings are kept as alternatives). Drafts stay, so nothing typed is lost if an admin
 reopens it. Document.is_final says whether a document is; in_final_document selects its lines
 in a query."""
+
+from collections.abc import Sequence
 
 from django.db import transaction
 from django.db.models import Q
@@ -51,6 +54,18 @@ class StateConflict(WorkflowError):
             f"{R(current).label.lower()} now. Nothing was changed."
         )
         self.current = current
+
+
+class AssigneesConflict(WorkflowError):
+    """The assignees changed since the person saw them (a 409): a whole new list, sent over a
+    colleague's change, would undo it unseen."""
+
+    def __init__(self, document: Document, current: Sequence):
+        names = ", ".join(user.get_username() for user in current) or "nobody"
+        super().__init__(
+            f"Someone changed who '{document.title}' is assigned to meanwhile: it is assigned "
+            f"to {names} now. Nothing was changed."
+        )
 
 
 def in_final_document(path: str = "") -> Q:
@@ -135,11 +150,12 @@ def _not_allowed(old: str, new: str) -> str:
 
 
 @transaction.atomic
-def do_set_assignees(document: Document, users, *, actor) -> list:
+def do_set_assignees(document: Document, users, *, actor, expected=None) -> list:
     """Assign the document to exactly `users`, each a member of its collection; returns them.
-    Changes of one document's assignees take turns on its row, and each assignee's
-    membership is locked until this commits, so a member removed meanwhile is either refused
-    here or has the assignment removed with them."""
+    With `expected` (the assignees the person saw), refused with AssigneesConflict unless
+    those are the assignees still. Changes of one document's assignees take turns on its
+    row, and each assignee's membership is locked until this commits, so a member removed
+    meanwhile is either refused here or has the assignment removed with them."""
     Document.objects.select_for_update(no_key=True).filter(pk=document.pk).exists()
     wanted = {user.pk: user for user in users}
     members = set(
@@ -155,8 +171,12 @@ def do_set_assignees(document: Document, users, *, actor) -> list:
         )
     current = {
         a.user_id: a.user
-        for a in DocumentAssignment.objects.filter(document=document).select_related("user")
+        for a in DocumentAssignment.objects.filter(document=document)
+        .select_related("user")
+        .order_by("user__username")
     }
+    if expected is not None and {user.pk for user in expected} != set(current):
+        raise AssigneesConflict(document, list(current.values()))
     removed = [current[pk] for pk in current if pk not in wanted]
     added = [wanted[pk] for pk in wanted if pk not in current]
     DocumentAssignment.objects.filter(document=document, user__in=removed).delete()

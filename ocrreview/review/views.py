@@ -1000,13 +1000,21 @@ def set_document_assignees(request, pk: int, document_id: int):
     if not form.is_valid():
         return _error(request, first_error(form))
     try:
+        # The form lists those it showed as assigned, none when nobody was.
         assigned = workflow.do_set_assignees(
-            document, form.cleaned_data["assignees"], actor=request.user
+            document,
+            form.cleaned_data["assignees"],
+            actor=request.user,
+            expected=form.cleaned_data["expected_assignees"],
         )
+    except workflow.AssigneesConflict as exc:
+        # Back to the page, which shows who it is assigned to now, to choose again.
+        messages.error(request, str(exc))
     except workflow.WorkflowError as exc:
         return _error(request, str(exc))
-    names = ", ".join(user.get_username() for user in assigned) or "nobody"
-    messages.success(request, f"'{document.title}' is assigned to {names}.")
+    else:
+        names = ", ".join(user.get_username() for user in assigned) or "nobody"
+        messages.success(request, f"'{document.title}' is assigned to {names}.")
     return _back_to_progress(request, collection)
 
 

@@ -14,13 +14,14 @@ from ocrreview.corpus import actions, workflow
 from ocrreview.corpus.access import (
     admin_collection_for,
     collection_for,
+    is_collection_admin,
     visible_collections,
     visible_document,
 )
 from ocrreview.corpus.api_base import RequestSerializer, TextJSONParser, bind_form, error
 from ocrreview.corpus.api_schema import ErrorSerializer
 from ocrreview.corpus.forms import AssigneesForm, ReviewStateForm
-from ocrreview.corpus.models import Document
+from ocrreview.corpus.models import Collection, Document
 from ocrreview.corpus.upload_forms import IiifImportForm, UploadForm, too_many_files_message
 from ocrreview.transcription.forms import RerecognizeForm
 from ocrreview.transcription.services import do_reread, document_progress
@@ -52,7 +53,9 @@ class DocumentProgressSerializer(serializers.Serializer):
         help_text="where people say its review stands; a final document's lines are locked",
     )
     assignees = AssigneeSerializer(
-        many=True, help_text="the members it is assigned to, whose queue offers it first"
+        many=True,
+        help_text="the members it is assigned to, whose queue offers it first; to a member "
+        "who is no admin of the collection, only themselves",
     )
 
 
@@ -125,10 +128,10 @@ class CollectionDocuments(generics.ListAPIView):
     serializer_class = DocumentProgressSerializer
 
     def get_queryset(self):
-        collection = collection_for(self.request.user, self.kwargs["pk"])
+        self.collection = collection_for(self.request.user, self.kwargs["pk"])
         filters = DocumentFilters(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        documents = collection.documents.all()
+        documents = self.collection.documents.all()
         if "status" in filters.validated_data:
             documents = documents.filter(status=filters.validated_data["status"])
         return documents
@@ -137,7 +140,8 @@ class CollectionDocuments(generics.ListAPIView):
         page = self.paginate_queryset(self.get_queryset())
         progress = document_progress(Document.objects.filter(pk__in=[d.pk for d in page]))
         # A document deleted since the page was read is left out, not a KeyError.
-        return self.get_paginated_response([progress[d.pk] for d in page if d.pk in progress])
+        rows = [progress[d.pk] for d in page if d.pk in progress]
+        return self.get_paginated_response(as_seen_by(request.user, self.collection, rows))
 
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},
@@ -171,12 +175,23 @@ class CollectionDocuments(generics.ListAPIView):
         return error("No file was added; each file says why.", files=files)
 
 
-def progress_of(document: Document) -> dict:
+def as_seen_by(user, collection: Collection, rows: list[dict]) -> list[dict]:
+    """Who works on what is the coordinators' to see, as on the web's pages: a member who is
+    no admin of the collection is shown of a document's assignees only themselves."""
+    if is_collection_admin(user, collection):
+        return rows
+    return [
+        {**row, "assignees": [each for each in row["assignees"] if each["id"] == user.pk]}
+        for row in rows
+    ]
+
+
+def progress_of(document: Document, user) -> dict:
     """404 for a document deleted since it was looked up (another request, an admin)."""
     progress = document_progress(Document.objects.filter(pk=document.pk)).get(document.pk)
     if progress is None:
         raise Http404
-    return progress
+    return as_seen_by(user, document.collection, [progress])[0]
 
 
 class DocumentDetail(APIView):
@@ -185,7 +200,7 @@ class DocumentDetail(APIView):
         """A document's state and recognition progress."""
         visible = Document.objects.filter(collection__in=visible_collections(request.user))
         document = get_object_or_404(visible, pk=pk)
-        return Response(progress_of(document))
+        return Response(progress_of(document, request.user))
 
     @extend_schema(request=None, responses={204: None, 409: ErrorSerializer})
     def delete(self, request: Request, pk: int) -> Response:
@@ -222,6 +237,12 @@ class AssigneesSerializer(RequestSerializer):
         help_text="user ids of members of the collection: all the document's assignees "
         "(an empty list: nobody)",
     )
+    expected_assignees = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
+        required=False,
+        help_text="the assignees you saw (an empty list: nobody): a 409, and nothing changed, "
+        "when they are no longer the document's; left out, not checked",
+    )
 
 
 class DocumentReviewState(APIView):
@@ -257,7 +278,7 @@ class DocumentReviewState(APIView):
             return error(str(exc), status.HTTP_409_CONFLICT)
         except workflow.WorkflowError as exc:
             return error(str(exc))
-        return Response(progress_of(document))
+        return Response(progress_of(document, request.user))
 
 
 class DocumentAssignees(APIView):
@@ -265,11 +286,16 @@ class DocumentAssignees(APIView):
 
     @extend_schema(
         request=AssigneesSerializer,
-        responses={200: DocumentProgressSerializer, 400: ErrorSerializer},
+        responses={
+            200: DocumentProgressSerializer,
+            400: ErrorSerializer,
+            409: ErrorSerializer,
+        },
     )
     def put(self, request: Request, pk: int) -> Response:
         """Assign the document to these members, and to no one else (collection admins only):
-        their review queue offers its lines first."""
+        their review queue offers its lines first. A 409 when `expected_assignees` are no
+        longer its assignees."""
         document = visible_document(request.user, pk)
         collection = admin_collection_for(request.user, document.collection_id)
         if isinstance(request.data, dict) and "assignees" not in request.data:
@@ -279,11 +305,20 @@ class DocumentAssignees(APIView):
         form = bind_form(AssigneesForm, request.data, collection=collection)
         if not form.is_valid():
             return error("Invalid request.", fields=form.errors.get_json_data())
+        # Left out, the list is set whatever it replaces, as before the check was offered.
+        expected = form.cleaned_data["expected_assignees"]
         try:
-            workflow.do_set_assignees(document, form.cleaned_data["assignees"], actor=request.user)
+            workflow.do_set_assignees(
+                document,
+                form.cleaned_data["assignees"],
+                actor=request.user,
+                expected=expected if "expected_assignees" in request.data else None,
+            )
+        except workflow.AssigneesConflict as exc:
+            return error(str(exc), status.HTTP_409_CONFLICT)
         except workflow.WorkflowError as exc:
             return error(str(exc))
-        return Response(progress_of(document))
+        return Response(progress_of(document, request.user))
 
 
 class CollectionRecognize(APIView):
@@ -344,6 +379,6 @@ class CollectionIiifImport(APIView):
             code = status.HTTP_502_BAD_GATEWAY if form.unreachable else status.HTTP_400_BAD_REQUEST
             return error(form.errors["manifest"][0], code, fields=form.errors.get_json_data())
         document, fetching = imported
-        progress = progress_of(document)
+        progress = progress_of(document, request.user)
         code = status.HTTP_202_ACCEPTED if fetching else status.HTTP_200_OK
         return Response(progress, status=code)

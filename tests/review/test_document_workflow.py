@@ -10,7 +10,13 @@ from django.urls import reverse
 from ocrreview.corpus import workflow
 from ocrreview.corpus.actions import do_remove_member
 from ocrreview.corpus.audit import sentence
-from ocrreview.corpus.models import CollectionEvent, Document, DocumentAssignment, Line
+from ocrreview.corpus.models import (
+    CollectionEvent,
+    Document,
+    DocumentAssignment,
+    Line,
+    Membership,
+)
 from ocrreview.review import actions, queue
 from ocrreview.review.models import Correction, Draft, ReviewerPreference
 from ocrreview.training.actions import do_rerecognize_unreviewed
@@ -478,6 +484,41 @@ def test_assigning_a_non_member_is_refused(client, alice, charlie, dave, letter)
     assert not DocumentAssignment.objects.exists()
 
 
+def test_assigning_over_a_change_made_since_the_list_was_shown_is_refused(
+    client, alice, bob, letters, letter
+):
+    """Assigning sends the whole list: sent over a colleague's change, it undid that change
+    unseen. The web's form says whom it showed; the API's caller may."""
+    erin = factories.make_user("erin")
+    factories.add_member(erin, letters, Membership.Role.REVIEWER)
+    client.force_login(alice)
+    progress = client.get(reverse("review_progress", args=[letters.pk])).content.decode()
+    assert 'name="expected_assignees"' not in progress
+    workflow.do_set_assignees(letter, [bob], actor=alice)
+    progress = client.get(reverse("review_progress", args=[letters.pk])).content.decode()
+    assert f'name="expected_assignees" value="{bob.pk}"' in progress
+
+    url = reverse("review_document_assignees", args=[letters.pk, letter.pk])
+    answer = client.post(url, {"assignees": [erin.pk]}, follow=True)
+    assert "assigned to bob now. Nothing was changed." in answer.content.decode()
+    assert list(letter.assignees.all()) == [bob]
+    client.post(url, {"assignees": [bob.pk, erin.pk], "expected_assignees": [bob.pk]})
+    assert list(letter.assignees.order_by("username")) == [bob, erin]
+
+    api = reverse("api_document_assignees", args=[letter.pk])
+    stale = put_json(client, api, alice, {"assignees": [], "expected_assignees": [bob.pk]})
+    assert stale.status_code == 409
+    assert stale.json() == {
+        "error": "Someone changed who 'Letter to Mr Hale' is assigned to meanwhile: it is "
+        "assigned to bob, erin now. Nothing was changed."
+    }
+    assert list(letter.assignees.order_by("username")) == [bob, erin]
+    body = {"assignees": [erin.pk], "expected_assignees": [erin.pk, bob.pk]}
+    assert put_json(client, api, alice, body).status_code == 200
+    assert put_json(client, api, alice, {"assignees": [bob.pk]}).status_code == 200
+    assert list(letter.assignees.all()) == [bob]
+
+
 def test_only_admins_assign(client, bob, letter):
     client.force_login(bob)
     url = reverse("review_document_assignees", args=[letter.collection_id, letter.pk])
@@ -592,6 +633,34 @@ def test_the_api_shows_and_changes_state_and_assignees(client, alice, bob, lette
         reverse("api_document", args=[letter.pk]), headers=factories.token_headers(bob)
     )
     assert shown.json()["review_state"] == "in_progress"
+
+
+def test_the_api_shows_a_reviewer_of_the_assignees_only_themselves(
+    client, alice, bob, letters, letter
+):
+    """As the web's pages do: who works on what is the coordinators' to see."""
+    erin = factories.make_user("erin")
+    factories.add_member(erin, letters, Membership.Role.REVIEWER)
+    workflow.do_set_assignees(letter, [bob, erin], actor=alice)
+    bobs, erins = {"id": bob.pk, "username": "bob"}, {"id": erin.pk, "username": "erin"}
+
+    def shown(user):
+        headers = factories.token_headers(user)
+        one = client.get(reverse("api_document", args=[letter.pk]), headers=headers).json()
+        listed = client.get(
+            reverse("api_collection_documents", args=[letters.pk]), headers=headers
+        ).json()
+        assert [row["assignees"] for row in listed["results"]] == [one["assignees"]]
+        return one["assignees"]
+
+    assert shown(alice) == [bobs, erins]
+    assert shown(bob) == [bobs]
+    assert shown(erin) == [erins]
+    workflow.do_set_assignees(letter, [erin], actor=alice)
+    assert shown(bob) == []
+    url = reverse("api_document_review_state", args=[letter.pk])
+    moved = put_json(client, url, erin, {"review_state": "in_progress"})
+    assert moved.json()["assignees"] == [erins]
 
 
 @pytest.mark.parametrize(
