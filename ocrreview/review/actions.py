@@ -394,16 +394,18 @@ def do_renew_page_unclaimed(page: Page, user) -> datetime | None:
     return until
 
 
-def do_release_page(page: Page, user, *, claim: uuid.UUID) -> int:
+def do_release_page(page: Page, user, *, claim: uuid.UUID, keep: Sequence[int] = ()) -> int:
     """The reviewer left the page view `claim`: the lines it holds go back to the queue, but
-    those they typed into (their draft keeps the line theirs until its lease runs out). Lines
-    another page view took since (a reload of the page, whose claim may well come before this
-    release arrives) or that the reviewer opened in the line editor are not its own."""
+    those they typed into (their draft keeps the line theirs until its lease runs out), and
+    `keep`, whose draft the page sent as it went, maybe after this. Lines another page view
+    took since (a reload of the page, whose claim may well come before this release arrives)
+    or that the reviewer opened in the line editor are not its own."""
     return (
         Line.objects.filter(
             page_id=page.pk, status=S.IN_REVIEW, claimed_by=user, page_view_claim=claim
         )
         .exclude(drafts__user=user)
+        .exclude(pk__in=keep)
         .update(status=S.NEEDS_REVIEW, claimed_by=None, claimed_until=None, page_view_claim=None)
     )
 

@@ -134,6 +134,18 @@ class PageViewClaimForm(forms.Form):
         return claim
 
 
+class PageReleaseForm(PageViewClaimForm):
+    # Lines whose last typing the page sent as it went, in beacons beside this one that may
+    # arrive after it: they stay the reviewer's, as lines with a draft do. Line ids, by commas.
+    keep = forms.CharField(required=False, max_length=20_000)
+
+    def clean_keep(self) -> list[int]:
+        ids = [part.strip() for part in self.cleaned_data["keep"].split(",") if part.strip()]
+        if not all(part.isascii() and part.isdigit() and len(part) < 10 for part in ids):
+            raise forms.ValidationError("line ids separated by commas only.")
+        return [int(part) for part in ids]
+
+
 class PageLeaseForm(PageViewClaimForm):
     # "Work in this tab": a later page view of the page holds its lines, and the reviewer
     # takes them back to this one, which gets a new claim, the latest.

@@ -54,7 +54,7 @@ from ocrreview.review.forms import (
     DraftForm,
     MoveForm,
     PageLeaseForm,
-    PageViewClaimForm,
+    PageReleaseForm,
     ProgressFilterForm,
     QueueForm,
     ReorderForm,
@@ -624,10 +624,12 @@ def _held(page: Page, user) -> dict[int, dict]:
 def release_page(request, pk: int, page_id: int):
     """The page view's tab was closed or left (a beacon)."""
     page = _page_of(request, pk, page_id)
-    form = PageViewClaimForm(request.POST)
+    form = PageReleaseForm(request.POST)
     if not form.is_valid():
         return JsonResponse({"error": first_error(form)}, status=400)
-    released = actions.do_release_page(page, request.user, claim=form.cleaned_data["claim"])
+    released = actions.do_release_page(
+        page, request.user, claim=form.cleaned_data["claim"], keep=form.cleaned_data["keep"]
+    )
     return JsonResponse({"released": released})
 
 

@@ -908,14 +908,32 @@
   };
   document.addEventListener("keydown", woke, true);
   document.addEventListener("pointerdown", woke, true);
-  window.addEventListener("pagehide", () => {
-    if (final) return;
+  const beacon = (url, fields) => {
     const body = new FormData();
     body.set("csrfmiddlewaretoken", csrf());
+    for (const [name, value] of Object.entries(fields)) body.set(name, value);
+    navigator.sendBeacon(url, body);
+  };
+  window.addEventListener("pagehide", () => {
+    if (final) return;
+    // Typing that the draft timer had still to send goes now, as the line editor's does;
+    // those lines stay this reviewer's, since the release may arrive before their drafts.
+    const typing = [];
+    for (const li of document.querySelectorAll(".page-line")) {
+      const input = li.querySelector(".pl-text");
+      if (input.value === (li.serverDraft ?? input.dataset.saved)) continue;
+      if (input.value === input.dataset.saved) {
+        beacon(li.dataset.discardUrl, {});
+        continue;
+      }
+      beacon(li.dataset.draftUrl, {
+        text: input.value, base_version: li.dataset.version, hypothesis: "",
+      });
+      typing.push(li.dataset.lineId);
+    }
     // Only the lines this page view holds: a reload takes them over before this may arrive,
     // and a line open in the line editor in another tab is that tab's.
-    body.set("claim", view.dataset.claim);
-    navigator.sendBeacon(view.dataset.releaseUrl, body);
+    beacon(view.dataset.releaseUrl, { claim: view.dataset.claim, keep: typing.join(",") });
   });
 
   document.getElementById("help-button").addEventListener("click", () => help.showModal());

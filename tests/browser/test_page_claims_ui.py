@@ -10,7 +10,7 @@ from django.core.signals import request_started
 from playwright.sync_api import expect
 
 from ocrreview.corpus.models import Line
-from ocrreview.review.models import Correction
+from ocrreview.review.models import Correction, Draft
 from tests.browser import test_review_ui
 from tests.playwright_fixtures import SERVED, log_in
 
@@ -66,6 +66,31 @@ def test_a_colleagues_lines_are_read_only_until_they_leave_the_page(
         "data-saved", "of the 3rd inst. and"
     )
     assert Line.objects.get(pk=line.pk).status == Line.Status.REVIEWED
+
+
+@pytest.mark.parametrize("leaving", ["next page", "tab closed"])
+def test_typing_left_within_the_draft_delay_reaches_the_server_and_keeps_the_line(
+    new_page, bob, letters, letter_lines, leaving
+):
+    """The draft timer dies with the page: its typing goes as it goes, and the release leaves
+    the line to the reviewer, or a colleague could claim it, or delete it, draft and all."""
+    line = letter_lines[2]
+    bobs = on_the_page(new_page, "bob", letters, line)
+    row = bobs.locator(f"#line-{line.pk} .pl-text")
+    row.press("End")
+    bobs.keyboard.type(" x")
+    if leaving == "next page":
+        bobs.goto("/")
+    else:
+        bobs.close(run_before_unload=True)
+    deadline = time.monotonic() + 15
+    while not (
+        Draft.objects.filter(line=line, text="of the 3d inst. and x").exists()
+        and Line.objects.get(pk=letter_lines[1].pk).claimed_by is None
+    ):
+        assert time.monotonic() < deadline, "the typing or the release was not served"
+        time.sleep(0.05)
+    assert Line.objects.get(pk=line.pk).claimed_by == bob
 
 
 def test_closing_the_page_view_leaves_the_line_open_in_the_editor_in_another_tab(

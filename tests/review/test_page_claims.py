@@ -157,6 +157,31 @@ def test_leaving_the_page_view_leaves_the_line_open_in_the_line_editor(
     assert Line.objects.get(pk=lines[2].pk).status == S.REVIEWED
 
 
+def test_a_release_keeps_the_lines_whose_last_typing_the_page_sent_as_it_went(
+    client, bob, letters, page, lines
+):
+    """Their drafts go in beacons beside the release, which may arrive first: handed back
+    meanwhile, a colleague's queue, merge or delete could take the line from under them."""
+    client.force_login(bob)
+    claim = open_page(client, letters, page)
+    keep = f"{lines[1].pk}, {lines[3].pk}"
+    response = client.post(page_url(letters, page, "release"), {"claim": claim, "keep": keep})
+    assert response.json() == {"released": 1}
+    assert holders(page) == {0: None, 1: "bob", 2: None, 3: "bob"}
+
+
+@pytest.mark.parametrize("keep", ["1;2", "-1", "x", "1.5", "１", "9" * 12])
+def test_a_release_keeping_what_is_no_line_id_is_refused_and_changes_nothing(
+    client, bob, letters, page, lines, keep
+):
+    client.force_login(bob)
+    claim = open_page(client, letters, page)
+    response = client.post(page_url(letters, page, "release"), {"claim": claim, "keep": keep})
+    assert response.status_code == 400
+    assert response.json() == {"error": "keep: line ids separated by commas only."}
+    assert holders(page) == {0: None, 1: "bob", 2: "bob", 3: "bob"}
+
+
 def test_the_page_view_renews_the_line_the_line_editor_left_it(
     client, bob, alice, letters, page, lines
 ):
