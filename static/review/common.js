@@ -23,6 +23,13 @@ window.ocrreview = (() => {
       credentials: "same-origin",
     });
   };
+  // Why the server refused a request: its JSON error, or its status where something answered
+  // with a page (a proxy's 502, a CSRF failure's 403, a 404 for a line merged away).
+  const refusal = async (response) => {
+    const data = response.headers.get("Content-Type")?.includes("json")
+      ? await response.json().catch(() => ({})) : {};
+    return data.error || `The server refused the request (${response.status}).`;
+  };
   // Drafts in the browser survive a reload, a closed tab, a lost connection. Per user: on a
   // browser people share (a reading room's), one reviewer's unsaved text must not come back
   // to the next as theirs.
@@ -155,5 +162,5 @@ window.ocrreview = (() => {
       message: `You removed most of the reading (${kept} of ${had} characters left). Enter again saves it; Ctrl+Z brings the text back.`,
     };
   };
-  return { csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning };
+  return { csrf, post, refusal, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning };
 })();

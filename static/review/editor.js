@@ -13,7 +13,7 @@
   let ed = null;
 
   const {
-    csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
+    csrf, post, refusal, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
   } = window.ocrreview;
   const { read: readLocal, keep: keepLocal, drop: dropLocal } = localDrafts(review.dataset.user);
 
@@ -320,9 +320,7 @@
       return;
     }
     if (!response.ok) {
-      const message = response.headers.get("Content-Type")?.includes("json")
-        ? (await response.json()).error : `The server refused the request (${response.status}).`;
-      notice(`Not saved: ${message}`, "error");
+      notice(`Not saved: ${await refusal(response)}`, "error");
       return;
     }
     if (!keepDraft) dropLocal(id);
@@ -467,7 +465,7 @@
     }
     if (current !== ed) return;
     if (!response.ok) {
-      notice(`Not changed: ${(await response.json()).error}`, "error");
+      notice(`Not changed: ${await refusal(response)}`, "error");
       return;
     }
     ed.root.querySelector("#unclear").outerHTML = await response.text();
@@ -478,7 +476,20 @@
 
   async function loadHistory() {
     const body = ed.root.querySelector("#history .history-body");
-    const response = await fetch(ed.d.historyUrl, { headers: { "X-Requested-With": "fetch" } });
+    const failed = (why) => {
+      body.textContent = `The history could not be loaded: ${why} Close it and open it again to retry.`;
+    };
+    let response;
+    try {
+      response = await fetch(ed.d.historyUrl, { headers: { "X-Requested-With": "fetch" } });
+    } catch {
+      failed("the server cannot be reached.");
+      return;
+    }
+    if (!response.ok) {
+      failed(await refusal(response));
+      return;
+    }
     body.innerHTML = await response.text();
     body.querySelectorAll("[data-revert-url]").forEach((button) => {
       button.addEventListener("click", () => {
@@ -499,11 +510,14 @@
   }
 
   async function go(url) {
-    if (!url) return;
+    if (!url || ed.busy) return;
+    const leaving = ed;
     clearTimeout(ed.draftTimer);
     // Stored before the next line is opened: opening it hands back this one unless it holds
     // a draft (one lease at a time), and the typing of the last 0.8 s must count.
     await saveDraft();
+    // A save pressed meanwhile goes to the queue's next line, where the reviewer now is.
+    if (leaving !== ed || ed.busy) return;
     window.location.assign(url);
   }
 

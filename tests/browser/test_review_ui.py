@@ -1327,6 +1327,36 @@ def test_alt_u_marks_a_line_unclear_with_a_note_and_a_save_keeps_the_mark(
     ]
 
 
+def test_an_unclear_mark_refused_with_a_page_rather_than_json_says_so(
+    new_page, bob, letters, letter_lines
+):
+    """A CSRF failure (the cookie gone), a proxy's 502, a 404 answer with a page: reading it
+    as JSON threw, and the reviewer was told nothing while the mark was not set."""
+    page = bob_on(new_page, letters, letter_lines[1])
+    wait_for_line(page, letter_lines[1])
+    page.context.clear_cookies(name="csrftoken")
+    editor_text(page).press("Alt+u")
+    note = page.get_by_label("What cannot be read? (optional)")
+    note.press_sequentially("second word")
+    note.press("Enter")
+    expect(page.locator("#notice")).to_have_text(
+        "Not changed: The server refused the request (403)."
+    )
+    assert not Line.objects.get(pk=letter_lines[1].pk).unclear
+
+
+def test_the_history_of_a_line_after_the_session_ended_says_why_it_is_not_shown(
+    new_page, bob, letters, letter_lines
+):
+    page = bob_on(new_page, letters, letter_lines[1])
+    wait_for_line(page, letter_lines[1])
+    page.context.clear_cookies(name="sessionid")
+    page.keyboard.press("Alt+h")
+    expect(page.locator("#history .history-body")).to_contain_text(
+        "The history could not be loaded: your session has ended."
+    )
+
+
 def open_a_second_tab(first, how):
     if how == "opened by the first":
         with first.context.expect_page() as opened:
