@@ -195,11 +195,24 @@ def store_is_down(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in UNREACHABLE_DISK_ERRNOS
 
 
+# What a stored file keeps of its name: the fields' 100 characters less the folders
+# ("uploads/2026/12/" and the folder of its own).
+OWN_NAME_LENGTH = 50
+
+
 def name_of_its_own(name: str) -> str:
     """The file's own name in a folder of its own. Django keeps two uploads of scan.pdf apart
     by checking which names are free, but on S3 an object exists only once its upload is
-    complete: two at once both find the name free, and the last one replaces the first."""
-    return f"{uuid.uuid4().hex}/{PurePosixPath(name).name}"
+    complete: two at once both find the name free, and the last one replaces the first.
+
+    Cut to fit the field with its suffix, and with no dot before the suffix: Django takes
+    everything from a name's first dot for its extensions, and when what is left before it
+    cannot be shortened to fit, refuses to store the file ("Protokolle 1923.04.01-1923.12.31
+    Sitzungen.pdf"). The page keeps the name as uploaded (Page.source_name)."""
+    path = PurePosixPath(PurePosixPath(name).name)
+    suffix = path.suffix if len(path.suffix) <= 10 else ""
+    stem = path.name.removesuffix(suffix).replace(".", "_")
+    return f"{uuid.uuid4().hex}/{stem[: OWN_NAME_LENGTH - len(suffix)]}{suffix}"
 
 
 def delete_files(files: Iterable) -> None:

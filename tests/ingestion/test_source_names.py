@@ -265,3 +265,22 @@ def test_control_characters_in_names_are_dropped_and_exports_name_the_scan_in_va
             for graphic in etree.fromstring(tei).iter("{http://www.tei-c.org/ns/1.0}graphic")
         ]
         assert page_images == alto_images == tei_images == scans
+
+
+@pytest.mark.django_db
+def test_files_with_long_dotted_names_are_stored_and_keep_their_names_as_uploaded(letters):
+    """Django reads a name's extension from its first dot: with dates in the name, what was
+    left before it could not be cut to fit the field, and the upload was refused."""
+    pdf = "Protokolle 1923.04.01-1923.12.31 Gemeinderat Sitzungen.pdf"
+    scan = "Brief v. 2.3.1871 an Hrn. Dr. med. " + "A." * 60 + "jpg"
+    results = do_ingest(
+        letters, [Upload.from_bytes(pdf, files.pdf(1)), Upload.from_bytes(scan, files.jpeg())]
+    )
+    assert [r.error for r in results] == ["", ""]
+    stored_pdf = results[0].document.source_file
+    assert stored_pdf.name.endswith("/Protokolle_1923_04_01-1923_12_31_Gemeinderat_S.pdf")
+    assert stored_pdf.read().startswith(b"%PDF")
+    page = results[1].document.pages.get()
+    assert page.source_name == scan
+    assert len(page.image.name) <= 100 and page.image.name.endswith(".jpg")
+    assert page.image.read()[:3] == b"\xff\xd8\xff"
