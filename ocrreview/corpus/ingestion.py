@@ -309,6 +309,7 @@ def _unpack(upload: Upload, number: int, results: list[FileResult], work: Path) 
         if kind != "zip":
             return [_Item(upload.name, kind, upload.size, upload.read, folder=upload.folder)]
         items = []
+        said = len(results)
         for name, inside, path in _zip_entries(upload.name, handle, results, work):
             try:
                 with path.open("rb") as entry:
@@ -324,6 +325,12 @@ def _unpack(upload: Upload, number: int, results: list[FileResult], work: Path) 
             except IngestError as exc:
                 path.unlink()
                 results.append(FileResult(name, error=str(exc)))
+        if not items and len(results) == said:
+            # Else the upload answered nothing about it, as if it had not been sent.
+            raise IngestError(
+                "the archive holds no files to import (only folders, or macOS's __MACOSX and "
+                "._ files, which are not read)"
+            )
         return items
 
 

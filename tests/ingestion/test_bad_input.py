@@ -261,6 +261,20 @@ def test_an_archive_inside_an_archive_is_not_unpacked(letters):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "entries",
+    [{}, {"scans/": b""}, {"__MACOSX/._a.jpg": b"x", "._b.jpg": b"x"}],
+    ids=["empty", "a folder", "macOS's files"],
+)
+def test_an_archive_with_no_file_to_import_says_so(letters, entries):
+    """Else the upload answered nothing about it: no document, no message."""
+    results = ingest(letters, ("scans.zip", files.zip_of(entries)))
+    assert list(results) == ["scans.zip"]
+    assert results["scans.zip"].error.startswith("the archive holds no files to import")
+    assert not Document.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_file_uploaded_again_is_refused_naming_the_document_it_is(letters, ledgers):
     """A retry after a proxy's 504 on a long PDF, or a folder uploaded twice."""
     scan, pdf = files.jpeg(), files.pdf(2)
