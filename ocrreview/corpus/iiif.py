@@ -98,6 +98,9 @@ def do_import_iiif(
     a new document, or a failed import resumed; an earlier import's document comes back as
     it is. Raises IiifError (or remote.FetchError) when the manifest cannot be imported."""
     url = _normalized(url.strip())
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in url):
+        # A fetch would percent-encode it; kept as the document's source, no XML could name it.
+        raise IiifError("the URL holds a control character; percent-encode it (%01 for \\x01)")
     if segmentation not in SEGMENTATIONS:
         raise IiifError("IIIF images are cut into lines by kraken, or taken as one line each")
     check_url(url)

@@ -389,7 +389,8 @@ def _tei_header(E, transcript: Transcript):
         publication.append(E.availability(E.licence(_tei_text(collection.licence))))
     source = E.bibl(E.title(clean_name(document.title)))
     if document.iiif_manifest:
-        source.append(E.ref("IIIF manifest", target=document.iiif_manifest))
+        # Imports before control characters were refused in them may hold one.
+        source.append(E.ref("IIIF manifest", target=xml_text(document.iiif_manifest)))
     source.append(
         E.note(
             f"Transcribed on ocrreview from {_counted(pages, 'page image')}, in the "

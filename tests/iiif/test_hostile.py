@@ -306,6 +306,14 @@ def test_local_private_and_reserved_addresses_are_refused(url, settings):
         check_url(url)
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("char", ["\x01", "\x7f", "\x85"])
+def test_a_manifest_url_holding_a_control_character_is_refused(letters, char):
+    """A fetch percent-encodes it, but the document keeps the URL as its source, which its TEI
+    then names: XML cannot carry it."""
+    refused(letters, f"https://iiif.example.org/manifest.json?x={char}y", "control character")
+
+
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/m.json", "gopher://x/"])
 def test_only_http_and_https(url):
     with pytest.raises(FetchError, match="is not an http or https URL"):

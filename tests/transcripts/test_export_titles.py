@@ -69,3 +69,15 @@ def test_a_mets_title_is_read_cleaned():
     title = "Briefe\u202e an\u009b Marie,\t1873"
     mets = transkribus_document("f", 1, ["1.jpg"], ["1.jpg"], title=title)["f/mets.xml"]
     assert parse_mets(mets).title == "Briefe an Marie, 1873"
+
+
+def test_a_iiif_manifest_url_holding_a_control_character_leaves_the_tei_well_formed(
+    client, bob, letter
+):
+    """Stored by an import from before such URLs were refused (tests/iiif/test_hostile.py)."""
+    Document.objects.filter(pk=letter.pk).update(iiif_manifest="https://example.org/m?x=\x01")
+    response = download(client, bob, letter, format="tei")
+    assert response.status_code == 200
+    tei = etree.fromstring(content(response))
+    ref = tei.find(f"{TEI}teiHeader/{TEI}fileDesc/{TEI}sourceDesc/{TEI}bibl/{TEI}ref")
+    assert ref.get("target") == "https://example.org/m?x=\ufffd"
