@@ -19,7 +19,7 @@ from ocrreview.corpus.kraken_child import START_LIMIT_S, SegmentationFailed, det
 from ocrreview.corpus.models import Document, Line, Page
 from ocrreview.corpus.signals import lines_ready, text_imported, unclear_imported
 from ocrreview.corpus.xmlimport import ImportedPage
-from recognition.preprocess import ImageError, open_image
+from recognition.preprocess import MAX_PIXELS, ImageError, open_image
 
 logger = logging.getLogger(__name__)
 
@@ -157,14 +157,24 @@ def has_ink(image: Image.Image) -> bool:
     return int(apart) >= MIN_INK_PIXELS
 
 
-def bounded_for_segmentation(image: Image.Image) -> Image.Image:
+def bounded_for_segmentation(
+    image: Image.Image, max_pixels: int = MAX_PIXELS
+) -> tuple[Image.Image, int]:
     """`image` with paper added below it until it is at most MAX_SEGMENTATION_ASPECT times as
-    wide as it is tall; the lines' coordinates are unchanged."""
+    wide as it is tall, and the factor it was reduced by first (its coordinates times it are
+    the page's): 1, unless the paper would take it past `max_pixels`. A scroll of 30,000 x
+    4,000 pixels, as large as a page may be, would be 600 MP padded: 2.4 GB in this worker,
+    and as much again sent to kraken's child, whose memory limit would be blamed."""
     min_height = math.ceil(image.width / MAX_SEGMENTATION_ASPECT)
     if image.height >= min_height:
-        return image
+        return image, 1
+    factor = math.ceil(math.sqrt(image.width * min_height / max_pixels))
+    if factor > 1:
+        image = image.reduce(factor)
+        min_height = math.ceil(image.width / MAX_SEGMENTATION_ASPECT)
     paper = tuple(int(v) for v in np.median(np.asarray(image.convert("RGB")), axis=(0, 1)))
-    return ImageOps.pad(image, (image.width, min_height), color=paper, centering=(0, 0))
+    padded = ImageOps.pad(image, (image.width, min_height), color=paper, centering=(0, 0))
+    return padded, factor
 
 
 class PageUnreadable(OSError):
@@ -190,11 +200,12 @@ def kraken_lines(page: Page) -> list[LineGeometry]:
     if not has_ink(image):
         logger.info("%s has no ink: no lines", page)
         return []
-    found = detect_lines(bounded_for_segmentation(image), str(page))
+    bounded, factor = bounded_for_segmentation(image)
+    found = detect_lines(bounded, str(page))
     lines = []
     for found_boundary, found_baseline in found:
-        polygon = [[round(x), round(y)] for x, y in found_boundary]
-        baseline = [[round(x), round(y)] for x, y in found_baseline]
+        polygon = [[round(x * factor), round(y * factor)] for x, y in found_boundary]
+        baseline = [[round(x * factor), round(y * factor)] for x, y in found_baseline]
         bbox = bbox_of(polygon or baseline, image.width, image.height)
         if bbox is not None:
             lines.append(LineGeometry(bbox, polygon, baseline))

@@ -51,15 +51,33 @@ def test_a_wide_page_is_padded_below_with_paper_and_a_page_is_left_alone():
     strip = scanned_blank()
     ImageDraw.Draw(strip).text((40, 140), "Received", fill=(20, 20, 20))
 
-    bounded = bounded_for_segmentation(strip)
+    bounded, factor = bounded_for_segmentation(strip)
 
+    assert factor == 1
     assert bounded.width == strip.width
     assert bounded.width / bounded.height <= MAX_SEGMENTATION_ASPECT
     assert np.array_equal(np.asarray(bounded)[: strip.height], np.asarray(strip))
     below = np.asarray(bounded.convert("L"))[strip.height :]
     assert abs(int(np.median(below)) - PAPER) <= 1 and below.std() == 0
     portrait = scanned_blank(600, 800)
-    assert bounded_for_segmentation(portrait) is portrait
+    assert bounded_for_segmentation(portrait) == (portrait, 1)
+
+
+def test_a_wide_page_that_paper_would_take_past_the_pixel_limit_is_reduced_first():
+    """A scroll as large as a page may be (30,000 x 4,000) was padded to 600 MP, gigabytes in
+    the worker and again in kraken's child. The factor maps kraken's coordinates back."""
+    strip = scanned_blank(3000, 400)
+    ImageDraw.Draw(strip).rectangle([(2400, 200), (2700, 240)], fill=(20, 20, 20))
+
+    bounded, factor = bounded_for_segmentation(strip, max_pixels=3000 * 400)
+
+    assert factor == 3
+    assert bounded.width * bounded.height <= 3000 * 400
+    assert bounded.width / bounded.height <= MAX_SEGMENTATION_ASPECT
+    ink = np.argwhere(np.asarray(bounded.convert("L")) < 100)
+    (top, left), (bottom, right) = ink.min(axis=0) * factor, ink.max(axis=0) * factor
+    assert abs(left - 2400) <= factor and abs(right - 2700) <= factor
+    assert abs(top - 200) <= factor and abs(bottom - 240) <= factor
 
 
 @pytest.mark.django_db
