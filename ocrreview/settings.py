@@ -360,6 +360,10 @@ OCRREVIEW_MODELS_DIR = env_path("OCRREVIEW_MODELS_DIR", VAR_DIR / "models")
 OCRREVIEW_MAX_UPLOAD_MB = env_int("OCRREVIEW_MAX_UPLOAD_MB", 200, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "ocrreview.upload_handlers.CappedTemporaryFileUploadHandler",
+]
 # Files in one upload request (Django's default is 100); the upload page sends all at once so
 # that PAGE/ALTO files meet their images.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("OCRREVIEW_MAX_UPLOAD_FILES", 1000, minimum=1)

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 
 from ocrreview.corpus.models import Collection, Document, ModelVersion
 from ocrreview.training.actions import TrainingParams
@@ -148,3 +149,13 @@ class ImportForm(forms.Form):
         label="Freeze the dataset's test split as this collection's evaluation split",
         help_text="Otherwise its test lines are held out of training.",
     )
+
+    def clean_archive(self):
+        # The rest of a file past the limit was never stored (ocrreview.upload_handlers).
+        archive = self.cleaned_data["archive"]
+        if archive.size > settings.OCRREVIEW_MAX_UPLOAD_MB * 1024 * 1024:
+            raise forms.ValidationError(
+                f"The archive is {archive.size / 1024 / 1024:.1f} MB; the limit is "
+                f"{settings.OCRREVIEW_MAX_UPLOAD_MB} MB (OCRREVIEW_MAX_UPLOAD_MB)."
+            )
+        return archive
