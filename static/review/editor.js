@@ -111,16 +111,24 @@
         ? "Your unsaved text in this line is kept for when the document is reopened."
         : null;
     }
-    const candidates = [readLocal(ed.id)];
+    const local = readLocal(ed.id);
+    const candidates = [local];
     if (d.draftVersion) {
-      // The server's time of its draft, on this browser's clock, to compare with the local
-      // copy's: a browser clock behind the server's made an older server draft win.
-      const skew = Date.now() - Number(d.serverNow) * 1000;
-      candidates.push({
-        text: d.draftText, version: Number(d.draftVersion),
-        hypothesis: d.draftHypothesis || "", at: Number(d.draftAt) * 1000 + skew,
-      });
       ed.serverText = d.draftText;
+      // The server's copy is the one the local copy's typing went on from (a reload within
+      // the draft delay: its beacon comes after the page is made), so the local one is
+      // newer. Compared by time, known to the second and late by the page's load, the older
+      // text won.
+      const typedOn = local && local.sent === d.draftText;
+      if (!typedOn) {
+        // The server's time of its draft, on this browser's clock, to compare with the local
+        // copy's: a browser clock behind the server's made an older server draft win.
+        const skew = Date.now() - Number(d.serverNow) * 1000;
+        candidates.push({
+          text: d.draftText, version: Number(d.draftVersion),
+          hypothesis: d.draftHypothesis || "", at: Number(d.draftAt) * 1000 + skew,
+        });
+      }
     }
     const draft = candidates.filter(Boolean).sort((a, b) => b.at - a.at)[0];
     if (!draft || draft.text === ed.input.value) return null;
@@ -139,6 +147,7 @@
   function remember() {
     keepLocal(ed.id, {
       text: ed.input.value, version: ed.version, hypothesis: ed.hypothesis, at: Date.now(),
+      sent: ed.serverText ?? null,
     }, ed.original);
     // What is typed after a conflict appeared is what "Keep mine" keeps, so the box shows it.
     const conflict = ed.root.querySelector("#conflict-area .conflict");
