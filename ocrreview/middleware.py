@@ -40,6 +40,32 @@ class ScriptLoginRequired:
         return response
 
 
+class PageUserChanged:
+    """A script's request names the user its page was made for (the X-Ocrreview-User header,
+    or a beacon's as_user field, since a beacon sends no header): refused with a 403 when
+    someone else is logged in now. On a browser people share, a log-in in another tab made
+    an open tab's drafts, saves and beacons the newcomer's, and its unsaved text came back
+    to them as theirs; refused, the text stays in the browser under its typist's name."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        named = request.headers.get("X-Ocrreview-User")
+        if named is None and request.method == "POST":
+            named = request.POST.get("as_user")
+        if named is not None and request.user.is_authenticated and named != str(request.user.pk):
+            return JsonResponse(
+                {
+                    "error": f"{request.user.get_username()} has logged in on this browser "
+                    "since this page was opened, so nothing was sent for them. Reload the "
+                    "page to work as them; what was typed here is kept for who typed it."
+                },
+                status=403,
+            )
+        return self.get_response(request)
+
+
 class DatabaseUnavailable:
     """A request that loses the database (a restart, a failover) is answered 503 with
     Retry-After, not 500: a script retries, and a person knows that nothing they sent was

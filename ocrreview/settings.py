@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "ocrreview.middleware.ScriptLoginRequired",
+    "ocrreview.middleware.PageUserChanged",
     "ocrreview.middleware.DatabaseUnavailable",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

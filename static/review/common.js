@@ -11,6 +11,10 @@ window.ocrreview = (() => {
   // the form fields rendered with the page do not have.
   const csrf = () => document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/)?.[1]
     || document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+  // Whom the page was made for: on a browser people share, a log-in in another tab since
+  // must not make this page's requests the newcomer's (ocrreview.middleware.PageUserChanged).
+  const pageUser = () => document.querySelector("[data-user]")?.dataset.user;
+  const asPageUser = () => (pageUser() ? { "X-Ocrreview-User": pageUser() } : {});
   // URL-encoded rather than multipart: the fields are short text, and Django reads it faster.
   const post = (url, form) => {
     const body = new URLSearchParams(form);
@@ -19,9 +23,17 @@ window.ocrreview = (() => {
     return fetch(url, {
       method: "POST",
       body,
-      headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch" },
+      headers: { "X-CSRFToken": csrf(), "X-Requested-With": "fetch", ...asPageUser() },
       credentials: "same-origin",
     });
+  };
+  // A beacon sends no header: its token and user go in its body.
+  const beacon = (url, fields = {}) => {
+    const body = new FormData();
+    body.set("csrfmiddlewaretoken", csrf());
+    if (pageUser()) body.set("as_user", pageUser());
+    for (const [name, value] of Object.entries(fields)) body.set(name, value);
+    navigator.sendBeacon(url, body);
   };
   // Why the server refused a request: its JSON error, or its status where something answered
   // with a page (a proxy's 502, a CSRF failure's 403, a 404 for a line merged away).
@@ -162,5 +174,5 @@ window.ocrreview = (() => {
       message: `You removed most of the reading (${kept} of ${had} characters left). Enter again saves it; Ctrl+Z brings the text back.`,
     };
   };
-  return { csrf, post, refusal, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning };
+  return { csrf, post, beacon, refusal, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning };
 })();

@@ -13,7 +13,7 @@
   let ed = null;
 
   const {
-    csrf, post, refusal, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
+    post, beacon, refusal, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
   } = window.ocrreview;
   const { read: readLocal, keep: keepLocal, drop: dropLocal } = localDrafts(review.dataset.user);
 
@@ -669,17 +669,14 @@
   // A closed tab or a navigation still sends the last words typed to the server.
   window.addEventListener("pagehide", () => {
     if (!ed || ed.input.value === ed.serverText) return;
-    const body = new FormData();
-    body.set("csrfmiddlewaretoken", csrf());
     // Typing undone back to the line's text just before: the draft sent earlier goes.
     if (ed.input.value === ed.original) {
-      if (ed.serverText != null) navigator.sendBeacon(ed.d.discardUrl, body);
+      if (ed.serverText != null) beacon(ed.d.discardUrl);
       return;
     }
-    body.set("text", ed.input.value);
-    body.set("base_version", ed.version);
-    body.set("hypothesis", ed.hypothesis);
-    navigator.sendBeacon(ed.d.draftUrl, body);
+    beacon(ed.d.draftUrl, {
+      text: ed.input.value, base_version: ed.version, hypothesis: ed.hypothesis,
+    });
   });
 
   window.addEventListener("popstate", () => window.location.reload());

@@ -8,7 +8,7 @@
   const svg = document.getElementById("page-boxes");
   const status = document.getElementById("seg-status");
   const {
-    csrf, post, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
+    post, beacon, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
   } = window.ocrreview;
   const drafts = localDrafts(view.dataset.user);
   let selected = null;  // the <li> of the selected line
@@ -908,12 +908,6 @@
   };
   document.addEventListener("keydown", woke, true);
   document.addEventListener("pointerdown", woke, true);
-  const beacon = (url, fields) => {
-    const body = new FormData();
-    body.set("csrfmiddlewaretoken", csrf());
-    for (const [name, value] of Object.entries(fields)) body.set(name, value);
-    navigator.sendBeacon(url, body);
-  };
   window.addEventListener("pagehide", () => {
     if (final) return;
     // Typing that the draft timer had still to send goes now, as the line editor's does;

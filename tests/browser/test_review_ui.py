@@ -1380,6 +1380,33 @@ def test_the_history_of_a_line_after_the_session_ended_says_why_it_is_not_shown(
     )
 
 
+def test_a_log_in_by_someone_else_in_another_tab_does_not_make_an_open_tab_theirs(
+    new_page, bob, alice, letters, letter_lines
+):
+    """On a browser people share, alice logs in in another tab while bob's line is open: bob's
+    save, drafts and beacons went to the server as hers, and his unsaved text came back to
+    her as her own."""
+    line = letter_lines[1]
+    page = bob_on(new_page, letters, line)
+    wait_for_line(page, line)
+    other = page.context.new_page()
+    log_in(other, "alice")
+    editor_text(page).press("End")
+    page.keyboard.type(" (bob's)")
+    page.keyboard.press("Enter")
+    expect(page.locator("#notice")).to_contain_text(
+        "Not saved: alice has logged in on this browser since this page was opened"
+    )
+    page.close(run_before_unload=True)  # its draft goes as a beacon, refused too
+    other.goto(f"/collections/{letters.pk}/review/lines/{line.pk}/")
+    wait_for_line(other, line)
+    assert editor_text(other).input_value() == "I recieved your letter"
+    assert not Correction.objects.filter(line=line).exists()
+    assert not Draft.objects.filter(line=line).exists()
+    kept = other.evaluate(f"localStorage.getItem('ocrreview:draft:{bob.pk}:{line.pk}')")
+    assert "I recieved your letter (bob's)" in kept
+
+
 def open_a_second_tab(first, how):
     if how == "opened by the first":
         with first.context.expect_page() as opened:

@@ -165,3 +165,26 @@ def test_a_draft_for_a_line_merged_away_meanwhile_is_refused(bob, letters, lines
     with pytest.raises(actions.ReviewError, match="no longer exists"):
         actions.do_save_draft(line_id, bob, "I rec", base_version=1)
     assert not Draft.objects.exists()
+
+
+@pytest.mark.parametrize("how", ["header", "beacon field"])
+def test_a_request_from_a_page_made_for_someone_else_is_refused(client, alice, bob, lines, how):
+    """bob's tab, open on a shared browser where alice has logged in since: what it sends
+    would be hers (ocrreview.middleware.PageUserChanged). Her own page's requests, and
+    requests naming no one (the API's, a plain form's), go through."""
+    client.force_login(alice)
+    url = reverse("review_draft", args=[lines[1].collection_id, lines[1].pk])
+    fields = {"text": "Dear Madam", "base_version": 1}
+
+    def send(user):
+        if how == "header":
+            return client.post(url, fields, headers={"X-Ocrreview-User": str(user.pk)})
+        return client.post(url, {**fields, "as_user": str(user.pk)})
+
+    refused = send(bob)
+    assert refused.status_code == 403
+    assert refused.json()["error"].startswith("alice has logged in on this browser since")
+    assert not Draft.objects.exists()
+    assert send(alice).status_code == 200
+    assert client.post(url, fields).status_code == 200
+    assert Draft.objects.get().user == alice
