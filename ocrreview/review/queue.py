@@ -408,13 +408,17 @@ def lines_with_drafts(sender, line_ids: list[int], **kwargs) -> set[int]:
 
 def page_lines(page: Page, user) -> list[Line]:
     """The page's lines in reading order, each with `held_by_other` set: the page view shows
-    those a colleague holds now as theirs, read-only, rather than two people typing one line."""
+    those a colleague holds now as theirs, read-only, rather than two people typing one line;
+    and with `own_draft`, the user's draft of it or None: typed in the line editor, or on
+    another computer, it is the page view's to show, not to write over unseen."""
     lines = list(page.lines.select_related("claimed_by").order_by("order", "id"))
+    drafts = {draft.line_id: draft for draft in Draft.objects.filter(user=user, line__page=page)}
     now = database_now()
     for line in lines:
         line.held_by_other = held_by_other(
             line.status, line.claimed_by_id, line.claimed_until, user, now
         )
+        line.own_draft = drafts.get(line.pk)
     return lines
 
 

@@ -52,18 +52,31 @@
     boxOf(li.dataset.lineId)?.classList.add("selected");
   }
 
+  // The reviewer's draft of a row from the server (typed in the line editor, or on another
+  // computer), or null; its time on this browser's clock, as the line editor reads it.
+  const skew = Date.now() - Number(view.dataset.serverNow) * 1000;
+  const serverDraft = (li) => ("draftVersion" in li.dataset ? {
+    text: li.dataset.draftText, version: Number(li.dataset.draftVersion), hypothesis: "",
+    at: Number(li.dataset.draftAt) * 1000 + skew,
+  } : null);
+
   function wireRow(li) {
     const input = li.querySelector(".pl-text");
     const local = drafts.read(li.dataset.lineId);
-    // Kept in this browser for when an admin reopens the document, not shown over its text.
-    if (local && local.text !== input.value && !final) {
+    const server = serverDraft(li);
+    if (server) li.serverDraft = server.text;
+    // The newest of the two, unless this browser's typing went on from the server's.
+    const typedOn = local && server && local.sent === server.text;
+    const unsaved = [local, typedOn ? null : server].filter(Boolean).sort((a, b) => b.at - a.at)[0];
+    // Kept for when an admin reopens the document, not shown over its text.
+    if (unsaved && unsaved.text !== input.value && !final) {
       // Typed over another version (the line was saved, split or read again since), it would
       // be saved over that version's text unseen: the person chooses.
-      if (String(local.version) === li.dataset.version) {
-        input.value = local.text;
+      if (String(unsaved.version) === li.dataset.version) {
+        input.value = unsaved.text;
         li.querySelector(".pl-msg").textContent = "Unsaved text restored; Enter saves it.";
       } else {
-        offerLocalCopy(li, local);
+        offerUnsaved(li, unsaved);
       }
     }
     // The focused row shows its whole text, wrapped; the others one line of it.
@@ -97,6 +110,7 @@
       li.armed = null;  // a new text needs its own warning before a second press
       drafts.keep(li.dataset.lineId, {
         text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
+        sent: li.serverDraft ?? null,
       }, input.dataset.saved);
       clearTimeout(li.draftTimer);
       li.draftTimer = setTimeout(() => sendDraft(li), DRAFT_DELAY_MS);
@@ -147,16 +161,16 @@
 
   // Text kept in this browser over a version of the line that is gone, beside the line's
   // text now, as a save's conflict shows them: nothing is lost, and nothing saved unseen.
-  function offerLocalCopy(li, local) {
+  function offerUnsaved(li, unsaved) {
     const input = li.querySelector(".pl-text");
     const msg = li.querySelector(".pl-msg");
     const conflict = document.createElement("div");
     conflict.className = "conflict";
     conflict.setAttribute("role", "alert");
     const heading = document.createElement("h2");
-    heading.textContent = "This line changed since you typed in it here";
+    heading.textContent = "This line changed since you typed in it";
     const note = document.createElement("p");
-    note.textContent = "Your text was kept in this browser. Nothing is lost: choose which text the line keeps.";
+    note.textContent = "Your text was kept. Nothing is lost: choose which text the line keeps.";
     const both = document.createElement("div");
     both.className = "both";
     const side = (title, text, choose, label) => {
@@ -180,13 +194,13 @@
     };
     both.append(
       side("Its text now", input.value, "theirs", "Keep theirs"),
-      side("Your text", local.text, "mine", "Keep mine"),
+      side("Your text", unsaved.text, "mine", "Keep mine"),
     );
     conflict.append(heading, note, both);
     msg.replaceChildren(conflict);
     conflict.querySelector("[data-choose=mine]").addEventListener("click", () => {
-      input.value = local.text;
-      drafts.write(li.dataset.lineId, { ...local, version: Number(li.dataset.version) });
+      input.value = unsaved.text;
+      drafts.write(li.dataset.lineId, { ...unsaved, version: Number(li.dataset.version) });
       msg.textContent = "Your text is back; Enter saves it.";
       input.focus();
       sendDraft(li);

@@ -308,3 +308,39 @@ def test_the_page_view_opened_on_a_line_from_the_editor_has_that_line_focused(
     expect(row).to_be_focused()
     page.keyboard.press("ArrowDown")
     expect(page.locator(f"#line-{letter_lines[3].pk} .pl-text")).to_be_focused()
+
+
+def test_a_draft_typed_elsewhere_is_shown_in_the_page_view_and_saved_from_it(
+    new_page, bob, letters, letter_lines
+):
+    """Typed in the line editor on another computer (or in a browser whose storage was
+    wiped): the page view showed the line's text, and a row's typing or save wrote over the
+    draft unseen."""
+    bbox_lines(letter_lines)
+    line = letter_lines[2]
+    actions.do_save_draft(line, bob, "of the 3rd inst. and so", base_version=1)
+    page = bob_on_the_page_view(new_page, letters, line)
+    row = page.locator(f"#line-{line.pk}")
+    expect(row.locator(".pl-text")).to_have_value("of the 3rd inst. and so")
+    expect(row.locator(".pl-msg")).to_have_text("Unsaved text restored; Enter saves it.")
+    row.locator(".pl-text").press("Enter")
+    expect(row.locator(".pl-text")).to_have_attribute("data-saved", "of the 3rd inst. and so")
+    assert Line.objects.get(pk=line.pk).text == "of the 3rd inst. and so"
+
+
+def test_a_draft_typed_elsewhere_over_a_version_saved_since_offers_both_texts(
+    new_page, alice, bob, letters, letter_lines
+):
+    bbox_lines(letter_lines)
+    line = letter_lines[2]
+    actions.do_save_draft(line, bob, "of the 3rd inst. and so", base_version=1)
+    actions.do_save_line(line, alice, "of the third inst. and", expected_version=1)
+    page = bob_on_the_page_view(new_page, letters, line)
+    row = page.locator(f"#line-{line.pk}")
+    expect(row.locator(".conflict .mine")).to_have_text("of the 3rd inst. and so")
+    expect(row.locator(".pl-text")).to_have_value("of the third inst. and")
+    row.locator("[data-choose=mine]").click()
+    expect(row.locator(".pl-text")).to_have_value("of the 3rd inst. and so")
+    row.locator(".pl-text").press("Enter")
+    expect(row.locator(".pl-text")).to_have_attribute("data-saved", "of the 3rd inst. and so")
+    assert Line.objects.get(pk=line.pk).text == "of the 3rd inst. and so"
