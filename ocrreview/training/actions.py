@@ -27,6 +27,7 @@ from django.utils import timezone
 from ocrreview import storage
 from ocrreview.corpus.actions import do_set_collection_model
 from ocrreview.corpus.audit import model_label, record_event
+from ocrreview.corpus.calibration_guard import uncalibrated_auto_accept, uncalibrated_model
 from ocrreview.corpus.models import Collection, CollectionEvent, Line, ModelVersion
 from ocrreview.db_clock import DatabaseNow, database_now
 from ocrreview.sweep import beating
@@ -963,6 +964,15 @@ def do_apply_gate(run: TrainingRun) -> PromotionEvent:
         )
     elif lines < settings.OCRREVIEW_GATE_MIN_LINES:
         reason = _too_few_lines(collection, lines)
+    elif uncalibrated_model(child) and not uncalibrated_model(collection.model_version):
+        # Accepting lines unseen on raw confidences is an admin's choice (calibration_guard),
+        # not the gate's to make for a collection whose model's confidences are calibrated.
+        reason = (
+            f"its confidences are not calibrated (too few validation lines to fit them on), "
+            f"so at the collection's threshold of {collection.confidence_threshold:.2f} lines "
+            "would be accepted unseen on raw confidences; promote it anyway, confirming that, "
+            "if its numbers convince you"
+        )
     if beats_parent(child) and not reason:
         do_set_collection_model(collection, child, actor=None)
         run.promoted = True
@@ -982,8 +992,12 @@ def do_apply_gate(run: TrainingRun) -> PromotionEvent:
 
 
 @transaction.atomic
-def do_override_promotion(run: TrainingRun, *, actor, reason: str) -> PromotionEvent:
-    """An admin activates a model the gate kept inactive; who, when and why is recorded."""
+def do_override_promotion(
+    run: TrainingRun, *, actor, reason: str, confirm_uncalibrated: bool = False
+) -> PromotionEvent:
+    """An admin activates a model the gate kept inactive; who, when and why is recorded. A
+    model whose confidences are not calibrated asks `confirm_uncalibrated`, as choosing it in
+    the collection's settings does."""
     run = (
         TrainingRun.objects.select_for_update().select_related("dataset__collection").get(pk=run.pk)
     )
@@ -994,6 +1008,9 @@ def do_override_promotion(run: TrainingRun, *, actor, reason: str) -> PromotionE
     if not reason.strip():
         raise TrainingError("say why the gate is overridden")
     child = run.result_model
+    problem = uncalibrated_auto_accept(run.dataset.collection.confidence_threshold, child)
+    if problem and not confirm_uncalibrated:
+        raise TrainingError(problem)
     do_set_collection_model(run.dataset.collection, child, actor=actor)
     run.promoted = True
     run.promotion_overridden_by = actor

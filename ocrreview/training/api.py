@@ -192,6 +192,11 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 class PromoteSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, help_text="recorded with your name")
+    confirm_uncalibrated = serializers.BooleanField(
+        required=False,
+        help_text="true to promote a model whose confidences are not calibrated (lines are "
+        "then accepted unseen on raw confidences); without it such a promotion is a 409",
+    )
 
 
 class SplitPartSerializer(serializers.Serializer):
@@ -494,9 +499,7 @@ class ModelVersionPromote(APIView):
         if not form.is_valid():
             return error("Say why the gate is overridden.", fields=form.errors.get_json_data())
         try:
-            event = actions.do_override_promotion(
-                run, actor=request.user, reason=form.cleaned_data["reason"]
-            )
+            event = actions.do_override_promotion(run, actor=request.user, **form.cleaned_data)
         except actions.TrainingError as exc:
             return error(str(exc), status.HTTP_409_CONFLICT)
         return Response(PromotionEventSerializer(event).data, status=status.HTTP_201_CREATED)

@@ -1,6 +1,7 @@
 from django import forms
 from django.conf import settings
 
+from ocrreview.corpus import calibration_guard
 from ocrreview.corpus.models import Collection, Document, ModelVersion
 from ocrreview.training.actions import TrainingParams
 from ocrreview.training.exports import FORMATS, UNITS, ExportOptions
@@ -133,6 +134,12 @@ class OverrideForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Recorded with your name in the promotion log.",
     )
+    confirm_uncalibrated = forms.BooleanField(required=False, label=calibration_guard.CONFIRM_LABEL)
+
+    def __init__(self, *args, calibrated: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if calibrated:  # nothing to confirm: shown, the box would ask for nothing
+            del self.fields["confirm_uncalibrated"]
 
 
 class ImportForm(forms.Form):

@@ -244,7 +244,9 @@ def run_detail(request, pk: int):
         "chart": history_chart(run.history),
         "last_step": last_step(run.history),
         "finished": run.status in FINISHED_RUN,
-        "override_form": OverrideForm(),
+        "override_form": OverrideForm(
+            calibrated=bool(run.result_model and run.result_model.calibration)
+        ),
         "events": events,
     }
     if run.status == TrainingRun.Status.QUEUED:
@@ -289,9 +291,7 @@ def override_promotion(request, pk: int):
     form = OverrideForm(request.POST)
     if form.is_valid():
         try:
-            actions.do_override_promotion(
-                run, actor=request.user, reason=form.cleaned_data["reason"]
-            )
+            actions.do_override_promotion(run, actor=request.user, **form.cleaned_data)
         except actions.TrainingError as exc:
             messages.error(request, str(exc))
         else:

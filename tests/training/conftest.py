@@ -174,11 +174,13 @@ def done_export(letters, alice, reviewed_letters):
 @pytest.fixture
 def finished_run(letters, alice, tiny_version, done_export):
     """A run the gate kept inactive, made with the ORM: the pages need its rows, not a model
-    (test_training_run trains real ones)."""
+    (test_training_run trains real ones). Its confidences are calibrated, as its export's
+    validation lines would calibrate them."""
     child = factories.make_model_version(
         name="tiny-run",
         source="/models/tiny-run",
         parent=tiny_version,
+        calibration={"method": "platt-logit", "a": 1.2, "b": -0.3},
         metrics={
             "cer": 0.61234,
             "wer": 0.9,

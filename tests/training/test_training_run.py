@@ -107,8 +107,14 @@ def test_an_admin_can_override_the_gate_and_it_is_recorded(
     run = actions.run_training(start(tiny_version, done_export, UNCHANGED, alice).pk)
     with pytest.raises(TrainingError, match="say why"):
         actions.do_override_promotion(run, actor=alice, reason="  ")
+    # Four validation lines fit no calibration: lines would be accepted on raw confidences.
+    assert not run.result_model.calibration
+    with pytest.raises(TrainingError, match="are not calibrated: at a threshold of 0.90"):
+        actions.do_override_promotion(run, actor=alice, reason="the parent is retired")
 
-    event = actions.do_override_promotion(run, actor=alice, reason="the parent is retired")
+    event = actions.do_override_promotion(
+        run, actor=alice, reason="the parent is retired", confirm_uncalibrated=True
+    )
 
     assert event.kind == PromotionEvent.Kind.OVERRIDDEN and event.actor == alice
     assert event.reason == "the parent is retired"
@@ -119,7 +125,7 @@ def test_an_admin_can_override_the_gate_and_it_is_recorded(
     assert letters.model_version == run.result_model
     assert letters.model_version.status == ModelVersion.Status.ACTIVE
     with pytest.raises(TrainingError, match="already promoted"):
-        actions.do_override_promotion(run, actor=alice, reason="again")
+        actions.do_override_promotion(run, actor=alice, reason="again", confirm_uncalibrated=True)
     with pytest.raises(ValueError, match="never updated"):
         event.save()
 

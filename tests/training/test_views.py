@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from ocrreview.corpus.models import Line, ModelVersionQuerySet
+from ocrreview.corpus.models import Line, ModelVersion, ModelVersionQuerySet
 from ocrreview.training import actions
 from ocrreview.training.charts import history_chart
 from ocrreview.training.exports import ExportOptions
@@ -23,9 +23,11 @@ from ocrreview.training.models import (
 from ocrreview.transcription.models import RecognitionRequest
 from ocrreview.transcription.services import default_model_name
 from tests import factories
+from tests.factories import post_json
 from tests.training.conftest import EXPORT_FORM, succeeded_run
 
 HX = {"HTTP_HX_REQUEST": "true"}
+CALIBRATED = {"method": "platt-logit", "a": 1.2, "b": -0.3}
 
 
 @pytest.mark.parametrize(
@@ -332,8 +334,45 @@ def test_a_rejection_by_a_few_edits_never_looks_like_a_tie(
     assert said in page  # its promotion log
 
 
+def test_promoting_a_model_whose_confidences_are_not_calibrated_asks_for_it(
+    client, letters, alice, finished_run
+):
+    """As choosing it in the collection's settings does: lines would be accepted unseen on
+    raw confidences. On the page, in the API, and never by the gate for a collection whose
+    model is calibrated."""
+    child = finished_run.result_model
+    ModelVersion.objects.filter(pk=child.pk).update(calibration=None)
+    letters.model_version = child.parent
+    letters.save()
+    ModelVersion.objects.filter(pk=child.parent_id).update(calibration=CALIBRATED)
+    ModelVersion.objects.filter(pk=child.pk).update(
+        metrics={**child.metrics, "cer": 0.1, "lines": 400}
+    )
+    finished_run.result_model = child = ModelVersion.objects.get(pk=child.pk)
+    event = actions.do_apply_gate(finished_run)
+    assert event.kind == "rejected"
+    assert "its confidences are not calibrated" in event.reason
+
+    client.force_login(alice)
+    run_page = reverse("training_run", args=[finished_run.pk])
+    assert 'name="confirm_uncalibrated"' in client.get(run_page).content.decode()
+    url = reverse("training_override", args=[finished_run.pk])
+    page = client.post(url, {"reason": "reads our hands"}, follow=True).content.decode()
+    assert "are not calibrated: at a threshold of 0.90" in page
+    api = reverse("api_model_promote", args=[child.pk])
+    refused = post_json(client, api, alice, {"reason": "reads our hands"})
+    assert refused.status_code == 409 and "are not calibrated" in refused.json()["error"]
+    letters.refresh_from_db()
+    assert letters.model_version == child.parent
+    client.post(url, {"reason": "reads our hands", "confirm_uncalibrated": "on"})
+    letters.refresh_from_db()
+    assert letters.model_version == child
+
+
 def test_overriding_the_gate_from_the_page(client, letters, alice, finished_run):
     client.force_login(alice)
+    run_page = client.get(reverse("training_run", args=[finished_run.pk])).content.decode()
+    assert "Promote anyway" in run_page and 'name="confirm_uncalibrated"' not in run_page
     url = reverse("training_override", args=[finished_run.pk])
     client.post(url, {"reason": ""})
     assert not PromotionEvent.objects.filter(kind="overridden").exists()
