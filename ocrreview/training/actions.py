@@ -802,7 +802,12 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         if calibration
         else "too few validation lines to fit a calibration; confidences stay raw"
     )
-    eval_lines = splits.evaluation_lines(split)
+    eval_lines, unreadable = evaluation.readable_lines(splits.evaluation_lines(split))
+    if unreadable:
+        log.write(
+            f"{unreadable} lines of the frozen evaluation split left out of both scores: "
+            "their page images cannot be read"
+        )
     parent_score = evaluation.score(
         run.base_model.source, run.base_model.revision, eval_lines, nbest
     )
@@ -817,6 +822,7 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
     metrics = {
         "eval_split": split.pk,
         "lines": len(eval_lines),
+        "unreadable_lines": unreadable,
         "num_beams": nbest,
         **child_score,
         "parent": {"name": run.base_model.name, **parent_score},

@@ -1,5 +1,6 @@
 """Measuring and calibrating model versions with the recognition engine."""
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -13,6 +14,7 @@ from transformers import AutoImageProcessor, AutoTokenizer, VisionEncoderDecoder
 from ocrreview import storage
 from ocrreview.corpus.models import Line, ModelVersion
 from ocrreview.training.exports import line_image
+from ocrreview.transcription.services import batch_size_on
 from recognition import calibration, metrics
 from recognition.inference import recognize
 from recognition.loading import (
@@ -23,6 +25,8 @@ from recognition.loading import (
     resolve_offline,
 )
 from recognition.preprocess import open_image
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,10 +78,36 @@ def _read(loaded: LoadedModel, images: Iterable[Any], nbest: int) -> list[Any]:
             loaded,
             chunk,
             nbest=nbest,
-            batch_size=settings.OCRREVIEW_BATCH_SIZE,
+            # As the workers read: the CPU's batch left a GPU mostly idle for three
+            # beam-search passes a run.
+            batch_size=batch_size_on(loaded.device),
             max_new_tokens=settings.OCRREVIEW_MAX_NEW_TOKENS,
         )
     return results
+
+
+def readable_lines(lines: Sequence[Line]) -> tuple[list[Line], int]:
+    """The lines whose page image can be read, and how many of the others there are. One
+    page gone (a file deleted, an object archived or denied) failed every run after its
+    training, and again on every retry, since the frozen split keeps its lines; parent and
+    child are scored without them instead. A store that is down raises, for the run to wait
+    for it."""
+    readable: list[Line] = []
+    pages: dict[int, bool] = {}
+    for line in lines:
+        if line.page_id not in pages:
+            try:
+                with line.page.image.open("rb") as handle:
+                    open_image(handle.read())
+                pages[line.page_id] = True
+            except Exception as exc:
+                if storage.store_is_down(exc):
+                    raise
+                logger.warning("%s: its image cannot be read (%s)", line.page, exc)
+                pages[line.page_id] = False
+        if pages[line.page_id]:
+            readable.append(line)
+    return readable, len(lines) - len(readable)
 
 
 def score(source: str, revision: str, lines: Sequence[Line], nbest: int) -> dict[str, Any]:

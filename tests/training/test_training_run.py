@@ -82,6 +82,34 @@ def test_a_child_that_does_not_beat_its_parent_stays_inactive(
     assert not (Path(settings.OCRREVIEW_MODELS_DIR) / ".runs" / f"run-{run.pk}").exists()
 
 
+def test_a_page_of_the_frozen_split_whose_image_is_gone_is_left_out_of_both_scores(
+    letters, alice, tiny_version, reviewed_letters
+):
+    """A file deleted, an object archived: the run was scored on it after its training,
+    failed, and failed again on every retry, losing its model each time."""
+    export = export_now(letters, alice, test_fraction=0.4)
+    eval_lines = splits.evaluation_lines(export.evaluation_split)
+    assert len({line.page_id for line in eval_lines}) > 1
+    gone = eval_lines[0].page
+    gone.image.storage.delete(gone.image.name)
+    left = [line for line in eval_lines if line.page_id != gone.pk]
+
+    run = actions.run_training(start(tiny_version, export, UNCHANGED, alice).pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    metrics = run.result_model.metrics
+    assert (metrics["lines"], metrics["unreadable_lines"]) == (
+        len(left),
+        len(eval_lines) - len(left),
+    )
+    assert (
+        metrics["characters"]
+        == metrics["parent"]["characters"]
+        == sum(len(line.text) for line in left)
+    )
+    assert "of the frozen evaluation split left out of both scores" in run.log
+
+
 def test_a_run_says_how_many_of_its_training_lines_were_machine_read(
     client, letters, alice, tiny_version, reviewed_letters
 ):
