@@ -60,6 +60,8 @@ from ocrreview.transcription.models import Hypothesis, ModelFallback, Recognitio
 from ocrreview.transcription.signals import marked_text_replaced
 
 if TYPE_CHECKING:
+    import torch
+
     from recognition.cutting import CutBatch
 
 logger = logging.getLogger(__name__)
@@ -700,11 +702,19 @@ def _line_cut(line: Line):
 def batch_size_for(engine: Engine) -> int:
     """Lines per batch on the engine's device: OCRREVIEW_BATCH_SIZE on a CPU,
     OCRREVIEW_CUDA_BATCH_SIZE on a GPU."""
-    return settings.OCRREVIEW_CUDA_BATCH_SIZE if _on_gpu(engine) else settings.OCRREVIEW_BATCH_SIZE
+    return batch_size_on(getattr(engine.loaded, "device", None))
+
+
+def batch_size_on(device: "torch.device | None") -> int:
+    """batch_size_for a model loaded on `device` (the training gate's readings too)."""
+    return settings.OCRREVIEW_CUDA_BATCH_SIZE if _is_gpu(device) else settings.OCRREVIEW_BATCH_SIZE
 
 
 def _on_gpu(engine: Engine) -> bool:
-    device = getattr(engine.loaded, "device", None)
+    return _is_gpu(getattr(engine.loaded, "device", None))
+
+
+def _is_gpu(device: "torch.device | None") -> bool:
     return device is not None and device.type == "cuda"
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 import torch
 
 from ocrreview.transcription import services
-from ocrreview.transcription.services import Engine, batch_size_for
+from ocrreview.transcription.services import Engine, batch_size_for, batch_size_on
 from recognition.loading import load_model
 
 
@@ -21,6 +21,8 @@ def test_a_cpu_engine_takes_the_cpu_batch_size_and_a_gpu_engine_the_cuda_one(
 
     assert batch_size_for(Engine(on_cpu, version=None)) == 8
     assert batch_size_for(Engine(on_gpu, version=None)) == 96
+    # The training gate's readings, which took the CPU's batch on a GPU.
+    assert batch_size_on(on_gpu.device) == 96
 
 
 def test_a_gpu_engine_leaves_torch_one_cpu_thread_for_preparing_lines(settings, tiny_model_dir):
