@@ -496,6 +496,11 @@ def _train(
     _recover_swap(checkpoint)
     _recover_swap(out_dir / "best")
     resuming = config.resume and (checkpoint / "trainer_state.pt").exists()
+    if resuming and not isinstance(base, str | Path):
+        # The checkpoint is trained on, not the base, which the caller still holds: on a GPU
+        # its copy took as much memory again, and a run that had just fitted ran out of it
+        # at every resume.
+        base.model.to("cpu")
     model, tokenizer, image_processor = load_bundle(checkpoint if resuming else base)
     start_id = model.config.decoder_start_token_id
     if start_id is None or model.config.pad_token_id is None:
