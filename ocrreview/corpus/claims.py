@@ -3,23 +3,22 @@ its pages. The task claims the document under a token of its own run, which its 
 in one conditional update, claims it again as a sign of life before each step (a canvas, a page),
 and writes only while it holds the claim. Work silent for longer than a step may take lost
 its message or its worker: the sweep queues another task, which takes the work over; the old
-one, should it come back, finds the claim gone and stops."""
-
-from datetime import timedelta
+one, should it come back, finds the claim gone and stops. Its signs of life are written and
+compared by the database's clock (db_clock), as reviewers' leases are: a sweeping worker whose
+clock ran ahead took live work over, and failed documents whose work went on."""
 
 from django.db.models import Case, F, Q, When
-from django.utils import timezone
 
 from ocrreview.corpus.models import Document
+from ocrreview.db_clock import DatabaseNow, database_now_plus
 
 # Takeovers in a row with no step done in between, after which the document fails.
 MAX_TAKEOVERS = 3
 
 
 def _silent(step_seconds: float) -> Q:
-    cutoff = timezone.now() - timedelta(seconds=step_seconds)
     # NULL: queued before work gave signs of life.
-    return Q(work_alive_at__lt=cutoff) | Q(work_alive_at__isnull=True)
+    return Q(work_alive_at__lt=database_now_plus(-step_seconds)) | Q(work_alive_at__isnull=True)
 
 
 def claim(document_id: int, task: str, status: str, step_seconds: float) -> bool:
@@ -31,7 +30,7 @@ def claim(document_id: int, task: str, status: str, step_seconds: float) -> bool
     return bool(
         claimed.update(
             worked_by=task,
-            work_alive_at=timezone.now(),
+            work_alive_at=DatabaseNow(),
             work_takeovers=F("work_takeovers") + Case(When(taking_over, then=1), default=0),
         )
     )
@@ -40,7 +39,7 @@ def claim(document_id: int, task: str, status: str, step_seconds: float) -> bool
 def postpone(document_id: int, task: str, seconds: float) -> None:
     """The task tries again in `seconds`: silent until then, its work is not lost."""
     Document.objects.filter(pk=document_id, worked_by=task).update(
-        work_alive_at=timezone.now() + timedelta(seconds=seconds)
+        work_alive_at=database_now_plus(seconds)
     )
 
 
@@ -52,7 +51,7 @@ def made_progress(document_id: int, task: str) -> None:
 
 def unclaimed() -> dict:
     """The fields of a document whose work starts anew, to be claimed by the task queued."""
-    return {"worked_by": "", "work_alive_at": timezone.now(), "work_takeovers": 0}
+    return {"worked_by": "", "work_alive_at": DatabaseNow(), "work_takeovers": 0}
 
 
 def lost(status: str, step_seconds: float, gave_up: str) -> list[int]:
