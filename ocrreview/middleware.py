@@ -42,19 +42,19 @@ class ScriptLoginRequired:
 
 class PageUserChanged:
     """A script's request names the user its page was made for (the X-Ocrreview-User header,
-    or a beacon's as_user field, since a beacon sends no header): refused with a 403 when
-    someone else is logged in now. On a browser people share, a log-in in another tab made
-    an open tab's drafts, saves and beacons the newcomer's, and its unsaved text came back
-    to them as theirs; refused, the text stays in the browser under its typist's name."""
+    or a beacon's as_user query parameter, since a beacon sends no header): refused with a
+    403 when someone else is logged in now. On a browser people share, a log-in in another
+    tab made an open tab's drafts, saves and beacons the newcomer's, and its unsaved text came
+    back to them as theirs; refused, the text stays in the browser under its typist's name.
+    The body is not read here: an upload's would be parsed, and its files written, before
+    any view refused it."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        named = request.headers.get("X-Ocrreview-User")
-        if named is None and request.method == "POST":
-            named = request.POST.get("as_user")
-        if named is not None and request.user.is_authenticated and named != str(request.user.pk):
+        named = request.headers.get("X-Ocrreview-User", request.GET.get("as_user"))
+        if named is not None and self._someone_else(request, named):
             return JsonResponse(
                 {
                     "error": f"{request.user.get_username()} has logged in on this browser "
@@ -64,6 +64,16 @@ class PageUserChanged:
                 status=403,
             )
         return self.get_response(request)
+
+    @staticmethod
+    def _someone_else(request, named: str) -> bool:
+        try:
+            return request.user.is_authenticated and named != str(request.user.pk)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            # The view meets the same loss, and DatabaseUnavailable answers it with a 503.
+            return False
 
 
 class DatabaseUnavailable:

@@ -115,7 +115,11 @@ def _fits(field: forms.Field, value) -> bool:
         return isinstance(value, list) and all(_scalar(v) for v in value)
     if isinstance(field, forms.BooleanField):
         return isinstance(value, bool)
-    if isinstance(field, forms.FloatField) and isinstance(value, int):
+    if (
+        isinstance(field, forms.FloatField)
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+    ):
         # JSON's integers have no bound; past a float's, the form's float() raises an
         # OverflowError, which it does not catch.
         return abs(value) <= sys.float_info.max

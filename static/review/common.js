@@ -27,13 +27,15 @@ window.ocrreview = (() => {
       credentials: "same-origin",
     });
   };
-  // A beacon sends no header: its token and user go in its body.
+  // A beacon sends no header: its token goes in its body, its user in its URL (which the
+  // server reads without parsing the body).
   const beacon = (url, fields = {}) => {
     const body = new FormData();
     body.set("csrfmiddlewaretoken", csrf());
-    if (pageUser()) body.set("as_user", pageUser());
     for (const [name, value] of Object.entries(fields)) body.set(name, value);
-    navigator.sendBeacon(url, body);
+    const target = new URL(url, window.location.href);
+    if (pageUser()) target.searchParams.set("as_user", pageUser());
+    navigator.sendBeacon(target, body);
   };
   // Why the server refused a request: its JSON error, or its status where something answered
   // with a page (a proxy's 502, a CSRF failure's 403, a 404 for a line merged away).

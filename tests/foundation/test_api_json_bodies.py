@@ -160,3 +160,16 @@ def test_an_integer_past_a_floats_range_is_a_400_where_a_number_is_read(
         Collection.objects.get(pk=letters.pk).confidence_threshold == letters.confidence_threshold
     )
     assert not DatasetExport.objects.exists() and not TrainingRun.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", [False, True])
+def test_true_or_false_where_a_number_is_read_is_a_400(client, alice, letters, value):
+    """False read as 0.0 would accept every line unseen."""
+    url = reverse("api_collection", args=[letters.pk])
+    response = send(client, alice, "patch", url, {"confidence_threshold": value})
+    assert response.status_code == 400, response.content
+    assert "confidence_threshold" in response.json()["fields"]
+    assert (
+        Collection.objects.get(pk=letters.pk).confidence_threshold == letters.confidence_threshold
+    )

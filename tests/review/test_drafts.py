@@ -167,7 +167,7 @@ def test_a_draft_for_a_line_merged_away_meanwhile_is_refused(bob, letters, lines
     assert not Draft.objects.exists()
 
 
-@pytest.mark.parametrize("how", ["header", "beacon field"])
+@pytest.mark.parametrize("how", ["header", "beacon's query"])
 def test_a_request_from_a_page_made_for_someone_else_is_refused(client, alice, bob, lines, how):
     """bob's tab, open on a shared browser where alice has logged in since: what it sends
     would be hers (ocrreview.middleware.PageUserChanged). Her own page's requests, and
@@ -179,7 +179,7 @@ def test_a_request_from_a_page_made_for_someone_else_is_refused(client, alice, b
     def send(user):
         if how == "header":
             return client.post(url, fields, headers={"X-Ocrreview-User": str(user.pk)})
-        return client.post(url, {**fields, "as_user": str(user.pk)})
+        return client.post(f"{url}?as_user={user.pk}", fields)
 
     refused = send(bob)
     assert refused.status_code == 403
