@@ -65,8 +65,9 @@
     const local = drafts.read(li.dataset.lineId);
     const server = serverDraft(li);
     if (server) li.serverDraft = server.text;
-    // The newest of the two, unless this browser's typing went on from the server's.
-    const typedOn = local && server && local.sent === server.text;
+    // The newest of the two, unless this browser's typing went on from the server's, or they
+    // are one text: this browser's copy carries the version a box move here went on to.
+    const typedOn = local && server && (local.sent === server.text || local.text === server.text);
     const unsaved = [local, typedOn ? null : server].filter(Boolean).sort((a, b) => b.at - a.at)[0];
     // Kept for when an admin reopens the document, not shown over its text.
     if (unsaved && unsaved.text !== input.value && !final) {
@@ -107,6 +108,7 @@
       }
       if (splitting?.li === li) cancelSplit();  // the cut shown was of the text before
       fit();
+      li.typed = true;
       li.armed = null;  // a new text needs its own warning before a second press
       drafts.keep(li.dataset.lineId, {
         text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
@@ -929,7 +931,9 @@
     const typing = [];
     for (const li of document.querySelectorAll(".page-line")) {
       const input = li.querySelector(".pl-text");
-      if (input.value === (li.serverDraft ?? input.dataset.saved)) continue;
+      // A row not typed in here may show the line's text beside a draft offered, unchosen:
+      // that draft is not this page's to discard.
+      if (!li.typed || input.value === (li.serverDraft ?? input.dataset.saved)) continue;
       if (input.value === input.dataset.saved) {
         beacon(li.dataset.discardUrl, {});
         continue;

@@ -4,13 +4,15 @@ browser over a version gone offered, not restored over it; Enter that goes on an
 that accepts; a second Enter before a row is emptied or loses most of its text; the focused
 row's whole text; the list of its keys; a row moved in reading order with its typing."""
 
+import time
+
 import pytest
 from PIL import ImageFont
 from playwright.sync_api import expect
 
 from ocrreview.corpus.models import Line
 from ocrreview.review import actions
-from ocrreview.review.models import Correction
+from ocrreview.review.models import Correction, Draft
 from tests.browser import test_review_ui
 from tests.browser.test_review_ui import FONT, bbox_lines, bob_on_the_page_view
 
@@ -344,3 +346,24 @@ def test_a_draft_typed_elsewhere_over_a_version_saved_since_offers_both_texts(
     row.locator(".pl-text").press("Enter")
     expect(row.locator(".pl-text")).to_have_attribute("data-saved", "of the 3rd inst. and so")
     assert Line.objects.get(pk=line.pk).text == "of the 3rd inst. and so"
+
+
+def test_a_draft_offered_and_not_chosen_outlives_the_page_view(
+    new_page, alice, bob, letters, letter_lines
+):
+    """The row shows the line's text beside the draft offered; leaving it is no choice, and
+    the page's last beacons must not discard the draft as typing undone."""
+    bbox_lines(letter_lines)
+    line = letter_lines[2]
+    actions.do_save_draft(line, bob, "of the 3rd inst. and so", base_version=1)
+    actions.do_save_line(line, alice, "of the third inst. and", expected_version=1)
+    page = bob_on_the_page_view(new_page, letters, line)
+    expect(page.locator(f"#line-{line.pk} .conflict .mine")).to_have_text("of the 3rd inst. and so")
+    page.goto("/")
+    # The release, sent after any discard, is served: the lines bob did not type in go back.
+    deadline = time.monotonic() + 15
+    while Line.objects.filter(pk=letter_lines[1].pk, claimed_by__isnull=False).exists():
+        assert time.monotonic() < deadline, "the page's release was not served"
+        time.sleep(0.05)
+    time.sleep(0.5)  # a discard sent beside it, had there been one
+    assert Draft.objects.get(line=line, user=bob).text == "of the 3rd inst. and so"
