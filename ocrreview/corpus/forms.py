@@ -194,4 +194,6 @@ class AssigneesForm(forms.Form):
             get_user_model().objects.filter(memberships__collection=collection).order_by("username")
         )
         self.fields["assignees"].queryset = members
-        self.fields["expected_assignees"].queryset = members
+        # Anyone: a member removed since the list was shown is in it, and the change is then
+        # refused as a conflict saying who has the document now, not as an invalid choice.
+        self.fields["expected_assignees"].queryset = get_user_model().objects.all()

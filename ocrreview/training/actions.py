@@ -803,6 +803,11 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
         else "too few validation lines to fit a calibration; confidences stay raw"
     )
     eval_lines, unreadable = evaluation.readable_lines(splits.evaluation_lines(split))
+    if unreadable and not eval_lines:
+        raise TrainingError(
+            f"none of the {unreadable} lines of the frozen evaluation split can be scored: "
+            "their page images cannot be read"
+        )
     if unreadable:
         log.write(
             f"{unreadable} lines of the frozen evaluation split left out of both scores: "
@@ -970,7 +975,11 @@ def do_apply_gate(run: TrainingRun) -> PromotionEvent:
         )
     elif lines < settings.OCRREVIEW_GATE_MIN_LINES:
         reason = _too_few_lines(collection, lines)
-    elif uncalibrated_model(child) and not uncalibrated_model(collection.model_version):
+    elif (
+        beats_parent(child)
+        and uncalibrated_model(child)
+        and not uncalibrated_model(collection.model_version)
+    ):
         # Accepting lines unseen on raw confidences is an admin's choice (calibration_guard),
         # not the gate's to make for a collection whose model's confidences are calibrated.
         reason = (

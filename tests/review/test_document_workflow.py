@@ -519,6 +519,21 @@ def test_assigning_over_a_change_made_since_the_list_was_shown_is_refused(
     assert list(letter.assignees.all()) == [bob]
 
 
+def test_an_assignment_shown_with_a_member_removed_since_is_a_conflict(
+    client, alice, bob, letters, letter
+):
+    erin = factories.make_user("erin")
+    factories.add_member(erin, letters, Membership.Role.REVIEWER)
+    workflow.do_set_assignees(letter, [bob, erin], actor=alice)
+    do_remove_member(letters, erin, actor=alice)
+    client.force_login(alice)
+    url = reverse("review_document_assignees", args=[letters.pk, letter.pk])
+    shown = {"assignees": [alice.pk], "expected_assignees": [bob.pk, erin.pk]}
+    answer = client.post(url, shown, follow=True)
+    assert "assigned to bob now. Nothing was changed." in answer.content.decode()
+    assert list(letter.assignees.all()) == [bob]
+
+
 def test_only_admins_assign(client, bob, letter):
     client.force_login(bob)
     url = reverse("review_document_assignees", args=[letter.collection_id, letter.pk])

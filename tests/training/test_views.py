@@ -345,6 +345,9 @@ def test_promoting_a_model_whose_confidences_are_not_calibrated_asks_for_it(
     letters.model_version = child.parent
     letters.save()
     ModelVersion.objects.filter(pk=child.parent_id).update(calibration=CALIBRATED)
+    # A child that reads worse is kept inactive for that, not invited to be promoted anyway.
+    finished_run.result_model = ModelVersion.objects.get(pk=child.pk)
+    assert "calibrated" not in actions.do_apply_gate(finished_run).reason
     ModelVersion.objects.filter(pk=child.pk).update(
         metrics={**child.metrics, "cer": 0.1, "lines": 400}
     )
