@@ -17,10 +17,12 @@ FORM = {"unit": "document", "seed": "3", "test_fraction": "0.3", "confirm": "on"
 
 @pytest.fixture
 def small_sealed_split(letters, alice, reviewed_letters, settings):
-    """Frozen before splits grew: sealed with 4 lines, under a minimum of 12."""
+    """Frozen before splits grew: sealed with 4 lines, under a minimum of 20. (Which whole
+    documents a draw takes hangs on their ids, so a draw of 30 % of 36 lines holds 7 to 14;
+    a minimum of 12 was passed by some runs' draws.)"""
     export = export_now(letters, alice, formats=["imagefolder"])
     EvaluationSplit.objects.update(sealed_at=EvaluationSplit.objects.get().frozen_at)
-    settings.OCRREVIEW_GATE_MIN_LINES = 12
+    settings.OCRREVIEW_GATE_MIN_LINES = 20
     return export
 
 
@@ -34,8 +36,9 @@ def test_an_admin_draws_a_small_split_again(client, letters, alice, bob, small_s
     assert response.status_code == 200
     split = EvaluationSplit.objects.get()
     lines = splits.counted_lines(split)
-    assert split.seed == 3 and lines >= 10  # 30 % of 36 lines, in whole documents
-    assert split.sealed_at is None  # under 12: provisional, and it grows from now on
+    # 30 % of 36 lines, in whole documents: within one document's lines of 10.8.
+    assert split.seed == 3 and 7 <= lines <= 14
+    assert split.sealed_at is None  # under 20: provisional, and it grows from now on
     change = split.changes.get(kind=EvaluationSplitChange.Kind.REDRAWN)
     assert change.actor == alice and change.lines == lines
     assert "replaced a draw of 4 lines; 1 export made under that one can no longer train" in (
