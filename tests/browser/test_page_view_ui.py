@@ -330,14 +330,20 @@ def test_a_draft_typed_elsewhere_is_shown_in_the_page_view_and_saved_from_it(
     assert Line.objects.get(pk=line.pk).text == "of the 3rd inst. and so"
 
 
-def test_a_draft_typed_elsewhere_over_a_version_saved_since_offers_both_texts(
-    new_page, alice, bob, letters, letter_lines
-):
+def bob_on_a_draft_of_his_over_alices_save(new_page, alice, bob, letters, letter_lines):
+    """bob typed into line 3 in the line editor, and alice saved it since: his page view, and
+    the line."""
     bbox_lines(letter_lines)
     line = letter_lines[2]
     actions.do_save_draft(line, bob, "of the 3rd inst. and so", base_version=1)
     actions.do_save_line(line, alice, "of the third inst. and", expected_version=1)
-    page = bob_on_the_page_view(new_page, letters, line)
+    return bob_on_the_page_view(new_page, letters, line), line
+
+
+def test_a_draft_typed_elsewhere_over_a_version_saved_since_offers_both_texts(
+    new_page, alice, bob, letters, letter_lines
+):
+    page, line = bob_on_a_draft_of_his_over_alices_save(new_page, alice, bob, letters, letter_lines)
     row = page.locator(f"#line-{line.pk}")
     expect(row.locator(".conflict .mine")).to_have_text("of the 3rd inst. and so")
     expect(row.locator(".pl-text")).to_have_value("of the third inst. and")
@@ -353,11 +359,7 @@ def test_a_draft_offered_and_not_chosen_outlives_the_page_view(
 ):
     """The row shows the line's text beside the draft offered; leaving it is no choice, and
     the page's last beacons must not discard the draft as typing undone."""
-    bbox_lines(letter_lines)
-    line = letter_lines[2]
-    actions.do_save_draft(line, bob, "of the 3rd inst. and so", base_version=1)
-    actions.do_save_line(line, alice, "of the third inst. and", expected_version=1)
-    page = bob_on_the_page_view(new_page, letters, line)
+    page, line = bob_on_a_draft_of_his_over_alices_save(new_page, alice, bob, letters, letter_lines)
     expect(page.locator(f"#line-{line.pk} .conflict .mine")).to_have_text("of the 3rd inst. and so")
     page.goto("/")
     # The release, sent after any discard, is served: the lines bob did not type in go back.
