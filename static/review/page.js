@@ -56,7 +56,8 @@
   // computer), or null; its time on this browser's clock, as the line editor reads it.
   const skew = Date.now() - Number(view.dataset.serverNow) * 1000;
   const serverDraft = (li) => ("draftVersion" in li.dataset ? {
-    text: li.dataset.draftText, version: Number(li.dataset.draftVersion), hypothesis: "",
+    text: li.dataset.draftText, version: Number(li.dataset.draftVersion),
+    hypothesis: li.dataset.draftHypothesis || "",
     at: Number(li.dataset.draftAt) * 1000 + skew,
   } : null);
 
@@ -75,6 +76,7 @@
       // be saved over that version's text unseen: the person chooses.
       if (String(unsaved.version) === li.dataset.version) {
         input.value = unsaved.text;
+        li.hypothesis = unsaved.hypothesis;
         li.querySelector(".pl-msg").textContent = "Unsaved text restored; Enter saves it.";
       } else {
         offerUnsaved(li, unsaved);
@@ -111,7 +113,8 @@
       li.typed = true;
       li.armed = null;  // a new text needs its own warning before a second press
       drafts.keep(li.dataset.lineId, {
-        text: input.value, version: Number(li.dataset.version), hypothesis: "", at: Date.now(),
+        text: input.value, version: Number(li.dataset.version), hypothesis: li.hypothesis || "",
+        at: Date.now(),
         sent: li.serverDraft ?? null,
       }, input.dataset.saved);
       clearTimeout(li.draftTimer);
@@ -202,6 +205,7 @@
     msg.replaceChildren(conflict);
     conflict.querySelector("[data-choose=mine]").addEventListener("click", () => {
       input.value = unsaved.text;
+      li.hypothesis = unsaved.hypothesis;
       drafts.write(li.dataset.lineId, { ...unsaved, version: Number(li.dataset.version) });
       msg.textContent = "Your text is back; Enter saves it.";
       input.focus();
@@ -239,7 +243,7 @@
       }
       try {
         const response = await post(li.dataset.draftUrl, {
-          text, base_version: li.dataset.version, hypothesis: "",
+          text, base_version: li.dataset.version, hypothesis: li.hypothesis || "",
         });
         if (response.ok && (await response.json()).saved) li.serverDraft = text;
       } catch { /* kept in this browser; the next keystroke tries again */ }
@@ -268,6 +272,8 @@
         expected_version: conflictVersion ?? li.dataset.version,
         stay: "1",
         action,
+        // The reading a draft restored here started from (an alternative the line editor took).
+        hypothesis: li.hypothesis || "",
       };
       // Past Enter's warning (a conflict's "Keep mine" comes after it), an empty text is
       // meant, or the line had none to lose.
@@ -298,6 +304,7 @@
         discarding = post(li.dataset.discardUrl, {}).catch(() => { /* nothing more to lose */ });
         input.value = conflict.dataset.theirs;
         input.dataset.saved = conflict.dataset.theirs;
+        li.hypothesis = null;
         li.dataset.version = conflict.dataset.version;
         msg.textContent = "";
         // The button pressed went with the conflict, and the focus would have dropped to the page.
@@ -939,7 +946,7 @@
         continue;
       }
       beacon(li.dataset.draftUrl, {
-        text: input.value, base_version: li.dataset.version, hypothesis: "",
+        text: input.value, base_version: li.dataset.version, hypothesis: li.hypothesis || "",
       });
       typing.push(li.dataset.lineId);
     }

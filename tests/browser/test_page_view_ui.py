@@ -317,10 +317,11 @@ def test_a_draft_typed_elsewhere_is_shown_in_the_page_view_and_saved_from_it(
 ):
     """Typed in the line editor on another computer (or in a browser whose storage was
     wiped): the page view showed the line's text, and a row's typing or save wrote over the
-    draft unseen."""
+    draft unseen. The reading it started from (an alternative the editor took) goes with it."""
     bbox_lines(letter_lines)
     line = letter_lines[2]
-    actions.do_save_draft(line, bob, "of the 3rd inst. and so", base_version=1)
+    taken = line.hypotheses.get(text="of the 3rd inst. and")
+    actions.do_save_draft(line, bob, "of the 3rd inst. and so", base_version=1, hypothesis=taken)
     page = bob_on_the_page_view(new_page, letters, line)
     row = page.locator(f"#line-{line.pk}")
     expect(row.locator(".pl-text")).to_have_value("of the 3rd inst. and so")
@@ -328,6 +329,7 @@ def test_a_draft_typed_elsewhere_is_shown_in_the_page_view_and_saved_from_it(
     row.locator(".pl-text").press("Enter")
     expect(row.locator(".pl-text")).to_have_attribute("data-saved", "of the 3rd inst. and so")
     assert Line.objects.get(pk=line.pk).text == "of the 3rd inst. and so"
+    assert Correction.objects.get(line=line).hypothesis == taken
 
 
 def bob_on_a_draft_of_his_over_alices_save(new_page, alice, bob, letters, letter_lines):
