@@ -44,6 +44,21 @@ window.ocrreview = (() => {
       ? await response.json().catch(() => ({})) : {};
     return data.error || `The server refused the request (${response.status}).`;
   };
+  // The unsaved text a line opens with, or null: this browser's copy (`local`) or the
+  // server's draft (`server`: its text, version and hypothesis, `at` its time and `now` the
+  // page's, in seconds by the server's clock), whichever is newer. This browser's copy wins
+  // where its typing went on from the server's (a reload within the draft delay: the old
+  // page's beacon comes after the new one is made, and the server's time, to the second and
+  // late by the page's load, made the older text win) or where they are one text (this
+  // browser's copy carries the version a box move here went on to).
+  const unsavedDraft = (local, server) => {
+    if (!server) return local || null;
+    if (local && (local.sent === server.text || local.text === server.text)) return local;
+    // On this browser's clock: one behind the server's made an older server draft win.
+    const { now, ...draft } = server;
+    const fromServer = { ...draft, at: (draft.at - now) * 1000 + Date.now() };
+    return local && local.at >= fromServer.at ? local : fromServer;
+  };
   // Drafts in the browser survive a reload, a closed tab, a lost connection. Per user: on a
   // browser people share (a reading room's), one reviewer's unsaved text must not come back
   // to the next as theirs.
@@ -176,5 +191,5 @@ window.ocrreview = (() => {
       message: `You removed most of the reading (${kept} of ${had} characters left). Enter again saves it; Ctrl+Z brings the text back.`,
     };
   };
-  return { csrf, post, beacon, refusal, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning };
+  return { csrf, post, beacon, refusal, unsavedDraft, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning };
 })();

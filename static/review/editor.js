@@ -13,7 +13,7 @@
   let ed = null;
 
   const {
-    post, beacon, refusal, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
+    post, beacon, refusal, unsavedDraft, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
   } = window.ocrreview;
   const { read: readLocal, keep: keepLocal, drop: dropLocal } = localDrafts(review.dataset.user);
 
@@ -111,26 +111,11 @@
         ? "Your unsaved text in this line is kept for when the document is reopened."
         : null;
     }
-    const local = readLocal(ed.id);
-    const candidates = [local];
-    if (d.draftVersion) {
-      ed.serverText = d.draftText;
-      // The server's copy is the one the local copy's typing went on from (a reload within
-      // the draft delay: its beacon comes after the page is made), so the local one is
-      // newer. Compared by time, known to the second and late by the page's load, the older
-      // text won.
-      const typedOn = local && local.sent === d.draftText;
-      if (!typedOn) {
-        // The server's time of its draft, on this browser's clock, to compare with the local
-        // copy's: a browser clock behind the server's made an older server draft win.
-        const skew = Date.now() - Number(d.serverNow) * 1000;
-        candidates.push({
-          text: d.draftText, version: Number(d.draftVersion),
-          hypothesis: d.draftHypothesis || "", at: Number(d.draftAt) * 1000 + skew,
-        });
-      }
-    }
-    const draft = candidates.filter(Boolean).sort((a, b) => b.at - a.at)[0];
+    if (d.draftVersion) ed.serverText = d.draftText;
+    const draft = unsavedDraft(readLocal(ed.id), d.draftVersion ? {
+      text: d.draftText, version: Number(d.draftVersion), hypothesis: d.draftHypothesis || "",
+      at: Number(d.draftAt), now: Number(d.serverNow),
+    } : null);
     if (!draft || draft.text === ed.input.value) return null;
     ed.input.value = draft.text;
     ed.last = draft.text;

@@ -8,7 +8,7 @@
   const svg = document.getElementById("page-boxes");
   const status = document.getElementById("seg-status");
   const {
-    post, beacon, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
+    post, beacon, unsavedDraft, localDrafts, composing, mac, isShortcut, DRAFT_DELAY_MS, dropWarning,
   } = window.ocrreview;
   const drafts = localDrafts(view.dataset.user);
   let selected = null;  // the <li> of the selected line
@@ -53,23 +53,18 @@
   }
 
   // The reviewer's draft of a row from the server (typed in the line editor, or on another
-  // computer), or null; its time on this browser's clock, as the line editor reads it.
-  const skew = Date.now() - Number(view.dataset.serverNow) * 1000;
+  // computer), or null.
   const serverDraft = (li) => ("draftVersion" in li.dataset ? {
     text: li.dataset.draftText, version: Number(li.dataset.draftVersion),
     hypothesis: li.dataset.draftHypothesis || "",
-    at: Number(li.dataset.draftAt) * 1000 + skew,
+    at: Number(li.dataset.draftAt), now: Number(view.dataset.serverNow),
   } : null);
 
   function wireRow(li) {
     const input = li.querySelector(".pl-text");
-    const local = drafts.read(li.dataset.lineId);
     const server = serverDraft(li);
     if (server) li.serverDraft = server.text;
-    // The newest of the two, unless this browser's typing went on from the server's, or they
-    // are one text: this browser's copy carries the version a box move here went on to.
-    const typedOn = local && server && (local.sent === server.text || local.text === server.text);
-    const unsaved = [local, typedOn ? null : server].filter(Boolean).sort((a, b) => b.at - a.at)[0];
+    const unsaved = unsavedDraft(drafts.read(li.dataset.lineId), server);
     // Kept for when an admin reopens the document, not shown over its text.
     if (unsaved && unsaved.text !== input.value && !final) {
       // Typed over another version (the line was saved, split or read again since), it would
