@@ -480,7 +480,8 @@ WITH old AS (
     WHERE id = %(hypothesis)s AND line_id = %(line)s
 ), saved AS (
     UPDATE corpus_line AS l
-    SET text = COALESCE(%(text)s, old.text), status = %(status)s, claimed_by_id = NULL,
+    SET text = COALESCE(%(text)s, old.text), status = %(status)s,
+        human_text = COALESCE(%(human)s::boolean, l.human_text), claimed_by_id = NULL,
         claimed_until = NULL, version = old.version + 1, updated_at = %(now)s
     FROM old
     WHERE l.id = old.id AND old.version = %(expected)s
@@ -517,8 +518,11 @@ def _write_text(
     hypothesis: Hypothesis | int | None = None,
     time_spent_ms: int = 0,
     status: str = S.REVIEWED,
+    human: bool | None = None,
 ) -> Correction:
-    """The one place a line's text changes; text None keeps the current text (an accept)."""
+    """The one place a line's text changes; text None keeps the current text (an accept).
+    `human` sets whether the text is a person's words (Line.human_text), which no model reading
+    replaces; None leaves it as the line has it."""
     now = timezone.now()
     hypothesis_id = _hypothesis_id(hypothesis)
     params = {
@@ -527,6 +531,7 @@ def _write_text(
         "text": text,
         "action": action,
         "status": status,
+        "human": human,
         "expected": expected_version,
         "hypothesis": hypothesis_id,
         "ms": _clamp_time(time_spent_ms),
@@ -705,13 +710,15 @@ def do_revert_line(
             .order_by("-created_at", "-id")
             .first()
         )
+    status, human = _state_of_text(source)
     return _write_text(
         line_id,
         user,
         text=earlier.text_before if before else earlier.text_after,
         action=A.REVERT,
         expected_version=expected_version,
-        status=S.REVIEWED if _persons_text(source) else S.NEEDS_REVIEW,
+        status=status,
+        human=human,
     )
 
 
@@ -722,7 +729,7 @@ def do_revert_line(
 # undo; and imports come with an admin's upload, before anyone reviews the line.
 REVERTIBLE = (A.ACCEPT, A.EDIT, A.PICK, A.REVERT)
 # After these the line holds a person's text, and is reviewed; after a revert, it depends on
-# the text put back (_persons_text).
+# the text put back (_state_of_text).
 HUMAN_TEXT = (A.ACCEPT, A.EDIT, A.PICK, A.IMPORT)
 # Lines locked and put back in one transaction: saves of them wait until it commits.
 REVERT_BATCH = 200
@@ -765,6 +772,7 @@ class _Undo:
     version: int
     text: str
     status: str
+    human: bool | None
 
 
 def revert_user_saves_preview(collection: Collection, user, since) -> UserRevert:
@@ -816,6 +824,7 @@ def do_revert_user_saves(
                     action=A.REVERT,
                     expected_version=undo.version,
                     status=undo.status,
+                    human=undo.human,
                 )
             if undos:
                 record_event(
@@ -892,30 +901,36 @@ def _add_plans(result: UserRevert, lines: QuerySet[Line], user, since) -> list[_
         first = len(trail) - 1
         while first > 0 and _saved_by(trail[first - 1], user, since):
             first -= 1
-        human = first > 0 and _persons_text(trail[first - 1])
-        undo = _Undo(
-            line_id, version, trail[first].text_before, S.REVIEWED if human else S.NEEDS_REVIEW
-        )
-        undos.append(undo)
+        status, human = _state_of_text(trail[first - 1] if first > 0 else None)
+        undos.append(_Undo(line_id, version, trail[first].text_before, status, human))
         result.reverted.append(line_id)
-        if not human:
+        if status == S.NEEDS_REVIEW:
             result.requeued.append(line_id)
     return undos
 
 
-def _persons_text(correction: Correction | None) -> bool:
-    """Whether the text a line held after `correction` was a person's; None: before its first
-    correction, when it held a model's reading (or nothing)."""
+def _state_of_text(correction: Correction | None) -> tuple[str, bool | None]:
+    """The status and `human_text` (None: as the line has it) for putting back the text a line
+    held after `correction`: reviewed where a person checked it; in the queue where nobody
+    did, a person's words (a find and replace) which no model reading may replace, or a
+    model's reading. None: before the line's first correction, when it held a model's reading
+    (or nothing)."""
     if correction is None:
-        return False
+        return S.NEEDS_REVIEW, False
     if correction.action == A.REVERT:
         # What a revert put back was a person's text or a model's, and the status it recorded
         # says which; its action cannot (undoing a volunteer twice would otherwise make the
         # model's reading the first undo put back ground truth). The text cannot either: a
         # person may have accepted that very reading, in saves that were undone since. Blank:
         # recorded before the status was kept, when a revert always marked the line reviewed.
-        return correction.line_status != S.NEEDS_REVIEW
-    return correction.action in HUMAN_TEXT
+        return (S.NEEDS_REVIEW if correction.line_status == S.NEEDS_REVIEW else S.REVIEWED), None
+    if correction.action not in HUMAN_TEXT:
+        # A box edit's cut of the text: the line's human_text says whose it was.
+        return S.NEEDS_REVIEW, None
+    if correction.line_status in ("", S.REVIEWED):
+        return S.REVIEWED, None
+    # A replace changed words of a line nobody had checked, and left it unchecked.
+    return S.NEEDS_REVIEW, True
 
 
 def _saved_by(correction: Correction, user, since) -> bool:

@@ -776,6 +776,8 @@ def do_replace(
                             # A replace fixes words, not the whole line: a line nobody checked
                             # stays in the queue, with the fix in it.
                             status=S.NEEDS_REVIEW if line.status == S.IN_REVIEW else line.status,
+                            # A person's fix, which a model's reading of the line must not undo.
+                            human=True,
                         )
                     except actions.DocumentFinal:
                         # The save's own refusal (a document made final meanwhile).

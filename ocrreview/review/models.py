@@ -51,7 +51,7 @@ class Correction(models.Model):
     )
     line_version = models.PositiveIntegerField(help_text="The line's version after this action.")
     # For a revert, whether the text it put back was a person's (reviewed) or a model's (back
-    # in the queue): see actions._persons_text. Blank: not a save, or recorded before this.
+    # in the queue): see actions._state_of_text. Blank: not a save, or recorded before this.
     line_status = models.CharField(
         max_length=16, blank=True, db_default="", help_text="The line's status after this save."
     )

@@ -13,9 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ocrreview.corpus.audit import sentence
-from ocrreview.corpus.models import CollectionEvent, Document, Line
+from ocrreview.corpus.models import CollectionEvent, Document, Line, ModelVersion
 from ocrreview.review import actions, find_replace
 from ocrreview.review.models import Correction
+from ocrreview.transcription import services
 from tests import factories
 from tests.db_locks import wait_until_another_session_waits_for_a_lock
 
@@ -380,3 +381,44 @@ def test_a_save_arriving_during_a_replace_batch_is_a_conflict(alice, bob, letter
     saver.join()
     assert outcome["conflict"].line.text == "Mr Stanford came"
     assert texts(stanford[:1]) == ["Mr Stanford came"]
+
+
+@pytest.mark.django_db
+def test_a_replaced_word_is_a_persons_and_survives_a_new_models_reading(
+    client, alice, letters, stanford, tiny_model
+):
+    """A replace leaves a line nobody checked in the queue, but its fix is a person's: a model
+    promoted later re-reads the line for its alternatives and keeps the text."""
+    factories.post_json(client, api(letters.pk), alice, body())
+    fixed, untouched = Line.objects.get(pk=stanford[0].pk), Line.objects.get(pk=stanford[3].pk)
+    assert fixed.human_text and not untouched.human_text
+    model = ModelVersion.objects.create(name="promoted", source=str(tiny_model) + "/")
+    services.do_rerecognize(Document.objects.filter(lines__in=stanford).distinct(), model)
+    while services.do_recognize_pending("test-worker"):
+        pass
+    fixed.refresh_from_db(), untouched.refresh_from_db()
+    assert (fixed.text, fixed.status) == ("Mr Stanford came", S.NEEDS_REVIEW)
+    assert fixed.hypotheses.filter(model_version=model).exists()
+    assert untouched.model_version == model and untouched.text != "nothing here"
+
+
+@pytest.mark.django_db
+def test_undoing_a_check_after_a_replace_leaves_the_replaced_text_unchecked(
+    client, alice, bob, staff, letters, stanford
+):
+    """Bob checked a line after alice's replace; undoing bob puts back her replace, which
+    nobody checked: the line goes back to the queue, not to the training data."""
+    factories.post_json(client, api(letters.pk), alice, body())
+    line = Line.objects.get(pk=stanford[0].pk)
+    since = timezone.now()
+    actions.do_save_line(line, bob, "Mr Stanford came", expected_version=line.version)
+    result = actions.do_revert_user_saves(letters, bob, since, staff)
+    line.refresh_from_db()
+    assert (line.text, line.status, line.human_text) == ("Mr Stanford came", S.NEEDS_REVIEW, True)
+    assert result.requeued == [line.pk]
+    # The same for one line put back from its history.
+    actions.do_save_line(line, bob, "Mr Stanford came", expected_version=line.version)
+    replace = line.corrections.filter(user=alice).get()
+    actions.do_revert_line(line, staff, replace, expected_version=line.version + 1)
+    line.refresh_from_db()
+    assert (line.status, line.human_text) == (S.NEEDS_REVIEW, True)
