@@ -194,6 +194,9 @@ class _Item:
     # Which ZIP archive of the upload it came from, counted from 1; 0 for a file uploaded on
     # its own. Two archives of one name in an upload give their entries the same names.
     archive: int = 0
+    # Which file of the upload it is or came in, counted from 1: files uploaded on their own
+    # may share a name (two volumes' 0001.jpg, added to the form one folder after the other).
+    number: int = 0
 
     @property
     def base_name(self) -> str:
@@ -202,7 +205,7 @@ class _Item:
     @property
     def key(self) -> tuple[int, str]:
         """What tells it from every other file of the upload."""
-        return self.archive, self.name
+        return self.number, self.name
 
     @property
     def folder_key(self) -> tuple[int, str | None]:
@@ -307,7 +310,11 @@ def _unpack(upload: Upload, number: int, results: list[FileResult], work: Path) 
     with upload.open() as handle:
         kind = sniff(handle.read(SNIFF_BYTES))
         if kind != "zip":
-            return [_Item(upload.name, kind, upload.size, upload.read, folder=upload.folder)]
+            return [
+                _Item(
+                    upload.name, kind, upload.size, upload.read, folder=upload.folder, number=number
+                )
+            ]
         items = []
         said = len(results)
         for name, inside, path in _zip_entries(upload.name, handle, results, work):
@@ -320,7 +327,17 @@ def _unpack(upload: Upload, number: int, results: list[FileResult], work: Path) 
                 folder = upload.name if at_root else f"{upload.name}/{inside.parent}"
                 size = path.stat().st_size
                 items.append(
-                    _Item(name, entry_kind, size, path.read_bytes, path, folder, at_root, number)
+                    _Item(
+                        name,
+                        entry_kind,
+                        size,
+                        path.read_bytes,
+                        path,
+                        folder,
+                        at_root,
+                        number,
+                        number,
+                    )
                 )
             except IngestError as exc:
                 path.unlink()
@@ -445,12 +462,15 @@ def _pair_layouts(
 ) -> dict[tuple[int, str], ImportedPage]:
     """The layouts by their image's key. An XML file pairs by its path with an image of its
     own archive (or, uploaded on its own, with one uploaded on its own), by the name it gives
-    with the one image of the upload so named."""
+    with the one image of the upload so named. Where several images could be the one, none
+    is: the lines of one volume's 0001.jpg would otherwise go to another's."""
     images = [item for item in items if item.kind != "xml"]
-    by_stem = {(item.archive, _stem(item.name)): item for item in images}
-    by_path = {item.key: item for item in images}
+    by_stem: dict[tuple[int, str], list[_Item]] = {}
+    by_path: dict[tuple[int, str], list[_Item]] = {}
     by_basename: dict[str, list[_Item]] = {}
     for image in images:
+        by_stem.setdefault((image.archive, _stem(image.name)), []).append(image)
+        by_path.setdefault((image.archive, image.name), []).append(image)
         by_basename.setdefault(PurePosixPath(image.name).name, []).append(image)
     layouts: dict[tuple[int, str], ImportedPage] = {}
     for item in items:
@@ -474,15 +494,15 @@ def _pair_layouts(
         # cleaning still pairs with it.
         image_name = clean_name(layout.image_name)
         named = by_basename.get(image_name, [])
-        image = by_stem.get((item.archive, _stem(item.name))) or _named_image(
-            item, image_name, by_path, named
-        )
-        if image is None and len(named) > 1:
+        same_stem = by_stem.get((item.archive, _stem(item.name)), [])
+        image = _only(same_stem) or _named_image(item, image_name, by_path, named)
+        if image is None and (len(named) > 1 or len(same_stem) > 1):
             results.append(
                 FileResult(
                     item.name,
                     error=f"several images of this upload are named {image_name!r}; "
-                    "put the XML beside its image, or in a folder inside the image's",
+                    "put the XML beside its image, or in a folder inside the image's "
+                    "(a ZIP archive keeps folders), or upload them one at a time",
                 )
             )
         elif image is None:
@@ -508,16 +528,20 @@ def _pair_layouts(
 
 
 def _named_image(
-    xml: _Item, image_name: str, by_path: dict[tuple[int, str], _Item], named: list[_Item]
+    xml: _Item, image_name: str, by_path: dict[tuple[int, str], list[_Item]], named: list[_Item]
 ) -> _Item | None:
     """The image the XML names: beside it, or one folder up (PAGE in a page/ folder, as
     Transkribus exports it), else the one image of the upload with that name. Two volumes
     both holding 0001.jpg would otherwise give one volume's lines to the other's page."""
     folder = PurePosixPath(xml.name).parent
     for candidate in (folder / image_name, folder.parent / image_name):
-        if (image := by_path.get((xml.archive, str(candidate)))) is not None:
-            return image
-    return named[0] if len(named) == 1 else None
+        if (images := by_path.get((xml.archive, str(candidate)))) is not None:
+            return _only(images)
+    return _only(named)
+
+
+def _only(images: list[_Item]) -> _Item | None:
+    return images[0] if len(images) == 1 else None
 
 
 def _stem(name: str) -> str:

@@ -329,6 +329,29 @@ def test_each_volume_s_page_xml_goes_with_its_own_image(letters, alice, tiny_mod
 
 
 @pytest.mark.django_db
+def test_files_of_one_name_uploaded_on_their_own_do_not_share_their_lines(letters, alice):
+    """Two volumes' folders added to the form one after the other, or sent by a script with
+    their base names: two 0001.jpg and two 0001.xml. Which XML is whose cannot be told, so
+    neither is read; each image is a page of its own, segmented as any image."""
+    results = ingest(
+        letters,
+        ("0001.jpg", files.jpeg(600, 400)),
+        ("0001.xml", page_xml_with_text("0001.jpg", "volume one")),
+        ("0001.jpg", files.jpeg(640, 400)),
+        ("0001.xml", page_xml_with_text("0001.jpg", "volume two")),
+        import_text=True,
+        user=alice,
+    )
+    refused = [r for r in results if r.error]
+    assert [r.name for r in refused] == ["0001.xml", "0001.xml"]
+    assert all("several images of this upload are named '0001.jpg'" in r.error for r in refused)
+    documents = [r.document for r in results if r.document]
+    assert len(documents) == 2 and documents[0] != documents[1]
+    assert not Line.objects.filter(document__in=documents).exists()
+    assert {d.segmentation for d in documents} == {K.KRAKEN}
+
+
+@pytest.mark.django_db
 def test_an_xml_naming_an_image_two_folders_hold_is_refused(letters, tiny_model):
     archive = files.zip_of(
         {
