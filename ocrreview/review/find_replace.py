@@ -112,6 +112,7 @@ class Skip:
     HITS_CHANGED = "hits_changed"
     CLAIMED = "claimed"
     DRAFT = "draft"
+    OWN_DRAFT = "own_draft"
     TOO_LONG = "too_long"
     EMPTY = "empty"
 
@@ -122,6 +123,8 @@ class Skip:
         HITS_CHANGED: "the words found in the line are not those of the preview",
         CLAIMED: "someone else is reviewing it now",
         DRAFT: "someone else has unsaved text in it",
+        # The replace's save would delete the draft, and the person's typing with it.
+        OWN_DRAFT: "you have unsaved text in it: save or discard it, then replace again",
         TOO_LONG: "the line would be longer than a line's text may be",
         EMPTY: "the line would be left with no text (empty a line in the editor)",
     }
@@ -744,8 +747,9 @@ def do_replace(
             )
         line_ids = [change.line.pk for change in now.changed]
         versions = {**{c.line.pk: c.version for c in now.changed}, **(versions or {})}
-        # Lines the check found nothing to change in are not read again, but answered.
-        result.unchanged = now.unchanged
+        # Lines the check found nothing to change in or left alone are not read again, but
+        # answered.
+        result.unchanged, result.skipped = now.unchanged, now.skipped
     pattern = Pattern(q, options)
     seen = {**(versions or {}), **ticks.versions()}
     try:
@@ -826,13 +830,13 @@ def _plan(
     filtered = set(
         search._filtered(Line.objects.filter(pk__in=batch), filters).values_list("pk", flat=True)
     )
-    drafted = set(
-        Draft.objects.filter(line_id__in=batch).exclude(user=user).values_list("line_id", flat=True)
-    )
+    drafters: dict[int, set[int]] = {}
+    for line_id, drafter in Draft.objects.filter(line_id__in=batch).values_list("line_id", "user"):
+        drafters.setdefault(line_id, set()).add(drafter)
     changes = []
     for line_id in batch:
         line = lines.get(line_id)
-        reason = _refusal(line, user, versions, drafted)
+        reason = _refusal(line, user, versions, drafters.get(line_id, set()))
         if reason:
             result.skipped.append(Skipped(line_id, reason, line))
             continue
@@ -884,7 +888,9 @@ def _chosen(ticks: Ticks, key: tuple[int, int, int]) -> bool:
     return (ticks.ticked is None or key in ticks.ticked) and key not in ticks.unticked
 
 
-def _refusal(line: Line | None, user, versions: dict[int, int] | None, drafted) -> str | None:
+def _refusal(
+    line: Line | None, user, versions: dict[int, int] | None, drafters: set[int]
+) -> str | None:
     if line is None:
         return Skip.GONE
     if line.document.is_final:
@@ -895,6 +901,8 @@ def _refusal(line: Line | None, user, versions: dict[int, int] | None, drafted) 
         line.status, line.claimed_by_id, line.claimed_until, user, line.database_now
     ):
         return Skip.CLAIMED
-    if line.pk in drafted:
+    if drafters - {user.pk}:
         return Skip.DRAFT
+    if drafters:
+        return Skip.OWN_DRAFT
     return None

@@ -15,7 +15,7 @@ from django.utils import timezone
 from ocrreview.corpus.audit import sentence
 from ocrreview.corpus.models import CollectionEvent, Document, Line, ModelVersion
 from ocrreview.review import actions, find_replace
-from ocrreview.review.models import Correction
+from ocrreview.review.models import Correction, Draft
 from ocrreview.transcription import services
 from tests import factories
 from tests.db_locks import wait_until_another_session_waits_for_a_lock
@@ -141,6 +141,27 @@ def test_undoing_the_persons_saves_undoes_the_replace(client, alice, staff, lett
     result = actions.do_revert_user_saves(letters, alice, since, staff)
     assert sorted(result.reverted) == [stanford[0].pk, stanford[1].pk, stanford[4].pk]
     assert texts(stanford) == [line.text for line in stanford]
+
+
+@pytest.mark.django_db
+def test_a_replace_leaves_the_persons_own_draft_and_by_fingerprint_lists_what_it_left(
+    client, alice, bob, letters, stanford
+):
+    """Alice is typing in line 1 in another tab: the replace's save would delete her draft.
+    Applied by the preview's fingerprint, the replace answers the lines it left too."""
+    actions.do_save_draft(stanford[1], alice, "the Stancord's house, and", base_version=1)
+    actions.do_save_draft(stanford[4], bob, "stanfora and Stanford again", base_version=1)
+    preview = factories.post_json(client, api(letters.pk), alice, body(preview=True)).json()
+    left = [(stanford[1].pk, "own_draft"), (stanford[4].pk, "draft")]
+    assert [(s["line"], s["reason"]) for s in preview["skipped"]] == left
+    answer = factories.post_json(
+        client, api(letters.pk), alice, body(fingerprint=preview["fingerprint"])
+    ).json()
+    assert [c["line"] for c in answer["changed"]] == [stanford[0].pk]
+    assert [(s["line"], s["reason"]) for s in answer["skipped"]] == left
+    assert Draft.objects.get(line=stanford[1], user=alice).text == "the Stancord's house, and"
+    assert texts(stanford)[1] == "the Stancord's house"
+    assert CollectionEvent.objects.get(event_type="text_replaced").extra_data["skipped"] == 2
 
 
 @pytest.mark.django_db
