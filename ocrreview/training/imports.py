@@ -282,6 +282,7 @@ def do_import_ground_truth(
         key = (row.document_id, row.group, row.split)
         groups.setdefault(key, []).append((row, size, fingerprint))
     digests = {key: _digest(members) for key, members in groups.items()}
+    _refuse_repeated_groups(digests)
     _refuse_imported_before(collection, digests.values())
     result = ImportResult(machine_read_left_out=len(with_text) - len(rows))
     saved: list[str] = []
@@ -352,6 +353,26 @@ def _refuse_imported_before(collection: Collection, digests) -> None:
             f"these lines are already in the collection, as “{earlier.title}”; a dataset "
             "is imported once (delete those documents to import it again)"
         )
+
+
+def _refuse_repeated_groups(digests: dict[tuple[int | None, str, str], str]) -> None:
+    """Two groups of the very same lines (a published set whose validation split is a copy of
+    its test split): the gate would score a model on lines its checkpoint was chosen by, and
+    a collection holds one document of given lines."""
+    seen: dict[str, tuple[int | None, str, str]] = {}
+    for key, digest in digests.items():
+        if digest in seen:
+            raise DatasetImportError(
+                f"{_group_named(seen[digest])} and {_group_named(key)} hold the very same "
+                "lines; remove the copy and import again"
+            )
+        seen[digest] = key
+
+
+def _group_named(key: tuple[int | None, str, str]) -> str:
+    document_id, group, split = key
+    name = f"“{group}”" if group else f"document {document_id}" if document_id else "the lines"
+    return f"{name} of the {split} split" if split else name
 
 
 def _refuse_own_lines(collection: Collection, rows: list[Row]) -> None:

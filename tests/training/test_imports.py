@@ -156,6 +156,30 @@ def test_a_dataset_imported_again_is_refused_so_its_frozen_lines_stay_out_of_tra
     assert Line.objects.count() == lines
 
 
+def test_a_dataset_whose_validation_split_copies_its_test_split_is_refused(
+    client, letters, alice, line_folder
+):
+    """Some published sets ship their test lines again as validation: scored on the lines its
+    checkpoint was chosen by, a model would look better than it is."""
+    rows = [
+        {key: value for key, value in json.loads(row).items() if key != "page"}
+        for row in (line_folder / "metadata.jsonl").read_text().splitlines()[:4]
+    ]
+    copied = [{**row, "split": split} for split in ("validation", "test") for row in rows]
+    (line_folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in copied))
+    client.force_login(alice)
+    response = client.post(
+        reverse("training_import", args=[letters.pk]),
+        {"archive": zipped(line_folder), "text_column": "text"},
+    )
+    assert response.status_code == 400
+    assert (
+        "the lines of the validation split and the lines of the test split hold the very same "
+        "lines; remove the copy and import again"
+    ) in response.content.decode()
+    assert not Line.objects.filter(collection=letters).exists()
+
+
 def test_a_folder_without_metadata_is_refused(tmp_path):
     with pytest.raises(DatasetImportError, match="neither a metadata.jsonl"):
         read_dataset(tmp_path)
