@@ -6,7 +6,8 @@ page's canvas: its boundary polygon as an SVG selector where the line has one, e
 as a `#xywh=` fragment, and its current text as a TextualBody (in the collection's language,
 where it names one). A line no one has reviewed says
 so, with the model's calibrated confidence, in its label and in `ocrreview:status` and
-`ocrreview:confidence`. A document imported from IIIF keeps its source's canvas ids, image
+`ocrreview:confidence`; a line a reviewer marked unclear (a guess) in its label and in
+`ocrreview:unclear`, with their note in `ocrreview:unclearNote`. A document imported from IIIF keeps its source's canvas ids, image
 services, label and metadata, so the annotations land on the archive's own canvases; any other
 document's canvases are its pages here, with this site's image URLs: the web's for a manifest
 a browser fetches signed in, the API's (which take a token) for one fetched through the API.
@@ -217,15 +218,26 @@ def _line(
     }
     if not reviewed and line.confidence is not None:
         annotation["ocrreview:confidence"] = round(line.confidence, 4)
+    if line.unclear:
+        # A guess, as every other export marks it (transcripts.py).
+        annotation["ocrreview:unclear"] = True
+        if line.unclear_note:
+            annotation["ocrreview:unclearNote"] = line.unclear_note
     return annotation
 
 
 def _label(line: Line, reviewed: bool) -> str:
     if reviewed:
-        return f"line {line.order + 1}, reviewed"
-    if line.confidence is None:
-        return f"line {line.order + 1}, not reviewed"
-    return f"line {line.order + 1}, not reviewed, model confidence {line.confidence:.2f}"
+        label = f"line {line.order + 1}, reviewed"
+    elif line.confidence is None:
+        label = f"line {line.order + 1}, not reviewed"
+    else:
+        label = f"line {line.order + 1}, not reviewed, model confidence {line.confidence:.2f}"
+    if line.unclear:
+        label += (
+            f", marked unclear: {line.unclear_note}" if line.unclear_note else ", marked unclear"
+        )
+    return label
 
 
 def _format(name: str) -> str:

@@ -196,6 +196,8 @@ SCHEMA = {
                 },
                 "ocrreview:status": {"type": "string"},
                 "ocrreview:confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                "ocrreview:unclear": {"const": True},
+                "ocrreview:unclearNote": {"type": "string", "minLength": 1},
             },
             "required": ["id", "type", "motivation", "body", "target"],
             "additionalProperties": False,

@@ -169,6 +169,22 @@ def test_an_uploaded_document_exports_with_this_sites_images(client, letters, bo
 
 
 @pytest.mark.django_db
+def test_a_line_marked_unclear_is_published_as_a_guess_with_its_note(client, letters, bob):
+    document = factories.make_document(letters)
+    page = factories.make_page(document, 0, 600, 400)
+    factories.make_line(page, 0, text="Hello", status=Line.Status.REVIEWED)
+    Line.objects.filter(page=page).update(unclear=True, unclear_note="ink faded")
+    factories.make_line(page, 1, text="World", status=Line.Status.REVIEWED)
+    client.force_login(bob)
+    manifest = client.get(reverse("document_iiif_manifest", args=[document.pk])).json()
+    jsonschema.validate(manifest, SCHEMA)
+    guess, sure = manifest["items"][0]["annotations"][0]["items"]
+    assert guess["label"] == {"en": ["line 1, reviewed, marked unclear: ink faded"]}
+    assert (guess["ocrreview:unclear"], guess["ocrreview:unclearNote"]) == (True, "ink faded")
+    assert sure["label"] == {"en": ["line 2, reviewed"]} and "ocrreview:unclear" not in sure
+
+
+@pytest.mark.django_db
 def test_the_apis_manifest_points_at_images_its_token_fetches(client, letters, bob):
     """The web's image route wants a session: a token client got a redirect to the login."""
     document = factories.make_document(letters)
