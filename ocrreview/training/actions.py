@@ -843,7 +843,14 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
     if log.cancelled():
         return _cancelled_after_training(run, log)
     # In storage, where every worker finds it, before the row that points at it exists.
-    stored = storage.put_directory(stored_model_folder(run), trained)
+    stored = stored_model_folder(run)
+    try:
+        storage.put_directory(stored, trained)
+    except Exception:
+        # A part of the model (a disk filled, the store went away): the retry stores a whole
+        # one in a folder of its own claim, and copies of gigabytes would pile up each time.
+        _delete_stored_model(stored)
+        raise
     with transaction.atomic():
         held = TrainingRun.objects.select_for_update().filter(pk=run.pk, claim=run.claim)
         cancel_requested = held.values_list("cancel_requested", flat=True).first()
@@ -897,7 +904,7 @@ def _delete_stored_model(stored: str) -> None:
         storage.delete_directory(stored)
     except Exception:
         # Storage's trouble must not hide why the run ended; the files are unused.
-        logger.exception("The cancelled run's model in %s was not deleted", stored)
+        logger.exception("The run's unused model in %s was not deleted", stored)
 
 
 def _cancelled_after_training(run: TrainingRun, log: _RunLog) -> TrainingRun:

@@ -3,6 +3,7 @@ stands and is sent by the sweep once no worker is busy, a queued run is cancelle
 cancel that comes while the trained model is evaluated or stored keeps no model, and Ctrl+C
 on `manage.py train` ends the run rather than leaving it for a sweep to resume."""
 
+import errno
 import uuid
 from datetime import timedelta
 
@@ -102,6 +103,28 @@ def test_a_cancel_while_the_model_is_evaluated_or_stored_keeps_no_model(
 
 def stored_models() -> list[str]:
     return default_storage.listdir("models")[0] if default_storage.exists("models") else []
+
+
+def test_an_upload_that_fails_part_way_leaves_no_part_of_the_model_in_storage(
+    alice, tiny_version, done_export, monkeypatch
+):
+    """A disk that fills as the model is stored: the run is tried again, and the retry stores
+    a whole model under its own claim, so the part stored must not stay behind."""
+    run = start(tiny_version, done_export, UNCHANGED, alice)
+    real, stored = storage.put_file, []
+
+    def disk_full_at_the_third_file(name, path):
+        if len(stored) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        stored.append(name)
+        return real(name, path)
+
+    monkeypatch.setattr(storage, "put_file", disk_full_at_the_third_file)
+    run = actions.run_training(run.pk, retry=True)
+
+    assert run.status == S.QUEUED and "No space left on device" in run.log
+    assert len(stored) == 2
+    assert stored_models() == []
 
 
 def test_a_worker_given_up_for_dead_in_its_upload_leaves_its_successors_model_alone(
