@@ -740,7 +740,10 @@ class LeftAlone:
     """A line that undoing a person's saves leaves as it is: why, and its newest change."""
 
     class Reason(TextChoices):
-        CHANGED = "changed", "changed since by someone else, or its box edited"
+        CHANGED = (
+            "changed",
+            "changed since by someone else or after the undo was asked for, or its box edited",
+        )
         FINAL = "final", "its document is final (a collection admin reopens it first)"
 
     CHANGED = Reason.CHANGED
@@ -790,10 +793,13 @@ def do_revert_user_saves(
     since,
     actor,
     *,
+    until=None,
     after_line_id: int = 0,
     on_batch: Callable[[UserRevert, int], None] | None = None,
 ) -> UserRevert:
-    """Undo what `user` wrote into the collection's lines since `since` (a volunteer with a
+    """Undo what `user` wrote into the collection's lines since `since`, and up to `until`
+    (when the coordinator confirmed: their saves after it are not those the preview showed,
+    and a line saved since is left alone as changed); a volunteer with a
     wrong convention, or a vandal): each line whose newest change is still theirs goes back to
     the text it had before their saves, recorded as `actor`'s revert, as do_revert_line records
     one. The line goes back to the status that text had: reviewed where it was a person's,
@@ -807,7 +813,7 @@ def do_revert_user_saves(
     `on_batch` is told, in each batch's transaction, what the batch did and its last line;
     `after_line_id` goes on after the last line of a batch committed before (saves_undo.py)."""
     result = UserRevert()
-    for batch in _lines_saved_by(collection, user, since, after_line_id):
+    for batch in _lines_saved_by(collection, user, since, after_line_id, until):
         part = UserRevert()
         with transaction.atomic():
             # A save that committed before these locks is in the history read under them, and
@@ -815,7 +821,7 @@ def do_revert_user_saves(
             # changed, a conflict as for any stale save. Locked in id order, as every batch, so
             # that two coordinators reverting at once take turns rather than deadlock.
             lines = _revert_lines(batch).select_for_update(of=("self",))
-            undos = _add_plans(part, lines, user, since)
+            undos = _add_plans(part, lines, user, since, until)
             for undo in undos:
                 _write_text(
                     undo.line_id,
@@ -844,25 +850,25 @@ def do_revert_user_saves(
     return result
 
 
-def lines_saved_by(collection: Collection, user, since) -> int:
+def lines_saved_by(collection: Collection, user, since, until=None) -> int:
     """How many lines undoing `user`'s saves since `since` decides on."""
-    return sum(len(batch) for batch in _lines_saved_by(collection, user, since))
+    return sum(len(batch) for batch in _lines_saved_by(collection, user, since, until=until))
 
 
-def _lines_saved_by(collection: Collection, user, since, after_line_id: int = 0) -> list[list[int]]:
-    """The lines `user` set a text of since `since`, in batches, by id."""
-    line_ids = list(
-        Correction.objects.filter(
-            line__collection=collection,
-            user=user,
-            created_at__gte=since,
-            action__in=REVERTIBLE,
-            line_id__gt=after_line_id,
-        )
-        .order_by("line_id")
-        .values_list("line_id", flat=True)
-        .distinct()
+def _lines_saved_by(
+    collection: Collection, user, since, after_line_id: int = 0, until=None
+) -> list[list[int]]:
+    """The lines `user` set a text of since `since` (and up to `until`), in batches, by id."""
+    saves = Correction.objects.filter(
+        line__collection=collection,
+        user=user,
+        created_at__gte=since,
+        action__in=REVERTIBLE,
+        line_id__gt=after_line_id,
     )
+    if until is not None:
+        saves = saves.filter(created_at__lte=until)
+    line_ids = list(saves.order_by("line_id").values_list("line_id", flat=True).distinct())
     return [line_ids[i : i + REVERT_BATCH] for i in range(0, len(line_ids), REVERT_BATCH)]
 
 
@@ -877,7 +883,7 @@ def _revert_lines(batch: list[int]) -> QuerySet[Line]:
     )
 
 
-def _add_plans(result: UserRevert, lines: QuerySet[Line], user, since) -> list[_Undo]:
+def _add_plans(result: UserRevert, lines: QuerySet[Line], user, since, until=None) -> list[_Undo]:
     """Decide for each line whether to put it back, and to what text and status, or to leave
     it; add each to `result`, and return the ones to put back."""
     lines = list(lines)
@@ -891,7 +897,7 @@ def _add_plans(result: UserRevert, lines: QuerySet[Line], user, since) -> list[_
         line_id, version = line.pk, line.version
         trail = trails[line_id]
         newest = trail[-1]
-        if not _saved_by(newest, user, since) or newest.line_version != version:
+        if not _saved_by(newest, user, since, until) or newest.line_version != version:
             result.skipped.append(LeftAlone(newest, LeftAlone.CHANGED))
             continue
         # Said only of a line the undo would put back: reopened, it would be.
@@ -899,7 +905,7 @@ def _add_plans(result: UserRevert, lines: QuerySet[Line], user, since) -> list[_
             result.skipped.append(LeftAlone(newest, LeftAlone.FINAL))
             continue
         first = len(trail) - 1
-        while first > 0 and _saved_by(trail[first - 1], user, since):
+        while first > 0 and _saved_by(trail[first - 1], user, since, until):
             first -= 1
         status, human = _state_of_text(trail[first - 1] if first > 0 else None)
         undos.append(_Undo(line_id, version, trail[first].text_before, status, human))
@@ -933,11 +939,12 @@ def _state_of_text(correction: Correction | None) -> tuple[str, bool | None]:
     return S.NEEDS_REVIEW, True
 
 
-def _saved_by(correction: Correction, user, since) -> bool:
+def _saved_by(correction: Correction, user, since, until=None) -> bool:
     return (
         correction.user_id == user.pk
         and correction.action in REVERTIBLE
         and correction.created_at >= since
+        and (until is None or correction.created_at <= until)
     )
 
 

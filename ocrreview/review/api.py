@@ -806,7 +806,8 @@ class SkippedLineSerializer(serializers.Serializer):
     line = serializers.IntegerField(source="newest.line_id")
     reason = serializers.ChoiceField(
         choices=actions.LeftAlone.Reason.choices,
-        help_text="changed: changed since by someone else, or its box edited; final: its "
+        help_text="changed: changed since by someone else or after the undo was asked for, "
+        "or its box edited; final: its "
         "document is final, and a collection admin reopens it before its lines can be undone",
     )
     changed_by = serializers.CharField(

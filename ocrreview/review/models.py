@@ -290,6 +290,9 @@ class SavesUndo(models.Model):
     )
     person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     since = models.DateTimeField()
+    # When the coordinator asked for it: the person's saves after it are kept. None: asked
+    # for before this was recorded, undoing up to the time it runs.
+    until = models.DateTimeField(null=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     # When its task's message was last sent, by the database's clock: the sweep sends it

@@ -55,12 +55,19 @@ class UndoNotQueued(Exception):
 
 def do_undo_saves(collection: Collection, user, since, actor) -> actions.UserRevert | SavesUndo:
     """Undo `user`'s saves since `since` now, or queue the undo for a worker where it decides
-    on more than UNDO_NOW_LINES lines: what it did, or the undo queued."""
-    total = actions.lines_saved_by(collection, user, since)
+    on more than UNDO_NOW_LINES lines: what it did, or the undo queued. Saves the person makes
+    from now on are theirs to keep: the undo stops at the time it is asked for."""
+    until = timezone.now()
+    total = actions.lines_saved_by(collection, user, since, until)
     if total <= UNDO_NOW_LINES:
-        return actions.do_revert_user_saves(collection, user, since, actor)
+        return actions.do_revert_user_saves(collection, user, since, actor, until=until)
     undo = SavesUndo.objects.create(
-        collection=collection, person=user, since=since, actor=actor, lines_total=total
+        collection=collection,
+        person=user,
+        since=since,
+        actor=actor,
+        lines_total=total,
+        until=until,
     )
     try:
         _send(undo.pk)
@@ -148,6 +155,7 @@ def _run(undo_id: int) -> None:
             undo.person,
             undo.since,
             undo.actor,
+            until=undo.until,
             after_line_id=undo.last_line_id,
             on_batch=record,
         )

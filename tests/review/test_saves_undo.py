@@ -190,3 +190,18 @@ def test_only_the_collections_admins_see_an_undo(
     other = reverse("review_saves_undo", args=[ledgers.pk, running.pk])
     assert client.get(other).status_code == 404
     assert client.get(reverse("review_saves_undo", args=[letters.pk, 10**9])).status_code == 404
+
+
+def test_saves_the_person_makes_after_the_undo_is_asked_for_are_kept(
+    alice, bob, letters, lines, bobs_saves, large, broker
+):
+    """bob, told of the convention, saves line 3 again before a worker gets to the undo: the
+    coordinator confirmed what the preview showed, not that."""
+    queued = saves_undo.do_undo_saves(letters, bob, bobs_saves, alice)
+    assert isinstance(queued, SavesUndo) and queued.until is not None
+    version = Line.objects.get(pk=lines[2].pk).version
+    actions.do_save_line(lines[2], bob, "letter of the third", expected_version=version)
+    saves_undo.run(queued.pk)
+    assert texts(lines)[1:] == ["I received your", "letter of the third", "inst and"]
+    done = SavesUndo.objects.get()
+    assert done.reverted == [lines[1].pk] and len(done.skipped) == 2
