@@ -121,6 +121,8 @@ def run_export(export_id: int) -> DatasetExport:
         "path": export.path,
         "checksum": export.checksum,
         "evaluation_split": export.evaluation_split,
+        "train_documents": export.train_documents,
+        "train_pages": export.train_pages,
         "error": "",
     }
     if not held.update(**done):

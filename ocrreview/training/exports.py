@@ -287,8 +287,8 @@ def export_file(export: DatasetExport) -> str:
 
 
 def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
-    """Write the export's zip to storage and return its counts; sets ``path``, ``checksum`` and
-    ``evaluation_split``."""
+    """Write the export's zip to storage and return its counts; sets ``path``, ``checksum``,
+    ``evaluation_split`` and the units it trains on."""
     options = ExportOptions.of(export)
     collection = export.collection
     matching = _matching_lines(collection, options)
@@ -298,6 +298,8 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
             + ("" if options.include_auto_accepted else " or include auto-accepted lines")
         )
 
+    trained_before = splits.units_trained_on(collection.pk)
+
     # A first pass over the ids alone: the split of a document needs all of its lines.
     def assign(split: EvaluationSplit) -> splits.SplitAssignment:
         return splits.assign_splits(
@@ -306,6 +308,7 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
             unit=options.unit,
             seed=options.seed,
             validation_fraction=options.validation_fraction,
+            trained_before=trained_before,
         )
 
     with transaction.atomic():
@@ -326,6 +329,8 @@ def build_export(export: DatasetExport, on_progress: ProgressCallback) -> dict:
     if not provisional:
         planned = assign(split)
     export.evaluation_split = split
+    export.train_documents = sorted(planned.train.documents)
+    export.train_pages = sorted(planned.train.pages)
     assignment = _Assignment(planned.splits)
     with tempfile.TemporaryDirectory(prefix=f"export-{export.pk}-") as tmp:
         work = Path(tmp)

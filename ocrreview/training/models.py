@@ -64,6 +64,11 @@ class DatasetExport(models.Model):
         on_delete=models.RESTRICT,
         related_name="exports",
     )
+    # The documents and pages whose lines it trains on (splits.units_trained_on): a model
+    # trained on them must not be validated or calibrated on them by a later export. Empty
+    # for exports made before exports recorded them.
+    train_documents = models.JSONField(default=list, blank=True)
+    train_pages = models.JSONField(default=list, blank=True)
 
     objects = DatasetExportQuerySet.as_manager()
 

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from ocrreview.corpus.models import Collection, Line, ModelVersion
@@ -559,6 +560,43 @@ class SplitAssignment:
     note: str = ""
     trained_documents: set[int] = field(default_factory=set)
     trained_pages: set[int] = field(default_factory=set)
+    # Those of them that train (not validate).
+    train: "TrainedUnits" = field(default_factory=lambda: TrainedUnits())
+
+
+@dataclass
+class TrainedUnits:
+    documents: set[int] = field(default_factory=set)
+    pages: set[int] = field(default_factory=set)
+
+    def hold(self, line: Any, unit: str) -> bool:
+        return (line.document_id if unit == DOCUMENT else line.page_id) in (
+            self.documents if unit == DOCUMENT else self.pages
+        )
+
+
+def units_trained_on(collection_id: int) -> TrainedUnits:
+    """The documents and pages that the models trained on the collection's exports (or being
+    trained on them) learned from. Any of them may be the next run's base: validated on its
+    own training lines, it would pick its best checkpoint by lines it knows, and fit its
+    confidences on them too sure, auto-accepting wrong lines unseen."""
+    used = (
+        DatasetExport.objects.filter(
+            collection_id=collection_id,
+            runs__status__in=(
+                TrainingRun.Status.QUEUED,
+                TrainingRun.Status.RUNNING,
+                TrainingRun.Status.SUCCEEDED,
+            ),
+        )
+        .distinct()
+        .values_list("train_documents", "train_pages")
+    )
+    units = TrainedUnits()
+    for documents, pages in used:
+        units.documents.update(documents)
+        units.pages.update(pages)
+    return units
 
 
 def assign_splits(
@@ -568,9 +606,11 @@ def assign_splits(
     unit: str,
     seed: int,
     validation_fraction: float,
+    trained_before: TrainedUnits | None = None,
 ) -> SplitAssignment:
     """Each line to train, validation, test or held_out: validation takes
-    ``validation_fraction`` of the reviewed lines, the frozen test lines counted in."""
+    ``validation_fraction`` of the reviewed lines, the frozen test lines counted in, from
+    units no model trained before (``trained_before``, units_trained_on), which train."""
     frozen = set(split.members.values_list("line_id", flat=True))
     # Held out by whole documents when either the frozen split or this export asks for
     # documents: a split frozen by page, exported by document, would otherwise train on the
@@ -605,13 +645,25 @@ def assign_splits(
     # (apportion's first split): else the model would learn from its parent's readings
     # alone, every line a person corrected validating.
     tested = sum(name == TEST for name in assignment.values())
-    scale = len(reviewed) / (len(reviewed) + tested) if reviewed else 0.0
+    trained_before = trained_before or TrainedUnits()
+    known_by = unit
+    unseen = [line for line in reviewed if not trained_before.hold(line, unit)]
+    if unit == DOCUMENT and len({line.document_id for line in unseen}) < 2:
+        # A register of one document: its pages no model trained on, as a draw by page takes.
+        known_by = PAGE
+        unseen = [line for line in reviewed if not trained_before.hold(line, PAGE)]
+    scale = len(unseen) / (len(reviewed) + tested) if unseen else 0.0
     validation: set[int] = set()
-    if reviewed and validation_fraction > 0:
+    if known := len(reviewed) - len(unseen):
+        result.note = (
+            f"{known} reviewed line{pluralize(known)} of {known_by}s that earlier models "
+            "trained on train and do not validate."
+        )
+    if unseen and validation_fraction > 0:
         # Training keeps a share of what is left, however large the frozen split.
         share = min(validation_fraction / scale, 0.9)
-        drawn, result.note = _draw_by_unit(
-            reviewed,
+        drawn, note = _draw_by_unit(
+            unseen,
             unit,
             {TRAIN: 1 - share, VALIDATION: share},
             VALIDATION,
@@ -619,6 +671,7 @@ def assign_splits(
             what="Validation is drawn",
             scale=scale,
         )
+        result.note = " ".join(filter(None, (result.note, note)))
         if drawn is not None:
             result.unit = drawn.unit
             validation = {key for key, name in drawn.chosen.items() if name == VALIDATION}
@@ -634,4 +687,7 @@ def assign_splits(
         if assignment[unit_line.pk] != HELD_OUT:
             result.trained_documents.add(unit_line.document_id)
             result.trained_pages.add(unit_line.page_id)
+        if assignment[unit_line.pk] == TRAIN:
+            result.train.documents.add(unit_line.document_id)
+            result.train.pages.add(unit_line.page_id)
     return result

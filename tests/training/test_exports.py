@@ -23,7 +23,13 @@ from ocrreview.training.models import DatasetExport, EvaluationLine, EvaluationS
 from ocrreview.training.splits import freeze_evaluation_split
 from ocrreview.transcription.models import Hypothesis
 from tests import factories
-from tests.training.conftest import export_bytes, export_zip, make_rendered_page, mark_reviewed
+from tests.training.conftest import (
+    export_bytes,
+    export_zip,
+    make_rendered_page,
+    mark_reviewed,
+    succeeded_run,
+)
 
 
 def export_now(collection, user, **options) -> DatasetExport:
@@ -489,3 +495,34 @@ def test_the_rights_and_attribution_of_a_document_imported_from_iiif_travel_with
     dataset = load_from_disk(str(tmp_path / "hf"))
     read = [row for part in dataset.values() for row in part if row["document_id"] == register.pk]
     assert {row["attribution"] for row in read} == {"Attribution: Stanford University Archives"}
+
+
+def test_validation_leaves_out_what_earlier_models_trained_on(
+    letters, alice, bob, reviewed_letters
+):
+    """A model trained on the first export is the next run's base: validated on its own
+    training lines, it would choose its checkpoint by lines it knows, and be calibrated on
+    them too sure of itself."""
+    first = export_now(letters, alice)
+    trained = {pk for pk, name in split_of(first).items() if name == "train"}
+    known = set(Line.objects.filter(pk__in=trained).values_list("document_id", flat=True))
+    assert known and sorted(known) == first.train_documents
+    parent = factories.make_model_version(name="parent")
+    succeeded_run(factories.make_model_version(name="child", parent=parent), first, alice)
+    new = []
+    for number in range(6, 10):
+        document = factories.make_document(letters, f"Letter {number}")
+        new += make_rendered_page(document, ["ab", "cd"], status=Line.Status.NEEDS_REVIEW)
+    mark_reviewed(new, bob)
+
+    for seed in range(5):
+        second = export_now(letters, alice, seed=seed, validation_fraction=0.5)
+        validating = {pk for pk, name in split_of(second).items() if name == "validation"}
+        documents = set(
+            Line.objects.filter(pk__in=validating).values_list("document_id", flat=True)
+        )
+        assert documents and not documents & known, seed
+        assert (
+            "of documents that earlier models trained on train and do not validate"
+            in (second.counts["split"]["note"])
+        )
