@@ -815,17 +815,27 @@ def _train_and_gate(run: TrainingRun, work: Path, log: _RunLog) -> TrainingRun:
             f"{unreadable} lines of the frozen evaluation split left out of both scores: "
             "their page images cannot be read"
         )
-    parent_score = evaluation.score(
-        run.base_model.source, run.base_model.revision, eval_lines, nbest
-    )
-    child_score = evaluation.score(str(trained), "", eval_lines, nbest)
-    log.write(
-        f"frozen evaluation split ({len(eval_lines)} lines, {decoding(nbest)}): "
-        f"CER {child_score['cer']:.4f}, {child_score['edits']} edits in "
-        f"{child_score['characters']} characters (parent {parent_score['cer']:.4f}, "
-        f"{parent_score['edits']} edits), WER {child_score['wer']:.4f} "
-        f"(parent {parent_score['wer']:.4f})"
-    )
+    if eval_lines:
+        parent_score = evaluation.score(
+            run.base_model.source, run.base_model.revision, eval_lines, nbest
+        )
+        child_score = evaluation.score(str(trained), "", eval_lines, nbest)
+        log.write(
+            f"frozen evaluation split ({len(eval_lines)} lines, {decoding(nbest)}): "
+            f"CER {child_score['cer']:.4f}, {child_score['edits']} edits in "
+            f"{child_score['characters']} characters (parent {parent_score['cer']:.4f}, "
+            f"{parent_score['edits']} edits), WER {child_score['wer']:.4f} "
+            f"(parent {parent_score['wer']:.4f})"
+        )
+    else:
+        # Every line of the split reopened during training (a person's saves undone, say):
+        # a failure would be tried again to the same end, then delete hours of training. The
+        # model is kept, unmeasured, and the gate keeps it inactive for want of lines.
+        parent_score = child_score = {"cer": None, "wer": None, "edits": None, "characters": 0}
+        log.write(
+            "the frozen evaluation split has no reviewed lines left to score on: the model "
+            "is kept unmeasured"
+        )
     metrics = {
         "eval_split": split.pk,
         "lines": len(eval_lines),

@@ -48,6 +48,38 @@ def start(base, export, params, user) -> TrainingRun:
     )
 
 
+def test_a_split_reopened_whole_during_training_keeps_the_model_unmeasured(
+    client, letters, alice, tiny_version, done_export, monkeypatch
+):
+    """A coordinator undid the person who reviewed the evaluation lines while the run trained:
+    nothing is left to score on, which no retry changes; the hours of training are kept, the
+    gate keeping the model inactive for want of lines."""
+    letters.model_version = tiny_version
+    letters.save()
+    fit = evaluation.fit_calibration_on
+
+    def reopened_meanwhile(*args, **kwargs):
+        split = EvaluationSplit.objects.get(collection=letters)
+        members = split.members.values_list("line_id", flat=True)
+        Line.objects.filter(pk__in=members).update(status=Line.Status.NEEDS_REVIEW)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "fit_calibration_on", reopened_meanwhile)
+    run = actions.run_training(start(tiny_version, done_export, UNCHANGED, alice).pk, retry=True)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert "no reviewed lines left to score on" in run.log
+    child = run.result_model
+    assert child.metrics["lines"] == 0 and child.metrics["cer"] is None
+    letters.refresh_from_db()
+    assert child.status == ModelVersion.Status.READY and letters.model_version == tiny_version
+    verdict = PromotionEvent.objects.get(model_version=child)
+    assert verdict.kind == PromotionEvent.Kind.REJECTED and "holds 0 lines" in verdict.reason
+    client.force_login(alice)
+    page = client.get(reverse("training_run", args=[run.pk])).content.decode()
+    assert "Frozen evaluation split (0 lines" in page and "holds 0 lines" in page
+
+
 def test_a_child_that_does_not_beat_its_parent_stays_inactive(
     letters, alice, tiny_version, done_export
 ):
