@@ -351,6 +351,19 @@ def _unpack(upload: Upload, number: int, results: list[FileResult], work: Path) 
         return items
 
 
+def _listed_entries(handle: BinaryIO) -> int:
+    """How many records the archive's central directory lists, from its end record. ZipFile
+    builds an object for every record before anyone can count them: a 200 MB archive of four
+    million records pointing at one file would take gigabytes of memory first. Folders have
+    records too, hence the caller's twice the files allowed."""
+    # zipfile's own reader of that record (ZIP64 included), which its public API does not
+    # offer apart from building the whole directory.
+    end = zipfile._EndRecData(handle)  # type: ignore[attr-defined]
+    if end is None:
+        raise zipfile.BadZipFile("File is not a zip file")
+    return end[zipfile._ECD_ENTRIES_TOTAL]  # type: ignore[attr-defined]
+
+
 def _zip_entries(
     archive: str, handle: BinaryIO, results: list[FileResult], work: Path
 ) -> Iterator[tuple[str, PurePosixPath, Path]]:
@@ -358,7 +371,16 @@ def _zip_entries(
     name in the upload, its path in the archive, and the file."""
     try:
         handle.seek(0)
+        listed = _listed_entries(handle)
+        if listed > 2 * settings.OCRREVIEW_ZIP_MAX_FILES:
+            raise IngestError(
+                f"the archive holds {listed} entries; the limit is "
+                f"{settings.OCRREVIEW_ZIP_MAX_FILES} files"
+            )
+        handle.seek(0)
         zf = zipfile.ZipFile(handle)
+    except IngestError:
+        raise
     except ZIP_ENTRY_ERRORS as exc:  # the central directory fails as an entry can
         raise IngestError(f"not a readable ZIP archive ({exc})") from exc
     # Not is_dir(): it fails on an empty name (a NUL byte is where zipfile cuts a name). Old

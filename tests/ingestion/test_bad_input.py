@@ -4,6 +4,7 @@ and nothing already stored is touched."""
 import io
 import struct
 import threading
+import tracemalloc
 import warnings
 import zipfile
 from hashlib import sha256
@@ -207,6 +208,43 @@ def test_a_zip_bomb_is_refused(letters, settings):
     settings.OCRREVIEW_ZIP_MAX_MB = 10
     results = ingest(letters, ("bomb.zip", bomb))
     assert "would expand to 20 MB; the limit is 10 MB" in results["bomb.zip"].error
+
+
+def directory_of(entries: int) -> bytes:
+    """A ZIP archive of one small file whose central directory lists it `entries` times."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.png", files.png())
+    data = buffer.getvalue()
+    start, end = data.rindex(b"PK\x01\x02"), data.rindex(b"PK\x05\x06")
+    directory = data[start:end] * entries
+    record = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, entries, entries, len(directory), start, 0
+    )
+    return data[:start] + directory + record
+
+
+@pytest.mark.django_db
+def test_an_archive_listing_too_many_entries_is_refused_before_its_directory_is_read(
+    letters, settings
+):
+    """Every record of a central directory is an object in memory once zipfile reads it: an
+    archive of millions of records pointing at one file would take gigabytes first."""
+    settings.OCRREVIEW_ZIP_MAX_FILES = 1000
+    archive = directory_of(60_000)
+    tracemalloc.start()
+    results = ingest(letters, ("records.zip", archive), ("good.png", files.png(640, 400)))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert results["records.zip"].error == (
+        "the archive holds 60000 entries; the limit is 1000 files"
+    )
+    assert results["good.png"].ok
+    assert peak < len(archive), peak
+    # Under the limit, the same archive is read: its file once, the repeats reported.
+    settings.OCRREVIEW_ZIP_MAX_FILES = 5000
+    results = ingest(letters, ("records.zip", directory_of(3)))
+    assert results["records.zip/a.png"].ok
 
 
 @pytest.mark.django_db
