@@ -10,7 +10,7 @@ from django.views.decorators.http import require_safe
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ocrreview.corpus.invitations import PasswordResetView, account_links
+from ocrreview.corpus.invitations import PasswordResetView, SetPasswordView
 from ocrreview.corpus.logins import AdminLoginForm, LoginView, PasswordChangeView
 
 # The admin's login page is a second door to every account: it keeps the same limit.
@@ -76,7 +76,7 @@ urlpatterns = [
     ),
     path(
         "accounts/password/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(token_generator=account_links),
+        SetPasswordView.as_view(),
         name="password_reset_confirm",
     ),
     path(

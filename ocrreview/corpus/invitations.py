@@ -7,7 +7,9 @@ link of Django's token generator, which works once and for PASSWORD_RESET_TIMEOU
 shown such a link too, for a site whose mail goes nowhere (the file-based default) or fails:
 made apart from the mailed one, with a token of its own, and either works until one of them
 sets the password. Shown only when the invitation made the account: a link to an account
-that was there before goes to its own address alone. A shown link works until the account is
+that was there before goes to its own address alone. A password chosen through the shown
+link proves nothing of the address (`UnprovenAddress`), so later invitations of the address
+do not add that account until a link mailed to it is used. A shown link works until the account is
 made a member otherwise (invited again, added by its username): a membership another admin
 decides on is not to be had with it.
 """
@@ -44,7 +46,13 @@ from kombu.exceptions import OperationalError as BrokerUnreachable
 from ocrreview.corpus.actions import AlreadyAMember, MembershipError, do_add_member
 from ocrreview.corpus.audit import member_label
 from ocrreview.corpus.logins import TooManyRequests, record_failure, refusal
-from ocrreview.corpus.models import Collection, CollectionEvent, Invitation, Membership
+from ocrreview.corpus.models import (
+    Collection,
+    CollectionEvent,
+    Invitation,
+    Membership,
+    UnprovenAddress,
+)
 from ocrreview.sweep import LeftForLater, send_lost
 
 logger = logging.getLogger(__name__)
@@ -192,6 +200,17 @@ def do_invite_member(
             else refused
         )
     pending = is_pending(user)
+    if not pending and UnprovenAddress.objects.filter(user=user).exists():
+        # Its password was chosen through a link an admin was shown: perhaps by that admin,
+        # who would be let into this collection by the address of someone they invited.
+        raise InvitationError(
+            f"{email} is the address of {user.get_username()}, whose password was chosen "
+            "through the link shown to the admin who invited it, never through one mailed to "
+            "the address; add it by its username if you know it is theirs, or ask its owner "
+            "to reset their password, which mails them a link."
+            if detail
+            else refused
+        )
     membership = Membership.objects.filter(collection=collection, user=user).first()
     if membership is not None and not pending:
         raise AlreadyAMember(
@@ -306,7 +325,14 @@ class AccountLinkTokenGenerator(PasswordResetTokenGenerator):
         return super()._make_hash_value(user, timestamp) + promoted
 
 
+class ShownLinkTokenGenerator(AccountLinkTokenGenerator):
+    """The tokens of the links shown to the inviting admin, told apart from mailed ones."""
+
+    key_salt = "ocrreview.corpus.invitations.ShownLinkTokenGenerator"
+
+
 account_links = AccountLinkTokenGenerator()
+shown_links = ShownLinkTokenGenerator()
 
 
 def absolute_url(path: str, domain: str, use_https: bool) -> str:
@@ -314,7 +340,7 @@ def absolute_url(path: str, domain: str, use_https: bool) -> str:
     return f"{'https' if use_https else 'http'}://{domain}{path}"
 
 
-def set_password_path(user) -> str:
+def set_password_path(user, links: AccountLinkTokenGenerator = account_links) -> str:
     """The path of the link that lets `user` choose a password: once, for
     PASSWORD_RESET_TIMEOUT seconds (the token is made of the password's hash and the last
     login, which using it changes)."""
@@ -322,7 +348,7 @@ def set_password_path(user) -> str:
         "password_reset_confirm",
         kwargs={
             "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-            "token": account_links.make_token(user),
+            "token": links.make_token(user),
         },
     )
 
@@ -368,7 +394,11 @@ def invite(request, collection: Collection, email: str, name: str, role: str) ->
     if invitation is None:
         return Sent(invited, link="", invitation=None)
     queue_invitation_mail(invitation)
-    link = request.build_absolute_uri(set_password_path(invited.user)) if invited.created else ""
+    link = (
+        request.build_absolute_uri(set_password_path(invited.user, shown_links))
+        if invited.created
+        else ""
+    )
     return Sent(invited, link=link, invitation=invitation if invitation.reported else None)
 
 
@@ -628,3 +658,28 @@ class PasswordResetView(TooManyRequests, auth_views.PasswordResetView):
                 "try again in a few minutes.",
             )
             return self.render_to_response(self.get_context_data(form=form), status=503)
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """Django's page that a link to choose a password opens, taking the links mailed to the
+    account's address and those shown to the admin who invited it; a password chosen through
+    a shown link leaves the address unproven, one chosen through a mailed link proves it."""
+
+    token_generator: AccountLinkTokenGenerator = account_links
+
+    def dispatch(self, *args, **kwargs):
+        user = self.get_user(kwargs["uidb64"])
+        token = kwargs["token"]
+        if token == self.reset_url_token:
+            token = self.request.session.get(auth_views.INTERNAL_RESET_SESSION_TOKEN, "")
+        if user is not None and shown_links.check_token(user, token):
+            self.token_generator = shown_links
+        return super().dispatch(*args, **kwargs)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if self.token_generator is shown_links:
+            UnprovenAddress.objects.get_or_create(user=form.user)
+        else:
+            UnprovenAddress.objects.filter(user=form.user).delete()
+        return response

@@ -207,6 +207,22 @@ class Membership(models.Model):
         return f"{self.user} in {self.collection} ({self.role})"
 
 
+class UnprovenAddress(models.Model):
+    """An account whose password was chosen through the link shown to the admin who invited it,
+    not through one mailed to its address: whoever chose it may not own the address (an admin
+    may make an account for someone else's address and keep it), so an invitation of the
+    address to another collection does not add it (invitations.do_invite_member). A link
+    mailed to the address, a password reset's, proves it and removes this."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="unproven_address"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"the address of {self.user} is unproven"
+
+
 class Invitation(models.Model):
     """The mail of an invitation by email (invitations.py), with its link to choose a password,
     sent by a worker of the `mail` queue: what became of it, for the collection's admins to see

@@ -718,3 +718,40 @@ def test_a_mail_refused_as_a_header_injection_fails_at_once(client, alice, lette
     assert (invitation.mail_state, invitation.mail_tries) == ("failed", 1)
     assert "Invalid address" in invitation.mail_error
     assert smtp_server.received == []
+
+
+def test_an_address_whose_password_was_chosen_through_a_shown_link_adds_no_account_until_mailed(
+    client, alice, letters, smtp_server
+):
+    """Mallory invites Jane's address to her own collection and, with the link she is shown,
+    chooses Jane's password herself. Alice then invites Jane to Letters as an admin: the
+    account that would be added is Mallory's. Once Jane resets her password, by a link mailed
+    to her address, the address is hers and Alice's invitation adds her."""
+    mallory, hers = mallory_admin_of_her_own_collection()
+    invite(mallory, hers, "jane@example.org")
+    choose_password(shown_link(mallory.get(members_url(hers)).content.decode()))
+    assert logs_in("jane")
+
+    client.force_login(alice)
+    refused = invite(client, letters, "jane@example.org", role=ADMIN)
+    assert refused.context["invite_form"].errors["email"] == [
+        "jane@example.org cannot be invited; add the person by their username, or ask a site admin."
+    ]
+    assert "jane" not in roles(letters)
+
+    Client().post(reverse("password_reset"), {"email": "jane@example.org"})
+    run_queued("mail")
+    choose_password(link_in(smtp_server.to("jane@example.org")[-1].body), "jane's own 1848")
+    invite(client, letters, "jane@example.org", role=ADMIN)
+    assert roles(letters)["jane"] == ADMIN
+
+
+def test_an_invitee_who_chose_a_password_through_the_mailed_link_is_added_by_address(
+    client, alice, letters, smtp_server
+):
+    mallory, hers = mallory_admin_of_her_own_collection()
+    invite(mallory, hers, "jane@example.org")
+    choose_password(link_in(smtp_server.to("jane@example.org")[0].body))
+    client.force_login(alice)
+    invite(client, letters, "jane@example.org")
+    assert roles(letters)["jane"] == REVIEWER
