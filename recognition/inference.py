@@ -493,10 +493,12 @@ def _line_result(
 def alternative_confidence(raw: float, best_raw: float, best_confidence: float) -> float:
     """The calibration is fitted on whether the best reading was right. An alternative gets
     its raw share of what the best one leaves (its raw score, uncalibrated), so a line's
-    confidences sum to at most 1 as the raw ones do."""
+    confidences sum to at most 1 as the raw ones do; and never more than the best one's,
+    which a fit lowering the best reading's would otherwise give a close second (the lines
+    reviewers look at), against the order of the readings."""
     if best_raw >= 1.0:
         return 0.0
-    return (1.0 - best_confidence) * raw / (1.0 - best_raw)
+    return min(best_confidence, (1.0 - best_confidence) * raw / (1.0 - best_raw))
 
 
 def _until_end(

@@ -975,7 +975,7 @@ def _hypothesis_rows(line: Line, version: ModelVersion, result, now: datetime) -
             hypothesis.rank - 1,  # the engine counts from 1, the database from 0
             hypothesis.text,
             hypothesis.logprob,
-            hypothesis.raw_confidence,
+            unit_interval(hypothesis.raw_confidence),
             unit_interval(hypothesis.confidence),
             unit_interval(hypothesis.share),
             json.dumps(tokens),

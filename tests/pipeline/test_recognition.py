@@ -2,6 +2,7 @@
 re-recognition, failures and crashed workers' claims."""
 
 import errno
+import json
 import os
 import threading
 import time
@@ -18,6 +19,7 @@ from ocrreview import storage
 from ocrreview.corpus import workflow
 from ocrreview.corpus.models import Document, Line, ModelVersion
 from ocrreview.review import actions
+from ocrreview.review.api import HypothesisSerializer
 from ocrreview.transcription import services
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
 from recognition import inference
@@ -142,12 +144,14 @@ def test_a_reading_cut_off_by_the_token_limit_goes_to_a_human_at_any_threshold(
 def test_a_token_probability_that_is_not_a_number_fails_neither_its_line_nor_the_batch(
     tiny_model, document, monkeypatch
 ):
-    """fp16 inference on a GPU without bf16 can overflow into NaN, which jsonb cannot hold."""
+    """fp16 inference on a GPU without bf16 can overflow into NaN, which jsonb cannot hold,
+    nor the JSON the line's API answers with."""
     read = inference.recognize_prepared
 
     def recognize_prepared(*args, **kwargs):
         results = read(*args, **kwargs)
         results[0].hypotheses[0].tokens[0].prob = float("nan")
+        results[1].hypotheses[0].raw_confidence = float("nan")
         return results
 
     monkeypatch.setattr(inference, "recognize_prepared", recognize_prepared)
@@ -156,6 +160,10 @@ def test_a_token_probability_that_is_not_a_number_fails_neither_its_line_nor_the
     assert set(RecognitionRequest.objects.values_list("status", flat=True)) == {R.DONE}
     probs = [t["prob"] for h in Hypothesis.objects.filter(rank=0) for t in h.tokens]
     assert 0.0 in probs and all(0.0 <= p <= 1.0 for p in probs)
+    scores = list(Hypothesis.objects.filter(rank=0).values_list("confidence", flat=True))
+    assert 0.0 in scores and all(0.0 <= s <= 1.0 for s in scores)
+    shown = HypothesisSerializer(Hypothesis.objects.all(), many=True).data
+    json.dumps(shown, allow_nan=False)
 
 
 @pytest.mark.django_db

@@ -20,6 +20,7 @@ from recognition.calibration import fit_calibration
 from recognition.inference import (
     LineResult,
     OutOfMemory,
+    alternative_confidence,
     estimate_line_bytes,
     memory_batch_limit,
     recognize,
@@ -353,6 +354,14 @@ def test_calibrated_confidences_of_a_line_sum_to_at_most_one(
     assert len(confidences) >= 2
     assert confidences[0] > 0.6
     assert sum(confidences) <= 1.0 + 1e-9
+
+
+def test_an_alternative_is_never_surer_than_the_best_reading() -> None:
+    """A fit that lowers mid-range scores (an over-confident model's) takes a best reading at
+    raw 0.50 to 0.27: a close second at raw 0.45 got 0.66 of what that leaves."""
+    best = 1 / (1 + math.exp(1))
+    assert alternative_confidence(0.45, 0.50, best) == best
+    assert alternative_confidence(0.05, 0.50, best) == pytest.approx((1 - best) * 0.1)
 
 
 @pytest.mark.parametrize(
