@@ -305,6 +305,13 @@ def do_add_member(
     return membership
 
 
+def _retire_links_shown_to(collection: Collection, admin, actor) -> None:
+    # Imported here: invitations imports this module.
+    from ocrreview.corpus.invitations import do_retire_links_shown_to
+
+    do_retire_links_shown_to(collection, admin, actor=actor)
+
+
 @transaction.atomic
 def do_set_member_role(collection: Collection, user, role: str, *, actor) -> Membership:
     members = _locked_memberships(collection)
@@ -321,6 +328,8 @@ def do_set_member_role(collection: Collection, user, role: str, *, actor) -> Mem
         old_value=membership.role,
         new_value=role,
     )
+    if membership.role == Membership.Role.ADMIN:
+        _retire_links_shown_to(collection, user, actor)
     membership.role = role
     membership.save(update_fields=["role"])
     logger.info("%s made %s of collection %s by %s", user, role, collection.pk, actor)
@@ -336,6 +345,8 @@ def do_remove_member(collection: Collection, user, *, actor) -> None:
     membership = _member(members, user, collection)
     _refuse_if_last_admin(members, {membership.user_id}, collection)
     membership.delete()  # models.membership_deleted hands back what they held
+    if membership.role == Membership.Role.ADMIN:
+        _retire_links_shown_to(collection, user, actor)
     record_event(
         collection, T.MEMBER_REMOVED, actor=actor, member=member_label(user), role=membership.role
     )

@@ -255,6 +255,30 @@ def do_invite_member(
     return Invited(user, role, added=True, created=False, needs_password=pending, invitation=mail)
 
 
+def do_retire_links_shown_to(collection: Collection, admin, *, actor) -> None:
+    """An admin removed from the collection, or made a reviewer, keeps the links they were shown
+    to the accounts they invited to it, and with one would be back in as the invitee. Every
+    link of such an account still pending stops working; one still a member is mailed a new
+    one (the link mailed before stopped too)."""
+    invitations = (
+        Invitation.objects.filter(collection=collection, invited_by=admin)
+        .select_related("user")
+        .order_by("user_id", "-created_at")
+        .distinct("user_id")
+    )
+    for invitation in invitations:
+        user = invitation.user
+        if not is_pending(user):
+            continue
+        retire_links(user)
+        if Membership.objects.filter(collection=collection, user=user).exists():
+            site = {"domain": invitation.domain, "use_https": invitation.use_https}
+            mail = _mail_to_send(
+                collection, user, invitation.email, actor, site, reported=invitation.reported
+            )
+            transaction.on_commit(lambda mail=mail: queue_invitation_mail(mail))
+
+
 def _mail_to_send(
     collection: Collection, user, email: str, actor, site: dict, *, reported: bool
 ) -> Invitation:

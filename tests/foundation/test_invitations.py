@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from ocrreview.corpus import invitations, tasks
+from ocrreview.corpus import actions, invitations, tasks
 from ocrreview.corpus.models import Collection, CollectionEvent, Invitation, Membership
 from ocrreview.corpus.tokens import do_create_api_token
 from tests import factories
@@ -755,3 +755,29 @@ def test_an_invitee_who_chose_a_password_through_the_mailed_link_is_added_by_add
     client.force_login(alice)
     invite(client, letters, "jane@example.org")
     assert roles(letters)["jane"] == REVIEWER
+
+
+@pytest.mark.parametrize("how", ["removed", "made a reviewer"])
+def test_an_admin_removed_or_demoted_loses_the_links_they_were_shown_and_the_invitee_gets_one(
+    client, alice, dave, letters, smtp_server, django_capture_on_commit_callbacks, how
+):
+    """Alice invited Jane as an admin and kept the link she was shown; dave then removes
+    Alice. With the link she would be back in, as Jane, an admin of Letters."""
+    factories.add_member(dave, letters, ADMIN)
+    client.force_login(alice)
+    invite(client, letters, "jane@example.org", role=ADMIN)
+    alices_link = shown_link(client.get(members_url(letters)).content.decode())
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "removed":
+            actions.do_remove_member(letters, alice, actor=dave)
+        else:
+            actions.do_set_member_role(letters, alice, REVIEWER, actor=dave)
+    run_queued("mail")
+    assert "This link no longer works" in Client().get(alices_link, follow=True).content.decode()
+    first, second = smtp_server.to("jane@example.org")
+    assert (
+        "This link no longer works"
+        in Client().get(link_in(first.body), follow=True).content.decode()
+    )
+    choose_password(link_in(second.body))
+    assert logs_in("jane") and roles(letters)["jane"] == ADMIN
