@@ -7,6 +7,7 @@ from django.urls import include, path
 from django.utils import translation
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
+from django.views.generic import RedirectView
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -55,6 +56,13 @@ class SchemaView(SpectacularAPIView):
 
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
+    # The admin's own page checks the current password with no limit on guesses, for the
+    # accounts most worth guessing: the site's page keeps the limits of logins.
+    path(
+        "admin/password_change/",
+        RedirectView.as_view(pattern_name="password_change"),
+        name="admin_password_change",
+    ),
     path("admin/", admin.site.urls),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -89,3 +89,20 @@ def test_guesses_of_the_current_password_count_as_failed_logins(client, settings
     eve.refresh_from_db()
     assert eve.check_password("password")
     assert not logs_in(eve.get_username(), "password")  # the login page counts them too
+
+
+def test_the_admins_password_page_is_the_sites_which_limits_guesses(client, settings, db):
+    """A stolen site admin's session guessing on the Django admin's own page, which counts
+    nothing."""
+    settings.OCRREVIEW_LOGIN_FAILURES_PER_USERNAME = 2
+    root = factories.make_user(f"root-{uuid.uuid4().hex[:8]}", staff=True)
+    root.is_superuser = True
+    root.save()
+    client.force_login(root)
+    url = reverse("admin:password_change")
+    assert client.get(url)["Location"] == reverse("password_change")
+    wrong = {"old_password": "guess", "new_password1": NEW, "new_password2": NEW}
+    for _ in range(2):
+        client.post(client.post(url, wrong)["Location"], wrong)
+    right = {**wrong, "old_password": "password"}
+    assert client.post(reverse("password_change"), right).status_code == 429
