@@ -1069,7 +1069,7 @@ def do_rerecognize_unreviewed(collection: Collection, version: ModelVersion, *, 
         raise TrainingError(f"{version} is not the active model of {collection}")
     lines = collection.lines.exclude(status=Line.Status.REVIEWED)
     with transaction.atomic():
-        queued = do_queue_recognition(lines, model_version=version)
+        queued = do_queue_recognition(lines, model_version=version, reread=True)
         record_event(
             collection,
             CollectionEvent.Type.LINES_REREAD,

@@ -69,6 +69,10 @@ class RecognitionRequest(models.Model):
     # When this reading was last asked for: made, or queued again after it failed. Of two
     # models' readings of a line, the one asked for last is the one the line shows.
     queued_at = models.DateTimeField(default=timezone.now)
+    # A re-read of lines a model read already (an admin's, with another model): claimed after
+    # every line waiting for its first reading, so that re-reading a collection of a hundred
+    # thousand lines does not hold up for hours the pages just uploaded to another.
+    reread = models.BooleanField(default=False, db_default=False)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -85,6 +89,7 @@ class RecognitionRequest(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "id"], name="recognition_queue"),
+            models.Index(fields=["status", "reread", "id"], name="recognition_queue_by_kind"),
             models.Index(fields=["document", "status"], name="recognition_by_document"),
         ]
 

@@ -97,8 +97,11 @@ def model_version_for(collection: Collection) -> ModelVersion:
     return collection.model_version or default_model_version()
 
 
-def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | None = None) -> int:
-    """Queue lines for recognition by `model_version` (default: their collection's model).
+def do_queue_recognition(
+    lines: QuerySet[Line], model_version: ModelVersion | None = None, *, reread: bool = False
+) -> int:
+    """Queue lines for recognition by `model_version` (default: their collection's model);
+    `reread`: an admin's re-read, which workers take after first readings (do_claim).
 
     Lines already read by that version are left alone; lines whose recognition failed, or
     that the starter read in its place, are queued again. A final document's lines are not
@@ -123,9 +126,9 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
             f"""
             INSERT INTO {RecognitionRequest._meta.db_table}
                 (line_id, document_id, model_version_id, status, attempts, worker, error,
-                 created_at, queued_at)
+                 created_at, queued_at, reread)
             SELECT l.id, l.document_id, v.version_id, %s, 0, '', '', statement_timestamp(),
-                statement_timestamp()
+                statement_timestamp(), %s
             FROM {Line._meta.db_table} l
             JOIN (VALUES {", ".join(["(%s::bigint, %s::bigint)"] * len(versions))})
                 AS v (collection_id, version_id) ON v.collection_id = l.collection_id
@@ -138,7 +141,7 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
             FOR KEY SHARE OF l
             ON CONFLICT (line_id, model_version_id) DO NOTHING
             """,
-            [R.QUEUED, *pairs, *line_params],
+            [R.QUEUED, reread, *pairs, *line_params],
         )
         queued = cursor.rowcount
     # Failed requests are tried again, and so are done ones that left no reading of their
@@ -158,6 +161,7 @@ def do_queue_recognition(lines: QuerySet[Line], model_version: ModelVersion | No
             claim=None,
             lease_until=None,
             queued_at=Now(),
+            reread=reread,
         )
     )
     Document.objects.filter(
@@ -182,7 +186,7 @@ def do_rerecognize(documents: QuerySet[Document], model_version: ModelVersion) -
     reviewed lines keep their text."""
     with transaction.atomic():
         return do_queue_recognition(
-            Line.objects.filter(document__in=documents), model_version=model_version
+            Line.objects.filter(document__in=documents), model_version=model_version, reread=True
         )
 
 
@@ -242,8 +246,10 @@ def do_claim(limit: int, worker: str) -> Claimed:
         # A status each, so each is a walk of the (status, id) index: the two in one OR make
         # the database walk or sort the millions of done requests before a re-read's.
         ids = list(claimable.filter(status=R.RUNNING, lease_until__lt=DatabaseNow())[:limit])
-        if len(ids) < limit:
-            ids += claimable.filter(status=R.QUEUED)[: limit - len(ids)]
+        # First readings before re-reads, each a walk of the (status, reread, id) index.
+        for reread in (False, True):
+            if len(ids) < limit:
+                ids += claimable.filter(status=R.QUEUED, reread=reread)[: limit - len(ids)]
         RecognitionRequest.objects.filter(id__in=ids).update(
             status=R.RUNNING,
             claim=token,

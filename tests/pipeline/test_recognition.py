@@ -203,6 +203,25 @@ def test_rerecognition_keeps_old_hypotheses_and_reviewed_text(tiny_model, docume
 
 
 @pytest.mark.django_db
+def test_pages_uploaded_during_a_re_read_are_read_before_it(tiny_model, document, ledgers):
+    """An admin re-reads Letters with a new model; Ledgers' new page waits for no re-read."""
+    services.do_queue_recognition(document.lines.all())
+    drain()
+    newer = ModelVersion.objects.create(name="newer", source=str(tiny_model) + "/")
+    services.do_rerecognize(Document.objects.filter(pk=document.pk), newer)
+    uploaded = factories.make_document(ledgers, status=Document.Status.RECOGNIZING)
+    page = factories.make_page(uploaded)
+    new_lines = [factories.make_line(page, order).pk for order in range(2)]
+    services.do_queue_recognition(uploaded.lines.all())
+
+    first = services.do_claim(2, "worker")
+    assert sorted(r.line_id for r in first.requests) == sorted(new_lines)
+    rest = services.do_claim(10, "worker")
+    assert {r.line_id for r in rest.requests} == set(document.lines.values_list("pk", flat=True))
+    assert {r.model_version_id for r in rest.requests} == {newer.pk}
+
+
+@pytest.mark.django_db
 def test_a_claim_stored_after_a_newer_model_read_the_lines_does_not_take_them_back(
     tiny_model, document
 ):
