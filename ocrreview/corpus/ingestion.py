@@ -242,9 +242,11 @@ def do_ingest(
     results: list[FileResult] = []
     with tempfile.TemporaryDirectory(prefix="ocrreview-upload-") as tmp:
         items: list[_Item] = []
+        # Every archive is unpacked before any file is ingested: one budget for them all.
+        unpacked = _Unpacked()
         for number, upload in enumerate(uploads, start=1):
             try:
-                items.extend(_unpack(upload, number, results, Path(tmp)))
+                items.extend(_unpack(upload, number, results, Path(tmp), unpacked))
             except IngestError as exc:
                 results.append(FileResult(upload.name, error=str(exc)))
 
@@ -300,7 +302,20 @@ def _max_bytes() -> int:
     return settings.OCRREVIEW_MAX_UPLOAD_MB * 1024 * 1024
 
 
-def _unpack(upload: Upload, number: int, results: list[FileResult], work: Path) -> list[_Item]:
+@dataclass
+class _Unpacked:
+    """What an upload's archives have unpacked to disk so far."""
+
+    bytes: int = 0
+
+    @property
+    def left(self) -> int:
+        return settings.OCRREVIEW_ZIP_MAX_MB * 1024 * 1024 - self.bytes
+
+
+def _unpack(
+    upload: Upload, number: int, results: list[FileResult], work: Path, unpacked: _Unpacked
+) -> list[_Item]:
     """The upload's files: itself, or a ZIP archive's entries, which are its `number`th."""
     if upload.size > _max_bytes():
         raise IngestError(
@@ -317,7 +332,7 @@ def _unpack(upload: Upload, number: int, results: list[FileResult], work: Path) 
             ]
         items = []
         said = len(results)
-        for name, inside, path in _zip_entries(upload.name, handle, results, work):
+        for name, inside, path in _zip_entries(upload.name, handle, results, work, unpacked):
             try:
                 with path.open("rb") as entry:
                     entry_kind = sniff(entry.read(SNIFF_BYTES))
@@ -365,7 +380,7 @@ def _listed_entries(handle: BinaryIO) -> int:
 
 
 def _zip_entries(
-    archive: str, handle: BinaryIO, results: list[FileResult], work: Path
+    archive: str, handle: BinaryIO, results: list[FileResult], work: Path, unpacked: _Unpacked
 ) -> Iterator[tuple[str, PurePosixPath, Path]]:
     """Each entry unpacked into a temporary file of its own under `work`, one at a time: its
     name in the upload, its path in the archive, and the file."""
@@ -390,12 +405,17 @@ def _zip_entries(
         raise IngestError(
             f"the archive holds {len(infos)} files; the limit is {settings.OCRREVIEW_ZIP_MAX_FILES}"
         )
-    budget = settings.OCRREVIEW_ZIP_MAX_MB * 1024 * 1024
     declared = sum(info.file_size for info in infos)
-    if declared > budget:
+    if declared > unpacked.left:
         raise IngestError(
             f"the archive would expand to {declared / 1024 / 1024:.0f} MB; "
             f"the limit is {settings.OCRREVIEW_ZIP_MAX_MB} MB"
+            + (
+                f" for the archives of one upload, whose others take "
+                f"{unpacked.bytes / 1024 / 1024:.0f} MB: upload it on its own"
+                if unpacked.bytes
+                else ""
+            )
         )
     read_before: set[PurePosixPath] = set()
     for info in infos:
@@ -439,12 +459,12 @@ def _zip_entries(
         target = Path(tmp)
         try:
             with os.fdopen(fd, "wb") as out:
-                size = _extract_capped(zf, info, min(budget, _max_bytes()), out)
+                size = _extract_capped(zf, info, min(unpacked.left, _max_bytes()), out)
         except IngestError as exc:
             target.unlink()
             results.append(FileResult(name, error=str(exc)))
             continue
-        budget -= size
+        unpacked.bytes += size
         yield name, path, target
 
 

@@ -2,6 +2,7 @@
 and nothing already stored is touched."""
 
 import io
+import os
 import struct
 import threading
 import tracemalloc
@@ -245,6 +246,22 @@ def test_an_archive_listing_too_many_entries_is_refused_before_its_directory_is_
     settings.OCRREVIEW_ZIP_MAX_FILES = 5000
     results = ingest(letters, ("records.zip", directory_of(3)))
     assert results["records.zip/a.png"].ok
+
+
+@pytest.mark.django_db
+def test_the_archives_of_one_upload_share_one_unpacking_budget(letters, settings):
+    """Every archive is unpacked before any file is ingested: ten archives each within the
+    limit would fill the disk the limit is there to spare."""
+    settings.OCRREVIEW_ZIP_MAX_MB = 1
+    first, second = (files.zip_of({"scans/a.tif": os.urandom(600_000)}) for _ in range(2))
+    results = ingest(letters, ("first.zip", first), ("second.zip", second))
+    assert "first.zip" not in results
+    assert results["second.zip"].error == (
+        "the archive would expand to 1 MB; the limit is 1 MB for the archives of one upload, "
+        "whose others take 1 MB: upload it on its own"
+    )
+    alone = ingest(letters, ("second.zip", second))
+    assert "second.zip" not in alone
 
 
 @pytest.mark.django_db
