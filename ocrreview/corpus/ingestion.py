@@ -67,6 +67,9 @@ IMAGE_KINDS = {"jpeg", "png", "tiff"}
 # An entry that expands more than this many times over its compressed size is a ZIP bomb,
 # whatever the archive's total: real scans barely compress.
 MAX_ZIP_RATIO = 100
+# The most a file's record in a ZIP archive's central directory is allowed on average: 46 bytes
+# and its name, with room for long paths and extra fields.
+DIRECTORY_RECORD_BYTES = 1024
 MIN_RATIO_CHECKED = 1024 * 1024
 # Enough of a file's start to tell its type, an XML declaration after a long blank run included.
 SNIFF_BYTES = 64 * 1024
@@ -366,17 +369,17 @@ def _unpack(
         return items
 
 
-def _listed_entries(handle: BinaryIO) -> int:
-    """How many records the archive's central directory lists, from its end record. ZipFile
-    builds an object for every record before anyone can count them: a 200 MB archive of four
-    million records pointing at one file would take gigabytes of memory first. Folders have
-    records too, hence the caller's twice the files allowed."""
+def _central_directory(handle: BinaryIO) -> tuple[int, int]:
+    """How many records the archive's central directory lists, and its size in bytes, from its
+    end record. ZipFile builds an object for every record before anyone can count them: a
+    200 MB archive of four million records pointing at one file would take gigabytes of
+    memory first. Folders have records too, hence the caller's twice the files allowed."""
     # zipfile's own reader of that record (ZIP64 included), which its public API does not
     # offer apart from building the whole directory.
     end = zipfile._EndRecData(handle)  # type: ignore[attr-defined]
     if end is None:
         raise zipfile.BadZipFile("File is not a zip file")
-    return end[zipfile._ECD_ENTRIES_TOTAL]  # type: ignore[attr-defined]
+    return end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
 
 
 def _zip_entries(
@@ -386,11 +389,17 @@ def _zip_entries(
     name in the upload, its path in the archive, and the file."""
     try:
         handle.seek(0)
-        listed = _listed_entries(handle)
+        listed, directory_bytes = _central_directory(handle)
         if listed > 2 * settings.OCRREVIEW_ZIP_MAX_FILES:
             raise IngestError(
                 f"the archive holds {listed} entries; the limit is "
                 f"{settings.OCRREVIEW_ZIP_MAX_FILES} files"
+            )
+        if directory_bytes > 2 * settings.OCRREVIEW_ZIP_MAX_FILES * DIRECTORY_RECORD_BYTES:
+            # zipfile reads records until it has read this many bytes, whatever the count.
+            raise IngestError(
+                f"the archive's directory takes {directory_bytes / 1024 / 1024:.1f} MB, more "
+                f"than {settings.OCRREVIEW_ZIP_MAX_FILES} files need"
             )
         handle.seek(0)
         zf = zipfile.ZipFile(handle)

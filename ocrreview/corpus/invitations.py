@@ -200,6 +200,14 @@ def do_invite_member(
             else refused
         )
     pending = is_pending(user)
+    membership = Membership.objects.filter(collection=collection, user=user).first()
+    if membership is not None and not pending:
+        raise AlreadyAMember(
+            f"{user.get_username()} is already a member of {collection} "
+            f"({Membership.Role(membership.role).label.lower()})."
+            if detail
+            else f"{email} is already a member of {collection}."
+        )
     if not pending and UnprovenAddress.objects.filter(user=user).exists():
         # Its password was chosen through a link an admin was shown: perhaps by that admin,
         # who would be let into this collection by the address of someone they invited.
@@ -210,14 +218,6 @@ def do_invite_member(
             "to reset their password, which mails them a link."
             if detail
             else refused
-        )
-    membership = Membership.objects.filter(collection=collection, user=user).first()
-    if membership is not None and not pending:
-        raise AlreadyAMember(
-            f"{user.get_username()} is already a member of {collection} "
-            f"({Membership.Role(membership.role).label.lower()})."
-            if detail
-            else f"{email} is already a member of {collection}."
         )
     if pending:
         # Every link made before, shown to whichever admin, stops working, whether or not a

@@ -919,10 +919,10 @@ def _state_of_text(correction: Correction | None) -> tuple[str, bool | None]:
     """The status and `human_text` (None: as the line has it) for putting back the text a line
     held after `correction`: reviewed where a person checked it; in the queue where nobody
     did, a person's words (a find and replace) which no model reading may replace, or a
-    model's reading. None: before the line's first correction, when it held a model's reading
-    (or nothing)."""
+    model's reading. None: before the line's first correction, when it held a model's reading,
+    nothing, or a person's text cut from a split line (human_text, which stays as it is)."""
     if correction is None:
-        return S.NEEDS_REVIEW, False
+        return S.NEEDS_REVIEW, None
     if correction.action == A.REVERT:
         # What a revert put back was a person's text or a model's, and the status it recorded
         # says which; its action cannot (undoing a volunteer twice would otherwise make the

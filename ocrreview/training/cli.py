@@ -1,5 +1,5 @@
-"""What the training app's management commands share: finding rows by name, and the options
-that map onto ExportOptions and TrainingParams."""
+"""What the training app's management commands share: finding rows by name, the options
+that map onto ExportOptions and TrainingParams, and how a score is printed."""
 
 from argparse import ArgumentParser
 
@@ -101,3 +101,9 @@ def training_params(options: dict) -> TrainingParams:
         )
     except TrainingError as exc:
         raise CommandError(str(exc)) from exc
+
+
+def score(value: float | None, digits: int = 4) -> str:
+    """A CER or WER of a run's metrics: none where the evaluation split had no line left to
+    score on (the model kept unmeasured)."""
+    return "unmeasured" if value is None else f"{value:.{digits}f}"

@@ -658,13 +658,21 @@ def assign_splits(
         result.note = (
             f"{known} reviewed line{pluralize(known)} of {known_by}s that earlier models "
             "trained on train and do not validate."
+            + (
+                " Validation is drawn by page, not by document: fewer than two documents "
+                "no model trained on are left."
+                if known_by != unit
+                else ""
+            )
         )
     if unseen and validation_fraction > 0:
         # Training keeps a share of what is left, however large the frozen split.
         share = min(validation_fraction / scale, 0.9)
         drawn, note = _draw_by_unit(
             unseen,
-            unit,
+            # By page where the unseen lines were: a document drawn whole would take its
+            # pages that earlier models trained on into validation too.
+            known_by,
             {TRAIN: 1 - share, VALIDATION: share},
             VALIDATION,
             seed=seed,

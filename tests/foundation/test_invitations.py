@@ -731,6 +731,10 @@ def test_an_address_whose_password_was_chosen_through_a_shown_link_adds_no_accou
     invite(mallory, hers, "jane@example.org")
     choose_password(shown_link(mallory.get(members_url(hers)).content.decode()))
     assert logs_in("jane")
+    again = invite(mallory, hers, "jane@example.org")
+    assert again.context["invite_form"].errors["email"] == [
+        "jane@example.org is already a member of Mallory's."
+    ]
 
     client.force_login(alice)
     refused = invite(client, letters, "jane@example.org", role=ADMIN)

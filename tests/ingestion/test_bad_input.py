@@ -211,16 +211,18 @@ def test_a_zip_bomb_is_refused(letters, settings):
     assert "would expand to 20 MB; the limit is 10 MB" in results["bomb.zip"].error
 
 
-def directory_of(entries: int) -> bytes:
-    """A ZIP archive of one small file whose central directory lists it `entries` times."""
+def directory_of(entries: int, counted: int | None = None) -> bytes:
+    """A ZIP archive of one small file whose central directory lists it `entries` times, and
+    whose end record says it lists `counted` (as many, unless said)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("a.png", files.png())
     data = buffer.getvalue()
     start, end = data.rindex(b"PK\x01\x02"), data.rindex(b"PK\x05\x06")
     directory = data[start:end] * entries
+    counted = entries if counted is None else counted
     record = struct.pack(
-        "<4s4H2LH", b"PK\x05\x06", 0, 0, entries, entries, len(directory), start, 0
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, counted, counted, len(directory), start, 0
     )
     return data[:start] + directory + record
 
@@ -241,6 +243,16 @@ def test_an_archive_listing_too_many_entries_is_refused_before_its_directory_is_
         "the archive holds 60000 entries; the limit is 1000 files"
     )
     assert results["good.png"].ok
+    assert peak < len(archive), peak
+    # zipfile reads records for as many bytes as the end record says, whatever count it says.
+    miscounted = directory_of(60_000, counted=1)
+    tracemalloc.start()
+    results = ingest(letters, ("records.zip", miscounted))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert results["records.zip"].error == (
+        "the archive's directory takes 2.9 MB, more than 1000 files need"
+    )
     assert peak < len(archive), peak
     # Under the limit, the same archive is read: its file once, the repeats reported.
     settings.OCRREVIEW_ZIP_MAX_FILES = 5000

@@ -287,3 +287,21 @@ def test_reviewers_are_refused_and_outsiders_find_nothing(
     assert client.get(revert_url(letters), query).status_code == 404
     assert client.post(revert_url(letters), query).status_code == 404
     assert Line.objects.get(pk=lines[2].pk).text == "LETTER OF THE 3D"
+
+
+@pytest.mark.django_db
+def test_undoing_saves_over_half_a_split_line_keeps_it_a_persons_text(
+    alice, bob, dave, letters, lines
+):
+    """The right half of a reviewed line cut in two holds bob's words, with no history of its
+    own: undoing dave's edit of it puts them back, and no model reading may replace them."""
+    factories.add_member(dave, letters)
+    actions.do_save_line(lines[2], bob, "letter of the 3d", expected_version=1)
+    right = actions.do_split_line(lines[2], bob, at_x=250, expected_version=2)
+    assert right.human_text
+    since = timezone.now()
+    actions.do_save_line(right, dave, "3d!", expected_version=right.version)
+    actions.do_revert_user_saves(letters, dave, since, alice)
+    right.refresh_from_db()
+    assert (right.status, right.human_text) == (S.NEEDS_REVIEW, True)
+    assert right.text != "3d!"

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from lxml import etree
 
-from ocrreview.corpus.models import Line
+from ocrreview.corpus.models import Document, Line
 from ocrreview.corpus.xmlformats import ALTO_NS, PAGE_NS
 from ocrreview.training import actions, exports, splits
 from ocrreview.training.exports import ExportError, ExportOptions
@@ -526,3 +526,24 @@ def test_validation_leaves_out_what_earlier_models_trained_on(
             "of documents that earlier models trained on train and do not validate"
             in (second.counts["split"]["note"])
         )
+
+
+def test_pages_earlier_models_trained_on_never_validate_when_validation_is_drawn_by_page(
+    letters, alice, bob, reviewed_letters
+):
+    """Fewer than two documents no model trained on: validation is drawn by page, from the
+    pages no model trained on, and a document drawn whole would have taken its trained
+    pages with it."""
+    first = export_now(letters, alice)
+    parent = factories.make_model_version(name="parent")
+    succeeded_run(factories.make_model_version(name="child", parent=parent), first, alice)
+    new = []
+    for document in Document.objects.filter(pk__in=first.train_documents):
+        new += make_rendered_page(document, ["ab", "cd"], index=1, status=Line.Status.NEEDS_REVIEW)
+    mark_reviewed(new, bob)
+    for seed in range(5):
+        second = export_now(letters, alice, seed=seed, validation_fraction=0.5)
+        validating = {pk for pk, name in split_of(second).items() if name == "validation"}
+        pages = set(Line.objects.filter(pk__in=validating).values_list("page_id", flat=True))
+        assert pages and not pages & set(first.train_pages), seed
+        assert "Validation is drawn by page" in second.counts["split"]["note"]

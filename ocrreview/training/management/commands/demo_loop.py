@@ -84,10 +84,12 @@ class Command(BaseCommand):
             raise CommandError(f"training run {run.pk} {run.status}: {run.error}")
         metrics = run.result_model.metrics
         self.stdout.write(
-            f"WER before {metrics['parent']['wer']:.3f} after {metrics['wer']:.3f} "
+            f"WER before {cli.score(metrics['parent']['wer'], 3)} "
+            f"after {cli.score(metrics['wer'], 3)} "
             f"on {metrics['lines']} frozen lines; {run.result_model} "
             + ("promoted" if run.promoted else "kept inactive")
         )
         self.stdout.write(
-            f"cer_before: {metrics['parent']['cer']:.3f} cer_after: {metrics['cer']:.3f}"
+            f"cer_before: {cli.score(metrics['parent']['cer'], 3)} "
+            f"cer_after: {cli.score(metrics['cer'], 3)}"
         )

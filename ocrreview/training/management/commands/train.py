@@ -45,6 +45,6 @@ class Command(BaseCommand):
         metrics = run.result_model.metrics
         verdict = "promoted" if run.promoted else "kept inactive"
         self.stdout.write(
-            f"{run.result_model}: cer {metrics['cer']:.4f} "
-            f"(parent {metrics['parent']['cer']:.4f}), {verdict}"
+            f"{run.result_model}: cer {cli.score(metrics['cer'])} "
+            f"(parent {cli.score(metrics['parent']['cer'])}), {verdict}"
         )
