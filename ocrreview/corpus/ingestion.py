@@ -47,6 +47,7 @@ from ocrreview.corpus.segmentation import (
     LineGeometry,
     imported_lines,
     store_lines,
+    upright_layout,
     whole_image_lines,
 )
 from ocrreview.corpus.signals import lines_ready, texts_held_before
@@ -756,6 +757,9 @@ def _ingest_source(
         for item, layout in described:
             try:
                 stored = _store_item(document, item, layout, len(page_rows), saved, data)
+                if layout is not None:
+                    orientation = _orientation(item.read() if data is None else data)
+                    layout = upright_layout(layout, orientation, stored[0].width, stored[0].height)
             except IngestError as exc:
                 if not source.is_folder:
                     raise

@@ -5,7 +5,7 @@ what the editor and the cropper fall back to."""
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import numpy as np
@@ -40,6 +40,40 @@ class LineGeometry:
 
 def whole_image_lines(width: int, height: int) -> list[LineGeometry]:
     return [LineGeometry(bbox=[0, 0, width, height])]
+
+
+# A photo's EXIF orientations that turn it a quarter to show it upright: where a point of its
+# pixels as stored (x, y, in an image w wide and h high) is in the upright image.
+QUARTER_TURNS = {
+    5: lambda x, y, w, h: (y, x),
+    6: lambda x, y, w, h: (h - y, x),
+    7: lambda x, y, w, h: (h - y, w - x),
+    8: lambda x, y, w, h: (y, w - x),
+}
+
+
+def upright_layout(layout: ImportedPage, orientation: int, width: int, height: int) -> ImportedPage:
+    """A layout made on a photo's pixels as stored, before its EXIF orientation turns it upright
+    (as Tesseract and kraken read a file), in the frame of the upright image, `width` by
+    `height`, which is what is stored: only scaled, its lines would lie across the page. Told
+    by its proportions, which a quarter turn swaps; a half turn or a mirror keeps them, and a
+    layout is then taken as made on the upright image."""
+    turn = QUARTER_TURNS.get(orientation)
+    if turn is None or width == height:
+        return layout
+    made_on = layout.width / layout.height
+    if abs(made_on - height / width) >= abs(made_on - width / height):
+        return layout
+    w, h = layout.width, layout.height
+
+    def turned(points: Sequence[Sequence[float]]) -> list:
+        return [list(turn(x, y, w, h)) for x, y in points]
+
+    lines = [
+        replace(line, polygon=turned(line.polygon), baseline=turned(line.baseline))
+        for line in layout.lines
+    ]
+    return replace(layout, width=h, height=w, lines=lines)
 
 
 def imported_lines(layout: ImportedPage, width: int, height: int) -> list[LineGeometry]:

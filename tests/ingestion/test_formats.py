@@ -231,6 +231,20 @@ def test_exif_rotated_photos_are_stored_upright(letters):
 
 
 @pytest.mark.django_db
+def test_a_layout_made_on_a_photos_pixels_as_stored_is_turned_upright_with_it(letters):
+    """Tesseract and kraken read a phone's photo as stored, 600 by 400, to be turned a quarter
+    clockwise to show it: its PAGE file's lines are turned with the image, not stretched."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = files.encode(files.page_image(600, 400), "JPEG", exif=exif)
+    results = ingest(letters, ("phone.jpg", photo), ("phone.xml", files.page_xml("phone.jpg")))
+    assert all(r.ok for r in results), [r.error for r in results]
+    line = Line.objects.get(page__document__title="phone")
+    assert line.bbox == [330, 20, 381, 501]
+    assert line.baseline == [[340, 20], [340, 500]]
+
+
+@pytest.mark.django_db
 def test_a_layout_without_lines_leaves_a_ready_document(letters, tiny_model):
     empty = files.ALTO.split("<TextBlock")[0] + "</PrintSpace></Page></Layout></alto>"
     results = ingest(
