@@ -33,6 +33,7 @@ from ocrreview.corpus.models import (
     ModelVersion,
     Page,
     SearchWord,
+    UnprovenAddress,
 )
 
 
@@ -235,6 +236,17 @@ class InvitationAdmin(ReadOnly, admin.ModelAdmin):
     list_select_related = ["collection"]
     list_filter = ["mail_state", "collection"]
     search_fields = ["email"]
+
+
+@admin.register(UnprovenAddress)
+class UnprovenAddressAdmin(ReadOnly, admin.ModelAdmin):
+    """Accounts that invitations by address do not add: their password was chosen through a
+    link shown to an admin. A site admin who knows the address is the account owner's deletes
+    the row; its owner's password reset does the same."""
+
+    list_display = ["user", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "user__email"]
 
 
 @admin.register(Page)

@@ -67,8 +67,12 @@ class DatasetExport(models.Model):
     # The documents and pages whose lines it trains on (splits.units_trained_on): a model
     # trained on them must not be validated or calibrated on them by a later export. Empty
     # for exports made before exports recorded them.
-    train_documents = models.JSONField(default=list, blank=True)
-    train_pages = models.JSONField(default=list, blank=True)
+    train_documents = models.JSONField(
+        default=list, db_default=models.Value([], models.JSONField()), blank=True
+    )
+    train_pages = models.JSONField(
+        default=list, db_default=models.Value([], models.JSONField()), blank=True
+    )
 
     objects = DatasetExportQuerySet.as_manager()
 

@@ -44,10 +44,14 @@ def split_as_before_0010(collection, lines: list[Line], user) -> EvaluationSplit
     return split
 
 
-def export_at(collection, user, **fields) -> DatasetExport:
+def export_at(collection, user, **fields):
+    """An export row as BEFORE's schema has them: its model as that migration left it (the
+    app's has columns added since)."""
     created_at = fields.pop("created_at")
-    export = DatasetExport.objects.create(collection=collection, created_by=user, **fields)
-    DatasetExport.objects.filter(pk=export.pk).update(created_at=created_at)
+    state = MigrationExecutor(connection).loader.project_state([BEFORE])
+    model = state.apps.get_model("training", "DatasetExport")
+    export = model.objects.create(collection_id=collection.pk, created_by_id=user.pk, **fields)
+    model.objects.filter(pk=export.pk).update(created_at=created_at)
     return export
 
 
@@ -76,7 +80,7 @@ def test_older_splits_get_their_freeze_recorded_and_an_imported_one_stays(
         ledgers,
         alice,
         status=DatasetExport.Status.DONE,
-        evaluation_split=drawn,
+        evaluation_split_id=drawn.pk,
         created_at=drawn.frozen_at - HOUR,
     )
     parent = factories.make_model_version(name="parent")
@@ -123,7 +127,7 @@ def test_older_splits_get_their_freeze_recorded_and_an_imported_one_stays(
     }
 
     [record] = drawn.changes.all()
-    assert record.export == froze and record.lines == 3 and record.units_added == 1
+    assert record.export_id == froze.pk and record.lines == 3 and record.units_added == 1
     assert record.export_number == froze.pk and not record.imported
     assert "Recorded after the fact" in record.note
     assert splits.redraw_refusal(drawn).startswith("measured was measured on it")
