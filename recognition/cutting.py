@@ -77,8 +77,10 @@ class PageCutter:
                 if isinstance(data, str):
                     raise ImageError(data)
                 self._image = open_image(data)
-            except (ImageError, OSError) as exc:
-                self._error = f"the page image cannot be read: {exc}"
+            except Exception as exc:
+                # A decoder's unforeseen failure too: told once, it would leave the page's
+                # other lines an empty reason, which fails no line.
+                self._error = f"the page image cannot be read: {exc or type(exc).__name__}"
         if self._image is None:
             raise ImageError(self._error)
         return self._image

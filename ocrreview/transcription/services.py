@@ -898,7 +898,7 @@ def do_store_results(
                 continue
             result = outcome[request.id]
             error = result if isinstance(result, str) else result.error
-            if error or not result.hypotheses:
+            if isinstance(result, str) or error or not result.hypotheses:
                 failed[request.id] = error or "the model returned no reading"
                 continue
             if line.id in already:

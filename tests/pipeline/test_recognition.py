@@ -22,7 +22,7 @@ from ocrreview.review import actions
 from ocrreview.review.api import HypothesisSerializer
 from ocrreview.transcription import services
 from ocrreview.transcription.models import Hypothesis, RecognitionRequest
-from recognition import inference
+from recognition import cutting, inference
 from recognition.calibration import apply_calibration
 from recognition.loading import STARTER_MODEL_DIR, ModelLoadError
 from tests import factories
@@ -544,12 +544,18 @@ def test_a_line_that_cannot_be_read_fails_and_the_rest_go_on(tiny_model, documen
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+@pytest.mark.parametrize("damage", ["corrupt", "missing", "decoder bug"])
 def test_lines_of_a_page_whose_image_cannot_be_read_fail_with_the_reason(
-    tiny_model, document, damage
+    tiny_model, document, damage, monkeypatch
 ):
     page = document.pages.get()
-    if damage == "corrupt":
+    if damage == "decoder bug":
+        # Pillow failing otherwise than as a bad file (a plugin's own bug): no file here does.
+        def failing(data):
+            raise ValueError()
+
+        monkeypatch.setattr(cutting, "open_image", failing)
+    elif damage == "corrupt":
         with page.image.open("wb") as stream:
             stream.write(b"\x89PNG\r\n\x1a\n this is not the rest of a PNG")
     else:
