@@ -756,10 +756,7 @@ def _ingest_source(
     with _deleted_on_failure(saved):
         for item, layout in described:
             try:
-                stored = _store_item(document, item, layout, len(page_rows), saved, data)
-                if layout is not None:
-                    orientation = _orientation(item.read() if data is None else data)
-                    layout = upright_layout(layout, orientation, stored[0].width, stored[0].height)
+                stored, layout = _store_item(document, item, layout, len(page_rows), saved, data)
             except IngestError as exc:
                 if not source.is_folder:
                     raise
@@ -819,10 +816,12 @@ def _store_item(
     start: int,
     saved: list[str],
     data: bytes | None,
-) -> list[Page]:
-    """The item's pages' images stored, numbered from `start`; with `data`, the bytes of a
-    file that is a document of its own, the file itself too when it is a PDF or TIFF."""
-    pages = _open_pages(item.read() if data is None else data, item.kind)
+) -> tuple[list[Page], ImportedPage | None]:
+    """The item's pages' images stored, numbered from `start`, and its layout in the frame of
+    the image stored; with `data`, the bytes of a file that is a document of its own, the file
+    itself too when it is a PDF or TIFF."""
+    content = item.read() if data is None else data
+    pages = _open_pages(content, item.kind)
     with closing(pages):
         if layout is not None and pages.count != 1:
             raise IngestError("a PAGE/ALTO file can only describe a single-page image")
@@ -835,7 +834,7 @@ def _store_item(
                     save=False,
                 )
             )
-        return _store_page_files(
+        stored = _store_page_files(
             pages.images,
             saved,
             lambda number, extension: source_name(
@@ -843,6 +842,10 @@ def _store_item(
             ),
             start,
         )
+    if layout is not None:
+        (page,) = stored
+        layout = upright_layout(layout, _orientation(content), page.width, page.height)
+    return stored, layout
 
 
 def _refuse_if_uploaded_before(collection: Collection, digest: str, what: str) -> None:

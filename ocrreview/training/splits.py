@@ -570,9 +570,7 @@ class TrainedUnits:
     pages: set[int] = field(default_factory=set)
 
     def hold(self, line: Any, unit: str) -> bool:
-        return (line.document_id if unit == DOCUMENT else line.page_id) in (
-            self.documents if unit == DOCUMENT else self.pages
-        )
+        return unit_key(line, unit) in (self.documents if unit == DOCUMENT else self.pages)
 
 
 def units_trained_on(collection_id: int) -> TrainedUnits:
